@@ -1,0 +1,75 @@
+import * as grpc from '@grpc/grpc-js';
+import type { HealthHandlers } from './generated/grpc/health/v1/Health';
+import type { HealthCheckResponse } from './generated/grpc/health/v1/HealthCheckResponse';
+import { loadHealthV1 } from './loader';
+
+export type ServingStatus = 'SERVING' | 'NOT_SERVING';
+
+/**
+ * The server side of grpc.health.v1. The empty service name "" stands for the whole process,
+ * as the protocol defines. Watch streams the current status at once and then every change.
+ */
+export class HealthService {
+  private readonly statuses = new Map<string, ServingStatus>();
+  private readonly watchers = new Map<
+    string,
+    Set<grpc.ServerWritableStream<unknown, HealthCheckResponse>>
+  >();
+
+  constructor(initial: Record<string, ServingStatus> = { '': 'SERVING' }) {
+    for (const [name, status] of Object.entries(initial)) this.statuses.set(name, status);
+  }
+
+  setStatus(service: string, status: ServingStatus): void {
+    if (this.statuses.get(service) === status) return;
+    this.statuses.set(service, status);
+    for (const call of this.watchers.get(service) ?? []) call.write({ status });
+  }
+
+  getStatus(service: string): ServingStatus | undefined {
+    return this.statuses.get(service);
+  }
+
+  /** Marks every service NOT_SERVING, as a process does when it starts draining. */
+  shutdown(): void {
+    for (const name of [...this.statuses.keys()]) this.setStatus(name, 'NOT_SERVING');
+  }
+
+  /** Registers the Health service on a grpc-js server. */
+  addTo(server: grpc.Server): void {
+    server.addService(loadHealthV1().Health.service, this.handlers());
+  }
+
+  handlers(): HealthHandlers {
+    return {
+      Check: (call, callback) => {
+        const status = this.statuses.get(call.request.service);
+        if (!status) {
+          callback({
+            code: grpc.status.NOT_FOUND,
+            details: `service "${call.request.service}" is not known to this health server`,
+          });
+          return;
+        }
+        callback(null, { status });
+      },
+      List: (_call, callback) => {
+        const statuses: Record<string, HealthCheckResponse> = {};
+        for (const [name, status] of this.statuses) statuses[name] = { status };
+        callback(null, { statuses });
+      },
+      Watch: (call) => {
+        const name = call.request.service;
+        call.write({ status: this.statuses.get(name) ?? 'SERVICE_UNKNOWN' });
+        let set = this.watchers.get(name);
+        if (!set) this.watchers.set(name, (set = new Set()));
+        set.add(call as grpc.ServerWritableStream<unknown, HealthCheckResponse>);
+        const forget = (): void => {
+          set.delete(call as grpc.ServerWritableStream<unknown, HealthCheckResponse>);
+        };
+        call.on('cancelled', forget);
+        call.on('close', forget);
+      },
+    };
+  }
+}

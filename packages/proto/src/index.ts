@@ -1,0 +1,11 @@
+export {
+  LOADER_OPTIONS,
+  PROTO_ROOT,
+  ProtoNotFoundError,
+  loadHealthV1,
+  loadNetworkFunctionV1,
+  loadProto,
+} from './loader';
+export { HealthService, type ServingStatus } from './health';
+export type * as nfV1 from './nf-v1';
+export type * as healthV1 from './health-v1';

@@ -1,0 +1,143 @@
+import * as grpc from '@grpc/grpc-js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  HealthService,
+  ProtoNotFoundError,
+  loadHealthV1,
+  loadNetworkFunctionV1,
+  loadProto,
+} from './index';
+import type { nfV1 } from './index';
+
+describe('proto loader', () => {
+  it('refuses a proto that does not exist, naming it', () => {
+    expect(() => loadProto('flowline/missing/v1/missing.proto')).toThrow(ProtoNotFoundError);
+    expect(() => loadProto('flowline/missing/v1/missing.proto')).toThrow(/missing\.proto/);
+  });
+
+  it('returns the same constructors on every load', () => {
+    expect(loadNetworkFunctionV1().NetworkFunction).toBe(loadNetworkFunctionV1().NetworkFunction);
+  });
+});
+
+describe('typed client and server over a unix socket', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'flowline-proto-'));
+  const address = `unix://${join(dir, 'nf.sock')}`;
+  const server = new grpc.Server();
+  const health = new HealthService({ '': 'SERVING', 'flowline.nf.v1.NetworkFunction': 'SERVING' });
+  const nf = loadNetworkFunctionV1();
+  const hv1 = loadHealthV1();
+  let nfClient: nfV1.NetworkFunctionClient;
+  let healthClient: InstanceType<typeof hv1.Health>;
+
+  beforeAll(async () => {
+    const handlers: nfV1.NetworkFunctionHandlers = {
+      GetInfo: (_call, cb) =>
+        cb(null, {
+          name: 'fw-0',
+          kind: 'firewall',
+          ports: [{ name: 'net1', portId: 0, driver: 'net_virtio_user', linkUp: true, mtu: 1500 }],
+          startedUnixNanos: '1700000000000000000',
+        }),
+      WatchStats: (call) => {
+        if (call.request.intervalMs < 100) {
+          call.emit('error', {
+            code: grpc.status.INVALID_ARGUMENT,
+            details: 'interval_ms must be at least 100',
+          });
+          return;
+        }
+        for (let i = 1; i <= 3; i++) {
+          call.write({
+            unixNanos: String(i),
+            ports: [{ name: 'net1', rxPackets: String(i * 1000) }],
+          });
+        }
+        call.end();
+      },
+    };
+    server.addService(nf.NetworkFunction.service, handlers);
+    health.addTo(server);
+    await new Promise<void>((resolve, reject) =>
+      server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err) =>
+        err ? reject(err) : resolve(),
+      ),
+    );
+    nfClient = new nf.NetworkFunction(address, grpc.credentials.createInsecure());
+    healthClient = new hv1.Health(address, grpc.credentials.createInsecure());
+  });
+
+  afterAll(async () => {
+    nfClient.close();
+    healthClient.close();
+    await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('GetInfo round-trips with 64-bit fields as strings and defaults filled', async () => {
+    const info = await new Promise<nfV1.NetworkFunctionInfo__Output>((resolve, reject) =>
+      nfClient.GetInfo({}, (err, res) => (err || !res ? reject(err) : resolve(res))),
+    );
+    expect(info.name).toBe('fw-0');
+    expect(info.startedUnixNanos).toBe('1700000000000000000');
+    expect(info.ports[0]).toMatchObject({
+      name: 'net1',
+      driver: 'net_virtio_user',
+      linkUp: true,
+      mac: '',
+    });
+    expect(info.workerLcores).toEqual([]);
+  });
+
+  it('WatchStats streams snapshots in order', async () => {
+    const seen: string[] = [];
+    await new Promise<void>((resolve, reject) => {
+      const stream = nfClient.WatchStats({ intervalMs: 100 });
+      stream.on('data', (s: nfV1.StatsSnapshot__Output) => seen.push(s.ports[0]?.rxPackets ?? ''));
+      stream.on('end', resolve);
+      stream.on('error', reject);
+    });
+    expect(seen).toEqual(['1000', '2000', '3000']);
+  });
+
+  it('WatchStats carries the server status and message for a bad request', async () => {
+    const err = await new Promise<grpc.ServiceError>((resolve) => {
+      const stream = nfClient.WatchStats({ intervalMs: 5 });
+      stream.on('data', () => undefined);
+      stream.on('error', resolve);
+    });
+    expect(err.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(err.details).toMatch(/interval_ms/);
+  });
+
+  it('health Check answers known services and NOT_FOUND for unknown ones', async () => {
+    const check = (service: string) =>
+      new Promise<{ status?: string; code?: number }>((resolve) =>
+        healthClient.Check({ service }, (err, res) =>
+          resolve(err ? { code: err.code } : { status: res?.status }),
+        ),
+      );
+    expect(await check('')).toEqual({ status: 'SERVING' });
+    expect(await check('flowline.nf.v1.NetworkFunction')).toEqual({ status: 'SERVING' });
+    expect(await check('nope')).toEqual({ code: grpc.status.NOT_FOUND });
+  });
+
+  it('health Watch sends the current status and then each change', async () => {
+    const statuses: string[] = [];
+    const stream = healthClient.Watch({ service: '' });
+    stream.on('error', () => undefined); // the CANCELLED status after cancel() below
+    const done = new Promise<void>((resolve) => {
+      stream.on('data', (r: { status: string }) => {
+        statuses.push(r.status);
+        if (statuses.length === 1) health.setStatus('', 'NOT_SERVING');
+        if (statuses.length === 2) resolve();
+      });
+    });
+    await done;
+    stream.cancel();
+    expect(statuses).toEqual(['SERVING', 'NOT_SERVING']);
+  });
+});

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Flowline set-up: idempotent, for root on Debian 12 / Ubuntu. `npm test` and `npm run demo`
+# run it first. On a ready machine it only checks, and finishes in seconds.
+#
+# Settings (environment):
+#   FLOWLINE_HUGEPAGES=1536        2 MiB hugepages to reserve (3 GiB); 0 leaves them alone
+#   FLOWLINE_HUGEPAGE_MOUNT=/dev/hugepages
+#   FLOWLINE_SKIP_APT=1            do not install system packages (they must be present)
+#   FLOWLINE_SKIP_BUILD=1          do not run npm ci / build
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+HUGEPAGES="${FLOWLINE_HUGEPAGES:-1536}"
+HUGEPAGE_MOUNT="${FLOWLINE_HUGEPAGE_MOUNT:-/dev/hugepages}"
+STEP="start"
+
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+fail() {
+  printf '\033[31m[setup] step "%s" failed:\033[0m %s\n' "$STEP" "$1" >&2
+  [ -n "${2:-}" ] && printf '[setup] how to fix: %s\n' "$2" >&2
+  exit 1
+}
+trap 'rc=$?; [ $rc -ne 0 ] && [ "$STEP" != done ] && printf "[setup] step \"%s\" failed (exit %s); see the output above\n" "$STEP" "$rc" >&2' EXIT
+
+# System packages the project needs. dpdk: dpdk-testpmd (benchmark reference); libdpdk-dev and
+# pkg-config: the native addon; openvswitch-switch-dpdk: the userspace switch;
+# containernetworking-plugins: reference IPAM (host-local) for the CNI plugin; clang: libFuzzer.
+APT_PACKAGES=(
+  dpdk dpdk-dev libdpdk-dev pkg-config build-essential python3 libnuma-dev libpcap-dev
+  openvswitch-switch-dpdk openvswitch-common containernetworking-plugins iproute2 procps
+  clang shellcheck unzip
+)
+
+STEP="check host"
+[ "$(id -u)" -eq 0 ] || fail "Flowline's set-up needs root (hugepages, packages, network namespaces)" \
+  "run it as root, e.g. sudo npm test"
+command -v node >/dev/null || fail "node is not installed" "install Node.js 20 or newer"
+node -e 'const [M,m]=process.versions.node.split(".").map(Number); process.exit(M>20||(M===20&&m>=6)?0:1)' \
+  || fail "Node.js $(node --version) is too old" "install Node.js 20.6 or newer"
+
+STEP="system packages"
+if [ "${FLOWLINE_SKIP_APT:-0}" != 1 ]; then
+  command -v apt-get >/dev/null || fail "apt-get not found: this set-up supports Debian 12 and Ubuntu" \
+    "install the packages by hand: ${APT_PACKAGES[*]}; then set FLOWLINE_SKIP_APT=1"
+  missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    say "installing system packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q || fail "apt-get update failed" "check the network and /etc/apt/sources.list"
+    apt-get install -y -q --no-install-recommends "${missing[@]}" \
+      || fail "apt-get install failed for: ${missing[*]}" "run the apt-get command by hand to see why"
+  else
+    say "system packages present"
+  fi
+fi
+pkg-config --exists libdpdk || fail "pkg-config cannot find libdpdk" "apt-get install libdpdk-dev pkg-config"
+
+STEP="hugepages"
+if [ "$HUGEPAGES" -gt 0 ]; then
+  current=$(cat /proc/sys/vm/nr_hugepages)
+  if [ "$current" -lt "$HUGEPAGES" ]; then
+    say "reserving $HUGEPAGES 2 MiB hugepages (had $current)"
+    echo "$HUGEPAGES" > /proc/sys/vm/nr_hugepages \
+      || fail "cannot write /proc/sys/vm/nr_hugepages" "run as root on a host (not an unprivileged container)"
+    got=$(cat /proc/sys/vm/nr_hugepages)
+    [ "$got" -ge "$HUGEPAGES" ] || fail "the kernel gave $got of $HUGEPAGES hugepages (memory fragmented?)" \
+      "free memory, or set FLOWLINE_HUGEPAGES lower, or reserve them at boot (hugepages=$HUGEPAGES)"
+  else
+    say "hugepages reserved: $current"
+  fi
+fi
+if ! grep -qs " $HUGEPAGE_MOUNT hugetlbfs " /proc/mounts; then
+  say "mounting hugetlbfs on $HUGEPAGE_MOUNT"
+  mkdir -p "$HUGEPAGE_MOUNT"
+  mount -t hugetlbfs -o pagesize=2M nodev "$HUGEPAGE_MOUNT" \
+    || fail "cannot mount hugetlbfs on $HUGEPAGE_MOUNT" "check that the kernel has CONFIG_HUGETLBFS"
+else
+  say "hugetlbfs mounted on $HUGEPAGE_MOUNT"
+fi
+
+cd "$ROOT"
+if [ "${FLOWLINE_SKIP_BUILD:-0}" != 1 ]; then
+  STEP="npm ci"
+  # npm ci wipes node_modules, so it runs only when the lock changed since the last one.
+  lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
+  stamp=node_modules/.flowline-npm-ci
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sum" ]; then
+    say "installing npm dependencies (npm ci)"
+    npm ci --no-audit --no-fund || fail "npm ci failed" "delete node_modules and run npm ci by hand to see why"
+    echo "$lock_sum" > "$stamp"
+  else
+    say "npm dependencies current"
+  fi
+
+  STEP="build"
+  say "building (nx run-many -t build; native code included)"
+  NX_DAEMON=false NX_NO_CLOUD=true npx nx run-many -t build --outputStyle=static \
+    || fail "the build failed" "run: npx nx run-many -t build, and read the first error"
+fi
+
+STEP=done
+say "ready"
