@@ -1,0 +1,9 @@
+export {
+  alternate,
+  compare,
+  formatTable,
+  median,
+  percentile,
+  type Comparison,
+  type Round,
+} from './stats';

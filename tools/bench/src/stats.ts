@@ -1,0 +1,91 @@
+/**
+ * Statistics for benchmarks on a noisy machine: the host moves vCPUs, so single figures swing
+ * by 3x. Runs alternate the case under test with its reference within one run (A B A B ...),
+ * and reports compare medians and the median of per-round ratios, never absolute times alone.
+ */
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) throw new RangeError('median of no values');
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** Nearest-rank percentile, p in [0, 100]. */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) throw new RangeError('percentile of no values');
+  if (!(p >= 0 && p <= 100)) throw new RangeError(`percentile ${p} is outside 0..100`);
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
+  return sorted[rank - 1]!;
+}
+
+export interface Round {
+  /** Measurement of the reference in this round (e.g. testpmd Mpps). */
+  reference: number;
+  /** Measurement of the case under test in the same round. */
+  candidate: number;
+}
+
+export interface Comparison {
+  rounds: number;
+  referenceMedian: number;
+  candidateMedian: number;
+  /** Median over rounds of candidate/reference; robust to drift between rounds. */
+  ratio: number;
+  /** Smallest and largest per-round ratio, to show the spread. */
+  ratioMin: number;
+  ratioMax: number;
+}
+
+export function compare(rounds: readonly Round[]): Comparison {
+  if (rounds.length === 0) throw new RangeError('compare needs at least one round');
+  const ratios = rounds.map((r) => (r.reference === 0 ? 0 : r.candidate / r.reference));
+  return {
+    rounds: rounds.length,
+    referenceMedian: median(rounds.map((r) => r.reference)),
+    candidateMedian: median(rounds.map((r) => r.candidate)),
+    ratio: median(ratios),
+    ratioMin: Math.min(...ratios),
+    ratioMax: Math.max(...ratios),
+  };
+}
+
+/**
+ * Runs reference and candidate alternately, swapping which goes first each round so that a
+ * slow drift of the machine does not favour either.
+ */
+export async function alternate(
+  rounds: number,
+  reference: () => Promise<number>,
+  candidate: () => Promise<number>,
+): Promise<Round[]> {
+  const out: Round[] = [];
+  for (let i = 0; i < rounds; i++) {
+    if (i % 2 === 0) {
+      const r = await reference();
+      const c = await candidate();
+      out.push({ reference: r, candidate: c });
+    } else {
+      const c = await candidate();
+      const r = await reference();
+      out.push({ reference: r, candidate: c });
+    }
+  }
+  return out;
+}
+
+/** A plain-text table: first row is the header; columns padded to their widest cell. */
+export function formatTable(rows: readonly (readonly string[])[]): string {
+  const widths: number[] = [];
+  for (const row of rows)
+    row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  const line = (row: readonly string[]): string =>
+    row
+      .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
+  const [header, ...body] = rows;
+  if (!header) return '';
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+}
