@@ -9,3 +9,4 @@ export {
 export { HealthService, type ServingStatus } from './health';
 export type * as nfV1 from './nf-v1';
 export type * as healthV1 from './health-v1';
+export * as devicePluginV1beta1 from './deviceplugin-v1beta1';
