@@ -1,0 +1,116 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { ConfigError, loadConfig } from './index';
+
+const nfSchema = z.object({ defaultAction: z.enum(['permit', 'deny']).default('deny') });
+const files: Record<string, string> = {
+  '/etc/fw.yaml':
+    'name: fw-file\ngrpcAddress: 0.0.0.0:6000\neal:\n  memoryMb: 512\nnf:\n  defaultAction: permit\n',
+  '/etc/bad.yaml': 'eal:\n  memoryMb: 2\n',
+  '/etc/badnf.json': '{"nf": {"defaultAction": "maybe"}}',
+  '/etc/list.yaml': '- a\n- b\n',
+};
+const readFile = (p: string): string => {
+  const text = files[p];
+  if (text === undefined) throw new Error(`ENOENT: ${p}`);
+  return text;
+};
+const load = (argv: string[] = [], env: NodeJS.ProcessEnv = {}) =>
+  loadConfig({ kind: 'firewall', nfSchema, argv, env, readFile });
+
+function configError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('has working defaults, with the file prefix derived from the name', () => {
+    const c = load([], { POD_NAME: 'fw-0' });
+    expect(c.runtime).toMatchObject({
+      name: 'fw-0',
+      grpcAddress: '0.0.0.0:50051',
+      metricsPort: 9464,
+      eal: { lcores: '0,1', memoryMb: 256, filePrefix: 'fw-0' },
+    });
+    expect(c.nf).toEqual({ defaultAction: 'deny' });
+    expect(c.sources.name).toBe('env');
+    expect(c.sources.grpcAddress).toBe('default');
+  });
+
+  it('layers file < env < flags', () => {
+    const c = load(['--config', '/etc/fw.yaml', '--grpc-address', 'unix:///run/fw.sock'], {
+      FLOWLINE_GRPC_ADDRESS: '127.0.0.1:7000',
+      FLOWLINE_HUGEPAGES_MB: '1024',
+    });
+    expect(c.runtime.name).toBe('fw-file');
+    expect(c.runtime.grpcAddress).toBe('unix:///run/fw.sock');
+    expect(c.runtime.eal.memoryMb).toBe(1024);
+    expect(c.nf.defaultAction).toBe('permit');
+    expect(c.sources).toMatchObject({
+      name: 'file',
+      grpcAddress: 'flag',
+      'eal.memoryMb': 'env',
+      'eal.lcores': 'default',
+    });
+  });
+
+  it('takes explicit ports from repeated --port flags', () => {
+    const c = load([
+      '--port',
+      'name=in,devargs=net_ring_a,nodeaction=r0:0:CREATE',
+      '--port',
+      'name=out,devargs=net_null0',
+    ]);
+    expect(c.runtime.ports).toEqual([
+      { name: 'in', devargs: 'net_ring_a,nodeaction=r0:0:CREATE' },
+      { name: 'out', devargs: 'net_null0' },
+    ]);
+  });
+
+  it('names the field and the file for a bad value in the file', () => {
+    const err = configError(() => load(['--config', '/etc/bad.yaml']));
+    expect(err.field).toBe('eal.memoryMb');
+    expect(err.message).toMatch(/eal\.memoryMb \(from \/etc\/bad\.yaml\)/);
+  });
+
+  it('names the variable for a bad environment value', () => {
+    expect(configError(() => load([], { FLOWLINE_HUGEPAGES_MB: 'lots' })).message).toMatch(
+      /FLOWLINE_HUGEPAGES_MB.*"lots" is not an integer/,
+    );
+    expect(configError(() => load([], { FLOWLINE_LCORES: 'zero' })).message).toMatch(
+      /eal\.lcores \(from FLOWLINE_LCORES\)/,
+    );
+    expect(configError(() => load([], { FLOWLINE_NO_HUGE: 'perhaps' })).field).toBe('eal.noHuge');
+  });
+
+  it('names the flag for a bad flag', () => {
+    expect(configError(() => load(['--metrics-port', 'x'])).message).toMatch(/--metrics-port/);
+    expect(configError(() => load(['--grpc-address', 'nowhere'])).message).toMatch(
+      /grpcAddress \(from --grpc-address\)/,
+    );
+    expect(configError(() => load(['--port', 'net1'])).message).toMatch(
+      /name=<ifname>,devargs=<devargs>/,
+    );
+    expect(configError(() => load(['--frobnicate'])).field).toBe('argv');
+  });
+
+  it('validates the NF section with its own schema, naming nf.<field>', () => {
+    expect(configError(() => load(['--config', '/etc/badnf.json'])).field).toBe('nf.defaultAction');
+  });
+
+  it('refuses an unreadable or non-mapping file', () => {
+    expect(configError(() => load(['--config', '/etc/none.yaml'])).message).toMatch(
+      /cannot read \/etc\/none\.yaml/,
+    );
+    expect(configError(() => load(['--config', '/etc/list.yaml'])).message).toMatch(/mapping/);
+  });
+
+  it('turns metrics off with "off"', () => {
+    expect(load([], { FLOWLINE_METRICS_PORT: 'off' }).runtime.metricsPort).toBe(false);
+  });
+});

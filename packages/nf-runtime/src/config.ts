@@ -1,0 +1,351 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ConfigError, type ConfigSource } from './errors';
+
+/** An explicit port for a plain-process run (tests, the local node): a name and DPDK devargs. */
+export const portSpecSchema = z.object({
+  name: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'must be 1-15 characters of [A-Za-z0-9_.-]'),
+  devargs: z.string().min(1),
+});
+
+/** Settings every NF shares. The NF's own settings live under `nf`, validated by its schema. */
+export const runtimeConfigSchema = z.object({
+  name: z.string().regex(/^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$/, 'must be a DNS-1123 name'),
+  grpcAddress: z
+    .string()
+    .regex(
+      /^(unix:\/\/?\/.+|unix:[^/].*|[^\s:]+:\d{1,5}|\[[0-9a-fA-F:]+\]:\d{1,5})$/,
+      'must be host:port, [ipv6]:port or unix:///path',
+    ),
+  metricsPort: z.union([z.int().min(0).max(65535), z.literal(false)]),
+  podDir: z.string().optional(),
+  drainTimeoutMs: z.int().min(0).max(600_000),
+  eal: z.object({
+    /** lcores for the EAL: the first is main (control), the rest run pipeline workers. */
+    lcores: z.string().regex(/^\d+(-\d+)?(,\d+(-\d+)?)*$/, 'must be a list like "0,1" or "0-2"'),
+    hugeDir: z.string().optional(),
+    memoryMb: z.int().min(16).max(65536),
+    noHuge: z.boolean(),
+    filePrefix: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 characters of [A-Za-z0-9_-]'),
+    inMemory: z.boolean(),
+    extraArgs: z.array(z.string()),
+  }),
+  /** Ports named explicitly (plain-process runs); pods get theirs from the pod dir and env. */
+  ports: z.array(portSpecSchema),
+});
+
+export type RuntimeConfig = z.infer<typeof runtimeConfigSchema>;
+export type PortSpec = z.infer<typeof portSpecSchema>;
+
+export interface LoadedConfig<Nf> {
+  runtime: RuntimeConfig;
+  nf: Nf;
+  /** Which source set each runtime field (dotted leaf paths), for the startup log. */
+  sources: Record<string, ConfigSource>;
+  configFile?: string;
+}
+
+export interface LoadConfigInput<Nf> {
+  /** NF kind, e.g. "firewall": the default name prefix and the log component. */
+  kind: string;
+  /** Schema of the NF's own section (`nf:` in the file). */
+  nfSchema: z.ZodType<Nf>;
+  argv?: string[];
+  env?: NodeJS.ProcessEnv;
+  /** Reads the config file; a seam for tests. */
+  readFile?: (path: string) => string;
+}
+
+const FLAG_OPTIONS = {
+  config: { type: 'string' },
+  name: { type: 'string' },
+  'grpc-address': { type: 'string' },
+  'metrics-port': { type: 'string' },
+  'pod-dir': { type: 'string' },
+  'drain-timeout-ms': { type: 'string' },
+  lcores: { type: 'string' },
+  'huge-dir': { type: 'string' },
+  'memory-mb': { type: 'string' },
+  'no-huge': { type: 'boolean' },
+  'in-memory': { type: 'boolean' },
+  'file-prefix': { type: 'string' },
+  port: { type: 'string', multiple: true },
+  help: { type: 'boolean' },
+} as const;
+
+export const CONFIG_HELP = `Runtime options (flag / environment variable / config file key):
+  --config <file>          FLOWLINE_CONFIG             JSON or YAML file; NF settings under "nf"
+  --name <name>            FLOWLINE_NF_NAME, POD_NAME  instance name (default <kind>-<host>)
+  --grpc-address <addr>    FLOWLINE_GRPC_ADDRESS       grpcAddress (default 0.0.0.0:50051)
+  --metrics-port <port>    FLOWLINE_METRICS_PORT       metricsPort (default 9464; "off" disables)
+  --pod-dir <dir>          FLOWLINE_POD_DIR            podDir: <ifname>.json files from the CNI plugin
+  --drain-timeout-ms <ms>  FLOWLINE_DRAIN_TIMEOUT_MS   drainTimeoutMs (default 5000)
+  --lcores <list>          FLOWLINE_LCORES             eal.lcores (default "0,1")
+  --huge-dir <dir>         FLOWLINE_HUGEPAGES_DIR      eal.hugeDir
+  --memory-mb <mb>         FLOWLINE_HUGEPAGES_MB       eal.memoryMb (default 256)
+  --no-huge                FLOWLINE_NO_HUGE=1          eal.noHuge (tests only)
+  --in-memory              FLOWLINE_IN_MEMORY=1        eal.inMemory: no hugepage files
+  --file-prefix <p>        FLOWLINE_FILE_PREFIX        eal.filePrefix (default the name)
+  --port name=<n>,devargs=<d>                          ports: an explicit port (repeatable)`;
+
+function parseInteger(raw: string, field: string, source: ConfigSource, origin: string): number {
+  if (!/^-?\d+$/.test(raw.trim()))
+    throw new ConfigError(field, source, `"${raw}" is not an integer`, origin);
+  return Number(raw);
+}
+
+function parseBool(raw: string, field: string, origin: string): boolean {
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off|)$/i.test(raw)) return false;
+  throw new ConfigError(field, 'env', `"${raw}" is not a boolean (1/0, true/false)`, origin);
+}
+
+/** "name=net1,devargs=net_ring_r0,extra=x" — devargs takes the rest of the string after its key. */
+function parsePortFlag(raw: string): PortSpec {
+  const match = /^name=([^,]+),devargs=(.+)$/.exec(raw);
+  if (!match)
+    throw new ConfigError(
+      'ports',
+      'flag',
+      `"${raw}" must look like name=<ifname>,devargs=<devargs>`,
+      '--port',
+    );
+  return { name: match[1]!, devargs: match[2]! };
+}
+
+type Layer = Record<string, unknown>;
+
+/** A runtime setting reachable from the environment and a flag; `kind` says how to parse it. */
+interface Setting {
+  path: string;
+  env: string[];
+  flag: Exclude<keyof typeof FLAG_OPTIONS, 'config' | 'port' | 'help'>;
+  kind: 'string' | 'int' | 'bool' | 'port';
+}
+
+const SETTINGS: Setting[] = [
+  { path: 'name', env: ['FLOWLINE_NF_NAME', 'POD_NAME'], flag: 'name', kind: 'string' },
+  { path: 'grpcAddress', env: ['FLOWLINE_GRPC_ADDRESS'], flag: 'grpc-address', kind: 'string' },
+  { path: 'metricsPort', env: ['FLOWLINE_METRICS_PORT'], flag: 'metrics-port', kind: 'port' },
+  { path: 'podDir', env: ['FLOWLINE_POD_DIR'], flag: 'pod-dir', kind: 'string' },
+  {
+    path: 'drainTimeoutMs',
+    env: ['FLOWLINE_DRAIN_TIMEOUT_MS'],
+    flag: 'drain-timeout-ms',
+    kind: 'int',
+  },
+  { path: 'eal.lcores', env: ['FLOWLINE_LCORES'], flag: 'lcores', kind: 'string' },
+  { path: 'eal.hugeDir', env: ['FLOWLINE_HUGEPAGES_DIR'], flag: 'huge-dir', kind: 'string' },
+  { path: 'eal.memoryMb', env: ['FLOWLINE_HUGEPAGES_MB'], flag: 'memory-mb', kind: 'int' },
+  { path: 'eal.noHuge', env: ['FLOWLINE_NO_HUGE'], flag: 'no-huge', kind: 'bool' },
+  { path: 'eal.inMemory', env: ['FLOWLINE_IN_MEMORY'], flag: 'in-memory', kind: 'bool' },
+  { path: 'eal.filePrefix', env: ['FLOWLINE_FILE_PREFIX'], flag: 'file-prefix', kind: 'string' },
+];
+
+function convert(setting: Setting, raw: string, source: ConfigSource, origin: string): unknown {
+  switch (setting.kind) {
+    case 'string':
+      return raw;
+    case 'int':
+      return parseInteger(raw, setting.path, source, origin);
+    case 'bool':
+      return parseBool(raw, setting.path, origin);
+    case 'port':
+      return raw === 'off' ? false : parseInteger(raw, setting.path, source, origin);
+  }
+}
+
+function setPath(target: Layer, path: string, value: unknown): void {
+  const keys = path.split('.');
+  let node = target;
+  for (const key of keys.slice(0, -1)) {
+    node = (node[key] ??= {}) as Layer;
+  }
+  node[keys[keys.length - 1]!] = value;
+}
+
+function merge(base: Layer, over: Layer): Layer {
+  const out: Layer = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    if (v === undefined) continue;
+    const prev = out[k];
+    out[k] =
+      v &&
+      typeof v === 'object' &&
+      !Array.isArray(v) &&
+      prev &&
+      typeof prev === 'object' &&
+      !Array.isArray(prev)
+        ? merge(prev as Layer, v as Layer)
+        : v;
+  }
+  return out;
+}
+
+/** zod's first issue as a ConfigError naming the dotted field and the source that set it. */
+function toConfigError(
+  issue: z.core.$ZodIssue,
+  prefix: string,
+  originOf: (field: string) => string | undefined,
+): ConfigError {
+  const field = [prefix, ...issue.path.map(String)].filter(Boolean).join('.');
+  const origin = originOf(field);
+  return new ConfigError(field || '(root)', origin ? 'file' : 'default', issue.message, origin);
+}
+
+/**
+ * Loads an NF's configuration: defaults, then the config file, then FLOWLINE_* environment
+ * variables, then command-line flags, each overriding the one before. Every value is validated;
+ * the first bad one throws a ConfigError naming the field and where it came from.
+ */
+export function loadConfig<Nf>(input: LoadConfigInput<Nf>): LoadedConfig<Nf> {
+  const env = input.env ?? process.env;
+  const readFile = input.readFile ?? ((p: string) => readFileSync(p, 'utf8'));
+  let flags: ReturnType<
+    typeof parseArgs<{ options: typeof FLAG_OPTIONS; strict: true; allowPositionals: false }>
+  >['values'];
+  try {
+    flags = parseArgs({
+      args: input.argv ?? [],
+      options: FLAG_OPTIONS,
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (err) {
+    throw new ConfigError('argv', 'flag', `${(err as Error).message}\n${CONFIG_HELP}`);
+  }
+
+  const origins = new Map<string, string>();
+  const track = (layer: Layer, path: string, value: unknown, origin: string): void => {
+    if (value === undefined) return;
+    setPath(layer, path, value);
+    origins.set(path, origin);
+  };
+
+  const fallbackName = `${input.kind}-${hostname()}`
+    .toLowerCase()
+    .replace(/[^a-z0-9.-]/g, '-')
+    .slice(0, 63);
+  const defaults: Layer = {
+    name: fallbackName,
+    grpcAddress: '0.0.0.0:50051',
+    metricsPort: 9464,
+    drainTimeoutMs: 5000,
+    eal: { lcores: '0,1', memoryMb: 256, noHuge: false, inMemory: false, extraArgs: [] },
+    ports: [],
+  };
+
+  // The file.
+  const configFile = flags.config ?? (env.FLOWLINE_CONFIG || undefined);
+  let fileLayer: Layer = {};
+  let nfRaw: unknown = {};
+  if (configFile) {
+    let text: string;
+    try {
+      text = readFile(configFile);
+    } catch (err) {
+      throw new ConfigError(
+        'config',
+        flags.config ? 'flag' : 'env',
+        `cannot read ${configFile}: ${(err as Error).message}`,
+      );
+    }
+    let parsed: unknown;
+    try {
+      parsed = configFile.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+    } catch (err) {
+      throw new ConfigError(
+        'config',
+        'file',
+        `${configFile} is not valid ${configFile.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message}`,
+      );
+    }
+    if (parsed === null || parsed === undefined) parsed = {};
+    if (typeof parsed !== 'object' || Array.isArray(parsed)) {
+      throw new ConfigError('config', 'file', `${configFile} must hold a mapping at its top level`);
+    }
+    const { nf, ...runtime } = parsed as Layer;
+    fileLayer = runtime;
+    nfRaw = nf ?? {};
+    const walk = (obj: Layer, prefix: string): void => {
+      for (const [k, v] of Object.entries(obj)) {
+        const path = prefix ? `${prefix}.${k}` : k;
+        origins.set(path, configFile);
+        if (v && typeof v === 'object' && !Array.isArray(v)) walk(v as Layer, path);
+      }
+    };
+    walk(fileLayer, '');
+  }
+
+  // The environment, then the flags: one table says which variable and flag set which field.
+  const envLayer: Layer = {};
+  const flagLayer: Layer = {};
+  for (const setting of SETTINGS) {
+    const envName = setting.env.find((n) => env[n] !== undefined && env[n] !== '');
+    if (envName !== undefined) {
+      track(envLayer, setting.path, convert(setting, env[envName]!, 'env', envName), envName);
+    }
+    const flagValue = flags[setting.flag];
+    if (flagValue !== undefined) {
+      const flagName = `--${setting.flag}`;
+      track(
+        flagLayer,
+        setting.path,
+        typeof flagValue === 'boolean' ? flagValue : convert(setting, flagValue, 'flag', flagName),
+        flagName,
+      );
+    }
+  }
+  if (flags.port) track(flagLayer, 'ports', flags.port.map(parsePortFlag), '--port');
+
+  const merged = merge(merge(merge(defaults, fileLayer), envLayer), flagLayer);
+  // The file prefix follows the instance name unless set: two NFs on one host must not share one.
+  const eal = merged.eal as Layer;
+  if (eal.filePrefix === undefined)
+    eal.filePrefix = String(merged.name)
+      .replace(/[^A-Za-z0-9_-]/g, '_')
+      .slice(0, 64);
+
+  const originOf = (field: string): string | undefined => {
+    for (let f = field; f; f = f.includes('.') ? f.slice(0, f.lastIndexOf('.')) : '') {
+      const o = origins.get(f);
+      if (o) return o;
+    }
+    return undefined;
+  };
+  const runtime = runtimeConfigSchema.safeParse(merged);
+  if (!runtime.success) throw toConfigError(runtime.error.issues[0]!, '', originOf);
+  const nf = input.nfSchema.safeParse(nfRaw);
+  if (!nf.success) {
+    const issue = nf.error.issues[0]!;
+    const field = ['nf', ...issue.path.map(String)].join('.');
+    throw new ConfigError(field, 'file', issue.message, configFile);
+  }
+
+  // Per leaf field (eal.memoryMb, ...): where its value came from, for the startup log.
+  const sources: Record<string, ConfigSource> = {};
+  const leaves = (obj: Layer, prefix: string): void => {
+    for (const [k, v] of Object.entries(obj)) {
+      const path = prefix ? `${prefix}.${k}` : k;
+      if (v && typeof v === 'object' && !Array.isArray(v)) {
+        leaves(v as Layer, path);
+        continue;
+      }
+      const origin = origins.get(path);
+      sources[path] = !origin
+        ? 'default'
+        : origin.startsWith('--')
+          ? 'flag'
+          : origin === configFile
+            ? 'file'
+            : 'env';
+    }
+  };
+  leaves(runtime.data as Layer, '');
+  return { runtime: runtime.data, nf: nf.data, sources, ...(configFile ? { configFile } : {}) };
+}

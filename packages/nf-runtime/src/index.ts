@@ -1,0 +1,38 @@
+export {
+  CONFIG_HELP,
+  loadConfig,
+  portSpecSchema,
+  runtimeConfigSchema,
+  type LoadConfigInput,
+  type LoadedConfig,
+  type PortSpec,
+  type RuntimeConfig,
+} from './config';
+export type { DataplaneView, PortCounters, PortView, StageCounters } from './dataplane';
+export { ConfigError, PodDeviceError, type ConfigSource } from './errors';
+export {
+  main,
+  runNetworkFunction,
+  type NetworkFunctionDefinition,
+  type NetworkFunctionHandle,
+  type RunOptions,
+  type RunningDataplane,
+  type StartContext,
+} from './lifecycle';
+export {
+  discoverPodPorts,
+  planEal,
+  type EalPlan,
+  type PodInterfaceFile,
+  type PodPort,
+  type PodPortKind,
+} from './pod-devices';
+export {
+  MIN_STATS_INTERVAL_MS,
+  NfServer,
+  registerDataplaneMetrics,
+  snapshotOf,
+  type GrpcServiceRegistration,
+  type NfIdentity,
+  type NfServerOptions,
+} from './server';

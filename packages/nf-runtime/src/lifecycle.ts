@@ -1,0 +1,154 @@
+import { type Logger, type Telemetry, setupTelemetry } from '@flowline/telemetry';
+import type { z } from 'zod';
+import { CONFIG_HELP, type LoadedConfig, loadConfig } from './config';
+import type { DataplaneView } from './dataplane';
+import { ConfigError, PodDeviceError } from './errors';
+import { type EalPlan, type PodPort, discoverPodPorts, planEal } from './pod-devices';
+import { type GrpcServiceRegistration, NfServer, registerDataplaneMetrics } from './server';
+
+export interface StartContext<Nf> {
+  config: LoadedConfig<Nf>;
+  ports: PodPort[];
+  eal: EalPlan;
+  telemetry: Telemetry;
+  logger: Logger;
+}
+
+/** A started NF: its dataplane, its own gRPC services and how to stop it in order. */
+export interface RunningDataplane {
+  dataplane: DataplaneView;
+  services?: GrpcServiceRegistration[];
+  /** Stop taking new traffic (stop rx). */
+  stopTraffic(): Promise<void>;
+  /** Let packets in flight leave, for at most timeoutMs. */
+  drain(timeoutMs: number): Promise<void>;
+  /** Release everything: workers, ports, mempools, EAL (hugepage files). */
+  close(): Promise<void>;
+}
+
+export interface NetworkFunctionDefinition<Nf> {
+  kind: string;
+  version: string;
+  nfSchema: z.ZodType<Nf>;
+  start(ctx: StartContext<Nf>): Promise<RunningDataplane>;
+}
+
+export interface NetworkFunctionHandle {
+  grpcAddress: string;
+  metricsUrl: string | undefined;
+  server: NfServer;
+  /** The graceful stop SIGTERM runs; resolves when everything is released. */
+  stop(reason: string): Promise<void>;
+}
+
+export interface RunOptions {
+  argv?: string[];
+  env?: NodeJS.ProcessEnv;
+  /** Install SIGTERM/SIGINT handlers that stop gracefully and exit 0 (default true). */
+  handleSignals?: boolean;
+}
+
+/**
+ * Boots an NF: config (file, env, flags), telemetry, the pod's ports, the dataplane, then the
+ * gRPC server; health turns SERVING only when all of that is up. SIGTERM: health NOT_SERVING,
+ * stop rx, drain, stop gRPC, release the dataplane, flush telemetry, exit 0.
+ */
+export async function runNetworkFunction<Nf>(
+  definition: NetworkFunctionDefinition<Nf>,
+  options: RunOptions = {},
+): Promise<NetworkFunctionHandle> {
+  const env = options.env ?? process.env;
+  const config = loadConfig({
+    kind: definition.kind,
+    nfSchema: definition.nfSchema,
+    argv: options.argv ?? process.argv.slice(2),
+    env,
+  });
+  const { runtime } = config;
+  const telemetry = await setupTelemetry({
+    component: definition.kind,
+    version: definition.version,
+    metricsPort: runtime.metricsPort,
+    attributes: { 'service.instance.id': runtime.name },
+  });
+  const logger = telemetry.logger.child({ nf: runtime.name });
+  let running: RunningDataplane | undefined;
+  try {
+    const ports = discoverPodPorts(runtime, env);
+    const eal = planEal(runtime, ports);
+    logger.info('starting', {
+      kind: definition.kind,
+      config: config.configFile,
+      sources: config.sources,
+      ports: ports.map((p) => ({ name: p.name, kind: p.kind, origin: p.origin })),
+    });
+    running = await definition.start({ config, ports, eal, telemetry, logger });
+    registerDataplaneMetrics(telemetry, runtime.name, running.dataplane);
+    const server = new NfServer({
+      identity: { name: runtime.name, kind: definition.kind, version: definition.version },
+      dataplane: running.dataplane,
+      telemetry,
+      ...(running.services ? { services: running.services } : {}),
+    });
+    const grpcAddress = await server.listen(runtime.grpcAddress);
+    server.setServing(true);
+    logger.info('serving', { grpcAddress, metricsUrl: telemetry.metricsUrl });
+
+    let stopping: Promise<void> | undefined;
+    const dataplane = running;
+    const stop = (reason: string): Promise<void> =>
+      (stopping ??= (async () => {
+        logger.info('stopping', { reason });
+        server.setServing(false);
+        await dataplane.stopTraffic();
+        await dataplane.drain(runtime.drainTimeoutMs);
+        await server.stop(Math.min(runtime.drainTimeoutMs, 2000));
+        await dataplane.close();
+        logger.info('stopped', { reason });
+        await telemetry.shutdown();
+      })());
+
+    if (options.handleSignals ?? true) {
+      for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+        process.once(signal, () => {
+          stop(signal).then(
+            () => process.exit(0),
+            (err: unknown) => {
+              logger.error('stop failed', { err });
+              process.exit(1);
+            },
+          );
+        });
+      }
+    }
+    return { grpcAddress, metricsUrl: telemetry.metricsUrl, server, stop };
+  } catch (err) {
+    logger.error('start failed', { err });
+    await running?.close().catch(() => undefined);
+    await telemetry.shutdown();
+    throw err;
+  }
+}
+
+/**
+ * The main of an NF process: runs it, and on a configuration or device error prints one clear
+ * line and exits 2 (1 for anything else) instead of a stack trace.
+ */
+export function main<Nf>(definition: NetworkFunctionDefinition<Nf>): void {
+  if (process.argv.includes('--help')) {
+    process.stdout.write(`${definition.kind} ${definition.version}\n\n${CONFIG_HELP}\n`);
+    return;
+  }
+  runNetworkFunction(definition).catch((err: unknown) => {
+    const known = err instanceof ConfigError || err instanceof PodDeviceError;
+    process.stderr.write(
+      JSON.stringify({
+        level: 'error',
+        component: definition.kind,
+        msg: known ? (err as Error).message : 'failed to start',
+        err: String(err),
+      }) + '\n',
+    );
+    process.exit(known ? 2 : 1);
+  });
+}

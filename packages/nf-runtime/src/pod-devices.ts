@@ -1,0 +1,200 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { PortSpec, RuntimeConfig } from './config';
+import { PodDeviceError } from './errors';
+
+/**
+ * How a port reaches the pod:
+ * - virtio-user: a vhost-user socket the CNI plugin wired to the switch (server=1: we listen,
+ *   OVS's dpdkvhostuserclient connects, so either side may restart);
+ * - pci: an SR-IOV VF bound to vfio-pci, from the device plugin;
+ * - netdev: a kernel netdev VF, opened with AF_XDP when the kernel allows, else AF_PACKET;
+ * - vdev: a port named explicitly by devargs (plain-process runs, tests).
+ */
+export type PodPortKind = 'virtio-user' | 'pci' | 'netdev' | 'vdev';
+
+export interface PodPort {
+  /** Interface name inside the pod (net1, ...) or <pool><index> for a VF. */
+  name: string;
+  kind: PodPortKind;
+  /** DPDK devargs to try in order; the first that probes wins (AF_XDP before AF_PACKET). */
+  devargs: string[];
+  /** Where this port came from, for logs and errors. */
+  origin: string;
+  mac?: string;
+  ips?: string[];
+  socketPath?: string;
+  pciAddress?: string;
+}
+
+/** What the CNI plugin writes beside each socket: `<socketDir>/<ns>_<pod>/<ifname>.json`. */
+export interface PodInterfaceFile {
+  socketPath: string;
+  mac?: string;
+  ips?: (string | { address: string })[];
+  ovsPort?: string;
+  ifName?: string;
+}
+
+export interface PodEnvironmentSeam {
+  readDir(dir: string): string[];
+  readFile(path: string): string;
+}
+
+const realFs: PodEnvironmentSeam = {
+  readDir: (dir) => readdirSync(dir),
+  readFile: (path) => readFileSync(path, 'utf8'),
+};
+
+const PCI_ADDRESS = /^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$/;
+const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
+const MAC = /^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/;
+
+/** DPDK vdev names must be unique and start with the driver's name. */
+function vdevName(driver: string, ifName: string): string {
+  return `${driver}_${ifName.replace(/[^A-Za-z0-9]/g, '')}`;
+}
+
+function readInterfaceFile(path: string, fs: PodEnvironmentSeam): PodInterfaceFile {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(fs.readFile(path));
+  } catch (err) {
+    throw new PodDeviceError(path, `not readable JSON: ${(err as Error).message}`);
+  }
+  const file = parsed as Partial<PodInterfaceFile>;
+  if (typeof file.socketPath !== 'string' || file.socketPath === '') {
+    throw new PodDeviceError(
+      path,
+      'has no "socketPath"; was it written by the flowline CNI plugin?',
+    );
+  }
+  if (file.mac !== undefined && !MAC.test(file.mac))
+    throw new PodDeviceError(path, `"mac" ${file.mac} is not a MAC address`);
+  return file as PodInterfaceFile;
+}
+
+/**
+ * The ports a pod was given, per contract 3 of the design: each `<ifname>.json` in the pod dir
+ * becomes a net_virtio_user port (server=1) on its socket; each PCI address in PCIDEVICE_* a PCI
+ * port; each netdev in FLOWLINE_NETDEV_* an AF_XDP port (AF_PACKET as fallback); and explicit
+ * ports from the config are added as they are. Names must be unique.
+ */
+export function discoverPodPorts(
+  config: Pick<RuntimeConfig, 'podDir' | 'ports'>,
+  env: NodeJS.ProcessEnv = process.env,
+  fs: PodEnvironmentSeam = realFs,
+): PodPort[] {
+  const ports: PodPort[] = [];
+
+  if (config.podDir) {
+    let names: string[];
+    try {
+      names = fs.readDir(config.podDir);
+    } catch (err) {
+      throw new PodDeviceError(config.podDir, `cannot list the pod dir: ${(err as Error).message}`);
+    }
+    for (const file of names.filter((n) => n.endsWith('.json')).sort()) {
+      const ifName = file.slice(0, -'.json'.length);
+      const path = join(config.podDir, file);
+      if (!IFNAME.test(ifName))
+        throw new PodDeviceError(path, `"${ifName}" is not an interface name`);
+      const info = readInterfaceFile(path, fs);
+      const args = [
+        `${vdevName('net_virtio_user', ifName)}`,
+        `path=${info.socketPath}`,
+        'server=1',
+        'queues=1',
+      ];
+      if (info.mac) args.push(`mac=${info.mac}`);
+      ports.push({
+        name: ifName,
+        kind: 'virtio-user',
+        devargs: [args.join(',')],
+        origin: path,
+        socketPath: info.socketPath,
+        ...(info.mac ? { mac: info.mac } : {}),
+        ...(info.ips
+          ? { ips: info.ips.map((ip) => (typeof ip === 'string' ? ip : ip.address)) }
+          : {}),
+      });
+    }
+  }
+
+  for (const [key, value] of Object.entries(env).sort(([a], [b]) => a.localeCompare(b))) {
+    if (!value) continue;
+    const pci = /^PCIDEVICE_FLOWLINE_IO_([A-Z0-9_]+)$/.exec(key);
+    if (pci) {
+      const pool = pci[1]!.toLowerCase();
+      value.split(',').forEach((address, i) => {
+        const addr = address.trim();
+        if (!PCI_ADDRESS.test(addr))
+          throw new PodDeviceError(key, `"${addr}" is not a PCI address (dddd:bb:dd.f)`);
+        ports.push({
+          name: `${pool}${i}`.slice(0, 15),
+          kind: 'pci',
+          devargs: [addr],
+          origin: key,
+          pciAddress: addr,
+        });
+      });
+      continue;
+    }
+    const netdev = /^FLOWLINE_NETDEV_([A-Z0-9_]+)$/.exec(key);
+    if (netdev) {
+      for (const raw of value.split(',')) {
+        const ifName = raw.trim();
+        if (!IFNAME.test(ifName))
+          throw new PodDeviceError(key, `"${ifName}" is not an interface name`);
+        ports.push({
+          name: ifName,
+          kind: 'netdev',
+          devargs: [
+            `${vdevName('net_af_xdp', ifName)},iface=${ifName},start_queue=0,queue_count=1`,
+            `${vdevName('net_af_packet', ifName)},iface=${ifName},qpairs=1`,
+          ],
+          origin: key,
+        });
+      }
+    }
+  }
+
+  for (const spec of config.ports as PortSpec[]) {
+    ports.push({ name: spec.name, kind: 'vdev', devargs: [spec.devargs], origin: 'config ports' });
+  }
+
+  const seen = new Map<string, string>();
+  for (const port of ports) {
+    const before = seen.get(port.name);
+    if (before)
+      throw new PodDeviceError(port.origin, `port name "${port.name}" is also used by ${before}`);
+    seen.set(port.name, port.origin);
+  }
+  return ports;
+}
+
+/** What the NF's EAL is started with, derived from the config and the pod's ports. */
+export interface EalPlan {
+  lcores: string;
+  hugeDir?: string;
+  memoryMb: number;
+  noHuge: boolean;
+  inMemory: boolean;
+  filePrefix: string;
+  /** PCI devices to allow; none means --no-pci, so DPDK never probes the host's own NICs. */
+  pciAllow: string[];
+  extraArgs: string[];
+}
+
+export function planEal(config: RuntimeConfig, ports: readonly PodPort[]): EalPlan {
+  return {
+    lcores: config.eal.lcores,
+    ...(config.eal.hugeDir ? { hugeDir: config.eal.hugeDir } : {}),
+    memoryMb: config.eal.memoryMb,
+    noHuge: config.eal.noHuge,
+    inMemory: config.eal.inMemory,
+    filePrefix: config.eal.filePrefix,
+    pciAllow: ports.filter((p) => p.kind === 'pci').map((p) => p.pciAddress!),
+    extraArgs: config.eal.extraArgs,
+  };
+}
