@@ -20,6 +20,31 @@ export interface GrpcServiceRegistration {
   implementation: grpc.UntypedServiceImplementation;
 }
 
+/**
+ * Serves a Watch* stream: refuses an interval under MIN_STATS_INTERVAL_MS with INVALID_ARGUMENT
+ * naming interval_ms, writes one message at once and then one per interval until the client
+ * cancels or the stream closes.
+ */
+export function streamEvery<T>(
+  call: grpc.ServerWritableStream<unknown, T>,
+  intervalMs: number,
+  produce: () => T,
+): void {
+  if (intervalMs < MIN_STATS_INTERVAL_MS) {
+    call.emit('error', {
+      code: grpc.status.INVALID_ARGUMENT,
+      details: `interval_ms must be at least ${MIN_STATS_INTERVAL_MS} (got ${intervalMs})`,
+    });
+    return;
+  }
+  call.write(produce());
+  const timer = setInterval(() => call.write(produce()), intervalMs);
+  const stop = (): void => clearInterval(timer);
+  call.on('cancelled', stop);
+  call.on('close', stop);
+  call.on('error', stop);
+}
+
 /** Builds a StatsSnapshot from the dataplane's counters (64-bit values as decimal strings). */
 export function snapshotOf(
   dataplane: DataplaneView,
@@ -122,7 +147,6 @@ export interface NfServerOptions {
 export class NfServer {
   readonly health: HealthService;
   private readonly server: grpc.Server;
-  private readonly watchers = new Set<NodeJS.Timeout>();
   private readonly serviceNames: string[];
 
   constructor(private readonly options: NfServerOptions) {
@@ -158,8 +182,6 @@ export class NfServer {
 
   /** Lets calls in flight finish for up to graceMs, then cancels the rest. */
   async stop(graceMs: number): Promise<void> {
-    for (const t of this.watchers) clearInterval(t);
-    this.watchers.clear();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.server.forceShutdown();
@@ -187,26 +209,7 @@ export class NfServer {
           startedUnixNanos: String(BigInt(startedAt.getTime()) * 1_000_000n),
         });
       },
-      WatchStats: (call) => {
-        const interval = call.request.intervalMs;
-        if (interval < MIN_STATS_INTERVAL_MS) {
-          call.emit('error', {
-            code: grpc.status.INVALID_ARGUMENT,
-            details: `interval_ms must be at least ${MIN_STATS_INTERVAL_MS} (got ${interval})`,
-          });
-          return;
-        }
-        call.write(snapshotOf(dataplane));
-        const timer = setInterval(() => call.write(snapshotOf(dataplane)), interval);
-        this.watchers.add(timer);
-        const stop = (): void => {
-          clearInterval(timer);
-          this.watchers.delete(timer);
-        };
-        call.on('cancelled', stop);
-        call.on('close', stop);
-        call.on('error', stop);
-      },
+      WatchStats: (call) => streamEvery(call, call.request.intervalMs, () => snapshotOf(dataplane)),
     };
   }
 }

@@ -1,0 +1,14 @@
+export { formatAddress, parsePrefix, PrefixError, type Prefix } from './ip';
+export { RuleExistsError, RuleNotFoundError, RuleStore, type AclTable } from './rule-store';
+export {
+  InvalidRuleError,
+  MAX_PRIORITY,
+  MAX_RULES,
+  toProtoRule,
+  validateRule,
+  validateRuleSet,
+  type AclRule,
+  type AclRuleSet,
+  type RuleAction,
+} from './rules';
+export { countersMessage, firewallService, type FirewallCounterSource } from './service';

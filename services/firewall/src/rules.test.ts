@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import { formatAddress, parsePrefix } from './ip';
+import { InvalidRuleError, toProtoRule, validateRule, validateRuleSet } from './rules';
+
+const base = { id: 'web', priority: 10, action: 'PERMIT' as const };
+function fieldOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(InvalidRuleError);
+    return (err as InvalidRuleError).field;
+  }
+  throw new Error('expected InvalidRuleError');
+}
+
+describe('prefixes', () => {
+  it('parses IPv4 and IPv6 and prints them canonically', () => {
+    expect(parsePrefix('10.0.0.0/8')).toMatchObject({ family: 4, length: 8, text: '10.0.0.0/8' });
+    expect(parsePrefix('FD00:0:0:0::/16').text).toBe('fd00::/16');
+    expect(parsePrefix('192.0.2.7').length).toBe(32);
+    expect(formatAddress(parsePrefix('::ffff:1.2.3.4').bytes, 6)).toBe('::ffff:102:304');
+  });
+  it('refuses host bits, suggesting the network', () => {
+    expect(() => parsePrefix('10.1.2.3/8')).toThrow(/did you mean 10\.0\.0\.0\/8/);
+    expect(() => parsePrefix('fd00::1/64')).toThrow(/did you mean fd00::\/64/);
+    expect(() => parsePrefix('10.0.0.0/33')).toThrow(/over 32/);
+    expect(() => parsePrefix('banana')).toThrow(/not an IPv4 or IPv6 prefix/);
+  });
+});
+
+describe('validateRule', () => {
+  it('normalises a TCP rule with port ranges', () => {
+    const r = validateRule(
+      { ...base, srcPrefix: '10.0.0.0/8', protocol: 'TCP', dstPorts: { first: 80, last: 443 } },
+      'rule',
+    );
+    expect(r).toMatchObject({
+      id: 'web',
+      action: 'permit',
+      families: [4],
+      protocol: 6,
+      srcPorts: [0, 65535],
+      dstPorts: [80, 443],
+    });
+  });
+  it('puts a rule without prefixes in both families, icmp only in IPv4', () => {
+    expect(validateRule({ ...base, protocol: 'udp' }, 'rule').families).toEqual([4, 6]);
+    expect(validateRule({ ...base, protocol: 'icmp' }, 'rule').families).toEqual([4]);
+    expect(validateRule({ ...base, ipVersion: 6 }, 'rule').families).toEqual([6]);
+  });
+  it('names the field of every kind of mistake', () => {
+    expect(fieldOf(() => validateRule({ ...base, id: 'Bad_Id' }, 'rule'))).toBe('rule.id');
+    expect(fieldOf(() => validateRule({ ...base, priority: 0 }, 'rule'))).toBe('rule.priority');
+    expect(fieldOf(() => validateRule({ ...base, action: 'ACTION_UNSPECIFIED' }, 'rule'))).toBe(
+      'rule.action',
+    );
+    expect(fieldOf(() => validateRule({ ...base, srcPrefix: '10.0.0.1/24' }, 'rule'))).toBe(
+      'rule.src_prefix',
+    );
+    expect(
+      fieldOf(() =>
+        validateRule({ ...base, srcPrefix: '10.0.0.0/8', dstPrefix: 'fd00::/8' }, 'rule'),
+      ),
+    ).toBe('rule.dst_prefix');
+    expect(fieldOf(() => validateRule({ ...base, protocol: 'gre2' }, 'rule'))).toBe(
+      'rule.protocol',
+    );
+    expect(
+      fieldOf(() => validateRule({ ...base, dstPorts: { first: 80, last: 80 } }, 'rule')),
+    ).toBe('rule.dst_ports');
+    expect(
+      fieldOf(() =>
+        validateRule({ ...base, protocol: 'tcp', srcPorts: { first: 90, last: 80 } }, 'rule'),
+      ),
+    ).toBe('rule.src_ports');
+    expect(
+      fieldOf(() => validateRule({ ...base, protocol: 'icmpv6', srcPrefix: '10.0.0.0/8' }, 'rule')),
+    ).toBe('rule.protocol');
+    expect(fieldOf(() => validateRule({ ...base, ipVersion: 5 }, 'rule'))).toBe('rule.ip_version');
+  });
+  it('round-trips through the API shape', () => {
+    const api = {
+      ...base,
+      srcPrefix: 'fd00::/8',
+      protocol: 'udp',
+      dstPorts: { first: 53, last: 53 },
+      description: 'dns',
+    };
+    const back = toProtoRule(validateRule(api, 'rule'));
+    expect(back).toMatchObject({
+      ...api,
+      action: 'PERMIT',
+      ipVersion: 6,
+      srcPorts: { first: 0, last: 0 },
+    });
+  });
+});
+
+describe('validateRuleSet', () => {
+  it('refuses duplicate ids, naming both places', () => {
+    const err = (() => {
+      try {
+        validateRuleSet([base, { ...base, priority: 2 }], 'deny', 'rule_set');
+      } catch (e) {
+        return e as InvalidRuleError;
+      }
+    })();
+    expect(err?.field).toBe('rule_set.rules[1].id');
+    expect(err?.message).toMatch(/also rules\[0\]\.id/);
+  });
+});

@@ -1,0 +1,144 @@
+import * as grpc from '@grpc/grpc-js';
+import { firewallV1 } from '@flowline/proto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AclTable, RuleStore } from './rule-store';
+import type { AclRuleSet } from './rules';
+import { firewallService } from './service';
+
+/** Records what reaches the table, and can be told to refuse (as a failed rte_acl build). */
+class RecordingTable implements AclTable {
+  applied: AclRuleSet[] = [];
+  refuse = false;
+  async apply(set: AclRuleSet): Promise<void> {
+    if (this.refuse) throw new Error('rte_acl_build: out of memory');
+    this.applied.push(set);
+  }
+}
+
+type Unary<Req, Res> = (req: Req, cb: (e: grpc.ServiceError | null, r?: Res) => void) => unknown;
+function call<Req, Res>(fn: Unary<Req, Res>, req: Req): Promise<Res> {
+  return new Promise((resolve, reject) => fn(req, (e, r) => (e ? reject(e) : resolve(r!))));
+}
+
+describe('flowline.firewall.v1 over gRPC', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'flowline-fw-'));
+  const table = new RecordingTable();
+  const store = new RuleStore(table);
+  const server = new grpc.Server();
+  let client: firewallV1.FirewallClient;
+
+  beforeAll(async () => {
+    await store.init();
+    const svc = firewallService(store, {
+      counters: () => ({
+        rules: store.ruleSet.rules.map((r, i) => ({ id: r.id, packets: BigInt(i * 10) })),
+        defaultPermitted: 0n,
+        defaultDenied: 5n,
+        droppedByReason: { truncated_l4: 2n },
+      }),
+    });
+    server.addService(svc.definition, svc.implementation);
+    const address = `unix://${join(dir, 'fw.sock')}`;
+    await new Promise<void>((res, rej) =>
+      server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (e) =>
+        e ? rej(e) : res(),
+      ),
+    );
+    client = new (firewallV1.loadFirewallV1().Firewall)(address, grpc.credentials.createInsecure());
+  });
+  afterAll(async () => {
+    client.close();
+    await new Promise<void>((r) => server.tryShutdown(() => r()));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const rule = (id: string, extra: Partial<firewallV1.Rule> = {}): firewallV1.Rule => ({
+    id,
+    priority: 10,
+    action: 'PERMIT',
+    protocol: 'tcp',
+    dstPorts: { first: 80, last: 80 },
+    ...extra,
+  });
+
+  it('ReplaceRules applies the whole set at once and bumps the generation', async () => {
+    const v = await call(client.ReplaceRules.bind(client), {
+      ruleSet: {
+        rules: [rule('web'), rule('dns', { protocol: 'udp', dstPorts: { first: 53, last: 53 } })],
+        defaultAction: 'DENY',
+      },
+    });
+    expect(v).toEqual({ generation: '2', ruleCount: 2 });
+    expect(table.applied.at(-1)!.rules.map((r) => r.id)).toEqual(['web', 'dns']);
+  });
+
+  it('a bad rule refuses the whole request with INVALID_ARGUMENT naming the field; the old set stays', async () => {
+    const before = table.applied.length;
+    const err = await call(client.ReplaceRules.bind(client), {
+      ruleSet: { rules: [rule('a'), rule('b', { srcPrefix: '10.0.0.1/8' })] },
+    }).catch((e: grpc.ServiceError) => e);
+    expect((err as grpc.ServiceError).code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect((err as grpc.ServiceError).details).toMatch(
+      /^rule_set\.rules\[1\]\.src_prefix: .*did you mean 10\.0\.0\.0\/8/,
+    );
+    expect(table.applied.length).toBe(before);
+    const list = await call(client.ListRules.bind(client), {});
+    expect(list.ruleSet!.rules.map((r) => r.id)).toEqual(['web', 'dns']);
+  });
+
+  it('a table that fails to build leaves the running set and generation in force', async () => {
+    table.refuse = true;
+    try {
+      const err = (await call(client.AddRule.bind(client), {
+        rule: rule('ssh', { dstPorts: { first: 22, last: 22 } }),
+      }).catch((e: grpc.ServiceError) => e)) as grpc.ServiceError;
+      expect(err.code).toBe(grpc.status.INTERNAL);
+      expect(err.details).toMatch(/previous one stays in force: rte_acl_build/);
+    } finally {
+      table.refuse = false;
+    }
+    const list = await call(client.ListRules.bind(client), {});
+    expect(list.generation).toBe('2');
+    expect(list.ruleSet!.rules.map((r) => r.id)).toEqual(['web', 'dns']);
+  });
+
+  it('AddRule and DeleteRule with ALREADY_EXISTS and NOT_FOUND', async () => {
+    expect(
+      await call(client.AddRule.bind(client), {
+        rule: rule('ssh', { dstPorts: { first: 22, last: 22 } }),
+      }),
+    ).toEqual({ generation: '3', ruleCount: 3 });
+    const dup = (await call(client.AddRule.bind(client), { rule: rule('ssh') }).catch(
+      (e: grpc.ServiceError) => e,
+    )) as grpc.ServiceError;
+    expect(dup.code).toBe(grpc.status.ALREADY_EXISTS);
+    expect(await call(client.DeleteRule.bind(client), { id: 'ssh' })).toEqual({
+      generation: '4',
+      ruleCount: 2,
+    });
+    const gone = (await call(client.DeleteRule.bind(client), { id: 'ssh' }).catch(
+      (e: grpc.ServiceError) => e,
+    )) as grpc.ServiceError;
+    expect(gone.code).toBe(grpc.status.NOT_FOUND);
+    expect(gone.details).toMatch(/rule "ssh" does not exist/);
+  });
+
+  it('concurrent changes are serialised: none lost', async () => {
+    const ids = Array.from({ length: 10 }, (_, i) => `r${i}`);
+    await Promise.all(ids.map((id) => call(client.AddRule.bind(client), { rule: rule(id) })));
+    const list = await call(client.ListRules.bind(client), {});
+    expect(list.ruleSet!.rules.map((r) => r.id).sort()).toEqual(['dns', 'web', ...ids].sort());
+    expect(list.generation).toBe('14');
+  });
+
+  it('GetCounters reports per-rule and default counters with the generation', async () => {
+    const c = await call(client.GetCounters.bind(client), {});
+    expect(c.generation).toBe('14');
+    expect(c.rules[1]).toEqual({ id: 'dns', packets: '10' });
+    expect(c.defaultDenied).toBe('5');
+    expect(c.droppedByReason).toEqual({ truncated_l4: '2' });
+  });
+});

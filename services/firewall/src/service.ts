@@ -1,0 +1,119 @@
+import * as grpc from '@grpc/grpc-js';
+import { type GrpcServiceRegistration, streamEvery } from '@flowline/nf-runtime';
+import { firewallV1 } from '@flowline/proto';
+import { RuleExistsError, RuleNotFoundError, type RuleStore } from './rule-store';
+import {
+  InvalidRuleError,
+  actionFromProto,
+  toProtoRule,
+  validateRule,
+  validateRuleSet,
+} from './rules';
+
+/** Counters the dataplane keeps for the firewall; read without stopping workers. */
+export interface FirewallCounterSource {
+  counters(): {
+    rules: { id: string; packets: bigint }[];
+    defaultPermitted: bigint;
+    defaultDenied: bigint;
+    droppedByReason: Record<string, bigint>;
+    conntrack?: Record<
+      | 'entries'
+      | 'capacity'
+      | 'created'
+      | 'expired'
+      | 'evicted'
+      | 'returnPermitted'
+      | 'tableFullDrops',
+      bigint
+    >;
+  };
+}
+
+function toStatus(err: unknown): grpc.StatusObject | grpc.ServiceError {
+  const status = (code: grpc.status, details: string) => ({
+    code,
+    details,
+    metadata: new grpc.Metadata(),
+  });
+  if (err instanceof InvalidRuleError) return status(grpc.status.INVALID_ARGUMENT, err.message);
+  if (err instanceof RuleNotFoundError) return status(grpc.status.NOT_FOUND, err.message);
+  if (err instanceof RuleExistsError) return status(grpc.status.ALREADY_EXISTS, err.message);
+  // The table refused the set (e.g. rte_acl build failed): nothing changed.
+  return status(
+    grpc.status.INTERNAL,
+    `rule set not applied, the previous one stays in force: ${(err as Error).message}`,
+  );
+}
+
+function reply<T>(work: () => Promise<T>, callback: grpc.sendUnaryData<T>): void {
+  work().then(
+    (value) => callback(null, value),
+    (err: unknown) => callback(toStatus(err) as grpc.ServiceError),
+  );
+}
+
+export function countersMessage(
+  store: RuleStore,
+  source: FirewallCounterSource,
+): firewallV1.Counters {
+  const c = source.counters();
+  const ct = c.conntrack;
+  return {
+    generation: String(store.generation),
+    rules: c.rules.map((r) => ({ id: r.id, packets: String(r.packets) })),
+    defaultPermitted: String(c.defaultPermitted),
+    defaultDenied: String(c.defaultDenied),
+    droppedByReason: Object.fromEntries(
+      Object.entries(c.droppedByReason).map(([k, v]) => [k, String(v)]),
+    ),
+    conntrack: ct ? Object.fromEntries(Object.entries(ct).map(([k, v]) => [k, String(v)])) : {},
+  };
+}
+
+/** flowline.firewall.v1.Firewall over a rule store and the dataplane's counters. */
+export function firewallService(
+  store: RuleStore,
+  source: FirewallCounterSource,
+): GrpcServiceRegistration {
+  const version = (generation: bigint) => ({
+    generation: String(generation),
+    ruleCount: store.ruleSet.rules.length,
+  });
+  const handlers: firewallV1.FirewallHandlers = {
+    ReplaceRules: (call, callback) =>
+      reply(async () => {
+        const set = call.request.ruleSet;
+        if (!set) throw new InvalidRuleError('rule_set', 'is required');
+        const defaultAction =
+          set.defaultAction === 'ACTION_UNSPECIFIED'
+            ? store.ruleSet.defaultAction
+            : actionFromProto(set.defaultAction, 'rule_set.default_action');
+        const valid = validateRuleSet(set.rules, defaultAction, 'rule_set');
+        return version(await store.replace(valid));
+      }, callback),
+    AddRule: (call, callback) =>
+      reply(async () => {
+        if (!call.request.rule) throw new InvalidRuleError('rule', 'is required');
+        return version(await store.add(validateRule(call.request.rule, 'rule')));
+      }, callback),
+    DeleteRule: (call, callback) =>
+      reply(async () => version(await store.delete(call.request.id)), callback),
+    ListRules: (_call, callback) =>
+      callback(null, {
+        generation: String(store.generation),
+        ruleSet: {
+          rules: store.ruleSet.rules.map(toProtoRule),
+          defaultAction: store.ruleSet.defaultAction === 'permit' ? 'PERMIT' : 'DENY',
+        },
+      }),
+    GetCounters: (_call, callback) => callback(null, countersMessage(store, source)),
+    WatchCounters: (call) =>
+      streamEvery(call, call.request.intervalMs, () => countersMessage(store, source)),
+  };
+  return {
+    name: 'flowline.firewall.v1.Firewall',
+    definition: firewallV1.loadFirewallV1().Firewall.service,
+    implementation: handlers as unknown as grpc.UntypedServiceImplementation,
+  };
+}
