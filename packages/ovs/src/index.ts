@@ -1,0 +1,39 @@
+export * from './errors';
+export * from './atoms';
+export { JsonStreamSplitter } from './json-stream';
+export {
+  OvsdbClient,
+  type BackoffOptions,
+  type Monitor,
+  type MonitorRequest,
+  type Operation,
+  type OperationResult,
+  type OvsdbClientOptions,
+  type TableUpdates,
+} from './ovsdb-client';
+export {
+  VSwitch,
+  VSWITCH_DB,
+  OvsNotFoundError,
+  type BridgeInfo,
+  type BridgeOptions,
+  type InterfaceInfo,
+  type PortInfo,
+  type PortOptions,
+} from './vswitch';
+export {
+  OpenFlow,
+  parseDumpFlows,
+  parseDumpPorts,
+  type FlowStats,
+  type OpenFlowTarget,
+  type PortStats,
+} from './openflow';
+export {
+  startOvsDpdk,
+  DEFAULT_BRIDGE,
+  OVS_VSWITCHD_DPDK,
+  VSWITCH_SCHEMA,
+  type OvsDpdk,
+  type OvsDpdkOptions,
+} from './lifecycle';

@@ -1,0 +1,193 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { JsonStreamSplitter } from './json-stream';
+import { OvsdbClient } from './ovsdb-client';
+import {
+  OvsdbConnectionError,
+  OvsdbRpcError,
+  OvsdbTimeoutError,
+  OvsdbTransactionError,
+} from './errors';
+import { decodeMap, decodeSet, map, set, uuid } from './atoms';
+
+/** A scripted OVSDB server on a unix socket: `handle` answers each request. */
+class FakeServer {
+  server: Server;
+  sockets: Socket[] = [];
+  received: Record<string, unknown>[] = [];
+  constructor(
+    readonly path: string,
+    private handle: (msg: Record<string, unknown>, sock: Socket) => void,
+  ) {
+    this.server = createServer((sock) => {
+      this.sockets.push(sock);
+      const splitter = new JsonStreamSplitter();
+      sock.setEncoding('utf8');
+      sock.on('data', (d: string) => {
+        for (const m of splitter.push(d)) {
+          this.received.push(m as Record<string, unknown>);
+          this.handle(m as Record<string, unknown>, sock);
+        }
+      });
+      sock.on('error', () => undefined);
+    });
+  }
+  listen(): Promise<void> {
+    return new Promise((r) => this.server.listen(this.path, r));
+  }
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise((r) => this.server.close(r));
+  }
+}
+
+const dirs: string[] = [];
+const servers: FakeServer[] = [];
+const clients: OvsdbClient[] = [];
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close();
+  for (const s of servers.splice(0)) await s.close().catch(() => undefined);
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+async function setup(
+  handle: (msg: Record<string, unknown>, sock: Socket) => void,
+): Promise<FakeServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'ovsdb-test-'));
+  dirs.push(dir);
+  const s = new FakeServer(join(dir, 'db.sock'), handle);
+  servers.push(s);
+  await s.listen();
+  return s;
+}
+const reply = (sock: Socket, id: unknown, result: unknown, error: unknown = null): void => {
+  sock.write(JSON.stringify({ id, result, error }));
+};
+
+describe('JsonStreamSplitter', () => {
+  it('splits back-to-back messages and joins split ones, with brackets inside strings', () => {
+    const s = new JsonStreamSplitter();
+    expect(s.push('{"a":"}{[","b":[1,2]}{"c"')).toEqual([{ a: '}{[', b: [1, 2] }]);
+    expect(s.push(':"x\\"}"}  {"d":1}')).toEqual([{ c: 'x"}' }, { d: 1 }]);
+  });
+  it('rejects garbage at top level', () => {
+    expect(() => new JsonStreamSplitter().push('hello')).toThrow(/non-object/);
+  });
+});
+
+describe('atoms', () => {
+  it('encodes and decodes sets, maps and uuids', () => {
+    expect(map({ a: 'b', n: 1 })).toEqual([
+      'map',
+      [
+        ['a', 'b'],
+        ['n', '1'],
+      ],
+    ]);
+    expect(decodeMap(['map', [['k', 'v']]])).toEqual({ k: 'v' });
+    expect(decodeSet(['set', [uuid('u1'), uuid('u2')]])).toEqual(['u1', 'u2']);
+    expect(decodeSet(uuid('u1'))).toEqual(['u1']);
+    expect(set(['x'])).toEqual(['set', ['x']]);
+  });
+});
+
+describe('OvsdbClient', () => {
+  it('transacts, answers the server echo, and maps a failed operation to OvsdbTransactionError', async () => {
+    const s = await setup((m, sock) => {
+      if (m.method === 'transact') {
+        const ops = (m.params as unknown[]).slice(1);
+        // First ask the client for an echo, then answer.
+        sock.write(JSON.stringify({ id: 'srv-echo', method: 'echo', params: ['ping'] }));
+        if (ops.length === 2)
+          reply(sock, m.id, [{ count: 1 }, { error: 'constraint violation', details: 'no' }]);
+        else reply(sock, m.id, [{ uuid: ['uuid', 'abc'] }]);
+      }
+    });
+    const c = await OvsdbClient.connect({ socketPath: s.path, reconnect: false });
+    clients.push(c);
+    const [r] = await c.transact('Open_vSwitch', [{ op: 'insert', table: 'Bridge', row: {} }]);
+    expect(r?.uuid).toEqual(['uuid', 'abc']);
+    const err = await c
+      .transact('Open_vSwitch', [
+        { op: 'mutate', table: 'A' },
+        { op: 'insert', table: 'B' },
+      ])
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OvsdbTransactionError);
+    expect((err as OvsdbTransactionError).index).toBe(1);
+    expect((err as OvsdbTransactionError).error).toBe('constraint violation');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(s.received).toContainEqual({ id: 'srv-echo', result: ['ping'], error: null });
+  });
+
+  it('echo round-trips, rpc errors are typed, and a silent server times out', async () => {
+    const s = await setup((m, sock) => {
+      if (m.method === 'echo') reply(sock, m.id, m.params);
+      if (m.method === 'get_schema') reply(sock, m.id, null, { error: 'unknown database' });
+    });
+    const c = await OvsdbClient.connect({
+      socketPath: s.path,
+      reconnect: false,
+      requestTimeoutMs: 200,
+    });
+    clients.push(c);
+    expect(await c.echo()).toBeGreaterThanOrEqual(0);
+    await expect(c.getSchema('nope')).rejects.toBeInstanceOf(OvsdbRpcError);
+    await expect(c.listDbs()).rejects.toBeInstanceOf(OvsdbTimeoutError);
+  });
+
+  it('delivers monitor updates and reconnects with backoff, re-creating the monitor', async () => {
+    const s = await setup((m, sock) => {
+      if (m.method === 'monitor') reply(sock, m.id, { Bridge: { u1: { new: { name: 'br0' } } } });
+      if (m.method === 'monitor_cancel') reply(sock, m.id, {});
+    });
+    const c = await OvsdbClient.connect({
+      socketPath: s.path,
+      backoff: { initialMs: 20, maxMs: 100 },
+    });
+    clients.push(c);
+    const seen: { updates: unknown; resync: boolean }[] = [];
+    const mon = await c.monitor(
+      'Open_vSwitch',
+      { Bridge: { columns: ['name'] } },
+      (updates, resync) => seen.push({ updates, resync }),
+    );
+    expect(mon.initial).toEqual({ Bridge: { u1: { new: { name: 'br0' } } } });
+    s.sockets[0]!.write(
+      JSON.stringify({
+        id: null,
+        method: 'update',
+        params: [mon.id, { Bridge: { u2: { new: { name: 'br1' } } } }],
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 50));
+    expect(seen).toEqual([
+      { updates: { Bridge: { u2: { new: { name: 'br1' } } } }, resync: false },
+    ]);
+
+    const reconnected = new Promise((r) => c.once('reconnect', r));
+    const disconnected = new Promise((r) => c.once('disconnect', r));
+    s.sockets[0]!.destroy();
+    expect(await disconnected).toBeInstanceOf(OvsdbConnectionError);
+    await reconnected;
+    expect(s.sockets.length).toBe(2);
+    expect(seen[1]).toEqual({
+      updates: { Bridge: { u1: { new: { name: 'br0' } } } },
+      resync: true,
+    });
+    await mon.cancel();
+    expect(s.received.filter((m) => m.method === 'monitor_cancel')).toHaveLength(1);
+  });
+
+  it('fails connecting to a missing socket with a message that says what to check', async () => {
+    const err = await OvsdbClient.connect({
+      socketPath: '/nonexistent/db.sock',
+      connectTimeoutMs: 100,
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OvsdbConnectionError);
+    expect(String((err as Error).message)).toMatch(/--remote=punix/);
+  });
+});

@@ -1,0 +1,341 @@
+import { EventEmitter } from 'node:events';
+import { createConnection, type Socket } from 'node:net';
+import { createLogger, type Logger } from '@flowline/telemetry';
+import type { Row } from './atoms';
+import {
+  OvsdbConnectionError,
+  OvsdbProtocolError,
+  OvsdbRpcError,
+  OvsdbTimeoutError,
+  OvsdbTransactionError,
+} from './errors';
+import { JsonStreamSplitter } from './json-stream';
+
+/** One operation of a transact (RFC 7047 section 5.2). */
+export type Operation = Record<string, unknown> & { op: string };
+
+/** What `transact` returns per operation (insert: uuid; select: rows; update/mutate/delete: count). */
+export interface OperationResult {
+  uuid?: ['uuid', string];
+  rows?: Row[];
+  count?: number;
+}
+
+/** "monitor" update notification content: table → row uuid → { old?, new? }. */
+export type TableUpdates = Record<string, Record<string, { old?: Row; new?: Row }>>;
+
+export interface MonitorRequest {
+  columns?: string[];
+  select?: { initial?: boolean; insert?: boolean; delete?: boolean; modify?: boolean };
+}
+
+export interface Monitor {
+  readonly id: string;
+  /** The table contents when the monitor was set up (RFC 7047 section 4.1.5). */
+  readonly initial: TableUpdates;
+  cancel(): Promise<void>;
+}
+
+export interface BackoffOptions {
+  initialMs: number;
+  maxMs: number;
+  factor: number;
+}
+
+export interface OvsdbClientOptions {
+  /** Path of ovsdb-server's unix socket (its --remote=punix:PATH). */
+  socketPath: string;
+  /** Per request; default 10 s. */
+  requestTimeoutMs?: number;
+  /** Reconnect after the connection drops, re-establishing monitors; default true. */
+  reconnect?: boolean;
+  backoff?: Partial<BackoffOptions>;
+  /** Gives up connecting at first after this long; default 5 s. */
+  connectTimeoutMs?: number;
+  logger?: Logger;
+}
+
+interface Pending {
+  method: string;
+  resolve: (value: unknown) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+interface ActiveMonitor {
+  db: string;
+  requests: Record<string, MonitorRequest>;
+  onUpdate: (updates: TableUpdates, resync: boolean) => void;
+}
+
+const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 100, maxMs: 5000, factor: 2 };
+
+/**
+ * An OVSDB client written from RFC 7047: JSON-RPC 1.0 over ovsdb-server's unix socket, with
+ * transact, monitor / monitor_cancel and their update notifications, echo in both directions
+ * (the server's echo requests are answered, `echo()` probes the server), and reconnection with
+ * exponential backoff that re-creates active monitors.
+ *
+ * Events: 'update' (monitorId, updates), 'disconnect' (error), 'reconnect' (), 'error' (error,
+ * only when there is a listener).
+ */
+export class OvsdbClient extends EventEmitter {
+  private socket: Socket | undefined;
+  private splitter = new JsonStreamSplitter();
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private readonly monitors = new Map<string, ActiveMonitor>();
+  private closed = false;
+  private reconnecting: Promise<void> | undefined;
+  private readonly log: Logger;
+  private readonly backoff: BackoffOptions;
+  private readonly timeoutMs: number;
+
+  private constructor(private readonly options: OvsdbClientOptions) {
+    super();
+    this.log = options.logger ?? createLogger('ovsdb-client');
+    this.backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
+    this.timeoutMs = options.requestTimeoutMs ?? 10_000;
+  }
+
+  /** Connects, retrying with backoff until `connectTimeoutMs`. */
+  static async connect(options: OvsdbClientOptions): Promise<OvsdbClient> {
+    const client = new OvsdbClient(options);
+    await client.connectWithRetry(options.connectTimeoutMs ?? 5000);
+    return client;
+  }
+
+  get socketPath(): string {
+    return this.options.socketPath;
+  }
+
+  get connected(): boolean {
+    return this.socket !== undefined && !this.socket.destroyed && !this.socket.connecting;
+  }
+
+  private openSocket(): Promise<Socket> {
+    return new Promise((resolve, reject) => {
+      const socket = createConnection({ path: this.options.socketPath });
+      const onError = (err: Error): void => {
+        socket.destroy();
+        reject(err);
+      };
+      socket.once('error', onError);
+      socket.once('connect', () => {
+        socket.off('error', onError);
+        resolve(socket);
+      });
+    });
+  }
+
+  private attach(socket: Socket): void {
+    this.socket = socket;
+    this.splitter = new JsonStreamSplitter();
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      let messages: unknown[];
+      try {
+        messages = this.splitter.push(chunk);
+      } catch (err) {
+        this.log.error('protocol error, dropping the connection', { err });
+        socket.destroy(err as Error);
+        return;
+      }
+      for (const m of messages) this.dispatch(m);
+    });
+    socket.on('error', (err) => this.log.debug('socket error', { err: err.message }));
+    socket.on('close', () => {
+      if (this.socket !== socket) return;
+      this.socket = undefined;
+      const err = new OvsdbConnectionError(
+        `connection to ovsdb-server at ${this.options.socketPath} closed`,
+        { socketPath: this.options.socketPath },
+      );
+      this.failPending(err);
+      if (this.closed) return;
+      this.emit('disconnect', err);
+      if (this.options.reconnect ?? true) {
+        this.reconnecting = this.connectWithRetry(Infinity)
+          .then(() => this.resubscribe())
+          .then(() => {
+            this.reconnecting = undefined;
+            this.emit('reconnect');
+          })
+          .catch((e: unknown) => {
+            this.reconnecting = undefined;
+            if (!this.closed) this.log.error('reconnect failed', { err: e });
+          });
+      }
+    });
+  }
+
+  private async connectWithRetry(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let delay = this.backoff.initialMs;
+    let lastError: unknown;
+    for (;;) {
+      if (this.closed) throw new OvsdbConnectionError('client closed while connecting');
+      try {
+        this.attach(await this.openSocket());
+        return;
+      } catch (err) {
+        lastError = err;
+      }
+      if (Date.now() + delay > deadline) break;
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(this.backoff.maxMs, delay * this.backoff.factor);
+    }
+    throw new OvsdbConnectionError(
+      `cannot connect to ovsdb-server at ${this.options.socketPath}: ${(lastError as Error)?.message}; ` +
+        'is ovsdb-server running with --remote=punix:<that path>?',
+      { socketPath: this.options.socketPath },
+      { cause: lastError },
+    );
+  }
+
+  private async resubscribe(): Promise<void> {
+    for (const [id, m] of this.monitors) {
+      const initial = (await this.request('monitor', [m.db, id, m.requests])) as TableUpdates;
+      m.onUpdate(initial ?? {}, true);
+    }
+  }
+
+  private failPending(err: Error): void {
+    for (const [id, p] of this.pending) {
+      clearTimeout(p.timer);
+      this.pending.delete(id);
+      p.reject(err);
+    }
+  }
+
+  private send(message: unknown): void {
+    if (!this.socket || !this.connected)
+      throw new OvsdbConnectionError(
+        `not connected to ovsdb-server at ${this.options.socketPath}`,
+        {
+          socketPath: this.options.socketPath,
+        },
+      );
+    this.socket.write(JSON.stringify(message));
+  }
+
+  private dispatch(message: unknown): void {
+    if (typeof message !== 'object' || message === null) return;
+    const m = message as {
+      id?: unknown;
+      method?: string;
+      params?: unknown[];
+      result?: unknown;
+      error?: unknown;
+    };
+    if (typeof m.method === 'string') {
+      // A request or notification from the server.
+      if (m.method === 'echo' && m.id !== null && m.id !== undefined) {
+        this.send({ id: m.id, result: m.params ?? [], error: null });
+      } else if (m.method === 'update' && Array.isArray(m.params)) {
+        const [monitorId, updates] = m.params as [string, TableUpdates];
+        const active = this.monitors.get(monitorId);
+        active?.onUpdate(updates, false);
+        this.emit('update', monitorId, updates);
+      } else if (m.id !== null && m.id !== undefined) {
+        this.send({ id: m.id, result: null, error: `unknown method ${m.method}` });
+      }
+      return;
+    }
+    if (typeof m.id !== 'number') return;
+    const p = this.pending.get(m.id);
+    if (!p) return;
+    this.pending.delete(m.id);
+    clearTimeout(p.timer);
+    if (m.error !== null && m.error !== undefined) p.reject(new OvsdbRpcError(p.method, m.error));
+    else p.resolve(m.result);
+  }
+
+  /** Sends one JSON-RPC request and resolves with its result. */
+  async request(method: string, params: unknown[], timeoutMs = this.timeoutMs): Promise<unknown> {
+    if (this.closed) throw new OvsdbConnectionError('OVSDB client is closed', { method });
+    if (!this.connected && this.reconnecting) {
+      await Promise.race([this.reconnecting, new Promise((r) => setTimeout(r, timeoutMs))]);
+    }
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(
+          new OvsdbTimeoutError(`OVSDB ${method} got no reply within ${timeoutMs} ms`, {
+            method,
+            socketPath: this.options.socketPath,
+          }),
+        );
+      }, timeoutMs);
+      this.pending.set(id, { method, resolve, reject, timer });
+      try {
+        this.send({ id, method, params });
+      } catch (err) {
+        clearTimeout(timer);
+        this.pending.delete(id);
+        reject(err as Error);
+      }
+    });
+  }
+
+  listDbs(): Promise<string[]> {
+    return this.request('list_dbs', []) as Promise<string[]>;
+  }
+
+  getSchema(db: string): Promise<Record<string, unknown>> {
+    return this.request('get_schema', [db]) as Promise<Record<string, unknown>>;
+  }
+
+  /**
+   * Runs operations as one atomic transaction. Throws OvsdbTransactionError naming the failed
+   * operation (or the commit, when the server appends an error past the last operation).
+   */
+  async transact(db: string, operations: readonly Operation[]): Promise<OperationResult[]> {
+    const results = (await this.request('transact', [db, ...operations])) as (
+      (OperationResult & { error?: string; details?: string }) | null
+    )[];
+    results.forEach((r, i) => {
+      if (r && typeof r.error === 'string')
+        throw new OvsdbTransactionError(i, r.error, r.details, operations[i] ?? 'commit');
+    });
+    return results.slice(0, operations.length).map((r) => r ?? {});
+  }
+
+  /** Sets up a monitor; `onUpdate` gets every later change (and a resync after reconnect). */
+  async monitor(
+    db: string,
+    requests: Record<string, MonitorRequest>,
+    onUpdate: (updates: TableUpdates, resync: boolean) => void,
+  ): Promise<Monitor> {
+    const id = `m${this.nextId++}`;
+    const initial = ((await this.request('monitor', [db, id, requests])) ?? {}) as TableUpdates;
+    this.monitors.set(id, { db, requests, onUpdate });
+    return { id, initial, cancel: () => this.monitorCancel(id) };
+  }
+
+  async monitorCancel(id: string): Promise<void> {
+    this.monitors.delete(id);
+    if (this.connected) await this.request('monitor_cancel', [id]);
+  }
+
+  /** Round trip to the server; resolves with the time it took in ms. */
+  async echo(): Promise<number> {
+    const t0 = performance.now();
+    const payload = [`flowline-${Date.now()}`];
+    const got = await this.request('echo', payload);
+    if (JSON.stringify(got) !== JSON.stringify(payload))
+      throw new OvsdbProtocolError('OVSDB echo returned different params', { sent: payload, got });
+    return performance.now() - t0;
+  }
+
+  /** Closes the connection; pending requests fail with OvsdbConnectionError. */
+  close(): void {
+    this.closed = true;
+    this.monitors.clear();
+    const s = this.socket;
+    this.socket = undefined;
+    this.failPending(new OvsdbConnectionError('OVSDB client closed'));
+    s?.destroy();
+  }
+}
