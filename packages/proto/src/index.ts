@@ -11,3 +11,4 @@ export type * as nfV1 from './nf-v1';
 export type * as healthV1 from './health-v1';
 export * as devicePluginV1beta1 from './deviceplugin-v1beta1';
 export * as firewallV1 from './firewall-v1';
+export * as routerV1 from './router-v1';

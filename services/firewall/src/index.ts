@@ -1,4 +1,3 @@
-export { formatAddress, parsePrefix, PrefixError, type Prefix } from './ip';
 export { RuleExistsError, RuleNotFoundError, RuleStore, type AclTable } from './rule-store';
 export {
   InvalidRuleError,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatAddress, parsePrefix } from './ip';
+import { formatAddress, parsePrefix } from '@flowline/packet';
 import { InvalidRuleError, toProtoRule, validateRule, validateRuleSet } from './rules';
 
 const base = { id: 'web', priority: 10, action: 'PERMIT' as const };

@@ -1,5 +1,5 @@
 import type { firewallV1 } from '@flowline/proto';
-import { type Prefix, PrefixError, parsePrefix } from './ip';
+import { type Prefix, PrefixError, parsePrefix } from '@flowline/packet';
 
 export type RuleAction = 'permit' | 'deny';
 
