@@ -86,3 +86,42 @@ export function formatAddress(bytes: Uint8Array, family: 4 | 6): string {
   if (best.start < 0) return hextets.join(':');
   return `${hextets.slice(0, best.start).join(':')}::${hextets.slice(best.start + best.len).join(':')}`;
 }
+
+/** An interface address with its subnet, e.g. "10.0.0.1/24": host bits are the point here. */
+export interface InterfaceAddress {
+  family: 4 | 6;
+  /** The address itself, e.g. "10.0.0.1". */
+  address: string;
+  bytes: Uint8Array;
+  /** Its connected subnet, e.g. 10.0.0.0/24. */
+  subnet: Prefix;
+}
+
+export function parseInterfaceAddress(text: string): InterfaceAddress {
+  const [addr = '', len] = text.split('/');
+  const host = parsePrefix(addr);
+  const max = host.family === 4 ? 32 : 128;
+  const length = len === undefined ? max : Number(len);
+  if (len !== undefined && (!/^\d{1,3}$/.test(len) || length > max)) {
+    throw new PrefixError(`"${text}" has a bad prefix length (0-${max})`);
+  }
+  const subnetBytes = maskBytes(host.bytes, length);
+  return {
+    family: host.family,
+    address: formatAddress(host.bytes, host.family),
+    bytes: host.bytes,
+    subnet: {
+      family: host.family,
+      bytes: subnetBytes,
+      length,
+      text: `${formatAddress(subnetBytes, host.family)}/${length}`,
+    },
+  };
+}
+
+/** Whether an address (4 or 16 bytes) lies inside a prefix of its family. */
+export function prefixContains(prefix: Prefix, bytes: Uint8Array): boolean {
+  if (bytes.length !== prefix.bytes.length) return false;
+  const masked = maskBytes(bytes, prefix.length);
+  return masked.every((b, i) => b === prefix.bytes[i]);
+}

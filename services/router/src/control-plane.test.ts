@@ -1,0 +1,352 @@
+import {
+  arpFrame,
+  flowFrame,
+  neighborAdvertisementFrame,
+  neighborSolicitationFrame,
+  parseFrame,
+} from '@flowline/packet';
+import { beforeEach, describe, expect, it } from 'vitest';
+import {
+  type Fib,
+  InvalidRouteError,
+  RouteExistsError,
+  RouteNotFoundError,
+  RouterControlPlane,
+  makeInterface,
+} from './index';
+
+const R1 = '02:00:00:00:01:01';
+const R2 = '02:00:00:00:01:02';
+const HOST_A = '02:00:00:00:0a:01';
+const GW = '02:00:00:00:0b:01';
+
+class Harness {
+  clock = 0;
+  fibs: Fib[] = [];
+  sent: { port: string; frame: Buffer }[] = [];
+  refuse = false;
+  cp = new RouterControlPlane(
+    [
+      makeInterface('net1', R1, ['10.0.1.1/24', 'fd00:1::1/64'], 'interfaces[0]'),
+      makeInterface('net2', R2, ['10.0.2.1/24', 'fd00:2::1/64'], 'interfaces[1]'),
+    ],
+    {
+      apply: async (fib) => {
+        if (this.refuse) throw new Error('rte_lpm_add: no space');
+        this.fibs.push(fib);
+      },
+    },
+    (port, frame) => this.sent.push({ port, frame }),
+    () => this.clock,
+    {
+      reachableMs: 30_000,
+      retransMs: 1_000,
+      maxProbes: 3,
+      staleProbeMs: 60_000,
+      failedHoldMs: 5_000,
+    },
+  );
+  get fib(): Fib {
+    return this.fibs.at(-1)!;
+  }
+  route(prefix: string) {
+    const r = this.fib.routes.find((x) => x.prefix.text === prefix);
+    return r && { ...this.fib.nextHops[r.nextHop]!, origin: r.origin };
+  }
+  take() {
+    return this.sent.splice(0).map((s) => ({ port: s.port, ...parseFrame(s.frame) }));
+  }
+}
+
+let h: Harness;
+beforeEach(async () => {
+  h = new Harness();
+  await h.cp.start();
+});
+
+describe('FIB', () => {
+  it("has glean routes for connected subnets and the router's own addresses as local", () => {
+    expect(h.route('10.0.1.0/24')).toEqual({ port: 'net1', srcMac: R1, origin: 'connected' });
+    expect(h.route('fd00:2::/64')).toEqual({ port: 'net2', srcMac: R2, origin: 'connected' });
+    expect(h.fib.local4.map((b) => b.join('.'))).toEqual(['10.0.1.1', '10.0.2.1']);
+    expect(h.fib.local6).toHaveLength(2);
+  });
+
+  it('a static route via an unresolved gateway gleans, probes it, and forwards once it answers', async () => {
+    await h.cp.addRoute({ prefix: '192.168.0.0/16', nextHop: '10.0.2.254' });
+    expect(h.route('192.168.0.0/16')).toEqual({ port: 'net2', srcMac: R2, origin: 'static' });
+    const [probe] = h.take();
+    expect(probe).toMatchObject({
+      port: 'net2',
+      dstMac: 'ff:ff:ff:ff:ff:ff',
+      arp: { op: 1, senderIp: '10.0.2.1', targetIp: '10.0.2.254' },
+    });
+    h.cp.handlePunt(
+      arpFrame({
+        op: 'reply',
+        senderMac: GW,
+        senderIp: '10.0.2.254',
+        targetMac: R2,
+        targetIp: '10.0.2.1',
+      }),
+      'net2',
+      'arp',
+    );
+    await h.cp.flush();
+    expect(h.route('192.168.0.0/16')).toEqual({
+      port: 'net2',
+      srcMac: R2,
+      dstMac: GW,
+      origin: 'static',
+    });
+    expect(h.route('10.0.2.254/32')).toEqual({
+      port: 'net2',
+      srcMac: R2,
+      dstMac: GW,
+      origin: 'neighbor',
+    });
+  });
+
+  it('validates routes, naming the field', async () => {
+    await expect(h.cp.addRoute({ prefix: '10.9.0.0/16', nextHop: '10.7.0.1' })).rejects.toThrow(
+      /route\.next_hop: 10\.7\.0\.1 is not in a connected subnet/,
+    );
+    await expect(h.cp.addRoute({ prefix: '10.9.0.0/16', nextHop: 'fd00:1::9' })).rejects.toThrow(
+      /route\.next_hop: is IPv6 but prefix is IPv4/,
+    );
+    await expect(h.cp.addRoute({ prefix: '10.9.0.1/16', nextHop: '10.0.1.9' })).rejects.toThrow(
+      InvalidRouteError,
+    );
+    await expect(h.cp.addRoute({ prefix: '10.9.0.0/16', iface: 'eth9' })).rejects.toThrow(
+      /route\.interface: "eth9" is not one of net1, net2/,
+    );
+    await expect(h.cp.addRoute({ prefix: '10.9.0.0/16' })).rejects.toThrow(
+      /route\.next_hop: give a next hop, an interface, or both/,
+    );
+  });
+
+  it('refuses a duplicate prefix, and deletes with NOT_FOUND semantics; connected routes stay', async () => {
+    await h.cp.addRoute({ prefix: '10.9.0.0/16', nextHop: '10.0.1.9' });
+    await expect(h.cp.addRoute({ prefix: '10.9.0.0/16', nextHop: '10.0.1.8' })).rejects.toThrow(
+      RouteExistsError,
+    );
+    await h.cp.deleteRoute('10.9.0.0/16');
+    expect(h.route('10.9.0.0/16')).toBeUndefined();
+    await expect(h.cp.deleteRoute('10.9.0.0/16')).rejects.toThrow(
+      /no static route for 10\.9\.0\.0\/16/,
+    );
+    const connected = await h.cp.deleteRoute('10.0.1.0/24').catch((e: RouteNotFoundError) => e);
+    expect(connected).toMatchObject({ connected: true });
+  });
+
+  it('a FIB the dataplane refuses leaves routes and generation as they were', async () => {
+    const gen = h.cp.generation;
+    h.refuse = true;
+    await expect(h.cp.addRoute({ prefix: '10.9.0.0/16', nextHop: '10.0.1.9' })).rejects.toThrow(
+      /no space/,
+    );
+    expect(h.cp.statics.size).toBe(0);
+    expect(h.cp.generation).toBe(gen);
+  });
+});
+
+describe('slow path', () => {
+  it('answers ARP for its own address and learns the asker as STALE', async () => {
+    h.cp.handlePunt(
+      arpFrame({
+        op: 'request',
+        senderMac: HOST_A,
+        senderIp: '10.0.1.50',
+        targetMac: '00:00:00:00:00:00',
+        targetIp: '10.0.1.1',
+      }),
+      'net1',
+      'arp',
+    );
+    const [reply] = h.take();
+    expect(reply).toMatchObject({
+      port: 'net1',
+      dstMac: HOST_A,
+      arp: { op: 2, senderMac: R1, senderIp: '10.0.1.1', targetMac: HOST_A, targetIp: '10.0.1.50' },
+    });
+    expect(h.cp.neighbors.lookup('net1', '10.0.1.50')).toMatchObject({
+      mac: HOST_A,
+      state: 'STALE',
+    });
+    await h.cp.flush();
+    expect(h.route('10.0.1.50/32')).toMatchObject({ dstMac: HOST_A });
+  });
+
+  it('ignores ARP for addresses that are not its own', () => {
+    h.cp.handlePunt(
+      arpFrame({
+        op: 'request',
+        senderMac: HOST_A,
+        senderIp: '10.0.1.50',
+        targetMac: '00:00:00:00:00:00',
+        targetIp: '10.0.1.77',
+      }),
+      'net1',
+      'arp',
+    );
+    expect(h.take()).toEqual([]);
+    expect(h.cp.counters.ignored).toBe(1n);
+  });
+
+  it('answers a Neighbor Solicitation with a solicited router advertisement', () => {
+    h.cp.handlePunt(
+      neighborSolicitationFrame({ srcMac: HOST_A, src: 'fd00:1::50', target: 'fd00:1::1' }),
+      'net1',
+      'nd',
+    );
+    const [na] = h.take();
+    expect(na).toMatchObject({
+      port: 'net1',
+      dstMac: HOST_A,
+      ipv6: { src: 'fd00:1::1', dst: 'fd00:1::50', hopLimit: 255 },
+      l4: { icmpType: 136, checksumOk: true },
+    });
+    expect(h.cp.neighbors.lookup('net1', 'fd00:1::50')).toMatchObject({
+      mac: HOST_A,
+      state: 'STALE',
+    });
+  });
+
+  it('gleans: a packet to an unknown connected host triggers ND, and the NA makes it REACHABLE', async () => {
+    const pkt = flowFrame({
+      srcMac: GW,
+      dstMac: R2,
+      src: 'fd00:2::9',
+      dst: 'fd00:1::77',
+      protocol: 'udp',
+      srcPort: 1,
+      dstPort: 2,
+    });
+    h.cp.handlePunt(pkt, 'net2', 'glean');
+    const [ns] = h.take();
+    expect(ns).toMatchObject({
+      port: 'net1',
+      dstMac: '33:33:ff:00:00:77',
+      ipv6: { dst: 'ff02::1:ff00:77' },
+      l4: { icmpType: 135 },
+    });
+    h.cp.handlePunt(
+      neighborAdvertisementFrame({
+        srcMac: HOST_A,
+        dstMac: R1,
+        target: 'fd00:1::77',
+        dst: 'fd00:1::1',
+        solicited: true,
+        router: false,
+      }),
+      'net1',
+      'nd',
+    );
+    expect(h.cp.neighbors.lookup('net1', 'fd00:1::77')).toMatchObject({
+      mac: HOST_A,
+      state: 'REACHABLE',
+    });
+    await h.cp.flush();
+    expect(h.route('fd00:1::77/128')).toMatchObject({ port: 'net1', dstMac: HOST_A });
+  });
+
+  it('answers TTL expiry with ICMP time exceeded from the ingress interface, v4 and v6', () => {
+    h.cp.handlePunt(
+      flowFrame({
+        srcMac: HOST_A,
+        dstMac: R1,
+        src: '10.0.1.50',
+        dst: '10.0.2.9',
+        protocol: 'udp',
+        srcPort: 1,
+        dstPort: 2,
+        ttl: 1,
+      }),
+      'net1',
+      'ttl_expired',
+    );
+    h.cp.handlePunt(
+      flowFrame({
+        srcMac: HOST_A,
+        dstMac: R1,
+        src: 'fd00:1::50',
+        dst: 'fd00:2::9',
+        protocol: 'tcp',
+        srcPort: 1,
+        dstPort: 2,
+        ttl: 1,
+      }),
+      'net1',
+      'ttl_expired',
+    );
+    const [v4, v6] = h.take();
+    expect(v4).toMatchObject({
+      port: 'net1',
+      dstMac: HOST_A,
+      ipv4: { src: '10.0.1.1', dst: '10.0.1.50' },
+      l4: { icmpType: 11, checksumOk: true },
+    });
+    expect(v6).toMatchObject({
+      port: 'net1',
+      ipv6: { src: 'fd00:1::1', dst: 'fd00:1::50' },
+      l4: { icmpType: 3, checksumOk: true },
+    });
+    expect(h.cp.counters.icmpTimeExceededSent).toBe(2n);
+  });
+});
+
+describe('neighbour aging', () => {
+  it('INCOMPLETE probes maxProbes times, then FAILED, then forgotten', async () => {
+    h.cp.handlePunt(
+      flowFrame({
+        srcMac: GW,
+        dstMac: R2,
+        src: '10.0.2.9',
+        dst: '10.0.1.99',
+        protocol: 'udp',
+        srcPort: 1,
+        dstPort: 2,
+      }),
+      'net2',
+      'glean',
+    );
+    for (let t = 1000; t <= 3000; t += 1000) {
+      h.clock = t;
+      await h.cp.tick();
+    }
+    expect(h.take().filter((f) => f.arp?.targetIp === '10.0.1.99')).toHaveLength(3);
+    expect(h.cp.neighbors.lookup('net1', '10.0.1.99')?.state).toBe('FAILED');
+    h.clock = 9000;
+    await h.cp.tick();
+    expect(h.cp.neighbors.lookup('net1', '10.0.1.99')).toBeUndefined();
+  });
+
+  it('REACHABLE ages to STALE, is re-probed by unicast, and is dropped from the FIB if it stays silent', async () => {
+    h.cp.handlePunt(
+      arpFrame({
+        op: 'reply',
+        senderMac: HOST_A,
+        senderIp: '10.0.1.50',
+        targetMac: R1,
+        targetIp: '10.0.1.1',
+      }),
+      'net1',
+      'arp',
+    );
+    await h.cp.flush();
+    expect(h.route('10.0.1.50/32')).toBeDefined();
+    h.clock = 30_000;
+    await h.cp.tick();
+    expect(h.cp.neighbors.lookup('net1', '10.0.1.50')?.state).toBe('STALE');
+    h.clock = 60_000;
+    await h.cp.tick();
+    const [probe] = h.take();
+    expect(probe).toMatchObject({ dstMac: HOST_A, arp: { op: 1, targetIp: '10.0.1.50' } });
+    for (const t of [61_000, 62_000, 63_000]) {
+      h.clock = t;
+      await h.cp.tick();
+    }
+    expect(h.cp.neighbors.lookup('net1', '10.0.1.50')?.state).toBe('FAILED');
+    expect(h.route('10.0.1.50/32')).toBeUndefined();
+  });
+});

@@ -1,0 +1,320 @@
+import {
+  ETH_P_ARP,
+  ETH_P_IPV4,
+  ETH_P_IPV6,
+  ICMPV6_NEIGHBOR_ADVERTISEMENT,
+  ICMPV6_NEIGHBOR_SOLICITATION,
+  IPPROTO_ICMPV6,
+  arpFrame,
+  formatAddress,
+  formatMac,
+  neighborAdvertisementFrame,
+  neighborSolicitationFrame,
+  parseFrame,
+  parsePrefix,
+  timeExceededFrame,
+} from '@flowline/packet';
+import { type Fib, type FibProgrammer, compileFib } from './fib';
+import { type RouterInterface, connectedInterface, localAddress } from './interfaces';
+import {
+  type NeighborEntry,
+  NeighborTable,
+  type NeighborTimers,
+  DEFAULT_TIMERS,
+} from './neighbors';
+import { type RouteInput, StaticRoutes, validateRoute } from './routes';
+
+/** Why the dataplane handed a packet to the slow path. */
+export type PuntReason = 'arp' | 'nd' | 'local' | 'ttl_expired' | 'no_route' | 'glean';
+
+/** Sends a frame out of a port, through the dataplane's inject path. */
+export type Injector = (port: string, frame: Buffer) => void;
+
+export interface SlowPathCounters {
+  ttlExpired: bigint;
+  icmpTimeExceededSent: bigint;
+  arpRequestsSent: bigint;
+  arpRepliesSent: bigint;
+  ndSolicitationsSent: bigint;
+  ndAdvertisementsSent: bigint;
+  neighborUnresolved: bigint;
+  noRoute: bigint;
+  ignored: bigint;
+}
+
+const ZERO_MAC = '00:00:00:00:00:00';
+
+/**
+ * The router's control plane and slow path: interfaces, static routes, the neighbour cache and
+ * the FIB compiled from them; answers ARP and ND for its own addresses, resolves neighbours and
+ * gateways, and answers expired packets with ICMP time exceeded. Forwarding itself is the
+ * dataplane's LPM stage; this only programs it.
+ */
+export class RouterControlPlane {
+  readonly statics = new StaticRoutes();
+  readonly neighbors: NeighborTable;
+  readonly counters: SlowPathCounters = {
+    ttlExpired: 0n,
+    icmpTimeExceededSent: 0n,
+    arpRequestsSent: 0n,
+    arpRepliesSent: 0n,
+    ndSolicitationsSent: 0n,
+    ndAdvertisementsSent: 0n,
+    neighborUnresolved: 0n,
+    noRoute: 0n,
+    ignored: 0n,
+  };
+  private gen = 0n;
+  private fib: Fib | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private reprogram = false;
+
+  constructor(
+    readonly interfaces: readonly RouterInterface[],
+    private readonly programmer: FibProgrammer,
+    private readonly inject: Injector,
+    private readonly now: () => number = Date.now,
+    timers: NeighborTimers = DEFAULT_TIMERS,
+  ) {
+    this.neighbors = new NeighborTable(
+      {
+        probe: (entry, unicast) => this.sendProbe(entry, unicast),
+        changed: () => {
+          this.reprogram = true;
+        },
+      },
+      timers,
+    );
+  }
+
+  get generation(): bigint {
+    return this.gen;
+  }
+
+  get currentFib(): Fib | undefined {
+    return this.fib;
+  }
+
+  /** Programs the first FIB. */
+  async start(initial: RouteInput[] = []): Promise<void> {
+    const routes = initial.map((r, i) => validateRoute(r, this.interfaces, `routes[${i}]`));
+    await this.serial(async () => {
+      await this.program(routes);
+      this.statics.replaceAll(routes);
+    });
+  }
+
+  addRoute(input: RouteInput): Promise<bigint> {
+    return this.serial(async () => {
+      const next = this.statics.withAdded(validateRoute(input, this.interfaces, 'route'));
+      await this.program(next);
+      this.statics.replaceAll(next);
+      return this.gen;
+    });
+  }
+
+  deleteRoute(prefix: string): Promise<bigint> {
+    return this.serial(async () => {
+      const next = this.statics.withDeleted(prefix, this.interfaces);
+      await this.program(next);
+      this.statics.replaceAll(next);
+      return this.gen;
+    });
+  }
+
+  /** Ages neighbours and re-programs the FIB when a MAC appeared, changed or went away. */
+  async tick(): Promise<void> {
+    this.neighbors.tick(this.now());
+    await this.flush();
+  }
+
+  /** Re-programs the FIB if the neighbour cache changed since the last program. */
+  flush(): Promise<void> {
+    if (!this.reprogram) return Promise.resolve();
+    return this.serial(async () => {
+      if (!this.reprogram) return;
+      await this.program(this.statics.list());
+    });
+  }
+
+  /** Handles one punted frame from `port`; replies go out through the injector. */
+  handlePunt(frame: Buffer, port: string, reason: PuntReason): void {
+    const iface = this.interfaces.find((i) => i.name === port);
+    if (!iface) {
+      this.counters.ignored += 1n;
+      return;
+    }
+    let parsed;
+    try {
+      parsed = parseFrame(frame);
+    } catch {
+      this.counters.ignored += 1n;
+      return;
+    }
+    const now = this.now();
+    if (parsed.etherType === ETH_P_ARP && parsed.arp) return this.onArp(iface, parsed.arp, now);
+    if (
+      parsed.etherType === ETH_P_IPV6 &&
+      parsed.ipv6?.nextHeader === IPPROTO_ICMPV6 &&
+      parsed.l4
+    ) {
+      const type = parsed.l4.icmpType;
+      if (type === ICMPV6_NEIGHBOR_SOLICITATION || type === ICMPV6_NEIGHBOR_ADVERTISEMENT) {
+        return this.onNeighborDiscovery(iface, frame, parsed.l4.offset, parsed.ipv6.src, now);
+      }
+    }
+    if (reason === 'ttl_expired')
+      return this.onTtlExpired(iface, frame, parsed.etherType === ETH_P_IPV4 ? 4 : 6);
+    if (reason === 'glean') {
+      const dst = parsed.ipv4?.dst ?? parsed.ipv6?.dst;
+      this.counters.neighborUnresolved += 1n;
+      if (dst) this.resolveFor(dst);
+      return;
+    }
+    if (reason === 'no_route') {
+      this.counters.noRoute += 1n;
+      return;
+    }
+    this.counters.ignored += 1n;
+  }
+
+  private onArp(
+    iface: RouterInterface,
+    arp: NonNullable<ReturnType<typeof parseFrame>['arp']>,
+    now: number,
+  ): void {
+    const sender = parsePrefix(arp.senderIp).bytes;
+    const ours = iface.addresses.find((a) => a.family === 4 && a.address === arp.targetIp);
+    const senderConnected = connectedInterface([iface], sender) !== undefined;
+    if (arp.op === 2) {
+      if (senderConnected) this.neighbors.learn(iface.name, sender, arp.senderMac, true, now);
+      return;
+    }
+    if (arp.op === 1 && ours) {
+      if (senderConnected && arp.senderIp !== '0.0.0.0')
+        this.neighbors.learn(iface.name, sender, arp.senderMac, false, now);
+      this.inject(
+        iface.name,
+        arpFrame({
+          op: 'reply',
+          senderMac: iface.mac,
+          senderIp: ours.address,
+          targetMac: arp.senderMac,
+          targetIp: arp.senderIp,
+        }),
+      );
+      this.counters.arpRepliesSent += 1n;
+      return;
+    }
+    this.counters.ignored += 1n;
+  }
+
+  private onNeighborDiscovery(
+    iface: RouterInterface,
+    frame: Buffer,
+    offset: number,
+    src: string,
+    now: number,
+  ): void {
+    const type = frame[offset]!;
+    const target = frame.subarray(offset + 8, offset + 24);
+    const targetText = formatAddress(target, 6);
+    // The first option: source (1) or target (2) link-layer address, 8 bytes.
+    const option =
+      frame.length >= offset + 32 && frame[offset + 25] === 1 ? frame[offset + 24] : undefined;
+    const optionMac =
+      option !== undefined ? formatMac(frame.subarray(offset + 26, offset + 32)) : undefined;
+    if (type === ICMPV6_NEIGHBOR_SOLICITATION) {
+      const ours = iface.addresses.find((a) => a.family === 6 && a.address === targetText);
+      if (!ours) {
+        this.counters.ignored += 1n;
+        return;
+      }
+      const srcBytes = frame.subarray(22, 38);
+      const unspecified = srcBytes.every((b) => b === 0); // DAD probe: answer to all-nodes
+      if (!unspecified && option === 1 && optionMac)
+        this.neighbors.learn(iface.name, Uint8Array.from(srcBytes), optionMac, false, now);
+      const dstMac = unspecified
+        ? '33:33:00:00:00:01'
+        : (optionMac ?? formatMac(frame.subarray(6, 12)));
+      this.inject(
+        iface.name,
+        neighborAdvertisementFrame({
+          srcMac: iface.mac,
+          dstMac,
+          target: ours.address,
+          dst: unspecified ? 'ff02::1' : src,
+          solicited: !unspecified,
+          router: true,
+        }),
+      );
+      this.counters.ndAdvertisementsSent += 1n;
+      return;
+    }
+    // Neighbor Advertisement: learn the target's MAC; solicited ones confirm reachability.
+    const mac = option === 2 ? optionMac : undefined;
+    if (mac && connectedInterface([iface], target)) {
+      const solicited = (frame[offset + 4]! & 0x40) !== 0;
+      this.neighbors.learn(iface.name, Uint8Array.from(target), mac, solicited, now);
+    }
+  }
+
+  private onTtlExpired(iface: RouterInterface, frame: Buffer, family: 4 | 6): void {
+    this.counters.ttlExpired += 1n;
+    const local = localAddress(iface, family);
+    if (!local) return; // no address of that family to answer from
+    this.inject(iface.name, timeExceededFrame(frame, iface.mac, local.address));
+    this.counters.icmpTimeExceededSent += 1n;
+  }
+
+  /** A packet to `dst` found no MAC: resolve the host itself or the route's gateway. */
+  private resolveFor(dst: string): void {
+    const bytes = parsePrefix(dst).bytes;
+    const connected = connectedInterface(this.interfaces, bytes);
+    if (connected) {
+      this.neighbors.resolve(connected.iface.name, bytes, this.now());
+      return;
+    }
+    for (const u of this.fib?.unresolved ?? [])
+      this.neighbors.resolve(u.iface, u.bytes, this.now());
+  }
+
+  private sendProbe(entry: NeighborEntry, unicast: boolean): void {
+    const iface = this.interfaces.find((i) => i.name === entry.iface);
+    const local = iface && localAddress(iface, entry.family);
+    if (!iface || !local) return;
+    if (entry.family === 4) {
+      const frame = arpFrame({
+        op: 'request',
+        senderMac: iface.mac,
+        senderIp: local.address,
+        targetMac: ZERO_MAC,
+        targetIp: entry.address,
+        ...(unicast && entry.mac ? { dstMac: entry.mac } : {}),
+      });
+      this.inject(iface.name, frame);
+      this.counters.arpRequestsSent += 1n;
+    } else {
+      this.inject(
+        iface.name,
+        neighborSolicitationFrame({ srcMac: iface.mac, src: local.address, target: entry.address }),
+      );
+      this.counters.ndSolicitationsSent += 1n;
+    }
+  }
+
+  private async program(statics: Parameters<typeof compileFib>[1]): Promise<void> {
+    this.reprogram = false;
+    const fib = compileFib(this.interfaces, statics, this.neighbors);
+    await this.programmer.apply(fib);
+    this.fib = fib;
+    this.gen += 1n;
+    for (const u of fib.unresolved) this.neighbors.resolve(u.iface, u.bytes, this.now());
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+}

@@ -1,0 +1,29 @@
+export {
+  RouterControlPlane,
+  type Injector,
+  type PuntReason,
+  type SlowPathCounters,
+} from './control-plane';
+export { InvalidRouteError, RouteExistsError, RouteNotFoundError } from './errors';
+export { compileFib, type Fib, type FibNextHop, type FibProgrammer, type FibRoute } from './fib';
+export {
+  connectedInterface,
+  localAddress,
+  makeInterface,
+  type RouterInterface,
+} from './interfaces';
+export {
+  DEFAULT_TIMERS,
+  NeighborTable,
+  type NeighborEntry,
+  type NeighborState,
+  type NeighborTimers,
+} from './neighbors';
+export {
+  MAX_ROUTES,
+  StaticRoutes,
+  validateRoute,
+  type RouteInput,
+  type StaticRoute,
+} from './routes';
+export { routerService, type RouterDataplaneCounters } from './service';
