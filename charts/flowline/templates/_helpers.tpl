@@ -1,0 +1,62 @@
+{{/* Common labels; component is the part of Flowline (ovs-dpdk, device-plugin, ...). */}}
+{{- define "flowline.labels" -}}
+app.kubernetes.io/name: flowline
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+app.kubernetes.io/component: {{ .component }}
+helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
+{{- end -}}
+
+{{- define "flowline.selectorLabels" -}}
+app.kubernetes.io/name: flowline
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/* Object name: <release>-<component>, cut to 63 characters. */}}
+{{- define "flowline.name" -}}
+{{- printf "%s-%s" .root.Release.Name .component | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "flowline.image" -}}
+{{- $tag := .root.Values.global.imageTag | default .root.Chart.AppVersion -}}
+{{- printf "%s/%s:%s" .root.Values.global.imageRegistry .image $tag -}}
+{{- end -}}
+
+{{- define "flowline.podCommon" -}}
+{{- with .root.Values.global.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .root.Values.global.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .root.Values.global.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* A container securityContext that drops every capability and adds only the given ones. */}}
+{{- define "flowline.securityContext" -}}
+allowPrivilegeEscalation: false
+privileged: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop: [ALL]
+  {{- with .add }}
+  add:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end -}}
+
+{{/* The CNI network config of contract 2 (type "flowline"), as JSON. */}}
+{{- define "flowline.cniConfig" -}}
+{{- $cni := .Values.cni -}}
+{{- $conf := dict "cniVersion" "1.1.0" "name" $cni.networkName "type" "flowline" "bridge" .Values.global.bridge "socketDir" .Values.global.socketDir "mtu" (int $cni.mtu) -}}
+{{- if $cni.ipam }}{{- $_ := set $conf "ipam" $cni.ipam -}}{{- end -}}
+{{- $conf = merge $conf $cni.extraConfig -}}
+{{- toJson $conf -}}
+{{- end -}}

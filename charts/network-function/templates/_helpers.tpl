@@ -1,0 +1,49 @@
+{{- define "nf.name" -}}
+{{- .Release.Name | trunc 52 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "nf.labels" -}}
+app.kubernetes.io/name: {{ .Values.kind }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/part-of: flowline
+app.kubernetes.io/component: network-function
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+flowline.io/nf-kind: {{ .Values.kind }}
+{{- end -}}
+
+{{- define "nf.selectorLabels" -}}
+app.kubernetes.io/name: {{ .Values.kind }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/* Capabilities DPDK needs for the pod's port types (never privileged). */}}
+{{- define "nf.capabilities" -}}
+{{- $caps := list "IPC_LOCK" -}}
+{{- if and (gt (int .Values.vfs.count) 0) (eq .Values.vfs.deviceType "netdevice") -}}
+{{- if eq .Values.vfs.netdevMode "af_xdp" -}}
+{{- $caps = concat $caps (list "NET_ADMIN" "NET_RAW" "BPF") -}}
+{{- else -}}
+{{- $caps = append $caps "NET_RAW" -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $caps -}}
+{{- end -}}
+
+{{/* Memory quantity in MiB (512Mi, 1Gi, 1024Mi). */}}
+{{- define "nf.mib" -}}
+{{- $q := toString . -}}
+{{- if hasSuffix "Gi" $q -}}{{- mul (trimSuffix "Gi" $q | int) 1024 -}}
+{{- else if hasSuffix "Mi" $q -}}{{- trimSuffix "Mi" $q | int -}}
+{{- else -}}{{- fail (printf "resources.hugepages2Mi %q: use Mi or Gi" $q) -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "nf.networks" -}}
+{{- $out := list -}}
+{{- range .Values.networks -}}
+{{- $out = append $out (printf "%s/%s@%s" $.Values.flowlineNamespace .network .interface) -}}
+{{- end -}}
+{{- join ", " $out -}}
+{{- end -}}

@@ -1,0 +1,430 @@
+import { describe, expect, it } from 'vitest';
+import { crdValidator } from '../src/crd-schema';
+import { find, lint, type Manifest, notes, render, renderError, type Values } from '../src/helm';
+import { envOf, pinnedProblems, podOf, securityProblems } from '../src/security';
+import { validateAll } from '../src/validate';
+
+/** Value sets the chart must render into valid manifests. */
+const valueSets: Record<string, { values: Values }> = {
+  defaults: { values: {} },
+  'PCI allow-list, explicit PMD mask, conflist CNI, one watched namespace': {
+    values: {
+      ovs: {
+        pmdCpuMask: '0x6',
+        resources: { cpu: 3, memory: '2Gi', hugepages2Mi: '2Gi' },
+        dpdk: { allowList: ['0000:3b:00.0', '0000:3b:00.1'], extraArgs: ['--iova-mode=va'] },
+      },
+      cni: { mode: 'conflist', ipam: null },
+      chainController: { watchNamespace: 'nfs' },
+    },
+  },
+  'uplink from a device-plugin pool, two pools, ServiceMonitor, no dashboard, no CRD': {
+    values: {
+      ovs: { dpdk: { uplinkPool: 'ovs_uplink', uplinkCount: 2 } },
+      devicePlugin: {
+        pools: [
+          {
+            name: 'sriov_vf',
+            deviceType: 'vfio-pci',
+            selectors: { vendors: ['8086'], pfNames: ['ens1f0#0-3'], numaNodes: [0] },
+          },
+          {
+            name: 'ovs_uplink',
+            deviceType: 'vfio-pci',
+            policy: 'pack',
+            selectors: { pfNames: ['ens2f0'] },
+          },
+        ],
+      },
+      metrics: {
+        serviceMonitor: { enabled: true, labels: { release: 'prometheus' } },
+        grafanaDashboard: { enabled: false },
+      },
+      crds: { install: false },
+    },
+  },
+  'only the node parts': {
+    values: { chainController: { enabled: false }, crds: { install: false } },
+  },
+};
+
+describe('charts/flowline', () => {
+  for (const [name, set] of Object.entries(valueSets)) {
+    it(`lints and renders valid Kubernetes objects: ${name}`, async () => {
+      expect(lint('flowline', set.values)).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
+      const ms = render('flowline', set.values);
+      expect(ms.length).toBeGreaterThan(2);
+      await validateAll(ms);
+    });
+  }
+
+  const ms = render('flowline');
+
+  it('runs OVS-DPDK pinned, with hugepages, the shared socket dir and --no-pci by default', () => {
+    const ds = find(ms, 'DaemonSet', 'test-ovs-dpdk');
+    const pod = podOf(ds);
+    const c = pod.spec.containers[0]!;
+    expect(pinnedProblems(c)).toEqual([]);
+    expect(c.resources!.limits!['hugepages-2Mi']).toBe('1Gi');
+    expect(c.resources!.limits!.cpu).toBe('2');
+    expect(securityProblems(c, ['IPC_LOCK', 'NET_ADMIN', 'SYS_NICE'])).toEqual([]);
+    expect(c.securityContext!.capabilities!.add).toContain('IPC_LOCK');
+    const env = envOf(c);
+    expect(env.FLOWLINE_OVS_PCI_ALLOW).toBe(''); // no allow-list: the start script passes --no-pci
+    expect(env.FLOWLINE_OVS_BRIDGE).toBe('br-flowline');
+    expect(env.FLOWLINE_OVS_PMD_CPU_MASK).toBe('auto');
+    // OVS opens socket paths the CNI plugin wrote: host and container paths must be the same.
+    const sockets = pod.spec.volumes!.find((v) => v.name === 'vhost-sockets')!;
+    expect(sockets.hostPath!.path).toBe('/run/flowline/vhost');
+    expect(c.volumeMounts!.find((m) => m.name === 'vhost-sockets')!.mountPath).toBe(
+      '/run/flowline/vhost',
+    );
+    expect(pod.spec.volumes!.find((v) => v.name === 'hugepages')!.emptyDir!.medium).toBe(
+      'HugePages-2Mi',
+    );
+    expect(pod.spec.volumes!.find((v) => v.name === 'ovs-run')!.hostPath!.path).toBe(
+      '/var/run/openvswitch',
+    );
+    expect(c.readinessProbe).toMatchObject({
+      exec: { command: ['ovs-vsctl', '--timeout=5', 'br-exists', 'br-flowline'] },
+    });
+  });
+
+  it('passes an allow-list or a device-plugin pool to OVS, never both', () => {
+    const allow = podOf(
+      find(
+        render(
+          'flowline',
+          valueSets['PCI allow-list, explicit PMD mask, conflist CNI, one watched namespace']!
+            .values,
+        ),
+        'DaemonSet',
+        'test-ovs-dpdk',
+      ),
+    );
+    const env = envOf(allow.spec.containers[0]!);
+    expect(env.FLOWLINE_OVS_PCI_ALLOW).toBe('0000:3b:00.0,0000:3b:00.1');
+    expect(env.FLOWLINE_OVS_DPDK_EXTRA).toBe('--iova-mode=va');
+    expect(env.FLOWLINE_OVS_PMD_CPU_MASK).toBe('0x6');
+    const set =
+      valueSets[
+        'uplink from a device-plugin pool, two pools, ServiceMonitor, no dashboard, no CRD'
+      ]!;
+    const pool = podOf(find(render('flowline', set.values), 'DaemonSet', 'test-ovs-dpdk')).spec
+      .containers[0]!;
+    expect(envOf(pool).FLOWLINE_OVS_PCI_FROM_ENV).toBe('PCIDEVICE_FLOWLINE_IO_OVS_UPLINK');
+    expect(pool.resources!.limits!['flowline.io/ovs_uplink']).toBe('2');
+    expect(pinnedProblems(pool)).toEqual([]);
+    expect(() =>
+      render('flowline', { ovs: { dpdk: { allowList: ['0000:3b:00.0'], uplinkPool: 'x' } } }),
+    ).toThrow(/set either allowList \(PCI addresses\) or uplinkPool/);
+  });
+
+  it('gives the device plugin its pool config, kubelet folder and a read-only sysfs', () => {
+    const cm = find(ms, 'ConfigMap', 'test-device-plugin');
+    const config = JSON.parse((cm.data as Record<string, string>)['config.json']!);
+    expect(config).toEqual({
+      resourcePrefix: 'flowline.io',
+      hugepagesResource: false,
+      pools: [
+        {
+          name: 'sriov_vf',
+          deviceType: 'vfio-pci',
+          selectors: { vendors: ['8086'], devices: ['154c', '1889'], drivers: ['vfio-pci'] },
+        },
+      ],
+    });
+    const pod = podOf(find(ms, 'DaemonSet', 'test-device-plugin'));
+    const c = pod.spec.containers[0]!;
+    expect(securityProblems(c, [])).toEqual([]);
+    expect(c.securityContext!.capabilities!.add).toBeUndefined();
+    expect(c.volumeMounts!.find((m) => m.name === 'sysfs')).toMatchObject({
+      mountPath: '/host/sys',
+      readOnly: true,
+    });
+    expect(pod.spec.volumes!.find((v) => v.name === 'device-plugins')!.hostPath!.path).toBe(
+      '/var/lib/kubelet/device-plugins',
+    );
+    expect(envOf(c)).toMatchObject({
+      FLOWLINE_DEVICE_PLUGIN_CONFIG: '/etc/flowline/device-plugin/config.json',
+      FLOWLINE_SYSFS_ROOT: '/host/sys',
+      FLOWLINE_DEVICE_PLUGIN_DIR: '/var/lib/kubelet/device-plugins',
+    });
+  });
+
+  it('installs the CNI plugin and declares the network of contract 2 (Multus by default)', () => {
+    const nad = find(ms, 'NetworkAttachmentDefinition', 'flowline-vhost');
+    expect(JSON.parse((nad.spec as { config: string }).config)).toEqual({
+      cniVersion: '1.1.0',
+      name: 'flowline-vhost',
+      type: 'flowline',
+      bridge: 'br-flowline',
+      socketDir: '/run/flowline/vhost',
+      mtu: 1500,
+      ipam: { type: 'host-local', ranges: [[{ subnet: '10.56.0.0/16' }]] },
+    });
+    const c = podOf(find(ms, 'DaemonSet', 'test-cni')).spec.containers[0]!;
+    expect(securityProblems(c, [])).toEqual([]);
+    expect(envOf(c)).toMatchObject({
+      FLOWLINE_CNI_BIN_DIR: '/host/cni/bin',
+      FLOWLINE_CNI_INSTALL_DIR: '/opt/flowline',
+    });
+    expect(envOf(c).FLOWLINE_CNI_CONF_DIR).toBeUndefined();
+  });
+
+  it('writes a conflist instead in conflist mode', () => {
+    const out = render('flowline', { cni: { mode: 'conflist', ipam: null } });
+    expect(out.some((m) => m.kind === 'NetworkAttachmentDefinition')).toBe(false);
+    const conflist = JSON.parse(
+      (find(out, 'ConfigMap', 'test-cni').data as Record<string, string>)[
+        'flowline-vhost.conflist'
+      ]!,
+    );
+    expect(conflist).toEqual({
+      cniVersion: '1.1.0',
+      name: 'flowline-vhost',
+      plugins: [
+        { type: 'flowline', bridge: 'br-flowline', socketDir: '/run/flowline/vhost', mtu: 1500 },
+      ],
+    });
+    const c = podOf(find(out, 'DaemonSet', 'test-cni')).spec.containers[0]!;
+    expect(envOf(c).FLOWLINE_CNI_CONFLIST).toBe('/etc/flowline/cni/flowline-vhost.conflist');
+  });
+
+  it('runs the chain controller as non-root with gRPC probes and least-privilege RBAC', () => {
+    const pod = podOf(find(ms, 'Deployment', 'test-chain-controller'));
+    expect(pod.spec.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65532 });
+    const c = pod.spec.containers[0]!;
+    expect(securityProblems(c, [])).toEqual([]);
+    expect(c.readinessProbe).toMatchObject({ grpc: { port: 50051 } });
+    expect(c.livenessProbe).toMatchObject({ grpc: { port: 50051 } });
+    expect(envOf(c)).toMatchObject({
+      FLOWLINE_GRPC_ADDRESS: '0.0.0.0:50051',
+      FLOWLINE_KUBERNETES: '1',
+      FLOWLINE_OVSDB_REMOTE: 'tcp:{nodeIP}:6640',
+    });
+    const rules = ms
+      .filter((m) => m.kind === 'ClusterRole' || m.kind === 'Role')
+      .flatMap((r) => r.rules as { apiGroups: string[]; resources: string[]; verbs: string[] }[]);
+    for (const r of rules) {
+      expect(r.verbs).not.toContain('*');
+      expect(r.resources).not.toContain('*');
+      expect(r.resources).not.toContain('secrets');
+    }
+    const verbsOf = (res: string) =>
+      rules
+        .filter((r) => r.resources.includes(res))
+        .flatMap((r) => r.verbs)
+        .sort();
+    expect(verbsOf('servicechains')).toEqual(['get', 'list', 'patch', 'update', 'watch']);
+    expect(verbsOf('servicechains/status')).toEqual(['get', 'patch', 'update']);
+    expect(verbsOf('pods')).toEqual(['get', 'list', 'watch']);
+    expect(verbsOf('nodes')).toEqual(['get', 'list', 'watch']);
+    // One watched namespace: namespaced rights shrink to a Role there.
+    const scoped = render('flowline', { chainController: { watchNamespace: 'nfs' } });
+    expect(find(scoped, 'Role', 'test-chain-controller').metadata.namespace).toBe('nfs');
+    expect(
+      scoped.some((m) => m.kind === 'ClusterRole' && m.metadata.name === 'test-chain-controller'),
+    ).toBe(false);
+  });
+
+  describe('the ServiceChain CRD', () => {
+    const crd = find(ms, 'CustomResourceDefinition', 'servicechains.flowline.io');
+    const validate = crdValidator(crd, 'v1alpha1');
+    const chain = (spec: Record<string, unknown>) => ({
+      apiVersion: 'flowline.io/v1alpha1',
+      kind: 'ServiceChain',
+      metadata: { name: 'c' },
+      spec,
+    });
+    const good = {
+      classifier: {
+        ingress: { nf: 'traffic-gen-0', interface: 'net1' },
+        match: {
+          ipVersion: 4,
+          protocol: 'udp',
+          srcCIDR: '10.0.0.0/8',
+          dstPorts: { from: 1000, to: 2000 },
+        },
+      },
+      hops: [
+        { nf: 'firewall-0', ingress: 'net1', egress: 'net2' },
+        { nf: 'router-0', ingress: 'net1', egress: 'net2' },
+      ],
+      failurePolicy: 'bypass',
+    };
+
+    it('is flowline.io, served as v1alpha1, with a status subresource', () => {
+      const spec = crd.spec as {
+        group: string;
+        scope: string;
+        versions: { name: string; served: boolean; storage: boolean; subresources: object }[];
+      };
+      expect(spec.group).toBe('flowline.io');
+      expect(spec.scope).toBe('Namespaced');
+      expect(spec.versions).toHaveLength(1);
+      expect(spec.versions[0]).toMatchObject({
+        name: 'v1alpha1',
+        served: true,
+        storage: true,
+        subresources: { status: {} },
+      });
+    });
+
+    it('accepts a chain with a classifier, ordered hops, a failure policy and status conditions', () => {
+      expect(validate(chain(good))).toEqual([]);
+      expect(
+        validate(
+          chain({
+            ...good,
+            classifier: { ingress: { ovsPort: 'dpdk0' } },
+            failurePolicy: 'fail-closed',
+          }),
+        ),
+      ).toEqual([]);
+      const withStatus = {
+        ...chain(good),
+        status: {
+          observedGeneration: 2,
+          hopCount: 2,
+          hops: [{ nf: 'firewall-0', healthy: true, ingressPort: 'vhu-a', egressPort: 'vhu-b' }],
+          conditions: [
+            {
+              type: 'Ready',
+              status: 'True',
+              reason: 'Programmed',
+              message: 'bundle applied',
+              lastTransitionTime: '2026-01-01T00:00:00Z',
+            },
+          ],
+        },
+      };
+      expect(validate(withStatus)).toEqual([]);
+    });
+
+    it.each([
+      [
+        'an unknown failure policy',
+        { ...good, failurePolicy: 'fail-open' },
+        /\/spec\/failurePolicy must be equal to one of the allowed values/,
+      ],
+      ['no hops', { ...good, hops: [] }, /\/spec\/hops must NOT have fewer than 1 items/],
+      [
+        'a hop without egress',
+        { ...good, hops: [{ nf: 'firewall-0', ingress: 'net1' }] },
+        /\/spec\/hops\/0 must have required property 'egress'/,
+      ],
+      [
+        'an ingress that is both a pod interface and an OVS port',
+        { ...good, classifier: { ingress: { nf: 'a', interface: 'net1', ovsPort: 'p' } } },
+        /ingress must match exactly one schema in oneOf/,
+      ],
+      [
+        'a port out of range',
+        { ...good, classifier: { ...good.classifier, match: { dstPorts: { from: 70000 } } } },
+        /dstPorts\/from must be <= 65535/,
+      ],
+      [
+        'a bad protocol',
+        { ...good, classifier: { ...good.classifier, match: { protocol: 'http' } } },
+        /match\/protocol must be equal to one of the allowed values/,
+      ],
+      [
+        'an interface name too long for a netdev',
+        { ...good, hops: [{ nf: 'f', ingress: 'a-very-long-interface', egress: 'net2' }] },
+        /hops\/0\/ingress must match pattern/,
+      ],
+    ])('refuses %s', (_what, spec, message) => {
+      expect(validate(chain(spec)).join('\n')).toMatch(message);
+    });
+  });
+
+  it('ships the dashboard and, when asked, a ServiceMonitor for every flowline.io/metrics Service', () => {
+    expect(find(ms, 'ConfigMap', 'test-metrics-dashboard').metadata.labels).toMatchObject({
+      grafana_dashboard: '1',
+    });
+    expect(ms.some((m) => m.kind === 'ServiceMonitor')).toBe(false);
+    const set =
+      valueSets[
+        'uplink from a device-plugin pool, two pools, ServiceMonitor, no dashboard, no CRD'
+      ]!;
+    const out = render('flowline', set.values);
+    const sm = find(out, 'ServiceMonitor');
+    expect(sm.spec).toMatchObject({
+      selector: { matchLabels: { 'flowline.io/metrics': 'true' } },
+      namespaceSelector: { any: true },
+    });
+    expect(sm.metadata.labels).toMatchObject({ release: 'prometheus' });
+    const scraped = out.filter(
+      (m: Manifest) =>
+        m.kind === 'Service' && m.metadata.labels?.['flowline.io/metrics'] === 'true',
+    );
+    expect(scraped.map((s) => s.metadata.name).sort()).toEqual([
+      'test-chain-controller',
+      'test-device-plugin',
+    ]);
+  });
+
+  it('prints NOTES with the annotation pods use and the chain controller address', () => {
+    const text = notes('flowline', {}, 'fl');
+    expect(text).toContain(
+      'k8s.v1.cni.cncf.io/networks: flowline/flowline-vhost@net1, flowline/flowline-vhost@net2',
+    );
+    expect(text).toContain('fl-chain-controller.flowline.svc:50051');
+    expect(text).toContain('dpdk-extra: --no-pci');
+  });
+
+  describe('refuses bad values with the schema message', () => {
+    it.each<[string, Values, RegExp]>([
+      [
+        'fractional OVS CPUs',
+        { ovs: { resources: { cpu: 1.5 } } },
+        /at '\/ovs\/resources\/cpu': got number, want integer/,
+      ],
+      [
+        'a socket dir too long for unix sockets',
+        { global: { socketDir: '/var/lib/some/very/long/path/for/vhost/sockets' } },
+        /at '\/global\/socketDir': maxLength: got \d+, want 40/,
+      ],
+      [
+        'a pool name that is no resource name',
+        { devicePlugin: { pools: [{ name: 'Sriov-VF', deviceType: 'vfio-pci', selectors: {} }] } },
+        /at '\/devicePlugin\/pools\/0\/name': '.*' does not match pattern/,
+      ],
+      [
+        'an unknown device type',
+        { devicePlugin: { pools: [{ name: 'vf', deviceType: 'uio', selectors: {} }] } },
+        /at '\/devicePlugin\/pools\/0\/deviceType': value must be one of 'vfio-pci', 'netdevice'/,
+      ],
+      [
+        'a malformed PCI address',
+        { ovs: { dpdk: { allowList: ['3b:00.1'] } } },
+        /at '\/ovs\/dpdk\/allowList\/0': '3b:00.1' does not match pattern/,
+      ],
+      [
+        'a PCI option smuggled into extraArgs',
+        { ovs: { dpdk: { extraArgs: ['--no-pci'] } } },
+        /at '\/ovs\/dpdk\/extraArgs\/0': 'not' failed/,
+      ],
+      [
+        'an unknown CNI mode',
+        { cni: { mode: 'bridge' } },
+        /at '\/cni\/mode': value must be one of 'multus', 'conflist'/,
+      ],
+      [
+        'a misspelled key',
+        { ovs: { pmdCores: 2 } },
+        /at '\/ovs': additional properties 'pmdCores' not allowed/,
+      ],
+      [
+        'an IPAM type that is a path',
+        { cni: { ipam: { type: '../../bin/sh' } } },
+        /at '\/cni\/ipam\/type': '..\/..\/bin\/sh' does not match pattern/,
+      ],
+    ])('%s', (_what, values, message) => {
+      const error = renderError('flowline', values);
+      expect(error.stderr).toMatch(/values don't meet the specifications of the schema/);
+      expect(error.stderr).toMatch(message);
+    });
+  });
+});
