@@ -31,6 +31,7 @@ export {
   MIN_STATS_INTERVAL_MS,
   NfServer,
   registerDataplaneMetrics,
+  replyFrom,
   streamEvery,
   snapshotOf,
   type GrpcServiceRegistration,

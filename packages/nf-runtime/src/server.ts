@@ -45,6 +45,21 @@ export function streamEvery<T>(
   call.on('error', stop);
 }
 
+/**
+ * Answers a unary call from a promise: its value, or the status `toStatus` maps its error to.
+ * NF APIs use it so that validation errors become INVALID_ARGUMENT naming the field, and so on.
+ */
+export function replyFrom<T>(
+  work: () => Promise<T>,
+  callback: grpc.sendUnaryData<T>,
+  toStatus: (err: unknown) => Partial<grpc.StatusObject>,
+): void {
+  work().then(
+    (value) => callback(null, value),
+    (err: unknown) => callback(toStatus(err) as grpc.ServiceError),
+  );
+}
+
 /** Builds a StatsSnapshot from the dataplane's counters (64-bit values as decimal strings). */
 export function snapshotOf(
   dataplane: DataplaneView,

@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { type GrpcServiceRegistration, streamEvery } from '@flowline/nf-runtime';
+import { type GrpcServiceRegistration, replyFrom, streamEvery } from '@flowline/nf-runtime';
 import { firewallV1 } from '@flowline/proto';
 import { RuleExistsError, RuleNotFoundError, type RuleStore } from './rule-store';
 import {
@@ -30,7 +30,7 @@ export interface FirewallCounterSource {
   };
 }
 
-function toStatus(err: unknown): grpc.StatusObject | grpc.ServiceError {
+function toStatus(err: unknown): Partial<grpc.StatusObject> {
   const status = (code: grpc.status, details: string) => ({
     code,
     details,
@@ -43,13 +43,6 @@ function toStatus(err: unknown): grpc.StatusObject | grpc.ServiceError {
   return status(
     grpc.status.INTERNAL,
     `rule set not applied, the previous one stays in force: ${(err as Error).message}`,
-  );
-}
-
-function reply<T>(work: () => Promise<T>, callback: grpc.sendUnaryData<T>): void {
-  work().then(
-    (value) => callback(null, value),
-    (err: unknown) => callback(toStatus(err) as grpc.ServiceError),
   );
 }
 
@@ -82,23 +75,31 @@ export function firewallService(
   });
   const handlers: firewallV1.FirewallHandlers = {
     ReplaceRules: (call, callback) =>
-      reply(async () => {
-        const set = call.request.ruleSet;
-        if (!set) throw new InvalidRuleError('rule_set', 'is required');
-        const defaultAction =
-          set.defaultAction === 'ACTION_UNSPECIFIED'
-            ? store.ruleSet.defaultAction
-            : actionFromProto(set.defaultAction, 'rule_set.default_action');
-        const valid = validateRuleSet(set.rules, defaultAction, 'rule_set');
-        return version(await store.replace(valid));
-      }, callback),
+      replyFrom(
+        async () => {
+          const set = call.request.ruleSet;
+          if (!set) throw new InvalidRuleError('rule_set', 'is required');
+          const defaultAction =
+            set.defaultAction === 'ACTION_UNSPECIFIED'
+              ? store.ruleSet.defaultAction
+              : actionFromProto(set.defaultAction, 'rule_set.default_action');
+          const valid = validateRuleSet(set.rules, defaultAction, 'rule_set');
+          return version(await store.replace(valid));
+        },
+        callback,
+        toStatus,
+      ),
     AddRule: (call, callback) =>
-      reply(async () => {
-        if (!call.request.rule) throw new InvalidRuleError('rule', 'is required');
-        return version(await store.add(validateRule(call.request.rule, 'rule')));
-      }, callback),
+      replyFrom(
+        async () => {
+          if (!call.request.rule) throw new InvalidRuleError('rule', 'is required');
+          return version(await store.add(validateRule(call.request.rule, 'rule')));
+        },
+        callback,
+        toStatus,
+      ),
     DeleteRule: (call, callback) =>
-      reply(async () => version(await store.delete(call.request.id)), callback),
+      replyFrom(async () => version(await store.delete(call.request.id)), callback, toStatus),
     ListRules: (_call, callback) =>
       callback(null, {
         generation: String(store.generation),

@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import type { GrpcServiceRegistration } from '@flowline/nf-runtime';
+import { type GrpcServiceRegistration, replyFrom } from '@flowline/nf-runtime';
 import { routerV1 } from '@flowline/proto';
 import type { RouterControlPlane } from './control-plane';
 import { InvalidRouteError, RouteExistsError, RouteNotFoundError } from './errors';
@@ -26,13 +26,6 @@ function toStatus(err: unknown): Partial<grpc.StatusObject> {
   };
 }
 
-function reply<T>(work: () => Promise<T>, callback: grpc.sendUnaryData<T>): void {
-  work().then(
-    (v) => callback(null, v),
-    (err: unknown) => callback(toStatus(err) as grpc.ServiceError),
-  );
-}
-
 /** flowline.router.v1.Router over the control plane and the dataplane's counters. */
 export function routerService(
   cp: RouterControlPlane,
@@ -45,19 +38,23 @@ export function routerService(
   });
   const handlers: routerV1.RouterHandlers = {
     AddRoute: (call, callback) =>
-      reply(async () => {
-        const route = call.request.route;
-        if (!route) throw new InvalidRouteError('route', 'is required');
-        return version(
-          await cp.addRoute({
-            prefix: route.prefix,
-            nextHop: route.nextHop,
-            iface: route.interface,
-          }),
-        );
-      }, callback),
+      replyFrom(
+        async () => {
+          const route = call.request.route;
+          if (!route) throw new InvalidRouteError('route', 'is required');
+          return version(
+            await cp.addRoute({
+              prefix: route.prefix,
+              nextHop: route.nextHop,
+              iface: route.interface,
+            }),
+          );
+        },
+        callback,
+        toStatus,
+      ),
     DeleteRoute: (call, callback) =>
-      reply(async () => version(await cp.deleteRoute(call.request.prefix)), callback),
+      replyFrom(async () => version(await cp.deleteRoute(call.request.prefix)), callback, toStatus),
     ListRoutes: (_call, callback) => {
       const connected = cp.interfaces.flatMap((i) =>
         i.addresses.map((a) => ({
@@ -67,14 +64,12 @@ export function routerService(
           origin: 'connected',
         })),
       );
-      const statics = cp.statics
-        .list()
-        .map((r) => ({
-          prefix: r.prefix.text,
-          nextHop: r.nextHop?.address ?? '',
-          interface: r.iface,
-          origin: 'static',
-        }));
+      const statics = cp.statics.list().map((r) => ({
+        prefix: r.prefix.text,
+        nextHop: r.nextHop?.address ?? '',
+        interface: r.iface,
+        origin: 'static',
+      }));
       callback(null, { routes: [...connected, ...statics], generation: String(cp.generation) });
     },
     ListNeighbors: (_call, callback) => {
