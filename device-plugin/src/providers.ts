@@ -1,0 +1,333 @@
+import type { devicePluginV1beta1 as dp } from '@flowline/proto';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AllocationPolicy, HugepagesConfig, PluginConfig, PoolConfig } from './config';
+import { DeviceRequestError } from './errors';
+import { netdevEnvName, pciEnvName, resourceNameOf } from './names';
+import type { Placement } from './preferred';
+import type { AssignedVf } from './selectors';
+import type { HugepagePool } from './sysfs';
+
+/** One device as ListAndWatch reports it. */
+export interface ListedDevice {
+  id: string;
+  /** undefined: Healthy; else why it is Unhealthy */
+  problem: string | undefined;
+  numaNode: number | undefined;
+}
+
+/** What one scan of the host found, shared by every provider. */
+export interface HostSnapshot {
+  /** VFs per pool name, as PoolAssigner put them */
+  vfsByPool: Map<string, AssignedVf[]>;
+  hugepages: { system: HugepagePool[]; perNode: HugepagePool[] };
+}
+
+/** Where Allocate writes files and what it mounts; fixed for the daemon's life. */
+export interface AllocationSettings {
+  /** NPWG device-info folder, default /var/run/k8s.cni.cncf.io/devinfo/dp */
+  devInfoDir: string;
+  /** CDI spec folder, default /var/run/cdi */
+  cdiDir: string;
+  /** Where VFIO group devices live on the host (/dev/vfio) */
+  vfioDir: string;
+}
+
+/** The env the NF runtime reads to find and size its EAL memory. */
+export const HUGEPAGES_DIR_ENV = 'FLOWLINE_HUGEPAGES_DIR';
+export const HUGEPAGES_MB_ENV = 'FLOWLINE_HUGEPAGES_MB';
+export const DEVICE_INFO_VERSION = '1.1.0';
+
+/**
+ * A source of devices for one resource. The daemon serves one kubelet endpoint per provider; a
+ * provider knows how to list its devices from a host snapshot, place them for preferred
+ * allocation and turn an allocation into what the container gets.
+ */
+export interface DeviceProvider {
+  readonly pool: string;
+  readonly resourceName: string;
+  readonly policy: AllocationPolicy;
+  /** Takes a fresh snapshot (and possibly a changed pool config). */
+  update(host: HostSnapshot, config: PluginConfig): void;
+  devices(): ListedDevice[];
+  placements(): ReadonlyMap<string, Placement>;
+  /** The response for one container; throws DeviceRequestError for an unknown/unhealthy ID. */
+  allocate(ids: string[]): dp.ContainerAllocateResponse;
+  /** Removes every file the provider wrote (device-info, CDI spec). */
+  cleanup(): void;
+}
+
+function checkIds(provider: DeviceProvider, ids: string[]): void {
+  const byId = new Map(provider.devices().map((d) => [d.id, d]));
+  for (const id of ids) {
+    const d = byId.get(id);
+    if (!d) {
+      throw new DeviceRequestError(
+        id,
+        provider.resourceName,
+        'unknown',
+        `known devices: ${[...byId.keys()].join(', ') || 'none'}`,
+      );
+    }
+    if (d.problem !== undefined)
+      throw new DeviceRequestError(id, provider.resourceName, 'unhealthy', d.problem);
+  }
+}
+
+function hugepageMount(h: HugepagesConfig): dp.Mount {
+  return { hostPath: h.hostPath, containerPath: h.containerPath, readOnly: false };
+}
+
+/** SR-IOV VFs selected by one pool of the config. */
+export class SriovVfProvider implements DeviceProvider {
+  readonly resourceName: string;
+  private vfs: AssignedVf[] = [];
+  private config: PoolConfig;
+  private hugepages: HugepagesConfig;
+  private readonly written = new Set<string>();
+
+  constructor(
+    pool: PoolConfig,
+    config: PluginConfig,
+    private readonly settings: AllocationSettings,
+  ) {
+    this.config = pool;
+    this.hugepages = config.hugepages;
+    this.resourceName = pool.resourceName;
+  }
+
+  get pool(): string {
+    return this.config.name;
+  }
+
+  get policy(): AllocationPolicy {
+    return this.config.allocationPolicy;
+  }
+
+  update(host: HostSnapshot, config: PluginConfig): void {
+    this.config = config.pools.find((p) => p.name === this.config.name) ?? this.config;
+    this.hugepages = config.hugepages;
+    this.vfs = host.vfsByPool.get(this.config.name) ?? [];
+    const present = new Set(this.vfs.map((a) => this.devInfoPath(a.vf.address)));
+    for (const file of this.written) {
+      if (!present.has(file)) {
+        rmSync(file, { force: true });
+        this.written.delete(file);
+      }
+    }
+    if (this.config.cdi) this.writeCdiSpec();
+  }
+
+  devices(): ListedDevice[] {
+    return this.vfs.map(({ vf, problem }) => ({ id: vf.address, problem, numaNode: vf.numaNode }));
+  }
+
+  placements(): ReadonlyMap<string, Placement> {
+    return new Map(
+      this.vfs.map(({ vf }) => [
+        vf.address,
+        { id: vf.address, numaNode: vf.numaNode, group: vf.pfAddress, order: vf.index },
+      ]),
+    );
+  }
+
+  /** NPWG layout: <dir>/<resource name, "/" → "-">-<device ID>-device.json */
+  devInfoPath(address: string): string {
+    return join(
+      this.settings.devInfoDir,
+      `${this.resourceName.replace(/\//g, '-')}-${address}-device.json`,
+    );
+  }
+
+  private cdiKind(): string {
+    return this.resourceName;
+  }
+
+  private cdiSpecPath(): string {
+    return join(this.settings.cdiDir, `${this.resourceName.replace(/\//g, '-')}.json`);
+  }
+
+  private writeCdiSpec(): void {
+    const spec = {
+      cdiVersion: '0.6.0',
+      kind: this.cdiKind(),
+      devices: this.vfs.map(({ vf }) => ({
+        name: vf.address,
+        containerEdits: {
+          env: [`FLOWLINE_CDI_PCI_ADDRESS=${vf.address}`],
+          ...(this.config.deviceType === 'vfio-pci' && vf.iommuGroup !== undefined
+            ? { deviceNodes: [{ path: join(this.settings.vfioDir, vf.iommuGroup) }] }
+            : {}),
+        },
+      })),
+      containerEdits:
+        this.config.deviceType === 'vfio-pci'
+          ? { deviceNodes: [{ path: join(this.settings.vfioDir, 'vfio') }] }
+          : { env: [`FLOWLINE_CDI_KIND=${this.cdiKind()}`] },
+    };
+    mkdirSync(this.settings.cdiDir, { recursive: true });
+    writeFileSync(this.cdiSpecPath(), JSON.stringify(spec, null, 2) + '\n');
+    this.written.add(this.cdiSpecPath());
+  }
+
+  allocate(ids: string[]): dp.ContainerAllocateResponse {
+    checkIds(this, ids);
+    const chosen = this.vfs.filter((a) => ids.includes(a.vf.address));
+    chosen.sort((x, y) => ids.indexOf(x.vf.address) - ids.indexOf(y.vf.address));
+    const envs: Record<string, string> = { [pciEnvName(this.resourceName)]: ids.join(',') };
+    const devices: dp.DeviceSpec[] = [];
+    const mounts: dp.Mount[] = [];
+    if (this.config.deviceType === 'vfio-pci') {
+      const vfio = join(this.settings.vfioDir, 'vfio');
+      devices.push({ hostPath: vfio, containerPath: '/dev/vfio/vfio', permissions: 'rw' });
+      for (const group of new Set(chosen.map((a) => a.vf.iommuGroup ?? ''))) {
+        devices.push({
+          hostPath: join(this.settings.vfioDir, group),
+          containerPath: `/dev/vfio/${group}`,
+          permissions: 'rw',
+        });
+      }
+    } else {
+      envs[netdevEnvName(this.resourceName)] = chosen.map((a) => a.vf.netdevs[0] ?? '').join(',');
+    }
+    if (this.hugepages.mount) {
+      mounts.push(hugepageMount(this.hugepages));
+      envs[HUGEPAGES_DIR_ENV] = this.hugepages.containerPath;
+      if (this.config.hugepagesMb !== undefined)
+        envs[HUGEPAGES_MB_ENV] = String(this.config.hugepagesMb);
+    }
+    mkdirSync(this.settings.devInfoDir, { recursive: true });
+    for (const { vf } of chosen) {
+      const file = this.devInfoPath(vf.address);
+      const info = {
+        type: 'pci',
+        version: DEVICE_INFO_VERSION,
+        pci: { 'pci-address': vf.address, 'pf-pci-address': vf.pfAddress },
+      };
+      writeFileSync(file, JSON.stringify(info, null, 2) + '\n');
+      this.written.add(file);
+      mounts.push({ hostPath: file, containerPath: file, readOnly: true });
+    }
+    return {
+      envs,
+      mounts,
+      devices,
+      annotations: {},
+      cdiDevices: this.config.cdi ? ids.map((id) => ({ name: `${this.cdiKind()}=${id}` })) : [],
+    };
+  }
+
+  cleanup(): void {
+    for (const file of this.written) rmSync(file, { force: true });
+    this.written.clear();
+  }
+}
+
+/**
+ * Hugepages of one size as a resource of their own (flowline.io/hugepages-2Mi): one device per
+ * page, on the NUMA node that holds it, for clusters that do not account hugepages natively.
+ */
+export class HugepageProvider implements DeviceProvider {
+  readonly pool: string;
+  readonly resourceName: string;
+  readonly policy: AllocationPolicy = 'pack';
+  private list: ListedDevice[] = [];
+  private hugepages: HugepagesConfig;
+
+  constructor(
+    readonly sizeName: string,
+    config: PluginConfig,
+  ) {
+    this.pool = `hugepages-${sizeName}`;
+    this.resourceName = resourceNameOf(this.pool);
+    this.hugepages = config.hugepages;
+  }
+
+  private sizeKb = 0;
+
+  update(host: HostSnapshot, config: PluginConfig): void {
+    this.hugepages = config.hugepages;
+    const perNode = host.hugepages.perNode.filter((h) => h.sizeName === this.sizeName);
+    const source =
+      perNode.length > 0
+        ? perNode
+        : host.hugepages.system.filter((h) => h.sizeName === this.sizeName);
+    this.sizeKb = source[0]?.sizeKb ?? this.sizeKb;
+    this.list = source.flatMap((h) =>
+      Array.from({ length: h.total }, (_, i) => ({
+        id: `${this.sizeName}-${h.numaNode === undefined ? 'any' : `node${h.numaNode}`}-${i}`,
+        problem: undefined,
+        numaNode: h.numaNode,
+      })),
+    );
+  }
+
+  devices(): ListedDevice[] {
+    return this.list;
+  }
+
+  placements(): ReadonlyMap<string, Placement> {
+    return new Map(
+      this.list.map((d) => [
+        d.id,
+        {
+          id: d.id,
+          numaNode: d.numaNode,
+          group: String(d.numaNode),
+          order: Number(d.id.slice(d.id.lastIndexOf('-') + 1)),
+        },
+      ]),
+    );
+  }
+
+  allocate(ids: string[]): dp.ContainerAllocateResponse {
+    checkIds(this, ids);
+    return {
+      envs: {
+        [HUGEPAGES_DIR_ENV]: this.hugepages.containerPath,
+        [HUGEPAGES_MB_ENV]: String(Math.floor((ids.length * this.sizeKb) / 1024)),
+      },
+      mounts: [hugepageMount(this.hugepages)],
+      devices: [],
+      annotations: {},
+      cdiDevices: [],
+    };
+  }
+
+  cleanup(): void {
+    // Nothing written: hugepage allocations only mount and set env.
+  }
+}
+
+/** Hugepage sizes to advertise: the configured ones, else every size the host has pages of. */
+function hugepageSizes(config: PluginConfig, host: HostSnapshot): string[] {
+  if (!config.hugepages.resource) return [];
+  if (config.hugepages.sizes) return config.hugepages.sizes;
+  return [...new Set(host.hugepages.system.filter((h) => h.total > 0).map((h) => h.sizeName))];
+}
+
+/**
+ * The factory: which providers a config asks for. Existing providers are kept (they hold
+ * written-file state and their servers keep serving); new ones are created; the caller stops
+ * the rest.
+ */
+export function planProviders(
+  config: PluginConfig,
+  host: HostSnapshot,
+  existing: ReadonlyMap<string, DeviceProvider>,
+  settings: AllocationSettings,
+): Map<string, DeviceProvider> {
+  const out = new Map<string, DeviceProvider>();
+  for (const pool of config.pools) {
+    out.set(
+      pool.resourceName,
+      existing.get(pool.resourceName) ?? new SriovVfProvider(pool, config, settings),
+    );
+  }
+  for (const size of hugepageSizes(config, host)) {
+    const name = resourceNameOf(`hugepages-${size}`);
+    out.set(name, existing.get(name) ?? new HugepageProvider(size, config));
+  }
+  for (const provider of out.values()) provider.update(host, config);
+  return out;
+}
