@@ -1,5 +1,5 @@
 import type { devicePluginV1beta1 as dp } from '@flowline/proto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AllocationPolicy, HugepagesConfig, PluginConfig, PoolConfig } from './config';
 import { DeviceRequestError } from './errors';
@@ -85,6 +85,7 @@ export class SriovVfProvider implements DeviceProvider {
   private config: PoolConfig;
   private hugepages: HugepagesConfig;
   private readonly written = new Set<string>();
+  private cdiText = '';
 
   constructor(
     pool: PoolConfig,
@@ -109,6 +110,7 @@ export class SriovVfProvider implements DeviceProvider {
     this.hugepages = config.hugepages;
     this.vfs = host.vfsByPool.get(this.config.name) ?? [];
     const present = new Set(this.vfs.map((a) => this.devInfoPath(a.vf.address)));
+    if (this.config.cdi) present.add(this.cdiSpecPath());
     for (const file of this.written) {
       if (!present.has(file)) {
         rmSync(file, { force: true });
@@ -165,8 +167,12 @@ export class SriovVfProvider implements DeviceProvider {
           ? { deviceNodes: [{ path: join(this.settings.vfioDir, 'vfio') }] }
           : { env: [`FLOWLINE_CDI_KIND=${this.cdiKind()}`] },
     };
+    const text = JSON.stringify(spec, null, 2) + '\n';
+    // Rewrite only on change: update() runs on every rescan.
+    if (text === this.cdiText && existsSync(this.cdiSpecPath())) return;
     mkdirSync(this.settings.cdiDir, { recursive: true });
-    writeFileSync(this.cdiSpecPath(), JSON.stringify(spec, null, 2) + '\n');
+    writeFileSync(this.cdiSpecPath(), text);
+    this.cdiText = text;
     this.written.add(this.cdiSpecPath());
   }
 
@@ -220,6 +226,7 @@ export class SriovVfProvider implements DeviceProvider {
   cleanup(): void {
     for (const file of this.written) rmSync(file, { force: true });
     this.written.clear();
+    this.cdiText = '';
   }
 }
 

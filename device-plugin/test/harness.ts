@@ -1,11 +1,11 @@
 // Runs the real daemon (the built dist/cli.js, as a separate node process) against a generated
-// sysfs tree and a FakeKubelet in a temp plugin directory, and cleans all of it up.
+// sysfs tree and a KubeletPeer in a temp plugin directory, and cleans all of it up.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmulatedHost, type EmulatedHostSpec } from '../src/emulate';
-import { FakeKubelet, waitFor } from './kubelet';
+import { KubeletPeer } from '../src/kubelet-peer';
 
 export const CLI = join(__dirname, '..', 'dist', 'cli.js');
 
@@ -73,7 +73,7 @@ export interface Env {
   cdiDir: string;
   configPath: string;
   host: EmulatedHost;
-  kubelet: FakeKubelet;
+  kubelet: KubeletPeer;
   daemons: DaemonProcess[];
   writeConfig(config: unknown): void;
   startDaemon(extraArgs?: string[]): DaemonProcess;
@@ -91,7 +91,7 @@ export async function makeEnv(spec: Omit<EmulatedHostSpec, 'root'>, config: unkn
     cdiDir: join(dir, 'cdi'),
     configPath: join(dir, 'config', 'pools.json'),
     host: EmulatedHost.create({ ...spec, root: sysRoot }),
-    kubelet: undefined as unknown as FakeKubelet,
+    kubelet: undefined as unknown as KubeletPeer,
     daemons: [],
     writeConfig(c: unknown) {
       // Write then rename, as ConfigMap updates and editors do: the daemon never reads half a file.
@@ -144,9 +144,25 @@ export async function makeEnv(spec: Omit<EmulatedHostSpec, 'root'>, config: unkn
   mkdirSync(join(dir, 'config'), { recursive: true });
   mkdirSync(env.pluginDir, { recursive: true });
   env.writeConfig(config);
-  env.kubelet = new FakeKubelet(env.pluginDir);
+  env.kubelet = new KubeletPeer(env.pluginDir);
   await env.kubelet.start();
   return env;
 }
 
-export { existsSync, waitFor };
+export { existsSync };
+
+/** Polls until `check` returns a value that is not undefined/false, or fails naming `what`. */
+export async function waitFor<T>(
+  what: string,
+  check: () => T | undefined | false,
+  timeoutMs = 5000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -1,8 +1,10 @@
-// A kubelet-side test peer that speaks v1beta1 as kubelet's device manager does: it serves
-// Registration on <plugin dir>/kubelet.sock; inside Register it checks the version and the
+// Kubelet's side of the device plugin API v1beta1, as kubelet's device manager speaks it: it
+// serves Registration on <plugin dir>/kubelet.sock; inside Register it checks the version and the
 // resource name, dials the plugin's endpoint and calls GetDevicePluginOptions before answering;
-// then it streams ListAndWatch; on restart it deletes every socket in the plugin directory and
-// creates kubelet.sock anew. Only kubelet's side is faked: the plugin under test is the real daemon.
+// then it streams ListAndWatch and can call GetPreferredAllocation, Allocate and
+// PreStartContainer; restart() deletes every socket in the plugin directory and serves
+// kubelet.sock anew, as a restarting kubelet does. tools/node uses it where there is no kubelet;
+// the daemon's tests use it to drive the real daemon process.
 import * as grpc from '@grpc/grpc-js';
 import { devicePluginV1beta1 as dp } from '@flowline/proto';
 import { readdirSync, rmSync } from 'node:fs';
@@ -53,7 +55,7 @@ function unary<Req, Res>(
   );
 }
 
-export class FakeKubelet {
+export class KubeletPeer {
   readonly connections = new Map<string, PluginConnection>();
   /** Every Register call, accepted or not */
   readonly registrations: dp.RegisterRequest__Output[] = [];
@@ -171,7 +173,7 @@ export class FakeKubelet {
           },
         ],
       },
-    ).then((r) => r.containerResponses[0]!.deviceIDs);
+    ).then((r) => r.containerResponses[0]?.deviceIDs ?? []);
   }
 
   preStart(resourceName: string, ids: string[]): Promise<dp.PreStartContainerResponse__Output> {
@@ -195,21 +197,5 @@ export class FakeKubelet {
     const server = this.server;
     this.server = undefined;
     if (server) await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
-  }
-}
-
-/** Polls until `check` returns a value that is not undefined/false, or fails naming `what`. */
-export async function waitFor<T>(
-  what: string,
-  check: () => T | undefined | false,
-  timeoutMs = 5000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
   }
 }
