@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Starts OVS-DPDK in a container (the flowline chart's DaemonSet): ovsdb-server and ovs-vswitchd
+# in the foreground of this script, bridge br-flowline with datapath_type=netdev, and the OVSDB
+# and OpenFlow listeners for the chain controller. Settings (environment):
+#   FLOWLINE_OVS_BRIDGE        bridge name (br-flowline)
+#   FLOWLINE_OVS_RUN_DIR       OVS run dir, a host folder (db.sock for the CNI plugin)
+#   FLOWLINE_OVS_DB_DIR        where conf.db lives (a host folder: it survives restarts)
+#   FLOWLINE_OVS_PMD_CPU_MASK  "auto" (every allowed CPU but the first) or a hex mask
+#   FLOWLINE_OVS_PMD_MAXSLEEP  other_config:pmd-maxsleep in microseconds
+#   FLOWLINE_OVS_SOCKET_MEM    other_config:dpdk-socket-mem (MiB per NUMA node)
+#   FLOWLINE_OVS_PCI_ALLOW     comma-separated PCI addresses; empty: --no-pci
+#   FLOWLINE_OVS_PCI_FROM_ENV  name of a PCIDEVICE_* variable set by the device plugin
+#   FLOWLINE_OVS_DPDK_EXTRA    further EAL arguments
+#   FLOWLINE_OVSDB_REMOTE      e.g. ptcp:6640:10.0.0.5 (empty: none)
+#   FLOWLINE_OPENFLOW_LISTEN   e.g. ptcp:6653:10.0.0.5 (empty: none)
+#   FLOWLINE_OVS_CPUS          the CPU list to use instead of this process's affinity (tests)
+# `start.sh --print-config` prints the other_config it would set, and starts nothing.
+set -euo pipefail
+
+BRIDGE="${FLOWLINE_OVS_BRIDGE:-br-flowline}"
+RUN_DIR="${FLOWLINE_OVS_RUN_DIR:-/var/run/openvswitch}"
+DB_DIR="${FLOWLINE_OVS_DB_DIR:-/var/lib/flowline/ovs}"
+LOG_DIR=/var/log/openvswitch
+
+log() { printf '{"component":"ovs-dpdk","msg":"%s"}\n' "$*" >&2; }
+die() { log "error: $1"; exit 1; }
+
+# "0-2,5" -> "0 1 2 5"
+expand_cpus() {
+  local part c out=()
+  IFS=',' read -ra parts <<<"$1"
+  for part in "${parts[@]}"; do
+    if [[ $part =~ ^([0-9]+)-([0-9]+)$ ]]; then
+      for ((c = BASH_REMATCH[1]; c <= BASH_REMATCH[2]; c++)); do out+=("$c"); done
+    elif [[ $part =~ ^[0-9]+$ ]]; then
+      out+=("$part")
+    else
+      die "bad CPU list \"$1\""
+    fi
+  done
+  echo "${out[@]}"
+}
+
+# "1 2" -> "0x6"
+cpu_mask() {
+  local cpu mask=0
+  for cpu in "$@"; do mask=$((mask | (1 << cpu))); done
+  printf '0x%x' "$mask"
+}
+
+cpus_list="${FLOWLINE_OVS_CPUS:-$(awk '/^Cpus_allowed_list:/ { print $2 }' /proc/self/status)}"
+read -ra cpus <<<"$(expand_cpus "$cpus_list")"
+[ "${#cpus[@]}" -ge 1 ] || die "no CPUs allowed"
+lcore_mask="$(cpu_mask "${cpus[0]}")"
+pmd_mask="${FLOWLINE_OVS_PMD_CPU_MASK:-auto}"
+if [ "$pmd_mask" = auto ]; then
+  if [ "${#cpus[@]}" -ge 2 ]; then
+    pmd_mask="$(cpu_mask "${cpus[@]:1}")"
+  else
+    pmd_mask="$lcore_mask" # one CPU: PMD and main thread share it (pmd-maxsleep helps)
+  fi
+fi
+
+pci="${FLOWLINE_OVS_PCI_ALLOW:-}"
+if [ -n "${FLOWLINE_OVS_PCI_FROM_ENV:-}" ]; then
+  pci="${!FLOWLINE_OVS_PCI_FROM_ENV:-}"
+  [ -n "$pci" ] || die "$FLOWLINE_OVS_PCI_FROM_ENV is empty: the device plugin gave OVS no device (check its pool config)"
+fi
+extra=()
+if [ -z "$pci" ]; then
+  extra+=(--no-pci)
+else
+  IFS=',' read -ra addrs <<<"$pci"
+  for a in "${addrs[@]}"; do extra+=(-a "$a"); done
+fi
+read -ra more <<<"${FLOWLINE_OVS_DPDK_EXTRA:-}"
+extra+=("${more[@]}")
+
+config=(
+  "other_config:dpdk-init=true"
+  "other_config:dpdk-lcore-mask=$lcore_mask"
+  "other_config:pmd-cpu-mask=$pmd_mask"
+  "other_config:dpdk-socket-mem=${FLOWLINE_OVS_SOCKET_MEM:-512}"
+  "other_config:pmd-maxsleep=${FLOWLINE_OVS_PMD_MAXSLEEP:-0}"
+  "other_config:dpdk-extra=\"${extra[*]}\""
+)
+if [ "${1:-}" = --print-config ]; then
+  printf '%s\n' "${config[@]}"
+  exit 0
+fi
+
+mkdir -p "$RUN_DIR" "$DB_DIR" "$LOG_DIR"
+export OVS_RUNDIR="$RUN_DIR" OVS_DBDIR="$DB_DIR" OVS_LOGDIR="$LOG_DIR"
+db="$DB_DIR/conf.db"
+schema=/usr/share/openvswitch/vswitch.ovsschema
+if [ ! -f "$db" ]; then
+  ovsdb-tool create "$db" "$schema"
+elif [ "$(ovsdb-tool needs-conversion "$db" "$schema")" = yes ]; then
+  ovsdb-tool convert "$db" "$schema"
+fi
+rm -f "$RUN_DIR"/ovsdb-server.pid "$RUN_DIR"/ovs-vswitchd.pid
+
+ovsdb-server "$db" --remote="punix:$RUN_DIR/db.sock" \
+  --remote=db:Open_vSwitch,Open_vSwitch,manager_options \
+  --pidfile="$RUN_DIR/ovsdb-server.pid" --unixctl="$RUN_DIR/ovsdb-server.ctl" -vconsole:info &
+ovsdb_pid=$!
+for _ in $(seq 50); do [ -S "$RUN_DIR/db.sock" ] && break; sleep 0.1; done
+ovs-vsctl --no-wait init
+ovs-vsctl --no-wait set Open_vSwitch . "${config[@]}"
+log "dpdk-extra: ${extra[*]}; lcore mask $lcore_mask; PMD mask $pmd_mask"
+
+ovs-vswitchd "unix:$RUN_DIR/db.sock" --mlockall --pidfile="$RUN_DIR/ovs-vswitchd.pid" -vconsole:info &
+vswitchd_pid=$!
+
+stop() {
+  log "stopping"
+  ovs-appctl -t "$RUN_DIR/ovs-vswitchd.$vswitchd_pid.ctl" exit 2>/dev/null || kill "$vswitchd_pid" 2>/dev/null || true
+  kill "$ovsdb_pid" 2>/dev/null || true
+  wait || true
+  exit 0
+}
+trap stop TERM INT
+
+# The bridge: every pod interface is a dpdkvhostuserclient port of it. fail_mode=secure: no
+# learning-switch fallback; only the chain controller's OpenFlow rules move packets.
+ovs-vsctl --timeout=60 --may-exist add-br "$BRIDGE" \
+  -- set bridge "$BRIDGE" datapath_type=netdev fail_mode=secure
+if [ -n "${FLOWLINE_OVSDB_REMOTE:-}" ]; then ovs-vsctl set-manager "$FLOWLINE_OVSDB_REMOTE"; fi
+if [ -n "${FLOWLINE_OPENFLOW_LISTEN:-}" ]; then ovs-vsctl set-controller "$BRIDGE" "$FLOWLINE_OPENFLOW_LISTEN"; fi
+log "bridge $BRIDGE ready"
+
+# Either daemon exiting ends the container, so kubelet restarts both.
+set +e
+wait -n "$ovsdb_pid" "$vswitchd_pid"
+rc=$?
+log "a daemon exited (status $rc)"
+stop

@@ -1,0 +1,72 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { find, render } from '../src/helm';
+import { chartsDir } from '../src/paths';
+
+interface Panel {
+  id: number;
+  type: string;
+  title: string;
+  gridPos: { x: number; y: number; w: number; h: number };
+  targets?: { expr: string; refId: string }[];
+}
+const file = join(chartsDir, 'flowline', 'dashboards', 'flowline.json');
+const dashboard = JSON.parse(readFileSync(file, 'utf8')) as {
+  uid: string;
+  panels: Panel[];
+  templating: { list: { name: string }[] };
+};
+const exprs = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr));
+
+/** The metric names a PromQL expression reads (identifiers followed by { or [). */
+const metricsIn = (expr: string) =>
+  [...expr.matchAll(/\b(flowline_[a-z0-9_]+)\s*[{[]/g)].map((m) => m[1]);
+
+describe('the Grafana dashboard', () => {
+  it('charts every metric of contract 6 with its labels', () => {
+    const used = new Set(exprs.flatMap(metricsIn));
+    for (const m of [
+      'flowline_port_rx_packets_total',
+      'flowline_port_tx_packets_total',
+      'flowline_port_dropped_packets_total',
+      'flowline_stage_packets_total',
+      'flowline_chain_hop_packets_total',
+    ]) {
+      expect(used, m).toContain(m);
+    }
+    const drops = exprs.find((e) =>
+      e.startsWith('sum by (nf, port, reason) (rate(flowline_port_dropped_packets_total'),
+    );
+    expect(drops).toBeDefined();
+    expect(
+      exprs.some((e) => e.startsWith('sum by (nf, port) (rate(flowline_port_rx_packets_total')),
+    ).toBe(true);
+    expect(
+      exprs.some((e) =>
+        e.startsWith('sum by (chain, hop, nf) (rate(flowline_chain_hop_packets_total'),
+      ),
+    ).toBe(true);
+  });
+
+  it('has well-formed panels: unique ids, queries with balanced brackets, counters read through rate()', () => {
+    const ids = dashboard.panels.map((p) => p.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const p of dashboard.panels.filter((x) => x.type !== 'row')) {
+      expect(p.targets?.length, p.title).toBeGreaterThan(0);
+      expect(p.gridPos.x + p.gridPos.w, p.title).toBeLessThanOrEqual(24);
+    }
+    for (const e of exprs) {
+      for (const [open, close] of ['()', '{}', '[]'])
+        expect(e.split(open!).length, e).toBe(e.split(close!).length);
+      for (const m of e.matchAll(/(flowline_[a-z0-9_]+_total)\{[^}]*\}(\[[^\]]+\])?/g))
+        expect(m[2], `${m[1]} must be read through rate(): ${e}`).toBeDefined();
+    }
+    expect(dashboard.templating.list.map((v) => v.name)).toEqual(['datasource', 'nf', 'chain']);
+  });
+
+  it('ships in the chart as a ConfigMap holding the same JSON', () => {
+    const cm = find(render('flowline'), 'ConfigMap', 'test-metrics-dashboard');
+    expect(JSON.parse((cm.data as Record<string, string>)['flowline.json']!)).toEqual(dashboard);
+  });
+});
