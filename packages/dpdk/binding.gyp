@@ -1,0 +1,20 @@
+{
+  "targets": [
+    {
+      "target_name": "flowline_dpdk",
+      "sources": [
+        "native/addon.cc",
+        "native/fl_core.c",
+        "native/fl_parse.c",
+        "native/fl_pipeline.c"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "cflags_cc": ["-std=c++17", "-fexceptions"],
+      "cflags_c": ["<!@(pkg-config --cflags libdpdk)", "-std=gnu11", "-O3", "-Wall", "-Wno-unused-parameter"],
+      "libraries": ["<!@(pkg-config --libs libdpdk)"]
+    }
+  ]
+}

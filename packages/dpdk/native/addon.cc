@@ -1,0 +1,776 @@
+// Node binding over the C core (fl.h). Thin: argument checking and conversion only; the
+// TypeScript layer (src/) owns validation, naming and typed errors.
+#include <napi.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "fl.h"
+
+namespace {
+
+struct PoolEntry {
+  void *pool;
+  Napi::ObjectReference view;  // the one external ArrayBuffer over the pool's memory
+};
+struct BatchEntry {
+  fl_batch *batch;
+  Napi::ObjectReference meta;
+};
+
+std::map<uint32_t, PoolEntry> pools;
+std::map<uint32_t, BatchEntry> batches;
+std::map<uint32_t, fl_pipeline *> pipelines;
+uint32_t next_id = 1;
+
+[[noreturn]] void Throw(Napi::Env env, int rc, const char *op, const char *err) {
+  Napi::Error e = Napi::Error::New(env, err && *err ? err : op);
+  e.Set("errno", Napi::Number::New(env, rc < 0 ? -rc : rc));
+  e.Set("op", Napi::String::New(env, op));
+  throw e;
+}
+
+void RequireEal(Napi::Env env) {
+  if (fl_eal_state() != 1) Throw(env, -EINVAL, "eal", "EAL is not running: call initEal() first");
+}
+
+uint32_t U32(const Napi::Value &v, const char *what) {
+  if (!v.IsNumber()) throw Napi::TypeError::New(v.Env(), std::string(what) + " must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (d < 0 || d > 4294967295.0 || d != (double)(uint32_t)d)
+    throw Napi::RangeError::New(v.Env(), std::string(what) + " must be an unsigned integer");
+  return (uint32_t)d;
+}
+
+uint32_t OptU32(const Napi::Object &o, const char *key, uint32_t def) {
+  Napi::Value v = o.Get(key);
+  return v.IsUndefined() ? def : U32(v, key);
+}
+
+uint16_t Port(const Napi::Value &v) {
+  uint32_t p = U32(v, "port");
+  if (p >= 0xffff || !fl_port_valid((uint16_t)p))
+    throw Napi::RangeError::New(v.Env(), "port " + std::to_string(p) + " is not an attached port");
+  return (uint16_t)p;
+}
+
+void CopyBytes(const Napi::Value &v, uint8_t *dst, size_t n, const char *what) {
+  if (!v.IsBuffer()) throw Napi::TypeError::New(v.Env(), std::string(what) + " must be a Buffer");
+  auto b = v.As<Napi::Buffer<uint8_t>>();
+  if (b.Length() < n)
+    throw Napi::RangeError::New(v.Env(), std::string(what) + " is shorter than " + std::to_string(n));
+  memcpy(dst, b.Data(), n);
+}
+
+fl_batch *Batch(const Napi::Value &v) {
+  auto it = batches.find(U32(v, "batch"));
+  if (it == batches.end()) throw Napi::Error::New(v.Env(), "batch was freed");
+  return it->second.batch;
+}
+
+fl_pipeline *Pipeline(const Napi::Value &v) {
+  auto it = pipelines.find(U32(v, "pipeline"));
+  if (it == pipelines.end()) throw Napi::Error::New(v.Env(), "pipeline was freed");
+  return it->second;
+}
+
+void *Pool(const Napi::Value &v) {
+  auto it = pools.find(U32(v, "pool"));
+  if (it == pools.end()) throw Napi::Error::New(v.Env(), "mempool was freed");
+  return it->second.pool;
+}
+
+// ---- EAL ----
+Napi::Value EalInit(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Napi::Array args = info[0].As<Napi::Array>();
+  std::vector<std::string> s;
+  s.push_back("flowline");
+  for (uint32_t i = 0; i < args.Length(); i++) s.push_back(args.Get(i).As<Napi::String>());
+  // rte_eal_init may permute argv; keep our own copies alive for the whole process.
+  char **argv = (char **)calloc(s.size() + 1, sizeof(char *));
+  for (size_t i = 0; i < s.size(); i++) argv[i] = strdup(s[i].c_str());
+  char err[FL_ERR_LEN] = "";
+  char *log = nullptr;
+  int rc = fl_eal_init((int)s.size(), argv, &log, err);
+  std::string logs = log ? log : "";
+  free(log);
+  if (rc < 0) {
+    Napi::Error e = Napi::Error::New(env, err);
+    e.Set("errno", Napi::Number::New(env, -rc));
+    e.Set("op", Napi::String::New(env, "rte_eal_init"));
+    e.Set("log", Napi::String::New(env, logs));
+    throw e;
+  }
+  return Napi::String::New(env, logs);
+}
+
+Napi::Value EalCleanup(const Napi::CallbackInfo &info) {
+  char err[FL_ERR_LEN] = "";
+  for (auto &p : pipelines) fl_pipeline_free(p.second);
+  pipelines.clear();
+  for (auto &b : batches) {
+    fl_batch_free(b.second.batch);
+    b.second.meta.Reset();
+  }
+  batches.clear();
+  int rc = fl_eal_cleanup(err);
+  pools.clear();
+  if (rc < 0) Throw(info.Env(), rc, "rte_eal_cleanup", err);
+  return info.Env().Undefined();
+}
+
+Napi::Value EalState(const Napi::CallbackInfo &info) {
+  static const char *names[] = {"uninitialized", "running", "cleaned-up", "failed"};
+  return Napi::String::New(info.Env(), names[fl_eal_state()]);
+}
+
+Napi::Value Lcores(const Napi::CallbackInfo &info) {
+  RequireEal(info.Env());
+  unsigned ids[256], main_lcore;
+  int n = fl_lcores(ids, 256, &main_lcore);
+  Napi::Object o = Napi::Object::New(info.Env());
+  Napi::Array w = Napi::Array::New(info.Env());
+  for (int i = 0; i < n && i < 256; i++) w.Set(i, ids[i]);
+  o.Set("main", main_lcore);
+  o.Set("workers", w);
+  return o;
+}
+
+// ---- mempools ----
+Napi::Value PoolCreate(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  RequireEal(env);
+  std::string name = info[0].As<Napi::String>();
+  char err[FL_ERR_LEN] = "";
+  void *p = fl_pool_create(name.c_str(), U32(info[1], "size"), U32(info[2], "cacheSize"),
+                           U32(info[3], "dataRoom"), info[4].As<Napi::Number>().Int32Value(), err);
+  if (!p) Throw(env, -ENOMEM, "rte_pktmbuf_pool_create", err);
+  uint32_t id = next_id++;
+  pools[id].pool = p;
+  return Napi::Number::New(env, id);
+}
+
+Napi::Value PoolFree(const Napi::CallbackInfo &info) {
+  auto it = pools.find(U32(info[0], "pool"));
+  if (it != pools.end()) {
+    if (fl_eal_state() == 1) fl_pool_free(it->second.pool);
+    it->second.view.Reset();
+    pools.erase(it);
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value PoolInfo(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  RequireEal(env);
+  struct fl_pool_info i;
+  fl_pool_info(Pool(info[0]), &i);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("size", i.size);
+  o.Set("available", i.available);
+  o.Set("inUse", i.in_use);
+  o.Set("cacheSize", i.cache_size);
+  o.Set("dataRoom", i.data_room);
+  o.Set("socket", i.socket);
+  o.Set("viewable", i.view_base != nullptr);
+  return o;
+}
+
+Napi::Value PoolView(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  RequireEal(env);
+  auto it = pools.find(U32(info[0], "pool"));
+  if (it == pools.end()) throw Napi::Error::New(env, "mempool was freed");
+  if (!it->second.view.IsEmpty()) return it->second.view.Value();
+  struct fl_pool_info i;
+  fl_pool_info(it->second.pool, &i);
+  if (!i.view_base) return env.Null();
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, i.view_base, i.view_len);
+  it->second.view = Napi::Persistent(ab.As<Napi::Object>());
+  return ab;
+}
+
+// ---- ports ----
+Napi::Value PortProbe(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  RequireEal(env);
+  std::string devargs = info[0].As<Napi::String>();
+  uint16_t port;
+  char err[FL_ERR_LEN] = "";
+  int rc = fl_port_probe(devargs.c_str(), &port, err);
+  if (rc < 0) Throw(env, rc, "rte_dev_probe", err);
+  return Napi::Number::New(env, port);
+}
+
+Napi::Value PortFind(const Napi::CallbackInfo &info) {
+  RequireEal(info.Env());
+  std::string name = info[0].As<Napi::String>();
+  uint16_t port;
+  if (fl_port_find(name.c_str(), &port) < 0) return info.Env().Null();
+  return Napi::Number::New(info.Env(), port);
+}
+
+Napi::Value PortInfo(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  RequireEal(env);
+  struct fl_port_info pi;
+  char err[FL_ERR_LEN] = "";
+  int rc = fl_port_info(Port(info[0]), &pi, err);
+  if (rc < 0) Throw(env, rc, "rte_eth_dev_info_get", err);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("name", pi.name);
+  o.Set("driver", pi.driver);
+  o.Set("maxRxQueues", pi.max_rx_queues);
+  o.Set("maxTxQueues", pi.max_tx_queues);
+  o.Set("minMtu", pi.min_mtu);
+  o.Set("maxMtu", pi.max_mtu);
+  o.Set("socket", pi.socket);
+  o.Set("linkStateInterrupts", pi.lsc != 0);
+  return o;
+}
+
+Napi::Value PortConfigure(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  RequireEal(env);
+  uint16_t port = Port(info[0]);
+  Napi::Object o = info[1].As<Napi::Object>();
+  fl_port_conf c;
+  c.rx_queues = (uint16_t)OptU32(o, "rxQueues", 1);
+  c.tx_queues = (uint16_t)OptU32(o, "txQueues", 1);
+  c.rx_desc = (uint16_t)OptU32(o, "rxDescriptors", 1024);
+  c.tx_desc = (uint16_t)OptU32(o, "txDescriptors", 1024);
+  c.mtu = OptU32(o, "mtu", 0);
+  c.pool = Pool(o.Get("pool"));
+  char err[FL_ERR_LEN] = "";
+  int rc = fl_port_configure(port, &c, err);
+  if (rc < 0) Throw(env, rc, "rte_eth_dev_configure", err);
+  return env.Undefined();
+}
+
+#define PORT_OP(fn, cname)                                          \
+  Napi::Value fn(const Napi::CallbackInfo &info) {                  \
+    Napi::Env env = info.Env();                                     \
+    RequireEal(env);                                                \
+    char err[FL_ERR_LEN] = "";                                      \
+    int rc = cname(Port(info[0]), err);                             \
+    if (rc < 0) Throw(env, rc, #cname, err);                        \
+    return env.Undefined();                                         \
+  }
+PORT_OP(PortStart, fl_port_start)
+PORT_OP(PortStop, fl_port_stop)
+PORT_OP(PortClose, fl_port_close)
+PORT_OP(PortStatsReset, fl_port_stats_reset)
+
+Napi::Value PortLink(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  RequireEal(env);
+  struct fl_link l;
+  char err[FL_ERR_LEN] = "";
+  int rc = fl_port_link(Port(info[0]), &l, err);
+  if (rc < 0) Throw(env, rc, "rte_eth_link_get_nowait", err);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("up", l.up != 0);
+  o.Set("speedMbps", l.speed_mbps);
+  o.Set("fullDuplex", l.full_duplex != 0);
+  o.Set("autoneg", l.autoneg != 0);
+  return o;
+}
+
+Napi::Value PortMac(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  RequireEal(env);
+  uint16_t port = Port(info[0]);
+  char err[FL_ERR_LEN] = "";
+  uint8_t mac[6];
+  if (info.Length() > 1 && !info[1].IsUndefined()) {
+    CopyBytes(info[1], mac, 6, "mac");
+    int rc = fl_port_set_mac(port, mac, err);
+    if (rc < 0) Throw(env, rc, "rte_eth_dev_default_mac_addr_set", err);
+  }
+  int rc = fl_port_mac(port, mac, err);
+  if (rc < 0) Throw(env, rc, "rte_eth_macaddr_get", err);
+  return Napi::Buffer<uint8_t>::Copy(env, mac, 6);
+}
+
+Napi::Value PortMtu(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  RequireEal(env);
+  uint16_t port = Port(info[0]);
+  char err[FL_ERR_LEN] = "";
+  if (info.Length() > 1 && !info[1].IsUndefined()) {
+    int rc = fl_port_set_mtu(port, (uint16_t)U32(info[1], "mtu"), err);
+    if (rc < 0) Throw(env, rc, "rte_eth_dev_set_mtu", err);
+  }
+  uint16_t mtu;
+  int rc = fl_port_mtu(port, &mtu, err);
+  if (rc < 0) Throw(env, rc, "rte_eth_dev_get_mtu", err);
+  return Napi::Number::New(env, mtu);
+}
+
+Napi::Value PortPromisc(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  RequireEal(env);
+  uint16_t port = Port(info[0]);
+  char err[FL_ERR_LEN] = "";
+  if (info.Length() > 1 && !info[1].IsUndefined()) {
+    int rc = fl_port_set_promisc(port, info[1].ToBoolean() ? 1 : 0, err);
+    if (rc < 0) Throw(env, rc, "rte_eth_promiscuous", err);
+  }
+  int on = 0;
+  int rc = fl_port_promisc(port, &on, err);
+  if (rc < 0) Throw(env, rc, "rte_eth_promiscuous_get", err);
+  return Napi::Boolean::New(env, on != 0);
+}
+
+Napi::Value PortStats(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  RequireEal(env);
+  struct fl_stats s;
+  char err[FL_ERR_LEN] = "";
+  int rc = fl_port_stats(Port(info[0]), &s, err);
+  if (rc < 0) Throw(env, rc, "rte_eth_stats_get", err);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("rxPackets", (double)s.ipackets);
+  o.Set("txPackets", (double)s.opackets);
+  o.Set("rxBytes", (double)s.ibytes);
+  o.Set("txBytes", (double)s.obytes);
+  o.Set("rxMissed", (double)s.imissed);
+  o.Set("rxErrors", (double)s.ierrors);
+  o.Set("txErrors", (double)s.oerrors);
+  o.Set("rxNoMbuf", (double)s.rx_nombuf);
+  return o;
+}
+
+Napi::Value PortXstats(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  RequireEal(env);
+  uint16_t port = Port(info[0]);
+  char err[FL_ERR_LEN] = "";
+  int n = fl_port_xstats(port, nullptr, nullptr, 0, err);
+  if (n < 0) Throw(env, n, "rte_eth_xstats_get_names", err);
+  std::vector<char[64]> names(n);
+  std::vector<uint64_t> values(n);
+  int rc = fl_port_xstats(port, names.data(), values.data(), n, err);
+  if (rc < 0) Throw(env, rc, "rte_eth_xstats_get", err);
+  Napi::Object o = Napi::Object::New(env);
+  for (int i = 0; i < rc && i < n; i++) o.Set(names[i], (double)values[i]);
+  return o;
+}
+
+// ---- batches ----
+Napi::Value BatchCreate(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  uint32_t cap = U32(info[0], "capacity");
+  if (cap == 0 || cap > 4096) throw Napi::RangeError::New(env, "batch capacity must be 1..4096");
+  Napi::Int32Array meta = info[1].As<Napi::Int32Array>();
+  if (meta.ElementLength() < (size_t)cap * FL_META_INTS)
+    throw Napi::RangeError::New(env, "batch meta array is too short");
+  fl_batch *b = fl_batch_create(cap, meta.Data());
+  if (!b) throw Napi::Error::New(env, "out of memory for a batch");
+  uint32_t id = next_id++;
+  batches[id].batch = b;
+  batches[id].meta = Napi::Persistent(meta.As<Napi::Object>());
+  return Napi::Number::New(env, id);
+}
+
+Napi::Value BatchFree(const Napi::CallbackInfo &info) {
+  auto it = batches.find(U32(info[0], "batch"));
+  if (it != batches.end()) {
+    fl_batch_free(it->second.batch);
+    it->second.meta.Reset();
+    batches.erase(it);
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value BatchRelease(const Napi::CallbackInfo &info) {
+  RequireEal(info.Env());
+  fl_batch_release(Batch(info[0]));
+  return info.Env().Undefined();
+}
+
+Napi::Value BatchCount(const Napi::CallbackInfo &info) {
+  return Napi::Number::New(info.Env(), Batch(info[0])->n);
+}
+
+// Hot path: no EAL state check beyond the batch lookup; TS guarantees the EAL is running.
+Napi::Value RxBurst(const Napi::CallbackInfo &info) {
+  fl_batch *b = Batch(info[2]);
+  int n = fl_rx_burst((uint16_t)info[0].As<Napi::Number>().Uint32Value(),
+                      (uint16_t)info[1].As<Napi::Number>().Uint32Value(), b);
+  return Napi::Number::New(info.Env(), n);
+}
+
+Napi::Value TxBurst(const Napi::CallbackInfo &info) {
+  fl_batch *b = Batch(info[2]);
+  uint32_t dropped = 0;
+  int sent = fl_tx_burst((uint16_t)info[0].As<Napi::Number>().Uint32Value(),
+                         (uint16_t)info[1].As<Napi::Number>().Uint32Value(), b, &dropped);
+  return Napi::Number::New(info.Env(), sent);
+}
+
+Napi::Value TxCopy(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  RequireEal(env);
+  uint16_t port = Port(info[0]);
+  uint16_t queue = (uint16_t)U32(info[1], "queue");
+  void *pool = Pool(info[2]);
+  Napi::Array arr = info[3].As<Napi::Array>();
+  uint32_t total = arr.Length(), sent = 0;
+  std::vector<Napi::Buffer<uint8_t>> keep;
+  for (uint32_t off = 0; off < total; off += FL_MAX_BURST) {
+    uint32_t n = std::min<uint32_t>(FL_MAX_BURST, total - off);
+    std::vector<const uint8_t *> data(n);
+    std::vector<uint32_t> lens(n);
+    for (uint32_t i = 0; i < n; i++) {
+      Napi::Value v = arr.Get(off + i);
+      if (!v.IsBuffer()) throw Napi::TypeError::New(env, "packets must be Buffers");
+      auto b = v.As<Napi::Buffer<uint8_t>>();
+      keep.push_back(b);
+      data[i] = b.Data();
+      lens[i] = (uint32_t)b.Length();
+    }
+    char err[FL_ERR_LEN] = "";
+    int rc = fl_tx_copy(port, queue, pool, data.data(), lens.data(), n, err);
+    if (rc < 0) Throw(env, rc, "tx", err);
+    sent += rc;
+    if ((uint32_t)rc < n) break;
+  }
+  return Napi::Number::New(env, sent);
+}
+
+struct CopyCtx {
+  Napi::Env env;
+  Napi::Array out;
+  uint32_t n;
+};
+void CopyOut(void *ctx, const uint8_t *data, uint32_t len, uint16_t port, int reason) {
+  (void)port;
+  (void)reason;
+  CopyCtx *c = (CopyCtx *)ctx;
+  c->out.Set(c->n++, Napi::Buffer<uint8_t>::Copy(c->env, data, len));
+}
+
+Napi::Value RxCopy(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  RequireEal(env);
+  CopyCtx c{env, Napi::Array::New(env), 0};
+  fl_rx_copy(Port(info[0]), (uint16_t)U32(info[1], "queue"), U32(info[2], "max"), CopyOut, &c);
+  return c.out;
+}
+
+// ---- pipelines ----
+Napi::Value PipelineCreate(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  RequireEal(env);
+  Napi::Object o = info[0].As<Napi::Object>();
+  fl_pipeline_conf c;
+  memset(&c, 0, sizeof(c));
+  c.burst = (uint16_t)OptU32(o, "burst", 32);
+  Napi::Object bo = o.Get("backoff").As<Napi::Object>();
+  c.backoff.spin_polls = OptU32(bo, "spinPolls", 256);
+  c.backoff.sleep_min_us = OptU32(bo, "sleepMinUs", 1);
+  c.backoff.sleep_max_us = OptU32(bo, "sleepMaxUs", 500);
+  c.punt_ring_size = OptU32(o, "puntRingSize", 1024);
+  c.inject_ring_size = OptU32(o, "injectRingSize", 1024);
+  Napi::Array ws = o.Get("workers").As<Napi::Array>();
+  if (ws.Length() == 0 || ws.Length() > 16)
+    throw Napi::RangeError::New(env, "a pipeline needs 1..16 workers");
+  c.n_workers = (uint16_t)ws.Length();
+  for (uint32_t i = 0; i < ws.Length(); i++) {
+    Napi::Object w = ws.Get(i).As<Napi::Object>();
+    c.workers[i].lcore = U32(w.Get("lcore"), "lcore");
+    c.workers[i].tx_queue = (uint16_t)U32(w.Get("txQueue"), "txQueue");
+    Napi::Array ins = w.Get("inputs").As<Napi::Array>();
+    if (ins.Length() > 32) throw Napi::RangeError::New(env, "at most 32 inputs per worker");
+    c.workers[i].n_inputs = (uint16_t)ins.Length();
+    for (uint32_t j = 0; j < ins.Length(); j++) {
+      Napi::Object in = ins.Get(j).As<Napi::Object>();
+      c.workers[i].inputs[j].port = Port(in.Get("port"));
+      c.workers[i].inputs[j].queue = (uint16_t)U32(in.Get("queue"), "queue");
+    }
+  }
+  char err[FL_ERR_LEN] = "";
+  fl_pipeline *p = fl_pipeline_create(&c, err);
+  if (!p) Throw(env, -EINVAL, "pipeline_create", err);
+  uint32_t id = next_id++;
+  pipelines[id] = p;
+  return Napi::Number::New(env, id);
+}
+
+uint8_t Action(const Napi::Value &v) {
+  uint32_t a = U32(v, "action");
+  if (a > FL_ACT_PUNT) throw Napi::RangeError::New(v.Env(), "bad action");
+  return (uint8_t)a;
+}
+
+Napi::Value PipelineAddStage(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  fl_pipeline *p = Pipeline(info[0]);
+  std::string type = info[1].As<Napi::String>();
+  Napi::Object o = info[2].As<Napi::Object>();
+  char err[FL_ERR_LEN] = "";
+  int rc;
+  if (type == "l2fwd") {
+    static fl_l2fwd_conf c;
+    memset(&c, 0, sizeof(c));
+    for (int i = 0; i < 64; i++) c.out_port[i] = FL_NO_PORT;
+    Napi::Array map = o.Get("map").As<Napi::Array>();
+    for (uint32_t i = 0; i < map.Length(); i++) {
+      Napi::Object m = map.Get(i).As<Napi::Object>();
+      uint32_t in = U32(m.Get("in"), "in"), out = U32(m.Get("out"), "out");
+      if (in >= 64 || out >= 64) throw Napi::RangeError::New(env, "l2fwd ports must be < 64");
+      c.out_port[in] = (uint16_t)out;
+    }
+    Napi::Array rw = o.Get("rewrite").As<Napi::Array>();
+    for (uint32_t i = 0; i < rw.Length(); i++) {
+      Napi::Object m = rw.Get(i).As<Napi::Object>();
+      uint32_t port = U32(m.Get("port"), "port");
+      if (port >= 64) throw Napi::RangeError::New(env, "l2fwd ports must be < 64");
+      if (!m.Get("src").IsUndefined()) {
+        CopyBytes(m.Get("src"), c.src_mac[port], 6, "src");
+        c.set_src[port] = 1;
+      }
+      if (!m.Get("dst").IsUndefined()) {
+        CopyBytes(m.Get("dst"), c.dst_mac[port], 6, "dst");
+        c.set_dst[port] = 1;
+      }
+    }
+    rc = fl_pipeline_add_l2fwd(p, &c, err);
+  } else if (type == "acl") {
+    fl_acl_conf c;
+    c.default_action = Action(o.Get("defaultAction"));
+    c.non_ip_action = Action(o.Get("nonIpAction"));
+    c.fragment_action = Action(o.Get("fragmentAction"));
+    rc = fl_pipeline_add_acl(p, &c, err);
+  } else if (type == "lpm") {
+    fl_lpm_conf c;
+    c.no_route_action = Action(o.Get("noRouteAction"));
+    c.non_ip_action = Action(o.Get("nonIpAction"));
+    rc = fl_pipeline_add_lpm(p, &c, err);
+  } else {
+    throw Napi::TypeError::New(env, "unknown stage type " + type);
+  }
+  if (rc < 0) Throw(env, rc, "pipeline_add_stage", err);
+  return Napi::Number::New(env, rc);
+}
+
+Napi::Value PipelineSetAcl(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  fl_pipeline *p = Pipeline(info[0]);
+  int stage = info[1].As<Napi::Number>().Int32Value();
+  Napi::Array rules = info[2].As<Napi::Array>();
+  std::vector<fl_acl_rule> r(rules.Length());
+  for (uint32_t i = 0; i < rules.Length(); i++) {
+    Napi::Object o = rules.Get(i).As<Napi::Object>();
+    fl_acl_rule &x = r[i];
+    memset(&x, 0, sizeof(x));
+    x.family = (uint8_t)U32(o.Get("family"), "family");
+    x.proto = (uint8_t)U32(o.Get("proto"), "proto");
+    x.proto_mask = (uint8_t)U32(o.Get("protoMask"), "protoMask");
+    x.src_len = (uint8_t)U32(o.Get("srcLen"), "srcLen");
+    x.dst_len = (uint8_t)U32(o.Get("dstLen"), "dstLen");
+    CopyBytes(o.Get("src"), x.src, 16, "src");
+    CopyBytes(o.Get("dst"), x.dst, 16, "dst");
+    x.sport_lo = (uint16_t)U32(o.Get("sportLo"), "sportLo");
+    x.sport_hi = (uint16_t)U32(o.Get("sportHi"), "sportHi");
+    x.dport_lo = (uint16_t)U32(o.Get("dportLo"), "dportLo");
+    x.dport_hi = (uint16_t)U32(o.Get("dportHi"), "dportHi");
+    x.priority = (int32_t)U32(o.Get("priority"), "priority");
+    x.action = Action(o.Get("action"));
+  }
+  std::vector<uint64_t> retired(1 << 20 > 0 ? 65537 : 1);
+  char err[FL_ERR_LEN] = "";
+  int n_old = fl_pipeline_set_acl(p, stage, r.data(), (uint32_t)r.size(), retired.data(),
+                                  (uint32_t)retired.size(), err);
+  if (n_old < 0) Throw(env, n_old, "acl_build", err);
+  Napi::Array out = Napi::Array::New(env, n_old + 1);
+  for (int i = 0; i <= n_old && i < (int)retired.size(); i++) out.Set(i, (double)retired[i]);
+  return out;
+}
+
+Napi::Value PipelineSetLpm(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  fl_pipeline *p = Pipeline(info[0]);
+  int stage = info[1].As<Napi::Number>().Int32Value();
+  Napi::Object o = info[2].As<Napi::Object>();
+  Napi::Array routes = o.Get("routes").As<Napi::Array>();
+  Napi::Array nhs = o.Get("nexthops").As<Napi::Array>();
+  Napi::Array l4 = o.Get("local4").As<Napi::Array>();
+  Napi::Array l6 = o.Get("local6").As<Napi::Array>();
+  std::vector<fl_route> r(routes.Length());
+  for (uint32_t i = 0; i < routes.Length(); i++) {
+    Napi::Object x = routes.Get(i).As<Napi::Object>();
+    memset(&r[i], 0, sizeof(r[i]));
+    r[i].family = (uint8_t)U32(x.Get("family"), "family");
+    r[i].len = (uint8_t)U32(x.Get("len"), "len");
+    r[i].nexthop = U32(x.Get("nexthop"), "nexthop");
+    CopyBytes(x.Get("addr"), r[i].addr, r[i].family == 4 ? 4 : 16, "addr");
+  }
+  std::vector<fl_nexthop> nh(nhs.Length());
+  for (uint32_t i = 0; i < nhs.Length(); i++) {
+    Napi::Object x = nhs.Get(i).As<Napi::Object>();
+    nh[i].port = (uint16_t)U32(x.Get("port"), "port");
+    CopyBytes(x.Get("dstMac"), nh[i].dst_mac, 6, "dstMac");
+    CopyBytes(x.Get("srcMac"), nh[i].src_mac, 6, "srcMac");
+  }
+  std::vector<uint8_t> a4(l4.Length() * 4 + 4), a6(l6.Length() * 16 + 16);
+  for (uint32_t i = 0; i < l4.Length(); i++) CopyBytes(l4.Get(i), &a4[i * 4], 4, "local4");
+  for (uint32_t i = 0; i < l6.Length(); i++) CopyBytes(l6.Get(i), &a6[i * 16], 16, "local6");
+  fl_lpm_table_in t;
+  t.routes = r.data();
+  t.n_routes = (uint32_t)r.size();
+  t.nexthops = nh.data();
+  t.n_nexthops = (uint32_t)nh.size();
+  t.local4 = (const uint8_t(*)[4])a4.data();
+  t.n_local4 = l4.Length();
+  t.local6 = (const uint8_t(*)[16])a6.data();
+  t.n_local6 = l6.Length();
+  char err[FL_ERR_LEN] = "";
+  int rc = fl_pipeline_set_lpm(p, stage, &t, err);
+  if (rc < 0) Throw(env, rc, "lpm_build", err);
+  return env.Undefined();
+}
+
+Napi::Value PipelineStart(const Napi::CallbackInfo &info) {
+  char err[FL_ERR_LEN] = "";
+  int rc = fl_pipeline_start(Pipeline(info[0]), err);
+  if (rc < 0) Throw(info.Env(), rc, "pipeline_start", err);
+  return info.Env().Undefined();
+}
+
+Napi::Value PipelineStop(const Napi::CallbackInfo &info) {
+  fl_pipeline_stop(Pipeline(info[0]));
+  return info.Env().Undefined();
+}
+
+Napi::Value PipelineFree(const Napi::CallbackInfo &info) {
+  auto it = pipelines.find(U32(info[0], "pipeline"));
+  if (it != pipelines.end()) {
+    fl_pipeline_free(it->second);
+    pipelines.erase(it);
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value PipelineCounters(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  fl_pipeline *p = Pipeline(info[0]);
+  int ns = fl_pipeline_n_stages(p) + 1;
+  std::vector<uint64_t> v((size_t)ns * FL_STAGE_CTRS);
+  fl_pipeline_counters(p, v.data());
+  Napi::Float64Array out = Napi::Float64Array::New(env, v.size());
+  for (size_t i = 0; i < v.size(); i++) out[i] = (double)v[i];
+  return out;
+}
+
+Napi::Value PipelineAclHits(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  fl_pipeline *p = Pipeline(info[0]);
+  std::vector<uint64_t> v(65537);
+  int n = fl_pipeline_acl_hits(p, info[1].As<Napi::Number>().Int32Value(), v.data(),
+                               (uint32_t)v.size());
+  if (n < 0) Throw(env, n, "acl_hits", "not an ACL stage");
+  Napi::Array out = Napi::Array::New(env, n + 1);
+  for (int i = 0; i <= n; i++) out.Set(i, (double)v[i]);
+  return out;
+}
+
+Napi::Value PipelinePunt(const Napi::CallbackInfo &info) {
+  return Napi::Number::New(info.Env(),
+                           fl_pipeline_punt_dequeue(Pipeline(info[0]), Batch(info[1])));
+}
+
+Napi::Value PipelineInject(const Napi::CallbackInfo &info) {
+  return Napi::Number::New(
+      info.Env(), fl_pipeline_inject(Pipeline(info[0]), Batch(info[1]), Port(info[2])));
+}
+
+Napi::Value Constants(Napi::Env env) {
+  Napi::Object o = Napi::Object::New(env);
+  Napi::Array reasons = Napi::Array::New(env, FL_R_COUNT);
+  for (int i = 0; i < FL_R_COUNT; i++) reasons.Set(i, fl_reason_name(i));
+  o.Set("reasons", reasons);
+  o.Set("metaInts", FL_META_INTS);
+  o.Set("stageCounters", FL_STAGE_CTRS);
+  o.Set("maxBurst", FL_MAX_BURST);
+  return o;
+}
+
+Napi::Value ParsePacket(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  auto b = info[0].As<Napi::Buffer<uint8_t>>();
+  fl_parsed h;
+  fl_parse(b.Data(), (uint32_t)b.Length(), &h);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("reason", fl_reason_name(h.reason));
+  o.Set("l3", h.l3 == FL_L3_IPV4 ? "ipv4" : h.l3 == FL_L3_IPV6 ? "ipv6" : h.l3 == FL_L3_ARP ? "arp" : "none");
+  o.Set("ethertype", h.ethertype);
+  o.Set("proto", h.proto);
+  o.Set("ttl", h.ttl);
+  o.Set("fragment", (h.flags & FL_F_FRAG) != 0);
+  o.Set("laterFragment", (h.flags & FL_F_FRAG_LATER) != 0);
+  o.Set("hasL4", (h.flags & FL_F_L4) != 0);
+  o.Set("sport", (h.sport >> 8) | ((h.sport & 0xff) << 8));
+  o.Set("dport", (h.dport >> 8) | ((h.dport & 0xff) << 8));
+  o.Set("icmpType", h.icmp_type);
+  o.Set("l3Offset", h.l3_off);
+  o.Set("l4Offset", h.l4_off);
+  return o;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+#define EXPORT(name, fn) exports.Set(name, Napi::Function::New(env, fn, name))
+  EXPORT("ealInit", EalInit);
+  EXPORT("ealCleanup", EalCleanup);
+  EXPORT("ealState", EalState);
+  EXPORT("lcores", Lcores);
+  EXPORT("poolCreate", PoolCreate);
+  EXPORT("poolFree", PoolFree);
+  EXPORT("poolInfo", PoolInfo);
+  EXPORT("poolView", PoolView);
+  EXPORT("portProbe", PortProbe);
+  EXPORT("portFind", PortFind);
+  EXPORT("portInfo", PortInfo);
+  EXPORT("portConfigure", PortConfigure);
+  EXPORT("portStart", PortStart);
+  EXPORT("portStop", PortStop);
+  EXPORT("portClose", PortClose);
+  EXPORT("portStatsReset", PortStatsReset);
+  EXPORT("portLink", PortLink);
+  EXPORT("portMac", PortMac);
+  EXPORT("portMtu", PortMtu);
+  EXPORT("portPromisc", PortPromisc);
+  EXPORT("portStats", PortStats);
+  EXPORT("portXstats", PortXstats);
+  EXPORT("batchCreate", BatchCreate);
+  EXPORT("batchFree", BatchFree);
+  EXPORT("batchRelease", BatchRelease);
+  EXPORT("batchCount", BatchCount);
+  EXPORT("rxBurst", RxBurst);
+  EXPORT("txBurst", TxBurst);
+  EXPORT("txCopy", TxCopy);
+  EXPORT("rxCopy", RxCopy);
+  EXPORT("pipelineCreate", PipelineCreate);
+  EXPORT("pipelineAddStage", PipelineAddStage);
+  EXPORT("pipelineSetAcl", PipelineSetAcl);
+  EXPORT("pipelineSetLpm", PipelineSetLpm);
+  EXPORT("pipelineStart", PipelineStart);
+  EXPORT("pipelineStop", PipelineStop);
+  EXPORT("pipelineFree", PipelineFree);
+  EXPORT("pipelineCounters", PipelineCounters);
+  EXPORT("pipelineAclHits", PipelineAclHits);
+  EXPORT("pipelinePunt", PipelinePunt);
+  EXPORT("pipelineInject", PipelineInject);
+  EXPORT("parsePacket", ParsePacket);
+  exports.Set("constants", Constants(env));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(flowline_dpdk, Init)

@@ -1,0 +1,212 @@
+/*
+ * Flowline native core: the C API the Node binding (addon.cc) calls. No DPDK header leaks
+ * through it, so the C++ side never includes rte_*.h. Every function that can fail returns a
+ * negative errno and writes a human-readable message to `err` (FL_ERR_LEN bytes).
+ */
+#ifndef FL_H
+#define FL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fl_parse.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FL_ERR_LEN 512
+#define FL_MAX_BURST 256
+#define FL_NO_PORT 0xffff
+
+/* ---- EAL ---- */
+/* Runs rte_eal_init with argv; EAL's log during init is captured into *log (malloc'd). */
+int fl_eal_init(int argc, char **argv, char **log, char *err);
+int fl_eal_cleanup(char *err);
+int fl_eal_state(void); /* 0 never initialised, 1 running, 2 cleaned up */
+int fl_lcores(unsigned *out, int max, unsigned *main_lcore);
+const char *fl_strerror(int errnum);
+/* Formats "<what>: <strerror> (<rc>)" into err; returns rc as a negative errno. */
+int fl_fail(char *err, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* ---- mempools ---- */
+struct fl_pool_info {
+  uint32_t size, available, in_use, cache_size, data_room;
+  int socket;
+  void *view_base; /* the pool's single memory chunk, or NULL when it has several */
+  size_t view_len;
+};
+void *fl_pool_create(const char *name, uint32_t n, uint32_t cache, uint32_t data_room, int socket,
+                     char *err);
+void fl_pool_free(void *pool);
+void fl_pool_info(void *pool, struct fl_pool_info *info);
+
+/* ---- ports ---- */
+struct fl_port_conf {
+  uint16_t rx_queues, tx_queues, rx_desc, tx_desc;
+  void *pool;
+  uint32_t mtu; /* 0: leave */
+};
+struct fl_port_info {
+  char name[128];
+  char driver[64];
+  uint16_t max_rx_queues, max_tx_queues, min_mtu, max_mtu;
+  int socket;
+  int lsc; /* supports link state change interrupts */
+};
+struct fl_link {
+  uint32_t speed_mbps;
+  int up, full_duplex, autoneg;
+};
+struct fl_stats {
+  uint64_t ipackets, opackets, ibytes, obytes, imissed, ierrors, oerrors, rx_nombuf;
+};
+int fl_port_probe(const char *devargs, uint16_t *port, char *err);
+int fl_port_find(const char *name, uint16_t *port);
+int fl_port_info(uint16_t port, struct fl_port_info *info, char *err);
+int fl_port_configure(uint16_t port, const struct fl_port_conf *conf, char *err);
+int fl_port_start(uint16_t port, char *err);
+int fl_port_stop(uint16_t port, char *err);
+int fl_port_close(uint16_t port, char *err);
+int fl_port_link(uint16_t port, struct fl_link *link, char *err);
+int fl_port_mac(uint16_t port, uint8_t mac[6], char *err);
+int fl_port_set_mac(uint16_t port, const uint8_t mac[6], char *err);
+int fl_port_mtu(uint16_t port, uint16_t *mtu, char *err);
+int fl_port_set_mtu(uint16_t port, uint16_t mtu, char *err);
+int fl_port_promisc(uint16_t port, int *on, char *err);
+int fl_port_set_promisc(uint16_t port, int on, char *err);
+int fl_port_stats(uint16_t port, struct fl_stats *st, char *err);
+int fl_port_stats_reset(uint16_t port, char *err);
+/* Returns the number of xstats; fills up to max names (64 bytes each) and values. */
+int fl_port_xstats(uint16_t port, char (*names)[64], uint64_t *values, int max, char *err);
+int fl_port_valid(uint16_t port);
+
+/* ---- batches: packets owned by JavaScript ---- */
+/* meta holds FL_META_INTS int32 per packet, shared with JavaScript. */
+#define FL_META_INTS 4 /* offset in the pool view (-1 when none), length, port, reason */
+struct fl_batch {
+  uint32_t cap, n;
+  void **mbufs;
+  int32_t *meta;
+};
+struct fl_batch *fl_batch_create(uint32_t cap, int32_t *meta);
+void fl_batch_free(struct fl_batch *b); /* frees the packets it still holds */
+void fl_batch_release(struct fl_batch *b);
+int fl_rx_burst(uint16_t port, uint16_t queue, struct fl_batch *b);
+/* Sends the batch's packets with the lengths in meta (a length < 0 drops that packet).
+ * Every packet leaves the batch: those the queue did not take are freed. Returns sent. */
+int fl_tx_burst(uint16_t port, uint16_t queue, struct fl_batch *b, uint32_t *dropped);
+/* Copies data into freshly allocated mbufs and sends them; returns the number sent. */
+int fl_tx_copy(uint16_t port, uint16_t queue, void *pool, const uint8_t *const *data,
+               const uint32_t *lens, uint32_t n, char *err);
+/* Receives up to max packets, copies them out with cb and frees them. */
+typedef void (*fl_copy_cb)(void *ctx, const uint8_t *data, uint32_t len, uint16_t port, int reason);
+int fl_rx_copy(uint16_t port, uint16_t queue, uint32_t max, fl_copy_cb cb, void *ctx);
+/* Fills meta for b->n packets; used by rx and punt dequeue. */
+void fl_batch_fill_meta(struct fl_batch *b);
+
+/* ---- pipeline ---- */
+enum fl_stage_type { FL_STAGE_L2FWD = 1, FL_STAGE_ACL = 2, FL_STAGE_LPM = 3 };
+enum fl_action { FL_ACT_PASS = 0, FL_ACT_DROP = 1, FL_ACT_PUNT = 2 };
+
+struct fl_input {
+  uint16_t port, queue;
+};
+struct fl_backoff {
+  uint32_t spin_polls;   /* empty polls (with rte_pause) before sleeping */
+  uint32_t sleep_min_us; /* first sleep */
+  uint32_t sleep_max_us; /* sleeps double up to this */
+};
+struct fl_worker_conf {
+  unsigned lcore;
+  uint16_t tx_queue; /* this worker's tx queue on every output port */
+  uint16_t n_inputs;
+  struct fl_input inputs[32];
+};
+struct fl_pipeline_conf {
+  uint16_t n_workers;
+  uint16_t burst;
+  struct fl_backoff backoff;
+  uint32_t punt_ring_size, inject_ring_size;
+  struct fl_worker_conf workers[16];
+};
+
+struct fl_l2fwd_conf {
+  uint16_t out_port[64]; /* by input port; FL_NO_PORT drops with no_output */
+  uint8_t set_src[64];   /* rewrite the source MAC to src_mac[out] */
+  uint8_t src_mac[64][6];
+  uint8_t set_dst[64];   /* rewrite the destination MAC to dst_mac[out] */
+  uint8_t dst_mac[64][6];
+};
+
+struct fl_acl_rule {
+  uint8_t family; /* 4 or 6 */
+  uint8_t proto, proto_mask;
+  uint8_t src_len, dst_len;
+  uint8_t action; /* FL_ACT_PASS (permit) or FL_ACT_DROP (deny) or FL_ACT_PUNT */
+  uint16_t sport_lo, sport_hi, dport_lo, dport_hi;
+  int32_t priority;
+  uint8_t src[16], dst[16];
+};
+struct fl_acl_conf {
+  uint8_t default_action; /* when no rule matches */
+  uint8_t non_ip_action;  /* non-IP packets (ARP included) */
+  uint8_t fragment_action; /* non-first fragments (no ports) */
+};
+
+struct fl_nexthop {
+  uint16_t port;
+  uint8_t dst_mac[6], src_mac[6];
+};
+struct fl_route {
+  uint8_t family, len;
+  uint32_t nexthop; /* index into the next-hop table */
+  uint8_t addr[16];
+};
+struct fl_lpm_conf {
+  uint8_t no_route_action; /* FL_ACT_DROP or FL_ACT_PUNT */
+  uint8_t non_ip_action;
+};
+struct fl_lpm_table_in {
+  const struct fl_route *routes;
+  uint32_t n_routes;
+  const struct fl_nexthop *nexthops;
+  uint32_t n_nexthops;
+  const uint8_t (*local4)[4];
+  uint32_t n_local4;
+  const uint8_t (*local6)[16];
+  uint32_t n_local6;
+};
+
+struct fl_pipeline;
+struct fl_pipeline *fl_pipeline_create(const struct fl_pipeline_conf *conf, char *err);
+int fl_pipeline_add_l2fwd(struct fl_pipeline *p, const struct fl_l2fwd_conf *c, char *err);
+int fl_pipeline_add_acl(struct fl_pipeline *p, const struct fl_acl_conf *c, char *err);
+int fl_pipeline_add_lpm(struct fl_pipeline *p, const struct fl_lpm_conf *c, char *err);
+/* Builds a new ACL table aside, swaps it in, waits for every worker to pass a quiescent state
+ * and frees the old one. The old table's final per-rule counters go to retired (n_old + 1
+ * values, the last being the default action) when non-NULL. Returns n_old or < 0. */
+int fl_pipeline_set_acl(struct fl_pipeline *p, int stage, const struct fl_acl_rule *rules,
+                        uint32_t n, uint64_t *retired, uint32_t retired_cap, char *err);
+int fl_pipeline_set_lpm(struct fl_pipeline *p, int stage, const struct fl_lpm_table_in *t,
+                        char *err);
+int fl_pipeline_start(struct fl_pipeline *p, char *err);
+int fl_pipeline_stop(struct fl_pipeline *p);
+void fl_pipeline_free(struct fl_pipeline *p);
+int fl_pipeline_n_stages(struct fl_pipeline *p);
+/* Per stage (index 0 is the pipeline itself: rx, tx and final fates): in, out, drop[FL_R_COUNT],
+ * punt[FL_R_COUNT]. out has (2 + 2 * FL_R_COUNT) values per stage. */
+#define FL_STAGE_CTRS (2 + 2 * FL_R_COUNT)
+void fl_pipeline_counters(struct fl_pipeline *p, uint64_t *out);
+/* ACL per-rule hits of the current table: n + 1 values (the last: default action). */
+int fl_pipeline_acl_hits(struct fl_pipeline *p, int stage, uint64_t *out, uint32_t cap);
+int fl_pipeline_punt_dequeue(struct fl_pipeline *p, struct fl_batch *b);
+/* Hands the batch's packets to worker 0 to send on port (lengths from meta). Returns queued;
+ * packets the inject ring does not take are freed. */
+int fl_pipeline_inject(struct fl_pipeline *p, struct fl_batch *b, uint16_t port);
+uint64_t fl_pipeline_swaps(struct fl_pipeline *p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,70 @@
+/*
+ * Flowline packet parser: Ethernet (up to two VLAN tags), ARP, IPv4, IPv6 with extension
+ * headers, TCP/UDP/SCTP ports and ICMP types. It reads at most `len` bytes and never trusts a
+ * length field it has not checked against them. It has no DPDK dependency so that the libFuzzer
+ * harness in ../fuzz can build it alone.
+ */
+#ifndef FL_PARSE_H
+#define FL_PARSE_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Why a packet was dropped or punted. Shared by the parser and every pipeline stage. */
+enum fl_reason {
+  FL_R_OK = 0,
+  FL_R_MALFORMED_L2,  /* shorter than an Ethernet header or its VLAN tags */
+  FL_R_MALFORMED_L3,  /* truncated IP/ARP header, bad version, IHL or length fields */
+  FL_R_MALFORMED_L4,  /* truncated TCP/UDP/SCTP/ICMP header or bad L4 length */
+  FL_R_BAD_EXT,       /* IPv6 extension chain truncated, misplaced or too long */
+  FL_R_FRAGMENT,      /* an IP fragment that the stage does not handle */
+  FL_R_NOT_IP,        /* neither IPv4 nor IPv6 (and not ARP for the router) */
+  FL_R_ACL_DENY,      /* matched a deny rule (or the default action was deny) */
+  FL_R_NO_ROUTE,      /* no LPM route for the destination */
+  FL_R_TTL_EXPIRED,   /* TTL or hop limit would reach zero */
+  FL_R_ARP,           /* ARP, handed to the slow path */
+  FL_R_ND,            /* ICMPv6 neighbour discovery / router solicitation, to the slow path */
+  FL_R_LOCAL,         /* addressed to the NF itself */
+  FL_R_NO_OUTPUT,     /* no output port was chosen */
+  FL_R_TX_FULL,       /* the output queue did not take it */
+  FL_R_PUNT_FULL,     /* the punt ring was full */
+  FL_R_COUNT
+};
+
+enum fl_l3 { FL_L3_NONE = 0, FL_L3_IPV4 = 1, FL_L3_IPV6 = 2, FL_L3_ARP = 3 };
+
+#define FL_F_FRAG 0x1       /* an IP fragment (any) */
+#define FL_F_FRAG_LATER 0x2 /* a non-first fragment: no L4 header */
+#define FL_F_L4 0x4         /* sport/dport (or ICMP type) are valid */
+
+#define FL_IPV6_MAX_EXT 8
+
+struct fl_parsed {
+  uint16_t l3_off;    /* offset of the L3 header */
+  uint16_t l4_off;    /* offset of the L4 header (after IPv6 extension headers) */
+  uint16_t ethertype; /* host order, after VLAN tags */
+  uint8_t l3;         /* enum fl_l3 */
+  uint8_t proto;      /* IP protocol / IPv6 upper-layer next header */
+  uint8_t flags;      /* FL_F_* */
+  uint8_t reason;     /* enum fl_reason; FL_R_OK when well formed */
+  uint8_t ttl;        /* IPv4 TTL or IPv6 hop limit */
+  uint8_t icmp_type;  /* ICMP/ICMPv6 type when proto is 1/58 and FL_F_L4 */
+  uint16_t sport;     /* network byte order, 0 when absent */
+  uint16_t dport;     /* network byte order, 0 when absent */
+  uint8_t src[16];    /* IPv4 in the first 4 bytes, network order */
+  uint8_t dst[16];
+};
+
+/* Parses `len` bytes at `p`. Returns the reason (FL_R_OK when well formed); `out` is always
+ * fully initialised. */
+int fl_parse(const uint8_t *p, uint32_t len, struct fl_parsed *out);
+
+const char *fl_reason_name(int reason);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,910 @@
+/*
+ * The native pipeline engine. Each worker lcore polls its inputs in bursts, runs every packet of
+ * the burst through the stages in order (run to completion), then sends, punts or frees each
+ * packet according to its fate. Tables (ACL, LPM) are read through a pointer protected by QSBR
+ * RCU: the control thread builds a new table aside, publishes it, waits until every worker has
+ * reported a quiescent state after the swap, and only then frees the old one.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_acl.h>
+#include <rte_byteorder.h>
+#include <rte_common.h>
+#include <rte_cycles.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_lpm.h>
+#include <rte_lpm6.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_pause.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+
+#include "fl.h"
+
+#define MAX_STAGES 16
+#define MAX_WORKERS 16
+#define MAX_L2_PORTS 64
+
+enum { FATE_FWD = 0, FATE_DROP = 1, FATE_PUNT = 2 };
+
+struct stage_ctr {
+  uint64_t in, out, drop[FL_R_COUNT], punt[FL_R_COUNT];
+} __rte_cache_aligned;
+
+struct acl_table {
+  struct rte_acl_ctx *ctx4, *ctx6;
+  uint32_t n, stride;
+  uint8_t *actions;
+  uint64_t *hits; /* [worker][stride]; index n counts the default action */
+};
+
+struct lpm_table {
+  struct rte_lpm *lpm4;
+  struct rte_lpm6 *lpm6;
+  struct fl_nexthop *nh;
+  uint32_t n_nh, n_local4, n_local6;
+  uint32_t *local4; /* network order */
+  uint8_t (*local6)[16];
+};
+
+struct stage {
+  int type;
+  union {
+    struct fl_l2fwd_conf l2;
+    struct fl_acl_conf acl;
+    struct fl_lpm_conf lpm;
+  } c;
+  void *table; /* RCU protected */
+};
+
+struct worker {
+  struct fl_pipeline *p;
+  unsigned idx;
+  struct fl_worker_conf c;
+  struct stage_ctr ctr[MAX_STAGES + 1];
+};
+
+struct fl_pipeline {
+  struct fl_pipeline_conf c;
+  struct stage stages[MAX_STAGES];
+  int n_stages, needs_parse, running;
+  volatile int stop;
+  struct worker *w[MAX_WORKERS];
+  struct rte_rcu_qsbr *rcu;
+  struct rte_ring *punt, *inject;
+  uint64_t swaps;
+  unsigned id;
+};
+
+struct pkt {
+  struct rte_mbuf *m;
+  struct fl_parsed h;
+  uint16_t out;
+  uint8_t fate, reason;
+};
+
+static unsigned name_seq;
+
+#define fail fl_fail
+
+static inline void set_fate(struct stage_ctr *c, struct pkt *k, int action, int reason) {
+  if (action == FL_ACT_DROP) {
+    k->fate = FATE_DROP;
+    k->reason = (uint8_t)reason;
+    c->drop[reason]++;
+  } else if (action == FL_ACT_PUNT) {
+    k->fate = FATE_PUNT;
+    k->reason = (uint8_t)reason;
+    c->punt[reason]++;
+  }
+}
+
+/* ---- stages ---- */
+static void run_l2fwd(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n,
+                      uint16_t in_port) {
+  const struct fl_l2fwd_conf *l2 = &s->c.l2;
+  uint16_t out = in_port < MAX_L2_PORTS ? l2->out_port[in_port] : FL_NO_PORT;
+  for (uint16_t i = 0; i < n; i++) {
+    struct pkt *k = &pk[i];
+    if (k->fate != FATE_FWD) continue;
+    c->in++;
+    if (out == FL_NO_PORT) {
+      set_fate(c, k, FL_ACT_DROP, FL_R_NO_OUTPUT);
+      continue;
+    }
+    if (k->m->data_len >= 12) {
+      uint8_t *eth = rte_pktmbuf_mtod(k->m, uint8_t *);
+      if (l2->set_dst[out]) memcpy(eth, l2->dst_mac[out], 6);
+      if (l2->set_src[out]) memcpy(eth + 6, l2->src_mac[out], 6);
+    }
+    k->out = out;
+    c->out++;
+  }
+}
+
+struct acl4_key {
+  uint8_t proto, pad[3];
+  uint32_t src, dst;
+  uint16_t sport, dport;
+};
+struct acl6_key {
+  uint8_t proto, pad[3];
+  uint8_t src[16], dst[16];
+  uint16_t sport, dport;
+};
+
+static void run_acl(struct worker *w, struct stage *s, struct stage_ctr *c, struct pkt *pk,
+                    uint16_t n) {
+  const struct acl_table *t = __atomic_load_n((struct acl_table **)&s->table, __ATOMIC_ACQUIRE);
+  uint64_t *hits = t->hits + (size_t)w->idx * t->stride;
+  struct acl4_key k4[FL_MAX_BURST];
+  struct acl6_key k6[FL_MAX_BURST];
+  const uint8_t *d4[FL_MAX_BURST], *d6[FL_MAX_BURST];
+  uint16_t i4[FL_MAX_BURST], i6[FL_MAX_BURST];
+  uint32_t r4[FL_MAX_BURST], r6[FL_MAX_BURST];
+  uint16_t n4 = 0, n6 = 0;
+  for (uint16_t i = 0; i < n; i++) {
+    struct pkt *k = &pk[i];
+    if (k->fate != FATE_FWD) continue;
+    c->in++;
+    const struct fl_parsed *h = &k->h;
+    if (h->reason) {
+      set_fate(c, k, FL_ACT_DROP, h->reason);
+      continue;
+    }
+    if (h->l3 != FL_L3_IPV4 && h->l3 != FL_L3_IPV6) {
+      set_fate(c, k, s->c.acl.non_ip_action, h->l3 == FL_L3_ARP ? FL_R_ARP : FL_R_NOT_IP);
+      continue;
+    }
+    if (h->flags & FL_F_FRAG_LATER) {
+      set_fate(c, k, s->c.acl.fragment_action, FL_R_FRAGMENT);
+      if (k->fate != FATE_FWD) continue;
+    }
+    if (h->l3 == FL_L3_IPV4) {
+      struct acl4_key *key = &k4[n4];
+      key->proto = h->proto;
+      memcpy(&key->src, h->src, 4);
+      memcpy(&key->dst, h->dst, 4);
+      key->sport = h->sport;
+      key->dport = h->dport;
+      d4[n4] = (const uint8_t *)key;
+      i4[n4++] = i;
+    } else {
+      struct acl6_key *key = &k6[n6];
+      key->proto = h->proto;
+      memcpy(key->src, h->src, 16);
+      memcpy(key->dst, h->dst, 16);
+      key->sport = h->sport;
+      key->dport = h->dport;
+      d6[n6] = (const uint8_t *)key;
+      i6[n6++] = i;
+    }
+  }
+  if (n4) {
+    if (t->ctx4)
+      rte_acl_classify(t->ctx4, d4, r4, n4, 1);
+    else
+      memset(r4, 0, sizeof(uint32_t) * n4);
+  }
+  if (n6) {
+    if (t->ctx6)
+      rte_acl_classify(t->ctx6, d6, r6, n6, 1);
+    else
+      memset(r6, 0, sizeof(uint32_t) * n6);
+  }
+  for (int fam = 0; fam < 2; fam++) {
+    uint16_t cnt = fam ? n6 : n4;
+    const uint32_t *res = fam ? r6 : r4;
+    const uint16_t *idx = fam ? i6 : i4;
+    for (uint16_t j = 0; j < cnt; j++) {
+      uint32_t r = res[j];
+      int act;
+      if (r) {
+        hits[r - 1]++;
+        act = t->actions[r - 1];
+      } else {
+        hits[t->n]++;
+        act = s->c.acl.default_action;
+      }
+      set_fate(c, &pk[idx[j]], act, FL_R_ACL_DENY);
+    }
+  }
+  for (uint16_t i = 0; i < n; i++)
+    if (pk[i].fate == FATE_FWD) c->out++;
+}
+
+static inline uint16_t csum_replace16(uint16_t hc, uint16_t old, uint16_t new) {
+  /* RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'); byte-order independent. */
+  uint32_t sum = (uint16_t)~hc + (uint32_t)(uint16_t)~old + new;
+  sum = (sum & 0xffff) + (sum >> 16);
+  sum = (sum & 0xffff) + (sum >> 16);
+  return (uint16_t)~sum;
+}
+
+static void run_lpm(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n) {
+  const struct lpm_table *t = __atomic_load_n((struct lpm_table **)&s->table, __ATOMIC_ACQUIRE);
+  for (uint16_t i = 0; i < n; i++) {
+    struct pkt *k = &pk[i];
+    if (k->fate != FATE_FWD) continue;
+    c->in++;
+    const struct fl_parsed *h = &k->h;
+    if (h->reason) {
+      set_fate(c, k, FL_ACT_DROP, h->reason);
+      continue;
+    }
+    uint8_t *d = rte_pktmbuf_mtod(k->m, uint8_t *);
+    uint32_t nh;
+    if (h->l3 == FL_L3_IPV4) {
+      uint32_t dst;
+      memcpy(&dst, h->dst, 4);
+      int local = 0;
+      for (uint32_t j = 0; j < t->n_local4; j++) local |= t->local4[j] == dst;
+      if (local) {
+        set_fate(c, k, FL_ACT_PUNT, FL_R_LOCAL);
+        continue;
+      }
+      if (!t->lpm4 || rte_lpm_lookup(t->lpm4, rte_be_to_cpu_32(dst), &nh) != 0) {
+        set_fate(c, k, s->c.lpm.no_route_action, FL_R_NO_ROUTE);
+        continue;
+      }
+      if (h->ttl <= 1) {
+        set_fate(c, k, FL_ACT_PUNT, FL_R_TTL_EXPIRED);
+        continue;
+      }
+      uint8_t *ip = d + h->l3_off;
+      uint16_t old, new, ck;
+      memcpy(&old, ip + 8, 2);
+      ip[8]--;
+      memcpy(&new, ip + 8, 2);
+      memcpy(&ck, ip + 10, 2);
+      ck = csum_replace16(ck, old, new);
+      memcpy(ip + 10, &ck, 2);
+    } else if (h->l3 == FL_L3_IPV6) {
+      if (h->proto == 58 && (h->flags & FL_F_L4) && h->icmp_type >= 133 && h->icmp_type <= 137) {
+        set_fate(c, k, FL_ACT_PUNT, FL_R_ND);
+        continue;
+      }
+      int local = 0;
+      for (uint32_t j = 0; j < t->n_local6; j++) local |= !memcmp(t->local6[j], h->dst, 16);
+      if (local) {
+        set_fate(c, k, FL_ACT_PUNT, FL_R_LOCAL);
+        continue;
+      }
+      if (!t->lpm6 || rte_lpm6_lookup(t->lpm6, h->dst, &nh) != 0) {
+        set_fate(c, k, s->c.lpm.no_route_action, FL_R_NO_ROUTE);
+        continue;
+      }
+      if (h->ttl <= 1) {
+        set_fate(c, k, FL_ACT_PUNT, FL_R_TTL_EXPIRED);
+        continue;
+      }
+      d[h->l3_off + 7]--;
+    } else {
+      if (h->l3 == FL_L3_ARP)
+        set_fate(c, k, FL_ACT_PUNT, FL_R_ARP);
+      else
+        set_fate(c, k, s->c.lpm.non_ip_action, FL_R_NOT_IP);
+      continue;
+    }
+    if (nh >= t->n_nh) {
+      set_fate(c, k, FL_ACT_DROP, FL_R_NO_ROUTE);
+      continue;
+    }
+    const struct fl_nexthop *x = &t->nh[nh];
+    memcpy(d, x->dst_mac, 6);
+    memcpy(d + 6, x->src_mac, 6);
+    k->out = x->port;
+    c->out++;
+  }
+}
+
+/* ---- worker ---- */
+static void send_to(struct stage_ctr *pc, uint16_t port, uint16_t q, struct rte_mbuf **ms,
+                    uint16_t n) {
+  uint16_t sent = rte_eth_tx_burst(port, q, ms, n);
+  pc->out += sent;
+  if (sent < n) {
+    pc->drop[FL_R_TX_FULL] += n - sent;
+    rte_pktmbuf_free_bulk(ms + sent, n - sent);
+  }
+}
+
+static void finish(struct worker *w, struct pkt *pk, uint16_t n) {
+  struct fl_pipeline *p = w->p;
+  struct stage_ctr *pc = &w->ctr[0];
+  uint16_t ports[8], counts[8], np = 0;
+  struct rte_mbuf *tx[8][FL_MAX_BURST];
+  struct rte_mbuf *punt[FL_MAX_BURST], *drop[FL_MAX_BURST];
+  uint16_t npunt = 0, ndrop = 0;
+  for (uint16_t i = 0; i < n; i++) {
+    struct pkt *k = &pk[i];
+    if (k->fate == FATE_FWD && k->out == FL_NO_PORT) {
+      k->fate = FATE_DROP;
+      pc->drop[FL_R_NO_OUTPUT]++;
+    }
+    if (k->fate == FATE_DROP) {
+      drop[ndrop++] = k->m;
+    } else if (k->fate == FATE_PUNT) {
+      k->m->hash.usr = k->reason;
+      punt[npunt++] = k->m;
+    } else {
+      uint16_t j = 0;
+      while (j < np && ports[j] != k->out) j++;
+      if (j == np) {
+        if (np == 8) { /* too many distinct outputs in one burst: flush the first */
+          send_to(pc, ports[0], w->c.tx_queue, tx[0], counts[0]);
+          counts[0] = 0;
+          ports[0] = k->out;
+          j = 0;
+        } else {
+          ports[np] = k->out;
+          counts[np++] = 0;
+        }
+      }
+      tx[j][counts[j]++] = k->m;
+    }
+  }
+  for (uint16_t j = 0; j < np; j++)
+    if (counts[j]) send_to(pc, ports[j], w->c.tx_queue, tx[j], counts[j]);
+  if (npunt) {
+    unsigned q = rte_ring_enqueue_burst(p->punt, (void **)punt, npunt, NULL);
+    for (unsigned i = 0; i < npunt; i++) {
+      if (i < q)
+        pc->punt[punt[i]->hash.usr]++;
+      else
+        pc->drop[FL_R_PUNT_FULL]++;
+    }
+    if (q < npunt) rte_pktmbuf_free_bulk(punt + q, npunt - q);
+  }
+  if (ndrop) rte_pktmbuf_free_bulk(drop, ndrop);
+}
+
+static void process(struct worker *w, uint16_t in_port, struct rte_mbuf **ms, uint16_t n) {
+  struct fl_pipeline *p = w->p;
+  struct pkt pk[FL_MAX_BURST];
+  w->ctr[0].in += n;
+  for (uint16_t i = 0; i < n; i++) {
+    pk[i].m = ms[i];
+    pk[i].out = FL_NO_PORT;
+    pk[i].fate = FATE_FWD;
+    pk[i].reason = 0;
+    ms[i]->port = in_port;
+    if (p->needs_parse) fl_parse(rte_pktmbuf_mtod(ms[i], const uint8_t *), ms[i]->data_len, &pk[i].h);
+  }
+  for (int s = 0; s < p->n_stages; s++) {
+    struct stage *st = &p->stages[s];
+    struct stage_ctr *c = &w->ctr[s + 1];
+    switch (st->type) {
+    case FL_STAGE_L2FWD:
+      run_l2fwd(st, c, pk, n, in_port);
+      break;
+    case FL_STAGE_ACL:
+      run_acl(w, st, c, pk, n);
+      break;
+    case FL_STAGE_LPM:
+      run_lpm(st, c, pk, n);
+      break;
+    }
+  }
+  finish(w, pk, n);
+}
+
+static void drain_inject(struct worker *w) {
+  struct rte_mbuf *ms[FL_MAX_BURST];
+  unsigned n = rte_ring_dequeue_burst(w->p->inject, (void **)ms, w->p->c.burst, NULL);
+  for (unsigned i = 0; i < n;) {
+    unsigned j = i + 1;
+    while (j < n && ms[j]->port == ms[i]->port) j++;
+    send_to(&w->ctr[0], ms[i]->port, w->c.tx_queue, ms + i, (uint16_t)(j - i));
+    i = j;
+  }
+}
+
+static int worker_main(void *arg) {
+  struct worker *w = arg;
+  struct fl_pipeline *p = w->p;
+  const struct fl_backoff *bo = &p->c.backoff;
+  struct rte_mbuf *ms[FL_MAX_BURST];
+  uint32_t idle = 0, sleep_us = bo->sleep_min_us;
+  rte_rcu_qsbr_thread_online(p->rcu, w->idx);
+  while (!__atomic_load_n(&p->stop, __ATOMIC_RELAXED)) {
+    uint32_t total = 0;
+    for (uint16_t i = 0; i < w->c.n_inputs; i++) {
+      const struct fl_input *in = &w->c.inputs[i];
+      uint16_t n = rte_eth_rx_burst(in->port, in->queue, ms, p->c.burst);
+      if (n) {
+        total += n;
+        process(w, in->port, ms, n);
+      }
+    }
+    if (w->idx == 0 && !rte_ring_empty(p->inject)) {
+      drain_inject(w);
+      total++;
+    }
+    rte_rcu_qsbr_quiescent(p->rcu, w->idx);
+    if (total) {
+      idle = 0;
+      sleep_us = bo->sleep_min_us;
+    } else if (++idle <= bo->spin_polls) {
+      rte_pause();
+    } else {
+      /* Offline while asleep: a table swap does not wait for a sleeping worker. */
+      rte_rcu_qsbr_thread_offline(p->rcu, w->idx);
+      usleep(sleep_us);
+      rte_rcu_qsbr_thread_online(p->rcu, w->idx);
+      sleep_us = sleep_us * 2 > bo->sleep_max_us ? bo->sleep_max_us : sleep_us * 2;
+      if (sleep_us == 0) sleep_us = 1;
+    }
+  }
+  rte_rcu_qsbr_thread_offline(p->rcu, w->idx);
+  return 0;
+}
+
+/* ---- tables ---- */
+RTE_ACL_RULE_DEF(acl6_rule, 11);
+
+static void acl4_defs(struct rte_acl_config *cfg) {
+  memset(cfg, 0, sizeof(*cfg));
+  cfg->num_categories = 1;
+  cfg->num_fields = 5;
+  struct rte_acl_field_def d[5] = {
+      {RTE_ACL_FIELD_TYPE_BITMASK, 1, 0, 0, offsetof(struct acl4_key, proto)},
+      {RTE_ACL_FIELD_TYPE_MASK, 4, 1, 1, offsetof(struct acl4_key, src)},
+      {RTE_ACL_FIELD_TYPE_MASK, 4, 2, 2, offsetof(struct acl4_key, dst)},
+      {RTE_ACL_FIELD_TYPE_RANGE, 2, 3, 3, offsetof(struct acl4_key, sport)},
+      {RTE_ACL_FIELD_TYPE_RANGE, 2, 4, 3, offsetof(struct acl4_key, dport)},
+  };
+  memcpy(cfg->defs, d, sizeof(d));
+}
+
+static void acl6_defs(struct rte_acl_config *cfg) {
+  memset(cfg, 0, sizeof(*cfg));
+  cfg->num_categories = 1;
+  cfg->num_fields = 11;
+  struct rte_acl_field_def *d = cfg->defs;
+  d[0] = (struct rte_acl_field_def){RTE_ACL_FIELD_TYPE_BITMASK, 1, 0, 0,
+                                    offsetof(struct acl6_key, proto)};
+  for (int i = 0; i < 4; i++) {
+    d[1 + i] = (struct rte_acl_field_def){RTE_ACL_FIELD_TYPE_MASK, 4, (uint8_t)(1 + i),
+                                          (uint8_t)(1 + i),
+                                          (uint32_t)(offsetof(struct acl6_key, src) + 4 * i)};
+    d[5 + i] = (struct rte_acl_field_def){RTE_ACL_FIELD_TYPE_MASK, 4, (uint8_t)(5 + i),
+                                          (uint8_t)(5 + i),
+                                          (uint32_t)(offsetof(struct acl6_key, dst) + 4 * i)};
+  }
+  d[9] = (struct rte_acl_field_def){RTE_ACL_FIELD_TYPE_RANGE, 2, 9, 9,
+                                    offsetof(struct acl6_key, sport)};
+  d[10] = (struct rte_acl_field_def){RTE_ACL_FIELD_TYPE_RANGE, 2, 10, 9,
+                                     offsetof(struct acl6_key, dport)};
+}
+
+static uint32_t be32(const uint8_t *b) {
+  return ((uint32_t)b[0] << 24) | ((uint32_t)b[1] << 16) | ((uint32_t)b[2] << 8) | b[3];
+}
+
+static void acl_table_free(struct acl_table *t) {
+  if (!t) return;
+  rte_acl_free(t->ctx4);
+  rte_acl_free(t->ctx6);
+  free(t->actions);
+  free(t->hits);
+  free(t);
+}
+
+static struct rte_acl_ctx *acl_ctx(struct fl_pipeline *p, int fam, uint32_t max, char *err) {
+  char name[RTE_ACL_NAMESIZE];
+  snprintf(name, sizeof(name), "fl_acl%d_%u", fam, __atomic_fetch_add(&name_seq, 1, __ATOMIC_RELAXED));
+  struct rte_acl_param prm = {name, (int)rte_socket_id(),
+                              fam == 4 ? RTE_ACL_RULE_SZ(5) : RTE_ACL_RULE_SZ(11), max};
+  (void)p;
+  struct rte_acl_ctx *ctx = rte_acl_create(&prm);
+  if (!ctx) fail(err, -rte_errno, "rte_acl_create(%s, %u rules)", name, max);
+  return ctx;
+}
+
+/* One rule in the field layout of acl4_defs/acl6_defs: proto, src words, dst words, ports. */
+static int acl_add(struct rte_acl_ctx *ctx, const struct fl_acl_rule *r, uint32_t i) {
+  struct acl6_rule ar; /* large enough for both layouts */
+  memset(&ar, 0, sizeof(ar));
+  int words = r->family == 4 ? 1 : 4;
+  ar.data.category_mask = 1;
+  ar.data.priority = r->priority;
+  ar.data.userdata = i + 1;
+  ar.field[0].value.u8 = r->proto;
+  ar.field[0].mask_range.u8 = r->proto_mask;
+  for (int j = 0; j < words; j++) {
+    int sl = (int)r->src_len - 32 * j, dl = (int)r->dst_len - 32 * j;
+    sl = sl < 0 ? 0 : sl > 32 ? 32 : sl;
+    dl = dl < 0 ? 0 : dl > 32 ? 32 : dl;
+    ar.field[1 + j].value.u32 = sl ? be32(r->src + 4 * j) : 0;
+    ar.field[1 + j].mask_range.u32 = (uint32_t)sl;
+    ar.field[1 + words + j].value.u32 = dl ? be32(r->dst + 4 * j) : 0;
+    ar.field[1 + words + j].mask_range.u32 = (uint32_t)dl;
+  }
+  ar.field[1 + 2 * words].value.u16 = r->sport_lo;
+  ar.field[1 + 2 * words].mask_range.u16 = r->sport_hi;
+  ar.field[2 + 2 * words].value.u16 = r->dport_lo;
+  ar.field[2 + 2 * words].mask_range.u16 = r->dport_hi;
+  return rte_acl_add_rules(ctx, (struct rte_acl_rule *)&ar, 1);
+}
+
+static struct acl_table *acl_build(struct fl_pipeline *p, const struct fl_acl_rule *r, uint32_t n,
+                                   char *err) {
+  struct acl_table *t = calloc(1, sizeof(*t));
+  if (!t) return NULL;
+  t->n = n;
+  t->stride = (n + 1 + 7) & ~7u;
+  t->actions = calloc(n ? n : 1, 1);
+  t->hits = aligned_alloc(64, sizeof(uint64_t) * t->stride * p->c.n_workers);
+  if (!t->actions || !t->hits) {
+    fail(err, -ENOMEM, "ACL table of %u rules", n);
+    acl_table_free(t);
+    return NULL;
+  }
+  memset(t->hits, 0, sizeof(uint64_t) * t->stride * p->c.n_workers);
+  uint32_t n4 = 0, n6 = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    t->actions[i] = r[i].action;
+    if (r[i].family == 4) n4++;
+    else n6++;
+  }
+  for (int fam = 4; fam <= 6; fam += 2) {
+    uint32_t cnt = fam == 4 ? n4 : n6;
+    if (!cnt) continue;
+    struct rte_acl_ctx *ctx = acl_ctx(p, fam, cnt, err);
+    if (!ctx) goto bad;
+    if (fam == 4) t->ctx4 = ctx;
+    else t->ctx6 = ctx;
+    for (uint32_t i = 0; i < n; i++) {
+      if (r[i].family != fam) continue;
+      int rc = acl_add(ctx, &r[i], i);
+      if (rc < 0) {
+        fail(err, rc, "rte_acl_add_rules(rule %u)", i);
+        goto bad;
+      }
+    }
+    struct rte_acl_config cfg;
+    if (fam == 4) acl4_defs(&cfg);
+    else acl6_defs(&cfg);
+    int rc = rte_acl_build(ctx, &cfg);
+    if (rc < 0) {
+      fail(err, rc, "rte_acl_build(IPv%d, %u rules)", fam, cnt);
+      goto bad;
+    }
+  }
+  return t;
+bad:
+  acl_table_free(t);
+  return NULL;
+}
+
+static void lpm_table_free(struct lpm_table *t) {
+  if (!t) return;
+  rte_lpm_free(t->lpm4);
+  rte_lpm6_free(t->lpm6);
+  free(t->nh);
+  free(t->local4);
+  free(t->local6);
+  free(t);
+}
+
+static struct lpm_table *lpm_build(const struct fl_lpm_table_in *in, char *err) {
+  struct lpm_table *t = calloc(1, sizeof(*t));
+  if (!t) return NULL;
+  t->n_nh = in->n_nexthops;
+  t->nh = calloc(in->n_nexthops ? in->n_nexthops : 1, sizeof(*t->nh));
+  t->local4 = calloc(in->n_local4 ? in->n_local4 : 1, 4);
+  t->local6 = calloc(in->n_local6 ? in->n_local6 : 1, 16);
+  if (!t->nh || !t->local4 || !t->local6) {
+    fail(err, -ENOMEM, "LPM table");
+    goto bad;
+  }
+  if (in->n_nexthops) memcpy(t->nh, in->nexthops, sizeof(*t->nh) * in->n_nexthops);
+  t->n_local4 = in->n_local4;
+  t->n_local6 = in->n_local6;
+  for (uint32_t i = 0; i < in->n_local4; i++) memcpy(&t->local4[i], in->local4[i], 4);
+  for (uint32_t i = 0; i < in->n_local6; i++) memcpy(t->local6[i], in->local6[i], 16);
+  uint32_t n4 = 0, n6 = 0;
+  for (uint32_t i = 0; i < in->n_routes; i++) {
+    if (in->routes[i].family == 4) n4++;
+    else n6++;
+  }
+  char name[64];
+  int rc;
+  if (n4) {
+    snprintf(name, sizeof(name), "fl_lpm4_%u", __atomic_fetch_add(&name_seq, 1, __ATOMIC_RELAXED));
+    struct rte_lpm_config cfg = {n4 + 1, n4 < 256 ? 256 : n4, 0};
+    if (!(t->lpm4 = rte_lpm_create(name, (int)rte_socket_id(), &cfg))) {
+      fail(err, -rte_errno, "rte_lpm_create(%u routes)", n4);
+      goto bad;
+    }
+  }
+  if (n6) {
+    snprintf(name, sizeof(name), "fl_lpm6_%u", __atomic_fetch_add(&name_seq, 1, __ATOMIC_RELAXED));
+    uint32_t tbl8 = n6 * 8 < 1024 ? 1024 : n6 * 8;
+    struct rte_lpm6_config cfg = {n6 + 1, tbl8 > 65536 ? 65536 : tbl8, 0};
+    if (!(t->lpm6 = rte_lpm6_create(name, (int)rte_socket_id(), &cfg))) {
+      fail(err, -rte_errno, "rte_lpm6_create(%u routes)", n6);
+      goto bad;
+    }
+  }
+  for (uint32_t i = 0; i < in->n_routes; i++) {
+    const struct fl_route *r = &in->routes[i];
+    if (r->nexthop >= in->n_nexthops) {
+      fail(err, -EINVAL, "route %u uses next hop %u of %u", i, r->nexthop, in->n_nexthops);
+      goto bad;
+    }
+    if (r->family == 4) {
+      uint32_t a = be32(r->addr);
+      if (r->len == 0) { /* a default route: two /1 halves, since rte_lpm needs depth >= 1 */
+        rc = rte_lpm_add(t->lpm4, 0, 1, r->nexthop);
+        if (rc >= 0) rc = rte_lpm_add(t->lpm4, 0x80000000u, 1, r->nexthop);
+      } else {
+        rc = rte_lpm_add(t->lpm4, a, r->len, r->nexthop);
+      }
+    } else {
+      if (r->len == 0) {
+        uint8_t half[16] = {0};
+        rc = rte_lpm6_add(t->lpm6, half, 1, r->nexthop);
+        half[0] = 0x80;
+        if (rc >= 0) rc = rte_lpm6_add(t->lpm6, half, 1, r->nexthop);
+      } else {
+        rc = rte_lpm6_add(t->lpm6, r->addr, r->len, r->nexthop);
+      }
+    }
+    if (rc < 0) {
+      fail(err, rc, "adding route %u (IPv%u /%u)", i, r->family, r->len);
+      goto bad;
+    }
+  }
+  return t;
+bad:
+  lpm_table_free(t);
+  return NULL;
+}
+
+/* ---- pipeline ---- */
+struct fl_pipeline *fl_pipeline_create(const struct fl_pipeline_conf *c, char *err) {
+  if (c->n_workers == 0 || c->n_workers > MAX_WORKERS) {
+    fail(err, -EINVAL, "a pipeline needs 1 to %d workers, got %u", MAX_WORKERS, c->n_workers);
+    return NULL;
+  }
+  if (c->burst == 0 || c->burst > FL_MAX_BURST) {
+    fail(err, -EINVAL, "burst must be 1..%d, got %u", FL_MAX_BURST, c->burst);
+    return NULL;
+  }
+  struct fl_pipeline *p = calloc(1, sizeof(*p));
+  if (!p) return NULL;
+  p->c = *c;
+  p->id = __atomic_fetch_add(&name_seq, 1, __ATOMIC_RELAXED);
+  size_t sz = rte_rcu_qsbr_get_memsize(c->n_workers);
+  p->rcu = rte_zmalloc("fl_rcu", sz, RTE_CACHE_LINE_SIZE);
+  if (!p->rcu || rte_rcu_qsbr_init(p->rcu, c->n_workers) != 0) {
+    fail(err, -ENOMEM, "RCU variable for %u workers", c->n_workers);
+    goto bad;
+  }
+  char name[64];
+  snprintf(name, sizeof(name), "fl_punt_%u", p->id);
+  p->punt = rte_ring_create(name, rte_align32pow2(c->punt_ring_size ? c->punt_ring_size : 1024),
+                            (int)rte_socket_id(), RING_F_SC_DEQ);
+  snprintf(name, sizeof(name), "fl_inject_%u", p->id);
+  p->inject = rte_ring_create(name,
+                              rte_align32pow2(c->inject_ring_size ? c->inject_ring_size : 1024),
+                              (int)rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
+  if (!p->punt || !p->inject) {
+    fail(err, -rte_errno, "punt/inject rings");
+    goto bad;
+  }
+  for (unsigned i = 0; i < c->n_workers; i++) {
+    struct worker *w = aligned_alloc(64, (sizeof(struct worker) + 63) & ~(size_t)63);
+    if (!w) {
+      fail(err, -ENOMEM, "worker %u", i);
+      goto bad;
+    }
+    memset(w, 0, sizeof(*w));
+    w->p = p;
+    w->idx = i;
+    w->c = c->workers[i];
+    p->w[i] = w;
+    rte_rcu_qsbr_thread_register(p->rcu, i);
+  }
+  return p;
+bad:
+  fl_pipeline_free(p);
+  return NULL;
+}
+
+static int add_stage(struct fl_pipeline *p, int type, char *err) {
+  if (p->running) return fail(err, -EBUSY, "stages cannot be added while the pipeline runs");
+  if (p->n_stages >= MAX_STAGES) return fail(err, -ENOSPC, "at most %d stages", MAX_STAGES);
+  p->stages[p->n_stages].type = type;
+  return p->n_stages++;
+}
+
+int fl_pipeline_add_l2fwd(struct fl_pipeline *p, const struct fl_l2fwd_conf *c, char *err) {
+  int s = add_stage(p, FL_STAGE_L2FWD, err);
+  if (s >= 0) p->stages[s].c.l2 = *c;
+  return s;
+}
+
+/* Adds a stage that reads a table (and parsed headers); frees the table when it cannot. */
+static int add_table_stage(struct fl_pipeline *p, int type, void *table, char *err) {
+  if (!table) return -ENOMEM;
+  int s = add_stage(p, type, err);
+  if (s < 0) {
+    if (type == FL_STAGE_ACL) acl_table_free(table);
+    else lpm_table_free(table);
+    return s;
+  }
+  p->stages[s].table = table;
+  p->needs_parse = 1;
+  return s;
+}
+
+int fl_pipeline_add_acl(struct fl_pipeline *p, const struct fl_acl_conf *c, char *err) {
+  int s = add_table_stage(p, FL_STAGE_ACL, acl_build(p, NULL, 0, err), err);
+  if (s >= 0) p->stages[s].c.acl = *c;
+  return s;
+}
+
+int fl_pipeline_add_lpm(struct fl_pipeline *p, const struct fl_lpm_conf *c, char *err) {
+  struct fl_lpm_table_in empty;
+  memset(&empty, 0, sizeof(empty));
+  int s = add_table_stage(p, FL_STAGE_LPM, lpm_build(&empty, err), err);
+  if (s >= 0) p->stages[s].c.lpm = *c;
+  return s;
+}
+
+/* Publishes t in stage s and returns the old table once no worker can still read it. */
+static void *swap_table(struct fl_pipeline *p, int s, void *t) {
+  void *old = __atomic_exchange_n(&p->stages[s].table, t, __ATOMIC_ACQ_REL);
+  if (p->running) rte_rcu_qsbr_synchronize(p->rcu, RTE_QSBR_THRID_INVALID);
+  p->swaps++;
+  return old;
+}
+
+static void acl_sum(const struct acl_table *t, unsigned n_workers, uint64_t *out, uint32_t cap) {
+  for (uint32_t r = 0; r <= t->n && r < cap; r++) {
+    uint64_t s = 0;
+    for (unsigned w = 0; w < n_workers; w++)
+      s += __atomic_load_n(&t->hits[(size_t)w * t->stride + r], __ATOMIC_RELAXED);
+    out[r] = s;
+  }
+}
+
+int fl_pipeline_set_acl(struct fl_pipeline *p, int s, const struct fl_acl_rule *rules, uint32_t n,
+                        uint64_t *retired, uint32_t cap, char *err) {
+  if (s < 0 || s >= p->n_stages || p->stages[s].type != FL_STAGE_ACL)
+    return fail(err, -EINVAL, "stage %d is not an ACL stage", s);
+  struct acl_table *t = acl_build(p, rules, n, err);
+  if (!t) return -EINVAL;
+  struct acl_table *old = swap_table(p, s, t);
+  int n_old = (int)old->n;
+  if (retired) acl_sum(old, p->c.n_workers, retired, cap);
+  acl_table_free(old);
+  return n_old;
+}
+
+int fl_pipeline_acl_hits(struct fl_pipeline *p, int s, uint64_t *out, uint32_t cap) {
+  if (s < 0 || s >= p->n_stages || p->stages[s].type != FL_STAGE_ACL) return -EINVAL;
+  /* Read under the control thread, which is the only writer of the table pointer. */
+  const struct acl_table *t = p->stages[s].table;
+  acl_sum(t, p->c.n_workers, out, cap);
+  return (int)t->n;
+}
+
+int fl_pipeline_set_lpm(struct fl_pipeline *p, int s, const struct fl_lpm_table_in *in, char *err) {
+  if (s < 0 || s >= p->n_stages || p->stages[s].type != FL_STAGE_LPM)
+    return fail(err, -EINVAL, "stage %d is not an LPM stage", s);
+  struct lpm_table *t = lpm_build(in, err);
+  if (!t) return -EINVAL;
+  lpm_table_free(swap_table(p, s, t));
+  return 0;
+}
+
+int fl_pipeline_start(struct fl_pipeline *p, char *err) {
+  if (p->running) return fail(err, -EALREADY, "pipeline already running");
+  p->stop = 0;
+  for (unsigned i = 0; i < p->c.n_workers; i++) {
+    unsigned lc = p->w[i]->c.lcore;
+    if (lc == rte_get_main_lcore() || !rte_lcore_is_enabled(lc))
+      return fail(err, -EINVAL, "lcore %u is not an EAL worker lcore (give it in eal lcores)", lc);
+    if (rte_eal_get_lcore_state(lc) != WAIT)
+      return fail(err, -EBUSY, "lcore %u is busy with another pipeline", lc);
+  }
+  for (unsigned i = 0; i < p->c.n_workers; i++) {
+    int rc = rte_eal_remote_launch(worker_main, p->w[i], p->w[i]->c.lcore);
+    if (rc < 0) {
+      __atomic_store_n(&p->stop, 1, __ATOMIC_RELEASE);
+      for (unsigned j = 0; j < i; j++) rte_eal_wait_lcore(p->w[j]->c.lcore);
+      return fail(err, rc, "rte_eal_remote_launch(lcore %u)", p->w[i]->c.lcore);
+    }
+  }
+  p->running = 1;
+  return 0;
+}
+
+int fl_pipeline_stop(struct fl_pipeline *p) {
+  if (!p->running) return 0;
+  __atomic_store_n(&p->stop, 1, __ATOMIC_RELEASE);
+  for (unsigned i = 0; i < p->c.n_workers; i++) rte_eal_wait_lcore(p->w[i]->c.lcore);
+  p->running = 0;
+  return 0;
+}
+
+static void ring_drain_free(struct rte_ring *r) {
+  void *objs[64];
+  unsigned n;
+  while ((n = rte_ring_dequeue_burst(r, objs, 64, NULL)) > 0)
+    rte_pktmbuf_free_bulk((struct rte_mbuf **)objs, n);
+}
+
+void fl_pipeline_free(struct fl_pipeline *p) {
+  if (!p) return;
+  fl_pipeline_stop(p);
+  for (int s = 0; s < p->n_stages; s++) {
+    if (p->stages[s].type == FL_STAGE_ACL) acl_table_free(p->stages[s].table);
+    if (p->stages[s].type == FL_STAGE_LPM) lpm_table_free(p->stages[s].table);
+  }
+  if (p->punt) {
+    ring_drain_free(p->punt);
+    rte_ring_free(p->punt);
+  }
+  if (p->inject) {
+    ring_drain_free(p->inject);
+    rte_ring_free(p->inject);
+  }
+  for (unsigned i = 0; i < MAX_WORKERS; i++) free(p->w[i]);
+  rte_free(p->rcu);
+  free(p);
+}
+
+int fl_pipeline_n_stages(struct fl_pipeline *p) { return p->n_stages; }
+uint64_t fl_pipeline_swaps(struct fl_pipeline *p) { return p->swaps; }
+
+void fl_pipeline_counters(struct fl_pipeline *p, uint64_t *out) {
+  int ns = p->n_stages + 1;
+  memset(out, 0, sizeof(uint64_t) * FL_STAGE_CTRS * ns);
+  for (unsigned i = 0; i < p->c.n_workers; i++) {
+    for (int s = 0; s < ns; s++) {
+      const uint64_t *c = (const uint64_t *)&p->w[i]->ctr[s];
+      for (int k = 0; k < FL_STAGE_CTRS; k++)
+        out[s * FL_STAGE_CTRS + k] += __atomic_load_n(&c[k], __ATOMIC_RELAXED);
+    }
+  }
+}
+
+int fl_pipeline_punt_dequeue(struct fl_pipeline *p, struct fl_batch *b) {
+  fl_batch_release(b);
+  b->n = rte_ring_dequeue_burst(p->punt, b->mbufs, b->cap, NULL);
+  fl_batch_fill_meta(b);
+  return (int)b->n;
+}
+
+int fl_pipeline_inject(struct fl_pipeline *p, struct fl_batch *b, uint16_t port) {
+  uint32_t k = 0;
+  for (uint32_t i = 0; i < b->n; i++) {
+    struct rte_mbuf *m = b->mbufs[i];
+    int32_t len = b->meta[i * FL_META_INTS + 1];
+    if (len < 0 || (uint32_t)len > (uint32_t)(m->buf_len - m->data_off) || m->nb_segs != 1) {
+      rte_pktmbuf_free(m);
+      continue;
+    }
+    m->data_len = m->pkt_len = (uint16_t)len;
+    m->port = port;
+    b->mbufs[k++] = m;
+  }
+  unsigned q = rte_ring_enqueue_burst(p->inject, b->mbufs, k, NULL);
+  if (q < k) rte_pktmbuf_free_bulk((struct rte_mbuf **)b->mbufs + q, k - q);
+  b->n = 0;
+  return (int)q;
+}

@@ -1,0 +1,57 @@
+export {
+  DpdkError,
+  EalOptionError,
+  EalInitError,
+  EalStateError,
+  DevargsError,
+  PortError,
+  PipelineError,
+} from './errors';
+export {
+  initEal,
+  currentEal,
+  buildEalArgs,
+  explainEalLog,
+  leftoverFiles,
+  hugetlbfsMounts,
+  Eal,
+  type EalOptions,
+  type Lcores,
+} from './eal';
+export {
+  devargs,
+  validateDevargs,
+  deviceName,
+  isPciAddress,
+  normalizePci,
+  MAX_SOCKET_PATH,
+} from './devargs';
+export { Mempool, type MempoolOptions } from './mempool';
+export { Port, type PortOptions, type LinkState, type PortStats } from './port';
+export { PacketBatch } from './batch';
+export {
+  Pipeline,
+  reasons,
+  type PipelineSpec,
+  type StageSpec,
+  type L2FwdStage,
+  type AclStage,
+  type LpmStage,
+  type WorkerSpec,
+  type Backoff,
+  type FateAction,
+  type PipelineCounters,
+  type StageCounters,
+  type RuleHits,
+} from './pipeline';
+export { compileAcl, MAX_ACL_PRIORITY, type AclRule, type PortMatch } from './acl';
+export { compileRoutes, type RoutingTable, type Route, type NextHop } from './lpm';
+export { parseIp, parsePrefix, type Prefix } from './ip';
+export { parseMac, formatMac } from './mac';
+export { buildPacket, ipv4Checksum, l3Offset, type PacketSpec } from './packet';
+export {
+  createJsForwarder,
+  type JsForwarder,
+  type JsForwarderOptions,
+} from './examples/js-forwarder';
+export { parsePacket } from './parse';

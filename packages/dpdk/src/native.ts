@@ -1,0 +1,126 @@
+/** The compiled addon (build/Release/flowline_dpdk.node) and its raw, untyped-by-C++ surface. */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import * as path from 'node:path';
+
+export interface NativeLink {
+  up: boolean;
+  speedMbps: number;
+  fullDuplex: boolean;
+  autoneg: boolean;
+}
+export interface NativePortInfo {
+  name: string;
+  driver: string;
+  maxRxQueues: number;
+  maxTxQueues: number;
+  minMtu: number;
+  maxMtu: number;
+  socket: number;
+  linkStateInterrupts: boolean;
+}
+export interface NativeStats {
+  rxPackets: number;
+  txPackets: number;
+  rxBytes: number;
+  txBytes: number;
+  rxMissed: number;
+  rxErrors: number;
+  txErrors: number;
+  rxNoMbuf: number;
+}
+export interface NativePoolInfo {
+  size: number;
+  available: number;
+  inUse: number;
+  cacheSize: number;
+  dataRoom: number;
+  socket: number;
+  viewable: boolean;
+}
+export interface NativeParsed {
+  reason: string;
+  l3: 'ipv4' | 'ipv6' | 'arp' | 'none';
+  ethertype: number;
+  proto: number;
+  ttl: number;
+  fragment: boolean;
+  laterFragment: boolean;
+  hasL4: boolean;
+  sport: number;
+  dport: number;
+  icmpType: number;
+  l3Offset: number;
+  l4Offset: number;
+}
+
+export interface NativeAddon {
+  ealInit(args: string[]): string;
+  ealCleanup(): void;
+  ealState(): 'uninitialized' | 'running' | 'cleaned-up' | 'failed';
+  lcores(): { main: number; workers: number[] };
+  poolCreate(name: string, size: number, cache: number, dataRoom: number, socket: number): number;
+  poolFree(pool: number): void;
+  poolInfo(pool: number): NativePoolInfo;
+  poolView(pool: number): ArrayBuffer | null;
+  portProbe(devargs: string): number;
+  portFind(name: string): number | null;
+  portInfo(port: number): NativePortInfo;
+  portConfigure(
+    port: number,
+    conf: {
+      pool: number;
+      rxQueues: number;
+      txQueues: number;
+      rxDescriptors: number;
+      txDescriptors: number;
+      mtu?: number;
+    },
+  ): void;
+  portStart(port: number): void;
+  portStop(port: number): void;
+  portClose(port: number): void;
+  portStatsReset(port: number): void;
+  portLink(port: number): NativeLink;
+  portMac(port: number, set?: Buffer): Buffer;
+  portMtu(port: number, set?: number): number;
+  portPromisc(port: number, set?: boolean): boolean;
+  portStats(port: number): NativeStats;
+  portXstats(port: number): Record<string, number>;
+  batchCreate(capacity: number, meta: Int32Array): number;
+  batchFree(batch: number): void;
+  batchRelease(batch: number): void;
+  batchCount(batch: number): number;
+  rxBurst(port: number, queue: number, batch: number): number;
+  txBurst(port: number, queue: number, batch: number): number;
+  txCopy(port: number, queue: number, pool: number, packets: Buffer[]): number;
+  rxCopy(port: number, queue: number, max: number): Buffer[];
+  pipelineCreate(conf: unknown): number;
+  pipelineAddStage(pipeline: number, type: string, conf: unknown): number;
+  pipelineSetAcl(pipeline: number, stage: number, rules: unknown[]): number[];
+  pipelineSetLpm(pipeline: number, stage: number, table: unknown): void;
+  pipelineStart(pipeline: number): void;
+  pipelineStop(pipeline: number): void;
+  pipelineFree(pipeline: number): void;
+  pipelineCounters(pipeline: number): Float64Array;
+  pipelineAclHits(pipeline: number, stage: number): number[];
+  pipelinePunt(pipeline: number, batch: number): number;
+  pipelineInject(pipeline: number, batch: number, port: number): number;
+  parsePacket(packet: Buffer): NativeParsed;
+  constants: { reasons: string[]; metaInts: number; stageCounters: number; maxBurst: number };
+}
+
+let addon: NativeAddon | undefined;
+
+/** Loads the addon once; a missing build says how to make it. */
+export function native(): NativeAddon {
+  if (addon) return addon;
+  const file = path.resolve(__dirname, '..', 'build', 'Release', 'flowline_dpdk.node');
+  if (!existsSync(file))
+    throw new Error(
+      `the native addon ${file} is not built: run "npm run build -w packages/dpdk" ` +
+        '(needs libdpdk-dev and pkg-config; tools/setup/setup.sh installs them)',
+    );
+  addon = createRequire(__filename)(file) as NativeAddon;
+  return addon;
+}

@@ -1,0 +1,97 @@
+/**
+ * Packet builders for tests, examples and the slow path (ARP replies, ICMP errors): Ethernet,
+ * IPv4 (with a correct header checksum), IPv6, UDP, TCP, ICMP. Not for the fast path.
+ */
+import { parseIp } from './ip';
+import { parseMac } from './mac';
+
+export interface PacketSpec {
+  srcMac?: string;
+  dstMac?: string;
+  vlan?: number;
+  src: string;
+  dst: string;
+  proto?: 'udp' | 'tcp' | 'icmp' | number;
+  sport?: number;
+  dport?: number;
+  ttl?: number;
+  /** Payload bytes after the L4 header (default: zeros to reach `size`). */
+  payload?: Buffer;
+  /** Total frame size without FCS; payload is padded to reach it. Default 64. */
+  size?: number;
+}
+
+export function ipv4Checksum(hdr: Uint8Array): number {
+  let sum = 0;
+  for (let i = 0; i < hdr.length; i += 2) if (i !== 10) sum += (hdr[i]! << 8) | (hdr[i + 1] ?? 0);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}
+
+/** Builds an Ethernet frame carrying IPv4 or IPv6 (from the address family) and L4. */
+export function buildPacket(s: PacketSpec): Buffer {
+  const src = parseIp(s.src);
+  const dst = parseIp(s.dst);
+  if (src.family !== dst.family) throw new Error('src and dst must be the same IP version');
+  const v6 = src.family === 6;
+  const protoNum =
+    s.proto === undefined || s.proto === 'udp'
+      ? 17
+      : s.proto === 'tcp'
+        ? 6
+        : s.proto === 'icmp'
+          ? v6
+            ? 58
+            : 1
+          : s.proto;
+  const l4len =
+    protoNum === 6 ? 20 : protoNum === 17 ? 8 : protoNum === 1 || protoNum === 58 ? 8 : 0;
+  const l2 = 14 + (s.vlan !== undefined ? 4 : 0);
+  const l3 = v6 ? 40 : 20;
+  const min = l2 + l3 + l4len + (s.payload?.length ?? 0);
+  const size = Math.max(min, s.size ?? 64);
+  const b = Buffer.alloc(size);
+  parseMac(s.dstMac ?? '02:00:00:00:00:02').copy(b, 0);
+  parseMac(s.srcMac ?? '02:00:00:00:00:01').copy(b, 6);
+  let o = 12;
+  if (s.vlan !== undefined) {
+    b.writeUInt16BE(0x8100, o);
+    b.writeUInt16BE(s.vlan & 0xfff, o + 2);
+    o += 4;
+  }
+  b.writeUInt16BE(v6 ? 0x86dd : 0x0800, o);
+  o += 2;
+  const ipLen = size - l2;
+  if (v6) {
+    b[o] = 0x60;
+    b.writeUInt16BE(ipLen - 40, o + 4);
+    b[o + 6] = protoNum;
+    b[o + 7] = s.ttl ?? 64;
+    src.bytes.copy(b, o + 8);
+    dst.bytes.copy(b, o + 24);
+  } else {
+    b[o] = 0x45;
+    b.writeUInt16BE(ipLen, o + 2);
+    b[o + 8] = s.ttl ?? 64;
+    b[o + 9] = protoNum;
+    src.bytes.copy(b, o + 12);
+    dst.bytes.copy(b, o + 16);
+    b.writeUInt16BE(ipv4Checksum(b.subarray(o, o + 20)), o + 10);
+  }
+  const l4 = o + l3;
+  if (protoNum === 6 || protoNum === 17) {
+    b.writeUInt16BE(s.sport ?? 1024, l4);
+    b.writeUInt16BE(s.dport ?? 80, l4 + 2);
+    if (protoNum === 17) b.writeUInt16BE(ipLen - l3, l4 + 4);
+    else b[l4 + 12] = 0x50;
+  } else if (protoNum === 1 || protoNum === 58) {
+    b[l4] = s.sport ?? (v6 ? 128 : 8); // ICMP type (echo request by default)
+  }
+  s.payload?.copy(b, l4 + l4len);
+  return b;
+}
+
+/** Offset of the L3 header of a frame built by buildPacket (14, or 18 with a VLAN tag). */
+export function l3Offset(frame: Uint8Array): number {
+  return ((frame[12]! << 8) | frame[13]!) === 0x8100 ? 18 : 14;
+}

@@ -1,0 +1,219 @@
+import { PortError, nativeError } from './errors';
+import { requireEal } from './eal';
+import type { Mempool } from './mempool';
+import type { PacketBatch } from './batch';
+import { deviceName, validateDevargs } from './devargs';
+import { formatMac, parseMac } from './mac';
+import { native, type NativeLink, type NativePortInfo, type NativeStats } from './native';
+
+export interface PortOptions {
+  rxQueues?: number;
+  txQueues?: number;
+  rxDescriptors?: number;
+  txDescriptors?: number;
+  mtu?: number;
+  promiscuous?: boolean;
+  /** Set the port's MAC address (aa:bb:cc:dd:ee:ff). */
+  mac?: string;
+  /** Start the port after configuring it (default true). */
+  start?: boolean;
+}
+
+export type LinkState = NativeLink;
+export type PortStats = NativeStats;
+
+function wrap<T>(port: string, op: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    const n = nativeError(e);
+    throw new PortError(port, n.message, n.op ?? op, n.errno);
+  }
+}
+
+/**
+ * An ethdev port. Port.open probes devargs (PCI, net_virtio_user, net_vhost, net_ring, ...),
+ * configures queues on a mempool and starts it. Queue q of a port may be used by one thread
+ * at a time: a pipeline worker or JavaScript, never both.
+ */
+export class Port {
+  private closed = false;
+  private untrack: () => void;
+  private started = false;
+
+  private constructor(
+    readonly id: number,
+    readonly name: string,
+    readonly devargs: string,
+    private readonly probed: boolean,
+  ) {
+    this.untrack = requireEal().track(() => this.close());
+  }
+
+  /** Probes devargs with rte_dev_probe, configures and starts the port. */
+  static open(devargs: string, pool: Mempool, opts: PortOptions = {}): Port {
+    requireEal().assertRunning();
+    validateDevargs(devargs);
+    const name = deviceName(devargs);
+    const id = wrap(name, 'rte_dev_probe', () => native().portProbe(devargs));
+    const port = new Port(id, name, devargs, true);
+    try {
+      port.setup(pool, opts);
+    } catch (e) {
+      port.close(); // detach so the process stays usable and the name can be probed again
+      throw e;
+    }
+    return port;
+  }
+
+  /** Attaches a port that EAL created from --vdev or -a, by its name. */
+  static attach(name: string, pool: Mempool, opts: PortOptions = {}): Port {
+    requireEal().assertRunning();
+    const id = native().portFind(name);
+    if (id === null)
+      throw new PortError(
+        name,
+        'no such port: give it in EalOptions.vdevs/pciAllow or use Port.open(devargs)',
+        'rte_eth_dev_get_port_by_name',
+      );
+    const port = new Port(id, name, name, false);
+    port.setup(pool, opts);
+    return port;
+  }
+
+  private setup(pool: Mempool, o: PortOptions): void {
+    const q = (v: number | undefined, d: number, what: string, max: number): number => {
+      const x = v ?? d;
+      if (!Number.isInteger(x) || x < 1 || x > max)
+        throw new PortError(this.name, `${what}=${x} must be an integer in 1..${max}`, 'configure');
+      return x;
+    };
+    const conf = {
+      pool: pool.handle,
+      rxQueues: q(o.rxQueues, 1, 'rxQueues', 1024),
+      txQueues: q(o.txQueues, 1, 'txQueues', 1024),
+      rxDescriptors: q(o.rxDescriptors, 1024, 'rxDescriptors', 32768),
+      txDescriptors: q(o.txDescriptors, 1024, 'txDescriptors', 32768),
+      ...(o.mtu !== undefined ? { mtu: q(o.mtu, 1500, 'mtu', 65535) } : {}),
+    };
+    wrap(this.name, 'configure', () => native().portConfigure(this.id, conf));
+    if (o.mac !== undefined) this.setMac(o.mac);
+    if (o.start ?? true) this.start();
+    if (o.promiscuous !== undefined) this.setPromiscuous(o.promiscuous);
+  }
+
+  info(): NativePortInfo {
+    return wrap(this.name, 'info', () => native().portInfo(this.id));
+  }
+
+  start(): void {
+    wrap(this.name, 'rte_eth_dev_start', () => native().portStart(this.id));
+    this.started = true;
+  }
+
+  stop(): void {
+    wrap(this.name, 'rte_eth_dev_stop', () => native().portStop(this.id));
+    this.started = false;
+  }
+
+  get isStarted(): boolean {
+    return this.started;
+  }
+
+  link(): LinkState {
+    return wrap(this.name, 'link', () => native().portLink(this.id));
+  }
+
+  /** Polls the link every intervalMs and calls cb on each change; returns the unsubscribe. */
+  onLinkChange(cb: (link: LinkState) => void, intervalMs = 100): () => void {
+    let last = this.link().up;
+    const t = setInterval(() => {
+      if (this.closed) return clearInterval(t);
+      const l = this.link();
+      if (l.up !== last) {
+        last = l.up;
+        cb(l);
+      }
+    }, intervalMs);
+    t.unref();
+    return () => clearInterval(t);
+  }
+
+  mac(): string {
+    return formatMac(wrap(this.name, 'mac', () => native().portMac(this.id)));
+  }
+
+  macBytes(): Buffer {
+    return wrap(this.name, 'mac', () => native().portMac(this.id));
+  }
+
+  setMac(mac: string): void {
+    const b = parseMac(mac);
+    wrap(this.name, 'set mac', () => native().portMac(this.id, b));
+  }
+
+  mtu(): number {
+    return wrap(this.name, 'mtu', () => native().portMtu(this.id));
+  }
+
+  setMtu(mtu: number): void {
+    wrap(this.name, 'set mtu', () => native().portMtu(this.id, mtu));
+  }
+
+  promiscuous(): boolean {
+    return wrap(this.name, 'promiscuous', () => native().portPromisc(this.id));
+  }
+
+  setPromiscuous(on: boolean): void {
+    wrap(this.name, 'promiscuous', () => native().portPromisc(this.id, on));
+  }
+
+  stats(): PortStats {
+    return wrap(this.name, 'stats', () => native().portStats(this.id));
+  }
+
+  xstats(): Record<string, number> {
+    return wrap(this.name, 'xstats', () => native().portXstats(this.id));
+  }
+
+  resetStats(): void {
+    wrap(this.name, 'stats reset', () => native().portStatsReset(this.id));
+  }
+
+  /** Receives up to batch.capacity packets into the batch (see PacketBatch's ownership rule). */
+  rxBurst(queue: number, batch: PacketBatch): number {
+    return native().rxBurst(this.id, queue, batch.handle);
+  }
+
+  /** Sends the batch's packets; the batch is empty afterwards. Returns how many were sent. */
+  txBurst(queue: number, batch: PacketBatch): number {
+    return native().txBurst(this.id, queue, batch.handle);
+  }
+
+  /** Copies packets into mbufs of pool and sends them (tests, slow paths). Returns sent. */
+  send(queue: number, pool: Mempool, packets: Buffer[]): number {
+    return wrap(this.name, 'tx', () => native().txCopy(this.id, queue, pool.handle, packets));
+  }
+
+  /** Receives up to max packets as copies (tests, slow paths). */
+  receive(queue: number, max = 256): Buffer[] {
+    return wrap(this.name, 'rx', () => native().rxCopy(this.id, queue, max));
+  }
+
+  /** Stops the port and detaches its device (rte_dev_remove), so the name can be probed again. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.untrack();
+    wrap(this.name, 'close', () => native().portClose(this.id));
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** @internal */
+  get wasProbed(): boolean {
+    return this.probed;
+  }
+}

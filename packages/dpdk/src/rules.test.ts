@@ -1,0 +1,123 @@
+import { describe, expect, it } from 'vitest';
+
+import { compileAcl } from './acl';
+import { PipelineError } from './errors';
+import { parseIp, parsePrefix } from './ip';
+import { compileRoutes } from './lpm';
+import { buildPacket, ipv4Checksum } from './packet';
+
+describe('ACL rule validation', () => {
+  it('compiles rules: families, ports, protocols, default first-match priorities', () => {
+    const c = compileAcl([
+      { action: 'permit', proto: 'udp', src: '10.0.0.0/8', dstPort: 53 },
+      { action: 'deny', proto: 'tcp', dstPort: [20, 23] },
+      { action: 'permit', dst: '2001:db8::/32', priority: 7 },
+    ]);
+    expect(c).toHaveLength(4); // the second rule has no address: IPv4 and IPv6
+    expect(c[0]).toMatchObject({
+      family: 4,
+      proto: 17,
+      protoMask: 255,
+      srcLen: 8,
+      dportLo: 53,
+      dportHi: 53,
+      sportLo: 0,
+      sportHi: 65535,
+      action: 0,
+      owner: 0,
+    });
+    expect(c[0]!.src.subarray(0, 4)).toEqual(Buffer.from([10, 0, 0, 0]));
+    expect(c.slice(1, 3).map((r) => r.family)).toEqual([4, 6]);
+    expect(c[1]!.priority).toBeGreaterThan(c[3]!.priority);
+    expect(c[3]).toMatchObject({ family: 6, dstLen: 32, priority: 7, owner: 2 });
+  });
+
+  it.each([
+    [{ action: 'allow' }, 'rules[0].action'],
+    [{ action: 'permit', proto: 'gre' }, 'rules[0].proto'],
+    [{ action: 'permit', proto: 300 }, 'rules[0].proto'],
+    [{ action: 'permit', src: '10.0.0.0/33' }, 'rules[0].src'],
+    [{ action: 'permit', src: '10.0.0.0/8', dst: '::/0' }, 'rules[0]'],
+    [{ action: 'permit', dstPort: [90, 80] }, 'rules[0].dstPort'],
+    [{ action: 'permit', proto: 'icmp', dstPort: 80 }, 'rules[0]'],
+    [{ action: 'permit', priority: 0 }, 'rules[0].priority'],
+  ])('rejects %j at %s', (rule, path) => {
+    let err: unknown;
+    try {
+      compileAcl([rule as never]);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(PipelineError);
+    expect((err as PipelineError).path).toBe(path);
+  });
+});
+
+describe('routes', () => {
+  const mac = (): Buffer => Buffer.from([2, 0, 0, 0, 0, 9]);
+  it('compiles routes, next hops and local addresses', () => {
+    const t = compileRoutes(
+      {
+        nextHops: [{ port: 1, mac: '02:00:00:00:00:01' }],
+        routes: [
+          { prefix: '10.1.2.3/16', nextHop: 0 },
+          { prefix: '2001:db8::/32', nextHop: 0 },
+        ],
+        localAddresses: ['10.0.0.1', 'fe80::1'],
+      },
+      mac,
+    );
+    expect(t.routes[0]).toEqual({
+      family: 4,
+      addr: Buffer.from([10, 1, 0, 0]),
+      len: 16,
+      nexthop: 0,
+    });
+    expect(t.routes[1]!.len).toBe(32);
+    expect(t.nexthops[0]!.srcMac).toEqual(mac());
+    expect(t.local4).toHaveLength(1);
+    expect(t.local6).toHaveLength(1);
+  });
+  it('rejects bad next hops, duplicate prefixes and bad addresses with their path', () => {
+    const nh = [{ port: 0, mac: '02:00:00:00:00:01' }];
+    expect(() =>
+      compileRoutes({ nextHops: nh, routes: [{ prefix: '10.0.0.0/8', nextHop: 1 }] }, mac),
+    ).toThrow(/routes\[0\].nextHop/);
+    expect(() =>
+      compileRoutes(
+        {
+          nextHops: nh,
+          routes: [
+            { prefix: '10.0.0.0/8', nextHop: 0 },
+            { prefix: '10.9.0.0/8', nextHop: 0 },
+          ],
+        },
+        mac,
+      ),
+    ).toThrow(/routes\[1\].prefix.*also routes\[0\]/);
+    expect(() => compileRoutes({ nextHops: [{ port: 0, mac: 'nope' }], routes: [] }, mac)).toThrow(
+      /nextHops\[0\].mac/,
+    );
+    expect(() =>
+      compileRoutes({ nextHops: nh, routes: [], localAddresses: ['300.1.1.1'] }, mac),
+    ).toThrow(/localAddresses\[0\]/);
+  });
+});
+
+describe('addresses and packets', () => {
+  it('parses IPv4/IPv6 addresses and prefixes', () => {
+    expect(parseIp('::ffff:1.2.3.4').bytes.toString('hex')).toBe(
+      '00000000000000000000ffff01020304',
+    );
+    expect(parseIp('2001:db8::1').bytes.toString('hex')).toBe('20010db8000000000000000000000001');
+    expect(parsePrefix('2001:db8:ffff::/33').addr.toString('hex')).toBe(
+      '20010db8800000000000000000000000',
+    );
+    expect(() => parsePrefix('1.2.3.4/x')).toThrow(/0\.\.32/);
+  });
+  it('builds IPv4 packets with a valid header checksum', () => {
+    const p = buildPacket({ src: '10.0.0.1', dst: '10.0.0.2', ttl: 9 });
+    expect(p.length).toBe(64);
+    expect(ipv4Checksum(p.subarray(14, 34))).toBe(p.readUInt16BE(24));
+  });
+});
