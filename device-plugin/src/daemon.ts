@@ -55,6 +55,11 @@ interface PoolState {
   server: PoolServer;
   /** why it must (re-)register, or undefined when registered */
   pendingRegistration: string | undefined;
+  /** bumped whenever a new registration is needed, so a late answer to an older one cannot clear it */
+  generation: number;
+  inFlight: boolean;
+  /** the last start failure, logged once */
+  lastStartError?: string | undefined;
   nextAttempt: number;
   failures: number;
 }
@@ -109,7 +114,7 @@ export class DevicePluginDaemon {
     this.kubeletInode = inodeOf(this.kubeletSocket);
     this.scan();
     await this.reconcile('start');
-    await this.registerPending();
+    this.registerPending();
     this.logHugepages();
     this.timer = setInterval(() => this.kick(), this.options.rescanMs);
     this.probeTimer = setInterval(() => this.serialize(() => this.probe()), this.options.probeMs);
@@ -186,11 +191,12 @@ export class DevicePluginDaemon {
     }
     this.kubeletInode = kubeletInode;
     for (const state of this.pools.values()) {
-      if (!state.server.socketIntact()) await this.restartServer(state, 'socket_removed');
+      if (state.server.socketIntact()) continue;
+      await this.restartServer(state, state.lastStartError ? 'start_failed' : 'socket_removed');
     }
     this.scan();
     await this.reconcile('config');
-    await this.registerPending();
+    this.registerPending();
   }
 
   private checkConfig(): void {
@@ -242,7 +248,14 @@ export class DevicePluginDaemon {
           this.metrics,
           this.options.grpcServerInterceptors,
         );
-        state = { server, pendingRegistration: reason, nextAttempt: 0, failures: 0 };
+        state = {
+          server,
+          pendingRegistration: reason,
+          generation: 0,
+          inFlight: false,
+          nextAttempt: 0,
+          failures: 0,
+        };
         this.pools.set(name, state);
         await this.startServer(state);
       }
@@ -254,68 +267,87 @@ export class DevicePluginDaemon {
     try {
       await state.server.start();
     } catch (err) {
-      this.log.error('cannot serve; retrying on the next pass', {
-        resource: state.server.resourceName,
-        error: err,
-      });
+      const message = (err as Error).message;
+      if (message !== state.lastStartError) {
+        this.log.error('cannot serve; retrying on every pass', {
+          resource: state.server.resourceName,
+          error: err,
+        });
+      }
+      state.lastStartError = message;
       await state.server.stop();
+      return;
     }
+    state.lastStartError = undefined;
   }
 
   private markForRegistration(state: PoolState, reason: string): void {
     state.pendingRegistration = reason;
+    state.generation += 1;
     state.nextAttempt = 0;
     state.failures = 0;
   }
 
   private async restartServer(state: PoolState, reason: string): Promise<void> {
-    this.log.warn('restarting server', { resource: state.server.resourceName, reason });
+    if (reason !== 'start_failed') {
+      this.log.warn('restarting server', { resource: state.server.resourceName, reason });
+    }
     this.metrics.serverRestarted(state.server.resourceName, reason);
     await state.server.stop();
     await this.startServer(state);
     this.markForRegistration(state, 'server_restart');
   }
 
-  private async registerPending(): Promise<void> {
-    if (this.kubeletInode === undefined) return;
+  /**
+   * Starts a registration for every resource that needs one and whose server is up. They run
+   * beside the pass loop, so a slow or hung kubelet never delays health and device updates.
+   */
+  private registerPending(): void {
+    if (this.kubeletInode === undefined || this.stopped) return;
     const now = Date.now();
     for (const state of this.pools.values()) {
-      if (
-        state.pendingRegistration === undefined ||
-        now < state.nextAttempt ||
-        !state.server.socketIntact()
-      )
-        continue;
+      const reason = state.pendingRegistration;
+      if (reason === undefined || state.inFlight || now < state.nextAttempt) continue;
+      if (!state.server.socketIntact()) continue;
+      const generation = state.generation;
       const resourceName = state.server.resourceName;
-      try {
-        await registerWithKubelet(
-          this.options.pluginDir,
-          {
-            version: dp.DEVICE_PLUGIN_API_VERSION,
-            endpoint: state.server.endpoint,
-            resourceName,
-            options: PLUGIN_OPTIONS,
-          },
-          5000,
-          this.options.grpcClientInterceptors,
-        );
-        this.metrics.registered(resourceName, state.pendingRegistration);
-        this.log.info('registered with kubelet', {
-          resource: resourceName,
+      state.inFlight = true;
+      registerWithKubelet(
+        this.options.pluginDir,
+        {
+          version: dp.DEVICE_PLUGIN_API_VERSION,
           endpoint: state.server.endpoint,
-          reason: state.pendingRegistration,
-        });
-        state.pendingRegistration = undefined;
-        state.failures = 0;
-      } catch (err) {
-        state.failures += 1;
-        state.nextAttempt = now + Math.min(500 * 2 ** (state.failures - 1), 5000);
-        this.log.warn('registration failed; retrying', {
-          resource: resourceName,
-          error: (err as Error).message,
-          attempt: state.failures,
-        });
-      }
+          resourceName,
+          options: PLUGIN_OPTIONS,
+        },
+        5000,
+        this.options.grpcClientInterceptors,
+      ).then(
+        () => {
+          state.inFlight = false;
+          this.metrics.registered(resourceName, reason);
+          this.log.info('registered with kubelet', {
+            resource: resourceName,
+            endpoint: state.server.endpoint,
+            reason,
+          });
+          // A newer reason (kubelet restarted again meanwhile) keeps it pending.
+          if (state.generation === generation) {
+            state.pendingRegistration = undefined;
+            state.failures = 0;
+          } else this.kick();
+        },
+        (err: unknown) => {
+          state.inFlight = false;
+          state.failures += 1;
+          state.nextAttempt = Date.now() + Math.min(500 * 2 ** (state.failures - 1), 5000);
+          this.log.warn('registration failed; retrying', {
+            resource: resourceName,
+            error: (err as Error).message,
+            attempt: state.failures,
+          });
+        },
+      );
     }
   }
 
@@ -325,7 +357,7 @@ export class DevicePluginDaemon {
       const ok = await probeServer(state.server.socketPath);
       if (!ok) await this.restartServer(state, 'probe_failed');
     }
-    await this.registerPending();
+    this.registerPending();
   }
 
   private logHugepages(): void {

@@ -3,7 +3,10 @@ import { devicePluginV1beta1 as dp } from '@flowline/proto';
 import type { Logger } from '@flowline/telemetry';
 import { rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { DeviceRequestError } from './errors';
+import { DevicePluginError, DeviceRequestError } from './errors';
+
+/** sun_path holds 108 bytes with the terminating NUL. */
+const UNIX_PATH_MAX = 107;
 import type { PluginMetrics } from './metrics';
 import { endpointOf } from './names';
 import { preferredAllocation } from './preferred';
@@ -86,6 +89,13 @@ export class PoolServer {
   }
 
   async start(): Promise<void> {
+    const bytes = Buffer.byteLength(this.socketPath);
+    if (bytes > UNIX_PATH_MAX) {
+      throw new DevicePluginError(
+        `socket path ${this.socketPath} is ${bytes} bytes, over the ${UNIX_PATH_MAX}-byte unix socket limit; ` +
+          'use a shorter pool name or plugin directory',
+      );
+    }
     rmSync(this.socketPath, { force: true });
     const server = new grpc.Server({ interceptors: this.interceptors });
     const { DevicePlugin } = dp.loadDevicePluginV1beta1();

@@ -324,6 +324,24 @@ describe('device plugin daemon with a kubelet-side v1beta1 peer', () => {
     expect(readdirSync(env.pluginDir)).toEqual(['kubelet.sock']);
   });
 
+  it('a pool whose socket path cannot fit is reported, and the other pools still serve', async () => {
+    const long = 'x'.repeat(63);
+    env = await makeEnv(SPEC, {
+      pools: [
+        { name: long, selectors: { pfNames: ['ens1f1'] } },
+        { name: 'sriov_vf', selectors: { pfNames: ['ens1f0'] } },
+      ],
+    });
+    const d = env.startDaemon();
+    await registered(env, [VF_POOL]);
+    const line = await waitFor('start failure logged', () =>
+      d.log('cannot serve; retrying on every pass'),
+    );
+    expect(JSON.stringify(line.error)).toContain('107-byte unix socket limit');
+    expect(env.kubelet.connections.has(`flowline.io/${long}`)).toBe(false);
+    expect(d.logs.filter((l) => l.msg === 'cannot serve; retrying on every pass')).toHaveLength(1);
+  });
+
   it('exports metrics: devices per pool and health, allocations, registrations', async () => {
     const e = await startAll();
     await e.kubelet.allocate(VF_POOL, [vfAddress(0, 0)]);
