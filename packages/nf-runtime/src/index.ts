@@ -28,11 +28,8 @@ export {
   type PodPortKind,
 } from './pod-devices';
 export {
-  MIN_STATS_INTERVAL_MS,
   NfServer,
   registerDataplaneMetrics,
-  replyFrom,
-  streamEvery,
   snapshotOf,
   type GrpcServiceRegistration,
   type NfIdentity,

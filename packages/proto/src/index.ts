@@ -7,8 +7,10 @@ export {
   loadProto,
 } from './loader';
 export { HealthService, type ServingStatus } from './health';
+export { MIN_STATS_INTERVAL_MS, replyFrom, streamEvery } from './grpc-helpers';
 export type * as nfV1 from './nf-v1';
 export type * as healthV1 from './health-v1';
 export * as devicePluginV1beta1 from './deviceplugin-v1beta1';
 export * as firewallV1 from './firewall-v1';
 export * as routerV1 from './router-v1';
+export * as chainV1 from './chain-v1';

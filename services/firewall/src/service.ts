@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
-import { type GrpcServiceRegistration, replyFrom, streamEvery } from '@flowline/nf-runtime';
-import { firewallV1 } from '@flowline/proto';
+import type { GrpcServiceRegistration } from '@flowline/nf-runtime';
+import { firewallV1, replyFrom, streamEvery } from '@flowline/proto';
 import { RuleExistsError, RuleNotFoundError, type RuleStore } from './rule-store';
 import {
   InvalidRuleError,

@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
-import { type GrpcServiceRegistration, replyFrom } from '@flowline/nf-runtime';
-import { routerV1 } from '@flowline/proto';
+import type { GrpcServiceRegistration } from '@flowline/nf-runtime';
+import { replyFrom, routerV1 } from '@flowline/proto';
 import type { RouterControlPlane } from './control-plane';
 import { InvalidRouteError, RouteExistsError, RouteNotFoundError } from './errors';
 
