@@ -1,0 +1,404 @@
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { OvsdbClient, OvsError, VSwitch } from '@flowline/ovs';
+import type { Logger } from '@flowline/telemetry';
+import {
+  listAttachmentFiles,
+  readAttachmentFile,
+  removeAttachmentFiles,
+  removeDirIfEmpty,
+  writeAttachmentFile,
+  type AttachmentFile,
+} from './attachment-file';
+import type { Attachment, NetConf } from './config';
+import type { CniEnv } from './env';
+import { CniCode, CniError } from './errors';
+import { Ipam } from './ipam';
+import { withLock } from './lock';
+import { attachmentPaths, macAddress, ovsPortName, type AttachmentPaths } from './naming';
+import { formatResult, parseResult, type Interface, type Result } from './result';
+
+export interface Context {
+  env: CniEnv;
+  conf: NetConf;
+  /** CNI_ARGS exactly as received (passed on to the IPAM plugin). */
+  cniArgs: string | undefined;
+  log: Logger;
+}
+
+/** external_ids keys on the OVS port and interface, read back by CHECK and GC. */
+export const EXT = {
+  network: 'flowline-network',
+  containerId: 'cni-container-id',
+  ifname: 'cni-ifname',
+  netns: 'cni-netns',
+  socket: 'flowline-socket',
+  podNamespace: 'k8s-pod-namespace',
+  podName: 'k8s-pod-name',
+} as const;
+
+const lockDir = (conf: NetConf): string => join(conf.socketDir, '.locks');
+
+interface Ovs {
+  client: OvsdbClient;
+  vswitch: VSwitch;
+}
+
+/** Connects to ovsdb-server; unreachable is code `code` (11 for ADD/DEL, 50 for STATUS). */
+async function connectOvs(conf: NetConf, code: number = CniCode.TryAgainLater): Promise<Ovs> {
+  try {
+    const client = await OvsdbClient.connect({
+      socketPath: conf.ovsdbSocket,
+      reconnect: false,
+      connectTimeoutMs: 1000,
+      requestTimeoutMs: 5000,
+      backoff: { initialMs: 50, maxMs: 250 },
+    });
+    return { client, vswitch: new VSwitch(client) };
+  } catch (err) {
+    throw new CniError(
+      code,
+      `OVS is not reachable: cannot connect to ovsdb-server at ovsdbSocket ${conf.ovsdbSocket}; start ovsdb-server and ovs-vswitchd (or fix ovsdbSocket in the network configuration)`,
+      (err as Error).message,
+    );
+  }
+}
+
+/** OVS errors inside an operation (timeouts, dropped connection) are transient: code 11. */
+function ovsFailure(err: unknown, what: string): never {
+  if (err instanceof CniError) throw err;
+  if (err instanceof OvsError) throw new CniError(CniCode.TryAgainLater, `OVS failed while ${what}: ${err.message}; try again later`);
+  throw err;
+}
+
+async function withOvs<T>(conf: NetConf, what: string, fn: (ovs: Ovs) => Promise<T>, code?: number): Promise<T> {
+  const ovs = await connectOvs(conf, code);
+  try {
+    return await fn(ovs);
+  } catch (err) {
+    return ovsFailure(err, what);
+  } finally {
+    ovs.client.close();
+  }
+}
+
+function ipamOf(ctx: Context): Ipam | undefined {
+  const { conf } = ctx;
+  return conf.ipam ? new Ipam(conf as NetConf & { ipam: { type: string } }, ctx.env, ctx.cniArgs) : undefined;
+}
+
+const EMPTY: Result = { interfaces: [], ips: [], routes: [], dns: {} };
+
+export async function cmdAdd(ctx: Context): Promise<Record<string, unknown>> {
+  const { env, conf, log } = ctx;
+  const paths = attachmentPaths(conf, env);
+  if (!existsSync(env.netns))
+    throw new CniError(CniCode.UnknownContainer, `container unknown: CNI_NETNS ${env.netns} does not exist`);
+  const prev = conf.prevResult ? parseResult(conf.prevResult) : EMPTY;
+  if (prev.interfaces.some((i) => i.name === env.ifname && (i.sandbox ?? '') === env.netns))
+    throw new CniError(CniCode.AttachmentExists, `interface ${env.ifname} already exists in ${env.netns} (prevResult); use another CNI_IFNAME`);
+  const portName = ovsPortName(env.containerId, env.ifname);
+  const mac = macAddress(env.containerId, env.ifname);
+
+  return withLock(lockDir(conf), paths.folderName, conf.lockTimeoutMs, () =>
+    withOvs(conf, `adding port ${portName}`, async (ovs) => {
+      if (!(await ovs.vswitch.getBridge(conf.bridge)))
+        throw new CniError(
+          CniCode.InvalidConfig,
+          `invalid network configuration: bridge ${conf.bridge} does not exist in OVS at ${conf.ovsdbSocket}; create it (ovs-vsctl add-br ${conf.bridge} -- set bridge ${conf.bridge} datapath_type=netdev) or fix bridge`,
+          undefined,
+          { field: 'bridge' },
+        );
+      if (await ovs.vswitch.getInterface(portName))
+        throw new CniError(
+          CniCode.AttachmentExists,
+          `attachment ${env.containerId}/${env.ifname} already exists (OVS port ${portName}); DEL it before adding it again`,
+        );
+      const existing = await readAttachmentFile(paths.jsonPath).catch(() => undefined);
+      if (existing)
+        throw new CniError(
+          CniCode.AttachmentExists,
+          `interface ${env.ifname} already exists in ${paths.podDir} (container ${existing.containerID}); DEL that attachment first`,
+        );
+
+      const undo: { what: string; run: () => Promise<unknown> }[] = [];
+      try {
+        await mkdir(paths.podDir, { recursive: true, mode: 0o755 }).catch((err: Error) => {
+          throw new CniError(CniCode.IoFailure, `cannot create ${paths.podDir} under socketDir: ${err.message}`);
+        });
+        undo.push({ what: 'pod folder', run: () => removeDirIfEmpty(paths.podDir) });
+        const ipam = ipamOf(ctx);
+        let ipamResult = EMPTY;
+        if (ipam) {
+          ipamResult = await ipam.add();
+          undo.push({ what: `IPAM ${ipam.type} lease`, run: () => ipam.del() });
+        }
+        const externalIds: Record<string, string> = {
+          [EXT.network]: conf.name,
+          [EXT.containerId]: env.containerId,
+          [EXT.ifname]: env.ifname,
+          [EXT.netns]: env.netns,
+          [EXT.socket]: paths.socketPath,
+        };
+        if (env.pod) {
+          externalIds[EXT.podNamespace] = env.pod.namespace;
+          externalIds[EXT.podName] = env.pod.name;
+        }
+        const added = await ovs.vswitch.addPort(conf.bridge, portName, {
+          type: 'dpdkvhostuserclient',
+          options: { 'vhost-server-path': paths.socketPath },
+          mtuRequest: conf.mtu,
+          externalIds,
+        });
+        if (!added)
+          throw new CniError(CniCode.AttachmentExists, `OVS port ${portName} appeared concurrently; DEL ${env.containerId}/${env.ifname} first`);
+        undo.push({ what: `OVS port ${portName}`, run: () => ovs.vswitch.delPort(portName) });
+
+        const iface: Interface = { name: env.ifname, mac, mtu: conf.mtu, sandbox: env.netns, socketPath: paths.socketPath };
+        const index = prev.interfaces.length;
+        const ownIps = ipamResult.ips.map((ip) => ({ ...ip, interface: index }));
+        const dns = [prev.dns, ipamResult.dns, conf.dns ?? {}].find((d) => Object.keys(d).length > 0) ?? {};
+        const result: Result = {
+          interfaces: [...prev.interfaces, iface],
+          ips: [...prev.ips, ...ownIps],
+          routes: [...prev.routes, ...ipamResult.routes],
+          dns,
+        };
+        const file: AttachmentFile = {
+          cniVersion: conf.cniVersion,
+          network: conf.name,
+          containerID: env.containerId,
+          ifname: env.ifname,
+          netns: env.netns,
+          socketPath: paths.socketPath,
+          mac,
+          mtu: conf.mtu,
+          bridge: conf.bridge,
+          ovsPort: portName,
+          ips: ipamResult.ips,
+          routes: ipamResult.routes,
+          dns,
+        };
+        if (env.pod) file.pod = env.pod;
+        undo.push({ what: paths.jsonPath, run: () => removeAttachmentFiles(paths.jsonPath, paths.socketPath) });
+        await writeAttachmentFile(paths.jsonPath, file).catch((err: Error) => {
+          throw new CniError(CniCode.IoFailure, `cannot write ${paths.jsonPath}: ${err.message}`);
+        });
+        log.info('added', { containerId: env.containerId, ifname: env.ifname, port: portName, socket: paths.socketPath });
+        return formatResult(result, conf.cniVersion);
+      } catch (err) {
+        for (const step of undo.reverse()) {
+          try {
+            await step.run();
+          } catch (undoErr) {
+            log.error('rollback step failed', { step: step.what, err: undoErr });
+          }
+        }
+        log.warn('ADD failed and was rolled back', { containerId: env.containerId, ifname: env.ifname, err });
+        throw err;
+      }
+    }),
+  );
+}
+
+/** Paths for DEL/GC, where a config that ADD would refuse must not stop the cleanup. */
+function pathsLenient(conf: NetConf, env: Pick<CniEnv, 'containerId' | 'pod' | 'ifname'>): AttachmentPaths | undefined {
+  try {
+    return attachmentPaths(conf, env);
+  } catch {
+    return undefined;
+  }
+}
+
+export async function cmdDel(ctx: Context): Promise<void> {
+  const { env, conf, log } = ctx;
+  const paths = pathsLenient(conf, env);
+  const portName = ovsPortName(env.containerId, env.ifname);
+  const run = async (): Promise<void> => {
+    const removed = await withOvs(conf, `deleting port ${portName}`, (ovs) => ovs.vswitch.delPort(portName));
+    if (paths) await removeAttachmentFiles(paths.jsonPath, paths.socketPath);
+    const ipam = ipamOf(ctx);
+    if (ipam) await ipam.del();
+    log.info('deleted', { containerId: env.containerId, ifname: env.ifname, port: portName, removed });
+  };
+  if (!paths) return run();
+  return withLock(lockDir(conf), paths.folderName, conf.lockTimeoutMs, run);
+}
+
+export async function cmdCheck(ctx: Context): Promise<void> {
+  const { env, conf } = ctx;
+  if (!conf.prevResult)
+    throw new CniError(CniCode.InvalidConfig, 'invalid network configuration: prevResult is required for CHECK (the result of the ADD)', undefined, {
+      field: 'prevResult',
+    });
+  const prev = parseResult(conf.prevResult);
+  const paths = attachmentPaths(conf, env);
+  if (!existsSync(env.netns))
+    throw new CniError(CniCode.UnknownContainer, `container unknown: CNI_NETNS ${env.netns} does not exist`);
+  const file = await readAttachmentFile(paths.jsonPath);
+  if (!file || file.containerID !== env.containerId)
+    throw new CniError(CniCode.UnknownContainer, `container unknown: no attachment ${env.containerId}/${env.ifname} in ${paths.podDir}`);
+  const failed = (what: string): CniError =>
+    new CniError(CniCode.CheckFailed, `CHECK failed for ${env.containerId}/${env.ifname}: ${what}; DEL and ADD the attachment again`);
+
+  const portName = ovsPortName(env.containerId, env.ifname);
+  await withOvs(conf, `checking port ${portName}`, async (ovs) => {
+    const iface = await ovs.vswitch.getInterface(portName);
+    if (!iface) throw failed(`OVS port ${portName} is missing`);
+    if (iface.type !== 'dpdkvhostuserclient') throw failed(`OVS interface ${portName} has type ${iface.type}`);
+    if (iface.options['vhost-server-path'] !== paths.socketPath)
+      throw failed(`OVS interface ${portName} uses socket ${iface.options['vhost-server-path']}, not ${paths.socketPath}`);
+    if (iface.error) throw failed(`OVS reports an error on ${portName}: ${iface.error}`);
+    const ports = await ovs.vswitch.listPorts(conf.bridge).catch(() => []);
+    if (!ports.some((p) => p.name === portName)) throw failed(`OVS port ${portName} is not on bridge ${conf.bridge}`);
+  });
+  const mine = prev.interfaces.findIndex((i) => i.name === env.ifname && (i.sandbox ?? '') === env.netns);
+  if (mine < 0) throw failed(`prevResult has no interface ${env.ifname} in ${env.netns}`);
+  const iface = prev.interfaces[mine];
+  if (iface?.mac && iface.mac !== file.mac) throw failed(`prevResult's MAC ${iface.mac} differs from ${file.mac}`);
+  if (iface?.socketPath && iface.socketPath !== paths.socketPath)
+    throw failed(`prevResult's socketPath ${iface.socketPath} differs from ${paths.socketPath}`);
+  for (const ip of file.ips)
+    if (!prev.ips.some((p) => p.address === ip.address)) throw failed(`address ${ip.address} is not in prevResult`);
+  const ipam = ipamOf(ctx);
+  if (ipam) await ipam.check(prev);
+}
+
+export async function cmdStatus(ctx: Context): Promise<void> {
+  const { conf } = ctx;
+  const unavailable = (msg: string, details?: string): CniError => new CniError(CniCode.PluginNotAvailable, msg, details);
+  await withOvs(
+    conf,
+    'checking status',
+    async (ovs) => {
+      if (!(await ovs.vswitch.getBridge(conf.bridge)))
+        throw unavailable(
+          `bridge ${conf.bridge} does not exist in OVS at ${conf.ovsdbSocket}; create it: ovs-vsctl add-br ${conf.bridge} -- set bridge ${conf.bridge} datapath_type=netdev`,
+        );
+      // ovsdb-server answering is not enough: ovs-vswitchd must apply config (as ovs-vsctl waits).
+      const target = await ovs.vswitch.bumpConfig();
+      const deadline = Date.now() + 3000;
+      for (;;) {
+        const root = await ovs.vswitch.getOpenVSwitch();
+        if (root.curCfg >= target) break;
+        if (Date.now() > deadline)
+          throw unavailable(
+            `ovs-vswitchd is not running or not applying configuration (cur_cfg ${root.curCfg} < next_cfg ${target}); start ovs-vswitchd with the database at ${conf.ovsdbSocket}`,
+          );
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
+    CniCode.PluginNotAvailable,
+  ).catch((err: unknown) => {
+    if (err instanceof CniError && err.code === CniCode.TryAgainLater) throw unavailable(err.message, err.details);
+    throw err;
+  });
+  try {
+    const s = await stat(conf.socketDir);
+    if (!s.isDirectory()) throw new Error('not a directory');
+  } catch {
+    await mkdir(conf.socketDir, { recursive: true }).catch((err: Error) => {
+      throw unavailable(`socketDir ${conf.socketDir} cannot be created: ${err.message}; create it or fix socketDir`);
+    });
+  }
+  const ipam = ipamOf(ctx);
+  if (ipam)
+    await ipam.status().catch((err: unknown) => {
+      const e = err instanceof CniError ? err : new CniError(CniCode.Internal, String(err));
+      throw unavailable(`IPAM plugin ${ipam.type} is not available: ${e.message}`, e.details);
+    });
+}
+
+interface Stale {
+  containerId: string;
+  ifname: string;
+  ovsPort?: string;
+  jsonPath?: string;
+  socketPath?: string;
+  lease?: boolean;
+}
+
+/** host-local's store: one file per leased IP holding "containerID\r\nifname". */
+async function hostLocalLeases(conf: NetConf): Promise<Attachment[]> {
+  if (conf.ipam?.type !== 'host-local') return [];
+  const dataDir = typeof conf.ipam.dataDir === 'string' ? conf.ipam.dataDir : '/var/lib/cni/networks';
+  const dir = join(dataDir, conf.name);
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const out: Attachment[] = [];
+  for (const n of names) {
+    if (n === 'lock' || n.startsWith('last_reserved_ip')) continue;
+    const [containerID, ifname] = (await readFile(join(dir, n), 'utf8').catch(() => '')).split(/\r?\n/);
+    if (containerID && ifname) out.push({ containerID: containerID.trim(), ifname: ifname.trim() });
+  }
+  return out;
+}
+
+export async function cmdGc(ctx: Context): Promise<void> {
+  const { conf, log } = ctx;
+  const valid = conf.validAttachments;
+  if (!valid)
+    throw new CniError(
+      CniCode.InvalidConfig,
+      'invalid network configuration: GC needs cni.dev/valid-attachments (or cni.dev/attachments), the list of attachments to keep',
+      undefined,
+      { field: 'cni.dev/valid-attachments' },
+    );
+  const key = (c: string, i: string): string => `${c}\u0000${i}`;
+  const keep = new Set(valid.map((a) => key(a.containerID, a.ifname)));
+  const stale = new Map<string, Stale>();
+  const note = (containerId: string, ifname: string, add: Partial<Stale>): void => {
+    const k = key(containerId, ifname);
+    if (keep.has(k)) return;
+    stale.set(k, { containerId, ifname, ...stale.get(k), ...add });
+  };
+  const errors: string[] = [];
+
+  let ovs: Ovs | undefined;
+  try {
+    ovs = await connectOvs(conf);
+    for (const p of await ovs.vswitch.listPorts(conf.bridge)) {
+      const ids = p.externalIds;
+      const containerId = ids[EXT.containerId];
+      const ifname = ids[EXT.ifname];
+      if (ids[EXT.network] !== conf.name || !containerId || !ifname) continue;
+      note(containerId, ifname, { ovsPort: p.name, ...(ids[EXT.socket] ? { socketPath: ids[EXT.socket] } : {}) });
+    }
+  } catch (err) {
+    errors.push(`listing OVS ports of ${conf.bridge}: ${(err as Error).message}`);
+  }
+  for (const { path, file } of await listAttachmentFiles(conf.socketDir)) {
+    if (!file || file.network !== conf.name) continue;
+    note(file.containerID, file.ifname, { jsonPath: path, socketPath: file.socketPath });
+  }
+  for (const lease of await hostLocalLeases(conf)) note(lease.containerID, lease.ifname, { lease: true });
+
+  const ipam = ipamOf(ctx);
+  let removed = 0;
+  try {
+    for (const s of stale.values()) {
+      const failures: string[] = [];
+      if (s.ovsPort && ovs)
+        await ovs.vswitch.delPort(s.ovsPort).catch((err: Error) => failures.push(`OVS port ${s.ovsPort}: ${err.message}`));
+      if (s.jsonPath || s.socketPath) {
+        const json = s.jsonPath ?? s.socketPath!.replace(/\.sock$/, '.json');
+        await removeAttachmentFiles(json, s.socketPath ?? json.replace(/\.json$/, '.sock')).catch((err: Error) =>
+          failures.push(`files ${json}: ${err.message}`),
+        );
+      }
+      if (ipam) await ipam.del(s.containerId, s.ifname, 'IgnoreUnknown=1').catch((err: Error) => failures.push(`IPAM lease: ${err.message}`));
+      if (failures.length === 0) removed++;
+      else errors.push(`${s.containerId}/${s.ifname}: ${failures.join('; ')}`);
+    }
+  } finally {
+    ovs?.client.close();
+  }
+  if (ipam) await ipam.gc(valid).catch((err: Error) => errors.push(`IPAM ${ipam.type} GC: ${err.message}`));
+  log.info('gc', { network: conf.name, valid: valid.length, stale: stale.size, removed, errors: errors.length });
+  if (errors.length > 0)
+    throw new CniError(
+      CniCode.GcIncomplete,
+      `GC removed ${removed} of ${stale.size} stale attachments of ${conf.name}; ${errors.length} removals failed`,
+      errors.join('\n'),
+    );
+}

@@ -1,0 +1,108 @@
+import { spawn } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { join } from 'node:path';
+import { CniCode, CniError } from './errors';
+import { compareVersions } from './versions';
+
+export interface DelegateEnv {
+  command: 'ADD' | 'DEL' | 'CHECK' | 'VERSION' | 'STATUS' | 'GC';
+  containerId?: string;
+  netns?: string;
+  ifname?: string;
+  cniArgs?: string;
+  path: string[];
+}
+
+/** Finds an executable plugin in CNI_PATH; code 7 naming the config field when it is not there. */
+export function findPlugin(type: string, path: readonly string[], field = 'ipam.type'): string {
+  for (const dir of path) {
+    const candidate = join(dir, type);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      /* next */
+    }
+  }
+  throw new CniError(
+    CniCode.InvalidConfig,
+    `invalid network configuration: ${field} "${type}" is not an executable in CNI_PATH (${path.join(':') || 'empty'}); install it there or fix ${field}`,
+    undefined,
+    { field },
+  );
+}
+
+/**
+ * Runs a delegated plugin by the spec's exec protocol (SPEC section 4): the same environment
+ * with CNI_* set for this call, the config on stdin, its stderr passed through to ours, its
+ * result (or error JSON) on stdout. A plugin error keeps the plugin's own code.
+ */
+export function execPlugin(binary: string, env: DelegateEnv, stdin: unknown, timeoutMs = 30_000): Promise<unknown> {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, CNI_COMMAND: env.command, CNI_PATH: env.path.join(':') };
+  for (const [k, v] of [
+    ['CNI_CONTAINERID', env.containerId],
+    ['CNI_NETNS', env.netns],
+    ['CNI_IFNAME', env.ifname],
+    ['CNI_ARGS', env.cniArgs],
+  ] as const) {
+    if (v === undefined) delete childEnv[k];
+    else childEnv[k] = v;
+  }
+  return new Promise((resolve, reject) => {
+    const child = spawn(binary, [], { env: childEnv, stdio: ['pipe', 'pipe', 'inherit'], timeout: timeoutMs });
+    let out = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d: string) => (out += d));
+    child.on('error', (err) =>
+      reject(new CniError(CniCode.IoFailure, `cannot run ${binary}: ${err.message}`, undefined, { binary })),
+    );
+    child.on('close', (code, signal) => {
+      const text = out.trim();
+      let parsed: unknown;
+      try {
+        parsed = text === '' ? undefined : JSON.parse(text);
+      } catch {
+        parsed = undefined;
+      }
+      if (code === 0) {
+        if (text !== '' && parsed === undefined)
+          return reject(new CniError(CniCode.DecodeFailure, `${binary} ${env.command} printed invalid JSON`, text.slice(0, 500)));
+        return resolve(parsed);
+      }
+      const e = parsed as { code?: unknown; msg?: unknown; details?: unknown } | undefined;
+      if (e && typeof e.code === 'number')
+        return reject(
+          new CniError(e.code, `${binary} ${env.command}: ${String(e.msg ?? '')}`, typeof e.details === 'string' ? e.details : undefined),
+        );
+      reject(
+        new CniError(
+          signal ? CniCode.TryAgainLater : CniCode.Internal,
+          `${binary} ${env.command} failed (${signal ? `killed by ${signal}, timeout ${timeoutMs} ms` : `exit ${code}`})`,
+          text.slice(0, 500) || undefined,
+        ),
+      );
+    });
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(JSON.stringify(stdin));
+  });
+}
+
+/** Asks a plugin which versions it speaks (CNI_COMMAND=VERSION). */
+export async function pluginVersions(binary: string, path: readonly string[], cniVersion: string): Promise<string[]> {
+  const r = (await execPlugin(binary, { command: 'VERSION', path: [...path] }, { cniVersion })) as {
+    supportedVersions?: unknown;
+  };
+  return Array.isArray(r?.supportedVersions) ? r.supportedVersions.filter((v): v is string => typeof v === 'string') : [];
+}
+
+/**
+ * The version to speak with a delegated plugin: ours when it supports it, else the highest it
+ * supports below ours (an older IPAM, like Debian's host-local 1.1, speaks up to 1.0.0).
+ */
+export function negotiate(ours: string, theirs: readonly string[], minimum = '0.3.0'): string | undefined {
+  if (theirs.includes(ours)) return ours;
+  return [...theirs]
+    .filter((v) => compareVersions(v, ours) < 0 && compareVersions(v, minimum) >= 0)
+    .sort(compareVersions)
+    .pop();
+}
