@@ -1,0 +1,83 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { startChainController } from './server';
+
+const HELP = `flowline-chain-controller: the flowline.chain.v1 ChainService
+
+  --listen <addr>          FLOWLINE_GRPC_ADDRESS   default 0.0.0.0:50060 (or unix:///path)
+  --ovsdb <socket>         FLOWLINE_OVSDB_SOCKET   default /var/run/openvswitch/db.sock
+  --ovs-run-dir <dir>      FLOWLINE_OVS_RUNDIR     default /var/run/openvswitch
+  --bridge <name>          FLOWLINE_BRIDGE         default br-flowline
+  --socket-dir <dir>       FLOWLINE_SOCKET_DIR     default /var/run/flowline (the CNI's socketDir)
+  --state-file <file>      FLOWLINE_CHAIN_STATE    default /var/lib/flowline/chains.json
+  --nf-addresses <file>    FLOWLINE_NF_ADDRESSES   JSON {"<nf>": "<grpc address>"} for health
+  --default-action <a>     normal (default) or drop, for traffic no chain claims
+  --reconcile-ms <ms>      default 2000
+  --metrics-port <port>    FLOWLINE_METRICS_PORT   default 9465; "off" disables`;
+
+function fail(message: string): never {
+  process.stderr.write(
+    `${JSON.stringify({ level: 'error', component: 'chain-controller', msg: message })}\n`,
+  );
+  process.exit(2);
+}
+
+const { values: flags } = parseArgs({
+  options: {
+    listen: { type: 'string' },
+    ovsdb: { type: 'string' },
+    'ovs-run-dir': { type: 'string' },
+    bridge: { type: 'string' },
+    'socket-dir': { type: 'string' },
+    'state-file': { type: 'string' },
+    'nf-addresses': { type: 'string' },
+    'default-action': { type: 'string' },
+    'reconcile-ms': { type: 'string' },
+    'metrics-port': { type: 'string' },
+    help: { type: 'boolean' },
+  },
+  strict: true,
+});
+if (flags.help) {
+  process.stdout.write(`${HELP}\n`);
+  process.exit(0);
+}
+const env = process.env;
+const defaultAction = flags['default-action'] ?? 'normal';
+if (defaultAction !== 'normal' && defaultAction !== 'drop')
+  fail(`--default-action: "${defaultAction}" must be normal or drop`);
+const reconcileMs = Number(flags['reconcile-ms'] ?? 2000);
+if (!Number.isInteger(reconcileMs) || reconcileMs < 100)
+  fail(`--reconcile-ms: "${flags['reconcile-ms']}" must be an integer of at least 100`);
+const metricsRaw = flags['metrics-port'] ?? env.FLOWLINE_METRICS_PORT ?? '9465';
+const metricsPort = metricsRaw === 'off' ? false : Number(metricsRaw);
+if (
+  metricsPort !== false &&
+  (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65535)
+)
+  fail(`--metrics-port: "${metricsRaw}" is not a port`);
+
+startChainController({
+  listen: flags.listen ?? env.FLOWLINE_GRPC_ADDRESS ?? '0.0.0.0:50060',
+  ovsdbSocket: flags.ovsdb ?? env.FLOWLINE_OVSDB_SOCKET ?? '/var/run/openvswitch/db.sock',
+  ovsRunDir: flags['ovs-run-dir'] ?? env.FLOWLINE_OVS_RUNDIR ?? '/var/run/openvswitch',
+  bridge: flags.bridge ?? env.FLOWLINE_BRIDGE ?? 'br-flowline',
+  socketDir: flags['socket-dir'] ?? env.FLOWLINE_SOCKET_DIR ?? '/var/run/flowline',
+  stateFile: flags['state-file'] ?? env.FLOWLINE_CHAIN_STATE ?? '/var/lib/flowline/chains.json',
+  nfAddressesFile: flags['nf-addresses'] ?? env.FLOWLINE_NF_ADDRESSES,
+  defaultAction,
+  reconcileMs,
+  metricsPort,
+}).then(
+  (running) => {
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      process.once(signal, () => {
+        running.stop().then(
+          () => process.exit(0),
+          () => process.exit(1),
+        );
+      });
+    }
+  },
+  (err: unknown) => fail(`failed to start: ${(err as Error).message}`),
+);

@@ -1,0 +1,23 @@
+import type { FlowStats, OpenFlow, VSwitch } from '@flowline/ovs';
+import type { ChainSwitch } from './controller';
+
+/** br-flowline through packages/ovs: OVSDB for its ports, ovs-ofctl bundles for its flows. */
+export class OvsChainSwitch implements ChainSwitch {
+  constructor(
+    private readonly vswitch: VSwitch,
+    private readonly openflow: OpenFlow,
+    private readonly bridge: string,
+  ) {}
+
+  apply(flows: string[]): Promise<void> {
+    return this.openflow.applyFlows(flows, 'replace');
+  }
+
+  flowStats(): Promise<FlowStats[]> {
+    return this.openflow.dumpFlows();
+  }
+
+  async portNames(): Promise<Set<string>> {
+    return new Set((await this.vswitch.listPorts(this.bridge)).map((p) => p.name));
+  }
+}

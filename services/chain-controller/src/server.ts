@@ -1,0 +1,121 @@
+import * as grpc from '@grpc/grpc-js';
+import { OpenFlow, OvsdbClient, VSwitch } from '@flowline/ovs';
+import { HealthService } from '@flowline/proto';
+import { type Telemetry, setupTelemetry } from '@flowline/telemetry';
+import { readFileSync } from 'node:fs';
+import { ChainController } from './controller';
+import { AttachmentDirectory } from './directory';
+import { grpcHealthWatch } from './health';
+import { OvsChainSwitch } from './ovs-switch';
+import { chainService } from './service';
+import { FileChainStore } from './store';
+
+export interface ChainControllerConfig {
+  /** gRPC address: host:port or unix:///path. */
+  listen: string;
+  /** ovsdb-server's unix socket. */
+  ovsdbSocket: string;
+  /** OVS run dir holding `<bridge>.mgmt` for OpenFlow. */
+  ovsRunDir: string;
+  bridge: string;
+  /** The CNI plugin's socketDir: attachment files name each interface's OVS port. */
+  socketDir: string;
+  /** Where the chains are kept across restarts. */
+  stateFile: string;
+  /** JSON file { "<nf>": "<grpc address>" } (re-read on use), for health watching. */
+  nfAddressesFile?: string;
+  defaultAction: 'normal' | 'drop';
+  /** How often the switch is checked for lost flows and failed chains are retried. */
+  reconcileMs: number;
+  metricsPort: number | false;
+}
+
+export interface RunningChainController {
+  address: string;
+  controller: ChainController;
+  telemetry: Telemetry;
+  stop(): Promise<void>;
+}
+
+function readAddresses(file: string | undefined): Record<string, string> {
+  if (!file) return {};
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>;
+  } catch {
+    return {};
+  }
+}
+
+/** Starts the controller: telemetry, OVSDB, the stored chains, the gRPC server, the reconcile loop. */
+export async function startChainController(
+  config: ChainControllerConfig,
+): Promise<RunningChainController> {
+  const telemetry = await setupTelemetry({
+    component: 'chain-controller',
+    metricsPort: config.metricsPort,
+  });
+  const log = telemetry.logger;
+  const client = await OvsdbClient.connect({
+    socketPath: config.ovsdbSocket,
+    logger: log.child({ part: 'ovsdb' }),
+  });
+  const sw = new OvsChainSwitch(
+    new VSwitch(client),
+    new OpenFlow({ bridge: config.bridge, runDir: config.ovsRunDir }),
+    config.bridge,
+  );
+  const controller = new ChainController({
+    store: new FileChainStore(config.stateFile),
+    directory: new AttachmentDirectory(config.socketDir, () =>
+      readAddresses(config.nfAddressesFile),
+    ),
+    switch: sw,
+    health: grpcHealthWatch(),
+    logger: log,
+    compile: { defaultAction: config.defaultAction },
+  });
+  await controller.start();
+  const health = new HealthService({ '': 'SERVING', 'flowline.chain.v1.ChainService': 'SERVING' });
+  const server = new grpc.Server({ interceptors: [telemetry.grpcServerInterceptor] });
+  const svc = chainService(controller);
+  server.addService(svc.definition, svc.implementation);
+  health.addTo(server);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(config.listen, grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
+  );
+  const address = config.listen.startsWith('unix:')
+    ? config.listen
+    : config.listen.replace(/:\d+$/, `:${port}`);
+  let reconciling = false;
+  const timer = setInterval(() => {
+    if (reconciling) return;
+    reconciling = true;
+    controller
+      .reconcileIfLost()
+      .then((redone) =>
+        redone
+          ? undefined
+          : controller.list().some((c) => c.status?.phase === 'FAILED')
+            ? controller.reconcile()
+            : undefined,
+      )
+      .catch((err: unknown) => log.warn('reconcile failed; retrying', { err }))
+      .finally(() => (reconciling = false));
+  }, config.reconcileMs);
+  log.info('serving', { address, bridge: config.bridge, chains: controller.list().length });
+  return {
+    address,
+    controller,
+    telemetry,
+    async stop() {
+      clearInterval(timer);
+      health.shutdown();
+      controller.stop();
+      await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      client.close();
+      await telemetry.shutdown();
+    },
+  };
+}

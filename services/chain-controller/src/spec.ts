@@ -1,0 +1,231 @@
+import { type Prefix, PrefixError, parsePrefix } from '@flowline/packet';
+import type { chainV1 } from '@flowline/proto';
+import { InvalidChainError } from './errors';
+
+/** An endpoint on the switch: an NF instance's interface, or a plain OVS port. */
+export type Endpoint = { kind: 'nf'; nf: string; iface: string } | { kind: 'port'; port: string };
+
+export interface ValidClassifier {
+  ingress: Endpoint;
+  /** Families the classifier covers: one flow per family. */
+  families: (4 | 6)[];
+  src?: Prefix;
+  dst?: Prefix;
+  protocol?: number;
+  srcPorts?: [number, number];
+  dstPorts?: [number, number];
+}
+
+export interface ValidHop {
+  nf: string;
+  ingress: string;
+  egress: string;
+}
+
+export type FailurePolicy = 'fail-closed' | 'bypass';
+
+export interface ValidChainSpec {
+  classifier: ValidClassifier;
+  hops: ValidHop[];
+  egress: Endpoint;
+  failurePolicy: FailurePolicy;
+  bidirectional: boolean;
+  priority: number;
+}
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const NF_NAME = /^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?(\/[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?)?$/;
+const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
+const PROTOCOLS: Record<string, number> = { tcp: 6, udp: 17, icmp: 1, icmpv6: 58, sctp: 132 };
+const PORTED = new Set([6, 17, 132]);
+export const MAX_HOPS = 16;
+
+export function validateChainName(name: string | undefined, field = 'name'): string {
+  if (!name || !DNS_LABEL.test(name)) {
+    throw new InvalidChainError(
+      field,
+      `"${name ?? ''}" must be a DNS-1123 label: 1-63 of [a-z0-9-], starting and ending alphanumeric`,
+    );
+  }
+  return name;
+}
+
+/** "<namespace>/<pod>/<interface>" or "<nf>/<interface>" is an NF's interface; a bare name is an OVS port. */
+export function parseEndpoint(text: string | undefined, field: string): Endpoint {
+  if (!text)
+    throw new InvalidChainError(field, 'is required: "<nf>/<interface>" or an OVS port name');
+  const slash = text.lastIndexOf('/');
+  if (slash < 0) {
+    if (!IFNAME.test(text))
+      throw new InvalidChainError(
+        field,
+        `"${text}" is not an OVS port name (1-15 of [A-Za-z0-9_.-])`,
+      );
+    return { kind: 'port', port: text };
+  }
+  const nf = text.slice(0, slash);
+  const iface = text.slice(slash + 1);
+  if (!NF_NAME.test(nf))
+    throw new InvalidChainError(
+      field,
+      `"${nf}" is not an NF instance ("<namespace>/<pod>" or a name)`,
+    );
+  if (!IFNAME.test(iface))
+    throw new InvalidChainError(field, `"${iface}" is not an interface name`);
+  return { kind: 'nf', nf, iface };
+}
+
+export function endpointText(e: Endpoint): string {
+  return e.kind === 'port' ? e.port : `${e.nf}/${e.iface}`;
+}
+
+function prefix(text: string | undefined, field: string): Prefix | undefined {
+  if (!text) return undefined;
+  try {
+    return parsePrefix(text);
+  } catch (err) {
+    if (err instanceof PrefixError) throw new InvalidChainError(field, err.message);
+    throw err;
+  }
+}
+
+function ports(
+  range: chainV1.Classifier['srcPorts'],
+  field: string,
+  protocol: number | undefined,
+): [number, number] | undefined {
+  const first = Number(range?.first ?? 0);
+  const last = Number(range?.last ?? 0);
+  if (first === 0 && last === 0) return undefined;
+  if (protocol === undefined || !PORTED.has(protocol))
+    throw new InvalidChainError(field, 'ports need protocol tcp, udp or sctp');
+  if (first > 65535 || last > 65535 || first > last)
+    throw new InvalidChainError(field, `${first}-${last} is not a port range within 0-65535`);
+  return [first, last];
+}
+
+export function validateClassifier(
+  c: chainV1.Classifier | null | undefined,
+  at: string,
+): ValidClassifier {
+  if (!c) throw new InvalidChainError(at, 'is required');
+  const ingress = parseEndpoint(c.ingressPort, `${at}.ingress_port`);
+  const src = prefix(c.srcPrefix, `${at}.src_prefix`);
+  const dst = prefix(c.dstPrefix, `${at}.dst_prefix`);
+  if (src && dst && src.family !== dst.family)
+    throw new InvalidChainError(
+      `${at}.dst_prefix`,
+      `is IPv${dst.family} but src_prefix is IPv${src.family}`,
+    );
+  const version = Number(c.ipVersion ?? 0);
+  if (![0, 4, 6].includes(version))
+    throw new InvalidChainError(`${at}.ip_version`, `must be 0, 4 or 6 (got ${version})`);
+  const prefixFamily = (src ?? dst)?.family;
+  if (version && prefixFamily && version !== prefixFamily)
+    throw new InvalidChainError(
+      `${at}.ip_version`,
+      `is ${version} but the prefixes are IPv${prefixFamily}`,
+    );
+  const text = (c.protocol ?? '').trim().toLowerCase();
+  let protocol: number | undefined;
+  if (text && text !== 'any') {
+    if (text in PROTOCOLS) protocol = PROTOCOLS[text];
+    else if (/^\d{1,3}$/.test(text) && Number(text) <= 255) protocol = Number(text);
+    else
+      throw new InvalidChainError(
+        `${at}.protocol`,
+        `"${c.protocol}" is not any, tcp, udp, icmp, icmpv6, sctp or 0-255`,
+      );
+  }
+  let families: (4 | 6)[] = prefixFamily ? [prefixFamily] : version ? [version as 4 | 6] : [];
+  if (protocol === 1) families = families.length === 0 || families.includes(4) ? [4] : [];
+  if (protocol === 58) families = families.length === 0 || families.includes(6) ? [6] : [];
+  if ((protocol === 1 || protocol === 58) && families.length === 0) {
+    throw new InvalidChainError(
+      `${at}.protocol`,
+      `${text} does not match the classifier's IP version`,
+    );
+  }
+  if (families.length === 0 && protocol !== undefined) families = [4, 6];
+  const srcPorts = ports(c.srcPorts, `${at}.src_ports`, protocol);
+  const dstPorts = ports(c.dstPorts, `${at}.dst_ports`, protocol);
+  return {
+    ingress,
+    families,
+    ...(src ? { src } : {}),
+    ...(dst ? { dst } : {}),
+    ...(protocol !== undefined ? { protocol } : {}),
+    ...(srcPorts ? { srcPorts } : {}),
+    ...(dstPorts ? { dstPorts } : {}),
+  };
+}
+
+export function validateChainSpec(
+  spec: chainV1.ChainSpec | null | undefined,
+  at = 'spec',
+): ValidChainSpec {
+  if (!spec) throw new InvalidChainError(at, 'is required');
+  const classifier = validateClassifier(spec.classifier, `${at}.classifier`);
+  const hops = (spec.hops ?? []).map((h, i) => {
+    const field = `${at}.hops[${i}]`;
+    const nf = parseEndpoint(
+      `${h.nf ?? ''}/${h.ingressInterface ?? ''}`,
+      `${field}.ingress_interface`,
+    );
+    if (nf.kind !== 'nf' || !h.nf)
+      throw new InvalidChainError(
+        `${field}.nf`,
+        'is required: the NF instance, e.g. "default/firewall-0"',
+      );
+    const egress = h.egressInterface ?? '';
+    if (!IFNAME.test(egress))
+      throw new InvalidChainError(
+        `${field}.egress_interface`,
+        `"${egress}" is not an interface name`,
+      );
+    return { nf: nf.nf, ingress: nf.iface, egress };
+  });
+  if (hops.length > MAX_HOPS)
+    throw new InvalidChainError(`${at}.hops`, `has ${hops.length} hops; at most ${MAX_HOPS}`);
+  const egress = parseEndpoint(spec.egressPort, `${at}.egress_port`);
+  const seen = new Map<string, number>();
+  hops.forEach((h, i) => {
+    const before = seen.get(h.nf);
+    if (before !== undefined)
+      throw new InvalidChainError(
+        `${at}.hops[${i}].nf`,
+        `"${h.nf}" is also hops[${before}]; a chain visits an NF once`,
+      );
+    seen.set(h.nf, i);
+  });
+  const policy = spec.failurePolicy ?? 'FAILURE_POLICY_UNSPECIFIED';
+  const failurePolicy: FailurePolicy = policy === 'BYPASS' ? 'bypass' : 'fail-closed';
+  const priority = Number(spec.priority ?? 0) || 100;
+  if (priority < 1 || priority > 1000)
+    throw new InvalidChainError(`${at}.priority`, `must be 1-1000 (got ${priority})`);
+  return {
+    classifier,
+    hops,
+    egress,
+    failurePolicy,
+    bidirectional: Boolean(spec.bidirectional),
+    priority,
+  };
+}
+
+/**
+ * Covers an inclusive port range with value/mask pairs, as OpenFlow matches ports only by
+ * mask: 1000-1999 becomes 1000/0xfff8, 1008/0xfff0, ... (at most 30 pairs for 16 bits).
+ */
+export function portRangeMasks(first: number, last: number): { value: number; mask: number }[] {
+  const out: { value: number; mask: number }[] = [];
+  let start = first;
+  while (start <= last) {
+    let size = 1;
+    while ((start & (size * 2 - 1)) === 0 && start + size * 2 - 1 <= last && size < 0x10000)
+      size *= 2;
+    out.push({ value: start, mask: 0xffff & ~(size - 1) });
+    start += size;
+  }
+  return out;
+}
