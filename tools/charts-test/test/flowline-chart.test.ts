@@ -1,7 +1,11 @@
+import { parseConfig } from '@flowline/device-plugin';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { crdValidator } from '../src/crd-schema';
 import { find, lint, type Manifest, notes, render, renderError, type Values } from '../src/helm';
 import { envOf, pinnedProblems, podOf, securityProblems } from '../src/security';
+import { repoRoot } from '../src/paths';
 import { validateAll } from '../src/validate';
 
 /** Value sets the chart must render into valid manifests. */
@@ -31,7 +35,7 @@ const valueSets: Record<string, { values: Values }> = {
           {
             name: 'ovs_uplink',
             deviceType: 'vfio-pci',
-            policy: 'pack',
+            allocationPolicy: 'pack',
             selectors: { pfNames: ['ens2f0'] },
           },
         ],
@@ -115,6 +119,17 @@ describe('charts/flowline', () => {
     expect(envOf(pool).FLOWLINE_OVS_PCI_FROM_ENV).toBe('PCIDEVICE_FLOWLINE_IO_OVS_UPLINK');
     expect(pool.resources!.limits!['flowline.io/ovs_uplink']).toBe('2');
     expect(pinnedProblems(pool)).toEqual([]);
+    // A test cluster short of cores: a CPU share, unpinned, with the PMD sleeping when idle.
+    const shared = podOf(
+      find(
+        render('flowline', { ovs: { resources: { cpu: '250m' }, pmdMaxSleepUs: 50 } }),
+        'DaemonSet',
+        'test-ovs-dpdk',
+      ),
+    ).spec.containers[0]!;
+    expect(shared.resources!.requests!.cpu).toBe('250m');
+    expect(shared.resources!.limits!.cpu).toBe('250m');
+    expect(envOf(shared).FLOWLINE_OVS_PMD_MAXSLEEP).toBe('50');
     expect(() =>
       render('flowline', { ovs: { dpdk: { allowList: ['0000:3b:00.0'], uplinkPool: 'x' } } }),
     ).toThrow(/set either allowList \(PCI addresses\) or uplinkPool/);
@@ -124,8 +139,7 @@ describe('charts/flowline', () => {
     const cm = find(ms, 'ConfigMap', 'test-device-plugin');
     const config = JSON.parse((cm.data as Record<string, string>)['config.json']!);
     expect(config).toEqual({
-      resourcePrefix: 'flowline.io',
-      hugepagesResource: false,
+      hugepages: { resource: false },
       pools: [
         {
           name: 'sriov_vf',
@@ -146,10 +160,39 @@ describe('charts/flowline', () => {
       '/var/lib/kubelet/device-plugins',
     );
     expect(envOf(c)).toMatchObject({
-      FLOWLINE_DEVICE_PLUGIN_CONFIG: '/etc/flowline/device-plugin/config.json',
-      FLOWLINE_SYSFS_ROOT: '/host/sys',
-      FLOWLINE_DEVICE_PLUGIN_DIR: '/var/lib/kubelet/device-plugins',
+      FLOWLINE_DP_CONFIG: '/etc/flowline/device-plugin/config.json',
+      FLOWLINE_DP_SYSFS_ROOT: '/host/sys',
+      FLOWLINE_DP_PLUGIN_DIR: '/var/lib/kubelet/device-plugins',
     });
+    expect(c.args).toEqual(['serve', '--devinfo-dir', '/var/run/k8s.cni.cncf.io/devinfo/dp']);
+    // The devinfo folder the daemon is told about is the one mounted from the host.
+    expect(c.volumeMounts!.find((m) => m.name === 'devinfo')!.mountPath).toBe(c.args![2]);
+  });
+
+  it("writes a pool config the device plugin's own parser accepts, for every value set", () => {
+    for (const [name, set] of Object.entries(valueSets)) {
+      const out = render('flowline', set.values);
+      const cm = out.find(
+        (m) => m.kind === 'ConfigMap' && m.metadata.name === 'test-device-plugin',
+      );
+      if (!cm) continue;
+      const text = (cm.data as Record<string, string>)['config.json']!;
+      const parsed = parseConfig(JSON.parse(text));
+      expect(parsed.pools.length, name).toBeGreaterThan(0);
+      for (const pool of parsed.pools) expect(pool.resourceName).toBe(`flowline.io/${pool.name}`);
+    }
+    const hp = render('flowline', { devicePlugin: { hugepagesResource: true } });
+    const cm = find(hp, 'ConfigMap', 'test-device-plugin');
+    expect(
+      parseConfig(JSON.parse((cm.data as Record<string, string>)['config.json']!)).hugepages,
+    ).toMatchObject({ resource: true, mount: true, hostPath: '/dev/hugepages' });
+  });
+
+  it('reads its settings from the variables the device plugin CLI knows', () => {
+    const c = podOf(find(ms, 'DaemonSet', 'test-device-plugin')).spec.containers[0]!;
+    const cli = readFileSync(join(repoRoot, 'device-plugin', 'src', 'cli.ts'), 'utf8');
+    for (const name of Object.keys(envOf(c)).filter((n) => n.startsWith('FLOWLINE_')))
+      expect(cli, `${name} is not read by device-plugin/src/cli.ts`).toContain(name);
   });
 
   it('installs the CNI plugin and declares the network of contract 2 (Multus by default)', () => {
@@ -251,6 +294,7 @@ describe('charts/flowline', () => {
         { nf: 'firewall-0', ingress: 'net1', egress: 'net2' },
         { nf: 'router-0', ingress: 'net1', egress: 'net2' },
       ],
+      egress: { nf: 'traffic-gen-0', interface: 'net2' },
       failurePolicy: 'bypass',
     };
 
@@ -278,6 +322,9 @@ describe('charts/flowline', () => {
           chain({
             ...good,
             classifier: { ingress: { ovsPort: 'dpdk0' } },
+            egress: { ovsPort: 'dpdk1' },
+            bidirectional: true,
+            priority: 1000,
             failurePolicy: 'fail-closed',
           }),
         ),
@@ -309,6 +356,17 @@ describe('charts/flowline', () => {
         /\/spec\/failurePolicy must be equal to one of the allowed values/,
       ],
       ['no hops', { ...good, hops: [] }, /\/spec\/hops must NOT have fewer than 1 items/],
+      [
+        'no egress after the last hop',
+        { classifier: good.classifier, hops: good.hops },
+        /\/spec must have required property 'egress'/,
+      ],
+      [
+        'an egress that is both a pod interface and an OVS port',
+        { ...good, egress: { nf: 'traffic-gen-0', interface: 'net2', ovsPort: 'p' } },
+        /egress must match exactly one schema in oneOf/,
+      ],
+      ['a priority out of range', { ...good, priority: 0 }, /\/spec\/priority must be >= 1/],
       [
         'a hop without egress',
         { ...good, hops: [{ nf: 'firewall-0', ingress: 'net1' }] },
@@ -379,7 +437,12 @@ describe('charts/flowline', () => {
       [
         'fractional OVS CPUs',
         { ovs: { resources: { cpu: 1.5 } } },
-        /at '\/ovs\/resources\/cpu': got number, want integer/,
+        /at '\/ovs\/resources\/cpu': 'anyOf' failed[\s\S]*got number, want integer/,
+      ],
+      [
+        'an OVS CPU share of a whole CPU or more, given in millicores',
+        { ovs: { resources: { cpu: '1500m' } } },
+        /at '\/ovs\/resources\/cpu': 'anyOf' failed/,
       ],
       [
         'a socket dir too long for unix sockets',
@@ -395,6 +458,22 @@ describe('charts/flowline', () => {
         'an unknown device type',
         { devicePlugin: { pools: [{ name: 'vf', deviceType: 'uio', selectors: {} }] } },
         /at '\/devicePlugin\/pools\/0\/deviceType': value must be one of 'vfio-pci', 'netdevice'/,
+      ],
+      [
+        'a resource prefix the device plugin does not advertise',
+        { devicePlugin: { resourcePrefix: 'example.com' } },
+        /at '\/devicePlugin\/resourcePrefix': value must be 'flowline.io'/,
+      ],
+      [
+        'an allocation policy the device plugin does not know',
+        {
+          devicePlugin: {
+            pools: [
+              { name: 'vf', deviceType: 'netdevice', allocationPolicy: 'fill', selectors: {} },
+            ],
+          },
+        },
+        /at '\/devicePlugin\/pools\/0\/allocationPolicy': value must be one of 'pack', 'spread'/,
       ],
       [
         'a malformed PCI address',
