@@ -1,0 +1,18 @@
+export { judge, type FlowOutcome, type Verdict } from './fates';
+export {
+  loadPlan,
+  parsePlan,
+  PlanError,
+  type Fate,
+  type PlannedFlow,
+  type TrafficPlan,
+} from './plan';
+export {
+  deniedPackets,
+  NfCallError,
+  runTrafficStep,
+  TrafficGenUnavailableError,
+  trafficGenSource,
+  waitServing,
+  type TrafficSource,
+} from './traffic';

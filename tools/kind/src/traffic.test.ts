@@ -1,0 +1,167 @@
+import { type AclRuleSet, firewallService, RuleStore } from '@flowline/firewall';
+import { HealthService } from '@flowline/proto';
+import * as grpc from '@grpc/grpc-js';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FlowOutcome } from './fates';
+import { loadPlan, type TrafficPlan } from './plan';
+import {
+  NfCallError,
+  runTrafficStep,
+  TrafficGenUnavailableError,
+  trafficGenSource,
+  waitServing,
+} from './traffic';
+
+const plan = loadPlan(join(__dirname, '..', 'e2e-plan.json'));
+
+/**
+ * The firewall's own gRPC service (rule validation, store, counters) on a real server; its ACL
+ * table records what it was given instead of programming a DPDK pipeline, and its counters are
+ * what a test's traffic source says the dataplane denied.
+ */
+function firewallServer(): {
+  server: grpc.Server;
+  health: HealthService;
+  applied: AclRuleSet[];
+  denied: { byRule: Map<string, bigint>; byDefault: bigint };
+  start(): Promise<string>;
+} {
+  const applied: AclRuleSet[] = [];
+  const denied = { byRule: new Map<string, bigint>(), byDefault: 0n };
+  const store = new RuleStore({ apply: async (set) => void applied.push(set) });
+  const reg = firewallService(store, {
+    counters: () => ({
+      rules: [...denied.byRule].map(([id, packets]) => ({ id, packets })),
+      defaultPermitted: 0n,
+      defaultDenied: denied.byDefault,
+      droppedByReason: {},
+    }),
+  });
+  const server = new grpc.Server();
+  server.addService(reg.definition, reg.implementation);
+  const health = new HealthService();
+  health.addTo(server);
+  return {
+    server,
+    health,
+    applied,
+    denied,
+    start: () =>
+      new Promise((resolve, reject) =>
+        server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) =>
+          err ? reject(err) : resolve(`127.0.0.1:${port}`),
+        ),
+      ),
+  };
+}
+
+describe('the traffic step', () => {
+  const fw = firewallServer();
+  let address = '';
+  beforeAll(async () => {
+    address = await fw.start();
+  });
+  afterAll(() => fw.server.forceShutdown());
+
+  const noRoutes: TrafficPlan = { ...plan, routes: [] };
+  /** A sink that delivers what the plan permits; denied packets are counted by the firewall. */
+  const source = (lose = 0) => ({
+    run: async (p: TrafficPlan): Promise<FlowOutcome[]> =>
+      p.flows.map((f) => {
+        if (f.expect === 'dropped') {
+          const id = f.dstPort === 5023 ? 'deny-telnet-range' : undefined;
+          if (id) fw.denied.byRule.set(id, (fw.denied.byRule.get(id) ?? 0n) + BigInt(f.count));
+          else fw.denied.byDefault += BigInt(f.count);
+          return { name: f.name, sent: f.count, received: 0 };
+        }
+        return { name: f.name, sent: f.count, received: f.count - lose };
+      }),
+  });
+
+  /** The step with every NF at the one test server. */
+  const step = (p: TrafficPlan, lose = 0) =>
+    runTrafficStep({
+      plan: p,
+      trafficGen: address,
+      firewall: address,
+      router: address,
+      connectTimeoutMs: 5000,
+      source: source(lose),
+    });
+
+  it('gives the firewall the plan rules and passes when every packet meets its fate', async () => {
+    expect(await step(noRoutes)).toBe(true);
+    const last = fw.applied[fw.applied.length - 1]!;
+    expect(last.defaultAction).toBe('deny');
+    expect(last.rules.map((r) => r.id)).toEqual(plan.firewall.rules.map((r) => r.id));
+  });
+
+  it('fails when a permitted packet is lost, measuring denials as counter deltas', async () => {
+    // Counters already hold the previous run's denials: only the increase counts.
+    expect(await step(noRoutes, 1)).toBe(false);
+  });
+
+  it('names the server and method of a failed call (a router without its service)', async () => {
+    await expect(step(plan)).rejects.toThrow(
+      new RegExp(`AddRoute on ${address} failed: 12 UNIMPLEMENTED`),
+    );
+  });
+
+  it('waits for SERVING and names the server that never gets there', async () => {
+    await expect(waitServing(address, 5000)).resolves.toBeUndefined();
+    fw.health.setStatus('', 'NOT_SERVING');
+    try {
+      const err = await waitServing(address, 1500).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(NfCallError);
+      expect((err as Error).message).toMatch(
+        new RegExp(
+          `grpc.health.v1.Health/Check on ${address} failed: not SERVING after 1500 ms: NOT_SERVING`,
+        ),
+      );
+    } finally {
+      fw.health.setStatus('', 'SERVING');
+    }
+  });
+
+  it('says plainly that traffic-gen has no API to start traffic with yet', async () => {
+    const err = await trafficGenSource('127.0.0.1:15051')
+      .run(plan)
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TrafficGenUnavailableError);
+    expect((err as Error).message).toMatch(
+      /services\/traffic-gen has no gRPC API in @flowline\/proto yet \(issue 4/,
+    );
+  });
+});
+
+describe('flowline-kind-traffic (the built CLI)', () => {
+  const cli = join(__dirname, '..', 'dist', 'traffic.js');
+
+  it('names the missing flags and exits 64', () => {
+    const r = spawnSync(process.execPath, [cli, '--plan', 'e2e-plan.json'], { encoding: 'utf8' });
+    expect(r.status).toBe(64);
+    expect(r.stderr).toMatch(/--plan, --traffic-gen, --firewall and --router are required/);
+  });
+
+  it('refuses a plan that does not validate, naming file and field', () => {
+    const r = spawnSync(
+      process.execPath,
+      [
+        cli,
+        '--plan',
+        join(__dirname, '..', 'package.json'),
+        '--traffic-gen',
+        'a:1',
+        '--firewall',
+        'a:1',
+        '--router',
+        'a:1',
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/package\.json: firewall: must be an object/);
+  });
+});

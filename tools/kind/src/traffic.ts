@@ -1,0 +1,200 @@
+#!/usr/bin/env node
+import { firewallV1, loadHealthV1, routerV1 } from '@flowline/proto';
+import { createLogger } from '@flowline/telemetry';
+import * as grpc from '@grpc/grpc-js';
+import { parseArgs } from 'node:util';
+import { type FlowOutcome, judge } from './fates';
+import { loadPlan, type TrafficPlan } from './plan';
+
+const log = createLogger('kind-traffic');
+
+const USAGE = `flowline-kind-traffic: the traffic step of tools/kind/e2e.sh
+
+  --plan FILE                the traffic plan (tools/kind/e2e-plan.json)
+  --traffic-gen HOST:PORT    traffic-gen's gRPC server (kubectl port-forward)
+  --firewall HOST:PORT       the firewall's gRPC server
+  --router HOST:PORT         the router's gRPC server
+  --connect-timeout-ms N     how long to wait for each server to report SERVING (60000)`;
+
+/** A gRPC call that failed, naming the server and the method. */
+export class NfCallError extends Error {
+  constructor(
+    readonly address: string,
+    readonly method: string,
+    cause: unknown,
+  ) {
+    super(`${method} on ${address} failed: ${(cause as Error).message}`, { cause });
+    this.name = 'NfCallError';
+  }
+}
+
+/** The step cannot start traffic: the generator has no API to start it with. */
+export class TrafficGenUnavailableError extends Error {
+  constructor(readonly address: string) {
+    super(
+      `cannot run traffic through ${address}: services/traffic-gen has no gRPC API in @flowline/proto yet (issue 4: start, stop, read results); wire it into trafficGenSource in tools/kind/src/traffic.ts`,
+    );
+    this.name = 'TrafficGenUnavailableError';
+  }
+}
+
+/** Sends the plan's flows and returns what the sink counted per flow. */
+export interface TrafficSource {
+  run(plan: TrafficPlan): Promise<FlowOutcome[]>;
+}
+
+export function trafficGenSource(address: string): TrafficSource {
+  return {
+    run: () => Promise.reject(new TrafficGenUnavailableError(address)),
+  };
+}
+
+function call<Req, Res>(
+  address: string,
+  method: string,
+  fn: (req: Req, cb: (err: grpc.ServiceError | null, res?: Res) => void) => void,
+  req: Req,
+): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    fn(req, (err, res) => {
+      if (err || res === undefined)
+        reject(new NfCallError(address, method, err ?? new Error('no reply')));
+      else resolve(res);
+    });
+  });
+}
+
+/** Polls grpc.health.v1 Check until the server reports SERVING (pods take time to boot). */
+export async function waitServing(address: string, timeoutMs: number): Promise<void> {
+  const Health = loadHealthV1().Health;
+  const client = new Health(address, grpc.credentials.createInsecure());
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no answer';
+  try {
+    while (Date.now() < deadline) {
+      try {
+        const res = await call(address, 'grpc.health.v1.Health/Check', client.check.bind(client), {
+          service: '',
+        });
+        if (res.status === 'SERVING') return;
+        last = String(res.status);
+      } catch (err) {
+        last = (err as Error).message;
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  } finally {
+    client.close();
+  }
+  throw new NfCallError(
+    address,
+    'grpc.health.v1.Health/Check',
+    new Error(`not SERVING after ${timeoutMs} ms: ${last}`),
+  );
+}
+
+/** Packets the firewall denied: its DENY rules' counters plus the default action's. */
+export function deniedPackets(plan: TrafficPlan, counters: firewallV1.Counters__Output): number {
+  const denyIds = new Set(plan.firewall.rules.filter((r) => r.action === 'DENY').map((r) => r.id));
+  let n = Number(counters.defaultDenied);
+  for (const r of counters.rules) if (denyIds.has(r.id)) n += Number(r.packets);
+  return n;
+}
+
+export async function runTrafficStep(opts: {
+  plan: TrafficPlan;
+  trafficGen: string;
+  firewall: string;
+  router: string;
+  connectTimeoutMs: number;
+  source?: TrafficSource;
+}): Promise<boolean> {
+  const { plan } = opts;
+  for (const address of [opts.trafficGen, opts.firewall, opts.router])
+    await waitServing(address, opts.connectTimeoutMs);
+  const creds = grpc.credentials.createInsecure();
+  const fw = new (firewallV1.loadFirewallV1().Firewall)(opts.firewall, creds);
+  const rt = new (routerV1.loadRouterV1().Router)(opts.router, creds);
+  try {
+    const version = await call(opts.firewall, 'ReplaceRules', fw.replaceRules.bind(fw), {
+      ruleSet: { rules: plan.firewall.rules, defaultAction: plan.firewall.defaultAction },
+    });
+    log.info('firewall rules replaced', {
+      generation: version.generation,
+      rules: version.ruleCount,
+    });
+    for (const route of plan.routes) {
+      await call(opts.router, 'AddRoute', rt.addRoute.bind(rt), {
+        route: { prefix: route.prefix, interface: route.interface, nextHop: route.nextHop ?? '' },
+      });
+    }
+    const before = deniedPackets(
+      plan,
+      await call(opts.firewall, 'GetCounters', fw.getCounters.bind(fw), {}),
+    );
+    const outcomes = await (opts.source ?? trafficGenSource(opts.trafficGen)).run(plan);
+    const after = deniedPackets(
+      plan,
+      await call(opts.firewall, 'GetCounters', fw.getCounters.bind(fw), {}),
+    );
+    const verdict = judge(plan, outcomes, after - before);
+    for (const o of outcomes) log.info('flow', { ...o });
+    if (verdict.ok) log.info('every packet met its fate', { ...verdict });
+    else for (const p of verdict.problems) log.error(p);
+    return verdict.ok;
+  } finally {
+    fw.close();
+    rt.close();
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      plan: { type: 'string' },
+      'traffic-gen': { type: 'string' },
+      firewall: { type: 'string' },
+      router: { type: 'string' },
+      'connect-timeout-ms': { type: 'string' },
+      help: { type: 'boolean' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const { plan, firewall, router } = values;
+  const trafficGen = values['traffic-gen'];
+  if (!plan || !trafficGen || !firewall || !router) {
+    process.stderr.write(
+      `--plan, --traffic-gen, --firewall and --router are required\n\n${USAGE}\n`,
+    );
+    return 64;
+  }
+  const timeout = Number(values['connect-timeout-ms'] ?? 60000);
+  if (!Number.isInteger(timeout) || timeout <= 0) {
+    process.stderr.write(
+      `--connect-timeout-ms ${values['connect-timeout-ms']}: give milliseconds\n`,
+    );
+    return 64;
+  }
+  const ok = await runTrafficStep({
+    plan: loadPlan(plan),
+    trafficGen,
+    firewall,
+    router,
+    connectTimeoutMs: timeout,
+  });
+  return ok ? 0 : 1;
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      log.error((err as Error).message, { error: (err as Error).name });
+      process.exit(1);
+    },
+  );
+}
