@@ -158,7 +158,8 @@ export class OpenFlow {
   }
 
   async dumpFlows(match?: string): Promise<FlowStats[]> {
-    const args = ['-O', 'OpenFlow14', 'dump-flows', this.remote];
+    // --names: ports by name, as flows are written (ovs-ofctl prints numbers when not on a tty).
+    const args = ['-O', 'OpenFlow14', '--names', 'dump-flows', this.remote];
     if (match) args.push(match);
     return parseDumpFlows(await this.ofctl(args, `reading flows of ${this.target.bridge}`));
   }
