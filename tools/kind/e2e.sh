@@ -11,7 +11,7 @@
 #   nodes     on each node (docker exec): reserve 2 MiB hugepages, create emulated NICs (veth pairs
 #             and the sysfs-shaped tree of `flowline-device-plugin emulate create --veth`),
 #             restart kubelet so it reports hugepages-2Mi
-#   multus    Multus (thick plugin) for the k8s.v1.cni.cncf.io/networks annotation
+#   multus    Multus (thin plugin) for the k8s.v1.cni.cncf.io/networks annotation
 #   flowline  helm install charts/flowline; wait for flowline.io/sriov_vf on the worker; a probe pod
 #             that gets a VF through the device plugin's Allocate
 #   nfs       helm install charts/network-function three times: traffic-gen, firewall, router
@@ -39,7 +39,10 @@ steps=()
 all_steps=(prereqs cluster images load nodes multus flowline nfs chain traffic teardown)
 
 multus_version=v4.2.2
-multus_manifest="https://raw.githubusercontent.com/k8snetworkplumbingwg/multus-cni/${multus_version}/deployments/multus-daemonset-thick.yml"
+# The thin plugin: kubelet's runtime executes it, and so the flowline plugin it delegates to, on
+# the node itself, where the plugin's Node.js runtime (/opt/flowline), OVS's db.sock and the
+# vhost socket dir are. The thick plugin would run delegates inside its own pod, without them.
+multus_manifest="https://raw.githubusercontent.com/k8snetworkplumbingwg/multus-cni/${multus_version}/deployments/multus-daemonset.yml"
 flowline_ns=flowline
 nf_ns=flowline-e2e
 # 2 MiB pages for the whole cluster (the nodes share the host's kernel): OVS 512 MiB and three

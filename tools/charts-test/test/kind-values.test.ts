@@ -93,6 +93,24 @@ describe('tools/kind values and manifests', () => {
     expect(requested + 200).toBeLessThanOrEqual(4000 - 100);
   });
 
+  it('fit in the 2 MiB hugepages e2e.sh reserves', () => {
+    const script = readFileSync(join(kindDir, 'e2e.sh'), 'utf8');
+    const pages = Number(/^hugepages=(\d+)$/m.exec(script)?.[1]);
+    expect(pages).toBeGreaterThan(0);
+    const mib = (q: string | undefined): number =>
+      q === undefined
+        ? 0
+        : q.endsWith('Gi')
+          ? Number(q.slice(0, -2)) * 1024
+          : Number(q.slice(0, -2));
+    const wanted = [flowline, ...nfs.map((n) => n.manifests)]
+      .flatMap(pods)
+      .flatMap((p) => p.containers)
+      .reduce((n, c) => n + mib(c.resources?.limits?.['hugepages-2Mi']), 0);
+    expect(wanted).toBeGreaterThan(0);
+    expect(wanted).toBeLessThanOrEqual(pages * 2);
+  });
+
   it('point the device plugin at the emulated tree, with a pool that takes its kernel VFs', () => {
     const cm = find(flowline, 'ConfigMap', 'flowline-device-plugin');
     const config = JSON.parse((cm.data as Record<string, string>)['config.json']!) as {

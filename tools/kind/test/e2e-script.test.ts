@@ -208,6 +208,12 @@ describe('tools/kind/e2e.sh', () => {
       expect(values).toMatch(/sysfsRoot: \/var\/lib\/flowline\/emulated-sysfs/);
     });
 
+    it('installs a pinned Multus release, its thin plugin (delegates run on the node)', () => {
+      const apply = lines[first(/^kubectl apply -f https:\/\/.*multus/)]!;
+      expect(apply).toMatch(/\/multus-cni\/v\d+\.\d+\.\d+\/deployments\/multus-daemonset\.yml$/);
+      expect(first(/multus/)).toBeLessThan(first(/^helm upgrade --install flowline /));
+    });
+
     it('prints only the steps asked for', () => {
       const r = runScript(['--dry-run', 'chain', 'traffic'], { PATH: tools.path });
       expect(r.status).toBe(0);
