@@ -245,7 +245,15 @@ describe('charts/flowline', () => {
       FLOWLINE_GRPC_ADDRESS: '0.0.0.0:50051',
       FLOWLINE_KUBERNETES: '1',
       FLOWLINE_OVSDB_REMOTE: 'tcp:{nodeIP}:6640',
+      FLOWLINE_BRIDGE: 'br-flowline',
     });
+    // Settings the controller's CLI has today are passed under the names it reads.
+    const main = readFileSync(
+      join(repoRoot, 'services', 'chain-controller', 'src', 'main.ts'),
+      'utf8',
+    );
+    for (const name of ['FLOWLINE_GRPC_ADDRESS', 'FLOWLINE_METRICS_PORT', 'FLOWLINE_BRIDGE'])
+      expect(main, `${name} is not read by services/chain-controller/src/main.ts`).toContain(name);
     const rules = ms
       .filter((m) => m.kind === 'ClusterRole' || m.kind === 'Role')
       .flatMap((r) => r.rules as { apiGroups: string[]; resources: string[]; verbs: string[] }[]);
