@@ -35,3 +35,13 @@ export {
   type NfIdentity,
   type NfServerOptions,
 } from './server';
+export {
+  FrameInjector,
+  PodDataplane,
+  ealOptionsFor,
+  openPodDataplane,
+  parseLcores,
+  type LinkEvent,
+  type OpenPodPort,
+  type PodDataplaneOptions,
+} from './pod-dataplane';
