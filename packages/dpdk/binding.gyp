@@ -4,6 +4,7 @@
       "target_name": "flowline_dpdk",
       "sources": [
         "native/addon.cc",
+        "native/fl_conntrack.c",
         "native/fl_core.c",
         "native/fl_parse.c",
         "native/fl_pipeline.c"

@@ -552,6 +552,16 @@ Napi::Value PipelineAddStage(const Napi::CallbackInfo &info) {
     c.no_route_action = Action(o.Get("noRouteAction"));
     c.non_ip_action = Action(o.Get("nonIpAction"));
     rc = fl_pipeline_add_lpm(p, &c, err);
+  } else if (type == "conntrack") {
+    fl_ct_conf c;
+    memset(&c, 0, sizeof(c));
+    c.capacity = U32(o.Get("capacity"), "capacity");
+    Napi::Array to = o.Get("timeoutsMs").As<Napi::Array>();
+    if (to.Length() != FL_CT_TO_COUNT) throw Napi::RangeError::New(env, "timeoutsMs: 5 values");
+    for (uint32_t i = 0; i < FL_CT_TO_COUNT; i++) c.timeout_ms[i] = U32(to.Get(i), "timeoutsMs");
+    c.evict = o.Get("evict").ToBoolean() ? 1 : 0;
+    c.socket = -1;
+    rc = fl_pipeline_add_conntrack(p, &c, err);
   } else {
     throw Napi::TypeError::New(env, "unknown stage type " + type);
   }
@@ -680,6 +690,23 @@ Napi::Value PipelineAclHits(const Napi::CallbackInfo &info) {
   return out;
 }
 
+Napi::Value PipelineCtCounters(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  struct fl_ct_counters c;
+  int rc = fl_pipeline_ct_counters(Pipeline(info[0]), info[1].As<Napi::Number>().Int32Value(), &c);
+  if (rc < 0) Throw(env, rc, "ct_counters", "not a conntrack stage");
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("entries", (double)c.entries);
+  o.Set("capacity", (double)c.capacity);
+  o.Set("created", (double)c.created);
+  o.Set("expired", (double)c.expired);
+  o.Set("evicted", (double)c.evicted);
+  o.Set("hits", (double)c.hits);
+  o.Set("replyHits", (double)c.reply_hits);
+  o.Set("tableFull", (double)c.table_full);
+  return o;
+}
+
 Napi::Value PipelinePunt(const Napi::CallbackInfo &info) {
   return Napi::Number::New(info.Env(),
                            fl_pipeline_punt_dequeue(Pipeline(info[0]), Batch(info[1])));
@@ -764,6 +791,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   EXPORT("pipelineFree", PipelineFree);
   EXPORT("pipelineCounters", PipelineCounters);
   EXPORT("pipelineAclHits", PipelineAclHits);
+  EXPORT("pipelineCtCounters", PipelineCtCounters);
   EXPORT("pipelinePunt", PipelinePunt);
   EXPORT("pipelineInject", PipelineInject);
   EXPORT("parsePacket", ParsePacket);

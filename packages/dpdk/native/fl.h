@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fl_conntrack.h"
 #include "fl_parse.h"
 
 #ifdef __cplusplus
@@ -106,7 +107,12 @@ int fl_rx_copy(uint16_t port, uint16_t queue, uint32_t max, fl_copy_cb cb, void 
 void fl_batch_fill_meta(struct fl_batch *b);
 
 /* ---- pipeline ---- */
-enum fl_stage_type { FL_STAGE_L2FWD = 1, FL_STAGE_ACL = 2, FL_STAGE_LPM = 3 };
+enum fl_stage_type {
+  FL_STAGE_L2FWD = 1,
+  FL_STAGE_ACL = 2,
+  FL_STAGE_LPM = 3,
+  FL_STAGE_CONNTRACK = 4, /* must come right before an ACL stage; one worker only */
+};
 enum fl_action { FL_ACT_PASS = 0, FL_ACT_DROP = 1, FL_ACT_PUNT = 2 };
 
 struct fl_input {
@@ -183,6 +189,9 @@ struct fl_pipeline *fl_pipeline_create(const struct fl_pipeline_conf *conf, char
 int fl_pipeline_add_l2fwd(struct fl_pipeline *p, const struct fl_l2fwd_conf *c, char *err);
 int fl_pipeline_add_acl(struct fl_pipeline *p, const struct fl_acl_conf *c, char *err);
 int fl_pipeline_add_lpm(struct fl_pipeline *p, const struct fl_lpm_conf *c, char *err);
+/* Conntrack: tracked flows skip the next (ACL) stage; that stage's permits open new flows. */
+int fl_pipeline_add_conntrack(struct fl_pipeline *p, const struct fl_ct_conf *c, char *err);
+int fl_pipeline_ct_counters(struct fl_pipeline *p, int stage, struct fl_ct_counters *out);
 /* Builds a new ACL table aside, swaps it in, waits for every worker to pass a quiescent state
  * and frees the old one. The old table's final per-rule counters go to retired (n_old + 1
  * values, the last being the default action) when non-NULL. Returns n_old or < 0. */

@@ -6,6 +6,7 @@ static const char *const reason_names[FL_R_COUNT] = {
     "ok",          "malformed_l2", "malformed_l3", "malformed_l4", "bad_ext_header", "fragment",
     "not_ip",      "acl_deny",     "no_route",     "ttl_expired",  "arp",            "nd",
     "local",       "no_output",    "tx_full",      "punt_full",
+    "conntrack_full",
 };
 
 const char *fl_reason_name(int reason) {

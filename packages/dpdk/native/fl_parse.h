@@ -31,6 +31,7 @@ enum fl_reason {
   FL_R_NO_OUTPUT,     /* no output port was chosen */
   FL_R_TX_FULL,       /* the output queue did not take it */
   FL_R_PUNT_FULL,     /* the punt ring was full */
+  FL_R_CT_FULL,       /* a new flow found its conntrack bucket full (eviction off) */
   FL_R_COUNT
 };
 

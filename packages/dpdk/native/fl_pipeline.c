@@ -90,6 +90,7 @@ struct pkt {
   struct fl_parsed h;
   uint16_t out;
   uint8_t fate, reason;
+  uint8_t tracked; /* a conntrack stage found its flow: the ACL stage after it lets it pass */
 };
 
 static unsigned name_seq;
@@ -146,6 +147,8 @@ static void run_acl(struct worker *w, struct stage *s, struct stage_ctr *c, stru
                     uint16_t n) {
   const struct acl_table *t = __atomic_load_n((struct acl_table **)&s->table, __ATOMIC_ACQUIRE);
   uint64_t *hits = t->hits + (size_t)w->idx * t->stride;
+  struct fl_ct *ct = s > w->p->stages && s[-1].type == FL_STAGE_CONNTRACK ? s[-1].table : NULL;
+  uint64_t now = ct ? rte_rdtsc() : 0;
   struct acl4_key k4[FL_MAX_BURST];
   struct acl6_key k6[FL_MAX_BURST];
   const uint8_t *d4[FL_MAX_BURST], *d6[FL_MAX_BURST];
@@ -154,7 +157,7 @@ static void run_acl(struct worker *w, struct stage *s, struct stage_ctr *c, stru
   uint16_t n4 = 0, n6 = 0;
   for (uint16_t i = 0; i < n; i++) {
     struct pkt *k = &pk[i];
-    if (k->fate != FATE_FWD) continue;
+    if (k->fate != FATE_FWD || k->tracked) continue;
     c->in++;
     const struct fl_parsed *h = &k->h;
     if (h->reason) {
@@ -215,11 +218,30 @@ static void run_acl(struct worker *w, struct stage *s, struct stage_ctr *c, stru
         hits[t->n]++;
         act = s->c.acl.default_action;
       }
-      set_fate(c, &pk[idx[j]], act, FL_R_ACL_DENY);
+      struct pkt *k = &pk[idx[j]];
+      set_fate(c, k, act, FL_R_ACL_DENY);
+      if (ct && act == FL_ACT_PASS &&
+          fl_ct_commit(ct, &k->h, rte_pktmbuf_mtod(k->m, const uint8_t *), k->m->data_len, now) < 0)
+        set_fate(c, k, FL_ACT_DROP, FL_R_CT_FULL);
     }
   }
   for (uint16_t i = 0; i < n; i++)
-    if (pk[i].fate == FATE_FWD) c->out++;
+    if (pk[i].fate == FATE_FWD && !pk[i].tracked) c->out++;
+}
+
+/* Looks every packet up in the flow table; the ACL stage that follows commits new flows. */
+static void run_conntrack(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n) {
+  struct fl_ct *ct = s->table;
+  uint64_t now = rte_rdtsc();
+  for (uint16_t i = 0; i < n; i++) {
+    struct pkt *k = &pk[i];
+    if (k->fate != FATE_FWD) continue;
+    c->in++;
+    k->tracked = (uint8_t)fl_ct_track(ct, &k->h, rte_pktmbuf_mtod(k->m, const uint8_t *),
+                                      k->m->data_len, now);
+    c->out++;
+  }
+  fl_ct_sweep(ct, now, 32);
 }
 
 static inline uint16_t csum_replace16(uint16_t hc, uint16_t old, uint16_t new) {
@@ -377,6 +399,7 @@ static void process(struct worker *w, uint16_t in_port, struct rte_mbuf **ms, ui
     pk[i].out = FL_NO_PORT;
     pk[i].fate = FATE_FWD;
     pk[i].reason = 0;
+    pk[i].tracked = 0;
     ms[i]->port = in_port;
     if (p->needs_parse) fl_parse(rte_pktmbuf_mtod(ms[i], const uint8_t *), ms[i]->data_len, &pk[i].h);
   }
@@ -392,6 +415,9 @@ static void process(struct worker *w, uint16_t in_port, struct rte_mbuf **ms, ui
       break;
     case FL_STAGE_LPM:
       run_lpm(st, c, pk, n);
+      break;
+    case FL_STAGE_CONNTRACK:
+      run_conntrack(st, c, pk, n);
       break;
     }
   }
@@ -742,6 +768,7 @@ static int add_table_stage(struct fl_pipeline *p, int type, void *table, char *e
   int s = add_stage(p, type, err);
   if (s < 0) {
     if (type == FL_STAGE_ACL) acl_table_free(table);
+    else if (type == FL_STAGE_CONNTRACK) fl_ct_free(table);
     else lpm_table_free(table);
     return s;
   }
@@ -762,6 +789,21 @@ int fl_pipeline_add_lpm(struct fl_pipeline *p, const struct fl_lpm_conf *c, char
   int s = add_table_stage(p, FL_STAGE_LPM, lpm_build(&empty, err), err);
   if (s >= 0) p->stages[s].c.lpm = *c;
   return s;
+}
+
+int fl_pipeline_add_conntrack(struct fl_pipeline *p, const struct fl_ct_conf *c, char *err) {
+  /* The table has one writer: two workers could each see one direction of a flow. */
+  if (p->c.n_workers != 1)
+    return fail(err, -EINVAL, "a conntrack stage needs a pipeline with exactly one worker, not %u",
+                p->c.n_workers);
+  struct fl_ct *t = fl_ct_create(c, err);
+  return t ? add_table_stage(p, FL_STAGE_CONNTRACK, t, err) : -EINVAL;
+}
+
+int fl_pipeline_ct_counters(struct fl_pipeline *p, int s, struct fl_ct_counters *out) {
+  if (s < 0 || s >= p->n_stages || p->stages[s].type != FL_STAGE_CONNTRACK) return -EINVAL;
+  fl_ct_counters(p->stages[s].table, out);
+  return 0;
 }
 
 /* Publishes t in stage s and returns the old table once no worker can still read it. */
@@ -813,6 +855,10 @@ int fl_pipeline_set_lpm(struct fl_pipeline *p, int s, const struct fl_lpm_table_
 
 int fl_pipeline_start(struct fl_pipeline *p, char *err) {
   if (p->running) return fail(err, -EALREADY, "pipeline already running");
+  for (int s = 0; s < p->n_stages; s++)
+    if (p->stages[s].type == FL_STAGE_CONNTRACK &&
+        (s + 1 >= p->n_stages || p->stages[s + 1].type != FL_STAGE_ACL))
+      return fail(err, -EINVAL, "conntrack stage %d must be followed by an ACL stage", s);
   p->stop = 0;
   for (unsigned i = 0; i < p->c.n_workers; i++) {
     unsigned lc = p->w[i]->c.lcore;
@@ -854,6 +900,7 @@ void fl_pipeline_free(struct fl_pipeline *p) {
   for (int s = 0; s < p->n_stages; s++) {
     if (p->stages[s].type == FL_STAGE_ACL) acl_table_free(p->stages[s].table);
     if (p->stages[s].type == FL_STAGE_LPM) lpm_table_free(p->stages[s].table);
+    if (p->stages[s].type == FL_STAGE_CONNTRACK) fl_ct_free(p->stages[s].table);
   }
   if (p->punt) {
     ring_drain_free(p->punt);

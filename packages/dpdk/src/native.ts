@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
+import type { ConntrackCounters } from './pipeline';
 
 export interface NativeLink {
   up: boolean;
@@ -104,6 +105,7 @@ export interface NativeAddon {
   pipelineFree(pipeline: number): void;
   pipelineCounters(pipeline: number): Float64Array;
   pipelineAclHits(pipeline: number, stage: number): number[];
+  pipelineCtCounters(pipeline: number, stage: number): ConntrackCounters;
   pipelinePunt(pipeline: number, batch: number): number;
   pipelineInject(pipeline: number, batch: number, port: number): number;
   parsePacket(packet: Buffer): NativeParsed;

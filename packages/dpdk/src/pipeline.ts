@@ -46,7 +46,86 @@ export interface LpmStage {
   nonIp?: FateAction;
 }
 
-export type StageSpec = L2FwdStage | AclStage | LpmStage;
+export interface ConntrackTimeouts {
+  /** SYN seen, handshake not complete. Default 30 s. */
+  tcpSynMs?: number;
+  /** Default 3600 s. */
+  tcpEstablishedMs?: number;
+  /** After a FIN from either side or a RST. Default 30 s. */
+  tcpClosingMs?: number;
+  /** Default 60 s. */
+  udpMs?: number;
+  /** ICMP/ICMPv6 echo. Default 30 s. */
+  icmpMs?: number;
+}
+
+/**
+ * Connection tracking; must come right before an acl stage, in a one-worker pipeline (the
+ * table has a single writer). Packets of tracked flows (both directions) skip that ACL; a
+ * packet the ACL permits opens a flow (TCP SYN, UDP, ICMP echo request), so the replies of
+ * permitted flows pass and unsolicited inbound traffic meets the ACL.
+ */
+export interface ConntrackStage {
+  kind: 'conntrack';
+  name?: string;
+  /** Flow table entries, rounded up to a power of two. Default 65536. */
+  capacity?: number;
+  timeouts?: ConntrackTimeouts;
+  /**
+   * A new flow whose bucket is full of live flows: 'evict' pushes out the bucket's least
+   * recently seen flow (default), 'drop' drops the new flow's packet (reason conntrack_full).
+   */
+  whenFull?: 'evict' | 'drop';
+}
+
+export interface ConntrackCounters {
+  /** Slots in use (expired flows count until reclaimed). */
+  entries: number;
+  capacity: number;
+  created: number;
+  expired: number;
+  evicted: number;
+  /** Packets of tracked flows, either direction. */
+  hits: number;
+  /** Of those, packets in the reply direction. */
+  replyHits: number;
+  /** New flows dropped because their bucket was full (whenFull 'drop'). */
+  tableFull: number;
+}
+
+export const CONNTRACK_DEFAULTS = {
+  capacity: 65_536,
+  timeouts: {
+    tcpSynMs: 30_000,
+    tcpEstablishedMs: 3_600_000,
+    tcpClosingMs: 30_000,
+    udpMs: 60_000,
+    icmpMs: 30_000,
+  },
+} as const;
+const TIMEOUT_KEYS = ['tcpSynMs', 'tcpEstablishedMs', 'tcpClosingMs', 'udpMs', 'icmpMs'] as const;
+
+/** The native conntrack configuration, or a PipelineError naming the bad field. */
+function conntrackConf(
+  s: ConntrackStage,
+  at: string,
+): { capacity: number; timeoutsMs: number[]; evict: boolean } {
+  const capacity = s.capacity ?? CONNTRACK_DEFAULTS.capacity;
+  if (!Number.isInteger(capacity) || capacity < 64 || capacity > 1 << 24)
+    throw new PipelineError(`must be an integer 64..${1 << 24}, got ${capacity}`, `${at}.capacity`);
+  const timeoutsMs = TIMEOUT_KEYS.map((k) => {
+    const v = s.timeouts?.[k] ?? CONNTRACK_DEFAULTS.timeouts[k];
+    if (!Number.isInteger(v) || v < 1 || v > 0xffffffff)
+      throw new PipelineError(`must be a whole number of ms >= 1, got ${v}`, `${at}.timeouts.${k}`);
+    return v;
+  });
+  const whenFull = s.whenFull ?? 'evict';
+  if (whenFull !== 'evict' && whenFull !== 'drop')
+    throw new PipelineError(`must be "evict" or "drop", got ${String(whenFull)}`, `${at}.whenFull`);
+  return { capacity, timeoutsMs, evict: whenFull === 'evict' };
+}
+
+export type StageSpec = L2FwdStage | AclStage | LpmStage | ConntrackStage;
 
 export interface Backoff {
   /** Empty polls (each with rte_pause) before the worker starts sleeping. Default 256. */
@@ -199,6 +278,18 @@ export class Pipeline {
             nonIpAction: ACTION[s.nonIp ?? 'pass'],
             fragmentAction: ACTION[s.fragments ?? 'drop'],
           });
+        } else if (s.kind === 'conntrack') {
+          if (spec.stages[i + 1]?.kind !== 'acl')
+            throw new PipelineError(
+              'a conntrack stage must come right before an acl stage',
+              `${at}.kind`,
+            );
+          if (layout.length !== 1)
+            throw new PipelineError(
+              `a conntrack stage needs exactly one worker (its table has one writer), got ${layout.length}`,
+              'workers',
+            );
+          index = n.pipelineAddStage(handle, 'conntrack', conntrackConf(s, at));
         } else if (s.kind === 'lpm') {
           index = n.pipelineAddStage(handle, 'lpm', {
             noRouteAction: ACTION[s.noRoute ?? 'punt'],
@@ -309,6 +400,13 @@ export class Pipeline {
     this.assertLive();
     const s = this.stage(stage, 'acl');
     return this.foldHits(s.index, native().pipelineAclHits(this.handle, s.index));
+  }
+
+  /** A conntrack stage's counters, read without stopping the worker. */
+  conntrack(stage: string | number): ConntrackCounters {
+    this.assertLive();
+    const s = this.stage(stage, 'conntrack');
+    return native().pipelineCtCounters(this.handle, s.index);
   }
 
   /** Replaces an LPM stage's routes, next hops and local addresses while traffic runs. */

@@ -1,0 +1,324 @@
+/*
+ * Connection tracking table (see fl_conntrack.h for the threading rule).
+ *
+ * Layout: capacity / FL_CT_BUCKET buckets of FL_CT_BUCKET 64-byte entries. A flow's key is
+ * canonical (the lower endpoint first), so both directions hash to the same bucket and one
+ * probe of one bucket finds a flow from either side; the entry remembers which endpoint
+ * originated it. Expiry is lazy (a lookup or insert that meets an expired entry reclaims it)
+ * plus a small sweep each burst, so entries of idle flows are reclaimed too. When a new flow's
+ * bucket is full of live flows, the least recently seen one is evicted (or, with eviction off,
+ * the new flow is dropped).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <rte_byteorder.h>
+#include <rte_common.h>
+#include <rte_cycles.h>
+#include <rte_hash_crc.h>
+#include <rte_malloc.h>
+
+#include "fl.h"
+#include "fl_conntrack.h"
+
+enum {
+  ST_FREE = 0,
+  ST_TCP_SYN_SENT,
+  ST_TCP_SYN_RECV,
+  ST_TCP_ESTABLISHED,
+  ST_TCP_FIN_WAIT, /* one side sent FIN */
+  ST_TCP_CLOSING,  /* both sides sent FIN */
+  ST_TCP_CLOSE,    /* RST seen */
+  ST_UDP,
+  ST_ICMP,
+};
+
+#define SEEN_FIN_ORIG 0x1
+#define SEEN_FIN_REPLY 0x2
+#define SEEN_REPLY 0x4
+
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+#define TCP_ACK 0x10
+
+struct ct_key {
+  uint8_t a[16], b[16]; /* endpoint a sorts before endpoint b (address, then port) */
+  uint16_t pa, pb;      /* ports, network order; the echo identifier for ICMP */
+  uint8_t proto, family;
+  uint8_t pad[2];
+};
+
+struct ct_entry {
+  struct ct_key k;
+  uint32_t sig;
+  uint8_t state;
+  uint8_t orig_a; /* the originator is endpoint a */
+  uint8_t seen;
+  uint8_t pad;
+  uint64_t expires; /* TSC */
+  uint64_t last;    /* TSC of the last packet: the eviction order */
+};
+
+_Static_assert(sizeof(struct ct_key) == 40, "ct_key layout");
+_Static_assert(sizeof(struct ct_entry) == 64, "one entry per cache line");
+
+struct fl_ct {
+  struct ct_entry *e;
+  uint32_t n_buckets, mask, cursor;
+  uint8_t evict;
+  uint64_t timeout[FL_CT_TO_COUNT]; /* TSC cycles */
+  struct fl_ct_counters ctr;
+};
+
+/* What a packet says about its flow. */
+struct ct_pkt {
+  struct ct_key k;
+  uint32_t sig;
+  uint8_t src_is_a;
+  uint8_t tcp_flags;
+  uint8_t echo; /* 1 request, 2 reply */
+};
+
+struct fl_ct *fl_ct_create(const struct fl_ct_conf *c, char *err) {
+  if (c->capacity < FL_CT_MIN_CAPACITY || c->capacity > FL_CT_MAX_CAPACITY) {
+    fl_fail(err, -EINVAL, "conntrack capacity must be %u..%u, got %u", FL_CT_MIN_CAPACITY,
+            FL_CT_MAX_CAPACITY, c->capacity);
+    return NULL;
+  }
+  for (int i = 0; i < FL_CT_TO_COUNT; i++)
+    if (c->timeout_ms[i] == 0) {
+      fl_fail(err, -EINVAL, "conntrack timeout %d must be > 0 ms", i);
+      return NULL;
+    }
+  uint32_t cap = rte_align32pow2(c->capacity);
+  struct fl_ct *t = rte_zmalloc_socket("fl_ct", sizeof(*t), RTE_CACHE_LINE_SIZE, c->socket);
+  if (!t) {
+    fl_fail(err, -ENOMEM, "conntrack table header");
+    return NULL;
+  }
+  t->e = rte_zmalloc_socket("fl_ct_entries", (size_t)cap * sizeof(struct ct_entry),
+                            RTE_CACHE_LINE_SIZE, c->socket);
+  if (!t->e) {
+    fl_fail(err, -ENOMEM, "conntrack table of %u entries (%zu MiB of hugepage memory)", cap,
+            ((size_t)cap * sizeof(struct ct_entry)) >> 20);
+    rte_free(t);
+    return NULL;
+  }
+  t->n_buckets = cap / FL_CT_BUCKET;
+  t->mask = t->n_buckets - 1;
+  t->evict = c->evict;
+  uint64_t hz = rte_get_tsc_hz();
+  for (int i = 0; i < FL_CT_TO_COUNT; i++) t->timeout[i] = (uint64_t)c->timeout_ms[i] * hz / 1000;
+  t->ctr.capacity = cap;
+  return t;
+}
+
+void fl_ct_free(struct fl_ct *t) {
+  if (!t) return;
+  rte_free(t->e);
+  rte_free(t);
+}
+
+/* Fills p from the parsed headers; 0 when the packet is not of a trackable kind. */
+static int ct_classify(const struct fl_parsed *h, const uint8_t *pkt, uint32_t len,
+                       struct ct_pkt *p) {
+  if (h->reason || (h->l3 != FL_L3_IPV4 && h->l3 != FL_L3_IPV6) || !(h->flags & FL_F_L4) ||
+      (h->flags & FL_F_FRAG_LATER))
+    return 0;
+  uint16_t sport = h->sport, dport = h->dport;
+  p->tcp_flags = 0;
+  p->echo = 0;
+  switch (h->proto) {
+  case 6:
+    p->tcp_flags = pkt[h->l4_off + 13]; /* the parser checked 20 bytes of TCP header */
+    break;
+  case 17:
+    break;
+  case 1:
+  case 58: {
+    uint8_t req = h->proto == 1 ? 8 : 128, rep = h->proto == 1 ? 0 : 129;
+    if (h->icmp_type != req && h->icmp_type != rep) return 0;
+    if ((uint32_t)h->l4_off + 8 > len) return 0;
+    p->echo = h->icmp_type == req ? 1 : 2;
+    memcpy(&sport, pkt + h->l4_off + 4, 2); /* the echo identifier pairs request and reply */
+    dport = sport;
+    break;
+  }
+  default:
+    return 0;
+  }
+  int alen = h->l3 == FL_L3_IPV4 ? 4 : 16;
+  int c = memcmp(h->src, h->dst, (size_t)alen);
+  p->src_is_a = c < 0 || (c == 0 && rte_be_to_cpu_16(sport) <= rte_be_to_cpu_16(dport));
+  struct ct_key *k = &p->k;
+  memset(k, 0, sizeof(*k));
+  memcpy(k->a, p->src_is_a ? h->src : h->dst, (size_t)alen);
+  memcpy(k->b, p->src_is_a ? h->dst : h->src, (size_t)alen);
+  k->pa = p->src_is_a ? sport : dport;
+  k->pb = p->src_is_a ? dport : sport;
+  k->proto = h->proto;
+  k->family = h->l3 == FL_L3_IPV4 ? 4 : 6;
+  p->sig = rte_hash_crc(k, sizeof(*k), 0x9e3779b9);
+  return 1;
+}
+
+static inline struct ct_entry *bucket(struct fl_ct *t, uint32_t sig) {
+  return &t->e[(size_t)(sig & t->mask) * FL_CT_BUCKET];
+}
+
+static inline void reclaim(struct fl_ct *t, struct ct_entry *e, uint64_t *why) {
+  e->state = ST_FREE;
+  t->ctr.entries--;
+  (*why)++;
+}
+
+static struct ct_entry *find(struct fl_ct *t, const struct ct_pkt *p) {
+  struct ct_entry *b = bucket(t, p->sig);
+  for (int i = 0; i < FL_CT_BUCKET; i++)
+    if (b[i].state != ST_FREE && b[i].sig == p->sig && !memcmp(&b[i].k, &p->k, sizeof(p->k)))
+      return &b[i];
+  return NULL;
+}
+
+static int timeout_class(uint8_t state) {
+  switch (state) {
+  case ST_TCP_SYN_SENT:
+  case ST_TCP_SYN_RECV:
+    return FL_CT_TO_TCP_SYN;
+  case ST_TCP_ESTABLISHED:
+    return FL_CT_TO_TCP_ESTABLISHED;
+  case ST_UDP:
+    return FL_CT_TO_UDP;
+  case ST_ICMP:
+    return FL_CT_TO_ICMP;
+  default:
+    return FL_CT_TO_TCP_CLOSING;
+  }
+}
+
+/* TCP: returns 0 when the packet does not fit the flow's state (the ACL decides then). */
+static int tcp_step(struct ct_entry *e, int orig, uint8_t f) {
+  if (f & TCP_RST) {
+    e->state = ST_TCP_CLOSE;
+    return 1;
+  }
+  if ((f & (TCP_SYN | TCP_ACK)) == TCP_SYN && orig) {
+    /* a retransmitted SYN, or a new connection reusing a closed flow's ports */
+    if (e->state == ST_TCP_SYN_SENT || e->state >= ST_TCP_FIN_WAIT) {
+      e->state = ST_TCP_SYN_SENT;
+      e->seen = 0;
+    }
+    return 1;
+  }
+  switch (e->state) {
+  case ST_TCP_SYN_SENT:
+    /* Only the answer to the SYN may come back before the handshake. */
+    if (orig) return 1;
+    if ((f & (TCP_SYN | TCP_ACK)) != (TCP_SYN | TCP_ACK)) return 0;
+    e->state = ST_TCP_SYN_RECV;
+    e->seen |= SEEN_REPLY;
+    return 1;
+  case ST_TCP_SYN_RECV:
+    if (orig && (f & TCP_ACK) && !(f & TCP_SYN)) e->state = ST_TCP_ESTABLISHED;
+    break;
+  default:
+    break;
+  }
+  if (f & TCP_FIN) {
+    e->seen |= orig ? SEEN_FIN_ORIG : SEEN_FIN_REPLY;
+    e->state = (e->seen & (SEEN_FIN_ORIG | SEEN_FIN_REPLY)) == (SEEN_FIN_ORIG | SEEN_FIN_REPLY)
+                   ? ST_TCP_CLOSING
+                   : ST_TCP_FIN_WAIT;
+  }
+  return 1;
+}
+
+int fl_ct_track(struct fl_ct *t, const struct fl_parsed *h, const uint8_t *pkt, uint32_t len,
+                uint64_t now) {
+  struct ct_pkt p;
+  if (!ct_classify(h, pkt, len, &p)) return 0;
+  struct ct_entry *e = find(t, &p);
+  if (!e) return 0;
+  if (now >= e->expires) {
+    reclaim(t, e, &t->ctr.expired);
+    return 0;
+  }
+  int orig = p.src_is_a == e->orig_a;
+  if (e->state == ST_ICMP) {
+    if (p.echo != (orig ? 1 : 2)) return 0; /* only requests out, replies back */
+  } else if (e->k.proto == 6) {
+    if (!tcp_step(e, orig, p.tcp_flags)) return 0;
+  } else if (!orig) {
+    e->seen |= SEEN_REPLY;
+  }
+  e->last = now;
+  e->expires = now + t->timeout[timeout_class(e->state)];
+  t->ctr.hits++;
+  if (!orig) t->ctr.reply_hits++;
+  return 1;
+}
+
+int fl_ct_commit(struct fl_ct *t, const struct fl_parsed *h, const uint8_t *pkt, uint32_t len,
+                 uint64_t now) {
+  struct ct_pkt p;
+  if (!ct_classify(h, pkt, len, &p)) return 0;
+  uint8_t state;
+  if (p.k.proto == 6) {
+    /* Only a connection attempt opens a flow: a permitted stray ACK or RST creates nothing. */
+    if ((p.tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST)) != TCP_SYN) return 0;
+    state = ST_TCP_SYN_SENT;
+  } else if (p.k.proto == 17) {
+    state = ST_UDP;
+  } else {
+    if (p.echo != 1) return 0;
+    state = ST_ICMP;
+  }
+  struct ct_entry *b = bucket(t, p.sig), *slot = NULL, *oldest = NULL;
+  for (int i = 0; i < FL_CT_BUCKET; i++) {
+    struct ct_entry *e = &b[i];
+    if (e->state != ST_FREE && now >= e->expires) reclaim(t, e, &t->ctr.expired);
+    if (e->state == ST_FREE) {
+      if (!slot) slot = e;
+      continue;
+    }
+    /* Two packets of a new flow in one burst: the first created it. */
+    if (e->sig == p.sig && !memcmp(&e->k, &p.k, sizeof(p.k))) return 0;
+    if (!oldest || e->last < oldest->last) oldest = e;
+  }
+  if (!slot) {
+    if (!t->evict) {
+      t->ctr.table_full++;
+      return -ENOSPC;
+    }
+    slot = oldest;
+    reclaim(t, slot, &t->ctr.evicted);
+  }
+  slot->k = p.k;
+  slot->sig = p.sig;
+  slot->orig_a = p.src_is_a;
+  slot->seen = 0;
+  slot->last = now;
+  slot->expires = now + t->timeout[timeout_class(state)];
+  slot->state = state;
+  t->ctr.entries++;
+  t->ctr.created++;
+  return 1;
+}
+
+void fl_ct_sweep(struct fl_ct *t, uint64_t now, uint32_t slots) {
+  uint32_t total = t->n_buckets * FL_CT_BUCKET;
+  for (uint32_t i = 0; i < slots; i++) {
+    struct ct_entry *e = &t->e[t->cursor];
+    if (e->state != ST_FREE && now >= e->expires) reclaim(t, e, &t->ctr.expired);
+    t->cursor = t->cursor + 1 == total ? 0 : t->cursor + 1;
+  }
+}
+
+void fl_ct_counters(const struct fl_ct *t, struct fl_ct_counters *out) {
+  const uint64_t *in = (const uint64_t *)&t->ctr;
+  uint64_t *o = (uint64_t *)out;
+  for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
+    o[i] = __atomic_load_n(&in[i], __ATOMIC_RELAXED);
+}

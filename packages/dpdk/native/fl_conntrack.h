@@ -1,0 +1,70 @@
+/*
+ * Connection tracking for the stateful firewall: TCP (SYN seen, established, FIN/RST closing),
+ * UDP and ICMP/ICMPv6 echo, IPv4 and IPv6, in a bounded open-addressing table sized at creation.
+ *
+ * Threading rule: one writer. Only the single worker lcore of the pipeline that owns the table
+ * calls fl_ct_track, fl_ct_commit and fl_ct_sweep; the control thread only reads counters
+ * (relaxed atomic loads) and frees the table once the worker has stopped. No DPDK header here,
+ * so the C++ binding can include it.
+ */
+#ifndef FL_CONNTRACK_H
+#define FL_CONNTRACK_H
+
+#include <stdint.h>
+
+#include "fl_parse.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum fl_ct_timeout {
+  FL_CT_TO_TCP_SYN = 0, /* SYN seen, handshake not complete */
+  FL_CT_TO_TCP_ESTABLISHED,
+  FL_CT_TO_TCP_CLOSING, /* FIN from either side, or RST */
+  FL_CT_TO_UDP,
+  FL_CT_TO_ICMP,
+  FL_CT_TO_COUNT
+};
+
+#define FL_CT_BUCKET 8           /* entries per bucket (set-associative) */
+#define FL_CT_MIN_CAPACITY 64
+#define FL_CT_MAX_CAPACITY (1u << 24)
+
+struct fl_ct_conf {
+  uint32_t capacity; /* entries; rounded up to a power of two */
+  uint32_t timeout_ms[FL_CT_TO_COUNT];
+  uint8_t evict; /* 1: a full bucket evicts its least recently seen flow; 0: drop the new flow */
+  int socket;
+};
+
+struct fl_ct_counters {
+  uint64_t entries;    /* slots in use (expired ones count until reclaimed) */
+  uint64_t capacity;
+  uint64_t created;
+  uint64_t expired;    /* reclaimed after their timeout */
+  uint64_t evicted;    /* live flows pushed out of a full bucket */
+  uint64_t hits;       /* packets that matched a tracked flow (either direction) */
+  uint64_t reply_hits; /* of those, packets in the reply direction */
+  uint64_t table_full; /* new flows dropped because their bucket was full (evict off) */
+};
+
+struct fl_ct;
+struct fl_ct *fl_ct_create(const struct fl_ct_conf *c, char *err);
+void fl_ct_free(struct fl_ct *t);
+/* Worker: a packet of a tracked flow updates the flow and returns 1; anything else returns 0. */
+int fl_ct_track(struct fl_ct *t, const struct fl_parsed *h, const uint8_t *pkt, uint32_t len,
+                uint64_t now);
+/* Worker: records the flow of a packet the ACL permitted (TCP SYN, UDP, ICMP echo request).
+ * Returns 1 created, 0 nothing to track, -ENOSPC when the bucket is full and eviction is off. */
+int fl_ct_commit(struct fl_ct *t, const struct fl_parsed *h, const uint8_t *pkt, uint32_t len,
+                 uint64_t now);
+/* Worker: reclaims expired flows among the next `slots` slots (a sweep spread over bursts). */
+void fl_ct_sweep(struct fl_ct *t, uint64_t now, uint32_t slots);
+/* Any thread. */
+void fl_ct_counters(const struct fl_ct *t, struct fl_ct_counters *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

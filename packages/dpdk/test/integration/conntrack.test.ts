@@ -1,0 +1,275 @@
+/**
+ * The conntrack stage on real DPDK: a one-worker pipeline conntrack -> acl -> l2fwd between two
+ * net_ring ports. The test sends on queue 0 of a port (the ring hands it to the worker's rx
+ * queue 0) and reads what the worker sent on tx queue 1 from rx queue 1 of the other port.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+
+import {
+  Mempool,
+  Pipeline,
+  PipelineError,
+  Port,
+  buildPacket,
+  devargs,
+  initEal,
+  type AclRule,
+  type ConntrackStage,
+  type Eal,
+  type PacketSpec,
+} from '../../src/index';
+import { dataplaneReady, scrubPrefix, sleep, testPrefix, waitFor } from '../support/env';
+
+const notReady = dataplaneReady();
+const prefix = testPrefix('ct');
+let eal: Eal | undefined;
+let pool: Mempool;
+let inside: Port; // port A: the protected side
+let outside: Port; // port B
+let pipeline: Pipeline | undefined;
+
+const TCP = { FIN: 0x01, SYN: 0x02, RST: 0x04, ACK: 0x10 };
+
+function tcp(spec: Omit<PacketSpec, 'proto'>, flags: number): Buffer {
+  const b = buildPacket({ ...spec, proto: 'tcp' });
+  b[14 + (spec.src.includes(':') ? 40 : 20) + 13] = flags;
+  return b;
+}
+
+function echo(src: string, dst: string, type: 'request' | 'reply', id: number): Buffer {
+  const v6 = src.includes(':');
+  const t = type === 'request' ? (v6 ? 128 : 8) : v6 ? 129 : 0;
+  const b = buildPacket({ src, dst, proto: 'icmp', sport: t });
+  b.writeUInt16BE(id, 14 + (v6 ? 40 : 20) + 4);
+  return b;
+}
+
+function start(ct: Omit<ConntrackStage, 'kind'>, rules: AclRule[]): Pipeline {
+  pipeline = Pipeline.create({
+    layout: [
+      {
+        lcore: eal!.lcores().workers[0]!,
+        txQueue: 1,
+        inputs: [
+          { port: inside, queue: 0 },
+          { port: outside, queue: 0 },
+        ],
+      },
+    ],
+    stages: [
+      { kind: 'conntrack', name: 'ct', ...ct },
+      { kind: 'acl', name: 'acl', rules, defaultAction: 'deny' },
+      {
+        kind: 'l2fwd',
+        forward: [
+          { from: inside, to: outside },
+          { from: outside, to: inside },
+        ],
+      },
+    ],
+    backoff: { spinPolls: 64, sleepMinUs: 10, sleepMaxUs: 200 },
+  });
+  pipeline.start();
+  return pipeline;
+}
+
+const sum = (r: Record<string, number>): number => Object.values(r).reduce((a, b) => a + b, 0);
+
+/** Every received packet has met its fate (sent, dropped or punted). */
+function settled(rx: number): boolean {
+  const c = pipeline!.counters();
+  const fates = c.tx + sum(c.drops) + sum(c.punts) + c.stages.reduce((a, s) => a + sum(s.drops), 0);
+  return c.rx === rx && fates === rx;
+}
+
+function drain(port: Port): Buffer[] {
+  const out: Buffer[] = [];
+  for (let got = port.receive(1, 256); got.length > 0; got = port.receive(1, 256)) out.push(...got);
+  return out;
+}
+
+/** Sends packets into `from` and returns what the firewall let out of the other port. */
+async function send(from: Port, packets: Buffer[]): Promise<Buffer[]> {
+  const before = pipeline!.counters().rx;
+  expect(from.send(0, pool, packets)).toBe(packets.length);
+  expect(await waitFor(() => settled(before + packets.length), 5000)).toBe(true);
+  return drain(from === inside ? outside : inside);
+}
+
+/** How many of these packets (one at a time, in order) pass. */
+async function passes(from: Port, packets: Buffer[]): Promise<boolean[]> {
+  const out: boolean[] = [];
+  for (const p of packets) out.push((await send(from, [p])).length === 1);
+  return out;
+}
+
+beforeAll(() => {
+  if (notReady) return;
+  eal = initEal({ filePrefix: prefix, lcores: [0, 1], memoryMb: 256 });
+  pool = Mempool.create({ size: 4095 });
+  inside = Port.open(devargs.ring({ id: 'ctA' }), pool, { rxQueues: 2, txQueues: 2 });
+  outside = Port.open(devargs.ring({ id: 'ctB' }), pool, { rxQueues: 2, txQueues: 2 });
+});
+
+afterEach(() => {
+  pipeline?.close();
+  pipeline = undefined;
+  if (!notReady) {
+    drain(inside);
+    drain(outside);
+  }
+});
+
+afterAll(() => {
+  pipeline?.close();
+  eal?.cleanup();
+  scrubPrefix(prefix);
+});
+
+describe.skipIf(notReady)('conntrack stage (root, hugepages, net_ring ports)', () => {
+  it('rejects a conntrack stage that is not right before an acl stage, or bad settings, naming the field', () => {
+    const base = { inputs: [inside], workers: 1 };
+    expect(() => Pipeline.create({ ...base, stages: [{ kind: 'conntrack' }] })).toThrow(
+      PipelineError,
+    );
+    expect(() => Pipeline.create({ ...base, stages: [{ kind: 'conntrack' }] })).toThrow(
+      /stages\[0\]\.kind.*right before an acl stage/,
+    );
+    expect(() =>
+      Pipeline.create({ ...base, stages: [{ kind: 'conntrack', capacity: 10 }, { kind: 'acl' }] }),
+    ).toThrow(/stages\[0\]\.capacity/);
+    expect(() =>
+      Pipeline.create({
+        ...base,
+        stages: [{ kind: 'conntrack', timeouts: { udpMs: 0 } }, { kind: 'acl' }],
+      }),
+    ).toThrow(/stages\[0\]\.timeouts\.udpMs/);
+  });
+
+  it('UDP over IPv4: replies of permitted flows pass, unsolicited inbound traffic does not', async () => {
+    const p = start({}, [
+      { id: 'dns', action: 'permit', proto: 'udp', src: '10.0.0.0/24', dstPort: 53 },
+    ]);
+    const out = (sport: number) =>
+      buildPacket({ src: '10.0.0.1', dst: '192.0.2.1', sport, dport: 53 });
+    const back = (dst: string, dport: number) =>
+      buildPacket({ src: '192.0.2.1', dst, sport: 53, dport });
+    // before any flow: the reply direction is denied
+    expect(await passes(outside, [back('10.0.0.1', 1000)])).toEqual([false]);
+    expect(await passes(inside, [out(1000)])).toEqual([true]);
+    expect(
+      await passes(outside, [
+        back('10.0.0.1', 1000), // the reply
+        back('10.0.0.1', 1001), // another port
+        back('10.0.0.2', 1000), // another host
+        buildPacket({ src: '192.0.2.9', dst: '10.0.0.1', sport: 53, dport: 1000 }),
+      ]),
+    ).toEqual([true, false, false, false]);
+    // a reply can be followed by more packets in both directions
+    expect(await passes(inside, [out(1000)])).toEqual([true]);
+    expect((await send(outside, [back('10.0.0.1', 1000), back('10.0.0.1', 1000)])).length).toBe(2);
+    const ct = p.conntrack('ct');
+    expect(ct).toMatchObject({ created: 1, entries: 1, hits: 4, replyHits: 3, expired: 0 });
+    // tracked packets skip the ACL: it saw the 2 permitted-or-denied new packets only
+    const acl = p.counters().stages.find((s) => s.name === 'acl')!;
+    expect(acl.in).toBe(5);
+    expect(acl.drops.acl_deny).toBe(4);
+  });
+
+  it('TCP over IPv6: the handshake opens the flow; stray ACKs and inbound SYNs do not', async () => {
+    const p = start({}, [
+      { id: 'https', action: 'permit', proto: 'tcp', src: '2001:db8:1::/48', dstPort: 443 },
+    ]);
+    const c = { src: '2001:db8:1::10', dst: '2001:db8:ff::1', sport: 40000, dport: 443 };
+    const s = { src: c.dst, dst: c.src, sport: 443, dport: 40000 };
+    // an ACK the ACL permits passes but opens nothing, so its "reply" is denied
+    expect(await passes(inside, [tcp(c, TCP.ACK)])).toEqual([true]);
+    expect(await passes(outside, [tcp(s, TCP.ACK)])).toEqual([false]);
+    // inbound SYN to the inside host: nothing permits it
+    expect(await passes(outside, [tcp({ ...s, sport: 5555, dport: 22 }, TCP.SYN)])).toEqual([
+      false,
+    ]);
+    expect(await passes(inside, [tcp(c, TCP.SYN)])).toEqual([true]);
+    // before the SYN-ACK only the answer to the SYN may come back
+    expect(await passes(outside, [tcp(s, TCP.ACK)])).toEqual([false]);
+    expect(await passes(outside, [tcp(s, TCP.SYN | TCP.ACK)])).toEqual([true]);
+    expect(await passes(inside, [tcp(c, TCP.ACK)])).toEqual([true]);
+    expect(await passes(outside, [tcp(s, TCP.ACK), tcp(s, TCP.ACK | TCP.FIN)])).toEqual([
+      true,
+      true,
+    ]);
+    expect(await passes(inside, [tcp(c, TCP.ACK | TCP.FIN), tcp(c, TCP.ACK)])).toEqual([
+      true,
+      true,
+    ]);
+    // other connections of the same hosts are still unsolicited
+    expect(await passes(outside, [tcp({ ...s, dport: 40001 }, TCP.ACK)])).toEqual([false]);
+    expect(p.conntrack('ct')).toMatchObject({ created: 1, entries: 1, replyHits: 3 });
+  });
+
+  it('ICMP and ICMPv6 echo: replies with the request identifier pass, other echoes do not', async () => {
+    const p = start({}, [
+      { id: 'ping4', action: 'permit', proto: 'icmp', src: '10.0.0.0/24' },
+      { id: 'ping6', action: 'permit', proto: 'icmpv6', src: '2001:db8:1::/48' },
+    ]);
+    for (const [a, b] of [
+      ['10.0.0.5', '198.51.100.7'],
+      ['2001:db8:1::5', '2001:db8:ff::7'],
+    ] as const) {
+      expect(await passes(inside, [echo(a, b, 'request', 77)])).toEqual([true]);
+      expect(
+        await passes(outside, [
+          echo(b, a, 'reply', 77),
+          echo(b, a, 'reply', 78), // not our identifier
+          echo(b, a, 'request', 77), // a request from outside is not a reply
+        ]),
+      ).toEqual([true, false, false]);
+    }
+    expect(p.conntrack('ct')).toMatchObject({ created: 2, replyHits: 2 });
+  });
+
+  it('expires flows after their protocol timeout', async () => {
+    const p = start({ timeouts: { udpMs: 300 } }, [
+      { id: 'udp', action: 'permit', proto: 'udp', src: '10.0.0.0/24' },
+    ]);
+    const out = buildPacket({ src: '10.0.0.1', dst: '192.0.2.1', sport: 7, dport: 9 });
+    const back = buildPacket({ src: '192.0.2.1', dst: '10.0.0.1', sport: 9, dport: 7 });
+    expect(await passes(inside, [out])).toEqual([true]);
+    expect(await passes(outside, [back])).toEqual([true]);
+    await sleep(700);
+    expect(await passes(outside, [back])).toEqual([false]);
+    expect(p.conntrack('ct')).toMatchObject({ created: 1, expired: 1, entries: 0 });
+  });
+
+  it('bounds the table: a full bucket evicts its least recently seen flow', async () => {
+    const p = start({ capacity: 64 }, [
+      { id: 'udp', action: 'permit', proto: 'udp', src: '10.0.0.0/24' },
+    ]);
+    const flows = Array.from({ length: 400 }, (_, i) =>
+      buildPacket({ src: '10.0.0.1', dst: '192.0.2.1', sport: 10_000 + i, dport: 53 }),
+    );
+    expect((await send(inside, flows)).length).toBe(400);
+    const ct = p.conntrack('ct');
+    expect(ct).toMatchObject({ capacity: 64, created: 400, entries: 64, tableFull: 0 });
+    expect(ct.evicted).toBe(400 - 64);
+    // the newest flow is still tracked (it was seen last), so its reply passes
+    expect(
+      await passes(outside, [
+        buildPacket({ src: '192.0.2.1', dst: '10.0.0.1', sport: 53, dport: 10_399 }),
+      ]),
+    ).toEqual([true]);
+  });
+
+  it('bounds the table: with whenFull "drop", new flows beyond a full bucket are dropped and counted', async () => {
+    const p = start({ capacity: 64, whenFull: 'drop' }, [
+      { id: 'udp', action: 'permit', proto: 'udp', src: '10.0.0.0/24' },
+    ]);
+    const flows = Array.from({ length: 400 }, (_, i) =>
+      buildPacket({ src: '10.0.0.1', dst: '192.0.2.1', sport: 20_000 + i, dport: 53 }),
+    );
+    expect((await send(inside, flows)).length).toBe(64);
+    expect(p.conntrack('ct')).toMatchObject({ created: 64, entries: 64, tableFull: 336 });
+    const acl = p.counters().stages.find((s) => s.name === 'acl')!;
+    expect(acl.drops.conntrack_full).toBe(336);
+  });
+});
