@@ -26,8 +26,9 @@ static int parse_l4(const uint8_t *p, uint32_t avail, struct fl_parsed *o) {
   case 136: /* UDP-Lite */
     if (avail < 8) return FL_R_MALFORMED_L4;
     if (o->proto == 17) {
+      /* A first fragment's UDP length covers the whole datagram, not this fragment. */
       uint16_t ulen = rd16(p + 4);
-      if (ulen < 8 || ulen > avail) return FL_R_MALFORMED_L4;
+      if (ulen < 8 || (ulen > avail && !(o->flags & FL_F_FRAG))) return FL_R_MALFORMED_L4;
     }
     break;
   case 132: /* SCTP */

@@ -1,0 +1,93 @@
+/**
+ * Builds the libFuzzer harness over the C packet parser (native/fuzz/parse_fuzz.c, with
+ * AddressSanitizer and UBSan) and runs it for a bounded time on a seed corpus of well-formed
+ * frames made here. It must end by itself with exit code 0: no crash, no sanitizer report, no
+ * broken invariant.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+import { buildPacket } from '../../src/packet';
+
+const native = path.resolve(__dirname, '../../native');
+const hasClang = spawnSync('clang', ['--version']).status === 0;
+const work = mkdtempSync(path.join(tmpdir(), 'fl-parse-fuzz-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+function seeds(): Buffer[] {
+  const out: Buffer[] = [];
+  for (const [src, dst] of [
+    ['10.0.0.1', '10.0.0.2'],
+    ['2001:db8::1', '2001:db8::2'],
+  ] as const)
+    for (const proto of ['udp', 'tcp', 'icmp', 132, 47] as const) {
+      out.push(buildPacket({ src, dst, proto }));
+      out.push(buildPacket({ src, dst, proto, vlan: 7, size: 90 }));
+    }
+  const v6 = buildPacket({ src: '2001:db8::1', dst: '2001:db8::2', size: 120 });
+  const ext = Buffer.concat([v6.subarray(0, 54), Buffer.alloc(8), v6.subarray(54, 112)]);
+  ext[20] = 0; // hop-by-hop, then UDP
+  ext[54] = 17;
+  ext.writeUInt16BE(ext.length - 54, 18);
+  out.push(ext);
+  const frag = Buffer.from(ext);
+  frag[20] = 44;
+  frag.writeUInt16BE(0x0008, 56); // fragment offset 1
+  out.push(frag);
+  const arp = Buffer.alloc(42);
+  arp.writeUInt16BE(0x0806, 12);
+  out.push(arp);
+  return out;
+}
+
+describe('C packet parser under libFuzzer', () => {
+  it.skipIf(!hasClang)(
+    'survives 20 s of coverage-guided fuzzing (ASan + UBSan)',
+    () => {
+      const bin = path.join(work, 'parse_fuzz');
+      const build = spawnSync(
+        'clang',
+        [
+          '-g',
+          '-O1',
+          '-fsanitize=fuzzer,address,undefined',
+          '-fno-sanitize-recover=undefined',
+          `-I${native}`,
+          path.join(native, 'fuzz/parse_fuzz.c'),
+          path.join(native, 'fl_parse.c'),
+          '-o',
+          bin,
+        ],
+        { encoding: 'utf8' },
+      );
+      expect(build.stderr).toBe('');
+      expect(build.status).toBe(0);
+      const corpus = path.join(work, 'corpus');
+      mkdirSync(corpus);
+      seeds().forEach((s, i) => writeFileSync(path.join(corpus, `seed${i}`), s));
+      const run = spawnSync(
+        bin,
+        [
+          '-max_total_time=20',
+          '-timeout=5',
+          '-rss_limit_mb=1024',
+          `-artifact_prefix=${work}/`,
+          corpus,
+        ],
+        { encoding: 'utf8', timeout: 120_000 },
+      );
+      const log = run.stderr;
+      expect(log).not.toMatch(
+        /AddressSanitizer|UndefinedBehaviorSanitizer|deadly signal|runtime error/,
+      );
+      expect(run.status).toBe(0);
+      const done = /Done (\d+) runs/.exec(log);
+      expect(done).not.toBeNull();
+      expect(Number(done![1])).toBeGreaterThan(10_000);
+    },
+    150_000,
+  );
+});

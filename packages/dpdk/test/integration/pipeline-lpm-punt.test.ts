@@ -1,0 +1,246 @@
+/**
+ * The LPM stage (IPv4 and IPv6) and the punt/inject path on real hugepages with net_ring ports:
+ * next-hop MAC rewrite, TTL/hop-limit decrement with a valid IPv4 checksum after, and ARP, ND,
+ * local, no-route and TTL-expired packets handed to JavaScript and injected back out.
+ */
+import { describe, expect, it } from 'vitest';
+
+import {
+  PacketBatch,
+  Pipeline,
+  buildPacket,
+  ipv4Checksum,
+  reasons,
+  type PacketSpec,
+  type Port,
+  type RoutingTable,
+} from '../../src/index';
+import { dataplaneReady } from '../support/env';
+import {
+  arpRequest,
+  drain,
+  ipv4ChecksumOk,
+  sendAll,
+  settle,
+  tagOf,
+  tagged,
+  takePunted,
+  BACKOFF,
+  eachFileRig,
+} from '../support/rig';
+
+const rigOf = eachFileRig('plpm', 4);
+
+const NH0 = '02:0b:00:00:00:01';
+const NH1 = '02:0c:00:00:00:01';
+const NH1_SRC = '02:5c:00:00:00:01';
+
+/** An IPv4 packet with 4 bytes of options (IHL 6) and a correct header checksum. */
+function withOptions(spec: PacketSpec, id: number): Buffer {
+  const f = tagged(id, spec);
+  const out = Buffer.concat([f.subarray(0, 34), Buffer.from([1, 1, 1, 1]), f.subarray(34)]);
+  out[14] = 0x46;
+  out.writeUInt16BE(out.readUInt16BE(16) + 4, 16);
+  out.writeUInt16BE(ipv4Checksum(out.subarray(14, 38)), 24);
+  return out;
+}
+
+describe.skipIf(dataplaneReady())('pipeline LPM and punt/inject (root, hugepages)', () => {
+  it('routes IPv4 and IPv6 by longest prefix, rewrites MACs, decrements TTL, punts the rest', async () => {
+    const [a, b, c, d] = rigOf().ports as [Port, Port, Port, Port];
+    const table: RoutingTable = {
+      nextHops: [
+        { port: b.id, mac: NH0 },
+        { port: c.id, mac: NH1, srcMac: NH1_SRC },
+      ],
+      routes: [
+        { prefix: '10.0.0.0/8', nextHop: 0 },
+        { prefix: '10.1.0.0/16', nextHop: 1 },
+        { prefix: '10.1.2.0/24', nextHop: 0 },
+        { prefix: '2001:db8::/32', nextHop: 1 },
+        { prefix: '2001:db8:1::/48', nextHop: 0 },
+        { prefix: '2001:db8:1:2::/64', nextHop: 1 },
+      ],
+      localAddresses: ['10.0.0.1', '2001:db8::1'],
+    };
+    const p = Pipeline.create({
+      inputs: [a],
+      backoff: BACKOFF,
+      stages: [{ kind: 'lpm', name: 'rt', table, noRoute: 'punt' }],
+    });
+    const batch = new PacketBatch(rigOf().pool, 64);
+    try {
+      p.start();
+      // [spec, where it must go: 'b' | 'c' | a punt reason | 'drop:<reason>']
+      const cases: [PacketSpec, string][] = [
+        [{ src: '192.0.2.1', dst: '10.2.3.4' }, 'b'],
+        [{ src: '192.0.2.1', dst: '10.1.5.5', proto: 'tcp' }, 'c'],
+        [{ src: '192.0.2.1', dst: '10.1.2.9' }, 'b'],
+        [{ src: '192.0.2.1', dst: '10.255.255.255', ttl: 2 }, 'b'],
+        [{ src: '192.0.2.1', dst: '11.0.0.1' }, 'no_route'],
+        [{ src: '192.0.2.1', dst: '10.1.2.9', ttl: 1 }, 'ttl_expired'],
+        [{ src: '192.0.2.1', dst: '10.1.2.9', ttl: 0 }, 'ttl_expired'],
+        [{ src: '192.0.2.1', dst: '10.0.0.1', ttl: 1 }, 'local'],
+        [{ src: '2001:db8:9::1', dst: '2001:db8:ffff::1' }, 'c'],
+        [{ src: '2001:db8:9::1', dst: '2001:db8:1::1', proto: 'tcp' }, 'b'],
+        [{ src: '2001:db8:9::1', dst: '2001:db8:1:2::7', ttl: 2 }, 'c'],
+        [{ src: '2001:db8:9::1', dst: '2001:db9::1' }, 'no_route'],
+        [{ src: '2001:db8:9::1', dst: '2001:db8::1' }, 'local'],
+        [{ src: '2001:db8:9::1', dst: '2001:db8:1::1', ttl: 1 }, 'ttl_expired'],
+        [{ src: 'fe80::1', dst: 'ff02::1:ff00:1', proto: 'icmp', sport: 135 }, 'nd'],
+        [{ src: 'fe80::1', dst: 'fe80::2', proto: 'icmp', sport: 136 }, 'nd'],
+      ];
+      const pkts: Buffer[] = [];
+      const want: Record<string, number[]> = {};
+      cases.forEach(([spec, to], k) => {
+        for (let r = 0; r <= k % 3; r++) {
+          const id = k * 10 + r;
+          pkts.push(tagged(id, spec));
+          (want[to] ??= []).push(id);
+        }
+      });
+      const opt = withOptions({ src: '192.0.2.1', dst: '10.2.3.4' }, 999);
+      const arp = arpRequest('10.0.0.7', '10.0.0.1');
+      const lldp = Buffer.from(arp);
+      lldp.writeUInt16BE(0x88cc, 12);
+      const sent = [...pkts, opt, arp, arp, lldp];
+      await sendAll(a, rigOf().pool, sent);
+      await settle(p, sent.length);
+
+      const l4 = (f: Buffer): number => (f[f.readUInt16BE(12) === 0x86dd ? 20 : 23] === 6 ? 20 : 8);
+      const byTag = new Map(pkts.map((f) => [tagOf(f, l4(f)), f]));
+      const atB = drain(b);
+      const atC = drain(c);
+      const opts = atB.filter((f) => f[14] === 0x46);
+      expect(opts).toHaveLength(1);
+      const plainB = atB.filter((f) => f[14] !== 0x46);
+      expect(plainB.map((f) => tagOf(f, l4(f)))).toEqual(want.b);
+      expect(atC.map((f) => tagOf(f, l4(f)))).toEqual(want.c);
+      const check = (f: Buffer, dst: string, src: Buffer): void => {
+        const orig = byTag.get(tagOf(f, l4(f))) ?? opt;
+        expect(f.subarray(0, 6).toString('hex')).toBe(dst.replace(/:/g, ''));
+        expect(f.subarray(6, 12).equals(src)).toBe(true);
+        const v6 = f.readUInt16BE(12) === 0x86dd;
+        const ttlAt = v6 ? 21 : 22;
+        expect(f[ttlAt]).toBe(orig[ttlAt]! - 1);
+        if (!v6) expect(ipv4ChecksumOk(f)).toBe(true);
+        // nothing else changed
+        const a1 = Buffer.from(f.subarray(12));
+        const b1 = Buffer.from(orig.subarray(12));
+        a1[ttlAt - 12] = b1[ttlAt - 12]!;
+        if (!v6) a1.writeUInt16BE(b1.readUInt16BE(12), 12);
+        expect(a1.equals(b1)).toBe(true);
+      };
+      const macB = b.macBytes();
+      for (const f of atB) check(f, NH0, macB);
+      for (const f of atC) check(f, NH1, Buffer.from(NH1_SRC.replace(/:/g, ''), 'hex'));
+      expect(drain(d)).toEqual([]);
+
+      const punted = takePunted(p, batch);
+      const names = reasons();
+      const got: Record<string, number[]> = {};
+      for (const x of punted) {
+        const r = names[x.reason]!;
+        if (r === 'arp') {
+          expect(x.bytes.equals(arp)).toBe(true);
+          (got.arp ??= []).push(-1);
+          continue;
+        }
+        (got[r] ??= []).push(tagOf(x.bytes, l4(x.bytes)));
+        expect(x.bytes.equals(byTag.get(tagOf(x.bytes, l4(x.bytes)))!)).toBe(true); // untouched
+      }
+      for (const r of ['no_route', 'ttl_expired', 'local', 'nd'])
+        expect(got[r]?.sort((x, y) => x - y)).toEqual(want[r]);
+      expect(got.arp).toHaveLength(2);
+
+      const ctr = p.counters();
+      const n = (r: string): number => want[r]?.length ?? 0;
+      const fwd = n('b') + n('c') + 1;
+      expect(ctr.rx).toBe(sent.length);
+      expect(ctr.tx).toBe(fwd);
+      const punts = {
+        arp: 2,
+        local: n('local'),
+        nd: n('nd'),
+        no_route: n('no_route'),
+        ttl_expired: n('ttl_expired'),
+      };
+      expect(ctr.punts).toEqual(punts);
+      expect(ctr.stages[0]).toMatchObject({
+        in: sent.length,
+        out: fwd,
+        drops: { not_ip: 1 },
+        punts,
+      });
+    } finally {
+      batch.free();
+      p.close();
+    }
+  });
+
+  it('hands punted packets to JavaScript, which rewrites them and injects them back out', async () => {
+    const [a, b, , d] = rigOf().ports as [Port, Port, Port, Port];
+    const p = Pipeline.create({
+      inputs: [a],
+      backoff: BACKOFF,
+      stages: [
+        {
+          kind: 'lpm',
+          name: 'rt',
+          table: { nextHops: [{ port: b.id, mac: NH0 }], routes: [], localAddresses: ['10.0.0.1'] },
+          noRoute: 'drop',
+        },
+      ],
+    });
+    const batch = new PacketBatch(rigOf().pool, 16);
+    try {
+      p.start();
+      const reqs = Array.from({ length: 10 }, (_, i) => arpRequest(`10.0.0.${10 + i}`, '10.0.0.1'));
+      const noRoute = buildPacket({ src: '10.0.0.5', dst: '8.8.8.8' });
+      await sendAll(a, rigOf().pool, [...reqs, noRoute, noRoute]);
+      await settle(p, 12);
+      expect(p.counters().stages[0]).toMatchObject({ drops: { no_route: 2 }, punts: { arp: 10 } });
+      const names = reasons();
+      const replies: Buffer[] = [];
+      let queued = 0;
+      for (let round = 0; round < 10 && replies.length < 10; round++) {
+        const n = p.punted(batch);
+        for (let i = 0; i < n; i++) {
+          expect(names[batch.reasonCode(i)]).toBe('arp');
+          expect(batch.port(i)).toBe(a.id);
+          // turn the request into a reply in place (zero-copy view into the mbuf)
+          const v = batch.packet(i);
+          const req = Buffer.from(v);
+          const mine = Buffer.from('02aa00000001', 'hex');
+          v.set(req.subarray(6, 12), 0);
+          v.set(mine, 6);
+          v[21] = 2;
+          v.set(mine, 22);
+          v.set(req.subarray(38, 42), 28);
+          v.set(req.subarray(22, 32), 32);
+          if (i % 5 === 4)
+            batch.drop(i); // JavaScript may also drop some
+          else replies.push(Buffer.from(v));
+        }
+        if (n) queued += p.inject(batch, d);
+      }
+      expect(queued).toBe(8);
+      const out: Buffer[] = [];
+      const end = Date.now() + 5000;
+      while (out.length < 8 && Date.now() < end) {
+        out.push(...drain(d));
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      expect(out).toHaveLength(8);
+      expect(out.map((f) => f.toString('hex'))).toEqual(replies.map((f) => f.toString('hex')));
+      expect(
+        out.every((f) => f[21] === 2 && f.subarray(28, 32).toString('hex') === '0a000001'),
+      ).toBe(true);
+      expect(drain(b)).toEqual([]);
+      expect(rigOf().pool.info().inUse).toBe(0);
+    } finally {
+      batch.free();
+      p.close();
+    }
+  });
+});
