@@ -265,17 +265,30 @@ export async function cmdCheck(ctx: Context): Promise<void> {
   if (ipam) await ipam.check(prev);
 }
 
+/** Whether any attachment of this network exists on this node (its pod has a socket folder). */
+async function hasAttachments(conf: NetConf): Promise<boolean> {
+  return (await listAttachmentFiles(conf.socketDir)).some(({ file }) => file?.network === conf.name);
+}
+
+/**
+ * STATUS: 50 when ADD cannot be served but running pods are unaffected (ovsdb-server down: the
+ * datapath keeps forwarding), 51 when running pods may have lost connectivity too (the bridge
+ * their ports were on is gone, or ovs-vswitchd does not apply configuration).
+ */
 export async function cmdStatus(ctx: Context): Promise<void> {
   const { conf } = ctx;
   const unavailable = (msg: string, details?: string): CniError => new CniError(CniCode.PluginNotAvailable, msg, details);
+  const limited = (msg: string): CniError =>
+    new CniError(CniCode.PluginNotAvailableLimitedConnectivity, `${msg}; existing pods of ${conf.name} may have limited connectivity`);
   await withOvs(
     conf,
     'checking status',
     async (ovs) => {
-      if (!(await ovs.vswitch.getBridge(conf.bridge)))
-        throw unavailable(
-          `bridge ${conf.bridge} does not exist in OVS at ${conf.ovsdbSocket}; create it: ovs-vsctl add-br ${conf.bridge} -- set bridge ${conf.bridge} datapath_type=netdev`,
-        );
+      if (!(await ovs.vswitch.getBridge(conf.bridge))) {
+        const fix = `create it: ovs-vsctl add-br ${conf.bridge} -- set bridge ${conf.bridge} datapath_type=netdev`;
+        const msg = `bridge ${conf.bridge} does not exist in OVS at ${conf.ovsdbSocket}; ${fix}`;
+        throw (await hasAttachments(conf)) ? limited(msg) : unavailable(msg);
+      }
       // ovsdb-server answering is not enough: ovs-vswitchd must apply config (as ovs-vsctl waits).
       const target = await ovs.vswitch.bumpConfig();
       const deadline = Date.now() + 3000;
@@ -283,8 +296,8 @@ export async function cmdStatus(ctx: Context): Promise<void> {
         const root = await ovs.vswitch.getOpenVSwitch();
         if (root.curCfg >= target) break;
         if (Date.now() > deadline)
-          throw unavailable(
-            `ovs-vswitchd is not running or not applying configuration (cur_cfg ${root.curCfg} < next_cfg ${target}); start ovs-vswitchd with the database at ${conf.ovsdbSocket}`,
+          throw limited(
+            `ovs-vswitchd is not running or not applying configuration (cur_cfg ${root.curCfg} < next_cfg ${target}); start (or restart) ovs-vswitchd with the database at ${conf.ovsdbSocket}`,
           );
         await new Promise((r) => setTimeout(r, 20));
       }
@@ -306,7 +319,9 @@ export async function cmdStatus(ctx: Context): Promise<void> {
   if (ipam)
     await ipam.status().catch((err: unknown) => {
       const e = err instanceof CniError ? err : new CniError(CniCode.Internal, String(err));
-      throw unavailable(`IPAM plugin ${ipam.type} is not available: ${e.message}`, e.details);
+      // A 1.1.0 IPAM's own 50/51 is kept: it knows whether existing leases are affected.
+      const code = e.code === CniCode.PluginNotAvailableLimitedConnectivity ? e.code : CniCode.PluginNotAvailable;
+      throw new CniError(code, `IPAM plugin ${ipam.type} is not available: ${e.message}`, e.details);
     });
 }
 
@@ -380,9 +395,12 @@ export async function cmdGc(ctx: Context): Promise<void> {
       const failures: string[] = [];
       if (s.ovsPort && ovs)
         await ovs.vswitch.delPort(s.ovsPort).catch((err: Error) => failures.push(`OVS port ${s.ovsPort}: ${err.message}`));
-      if (s.jsonPath || s.socketPath) {
-        const json = s.jsonPath ?? s.socketPath!.replace(/\.sock$/, '.json');
-        await removeAttachmentFiles(json, s.socketPath ?? json.replace(/\.json$/, '.sock')).catch((err: Error) =>
+      const json = s.jsonPath ?? s.socketPath?.replace(/\.sock$/, '.json');
+      // Only files under socketDir are ours to remove, whatever an OVS external_id says.
+      const mine = (path: string | undefined): path is string => !!path && path.startsWith(`${conf.socketDir}/`);
+      if (mine(json)) {
+        const socket = mine(s.socketPath) ? s.socketPath : json.replace(/\.json$/, '.sock');
+        await removeAttachmentFiles(json, socket).catch((err: Error) =>
           failures.push(`files ${json}: ${err.message}`),
         );
       }

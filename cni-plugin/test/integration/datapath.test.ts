@@ -61,9 +61,19 @@ describe('CNI ADD → vhost-user data path through OVS-DPDK (integration)', () =
     const stopOut = await testpmd.command('stop');
     const stats = Testpmd.parseForwardStats(stopOut);
     expect(stats.size, testpmd.output.slice(-2000)).toBe(2);
-    const flows = await fx.ovs.openflow.dumpFlows();
-    const aToB = flows.find((f) => f.match.includes(`in_port=${a.ofport}`))!;
-    const fromB = flows.find((f) => f.match.includes(`in_port=${b.ofport}`))!;
+    // OVS folds datapath flow counts into the OpenFlow rules' stats from its revalidator
+    // threads (every ~500 ms), so read them until they have caught up with what B received.
+    const rxB = stats.get(1)?.rxPackets ?? 0;
+    let flows = await fx.ovs.openflow.dumpFlows();
+    // ovs-ofctl prints in_port as a number, or as the port's name with --names.
+    const counted = (port: typeof a) =>
+      flows.find((f) => new RegExp(`in_port=("?)(${port.ofport}|${port.name})\\1(,|$)`).test(f.match));
+    for (let i = 0; i < 50 && (counted(a)?.nPackets ?? 0) < rxB; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      flows = await fx.ovs.openflow.dumpFlows();
+    }
+    const aToB = counted(a)!;
+    const fromB = counted(b)!;
     expect(aToB.nPackets).toBeGreaterThan(32);
     expect(fromB.nPackets).toBeGreaterThan(0); // tx_first's burst on B, dropped
     expect(stats.get(1)!.rxPackets).toBeGreaterThan(0); // received on B: came through OVS from A

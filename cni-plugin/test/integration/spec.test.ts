@@ -1,6 +1,10 @@
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CniFixture } from '../support/fixture';
+import { CNI_PATH, CniFixture } from '../support/fixture';
+
+/** Holds host-local-1.1, a 1.1.0 IPAM over Debian's host-local (which speaks up to 1.0.0). */
+const TEST_BIN = join(__dirname, '..', 'support', 'cni-bin');
 
 // The plugin executed as a runtime executes it, against a real OVS-DPDK and Debian's host-local.
 describe('CNI 1.1 protocol against OVS-DPDK and host-local (integration)', () => {
@@ -233,6 +237,90 @@ describe('CNI 1.1 protocol against OVS-DPDK and host-local (integration)', () =>
     expect(none.json).toMatchObject({ code: 7 });
     expect((await del(ids[1]!)).code).toBe(0);
     expect(readdirSync(`${fx.ipamDir}/${fx.network}`).filter((f) => /^\d/.test(f))).toEqual([]);
+  });
+
+  it('STATUS is 51 when existing pods may have lost connectivity: bridge gone under them, ovs-vswitchd stuck', async () => {
+    const id = cid();
+    expect((await add(id)).code).toBe(0);
+    const noBridge = await fx.run({ CNI_COMMAND: 'STATUS' }, fx.conf({ bridge: 'br-gone' }));
+    expect(noBridge.code).toBe(1);
+    expect(noBridge.json).toMatchObject({ code: 51 });
+    expect(String(noBridge.json!.msg)).toMatch(/bridge br-gone does not exist.*ovs-vsctl add-br br-gone.*limited connectivity/);
+    expect((await del(id)).code).toBe(0);
+
+    const pid = Number(readFileSync(join(fx.ovs.runDir, 'ovs-vswitchd.pid'), 'utf8').trim());
+    process.kill(pid, 'SIGSTOP');
+    let stuck;
+    try {
+      stuck = await fx.run({ CNI_COMMAND: 'STATUS' }, fx.conf());
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    expect(stuck.code).toBe(1);
+    expect(stuck.json).toMatchObject({ code: 51 });
+    expect(String(stuck.json!.msg)).toMatch(/ovs-vswitchd is not running or not applying configuration.*start \(or restart\) ovs-vswitchd/);
+    const back = await fx.run({ CNI_COMMAND: 'STATUS' }, fx.conf());
+    expect(back.code, back.stdout).toBe(0);
+  });
+
+  it('STATUS and GC are passed on to a 1.1.0 IPAM plugin; its STATUS failure is reported as 50', async () => {
+    const callLog = join(fx.base, 'ipam11-calls.jsonl');
+    const failFlag = join(fx.base, 'ipam11-down');
+    const conf = fx.conf({
+      ipam: { type: 'host-local-1.1', dataDir: fx.ipamDir, ranges: [[{ subnet: '10.77.0.0/24' }]], callLog, failStatusIf: failFlag },
+    });
+    const path = { CNI_PATH: `${TEST_BIN}:${CNI_PATH}` };
+    const calls = (): { env: Record<string, string>; conf: Record<string, unknown> }[] =>
+      existsSync(callLog) ? readFileSync(callLog, 'utf8').trim().split('\n').map((l) => JSON.parse(l)) : [];
+
+    const ok = await fx.run({ CNI_COMMAND: 'STATUS', ...path }, conf);
+    expect(ok.code, ok.stdout).toBe(0);
+    const status = calls().filter((c) => c.env.CNI_COMMAND === 'STATUS');
+    expect(status).toHaveLength(1);
+    expect(status[0]!.conf).toMatchObject({ cniVersion: '1.1.0', name: fx.network, ipam: { type: 'host-local-1.1' } });
+    expect(status[0]!.env.CNI_CONTAINERID).toBeUndefined();
+
+    writeFileSync(failFlag, '');
+    const down = await fx.run({ CNI_COMMAND: 'STATUS', ...path }, conf);
+    expect(down.code).toBe(1);
+    expect(down.json).toMatchObject({ code: 50 });
+    expect(String(down.json!.msg)).toMatch(/IPAM plugin host-local-1\.1 is not available: .*address pool offline/);
+    rmSync(failFlag);
+
+    const keep = cid();
+    const drop = cid();
+    for (const id of [keep, drop]) expect((await fx.run({ CNI_COMMAND: 'ADD', CNI_CONTAINERID: id, CNI_NETNS: netns, CNI_IFNAME: 'net1', ...path }, conf)).code).toBe(0);
+    expect(fx.leases()).toHaveLength(2);
+    const valid = [{ containerID: keep, ifname: 'net1' }];
+    const gc = await fx.run({ CNI_COMMAND: 'GC', ...path }, { ...conf, 'cni.dev/valid-attachments': valid });
+    expect(gc.code, gc.stdout).toBe(0);
+    const gcCalls = calls().filter((c) => c.env.CNI_COMMAND === 'GC');
+    expect(gcCalls).toHaveLength(1);
+    expect(gcCalls[0]!.conf).toMatchObject({ cniVersion: '1.1.0', 'cni.dev/valid-attachments': valid });
+    // The stale lease was released by DEL on its attachment; the kept one stays.
+    const dels = calls().filter((c) => c.env.CNI_COMMAND === 'DEL');
+    expect(dels.map((c) => c.env.CNI_CONTAINERID)).toEqual([drop]);
+    expect(fx.leases()).toHaveLength(1);
+    expect(fx.socketTree()).toEqual([keep, `${keep}/net1.json`]);
+    expect((await fx.run({ CNI_COMMAND: 'DEL', CNI_CONTAINERID: keep, CNI_NETNS: netns, CNI_IFNAME: 'net1', ...path }, conf)).code).toBe(0);
+    expect(fx.leases()).toEqual([]);
+  });
+
+  it('GC keeps going past an attachment it cannot remove, and reports that one', async () => {
+    const ids = [cid(), cid(), cid()];
+    for (const id of ids) expect((await add(id)).code).toBe(0);
+    // The middle attachment's socket path is a non-empty folder: removing it fails.
+    mkdirSync(`${fx.socketDir}/${ids[1]}/net1.sock/held`, { recursive: true });
+    const gc = await fx.run({ CNI_COMMAND: 'GC' }, fx.conf({ 'cni.dev/valid-attachments': [] }));
+    expect(gc.code).toBe(1);
+    expect(gc.json).toMatchObject({ code: 120 });
+    expect(String(gc.json!.msg)).toMatch(/removed 2 of 3 stale attachments/);
+    expect(String(gc.json!.details)).toContain(`${ids[1]}/net1`);
+    // Everything else of all three is gone: ports, leases, the other folders.
+    expect(await fx.portNames()).toEqual([fx.ovs.bridge]);
+    expect(fx.leases()).toEqual([]);
+    expect(fx.socketTree().filter((p) => !p.startsWith(ids[1]!))).toEqual([]);
+    rmSync(`${fx.socketDir}/${ids[1]}`, { recursive: true });
   });
 
   it('20 concurrent ADDs then DELs leave OVS and the IPAM store exactly as before', async () => {

@@ -26,10 +26,29 @@ export interface PluginRun {
  * variables (plus PATH), the config on stdin, the result or error JSON on stdout, exit code.
  */
 export function runPlugin(env: PluginEnv, stdin: unknown, plugin = PLUGIN): Promise<PluginRun> {
+  return runProcess(
+    plugin,
+    [],
+    { ...env },
+    typeof stdin === 'string' ? stdin : JSON.stringify(stdin),
+  );
+}
+
+/** Runs an executable with only PATH and `env` set; stdout is parsed when it is JSON. */
+export function runProcess(
+  file: string,
+  args: string[],
+  env: Record<string, string | undefined>,
+  stdin = '',
+): Promise<PluginRun> {
   return new Promise((resolve, reject) => {
     const childEnv: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
     for (const [k, v] of Object.entries(env)) if (v !== undefined) childEnv[k] = v;
-    const child = spawn(plugin, [], { env: childEnv, stdio: ['pipe', 'pipe', 'pipe'], timeout: 60_000 });
+    const child = spawn(file, args, {
+      env: childEnv,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      timeout: 120_000,
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -44,6 +63,6 @@ export function runPlugin(env: PluginEnv, stdin: unknown, plugin = PLUGIN): Prom
       }
       resolve({ code, stdout, stderr, json });
     });
-    child.stdin.end(typeof stdin === 'string' ? stdin : JSON.stringify(stdin));
+    child.stdin.end(stdin);
   });
 }

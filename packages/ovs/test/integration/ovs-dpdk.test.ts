@@ -5,7 +5,7 @@ import {
   startOvsDpdk,
   type OvsDpdk,
   type TableUpdates,
-} from '@flowline/ovs';
+} from '../../src';
 
 // A real private ovsdb-server + ovs-vswitchd-dpdk (root, hugepages). One PMD, idle-sleeping.
 describe('private OVS-DPDK (integration)', () => {
