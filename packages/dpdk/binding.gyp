@@ -6,6 +6,7 @@
         "native/addon.cc",
         "native/fl_conntrack.c",
         "native/fl_core.c",
+        "native/fl_gen.c",
         "native/fl_parse.c",
         "native/fl_pipeline.c"
       ],

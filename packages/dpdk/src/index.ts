@@ -59,3 +59,21 @@ export {
   type JsForwarderOptions,
 } from './examples/js-forwarder';
 export { parsePacket } from './parse';
+export {
+  TrafficGenerator,
+  TrafficGenError,
+  latencyFromHistogram,
+  flowResults,
+  bucketRange,
+  bucketOf,
+  minFrameSize,
+  frameSizeOf,
+  IMIX_SIZES,
+  IMIX_PATTERN,
+  MAX_FRAME_SIZE,
+  type TrafficGenSpec,
+  type GenFlowSpec,
+  type TrafficResults,
+  type FlowResults,
+  type LatencyStats,
+} from './traffic-gen';
