@@ -1,0 +1,122 @@
+import type { FlowResults, TrafficResults } from '@flowline/dpdk';
+import { describe, expect, it } from 'vitest';
+import { perSecond, resultsMessage, totalsOf } from './results';
+
+const flow = (over: Partial<FlowResults>): FlowResults => ({
+  flow: 0,
+  txPackets: 0,
+  txBytes: 0,
+  txDone: false,
+  rxPackets: 0,
+  rxBytes: 0,
+  expected: 0,
+  lost: 0,
+  duplicates: 0,
+  reordered: 0,
+  late: 0,
+  ...over,
+});
+
+describe('results math', () => {
+  it('rates are per second over the elapsed time, 0 before any time passed', () => {
+    expect(perSecond(1000, 500)).toBe(2000);
+    expect(perSecond(1000, 0)).toBe(0);
+  });
+
+  it('totals add the flows; the loss ratio is lost over expected; bits count frame bytes', () => {
+    const t = totalsOf(
+      [
+        flow({
+          txPackets: 100,
+          txBytes: 6400,
+          rxPackets: 90,
+          rxBytes: 5760,
+          expected: 100,
+          lost: 10,
+        }),
+        flow({
+          flow: 1,
+          txPackets: 300,
+          txBytes: 30000,
+          rxPackets: 302,
+          rxBytes: 30200,
+          expected: 300,
+          duplicates: 2,
+          reordered: 5,
+        }),
+      ],
+      2000,
+    );
+    expect(t).toEqual({
+      txPackets: 400,
+      txBytes: 36400,
+      rxPackets: 392,
+      rxBytes: 35960,
+      lost: 10,
+      duplicates: 2,
+      reordered: 5,
+      expected: 400,
+      lossRatio: 10 / 400,
+      txPps: 200,
+      rxPps: 196,
+      txBps: (36400 * 8) / 2,
+      rxBps: (35960 * 8) / 2,
+    });
+    expect(totalsOf([], 1000).lossRatio).toBe(0);
+  });
+
+  it('builds the proto message: uint64 as decimal strings, names by flow, latency only when measured', () => {
+    const results: TrafficResults = {
+      running: true,
+      txDone: false,
+      flows: [
+        flow({
+          txPackets: 10,
+          rxPackets: 10,
+          expected: 10,
+          latency: { samples: 10, minNs: 100, meanNs: 150, p50Ns: 140, p99Ns: 190, maxNs: 200 },
+        }),
+        flow({ flow: 1, rxPackets: 0 }),
+        flow({ flow: 2, rxPackets: 3, expected: 3 }),
+      ],
+      rxUntagged: 4,
+      rxForeign: 1,
+      txBackpressure: 2 ** 40,
+      allocFailed: 0,
+      sleeps: 7,
+      tscHz: 2e9,
+    };
+    const m = resultsMessage({
+      runId: 3,
+      state: 'RUNNING',
+      elapsedMs: 1000,
+      names: ['a', 'b'],
+      results,
+    });
+    expect(m).toMatchObject({
+      runId: 3,
+      state: 'RUNNING',
+      txDone: false,
+      elapsedMs: '1000',
+      rxUntagged: '4',
+      rxForeign: '1',
+      txBackpressure: '1099511627776',
+      totals: { txPackets: '10', rxPackets: '13', lost: '0', lossRatio: 0, rxPps: 13 },
+    });
+    expect(m.flows!.map((f) => f.name)).toEqual(['a', 'b', 'flow-2']);
+    expect(m.flows![0]).toMatchObject({
+      txPackets: '10',
+      rxPps: 10,
+      latency: { samples: '10', p50Ns: 140, p99Ns: 190, maxNs: 200 },
+    });
+    expect(m.flows![1]!.latency).toBeUndefined();
+  });
+
+  it('an idle NF has an empty result', () => {
+    expect(resultsMessage({ runId: 0, state: 'IDLE', elapsedMs: 0, names: [] })).toMatchObject({
+      state: 'IDLE',
+      flows: [],
+      totals: { txPackets: '0', lossRatio: 0 },
+    });
+  });
+});
