@@ -11,3 +11,11 @@ export {
   type RuleAction,
 } from './rules';
 export { countersMessage, firewallService, type FirewallCounterSource } from './service';
+export { firewallConfigSchema, initialRuleSet, type FirewallConfig } from './config';
+export {
+  FirewallPipeline,
+  TopologyError,
+  toDpdkRule,
+  type FirewallPipelineOptions,
+} from './dataplane';
+export { FIREWALL_VERSION, firewallDefinition, parseLcores } from './firewall';

@@ -35,7 +35,9 @@ export class InvalidRuleError extends Error {
   }
 }
 
-export const MAX_PRIORITY = 536_870_911; // RTE_ACL_MAX_PRIORITY
+/** One below rte_acl's maximum: the dataplane lifts every rule by one so that the default
+ * action, a catch-all rule at the bottom, never ties with a rule. */
+export const MAX_PRIORITY = 536_870_910;
 export const MAX_RULES = 65_536;
 const ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const PROTOCOLS: Record<string, number> = { tcp: 6, udp: 17, icmp: 1, icmpv6: 58, sctp: 132 };

@@ -1,0 +1,94 @@
+import { ConfigError } from '@flowline/nf-runtime';
+import { describe, expect, it } from 'vitest';
+import { firewallConfigSchema, initialRuleSet } from './config';
+import { toDpdkRule } from './dataplane';
+import { parseLcores } from './firewall';
+
+describe('firewall config', () => {
+  it('fills defaults: stateless, deny, no rules, a 64k conntrack table that evicts', () => {
+    const c = firewallConfigSchema.parse({});
+    expect(c).toMatchObject({ mode: 'stateless', defaultAction: 'deny', rules: [], burst: 32 });
+    expect(c.conntrack).toEqual({ capacity: 65_536, whenFull: 'evict', timeouts: {} });
+    expect(c.topology).toBeUndefined();
+  });
+
+  it('rejects unknown keys and bad values, naming the path', () => {
+    const bad = (v: unknown) => firewallConfigSchema.safeParse(v).error?.issues[0]?.path.join('.');
+    expect(bad({ mode: 'stateful-ish' })).toBe('mode');
+    expect(bad({ conntrack: { capacity: 10 } })).toBe('conntrack.capacity');
+    expect(bad({ conntrack: { timeouts: { udpMs: 0 } } })).toBe('conntrack.timeouts.udpMs');
+    expect(bad({ conntrack: { timeouts: { udp: 5 } } })).toBe('conntrack.timeouts');
+    expect(bad({ topology: 'three-armed' })).toBe('topology');
+  });
+
+  it('validates config rules like ReplaceRules, as a ConfigError naming the rule field', () => {
+    const config = firewallConfigSchema.parse({
+      defaultAction: 'permit',
+      rules: [
+        {
+          id: 'web',
+          priority: 10,
+          action: 'permit',
+          protocol: 'tcp',
+          dstPorts: { first: 80, last: 80 },
+        },
+        { id: 'v6', priority: 5, action: 'DENY', srcPrefix: '2001:db8::/32' },
+      ],
+    });
+    const set = initialRuleSet(config);
+    expect(set.defaultAction).toBe('permit');
+    expect(set.rules.map((r) => [r.id, r.action, r.families])).toEqual([
+      ['web', 'permit', [4, 6]],
+      ['v6', 'deny', [6]],
+    ]);
+    const broken = firewallConfigSchema.parse({
+      rules: [
+        { id: 'ok', priority: 1, action: 'permit' },
+        { id: 'bad', priority: 1, action: 'permit', srcPrefix: '10.0.0.300/8' },
+      ],
+    });
+    expect(() => initialRuleSet(broken, '/etc/fw.yaml')).toThrow(ConfigError);
+    expect(() => initialRuleSet(broken, '/etc/fw.yaml')).toThrow(
+      /^nf\.rules\[1\]\.src_prefix \(from \/etc\/fw\.yaml\): /,
+    );
+  });
+
+  it('translates rules for the dpdk ACL: priority lifted above the default, ports only where they narrow', () => {
+    const [web, icmp] = initialRuleSet(
+      firewallConfigSchema.parse({
+        rules: [
+          {
+            id: 'web',
+            priority: 7,
+            action: 'permit',
+            protocol: 'tcp',
+            srcPrefix: '10.0.0.0/8',
+            dstPorts: { first: 8000, last: 8080 },
+          },
+          { id: 'ping', priority: 3, action: 'deny', protocol: 'icmp' },
+        ],
+      }),
+    ).rules;
+    expect(toDpdkRule(web!)).toEqual({
+      id: 'web',
+      action: 'permit',
+      priority: 8,
+      family: 4,
+      proto: 6,
+      src: '10.0.0.0/8',
+      dstPort: [8000, 8080],
+    });
+    expect(toDpdkRule(icmp!)).toEqual({
+      id: 'ping',
+      action: 'deny',
+      priority: 4,
+      family: 4,
+      proto: 1,
+    });
+  });
+
+  it('parses lcore lists', () => {
+    expect(parseLcores('0,1')).toEqual([0, 1]);
+    expect(parseLcores('0-2,5')).toEqual([0, 1, 2, 5]);
+  });
+});

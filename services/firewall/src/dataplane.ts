@@ -1,0 +1,261 @@
+/**
+ * The firewall's dataplane on @flowline/dpdk: in ports -> [conntrack] -> ACL -> out port, one
+ * worker lcore, run in C. TypeScript swaps the ACL table (built aside, RCU-published, so no
+ * packet is lost in a swap), keeps rule counters across swaps, and reads counters.
+ */
+import {
+  type AclRule as DpdkAclRule,
+  type ConntrackTimeouts,
+  Pipeline,
+  type PipelineCounters,
+  type Port,
+} from '@flowline/dpdk';
+import type { DataplaneView, PortCounters, PortView, StageCounters } from '@flowline/nf-runtime';
+import type { AclTable } from './rule-store';
+import type { AclRule, AclRuleSet, RuleAction } from './rules';
+import type { FirewallCounterSource } from './service';
+
+export interface FirewallPipelineOptions {
+  /** The ports, in order: two-armed forwards ports[0] <-> ports[1]; one-armed needs one port. */
+  ports: { name: string; port: Port; devargs: string }[];
+  topology: 'two-armed' | 'one-armed';
+  stateful: boolean;
+  conntrack?: { capacity: number; whenFull: 'evict' | 'drop'; timeouts: ConntrackTimeouts };
+  /** EAL worker lcore for the one worker. */
+  lcore: number;
+  /** The worker's tx queue on every port (default 0). */
+  txQueue?: number;
+  burst?: number;
+  /** Idle back-off of the worker; the default suits a shared host. */
+  backoff?: { spinPolls?: number; sleepMinUs?: number; sleepMaxUs?: number };
+}
+
+export class TopologyError extends Error {
+  constructor(
+    readonly field: string,
+    reason: string,
+  ) {
+    super(`${field}: ${reason}`);
+    this.name = 'TopologyError';
+  }
+}
+
+/** A validated firewall rule in the dpdk ACL's form (ports only where they narrow). */
+export function toDpdkRule(rule: AclRule): DpdkAclRule {
+  const range = ([lo, hi]: [number, number]): [number, number] | undefined =>
+    lo === 0 && hi === 65535 ? undefined : [lo, hi];
+  const srcPort = range(rule.srcPorts);
+  const dstPort = range(rule.dstPorts);
+  return {
+    id: rule.id,
+    action: rule.action,
+    priority: rule.priority + 1, // priority 1 is the default action's (see MAX_PRIORITY)
+    ...(rule.families.length === 1 ? { family: rule.families[0] } : {}),
+    ...(rule.protocol !== undefined ? { proto: rule.protocol } : {}),
+    ...(rule.src ? { src: rule.src.text } : {}),
+    ...(rule.dst ? { dst: rule.dst.text } : {}),
+    ...(srcPort ? { srcPort } : {}),
+    ...(dstPort ? { dstPort } : {}),
+  };
+}
+
+const sumValues = (r: Record<string, number>): number =>
+  Object.values(r).reduce((a, b) => a + b, 0);
+
+export class FirewallPipeline implements AclTable, FirewallCounterSource, DataplaneView {
+  readonly pipeline: Pipeline;
+  private defaultAction: RuleAction = 'deny';
+  /** Hits of retired tables, by rule id, so counters survive rule changes. */
+  private retired = new Map<string, bigint>();
+  private retiredDefault = { permit: 0n, deny: 0n };
+
+  constructor(private readonly o: FirewallPipelineOptions) {
+    const [a, b] = o.ports;
+    if (!a) throw new TopologyError('ports', 'the firewall needs at least one port');
+    if (o.topology === 'two-armed' && (o.ports.length !== 2 || !b))
+      throw new TopologyError(
+        'topology',
+        `two-armed needs exactly 2 ports, the pod has ${o.ports.length}`,
+      );
+    if (o.topology === 'one-armed' && o.ports.length !== 1)
+      throw new TopologyError(
+        'topology',
+        `one-armed needs exactly 1 port, the pod has ${o.ports.length}`,
+      );
+    const forward =
+      o.topology === 'two-armed' && b
+        ? [
+            { from: a.port, to: b.port },
+            { from: b.port, to: a.port },
+          ]
+        : [{ from: a.port, to: a.port }];
+    this.pipeline = Pipeline.create({
+      layout: [
+        {
+          lcore: o.lcore,
+          txQueue: o.txQueue ?? 0,
+          inputs: o.ports.map((p) => ({ port: p.port, queue: 0 })),
+        },
+      ],
+      stages: [
+        ...(o.stateful
+          ? [
+              {
+                kind: 'conntrack' as const,
+                name: 'conntrack',
+                ...(o.conntrack ?? {}),
+              },
+            ]
+          : []),
+        { kind: 'acl', name: 'acl', defaultAction: 'deny', nonIp: 'pass', fragments: 'drop' },
+        { kind: 'l2fwd', name: 'forward', forward },
+      ],
+      burst: o.burst ?? 32,
+      backoff: o.backoff ?? { spinPolls: 256, sleepMinUs: 10, sleepMaxUs: 500 },
+    });
+  }
+
+  get topology(): FirewallPipelineOptions['topology'] {
+    return this.o.topology;
+  }
+
+  start(): void {
+    this.pipeline.start();
+  }
+
+  /** AclTable: builds the new table aside and swaps it in; throws and changes nothing on error. */
+  apply(ruleSet: AclRuleSet): Promise<void> {
+    const rules = ruleSet.rules.map(toDpdkRule);
+    // The default action is a rule of lowest priority that matches everything, so it swaps
+    // atomically with the rest of the table.
+    const all: DpdkAclRule[] = [
+      ...rules,
+      { id: '__default', action: ruleSet.defaultAction, priority: 1 },
+    ];
+    const { retired } = this.pipeline.updateAcl('acl', all);
+    const before = this.defaultAction;
+    for (const r of retired) {
+      if (r.id === '__default') this.retiredDefault[before] += BigInt(r.hits);
+      else if (r.id !== 'default')
+        this.retired.set(r.id, (this.retired.get(r.id) ?? 0n) + BigInt(r.hits));
+    }
+    this.defaultAction = ruleSet.defaultAction;
+    return Promise.resolve();
+  }
+
+  /** FirewallCounterSource. */
+  counters(): ReturnType<FirewallCounterSource['counters']> & {
+    ports: PortCounters[];
+    stages: StageCounters[];
+  } {
+    const hits = this.pipeline.aclHits('acl');
+    const rules: { id: string; packets: bigint }[] = [];
+    const defaults = { ...this.retiredDefault };
+    for (const h of hits) {
+      if (h.id === '__default') defaults[this.defaultAction] += BigInt(h.hits);
+      else if (h.id !== 'default')
+        rules.push({ id: h.id, packets: (this.retired.get(h.id) ?? 0n) + BigInt(h.hits) });
+    }
+    const c = this.pipeline.counters();
+    const dropped: Record<string, bigint> = {};
+    const add = (r: Record<string, number>): void => {
+      for (const [k, v] of Object.entries(r)) dropped[k] = (dropped[k] ?? 0n) + BigInt(v);
+    };
+    add(c.drops);
+    for (const s of c.stages) add(s.drops);
+    delete dropped.acl_deny; // counted per rule and as default_denied
+    const ct = this.o.stateful ? this.pipeline.conntrack('conntrack') : undefined;
+    return {
+      rules,
+      defaultPermitted: defaults.permit,
+      defaultDenied: defaults.deny,
+      droppedByReason: dropped,
+      ...(ct
+        ? {
+            conntrack: {
+              entries: BigInt(ct.entries),
+              capacity: BigInt(ct.capacity),
+              created: BigInt(ct.created),
+              expired: BigInt(ct.expired),
+              evicted: BigInt(ct.evicted),
+              returnPermitted: BigInt(ct.replyHits),
+              tableFullDrops: BigInt(ct.tableFull),
+            },
+          }
+        : {}),
+      ports: this.portCounters(),
+      stages: stageCounters(c),
+    };
+  }
+
+  /** Raw conntrack counters (hits in both directions included); undefined when stateless. */
+  conntrack(): ReturnType<Pipeline['conntrack']> | undefined {
+    return this.o.stateful ? this.pipeline.conntrack('conntrack') : undefined;
+  }
+
+  // ---- DataplaneView ----
+  ports(): PortView[] {
+    return this.o.ports.map(({ name, port, devargs }) => {
+      const link = port.link();
+      return {
+        name,
+        portId: port.id,
+        driver: port.info().driver,
+        devargs,
+        mac: port.mac(),
+        mtu: port.mtu(),
+        linkUp: link.up,
+        linkSpeedMbps: link.speedMbps,
+      };
+    });
+  }
+
+  workerLcores(): number[] {
+    return [this.o.lcore];
+  }
+
+  private portCounters(): PortCounters[] {
+    return this.o.ports.map(({ name, port }) => {
+      const s = port.stats();
+      return {
+        name,
+        rxPackets: BigInt(s.rxPackets),
+        txPackets: BigInt(s.txPackets),
+        rxBytes: BigInt(s.rxBytes),
+        txBytes: BigInt(s.txBytes),
+        rxMissed: BigInt(s.rxMissed),
+        rxErrors: BigInt(s.rxErrors),
+        txErrors: BigInt(s.txErrors),
+      };
+    });
+  }
+
+  /** Every packet received has been sent, dropped or punted (nothing in flight in the worker). */
+  idle(): boolean {
+    const c = this.pipeline.counters();
+    const fates =
+      c.tx +
+      sumValues(c.drops) +
+      sumValues(c.punts) +
+      c.stages.reduce((a, s) => a + sumValues(s.drops), 0);
+    return fates >= c.rx;
+  }
+
+  stop(): void {
+    this.pipeline.stop();
+  }
+
+  close(): void {
+    this.pipeline.close();
+  }
+}
+
+function stageCounters(c: PipelineCounters): StageCounters[] {
+  return c.stages.map((s) => ({
+    name: s.name,
+    packetsIn: BigInt(s.in),
+    packetsOut: BigInt(s.out),
+    punted: BigInt(sumValues(s.punts)),
+    droppedByReason: Object.fromEntries(Object.entries(s.drops).map(([k, v]) => [k, BigInt(v)])),
+  }));
+}
