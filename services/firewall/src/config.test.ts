@@ -2,7 +2,6 @@ import { ConfigError } from '@flowline/nf-runtime';
 import { describe, expect, it } from 'vitest';
 import { firewallConfigSchema, initialRuleSet } from './config';
 import { toDpdkRule } from './dataplane';
-import { parseLcores } from './firewall';
 
 describe('firewall config', () => {
   it('fills defaults: stateless, deny, no rules, a 64k conntrack table that evicts', () => {
@@ -85,10 +84,5 @@ describe('firewall config', () => {
       family: 4,
       proto: 1,
     });
-  });
-
-  it('parses lcore lists', () => {
-    expect(parseLcores('0,1')).toEqual([0, 1]);
-    expect(parseLcores('0-2,5')).toEqual([0, 1, 2, 5]);
   });
 });

@@ -7,17 +7,15 @@ import {
   type AclRule as DpdkAclRule,
   type ConntrackTimeouts,
   Pipeline,
-  type PipelineCounters,
   type Port,
 } from '@flowline/dpdk';
-import type { DataplaneView, PortCounters, PortView, StageCounters } from '@flowline/nf-runtime';
 import type { AclTable } from './rule-store';
 import type { AclRule, AclRuleSet, RuleAction } from './rules';
 import type { FirewallCounterSource } from './service';
 
 export interface FirewallPipelineOptions {
   /** The ports, in order: two-armed forwards ports[0] <-> ports[1]; one-armed needs one port. */
-  ports: { name: string; port: Port; devargs: string }[];
+  ports: { name: string; port: Port }[];
   topology: 'two-armed' | 'one-armed';
   stateful: boolean;
   conntrack?: { capacity: number; whenFull: 'evict' | 'drop'; timeouts: ConntrackTimeouts };
@@ -62,7 +60,7 @@ export function toDpdkRule(rule: AclRule): DpdkAclRule {
 const sumValues = (r: Record<string, number>): number =>
   Object.values(r).reduce((a, b) => a + b, 0);
 
-export class FirewallPipeline implements AclTable, FirewallCounterSource, DataplaneView {
+export class FirewallPipeline implements AclTable, FirewallCounterSource {
   readonly pipeline: Pipeline;
   private defaultAction: RuleAction = 'deny';
   /** Hits of retired tables, by rule id, so counters survive rule changes. */
@@ -144,10 +142,7 @@ export class FirewallPipeline implements AclTable, FirewallCounterSource, Datapl
   }
 
   /** FirewallCounterSource. */
-  counters(): ReturnType<FirewallCounterSource['counters']> & {
-    ports: PortCounters[];
-    stages: StageCounters[];
-  } {
+  counters(): ReturnType<FirewallCounterSource['counters']> {
     const hits = this.pipeline.aclHits('acl');
     const rules: { id: string; packets: bigint }[] = [];
     const defaults = { ...this.retiredDefault };
@@ -183,51 +178,12 @@ export class FirewallPipeline implements AclTable, FirewallCounterSource, Datapl
             },
           }
         : {}),
-      ports: this.portCounters(),
-      stages: stageCounters(c),
     };
   }
 
   /** Raw conntrack counters (hits in both directions included); undefined when stateless. */
   conntrack(): ReturnType<Pipeline['conntrack']> | undefined {
     return this.o.stateful ? this.pipeline.conntrack('conntrack') : undefined;
-  }
-
-  // ---- DataplaneView ----
-  ports(): PortView[] {
-    return this.o.ports.map(({ name, port, devargs }) => {
-      const link = port.link();
-      return {
-        name,
-        portId: port.id,
-        driver: port.info().driver,
-        devargs,
-        mac: port.mac(),
-        mtu: port.mtu(),
-        linkUp: link.up,
-        linkSpeedMbps: link.speedMbps,
-      };
-    });
-  }
-
-  workerLcores(): number[] {
-    return [this.o.lcore];
-  }
-
-  private portCounters(): PortCounters[] {
-    return this.o.ports.map(({ name, port }) => {
-      const s = port.stats();
-      return {
-        name,
-        rxPackets: BigInt(s.rxPackets),
-        txPackets: BigInt(s.txPackets),
-        rxBytes: BigInt(s.rxBytes),
-        txBytes: BigInt(s.txBytes),
-        rxMissed: BigInt(s.rxMissed),
-        rxErrors: BigInt(s.rxErrors),
-        txErrors: BigInt(s.txErrors),
-      };
-    });
   }
 
   /** Every packet received has been sent, dropped or punted (nothing in flight in the worker). */
@@ -248,14 +204,4 @@ export class FirewallPipeline implements AclTable, FirewallCounterSource, Datapl
   close(): void {
     this.pipeline.close();
   }
-}
-
-function stageCounters(c: PipelineCounters): StageCounters[] {
-  return c.stages.map((s) => ({
-    name: s.name,
-    packetsIn: BigInt(s.in),
-    packetsOut: BigInt(s.out),
-    punted: BigInt(sumValues(s.punts)),
-    droppedByReason: Object.fromEntries(Object.entries(s.drops).map(([k, v]) => [k, BigInt(v)])),
-  }));
 }

@@ -3,14 +3,12 @@
  * in ports -> [conntrack] -> ACL -> out port on one worker lcore, and serves
  * flowline.firewall.v1 over the rule store.
  */
-import { Mempool, Port, initEal, type Eal } from '@flowline/dpdk';
 import {
   ConfigError,
-  type EalPlan,
   type NetworkFunctionDefinition,
-  type PodPort,
   type RunningDataplane,
   type StartContext,
+  openPodDataplane,
 } from '@flowline/nf-runtime';
 import { type FirewallConfig, firewallConfigSchema, initialRuleSet } from './config';
 import { FirewallPipeline, TopologyError } from './dataplane';
@@ -19,63 +17,24 @@ import { firewallService } from './service';
 
 export const FIREWALL_VERSION = '0.1.0';
 
-/** "0,1" or "0-2,4" as lcore numbers. */
-export function parseLcores(list: string): number[] {
-  return list.split(',').flatMap((part) => {
-    const [lo, hi] = part.split('-').map(Number) as [number, number | undefined];
-    return hi === undefined ? [lo] : Array.from({ length: hi - lo + 1 }, (_, i) => lo + i);
-  });
-}
-
-function openEal(plan: EalPlan): Eal {
-  return initEal({
-    lcores: parseLcores(plan.lcores),
-    memoryMb: plan.memoryMb,
-    ...(plan.hugeDir ? { hugeDir: plan.hugeDir } : {}),
-    noHuge: plan.noHuge,
-    inMemory: plan.inMemory,
-    filePrefix: plan.filePrefix,
-    pciAllow: plan.pciAllow,
-    extraArgs: plan.extraArgs,
-  });
-}
-
-/** Opens a pod port with the first of its devargs that probes (AF_XDP before AF_PACKET). */
-function openPort(p: PodPort, pool: Mempool): { name: string; port: Port; devargs: string } {
-  let last: unknown;
-  for (const devargs of p.devargs) {
-    try {
-      return {
-        name: p.name,
-        port: Port.open(devargs, pool, { rxQueues: 1, txQueues: 1 }),
-        devargs,
-      };
-    } catch (err) {
-      last = err;
-    }
-  }
-  throw last instanceof Error ? last : new Error(`port ${p.name} (${p.origin}) did not open`);
-}
-
 async function start(ctx: StartContext<FirewallConfig>): Promise<RunningDataplane> {
   const nf = ctx.config.nf;
   const initial = initialRuleSet(nf, ctx.config.configFile);
   const topology = nf.topology ?? (ctx.ports.length === 1 ? 'one-armed' : 'two-armed');
-  const eal = openEal(ctx.eal);
-  let dp: FirewallPipeline | undefined;
+  // EAL, pool and every pod port (a server=1 virtio-user port returns once the switch connected)
+  const dp = openPodDataplane(ctx, { mempool: { size: nf.poolSize } });
   try {
-    const worker = eal.lcores().workers[0];
+    const worker = dp.eal.lcores().workers[0];
     if (worker === undefined)
       throw new ConfigError(
         'eal.lcores',
         'default',
         'needs a worker lcore besides the main one (e.g. "0,1")',
       );
-    const pool = Mempool.create({ size: nf.poolSize });
-    const ports = ctx.ports.map((p) => openPort(p, pool));
+    let fw: FirewallPipeline;
     try {
-      dp = new FirewallPipeline({
-        ports,
+      fw = new FirewallPipeline({
+        ports: [...dp.ports.values()].map((p) => ({ name: p.name, port: p.port })),
         topology,
         stateful: nf.mode === 'stateful',
         conntrack: nf.conntrack,
@@ -87,36 +46,21 @@ async function start(ctx: StartContext<FirewallConfig>): Promise<RunningDataplan
         throw new ConfigError(`nf.${err.field}`, 'file', err.message, ctx.config.configFile);
       throw err;
     }
-    const store = new RuleStore(dp, initial);
+    dp.attachPipeline(fw.pipeline); // its counters reach metrics; stopTraffic stops it
+    const store = new RuleStore(fw, initial);
     await store.init();
-    dp.start();
-    const firewall = dp;
-    registerFirewallMetrics(ctx, firewall);
+    fw.start();
+    registerFirewallMetrics(ctx, fw);
     ctx.logger.info('firewall running', {
       mode: nf.mode,
       topology,
-      ports: ports.map((p) => ({ name: p.name, devargs: p.devargs })),
+      ports: [...dp.ports.values()].map((p) => ({ name: p.name, devargs: p.devargs })),
       rules: initial.rules.length,
       defaultAction: initial.defaultAction,
     });
-    return {
-      dataplane: firewall,
-      services: [firewallService(store, firewall)],
-      stopTraffic: () => {
-        firewall.stop();
-        return Promise.resolve();
-      },
-      // The worker runs to completion per burst, so once it has stopped nothing is in flight.
-      drain: () => Promise.resolve(),
-      close: () => {
-        firewall.close();
-        eal.cleanup();
-        return Promise.resolve();
-      },
-    };
+    return { ...dp.running(), services: [firewallService(store, fw)] };
   } catch (err) {
-    dp?.close();
-    eal.cleanup();
+    await dp.close();
     throw err;
   }
 }

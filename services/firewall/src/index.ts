@@ -18,4 +18,4 @@ export {
   toDpdkRule,
   type FirewallPipelineOptions,
 } from './dataplane';
-export { FIREWALL_VERSION, firewallDefinition, parseLcores } from './firewall';
+export { FIREWALL_VERSION, firewallDefinition } from './firewall';

@@ -79,8 +79,8 @@ export class RingRig {
       ...o,
       topology: o.topology ?? 'two-armed',
       ports: [
-        { name: 'a', port: this.a, devargs: 'net_ringfwA' },
-        { name: 'b', port: this.b, devargs: 'net_ringfwB' },
+        { name: 'a', port: this.a },
+        { name: 'b', port: this.b },
       ].slice(0, (o.topology ?? 'two-armed') === 'two-armed' ? 2 : 1),
       lcore: this.eal.lcores().workers[0]!,
       txQueue: 1,
