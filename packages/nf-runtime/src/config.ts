@@ -89,7 +89,7 @@ export const CONFIG_HELP = `Runtime options (flag / environment variable / confi
   --huge-dir <dir>         FLOWLINE_HUGEPAGES_DIR      eal.hugeDir
   --memory-mb <mb>         FLOWLINE_HUGEPAGES_MB       eal.memoryMb (default 256)
   --no-huge                FLOWLINE_NO_HUGE=1          eal.noHuge (tests only)
-  --in-memory              FLOWLINE_IN_MEMORY=1        eal.inMemory: no hugepage files
+  --in-memory              FLOWLINE_IN_MEMORY=0/1      eal.inMemory: no hugepage files (default on)
   --file-prefix <p>        FLOWLINE_FILE_PREFIX        eal.filePrefix (default the name)
   --port name=<n>,devargs=<d>                          ports: an explicit port (repeatable)`;
 
@@ -236,7 +236,7 @@ export function loadConfig<Nf>(input: LoadConfigInput<Nf>): LoadedConfig<Nf> {
     grpcAddress: '0.0.0.0:50051',
     metricsPort: 9464,
     drainTimeoutMs: 5000,
-    eal: { lcores: '0,1', memoryMb: 256, noHuge: false, inMemory: false, extraArgs: [] },
+    eal: { lcores: '0,1', memoryMb: 256, noHuge: false, inMemory: true, extraArgs: [] },
     ports: [],
   };
 

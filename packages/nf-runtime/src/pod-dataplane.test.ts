@@ -66,8 +66,15 @@ describe('ealOptionsFor', () => {
     expect(args).toEqual(
       expect.arrayContaining(['--single-file-segments', '--huge-dir', '/hugepages']),
     );
-    // Without --in-memory the files are unlinked right after mapping: none is left on a crash.
+    // EAL refuses --huge-unlink with --single-file-segments.
+    expect(args.some((a) => a.startsWith('--huge-unlink'))).toBe(false);
+    expect(args).not.toContain('--in-memory');
+  });
+
+  it('unlinks hugepage files right after mapping when neither in-memory nor virtio-user', () => {
+    const args = buildEalArgs(ealOptionsFor({ ...plan, inMemory: false }, [vf], 1), 4);
     expect(args).toContain('--huge-unlink=always');
+    expect(args).not.toContain('--single-file-segments');
   });
 
   it('drops hugeDir under --no-huge (explicitly asked for, tests only)', () => {

@@ -6,7 +6,9 @@ import {
   PacketBatch,
   type Pipeline,
   Port,
+  type LinkState,
   PortError,
+  type PortOptions,
   devargs as dpdkDevargs,
   initEal,
   leftoverFiles,
@@ -94,11 +96,28 @@ export function ealOptionsFor(
     ...(plan.noHuge ? { noHuge: true } : {}),
     ...(plan.hugeDir && !plan.noHuge ? { hugeDir: plan.hugeDir } : {}),
     inMemory: plan.inMemory,
-    ...(hasVirtio ? { singleFileSegments: true } : {}),
+    ...segments(plan.inMemory, hasVirtio),
     pciAllow: plan.pciAllow,
     ...(logLevel.length ? { logLevel } : {}),
     extraArgs: plan.extraArgs,
   };
+}
+
+/**
+ * EAL (22.11) refuses --huge-unlink together with --single-file-segments, which virtio-user
+ * needs to share its memory with the vhost-user peer. Without --in-memory, a virtio-user pod
+ * therefore keeps its hugepage files while it runs (cleanup removes them); any other pod has
+ * them unlinked right after mapping, so none survives even a crash.
+ */
+function segments(
+  inMemory: boolean,
+  hasVirtio: boolean,
+): Pick<EalOptions, 'singleFileSegments' | 'hugeUnlink'> {
+  if (hasVirtio)
+    return inMemory
+      ? { singleFileSegments: true }
+      : { singleFileSegments: true, hugeUnlink: false };
+  return inMemory ? {} : { singleFileSegments: false, hugeUnlink: true };
 }
 
 /** A server=1 socket left by a killed process makes bind() fail: remove it first. */
@@ -158,6 +177,9 @@ export class PodDataplane {
   private readonly linkState = new Map<string, { up: boolean; since: number }>();
   private poller: NodeJS.Timeout | undefined;
   private injector: FrameInjector | undefined;
+  private readonly internal: Port[] = [];
+  /** virtio-user ports whose peer went away at least once (see close()). */
+  private readonly peerLost = new Set<string>();
   private closed = false;
   /** Hugepage files and runtime dirs the EAL cleanup had to remove (should stay empty). */
   leftovers: string[] = [];
@@ -199,9 +221,20 @@ export class PodDataplane {
     this.pipelines.push(pipeline);
   }
 
+  /**
+   * Opens a port for the NF's own plumbing (not a pod port: not in the view, not polled for
+   * links), on the pod's pool; it is closed with the dataplane.
+   */
+  openInternalPort(devargs: string, opts: PortOptions = {}): Port {
+    const port = Port.open(devargs, this.pool, opts);
+    this.internal.push(port);
+    return port;
+  }
+
   /** The injector for JS-built frames (created on first use). */
   frames(): FrameInjector {
-    this.injector ??= new FrameInjector(this.pool, `flinj${process.pid}`);
+    // Port names are per process (one EAL each); net_ring's ring names must stay short.
+    this.injector ??= new FrameInjector(this.pool, 'flinj');
     return this.injector;
   }
 
@@ -217,27 +250,37 @@ export class PodDataplane {
   /** Reads every link once; the read is also what lets a server=1 virtio-user port reconnect. */
   pollLinks(): void {
     if (this.closed) return;
-    const now = Date.now();
-    for (const [name, p] of this.ports) {
-      let up: boolean;
+    for (const p of this.ports.values()) {
       try {
-        up = p.port.link().up;
+        this.readLink(p);
       } catch {
-        continue;
+        // a port that cannot report its link is reported by the next successful read
       }
-      const before = this.linkState.get(name)!;
-      if (before.up === up) continue;
-      this.linkState.set(name, { up, since: now });
-      const event = { port: name, up, afterMs: now - before.since };
-      this.logger?.[up ? 'info' : 'warn'](up ? 'link up' : 'link down', event);
+    }
+  }
+
+  /**
+   * Every link read goes through here: a read may be the one that notices a lost peer (or
+   * accepts a returning one), so each change is recorded and reported whoever read it.
+   */
+  private readLink(p: OpenPodPort): LinkState {
+    const link = p.port.link();
+    const before = this.linkState.get(p.name)!;
+    if (before.up !== link.up) {
+      const now = Date.now();
+      this.linkState.set(p.name, { up: link.up, since: now });
+      if (!link.up && p.kind === 'virtio-user') this.peerLost.add(p.name);
+      const event = { port: p.name, up: link.up, afterMs: now - before.since };
+      this.logger?.[link.up ? 'info' : 'warn'](link.up ? 'link up' : 'link down', event);
       for (const cb of [...this.linkListeners]) cb(event);
     }
+    return link;
   }
 
   readonly view: DataplaneView = {
     ports: (): PortView[] =>
       [...this.ports.values()].map((p) => {
-        const link = p.port.link();
+        const link = this.readLink(p);
         return {
           name: p.name,
           portId: p.port.id,
@@ -323,6 +366,12 @@ export class PodDataplane {
   /**
    * Releases everything: pipelines, ports (their vhost-user sockets), the pool and the EAL,
    * which removes any hugepage file left under this process's prefix.
+   *
+   * One exception, for DPDK 22.11: once a server=1 virtio-user port has lost its peer, the PMD
+   * keeps an EAL interrupt source on the vhost-user socket it re-armed, and closing the port
+   * closes that fd underneath the interrupt thread, which then panics. Such a port is stopped
+   * but not closed, and the EAL is not cleaned up: the memory goes with the process (which is
+   * exiting), and the files an EAL could leave are removed here instead.
    */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -330,16 +379,29 @@ export class PodDataplane {
     if (this.poller) clearInterval(this.poller);
     for (const p of this.pipelines) p.close();
     this.injector?.close();
+    for (const p of this.internal) p.close();
+    const unsafe = [...this.ports.values()].filter((p) => this.peerLost.has(p.name));
     for (const p of this.ports.values()) {
       try {
-        p.port.close();
+        if (unsafe.includes(p)) p.port.stop();
+        else p.port.close();
       } catch (err) {
         this.logger?.warn('port close failed', { port: p.name, err });
       }
       if (p.kind === 'virtio-user') removeStaleSocket(p.spec.socketPath);
     }
-    this.leftovers = this.eal.cleanup();
-    const still = leftoverFiles(this.eal.options.filePrefix, this.eal.options.hugeDir);
+    const { filePrefix, hugeDir } = this.eal.options;
+    if (unsafe.length === 0) {
+      this.leftovers = this.eal.cleanup();
+    } else {
+      this.logger?.warn('EAL left to process exit', {
+        reason: 'a virtio-user port reconnected; DPDK 22.11 cannot close it safely',
+        ports: unsafe.map((p) => p.name),
+      });
+      this.leftovers = leftoverFiles(filePrefix, hugeDir);
+      for (const f of this.leftovers) rmSync(f, { recursive: true, force: true });
+    }
+    const still = leftoverFiles(filePrefix, hugeDir);
     if (this.leftovers.length || still.length)
       this.logger?.warn('removed EAL leftovers', { removed: this.leftovers, still });
   }
