@@ -1,0 +1,467 @@
+#!/usr/bin/env node
+// flowline: the command line of a Flowline node. Every command takes --help; --json prints
+// machine-readable output for scripts. Exit status: 0 done, 1 failed, 64 bad command line.
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { chainV1 } from '@flowline/proto';
+import {
+  applyManifests,
+  deleteManifests,
+  nodeDown,
+  nodeStatus,
+  nodeUp,
+  nodePaths,
+} from '@flowline/node';
+import { parseChainFile } from './chain-file';
+import { chainClient, grpcMessage, nfInfo, unary } from './clients';
+import { runDemo } from './demo';
+import { StatsCollector, renderStats } from './stats';
+import { renderTable } from './table';
+
+const DEFAULT_STATE_DIR = process.env.FLOWLINE_STATE_DIR ?? '/var/run/flowline-node';
+
+class UsageError extends Error {}
+
+const COMMON = {
+  'state-dir': { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+const HELP: Record<string, string> = {
+  '': `flowline — Flowline's command line
+
+  flowline up [--config node.yaml] [-f pod.yaml ...]   start the local node (and pods)
+  flowline down                                         stop it; nothing is left behind
+  flowline status                                       the node, its daemons and pods
+  flowline apply -f pod.yaml ...                        run pods (Kubernetes Pod YAML)
+  flowline delete <manifest> ...                        stop pods by manifest file name
+  flowline chain create|update -f chain.yaml            chains through the gRPC ChainService
+  flowline chain list | get <name> | delete <name>
+  flowline nf list                                      NF instances and their ports
+  flowline stats [--watch] [--interval ms]              Mpps and drops per hop and per port
+  flowline logs <pod|agent|chain-controller|device-plugin> [--tail n] [--follow]
+  flowline demo [--seconds n]                           the end-to-end demo
+
+Common options: --state-dir DIR (env FLOWLINE_STATE_DIR, default /var/run/flowline-node),
+--json, --help. Run \`flowline <command> --help\` for one command.`,
+  up: `flowline up [--config node.yaml] [-f pod.yaml ...] [--json]
+  Starts the node agent in the background: OVS-DPDK (br-flowline), the device plugin over
+  emulated NICs, the chain controller; then runs the given pods. Returns when ready.`,
+  down: `flowline down [--json]
+  Stops pods (CNI DEL, netns), the chain controller, the device plugin and OVS, removes sockets
+  and hugepage files. Works after a crash too; a second run finds nothing left.`,
+  status: `flowline status [--json]\n  The node agent, its daemons and every pod with its phase.`,
+  apply: `flowline apply -f pod.yaml [-f ...] [--json]\n  Hands pod manifests to the node and waits until they run.`,
+  delete: `flowline delete <manifest file name> ...\n  Removes manifests; the node stops their pods.`,
+  chain: `flowline chain create -f chain.yaml | update -f chain.yaml | list | get <name> | delete <name> | watch
+  chain.yaml: {name, spec: {classifier: {ingressPort, ipVersion, protocol, dstPorts, ...},
+  hops: [{nf, ingressInterface, egressInterface}], egressPort, failurePolicy: FAIL_CLOSED|BYPASS}}`,
+  nf: `flowline nf list [--json]\n  Each NF pod's kind, version, ports and link state (NetworkFunction.GetInfo).`,
+  stats: `flowline stats [--watch] [--interval ms] [--json]
+  Port and hop rates from each NF's WatchStats stream and the chain controller. --watch
+  refreshes a terminal table each interval (default 1000 ms) until Ctrl-C.`,
+  logs: `flowline logs <pod|agent|chain-controller|device-plugin> [--tail n] [--follow]`,
+  demo: `flowline demo [--seconds n] [--json]
+  Brings up a node with traffic-gen → firewall → router → sink, creates the chain through the
+  gRPC API, runs traffic under the live stats table, changes a firewall rule mid-run, prints a
+  summary and tears everything down.`,
+};
+
+type Values = Record<string, string | boolean | string[] | undefined>;
+
+function parse(
+  command: string,
+  args: string[],
+  options: ParseArgsConfig['options'] = {},
+): { values: Values; positionals: string[] } {
+  try {
+    const parsed = parseArgs({
+      args,
+      options: { ...COMMON, ...options },
+      allowPositionals: true,
+      strict: true,
+    });
+    if (parsed.values.help) {
+      process.stdout.write(`${HELP[command] ?? HELP['']}\n`);
+      process.exit(0);
+    }
+    return parsed;
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}\n\n${HELP[command] ?? HELP['']}`);
+  }
+}
+
+function print(json: boolean | undefined, value: unknown, text: () => string): void {
+  process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${text()}\n`);
+}
+
+function controllerAddress(stateDir: string): string {
+  const status = nodeStatus(stateDir);
+  if (!status.up || !status.controller)
+    throw new Error('no node runs here (flowline up starts one)');
+  return status.controller.address;
+}
+
+async function chainCommand(args: string[]): Promise<void> {
+  const [action, ...rest] = args;
+  const { values, positionals } = parse('chain', rest, { file: { type: 'string', short: 'f' } });
+  const stateDir = (values['state-dir'] as string | undefined) ?? DEFAULT_STATE_DIR;
+  if (!action || action === '--help') throw new UsageError(HELP.chain!);
+  const client = chainClient(controllerAddress(stateDir));
+  type Fn<Req, Res> = Parameters<typeof unary<Req, Res>>[0];
+  try {
+    switch (action) {
+      case 'create':
+      case 'update': {
+        const file = values.file as string | undefined;
+        if (!file) throw new UsageError(`-f chain.yaml is required\n\n${HELP.chain}`);
+        const docs = parseChainFile(readFileSync(file, 'utf8'), file);
+        const made: chainV1.Chain__Output[] = [];
+        for (const d of docs) {
+          made.push(
+            action === 'create'
+              ? await unary(
+                  client.CreateChain.bind(client) as Fn<
+                    { name: string; spec: chainV1.ChainSpec },
+                    chainV1.Chain__Output
+                  >,
+                  d,
+                )
+              : await unary(
+                  client.UpdateChain.bind(client) as Fn<
+                    { name: string; spec: chainV1.ChainSpec },
+                    chainV1.Chain__Output
+                  >,
+                  d,
+                ),
+          );
+        }
+        print(values.json as boolean, made, () =>
+          made
+            .map((c) => `chain ${c.name} ${action}d: ${c.status?.phase} ${c.status?.message ?? ''}`)
+            .join('\n'),
+        );
+        return;
+      }
+      case 'list': {
+        const { chains } = await unary(
+          client.ListChains.bind(client) as Fn<object, { chains: chainV1.Chain__Output[] }>,
+          {},
+        );
+        print(values.json as boolean, chains, () =>
+          renderTable(
+            ['name', 'phase', 'hops', 'classified', 'message'],
+            chains.map((c) => [
+              c.name,
+              String(c.status?.phase ?? ''),
+              (c.spec?.hops ?? []).map((h) => h.nf).join(' → '),
+              String(c.status?.classifiedPackets ?? 0),
+              c.status?.message ?? '',
+            ]),
+          ),
+        );
+        return;
+      }
+      case 'get': {
+        const name = positionals[0];
+        if (!name) throw new UsageError(`chain get <name>\n\n${HELP.chain}`);
+        const chain = await unary(
+          client.GetChain.bind(client) as Fn<{ name: string }, chainV1.Chain__Output>,
+          { name },
+        );
+        print(values.json as boolean, chain, () => JSON.stringify(chain, null, 2));
+        return;
+      }
+      case 'delete': {
+        if (positionals.length === 0)
+          throw new UsageError(`chain delete <name> ...\n\n${HELP.chain}`);
+        for (const name of positionals)
+          await unary(client.DeleteChain.bind(client) as Fn<{ name: string }, object>, { name });
+        print(
+          values.json as boolean,
+          { deleted: positionals },
+          () => `deleted ${positionals.join(', ')}`,
+        );
+        return;
+      }
+      case 'watch': {
+        const stream = client.WatchChains({});
+        await new Promise<void>((resolve, reject) => {
+          stream.on('data', (e: chainV1.ChainEvent__Output) =>
+            print(
+              values.json as boolean,
+              e,
+              () =>
+                `${e.type} ${e.chain?.name} ${e.chain?.status?.phase} ${e.chain?.status?.message ?? ''}`,
+            ),
+          );
+          stream.on('error', reject);
+          stream.on('end', resolve);
+          process.once('SIGINT', () => {
+            stream.cancel();
+            resolve();
+          });
+        }).catch((err: unknown) => {
+          if ((err as { code?: number }).code !== 1) throw err;
+        });
+        return;
+      }
+      default:
+        throw new UsageError(`unknown chain action "${action}"\n\n${HELP.chain}`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw new Error(grpcMessage(err));
+  } finally {
+    client.close();
+  }
+}
+
+async function nfList(stateDir: string, json: boolean | undefined): Promise<void> {
+  const status = nodeStatus(stateDir);
+  const rows = await Promise.all(
+    status.pods.map(async (p) => {
+      try {
+        const info = await nfInfo(p.grpcAddress);
+        return {
+          pod: p.key,
+          phase: p.phase,
+          kind: info.kind,
+          version: info.version,
+          ports: info.ports.map((q) => ({
+            name: q.name,
+            driver: q.driver,
+            mac: q.mac,
+            linkUp: q.linkUp,
+          })),
+        };
+      } catch (err) {
+        return { pod: p.key, phase: p.phase, error: grpcMessage(err) };
+      }
+    }),
+  );
+  print(json, rows, () =>
+    renderTable(
+      ['pod', 'phase', 'kind', 'version', 'ports'],
+      rows.map((r) => [
+        r.pod,
+        r.phase,
+        'kind' in r ? (r.kind ?? '') : '?',
+        'version' in r ? (r.version ?? '') : '',
+        'ports' in r && r.ports
+          ? r.ports.map((q) => `${q.name}(${q.linkUp ? 'up' : 'down'})`).join(' ')
+          : 'error' in r
+            ? (r.error ?? '')
+            : '',
+      ]),
+    ),
+  );
+}
+
+async function stats(args: string[]): Promise<void> {
+  const { values } = parse('stats', args, {
+    watch: { type: 'boolean', short: 'w' },
+    interval: { type: 'string' },
+  });
+  const stateDir = (values['state-dir'] as string | undefined) ?? DEFAULT_STATE_DIR;
+  const interval = Number(values.interval ?? 1000);
+  if (!Number.isInteger(interval) || interval < 100)
+    throw new UsageError('--interval must be an integer of at least 100 (ms)');
+  const status = nodeStatus(stateDir);
+  if (!status.up) throw new Error('no node runs here (flowline up starts one)');
+  const collector = new StatsCollector(
+    status.pods.map((p) => ({ name: p.key, grpcAddress: p.grpcAddress })),
+    status.controller?.address,
+    interval,
+  );
+  const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+  try {
+    await sleep(interval + 200);
+    if (!values.watch) {
+      const view = await collector.read();
+      print(values.json as boolean, view, () => renderStats(view));
+      return;
+    }
+    let stop = false;
+    process.once('SIGINT', () => (stop = true));
+    while (!stop) {
+      const view = await collector.read();
+      if (values.json) process.stdout.write(`${JSON.stringify(view)}\n`);
+      else
+        process.stdout.write(
+          `\x1b[2J\x1b[H${new Date().toISOString()}  (Ctrl-C to stop)\n\n${renderStats(view)}\n`,
+        );
+      await sleep(interval);
+    }
+  } finally {
+    collector.close();
+  }
+}
+
+async function logs(args: string[]): Promise<void> {
+  const { values, positionals } = parse('logs', args, {
+    tail: { type: 'string' },
+    follow: { type: 'boolean', short: 'f' },
+  });
+  const stateDir = (values['state-dir'] as string | undefined) ?? DEFAULT_STATE_DIR;
+  const who = positionals[0];
+  if (!who) throw new UsageError(HELP.logs!);
+  const dir = nodePaths(stateDir).logs;
+  const candidates = [`${who}.log`, `${who.replace('/', '_')}.log`, `default_${who}.log`];
+  const file = candidates.map((c) => join(dir, c)).find((f) => existsSync(f));
+  if (!file) throw new Error(`no log for "${who}" in ${dir}`);
+  const tail = Number(values.tail ?? 50);
+  const lines = readFileSync(file, 'utf8').split('\n');
+  process.stdout.write(`${lines.slice(-tail - 1).join('\n')}`);
+  if (values.follow) {
+    let size = statSync(file).size;
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 500));
+      const now = statSync(file).size;
+      if (now > size) {
+        process.stdout.write(readFileSync(file).subarray(size, now).toString());
+        size = now;
+      }
+    }
+  }
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case undefined:
+    case '--help':
+    case '-h':
+    case 'help':
+      process.stdout.write(`${HELP['']}\n`);
+      return;
+    case 'up': {
+      const { values } = parse('up', rest, {
+        config: { type: 'string' },
+        file: { type: 'string', short: 'f', multiple: true },
+      });
+      const stateDir = (values['state-dir'] as string | undefined) ?? DEFAULT_STATE_DIR;
+      await nodeUp({ stateDir, ...(values.config ? { configFile: values.config as string } : {}) });
+      const files = (values.file as string[] | undefined) ?? [];
+      if (files.length) await applyManifests(stateDir, files);
+      const status = nodeStatus(stateDir);
+      print(
+        values.json as boolean,
+        status,
+        () => `node up (state ${stateDir}); ${status.pods.length} pod(s) running`,
+      );
+      return;
+    }
+    case 'down': {
+      const { values } = parse('down', rest);
+      const stateDir = (values['state-dir'] as string | undefined) ?? DEFAULT_STATE_DIR;
+      const result = await nodeDown({ stateDir });
+      print(values.json as boolean, result, () =>
+        result.swept ? 'node down; everything removed' : 'no node was up; nothing left',
+      );
+      return;
+    }
+    case 'status': {
+      const { values } = parse('status', rest);
+      const status = nodeStatus((values['state-dir'] as string | undefined) ?? DEFAULT_STATE_DIR);
+      print(values.json as boolean, status, () =>
+        [
+          `node: ${status.up ? (status.ready ? 'ready' : 'starting') : 'down'}${status.agentPid ? ` (agent pid ${status.agentPid})` : ''}`,
+          status.controller
+            ? `chain controller: ${status.controller.alive ? 'running' : 'DOWN'} at ${status.controller.address}`
+            : '',
+          status.devicePlugin
+            ? `device plugin: ${status.devicePlugin.alive ? 'running' : 'DOWN'}`
+            : '',
+          status.ovs ? `switch: ${status.ovs.bridge} (ovsdb ${status.ovs.dbSocket})` : '',
+          status.pods.length
+            ? renderTable(
+                ['pod', 'phase', 'pid', 'restarts', 'interfaces', 'message'],
+                status.pods.map((p) => [
+                  p.key,
+                  p.alive ? p.phase : `${p.phase} (exited)`,
+                  p.pid ?? '',
+                  p.restarts,
+                  p.interfaces.join(','),
+                  p.message ?? '',
+                ]),
+              )
+            : '',
+          ...Object.entries(status.problems).map(([k, v]) => `problem ${k}: ${v}`),
+        ]
+          .filter(Boolean)
+          .join('\n'),
+      );
+      return;
+    }
+    case 'apply': {
+      const { values } = parse('apply', rest, {
+        file: { type: 'string', short: 'f', multiple: true },
+      });
+      const files = (values.file as string[] | undefined) ?? [];
+      if (!files.length) throw new UsageError(`-f pod.yaml is required\n\n${HELP.apply}`);
+      const pods = await applyManifests(
+        (values['state-dir'] as string | undefined) ?? DEFAULT_STATE_DIR,
+        files,
+      );
+      print(values.json as boolean, pods, () =>
+        pods.map((p) => `pod ${p.key} running (pid ${p.pid})`).join('\n'),
+      );
+      return;
+    }
+    case 'delete': {
+      const { values, positionals } = parse('delete', rest);
+      if (!positionals.length) throw new UsageError(HELP.delete!);
+      const removed = deleteManifests(
+        (values['state-dir'] as string | undefined) ?? DEFAULT_STATE_DIR,
+        positionals,
+      );
+      print(values.json as boolean, { removed }, () =>
+        removed.length ? `removed ${removed.join(', ')}` : 'no such manifest',
+      );
+      return;
+    }
+    case 'chain':
+      return chainCommand(rest);
+    case 'nf': {
+      const [action, ...more] = rest;
+      const { values } = parse('nf', more);
+      if (action !== 'list') throw new UsageError(HELP.nf!);
+      return nfList(
+        (values['state-dir'] as string | undefined) ?? DEFAULT_STATE_DIR,
+        values.json as boolean,
+      );
+    }
+    case 'stats':
+      return stats(rest);
+    case 'logs':
+      return logs(rest);
+    case 'demo': {
+      const { values } = parse('demo', rest, { seconds: { type: 'string' } });
+      const seconds = Number(values.seconds ?? 20);
+      if (!Number.isFinite(seconds) || seconds < 4)
+        throw new UsageError('--seconds must be a number of at least 4');
+      const summary = await runDemo({
+        stateDir: (values['state-dir'] as string | undefined) ?? '/var/run/flowline-demo',
+        seconds,
+        json: Boolean(values.json),
+      });
+      if (values.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+      return;
+    }
+    default:
+      throw new UsageError(`unknown command "${command}"\n\n${HELP['']}`);
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    () => process.exit(0),
+    (err: unknown) => {
+      process.stderr.write(`flowline: ${(err as Error).message}\n`);
+      process.exit(err instanceof UsageError ? 64 : 1);
+    },
+  );
+}

@@ -1,0 +1,16 @@
+// Plain-text tables for the terminal, columns sized to their content.
+export function renderTable(headers: string[], rows: (string | number)[][]): string {
+  const cells = [headers, ...rows.map((r) => r.map(String))];
+  const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]): string =>
+    r
+      .map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...cells.slice(1).map(line)].join(
+    '\n',
+  );
+}
+
+export const mpps = (packets: number, seconds: number): string =>
+  seconds > 0 ? (packets / seconds / 1e6).toFixed(3) : '-';

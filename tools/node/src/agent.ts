@@ -1,0 +1,204 @@
+// The node agent: the long-lived process that stands in for kubelet. It brings the node up,
+// then keeps the pods equal to the manifests folder (kubelet's static pods): new manifests run,
+// removed ones are torn down, dead NF processes restart per restartPolicy with a doubling
+// back-off (kubelet's CrashLoopBackOff). SIGTERM tears everything down in reverse and exits 0.
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from '@flowline/telemetry';
+import type { NodeConfig, NodePaths } from './config';
+import { type PodSpec, parsePods, podKey } from './manifest';
+import { isAlive } from './processes';
+import { NodeRuntime } from './runtime';
+import { readState } from './state';
+
+export interface AgentOptions {
+  /** Manifest scan period; default 500 ms. */
+  syncMs?: number;
+  /** First restart delay; doubles per restart up to backoffMaxMs. */
+  backoffMs?: number;
+  backoffMaxMs?: number;
+}
+
+interface Desired {
+  spec: PodSpec;
+  file: string;
+  text: string;
+}
+
+export class NodeAgent {
+  readonly runtime: NodeRuntime;
+  private timer: NodeJS.Timeout | undefined;
+  private syncing = false;
+  private readonly nextRestart = new Map<string, number>();
+  /** Manifest problems by file name and pod problems by "pod:<key>", shown by `flowline status`. */
+  readonly problems = new Map<string, string>();
+  private readonly podProblems = new Map<string, string>();
+  private readonly problemsAt = new Map<string, number>();
+
+  constructor(
+    config: NodeConfig,
+    readonly paths: NodePaths,
+    readonly log: Logger,
+    private readonly options: AgentOptions = {},
+  ) {
+    this.runtime = new NodeRuntime(config, paths, log);
+  }
+
+  async start(): Promise<void> {
+    await this.runtime.up();
+    await this.sync();
+    this.timer = setInterval(() => void this.sync(), this.options.syncMs ?? 500);
+  }
+
+  private readDesired(): Map<string, Desired> {
+    const desired = new Map<string, Desired>();
+    let files: string[] = [];
+    try {
+      files = readdirSync(this.paths.manifests)
+        .filter((f) => /\.ya?ml$/.test(f))
+        .sort();
+    } catch {
+      return desired;
+    }
+    const problems = new Map<string, string>();
+    for (const f of files) {
+      const file = join(this.paths.manifests, f);
+      try {
+        const text = readFileSync(file, 'utf8');
+        for (const spec of parsePods(text, f)) {
+          const key = podKey(spec);
+          if (desired.has(key)) throw new Error(`pod ${key} is also in ${desired.get(key)!.file}`);
+          desired.set(key, { spec, file, text: JSON.stringify(spec) });
+        }
+      } catch (err) {
+        problems.set(f, (err as Error).message);
+      }
+    }
+    for (const [f, m] of problems)
+      if (this.problems.get(f) !== m) this.log.error('manifest rejected', { file: f, err: m });
+    this.problems.clear();
+    for (const [f, m] of problems) this.problems.set(f, m);
+    // A pod problem lasts while its manifest is there; a removed manifest takes it away.
+    for (const key of [...this.podProblems.keys()])
+      if (!desired.has(key.slice('pod:'.length))) this.podProblems.delete(key);
+    for (const [k, m] of this.podProblems) this.problems.set(k, m);
+    this.writeProblems();
+    return desired;
+  }
+
+  private writeProblems(): void {
+    const state = this.runtime.state;
+    const next = Object.fromEntries(this.problems);
+    for (const [k, m] of this.problems)
+      if (state.problems?.[k] !== m && !this.problemsAt.has(k)) this.problemsAt.set(k, Date.now());
+    for (const k of [...this.problemsAt.keys()])
+      if (!this.problems.has(k)) this.problemsAt.delete(k);
+    const nextAt = Object.fromEntries(this.problemsAt);
+    if (
+      JSON.stringify(state.problems ?? {}) !== JSON.stringify(next) ||
+      JSON.stringify(state.problemsAt ?? {}) !== JSON.stringify(nextAt)
+    ) {
+      state.problems = next;
+      state.problemsAt = nextAt;
+      this.runtime.save();
+    }
+  }
+
+  /** One pass: delete what is no longer wanted (or changed), run what is missing, restart the dead. */
+  async sync(): Promise<void> {
+    if (this.syncing) return;
+    this.syncing = true;
+    try {
+      // Another agent took this state dir over (this one was orphaned, e.g. its `up` was
+      // killed): leave without touching anything it now owns.
+      const owner = readState(this.paths.stateFile)?.agent?.pid;
+      if (owner !== undefined && owner !== process.pid) {
+        this.log.error('another node agent owns the state dir; exiting', { owner });
+        process.exit(3);
+      }
+      const desired = this.readDesired();
+      const pods = this.runtime.state.pods;
+      for (const key of Object.keys(pods)) {
+        const want = desired.get(key);
+        if (!want || want.text !== pods[key]!.manifest) {
+          this.log.info('deleting pod', {
+            pod: key,
+            reason: want ? 'manifest changed' : 'manifest removed',
+          });
+          await this.runtime.deletePod(key);
+          this.nextRestart.delete(key);
+        }
+      }
+      for (const [key, want] of desired) {
+        const pod = pods[key];
+        if (!pod) {
+          if (this.podProblems.has(`pod:${key}`) && (this.nextRestart.get(key) ?? 0) > Date.now())
+            continue;
+          try {
+            this.log.info('running pod', { pod: key });
+            await this.runtime.runPod(want.spec, want.text);
+            this.podProblems.delete(`pod:${key}`);
+            this.problems.delete(`pod:${key}`);
+          } catch (err) {
+            this.podProblems.set(`pod:${key}`, (err as Error).message);
+            this.problems.set(`pod:${key}`, (err as Error).message);
+            this.problemsAt.set(`pod:${key}`, Date.now());
+            this.nextRestart.set(key, Date.now() + this.backoff(key));
+          }
+          this.writeProblems();
+          continue;
+        }
+        if (pod.phase === 'Running' && !isAlive(pod.process)) this.handleExit(want.spec, key);
+      }
+    } catch (err) {
+      this.log.error('sync failed', { err });
+    } finally {
+      this.syncing = false;
+    }
+  }
+
+  private backoff(key: string): number {
+    const restarts = this.runtime.state.pods[key]?.restarts ?? 0;
+    return Math.min(
+      (this.options.backoffMs ?? 1000) * 2 ** restarts,
+      this.options.backoffMaxMs ?? 10_000,
+    );
+  }
+
+  private handleExit(spec: PodSpec, key: string): void {
+    const pod = this.runtime.state.pods[key]!;
+    const policy = spec.restartPolicy;
+    if (policy === 'Never') {
+      pod.phase = 'Failed';
+      pod.message = 'process exited (restartPolicy Never)';
+      this.runtime.save();
+      return;
+    }
+    const due = this.nextRestart.get(key);
+    if (due === undefined) {
+      const delay = this.backoff(key);
+      this.nextRestart.set(key, Date.now() + delay);
+      pod.message = `process exited; restarting in ${delay} ms`;
+      this.log.warn('pod process exited', { pod: key, restarts: pod.restarts, delayMs: delay });
+      this.runtime.save();
+      return;
+    }
+    if (Date.now() < due) return;
+    this.nextRestart.delete(key);
+    this.log.info('restarting pod process', { pod: key, restarts: pod.restarts + 1 });
+    try {
+      this.runtime.restartPodProcess(spec, key);
+      pod.message = undefined;
+      this.runtime.save();
+    } catch (err) {
+      pod.message = `restart failed: ${(err as Error).message}`;
+      this.runtime.save();
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    while (this.syncing) await new Promise((r) => setTimeout(r, 50));
+    await this.runtime.teardown();
+  }
+}

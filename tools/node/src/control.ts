@@ -1,0 +1,214 @@
+// What the CLI does to a local node: start the agent in the background and wait until it is
+// ready; stop it and make sure nothing is left (also when the agent crashed); read its status;
+// hand it pod manifests.
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { basename, join } from 'node:path';
+import { createLogger } from '@flowline/telemetry';
+import { REPO_ROOT } from './commands';
+import { type NodeConfig, type NodePaths, nodePaths, parseNodeConfig } from './config';
+import { NodeStepError } from './errors';
+import { parsePods, podKey } from './manifest';
+import { isAlive, startProcess, stopProcess, waitForExit } from './processes';
+import { NodeRuntime } from './runtime';
+import { type NodeState, readState } from './state';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export interface UpOptions {
+  stateDir: string;
+  configFile?: string;
+  timeoutMs?: number;
+}
+
+/** Starts the node agent detached and waits until its state says ready (or it died). */
+export async function nodeUp(opts: UpOptions): Promise<NodeState> {
+  const paths = nodePaths(opts.stateDir);
+  const existing = readState(paths.stateFile);
+  if (existing && isAlive(existing.agent))
+    throw new NodeStepError(
+      'up',
+      `a node agent already runs (pid ${existing.agent!.pid})`,
+      'run flowline down first',
+    );
+  if (existing) await nodeDown({ stateDir: opts.stateDir });
+  mkdirSync(paths.logs, { recursive: true });
+  const log = join(paths.logs, 'agent.log');
+  const agentScript = join(REPO_ROOT, 'tools', 'node', 'dist', 'main.js');
+  const rec = startProcess({
+    argv: [
+      process.execPath,
+      agentScript,
+      'agent',
+      '--state-dir',
+      opts.stateDir,
+      ...(opts.configFile ? ['--config', opts.configFile] : []),
+    ],
+    log,
+    marker: agentScript,
+  });
+  const deadline = Date.now() + (opts.timeoutMs ?? 90_000);
+  for (;;) {
+    const state = readState(paths.stateFile);
+    if (state?.ready && state.agent?.pid === rec.pid) return state;
+    if (!isAlive(rec))
+      throw new NodeStepError('up', 'the node agent exited while starting', `read ${log}`);
+    if (Date.now() > deadline) {
+      await stopProcess(rec);
+      throw new NodeStepError('up', 'the node was not ready in time', `read ${log}`);
+    }
+    await sleep(200);
+  }
+}
+
+/**
+ * Stops the agent (which tears down in order) and then sweeps whatever its state file still
+ * names, so a second `down`, or a `down` after the agent was SIGKILLed, leaves nothing behind.
+ */
+export async function nodeDown(opts: {
+  stateDir: string;
+  config?: NodeConfig;
+}): Promise<{ swept: boolean }> {
+  const paths = nodePaths(opts.stateDir);
+  const state = readState(paths.stateFile);
+  if (state?.agent && isAlive(state.agent)) {
+    await stopProcess(state.agent, 60_000);
+    await waitForExit(state.agent, 5000);
+  }
+  const left = readState(paths.stateFile);
+  const logger = createLogger('node');
+  const runtime = new NodeRuntime(
+    opts.config ?? parseNodeConfig({ stateDir: opts.stateDir }),
+    paths,
+    logger,
+  );
+  // Always run the sweep: it is idempotent and catches leftovers of a crashed agent.
+  if (left) runtime.state = left;
+  await runtime.teardown();
+  rmSync(paths.manifests, { recursive: true, force: true });
+  return { swept: left !== undefined };
+}
+
+export interface PodStatus {
+  key: string;
+  phase: string;
+  pid?: number;
+  alive: boolean;
+  restarts: number;
+  grpcAddress: string;
+  interfaces: string[];
+  devices: Record<string, string[]>;
+  message?: string;
+}
+
+export interface NodeStatus {
+  up: boolean;
+  ready: boolean;
+  stateDir: string;
+  agentPid?: number;
+  controller?: { address: string; alive: boolean };
+  devicePlugin?: { alive: boolean };
+  ovs?: { dbSocket: string; bridge: string };
+  pods: PodStatus[];
+  problems: Record<string, string>;
+}
+
+export function nodeStatus(stateDir: string): NodeStatus {
+  const paths = nodePaths(stateDir);
+  const state = readState(paths.stateFile);
+  if (!state) return { up: false, ready: false, stateDir, pods: [], problems: {} };
+  return {
+    up: isAlive(state.agent),
+    ready: state.ready && isAlive(state.agent),
+    stateDir,
+    ...(state.agent ? { agentPid: state.agent.pid } : {}),
+    ...(state.controller
+      ? { controller: { address: state.controller.grpcAddress, alive: isAlive(state.controller) } }
+      : {}),
+    ...(state.devicePlugin ? { devicePlugin: { alive: isAlive(state.devicePlugin) } } : {}),
+    ...(state.ovs ? { ovs: { dbSocket: state.ovs.dbSocket, bridge: state.ovs.bridge } } : {}),
+    pods: Object.values(state.pods).map((p) => ({
+      key: p.key,
+      phase: p.phase,
+      ...(p.process ? { pid: p.process.pid } : {}),
+      alive: isAlive(p.process),
+      restarts: p.restarts,
+      grpcAddress: p.grpcAddress,
+      interfaces: p.attachments.map((a) => a.ifname),
+      devices: p.devices,
+      ...(p.message ? { message: p.message } : {}),
+    })),
+    problems: state.problems ?? {},
+  };
+}
+
+/**
+ * Puts manifests in the agent's folder (validated first, so a bad file is refused here with the
+ * field named) and waits until each pod runs, or reports why it does not.
+ */
+export async function applyManifests(
+  stateDir: string,
+  files: string[],
+  opts: { timeoutMs?: number } = {},
+): Promise<PodStatus[]> {
+  const paths: NodePaths = nodePaths(stateDir);
+  const state = readState(paths.stateFile);
+  if (!state || !isAlive(state.agent))
+    throw new NodeStepError('apply', 'no node runs', 'run flowline up first');
+  const keys: string[] = [];
+  for (const f of files)
+    for (const p of parsePods(readFileSync(f, 'utf8'), f)) keys.push(podKey(p));
+  mkdirSync(paths.manifests, { recursive: true });
+  const handedOver = Date.now();
+  for (const f of files) copyFileSync(f, join(paths.manifests, basename(f)));
+  const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
+  for (;;) {
+    const status = nodeStatus(stateDir);
+    const pods = keys.map((k) => status.pods.find((p) => p.key === k));
+    // Only problems the agent saw after these manifests were handed over count.
+    const at = readState(paths.stateFile)?.problemsAt ?? {};
+    const failed = keys.find(
+      (k) => status.problems[`pod:${k}`] && (at[`pod:${k}`] ?? 0) >= handedOver,
+    );
+    if (failed)
+      throw new NodeStepError(
+        'apply',
+        `pod ${failed} did not start: ${status.problems[`pod:${failed}`]}`,
+      );
+    if (pods.every((p) => p?.phase === 'Running' && p.alive)) return pods as PodStatus[];
+    if (Date.now() > deadline)
+      throw new NodeStepError(
+        'apply',
+        `pods not running in time: ${keys.filter((_, i) => pods[i]?.phase !== 'Running').join(', ')}`,
+        `read the logs in ${paths.logs}`,
+      );
+    await sleep(200);
+  }
+}
+
+/** Removes manifests (by file name as applied, or every one holding the pod). */
+export function deleteManifests(stateDir: string, names: string[]): string[] {
+  const paths = nodePaths(stateDir);
+  const removed: string[] = [];
+  if (!existsSync(paths.manifests)) return removed;
+  for (const f of readdirSync(paths.manifests)) {
+    if (names.includes(f) || names.includes(basename(f, '.yaml'))) {
+      rmSync(join(paths.manifests, f), { force: true });
+      removed.push(f);
+    }
+  }
+  return removed;
+}
+
+export function writeManifest(stateDir: string, name: string, text: string): void {
+  const paths = nodePaths(stateDir);
+  mkdirSync(paths.manifests, { recursive: true });
+  writeFileSync(join(paths.manifests, name), text);
+}

@@ -1,0 +1,48 @@
+/** A pod manifest field that the local node cannot run, named as kubectl would name it. */
+export class ManifestError extends Error {
+  override readonly name = 'ManifestError';
+  constructor(
+    readonly source: string,
+    readonly field: string,
+    why: string,
+  ) {
+    super(`${source}: ${field} ${why}`);
+  }
+}
+
+/** A node configuration field that is wrong. */
+export class NodeConfigError extends Error {
+  override readonly name = 'NodeConfigError';
+  constructor(
+    readonly field: string,
+    why: string,
+  ) {
+    super(`node config: ${field} ${why}`);
+  }
+}
+
+/** A step of bringing the node up, running a pod or tearing down that failed, and how to fix it. */
+export class NodeStepError extends Error {
+  override readonly name = 'NodeStepError';
+  constructor(
+    readonly step: string,
+    message: string,
+    readonly fix?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${step}: ${message}${fix ? ` (fix: ${fix})` : ''}`, options);
+  }
+}
+
+/** The CNI plugin answered an error (spec error JSON) or broke the exec protocol. */
+export class CniExecError extends Error {
+  override readonly name = 'CniExecError';
+  constructor(
+    readonly command: string,
+    readonly code: number,
+    readonly msg: string,
+    readonly details?: string,
+  ) {
+    super(`CNI ${command} failed with code ${code}: ${msg}${details ? ` (${details})` : ''}`);
+  }
+}

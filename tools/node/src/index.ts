@@ -1,0 +1,32 @@
+export { NodeAgent, type AgentOptions } from './agent';
+export { execCni, type CniInvocation } from './cni';
+export { REPO_ROOT, resolveCommand, workspaceBins } from './commands';
+export {
+  loadNodeConfig,
+  netconfFor,
+  nodePaths,
+  parseNodeConfig,
+  type NodeConfig,
+  type NodePaths,
+} from './config';
+export {
+  applyManifests,
+  deleteManifests,
+  nodeDown,
+  nodeStatus,
+  nodeUp,
+  writeManifest,
+  type NodeStatus,
+  type PodStatus,
+} from './control';
+export { CniExecError, ManifestError, NodeConfigError, NodeStepError } from './errors';
+export {
+  NETWORKS_ANNOTATION,
+  parseNetworkSelection,
+  parsePods,
+  podFromObject,
+  podKey,
+  type PodSpec,
+} from './manifest';
+export { NodeRuntime, POD_FILE_PREFIX, POD_NETNS_PREFIX, removeHugepageFiles } from './runtime';
+export { readState, type NodeState, type PodRecord } from './state';

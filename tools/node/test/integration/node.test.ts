@@ -1,0 +1,187 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  POD_FILE_PREFIX,
+  POD_NETNS_PREFIX,
+  applyManifests,
+  deleteManifests,
+  nodeDown,
+  nodeStatus,
+  nodeUp,
+  readState,
+} from '../../src/index';
+
+/**
+ * The local node for real, with a plain process as the pod's container so that this test needs
+ * no NF: OVS-DPDK in its netns, the device plugin over emulated NICs registered with the node's
+ * kubelet side, the chain controller, and a pod with two vhost-user interfaces from the CNI
+ * plugin (exec protocol) and devices from Allocate (gRPC). Then restart on crash, pod deletion,
+ * teardown after the agent was SIGKILLed, and a second teardown that finds nothing.
+ */
+const root = process.getuid?.() === 0;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function until<T>(what: string, fn: () => T | undefined, ms = 20_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(200);
+  }
+}
+
+const netnsList = (): string[] =>
+  existsSync('/run/netns')
+    ? readdirSync('/run/netns').filter(
+        (n) => n.startsWith(POD_NETNS_PREFIX) || n.startsWith('flowline-node-'),
+      )
+    : [];
+
+describe.skipIf(!root)('local node runtime (root, OVS-DPDK, device plugin, CNI)', () => {
+  const work = mkdtempSync(join(tmpdir(), 'flnode-'));
+  const stateDir = join(work, 'state');
+  const config = join(work, 'node.yaml');
+  const pod = join(work, 'sleeper.yaml');
+
+  beforeAll(async () => {
+    writeFileSync(
+      config,
+      `stateDir: ${stateDir}\nemulatedNics: [{ pf: ens9f0, vfs: 2 }]\ndevicePlugin:\n  pools: [{ name: sriov_vf, deviceType: netdevice, selectors: { pfNames: [ens9f0] }, hugepagesMb: 64 }]\n  hugepages: { mount: true, resource: true, hostPath: /dev/hugepages, containerPath: /dev/hugepages }\n`,
+    );
+    writeFileSync(
+      pod,
+      `apiVersion: v1
+kind: Pod
+metadata:
+  name: sleeper
+  annotations: { k8s.v1.cni.cncf.io/networks: "flowline-net@net1, flowline-net@net2" }
+spec:
+  containers:
+    - name: c
+      command: [/bin/sleep, "600"]
+      resources: { limits: { flowline.io/sriov_vf: "1", flowline.io/hugepages-2Mi: "32" } }
+`,
+    );
+  });
+
+  afterAll(async () => {
+    await nodeDown({ stateDir });
+    rmSync(work, { recursive: true, force: true });
+  }, 120_000);
+
+  it('comes up, runs a pod with devices and vhost-user ports, restarts it, deletes it', async () => {
+    const up = await nodeUp({ stateDir, configFile: config });
+    expect(up.ready).toBe(true);
+    const ovsctl = (...args: string[]): string =>
+      execFileSync('ovs-vsctl', [`--db=unix:${up.ovs!.dbSocket}`, ...args], {
+        encoding: 'utf8',
+      }).trim();
+    expect(ovsctl('br-exists', 'br-flowline')).toBe('');
+
+    const [running] = await applyManifests(stateDir, [pod]);
+    expect(running).toMatchObject({
+      key: 'default/sleeper',
+      phase: 'Running',
+      alive: true,
+      interfaces: ['net1', 'net2'],
+    });
+    const state = readState(join(stateDir, 'state.json'))!;
+    const rec = state.pods['default/sleeper']!;
+    // Devices came from Allocate: one VF and 32 hugepages.
+    expect(rec.devices['flowline.io/sriov_vf']).toHaveLength(1);
+    expect(rec.devices['flowline.io/hugepages-2Mi']).toHaveLength(32);
+    const environ = readFileSync(`/proc/${running!.pid}/environ`, 'utf8').split('\0');
+    expect(environ).toContain('FLOWLINE_HUGEPAGES_DIR=/dev/hugepages');
+    expect(environ).toContain(`FLOWLINE_POD_DIR=${join(stateDir, 'sockets', 'default_sleeper')}`);
+    const vfEnv = environ.find((e) => e.startsWith('PCIDEVICE_FLOWLINE_IO_SRIOV_VF='));
+    expect(vfEnv).toBe(`PCIDEVICE_FLOWLINE_IO_SRIOV_VF=${rec.devices['flowline.io/sriov_vf']![0]}`);
+    const netdev = environ.find((e) => e.startsWith('FLOWLINE_NETDEV_SRIOV_VF='))!.split('=')[1]!;
+    // The VF's netdev moved into the pod's netns, as the SR-IOV CNI does.
+    execFileSync('ip', ['-n', rec.netns, 'link', 'show', netdev]);
+    // The process runs in the pod's netns.
+    expect(readFileSync(`/proc/${running!.pid}/cmdline`, 'utf8')).toContain('/bin/sleep');
+    expect(
+      execFileSync('ip', ['netns', 'identify', String(running!.pid)], { encoding: 'utf8' }).trim(),
+    ).toBe(rec.netns);
+    // The CNI plugin made one dpdkvhostuserclient port per interface and wrote the attachment files.
+    const ports = ovsctl('list-ports', 'br-flowline').split('\n').filter(Boolean);
+    expect(ports).toHaveLength(2);
+    for (const p of ports)
+      expect(ovsctl('get', 'Interface', p, 'type')).toBe('dpdkvhostuserclient');
+    for (const i of ['net1', 'net2']) {
+      const file = JSON.parse(
+        readFileSync(join(stateDir, 'sockets', 'default_sleeper', `${i}.json`), 'utf8'),
+      ) as { socketPath: string; ovsPort: string };
+      expect(ports).toContain(file.ovsPort);
+      expect(file.socketPath).toBe(join(stateDir, 'sockets', 'default_sleeper', `${i}.sock`));
+    }
+
+    // A crashed container is restarted, as kubelet does, with the same netns and devices.
+    process.kill(running!.pid!, 'SIGKILL');
+    const restarted = await until('restart', () => {
+      const p = nodeStatus(stateDir).pods[0];
+      return p && p.restarts === 1 && p.alive ? p : undefined;
+    });
+    expect(restarted.pid).not.toBe(running!.pid);
+
+    // Removing the manifest removes the pod: ports, folder, netns.
+    expect(deleteManifests(stateDir, ['sleeper.yaml'])).toEqual(['sleeper.yaml']);
+    await until('pod gone', () => (nodeStatus(stateDir).pods.length === 0 ? true : undefined));
+    expect(ovsctl('list-ports', 'br-flowline')).toBe('');
+    expect(existsSync(join(stateDir, 'sockets', 'default_sleeper'))).toBe(false);
+    expect(netnsList()).not.toContain(rec.netns);
+    // The VF went back to the host and is free again.
+    execFileSync('ip', ['link', 'show', netdev]);
+  }, 180_000);
+
+  it('a bad manifest is refused naming the field, and a failed pod leaves nothing', async () => {
+    const bad = join(work, 'bad.yaml');
+    writeFileSync(bad, readFileSync(pod, 'utf8').replace('"32"', '"9999"'));
+    await expect(applyManifests(stateDir, [bad], { timeoutMs: 20_000 })).rejects.toThrow(
+      /flowline\.io\/hugepages-2Mi: 9999 requested/,
+    );
+    const status = nodeStatus(stateDir);
+    expect(status.pods).toEqual([]);
+    expect(netnsList().filter((n) => n.startsWith(POD_NETNS_PREFIX))).toEqual([]);
+    deleteManifests(stateDir, ['bad.yaml']);
+    const typo = join(work, 'typo.yaml');
+    writeFileSync(typo, readFileSync(pod, 'utf8').replace('kind: Pod', 'kind: Pdo'));
+    await expect(applyManifests(stateDir, [typo])).rejects.toThrow(/typo\.yaml: kind must be Pod/);
+  }, 60_000);
+
+  it('down after the agent was SIGKILLed leaves nothing; a second down finds nothing', async () => {
+    await applyManifests(stateDir, [pod]);
+    const before = readState(join(stateDir, 'state.json'))!;
+    const pids = [
+      before.agent!.pid,
+      before.controller!.pid,
+      before.devicePlugin!.pid,
+      before.pods['default/sleeper']!.process!.pid,
+    ];
+    process.kill(before.agent!.pid, 'SIGKILL');
+    await sleep(200);
+    expect(await nodeDown({ stateDir })).toEqual({ swept: true });
+    for (const pid of pids)
+      expect(
+        existsSync(`/proc/${pid}/cmdline`) &&
+          readFileSync(`/proc/${pid}/cmdline`, 'utf8').length > 0,
+      ).toBe(false);
+    expect(netnsList()).toEqual([]);
+    expect(
+      readdirSync('/dev/hugepages').filter(
+        (f) => f.startsWith(POD_FILE_PREFIX) || f.startsWith('flowline-node-ovs'),
+      ),
+    ).toEqual([]);
+    expect(existsSync(join(stateDir, 'sockets'))).toBe(false);
+    expect(existsSync(join(stateDir, 'ovs'))).toBe(false);
+    expect(existsSync(join(stateDir, 'state.json'))).toBe(false);
+    expect(
+      spawnSync('pgrep', ['-f', join(stateDir, 'ovs')], { encoding: 'utf8' }).stdout.trim(),
+    ).toBe('');
+    expect(await nodeDown({ stateDir })).toEqual({ swept: false });
+  }, 120_000);
+});
