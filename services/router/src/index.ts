@@ -27,3 +27,11 @@ export {
   type StaticRoute,
 } from './routes';
 export { routerService, type RouterDataplaneCounters } from './service';
+export {
+  interfaceConfigSchema,
+  routeConfigSchema,
+  routerConfigSchema,
+  type RouterConfig,
+} from './config';
+export { RouterPipeline, type PuntHandler, type RouterPipelineOptions } from './dataplane';
+export { ROUTER_VERSION, routerDefinition, startRouter } from './router';

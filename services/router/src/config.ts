@@ -1,0 +1,44 @@
+import { z } from 'zod';
+
+/** One router interface: a pod port by name, its addresses (CIDR) and optionally its MAC. */
+export const interfaceConfigSchema = z.object({
+  /** The pod port (the <ifname>.json name, or a config port's name). */
+  name: z.string().min(1),
+  /** "10.0.1.1/24", "2001:db8:1::1/64"; default: the IPs the CNI plugin wrote for the port. */
+  addresses: z.array(z.string()).optional(),
+  /** Default: the port's own MAC (virtio-user takes it from the CNI plugin's file). */
+  mac: z.string().optional(),
+});
+
+export const routeConfigSchema = z.object({
+  prefix: z.string(),
+  nextHop: z.string().optional(),
+  interface: z.string().optional(),
+});
+
+/** The router's own section of the config file (`nf:`). */
+export const routerConfigSchema = z.object({
+  /** Default: every pod port, addressed from the CNI plugin's IPs. */
+  interfaces: z.array(interfaceConfigSchema).optional(),
+  routes: z.array(routeConfigSchema).default([]),
+  /** How often punted packets are taken from the pipeline, ms. */
+  puntPollMs: z.int().min(1).max(1000).default(2),
+  /** How often neighbours are aged and probed, ms. */
+  neighborTickMs: z.int().min(10).max(60_000).default(500),
+  /** Neighbour timers (RFC 4861 names); defaults from the control plane. */
+  neighbors: z
+    .object({
+      reachableMs: z.int().min(100),
+      retransMs: z.int().min(10),
+      maxProbes: z.int().min(1).max(10),
+      staleProbeMs: z.int().min(100),
+      failedHoldMs: z.int().min(100),
+    })
+    .partial()
+    .default({}),
+  /** mbufs in the pod's pool. */
+  mempoolSize: z.int().min(1023).default(8191),
+});
+
+export type RouterConfig = z.infer<typeof routerConfigSchema>;
+export type InterfaceConfig = z.infer<typeof interfaceConfigSchema>;

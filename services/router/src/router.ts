@@ -1,0 +1,116 @@
+/**
+ * The router NF: its definition for the nf-runtime lifecycle. Boot: the pod's ports on DPDK,
+ * the router interfaces on them, the LPM pipeline programmed from the control plane, and the
+ * slow path fed from the punt ring; flowline.router.v1 on the runtime's gRPC server.
+ */
+import {
+  ConfigError,
+  type NetworkFunctionDefinition,
+  type RunningDataplane,
+  type StartContext,
+  openPodDataplane,
+} from '@flowline/nf-runtime';
+import { RouterControlPlane } from './control-plane';
+import { type InterfaceConfig, type RouterConfig, routerConfigSchema } from './config';
+import { RouterPipeline } from './dataplane';
+import { InvalidRouteError } from './errors';
+import { type RouterInterface, makeInterface } from './interfaces';
+import { DEFAULT_TIMERS } from './neighbors';
+import { routerService } from './service';
+
+export const ROUTER_VERSION = '0.1.0';
+
+function configError(err: unknown, origin: string | undefined): unknown {
+  if (err instanceof InvalidRouteError)
+    return new ConfigError(`nf.${err.field}`, 'file', err.reason, origin);
+  return err;
+}
+
+export async function startRouter(ctx: StartContext<RouterConfig>): Promise<RunningDataplane> {
+  const nf = ctx.config.nf;
+  const origin = ctx.config.configFile;
+  const dp = openPodDataplane(ctx, { mempool: { size: nf.mempoolSize } });
+  const timers: NodeJS.Timeout[] = [];
+  try {
+    const wanted: InterfaceConfig[] = nf.interfaces ?? ctx.ports.map((p) => ({ name: p.name }));
+    if (wanted.length === 0)
+      throw new ConfigError('nf.interfaces', 'file', 'the router has no ports', origin);
+    const interfaces: RouterInterface[] = wanted.map((cfg, i) => {
+      const at = `interfaces[${i}]`;
+      const spec = ctx.ports.find((p) => p.name === cfg.name);
+      if (!spec)
+        throw new ConfigError(
+          `nf.${at}.name`,
+          'file',
+          `"${cfg.name}" is not a port of this pod (have: ${ctx.ports.map((p) => p.name).join(', ') || 'none'})`,
+          origin,
+        );
+      const port = dp.port(cfg.name);
+      if (cfg.mac) {
+        try {
+          port.setMac(cfg.mac);
+        } catch (err) {
+          throw new ConfigError(`nf.${at}.mac`, 'file', (err as Error).message, origin);
+        }
+      }
+      const addresses = cfg.addresses ?? spec.ips ?? [];
+      return makeInterface(cfg.name, port.mac(), addresses, at);
+    });
+
+    const rp = new RouterPipeline({
+      dataplane: dp,
+      interfaces: interfaces.map((i) => i.name),
+      logger: ctx.logger,
+    });
+    const cp = new RouterControlPlane(
+      interfaces,
+      rp,
+      (port, frame) => rp.inject(port, frame),
+      Date.now,
+      { ...DEFAULT_TIMERS, ...nf.neighbors },
+    );
+    await cp.start(
+      nf.routes.map((r) => ({ prefix: r.prefix, nextHop: r.nextHop, iface: r.interface })),
+    );
+    rp.start();
+    ctx.logger.info('router started', {
+      interfaces: interfaces.map((i) => ({
+        name: i.name,
+        mac: i.mac,
+        addresses: i.addresses.map((a) => `${a.address}/${a.subnet.length}`),
+      })),
+      routes: nf.routes.length,
+    });
+
+    const handle = cp.handlePunt.bind(cp);
+    const fail = (what: string) => (err: unknown) => ctx.logger.error(what, { err });
+    timers.push(
+      setInterval(() => {
+        if (rp.pollPunts(handle) > 0) cp.flush().catch(fail('FIB update failed'));
+      }, nf.puntPollMs),
+      setInterval(() => {
+        cp.tick().catch(fail('neighbour tick failed'));
+      }, nf.neighborTickMs),
+    );
+    const base = dp.running();
+    return {
+      ...base,
+      services: [routerService(cp, rp)],
+      stopTraffic: async () => {
+        for (const t of timers) clearInterval(t);
+        await base.stopTraffic();
+      },
+    };
+  } catch (err) {
+    for (const t of timers) clearInterval(t);
+    await dp.close();
+    throw configError(err, origin);
+  }
+}
+
+export const routerDefinition: NetworkFunctionDefinition<RouterConfig> = {
+  kind: 'router',
+  version: ROUTER_VERSION,
+  nfSchema: routerConfigSchema as unknown as NetworkFunctionDefinition<RouterConfig>['nfSchema'],
+  start: startRouter,
+};
