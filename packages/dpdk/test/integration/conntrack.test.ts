@@ -260,6 +260,36 @@ describe.skipIf(notReady)('conntrack stage (root, hugepages, net_ring ports)', (
     ).toEqual([true]);
   });
 
+  it('a full bucket reuses expired slots before evicting live flows; idle entries are swept', async () => {
+    const p = start({ capacity: 64, timeouts: { udpMs: 200 } }, [
+      { id: 'udp', action: 'permit', proto: 'udp', src: '10.0.0.0/24' },
+    ]);
+    const flows = (base: number) =>
+      Array.from({ length: 64 }, (_, i) =>
+        buildPacket({ src: '10.0.0.1', dst: '192.0.2.1', sport: base + i, dport: 53 }),
+      );
+    expect((await send(inside, flows(30_000))).length).toBe(64);
+    const full = p.conntrack('ct');
+    const live = full.entries;
+    expect(full.created).toBe(64);
+    expect(full.created - full.evicted).toBe(live);
+    await sleep(400);
+    // new flows find expired entries in their buckets: reclaimed, not evicted
+    expect((await send(inside, flows(31_000))).length).toBe(64);
+    const after = p.conntrack('ct');
+    expect(after.expired).toBe(live); // every old flow was reclaimed as expired, none evicted
+    expect(after.evicted - full.evicted).toBe(64 - after.entries); // only new flows competed
+    await sleep(400);
+    // packets of no flow at all still drive the sweep, which reclaims every expired entry
+    const other = Array.from({ length: 4 }, () =>
+      buildPacket({ src: '192.0.2.50', dst: '192.0.2.51', proto: 'tcp' }),
+    );
+    for (let i = 0; i < 4; i++) await send(outside, other);
+    const swept = p.conntrack('ct');
+    expect(swept.entries).toBe(0);
+    expect(swept.created).toBe(swept.expired + swept.evicted);
+  });
+
   it('bounds the table: with whenFull "drop", new flows beyond a full bucket are dropped and counted', async () => {
     const p = start({ capacity: 64, whenFull: 'drop' }, [
       { id: 'udp', action: 'permit', proto: 'udp', src: '10.0.0.0/24' },
