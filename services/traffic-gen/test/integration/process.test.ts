@@ -6,111 +6,43 @@
  * hugepage file left.
  */
 import * as grpc from '@grpc/grpc-js';
-import { trafficGenV1 } from '@flowline/proto';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import type { trafficGenV1 } from '@flowline/proto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  MAIN,
+  type NfProcess,
+  call,
+  leftovers,
+  resultsWhen,
+  startTrafficGen,
+} from '../support/nf-process';
 
 const root = process.getuid?.() === 0 && existsSync('/dev/hugepages');
-const main = join(__dirname, '..', '..', 'dist', 'main.js');
 const prefix = `fltest-tgp-${process.pid}`;
 
-type Unary<Req, Res> = (req: Req, cb: (e: grpc.ServiceError | null, r?: Res) => void) => unknown;
-function call<Req, Res>(fn: Unary<Req, Res>, req: Req): Promise<Res> {
-  return new Promise((resolve, reject) => fn(req, (e, r) => (e ? reject(e) : resolve(r!))));
-}
-
-function leftovers(): string[] {
-  const out: string[] = [];
-  if (existsSync('/dev/hugepages'))
-    out.push(...readdirSync('/dev/hugepages').filter((f) => f.startsWith(prefix)));
-  if (existsSync('/var/run/dpdk'))
-    out.push(...readdirSync('/var/run/dpdk').filter((f) => f.startsWith(prefix)));
-  return out;
-}
-
-describe.skipIf(!root || !existsSync(main))(
+describe.skipIf(!root || !existsSync(MAIN))(
   'traffic-gen process over gRPC (root, hugepages)',
   () => {
     const dir = mkdtempSync(join(tmpdir(), 'fltest-tgp-'));
-    const grpcAddress = `unix://${join(dir, 'grpc.sock')}`;
-    let child: ChildProcess;
-    let exited: Promise<number | null>;
-    const logs: Record<string, unknown>[] = [];
+    let nf: NfProcess;
     let client: trafficGenV1.TrafficGeneratorClient;
-    let metricsUrl = '';
 
     beforeAll(async () => {
-      child = spawn(
-        process.execPath,
-        [
-          main,
-          '--name',
-          'tg-proc',
-          '--grpc-address',
-          grpcAddress,
-          '--metrics-port',
-          '0',
-          '--lcores',
-          '0,1',
-          '--memory-mb',
-          '128',
-          '--file-prefix',
-          prefix,
-          '--port',
-          'name=net1,devargs=net_ring_tgp',
-        ],
-        {
-          stdio: ['ignore', 'ignore', 'pipe'],
-          env: { ...process.env, FLOWLINE_LOG_LEVEL: 'info' },
-        },
-      );
-      exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
-      let buf = '';
-      child.stderr!.on('data', (d: Buffer) => {
-        buf += d.toString();
-        let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          try {
-            logs.push(JSON.parse(line) as Record<string, unknown>);
-          } catch {
-            logs.push({ msg: line }); // DPDK's own lines
-          }
-        }
+      nf = await startTrafficGen({
+        name: 'tg-proc',
+        dir,
+        filePrefix: prefix,
+        ports: ['name=net1,devargs=net_ring_tgp'],
       });
-      const serving = await new Promise<Record<string, unknown>>((resolve, reject) => {
-        const t = setInterval(() => {
-          const s = logs.find((l) => l.msg === 'serving');
-          if (s) {
-            clearInterval(t);
-            resolve(s);
-          }
-        }, 20);
-        void exited.then((code) => {
-          clearInterval(t);
-          reject(new Error(`traffic-gen exited ${code}: ${JSON.stringify(logs.slice(-5))}`));
-        });
-      });
-      metricsUrl = String(serving.metricsUrl);
-      client = new (trafficGenV1.loadTrafficGenV1().TrafficGenerator)(
-        grpcAddress,
-        grpc.credentials.createInsecure(),
-      );
+      client = nf.client;
     });
 
     afterAll(async () => {
-      client?.close();
-      if (child && child.exitCode === null) {
-        child.kill('SIGKILL');
-        await exited;
-      }
+      await nf?.kill();
       rmSync(dir, { recursive: true, force: true });
-      for (const f of leftovers()) rmSync(join('/dev/hugepages', f), { force: true });
-      rmSync(`/var/run/dpdk/${prefix}-${child?.pid}`, { recursive: true, force: true });
     });
 
     const flows: trafficGenV1.Flow[] = [
@@ -141,31 +73,23 @@ describe.skipIf(!root || !existsSync(main))(
     it('Start runs count-limited flows; GetResults reports exact counts and latency', async () => {
       const started = await call(client.Start.bind(client), { flows, rxPorts: ['net1'] });
       expect(started).toEqual({ runId: 1, flowCount: 2 });
-      let r: trafficGenV1.Results__Output | undefined;
-      const end = Date.now() + 20_000;
-      while (Date.now() < end) {
-        r = await call(client.GetResults.bind(client), {});
-        if (r.txDone && r.totals!.rxPackets === '6400') break;
-        await new Promise((res) => setTimeout(res, 50));
-      }
+      const r = await resultsWhen(client, (x) => x.txDone && x.totals!.rxPackets === '6400');
       expect(r).toMatchObject({ runId: 1, state: 'RUNNING', txDone: true });
-      expect(r!.flows.map((f) => [f.name, f.txPackets, f.rxPackets, f.lost, f.duplicates])).toEqual(
-        [
-          ['v4-udp', '4000', '4000', '0', '0'],
-          ['v6-tcp-imix', '2400', '2400', '0', '0'],
-        ],
-      );
+      expect(r.flows.map((f) => [f.name, f.txPackets, f.rxPackets, f.lost, f.duplicates])).toEqual([
+        ['v4-udp', '4000', '4000', '0', '0'],
+        ['v6-tcp-imix', '2400', '2400', '0', '0'],
+      ]);
       // 128-byte frames; IMIX for IPv6/TCP: 94 (64 raised to the minimum), 594, 1518 in 7:4:1
-      expect(r!.flows[0]!.rxBytes).toBe(String(4000 * 128));
-      expect(r!.flows[1]!.rxBytes).toBe(String(200 * (7 * 94 + 4 * 594 + 1518)));
-      for (const f of r!.flows) {
+      expect(r.flows[0]!.rxBytes).toBe(String(4000 * 128));
+      expect(r.flows[1]!.rxBytes).toBe(String(200 * (7 * 94 + 4 * 594 + 1518)));
+      for (const f of r.flows) {
         const l = f.latency!;
         expect(l.samples).toBe(f.rxPackets);
         expect(l.p50Ns).toBeGreaterThan(0);
         expect(l.p50Ns).toBeLessThanOrEqual(l.p99Ns);
         expect(l.p99Ns).toBeLessThanOrEqual(l.maxNs);
       }
-      expect(r!.totals).toMatchObject({ txPackets: '6400', lost: '0', lossRatio: 0 });
+      expect(r.totals).toMatchObject({ txPackets: '6400', lost: '0', lossRatio: 0 });
     });
 
     it('a bad field is INVALID_ARGUMENT naming it, and the running run stays', async () => {
@@ -192,28 +116,52 @@ describe.skipIf(!root || !existsSync(main))(
       expect(again.elapsedMs).toBe(r.elapsedMs);
     });
 
+    it('a new Start replaces the run; counters start again and the stage totals keep growing', async () => {
+      const one = { ...flows[0]!, count: '1000', ratePps: 50000 };
+      expect(await call(client.Start.bind(client), { flows: [one] })).toEqual({
+        runId: 2,
+        flowCount: 1,
+      });
+      // replaced while it runs: the new run starts from zero
+      expect(
+        await call(client.Start.bind(client), { flows: [one, { ...one, name: 'second' }] }),
+      ).toEqual({ runId: 3, flowCount: 2 });
+      const r = await resultsWhen(client, (x) => x.txDone && x.totals!.rxPackets === '2000');
+      expect(r.flows.map((f) => [f.name, f.txPackets, f.rxPackets, f.lost])).toEqual([
+        ['v4-udp', '1000', '1000', '0'],
+        ['second', '1000', '1000', '0'],
+      ]);
+      expect((await call(client.Stop.bind(client), {})).runId).toBe(3);
+    });
+
     it('serves contract-6 metrics: port counters, stage counters and per-flow results', async () => {
-      const text = await (await fetch(metricsUrl)).text();
+      const text = await (await fetch(nf.metricsUrl)).text();
       const value = (re: RegExp) => Number(re.exec(text)?.[1]);
-      expect(
-        value(/^flowline_port_tx_packets_total\{[^}]*nf="tg-proc"[^}]*port="net1"[^}]*\} (\d+)/m),
-      ).toBe(6400);
-      expect(
-        value(/^flowline_port_rx_packets_total\{[^}]*nf="tg-proc"[^}]*port="net1"[^}]*\} (\d+)/m),
-      ).toBe(6400);
+      const port = (dir: 'tx' | 'rx') =>
+        value(
+          new RegExp(
+            `^flowline_port_${dir}_packets_total\\{[^}]*nf="tg-proc"[^}]*port="net1"[^}]*\\} (\\d+)`,
+            'm',
+          ),
+        );
+      // three runs: 6400, the replaced one (part of its 1000), 2000; the ring loops all back
+      expect(port('tx')).toBeGreaterThanOrEqual(8400);
+      expect(port('tx')).toBeLessThanOrEqual(9400);
+      expect(port('rx')).toBe(port('tx'));
+      // the generator stage counts, over runs, what the port sent
       expect(value(/^flowline_stage_packets_out_total\{[^}]*stage="generator"[^}]*\} (\d+)/m)).toBe(
-        6400,
+        port('tx'),
       );
-      expect(
-        value(/^flowline_trafficgen_flow_rx_packets\{[^}]*flow="v6-tcp-imix"[^}]*\} (\d+)/m),
-      ).toBe(2400);
+      expect(value(/^flowline_trafficgen_flow_rx_packets\{[^}]*flow="second"[^}]*\} (\d+)/m)).toBe(
+        1000,
+      );
     });
 
     it('SIGTERM stops gracefully: exit 0, no hugepage file or runtime dir left', async () => {
-      child.kill('SIGTERM');
-      expect(await exited).toBe(0);
-      expect(logs.some((l) => l.msg === 'stopped')).toBe(true);
-      expect(leftovers()).toEqual([]);
+      nf.child.kill('SIGTERM');
+      expect(await nf.exited).toBe(0);
+      expect(nf.logs.some((l) => l.msg === 'stopped')).toBe(true);
+      expect(leftovers(prefix)).toEqual([]);
     });
   },
 );
