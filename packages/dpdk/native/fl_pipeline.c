@@ -25,6 +25,7 @@
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_pause.h>
+#include <rte_prefetch.h>
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
@@ -33,6 +34,7 @@
 #define MAX_STAGES 16
 #define MAX_WORKERS 16
 #define MAX_L2_PORTS 64
+#define PREFETCH_AHEAD 4
 
 enum { FATE_FWD = 0, FATE_DROP = 1, FATE_PUNT = 2 };
 
@@ -394,7 +396,14 @@ static void process(struct worker *w, uint16_t in_port, struct rte_mbuf **ms, ui
   struct fl_pipeline *p = w->p;
   struct pkt pk[FL_MAX_BURST];
   w->ctr[0].in += n;
+  /* The headers were just written by another core (the vhost peer's copy, or the NIC): fetch
+   * them a few packets ahead of the parser so that its reads do not stall one by one. */
+  if (p->needs_parse)
+    for (uint16_t i = 0; i < n && i < PREFETCH_AHEAD; i++)
+      rte_prefetch0(rte_pktmbuf_mtod(ms[i], void *));
   for (uint16_t i = 0; i < n; i++) {
+    if (p->needs_parse && i + PREFETCH_AHEAD < n)
+      rte_prefetch0(rte_pktmbuf_mtod(ms[i + PREFETCH_AHEAD], void *));
     pk[i].m = ms[i];
     pk[i].out = FL_NO_PORT;
     pk[i].fate = FATE_FWD;

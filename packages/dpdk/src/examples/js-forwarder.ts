@@ -18,11 +18,21 @@ export interface JsForwarderOptions {
   dstMac?: Uint8Array;
   /** Source MAC written into every packet; default: leave. */
   srcMac?: Uint8Array;
+  /**
+   * Idle back-off for start(): after this many empty polls in a row a slice ends early and the
+   * loop sleeps (doubling from 0.1 ms up to idleSleepMaxMs) instead of spinning, so that an
+   * idle forwarder leaves its core to other pollers. Default 1024 polls, 1 ms.
+   */
+  idlePolls?: number;
+  idleSleepMaxMs?: number;
 }
 
 export interface JsForwarder {
-  /** Polls for about `ms` milliseconds of wall time, then returns packets forwarded. */
-  runFor(ms: number): number;
+  /**
+   * Polls for about `ms` milliseconds of wall time (or until `idlePolls` empty polls in a row),
+   * then returns packets forwarded.
+   */
+  runFor(ms: number, idlePolls?: number): number;
   /** Forwards until stop() is called, yielding to the event loop between slices. */
   start(sliceMs?: number): void;
   stop(): Promise<{ forwarded: number; dropped: number }>;
@@ -39,12 +49,17 @@ export function createJsForwarder(o: JsForwarderOptions): JsForwarder {
   let stopping = false;
   let done: Promise<void> | undefined;
 
-  const runFor = (ms: number): number => {
+  const idleLimit = o.idlePolls ?? 1024;
+  const idleMax = o.idleSleepMaxMs ?? 1;
+
+  const runFor = (ms: number, idlePolls = Infinity): number => {
     const end = performance.now() + ms;
-    let before = forwarded;
+    const before = forwarded;
     let polls = 0;
+    let empty = 0;
     while (true) {
       const n = o.rx.rxBurst(queue, batch);
+      if (n === 0 && ++empty >= idlePolls) break;
       if (n > 0 && data) {
         for (let i = 0; i < n; i++) {
           const off = meta[i * 4]!;
@@ -54,15 +69,14 @@ export function createJsForwarder(o: JsForwarderOptions): JsForwarder {
         }
       }
       if (n > 0) {
+        empty = 0;
         const sent = o.tx.txBurst(queue, batch);
         forwarded += sent;
         dropped += n - sent;
       }
       if ((++polls & 255) === 0 && performance.now() >= end) break;
     }
-    const did = forwarded - before;
-    before = forwarded;
-    return did;
+    return forwarded - before;
   };
 
   return {
@@ -70,10 +84,16 @@ export function createJsForwarder(o: JsForwarderOptions): JsForwarder {
     start(sliceMs = 50) {
       stopping = false;
       done = new Promise<void>((resolve) => {
+        let sleepMs = 0.1;
         const tick = (): void => {
           if (stopping) return resolve();
-          runFor(sliceMs);
-          setImmediate(tick);
+          if (runFor(sliceMs, idleLimit) > 0) {
+            sleepMs = 0.1;
+            setImmediate(tick);
+          } else {
+            setTimeout(tick, sleepMs);
+            sleepMs = Math.min(sleepMs * 2, idleMax);
+          }
         };
         setImmediate(tick);
       });
