@@ -21,6 +21,10 @@ export const routerConfigSchema = z.object({
   /** Default: every pod port, addressed from the CNI plugin's IPs. */
   interfaces: z.array(interfaceConfigSchema).optional(),
   routes: z.array(routeConfigSchema).default([]),
+  /** Configured neighbours (static ARP/ND) for next hops that answer neither, e.g. a sink. */
+  staticNeighbors: z
+    .array(z.object({ address: z.string(), mac: z.string(), interface: z.string() }))
+    .default([]),
   /** How often punted packets are taken from the pipeline, ms. */
   puntPollMs: z.int().min(1).max(1000).default(2),
   /** How often neighbours are aged and probed, ms. */

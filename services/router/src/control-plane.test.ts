@@ -107,6 +107,56 @@ describe('FIB', () => {
     });
   });
 
+  it('a static neighbour resolves a route at once, is never probed, aged or overridden', async () => {
+    h = new Harness();
+    h.cp.addStaticNeighbor(
+      { address: '10.0.2.10', mac: '02:00:00:00:0C:01', iface: 'net2' },
+      'staticNeighbors[0]',
+    );
+    await h.cp.start([{ prefix: '172.16.0.0/12', nextHop: '10.0.2.10' }]);
+    expect(h.route('172.16.0.0/12')).toEqual({
+      port: 'net2',
+      srcMac: R2,
+      dstMac: '02:00:00:00:0c:01',
+      origin: 'static',
+    });
+    expect(h.take()).toEqual([]);
+    h.cp.handlePunt(
+      arpFrame({
+        op: 'reply',
+        senderMac: GW,
+        senderIp: '10.0.2.10',
+        targetMac: R2,
+        targetIp: '10.0.2.1',
+      }),
+      'net2',
+      'arp',
+    );
+    h.clock += 10 * 60_000;
+    await h.cp.tick();
+    await h.cp.flush();
+    expect(h.route('172.16.0.0/12')).toMatchObject({ dstMac: '02:00:00:00:0c:01' });
+    expect(h.cp.neighbors.list().map((n) => [n.address, n.state])).toEqual([
+      ['10.0.2.10', 'PERMANENT'],
+    ]);
+    expect(h.take()).toEqual([]);
+    expect(() =>
+      h.cp.addStaticNeighbor(
+        { address: '10.0.2.0/24', mac: GW, iface: 'net2' },
+        'staticNeighbors[1]',
+      ),
+    ).toThrow('staticNeighbors[1].address: "10.0.2.0/24" must be an address, not a prefix');
+    expect(() =>
+      h.cp.addStaticNeighbor(
+        { address: '10.0.2.9', mac: 'nope', iface: 'net2' },
+        'staticNeighbors[1]',
+      ),
+    ).toThrow(/staticNeighbors\[1\]\.mac/);
+    expect(() =>
+      h.cp.addStaticNeighbor({ address: '10.0.2.9', mac: GW, iface: 'net9' }, 'staticNeighbors[1]'),
+    ).toThrow(/staticNeighbors\[1\]\.interface: "net9" is not one of net1, net2/);
+  });
+
   it('validates routes, naming the field', async () => {
     await expect(h.cp.addRoute({ prefix: '10.9.0.0/16', nextHop: '10.7.0.1' })).rejects.toThrow(
       /route\.next_hop: 10\.7\.0\.1 is not in a connected subnet/,

@@ -11,6 +11,7 @@ import {
   neighborAdvertisementFrame,
   neighborSolicitationFrame,
   parseFrame,
+  parseMac,
   parsePrefix,
   timeExceededFrame,
 } from '@flowline/packet';
@@ -22,6 +23,7 @@ import {
   type NeighborTimers,
   DEFAULT_TIMERS,
 } from './neighbors';
+import { InvalidRouteError } from './errors';
 import { type RouteInput, StaticRoutes, validateRoute } from './routes';
 
 /** Why the dataplane handed a packet to the slow path. */
@@ -93,6 +95,36 @@ export class RouterControlPlane {
 
   get currentFib(): Fib | undefined {
     return this.fib;
+  }
+
+  /**
+   * Adds a configured neighbour (static ARP/ND entry) before start: for next hops that answer
+   * no ARP or ND, such as a traffic sink. `at` names the config entry in errors.
+   */
+  addStaticNeighbor(input: { address: string; mac: string; iface: string }, at: string): void {
+    const iface = this.interfaces.find((i) => i.name === input.iface);
+    if (!iface)
+      throw new InvalidRouteError(
+        `${at}.interface`,
+        `"${input.iface}" is not one of ${this.interfaces.map((i) => i.name).join(', ') || '(none)'}`,
+      );
+    let address;
+    try {
+      address = parsePrefix(input.address);
+    } catch (err) {
+      throw new InvalidRouteError(`${at}.address`, (err as Error).message);
+    }
+    if (address.length !== (address.family === 4 ? 32 : 128))
+      throw new InvalidRouteError(
+        `${at}.address`,
+        `"${input.address}" must be an address, not a prefix`,
+      );
+    try {
+      parseMac(input.mac);
+    } catch (err) {
+      throw new InvalidRouteError(`${at}.mac`, (err as Error).message);
+    }
+    this.neighbors.addPermanent(iface.name, address.bytes, input.mac.toLowerCase(), this.now());
   }
 
   /** Programs the first FIB. */

@@ -1,6 +1,7 @@
 import { formatAddress } from '@flowline/packet';
 
-export type NeighborState = 'INCOMPLETE' | 'REACHABLE' | 'STALE' | 'FAILED';
+/** PERMANENT: configured (static ARP/ND), never aged, probed or overridden by what is learned. */
+export type NeighborState = 'INCOMPLETE' | 'REACHABLE' | 'STALE' | 'FAILED' | 'PERMANENT';
 
 export interface NeighborEntry {
   address: string;
@@ -87,6 +88,23 @@ export class NeighborTable {
     this.events.probe(entry, false);
   }
 
+  /** A configured neighbour (like `ip neigh add ... nud permanent`). */
+  addPermanent(iface: string, bytes: Uint8Array, mac: string, now: number): void {
+    const family = bytes.length === 4 ? 4 : 6;
+    const address = formatAddress(bytes, family);
+    this.entries.set(key(iface, address), {
+      address,
+      family,
+      iface,
+      mac,
+      state: 'PERMANENT',
+      confirmedAt: now,
+      probes: 0,
+      nextProbeAt: Number.POSITIVE_INFINITY,
+    });
+    this.events.changed();
+  }
+
   /**
    * Records a MAC seen for an address. `confirmed` (an ARP reply or a solicited NA) makes it
    * REACHABLE; an address learned from someone's request becomes STALE, as RFC 4861 §7.2.3 says.
@@ -95,6 +113,7 @@ export class NeighborTable {
     const family = bytes.length === 4 ? 4 : 6;
     const address = formatAddress(bytes, family);
     const existing = this.entries.get(key(iface, address));
+    if (existing?.state === 'PERMANENT') return;
     const macChanged = existing?.mac !== mac;
     const wasUsable = existing?.mac !== undefined && existing.state !== 'FAILED';
     const state: NeighborState = confirmed
@@ -119,6 +138,7 @@ export class NeighborTable {
   tick(now: number): void {
     let changed = false;
     for (const [k, e] of this.entries) {
+      if (e.state === 'PERMANENT') continue;
       if (e.state === 'REACHABLE' && now - e.confirmedAt >= this.timers.reachableMs) {
         e.state = 'STALE';
       }

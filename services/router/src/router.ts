@@ -69,6 +69,12 @@ export async function startRouter(ctx: StartContext<RouterConfig>): Promise<Runn
       Date.now,
       { ...DEFAULT_TIMERS, ...nf.neighbors },
     );
+    nf.staticNeighbors.forEach((n, i) =>
+      cp.addStaticNeighbor(
+        { address: n.address, mac: n.mac, iface: n.interface },
+        `staticNeighbors[${i}]`,
+      ),
+    );
     await cp.start(
       nf.routes.map((r) => ({ prefix: r.prefix, nextHop: r.nextHop, iface: r.interface })),
     );
