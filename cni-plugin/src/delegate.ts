@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CniCode, CniError } from './errors';
 import { compareVersions } from './versions';
@@ -37,8 +38,17 @@ export function findPlugin(type: string, path: readonly string[], field = 'ipam.
  * with CNI_* set for this call, the config on stdin, its stderr passed through to ours, its
  * result (or error JSON) on stdout. A plugin error keeps the plugin's own code.
  */
-export function execPlugin(binary: string, env: DelegateEnv, stdin: unknown, timeoutMs = 30_000): Promise<unknown> {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, CNI_COMMAND: env.command, CNI_PATH: env.path.join(':') };
+export function execPlugin(
+  binary: string,
+  env: DelegateEnv,
+  stdin: unknown,
+  timeoutMs = 30_000,
+): Promise<unknown> {
+  const childEnv: NodeJS.ProcessEnv = {
+    ...process.env,
+    CNI_COMMAND: env.command,
+    CNI_PATH: env.path.join(':'),
+  };
   for (const [k, v] of [
     ['CNI_CONTAINERID', env.containerId],
     ['CNI_NETNS', env.netns],
@@ -49,12 +59,20 @@ export function execPlugin(binary: string, env: DelegateEnv, stdin: unknown, tim
     else childEnv[k] = v;
   }
   return new Promise((resolve, reject) => {
-    const child = spawn(binary, [], { env: childEnv, stdio: ['pipe', 'pipe', 'inherit'], timeout: timeoutMs });
+    const child = spawn(binary, [], {
+      env: childEnv,
+      stdio: ['pipe', 'pipe', 'inherit'],
+      timeout: timeoutMs,
+    });
     let out = '';
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (d: string) => (out += d));
     child.on('error', (err) =>
-      reject(new CniError(CniCode.IoFailure, `cannot run ${binary}: ${err.message}`, undefined, { binary })),
+      reject(
+        new CniError(CniCode.IoFailure, `cannot run ${binary}: ${err.message}`, undefined, {
+          binary,
+        }),
+      ),
     );
     child.on('close', (code, signal) => {
       const text = out.trim();
@@ -66,13 +84,23 @@ export function execPlugin(binary: string, env: DelegateEnv, stdin: unknown, tim
       }
       if (code === 0) {
         if (text !== '' && parsed === undefined)
-          return reject(new CniError(CniCode.DecodeFailure, `${binary} ${env.command} printed invalid JSON`, text.slice(0, 500)));
+          return reject(
+            new CniError(
+              CniCode.DecodeFailure,
+              `${binary} ${env.command} printed invalid JSON`,
+              text.slice(0, 500),
+            ),
+          );
         return resolve(parsed);
       }
       const e = parsed as { code?: unknown; msg?: unknown; details?: unknown } | undefined;
       if (e && typeof e.code === 'number')
         return reject(
-          new CniError(e.code, `${binary} ${env.command}: ${String(e.msg ?? '')}`, typeof e.details === 'string' ? e.details : undefined),
+          new CniError(
+            e.code,
+            `${binary} ${env.command}: ${String(e.msg ?? '')}`,
+            typeof e.details === 'string' ? e.details : undefined,
+          ),
         );
       reject(
         new CniError(
@@ -88,18 +116,69 @@ export function execPlugin(binary: string, env: DelegateEnv, stdin: unknown, tim
 }
 
 /** Asks a plugin which versions it speaks (CNI_COMMAND=VERSION). */
-export async function pluginVersions(binary: string, path: readonly string[], cniVersion: string): Promise<string[]> {
+export async function pluginVersions(
+  binary: string,
+  path: readonly string[],
+  cniVersion: string,
+): Promise<string[]> {
   const r = (await execPlugin(binary, { command: 'VERSION', path: [...path] }, { cniVersion })) as {
     supportedVersions?: unknown;
   };
-  return Array.isArray(r?.supportedVersions) ? r.supportedVersions.filter((v): v is string => typeof v === 'string') : [];
+  return Array.isArray(r?.supportedVersions)
+    ? r.supportedVersions.filter((v): v is string => typeof v === 'string')
+    : [];
+}
+
+/**
+ * pluginVersions, remembered in `<cacheDir>/plugin-versions.json` per binary path, size and
+ * mtime: every ADD and DEL needs the IPAM plugin's versions, and asking costs a fork and exec
+ * on the pod's critical path. A replaced binary has a new mtime, so it is asked again. The cache
+ * is only an optimisation: any failure reading or writing it falls back to asking.
+ */
+export async function cachedPluginVersions(
+  binary: string,
+  path: readonly string[],
+  cniVersion: string,
+  cacheDir: string,
+): Promise<string[]> {
+  const file = join(cacheDir, 'plugin-versions.json');
+  let key: string;
+  try {
+    const s = await stat(binary);
+    key = `${binary}:${s.size}:${s.mtimeMs}`;
+  } catch {
+    return pluginVersions(binary, path, cniVersion);
+  }
+  const cache = await readFile(file, 'utf8')
+    .then((t) => JSON.parse(t) as Record<string, unknown>)
+    .catch(() => ({}) as Record<string, unknown>);
+  const hit = cache[key];
+  if (Array.isArray(hit) && hit.every((v) => typeof v === 'string')) return hit as string[];
+  const versions = await pluginVersions(binary, path, cniVersion);
+  if (versions.length > 0) {
+    // Entries of replaced binaries are dropped; tmp + rename so a reader never sees half a file.
+    const next = Object.fromEntries(
+      Object.entries(cache).filter(([k]) => !k.startsWith(`${binary}:`)),
+    );
+    next[key] = versions;
+    const tmp = `${file}.tmp-${process.pid}`;
+    await mkdir(cacheDir, { recursive: true })
+      .then(() => writeFile(tmp, JSON.stringify(next)))
+      .then(() => rename(tmp, file))
+      .catch(() => undefined);
+  }
+  return versions;
 }
 
 /**
  * The version to speak with a delegated plugin: ours when it supports it, else the highest it
  * supports below ours (an older IPAM, like Debian's host-local 1.1, speaks up to 1.0.0).
  */
-export function negotiate(ours: string, theirs: readonly string[], minimum = '0.3.0'): string | undefined {
+export function negotiate(
+  ours: string,
+  theirs: readonly string[],
+  minimum = '0.3.0',
+): string | undefined {
   if (theirs.includes(ours)) return ours;
   return [...theirs]
     .filter((v) => compareVersions(v, ours) < 0 && compareVersions(v, minimum) >= 0)

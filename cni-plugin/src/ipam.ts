@@ -1,5 +1,12 @@
 import type { NetConf } from './config';
-import { execPlugin, findPlugin, negotiate, pluginVersions, type DelegateEnv } from './delegate';
+import { join } from 'node:path';
+import {
+  cachedPluginVersions,
+  execPlugin,
+  findPlugin,
+  negotiate,
+  type DelegateEnv,
+} from './delegate';
 import type { CniEnv } from './env';
 import { CniCode, CniError } from './errors';
 import { formatResult, parseResult, type Result } from './result';
@@ -30,14 +37,23 @@ export class Ipam {
   }
 
   private async supported(): Promise<string[]> {
-    this.versions ??= await pluginVersions(this.binary(), this.env.path, this.conf.cniVersion);
+    this.versions ??= await cachedPluginVersions(
+      this.binary(),
+      this.env.path,
+      this.conf.cniVersion,
+      join(this.conf.socketDir, '.cache'),
+    );
     return this.versions;
   }
 
   /** The version used with the IPAM plugin; code 1 when it speaks none of ours. */
   async version(): Promise<CniVersion> {
     const theirs = await this.supported();
-    const v = negotiate(this.conf.cniVersion, theirs.filter((x) => (SUPPORTED_VERSIONS as readonly string[]).includes(x)), '0.4.0');
+    const v = negotiate(
+      this.conf.cniVersion,
+      theirs.filter((x) => (SUPPORTED_VERSIONS as readonly string[]).includes(x)),
+      '0.4.0',
+    );
     if (!v)
       throw new CniError(
         CniCode.IncompatibleVersion,
@@ -57,8 +73,18 @@ export class Ipam {
     return c;
   }
 
-  private delegateEnv(command: DelegateEnv['command'], containerId = this.env.containerId, ifname = this.env.ifname): DelegateEnv {
-    const d: DelegateEnv = { command, containerId, ifname, netns: this.env.netns, path: this.env.path };
+  private delegateEnv(
+    command: DelegateEnv['command'],
+    containerId = this.env.containerId,
+    ifname = this.env.ifname,
+  ): DelegateEnv {
+    const d: DelegateEnv = {
+      command,
+      containerId,
+      ifname,
+      netns: this.env.netns,
+      path: this.env.path,
+    };
     if (this.cniArgs !== undefined) d.cniArgs = this.cniArgs;
     return d;
   }
@@ -70,7 +96,11 @@ export class Ipam {
   }
 
   /** Releases the lease of an attachment (this one by default). */
-  async del(containerId = this.env.containerId, ifname = this.env.ifname, cniArgs = this.cniArgs): Promise<void> {
+  async del(
+    containerId = this.env.containerId,
+    ifname = this.env.ifname,
+    cniArgs = this.cniArgs,
+  ): Promise<void> {
     const v = await this.version();
     const env = this.delegateEnv('DEL', containerId, ifname);
     if (cniArgs === undefined) delete env.cniArgs;
@@ -81,13 +111,22 @@ export class Ipam {
 
   async check(prev: Result): Promise<void> {
     const v = await this.version();
-    await execPlugin(this.binary(), this.delegateEnv('CHECK'), this.config(v, { prevResult: formatResult(prev, v) }));
+    await execPlugin(
+      this.binary(),
+      this.delegateEnv('CHECK'),
+      this.config(v, { prevResult: formatResult(prev, v) }),
+    );
   }
 
   /** STATUS passthrough (1.1.0 IPAMs); for older ones, that the binary is there is all we know. */
   async status(): Promise<void> {
     this.binary();
-    if (await this.speaks11()) await execPlugin(this.binary(), { command: 'STATUS', path: this.env.path }, this.config('1.1.0'));
+    if (await this.speaks11())
+      await execPlugin(
+        this.binary(),
+        { command: 'STATUS', path: this.env.path },
+        this.config('1.1.0'),
+      );
   }
 
   /** GC passthrough with the same valid attachments (1.1.0 IPAMs only). Returns whether it ran. */

@@ -78,12 +78,12 @@ export class CniFixture {
       .sort();
   }
 
-  /** Everything under socketDir but the lock folder. */
+  /** Everything under socketDir but the plugin's own dot folders (.locks, .cache). */
   socketTree(): string[] {
     const out: string[] = [];
     if (!existsSync(this.socketDir)) return out;
     for (const d of readdirSync(this.socketDir)) {
-      if (d === '.locks') continue;
+      if (d.startsWith('.')) continue;
       out.push(d);
       for (const f of readdirSync(join(this.socketDir, d))) out.push(`${d}/${f}`);
     }

@@ -1,0 +1,45 @@
+import { chmodSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cachedPluginVersions } from './delegate';
+
+describe('cachedPluginVersions', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'flcni-delegate-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  // A plugin that answers VERSION by the exec protocol and counts how often it was asked.
+  const plugin = join(dir, 'ipam');
+  const calls = join(dir, 'calls');
+  writeFileSync(
+    plugin,
+    `#!/bin/sh\necho x >> ${calls}\necho '{"cniVersion":"1.0.0","supportedVersions":["0.4.0","1.0.0"]}'\n`,
+  );
+  chmodSync(plugin, 0o755);
+  const asked = (): number => readFileSync(calls, 'utf8').trim().split('\n').length;
+  const cache = join(dir, 'cache');
+
+  it('asks the plugin once, then answers from the cache until the binary changes', async () => {
+    expect(await cachedPluginVersions(plugin, [dir], '1.1.0', cache)).toEqual(['0.4.0', '1.0.0']);
+    expect(await cachedPluginVersions(plugin, [dir], '1.1.0', cache)).toEqual(['0.4.0', '1.0.0']);
+    expect(asked()).toBe(1);
+    utimesSync(plugin, new Date(), new Date(Date.now() + 5000)); // replaced binary: new mtime
+    expect(await cachedPluginVersions(plugin, [dir], '1.1.0', cache)).toEqual(['0.4.0', '1.0.0']);
+    expect(asked()).toBe(2);
+    expect(
+      Object.keys(JSON.parse(readFileSync(join(cache, 'plugin-versions.json'), 'utf8'))),
+    ).toHaveLength(1);
+  });
+
+  it('falls back to asking when the cache is unreadable or cannot be written', async () => {
+    writeFileSync(join(cache, 'plugin-versions.json'), '{not json');
+    expect(await cachedPluginVersions(plugin, [dir], '1.1.0', cache)).toEqual(['0.4.0', '1.0.0']);
+    expect(asked()).toBe(3);
+    const unwritable = join(dir, 'afile');
+    writeFileSync(unwritable, '');
+    expect(await cachedPluginVersions(plugin, [dir], '1.1.0', join(unwritable, 'sub'))).toEqual([
+      '0.4.0',
+      '1.0.0',
+    ]);
+    expect(asked()).toBe(4);
+  });
+});

@@ -1,0 +1,182 @@
+/**
+ * CNI ADD latency of the flowline plugin with OVS-DPDK running, as a container runtime sees it:
+ * exec of the plugin with CNI_* and the config on stdin until it exits, host-local IPAM
+ * included. Side by side in the same run, alternating, with Debian's reference `bridge` plugin
+ * (veth into the pod's netns, Linux bridge, the same host-local IPAM): the kernel path.
+ *
+ *   npm run bench:cni-add -w @flowline/bench [-- --cycles 200]
+ *
+ * Needs root, hugepages and the built plugin (npx nx build @flowline/cni-plugin). Target:
+ * p99 of the flowline ADD under 100 ms on this machine.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { startOvsDpdk, type OvsDpdk } from '@flowline/ovs';
+import { formatTable, median, percentile } from './stats';
+
+const CNI_BIN = '/usr/lib/cni';
+
+interface Case {
+  name: string;
+  plugin: string;
+  conf: Record<string, unknown>;
+  /** Wall times of each cycle's ADD and DEL, ms. */
+  add: number[];
+  del: number[];
+}
+
+/** One exec by the protocol; resolves with the wall time in ms, rejects with the plugin's error. */
+function exec(plugin: string, env: Record<string, string>, conf: unknown): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const start = process.hrtime.bigint();
+    const child = spawn(plugin, [], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const ms = Number(process.hrtime.bigint() - start) / 1e6;
+      if (code === 0) resolve(ms);
+      else
+        reject(new Error(`${plugin} ${env.CNI_COMMAND} exited ${code}: ${out} ${err.slice(-500)}`));
+    });
+    child.stdin.end(JSON.stringify(conf));
+  });
+}
+
+function parseCycles(argv: string[]): number {
+  const i = argv.indexOf('--cycles');
+  const n = i >= 0 ? Number(argv[i + 1]) : 200;
+  if (!Number.isInteger(n) || n < 1)
+    throw new Error(`--cycles must be a positive integer, got ${argv[i + 1]}`);
+  return n;
+}
+
+const fmt = (ms: number): string => ms.toFixed(1);
+
+export async function main(argv: string[]): Promise<void> {
+  const cycles = parseCycles(argv);
+  const flowline = join(
+    dirname(require.resolve('@flowline/cni-plugin/package.json')),
+    'dist',
+    'flowline',
+  );
+  const id = `${process.pid}`;
+  const base = `/tmp/flbench-cni-${id}`;
+  const podNs = `flbench-cni-${id}`;
+  const linuxBridge = `flb${id}`.slice(0, 15);
+  let ovs: OvsDpdk | undefined;
+  rmSync(base, { recursive: true, force: true });
+  mkdirSync(`${base}/sockets`, { recursive: true });
+  try {
+    ovs = await startOvsDpdk({
+      runDir: `${base}/ovs`,
+      netns: `flbench-ovs-${id}`,
+      maxLifetimeSec: 3600,
+    });
+    execFileSync('ip', ['netns', 'add', podNs]);
+    const ipam = (subnet: string) => ({
+      type: 'host-local',
+      dataDir: `${base}/ipam`,
+      ranges: [[{ subnet }]],
+    });
+    const flowlineCase: Case = {
+      name: 'flowline (vhost-user port on OVS-DPDK)',
+      plugin: flowline,
+      conf: {
+        cniVersion: '1.1.0',
+        name: 'bench-flowline',
+        type: 'flowline',
+        bridge: ovs.bridge,
+        socketDir: `${base}/sockets`,
+        ovsdbSocket: ovs.dbSocket,
+        ipam: ipam('10.198.0.0/16'),
+      },
+      add: [],
+      del: [],
+    };
+    const reference: Case = {
+      name: 'bridge (reference: veth + Linux bridge)',
+      plugin: join(CNI_BIN, 'bridge'),
+      conf: {
+        cniVersion: '1.0.0',
+        name: 'bench-bridge',
+        type: 'bridge',
+        bridge: linuxBridge,
+        ipam: ipam('10.199.0.0/16'),
+      },
+      add: [],
+      del: [],
+    };
+    const cases = [flowlineCase, reference];
+    const env = (command: string, n: number) => ({
+      CNI_COMMAND: command,
+      CNI_CONTAINERID: `bench${id}x${n}`,
+      CNI_NETNS: `/run/netns/${podNs}`,
+      CNI_IFNAME: 'net1',
+      CNI_PATH: CNI_BIN,
+      CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=pod-${n}`,
+    });
+    // Warm-up (page cache, OVS's first port), not counted.
+    for (const c of cases) {
+      await exec(c.plugin, env('ADD', -1), c.conf);
+      await exec(c.plugin, env('DEL', -1), c.conf);
+    }
+    for (let n = 0; n < cycles; n++) {
+      // Alternate which case goes first, so drift of the machine favours neither.
+      for (const c of n % 2 === 0 ? cases : [...cases].reverse()) {
+        c.add.push(await exec(c.plugin, env('ADD', n), c.conf));
+        c.del.push(await exec(c.plugin, env('DEL', n), c.conf));
+      }
+      if ((n + 1) % 50 === 0) process.stderr.write(`${n + 1}/${cycles} cycles\n`);
+    }
+    const rows = [['case', 'op', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms']];
+    for (const c of cases) {
+      for (const [op, v] of [
+        ['ADD', c.add],
+        ['DEL', c.del],
+      ] as const)
+        rows.push([
+          c.name,
+          op,
+          fmt(median(v)),
+          fmt(percentile(v, 90)),
+          fmt(percentile(v, 99)),
+          fmt(Math.max(...v)),
+        ]);
+    }
+    const ratios = flowlineCase.add.map((a, i) => a / (reference.add[i] ?? NaN));
+    const p99 = percentile(flowlineCase.add, 99);
+    console.log(`CNI ADD+DEL, ${cycles} cycles each, alternating; host-local IPAM in both\n`);
+    console.log(formatTable(rows));
+    console.log(
+      `\nflowline/bridge ADD: ratio of medians ${(median(flowlineCase.add) / median(reference.add)).toFixed(2)}, median per-cycle ratio ${median(ratios).toFixed(2)}`,
+    );
+    console.log(
+      `target p99(flowline ADD) < 100 ms: ${fmt(p99)} ms, ${p99 < 100 ? 'met' : 'NOT met'}`,
+    );
+  } finally {
+    await ovs?.stop().catch((err: unknown) => console.error('stopping OVS failed:', err));
+    for (const args of [
+      ['netns', 'del', podNs],
+      ['link', 'del', linuxBridge],
+    ])
+      try {
+        execFileSync('ip', args, { stdio: 'ignore' });
+      } catch {
+        /* not created */
+      }
+    rmSync(base, { recursive: true, force: true });
+  }
+}
+
+if (require.main === module)
+  main(process.argv.slice(2)).catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
