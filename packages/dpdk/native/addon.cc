@@ -705,6 +705,7 @@ Napi::Value PipelineCtCounters(const Napi::CallbackInfo &info) {
   o.Set("hits", (double)c.hits);
   o.Set("replyHits", (double)c.reply_hits);
   o.Set("tableFull", (double)c.table_full);
+  o.Set("related", (double)c.related);
   return o;
 }
 

@@ -121,6 +121,22 @@ void fl_ct_free(struct fl_ct *t) {
   rte_free(t);
 }
 
+/* The canonical key of a flow seen from (src, sport) to (dst, dport). */
+static void make_key(struct ct_pkt *p, const uint8_t *src, const uint8_t *dst, int alen,
+                     uint16_t sport, uint16_t dport, uint8_t proto) {
+  int c = memcmp(src, dst, (size_t)alen);
+  p->src_is_a = c < 0 || (c == 0 && rte_be_to_cpu_16(sport) <= rte_be_to_cpu_16(dport));
+  struct ct_key *k = &p->k;
+  memset(k, 0, sizeof(*k));
+  memcpy(k->a, p->src_is_a ? src : dst, (size_t)alen);
+  memcpy(k->b, p->src_is_a ? dst : src, (size_t)alen);
+  k->pa = p->src_is_a ? sport : dport;
+  k->pb = p->src_is_a ? dport : sport;
+  k->proto = proto;
+  k->family = alen == 4 ? 4 : 6;
+  p->sig = rte_hash_crc(k, sizeof(*k), 0x9e3779b9);
+}
+
 /* Fills p from the parsed headers; 0 when the packet is not of a trackable kind. */
 static int ct_classify(const struct fl_parsed *h, const uint8_t *pkt, uint32_t len,
                        struct ct_pkt *p) {
@@ -149,18 +165,53 @@ static int ct_classify(const struct fl_parsed *h, const uint8_t *pkt, uint32_t l
   default:
     return 0;
   }
-  int alen = h->l3 == FL_L3_IPV4 ? 4 : 16;
-  int c = memcmp(h->src, h->dst, (size_t)alen);
-  p->src_is_a = c < 0 || (c == 0 && rte_be_to_cpu_16(sport) <= rte_be_to_cpu_16(dport));
-  struct ct_key *k = &p->k;
-  memset(k, 0, sizeof(*k));
-  memcpy(k->a, p->src_is_a ? h->src : h->dst, (size_t)alen);
-  memcpy(k->b, p->src_is_a ? h->dst : h->src, (size_t)alen);
-  k->pa = p->src_is_a ? sport : dport;
-  k->pb = p->src_is_a ? dport : sport;
-  k->proto = h->proto;
-  k->family = h->l3 == FL_L3_IPV4 ? 4 : 6;
-  p->sig = rte_hash_crc(k, sizeof(*k), 0x9e3779b9);
+  make_key(p, h->src, h->dst, h->l3 == FL_L3_IPV4 ? 4 : 16, sport, dport, h->proto);
+  return 1;
+}
+
+static inline uint16_t rd16(const uint8_t *b) { return (uint16_t)((b[0] << 8) | b[1]); }
+
+/* ICMP errors that quote a packet: destination unreachable (incl. fragmentation needed),
+ * time exceeded, parameter problem; ICMPv6 also packet too big. */
+static int icmp_error(const struct fl_parsed *h) {
+  if (h->reason || !(h->flags & FL_F_L4) || (h->flags & FL_F_FRAG_LATER)) return 0;
+  if (h->l3 == FL_L3_IPV4 && h->proto == 1)
+    return h->icmp_type == 3 || h->icmp_type == 11 || h->icmp_type == 12;
+  if (h->l3 == FL_L3_IPV6 && h->proto == 58) return h->icmp_type >= 1 && h->icmp_type <= 4;
+  return 0;
+}
+
+/* The flow of the packet an ICMP error quotes (RELATED traffic). The quote is the packet as
+ * its sender sent it, so the error must be addressed back to that sender. Reads only within
+ * len; 0 when the quote is too short or not of a trackable kind. */
+static int ct_classify_quote(const struct fl_parsed *h, const uint8_t *pkt, uint32_t len,
+                             struct ct_pkt *p) {
+  uint32_t off = (uint32_t)h->l4_off + 8, l4;
+  if (off >= len) return 0;
+  const uint8_t *ip = pkt + off;
+  const uint8_t *src, *dst;
+  uint8_t proto;
+  int alen;
+  if (h->l3 == FL_L3_IPV4) {
+    uint32_t ihl = (uint32_t)(ip[0] & 0xf) * 4;
+    if (off + 20 > len || (ip[0] >> 4) != 4 || ihl < 20 || (rd16(ip + 6) & 0x1fff)) return 0;
+    proto = ip[9], src = ip + 12, dst = ip + 16, alen = 4, l4 = off + ihl;
+  } else {
+    if (off + 40 > len || (ip[0] >> 4) != 6) return 0;
+    proto = ip[6], src = ip + 8, dst = ip + 24, alen = 16, l4 = off + 40;
+  }
+  if (l4 + 8 > len || memcmp(src, h->dst, (size_t)alen)) return 0;
+  uint16_t sport, dport;
+  if (proto == 6 || proto == 17) {
+    memcpy(&sport, pkt + l4, 2);
+    memcpy(&dport, pkt + l4 + 2, 2);
+  } else if ((proto == 1 && pkt[l4] == 8) || (proto == 58 && pkt[l4] == 128)) {
+    memcpy(&sport, pkt + l4 + 4, 2);
+    dport = sport;
+  } else {
+    return 0;
+  }
+  make_key(p, src, dst, alen, sport, dport, proto);
   return 1;
 }
 
@@ -238,7 +289,16 @@ static int tcp_step(struct ct_entry *e, int orig, uint8_t f) {
 int fl_ct_track(struct fl_ct *t, const struct fl_parsed *h, const uint8_t *pkt, uint32_t len,
                 uint64_t now) {
   struct ct_pkt p;
-  if (!ct_classify(h, pkt, len, &p)) return 0;
+  if (!ct_classify(h, pkt, len, &p)) {
+    /* An ICMP error about a live flow passes (path MTU discovery needs it) but does not
+     * refresh the flow. */
+    if (!icmp_error(h) || !ct_classify_quote(h, pkt, len, &p)) return 0;
+    struct ct_entry *e = find(t, &p);
+    if (!e || now >= e->expires) return 0;
+    t->ctr.hits++;
+    t->ctr.related++;
+    return 1;
+  }
   struct ct_entry *e = find(t, &p);
   if (!e) return 0;
   if (now >= e->expires) {

@@ -1,6 +1,7 @@
 /*
  * Connection tracking for the stateful firewall: TCP (SYN seen, established, FIN/RST closing),
  * UDP and ICMP/ICMPv6 echo, IPv4 and IPv6, in a bounded open-addressing table sized at creation.
+ * ICMP errors quoting a packet of a tracked flow pass as related traffic.
  *
  * Threading rule: one writer. Only the single worker lcore of the pipeline that owns the table
  * calls fl_ct_track, fl_ct_commit and fl_ct_sweep; the control thread only reads counters
@@ -47,6 +48,7 @@ struct fl_ct_counters {
   uint64_t hits;       /* packets that matched a tracked flow (either direction) */
   uint64_t reply_hits; /* of those, packets in the reply direction */
   uint64_t table_full; /* new flows dropped because their bucket was full (evict off) */
+  uint64_t related;    /* ICMP errors about a tracked flow (counted in hits too) */
 };
 
 struct fl_ct;

@@ -63,7 +63,9 @@ export interface ConntrackTimeouts {
  * Connection tracking; must come right before an acl stage, in a one-worker pipeline (the
  * table has a single writer). Packets of tracked flows (both directions) skip that ACL; a
  * packet the ACL permits opens a flow (TCP SYN, UDP, ICMP echo request), so the replies of
- * permitted flows pass and unsolicited inbound traffic meets the ACL.
+ * permitted flows pass and unsolicited inbound traffic meets the ACL. ICMP errors quoting a
+ * packet of a tracked flow (unreachable, fragmentation needed / packet too big, time exceeded,
+ * parameter problem) pass too, addressed to the quoted packet's sender.
  */
 export interface ConntrackStage {
   kind: 'conntrack';
@@ -91,6 +93,8 @@ export interface ConntrackCounters {
   replyHits: number;
   /** New flows dropped because their bucket was full (whenFull 'drop'). */
   tableFull: number;
+  /** ICMP errors about a tracked flow that passed (counted in hits too). */
+  related: number;
 }
 
 export const CONNTRACK_DEFAULTS = {

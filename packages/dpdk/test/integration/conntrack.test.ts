@@ -228,6 +228,42 @@ describe.skipIf(notReady)('conntrack stage (root, hugepages, net_ring ports)', (
     expect(p.conntrack('ct')).toMatchObject({ created: 2, replyHits: 2 });
   });
 
+  it('ICMP errors about a tracked flow pass back to its sender; other ICMP errors do not', async () => {
+    const p = start({}, [
+      { id: 'udp', action: 'permit', proto: 'udp', src: '10.0.0.0/24' },
+      { id: 'tcp6', action: 'permit', proto: 'tcp', src: '2001:db8:1::/48' },
+    ]);
+    /** An ICMP(v6) error from a router quoting the IP header and 8 bytes of `quoted`. */
+    const icmpError = (src: string, dst: string, type: number, quoted: Buffer): Buffer =>
+      buildPacket({
+        src,
+        dst,
+        proto: 'icmp',
+        sport: type,
+        payload: quoted.subarray(14, 14 + (src.includes(':') ? 48 : 28)),
+      });
+    const flow = buildPacket({ src: '10.0.0.1', dst: '192.0.2.1', sport: 5000, dport: 53 });
+    const stranger = buildPacket({ src: '10.0.0.1', dst: '192.0.2.1', sport: 5001, dport: 53 });
+    expect(await passes(inside, [flow])).toEqual([true]);
+    expect(
+      await passes(outside, [
+        icmpError('198.51.100.254', '10.0.0.1', 3, flow), // port unreachable for our flow
+        icmpError('198.51.100.254', '10.0.0.1', 11, flow), // time exceeded
+        icmpError('198.51.100.254', '10.0.0.1', 3, stranger), // about no tracked flow
+        icmpError('198.51.100.254', '10.0.0.2', 3, flow), // not to the quoted sender
+      ]),
+    ).toEqual([true, true, false, false]);
+    const syn = tcp(
+      { src: '2001:db8:1::9', dst: '2001:db8:ff::9', sport: 4000, dport: 443 },
+      TCP.SYN,
+    );
+    expect(await passes(inside, [syn])).toEqual([true]);
+    expect(
+      await passes(outside, [icmpError('2001:db8:ff::fe', '2001:db8:1::9', 2, syn)]), // too big
+    ).toEqual([true]);
+    expect(p.conntrack('ct')).toMatchObject({ created: 2, related: 3, replyHits: 0 });
+  });
+
   it('expires flows after their protocol timeout', async () => {
     const p = start({ timeouts: { udpMs: 300 } }, [
       { id: 'udp', action: 'permit', proto: 'udp', src: '10.0.0.0/24' },
