@@ -24,7 +24,7 @@ export interface FirewallPipelineOptions {
   /** The worker's tx queue on every port (default 0). */
   txQueue?: number;
   burst?: number;
-  /** Idle back-off of the worker; the default suits a shared host. */
+  /** Idle back-off of the worker (default: the pipeline's). */
   backoff?: { spinPolls?: number; sleepMinUs?: number; sleepMaxUs?: number };
 }
 
@@ -109,7 +109,7 @@ export class FirewallPipeline implements AclTable, FirewallCounterSource {
         { kind: 'l2fwd', name: 'forward', forward },
       ],
       burst: o.burst ?? 32,
-      backoff: o.backoff ?? { spinPolls: 256, sleepMinUs: 10, sleepMaxUs: 500 },
+      ...(o.backoff ? { backoff: o.backoff } : {}),
     });
   }
 
