@@ -23,7 +23,7 @@ import {
   neighborSolicitationFrame,
   parseFrame,
 } from '@flowline/packet';
-import { loadHealthV1, routerV1 } from '@flowline/proto';
+import { loadHealthV1, loadNetworkFunctionV1, routerV1 } from '@flowline/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const ROOT = join(__dirname, '..', '..');
@@ -240,9 +240,20 @@ afterAll(async () => {
 });
 
 describe.skipIf(notReady())('router process on virtio-user ports (root, hugepages)', () => {
-  it('serves grpc.health.v1 SERVING with its ports up', () => {
+  it('serves grpc.health.v1 SERVING; NetworkFunction.GetInfo shows its pod ports up', async () => {
     expect(h1.link().up).toBe(true);
     expect(h2.link().up).toBe(true);
+    const nf = new (loadNetworkFunctionV1().NetworkFunction)(
+      grpcAddress,
+      grpc.credentials.createInsecure(),
+    );
+    const info = await call(nf.GetInfo.bind(nf), {});
+    nf.close();
+    expect(info).toMatchObject({ name: 'router-it', kind: 'router', workerLcores: [1] });
+    expect(info.ports.map((p) => [p.name, p.driver, p.mac, p.linkUp])).toEqual([
+      ['net1', 'net_virtio_user', R1, true],
+      ['net2', 'net_virtio_user', R2, true],
+    ]);
   });
 
   it('answers ARP for its own address', async () => {
