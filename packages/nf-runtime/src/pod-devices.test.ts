@@ -37,7 +37,7 @@ describe('discoverPodPorts (contract 3)', () => {
         name: 'net1',
         kind: 'virtio-user',
         devargs: [
-          'net_virtio_user_net1,path=/var/run/flowline/ns_p/net1.sock,server=1,queues=1,mac=02:00:00:00:00:01',
+          'net_virtio_user_net1,path=/var/run/flowline/ns_p/net1.sock,server=1,queues=1,queue_size=1024,mac=02:00:00:00:00:01',
         ],
         origin: join(dir, 'net1.json'),
         socketPath: '/var/run/flowline/ns_p/net1.sock',

@@ -105,6 +105,9 @@ export function discoverPodPorts(
         `path=${info.socketPath}`,
         'server=1',
         'queues=1',
+        // 1024 rather than virtio's 256: a worker that backs off when idle, or shares its core
+        // with the switch's PMD, needs room for a few hundred microseconds of traffic.
+        'queue_size=1024',
       ];
       if (info.mac) args.push(`mac=${info.mac}`);
       ports.push({
