@@ -43,3 +43,17 @@ export {
   type ValidChainSpec,
 } from './spec';
 export { FileChainStore, MemoryChainStore, type ChainStore, type StoredChain } from './store';
+export {
+  FINALIZER,
+  SERVICECHAIN,
+  chainNameFor,
+  crField,
+  toChainSpec,
+  type ServiceChain,
+  type ServiceChainSpec,
+  type ServiceChainStatus,
+} from './kube/servicechain';
+export { GRPC_PORT_ANNOTATION, PodDirectory, podInfo, type PodLike } from './kube/pod-directory';
+export { ServiceChainReconciler, type ReconcilerOptions } from './kube/reconciler';
+export { ListWatcher, type ListWatchSource } from './kube/list-watch';
+export { loadKube, serviceChainApi, type ServiceChainApi } from './kube/client';

@@ -6,14 +6,19 @@ const HELP = `flowline-chain-controller: the flowline.chain.v1 ChainService
 
   --listen <addr>          FLOWLINE_GRPC_ADDRESS   default 0.0.0.0:50060 (or unix:///path)
   --ovsdb <socket>         FLOWLINE_OVSDB_SOCKET   default /var/run/openvswitch/db.sock
+                           FLOWLINE_OVSDB_REMOTE   the same as unix:<socket>
   --ovs-run-dir <dir>      FLOWLINE_OVS_RUNDIR     default /var/run/openvswitch
+                           FLOWLINE_OPENFLOW_REMOTE  unix:<run dir>/<bridge>.mgmt
   --bridge <name>          FLOWLINE_BRIDGE         default br-flowline
   --socket-dir <dir>       FLOWLINE_SOCKET_DIR     default /var/run/flowline (the CNI's socketDir)
   --state-file <file>      FLOWLINE_CHAIN_STATE    default /var/lib/flowline/chains.json
   --nf-addresses <file>    FLOWLINE_NF_ADDRESSES   JSON {"<nf>": "<grpc address>"} for health
   --default-action <a>     normal (default) or drop, for traffic no chain claims
   --reconcile-ms <ms>      default 2000
-  --metrics-port <port>    FLOWLINE_METRICS_PORT   default 9465; "off" disables`;
+  --metrics-port <port>    FLOWLINE_METRICS_PORT   default 9465; "off" disables
+  --kubernetes             FLOWLINE_KUBERNETES=1   reconcile ServiceChain resources; NFs are pods
+  --watch-namespace <ns>   FLOWLINE_WATCH_NAMESPACE  default "" (every namespace)
+  --kubeconfig <file>      default $KUBECONFIG, else the in-cluster service account`;
 
 function fail(message: string): never {
   process.stderr.write(
@@ -34,6 +39,9 @@ const { values: flags } = parseArgs({
     'default-action': { type: 'string' },
     'reconcile-ms': { type: 'string' },
     'metrics-port': { type: 'string' },
+    kubernetes: { type: 'boolean' },
+    'watch-namespace': { type: 'string' },
+    kubeconfig: { type: 'string' },
     help: { type: 'boolean' },
   },
   strict: true,
@@ -57,17 +65,50 @@ if (
 )
   fail(`--metrics-port: "${metricsRaw}" is not a port`);
 
+const bridge = flags.bridge ?? env.FLOWLINE_BRIDGE ?? 'br-flowline';
+/** A remote in OVS's syntax; only unix: sockets are spoken (packages/ovs has no TCP transport). */
+function unixRemote(name: string, value: string | undefined): string | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (value.startsWith('unix:')) return value.slice('unix:'.length);
+  return fail(
+    `${name}: "${value}" is not unix:<path>; TCP remotes (and {nodeIP} templates) are not supported yet: ` +
+      'run the controller beside OVS with its run dir mounted',
+  );
+}
+const ovsdbRemote = unixRemote('FLOWLINE_OVSDB_REMOTE', env.FLOWLINE_OVSDB_REMOTE);
+const openflowRemote = unixRemote('FLOWLINE_OPENFLOW_REMOTE', env.FLOWLINE_OPENFLOW_REMOTE);
+if (openflowRemote !== undefined && !openflowRemote.endsWith(`/${bridge}.mgmt`))
+  fail(`FLOWLINE_OPENFLOW_REMOTE: "${openflowRemote}" must be <run dir>/${bridge}.mgmt`);
+const kubernetes =
+  flags.kubernetes === true ||
+  ['1', 'true'].includes((env.FLOWLINE_KUBERNETES ?? '').toLowerCase());
+// Without --kubeconfig, client-node's default: $KUBECONFIG, then the in-cluster service account.
+const kubeconfig = flags.kubeconfig;
+
 startChainController({
   listen: flags.listen ?? env.FLOWLINE_GRPC_ADDRESS ?? '0.0.0.0:50060',
-  ovsdbSocket: flags.ovsdb ?? env.FLOWLINE_OVSDB_SOCKET ?? '/var/run/openvswitch/db.sock',
-  ovsRunDir: flags['ovs-run-dir'] ?? env.FLOWLINE_OVS_RUNDIR ?? '/var/run/openvswitch',
-  bridge: flags.bridge ?? env.FLOWLINE_BRIDGE ?? 'br-flowline',
+  ovsdbSocket:
+    flags.ovsdb ?? ovsdbRemote ?? env.FLOWLINE_OVSDB_SOCKET ?? '/var/run/openvswitch/db.sock',
+  ovsRunDir:
+    flags['ovs-run-dir'] ??
+    openflowRemote?.slice(0, -`/${bridge}.mgmt`.length) ??
+    env.FLOWLINE_OVS_RUNDIR ??
+    '/var/run/openvswitch',
+  bridge,
   socketDir: flags['socket-dir'] ?? env.FLOWLINE_SOCKET_DIR ?? '/var/run/flowline',
   stateFile: flags['state-file'] ?? env.FLOWLINE_CHAIN_STATE ?? '/var/lib/flowline/chains.json',
   nfAddressesFile: flags['nf-addresses'] ?? env.FLOWLINE_NF_ADDRESSES,
   defaultAction,
   reconcileMs,
   metricsPort,
+  ...(kubernetes
+    ? {
+        kubernetes: {
+          namespace: flags['watch-namespace'] ?? env.FLOWLINE_WATCH_NAMESPACE ?? '',
+          ...(kubeconfig ? { kubeconfig } : {}),
+        },
+      }
+    : {}),
 }).then(
   (running) => {
     for (const signal of ['SIGTERM', 'SIGINT'] as const) {

@@ -9,6 +9,9 @@ import { grpcHealthWatch } from './health';
 import { OvsChainSwitch } from './ovs-switch';
 import { chainService } from './service';
 import { FileChainStore } from './store';
+import { loadKube, serviceChainApi } from './kube/client';
+import { PodDirectory } from './kube/pod-directory';
+import { ServiceChainReconciler } from './kube/reconciler';
 
 export interface ChainControllerConfig {
   /** gRPC address: host:port or unix:///path. */
@@ -28,6 +31,12 @@ export interface ChainControllerConfig {
   /** How often the switch is checked for lost flows and failed chains are retried. */
   reconcileMs: number;
   metricsPort: number | false;
+  /**
+   * In a cluster: reconcile ServiceChain resources, and take NF instances from pods (their
+   * OVS ports still from the attachment files). `namespace` "" watches every namespace;
+   * `kubeconfig` unset means in-cluster config (or $KUBECONFIG, ~/.kube/config).
+   */
+  kubernetes?: { namespace: string; kubeconfig?: string };
 }
 
 export interface RunningChainController {
@@ -64,11 +73,13 @@ export async function startChainController(
     new OpenFlow({ bridge: config.bridge, runDir: config.ovsRunDir }),
     config.bridge,
   );
+  const attachments = new AttachmentDirectory(config.socketDir, () =>
+    readAddresses(config.nfAddressesFile),
+  );
+  const pods = config.kubernetes ? new PodDirectory(attachments) : undefined;
   const controller = new ChainController({
     store: new FileChainStore(config.stateFile),
-    directory: new AttachmentDirectory(config.socketDir, () =>
-      readAddresses(config.nfAddressesFile),
-    ),
+    directory: pods ?? attachments,
     switch: sw,
     health: grpcHealthWatch(),
     logger: log,
@@ -104,6 +115,25 @@ export async function startChainController(
       .catch((err: unknown) => log.warn('reconcile failed; retrying', { err }))
       .finally(() => (reconciling = false));
   }, config.reconcileMs);
+  let reconciler: ServiceChainReconciler | undefined;
+  if (config.kubernetes && pods) {
+    const k8s = await loadKube();
+    const kc = new k8s.KubeConfig();
+    if (config.kubernetes.kubeconfig) kc.loadFromFile(config.kubernetes.kubeconfig);
+    else kc.loadFromDefault();
+    reconciler = new ServiceChainReconciler({
+      api: serviceChainApi(k8s, kc, config.kubernetes.namespace),
+      controller,
+      directory: pods,
+      logger: log.child({ part: 'kubernetes' }),
+      retryMs: config.reconcileMs,
+    });
+    // Not awaited: gRPC serves while the apiserver is still being reached.
+    reconciler.start().then(
+      () => log.info('ServiceChains synced', { namespace: config.kubernetes?.namespace || '*' }),
+      (err: unknown) => log.error('ServiceChain reconciler failed', { err }),
+    );
+  }
   log.info('serving', { address, bridge: config.bridge, chains: controller.list().length });
   return {
     address,
@@ -111,6 +141,7 @@ export async function startChainController(
     telemetry,
     async stop() {
       clearInterval(timer);
+      await reconciler?.stop();
       health.shutdown();
       controller.stop();
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));

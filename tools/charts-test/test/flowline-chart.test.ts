@@ -252,7 +252,15 @@ describe('charts/flowline', () => {
       join(repoRoot, 'services', 'chain-controller', 'src', 'main.ts'),
       'utf8',
     );
-    for (const name of ['FLOWLINE_GRPC_ADDRESS', 'FLOWLINE_METRICS_PORT', 'FLOWLINE_BRIDGE'])
+    for (const name of [
+      'FLOWLINE_GRPC_ADDRESS',
+      'FLOWLINE_METRICS_PORT',
+      'FLOWLINE_BRIDGE',
+      'FLOWLINE_KUBERNETES',
+      'FLOWLINE_WATCH_NAMESPACE',
+      'FLOWLINE_OVSDB_REMOTE',
+      'FLOWLINE_OPENFLOW_REMOTE',
+    ])
       expect(main, `${name} is not read by services/chain-controller/src/main.ts`).toContain(name);
     const rules = ms
       .filter((m) => m.kind === 'ClusterRole' || m.kind === 'Role')
@@ -267,10 +275,27 @@ describe('charts/flowline', () => {
         .filter((r) => r.resources.includes(res))
         .flatMap((r) => r.verbs)
         .sort();
+    // Exactly the calls the reconciler makes: its tests check them against rbac.json.
+    const needed = JSON.parse(
+      readFileSync(
+        join(repoRoot, 'services', 'chain-controller', 'src', 'kube', 'rbac.json'),
+        'utf8',
+      ),
+    ) as { rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[] };
+    const granted = rules.flatMap((r) =>
+      r.apiGroups.flatMap((g) =>
+        r.resources.flatMap((res) => r.verbs.map((v) => `${g}:${v} ${res}`)),
+      ),
+    );
+    const wanted = needed.rules.flatMap((r) =>
+      r.apiGroups.flatMap((g) =>
+        r.resources.flatMap((res) => r.verbs.map((v) => `${g}:${v} ${res}`)),
+      ),
+    );
+    expect(granted.sort()).toEqual(wanted.sort());
     expect(verbsOf('servicechains')).toEqual(['get', 'list', 'patch', 'update', 'watch']);
-    expect(verbsOf('servicechains/status')).toEqual(['get', 'patch', 'update']);
-    expect(verbsOf('pods')).toEqual(['get', 'list', 'watch']);
-    expect(verbsOf('nodes')).toEqual(['get', 'list', 'watch']);
+    expect(verbsOf('servicechains/status')).toEqual(['patch']);
+    expect(verbsOf('pods')).toEqual(['list', 'watch']);
     // One watched namespace: namespaced rights shrink to a Role there.
     const scoped = render('flowline', { chainController: { watchNamespace: 'nfs' } });
     expect(find(scoped, 'Role', 'test-chain-controller').metadata.namespace).toBe('nfs');
@@ -339,22 +364,46 @@ describe('charts/flowline', () => {
       ).toEqual([]);
       const withStatus = {
         ...chain(good),
+        // As services/chain-controller's reconciler writes it.
         status: {
           observedGeneration: 2,
+          phase: 'Degraded',
           hopCount: 2,
-          hops: [{ nf: 'firewall-0', healthy: true, ingressPort: 'vhu-a', egressPort: 'vhu-b' }],
+          hops: [
+            {
+              nf: 'firewall-0',
+              node: 'w1',
+              healthy: true,
+              bypassed: false,
+              ingressPort: 'vhu-a',
+              egressPort: 'vhu-b',
+            },
+            { nf: 'router-0', node: 'w1', healthy: false, bypassed: true, message: 'NOT_SERVING' },
+          ],
           conditions: [
             {
               type: 'Ready',
+              status: 'False',
+              observedGeneration: 2,
+              reason: 'HopDown',
+              message: 'nfs/router-0 down: bypassed',
+              lastTransitionTime: '2026-01-01T00:00:00Z',
+            },
+            {
+              type: 'Degraded',
               status: 'True',
-              reason: 'Programmed',
-              message: 'bundle applied',
+              observedGeneration: 2,
+              reason: 'HopDown',
+              message: 'nfs/router-0 down: bypassed',
               lastTransitionTime: '2026-01-01T00:00:00Z',
             },
           ],
         },
       };
       expect(validate(withStatus)).toEqual([]);
+      expect(
+        validate({ ...withStatus, status: { ...withStatus.status, phase: 'Up' } }),
+      ).not.toEqual([]);
     });
 
     it.each([
