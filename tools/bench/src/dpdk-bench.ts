@@ -1,0 +1,261 @@
+/**
+ * Benchmark: the Flowline DPDK pipeline against dpdk-testpmd, in one run, over the same
+ * vhost-user path with 64-byte frames.
+ *
+ *   generator + sink: one dpdk-testpmd (flowgen: sends, and counts and frees what comes back)
+ *   with a net_vhost client port  <-- vhost-user socket -->  the NF under test: a
+ *   net_virtio_user server port that sends everything back out.
+ *
+ * NFs: the reference is dpdk-testpmd in io-forward mode; the cases are the Flowline pipeline
+ * with (a) plain forward, (b) a 1,000-rule ACL, (c) a 10,000-route LPM table and (d) the
+ * pure-JS forwarder. The generator has one port per NF (the reference stays up for the whole
+ * run, each case's NF for its rounds) and forwards on one of them at a time; the reference
+ * forwards only while measured and the Flowline NFs back off when idle, so exactly two pollers
+ * run at a time (the generator's forwarding lcore on core 0, the NF's on core 1). Each round
+ * measures the case and the reference back to back, alternating which goes first; the report
+ * gives medians and the median of the per-round ratios. Throughput is what the generator
+ * receives back per second.
+ *
+ * Run (root, hugepages; other dataplane users must be stopped, hence the lock):
+ *   npm run bench:dpdk -w tools/bench [-- --rounds 5]   (takes the dataplane lock itself)
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import * as path from 'node:path';
+
+import { compare, formatTable, type Comparison, type Round } from './stats';
+import type { NfCase } from './dpdk/nf';
+import { Testpmd } from './dpdk/testpmd';
+
+interface Options {
+  rounds: number;
+  warmupMs: number;
+  windowMs: number;
+  burst: number;
+  cases: NfCase[];
+}
+
+const TARGETS: Record<NfCase, number> = { forward: 0.95, acl: 0.85, lpm: 0.85, js: 0.25 };
+const LABELS: Record<NfCase, string> = {
+  forward: '(a) pipeline l2fwd',
+  acl: '(b) pipeline ACL, 1,000 rules',
+  lpm: '(c) pipeline LPM, 10,000 routes',
+  js: '(d) pure-JS forwarder',
+};
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = {
+    rounds: 8,
+    warmupMs: 500,
+    windowMs: 1500,
+    burst: 32,
+    cases: ['forward', 'acl', 'lpm', 'js'],
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const [k, v] = [argv[i], argv[i + 1]];
+    const num = (): number => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n <= 0)
+        throw new Error(`${k} needs a positive integer, got ${v}`);
+      i++;
+      return n;
+    };
+    if (k === '--rounds') o.rounds = num();
+    else if (k === '--warmup-ms') o.warmupMs = num();
+    else if (k === '--window-ms') o.windowMs = num();
+    else if (k === '--burst') o.burst = num();
+    else if (k === '--cases') {
+      o.cases = (v ?? '').split(',') as NfCase[];
+      if (o.cases.some((c) => !(c in TARGETS)))
+        throw new Error(`--cases: one of ${Object.keys(TARGETS).join(',')}`);
+      i++;
+    } else
+      throw new Error(`unknown option ${k} (--rounds, --warmup-ms, --window-ms, --burst, --cases)`);
+  }
+  return o;
+}
+
+// run from source (tsx) or from dist
+const NF_ENTRY = existsSync(path.join(__dirname, 'dpdk', 'nf.ts'))
+  ? ['--import', 'tsx', path.join(__dirname, 'dpdk', 'nf.ts')]
+  : [path.join(__dirname, 'dpdk', 'nf.js')];
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A Flowline NF process for one case. */
+interface FlowlineNf {
+  ready(timeoutMs: number): Promise<void>;
+  stop(): Promise<string>;
+}
+
+function startFlowline(c: NfCase, socket: string, prefix: string, burst: number): FlowlineNf {
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [...NF_ENTRY, JSON.stringify({ case: c, socket, prefix, burst })],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  child.stdout?.on('data', (b: Buffer) => (out += b.toString()));
+  child.stderr?.on('data', (b: Buffer) => (out += b.toString()));
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  return {
+    async ready(ms) {
+      const end = Date.now() + ms;
+      while (!out.includes('"ready":true')) {
+        if (child.exitCode !== null) throw new Error(`NF ${c} exited (${child.exitCode}):\n${out}`);
+        if (Date.now() > end) throw new Error(`NF ${c} was not ready within ${ms} ms:\n${out}`);
+        await sleep(20);
+      }
+    },
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await Promise.race([exited, sleep(10_000)]);
+      if (child.exitCode === null) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+      if (child.exitCode !== 0) throw new Error(`NF ${c} failed (exit ${child.exitCode}):\n${out}`);
+      return out.split('\n').find((l) => l.includes('"done"')) ?? '';
+    },
+  };
+}
+
+async function waitLink(gen: Testpmd, port: number, what: string): Promise<void> {
+  const end = Date.now() + 30_000;
+  while (!(await gen.linkUp(port))) {
+    if (Date.now() > end) throw new Error(`${what}: the vhost-user link did not come up`);
+    await sleep(50);
+  }
+}
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  const dir = mkdtempSync('/tmp/flowline-bench-');
+  const refSock = path.join(dir, 'ref.sock');
+  const nfSock = path.join(dir, 'nf.sock');
+  const tag = `flb${process.pid}`;
+  const gen = Testpmd.spawn({
+    eal: [
+      ...['-l', '0,1', '--main-lcore', '1', '--in-memory', '--no-pci'],
+      ...['--file-prefix', `${tag}-gen`],
+      ...['--vdev', `net_vhost0,iface=${refSock},client=1`],
+      ...['--vdev', `net_vhost1,iface=${nfSock},client=1`],
+    ],
+    app: [
+      ...['-i', '--forward-mode=flowgen', '--port-topology=loop', '--nb-cores=1'],
+      ...['--total-num-mbufs=32768', '--txpkts=64', `--burst=${o.burst}`],
+      // each generated packet goes out 4 times (refcount clones): the generator, which also
+      // does vhost's copies both ways, would otherwise be the bottleneck for every NF
+      '--flowgen-clones=3',
+    ],
+  });
+  // interactive, so that it forwards (and polls) only while it is measured
+  const ref = Testpmd.spawn({
+    eal: [
+      ...['-l', '0,1', '--main-lcore', '0', '--in-memory', '--single-file-segments', '--no-pci'],
+      ...['--file-prefix', `${tag}-ref`],
+      ...['--vdev', `net_virtio_user0,path=${refSock},server=1,queue_size=1024`],
+    ],
+    app: [
+      ...['-i', '--forward-mode=io', '--port-topology=loop', '--nb-cores=1'],
+      ...['--total-num-mbufs=16384', '--rxd=1024', '--txd=1024', `--burst=${o.burst}`],
+    ],
+  });
+
+  const measure = async (port: 0 | 1, name: string): Promise<number> => {
+    if (port === 0) await ref.command('start', /packet forwarding/);
+    await gen.command(`set portlist ${port}`, /\n/);
+    await gen.command('start', /packet forwarding/);
+    await sleep(o.warmupMs);
+    const a = await gen.portStats(port);
+    const ta = performance.now();
+    await sleep(o.windowMs);
+    const b = await gen.portStats(port);
+    const tb = performance.now();
+    await gen.command('stop', /Done\./);
+    if (port === 0) await ref.command('stop', /Done\./);
+    const mpps = (b.rxPackets - a.rxPackets) / ((tb - ta) * 1000);
+    const frame = (b.rxBytes - a.rxBytes) / Math.max(1, b.rxPackets - a.rxPackets);
+    process.stderr.write(
+      `  ${name}: ${mpps.toFixed(3)} Mpps (${frame.toFixed(0)}-byte frames + FCS)\n`,
+    );
+    return mpps;
+  };
+
+  const rounds = new Map<NfCase, Round[]>(o.cases.map((c) => [c, []]));
+  let nf: FlowlineNf | undefined;
+  try {
+    await gen.waitFor(/testpmd> /, 30_000);
+    await ref.waitFor(/testpmd> /, 30_000);
+    await waitLink(gen, 0, 'reference');
+    for (const [k, c] of o.cases.entries()) {
+      process.stderr.write(`${LABELS[c]}\n`);
+      rmSync(nfSock, { force: true });
+      nf = startFlowline(c, nfSock, `${tag}-nf${k}`, o.burst);
+      await nf.ready(60_000);
+      await waitLink(gen, 1, LABELS[c]);
+      for (let r = 0; r < o.rounds; r++) {
+        // alternate which goes first, so a drifting machine favours neither
+        if (r % 2 === 0) {
+          const reference = await measure(0, 'testpmd io');
+          rounds.get(c)!.push({ reference, candidate: await measure(1, LABELS[c]) });
+        } else {
+          const candidate = await measure(1, LABELS[c]);
+          rounds.get(c)!.push({ reference: await measure(0, 'testpmd io'), candidate });
+        }
+      }
+      const done = await nf.stop();
+      nf = undefined;
+      if (process.env.FLOWLINE_BENCH_VERBOSE) process.stderr.write(`    ${done}\n`);
+    }
+  } finally {
+    await nf?.stop().catch(() => undefined);
+    await gen.stop(true);
+    await ref.stop(true);
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  const results = o.cases.map((c) => ({
+    case: c,
+    label: LABELS[c],
+    target: TARGETS[c],
+    ...compare(rounds.get(c)!),
+  }));
+  const rows = [
+    [
+      'case',
+      'Mpps (median)',
+      'testpmd io Mpps (median)',
+      'ratio (median)',
+      'ratio min..max',
+      'target',
+      'met',
+    ],
+    ...results.map((x: Comparison & { label: string; target: number }) => [
+      x.label,
+      x.candidateMedian.toFixed(2),
+      x.referenceMedian.toFixed(2),
+      x.ratio.toFixed(3),
+      `${x.ratioMin.toFixed(2)}..${x.ratioMax.toFixed(2)}`,
+      `>= ${x.target}`,
+      x.ratio >= x.target ? 'yes' : 'NO',
+    ]),
+  ];
+  process.stdout.write(`\n${formatTable(rows)}\n\n`);
+  process.stdout.write(
+    `${JSON.stringify({
+      benchmark: 'dpdk-pipeline-vs-testpmd',
+      frameBytes: 64,
+      path: 'testpmd flowgen (net_vhost client) <-> vhost-user <-> NF (net_virtio_user server=1)',
+      rounds: o.rounds,
+      windowMs: o.windowMs,
+      burst: o.burst,
+      results: results.map((x) => ({ ...x, samples: rounds.get(x.case) })),
+    })}\n`,
+  );
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,85 @@
+/**
+ * The Flowline NF under test, as its own process (one EAL per process): one virtio-user port in
+ * server mode (as Flowline pods have), everything it receives sent back out of the same port by
+ * (a) the pipeline's l2fwd stage, (b) a 1,000-rule ACL then l2fwd, (c) a 10,000-route LPM stage,
+ * or (d) the pure-JavaScript forwarder on the batch API. It prints one JSON line when it is
+ * forwarding and its counters when it is stopped (SIGTERM).
+ */
+import {
+  Mempool,
+  Pipeline,
+  Port,
+  createJsForwarder,
+  devargs,
+  initEal,
+  type StageSpec,
+} from '@flowline/dpdk';
+
+import { benchAcl, benchRoutes } from './tables';
+
+export type NfCase = 'forward' | 'acl' | 'lpm' | 'js';
+
+interface NfArgs {
+  case: NfCase;
+  socket: string;
+  prefix: string;
+  burst: number;
+}
+
+async function main(): Promise<void> {
+  const args = JSON.parse(process.argv[2] ?? '{}') as NfArgs;
+  // The worker lcore runs on core 1; for the JS forwarder this thread is the poller, on core 1.
+  const eal = initEal({ filePrefix: args.prefix, lcores: args.case === 'js' ? [1] : [0, 1] });
+  const pool = Mempool.create({ size: 16383 });
+  const port = Port.open(
+    devargs.virtioUser({ id: 0, path: args.socket, server: true, queueSize: 1024 }),
+    pool,
+    { rxDescriptors: 1024, txDescriptors: 1024 },
+  );
+  const end = Date.now() + 10_000;
+  while (!port.link().up && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+
+  let report: () => unknown;
+  let halt: () => Promise<void>;
+  if (args.case === 'js') {
+    const fwd = createJsForwarder({ rx: port, tx: port, pool, burst: args.burst });
+    fwd.start(20);
+    let result: unknown;
+    report = () => result;
+    halt = async () => {
+      result = await fwd.stop();
+      fwd.close();
+    };
+  } else {
+    const l2: StageSpec = { kind: 'l2fwd', forward: [{ from: port, to: port }] };
+    const stages: StageSpec[] =
+      args.case === 'forward'
+        ? [l2]
+        : args.case === 'acl'
+          ? [{ kind: 'acl', name: 'acl', rules: benchAcl(), defaultAction: 'deny' }, l2]
+          : [{ kind: 'lpm', name: 'lpm', table: benchRoutes(port.id), noRoute: 'drop' }];
+    const p = Pipeline.create({ inputs: [port], stages, burst: args.burst });
+    p.start();
+    report = () => ({
+      counters: p.counters(),
+      ...(args.case === 'acl' ? { flowgenRuleHits: p.aclHits('acl').at(-2)?.hits } : {}),
+    });
+    halt = async () => p.stop();
+  }
+  process.stdout.write(`${JSON.stringify({ ready: true, link: port.link().up })}\n`);
+  process.once('SIGTERM', () => {
+    void halt().then(() => {
+      process.stdout.write(
+        `${JSON.stringify({ done: true, report: report(), port: port.stats() })}\n`,
+      );
+      eal.cleanup();
+      process.exit(0);
+    });
+  });
+  setInterval(() => undefined, 1 << 30); // stay alive until SIGTERM
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
+  process.exit(1);
+});
