@@ -24,13 +24,13 @@ trap 'rc=$?; [ $rc -ne 0 ] && [ "$STEP" != done ] && printf "[setup] step \"%s\"
 
 # System packages the project needs. dpdk: dpdk-testpmd (benchmark reference); libdpdk-dev and
 # pkg-config: the native addon; openvswitch-switch-dpdk: the userspace switch;
-# containernetworking-plugins: reference IPAM (host-local) for the CNI plugin; clang: libFuzzer.
-# golang-go and golang-github-appc-cni-dev (Debian's CNI library sources): cnitool, the libcni
-# client the CNI plugin's tests build offline.
+# containernetworking-plugins: reference IPAM (host-local) for the CNI plugin; clang and
+# libclang-rt-14-dev: libFuzzer with AddressSanitizer; golang-go and golang-github-appc-cni-dev
+# (Debian's CNI library sources): cnitool, the libcni client the CNI plugin's tests build offline.
 APT_PACKAGES=(
   dpdk dpdk-dev libdpdk-dev pkg-config build-essential python3 libnuma-dev libpcap-dev
   openvswitch-switch-dpdk openvswitch-common containernetworking-plugins iproute2 procps
-  clang shellcheck unzip golang-go golang-github-appc-cni-dev
+  clang libclang-rt-14-dev shellcheck unzip golang-go golang-github-appc-cni-dev
 )
 
 STEP="check host"
