@@ -473,7 +473,7 @@ Napi::Value PipelineCreate(const Napi::CallbackInfo &info) {
   memset(&c, 0, sizeof(c));
   c.burst = (uint16_t)OptU32(o, "burst", 32);
   Napi::Object bo = o.Get("backoff").As<Napi::Object>();
-  c.backoff.spin_polls = OptU32(bo, "spinPolls", 256);
+  c.backoff.spin_polls = OptU32(bo, "spinPolls", 4096);
   c.backoff.sleep_min_us = OptU32(bo, "sleepMinUs", 1);
   c.backoff.sleep_max_us = OptU32(bo, "sleepMaxUs", 500);
   c.punt_ring_size = OptU32(o, "puntRingSize", 1024);

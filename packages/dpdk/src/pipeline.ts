@@ -132,7 +132,10 @@ function conntrackConf(
 export type StageSpec = L2FwdStage | AclStage | LpmStage | ConntrackStage;
 
 export interface Backoff {
-  /** Empty polls (each with rte_pause) before the worker starts sleeping. Default 256. */
+  /**
+   * Empty polls (each with rte_pause) before the worker starts sleeping. Default 4096 (about
+   * 100-200 us of emptiness): fewer let a busy port's momentary gaps put the worker to sleep.
+   */
   spinPolls?: number;
   /** First sleep, microseconds. Default 1. */
   sleepMinUs?: number;
