@@ -3,6 +3,7 @@
 // fw (firewall) and rtr (router) start from Kubernetes Pod YAML; a chain gen/net1 → fw → rtr →
 // gen/net2 is created through the gRPC ChainService; traffic runs under the live stats table;
 // mid-run a firewall rule denies one flow; a summary follows, and everything is torn down.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { applyManifests, nodeDown, nodeStatus, nodeUp } from '@flowline/node';
@@ -12,6 +13,190 @@ import { StatsCollector, renderStats } from './stats';
 import { renderTable } from './table';
 
 export const DEMO_DIR = resolve(__dirname, '..', 'examples', 'demo');
+
+type Fn<Req, Res> = Parameters<typeof unary<Req, Res>>[0];
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const num = (v: unknown): number => Number(v ?? 0);
+
+/** The demo's flows: web and dns pass the firewall; telnet does not; dns is denied mid-run. */
+export const DEMO_FLOWS = [
+  { name: 'web', dstPort: 80 },
+  { name: 'dns', dstPort: 53 },
+  { name: 'telnet', dstPort: 23 },
+] as const;
+
+export const DEMO_CHAIN: chainV1.ChainSpec = {
+  classifier: { ingressPort: 'default/gen/net1' },
+  hops: [
+    { nf: 'default/fw', ingressInterface: 'net1', egressInterface: 'net2' },
+    { nf: 'default/rtr', ingressInterface: 'net1', egressInterface: 'net2' },
+  ],
+  egressPort: 'default/gen/net2',
+  failurePolicy: 'FAIL_CLOSED',
+};
+
+/** Fills ${NAME} placeholders of a demo file; a placeholder without a value is an error. */
+export function renderTemplate(
+  text: string,
+  values: Record<string, string>,
+  source: string,
+): string {
+  return text.replace(/\$\{([A-Z0-9_]+)\}/g, (_, name: string) => {
+    const v = values[name];
+    if (v === undefined) throw new Error(`${source}: no value for \${${name}}`);
+    return v;
+  });
+}
+
+/** Writes demo files with their placeholders filled into `dir`; returns their paths. */
+function renderDemoFiles(dir: string, names: string[], values: Record<string, string>): string[] {
+  mkdirSync(dir, { recursive: true });
+  return names.map((name) => {
+    const out = join(dir, name);
+    writeFileSync(out, renderTemplate(readFileSync(join(DEMO_DIR, name), 'utf8'), values, name));
+    return out;
+  });
+}
+
+async function waitServing(address: string, what: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const info = await nfInfo(address, 2000);
+      if (info.ports.length > 0 && info.ports.every((p) => p.linkUp)) return;
+    } catch {
+      // not serving yet
+    }
+    if (Date.now() > deadline)
+      throw new Error(`${what} did not serve with every link up within ${timeoutMs / 1000} s`);
+    await sleep(250);
+  }
+}
+
+export type TrafficGenClient = InstanceType<
+  ReturnType<typeof trafficGenV1.loadTrafficGenV1>['TrafficGenerator']
+>;
+export type FirewallClient = InstanceType<ReturnType<typeof firewallV1.loadFirewallV1>['Firewall']>;
+
+/** A running demo node: its pods' clients and the chain, for the demo and the e2e tests. */
+export interface DemoNode {
+  stateDir: string;
+  address(key: string): string;
+  controllerAddress: string;
+  chains: chainV1.ChainServiceClient;
+  gen: TrafficGenClient;
+  fw: FirewallClient;
+  rtrMac: string;
+  startTraffic(ratePps: number, countPerFlow: number): Promise<void>;
+  results(): Promise<trafficGenV1.Results__Output>;
+  stopTraffic(): Promise<trafficGenV1.Results__Output>;
+  addFirewallRule(rule: firewallV1.Rule): Promise<void>;
+  firewallCounters(): Promise<firewallV1.Counters__Output>;
+  chain(): Promise<chainV1.Chain__Output>;
+  close(): void;
+}
+
+/** Brings the node up, starts gen, fw and rtr, and creates the chain through the gRPC API. */
+export async function startDemoNode(stateDir: string, say: (t: string) => void): Promise<DemoNode> {
+  say('bringing up the node: OVS-DPDK, device plugin over emulated NICs, chain controller');
+  await nodeUp({ stateDir, configFile: join(DEMO_DIR, 'node.yaml') });
+  const rendered = join(stateDir, 'demo');
+  const values: Record<string, string> = { DEMO_CONFIG_DIR: rendered };
+  const address = (key: string): string => {
+    const pod = nodeStatus(stateDir).pods.find((p) => p.key === key);
+    if (!pod) throw new Error(`pod ${key} is not running`);
+    return pod.grpcAddress;
+  };
+  say('starting pod gen (traffic-gen: net1 sends, net2 is the sink)');
+  renderDemoFiles(rendered, ['gen-config.yaml', 'fw-config.yaml'], values);
+  await applyManifests(stateDir, renderDemoFiles(rendered, ['gen.yaml'], values), {
+    timeoutMs: 120_000,
+  });
+  await waitServing(address('default/gen'), 'default/gen');
+  const genInfo = await nfInfo(address('default/gen'));
+  const genNet2 = genInfo.ports.find((p) => p.name === 'net2')?.mac;
+  if (!genNet2) throw new Error('gen has no net2 port');
+  values.GEN_NET2_MAC = genNet2;
+  say('starting pods fw (firewall) and rtr (router)');
+  renderDemoFiles(rendered, ['rtr-config.yaml'], values);
+  await applyManifests(stateDir, renderDemoFiles(rendered, ['fw.yaml', 'rtr.yaml'], values), {
+    timeoutMs: 120_000,
+  });
+  for (const key of ['default/fw', 'default/rtr']) await waitServing(address(key), key);
+  const controllerAddress = nodeStatus(stateDir).controller!.address;
+
+  say('creating the chain gen/net1 → fw → rtr → gen/net2 through flowline.chain.v1');
+  const chains = chainClient(controllerAddress);
+  const created = await unary(
+    chains.CreateChain.bind(chains) as Fn<
+      { name: string; spec: chainV1.ChainSpec },
+      chainV1.Chain__Output
+    >,
+    { name: 'demo', spec: DEMO_CHAIN },
+  );
+  say(`chain demo: ${created.status?.phase} (${created.status?.message ?? ''})`);
+  const rtrMac = (await nfInfo(address('default/rtr'))).ports.find((p) => p.name === 'net1')?.mac;
+  if (!rtrMac) throw new Error('the router has no net1 port');
+  const gen = new (trafficGenV1.loadTrafficGenV1().TrafficGenerator)(
+    address('default/gen'),
+    grpc.credentials.createInsecure(),
+  );
+  const fw = new (firewallV1.loadFirewallV1().Firewall)(
+    address('default/fw'),
+    grpc.credentials.createInsecure(),
+  );
+  return {
+    stateDir,
+    address,
+    controllerAddress,
+    chains,
+    gen,
+    fw,
+    rtrMac,
+    async startTraffic(ratePps, countPerFlow) {
+      await unary(gen.Start.bind(gen) as Fn<trafficGenV1.StartRequest, unknown>, {
+        flows: DEMO_FLOWS.map((f, i) => ({
+          name: f.name,
+          txPort: 'net1',
+          protocol: 'UDP' as const,
+          srcIp: '10.1.0.10',
+          dstIp: '10.2.0.10',
+          srcPort: 10_000 + i,
+          dstPort: f.dstPort,
+          dstMac: rtrMac,
+          count: countPerFlow,
+        })),
+        totalRatePps: ratePps,
+        rxPorts: ['net2'],
+      });
+    },
+    results: () => unary(gen.GetResults.bind(gen) as Fn<object, trafficGenV1.Results__Output>, {}),
+    stopTraffic: () => unary(gen.Stop.bind(gen) as Fn<object, trafficGenV1.Results__Output>, {}),
+    async addFirewallRule(rule) {
+      await unary(fw.AddRule.bind(fw) as Fn<{ rule: firewallV1.Rule }, unknown>, { rule });
+    },
+    firewallCounters: () =>
+      unary(fw.GetCounters.bind(fw) as Fn<object, firewallV1.Counters__Output>, {}),
+    chain: () =>
+      unary(chains.GetChain.bind(chains) as Fn<{ name: string }, chainV1.Chain__Output>, {
+        name: 'demo',
+      }),
+    close() {
+      gen.close();
+      fw.close();
+      chains.close();
+    },
+  };
+}
+
+export const DENY_DNS: firewallV1.Rule = {
+  id: 'deny-dns',
+  priority: 900,
+  action: 'DENY',
+  protocol: 'udp',
+  dstPorts: { first: 53, last: 53 },
+  description: 'demo: deny dns mid-run',
+};
 
 export interface DemoOptions {
   stateDir: string;
@@ -38,44 +223,8 @@ export interface DemoSummary {
   flows: DemoFlowSummary[];
   dropped: Record<string, number>;
   hops: { hop: string; packets: number; mpps: number }[];
-  ruleChange: { atSecond: number; flow: string; before: number; after: number };
+  ruleChange: { atSecond: number; flow: string; deliveredBefore: number; deliveredAfter: number };
   latencyUs: { p50: number; p99: number; max: number };
-}
-
-type Fn<Req, Res> = Parameters<typeof unary<Req, Res>>[0];
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const num = (v: unknown): number => Number(v ?? 0);
-
-/** The demo's flows: web and dns pass the firewall; telnet does not; dns is denied mid-run. */
-export const DEMO_FLOWS = [
-  { name: 'web', dstPort: 80 },
-  { name: 'dns', dstPort: 53 },
-  { name: 'telnet', dstPort: 23 },
-] as const;
-
-export const DEMO_CHAIN: chainV1.ChainSpec = {
-  classifier: { ingressPort: 'default/gen/net1' },
-  hops: [
-    { nf: 'default/fw', ingressInterface: 'net1', egressInterface: 'net2' },
-    { nf: 'default/rtr', ingressInterface: 'net1', egressInterface: 'net2' },
-  ],
-  egressPort: 'default/gen/net2',
-  failurePolicy: 'FAIL_CLOSED',
-};
-
-async function waitServing(address: string, what: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const info = await nfInfo(address, 2000);
-      if (info.ports.every((p) => p.linkUp)) return;
-    } catch {
-      // not serving yet
-    }
-    if (Date.now() > deadline)
-      throw new Error(`${what} did not serve with every link up within ${timeoutMs / 1000} s`);
-    await sleep(250);
-  }
 }
 
 export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
@@ -83,111 +232,49 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
   const say = (t: string): void => {
     if (!opts.json) write(`[demo] ${t}\n`);
   };
-  const rate = opts.ratePps ?? 200_000;
+  const rate = opts.ratePps ?? 60_000;
   let collector: StatsCollector | undefined;
-  const clients: grpc.Client[] = [];
+  let node: DemoNode | undefined;
   try {
-    say('bringing up the node: OVS-DPDK, device plugin over emulated NICs, chain controller');
-    await nodeUp({ stateDir: opts.stateDir, configFile: join(DEMO_DIR, 'node.yaml') });
-    say('starting pods gen (traffic-gen), fw (firewall), rtr (router)');
-    await applyManifests(
-      opts.stateDir,
-      ['gen.yaml', 'fw.yaml', 'rtr.yaml'].map((f) => join(DEMO_DIR, f)),
-      { timeoutMs: 120_000 },
-    );
-    const status = nodeStatus(opts.stateDir);
-    const address = (key: string): string => {
-      const pod = status.pods.find((p) => p.key === key);
-      if (!pod) throw new Error(`pod ${key} is not running`);
-      return pod.grpcAddress;
-    };
-    for (const key of ['default/gen', 'default/fw', 'default/rtr'])
-      await waitServing(address(key), key);
-
-    say('creating the chain gen/net1 → fw → rtr → gen/net2 through flowline.chain.v1');
-    const chains = chainClient(status.controller!.address);
-    clients.push(chains);
-    const chain = await unary(
-      chains.CreateChain.bind(chains) as Fn<
-        { name: string; spec: chainV1.ChainSpec },
-        chainV1.Chain__Output
-      >,
-      { name: 'demo', spec: DEMO_CHAIN },
-    );
-    say(`chain demo: ${chain.status?.phase}`);
-
-    const rtrInfo = await nfInfo(address('default/rtr'));
-    const rtrMac = rtrInfo.ports.find((p) => p.name === 'net1')?.mac;
-    if (!rtrMac) throw new Error('the router has no net1 port');
-    const gen = new (trafficGenV1.loadTrafficGenV1().TrafficGenerator)(
-      address('default/gen'),
-      grpc.credentials.createInsecure(),
-    );
-    const fw = new (firewallV1.loadFirewallV1().Firewall)(
-      address('default/fw'),
-      grpc.credentials.createInsecure(),
-    );
-    clients.push(gen, fw);
-    await unary(gen.Start.bind(gen) as Fn<trafficGenV1.StartRequest, unknown>, {
-      flows: DEMO_FLOWS.map((f, i) => ({
-        name: f.name,
-        txPort: 'net1',
-        protocol: 'UDP' as const,
-        srcIp: '10.1.0.10',
-        dstIp: '10.2.0.10',
-        srcPort: 10_000 + i,
-        dstPort: f.dstPort,
-        dstMac: rtrMac,
-      })),
-      totalRatePps: rate,
-      rxPorts: ['net2'],
-    });
+    node = await startDemoNode(opts.stateDir, say);
+    // Count-limited flows, so that every packet sent is accounted for once the chain drains.
+    await node.startTraffic(rate, Math.floor((rate / DEMO_FLOWS.length) * opts.seconds));
     say(
       `traffic: ${DEMO_FLOWS.map((f) => f.name).join(', ')} at ${rate} pps in all, for ${opts.seconds} s`,
     );
-
+    const status = nodeStatus(opts.stateDir);
     collector = new StatsCollector(
       status.pods.map((p) => ({ name: p.key, grpcAddress: p.grpcAddress })),
-      status.controller!.address,
+      node.controllerAddress,
     );
-    const results = async (): Promise<trafficGenV1.Results__Output> =>
-      unary(gen.GetResults.bind(gen) as Fn<object, trafficGenV1.Results__Output>, {});
     const received = async (flow: string): Promise<number> =>
-      num((await results()).flows.find((f) => f.name === flow)?.rxPackets);
+      num((await node!.results()).flows.find((f) => f.name === flow)?.rxPackets);
     const changeAt = Math.floor(opts.seconds / 2);
-    let ruleChange = { atSecond: changeAt, flow: 'dns', before: 0, after: 0 };
     let dnsAtChange = 0;
+    let dnsSettled = 0;
     let hops: DemoSummary['hops'] = [];
     for (let s = 1; s <= opts.seconds; s++) {
       await sleep(1000);
       if (s === changeAt) {
         dnsAtChange = await received('dns');
-        await unary(fw.AddRule.bind(fw) as Fn<{ rule: firewallV1.Rule }, unknown>, {
-          rule: {
-            id: 'deny-dns',
-            priority: 900,
-            action: 'DENY',
-            protocol: 'udp',
-            dstPorts: { first: 53, last: 53 },
-            description: 'demo: deny dns mid-run',
-          },
-        });
+        await node.addFirewallRule(DENY_DNS);
         say(
-          `second ${s}: firewall rule deny-dns added (udp dport 53) through flowline.firewall.v1`,
+          `second ${s}: firewall rule deny-dns (udp dport 53) added through flowline.firewall.v1`,
         );
-        ruleChange = { ...ruleChange, before: dnsAtChange };
       }
+      // Packets already past the firewall when the rule landed still arrive; a second later
+      // nothing of dns may.
+      if (s === changeAt + 1) dnsSettled = await received('dns');
       const view = await collector.read();
       hops = view.hops.map((h) => ({ hop: h.hop, packets: h.packets, mpps: h.mpps }));
       if (!opts.json) {
-        const r = await results();
+        const r = await node.results();
         const flowTable = renderTable(
-          ['flow', 'sent', 'received', 'lost', 'p99 µs'],
+          ['flow', 'sent', 'received', 'p99 µs'],
           r.flows.map((f) => [
             f.name,
             num(f.txPackets),
             num(f.rxPackets),
-            num(f.lost),
             f.latency ? (num(f.latency.p99Ns) / 1000).toFixed(1) : '-',
           ]),
         );
@@ -196,22 +283,19 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
         );
       }
     }
-    const final = await unary(gen.Stop.bind(gen) as Fn<object, trafficGenV1.Results__Output>, {});
-    await sleep(500);
-    const dnsFinal = num(final.flows.find((f) => f.name === 'dns')?.rxPackets);
-    ruleChange = { ...ruleChange, after: dnsFinal - dnsAtChange };
-    const counters = await unary(
-      fw.GetCounters.bind(fw) as Fn<object, firewallV1.Counters__Output>,
-      {},
-    );
+    // Let the last packets leave the generator and cross the chain before counting.
+    for (let i = 0; i < 100 && !(await node.results()).txDone; i++) await sleep(100);
+    await sleep(1000);
+    const final = await node.results();
+    await node.stopTraffic();
+    const counters = await node.firewallCounters();
     const view = await collector.read();
     const dropped: Record<string, number> = { ...view.drops };
-    dropped['fw:default_denied'] = num(counters.defaultDenied);
+    dropped['fw: default deny'] = num(counters.defaultDenied);
     for (const r of counters.rules)
-      if (r.id === 'deny-dns') dropped['fw:rule deny-dns'] = num(r.packets);
-    const p50s = final.flows.map((f) => num(f.latency?.p50Ns)).filter((v) => v > 0);
-    const p99s = final.flows.map((f) => num(f.latency?.p99Ns)).filter((v) => v > 0);
-    const maxes = final.flows.map((f) => num(f.latency?.maxNs)).filter((v) => v > 0);
+      if (r.id === 'deny-dns') dropped['fw: rule deny-dns'] = num(r.packets);
+    const lat = (pick: (l: trafficGenV1.Latency__Output) => unknown): number[] =>
+      final.flows.map((f) => (f.latency ? num(pick(f.latency)) : 0)).filter((v) => v > 0);
     const summary: DemoSummary = {
       seconds: opts.seconds,
       sent: num(final.totals?.txPackets),
@@ -227,11 +311,16 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
       })),
       dropped,
       hops,
-      ruleChange,
+      ruleChange: {
+        atSecond: changeAt,
+        flow: 'dns',
+        deliveredBefore: dnsAtChange,
+        deliveredAfter: num(final.flows.find((f) => f.name === 'dns')?.rxPackets) - dnsSettled,
+      },
       latencyUs: {
-        p50: p50s.length ? Math.max(...p50s) / 1000 : 0,
-        p99: p99s.length ? Math.max(...p99s) / 1000 : 0,
-        max: maxes.length ? Math.max(...maxes) / 1000 : 0,
+        p50: Math.max(0, ...lat((l) => l.p50Ns)) / 1000,
+        p99: Math.max(0, ...lat((l) => l.p99Ns)) / 1000,
+        max: Math.max(0, ...lat((l) => l.maxNs)) / 1000,
       },
     };
     if (!opts.json) {
@@ -249,12 +338,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
           ]),
         )}\n\n`,
       );
-      write(
-        `${renderTable(
-          ['dropped by', 'packets'],
-          Object.entries(summary.dropped).map(([k, v]) => [k, v]),
-        )}\n\n`,
-      );
+      write(`${renderTable(['dropped by', 'packets'], Object.entries(summary.dropped))}\n\n`);
       write(
         `${renderTable(
           ['hop', 'packets', 'Mpps (last second)'],
@@ -262,10 +346,10 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
         )}\n\n`,
       );
       write(
-        `sent ${summary.sent}, received ${summary.received}; latency p50 ${summary.latencyUs.p50.toFixed(1)} µs, p99 ${summary.latencyUs.p99.toFixed(1)} µs\n`,
+        `sent ${summary.sent}, received ${summary.received}; latency p50 ${summary.latencyUs.p50.toFixed(1)} µs, p99 ${summary.latencyUs.p99.toFixed(1)} µs, max ${summary.latencyUs.max.toFixed(1)} µs\n`,
       );
       write(
-        `rule change at second ${changeAt}: dns delivered ${ruleChange.before} before, ${ruleChange.after} after\n`,
+        `rule change at second ${changeAt}: dns delivered ${summary.ruleChange.deliveredBefore} before it, ${summary.ruleChange.deliveredAfter} from a second after it\n`,
       );
     }
     return summary;
@@ -273,7 +357,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
     throw new Error(`demo failed: ${grpcMessage(err)}`);
   } finally {
     collector?.close();
-    for (const c of clients) c.close();
+    node?.close();
     say('tearing down');
     await nodeDown({ stateDir: opts.stateDir });
     say('done: no OVS port, netns, process, socket or hugepage file left');

@@ -116,6 +116,9 @@ export class NodeAgent {
         this.log.error('another node agent owns the state dir; exiting', { owner });
         process.exit(3);
       }
+      await this.runtime
+        .superviseSwitch()
+        .catch((err: unknown) => this.log.error('restarting ovs-vswitchd failed', { err }));
       const desired = this.readDesired();
       const pods = this.runtime.state.pods;
       for (const key of Object.keys(pods)) {

@@ -6,7 +6,15 @@
 // state file before it is taken, so teardown (teardownNode) can undo all of it after a crash.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { EmulatedHost, KubeletPeer } from '@flowline/device-plugin';
 import { startOvsDpdk, type OvsDpdk } from '@flowline/ovs';
@@ -440,11 +448,35 @@ export class NodeRuntime {
     this.save();
   }
 
+  /**
+   * Restarts ovs-vswitchd when it died, as kubelet restarts the switch's pod: vhost-user
+   * clients reconnect by themselves, and the chain controller pushes its flows again.
+   */
+  async superviseSwitch(): Promise<boolean> {
+    if (!this.ovs || !this.state.ovs) return false;
+    let pid = 0;
+    try {
+      pid = Number(readFileSync(join(this.state.ovs.runDir, 'ovs-vswitchd.pid'), 'utf8').trim());
+    } catch {
+      // no pid file: it died before writing it, or was stopped
+    }
+    if (pid > 0 && isAlive({ pid, marker: 'ovs-vswitchd', log: '' })) return false;
+    this.log.warn('ovs-vswitchd is gone; restarting it', { pid });
+    await this.ovs.restartVswitchd();
+    return true;
+  }
+
   /** Restarts a pod's process (its netns, devices and ports stay), as kubelet restarts a container. */
   restartPodProcess(spec: PodSpec, key: string): void {
     const pod = this.state.pods[key];
     if (!pod) return;
     removeHugepageFiles(this.config.hugepagesDir, pod.filePrefix);
+    // A SIGKILLed virtio-user server leaves its socket files, and a new one cannot bind over
+    // them; the switch side (dpdkvhostuserclient) reconnects once the new process listens.
+    const podDir = join(this.paths.sockets, `${pod.namespace}_${pod.name}`);
+    for (const f of existsSync(podDir) ? readdirSync(podDir) : [])
+      if (f.endsWith('.sock')) rmSync(join(podDir, f), { force: true });
+    rmSync(pod.grpcAddress.replace(/^unix:\/\//, ''), { force: true });
     pod.restarts += 1;
     this.startPodProcess(spec, pod, pod.allocatedEnv);
   }
