@@ -11,7 +11,6 @@ export {
   deniedPackets,
   NfCallError,
   runTrafficStep,
-  TrafficGenUnavailableError,
   trafficGenSource,
   waitServing,
   type TrafficSource,

@@ -1,18 +1,12 @@
 import { type AclRuleSet, firewallService, RuleStore } from '@flowline/firewall';
-import { HealthService } from '@flowline/proto';
+import { HealthService, trafficGenV1 } from '@flowline/proto';
 import * as grpc from '@grpc/grpc-js';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FlowOutcome } from './fates';
 import { loadPlan, type TrafficPlan } from './plan';
-import {
-  NfCallError,
-  runTrafficStep,
-  TrafficGenUnavailableError,
-  trafficGenSource,
-  waitServing,
-} from './traffic';
+import { NfCallError, runTrafficStep, trafficGenSource, waitServing } from './traffic';
 
 const plan = loadPlan(join(__dirname, '..', 'e2e-plan.json'));
 
@@ -125,14 +119,60 @@ describe('the traffic step', () => {
     }
   });
 
-  it('says plainly that traffic-gen has no API to start traffic with yet', async () => {
-    const err = await trafficGenSource('127.0.0.1:15051')
-      .run(plan)
-      .catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(TrafficGenUnavailableError);
-    expect((err as Error).message).toMatch(
-      /services\/traffic-gen has no gRPC API in @flowline\/proto yet \(issue 4/,
+  it('drives flowline.trafficgen.v1: count-limited flows out of net1, counted on net2, read after they finish', async () => {
+    const { TrafficGenerator } = trafficGenV1.loadTrafficGenV1();
+    const server = new grpc.Server();
+    const starts: trafficGenV1.StartRequest__Output[] = [];
+    let polls = 0;
+    const results = (done: boolean) => ({
+      runId: 1,
+      state: 'RUNNING',
+      txDone: done,
+      flows: starts[0]!.flows.map((f, i) => ({
+        flow: i,
+        name: f.name,
+        txPackets: String(f.count),
+        rxPackets: String(plan.flows[i]!.expect === 'delivered' ? f.count : 0),
+      })),
+    });
+    server.addService(TrafficGenerator.service, {
+      Start: (
+        call: grpc.ServerUnaryCall<trafficGenV1.StartRequest__Output, unknown>,
+        cb: grpc.sendUnaryData<unknown>,
+      ) => {
+        starts.push(call.request);
+        cb(null, { runId: 1, flowCount: call.request.flows.length });
+      },
+      GetResults: (_: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, results(++polls > 2)),
+      Stop: (_: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, results(true)),
+      WatchResults: (call: grpc.ServerWritableStream<unknown, unknown>) => call.end(),
+    });
+    const port = await new Promise<number>((res, rej) =>
+      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) =>
+        e ? rej(e) : res(p),
+      ),
     );
+    try {
+      const outcomes = await trafficGenSource(`127.0.0.1:${port}`, {
+        dstMac: '02:00:00:00:00:aa',
+        drainMs: 10,
+      }).run(plan);
+      expect(starts).toHaveLength(1);
+      expect(starts[0]!.rxPorts).toEqual(['net2']);
+      expect(
+        starts[0]!.flows.map((f) => [f.name, f.txPort, f.dstMac, Number(f.count), f.dstPort]),
+      ).toEqual(plan.flows.map((f) => [f.name, 'net1', '02:00:00:00:00:aa', f.count, f.dstPort]));
+      expect(polls).toBeGreaterThanOrEqual(3);
+      expect(outcomes).toEqual(
+        plan.flows.map((f) => ({
+          name: f.name,
+          sent: f.count,
+          received: f.expect === 'delivered' ? f.count : 0,
+        })),
+      );
+    } finally {
+      server.forceShutdown();
+    }
   });
 });
 

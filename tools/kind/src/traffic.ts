@@ -1,5 +1,11 @@
 #!/usr/bin/env node
-import { firewallV1, loadHealthV1, routerV1 } from '@flowline/proto';
+import {
+  firewallV1,
+  loadHealthV1,
+  loadNetworkFunctionV1,
+  routerV1,
+  trafficGenV1,
+} from '@flowline/proto';
 import { createLogger } from '@flowline/telemetry';
 import * as grpc from '@grpc/grpc-js';
 import { parseArgs } from 'node:util';
@@ -28,25 +34,85 @@ export class NfCallError extends Error {
   }
 }
 
-/** The step cannot start traffic: the generator has no API to start it with. */
-export class TrafficGenUnavailableError extends Error {
-  constructor(readonly address: string) {
-    super(
-      `cannot run traffic through ${address}: services/traffic-gen has no gRPC API in @flowline/proto yet (issue 4: start, stop, read results); wire it into trafficGenSource in tools/kind/src/traffic.ts`,
-    );
-    this.name = 'TrafficGenUnavailableError';
-  }
-}
-
 /** Sends the plan's flows and returns what the sink counted per flow. */
 export interface TrafficSource {
   run(plan: TrafficPlan): Promise<FlowOutcome[]>;
 }
 
-export function trafficGenSource(address: string): TrafficSource {
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The real generator: flowline.trafficgen.v1 Start with the plan's count-limited flows (net1
+ * sends, net2 counts), then GetResults until every flow has sent all of it and a drain period
+ * has passed, then Stop. `dstMac` is the router's net1 MAC when the chain needs it.
+ */
+export function trafficGenSource(
+  address: string,
+  opts: { dstMac?: string; drainMs?: number } = {},
+): TrafficSource {
   return {
-    run: () => Promise.reject(new TrafficGenUnavailableError(address)),
+    async run(plan) {
+      const gen = new (trafficGenV1.loadTrafficGenV1().TrafficGenerator)(
+        address,
+        grpc.credentials.createInsecure(),
+      );
+      try {
+        await call(address, 'Start', gen.start.bind(gen), {
+          flows: plan.flows.map((f) => ({
+            name: f.name,
+            txPort: 'net1',
+            protocol: f.protocol === 'tcp' ? ('TCP' as const) : ('UDP' as const),
+            srcIp: f.srcIp,
+            dstIp: f.dstIp,
+            srcPort: f.srcPort,
+            dstPort: f.dstPort,
+            count: f.count,
+            ratePps: f.ratePps,
+            ...(opts.dstMac ? { dstMac: opts.dstMac } : {}),
+          })),
+          rxPorts: ['net2'],
+        });
+        const longest = Math.max(...plan.flows.map((f) => f.count / f.ratePps)) * 1000;
+        const deadline = Date.now() + longest * 3 + 30_000;
+        for (;;) {
+          const r = await call(address, 'GetResults', gen.getResults.bind(gen), {});
+          if (r.txDone) break;
+          if (Date.now() > deadline)
+            throw new NfCallError(
+              address,
+              'GetResults',
+              new Error('the flows did not finish sending in time'),
+            );
+          await sleep(500);
+        }
+        await sleep(opts.drainMs ?? 2000);
+        const results = await call(address, 'GetResults', gen.getResults.bind(gen), {});
+        await call(address, 'Stop', gen.stop.bind(gen), {});
+        return results.flows.map((f) => ({
+          name: f.name,
+          sent: Number(f.txPackets),
+          received: Number(f.rxPackets),
+        }));
+      } finally {
+        gen.close();
+      }
+    },
   };
+}
+
+/** The real generator, sending to the router's net1 MAC (a router takes frames addressed to it). */
+async function generatorFor(trafficGen: string, router: string): Promise<TrafficSource> {
+  const nf = new (loadNetworkFunctionV1().NetworkFunction)(
+    router,
+    grpc.credentials.createInsecure(),
+  );
+  try {
+    const info = await call(router, 'GetInfo', nf.getInfo.bind(nf), {});
+    const mac = info.ports.find((p) => p.name === 'net1')?.mac;
+    return trafficGenSource(trafficGen, mac ? { dstMac: mac } : {});
+  } finally {
+    nf.close();
+  }
 }
 
 function call<Req, Res>(
@@ -132,7 +198,9 @@ export async function runTrafficStep(opts: {
       plan,
       await call(opts.firewall, 'GetCounters', fw.getCounters.bind(fw), {}),
     );
-    const outcomes = await (opts.source ?? trafficGenSource(opts.trafficGen)).run(plan);
+    const outcomes = await (opts.source ?? (await generatorFor(opts.trafficGen, opts.router))).run(
+      plan,
+    );
     const after = deniedPackets(
       plan,
       await call(opts.firewall, 'GetCounters', fw.getCounters.bind(fw), {}),
