@@ -268,6 +268,49 @@ describe.skipIf(notReady)('flowline-firewall process (root, hugepages, vhost-use
     expect(await judge(inside, outside, [out(4444)], markerIn(2))).toEqual([false]);
   });
 
+  it('AddRule and DeleteRule take effect on IPv6 traffic; AddRule of a bad rule names the field', async () => {
+    const call = <T>(fn: (cb: (err: grpc.ServiceError | null, res?: T) => void) => unknown) =>
+      new Promise<T>((resolve, reject) => fn((err, res) => (err ? reject(err) : resolve(res!))));
+    const web6 = frame({ src: '2001:db8:1::5', dst: '2001:db8:ff::80', proto: 'tcp', dport: 8443 });
+    expect(await judge(inside, outside, [web6], markerIn(10))).toEqual([false]);
+    const added = await call<{ generation: string }>((cb) =>
+      client.addRule(
+        {
+          rule: {
+            id: 'web6',
+            priority: 30,
+            action: 'PERMIT',
+            protocol: 'tcp',
+            dstPrefix: '2001:db8:ff::/48',
+            dstPorts: { first: 8000, last: 8999 },
+          },
+        },
+        cb,
+      ),
+    );
+    expect(added.generation).toBe('3');
+    expect(await judge(inside, outside, [web6], markerIn(11))).toEqual([true]);
+    const bad = await call((cb) =>
+      client.addRule(
+        {
+          rule: {
+            id: 'web6b',
+            priority: 30,
+            action: 'PERMIT',
+            protocol: 'icmp',
+            dstPrefix: '2001:db8::/32',
+          },
+        },
+        cb,
+      ),
+    ).catch((e: grpc.ServiceError) => e);
+    expect((bad as grpc.ServiceError).code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect((bad as grpc.ServiceError).details).toMatch(/^rule\.protocol: /);
+    await call((cb) => client.deleteRule({ id: 'web6' }, cb));
+    expect(await judge(inside, outside, [web6], markerIn(12))).toEqual([false]);
+    expect((await listRules()).generation).toBe('4');
+  });
+
   it('exports contract-6 metrics', async () => {
     const line = stderr.split('\n').find((l) => l.includes('"serving"'));
     const url = (JSON.parse(line!) as { metricsUrl: string }).metricsUrl;
