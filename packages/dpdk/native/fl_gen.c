@@ -403,11 +403,10 @@ static int gen_main(void *arg) {
       }
       if (!f->done) {
         all_done = 0;
+        /* Unpaced flows set no deadline: when their queue is full they back off too. */
         if (f->per_cycle > 0) {
           uint64_t t = g->start_tsc + (uint64_t)((double)f->sent / f->per_cycle);
           if (t < next_due) next_due = t;
-        } else {
-          next_due = now; /* unpaced: only a full queue stops it */
         }
       }
     }
@@ -419,9 +418,11 @@ static int gen_main(void *arg) {
       rte_pause();
     } else {
       uint64_t us = sleep_us;
-      if (next_due != UINT64_MAX) {
-        uint64_t t = rte_rdtsc();
-        uint64_t wait = next_due > t ? (uint64_t)((double)(next_due - t) * 1e6 / hz) : 0;
+      /* Wake for the next paced packet; one already due but not sent (a full queue, a peer
+       * gone) waits out the back-off like an idle rx queue. */
+      uint64_t t = rte_rdtsc();
+      if (next_due != UINT64_MAX && next_due > t) {
+        uint64_t wait = (uint64_t)((double)(next_due - t) * 1e6 / hz);
         if (wait < us) us = wait;
       }
       if (us) {

@@ -346,6 +346,40 @@ describe.skipIf(!root)('traffic generator and sink on DPDK vdev ports (root, hug
     }
   });
 
+  it('backs off when its port takes nothing (a vhost port without a peer)', async () => {
+    const lonely = `${sock}.lonely`;
+    rmSync(lonely, { force: true });
+    const vhost = Port.open(devargs.vhost({ id: 'alone', iface: lonely }), pool);
+    try {
+      const g = TrafficGenerator.create({
+        pool,
+        flows: [
+          {
+            port: vhost,
+            protocol: 'udp',
+            srcIp: '10.3.0.1',
+            dstIp: '10.3.0.2',
+            srcPort: 1,
+            dstPort: 2,
+          },
+        ],
+        rx: [{ port: vhost }],
+      });
+      g.start();
+      const slept = await until(() => g.results({ latency: false }).sleeps >= 10, 10_000);
+      g.stop();
+      const r = g.results();
+      g.close();
+      // unpaced and blocked: it sleeps between attempts instead of spinning, and sends nothing
+      expect(slept).toBe(true);
+      expect(r.txBackpressure).toBeGreaterThan(0);
+      expect(r.flows[0]).toMatchObject({ txPackets: 0, rxPackets: 0 });
+    } finally {
+      vhost.close();
+      rmSync(lonely, { force: true });
+    }
+  });
+
   it('refuses a bad flow naming its field, and a busy lcore', () => {
     const ring = Port.open(devargs.ring({ id: 'tg4' }), pool);
     try {

@@ -131,6 +131,24 @@ describe.skipIf(!root || !existsSync(MAIN))(
         ['v4-udp', '1000', '1000', '0'],
         ['second', '1000', '1000', '0'],
       ]);
+      // WatchResults streams the same run until cancelled
+      const watched = await new Promise<trafficGenV1.Results__Output[]>((resolve, reject) => {
+        const got: trafficGenV1.Results__Output[] = [];
+        const stream = client.WatchResults({ intervalMs: 100 });
+        stream.on('data', (m: trafficGenV1.Results__Output) => {
+          if (got.push(m) === 2) {
+            stream.cancel();
+            resolve(got);
+          }
+        });
+        stream.on('error', (e: grpc.ServiceError) => {
+          if (e.code !== grpc.status.CANCELLED) reject(e);
+        });
+      });
+      expect(watched.map((m) => [m.runId, m.state, m.totals!.rxPackets])).toEqual([
+        [3, 'RUNNING', '2000'],
+        [3, 'RUNNING', '2000'],
+      ]);
       expect((await call(client.Stop.bind(client), {})).runId).toBe(3);
     });
 
