@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { buildPacket, leftoverFiles } from '@flowline/dpdk';
 import { createLogger } from '@flowline/telemetry';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -17,13 +17,9 @@ import {
   openPodDataplane,
   planEal,
 } from '../../src/index';
+import { dataplaneNotReady } from '../support/dataplane';
 
-const notReady =
-  process.getuid?.() !== 0
-    ? 'needs root'
-    : !existsSync('/dev/hugepages')
-      ? 'needs hugetlbfs on /dev/hugepages'
-      : undefined;
+const notReady = dataplaneNotReady();
 
 const pod = `fltn${process.pid % 100000}a`; // the pod's side, opened by DPDK
 const peer = `fltn${process.pid % 100000}b`; // the kernel's side

@@ -19,13 +19,9 @@ import {
   openPodDataplane,
   planEal,
 } from '../../src/index';
+import { dataplaneNotReady } from '../support/dataplane';
 
-const notReady =
-  process.getuid?.() !== 0
-    ? 'needs root'
-    : !existsSync('/dev/hugepages')
-      ? 'needs hugetlbfs on /dev/hugepages'
-      : undefined;
+const notReady = dataplaneNotReady();
 
 const tsx = join(__dirname, '..', '..', '..', '..', 'node_modules', 'tsx', 'dist', 'cli.mjs');
 const peerScript = join(__dirname, '..', 'fixtures', 'vhost-peer.ts');
