@@ -2,7 +2,6 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OvsdbClient, OvsError, VSwitch } from '@flowline/ovs';
-import type { Logger } from '@flowline/telemetry';
 import {
   listAttachmentFiles,
   readAttachmentFile,
@@ -14,18 +13,13 @@ import {
 import type { Attachment, NetConf } from './config';
 import type { CniEnv } from './env';
 import { CniCode, CniError } from './errors';
-import { Ipam } from './ipam';
 import { withLock } from './lock';
 import { attachmentPaths, macAddress, ovsPortName, type AttachmentPaths } from './naming';
 import { formatResult, parseResult, type Interface, type Result } from './result';
+import { addVf, checkVf, delVf } from './vf';
+import { EMPTY_RESULT, ipamOf, lockDir, type Context } from './context';
 
-export interface Context {
-  env: CniEnv;
-  conf: NetConf;
-  /** CNI_ARGS exactly as received (passed on to the IPAM plugin). */
-  cniArgs: string | undefined;
-  log: Logger;
-}
+export type { Context };
 
 /** external_ids keys on the OVS port and interface, read back by CHECK and GC. */
 export const EXT = {
@@ -37,8 +31,6 @@ export const EXT = {
   podNamespace: 'k8s-pod-namespace',
   podName: 'k8s-pod-name',
 } as const;
-
-const lockDir = (conf: NetConf): string => join(conf.socketDir, '.locks');
 
 interface Ovs {
   client: OvsdbClient;
@@ -68,11 +60,20 @@ async function connectOvs(conf: NetConf, code: number = CniCode.TryAgainLater): 
 /** OVS errors inside an operation (timeouts, dropped connection) are transient: code 11. */
 function ovsFailure(err: unknown, what: string): never {
   if (err instanceof CniError) throw err;
-  if (err instanceof OvsError) throw new CniError(CniCode.TryAgainLater, `OVS failed while ${what}: ${err.message}; try again later`);
+  if (err instanceof OvsError)
+    throw new CniError(
+      CniCode.TryAgainLater,
+      `OVS failed while ${what}: ${err.message}; try again later`,
+    );
   throw err;
 }
 
-async function withOvs<T>(conf: NetConf, what: string, fn: (ovs: Ovs) => Promise<T>, code?: number): Promise<T> {
+async function withOvs<T>(
+  conf: NetConf,
+  what: string,
+  fn: (ovs: Ovs) => Promise<T>,
+  code?: number,
+): Promise<T> {
   const ovs = await connectOvs(conf, code);
   try {
     return await fn(ovs);
@@ -83,21 +84,23 @@ async function withOvs<T>(conf: NetConf, what: string, fn: (ovs: Ovs) => Promise
   }
 }
 
-function ipamOf(ctx: Context): Ipam | undefined {
-  const { conf } = ctx;
-  return conf.ipam ? new Ipam(conf as NetConf & { ipam: { type: string } }, ctx.env, ctx.cniArgs) : undefined;
-}
-
-const EMPTY: Result = { interfaces: [], ips: [], routes: [], dns: {} };
+const EMPTY = EMPTY_RESULT;
 
 export async function cmdAdd(ctx: Context): Promise<Record<string, unknown>> {
   const { env, conf, log } = ctx;
   const paths = attachmentPaths(conf, env);
   if (!existsSync(env.netns))
-    throw new CniError(CniCode.UnknownContainer, `container unknown: CNI_NETNS ${env.netns} does not exist`);
+    throw new CniError(
+      CniCode.UnknownContainer,
+      `container unknown: CNI_NETNS ${env.netns} does not exist`,
+    );
   const prev = conf.prevResult ? parseResult(conf.prevResult) : EMPTY;
   if (prev.interfaces.some((i) => i.name === env.ifname && (i.sandbox ?? '') === env.netns))
-    throw new CniError(CniCode.AttachmentExists, `interface ${env.ifname} already exists in ${env.netns} (prevResult); use another CNI_IFNAME`);
+    throw new CniError(
+      CniCode.AttachmentExists,
+      `interface ${env.ifname} already exists in ${env.netns} (prevResult); use another CNI_IFNAME`,
+    );
+  if (conf.deviceID) return addVf({ ...ctx, conf: { ...conf, deviceID: conf.deviceID } });
   const portName = ovsPortName(env.containerId, env.ifname);
   const mac = macAddress(env.containerId, env.ifname);
 
@@ -125,7 +128,10 @@ export async function cmdAdd(ctx: Context): Promise<Record<string, unknown>> {
       const undo: { what: string; run: () => Promise<unknown> }[] = [];
       try {
         await mkdir(paths.podDir, { recursive: true, mode: 0o755 }).catch((err: Error) => {
-          throw new CniError(CniCode.IoFailure, `cannot create ${paths.podDir} under socketDir: ${err.message}`);
+          throw new CniError(
+            CniCode.IoFailure,
+            `cannot create ${paths.podDir} under socketDir: ${err.message}`,
+          );
         });
         undo.push({ what: 'pod folder', run: () => removeDirIfEmpty(paths.podDir) });
         const ipam = ipamOf(ctx);
@@ -152,13 +158,23 @@ export async function cmdAdd(ctx: Context): Promise<Record<string, unknown>> {
           externalIds,
         });
         if (!added)
-          throw new CniError(CniCode.AttachmentExists, `OVS port ${portName} appeared concurrently; DEL ${env.containerId}/${env.ifname} first`);
+          throw new CniError(
+            CniCode.AttachmentExists,
+            `OVS port ${portName} appeared concurrently; DEL ${env.containerId}/${env.ifname} first`,
+          );
         undo.push({ what: `OVS port ${portName}`, run: () => ovs.vswitch.delPort(portName) });
 
-        const iface: Interface = { name: env.ifname, mac, mtu: conf.mtu, sandbox: env.netns, socketPath: paths.socketPath };
+        const iface: Interface = {
+          name: env.ifname,
+          mac,
+          mtu: conf.mtu,
+          sandbox: env.netns,
+          socketPath: paths.socketPath,
+        };
         const index = prev.interfaces.length;
         const ownIps = ipamResult.ips.map((ip) => ({ ...ip, interface: index }));
-        const dns = [prev.dns, ipamResult.dns, conf.dns ?? {}].find((d) => Object.keys(d).length > 0) ?? {};
+        const dns =
+          [prev.dns, ipamResult.dns, conf.dns ?? {}].find((d) => Object.keys(d).length > 0) ?? {};
         const result: Result = {
           interfaces: [...prev.interfaces, iface],
           ips: [...prev.ips, ...ownIps],
@@ -181,11 +197,19 @@ export async function cmdAdd(ctx: Context): Promise<Record<string, unknown>> {
           dns,
         };
         if (env.pod) file.pod = env.pod;
-        undo.push({ what: paths.jsonPath, run: () => removeAttachmentFiles(paths.jsonPath, paths.socketPath) });
+        undo.push({
+          what: paths.jsonPath,
+          run: () => removeAttachmentFiles(paths.jsonPath, paths.socketPath),
+        });
         await writeAttachmentFile(paths.jsonPath, file).catch((err: Error) => {
           throw new CniError(CniCode.IoFailure, `cannot write ${paths.jsonPath}: ${err.message}`);
         });
-        log.info('added', { containerId: env.containerId, ifname: env.ifname, port: portName, socket: paths.socketPath });
+        log.info('added', {
+          containerId: env.containerId,
+          ifname: env.ifname,
+          port: portName,
+          socket: paths.socketPath,
+        });
         return formatResult(result, conf.cniVersion);
       } catch (err) {
         for (const step of undo.reverse()) {
@@ -195,7 +219,11 @@ export async function cmdAdd(ctx: Context): Promise<Record<string, unknown>> {
             log.error('rollback step failed', { step: step.what, err: undoErr });
           }
         }
-        log.warn('ADD failed and was rolled back', { containerId: env.containerId, ifname: env.ifname, err });
+        log.warn('ADD failed and was rolled back', {
+          containerId: env.containerId,
+          ifname: env.ifname,
+          err,
+        });
         throw err;
       }
     }),
@@ -203,7 +231,10 @@ export async function cmdAdd(ctx: Context): Promise<Record<string, unknown>> {
 }
 
 /** Paths for DEL/GC, where a config that ADD would refuse must not stop the cleanup. */
-function pathsLenient(conf: NetConf, env: Pick<CniEnv, 'containerId' | 'pod' | 'ifname'>): AttachmentPaths | undefined {
+function pathsLenient(
+  conf: NetConf,
+  env: Pick<CniEnv, 'containerId' | 'pod' | 'ifname'>,
+): AttachmentPaths | undefined {
   try {
     return attachmentPaths(conf, env);
   } catch {
@@ -213,14 +244,22 @@ function pathsLenient(conf: NetConf, env: Pick<CniEnv, 'containerId' | 'pod' | '
 
 export async function cmdDel(ctx: Context): Promise<void> {
   const { env, conf, log } = ctx;
+  if (conf.deviceID) return delVf(ctx);
   const paths = pathsLenient(conf, env);
   const portName = ovsPortName(env.containerId, env.ifname);
   const run = async (): Promise<void> => {
-    const removed = await withOvs(conf, `deleting port ${portName}`, (ovs) => ovs.vswitch.delPort(portName));
+    const removed = await withOvs(conf, `deleting port ${portName}`, (ovs) =>
+      ovs.vswitch.delPort(portName),
+    );
     if (paths) await removeAttachmentFiles(paths.jsonPath, paths.socketPath);
     const ipam = ipamOf(ctx);
     if (ipam) await ipam.del();
-    log.info('deleted', { containerId: env.containerId, ifname: env.ifname, port: portName, removed });
+    log.info('deleted', {
+      containerId: env.containerId,
+      ifname: env.ifname,
+      port: portName,
+      removed,
+    });
   };
   if (!paths) return run();
   return withLock(lockDir(conf), paths.folderName, conf.lockTimeoutMs, run);
@@ -229,45 +268,70 @@ export async function cmdDel(ctx: Context): Promise<void> {
 export async function cmdCheck(ctx: Context): Promise<void> {
   const { env, conf } = ctx;
   if (!conf.prevResult)
-    throw new CniError(CniCode.InvalidConfig, 'invalid network configuration: prevResult is required for CHECK (the result of the ADD)', undefined, {
-      field: 'prevResult',
-    });
+    throw new CniError(
+      CniCode.InvalidConfig,
+      'invalid network configuration: prevResult is required for CHECK (the result of the ADD)',
+      undefined,
+      {
+        field: 'prevResult',
+      },
+    );
   const prev = parseResult(conf.prevResult);
   const paths = attachmentPaths(conf, env);
   if (!existsSync(env.netns))
-    throw new CniError(CniCode.UnknownContainer, `container unknown: CNI_NETNS ${env.netns} does not exist`);
+    throw new CniError(
+      CniCode.UnknownContainer,
+      `container unknown: CNI_NETNS ${env.netns} does not exist`,
+    );
+  if (conf.deviceID) return checkVf({ ...ctx, conf: { ...conf, deviceID: conf.deviceID } }, prev);
   const file = await readAttachmentFile(paths.jsonPath);
   if (!file || file.containerID !== env.containerId)
-    throw new CniError(CniCode.UnknownContainer, `container unknown: no attachment ${env.containerId}/${env.ifname} in ${paths.podDir}`);
+    throw new CniError(
+      CniCode.UnknownContainer,
+      `container unknown: no attachment ${env.containerId}/${env.ifname} in ${paths.podDir}`,
+    );
   const failed = (what: string): CniError =>
-    new CniError(CniCode.CheckFailed, `CHECK failed for ${env.containerId}/${env.ifname}: ${what}; DEL and ADD the attachment again`);
+    new CniError(
+      CniCode.CheckFailed,
+      `CHECK failed for ${env.containerId}/${env.ifname}: ${what}; DEL and ADD the attachment again`,
+    );
 
   const portName = ovsPortName(env.containerId, env.ifname);
   await withOvs(conf, `checking port ${portName}`, async (ovs) => {
     const iface = await ovs.vswitch.getInterface(portName);
     if (!iface) throw failed(`OVS port ${portName} is missing`);
-    if (iface.type !== 'dpdkvhostuserclient') throw failed(`OVS interface ${portName} has type ${iface.type}`);
+    if (iface.type !== 'dpdkvhostuserclient')
+      throw failed(`OVS interface ${portName} has type ${iface.type}`);
     if (iface.options['vhost-server-path'] !== paths.socketPath)
-      throw failed(`OVS interface ${portName} uses socket ${iface.options['vhost-server-path']}, not ${paths.socketPath}`);
+      throw failed(
+        `OVS interface ${portName} uses socket ${iface.options['vhost-server-path']}, not ${paths.socketPath}`,
+      );
     if (iface.error) throw failed(`OVS reports an error on ${portName}: ${iface.error}`);
     const ports = await ovs.vswitch.listPorts(conf.bridge).catch(() => []);
-    if (!ports.some((p) => p.name === portName)) throw failed(`OVS port ${portName} is not on bridge ${conf.bridge}`);
+    if (!ports.some((p) => p.name === portName))
+      throw failed(`OVS port ${portName} is not on bridge ${conf.bridge}`);
   });
-  const mine = prev.interfaces.findIndex((i) => i.name === env.ifname && (i.sandbox ?? '') === env.netns);
+  const mine = prev.interfaces.findIndex(
+    (i) => i.name === env.ifname && (i.sandbox ?? '') === env.netns,
+  );
   if (mine < 0) throw failed(`prevResult has no interface ${env.ifname} in ${env.netns}`);
   const iface = prev.interfaces[mine];
-  if (iface?.mac && iface.mac !== file.mac) throw failed(`prevResult's MAC ${iface.mac} differs from ${file.mac}`);
+  if (iface?.mac && iface.mac !== file.mac)
+    throw failed(`prevResult's MAC ${iface.mac} differs from ${file.mac}`);
   if (iface?.socketPath && iface.socketPath !== paths.socketPath)
     throw failed(`prevResult's socketPath ${iface.socketPath} differs from ${paths.socketPath}`);
   for (const ip of file.ips)
-    if (!prev.ips.some((p) => p.address === ip.address)) throw failed(`address ${ip.address} is not in prevResult`);
+    if (!prev.ips.some((p) => p.address === ip.address))
+      throw failed(`address ${ip.address} is not in prevResult`);
   const ipam = ipamOf(ctx);
   if (ipam) await ipam.check(prev);
 }
 
 /** Whether any attachment of this network exists on this node (its pod has a socket folder). */
 async function hasAttachments(conf: NetConf): Promise<boolean> {
-  return (await listAttachmentFiles(conf.socketDir)).some(({ file }) => file?.network === conf.name);
+  return (await listAttachmentFiles(conf.socketDir)).some(
+    ({ file }) => file?.network === conf.name,
+  );
 }
 
 /**
@@ -277,9 +341,13 @@ async function hasAttachments(conf: NetConf): Promise<boolean> {
  */
 export async function cmdStatus(ctx: Context): Promise<void> {
   const { conf } = ctx;
-  const unavailable = (msg: string, details?: string): CniError => new CniError(CniCode.PluginNotAvailable, msg, details);
+  const unavailable = (msg: string, details?: string): CniError =>
+    new CniError(CniCode.PluginNotAvailable, msg, details);
   const limited = (msg: string): CniError =>
-    new CniError(CniCode.PluginNotAvailableLimitedConnectivity, `${msg}; existing pods of ${conf.name} may have limited connectivity`);
+    new CniError(
+      CniCode.PluginNotAvailableLimitedConnectivity,
+      `${msg}; existing pods of ${conf.name} may have limited connectivity`,
+    );
   await withOvs(
     conf,
     'checking status',
@@ -304,7 +372,8 @@ export async function cmdStatus(ctx: Context): Promise<void> {
     },
     CniCode.PluginNotAvailable,
   ).catch((err: unknown) => {
-    if (err instanceof CniError && err.code === CniCode.TryAgainLater) throw unavailable(err.message, err.details);
+    if (err instanceof CniError && err.code === CniCode.TryAgainLater)
+      throw unavailable(err.message, err.details);
     throw err;
   });
   try {
@@ -312,7 +381,9 @@ export async function cmdStatus(ctx: Context): Promise<void> {
     if (!s.isDirectory()) throw new Error('not a directory');
   } catch {
     await mkdir(conf.socketDir, { recursive: true }).catch((err: Error) => {
-      throw unavailable(`socketDir ${conf.socketDir} cannot be created: ${err.message}; create it or fix socketDir`);
+      throw unavailable(
+        `socketDir ${conf.socketDir} cannot be created: ${err.message}; create it or fix socketDir`,
+      );
     });
   }
   const ipam = ipamOf(ctx);
@@ -320,8 +391,15 @@ export async function cmdStatus(ctx: Context): Promise<void> {
     await ipam.status().catch((err: unknown) => {
       const e = err instanceof CniError ? err : new CniError(CniCode.Internal, String(err));
       // A 1.1.0 IPAM's own 50/51 is kept: it knows whether existing leases are affected.
-      const code = e.code === CniCode.PluginNotAvailableLimitedConnectivity ? e.code : CniCode.PluginNotAvailable;
-      throw new CniError(code, `IPAM plugin ${ipam.type} is not available: ${e.message}`, e.details);
+      const code =
+        e.code === CniCode.PluginNotAvailableLimitedConnectivity
+          ? e.code
+          : CniCode.PluginNotAvailable;
+      throw new CniError(
+        code,
+        `IPAM plugin ${ipam.type} is not available: ${e.message}`,
+        e.details,
+      );
     });
 }
 
@@ -337,13 +415,16 @@ interface Stale {
 /** host-local's store: one file per leased IP holding "containerID\r\nifname". */
 async function hostLocalLeases(conf: NetConf): Promise<Attachment[]> {
   if (conf.ipam?.type !== 'host-local') return [];
-  const dataDir = typeof conf.ipam.dataDir === 'string' ? conf.ipam.dataDir : '/var/lib/cni/networks';
+  const dataDir =
+    typeof conf.ipam.dataDir === 'string' ? conf.ipam.dataDir : '/var/lib/cni/networks';
   const dir = join(dataDir, conf.name);
   const names = await readdir(dir).catch(() => [] as string[]);
   const out: Attachment[] = [];
   for (const n of names) {
     if (n === 'lock' || n.startsWith('last_reserved_ip')) continue;
-    const [containerID, ifname] = (await readFile(join(dir, n), 'utf8').catch(() => '')).split(/\r?\n/);
+    const [containerID, ifname] = (await readFile(join(dir, n), 'utf8').catch(() => '')).split(
+      /\r?\n/,
+    );
     if (containerID && ifname) out.push({ containerID: containerID.trim(), ifname: ifname.trim() });
   }
   return out;
@@ -377,7 +458,10 @@ export async function cmdGc(ctx: Context): Promise<void> {
       const containerId = ids[EXT.containerId];
       const ifname = ids[EXT.ifname];
       if (ids[EXT.network] !== conf.name || !containerId || !ifname) continue;
-      note(containerId, ifname, { ovsPort: p.name, ...(ids[EXT.socket] ? { socketPath: ids[EXT.socket] } : {}) });
+      note(containerId, ifname, {
+        ovsPort: p.name,
+        ...(ids[EXT.socket] ? { socketPath: ids[EXT.socket] } : {}),
+      });
     }
   } catch (err) {
     errors.push(`listing OVS ports of ${conf.bridge}: ${(err as Error).message}`);
@@ -386,7 +470,8 @@ export async function cmdGc(ctx: Context): Promise<void> {
     if (!file || file.network !== conf.name) continue;
     note(file.containerID, file.ifname, { jsonPath: path, socketPath: file.socketPath });
   }
-  for (const lease of await hostLocalLeases(conf)) note(lease.containerID, lease.ifname, { lease: true });
+  for (const lease of await hostLocalLeases(conf))
+    note(lease.containerID, lease.ifname, { lease: true });
 
   const ipam = ipamOf(ctx);
   let removed = 0;
@@ -394,25 +479,38 @@ export async function cmdGc(ctx: Context): Promise<void> {
     for (const s of stale.values()) {
       const failures: string[] = [];
       if (s.ovsPort && ovs)
-        await ovs.vswitch.delPort(s.ovsPort).catch((err: Error) => failures.push(`OVS port ${s.ovsPort}: ${err.message}`));
+        await ovs.vswitch
+          .delPort(s.ovsPort)
+          .catch((err: Error) => failures.push(`OVS port ${s.ovsPort}: ${err.message}`));
       const json = s.jsonPath ?? s.socketPath?.replace(/\.sock$/, '.json');
       // Only files under socketDir are ours to remove, whatever an OVS external_id says.
-      const mine = (path: string | undefined): path is string => !!path && path.startsWith(`${conf.socketDir}/`);
+      const mine = (path: string | undefined): path is string =>
+        !!path && path.startsWith(`${conf.socketDir}/`);
       if (mine(json)) {
         const socket = mine(s.socketPath) ? s.socketPath : json.replace(/\.json$/, '.sock');
         await removeAttachmentFiles(json, socket).catch((err: Error) =>
           failures.push(`files ${json}: ${err.message}`),
         );
       }
-      if (ipam) await ipam.del(s.containerId, s.ifname, 'IgnoreUnknown=1').catch((err: Error) => failures.push(`IPAM lease: ${err.message}`));
+      if (ipam)
+        await ipam
+          .del(s.containerId, s.ifname, 'IgnoreUnknown=1')
+          .catch((err: Error) => failures.push(`IPAM lease: ${err.message}`));
       if (failures.length === 0) removed++;
       else errors.push(`${s.containerId}/${s.ifname}: ${failures.join('; ')}`);
     }
   } finally {
     ovs?.client.close();
   }
-  if (ipam) await ipam.gc(valid).catch((err: Error) => errors.push(`IPAM ${ipam.type} GC: ${err.message}`));
-  log.info('gc', { network: conf.name, valid: valid.length, stale: stale.size, removed, errors: errors.length });
+  if (ipam)
+    await ipam.gc(valid).catch((err: Error) => errors.push(`IPAM ${ipam.type} GC: ${err.message}`));
+  log.info('gc', {
+    network: conf.name,
+    valid: valid.length,
+    stale: stale.size,
+    removed,
+    errors: errors.length,
+  });
   if (errors.length > 0)
     throw new CniError(
       CniCode.GcIncomplete,

@@ -25,19 +25,37 @@ export interface NetConf {
   ipam?: { type: string } & Record<string, unknown>;
   dns?: Record<string, unknown>;
   prevResult?: Record<string, unknown>;
+  /**
+   * The SR-IOV VF this attachment is, when the runtime passes one (Multus injects `deviceID`,
+   * or `runtimeConfig.deviceID`, from the device plugin's allocation): then the pod uses the VF
+   * directly, no vhost-user port is made, and the result's interface carries its pciID.
+   */
+  deviceID?: string;
+  /** Where sysfs is read (a generated tree in tests); default /sys. */
+  sysfsRoot: string;
   /** GC only: the union of cni.dev/valid-attachments and cni.dev/attachments. */
   validAttachments?: Attachment[];
   /** The config exactly as it came (what delegated plugins receive). */
   raw: Record<string, unknown>;
 }
 
+/** A PCI address in sysfs form, domain:bus:device.function. */
+const PCI_ADDRESS = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-1][0-9a-f]\.[0-7]$/;
 const NETWORK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const PLUGIN_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 /** Well-known keys (SPEC section 1) that mean nothing for a vhost-user port. */
-const UNSUPPORTED_TRUE_KEYS = ['ipMasq', 'isGateway', 'isDefaultGateway', 'hairpinMode', 'promiscMode'];
+const UNSUPPORTED_TRUE_KEYS = [
+  'ipMasq',
+  'isGateway',
+  'isDefaultGateway',
+  'hairpinMode',
+  'promiscMode',
+];
 
 const bad = (field: string, why: string): CniError =>
-  new CniError(CniCode.InvalidConfig, `invalid network configuration: ${field} ${why}`, undefined, { field });
+  new CniError(CniCode.InvalidConfig, `invalid network configuration: ${field} ${why}`, undefined, {
+    field,
+  });
 
 /** Decodes stdin: code 6 when it is not a JSON object. */
 export function decodeConfig(stdin: string): Record<string, unknown> {
@@ -52,12 +70,17 @@ export function decodeConfig(stdin: string): Record<string, unknown> {
     );
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
-    throw new CniError(CniCode.DecodeFailure, 'failed to decode the network configuration: stdin is not a JSON object');
+    throw new CniError(
+      CniCode.DecodeFailure,
+      'failed to decode the network configuration: stdin is not a JSON object',
+    );
   return parsed as Record<string, unknown>;
 }
 
 function parseAttachments(raw: Record<string, unknown>): Attachment[] | undefined {
-  const lists = ['cni.dev/valid-attachments', 'cni.dev/attachments'].filter((k) => raw[k] !== undefined);
+  const lists = ['cni.dev/valid-attachments', 'cni.dev/attachments'].filter(
+    (k) => raw[k] !== undefined,
+  );
   if (lists.length === 0) return undefined;
   const out: Attachment[] = [];
   for (const key of lists) {
@@ -78,8 +101,12 @@ export function parseNetConf(raw: Record<string, unknown>): NetConf {
   const cniVersion = selectVersion(raw.cniVersion, raw.cniVersions);
   const { name, type } = raw;
   if (typeof name !== 'string' || !NETWORK_NAME.test(name))
-    throw bad('name', `${JSON.stringify(name)} must be a network name (letters, digits, "_", ".", "-")`);
-  if (typeof type !== 'string' || !PLUGIN_NAME.test(type)) throw bad('type', 'must be the plugin name "flowline"');
+    throw bad(
+      'name',
+      `${JSON.stringify(name)} must be a network name (letters, digits, "_", ".", "-")`,
+    );
+  if (typeof type !== 'string' || !PLUGIN_NAME.test(type))
+    throw bad('type', 'must be the plugin name "flowline"');
   for (const key of UNSUPPORTED_TRUE_KEYS)
     if (raw[key] !== undefined && raw[key] !== false)
       throw new CniError(
@@ -92,17 +119,33 @@ export function parseNetConf(raw: Record<string, unknown>): NetConf {
   if (typeof bridge !== 'string' || !/^[A-Za-z0-9_.-]{1,15}$/.test(bridge))
     throw bad('bridge', `${JSON.stringify(bridge)} must be an OVS bridge name of 1-15 characters`);
   const socketDir = raw.socketDir;
-  if (typeof socketDir !== 'string' || !isAbsolute(socketDir) || socketDir.split('/').includes('..'))
-    throw bad('socketDir', `${JSON.stringify(socketDir)} must be an absolute directory path without ".."`);
+  if (
+    typeof socketDir !== 'string' ||
+    !isAbsolute(socketDir) ||
+    socketDir.split('/').includes('..')
+  )
+    throw bad(
+      'socketDir',
+      `${JSON.stringify(socketDir)} must be an absolute directory path without ".."`,
+    );
   const mtu = raw.mtu ?? 1500;
   if (typeof mtu !== 'number' || !Number.isInteger(mtu) || mtu < 68 || mtu > 9702)
     throw bad('mtu', `${JSON.stringify(mtu)} must be an integer from 68 to 9702`);
   const ovsdbSocket = raw.ovsdbSocket ?? DEFAULT_OVSDB_SOCKET;
   if (typeof ovsdbSocket !== 'string' || !isAbsolute(ovsdbSocket))
-    throw bad('ovsdbSocket', `${JSON.stringify(ovsdbSocket)} must be the absolute path of ovsdb-server's unix socket`);
+    throw bad(
+      'ovsdbSocket',
+      `${JSON.stringify(ovsdbSocket)} must be the absolute path of ovsdb-server's unix socket`,
+    );
   const lockTimeoutMs = raw.lockTimeoutMs ?? 10_000;
   if (typeof lockTimeoutMs !== 'number' || !(lockTimeoutMs >= 0 && lockTimeoutMs <= 600_000))
-    throw bad('lockTimeoutMs', `${JSON.stringify(lockTimeoutMs)} must be a number of milliseconds from 0 to 600000`);
+    throw bad(
+      'lockTimeoutMs',
+      `${JSON.stringify(lockTimeoutMs)} must be a number of milliseconds from 0 to 600000`,
+    );
+  const sysfsRoot = raw.sysfsRoot ?? '/sys';
+  if (typeof sysfsRoot !== 'string' || !isAbsolute(sysfsRoot))
+    throw bad('sysfsRoot', `${JSON.stringify(sysfsRoot)} must be an absolute path (default /sys)`);
   const conf: NetConf = {
     cniVersion,
     name,
@@ -112,14 +155,30 @@ export function parseNetConf(raw: Record<string, unknown>): NetConf {
     mtu,
     ovsdbSocket,
     lockTimeoutMs,
+    sysfsRoot,
     raw,
   };
+  const runtimeConfig = raw.runtimeConfig as Record<string, unknown> | undefined;
+  const deviceID = runtimeConfig?.deviceID ?? raw.deviceID;
+  if (deviceID !== undefined && deviceID !== '') {
+    const field = runtimeConfig?.deviceID !== undefined ? 'runtimeConfig.deviceID' : 'deviceID';
+    if (typeof deviceID !== 'string' || !PCI_ADDRESS.test(deviceID.toLowerCase()))
+      throw bad(
+        field,
+        `${JSON.stringify(deviceID)} must be a PCI address like 0000:03:02.0 (the VF the device plugin allocated)`,
+      );
+    conf.deviceID = deviceID.toLowerCase();
+  }
   if (raw.ipam !== undefined) {
     const ipam = raw.ipam as Record<string, unknown> | null;
-    if (typeof ipam !== 'object' || ipam === null || Array.isArray(ipam)) throw bad('ipam', 'must be an object');
+    if (typeof ipam !== 'object' || ipam === null || Array.isArray(ipam))
+      throw bad('ipam', 'must be an object');
     if (Object.keys(ipam).length > 0) {
       if (typeof ipam.type !== 'string' || !PLUGIN_NAME.test(ipam.type))
-        throw bad('ipam.type', `${JSON.stringify(ipam.type)} must name an IPAM plugin binary on CNI_PATH (e.g. host-local)`);
+        throw bad(
+          'ipam.type',
+          `${JSON.stringify(ipam.type)} must name an IPAM plugin binary on CNI_PATH (e.g. host-local)`,
+        );
       conf.ipam = ipam as NetConf['ipam'];
     }
   }
@@ -128,7 +187,8 @@ export function parseNetConf(raw: Record<string, unknown>): NetConf {
     conf.dns = raw.dns as Record<string, unknown>;
   }
   if (raw.prevResult !== undefined && raw.prevResult !== null) {
-    if (typeof raw.prevResult !== 'object' || Array.isArray(raw.prevResult)) throw bad('prevResult', 'must be an object');
+    if (typeof raw.prevResult !== 'object' || Array.isArray(raw.prevResult))
+      throw bad('prevResult', 'must be an object');
     conf.prevResult = raw.prevResult as Record<string, unknown>;
   }
   const attachments = parseAttachments(raw);

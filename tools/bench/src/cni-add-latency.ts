@@ -20,6 +20,7 @@ const CNI_BIN = '/usr/lib/cni';
 interface Case {
   name: string;
   plugin: string;
+  args?: string[];
   conf: Record<string, unknown>;
   /** Wall times of each cycle's ADD and DEL, ms. */
   add: number[];
@@ -27,10 +28,15 @@ interface Case {
 }
 
 /** One exec by the protocol; resolves with the wall time in ms, rejects with the plugin's error. */
-function exec(plugin: string, env: Record<string, string>, conf: unknown): Promise<number> {
+function exec(
+  plugin: string,
+  env: Record<string, string>,
+  conf: unknown,
+  args: string[] = [],
+): Promise<number> {
   return new Promise((resolve, reject) => {
     const start = process.hrtime.bigint();
-    const child = spawn(plugin, [], {
+    const child = spawn(plugin, args, {
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
@@ -113,7 +119,17 @@ export async function main(argv: string[]): Promise<void> {
       add: [],
       del: [],
     };
-    const cases = [flowlineCase, reference];
+    // What any CNI plugin written for Node pays before its first line runs: a node process that
+    // reads stdin and exits. Shows how much of flowline's time is the runtime, not the work.
+    const nodeFloor: Case = {
+      name: 'node startup floor (reads stdin, exits)',
+      plugin: process.execPath,
+      args: ['-e', 'process.stdin.resume(); process.stdin.on("end", () => process.exit(0))'],
+      conf: {},
+      add: [],
+      del: [],
+    };
+    const cases = [flowlineCase, reference, nodeFloor];
     const env = (command: string, n: number) => ({
       CNI_COMMAND: command,
       CNI_CONTAINERID: `bench${id}x${n}`,
@@ -124,14 +140,14 @@ export async function main(argv: string[]): Promise<void> {
     });
     // Warm-up (page cache, OVS's first port), not counted.
     for (const c of cases) {
-      await exec(c.plugin, env('ADD', -1), c.conf);
-      await exec(c.plugin, env('DEL', -1), c.conf);
+      await exec(c.plugin, env('ADD', -1), c.conf, c.args);
+      await exec(c.plugin, env('DEL', -1), c.conf, c.args);
     }
     for (let n = 0; n < cycles; n++) {
       // Alternate which case goes first, so drift of the machine favours neither.
       for (const c of n % 2 === 0 ? cases : [...cases].reverse()) {
-        c.add.push(await exec(c.plugin, env('ADD', n), c.conf));
-        c.del.push(await exec(c.plugin, env('DEL', n), c.conf));
+        c.add.push(await exec(c.plugin, env('ADD', n), c.conf, c.args));
+        c.del.push(await exec(c.plugin, env('DEL', n), c.conf, c.args));
       }
       if ((n + 1) % 50 === 0) process.stderr.write(`${n + 1}/${cycles} cycles\n`);
     }
@@ -156,6 +172,9 @@ export async function main(argv: string[]): Promise<void> {
     console.log(formatTable(rows));
     console.log(
       `\nflowline/bridge ADD: ratio of medians ${(median(flowlineCase.add) / median(reference.add)).toFixed(2)}, median per-cycle ratio ${median(ratios).toFixed(2)}`,
+    );
+    console.log(
+      `flowline ADD median over the node startup floor: ${fmt(median(flowlineCase.add) - median(nodeFloor.add))} ms (the plugin's own work: OVSDB, IPAM exec, files)`,
     );
     console.log(
       `target p99(flowline ADD) < 100 ms: ${fmt(p99)} ms, ${p99 < 100 ? 'met' : 'NOT met'}`,
