@@ -24,8 +24,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 
 import { compare, formatTable, type Comparison, type Round } from './stats';
-import type { NfCase } from './dpdk/nf';
-import { Testpmd } from './dpdk/testpmd';
+import type { NfCase, NfPort } from './dpdk/nf';
+import { Testpmd, TestpmdError } from './dpdk/testpmd';
 
 interface Options {
   rounds: number;
@@ -33,6 +33,12 @@ interface Options {
   windowMs: number;
   burst: number;
   cases: NfCase[];
+  /**
+   * The NF's port: 'virtio-user' (server=1, as Flowline pods have; the generator's net_vhost
+   * side then does the copies) or 'vhost' (the NF is the net_vhost side and does the copies,
+   * which makes the NF, not the generator, the bottleneck).
+   */
+  nfPort: NfPort;
 }
 
 const TARGETS: Record<NfCase, number> = { forward: 0.95, acl: 0.85, lpm: 0.85, js: 0.25 };
@@ -50,6 +56,7 @@ function parseArgs(argv: string[]): Options {
     windowMs: 1500,
     burst: 32,
     cases: ['forward', 'acl', 'lpm', 'js'],
+    nfPort: 'virtio-user',
   };
   for (let i = 0; i < argv.length; i++) {
     const [k, v] = [argv[i], argv[i + 1]];
@@ -64,7 +71,11 @@ function parseArgs(argv: string[]): Options {
     else if (k === '--warmup-ms') o.warmupMs = num();
     else if (k === '--window-ms') o.windowMs = num();
     else if (k === '--burst') o.burst = num();
-    else if (k === '--cases') {
+    else if (k === '--nf-port') {
+      if (v !== 'virtio-user' && v !== 'vhost') throw new Error('--nf-port: virtio-user or vhost');
+      o.nfPort = v;
+      i++;
+    } else if (k === '--cases') {
       o.cases = (v ?? '').split(',') as NfCase[];
       if (o.cases.some((c) => !(c in TARGETS)))
         throw new Error(`--cases: one of ${Object.keys(TARGETS).join(',')}`);
@@ -88,10 +99,16 @@ interface FlowlineNf {
   stop(): Promise<string>;
 }
 
-function startFlowline(c: NfCase, socket: string, prefix: string, burst: number): FlowlineNf {
+function startFlowline(
+  c: NfCase,
+  port: NfPort,
+  socket: string,
+  prefix: string,
+  burst: number,
+): FlowlineNf {
   const child: ChildProcess = spawn(
     process.execPath,
-    [...NF_ENTRY, JSON.stringify({ case: c, socket, prefix, burst })],
+    [...NF_ENTRY, JSON.stringify({ case: c, port, socket, prefix, burst })],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
@@ -134,12 +151,23 @@ async function main(): Promise<void> {
   const refSock = path.join(dir, 'ref.sock');
   const nfSock = path.join(dir, 'nf.sock');
   const tag = `flb${process.pid}`;
+  const nfVhost = o.nfPort === 'vhost';
+  // the side that listens is the virtio-user one (server=1); the net_vhost side reconnects
+  const genPorts = nfVhost
+    ? [
+        ...['--single-file-segments'],
+        ...['--vdev', `net_virtio_user0,path=${refSock},server=1,queue_size=1024`],
+        ...['--vdev', `net_virtio_user1,path=${nfSock},server=1,queue_size=1024`],
+      ]
+    : [
+        ...['--vdev', `net_vhost0,iface=${refSock},client=1`],
+        ...['--vdev', `net_vhost1,iface=${nfSock},client=1`],
+      ];
   const gen = Testpmd.spawn({
     eal: [
       ...['-l', '0,1', '--main-lcore', '1', '--in-memory', '--no-pci'],
       ...['--file-prefix', `${tag}-gen`],
-      ...['--vdev', `net_vhost0,iface=${refSock},client=1`],
-      ...['--vdev', `net_vhost1,iface=${nfSock},client=1`],
+      ...genPorts,
     ],
     app: [
       ...['-i', '--forward-mode=flowgen', '--port-topology=loop', '--nb-cores=1'],
@@ -154,7 +182,12 @@ async function main(): Promise<void> {
     eal: [
       ...['-l', '0,1', '--main-lcore', '0', '--in-memory', '--single-file-segments', '--no-pci'],
       ...['--file-prefix', `${tag}-ref`],
-      ...['--vdev', `net_virtio_user0,path=${refSock},server=1,queue_size=1024`],
+      ...[
+        '--vdev',
+        nfVhost
+          ? `net_vhost0,iface=${refSock},client=1`
+          : `net_virtio_user0,path=${refSock},server=1,queue_size=1024`,
+      ],
     ],
     app: [
       ...['-i', '--forward-mode=io', '--port-topology=loop', '--nb-cores=1'],
@@ -183,15 +216,20 @@ async function main(): Promise<void> {
   };
 
   const rounds = new Map<NfCase, Round[]>(o.cases.map((c) => [c, []]));
-  let nf: FlowlineNf | undefined;
+  // a virtio-user server port waits in accept() while testpmd starts: with the generator as
+  // the server, the first Flowline NF must connect before the generator's prompt comes up
+  let nf: FlowlineNf | undefined = nfVhost
+    ? startFlowline(o.cases[0]!, o.nfPort, nfSock, `${tag}-nf0`, o.burst)
+    : undefined;
   try {
     await gen.waitFor(/testpmd> /, 30_000);
     await ref.waitFor(/testpmd> /, 30_000);
     await waitLink(gen, 0, 'reference');
     for (const [k, c] of o.cases.entries()) {
       process.stderr.write(`${LABELS[c]}\n`);
-      rmSync(nfSock, { force: true });
-      nf = startFlowline(c, nfSock, `${tag}-nf${k}`, o.burst);
+      if (!nfVhost) rmSync(nfSock, { force: true }); // the NF listens on it
+      if (!(nfVhost && k === 0)) nf = startFlowline(c, o.nfPort, nfSock, `${tag}-nf${k}`, o.burst);
+      if (!nf) throw new Error('no NF');
       await nf.ready(60_000);
       await waitLink(gen, 1, LABELS[c]);
       for (let r = 0; r < o.rounds; r++) {
@@ -246,7 +284,9 @@ async function main(): Promise<void> {
     `${JSON.stringify({
       benchmark: 'dpdk-pipeline-vs-testpmd',
       frameBytes: 64,
-      path: 'testpmd flowgen (net_vhost client) <-> vhost-user <-> NF (net_virtio_user server=1)',
+      path: nfVhost
+        ? 'testpmd flowgen (net_virtio_user server=1) <-> vhost-user <-> NF (net_vhost client)'
+        : 'testpmd flowgen (net_vhost client) <-> vhost-user <-> NF (net_virtio_user server=1)',
       rounds: o.rounds,
       windowMs: o.windowMs,
       burst: o.burst,
@@ -256,6 +296,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
+  if (e instanceof TestpmdError)
+    process.stderr.write(`testpmd's output:\n${e.output.slice(-4000)}\n`);
   process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
   process.exit(1);
 });

@@ -1,6 +1,7 @@
 /**
  * The Flowline NF under test, as its own process (one EAL per process): one virtio-user port in
- * server mode (as Flowline pods have), everything it receives sent back out of the same port by
+ * server mode (as Flowline pods have; or a net_vhost client port with --nf-port vhost),
+ * everything it receives sent back out of the same port by
  * (a) the pipeline's l2fwd stage, (b) a 1,000-rule ACL then l2fwd, (c) a 10,000-route LPM stage,
  * or (d) the pure-JavaScript forwarder on the batch API. It prints one JSON line when it is
  * forwarding and its counters when it is stopped (SIGTERM).
@@ -18,9 +19,11 @@ import {
 import { benchAcl, benchRoutes } from './tables';
 
 export type NfCase = 'forward' | 'acl' | 'lpm' | 'js';
+export type NfPort = 'virtio-user' | 'vhost';
 
 interface NfArgs {
   case: NfCase;
+  port: NfPort;
   socket: string;
   prefix: string;
   burst: number;
@@ -32,7 +35,9 @@ async function main(): Promise<void> {
   const eal = initEal({ filePrefix: args.prefix, lcores: args.case === 'js' ? [1] : [0, 1] });
   const pool = Mempool.create({ size: 16383 });
   const port = Port.open(
-    devargs.virtioUser({ id: 0, path: args.socket, server: true, queueSize: 1024 }),
+    args.port === 'vhost'
+      ? devargs.vhost({ id: 0, iface: args.socket, client: true })
+      : devargs.virtioUser({ id: 0, path: args.socket, server: true, queueSize: 1024 }),
     pool,
     { rxDescriptors: 1024, txDescriptors: 1024 },
   );

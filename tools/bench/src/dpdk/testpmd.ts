@@ -30,17 +30,19 @@ export interface PortStats {
 }
 
 export class Testpmd {
+  /** stdout, which commands and prompts are matched against; stderr interleaves into `log`. */
   private out = '';
+  private all = '';
   private waiters: (() => void)[] = [];
   private exited: Promise<number | null>;
 
   private constructor(private readonly child: ChildProcess) {
-    const take = (b: Buffer): void => {
+    child.stdout?.on('data', (b: Buffer) => {
       this.out += b.toString('utf8');
+      this.all += b.toString('utf8');
       for (const w of this.waiters.splice(0)) w();
-    };
-    child.stdout?.on('data', take);
-    child.stderr?.on('data', take);
+    });
+    child.stderr?.on('data', (b: Buffer) => (this.all += b.toString('utf8')));
     this.exited = new Promise((resolve) =>
       child.once('exit', (code) => {
         for (const w of this.waiters.splice(0)) w();
@@ -66,7 +68,7 @@ export class Testpmd {
   }
 
   get log(): string {
-    return this.out;
+    return this.all;
   }
 
   /** Waits until the output (from `from` on) matches re; returns the match's end offset. */
@@ -78,11 +80,11 @@ export class Testpmd {
       if (this.child.exitCode !== null || this.child.signalCode !== null)
         throw new TestpmdError(
           `testpmd exited (${this.child.exitCode ?? this.child.signalCode}) before ${re}`,
-          this.out,
+          this.all,
         );
       const left = end - Date.now();
       if (left <= 0)
-        throw new TestpmdError(`testpmd did not print ${re} within ${timeoutMs} ms`, this.out);
+        throw new TestpmdError(`testpmd did not print ${re} within ${timeoutMs} ms`, this.all);
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, Math.min(left, 200));
         this.waiters.push(() => {
