@@ -706,7 +706,14 @@ Napi::Value PipelineCtCounters(const Napi::CallbackInfo &info) {
   o.Set("replyHits", (double)c.reply_hits);
   o.Set("tableFull", (double)c.table_full);
   o.Set("related", (double)c.related);
+  o.Set("flushed", (double)c.flushed);
   return o;
+}
+
+Napi::Value PipelineCtFlush(const Napi::CallbackInfo &info) {
+  int rc = fl_pipeline_ct_flush(Pipeline(info[0]), info[1].As<Napi::Number>().Int32Value());
+  if (rc < 0) Throw(info.Env(), rc, "ct_flush", "not a conntrack stage");
+  return info.Env().Undefined();
 }
 
 Napi::Value PipelinePunt(const Napi::CallbackInfo &info) {
@@ -925,6 +932,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   EXPORT("pipelineCounters", PipelineCounters);
   EXPORT("pipelineAclHits", PipelineAclHits);
   EXPORT("pipelineCtCounters", PipelineCtCounters);
+  EXPORT("pipelineCtFlush", PipelineCtFlush);
   EXPORT("pipelinePunt", PipelinePunt);
   EXPORT("pipelineInject", PipelineInject);
   EXPORT("parsePacket", ParsePacket);

@@ -192,6 +192,8 @@ int fl_pipeline_add_lpm(struct fl_pipeline *p, const struct fl_lpm_conf *c, char
 /* Conntrack: tracked flows skip the next (ACL) stage; that stage's permits open new flows. */
 int fl_pipeline_add_conntrack(struct fl_pipeline *p, const struct fl_ct_conf *c, char *err);
 int fl_pipeline_ct_counters(struct fl_pipeline *p, int stage, struct fl_ct_counters *out);
+/* After an ACL swap: the worker drops the flows opened under earlier ACL tables. */
+int fl_pipeline_ct_flush(struct fl_pipeline *p, int stage);
 /* Builds a new ACL table aside, swaps it in, waits for every worker to pass a quiescent state
  * and frees the old one. The old table's final per-rule counters go to retired (n_old + 1
  * values, the last being the default action) when non-NULL. Returns n_old or < 0. */

@@ -56,7 +56,7 @@ struct ct_entry {
   uint8_t state;
   uint8_t orig_a; /* the originator is endpoint a */
   uint8_t seen;
-  uint8_t pad;
+  uint8_t epoch; /* of the ACL table that opened it (mod 256) */
   uint64_t expires; /* TSC */
   uint64_t last;    /* TSC of the last packet: the eviction order */
 };
@@ -69,6 +69,9 @@ struct fl_ct {
   uint32_t n_buckets, mask, cursor;
   uint8_t evict;
   uint64_t timeout[FL_CT_TO_COUNT]; /* TSC cycles */
+  uint32_t flush_req, flush_done;   /* requested by the control thread, done by the worker */
+  const void *acl;                  /* the ACL table the worker last judged by */
+  uint8_t epoch;
   struct fl_ct_counters ctr;
 };
 
@@ -359,12 +362,31 @@ int fl_ct_commit(struct fl_ct *t, const struct fl_parsed *h, const uint8_t *pkt,
   slot->sig = p.sig;
   slot->orig_a = p.src_is_a;
   slot->seen = 0;
+  slot->epoch = t->epoch;
   slot->last = now;
   slot->expires = now + t->timeout[timeout_class(state)];
   slot->state = state;
   t->ctr.entries++;
   t->ctr.created++;
   return 1;
+}
+
+void fl_ct_request_flush(struct fl_ct *t) {
+  __atomic_fetch_add(&t->flush_req, 1, __ATOMIC_RELEASE);
+}
+
+void fl_ct_acl_table(struct fl_ct *t, const void *acl) {
+  if (acl != t->acl) {
+    t->acl = acl;
+    t->epoch++;
+  }
+  uint32_t req = __atomic_load_n(&t->flush_req, __ATOMIC_ACQUIRE);
+  if (req == t->flush_done) return;
+  uint32_t total = t->n_buckets * FL_CT_BUCKET;
+  for (uint32_t i = 0; i < total; i++)
+    if (t->e[i].state != ST_FREE && t->e[i].epoch != t->epoch)
+      reclaim(t, &t->e[i], &t->ctr.flushed);
+  t->flush_done = req;
 }
 
 void fl_ct_sweep(struct fl_ct *t, uint64_t now, uint32_t slots) {

@@ -49,6 +49,7 @@ struct fl_ct_counters {
   uint64_t reply_hits; /* of those, packets in the reply direction */
   uint64_t table_full; /* new flows dropped because their bucket was full (evict off) */
   uint64_t related;    /* ICMP errors about a tracked flow (counted in hits too) */
+  uint64_t flushed;    /* flows removed by flushes */
 };
 
 struct fl_ct;
@@ -61,6 +62,12 @@ int fl_ct_track(struct fl_ct *t, const struct fl_parsed *h, const uint8_t *pkt, 
  * Returns 1 created, 0 nothing to track, -ENOSPC when the bucket is full and eviction is off. */
 int fl_ct_commit(struct fl_ct *t, const struct fl_parsed *h, const uint8_t *pkt, uint32_t len,
                  uint64_t now);
+/* Control thread, after an ACL table swap has returned: asks the worker to drop every flow
+ * opened under an earlier ACL table (flows opened under the current one stay). */
+void fl_ct_request_flush(struct fl_ct *t);
+/* Worker, before the lookups and again before the commits of each burst: the ACL table in
+ * force. A new table starts a new epoch; a requested flush drops the flows of earlier epochs. */
+void fl_ct_acl_table(struct fl_ct *t, const void *acl);
 /* Worker: reclaims expired flows among the next `slots` slots (a sweep spread over bursts). */
 void fl_ct_sweep(struct fl_ct *t, uint64_t now, uint32_t slots);
 /* Any thread. */

@@ -152,6 +152,7 @@ static void run_acl(struct worker *w, struct stage *s, struct stage_ctr *c, stru
   uint64_t *hits = t->hits + (size_t)w->idx * t->stride;
   struct fl_ct *ct = s > w->p->stages && s[-1].type == FL_STAGE_CONNTRACK ? s[-1].table : NULL;
   uint64_t now = ct ? rte_rdtsc() : 0;
+  if (ct) fl_ct_acl_table(ct, t);
   struct acl4_key k4[FL_MAX_BURST];
   struct acl6_key k6[FL_MAX_BURST];
   const uint8_t *d4[FL_MAX_BURST], *d6[FL_MAX_BURST];
@@ -236,6 +237,8 @@ static void run_acl(struct worker *w, struct stage *s, struct stage_ctr *c, stru
 static void run_conntrack(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n) {
   struct fl_ct *ct = s->table;
   uint64_t now = rte_rdtsc();
+  /* A flush requested after an ACL swap happens before any lookup of this burst. */
+  fl_ct_acl_table(ct, __atomic_load_n(&s[1].table, __ATOMIC_ACQUIRE));
   for (uint16_t i = 0; i < n; i++) {
     struct pkt *k = &pk[i];
     if (k->fate != FATE_FWD) continue;
@@ -816,6 +819,12 @@ int fl_pipeline_add_conntrack(struct fl_pipeline *p, const struct fl_ct_conf *c,
 int fl_pipeline_ct_counters(struct fl_pipeline *p, int s, struct fl_ct_counters *out) {
   if (s < 0 || s >= p->n_stages || p->stages[s].type != FL_STAGE_CONNTRACK) return -EINVAL;
   fl_ct_counters(p->stages[s].table, out);
+  return 0;
+}
+
+int fl_pipeline_ct_flush(struct fl_pipeline *p, int s) {
+  if (s < 0 || s >= p->n_stages || p->stages[s].type != FL_STAGE_CONNTRACK) return -EINVAL;
+  fl_ct_request_flush(p->stages[s].table);
   return 0;
 }
 

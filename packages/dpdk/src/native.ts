@@ -106,6 +106,7 @@ export interface NativeAddon {
   pipelineCounters(pipeline: number): Float64Array;
   pipelineAclHits(pipeline: number, stage: number): number[];
   pipelineCtCounters(pipeline: number, stage: number): ConntrackCounters;
+  pipelineCtFlush(pipeline: number, stage: number): void;
   pipelinePunt(pipeline: number, batch: number): number;
   pipelineInject(pipeline: number, batch: number, port: number): number;
   parsePacket(packet: Buffer): NativeParsed;

@@ -95,6 +95,8 @@ export interface ConntrackCounters {
   tableFull: number;
   /** ICMP errors about a tracked flow that passed (counted in hits too). */
   related: number;
+  /** Flows removed by flushConntrack. */
+  flushed: number;
 }
 
 export const CONNTRACK_DEFAULTS = {
@@ -414,6 +416,16 @@ export class Pipeline {
     this.assertLive();
     const s = this.stage(stage, 'conntrack');
     return native().pipelineCtCounters(this.handle, s.index);
+  }
+
+  /**
+   * Call after updateAcl of the ACL stage that follows: the worker drops every flow opened
+   * under an earlier ACL table before it judges its next burst, so flows the new rules would
+   * not open end, while flows the new table opened stay. (Epochs count table swaps modulo 256.)
+   */
+  flushConntrack(stage: string | number): void {
+    this.assertLive();
+    native().pipelineCtFlush(this.handle, this.stage(stage, 'conntrack').index);
   }
 
   /** Replaces an LPM stage's routes, next hops and local addresses while traffic runs. */

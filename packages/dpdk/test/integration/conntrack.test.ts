@@ -264,6 +264,25 @@ describe.skipIf(notReady)('conntrack stage (root, hugepages, net_ring ports)', (
     expect(p.conntrack('ct')).toMatchObject({ created: 2, related: 3, replyHits: 0 });
   });
 
+  it('flushConntrack after an ACL swap ends the flows opened under earlier tables', async () => {
+    const rules: AclRule[] = [{ id: 'udp', action: 'permit', proto: 'udp', src: '10.0.0.0/24' }];
+    const p = start({}, rules);
+    const out = (sport: number) =>
+      buildPacket({ src: '10.0.0.1', dst: '192.0.2.1', sport, dport: 9 });
+    const back = (dport: number) =>
+      buildPacket({ src: '192.0.2.1', dst: '10.0.0.1', sport: 9, dport });
+    expect((await send(inside, [out(1), out(2), out(3)])).length).toBe(3);
+    expect(await passes(outside, [back(1)])).toEqual([true]);
+    p.updateAcl('acl', rules);
+    expect(await passes(inside, [out(4)])).toEqual([true]); // opened under the new table
+    p.flushConntrack('ct');
+    expect(await passes(outside, [back(1), back(2), back(4)])).toEqual([false, false, true]);
+    expect(p.conntrack('ct')).toMatchObject({ flushed: 3, entries: 1 });
+    expect(await passes(inside, [out(1)])).toEqual([true]);
+    expect(await passes(outside, [back(1)])).toEqual([true]);
+    expect(() => p.flushConntrack('acl')).toThrow(/acl is acl, not conntrack/);
+  });
+
   it('expires flows after their protocol timeout', async () => {
     const p = start({ timeouts: { udpMs: 300 } }, [
       { id: 'udp', action: 'permit', proto: 'udp', src: '10.0.0.0/24' },
