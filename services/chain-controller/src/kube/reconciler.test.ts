@@ -11,6 +11,7 @@ import { loadKube, serviceChainApi } from './client';
 import { PodDirectory } from './pod-directory';
 import { ServiceChainReconciler } from './reconciler';
 import { FINALIZER, type ServiceChain, chainNameFor } from './servicechain';
+import { until } from '../../test/support/until';
 
 /**
  * The reconciler through @kubernetes/client-node (KubeConfig, CustomObjectsApi, CoreV1Api,
@@ -98,16 +99,6 @@ function verbOf(r: RequestRecord): string {
   return `${group}:${verb} ${plural}${sub ? `/${sub}` : ''}`;
 }
 const calls = new Set<string>();
-
-async function until<T>(what: string, fn: () => T | undefined | false, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('ServiceChainReconciler against a fake apiserver', () => {
   let work: string;

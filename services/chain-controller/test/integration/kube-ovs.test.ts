@@ -13,6 +13,7 @@ import {
   startChainController,
 } from '../../src/index';
 import { FakeApiServer } from '../support/fake-apiserver';
+import { until } from '../support/until';
 
 /**
  * The controller as the chart runs it (kubernetes mode, a kubeconfig file) against a real
@@ -23,16 +24,6 @@ import { FakeApiServer } from '../support/fake-apiserver';
 const root = process.getuid?.() === 0;
 const NS = 'nfs';
 const PORTS = { gen: ['net1'], fw: ['net1', 'net2'], sink: ['net1'] } as const;
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe.skipIf(!root)('ServiceChain reconciler on real OVS-DPDK', () => {
   const work = mkdtempSync(join(tmpdir(), 'flowline-cck-'));

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningChainController, startChainController } from '../../src/index';
+import { until } from '../support/until';
 
 /**
  * The controller against a real private ovsdb-server + ovs-vswitchd-dpdk: chains become
@@ -21,15 +22,6 @@ type Unary<Req, Res> = (req: Req, cb: (e: grpc.ServiceError | null, r?: Res) => 
 const call = <Req, Res>(fn: Unary<Req, Res>, req: Req) =>
   new Promise<Res>((resolve, reject) => fn(req, (e, r) => (e ? reject(e) : resolve(r!))));
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 describe.skipIf(!root)('chain controller on real OVS-DPDK', () => {
   const work = mkdtempSync(join(tmpdir(), 'flowline-cc-'));
