@@ -7,7 +7,12 @@ describe('firewall config', () => {
   it('fills defaults: stateless, deny, no rules, a 64k conntrack table that evicts', () => {
     const c = firewallConfigSchema.parse({});
     expect(c).toMatchObject({ mode: 'stateless', defaultAction: 'deny', rules: [], burst: 32 });
-    expect(c.conntrack).toEqual({ capacity: 65_536, whenFull: 'evict', timeouts: {} });
+    expect(c.conntrack).toEqual({
+      capacity: 65_536,
+      whenFull: 'evict',
+      flushOnRuleChange: false,
+      timeouts: {},
+    });
     expect(c.topology).toBeUndefined();
   });
 

@@ -26,6 +26,12 @@ export const firewallConfigSchema = z
           .max(1 << 24)
           .default(65_536),
         whenFull: z.enum(['evict', 'drop']).default('evict'),
+        /**
+         * End the flows opened under the previous rules on every rule change (their packets
+         * then meet the new rules; TCP connections must open again). Default false: flows
+         * live until their timeout.
+         */
+        flushOnRuleChange: z.boolean().default(false),
         timeouts: z
           .object({
             tcpSynMs: ms.optional(),

@@ -18,7 +18,12 @@ export interface FirewallPipelineOptions {
   ports: { name: string; port: Port }[];
   topology: 'two-armed' | 'one-armed';
   stateful: boolean;
-  conntrack?: { capacity: number; whenFull: 'evict' | 'drop'; timeouts: ConntrackTimeouts };
+  conntrack?: {
+    capacity: number;
+    whenFull: 'evict' | 'drop';
+    timeouts: ConntrackTimeouts;
+    flushOnRuleChange?: boolean;
+  };
   /** EAL worker lcore for the one worker. */
   lcore: number;
   /** The worker's tx queue on every port (default 0). */
@@ -101,7 +106,13 @@ export class FirewallPipeline implements AclTable, FirewallCounterSource {
               {
                 kind: 'conntrack' as const,
                 name: 'conntrack',
-                ...(o.conntrack ?? {}),
+                ...(o.conntrack
+                  ? {
+                      capacity: o.conntrack.capacity,
+                      whenFull: o.conntrack.whenFull,
+                      timeouts: o.conntrack.timeouts,
+                    }
+                  : {}),
               },
             ]
           : []),
@@ -131,6 +142,8 @@ export class FirewallPipeline implements AclTable, FirewallCounterSource {
       { id: '__default', action: ruleSet.defaultAction, priority: 1 },
     ];
     const { retired } = this.pipeline.updateAcl('acl', all);
+    if (this.o.stateful && this.o.conntrack?.flushOnRuleChange)
+      this.pipeline.flushConntrack('conntrack');
     const before = this.defaultAction;
     for (const r of retired) {
       if (r.id === '__default') this.retiredDefault[before] += BigInt(r.hits);

@@ -21,11 +21,16 @@ function ruleSet(rules: firewallV1.Rule[], defaultAction: 'permit' | 'deny' = 'd
 
 async function firewall(
   rules: firewallV1.Rule[],
-  opts: { stateful?: boolean; defaultAction?: 'permit' | 'deny' } = {},
+  opts: { stateful?: boolean; defaultAction?: 'permit' | 'deny'; flush?: boolean } = {},
 ): Promise<RuleStore> {
   const fw = rig.firewall({
     stateful: opts.stateful ?? false,
-    conntrack: { capacity: 1024, whenFull: 'evict', timeouts: {} },
+    conntrack: {
+      capacity: 1024,
+      whenFull: 'evict',
+      timeouts: {},
+      flushOnRuleChange: opts.flush ?? false,
+    },
   });
   const store = new RuleStore(fw, ruleSet(rules, opts.defaultAction));
   await store.init();
@@ -223,6 +228,23 @@ describe.skipIf(notReady)('firewall dataplane (root, hugepages, net_ring ports)'
       returnPermitted: '2',
       capacity: '1024',
     });
+  });
+
+  it('stateful: flows outlive a rule change, or end with it when flushOnRuleChange is set', async () => {
+    const permit: firewallV1.Rule[] = [
+      { id: 'out', priority: 10, action: 'PERMIT', protocol: 'udp', srcPrefix: '10.1.0.0/16' },
+    ];
+    const out = frame({ src: '10.1.0.7', dst: '203.0.113.5', sport: 7000, dport: 7001 });
+    const back = frame({ src: '203.0.113.5', dst: '10.1.0.7', sport: 7001, dport: 7000 });
+    for (const flush of [false, true]) {
+      const store = await firewall(permit, { stateful: true, flush });
+      expect(await rig.passes(rig.a, [out])).toEqual([true]);
+      await store.replace({ rules: [] }); // nothing is permitted any more
+      expect(await rig.passes(rig.b, [back])).toEqual([!flush]);
+      expect(await rig.passes(rig.a, [out])).toEqual([!flush]);
+      rig.fw!.close();
+      rig.fw = undefined;
+    }
   });
 
   it('replaces rules under continuous traffic without losing an allowed packet (exact counts)', async () => {
