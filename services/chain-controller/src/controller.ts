@@ -330,6 +330,39 @@ export class ChainController {
     }
   }
 
+  /**
+   * Watches the NF's health again from a fresh directory lookup (its pod came back at another
+   * address). The last reported health stands until the new watch reports.
+   */
+  restartHealthWatch(nf: string): void {
+    const stop = this.watches.get(nf);
+    if (!stop) return;
+    stop();
+    this.watches.delete(nf);
+    this.syncHealthWatches();
+  }
+
+  /**
+   * Whether the chain's endpoints still resolve to the OVS ports it is programmed with (a
+   * restarted pod gets new ports from the CNI plugin). False when it is not programmed.
+   */
+  async isCurrent(name: string): Promise<boolean> {
+    const state = this.chains.get(name);
+    if (!state?.resolved) return false;
+    let now: ResolvedChain;
+    try {
+      now = await this.resolve(state);
+    } catch {
+      return false;
+    }
+    const ports = (c: ResolvedChain) => [
+      c.ingressPort,
+      c.egressPort,
+      ...c.hops.flatMap((h) => [h.ingressPort, h.egressPort]),
+    ];
+    return ports(now).join('\n') === ports(state.resolved).join('\n');
+  }
+
   /** Watches grpc.health.v1 of every NF some chain uses, and only those. */
   private syncHealthWatches(): void {
     const health = this.options.health;
@@ -344,9 +377,10 @@ export class ChainController {
     }
     for (const nf of wanted) {
       if (this.watches.has(nf)) continue;
-      this.watches.set(nf, () => undefined); // reserve while looking up the address
+      const reserved = (): void => undefined; // holds the place while the address is looked up
+      this.watches.set(nf, reserved);
       void this.options.directory.lookup(nf).then((record) => {
-        if (!this.watches.has(nf)) return;
+        if (this.watches.get(nf) !== reserved) return; // stopped or restarted meanwhile
         if (!record?.grpcAddress) {
           this.hopHealth.set(nf, {
             healthy: true,

@@ -22,7 +22,7 @@ import { until } from '../../test/support/until';
 class MemorySwitch implements ChainSwitch {
   table: string[] = [];
   applied = 0;
-  ports = new Set(['gen1', 'fw1', 'fw2', 'rt1', 'sink1']);
+  ports = new Set(['gen1', 'fw1', 'fw2', 'fw1b', 'fw2b', 'rt1', 'sink1']);
   async apply(flows: string[]) {
     this.table = flows;
     this.applied++;
@@ -300,6 +300,27 @@ describe('ServiceChainReconciler against a fake apiserver', () => {
     fake.create('pods', NS, pod('router', '10.1.0.9'));
     await until('Ready', () => condition('wait', 'Ready')?.status === 'True');
     expect(sw.next('rt1')).toBe('sink1');
+  });
+
+  it('a hop pod recreated with new OVS ports and IP is re-programmed and watched at its new address', async () => {
+    fake.create('servicechains', NS, chain('demo', [FW]));
+    await reconciler.start();
+    await until('generation 1', () => observed('demo', 1));
+    await until('fw health watch', () => health.get('10.1.0.2:50051'));
+    // The StatefulSet's pod comes back: a new sandbox, so new OVS ports from the CNI plugin.
+    fake.delete('pods', NS, 'fw');
+    writeFileSync(join(work, `${NS}_fw`, 'net1.json'), JSON.stringify({ ovsPort: 'fw1b' }));
+    writeFileSync(join(work, `${NS}_fw`, 'net2.json'), JSON.stringify({ ovsPort: 'fw2b' }));
+    fake.create('pods', NS, pod('fw', '10.1.0.20'));
+    await until('new ports', () => sw.next('gen1') === 'fw1b');
+    expect(sw.next('fw2b')).toBe('sink1');
+    await until(
+      'status of the new ports',
+      () => get('demo')?.status?.hops?.[0]?.ingressPort === 'fw1b',
+    );
+    expect(get('demo')?.status?.hops?.[0]).toMatchObject({ egressPort: 'fw2b' });
+    await until('health at the new address', () => health.get('10.1.0.20:50051'));
+    expect(health.has('10.1.0.2:50051')).toBe(false);
   });
 
   it('deletion removes the chain from the switch, then the finalizer', async () => {

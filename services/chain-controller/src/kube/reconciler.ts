@@ -5,7 +5,7 @@ import type { ChainController } from '../controller';
 import { ChainNotFoundError, InvalidChainError, UnresolvedPortError } from '../errors';
 import { type ServiceChainApi, httpStatusOf } from './client';
 import { type BackoffOptions, ListWatcher } from './list-watch';
-import type { PodDirectory, PodLike } from './pod-directory';
+import { type PodDirectory, type PodInfo, type PodLike, podInfo } from './pod-directory';
 import {
   FINALIZER,
   type ServiceChain,
@@ -53,6 +53,8 @@ export class ServiceChainReconciler {
   private readonly cache = new Map<string, ServiceChain>();
   private readonly pending = new Set<string>();
   private readonly retries = new Map<string, NodeJS.Timeout>();
+  /** Last gRPC address seen per pod ("<ns>/<name>"), kept across its deletion. */
+  private readonly addresses = new Map<string, string>();
   private readonly chains: ListWatcher<ServiceChain>;
   private readonly pods: ListWatcher<PodLike>;
   private running: Promise<void> | undefined;
@@ -93,11 +95,13 @@ export class ServiceChainReconciler {
       {
         onList: (items) => {
           options.directory.replace(items);
+          for (const p of items) this.noteAddress(podInfo(p));
           for (const key of this.cache.keys()) this.enqueue(key);
         },
         onEvent: (type, pod) => {
           const info =
             type === 'DELETED' ? options.directory.remove(pod) : options.directory.upsert(pod);
+          if (type !== 'DELETED') this.noteAddress(info);
           for (const [key, chain] of this.cache)
             if (this.usesPod(key, chain, info.key)) this.enqueue(key);
         },
@@ -140,6 +144,15 @@ export class ServiceChainReconciler {
   /** How many times each watch listed (the first list, then one per 410 Gone). */
   get lists(): { chains: number; pods: number } {
     return { chains: this.chains.lists, pods: this.pods.lists };
+  }
+
+  /** A pod back at another gRPC address (recreated): its health is watched there instead. */
+  private noteAddress(info: PodInfo): void {
+    const address = `${info.ip ?? ''}:${info.grpcPort ?? ''}`;
+    const before = this.addresses.get(info.key);
+    this.addresses.set(info.key, address);
+    if (before !== undefined && before !== address)
+      this.options.controller.restartHealthWatch(info.key);
   }
 
   private usesPod(key: string, chain: ServiceChain, pod: string): boolean {
@@ -280,7 +293,11 @@ export class ServiceChainReconciler {
     let failure: Outcome | undefined;
     try {
       if (!this.hasChain(chainName)) await controller.create(chainName, spec);
-      else if (!isDeepStrictEqual(controller.get(chainName).spec, spec))
+      else if (
+        !isDeepStrictEqual(controller.get(chainName).spec, spec) ||
+        // Same spec, but a pod came back with new OVS ports (or was never resolved).
+        !(await controller.isCurrent(chainName))
+      )
         await controller.update(chainName, spec);
     } catch (err) {
       if (err instanceof InvalidChainError) {
