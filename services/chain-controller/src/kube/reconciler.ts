@@ -245,9 +245,10 @@ export class ServiceChainReconciler {
     const { api, controller } = this.options;
     const finalizers = obj.metadata.finalizers ?? [];
     if (obj.metadata.deletionTimestamp) {
+      // Off the switch even when our finalizer is already gone (others may hold the object).
+      await this.deleteChain(chainName);
       const at = finalizers.indexOf(FINALIZER);
       if (at < 0) return;
-      await this.deleteChain(chainName);
       try {
         const after = await api.jsonPatch(namespace, name, [
           { op: 'test', path: `/metadata/finalizers/${at}`, value: FINALIZER },
