@@ -151,6 +151,24 @@ describe('ChainController', () => {
     expect(again.get('demo').status?.phase).toBe('ACTIVE');
   });
 
+  it("keeps a chain's owner through updates and restarts", async () => {
+    const first = setup();
+    await first.controller.create('owned', spec, 'ServiceChain/nfs/owned');
+    await first.controller.create('plain', spec);
+    await first.controller.update('owned', { ...spec, failurePolicy: 'FAIL_CLOSED' });
+    expect((await first.store.load()).map((c) => [c.name, c.owner])).toEqual([
+      ['owned', 'ServiceChain/nfs/owned'],
+      ['plain', undefined],
+    ]);
+    const again = new ChainController({
+      store: first.store,
+      directory,
+      switch: new RecordingSwitch(),
+    });
+    await again.start();
+    expect(again.owners()).toEqual(new Map([['owned', 'ServiceChain/nfs/owned']]));
+  });
+
   it('re-programs the switch when its flows vanish (ovs-vswitchd restart)', async () => {
     const { sw, controller } = setup();
     await controller.create('demo', spec);

@@ -46,6 +46,8 @@ interface ChainState {
   raw: chainV1.ChainSpec;
   spec: ValidChainSpec;
   generation: bigint;
+  /** Who manages the chain besides the gRPC API, e.g. "ServiceChain/<namespace>/<name>". */
+  owner?: string;
   resolved?: ResolvedChain;
   phase: ChainPhase;
   message: string;
@@ -89,6 +91,7 @@ export class ChainController {
           raw: stored.spec,
           spec,
           generation: BigInt(stored.generation),
+          ...(stored.owner ? { owner: stored.owner } : {}),
           phase: 'PENDING',
           message: 'loaded from the store',
           updatedAt: this.now(),
@@ -118,6 +121,7 @@ export class ChainController {
   create(
     name: string | undefined,
     raw: chainV1.ChainSpec | null | undefined,
+    owner?: string,
   ): Promise<chainV1.Chain> {
     const chainName = validateChainName(name);
     const spec = validateChainSpec(raw);
@@ -128,6 +132,7 @@ export class ChainController {
         raw: raw!,
         spec,
         generation: 1n,
+        ...(owner ? { owner } : {}),
         phase: 'PENDING',
         message: '',
         updatedAt: this.now(),
@@ -155,6 +160,7 @@ export class ChainController {
         raw: raw!,
         spec,
         generation: current.generation + 1n,
+        ...(current.owner ? { owner: current.owner } : {}),
         phase: 'PENDING',
         message: '',
         updatedAt: this.now(),
@@ -188,6 +194,13 @@ export class ChainController {
     return [...this.chains.values()]
       .sort((a, b) => a.name.localeCompare(b.name))
       .map((c) => this.message(c));
+  }
+
+  /** Chains created with an owner (kept across restarts), as name → owner. */
+  owners(): Map<string, string> {
+    return new Map(
+      [...this.chains.values()].flatMap((c) => (c.owner ? [[c.name, c.owner] as const] : [])),
+    );
   }
 
   /** Calls back with every chain now (ADDED), then each change. Returns the unsubscribe. */
@@ -230,6 +243,7 @@ export class ChainController {
           name: c.name,
           spec: c.raw,
           generation: String(c.generation),
+          ...(c.owner ? { owner: c.owner } : {}),
         })),
       );
     } catch (err) {

@@ -125,6 +125,7 @@ export async function startChainController(
       api: serviceChainApi(k8s, kc, config.kubernetes.namespace),
       controller,
       directory: pods,
+      namespace: config.kubernetes.namespace,
       logger: log.child({ part: 'kubernetes' }),
       retryMs: config.reconcileMs,
     });

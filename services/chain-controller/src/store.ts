@@ -7,6 +7,8 @@ export interface StoredChain {
   name: string;
   spec: chainV1.ChainSpec;
   generation: string;
+  /** Set when something besides the gRPC API manages the chain (a ServiceChain resource). */
+  owner?: string;
 }
 
 export interface ChainStore {

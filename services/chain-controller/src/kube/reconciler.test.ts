@@ -106,6 +106,7 @@ describe('ServiceChainReconciler against a fake apiserver', () => {
   let sw: MemorySwitch;
   let controller: ChainController;
   let reconciler: ServiceChainReconciler;
+  let directory: PodDirectory;
   let health: Map<string, (healthy: boolean, message: string) => void>;
 
   const get = (name: string) => fake.get('servicechains', NS, name) as ServiceChain | undefined;
@@ -127,7 +128,7 @@ describe('ServiceChainReconciler against a fake apiserver', () => {
       fake.create('pods', NS, pod(p, `10.1.0.${i + 1}`));
     sw = new MemorySwitch();
     health = new Map();
-    const directory = new PodDirectory(new AttachmentDirectory(work));
+    directory = new PodDirectory(new AttachmentDirectory(work));
     controller = new ChainController({
       store: new MemoryChainStore(),
       directory,
@@ -321,6 +322,40 @@ describe('ServiceChainReconciler against a fake apiserver', () => {
     expect(get('demo')?.status?.hops?.[0]).toMatchObject({ egressPort: 'fw2b' });
     await until('health at the new address', () => health.get('10.1.0.20:50051'));
     expect(health.has('10.1.0.2:50051')).toBe(false);
+  });
+
+  it('removes chains of ServiceChains deleted while it was down, and leaves gRPC chains alone', async () => {
+    const grpcSpec = {
+      classifier: { ingressPort: 'nfs/gen/net1', protocol: 'tcp' },
+      hops: [{ nf: 'nfs/router', ingressInterface: 'net1', egressInterface: 'net1' }],
+      egressPort: 'nfs/sink/net1',
+    };
+    directory.replace(fake.list('pods', NS)); // as an earlier run knew them
+    await controller.create('made-by-grpc', grpcSpec);
+    // Programmed by an earlier run for nfs/ghost, whose finalizer was then stripped and which
+    // was deleted: no event will ever name it.
+    await controller.create(
+      chainNameFor(NS, 'ghost'),
+      { ...grpcSpec, priority: 200 },
+      'ServiceChain/nfs/ghost',
+    );
+    fake.create('servicechains', NS, chain('demo', [FW]));
+    await reconciler.start();
+    const names = () => controller.list().map((c) => c.name);
+    await until(
+      'ghost removed, demo added',
+      () =>
+        !names().includes(chainNameFor(NS, 'ghost')) && names().includes(chainNameFor(NS, 'demo')),
+    );
+    expect(
+      controller
+        .list()
+        .map((c) => c.name)
+        .sort(),
+    ).toEqual([chainNameFor(NS, 'demo'), 'made-by-grpc'].sort());
+    expect(controller.owners()).toEqual(
+      new Map([[chainNameFor(NS, 'demo'), 'ServiceChain/nfs/demo']]),
+    );
   });
 
   it('deletion removes the chain from the switch, then the finalizer', async () => {

@@ -21,6 +21,8 @@ export interface ReconcilerOptions {
   api: ServiceChainApi;
   controller: ChainController;
   directory: PodDirectory;
+  /** The one namespace watched; unset or "" for all. */
+  namespace?: string;
   logger?: Logger;
   /** Reconnect backoff of both watches. */
   backoff?: BackoffOptions;
@@ -34,6 +36,10 @@ interface Outcome {
   ready: { status: 'True' | 'False'; reason: string; message: string };
   degraded: { status: 'True' | 'False'; reason: string; message: string };
 }
+
+/** The owner a ServiceChain's chain carries in the controller (and its store). */
+const OWNER = 'ServiceChain/';
+const ownerOf = (key: string): string => `${OWNER}${key}`;
 
 const keyOf = (o: { metadata?: { namespace?: string; name?: string } }): string =>
   `${o.metadata?.namespace ?? 'default'}/${o.metadata?.name ?? ''}`;
@@ -77,6 +83,11 @@ export class ServiceChainReconciler {
           const before = new Set(this.cache.keys());
           this.cache.clear();
           for (const item of items) this.cache.set(keyOf(item), item);
+          // Chains of resources deleted while the controller was down (finalizer stripped).
+          for (const owner of options.controller.owners().values()) {
+            const key = owner.startsWith(OWNER) ? owner.slice(OWNER.length) : undefined;
+            if (key && this.inScope(key)) before.add(key);
+          }
           // Changed, new and vanished (deleted while the watch was down) all get a look.
           for (const key of new Set([...before, ...this.cache.keys()])) this.enqueue(key);
         },
@@ -155,6 +166,11 @@ export class ServiceChainReconciler {
       this.options.controller.restartHealthWatch(info.key);
   }
 
+  private inScope(key: string): boolean {
+    const ns = this.options.namespace;
+    return !ns || key.startsWith(`${ns}/`);
+  }
+
   private usesPod(key: string, chain: ServiceChain, pod: string): boolean {
     const [namespace] = split(key);
     const s = chain.spec;
@@ -207,6 +223,10 @@ export class ServiceChainReconciler {
     }
   }
 
+  private hasOwner(name: string): boolean {
+    return this.options.controller.owners().has(name);
+  }
+
   private hasChain(name: string): boolean {
     try {
       this.options.controller.get(name);
@@ -239,7 +259,11 @@ export class ServiceChainReconciler {
     let obj = this.cache.get(key);
     if (!obj) {
       // Gone from the API (its finalizer removed by someone else, or seen only by a re-list).
-      await this.deleteChain(chainName);
+      if (
+        this.options.controller.owners().get(chainName) === ownerOf(key) ||
+        !this.hasOwner(chainName)
+      )
+        await this.deleteChain(chainName);
       return;
     }
     const { api, controller } = this.options;
@@ -293,7 +317,7 @@ export class ServiceChainReconciler {
     }
     let failure: Outcome | undefined;
     try {
-      if (!this.hasChain(chainName)) await controller.create(chainName, spec);
+      if (!this.hasChain(chainName)) await controller.create(chainName, spec, ownerOf(key));
       else if (
         !isDeepStrictEqual(controller.get(chainName).spec, spec) ||
         // Same spec, but a pod came back with new OVS ports (or was never resolved).
