@@ -86,6 +86,9 @@ async function withOvs<T>(
 
 const EMPTY = EMPTY_RESULT;
 
+/** The IPAM plugin's ADD, settled: its result, or why it failed. */
+type Lease = Promise<{ ok: true; result: Result } | { ok: false; err: unknown }>;
+
 export async function cmdAdd(ctx: Context): Promise<Record<string, unknown>> {
   const { env, conf, log } = ctx;
   const paths = attachmentPaths(conf, env);
@@ -104,130 +107,148 @@ export async function cmdAdd(ctx: Context): Promise<Record<string, unknown>> {
   const portName = ovsPortName(env.containerId, env.ifname);
   const mac = macAddress(env.containerId, env.ifname);
 
-  return withLock(lockDir(conf), paths.folderName, conf.lockTimeoutMs, () =>
-    withOvs(conf, `adding port ${portName}`, async (ovs) => {
-      if (!(await ovs.vswitch.getBridge(conf.bridge)))
-        throw new CniError(
-          CniCode.InvalidConfig,
-          `invalid network configuration: bridge ${conf.bridge} does not exist in OVS at ${conf.ovsdbSocket}; create it (ovs-vsctl add-br ${conf.bridge} -- set bridge ${conf.bridge} datapath_type=netdev) or fix bridge`,
-          undefined,
-          { field: 'bridge' },
-        );
-      if (await ovs.vswitch.getInterface(portName))
-        throw new CniError(
-          CniCode.AttachmentExists,
-          `attachment ${env.containerId}/${env.ifname} already exists (OVS port ${portName}); DEL it before adding it again`,
-        );
-      const existing = await readAttachmentFile(paths.jsonPath).catch(() => undefined);
-      if (existing)
-        throw new CniError(
-          CniCode.AttachmentExists,
-          `interface ${env.ifname} already exists in ${paths.podDir} (container ${existing.containerID}); DEL that attachment first`,
-        );
-
-      const undo: { what: string; run: () => Promise<unknown> }[] = [];
-      try {
-        await mkdir(paths.podDir, { recursive: true, mode: 0o755 }).catch((err: Error) => {
-          throw new CniError(
-            CniCode.IoFailure,
-            `cannot create ${paths.podDir} under socketDir: ${err.message}`,
+  return withLock(lockDir(conf), paths.folderName, conf.lockTimeoutMs, async () => {
+    const existing = await readAttachmentFile(paths.jsonPath).catch(() => undefined);
+    if (existing)
+      throw new CniError(
+        CniCode.AttachmentExists,
+        `interface ${env.ifname} already exists in ${paths.podDir} (container ${existing.containerID}); DEL that attachment first`,
+      );
+    // The IPAM plugin's exec runs while OVS is queried and the port added: both sit on the
+    // pod's start-up path. Its lease is released below if anything else fails.
+    const ipam = ipamOf(ctx);
+    const lease: Lease = ipam
+      ? ipam.add().then(
+          (result) => ({ ok: true, result }),
+          (err: unknown) => ({ ok: false, err }),
+        )
+      : Promise.resolve({ ok: true, result: EMPTY });
+    try {
+      return await withOvs(conf, `adding port ${portName}`, (ovs) => addPort(ovs, lease));
+    } catch (err) {
+      const l = await lease;
+      if (l.ok && ipam)
+        await ipam
+          .del()
+          .catch((undoErr: unknown) =>
+            log.error('rollback step failed', { step: `IPAM ${ipam.type} lease`, err: undoErr }),
           );
-        });
-        undo.push({ what: 'pod folder', run: () => removeDirIfEmpty(paths.podDir) });
-        const ipam = ipamOf(ctx);
-        let ipamResult = EMPTY;
-        if (ipam) {
-          ipamResult = await ipam.add();
-          undo.push({ what: `IPAM ${ipam.type} lease`, run: () => ipam.del() });
-        }
-        const externalIds: Record<string, string> = {
-          [EXT.network]: conf.name,
-          [EXT.containerId]: env.containerId,
-          [EXT.ifname]: env.ifname,
-          [EXT.netns]: env.netns,
-          [EXT.socket]: paths.socketPath,
-        };
-        if (env.pod) {
-          externalIds[EXT.podNamespace] = env.pod.namespace;
-          externalIds[EXT.podName] = env.pod.name;
-        }
-        const added = await ovs.vswitch.addPort(conf.bridge, portName, {
-          type: 'dpdkvhostuserclient',
-          options: { 'vhost-server-path': paths.socketPath },
-          mtuRequest: conf.mtu,
-          externalIds,
-        });
-        if (!added)
-          throw new CniError(
-            CniCode.AttachmentExists,
-            `OVS port ${portName} appeared concurrently; DEL ${env.containerId}/${env.ifname} first`,
-          );
-        undo.push({ what: `OVS port ${portName}`, run: () => ovs.vswitch.delPort(portName) });
+      throw err;
+    }
+  });
 
-        const iface: Interface = {
-          name: env.ifname,
-          mac,
-          mtu: conf.mtu,
-          sandbox: env.netns,
-          socketPath: paths.socketPath,
-        };
-        const index = prev.interfaces.length;
-        const ownIps = ipamResult.ips.map((ip) => ({ ...ip, interface: index }));
-        const dns =
-          [prev.dns, ipamResult.dns, conf.dns ?? {}].find((d) => Object.keys(d).length > 0) ?? {};
-        const result: Result = {
-          interfaces: [...prev.interfaces, iface],
-          ips: [...prev.ips, ...ownIps],
-          routes: [...prev.routes, ...ipamResult.routes],
-          dns,
-        };
-        const file: AttachmentFile = {
-          cniVersion: conf.cniVersion,
-          network: conf.name,
-          containerID: env.containerId,
-          ifname: env.ifname,
-          netns: env.netns,
-          socketPath: paths.socketPath,
-          mac,
-          mtu: conf.mtu,
-          bridge: conf.bridge,
-          ovsPort: portName,
-          ips: ipamResult.ips,
-          routes: ipamResult.routes,
-          dns,
-        };
-        if (env.pod) file.pod = env.pod;
-        undo.push({
-          what: paths.jsonPath,
-          run: () => removeAttachmentFiles(paths.jsonPath, paths.socketPath),
-        });
-        await writeAttachmentFile(paths.jsonPath, file).catch((err: Error) => {
-          throw new CniError(CniCode.IoFailure, `cannot write ${paths.jsonPath}: ${err.message}`);
-        });
-        log.info('added', {
-          containerId: env.containerId,
-          ifname: env.ifname,
-          port: portName,
-          socket: paths.socketPath,
-        });
-        return formatResult(result, conf.cniVersion);
-      } catch (err) {
-        for (const step of undo.reverse()) {
-          try {
-            await step.run();
-          } catch (undoErr) {
-            log.error('rollback step failed', { step: step.what, err: undoErr });
-          }
-        }
-        log.warn('ADD failed and was rolled back', {
-          containerId: env.containerId,
-          ifname: env.ifname,
-          err,
-        });
-        throw err;
+  async function addPort(ovs: Ovs, lease: Lease): Promise<Record<string, unknown>> {
+    if (!(await ovs.vswitch.getBridge(conf.bridge)))
+      throw new CniError(
+        CniCode.InvalidConfig,
+        `invalid network configuration: bridge ${conf.bridge} does not exist in OVS at ${conf.ovsdbSocket}; create it (ovs-vsctl add-br ${conf.bridge} -- set bridge ${conf.bridge} datapath_type=netdev) or fix bridge`,
+        undefined,
+        { field: 'bridge' },
+      );
+    if (await ovs.vswitch.getInterface(portName))
+      throw new CniError(
+        CniCode.AttachmentExists,
+        `attachment ${env.containerId}/${env.ifname} already exists (OVS port ${portName}); DEL it before adding it again`,
+      );
+    const undo: { what: string; run: () => Promise<unknown> }[] = [];
+    try {
+      await mkdir(paths.podDir, { recursive: true, mode: 0o755 }).catch((err: Error) => {
+        throw new CniError(
+          CniCode.IoFailure,
+          `cannot create ${paths.podDir} under socketDir: ${err.message}`,
+        );
+      });
+      undo.push({ what: 'pod folder', run: () => removeDirIfEmpty(paths.podDir) });
+      const externalIds: Record<string, string> = {
+        [EXT.network]: conf.name,
+        [EXT.containerId]: env.containerId,
+        [EXT.ifname]: env.ifname,
+        [EXT.netns]: env.netns,
+        [EXT.socket]: paths.socketPath,
+      };
+      if (env.pod) {
+        externalIds[EXT.podNamespace] = env.pod.namespace;
+        externalIds[EXT.podName] = env.pod.name;
       }
-    }),
-  );
+      const added = await ovs.vswitch.addPort(conf.bridge, portName, {
+        type: 'dpdkvhostuserclient',
+        options: { 'vhost-server-path': paths.socketPath },
+        mtuRequest: conf.mtu,
+        externalIds,
+      });
+      if (!added)
+        throw new CniError(
+          CniCode.AttachmentExists,
+          `OVS port ${portName} appeared concurrently; DEL ${env.containerId}/${env.ifname} first`,
+        );
+      undo.push({ what: `OVS port ${portName}`, run: () => ovs.vswitch.delPort(portName) });
+      const l = await lease;
+      if (!l.ok) throw l.err;
+      const ipamResult = l.result;
+
+      const iface: Interface = {
+        name: env.ifname,
+        mac,
+        mtu: conf.mtu,
+        sandbox: env.netns,
+        socketPath: paths.socketPath,
+      };
+      const index = prev.interfaces.length;
+      const ownIps = ipamResult.ips.map((ip) => ({ ...ip, interface: index }));
+      const dns =
+        [prev.dns, ipamResult.dns, conf.dns ?? {}].find((d) => Object.keys(d).length > 0) ?? {};
+      const result: Result = {
+        interfaces: [...prev.interfaces, iface],
+        ips: [...prev.ips, ...ownIps],
+        routes: [...prev.routes, ...ipamResult.routes],
+        dns,
+      };
+      const file: AttachmentFile = {
+        cniVersion: conf.cniVersion,
+        network: conf.name,
+        containerID: env.containerId,
+        ifname: env.ifname,
+        netns: env.netns,
+        socketPath: paths.socketPath,
+        mac,
+        mtu: conf.mtu,
+        bridge: conf.bridge,
+        ovsPort: portName,
+        ips: ipamResult.ips,
+        routes: ipamResult.routes,
+        dns,
+      };
+      if (env.pod) file.pod = env.pod;
+      undo.push({
+        what: paths.jsonPath,
+        run: () => removeAttachmentFiles(paths.jsonPath, paths.socketPath),
+      });
+      await writeAttachmentFile(paths.jsonPath, file).catch((err: Error) => {
+        throw new CniError(CniCode.IoFailure, `cannot write ${paths.jsonPath}: ${err.message}`);
+      });
+      log.info('added', {
+        containerId: env.containerId,
+        ifname: env.ifname,
+        port: portName,
+        socket: paths.socketPath,
+      });
+      return formatResult(result, conf.cniVersion);
+    } catch (err) {
+      for (const step of undo.reverse()) {
+        try {
+          await step.run();
+        } catch (undoErr) {
+          log.error('rollback step failed', { step: step.what, err: undoErr });
+        }
+      }
+      log.warn('ADD failed and was rolled back', {
+        containerId: env.containerId,
+        ifname: env.ifname,
+        err,
+      });
+      throw err;
+    }
+  }
 }
 
 /** Paths for DEL/GC, where a config that ADD would refuse must not stop the cleanup. */
