@@ -430,6 +430,26 @@ describe('ServiceChainReconciler against a fake apiserver', () => {
     await until('after', () => observed('after', 1));
   });
 
+  it('a watch refused with HTTP 410 Gone after an outage re-lists', async () => {
+    fake.create('servicechains', NS, chain('before', [FW]));
+    await reconciler.start();
+    await until('before', () => observed('before', 1));
+    await fake.stop();
+    fake.create('servicechains', NS, chain('during', [ROUTER]));
+    fake.expire(); // the outage outlived the history: resuming is refused
+    fake.expiredAs = 'http';
+    await fake.start();
+    await until('during', () => observed('during', 1), 15_000);
+    expect(reconciler.lists.chains).toBeGreaterThanOrEqual(2);
+    expect(fake.requests).toContainEqual(
+      expect.objectContaining({
+        method: 'GET',
+        path: '/apis/flowline.io/v1alpha1/servicechains',
+        watch: true,
+      }),
+    );
+  });
+
   it('BOOKMARKs advance the resume point without events', async () => {
     await reconciler.start();
     await until('watches open', () => fake.openWatches === 2);

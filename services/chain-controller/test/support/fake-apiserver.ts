@@ -185,6 +185,11 @@ export class FakeApiServer {
   private rv = 100;
   port = 0;
   readonly requests: RequestRecord[] = [];
+  /**
+   * How a watch from a compacted resourceVersion is refused: an ERROR event in a 200 stream,
+   * or the 410 Gone status of the request itself (both happen, depending on the watch cache).
+   */
+  expiredAs: 'event' | 'http' = 'event';
   /** Called before each request is served: a test's hook to change objects under a client. */
   beforeRequest: ((r: RequestRecord) => void) | undefined;
 
@@ -568,6 +573,10 @@ export class FakeApiServer {
       res,
       bookmarks: url.searchParams.get('allowWatchBookmarks') === 'true',
     };
+    const rv = Number(from);
+    const expired = !!from && from !== '0' && (!Number.isInteger(rv) || rv < this.oldest - 1);
+    if (expired && this.expiredAs === 'http')
+      throw new HttpError(410, 'Expired', `too old resource version: ${from} (${this.oldest})`);
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
     res.flushHeaders(); // as the apiserver does: the client sees the watch open before any event
     const matches = (o: { plural: string; namespace: string }) =>
@@ -576,8 +585,7 @@ export class FakeApiServer {
       // "Any" version: the current state as ADDED events, then changes.
       for (const o of this.list(type.plural, namespace)) this.send(w, { type: 'ADDED', object: o });
     } else {
-      const rv = Number(from);
-      if (!Number.isInteger(rv) || rv < this.oldest - 1) {
+      if (expired) {
         this.send(w, {
           type: 'ERROR',
           object: this.status(410, 'Expired', `too old resource version: ${from} (${this.oldest})`),
