@@ -11,6 +11,7 @@ import {
   mkdirSync,
   readFileSync,
   readdirSync,
+  renameSync,
   rmSync,
   symlinkSync,
   writeFileSync,
@@ -280,7 +281,7 @@ export class NodeRuntime {
     for (const pod of Object.values(this.state.pods)) map[pod.key] = pod.grpcAddress;
     const file = join(this.paths.stateDir, 'nf-addresses.json');
     writeFileSync(`${file}.tmp`, `${JSON.stringify(map, null, 2)}\n`);
-    execFileSync('mv', [`${file}.tmp`, file]);
+    renameSync(`${file}.tmp`, file);
   }
 
   /** Devices this resource has that are healthy and not given to another pod. */
@@ -565,9 +566,7 @@ export async function stopOvsFromRunDir(runDir: string, netns: string): Promise<
   for (const daemon of ['ovs-vswitchd', 'ovsdb-server']) {
     let pid: number;
     try {
-      pid = Number(
-        execFileSync('cat', [join(runDir, `${daemon}.pid`)], { encoding: 'utf8' }).trim(),
-      );
+      pid = Number(readFileSync(join(runDir, `${daemon}.pid`), 'utf8').trim());
     } catch {
       continue;
     }
