@@ -16,4 +16,5 @@ export type { ChainSpec, ChainSpec__Output } from './generated/flowline/chain/v1
 export type { ChainStatus } from './generated/flowline/chain/v1/ChainStatus';
 export type { Classifier, Classifier__Output } from './generated/flowline/chain/v1/Classifier';
 export type { Hop, Hop__Output } from './generated/flowline/chain/v1/Hop';
+export type { HopConfig, HopConfig__Output } from './generated/flowline/chain/v1/HopConfig';
 export type { HopStatus } from './generated/flowline/chain/v1/HopStatus';

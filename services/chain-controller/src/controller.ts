@@ -2,8 +2,10 @@ import type { Logger } from '@flowline/telemetry';
 import type { FlowStats } from '@flowline/ovs';
 import type { chainV1 } from '@flowline/proto';
 import type { NfDirectory } from './directory';
+import { GrpcNfConfigurator, type NfConfigurator, hasHopConfig } from './nf-config';
 import {
   ChainExistsError,
+  HopConfigError,
   ChainNotFoundError,
   StaleGenerationError,
   UnresolvedPortError,
@@ -52,6 +54,8 @@ interface ChainState {
   phase: ChainPhase;
   message: string;
   updatedAt: number;
+  /** Undoes the hop configs applied to the NFs for this chain, last first. */
+  nfUndo?: (() => Promise<void>)[];
 }
 
 export interface ChainControllerOptions {
@@ -62,6 +66,8 @@ export interface ChainControllerOptions {
   logger?: Logger;
   compile?: CompileOptions;
   now?: () => number;
+  /** Configures hops' NFs through their gRPC APIs (HopConfig); default the gRPC one. */
+  nfConfig?: NfConfigurator;
 }
 
 /**
@@ -75,6 +81,7 @@ export class ChainController {
   private readonly watches = new Map<string, () => void>();
   private readonly listeners = new Set<(type: ChainEventType, chain: chainV1.Chain) => void>();
   private queue: Promise<unknown> = Promise.resolve();
+  private defaultConfigurator: NfConfigurator | undefined;
   private readonly now: () => number;
 
   constructor(private readonly options: ChainControllerOptions) {
@@ -98,6 +105,14 @@ export class ChainController {
         });
       }
       await this.resolveAndApply();
+      // The NFs get their hop configs again (an item they kept counts as applied).
+      for (const state of this.chains.values()) {
+        try {
+          state.nfUndo = await this.applyHopConfigs(state);
+        } catch (err) {
+          this.options.logger?.warn('hop config not applied at start', { chain: state.name, err });
+        }
+      }
     });
   }
 
@@ -165,7 +180,7 @@ export class ChainController {
         message: '',
         updatedAt: this.now(),
       };
-      await this.commit(state, 'MODIFIED');
+      await this.commit(state, 'MODIFIED', current);
       return this.message(state);
     });
   }
@@ -179,6 +194,8 @@ export class ChainController {
       next.delete(chainName);
       await this.applyAndPersist(next);
       this.chains.delete(chainName);
+      // Traffic no longer reaches the hops: take their config back.
+      await this.undoHopConfigs(current);
       this.syncHealthWatches();
       this.emit('DELETED', current);
     });
@@ -222,11 +239,35 @@ export class ChainController {
     this.listeners.clear();
   }
 
-  private async commit(state: ChainState, event: ChainEventType): Promise<void> {
+  private async commit(
+    state: ChainState,
+    event: ChainEventType,
+    previous?: ChainState,
+  ): Promise<void> {
     state.resolved = await this.resolve(state);
+    // NF configs before the switch steers traffic to them: the old chain's off, the new one's
+    // on; any failure puts the old configs and the old flow table back.
+    await this.undoHopConfigs(previous);
+    const restorePrevious = async (): Promise<void> => {
+      if (previous) previous.nfUndo = await this.applyHopConfigs(previous).catch(() => []);
+    };
+    let undos: (() => Promise<void>)[];
+    try {
+      undos = await this.applyHopConfigs(state);
+    } catch (err) {
+      await restorePrevious();
+      throw err;
+    }
     const next = new Map(this.chains);
     next.set(state.name, state);
-    await this.applyAndPersist(next);
+    try {
+      await this.applyAndPersist(next);
+    } catch (err) {
+      for (const undo of [...undos].reverse()) await undo().catch(() => undefined);
+      await restorePrevious();
+      throw err;
+    }
+    state.nfUndo = undos;
     this.chains.set(state.name, state);
     this.refreshPhase(state);
     this.syncHealthWatches();
@@ -250,6 +291,40 @@ export class ChainController {
       await this.options.switch.apply(this.flowsFor(this.chains)).catch(() => undefined);
       throw new Error(`chain state not saved, the change is undone: ${(err as Error).message}`);
     }
+  }
+
+  /** Applies every hop's HopConfig through its NF's API; on a failure undoes those applied. */
+  private async applyHopConfigs(state: ChainState): Promise<(() => Promise<void>)[]> {
+    const undos: (() => Promise<void>)[] = [];
+    const configurator =
+      this.options.nfConfig ?? (this.defaultConfigurator ??= new GrpcNfConfigurator());
+    try {
+      for (const [i, hop] of (state.raw.hops ?? []).entries()) {
+        if (!hasHopConfig(hop.config)) continue;
+        const record = await this.options.directory.lookup(hop.nf ?? '');
+        if (!record?.grpcAddress)
+          throw new HopConfigError(
+            `spec.hops[${i}].nf`,
+            `"${hop.nf}" has no known gRPC address, so its config cannot be applied`,
+          );
+        undos.push(
+          await configurator.apply(record.grpcAddress, hop.config!, `spec.hops[${i}].config`),
+        );
+      }
+    } catch (err) {
+      for (const undo of undos.reverse()) await undo().catch(() => undefined);
+      throw err;
+    }
+    return undos;
+  }
+
+  private async undoHopConfigs(state: ChainState | undefined): Promise<void> {
+    for (const undo of (state?.nfUndo ?? []).reverse()) {
+      await undo().catch((err: unknown) =>
+        this.options.logger?.warn('taking a hop config back failed', { chain: state!.name, err }),
+      );
+    }
+    if (state) state.nfUndo = [];
   }
 
   private flowsFor(chains: Map<string, ChainState>): string[] {

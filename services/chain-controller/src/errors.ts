@@ -44,3 +44,14 @@ export class StaleGenerationError extends Error {
     this.name = 'StaleGenerationError';
   }
 }
+
+/** A hop's NF refused its HopConfig (or cannot be reached); the field names the item. */
+export class HopConfigError extends Error {
+  constructor(
+    readonly field: string,
+    readonly reason: string,
+  ) {
+    super(`${field}: ${reason}`);
+    this.name = 'HopConfigError';
+  }
+}

@@ -57,3 +57,4 @@ export { GRPC_PORT_ANNOTATION, PodDirectory, podInfo, type PodLike } from './kub
 export { ServiceChainReconciler, type ReconcilerOptions } from './kube/reconciler';
 export { ListWatcher, type ListWatchSource } from './kube/list-watch';
 export { loadKube, serviceChainApi, type ServiceChainApi } from './kube/client';
+export { GrpcNfConfigurator, hasHopConfig, type NfConfigurator } from './nf-config';

@@ -4,6 +4,7 @@ import type { ChainController } from './controller';
 import {
   ChainExistsError,
   ChainNotFoundError,
+  HopConfigError,
   InvalidChainError,
   StaleGenerationError,
   UnresolvedPortError,
@@ -12,6 +13,11 @@ import {
 export function toStatus(err: unknown): Partial<grpc.StatusObject> {
   if (err instanceof InvalidChainError)
     return { code: grpc.status.INVALID_ARGUMENT, details: err.message };
+  if (err instanceof HopConfigError)
+    return {
+      code: grpc.status.FAILED_PRECONDITION,
+      details: `${err.message} (the NF refused its hop config; nothing was changed)`,
+    };
   if (err instanceof UnresolvedPortError)
     return { code: grpc.status.FAILED_PRECONDITION, details: err.message };
   if (err instanceof ChainExistsError)

@@ -1,0 +1,215 @@
+import * as grpc from '@grpc/grpc-js';
+import { firewallV1, routerV1 } from '@flowline/proto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ChainController, type ChainSwitch } from './controller';
+import type { NfDirectory, NfRecord } from './directory';
+import { HopConfigError } from './errors';
+import { MemoryChainStore } from './store';
+
+/**
+ * Hop configs reach the NFs through their own gRPC APIs: a firewall.v1 and a router.v1 server on
+ * the wire (the NFs' side is played by servers that keep rules and routes and refuse what the
+ * real NFs refuse), the controller over an in-memory switch.
+ */
+class Nf {
+  readonly rules = new Map<string, firewallV1.Rule__Output>();
+  readonly routes = new Map<string, routerV1.Route__Output>();
+  readonly calls: string[] = [];
+  private readonly server = new grpc.Server();
+  address = '';
+
+  async start(): Promise<this> {
+    const bad = (cb: grpc.sendUnaryData<unknown>, details: string) =>
+      cb({ code: grpc.status.INVALID_ARGUMENT, details } as grpc.ServiceError);
+    this.server.addService(firewallV1.loadFirewallV1().Firewall.service, {
+      AddRule: (
+        call: grpc.ServerUnaryCall<{ rule: firewallV1.Rule__Output }, unknown>,
+        cb: grpc.sendUnaryData<unknown>,
+      ) => {
+        const r = call.request.rule;
+        this.calls.push(`AddRule ${r.id}`);
+        if (r.priority < 1) return bad(cb, 'rule.priority: must be 1-536870910 (got 0)');
+        if (this.rules.has(r.id))
+          return cb({ code: grpc.status.ALREADY_EXISTS, details: r.id } as grpc.ServiceError);
+        this.rules.set(r.id, r);
+        cb(null, { generation: String(this.rules.size), ruleCount: this.rules.size });
+      },
+      DeleteRule: (
+        call: grpc.ServerUnaryCall<{ id: string }, unknown>,
+        cb: grpc.sendUnaryData<unknown>,
+      ) => {
+        this.calls.push(`DeleteRule ${call.request.id}`);
+        if (!this.rules.delete(call.request.id))
+          return cb({ code: grpc.status.NOT_FOUND } as grpc.ServiceError);
+        cb(null, { generation: '0', ruleCount: this.rules.size });
+      },
+    });
+    this.server.addService(routerV1.loadRouterV1().Router.service, {
+      AddRoute: (
+        call: grpc.ServerUnaryCall<{ route: routerV1.Route__Output }, unknown>,
+        cb: grpc.sendUnaryData<unknown>,
+      ) => {
+        const r = call.request.route;
+        this.calls.push(`AddRoute ${r.prefix}`);
+        if (!/\/\d+$/.test(r.prefix)) return bad(cb, `route.prefix: "${r.prefix}" is not a prefix`);
+        this.routes.set(r.prefix, r);
+        cb(null, { generation: '1', routeCount: this.routes.size });
+      },
+      DeleteRoute: (
+        call: grpc.ServerUnaryCall<{ prefix: string }, unknown>,
+        cb: grpc.sendUnaryData<unknown>,
+      ) => {
+        this.calls.push(`DeleteRoute ${call.request.prefix}`);
+        this.routes.delete(call.request.prefix);
+        cb(null, { generation: '2', routeCount: this.routes.size });
+      },
+    });
+    const port = await new Promise<number>((res, rej) =>
+      this.server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) =>
+        e ? rej(e) : res(p),
+      ),
+    );
+    this.address = `127.0.0.1:${port}`;
+    return this;
+  }
+
+  stop(): void {
+    this.server.forceShutdown();
+  }
+}
+
+class Switch implements ChainSwitch {
+  tables: string[][] = [];
+  async apply(flows: string[]) {
+    this.tables.push(flows);
+  }
+  async flowStats() {
+    return [];
+  }
+  async portNames() {
+    return new Set(['gen1', 'fw1', 'fw2', 'rt1', 'rt2', 'sink1']);
+  }
+}
+
+const nfs: Nf[] = [];
+afterEach(() => {
+  for (const nf of nfs.splice(0)) nf.stop();
+});
+
+async function setup() {
+  const fw = await new Nf().start();
+  const rt = await new Nf().start();
+  nfs.push(fw, rt);
+  const directory: NfDirectory = {
+    lookup: async (nf) =>
+      (<Record<string, NfRecord>>{
+        'default/gen': { name: nf, interfaces: { net1: 'gen1' } },
+        'default/fw': {
+          name: nf,
+          interfaces: { net1: 'fw1', net2: 'fw2' },
+          grpcAddress: fw.address,
+        },
+        'default/rt': {
+          name: nf,
+          interfaces: { net1: 'rt1', net2: 'rt2' },
+          grpcAddress: rt.address,
+        },
+        'default/sink': { name: nf, interfaces: { net1: 'sink1' } },
+      })[nf],
+  };
+  const sw = new Switch();
+  const controller = new ChainController({ store: new MemoryChainStore(), directory, switch: sw });
+  await controller.start();
+  return { fw, rt, sw, controller };
+}
+
+const rule = (id: string, priority = 100): firewallV1.Rule => ({
+  id,
+  priority,
+  action: 'PERMIT',
+  protocol: 'udp',
+  dstPorts: { first: 53, last: 53 },
+});
+
+const spec = (rules: firewallV1.Rule[], routes: routerV1.Route[]) => ({
+  classifier: { ingressPort: 'default/gen/net1' },
+  hops: [
+    {
+      nf: 'default/fw',
+      ingressInterface: 'net1',
+      egressInterface: 'net2',
+      config: { firewallRules: rules },
+    },
+    { nf: 'default/rt', ingressInterface: 'net1', egressInterface: 'net2', config: { routes } },
+  ],
+  egressPort: 'default/sink/net1',
+});
+
+describe('hop configs through the NFs gRPC APIs', () => {
+  it('create gives each NF its config, update swaps it, delete takes it back', async () => {
+    const { fw, rt, controller } = await setup();
+    await controller.create(
+      'c',
+      spec([rule('dns')], [{ prefix: '10.9.0.0/16', interface: 'net2' }]),
+    );
+    expect([...fw.rules.keys()]).toEqual(['dns']);
+    expect([...rt.routes.keys()]).toEqual(['10.9.0.0/16']);
+    await controller.update(
+      'c',
+      spec([rule('web')], [{ prefix: '10.8.0.0/16', interface: 'net2' }]),
+    );
+    expect([...fw.rules.keys()]).toEqual(['web']);
+    expect([...rt.routes.keys()]).toEqual(['10.8.0.0/16']);
+    await controller.delete('c');
+    expect(fw.rules.size).toBe(0);
+    expect(rt.routes.size).toBe(0);
+  });
+
+  it('a refused item fails the call naming it, and nothing is left changed', async () => {
+    const { fw, rt, sw, controller } = await setup();
+    const tablesBefore = sw.tables.length;
+    const err = await controller
+      .create(
+        'c',
+        spec([rule('dns'), rule('bad', 0)], [{ prefix: '10.9.0.0/16', interface: 'net2' }]),
+      )
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HopConfigError);
+    expect((err as Error).message).toBe(
+      'spec.hops[0].config.firewall_rules[1]: rule.priority: must be 1-536870910 (got 0)',
+    );
+    expect(fw.rules.size).toBe(0);
+    expect(rt.calls).toEqual([]);
+    expect(sw.tables.length).toBe(tablesBefore);
+    expect(controller.list()).toEqual([]);
+
+    // A failing update keeps the old chain and gives its NFs their old config back.
+    await controller.create(
+      'c',
+      spec([rule('dns')], [{ prefix: '10.9.0.0/16', interface: 'net2' }]),
+    );
+    const refused = await controller
+      .update('c', spec([rule('web')], [{ prefix: 'nonsense', interface: 'net2' }]))
+      .catch((e: unknown) => e);
+    expect((refused as Error).message).toMatch(
+      /^spec\.hops\[1\]\.config\.routes\[0\]: route\.prefix: "nonsense" is not a prefix$/,
+    );
+    expect([...fw.rules.keys()]).toEqual(['dns']);
+    expect([...rt.routes.keys()]).toEqual(['10.9.0.0/16']);
+    expect(controller.get('c').generation).toBe('1');
+  });
+
+  it('an NF without a known gRPC address is named', async () => {
+    const { controller } = await setup();
+    const s = spec([], []);
+    s.hops[0] = {
+      nf: 'default/sink',
+      ingressInterface: 'net1',
+      egressInterface: 'net1',
+      config: { firewallRules: [rule('x')] },
+    };
+    await expect(controller.create('c', s)).rejects.toThrow(
+      'spec.hops[0].nf: "default/sink" has no known gRPC address, so its config cannot be applied',
+    );
+  });
+});

@@ -1,0 +1,123 @@
+// Configures a hop's NF through the NF's own gRPC API (flowline.firewall.v1, flowline.router.v1)
+// with what the chain's HopConfig asks for, and knows how to take back exactly what it added.
+import * as grpc from '@grpc/grpc-js';
+import { type chainV1, firewallV1, routerV1 } from '@flowline/proto';
+import { HopConfigError } from './errors';
+
+/** Applies a hop's settings; resolves to the undo of what it did. Errors are HopConfigErrors. */
+export interface NfConfigurator {
+  apply(address: string, config: chainV1.HopConfig, at: string): Promise<() => Promise<void>>;
+}
+
+type Unary<Req, Res> = (
+  req: Req,
+  meta: grpc.Metadata,
+  opts: grpc.CallOptions,
+  cb: (err: grpc.ServiceError | null, res?: Res) => void,
+) => unknown;
+
+function call<Req>(fn: Unary<Req, unknown>, req: Req, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) =>
+    fn(req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err) =>
+      err ? reject(err) : resolve(),
+    ),
+  );
+}
+
+const isConflict = (err: unknown): boolean =>
+  (err as grpc.ServiceError).code === grpc.status.ALREADY_EXISTS;
+
+export function hasHopConfig(config: chainV1.HopConfig | null | undefined): boolean {
+  return Boolean(
+    config && ((config.firewallRules?.length ?? 0) > 0 || (config.routes?.length ?? 0) > 0),
+  );
+}
+
+/**
+ * The gRPC configurator: each firewall rule by AddRule, each route by AddRoute. An item the NF
+ * already has (ALREADY_EXISTS, e.g. after a controller restart) counts as applied. A refusal
+ * undoes the items this call added and names the item (`<at>.firewall_rules[2]: ...`).
+ */
+export class GrpcNfConfigurator implements NfConfigurator {
+  constructor(private readonly timeoutMs = 5000) {}
+
+  async apply(
+    address: string,
+    config: chainV1.HopConfig,
+    at: string,
+  ): Promise<() => Promise<void>> {
+    const creds = grpc.credentials.createInsecure();
+    const undos: (() => Promise<void>)[] = [];
+    const undoAll = async (): Promise<void> => {
+      for (const undo of undos.splice(0).reverse()) await undo().catch(() => undefined);
+    };
+    const rules = config.firewallRules ?? [];
+    const routes = config.routes ?? [];
+    const fw = rules.length
+      ? new (firewallV1.loadFirewallV1().Firewall)(address, creds)
+      : undefined;
+    const rt = routes.length ? new (routerV1.loadRouterV1().Router)(address, creds) : undefined;
+    const close = (): void => {
+      fw?.close();
+      rt?.close();
+    };
+    try {
+      for (const [i, rule] of rules.entries()) {
+        try {
+          await call(
+            fw!.AddRule.bind(fw) as Unary<{ rule: firewallV1.Rule }, unknown>,
+            { rule },
+            this.timeoutMs,
+          );
+        } catch (err) {
+          if (!isConflict(err))
+            throw new HopConfigError(
+              `${at}.firewall_rules[${i}]`,
+              (err as grpc.ServiceError).details ?? String(err),
+            );
+        }
+        undos.push(() =>
+          call(
+            fw!.DeleteRule.bind(fw) as Unary<{ id: string }, unknown>,
+            { id: rule.id ?? '' },
+            this.timeoutMs,
+          ),
+        );
+      }
+      for (const [i, route] of routes.entries()) {
+        try {
+          await call(
+            rt!.AddRoute.bind(rt) as Unary<{ route: routerV1.Route }, unknown>,
+            { route },
+            this.timeoutMs,
+          );
+        } catch (err) {
+          if (!isConflict(err))
+            throw new HopConfigError(
+              `${at}.routes[${i}]`,
+              (err as grpc.ServiceError).details ?? String(err),
+            );
+        }
+        undos.push(() =>
+          call(
+            rt!.DeleteRoute.bind(rt) as Unary<{ prefix: string }, unknown>,
+            { prefix: route.prefix ?? '' },
+            this.timeoutMs,
+          ),
+        );
+      }
+    } catch (err) {
+      await undoAll();
+      close();
+      throw err;
+    }
+    // The clients stay open for the undo; it closes them.
+    return async () => {
+      try {
+        await undoAll();
+      } finally {
+        close();
+      }
+    };
+  }
+}
