@@ -28,7 +28,24 @@ export const DEMO_FLOWS = [
 export const DEMO_CHAIN: chainV1.ChainSpec = {
   classifier: { ingressPort: 'default/gen/net1' },
   hops: [
-    { nf: 'default/fw', ingressInterface: 'net1', egressInterface: 'net2' },
+    {
+      nf: 'default/fw',
+      ingressInterface: 'net1',
+      egressInterface: 'net2',
+      // The chain's own rule: the controller gives it to the firewall through firewall.v1.
+      config: {
+        firewallRules: [
+          {
+            id: 'chain-allow-web',
+            priority: 100,
+            action: 'PERMIT',
+            protocol: 'udp',
+            dstPorts: { first: 80, last: 80 },
+            description: 'web through the demo chain',
+          },
+        ],
+      },
+    },
     { nf: 'default/rtr', ingressInterface: 'net1', egressInterface: 'net2' },
   ],
   egressPort: 'default/gen/net2',

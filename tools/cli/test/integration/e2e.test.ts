@@ -79,6 +79,8 @@ describe.skipIf(!root)('service chaining end to end on the local node', () => {
     // mismatch the message says where packets went missing (switch port drops).
     expect(num(by.web?.rxPackets), switchDrops()).toBe(perFlow);
     expect(num(by.web?.duplicates)).toBe(0);
+    // web passes by the rule the chain controller gave the firewall (chain.v1 hop config).
+    expect(num(counters.rules.find((c) => c.id === 'chain-allow-web')?.packets)).toBe(perFlow);
     // telnet: denied by the default action, every one of them, and counted there.
     expect(num(by.telnet?.rxPackets)).toBe(0);
     expect(num(counters.defaultDenied)).toBe(perFlow);
