@@ -33,21 +33,48 @@ describe('CNI ADD → vhost-user data path through OVS-DPDK (integration)', () =
       results.push(r.json!);
     }
     const sockets = results.map((r) => (r.interfaces as { socketPath: string }[])[0]!.socketPath);
-    expect(sockets).toEqual([`${fx.socketDir}/default_fw-0/net1.sock`, `${fx.socketDir}/default_router-0/net1.sock`]);
+    expect(sockets).toEqual([
+      `${fx.socketDir}/default_fw-0/net1.sock`,
+      `${fx.socketDir}/default_router-0/net1.sock`,
+    ]);
     const description = JSON.parse(readFileSync(`${fx.socketDir}/default_fw-0/net1.json`, 'utf8'));
     expect(description.socketPath).toBe(sockets[0]);
     expect(description.ips[0].address).toMatch(/^10\.77\.0\.\d+\/24$/);
 
     const ifaces = await Promise.all(
       results.map((r) => {
-        const port = JSON.parse(readFileSync(String((r.interfaces as { socketPath: string }[])[0]!.socketPath).replace('.sock', '.json'), 'utf8')).ovsPort;
-        return fx.ovs.vswitch.waitForInterface(port, (i) => (i.ofport ?? -1) > 0, 15_000, 'an ofport');
+        const port = JSON.parse(
+          readFileSync(
+            String((r.interfaces as { socketPath: string }[])[0]!.socketPath).replace(
+              '.sock',
+              '.json',
+            ),
+            'utf8',
+          ),
+        ).ovsPort;
+        return fx.ovs.vswitch.waitForInterface(
+          port,
+          (i) => (i.ofport ?? -1) > 0,
+          15_000,
+          'an ofport',
+        );
       }),
     );
     const [a, b] = ifaces as [(typeof ifaces)[0], (typeof ifaces)[0]];
 
-    testpmd = await Testpmd.start(sockets, `flcnipmd${fx.id}`);
-    for (const i of ifaces) await fx.ovs.vswitch.waitForInterface(i.name, (x) => x.linkState === 'up', 20_000, 'link up');
+    // When testpmd waits for OVS's vhost-user client in vain (seen once under heavy load), the
+    // failure carries what ovs-vswitchd said about those sockets.
+    testpmd = await Testpmd.start(sockets, `flcnipmd${fx.id}`).catch((err: Error) => {
+      const log = existsSync(fx.ovs.vswitchdLog) ? readFileSync(fx.ovs.vswitchdLog, 'utf8') : '';
+      const vhost = log
+        .split('\n')
+        .filter((l) => /vhost|dpdk/i.test(l))
+        .slice(-30)
+        .join('\n');
+      throw new Error(`${err.message}\n--- ovs-vswitchd (vhost/dpdk lines) ---\n${vhost}`);
+    });
+    for (const i of ifaces)
+      await fx.ovs.vswitch.waitForInterface(i.name, (x) => x.linkState === 'up', 20_000, 'link up');
 
     // A → B through the bridge; anything from B is dropped. testpmd forwards what port 1 (B)
     // receives back out of port 0 (A), so one initial burst keeps circulating A → OVS → B.
@@ -67,7 +94,9 @@ describe('CNI ADD → vhost-user data path through OVS-DPDK (integration)', () =
     let flows = await fx.ovs.openflow.dumpFlows();
     // ovs-ofctl prints in_port as a number, or as the port's name with --names.
     const counted = (port: typeof a) =>
-      flows.find((f) => new RegExp(`in_port=("?)(${port.ofport}|${port.name})\\1(,|$)`).test(f.match));
+      flows.find((f) =>
+        new RegExp(`in_port=("?)(${port.ofport}|${port.name})\\1(,|$)`).test(f.match),
+      );
     for (let i = 0; i < 50 && (counted(a)?.nPackets ?? 0) < rxB; i++) {
       await new Promise((r) => setTimeout(r, 100));
       flows = await fx.ovs.openflow.dumpFlows();
@@ -84,20 +113,29 @@ describe('CNI ADD → vhost-user data path through OVS-DPDK (integration)', () =
 
     // CHECK with the ADD result as prevResult, then DEL (twice), then CHECK says unknown.
     for (const [i, env] of envs.entries()) {
-      const check = await fx.run({ CNI_COMMAND: 'CHECK', ...env }, fx.conf({ prevResult: results[i] }));
+      const check = await fx.run(
+        { CNI_COMMAND: 'CHECK', ...env },
+        fx.conf({ prevResult: results[i] }),
+      );
       expect(check.code, check.stdout).toBe(0);
       expect(check.stdout).toBe('');
     }
     for (const env of envs) {
       for (let n = 0; n < 2; n++) {
-        const del = await fx.run({ CNI_COMMAND: 'DEL', ...env }, fx.conf({ prevResult: results[0] }));
+        const del = await fx.run(
+          { CNI_COMMAND: 'DEL', ...env },
+          fx.conf({ prevResult: results[0] }),
+        );
         expect(del.code, del.stdout).toBe(0);
       }
     }
     expect(existsSync(`${fx.socketDir}/default_fw-0`)).toBe(false);
     expect(await fx.portNames()).toEqual([fx.ovs.bridge]);
     expect(fx.leases()).toEqual([]);
-    const gone = await fx.run({ CNI_COMMAND: 'CHECK', ...envs[0]! }, fx.conf({ prevResult: results[0] }));
+    const gone = await fx.run(
+      { CNI_COMMAND: 'CHECK', ...envs[0]! },
+      fx.conf({ prevResult: results[0] }),
+    );
     expect(gone.code).toBe(1);
     expect(gone.json?.code).toBe(3);
   }, 180_000);
