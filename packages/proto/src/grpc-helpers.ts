@@ -45,3 +45,24 @@ export function replyFrom<T>(
       (err: unknown) => callback(toStatus(err) as grpc.ServiceError),
     );
 }
+
+/** A client's unary method as grpc-js generates it (request, metadata, options, callback). */
+export type UnaryMethod<Req, Res> = (
+  req: Req,
+  meta: grpc.Metadata,
+  opts: grpc.CallOptions,
+  cb: (err: grpc.ServiceError | null, res?: Res) => void,
+) => unknown;
+
+/** Calls a bound unary client method as a promise, with a deadline `timeoutMs` from now. */
+export function unaryCall<Req, Res>(
+  fn: UnaryMethod<Req, Res>,
+  req: Req,
+  timeoutMs = 10_000,
+): Promise<Res> {
+  return new Promise((resolve, reject) =>
+    fn(req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) =>
+      err ? reject(err) : resolve(res as Res),
+    ),
+  );
+}

@@ -7,7 +7,13 @@ export {
   loadProto,
 } from './loader';
 export { HealthService, type ServingStatus } from './health';
-export { MIN_STATS_INTERVAL_MS, replyFrom, streamEvery } from './grpc-helpers';
+export {
+  MIN_STATS_INTERVAL_MS,
+  replyFrom,
+  streamEvery,
+  unaryCall,
+  type UnaryMethod,
+} from './grpc-helpers';
 export type * as nfV1 from './nf-v1';
 export type * as healthV1 from './health-v1';
 export * as devicePluginV1beta1 from './deviceplugin-v1beta1';

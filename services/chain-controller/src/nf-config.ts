@@ -1,7 +1,7 @@
 // Configures a hop's NF through the NF's own gRPC API (flowline.firewall.v1, flowline.router.v1)
 // with what the chain's HopConfig asks for, and knows how to take back exactly what it added.
 import * as grpc from '@grpc/grpc-js';
-import { type chainV1, firewallV1, routerV1 } from '@flowline/proto';
+import { type UnaryMethod, type chainV1, firewallV1, routerV1, unaryCall } from '@flowline/proto';
 import { HopConfigError } from './errors';
 
 /** Applies a hop's settings; resolves to the undo of what it did. Errors are HopConfigErrors. */
@@ -9,19 +9,8 @@ export interface NfConfigurator {
   apply(address: string, config: chainV1.HopConfig, at: string): Promise<() => Promise<void>>;
 }
 
-type Unary<Req, Res> = (
-  req: Req,
-  meta: grpc.Metadata,
-  opts: grpc.CallOptions,
-  cb: (err: grpc.ServiceError | null, res?: Res) => void,
-) => unknown;
-
-function call<Req>(fn: Unary<Req, unknown>, req: Req, timeoutMs: number): Promise<void> {
-  return new Promise((resolve, reject) =>
-    fn(req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err) =>
-      err ? reject(err) : resolve(),
-    ),
-  );
+function call<Req>(fn: UnaryMethod<Req, unknown>, req: Req, timeoutMs: number): Promise<void> {
+  return unaryCall(fn, req, timeoutMs).then(() => undefined);
 }
 
 const isConflict = (err: unknown): boolean =>
@@ -65,7 +54,7 @@ export class GrpcNfConfigurator implements NfConfigurator {
       for (const [i, rule] of rules.entries()) {
         try {
           await call(
-            fw!.AddRule.bind(fw) as Unary<{ rule: firewallV1.Rule }, unknown>,
+            fw!.AddRule.bind(fw) as UnaryMethod<{ rule: firewallV1.Rule }, unknown>,
             { rule },
             this.timeoutMs,
           );
@@ -78,7 +67,7 @@ export class GrpcNfConfigurator implements NfConfigurator {
         }
         undos.push(() =>
           call(
-            fw!.DeleteRule.bind(fw) as Unary<{ id: string }, unknown>,
+            fw!.DeleteRule.bind(fw) as UnaryMethod<{ id: string }, unknown>,
             { id: rule.id ?? '' },
             this.timeoutMs,
           ),
@@ -87,7 +76,7 @@ export class GrpcNfConfigurator implements NfConfigurator {
       for (const [i, route] of routes.entries()) {
         try {
           await call(
-            rt!.AddRoute.bind(rt) as Unary<{ route: routerV1.Route }, unknown>,
+            rt!.AddRoute.bind(rt) as UnaryMethod<{ route: routerV1.Route }, unknown>,
             { route },
             this.timeoutMs,
           );
@@ -100,7 +89,7 @@ export class GrpcNfConfigurator implements NfConfigurator {
         }
         undos.push(() =>
           call(
-            rt!.DeleteRoute.bind(rt) as Unary<{ prefix: string }, unknown>,
+            rt!.DeleteRoute.bind(rt) as UnaryMethod<{ prefix: string }, unknown>,
             { prefix: route.prefix ?? '' },
             this.timeoutMs,
           ),

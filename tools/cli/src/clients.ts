@@ -1,22 +1,16 @@
 // gRPC clients the CLI uses: the chain controller's ChainService and each NF's
 // NetworkFunction API, with unary calls as promises that carry a deadline.
 import * as grpc from '@grpc/grpc-js';
-import { chainV1, loadNetworkFunctionV1, type nfV1 } from '@flowline/proto';
+import {
+  type UnaryMethod,
+  chainV1,
+  loadNetworkFunctionV1,
+  type nfV1,
+  unaryCall,
+} from '@flowline/proto';
 
-type UnaryFn<Req, Res> = (
-  req: Req,
-  meta: grpc.Metadata,
-  opts: grpc.CallOptions,
-  cb: (err: grpc.ServiceError | null, res?: Res) => void,
-) => unknown;
-
-export function unary<Req, Res>(fn: UnaryFn<Req, Res>, req: Req, timeoutMs = 10_000): Promise<Res> {
-  return new Promise((resolve, reject) =>
-    fn(req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) =>
-      err ? reject(err) : resolve(res as Res),
-    ),
-  );
-}
+/** Unary calls as promises with a deadline (the shared helper of @flowline/proto). */
+export { unaryCall as unary } from '@flowline/proto';
 
 export function chainClient(address: string): chainV1.ChainServiceClient {
   const { ChainService } = chainV1.loadChainV1();
@@ -36,8 +30,8 @@ export async function nfInfo(
 ): Promise<nfV1.NetworkFunctionInfo__Output> {
   const client = nfClient(address);
   try {
-    return await unary(
-      client.GetInfo.bind(client) as UnaryFn<object, nfV1.NetworkFunctionInfo__Output>,
+    return await unaryCall(
+      client.GetInfo.bind(client) as UnaryMethod<object, nfV1.NetworkFunctionInfo__Output>,
       {},
       timeoutMs,
     );

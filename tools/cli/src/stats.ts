@@ -3,7 +3,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { chainV1, nfV1 } from '@flowline/proto';
 import { type NfClient, chainClient, nfClient, unary } from './clients';
-import { mpps, renderTable } from './table';
+import { renderTable } from './table';
 
 interface Sample {
   at: number;
@@ -35,6 +35,10 @@ export interface StatsView {
   hops: HopRow[];
   chains: { name: string; phase: string; classified: number }[];
 }
+
+/** Millions per second between two readings of a counter; 0 without an earlier one. */
+const mppsBetween = (now: number, before: number | undefined, seconds: number): number =>
+  before !== undefined && seconds > 0 ? (now - before) / seconds / 1e6 : 0;
 
 const n = (v: unknown): number => (typeof v === 'string' || typeof v === 'number' ? Number(v) : 0);
 
@@ -83,8 +87,8 @@ export class StatsCollector {
           port: p.name,
           rxPackets: rx,
           txPackets: tx,
-          rxMpps: before && secs > 0 ? (rx - n(before.rxPackets)) / secs / 1e6 : 0,
-          txMpps: before && secs > 0 ? (tx - n(before.txPackets)) / secs / 1e6 : 0,
+          rxMpps: mppsBetween(rx, before && n(before.rxPackets), secs),
+          txMpps: mppsBetween(tx, before && n(before.txPackets), secs),
           drops: n(p.rxMissed) + n(p.rxErrors) + n(p.txErrors),
         });
         if (n(p.rxMissed))
@@ -124,7 +128,7 @@ export class StatsCollector {
               hop: hop.nf,
               healthy: hop.healthy,
               packets,
-              mpps: before && secs > 0 ? (packets - before.packets) / secs / 1e6 : 0,
+              mpps: mppsBetween(packets, before?.packets, secs),
             });
             this.hopHistory.set(key, { at: now, packets });
           }
@@ -183,5 +187,3 @@ export function renderStats(view: StatsView): string {
     );
   return parts.join('\n\n');
 }
-
-export { mpps };

@@ -11,6 +11,3 @@ export function renderTable(headers: string[], rows: (string | number)[][]): str
     '\n',
   );
 }
-
-export const mpps = (packets: number, seconds: number): string =>
-  seconds > 0 ? (packets / seconds / 1e6).toFixed(3) : '-';

@@ -8,7 +8,6 @@ import {
   readFileSync,
   readdirSync,
   rmSync,
-  writeFileSync,
 } from 'node:fs';
 import { basename, join } from 'node:path';
 import { createLogger } from '@flowline/telemetry';
@@ -205,10 +204,4 @@ export function deleteManifests(stateDir: string, names: string[]): string[] {
     }
   }
   return removed;
-}
-
-export function writeManifest(stateDir: string, name: string, text: string): void {
-  const paths = nodePaths(stateDir);
-  mkdirSync(paths.manifests, { recursive: true });
-  writeFileSync(join(paths.manifests, name), text);
 }

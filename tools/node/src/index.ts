@@ -15,7 +15,6 @@ export {
   nodeDown,
   nodeStatus,
   nodeUp,
-  writeManifest,
   type NodeStatus,
   type PodStatus,
 } from './control';

@@ -26,7 +26,14 @@ import { type NodeConfig, type NodePaths, netconfFor } from './config';
 import { NodeStepError } from './errors';
 import { type PodSpec, podKey } from './manifest';
 import { isAlive, startProcess, stopProcess } from './processes';
-import { type NodeState, type PodRecord, emptyState, readState, writeState } from './state';
+import {
+  type AttachmentRecord,
+  type NodeState,
+  type PodRecord,
+  emptyState,
+  readState,
+  writeState,
+} from './state';
 
 export const CNI_PATH_SYSTEM = '/usr/lib/cni';
 export const OVS_NETNS = 'flowline-node-ovs';
@@ -394,21 +401,7 @@ export class NodeRuntime {
         netconf,
       });
       this.save();
-      await execCni({
-        command: 'ADD',
-        plugin: join(this.paths.stateDir, 'cni-bin', String(netconf.type)),
-        cniPath: this.cniPath,
-        netconf,
-        containerId: pod.containerId,
-        netns: `/run/netns/${pod.netns}`,
-        ifname: sel.interface,
-        args: {
-          IgnoreUnknown: 'true',
-          K8S_POD_NAMESPACE: spec.namespace,
-          K8S_POD_NAME: spec.name,
-          K8S_POD_INFRA_CONTAINER_ID: pod.containerId,
-        },
-      });
+      await this.cni('ADD', pod, pod.attachments[pod.attachments.length - 1]!);
     }
 
     this.startPodProcess(spec, pod, env);
@@ -493,21 +486,31 @@ export class NodeRuntime {
     this.writeNfAddresses();
   }
 
+  /** Runs the attachment's CNI plugin as a runtime does, with the pod's identity in CNI_ARGS. */
+  private cni(command: 'ADD' | 'DEL', pod: PodRecord, a: AttachmentRecord): Promise<unknown> {
+    return execCni({
+      command,
+      plugin: join(this.paths.stateDir, 'cni-bin', String(a.netconf.type)),
+      cniPath: this.cniPath,
+      netconf: a.netconf,
+      containerId: a.containerId,
+      netns: `/run/netns/${pod.netns}`,
+      ifname: a.ifname,
+      args: {
+        IgnoreUnknown: 'true',
+        K8S_POD_NAMESPACE: pod.namespace,
+        K8S_POD_NAME: pod.name,
+        K8S_POD_INFRA_CONTAINER_ID: pod.containerId,
+      },
+    });
+  }
+
   /** Undoes a pod's steps in reverse; each step tolerates what is already gone. */
   async tearDownPod(pod: PodRecord): Promise<void> {
     await stopProcess(pod.process);
     for (const a of [...pod.attachments].reverse()) {
       try {
-        await execCni({
-          command: 'DEL',
-          plugin: join(this.paths.stateDir, 'cni-bin', String(a.netconf.type)),
-          cniPath: this.cniPath,
-          netconf: a.netconf,
-          containerId: a.containerId,
-          netns: `/run/netns/${pod.netns}`,
-          ifname: a.ifname,
-          args: { IgnoreUnknown: 'true', K8S_POD_NAMESPACE: pod.namespace, K8S_POD_NAME: pod.name },
-        });
+        await this.cni('DEL', pod, a);
       } catch (err) {
         this.log.warn('CNI DEL failed', { pod: pod.key, ifname: a.ifname, err });
       }
