@@ -1,5 +1,11 @@
-// Bundles the plugin into one executable JS file, dist/flowline, with a node shebang: what a
-// node's CNI bin dir gets (/opt/cni/bin/flowline). Dependencies are inlined; node built-ins stay.
+// Builds the plugin's two executables:
+// - dist/flowline-cni: the whole plugin bundled into one JS file with a node shebang (one CNI
+//   invocation by the exec protocol, or `flowline-cni daemon`). Dependencies are inlined; node
+//   built-ins stay.
+// - dist/flowline: the native executable a node's CNI bin dir gets (/opt/cni/bin/flowline),
+//   compiled from shim/flowline.c: it hands each invocation to the daemon, or execs
+//   flowline-cni beside it when no daemon runs.
+import { execFileSync } from 'node:child_process';
 import { chmodSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,7 +13,7 @@ import { createRequire } from 'node:module';
 import { build } from 'esbuild';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const outfile = join(root, 'dist', 'flowline');
+const outfile = join(root, 'dist', 'flowline-cni');
 const require = createRequire(import.meta.url);
 // Resolved through a variable: a literal require of it here would make nx see the plugin's
 // static import of @flowline/telemetry as also lazy-loaded, which its lint rule forbids.
@@ -39,3 +45,12 @@ await build({
   plugins: [telemetryLoggerOnly],
 });
 chmodSync(outfile, 0o755);
+
+const shim = join(root, 'dist', 'flowline');
+const cc = process.env.CC || 'cc';
+execFileSync(
+  cc,
+  // Static: the chart copies it onto hosts whose libc may be older than the build machine's.
+  ['-std=c11', '-D_GNU_SOURCE', '-O2', '-Wall', '-Wextra', '-Werror', '-static', '-o', shim, join(root, 'shim', 'flowline.c')],
+  { stdio: 'inherit' },
+);

@@ -2,7 +2,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cachedPluginVersions } from './delegate';
+import { cachedPluginVersions, execPlugin } from './delegate';
 
 describe('cachedPluginVersions', () => {
   const dir = mkdtempSync(join(tmpdir(), 'flcni-delegate-'));
@@ -19,11 +19,20 @@ describe('cachedPluginVersions', () => {
   const cache = join(dir, 'cache');
 
   it('asks the plugin once, then answers from the cache until the binary changes', async () => {
-    expect(await cachedPluginVersions(plugin, [dir], '1.1.0', cache)).toEqual(['0.4.0', '1.0.0']);
-    expect(await cachedPluginVersions(plugin, [dir], '1.1.0', cache)).toEqual(['0.4.0', '1.0.0']);
+    expect(await cachedPluginVersions(plugin, [dir], '1.1.0', cache, process.env)).toEqual([
+      '0.4.0',
+      '1.0.0',
+    ]);
+    expect(await cachedPluginVersions(plugin, [dir], '1.1.0', cache, process.env)).toEqual([
+      '0.4.0',
+      '1.0.0',
+    ]);
     expect(asked()).toBe(1);
     utimesSync(plugin, new Date(), new Date(Date.now() + 5000)); // replaced binary: new mtime
-    expect(await cachedPluginVersions(plugin, [dir], '1.1.0', cache)).toEqual(['0.4.0', '1.0.0']);
+    expect(await cachedPluginVersions(plugin, [dir], '1.1.0', cache, process.env)).toEqual([
+      '0.4.0',
+      '1.0.0',
+    ]);
     expect(asked()).toBe(2);
     expect(
       Object.keys(JSON.parse(readFileSync(join(cache, 'plugin-versions.json'), 'utf8'))),
@@ -32,14 +41,46 @@ describe('cachedPluginVersions', () => {
 
   it('falls back to asking when the cache is unreadable or cannot be written', async () => {
     writeFileSync(join(cache, 'plugin-versions.json'), '{not json');
-    expect(await cachedPluginVersions(plugin, [dir], '1.1.0', cache)).toEqual(['0.4.0', '1.0.0']);
-    expect(asked()).toBe(3);
-    const unwritable = join(dir, 'afile');
-    writeFileSync(unwritable, '');
-    expect(await cachedPluginVersions(plugin, [dir], '1.1.0', join(unwritable, 'sub'))).toEqual([
+    expect(await cachedPluginVersions(plugin, [dir], '1.1.0', cache, process.env)).toEqual([
       '0.4.0',
       '1.0.0',
     ]);
+    expect(asked()).toBe(3);
+    const unwritable = join(dir, 'afile');
+    writeFileSync(unwritable, '');
+    expect(
+      await cachedPluginVersions(plugin, [dir], '1.1.0', join(unwritable, 'sub'), process.env),
+    ).toEqual(['0.4.0', '1.0.0']);
     expect(asked()).toBe(4);
+  });
+});
+
+describe('execPlugin', () => {
+  it("gives the delegate the environment it was handed, not this process's own", async () => {
+    // The resident daemon runs invocations for many callers: the IPAM plugin must see the
+    // runtime's environment of this invocation, with the CNI_* of the delegated call.
+    const dir = mkdtempSync(join(tmpdir(), 'flcni-delegate-env-'));
+    try {
+      const plugin = join(dir, 'ipam');
+      writeFileSync(
+        plugin,
+        `#!/bin/sh\nprintf '{"mark":"%s","own":"%s","cmd":"%s","path":"%s"}' "$CALLER_MARK" "$DAEMON_ONLY" "$CNI_COMMAND" "$CNI_PATH"\n`,
+      );
+      chmodSync(plugin, 0o755);
+      process.env.DAEMON_ONLY = 'daemon';
+      const out = await execPlugin(
+        plugin,
+        {
+          command: 'ADD',
+          path: [dir, '/x'],
+          inherit: { PATH: '/usr/bin:/bin', CALLER_MARK: 'caller', CNI_COMMAND: 'DEL' },
+        },
+        {},
+      );
+      expect(out).toEqual({ mark: 'caller', own: '', cmd: 'ADD', path: `${dir}:/x` });
+    } finally {
+      delete process.env.DAEMON_ONLY;
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -12,6 +12,8 @@ export interface DelegateEnv {
   ifname?: string;
   cniArgs?: string;
   path: string[];
+  /** The environment the delegate inherits (the runtime's, as given to this plugin). */
+  inherit: Readonly<NodeJS.ProcessEnv>;
 }
 
 /** Finds an executable plugin in CNI_PATH; code 7 naming the config field when it is not there. */
@@ -45,7 +47,7 @@ export function execPlugin(
   timeoutMs = 30_000,
 ): Promise<unknown> {
   const childEnv: NodeJS.ProcessEnv = {
-    ...process.env,
+    ...env.inherit,
     CNI_COMMAND: env.command,
     CNI_PATH: env.path.join(':'),
   };
@@ -120,8 +122,13 @@ export async function pluginVersions(
   binary: string,
   path: readonly string[],
   cniVersion: string,
+  inherit: Readonly<NodeJS.ProcessEnv>,
 ): Promise<string[]> {
-  const r = (await execPlugin(binary, { command: 'VERSION', path: [...path] }, { cniVersion })) as {
+  const r = (await execPlugin(
+    binary,
+    { command: 'VERSION', path: [...path], inherit },
+    { cniVersion },
+  )) as {
     supportedVersions?: unknown;
   };
   return Array.isArray(r?.supportedVersions)
@@ -140,6 +147,7 @@ export async function cachedPluginVersions(
   path: readonly string[],
   cniVersion: string,
   cacheDir: string,
+  inherit: Readonly<NodeJS.ProcessEnv>,
 ): Promise<string[]> {
   const file = join(cacheDir, 'plugin-versions.json');
   let key: string;
@@ -147,14 +155,14 @@ export async function cachedPluginVersions(
     const s = await stat(binary);
     key = `${binary}:${s.size}:${s.mtimeMs}`;
   } catch {
-    return pluginVersions(binary, path, cniVersion);
+    return pluginVersions(binary, path, cniVersion, inherit);
   }
   const cache = await readFile(file, 'utf8')
     .then((t) => JSON.parse(t) as Record<string, unknown>)
     .catch(() => ({}) as Record<string, unknown>);
   const hit = cache[key];
   if (Array.isArray(hit) && hit.every((v) => typeof v === 'string')) return hit as string[];
-  const versions = await pluginVersions(binary, path, cniVersion);
+  const versions = await pluginVersions(binary, path, cniVersion, inherit);
   if (versions.length > 0) {
     // Entries of replaced binaries are dropped; tmp + rename so a reader never sees half a file.
     const next = Object.fromEntries(

@@ -1,4 +1,4 @@
-export { invoke, type Invocation, type Outcome } from './main';
+export { invoke, type Invocation, type Outcome } from './invoke';
 export { CniCode, CniError } from './errors';
 export { parseNetConf, decodeConfig, type NetConf, DEFAULT_OVSDB_SOCKET } from './config';
 export { readEnv, parseCniArgs, type CniEnv } from './env';
@@ -7,3 +7,4 @@ export { formatResult, parseResult, type Result } from './result';
 export { SUPPORTED_VERSIONS } from './versions';
 export { EXT as OVS_EXTERNAL_IDS } from './commands';
 export type { AttachmentFile } from './attachment-file';
+export { CniDaemon, CniDaemonError, DEFAULT_DAEMON_SOCKET, type CniDaemonOptions } from './daemon';

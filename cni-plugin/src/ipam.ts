@@ -42,6 +42,7 @@ export class Ipam {
       this.env.path,
       this.conf.cniVersion,
       join(this.conf.socketDir, '.cache'),
+      this.env.process,
     );
     return this.versions;
   }
@@ -84,6 +85,7 @@ export class Ipam {
       ifname,
       netns: this.env.netns,
       path: this.env.path,
+      inherit: this.env.process,
     };
     if (this.cniArgs !== undefined) d.cniArgs = this.cniArgs;
     return d;
@@ -124,7 +126,7 @@ export class Ipam {
     if (await this.speaks11())
       await execPlugin(
         this.binary(),
-        { command: 'STATUS', path: this.env.path },
+        { command: 'STATUS', path: this.env.path, inherit: this.env.process },
         this.config('1.1.0'),
       );
   }
@@ -134,7 +136,7 @@ export class Ipam {
     if (!(await this.speaks11())) return false;
     await execPlugin(
       this.binary(),
-      { command: 'GC', path: this.env.path },
+      { command: 'GC', path: this.env.path, inherit: this.env.process },
       this.config('1.1.0', { 'cni.dev/valid-attachments': valid }),
     );
     return true;

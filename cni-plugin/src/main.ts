@@ -1,71 +1,7 @@
-import { createLogger } from '@flowline/telemetry';
-import { cmdAdd, cmdCheck, cmdDel, cmdGc, cmdStatus, type Context } from './commands';
-import { decodeConfig, parseNetConf } from './config';
-import { readEnv } from './env';
+import { runDaemon } from './daemon';
 import { CniCode, CniError } from './errors';
-import { LATEST, SUPPORTED_VERSIONS, compareVersions } from './versions';
-
-export interface Invocation {
-  env: NodeJS.ProcessEnv;
-  stdin: string;
-}
-
-export interface Outcome {
-  exitCode: number;
-  /** What goes to stdout: the result, the version info, the error JSON, or nothing. */
-  stdout: string;
-}
-
-/** Runs one CNI invocation (the whole plugin, minus process I/O, so it can be tested in-process). */
-export async function invoke({ env, stdin }: Invocation): Promise<Outcome> {
-  const log = createLogger('cni-plugin').child({ command: env.CNI_COMMAND, containerId: env.CNI_CONTAINERID, ifname: env.CNI_IFNAME });
-  let cniVersion: string = LATEST;
-  try {
-    // The version for error output: the config's, when it has a usable one.
-    try {
-      const v = (JSON.parse(stdin) as { cniVersion?: unknown }).cniVersion;
-      if (typeof v === 'string' && /^\d+\.\d+\.\d+$/.test(v)) cniVersion = v;
-    } catch {
-      /* decoded (and reported) below */
-    }
-    const cni = readEnv(env);
-    if (cni.command === 'VERSION') {
-      return { exitCode: 0, stdout: JSON.stringify({ cniVersion, supportedVersions: [...SUPPORTED_VERSIONS] }) };
-    }
-    const conf = parseNetConf(decodeConfig(stdin));
-    cniVersion = conf.cniVersion;
-    if ((cni.command === 'STATUS' || cni.command === 'GC') && compareVersions(conf.cniVersion, '1.1.0') < 0)
-      throw new CniError(
-        CniCode.IncompatibleVersion,
-        `incompatible CNI version: ${cni.command} needs cniVersion 1.1.0 or later, the configuration has ${conf.cniVersion}`,
-      );
-    const ctx: Context = { env: cni, conf, cniArgs: env.CNI_ARGS, log };
-    switch (cni.command) {
-      case 'ADD':
-        return { exitCode: 0, stdout: JSON.stringify(await cmdAdd(ctx)) };
-      case 'DEL':
-        await cmdDel(ctx);
-        break;
-      case 'CHECK':
-        await cmdCheck(ctx);
-        break;
-      case 'STATUS':
-        await cmdStatus(ctx);
-        break;
-      case 'GC':
-        await cmdGc(ctx);
-        break;
-    }
-    return { exitCode: 0, stdout: '' };
-  } catch (err) {
-    const e =
-      err instanceof CniError
-        ? err
-        : new CniError(CniCode.Internal, `internal error: ${(err as Error)?.message ?? String(err)}`, (err as Error)?.stack);
-    log.error('failed', { code: e.code, msg: e.message, details: e.details });
-    return { exitCode: 1, stdout: JSON.stringify(e.toJSON(cniVersion)) };
-  }
-}
+import { invoke } from './invoke';
+import { LATEST } from './versions';
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -78,7 +14,10 @@ async function main(): Promise<void> {
   try {
     stdin = await readStdin();
   } catch (err) {
-    const e = new CniError(CniCode.IoFailure, `cannot read the network configuration from stdin: ${(err as Error).message}`);
+    const e = new CniError(
+      CniCode.IoFailure,
+      `cannot read the network configuration from stdin: ${(err as Error).message}`,
+    );
     process.stdout.write(JSON.stringify(e.toJSON(LATEST)), () => process.exit(1));
     return;
   }
@@ -87,4 +26,13 @@ async function main(): Promise<void> {
   process.stdout.write(stdout, () => process.exit(exitCode));
 }
 
-if (require.main === module) void main();
+// `flowline-cni daemon` serves the native executable's invocations; anything else is one CNI
+// invocation by the exec protocol (runtimes pass no arguments).
+if (require.main === module) {
+  if (process.argv[2] === 'daemon')
+    runDaemon(process.argv.slice(3)).catch((err: unknown) => {
+      process.stderr.write(`flowline-cni daemon: ${(err as Error).message}\n`);
+      process.exit(1);
+    });
+  else void main();
+}

@@ -3,7 +3,7 @@ import { parseNetConf } from './config';
 import { negotiate } from './delegate';
 import { parseCniArgs, readEnv } from './env';
 import { CniError } from './errors';
-import { invoke } from './main';
+import { invoke } from './invoke';
 import { attachmentPaths, macAddress, ovsPortName } from './naming';
 import { formatResult, parseResult } from './result';
 import { selectVersion } from './versions';

@@ -33,6 +33,8 @@ const title = missing.length
       CNI_PATH: `${dirname(PLUGIN)}:${CNI_PATH}`,
       CNI_CACHEDIR: cacheDir(),
       CNI_IFNAME: 'net1',
+      // libcni hands its own environment to the plugin: this reaches the native executable.
+      FLOWLINE_CNI_SOCKET: fx.daemonSocket,
       ...env,
     });
 

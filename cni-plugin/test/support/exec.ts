@@ -1,8 +1,10 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 
-/** The bundled executable, as a runtime would find it in its CNI bin dir. */
+/** The native executable, as a runtime finds it in its CNI bin dir. */
 export const PLUGIN = join(__dirname, '..', '..', 'dist', 'flowline');
+/** The bundled plugin (one invocation in-process, or `daemon`), beside it. */
+export const IN_PROCESS = join(__dirname, '..', '..', 'dist', 'flowline-cni');
 
 export interface PluginEnv {
   CNI_COMMAND?: string;
@@ -11,6 +13,8 @@ export interface PluginEnv {
   CNI_IFNAME?: string;
   CNI_ARGS?: string;
   CNI_PATH?: string;
+  /** Where the executable finds the daemon (nothing listening there: it runs in-process). */
+  FLOWLINE_CNI_SOCKET?: string;
 }
 
 export interface PluginRun {

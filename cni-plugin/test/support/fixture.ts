@@ -1,8 +1,46 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { startOvsDpdk, type OvsDpdk } from '@flowline/ovs';
-import { runPlugin, type PluginEnv, type PluginRun } from './exec';
+import { IN_PROCESS, runPlugin, type PluginEnv, type PluginRun } from './exec';
+
+/**
+ * How the plugin runs: 'daemon' as deployed (the native executable hands each invocation to a
+ * resident `flowline-cni daemon`), 'in-process' as without a daemon (the executable execs the
+ * bundled plugin for the one invocation).
+ */
+export type PluginMode = 'daemon' | 'in-process';
+export const PLUGIN_MODES: readonly PluginMode[] = ['daemon', 'in-process'];
+
+/** Starts `flowline-cni daemon` on `socket` and resolves once it accepts connections. */
+export async function startDaemon(socket: string): Promise<ChildProcess> {
+  const daemon = spawn(IN_PROCESS, ['daemon', '--socket', socket], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  daemon.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  for (let i = 0; !(stderr.includes('"listening"') && existsSync(socket)); i++) {
+    if (daemon.exitCode !== null || i > 200) {
+      daemon.kill('SIGKILL');
+      throw new Error(`flowline-cni daemon did not start on ${socket}: ${stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return daemon;
+}
+
+/** SIGTERM, then the exit (SIGKILL after `graceMs`): the daemon's own graceful stop. */
+export async function stopDaemon(daemon: ChildProcess, graceMs = 10_000): Promise<number | null> {
+  if (daemon.exitCode !== null || daemon.signalCode !== null) return daemon.exitCode;
+  const exited = new Promise<number | null>((r) => daemon.once('exit', (code) => r(code)));
+  daemon.kill('SIGTERM');
+  const timer = setTimeout(() => daemon.kill('SIGKILL'), graceMs);
+  try {
+    return await exited;
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 export const CNI_PATH = '/usr/lib/cni';
 
@@ -12,12 +50,27 @@ export const CNI_PATH = '/usr/lib/cni';
  */
 export class CniFixture {
   ovs!: OvsDpdk;
-  readonly id = `${process.pid}`;
-  readonly base = `/tmp/flcni-${process.pid}`;
-  readonly socketDir = `${this.base}/s`;
-  readonly ipamDir = `${this.base}/ipam`;
+  readonly id: string;
+  readonly base: string;
+  private daemon: ChildProcess | undefined;
+  get socketDir(): string {
+    return `${this.base}/s`;
+  }
+  get ipamDir(): string {
+    return `${this.base}/ipam`;
+  }
   readonly network = 'flowline-test';
   private readonly netnsNames: string[] = [];
+
+  constructor(readonly mode: PluginMode = 'daemon') {
+    this.id = `${process.pid}${mode === 'daemon' ? 'd' : 'p'}`;
+    this.base = `/tmp/flcni-${this.id}`;
+  }
+
+  /** The daemon's socket; in 'in-process' mode nothing listens there, so the executable falls back. */
+  get daemonSocket(): string {
+    return `${this.base}/daemon/cni.sock`;
+  }
 
   async start(): Promise<void> {
     rmSync(this.base, { recursive: true, force: true });
@@ -27,6 +80,7 @@ export class CniFixture {
       netns: `flcni-ovs-${this.id}`,
       maxLifetimeSec: 900,
     });
+    if (this.mode === 'daemon') this.daemon = await startDaemon(this.daemonSocket);
   }
 
   /** A container network namespace, as a runtime creates before calling ADD. */
@@ -66,7 +120,7 @@ export class CniFixture {
   }
 
   run(env: PluginEnv, conf: unknown): Promise<PluginRun> {
-    return runPlugin({ CNI_PATH, ...env }, conf);
+    return runPlugin({ CNI_PATH, FLOWLINE_CNI_SOCKET: this.daemonSocket, ...env }, conf);
   }
 
   /** Lease files of host-local (one per IP; the allocator's cursor and lock left out). */
@@ -95,6 +149,18 @@ export class CniFixture {
   }
 
   async stop(): Promise<void> {
+    try {
+      if (this.daemon) {
+        const code = await stopDaemon(this.daemon);
+        this.daemon = undefined;
+        if (code !== 0) throw new Error(`flowline-cni daemon exited ${code} at stop`);
+      }
+    } finally {
+      await this.stopOvsAndFiles();
+    }
+  }
+
+  private async stopOvsAndFiles(): Promise<void> {
     try {
       await this.ovs?.stop();
     } finally {

@@ -3,13 +3,17 @@
  * exec of the plugin with CNI_* and the config on stdin until it exits, host-local IPAM
  * included. Side by side in the same run, alternating, with Debian's reference `bridge` plugin
  * (veth into the pod's netns, Linux bridge, the same host-local IPAM): the kernel path.
+ * Flowline runs two ways: as deployed (the native `flowline` executable handing the invocation
+ * to the resident `flowline-cni daemon`), and in-process (the bundled plugin exec'd by itself,
+ * what the executable falls back to when no daemon runs).
  *
  *   npm run bench:cni-add -w @flowline/bench [-- --cycles 200]
  *
  * Needs root, hugepages and the built plugin (npx nx build @flowline/cni-plugin). Target:
  * p99 of the flowline ADD under 100 ms on this machine.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { startOvsDpdk, type OvsDpdk } from '@flowline/ovs';
@@ -22,6 +26,8 @@ interface Case {
   plugin: string;
   args?: string[];
   conf: Record<string, unknown>;
+  /** Extra environment for this case's execs. */
+  env?: Record<string, string>;
   /** Wall times of each cycle's ADD and DEL, ms. */
   add: number[];
   del: number[];
@@ -67,16 +73,16 @@ const fmt = (ms: number): string => ms.toFixed(1);
 
 export async function main(argv: string[]): Promise<void> {
   const cycles = parseCycles(argv);
-  const flowline = join(
-    dirname(require.resolve('@flowline/cni-plugin/package.json')),
-    'dist',
-    'flowline',
-  );
+  const dist = join(dirname(require.resolve('@flowline/cni-plugin/package.json')), 'dist');
+  const flowline = join(dist, 'flowline');
+  const flowlineInProcess = join(dist, 'flowline-cni');
   const id = `${process.pid}`;
   const base = `/tmp/flbench-cni-${id}`;
   const podNs = `flbench-cni-${id}`;
   const linuxBridge = `flb${id}`.slice(0, 15);
   let ovs: OvsDpdk | undefined;
+  let daemon: ChildProcess | undefined;
+  const daemonSocket = `${base}/daemon/cni.sock`;
   rmSync(base, { recursive: true, force: true });
   mkdirSync(`${base}/sockets`, { recursive: true });
   try {
@@ -86,23 +92,40 @@ export async function main(argv: string[]): Promise<void> {
       maxLifetimeSec: 3600,
     });
     execFileSync('ip', ['netns', 'add', podNs]);
+    daemon = spawn(flowlineInProcess, ['daemon', '--socket', daemonSocket], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env: { ...process.env, FLOWLINE_LOG_LEVEL: 'warn' },
+    });
+    for (let i = 0; !existsSync(daemonSocket); i++) {
+      if (i > 100 || daemon.exitCode !== null) throw new Error('flowline-cni daemon did not start');
+      await new Promise((r) => setTimeout(r, 50));
+    }
     const ipam = (subnet: string) => ({
       type: 'host-local',
       dataDir: `${base}/ipam`,
       ranges: [[{ subnet }]],
     });
+    const flowlineConf = {
+      cniVersion: '1.1.0',
+      name: 'bench-flowline',
+      type: 'flowline',
+      bridge: ovs.bridge,
+      socketDir: `${base}/sockets`,
+      ovsdbSocket: ovs.dbSocket,
+      ipam: ipam('10.198.0.0/16'),
+    };
     const flowlineCase: Case = {
-      name: 'flowline (vhost-user port on OVS-DPDK)',
+      name: 'flowline (native exec -> resident daemon)',
       plugin: flowline,
-      conf: {
-        cniVersion: '1.1.0',
-        name: 'bench-flowline',
-        type: 'flowline',
-        bridge: ovs.bridge,
-        socketDir: `${base}/sockets`,
-        ovsdbSocket: ovs.dbSocket,
-        ipam: ipam('10.198.0.0/16'),
-      },
+      env: { FLOWLINE_CNI_SOCKET: daemonSocket },
+      conf: flowlineConf,
+      add: [],
+      del: [],
+    };
+    const inProcessCase: Case = {
+      name: 'flowline in-process (node per exec)',
+      plugin: flowlineInProcess,
+      conf: flowlineConf,
       add: [],
       del: [],
     };
@@ -129,7 +152,7 @@ export async function main(argv: string[]): Promise<void> {
       add: [],
       del: [],
     };
-    const cases = [flowlineCase, reference, nodeFloor];
+    const cases = [flowlineCase, inProcessCase, reference, nodeFloor];
     const env = (command: string, n: number) => ({
       CNI_COMMAND: command,
       CNI_CONTAINERID: `bench${id}x${n}`,
@@ -140,14 +163,14 @@ export async function main(argv: string[]): Promise<void> {
     });
     // Warm-up (page cache, OVS's first port), not counted.
     for (const c of cases) {
-      await exec(c.plugin, env('ADD', -1), c.conf, c.args);
-      await exec(c.plugin, env('DEL', -1), c.conf, c.args);
+      await exec(c.plugin, { ...env('ADD', -1), ...c.env }, c.conf, c.args);
+      await exec(c.plugin, { ...env('DEL', -1), ...c.env }, c.conf, c.args);
     }
     for (let n = 0; n < cycles; n++) {
       // Alternate which case goes first, so drift of the machine favours neither.
       for (const c of n % 2 === 0 ? cases : [...cases].reverse()) {
-        c.add.push(await exec(c.plugin, env('ADD', n), c.conf, c.args));
-        c.del.push(await exec(c.plugin, env('DEL', n), c.conf, c.args));
+        c.add.push(await exec(c.plugin, { ...env('ADD', n), ...c.env }, c.conf, c.args));
+        c.del.push(await exec(c.plugin, { ...env('DEL', n), ...c.env }, c.conf, c.args));
       }
       if ((n + 1) % 50 === 0) process.stderr.write(`${n + 1}/${cycles} cycles\n`);
     }
@@ -174,12 +197,20 @@ export async function main(argv: string[]): Promise<void> {
       `\nflowline/bridge ADD: ratio of medians ${(median(flowlineCase.add) / median(reference.add)).toFixed(2)}, median per-cycle ratio ${median(ratios).toFixed(2)}`,
     );
     console.log(
-      `flowline ADD median over the node startup floor: ${fmt(median(flowlineCase.add) - median(nodeFloor.add))} ms (the plugin's own work: OVSDB, IPAM exec, files)`,
+      `flowline in-process ADD median over the node startup floor: ${fmt(median(inProcessCase.add) - median(nodeFloor.add))} ms (the plugin's own work: OVSDB, IPAM exec, files)`,
+    );
+    console.log(
+      `flowline daemon/in-process ADD: ratio of medians ${(median(flowlineCase.add) / median(inProcessCase.add)).toFixed(2)}`,
     );
     console.log(
       `target p99(flowline ADD) < 100 ms: ${fmt(p99)} ms, ${p99 < 100 ? 'met' : 'NOT met'}`,
     );
   } finally {
+    if (daemon && daemon.exitCode === null) {
+      const exited = new Promise((r) => daemon?.once('exit', r));
+      daemon.kill('SIGTERM');
+      await exited;
+    }
     await ovs?.stop().catch((err: unknown) => console.error('stopping OVS failed:', err));
     for (const args of [
       ['netns', 'del', podNs],

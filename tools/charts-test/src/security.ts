@@ -19,6 +19,7 @@ export interface Container {
   livenessProbe?: Record<string, unknown>;
   readinessProbe?: Record<string, unknown>;
   command?: string[];
+  args?: string[];
 }
 
 export interface PodSpec {

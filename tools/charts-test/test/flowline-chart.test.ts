@@ -215,6 +215,42 @@ describe('charts/flowline', () => {
     expect(envOf(c).FLOWLINE_CNI_CONF_DIR).toBeUndefined();
   });
 
+  it('runs the resident CNI daemon beside the installer, with the host paths the plugin touches', () => {
+    const pod = podOf(find(ms, 'DaemonSet', 'test-cni'));
+    const d = pod.spec.containers.find((x) => x.name === 'daemon')!;
+    expect(d.command).toEqual([
+      'node',
+      '/opt/flowline-cni/flowline-cni.js',
+      'daemon',
+      '--socket',
+      '/run/flowline/cni.sock',
+    ]);
+    expect(securityProblems(d, [])).toEqual([]);
+    const mounts = Object.fromEntries(d.volumeMounts!.map((m) => [m.mountPath, m.name]));
+    const hostPathOf = (volume: string) =>
+      pod.spec.volumes!.find((v) => v.name === volume)!.hostPath!.path;
+    // Each at the host's own path: the runtime's CNI_PATH, CNI_NETNS and the network config
+    // name host paths, and the executable on the host connects to /run/flowline/cni.sock.
+    for (const path of [
+      '/run/flowline',
+      '/run/flowline/vhost',
+      '/var/run/openvswitch',
+      '/opt/cni/bin',
+      '/var/lib/cni',
+      '/var/run/netns',
+    ])
+      expect(hostPathOf(mounts[path]!), path).toBe(path);
+    expect(d.readinessProbe).toEqual({
+      exec: { command: ['test', '-S', '/run/flowline/cni.sock'] },
+      periodSeconds: 10,
+    });
+
+    const off = render('flowline', { cni: { daemon: { enabled: false } } });
+    const offPod = podOf(find(off, 'DaemonSet', 'test-cni'));
+    expect(offPod.spec.containers.map((x) => x.name)).toEqual(['install']);
+    expect(offPod.spec.volumes!.map((v) => v.name)).not.toContain('daemon-run');
+  });
+
   it('writes a conflist instead in conflist mode', () => {
     const out = render('flowline', { cni: { mode: 'conflist', ipam: null } });
     expect(out.some((m) => m.kind === 'NetworkAttachmentDefinition')).toBe(false);

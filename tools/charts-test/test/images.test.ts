@@ -4,6 +4,7 @@ import {
   mkdirSync,
   mkdtempSync,
   readFileSync,
+  readlinkSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -241,7 +242,7 @@ describe('image scripts', () => {
     expect(JSON.parse(set.stdout).lcores).toBe('3,4');
   });
 
-  it('cni-install.sh installs a wrapper that runs the bundle with the copied node, and a conflist', async () => {
+  it('cni-install.sh links the native executable into the CNI bin dir; without a daemon it runs the bundle with the copied node; and a conflist', async () => {
     const bin = join(tmp, 'cni-bin');
     const install = join(tmp, 'opt-flowline');
     const conf = join(tmp, 'net.d');
@@ -261,6 +262,8 @@ describe('image scripts', () => {
         FLOWLINE_CNI_BIN_DIR: bin,
         FLOWLINE_CNI_INSTALL_DIR: install,
         FLOWLINE_CNI_BUNDLE: bundle,
+        // The real native executable (the plugin's build output), as the image carries it.
+        FLOWLINE_CNI_EXECUTABLE: join(repoRoot, 'cni-plugin', 'dist', 'flowline'),
         FLOWLINE_CNI_CONF_DIR: conf,
         FLOWLINE_CNI_CONFLIST: conflist,
       },
@@ -278,9 +281,16 @@ describe('image scripts', () => {
         );
       });
       expect(out).toContain(`installed ${bin}/flowline`);
+      expect(readlinkSync(join(bin, 'flowline'))).toBe(join(install, 'cni', 'flowline'));
       expect(statSync(join(bin, 'flowline')).mode & 0o111).not.toBe(0);
+      // No daemon listens: the executable falls back to flowline-cni beside it, which runs the
+      // bundle with the copied node (arguments and environment passed through).
       const r = spawnSync(join(bin, 'flowline'), ['a'], {
-        env: { PATH: '/usr/bin:/bin', CNI_COMMAND: 'VERSION' },
+        env: {
+          PATH: '/usr/bin:/bin',
+          CNI_COMMAND: 'VERSION',
+          FLOWLINE_CNI_SOCKET: join(tmp, 'no-daemon.sock'),
+        },
         encoding: 'utf8',
       });
       expect(JSON.parse(r.stdout)).toEqual({ cmd: 'VERSION', args: ['a'] });

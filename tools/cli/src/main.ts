@@ -375,6 +375,9 @@ export async function main(argv: string[]): Promise<void> {
           status.devicePlugin
             ? `device plugin: ${status.devicePlugin.alive ? 'running' : 'DOWN'}`
             : '',
+          status.cniDaemon
+            ? `CNI daemon: ${status.cniDaemon.alive ? 'running' : 'DOWN (CNI runs in-process)'} at ${status.cniDaemon.socket}`
+            : '',
           status.ovs ? `switch: ${status.ovs.bridge} (ovsdb ${status.ovs.dbSocket})` : '',
           status.pods.length
             ? renderTable(

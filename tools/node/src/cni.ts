@@ -13,12 +13,15 @@ export interface CniInvocation {
   ifname?: string;
   /** CNI_ARGS pairs, e.g. K8S_POD_NAMESPACE and K8S_POD_NAME as kubelet's runtimes pass them. */
   args?: Record<string, string>;
+  /** More environment for the plugin (a runtime's own, e.g. FLOWLINE_CNI_SOCKET). */
+  env?: Record<string, string>;
   timeoutMs?: number;
 }
 
 export async function execCni(inv: CniInvocation): Promise<Record<string, unknown>> {
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
+    ...inv.env,
     CNI_COMMAND: inv.command,
     CNI_PATH: inv.cniPath,
   };

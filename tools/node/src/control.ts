@@ -114,6 +114,7 @@ export interface NodeStatus {
   agentPid?: number;
   controller?: { address: string; alive: boolean };
   devicePlugin?: { alive: boolean };
+  cniDaemon?: { socket: string; alive: boolean };
   ovs?: { dbSocket: string; bridge: string };
   pods: PodStatus[];
   problems: Record<string, string>;
@@ -132,6 +133,9 @@ export function nodeStatus(stateDir: string): NodeStatus {
       ? { controller: { address: state.controller.grpcAddress, alive: isAlive(state.controller) } }
       : {}),
     ...(state.devicePlugin ? { devicePlugin: { alive: isAlive(state.devicePlugin) } } : {}),
+    ...(state.cniDaemon
+      ? { cniDaemon: { socket: state.cniDaemon.socket, alive: isAlive(state.cniDaemon) } }
+      : {}),
     ...(state.ovs ? { ovs: { dbSocket: state.ovs.dbSocket, bridge: state.ovs.bridge } } : {}),
     pods: Object.values(state.pods).map((p) => ({
       key: p.key,

@@ -130,6 +130,7 @@ export class NodeRuntime {
     try {
       await this.startSwitch();
       this.installCniBin();
+      await this.startCniDaemon();
       await this.startDevicePlugin();
       this.startController();
       this.state.ready = true;
@@ -189,6 +190,34 @@ export class NodeRuntime {
       );
     rmSync(join(dir, 'flowline'), { force: true });
     symlinkSync(plugin, join(dir, 'flowline'));
+  }
+
+  get cniDaemonSocket(): string {
+    return join(this.paths.stateDir, 'cni', 'cni.sock');
+  }
+
+  /**
+   * The CNI plugin's resident daemon, as the chart's CNI DaemonSet runs it on a node: each CNI
+   * exec then costs the native executable's hand-over instead of a Node.js start.
+   */
+  private async startCniDaemon(): Promise<void> {
+    const socket = this.cniDaemonSocket;
+    const argv = resolveCommand(['flowline-cni', 'daemon', '--socket', socket]);
+    this.state.cniDaemon = {
+      ...startProcess({ argv, log: join(this.paths.logs, 'cni-daemon.log') }),
+      socket,
+    };
+    this.save();
+    const deadline = Date.now() + 10_000;
+    while (!existsSync(socket)) {
+      if (!isAlive(this.state.cniDaemon) || Date.now() > deadline)
+        throw new NodeStepError(
+          'start CNI daemon',
+          isAlive(this.state.cniDaemon) ? `no socket ${socket} within 10 s` : 'it exited',
+          `read ${this.state.cniDaemon.log}`,
+        );
+      await sleep(50);
+    }
   }
 
   private async startDevicePlugin(): Promise<void> {
@@ -493,6 +522,8 @@ export class NodeRuntime {
       plugin: join(this.paths.stateDir, 'cni-bin', String(a.netconf.type)),
       cniPath: this.cniPath,
       netconf: a.netconf,
+      // Runtimes cannot add variables; the chart's daemon listens on the default path instead.
+      env: { FLOWLINE_CNI_SOCKET: this.cniDaemonSocket },
       containerId: a.containerId,
       netns: `/run/netns/${pod.netns}`,
       ifname: a.ifname,
@@ -530,6 +561,7 @@ export class NodeRuntime {
       this.save();
     }
     await stopProcess(this.state.controller);
+    await stopProcess(this.state.cniDaemon);
     await stopProcess(this.state.devicePlugin);
     await this.kubelet?.stop().catch(() => undefined);
     this.kubelet = undefined;
@@ -553,6 +585,7 @@ export class NodeRuntime {
       ...runtimeDirs(p),
       join(p.stateDir, 'cdi'),
       join(p.stateDir, 'cni-bin'),
+      join(p.stateDir, 'cni'),
       p.ovsRunDir,
     ])
       rmSync(d, { recursive: true, force: true });

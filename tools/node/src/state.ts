@@ -46,6 +46,8 @@ export interface NodeState {
   ovs?: { runDir: string; netns: string; filePrefix: string; dbSocket: string; bridge: string };
   emulated?: { root: string; pfs: string[] };
   devicePlugin?: ProcessRecord;
+  /** The resident CNI plugin daemon the `flowline` executable hands invocations to. */
+  cniDaemon?: ProcessRecord & { socket: string };
   controller?: ProcessRecord & { grpcAddress: string };
   pods: Record<string, PodRecord>;
   /** Manifests or pods the agent could not run, with why. */

@@ -119,6 +119,17 @@ spec:
       expect(ports).toContain(file.ovsPort);
       expect(file.socketPath).toBe(join(stateDir, 'sockets', 'default_sleeper', `${i}.sock`));
     }
+    // Both ADDs were served by the resident CNI daemon (the executable's hand-over), not by an
+    // in-process fallback: they are in the daemon's log.
+    expect(nodeStatus(stateDir).cniDaemon).toMatchObject({ alive: true });
+    const added = readFileSync(join(stateDir, 'logs', 'cni-daemon.log'), 'utf8')
+      .split('\n')
+      .filter(
+        (l) =>
+          l.includes('"msg":"added"') &&
+          rec.attachments.some((a) => l.includes(`"containerId":"${a.containerId}"`)),
+      );
+    expect(added).toHaveLength(2);
 
     // A crashed container is restarted, as kubelet does, with the same netns and devices.
     process.kill(running!.pid!, 'SIGKILL');
@@ -160,6 +171,7 @@ spec:
       before.agent!.pid,
       before.controller!.pid,
       before.devicePlugin!.pid,
+      before.cniDaemon!.pid,
       before.pods['default/sleeper']!.process!.pid,
     ];
     process.kill(before.agent!.pid, 'SIGKILL');

@@ -1,0 +1,195 @@
+import { chmodSync, mkdirSync, unlinkSync } from 'node:fs';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { dirname } from 'node:path';
+import { createLogger, type Logger } from '@flowline/telemetry';
+import { decodeRequest, encodeResponse, ProtocolError } from './daemon-protocol';
+import { invoke } from './invoke';
+
+export const DEFAULT_DAEMON_SOCKET = '/run/flowline/cni.sock';
+
+export interface CniDaemonOptions {
+  socketPath: string;
+  log?: Logger;
+  /** How long stop() waits for invocations in flight before it closes their connections. */
+  drainTimeoutMs?: number;
+}
+
+export class CniDaemonError extends Error {
+  override readonly name = 'CniDaemonError';
+  constructor(
+    message: string,
+    readonly socketPath: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Whether something accepts connections on the unix socket at `path`. */
+function listening(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createConnection(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+}
+
+/**
+ * The resident CNI plugin: the native `flowline` executable forwards each exec-protocol
+ * invocation here (daemon-protocol.ts), and it runs in this warm process through the same
+ * invoke() the in-process fallback runs. The socket is the trust boundary: 0600 in a folder
+ * only root can enter, since whoever may connect may add and remove OVS ports.
+ */
+export class CniDaemon {
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly sockets = new Set<Socket>();
+  private stopped = false;
+
+  private constructor(
+    private readonly server: Server,
+    readonly socketPath: string,
+    private readonly log: Logger,
+    private readonly drainTimeoutMs: number,
+  ) {}
+
+  static async listen(options: CniDaemonOptions): Promise<CniDaemon> {
+    const { socketPath } = options;
+    const log = options.log ?? createLogger('cni-daemon');
+    if (Buffer.byteLength(socketPath) > 107)
+      throw new CniDaemonError(`socket path ${socketPath} is longer than 107 bytes`, socketPath);
+    mkdirSync(dirname(socketPath), { recursive: true, mode: 0o700 });
+    if (await listening(socketPath))
+      throw new CniDaemonError(`another CNI daemon already listens on ${socketPath}`, socketPath);
+    // A socket file left by a daemon that died: nothing answers on it.
+    try {
+      unlinkSync(socketPath);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    const server = createServer({ allowHalfOpen: true });
+    const daemon = new CniDaemon(server, socketPath, log, options.drainTimeoutMs ?? 30_000);
+    server.on('connection', (socket) => daemon.serve(socket));
+    // Created 0600 (umask) rather than chmod'ed after: no window in which others may connect.
+    const umask = process.umask(0o177);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(socketPath, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (err) {
+      throw new CniDaemonError(
+        `cannot listen on ${socketPath}: ${(err as Error).message}`,
+        socketPath,
+      );
+    } finally {
+      process.umask(umask);
+    }
+    chmodSync(socketPath, 0o600);
+    log.info('listening', { socket: socketPath });
+    return daemon;
+  }
+
+  private serve(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('error', (err) => this.log.warn('connection failed', { err: err.message }));
+    const chunks: Buffer[] = [];
+    let received = 0;
+    let done = false;
+    const tryDecode = (ended: boolean): void => {
+      if (done) return;
+      let request;
+      try {
+        request = decodeRequest(Buffer.concat(chunks, received));
+      } catch (err) {
+        done = true;
+        this.log.warn('bad request', { err: (err as ProtocolError).message });
+        socket.destroy();
+        return;
+      }
+      if (request === undefined) {
+        if (ended) {
+          done = true;
+          this.log.warn('connection closed before a whole request arrived', { bytes: received });
+          socket.destroy();
+        }
+        return;
+      }
+      done = true;
+      const running = invoke(request).then(
+        ({ exitCode, stdout }) => {
+          socket.end(encodeResponse(exitCode, stdout));
+        },
+        (err: unknown) => {
+          // invoke() turns every failure into an error JSON; this is a bug, said as one.
+          this.log.error('invocation threw', { err });
+          socket.destroy();
+        },
+      );
+      this.inFlight.add(running);
+      void running.finally(() => this.inFlight.delete(running));
+    };
+    socket.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      received += chunk.length;
+      tryDecode(false);
+    });
+    socket.on('end', () => tryDecode(true));
+  }
+
+  /** Stops accepting, lets invocations in flight finish (bounded), removes the socket file. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const drained = Promise.all([...this.inFlight]);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), this.drainTimeoutMs);
+    });
+    if ((await Promise.race([drained, timedOut])) === 'timeout')
+      this.log.warn('invocations still running at stop', { count: this.inFlight.size });
+    clearTimeout(timer);
+    for (const s of this.sockets) s.destroy();
+    await closed;
+    this.log.info('stopped', { socket: this.socketPath });
+  }
+}
+
+/** `flowline-cni daemon [--socket PATH]`: runs until SIGTERM or SIGINT. */
+export async function runDaemon(argv: readonly string[]): Promise<void> {
+  const log = createLogger('cni-daemon');
+  let socketPath = process.env.FLOWLINE_CNI_SOCKET || DEFAULT_DAEMON_SOCKET;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--socket' && argv[i + 1] !== undefined) socketPath = argv[++i] as string;
+    else if (a === '--help' || a === '-h') {
+      process.stdout.write(
+        'usage: flowline-cni daemon [--socket PATH]\n' +
+          `Serves the flowline CNI executable's invocations on PATH (default $FLOWLINE_CNI_SOCKET, else ${DEFAULT_DAEMON_SOCKET}).\n`,
+      );
+      return;
+    } else
+      throw new CniDaemonError(
+        `unknown argument ${a}; usage: flowline-cni daemon [--socket PATH]`,
+        socketPath,
+      );
+  }
+  const daemon = await CniDaemon.listen({ socketPath, log });
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      log.info('signal', { signal });
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      resolve();
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+  await daemon.stop();
+}

@@ -1,0 +1,200 @@
+import { type ChildProcess } from 'node:child_process';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { IN_PROCESS, PLUGIN, runPlugin, runProcess } from '../support/exec';
+import { startDaemon, stopDaemon } from '../support/fixture';
+
+// The native executable and the resident daemon, without OVS: how invocations get there, what
+// the executable says when the daemon is gone or broken, and the daemon's own life cycle.
+describe('native executable and resident daemon (integration)', () => {
+  const base = `/tmp/flcni-daemon-${process.pid}`;
+  const socket = `${base}/run/cni.sock`;
+  const versionStdin = JSON.stringify({ cniVersion: '1.0.0' });
+  let daemon: ChildProcess | undefined;
+  let server: Server | undefined;
+
+  beforeAll(() => {
+    rmSync(base, { recursive: true, force: true });
+    mkdirSync(base, { recursive: true });
+  });
+  afterEach(async () => {
+    if (daemon) await stopDaemon(daemon);
+    daemon = undefined;
+    await new Promise((r) => (server ? server.close(r) : r(undefined)));
+    server = undefined;
+    rmSync(socket, { force: true });
+  });
+  afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+  /** An IPAM plugin that records its environment and stdin, sleeps, then fails with code 11. */
+  const recordingIpam = (name: string, sleepSec: number): { dir: string; record: string } => {
+    const dir = join(base, `bin-${name}`);
+    const record = join(base, `${name}.env`);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(
+      join(dir, name),
+      [
+        '#!/bin/sh',
+        `env > ${record}`,
+        'if [ "$CNI_COMMAND" = VERSION ]; then echo \'{"cniVersion":"1.0.0","supportedVersions":["1.0.0"]}\'; exit 0; fi',
+        `sleep ${sleepSec}`,
+        'echo \'{"cniVersion":"1.0.0","code":11,"msg":"ipam says later"}\'; exit 1',
+      ].join('\n') + '\n',
+    );
+    chmodSync(join(dir, name), 0o755);
+    return { dir, record };
+  };
+  const addConf = (ipamType: string) => ({
+    cniVersion: '1.0.0',
+    name: 'daemon-test',
+    type: 'flowline',
+    bridge: 'br-none',
+    socketDir: `${base}/sockets`,
+    ovsdbSocket: `${base}/no-ovs.sock`,
+    ipam: { type: ipamType },
+  });
+  const addEnv = (path: string) => ({
+    CNI_COMMAND: 'ADD',
+    CNI_CONTAINERID: 'daemontest1',
+    CNI_NETNS: '/proc/self/ns/net',
+    CNI_IFNAME: 'net1',
+    CNI_PATH: path,
+    FLOWLINE_CNI_SOCKET: socket,
+  });
+
+  it('serves on a socket only root can use, and answers exactly as the in-process plugin does', async () => {
+    daemon = await startDaemon(socket);
+    expect(statSync(socket).mode & 0o777).toBe(0o600);
+    for (const [env, stdin] of [
+      [{ CNI_COMMAND: 'VERSION' }, versionStdin],
+      [{ CNI_COMMAND: 'ADD' }, versionStdin],
+      [{ CNI_COMMAND: 'BOGUS' }, versionStdin],
+      [{ CNI_COMMAND: 'DEL', CNI_CONTAINERID: 'x', CNI_IFNAME: 'net1' }, '{not json'],
+    ] as const) {
+      const viaDaemon = await runPlugin({ ...env, FLOWLINE_CNI_SOCKET: socket }, stdin);
+      const inProcess = await runPlugin(env, stdin, IN_PROCESS);
+      expect({ code: viaDaemon.code, stdout: viaDaemon.stdout }).toEqual({
+        code: inProcess.code,
+        stdout: inProcess.stdout,
+      });
+      expect(viaDaemon.stdout).not.toBe('');
+    }
+  });
+
+  it("hands the delegated IPAM plugin the caller's environment, not the daemon's", async () => {
+    daemon = await startDaemon(socket);
+    const { dir, record } = recordingIpam('ipam-env', 0);
+    const r = await runProcess(
+      PLUGIN,
+      [],
+      { ...addEnv(dir), CALLER_MARK: 'from-runtime' },
+      JSON.stringify(addConf('ipam-env')),
+    );
+    expect(r.code).toBe(1);
+    expect(r.json).toMatchObject({ code: 11 });
+    const seen = readFileSync(record, 'utf8');
+    expect(seen).toContain('CALLER_MARK=from-runtime');
+    expect(seen).toContain('CNI_COMMAND=ADD');
+    expect(seen).toContain(`CNI_PATH=${dir}`);
+    // The daemon was started by this test process, whose environment has e.g. HOME; the
+    // caller's (runProcess: PATH and the CNI_* only) has not.
+    expect(process.env.HOME).toBeDefined();
+    expect(seen).not.toMatch(/^HOME=/m);
+  });
+
+  it('a second daemon refuses a live socket; a SIGKILLed one leaves a socket that the executable and the next daemon get past', async () => {
+    daemon = await startDaemon(socket);
+    const second = await runProcess(IN_PROCESS, ['daemon', '--socket', socket], {});
+    expect(second.code).toBe(1);
+    expect(second.stderr).toContain(`another CNI daemon already listens on ${socket}`);
+
+    daemon.kill('SIGKILL');
+    await new Promise((r) => daemon?.once('exit', r));
+    daemon = undefined;
+    expect(existsSync(socket)).toBe(true); // stale: nothing listens
+    const fallback = await runPlugin(
+      { CNI_COMMAND: 'VERSION', FLOWLINE_CNI_SOCKET: socket },
+      versionStdin,
+    );
+    expect(fallback.code).toBe(0);
+    expect(fallback.json).toMatchObject({
+      cniVersion: '1.0.0',
+      supportedVersions: ['0.4.0', '1.0.0', '1.1.0'],
+    });
+
+    daemon = await startDaemon(socket);
+    const served = await runPlugin(
+      { CNI_COMMAND: 'VERSION', FLOWLINE_CNI_SOCKET: socket },
+      versionStdin,
+    );
+    expect(served.stdout).toBe(fallback.stdout);
+  });
+
+  it('SIGTERM lets an invocation in flight finish and answer, then removes the socket', async () => {
+    daemon = await startDaemon(socket);
+    const { dir } = recordingIpam('ipam-slow', 1);
+    const started = Date.now();
+    const running = runProcess(PLUGIN, [], addEnv(dir), JSON.stringify(addConf('ipam-slow')));
+    await new Promise((r) => setTimeout(r, 300));
+    const code = await stopDaemon(daemon);
+    daemon = undefined;
+    const r = await running;
+    expect(code).toBe(0);
+    // The plugin's own answer after the IPAM's second (no OVS here: that is its error), not the
+    // executable's "closed before answering".
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+    expect(r.json).toMatchObject({ cniVersion: '1.0.0', code: 11 });
+    expect(String(r.json?.msg)).toContain('OVS is not reachable');
+    expect(existsSync(socket)).toBe(false);
+  });
+
+  it('a daemon that drops the connection or answers garbage gives the spec error JSON, in the config version', async () => {
+    mkdirSync(join(base, 'run'), { recursive: true });
+    const peer: { reply?: Buffer } = {};
+    server = createServer((s) => {
+      s.on('data', () => undefined);
+      s.on('end', () => (peer.reply ? s.end(peer.reply) : s.destroy()));
+    });
+    await new Promise<void>((r) => server?.listen(socket, r));
+    const env = { CNI_COMMAND: 'VERSION', FLOWLINE_CNI_SOCKET: socket };
+
+    const dropped = await runPlugin(env, versionStdin);
+    expect(dropped.code).toBe(1);
+    expect(dropped.json).toMatchObject({ cniVersion: '1.0.0', code: 11 });
+    expect(String(dropped.json?.msg)).toContain('closed the connection before answering');
+
+    peer.reply = Buffer.from('HTTP/1.1 400 Bad Request\r\n\r\n');
+    const garbage = await runPlugin(env, JSON.stringify({ cniVersion: '0.4.0' }));
+    expect(garbage.code).toBe(1);
+    expect(garbage.json).toMatchObject({ cniVersion: '0.4.0', code: 5 });
+    expect(String(garbage.json?.msg)).toContain('unknown format');
+  });
+
+  it('with no daemon and no flowline-cni beside it, the executable says what to start (code 11)', async () => {
+    const lonely = join(base, 'lonely');
+    mkdirSync(lonely, { recursive: true });
+    copyFileSync(PLUGIN, join(lonely, 'flowline'));
+    chmodSync(join(lonely, 'flowline'), 0o755);
+    const r = await runProcess(
+      join(lonely, 'flowline'),
+      [],
+      { CNI_COMMAND: 'VERSION', FLOWLINE_CNI_SOCKET: socket },
+      versionStdin,
+    );
+    expect(r.code).toBe(1);
+    expect(r.json).toMatchObject({ cniVersion: '1.0.0', code: 11 });
+    expect(String(r.json?.msg)).toContain('flowline CNI daemon is not running');
+    expect(String(r.json?.details)).toContain(join(lonely, 'flowline-cni'));
+  });
+});
