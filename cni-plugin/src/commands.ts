@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { OvsdbClient, OvsError, VSwitch } from '@flowline/ovs';
+import { ATTACHMENT_EXTERNAL_IDS, OvsdbClient, OvsError, VSwitch } from '@flowline/ovs';
 import {
   listAttachmentFiles,
   readAttachmentFile,
@@ -21,16 +21,8 @@ import { EMPTY_RESULT, ipamOf, lockDir, type Context } from './context';
 
 export type { Context };
 
-/** external_ids keys on the OVS port and interface, read back by CHECK and GC. */
-export const EXT = {
-  network: 'flowline-network',
-  containerId: 'cni-container-id',
-  ifname: 'cni-ifname',
-  netns: 'cni-netns',
-  socket: 'flowline-socket',
-  podNamespace: 'k8s-pod-namespace',
-  podName: 'k8s-pod-name',
-} as const;
+/** external_ids keys on the OVS port and interface, read back by CHECK and GC (and the chain controller). */
+export const EXT = ATTACHMENT_EXTERNAL_IDS;
 
 interface Ovs {
   client: OvsdbClient;

@@ -37,3 +37,5 @@ export {
   type OvsDpdk,
   type OvsDpdkOptions,
 } from './lifecycle';
+export { parseOvsRemote, formatOvsRemote, OvsRemoteError, type OvsRemote } from './remote';
+export { ATTACHMENT_EXTERNAL_IDS } from './attachment-ids';

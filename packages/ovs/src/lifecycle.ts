@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, openSync, closeSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
@@ -38,6 +39,13 @@ export interface OvsDpdkOptions {
   startTimeoutMs?: number;
   /** Keep the run dir (logs, db) after stop(); default false. */
   keepRunDir?: boolean;
+  /**
+   * Also serve OVSDB and OpenFlow over TCP, as a node's OVS does for a chain controller
+   * elsewhere (the chart's ptcp listeners on the node IP). `address` is this OVS's "node IP":
+   * it goes on a veth inside the netns whose host end gets `hostAddress` (both /30), and
+   * ovsdb-server then runs in the netns too, so both listen on that one address.
+   */
+  tcp?: { address: string; hostAddress: string; ovsdbPort?: number; openflowPort?: number };
   logger?: Logger;
 }
 
@@ -52,6 +60,9 @@ export interface OvsDpdk {
   readonly vswitch: VSwitch;
   /** OpenFlow on the bridge, through `<runDir>/<bridge>.mgmt`. */
   readonly openflow: OpenFlow;
+  /** With the tcp option: tcp:ADDRESS:PORT of OVSDB and of the bridge's OpenFlow listener. */
+  readonly ovsdbRemote?: string;
+  readonly openflowRemote?: string;
   readonly vswitchdLog: string;
   /** Restarts ovs-vswitchd only (OpenFlow flows are lost: push them again). */
   restartVswitchd(): Promise<void>;
@@ -171,6 +182,16 @@ export async function startOvsDpdk(options: OvsDpdkOptions): Promise<OvsDpdk> {
   await mkdir(runDir, { recursive: true });
   await run('ovsdb-tool', ['create', dbFile, schema], { what: 'creating the OVS database' });
 
+  const tcp = options.tcp
+    ? {
+        ...options.tcp,
+        ovsdbPort: options.tcp.ovsdbPort ?? 6640,
+        openflowPort: options.tcp.openflowPort ?? 6653,
+        // Interface names are at most 15 bytes: a hash of the netns keeps them unique.
+        hostIf: `flv${createHash('sha1').update(netns).digest('hex').slice(0, 8)}h`,
+        nodeIf: `flv${createHash('sha1').update(netns).digest('hex').slice(0, 8)}n`,
+      }
+    : undefined;
   let createdNetns = false;
   let dbServer: Daemon | undefined;
   let vswitchd: Daemon | undefined;
@@ -188,6 +209,7 @@ export async function startOvsDpdk(options: OvsDpdkOptions): Promise<OvsDpdk> {
     client?.close();
     if (vswitchd) await stopDaemon(vswitchd, log);
     if (dbServer) await stopDaemon(dbServer, log);
+    if (tcp) await run('ip', ['link', 'del', tcp.hostIf]).catch(() => undefined);
     if (createdNetns)
       await run('ip', ['netns', 'del', netns]).catch((err) =>
         log.warn('netns del failed', { err }),
@@ -232,12 +254,34 @@ export async function startOvsDpdk(options: OvsDpdkOptions): Promise<OvsDpdk> {
   };
 
   try {
+    if (!(await netnsExists(netns))) {
+      await run('ip', ['netns', 'add', netns], { what: `creating netns ${netns}` });
+      createdNetns = true;
+    }
+    if (tcp) {
+      const ipn = (...args: string[]): Promise<string> =>
+        run('ip', ['-n', netns, ...args], { what: `setting up ${tcp.nodeIf} in ${netns}` });
+      await run('ip', ['link', 'del', tcp.hostIf]).catch(() => undefined);
+      await run('ip', ['link', 'add', tcp.hostIf, 'type', 'veth', 'peer', 'name', tcp.nodeIf], {
+        what: `creating veth ${tcp.hostIf}`,
+      });
+      await run('ip', ['link', 'set', tcp.nodeIf, 'netns', netns], { what: 'moving the veth' });
+      await run('ip', ['addr', 'add', `${tcp.hostAddress}/30`, 'dev', tcp.hostIf], {
+        what: `addressing ${tcp.hostIf}`,
+      });
+      await run('ip', ['link', 'set', tcp.hostIf, 'up'], { what: `raising ${tcp.hostIf}` });
+      await ipn('addr', 'add', `${tcp.address}/30`, 'dev', tcp.nodeIf);
+      await ipn('link', 'set', tcp.nodeIf, 'up');
+      await ipn('link', 'set', 'lo', 'up');
+    }
     dbServer = startDaemon(
       'ovsdb-server',
       bounded([
+        ...(tcp ? ['ip', 'netns', 'exec', netns] : []),
         'ovsdb-server',
         dbFile,
         `--remote=punix:${dbSocket}`,
+        ...(tcp ? [`--remote=ptcp:${tcp.ovsdbPort}:${tcp.address}`] : []),
         `--pidfile=${join(runDir, 'ovsdb-server.pid')}`,
         `--unixctl=${join(runDir, 'ovsdb-server.ctl')}`,
         `--log-file=${dbLog}`,
@@ -268,12 +312,21 @@ export async function startOvsDpdk(options: OvsDpdkOptions): Promise<OvsDpdk> {
       'pmd-maxsleep': String(options.pmdMaxSleepUs ?? 50),
     });
     await vs().addBridge(bridge, { datapathType: 'netdev', failMode: 'secure' });
+    if (tcp)
+      // A passive (service) listener: it does not make the bridge depend on a controller.
+      await run(
+        'ovs-vsctl',
+        [
+          `--db=unix:${dbSocket}`,
+          '--no-wait',
+          'set-controller',
+          bridge,
+          `ptcp:${tcp.openflowPort}:${tcp.address}`,
+        ],
+        { what: 'adding the OpenFlow listener' },
+      );
     await vs().bumpConfig();
 
-    if (!(await netnsExists(netns))) {
-      await run('ip', ['netns', 'add', netns], { what: `creating netns ${netns}` });
-      createdNetns = true;
-    }
     vswitchd = startDaemon('ovs-vswitchd', vswitchdArgv(), vswitchdLog, log);
     await waitReady();
   } catch (err) {
@@ -291,6 +344,12 @@ export async function startOvsDpdk(options: OvsDpdkOptions): Promise<OvsDpdk> {
     client,
     vswitch: vs(),
     openflow: new OpenFlow({ bridge, runDir }),
+    ...(tcp
+      ? {
+          ovsdbRemote: `tcp:${tcp.address}:${tcp.ovsdbPort}`,
+          openflowRemote: `tcp:${tcp.address}:${tcp.openflowPort}`,
+        }
+      : {}),
     vswitchdLog,
     async restartVswitchd() {
       if (vswitchd) await stopDaemon(vswitchd, log);

@@ -1,12 +1,19 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { formatOvsRemote, parseOvsRemote } from './remote';
 import { run } from './run';
 
 export interface OpenFlowTarget {
   bridge: string;
   /** OVS run dir holding `<bridge>.mgmt`; default: ovs-ofctl's own default (OVS_RUNDIR). */
   runDir?: string;
+  /**
+   * Where the bridge listens for OpenFlow instead (OVS syntax): tcp:HOST:PORT for a bridge with
+   * a passive listener (ovs-vsctl set-controller BRIDGE ptcp:PORT:IP), e.g. another node's, or
+   * unix:PATH. Overrides runDir.
+   */
+  remote?: string;
   /** Path of ovs-ofctl; default from PATH. */
   ofctl?: string;
   timeoutMs?: number;
@@ -110,12 +117,16 @@ export function parseDumpPorts(text: string): PortStats[] {
  * OpenFlow 1.4 bundle (all or none), and flow and port counters are read back.
  */
 export class OpenFlow {
-  constructor(readonly target: OpenFlowTarget) {}
+  /** What ovs-ofctl is pointed at: a remote, the bridge's .mgmt socket, or the bridge name. */
+  readonly remote: string;
 
-  private get remote(): string {
-    return this.target.runDir
-      ? `unix:${join(this.target.runDir, `${this.target.bridge}.mgmt`)}`
-      : this.target.bridge;
+  constructor(readonly target: OpenFlowTarget) {
+    this.remote =
+      target.remote !== undefined
+        ? formatOvsRemote(parseOvsRemote(target.remote))
+        : target.runDir
+          ? `unix:${join(target.runDir, `${target.bridge}.mgmt`)}`
+          : target.bridge;
   }
 
   private ofctl(args: string[], what: string): Promise<string> {

@@ -10,6 +10,7 @@ import {
   OvsdbTransactionError,
 } from './errors';
 import { JsonStreamSplitter } from './json-stream';
+import { formatOvsRemote, OvsRemoteError, parseOvsRemote, type OvsRemote } from './remote';
 
 /** One operation of a transact (RFC 7047 section 5.2). */
 export type Operation = Record<string, unknown> & { op: string };
@@ -43,8 +44,13 @@ export interface BackoffOptions {
 }
 
 export interface OvsdbClientOptions {
-  /** Path of ovsdb-server's unix socket (its --remote=punix:PATH). */
-  socketPath: string;
+  /** Path of ovsdb-server's unix socket (its --remote=punix:PATH); or give `remote`. */
+  socketPath?: string;
+  /**
+   * Where ovsdb-server listens, in OVS's syntax: unix:PATH, or tcp:HOST:PORT for a server with
+   * --remote=ptcp:PORT (ovs-vsctl set-manager ptcp:PORT:IP), e.g. another node's OVS.
+   */
+  remote?: string;
   /** Per request; default 10 s. */
   requestTimeoutMs?: number;
   /** Reconnect after the connection drops, re-establishing monitors; default true. */
@@ -90,9 +96,24 @@ export class OvsdbClient extends EventEmitter {
   private readonly log: Logger;
   private readonly backoff: BackoffOptions;
   private readonly timeoutMs: number;
+  private readonly target: OvsRemote;
+  /** The server as OVS writes it (unix:PATH or tcp:HOST:PORT), for messages. */
+  readonly remote: string;
 
   private constructor(private readonly options: OvsdbClientOptions) {
     super();
+    if (options.remote !== undefined && options.socketPath !== undefined)
+      throw new OvsRemoteError('give OvsdbClient socketPath or remote, not both', {
+        socketPath: options.socketPath,
+        remote: options.remote,
+      });
+    if (options.remote === undefined && options.socketPath === undefined)
+      throw new OvsRemoteError('OvsdbClient needs socketPath or remote');
+    this.target =
+      options.remote !== undefined
+        ? parseOvsRemote(options.remote)
+        : { kind: 'unix', path: options.socketPath! };
+    this.remote = formatOvsRemote(this.target);
     this.log = options.logger ?? createLogger('ovsdb-client');
     this.backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
     this.timeoutMs = options.requestTimeoutMs ?? 10_000;
@@ -105,8 +126,9 @@ export class OvsdbClient extends EventEmitter {
     return client;
   }
 
-  get socketPath(): string {
-    return this.options.socketPath;
+  /** The unix socket's path; undefined for a TCP remote. */
+  get socketPath(): string | undefined {
+    return this.target.kind === 'unix' ? this.target.path : undefined;
   }
 
   get connected(): boolean {
@@ -115,7 +137,11 @@ export class OvsdbClient extends EventEmitter {
 
   private openSocket(): Promise<Socket> {
     return new Promise((resolve, reject) => {
-      const socket = createConnection({ path: this.options.socketPath });
+      const t = this.target;
+      const socket =
+        t.kind === 'unix'
+          ? createConnection({ path: t.path })
+          : createConnection({ host: t.host, port: t.port, noDelay: true });
       const onError = (err: Error): void => {
         socket.destroy();
         reject(err);
@@ -147,10 +173,9 @@ export class OvsdbClient extends EventEmitter {
     socket.on('close', () => {
       if (this.socket !== socket) return;
       this.socket = undefined;
-      const err = new OvsdbConnectionError(
-        `connection to ovsdb-server at ${this.options.socketPath} closed`,
-        { socketPath: this.options.socketPath },
-      );
+      const err = new OvsdbConnectionError(`connection to ovsdb-server at ${this.remote} closed`, {
+        remote: this.remote,
+      });
       this.failPending(err);
       if (this.closed) return;
       this.emit('disconnect', err);
@@ -186,9 +211,11 @@ export class OvsdbClient extends EventEmitter {
       delay = Math.min(this.backoff.maxMs, delay * this.backoff.factor);
     }
     throw new OvsdbConnectionError(
-      `cannot connect to ovsdb-server at ${this.options.socketPath}: ${(lastError as Error)?.message}; ` +
-        'is ovsdb-server running with --remote=punix:<that path>?',
-      { socketPath: this.options.socketPath },
+      `cannot connect to ovsdb-server at ${this.remote}: ${(lastError as Error)?.message}; ` +
+        (this.target.kind === 'unix'
+          ? 'is ovsdb-server running with --remote=punix:<that path>?'
+          : 'is ovsdb-server listening there (--remote=ptcp:<port>:<ip>, or ovs-vsctl set-manager), and the port reachable?'),
+      { remote: this.remote },
       { cause: lastError },
     );
   }
@@ -210,12 +237,9 @@ export class OvsdbClient extends EventEmitter {
 
   private send(message: unknown): void {
     if (!this.socket || !this.connected)
-      throw new OvsdbConnectionError(
-        `not connected to ovsdb-server at ${this.options.socketPath}`,
-        {
-          socketPath: this.options.socketPath,
-        },
-      );
+      throw new OvsdbConnectionError(`not connected to ovsdb-server at ${this.remote}`, {
+        remote: this.remote,
+      });
     this.socket.write(JSON.stringify(message));
   }
 
@@ -264,7 +288,7 @@ export class OvsdbClient extends EventEmitter {
         reject(
           new OvsdbTimeoutError(`OVSDB ${method} got no reply within ${timeoutMs} ms`, {
             method,
-            socketPath: this.options.socketPath,
+            remote: this.remote,
           }),
         );
       }, timeoutMs);

@@ -27,6 +27,11 @@ export interface ChainSwitch {
   flowStats(): Promise<FlowStats[]>;
   /** Names of the ports on the bridge. */
   portNames(): Promise<Set<string>>;
+  /**
+   * With a switch per node: the nodes whose bridge has this port (as of the last portNames()),
+   * so that a chain spanning nodes is refused naming the endpoint.
+   */
+  nodesOf?(port: string): string[];
 }
 
 /** Reports an NF's grpc.health.v1 status as it changes; returns a function that stops watching. */
@@ -380,6 +385,7 @@ export class ChainController {
       return ovsPort;
     };
     const { spec } = state;
+    const ingressPort = await port(spec.classifier.ingress, 'spec.classifier.ingress_port');
     const hops: ResolvedChain['hops'] = [];
     for (const [i, h] of spec.hops.entries()) {
       hops.push({
@@ -395,13 +401,35 @@ export class ChainController {
         healthy: true,
       });
     }
-    return {
-      name: state.name,
-      spec,
-      ingressPort: await port(spec.classifier.ingress, 'spec.classifier.ingress_port'),
-      egressPort: await port(spec.egress, 'spec.egress_port'),
-      hops,
-    };
+    const egressPort = await port(spec.egress, 'spec.egress_port');
+    this.checkOneNode([
+      ['spec.classifier.ingress_port', ingressPort],
+      ...hops.flatMap((h, i): [string, string][] => [
+        [`spec.hops[${i}].ingress_interface`, h.ingressPort],
+        [`spec.hops[${i}].egress_interface`, h.egressPort],
+      ]),
+      ['spec.egress_port', egressPort],
+    ]);
+    return { name: state.name, spec, ingressPort, egressPort, hops };
+  }
+
+  /** With a switch per node, every endpoint of a chain must be on one node's bridge. */
+  private checkOneNode(endpoints: [field: string, port: string][]): void {
+    const nodesOf = this.options.switch.nodesOf?.bind(this.options.switch);
+    if (!nodesOf) return;
+    let common: string[] | undefined;
+    let anchor: [string, string] | undefined;
+    for (const [field, p] of endpoints) {
+      const nodes = nodesOf(p);
+      const next = common ? common.filter((n) => nodes.includes(n)) : nodes;
+      if (next.length === 0 && anchor)
+        throw new UnresolvedPortError(
+          field,
+          `OVS port "${p}" is on node ${nodes.join(', ')}, but ${anchor[0]} ("${anchor[1]}") is on ${common!.join(', ')}; a chain is steered within one node's switch: run its NFs and endpoints on one node (e.g. with pod affinity)`,
+        );
+      common = next;
+      anchor ??= [field, p];
+    }
   }
 
   private refreshPhase(state: ChainState): void {

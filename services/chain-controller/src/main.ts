@@ -1,14 +1,21 @@
 #!/usr/bin/env node
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startChainController } from './server';
+import { checkRemoteTemplate } from './node-switches';
+import { startChainController, type SwitchConfig } from './server';
 
 const HELP = `flowline-chain-controller: the flowline.chain.v1 ChainService
 
   --listen <addr>          FLOWLINE_GRPC_ADDRESS   default 0.0.0.0:50060 (or unix:///path)
   --ovsdb <socket>         FLOWLINE_OVSDB_SOCKET   default /var/run/openvswitch/db.sock
-                           FLOWLINE_OVSDB_REMOTE   the same as unix:<socket>
+  --ovsdb-remote <r>       FLOWLINE_OVSDB_REMOTE   instead: unix:<socket>, tcp:<host>:<port>, or
+                                                   tcp:{nodeIP}:<port> for each NF node's OVS
   --ovs-run-dir <dir>      FLOWLINE_OVS_RUNDIR     default /var/run/openvswitch
-                           FLOWLINE_OPENFLOW_REMOTE  unix:<run dir>/<bridge>.mgmt
+  --openflow-remote <r>    FLOWLINE_OPENFLOW_REMOTE  instead of <run dir>/<bridge>.mgmt: unix:,
+                                                   tcp:<host>:<port> or tcp:{nodeIP}:<port>
+                           With {nodeIP} (both remotes), the controller programs the bridge of
+                           every node its NF pods run on (needs --kubernetes); a chain's NFs
+                           and endpoints must then share a node.
   --bridge <name>          FLOWLINE_BRIDGE         default br-flowline
   --socket-dir <dir>       FLOWLINE_SOCKET_DIR     default /var/run/flowline (the CNI's socketDir)
   --state-file <file>      FLOWLINE_CHAIN_STATE    default /var/lib/flowline/chains.json
@@ -31,7 +38,9 @@ const { values: flags } = parseArgs({
   options: {
     listen: { type: 'string' },
     ovsdb: { type: 'string' },
+    'ovsdb-remote': { type: 'string' },
     'ovs-run-dir': { type: 'string' },
+    'openflow-remote': { type: 'string' },
     bridge: { type: 'string' },
     'socket-dir': { type: 'string' },
     'state-file': { type: 'string' },
@@ -66,36 +75,59 @@ if (
   fail(`--metrics-port: "${metricsRaw}" is not a port`);
 
 const bridge = flags.bridge ?? env.FLOWLINE_BRIDGE ?? 'br-flowline';
-/** A remote in OVS's syntax; only unix: sockets are spoken (packages/ovs has no TCP transport). */
-function unixRemote(name: string, value: string | undefined): string | undefined {
-  if (value === undefined || value === '') return undefined;
-  if (value.startsWith('unix:')) return value.slice('unix:'.length);
-  return fail(
-    `${name}: "${value}" is not unix:<path>; TCP remotes (and {nodeIP} templates) are not supported yet: ` +
-      'run the controller beside OVS with its run dir mounted',
-  );
+const ovsdbRemote = flags['ovsdb-remote'] ?? (env.FLOWLINE_OVSDB_REMOTE || undefined);
+const openflowRemote = flags['openflow-remote'] ?? (env.FLOWLINE_OPENFLOW_REMOTE || undefined);
+/** Validates a remote (a {nodeIP} template with sample addresses filled in). */
+function checkRemote(name: string, value: string): string {
+  try {
+    checkRemoteTemplate(value);
+  } catch (err) {
+    fail(`${name}: ${(err as Error).message}`);
+  }
+  return value;
 }
-const ovsdbRemote = unixRemote('FLOWLINE_OVSDB_REMOTE', env.FLOWLINE_OVSDB_REMOTE);
-const openflowRemote = unixRemote('FLOWLINE_OPENFLOW_REMOTE', env.FLOWLINE_OPENFLOW_REMOTE);
-if (openflowRemote !== undefined && !openflowRemote.endsWith(`/${bridge}.mgmt`))
-  fail(`FLOWLINE_OPENFLOW_REMOTE: "${openflowRemote}" must be <run dir>/${bridge}.mgmt`);
+const templated = [ovsdbRemote, openflowRemote].filter((r) => r?.includes('{nodeIP}')).length;
+if (templated === 1)
+  fail(
+    'FLOWLINE_OVSDB_REMOTE and FLOWLINE_OPENFLOW_REMOTE: give both as {nodeIP} templates (a switch per node) or neither',
+  );
+const runDir = flags['ovs-run-dir'] ?? env.FLOWLINE_OVS_RUNDIR ?? '/var/run/openvswitch';
+const switchConfig: SwitchConfig =
+  templated === 2
+    ? {
+        mode: 'per-node',
+        ovsdbRemote: checkRemote('FLOWLINE_OVSDB_REMOTE', ovsdbRemote!),
+        openflowRemote: checkRemote('FLOWLINE_OPENFLOW_REMOTE', openflowRemote!),
+      }
+    : {
+        mode: 'local',
+        ovsdbRemote: checkRemote(
+          'FLOWLINE_OVSDB_REMOTE',
+          flags.ovsdb
+            ? `unix:${flags.ovsdb}`
+            : (ovsdbRemote ??
+                `unix:${env.FLOWLINE_OVSDB_SOCKET ?? '/var/run/openvswitch/db.sock'}`),
+        ),
+        openflowRemote: checkRemote(
+          'FLOWLINE_OPENFLOW_REMOTE',
+          openflowRemote ?? `unix:${join(runDir, `${bridge}.mgmt`)}`,
+        ),
+        socketDir: flags['socket-dir'] ?? env.FLOWLINE_SOCKET_DIR ?? '/var/run/flowline',
+      };
 const kubernetes =
   flags.kubernetes === true ||
   ['1', 'true'].includes((env.FLOWLINE_KUBERNETES ?? '').toLowerCase());
+if (switchConfig.mode === 'per-node' && !kubernetes)
+  fail(
+    'FLOWLINE_OVSDB_REMOTE: {nodeIP} templates need --kubernetes (FLOWLINE_KUBERNETES=1): the nodes are those the NF pods run on',
+  );
 // Without --kubeconfig, client-node's default: $KUBECONFIG, then the in-cluster service account.
 const kubeconfig = flags.kubeconfig;
 
 startChainController({
   listen: flags.listen ?? env.FLOWLINE_GRPC_ADDRESS ?? '0.0.0.0:50060',
-  ovsdbSocket:
-    flags.ovsdb ?? ovsdbRemote ?? env.FLOWLINE_OVSDB_SOCKET ?? '/var/run/openvswitch/db.sock',
-  ovsRunDir:
-    flags['ovs-run-dir'] ??
-    openflowRemote?.slice(0, -`/${bridge}.mgmt`.length) ??
-    env.FLOWLINE_OVS_RUNDIR ??
-    '/var/run/openvswitch',
+  switch: switchConfig,
   bridge,
-  socketDir: flags['socket-dir'] ?? env.FLOWLINE_SOCKET_DIR ?? '/var/run/flowline',
   stateFile: flags['state-file'] ?? env.FLOWLINE_CHAIN_STATE ?? '/var/lib/flowline/chains.json',
   nfAddressesFile: flags['nf-addresses'] ?? env.FLOWLINE_NF_ADDRESSES,
   defaultAction,

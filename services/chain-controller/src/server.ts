@@ -3,8 +3,9 @@ import { OpenFlow, OvsdbClient, VSwitch } from '@flowline/ovs';
 import { HealthService } from '@flowline/proto';
 import { type Telemetry, setupTelemetry } from '@flowline/telemetry';
 import { readFileSync } from 'node:fs';
-import { ChainController } from './controller';
-import { AttachmentDirectory } from './directory';
+import { ChainController, type ChainSwitch } from './controller';
+import { AttachmentDirectory, type NfDirectory } from './directory';
+import { NodeSwitches, SwitchAttachmentDirectory, tcpNodeConnector } from './node-switches';
 import { grpcHealthWatch } from './health';
 import { OvsChainSwitch } from './ovs-switch';
 import { chainService } from './service';
@@ -13,16 +14,21 @@ import { loadKube, serviceChainApi } from './kube/client';
 import { PodDirectory } from './kube/pod-directory';
 import { ServiceChainReconciler } from './kube/reconciler';
 
+/**
+ * Where the switch is. 'local': one OVS beside the controller (OVSDB and OpenFlow at unix:
+ * or tcp: remotes; NF ports from the CNI plugin's attachment files in socketDir). 'per-node':
+ * the bridge of every node NF pods run on, at remotes templated with {nodeIP}
+ * (tcp:{nodeIP}:6640), NF ports found by the CNI plugin's external_ids; needs `kubernetes`.
+ */
+export type SwitchConfig =
+  | { mode: 'local'; ovsdbRemote: string; openflowRemote: string; socketDir: string }
+  | { mode: 'per-node'; ovsdbRemote: string; openflowRemote: string };
+
 export interface ChainControllerConfig {
   /** gRPC address: host:port or unix:///path. */
   listen: string;
-  /** ovsdb-server's unix socket. */
-  ovsdbSocket: string;
-  /** OVS run dir holding `<bridge>.mgmt` for OpenFlow. */
-  ovsRunDir: string;
+  switch: SwitchConfig;
   bridge: string;
-  /** The CNI plugin's socketDir: attachment files name each interface's OVS port. */
-  socketDir: string;
   /** Where the chains are kept across restarts. */
   stateFile: string;
   /** JSON file { "<nf>": "<grpc address>" } (re-read on use), for health watching. */
@@ -33,7 +39,7 @@ export interface ChainControllerConfig {
   metricsPort: number | false;
   /**
    * In a cluster: reconcile ServiceChain resources, and take NF instances from pods (their
-   * OVS ports still from the attachment files). `namespace` "" watches every namespace;
+   * OVS ports from the switch config's source). `namespace` "" watches every namespace;
    * `kubeconfig` unset means in-cluster config (or $KUBECONFIG, ~/.kube/config).
    */
   kubernetes?: { namespace: string; kubeconfig?: string };
@@ -64,22 +70,53 @@ export async function startChainController(
     metricsPort: config.metricsPort,
   });
   const log = telemetry.logger;
-  const client = await OvsdbClient.connect({
-    socketPath: config.ovsdbSocket,
-    logger: log.child({ part: 'ovsdb' }),
-  });
-  const sw = new OvsChainSwitch(
-    new VSwitch(client),
-    new OpenFlow({ bridge: config.bridge, runDir: config.ovsRunDir }),
-    config.bridge,
-  );
-  const attachments = new AttachmentDirectory(config.socketDir, () =>
-    readAddresses(config.nfAddressesFile),
-  );
-  const pods = config.kubernetes ? new PodDirectory(attachments) : undefined;
+  const { switch: where } = config;
+  let sw: ChainSwitch & { close(): void };
+  let directory: NfDirectory;
+  let pods: PodDirectory | undefined;
+  if (where.mode === 'local') {
+    const client = await OvsdbClient.connect({
+      remote: where.ovsdbRemote,
+      logger: log.child({ part: 'ovsdb' }),
+    });
+    sw = Object.assign(
+      new OvsChainSwitch(
+        new VSwitch(client),
+        new OpenFlow({ bridge: config.bridge, remote: where.openflowRemote }),
+        config.bridge,
+      ),
+      { close: () => client.close() },
+    );
+    const attachments = new AttachmentDirectory(where.socketDir, () =>
+      readAddresses(config.nfAddressesFile),
+    );
+    pods = config.kubernetes ? new PodDirectory(attachments) : undefined;
+    directory = pods ?? attachments;
+  } else {
+    if (!config.kubernetes)
+      throw new Error(
+        'a switch per node ({nodeIP} in the OVS remotes) needs kubernetes mode: the nodes are those of the NF pods',
+      );
+    let nodeAddresses = (): string[] => [];
+    const fleet = new NodeSwitches(
+      () => nodeAddresses(),
+      tcpNodeConnector({
+        ovsdbRemote: where.ovsdbRemote,
+        openflowRemote: where.openflowRemote,
+        bridge: config.bridge,
+        logger: log.child({ part: 'ovsdb' }),
+      }),
+      log.child({ part: 'switches' }),
+    );
+    pods = new PodDirectory(new SwitchAttachmentDirectory(fleet));
+    const known = pods;
+    nodeAddresses = () => known.nodeAddresses();
+    sw = fleet;
+    directory = pods;
+  }
   const controller = new ChainController({
     store: new FileChainStore(config.stateFile),
-    directory: pods ?? attachments,
+    directory,
     switch: sw,
     health: grpcHealthWatch(),
     logger: log,
@@ -146,7 +183,7 @@ export async function startChainController(
       health.shutdown();
       controller.stop();
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
-      client.close();
+      sw.close();
       await telemetry.shutdown();
     },
   };

@@ -281,8 +281,12 @@ describe('charts/flowline', () => {
       FLOWLINE_GRPC_ADDRESS: '0.0.0.0:50051',
       FLOWLINE_KUBERNETES: '1',
       FLOWLINE_OVSDB_REMOTE: 'tcp:{nodeIP}:6640',
+      FLOWLINE_OPENFLOW_REMOTE: 'tcp:{nodeIP}:6653',
       FLOWLINE_BRIDGE: 'br-flowline',
     });
+    // Its one writable place is the /tmp emptyDir (read-only root filesystem).
+    expect(envOf(c).FLOWLINE_CHAIN_STATE).toMatch(/^\/tmp\//);
+    expect(c.volumeMounts).toContainEqual({ name: 'tmp', mountPath: '/tmp' });
     // Settings the controller's CLI has today are passed under the names it reads.
     const main = readFileSync(
       join(repoRoot, 'services', 'chain-controller', 'src', 'main.ts'),
@@ -296,6 +300,7 @@ describe('charts/flowline', () => {
       'FLOWLINE_WATCH_NAMESPACE',
       'FLOWLINE_OVSDB_REMOTE',
       'FLOWLINE_OPENFLOW_REMOTE',
+      'FLOWLINE_CHAIN_STATE',
     ])
       expect(main, `${name} is not read by services/chain-controller/src/main.ts`).toContain(name);
     const rules = ms

@@ -10,12 +10,14 @@ export interface PodLike {
     nodeName?: string;
     containers?: { ports?: { name?: string; containerPort?: number }[] }[];
   };
-  status?: { podIP?: string; phase?: string };
+  status?: { podIP?: string; hostIP?: string; phase?: string };
 }
 
 export interface PodInfo {
   key: string;
   node?: string;
+  /** The node's IP (status.hostIP): where that node's OVS is reached. */
+  hostIP?: string;
   ip?: string;
   grpcPort?: number;
 }
@@ -29,6 +31,7 @@ export function podInfo(pod: PodLike): PodInfo {
   const info: PodInfo = { key: `${meta.namespace ?? 'default'}/${meta.name ?? ''}` };
   if (pod.spec?.nodeName) info.node = pod.spec.nodeName;
   if (pod.status?.podIP) info.ip = pod.status.podIP;
+  if (pod.status?.hostIP) info.hostIP = pod.status.hostIP;
   const annotated = Number(meta.annotations?.[GRPC_PORT_ANNOTATION]);
   const named = pod.spec?.containers
     ?.flatMap((c) => c.ports ?? [])
@@ -64,6 +67,11 @@ export class PodDirectory implements NfDirectory {
     const info = podInfo(pod);
     this.pods.delete(info.key);
     return info;
+  }
+
+  /** The IPs of the nodes NF pods run on. */
+  nodeAddresses(): string[] {
+    return [...new Set([...this.pods.values()].flatMap((p) => (p.hostIP ? [p.hostIP] : [])))];
   }
 
   pod(nf: string): PodInfo | undefined {

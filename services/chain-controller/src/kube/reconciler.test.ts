@@ -3,7 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import rbac from './rbac.json';
-import { FakeApiServer, type RequestRecord } from '../../test/support/fake-apiserver';
+import {
+  FakeApiServer,
+  PODS,
+  SERVICECHAINS,
+  type RequestRecord,
+} from '../../test/support/fake-apiserver';
 import { ChainController, type ChainSwitch } from '../controller';
 import { AttachmentDirectory } from '../directory';
 import { MemoryChainStore } from '../store';
@@ -42,14 +47,6 @@ class MemorySwitch implements ChainSwitch {
 }
 
 const NS = 'nfs';
-const CHAINS = {
-  group: 'flowline.io',
-  version: 'v1alpha1',
-  plural: 'servicechains',
-  kind: 'ServiceChain',
-  statusSubresource: true,
-};
-const PODS = { group: '', version: 'v1', plural: 'pods', kind: 'Pod', statusSubresource: true };
 const ATTACHMENTS: Record<string, Record<string, string>> = {
   gen: { net1: 'gen1' },
   fw: { net1: 'fw1', net2: 'fw2' },
@@ -122,7 +119,7 @@ describe('ServiceChainReconciler against a fake apiserver', () => {
       for (const [iface, ovsPort] of Object.entries(ifaces))
         writeFileSync(join(work, `${NS}_${p}`, `${iface}.json`), JSON.stringify({ ovsPort }));
     }
-    fake = new FakeApiServer([CHAINS, PODS]);
+    fake = new FakeApiServer([SERVICECHAINS, PODS]);
     await fake.start();
     for (const [i, p] of Object.keys(ATTACHMENTS).entries())
       fake.create('pods', NS, pod(p, `10.1.0.${i + 1}`));

@@ -12,7 +12,7 @@ import {
   type ServiceChain,
   startChainController,
 } from '../../src/index';
-import { FakeApiServer } from '../support/fake-apiserver';
+import { FakeApiServer, PODS, SERVICECHAINS, writeKubeconfig } from '../support/fake-apiserver';
 import { until } from '../support/until';
 
 /**
@@ -30,16 +30,7 @@ describe.skipIf(!root)('ServiceChain reconciler on real OVS-DPDK', () => {
   const socketDir = join(work, 'sockets');
   const fwHealth = new HealthService({ '': 'SERVING' });
   const fwServer = new grpc.Server();
-  const fake = new FakeApiServer([
-    {
-      group: 'flowline.io',
-      version: 'v1alpha1',
-      plural: 'servicechains',
-      kind: 'ServiceChain',
-      statusSubresource: true,
-    },
-    { group: '', version: 'v1', plural: 'pods', kind: 'Pod', statusSubresource: true },
-  ]);
+  const fake = new FakeApiServer([SERVICECHAINS, PODS]);
   let ovs: OvsDpdk;
   let cc: RunningChainController | undefined;
 
@@ -90,25 +81,16 @@ describe.skipIf(!root)('ServiceChain reconciler on real OVS-DPDK', () => {
         status: { podIP: '127.0.0.1', phase: 'Running' },
       });
     const kubeconfig = join(work, 'kubeconfig');
-    writeFileSync(
-      kubeconfig,
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [
-          { name: 'fake', cluster: { server: fake.url, 'insecure-skip-tls-verify': true } },
-        ],
-        users: [{ name: 'test', user: {} }],
-        contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'test' } }],
-        'current-context': 'fake',
-      }),
-    );
+    writeKubeconfig(kubeconfig, fake.url);
     cc = await startChainController({
       listen: `unix://${join(work, 'cc.sock')}`,
-      ovsdbSocket: ovs.dbSocket,
-      ovsRunDir: ovs.runDir,
+      switch: {
+        mode: 'local',
+        ovsdbRemote: `unix:${ovs.dbSocket}`,
+        openflowRemote: `unix:${ovs.runDir}/${ovs.bridge}.mgmt`,
+        socketDir,
+      },
       bridge: ovs.bridge,
-      socketDir,
       stateFile: join(work, 'state', 'chains.json'),
       defaultAction: 'normal',
       reconcileMs: 300,

@@ -16,12 +16,15 @@ import { until } from '../support/until';
  * runs the real plugin.
  */
 const root = process.getuid?.() === 0;
-const PORTS = { 'default/gen': ['net1'], 'default/fw': ['net1', 'net2'], 'default/sink': ['net1'] } as const;
+const PORTS = {
+  'default/gen': ['net1'],
+  'default/fw': ['net1', 'net2'],
+  'default/sink': ['net1'],
+} as const;
 
 type Unary<Req, Res> = (req: Req, cb: (e: grpc.ServiceError | null, r?: Res) => void) => unknown;
 const call = <Req, Res>(fn: Unary<Req, Res>, req: Req) =>
   new Promise<Res>((resolve, reject) => fn(req, (e, r) => (e ? reject(e) : resolve(r!))));
-
 
 describe.skipIf(!root)('chain controller on real OVS-DPDK', () => {
   const work = mkdtempSync(join(tmpdir(), 'flowline-cc-'));
@@ -37,35 +40,60 @@ describe.skipIf(!root)('chain controller on real OVS-DPDK', () => {
   const startController = async () => {
     cc = await startChainController({
       listen: `unix://${join(work, 'cc.sock')}`,
-      ovsdbSocket: ovs.dbSocket,
-      ovsRunDir: ovs.runDir,
+      switch: {
+        mode: 'local',
+        ovsdbRemote: `unix:${ovs.dbSocket}`,
+        openflowRemote: `unix:${ovs.runDir}/${ovs.bridge}.mgmt`,
+        socketDir,
+      },
       bridge: ovs.bridge,
-      socketDir,
       stateFile,
       nfAddressesFile: addressesFile,
       defaultAction: 'normal',
       reconcileMs: 300,
       metricsPort: false,
     });
-    client = new (chainV1.loadChainV1().ChainService)(cc.address, grpc.credentials.createInsecure());
+    client = new (chainV1.loadChainV1().ChainService)(
+      cc.address,
+      grpc.credentials.createInsecure(),
+    );
   };
   const flows = async () => (await ovs.openflow.dumpFlows()).filter((f) => f.priority > 0);
-  const outputOf = async (inPort: string) => (await flows()).filter((f) => f.match.includes(`in_port=${inPort}`)).map((f) => f.actions);
+  const outputOf = async (inPort: string) =>
+    (await flows()).filter((f) => f.match.includes(`in_port=${inPort}`)).map((f) => f.actions);
 
   beforeAll(async () => {
-    ovs = await startOvsDpdk({ runDir: join(work, 'ovs'), netns: `flcc-${process.pid}`, maxLifetimeSec: 300 });
+    ovs = await startOvsDpdk({
+      runDir: join(work, 'ovs'),
+      netns: `flcc-${process.pid}`,
+      maxLifetimeSec: 300,
+    });
     for (const [nf, ifaces] of Object.entries(PORTS)) {
       const folder = join(socketDir, nf.replace('/', '_'));
       mkdirSync(folder, { recursive: true });
       for (const iface of ifaces) {
         const port = `${nf.split('/')[1]}-${iface}`;
-        await ovs.vswitch.addPort(ovs.bridge, port, { type: 'dpdkvhostuserclient', options: { 'vhost-server-path': join(folder, `${iface}.sock`) } });
-        writeFileSync(join(folder, `${iface}.json`), JSON.stringify({ socketPath: join(folder, `${iface}.sock`), ovsPort: port, ifname: iface }));
+        await ovs.vswitch.addPort(ovs.bridge, port, {
+          type: 'dpdkvhostuserclient',
+          options: { 'vhost-server-path': join(folder, `${iface}.sock`) },
+        });
+        writeFileSync(
+          join(folder, `${iface}.json`),
+          JSON.stringify({
+            socketPath: join(folder, `${iface}.sock`),
+            ovsPort: port,
+            ifname: iface,
+          }),
+        );
       }
     }
     const fwAddress = `unix://${join(work, 'fw.sock')}`;
     fwHealth.addTo(fwServer);
-    await new Promise<void>((res, rej) => fwServer.bindAsync(fwAddress, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())));
+    await new Promise<void>((res, rej) =>
+      fwServer.bindAsync(fwAddress, grpc.ServerCredentials.createInsecure(), (e) =>
+        e ? rej(e) : res(),
+      ),
+    );
     writeFileSync(addressesFile, JSON.stringify({ 'default/fw': fwAddress }));
     await startController();
   }, 120_000);
@@ -87,26 +115,58 @@ describe.skipIf(!root)('chain controller on real OVS-DPDK', () => {
 
   it('CreateChain programs the flows hop by hop in one bundle', async () => {
     const chain = await call(client.CreateChain.bind(client), { name: 'demo', spec });
-    expect(chain.status).toMatchObject({ phase: 'ACTIVE', hops: [{ ingressOvsPort: 'fw-net1', egressOvsPort: 'fw-net2' }] });
-    expect(await outputOf('"gen-net1"').then((a) => (a.length ? a : outputOf('gen-net1')))).toEqual(['output:"fw-net1"']);
-    expect(await outputOf('"fw-net2"').then((a) => (a.length ? a : outputOf('fw-net2')))).toEqual(['output:"sink-net1"']);
+    expect(chain.status).toMatchObject({
+      phase: 'ACTIVE',
+      hops: [{ ingressOvsPort: 'fw-net1', egressOvsPort: 'fw-net2' }],
+    });
+    expect(await outputOf('"gen-net1"').then((a) => (a.length ? a : outputOf('gen-net1')))).toEqual(
+      ['output:"fw-net1"'],
+    );
+    expect(await outputOf('"fw-net2"').then((a) => (a.length ? a : outputOf('fw-net2')))).toEqual([
+      'output:"sink-net1"',
+    ]);
   });
 
   it('refuses bad requests with the field in the status, leaving the switch unchanged', async () => {
     const before = await flows();
-    const bad = await call(client.CreateChain.bind(client), { name: 'bad', spec: { ...spec, hops: [{ nf: 'default/fw', ingressInterface: 'net1', egressInterface: 'net7' }] } }).catch((e: grpc.ServiceError) => e);
-    expect(bad).toMatchObject({ code: grpc.status.FAILED_PRECONDITION, details: expect.stringMatching(/^spec\.hops\[0\]\.egress_interface: /) });
-    const invalid = await call(client.CreateChain.bind(client), { name: 'Bad Name', spec }).catch((e: grpc.ServiceError) => e);
-    expect(invalid).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringMatching(/^name: /) });
+    const bad = await call(client.CreateChain.bind(client), {
+      name: 'bad',
+      spec: {
+        ...spec,
+        hops: [{ nf: 'default/fw', ingressInterface: 'net1', egressInterface: 'net7' }],
+      },
+    }).catch((e: grpc.ServiceError) => e);
+    expect(bad).toMatchObject({
+      code: grpc.status.FAILED_PRECONDITION,
+      details: expect.stringMatching(/^spec\.hops\[0\]\.egress_interface: /),
+    });
+    const invalid = await call(client.CreateChain.bind(client), { name: 'Bad Name', spec }).catch(
+      (e: grpc.ServiceError) => e,
+    );
+    expect(invalid).toMatchObject({
+      code: grpc.status.INVALID_ARGUMENT,
+      details: expect.stringMatching(/^name: /),
+    });
     expect((await flows()).map((f) => f.match)).toEqual(before.map((f) => f.match));
   });
 
   it('a hop going NOT_SERVING is bypassed, and restored when it serves again', async () => {
     fwHealth.setStatus('', 'NOT_SERVING');
-    await until('bypass', async () => ((await outputOf('gen-net1')).join() === 'output:"sink-net1"' || (await outputOf('"gen-net1"')).join() === 'output:"sink-net1"' ? true : undefined));
-    expect((await call(client.GetChain.bind(client), { name: 'demo' })).status?.phase).toBe('DEGRADED');
+    await until('bypass', async () =>
+      (await outputOf('gen-net1')).join() === 'output:"sink-net1"' ||
+      (await outputOf('"gen-net1"')).join() === 'output:"sink-net1"'
+        ? true
+        : undefined,
+    );
+    expect((await call(client.GetChain.bind(client), { name: 'demo' })).status?.phase).toBe(
+      'DEGRADED',
+    );
     fwHealth.setStatus('', 'SERVING');
-    await until('restore', async () => ((await call(client.GetChain.bind(client), { name: 'demo' })).status?.phase === 'ACTIVE' ? true : undefined));
+    await until('restore', async () =>
+      (await call(client.GetChain.bind(client), { name: 'demo' })).status?.phase === 'ACTIVE'
+        ? true
+        : undefined,
+    );
   });
 
   it('flows lost in an ovs-vswitchd restart are programmed again', async () => {
@@ -125,7 +185,9 @@ describe.skipIf(!root)('chain controller on real OVS-DPDK', () => {
   it('DeleteChain removes its flows; deleting again is NOT_FOUND', async () => {
     await call(client.DeleteChain.bind(client), { name: 'demo' });
     expect(await flows()).toEqual([]);
-    const again = await call(client.DeleteChain.bind(client), { name: 'demo' }).catch((e: grpc.ServiceError) => e);
+    const again = await call(client.DeleteChain.bind(client), { name: 'demo' }).catch(
+      (e: grpc.ServiceError) => e,
+    );
     expect(again).toMatchObject({ code: grpc.status.NOT_FOUND });
   });
 });

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { Socket } from 'node:net';
 
@@ -607,4 +608,35 @@ export class FakeApiServer {
 function specOf(o: Obj): unknown {
   const { metadata: _m, status: _s, ...rest } = o;
   return rest;
+}
+
+/** The resources the controller reads: ServiceChains (with /status) and pods. */
+export const SERVICECHAINS: ResourceType = {
+  group: 'flowline.io',
+  version: 'v1alpha1',
+  plural: 'servicechains',
+  kind: 'ServiceChain',
+  statusSubresource: true,
+};
+export const PODS: ResourceType = {
+  group: '',
+  version: 'v1',
+  plural: 'pods',
+  kind: 'Pod',
+  statusSubresource: true,
+};
+
+/** A kubeconfig file pointing at `server` (plain HTTP, so TLS verification is off). */
+export function writeKubeconfig(file: string, server: string): void {
+  writeFileSync(
+    file,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'fake', cluster: { server, 'insecure-skip-tls-verify': true } }],
+      users: [{ name: 'test', user: {} }],
+      contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'test' } }],
+      'current-context': 'fake',
+    }),
+  );
 }

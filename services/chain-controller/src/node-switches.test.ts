@@ -1,0 +1,189 @@
+import type { FlowStats } from '@flowline/ovs';
+import { describe, expect, it } from 'vitest';
+import {
+  CrossNodeFlowError,
+  NodeSwitches,
+  SwitchAttachmentDirectory,
+  checkRemoteTemplate,
+  flowPorts,
+  remoteFor,
+  type NodeSwitch,
+} from './node-switches';
+
+/** A node's bridge in memory: its ports (with external_ids) and the last flow table applied. */
+class MemoryNode implements NodeSwitch {
+  table: string[] = [];
+  applies = 0;
+  closed = false;
+  constructor(readonly portList: { name: string; externalIds: Record<string, string> }[]) {}
+  async apply(flows: string[]): Promise<void> {
+    this.applies++;
+    this.table = [...flows];
+  }
+  async flowStats(): Promise<FlowStats[]> {
+    return this.table.map((f) => ({
+      cookie: /cookie=(0x[0-9a-f]+)/.exec(f)?.[1] ?? '0x0',
+      table: 0,
+      priority: 1,
+      durationSec: 0,
+      nPackets: 0,
+      nBytes: 0,
+      match: f,
+      actions: '',
+    }));
+  }
+  async ports() {
+    return this.portList;
+  }
+  close(): void {
+    this.closed = true;
+  }
+}
+
+const pod = (ns: string, name: string, ifname: string) => ({
+  'k8s-pod-namespace': ns,
+  'k8s-pod-name': name,
+  'cni-ifname': ifname,
+});
+
+describe('NodeSwitches', () => {
+  const nodeA = () =>
+    new MemoryNode([
+      { name: 'a-gen', externalIds: pod('nfs', 'gen', 'net1') },
+      { name: 'a-fw1', externalIds: pod('nfs', 'fw', 'net1') },
+      { name: 'a-fw2', externalIds: pod('nfs', 'fw', 'net2') },
+      { name: 'dpdk0', externalIds: {} },
+    ]);
+  const nodeB = () =>
+    new MemoryNode([
+      { name: 'b-rtr1', externalIds: pod('nfs', 'rtr', 'net1') },
+      { name: 'dpdk0', externalIds: {} },
+    ]);
+
+  const fleetOf = (nodes: Record<string, MemoryNode | Error>, addresses = Object.keys(nodes)) => {
+    const connects: string[] = [];
+    const fleet = new NodeSwitches(
+      () => addresses,
+      async (address) => {
+        connects.push(address);
+        const n = nodes[address];
+        if (!n || n instanceof Error) throw n ?? new Error(`no node ${address}`);
+        return n;
+      },
+      undefined,
+      60_000,
+    );
+    return { fleet, connects };
+  };
+
+  it('reads the ports of every node, and which node has which', async () => {
+    const { fleet } = fleetOf({ '10.0.0.1': nodeA(), '10.0.0.2': nodeB() });
+    expect([...(await fleet.portNames())].sort()).toEqual(
+      ['a-fw1', 'a-fw2', 'a-gen', 'b-rtr1', 'dpdk0'].sort(),
+    );
+    expect(fleet.nodesOf('a-fw1')).toEqual(['10.0.0.1']);
+    expect(fleet.nodesOf('dpdk0')).toEqual(['10.0.0.1', '10.0.0.2']);
+    expect(fleet.nodesOf('nope')).toEqual([]);
+  });
+
+  it("gives each node the flows of its ports, the port-less ones to all, a shared port's to each", async () => {
+    const a = nodeA();
+    const b = nodeB();
+    const { fleet } = fleetOf({ '10.0.0.1': a, '10.0.0.2': b });
+    await fleet.portNames();
+    await fleet.apply([
+      'cookie=0x1,priority=10000,in_port=a-gen,udp,actions=output:a-fw1',
+      'cookie=0x2,priority=10000,in_port=a-fw2,actions=output:"dpdk0"',
+      'cookie=0x3,priority=10000,in_port=dpdk0,actions=output:b-rtr1',
+      'cookie=0x4,priority=10000,in_port=dpdk0,actions=drop',
+      'priority=0,actions=NORMAL',
+    ]);
+    expect(a.table).toEqual([
+      'cookie=0x1,priority=10000,in_port=a-gen,udp,actions=output:a-fw1',
+      'cookie=0x2,priority=10000,in_port=a-fw2,actions=output:"dpdk0"',
+      'cookie=0x4,priority=10000,in_port=dpdk0,actions=drop',
+      'priority=0,actions=NORMAL',
+    ]);
+    expect(b.table).toEqual([
+      'cookie=0x3,priority=10000,in_port=dpdk0,actions=output:b-rtr1',
+      'cookie=0x4,priority=10000,in_port=dpdk0,actions=drop',
+      'priority=0,actions=NORMAL',
+    ]);
+    expect((await fleet.flowStats()).map((f) => f.cookie)).toEqual([
+      '0x1',
+      '0x2',
+      '0x4',
+      '0x0',
+      '0x3',
+      '0x4',
+      '0x0',
+    ]);
+  });
+
+  it('refuses a flow joining two nodes before applying anything', async () => {
+    const a = nodeA();
+    const b = nodeB();
+    const { fleet } = fleetOf({ '10.0.0.1': a, '10.0.0.2': b });
+    await fleet.portNames();
+    const err = await fleet
+      .apply(['priority=0,actions=NORMAL', 'in_port=a-fw2,actions=output:b-rtr1'])
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CrossNodeFlowError);
+    expect((err as Error).message).toContain('a-fw2 on 10.0.0.1, b-rtr1 on 10.0.0.2');
+    expect(a.applies + b.applies).toBe(0);
+  });
+
+  it('leaves an unreachable node out without slowing every call, and takes it in once it answers', async () => {
+    const nodes: Record<string, MemoryNode | Error> = {
+      '10.0.0.1': nodeA(),
+      '10.0.0.2': new Error('connect ECONNREFUSED'),
+    };
+    const { fleet, connects } = fleetOf(nodes);
+    expect([...(await fleet.portNames())]).not.toContain('b-rtr1');
+    await fleet.portNames();
+    // Tried once; the retry waits out its back-off (60 s here).
+    expect(connects.filter((c) => c === '10.0.0.2')).toHaveLength(1);
+    const { fleet: later } = fleetOf({ ...nodes, '10.0.0.2': nodeB() });
+    expect([...(await later.portNames())]).toContain('b-rtr1');
+  });
+
+  it("finds a pod's interfaces by the CNI plugin's external_ids, on any node", async () => {
+    const { fleet } = fleetOf({ '10.0.0.1': nodeA(), '10.0.0.2': nodeB() });
+    const dir = new SwitchAttachmentDirectory(fleet);
+    expect(await dir.lookup('nfs/fw')).toEqual({
+      name: 'nfs/fw',
+      interfaces: { net1: 'a-fw1', net2: 'a-fw2' },
+    });
+    expect(await dir.lookup('nfs/rtr')).toEqual({
+      name: 'nfs/rtr',
+      interfaces: { net1: 'b-rtr1' },
+    });
+    expect(await dir.lookup('other/fw')).toBeUndefined();
+  });
+
+  it('closes every node connection', async () => {
+    const a = nodeA();
+    const { fleet } = fleetOf({ '10.0.0.1': a });
+    await fleet.portNames();
+    fleet.close();
+    expect(a.closed).toBe(true);
+  });
+});
+
+describe('OVS remote templates and flow ports', () => {
+  it('fills {nodeIP}, bracketing IPv6, and refuses templates that make no remote', () => {
+    expect(remoteFor('tcp:{nodeIP}:6640', '10.1.2.3')).toBe('tcp:10.1.2.3:6640');
+    expect(remoteFor('tcp:{nodeIP}:6653', 'fd00::7')).toBe('tcp:[fd00::7]:6653');
+    expect(() => checkRemoteTemplate('tcp:{nodeIP}:6640')).not.toThrow();
+    expect(() => checkRemoteTemplate('tcp:{nodeIP}')).toThrow(/is not tcp:<host>:<port>/);
+    expect(() => checkRemoteTemplate('ptcp:6640:{nodeIP}')).toThrow(/not supported/);
+  });
+
+  it('reads in_port and output ports, quoted or not', () => {
+    expect(
+      flowPorts('cookie=0x1,priority=5,in_port=fw-net1,udp,actions=output:"sink-net1"'),
+    ).toEqual(['fw-net1', 'sink-net1']);
+    expect(flowPorts('in_port="a b",actions=drop')).toEqual(['a b']);
+    expect(flowPorts('priority=0,actions=NORMAL')).toEqual([]);
+  });
+});

@@ -1,0 +1,246 @@
+import {
+  ATTACHMENT_EXTERNAL_IDS,
+  OpenFlow,
+  OvsdbClient,
+  VSwitch,
+  parseOvsRemote,
+  type FlowStats,
+} from '@flowline/ovs';
+import type { Logger } from '@flowline/telemetry';
+import type { ChainSwitch } from './controller';
+import type { NfDirectory, NfRecord } from './directory';
+
+/** One node's bridge as the fleet drives it. */
+export interface NodeSwitch {
+  apply(flows: string[]): Promise<void>;
+  flowStats(): Promise<FlowStats[]>;
+  /** The bridge's ports with their external_ids (the CNI plugin's pod identity). */
+  ports(): Promise<{ name: string; externalIds: Record<string, string> }[]>;
+  close(): void;
+}
+
+/** Connects to the switch of the node at `address` (its IP, as pods report it in hostIP). */
+export type NodeSwitchConnector = (address: string) => Promise<NodeSwitch>;
+
+/** A flow whose ports are on different nodes: no one switch can carry it. */
+export class CrossNodeFlowError extends Error {
+  override readonly name = 'CrossNodeFlowError';
+  constructor(
+    readonly flow: string,
+    readonly ports: Record<string, string[]>,
+  ) {
+    super(
+      `flow "${flow}" joins ports on different nodes (${Object.entries(ports)
+        .map(([p, n]) => `${p} on ${n.join('/') || 'no node'}`)
+        .join(', ')}); a chain is steered within one node's switch`,
+    );
+  }
+}
+
+/** Fills `{nodeIP}` in an OVS remote template (tcp:{nodeIP}:6640); brackets IPv6. */
+export function remoteFor(template: string, address: string): string {
+  return template.replaceAll('{nodeIP}', address.includes(':') ? `[${address}]` : address);
+}
+
+/** Checks a remote template by filling in sample addresses: a bad one fails at start, not later. */
+export function checkRemoteTemplate(template: string): void {
+  for (const sample of ['192.0.2.1', '2001:db8::1']) parseOvsRemote(remoteFor(template, sample));
+}
+
+/** A node's br-flowline over TCP: OVSDB at one remote, OpenFlow (ovs-ofctl) at the other. */
+export function tcpNodeConnector(options: {
+  ovsdbRemote: string;
+  openflowRemote: string;
+  bridge: string;
+  logger?: Logger;
+}): NodeSwitchConnector {
+  return async (address) => {
+    const client = await OvsdbClient.connect({
+      remote: remoteFor(options.ovsdbRemote, address),
+      connectTimeoutMs: 3000,
+      requestTimeoutMs: 5000,
+      ...(options.logger ? { logger: options.logger.child({ node: address }) } : {}),
+    });
+    const vswitch = new VSwitch(client);
+    const openflow = new OpenFlow({
+      bridge: options.bridge,
+      remote: remoteFor(options.openflowRemote, address),
+    });
+    return {
+      apply: (flows) => openflow.applyFlows(flows, 'replace'),
+      flowStats: () => openflow.dumpFlows(),
+      ports: async () => await vswitch.listPorts(options.bridge),
+      close: () => client.close(),
+    };
+  };
+}
+
+/** Port names referenced by a flow in ovs-ofctl syntax: its in_port and its outputs. */
+export function flowPorts(flow: string): string[] {
+  const ports = new Set<string>();
+  for (const m of flow.matchAll(/(?:^|,)in_port=("?)([^,"]+)\1|output:("?)([^,"\s]+)\3/g))
+    ports.add((m[2] ?? m[4])!);
+  return [...ports];
+}
+
+/**
+ * The bridges of every node that runs NFs, as the one ChainSwitch the controller drives (a
+ * Deployment programming each node's OVS over TCP). Which nodes: the addresses of NF pods'
+ * nodes. Each flow goes to the node whose bridge has the ports it names (port names are unique
+ * to a pod's interface; a name several nodes have, e.g. a NIC's, counts for each), flows that
+ * name no port (the default) to every node; a flow whose ports are on different nodes is
+ * refused. A node that cannot be reached is left out, with a warning, until it can: its chains'
+ * ports are then unknown, so they fail to resolve rather than being half programmed.
+ */
+export class NodeSwitches implements ChainSwitch {
+  private readonly nodes = new Map<string, NodeSwitch>();
+  private readonly connecting = new Map<string, Promise<NodeSwitch | undefined>>();
+  /** Node → when to try connecting again after a failure (a dead node must not slow every change). */
+  private readonly retryAt = new Map<string, number>();
+  /** port → nodes that have it, as of the last portNames(). */
+  private portNodes = new Map<string, string[]>();
+
+  constructor(
+    private readonly addresses: () => Iterable<string>,
+    private readonly connect: NodeSwitchConnector,
+    private readonly log?: Logger,
+    private readonly retryMs = 5000,
+  ) {}
+
+  /** Reachable node switches, connecting to nodes seen for the first time (or lost). */
+  private async reachable(): Promise<[string, NodeSwitch][]> {
+    const out: [string, NodeSwitch][] = [];
+    for (const address of new Set([...this.addresses(), ...this.nodes.keys()])) {
+      const known = this.nodes.get(address);
+      if (known) {
+        out.push([address, known]);
+        continue;
+      }
+      if ((this.retryAt.get(address) ?? 0) > Date.now()) continue;
+      let pending = this.connecting.get(address);
+      if (!pending) {
+        pending = this.connect(address).then(
+          (sw) => {
+            this.nodes.set(address, sw);
+            this.log?.info('connected to node switch', { node: address });
+            return sw;
+          },
+          (err: unknown) => {
+            this.retryAt.set(address, Date.now() + this.retryMs);
+            this.log?.warn('node switch unreachable; leaving it out until it answers', {
+              node: address,
+              err: (err as Error).message,
+            });
+            return undefined;
+          },
+        );
+        this.connecting.set(address, pending);
+        void pending.finally(() => this.connecting.delete(address));
+      }
+      const sw = await pending;
+      if (sw) out.push([address, sw]);
+    }
+    return out.sort(([a], [b]) => a.localeCompare(b));
+  }
+
+  /** Each reachable node's ports; a node failing now is left out (and warned about). */
+  private async portsByNode(): Promise<
+    [string, { name: string; externalIds: Record<string, string> }[]][]
+  > {
+    const out: [string, { name: string; externalIds: Record<string, string> }[]][] = [];
+    for (const [address, sw] of await this.reachable()) {
+      try {
+        out.push([address, await sw.ports()]);
+      } catch (err) {
+        this.log?.warn('reading a node switch failed', {
+          node: address,
+          err: (err as Error).message,
+        });
+      }
+    }
+    return out;
+  }
+
+  async portNames(): Promise<Set<string>> {
+    const portNodes = new Map<string, string[]>();
+    for (const [address, ports] of await this.portsByNode())
+      for (const p of ports) portNodes.set(p.name, [...(portNodes.get(p.name) ?? []), address]);
+    this.portNodes = portNodes;
+    return new Set(portNodes.keys());
+  }
+
+  /** The nodes whose bridge has `port` (as of the last portNames()). */
+  nodesOf(port: string): string[] {
+    return this.portNodes.get(port) ?? [];
+  }
+
+  /** The OVS ports of a pod's interfaces, by the external_ids the CNI plugin sets. */
+  async podInterfaces(namespace: string, name: string): Promise<Record<string, string>> {
+    const ids = ATTACHMENT_EXTERNAL_IDS;
+    const out: Record<string, string> = {};
+    for (const [, ports] of await this.portsByNode())
+      for (const p of ports)
+        if (p.externalIds[ids.podNamespace] === namespace && p.externalIds[ids.podName] === name) {
+          const ifname = p.externalIds[ids.ifname];
+          if (ifname) out[ifname] = p.name;
+        }
+    return out;
+  }
+
+  /** Each node's share of `flows`; throws CrossNodeFlowError before anything is applied. */
+  partition(flows: readonly string[], nodes: readonly string[]): Map<string, string[]> {
+    const out = new Map<string, string[]>(nodes.map((n) => [n, []]));
+    for (const flow of flows) {
+      const ports = flowPorts(flow);
+      let targets = [...nodes];
+      for (const p of ports) targets = targets.filter((n) => this.nodesOf(p).includes(n));
+      if (ports.length > 0 && targets.length === 0)
+        throw new CrossNodeFlowError(
+          flow,
+          Object.fromEntries(ports.map((p) => [p, this.nodesOf(p)])),
+        );
+      for (const n of targets) out.get(n)!.push(flow);
+    }
+    return out;
+  }
+
+  async apply(flows: string[]): Promise<void> {
+    const nodes = await this.reachable();
+    const shares = this.partition(
+      flows,
+      nodes.map(([n]) => n),
+    );
+    for (const [address, sw] of nodes) await sw.apply(shares.get(address)!);
+  }
+
+  async flowStats(): Promise<FlowStats[]> {
+    const out: FlowStats[] = [];
+    for (const [address, sw] of await this.reachable()) {
+      try {
+        out.push(...(await sw.flowStats()));
+      } catch (err) {
+        this.log?.warn('reading flows of a node switch failed', {
+          node: address,
+          err: (err as Error).message,
+        });
+      }
+    }
+    return out;
+  }
+
+  close(): void {
+    for (const sw of this.nodes.values()) sw.close();
+    this.nodes.clear();
+  }
+}
+
+/** NF interfaces found on the node switches by the CNI plugin's external_ids ("ns/pod" keys). */
+export class SwitchAttachmentDirectory implements NfDirectory {
+  constructor(private readonly fleet: NodeSwitches) {}
+
+  async lookup(nf: string): Promise<NfRecord | undefined> {
+    const [namespace, pod] = nf.includes('/') ? nf.split('/', 2) : ['default', nf];
+    const interfaces = await this.fleet.podInterfaces(namespace!, pod!);
+    return Object.keys(interfaces).length > 0 ? { name: nf, interfaces } : undefined;
+  }
+}

@@ -1,0 +1,161 @@
+import { ATTACHMENT_EXTERNAL_IDS, type OvsDpdk, startOvsDpdk } from '@flowline/ovs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type RunningChainController,
+  type ServiceChain,
+  startChainController,
+} from '../../src/index';
+import {
+  FakeApiServer,
+  PODS as POD_RESOURCE,
+  SERVICECHAINS,
+  writeKubeconfig,
+} from '../support/fake-apiserver';
+import { until } from '../support/until';
+
+/**
+ * The controller as the chart deploys it: one Deployment programming the OVS of every node its
+ * NF pods run on, over TCP (OVSDB and OpenFlow at tcp:{nodeIP}:port), finding each pod's OVS
+ * ports by the CNI plugin's external_ids. Two real OVS-DPDK "nodes", each reached at its own
+ * address (a veth into its netns), and the fake apiserver with pods on both.
+ */
+const root = process.getuid?.() === 0;
+const NS = 'nfs';
+const OVSDB_PORT = 16640;
+const OPENFLOW_PORT = 16653;
+
+/** Two /30s of 10.253.0.0/16 per test process. */
+function link(node: 0 | 1): { hostAddress: string; address: string } {
+  const base = (process.pid % 8192) * 8 + node * 4;
+  const ip = (n: number): string => `10.253.${(base + n) >> 8}.${(base + n) & 255}`;
+  return { hostAddress: ip(1), address: ip(2) };
+}
+
+describe.skipIf(!root)('one controller, a switch per node over TCP', () => {
+  const work = mkdtempSync(join(tmpdir(), 'flowline-ccmn-'));
+  const fake = new FakeApiServer([SERVICECHAINS, POD_RESOURCE]);
+  const nodes: OvsDpdk[] = [];
+  let cc: RunningChainController | undefined;
+
+  /** Pods and their interfaces per node; port names as the CNI plugin's are: unique per pod. */
+  const PODS: [node: 0 | 1, pod: string, ifaces: string[]][] = [
+    [0, 'gen', ['net1']],
+    [0, 'fw', ['net1', 'net2']],
+    [0, 'sink', ['net1']],
+    [1, 'rtr', ['net1', 'net2']],
+    [1, 'gen-b', ['net1']],
+    [1, 'sink-b', ['net1']],
+  ];
+  const portOf = (pod: string, iface: string) => `${pod}-${iface}`;
+  const chainFlows = async (node: 0 | 1) =>
+    (await nodes[node]!.openflow.dumpFlows()).filter((f) => f.priority > 0);
+  const defaultFlows = async (node: 0 | 1) =>
+    (await nodes[node]!.openflow.dumpFlows()).filter((f) => f.priority === 0);
+  const ready = (name: string) =>
+    (fake.get('servicechains', NS, name) as ServiceChain | undefined)?.status?.conditions?.find(
+      (c) => c.type === 'Ready',
+    );
+  const chain = (name: string, ingress: string, hop: string, egress: string) => ({
+    metadata: { name },
+    spec: {
+      classifier: { ingress: { nf: ingress, interface: 'net1' }, match: { ipVersion: 4 } },
+      hops: [{ nf: hop, ingress: 'net1', egress: 'net2' }],
+      egress: { nf: egress, interface: 'net1' },
+    },
+  });
+
+  beforeAll(async () => {
+    for (const node of [0, 1] as const)
+      nodes.push(
+        await startOvsDpdk({
+          runDir: join(work, `ovs-${node}`),
+          netns: `flccmn-${process.pid}-${node}`,
+          filePrefix: `flccmn${process.pid}n${node}`,
+          socketMemMb: 128,
+          maxLifetimeSec: 300,
+          tcp: { ...link(node), ovsdbPort: OVSDB_PORT, openflowPort: OPENFLOW_PORT },
+        }),
+      );
+    // The ports the CNI plugin makes for each pod, with its external_ids, on the pod's node.
+    const ids = ATTACHMENT_EXTERNAL_IDS;
+    for (const [node, pod, ifaces] of PODS)
+      for (const iface of ifaces)
+        await nodes[node]!.vswitch.addPort(nodes[node]!.bridge, portOf(pod, iface), {
+          type: 'dpdkvhostuserclient',
+          options: { 'vhost-server-path': join(work, `${pod}-${iface}.sock`) },
+          externalIds: { [ids.podNamespace]: NS, [ids.podName]: pod, [ids.ifname]: iface },
+        });
+    await fake.start();
+    for (const [node, pod] of PODS)
+      fake.create('pods', NS, {
+        metadata: { name: pod },
+        spec: { nodeName: `node-${node}`, containers: [{ name: 'nf' }] },
+        status: { podIP: '127.0.0.1', hostIP: link(node).address, phase: 'Running' },
+      });
+    const kubeconfig = join(work, 'kubeconfig');
+    writeKubeconfig(kubeconfig, fake.url);
+    cc = await startChainController({
+      listen: `unix://${join(work, 'cc.sock')}`,
+      switch: {
+        mode: 'per-node',
+        ovsdbRemote: `tcp:{nodeIP}:${OVSDB_PORT}`,
+        openflowRemote: `tcp:{nodeIP}:${OPENFLOW_PORT}`,
+      },
+      bridge: 'br-flowline',
+      stateFile: join(work, 'state', 'chains.json'),
+      defaultAction: 'drop',
+      reconcileMs: 300,
+      metricsPort: false,
+      kubernetes: { namespace: NS, kubeconfig },
+    });
+  }, 180_000);
+
+  afterAll(async () => {
+    await cc?.stop();
+    await fake.stop();
+    for (const n of nodes) await n.stop();
+    rmSync(work, { recursive: true, force: true });
+  }, 60_000);
+
+  it("programs each chain on its own node's bridge only, and the default flow on both", async () => {
+    fake.create('servicechains', NS, chain('on-a', 'gen', 'fw', 'sink'));
+    fake.create('servicechains', NS, chain('on-b', 'gen-b', 'rtr', 'sink-b'));
+    await until(
+      'both Ready',
+      () => ready('on-a')?.status === 'True' && ready('on-b')?.status === 'True',
+    );
+    const hopsA = (await chainFlows(0)).map((f) => `${f.match} ${f.actions}`);
+    const hopsB = (await chainFlows(1)).map((f) => `${f.match} ${f.actions}`);
+    expect(hopsA).toEqual([
+      'ip,in_port="gen-net1" output:"fw-net1"',
+      'ip,in_port="fw-net2" output:"sink-net1"',
+    ]);
+    expect(hopsB).toEqual([
+      'ip,in_port="gen-b-net1" output:"rtr-net1"',
+      'ip,in_port="rtr-net2" output:"sink-b-net1"',
+    ]);
+    for (const node of [0, 1] as const)
+      expect((await defaultFlows(node)).map((f) => f.actions)).toEqual(['drop']);
+  });
+
+  it('refuses a chain spanning nodes, naming the endpoint, and programs nothing of it', async () => {
+    const before = [await chainFlows(0), await chainFlows(1)].map((fs) => fs.length);
+    fake.create('servicechains', NS, chain('across', 'gen', 'rtr', 'sink'));
+    await until('PortsUnresolved', () => ready('across')?.reason === 'PortsUnresolved');
+    expect(ready('across')?.message).toMatch(
+      /^spec\.hops\[0\]\.ingress: OVS port "rtr-net1" is on node 10\.253\.[\d.]+, but .*gen-net1.* is on 10\.253\.[\d.]+; a chain is steered within one node's switch/,
+    );
+    expect([await chainFlows(0), await chainFlows(1)].map((fs) => fs.length)).toEqual(before);
+  });
+
+  it('deleting a chain takes its flows off its node and leaves the other node alone', async () => {
+    const onB = await chainFlows(1);
+    fake.delete('servicechains', NS, 'on-a');
+    await until('on-a gone', () => fake.get('servicechains', NS, 'on-a') === undefined);
+    await until('node A has no chain flows', async () => (await chainFlows(0)).length === 0);
+    expect((await chainFlows(1)).map((f) => f.match)).toEqual(onB.map((f) => f.match));
+  });
+});
