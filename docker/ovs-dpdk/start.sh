@@ -11,8 +11,9 @@
 #   FLOWLINE_OVS_PCI_ALLOW     comma-separated PCI addresses; empty: --no-pci
 #   FLOWLINE_OVS_PCI_FROM_ENV  name of a PCIDEVICE_* variable set by the device plugin
 #   FLOWLINE_OVS_DPDK_EXTRA    further EAL arguments
-#   FLOWLINE_OVSDB_REMOTE      e.g. ptcp:6640:10.0.0.5 (empty: none)
-#   FLOWLINE_OPENFLOW_LISTEN   e.g. ptcp:6653:10.0.0.5 (empty: none)
+#   FLOWLINE_OVSDB_REMOTE      e.g. pssl:6640:10.0.0.5 or ptcp:6640:10.0.0.5 (empty: none)
+#   FLOWLINE_OPENFLOW_LISTEN   e.g. pssl:6653:10.0.0.5 or ptcp:6653:10.0.0.5 (empty: none)
+#   FLOWLINE_OVS_TLS_DIR       for pssl: tls.key, tls.crt (this switch) and ca.crt (the peers' CA)
 #   FLOWLINE_OVS_CPUS          the CPU list to use instead of this process's affinity (tests)
 # `start.sh --print-config` prints the other_config it would set, and starts nothing.
 set -euo pipefail
@@ -100,12 +101,23 @@ elif [ "$(ovsdb-tool needs-conversion "$db" "$schema")" = yes ]; then
 fi
 rm -f "$RUN_DIR"/ovsdb-server.pid "$RUN_DIR"/ovs-vswitchd.pid
 
+# SSL settings come from the database's SSL table (set-ssl below), as ovs-ctl starts it.
 ovsdb-server "$db" --remote="punix:$RUN_DIR/db.sock" \
   --remote=db:Open_vSwitch,Open_vSwitch,manager_options \
+  --private-key=db:Open_vSwitch,SSL,private_key --certificate=db:Open_vSwitch,SSL,certificate \
+  --ca-cert=db:Open_vSwitch,SSL,ca_cert \
   --pidfile="$RUN_DIR/ovsdb-server.pid" --unixctl="$RUN_DIR/ovsdb-server.ctl" -vconsole:info &
 ovsdb_pid=$!
 for _ in $(seq 50); do [ -S "$RUN_DIR/db.sock" ] && break; sleep 0.1; done
 ovs-vsctl --no-wait init
+if [ -n "${FLOWLINE_OVS_TLS_DIR:-}" ]; then
+  for f in tls.key tls.crt ca.crt; do
+    [ -r "$FLOWLINE_OVS_TLS_DIR/$f" ] || die "FLOWLINE_OVS_TLS_DIR: $FLOWLINE_OVS_TLS_DIR/$f is missing"
+  done
+  ovs-vsctl --no-wait set-ssl "$FLOWLINE_OVS_TLS_DIR/tls.key" "$FLOWLINE_OVS_TLS_DIR/tls.crt" "$FLOWLINE_OVS_TLS_DIR/ca.crt"
+else
+  ovs-vsctl --no-wait del-ssl
+fi
 ovs-vsctl --no-wait set Open_vSwitch . "${config[@]}"
 log "dpdk-extra: ${extra[*]}; lcore mask $lcore_mask; PMD mask $pmd_mask"
 

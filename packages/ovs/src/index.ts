@@ -37,5 +37,11 @@ export {
   type OvsDpdk,
   type OvsDpdkOptions,
 } from './lifecycle';
-export { parseOvsRemote, formatOvsRemote, OvsRemoteError, type OvsRemote } from './remote';
+export {
+  parseOvsRemote,
+  formatOvsRemote,
+  OvsRemoteError,
+  type OvsRemote,
+  type OvsTls,
+} from './remote';
 export { ATTACHMENT_EXTERNAL_IDS } from './attachment-ids';

@@ -7,6 +7,7 @@ import { createLogger, type Logger } from '@flowline/telemetry';
 import { OvsLifecycleError } from './errors';
 import { OpenFlow } from './openflow';
 import { OvsdbClient } from './ovsdb-client';
+import type { OvsTls } from './remote';
 import { run } from './run';
 import { VSwitch } from './vswitch';
 
@@ -45,7 +46,14 @@ export interface OvsDpdkOptions {
    * it goes on a veth inside the netns whose host end gets `hostAddress` (both /30), and
    * ovsdb-server then runs in the netns too, so both listen on that one address.
    */
-  tcp?: { address: string; hostAddress: string; ovsdbPort?: number; openflowPort?: number };
+  tcp?: {
+    address: string;
+    hostAddress: string;
+    ovsdbPort?: number;
+    openflowPort?: number;
+    /** Listen with SSL (pssl:) instead: this OVS's key and certificate, and the peers' CA. */
+    tls?: OvsTls;
+  };
   logger?: Logger;
 }
 
@@ -60,7 +68,7 @@ export interface OvsDpdk {
   readonly vswitch: VSwitch;
   /** OpenFlow on the bridge, through `<runDir>/<bridge>.mgmt`. */
   readonly openflow: OpenFlow;
-  /** With the tcp option: tcp:ADDRESS:PORT of OVSDB and of the bridge's OpenFlow listener. */
+  /** With the tcp option: tcp: (or ssl:) ADDRESS:PORT of OVSDB and of the bridge's OpenFlow listener. */
   readonly ovsdbRemote?: string;
   readonly openflowRemote?: string;
   readonly vswitchdLog: string;
@@ -281,7 +289,15 @@ export async function startOvsDpdk(options: OvsDpdkOptions): Promise<OvsDpdk> {
         'ovsdb-server',
         dbFile,
         `--remote=punix:${dbSocket}`,
-        ...(tcp ? [`--remote=ptcp:${tcp.ovsdbPort}:${tcp.address}`] : []),
+        ...(tcp && !tcp.tls ? [`--remote=ptcp:${tcp.ovsdbPort}:${tcp.address}`] : []),
+        ...(tcp?.tls
+          ? [
+              `--remote=pssl:${tcp.ovsdbPort}:${tcp.address}`,
+              `--private-key=${tcp.tls.privateKey}`,
+              `--certificate=${tcp.tls.certificate}`,
+              `--ca-cert=${tcp.tls.caCert}`,
+            ]
+          : []),
         `--pidfile=${join(runDir, 'ovsdb-server.pid')}`,
         `--unixctl=${join(runDir, 'ovsdb-server.ctl')}`,
         `--log-file=${dbLog}`,
@@ -312,19 +328,26 @@ export async function startOvsDpdk(options: OvsDpdkOptions): Promise<OvsDpdk> {
       'pmd-maxsleep': String(options.pmdMaxSleepUs ?? 50),
     });
     await vs().addBridge(bridge, { datapathType: 'netdev', failMode: 'secure' });
-    if (tcp)
+    if (tcp) {
+      const vsctl = (what: string, ...args: string[]): Promise<string> =>
+        run('ovs-vsctl', [`--db=unix:${dbSocket}`, '--no-wait', ...args], { what });
+      // ovs-vswitchd takes its SSL key, certificate and CA from the database's SSL table.
+      if (tcp.tls)
+        await vsctl(
+          'setting the SSL files',
+          'set-ssl',
+          tcp.tls.privateKey,
+          tcp.tls.certificate,
+          tcp.tls.caCert,
+        );
       // A passive (service) listener: it does not make the bridge depend on a controller.
-      await run(
-        'ovs-vsctl',
-        [
-          `--db=unix:${dbSocket}`,
-          '--no-wait',
-          'set-controller',
-          bridge,
-          `ptcp:${tcp.openflowPort}:${tcp.address}`,
-        ],
-        { what: 'adding the OpenFlow listener' },
+      await vsctl(
+        'adding the OpenFlow listener',
+        'set-controller',
+        bridge,
+        `${tcp.tls ? 'pssl' : 'ptcp'}:${tcp.openflowPort}:${tcp.address}`,
       );
+    }
     await vs().bumpConfig();
 
     vswitchd = startDaemon('ovs-vswitchd', vswitchdArgv(), vswitchdLog, log);
@@ -346,8 +369,8 @@ export async function startOvsDpdk(options: OvsDpdkOptions): Promise<OvsDpdk> {
     openflow: new OpenFlow({ bridge, runDir }),
     ...(tcp
       ? {
-          ovsdbRemote: `tcp:${tcp.address}:${tcp.ovsdbPort}`,
-          openflowRemote: `tcp:${tcp.address}:${tcp.openflowPort}`,
+          ovsdbRemote: `${tcp.tls ? 'ssl' : 'tcp'}:${tcp.address}:${tcp.ovsdbPort}`,
+          openflowRemote: `${tcp.tls ? 'ssl' : 'tcp'}:${tcp.address}:${tcp.openflowPort}`,
         }
       : {}),
     vswitchdLog,

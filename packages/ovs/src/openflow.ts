@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatOvsRemote, parseOvsRemote } from './remote';
+import { formatOvsRemote, OvsRemoteError, parseOvsRemote, type OvsTls } from './remote';
 import { run } from './run';
 
 export interface OpenFlowTarget {
@@ -14,6 +14,8 @@ export interface OpenFlowTarget {
    * unix:PATH. Overrides runDir.
    */
   remote?: string;
+  /** Key, certificate and CA (PEM files) for an ssl: remote. */
+  tls?: OvsTls;
   /** Path of ovs-ofctl; default from PATH. */
   ofctl?: string;
   timeoutMs?: number;
@@ -127,9 +129,22 @@ export class OpenFlow {
         : target.runDir
           ? `unix:${join(target.runDir, `${target.bridge}.mgmt`)}`
           : target.bridge;
+    if (this.remote.startsWith('ssl:') && !target.tls)
+      throw new OvsRemoteError(
+        `OpenFlow remote ${this.remote} needs tls (private key, certificate and CA certificate)`,
+        { remote: this.remote },
+      );
   }
 
   private ofctl(args: string[], what: string): Promise<string> {
+    const tls = this.target.tls;
+    if (tls && this.remote.startsWith('ssl:'))
+      args = [
+        `--private-key=${tls.privateKey}`,
+        `--certificate=${tls.certificate}`,
+        `--ca-cert=${tls.caCert}`,
+        ...args,
+      ];
     return run(this.target.ofctl ?? 'ovs-ofctl', args, {
       timeoutMs: this.target.timeoutMs ?? 15_000,
       what,

@@ -1,5 +1,7 @@
 import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { createLogger, type Logger } from '@flowline/telemetry';
 import type { Row } from './atoms';
 import {
@@ -10,7 +12,35 @@ import {
   OvsdbTransactionError,
 } from './errors';
 import { JsonStreamSplitter } from './json-stream';
-import { formatOvsRemote, OvsRemoteError, parseOvsRemote, type OvsRemote } from './remote';
+import {
+  formatOvsRemote,
+  OvsRemoteError,
+  parseOvsRemote,
+  type OvsRemote,
+  type OvsTls,
+} from './remote';
+
+/** Reads the PEM files once: a missing one is an error at construction, naming it. */
+function readTls(tls: OvsTls, remote: string): { key: Buffer; cert: Buffer; ca: Buffer } {
+  const read = (file: string, what: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new OvsRemoteError(
+        `cannot read the ${what} ${file} for ${remote}: ${(err as Error).message}`,
+        {
+          remote,
+          file,
+        },
+      );
+    }
+  };
+  return {
+    key: read(tls.privateKey, 'private key'),
+    cert: read(tls.certificate, 'certificate'),
+    ca: read(tls.caCert, 'CA certificate'),
+  };
+}
 
 /** One operation of a transact (RFC 7047 section 5.2). */
 export type Operation = Record<string, unknown> & { op: string };
@@ -51,6 +81,8 @@ export interface OvsdbClientOptions {
    * --remote=ptcp:PORT (ovs-vsctl set-manager ptcp:PORT:IP), e.g. another node's OVS.
    */
   remote?: string;
+  /** Key, certificate and CA (PEM files) for an ssl: remote. */
+  tls?: OvsTls;
   /** Per request; default 10 s. */
   requestTimeoutMs?: number;
   /** Reconnect after the connection drops, re-establishing monitors; default true. */
@@ -97,6 +129,7 @@ export class OvsdbClient extends EventEmitter {
   private readonly backoff: BackoffOptions;
   private readonly timeoutMs: number;
   private readonly target: OvsRemote;
+  private tlsFiles: { key: Buffer; cert: Buffer; ca: Buffer } | undefined;
   /** The server as OVS writes it (unix:PATH or tcp:HOST:PORT), for messages. */
   readonly remote: string;
 
@@ -114,6 +147,12 @@ export class OvsdbClient extends EventEmitter {
         ? parseOvsRemote(options.remote)
         : { kind: 'unix', path: options.socketPath! };
     this.remote = formatOvsRemote(this.target);
+    if (this.target.kind === 'ssl' && !options.tls)
+      throw new OvsRemoteError(
+        `OVS remote ${this.remote} needs tls (private key, certificate and CA certificate)`,
+        { remote: this.remote },
+      );
+    if (this.target.kind === 'ssl') this.tlsFiles = readTls(options.tls!, this.remote);
     this.log = options.logger ?? createLogger('ovsdb-client');
     this.backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
     this.timeoutMs = options.requestTimeoutMs ?? 10_000;
@@ -141,13 +180,22 @@ export class OvsdbClient extends EventEmitter {
       const socket =
         t.kind === 'unix'
           ? createConnection({ path: t.path })
-          : createConnection({ host: t.host, port: t.port, noDelay: true });
+          : t.kind === 'tcp'
+            ? createConnection({ host: t.host, port: t.port, noDelay: true })
+            : tlsConnect({
+                host: t.host,
+                port: t.port,
+                ...this.tlsFiles!,
+                // As OVS's own peers do: the CA is the trust, not host names (one switch
+                // certificate serves every node).
+                checkServerIdentity: () => undefined,
+              });
       const onError = (err: Error): void => {
         socket.destroy();
         reject(err);
       };
       socket.once('error', onError);
-      socket.once('connect', () => {
+      socket.once(t.kind === 'ssl' ? 'secureConnect' : 'connect', () => {
         socket.off('error', onError);
         resolve(socket);
       });
@@ -214,7 +262,7 @@ export class OvsdbClient extends EventEmitter {
       `cannot connect to ovsdb-server at ${this.remote}: ${(lastError as Error)?.message}; ` +
         (this.target.kind === 'unix'
           ? 'is ovsdb-server running with --remote=punix:<that path>?'
-          : 'is ovsdb-server listening there (--remote=ptcp:<port>:<ip>, or ovs-vsctl set-manager), and the port reachable?'),
+          : `is ovsdb-server listening there (--remote=p${this.target.kind}:<port>:<ip>, or ovs-vsctl set-manager), the port reachable${this.target.kind === 'ssl' ? ', and are both certificates signed by the CA the other side trusts' : ''}?`),
       { remote: this.remote },
       { cause: lastError },
     );

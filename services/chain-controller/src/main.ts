@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { checkRemoteTemplate } from './node-switches';
@@ -16,6 +17,9 @@ const HELP = `flowline-chain-controller: the flowline.chain.v1 ChainService
                            With {nodeIP} (both remotes), the controller programs the bridge of
                            every node its NF pods run on (needs --kubernetes); a chain's NFs
                            and endpoints must then share a node.
+  --ovs-tls-dir <dir>      FLOWLINE_OVS_TLS_DIR    for ssl: remotes: tls.key, tls.crt (this
+                                                   controller's) and ca.crt (the switches' CA),
+                                                   as a kubernetes.io/tls Secret mounts them
   --bridge <name>          FLOWLINE_BRIDGE         default br-flowline
   --socket-dir <dir>       FLOWLINE_SOCKET_DIR     default /var/run/flowline (the CNI's socketDir)
   --state-file <file>      FLOWLINE_CHAIN_STATE    default /var/lib/flowline/chains.json
@@ -41,6 +45,7 @@ const { values: flags } = parseArgs({
     'ovsdb-remote': { type: 'string' },
     'ovs-run-dir': { type: 'string' },
     'openflow-remote': { type: 'string' },
+    'ovs-tls-dir': { type: 'string' },
     bridge: { type: 'string' },
     'socket-dir': { type: 'string' },
     'state-file': { type: 'string' },
@@ -91,9 +96,24 @@ if (templated === 1)
   fail(
     'FLOWLINE_OVSDB_REMOTE and FLOWLINE_OPENFLOW_REMOTE: give both as {nodeIP} templates (a switch per node) or neither',
   );
+const tlsDir = flags['ovs-tls-dir'] ?? (env.FLOWLINE_OVS_TLS_DIR || undefined);
+const tls = tlsDir
+  ? {
+      privateKey: join(tlsDir, 'tls.key'),
+      certificate: join(tlsDir, 'tls.crt'),
+      caCert: join(tlsDir, 'ca.crt'),
+    }
+  : undefined;
+if (tls)
+  for (const file of Object.values(tls))
+    if (!existsSync(file)) fail(`FLOWLINE_OVS_TLS_DIR: ${file} does not exist`);
+if (!tls && [ovsdbRemote, openflowRemote].some((r) => r?.startsWith('ssl:')))
+  fail(
+    'FLOWLINE_OVS_TLS_DIR: ssl: remotes need the key, certificate and CA (tls.key, tls.crt, ca.crt)',
+  );
 const runDir = flags['ovs-run-dir'] ?? env.FLOWLINE_OVS_RUNDIR ?? '/var/run/openvswitch';
-const switchConfig: SwitchConfig =
-  templated === 2
+const switchConfig: SwitchConfig = {
+  ...(templated === 2
     ? {
         mode: 'per-node',
         ovsdbRemote: checkRemote('FLOWLINE_OVSDB_REMOTE', ovsdbRemote!),
@@ -113,7 +133,9 @@ const switchConfig: SwitchConfig =
           openflowRemote ?? `unix:${join(runDir, `${bridge}.mgmt`)}`,
         ),
         socketDir: flags['socket-dir'] ?? env.FLOWLINE_SOCKET_DIR ?? '/var/run/flowline',
-      };
+      }),
+  ...(tls ? { tls } : {}),
+};
 const kubernetes =
   flags.kubernetes === true ||
   ['1', 'true'].includes((env.FLOWLINE_KUBERNETES ?? '').toLowerCase());

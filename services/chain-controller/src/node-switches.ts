@@ -5,6 +5,7 @@ import {
   VSwitch,
   parseOvsRemote,
   type FlowStats,
+  type OvsTls,
 } from '@flowline/ovs';
 import type { Logger } from '@flowline/telemetry';
 import type { ChainSwitch } from './controller';
@@ -47,16 +48,20 @@ export function checkRemoteTemplate(template: string): void {
   for (const sample of ['192.0.2.1', '2001:db8::1']) parseOvsRemote(remoteFor(template, sample));
 }
 
-/** A node's br-flowline over TCP: OVSDB at one remote, OpenFlow (ovs-ofctl) at the other. */
+/** A node's br-flowline over TCP or SSL: OVSDB at one remote, OpenFlow (ovs-ofctl) at the other. */
 export function tcpNodeConnector(options: {
   ovsdbRemote: string;
   openflowRemote: string;
   bridge: string;
+  /** For ssl: remotes. */
+  tls?: OvsTls;
   logger?: Logger;
 }): NodeSwitchConnector {
+  const tls = options.tls ? { tls: options.tls } : {};
   return async (address) => {
     const client = await OvsdbClient.connect({
       remote: remoteFor(options.ovsdbRemote, address),
+      ...tls,
       connectTimeoutMs: 3000,
       requestTimeoutMs: 5000,
       ...(options.logger ? { logger: options.logger.child({ node: address }) } : {}),
@@ -65,6 +70,7 @@ export function tcpNodeConnector(options: {
     const openflow = new OpenFlow({
       bridge: options.bridge,
       remote: remoteFor(options.openflowRemote, address),
+      ...tls,
     });
     return {
       apply: (flows) => openflow.applyFlows(flows, 'replace'),

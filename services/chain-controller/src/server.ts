@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { OpenFlow, OvsdbClient, VSwitch } from '@flowline/ovs';
+import { OpenFlow, OvsdbClient, VSwitch, type OvsTls } from '@flowline/ovs';
 import { HealthService } from '@flowline/proto';
 import { type Telemetry, setupTelemetry } from '@flowline/telemetry';
 import { readFileSync } from 'node:fs';
@@ -20,9 +20,13 @@ import { ServiceChainReconciler } from './kube/reconciler';
  * the bridge of every node NF pods run on, at remotes templated with {nodeIP}
  * (tcp:{nodeIP}:6640), NF ports found by the CNI plugin's external_ids; needs `kubernetes`.
  */
-export type SwitchConfig =
+export type SwitchConfig = (
   | { mode: 'local'; ovsdbRemote: string; openflowRemote: string; socketDir: string }
-  | { mode: 'per-node'; ovsdbRemote: string; openflowRemote: string };
+  | { mode: 'per-node'; ovsdbRemote: string; openflowRemote: string }
+) & {
+  /** Key, certificate and CA for ssl: remotes (the chart's OVS TLS secret). */
+  tls?: OvsTls;
+};
 
 export interface ChainControllerConfig {
   /** gRPC address: host:port or unix:///path. */
@@ -77,12 +81,17 @@ export async function startChainController(
   if (where.mode === 'local') {
     const client = await OvsdbClient.connect({
       remote: where.ovsdbRemote,
+      ...(where.tls ? { tls: where.tls } : {}),
       logger: log.child({ part: 'ovsdb' }),
     });
     sw = Object.assign(
       new OvsChainSwitch(
         new VSwitch(client),
-        new OpenFlow({ bridge: config.bridge, remote: where.openflowRemote }),
+        new OpenFlow({
+          bridge: config.bridge,
+          remote: where.openflowRemote,
+          ...(where.tls ? { tls: where.tls } : {}),
+        }),
         config.bridge,
       ),
       { close: () => client.close() },
@@ -104,6 +113,7 @@ export async function startChainController(
         ovsdbRemote: where.ovsdbRemote,
         openflowRemote: where.openflowRemote,
         bridge: config.bridge,
+        ...(where.tls ? { tls: where.tls } : {}),
         logger: log.child({ part: 'ovsdb' }),
       }),
       log.child({ part: 'switches' }),
@@ -136,11 +146,11 @@ export async function startChainController(
   const address = config.listen.startsWith('unix:')
     ? config.listen
     : config.listen.replace(/:\d+$/, `:${port}`);
-  let reconciling = false;
+  /** The pass in progress, awaited by stop() so that it does not outlive the switches. */
+  let reconciling: Promise<unknown> | undefined;
   const timer = setInterval(() => {
     if (reconciling) return;
-    reconciling = true;
-    controller
+    reconciling = controller
       .reconcileIfLost()
       .then((redone) =>
         redone
@@ -150,7 +160,7 @@ export async function startChainController(
             : undefined,
       )
       .catch((err: unknown) => log.warn('reconcile failed; retrying', { err }))
-      .finally(() => (reconciling = false));
+      .finally(() => (reconciling = undefined));
   }, config.reconcileMs);
   let reconciler: ServiceChainReconciler | undefined;
   if (config.kubernetes && pods) {
@@ -179,6 +189,7 @@ export async function startChainController(
     telemetry,
     async stop() {
       clearInterval(timer);
+      await reconciling;
       await reconciler?.stop();
       health.shutdown();
       controller.stop();

@@ -1,4 +1,5 @@
 import { parseConfig } from '@flowline/device-plugin';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -270,6 +271,65 @@ describe('charts/flowline', () => {
     expect(envOf(c).FLOWLINE_CNI_CONFLIST).toBe('/etc/flowline/cni/flowline-vhost.conflist');
   });
 
+  it("joins the controller and every node's OVS with SSL, certificates both ways from one generated CA", () => {
+    const ovsC = podOf(find(ms, 'DaemonSet', 'test-ovs-dpdk')).spec.containers[0]!;
+    expect(envOf(ovsC)).toMatchObject({
+      FLOWLINE_OVSDB_REMOTE: 'pssl:6640:$(NODE_IP)',
+      FLOWLINE_OPENFLOW_LISTEN: 'pssl:6653:$(NODE_IP)',
+      FLOWLINE_OVS_TLS_DIR: '/etc/flowline/ovs-tls',
+    });
+    const ccPod = podOf(find(ms, 'Deployment', 'test-chain-controller'));
+    const cc = ccPod.spec.containers[0]!;
+    expect(envOf(cc)).toMatchObject({
+      FLOWLINE_OVSDB_REMOTE: 'ssl:{nodeIP}:6640',
+      FLOWLINE_OPENFLOW_REMOTE: 'ssl:{nodeIP}:6653',
+      FLOWLINE_OVS_TLS_DIR: '/etc/flowline/ovs-tls',
+    });
+    const secretOf = (pod: typeof ccPod, c: typeof cc): Record<string, string> => {
+      const mount = c.volumeMounts!.find((m) => m.mountPath === '/etc/flowline/ovs-tls')!;
+      const volume = pod.spec.volumes!.find((v) => v.name === mount.name) as unknown as {
+        secret: { secretName: string };
+      };
+      const secret = find(ms, 'Secret', volume.secret.secretName) as unknown as {
+        type: string;
+        data: Record<string, string>;
+      };
+      expect(secret.type).toBe('kubernetes.io/tls');
+      return Object.fromEntries(
+        Object.entries(secret.data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]),
+      );
+    };
+    const sw = secretOf(podOf(find(ms, 'DaemonSet', 'test-ovs-dpdk')), ovsC);
+    const ctl = secretOf(ccPod, cc);
+    // Each side's certificate is signed by the CA the other side trusts; the keys match.
+    expect(sw['ca.crt']).toBe(ctl['ca.crt']);
+    const ca = new X509Certificate(sw['ca.crt']!);
+    for (const [side, cn] of [
+      [sw, 'flowline-ovs-switch'],
+      [ctl, 'flowline-chain-controller'],
+    ] as const) {
+      const cert = new X509Certificate(side['tls.crt']!);
+      expect(cert.subject).toContain(`CN=${cn}`);
+      expect(cert.verify(ca.publicKey)).toBe(true);
+      expect(cert.checkPrivateKey(createPrivateKey(side['tls.key']!))).toBe(true);
+    }
+    // The non-root controller reads its key through the pod's fsGroup.
+    expect(ccPod.spec.securityContext).toMatchObject({ fsGroup: 65532 });
+    // The controller's CLI reads the TLS folder under that name.
+    expect(
+      readFileSync(join(repoRoot, 'services', 'chain-controller', 'src', 'main.ts'), 'utf8'),
+    ).toContain('FLOWLINE_OVS_TLS_DIR');
+
+    const plain = render('flowline', { ovs: { remote: { tls: { enabled: false } } } });
+    expect(plain.some((m) => m.kind === 'Secret')).toBe(false);
+    expect(
+      envOf(podOf(find(plain, 'DaemonSet', 'test-ovs-dpdk')).spec.containers[0]!),
+    ).toMatchObject({ FLOWLINE_OVSDB_REMOTE: 'ptcp:6640:$(NODE_IP)' });
+    const plainCc = podOf(find(plain, 'Deployment', 'test-chain-controller')).spec.containers[0]!;
+    expect(envOf(plainCc).FLOWLINE_OVSDB_REMOTE).toBe('tcp:{nodeIP}:6640');
+    expect(envOf(plainCc).FLOWLINE_OVS_TLS_DIR).toBeUndefined();
+  });
+
   it('runs the chain controller as non-root with gRPC probes and least-privilege RBAC', () => {
     const pod = podOf(find(ms, 'Deployment', 'test-chain-controller'));
     expect(pod.spec.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65532 });
@@ -280,8 +340,6 @@ describe('charts/flowline', () => {
     expect(envOf(c)).toMatchObject({
       FLOWLINE_GRPC_ADDRESS: '0.0.0.0:50051',
       FLOWLINE_KUBERNETES: '1',
-      FLOWLINE_OVSDB_REMOTE: 'tcp:{nodeIP}:6640',
-      FLOWLINE_OPENFLOW_REMOTE: 'tcp:{nodeIP}:6653',
       FLOWLINE_BRIDGE: 'br-flowline',
     });
     // Its one writable place is the /tmp emptyDir (read-only root filesystem).
@@ -572,6 +630,11 @@ describe('charts/flowline', () => {
           },
         },
         /at '\/devicePlugin\/pools\/0\/allocationPolicy': value must be one of 'pack', 'spread'/,
+      ],
+      [
+        'a certificate validity of zero days',
+        { ovs: { remote: { tls: { validityDays: 0 } } } },
+        /at '\/ovs\/remote\/tls\/validityDays': minimum: got 0, want 1/,
       ],
       [
         'a malformed PCI address',

@@ -1,4 +1,5 @@
-import { ATTACHMENT_EXTERNAL_IDS, type OvsDpdk, startOvsDpdk } from '@flowline/ovs';
+import { ATTACHMENT_EXTERNAL_IDS, type OvsDpdk, type OvsTls, startOvsDpdk } from '@flowline/ovs';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,9 +19,10 @@ import { until } from '../support/until';
 
 /**
  * The controller as the chart deploys it: one Deployment programming the OVS of every node its
- * NF pods run on, over TCP (OVSDB and OpenFlow at tcp:{nodeIP}:port), finding each pod's OVS
- * ports by the CNI plugin's external_ids. Two real OVS-DPDK "nodes", each reached at its own
- * address (a veth into its netns), and the fake apiserver with pods on both.
+ * NF pods run on, over SSL (OVSDB and OpenFlow at ssl:{nodeIP}:port, certificates both ways),
+ * finding each pod's OVS ports by the CNI plugin's external_ids. Two real OVS-DPDK "nodes",
+ * each reached at its own address (a veth into its netns), and the fake apiserver with pods on
+ * both. Certificates from OVS's own ovs-pki: a switch CA and a controller CA.
  */
 const root = process.getuid?.() === 0;
 const NS = 'nfs';
@@ -67,7 +69,20 @@ describe.skipIf(!root)('one controller, a switch per node over TCP', () => {
     },
   });
 
+  /** ovs-pki's layout: <name>-privkey.pem, <name>-cert.pem; each side trusts the other's CA. */
+  const pki = join(work, 'pki');
+  const pkiCmd = (...args: string[]) =>
+    execFileSync('ovs-pki', [`--dir=${pki}`, ...args], { cwd: work, stdio: 'ignore' });
+  const issued = (name: string, peerCa: 'switchca' | 'controllerca'): OvsTls => ({
+    privateKey: join(work, `${name}-privkey.pem`),
+    certificate: join(work, `${name}-cert.pem`),
+    caCert: join(pki, peerCa, 'cacert.pem'),
+  });
+
   beforeAll(async () => {
+    pkiCmd('init');
+    pkiCmd('req+sign', 'switch', 'switch');
+    pkiCmd('req+sign', 'controller', 'controller');
     for (const node of [0, 1] as const)
       nodes.push(
         await startOvsDpdk({
@@ -76,7 +91,12 @@ describe.skipIf(!root)('one controller, a switch per node over TCP', () => {
           filePrefix: `flccmn${process.pid}n${node}`,
           socketMemMb: 128,
           maxLifetimeSec: 300,
-          tcp: { ...link(node), ovsdbPort: OVSDB_PORT, openflowPort: OPENFLOW_PORT },
+          tcp: {
+            ...link(node),
+            ovsdbPort: OVSDB_PORT,
+            openflowPort: OPENFLOW_PORT,
+            tls: issued('switch', 'controllerca'),
+          },
         }),
       );
     // The ports the CNI plugin makes for each pod, with its external_ids, on the pod's node.
@@ -101,8 +121,9 @@ describe.skipIf(!root)('one controller, a switch per node over TCP', () => {
       listen: `unix://${join(work, 'cc.sock')}`,
       switch: {
         mode: 'per-node',
-        ovsdbRemote: `tcp:{nodeIP}:${OVSDB_PORT}`,
-        openflowRemote: `tcp:{nodeIP}:${OPENFLOW_PORT}`,
+        ovsdbRemote: `ssl:{nodeIP}:${OVSDB_PORT}`,
+        openflowRemote: `ssl:{nodeIP}:${OPENFLOW_PORT}`,
+        tls: issued('controller', 'switchca'),
       },
       bridge: 'br-flowline',
       stateFile: join(work, 'state', 'chains.json'),
