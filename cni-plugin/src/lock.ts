@@ -1,6 +1,13 @@
+import { randomUUID } from 'node:crypto';
 import { mkdir, open, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CniCode, CniError } from './errors';
+
+/**
+ * This process's incarnation, written beside its pid: a resident daemon restarted in a
+ * container often gets its old pid back, and must not wait on locks its dead self left.
+ */
+const INCARNATION = randomUUID();
 
 function alive(pid: number): boolean {
   try {
@@ -11,13 +18,31 @@ function alive(pid: number): boolean {
   }
 }
 
+/** Whether a lock file's content ("<pid> <incarnation>", or a bare pid) names a live owner. */
+export function lockOwnerAlive(content: string): boolean {
+  const [pidText, incarnation] = content.trim().split(/\s+/);
+  const pid = Number(pidText);
+  if (!(pid > 0)) return false;
+  if (pid === process.pid) return incarnation === undefined || incarnation === INCARNATION;
+  return alive(pid);
+}
+
 /**
- * A per-pod lock: an exclusively created file holding the owner's pid. A lock whose owner died
- * is taken over. Waiting longer than `timeoutMs` fails with code 11 (try again later).
+ * A per-pod lock: an exclusively created file holding the owner's pid and incarnation. A lock
+ * whose owner died is taken over. Waiting longer than `timeoutMs` fails with code 11 (try
+ * again later).
  */
-export async function withLock<T>(lockDir: string, key: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
+export async function withLock<T>(
+  lockDir: string,
+  key: string,
+  timeoutMs: number,
+  fn: () => Promise<T>,
+): Promise<T> {
   await mkdir(lockDir, { recursive: true }).catch((err: Error) => {
-    throw new CniError(CniCode.IoFailure, `cannot create the lock folder ${lockDir} under socketDir: ${err.message}; fix socketDir`);
+    throw new CniError(
+      CniCode.IoFailure,
+      `cannot create the lock folder ${lockDir} under socketDir: ${err.message}; fix socketDir`,
+    );
   });
   const path = join(lockDir, `${key}.lock`);
   const deadline = Date.now() + timeoutMs;
@@ -25,14 +50,15 @@ export async function withLock<T>(lockDir: string, key: string, timeoutMs: numbe
   for (;;) {
     try {
       const fh = await open(path, 'wx');
-      await fh.writeFile(String(process.pid));
+      await fh.writeFile(`${process.pid} ${INCARNATION}`);
       await fh.close();
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
-    const owner = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-    if (owner > 0 && !alive(owner)) {
+    const content = await readFile(path, 'utf8').catch(() => '');
+    const owner = Number(content.trim().split(/\s+/)[0]);
+    if (owner > 0 && !lockOwnerAlive(content)) {
       await unlink(path).catch(() => undefined);
       continue;
     }
