@@ -10,6 +10,8 @@
  * Socket: $FLOWLINE_CNI_SOCKET, else /run/flowline/cni.sock. When no daemon listens there
  * (no socket file, or a stale one), the invocation runs in-process instead: this program execs
  * `flowline-cni` found beside its own resolved path, before reading stdin, so nothing is lost.
+ * FLOWLINE_CNI_NO_FALLBACK=1 makes that an error instead (code 11): the daemon's health probe
+ * runs VERSION that way, a round trip through the daemon.
  *
  * Wire format (src/daemon-protocol.ts is the other side; integers are u32 big-endian):
  *   request:  "FLC1" envCount { len bytes("KEY=VALUE") }*envCount stdinLen stdin
@@ -123,6 +125,14 @@ static void read_stdin(void) {
 
 /* Runs the plugin in-process: `flowline-cni` beside this executable (symlinks resolved). */
 static void exec_fallback(char **argv, const char *socket_path, int connect_errno) {
+  const char *no_fallback = getenv("FLOWLINE_CNI_NO_FALLBACK");
+  if (no_fallback && strcmp(no_fallback, "1") == 0) {
+    read_stdin();
+    fail(CODE_TRY_AGAIN_LATER,
+         "the flowline CNI daemon is not answering and FLOWLINE_CNI_NO_FALLBACK=1 forbids "
+         "running the plugin in-process; start the daemon (flowline-cni daemon)",
+         strerror(connect_errno));
+  }
   char self[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
   if (n > 0) {

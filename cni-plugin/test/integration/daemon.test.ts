@@ -181,6 +181,22 @@ describe('native executable and resident daemon (integration)', () => {
     expect(String(garbage.json?.msg)).toContain('unknown format');
   });
 
+  it('FLOWLINE_CNI_NO_FALLBACK=1 (the health probe) succeeds only through a daemon that answers', async () => {
+    const probe = {
+      CNI_COMMAND: 'VERSION',
+      FLOWLINE_CNI_SOCKET: socket,
+      FLOWLINE_CNI_NO_FALLBACK: '1',
+    };
+    const down = await runProcess(PLUGIN, [], probe, '');
+    expect(down.code).toBe(1);
+    expect(down.json).toMatchObject({ code: 11 });
+    expect(String(down.json?.msg)).toContain('not answering');
+    daemon = await startDaemon(socket);
+    const up = await runProcess(PLUGIN, [], probe, '');
+    expect(up.code).toBe(0);
+    expect(up.json).toMatchObject({ supportedVersions: ['0.4.0', '1.0.0', '1.1.0'] });
+  });
+
   it('with no daemon and no flowline-cni beside it, the executable says what to start (code 11)', async () => {
     const lonely = join(base, 'lonely');
     mkdirSync(lonely, { recursive: true });

@@ -24,12 +24,34 @@ export class Testpmd {
 
   static async start(sockets: string[], prefix: string, timeoutSec = 120): Promise<Testpmd> {
     for (const s of sockets) rmSync(s, { force: true }); // a killed server=1 leaves its socket
-    const vdevs = sockets.flatMap((s, i) => ['--vdev', `net_virtio_user${i},path=${s},server=1,queues=1`]);
+    const vdevs = sockets.flatMap((s, i) => [
+      '--vdev',
+      `net_virtio_user${i},path=${s},server=1,queues=1`,
+    ]);
     const argv = [
-      '-s', 'KILL', String(timeoutSec), 'stdbuf', '-o0', 'dpdk-testpmd',
-      '-l', '0,1', '--main-lcore', '1', '--no-pci', '--in-memory', '--single-file-segments',
-      `--file-prefix=${prefix}`, '-m', '256', ...vdevs,
-      '--', '-i', '--nb-cores=1', '--total-num-mbufs=8192', '--port-topology=paired', '--forward-mode=io',
+      '-s',
+      'KILL',
+      String(timeoutSec),
+      'stdbuf',
+      '-o0',
+      'dpdk-testpmd',
+      '-l',
+      '0,1',
+      '--main-lcore',
+      '1',
+      '--no-pci',
+      '--in-memory',
+      '--single-file-segments',
+      `--file-prefix=${prefix}`,
+      '-m',
+      '256',
+      ...vdevs,
+      '--',
+      '-i',
+      '--nb-cores=1',
+      '--total-num-mbufs=8192',
+      '--port-topology=paired',
+      '--forward-mode=io',
     ];
     const child = spawn('timeout', argv, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     const t = new Testpmd(child, sockets);
@@ -44,8 +66,10 @@ export class Testpmd {
   async waitFor(re: RegExp, timeoutMs: number, from = 0): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!re.test(this.out.slice(from))) {
-      if (this.child.exitCode !== null) throw new Error(`testpmd exited (${this.child.exitCode}):\n${this.out.slice(-3000)}`);
-      if (Date.now() > deadline) throw new Error(`testpmd: no ${re} within ${timeoutMs} ms:\n${this.out.slice(-3000)}`);
+      if (this.child.exitCode !== null)
+        throw new Error(`testpmd exited (${this.child.exitCode}):\n${this.out.slice(-3000)}`);
+      if (Date.now() > deadline)
+        throw new Error(`testpmd: no ${re} within ${timeoutMs} ms:\n${this.out.slice(-3000)}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }
@@ -61,8 +85,10 @@ export class Testpmd {
   /** Parses "Forward statistics for port N" blocks printed by `stop`. */
   static parseForwardStats(text: string): Map<number, PortCounters> {
     const out = new Map<number, PortCounters>();
-    const re = /Forward statistics for port (\d+)\s*-+\s*\n\s*RX-packets:\s*(\d+)[^\n]*\n[^\n]*TX-packets:\s*(\d+)/g;
-    for (const m of text.matchAll(re)) out.set(Number(m[1]), { rxPackets: Number(m[2]), txPackets: Number(m[3]) });
+    const re =
+      /Forward statistics for port (\d+)\s*-+\s*\n\s*RX-packets:\s*(\d+)[^\n]*\n[^\n]*TX-packets:\s*(\d+)/g;
+    for (const m of text.matchAll(re))
+      out.set(Number(m[1]), { rxPackets: Number(m[2]), txPackets: Number(m[3]) });
     return out;
   }
 
@@ -70,7 +96,10 @@ export class Testpmd {
     if (this.child.exitCode === null) {
       this.child.stdin.write('quit\n');
       const exited = new Promise((r) => this.child.once('exit', r));
-      const done = await Promise.race([exited.then(() => true), new Promise((r) => setTimeout(() => r(false), 10_000))]);
+      const done = await Promise.race([
+        exited.then(() => true),
+        new Promise((r) => setTimeout(() => r(false), 10_000)),
+      ]);
       if (!done && this.child.pid) {
         process.kill(-this.child.pid, 'SIGKILL'); // its process group: timeout and testpmd
         await exited;

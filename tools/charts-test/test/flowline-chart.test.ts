@@ -241,10 +241,17 @@ describe('charts/flowline', () => {
       '/var/run/netns',
     ])
       expect(hostPathOf(mounts[path]!), path).toBe(path);
-    expect(d.readinessProbe).toEqual({
-      exec: { command: ['test', '-S', '/run/flowline/cni.sock'] },
-      periodSeconds: 10,
-    });
+    // Health is a VERSION round trip through the daemon (no in-process fallback allowed).
+    const probe = {
+      command: [
+        'env',
+        'CNI_COMMAND=VERSION',
+        'FLOWLINE_CNI_NO_FALLBACK=1',
+        '/opt/flowline-cni/flowline',
+      ],
+    };
+    expect(d.readinessProbe).toMatchObject({ exec: probe });
+    expect(d.livenessProbe).toMatchObject({ exec: probe });
 
     const off = render('flowline', { cni: { daemon: { enabled: false } } });
     const offPod = podOf(find(off, 'DaemonSet', 'test-cni'));
