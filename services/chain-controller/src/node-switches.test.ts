@@ -133,6 +133,23 @@ describe('NodeSwitches', () => {
     expect(a.applies + b.applies).toBe(0);
   });
 
+  it('a node that fails blocks only the changes that alter its flows', async () => {
+    const a = nodeA();
+    const b = nodeB();
+    const { fleet } = fleetOf({ '10.0.0.1': a, '10.0.0.2': b });
+    await fleet.portNames();
+    const base = ['priority=0,actions=NORMAL'];
+    await fleet.apply(base);
+    b.apply = () => Promise.reject(new Error('ovs-ofctl: connection refused'));
+    // Only node A's flows change: B being down does not stop it.
+    await fleet.apply([...base, 'in_port=a-gen,actions=output:a-fw1']);
+    expect(a.table).toContain('in_port=a-gen,actions=output:a-fw1');
+    // B's flows would change: that is an error for the controller to roll back and retry.
+    await expect(fleet.apply([...base, 'in_port=b-rtr1,actions=drop'])).rejects.toThrow(
+      /connection refused/,
+    );
+  });
+
   it('leaves an unreachable node out without slowing every call, and takes it in once it answers', async () => {
     const nodes: Record<string, MemoryNode | Error> = {
       '10.0.0.1': nodeA(),

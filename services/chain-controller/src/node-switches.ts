@@ -105,6 +105,8 @@ export class NodeSwitches implements ChainSwitch {
   private readonly retryAt = new Map<string, number>();
   /** port → nodes that have it, as of the last portNames(). */
   private portNodes = new Map<string, string[]>();
+  /** Each node's share as last applied there. */
+  private readonly applied = new Map<string, string>();
 
   constructor(
     private readonly addresses: () => Iterable<string>,
@@ -113,7 +115,10 @@ export class NodeSwitches implements ChainSwitch {
     private readonly retryMs = 5000,
   ) {}
 
-  /** Reachable node switches, connecting to nodes seen for the first time (or lost). */
+  /**
+   * Reachable node switches, connecting to nodes seen for the first time (a connected node's
+   * OVSDB client reconnects by itself).
+   */
   private async reachable(): Promise<[string, NodeSwitch][]> {
     const out: [string, NodeSwitch][] = [];
     for (const address of new Set([...this.addresses(), ...this.nodes.keys()])) {
@@ -210,13 +215,31 @@ export class NodeSwitches implements ChainSwitch {
     return out;
   }
 
+  /**
+   * Applies each node's share. A node that fails is an error only when this change alters its
+   * share: a node that is down must not block changes elsewhere (its unchanged flows are pushed
+   * again once it answers, when the controller sees them missing).
+   */
   async apply(flows: string[]): Promise<void> {
     const nodes = await this.reachable();
     const shares = this.partition(
       flows,
       nodes.map(([n]) => n),
     );
-    for (const [address, sw] of nodes) await sw.apply(shares.get(address)!);
+    for (const [address, sw] of nodes) {
+      const share = shares.get(address)!;
+      const key = share.join('\n');
+      try {
+        await sw.apply(share);
+        this.applied.set(address, key);
+      } catch (err) {
+        if (this.applied.get(address) !== key) throw err;
+        this.log?.warn('node switch failed; this change leaves its flows as they were', {
+          node: address,
+          err: (err as Error).message,
+        });
+      }
+    }
   }
 
   async flowStats(): Promise<FlowStats[]> {
