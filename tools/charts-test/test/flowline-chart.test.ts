@@ -593,6 +593,11 @@ describe('charts/flowline', () => {
     );
     expect(text).toContain('fl-chain-controller.flowline.svc:50051');
     expect(text).toContain('dpdk-extra: --no-pci');
+    expect(text).toContain('each node\'s OVS at ssl:<node IP>:6640 and :6653 with the');
+    expect(text).toContain('Secrets fl-ovs-tls-switch and fl-ovs-tls-controller');
+    const plain = notes('flowline', { ovs: { remote: { tls: { enabled: false } } } }, 'fl');
+    expect(plain).toContain('tcp:<node IP>:6640');
+    expect(plain).toContain('plain TCP');
   });
 
   describe('refuses bad values with the schema message', () => {
