@@ -12,6 +12,8 @@ export interface CniDaemonOptions {
   log?: Logger;
   /** How long stop() waits for invocations in flight before it closes their connections. */
   drainTimeoutMs?: number;
+  /** How long a connection may take to send its whole request; default 10 s. */
+  requestTimeoutMs?: number;
 }
 
 export class CniDaemonError extends Error {
@@ -52,6 +54,7 @@ export class CniDaemon {
     readonly socketPath: string,
     private readonly log: Logger,
     private readonly drainTimeoutMs: number,
+    private readonly requestTimeoutMs: number,
   ) {}
 
   static async listen(options: CniDaemonOptions): Promise<CniDaemon> {
@@ -69,7 +72,13 @@ export class CniDaemon {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
     const server = createServer({ allowHalfOpen: true });
-    const daemon = new CniDaemon(server, socketPath, log, options.drainTimeoutMs ?? 30_000);
+    const daemon = new CniDaemon(
+      server,
+      socketPath,
+      log,
+      options.drainTimeoutMs ?? 30_000,
+      options.requestTimeoutMs ?? 10_000,
+    );
     server.on('connection', (socket) => daemon.serve(socket));
     // Created 0600 (umask) rather than chmod'ed after: no window in which others may connect.
     const umask = process.umask(0o177);
@@ -101,6 +110,14 @@ export class CniDaemon {
     const chunks: Buffer[] = [];
     let received = 0;
     let done = false;
+    // A peer that never finishes its request must not hold a connection forever; once the
+    // request is whole, the invocation takes as long as it takes (the runtime has its timeout).
+    socket.setTimeout(this.requestTimeoutMs, () => {
+      if (done) return;
+      done = true;
+      this.log.warn('request not received in time; closing', { bytes: received });
+      socket.destroy();
+    });
     const tryDecode = (ended: boolean): void => {
       if (done) return;
       let request;
@@ -121,6 +138,7 @@ export class CniDaemon {
         return;
       }
       done = true;
+      socket.setTimeout(0);
       const running = invoke(request).then(
         ({ exitCode, stdout }) => {
           socket.end(encodeResponse(exitCode, stdout));

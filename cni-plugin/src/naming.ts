@@ -38,7 +38,10 @@ export function folderName(env: Pick<CniEnv, 'containerId' | 'pod'>): string {
  * `<socketDir>/<namespace>_<pod>/<ifname>.sock` and `<ifname>.json` beside it. Refuses, with
  * code 7 naming socketDir, a socket path longer than the unix socket limit.
  */
-export function attachmentPaths(conf: Pick<NetConf, 'socketDir'>, env: Pick<CniEnv, 'containerId' | 'pod' | 'ifname'>): AttachmentPaths {
+export function attachmentPaths(
+  conf: Pick<NetConf, 'socketDir'>,
+  env: Pick<CniEnv, 'containerId' | 'pod' | 'ifname'>,
+): AttachmentPaths {
   const folder = folderName(env);
   const podDir = join(conf.socketDir, folder);
   const socketPath = join(podDir, `${env.ifname}.sock`);

@@ -15,7 +15,12 @@ export interface IpConfig {
   interface?: number;
 }
 export type Route = { dst: string; gw?: string } & Record<string, unknown>;
-export type Dns = { nameservers?: string[]; domain?: string; search?: string[]; options?: string[] };
+export type Dns = {
+  nameservers?: string[];
+  domain?: string;
+  search?: string[];
+  options?: string[];
+};
 
 /** A result in version-independent form; `formatResult` writes it for one cniVersion. */
 export interface Result {
@@ -26,7 +31,9 @@ export interface Result {
 }
 
 const fail = (field: string, why: string): CniError =>
-  new CniError(CniCode.DecodeFailure, `failed to decode result: ${field} ${why}`, undefined, { field });
+  new CniError(CniCode.DecodeFailure, `failed to decode result: ${field} ${why}`, undefined, {
+    field,
+  });
 
 /** Reads a result of any version from 0.3.0 on (prevResult, or an IPAM plugin's output). */
 export function parseResult(raw: unknown, where = 'prevResult'): Result {

@@ -25,7 +25,10 @@ const SEMVER = /^\d+\.\d+\.\d+$/;
 export function selectVersion(cniVersion: unknown, cniVersions: unknown): CniVersion {
   if (cniVersion !== undefined) {
     if (typeof cniVersion !== 'string' || !SEMVER.test(cniVersion))
-      throw new CniError(CniCode.DecodeFailure, `cniVersion ${JSON.stringify(cniVersion)} is not a version like "1.1.0"`);
+      throw new CniError(
+        CniCode.DecodeFailure,
+        `cniVersion ${JSON.stringify(cniVersion)} is not a version like "1.1.0"`,
+      );
     if (!(SUPPORTED_VERSIONS as readonly string[]).includes(cniVersion))
       throw new CniError(
         CniCode.IncompatibleVersion,
@@ -45,5 +48,8 @@ export function selectVersion(cniVersion: unknown, cniVersions: unknown): CniVer
       );
     return best;
   }
-  throw new CniError(CniCode.InvalidConfig, 'cniVersion is missing from the network configuration; set it to "1.1.0"');
+  throw new CniError(
+    CniCode.InvalidConfig,
+    'cniVersion is missing from the network configuration; set it to "1.1.0"',
+  );
 }

@@ -9,9 +9,10 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { createConnection, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { CniDaemon } from '../../src/daemon';
 import { IN_PROCESS, PLUGIN, runPlugin, runProcess } from '../support/exec';
 import { startDaemon, stopDaemon } from '../support/fixture';
 
@@ -195,6 +196,28 @@ describe('native executable and resident daemon (integration)', () => {
     const up = await runProcess(PLUGIN, [], probe, '');
     expect(up.code).toBe(0);
     expect(up.json).toMatchObject({ supportedVersions: ['0.4.0', '1.0.0', '1.1.0'] });
+  });
+
+  it('closes a connection whose request never completes', async () => {
+    const quiet = await CniDaemon.listen({ socketPath: socket, requestTimeoutMs: 200 });
+    try {
+      const peer = createConnection(socket);
+      const closed = new Promise<number>((resolve) => {
+        const start = Date.now();
+        peer.on('close', () => resolve(Date.now() - start));
+      });
+      peer.on('error', () => undefined);
+      peer.write('FLC1'); // and nothing more
+      expect(await closed).toBeLessThan(5000);
+      // The daemon still serves the next caller.
+      const r = await runPlugin(
+        { CNI_COMMAND: 'VERSION', FLOWLINE_CNI_SOCKET: socket, FLOWLINE_CNI_NO_FALLBACK: '1' },
+        versionStdin,
+      );
+      expect(r.code).toBe(0);
+    } finally {
+      await quiet.stop();
+    }
   });
 
   it('with no daemon and no flowline-cni beside it, the executable says what to start (code 11)', async () => {

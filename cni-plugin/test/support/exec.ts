@@ -15,6 +15,8 @@ export interface PluginEnv {
   CNI_PATH?: string;
   /** Where the executable finds the daemon (nothing listening there: it runs in-process). */
   FLOWLINE_CNI_SOCKET?: string;
+  /** "1": fail rather than run in-process when no daemon answers. */
+  FLOWLINE_CNI_NO_FALLBACK?: string;
 }
 
 export interface PluginRun {
