@@ -9,11 +9,11 @@ const HELP = `flowline-chain-controller: the flowline.chain.v1 ChainService
 
   --listen <addr>          FLOWLINE_GRPC_ADDRESS   default 0.0.0.0:50060 (or unix:///path)
   --ovsdb <socket>         FLOWLINE_OVSDB_SOCKET   default /var/run/openvswitch/db.sock
-  --ovsdb-remote <r>       FLOWLINE_OVSDB_REMOTE   instead: unix:<socket>, tcp:<host>:<port>, or
-                                                   tcp:{nodeIP}:<port> for each NF node's OVS
+  --ovsdb-remote <r>       FLOWLINE_OVSDB_REMOTE   instead: unix:<socket>, tcp: or ssl:<host>:<port>,
+                                                   or ssl:{nodeIP}:<port> for each NF node's OVS
   --ovs-run-dir <dir>      FLOWLINE_OVS_RUNDIR     default /var/run/openvswitch
   --openflow-remote <r>    FLOWLINE_OPENFLOW_REMOTE  instead of <run dir>/<bridge>.mgmt: unix:,
-                                                   tcp:<host>:<port> or tcp:{nodeIP}:<port>
+                                                   tcp: or ssl:<host>:<port>, or ssl:{nodeIP}:<port>
                            With {nodeIP} (both remotes), the controller programs the bridge of
                            every node its NF pods run on (needs --kubernetes); a chain's NFs
                            and endpoints must then share a node.
