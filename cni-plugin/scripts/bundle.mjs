@@ -30,27 +30,47 @@ const telemetryLoggerOnly = {
     }));
   },
 };
-await build({
-  entryPoints: [join(root, 'src', 'main.ts')],
-  outfile,
-  bundle: true,
-  platform: 'node',
-  target: 'node20',
-  format: 'cjs',
-  minify: true,
-  sourcemap: false,
-  legalComments: 'none',
+/** One self-contained CommonJS file for Node 20 (dependencies inlined, built-ins kept). */
+const bundle = (entry, file, extra = {}) =>
+  build({
+    entryPoints: [join(root, 'src', entry)],
+    outfile: file,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    minify: true,
+    sourcemap: false,
+    legalComments: 'none',
+    logLevel: 'warning',
+    ...extra,
+  });
+
+await bundle('main.ts', outfile, {
   banner: { js: '#!/usr/bin/env node' },
-  logLevel: 'warning',
   plugins: [telemetryLoggerOnly],
 });
 chmodSync(outfile, 0o755);
+
+// The daemon (`flowline-cni daemon` loads it): the full @flowline/telemetry, for its metrics.
+await bundle('daemon-main.ts', join(root, 'dist', 'flowline-cni-daemon.js'));
 
 const shim = join(root, 'dist', 'flowline');
 const cc = process.env.CC || 'cc';
 execFileSync(
   cc,
   // Static: the chart copies it onto hosts whose libc may be older than the build machine's.
-  ['-std=c11', '-D_GNU_SOURCE', '-O2', '-Wall', '-Wextra', '-Werror', '-static', '-o', shim, join(root, 'shim', 'flowline.c')],
+  [
+    '-std=c11',
+    '-D_GNU_SOURCE',
+    '-O2',
+    '-Wall',
+    '-Wextra',
+    '-Werror',
+    '-static',
+    '-o',
+    shim,
+    join(root, 'shim', 'flowline.c'),
+  ],
   { stdio: 'inherit' },
 );

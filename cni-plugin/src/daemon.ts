@@ -14,6 +14,26 @@ export interface CniDaemonOptions {
   drainTimeoutMs?: number;
   /** How long a connection may take to send its whole request; default 10 s. */
   requestTimeoutMs?: number;
+  /** Told of every invocation served (for metrics). */
+  observe?: (served: ServedInvocation) => void;
+}
+
+export interface ServedInvocation {
+  command: string;
+  exitCode: number;
+  /** The CNI error code of a failed invocation. */
+  errorCode?: number;
+  seconds: number;
+}
+
+/** The CNI error code in a failed invocation's stdout, if it is the spec's error JSON. */
+function errorCodeOf(stdout: string): number | undefined {
+  try {
+    const code = (JSON.parse(stdout) as { code?: unknown }).code;
+    return typeof code === 'number' ? code : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export class CniDaemonError extends Error {
@@ -55,6 +75,7 @@ export class CniDaemon {
     private readonly log: Logger,
     private readonly drainTimeoutMs: number,
     private readonly requestTimeoutMs: number,
+    private readonly observe: ((served: ServedInvocation) => void) | undefined,
   ) {}
 
   static async listen(options: CniDaemonOptions): Promise<CniDaemon> {
@@ -78,6 +99,7 @@ export class CniDaemon {
       log,
       options.drainTimeoutMs ?? 30_000,
       options.requestTimeoutMs ?? 10_000,
+      options.observe,
     );
     server.on('connection', (socket) => daemon.serve(socket));
     // Created 0600 (umask) rather than chmod'ed after: no window in which others may connect.
@@ -139,9 +161,17 @@ export class CniDaemon {
       }
       done = true;
       socket.setTimeout(0);
+      const started = process.hrtime.bigint();
       const running = invoke(request).then(
         ({ exitCode, stdout }) => {
           socket.end(encodeResponse(exitCode, stdout));
+          const errorCode = exitCode === 0 ? undefined : errorCodeOf(stdout);
+          this.observe?.({
+            command: request.env.CNI_COMMAND ?? '',
+            exitCode,
+            ...(errorCode !== undefined ? { errorCode } : {}),
+            seconds: Number(process.hrtime.bigint() - started) / 1e9,
+          });
         },
         (err: unknown) => {
           // invoke() turns every failure into an error JSON; this is a bug, said as one.
@@ -177,37 +207,4 @@ export class CniDaemon {
     await closed;
     this.log.info('stopped', { socket: this.socketPath });
   }
-}
-
-/** `flowline-cni daemon [--socket PATH]`: runs until SIGTERM or SIGINT. */
-export async function runDaemon(argv: readonly string[]): Promise<void> {
-  const log = createLogger('cni-daemon');
-  let socketPath = process.env.FLOWLINE_CNI_SOCKET || DEFAULT_DAEMON_SOCKET;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--socket' && argv[i + 1] !== undefined) socketPath = argv[++i] as string;
-    else if (a === '--help' || a === '-h') {
-      process.stdout.write(
-        'usage: flowline-cni daemon [--socket PATH]\n' +
-          `Serves the flowline CNI executable's invocations on PATH (default $FLOWLINE_CNI_SOCKET, else ${DEFAULT_DAEMON_SOCKET}).\n`,
-      );
-      return;
-    } else
-      throw new CniDaemonError(
-        `unknown argument ${a}; usage: flowline-cni daemon [--socket PATH]`,
-        socketPath,
-      );
-  }
-  const daemon = await CniDaemon.listen({ socketPath, log });
-  await new Promise<void>((resolve) => {
-    const onSignal = (signal: NodeJS.Signals): void => {
-      log.info('signal', { signal });
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
-      resolve();
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
-  await daemon.stop();
 }

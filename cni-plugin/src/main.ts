@@ -1,4 +1,4 @@
-import { runDaemon } from './daemon';
+import { join } from 'node:path';
 import { CniCode, CniError } from './errors';
 import { invoke } from './invoke';
 import { LATEST } from './versions';
@@ -26,13 +26,25 @@ async function main(): Promise<void> {
   process.stdout.write(stdout, () => process.exit(exitCode));
 }
 
+/**
+ * `flowline-cni daemon` is its own bundle beside this one (dist/flowline-cni-daemon.js, with
+ * OpenTelemetry): one CNI exec must not parse it.
+ */
+function loadDaemon(): typeof import('./daemon-main') {
+  return module.require(
+    join(__dirname, 'flowline-cni-daemon.js'),
+  ) as typeof import('./daemon-main');
+}
+
 // `flowline-cni daemon` serves the native executable's invocations; anything else is one CNI
 // invocation by the exec protocol (runtimes pass no arguments).
 if (require.main === module) {
   if (process.argv[2] === 'daemon')
-    runDaemon(process.argv.slice(3)).catch((err: unknown) => {
-      process.stderr.write(`flowline-cni daemon: ${(err as Error).message}\n`);
-      process.exit(1);
-    });
+    Promise.resolve()
+      .then(() => loadDaemon().runDaemon(process.argv.slice(3)))
+      .catch((err: unknown) => {
+        process.stderr.write(`flowline-cni daemon: ${(err as Error).message}\n`);
+        process.exit(1);
+      });
   else void main();
 }

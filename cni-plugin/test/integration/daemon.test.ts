@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CniDaemon } from '../../src/daemon';
 import { IN_PROCESS, PLUGIN, runPlugin, runProcess } from '../support/exec';
-import { startDaemon, stopDaemon } from '../support/fixture';
+import { startDaemon, stopDaemon, type DaemonProcess } from '../support/fixture';
 
 // The native executable and the resident daemon, without OVS: how invocations get there, what
 // the executable says when the daemon is gone or broken, and the daemon's own life cycle.
@@ -196,6 +196,23 @@ describe('native executable and resident daemon (integration)', () => {
     const up = await runProcess(PLUGIN, [], probe, '');
     expect(up.code).toBe(0);
     expect(up.json).toMatchObject({ supportedVersions: ['0.4.0', '1.0.0', '1.1.0'] });
+  });
+
+  it('counts invocations by command and result, and times them, on its metrics port', async () => {
+    const d: DaemonProcess = await startDaemon(socket, ['--metrics-port', '0']);
+    daemon = d;
+    const portOf = () => Number(/"msg":"metrics","port":(\d+)/.exec(d.log())?.[1] ?? 0);
+    for (let i = 0; i < 100 && portOf() === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    const port = portOf();
+    expect(port).toBeGreaterThan(0);
+    const env = { FLOWLINE_CNI_SOCKET: socket };
+    await runPlugin({ ...env, CNI_COMMAND: 'VERSION' }, versionStdin);
+    await runPlugin({ ...env, CNI_COMMAND: 'VERSION' }, versionStdin);
+    await runPlugin({ ...env, CNI_COMMAND: 'ADD' }, versionStdin); // no CNI_CONTAINERID: code 4
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(text).toMatch(/^flowline_cni_requests_total\{command="VERSION",result="ok"\} 2$/m);
+    expect(text).toMatch(/^flowline_cni_requests_total\{command="ADD",result="4"\} 1$/m);
+    expect(text).toMatch(/^flowline_cni_request_duration_seconds_count\{command="VERSION"\} 2$/m);
   });
 
   it('closes a connection whose request never completes', async () => {

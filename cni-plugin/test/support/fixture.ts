@@ -12,13 +12,23 @@ import { IN_PROCESS, runPlugin, type PluginEnv, type PluginRun } from './exec';
 export type PluginMode = 'daemon' | 'in-process';
 export const PLUGIN_MODES: readonly PluginMode[] = ['daemon', 'in-process'];
 
-/** Starts `flowline-cni daemon` on `socket` and resolves once it accepts connections. */
-export async function startDaemon(socket: string): Promise<ChildProcess> {
-  const daemon = spawn(IN_PROCESS, ['daemon', '--socket', socket], {
+/** A running `flowline-cni daemon` and what it has logged so far. */
+export type DaemonProcess = ChildProcess & { log(): string };
+
+/**
+ * Starts `flowline-cni daemon` on `socket` and resolves once it accepts connections. Metrics
+ * are off unless `args` say otherwise (daemons of parallel tests would share a port).
+ */
+export async function startDaemon(
+  socket: string,
+  args: string[] = ['--metrics-port', 'off'],
+): Promise<DaemonProcess> {
+  const child = spawn(IN_PROCESS, ['daemon', '--socket', socket, ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
-  daemon.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const daemon = Object.assign(child, { log: () => stderr });
   for (let i = 0; !(stderr.includes('"listening"') && existsSync(socket)); i++) {
     if (daemon.exitCode !== null || i > 200) {
       daemon.kill('SIGKILL');

@@ -92,10 +92,14 @@ export async function main(argv: string[]): Promise<void> {
       maxLifetimeSec: 3600,
     });
     execFileSync('ip', ['netns', 'add', podNs]);
-    daemon = spawn(flowlineInProcess, ['daemon', '--socket', daemonSocket], {
-      stdio: ['ignore', 'ignore', 'inherit'],
-      env: { ...process.env, FLOWLINE_LOG_LEVEL: 'warn' },
-    });
+    daemon = spawn(
+      flowlineInProcess,
+      ['daemon', '--socket', daemonSocket, '--metrics-port', 'off'],
+      {
+        stdio: ['ignore', 'ignore', 'inherit'],
+        env: { ...process.env, FLOWLINE_LOG_LEVEL: 'warn' },
+      },
+    );
     for (let i = 0; !existsSync(daemonSocket); i++) {
       if (i > 100 || daemon.exitCode !== null) throw new Error('flowline-cni daemon did not start');
       await new Promise((r) => setTimeout(r, 50));

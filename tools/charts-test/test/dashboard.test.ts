@@ -32,6 +32,8 @@ describe('the Grafana dashboard', () => {
       'flowline_port_dropped_packets_total',
       'flowline_stage_packets_total',
       'flowline_chain_hop_packets_total',
+      'flowline_cni_requests_total',
+      'flowline_cni_request_duration_seconds_bucket',
     ]) {
       expect(used, m).toContain(m);
     }

@@ -253,7 +253,18 @@ describe('charts/flowline', () => {
     expect(d.readinessProbe).toMatchObject({ exec: probe });
     expect(d.livenessProbe).toMatchObject({ exec: probe });
 
+    // Its metrics port, scraped through a headless Service the ServiceMonitor selects.
+    expect(envOf(d).FLOWLINE_METRICS_PORT).toBe('9466');
+    expect(d.ports).toContainEqual({ name: 'metrics', containerPort: 9466, protocol: 'TCP' });
+    const svc = find(ms, 'Service', 'test-cni') as unknown as {
+      metadata: { labels: Record<string, string> };
+      spec: { clusterIP: string; ports: { name: string; port: number }[] };
+    };
+    expect(svc.metadata.labels['flowline.io/metrics']).toBe('true');
+    expect(svc.spec).toMatchObject({ clusterIP: 'None', ports: [{ name: 'metrics', port: 9466 }] });
+
     const off = render('flowline', { cni: { daemon: { enabled: false } } });
+    expect(off.some((m) => m.kind === 'Service' && m.metadata.name === 'test-cni')).toBe(false);
     const offPod = podOf(find(off, 'DaemonSet', 'test-cni'));
     expect(offPod.spec.containers.map((x) => x.name)).toEqual(['install']);
     expect(offPod.spec.volumes!.map((v) => v.name)).not.toContain('daemon-run');
@@ -582,6 +593,7 @@ describe('charts/flowline', () => {
     );
     expect(scraped.map((s) => s.metadata.name).sort()).toEqual([
       'test-chain-controller',
+      'test-cni',
       'test-device-plugin',
     ]);
   });
@@ -593,7 +605,7 @@ describe('charts/flowline', () => {
     );
     expect(text).toContain('fl-chain-controller.flowline.svc:50051');
     expect(text).toContain('dpdk-extra: --no-pci');
-    expect(text).toContain('each node\'s OVS at ssl:<node IP>:6640 and :6653 with the');
+    expect(text).toContain("each node's OVS at ssl:<node IP>:6640 and :6653 with the");
     expect(text).toContain('Secrets fl-ovs-tls-switch and fl-ovs-tls-controller');
     const plain = notes('flowline', { ovs: { remote: { tls: { enabled: false } } } }, 'fl');
     expect(plain).toContain('tcp:<node IP>:6640');

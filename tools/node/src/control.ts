@@ -1,14 +1,7 @@
 // What the CLI does to a local node: start the agent in the background and wait until it is
 // ready; stop it and make sure nothing is left (also when the agent crashed); read its status;
 // hand it pod manifests.
-import {
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  readdirSync,
-  rmSync,
-} from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { createLogger } from '@flowline/telemetry';
 import { REPO_ROOT } from './commands';

@@ -202,7 +202,14 @@ export class NodeRuntime {
    */
   private async startCniDaemon(): Promise<void> {
     const socket = this.cniDaemonSocket;
-    const argv = resolveCommand(['flowline-cni', 'daemon', '--socket', socket]);
+    const argv = resolveCommand([
+      'flowline-cni',
+      'daemon',
+      '--socket',
+      socket,
+      '--metrics-port',
+      '0',
+    ]);
     this.state.cniDaemon = {
       ...startProcess({ argv, log: join(this.paths.logs, 'cni-daemon.log') }),
       socket,
