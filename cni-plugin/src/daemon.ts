@@ -26,16 +26,6 @@ export interface ServedInvocation {
   seconds: number;
 }
 
-/** The CNI error code in a failed invocation's stdout, if it is the spec's error JSON. */
-function errorCodeOf(stdout: string): number | undefined {
-  try {
-    const code = (JSON.parse(stdout) as { code?: unknown }).code;
-    return typeof code === 'number' ? code : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 export class CniDaemonError extends Error {
   override readonly name = 'CniDaemonError';
   constructor(
@@ -163,9 +153,8 @@ export class CniDaemon {
       socket.setTimeout(0);
       const started = process.hrtime.bigint();
       const running = invoke(request).then(
-        ({ exitCode, stdout }) => {
+        ({ exitCode, stdout, errorCode }) => {
           socket.end(encodeResponse(exitCode, stdout));
-          const errorCode = exitCode === 0 ? undefined : errorCodeOf(stdout);
           this.observe?.({
             command: request.env.CNI_COMMAND ?? '',
             exitCode,

@@ -14,6 +14,8 @@ export interface Outcome {
   exitCode: number;
   /** What goes to stdout: the result, the version info, the error JSON, or nothing. */
   stdout: string;
+  /** The CNI error code, when it failed. */
+  errorCode?: number;
 }
 
 /** Runs one CNI invocation (the whole plugin, minus process I/O, so it can be tested in-process). */
@@ -77,6 +79,6 @@ export async function invoke({ env, stdin }: Invocation): Promise<Outcome> {
             (err as Error)?.stack,
           );
     log.error('failed', { code: e.code, msg: e.message, details: e.details });
-    return { exitCode: 1, stdout: JSON.stringify(e.toJSON(cniVersion)) };
+    return { exitCode: 1, stdout: JSON.stringify(e.toJSON(cniVersion)), errorCode: e.code };
   }
 }

@@ -190,14 +190,15 @@ export async function startOvsDpdk(options: OvsDpdkOptions): Promise<OvsDpdk> {
   await mkdir(runDir, { recursive: true });
   await run('ovsdb-tool', ['create', dbFile, schema], { what: 'creating the OVS database' });
 
+  // Interface names are at most 15 bytes: a hash of the netns keeps them unique.
+  const vethStem = `flv${createHash('sha1').update(netns).digest('hex').slice(0, 8)}`;
   const tcp = options.tcp
     ? {
         ...options.tcp,
         ovsdbPort: options.tcp.ovsdbPort ?? 6640,
         openflowPort: options.tcp.openflowPort ?? 6653,
-        // Interface names are at most 15 bytes: a hash of the netns keeps them unique.
-        hostIf: `flv${createHash('sha1').update(netns).digest('hex').slice(0, 8)}h`,
-        nodeIf: `flv${createHash('sha1').update(netns).digest('hex').slice(0, 8)}n`,
+        hostIf: `${vethStem}h`,
+        nodeIf: `${vethStem}n`,
       }
     : undefined;
   let createdNetns = false;

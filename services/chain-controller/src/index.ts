@@ -30,6 +30,7 @@ export {
   startChainController,
   type ChainControllerConfig,
   type RunningChainController,
+  type SwitchConfig,
 } from './server';
 export { chainService, toStatus } from './service';
 export {

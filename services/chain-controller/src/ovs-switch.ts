@@ -20,4 +20,8 @@ export class OvsChainSwitch implements ChainSwitch {
   async portNames(): Promise<Set<string>> {
     return new Set((await this.vswitch.listPorts(this.bridge)).map((p) => p.name));
   }
+
+  close(): void {
+    this.vswitch.client.close();
+  }
 }

@@ -84,17 +84,14 @@ export async function startChainController(
       ...(where.tls ? { tls: where.tls } : {}),
       logger: log.child({ part: 'ovsdb' }),
     });
-    sw = Object.assign(
-      new OvsChainSwitch(
-        new VSwitch(client),
-        new OpenFlow({
-          bridge: config.bridge,
-          remote: where.openflowRemote,
-          ...(where.tls ? { tls: where.tls } : {}),
-        }),
-        config.bridge,
-      ),
-      { close: () => client.close() },
+    sw = new OvsChainSwitch(
+      new VSwitch(client),
+      new OpenFlow({
+        bridge: config.bridge,
+        remote: where.openflowRemote,
+        ...(where.tls ? { tls: where.tls } : {}),
+      }),
+      config.bridge,
     );
     const attachments = new AttachmentDirectory(where.socketDir, () =>
       readAddresses(config.nfAddressesFile),

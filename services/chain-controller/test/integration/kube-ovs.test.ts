@@ -13,6 +13,7 @@ import {
   startChainController,
 } from '../../src/index';
 import { FakeApiServer, PODS, SERVICECHAINS, writeKubeconfig } from '../support/fake-apiserver';
+import { localSwitch } from '../support/local-switch';
 import { until } from '../support/until';
 
 /**
@@ -84,12 +85,7 @@ describe.skipIf(!root)('ServiceChain reconciler on real OVS-DPDK', () => {
     writeKubeconfig(kubeconfig, fake.url);
     cc = await startChainController({
       listen: `unix://${join(work, 'cc.sock')}`,
-      switch: {
-        mode: 'local',
-        ovsdbRemote: `unix:${ovs.dbSocket}`,
-        openflowRemote: `unix:${ovs.runDir}/${ovs.bridge}.mgmt`,
-        socketDir,
-      },
+      switch: localSwitch(ovs, socketDir),
       bridge: ovs.bridge,
       stateFile: join(work, 'state', 'chains.json'),
       defaultAction: 'normal',

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningChainController, startChainController } from '../../src/index';
+import { localSwitch } from '../support/local-switch';
 import { until } from '../support/until';
 
 /**
@@ -40,12 +41,7 @@ describe.skipIf(!root)('chain controller on real OVS-DPDK', () => {
   const startController = async () => {
     cc = await startChainController({
       listen: `unix://${join(work, 'cc.sock')}`,
-      switch: {
-        mode: 'local',
-        ovsdbRemote: `unix:${ovs.dbSocket}`,
-        openflowRemote: `unix:${ovs.runDir}/${ovs.bridge}.mgmt`,
-        socketDir,
-      },
+      switch: localSwitch(ovs, socketDir),
       bridge: ovs.bridge,
       stateFile,
       nfAddressesFile: addressesFile,
