@@ -1,12 +1,19 @@
 // `npm test` after set-up: runs every project's tests through nx (one project at a time: the
 // integration tests start DPDK and OVS pollers and 2 cores fit one set), then lint, and ends
-// with one line "N passed, N failed, N skipped" counted from vitest's JSON reports. A project
-// whose report is missing (its build or test process crashed) counts as one failure; so does a
-// project whose lint fails.
+// with one line "N passed, N failed, N skipped" counted from each project's outcome report by the
+// rules in test-outcomes.mjs: a skip not in expected-skips.json (with its condition holding here)
+// fails, a failing hook fails, a missing report fails, and so does a project whose lint fails.
+// A FLOWLINE_TEST_PROJECTS filter naming an unknown project is an error.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import {
+  countOutcomes,
+  machineFacts,
+  selectProjects,
+  validateExpectedSkips,
+} from './test-outcomes.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const reportDir = join(root, '.reports', 'vitest');
@@ -35,8 +42,19 @@ if (list.status !== 0) {
   process.exit(1);
 }
 const projects = JSON.parse(list.stdout).sort();
-const only = process.env.FLOWLINE_TEST_PROJECTS; // e.g. "@flowline/proto,@flowline/dpdk"
-const selected = only ? projects.filter((p) => only.split(',').includes(p)) : projects;
+let selected;
+let expectedSkips;
+try {
+  selected = selectProjects(projects, process.env.FLOWLINE_TEST_PROJECTS); // e.g. "@flowline/proto,@flowline/dpdk"
+  expectedSkips = validateExpectedSkips(
+    JSON.parse(readFileSync(join(root, 'tools', 'scripts', 'expected-skips.json'), 'utf8')),
+  );
+} catch (err) {
+  console.error(err.message);
+  console.log('0 passed, 1 failed, 0 skipped');
+  process.exit(1);
+}
+const only = process.env.FLOWLINE_TEST_PROJECTS !== undefined;
 
 const testRun = nx(
   [
@@ -53,29 +71,13 @@ const lintRun = only
   ? { status: 0 }
   : nx(['run-many', '-t', 'lint', '--outputStyle=static'], { stdio: 'inherit' });
 
-let passed = 0;
-let failed = 0;
-let skipped = 0;
-const problems = [];
-for (const project of selected) {
+const reports = selected.map((project) => {
   const file = join(reportDir, `${project.replace(/^@flowline\//, '')}.json`);
-  if (!existsSync(file)) {
-    failed += 1;
-    problems.push(`${project}: no test report (build or test run crashed)`);
-    continue;
-  }
-  const report = JSON.parse(readFileSync(file, 'utf8'));
-  passed += report.numPassedTests;
-  failed += report.numFailedTests;
-  skipped += report.numPendingTests + report.numTodoTests;
-  // A test file that fails to load has no tests but is a failure all the same.
-  const brokenFiles = report.testResults.filter(
-    (r) => r.status === 'failed' && r.assertionResults.length === 0,
-  );
-  failed += brokenFiles.length;
-  for (const r of brokenFiles)
-    problems.push(`${project}: ${r.name} failed to run: ${r.message.split('\n')[0]}`);
-}
+  return { project, report: existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : undefined };
+});
+const outcome = countOutcomes(reports, expectedSkips, machineFacts());
+let { failed } = outcome;
+const { passed, skipped, problems, skippedTests } = outcome;
 if (lintRun.status !== 0) {
   failed += 1;
   problems.push('lint failed (see above)');
@@ -84,6 +86,7 @@ if (testRun.status !== 0 && failed === 0) {
   failed += 1;
   problems.push(`nx run-many -t test exited ${testRun.status}`);
 }
+for (const t of skippedTests) console.log(`  - skipped: ${t}`);
 for (const p of problems) console.log(`  ✗ ${p}`);
 console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
 process.exit(failed === 0 ? 0 : 1);
