@@ -14,7 +14,7 @@ import {
   rmSync,
   writeSync,
 } from 'node:fs';
-import { link, open, readFile, rename, rm } from 'node:fs/promises';
+import { link, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 export interface WriteStateOptions {
@@ -170,37 +170,8 @@ export async function readStateFile<T>(
   path: string,
   parse: (text: string) => T,
 ): Promise<ReadStateResult<T>> {
-  const problems: StateFileProblem[] = [];
-  let text: string | undefined;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    if (!isMissing(err)) throw err;
-  }
-  if (text !== undefined) {
-    try {
-      return { value: parse(text), source: 'current', problems };
-    } catch (err) {
-      const movedTo = corruptPath(path);
-      await rename(path, movedTo);
-      problems.push({ file: path, error: describe(err), movedTo });
-    }
-  }
-  let prev: string | undefined;
-  try {
-    prev = await readFile(previousPath(path), 'utf8');
-  } catch (err) {
-    if (!isMissing(err)) throw err;
-  }
-  // Without a problem with the current file, a lone `.prev` is history, not state.
-  if (prev !== undefined && problems.length > 0) {
-    try {
-      return { value: parse(prev), source: 'previous', problems };
-    } catch (err) {
-      problems.push({ file: previousPath(path), error: describe(err) });
-    }
-  }
-  return { value: undefined, source: 'none', problems };
+  // State files are small and read once at start: the synchronous reader serves both.
+  return readStateFileSync(path, parse);
 }
 
 /** The synchronous twin of readStateFile. */
@@ -227,6 +198,7 @@ export function readStateFileSync<T>(path: string, parse: (text: string) => T): 
   } catch (err) {
     if (!isMissing(err)) throw err;
   }
+  // Without a problem with the current file, a lone `.prev` is history, not state.
   if (prev !== undefined && problems.length > 0) {
     try {
       return { value: parse(prev), source: 'previous', problems };
