@@ -1,0 +1,32 @@
+export { GrpcAuthError } from './errors';
+export {
+  DEFAULT_TRUST_DOMAIN,
+  controllerId,
+  identityOf,
+  nfId,
+  operatorId,
+  parseIdentity,
+  uriSans,
+  type ParsedIdentity,
+} from './identity';
+export {
+  DEFAULT_REFRESH_MS,
+  channelCredentials,
+  serverCredentials,
+  transportSecurityFromEnv,
+  type ExpectedServer,
+  type SecurityLog,
+  type TlsFiles,
+  type TransportSecurity,
+} from './credentials';
+export {
+  anyAuthenticated,
+  authorizationInterceptor,
+  callerIdentity,
+  decide,
+  onlyIdentities,
+  type AccessPolicy,
+  type Allow,
+  type Decision,
+} from './authorize';
+export { ensureLocalCa, issueCertificate, type IssueOptions } from './local-pki';
