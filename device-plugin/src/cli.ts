@@ -159,6 +159,15 @@ function emulate(args: string[]): void {
   });
   const root = need(values.root, 'root');
   const one = (v: string[] | undefined): string => need(v?.[0], 'pf');
+  const log = createLogger('device-plugin');
+  const open = (): EmulatedHost =>
+    EmulatedHost.open(root, (p) =>
+      log.warn('unreadable emulated host state moved aside; the previous copy is tried', {
+        file: p.file,
+        error: p.error,
+        ...(p.movedTo ? { movedTo: p.movedTo } : {}),
+      }),
+    );
   switch (action) {
     case 'create': {
       const pfs = (values.pf ?? []).map(parsePfSpec);
@@ -179,29 +188,26 @@ function emulate(args: string[]): void {
       break;
     }
     case 'numvfs':
-      EmulatedHost.open(root).setNumVfs(
-        one(values.pf),
-        intOption(need(values.count, 'count'), 'count', 0),
-      );
+      open().setNumVfs(one(values.pf), intOption(need(values.count, 'count'), 'count', 0));
       break;
     case 'unbind':
-      EmulatedHost.open(root).unbind(need(values.vf, 'vf'));
+      open().unbind(need(values.vf, 'vf'));
       break;
     case 'bind':
-      EmulatedHost.open(root).bind(need(values.vf, 'vf'), need(values.driver, 'driver'));
+      open().bind(need(values.vf, 'vf'), need(values.driver, 'driver'));
       break;
     case 'link': {
       const state = need(values.state, 'state');
       if (state !== 'up' && state !== 'down')
         throw new UsageError(`--state ${state}: use up or down`);
-      EmulatedHost.open(root).setLink(need(values.ifname, 'ifname'), state);
+      open().setLink(need(values.ifname, 'ifname'), state);
       break;
     }
     case 'rm-netdev':
-      EmulatedHost.open(root).removeNetdev(need(values.vf, 'vf'));
+      open().removeNetdev(need(values.vf, 'vf'));
       break;
     case 'destroy':
-      EmulatedHost.open(root).destroy();
+      open().destroy();
       break;
     default:
       throw new UsageError(`unknown emulate action ${JSON.stringify(action)}\n\n${USAGE}`);

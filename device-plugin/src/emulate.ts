@@ -9,6 +9,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { type StateFileProblem, readStateFileSync, writeStateFileSync } from '@flowline/state-file';
 import { EmulationError } from './errors';
 
 /** One emulated PF: an X710-like NIC with SR-IOV. */
@@ -40,7 +41,19 @@ export interface EmulatedHostSpec {
   numaNodes?: number;
 }
 
-const STATE_FILE = '.flowline-emulated.json';
+export const STATE_FILE = '.flowline-emulated.json';
+
+/** The state file's content; throws on anything that is not a spec of this root. */
+function parseSpec(text: string): EmulatedHostSpec {
+  const spec = JSON.parse(text) as Partial<EmulatedHostSpec> | null;
+  if (typeof spec !== 'object' || spec === null || !Array.isArray(spec.pfs))
+    throw new Error('not an emulated host spec (no pfs list)');
+  if (typeof spec.root !== 'string') throw new Error('names no root');
+  for (const [i, pf] of spec.pfs.entries())
+    if (typeof pf?.name !== 'string' || !Number.isInteger(pf.numVfs))
+      throw new Error(`pfs[${i}] needs a name and an integer numVfs`);
+  return spec as EmulatedHostSpec;
+}
 const VENDOR = '0x8086';
 const PF_DEVICE = '0x1572';
 const VF_DEVICE = '0x154c';
@@ -133,20 +146,30 @@ export class EmulatedHost {
     return host;
   }
 
-  /** Opens a tree made by create (by this process or another). */
-  static open(root: string): EmulatedHost {
+  /**
+   * Opens a tree made by create (by this process or another). A state file that does not parse
+   * (a crash mid-write by an older version, a disk) is moved aside and the previous copy used;
+   * `onProblem` hears of each such file with its parse error.
+   */
+  static open(root: string, onProblem?: (problem: StateFileProblem) => void): EmulatedHost {
     const file = join(root, STATE_FILE);
-    if (!existsSync(file))
+    const read = readStateFileSync(file, parseSpec);
+    for (const p of read.problems) onProblem?.(p);
+    if (read.value === undefined)
       throw new EmulationError(
         root,
-        'holds no emulated host',
-        'create one first (emulate create --root ...)',
+        read.problems.length > 0
+          ? `holds no readable emulated host state (${read.problems.map((p) => `${p.file}: ${p.error}`).join('; ')})`
+          : 'holds no emulated host',
+        read.problems.length > 0
+          ? 'remove the folder (and the veths of --veth) and create it again'
+          : 'create one first (emulate create --root ...)',
       );
-    return new EmulatedHost(JSON.parse(readFileSync(file, 'utf8')) as EmulatedHostSpec);
+    return new EmulatedHost(read.value);
   }
 
   private saveState(): void {
-    writeFileSync(join(this.root, STATE_FILE), JSON.stringify(this.spec, null, 2) + '\n');
+    writeStateFileSync(join(this.root, STATE_FILE), JSON.stringify(this.spec, null, 2) + '\n');
   }
 
   private p(...parts: string[]): string {

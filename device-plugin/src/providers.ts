@@ -1,5 +1,7 @@
 import type { devicePluginV1beta1 as dp } from '@flowline/proto';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { type ReadStateResult, readStateFileSync, writeStateFileSync } from '@flowline/state-file';
+import type { Logger } from '@flowline/telemetry';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AllocationPolicy, HugepagesConfig, PluginConfig, PoolConfig } from './config';
 import { DeviceRequestError } from './errors';
@@ -31,6 +33,8 @@ export interface AllocationSettings {
   cdiDir: string;
   /** Where VFIO group devices live on the host (/dev/vfio) */
   vfioDir: string;
+  /** Where a provider says what it found in files left by an earlier run (none: silent). */
+  logger?: Logger;
 }
 
 /** The env the NF runtime reads to find and size its EAL memory. */
@@ -74,8 +78,60 @@ function checkIds(provider: DeviceProvider, ids: string[]): void {
   }
 }
 
+const PCI_ADDRESS = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/;
+
+/** The NPWG device-info document of one VF (layout 1.1.0, `type: pci`). */
+export function deviceInfo(address: string, pfAddress: string): Record<string, unknown> {
+  return {
+    type: 'pci',
+    version: DEVICE_INFO_VERSION,
+    pci: { 'pci-address': address, 'pf-pci-address': pfAddress },
+  };
+}
+
+/** Parses a device-info file this plugin wrote for `address`; throws on anything else. */
+export function parseDeviceInfo(text: string, address: string): Record<string, unknown> {
+  const doc = JSON.parse(text) as unknown;
+  const pci = (doc as { pci?: Record<string, unknown> } | null)?.pci;
+  if (
+    typeof doc !== 'object' ||
+    doc === null ||
+    (doc as { type?: unknown }).type !== 'pci' ||
+    typeof pci !== 'object' ||
+    pci === null
+  )
+    throw new Error('not an NPWG device-info document of type pci');
+  if (pci['pci-address'] !== address)
+    throw new Error(`pci-address is ${JSON.stringify(pci['pci-address'])}, not ${address}`);
+  return doc as Record<string, unknown>;
+}
+
+/** Parses a CDI spec this plugin wrote for `kind`; throws on anything else. */
+export function parseCdiSpec(text: string, kind: string): Record<string, unknown> {
+  const doc = JSON.parse(text) as { kind?: unknown; devices?: unknown } | null;
+  if (typeof doc !== 'object' || doc === null || !Array.isArray(doc.devices))
+    throw new Error('not a CDI spec (no devices list)');
+  if (doc.kind !== kind) throw new Error(`kind is ${JSON.stringify(doc.kind)}, not ${kind}`);
+  return doc as Record<string, unknown>;
+}
+
+// Device-info and CDI files are derived from the host (a VF's addresses, a pool's devices), so
+// the copy to fall back to is the one rebuilt from the host, not an older file: no `.prev`
+// beside them in folders other programs list. They are written world-readable, as readers
+// (Multus, the SR-IOV CNI, the container runtime's CDI registry) run as other users.
+const DERIVED_FILE = { mode: 0o644, keepPrevious: false };
+
 function hugepageMount(h: HugepagesConfig): dp.Mount {
   return { hostPath: h.hostPath, containerPath: h.containerPath, readOnly: false };
+}
+
+function devInfoText(address: string, pfAddress: string): string {
+  return JSON.stringify(deviceInfo(address, pfAddress), null, 2) + '\n';
+}
+
+function removeDerivedFile(file: string): void {
+  // Written without a `.prev` copy (DERIVED_FILE), so the file is all there is to remove.
+  rmSync(file, { force: true });
 }
 
 /** SR-IOV VFs selected by one pool of the config. */
@@ -86,6 +142,8 @@ export class SriovVfProvider implements DeviceProvider {
   private hugepages: HugepagesConfig;
   private readonly written = new Set<string>();
   private cdiText = '';
+  /** Files of an earlier run not looked at yet (read back on the first update). */
+  private adopted = false;
 
   constructor(
     pool: PoolConfig,
@@ -109,11 +167,15 @@ export class SriovVfProvider implements DeviceProvider {
     this.config = config.pools.find((p) => p.name === this.config.name) ?? this.config;
     this.hugepages = config.hugepages;
     this.vfs = host.vfsByPool.get(this.config.name) ?? [];
+    if (!this.adopted) {
+      this.adopted = true;
+      this.adoptEarlierFiles();
+    }
     const present = new Set(this.vfs.map((a) => this.devInfoPath(a.vf.address)));
     if (this.config.cdi) present.add(this.cdiSpecPath());
     for (const file of this.written) {
       if (!present.has(file)) {
-        rmSync(file, { force: true });
+        removeDerivedFile(file);
         this.written.delete(file);
       }
     }
@@ -145,6 +207,59 @@ export class SriovVfProvider implements DeviceProvider {
     return this.resourceName;
   }
 
+  /**
+   * Takes over the device-info files an earlier run of the plugin left (it crashed, or was
+   * killed: pods that run keep using them), so they are kept up to date and removed with the
+   * rest. A file that does not parse (cut short or garbled) is moved aside and, while its VF is
+   * still in the pool, written again from the host; a garbled CDI spec likewise. Each such file
+   * is logged with its parse error.
+   */
+  private adoptEarlierFiles(): void {
+    const prefix = `${this.resourceName.replace(/\//g, '-')}-`;
+    let names: string[] = [];
+    try {
+      names = readdirSync(this.settings.devInfoDir);
+    } catch {
+      // no folder yet: nothing left by anyone
+    }
+    const byAddress = new Map(this.vfs.map((a) => [a.vf.address, a.vf]));
+    for (const name of names) {
+      if (!name.startsWith(prefix) || !name.endsWith('-device.json')) continue;
+      const address = name.slice(prefix.length, -'-device.json'.length);
+      if (!PCI_ADDRESS.test(address)) continue;
+      const file = join(this.settings.devInfoDir, name);
+      const read = readStateFileSync(file, (text) => parseDeviceInfo(text, address));
+      const vf = byAddress.get(address);
+      if (read.source === 'current') {
+        this.written.add(file);
+        continue;
+      }
+      if (vf) {
+        writeStateFileSync(file, devInfoText(vf.address, vf.pfAddress), DERIVED_FILE);
+        this.written.add(file);
+      }
+      this.reportUnreadable(read, vf ? 'rewritten from the host' : 'its VF is gone; not rewritten');
+    }
+    if (this.config.cdi) {
+      const read = readStateFileSync(this.cdiSpecPath(), (text) =>
+        parseCdiSpec(text, this.cdiKind()),
+      );
+      if (read.source === 'current') this.written.add(this.cdiSpecPath());
+      else this.reportUnreadable(read, 'rewritten from the host');
+    }
+  }
+
+  private reportUnreadable(read: ReadStateResult<unknown>, outcome: string): void {
+    for (const p of read.problems) {
+      this.settings.logger?.warn(`unreadable file of an earlier run moved aside; ${outcome}`, {
+        resource: this.resourceName,
+        file: p.file,
+        error: p.error,
+        ...(p.movedTo ? { movedTo: p.movedTo } : {}),
+      });
+    }
+  }
+
   private cdiSpecPath(): string {
     return join(this.settings.cdiDir, `${this.resourceName.replace(/\//g, '-')}.json`);
   }
@@ -171,7 +286,7 @@ export class SriovVfProvider implements DeviceProvider {
     // Rewrite only on change: update() runs on every rescan.
     if (text === this.cdiText && existsSync(this.cdiSpecPath())) return;
     mkdirSync(this.settings.cdiDir, { recursive: true });
-    writeFileSync(this.cdiSpecPath(), text);
+    writeStateFileSync(this.cdiSpecPath(), text, DERIVED_FILE);
     this.cdiText = text;
     this.written.add(this.cdiSpecPath());
   }
@@ -205,12 +320,7 @@ export class SriovVfProvider implements DeviceProvider {
     mkdirSync(this.settings.devInfoDir, { recursive: true });
     for (const { vf } of chosen) {
       const file = this.devInfoPath(vf.address);
-      const info = {
-        type: 'pci',
-        version: DEVICE_INFO_VERSION,
-        pci: { 'pci-address': vf.address, 'pf-pci-address': vf.pfAddress },
-      };
-      writeFileSync(file, JSON.stringify(info, null, 2) + '\n');
+      writeStateFileSync(file, devInfoText(vf.address, vf.pfAddress), DERIVED_FILE);
       this.written.add(file);
       mounts.push({ hostPath: file, containerPath: file, readOnly: true });
     }
@@ -224,7 +334,7 @@ export class SriovVfProvider implements DeviceProvider {
   }
 
   cleanup(): void {
-    for (const file of this.written) rmSync(file, { force: true });
+    for (const file of this.written) removeDerivedFile(file);
     this.written.clear();
     this.cdiText = '';
   }

@@ -1,6 +1,13 @@
 // The command line as an operator (or tools/node, or a kind node's init script) uses it.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -77,6 +84,30 @@ describe('flowline-device-plugin CLI', () => {
 
     expect(run('emulate', 'destroy', '--root', root).code).toBe(0);
     expect(existsSync(root)).toBe(false);
+  });
+
+  it('emulate commands start over a garbled state file from its previous copy, and say so; with none they name the file', () => {
+    const root = join(dir, 'sys');
+    const state = join(root, '.flowline-emulated.json');
+    expect(run('emulate', 'create', '--root', root, '--pf', 'ens1f0:2:0').code).toBe(0);
+    expect(run('emulate', 'numvfs', '--root', root, '--pf', 'ens1f0', '--count', '0').code).toBe(0);
+    writeFileSync(state, readFileSync(state, 'utf8').slice(0, 30)); // cut short
+    const destroy = run('emulate', 'destroy', '--root', root);
+    expect(destroy.code).toBe(0);
+    const said = JSON.parse(destroy.stderr.trim().split('\n')[0]!) as Record<string, string>;
+    expect(said).toMatchObject({ level: 'warn', component: 'device-plugin', file: state });
+    expect(said.msg).toMatch(/unreadable emulated host state moved aside/);
+    expect(said.error).toMatch(/JSON/);
+    expect(said.movedTo).toMatch(/\.flowline-emulated\.json\.corrupt-/);
+    expect(existsSync(root)).toBe(false);
+
+    // Garbled with no earlier copy: refused, naming the file and the parse error.
+    expect(run('emulate', 'create', '--root', root, '--pf', 'ens1f0:2:0').code).toBe(0);
+    writeFileSync(state, '\u0000\u0000garbage');
+    const unbind = run('emulate', 'unbind', '--root', root, '--vf', '0000:3b:02.0');
+    expect(unbind.code).toBe(1);
+    expect(unbind.stderr).toContain(`holds no readable emulated host state (${state}: `);
+    expect(unbind.stderr).toMatch(/remove the folder .* and create it again/);
   });
 
   it('rejects bad usage with exit 64 and says what to do', () => {

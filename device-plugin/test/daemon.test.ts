@@ -1,7 +1,7 @@
 // The real daemon process driven by a kubelet-side v1beta1 peer, on a generated sysfs tree.
 import * as grpc from '@grpc/grpc-js';
 import { devicePluginV1beta1 as dp } from '@flowline/proto';
-import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { vfAddress } from '../src/emulate';
@@ -277,6 +277,55 @@ describe('device plugin daemon with a kubelet-side v1beta1 peer', () => {
       () => !e.kubelet.connection(VF_POOL).streamEnded && e.kubelet.devices(VF_POOL),
     );
     expect(e.kubelet.devices(VF_POOL)!.map((d) => d.ID)).toEqual(ids);
+  });
+
+  it('starts over device-info files and a CDI spec a killed plugin left truncated and garbled, and says what it did', async () => {
+    const e = await startAll();
+    const a = vfAddress(0, 0);
+    const b = vfAddress(0, 1);
+    await e.kubelet.allocate(VF_POOL, [a, b]);
+    await e.kubelet.allocate(VFIO_POOL, [vfAddress(2, 0)]);
+    expect(await e.daemons[0]!.stop('SIGKILL')).toBeNull(); // no cleanup: the files stay
+    const infoA = join(e.devInfoDir, `flowline.io-sriov_vf-${a}-device.json`);
+    const infoB = join(e.devInfoDir, `flowline.io-sriov_vf-${b}-device.json`);
+    const cdi = join(e.cdiDir, 'flowline.io-vfio.json');
+    writeFileSync(infoA, readFileSync(infoA, 'utf8').slice(0, 20)); // truncated
+    writeFileSync(infoB, '{"type":"pci","version":"1.1.0","pci":{"pci-address":"0000:ff:'); // cut
+    writeFileSync(cdi, 'garbage \u0000\u0000 not a CDI spec'); // garbled
+
+    const d = e.startDaemon();
+    await waitFor(
+      'registration after the restart',
+      () => !e.kubelet.connection(VF_POOL).streamEnded && e.kubelet.devices(VF_POOL),
+    );
+    await waitFor('a log line per unreadable file', () =>
+      d.logs.filter((l) => /unreadable file of an earlier run/.test(l.msg)).length >= 3
+        ? true
+        : undefined,
+    );
+    const said = d.logs.filter((l) => /unreadable file of an earlier run/.test(l.msg));
+    expect(said.map((l) => l.file).sort()).toEqual([infoA, infoB, cdi].sort());
+    for (const l of said) {
+      expect(l.level).toBe('warn');
+      expect(l.component).toBe('device-plugin');
+      expect(String(l.error)).toMatch(/JSON|Unexpected/);
+      expect(l.msg).toMatch(/rewritten from the host/);
+      expect(existsSync(String(l.movedTo))).toBe(true);
+    }
+    for (const [file, address] of [
+      [infoA, a],
+      [infoB, b],
+    ] as const)
+      expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({
+        type: 'pci',
+        version: '1.1.0',
+        pci: { 'pci-address': address, 'pf-pci-address': '0000:3b:00.0' },
+      });
+    expect(JSON.parse(readFileSync(cdi, 'utf8')).kind).toBe(VFIO_POOL);
+    // and it serves: a new Allocate works, and SIGTERM removes the files it took over
+    await e.kubelet.allocate(VF_POOL, [vfAddress(0, 2)]);
+    expect(await d.stop('SIGTERM')).toBe(0);
+    expect(readdirSync(e.devInfoDir).filter((f) => f.endsWith('-device.json'))).toEqual([]);
   });
 
   it('reloads config without a restart; a bad config is rejected naming the field and the last good one stays', async () => {
