@@ -7,9 +7,11 @@ import {
   ChainExistsError,
   HopConfigError,
   ChainNotFoundError,
+  LimitExceededError,
   StaleGenerationError,
   UnresolvedPortError,
 } from './errors';
+import { MAX_CHAINS } from './limits';
 import { type CompileOptions, type ResolvedChain, chainKey, compileFlows, originOf } from './flows';
 import {
   type Endpoint,
@@ -73,6 +75,8 @@ export interface ChainControllerOptions {
   now?: () => number;
   /** Configures hops' NFs through their gRPC APIs (HopConfig); default the gRPC one. */
   nfConfig?: NfConfigurator;
+  /** How many chains create() accepts (default MAX_CHAINS); stored chains always load. */
+  maxChains?: number;
 }
 
 /**
@@ -88,16 +92,30 @@ export class ChainController {
   private queue: Promise<unknown> = Promise.resolve();
   private defaultConfigurator: NfConfigurator | undefined;
   private readonly now: () => number;
+  private readonly maxChains: number;
 
   constructor(private readonly options: ChainControllerOptions) {
     this.now = options.now ?? Date.now;
+    this.maxChains = options.maxChains ?? MAX_CHAINS;
   }
 
   /** Loads the stored chains and programs every one whose ports resolve. */
   start(): Promise<void> {
     return this.serial(async () => {
       for (const stored of await this.options.store.load()) {
-        const spec = validateChainSpec(stored.spec);
+        let spec: ValidChainSpec;
+        try {
+          spec = validateChainSpec(stored.spec);
+        } catch (err) {
+          // Not worth a crash loop: the chain is left out, and logged whole so it can be
+          // given again (the next save no longer has it).
+          this.options.logger?.error('stored chain is not valid; left out', {
+            chain: stored.name,
+            error: (err as Error).message,
+            stored,
+          });
+          continue;
+        }
         this.chains.set(stored.name, {
           name: stored.name,
           raw: stored.spec,
@@ -147,6 +165,12 @@ export class ChainController {
     const spec = validateChainSpec(raw);
     return this.serial(async () => {
       if (this.chains.has(chainName)) throw new ChainExistsError(chainName);
+      if (this.chains.size >= this.maxChains)
+        throw new LimitExceededError(
+          'chains',
+          this.maxChains,
+          `the controller holds ${this.chains.size} chains, its limit; delete one before creating "${chainName}"`,
+        );
       const state: ChainState = {
         name: chainName,
         raw: raw!,

@@ -55,3 +55,29 @@ export class HopConfigError extends Error {
     this.name = 'HopConfigError';
   }
 }
+
+/** The chain state file's content is not a state file; the field says where (chains[2].name). */
+export class StateFileError extends Error {
+  constructor(
+    readonly field: string,
+    readonly reason: string,
+  ) {
+    super(field ? `${field}: ${reason}` : reason);
+    this.name = 'StateFileError';
+  }
+}
+
+/**
+ * A request within the API's rules that would take the controller past one of its limits
+ * (chains, concurrent watch streams); `field` names what is limited, `limit` the number.
+ */
+export class LimitExceededError extends Error {
+  constructor(
+    readonly field: string,
+    readonly limit: number,
+    readonly reason: string,
+  ) {
+    super(`${field}: ${reason}`);
+    this.name = 'LimitExceededError';
+  }
+}

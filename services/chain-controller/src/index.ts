@@ -11,9 +11,13 @@ export {
   ChainExistsError,
   ChainNotFoundError,
   InvalidChainError,
+  LimitExceededError,
   StaleGenerationError,
+  StateFileError,
   UnresolvedPortError,
 } from './errors';
+export { MAX_CHAINS, MAX_HOPS, MAX_WATCH_STREAMS } from './limits';
+export { WatchOutbox, type ChainEvent, type EventSink } from './watch-outbox';
 export {
   chainKey,
   classifierMatches,
@@ -32,7 +36,7 @@ export {
   type RunningChainController,
   type SwitchConfig,
 } from './server';
-export { chainService, toStatus } from './service';
+export { chainService, toStatus, type ChainServiceOptions } from './service';
 export {
   endpointText,
   parseEndpoint,
@@ -43,7 +47,14 @@ export {
   type FailurePolicy,
   type ValidChainSpec,
 } from './spec';
-export { FileChainStore, MemoryChainStore, type ChainStore, type StoredChain } from './store';
+export {
+  FileChainStore,
+  MemoryChainStore,
+  STATE_VERSION,
+  parseChainState,
+  type ChainStore,
+  type StoredChain,
+} from './store';
 export {
   FINALIZER,
   SERVICECHAIN,

@@ -47,6 +47,9 @@ export interface ChainControllerConfig {
    * `kubeconfig` unset means in-cluster config (or $KUBECONFIG, ~/.kube/config).
    */
   kubernetes?: { namespace: string; kubeconfig?: string };
+  /** Lower limits than the defaults (src/limits.ts), e.g. for a small node or a test. */
+  maxChains?: number;
+  maxWatchStreams?: number;
 }
 
 export interface RunningChainController {
@@ -122,7 +125,8 @@ export async function startChainController(
     directory = pods;
   }
   const controller = new ChainController({
-    store: new FileChainStore(config.stateFile),
+    store: new FileChainStore(config.stateFile, log.child({ part: 'state' })),
+    ...(config.maxChains !== undefined ? { maxChains: config.maxChains } : {}),
     directory,
     switch: sw,
     health: grpcHealthWatch(),
@@ -132,7 +136,10 @@ export async function startChainController(
   await controller.start();
   const health = new HealthService({ '': 'SERVING', 'flowline.chain.v1.ChainService': 'SERVING' });
   const server = new grpc.Server({ interceptors: [telemetry.grpcServerInterceptor] });
-  const svc = chainService(controller);
+  const svc = chainService(
+    controller,
+    config.maxWatchStreams !== undefined ? { maxWatchStreams: config.maxWatchStreams } : {},
+  );
   server.addService(svc.definition, svc.implementation);
   health.addTo(server);
   const port = await new Promise<number>((resolve, reject) =>

@@ -6,9 +6,12 @@ import {
   ChainNotFoundError,
   HopConfigError,
   InvalidChainError,
+  LimitExceededError,
   StaleGenerationError,
   UnresolvedPortError,
 } from './errors';
+import { MAX_WATCH_STREAMS } from './limits';
+import { WatchOutbox } from './watch-outbox';
 
 export function toStatus(err: unknown): Partial<grpc.StatusObject> {
   if (err instanceof InvalidChainError)
@@ -24,6 +27,8 @@ export function toStatus(err: unknown): Partial<grpc.StatusObject> {
     return { code: grpc.status.ALREADY_EXISTS, details: err.message };
   if (err instanceof ChainNotFoundError)
     return { code: grpc.status.NOT_FOUND, details: err.message };
+  if (err instanceof LimitExceededError)
+    return { code: grpc.status.RESOURCE_EXHAUSTED, details: err.message };
   if (err instanceof StaleGenerationError)
     return { code: grpc.status.ABORTED, details: err.message };
   return {
@@ -32,11 +37,23 @@ export function toStatus(err: unknown): Partial<grpc.StatusObject> {
   };
 }
 
+export interface ChainServiceOptions {
+  /** WatchChains streams open at once (default MAX_WATCH_STREAMS). */
+  maxWatchStreams?: number;
+  /** Called with each WatchChains stream's outbox as it opens, and undefined as one closes (tests). */
+  onWatch?: (outbox: WatchOutbox | undefined) => void;
+}
+
 /** flowline.chain.v1.ChainService over the controller. */
-export function chainService(controller: ChainController): {
+export function chainService(
+  controller: ChainController,
+  options: ChainServiceOptions = {},
+): {
   definition: grpc.ServiceDefinition;
   implementation: grpc.UntypedServiceImplementation;
 } {
+  const maxWatchStreams = options.maxWatchStreams ?? MAX_WATCH_STREAMS;
+  let open = 0;
   const handlers: chainV1.ChainServiceHandlers = {
     CreateChain: (call, cb) =>
       replyFrom(() => controller.create(call.request.name, call.request.spec), cb, toStatus),
@@ -64,9 +81,35 @@ export function chainService(controller: ChainController): {
     DeleteChain: (call, cb) =>
       replyFrom(async () => (await controller.delete(call.request.name), {}), cb, toStatus),
     WatchChains: (call) => {
-      const stop = controller.watch((type, chain) => call.write({ type, chain }));
+      if (open >= maxWatchStreams) {
+        call.emit(
+          'error',
+          toStatus(
+            new LimitExceededError(
+              'watch_streams',
+              maxWatchStreams,
+              `${open} WatchChains streams are open, the controller's limit; close one or retry later`,
+            ),
+          ),
+        );
+        return;
+      }
+      open++;
+      const outbox = new WatchOutbox(call);
+      const unsubscribe = controller.watch((type, chain) => outbox.push(type, chain));
+      let done = false;
+      const stop = (): void => {
+        if (done) return;
+        done = true;
+        open--;
+        unsubscribe();
+        outbox.close();
+        options.onWatch?.(undefined);
+      };
+      options.onWatch?.(outbox);
       call.on('cancelled', stop);
       call.on('close', stop);
+      call.on('error', stop);
     },
   };
   return {

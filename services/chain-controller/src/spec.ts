@@ -1,6 +1,7 @@
 import { type Prefix, PrefixError, parsePrefix } from '@flowline/packet';
 import type { chainV1 } from '@flowline/proto';
 import { InvalidChainError } from './errors';
+import { MAX_HOPS } from './limits';
 
 /** An endpoint on the switch: an NF instance's interface, or a plain OVS port. */
 export type Endpoint = { kind: 'nf'; nf: string; iface: string } | { kind: 'port'; port: string };
@@ -38,7 +39,6 @@ const NF_NAME = /^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?(\/[a-z0-9]([-a-z0-9.]{0,25
 const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
 const PROTOCOLS: Record<string, number> = { tcp: 6, udp: 17, icmp: 1, icmpv6: 58, sctp: 132 };
 const PORTED = new Set([6, 17, 132]);
-export const MAX_HOPS = 16;
 
 export function validateChainName(name: string | undefined, field = 'name'): string {
   if (!name || !DNS_LABEL.test(name)) {
@@ -166,6 +166,10 @@ export function validateChainSpec(
 ): ValidChainSpec {
   if (!spec) throw new InvalidChainError(at, 'is required');
   const classifier = validateClassifier(spec.classifier, `${at}.classifier`);
+  // Before looking at each hop: the work done for a request is bounded by the limit.
+  const count = spec.hops?.length ?? 0;
+  if (count > MAX_HOPS)
+    throw new InvalidChainError(`${at}.hops`, `has ${count} hops; at most ${MAX_HOPS}`);
   const hops = (spec.hops ?? []).map((h, i) => {
     const field = `${at}.hops[${i}]`;
     const nf = parseEndpoint(
@@ -185,8 +189,6 @@ export function validateChainSpec(
       );
     return { nf: nf.nf, ingress: nf.iface, egress };
   });
-  if (hops.length > MAX_HOPS)
-    throw new InvalidChainError(`${at}.hops`, `has ${hops.length} hops; at most ${MAX_HOPS}`);
   const egress = parseEndpoint(spec.egressPort, `${at}.egress_port`);
   const seen = new Map<string, number>();
   hops.forEach((h, i) => {

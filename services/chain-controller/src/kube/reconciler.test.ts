@@ -105,6 +105,18 @@ describe('ServiceChainReconciler against a fake apiserver', () => {
   let reconciler: ServiceChainReconciler;
   let directory: PodDirectory;
   let health: Map<string, (healthy: boolean, message: string) => void>;
+  let newReconciler: () => ServiceChainReconciler;
+  const newController = (maxChains?: number) =>
+    new ChainController({
+      store: new MemoryChainStore(),
+      directory,
+      switch: sw,
+      health: (address, onChange) => {
+        health.set(address, onChange);
+        return () => health.delete(address);
+      },
+      ...(maxChains !== undefined ? { maxChains } : {}),
+    });
 
   const get = (name: string) => fake.get('servicechains', NS, name) as ServiceChain | undefined;
   const condition = (name: string, type: string) =>
@@ -126,15 +138,7 @@ describe('ServiceChainReconciler against a fake apiserver', () => {
     sw = new MemorySwitch();
     health = new Map();
     directory = new PodDirectory(new AttachmentDirectory(work));
-    controller = new ChainController({
-      store: new MemoryChainStore(),
-      directory,
-      switch: sw,
-      health: (address, onChange) => {
-        health.set(address, onChange);
-        return () => health.delete(address);
-      },
-    });
+    controller = newController();
     await controller.start();
     const k8s = await loadKube();
     const kc = new k8s.KubeConfig();
@@ -144,13 +148,16 @@ describe('ServiceChainReconciler against a fake apiserver', () => {
       contexts: [{ name: 'fake', cluster: 'fake', user: 'test' }],
       currentContext: 'fake',
     });
-    reconciler = new ServiceChainReconciler({
-      api: serviceChainApi(k8s, kc, ''),
-      controller,
-      directory,
-      backoff: { initialMs: 20, maxMs: 200 },
-      retryMs: 50,
-    });
+    const api = serviceChainApi(k8s, kc, '');
+    newReconciler = () =>
+      new ServiceChainReconciler({
+        api,
+        controller,
+        directory,
+        backoff: { initialMs: 20, maxMs: 200 },
+        retryMs: 50,
+      });
+    reconciler = newReconciler();
   });
 
   afterEach(async () => {
@@ -284,6 +291,28 @@ describe('ServiceChainReconciler against a fake apiserver', () => {
       () => observed('bad', 2) && condition('bad', 'Ready')?.status === 'True',
     );
     expect(sw.next('gen1')).toBe('fw1');
+  });
+
+  it("a chain past the controller's limit is LimitExceeded naming chains, programmed once there is room", async () => {
+    controller.stop();
+    controller = newController(1);
+    await controller.start();
+    reconciler = newReconciler();
+    fake.create('servicechains', NS, chain('first', [FW]));
+    await reconciler.start();
+    await until('first Ready', () => condition('first', 'Ready')?.status === 'True');
+    fake.create('servicechains', NS, chain('second', [ROUTER]));
+    const full = await until('second refused', () => observed('second', 1));
+    expect(full.status?.phase).toBe('Failed');
+    expect(condition('second', 'Ready')).toMatchObject({
+      status: 'False',
+      reason: 'LimitExceeded',
+      message: expect.stringMatching(/^chains: the controller holds 1 chains, its limit/),
+    });
+    expect(controller.list().map((c) => c.name)).toEqual([chainNameFor(NS, 'first')]);
+    fake.delete('servicechains', NS, 'first');
+    await until('second Ready', () => condition('second', 'Ready')?.status === 'True');
+    expect(sw.next('gen1')).toBe('rt1');
   });
 
   it('a hop whose pod is not there yet is PortsUnresolved, programmed when the pod appears', async () => {

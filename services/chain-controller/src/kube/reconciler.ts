@@ -2,7 +2,12 @@ import { isDeepStrictEqual } from 'node:util';
 import type { chainV1 } from '@flowline/proto';
 import type { Logger } from '@flowline/telemetry';
 import type { ChainController } from '../controller';
-import { ChainNotFoundError, InvalidChainError, UnresolvedPortError } from '../errors';
+import {
+  ChainNotFoundError,
+  InvalidChainError,
+  LimitExceededError,
+  UnresolvedPortError,
+} from '../errors';
 import { type ServiceChainApi, httpStatusOf } from './client';
 import { type BackoffOptions, ListWatcher } from './list-watch';
 import { type PodDirectory, type PodInfo, type PodLike, podInfo } from './pod-directory';
@@ -331,6 +336,14 @@ export class ServiceChainReconciler {
           ready: { status: 'False', reason: 'InvalidSpec', message: crMessage(err) },
           degraded: { status: 'False', reason: 'InvalidSpec', message: 'not programmed' },
         };
+      } else if (err instanceof LimitExceededError) {
+        // The controller is full: retried, so the chain goes on once another is deleted.
+        failure = {
+          phase: 'Failed',
+          ready: { status: 'False', reason: 'LimitExceeded', message: err.message },
+          degraded: { status: 'False', reason: 'LimitExceeded', message: 'not programmed' },
+        };
+        this.retryLater(key);
       } else if (err instanceof UnresolvedPortError) {
         const message = hasChainNote(this.hasChain(chainName), crMessage(err));
         failure = {

@@ -1,0 +1,202 @@
+import * as grpc from '@grpc/grpc-js';
+import { chainV1, unaryCall } from '@flowline/proto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { RawGrpcReader } from '../test/support/raw-grpc-reader';
+import { until } from '../test/support/until';
+import { ChainController, type ChainSwitch } from './controller';
+import type { NfDirectory } from './directory';
+import { MAX_HOPS } from './limits';
+import { chainService } from './service';
+import { MemoryChainStore } from './store';
+import type { WatchOutbox } from './watch-outbox';
+
+/**
+ * ChainService's limits on the wire: a unix-socket gRPC server over a controller with an
+ * in-memory switch; the NFs nf-0..nf-19 each have ports <nf>-in and <nf>-out.
+ */
+const NFS = Array.from({ length: 20 }, (_, i) => `nf-${i}`);
+const directory: NfDirectory = {
+  lookup: async (nf) =>
+    NFS.includes(nf) ? { name: nf, interfaces: { in: `${nf}-in`, out: `${nf}-out` } } : undefined,
+};
+const hops = (n: number): chainV1.Hop[] =>
+  NFS.slice(0, n).map((nf) => ({ nf, ingressInterface: 'in', egressInterface: 'out' }));
+const specWith = (n: number, srcPrefix = '10.0.0.0/8'): chainV1.ChainSpec => ({
+  classifier: { ingressPort: 'uplink', srcPrefix, protocol: 'udp' },
+  hops: hops(n),
+  egressPort: 'sink',
+});
+
+class TableSwitch implements ChainSwitch {
+  table: string[] = [];
+  async apply(flows: string[]) {
+    this.table = flows;
+  }
+  async flowStats() {
+    return [];
+  }
+  async portNames() {
+    return new Set(['uplink', 'sink', ...NFS.flatMap((nf) => [`${nf}-in`, `${nf}-out`])]);
+  }
+}
+
+describe('ChainService limits', () => {
+  let work: string;
+  let server: grpc.Server;
+  let client: chainV1.ChainServiceClient;
+  let controller: ChainController;
+  let store: MemoryChainStore;
+  let sw: TableSwitch;
+  const outboxes: WatchOutbox[] = [];
+
+  const start = async (maxChains: number, maxWatchStreams: number) => {
+    sw = new TableSwitch();
+    store = new MemoryChainStore();
+    controller = new ChainController({ store, directory, switch: sw, maxChains });
+    await controller.start();
+    server = new grpc.Server();
+    const svc = chainService(controller, {
+      maxWatchStreams,
+      onWatch: (o) => void (o && outboxes.push(o)),
+    });
+    server.addService(svc.definition, svc.implementation);
+    const address = `unix://${join(work, 'cc.sock')}`;
+    await new Promise<void>((res, rej) =>
+      server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (e) =>
+        e ? rej(e) : res(),
+      ),
+    );
+    client = new (chainV1.loadChainV1().ChainService)(address, grpc.credentials.createInsecure());
+  };
+  const create = (name: string, spec: chainV1.ChainSpec) =>
+    unaryCall<{ name: string; spec: chainV1.ChainSpec }, chainV1.Chain__Output>(
+      client.CreateChain.bind(client),
+      {
+        name,
+        spec,
+      },
+    );
+  const failure = (p: Promise<unknown>) =>
+    p.then(
+      () => undefined,
+      (e: grpc.ServiceError) => e,
+    );
+
+  beforeEach(() => {
+    work = mkdtempSync(join(tmpdir(), 'flowline-svc-'));
+    outboxes.length = 0;
+  });
+  afterEach(() => {
+    client?.close();
+    server?.forceShutdown();
+    controller?.stop();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it(`a chain of more than ${MAX_HOPS} hops is INVALID_ARGUMENT naming spec.hops`, async () => {
+    await start(10, 4);
+    expect(await create('long', specWith(MAX_HOPS)).then((c) => c.status?.phase)).toBe('ACTIVE');
+    expect(await failure(create('longer', specWith(MAX_HOPS + 1)))).toMatchObject({
+      code: grpc.status.INVALID_ARGUMENT,
+      details: `spec.hops: has ${MAX_HOPS + 1} hops; at most ${MAX_HOPS}`,
+    });
+  });
+
+  it('CreateChain past the chain limit is RESOURCE_EXHAUSTED naming chains; nothing is made', async () => {
+    await start(2, 4);
+    await create('a', specWith(1, '10.0.0.0/8'));
+    await create('b', specWith(1, '11.0.0.0/8'));
+    const table = sw.table;
+    const stored = await store.load();
+    expect(await failure(create('c', specWith(1, '12.0.0.0/8')))).toMatchObject({
+      code: grpc.status.RESOURCE_EXHAUSTED,
+      details: expect.stringMatching(/^chains: the controller holds 2 chains, its limit/),
+    });
+    expect(controller.list().map((c) => c.name)).toEqual(['a', 'b']);
+    expect(sw.table).toBe(table);
+    expect(await store.load()).toEqual(stored);
+    // Room again after a delete.
+    await unaryCall(client.DeleteChain.bind(client), { name: 'a' });
+    expect((await create('c', specWith(1, '12.0.0.0/8'))).name).toBe('c');
+  });
+
+  it('WatchChains streams past the limit are RESOURCE_EXHAUSTED naming watch_streams', async () => {
+    await start(10, 2);
+    await create('a', specWith(1));
+    const open = () => {
+      const stream = client.WatchChains({});
+      const first = new Promise<unknown>((resolve) => {
+        stream.once('data', resolve);
+        stream.once('error', resolve);
+      });
+      return { stream, first };
+    };
+    const one = open();
+    const two = open();
+    expect(await one.first).toMatchObject({ type: 'ADDED' });
+    expect(await two.first).toMatchObject({ type: 'ADDED' });
+    const three = open();
+    expect(await three.first).toMatchObject({
+      code: grpc.status.RESOURCE_EXHAUSTED,
+      details: expect.stringMatching(/^watch_streams: 2 WatchChains streams are open/),
+    });
+    // A cancelled stream frees its place.
+    one.stream.on('error', () => undefined);
+    one.stream.cancel();
+    await until('a place', async () => {
+      const next = open();
+      next.stream.on('error', () => undefined);
+      const got = await next.first;
+      next.stream.cancel();
+      return (got as { type?: string }).type === 'ADDED';
+    });
+    two.stream.cancel();
+  });
+
+  it('a reader that does not read is not buffered without bound: its changes are coalesced', async () => {
+    const CHAINS = 10;
+    const UPDATES = 100;
+    await start(CHAINS, 4);
+    for (let i = 0; i < CHAINS; i++) await create(`c${i}`, specWith(MAX_HOPS, `10.${i}.0.0/16`));
+    const { WatchChains } = chainV1.loadChainV1().ChainService.service;
+    const reader = new RawGrpcReader(
+      join(work, 'cc.sock'),
+      WatchChains.path,
+      (bytes) => WatchChains.responseDeserialize(bytes) as chainV1.ChainEvent__Output,
+    );
+    try {
+      await until('the stream open', () => outboxes.length === 1);
+      const outbox = outboxes[0]!;
+      for (let u = 1; u <= UPDATES; u++)
+        for (let i = 0; i < CHAINS; i++)
+          await unaryCall(client.UpdateChain.bind(client), {
+            name: `c${i}`,
+            spec: specWith(MAX_HOPS - (u % 2), `10.${i}.0.0/16`),
+          });
+      const produced = CHAINS * (UPDATES + 1);
+      // Held for the reader: at most one entry per chain. Written: what the HTTP/2 window and
+      // grpc-js's buffer took before write() said "full" (about 100 kB of ~2 kB events).
+      expect(outbox.queued).toBeGreaterThan(0);
+      expect(outbox.queued).toBeLessThanOrEqual(CHAINS);
+      expect(outbox.written).toBeLessThan(100);
+      expect(outbox.written + outbox.coalesced + outbox.queued).toBe(produced);
+      // Reading again, it catches up with every chain's latest generation.
+      reader.resume();
+      const want = String(UPDATES + 1);
+      await until('caught up', () => {
+        const latest = new Map(reader.messages.map((e) => [e.chain?.name, e.chain?.generation]));
+        return Array.from({ length: CHAINS }, (_, i) => latest.get(`c${i}`) === want).every(
+          Boolean,
+        );
+      });
+      expect(outbox.queued).toBe(0);
+      expect(reader.messages.length).toBe(outbox.written);
+      expect(outbox.written).toBeLessThan(produced / 4);
+    } finally {
+      reader.close();
+    }
+  });
+});
