@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { ConfigError, loadConfig } from './index';
+import { ConfigError, loadConfig, transportSecurityOf } from './index';
 
 const nfSchema = z.object({ defaultAction: z.enum(['permit', 'deny']).default('deny') });
 const files: Record<string, string> = {
@@ -112,5 +112,52 @@ describe('loadConfig', () => {
 
   it('turns metrics off with "off"', () => {
     expect(load([], { FLOWLINE_METRICS_PORT: 'off' }).runtime.metricsPort).toBe(false);
+  });
+});
+
+describe('transport security settings', () => {
+  it('takes the three TLS files from flags or the environment', () => {
+    const c = load(['--tls-ca', '/pki/ca.pem', '--tls-cert', '/pki/fw.pem'], {
+      FLOWLINE_TLS_KEY: '/pki/fw.key',
+    });
+    expect(transportSecurityOf(c.runtime)).toEqual({
+      caFile: '/pki/ca.pem',
+      certFile: '/pki/fw.pem',
+      keyFile: '/pki/fw.key',
+    });
+    expect(c.sources['tls.keyFile']).toBe('env');
+  });
+
+  it('names the missing file when only some are given', () => {
+    const e = configError(() => load(['--tls-ca', '/pki/ca.pem', '--tls-cert', '/pki/fw.pem']));
+    expect(e.field).toBe('tls.keyFile');
+  });
+
+  it('refuses TLS files and insecure together, naming insecure', () => {
+    const e = configError(() =>
+      load(['--insecure'], {
+        FLOWLINE_TLS_CA: 'a',
+        FLOWLINE_TLS_CERT: 'b',
+        FLOWLINE_TLS_KEY: 'c',
+      }),
+    );
+    expect(e.field).toBe('insecure');
+    expect(e.message).toMatch(/exclude each other/);
+  });
+
+  it('is plaintext only when asked, and refuses to guess when nothing is given', () => {
+    expect(transportSecurityOf(load(['--insecure']).runtime)).toEqual({ insecure: true });
+    expect(transportSecurityOf(load([], { FLOWLINE_INSECURE: '1' }).runtime)).toEqual({
+      insecure: true,
+    });
+    const e = configError(() => transportSecurityOf(load().runtime));
+    expect(e.field).toBe('tls');
+    expect(e.message).toMatch(/--tls-ca.*or insecure: true/);
+  });
+
+  it('checks the trust domain and the health address', () => {
+    expect(configError(() => load(['--trust-domain', 'Not A Domain'])).field).toBe('trustDomain');
+    expect(configError(() => load(['--health-address', 'nowhere'])).field).toBe('healthAddress');
+    expect(load(['--health-address', '0.0.0.0:8081']).runtime.healthAddress).toBe('0.0.0.0:8081');
   });
 });

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
+import type { TransportSecurity } from '@flowline/grpc-auth';
 import { z } from 'zod';
 import { ConfigError, type ConfigSource } from './errors';
 
@@ -21,6 +22,27 @@ export const runtimeConfigSchema = z.object({
       'must be host:port, [ipv6]:port or unix:///path',
     ),
   metricsPort: z.union([z.int().min(0).max(65535), z.literal(false)]),
+  /**
+   * Mutual TLS for the gRPC API (@flowline/grpc-auth): the CA and this instance's certificate,
+   * whose SPIFFE ID is spiffe://<trustDomain>/ns/<namespace>/nf/<name>. Re-read from disk, so a
+   * replaced Secret rotates without a restart.
+   */
+  tls: z
+    .object({ caFile: z.string().min(1), certFile: z.string().min(1), keyFile: z.string().min(1) })
+    .optional(),
+  /** Plaintext gRPC, only when set explicitly (and then logged as a warning). */
+  insecure: z.boolean(),
+  trustDomain: z
+    .string()
+    .regex(
+      /^[a-z0-9]([-a-z0-9.]{0,253}[a-z0-9])?$/,
+      'must be a DNS name (the SPIFFE trust domain)',
+    ),
+  /** A plaintext listener serving only grpc.health.v1 (kubelet's gRPC probes carry no certificate). */
+  healthAddress: z
+    .string()
+    .regex(/^([^\s:]+:\d{1,5}|\[[0-9a-fA-F:]+\]:\d{1,5})$/, 'must be host:port or [ipv6]:port')
+    .optional(),
   podDir: z.string().optional(),
   drainTimeoutMs: z.int().min(0).max(600_000),
   eal: z.object({
@@ -74,6 +96,12 @@ const FLAG_OPTIONS = {
   'no-huge': { type: 'boolean' },
   'in-memory': { type: 'boolean' },
   'file-prefix': { type: 'string' },
+  'tls-ca': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  insecure: { type: 'boolean' },
+  'trust-domain': { type: 'string' },
+  'health-address': { type: 'string' },
   port: { type: 'string', multiple: true },
   help: { type: 'boolean' },
 } as const;
@@ -91,6 +119,12 @@ export const CONFIG_HELP = `Runtime options (flag / environment variable / confi
   --no-huge                FLOWLINE_NO_HUGE=1          eal.noHuge (tests only)
   --in-memory              FLOWLINE_IN_MEMORY=0/1      eal.inMemory: no hugepage files (default on)
   --file-prefix <p>        FLOWLINE_FILE_PREFIX        eal.filePrefix (default the name)
+  --tls-ca <file>          FLOWLINE_TLS_CA             tls.caFile: the CA that signs peers' certificates
+  --tls-cert <file>        FLOWLINE_TLS_CERT           tls.certFile: this NF's certificate (SPIFFE ID)
+  --tls-key <file>         FLOWLINE_TLS_KEY            tls.keyFile: its private key
+  --insecure               FLOWLINE_INSECURE=1         insecure: plaintext gRPC (warned at start)
+  --trust-domain <d>       FLOWLINE_TRUST_DOMAIN       trustDomain (default flowline)
+  --health-address <addr>  FLOWLINE_HEALTH_ADDRESS     healthAddress: plaintext grpc.health.v1 only
   --port name=<n>,devargs=<d>                          ports: an explicit port (repeatable)`;
 
 function parseInteger(raw: string, field: string, source: ConfigSource, origin: string): number {
@@ -145,6 +179,17 @@ const SETTINGS: Setting[] = [
   { path: 'eal.noHuge', env: ['FLOWLINE_NO_HUGE'], flag: 'no-huge', kind: 'bool' },
   { path: 'eal.inMemory', env: ['FLOWLINE_IN_MEMORY'], flag: 'in-memory', kind: 'bool' },
   { path: 'eal.filePrefix', env: ['FLOWLINE_FILE_PREFIX'], flag: 'file-prefix', kind: 'string' },
+  { path: 'tls.caFile', env: ['FLOWLINE_TLS_CA'], flag: 'tls-ca', kind: 'string' },
+  { path: 'tls.certFile', env: ['FLOWLINE_TLS_CERT'], flag: 'tls-cert', kind: 'string' },
+  { path: 'tls.keyFile', env: ['FLOWLINE_TLS_KEY'], flag: 'tls-key', kind: 'string' },
+  { path: 'insecure', env: ['FLOWLINE_INSECURE'], flag: 'insecure', kind: 'bool' },
+  { path: 'trustDomain', env: ['FLOWLINE_TRUST_DOMAIN'], flag: 'trust-domain', kind: 'string' },
+  {
+    path: 'healthAddress',
+    env: ['FLOWLINE_HEALTH_ADDRESS'],
+    flag: 'health-address',
+    kind: 'string',
+  },
 ];
 
 function convert(setting: Setting, raw: string, source: ConfigSource, origin: string): unknown {
@@ -235,6 +280,8 @@ export function loadConfig<Nf>(input: LoadConfigInput<Nf>): LoadedConfig<Nf> {
     name: fallbackName,
     grpcAddress: '0.0.0.0:50051',
     metricsPort: 9464,
+    insecure: false,
+    trustDomain: 'flowline',
     drainTimeoutMs: 5000,
     eal: { lcores: '0,1', memoryMb: 256, noHuge: false, inMemory: true, extraArgs: [] },
     ports: [],
@@ -320,6 +367,13 @@ export function loadConfig<Nf>(input: LoadConfigInput<Nf>): LoadedConfig<Nf> {
   };
   const runtime = runtimeConfigSchema.safeParse(merged);
   if (!runtime.success) throw toConfigError(runtime.error.issues[0]!, '', originOf);
+  if (runtime.data.tls && runtime.data.insecure)
+    throw new ConfigError(
+      'insecure',
+      sourceOf(originOf('insecure')),
+      'tls and insecure exclude each other: give the certificate files or insecure, not both',
+      originOf('insecure'),
+    );
   const nf = input.nfSchema.safeParse(nfRaw);
   if (!nf.success) {
     const issue = nf.error.issues[0]!;
@@ -329,6 +383,15 @@ export function loadConfig<Nf>(input: LoadConfigInput<Nf>): LoadedConfig<Nf> {
 
   // Per leaf field (eal.memoryMb, ...): where its value came from, for the startup log.
   const sources: Record<string, ConfigSource> = {};
+  function sourceOf(origin: string | undefined): ConfigSource {
+    return !origin
+      ? 'default'
+      : origin.startsWith('--')
+        ? 'flag'
+        : origin === configFile
+          ? 'file'
+          : 'env';
+  }
   const leaves = (obj: Layer, prefix: string): void => {
     for (const [k, v] of Object.entries(obj)) {
       const path = prefix ? `${prefix}.${k}` : k;
@@ -336,16 +399,23 @@ export function loadConfig<Nf>(input: LoadConfigInput<Nf>): LoadedConfig<Nf> {
         leaves(v as Layer, path);
         continue;
       }
-      const origin = origins.get(path);
-      sources[path] = !origin
-        ? 'default'
-        : origin.startsWith('--')
-          ? 'flag'
-          : origin === configFile
-            ? 'file'
-            : 'env';
+      sources[path] = sourceOf(origins.get(path));
     }
   };
   leaves(runtime.data as Layer, '');
   return { runtime: runtime.data, nf: nf.data, sources, ...(configFile ? { configFile } : {}) };
+}
+
+/**
+ * How the NF's gRPC API is secured: mutual TLS from `tls`, or plaintext when `insecure` is set.
+ * With neither, the NF refuses to start, naming the settings.
+ */
+export function transportSecurityOf(runtime: RuntimeConfig): TransportSecurity {
+  if (runtime.tls) return { ...runtime.tls };
+  if (runtime.insecure) return { insecure: true };
+  throw new ConfigError(
+    'tls',
+    'default',
+    'the gRPC API is mutual TLS: give tls.caFile, tls.certFile and tls.keyFile (--tls-ca, --tls-cert, --tls-key or FLOWLINE_TLS_CA/CERT/KEY), or insecure: true (--insecure, FLOWLINE_INSECURE=1) to serve it in plaintext',
+  );
 }

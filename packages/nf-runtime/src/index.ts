@@ -3,6 +3,7 @@ export {
   loadConfig,
   portSpecSchema,
   runtimeConfigSchema,
+  transportSecurityOf,
   type LoadConfigInput,
   type LoadedConfig,
   type PortSpec,
@@ -29,6 +30,7 @@ export {
 } from './pod-devices';
 export {
   NfServer,
+  nfAccessPolicy,
   registerDataplaneMetrics,
   snapshotOf,
   type GrpcServiceRegistration,

@@ -1,6 +1,6 @@
 import { type Logger, type Telemetry, setupTelemetry } from '@flowline/telemetry';
 import type { z } from 'zod';
-import { CONFIG_HELP, type LoadedConfig, loadConfig } from './config';
+import { CONFIG_HELP, type LoadedConfig, loadConfig, transportSecurityOf } from './config';
 import type { DataplaneView } from './dataplane';
 import { ConfigError, PodDeviceError } from './errors';
 import { type EalPlan, type PodPort, discoverPodPorts, planEal } from './pod-devices';
@@ -89,10 +89,21 @@ export async function runNetworkFunction<Nf>(
       dataplane: running.dataplane,
       telemetry,
       ...(running.services ? { services: running.services } : {}),
+      // Transitional, removed once every launcher passes TLS settings or --insecure.
+      security: runtime.tls || runtime.insecure ? transportSecurityOf(runtime) : { insecure: true },
+      trustDomain: runtime.trustDomain,
     });
     const grpcAddress = await server.listen(runtime.grpcAddress);
+    const healthAddress = runtime.healthAddress
+      ? await server.listenHealth(runtime.healthAddress)
+      : undefined;
     server.setServing(true);
-    logger.info('serving', { grpcAddress, metricsUrl: telemetry.metricsUrl });
+    logger.info('serving', {
+      grpcAddress,
+      healthAddress,
+      security: runtime.tls ? 'mutual TLS' : 'insecure',
+      metricsUrl: telemetry.metricsUrl,
+    });
 
     let stopping: Promise<void> | undefined;
     const dataplane = running;

@@ -1,4 +1,14 @@
 import * as grpc from '@grpc/grpc-js';
+import {
+  type AccessPolicy,
+  anyAuthenticated,
+  authorizationInterceptor,
+  controllerId,
+  onlyIdentities,
+  operatorId,
+  serverCredentials,
+  type TransportSecurity,
+} from '@flowline/grpc-auth';
 import { HealthService, loadNetworkFunctionV1, type nfV1, streamEvery } from '@flowline/proto';
 import type { Telemetry } from '@flowline/telemetry';
 import type { DataplaneView } from './dataplane';
@@ -16,6 +26,36 @@ export interface GrpcServiceRegistration {
   name: string;
   definition: grpc.ServiceDefinition;
   implementation: grpc.UntypedServiceImplementation;
+  /**
+   * Methods (names as in the .proto, e.g. "ListRules") any authenticated peer may call; every
+   * other method of the service configures the NF and is open only to the chain controller and
+   * the operator.
+   */
+  readOnlyMethods?: string[];
+}
+
+const NF_SERVICE = 'flowline.nf.v1.NetworkFunction';
+const HEALTH_SERVICE = 'grpc.health.v1.Health';
+
+/**
+ * Who may call what on an NF: its own API's configuration methods only the chain controller and
+ * the operator; its read-only methods, flowline.nf.v1 (GetInfo, WatchStats) and health any peer
+ * with a certificate from the cluster's CA (another NF, a monitoring client).
+ */
+export function nfAccessPolicy(
+  trustDomain: string,
+  services: GrpcServiceRegistration[] = [],
+): AccessPolicy {
+  const configurers = onlyIdentities(controllerId(trustDomain), operatorId(trustDomain));
+  const policy: AccessPolicy = {
+    [`/${NF_SERVICE}/*`]: anyAuthenticated,
+    [`/${HEALTH_SERVICE}/*`]: anyAuthenticated,
+  };
+  for (const s of services) {
+    policy[`/${s.name}/*`] = configurers;
+    for (const m of s.readOnlyMethods ?? []) policy[`/${s.name}/${m}`] = anyAuthenticated;
+  }
+  return policy;
 }
 
 /** Builds a StatsSnapshot from the dataplane's counters (64-bit values as decimal strings). */
@@ -104,12 +144,28 @@ export function registerDataplaneMetrics(
   );
 }
 
+async function bind(
+  server: grpc.Server,
+  address: string,
+  creds: grpc.ServerCredentials,
+): Promise<string> {
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(address, creds, (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  if (address.startsWith('unix:')) return address;
+  return address.replace(/:\d+$/, `:${port}`);
+}
+
 export interface NfServerOptions {
   identity: NfIdentity;
   dataplane: DataplaneView;
   telemetry: Telemetry;
   services?: GrpcServiceRegistration[];
   startedAt?: Date;
+  /** Mutual TLS (or plaintext, explicitly) for the API listener. */
+  security: TransportSecurity;
+  /** The SPIFFE trust domain the controller's and operator's identities are in. */
+  trustDomain: string;
 }
 
 /**
@@ -121,17 +177,21 @@ export class NfServer {
   readonly health: HealthService;
   private readonly server: grpc.Server;
   private readonly serviceNames: string[];
+  private healthServer: grpc.Server | undefined;
 
   constructor(private readonly options: NfServerOptions) {
     const nf = loadNetworkFunctionV1();
-    this.serviceNames = [
-      'flowline.nf.v1.NetworkFunction',
-      ...(options.services ?? []).map((s) => s.name),
-    ];
+    this.serviceNames = [NF_SERVICE, ...(options.services ?? []).map((s) => s.name)];
     this.health = new HealthService(
       Object.fromEntries(['', ...this.serviceNames].map((n) => [n, 'NOT_SERVING'])),
     );
-    this.server = new grpc.Server({ interceptors: [options.telemetry.grpcServerInterceptor] });
+    const policy = nfAccessPolicy(options.trustDomain, options.services);
+    this.server = new grpc.Server({
+      interceptors: [
+        authorizationInterceptor(policy, { insecure: options.security.insecure === true }),
+        options.telemetry.grpcServerInterceptor,
+      ],
+    });
     this.server.addService(nf.NetworkFunction.service, this.networkFunctionHandlers());
     this.health.addTo(this.server);
     for (const s of options.services ?? []) this.server.addService(s.definition, s.implementation);
@@ -139,13 +199,22 @@ export class NfServer {
 
   /** Binds the address (host:port, port 0 picks one, or unix:///path); returns what it bound. */
   async listen(address: string): Promise<string> {
-    const port = await new Promise<number>((resolve, reject) =>
-      this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) =>
-        err ? reject(err) : resolve(p),
-      ),
+    const creds = serverCredentials(
+      this.options.security,
+      this.options.telemetry.logger,
+      `${this.options.identity.kind} API ${address}`,
     );
-    if (address.startsWith('unix:')) return address;
-    return address.replace(/:\d+$/, `:${port}`);
+    return bind(this.server, address, creds);
+  }
+
+  /**
+   * A second, plaintext listener serving grpc.health.v1 alone, for probes that carry no client
+   * certificate (kubelet's gRPC probes). It answers SERVING or NOT_SERVING and nothing else.
+   */
+  async listenHealth(address: string): Promise<string> {
+    this.healthServer = new grpc.Server();
+    this.health.addTo(this.healthServer);
+    return bind(this.healthServer, address, grpc.ServerCredentials.createInsecure());
   }
 
   setServing(serving: boolean): void {
@@ -155,6 +224,7 @@ export class NfServer {
 
   /** Lets calls in flight finish for up to graceMs, then cancels the rest. */
   async stop(graceMs: number): Promise<void> {
+    this.healthServer?.forceShutdown();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.server.forceShutdown();
