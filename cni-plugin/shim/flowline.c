@@ -13,6 +13,12 @@
  * FLOWLINE_CNI_NO_FALLBACK=1 makes that an error instead (code 11): the daemon's health probe
  * runs VERSION that way, a round trip through the daemon.
  *
+ * `flowline lock TIMEOUT_MS` (never how a runtime calls a plugin: runtimes pass no arguments) is
+ * the pod-lock helper of src/lock.ts: it takes flock(2) LOCK_EX on its fd 3, an open file
+ * description it shares with the calling plugin process, and exits: 0 locked, 75 timed out, 1 an
+ * error. The lock then belongs to that open file description, so the kernel releases it when the
+ * plugin closes the file or dies, whatever pid namespace either side lives in.
+ *
  * Wire format (src/daemon-protocol.ts is the other side; integers are u32 big-endian):
  *   request:  "FLC1" envCount { len bytes("KEY=VALUE") }*envCount stdinLen stdin
  *   response: "FLC1" exitCode stdoutLen stdout
@@ -25,7 +31,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -38,6 +47,9 @@ extern char **environ;
 #define MAX_STDOUT (64u << 20)
 #define CODE_IO_FAILURE 5
 #define CODE_TRY_AGAIN_LATER 11
+/* `flowline lock`: the lock was not free within the timeout (EX_TEMPFAIL). */
+#define LOCK_EXIT_TIMEOUT 75
+#define LOCK_FD 3
 
 static char *stdin_buf;
 static size_t stdin_len;
@@ -154,8 +166,52 @@ static void exec_fallback(char **argv, const char *socket_path, int connect_errn
        details);
 }
 
+static volatile sig_atomic_t lock_timed_out;
+
+static void on_lock_alarm(int sig) {
+  (void)sig;
+  lock_timed_out = 1;
+}
+
+/* `flowline lock TIMEOUT_MS`: flock(LOCK_EX) on fd 3, waiting at most TIMEOUT_MS. */
+static int lock_main(int argc, char **argv) {
+  char *end = NULL;
+  errno = 0;
+  long ms = argc == 3 ? strtol(argv[2], &end, 10) : -1;
+  if (argc != 3 || errno != 0 || !end || *end != '\0' || ms < 0 || ms > 24L * 3600 * 1000) {
+    fprintf(stderr, "usage: flowline lock TIMEOUT_MS (with the file to lock open on fd 3)\n");
+    return 1;
+  }
+  /* A helper whose plugin died stops waiting: its lock would be released at once anyway. */
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (flock(LOCK_FD, LOCK_EX | LOCK_NB) == 0) return 0;
+  if (errno != EWOULDBLOCK) {
+    fprintf(stderr, "flowline lock: flock on fd %d: %s\n", LOCK_FD, strerror(errno));
+    return 1;
+  }
+  if (ms == 0) return LOCK_EXIT_TIMEOUT;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_lock_alarm; /* no SA_RESTART: the alarm interrupts flock with EINTR */
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGALRM, &sa, NULL);
+  /* The timer repeats, so an alarm that lands between the check and the call is not lost. */
+  struct itimerval it = {.it_value = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000},
+                         .it_interval = {.tv_sec = 0, .tv_usec = 20 * 1000}};
+  if (it.it_value.tv_sec == 0 && it.it_value.tv_usec == 0) it.it_value.tv_usec = 1;
+  setitimer(ITIMER_REAL, &it, NULL);
+  while (!lock_timed_out) {
+    if (flock(LOCK_FD, LOCK_EX) == 0) return 0;
+    if (errno != EINTR) {
+      fprintf(stderr, "flowline lock: flock on fd %d: %s\n", LOCK_FD, strerror(errno));
+      return 1;
+    }
+  }
+  return LOCK_EXIT_TIMEOUT;
+}
+
 int main(int argc, char **argv) {
-  (void)argc;
+  if (argc >= 2 && strcmp(argv[1], "lock") == 0) return lock_main(argc, argv);
   signal(SIGPIPE, SIG_IGN);
   const char *socket_path = getenv("FLOWLINE_CNI_SOCKET");
   if (!socket_path || !*socket_path) socket_path = DEFAULT_SOCKET;

@@ -1,3 +1,4 @@
+import { spawn, spawnSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -10,6 +11,7 @@ import {
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CNI_PATH, CniFixture, PLUGIN_MODES } from '../support/fixture';
+import { waitFor } from '../support/wait';
 
 /** Holds host-local-1.1, a 1.1.0 IPAM over Debian's host-local (which speaks up to 1.0.0). */
 const TEST_BIN = join(__dirname, '..', 'support', 'cni-bin');
@@ -392,11 +394,23 @@ describe.each(PLUGIN_MODES)(
 
     it('ADD waiting on a busy pod lock fails with 11 (try again later)', async () => {
       const id = cid();
+      const lock = `${fx.socketDir}/.locks/${id}.lock`;
       mkdirSync(`${fx.socketDir}/.locks`, { recursive: true });
-      writeFileSync(`${fx.socketDir}/.locks/${id}.lock`, String(process.pid)); // held by a live process
-      const r = await add(id, fx.conf({ lockTimeoutMs: 200 }));
-      expect(r.json).toMatchObject({ code: 11 });
-      (await import('node:fs')).rmSync(`${fx.socketDir}/.locks/${id}.lock`);
+      // Another process (util-linux flock) holds the pod's lock until its stdin closes.
+      const holder = spawn('flock', [lock, 'cat'], { stdio: ['pipe', 'ignore', 'inherit'] });
+      try {
+        await waitFor(
+          () => spawnSync('flock', ['-n', lock, 'true']).status === 1,
+          'the other process to hold the lock',
+        );
+        const r = await add(id, fx.conf({ lockTimeoutMs: 200 }));
+        expect(r.json).toMatchObject({ code: 11 });
+        expect(String(r.json!.msg)).toContain(`${id}.lock`);
+      } finally {
+        holder.stdin.end();
+        await new Promise((r) => holder.once('close', r));
+      }
+      rmSync(lock, { force: true });
     });
 
     it('a failed ADD undoes its OVS port, pod folder and IPAM lease', async () => {
