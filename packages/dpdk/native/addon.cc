@@ -2,9 +2,11 @@
 // TypeScript layer (src/) owns validation, naming and typed errors.
 #include <napi.h>
 
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -26,6 +28,11 @@ std::map<uint32_t, PoolEntry> pools;
 std::map<uint32_t, BatchEntry> batches;
 std::map<uint32_t, fl_pipeline *> pipelines;
 uint32_t next_id = 1;
+
+// ACL tables being built on libuv's thread pool. rte_eal_cleanup must not run under a build.
+std::mutex builds_mu;
+std::condition_variable builds_cv;
+int builds_running = 0;
 
 [[noreturn]] void Throw(Napi::Env env, int rc, const char *op, const char *err) {
   Napi::Error e = Napi::Error::New(env, err && *err ? err : op);
@@ -62,7 +69,8 @@ void CopyBytes(const Napi::Value &v, uint8_t *dst, size_t n, const char *what) {
   if (!v.IsBuffer()) throw Napi::TypeError::New(v.Env(), std::string(what) + " must be a Buffer");
   auto b = v.As<Napi::Buffer<uint8_t>>();
   if (b.Length() < n)
-    throw Napi::RangeError::New(v.Env(), std::string(what) + " is shorter than " + std::to_string(n));
+    throw Napi::RangeError::New(v.Env(),
+                                std::string(what) + " is shorter than " + std::to_string(n));
   memcpy(dst, b.Data(), n);
 }
 
@@ -111,6 +119,10 @@ Napi::Value EalInit(const Napi::CallbackInfo &info) {
 
 Napi::Value EalCleanup(const Napi::CallbackInfo &info) {
   char err[FL_ERR_LEN] = "";
+  {
+    std::unique_lock<std::mutex> lk(builds_mu);
+    builds_cv.wait(lk, [] { return builds_running == 0; });
+  }
   for (auto &p : pipelines) fl_pipeline_free(p.second);
   pipelines.clear();
   for (auto &b : batches) {
@@ -252,14 +264,14 @@ Napi::Value PortConfigure(const Napi::CallbackInfo &info) {
   return env.Undefined();
 }
 
-#define PORT_OP(fn, cname)                                          \
-  Napi::Value fn(const Napi::CallbackInfo &info) {                  \
-    Napi::Env env = info.Env();                                     \
-    RequireEal(env);                                                \
-    char err[FL_ERR_LEN] = "";                                      \
-    int rc = cname(Port(info[0]), err);                             \
-    if (rc < 0) Throw(env, rc, #cname, err);                        \
-    return env.Undefined();                                         \
+#define PORT_OP(fn, cname)                         \
+  Napi::Value fn(const Napi::CallbackInfo &info) { \
+    Napi::Env env = info.Env();                    \
+    RequireEal(env);                               \
+    char err[FL_ERR_LEN] = "";                     \
+    int rc = cname(Port(info[0]), err);            \
+    if (rc < 0) Throw(env, rc, #cname, err);       \
+    return env.Undefined();                        \
   }
 PORT_OP(PortStart, fl_port_start)
 PORT_OP(PortStop, fl_port_stop)
@@ -478,6 +490,7 @@ Napi::Value PipelineCreate(const Napi::CallbackInfo &info) {
   c.backoff.sleep_max_us = OptU32(bo, "sleepMaxUs", 500);
   c.punt_ring_size = OptU32(o, "puntRingSize", 1024);
   c.inject_ring_size = OptU32(o, "injectRingSize", 1024);
+  c.manual_clock = o.Get("manualClock").ToBoolean() ? 1 : 0;
   Napi::Array ws = o.Get("workers").As<Napi::Array>();
   if (ws.Length() == 0 || ws.Length() > 16)
     throw Napi::RangeError::New(env, "a pipeline needs 1..16 workers");
@@ -544,6 +557,9 @@ Napi::Value PipelineAddStage(const Napi::CallbackInfo &info) {
     rc = fl_pipeline_add_l2fwd(p, &c, err);
   } else if (type == "acl") {
     fl_acl_conf c;
+    memset(&c, 0, sizeof(c));
+    Napi::Value ms = o.Get("maxSize");
+    c.max_size = ms.IsUndefined() ? 0 : (uint64_t)ms.As<Napi::Number>().DoubleValue();
     c.default_action = Action(o.Get("defaultAction"));
     c.non_ip_action = Action(o.Get("nonIpAction"));
     c.fragment_action = Action(o.Get("fragmentAction"));
@@ -570,11 +586,7 @@ Napi::Value PipelineAddStage(const Napi::CallbackInfo &info) {
   return Napi::Number::New(env, rc);
 }
 
-Napi::Value PipelineSetAcl(const Napi::CallbackInfo &info) {
-  Napi::Env env = info.Env();
-  fl_pipeline *p = Pipeline(info[0]);
-  int stage = info[1].As<Napi::Number>().Int32Value();
-  Napi::Array rules = info[2].As<Napi::Array>();
+std::vector<fl_acl_rule> AclRules(const Napi::Array &rules) {
   std::vector<fl_acl_rule> r(rules.Length());
   for (uint32_t i = 0; i < rules.Length(); i++) {
     Napi::Object o = rules.Get(i).As<Napi::Object>();
@@ -594,14 +606,111 @@ Napi::Value PipelineSetAcl(const Napi::CallbackInfo &info) {
     x.priority = (int32_t)U32(o.Get("priority"), "priority");
     x.action = Action(o.Get("action"));
   }
-  std::vector<uint64_t> retired(1 << 20 > 0 ? 65537 : 1);
-  char err[FL_ERR_LEN] = "";
-  int n_old = fl_pipeline_set_acl(p, stage, r.data(), (uint32_t)r.size(), retired.data(),
-                                  (uint32_t)retired.size(), err);
-  if (n_old < 0) Throw(env, n_old, "acl_build", err);
-  Napi::Array out = Napi::Array::New(env, n_old + 1);
-  for (int i = 0; i <= n_old && i < (int)retired.size(); i++) out.Set(i, (double)retired[i]);
+  return r;
+}
+
+// The per-rule hits of a table (n + 1 values, the last the default action's), sized from it.
+Napi::Array AclHitsArray(Napi::Env env, const fl_acl_table *t) {
+  std::vector<uint64_t> v((size_t)fl_acl_table_rules(t) + 1);
+  fl_acl_table_hits(t, v.data());
+  Napi::Array out = Napi::Array::New(env, v.size());
+  for (size_t i = 0; i < v.size(); i++) out.Set((uint32_t)i, (double)v[i]);
   return out;
+}
+
+// Control thread: swaps a built table into the pipeline's stage; returns the retired table's
+// final hits. Frees what it cannot swap in.
+Napi::Value SwapAcl(Napi::Env env, uint32_t pipeline_id, int stage, fl_acl_table *t) {
+  auto it = pipelines.find(pipeline_id);
+  if (it == pipelines.end()) {
+    fl_acl_table_free(t);
+    Throw(env, -ENOENT, "acl_build", "the pipeline was closed while its ACL table was built");
+  }
+  fl_acl_table *old = fl_pipeline_swap_acl(it->second, stage, t);
+  if (!old) {
+    fl_acl_table_free(t);
+    Throw(env, -EINVAL, "acl_build", "not an ACL stage of this pipeline");
+  }
+  Napi::Array retired = AclHitsArray(env, old);
+  fl_acl_table_free(old);
+  return retired;
+}
+
+// Builds an ACL table on libuv's thread pool; the swap happens back on the JS thread.
+class AclBuild : public Napi::AsyncWorker {
+ public:
+  AclBuild(Napi::Env env, uint32_t pipeline_id, int stage, const fl_acl_build_conf &conf,
+           std::vector<fl_acl_rule> rules)
+      : Napi::AsyncWorker(env, "flowline:acl_build"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        pipeline_id_(pipeline_id),
+        stage_(stage),
+        conf_(conf),
+        rules_(std::move(rules)) {
+    std::lock_guard<std::mutex> lk(builds_mu);
+    builds_running++;
+  }
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    table_ = fl_acl_table_build(&conf_, rules_.data(), (uint32_t)rules_.size(), err_);
+    std::lock_guard<std::mutex> lk(builds_mu);
+    builds_running--;
+    builds_cv.notify_all();
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    try {
+      if (fl_eal_state() != 1)  // cleaned up meanwhile: DPDK memory is gone, drop the table
+        Throw(env, -EINVAL, "acl_build", "EAL was cleaned up while an ACL table was built");
+      if (!table_) Throw(env, -EINVAL, "acl_build", err_);
+      fl_acl_table *t = table_;
+      table_ = nullptr;
+      deferred_.Resolve(SwapAcl(env, pipeline_id_, stage_, t));
+    } catch (const Napi::Error &e) {
+      deferred_.Reject(e.Value());
+    }
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  uint32_t pipeline_id_;
+  int stage_;
+  fl_acl_build_conf conf_;
+  std::vector<fl_acl_rule> rules_;
+  fl_acl_table *table_ = nullptr;
+  char err_[FL_ERR_LEN] = "";
+};
+
+// pipelineSetAcl(pipeline, stage, rules, sync): a Promise of the retired table's hits, built off
+// the JS thread; with sync (small initial tables in Pipeline.create) built here and returned.
+Napi::Value PipelineSetAcl(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  RequireEal(env);
+  uint32_t id = U32(info[0], "pipeline");
+  fl_pipeline *p = Pipeline(info[0]);
+  int stage = info[1].As<Napi::Number>().Int32Value();
+  std::vector<fl_acl_rule> r = AclRules(info[2].As<Napi::Array>());
+  char err[FL_ERR_LEN] = "";
+  fl_acl_build_conf conf;
+  int rc = fl_pipeline_acl_build_conf(p, stage, &conf, err);
+  if (rc < 0) Throw(env, rc, "acl_build", err);
+  if (r.size() > FL_ACL_MAX_RULES)
+    Throw(env, -E2BIG, "acl_build",
+          ("an ACL table holds at most " + std::to_string(FL_ACL_MAX_RULES) +
+           " native rules, got " + std::to_string(r.size()))
+              .c_str());
+  if (info[3].ToBoolean()) {
+    fl_acl_table *t = fl_acl_table_build(&conf, r.data(), (uint32_t)r.size(), err);
+    if (!t) Throw(env, -EINVAL, "acl_build", err);
+    return SwapAcl(env, id, stage, t);
+  }
+  AclBuild *w = new AclBuild(env, id, stage, conf, std::move(r));
+  Napi::Promise promise = w->Promise();
+  w->Queue();
+  return promise;
 }
 
 Napi::Value PipelineSetLpm(const Napi::CallbackInfo &info) {
@@ -681,14 +790,28 @@ Napi::Value PipelineCounters(const Napi::CallbackInfo &info) {
 
 Napi::Value PipelineAclHits(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  fl_pipeline *p = Pipeline(info[0]);
-  std::vector<uint64_t> v(65537);
-  int n = fl_pipeline_acl_hits(p, info[1].As<Napi::Number>().Int32Value(), v.data(),
-                               (uint32_t)v.size());
-  if (n < 0) Throw(env, n, "acl_hits", "not an ACL stage");
-  Napi::Array out = Napi::Array::New(env, n + 1);
-  for (int i = 0; i <= n; i++) out.Set(i, (double)v[i]);
-  return out;
+  const fl_acl_table *t =
+      fl_pipeline_acl_table(Pipeline(info[0]), info[1].As<Napi::Number>().Int32Value());
+  if (!t) Throw(env, -EINVAL, "acl_hits", "not an ACL stage");
+  return AclHitsArray(env, t);
+}
+
+// null when the pipeline's workers can send on the port, else why not.
+Napi::Value PipelineCheckPort(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  RequireEal(env);
+  char err[FL_ERR_LEN] = "";
+  if (fl_pipeline_check_out_port(Pipeline(info[0]), U32(info[1], "port"), err) < 0)
+    return Napi::String::New(env, err);
+  return env.Null();
+}
+
+// Test clock: advances a manualClock pipeline's "now" by ns; returns it in TSC cycles.
+Napi::Value PipelineAdvanceClock(const Napi::CallbackInfo &info) {
+  double ns = info[1].As<Napi::Number>().DoubleValue();
+  if (!(ns >= 0)) throw Napi::RangeError::New(info.Env(), "ns must be >= 0");
+  return Napi::Number::New(info.Env(),
+                           (double)fl_pipeline_advance_clock(Pipeline(info[0]), (uint64_t)ns));
 }
 
 Napi::Value PipelineCtCounters(const Napi::CallbackInfo &info) {
@@ -717,13 +840,13 @@ Napi::Value PipelineCtFlush(const Napi::CallbackInfo &info) {
 }
 
 Napi::Value PipelinePunt(const Napi::CallbackInfo &info) {
-  return Napi::Number::New(info.Env(),
-                           fl_pipeline_punt_dequeue(Pipeline(info[0]), Batch(info[1])));
+  return Napi::Number::New(info.Env(), fl_pipeline_punt_dequeue(Pipeline(info[0]), Batch(info[1])));
 }
 
 Napi::Value PipelineInject(const Napi::CallbackInfo &info) {
-  return Napi::Number::New(
-      info.Env(), fl_pipeline_inject(Pipeline(info[0]), Batch(info[1]), Port(info[2])));
+  int rc = fl_pipeline_inject(Pipeline(info[0]), Batch(info[1]), Port(info[2]));
+  if (rc < 0) Throw(info.Env(), rc, "inject", "the pipeline cannot send on that port");
+  return Napi::Number::New(info.Env(), rc);
 }
 
 // ---- traffic generator (fl_gen.h) ----
@@ -865,6 +988,7 @@ Napi::Value Constants(Napi::Env env) {
   o.Set("metaInts", FL_META_INTS);
   o.Set("stageCounters", FL_STAGE_CTRS);
   o.Set("maxBurst", FL_MAX_BURST);
+  o.Set("maxAclRules", FL_ACL_MAX_RULES);
   return o;
 }
 
@@ -875,7 +999,10 @@ Napi::Value ParsePacket(const Napi::CallbackInfo &info) {
   fl_parse(b.Data(), (uint32_t)b.Length(), &h);
   Napi::Object o = Napi::Object::New(env);
   o.Set("reason", fl_reason_name(h.reason));
-  o.Set("l3", h.l3 == FL_L3_IPV4 ? "ipv4" : h.l3 == FL_L3_IPV6 ? "ipv6" : h.l3 == FL_L3_ARP ? "arp" : "none");
+  o.Set("l3", h.l3 == FL_L3_IPV4   ? "ipv4"
+              : h.l3 == FL_L3_IPV6 ? "ipv6"
+              : h.l3 == FL_L3_ARP  ? "arp"
+                                   : "none");
   o.Set("ethertype", h.ethertype);
   o.Set("proto", h.proto);
   o.Set("ttl", h.ttl);
@@ -931,6 +1058,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   EXPORT("pipelineFree", PipelineFree);
   EXPORT("pipelineCounters", PipelineCounters);
   EXPORT("pipelineAclHits", PipelineAclHits);
+  EXPORT("pipelineCheckPort", PipelineCheckPort);
+  EXPORT("pipelineAdvanceClock", PipelineAdvanceClock);
   EXPORT("pipelineCtCounters", PipelineCtCounters);
   EXPORT("pipelineCtFlush", PipelineCtFlush);
   EXPORT("pipelinePunt", PipelinePunt);

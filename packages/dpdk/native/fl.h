@@ -134,6 +134,7 @@ struct fl_pipeline_conf {
   uint16_t burst;
   struct fl_backoff backoff;
   uint32_t punt_ring_size, inject_ring_size;
+  uint8_t manual_clock; /* conntrack's now comes from fl_pipeline_advance_clock (tests) */
   struct fl_worker_conf workers[16];
 };
 
@@ -141,7 +142,7 @@ struct fl_l2fwd_conf {
   uint16_t out_port[64]; /* by input port; FL_NO_PORT drops with no_output */
   uint8_t set_src[64];   /* rewrite the source MAC to src_mac[out] */
   uint8_t src_mac[64][6];
-  uint8_t set_dst[64];   /* rewrite the destination MAC to dst_mac[out] */
+  uint8_t set_dst[64]; /* rewrite the destination MAC to dst_mac[out] */
   uint8_t dst_mac[64][6];
 };
 
@@ -155,10 +156,22 @@ struct fl_acl_rule {
   uint8_t src[16], dst[16];
 };
 struct fl_acl_conf {
-  uint8_t default_action; /* when no rule matches */
-  uint8_t non_ip_action;  /* non-IP packets (ARP included) */
+  uint8_t default_action;  /* when no rule matches */
+  uint8_t non_ip_action;   /* non-IP packets (ARP included) */
   uint8_t fragment_action; /* non-first fragments (no ports) */
+  uint64_t max_size;       /* bytes of rte_acl runtime structures per family; 0: the default */
 };
+/* Native rules per ACL table (one TypeScript rule with no family compiles to two). */
+#define FL_ACL_MAX_RULES (1u << 18)
+#define FL_ACL_DEFAULT_MAX_SIZE ((uint64_t)256 << 20)
+/* What building a table for a stage needs; read on the control thread (fl_pipeline_acl_build_conf)
+ * so that the build itself (fl_acl_table_build) can run on any thread. */
+struct fl_acl_build_conf {
+  uint16_t n_workers;
+  int socket;
+  uint64_t max_size;
+};
+struct fl_acl_table;
 
 struct fl_nexthop {
   uint16_t port;
@@ -194,11 +207,31 @@ int fl_pipeline_add_conntrack(struct fl_pipeline *p, const struct fl_ct_conf *c,
 int fl_pipeline_ct_counters(struct fl_pipeline *p, int stage, struct fl_ct_counters *out);
 /* After an ACL swap: the worker drops the flows opened under earlier ACL tables. */
 int fl_pipeline_ct_flush(struct fl_pipeline *p, int stage);
-/* Builds a new ACL table aside, swaps it in, waits for every worker to pass a quiescent state
- * and frees the old one. The old table's final per-rule counters go to retired (n_old + 1
- * values, the last being the default action) when non-NULL. Returns n_old or < 0. */
-int fl_pipeline_set_acl(struct fl_pipeline *p, int stage, const struct fl_acl_rule *rules,
-                        uint32_t n, uint64_t *retired, uint32_t retired_cap, char *err);
+/* ACL tables are swapped in three steps so that the slow one can leave the control thread:
+ * 1. control thread: fl_pipeline_acl_build_conf validates the stage and fills the build conf;
+ * 2. any thread: fl_acl_table_build builds the table aside (seconds at 10k+ rules), touching
+ *    nothing the pipeline shares; at most n <= FL_ACL_MAX_RULES rules;
+ * 3. control thread: fl_pipeline_swap_acl publishes it, waits until every worker has passed a
+ *    quiescent state and returns the old table, whose counters are final: read them with
+ *    fl_acl_table_rules/fl_acl_table_hits, then fl_acl_table_free it.
+ * A table never swapped in is freed with fl_acl_table_free (while the EAL runs). */
+int fl_pipeline_acl_build_conf(struct fl_pipeline *p, int stage, struct fl_acl_build_conf *out,
+                               char *err);
+struct fl_acl_table *fl_acl_table_build(const struct fl_acl_build_conf *b,
+                                        const struct fl_acl_rule *rules, uint32_t n, char *err);
+struct fl_acl_table *fl_pipeline_swap_acl(struct fl_pipeline *p, int stage, struct fl_acl_table *t);
+uint32_t fl_acl_table_rules(const struct fl_acl_table *t);
+/* Per-rule hits summed over workers: n + 1 values (the last: default action); out must hold
+ * fl_acl_table_rules(t) + 1 values. */
+void fl_acl_table_hits(const struct fl_acl_table *t, uint64_t *out);
+void fl_acl_table_free(struct fl_acl_table *t);
+/* An output port (l2fwd out, LPM next hop, inject) must be attached and have a tx queue for
+ * every worker's tx queue. 0 or < 0 with err naming the port and what it lacks. */
+int fl_pipeline_check_out_port(struct fl_pipeline *p, uint32_t port, char *err);
+/* Clock of the conntrack stage: a pipeline created with manual_clock reads its "now" from
+ * fl_pipeline_advance_clock (tests); otherwise the TSC. Returns the manual now in TSC cycles,
+ * or 0 when the pipeline runs on the TSC. */
+uint64_t fl_pipeline_advance_clock(struct fl_pipeline *p, uint64_t ns);
 int fl_pipeline_set_lpm(struct fl_pipeline *p, int stage, const struct fl_lpm_table_in *t,
                         char *err);
 int fl_pipeline_start(struct fl_pipeline *p, char *err);
@@ -209,8 +242,9 @@ int fl_pipeline_n_stages(struct fl_pipeline *p);
  * punt[FL_R_COUNT]. out has (2 + 2 * FL_R_COUNT) values per stage. */
 #define FL_STAGE_CTRS (2 + 2 * FL_R_COUNT)
 void fl_pipeline_counters(struct fl_pipeline *p, uint64_t *out);
-/* ACL per-rule hits of the current table: n + 1 values (the last: default action). */
-int fl_pipeline_acl_hits(struct fl_pipeline *p, int stage, uint64_t *out, uint32_t cap);
+/* The current ACL table of a stage (control thread; NULL when not an ACL stage). It stays
+ * valid until the next fl_pipeline_swap_acl of that stage, which also runs on this thread. */
+const struct fl_acl_table *fl_pipeline_acl_table(struct fl_pipeline *p, int stage);
 int fl_pipeline_punt_dequeue(struct fl_pipeline *p, struct fl_batch *b);
 /* Hands the batch's packets to worker 0 to send on port (lengths from meta). Returns queued;
  * packets the inject ring does not take are freed. */

@@ -488,11 +488,21 @@ int fl_tx_copy(uint16_t port, uint16_t queue, void *pool, const uint8_t *const *
                const uint32_t *lens, uint32_t n, char *err) {
   struct rte_mbuf *ms[FL_MAX_BURST];
   if (n > FL_MAX_BURST) n = FL_MAX_BURST;
+  /* One segment per packet: refuse what a fresh mbuf of this pool cannot hold, before any
+   * allocation (rte_pktmbuf_append takes a 16-bit length, so check the full 32-bit one). */
+  uint32_t data_room = rte_pktmbuf_data_room_size(pool);
+  uint32_t room = data_room > RTE_PKTMBUF_HEADROOM ? data_room - RTE_PKTMBUF_HEADROOM : 0;
+  for (uint32_t i = 0; i < n; i++)
+    if (lens[i] > room)
+      return fail(err, -EMSGSIZE,
+                  "packet %u is %u bytes but an mbuf of this pool holds at most %u (data room %u "
+                  "less %u of headroom): frames are not chained, give the pool a larger dataRoom",
+                  i, lens[i], room, data_room, (unsigned)RTE_PKTMBUF_HEADROOM);
   if (rte_pktmbuf_alloc_bulk(pool, ms, n) < 0)
     return fail(err, -ENOBUFS, "no free mbufs for %u packets in the pool", n);
   for (uint32_t i = 0; i < n; i++) {
     char *d = rte_pktmbuf_append(ms[i], (uint16_t)lens[i]);
-    if (!d) {
+    if (!d || ms[i]->data_len != lens[i]) {
       rte_pktmbuf_free_bulk(ms, n);
       return fail(err, -EMSGSIZE, "packet %u (%u bytes) does not fit an mbuf", i, lens[i]);
     }

@@ -6,6 +6,7 @@
  * reported a quiescent state after the swap, and only then frees the old one.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,9 +44,9 @@ struct stage_ctr {
   uint64_t in, out, drop[FL_R_COUNT], punt[FL_R_COUNT];
 } __rte_cache_aligned;
 
-struct acl_table {
+struct fl_acl_table {
   struct rte_acl_ctx *ctx4, *ctx6;
-  uint32_t n, stride;
+  uint32_t n, stride, n_workers;
   uint8_t *actions;
   uint64_t *hits; /* [worker][stride]; index n counts the default action */
 };
@@ -86,6 +87,8 @@ struct fl_pipeline {
   struct rte_ring *punt, *inject;
   uint64_t swaps;
   unsigned id;
+  int socket;
+  uint64_t now; /* manual clock (c.manual_clock), TSC cycles; written by the control thread */
 };
 
 struct pkt {
@@ -110,6 +113,11 @@ static inline void set_fate(struct stage_ctr *c, struct pkt *k, int action, int 
     k->reason = (uint8_t)reason;
     c->punt[reason]++;
   }
+}
+
+/* The conntrack stage's now: the TSC, or the manual clock tests advance. */
+static inline uint64_t pipeline_now(const struct fl_pipeline *p) {
+  return p->c.manual_clock ? __atomic_load_n(&p->now, __ATOMIC_ACQUIRE) : rte_rdtsc();
 }
 
 /* ---- stages ---- */
@@ -148,10 +156,11 @@ struct acl6_key {
 
 static void run_acl(struct worker *w, struct stage *s, struct stage_ctr *c, struct pkt *pk,
                     uint16_t n) {
-  const struct acl_table *t = __atomic_load_n((struct acl_table **)&s->table, __ATOMIC_ACQUIRE);
+  const struct fl_acl_table *t =
+      __atomic_load_n((struct fl_acl_table **)&s->table, __ATOMIC_ACQUIRE);
   uint64_t *hits = t->hits + (size_t)w->idx * t->stride;
   struct fl_ct *ct = s > w->p->stages && s[-1].type == FL_STAGE_CONNTRACK ? s[-1].table : NULL;
-  uint64_t now = ct ? rte_rdtsc() : 0;
+  uint64_t now = ct ? pipeline_now(w->p) : 0;
   if (ct) fl_ct_acl_table(ct, t);
   struct acl4_key k4[FL_MAX_BURST];
   struct acl6_key k6[FL_MAX_BURST];
@@ -234,9 +243,10 @@ static void run_acl(struct worker *w, struct stage *s, struct stage_ctr *c, stru
 }
 
 /* Looks every packet up in the flow table; the ACL stage that follows commits new flows. */
-static void run_conntrack(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n) {
+static void run_conntrack(struct worker *w, struct stage *s, struct stage_ctr *c, struct pkt *pk,
+                          uint16_t n) {
   struct fl_ct *ct = s->table;
-  uint64_t now = rte_rdtsc();
+  uint64_t now = pipeline_now(w->p);
   /* A flush requested after an ACL swap happens before any lookup of this burst. */
   fl_ct_acl_table(ct, __atomic_load_n(&s[1].table, __ATOMIC_ACQUIRE));
   for (uint16_t i = 0; i < n; i++) {
@@ -414,7 +424,8 @@ static void process(struct worker *w, uint16_t in_port, struct rte_mbuf **ms, ui
     pk[i].reason = 0;
     pk[i].tracked = 0;
     ms[i]->port = in_port;
-    if (p->needs_parse) fl_parse(rte_pktmbuf_mtod(ms[i], const uint8_t *), ms[i]->data_len, &pk[i].h);
+    if (p->needs_parse)
+      fl_parse(rte_pktmbuf_mtod(ms[i], const uint8_t *), ms[i]->data_len, &pk[i].h);
   }
   for (int s = 0; s < p->n_stages; s++) {
     struct stage *st = &p->stages[s];
@@ -430,7 +441,7 @@ static void process(struct worker *w, uint16_t in_port, struct rte_mbuf **ms, ui
       run_lpm(st, c, pk, n);
       break;
     case FL_STAGE_CONNTRACK:
-      run_conntrack(st, c, pk, n);
+      run_conntrack(w, st, c, pk, n);
       break;
     }
   }
@@ -516,12 +527,12 @@ static void acl6_defs(struct rte_acl_config *cfg) {
   d[0] = (struct rte_acl_field_def){RTE_ACL_FIELD_TYPE_BITMASK, 1, 0, 0,
                                     offsetof(struct acl6_key, proto)};
   for (int i = 0; i < 4; i++) {
-    d[1 + i] = (struct rte_acl_field_def){RTE_ACL_FIELD_TYPE_MASK, 4, (uint8_t)(1 + i),
-                                          (uint8_t)(1 + i),
-                                          (uint32_t)(offsetof(struct acl6_key, src) + 4 * i)};
-    d[5 + i] = (struct rte_acl_field_def){RTE_ACL_FIELD_TYPE_MASK, 4, (uint8_t)(5 + i),
-                                          (uint8_t)(5 + i),
-                                          (uint32_t)(offsetof(struct acl6_key, dst) + 4 * i)};
+    d[1 + i] =
+        (struct rte_acl_field_def){RTE_ACL_FIELD_TYPE_MASK, 4, (uint8_t)(1 + i), (uint8_t)(1 + i),
+                                   (uint32_t)(offsetof(struct acl6_key, src) + 4 * i)};
+    d[5 + i] =
+        (struct rte_acl_field_def){RTE_ACL_FIELD_TYPE_MASK, 4, (uint8_t)(5 + i), (uint8_t)(5 + i),
+                                   (uint32_t)(offsetof(struct acl6_key, dst) + 4 * i)};
   }
   d[9] = (struct rte_acl_field_def){RTE_ACL_FIELD_TYPE_RANGE, 2, 9, 9,
                                     offsetof(struct acl6_key, sport)};
@@ -533,7 +544,7 @@ static uint32_t be32(const uint8_t *b) {
   return ((uint32_t)b[0] << 24) | ((uint32_t)b[1] << 16) | ((uint32_t)b[2] << 8) | b[3];
 }
 
-static void acl_table_free(struct acl_table *t) {
+void fl_acl_table_free(struct fl_acl_table *t) {
   if (!t) return;
   rte_acl_free(t->ctx4);
   rte_acl_free(t->ctx6);
@@ -542,12 +553,12 @@ static void acl_table_free(struct acl_table *t) {
   free(t);
 }
 
-static struct rte_acl_ctx *acl_ctx(struct fl_pipeline *p, int fam, uint32_t max, char *err) {
+static struct rte_acl_ctx *acl_ctx(int socket, int fam, uint32_t max, char *err) {
   char name[RTE_ACL_NAMESIZE];
-  snprintf(name, sizeof(name), "fl_acl%d_%u", fam, __atomic_fetch_add(&name_seq, 1, __ATOMIC_RELAXED));
-  struct rte_acl_param prm = {name, (int)rte_socket_id(),
-                              fam == 4 ? RTE_ACL_RULE_SZ(5) : RTE_ACL_RULE_SZ(11), max};
-  (void)p;
+  snprintf(name, sizeof(name), "fl_acl%d_%u", fam,
+           __atomic_fetch_add(&name_seq, 1, __ATOMIC_RELAXED));
+  struct rte_acl_param prm = {name, socket, fam == 4 ? RTE_ACL_RULE_SZ(5) : RTE_ACL_RULE_SZ(11),
+                              max};
   struct rte_acl_ctx *ctx = rte_acl_create(&prm);
   if (!ctx) fail(err, -rte_errno, "rte_acl_create(%s, %u rules)", name, max);
   return ctx;
@@ -579,33 +590,55 @@ static int acl_add(struct rte_acl_ctx *ctx, const struct fl_acl_rule *r, uint32_
   return rte_acl_add_rules(ctx, (struct rte_acl_rule *)&ar, 1);
 }
 
-static struct acl_table *acl_build(struct fl_pipeline *p, const struct fl_acl_rule *r, uint32_t n,
-                                   char *err) {
-  struct acl_table *t = calloc(1, sizeof(*t));
-  if (!t) return NULL;
-  t->n = n;
-  t->stride = (n + 1 + 7) & ~7u;
-  t->actions = calloc(n ? n : 1, 1);
-  t->hits = aligned_alloc(64, sizeof(uint64_t) * t->stride * p->c.n_workers);
-  if (!t->actions || !t->hits) {
-    fail(err, -ENOMEM, "ACL table of %u rules", n);
-    acl_table_free(t);
+struct fl_acl_table *fl_acl_table_build(const struct fl_acl_build_conf *b,
+                                        const struct fl_acl_rule *r, uint32_t n, char *err) {
+  if (n > FL_ACL_MAX_RULES) {
+    fail(err, -E2BIG, "an ACL table holds at most %u native rules, got %u", FL_ACL_MAX_RULES, n);
     return NULL;
   }
-  memset(t->hits, 0, sizeof(uint64_t) * t->stride * p->c.n_workers);
+  if (b->n_workers == 0 || b->n_workers > MAX_WORKERS) {
+    fail(err, -EINVAL, "ACL table for %u workers", b->n_workers);
+    return NULL;
+  }
+  struct fl_acl_table *t = calloc(1, sizeof(*t));
+  if (!t) {
+    fail(err, -ENOMEM, "ACL table of %u rules", n);
+    return NULL;
+  }
+  t->n = n;
+  t->n_workers = b->n_workers;
+  t->stride = (n + 1 + 7) & ~7u;
+  t->actions = calloc(n ? n : 1, 1);
+  size_t hits_size = sizeof(uint64_t) * t->stride * b->n_workers;
+  t->hits = aligned_alloc(64, (hits_size + 63) & ~(size_t)63);
+  if (!t->actions || !t->hits) {
+    fail(err, -ENOMEM, "ACL table of %u rules", n);
+    fl_acl_table_free(t);
+    return NULL;
+  }
+  memset(t->hits, 0, hits_size);
   uint32_t n4 = 0, n6 = 0;
   for (uint32_t i = 0; i < n; i++) {
+    if (r[i].family != 4 && r[i].family != 6) {
+      fail(err, -EINVAL, "rule %u: family must be 4 or 6, got %u", i, r[i].family);
+      fl_acl_table_free(t);
+      return NULL;
+    }
     t->actions[i] = r[i].action;
-    if (r[i].family == 4) n4++;
-    else n6++;
+    if (r[i].family == 4)
+      n4++;
+    else
+      n6++;
   }
   for (int fam = 4; fam <= 6; fam += 2) {
     uint32_t cnt = fam == 4 ? n4 : n6;
     if (!cnt) continue;
-    struct rte_acl_ctx *ctx = acl_ctx(p, fam, cnt, err);
+    struct rte_acl_ctx *ctx = acl_ctx(b->socket, fam, cnt, err);
     if (!ctx) goto bad;
-    if (fam == 4) t->ctx4 = ctx;
-    else t->ctx6 = ctx;
+    if (fam == 4)
+      t->ctx4 = ctx;
+    else
+      t->ctx6 = ctx;
     for (uint32_t i = 0; i < n; i++) {
       if (r[i].family != fam) continue;
       int rc = acl_add(ctx, &r[i], i);
@@ -615,17 +648,22 @@ static struct acl_table *acl_build(struct fl_pipeline *p, const struct fl_acl_ru
       }
     }
     struct rte_acl_config cfg;
-    if (fam == 4) acl4_defs(&cfg);
-    else acl6_defs(&cfg);
+    if (fam == 4)
+      acl4_defs(&cfg);
+    else
+      acl6_defs(&cfg);
+    /* Bounded: past max_size rte_acl_build retries with smaller tries, then fails (-ERANGE). */
+    cfg.max_size = b->max_size ? b->max_size : FL_ACL_DEFAULT_MAX_SIZE;
     int rc = rte_acl_build(ctx, &cfg);
     if (rc < 0) {
-      fail(err, rc, "rte_acl_build(IPv%d, %u rules)", fam, cnt);
+      fail(err, rc, "rte_acl_build(IPv%d, %u rules, at most %" PRIu64 " MiB)", fam, cnt,
+           (uint64_t)cfg.max_size >> 20);
       goto bad;
     }
   }
   return t;
 bad:
-  acl_table_free(t);
+  fl_acl_table_free(t);
   return NULL;
 }
 
@@ -657,8 +695,10 @@ static struct lpm_table *lpm_build(const struct fl_lpm_table_in *in, char *err) 
   for (uint32_t i = 0; i < in->n_local6; i++) memcpy(t->local6[i], in->local6[i], 16);
   uint32_t n4 = 0, n6 = 0;
   for (uint32_t i = 0; i < in->n_routes; i++) {
-    if (in->routes[i].family == 4) n4++;
-    else n6++;
+    if (in->routes[i].family == 4)
+      n4++;
+    else
+      n6++;
   }
   char name[64];
   int rc;
@@ -728,6 +768,8 @@ struct fl_pipeline *fl_pipeline_create(const struct fl_pipeline_conf *c, char *e
   if (!p) return NULL;
   p->c = *c;
   p->id = __atomic_fetch_add(&name_seq, 1, __ATOMIC_RELAXED);
+  p->socket = (int)rte_socket_id();
+  p->now = rte_rdtsc(); /* a manual clock starts at the TSC and only moves when advanced */
   size_t sz = rte_rcu_qsbr_get_memsize(c->n_workers);
   p->rcu = rte_zmalloc("fl_rcu", sz, RTE_CACHE_LINE_SIZE);
   if (!p->rcu || rte_rcu_qsbr_init(p->rcu, c->n_workers) != 0) {
@@ -739,9 +781,9 @@ struct fl_pipeline *fl_pipeline_create(const struct fl_pipeline_conf *c, char *e
   p->punt = rte_ring_create(name, rte_align32pow2(c->punt_ring_size ? c->punt_ring_size : 1024),
                             (int)rte_socket_id(), RING_F_SC_DEQ);
   snprintf(name, sizeof(name), "fl_inject_%u", p->id);
-  p->inject = rte_ring_create(name,
-                              rte_align32pow2(c->inject_ring_size ? c->inject_ring_size : 1024),
-                              (int)rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
+  p->inject =
+      rte_ring_create(name, rte_align32pow2(c->inject_ring_size ? c->inject_ring_size : 1024),
+                      (int)rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
   if (!p->punt || !p->inject) {
     fail(err, -rte_errno, "punt/inject rings");
     goto bad;
@@ -773,6 +815,18 @@ static int add_stage(struct fl_pipeline *p, int type, char *err) {
 }
 
 int fl_pipeline_add_l2fwd(struct fl_pipeline *p, const struct fl_l2fwd_conf *c, char *err) {
+  for (int in = 0; in < MAX_L2_PORTS; in++) {
+    if (c->out_port[in] == FL_NO_PORT) continue;
+    if (c->out_port[in] >= MAX_L2_PORTS) /* run_l2fwd indexes the rewrite tables by it */
+      return fail(err, -EINVAL, "l2fwd output port %u of input port %d: ports must be < %d",
+                  c->out_port[in], in, MAX_L2_PORTS);
+    int rc = fl_pipeline_check_out_port(p, c->out_port[in], err);
+    if (rc < 0) {
+      size_t k = strlen(err);
+      snprintf(err + k, FL_ERR_LEN - k, " (output of input port %d)", in);
+      return rc;
+    }
+  }
   int s = add_stage(p, FL_STAGE_L2FWD, err);
   if (s >= 0) p->stages[s].c.l2 = *c;
   return s;
@@ -783,9 +837,12 @@ static int add_table_stage(struct fl_pipeline *p, int type, void *table, char *e
   if (!table) return -ENOMEM;
   int s = add_stage(p, type, err);
   if (s < 0) {
-    if (type == FL_STAGE_ACL) acl_table_free(table);
-    else if (type == FL_STAGE_CONNTRACK) fl_ct_free(table);
-    else lpm_table_free(table);
+    if (type == FL_STAGE_ACL)
+      fl_acl_table_free(table);
+    else if (type == FL_STAGE_CONNTRACK)
+      fl_ct_free(table);
+    else
+      lpm_table_free(table);
     return s;
   }
   p->stages[s].table = table;
@@ -794,7 +851,8 @@ static int add_table_stage(struct fl_pipeline *p, int type, void *table, char *e
 }
 
 int fl_pipeline_add_acl(struct fl_pipeline *p, const struct fl_acl_conf *c, char *err) {
-  int s = add_table_stage(p, FL_STAGE_ACL, acl_build(p, NULL, 0, err), err);
+  struct fl_acl_build_conf b = {p->c.n_workers, p->socket, c->max_size};
+  int s = add_table_stage(p, FL_STAGE_ACL, fl_acl_table_build(&b, NULL, 0, err), err);
   if (s >= 0) p->stages[s].c.acl = *c;
   return s;
 }
@@ -836,39 +894,70 @@ static void *swap_table(struct fl_pipeline *p, int s, void *t) {
   return old;
 }
 
-static void acl_sum(const struct acl_table *t, unsigned n_workers, uint64_t *out, uint32_t cap) {
-  for (uint32_t r = 0; r <= t->n && r < cap; r++) {
-    uint64_t s = 0;
-    for (unsigned w = 0; w < n_workers; w++)
-      s += __atomic_load_n(&t->hits[(size_t)w * t->stride + r], __ATOMIC_RELAXED);
-    out[r] = s;
+int fl_pipeline_acl_build_conf(struct fl_pipeline *p, int s, struct fl_acl_build_conf *out,
+                               char *err) {
+  if (s < 0 || s >= p->n_stages || p->stages[s].type != FL_STAGE_ACL)
+    return fail(err, -EINVAL, "stage %d is not an ACL stage", s);
+  out->n_workers = p->c.n_workers;
+  out->socket = p->socket;
+  out->max_size = p->stages[s].c.acl.max_size;
+  return 0;
+}
+
+struct fl_acl_table *fl_pipeline_swap_acl(struct fl_pipeline *p, int s, struct fl_acl_table *t) {
+  if (s < 0 || s >= p->n_stages || p->stages[s].type != FL_STAGE_ACL ||
+      t->n_workers != p->c.n_workers)
+    return NULL;
+  return swap_table(p, s, t);
+}
+
+const struct fl_acl_table *fl_pipeline_acl_table(struct fl_pipeline *p, int s) {
+  if (s < 0 || s >= p->n_stages || p->stages[s].type != FL_STAGE_ACL) return NULL;
+  return p->stages[s].table;
+}
+
+uint32_t fl_acl_table_rules(const struct fl_acl_table *t) { return t->n; }
+
+void fl_acl_table_hits(const struct fl_acl_table *t, uint64_t *out) {
+  for (uint32_t r = 0; r <= t->n; r++) {
+    uint64_t sum = 0;
+    for (unsigned w = 0; w < t->n_workers; w++)
+      sum += __atomic_load_n(&t->hits[(size_t)w * t->stride + r], __ATOMIC_RELAXED);
+    out[r] = sum;
   }
 }
 
-int fl_pipeline_set_acl(struct fl_pipeline *p, int s, const struct fl_acl_rule *rules, uint32_t n,
-                        uint64_t *retired, uint32_t cap, char *err) {
-  if (s < 0 || s >= p->n_stages || p->stages[s].type != FL_STAGE_ACL)
-    return fail(err, -EINVAL, "stage %d is not an ACL stage", s);
-  struct acl_table *t = acl_build(p, rules, n, err);
-  if (!t) return -EINVAL;
-  struct acl_table *old = swap_table(p, s, t);
-  int n_old = (int)old->n;
-  if (retired) acl_sum(old, p->c.n_workers, retired, cap);
-  acl_table_free(old);
-  return n_old;
+int fl_pipeline_check_out_port(struct fl_pipeline *p, uint32_t port, char *err) {
+  if (port >= RTE_MAX_ETHPORTS || !rte_eth_dev_is_valid_port((uint16_t)port))
+    return fail(err, -ENODEV, "port %u is not an attached port", port);
+  struct rte_eth_dev_info di;
+  int rc = rte_eth_dev_info_get((uint16_t)port, &di);
+  if (rc < 0) return fail(err, rc, "rte_eth_dev_info_get(port %u)", port);
+  for (unsigned i = 0; i < p->c.n_workers; i++)
+    if (p->c.workers[i].tx_queue >= di.nb_tx_queues)
+      return fail(err, -EINVAL,
+                  "port %u has %u tx queues; worker %u of the pipeline sends on tx queue %u", port,
+                  di.nb_tx_queues, i, p->c.workers[i].tx_queue);
+  return 0;
 }
 
-int fl_pipeline_acl_hits(struct fl_pipeline *p, int s, uint64_t *out, uint32_t cap) {
-  if (s < 0 || s >= p->n_stages || p->stages[s].type != FL_STAGE_ACL) return -EINVAL;
-  /* Read under the control thread, which is the only writer of the table pointer. */
-  const struct acl_table *t = p->stages[s].table;
-  acl_sum(t, p->c.n_workers, out, cap);
-  return (int)t->n;
+uint64_t fl_pipeline_advance_clock(struct fl_pipeline *p, uint64_t ns) {
+  if (!p->c.manual_clock) return 0;
+  uint64_t cycles = (uint64_t)((double)ns * (double)rte_get_tsc_hz() / 1e9);
+  return __atomic_add_fetch(&p->now, cycles, __ATOMIC_ACQ_REL);
 }
 
 int fl_pipeline_set_lpm(struct fl_pipeline *p, int s, const struct fl_lpm_table_in *in, char *err) {
   if (s < 0 || s >= p->n_stages || p->stages[s].type != FL_STAGE_LPM)
     return fail(err, -EINVAL, "stage %d is not an LPM stage", s);
+  for (uint32_t i = 0; i < in->n_nexthops; i++) {
+    int rc = fl_pipeline_check_out_port(p, in->nexthops[i].port, err);
+    if (rc < 0) {
+      size_t k = strlen(err);
+      snprintf(err + k, FL_ERR_LEN - k, " (next hop %u)", i);
+      return rc;
+    }
+  }
   struct lpm_table *t = lpm_build(in, err);
   if (!t) return -EINVAL;
   lpm_table_free(swap_table(p, s, t));
@@ -920,7 +1009,7 @@ void fl_pipeline_free(struct fl_pipeline *p) {
   if (!p) return;
   fl_pipeline_stop(p);
   for (int s = 0; s < p->n_stages; s++) {
-    if (p->stages[s].type == FL_STAGE_ACL) acl_table_free(p->stages[s].table);
+    if (p->stages[s].type == FL_STAGE_ACL) fl_acl_table_free(p->stages[s].table);
     if (p->stages[s].type == FL_STAGE_LPM) lpm_table_free(p->stages[s].table);
     if (p->stages[s].type == FL_STAGE_CONNTRACK) fl_ct_free(p->stages[s].table);
   }
@@ -961,6 +1050,7 @@ int fl_pipeline_punt_dequeue(struct fl_pipeline *p, struct fl_batch *b) {
 
 int fl_pipeline_inject(struct fl_pipeline *p, struct fl_batch *b, uint16_t port) {
   uint32_t k = 0;
+  if (fl_pipeline_check_out_port(p, port, NULL) < 0) return -EINVAL;
   for (uint32_t i = 0; i < b->n; i++) {
     struct rte_mbuf *m = b->mbufs[i];
     int32_t len = b->meta[i * FL_META_INTS + 1];

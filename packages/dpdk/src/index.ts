@@ -41,6 +41,7 @@ export {
   type ConntrackTimeouts,
   type ConntrackCounters,
   CONNTRACK_DEFAULTS,
+  MAX_CREATE_ACL_RULES,
   type WorkerSpec,
   type Backoff,
   type FateAction,

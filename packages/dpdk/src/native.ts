@@ -98,7 +98,19 @@ export interface NativeAddon {
   rxCopy(port: number, queue: number, max: number): Buffer[];
   pipelineCreate(conf: unknown): number;
   pipelineAddStage(pipeline: number, type: string, conf: unknown): number;
-  pipelineSetAcl(pipeline: number, stage: number, rules: unknown[]): number[];
+  /** Built on libuv's thread pool, swapped in on the JS thread; retired table's hits. */
+  pipelineSetAcl(
+    pipeline: number,
+    stage: number,
+    rules: unknown[],
+    sync?: false,
+  ): Promise<number[]>;
+  /** Built on the JS thread (small initial tables only). */
+  pipelineSetAcl(pipeline: number, stage: number, rules: unknown[], sync: true): number[];
+  /** null when every worker of the pipeline can send on the port, else why not. */
+  pipelineCheckPort(pipeline: number, port: number): string | null;
+  /** Advances a manualClock pipeline's clock; returns its now in TSC cycles (0: not manual). */
+  pipelineAdvanceClock(pipeline: number, ns: number): number;
   pipelineSetLpm(pipeline: number, stage: number, table: unknown): void;
   pipelineStart(pipeline: number): void;
   pipelineStop(pipeline: number): void;
@@ -110,15 +122,26 @@ export interface NativeAddon {
   pipelinePunt(pipeline: number, batch: number): number;
   pipelineInject(pipeline: number, batch: number, port: number): number;
   parsePacket(packet: Buffer): NativeParsed;
-  constants: { reasons: string[]; metaInts: number; stageCounters: number; maxBurst: number };
+  constants: {
+    reasons: string[];
+    metaInts: number;
+    stageCounters: number;
+    maxBurst: number;
+    maxAclRules: number;
+  };
 }
 
 let addon: NativeAddon | undefined;
 
-/** Loads the addon once; a missing build says how to make it. */
+/**
+ * Loads the addon once; a missing build says how to make it. FLOWLINE_DPDK_ADDON names another
+ * build of it (the AddressSanitizer build of test/integration/sanitizers.test.ts).
+ */
 export function native(): NativeAddon {
   if (addon) return addon;
-  const file = path.resolve(__dirname, '..', 'build', 'Release', 'flowline_dpdk.node');
+  const file =
+    process.env.FLOWLINE_DPDK_ADDON ??
+    path.resolve(__dirname, '..', 'build', 'Release', 'flowline_dpdk.node');
   if (!existsSync(file))
     throw new Error(
       `the native addon ${file} is not built: run "npm run build -w packages/dpdk" ` +

@@ -4,7 +4,7 @@
  * swaps tables (RCU: build aside, publish, free after every worker's quiescent state), reads
  * counters, and handles punted packets.
  */
-import { compileAcl, type AclRule } from './acl';
+import { compileAcl, type AclRule, type NativeAclRule } from './acl';
 import type { PacketBatch } from './batch';
 import { PipelineError, nativeError } from './errors';
 import { requireEal } from './eal';
@@ -27,7 +27,16 @@ export interface L2FwdStage {
 export interface AclStage {
   kind: 'acl';
   name?: string;
+  /**
+   * Initial rules, built on the JavaScript thread in Pipeline.create: at most
+   * MAX_CREATE_ACL_RULES native rules. Larger tables: `await updateAcl` (built off the event loop).
+   */
   rules?: AclRule[];
+  /**
+   * Bound on the rte_acl runtime structures of one table per IP family, MiB (default 256):
+   * past it rte_acl builds smaller, slower tries, then refuses the table.
+   */
+  maxTableMb?: number;
   /** When no rule matches. Default 'deny'. */
   defaultAction?: 'permit' | 'deny';
   /** Non-IP packets (ARP included). Default 'pass'. */
@@ -166,7 +175,15 @@ export interface PipelineSpec {
   backoff?: Backoff;
   puntRingSize?: number;
   injectRingSize?: number;
+  /**
+   * Tests: the conntrack stage's clock stands still until advanceClock(ms) moves it, so flow
+   * expiry is exact and needs no waiting. Default false (the TSC).
+   */
+  manualClock?: boolean;
 }
+
+/** Native ACL rules Pipeline.create builds synchronously from a stage's initial `rules`. */
+export const MAX_CREATE_ACL_RULES = 4096;
 
 export interface StageCounters {
   name: string;
@@ -204,6 +221,9 @@ function portId(p: Port | number): number {
   return typeof p === 'number' ? p : p.id;
 }
 
+/** l2fwd indexes its tables by port id: ports 0..63. */
+const MAX_L2_PORT = 63;
+
 export function reasons(): readonly string[] {
   return native().constants.reasons;
 }
@@ -214,6 +234,8 @@ export class Pipeline {
   private untrack: () => void;
   private aclIds = new Map<number, string[]>();
   private aclOwners = new Map<number, number[]>();
+  /** ACL updates run one at a time, in call order (a table swap per update). */
+  private aclQueue: Promise<unknown> = Promise.resolve();
 
   private constructor(
     readonly handle: number,
@@ -237,6 +259,7 @@ export class Pipeline {
       backoff: spec.backoff ?? {},
       puntRingSize: spec.puntRingSize ?? 1024,
       injectRingSize: spec.injectRingSize ?? 1024,
+      manualClock: spec.manualClock === true,
       workers: layout.map((w) => ({
         lcore: w.lcore,
         txQueue: w.txQueue,
@@ -277,12 +300,18 @@ export class Pipeline {
               ...(r.dst !== undefined ? { dst: mac(r.dst, 'dst') } : {}),
             };
           });
-          index = n.pipelineAddStage(handle, 'l2fwd', {
-            map: s.forward.map((f) => ({ in: portId(f.from), out: portId(f.to) })),
-            rewrite,
-          });
+          const map = s.forward.map((f, j) => ({
+            in: p.l2Port(f.from, `${at}.forward[${j}].from`, false),
+            out: p.l2Port(f.to, `${at}.forward[${j}].to`, true),
+          }));
+          (s.rewrite ?? []).forEach((r, j) => p.l2Port(r.port, `${at}.rewrite[${j}].port`, false));
+          index = n.pipelineAddStage(handle, 'l2fwd', { map, rewrite });
         } else if (s.kind === 'acl') {
+          const mb = s.maxTableMb ?? 256;
+          if (!Number.isInteger(mb) || mb < 1 || mb > 65_536)
+            throw new PipelineError(`must be an integer 1..65536, got ${mb}`, `${at}.maxTableMb`);
           index = n.pipelineAddStage(handle, 'acl', {
+            maxSize: mb * 2 ** 20,
             defaultAction: ACTION[s.defaultAction ?? 'deny'],
             nonIpAction: ACTION[s.nonIp ?? 'pass'],
             fragmentAction: ACTION[s.fragments ?? 'drop'],
@@ -313,7 +342,7 @@ export class Pipeline {
         if (stages.some((x) => x.name === name))
           throw new PipelineError(`stage name "${name}" is used twice`, `${at}.name`);
         stages.push({ name, kind: s.kind, index });
-        if (s.kind === 'acl' && s.rules) p.updateAcl(name, s.rules);
+        if (s.kind === 'acl' && s.rules) p.createAcl(name, s.rules, `${at}.rules`);
         if (s.kind === 'lpm' && s.table) p.updateRoutes(name, s.table);
       });
     } catch (e) {
@@ -365,34 +394,105 @@ export class Pipeline {
   }
 
   /**
-   * Replaces an ACL stage's rules while traffic runs. Returns the per-rule hits of the table it
-   * replaced, final because every worker has passed a quiescent state before it was freed.
+   * An l2fwd port: an integer 0..63 and, for an output, a port every worker can send on
+   * (attached, with the worker's tx queue). PipelineError naming the field otherwise.
    */
-  updateAcl(stage: string | number, rules: AclRule[]): { retired: RuleHits[] } {
-    this.assertLive();
-    const s = this.stage(stage, 'acl');
-    const compiled = compileAcl(rules, `stages[${s.name}].rules`);
+  private l2Port(p: Port | number, at: string, output: boolean): number {
+    const id = portId(p);
+    if (!Number.isInteger(id) || id < 0 || id > MAX_L2_PORT)
+      throw new PipelineError(`port ${String(id)} is not a port id 0..${MAX_L2_PORT}`, at);
+    if (output) this.checkOutput(id, at);
+    return id;
+  }
+
+  /** Refuses a port the workers cannot transmit on, naming the field. */
+  private checkOutput(port: number, at: string): void {
+    const why = native().pipelineCheckPort(this.handle, port);
+    if (why !== null) throw new PipelineError(why, at);
+  }
+
+  /** Validates rules for a stage and compiles them to native rules (at most maxAclRules). */
+  private compileFor(rules: AclRule[], at: string): NativeAclRule[] {
+    const compiled = compileAcl(rules, at);
+    const max = native().constants.maxAclRules;
+    if (compiled.length > max)
+      throw new PipelineError(
+        `${rules.length} rules compile to ${compiled.length} native rules (a rule with no family ` +
+          `counts twice); a table holds at most ${max}`,
+        at,
+      );
+    return compiled;
+  }
+
+  /** Pipeline.create: a stage's initial (small) table, built on this thread. */
+  private createAcl(name: string, rules: AclRule[], at: string): void {
+    const s = this.stage(name, 'acl');
+    const compiled = this.compileFor(rules, at);
+    if (compiled.length > MAX_CREATE_ACL_RULES)
+      throw new PipelineError(
+        `${compiled.length} native rules are too many to build in Pipeline.create, on the event ` +
+          `loop (at most ${MAX_CREATE_ACL_RULES}): create the stage without rules and ` +
+          '`await updateAcl`, which builds off the event loop',
+        at,
+      );
     let raw: number[];
     try {
-      raw = native().pipelineSetAcl(this.handle, s.index, compiled);
+      raw = native().pipelineSetAcl(this.handle, s.index, compiled, true);
     } catch (e) {
-      throw new PipelineError(
-        nativeError(e).message,
-        `stages[${s.name}]`,
-        'acl_build',
-        nativeError(e).errno,
-      );
+      throw aclBuildError(s.name, e);
     }
-    const retired = this.foldHits(s.index, raw);
+    this.installed(s.index, rules, compiled, raw);
+  }
+
+  /**
+   * Replaces an ACL stage's rules while traffic runs. The table is built off the event loop
+   * (libuv's thread pool; seconds at tens of thousands of rules), then swapped in on it.
+   * Resolves to the per-rule hits of the table it replaced, final because every worker has
+   * passed a quiescent state before it was freed. Updates of one pipeline apply in call order;
+   * a rejected one (PipelineError naming the rule) changes nothing.
+   */
+  updateAcl(stage: string | number, rules: AclRule[]): Promise<{ retired: RuleHits[] }> {
+    let s: { name: string; index: number };
+    let compiled: NativeAclRule[];
+    try {
+      this.assertLive();
+      s = this.stage(stage, 'acl');
+      compiled = this.compileFor(rules, `stages[${s.name}].rules`);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const run = async (): Promise<{ retired: RuleHits[] }> => {
+      this.assertLive();
+      let raw: number[];
+      try {
+        raw = await native().pipelineSetAcl(this.handle, s.index, compiled);
+      } catch (e) {
+        throw aclBuildError(s.name, e);
+      }
+      return { retired: this.installed(s.index, rules, compiled, raw) };
+    };
+    const done = this.aclQueue.then(run, run);
+    this.aclQueue = done.catch(() => undefined);
+    return done;
+  }
+
+  /** Records the new table's rule ids; returns the retired table's hits by rule. */
+  private installed(
+    index: number,
+    rules: AclRule[],
+    compiled: NativeAclRule[],
+    raw: number[],
+  ): RuleHits[] {
+    const retired = this.foldHits(index, raw);
     this.aclIds.set(
-      s.index,
+      index,
       rules.map((r, i) => r.id ?? `rule${i}`),
     );
     this.aclOwners.set(
-      s.index,
+      index,
       compiled.map((c) => c.owner),
     );
-    return { retired };
+    return retired;
   }
 
   private foldHits(index: number, raw: number[]): RuleHits[] {
@@ -412,6 +512,18 @@ export class Pipeline {
   }
 
   /** A conntrack stage's counters, read without stopping the worker. */
+  /**
+   * Tests: moves a manualClock pipeline's conntrack clock forward by ms (flows expire when it
+   * passes their timeout, at the next packet or sweep). Throws for a pipeline on the TSC.
+   */
+  advanceClock(ms: number): void {
+    this.assertLive();
+    if (!Number.isFinite(ms) || ms < 0)
+      throw new PipelineError(`must be a finite number of ms >= 0, got ${ms}`, 'advanceClock');
+    if (native().pipelineAdvanceClock(this.handle, Math.round(ms * 1e6)) === 0)
+      throw new PipelineError('the pipeline was not created with manualClock', 'manualClock');
+  }
+
   conntrack(stage: string | number): ConntrackCounters {
     this.assertLive();
     const s = this.stage(stage, 'conntrack');
@@ -432,7 +544,11 @@ export class Pipeline {
   updateRoutes(stage: string | number, table: RoutingTable): void {
     this.assertLive();
     const s = this.stage(stage, 'lpm');
-    const t = compileRoutes(table, (p) => native().portMac(p), `stages[${s.name}].table`);
+    const where = `stages[${s.name}].table`;
+    (Array.isArray(table?.nextHops) ? table.nextHops : []).forEach((h, i) => {
+      if (Number.isInteger(h?.port)) this.checkOutput(h.port, `${where}.nextHops[${i}].port`);
+    });
+    const t = compileRoutes(table, (p) => native().portMac(p), where);
     try {
       native().pipelineSetLpm(this.handle, s.index, t);
     } catch (e) {
@@ -487,6 +603,7 @@ export class Pipeline {
   /** Sends the batch's packets out of port through worker 0's tx queue. Returns queued. */
   inject(batch: PacketBatch, port: Port | number): number {
     this.assertLive();
+    this.checkOutput(portId(port), 'port');
     return native().pipelineInject(this.handle, batch.handle, portId(port));
   }
 
@@ -501,6 +618,11 @@ export class Pipeline {
   private assertLive(): void {
     if (this.freed) throw new PipelineError('the pipeline was closed', '');
   }
+}
+
+function aclBuildError(stage: string, e: unknown): PipelineError {
+  const n = nativeError(e);
+  return new PipelineError(n.message, `stages[${stage}]`, 'acl_build', n.errno);
 }
 
 function defaultLayout(spec: PipelineSpec, lcores: number[]): WorkerSpec[] {

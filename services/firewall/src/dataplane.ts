@@ -133,7 +133,7 @@ export class FirewallPipeline implements AclTable, FirewallCounterSource {
   }
 
   /** AclTable: builds the new table aside and swaps it in; throws and changes nothing on error. */
-  apply(ruleSet: AclRuleSet): Promise<void> {
+  async apply(ruleSet: AclRuleSet): Promise<void> {
     const rules = ruleSet.rules.map(toDpdkRule);
     // The default action is a rule of lowest priority that matches everything, so it swaps
     // atomically with the rest of the table.
@@ -141,7 +141,8 @@ export class FirewallPipeline implements AclTable, FirewallCounterSource {
       ...rules,
       { id: '__default', action: ruleSet.defaultAction, priority: 1 },
     ];
-    const { retired } = this.pipeline.updateAcl('acl', all);
+    // Built off the event loop (gRPC keeps answering), swapped in when ready.
+    const { retired } = await this.pipeline.updateAcl('acl', all);
     if (this.o.stateful && this.o.conntrack?.flushOnRuleChange)
       this.pipeline.flushConntrack('conntrack');
     const before = this.defaultAction;
@@ -151,7 +152,6 @@ export class FirewallPipeline implements AclTable, FirewallCounterSource {
         this.retired.set(r.id, (this.retired.get(r.id) ?? 0n) + BigInt(r.hits));
     }
     this.defaultAction = ruleSet.defaultAction;
-    return Promise.resolve();
   }
 
   /** FirewallCounterSource. */

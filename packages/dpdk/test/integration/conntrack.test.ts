@@ -273,7 +273,7 @@ describe.skipIf(notReady)('conntrack stage (root, hugepages, net_ring ports)', (
       buildPacket({ src: '192.0.2.1', dst: '10.0.0.1', sport: 9, dport });
     expect((await send(inside, [out(1), out(2), out(3)])).length).toBe(3);
     expect(await passes(outside, [back(1)])).toEqual([true]);
-    p.updateAcl('acl', rules);
+    await p.updateAcl('acl', rules);
     expect(await passes(inside, [out(4)])).toEqual([true]); // opened under the new table
     p.flushConntrack('ct');
     expect(await passes(outside, [back(1), back(2), back(4)])).toEqual([false, false, true]);

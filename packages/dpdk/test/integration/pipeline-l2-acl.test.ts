@@ -243,7 +243,7 @@ describe.skipIf(dataplaneReady())('pipeline l2fwd and ACL (root, hugepages)', ()
         drops: { acl_deny: denied },
       });
       // replacing the table hands back the old table's final counters; the new one starts at 0
-      const { retired } = p.updateAcl('fw', [{ id: 'all', action: 'permit' }]);
+      const { retired } = await p.updateAcl('fw', [{ id: 'all', action: 'permit' }]);
       expect(Object.fromEntries(retired.map((h) => [h.id, h.hits]))).toEqual(expected);
       expect(p.aclHits('fw')).toEqual([
         { id: 'all', hits: 0 },

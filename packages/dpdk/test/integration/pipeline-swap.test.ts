@@ -158,7 +158,7 @@ describe.skipIf(dataplaneReady())('table swaps under continuous traffic (root, h
       const swaps = 40;
       for (let i = 0; i < swaps; i++) {
         const before = rxAt();
-        if (i % 2 === 0) addHits(p.updateAcl('fw', i % 4 === 0 ? ACL_B : ACL_A).retired);
+        if (i % 2 === 0) addHits((await p.updateAcl('fw', i % 4 === 0 ? ACL_B : ACL_A)).retired);
         else p.updateRoutes('rt', i % 4 === 1 ? lpmB(b, c) : lpmA(b, c));
         if (rxAt() > before) during++;
         await sleep(1);

@@ -14,8 +14,9 @@ import {
   devargs,
   initEal,
   ipv4Checksum,
+  Pipeline,
+  type AclStage,
   type Eal,
-  type Pipeline,
   type PipelineCounters,
 } from '../../src/index';
 import { dataplaneReady, scrubPrefix, sleep, testPrefix } from './env';
@@ -155,3 +156,15 @@ export function eachFileRig(name: string, n: number): () => RingRig {
 
 /** Idle back-off for test pipelines: a worker that sleeps soon, so tests share 2 cores well. */
 export const BACKOFF = { spinPolls: 64, sleepMinUs: 10, sleepMaxUs: 200 };
+
+/** A pipeline in -> acl stage "fw" -> l2fwd out, on the test back-off. */
+export function aclForward(input: Port, output: Port, acl: Omit<AclStage, 'kind'> = {}): Pipeline {
+  return Pipeline.create({
+    inputs: [input],
+    backoff: BACKOFF,
+    stages: [
+      { kind: 'acl', name: 'fw', ...acl },
+      { kind: 'l2fwd', forward: [{ from: input, to: output }] },
+    ],
+  });
+}

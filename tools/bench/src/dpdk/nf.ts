@@ -61,9 +61,10 @@ async function main(): Promise<void> {
       args.case === 'forward'
         ? [l2]
         : args.case === 'acl'
-          ? [{ kind: 'acl', name: 'acl', rules: benchAcl(), defaultAction: 'deny' }, l2]
+          ? [{ kind: 'acl', name: 'acl', defaultAction: 'deny' }, l2]
           : [{ kind: 'lpm', name: 'lpm', table: benchRoutes(port.id), noRoute: 'drop' }];
     const p = Pipeline.create({ inputs: [port], stages, burst: args.burst });
+    if (args.case === 'acl') await p.updateAcl('acl', benchAcl()); // built off the event loop
     p.start();
     report = () => ({
       counters: p.counters(),

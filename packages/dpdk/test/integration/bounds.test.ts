@@ -1,0 +1,219 @@
+/**
+ * Bounds the addon enforces where JavaScript hands it sizes and port ids (issue 15): ACL tables
+ * at their largest (65,536 rules with no family = 131,072 native rules) with exact per-rule hits
+ * of the current and of the retired table, built off the event loop; Port.send refusing frames
+ * an mbuf cannot hold; l2fwd outputs, LPM next hops and inject ports refused at build time
+ * unless the pipeline's worker can send on them.
+ */
+import { describe, expect, it } from 'vitest';
+
+import {
+  PacketBatch,
+  Pipeline,
+  PipelineError,
+  PortError,
+  buildPacket,
+  devargs,
+  Port,
+  type AclRule,
+} from '../../src/index';
+import { dataplaneReady } from '../support/env';
+import { BACKOFF, aclForward, drain, eachFileRig, sendAll, settle } from '../support/rig';
+
+const rigOf = eachFileRig('bounds', 3);
+
+describe.skipIf(dataplaneReady())('addon bounds (root, hugepages, net_ring ports)', () => {
+  it('a 65,536-rule table with no family (131,072 native rules): exact hits of the last rules, now and when retired; built off the event loop', async () => {
+    const [a, b] = rigOf().ports as [Port, Port];
+    const p = aclForward(a, b, { defaultAction: 'deny' });
+    try {
+      p.start();
+      // rule i permits UDP to port i, IPv4 and IPv6 (no family: two native rules each)
+      const rules: AclRule[] = Array.from({ length: 65_536 }, (_, i) => ({
+        id: `r${i}`,
+        action: 'permit',
+        proto: 'udp',
+        dstPort: i,
+      }));
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 5);
+      const t0 = Date.now();
+      await p.updateAcl('fw', rules);
+      const buildMs = Date.now() - t0;
+      clearInterval(timer);
+      // the event loop kept turning while the table was built (about one tick per 5 ms)
+      expect(ticks).toBeGreaterThan(buildMs / 5 / 4);
+      const last = (family: 4 | 6, dport: number): Buffer =>
+        buildPacket(
+          family === 4
+            ? { src: '10.0.0.1', dst: '10.0.0.2', dport }
+            : { src: '2001:db8::1', dst: '2001:db8::2', dport },
+        );
+      // rule 65535 is native rules 131070 (IPv4) and 131071 (IPv6); rule 40000 is 80000/80001
+      const pkts = [
+        ...Array.from({ length: 3 }, () => last(4, 65_535)),
+        ...Array.from({ length: 4 }, () => last(6, 65_535)),
+        ...Array.from({ length: 2 }, () => last(6, 40_000)),
+        buildPacket({ src: '10.0.0.1', dst: '10.0.0.2', proto: 'tcp', dport: 80 }), // default
+      ];
+      await sendAll(a, rigOf().pool, pkts);
+      await settle(p, pkts.length);
+      expect(drain(b)).toHaveLength(9);
+      const hits = p.aclHits('fw');
+      expect(hits).toHaveLength(65_537);
+      expect(hits[65_535]).toEqual({ id: 'r65535', hits: 7 });
+      expect(hits[40_000]).toEqual({ id: 'r40000', hits: 2 });
+      expect(hits[65_536]).toEqual({ id: 'default', hits: 1 });
+      expect(hits.reduce((s, h) => s + h.hits, 0)).toBe(pkts.length);
+      // the retired table's counters are all there, none cut off at 65,537 native rules
+      const { retired } = await p.updateAcl('fw', [{ id: 'all', action: 'permit' }]);
+      expect(retired).toHaveLength(65_537);
+      expect(retired[65_535]).toEqual({ id: 'r65535', hits: 7 });
+      expect(retired[40_000]).toEqual({ id: 'r40000', hits: 2 });
+      expect(retired.reduce((s, h) => s + h.hits, 0)).toBe(pkts.length);
+      expect(p.aclHits('fw')).toEqual([
+        { id: 'all', hits: 0 },
+        { id: 'default', hits: 0 },
+      ]);
+    } finally {
+      p.close();
+    }
+  }, 120_000);
+
+  it('refuses a table of more native rules than it holds, naming the rules, and keeps the old one', async () => {
+    const [a, b] = rigOf().ports as [Port, Port];
+    const p = aclForward(a, b, { rules: [{ id: 'udp', action: 'permit', proto: 'udp' }] });
+    try {
+      const tooMany: AclRule[] = Array.from({ length: 131_073 }, () => ({ action: 'deny' }));
+      await expect(p.updateAcl('fw', tooMany)).rejects.toThrow(PipelineError);
+      await expect(p.updateAcl('fw', tooMany)).rejects.toThrow(
+        /stages\[fw\]\.rules: 131073 rules compile to 262146 native rules.*at most 262144/,
+      );
+      // an initial table too large to build on the event loop is refused by Pipeline.create
+      expect(() =>
+        Pipeline.create({
+          inputs: [a],
+          stages: [
+            { kind: 'acl', rules: Array.from({ length: 2049 }, () => ({ action: 'deny' })) },
+          ],
+        }),
+      ).toThrow(/stages\[0\]\.rules: 4098 native rules are too many to build in Pipeline\.create/);
+      expect(p.aclHits('fw').map((h) => h.id)).toEqual(['udp', 'default']);
+    } finally {
+      p.close();
+    }
+  });
+
+  it('Port.send refuses frames an mbuf cannot hold with a PortError naming the length and the room; the pool loses nothing', () => {
+    const { pool, ports } = rigOf();
+    const [a] = ports as [Port];
+    const room = pool.info().dataRoom - 128;
+    const before = pool.info().available;
+    for (const len of [65_536, 70_000, room + 1]) {
+      const frame = Buffer.alloc(len, 0xab);
+      let err: unknown;
+      try {
+        a.send(0, pool, [buildPacket({ src: '10.0.0.1', dst: '10.0.0.2' }), frame]);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(PortError);
+      expect((err as PortError).message).toContain(`packet 1 is ${len} bytes`);
+      expect((err as PortError).message).toContain(`holds at most ${room}`);
+      expect((err as PortError).errno).toBe(90); // EMSGSIZE
+    }
+    expect(pool.info().available).toBe(before);
+    // the largest frame that fits goes out whole
+    expect(a.send(0, pool, [Buffer.alloc(room, 0xcd)])).toBe(1);
+    const got = a.receive(0);
+    expect(got.map((f) => f.length)).toEqual([room]);
+    expect(got[0]!.every((x) => x === 0xcd)).toBe(true);
+  });
+
+  it('refuses l2fwd outputs, LPM next hops and inject ports the worker cannot send on, naming the field; nothing is left half-made', async () => {
+    const { pool, ports } = rigOf();
+    const [a, b, c] = ports as [Port, Port, Port];
+    // l2fwd to a port id that is not attached (an id in 32..63 passed the old < 64 check)
+    expect(() =>
+      Pipeline.create({
+        inputs: [a],
+        stages: [
+          {
+            kind: 'l2fwd',
+            forward: [
+              { from: a, to: b },
+              { from: b, to: 40 },
+            ],
+          },
+        ],
+      }),
+    ).toThrow(/stages\[0\]\.forward\[1\]\.to: port 40 is not an attached port/);
+    expect(() =>
+      Pipeline.create({ inputs: [a], stages: [{ kind: 'l2fwd', forward: [{ from: a, to: 64 }] }] }),
+    ).toThrow(/stages\[0\]\.forward\[0\]\.to: port 64 is not a port id 0\.\.63/);
+    // a port without the worker's tx queue (worker 0 sends on tx queue 1, the ports have one)
+    const layout = [{ lcore: 1, txQueue: 1, inputs: [{ port: a, queue: 0 }] }];
+    expect(() =>
+      Pipeline.create({ layout, stages: [{ kind: 'l2fwd', forward: [{ from: a, to: b }] }] }),
+    ).toThrow(/stages\[0\]\.forward\[0\]\.to: port \d+ has 1 tx queues; worker 0 .* tx queue 1/);
+    // an LPM next hop with its own source MAC on a port that does not exist
+    const p = Pipeline.create({
+      inputs: [a],
+      backoff: BACKOFF,
+      stages: [
+        {
+          kind: 'lpm',
+          name: 'rt',
+          noRoute: 'drop',
+          table: { nextHops: [{ port: b.id, mac: '02:00:00:00:00:0b' }], routes: [] },
+        },
+      ],
+    });
+    try {
+      p.start();
+      const bad = {
+        nextHops: [
+          { port: c.id, mac: '02:00:00:00:00:0c' },
+          { port: 33, mac: '02:00:00:00:00:21', srcMac: '02:00:00:00:00:22' },
+        ],
+        routes: [
+          { prefix: '10.0.0.0/8', nextHop: 0 },
+          { prefix: '10.9.0.0/16', nextHop: 1 },
+        ],
+      };
+      expect(() => p.updateRoutes('rt', bad)).toThrow(PipelineError);
+      expect(() => p.updateRoutes('rt', bad)).toThrow(
+        /stages\[rt\]\.table\.nextHops\[1\]\.port: port 33 is not an attached port/,
+      );
+      // the old table stays: 10.9.1.1 has no route (dropped), nothing went to port 33
+      await sendAll(a, pool, [buildPacket({ src: '10.1.1.1', dst: '10.9.1.1' })]);
+      await settle(p, 1);
+      expect(p.counters().stages[0]!.drops).toEqual({ no_route: 1 });
+      // inject to a port the pipeline cannot send on
+      const batch = new PacketBatch(pool, 4);
+      try {
+        expect(() => p.inject(batch, 47)).toThrow(/^port: port 47 is not an attached port/);
+      } finally {
+        batch.free();
+      }
+    } finally {
+      p.close();
+    }
+    // a port opened later is a valid next hop
+    const d = Port.open(devargs.ring({ id: 'blate' }), pool);
+    try {
+      const q = Pipeline.create({
+        inputs: [a],
+        stages: [
+          {
+            kind: 'lpm',
+            table: { nextHops: [{ port: d.id, mac: '02:00:00:00:00:0d' }], routes: [] },
+          },
+        ],
+      });
+      q.close();
+    } finally {
+      d.close();
+    }
+  });
+});
