@@ -13,7 +13,12 @@ import {
   type TlsFiles,
 } from '@flowline/grpc-auth';
 import { CountingDataplane } from '../test/fixtures/counting-dataplane';
-import { type GrpcServiceRegistration, NfServer, registerDataplaneMetrics } from './index';
+import {
+  type GrpcServiceRegistration,
+  NfServer,
+  nfAccessPolicy,
+  registerDataplaneMetrics,
+} from './index';
 
 // A stand-in for an NF's own API: one configuration method, one read-only method.
 const json = {
@@ -212,5 +217,11 @@ describe('NfServer', () => {
     );
     c.close();
     expect(err?.code).toBe(grpc.status.UNIMPLEMENTED);
+  });
+
+  it('refuses a read-only method the service does not have', () => {
+    expect(() =>
+      nfAccessPolicy('flowline', [{ ...widget, readOnlyMethods: ['ListWidget'] }]),
+    ).toThrow('readOnlyMethods: test.v1.Widget has no method ListWidget');
   });
 });

@@ -53,7 +53,13 @@ export function nfAccessPolicy(
   };
   for (const s of services) {
     policy[`/${s.name}/*`] = configurers;
-    for (const m of s.readOnlyMethods ?? []) policy[`/${s.name}/${m}`] = anyAuthenticated;
+    const paths = new Set(Object.values(s.definition).map((m) => m.path));
+    for (const m of s.readOnlyMethods ?? []) {
+      // A misspelt name would leave the method closed silently: refuse it at start instead.
+      if (!paths.has(`/${s.name}/${m}`))
+        throw new Error(`readOnlyMethods: ${s.name} has no method ${m}`);
+      policy[`/${s.name}/${m}`] = anyAuthenticated;
+    }
   }
   return policy;
 }
