@@ -116,5 +116,7 @@ export function firewallService(
     name: 'flowline.firewall.v1.Firewall',
     definition: firewallV1.loadFirewallV1().Firewall.service,
     implementation: handlers as unknown as grpc.UntypedServiceImplementation,
+    // Open to any authenticated peer; the rest only to the chain controller and the operator.
+    readOnlyMethods: ['ListRules', 'GetCounters', 'WatchCounters'],
   };
 }

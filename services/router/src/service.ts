@@ -108,5 +108,7 @@ export function routerService(
     name: 'flowline.router.v1.Router',
     definition: routerV1.loadRouterV1().Router.service,
     implementation: handlers as unknown as grpc.UntypedServiceImplementation,
+    // Open to any authenticated peer; the rest only to the chain controller and the operator.
+    readOnlyMethods: ['ListRoutes', 'ListNeighbors', 'GetCounters'],
   };
 }

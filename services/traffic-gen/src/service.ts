@@ -55,5 +55,7 @@ export function trafficGenService(ctl: TrafficController): GrpcServiceRegistrati
     name: 'flowline.trafficgen.v1.TrafficGenerator',
     definition: trafficGenV1.loadTrafficGenV1().TrafficGenerator.service,
     implementation: handlers as unknown as grpc.UntypedServiceImplementation,
+    // Open to any authenticated peer; the rest only to the chain controller and the operator.
+    readOnlyMethods: ['GetResults', 'WatchResults'],
   };
 }
