@@ -943,7 +943,8 @@ int fl_pipeline_check_out_port(struct fl_pipeline *p, uint32_t port, char *err) 
 
 uint64_t fl_pipeline_advance_clock(struct fl_pipeline *p, uint64_t ns) {
   if (!p->c.manual_clock) return 0;
-  uint64_t cycles = (uint64_t)((double)ns * (double)rte_get_tsc_hz() / 1e9);
+  /* Exact, as conntrack's timeouts (ms * hz / 1000): advancing by a timeout reaches it. */
+  uint64_t cycles = (uint64_t)((unsigned __int128)ns * rte_get_tsc_hz() / 1000000000u);
   return __atomic_add_fetch(&p->now, cycles, __ATOMIC_ACQ_REL);
 }
 

@@ -18,7 +18,7 @@ import {
   type Eal,
   type PacketSpec,
 } from '../../src/index';
-import { dataplaneReady, scrubPrefix, sleep, testPrefix, waitFor } from '../support/env';
+import { dataplaneReady, scrubPrefix, testPrefix, waitFor } from '../support/env';
 
 const notReady = dataplaneReady();
 const prefix = testPrefix('ct');
@@ -68,6 +68,7 @@ function start(ct: Omit<ConntrackStage, 'kind'>, rules: AclRule[]): Pipeline {
       },
     ],
     backoff: { spinPolls: 64, sleepMinUs: 10, sleepMaxUs: 200 },
+    manualClock: true, // flows age only when a test advances the clock
   });
   pipeline.start();
   return pipeline;
@@ -283,7 +284,7 @@ describe.skipIf(notReady)('conntrack stage (root, hugepages, net_ring ports)', (
     expect(() => p.flushConntrack('acl')).toThrow(/acl is acl, not conntrack/);
   });
 
-  it('expires flows after their protocol timeout', async () => {
+  it('expires flows exactly at their protocol timeout, counted from their last packet', async () => {
     const p = start({ timeouts: { udpMs: 300 } }, [
       { id: 'udp', action: 'permit', proto: 'udp', src: '10.0.0.0/24' },
     ]);
@@ -291,9 +292,25 @@ describe.skipIf(notReady)('conntrack stage (root, hugepages, net_ring ports)', (
     const back = buildPacket({ src: '192.0.2.1', dst: '10.0.0.1', sport: 9, dport: 7 });
     expect(await passes(inside, [out])).toEqual([true]);
     expect(await passes(outside, [back])).toEqual([true]);
-    await sleep(700);
+    // 1 ms short of the timeout the flow is live, and its reply refreshes it
+    p.advanceClock(299);
+    expect(await passes(outside, [back])).toEqual([true]);
+    p.advanceClock(299);
+    expect(await passes(outside, [back])).toEqual([true]);
+    expect(p.conntrack('ct')).toMatchObject({ created: 1, expired: 0, entries: 1 });
+    // 300 ms after its last packet it is gone
+    p.advanceClock(300);
     expect(await passes(outside, [back])).toEqual([false]);
     expect(p.conntrack('ct')).toMatchObject({ created: 1, expired: 1, entries: 0 });
+    const onTsc = Pipeline.create({
+      inputs: [inside],
+      stages: [{ kind: 'l2fwd', forward: [{ from: inside, to: outside }] }],
+    });
+    try {
+      expect(() => onTsc.advanceClock(1)).toThrow(/not created with manualClock/);
+    } finally {
+      onTsc.close();
+    }
   });
 
   it('bounds the table: a full bucket evicts its least recently seen flow', async () => {
@@ -328,13 +345,13 @@ describe.skipIf(notReady)('conntrack stage (root, hugepages, net_ring ports)', (
     const live = full.entries;
     expect(full.created).toBe(64);
     expect(full.created - full.evicted).toBe(live);
-    await sleep(400);
+    p.advanceClock(200); // exactly their timeout
     // new flows find expired entries in their buckets: reclaimed, not evicted
     expect((await send(inside, flows(31_000))).length).toBe(64);
     const after = p.conntrack('ct');
     expect(after.expired).toBe(live); // every old flow was reclaimed as expired, none evicted
     expect(after.evicted - full.evicted).toBe(64 - after.entries); // only new flows competed
-    await sleep(400);
+    p.advanceClock(200);
     // packets of no flow at all still drive the sweep, which reclaims every expired entry
     const other = Array.from({ length: 4 }, () =>
       buildPacket({ src: '192.0.2.50', dst: '192.0.2.51', proto: 'tcp' }),
