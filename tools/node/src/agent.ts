@@ -111,7 +111,7 @@ export class NodeAgent {
     try {
       // Another agent took this state dir over (this one was orphaned, e.g. its `up` was
       // killed): leave without touching anything it now owns.
-      const owner = readState(this.paths.stateFile)?.agent?.pid;
+      const owner = readState(this.paths.stateFile, this.log)?.agent?.pid;
       if (owner !== undefined && owner !== process.pid) {
         this.log.error('another node agent owns the state dir; exiting', { owner });
         process.exit(3);

@@ -3,7 +3,7 @@
 // hand it pod manifests.
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { createLogger } from '@flowline/telemetry';
+import { type Logger, createLogger } from '@flowline/telemetry';
 import { REPO_ROOT } from './commands';
 import { type NodeConfig, type NodePaths, nodePaths, parseNodeConfig } from './config';
 import { NodeStepError } from './errors';
@@ -18,21 +18,26 @@ export interface UpOptions {
   stateDir: string;
   configFile?: string;
   timeoutMs?: number;
+  /** Where a state file found unreadable is reported (default: JSON lines on stderr). */
+  log?: Logger;
 }
+
+const defaultLog = (): Logger => createLogger('node');
 
 /** Starts the node agent detached and waits until its state says ready (or it died). */
 export async function nodeUp(opts: UpOptions): Promise<NodeState> {
   const paths = nodePaths(opts.stateDir);
-  const existing = readState(paths.stateFile);
+  const log = opts.log ?? defaultLog();
+  const existing = readState(paths.stateFile, log);
   if (existing && isAlive(existing.agent))
     throw new NodeStepError(
       'up',
       `a node agent already runs (pid ${existing.agent!.pid})`,
       'run flowline down first',
     );
-  if (existing) await nodeDown({ stateDir: opts.stateDir });
+  if (existing) await nodeDown({ stateDir: opts.stateDir, log });
   mkdirSync(paths.logs, { recursive: true });
-  const log = join(paths.logs, 'agent.log');
+  const agentLog = join(paths.logs, 'agent.log');
   const agentScript = join(REPO_ROOT, 'tools', 'node', 'dist', 'main.js');
   const rec = startProcess({
     argv: [
@@ -43,18 +48,18 @@ export async function nodeUp(opts: UpOptions): Promise<NodeState> {
       opts.stateDir,
       ...(opts.configFile ? ['--config', opts.configFile] : []),
     ],
-    log,
+    log: agentLog,
     marker: agentScript,
   });
   const deadline = Date.now() + (opts.timeoutMs ?? 90_000);
   for (;;) {
-    const state = readState(paths.stateFile);
+    const state = readState(paths.stateFile, log);
     if (state?.ready && state.agent?.pid === rec.pid) return state;
     if (!isAlive(rec))
-      throw new NodeStepError('up', 'the node agent exited while starting', `read ${log}`);
+      throw new NodeStepError('up', 'the node agent exited while starting', `read ${agentLog}`);
     if (Date.now() > deadline) {
       await stopProcess(rec);
-      throw new NodeStepError('up', 'the node was not ready in time', `read ${log}`);
+      throw new NodeStepError('up', 'the node was not ready in time', `read ${agentLog}`);
     }
     await sleep(200);
   }
@@ -67,15 +72,16 @@ export async function nodeUp(opts: UpOptions): Promise<NodeState> {
 export async function nodeDown(opts: {
   stateDir: string;
   config?: NodeConfig;
+  log?: Logger;
 }): Promise<{ swept: boolean }> {
   const paths = nodePaths(opts.stateDir);
-  const state = readState(paths.stateFile);
+  const logger = opts.log ?? defaultLog();
+  const state = readState(paths.stateFile, logger);
   if (state?.agent && isAlive(state.agent)) {
     await stopProcess(state.agent, 60_000);
     await waitForExit(state.agent, 5000);
   }
-  const left = readState(paths.stateFile);
-  const logger = createLogger('node');
+  const left = readState(paths.stateFile, logger);
   const runtime = new NodeRuntime(
     opts.config ?? parseNodeConfig({ stateDir: opts.stateDir }),
     paths,
@@ -113,9 +119,9 @@ export interface NodeStatus {
   problems: Record<string, string>;
 }
 
-export function nodeStatus(stateDir: string): NodeStatus {
+export function nodeStatus(stateDir: string, log: Logger = defaultLog()): NodeStatus {
   const paths = nodePaths(stateDir);
-  const state = readState(paths.stateFile);
+  const state = readState(paths.stateFile, log);
   if (!state) return { up: false, ready: false, stateDir, pods: [], problems: {} };
   return {
     up: isAlive(state.agent),
@@ -155,7 +161,8 @@ export async function applyManifests(
   opts: { timeoutMs?: number } = {},
 ): Promise<PodStatus[]> {
   const paths: NodePaths = nodePaths(stateDir);
-  const state = readState(paths.stateFile);
+  const log = defaultLog();
+  const state = readState(paths.stateFile, log);
   if (!state || !isAlive(state.agent))
     throw new NodeStepError('apply', 'no node runs', 'run flowline up first');
   const keys: string[] = [];
@@ -166,10 +173,10 @@ export async function applyManifests(
   for (const f of files) copyFileSync(f, join(paths.manifests, basename(f)));
   const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
   for (;;) {
-    const status = nodeStatus(stateDir);
+    const status = nodeStatus(stateDir, log);
     const pods = keys.map((k) => status.pods.find((p) => p.key === k));
     // Only problems the agent saw after these manifests were handed over count.
-    const at = readState(paths.stateFile)?.problemsAt ?? {};
+    const at = readState(paths.stateFile, log)?.problemsAt ?? {};
     const failed = keys.find(
       (k) => status.problems[`pod:${k}`] && (at[`pod:${k}`] ?? 0) >= handedOver,
     );

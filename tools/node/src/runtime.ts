@@ -6,19 +6,11 @@
 // state file before it is taken, so teardown (teardownNode) can undo all of it after a crash.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import {
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  readdirSync,
-  renameSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { EmulatedHost, KubeletPeer } from '@flowline/device-plugin';
 import { startOvsDpdk, type OvsDpdk } from '@flowline/ovs';
+import { writeStateFileSync } from '@flowline/state-file';
 import type { Logger } from '@flowline/telemetry';
 import { execCni } from './cni';
 import { REPO_ROOT, resolveCommand } from './commands';
@@ -32,6 +24,7 @@ import {
   type PodRecord,
   emptyState,
   readState,
+  removeState,
   writeState,
 } from './state';
 
@@ -53,6 +46,17 @@ function tryIp(args: string[]): void {
   } catch {
     // already gone: teardown is idempotent
   }
+}
+
+/**
+ * A file the node's daemons read (the device plugin's config, the chain controller's NF
+ * addresses), written whole or not at all. Made from the node's state, so no `.prev` is kept.
+ */
+function writeDerivedFile(path: string, value: unknown): void {
+  writeStateFileSync(path, `${JSON.stringify(value, null, 2)}\n`, {
+    mode: 0o644,
+    keepPrevious: false,
+  });
 }
 
 export const podNetns = (namespace: string, name: string): string =>
@@ -97,7 +101,7 @@ export class NodeRuntime {
     readonly paths: NodePaths,
     readonly log: Logger,
   ) {
-    this.state = readState(paths.stateFile) ?? emptyState();
+    this.state = readState(paths.stateFile, log) ?? emptyState();
   }
 
   save(): void {
@@ -246,7 +250,7 @@ export class NodeRuntime {
       hugepages: 'host',
       pfs: nics.map((n) => ({ name: n.pf, numVfs: n.vfs, numaNode: n.numa })),
     });
-    writeFileSync(p.devicePluginConfig, JSON.stringify(this.config.devicePlugin, null, 2));
+    writeDerivedFile(p.devicePluginConfig, this.config.devicePlugin);
     // Kubelet serves Registration before any plugin starts.
     this.kubelet = new KubeletPeer(p.pluginDir);
     await this.kubelet.start();
@@ -292,7 +296,7 @@ export class NodeRuntime {
 
   private startController(): void {
     const p = this.paths;
-    writeFileSync(join(p.stateDir, 'nf-addresses.json'), '{}\n');
+    writeDerivedFile(join(p.stateDir, 'nf-addresses.json'), {});
     const argv = resolveCommand([
       'flowline-chain-controller',
       '--listen',
@@ -322,9 +326,7 @@ export class NodeRuntime {
   private writeNfAddresses(): void {
     const map: Record<string, string> = {};
     for (const pod of Object.values(this.state.pods)) map[pod.key] = pod.grpcAddress;
-    const file = join(this.paths.stateDir, 'nf-addresses.json');
-    writeFileSync(`${file}.tmp`, `${JSON.stringify(map, null, 2)}\n`);
-    renameSync(`${file}.tmp`, file);
+    writeDerivedFile(join(this.paths.stateDir, 'nf-addresses.json'), map);
   }
 
   /** Devices this resource has that are healthy and not given to another pod. */
@@ -600,7 +602,7 @@ export class NodeRuntime {
     rmSync(join(p.stateDir, 'nf-addresses.json'), { force: true });
     rmSync(p.chainState, { force: true });
     this.state = emptyState();
-    rmSync(p.stateFile, { force: true });
+    await removeState(p.stateFile);
   }
 }
 

@@ -1,6 +1,15 @@
-// What the node has made, written to disk after every step (atomically: temp file + rename), so
-// that `down` can undo all of it even when the agent that made it was killed.
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+// What the node has made, written to disk after every step (crash-safely, through
+// @flowline/state-file: unique temp file, fsync, rename, fsync of the folder; the replaced
+// content kept as `.prev`), so that `down` can undo all of it even when the agent that made it
+// was killed. A state file that does not parse is moved aside and the previous copy is used.
+import {
+  previousPath,
+  readStateFileSync,
+  removeStateFile,
+  writeStateFileSync,
+} from '@flowline/state-file';
+import type { Logger } from '@flowline/telemetry';
+import { linkSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 export interface ProcessRecord {
@@ -61,24 +70,47 @@ export function emptyState(): NodeState {
   return { version: 1, startedAt: new Date().toISOString(), pods: {}, ready: false };
 }
 
-export function readState(file: string): NodeState | undefined {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
+/** The state file's content; throws on anything that is not a node state of version 1. */
+export function parseState(text: string): NodeState {
+  const state = JSON.parse(text) as Partial<NodeState> | null;
+  if (typeof state !== 'object' || state === null) throw new Error('not a JSON object');
+  if (state.version !== 1) throw new Error(`version ${String(state.version)} is not 1`);
+  if (typeof state.pods !== 'object' || state.pods === null) throw new Error('no pods object');
+  return state as NodeState;
+}
+
+/**
+ * Reads the node's state; undefined when there is none. A file that does not parse (cut short,
+ * garbled) is moved to `<file>.corrupt-<time>` and the previous copy is used and put back in its
+ * place, so every later reader finds it too; each unreadable file is logged with its parse error.
+ */
+export function readState(file: string, log?: Logger): NodeState | undefined {
+  const read = readStateFileSync(file, parseState);
+  for (const p of read.problems)
+    log?.warn('node state file unreadable; moved aside', {
+      file: p.file,
+      error: p.error,
+      ...(p.movedTo ? { movedTo: p.movedTo } : {}),
+      using: read.source === 'previous' ? previousPath(file) : 'nothing (no usable copy)',
+    });
+  if (read.source === 'previous') {
+    try {
+      // A link, not a write: it fails when the agent wrote a newer state meanwhile.
+      linkSync(previousPath(file), file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
   }
-  try {
-    const state = JSON.parse(text) as NodeState;
-    return state.version === 1 ? state : undefined;
-  } catch {
-    return undefined;
-  }
+  return read.value;
 }
 
 export function writeState(file: string, state: NodeState): void {
   mkdirSync(dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`);
-  renameSync(tmp, file);
+  // 0644 as before: `flowline status` reads it.
+  writeStateFileSync(file, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o644 });
+}
+
+/** Removes the state file and its previous copy (teardown done: nothing left to undo). */
+export function removeState(file: string): Promise<void> {
+  return removeStateFile(file);
 }

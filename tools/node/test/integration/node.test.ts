@@ -13,6 +13,8 @@ import {
   nodeUp,
   readState,
 } from '../../src/index';
+import type { NodeState } from '../../src/state';
+import { createLogger } from '@flowline/telemetry';
 
 /**
  * The local node for real, with a plain process as the pod's container so that this test needs
@@ -196,4 +198,43 @@ spec:
     ).toBe('');
     expect(await nodeDown({ stateDir })).toEqual({ swept: false });
   }, 120_000);
+
+  it('up over a state file garbled after the agent was SIGKILLed: sweeps what the previous copy names, says so, comes up', async () => {
+    await nodeUp({ stateDir, configFile: config });
+    await applyManifests(stateDir, [pod]);
+    const stateFile = join(stateDir, 'state.json');
+    const agent = readState(stateFile)!.agent!;
+    process.kill(agent.pid, 'SIGKILL');
+    await until('the agent gone', () => !existsSync(`/proc/${agent.pid}/cmdline`) || undefined);
+    // The copy `up` will fall back to: every process it names must be swept.
+    const previous = JSON.parse(readFileSync(`${stateFile}.prev`, 'utf8')) as NodeState;
+    const named = [
+      previous.controller?.pid,
+      previous.devicePlugin?.pid,
+      previous.cniDaemon?.pid,
+      previous.pods['default/sleeper']?.process?.pid,
+    ];
+    expect(named.every((pid) => pid !== undefined)).toBe(true);
+    writeFileSync(stateFile, readFileSync(stateFile, 'utf8').slice(0, 100)); // cut short
+
+    const logs: Record<string, unknown>[] = [];
+    const log = createLogger('node', {
+      write: (line) => logs.push(JSON.parse(line) as Record<string, unknown>),
+    });
+    const up = await nodeUp({ stateDir, configFile: config, log });
+    expect(up.ready).toBe(true);
+    expect(up.agent!.pid).not.toBe(agent.pid);
+    const said = logs.find((l) => l.msg === 'node state file unreadable; moved aside');
+    expect(said).toMatchObject({ level: 'warn', component: 'node', file: stateFile });
+    expect(String(said!.error)).toMatch(/JSON/);
+    expect(said!.using).toBe(`${stateFile}.prev`);
+    for (const pid of named)
+      expect(
+        existsSync(`/proc/${pid}/cmdline`) &&
+          readFileSync(`/proc/${pid}/cmdline`, 'utf8').length > 0,
+        `pid ${pid} named by the previous copy`,
+      ).toBe(false);
+    expect(up.pods).toEqual({});
+    await nodeDown({ stateDir });
+  }, 240_000);
 });
