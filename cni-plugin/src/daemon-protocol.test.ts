@@ -7,6 +7,7 @@ import {
   MAGIC,
   MAX_ENV_ENTRIES,
   ProtocolError,
+  RequestDecoder,
 } from './daemon-protocol';
 
 const u32 = (n: number): Buffer => {
@@ -37,6 +38,28 @@ describe('daemon protocol', () => {
     for (const cut of [0, 3, 4, 7, 8, 20, wire.length - 1])
       expect(decodeRequest(wire.subarray(0, cut))).toBeUndefined();
     expect(decodeResponse(encodeResponse(1, 'abc').subarray(0, 13))).toBeUndefined();
+  });
+
+  it('decodes a request fed in pieces once: every byte parsed exactly once, however it is cut', () => {
+    const wire = encodeRequest(request);
+    for (const size of [1, 3, 4096]) {
+      const decoder = new RequestDecoder();
+      let got;
+      let pieces = 0;
+      let early = 0;
+      for (let off = 0; off < wire.length; off += size) {
+        if (got !== undefined) early++;
+        got = decoder.push(wire.subarray(off, off + size));
+        pieces++;
+      }
+      expect(early).toBe(0);
+      expect(pieces).toBe(Math.ceil(wire.length / size));
+      expect(got).toEqual(request);
+      expect(decoder.parsedBytes).toBe(wire.length);
+    }
+    const decoder = new RequestDecoder();
+    decoder.push(wire);
+    expect(() => decoder.push(Buffer.from('x'))).toThrow(/after the request/);
   });
 
   it('keeps the value after the first "=" and skips entries without one, as getenv does', () => {

@@ -2,7 +2,12 @@ import { chmodSync, mkdirSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { createLogger, type Logger } from '@flowline/telemetry';
-import { decodeRequest, encodeResponse, ProtocolError } from './daemon-protocol';
+import {
+  encodeResponse,
+  ProtocolError,
+  RequestDecoder,
+  type DaemonRequest,
+} from './daemon-protocol';
 import { invoke } from './invoke';
 
 export const DEFAULT_DAEMON_SOCKET = '/run/flowline/cni.sock';
@@ -24,6 +29,8 @@ export interface ServedInvocation {
   /** The CNI error code of a failed invocation. */
   errorCode?: number;
   seconds: number;
+  /** The request's size, the chunks it arrived in, and the bytes the decoder parsed to get it. */
+  request: { bytes: number; chunks: number; parsedBytes: number };
 }
 
 export class CniDaemonError extends Error {
@@ -119,8 +126,10 @@ export class CniDaemon {
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', (err) => this.log.warn('connection failed', { err: err.message }));
-    const chunks: Buffer[] = [];
+    // One decoder per connection, fed each chunk once: never the whole buffer again.
+    const decoder = new RequestDecoder();
     let received = 0;
+    let chunks = 0;
     let done = false;
     // A peer that never finishes its request must not hold a connection forever; once the
     // request is whole, the invocation takes as long as it takes (the runtime has its timeout).
@@ -130,28 +139,16 @@ export class CniDaemon {
       this.log.warn('request not received in time; closing', { bytes: received });
       socket.destroy();
     });
-    const tryDecode = (ended: boolean): void => {
-      if (done) return;
-      let request;
-      try {
-        request = decodeRequest(Buffer.concat(chunks, received));
-      } catch (err) {
-        done = true;
-        this.log.warn('bad request', { err: (err as ProtocolError).message });
-        socket.destroy();
-        return;
-      }
-      if (request === undefined) {
-        if (ended) {
-          done = true;
-          this.log.warn('connection closed before a whole request arrived', { bytes: received });
-          socket.destroy();
-        }
-        return;
-      }
+    const refuse = (msg: string, fields: Record<string, unknown>): void => {
+      done = true;
+      this.log.warn(msg, fields);
+      socket.destroy();
+    };
+    const run = (request: DaemonRequest): void => {
       done = true;
       socket.setTimeout(0);
       const started = process.hrtime.bigint();
+      const stats = { bytes: received, chunks, parsedBytes: decoder.parsedBytes };
       const running = invoke(request).then(
         ({ exitCode, stdout, errorCode }) => {
           socket.end(encodeResponse(exitCode, stdout));
@@ -160,6 +157,7 @@ export class CniDaemon {
             exitCode,
             ...(errorCode !== undefined ? { errorCode } : {}),
             seconds: Number(process.hrtime.bigint() - started) / 1e9,
+            request: stats,
           });
         },
         (err: unknown) => {
@@ -172,11 +170,21 @@ export class CniDaemon {
       void running.finally(() => this.inFlight.delete(running));
     };
     socket.on('data', (chunk: Buffer) => {
-      chunks.push(chunk);
+      if (done) return;
       received += chunk.length;
-      tryDecode(false);
+      chunks++;
+      let request: DaemonRequest | undefined;
+      try {
+        request = decoder.push(chunk);
+      } catch (err) {
+        refuse('bad request', { err: (err as ProtocolError).message });
+        return;
+      }
+      if (request) run(request);
     });
-    socket.on('end', () => tryDecode(true));
+    socket.on('end', () => {
+      if (!done) refuse('connection closed before a whole request arrived', { bytes: received });
+    });
   }
 
   /** Stops accepting, lets invocations in flight finish (bounded), removes the socket file. */

@@ -12,9 +12,11 @@ import {
 import { createConnection, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { CniDaemon } from '../../src/daemon';
+import { CniDaemon, type ServedInvocation } from '../../src/daemon';
+import { encodeRequest, decodeResponse } from '../../src/daemon-protocol';
 import { IN_PROCESS, PLUGIN, runPlugin, runProcess } from '../support/exec';
 import { startDaemon, stopDaemon, type DaemonProcess } from '../support/fixture';
+import { waitFor } from '../support/wait';
 
 // The native executable and the resident daemon, without OVS: how invocations get there, what
 // the executable says when the daemon is gone or broken, and the daemon's own life cycle.
@@ -38,8 +40,11 @@ describe('native executable and resident daemon (integration)', () => {
   });
   afterAll(() => rmSync(base, { recursive: true, force: true }));
 
-  /** An IPAM plugin that records its environment and stdin, sleeps, then fails with code 11. */
-  const recordingIpam = (name: string, sleepSec: number): { dir: string; record: string } => {
+  /**
+   * An IPAM plugin that records its environment, then fails with code 11; with `gate`, its ADD
+   * first waits until that file exists (the test opens the gate when it is ready).
+   */
+  const recordingIpam = (name: string, gate?: string): { dir: string; record: string } => {
     const dir = join(base, `bin-${name}`);
     const record = join(base, `${name}.env`);
     mkdirSync(dir, { recursive: true });
@@ -49,7 +54,7 @@ describe('native executable and resident daemon (integration)', () => {
         '#!/bin/sh',
         `env > ${record}`,
         'if [ "$CNI_COMMAND" = VERSION ]; then echo \'{"cniVersion":"1.0.0","supportedVersions":["1.0.0"]}\'; exit 0; fi',
-        `sleep ${sleepSec}`,
+        gate ? `while [ ! -e ${gate} ]; do sleep 0.01; done` : '',
         'echo \'{"cniVersion":"1.0.0","code":11,"msg":"ipam says later"}\'; exit 1',
       ].join('\n') + '\n',
     );
@@ -95,7 +100,7 @@ describe('native executable and resident daemon (integration)', () => {
 
   it("hands the delegated IPAM plugin the caller's environment, not the daemon's", async () => {
     daemon = await startDaemon(socket);
-    const { dir, record } = recordingIpam('ipam-env', 0);
+    const { dir, record } = recordingIpam('ipam-env');
     const r = await runProcess(
       PLUGIN,
       [],
@@ -143,18 +148,31 @@ describe('native executable and resident daemon (integration)', () => {
   });
 
   it('SIGTERM lets an invocation in flight finish and answer, then removes the socket', async () => {
-    daemon = await startDaemon(socket);
-    const { dir } = recordingIpam('ipam-slow', 1);
-    const started = Date.now();
+    const d = await startDaemon(socket);
+    daemon = d;
+    const gate = join(base, 'ipam-slow.gate');
+    const { dir, record } = recordingIpam('ipam-slow', gate);
     const running = runProcess(PLUGIN, [], addEnv(dir), JSON.stringify(addConf('ipam-slow')));
-    await new Promise((r) => setTimeout(r, 300));
-    const code = await stopDaemon(daemon);
-    daemon = undefined;
+    // In flight: the daemon has started the IPAM plugin's ADD, which waits for the gate.
+    await waitFor(
+      () => existsSync(record) && readFileSync(record, 'utf8').includes('CNI_COMMAND=ADD'),
+      'the IPAM ADD to start',
+    );
+    const exited = new Promise<number | null>((r) => d.once('exit', (code) => r(code)));
+    d.kill('SIGTERM');
+    await waitFor(() => d.log().includes('"msg":"signal"'), 'the daemon to take the SIGTERM');
+    // It took the signal and still waits for the invocation: neither has ended.
+    let answered = false;
+    void running.then(() => (answered = true));
+    await new Promise((r) => setImmediate(r));
+    expect(d.exitCode).toBeNull();
+    expect(answered).toBe(false);
+    writeFileSync(gate, '');
     const r = await running;
-    expect(code).toBe(0);
-    // The plugin's own answer after the IPAM's second (no OVS here: that is its error), not the
+    expect(await exited).toBe(0);
+    daemon = undefined;
+    // The plugin's own answer after the IPAM's (no OVS here: that is its error), not the
     // executable's "closed before answering".
-    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
     expect(r.json).toMatchObject({ cniVersion: '1.0.0', code: 11 });
     expect(String(r.json?.msg)).toContain('OVS is not reachable');
     expect(existsSync(socket)).toBe(false);
@@ -202,9 +220,8 @@ describe('native executable and resident daemon (integration)', () => {
     const d: DaemonProcess = await startDaemon(socket, ['--metrics-port', '0']);
     daemon = d;
     const portOf = () => Number(/"msg":"metrics","port":(\d+)/.exec(d.log())?.[1] ?? 0);
-    for (let i = 0; i < 100 && portOf() === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => portOf() > 0, 'the daemon to log its metrics port');
     const port = portOf();
-    expect(port).toBeGreaterThan(0);
     const env = { FLOWLINE_CNI_SOCKET: socket };
     await runPlugin({ ...env, CNI_COMMAND: 'VERSION' }, versionStdin);
     await runPlugin({ ...env, CNI_COMMAND: 'VERSION' }, versionStdin);
@@ -234,6 +251,31 @@ describe('native executable and resident daemon (integration)', () => {
       expect(r.code).toBe(0);
     } finally {
       await quiet.stop();
+    }
+  });
+
+  it('decodes a request that arrives in many chunks once, parsing each byte once', async () => {
+    const served: ServedInvocation[] = [];
+    const d = await CniDaemon.listen({ socketPath: socket, observe: (s) => served.push(s) });
+    try {
+      // 2 MiB of config: the daemon reads a unix socket at most 64 KiB at a time.
+      const stdin = JSON.stringify({ cniVersion: '1.0.0', pad: 'x'.repeat(2 << 20) });
+      const wire = encodeRequest({ env: { CNI_COMMAND: 'VERSION' }, stdin });
+      const peer = createConnection(socket);
+      const reply: Buffer[] = [];
+      peer.on('data', (b: Buffer) => reply.push(b));
+      const closed = new Promise((r) => peer.on('close', r));
+      peer.end(wire);
+      await closed;
+      expect(decodeResponse(Buffer.concat(reply))).toMatchObject({ exitCode: 0 });
+      expect(served).toHaveLength(1);
+      const { request } = served[0]!;
+      expect(request.bytes).toBe(wire.length);
+      expect(request.chunks).toBeGreaterThanOrEqual(wire.length / (64 << 10));
+      // Linear: a decoder that went over the buffer again on every chunk parses far more.
+      expect(request.parsedBytes).toBe(wire.length);
+    } finally {
+      await d.stop();
     }
   });
 

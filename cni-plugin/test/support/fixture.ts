@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { startOvsDpdk, type OvsDpdk } from '@flowline/ovs';
 import { IN_PROCESS, runPlugin, type PluginEnv, type PluginRun } from './exec';
+import { waitFor } from './wait';
 
 /**
  * How the plugin runs: 'daemon' as deployed (the native executable hands each invocation to a
@@ -29,12 +30,16 @@ export async function startDaemon(
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const daemon = Object.assign(child, { log: () => stderr });
-  for (let i = 0; !(stderr.includes('"listening"') && existsSync(socket)); i++) {
-    if (daemon.exitCode !== null || i > 200) {
-      daemon.kill('SIGKILL');
-      throw new Error(`flowline-cni daemon did not start on ${socket}: ${stderr}`);
-    }
-    await new Promise((r) => setTimeout(r, 25));
+  try {
+    await waitFor(() => {
+      if (daemon.exitCode !== null) throw new Error(`exited ${daemon.exitCode}`);
+      return stderr.includes('"listening"') && existsSync(socket);
+    }, `flowline-cni daemon to listen on ${socket}`);
+  } catch (err) {
+    daemon.kill('SIGKILL');
+    throw new Error(
+      `flowline-cni daemon did not start on ${socket}: ${(err as Error).message}: ${stderr}`,
+    );
   }
   return daemon;
 }
