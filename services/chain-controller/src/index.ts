@@ -6,7 +6,12 @@ export {
   type ChainSwitch,
   type HealthWatch,
 } from './controller';
-export { AttachmentDirectory, type NfDirectory, type NfRecord } from './directory';
+export {
+  AttachmentDirectory,
+  type NfDirectory,
+  type NfRecord,
+  type SwitchPortRecord,
+} from './directory';
 export {
   ChainExistsError,
   ChainNotFoundError,

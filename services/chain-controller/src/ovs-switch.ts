@@ -1,5 +1,6 @@
 import type { FlowStats, OpenFlow, VSwitch } from '@flowline/ovs';
 import type { ChainSwitch } from './controller';
+import type { SwitchPortRecord } from './directory';
 
 /** br-flowline through packages/ovs: OVSDB for its ports, ovs-ofctl bundles for its flows. */
 export class OvsChainSwitch implements ChainSwitch {
@@ -18,7 +19,15 @@ export class OvsChainSwitch implements ChainSwitch {
   }
 
   async portNames(): Promise<Set<string>> {
-    return new Set((await this.vswitch.listPorts(this.bridge)).map((p) => p.name));
+    return new Set((await this.ports()).map((p) => p.name));
+  }
+
+  /** The bridge's ports with their external_ids (the CNI plugin's record of each pod port). */
+  async ports(): Promise<SwitchPortRecord[]> {
+    return (await this.vswitch.listPorts(this.bridge)).map((p) => ({
+      name: p.name,
+      externalIds: p.externalIds,
+    }));
   }
 
   close(): void {

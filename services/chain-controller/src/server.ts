@@ -87,7 +87,7 @@ export async function startChainController(
       ...(where.tls ? { tls: where.tls } : {}),
       logger: log.child({ part: 'ovsdb' }),
     });
-    sw = new OvsChainSwitch(
+    const local = new OvsChainSwitch(
       new VSwitch(client),
       new OpenFlow({
         bridge: config.bridge,
@@ -96,8 +96,12 @@ export async function startChainController(
       }),
       config.bridge,
     );
-    const attachments = new AttachmentDirectory(where.socketDir, () =>
-      readAddresses(config.nfAddressesFile),
+    sw = local;
+    const attachments = new AttachmentDirectory(
+      where.socketDir,
+      () => local.ports(),
+      () => readAddresses(config.nfAddressesFile),
+      log.child({ part: 'attachments' }),
     );
     pods = config.kubernetes ? new PodDirectory(attachments) : undefined;
     directory = pods ?? attachments;

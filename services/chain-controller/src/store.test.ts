@@ -111,13 +111,16 @@ describe('FileChainStore', () => {
         error: expect.stringMatching(error),
       });
       expect(existsSync(problem!.movedTo as string)).toBe(true);
-      expect(existsSync(path)).toBe(false);
       expect(logger.lines.at(-1)).toMatchObject({
         level: 'warn',
         msg: 'chain state restored from the previous copy',
         source: 'previous',
         chains: 1,
       });
+      // Written back as the current file: the next start reads it without a problem.
+      const again = recordingLogger();
+      expect(await new FileChainStore(path, again).load()).toEqual(chains('a'));
+      expect(again.lines).toEqual([]);
     },
   );
 

@@ -1,3 +1,4 @@
+import { ATTACHMENT_EXTERNAL_IDS } from '@flowline/ovs';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +11,7 @@ import {
   type RequestRecord,
 } from '../../test/support/fake-apiserver';
 import { ChainController, type ChainSwitch } from '../controller';
-import { AttachmentDirectory } from '../directory';
+import { AttachmentDirectory, type SwitchPortRecord } from '../directory';
 import { MemoryChainStore } from '../store';
 import { loadKube, serviceChainApi } from './client';
 import { PodDirectory } from './pod-directory';
@@ -106,6 +107,20 @@ describe('ServiceChainReconciler against a fake apiserver', () => {
   let directory: PodDirectory;
   let health: Map<string, (healthy: boolean, message: string) => void>;
   let newReconciler: () => ServiceChainReconciler;
+  /** The OVS ports the CNI plugin made, with the external_ids it sets. */
+  let attached: SwitchPortRecord[];
+  /** What the CNI plugin does for a pod's interface: the OVS port, then the attachment file. */
+  const attach = (p: string, iface: string, ovsPort: string) => {
+    const ids = ATTACHMENT_EXTERNAL_IDS;
+    attached = attached.filter(
+      (a) => !(a.externalIds[ids.podName] === p && a.externalIds[ids.ifname] === iface),
+    );
+    attached.push({
+      name: ovsPort,
+      externalIds: { [ids.podNamespace]: NS, [ids.podName]: p, [ids.ifname]: iface },
+    });
+    writeFileSync(join(work, `${NS}_${p}`, `${iface}.json`), JSON.stringify({ ovsPort }));
+  };
   const newController = (maxChains?: number) =>
     new ChainController({
       store: new MemoryChainStore(),
@@ -126,10 +141,10 @@ describe('ServiceChainReconciler against a fake apiserver', () => {
 
   beforeEach(async () => {
     work = mkdtempSync(join(tmpdir(), 'flowline-kube-'));
+    attached = [];
     for (const [p, ifaces] of Object.entries(ATTACHMENTS)) {
       mkdirSync(join(work, `${NS}_${p}`));
-      for (const [iface, ovsPort] of Object.entries(ifaces))
-        writeFileSync(join(work, `${NS}_${p}`, `${iface}.json`), JSON.stringify({ ovsPort }));
+      for (const [iface, ovsPort] of Object.entries(ifaces)) attach(p, iface, ovsPort);
     }
     fake = new FakeApiServer([SERVICECHAINS, PODS]);
     await fake.start();
@@ -137,7 +152,7 @@ describe('ServiceChainReconciler against a fake apiserver', () => {
       fake.create('pods', NS, pod(p, `10.1.0.${i + 1}`));
     sw = new MemorySwitch();
     health = new Map();
-    directory = new PodDirectory(new AttachmentDirectory(work));
+    directory = new PodDirectory(new AttachmentDirectory(work, async () => attached));
     controller = newController();
     await controller.start();
     const k8s = await loadKube();
@@ -336,8 +351,8 @@ describe('ServiceChainReconciler against a fake apiserver', () => {
     await until('fw health watch', () => health.get('10.1.0.2:50051'));
     // The StatefulSet's pod comes back: a new sandbox, so new OVS ports from the CNI plugin.
     fake.delete('pods', NS, 'fw');
-    writeFileSync(join(work, `${NS}_fw`, 'net1.json'), JSON.stringify({ ovsPort: 'fw1b' }));
-    writeFileSync(join(work, `${NS}_fw`, 'net2.json'), JSON.stringify({ ovsPort: 'fw2b' }));
+    attach('fw', 'net1', 'fw1b');
+    attach('fw', 'net2', 'fw2b');
     fake.create('pods', NS, pod('fw', '10.1.0.20'));
     await until('new ports', () => sw.next('gen1') === 'fw1b');
     expect(sw.next('fw2b')).toBe('sink1');

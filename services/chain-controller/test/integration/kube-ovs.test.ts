@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { type OvsDpdk, startOvsDpdk } from '@flowline/ovs';
+import { ATTACHMENT_EXTERNAL_IDS, type OvsDpdk, startOvsDpdk } from '@flowline/ovs';
 import { HealthService } from '@flowline/proto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -60,6 +60,12 @@ describe.skipIf(!root)('ServiceChain reconciler on real OVS-DPDK', () => {
         await ovs.vswitch.addPort(ovs.bridge, port, {
           type: 'dpdkvhostuserclient',
           options: { 'vhost-server-path': socketPath },
+          // What the CNI plugin records on the port: the controller takes it from here.
+          externalIds: {
+            [ATTACHMENT_EXTERNAL_IDS.podNamespace]: NS,
+            [ATTACHMENT_EXTERNAL_IDS.podName]: nf,
+            [ATTACHMENT_EXTERNAL_IDS.ifname]: iface,
+          },
         });
         writeFileSync(
           join(folder, `${iface}.json`),

@@ -1,7 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
-import { type OvsDpdk, startOvsDpdk } from '@flowline/ovs';
+import { ATTACHMENT_EXTERNAL_IDS, type OvsDpdk, startOvsDpdk } from '@flowline/ovs';
 import { HealthService, chainV1 } from '@flowline/proto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,6 +23,13 @@ const PORTS = {
   'default/fw': ['net1', 'net2'],
   'default/sink': ['net1'],
 } as const;
+
+/** The demo chain's flows, exactly: gen-net1's UDP into the firewall, out of it to the sink. */
+const DEMO_TABLE = [
+  'cookie=0x0 priority=0 actions=NORMAL',
+  'cookie=0xaefd353600000000 priority=10100 udp,in_port="gen-net1" actions=output:"fw-net1"',
+  'cookie=0xaefd353600000001 priority=10100 udp,in_port="fw-net2" actions=output:"sink-net1"',
+];
 
 type Unary<Req, Res> = (req: Req, cb: (e: grpc.ServiceError | null, r?: Res) => void) => unknown;
 const call = <Req, Res>(fn: Unary<Req, Res>, req: Req) =>
@@ -54,7 +62,68 @@ describe.skipIf(!root)('chain controller on real OVS-DPDK', () => {
       grpc.credentials.createInsecure(),
     );
   };
+  /**
+   * The controller as its image runs it: main.ts in a process of its own (through tsx), on the
+   * same OVS and files; its JSON log lines from stderr.
+   */
+  const startMain = async () => {
+    const address = `unix://${join(work, 'main.sock')}`;
+    const root = join(__dirname, '../..');
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        join(root, 'src/main.ts'),
+        ...['--listen', address, '--ovsdb', ovs.dbSocket, '--ovs-run-dir', ovs.runDir],
+        ...['--bridge', ovs.bridge, '--socket-dir', socketDir, '--state-file', stateFile],
+        ...['--nf-addresses', addressesFile, '--reconcile-ms', '300', '--metrics-port', 'off'],
+      ],
+      { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    const logs: Record<string, unknown>[] = [];
+    let pending = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      const lines = (pending + chunk).split('\n');
+      pending = lines.pop()!;
+      for (const line of lines) {
+        try {
+          logs.push(JSON.parse(line) as Record<string, unknown>);
+        } catch {
+          logs.push({ raw: line });
+        }
+      }
+    });
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    await until('main serving', () => {
+      if (child.exitCode !== null)
+        throw new Error(`main exited with ${child.exitCode}: ${JSON.stringify(logs)}`);
+      return logs.some((l) => l.msg === 'serving');
+    });
+    const mainClient = new (chainV1.loadChainV1().ChainService)(
+      address,
+      grpc.credentials.createInsecure(),
+    );
+    return {
+      client: mainClient,
+      logs,
+      async stop() {
+        mainClient.close();
+        child.kill('SIGTERM');
+        await exited;
+      },
+    };
+  };
   const flows = async () => (await ovs.openflow.dumpFlows()).filter((f) => f.priority > 0);
+  /** The whole flow table as ovs-ofctl reports it: cookie, priority, match and actions. */
+  const table = async () =>
+    (await ovs.openflow.dumpFlows())
+      .map((f) =>
+        [`cookie=${f.cookie}`, `priority=${f.priority}`, f.match, `actions=${f.actions}`]
+          .filter(Boolean)
+          .join(' '),
+      )
+      .sort();
   const outputOf = async (inPort: string) =>
     (await flows()).filter((f) => f.match.includes(`in_port=${inPort}`)).map((f) => f.actions);
 
@@ -69,9 +138,16 @@ describe.skipIf(!root)('chain controller on real OVS-DPDK', () => {
       mkdirSync(folder, { recursive: true });
       for (const iface of ifaces) {
         const port = `${nf.split('/')[1]}-${iface}`;
+        const [namespace, pod] = nf.split('/') as [string, string];
         await ovs.vswitch.addPort(ovs.bridge, port, {
           type: 'dpdkvhostuserclient',
           options: { 'vhost-server-path': join(folder, `${iface}.sock`) },
+          // What the CNI plugin records on the port: the controller takes it from here.
+          externalIds: {
+            [ATTACHMENT_EXTERNAL_IDS.podNamespace]: namespace,
+            [ATTACHMENT_EXTERNAL_IDS.podName]: pod,
+            [ATTACHMENT_EXTERNAL_IDS.ifname]: iface,
+          },
         });
         writeFileSync(
           join(folder, `${iface}.json`),
@@ -111,6 +187,7 @@ describe.skipIf(!root)('chain controller on real OVS-DPDK', () => {
 
   it('CreateChain programs the flows hop by hop in one bundle', async () => {
     const chain = await call(client.CreateChain.bind(client), { name: 'demo', spec });
+    expect(await table()).toEqual(DEMO_TABLE);
     expect(chain.status).toMatchObject({
       phase: 'ACTIVE',
       hops: [{ ingressOvsPort: 'fw-net1', egressOvsPort: 'fw-net2' }],
@@ -167,7 +244,8 @@ describe.skipIf(!root)('chain controller on real OVS-DPDK', () => {
 
   it('flows lost in an ovs-vswitchd restart are programmed again', async () => {
     await ovs.restartVswitchd();
-    await until('flows back', async () => ((await flows()).length >= 2 ? true : undefined), 30_000);
+    await until('flows back', async () => ((await table()).length > 1 ? true : undefined), 30_000);
+    expect(await table()).toEqual(DEMO_TABLE);
   });
 
   it('chains survive a controller restart', async () => {
@@ -178,6 +256,44 @@ describe.skipIf(!root)('chain controller on real OVS-DPDK', () => {
     expect(chains.map((c) => [c.name, c.status?.phase])).toEqual([['demo', 'ACTIVE']]);
   });
 
+  it('a truncated state file: main starts, says what it did, and restores the chains from .prev', async () => {
+    client.close();
+    await cc.stop();
+    // The last good copy as a later save leaves it, then the current file cut short.
+    const good = readFileSync(stateFile, 'utf8');
+    copyFileSync(stateFile, `${stateFile}.prev`);
+    writeFileSync(stateFile, good.slice(0, Math.floor(good.length / 2)));
+    const main = await startMain();
+    try {
+      const { chains } = await call(main.client.ListChains.bind(main.client), {});
+      expect(chains.map((c) => [c.name, c.status?.phase])).toEqual([['demo', 'ACTIVE']]);
+      expect(await table()).toEqual(DEMO_TABLE);
+      const problem = main.logs.find((l) => l.msg === 'chain state file unusable');
+      expect(problem).toMatchObject({
+        level: 'error',
+        component: 'chain-controller',
+        file: stateFile,
+        error: expect.stringMatching(/^not JSON: /),
+        movedTo: expect.stringMatching(/chains\.json\.corrupt-/),
+      });
+      expect(readFileSync(problem!.movedTo as string, 'utf8')).toBe(
+        good.slice(0, Math.floor(good.length / 2)),
+      );
+      expect(main.logs).toContainEqual(
+        expect.objectContaining({
+          level: 'warn',
+          msg: 'chain state restored from the previous copy',
+          source: 'previous',
+          chains: 1,
+        }),
+      );
+      expect(JSON.parse(readFileSync(stateFile, 'utf8'))).toEqual(JSON.parse(good));
+    } finally {
+      await main.stop();
+    }
+    await startController();
+  });
+
   it('DeleteChain removes its flows; deleting again is NOT_FOUND', async () => {
     await call(client.DeleteChain.bind(client), { name: 'demo' });
     expect(await flows()).toEqual([]);
@@ -185,5 +301,27 @@ describe.skipIf(!root)('chain controller on real OVS-DPDK', () => {
       (e: grpc.ServiceError) => e,
     );
     expect(again).toMatchObject({ code: grpc.status.NOT_FOUND });
+  });
+  it('a garbled state file without a usable copy: main starts with no chains and says so', async () => {
+    await call(client.CreateChain.bind(client), { name: 'demo', spec });
+    client.close();
+    await cc.stop();
+    writeFileSync(stateFile, '\u0000\u00ffgarbage{"version":1');
+    writeFileSync(`${stateFile}.prev`, '{"version":1,"chains":"none"}');
+    const main = await startMain();
+    try {
+      expect(await call(main.client.ListChains.bind(main.client), {})).toEqual({ chains: [] });
+      expect(await table()).toEqual(['cookie=0x0 priority=0 actions=NORMAL']);
+      expect(
+        main.logs.filter((l) => l.level !== 'info').map((l) => [l.level, l.msg, l.file, l.error]),
+      ).toEqual([
+        ['error', 'chain state file unusable', stateFile, expect.stringMatching(/^not JSON: /)],
+        ['error', 'chain state file unusable', `${stateFile}.prev`, 'chains: is not an array'],
+        ['warn', 'no usable chain state; starting with no chains', stateFile, undefined],
+      ]);
+    } finally {
+      await main.stop();
+    }
+    await startController();
   });
 });
