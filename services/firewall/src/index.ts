@@ -2,7 +2,6 @@ export { RuleExistsError, RuleNotFoundError, RuleStore, type AclTable } from './
 export {
   InvalidRuleError,
   MAX_PRIORITY,
-  MAX_RULES,
   toProtoRule,
   validateRule,
   validateRuleSet,
@@ -19,3 +18,9 @@ export {
   type FirewallPipelineOptions,
 } from './dataplane';
 export { FIREWALL_VERSION, firewallDefinition } from './firewall';
+export {
+  DEFAULT_ACTION_NATIVE_RULES,
+  MAX_NATIVE_RULES,
+  NATIVE_ACL_MAX_RULES,
+  nativeRuleCount,
+} from './limits';

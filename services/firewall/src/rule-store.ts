@@ -1,3 +1,4 @@
+import { MAX_NATIVE_RULES, nativeRuleCount, nativeRules, tableFullReason } from './limits';
 import { type AclRule, type AclRuleSet, InvalidRuleError, type RuleAction } from './rules';
 
 /** Where rule sets take effect: the dataplane's ACL stage builds aside and swaps atomically. */
@@ -61,6 +62,8 @@ export class RuleStore {
   add(rule: AclRule): Promise<bigint> {
     return this.serial(() => {
       if (this.current.rules.some((r) => r.id === rule.id)) throw new RuleExistsError(rule.id);
+      const total = nativeRuleCount(this.current.rules) + nativeRules(rule);
+      if (total > MAX_NATIVE_RULES) throw new InvalidRuleError('rule', tableFullReason(total));
       return this.commit({ ...this.current, rules: [...this.current.rules, rule] });
     });
   }

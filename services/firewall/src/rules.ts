@@ -1,5 +1,6 @@
 import type { firewallV1 } from '@flowline/proto';
 import { type Prefix, PrefixError, parsePrefix } from '@flowline/packet';
+import { MAX_NATIVE_RULES, nativeRules, tableFullReason } from './limits';
 
 export type RuleAction = 'permit' | 'deny';
 
@@ -38,7 +39,6 @@ export class InvalidRuleError extends Error {
 /** One below rte_acl's maximum: the dataplane lifts every rule by one so that the default
  * action, a catch-all rule at the bottom, never ties with a rule. */
 export const MAX_PRIORITY = 536_870_910;
-export const MAX_RULES = 65_536;
 const ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const PROTOCOLS: Record<string, number> = { tcp: 6, udp: 17, icmp: 1, icmpv6: 58, sctp: 132 };
 const PORTED = new Set([6, 17, 132]);
@@ -149,15 +149,24 @@ export function validateRule(rule: firewallV1.Rule, at: string): AclRule {
   };
 }
 
-/** Validates a whole rule set: every rule, unique ids, the rule count limit. */
+/**
+ * Validates a whole rule set: every rule, unique ids, and the table's size (limits.ts): the
+ * first rule that does not fit is named (rule_set.rules[65536] for rules without a family).
+ */
 export function validateRuleSet(
   rules: readonly firewallV1.Rule[],
   defaultAction: RuleAction,
   at: string,
 ): AclRuleSet {
-  if (rules.length > MAX_RULES)
-    throw new InvalidRuleError(`${at}.rules`, `has ${rules.length} rules; at most ${MAX_RULES}`);
+  // Every rule takes at least one native rule: refuse a huge set before validating it all.
+  if (rules.length > MAX_NATIVE_RULES)
+    throw new InvalidRuleError(
+      `${at}.rules[${MAX_NATIVE_RULES}]`,
+      `the set has ${rules.length} rules, at least as many native ACL rules, ` +
+        `over the ${MAX_NATIVE_RULES} one table holds`,
+    );
   const seen = new Map<string, number>();
+  let total = 0;
   const out = rules.map((rule, i) => {
     const valid = validateRule(rule, `${at}.rules[${i}]`);
     const before = seen.get(valid.id);
@@ -167,6 +176,9 @@ export function validateRuleSet(
         `"${valid.id}" is also rules[${before}].id`,
       );
     seen.set(valid.id, i);
+    total += nativeRules(valid);
+    if (total > MAX_NATIVE_RULES)
+      throw new InvalidRuleError(`${at}.rules[${i}]`, tableFullReason(total));
     return valid;
   });
   return { rules: out, defaultAction };

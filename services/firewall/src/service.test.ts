@@ -1,58 +1,13 @@
 import * as grpc from '@grpc/grpc-js';
-import { firewallV1 } from '@flowline/proto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AclTable, RuleStore } from './rule-store';
-import type { AclRuleSet } from './rules';
-import { firewallService } from './service';
-
-/** Records what reaches the table, and can be told to refuse (as a failed rte_acl build). */
-class RecordingTable implements AclTable {
-  applied: AclRuleSet[] = [];
-  refuse = false;
-  async apply(set: AclRuleSet): Promise<void> {
-    if (this.refuse) throw new Error('rte_acl_build: out of memory');
-    this.applied.push(set);
-  }
-}
-
-type Unary<Req, Res> = (req: Req, cb: (e: grpc.ServiceError | null, r?: Res) => void) => unknown;
-function call<Req, Res>(fn: Unary<Req, Res>, req: Req): Promise<Res> {
-  return new Promise((resolve, reject) => fn(req, (e, r) => (e ? reject(e) : resolve(r!))));
-}
+import type { firewallV1 } from '@flowline/proto';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { call, servedRuleStore } from '../test/support/grpc';
 
 describe('flowline.firewall.v1 over gRPC', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'flowline-fw-'));
-  const table = new RecordingTable();
-  const store = new RuleStore(table);
-  const server = new grpc.Server();
+  const { table, client: served } = servedRuleStore();
   let client: firewallV1.FirewallClient;
-
-  beforeAll(async () => {
-    await store.init();
-    const svc = firewallService(store, {
-      counters: () => ({
-        rules: store.ruleSet.rules.map((r, i) => ({ id: r.id, packets: BigInt(i * 10) })),
-        defaultPermitted: 0n,
-        defaultDenied: 5n,
-        droppedByReason: { truncated_l4: 2n },
-      }),
-    });
-    server.addService(svc.definition, svc.implementation);
-    const address = `unix://${join(dir, 'fw.sock')}`;
-    await new Promise<void>((res, rej) =>
-      server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (e) =>
-        e ? rej(e) : res(),
-      ),
-    );
-    client = new (firewallV1.loadFirewallV1().Firewall)(address, grpc.credentials.createInsecure());
-  });
-  afterAll(async () => {
-    client.close();
-    await new Promise<void>((r) => server.tryShutdown(() => r()));
-    rmSync(dir, { recursive: true, force: true });
+  beforeAll(() => {
+    client = served();
   });
 
   const rule = (id: string, extra: Partial<firewallV1.Rule> = {}): firewallV1.Rule => ({
@@ -132,13 +87,5 @@ describe('flowline.firewall.v1 over gRPC', () => {
     const list = await call(client.ListRules.bind(client), {});
     expect(list.ruleSet!.rules.map((r) => r.id).sort()).toEqual(['dns', 'web', ...ids].sort());
     expect(list.generation).toBe('14');
-  });
-
-  it('GetCounters reports per-rule and default counters with the generation', async () => {
-    const c = await call(client.GetCounters.bind(client), {});
-    expect(c.generation).toBe('14');
-    expect(c.rules[1]).toEqual({ id: 'dns', packets: '10' });
-    expect(c.defaultDenied).toBe('5');
-    expect(c.droppedByReason).toEqual({ truncated_l4: '2' });
   });
 });

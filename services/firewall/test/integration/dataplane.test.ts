@@ -4,11 +4,13 @@
  * prefixes, port ranges, protocols, priorities, default action), stateful return traffic, and
  * rule replacement under continuous traffic without losing an allowed packet.
  */
+import { reasons } from '@flowline/dpdk';
 import type { firewallV1 } from '@flowline/proto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RuleStore } from '../../src/rule-store';
 import { validateRuleSet } from '../../src/rules';
 import { countersMessage } from '../../src/service';
+import { call, serveFirewall } from '../support/grpc';
 import { RingRig, TCP, dataplaneReady, frame, scrubPrefix, waitFor } from '../support/rig';
 
 const notReady = dataplaneReady();
@@ -244,6 +246,33 @@ describe.skipIf(notReady)('firewall dataplane (root, hugepages, net_ring ports)'
       expect(await rig.passes(rig.a, [out])).toEqual([!flush]);
       rig.fw!.close();
       rig.fw = undefined;
+    }
+  });
+
+  it('GetCounters over gRPC reports the pipeline counts: per rule, default, and drops by their real reasons', async () => {
+    const store = await firewall(RULES);
+    const served = await serveFirewall(store, rig.fw!);
+    try {
+      const inside = CASES[0]![0]; // permitted by "inside"
+      const denied = CASES[2]![0]; // the default action
+      const fragment = Buffer.from(inside);
+      fragment.writeUInt16BE(0x0001, 14 + 6); // a later fragment: offset 8 bytes, no ports
+      const badHeader = Buffer.from(inside);
+      badHeader[14] = 0x44; // IPv4 with a 16-byte header: malformed
+      expect(
+        await rig.passes(rig.a, [inside, inside, inside, denied, denied, fragment, badHeader]),
+      ).toEqual([true, true, true, false, false, false, false]);
+      const c = await call(served.client.GetCounters.bind(served.client), {});
+      expect(c.generation).toBe('1');
+      expect(c.rules.find((r) => r.id === 'inside')?.packets).toBe('3');
+      expect(c.rules.filter((r) => r.id !== 'inside').every((r) => r.packets === '0')).toBe(true);
+      expect(c.defaultDenied).toBe('2');
+      expect(c.defaultPermitted).toBe('0');
+      expect(c.droppedByReason).toEqual({ fragment: '1', malformed_l3: '1' });
+      // every reason the firewall reports is one the native pipeline has
+      for (const reason of Object.keys(c.droppedByReason)) expect(reasons()).toContain(reason);
+    } finally {
+      await served.close();
     }
   });
 
