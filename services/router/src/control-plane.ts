@@ -24,6 +24,7 @@ import {
   DEFAULT_TIMERS,
 } from './neighbors';
 import { InvalidRouteError } from './errors';
+import { checkRouteCount } from './limits';
 import { type RouteInput, StaticRoutes, validateRoute } from './routes';
 
 /** Why the dataplane handed a packet to the slow path. */
@@ -129,6 +130,7 @@ export class RouterControlPlane {
 
   /** Programs the first FIB. */
   async start(initial: RouteInput[] = []): Promise<void> {
+    checkRouteCount(initial.length);
     const routes = initial.map((r, i) => validateRoute(r, this.interfaces, `routes[${i}]`));
     await this.serial(async () => {
       await this.program(routes);

@@ -19,13 +19,8 @@ export {
   type NeighborState,
   type NeighborTimers,
 } from './neighbors';
-export {
-  MAX_ROUTES,
-  StaticRoutes,
-  validateRoute,
-  type RouteInput,
-  type StaticRoute,
-} from './routes';
+export { MAX_ROUTES, checkRouteCount } from './limits';
+export { StaticRoutes, validateRoute, type RouteInput, type StaticRoute } from './routes';
 export { routerService, type RouterDataplaneCounters } from './service';
 export {
   interfaceConfigSchema,

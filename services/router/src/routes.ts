@@ -1,6 +1,7 @@
 import { type Prefix, PrefixError, parsePrefix } from '@flowline/packet';
 import { InvalidRouteError, RouteExistsError, RouteNotFoundError } from './errors';
 import { type RouterInterface, connectedInterface } from './interfaces';
+import { checkRouteCount } from './limits';
 
 /** A static route as the router keeps it. */
 export interface StaticRoute {
@@ -15,8 +16,6 @@ export interface RouteInput {
   nextHop?: string;
   iface?: string;
 }
-
-export const MAX_ROUTES = 65_536;
 
 function prefixField(text: string | undefined, field: string): Prefix {
   if (!text) throw new InvalidRouteError(field, 'is required, e.g. 10.1.0.0/16 or fd00:1::/48');
@@ -97,8 +96,7 @@ export class StaticRoutes {
   /** The table with `route` added; does not change this one (so a failed apply changes nothing). */
   withAdded(route: StaticRoute): StaticRoute[] {
     if (this.routes.has(route.prefix.text)) throw new RouteExistsError(route.prefix.text);
-    if (this.routes.size >= MAX_ROUTES)
-      throw new InvalidRouteError('route', `the table holds ${MAX_ROUTES} static routes already`);
+    checkRouteCount(this.routes.size + 1);
     return [...this.routes.values(), route];
   }
 

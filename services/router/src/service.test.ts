@@ -5,7 +5,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RouterControlPlane, makeInterface, routerService } from './index';
+import {
+  MAX_ROUTES,
+  RouterControlPlane,
+  makeInterface,
+  routerService,
+  validateRoute,
+} from './index';
 
 type Unary<Req, Res> = (req: Req, cb: (e: grpc.ServiceError | null, r?: Res) => void) => unknown;
 const call = <Req, Res>(fn: Unary<Req, Res>, req: Req) =>
@@ -114,5 +120,27 @@ describe('flowline.router.v1 over gRPC', () => {
       arpRequestsSent: '1',
       droppedByReason: { no_route: '3' },
     });
+  });
+
+  it('AddRoute into a full table is INVALID_ARGUMENT naming routes', async () => {
+    const kept = cp.statics.list();
+    // fill the table to the cap directly (building it route by route is limits.test.ts's job)
+    const filler = Array.from({ length: MAX_ROUTES - kept.length }, (_, i) =>
+      validateRoute(
+        { prefix: `100.${64 + (i >> 8)}.${i & 255}.0/24`, nextHop: '10.0.1.254' },
+        cp.interfaces,
+        'route',
+      ),
+    );
+    cp.statics.replaceAll([...kept, ...filler]);
+    try {
+      const err = await failure(client.AddRoute.bind(client), {
+        route: { prefix: '198.51.100.0/24', nextHop: '10.0.1.254' },
+      });
+      expect(err?.code).toBe(grpc.status.INVALID_ARGUMENT);
+      expect(err?.details).toMatch(new RegExp(`^routes: ${MAX_ROUTES + 1} static routes, over`));
+    } finally {
+      cp.statics.replaceAll(kept);
+    }
   });
 });
