@@ -7,14 +7,23 @@ import {
   readAttachmentFile,
   removeAttachmentFiles,
   removeDirIfEmpty,
+  verifiedPodDir,
   writeAttachmentFile,
   type AttachmentFile,
+  type PodDir,
+  type Removal,
 } from './attachment-file';
 import type { Attachment, NetConf } from './config';
-import type { CniEnv } from './env';
+import { containerIdProblem, ifnameProblem, isPodIdentity, type CniEnv } from './env';
 import { CniCode, CniError } from './errors';
 import { withLock } from './lock';
-import { attachmentPaths, macAddress, ovsPortName, type AttachmentPaths } from './naming';
+import {
+  attachmentPaths,
+  folderName,
+  macAddress,
+  ovsPortName,
+  type AttachmentPaths,
+} from './naming';
 import { formatResult, parseResult, type Interface, type Result } from './result';
 import { addVf, checkVf, delVf } from './vf';
 import { EMPTY_RESULT, ipamOf, lockDir, type Context } from './context';
@@ -76,6 +85,47 @@ async function withOvs<T>(
   }
 }
 
+/** verifiedPodDir, with an I/O failure as code 5. */
+async function podDirOf(conf: NetConf, folder: string): Promise<PodDir> {
+  return verifiedPodDir(conf.socketDir, folder).catch((err: Error) => {
+    throw new CniError(
+      CniCode.IoFailure,
+      `cannot inspect the pod folder ${join(conf.socketDir, folder)}: ${err.message}`,
+    );
+  });
+}
+
+/** A pod folder that is not a real folder of socketDir is code 5 naming it (ADD, CHECK). */
+function usablePodDir(pod: PodDir): Exclude<PodDir, { state: 'refused' }> {
+  if (pod.state === 'refused')
+    throw new CniError(
+      CniCode.IoFailure,
+      `the pod folder ${pod.path} ${pod.reason}; the plugin does not use it: remove it`,
+      undefined,
+      { path: pod.path },
+    );
+  return pod;
+}
+
+/** Creates the pod folder (not following a symlink there) and returns its real path. */
+async function makePodDir(conf: NetConf, paths: AttachmentPaths): Promise<string> {
+  try {
+    await mkdir(conf.socketDir, { recursive: true, mode: 0o755 });
+    await mkdir(paths.podDir, { mode: 0o755 }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
+  } catch (err) {
+    throw new CniError(
+      CniCode.IoFailure,
+      `cannot create ${paths.podDir} under socketDir: ${(err as Error).message}`,
+    );
+  }
+  const pod = usablePodDir(await podDirOf(conf, paths.folderName));
+  if (pod.state !== 'ok')
+    throw new CniError(CniCode.IoFailure, `${paths.podDir} vanished as it was created`);
+  return pod.dir;
+}
+
 const EMPTY = EMPTY_RESULT;
 
 /** The IPAM plugin's ADD, settled: its result, or why it failed. */
@@ -100,12 +150,20 @@ export async function cmdAdd(ctx: Context): Promise<Record<string, unknown>> {
   const mac = macAddress(env.containerId, env.ifname);
 
   return withLock(lockDir(conf), paths.folderName, conf.lockTimeoutMs, async () => {
-    const existing = await readAttachmentFile(paths.jsonPath).catch(() => undefined);
-    if (existing)
-      throw new CniError(
-        CniCode.AttachmentExists,
-        `interface ${env.ifname} already exists in ${paths.podDir} (container ${existing.containerID}); DEL that attachment first`,
-      );
+    const pod = usablePodDir(await podDirOf(conf, paths.folderName));
+    if (pod.state === 'ok') {
+      const existing = await readAttachmentFile(pod.dir, env.ifname);
+      if (existing.state === 'ok')
+        throw new CniError(
+          CniCode.AttachmentExists,
+          `interface ${env.ifname} already exists in ${paths.podDir} (container ${existing.file.containerID}); DEL that attachment first`,
+        );
+      if (existing.state === 'unreadable')
+        log.warn('attachment file unreadable; ADD replaces it', {
+          file: paths.jsonPath,
+          error: existing.error,
+        });
+    }
     // The IPAM plugin's exec runs while OVS is queried and the port added: both sit on the
     // pod's start-up path. Its lease is released below if anything else fails.
     const ipam = ipamOf(ctx);
@@ -144,13 +202,8 @@ export async function cmdAdd(ctx: Context): Promise<Record<string, unknown>> {
       );
     const undo: { what: string; run: () => Promise<unknown> }[] = [];
     try {
-      await mkdir(paths.podDir, { recursive: true, mode: 0o755 }).catch((err: Error) => {
-        throw new CniError(
-          CniCode.IoFailure,
-          `cannot create ${paths.podDir} under socketDir: ${err.message}`,
-        );
-      });
-      undo.push({ what: 'pod folder', run: () => removeDirIfEmpty(paths.podDir) });
+      const podDir = await makePodDir(conf, paths);
+      undo.push({ what: 'pod folder', run: () => removeDirIfEmpty(podDir) });
       const externalIds: Record<string, string> = {
         [EXT.network]: conf.name,
         [EXT.containerId]: env.containerId,
@@ -213,9 +266,9 @@ export async function cmdAdd(ctx: Context): Promise<Record<string, unknown>> {
       if (env.pod) file.pod = env.pod;
       undo.push({
         what: paths.jsonPath,
-        run: () => removeAttachmentFiles(paths.jsonPath, paths.socketPath),
+        run: () => removeAttachmentFiles(conf.socketDir, paths.folderName, env.ifname),
       });
-      await writeAttachmentFile(paths.jsonPath, file).catch((err: Error) => {
+      await writeAttachmentFile(join(podDir, `${env.ifname}.json`), file).catch((err: Error) => {
         throw new CniError(CniCode.IoFailure, `cannot write ${paths.jsonPath}: ${err.message}`);
       });
       log.info('added', {
@@ -255,23 +308,84 @@ function pathsLenient(
   }
 }
 
+/** What a removal did, for the log. */
+function removalFields(r: Removal): Record<string, unknown> {
+  return { removed: r.removed, refused: r.refused, failed: r.failed };
+}
+
+/** The attachment an OVS port's external_ids name, and its pod folder when that can be derived. */
+function attachmentOfPort(
+  ids: Record<string, string>,
+): { containerId: string; ifname: string; folder?: string } | undefined {
+  const containerId = ids[EXT.containerId];
+  const ifname = ids[EXT.ifname];
+  if (!containerId || !ifname) return undefined;
+  if (containerIdProblem(containerId) || ifnameProblem(ifname)) return { containerId, ifname };
+  const ns = ids[EXT.podNamespace];
+  const name = ids[EXT.podName];
+  if (ns === undefined && name === undefined)
+    return { containerId, ifname, folder: folderName({ containerId }) };
+  if (ns === undefined || name === undefined || !isPodIdentity(ns, name))
+    return { containerId, ifname };
+  return { containerId, ifname, folder: folderName({ containerId, pod: { namespace: ns, name } }) };
+}
+
 export async function cmdDel(ctx: Context): Promise<void> {
   const { env, conf, log } = ctx;
   if (conf.deviceID) return delVf(ctx);
   const paths = pathsLenient(conf, env);
   const portName = ovsPortName(env.containerId, env.ifname);
   const run = async (): Promise<void> => {
-    const removed = await withOvs(conf, `deleting port ${portName}`, (ovs) =>
-      ovs.vswitch.delPort(portName),
-    );
-    if (paths) await removeAttachmentFiles(paths.jsonPath, paths.socketPath);
+    // The file is read only to know whose files these are and to report a bad one; nothing in
+    // it decides what is removed.
+    const pod = paths ? await podDirOf(conf, paths.folderName) : undefined;
+    const read = pod?.state === 'ok' ? await readAttachmentFile(pod.dir, env.ifname) : undefined;
+    if (read?.state === 'unreadable')
+      log.warn('attachment file unreadable; DEL removes what it derives', {
+        file: paths?.jsonPath,
+        error: read.error,
+      });
+    let otherOwner: string | undefined =
+      read?.state === 'ok' && read.file.containerID !== env.containerId
+        ? read.file.containerID
+        : undefined;
+    const removed = await withOvs(conf, `deleting port ${portName}`, async (ovs) => {
+      const gone = await ovs.vswitch.delPort(portName);
+      // An unreadable file: another container's port naming this folder and ifname owns it.
+      if (paths && read?.state === 'unreadable')
+        otherOwner = (await ovs.vswitch.listPorts(conf.bridge).catch(() => []))
+          .map((p) => attachmentOfPort(p.externalIds))
+          .find(
+            (a) =>
+              a?.folder === paths.folderName &&
+              a.ifname === env.ifname &&
+              a.containerId !== env.containerId,
+          )?.containerId;
+      return gone;
+    });
+    let files: Removal | undefined;
+    if (paths && otherOwner === undefined) {
+      files = await removeAttachmentFiles(conf.socketDir, paths.folderName, env.ifname);
+      if (files.failed.length > 0)
+        throw new CniError(
+          CniCode.IoFailure,
+          `cannot remove the files of ${env.containerId}/${env.ifname}: ${files.failed.map((f) => `${f.path}: ${f.error}`).join('; ')}`,
+        );
+      if (files.refused.length > 0)
+        log.warn('DEL left files that are not what the plugin made', removalFields(files));
+    } else if (paths)
+      log.warn('DEL left the pod folder files: they belong to another container', {
+        file: paths.jsonPath,
+        owner: otherOwner,
+      });
     const ipam = ipamOf(ctx);
     if (ipam) await ipam.del();
     log.info('deleted', {
       containerId: env.containerId,
       ifname: env.ifname,
       port: portName,
-      removed,
+      portRemoved: removed,
+      ...(files ? removalFields(files) : {}),
     });
   };
   if (!paths) return run();
@@ -297,17 +411,28 @@ export async function cmdCheck(ctx: Context): Promise<void> {
       `container unknown: CNI_NETNS ${env.netns} does not exist`,
     );
   if (conf.deviceID) return checkVf({ ...ctx, conf: { ...conf, deviceID: conf.deviceID } }, prev);
-  const file = await readAttachmentFile(paths.jsonPath);
-  if (!file || file.containerID !== env.containerId)
-    throw new CniError(
-      CniCode.UnknownContainer,
-      `container unknown: no attachment ${env.containerId}/${env.ifname} in ${paths.podDir}`,
-    );
   const failed = (what: string): CniError =>
     new CniError(
       CniCode.CheckFailed,
       `CHECK failed for ${env.containerId}/${env.ifname}: ${what}; DEL and ADD the attachment again`,
     );
+  const unknown = (): CniError =>
+    new CniError(
+      CniCode.UnknownContainer,
+      `container unknown: no attachment ${env.containerId}/${env.ifname} in ${paths.podDir}`,
+    );
+  const pod = await podDirOf(conf, paths.folderName);
+  if (pod.state === 'refused') throw failed(`the pod folder ${pod.path} ${pod.reason}`);
+  if (pod.state === 'missing') throw unknown();
+  const read = await readAttachmentFile(pod.dir, env.ifname);
+  if (read.state === 'missing') throw unknown();
+  if (read.state === 'unreadable')
+    throw failed(`the attachment file ${paths.jsonPath} is unusable: ${read.error}`);
+  const file = read.file;
+  if (file.containerID !== env.containerId) throw unknown();
+  // The file is the pod's to read, and may have been rewritten: compared with what ADD derives.
+  const mac = macAddress(env.containerId, env.ifname);
+  if (file.mac !== mac) throw failed(`${paths.jsonPath} says MAC ${file.mac}, not ${mac}`);
 
   const portName = ovsPortName(env.containerId, env.ifname);
   await withOvs(conf, `checking port ${portName}`, async (ovs) => {
@@ -329,8 +454,8 @@ export async function cmdCheck(ctx: Context): Promise<void> {
   );
   if (mine < 0) throw failed(`prevResult has no interface ${env.ifname} in ${env.netns}`);
   const iface = prev.interfaces[mine];
-  if (iface?.mac && iface.mac !== file.mac)
-    throw failed(`prevResult's MAC ${iface.mac} differs from ${file.mac}`);
+  if (iface?.mac && iface.mac !== mac)
+    throw failed(`prevResult's MAC ${iface.mac} differs from ${mac}`);
   if (iface?.socketPath && iface.socketPath !== paths.socketPath)
     throw failed(`prevResult's socketPath ${iface.socketPath} differs from ${paths.socketPath}`);
   for (const ip of file.ips)
@@ -342,8 +467,8 @@ export async function cmdCheck(ctx: Context): Promise<void> {
 
 /** Whether any attachment of this network exists on this node (its pod has a socket folder). */
 async function hasAttachments(conf: NetConf): Promise<boolean> {
-  return (await listAttachmentFiles(conf.socketDir)).some(
-    ({ file }) => file?.network === conf.name,
+  return (await listAttachmentFiles(conf.socketDir)).found.some(
+    ({ read }) => read.state === 'ok' && read.file.network === conf.name,
   );
 }
 
@@ -417,11 +542,12 @@ export async function cmdStatus(ctx: Context): Promise<void> {
 }
 
 interface Stale {
-  containerId: string;
+  /** Unknown for an unreadable file no OVS port claims: its files go, no IPAM lease is known. */
+  containerId?: string;
   ifname: string;
   ovsPort?: string;
-  jsonPath?: string;
-  socketPath?: string;
+  /** Pod folders (names in socketDir) holding its files. */
+  folders: Set<string>;
   lease?: boolean;
 }
 
@@ -456,32 +582,69 @@ export async function cmdGc(ctx: Context): Promise<void> {
   const key = (c: string, i: string): string => `${c}\u0000${i}`;
   const keep = new Set(valid.map((a) => key(a.containerID, a.ifname)));
   const stale = new Map<string, Stale>();
-  const note = (containerId: string, ifname: string, add: Partial<Stale>): void => {
+  // Pod folder files that a kept attachment owns: never removed for a stale one sharing the
+  // names (a pod's earlier sandbox, under the same pod folder and interface).
+  const keptFiles = new Set<string>();
+  const note = (
+    containerId: string,
+    ifname: string,
+    add: { ovsPort?: string; folder?: string; lease?: boolean },
+  ): void => {
     const k = key(containerId, ifname);
-    if (keep.has(k)) return;
-    stale.set(k, { containerId, ifname, ...stale.get(k), ...add });
+    if (keep.has(k)) {
+      if (add.folder) keptFiles.add(`${add.folder}/${ifname}`);
+      return;
+    }
+    const s = stale.get(k) ?? { containerId, ifname, folders: new Set<string>() };
+    if (add.ovsPort) s.ovsPort = add.ovsPort;
+    if (add.lease) s.lease = true;
+    if (add.folder) s.folders.add(add.folder);
+    stale.set(k, s);
   };
   const errors: string[] = [];
 
+  // OVS (root's own database) says which attachment each port is; the pod folders say nothing
+  // that is trusted: a file's identity counts only when it matches the folder it is in.
   let ovs: Ovs | undefined;
+  const byFolder = new Map<string, { containerId: string; ifname: string }>();
   try {
     ovs = await connectOvs(conf);
     for (const p of await ovs.vswitch.listPorts(conf.bridge)) {
-      const ids = p.externalIds;
-      const containerId = ids[EXT.containerId];
-      const ifname = ids[EXT.ifname];
-      if (ids[EXT.network] !== conf.name || !containerId || !ifname) continue;
-      note(containerId, ifname, {
-        ovsPort: p.name,
-        ...(ids[EXT.socket] ? { socketPath: ids[EXT.socket] } : {}),
-      });
+      if (p.externalIds[EXT.network] !== conf.name) continue;
+      const a = attachmentOfPort(p.externalIds);
+      if (!a) continue;
+      if (a.folder) byFolder.set(`${a.folder}/${a.ifname}`, a);
+      note(a.containerId, a.ifname, { ovsPort: p.name, ...(a.folder ? { folder: a.folder } : {}) });
     }
   } catch (err) {
     errors.push(`listing OVS ports of ${conf.bridge}: ${(err as Error).message}`);
   }
-  for (const { path, file } of await listAttachmentFiles(conf.socketDir)) {
-    if (!file || file.network !== conf.name) continue;
-    note(file.containerID, file.ifname, { jsonPath: path, socketPath: file.socketPath });
+  const listed = await listAttachmentFiles(conf.socketDir);
+  for (const r of listed.refused) log.warn('GC skipped a pod folder it does not trust', r);
+  let orphans = 0;
+  for (const { folder, ifname, read } of listed.found) {
+    const file = join(conf.socketDir, folder, `${ifname}.json`);
+    if (read.state === 'ok') {
+      const f = read.file;
+      if (f.network !== conf.name) continue;
+      const expected = folderName({ containerId: f.containerID, ...(f.pod ? { pod: f.pod } : {}) });
+      if (expected === folder) {
+        note(f.containerID, ifname, { folder });
+        continue;
+      }
+      log.warn('attachment file names another pod folder; its identity is not used', {
+        file,
+        names: expected,
+      });
+    } else if (read.state === 'unreadable')
+      log.warn('attachment file unreadable', { file, error: read.error });
+    const owner = byFolder.get(`${folder}/${ifname}`);
+    if (owner) note(owner.containerId, owner.ifname, { folder });
+    else if (ovs && read.state === 'unreadable' && !keptFiles.has(`${folder}/${ifname}`)) {
+      // No OVS port claims it and nothing in it can be believed: a leftover, removed by name.
+      stale.set(`\u0001${folder}/${ifname}`, { ifname, folders: new Set([folder]) });
+      orphans++;
+    }
   }
   for (const lease of await hostLocalLeases(conf))
     note(lease.containerID, lease.ifname, { lease: true });
@@ -490,27 +653,30 @@ export async function cmdGc(ctx: Context): Promise<void> {
   let removed = 0;
   try {
     for (const s of stale.values()) {
+      const what = s.containerId
+        ? `${s.containerId}/${s.ifname}`
+        : `${[...s.folders][0]}/${s.ifname}`;
       const failures: string[] = [];
       if (s.ovsPort && ovs)
         await ovs.vswitch
           .delPort(s.ovsPort)
           .catch((err: Error) => failures.push(`OVS port ${s.ovsPort}: ${err.message}`));
-      const json = s.jsonPath ?? s.socketPath?.replace(/\.sock$/, '.json');
-      // Only files under socketDir are ours to remove, whatever an OVS external_id says.
-      const mine = (path: string | undefined): path is string =>
-        !!path && path.startsWith(`${conf.socketDir}/`);
-      if (mine(json)) {
-        const socket = mine(s.socketPath) ? s.socketPath : json.replace(/\.json$/, '.sock');
-        await removeAttachmentFiles(json, socket).catch((err: Error) =>
-          failures.push(`files ${json}: ${err.message}`),
-        );
+      for (const folder of s.folders) {
+        if (keptFiles.has(`${folder}/${s.ifname}`)) {
+          log.info('gc left files a kept attachment owns', { attachment: what, folder });
+          continue;
+        }
+        const r = await removeAttachmentFiles(conf.socketDir, folder, s.ifname);
+        for (const f of r.refused) failures.push(`${f.path} left alone: it ${f.reason}`);
+        for (const f of r.failed) failures.push(`${f.path}: ${f.error}`);
+        log.info('gc removed attachment files', { attachment: what, ...removalFields(r) });
       }
-      if (ipam)
+      if (ipam && s.containerId)
         await ipam
           .del(s.containerId, s.ifname, 'IgnoreUnknown=1')
           .catch((err: Error) => failures.push(`IPAM lease: ${err.message}`));
       if (failures.length === 0) removed++;
-      else errors.push(`${s.containerId}/${s.ifname}: ${failures.join('; ')}`);
+      else errors.push(`${what}: ${failures.join('; ')}`);
     }
   } finally {
     ovs?.client.close();
@@ -521,6 +687,7 @@ export async function cmdGc(ctx: Context): Promise<void> {
     network: conf.name,
     valid: valid.length,
     stale: stale.size,
+    orphans,
     removed,
     errors: errors.length,
   });

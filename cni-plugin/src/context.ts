@@ -21,7 +21,7 @@ export const lockDir = (conf: NetConf): string => join(conf.socketDir, '.locks')
 export function ipamOf(ctx: Context): Ipam | undefined {
   const { conf } = ctx;
   return conf.ipam
-    ? new Ipam(conf as NetConf & { ipam: { type: string } }, ctx.env, ctx.cniArgs)
+    ? new Ipam(conf as NetConf & { ipam: { type: string } }, ctx.env, ctx.cniArgs, ctx.log)
     : undefined;
 }
 

@@ -1,6 +1,15 @@
-import { chmodSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createLogger } from '@flowline/telemetry';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cachedPluginVersions, execPlugin } from './delegate';
 
@@ -52,6 +61,35 @@ describe('cachedPluginVersions', () => {
       await cachedPluginVersions(plugin, [dir], '1.1.0', join(unwritable, 'sub'), process.env),
     ).toEqual(['0.4.0', '1.0.0']);
     expect(asked()).toBe(4);
+  });
+
+  it('a truncated or garbled cache is moved aside, logged with the file and the parse error, and rewritten', async () => {
+    const dir2 = join(dir, 'cache2');
+    const file = join(dir2, 'plugin-versions.json');
+    const lines: string[] = [];
+    const log = createLogger('test', { write: (l) => lines.push(l) });
+    const ask = () => cachedPluginVersions(plugin, [dir], '1.1.0', dir2, process.env, log);
+    expect(await ask()).toEqual(['0.4.0', '1.0.0']);
+    const before = asked();
+    for (const damage of ['', '{"x": ["1.0', '\u0000\u0001garbage']) {
+      writeFileSync(file, damage);
+      lines.length = 0;
+      expect(await ask()).toEqual(['0.4.0', '1.0.0']);
+      const said = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(said).toContainEqual(
+        expect.objectContaining({
+          level: 'warn',
+          msg: 'plugin version cache unreadable',
+          file,
+          error: expect.any(String),
+          movedTo: expect.stringContaining(`${file}.corrupt-`),
+        }),
+      );
+      // What it did: the cache works again (from the previous copy, or rewritten after asking).
+      expect(JSON.parse(readFileSync(file, 'utf8'))).toBeTypeOf('object');
+    }
+    expect(asked() - before).toBeLessThanOrEqual(3);
+    expect(readdirSync(dir2).filter((n) => n.includes('.tmp-'))).toEqual([]);
   });
 });
 

@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readStateFile, writeStateFile } from '@flowline/state-file';
+import type { Logger } from '@flowline/telemetry';
 import { CniCode, CniError } from './errors';
 import { compareVersions } from './versions';
 
@@ -136,11 +138,23 @@ export async function pluginVersions(
     : [];
 }
 
+/** The version cache's content: binary key → versions; throws on anything else. */
+function parseVersionCache(text: string): Record<string, string[]> {
+  const v: unknown = JSON.parse(text);
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not a JSON object');
+  for (const [k, list] of Object.entries(v))
+    if (!Array.isArray(list) || !list.every((x) => typeof x === 'string'))
+      throw new Error(`entry ${k} is not a list of versions`);
+  return v as Record<string, string[]>;
+}
+
 /**
  * pluginVersions, remembered in `<cacheDir>/plugin-versions.json` per binary path, size and
  * mtime: every ADD and DEL needs the IPAM plugin's versions, and asking costs a fork and exec
- * on the pod's critical path. A replaced binary has a new mtime, so it is asked again. The cache
- * is only an optimisation: any failure reading or writing it falls back to asking.
+ * on the pod's critical path. A replaced binary has a new mtime, so it is asked again. The file
+ * is written through @flowline/state-file (a unique tmp name per write: concurrent requests in
+ * the daemon never share one). The cache is only an optimisation: a garbled file is moved aside
+ * (its previous copy used) and logged, and any failure reading or writing it falls back to asking.
  */
 export async function cachedPluginVersions(
   binary: string,
@@ -148,6 +162,7 @@ export async function cachedPluginVersions(
   cniVersion: string,
   cacheDir: string,
   inherit: Readonly<NodeJS.ProcessEnv>,
+  log?: Logger,
 ): Promise<string[]> {
   const file = join(cacheDir, 'plugin-versions.json');
   let key: string;
@@ -157,23 +172,29 @@ export async function cachedPluginVersions(
   } catch {
     return pluginVersions(binary, path, cniVersion, inherit);
   }
-  const cache = await readFile(file, 'utf8')
-    .then((t) => JSON.parse(t) as Record<string, unknown>)
-    .catch(() => ({}) as Record<string, unknown>);
+  let cache: Record<string, string[]> = {};
+  try {
+    const read = await readStateFile(file, parseVersionCache);
+    for (const p of read.problems)
+      log?.warn('plugin version cache unreadable', { ...p, using: read.source });
+    cache = read.value ?? {};
+  } catch (err) {
+    log?.warn('plugin version cache unreadable', { file, error: (err as Error).message });
+  }
   const hit = cache[key];
-  if (Array.isArray(hit) && hit.every((v) => typeof v === 'string')) return hit as string[];
+  if (hit) return hit;
   const versions = await pluginVersions(binary, path, cniVersion, inherit);
   if (versions.length > 0) {
-    // Entries of replaced binaries are dropped; tmp + rename so a reader never sees half a file.
+    // Entries of replaced binaries are dropped.
     const next = Object.fromEntries(
       Object.entries(cache).filter(([k]) => !k.startsWith(`${binary}:`)),
     );
     next[key] = versions;
-    const tmp = `${file}.tmp-${process.pid}`;
     await mkdir(cacheDir, { recursive: true })
-      .then(() => writeFile(tmp, JSON.stringify(next)))
-      .then(() => rename(tmp, file))
-      .catch(() => undefined);
+      .then(() => writeStateFile(file, JSON.stringify(next), { mode: 0o644 }))
+      .catch((err: Error) =>
+        log?.warn('plugin version cache not written', { file, error: err.message }),
+      );
   }
   return versions;
 }

@@ -89,27 +89,43 @@ export function parseCniArgs(raw: string | undefined): {
   return { args, pod: { namespace: ns, name } };
 }
 
+/** Why `ifname` is not an interface name Linux (IFNAMSIZ) and a file name accept; undefined if it is. */
+export function ifnameProblem(ifname: string): string | undefined {
+  if (ifname === '') return 'is empty';
+  if (Buffer.byteLength(ifname) > 15) return `"${ifname}" is longer than 15 bytes`;
+  if (ifname === '.' || ifname === '..' || /[/:\s%]/.test(ifname))
+    return `"${ifname}" must not be "." or ".." or contain "/", ":", "%" or whitespace`;
+  return undefined;
+}
+
 /** Validates an interface name as Linux does (IFNAMSIZ) and as a file name. */
 export function validateIfname(ifname: string, variable = 'CNI_IFNAME'): void {
-  if (ifname === '') throw invalid(variable, 'is empty');
-  if (Buffer.byteLength(ifname) > 15)
-    throw invalid(variable, `"${ifname}" is longer than 15 bytes`);
-  if (ifname === '.' || ifname === '..' || /[/:\s%]/.test(ifname))
-    throw invalid(
-      variable,
-      `"${ifname}" must not be "." or ".." or contain "/", ":", "%" or whitespace`,
-    );
+  const problem = ifnameProblem(ifname);
+  if (problem) throw invalid(variable, problem);
+}
+
+/** Why `id` is not a container ID this plugin accepts; undefined if it is. */
+export function containerIdProblem(id: string): string | undefined {
+  if (id === '') return 'is empty';
+  if (id.length > MAX_CONTAINER_ID) return `is longer than ${MAX_CONTAINER_ID} characters`;
+  if (!CONTAINER_ID.test(id))
+    return `"${id}" must start with a letter or digit, followed by letters, digits, "_", "." or "-"`;
+  return undefined;
 }
 
 export function validateContainerId(id: string, variable = 'CNI_CONTAINERID'): void {
-  if (id === '') throw invalid(variable, 'is empty');
-  if (id.length > MAX_CONTAINER_ID)
-    throw invalid(variable, `is longer than ${MAX_CONTAINER_ID} characters`);
-  if (!CONTAINER_ID.test(id))
-    throw invalid(
-      variable,
-      `"${id}" must start with a letter or digit, followed by letters, digits, "_", "." or "-"`,
-    );
+  const problem = containerIdProblem(id);
+  if (problem) throw invalid(variable, problem);
+}
+
+/** Whether namespace and name are a Kubernetes pod identity (as CNI_ARGS must carry it). */
+export function isPodIdentity(namespace: string, name: string): boolean {
+  return (
+    namespace.length <= 63 &&
+    DNS_LABEL.test(namespace) &&
+    name.length <= 253 &&
+    DNS_SUBDOMAIN.test(name)
+  );
 }
 
 /** Reads and validates the CNI_* variables that `command` requires (SPEC section 2). */

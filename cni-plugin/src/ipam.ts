@@ -1,5 +1,6 @@
 import type { NetConf } from './config';
 import { join } from 'node:path';
+import type { Logger } from '@flowline/telemetry';
 import {
   cachedPluginVersions,
   execPlugin,
@@ -25,6 +26,7 @@ export class Ipam {
     readonly conf: NetConf & { ipam: { type: string } },
     readonly env: CniEnv,
     private readonly cniArgs: string | undefined,
+    private readonly log?: Logger,
   ) {}
 
   get type(): string {
@@ -43,6 +45,7 @@ export class Ipam {
       this.conf.cniVersion,
       join(this.conf.socketDir, '.cache'),
       this.env.process,
+      this.log,
     );
     return this.versions;
   }

@@ -67,7 +67,7 @@ export class CniFixture {
   ovs!: OvsDpdk;
   readonly id: string;
   readonly base: string;
-  private daemon: ChildProcess | undefined;
+  private daemon: DaemonProcess | undefined;
   get socketDir(): string {
     return `${this.base}/s`;
   }
@@ -136,6 +136,29 @@ export class CniFixture {
 
   run(env: PluginEnv, conf: unknown): Promise<PluginRun> {
     return runPlugin({ CNI_PATH, FLOWLINE_CNI_SOCKET: this.daemonSocket, ...env }, conf);
+  }
+
+  /**
+   * run(), with the invocation's log lines (JSON, parsed): its stderr in-process, the daemon's
+   * lines since the call in daemon mode, waiting until one with msg `until` has arrived (the
+   * daemon's stderr may reach us after its answer). One invocation at a time.
+   */
+  async runLogged(
+    env: PluginEnv,
+    conf: unknown,
+    until: string,
+  ): Promise<PluginRun & { log: Record<string, unknown>[] }> {
+    const daemon = this.daemon;
+    const mark = daemon?.log().length ?? 0;
+    const r = await this.run(env, conf);
+    const text = (): string => (daemon ? daemon.log().slice(mark) : r.stderr);
+    const lines = (): Record<string, unknown>[] =>
+      text()
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    await waitFor(() => lines().some((l) => l.msg === until), `a log line "${until}"`);
+    return { ...r, log: lines() };
   }
 
   /** Lease files of host-local (one per IP; the allocator's cursor and lock left out). */
