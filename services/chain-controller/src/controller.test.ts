@@ -8,6 +8,7 @@ import {
   UnresolvedPortError,
 } from './errors';
 import { MemoryChainStore } from './store';
+import { until } from '../test/support/until';
 
 class RecordingSwitch implements ChainSwitch {
   tables: string[][] = [];
@@ -125,15 +126,16 @@ describe('ChainController', () => {
     const events: string[] = [];
     controller.watch((type, c) => events.push(`${type}:${c.status?.phase}`));
     await controller.create('demo', spec);
-    await new Promise((r) => setTimeout(r, 10)); // the health watch starts after the lookup
-    healthCallbacks.get('fw:1')!(false, 'NOT_SERVING');
+    // The health watch starts once the directory lookup answers.
+    const fwHealth = await until('fw health watch', () => healthCallbacks.get('fw:1'));
+    fwHealth(false, 'NOT_SERVING');
     await controller.reconcile();
     expect(controller.get('demo').status).toMatchObject({
       phase: 'DEGRADED',
       message: expect.stringMatching(/bypassed/),
     });
     expect(sw.table.find((f) => f.includes('in_port=gen1'))).toMatch(/actions=output:sink1$/);
-    healthCallbacks.get('fw:1')!(true, 'SERVING');
+    fwHealth(true, 'SERVING');
     await controller.reconcile();
     expect(controller.get('demo').status?.phase).toBe('ACTIVE');
     expect(sw.table.find((f) => f.includes('in_port=gen1'))).toMatch(/actions=output:fw1$/);

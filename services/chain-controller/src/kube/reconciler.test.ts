@@ -17,6 +17,7 @@ import { loadKube, serviceChainApi } from './client';
 import { PodDirectory } from './pod-directory';
 import { ServiceChainReconciler } from './reconciler';
 import { FINALIZER, type ServiceChain, chainNameFor } from './servicechain';
+import { recordingLogger } from '../../test/support/recording-logger';
 import { until } from '../../test/support/until';
 
 /**
@@ -107,6 +108,7 @@ describe('ServiceChainReconciler against a fake apiserver', () => {
   let directory: PodDirectory;
   let health: Map<string, (healthy: boolean, message: string) => void>;
   let newReconciler: () => ServiceChainReconciler;
+  let log: ReturnType<typeof recordingLogger>;
   /** The OVS ports the CNI plugin made, with the external_ids it sets. */
   let attached: SwitchPortRecord[];
   /** What the CNI plugin does for a pod's interface: the OVS port, then the attachment file. */
@@ -164,6 +166,7 @@ describe('ServiceChainReconciler against a fake apiserver', () => {
       currentContext: 'fake',
     });
     const api = serviceChainApi(k8s, kc, '');
+    log = recordingLogger();
     newReconciler = () =>
       new ServiceChainReconciler({
         api,
@@ -171,6 +174,7 @@ describe('ServiceChainReconciler against a fake apiserver', () => {
         directory,
         backoff: { initialMs: 20, maxMs: 200 },
         retryMs: 50,
+        logger: log,
       });
     reconciler = newReconciler();
   });
@@ -459,7 +463,11 @@ describe('ServiceChainReconciler against a fake apiserver', () => {
     await fake.stop();
     // Written while the apiserver is down (as etcd keeps them); the history is kept.
     fake.create('servicechains', NS, chain('during', [ROUTER]));
-    await new Promise((r) => setTimeout(r, 300)); // a few failed reconnects
+    // A few reconnects fail while it is down.
+    const failed = () =>
+      log.lines.filter((l) => l.msg === 'watch failed; reconnecting' && l.part === 'servicechains');
+    const before = failed().length;
+    await until('two failed reconnects', () => failed().length >= before + 2);
     await fake.start();
     await until(
       'during',
