@@ -11,6 +11,8 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { loadPlan } from '../src/plan';
 import { kindDir, parsePlan, repoRoot, runScript, script } from './support';
 
 const tmp = mkdtempSync(join(tmpdir(), 'flowline-kind-test-'));
@@ -64,11 +66,14 @@ describe('tools/kind/e2e.sh', () => {
     expect(r.status).toBe(0);
   });
 
-  it('says in its header that it cannot run on the development machine, and why', () => {
-    const header = readFileSync(script, 'utf8').split('set -euo pipefail')[0]!;
-    expect(header).toMatch(/cannot run on the Flowline development machine/);
-    expect(header).toMatch(/no Docker engine/);
-    expect(header).toMatch(/kind\s+(#\s+)?runs every Kubernetes node as a Docker container/);
+  it('cannot run without a Docker engine (as on the development machine): stops at prereqs before making anything', () => {
+    const tools = fakeTools('no-engine-full-run', 0, 1);
+    const r = runScript([], { PATH: tools.path });
+    expect(r.status).toBe(1);
+    expect(r.stdout.split('\n').filter((l) => l.startsWith('==> '))).toEqual(['==> prereqs']);
+    expect(r.stderr).toMatch(/docker is installed but its engine is not reachable/);
+    // the only command it ran was the engine probe: no cluster, no build, no teardown
+    expect(readFileSync(tools.log, 'utf8')).toBe('docker info\n');
   });
 
   describe('--dry-run', () => {
@@ -131,6 +136,33 @@ describe('tools/kind/e2e.sh', () => {
       ] as const)
         expect(a, `${lines[a]}\n  should come before\n${lines[b]}`).toBeLessThan(b);
       expect(teardown).toBe(lines.length - 2);
+    });
+
+    it('creates the host folders kind mounts into the nodes before it creates the cluster', () => {
+      const config = parse(readFileSync(join(kindDir, 'kind-config.yaml'), 'utf8')) as {
+        nodes: { extraMounts?: { hostPath: string }[] }[];
+      };
+      const hostDirs = config.nodes
+        .flatMap((n) => n.extraMounts ?? [])
+        .map((m) => m.hostPath)
+        .filter((h) => h !== '/dev/hugepages');
+      expect(hostDirs.length).toBeGreaterThan(0);
+      const create = first(/^kind create cluster /);
+      for (const dir of hostDirs) {
+        const made = lines.findIndex((l) => l === `mkdir -p ${dir}`);
+        expect(made, `mkdir -p ${dir} in the plan`).toBeGreaterThan(-1);
+        expect(made, `mkdir -p ${dir} before kind create cluster`).toBeLessThan(create);
+        expect(plan.commands[made]!.step).toBe('cluster');
+      }
+    });
+
+    it('runs the traffic driver on the shipped plan, which is a valid plan', () => {
+      const traffic = lines[first(/^node tools\/kind\/dist\/traffic\.js /)]!;
+      const planFile = /--plan (\S+)/.exec(traffic)?.[1];
+      expect(planFile).toBe('tools/kind/e2e-plan.json');
+      const shipped = loadPlan(join(repoRoot, planFile!));
+      expect(shipped.flows.length).toBeGreaterThan(0);
+      expect(plan.commands.find((c) => c.line === traffic)!.step).toBe('traffic');
     });
 
     it('installs the three NFs of the chain and the chain names them', () => {
