@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidChainError } from '../errors';
+import { MAX_HOPS } from '../limits';
 import { validateChainName } from '../spec';
 import { chainNameFor, crField, toChainSpec } from './servicechain';
 
@@ -129,6 +130,11 @@ describe('toChainSpec (ServiceChain spec → flowline.chain.v1 ChainSpec)', () =
       }
     })();
     expect(message).toMatch(/^spec\.hops\[2\]\.nf: "nfs\/firewall-0" is also hops\[0\]/);
+    // One hop past the limit the CRD's maxItems also sets.
+    const hops = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({ nf: `nf-${i}`, ingress: 'net1', egress: 'net2' }));
+    expect(toChainSpec('nfs', { ...good, hops: hops(MAX_HOPS) }).hops).toHaveLength(MAX_HOPS);
+    expect(fieldOf({ ...good, hops: hops(MAX_HOPS + 1) })).toBe('spec.hops');
   });
 
   it('translates chain.v1 field names of resolution errors', () => {
