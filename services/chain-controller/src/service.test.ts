@@ -178,10 +178,10 @@ describe('ChainService limits', () => {
           });
       const produced = CHAINS * (UPDATES + 1);
       // Held for the reader: at most one entry per chain. Written: what the HTTP/2 window and
-      // grpc-js's buffer took before write() said "full" (about 100 kB of ~2 kB events).
+      // grpc-js's buffer took before write() said "full" (about 100 kB of ~1 kB events).
       expect(outbox.queued).toBeGreaterThan(0);
       expect(outbox.queued).toBeLessThanOrEqual(CHAINS);
-      expect(outbox.written).toBeLessThan(100);
+      expect(outbox.written).toBeLessThan(200); // 90 here: 1,010 without the outbox
       expect(outbox.written + outbox.coalesced + outbox.queued).toBe(produced);
       // Reading again, it catches up with every chain's latest generation.
       reader.resume();
