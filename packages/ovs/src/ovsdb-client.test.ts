@@ -7,17 +7,21 @@ import { JsonStreamSplitter } from './json-stream';
 import { OvsdbClient } from './ovsdb-client';
 import {
   OvsdbConnectionError,
+  OvsdbProtocolError,
   OvsdbRpcError,
   OvsdbTimeoutError,
   OvsdbTransactionError,
 } from './errors';
 import { decodeMap, decodeSet, map, set, uuid } from './atoms';
+import { Signal } from '../test/support/signal';
 
 /** A scripted OVSDB server on a unix socket: `handle` answers each request. */
 class FakeServer {
   server: Server;
   sockets: Socket[] = [];
   received: Record<string, unknown>[] = [];
+  /** Notified on every message received. */
+  readonly arrived = new Signal();
   constructor(
     readonly path: string,
     private handle: (msg: Record<string, unknown>, sock: Socket) => void,
@@ -30,6 +34,7 @@ class FakeServer {
         for (const m of splitter.push(d)) {
           this.received.push(m as Record<string, unknown>);
           this.handle(m as Record<string, unknown>, sock);
+          this.arrived.notify();
         }
       });
       sock.on('error', () => undefined);
@@ -119,13 +124,25 @@ describe('OvsdbClient', () => {
     expect(err).toBeInstanceOf(OvsdbTransactionError);
     expect((err as OvsdbTransactionError).index).toBe(1);
     expect((err as OvsdbTransactionError).error).toBe('constraint violation');
-    await new Promise((r) => setTimeout(r, 50));
-    expect(s.received).toContainEqual({ id: 'srv-echo', result: ['ping'], error: null });
+    // the client answers the server's echo with the server's id and params
+    await s.arrived.until(
+      () => s.received.some((m) => m.id === 'srv-echo'),
+      "the client's answer to the server's echo",
+    );
+    expect(s.received.filter((m) => m.id === 'srv-echo')).toEqual([
+      { id: 'srv-echo', result: ['ping'], error: null },
+    ]);
   });
 
-  it('echo round-trips, rpc errors are typed, and a silent server times out', async () => {
+  it('echo round-trips on the wire, rpc errors are typed, and a silent server times out', async () => {
+    // how the fake answers echo: as a server should, with another request's id, or other params
+    let answer: 'echo' | 'wrong-id' | 'other-params' = 'echo';
     const s = await setup((m, sock) => {
-      if (m.method === 'echo') reply(sock, m.id, m.params);
+      if (m.method === 'echo') {
+        if (answer === 'echo') reply(sock, m.id, m.params);
+        if (answer === 'wrong-id') reply(sock, Number(m.id) + 1000, m.params);
+        if (answer === 'other-params') reply(sock, m.id, ['not what was sent']);
+      }
       if (m.method === 'get_schema') reply(sock, m.id, null, { error: 'unknown database' });
     });
     const c = await OvsdbClient.connect({
@@ -134,7 +151,17 @@ describe('OvsdbClient', () => {
       requestTimeoutMs: 200,
     });
     clients.push(c);
-    expect(await c.echo()).toBeGreaterThanOrEqual(0);
+    const ms = await c.echo();
+    const sent = s.received.filter((m) => m.method === 'echo');
+    expect(sent).toHaveLength(1); // one request went over the socket ...
+    expect(sent[0]!.params).toEqual([expect.stringMatching(/^flowline-\d+$/)]);
+    expect(typeof sent[0]!.id).toBe('number');
+    expect(Number.isFinite(ms) && ms >= 0).toBe(true); // ... and its answer timed the round trip
+    // a reply to another id is not this echo's answer; other params are a protocol error
+    answer = 'wrong-id';
+    await expect(c.echo()).rejects.toBeInstanceOf(OvsdbTimeoutError);
+    answer = 'other-params';
+    await expect(c.echo()).rejects.toBeInstanceOf(OvsdbProtocolError);
     await expect(c.getSchema('nope')).rejects.toBeInstanceOf(OvsdbRpcError);
     await expect(c.listDbs()).rejects.toBeInstanceOf(OvsdbTimeoutError);
   });
@@ -150,10 +177,14 @@ describe('OvsdbClient', () => {
     });
     clients.push(c);
     const seen: { updates: unknown; resync: boolean }[] = [];
+    const updated = new Signal();
     const mon = await c.monitor(
       'Open_vSwitch',
       { Bridge: { columns: ['name'] } },
-      (updates, resync) => seen.push({ updates, resync }),
+      (updates, resync) => {
+        seen.push({ updates, resync });
+        updated.notify();
+      },
     );
     expect(mon.initial).toEqual({ Bridge: { u1: { new: { name: 'br0' } } } });
     s.sockets[0]!.write(
@@ -163,7 +194,7 @@ describe('OvsdbClient', () => {
         params: [mon.id, { Bridge: { u2: { new: { name: 'br1' } } } }],
       }),
     );
-    await new Promise((r) => setTimeout(r, 50));
+    await updated.until(() => seen.length > 0, 'the update notification');
     expect(seen).toEqual([
       { updates: { Bridge: { u2: { new: { name: 'br1' } } } }, resync: false },
     ]);

@@ -6,6 +6,7 @@ import {
   type OvsDpdk,
   type TableUpdates,
 } from '../../src';
+import { Signal } from '../support/signal';
 
 // A real private ovsdb-server + ovs-vswitchd-dpdk (root, hugepages). One PMD, idle-sleeping.
 describe('private OVS-DPDK (integration)', () => {
@@ -30,7 +31,8 @@ describe('private OVS-DPDK (integration)', () => {
     expect(root.otherConfig['pmd-maxsleep']).toBe('50');
     const br = await ovs.vswitch.getBridge('br-flowline');
     expect(br?.datapathType).toBe('netdev');
-    expect(await ovs.client.echo()).toBeGreaterThanOrEqual(0);
+    // the server answered our echo request with exactly our params (RFC 7047 4.1.11)
+    expect(await ovs.client.request('echo', ['flowline-probe', 7])).toEqual(['flowline-probe', 7]);
   });
 
   it('adds and deletes bridges and ports idempotently, also when adds race', async () => {
@@ -64,14 +66,15 @@ describe('private OVS-DPDK (integration)', () => {
 
   it('reports inserts and deletes through a monitor', async () => {
     const updates: TableUpdates[] = [];
-    const mon = await ovs.client.monitor('Open_vSwitch', { Port: { columns: ['name'] } }, (u) =>
-      updates.push(u),
-    );
+    const updated = new Signal();
+    const mon = await ovs.client.monitor('Open_vSwitch', { Port: { columns: ['name'] } }, (u) => {
+      updates.push(u);
+      updated.notify();
+    });
     expect(Object.values(mon.initial.Port ?? {}).map((r) => r.new?.name)).toContain('br-flowline');
     await ovs.vswitch.addPort('br-flowline', 'mon-p', { type: 'internal' });
     await ovs.vswitch.delPort('mon-p');
-    const deadline = Date.now() + 5000;
-    while (updates.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await updated.until(() => updates.length >= 2, 'the insert and the delete of mon-p');
     await mon.cancel();
     const names = updates.flatMap((u) =>
       Object.values(u.Port ?? {}).map((r) => (r.new ?? r.old)?.name),

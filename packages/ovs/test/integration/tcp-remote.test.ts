@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { OpenFlow, OvsdbClient, VSwitch, startOvsDpdk, type OvsDpdk } from '../../src';
+import { Signal } from '../support/signal';
 
 /** A /30 of 10.254.0.0/16 per test process, so parallel runs do not share addresses. */
 function linkAddresses(): { hostAddress: string; address: string } {
@@ -37,19 +38,19 @@ describe('OVS over TCP remotes (integration)', () => {
     remote = await OvsdbClient.connect({ remote: ovs.ovsdbRemote!, connectTimeoutMs: 5000 });
     expect(remote.remote).toBe(ovs.ovsdbRemote);
     expect(remote.socketPath).toBeUndefined();
-    expect(await remote.echo()).toBeGreaterThanOrEqual(0);
+    expect(await remote.request('echo', ['over-tcp', 1])).toEqual(['over-tcp', 1]);
     const vs = new VSwitch(remote);
     expect((await vs.getBridge('br-flowline'))?.datapathType).toBe('netdev');
 
     const seen: string[] = [];
+    const updated = new Signal();
     const monitor = await remote.monitor('Open_vSwitch', { Port: { columns: ['name'] } }, (u) => {
       for (const row of Object.values(u.Port ?? {})) if (row.new) seen.push(String(row.new.name));
+      updated.notify();
     });
     // Added through the node-local unix socket (as the CNI plugin does), seen over TCP.
     await ovs.vswitch.addPort('br-flowline', 'tcp-seen0', { type: 'internal' });
-    for (let i = 0; i < 50 && !seen.includes('tcp-seen0'); i++)
-      await new Promise((r) => setTimeout(r, 50));
-    expect(seen).toContain('tcp-seen0');
+    await updated.until(() => seen.includes('tcp-seen0'), 'tcp-seen0 in the monitor over TCP');
     await monitor.cancel();
     expect((await vs.listPorts('br-flowline')).map((p) => p.name)).toContain('tcp-seen0');
     await ovs.vswitch.delPort('tcp-seen0');
