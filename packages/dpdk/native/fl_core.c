@@ -506,7 +506,7 @@ int fl_tx_copy(uint16_t port, uint16_t queue, void *pool, const uint8_t *const *
       rte_pktmbuf_free_bulk(ms, n);
       return fail(err, -EMSGSIZE, "packet %u (%u bytes) does not fit an mbuf", i, lens[i]);
     }
-    memcpy(d, data[i], lens[i]);
+    if (lens[i]) memcpy(d, data[i], lens[i]); /* an empty Buffer's data may be NULL */
     ms[i]->port = port;
   }
   uint16_t sent = rte_eth_tx_burst(port, queue, ms, (uint16_t)n);

@@ -133,15 +133,21 @@ export interface NativeAddon {
 
 let addon: NativeAddon | undefined;
 
+/** The addon's file: build/Release, or FLOWLINE_DPDK_ADDON when set. */
+export function addonFile(): string {
+  return (
+    process.env.FLOWLINE_DPDK_ADDON ??
+    path.resolve(__dirname, '..', 'build', 'Release', 'flowline_dpdk.node')
+  );
+}
+
 /**
  * Loads the addon once; a missing build says how to make it. FLOWLINE_DPDK_ADDON names another
  * build of it (the AddressSanitizer build of test/integration/sanitizers.test.ts).
  */
 export function native(): NativeAddon {
   if (addon) return addon;
-  const file =
-    process.env.FLOWLINE_DPDK_ADDON ??
-    path.resolve(__dirname, '..', 'build', 'Release', 'flowline_dpdk.node');
+  const file = addonFile();
   if (!existsSync(file))
     throw new Error(
       `the native addon ${file} is not built: run "npm run build -w packages/dpdk" ` +

@@ -4,16 +4,13 @@
  * frames made here. It must end by itself with exit code 0: no crash, no sanitizer report, no
  * broken invariant.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, it } from 'vitest';
 
 import { buildPacket } from '../../src/packet';
-
-const native = path.resolve(__dirname, '../../native');
-const hasClang = spawnSync('clang', ['--version']).status === 0;
+import { buildFuzzer, hasClang, runFuzzer } from '../support/fuzz';
 const work = mkdtempSync(path.join(tmpdir(), 'fl-parse-fuzz-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
@@ -47,46 +44,8 @@ describe('C packet parser under libFuzzer', () => {
   it.skipIf(!hasClang)(
     'survives 20 s of coverage-guided fuzzing (ASan + UBSan)',
     () => {
-      const bin = path.join(work, 'parse_fuzz');
-      const build = spawnSync(
-        'clang',
-        [
-          '-g',
-          '-O1',
-          '-fsanitize=fuzzer,address,undefined',
-          '-fno-sanitize-recover=undefined',
-          `-I${native}`,
-          path.join(native, 'fuzz/parse_fuzz.c'),
-          path.join(native, 'fl_parse.c'),
-          '-o',
-          bin,
-        ],
-        { encoding: 'utf8' },
-      );
-      expect(build.stderr).toBe('');
-      expect(build.status).toBe(0);
-      const corpus = path.join(work, 'corpus');
-      mkdirSync(corpus);
-      seeds().forEach((s, i) => writeFileSync(path.join(corpus, `seed${i}`), s));
-      const run = spawnSync(
-        bin,
-        [
-          '-max_total_time=20',
-          '-timeout=5',
-          '-rss_limit_mb=1024',
-          `-artifact_prefix=${work}/`,
-          corpus,
-        ],
-        { encoding: 'utf8', timeout: 120_000 },
-      );
-      const log = run.stderr;
-      expect(log).not.toMatch(
-        /AddressSanitizer|UndefinedBehaviorSanitizer|deadly signal|runtime error/,
-      );
-      expect(run.status).toBe(0);
-      const done = /Done (\d+) runs/.exec(log);
-      expect(done).not.toBeNull();
-      expect(Number(done![1])).toBeGreaterThan(10_000);
+      const bin = buildFuzzer(work, 'parse_fuzz', ['fl_parse.c']);
+      runFuzzer(work, bin, seeds(), 20);
     },
     150_000,
   );

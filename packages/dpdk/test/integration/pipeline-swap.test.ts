@@ -22,6 +22,7 @@ import {
   type PacketSpec,
   type RoutingTable,
 } from '../../src/index';
+import { addonFile } from '../../src/native';
 import { dataplaneReady, scrubPrefix, sleep, testPrefix } from '../support/env';
 import { settle } from '../support/rig';
 
@@ -139,7 +140,7 @@ describe.skipIf(dataplaneReady())('table swaps under continuous traffic (root, h
       p.start();
       sender = new Worker(path.join(__dirname, '../support/sender-thread.mjs'), {
         workerData: {
-          addon: path.resolve(__dirname, '../../build/Release/flowline_dpdk.node'),
+          addon: addonFile(), // the same copy of the addon as this thread's
           port: a.id,
           pool: pool.handle,
           burst: 32,
