@@ -3,15 +3,48 @@ import * as grpc from '@grpc/grpc-js';
 /** The shortest interval a Watch* stream accepts. */
 export const MIN_STATS_INTERVAL_MS = 100;
 
+/** How many Watch* streams one process serves at once, unless a server sets its own limit. */
+export const MAX_WATCH_STREAMS = 32;
+
+/** A cap on concurrent Watch* streams; one per server (or the process-wide default). */
+export class WatchStreamLimit {
+  private open = 0;
+  constructor(readonly max: number = MAX_WATCH_STREAMS) {}
+  get active(): number {
+    return this.open;
+  }
+  tryAcquire(): boolean {
+    if (this.open >= this.max) return false;
+    this.open += 1;
+    return true;
+  }
+  release(): void {
+    this.open = Math.max(0, this.open - 1);
+  }
+}
+
+const processWatchLimit = new WatchStreamLimit();
+
+export interface StreamEveryOptions {
+  /** The cap this stream counts against (default: the process-wide one of MAX_WATCH_STREAMS). */
+  limit?: WatchStreamLimit;
+  /** Called for each sample not produced because the reader had not taken the last one. */
+  onSkip?: () => void;
+}
+
 /**
  * Serves a Watch* stream: refuses an interval under MIN_STATS_INTERVAL_MS with INVALID_ARGUMENT
- * naming interval_ms, writes one message at once and then one per interval until the client
- * cancels or the stream closes.
+ * naming interval_ms and a stream past the limit with RESOURCE_EXHAUSTED naming watch_streams;
+ * writes one message at once and then one per interval until the client cancels or the stream
+ * closes. Each message is a whole snapshot, so a slow reader loses nothing by missing one: while
+ * grpc-js's buffer is full (write() returned false) ticks are skipped, and on 'drain' the reader
+ * gets one fresh snapshot. What a stream holds is bounded by one message whatever its reader does.
  */
 export function streamEvery<T>(
   call: grpc.ServerWritableStream<unknown, T>,
   intervalMs: number,
   produce: () => T,
+  options: StreamEveryOptions = {},
 ): void {
   if (intervalMs < MIN_STATS_INTERVAL_MS) {
     call.emit('error', {
@@ -20,11 +53,41 @@ export function streamEvery<T>(
     });
     return;
   }
-  call.write(produce());
-  const timer = setInterval(() => call.write(produce()), intervalMs);
-  const stop = (): void => clearInterval(timer);
+  const limit = options.limit ?? processWatchLimit;
+  if (!limit.tryAcquire()) {
+    call.emit('error', {
+      code: grpc.status.RESOURCE_EXHAUSTED,
+      details: `watch_streams: ${limit.max} watch streams are open on this server, its limit; close one and retry`,
+    });
+    return;
+  }
+  let waitingForDrain = false;
+  let ended = false;
+  const send = (): void => {
+    if (ended) return;
+    if (waitingForDrain) {
+      options.onSkip?.();
+      return;
+    }
+    waitingForDrain = !call.write(produce());
+  };
+  const onDrain = (): void => {
+    waitingForDrain = false;
+    send();
+  };
+  call.on('drain', onDrain);
+  send();
+  const timer = setInterval(send, intervalMs);
+  const stop = (): void => {
+    if (ended) return;
+    ended = true;
+    clearInterval(timer);
+    call.off('drain', onDrain);
+    limit.release();
+  };
   call.on('cancelled', stop);
   call.on('close', stop);
+  call.on('finish', stop);
   call.on('error', stop);
 }
 

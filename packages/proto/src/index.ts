@@ -8,7 +8,10 @@ export {
 } from './loader';
 export { HealthService, type ServingStatus } from './health';
 export {
+  MAX_WATCH_STREAMS,
   MIN_STATS_INTERVAL_MS,
+  WatchStreamLimit,
+  type StreamEveryOptions,
   replyFrom,
   streamEvery,
   unaryCall,
