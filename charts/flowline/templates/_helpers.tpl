@@ -60,3 +60,37 @@ capabilities:
 {{- $conf = merge $conf $cni.extraConfig -}}
 {{- toJson $conf -}}
 {{- end -}}
+
+{{/* gRPC mutual TLS (values tls): where the certificates are mounted, and the SPIFFE IDs. */}}
+{{- define "flowline.grpcTlsDir" -}}
+/var/run/secrets/flowline.io/grpc
+{{- end -}}
+
+{{/* spiffe://<trustDomain>/flowline/<role> for role controller or operator. */}}
+{{- define "flowline.spiffeId" -}}
+{{- printf "spiffe://%s/flowline/%s" .root.Values.tls.trustDomain .role -}}
+{{- end -}}
+
+{{/* The Secret holding a component's gRPC certificate (ca.crt, tls.crt, tls.key). */}}
+{{- define "flowline.grpcTlsSecret" -}}
+{{- include "flowline.name" (dict "root" .root "component" (printf "%s-grpc-tls" .component)) -}}
+{{- end -}}
+
+{{/* The container env of gRPC transport security: FLOWLINE_TLS_* or FLOWLINE_INSECURE=1. */}}
+{{- define "flowline.grpcTlsEnv" -}}
+{{- if .Values.tls.enabled }}
+# Mutual TLS: ca.crt, tls.crt, tls.key of the mounted Secret, re-read every 60 s.
+- name: FLOWLINE_TLS_CA
+  value: {{ include "flowline.grpcTlsDir" . }}/ca.crt
+- name: FLOWLINE_TLS_CERT
+  value: {{ include "flowline.grpcTlsDir" . }}/tls.crt
+- name: FLOWLINE_TLS_KEY
+  value: {{ include "flowline.grpcTlsDir" . }}/tls.key
+{{- else }}
+# tls.enabled=false: plaintext gRPC, warned at start.
+- name: FLOWLINE_INSECURE
+  value: "1"
+{{- end }}
+- name: FLOWLINE_TRUST_DOMAIN
+  value: {{ .Values.tls.trustDomain | quote }}
+{{- end -}}

@@ -47,3 +47,16 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 {{- join ", " $out -}}
 {{- end -}}
+
+{{/* gRPC mutual TLS: the NF's SPIFFE ID (one per StatefulSet), its Secret, its mount. */}}
+{{- define "nf.spiffeId" -}}
+{{- printf "spiffe://%s/ns/%s/nf/%s" .Values.tls.trustDomain .Release.Namespace (include "nf.name" .) -}}
+{{- end -}}
+
+{{- define "nf.grpcTlsSecret" -}}
+{{- printf "%s-grpc-tls" (include "nf.name" .) -}}
+{{- end -}}
+
+{{- define "nf.grpcTlsDir" -}}
+/var/run/secrets/flowline.io/grpc
+{{- end -}}

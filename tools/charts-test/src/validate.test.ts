@@ -92,3 +92,83 @@ describe('checkKnownFields (TypeScript excess property checks on kubernetes-mode
     );
   });
 });
+
+describe('cert-manager Certificates (a schema from the published cert-manager.io/v1 API)', () => {
+  const certificate = (spec: Record<string, unknown>): Manifest => ({
+    apiVersion: 'cert-manager.io/v1',
+    kind: 'Certificate',
+    metadata: { name: 'c', namespace: 'ns' },
+    spec,
+  });
+  const good = {
+    secretName: 'c-tls',
+    uris: ['spiffe://flowline/flowline/controller'],
+    usages: ['digital signature', 'key encipherment', 'server auth', 'client auth'],
+    duration: '2160h',
+    renewBefore: '360h',
+    privateKey: { algorithm: 'ECDSA', size: 256, encoding: 'PKCS8', rotationPolicy: 'Always' },
+    issuerRef: { name: 'ca', kind: 'ClusterIssuer', group: 'cert-manager.io' },
+  };
+
+  it('accepts a well-formed Certificate', async () => {
+    await expect(validateSchema(certificate(good))).resolves.toBeUndefined();
+  });
+
+  it.each<[string, Record<string, unknown>, RegExp]>([
+    [
+      'a misspelled field',
+      { ...good, uri: good.uris },
+      /\/spec must NOT have additional properties 'uri'/,
+    ],
+    [
+      'no secretName',
+      { ...good, secretName: undefined },
+      /\/spec must have required property 'secretName'/,
+    ],
+    [
+      'no issuer name',
+      { ...good, issuerRef: { kind: 'Issuer' } },
+      /\/spec\/issuerRef must have required property 'name'/,
+    ],
+    [
+      'an unknown usage',
+      { ...good, usages: ['server', 'client auth'] },
+      /\/spec\/usages\/0 must be equal to one of the allowed values/,
+    ],
+    [
+      'no name at all (no uris, dnsNames, commonName...)',
+      { ...good, uris: undefined },
+      /\/spec must match a schema in anyOf/,
+    ],
+    ['a duration in days', { ...good, duration: '90d' }, /\/spec\/duration must match pattern/],
+    [
+      'an unknown key algorithm',
+      { ...good, privateKey: { algorithm: 'EC' } },
+      /\/spec\/privateKey\/algorithm must be equal to one of the allowed values/,
+    ],
+    [
+      'renewBefore not shorter than duration',
+      { ...good, duration: '2h', renewBefore: '120m' },
+      /renewBefore 120m is not shorter than duration 2h/,
+    ],
+    [
+      'a duration under an hour',
+      { ...good, duration: '30m', renewBefore: '10m' },
+      /duration 30m is less than 1h/,
+    ],
+    [
+      'an ECDSA key of an RSA size',
+      { ...good, privateKey: { algorithm: 'ECDSA', size: 2048 } },
+      /size 2048 is not one of 256, 384, 521 for ECDSA/,
+    ],
+    [
+      'a cert-manager issuer kind that does not exist',
+      { ...good, issuerRef: { name: 'ca', kind: 'CAIssuer' } },
+      /issuerRef\/kind CAIssuer is not Issuer or ClusterIssuer/,
+    ],
+  ])('refuses %s, naming the field', async (_what, spec, message) => {
+    const m = certificate(JSON.parse(JSON.stringify(spec)) as Record<string, unknown>);
+    await expect(validateSchema(m)).rejects.toThrow(ManifestError);
+    await expect(validateSchema(m)).rejects.toThrow(message);
+  });
+});

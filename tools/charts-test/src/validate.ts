@@ -1,6 +1,7 @@
 import Ajv2020 from 'ajv/dist/2020';
 import { join } from 'node:path';
 import ts from 'typescript';
+import { certificateProblems } from './cert-manager';
 import type { Manifest } from './helm';
 import { projectRoot } from './paths';
 
@@ -26,6 +27,7 @@ function modelModule(apiVersion: string, kind: string): string | undefined {
   if (apiVersion.startsWith('monitoring.coreos.com/'))
     return `@kubernetes-models/prometheus-operator/${apiVersion}/${kind}`;
   if (apiVersion.startsWith('k8s.cni.cncf.io/')) return undefined;
+  if (apiVersion.startsWith('cert-manager.io/')) return undefined;
   return `kubernetes-models/${apiVersion}/${kind}`;
 }
 
@@ -64,6 +66,11 @@ export async function validateSchema(m: Manifest): Promise<void> {
         id(m),
         (validateNad.errors ?? []).map((e) => `${e.instancePath} ${e.message}`),
       );
+    return;
+  }
+  if (m.apiVersion === 'cert-manager.io/v1' && m.kind === 'Certificate') {
+    const problems = certificateProblems(m);
+    if (problems.length > 0) throw new ManifestError(id(m), problems);
     return;
   }
   const path = modelModule(m.apiVersion, m.kind);

@@ -339,7 +339,9 @@ describe('charts/flowline', () => {
     ).toContain('FLOWLINE_OVS_TLS_DIR');
 
     const plain = render('flowline', { ovs: { remote: { tls: { enabled: false } } } });
-    expect(plain.some((m) => m.kind === 'Secret')).toBe(false);
+    expect(plain.some((m) => m.kind === 'Secret' && m.metadata.name.includes('ovs-tls'))).toBe(
+      false,
+    );
     expect(
       envOf(podOf(find(plain, 'DaemonSet', 'test-ovs-dpdk')).spec.containers[0]!),
     ).toMatchObject({ FLOWLINE_OVSDB_REMOTE: 'ptcp:6640:$(NODE_IP)' });
@@ -348,13 +350,14 @@ describe('charts/flowline', () => {
     expect(envOf(plainCc).FLOWLINE_OVS_TLS_DIR).toBeUndefined();
   });
 
-  it('runs the chain controller as non-root with gRPC probes and least-privilege RBAC', () => {
+  it('runs the chain controller as non-root with gRPC probes (health port) and least-privilege RBAC', () => {
     const pod = podOf(find(ms, 'Deployment', 'test-chain-controller'));
     expect(pod.spec.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65532 });
     const c = pod.spec.containers[0]!;
     expect(securityProblems(c, [])).toEqual([]);
-    expect(c.readinessProbe).toMatchObject({ grpc: { port: 50051 } });
-    expect(c.livenessProbe).toMatchObject({ grpc: { port: 50051 } });
+    // Kubelet's probes carry no client certificate: the plaintext health-only port.
+    expect(c.readinessProbe).toMatchObject({ grpc: { port: 8081 } });
+    expect(c.livenessProbe).toMatchObject({ grpc: { port: 8081 } });
     expect(envOf(c)).toMatchObject({
       FLOWLINE_GRPC_ADDRESS: '0.0.0.0:50051',
       FLOWLINE_KUBERNETES: '1',
@@ -379,8 +382,13 @@ describe('charts/flowline', () => {
       'FLOWLINE_CHAIN_STATE',
     ])
       expect(main, `${name} is not read by services/chain-controller/src/main.ts`).toContain(name);
+    // The controller's own role (the ServiceChain editor and viewer roles are for users).
     const rules = ms
-      .filter((m) => m.kind === 'ClusterRole' || m.kind === 'Role')
+      .filter(
+        (m) =>
+          (m.kind === 'ClusterRole' || m.kind === 'Role') &&
+          m.metadata.name === 'test-chain-controller',
+      )
       .flatMap((r) => r.rules as { apiGroups: string[]; resources: string[]; verbs: string[] }[]);
     for (const r of rules) {
       expect(r.verbs).not.toContain('*');

@@ -33,8 +33,15 @@ describe('charts/network-function', () => {
       const ms = render('network-function', values, { release: 'nf', namespace: 'nfs' });
       expect(ms.map((m) => m.kind).sort()).toEqual(
         values.pdb && (values.pdb as { enabled?: boolean }).enabled === false
-          ? ['ConfigMap', 'Service', 'StatefulSet']
-          : ['ConfigMap', 'PodDisruptionBudget', 'Service', 'StatefulSet'],
+          ? ['ConfigMap', 'NetworkPolicy', 'Secret', 'Service', 'StatefulSet']
+          : [
+              'ConfigMap',
+              'NetworkPolicy',
+              'PodDisruptionBudget',
+              'Secret',
+              'Service',
+              'StatefulSet',
+            ],
       );
       await validateAll(ms);
     });
@@ -84,12 +91,13 @@ describe('charts/network-function', () => {
     expect(other.metadata.annotations!['k8s.v1.cni.cncf.io/networks']).toBe('dataplane/fast@eth9');
   });
 
-  it('probes the gRPC health service on the NF port and exposes the metrics port', () => {
+  it('probes the gRPC health service on the plaintext health port and exposes the metrics port', () => {
     for (const probe of [c.startupProbe, c.livenessProbe, c.readinessProbe])
-      expect(probe).toMatchObject({ grpc: { port: 50051 } });
+      expect(probe).toMatchObject({ grpc: { port: 8081 } });
     expect(c.ports).toEqual([
       { name: 'grpc', containerPort: 50051, protocol: 'TCP' },
       { name: 'metrics', containerPort: 9464, protocol: 'TCP' },
+      { name: 'health', containerPort: 8081, protocol: 'TCP' },
     ]);
     expect(envOf(c)).toMatchObject({
       FLOWLINE_GRPC_ADDRESS: '0.0.0.0:50051',

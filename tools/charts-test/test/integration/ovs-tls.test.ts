@@ -166,6 +166,12 @@ describe.skipIf(!root)("the chart's OVS and chain controller over SSL (integrati
     for (const [k, v] of Object.entries(envOf(ccC))) if (typeof v === 'string') ccEnv[k] = v;
     expect(ccEnv.FLOWLINE_OVSDB_REMOTE).toBe('ssl:{nodeIP}:6640');
     delete ccEnv.FLOWLINE_KUBERNETES;
+    // This test is about OVS over SSL: the ChainService is reached over a unix socket in
+    // plaintext, not with the gRPC certificates mounted in a pod (grpc-security.test.ts checks
+    // those), and no health listener is opened on the host.
+    for (const k of Object.keys(ccEnv)) if (k.startsWith('FLOWLINE_TLS_')) delete ccEnv[k];
+    delete ccEnv.FLOWLINE_HEALTH_ADDRESS;
+    ccEnv.FLOWLINE_INSECURE = '1';
     Object.assign(ccEnv, {
       FLOWLINE_OVSDB_REMOTE: ccEnv.FLOWLINE_OVSDB_REMOTE!.replace('{nodeIP}', node),
       FLOWLINE_OPENFLOW_REMOTE: ccEnv.FLOWLINE_OPENFLOW_REMOTE!.replace('{nodeIP}', node),
