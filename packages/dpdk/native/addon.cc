@@ -586,25 +586,34 @@ Napi::Value PipelineAddStage(const Napi::CallbackInfo &info) {
   return Napi::Number::New(env, rc);
 }
 
-std::vector<fl_acl_rule> AclRules(const Napi::Array &rules) {
-  std::vector<fl_acl_rule> r(rules.Length());
-  for (uint32_t i = 0; i < rules.Length(); i++) {
-    Napi::Object o = rules.Get(i).As<Napi::Object>();
+// Rules packed by packAcl (src/acl.ts): ACL_RULE_WIRE bytes each, little-endian u16/u32.
+constexpr size_t ACL_RULE_WIRE = 52;
+std::vector<fl_acl_rule> AclRules(const Napi::Value &v) {
+  if (!v.IsBuffer()) throw Napi::TypeError::New(v.Env(), "rules must be a packed Buffer");
+  auto b = v.As<Napi::Buffer<uint8_t>>();
+  if (b.Length() % ACL_RULE_WIRE)
+    throw Napi::RangeError::New(v.Env(), "packed rules: length is not a multiple of 52");
+  const uint8_t *d = b.Data();
+  auto u16 = [](const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); };
+  std::vector<fl_acl_rule> r(b.Length() / ACL_RULE_WIRE);
+  for (size_t i = 0; i < r.size(); i++, d += ACL_RULE_WIRE) {
     fl_acl_rule &x = r[i];
     memset(&x, 0, sizeof(x));
-    x.family = (uint8_t)U32(o.Get("family"), "family");
-    x.proto = (uint8_t)U32(o.Get("proto"), "proto");
-    x.proto_mask = (uint8_t)U32(o.Get("protoMask"), "protoMask");
-    x.src_len = (uint8_t)U32(o.Get("srcLen"), "srcLen");
-    x.dst_len = (uint8_t)U32(o.Get("dstLen"), "dstLen");
-    CopyBytes(o.Get("src"), x.src, 16, "src");
-    CopyBytes(o.Get("dst"), x.dst, 16, "dst");
-    x.sport_lo = (uint16_t)U32(o.Get("sportLo"), "sportLo");
-    x.sport_hi = (uint16_t)U32(o.Get("sportHi"), "sportHi");
-    x.dport_lo = (uint16_t)U32(o.Get("dportLo"), "dportLo");
-    x.dport_hi = (uint16_t)U32(o.Get("dportHi"), "dportHi");
-    x.priority = (int32_t)U32(o.Get("priority"), "priority");
-    x.action = Action(o.Get("action"));
+    x.family = d[0];
+    x.proto = d[1];
+    x.proto_mask = d[2];
+    x.src_len = d[3];
+    x.dst_len = d[4];
+    x.action = d[5];
+    if (x.action > FL_ACT_PUNT || x.src_len > 128 || x.dst_len > 128)
+      throw Napi::RangeError::New(v.Env(), "packed rule " + std::to_string(i) + " is malformed");
+    x.sport_lo = u16(d + 6);
+    x.sport_hi = u16(d + 8);
+    x.dport_lo = u16(d + 10);
+    x.dport_hi = u16(d + 12);
+    x.priority = (int32_t)((uint32_t)u16(d + 16) | (uint32_t)u16(d + 18) << 16);
+    memcpy(x.src, d + 20, 16);
+    memcpy(x.dst, d + 36, 16);
   }
   return r;
 }
@@ -692,7 +701,7 @@ Napi::Value PipelineSetAcl(const Napi::CallbackInfo &info) {
   uint32_t id = U32(info[0], "pipeline");
   fl_pipeline *p = Pipeline(info[0]);
   int stage = info[1].As<Napi::Number>().Int32Value();
-  std::vector<fl_acl_rule> r = AclRules(info[2].As<Napi::Array>());
+  std::vector<fl_acl_rule> r = AclRules(info[2]);
   char err[FL_ERR_LEN] = "";
   fl_acl_build_conf conf;
   int rc = fl_pipeline_acl_build_conf(p, stage, &conf, err);

@@ -102,11 +102,11 @@ export interface NativeAddon {
   pipelineSetAcl(
     pipeline: number,
     stage: number,
-    rules: unknown[],
+    rules: Buffer,
     sync?: false,
   ): Promise<number[]>;
   /** Built on the JS thread (small initial tables only). */
-  pipelineSetAcl(pipeline: number, stage: number, rules: unknown[], sync: true): number[];
+  pipelineSetAcl(pipeline: number, stage: number, rules: Buffer, sync: true): number[];
   /** null when every worker of the pipeline can send on the port, else why not. */
   pipelineCheckPort(pipeline: number, port: number): string | null;
   /** Advances a manualClock pipeline's clock; returns its now in TSC cycles (0: not manual). */

@@ -4,7 +4,7 @@
  * swaps tables (RCU: build aside, publish, free after every worker's quiescent state), reads
  * counters, and handles punted packets.
  */
-import { compileAcl, type AclRule, type NativeAclRule } from './acl';
+import { compileAcl, compileAclAsync, packAcl, type AclRule, type NativeAclRule } from './acl';
 import type { PacketBatch } from './batch';
 import { PipelineError, nativeError } from './errors';
 import { requireEal } from './eal';
@@ -411,9 +411,8 @@ export class Pipeline {
     if (why !== null) throw new PipelineError(why, at);
   }
 
-  /** Validates rules for a stage and compiles them to native rules (at most maxAclRules). */
-  private compileFor(rules: AclRule[], at: string): NativeAclRule[] {
-    const compiled = compileAcl(rules, at);
+  /** Refuses more native rules than a table holds (maxAclRules), naming the rules. */
+  private checkCount(rules: AclRule[], compiled: NativeAclRule[], at: string): NativeAclRule[] {
     const max = native().constants.maxAclRules;
     if (compiled.length > max)
       throw new PipelineError(
@@ -427,7 +426,7 @@ export class Pipeline {
   /** Pipeline.create: a stage's initial (small) table, built on this thread. */
   private createAcl(name: string, rules: AclRule[], at: string): void {
     const s = this.stage(name, 'acl');
-    const compiled = this.compileFor(rules, at);
+    const compiled = this.checkCount(rules, compileAcl(rules, at), at);
     if (compiled.length > MAX_CREATE_ACL_RULES)
       throw new PipelineError(
         `${compiled.length} native rules are too many to build in Pipeline.create, on the event ` +
@@ -437,7 +436,7 @@ export class Pipeline {
       );
     let raw: number[];
     try {
-      raw = native().pipelineSetAcl(this.handle, s.index, compiled, true);
+      raw = native().pipelineSetAcl(this.handle, s.index, packAcl(compiled), true);
     } catch (e) {
       throw aclBuildError(s.name, e);
     }
@@ -453,23 +452,26 @@ export class Pipeline {
    */
   updateAcl(stage: string | number, rules: AclRule[]): Promise<{ retired: RuleHits[] }> {
     let s: { name: string; index: number };
-    let compiled: NativeAclRule[];
     try {
       this.assertLive();
       s = this.stage(stage, 'acl');
-      compiled = this.compileFor(rules, `stages[${s.name}].rules`);
     } catch (e) {
       return Promise.reject(e);
     }
+    const at = `stages[${s.name}].rules`;
+    // validated in slices that yield to the event loop, packed, then built on the thread pool
+    const compiled = compileAclAsync(rules, at).then((c) => this.checkCount(rules, c, at));
+    compiled.catch(() => undefined); // rejected while queued: reported by `done`, not unhandled
     const run = async (): Promise<{ retired: RuleHits[] }> => {
+      const c = await compiled;
       this.assertLive();
       let raw: number[];
       try {
-        raw = await native().pipelineSetAcl(this.handle, s.index, compiled);
+        raw = await native().pipelineSetAcl(this.handle, s.index, packAcl(c));
       } catch (e) {
         throw aclBuildError(s.name, e);
       }
-      return { retired: this.installed(s.index, rules, compiled, raw) };
+      return { retired: this.installed(s.index, rules, c, raw) };
     };
     const done = this.aclQueue.then(run, run);
     this.aclQueue = done.catch(() => undefined);

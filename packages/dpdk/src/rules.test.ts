@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { compileAcl } from './acl';
+import { ACL_RULE_WIRE_SIZE, compileAcl, compileAclAsync, packAcl } from './acl';
 import { PipelineError } from './errors';
 import { parseIp, parsePrefix } from './ip';
 import { compileRoutes } from './lpm';
@@ -119,5 +119,48 @@ describe('addresses and packets', () => {
     const p = buildPacket({ src: '10.0.0.1', dst: '10.0.0.2', ttl: 9 });
     expect(p.length).toBe(64);
     expect(ipv4Checksum(p.subarray(14, 34))).toBe(p.readUInt16BE(24));
+  });
+});
+
+describe('ACL rules for large tables', () => {
+  it('compileAclAsync compiles as compileAcl does, yielding to the event loop between slices', async () => {
+    const rules = Array.from({ length: 5000 }, (_, i) => ({
+      action: 'permit' as const,
+      proto: 'udp' as const,
+      dstPort: i,
+    }));
+    let ticks = 0;
+    const t = setImmediate(function tick() {
+      ticks++;
+      if (ticks < 1000) setImmediate(tick);
+    });
+    const c = await compileAclAsync(rules, 'rules', 1000);
+    clearImmediate(t);
+    expect(c).toEqual(compileAcl(rules));
+    expect(ticks).toBeGreaterThanOrEqual(4); // one turn of the loop per slice at least
+    const bad = [...rules, { action: 'allow' }] as never[];
+    await expect(compileAclAsync(bad, 'rules', 1000)).rejects.toThrow(
+      /^rules\[5000\]\.action: action must be/,
+    );
+  });
+
+  it('packAcl lays native rules out as the addon reads them', () => {
+    const [r] = compileAcl([
+      {
+        action: 'deny',
+        proto: 'tcp',
+        src: '10.1.2.0/24',
+        srcPort: [1, 2],
+        dstPort: 443,
+        priority: 0x1234567,
+      },
+    ]);
+    const b = packAcl([r!, r!]);
+    expect(b.length).toBe(2 * ACL_RULE_WIRE_SIZE);
+    expect([...b.subarray(0, 6)]).toEqual([4, 6, 0xff, 24, 0, 1]);
+    expect([2, 4, 6, 8].map((k) => b.readUInt16LE(4 + k))).toEqual([1, 2, 443, 443]);
+    expect(b.readUInt32LE(16)).toBe(0x1234567);
+    expect([...b.subarray(20, 24)]).toEqual([10, 1, 2, 0]);
+    expect(b.subarray(ACL_RULE_WIRE_SIZE)).toEqual(b.subarray(0, ACL_RULE_WIRE_SIZE));
   });
 });
