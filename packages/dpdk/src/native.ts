@@ -99,12 +99,7 @@ export interface NativeAddon {
   pipelineCreate(conf: unknown): number;
   pipelineAddStage(pipeline: number, type: string, conf: unknown): number;
   /** Built on libuv's thread pool, swapped in on the JS thread; retired table's hits. */
-  pipelineSetAcl(
-    pipeline: number,
-    stage: number,
-    rules: Buffer,
-    sync?: false,
-  ): Promise<number[]>;
+  pipelineSetAcl(pipeline: number, stage: number, rules: Buffer, sync?: false): Promise<number[]>;
   /** Built on the JS thread (small initial tables only). */
   pipelineSetAcl(pipeline: number, stage: number, rules: Buffer, sync: true): number[];
   /** null when every worker of the pipeline can send on the port, else why not. */
