@@ -41,6 +41,9 @@ export {
   parseOvsRemote,
   formatOvsRemote,
   OvsRemoteError,
+  certificateNames,
+  checkPeerName,
+  switchName,
   type OvsRemote,
   type OvsTls,
 } from './remote';

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatOvsRemote, OvsRemoteError, parseOvsRemote, type OvsTls } from './remote';
 import { run } from './run';
+import { withVerifiedRelay } from './tls-relay';
 
 export interface OpenFlowTarget {
   bridge: string;
@@ -136,19 +137,34 @@ export class OpenFlow {
       );
   }
 
-  private ofctl(args: string[], what: string): Promise<string> {
+  /**
+   * Runs ovs-ofctl with the arguments `build` makes for the remote it is to use. For ssl: with
+   * a `tls.peerName`, that remote is a relay's unix socket whose connections are TLS verified by
+   * name (src/tls-relay.ts): ovs-ofctl checks only the CA. Otherwise ovs-ofctl's own SSL.
+   */
+  private ofctl(build: (remote: string) => string[], what: string): Promise<string> {
     const tls = this.target.tls;
-    if (tls && this.remote.startsWith('ssl:'))
-      args = [
+    const exec = (args: string[]): Promise<string> =>
+      run(this.target.ofctl ?? 'ovs-ofctl', args, {
+        timeoutMs: this.target.timeoutMs ?? 15_000,
+        what,
+      });
+    if (tls && this.remote.startsWith('ssl:')) {
+      const peerName = tls.peerName;
+      if (peerName) {
+        const r = parseOvsRemote(this.remote) as { host: string; port: number };
+        return withVerifiedRelay({ host: r.host, port: r.port, tls: { ...tls, peerName } }, (via) =>
+          exec(build(via)),
+        );
+      }
+      return exec([
         `--private-key=${tls.privateKey}`,
         `--certificate=${tls.certificate}`,
         `--ca-cert=${tls.caCert}`,
-        ...args,
-      ];
-    return run(this.target.ofctl ?? 'ovs-ofctl', args, {
-      timeoutMs: this.target.timeoutMs ?? 15_000,
-      what,
-    });
+        ...build(this.remote),
+      ]);
+    }
+    return exec(build(this.remote));
   }
 
   /**
@@ -161,12 +177,12 @@ export class OpenFlow {
       const file = join(dir, 'flows.txt');
       await writeFile(file, flows.join('\n') + '\n');
       await this.ofctl(
-        [
+        (remote) => [
           '-O',
           'OpenFlow14',
           '--bundle',
           mode === 'replace' ? 'replace-flows' : 'add-flows',
-          this.remote,
+          remote,
           file,
         ],
         `applying ${flows.length} flows to ${this.target.bridge} as one bundle`,
@@ -178,21 +194,35 @@ export class OpenFlow {
 
   /** Deletes the flows that match (all when no match is given). */
   async deleteFlows(match?: string): Promise<void> {
-    const args = ['-O', 'OpenFlow14', 'del-flows', this.remote];
-    if (match) args.push(match);
-    await this.ofctl(args, `deleting flows on ${this.target.bridge}`);
+    await this.ofctl(
+      (remote) => ['-O', 'OpenFlow14', 'del-flows', remote, ...(match ? [match] : [])],
+      `deleting flows on ${this.target.bridge}`,
+    );
   }
 
   async dumpFlows(match?: string): Promise<FlowStats[]> {
     // --names: ports by name, as flows are written (ovs-ofctl prints numbers when not on a tty).
-    const args = ['-O', 'OpenFlow14', '--names', 'dump-flows', this.remote];
-    if (match) args.push(match);
-    return parseDumpFlows(await this.ofctl(args, `reading flows of ${this.target.bridge}`));
+    return parseDumpFlows(
+      await this.ofctl(
+        (remote) => [
+          '-O',
+          'OpenFlow14',
+          '--names',
+          'dump-flows',
+          remote,
+          ...(match ? [match] : []),
+        ],
+        `reading flows of ${this.target.bridge}`,
+      ),
+    );
   }
 
   async dumpPorts(): Promise<PortStats[]> {
     return parseDumpPorts(
-      await this.ofctl(['dump-ports', this.remote], `reading port stats of ${this.target.bridge}`),
+      await this.ofctl(
+        (remote) => ['dump-ports', remote],
+        `reading port stats of ${this.target.bridge}`,
+      ),
     );
   }
 }

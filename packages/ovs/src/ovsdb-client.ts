@@ -13,6 +13,7 @@ import {
 } from './errors';
 import { JsonStreamSplitter } from './json-stream';
 import {
+  checkPeerName,
   formatOvsRemote,
   OvsRemoteError,
   parseOvsRemote,
@@ -186,9 +187,12 @@ export class OvsdbClient extends EventEmitter {
                 host: t.host,
                 port: t.port,
                 ...this.tlsFiles!,
-                // As OVS's own peers do: the CA is the trust, not host names (one switch
-                // certificate serves every node).
-                checkServerIdentity: () => undefined,
+                // Not the host name (nodes are dialled by IP): the switch's own name when one
+                // is expected (tls.peerName, e.g. ovs-switch.<node>); otherwise, as OVS's own
+                // peers do, the CA alone.
+                checkServerIdentity: this.options.tls?.peerName
+                  ? checkPeerName(this.options.tls.peerName)
+                  : () => undefined,
               });
       const onError = (err: Error): void => {
         socket.destroy();

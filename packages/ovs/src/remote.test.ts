@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { formatOvsRemote, OvsRemoteError, parseOvsRemote } from './remote';
+import {
+  certificateNames,
+  checkPeerName,
+  formatOvsRemote,
+  OvsRemoteError,
+  parseOvsRemote,
+  switchName,
+} from './remote';
 
 describe('OVS remotes', () => {
   it('parses unix and tcp remotes in OVS syntax, IPv6 in brackets, and formats them back', () => {
@@ -30,5 +37,29 @@ describe('OVS remotes', () => {
     ] as const)
       expect(() => parseOvsRemote(text), text).toThrow(message);
     expect(() => parseOvsRemote('x')).toThrow(OvsRemoteError);
+  });
+});
+
+describe('switch names (which node a switch certificate is for)', () => {
+  const cert = (subjectaltname: string | undefined, cn: string) =>
+    ({ subjectaltname, subject: { CN: cn } }) as unknown as import('node:tls').PeerCertificate;
+
+  it('names a node ovs-switch.<node> and refuses what is not a node name', () => {
+    expect(switchName('node-a')).toBe('ovs-switch.node-a');
+    expect(() => switchName('Node_A')).toThrow(OvsRemoteError);
+  });
+
+  it('reads DNS SANs, else the CN; the check wants the exact name', () => {
+    expect(certificateNames(cert('DNS:ovs-switch.a, IP Address:10.0.0.1', 'x'))).toEqual([
+      'ovs-switch.a',
+    ]);
+    expect(certificateNames(cert(undefined, 'ovs-switch.a'))).toEqual(['ovs-switch.a']);
+    const check = checkPeerName('ovs-switch.a');
+    expect(check('10.0.0.1', cert('DNS:ovs-switch.a', 'x'))).toBeUndefined();
+    expect(check('10.0.0.1', cert(undefined, 'ovs-switch.a'))).toBeUndefined();
+    expect(check('10.0.0.1', cert('DNS:ovs-switch.b', 'ovs-switch.a'))?.message).toBe(
+      "the switch's certificate names ovs-switch.b, not ovs-switch.a: it is not that node's switch",
+    );
+    expect(check('10.0.0.1', cert('DNS:*.a', 'x'))).toBeInstanceOf(Error);
   });
 });

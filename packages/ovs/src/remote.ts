@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import type { PeerCertificate } from 'node:tls';
 import { OvsError } from './errors';
 
 /**
@@ -18,6 +19,53 @@ export interface OvsTls {
   privateKey: string;
   certificate: string;
   caCert: string;
+  /**
+   * The name the server's certificate must carry (a DNS subject alternative name, or the
+   * subject CN when it has none), e.g. `switchName(node)`: which switch this is, beyond "signed
+   * by the CA". OVS itself checks no names, so without it any certificate of the CA passes.
+   * OVSDB checks it in the TLS handshake; OpenFlow (ovs-ofctl, which cannot) goes through a
+   * relay that makes the verified connection itself (src/tls-relay.ts).
+   */
+  peerName?: string;
+}
+
+/** The name a node's switch certificate carries (CN and DNS SAN): `ovs-switch.<node>`. */
+export function switchName(node: string): string {
+  if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(node))
+    throw new OvsRemoteError(`node name "${node}" is not a Kubernetes node name (RFC 1123)`, {
+      node,
+    });
+  return `ovs-switch.${node}`;
+}
+
+/** The names a certificate proves: its DNS subject alternative names, else its subject CN. */
+export function certificateNames(
+  cert: Pick<PeerCertificate, 'subjectaltname' | 'subject'>,
+): string[] {
+  const dns = (cert.subjectaltname ?? '')
+    .split(/,\s*/)
+    .filter((p) => p.startsWith('DNS:'))
+    .map((p) => p.slice(4));
+  if (dns.length) return dns;
+  const cn = (cert.subject as Record<string, string | string[]> | undefined)?.CN;
+  return typeof cn === 'string' ? [cn] : Array.isArray(cn) ? cn : [];
+}
+
+/**
+ * A checkServerIdentity for node:tls: the certificate must name `expected` exactly (no
+ * wildcards: a switch certificate names one node).
+ */
+export function checkPeerName(
+  expected: string,
+): (host: string, cert: PeerCertificate) => Error | undefined {
+  return (_host, cert) => {
+    const names = certificateNames(cert);
+    if (names.some((n) => n.toLowerCase() === expected.toLowerCase())) return undefined;
+    return new OvsRemoteError(
+      `the switch's certificate names ${names.length ? names.join(', ') : 'nothing'}, not ${expected}: it is not that node's switch`,
+      { expected, names },
+    );
+  };
 }
 
 export class OvsRemoteError extends OvsError {}

@@ -2,7 +2,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OpenFlow, OvsdbClient, VSwitch, startOvsDpdk, type OvsDpdk } from '../../src';
+import {
+  OpenFlow,
+  OvsdbClient,
+  VSwitch,
+  startOvsDpdk,
+  switchName,
+  type OvsDpdk,
+  type OvsTls,
+} from '../../src';
 import { TestPki } from '../support/pki';
 
 /** A /30 of 10.252.0.0/16 per test process. */
@@ -13,11 +21,19 @@ function linkAddresses(): { hostAddress: string; address: string } {
 }
 
 // The node's OVS as the chart runs it: OVSDB and OpenFlow listeners with SSL (pssl:), both
-// sides presenting certificates from the chart's CA; nobody without one gets in.
+// sides presenting certificates, from two CAs: the controller CA signs only the controller's
+// certificate and is the switch's CA cert (the switch accepts the controller alone); the switch
+// CA signs one certificate per node, naming it (ovs-switch.<node>), and is the controller's CA
+// cert. The controller checks the name (OvsTls.peerName): this switch is node-a's.
 describe('OVS over SSL remotes (integration)', () => {
   const work = mkdtempSync(join(tmpdir(), 'flowline-ovs-ssl-'));
-  const pki = new TestPki(join(work, 'pki'));
-  const controllerTls = pki.issue('flowline-chain-controller');
+  const controllerCa = new TestPki(join(work, 'controller-ca'), 'controller-ca');
+  const switchCa = new TestPki(join(work, 'switch-ca'), 'switch-ca');
+  const switchTls = switchCa.issue('ovs-switch.node-a', { san: true, peerCa: controllerCa.caCert });
+  const controllerTls = {
+    ...controllerCa.issue('flowline-chain-controller', { peerCa: switchCa.caCert }),
+    peerName: switchName('node-a'),
+  };
   let ovs: OvsDpdk;
 
   beforeAll(async () => {
@@ -29,7 +45,7 @@ describe('OVS over SSL remotes (integration)', () => {
         ...linkAddresses(),
         ovsdbPort: 16640,
         openflowPort: 16653,
-        tls: pki.issue('flowline-ovs'),
+        tls: switchTls,
       },
     });
   }, 90_000);
@@ -50,7 +66,7 @@ describe('OVS over SSL remotes (integration)', () => {
     }
   });
 
-  it('applies and reads flows over ssl: with ovs-ofctl and the same certificate', async () => {
+  it('applies and reads flows over ssl: with ovs-ofctl and the same certificate (through the verifying relay)', async () => {
     const flows = new OpenFlow({
       bridge: 'br-flowline',
       remote: ovs.openflowRemote!,
@@ -62,6 +78,62 @@ describe('OVS over SSL remotes (integration)', () => {
       ['0x0', ''],
     ]);
     expect((await flows.dumpFlows()).map((f) => f.cookie)).toEqual(['0x9', '0x0']);
+    // Without a name to check, ovs-ofctl's own SSL (the CA alone) reaches it too.
+    const { peerName: _, ...caOnly } = controllerTls;
+    const plain = new OpenFlow({ bridge: 'br-flowline', remote: ovs.openflowRemote!, tls: caOnly });
+    expect((await plain.dumpFlows()).map((f) => f.cookie)).toEqual(['0x9', '0x0']);
+  });
+
+  /** The flow table, without what changes by itself (durations). */
+  const table = async () =>
+    (await ovs.openflow.dumpFlows()).map((f) => [f.cookie, f.priority, f.match, f.actions]);
+
+  /** An OVSDB echo and an ovs-ofctl add with `tls`: what each says when refused. */
+  const attempt = async (tls: OvsTls): Promise<{ ovsdb: unknown; openflow: unknown }> => ({
+    ovsdb: await OvsdbClient.connect({
+      remote: ovs.ovsdbRemote!,
+      tls,
+      connectTimeoutMs: 500,
+      requestTimeoutMs: 1000,
+    })
+      .then(async (c) => {
+        try {
+          return await c.echo();
+        } finally {
+          c.close();
+        }
+      })
+      .catch((e: unknown) => e),
+    openflow: await new OpenFlow({ bridge: 'br-flowline', remote: ovs.openflowRemote!, tls })
+      .applyFlows(['priority=0,actions=NORMAL'])
+      .then(
+        () => 'applied',
+        (e: unknown) => e,
+      ),
+  });
+
+  it("the controller refuses a switch presenting another node's certificate: nothing is sent to it", async () => {
+    const before = await table();
+    // This switch is node-a's; the controller dials it as node-b's.
+    const got = await attempt({ ...controllerTls, peerName: switchName('node-b') });
+    const named = /the switch's certificate names ovs-switch\.node-a, not ovs-switch\.node-b/;
+    expect(String(got.ovsdb)).toMatch(named);
+    expect(String(got.openflow)).toMatch(named);
+    expect(await table()).toEqual(before);
+  });
+
+  it("a switch's certificate presented as the controller is refused by the switch", async () => {
+    const before = await table();
+    // A node's own switch key and certificate, trusting the switch CA: what a compromised node
+    // has. The switch trusts only the controller CA.
+    const asController: OvsTls = { ...switchTls, caCert: switchCa.caCert };
+    const named = await attempt({ ...asController, peerName: switchName('node-a') });
+    expect(named.ovsdb).toBeInstanceOf(Error);
+    expect(named.openflow).toBeInstanceOf(Error);
+    const native = await attempt(asController);
+    expect(native.ovsdb).toBeInstanceOf(Error);
+    expect(String(native.openflow)).toMatch(/ovs-ofctl/);
+    expect(await table()).toEqual(before);
   });
 
   it('turns away a client whose certificate another CA signed, and one without tls settings', async () => {
@@ -70,7 +142,7 @@ describe('OVS over SSL remotes (integration)', () => {
       OvsdbClient.connect({
         remote: ovs.ovsdbRemote!,
         // Trusts the real CA (so the server passes) but presents the rogue certificate.
-        tls: { ...rogue, caCert: controllerTls.caCert },
+        tls: { ...rogue, caCert: controllerTls.caCert, peerName: controllerTls.peerName },
         connectTimeoutMs: 500,
         requestTimeoutMs: 1000,
       }).then(async (c) => {

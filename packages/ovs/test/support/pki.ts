@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { OvsTls } from '../../src';
 
@@ -35,8 +35,11 @@ export class TestPki {
     );
   }
 
-  /** A key and a certificate for `cn` signed by this CA, with the CA as the peer's trust. */
-  issue(cn: string): OvsTls {
+  /**
+   * A key and a certificate for `cn` signed by this CA (with `cn` as a DNS SAN too when
+   * `san`), trusting `peerCa` for the peer (default this CA).
+   */
+  issue(cn: string, options: { san?: boolean; peerCa?: string } = {}): OvsTls {
     const privateKey = join(this.dir, `${cn}-key.pem`);
     const csr = join(this.dir, `${cn}.csr`);
     const certificate = join(this.dir, `${cn}-cert.pem`);
@@ -52,9 +55,13 @@ export class TestPki {
       '-out',
       csr,
     );
+    const ext = join(this.dir, `${cn}.ext`);
+    writeFileSync(ext, options.san ? `subjectAltName=DNS:${cn}\n` : 'basicConstraints=CA:FALSE\n');
     openssl(
       'x509',
       '-req',
+      '-extfile',
+      ext,
       '-in',
       csr,
       '-CA',
@@ -67,7 +74,7 @@ export class TestPki {
       '-out',
       certificate,
     );
-    return { privateKey, certificate, caCert: this.caCert };
+    return { privateKey, certificate, caCert: options.peerCa ?? this.caCert };
   }
 }
 
