@@ -5,6 +5,7 @@ export {
   toProtoRule,
   validateRule,
   validateRuleSet,
+  validateRuleSetAsync,
   type AclRule,
   type AclRuleSet,
   type RuleAction,

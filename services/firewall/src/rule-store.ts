@@ -51,12 +51,23 @@ export class RuleStore {
   }
 
   replace(ruleSet: { rules: AclRule[]; defaultAction?: RuleAction }): Promise<bigint> {
-    return this.serial(() =>
-      this.commit({
+    return this.replaceFrom(async () => ruleSet);
+  }
+
+  /**
+   * Replaces the set with what `produce` validates, in the order calls arrive: a large set
+   * validated in slices (validateRuleSetAsync) still applies before a small one sent after it.
+   */
+  replaceFrom(
+    produce: (current: AclRuleSet) => Promise<{ rules: AclRule[]; defaultAction?: RuleAction }>,
+  ): Promise<bigint> {
+    return this.serial(async () => {
+      const ruleSet = await produce(this.current);
+      return this.commit({
         rules: ruleSet.rules,
         defaultAction: ruleSet.defaultAction ?? this.current.defaultAction,
-      }),
-    );
+      });
+    });
   }
 
   add(rule: AclRule): Promise<bigint> {

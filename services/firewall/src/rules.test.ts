@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { formatAddress, parsePrefix } from '@flowline/packet';
-import { InvalidRuleError, toProtoRule, validateRule, validateRuleSet } from './rules';
+import {
+  InvalidRuleError,
+  toProtoRule,
+  validateRule,
+  validateRuleSet,
+  validateRuleSetAsync,
+} from './rules';
 
 const base = { id: 'web', priority: 10, action: 'PERMIT' as const };
 function fieldOf(fn: () => unknown): string {
@@ -107,5 +113,42 @@ describe('validateRuleSet', () => {
     })();
     expect(err?.field).toBe('rule_set.rules[1].id');
     expect(err?.message).toMatch(/also rules\[0\]\.id/);
+  });
+});
+
+describe('validateRuleSetAsync', () => {
+  const many = (n: number, dup?: number) =>
+    Array.from({ length: n }, (_, i) => ({
+      ...base,
+      id: dup !== undefined && i === n - 1 ? `r${dup}` : `r${i}`,
+      srcPrefix: `10.${(i >> 8) & 255}.${i & 255}.0/24`,
+      protocol: 'tcp',
+      dstPorts: { first: 80, last: 90 },
+    }));
+
+  it('gives what the synchronous check gives, yielding to the event loop between slices', async () => {
+    const rules = many(10_000);
+    let ticks = 0;
+    let ticking = true;
+    const tick = (): void => {
+      ticks += 1;
+      if (ticking) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const valid = await validateRuleSetAsync(rules, 'deny', 'rule_set');
+    ticking = false;
+    expect(valid).toEqual(validateRuleSet(rules, 'deny', 'rule_set'));
+    // 10,000 rules in slices of 2,048: the loop ran between them.
+    expect(ticks).toBeGreaterThanOrEqual(4);
+  });
+
+  it('names the same field as the synchronous check', async () => {
+    const rules = many(5000, 7);
+    await expect(validateRuleSetAsync(rules, 'deny', 'rule_set')).rejects.toMatchObject({
+      field: 'rule_set.rules[4999].id',
+    });
+    expect(fieldOf(() => validateRuleSet(rules, 'deny', 'rule_set'))).toBe(
+      'rule_set.rules[4999].id',
+    );
   });
 });

@@ -89,3 +89,33 @@ describe('flowline.firewall.v1 over gRPC', () => {
     expect(list.generation).toBe('14');
   });
 });
+
+describe('ReplaceRules order', () => {
+  const { table, client: served } = servedRuleStore();
+  const rule = (id: string, extra: Partial<firewallV1.Rule> = {}): firewallV1.Rule => ({
+    id,
+    priority: 10,
+    action: 'PERMIT',
+    protocol: 'tcp',
+    dstPorts: { first: 80, last: 80 },
+    ...extra,
+  });
+
+  it('ReplaceRules apply in the order they arrive, a large set validated in slices included', async () => {
+    const client = served();
+    const big = Array.from({ length: 12_000 }, (_, i) =>
+      rule(`b${i}`, { srcPrefix: `10.${(i >> 8) & 255}.${i & 255}.0/24` }),
+    );
+    const first = call(client.ReplaceRules.bind(client), {
+      ruleSet: { rules: big, defaultAction: 'DENY' },
+    });
+    // Sent after the big set, on the same connection: it must not overtake it.
+    await new Promise((r) => setTimeout(r, 20));
+    const second = call(client.ReplaceRules.bind(client), {
+      ruleSet: { rules: [rule('small')], defaultAction: 'DENY' },
+    });
+    const [a, b] = await Promise.all([first, second]);
+    expect(BigInt(b.generation)).toBe(BigInt(a.generation) + 1n);
+    expect(table.applied.at(-1)!.rules.map((r) => r.id)).toEqual(['small']);
+  });
+});

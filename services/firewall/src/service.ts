@@ -7,7 +7,7 @@ import {
   actionFromProto,
   toProtoRule,
   validateRule,
-  validateRuleSet,
+  validateRuleSetAsync,
 } from './rules';
 
 /** Counters the dataplane keeps for the firewall; read without stopping workers. */
@@ -79,12 +79,17 @@ export function firewallService(
         async () => {
           const set = call.request.ruleSet;
           if (!set) throw new InvalidRuleError('rule_set', 'is required');
-          const defaultAction =
-            set.defaultAction === 'ACTION_UNSPECIFIED'
-              ? store.ruleSet.defaultAction
-              : actionFromProto(set.defaultAction, 'rule_set.default_action');
-          const valid = validateRuleSet(set.rules, defaultAction, 'rule_set');
-          return version(await store.replace(valid));
+          return version(
+            await store.replaceFrom((current) =>
+              validateRuleSetAsync(
+                set.rules,
+                set.defaultAction === 'ACTION_UNSPECIFIED'
+                  ? current.defaultAction
+                  : actionFromProto(set.defaultAction, 'rule_set.default_action'),
+                'rule_set',
+              ),
+            ),
+          );
         },
         callback,
         toStatus,
