@@ -26,6 +26,8 @@ export interface AttachmentFile {
   bridge: string;
   /** Written for the NF and the chain controller; the plugin derives it (ovsPortName). */
   ovsPort: string;
+  /** The NPWG device-info file of this attachment (Device Information Spec 1.1.0). */
+  deviceInfoFile?: string;
   ips: IpConfig[];
   routes: Route[];
   dns: Dns;
@@ -76,13 +78,19 @@ export function parseAttachmentFile(text: string, ifname: string): AttachmentFil
   return v as unknown as AttachmentFile;
 }
 
+export type UntrustedRead<T> =
+  { state: 'missing' } | ({ state: 'ok' } & T) | { state: 'unreadable'; error: string };
+
 /**
- * Reads `<dir>/<ifname>.json` without trusting it: a symlink is not followed, a FIFO does not
- * block, anything but a small regular file holding an attachment of `ifname` is 'unreadable'
- * with the reason.
+ * Reads a file the plugin does not trust the way it is: a symlink is not followed, a FIFO does
+ * not block, anything but a regular file of at most `maxBytes` is 'unreadable' with the reason;
+ * `parse` (which throws on content it cannot use) makes the 'ok' answer.
  */
-export async function readAttachmentFile(dir: string, ifname: string): Promise<AttachmentRead> {
-  const path = join(dir, `${ifname}.json`);
+export async function readUntrusted<T>(
+  path: string,
+  maxBytes: number,
+  parse: (text: string) => T,
+): Promise<UntrustedRead<T>> {
   let fh;
   try {
     fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
@@ -95,20 +103,27 @@ export async function readAttachmentFile(dir: string, ifname: string): Promise<A
   try {
     const st = await fh.stat();
     if (!st.isFile()) return { state: 'unreadable', error: `is not a regular file (${kind(st)})` };
-    if (st.size > MAX_ATTACHMENT_FILE_BYTES)
-      return {
-        state: 'unreadable',
-        error: `is ${st.size} bytes (at most ${MAX_ATTACHMENT_FILE_BYTES})`,
-      };
+    if (st.size > maxBytes)
+      return { state: 'unreadable', error: `is ${st.size} bytes (at most ${maxBytes})` };
     const buf = Buffer.alloc(st.size + 1);
     const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
     if (bytesRead > st.size) return { state: 'unreadable', error: 'grew while it was read' };
-    return { state: 'ok', file: parseAttachmentFile(buf.toString('utf8', 0, bytesRead), ifname) };
+    return { state: 'ok', ...parse(buf.toString('utf8', 0, bytesRead)) };
   } catch (err) {
     return { state: 'unreadable', error: (err as Error).message };
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * Reads `<dir>/<ifname>.json` without trusting it (readUntrusted): anything but a small regular
+ * file holding an attachment of `ifname` is 'unreadable' with the reason.
+ */
+export function readAttachmentFile(dir: string, ifname: string): Promise<AttachmentRead> {
+  return readUntrusted(join(dir, `${ifname}.json`), MAX_ATTACHMENT_FILE_BYTES, (text) => ({
+    file: parseAttachmentFile(text, ifname),
+  }));
 }
 
 /** Written crash-safely (@flowline/state-file): after a crash the file is whole or absent. */

@@ -15,6 +15,7 @@ import {
 } from './attachment-file';
 import type { Attachment, NetConf } from './config';
 import { containerIdProblem, ifnameProblem, isPodIdentity, type CniEnv } from './env';
+import type { FolderIdentity } from './naming';
 import { CniCode, CniError } from './errors';
 import { withLock } from './lock';
 import {
@@ -25,6 +26,15 @@ import {
   type AttachmentPaths,
 } from './naming';
 import { formatResult, parseResult, type Interface, type Result } from './result';
+import {
+  defaultDeviceInfoFile,
+  deviceInfoFileProblem,
+  readDeviceInfoFile,
+  removeDeviceInfoFile,
+  vhostUserDeviceInfo,
+  writeDeviceInfoFile,
+} from './device-info';
+import { listRecords, readRecord, recordPath, removeRecord, writeRecord } from './records';
 import { addVf, checkVf, delVf } from './vf';
 import { EMPTY_RESULT, ipamOf, lockDir, type Context } from './context';
 
@@ -146,6 +156,16 @@ export async function cmdAdd(ctx: Context): Promise<Record<string, unknown>> {
       `interface ${env.ifname} already exists in ${env.netns} (prevResult); use another CNI_IFNAME`,
     );
   if (conf.deviceID) return addVf({ ...ctx, conf: { ...conf, deviceID: conf.deviceID } });
+  if (conf.deviceInfoFileProblem)
+    throw new CniError(
+      CniCode.InvalidConfig,
+      `invalid network configuration: runtimeConfig.CNIDeviceInfoFile ${conf.deviceInfoFileProblem}; the Device Information Spec puts it in ${conf.deviceInfoDir} (set deviceInfoDir if yours differs)`,
+      undefined,
+      { field: 'runtimeConfig.CNIDeviceInfoFile' },
+    );
+  const deviceInfoFile =
+    conf.deviceInfoFile ??
+    defaultDeviceInfoFile(conf.deviceInfoDir, conf.name, env.containerId, env.ifname);
   const portName = ovsPortName(env.containerId, env.ifname);
   const mac = macAddress(env.containerId, env.ifname);
 
@@ -204,6 +224,25 @@ export async function cmdAdd(ctx: Context): Promise<Record<string, unknown>> {
     try {
       const podDir = await makePodDir(conf, paths);
       undo.push({ what: 'pod folder', run: () => removeDirIfEmpty(podDir) });
+      // The plugin's record first: a crash from here on leaves what DEL and GC need to find.
+      const record = {
+        network: conf.name,
+        containerID: env.containerId,
+        ifname: env.ifname,
+        ...(env.pod ? { pod: env.pod } : {}),
+        folder: paths.folderName,
+        deviceInfoFile,
+      };
+      await writeRecord(conf.socketDir, record).catch((err: Error) => {
+        throw new CniError(
+          CniCode.IoFailure,
+          `cannot write ${recordPath(conf.socketDir, env.containerId, env.ifname)}: ${err.message}`,
+        );
+      });
+      undo.push({
+        what: 'attachment record',
+        run: () => removeRecord(conf.socketDir, env.containerId, env.ifname),
+      });
       const externalIds: Record<string, string> = {
         [EXT.network]: conf.name,
         [EXT.containerId]: env.containerId,
@@ -259,6 +298,7 @@ export async function cmdAdd(ctx: Context): Promise<Record<string, unknown>> {
         mtu: conf.mtu,
         bridge: conf.bridge,
         ovsPort: portName,
+        deviceInfoFile,
         ips: ipamResult.ips,
         routes: ipamResult.routes,
         dns,
@@ -271,11 +311,23 @@ export async function cmdAdd(ctx: Context): Promise<Record<string, unknown>> {
       await writeAttachmentFile(join(podDir, `${env.ifname}.json`), file).catch((err: Error) => {
         throw new CniError(CniCode.IoFailure, `cannot write ${paths.jsonPath}: ${err.message}`);
       });
+      undo.push({ what: deviceInfoFile, run: () => removeDeviceInfoFile(deviceInfoFile) });
+      await writeDeviceInfoFile(deviceInfoFile, vhostUserDeviceInfo(paths.socketPath)).catch(
+        (err: Error) => {
+          throw new CniError(
+            CniCode.IoFailure,
+            `cannot write the device-info file ${deviceInfoFile}: ${err.message}`,
+          );
+        },
+      );
       log.info('added', {
         containerId: env.containerId,
         ifname: env.ifname,
         port: portName,
         socket: paths.socketPath,
+        folder: paths.folderName,
+        deviceInfoFile,
+        ...(env.runtimeName ? { runtimeName: env.runtimeName } : {}),
       });
       return formatResult(result, conf.cniVersion);
     } catch (err) {
@@ -315,6 +367,7 @@ function removalFields(r: Removal): Record<string, unknown> {
 
 /** The attachment an OVS port's external_ids name, and its pod folder when that can be derived. */
 function attachmentOfPort(
+  socketDir: string,
   ids: Record<string, string>,
 ): { containerId: string; ifname: string; folder?: string } | undefined {
   const containerId = ids[EXT.containerId];
@@ -324,17 +377,82 @@ function attachmentOfPort(
   const ns = ids[EXT.podNamespace];
   const name = ids[EXT.podName];
   if (ns === undefined && name === undefined)
-    return { containerId, ifname, folder: folderName({ containerId }) };
+    return { containerId, ifname, folder: folderName(socketDir, { containerId }) };
   if (ns === undefined || name === undefined || !isPodIdentity(ns, name))
     return { containerId, ifname };
-  return { containerId, ifname, folder: folderName({ containerId, pod: { namespace: ns, name } }) };
+  return {
+    containerId,
+    ifname,
+    folder: folderName(socketDir, { containerId, pod: { namespace: ns, name } }),
+  };
+}
+
+/**
+ * Whose folder an attachment has, for DEL and CHECK: the plugin's record of the ADD (the runtime's
+ * CNI_ARGS may differ at DEL, or be unusable), else the identity in CNI_ARGS, else the container.
+ * Also the device-info file the record names, when it is one the plugin may touch.
+ */
+async function identityOf(
+  ctx: Context,
+): Promise<{ id: FolderIdentity; recorded: boolean; deviceInfoFile?: string }> {
+  const { env, conf, log } = ctx;
+  const read = await readRecord(conf.socketDir, env.containerId, env.ifname).catch(
+    (err: Error) => ({ state: 'unreadable' as const, error: err.message }),
+  );
+  if (read.state === 'ok') {
+    const r = read.record;
+    const out: { id: FolderIdentity; recorded: boolean; deviceInfoFile?: string } = {
+      id: { containerId: env.containerId, ...(r.pod ? { pod: r.pod } : {}) },
+      recorded: true,
+    };
+    if (r.deviceInfoFile && !deviceInfoFileProblem(r.deviceInfoFile, conf.deviceInfoDir))
+      out.deviceInfoFile = r.deviceInfoFile;
+    if (env.pod && (env.pod.namespace !== r.pod?.namespace || env.pod.name !== r.pod?.name))
+      log.warn("CNI_ARGS name another pod than ADD's; the plugin's record is used", {
+        args: env.pod,
+        recorded: r.pod ?? null,
+      });
+    return out;
+  }
+  if (read.state === 'unreadable')
+    log.warn('attachment record unreadable; CNI_ARGS and the container ID are used', {
+      file: recordPath(conf.socketDir, env.containerId, env.ifname),
+      error: read.error,
+    });
+  return {
+    id: { containerId: env.containerId, ...(env.pod ? { pod: env.pod } : {}) },
+    recorded: false,
+  };
 }
 
 export async function cmdDel(ctx: Context): Promise<void> {
   const { env, conf, log } = ctx;
+  if (containerIdProblem(env.containerId) || ifnameProblem(env.ifname)) {
+    // ADD refuses these before it makes anything: there is nothing to clean up.
+    log.warn('DEL of an attachment ADD would have refused: nothing to remove', {
+      reason: env.ignored,
+    });
+    return;
+  }
+  if (env.ignored)
+    log.warn('DEL ignores CNI_ARGS it cannot use; the pod identity comes from the record', {
+      reason: env.ignored,
+    });
   if (conf.deviceID) return delVf(ctx);
-  const paths = pathsLenient(conf, env);
+  const who = await identityOf(ctx);
+  const paths = pathsLenient(conf, { ...who.id, ifname: env.ifname });
   const portName = ovsPortName(env.containerId, env.ifname);
+  const deviceInfoFiles = [
+    ...new Set([
+      who.deviceInfoFile,
+      conf.deviceInfoFile,
+      defaultDeviceInfoFile(conf.deviceInfoDir, conf.name, env.containerId, env.ifname),
+    ]),
+  ].filter((f): f is string => f !== undefined);
+  if (conf.deviceInfoFileProblem)
+    log.warn('DEL ignores runtimeConfig.CNIDeviceInfoFile', {
+      reason: conf.deviceInfoFileProblem,
+    });
   const run = async (): Promise<void> => {
     // The file is read only to know whose files these are and to report a bad one; nothing in
     // it decides what is removed.
@@ -354,7 +472,7 @@ export async function cmdDel(ctx: Context): Promise<void> {
       // An unreadable file: another container's port naming this folder and ifname owns it.
       if (paths && read?.state === 'unreadable')
         otherOwner = (await ovs.vswitch.listPorts(conf.bridge).catch(() => []))
-          .map((p) => attachmentOfPort(p.externalIds))
+          .map((p) => attachmentOfPort(conf.socketDir, p.externalIds))
           .find(
             (a) =>
               a?.folder === paths.folderName &&
@@ -378,13 +496,34 @@ export async function cmdDel(ctx: Context): Promise<void> {
         file: paths.jsonPath,
         owner: otherOwner,
       });
-    const ipam = ipamOf(ctx);
+    const deviceInfoRemoved: string[] = [];
+    for (const f of deviceInfoFiles)
+      deviceInfoRemoved.push(
+        ...(await removeDeviceInfoFile(f).catch((err: Error) => {
+          throw new CniError(
+            CniCode.IoFailure,
+            `cannot remove the device-info file ${f}: ${err.message}`,
+          );
+        })),
+      );
+    // CNI_ARGS the plugin could not use are not handed on either (host-local would refuse them).
+    const ipam = ipamOf(env.ignored ? { ...ctx, cniArgs: 'IgnoreUnknown=1' } : ctx);
     if (ipam) await ipam.del();
+    // Last: until everything above is gone, a retried DEL (or GC) still finds the record.
+    await removeRecord(conf.socketDir, env.containerId, env.ifname).catch((err: Error) => {
+      throw new CniError(
+        CniCode.IoFailure,
+        `cannot remove ${recordPath(conf.socketDir, env.containerId, env.ifname)}: ${err.message}`,
+      );
+    });
     log.info('deleted', {
       containerId: env.containerId,
       ifname: env.ifname,
       port: portName,
       portRemoved: removed,
+      folder: paths?.folderName,
+      recorded: who.recorded,
+      deviceInfoRemoved,
       ...(files ? removalFields(files) : {}),
     });
   };
@@ -404,7 +543,8 @@ export async function cmdCheck(ctx: Context): Promise<void> {
       },
     );
   const prev = parseResult(conf.prevResult);
-  const paths = attachmentPaths(conf, env);
+  const who = conf.deviceID ? undefined : await identityOf(ctx);
+  const paths = attachmentPaths(conf, { ...(who?.id ?? env), ifname: env.ifname });
   if (!existsSync(env.netns))
     throw new CniError(
       CniCode.UnknownContainer,
@@ -461,6 +601,17 @@ export async function cmdCheck(ctx: Context): Promise<void> {
   for (const ip of file.ips)
     if (!prev.ips.some((p) => p.address === ip.address))
       throw failed(`address ${ip.address} is not in prevResult`);
+  const infoFile =
+    who?.deviceInfoFile ??
+    conf.deviceInfoFile ??
+    defaultDeviceInfoFile(conf.deviceInfoDir, conf.name, env.containerId, env.ifname);
+  const info = await readDeviceInfoFile(infoFile);
+  if (info.state !== 'ok')
+    throw failed(
+      `the device-info file ${infoFile} is ${info.state === 'missing' ? 'missing' : `unusable: ${info.error}`}`,
+    );
+  if (JSON.stringify(info.info) !== JSON.stringify(vhostUserDeviceInfo(paths.socketPath)))
+    throw failed(`the device-info file ${infoFile} does not describe ${paths.socketPath}`);
   const ipam = ipamOf(ctx);
   if (ipam) await ipam.check(prev);
 }
@@ -549,6 +700,10 @@ interface Stale {
   /** Pod folders (names in socketDir) holding its files. */
   folders: Set<string>;
   lease?: boolean;
+  /** Device-info files to remove (the record's, and the name the plugin derives). */
+  deviceInfoFiles: Set<string>;
+  /** Whether the plugin's record of it exists (removed last). */
+  record?: boolean;
 }
 
 /** host-local's store: one file per leased IP holding "containerID\r\nifname". */
@@ -588,15 +743,30 @@ export async function cmdGc(ctx: Context): Promise<void> {
   const note = (
     containerId: string,
     ifname: string,
-    add: { ovsPort?: string; folder?: string; lease?: boolean },
+    add: {
+      ovsPort?: string;
+      folder?: string;
+      lease?: boolean;
+      deviceInfoFile?: string;
+      record?: boolean;
+    },
   ): void => {
     const k = key(containerId, ifname);
     if (keep.has(k)) {
       if (add.folder) keptFiles.add(`${add.folder}/${ifname}`);
       return;
     }
-    const s = stale.get(k) ?? { containerId, ifname, folders: new Set<string>() };
+    const s = stale.get(k) ?? {
+      containerId,
+      ifname,
+      folders: new Set<string>(),
+      deviceInfoFiles: new Set([
+        defaultDeviceInfoFile(conf.deviceInfoDir, conf.name, containerId, ifname),
+      ]),
+    };
     if (add.ovsPort) s.ovsPort = add.ovsPort;
+    if (add.deviceInfoFile) s.deviceInfoFiles.add(add.deviceInfoFile);
+    if (add.record) s.record = true;
     if (add.lease) s.lease = true;
     if (add.folder) s.folders.add(add.folder);
     stale.set(k, s);
@@ -611,7 +781,7 @@ export async function cmdGc(ctx: Context): Promise<void> {
     ovs = await connectOvs(conf);
     for (const p of await ovs.vswitch.listPorts(conf.bridge)) {
       if (p.externalIds[EXT.network] !== conf.name) continue;
-      const a = attachmentOfPort(p.externalIds);
+      const a = attachmentOfPort(conf.socketDir, p.externalIds);
       if (!a) continue;
       if (a.folder) byFolder.set(`${a.folder}/${a.ifname}`, a);
       note(a.containerId, a.ifname, { ovsPort: p.name, ...(a.folder ? { folder: a.folder } : {}) });
@@ -627,7 +797,10 @@ export async function cmdGc(ctx: Context): Promise<void> {
     if (read.state === 'ok') {
       const f = read.file;
       if (f.network !== conf.name) continue;
-      const expected = folderName({ containerId: f.containerID, ...(f.pod ? { pod: f.pod } : {}) });
+      const expected = folderName(conf.socketDir, {
+        containerId: f.containerID,
+        ...(f.pod ? { pod: f.pod } : {}),
+      });
       if (expected === folder) {
         note(f.containerID, ifname, { folder });
         continue;
@@ -642,12 +815,41 @@ export async function cmdGc(ctx: Context): Promise<void> {
     if (owner) note(owner.containerId, owner.ifname, { folder });
     else if (ovs && read.state === 'unreadable' && !keptFiles.has(`${folder}/${ifname}`)) {
       // No OVS port claims it and nothing in it can be believed: a leftover, removed by name.
-      stale.set(`\u0001${folder}/${ifname}`, { ifname, folders: new Set([folder]) });
+      stale.set(`\u0001${folder}/${ifname}`, {
+        ifname,
+        folders: new Set([folder]),
+        deviceInfoFiles: new Set(),
+      });
       orphans++;
     }
   }
   for (const lease of await hostLocalLeases(conf))
     note(lease.containerID, lease.ifname, { lease: true });
+  // The plugin's own records: the identity ADD had (so the folder, derived again from it, even
+  // when the OVS port and the pod's files are gone) and the device-info file it wrote.
+  const records = await listRecords(conf.socketDir);
+  for (const r of records.records) {
+    if (r.network !== conf.name) continue;
+    const infoOk = r.deviceInfoFile && !deviceInfoFileProblem(r.deviceInfoFile, conf.deviceInfoDir);
+    note(r.containerID, r.ifname, {
+      folder: folderName(conf.socketDir, {
+        containerId: r.containerID,
+        ...(r.pod ? { pod: r.pod } : {}),
+      }),
+      record: true,
+      ...(infoOk ? { deviceInfoFile: r.deviceInfoFile } : {}),
+    });
+  }
+  for (const u of records.unreadable) {
+    log.warn('attachment record unreadable', u);
+    // The plugin's own file: its name says which attachment it was.
+    const key = u.file.slice(u.file.lastIndexOf('/') + 1, -'.json'.length);
+    const colon = key.lastIndexOf(':');
+    if (colon > 0 && !keep.has(key.slice(0, colon) + '\u0000' + key.slice(colon + 1)))
+      await removeRecord(conf.socketDir, key.slice(0, colon), key.slice(colon + 1)).catch(
+        (err: Error) => errors.push(`${u.file}: ${err.message}`),
+      );
+  }
 
   const ipam = ipamOf(ctx);
   let removed = 0;
@@ -671,10 +873,18 @@ export async function cmdGc(ctx: Context): Promise<void> {
         for (const f of r.failed) failures.push(`${f.path}: ${f.error}`);
         log.info('gc removed attachment files', { attachment: what, ...removalFields(r) });
       }
+      for (const f of s.deviceInfoFiles)
+        await removeDeviceInfoFile(f).catch((err: Error) =>
+          failures.push(`device-info ${f}: ${err.message}`),
+        );
       if (ipam && s.containerId)
         await ipam
           .del(s.containerId, s.ifname, 'IgnoreUnknown=1')
           .catch((err: Error) => failures.push(`IPAM lease: ${err.message}`));
+      if (s.record && s.containerId && failures.length === 0)
+        await removeRecord(conf.socketDir, s.containerId, s.ifname).catch((err: Error) =>
+          failures.push(`record: ${err.message}`),
+        );
       if (failures.length === 0) removed++;
       else errors.push(`${what}: ${failures.join('; ')}`);
     }

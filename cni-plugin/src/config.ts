@@ -1,5 +1,6 @@
 import { isAbsolute } from 'node:path';
 import { CniCode, CniError } from './errors';
+import { DEFAULT_DEVICE_INFO_DIR, deviceInfoFileProblem } from './device-info';
 import { selectVersion, type CniVersion } from './versions';
 
 export const DEFAULT_OVSDB_SOCKET = '/var/run/openvswitch/db.sock';
@@ -31,6 +32,15 @@ export interface NetConf {
    * directly, no vhost-user port is made, and the result's interface carries its pciID.
    */
   deviceID?: string;
+  /** Where device-info files go (Device Information Spec 4.2); default /var/run/k8s.cni.cncf.io/devinfo/cni. */
+  deviceInfoDir: string;
+  /**
+   * runtimeConfig.CNIDeviceInfoFile, the device-info path an NPWG implementation (Multus) chose
+   * (spec 5.1), when it is a file directly in deviceInfoDir; else `deviceInfoFileProblem` says why
+   * not (ADD refuses it with code 7, DEL ignores it).
+   */
+  deviceInfoFile?: string;
+  deviceInfoFileProblem?: string;
   /** Where sysfs is read (a generated tree in tests); default /sys. */
   sysfsRoot: string;
   /** GC only: the union of cni.dev/valid-attachments and cni.dev/attachments. */
@@ -146,6 +156,16 @@ export function parseNetConf(raw: Record<string, unknown>): NetConf {
   const sysfsRoot = raw.sysfsRoot ?? '/sys';
   if (typeof sysfsRoot !== 'string' || !isAbsolute(sysfsRoot))
     throw bad('sysfsRoot', `${JSON.stringify(sysfsRoot)} must be an absolute path (default /sys)`);
+  const deviceInfoDir = raw.deviceInfoDir ?? DEFAULT_DEVICE_INFO_DIR;
+  if (
+    typeof deviceInfoDir !== 'string' ||
+    !isAbsolute(deviceInfoDir) ||
+    deviceInfoDir.split('/').includes('..')
+  )
+    throw bad(
+      'deviceInfoDir',
+      `${JSON.stringify(deviceInfoDir)} must be an absolute directory path without ".." (default ${DEFAULT_DEVICE_INFO_DIR})`,
+    );
   const conf: NetConf = {
     cniVersion,
     name,
@@ -156,9 +176,19 @@ export function parseNetConf(raw: Record<string, unknown>): NetConf {
     ovsdbSocket,
     lockTimeoutMs,
     sysfsRoot,
+    deviceInfoDir: deviceInfoDir.replace(/\/+$/, '') || '/',
     raw,
   };
   const runtimeConfig = raw.runtimeConfig as Record<string, unknown> | undefined;
+  const infoFile = runtimeConfig?.CNIDeviceInfoFile;
+  if (infoFile !== undefined && infoFile !== '') {
+    const problem =
+      typeof infoFile === 'string'
+        ? deviceInfoFileProblem(infoFile, conf.deviceInfoDir)
+        : `${JSON.stringify(infoFile)} is not a path`;
+    if (problem) conf.deviceInfoFileProblem = problem;
+    else conf.deviceInfoFile = infoFile as string;
+  }
   const deviceID = runtimeConfig?.deviceID ?? raw.deviceID;
   if (deviceID !== undefined && deviceID !== '') {
     const field = runtimeConfig?.deviceID !== undefined ? 'runtimeConfig.deviceID' : 'deviceID';

@@ -14,6 +14,13 @@ export interface CniEnv {
   path: string[];
   /** Pod identity from CNI_ARGS (K8S_POD_NAMESPACE and K8S_POD_NAME), when both are given. */
   pod?: { namespace: string; name: string };
+  /** K8S_POD_NAME without a namespace (podman's container name): for logs only. */
+  runtimeName?: string;
+  /**
+   * DEL only: why CNI_ARGS (or CNI_CONTAINERID / CNI_IFNAME) could not be used. DEL never
+   * refuses for them: it cleans up what the plugin's own records and the container ID name.
+   */
+  ignored?: string;
   /**
    * The whole environment the runtime gave this invocation: what a delegated plugin inherits
    * (in the daemon, the caller's environment, not the daemon's own).
@@ -36,6 +43,10 @@ const KNOWN_ARGS = new Set([
   'K8S_POD_INFRA_CONTAINER_ID',
   'K8S_POD_UID',
 ]);
+/** Keys whose value names the pod folder: never ambiguous. */
+const POD_KEYS = new Set(['K8S_POD_NAMESPACE', 'K8S_POD_NAME']);
+/** A container name as podman allows it (kept for logs only). */
+const RUNTIME_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/;
 
 const invalid = (variable: string, why: string): CniError =>
   new CniError(
@@ -45,11 +56,31 @@ const invalid = (variable: string, why: string): CniError =>
     { variable },
   );
 
-/** Parses CNI_ARGS ("K=V;K2=V2"), validating keys and the pod identity values. */
-export function parseCniArgs(raw: string | undefined): {
+/** What parseCniArgs made of CNI_ARGS. */
+export interface ParsedArgs {
   args: Record<string, string>;
   pod?: CniEnv['pod'];
-} {
+  /**
+   * K8S_POD_NAME given without K8S_POD_NAMESPACE (podman names the container so): kept for logs,
+   * never part of a path.
+   */
+  runtimeName?: string;
+}
+
+/**
+ * Parses CNI_ARGS ("K=V;K2=V2") as real runtimes send it (README "Runtimes"):
+ * - containerd (go-cni) sends IgnoreUnknown=1 and the four K8S_POD_* keys in any order;
+ * - CRI-O (ocicni) the same in a fixed order, sometimes with IP=;
+ * - podman's CNI backend IgnoreUnknown=1;K8S_POD_NAME=<container name>, no namespace (plus
+ *   IP= and MAC= for static addresses);
+ * - Multus IgnoreUnknown=true and the four keys (empty when it has none), then the runtime's own
+ *   CNI_ARGS again, so every key may come twice.
+ * A pod identity needs both K8S_POD_NAMESPACE and K8S_POD_NAME non-empty, and then both must be
+ * Kubernetes names: they name a folder. A key repeated with the same value is one key; the pod
+ * keys repeated with different values are ambiguous and refused. Unknown keys need
+ * IgnoreUnknown (CONVENTIONS.md), which Go's libcni reads as 1 or true in any case.
+ */
+export function parseCniArgs(raw: string | undefined): ParsedArgs {
   const args: Record<string, string> = {};
   if (raw !== undefined && raw !== '') {
     for (const pair of raw.split(';')) {
@@ -60,8 +91,16 @@ export function parseCniArgs(raw: string | undefined): {
       const value = pair.slice(eq + 1);
       if (!ARG_KEY.test(key))
         throw invalid('CNI_ARGS', `key "${key}" must be alphanumeric (and _)`);
-      if (key in args) throw invalid('CNI_ARGS', `key ${key} is given twice`);
-      args[key] = value;
+      const before = args[key];
+      if (before !== undefined && before !== value && before !== '' && value !== '') {
+        if (POD_KEYS.has(key))
+          throw invalid(
+            'CNI_ARGS',
+            `key ${key} is given twice with different values ("${before}", "${value}")`,
+          );
+      }
+      // A later empty value does not erase an earlier one (Multus fills empty keys this way).
+      if (before === undefined || value !== '') args[key] = value;
     }
   }
   const ignoreUnknown = ['1', 'true'].includes((args.IgnoreUnknown ?? '').toLowerCase());
@@ -71,11 +110,12 @@ export function parseCniArgs(raw: string | undefined): {
       'CNI_ARGS',
       `unknown keys ${unknown.join(', ')}; add IgnoreUnknown=1 to ignore them`,
     );
-  const ns = args.K8S_POD_NAMESPACE;
-  const name = args.K8S_POD_NAME;
-  if ((ns === undefined) !== (name === undefined))
-    throw invalid('CNI_ARGS', 'K8S_POD_NAMESPACE and K8S_POD_NAME must be given together');
-  if (ns === undefined || name === undefined) return { args };
+  const ns = args.K8S_POD_NAMESPACE || undefined;
+  const name = args.K8S_POD_NAME || undefined;
+  if (ns === undefined || name === undefined) {
+    // Half an identity is no identity: the container ID names the folder.
+    return name !== undefined && RUNTIME_NAME.test(name) ? { args, runtimeName: name } : { args };
+  }
   if (ns.length > 63 || !DNS_LABEL.test(ns))
     throw invalid(
       'CNI_ARGS',
@@ -147,17 +187,34 @@ export function readEnv(env: NodeJS.ProcessEnv): CniEnv {
   if (cmd === 'VERSION') return out;
   if (cmd === 'ADD' || cmd === 'DEL' || cmd === 'CHECK') {
     if (env.CNI_CONTAINERID === undefined) throw invalid('CNI_CONTAINERID', 'is not set');
-    validateContainerId(out.containerId);
     if (env.CNI_IFNAME === undefined) throw invalid('CNI_IFNAME', 'is not set');
-    validateIfname(out.ifname);
-    if (cmd !== 'DEL') {
-      if (!out.netns) throw invalid('CNI_NETNS', 'is not set');
-      if (!out.netns.startsWith('/'))
-        throw invalid('CNI_NETNS', `"${out.netns}" is not an absolute path`);
+    if (cmd === 'DEL') {
+      // DEL must always be able to clean up: a container ID or interface name that ADD would
+      // have refused has nothing to clean up (ADD made nothing), and CNI_ARGS that ADD would
+      // refuse only lose the pod identity (the plugin's records give it back).
+      const problem =
+        containerIdProblem(out.containerId) !== undefined
+          ? `CNI_CONTAINERID ${containerIdProblem(out.containerId)}`
+          : ifnameProblem(out.ifname) !== undefined
+            ? `CNI_IFNAME ${ifnameProblem(out.ifname)}`
+            : undefined;
+      if (problem) {
+        out.ignored = problem;
+        return out;
+      }
+      try {
+        Object.assign(out, parseCniArgs(env.CNI_ARGS));
+      } catch (err) {
+        out.ignored = (err as Error).message;
+      }
+      return out;
     }
-    const parsed = parseCniArgs(env.CNI_ARGS);
-    out.args = parsed.args;
-    if (parsed.pod) out.pod = parsed.pod;
+    validateContainerId(out.containerId);
+    validateIfname(out.ifname);
+    if (!out.netns) throw invalid('CNI_NETNS', 'is not set');
+    if (!out.netns.startsWith('/'))
+      throw invalid('CNI_NETNS', `"${out.netns}" is not an absolute path`);
+    Object.assign(out, parseCniArgs(env.CNI_ARGS));
   }
   if (cmd === 'GC' && out.path.length === 0)
     throw invalid('CNI_PATH', 'is not set (GC requires it)');

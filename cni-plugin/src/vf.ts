@@ -48,7 +48,7 @@ export async function addVf(
   const { env, conf, log } = ctx;
   const dir = vfDir(conf);
   const prev = conf.prevResult ? parseResult(conf.prevResult) : EMPTY;
-  return withLock(lockDir(conf), folderName(env), conf.lockTimeoutMs, async () => {
+  return withLock(lockDir(conf), folderName(conf.socketDir, env), conf.lockTimeoutMs, async () => {
     const ipam = ipamOf(ctx);
     const ipamResult = ipam ? await ipam.add() : EMPTY;
     try {
@@ -84,7 +84,7 @@ export async function addVf(
 /** DEL of a VF attachment: only the lease is ours to release; idempotent like IPAM DEL. */
 export async function delVf(ctx: Context): Promise<void> {
   const { env, conf } = ctx;
-  await withLock(lockDir(conf), folderName(env), conf.lockTimeoutMs, async () => {
+  await withLock(lockDir(conf), folderName(conf.socketDir, env), conf.lockTimeoutMs, async () => {
     await ipamOf(ctx)?.del();
   });
 }

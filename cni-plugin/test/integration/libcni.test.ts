@@ -2,7 +2,10 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
 import { CNI_PATH, CniFixture } from '../support/fixture';
+import { deviceInfoErrors } from '../support/device-info-schema';
+import { runtimeArgs } from '../support/runtime-args';
 import { PLUGIN, runProcess, type PluginRun } from '../support/exec';
 
 // The plugin driven through libcni, the library containerd, CRI-O, podman and Multus call:
@@ -23,6 +26,7 @@ const title = missing.length
 (missing.length ? describe.skip : describe)(title, () => {
   const fx = new CniFixture();
   const confDir = (): string => join(fx.base, 'net.d');
+  const longSocketDir = (): string => join(fx.base, 'var/run/flowline/vhost');
   const cacheDir = (): string => join(fx.base, 'cni-cache');
   let netns: string;
 
@@ -61,6 +65,11 @@ const title = missing.length
     await fx.start();
     netns = fx.netns('libcni');
     writeList(fx.network, '1.0.0');
+    // A socketDir as long as many nodes use: a 64-hex container ID does not fit in it readably.
+    writeList('flowline-long', '1.0.0', {
+      socketDir: longSocketDir(),
+      ipam: { ...(fx.conf().ipam as object), dataDir: `${fx.ipamDir}-long` },
+    });
   }, 180_000);
   afterAll(() => fx.stop(), 60_000);
 
@@ -138,6 +147,95 @@ const title = missing.length
     expect(await fx.portNames()).toEqual([fx.ovs.bridge]);
     expect(readdirSync(`${fx.ipamDir}-v04/flowline-v04`).filter((f) => /^\d/.test(f))).toEqual([]);
     expect(fx.socketTree()).toEqual([]);
+  });
+
+  /** A container ID as containerd, CRI-O and podman make them: 64 hex digits. */
+  const id64 = (seed: string): string =>
+    createHash('sha256').update(`${fx.id}/${seed}`).digest('hex');
+
+  /** What one attachment left: OVS ports, lease files, pod folders, device-info files, records. */
+  const leftovers = async (network: string, socketDir: string): Promise<unknown> => ({
+    ports: (await fx.portNames()).filter((p) => p !== fx.ovs.bridge),
+    leases: existsSync(`${fx.ipamDir}${network === fx.network ? '' : '-long'}/${network}`)
+      ? readdirSync(`${fx.ipamDir}${network === fx.network ? '' : '-long'}/${network}`).filter(
+          (f) => /^\d/.test(f),
+        )
+      : [],
+    folders: existsSync(socketDir) ? readdirSync(socketDir).filter((f) => !f.startsWith('.')) : [],
+    records: existsSync(join(socketDir, '.index')) ? readdirSync(join(socketDir, '.index')) : [],
+    deviceInfo: fx.deviceInfoFiles(),
+  });
+  const nothingLeft = { ports: [], leases: [], folders: [], records: [], deviceInfo: [] };
+
+  for (const [network, dir, fits] of [
+    ['flowline-test', (): string => fx.socketDir, true],
+    ['flowline-long', longSocketDir, false],
+  ] as const)
+    for (const form of runtimeArgs('0'.repeat(64)))
+      it(`${form.runtime}: 64-hex container ID on ${network} (socketDir ${fits ? 'short' : 'long'}): add, check, del`, async () => {
+        const containerId = id64(`${network}/${form.runtime}`);
+        const args = form.args.replaceAll('0'.repeat(64), containerId);
+        const env = { CNI_CONTAINERID: containerId, CNI_ARGS: args };
+        const add = await cnitool(['add', network, netns], env);
+        expect(add.code, add.stderr + add.stdout).toBe(0);
+        expect(add.json).toMatchObject({ cniVersion: '1.0.0', interfaces: [{ name: 'net1' }] });
+        // 1.0.0 results carry no socketPath (README "Results"): the socket is published by the
+        // device-info file and the attachment file.
+        expect(JSON.stringify(add.json)).not.toContain('socketPath');
+
+        const readable = form.pod ? `${form.pod.namespace}_${form.pod.name}` : containerId;
+        const folder =
+          form.pod || fits
+            ? readable
+            : `+${createHash('sha256').update(readable).digest('hex').slice(0, 16)}`;
+        const socket = `${dir()}/${folder}/net1.sock`;
+        expect(Buffer.byteLength(socket)).toBeLessThanOrEqual(107);
+        const description = JSON.parse(readFileSync(`${dir()}/${folder}/net1.json`, 'utf8'));
+        expect(description.socketPath).toBe(socket);
+        const iface = await fx.ovs.vswitch.getInterface(description.ovsPort);
+        expect(iface?.options['vhost-server-path']).toBe(socket);
+        // The NPWG device-info file, as the spec's schema says, describing this socket.
+        const infoFile = `${fx.deviceInfoDir}/${network}-${containerId}_net1`;
+        expect(description.deviceInfoFile).toBe(infoFile);
+        const info = JSON.parse(readFileSync(infoFile, 'utf8'));
+        expect(deviceInfoErrors(info)).toEqual([]);
+        expect(info).toEqual({
+          type: 'vhost-user',
+          version: '1.1.0',
+          'vhost-user': { mode: 'server', path: socket },
+        });
+        expect(readdirSync(join(dir(), '.index'))).toEqual([`${containerId}:net1.json`]);
+
+        const check = await cnitool(['check', network, netns], env);
+        expect(check.code, check.stderr + check.stdout).toBe(0);
+        const del = await cnitool(['del', network, netns], env);
+        expect(del.code, del.stderr + del.stdout).toBe(0);
+        expect(await leftovers(network, dir())).toEqual(nothingLeft);
+      });
+
+  it('DEL with CNI_ARGS ADD would refuse, or naming no pod, still removes everything (the record)', async () => {
+    for (const delArgs of [
+      'IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=../../etc',
+      'IgnoreUnknown=1;K8S_POD_NAME=renamed',
+      'IgnoreUnknown=0;UNKNOWN_KEY=1',
+    ]) {
+      const containerId = id64(`del/${delArgs}`);
+      const add = await cnitool(['add', 'flowline-long', netns], {
+        CNI_CONTAINERID: containerId,
+        CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=kube-system;K8S_POD_NAME=${'n'.repeat(70)}`,
+      });
+      expect(add.code, add.stderr + add.stdout).toBe(0);
+      const folders = readdirSync(longSocketDir()).filter((f) => !f.startsWith('.'));
+      // kube-system_nnn... does not fit under this socketDir: its hashed folder.
+      expect(folders).toEqual([expect.stringMatching(/^\+[0-9a-f]{16}$/)]);
+      execFileSync('rm', ['-rf', cacheDir()]);
+      const del = await cnitool(['del', 'flowline-long', netns], {
+        CNI_CONTAINERID: containerId,
+        CNI_ARGS: delArgs,
+      });
+      expect(del.code, `${delArgs}: ${del.stderr}${del.stdout}`).toBe(0);
+      expect(await leftovers('flowline-long', longSocketDir()), delArgs).toEqual(nothingLeft);
+    }
   });
 
   it("the plugin's error codes come back through libcni, and a failed add leaves nothing", async () => {

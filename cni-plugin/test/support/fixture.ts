@@ -74,12 +74,21 @@ export class CniFixture {
   get ipamDir(): string {
     return `${this.base}/ipam`;
   }
+  /** The device-info folder the fixture's configs name (the spec's default is host-wide). */
+  get deviceInfoDir(): string {
+    return `${this.base}/devinfo/cni`;
+  }
   readonly network = 'flowline-test';
   private readonly netnsNames: string[] = [];
 
   constructor(readonly mode: PluginMode = 'daemon') {
     this.id = `${process.pid}${mode === 'daemon' ? 'd' : 'p'}`;
     this.base = `/tmp/flcni-${this.id}`;
+  }
+
+  /** What the daemon has logged so far ('' without one). */
+  daemonLog(): string {
+    return this.daemon?.log() ?? '';
   }
 
   /** The daemon's socket; in 'in-process' mode nothing listens there, so the executable falls back. */
@@ -123,6 +132,7 @@ export class CniFixture {
       socketDir: this.socketDir,
       mtu: 1500,
       ovsdbSocket: this.ovs.dbSocket,
+      deviceInfoDir: this.deviceInfoDir,
       ipam: {
         type: 'host-local',
         dataDir: this.ipamDir,
@@ -180,6 +190,19 @@ export class CniFixture {
       for (const f of readdirSync(join(this.socketDir, d))) out.push(`${d}/${f}`);
     }
     return out.sort();
+  }
+
+  /** Device-info files (and leftovers) in the fixture's device-info folder. */
+  deviceInfoFiles(): string[] {
+    if (!existsSync(this.deviceInfoDir)) return [];
+    return readdirSync(this.deviceInfoDir).sort();
+  }
+
+  /** The plugin's attachment records (`<socketDir>/.index`). */
+  records(socketDir?: string): string[] {
+    const dir = join(socketDir ?? this.socketDir, '.index');
+    if (!existsSync(dir)) return [];
+    return readdirSync(dir).sort();
   }
 
   async portNames(): Promise<string[]> {
