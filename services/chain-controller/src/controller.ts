@@ -2,7 +2,8 @@ import type { Logger } from '@flowline/telemetry';
 import type { FlowStats } from '@flowline/ovs';
 import type { chainV1 } from '@flowline/proto';
 import type { NfDirectory } from './directory';
-import { GrpcNfConfigurator, type NfConfigurator, hasHopConfig } from './nf-config';
+import { type NfConfigurator, hasHopConfig } from './nf-config';
+import type { NfWorkload } from './nf-identity';
 import {
   ChainExistsError,
   HopConfigError,
@@ -40,6 +41,8 @@ export interface ChainSwitch {
 export type HealthWatch = (
   address: string,
   onChange: (healthy: boolean, message: string) => void,
+  /** Whose identity the NF at `address` must prove (src/nf-identity.ts). */
+  workload?: NfWorkload,
 ) => () => void;
 
 export type ChainPhase = 'PENDING' | 'ACTIVE' | 'DEGRADED' | 'FAILED';
@@ -73,7 +76,10 @@ export interface ChainControllerOptions {
   logger?: Logger;
   compile?: CompileOptions;
   now?: () => number;
-  /** Configures hops' NFs through their gRPC APIs (HopConfig); default the gRPC one. */
+  /**
+   * Configures hops' NFs through their gRPC APIs (HopConfig): a GrpcNfConfigurator with the
+   * controller's transport security. Without one a hop config is refused, naming the hop.
+   */
   nfConfig?: NfConfigurator;
   /** How many chains create() accepts (default MAX_CHAINS); stored chains always load. */
   maxChains?: number;
@@ -90,7 +96,6 @@ export class ChainController {
   private readonly watches = new Map<string, () => void>();
   private readonly listeners = new Set<(type: ChainEventType, chain: chainV1.Chain) => void>();
   private queue: Promise<unknown> = Promise.resolve();
-  private defaultConfigurator: NfConfigurator | undefined;
   private readonly now: () => number;
   private readonly maxChains: number;
 
@@ -325,11 +330,15 @@ export class ChainController {
   /** Applies every hop's HopConfig through its NF's API; on a failure undoes those applied. */
   private async applyHopConfigs(state: ChainState): Promise<(() => Promise<void>)[]> {
     const undos: (() => Promise<void>)[] = [];
-    const configurator =
-      this.options.nfConfig ?? (this.defaultConfigurator ??= new GrpcNfConfigurator());
+    const configurator = this.options.nfConfig;
     try {
       for (const [i, hop] of (state.raw.hops ?? []).entries()) {
         if (!hasHopConfig(hop.config)) continue;
+        if (!configurator)
+          throw new HopConfigError(
+            `spec.hops[${i}].config`,
+            'this controller has no NF client configured, so hop configs cannot be applied',
+          );
         const record = await this.options.directory.lookup(hop.nf ?? '');
         if (!record?.grpcAddress)
           throw new HopConfigError(
@@ -337,7 +346,12 @@ export class ChainController {
             `"${hop.nf}" has no known gRPC address, so its config cannot be applied`,
           );
         undos.push(
-          await configurator.apply(record.grpcAddress, hop.config!, `spec.hops[${i}].config`),
+          await configurator.apply(
+            record.grpcAddress,
+            hop.config!,
+            `spec.hops[${i}].config`,
+            record.workload,
+          ),
         );
       }
     } catch (err) {
@@ -534,6 +548,7 @@ export class ChainController {
           health(
             record.grpcAddress,
             (healthy, message) => void this.onHealth(nf, healthy, message),
+            record.workload,
           ),
         );
       });

@@ -58,7 +58,12 @@ describe('AttachmentDirectory', () => {
       logger,
     );
     const record = await attachments.lookup('nfs/fw');
-    expect(record).toEqual({ name: 'nfs/fw', interfaces: { net1: 'flfw000001' } });
+    expect(record).toEqual({
+      name: 'nfs/fw',
+      interfaces: { net1: 'flfw000001' },
+      // Whose certificate its gRPC server must present: the pod's namespace and name.
+      workload: { namespace: 'nfs', name: 'fw' },
+    });
     const refused = logger.lines.map((l) => [l.file, l.claimed, l.onSwitch, l.error]);
     expect(refused).toEqual(
       expect.arrayContaining([

@@ -3,6 +3,7 @@ import type { Logger } from '@flowline/telemetry';
 import { constants } from 'node:fs';
 import { lstat, open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { nfWorkloadOf, type NfWorkload } from './nf-identity';
 
 /** What the controller knows of an NF instance: its gRPC address and its interfaces' OVS ports. */
 export interface NfRecord {
@@ -11,6 +12,11 @@ export interface NfRecord {
   grpcAddress?: string;
   /** interface name → OVS port name */
   interfaces: Record<string, string>;
+  /**
+   * The workload whose identity the NF's gRPC server must prove (src/nf-identity.ts): derived
+   * from the pod's namespace and name (or its StatefulSet), never from the NF's own files.
+   */
+  workload?: NfWorkload;
 }
 
 /** Finds NF instances. Locally: the CNI plugin's attachment files; in a cluster: pods. */
@@ -120,7 +126,9 @@ export class AttachmentDirectory implements NfDirectory {
     }
     const addresses = this.grpcAddresses();
     const grpcAddress = addresses[nf] ?? addresses[`${namespace}/${pod}`];
-    return { name: nf, interfaces, ...(grpcAddress ? { grpcAddress } : {}) };
+    // A local pod is standalone: its identity is its own namespace and name (nfWorkloadOf).
+    const workload = nfWorkloadOf({ metadata: { namespace, name: pod } })!;
+    return { name: nf, interfaces, workload, ...(grpcAddress ? { grpcAddress } : {}) };
   }
 
   private bridgePorts(): Promise<SwitchPortRecord[]> {

@@ -75,3 +75,17 @@ export { ServiceChainReconciler, type ReconcilerOptions } from './kube/reconcile
 export { ListWatcher, type ListWatchSource } from './kube/list-watch';
 export { loadKube, serviceChainApi, type ServiceChainApi } from './kube/client';
 export { GrpcNfConfigurator, hasHopConfig, type NfConfigurator } from './nf-config';
+export { createChainServer, type ChainServerOptions } from './chain-server';
+export {
+  CHAIN_SERVICE,
+  SecurityConfigError,
+  chainServicePolicy,
+  securityFromSettings,
+  type SecuritySettings,
+} from './security';
+export {
+  nfChannelCredentials,
+  nfWorkloadOf,
+  type NfWorkload,
+  type PodIdentitySource,
+} from './nf-identity';

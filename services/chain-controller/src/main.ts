@@ -3,11 +3,23 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { checkRemoteTemplate } from './node-switches';
+import { securityFromSettings, type SecuritySettings } from './security';
 import { startChainController, type SwitchConfig } from './server';
 
 const HELP = `flowline-chain-controller: the flowline.chain.v1 ChainService
 
   --listen <addr>          FLOWLINE_GRPC_ADDRESS   default 0.0.0.0:50060 (or unix:///path)
+  --tls-ca <file>          FLOWLINE_TLS_CA         mutual TLS: the CA of operator's and NFs' certificates
+  --tls-cert <file>        FLOWLINE_TLS_CERT       this controller's certificate (its SPIFFE ID
+                                                   spiffe://<trust domain>/flowline/controller),
+                                                   served on the ChainService and shown to the NFs
+  --tls-key <file>         FLOWLINE_TLS_KEY        its private key (all three re-read every 60 s)
+  --insecure               FLOWLINE_INSECURE=1     instead: plaintext gRPC both ways (warned at start)
+  --trust-domain <d>       FLOWLINE_TRUST_DOMAIN   default flowline
+  --health-address <addr>  FLOWLINE_HEALTH_ADDRESS plaintext grpc.health.v1 only (kubelet's probes)
+                           One of --tls-* and --insecure is required. The ChainService (every
+                           method) accepts the operator's identity only; NFs must prove
+                           spiffe://<trust domain>/ns/<namespace>/nf/<StatefulSet or pod>.
   --ovsdb <socket>         FLOWLINE_OVSDB_SOCKET   default /var/run/openvswitch/db.sock
   --ovsdb-remote <r>       FLOWLINE_OVSDB_REMOTE   instead: unix:<socket>, tcp: or ssl:<host>:<port>,
                                                    or ssl:{nodeIP}:<port> for each NF node's OVS
@@ -20,6 +32,12 @@ const HELP = `flowline-chain-controller: the flowline.chain.v1 ChainService
   --ovs-tls-dir <dir>      FLOWLINE_OVS_TLS_DIR    for ssl: remotes: tls.key, tls.crt (this
                                                    controller's) and ca.crt (the switches' CA),
                                                    as a kubernetes.io/tls Secret mounts them
+                                                   The switches' certificates name their node
+                                                   (CN or DNS SAN ovs-switch.<node>): with
+                                                   {nodeIP}, the node the NF pods there run on
+  --ovs-switch-node <n>    FLOWLINE_OVS_SWITCH_NODE  one ssl: switch (no {nodeIP}): its node, so
+                                                   that it must present ovs-switch.<n>; without
+                                                   it only its CA is checked (warned at start)
   --bridge <name>          FLOWLINE_BRIDGE         default br-flowline
   --socket-dir <dir>       FLOWLINE_SOCKET_DIR     default /var/run/flowline (the CNI's socketDir)
   --state-file <file>      FLOWLINE_CHAIN_STATE    default /var/lib/flowline/chains.json
@@ -41,11 +59,18 @@ function fail(message: string): never {
 const { values: flags } = parseArgs({
   options: {
     listen: { type: 'string' },
+    'tls-ca': { type: 'string' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
+    insecure: { type: 'boolean' },
+    'trust-domain': { type: 'string' },
+    'health-address': { type: 'string' },
     ovsdb: { type: 'string' },
     'ovsdb-remote': { type: 'string' },
     'ovs-run-dir': { type: 'string' },
     'openflow-remote': { type: 'string' },
     'ovs-tls-dir': { type: 'string' },
+    'ovs-switch-node': { type: 'string' },
     bridge: { type: 'string' },
     'socket-dir': { type: 'string' },
     'state-file': { type: 'string' },
@@ -65,6 +90,15 @@ if (flags.help) {
   process.exit(0);
 }
 const env = process.env;
+let transport: SecuritySettings;
+try {
+  transport = securityFromSettings(flags, env);
+} catch (err) {
+  fail((err as Error).message);
+}
+const healthAddress = flags['health-address'] ?? (env.FLOWLINE_HEALTH_ADDRESS || undefined);
+if (healthAddress !== undefined && !/^([^\s:]+|\[[0-9a-fA-F:]+\]):\d{1,5}$/.test(healthAddress))
+  fail(`--health-address (FLOWLINE_HEALTH_ADDRESS): "${healthAddress}" must be host:port`);
 const defaultAction = flags['default-action'] ?? 'normal';
 if (defaultAction !== 'normal' && defaultAction !== 'drop')
   fail(`--default-action: "${defaultAction}" must be normal or drop`);
@@ -104,6 +138,13 @@ const tls = tlsDir
       caCert: join(tlsDir, 'ca.crt'),
     }
   : undefined;
+const switchNode = flags['ovs-switch-node'] ?? (env.FLOWLINE_OVS_SWITCH_NODE || undefined);
+if (switchNode !== undefined) {
+  if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(switchNode))
+    fail(`--ovs-switch-node (FLOWLINE_OVS_SWITCH_NODE): "${switchNode}" is not a node name`);
+  if (!tls)
+    fail('--ovs-switch-node (FLOWLINE_OVS_SWITCH_NODE): needs --ovs-tls-dir and ssl: remotes');
+}
 if (tls)
   for (const file of Object.values(tls))
     if (!existsSync(file)) fail(`FLOWLINE_OVS_TLS_DIR: ${file} does not exist`);
@@ -135,10 +176,15 @@ const switchConfig: SwitchConfig = {
         socketDir: flags['socket-dir'] ?? env.FLOWLINE_SOCKET_DIR ?? '/var/run/flowline',
       }),
   ...(tls ? { tls } : {}),
+  ...(switchNode ? { switchNode } : {}),
 };
 const kubernetes =
   flags.kubernetes === true ||
   ['1', 'true'].includes((env.FLOWLINE_KUBERNETES ?? '').toLowerCase());
+if (switchConfig.mode === 'per-node' && switchNode)
+  fail(
+    '--ovs-switch-node (FLOWLINE_OVS_SWITCH_NODE): with {nodeIP} remotes each node is named by its pods; give it only for one switch',
+  );
 if (switchConfig.mode === 'per-node' && !kubernetes)
   fail(
     'FLOWLINE_OVSDB_REMOTE: {nodeIP} templates need --kubernetes (FLOWLINE_KUBERNETES=1): the nodes are those the NF pods run on',
@@ -148,6 +194,9 @@ const kubeconfig = flags.kubeconfig;
 
 startChainController({
   listen: flags.listen ?? env.FLOWLINE_GRPC_ADDRESS ?? '0.0.0.0:50060',
+  security: transport.security,
+  trustDomain: transport.trustDomain,
+  ...(healthAddress ? { healthAddress } : {}),
   switch: switchConfig,
   bridge,
   stateFile: flags['state-file'] ?? env.FLOWLINE_CHAIN_STATE ?? '/var/lib/flowline/chains.json',

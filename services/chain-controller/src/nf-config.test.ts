@@ -1,22 +1,56 @@
 import * as grpc from '@grpc/grpc-js';
+import {
+  authorizationInterceptor,
+  controllerId,
+  onlyIdentities,
+  operatorId,
+  serverCredentials,
+  type TransportSecurity,
+} from '@flowline/grpc-auth';
 import { firewallV1, routerV1 } from '@flowline/proto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { TestPki } from '../test/support/pki';
 import { ChainController, type ChainSwitch } from './controller';
 import type { NfDirectory, NfRecord } from './directory';
 import { HopConfigError } from './errors';
+import { GrpcNfConfigurator } from './nf-config';
 import { MemoryChainStore } from './store';
 
+const work = mkdtempSync(join(tmpdir(), 'flowline-nfcfg-'));
+const pki = new TestPki(join(work, 'pki'));
+const controllerTls = pki.controller();
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
 /**
- * Hop configs reach the NFs through their own gRPC APIs: a firewall.v1 and a router.v1 server on
- * the wire (the NFs' side is played by servers that keep rules and routes and refuse what the
- * real NFs refuse), the controller over an in-memory switch.
+ * Hop configs reach the NFs through their own gRPC APIs over mutual TLS: a firewall.v1 and a
+ * router.v1 server on the wire (the NFs' side is played by servers that keep rules and routes,
+ * refuse what the real NFs refuse, and open their methods to the controller and the operator as
+ * nf-runtime does), the controller over an in-memory switch presenting its certificate.
  */
 class Nf {
   readonly rules = new Map<string, firewallV1.Rule__Output>();
   readonly routes = new Map<string, routerV1.Route__Output>();
   readonly calls: string[] = [];
-  private readonly server = new grpc.Server();
+  private readonly server: grpc.Server;
   address = '';
+
+  constructor(private readonly security: TransportSecurity) {
+    const configurers = onlyIdentities(controllerId(), operatorId());
+    this.server = new grpc.Server({
+      interceptors: [
+        authorizationInterceptor(
+          {
+            '/flowline.firewall.v1.Firewall/*': configurers,
+            '/flowline.router.v1.Router/*': configurers,
+          },
+          { insecure: false },
+        ),
+      ],
+    });
+  }
 
   async start(): Promise<this> {
     const bad = (cb: grpc.sendUnaryData<unknown>, details: string) =>
@@ -65,8 +99,10 @@ class Nf {
       },
     });
     const port = await new Promise<number>((res, rej) =>
-      this.server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) =>
-        e ? rej(e) : res(p),
+      this.server.bindAsync(
+        '127.0.0.1:0',
+        serverCredentials(this.security, { warn: () => undefined }, 'nf'),
+        (e, p) => (e ? rej(e) : res(p)),
       ),
     );
     this.address = `127.0.0.1:${port}`;
@@ -96,9 +132,13 @@ afterEach(() => {
   for (const nf of nfs.splice(0)) nf.stop();
 });
 
-async function setup() {
-  const fw = await new Nf().start();
-  const rt = await new Nf().start();
+/**
+ * The firewall serves with the certificate of `fwServes` (default its own, default/fw); the
+ * directory says its workload is default/fw, as the pod's namespace and name do.
+ */
+async function setup(fwServes = pki.nf('default', 'fw')) {
+  const fw = await new Nf(fwServes).start();
+  const rt = await new Nf(pki.nf('default', 'rt')).start();
   nfs.push(fw, rt);
   const directory: NfDirectory = {
     lookup: async (nf) =>
@@ -108,19 +148,26 @@ async function setup() {
           name: nf,
           interfaces: { net1: 'fw1', net2: 'fw2' },
           grpcAddress: fw.address,
+          workload: { namespace: 'default', name: 'fw' },
         },
         'default/rt': {
           name: nf,
           interfaces: { net1: 'rt1', net2: 'rt2' },
           grpcAddress: rt.address,
+          workload: { namespace: 'default', name: 'rt' },
         },
         'default/sink': { name: nf, interfaces: { net1: 'sink1' } },
       })[nf],
   };
   const sw = new Switch();
-  const controller = new ChainController({ store: new MemoryChainStore(), directory, switch: sw });
+  const controller = new ChainController({
+    store: new MemoryChainStore(),
+    directory,
+    switch: sw,
+    nfConfig: new GrpcNfConfigurator(controllerTls),
+  });
   await controller.start();
-  return { fw, rt, sw, controller };
+  return { fw, rt, sw, controller, directory };
 }
 
 const rule = (id: string, priority = 100): firewallV1.Rule => ({
@@ -211,5 +258,36 @@ describe('hop configs through the NFs gRPC APIs', () => {
     await expect(controller.create('c', s)).rejects.toThrow(
       'spec.hops[0].nf: "default/sink" has no known gRPC address, so its config cannot be applied',
     );
+  });
+
+  it('an NF proving another identity is not configured: the call fails naming the hop, nothing changed', async () => {
+    // The firewall's address answers with the router's certificate (another workload's pod).
+    const { fw, rt, sw, controller } = await setup(pki.nf('default', 'rt'));
+    const tablesBefore = sw.tables.length;
+    const err = await controller
+      .create('c', spec([rule('dns')], [{ prefix: '10.9.0.0/16', interface: 'net2' }]))
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HopConfigError);
+    expect((err as Error).message).toMatch(
+      /^spec\.hops\[0\]\.config\.firewall_rules\[0\]: .*server proved identity spiffe:\/\/flowline\/ns\/default\/nf\/rt, expected spiffe:\/\/flowline\/ns\/default\/nf\/fw/,
+    );
+    expect(fw.calls).toEqual([]);
+    expect(rt.calls).toEqual([]);
+    expect(sw.tables.length).toBe(tablesBefore);
+    expect(controller.list()).toEqual([]);
+  });
+
+  it('a controller without an NF client refuses hop configs naming the hop', async () => {
+    const { fw, directory } = await setup();
+    const bare = new ChainController({
+      store: new MemoryChainStore(),
+      directory,
+      switch: new Switch(),
+    });
+    await bare.start();
+    await expect(bare.create('c', spec([rule('dns')], []))).rejects.toThrow(
+      /^spec\.hops\[0\]\.config: this controller has no NF client configured/,
+    );
+    expect(fw.calls).toEqual([]);
   });
 });

@@ -1,12 +1,20 @@
 // Configures a hop's NF through the NF's own gRPC API (flowline.firewall.v1, flowline.router.v1)
 // with what the chain's HopConfig asks for, and knows how to take back exactly what it added.
 import * as grpc from '@grpc/grpc-js';
+import { DEFAULT_TRUST_DOMAIN, type TransportSecurity } from '@flowline/grpc-auth';
 import { type UnaryMethod, type chainV1, firewallV1, routerV1, unaryCall } from '@flowline/proto';
 import { HopConfigError } from './errors';
+import { nfChannelCredentials, type NfWorkload } from './nf-identity';
 
 /** Applies a hop's settings; resolves to the undo of what it did. Errors are HopConfigErrors. */
 export interface NfConfigurator {
-  apply(address: string, config: chainV1.HopConfig, at: string): Promise<() => Promise<void>>;
+  /** `workload`: whose identity the NF at `address` must prove (src/nf-identity.ts). */
+  apply(
+    address: string,
+    config: chainV1.HopConfig,
+    at: string,
+    workload?: NfWorkload,
+  ): Promise<() => Promise<void>>;
 }
 
 function call<Req>(fn: UnaryMethod<Req, unknown>, req: Req, timeoutMs: number): Promise<void> {
@@ -25,17 +33,29 @@ export function hasHopConfig(config: chainV1.HopConfig | null | undefined): bool
 /**
  * The gRPC configurator: each firewall rule by AddRule, each route by AddRoute. An item the NF
  * already has (ALREADY_EXISTS, e.g. after a controller restart) counts as applied. A refusal
- * undoes the items this call added and names the item (`<at>.firewall_rules[2]: ...`).
+ * undoes the items this call added and names the item (`<at>.firewall_rules[2]: ...`). With
+ * mutual TLS the controller presents its certificate and the NF must prove its workload's
+ * identity; one that proves another is not configured (UNAVAILABLE naming both identities).
  */
 export class GrpcNfConfigurator implements NfConfigurator {
-  constructor(private readonly timeoutMs = 5000) {}
+  constructor(
+    private readonly security: TransportSecurity,
+    private readonly trustDomain = DEFAULT_TRUST_DOMAIN,
+    private readonly timeoutMs = 5000,
+  ) {}
 
   async apply(
     address: string,
     config: chainV1.HopConfig,
     at: string,
+    workload?: NfWorkload,
   ): Promise<() => Promise<void>> {
-    const creds = grpc.credentials.createInsecure();
+    let creds: grpc.ChannelCredentials;
+    try {
+      creds = nfChannelCredentials(this.security, this.trustDomain, workload);
+    } catch (err) {
+      throw new HopConfigError(at, (err as Error).message);
+    }
     const undos: (() => Promise<void>)[] = [];
     const undoAll = async (): Promise<void> => {
       for (const undo of undos.splice(0).reverse()) await undo().catch(() => undefined);

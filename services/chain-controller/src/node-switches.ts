@@ -4,6 +4,7 @@ import {
   OvsdbClient,
   VSwitch,
   parseOvsRemote,
+  switchName,
   type FlowStats,
   type OvsTls,
 } from '@flowline/ovs';
@@ -48,17 +49,36 @@ export function checkRemoteTemplate(template: string): void {
   for (const sample of ['192.0.2.1', '2001:db8::1']) parseOvsRemote(remoteFor(template, sample));
 }
 
-/** A node's br-flowline over TCP or SSL: OVSDB at one remote, OpenFlow (ovs-ofctl) at the other. */
+/**
+ * A node's br-flowline over TCP or SSL: OVSDB at one remote, OpenFlow (ovs-ofctl) at the other.
+ * Over SSL the switch must prove it is that node's: its certificate (signed by the switches' CA
+ * in tls.caCert) must name `ovs-switch.<node>` (switchName), the node being the one the pods at
+ * that address run on (`nodeNameOf`, from the apiserver). OVSDB checks the name in its TLS
+ * handshake; OpenFlow goes through @flowline/ovs's verified relay (ovs-ofctl cannot check names).
+ * A node whose name is unknown or whose switch proves another name is not connected (retried).
+ */
 export function tcpNodeConnector(options: {
   ovsdbRemote: string;
   openflowRemote: string;
   bridge: string;
   /** For ssl: remotes. */
   tls?: OvsTls;
+  /** The node name of a node IP (PodDirectory.nodeNameOf); required with tls. */
+  nodeNameOf?: (address: string) => string | undefined;
   logger?: Logger;
 }): NodeSwitchConnector {
-  const tls = options.tls ? { tls: options.tls } : {};
   return async (address) => {
+    let tls: { tls?: OvsTls } = {};
+    const ssl = [options.ovsdbRemote, options.openflowRemote].some((r) => r.startsWith('ssl:'));
+    if (options.tls && !ssl) tls = { tls: options.tls };
+    if (options.tls && ssl) {
+      const node = options.nodeNameOf?.(address);
+      if (!node)
+        throw new Error(
+          `no single node name is known for ${address} (pods' spec.nodeName), so its switch's certificate cannot be checked`,
+        );
+      tls = { tls: { ...options.tls, peerName: switchName(node) } };
+    }
     const client = await OvsdbClient.connect({
       remote: remoteFor(options.ovsdbRemote, address),
       ...tls,

@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
-import { OpenFlow, OvsdbClient, VSwitch, type OvsTls } from '@flowline/ovs';
+import type { TransportSecurity } from '@flowline/grpc-auth';
+import { OpenFlow, OvsdbClient, VSwitch, switchName, type OvsTls } from '@flowline/ovs';
 import { HealthService } from '@flowline/proto';
 import { type Telemetry, setupTelemetry } from '@flowline/telemetry';
 import { readFileSync } from 'node:fs';
@@ -7,8 +8,9 @@ import { ChainController, type ChainSwitch } from './controller';
 import { AttachmentDirectory, type NfDirectory } from './directory';
 import { NodeSwitches, SwitchAttachmentDirectory, tcpNodeConnector } from './node-switches';
 import { grpcHealthWatch } from './health';
+import { GrpcNfConfigurator } from './nf-config';
+import { createChainServer } from './chain-server';
 import { OvsChainSwitch } from './ovs-switch';
-import { chainService } from './service';
 import { FileChainStore } from './store';
 import { loadKube, serviceChainApi } from './kube/client';
 import { PodDirectory } from './kube/pod-directory';
@@ -24,13 +26,34 @@ export type SwitchConfig = (
   | { mode: 'local'; ovsdbRemote: string; openflowRemote: string; socketDir: string }
   | { mode: 'per-node'; ovsdbRemote: string; openflowRemote: string }
 ) & {
-  /** Key, certificate and CA for ssl: remotes (the chart's OVS TLS secret). */
+  /**
+   * Key, certificate and CA for ssl: remotes: this controller's certificate (the one the
+   * switches' CA cert trusts, signed by a CA that signs nothing else) and the switches' CA.
+   */
   tls?: OvsTls;
+  /**
+   * 'local' over ssl: the node of that one switch: its certificate must name
+   * ovs-switch.<node>. Per node, each node's name comes from its pods.
+   */
+  switchNode?: string;
 };
 
 export interface ChainControllerConfig {
   /** gRPC address: host:port or unix:///path. */
   listen: string;
+  /**
+   * The ChainService listener's transport (mutual TLS, or plaintext only when configured, and
+   * then warned), and the controller's certificate towards the NFs it calls (hop configs,
+   * health watches), which must prove their workload's identity (src/nf-identity.ts).
+   */
+  security: TransportSecurity;
+  /** The SPIFFE trust domain of the operator's, the controller's and the NFs' identities. */
+  trustDomain: string;
+  /**
+   * A second, plaintext listener serving grpc.health.v1 alone (host:port), for probes that
+   * carry no client certificate (kubelet's gRPC probes). It answers SERVING or NOT_SERVING.
+   */
+  healthAddress?: string;
   switch: SwitchConfig;
   bridge: string;
   /** Where the chains are kept across restarts. */
@@ -54,6 +77,8 @@ export interface ChainControllerConfig {
 
 export interface RunningChainController {
   address: string;
+  /** The plaintext health-only listener's address, when one was asked for. */
+  healthAddress?: string;
   controller: ChainController;
   telemetry: Telemetry;
   stop(): Promise<void>;
@@ -82,9 +107,19 @@ export async function startChainController(
   let directory: NfDirectory;
   let pods: PodDirectory | undefined;
   if (where.mode === 'local') {
+    const ssl = [where.ovsdbRemote, where.openflowRemote].some((r) => r.startsWith('ssl:'));
+    if (ssl && !where.switchNode)
+      log.warn(
+        "the switch's certificate is checked against its CA only: give the switch's node (--ovs-switch-node) to check that it is that node's",
+        { ovsdbRemote: where.ovsdbRemote, openflowRemote: where.openflowRemote },
+      );
+    const tls =
+      where.tls && where.switchNode
+        ? { ...where.tls, peerName: switchName(where.switchNode) }
+        : where.tls;
     const client = await OvsdbClient.connect({
       remote: where.ovsdbRemote,
-      ...(where.tls ? { tls: where.tls } : {}),
+      ...(tls ? { tls } : {}),
       logger: log.child({ part: 'ovsdb' }),
     });
     const local = new OvsChainSwitch(
@@ -92,7 +127,7 @@ export async function startChainController(
       new OpenFlow({
         bridge: config.bridge,
         remote: where.openflowRemote,
-        ...(where.tls ? { tls: where.tls } : {}),
+        ...(tls ? { tls } : {}),
       }),
       config.bridge,
     );
@@ -111,6 +146,7 @@ export async function startChainController(
         'a switch per node ({nodeIP} in the OVS remotes) needs kubernetes mode: the nodes are those of the NF pods',
       );
     let nodeAddresses = (): string[] => [];
+    let nodeNameOf = (_address: string): string | undefined => undefined;
     const fleet = new NodeSwitches(
       () => nodeAddresses(),
       tcpNodeConnector({
@@ -118,6 +154,7 @@ export async function startChainController(
         openflowRemote: where.openflowRemote,
         bridge: config.bridge,
         ...(where.tls ? { tls: where.tls } : {}),
+        nodeNameOf: (address) => nodeNameOf(address),
         logger: log.child({ part: 'ovsdb' }),
       }),
       log.child({ part: 'switches' }),
@@ -125,6 +162,7 @@ export async function startChainController(
     pods = new PodDirectory(new SwitchAttachmentDirectory(fleet));
     const known = pods;
     nodeAddresses = () => known.nodeAddresses();
+    nodeNameOf = (address) => known.nodeNameOf(address);
     sw = fleet;
     directory = pods;
   }
@@ -133,24 +171,40 @@ export async function startChainController(
     ...(config.maxChains !== undefined ? { maxChains: config.maxChains } : {}),
     directory,
     switch: sw,
-    health: grpcHealthWatch(),
+    health: grpcHealthWatch(config.security, config.trustDomain),
+    nfConfig: new GrpcNfConfigurator(config.security, config.trustDomain),
     logger: log,
     compile: { defaultAction: config.defaultAction },
   });
   await controller.start();
   const health = new HealthService({ '': 'SERVING', 'flowline.chain.v1.ChainService': 'SERVING' });
-  const server = new grpc.Server({ interceptors: [telemetry.grpcServerInterceptor] });
-  const svc = chainService(
+  const { server, credentials: creds } = createChainServer({
     controller,
-    config.maxWatchStreams !== undefined ? { maxWatchStreams: config.maxWatchStreams } : {},
-  );
-  server.addService(svc.definition, svc.implementation);
-  health.addTo(server);
+    security: config.security,
+    trustDomain: config.trustDomain,
+    log,
+    listener: `ChainService ${config.listen}`,
+    interceptors: [telemetry.grpcServerInterceptor],
+    health,
+    service:
+      config.maxWatchStreams !== undefined ? { maxWatchStreams: config.maxWatchStreams } : {},
+  });
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(config.listen, grpc.ServerCredentials.createInsecure(), (err, p) =>
-      err ? reject(err) : resolve(p),
-    ),
+    server.bindAsync(config.listen, creds, (err, p) => (err ? reject(err) : resolve(p))),
   );
+  let healthServer: grpc.Server | undefined;
+  let healthAddress: string | undefined;
+  if (config.healthAddress) {
+    const hs = new grpc.Server();
+    healthServer = hs;
+    health.addTo(hs);
+    const hp = await new Promise<number>((resolve, reject) =>
+      hs.bindAsync(config.healthAddress!, grpc.ServerCredentials.createInsecure(), (err, p) =>
+        err ? reject(err) : resolve(p),
+      ),
+    );
+    healthAddress = config.healthAddress.replace(/:\d+$/, `:${hp}`);
+  }
   const address = config.listen.startsWith('unix:')
     ? config.listen
     : config.listen.replace(/:\d+$/, `:${port}`);
@@ -190,9 +244,17 @@ export async function startChainController(
       (err: unknown) => log.error('ServiceChain reconciler failed', { err }),
     );
   }
-  log.info('serving', { address, bridge: config.bridge, chains: controller.list().length });
+  log.info('serving', {
+    address,
+    bridge: config.bridge,
+    chains: controller.list().length,
+    security: config.security.insecure ? 'insecure' : 'mutual TLS',
+    trustDomain: config.trustDomain,
+    ...(healthAddress ? { healthAddress } : {}),
+  });
   return {
     address,
+    ...(healthAddress ? { healthAddress } : {}),
     controller,
     telemetry,
     async stop() {
@@ -200,6 +262,7 @@ export async function startChainController(
       await reconciling;
       await reconciler?.stop();
       health.shutdown();
+      healthServer?.forceShutdown();
       controller.stop();
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
       sw.close();

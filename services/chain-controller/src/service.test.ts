@@ -3,20 +3,29 @@ import { chainV1, unaryCall } from '@flowline/proto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { TestPki } from '../test/support/pki';
 import { RawGrpcReader } from '../test/support/raw-grpc-reader';
 import { until } from '../test/support/until';
 import { ChainController, type ChainSwitch } from './controller';
 import type { NfDirectory } from './directory';
 import { MAX_HOPS } from './limits';
-import { chainService } from './service';
+import { createChainServer } from './chain-server';
 import { MemoryChainStore } from './store';
 import type { WatchOutbox } from './watch-outbox';
 
 /**
- * ChainService's limits on the wire: a unix-socket gRPC server over a controller with an
- * in-memory switch; the NFs nf-0..nf-19 each have ports <nf>-in and <nf>-out.
+ * ChainService's limits and access on the wire: the controller's gRPC server (createChainServer,
+ * mutual TLS with certificates from a test CA) on a unix socket over a controller with an
+ * in-memory switch; the NFs nf-0..nf-19 each have ports <nf>-in and <nf>-out. The client is the
+ * operator's unless a test says otherwise.
  */
+const pkiDir = mkdtempSync(join(tmpdir(), 'flowline-svc-pki-'));
+const pki = new TestPki(pkiDir);
+const controllerTls = pki.controller();
+const operatorTls = pki.operator();
+afterAll(() => rmSync(pkiDir, { recursive: true, force: true }));
+
 const NFS = Array.from({ length: 20 }, (_, i) => `nf-${i}`);
 const directory: NfDirectory = {
   lookup: async (nf) =>
@@ -57,20 +66,22 @@ describe('ChainService limits', () => {
     store = new MemoryChainStore();
     controller = new ChainController({ store, directory, switch: sw, maxChains });
     await controller.start();
-    server = new grpc.Server();
-    const svc = chainService(controller, {
-      maxWatchStreams,
-      onWatch: (o) => void (o && outboxes.push(o)),
+    const made = createChainServer({
+      controller,
+      security: controllerTls,
+      trustDomain: 'flowline',
+      log: { warn: () => undefined },
+      listener: 'test',
+      service: { maxWatchStreams, onWatch: (o) => void (o && outboxes.push(o)) },
     });
-    server.addService(svc.definition, svc.implementation);
-    const address = `unix://${join(work, 'cc.sock')}`;
+    server = made.server;
+    address = `unix://${join(work, 'cc.sock')}`;
     await new Promise<void>((res, rej) =>
-      server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (e) =>
-        e ? rej(e) : res(),
-      ),
+      server.bindAsync(address, made.credentials, (e) => (e ? rej(e) : res())),
     );
-    client = new (chainV1.loadChainV1().ChainService)(address, grpc.credentials.createInsecure());
+    client = pki.chainClient(address, operatorTls);
   };
+  let address = '';
   const create = (name: string, spec: chainV1.ChainSpec) =>
     unaryCall<{ name: string; spec: chainV1.ChainSpec }, chainV1.Chain__Output>(
       client.CreateChain.bind(client),
@@ -166,6 +177,7 @@ describe('ChainService limits', () => {
       join(work, 'cc.sock'),
       WatchChains.path,
       (bytes) => WatchChains.responseDeserialize(bytes) as chainV1.ChainEvent__Output,
+      operatorTls,
     );
     try {
       await until('the stream open', () => outboxes.length === 1);
@@ -198,5 +210,87 @@ describe('ChainService limits', () => {
     } finally {
       reader.close();
     }
+  });
+
+  describe('access: mutual TLS, the operator only', () => {
+    /** What a refused call must leave as it was: the flow table, the store, the chains. */
+    const snapshot = async () => ({
+      table: sw.table,
+      stored: await store.load(),
+      chains: controller.list().map((c) => [c.name, c.generation]),
+    });
+    const watchFirst = (c: chainV1.ChainServiceClient) =>
+      new Promise<unknown>((resolve) => {
+        const stream = c.WatchChains({});
+        stream.once('data', resolve);
+        stream.once('error', resolve);
+      });
+
+    it("the operator's certificate may create, read and delete", async () => {
+      await start(10, 4);
+      expect((await create('a', specWith(1))).status?.phase).toBe('ACTIVE');
+      expect(await watchFirst(client)).toMatchObject({ type: 'ADDED' });
+      await unaryCall(client.DeleteChain.bind(client), { name: 'a' });
+      expect(controller.list()).toEqual([]);
+    });
+
+    it("an NF's certificate (another identity) gets PERMISSION_DENIED naming it, for every method; nothing changes", async () => {
+      await start(10, 4);
+      await create('a', specWith(1));
+      const before = await snapshot();
+      const fw = pki.chainClient(address, pki.nf('default', 'fw'));
+      const denied = {
+        code: grpc.status.PERMISSION_DENIED,
+        details: expect.stringMatching(
+          /^spiffe:\/\/flowline\/ns\/default\/nf\/fw may not call \/flowline\.chain\.v1\.ChainService\/\w+ \(allowed: spiffe:\/\/flowline\/flowline\/operator\)$/,
+        ),
+      };
+      try {
+        const spec = specWith(1, '11.0.0.0/8');
+        expect(
+          await failure(unaryCall(fw.CreateChain.bind(fw), { name: 'b', spec })),
+        ).toMatchObject(denied);
+        expect(
+          await failure(unaryCall(fw.UpdateChain.bind(fw), { name: 'a', spec })),
+        ).toMatchObject(denied);
+        expect(await failure(unaryCall(fw.DeleteChain.bind(fw), { name: 'a' }))).toMatchObject(
+          denied,
+        );
+        expect(await failure(unaryCall(fw.GetChain.bind(fw), { name: 'a' }))).toMatchObject(denied);
+        expect(await failure(unaryCall(fw.ListChains.bind(fw), {}))).toMatchObject(denied);
+        expect(await watchFirst(fw)).toMatchObject(denied);
+        // The controller's own identity is no operator either.
+        const self = pki.chainClient(address, controllerTls);
+        expect(await failure(unaryCall(self.DeleteChain.bind(self), { name: 'a' }))).toMatchObject({
+          code: grpc.status.PERMISSION_DENIED,
+          details: expect.stringMatching(/^spiffe:\/\/flowline\/flowline\/controller may not call/),
+        });
+        self.close();
+      } finally {
+        fw.close();
+      }
+      expect(await snapshot()).toEqual(before);
+    });
+
+    it('a client without a certificate, or with one from another CA, fails the handshake; nothing changes', async () => {
+      await start(10, 4);
+      await create('a', specWith(1));
+      const before = await snapshot();
+      for (const c of [pki.chainClient(address), pki.chainClient(address, pki.selfSigned())]) {
+        try {
+          const err = await failure(
+            unaryCall(c.CreateChain.bind(c), { name: 'b', spec: specWith(1, '11.0.0.0/8') }, 3000),
+          );
+          // No call reaches the server: the TLS handshake is refused (UNAVAILABLE).
+          expect(err).toMatchObject({ code: grpc.status.UNAVAILABLE });
+          expect(
+            await failure(unaryCall(c.DeleteChain.bind(c), { name: 'a' }, 3000)),
+          ).toMatchObject({ code: grpc.status.UNAVAILABLE });
+        } finally {
+          c.close();
+        }
+      }
+      expect(await snapshot()).toEqual(before);
+    });
   });
 });

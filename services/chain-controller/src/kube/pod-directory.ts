@@ -1,11 +1,17 @@
 import type { NfDirectory, NfRecord } from '../directory';
+import { nfWorkloadOf, type NfWorkload, type PodIdentitySource } from '../nf-identity';
 
 /** Overrides the NF's gRPC port; without it the container port named "grpc" is used. */
 export const GRPC_PORT_ANNOTATION = 'flowline.io/grpc-port';
 
 /** The parts of a v1 Pod the directory reads (list items and watch objects alike). */
 export interface PodLike {
-  metadata?: { name?: string; namespace?: string; annotations?: Record<string, string> };
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    annotations?: Record<string, string>;
+    ownerReferences?: NonNullable<PodIdentitySource['metadata']>['ownerReferences'];
+  };
   spec?: {
     nodeName?: string;
     containers?: { ports?: { name?: string; containerPort?: number }[] }[];
@@ -20,6 +26,8 @@ export interface PodInfo {
   hostIP?: string;
   ip?: string;
   grpcPort?: number;
+  /** Whose identity its gRPC server must prove (nfWorkloadOf: its StatefulSet, else itself). */
+  workload?: NfWorkload;
 }
 
 /**
@@ -39,6 +47,8 @@ export function podInfo(pod: PodLike): PodInfo {
   const port =
     Number.isInteger(annotated) && annotated > 0 && annotated < 65536 ? annotated : named;
   if (port) info.grpcPort = port;
+  const workload = nfWorkloadOf(pod);
+  if (workload) info.workload = workload;
   return info;
 }
 
@@ -69,6 +79,18 @@ export class PodDirectory implements NfDirectory {
     return info;
   }
 
+  /**
+   * The node whose IP (status.hostIP) is `address`, by the pods' spec.nodeName: which switch
+   * certificate (ovs-switch.<node>) the OVS at that address must present. Undefined when no pod
+   * says, or when pods disagree (then no name can be trusted, and the node is not programmed).
+   */
+  nodeNameOf(address: string): string | undefined {
+    const names = new Set(
+      [...this.pods.values()].flatMap((p) => (p.hostIP === address && p.node ? [p.node] : [])),
+    );
+    return names.size === 1 ? [...names][0] : undefined;
+  }
+
   /** The IPs of the nodes NF pods run on. */
   nodeAddresses(): string[] {
     return [...new Set([...this.pods.values()].flatMap((p) => (p.hostIP ? [p.hostIP] : [])))];
@@ -86,6 +108,7 @@ export class PodDirectory implements NfDirectory {
     return {
       name: nf,
       interfaces: files?.interfaces ?? {},
+      ...(pod.workload ? { workload: pod.workload } : {}),
       ...(host && pod.grpcPort ? { grpcAddress: `${host}:${pod.grpcPort}` } : {}),
     };
   }

@@ -312,6 +312,48 @@ describe('ServiceChainReconciler against a fake apiserver', () => {
     expect(sw.next('gen1')).toBe('fw1');
   });
 
+  it("tenancy: a raw OVS port or another namespace's NF is InvalidSpec naming the field; nothing is programmed; the operator's path still takes raw ports", async () => {
+    // Another tenant's firewall exists; naming it from this namespace must not reach it.
+    fake.create('pods', 'tenant-b', { ...pod('fw', '10.2.0.1'), metadata: { name: 'fw' } });
+    const raw = chain('raw-egress', [FW]);
+    raw.spec.egress = { ovsPort: 'sink1' } as unknown as typeof raw.spec.egress;
+    const rawIngress = chain('raw-ingress', [FW]);
+    rawIngress.spec.classifier.ingress = {
+      ovsPort: 'gen1',
+    } as unknown as typeof rawIngress.spec.classifier.ingress;
+    const across = chain('across', [{ ...FW, nf: 'tenant-b/fw' }]);
+    for (const sc of [raw, rawIngress, across]) fake.create('servicechains', NS, sc);
+    await reconciler.start();
+    for (const [name, field, why] of [
+      ['raw-egress', 'spec\\.egress\\.ovsPort', 'a raw OVS port is not allowed in a ServiceChain'],
+      [
+        'raw-ingress',
+        'spec\\.classifier\\.ingress\\.ovsPort',
+        'a raw OVS port is not allowed in a ServiceChain',
+      ],
+      ['across', 'spec\\.hops\\[0\\]\\.nf', '"tenant-b/fw" names another namespace'],
+    ] as const) {
+      const sc = await until(`${name} status`, () => observed(name, 1));
+      expect(sc.status?.phase).toBe('Failed');
+      expect(condition(name, 'Ready')).toMatchObject({
+        status: 'False',
+        reason: 'InvalidSpec',
+        message: expect.stringMatching(new RegExp(`^${field}: ${why}`)),
+      });
+    }
+    expect(controller.list()).toEqual([]);
+    expect(sw.table.filter((f) => !f.startsWith('priority=0'))).toEqual([]);
+    // The operator (the ChainService, whose every method only the operator's identity may
+    // call) may name raw ports.
+    const made = await controller.create('operator-raw', {
+      classifier: { ingressPort: 'gen1', protocol: 'udp' },
+      hops: [{ nf: `${NS}/fw`, ingressInterface: 'net1', egressInterface: 'net2' }],
+      egressPort: 'sink1',
+    });
+    expect(made.status?.phase).toBe('ACTIVE');
+    expect(sw.next('gen1')).toBe('fw1');
+  });
+
   it("a chain past the controller's limit is LimitExceeded naming chains, programmed once there is room", async () => {
     controller.stop();
     controller = newController(1);

@@ -19,7 +19,7 @@ const good = {
     { nf: 'firewall-0', ingress: 'net1', egress: 'net2' },
     { nf: 'router-0', ingress: 'net1', egress: 'net1' },
   ],
-  egress: { ovsPort: 'uplink' },
+  egress: { nf: 'sink-0', interface: 'net1' },
   bidirectional: true,
   priority: 200,
   failurePolicy: 'bypass',
@@ -50,7 +50,7 @@ describe('toChainSpec (ServiceChain spec → flowline.chain.v1 ChainSpec)', () =
         { nf: 'nfs/firewall-0', ingressInterface: 'net1', egressInterface: 'net2' },
         { nf: 'nfs/router-0', ingressInterface: 'net1', egressInterface: 'net1' },
       ],
-      egressPort: 'uplink',
+      egressPort: 'nfs/sink-0/net1',
       failurePolicy: 'BYPASS',
       bidirectional: true,
       priority: 200,
@@ -59,12 +59,12 @@ describe('toChainSpec (ServiceChain spec → flowline.chain.v1 ChainSpec)', () =
 
   it('applies the CRD defaults: fail-closed, one direction, priority 100, any protocol', () => {
     const spec = toChainSpec('default', {
-      classifier: { ingress: { ovsPort: 'dpdk0' } },
+      classifier: { ingress: { nf: 'gen', interface: 'net1' } },
       hops: [{ nf: 'fw', ingress: 'net1', egress: 'net2' }],
       egress: { nf: 'sink', interface: 'net1' },
     });
     expect(spec).toEqual({
-      classifier: { ingressPort: 'dpdk0' },
+      classifier: { ingressPort: 'default/gen/net1' },
       hops: [{ nf: 'default/fw', ingressInterface: 'net1', egressInterface: 'net2' }],
       egressPort: 'default/sink/net1',
       failurePolicy: 'FAIL_CLOSED',
@@ -85,7 +85,7 @@ describe('toChainSpec (ServiceChain spec → flowline.chain.v1 ChainSpec)', () =
         ...good,
         classifier: { ...good.classifier, ingress: { nf: 'a', interface: 'net1', ovsPort: 'p' } },
       }),
-    ).toBe('spec.classifier.ingress');
+    ).toBe('spec.classifier.ingress.ovsPort');
     expect(fieldOf({ ...good, egress: { nf: 'sink' } })).toBe('spec.egress.interface');
     expect(fieldOf({ ...good, egress: { interface: 'net1' } })).toBe('spec.egress.nf');
     expect(fieldOf({ ...good, hops: [] })).toBe('spec.hops');
@@ -135,6 +135,37 @@ describe('toChainSpec (ServiceChain spec → flowline.chain.v1 ChainSpec)', () =
       Array.from({ length: n }, (_, i) => ({ nf: `nf-${i}`, ingress: 'net1', egress: 'net2' }));
     expect(toChainSpec('nfs', { ...good, hops: hops(MAX_HOPS) }).hops).toHaveLength(MAX_HOPS);
     expect(fieldOf({ ...good, hops: hops(MAX_HOPS + 1) })).toBe('spec.hops');
+  });
+
+  it("tenancy: a raw OVS port or another namespace's NF is refused, naming the field", () => {
+    const refused = (spec: unknown): string => {
+      try {
+        toChainSpec('nfs', spec);
+      } catch (err) {
+        return (err as Error).message;
+      }
+      throw new Error('the spec was accepted');
+    };
+    const raw = /: a raw OVS port is not allowed in a ServiceChain: name a pod of this namespace/;
+    expect(
+      refused({ ...good, classifier: { ...good.classifier, ingress: { ovsPort: 'dpdk0' } } }),
+    ).toMatch(new RegExp(`^spec\\.classifier\\.ingress\\.ovsPort${raw.source}`));
+    expect(refused({ ...good, egress: { ovsPort: 'uplink' } })).toMatch(
+      new RegExp(`^spec\\.egress\\.ovsPort${raw.source}`),
+    );
+    const other = /names another namespace: a ServiceChain names only pods in its own namespace/;
+    expect(
+      refused({ ...good, hops: [good.hops[0], { ...good.hops[1], nf: 'tenant-b/router-0' }] }),
+    ).toMatch(new RegExp(`^spec\\.hops\\[1\\]\\.nf: "tenant-b/router-0" ${other.source}`));
+    expect(refused({ ...good, egress: { nf: 'tenant-b/sink', interface: 'net1' } })).toMatch(
+      new RegExp(`^spec\\.egress\\.nf: "tenant-b/sink" ${other.source}`),
+    );
+    expect(
+      refused({
+        ...good,
+        classifier: { ...good.classifier, ingress: { nf: 'kube-system/x', interface: 'eth0' } },
+      }),
+    ).toMatch(/^spec\.classifier\.ingress\.nf: "kube-system\/x" names another namespace/);
   });
 
   it('translates chain.v1 field names of resolution errors', () => {

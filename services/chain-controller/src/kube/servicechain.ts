@@ -134,6 +134,11 @@ const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
 
 function podName(v: unknown, field: string): string {
   const nf = required(v, field);
+  if (nf.includes('/'))
+    throw new InvalidChainError(
+      field,
+      `"${nf}" names another namespace: a ServiceChain names only pods in its own namespace (cross-namespace chains are for the operator, through the ChainService)`,
+    );
   if (!POD_NAME.test(nf))
     throw new InvalidChainError(field, `"${nf}" is not a pod name in the chain's namespace`);
   return nf;
@@ -174,19 +179,21 @@ function int(v: unknown, field: string): number | undefined {
   return v;
 }
 
-/** An endpoint "exactly one of {nf, interface} or {ovsPort}" → chain.v1's "<ns>/<pod>/<if>" or port. */
+/**
+ * An endpoint {nf, interface} → chain.v1's "<ns>/<pod>/<if>". A raw OVS port (`ovsPort`: the
+ * uplink, another tenant's port) is refused: a ServiceChain is a namespace's, and may steer only
+ * its own pods' traffic. Raw ports are for the operator, through the ChainService.
+ */
 function endpoint(v: unknown, field: string, namespace: string): string {
-  if (!isObject(v)) throw new InvalidChainError(field, 'is required: {nf, interface} or {ovsPort}');
+  if (!isObject(v)) throw new InvalidChainError(field, 'is required: {nf, interface}');
+  if (v.ovsPort !== undefined && v.ovsPort !== null)
+    throw new InvalidChainError(
+      `${field}.ovsPort`,
+      'a raw OVS port is not allowed in a ServiceChain: name a pod of this namespace and its interface ({nf, interface}); raw ports are for the operator, through the ChainService',
+    );
   const nf = str(v.nf, `${field}.nf`, false);
   const iface = str(v.interface, `${field}.interface`, false);
-  const ovsPort = str(v.ovsPort, `${field}.ovsPort`, false);
-  if (ovsPort !== undefined) {
-    if (nf !== undefined || iface !== undefined)
-      throw new InvalidChainError(field, 'sets ovsPort and nf/interface: exactly one of the two');
-    return ovsPort;
-  }
-  if (nf === undefined)
-    throw new InvalidChainError(`${field}.nf`, 'is required (or ovsPort instead of nf/interface)');
+  if (nf === undefined) throw new InvalidChainError(`${field}.nf`, 'is required');
   return `${namespace}/${podName(nf, `${field}.nf`)}/${ifname(iface, `${field}.interface`)}`;
 }
 
@@ -204,7 +211,9 @@ function range(v: unknown, field: string): chainV1.Classifier['srcPorts'] {
 
 /**
  * Maps a ServiceChain's spec to flowline.chain.v1 ChainSpec: NF names become
- * "<namespace>/<pod>", endpoints "<namespace>/<pod>/<interface>" or the OVS port. The result is
+ * "<namespace>/<pod>", endpoints "<namespace>/<pod>/<interface>". Tenancy: only pods of the
+ * ServiceChain's own namespace; a raw OVS port (`ovsPort`) or a name with a namespace is
+ * refused naming the field (the reconciler reports InvalidSpec). The result is
  * validated as ChainService validates a request; every error names the CR's field
  * (spec.hops[1].ingress, spec.classifier.match.srcCIDR, ...). Pure: no I/O.
  */

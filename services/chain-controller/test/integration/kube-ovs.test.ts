@@ -14,6 +14,7 @@ import {
 } from '../../src/index';
 import { FakeApiServer, PODS, SERVICECHAINS, writeKubeconfig } from '../support/fake-apiserver';
 import { localSwitch } from '../support/local-switch';
+import { TestPki, startNfHealth } from '../support/pki';
 import { until } from '../support/until';
 
 /**
@@ -30,7 +31,8 @@ describe.skipIf(!root)('ServiceChain reconciler on real OVS-DPDK', () => {
   const work = mkdtempSync(join(tmpdir(), 'flowline-cck-'));
   const socketDir = join(work, 'sockets');
   const fwHealth = new HealthService({ '': 'SERVING' });
-  const fwServer = new grpc.Server();
+  let fwServer: grpc.Server | undefined;
+  const pki = new TestPki(join(work, 'pki'));
   const fake = new FakeApiServer([SERVICECHAINS, PODS]);
   let ovs: OvsDpdk;
   let cc: RunningChainController | undefined;
@@ -73,16 +75,31 @@ describe.skipIf(!root)('ServiceChain reconciler on real OVS-DPDK', () => {
         );
       }
     }
-    fwHealth.addTo(fwServer);
-    const fwPort = await new Promise<number>((res, rej) =>
-      fwServer.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) =>
-        e ? rej(e) : res(p),
-      ),
-    );
+    // The firewall pod belongs to the StatefulSet "firewall": its certificate names that
+    // workload (spiffe://flowline/ns/nfs/nf/firewall), which the controller expects from the
+    // pod's ownerReference, not from anything the pod says.
+    const served = await startNfHealth('127.0.0.1:0', pki.nf(NS, 'firewall'), fwHealth);
+    fwServer = served.server;
+    const fwPort = Number(served.address.split(':').pop());
     await fake.start();
     for (const nf of Object.keys(PORTS))
       fake.create('pods', NS, {
-        metadata: { name: nf, annotations: { [GRPC_PORT_ANNOTATION]: String(fwPort) } },
+        metadata: {
+          name: nf,
+          annotations: { [GRPC_PORT_ANNOTATION]: String(fwPort) },
+          ...(nf === 'fw'
+            ? {
+                ownerReferences: [
+                  {
+                    apiVersion: 'apps/v1',
+                    kind: 'StatefulSet',
+                    name: 'firewall',
+                    controller: true,
+                  },
+                ],
+              }
+            : {}),
+        },
         spec: { nodeName: 'node-a', containers: [{ name: 'nf' }] },
         // Only the firewall serves health here; the others are not hops.
         status: { podIP: '127.0.0.1', phase: 'Running' },
@@ -98,12 +115,14 @@ describe.skipIf(!root)('ServiceChain reconciler on real OVS-DPDK', () => {
       reconcileMs: 300,
       metricsPort: false,
       kubernetes: { namespace: NS, kubeconfig },
+      security: pki.controller(),
+      trustDomain: 'flowline',
     });
   }, 120_000);
 
   afterAll(async () => {
     await cc?.stop();
-    fwServer.forceShutdown();
+    fwServer?.forceShutdown();
     await fake.stop();
     await ovs?.stop();
     rmSync(work, { recursive: true, force: true });

@@ -1,6 +1,11 @@
-import { ATTACHMENT_EXTERNAL_IDS, type OvsDpdk, type OvsTls, startOvsDpdk } from '@flowline/ovs';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import {
+  ATTACHMENT_EXTERNAL_IDS,
+  OpenFlow,
+  type OvsDpdk,
+  type OvsTls,
+  startOvsDpdk,
+} from '@flowline/ovs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +20,8 @@ import {
   SERVICECHAINS,
   writeKubeconfig,
 } from '../support/fake-apiserver';
+import { TestPki } from '../support/pki';
+import { SwitchPki } from '../support/switch-pki';
 import { until } from '../support/until';
 
 /**
@@ -22,7 +29,10 @@ import { until } from '../support/until';
  * NF pods run on, over SSL (OVSDB and OpenFlow at ssl:{nodeIP}:port, certificates both ways),
  * finding each pod's OVS ports by the CNI plugin's external_ids. Two real OVS-DPDK "nodes",
  * each reached at its own address (a veth into its netns), and the fake apiserver with pods on
- * both. Certificates from OVS's own ovs-pki: a switch CA and a controller CA.
+ * both. Two CAs, as the chart's: the controller CA signs only the controller's certificate and
+ * is each switch's CA cert; the switch CA signs one certificate per node naming it
+ * (ovs-switch.node-0, ovs-switch.node-1), which the controller checks against the node its pods
+ * say is at that address.
  */
 const root = process.getuid?.() === 0;
 const NS = 'nfs';
@@ -69,20 +79,12 @@ describe.skipIf(!root)('one controller, a switch per node over TCP', () => {
     },
   });
 
-  /** ovs-pki's layout: <name>-privkey.pem, <name>-cert.pem; each side trusts the other's CA. */
-  const pki = join(work, 'pki');
-  const pkiCmd = (...args: string[]) =>
-    execFileSync('ovs-pki', [`--dir=${pki}`, ...args], { cwd: work, stdio: 'ignore' });
-  const issued = (name: string, peerCa: 'switchca' | 'controllerca'): OvsTls => ({
-    privateKey: join(work, `${name}-privkey.pem`),
-    certificate: join(work, `${name}-cert.pem`),
-    caCert: join(pki, peerCa, 'cacert.pem'),
-  });
+  const pki = new SwitchPki(join(work, 'pki'));
+  const controllerTls = pki.controller();
+  const switchTls: OvsTls[] = [];
 
   beforeAll(async () => {
-    pkiCmd('init');
-    pkiCmd('req+sign', 'switch', 'switch');
-    pkiCmd('req+sign', 'controller', 'controller');
+    for (const node of [0, 1] as const) switchTls.push(pki.switch(`node-${node}`));
     for (const node of [0, 1] as const)
       nodes.push(
         await startOvsDpdk({
@@ -95,7 +97,7 @@ describe.skipIf(!root)('one controller, a switch per node over TCP', () => {
             ...link(node),
             ovsdbPort: OVSDB_PORT,
             openflowPort: OPENFLOW_PORT,
-            tls: issued('switch', 'controllerca'),
+            tls: switchTls[node]!,
           },
         }),
       );
@@ -123,7 +125,7 @@ describe.skipIf(!root)('one controller, a switch per node over TCP', () => {
         mode: 'per-node',
         ovsdbRemote: `ssl:{nodeIP}:${OVSDB_PORT}`,
         openflowRemote: `ssl:{nodeIP}:${OPENFLOW_PORT}`,
-        tls: issued('controller', 'switchca'),
+        tls: controllerTls,
       },
       bridge: 'br-flowline',
       stateFile: join(work, 'state', 'chains.json'),
@@ -131,6 +133,8 @@ describe.skipIf(!root)('one controller, a switch per node over TCP', () => {
       reconcileMs: 300,
       metricsPort: false,
       kubernetes: { namespace: NS, kubeconfig },
+      security: new TestPki(join(work, 'grpc')).controller(),
+      trustDomain: 'flowline',
     });
   }, 180_000);
 
@@ -178,5 +182,58 @@ describe.skipIf(!root)('one controller, a switch per node over TCP', () => {
     await until('on-a gone', () => fake.get('servicechains', NS, 'on-a') === undefined);
     await until('node A has no chain flows', async () => (await chainFlows(0)).length === 0);
     expect((await chainFlows(1)).map((f) => f.match)).toEqual(onB.map((f) => f.match));
+  });
+
+  it('a switch certificate presented as the controller is refused by the switch', async () => {
+    // Node 0's own key and certificate, trusting the switch CA: what a compromised node has.
+    const asController = new OpenFlow({
+      bridge: 'br-flowline',
+      remote: `ssl:${link(0).address}:${OPENFLOW_PORT}`,
+      tls: { ...switchTls[0]!, caCert: controllerTls.caCert, peerName: 'ovs-switch.node-0' },
+      timeoutMs: 5000,
+    });
+    const before = await chainFlows(0);
+    await expect(asController.applyFlows(['priority=0,actions=NORMAL'])).rejects.toThrow();
+    await expect(asController.dumpFlows()).rejects.toThrow();
+    expect(await chainFlows(0)).toEqual(before);
+    expect((await defaultFlows(0)).map((f) => f.actions)).toEqual(['drop']);
+  });
+
+  it("the controller refuses a switch presenting another node's certificate: nothing applied there", async () => {
+    // Node 1's OVS now presents node 0's certificate (it re-reads its files on new connections).
+    const own = {
+      key: `${switchTls[1]!.privateKey}.own`,
+      cert: `${switchTls[1]!.certificate}.own`,
+    };
+    copyFileSync(switchTls[1]!.privateKey, own.key);
+    copyFileSync(switchTls[1]!.certificate, own.cert);
+    copyFileSync(switchTls[0]!.privateKey, switchTls[1]!.privateKey);
+    copyFileSync(switchTls[0]!.certificate, switchTls[1]!.certificate);
+    const rules = async () => (await chainFlows(1)).map((f) => `${f.match} ${f.actions}`);
+    const before = await rules();
+    try {
+      const udp = chain('on-b-udp', 'gen-b', 'rtr', 'sink-b');
+      udp.spec.classifier.match = {
+        ipVersion: 4,
+        protocol: 'udp',
+      } as typeof udp.spec.classifier.match;
+      fake.create('servicechains', NS, udp);
+      await until('refused', () => ready('on-b-udp')?.status === 'False');
+      await until(
+        'the name mismatch reported',
+        () =>
+          /the switch's certificate names ovs-switch\.node-0, not ovs-switch\.node-1/.test(
+            ready('on-b-udp')?.message ?? '',
+          ),
+        20_000,
+      );
+      expect(await rules()).toEqual(before);
+    } finally {
+      copyFileSync(own.key, switchTls[1]!.privateKey);
+      copyFileSync(own.cert, switchTls[1]!.certificate);
+    }
+    // Its own certificate again: programmed.
+    await until('Ready', () => ready('on-b-udp')?.status === 'True', 30_000);
+    expect((await rules()).length).toBeGreaterThan(before.length);
   });
 });

@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { ATTACHMENT_EXTERNAL_IDS, type OvsDpdk, startOvsDpdk } from '@flowline/ovs';
-import { HealthService, chainV1 } from '@flowline/proto';
+import { chainV1 } from '@flowline/proto';
 import { spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningChainController, startChainController } from '../../src/index';
 import { localSwitch } from '../support/local-switch';
+import { TestPki, startNfHealth } from '../support/pki';
 import { until } from '../support/until';
 
 /**
@@ -15,7 +16,9 @@ import { until } from '../support/until';
  * OpenFlow flows on br-flowline, a dead hop's failure policy shows in the flows, flows lost
  * by an ovs-vswitchd restart come back, and chains survive a controller restart.
  * Attachment files are written in the CNI plugin's layout (contract 2); the local-node e2e
- * runs the real plugin.
+ * runs the real plugin. gRPC is mutual TLS both ways, with certificates from a test CA: the
+ * operator calls the ChainService, the controller watches the firewall's health presenting its
+ * own certificate and checking the firewall's (spiffe://flowline/ns/default/nf/fw).
  */
 const root = process.getuid?.() === 0;
 const PORTS = {
@@ -40,8 +43,10 @@ describe.skipIf(!root)('chain controller on real OVS-DPDK', () => {
   const socketDir = join(work, 'sockets');
   const stateFile = join(work, 'state', 'chains.json');
   const addressesFile = join(work, 'nf-addresses.json');
-  const fwHealth = new HealthService({ '': 'SERVING' });
-  const fwServer = new grpc.Server();
+  const pki = new TestPki(join(work, 'pki'));
+  const controllerTls = pki.controller();
+  const operatorTls = pki.operator();
+  let fw: Awaited<ReturnType<typeof startNfHealth>>;
   let ovs: OvsDpdk;
   let cc: RunningChainController;
   let client: chainV1.ChainServiceClient;
@@ -56,11 +61,10 @@ describe.skipIf(!root)('chain controller on real OVS-DPDK', () => {
       defaultAction: 'normal',
       reconcileMs: 300,
       metricsPort: false,
+      security: controllerTls,
+      trustDomain: 'flowline',
     });
-    client = new (chainV1.loadChainV1().ChainService)(
-      cc.address,
-      grpc.credentials.createInsecure(),
-    );
+    client = pki.chainClient(cc.address, operatorTls);
   };
   /**
    * The controller as its image runs it: main.ts in a process of its own (through tsx), on the
@@ -78,6 +82,8 @@ describe.skipIf(!root)('chain controller on real OVS-DPDK', () => {
         ...['--listen', address, '--ovsdb', ovs.dbSocket, '--ovs-run-dir', ovs.runDir],
         ...['--bridge', ovs.bridge, '--socket-dir', socketDir, '--state-file', stateFile],
         ...['--nf-addresses', addressesFile, '--reconcile-ms', '300', '--metrics-port', 'off'],
+        ...['--tls-ca', controllerTls.caFile, '--tls-cert', controllerTls.certFile],
+        ...['--tls-key', controllerTls.keyFile],
       ],
       { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] },
     );
@@ -100,10 +106,7 @@ describe.skipIf(!root)('chain controller on real OVS-DPDK', () => {
         throw new Error(`main exited with ${child.exitCode}: ${JSON.stringify(logs)}`);
       return logs.some((l) => l.msg === 'serving');
     });
-    const mainClient = new (chainV1.loadChainV1().ChainService)(
-      address,
-      grpc.credentials.createInsecure(),
-    );
+    const mainClient = pki.chainClient(address, operatorTls);
     return {
       client: mainClient,
       logs,
@@ -159,21 +162,15 @@ describe.skipIf(!root)('chain controller on real OVS-DPDK', () => {
         );
       }
     }
-    const fwAddress = `unix://${join(work, 'fw.sock')}`;
-    fwHealth.addTo(fwServer);
-    await new Promise<void>((res, rej) =>
-      fwServer.bindAsync(fwAddress, grpc.ServerCredentials.createInsecure(), (e) =>
-        e ? rej(e) : res(),
-      ),
-    );
-    writeFileSync(addressesFile, JSON.stringify({ 'default/fw': fwAddress }));
+    fw = await startNfHealth(`unix://${join(work, 'fw.sock')}`, pki.nf('default', 'fw'));
+    writeFileSync(addressesFile, JSON.stringify({ 'default/fw': fw.address }));
     await startController();
   }, 120_000);
 
   afterAll(async () => {
     client?.close();
     await cc?.stop();
-    fwServer.forceShutdown();
+    fw?.server.forceShutdown();
     await ovs?.stop();
     rmSync(work, { recursive: true, force: true });
   }, 60_000);
@@ -200,6 +197,37 @@ describe.skipIf(!root)('chain controller on real OVS-DPDK', () => {
     ]);
   });
 
+  it('mutual TLS: no certificate, another CA, an NF identity are refused; the switch and the chains stay as they were', async () => {
+    const before = await table();
+    const attempt = { name: 'intruder', spec: { ...spec, priority: 999 } };
+    for (const [files, code, details] of [
+      [undefined, grpc.status.UNAVAILABLE, undefined],
+      [pki.selfSigned(), grpc.status.UNAVAILABLE, undefined],
+      [
+        pki.nf('default', 'gen'),
+        grpc.status.PERMISSION_DENIED,
+        /^spiffe:\/\/flowline\/ns\/default\/nf\/gen may not call \/flowline\.chain\.v1\.ChainService\/(CreateChain|DeleteChain)/,
+      ],
+    ] as const) {
+      const intruder = pki.chainClient(cc.address, files);
+      try {
+        for (const req of [
+          () => call(intruder.CreateChain.bind(intruder), attempt),
+          () => call(intruder.DeleteChain.bind(intruder), { name: 'demo' }),
+        ])
+          expect(await req().catch((e: grpc.ServiceError) => e)).toMatchObject({
+            code,
+            ...(details ? { details: expect.stringMatching(details) } : {}),
+          });
+      } finally {
+        intruder.close();
+      }
+    }
+    expect(await table()).toEqual(before);
+    const { chains } = await call(client.ListChains.bind(client), {});
+    expect(chains.map((c) => c.name)).toEqual(['demo']);
+  });
+
   it('refuses bad requests with the field in the status, leaving the switch unchanged', async () => {
     const before = await flows();
     const bad = await call(client.CreateChain.bind(client), {
@@ -224,7 +252,7 @@ describe.skipIf(!root)('chain controller on real OVS-DPDK', () => {
   });
 
   it('a hop going NOT_SERVING is bypassed, and restored when it serves again', async () => {
-    fwHealth.setStatus('', 'NOT_SERVING');
+    fw.health.setStatus('', 'NOT_SERVING');
     await until('bypass', async () =>
       (await outputOf('gen-net1')).join() === 'output:"sink-net1"' ||
       (await outputOf('"gen-net1"')).join() === 'output:"sink-net1"'
@@ -234,12 +262,42 @@ describe.skipIf(!root)('chain controller on real OVS-DPDK', () => {
     expect((await call(client.GetChain.bind(client), { name: 'demo' })).status?.phase).toBe(
       'DEGRADED',
     );
-    fwHealth.setStatus('', 'SERVING');
+    fw.health.setStatus('', 'SERVING');
     await until('restore', async () =>
       (await call(client.GetChain.bind(client), { name: 'demo' })).status?.phase === 'ACTIVE'
         ? true
         : undefined,
     );
+  });
+
+  it("a hop whose address answers with another NF's certificate is down (bypassed) until the real one serves", async () => {
+    const restartFw = async (files: ReturnType<typeof pki.controller>) => {
+      fw.server.forceShutdown();
+      rmSync(join(work, 'fw.sock'), { force: true });
+      fw = await startNfHealth(`unix://${join(work, 'fw.sock')}`, files, fw.health);
+    };
+    const phase = async () =>
+      (await call(client.GetChain.bind(client), { name: 'demo' })).status?.phase;
+    // Serving, but as default/gen: the controller does not take its health for the firewall's.
+    await restartFw(pki.nf('default', 'gen'));
+    const hop = async () =>
+      (await call(client.GetChain.bind(client), { name: 'demo' })).status?.hops?.[0];
+    // Down for the reason that it proved another identity (not merely while it restarted).
+    await until('refused for its identity', async () =>
+      /server proved identity spiffe:\/\/flowline\/ns\/default\/nf\/gen, expected spiffe:\/\/flowline\/ns\/default\/nf\/fw/.test(
+        (await hop())?.message ?? '',
+      )
+        ? true
+        : undefined,
+    );
+    expect(await hop()).toMatchObject({ healthy: false });
+    expect(await phase()).toBe('DEGRADED');
+    expect(await outputOf('"gen-net1"').then((a) => (a.length ? a : outputOf('gen-net1')))).toEqual(
+      ['output:"sink-net1"'],
+    );
+    await restartFw(pki.nf('default', 'fw'));
+    await until('restore', async () => ((await phase()) === 'ACTIVE' ? true : undefined));
+    expect(await table()).toEqual(DEMO_TABLE);
   });
 
   it('flows lost in an ovs-vswitchd restart are programmed again', async () => {

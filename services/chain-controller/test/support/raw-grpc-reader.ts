@@ -1,11 +1,15 @@
+import type { TlsFiles } from '@flowline/grpc-auth';
+import { readFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import { connect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 
 /**
  * A server-streaming gRPC call read at the HTTP/2 level, so that a test can stop reading for
  * real: paused, it consumes nothing and the server's flow-control window runs out (grpc-js's
  * own client keeps reading the connection and queues messages it was not asked for). `decode`
- * turns each message's bytes into an object; `messages` holds those read so far.
+ * turns each message's bytes into an object; `messages` holds those read so far. With `tls`,
+ * over mutual TLS presenting that certificate (HTTP/2 by ALPN, as gRPC does).
  */
 export class RawGrpcReader<T> {
   readonly messages: T[] = [];
@@ -17,9 +21,21 @@ export class RawGrpcReader<T> {
     socketPath: string,
     path: string,
     private readonly decode: (bytes: Buffer) => T,
+    tls?: TlsFiles,
   ) {
-    this.session = http2.connect('http://localhost', {
-      createConnection: () => connect(socketPath),
+    this.session = http2.connect(tls ? 'https://localhost' : 'http://localhost', {
+      createConnection: () =>
+        tls
+          ? tlsConnect({
+              path: socketPath,
+              key: readFileSync(tls.keyFile),
+              cert: readFileSync(tls.certFile),
+              ca: readFileSync(tls.caFile),
+              ALPNProtocols: ['h2'],
+              // The server is the test's own; its identity is not what this reader checks.
+              checkServerIdentity: () => undefined,
+            })
+          : connect(socketPath),
     });
     this.session.on('error', () => undefined);
     this.stream = this.session.request({
