@@ -7,6 +7,7 @@
         "native/fl_conntrack.c",
         "native/fl_core.c",
         "native/fl_gen.c",
+        "native/fl_lpm.c",
         "native/fl_parse.c",
         "native/fl_pipeline.c"
       ],

@@ -568,7 +568,12 @@ Napi::Value PipelineAddStage(const Napi::CallbackInfo &info) {
     fl_lpm_conf c;
     c.no_route_action = Action(o.Get("noRouteAction"));
     c.non_ip_action = Action(o.Get("nonIpAction"));
+    c.count_hits = o.Get("countHits").ToBoolean() ? 1 : 0;
     rc = fl_pipeline_add_lpm(p, &c, err);
+  } else if (type == "burn") {
+    fl_burn_conf c;
+    c.cycles = U32(o.Get("cycles"), "cycles");
+    rc = fl_pipeline_add_burn(p, &c, err);
   } else if (type == "conntrack") {
     fl_ct_conf c;
     memset(&c, 0, sizeof(c));
@@ -794,6 +799,35 @@ Napi::Value PipelineCounters(const Napi::CallbackInfo &info) {
   fl_pipeline_counters(p, v.data());
   Napi::Float64Array out = Napi::Float64Array::New(env, v.size());
   for (size_t i = 0; i < v.size(); i++) out[i] = (double)v[i];
+  return out;
+}
+
+// Busy cycles: FL_CYC_FIXED totals, then one per stage (see fl.h).
+Napi::Value PipelineCycles(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  fl_pipeline *p = Pipeline(info[0]);
+  std::vector<uint64_t> v((size_t)FL_CYC_FIXED + (size_t)fl_pipeline_n_stages(p));
+  int n = fl_pipeline_cycles(p, v.data());
+  Napi::Float64Array out = Napi::Float64Array::New(env, (size_t)n);
+  for (int i = 0; i < n; i++) out[(size_t)i] = (double)v[(size_t)i];
+  return out;
+}
+
+Napi::Value TscHz(const Napi::CallbackInfo &info) {
+  return Napi::Number::New(info.Env(), (double)fl_pipeline_tsc_hz());
+}
+
+// Per-route hits of an LPM stage that counts them (a Float64Array in route order).
+Napi::Value PipelineLpmHits(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  fl_pipeline *p = Pipeline(info[0]);
+  int stage = info[1].As<Napi::Number>().Int32Value();
+  int64_t n = fl_pipeline_lpm_hits(p, stage, nullptr, 0);
+  if (n < 0) Throw(env, (int)n, "lpm_hits", "not an LPM stage");
+  std::vector<uint64_t> v((size_t)n + 1);
+  n = fl_pipeline_lpm_hits(p, stage, v.data(), (uint32_t)n);
+  Napi::Float64Array out = Napi::Float64Array::New(env, (size_t)n);
+  for (int64_t i = 0; i < n; i++) out[(size_t)i] = (double)v[(size_t)i];
   return out;
 }
 
@@ -1066,6 +1100,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   EXPORT("pipelineStop", PipelineStop);
   EXPORT("pipelineFree", PipelineFree);
   EXPORT("pipelineCounters", PipelineCounters);
+  EXPORT("pipelineCycles", PipelineCycles);
+  EXPORT("pipelineLpmHits", PipelineLpmHits);
+  EXPORT("tscHz", TscHz);
   EXPORT("pipelineAclHits", PipelineAclHits);
   EXPORT("pipelineCheckPort", PipelineCheckPort);
   EXPORT("pipelineAdvanceClock", PipelineAdvanceClock);

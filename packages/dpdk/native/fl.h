@@ -112,6 +112,7 @@ enum fl_stage_type {
   FL_STAGE_ACL = 2,
   FL_STAGE_LPM = 3,
   FL_STAGE_CONNTRACK = 4, /* must come right before an ACL stage; one worker only */
+  FL_STAGE_BURN = 5,      /* burns cycles per packet: a benchmark's sensitivity control */
 };
 enum fl_action { FL_ACT_PASS = 0, FL_ACT_DROP = 1, FL_ACT_PUNT = 2 };
 
@@ -185,6 +186,10 @@ struct fl_route {
 struct fl_lpm_conf {
   uint8_t no_route_action; /* FL_ACT_DROP or FL_ACT_PUNT */
   uint8_t non_ip_action;
+  uint8_t count_hits; /* count packets per route (8 bytes per route and worker) */
+};
+struct fl_burn_conf {
+  uint32_t cycles; /* TSC cycles per packet */
 };
 struct fl_lpm_table_in {
   const struct fl_route *routes;
@@ -238,6 +243,17 @@ int fl_pipeline_start(struct fl_pipeline *p, char *err);
 int fl_pipeline_stop(struct fl_pipeline *p);
 void fl_pipeline_free(struct fl_pipeline *p);
 int fl_pipeline_n_stages(struct fl_pipeline *p);
+int fl_pipeline_add_burn(struct fl_pipeline *p, const struct fl_burn_conf *c, char *err);
+/* Busy TSC cycles summed over workers, counted with rte_rdtsc around each part of every burst
+ * that brought packets (empty polls and idle sleeps are not counted): FL_CYC_BUSY (the whole
+ * burst, rx to tx), FL_CYC_RX (the rx burst call), FL_CYC_PARSE, FL_CYC_TX (sorting by fate,
+ * tx, punt, free), then one per stage. Returns the count (FL_CYC_FIXED + stages). */
+enum { FL_CYC_BUSY = 0, FL_CYC_RX, FL_CYC_PARSE, FL_CYC_TX, FL_CYC_FIXED };
+int fl_pipeline_cycles(struct fl_pipeline *p, uint64_t *out);
+uint64_t fl_pipeline_tsc_hz(void);
+/* An LPM stage's per-route hits (its table counts them: count_hits), in route order; returns the
+ * number of routes, 0 when the table does not count, < 0 when s is not an LPM stage. */
+int64_t fl_pipeline_lpm_hits(struct fl_pipeline *p, int s, uint64_t *out, uint32_t max);
 /* Per stage (index 0 is the pipeline itself: rx, tx and final fates): in, out, drop[FL_R_COUNT],
  * punt[FL_R_COUNT]. out has (2 + 2 * FL_R_COUNT) values per stage. */
 #define FL_STAGE_CTRS (2 + 2 * FL_R_COUNT)

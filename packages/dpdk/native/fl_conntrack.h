@@ -28,7 +28,7 @@ enum fl_ct_timeout {
   FL_CT_TO_COUNT
 };
 
-#define FL_CT_BUCKET 8           /* entries per bucket (set-associative) */
+#define FL_CT_BUCKET 16 /* entries per bucket (set-associative); their tags fill one line */
 #define FL_CT_MIN_CAPACITY 64
 #define FL_CT_MAX_CAPACITY (1u << 24)
 
@@ -40,7 +40,7 @@ struct fl_ct_conf {
 };
 
 struct fl_ct_counters {
-  uint64_t entries;    /* slots in use (expired ones count until reclaimed) */
+  uint64_t entries; /* slots in use (expired ones count until reclaimed) */
   uint64_t capacity;
   uint64_t created;
   uint64_t expired;    /* reclaimed after their timeout */
@@ -58,6 +58,17 @@ void fl_ct_free(struct fl_ct *t);
 /* Worker: a packet of a tracked flow updates the flow and returns 1; anything else returns 0. */
 int fl_ct_track(struct fl_ct *t, const struct fl_parsed *h, const uint8_t *pkt, uint32_t len,
                 uint64_t now);
+/* Worker: fl_ct_track for a burst, in three passes so that the memory reads of all its packets
+ * overlap: classify and hash every packet and prefetch its bucket's tag line; find the slot whose
+ * tag matches and prefetch its entry; then check the key and update the flow, in packet order
+ * (the results are those of fl_ct_track called packet by packet). n <= 256. */
+struct fl_ct_lookup {
+  const struct fl_parsed *h;
+  const uint8_t *pkt;
+  uint32_t len;
+  uint8_t tracked; /* out: 1 when the packet belongs to a tracked flow */
+};
+void fl_ct_track_bulk(struct fl_ct *t, struct fl_ct_lookup *q, uint32_t n, uint64_t now);
 /* Worker: records the flow of a packet the ACL permitted (TCP SYN, UDP, ICMP echo request).
  * Returns 1 created, 0 nothing to track, -ENOSPC when the bucket is full and eviction is off. */
 int fl_ct_commit(struct fl_ct *t, const struct fl_parsed *h, const uint8_t *pkt, uint32_t len,

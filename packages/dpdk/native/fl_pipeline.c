@@ -32,17 +32,12 @@
 #include <rte_ring.h>
 
 #include "fl.h"
+#include "fl_stage.h"
 
 #define MAX_STAGES 16
 #define MAX_WORKERS 16
 #define MAX_L2_PORTS 64
 #define PREFETCH_AHEAD 4
-
-enum { FATE_FWD = 0, FATE_DROP = 1, FATE_PUNT = 2 };
-
-struct stage_ctr {
-  uint64_t in, out, drop[FL_R_COUNT], punt[FL_R_COUNT];
-} __rte_cache_aligned;
 
 struct fl_acl_table {
   struct rte_acl_ctx *ctx4, *ctx6;
@@ -51,30 +46,13 @@ struct fl_acl_table {
   uint64_t *hits; /* [worker][stride]; index n counts the default action */
 };
 
-struct lpm_table {
-  struct rte_lpm *lpm4;
-  struct rte_lpm6 *lpm6;
-  struct fl_nexthop *nh;
-  uint32_t n_nh, n_local4, n_local6;
-  uint32_t *local4; /* network order */
-  uint8_t (*local6)[16];
-};
-
-struct stage {
-  int type;
-  union {
-    struct fl_l2fwd_conf l2;
-    struct fl_acl_conf acl;
-    struct fl_lpm_conf lpm;
-  } c;
-  void *table; /* RCU protected */
-};
-
 struct worker {
   struct fl_pipeline *p;
   unsigned idx;
   struct fl_worker_conf c;
   struct stage_ctr ctr[MAX_STAGES + 1];
+  /* Busy TSC cycles (polls that returned packets only): FL_CYC_* then one per stage. */
+  uint64_t cyc[FL_CYC_FIXED + MAX_STAGES];
 };
 
 struct fl_pipeline {
@@ -91,29 +69,9 @@ struct fl_pipeline {
   uint64_t now; /* manual clock (c.manual_clock), TSC cycles; written by the control thread */
 };
 
-struct pkt {
-  struct rte_mbuf *m;
-  struct fl_parsed h;
-  uint16_t out;
-  uint8_t fate, reason;
-  uint8_t tracked; /* a conntrack stage found its flow: the ACL stage after it lets it pass */
-};
-
 static unsigned name_seq;
 
 #define fail fl_fail
-
-static inline void set_fate(struct stage_ctr *c, struct pkt *k, int action, int reason) {
-  if (action == FL_ACT_DROP) {
-    k->fate = FATE_DROP;
-    k->reason = (uint8_t)reason;
-    c->drop[reason]++;
-  } else if (action == FL_ACT_PUNT) {
-    k->fate = FATE_PUNT;
-    k->reason = (uint8_t)reason;
-    c->punt[reason]++;
-  }
-}
 
 /* The conntrack stage's now: the TSC, or the manual clock tests advance. */
 static inline uint64_t pipeline_now(const struct fl_pipeline *p) {
@@ -249,100 +207,32 @@ static void run_conntrack(struct worker *w, struct stage *s, struct stage_ctr *c
   uint64_t now = pipeline_now(w->p);
   /* A flush requested after an ACL swap happens before any lookup of this burst. */
   fl_ct_acl_table(ct, __atomic_load_n(&s[1].table, __ATOMIC_ACQUIRE));
+  struct fl_ct_lookup q[FL_MAX_BURST];
+  uint16_t idx[FL_MAX_BURST], m = 0;
   for (uint16_t i = 0; i < n; i++) {
     struct pkt *k = &pk[i];
     if (k->fate != FATE_FWD) continue;
-    c->in++;
-    k->tracked = (uint8_t)fl_ct_track(ct, &k->h, rte_pktmbuf_mtod(k->m, const uint8_t *),
-                                      k->m->data_len, now);
-    c->out++;
+    q[m].h = &k->h;
+    q[m].pkt = rte_pktmbuf_mtod(k->m, const uint8_t *);
+    q[m].len = k->m->data_len;
+    idx[m++] = i;
   }
+  fl_ct_track_bulk(ct, q, m, now);
+  for (uint16_t j = 0; j < m; j++) pk[idx[j]].tracked = q[j].tracked;
+  c->in += m;
+  c->out += m;
   fl_ct_sweep(ct, now, 32);
 }
 
-static inline uint16_t csum_replace16(uint16_t hc, uint16_t old, uint16_t new) {
-  /* RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'); byte-order independent. */
-  uint32_t sum = (uint16_t)~hc + (uint32_t)(uint16_t)~old + new;
-  sum = (sum & 0xffff) + (sum >> 16);
-  sum = (sum & 0xffff) + (sum >> 16);
-  return (uint16_t)~sum;
-}
-
-static void run_lpm(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n) {
-  const struct lpm_table *t = __atomic_load_n((struct lpm_table **)&s->table, __ATOMIC_ACQUIRE);
-  for (uint16_t i = 0; i < n; i++) {
-    struct pkt *k = &pk[i];
-    if (k->fate != FATE_FWD) continue;
-    c->in++;
-    const struct fl_parsed *h = &k->h;
-    if (h->reason) {
-      set_fate(c, k, FL_ACT_DROP, h->reason);
-      continue;
-    }
-    uint8_t *d = rte_pktmbuf_mtod(k->m, uint8_t *);
-    uint32_t nh;
-    if (h->l3 == FL_L3_IPV4) {
-      uint32_t dst;
-      memcpy(&dst, h->dst, 4);
-      int local = 0;
-      for (uint32_t j = 0; j < t->n_local4; j++) local |= t->local4[j] == dst;
-      if (local) {
-        set_fate(c, k, FL_ACT_PUNT, FL_R_LOCAL);
-        continue;
-      }
-      if (!t->lpm4 || rte_lpm_lookup(t->lpm4, rte_be_to_cpu_32(dst), &nh) != 0) {
-        set_fate(c, k, s->c.lpm.no_route_action, FL_R_NO_ROUTE);
-        continue;
-      }
-      if (h->ttl <= 1) {
-        set_fate(c, k, FL_ACT_PUNT, FL_R_TTL_EXPIRED);
-        continue;
-      }
-      uint8_t *ip = d + h->l3_off;
-      uint16_t old, new, ck;
-      memcpy(&old, ip + 8, 2);
-      ip[8]--;
-      memcpy(&new, ip + 8, 2);
-      memcpy(&ck, ip + 10, 2);
-      ck = csum_replace16(ck, old, new);
-      memcpy(ip + 10, &ck, 2);
-    } else if (h->l3 == FL_L3_IPV6) {
-      if (h->proto == 58 && (h->flags & FL_F_L4) && h->icmp_type >= 133 && h->icmp_type <= 137) {
-        set_fate(c, k, FL_ACT_PUNT, FL_R_ND);
-        continue;
-      }
-      int local = 0;
-      for (uint32_t j = 0; j < t->n_local6; j++) local |= !memcmp(t->local6[j], h->dst, 16);
-      if (local) {
-        set_fate(c, k, FL_ACT_PUNT, FL_R_LOCAL);
-        continue;
-      }
-      if (!t->lpm6 || rte_lpm6_lookup(t->lpm6, h->dst, &nh) != 0) {
-        set_fate(c, k, s->c.lpm.no_route_action, FL_R_NO_ROUTE);
-        continue;
-      }
-      if (h->ttl <= 1) {
-        set_fate(c, k, FL_ACT_PUNT, FL_R_TTL_EXPIRED);
-        continue;
-      }
-      d[h->l3_off + 7]--;
-    } else {
-      if (h->l3 == FL_L3_ARP)
-        set_fate(c, k, FL_ACT_PUNT, FL_R_ARP);
-      else
-        set_fate(c, k, s->c.lpm.non_ip_action, FL_R_NOT_IP);
-      continue;
-    }
-    if (nh >= t->n_nh) {
-      set_fate(c, k, FL_ACT_DROP, FL_R_NO_ROUTE);
-      continue;
-    }
-    const struct fl_nexthop *x = &t->nh[nh];
-    memcpy(d, x->dst_mac, 6);
-    memcpy(d + 6, x->src_mac, 6);
-    k->out = x->port;
-    c->out++;
-  }
+/* The sensitivity control: burns a known number of TSC cycles per packet, so a benchmark can
+ * check that it sees a known cost. */
+static void run_burn(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n) {
+  uint32_t k = 0;
+  for (uint16_t i = 0; i < n; i++) k += pk[i].fate == FATE_FWD;
+  uint64_t end = rte_rdtsc() + (uint64_t)k * s->c.burn.cycles;
+  while (rte_rdtsc() < end) rte_pause();
+  c->in += k;
+  c->out += k;
 }
 
 /* ---- worker ---- */
@@ -406,7 +296,8 @@ static void finish(struct worker *w, struct pkt *pk, uint16_t n) {
   if (ndrop) rte_pktmbuf_free_bulk(drop, ndrop);
 }
 
-static void process(struct worker *w, uint16_t in_port, struct rte_mbuf **ms, uint16_t n) {
+static void process(struct worker *w, uint16_t in_port, struct rte_mbuf **ms, uint16_t n,
+                    uint64_t t) {
   struct fl_pipeline *p = w->p;
   struct pkt pk[FL_MAX_BURST];
   w->ctr[0].in += n;
@@ -427,6 +318,9 @@ static void process(struct worker *w, uint16_t in_port, struct rte_mbuf **ms, ui
     if (p->needs_parse)
       fl_parse(rte_pktmbuf_mtod(ms[i], const uint8_t *), ms[i]->data_len, &pk[i].h);
   }
+  uint64_t t1 = rte_rdtsc();
+  w->cyc[FL_CYC_PARSE] += t1 - t;
+  t = t1;
   for (int s = 0; s < p->n_stages; s++) {
     struct stage *st = &p->stages[s];
     struct stage_ctr *c = &w->ctr[s + 1];
@@ -438,14 +332,21 @@ static void process(struct worker *w, uint16_t in_port, struct rte_mbuf **ms, ui
       run_acl(w, st, c, pk, n);
       break;
     case FL_STAGE_LPM:
-      run_lpm(st, c, pk, n);
+      fl_lpm_run(st, c, pk, n, w->idx);
       break;
     case FL_STAGE_CONNTRACK:
       run_conntrack(w, st, c, pk, n);
       break;
+    case FL_STAGE_BURN:
+      run_burn(st, c, pk, n);
+      break;
     }
+    t1 = rte_rdtsc();
+    w->cyc[FL_CYC_FIXED + s] += t1 - t;
+    t = t1;
   }
   finish(w, pk, n);
+  w->cyc[FL_CYC_TX] += rte_rdtsc() - t;
 }
 
 static void drain_inject(struct worker *w) {
@@ -473,10 +374,14 @@ static int worker_main(void *arg) {
     uint32_t total = 0;
     for (uint16_t i = 0; i < w->c.n_inputs; i++) {
       const struct fl_input *in = &w->c.inputs[i];
+      uint64_t t0 = rte_rdtsc();
       uint16_t n = rte_eth_rx_burst(in->port, in->queue, ms, p->c.burst);
       if (n) {
+        uint64_t t1 = rte_rdtsc();
+        w->cyc[FL_CYC_RX] += t1 - t0;
         total += n;
-        process(w, in->port, ms, n);
+        process(w, in->port, ms, n, t1);
+        w->cyc[FL_CYC_BUSY] += rte_rdtsc() - t0;
       }
     }
     if (w->idx == 0 && !rte_ring_empty(p->inject)) {
@@ -540,9 +445,7 @@ static void acl6_defs(struct rte_acl_config *cfg) {
                                      offsetof(struct acl6_key, dport)};
 }
 
-static uint32_t be32(const uint8_t *b) {
-  return ((uint32_t)b[0] << 24) | ((uint32_t)b[1] << 16) | ((uint32_t)b[2] << 8) | b[3];
-}
+#define be32 fl_be32
 
 void fl_acl_table_free(struct fl_acl_table *t) {
   if (!t) return;
@@ -667,93 +570,6 @@ bad:
   return NULL;
 }
 
-static void lpm_table_free(struct lpm_table *t) {
-  if (!t) return;
-  rte_lpm_free(t->lpm4);
-  rte_lpm6_free(t->lpm6);
-  free(t->nh);
-  free(t->local4);
-  free(t->local6);
-  free(t);
-}
-
-static struct lpm_table *lpm_build(const struct fl_lpm_table_in *in, char *err) {
-  struct lpm_table *t = calloc(1, sizeof(*t));
-  if (!t) return NULL;
-  t->n_nh = in->n_nexthops;
-  t->nh = calloc(in->n_nexthops ? in->n_nexthops : 1, sizeof(*t->nh));
-  t->local4 = calloc(in->n_local4 ? in->n_local4 : 1, 4);
-  t->local6 = calloc(in->n_local6 ? in->n_local6 : 1, 16);
-  if (!t->nh || !t->local4 || !t->local6) {
-    fail(err, -ENOMEM, "LPM table");
-    goto bad;
-  }
-  if (in->n_nexthops) memcpy(t->nh, in->nexthops, sizeof(*t->nh) * in->n_nexthops);
-  t->n_local4 = in->n_local4;
-  t->n_local6 = in->n_local6;
-  for (uint32_t i = 0; i < in->n_local4; i++) memcpy(&t->local4[i], in->local4[i], 4);
-  for (uint32_t i = 0; i < in->n_local6; i++) memcpy(t->local6[i], in->local6[i], 16);
-  uint32_t n4 = 0, n6 = 0;
-  for (uint32_t i = 0; i < in->n_routes; i++) {
-    if (in->routes[i].family == 4)
-      n4++;
-    else
-      n6++;
-  }
-  char name[64];
-  int rc;
-  if (n4) {
-    snprintf(name, sizeof(name), "fl_lpm4_%u", __atomic_fetch_add(&name_seq, 1, __ATOMIC_RELAXED));
-    struct rte_lpm_config cfg = {n4 + 1, n4 < 256 ? 256 : n4, 0};
-    if (!(t->lpm4 = rte_lpm_create(name, (int)rte_socket_id(), &cfg))) {
-      fail(err, -rte_errno, "rte_lpm_create(%u routes)", n4);
-      goto bad;
-    }
-  }
-  if (n6) {
-    snprintf(name, sizeof(name), "fl_lpm6_%u", __atomic_fetch_add(&name_seq, 1, __ATOMIC_RELAXED));
-    uint32_t tbl8 = n6 * 8 < 1024 ? 1024 : n6 * 8;
-    struct rte_lpm6_config cfg = {n6 + 1, tbl8 > 65536 ? 65536 : tbl8, 0};
-    if (!(t->lpm6 = rte_lpm6_create(name, (int)rte_socket_id(), &cfg))) {
-      fail(err, -rte_errno, "rte_lpm6_create(%u routes)", n6);
-      goto bad;
-    }
-  }
-  for (uint32_t i = 0; i < in->n_routes; i++) {
-    const struct fl_route *r = &in->routes[i];
-    if (r->nexthop >= in->n_nexthops) {
-      fail(err, -EINVAL, "route %u uses next hop %u of %u", i, r->nexthop, in->n_nexthops);
-      goto bad;
-    }
-    if (r->family == 4) {
-      uint32_t a = be32(r->addr);
-      if (r->len == 0) { /* a default route: two /1 halves, since rte_lpm needs depth >= 1 */
-        rc = rte_lpm_add(t->lpm4, 0, 1, r->nexthop);
-        if (rc >= 0) rc = rte_lpm_add(t->lpm4, 0x80000000u, 1, r->nexthop);
-      } else {
-        rc = rte_lpm_add(t->lpm4, a, r->len, r->nexthop);
-      }
-    } else {
-      if (r->len == 0) {
-        uint8_t half[16] = {0};
-        rc = rte_lpm6_add(t->lpm6, half, 1, r->nexthop);
-        half[0] = 0x80;
-        if (rc >= 0) rc = rte_lpm6_add(t->lpm6, half, 1, r->nexthop);
-      } else {
-        rc = rte_lpm6_add(t->lpm6, r->addr, r->len, r->nexthop);
-      }
-    }
-    if (rc < 0) {
-      fail(err, rc, "adding route %u (IPv%u /%u)", i, r->family, r->len);
-      goto bad;
-    }
-  }
-  return t;
-bad:
-  lpm_table_free(t);
-  return NULL;
-}
-
 /* ---- pipeline ---- */
 struct fl_pipeline *fl_pipeline_create(const struct fl_pipeline_conf *c, char *err) {
   if (c->n_workers == 0 || c->n_workers > MAX_WORKERS) {
@@ -841,8 +657,8 @@ static int add_table_stage(struct fl_pipeline *p, int type, void *table, char *e
       fl_acl_table_free(table);
     else if (type == FL_STAGE_CONNTRACK)
       fl_ct_free(table);
-    else
-      lpm_table_free(table);
+    else if (type == FL_STAGE_LPM)
+      fl_lpm_free(table);
     return s;
   }
   p->stages[s].table = table;
@@ -860,7 +676,7 @@ int fl_pipeline_add_acl(struct fl_pipeline *p, const struct fl_acl_conf *c, char
 int fl_pipeline_add_lpm(struct fl_pipeline *p, const struct fl_lpm_conf *c, char *err) {
   struct fl_lpm_table_in empty;
   memset(&empty, 0, sizeof(empty));
-  int s = add_table_stage(p, FL_STAGE_LPM, lpm_build(&empty, err), err);
+  int s = add_table_stage(p, FL_STAGE_LPM, fl_lpm_build(&empty, p->c.n_workers, 0, err), err);
   if (s >= 0) p->stages[s].c.lpm = *c;
   return s;
 }
@@ -959,9 +775,9 @@ int fl_pipeline_set_lpm(struct fl_pipeline *p, int s, const struct fl_lpm_table_
       return rc;
     }
   }
-  struct lpm_table *t = lpm_build(in, err);
+  struct lpm_table *t = fl_lpm_build(in, p->c.n_workers, p->stages[s].c.lpm.count_hits, err);
   if (!t) return -EINVAL;
-  lpm_table_free(swap_table(p, s, t));
+  fl_lpm_free(swap_table(p, s, t));
   return 0;
 }
 
@@ -1011,7 +827,7 @@ void fl_pipeline_free(struct fl_pipeline *p) {
   fl_pipeline_stop(p);
   for (int s = 0; s < p->n_stages; s++) {
     if (p->stages[s].type == FL_STAGE_ACL) fl_acl_table_free(p->stages[s].table);
-    if (p->stages[s].type == FL_STAGE_LPM) lpm_table_free(p->stages[s].table);
+    if (p->stages[s].type == FL_STAGE_LPM) fl_lpm_free(p->stages[s].table);
     if (p->stages[s].type == FL_STAGE_CONNTRACK) fl_ct_free(p->stages[s].table);
   }
   if (p->punt) {
@@ -1028,6 +844,27 @@ void fl_pipeline_free(struct fl_pipeline *p) {
 }
 
 int fl_pipeline_n_stages(struct fl_pipeline *p) { return p->n_stages; }
+
+int fl_pipeline_add_burn(struct fl_pipeline *p, const struct fl_burn_conf *c, char *err) {
+  int s = add_stage(p, FL_STAGE_BURN, err);
+  if (s >= 0) p->stages[s].c.burn = *c;
+  return s;
+}
+
+int fl_pipeline_cycles(struct fl_pipeline *p, uint64_t *out) {
+  int n = FL_CYC_FIXED + p->n_stages;
+  memset(out, 0, sizeof(uint64_t) * (size_t)n);
+  for (unsigned i = 0; i < p->c.n_workers; i++)
+    for (int k = 0; k < n; k++) out[k] += __atomic_load_n(&p->w[i]->cyc[k], __ATOMIC_RELAXED);
+  return n;
+}
+
+uint64_t fl_pipeline_tsc_hz(void) { return rte_get_tsc_hz(); }
+
+int64_t fl_pipeline_lpm_hits(struct fl_pipeline *p, int s, uint64_t *out, uint32_t max) {
+  if (s < 0 || s >= p->n_stages || p->stages[s].type != FL_STAGE_LPM) return -EINVAL;
+  return fl_lpm_table_hits(p->stages[s].table, out, max);
+}
 uint64_t fl_pipeline_swaps(struct fl_pipeline *p) { return p->swaps; }
 
 void fl_pipeline_counters(struct fl_pipeline *p, uint64_t *out) {

@@ -38,6 +38,8 @@ export {
   type AclStage,
   type LpmStage,
   type ConntrackStage,
+  type BurnStage,
+  type PipelineCycles,
   type ConntrackTimeouts,
   type ConntrackCounters,
   CONNTRACK_DEFAULTS,

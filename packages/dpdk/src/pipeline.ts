@@ -53,6 +53,21 @@ export interface LpmStage {
   noRoute?: 'drop' | 'punt';
   /** Non-IP, non-ARP packets. ARP is always punted. Default 'drop'. */
   nonIp?: FateAction;
+  /**
+   * Count the packets each route forwards (routeHits): 8 bytes per route and worker, and one
+   * more table read per packet. Default false.
+   */
+  countHits?: boolean;
+}
+
+/**
+ * Burns `cycles` TSC cycles per packet and passes it on: a benchmark's sensitivity control (a
+ * known cost that must show up as the expected drop in throughput).
+ */
+export interface BurnStage {
+  kind: 'burn';
+  name?: string;
+  cycles: number;
 }
 
 export interface ConntrackTimeouts {
@@ -79,7 +94,12 @@ export interface ConntrackTimeouts {
 export interface ConntrackStage {
   kind: 'conntrack';
   name?: string;
-  /** Flow table entries, rounded up to a power of two. Default 65536. */
+  /**
+   * Flow table entries, rounded up to a power of two (72 bytes of hugepage memory each: a 64-byte
+   * entry and a 4-byte tag in buckets of 16). Default 262,144 (18 MiB): 64k flows fill a quarter
+   * of it, so buckets rarely overflow. Size it at about 2x the flows it must hold; a full
+   * bucket evicts (or drops, whenFull 'drop').
+   */
   capacity?: number;
   timeouts?: ConntrackTimeouts;
   /**
@@ -109,7 +129,7 @@ export interface ConntrackCounters {
 }
 
 export const CONNTRACK_DEFAULTS = {
-  capacity: 65_536,
+  capacity: 262_144,
   timeouts: {
     tcpSynMs: 30_000,
     tcpEstablishedMs: 3_600_000,
@@ -140,7 +160,7 @@ function conntrackConf(
   return { capacity, timeoutsMs, evict: whenFull === 'evict' };
 }
 
-export type StageSpec = L2FwdStage | AclStage | LpmStage | ConntrackStage;
+export type StageSpec = L2FwdStage | AclStage | LpmStage | ConntrackStage | BurnStage;
 
 export interface Backoff {
   /**
@@ -202,6 +222,25 @@ export interface PipelineCounters {
   /** Packets handed to the punt ring, by reason. */
   punts: Record<string, number>;
   stages: StageCounters[];
+}
+
+/**
+ * Busy TSC cycles of the pipeline's workers, counted with rte_rdtsc around each part of every
+ * burst that brought packets (empty polls and idle sleeps are not counted).
+ */
+export interface PipelineCycles {
+  /** TSC frequency, Hz. */
+  hz: number;
+  /** Whole bursts: rx call to the end of tx. */
+  busy: number;
+  /** The rx burst calls (for a software source such as net_pcap: the source's own work). */
+  rx: number;
+  /** Parsing and per-packet set-up. */
+  parse: number;
+  /** Sorting by fate, tx burst, punt, free. */
+  tx: number;
+  /** Per stage, by name. */
+  stages: { name: string; kind: string; cycles: number }[];
 }
 
 export interface RuleHits {
@@ -332,7 +371,15 @@ export class Pipeline {
           index = n.pipelineAddStage(handle, 'lpm', {
             noRouteAction: ACTION[s.noRoute ?? 'punt'],
             nonIpAction: ACTION[s.nonIp ?? 'drop'],
+            countHits: s.countHits === true,
           });
+        } else if (s.kind === 'burn') {
+          if (!Number.isInteger(s.cycles) || s.cycles < 0 || s.cycles > 1_000_000)
+            throw new PipelineError(
+              `must be an integer 0..1000000, got ${s.cycles}`,
+              `${at}.cycles`,
+            );
+          index = n.pipelineAddStage(handle, 'burn', { cycles: s.cycles });
         } else {
           throw new PipelineError(
             `unknown stage kind ${JSON.stringify((s as { kind: unknown }).kind)}`,
@@ -594,6 +641,30 @@ export class Pipeline {
       punts: top.punts,
       stages: this.stages.map((s) => ({ name: s.name, kind: s.kind, ...block(s.index + 1) })),
     };
+  }
+
+  /** Busy cycles per part of the burst and per stage, summed over workers (see PipelineCycles). */
+  cycles(): PipelineCycles {
+    this.assertLive();
+    const n = native();
+    const raw = n.pipelineCycles(this.handle);
+    return {
+      hz: n.tscHz(),
+      busy: raw[0]!,
+      rx: raw[1]!,
+      parse: raw[2]!,
+      tx: raw[3]!,
+      stages: this.stages.map((s) => ({ name: s.name, kind: s.kind, cycles: raw[4 + s.index]! })),
+    };
+  }
+
+  /**
+   * Packets forwarded by each route of an LPM stage created with countHits, in the order of
+   * the routing table's routes (a route replaced by a later one with the same prefix has 0).
+   */
+  routeHits(stage: string | number): Float64Array {
+    this.assertLive();
+    return native().pipelineLpmHits(this.handle, this.stage(stage, 'lpm').index);
   }
 
   /** Takes punted packets into the batch (reason via batch.reasonCode(i) / reasons()). */

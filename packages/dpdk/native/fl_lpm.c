@@ -1,0 +1,305 @@
+/*
+ * The LPM stage: IPv4 routes in rte_lpm, IPv6 routes in rte_lpm6, next-hop MAC rewrite, TTL /
+ * hop-limit decrement (IPv4 checksum updated incrementally), punts for ARP, neighbour
+ * discovery, local addresses, no route and TTL expiry.
+ *
+ * Per burst: one pass sorts the packets out and gathers the destinations that need a lookup,
+ * one bulk lookup per family (rte_lpm_lookup_bulk, rte_lpm6_lookup_bulk_func) resolves them
+ * together so their table reads overlap, and a last pass rewrites. A table that counts hits
+ * stores the route's index as rte_lpm's next hop (and maps it to the next hop), so every route
+ * counts the packets it forwarded.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_byteorder.h>
+#include <rte_errno.h>
+#include <rte_lcore.h>
+#include <rte_lpm.h>
+#include <rte_lpm6.h>
+
+#include "fl_stage.h"
+
+struct lpm_table {
+  struct rte_lpm *lpm4;
+  struct rte_lpm6 *lpm6;
+  struct fl_nexthop *nh;
+  uint32_t n_nh, n_local4, n_local6;
+  uint32_t *local4; /* network order */
+  uint8_t (*local6)[16];
+  /* count_hits: rte_lpm's value is the route index; route_nh maps it to the next hop */
+  uint32_t *route_nh;
+  uint64_t *hits; /* [worker][n_routes] */
+  uint32_t n_routes, n_workers;
+};
+
+static unsigned lpm_seq;
+
+void fl_lpm_free(struct lpm_table *t) {
+  if (!t) return;
+  rte_lpm_free(t->lpm4);
+  rte_lpm6_free(t->lpm6);
+  free(t->nh);
+  free(t->local4);
+  free(t->local6);
+  free(t->route_nh);
+  free(t->hits);
+  free(t);
+}
+
+static int cmp_u32(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* rte_lpm needs one tbl8 group (1 KiB) per /24 that holds a longer prefix: count them, so that a
+ * million routes do not reserve a million groups (a GiB). */
+static uint32_t tbl8_groups(const struct fl_lpm_table_in *in) {
+  uint32_t n = 0, distinct = 0;
+  for (uint32_t i = 0; i < in->n_routes; i++)
+    if (in->routes[i].family == 4 && in->routes[i].len > 24) n++;
+  uint32_t *v = malloc(sizeof(uint32_t) * (n ? n : 1));
+  if (!v) return n + 256;
+  n = 0;
+  for (uint32_t i = 0; i < in->n_routes; i++)
+    if (in->routes[i].family == 4 && in->routes[i].len > 24)
+      v[n++] = fl_be32(in->routes[i].addr) >> 8;
+  qsort(v, n, sizeof(uint32_t), cmp_u32);
+  for (uint32_t i = 0; i < n; i++) distinct += i == 0 || v[i] != v[i - 1];
+  free(v);
+  return distinct + distinct / 8 + 256;
+}
+
+struct lpm_table *fl_lpm_build(const struct fl_lpm_table_in *in, unsigned n_workers, int count_hits,
+                               char *err) {
+  struct lpm_table *t = calloc(1, sizeof(*t));
+  if (!t) return NULL;
+  t->n_nh = in->n_nexthops;
+  t->nh = calloc(in->n_nexthops ? in->n_nexthops : 1, sizeof(*t->nh));
+  t->local4 = calloc(in->n_local4 ? in->n_local4 : 1, 4);
+  t->local6 = calloc(in->n_local6 ? in->n_local6 : 1, 16);
+  if (!t->nh || !t->local4 || !t->local6) {
+    fl_fail(err, -ENOMEM, "LPM table");
+    goto bad;
+  }
+  if (count_hits) {
+    if (in->n_routes >= (1u << 21)) {
+      fl_fail(err, -E2BIG, "counting hits of %u routes: at most %u", in->n_routes, (1u << 21) - 1);
+      goto bad;
+    }
+    t->n_routes = in->n_routes;
+    t->n_workers = n_workers;
+    t->route_nh = calloc(in->n_routes ? in->n_routes : 1, sizeof(uint32_t));
+    t->hits = calloc((size_t)n_workers * (in->n_routes ? in->n_routes : 1), sizeof(uint64_t));
+    if (!t->route_nh || !t->hits) {
+      fl_fail(err, -ENOMEM, "LPM hit counters for %u routes", in->n_routes);
+      goto bad;
+    }
+  }
+  if (in->n_nexthops) memcpy(t->nh, in->nexthops, sizeof(*t->nh) * in->n_nexthops);
+  t->n_local4 = in->n_local4;
+  t->n_local6 = in->n_local6;
+  for (uint32_t i = 0; i < in->n_local4; i++) memcpy(&t->local4[i], in->local4[i], 4);
+  for (uint32_t i = 0; i < in->n_local6; i++) memcpy(t->local6[i], in->local6[i], 16);
+  uint32_t n4 = 0, n6 = 0;
+  for (uint32_t i = 0; i < in->n_routes; i++) {
+    if (in->routes[i].family == 4)
+      n4++;
+    else
+      n6++;
+  }
+  char name[64];
+  int rc;
+  if (n4) {
+    snprintf(name, sizeof(name), "fl_lpm4_%u", __atomic_fetch_add(&lpm_seq, 1, __ATOMIC_RELAXED));
+    struct rte_lpm_config cfg = {n4 + 1, tbl8_groups(in), 0};
+    if (!(t->lpm4 = rte_lpm_create(name, (int)rte_socket_id(), &cfg))) {
+      fl_fail(err, -rte_errno, "rte_lpm_create(%u routes, %u tbl8 groups)", n4, cfg.number_tbl8s);
+      goto bad;
+    }
+  }
+  if (n6) {
+    snprintf(name, sizeof(name), "fl_lpm6_%u", __atomic_fetch_add(&lpm_seq, 1, __ATOMIC_RELAXED));
+    uint32_t tbl8 = n6 * 8 < 1024 ? 1024 : n6 * 8;
+    struct rte_lpm6_config cfg = {n6 + 1, tbl8 > 65536 ? 65536 : tbl8, 0};
+    if (!(t->lpm6 = rte_lpm6_create(name, (int)rte_socket_id(), &cfg))) {
+      fl_fail(err, -rte_errno, "rte_lpm6_create(%u routes)", n6);
+      goto bad;
+    }
+  }
+  for (uint32_t i = 0; i < in->n_routes; i++) {
+    const struct fl_route *r = &in->routes[i];
+    if (r->nexthop >= in->n_nexthops) {
+      fl_fail(err, -EINVAL, "route %u uses next hop %u of %u", i, r->nexthop, in->n_nexthops);
+      goto bad;
+    }
+    uint32_t v = r->nexthop;
+    if (count_hits) {
+      t->route_nh[i] = r->nexthop;
+      v = i;
+    }
+    if (r->family == 4) {
+      uint32_t a = fl_be32(r->addr);
+      if (r->len == 0) { /* a default route: two /1 halves, since rte_lpm needs depth >= 1 */
+        rc = rte_lpm_add(t->lpm4, 0, 1, v);
+        if (rc >= 0) rc = rte_lpm_add(t->lpm4, 0x80000000u, 1, v);
+      } else {
+        rc = rte_lpm_add(t->lpm4, a, r->len, v);
+      }
+    } else {
+      if (r->len == 0) {
+        uint8_t half[16] = {0};
+        rc = rte_lpm6_add(t->lpm6, half, 1, v);
+        half[0] = 0x80;
+        if (rc >= 0) rc = rte_lpm6_add(t->lpm6, half, 1, v);
+      } else {
+        rc = rte_lpm6_add(t->lpm6, r->addr, r->len, v);
+      }
+    }
+    if (rc < 0) {
+      fl_fail(err, rc, "adding route %u (IPv%u /%u)", i, r->family, r->len);
+      goto bad;
+    }
+  }
+  return t;
+bad:
+  fl_lpm_free(t);
+  return NULL;
+}
+
+uint32_t fl_lpm_table_hits(const struct lpm_table *t, uint64_t *out, uint32_t max) {
+  if (!t->hits) return 0;
+  uint32_t n = t->n_routes < max ? t->n_routes : max;
+  for (uint32_t r = 0; r < n; r++) {
+    uint64_t sum = 0;
+    for (unsigned w = 0; w < t->n_workers; w++)
+      sum += __atomic_load_n(&t->hits[(size_t)w * t->n_routes + r], __ATOMIC_RELAXED);
+    out[r] = sum;
+  }
+  return t->n_routes;
+}
+
+static inline uint16_t csum_replace16(uint16_t hc, uint16_t old, uint16_t new) {
+  /* RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'); byte-order independent. */
+  uint32_t sum = (uint16_t)~hc + (uint32_t)(uint16_t)~old + new;
+  sum = (sum & 0xffff) + (sum >> 16);
+  sum = (sum & 0xffff) + (sum >> 16);
+  return (uint16_t)~sum;
+}
+
+/* The route's value from rte_lpm(6): its next hop, counting the route's hit when the table
+ * counts. UINT32_MAX when the value is out of range. */
+static inline uint32_t resolve(const struct lpm_table *t, uint32_t v, uint64_t *hits) {
+  if (!t->route_nh) return v;
+  if (v >= t->n_routes) return UINT32_MAX;
+  hits[v]++;
+  return t->route_nh[v];
+}
+
+void fl_lpm_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n, unsigned w) {
+  const struct lpm_table *t = __atomic_load_n((struct lpm_table **)&s->table, __ATOMIC_ACQUIRE);
+  uint64_t *hits = t->hits ? t->hits + (size_t)w * t->n_routes : NULL;
+  uint32_t ip4[FL_MAX_BURST], res4[FL_MAX_BURST];
+  uint8_t ip6[FL_MAX_BURST][RTE_LPM6_IPV6_ADDR_SIZE];
+  int32_t res6[FL_MAX_BURST];
+  uint16_t i4[FL_MAX_BURST], i6[FL_MAX_BURST], n4 = 0, n6 = 0;
+  /* 1: sort out what needs no lookup; gather the destinations of the rest */
+  for (uint16_t i = 0; i < n; i++) {
+    struct pkt *k = &pk[i];
+    if (k->fate != FATE_FWD) continue;
+    c->in++;
+    const struct fl_parsed *h = &k->h;
+    if (h->reason) {
+      set_fate(c, k, FL_ACT_DROP, h->reason);
+    } else if (h->l3 == FL_L3_IPV4) {
+      uint32_t dst;
+      memcpy(&dst, h->dst, 4);
+      int local = 0;
+      for (uint32_t j = 0; j < t->n_local4; j++) local |= t->local4[j] == dst;
+      if (local) {
+        set_fate(c, k, FL_ACT_PUNT, FL_R_LOCAL);
+      } else {
+        ip4[n4] = rte_be_to_cpu_32(dst);
+        i4[n4++] = i;
+      }
+    } else if (h->l3 == FL_L3_IPV6) {
+      if (h->proto == 58 && (h->flags & FL_F_L4) && h->icmp_type >= 133 && h->icmp_type <= 137) {
+        set_fate(c, k, FL_ACT_PUNT, FL_R_ND);
+        continue;
+      }
+      int local = 0;
+      for (uint32_t j = 0; j < t->n_local6; j++) local |= !memcmp(t->local6[j], h->dst, 16);
+      if (local) {
+        set_fate(c, k, FL_ACT_PUNT, FL_R_LOCAL);
+      } else {
+        memcpy(ip6[n6], h->dst, 16);
+        i6[n6++] = i;
+      }
+    } else if (h->l3 == FL_L3_ARP) {
+      set_fate(c, k, FL_ACT_PUNT, FL_R_ARP);
+    } else {
+      set_fate(c, k, s->c.lpm.non_ip_action, FL_R_NOT_IP);
+    }
+  }
+  /* 2: the lookups, a burst at a time */
+  if (n4) {
+    if (t->lpm4)
+      rte_lpm_lookup_bulk(t->lpm4, ip4, res4, n4);
+    else
+      memset(res4, 0, sizeof(uint32_t) * n4);
+  }
+  if (n6) {
+    if (t->lpm6)
+      rte_lpm6_lookup_bulk_func(t->lpm6, ip6, res6, n6);
+    else
+      memset(res6, 0xff, sizeof(int32_t) * n6);
+  }
+  /* 3: TTL, rewrite, output */
+  for (uint16_t j = 0; j < n4 + n6; j++) {
+    int v6 = j >= n4;
+    struct pkt *k = &pk[v6 ? i6[j - n4] : i4[j]];
+    uint32_t r;
+    if (!v6) {
+      if (!(res4[j] & RTE_LPM_LOOKUP_SUCCESS)) {
+        set_fate(c, k, s->c.lpm.no_route_action, FL_R_NO_ROUTE);
+        continue;
+      }
+      r = res4[j] & 0x00ffffff;
+    } else {
+      if (res6[j - n4] < 0) {
+        set_fate(c, k, s->c.lpm.no_route_action, FL_R_NO_ROUTE);
+        continue;
+      }
+      r = (uint32_t)res6[j - n4];
+    }
+    if (k->h.ttl <= 1) {
+      set_fate(c, k, FL_ACT_PUNT, FL_R_TTL_EXPIRED);
+      continue;
+    }
+    uint32_t nh = resolve(t, r, hits);
+    if (nh >= t->n_nh) {
+      set_fate(c, k, FL_ACT_DROP, FL_R_NO_ROUTE);
+      continue;
+    }
+    uint8_t *d = rte_pktmbuf_mtod(k->m, uint8_t *);
+    if (!v6) {
+      uint8_t *ip = d + k->h.l3_off;
+      uint16_t old, new, ck;
+      memcpy(&old, ip + 8, 2);
+      ip[8]--;
+      memcpy(&new, ip + 8, 2);
+      memcpy(&ck, ip + 10, 2);
+      ck = csum_replace16(ck, old, new);
+      memcpy(ip + 10, &ck, 2);
+    } else {
+      d[k->h.l3_off + 7]--;
+    }
+    const struct fl_nexthop *x = &t->nh[nh];
+    memcpy(d, x->dst_mac, 6);
+    memcpy(d + 6, x->src_mac, 6);
+    k->out = x->port;
+    c->out++;
+  }
+}
