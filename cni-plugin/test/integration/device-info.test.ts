@@ -91,6 +91,20 @@ describe('device-info files and attachment records with hashed pod folders (inte
     expect(fx.leases()).toEqual([]);
   });
 
+  it('a failed ADD (IPAM fails after the record and the port exist) leaves no record, device-info, port or folder', async () => {
+    const bad = await fx.run(
+      env(cid(), 'ADD'),
+      conf({
+        ipam: { type: 'host-local', dataDir: fx.ipamDir, ranges: [[{ subnet: 'not-a-subnet' }]] },
+      }),
+    );
+    expect(bad.code).toBe(1);
+    expect(tree()).toEqual(['.index']);
+    expect(fx.records(socketDir())).toEqual([]);
+    expect(fx.deviceInfoFiles()).toEqual([]);
+    expect(await fx.portNames()).toEqual([fx.ovs.bridge]);
+  });
+
   it('GC removes a stale attachment whose port is gone and whose file is garbled: the record names it', async () => {
     const [keep, stale, lost] = [cid(), cid(), cid()];
     for (const id of [keep, stale, lost])
