@@ -29,4 +29,4 @@ export {
   type Allow,
   type Decision,
 } from './authorize';
-export { ensureLocalCa, issueCertificate, type IssueOptions } from './local-pki';
+export { LocalPki, ensureLocalCa, issueCertificate, type IssueOptions } from './local-pki';

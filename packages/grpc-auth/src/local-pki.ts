@@ -16,6 +16,7 @@ import {
 import { join } from 'node:path';
 import type { TlsFiles } from './credentials';
 import { GrpcAuthError } from './errors';
+import { DEFAULT_TRUST_DOMAIN, controllerId, nfId, operatorId } from './identity';
 
 const CA_CERT = 'ca.pem';
 const CA_KEY = 'ca.key';
@@ -150,5 +151,38 @@ export function issueCertificate(
     return { caFile, certFile, keyFile };
   } finally {
     rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A local CA and the certificates of one node's identities (the local node runtime, and tests
+ * that run NFs and the controller as processes): issued on first use, re-issued on demand.
+ */
+export class LocalPki {
+  constructor(
+    readonly dir: string,
+    readonly trustDomain = DEFAULT_TRUST_DOMAIN,
+  ) {}
+
+  controller(): TlsFiles {
+    return issueCertificate(this.dir, 'controller', controllerId(this.trustDomain));
+  }
+
+  operator(): TlsFiles {
+    return issueCertificate(this.dir, 'operator', operatorId(this.trustDomain));
+  }
+
+  /** The NF workload `namespace/name`'s certificate (file nf.<namespace>.<name>). */
+  nf(namespace: string, name: string): TlsFiles {
+    return issueCertificate(
+      this.dir,
+      `nf.${namespace}.${name}`,
+      nfId(namespace, name, this.trustDomain),
+    );
+  }
+
+  /** The flags an NF or the controller takes for these files. */
+  static flags(files: TlsFiles): string[] {
+    return ['--tls-ca', files.caFile, '--tls-cert', files.certFile, '--tls-key', files.keyFile];
   }
 }

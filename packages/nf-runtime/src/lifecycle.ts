@@ -65,6 +65,8 @@ export async function runNetworkFunction<Nf>(
     env,
   });
   const { runtime } = config;
+  // Before anything starts: an NF without TLS settings (or an explicit insecure) does not run.
+  const security = transportSecurityOf(runtime);
   const telemetry = await setupTelemetry({
     component: definition.kind,
     version: definition.version,
@@ -90,7 +92,7 @@ export async function runNetworkFunction<Nf>(
       telemetry,
       ...(running.services ? { services: running.services } : {}),
       // Transitional, removed once every launcher passes TLS settings or --insecure.
-      security: runtime.tls || runtime.insecure ? transportSecurityOf(runtime) : { insecure: true },
+      security,
       trustDomain: runtime.trustDomain,
     });
     const grpcAddress = await server.listen(runtime.grpcAddress);

@@ -1,6 +1,17 @@
-// gRPC clients the CLI uses: the chain controller's ChainService and each NF's
-// NetworkFunction API, with unary calls as promises that carry a deadline.
+// gRPC clients the CLI uses: the chain controller's ChainService and each NF's APIs, over mutual
+// TLS as the operator (spiffe://<td>/flowline/operator), checking that each server proves the
+// identity it should (the controller's, or the NF's for that pod). Unary calls are promises with
+// a deadline.
+import { existsSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
+import {
+  type TransportSecurity,
+  channelCredentials,
+  controllerId,
+  nfId,
+  transportSecurityFromEnv,
+} from '@flowline/grpc-auth';
+import { operatorTlsFiles } from '@flowline/node';
 import {
   type UnaryMethod,
   chainV1,
@@ -12,23 +23,66 @@ import {
 /** Unary calls as promises with a deadline (the shared helper of @flowline/proto). */
 export { unaryCall as unary } from '@flowline/proto';
 
-export function chainClient(address: string): chainV1.ChainServiceClient {
-  const { ChainService } = chainV1.loadChainV1();
-  return new ChainService(address, grpc.credentials.createInsecure());
-}
-
 export type NfClient = InstanceType<ReturnType<typeof loadNetworkFunctionV1>['NetworkFunction']>;
 
-export function nfClient(address: string): NfClient {
+const warnOnce = { warn: (msg: string) => process.stderr.write(`flowline: warning: ${msg}\n`) };
+
+/** How the CLI authenticates, and whom it expects to reach. */
+export class OperatorCredentials {
+  constructor(
+    readonly security: TransportSecurity,
+    readonly trustDomain: string,
+  ) {}
+
+  /**
+   * FLOWLINE_TLS_CA/CERT/KEY or FLOWLINE_INSECURE=1 when set; otherwise the operator certificate
+   * `flowline up` issued under the node's state dir. Without either, a clear error.
+   */
+  static resolve(stateDir: string, env: NodeJS.ProcessEnv = process.env): OperatorCredentials {
+    const trustDomain = env.FLOWLINE_TRUST_DOMAIN || 'flowline';
+    const fromEnv = transportSecurityFromEnv(env);
+    if (fromEnv) return new OperatorCredentials(fromEnv, trustDomain);
+    const files = operatorTlsFiles(stateDir);
+    if (!existsSync(files.certFile))
+      throw new Error(
+        `no operator certificate at ${files.certFile} (flowline up issues it); set FLOWLINE_TLS_CA, FLOWLINE_TLS_CERT and FLOWLINE_TLS_KEY, or FLOWLINE_INSECURE=1 for a node running without TLS`,
+      );
+    return new OperatorCredentials(files, trustDomain);
+  }
+
+  /** Credentials for the chain controller. */
+  toController(): grpc.ChannelCredentials {
+    return channelCredentials(this.security, controllerId(this.trustDomain), warnOnce);
+  }
+
+  /** Credentials for the NF of pod `namespace/name`. */
+  toNf(podKey: string): grpc.ChannelCredentials {
+    const [namespace, name] = podKey.split('/');
+    if (!namespace || !name) throw new Error(`"${podKey}" is not namespace/name`);
+    return channelCredentials(this.security, nfId(namespace, name, this.trustDomain), warnOnce);
+  }
+}
+
+export function chainClient(
+  address: string,
+  creds: OperatorCredentials,
+): chainV1.ChainServiceClient {
+  const { ChainService } = chainV1.loadChainV1();
+  return new ChainService(address, creds.toController());
+}
+
+export function nfClient(address: string, podKey: string, creds: OperatorCredentials): NfClient {
   const { NetworkFunction } = loadNetworkFunctionV1();
-  return new NetworkFunction(address, grpc.credentials.createInsecure());
+  return new NetworkFunction(address, creds.toNf(podKey));
 }
 
 export async function nfInfo(
   address: string,
+  podKey: string,
+  creds: OperatorCredentials,
   timeoutMs = 3000,
 ): Promise<nfV1.NetworkFunctionInfo__Output> {
-  const client = nfClient(address);
+  const client = nfClient(address, podKey, creds);
   try {
     return await unaryCall(
       client.GetInfo.bind(client) as UnaryMethod<object, nfV1.NetworkFunctionInfo__Output>,

@@ -5,10 +5,9 @@
 // mid-run a firewall rule denies one flow; a summary follows, and everything is torn down.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import * as grpc from '@grpc/grpc-js';
 import { applyManifests, nodeDown, nodeStatus, nodeUp } from '@flowline/node';
 import { type chainV1, firewallV1, trafficGenV1 } from '@flowline/proto';
-import { chainClient, grpcMessage, nfInfo, unary } from './clients';
+import { OperatorCredentials, chainClient, grpcMessage, nfInfo, unary } from './clients';
 import { StatsCollector, renderStats } from './stats';
 import { renderTable } from './table';
 
@@ -75,11 +74,16 @@ function renderDemoFiles(dir: string, names: string[], values: Record<string, st
   });
 }
 
-async function waitServing(address: string, what: string, timeoutMs = 60_000): Promise<void> {
+async function waitServing(
+  address: string,
+  what: string,
+  creds: OperatorCredentials,
+  timeoutMs = 60_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      const info = await nfInfo(address, 2000);
+      const info = await nfInfo(address, what, creds, 2000);
       if (info.ports.length > 0 && info.ports.every((p) => p.linkUp)) return;
     } catch {
       // not serving yet
@@ -99,6 +103,8 @@ export type FirewallClient = InstanceType<ReturnType<typeof firewallV1.loadFirew
 export interface DemoNode {
   stateDir: string;
   address(key: string): string;
+  /** The operator's credentials on this node (what the CLI presents). */
+  creds: OperatorCredentials;
   controllerAddress: string;
   chains: chainV1.ChainServiceClient;
   gen: TrafficGenClient;
@@ -117,6 +123,7 @@ export interface DemoNode {
 export async function startDemoNode(stateDir: string, say: (t: string) => void): Promise<DemoNode> {
   say('bringing up the node: OVS-DPDK, device plugin over emulated NICs, chain controller');
   await nodeUp({ stateDir, configFile: join(DEMO_DIR, 'node.yaml') });
+  const creds = OperatorCredentials.resolve(stateDir);
   const rendered = join(stateDir, 'demo');
   const values: Record<string, string> = { DEMO_CONFIG_DIR: rendered };
   const address = (key: string): string => {
@@ -129,8 +136,8 @@ export async function startDemoNode(stateDir: string, say: (t: string) => void):
   await applyManifests(stateDir, renderDemoFiles(rendered, ['gen.yaml'], values), {
     timeoutMs: 120_000,
   });
-  await waitServing(address('default/gen'), 'default/gen');
-  const genInfo = await nfInfo(address('default/gen'));
+  await waitServing(address('default/gen'), 'default/gen', creds);
+  const genInfo = await nfInfo(address('default/gen'), 'default/gen', creds);
   const genNet2 = genInfo.ports.find((p) => p.name === 'net2')?.mac;
   if (!genNet2) throw new Error('gen has no net2 port');
   values.GEN_NET2_MAC = genNet2;
@@ -139,11 +146,11 @@ export async function startDemoNode(stateDir: string, say: (t: string) => void):
   await applyManifests(stateDir, renderDemoFiles(rendered, ['fw.yaml', 'rtr.yaml'], values), {
     timeoutMs: 120_000,
   });
-  for (const key of ['default/fw', 'default/rtr']) await waitServing(address(key), key);
+  for (const key of ['default/fw', 'default/rtr']) await waitServing(address(key), key, creds);
   const controllerAddress = nodeStatus(stateDir).controller!.address;
 
   say('creating the chain gen/net1 → fw → rtr → gen/net2 through flowline.chain.v1');
-  const chains = chainClient(controllerAddress);
+  const chains = chainClient(controllerAddress, creds);
   const created = await unary(
     chains.CreateChain.bind(chains) as Fn<
       { name: string; spec: chainV1.ChainSpec },
@@ -152,19 +159,22 @@ export async function startDemoNode(stateDir: string, say: (t: string) => void):
     { name: 'demo', spec: DEMO_CHAIN },
   );
   say(`chain demo: ${created.status?.phase} (${created.status?.message ?? ''})`);
-  const rtrMac = (await nfInfo(address('default/rtr'))).ports.find((p) => p.name === 'net1')?.mac;
+  const rtrMac = (await nfInfo(address('default/rtr'), 'default/rtr', creds)).ports.find(
+    (p) => p.name === 'net1',
+  )?.mac;
   if (!rtrMac) throw new Error('the router has no net1 port');
   const gen = new (trafficGenV1.loadTrafficGenV1().TrafficGenerator)(
     address('default/gen'),
-    grpc.credentials.createInsecure(),
+    creds.toNf('default/gen'),
   );
   const fw = new (firewallV1.loadFirewallV1().Firewall)(
     address('default/fw'),
-    grpc.credentials.createInsecure(),
+    creds.toNf('default/fw'),
   );
   return {
     stateDir,
     address,
+    creds,
     controllerAddress,
     chains,
     gen,
@@ -263,6 +273,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
     collector = new StatsCollector(
       status.pods.map((p) => ({ name: p.key, grpcAddress: p.grpcAddress })),
       node.controllerAddress,
+      node.creds,
     );
     const received = async (flow: string): Promise<number> =>
       num((await node!.results()).flows.find((f) => f.name === flow)?.rxPackets);

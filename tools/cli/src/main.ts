@@ -14,7 +14,7 @@ import {
   nodePaths,
 } from '@flowline/node';
 import { parseChainFile } from './chain-file';
-import { chainClient, grpcMessage, nfInfo, unary } from './clients';
+import { OperatorCredentials, chainClient, grpcMessage, nfInfo, unary } from './clients';
 import { runDemo } from './demo';
 import { StatsCollector, renderStats } from './stats';
 import { renderTable } from './table';
@@ -109,7 +109,7 @@ async function chainCommand(args: string[]): Promise<void> {
   const { values, positionals } = parse('chain', rest, { file: { type: 'string', short: 'f' } });
   const stateDir = (values['state-dir'] as string | undefined) ?? DEFAULT_STATE_DIR;
   if (!action || action === '--help') throw new UsageError(HELP.chain!);
-  const client = chainClient(controllerAddress(stateDir));
+  const client = chainClient(controllerAddress(stateDir), OperatorCredentials.resolve(stateDir));
   type Fn<Req, Res> = Parameters<typeof unary<Req, Res>>[0];
   try {
     switch (action) {
@@ -221,10 +221,11 @@ async function chainCommand(args: string[]): Promise<void> {
 
 async function nfList(stateDir: string, json: boolean | undefined): Promise<void> {
   const status = nodeStatus(stateDir);
+  const creds = OperatorCredentials.resolve(stateDir);
   const rows = await Promise.all(
     status.pods.map(async (p) => {
       try {
-        const info = await nfInfo(p.grpcAddress);
+        const info = await nfInfo(p.grpcAddress, p.key, creds);
         return {
           pod: p.key,
           phase: p.phase,
@@ -274,6 +275,7 @@ async function stats(args: string[]): Promise<void> {
   const collector = new StatsCollector(
     status.pods.map((p) => ({ name: p.key, grpcAddress: p.grpcAddress })),
     status.controller?.address,
+    OperatorCredentials.resolve(stateDir),
     interval,
   );
   const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -2,7 +2,7 @@
 // controller's hop counters, turned into rates between two reads and shown as tables.
 import type * as grpc from '@grpc/grpc-js';
 import type { chainV1, nfV1 } from '@flowline/proto';
-import { type NfClient, chainClient, nfClient, unary } from './clients';
+import { type NfClient, type OperatorCredentials, chainClient, nfClient, unary } from './clients';
 import { renderTable } from './table';
 
 interface Sample {
@@ -50,12 +50,14 @@ export class StatsCollector {
   private readonly chain: chainV1.ChainServiceClient | undefined;
 
   constructor(
+    /** name: the pod key (namespace/name), which is also whose identity its NF must prove. */
     nfs: { name: string; grpcAddress: string }[],
     chainAddress: string | undefined,
+    creds: OperatorCredentials,
     intervalMs = 1000,
   ) {
     for (const nf of nfs) {
-      const client = nfClient(nf.grpcAddress);
+      const client = nfClient(nf.grpcAddress, nf.name, creds);
       this.clients.push(client);
       const stream = client.WatchStats({ intervalMs });
       stream.on('data', (snapshot: nfV1.StatsSnapshot__Output) => {
@@ -67,7 +69,7 @@ export class StatsCollector {
       stream.on('error', () => undefined); // an NF restarting: its rows go stale until it is back
       this.streams.push(stream);
     }
-    this.chain = chainAddress ? chainClient(chainAddress) : undefined;
+    this.chain = chainAddress ? chainClient(chainAddress, creds) : undefined;
   }
 
   async read(): Promise<StatsView> {

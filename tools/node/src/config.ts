@@ -54,6 +54,19 @@ const nodeConfigSchema = z.object({
   networks: z
     .record(z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/), z.record(z.string(), z.unknown()))
     .default({ 'flowline-net': { cniVersion: '1.1.0', type: 'flowline', mtu: 1500 } }),
+  /**
+   * Every gRPC listener on the node is mutual TLS from the node's CA (under <stateDir>/pki);
+   * `insecure: true` makes them plaintext instead (each process warns at start).
+   */
+  security: z
+    .object({
+      insecure: z.boolean().default(false),
+      trustDomain: z
+        .string()
+        .regex(/^[a-z0-9]([-a-z0-9.]{0,253}[a-z0-9])?$/)
+        .default('flowline'),
+    })
+    .prefault({}),
   controller: z
     .object({
       /** Chain controller's listen address; default unix:<stateDir>/chain-controller.sock */

@@ -29,3 +29,4 @@ export {
 } from './manifest';
 export { NodeRuntime, POD_FILE_PREFIX, POD_NETNS_PREFIX, removeHugepageFiles } from './runtime';
 export { readState, type NodeState, type PodRecord } from './state';
+export { nodePki, operatorTlsFiles, pkiDir } from './pki';

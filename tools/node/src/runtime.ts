@@ -11,12 +11,14 @@ import { join } from 'node:path';
 import { EmulatedHost, KubeletPeer } from '@flowline/device-plugin';
 import { startOvsDpdk, type OvsDpdk } from '@flowline/ovs';
 import { writeStateFileSync } from '@flowline/state-file';
+import type { LocalPki, TlsFiles } from '@flowline/grpc-auth';
 import type { Logger } from '@flowline/telemetry';
 import { execCni } from './cni';
 import { REPO_ROOT, resolveCommand } from './commands';
 import { type NodeConfig, type NodePaths, netconfFor } from './config';
 import { NodeStepError } from './errors';
 import { type PodSpec, podKey } from './manifest';
+import { nodePki, removePodCertificate, securityEnv } from './pki';
 import { isAlive, startProcess, stopProcess } from './processes';
 import {
   type AttachmentRecord,
@@ -132,6 +134,7 @@ export class NodeRuntime {
     };
     this.save();
     try {
+      if (!this.config.security.insecure) this.pki.operator();
       await this.startSwitch();
       this.installCniBin();
       await this.startCniDaemon();
@@ -318,9 +321,23 @@ export class NodeRuntime {
       '--metrics-port',
       'off',
     ]);
-    const rec = startProcess({ argv, log: join(p.logs, 'chain-controller.log') });
+    const rec = startProcess({
+      argv,
+      env: { ...process.env, ...this.securityEnvFor(() => this.pki.controller()) },
+      log: join(p.logs, 'chain-controller.log'),
+    });
     this.state.controller = { ...rec, grpcAddress: this.controllerAddress };
     this.save();
+  }
+
+  private get pki(): LocalPki {
+    return nodePki(this.paths.stateDir, this.config.security.trustDomain);
+  }
+
+  /** FLOWLINE_TLS_* for a process holding `files()`, or FLOWLINE_INSECURE when configured so. */
+  private securityEnvFor(files: () => TlsFiles): Record<string, string> {
+    const { insecure, trustDomain } = this.config.security;
+    return securityEnv(insecure ? { insecure: true } : files(), trustDomain);
   }
 
   private writeNfAddresses(): void {
@@ -462,6 +479,7 @@ export class NodeRuntime {
       FLOWLINE_FILE_PREFIX: pod.filePrefix,
       FLOWLINE_HUGEPAGES_DIR: this.config.hugepagesDir,
       ...(spec.hugepagesMb > 0 ? { FLOWLINE_HUGEPAGES_MB: String(spec.hugepagesMb) } : {}),
+      ...this.securityEnvFor(() => this.pki.nf(spec.namespace, spec.name)),
       ...allocated,
       ...spec.env,
     };
@@ -519,6 +537,7 @@ export class NodeRuntime {
     pod.phase = 'Terminating';
     this.save();
     await this.tearDownPod(pod);
+    removePodCertificate(this.paths.stateDir, pod.namespace, pod.name);
     delete this.state.pods[key];
     this.save();
     this.writeNfAddresses();

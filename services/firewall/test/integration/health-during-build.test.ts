@@ -10,12 +10,15 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import { LocalPki, channelCredentials, nfId } from '@flowline/grpc-auth';
 import { firewallV1 as fw, loadHealthV1 } from '@flowline/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dataplaneReady, scrubPrefix, sleep } from '../support/rig';
 
 const notReady = dataplaneReady();
 const dir = mkdtempSync('/tmp/fwh-');
+const pki = new LocalPki(join(dir, 'pki'));
+let asOperator: grpc.ChannelCredentials;
 const prefix = `fltest-fwhealth-${process.pid}`;
 const grpcSock = join(dir, 'grpc.sock');
 const main = join(__dirname, '..', '..', 'dist', 'main.js');
@@ -72,6 +75,8 @@ beforeAll(async () => {
     'file-prefix': prefix,
   };
   const args = Object.entries(flags).flatMap(([k, v]) => [`--${k}`, v]);
+  args.push(...LocalPki.flags(pki.nf('default', String(flags.name))));
+  asOperator = channelCredentials(pki.operator(), nfId('default', String(flags.name)));
   for (const [name, ring] of [
     ['a', 'fwh0'],
     ['b', 'fwh1'],
@@ -80,7 +85,7 @@ beforeAll(async () => {
   child = spawn(process.execPath, [main, ...args], { stdio: ['ignore', 'inherit', 'pipe'] });
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   exited = new Promise((resolve) => child!.once('exit', (code) => resolve(code)));
-  health = new (loadHealthV1().Health)(`unix://${grpcSock}`, grpc.credentials.createInsecure());
+  health = new (loadHealthV1().Health)(`unix://${grpcSock}`, asOperator);
   const end = Date.now() + 30_000;
   let status = '';
   while (Date.now() < end && status !== 'SERVING' && child.exitCode === null) {
@@ -106,11 +111,9 @@ afterAll(async () => {
 
 describe.skipIf(notReady)('firewall health while a 50k-rule table builds (root, hugepages)', () => {
   it('keeps answering health checks while ReplaceRules builds 50,000 rules', async () => {
-    const client = new (fw.loadFirewallV1().Firewall)(
-      `unix://${grpcSock}`,
-      grpc.credentials.createInsecure(),
-      { 'grpc.max_send_message_length': 64 << 20 },
-    );
+    const client = new (fw.loadFirewallV1().Firewall)(`unix://${grpcSock}`, asOperator, {
+      'grpc.max_send_message_length': 64 << 20,
+    });
     try {
       let done = false;
       const t0 = Date.now();

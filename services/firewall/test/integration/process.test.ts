@@ -6,9 +6,10 @@
  * (INVALID_ARGUMENT naming the field, old rules still in force), metrics, and SIGTERM -> exit 0.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import { LocalPki, channelCredentials, nfId } from '@flowline/grpc-auth';
 import { Mempool, Port, devargs, initEal, type Eal } from '@flowline/dpdk';
 import { type firewallV1, firewallV1 as fw, loadHealthV1 } from '@flowline/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +17,9 @@ import { dataplaneReady, frame, scrubPrefix, sleep, waitFor } from '../support/r
 
 const notReady = dataplaneReady();
 const dir = mkdtempSync('/tmp/fwp-');
+// mTLS as in a cluster: the firewall holds its NF identity, the test calls as the operator.
+const pki = new LocalPki(join(dir, 'pki'));
+let asOperator: grpc.ChannelCredentials;
 const fwPrefix = `fltest-fwproc-${process.pid}`;
 const ourPrefix = `fltest-fwsw-${process.pid}`;
 const grpcSock = join(dir, 'grpc.sock');
@@ -120,10 +124,12 @@ beforeAll(async () => {
   pool = Mempool.create({ size: 4095 });
   inside = Port.open(devargs.vhost({ id: 'fwa', iface: sock.a, client: true }), pool);
   outside = Port.open(devargs.vhost({ id: 'fwb', iface: sock.b, client: true }), pool);
+  asOperator = channelCredentials(pki.operator(), nfId('default', 'fw-proc'));
   child = spawn(
     process.execPath,
     [
       main,
+      ...LocalPki.flags(pki.nf('default', 'fw-proc')),
       '--config',
       join(dir, 'firewall.json'),
       '--name',
@@ -145,14 +151,8 @@ beforeAll(async () => {
   );
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   exited = new Promise((resolve) => child!.once('exit', (code) => resolve(code)));
-  client = new (fw.loadFirewallV1().Firewall)(
-    `unix://${grpcSock}`,
-    grpc.credentials.createInsecure(),
-  );
-  const health = new (loadHealthV1().Health)(
-    `unix://${grpcSock}`,
-    grpc.credentials.createInsecure(),
-  );
+  client = new (fw.loadFirewallV1().Firewall)(`unix://${grpcSock}`, asOperator);
+  const health = new (loadHealthV1().Health)(`unix://${grpcSock}`, asOperator);
   const end = Date.now() + 30_000;
   let status: string | undefined;
   while (Date.now() < end && status !== 'SERVING' && child.exitCode === null) {
@@ -189,6 +189,44 @@ describe.skipIf(notReady)('flowline-firewall process (root, hugepages, vhost-use
     expect(list.generation).toBe('1');
     expect(list.ids).toEqual(['inside-udp', 'public']);
     expect(list.defaultAction).toBe('DENY');
+  });
+
+  it("refuses configuration from another NF's identity and callers without a certificate; lets them read", async () => {
+    const spy = pki.nf('tenant-b', 'spy');
+    const asSpy = new (fw.loadFirewallV1().Firewall)(
+      `unix://${grpcSock}`,
+      channelCredentials(spy, nfId('default', 'fw-proc')),
+    );
+    const noCert = new (fw.loadFirewallV1().Firewall)(
+      `unix://${grpcSock}`,
+      grpc.credentials.createSsl(readFileSync(spy.caFile), null, null, {
+        checkServerIdentity: () => undefined,
+      }),
+    );
+    try {
+      const rule = { id: 'spy', priority: 99, action: 'PERMIT' as const, protocol: 'tcp' };
+      const denied = (await unary(asSpy.addRule.bind(asSpy), { rule }).catch(
+        (e: grpc.ServiceError) => e,
+      )) as grpc.ServiceError;
+      expect(denied.code).toBe(grpc.status.PERMISSION_DENIED);
+      expect(denied.details).toMatch(
+        /^spiffe:\/\/flowline\/ns\/tenant-b\/nf\/spy may not call \/flowline\.firewall\.v1\.Firewall\/AddRule/,
+      );
+      const handshake = (await unary(noCert.listRules.bind(noCert), {}).catch(
+        (e: grpc.ServiceError) => e,
+      )) as grpc.ServiceError;
+      expect(handshake.code).toBe(grpc.status.UNAVAILABLE);
+      // Nothing changed, and the other NF may still read.
+      const list = await new Promise<string[]>((resolve, reject) =>
+        asSpy.listRules({}, (err, res) =>
+          err ? reject(err) : resolve((res?.ruleSet?.rules ?? []).map((r) => r.id)),
+        ),
+      );
+      expect(list).toEqual(['inside-udp', 'public']);
+    } finally {
+      asSpy.close();
+      noCert.close();
+    }
   });
 
   it('stateful: replies of allowed flows pass, unsolicited inbound traffic does not', async () => {

@@ -8,6 +8,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import { LocalPki, channelCredentials, nfId } from '@flowline/grpc-auth';
 import { type Eal, Mempool, Port, devargs, initEal, leftoverFiles } from '@flowline/dpdk';
 import {
   ETH_P_ARP,
@@ -44,6 +45,8 @@ const HC = '02:cc:00:00:00:09'; // connected host on net2: 10.0.2.9
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const dir = mkdtempSync('/tmp/flrt-');
+const pki = new LocalPki(join(dir, 'pki'));
+let asOperator: grpc.ChannelCredentials;
 const podDir = join(dir, 'pod');
 const grpcAddress = `unix://${join(dir, 'grpc.sock')}`;
 const testPrefix = `fltest-router-${process.pid}`;
@@ -191,12 +194,20 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'router.json'), JSON.stringify(config));
   child = spawn(
     process.execPath,
-    [MAIN, '--config', join(dir, 'router.json'), '--metrics-port', 'off'],
+    [
+      MAIN,
+      '--config',
+      join(dir, 'router.json'),
+      '--metrics-port',
+      'off',
+      ...LocalPki.flags(pki.nf('default', 'router-it')),
+    ],
     {
       env: { ...process.env, FLOWLINE_POD_DIR: podDir, FLOWLINE_LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
+  asOperator = channelCredentials(pki.operator(), nfId('default', 'router-it'));
   routerPrefix = `router-it-${child.pid}`;
   child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
@@ -208,7 +219,7 @@ beforeAll(async () => {
   h1 = Port.open(devargs.vhost({ id: 'rt1', iface: join(dir, 'net1.sock'), client: true }), pool);
   h2 = Port.open(devargs.vhost({ id: 'rt2', iface: join(dir, 'net2.sock'), client: true }), pool);
 
-  const health = new (loadHealthV1().Health)(grpcAddress, grpc.credentials.createInsecure());
+  const health = new (loadHealthV1().Health)(grpcAddress, asOperator);
   const end = Date.now() + 30_000;
   let status = '';
   while (Date.now() < end && status !== 'SERVING') {
@@ -222,7 +233,7 @@ beforeAll(async () => {
   }
   health.close();
   if (status !== 'SERVING') throw new Error(`router not SERVING after 30 s:\n${log}`);
-  client = new (routerV1.loadRouterV1().Router)(grpcAddress, grpc.credentials.createInsecure());
+  client = new (routerV1.loadRouterV1().Router)(grpcAddress, asOperator);
   while (!(h1.link().up && h2.link().up) && Date.now() < end) await sleep(50);
 }, 60_000);
 
@@ -243,10 +254,7 @@ describe.skipIf(notReady())('router process on virtio-user ports (root, hugepage
   it('serves grpc.health.v1 SERVING; NetworkFunction.GetInfo shows its pod ports up', async () => {
     expect(h1.link().up).toBe(true);
     expect(h2.link().up).toBe(true);
-    const nf = new (loadNetworkFunctionV1().NetworkFunction)(
-      grpcAddress,
-      grpc.credentials.createInsecure(),
-    );
+    const nf = new (loadNetworkFunctionV1().NetworkFunction)(grpcAddress, asOperator);
     const info = await call(nf.GetInfo.bind(nf), {});
     nf.close();
     expect(info).toMatchObject({ name: 'router-it', kind: 'router', workerLcores: [1] });

@@ -4,6 +4,7 @@
  * once it logs "serving" (or rejects with its last lines when it exits first).
  */
 import * as grpc from '@grpc/grpc-js';
+import { LocalPki, channelCredentials, nfId } from '@flowline/grpc-auth';
 import { trafficGenV1 } from '@flowline/proto';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -45,6 +46,7 @@ export async function startTrafficGen(o: {
   eal?: Record<string, unknown>;
 }): Promise<NfProcess> {
   const grpcAddress = `unix://${join(o.dir, `${o.name}.sock`)}`;
+  const pki = new LocalPki(join(o.dir, 'pki'));
   const args = [
     MAIN,
     '--name',
@@ -60,6 +62,8 @@ export async function startTrafficGen(o: {
     '--file-prefix',
     o.filePrefix,
     ...o.ports.flatMap((p) => ['--port', p]),
+    // mTLS as in a cluster: the generator holds its NF identity, the test calls as the operator.
+    ...LocalPki.flags(pki.nf('default', o.name)),
   ];
   if (o.eal) {
     const file = join(o.dir, `${o.name}.json`);
@@ -117,7 +121,7 @@ export async function startTrafficGen(o: {
   }
   const client = new (trafficGenV1.loadTrafficGenV1().TrafficGenerator)(
     grpcAddress,
-    grpc.credentials.createInsecure(),
+    channelCredentials(pki.operator(), nfId('default', o.name)),
   );
   return {
     child,

@@ -1,8 +1,19 @@
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { LocalPki, channelCredentials, controllerId, nfId } from '@flowline/grpc-auth';
+import { chainV1, firewallV1 } from '@flowline/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { POD_FILE_PREFIX, POD_NETNS_PREFIX, nodeDown, nodeStatus, readState } from '@flowline/node';
+import {
+  POD_FILE_PREFIX,
+  POD_NETNS_PREFIX,
+  nodeDown,
+  nodePki,
+  nodeStatus,
+  readState,
+} from '@flowline/node';
 import { DENY_DNS, DEMO_FLOWS, type DemoNode, startDemoNode } from '../../src/demo';
 
 /**
@@ -137,6 +148,59 @@ describe.skipIf(!root)('service chaining end to end on the local node', () => {
     expect(newPid).not.toBe(pid);
     await node.stopTraffic();
   }, 180_000);
+
+  it("mTLS on every listener: another identity's certificate is PERMISSION_DENIED naming it, another CA's or none fails the handshake, nothing changes", async () => {
+    const pki = nodePki(stateDir);
+    const tenantNf = pki.nf('tenant-b', 'spy'); // signed by the node's CA: authenticated, not authorised
+    const rogueDir = mkdtempSync(join(tmpdir(), 'flowline-rogue-'));
+    const rogueOperator = new LocalPki(rogueDir).operator(); // the operator's ID, another CA
+    const { ChainService } = chainV1.loadChainV1();
+    const { Firewall } = firewallV1.loadFirewallV1();
+    const noCert = grpc.credentials.createSsl(readFileSync(tenantNf.caFile), null, null, {
+      checkServerIdentity: () => undefined,
+    });
+    type Reply = grpc.ServiceError | null;
+    const list = (creds: grpc.ChannelCredentials) =>
+      new Promise<Reply>((resolve) => {
+        const c = new ChainService(node.controllerAddress, creds);
+        c.ListChains({}, { deadline: Date.now() + 5000 }, (e) => {
+          c.close();
+          resolve(e);
+        });
+      });
+    const addRule = (creds: grpc.ChannelCredentials) =>
+      new Promise<Reply>((resolve) => {
+        const c = new Firewall(node.address('default/fw'), creds);
+        c.AddRule(
+          { rule: { id: 'spy', priority: 99, action: 'PERMIT', protocol: 'tcp' } },
+          { deadline: Date.now() + 5000 },
+          (e) => {
+            c.close();
+            resolve(e);
+          },
+        );
+      });
+    try {
+      const before = await node.chain();
+      const rulesBefore = (await node.firewallCounters()).rules.map((r) => r.id).sort();
+      const asTenant = await list(channelCredentials(tenantNf, controllerId()));
+      expect(asTenant?.code).toBe(grpc.status.PERMISSION_DENIED);
+      expect(asTenant?.details).toMatch(/^spiffe:\/\/flowline\/ns\/tenant-b\/nf\/spy may not call/);
+      for (const creds of [noCert, channelCredentials(rogueOperator, () => true)])
+        expect((await list(creds))?.code).toBe(grpc.status.UNAVAILABLE);
+      const fwAsTenant = await addRule(channelCredentials(tenantNf, nfId('default', 'fw')));
+      expect(fwAsTenant?.code).toBe(grpc.status.PERMISSION_DENIED);
+      expect(fwAsTenant?.details).toMatch(
+        /may not call \/flowline\.firewall\.v1\.Firewall\/AddRule/,
+      );
+      expect((await addRule(noCert))?.code).toBe(grpc.status.UNAVAILABLE);
+      // Nothing changed: the chain's generation and the firewall's rules are as they were.
+      expect((await node.chain()).generation).toBe(before.generation);
+      expect((await node.firewallCounters()).rules.map((r) => r.id).sort()).toEqual(rulesBefore);
+    } finally {
+      rmSync(rogueDir, { recursive: true, force: true });
+    }
+  });
 
   it('down leaves no OVS daemon, netns, process, socket or hugepage file behind', async () => {
     const state = readState(join(stateDir, 'state.json'))!;
