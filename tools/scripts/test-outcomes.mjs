@@ -119,8 +119,10 @@ export function countOutcomes(projects, expectedSkips, facts) {
     const usedErrors = new Set();
     for (const t of report.tests) {
       if (t.state === 'passed') out.passed += 1;
-      else if (t.state === 'failed') out.failed += 1;
-      else if (t.state === 'skipped' && t.mode === 'run' && blockedBy(t)) {
+      else if (t.state === 'failed') {
+        out.failed += 1;
+        out.problems.push(`${project}: ${t.file} › ${t.name} failed: ${t.error ?? ''}`);
+      } else if (t.state === 'skipped' && t.mode === 'run' && blockedBy(t)) {
         const e = blockedBy(t);
         usedErrors.add(e);
         out.failed += 1;

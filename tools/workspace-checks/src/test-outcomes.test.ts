@@ -45,8 +45,18 @@ const t = (name: string, state: string, extra: object = {}) => ({
 
 describe('countOutcomes', () => {
   it('counts passes and failures', () => {
-    const o = count({ tests: [t('a', 'passed'), t('b', 'failed'), t('c', 'passed')], errors: [] });
+    const o = count({
+      tests: [
+        t('a', 'passed'),
+        t('b', 'failed', { error: 'expected 1 to be 2' }),
+        t('c', 'passed'),
+      ],
+      errors: [],
+    });
     expect([o.passed, o.failed, o.skipped]).toEqual([2, 1, 0]);
+    expect(o.problems).toEqual([
+      '@flowline/x: test/integration/a.test.ts › b failed: expected 1 to be 2',
+    ]);
   });
 
   it('fails a skip no entry expects, and names it', () => {
