@@ -116,6 +116,8 @@ describe('device-info files and attachment records with hashed pod folders (inte
     ).ovsPort;
     await fx.ovs.vswitch.delPort(lostPort);
     writeFileSync(join(socketDir(), hashed(lost), 'net1.json'), '{"garbled');
+    // A garbled record of an attachment not kept: the plugin's own file, removed by its name.
+    writeFileSync(join(socketDir(), '.index', `dead${fx.id}:net1.json`), '{"garbled');
     const gc = await fx.run(
       { CNI_COMMAND: 'GC' },
       conf({ 'cni.dev/valid-attachments': [{ containerID: keep, ifname: 'net1' }] }),
