@@ -1,11 +1,17 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
+import { UNIX_SOCKET_PATH_MAX, podFolderName } from '@flowline/ovs';
 import type { NetConf } from './config';
 import type { CniEnv } from './env';
 import { CniCode, CniError } from './errors';
 
-/** sun_path is 108 bytes with the terminating NUL: a socket path may have 107. */
-export const UNIX_SOCKET_PATH_MAX = 107;
+export {
+  HASHED_FOLDER,
+  MAX_IFNAME_BYTES,
+  UNIX_SOCKET_PATH_MAX,
+  hashedFolderName,
+  readableFolderName,
+} from '@flowline/ovs';
 
 export interface AttachmentPaths {
   /** `<namespace>_<pod>` or the container ID when that fits, else `+<hash>` (folderName). */
@@ -32,42 +38,13 @@ export function macAddress(containerId: string, ifname: string): string {
 /** Who an attachment's folder is for: the pod, when the runtime named one, else the container. */
 export type FolderIdentity = Pick<CniEnv, 'containerId' | 'pod'>;
 
-/** The readable folder name: `<namespace>_<pod>`, or the container ID without pod identity. */
-export function readableFolderName(id: FolderIdentity): string {
-  return id.pod ? `${id.pod.namespace}_${id.pod.name}` : id.containerId;
-}
-
-/** Linux interface names have at most 15 bytes (IFNAMSIZ - 1). */
-export const MAX_IFNAME_BYTES = 15;
-/** `+` and 16 hex digits: never a container ID or `<namespace>_<pod>` (neither has a `+`). */
-export const HASHED_FOLDER = /^\+[0-9a-f]{16}$/;
-
-const HASHED_FOLDER_BYTES = 17;
-
-/** The short stable name of a folder whose readable name does not fit. */
-export function hashedFolderName(readable: string): string {
-  return `+${createHash('sha256').update(readable).digest('hex').slice(0, 16)}`;
-}
-
 /**
- * The pod folder's name under `socketDir`: the readable name when a socket of any interface
- * name (15 bytes) fits in it within the unix socket limit (or when it is no longer than a hashed
- * name), else `+<16 hex of sha256(readable)>`.
- * Derived from socketDir and the identity alone, so every command (and GC, from OVS's
- * external_ids or the plugin's index) finds the same folder; all interfaces of a pod share it.
+ * The pod folder's name under `socketDir` (packages/ovs podFolderName, shared with the node
+ * runtime and the chain controller): the readable `<namespace>_<pod>` or container ID when every
+ * socket fits the unix limit, else `+<16 hex of sha256(readable)>`.
  */
 export function folderName(socketDir: string, id: FolderIdentity): string {
-  const readable = readableFolderName(id);
-  const longest =
-    Buffer.byteLength(socketDir.replace(/\/+$/, '')) +
-    1 +
-    Buffer.byteLength(readable) +
-    1 +
-    MAX_IFNAME_BYTES +
-    '.sock'.length;
-  // A readable name no longer than the hashed one stays: hashing it would not help.
-  const short = Buffer.byteLength(readable) <= HASHED_FOLDER_BYTES;
-  return short || longest <= UNIX_SOCKET_PATH_MAX ? readable : hashedFolderName(readable);
+  return podFolderName(socketDir, id);
 }
 
 /**

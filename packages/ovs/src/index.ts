@@ -48,3 +48,12 @@ export {
   type OvsTls,
 } from './remote';
 export { ATTACHMENT_EXTERNAL_IDS } from './attachment-ids';
+export {
+  HASHED_FOLDER,
+  MAX_IFNAME_BYTES,
+  UNIX_SOCKET_PATH_MAX,
+  hashedFolderName,
+  podFolderName,
+  readableFolderName,
+  type FolderIdentity,
+} from './attachment-folder';

@@ -1,4 +1,4 @@
-import { ATTACHMENT_EXTERNAL_IDS as IDS } from '@flowline/ovs';
+import { ATTACHMENT_EXTERNAL_IDS as IDS, HASHED_FOLDER, podFolderName } from '@flowline/ovs';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -97,5 +97,28 @@ describe('AttachmentDirectory', () => {
     mkdirSync(join(dir, 'sockets'));
     for (const nf of ['../outside', 'nfs/..', '../../x', 'nfs/fw/../../outside', '.._x'])
       expect(await attachments.lookup(nf)).toBeUndefined();
+  });
+});
+
+describe('AttachmentDirectory with a pod whose folder name had to be hashed', () => {
+  it("finds the pod in the CNI plugin's hashed folder", async () => {
+    // A socket dir and pod name long enough that `<ns>_<pod>/<ifname>.sock` passes 107 bytes.
+    const dir = mkdtempSync(join(tmpdir(), `flowline-attach-${'x'.repeat(40)}-`));
+    try {
+      const ns = 'tenant-with-a-long-namespace';
+      const pod = 'firewall-with-a-rather-long-name-0';
+      const folder = podFolderName(dir, { containerId: '', pod: { namespace: ns, name: pod } });
+      expect(folder).toMatch(HASHED_FOLDER);
+      mkdirSync(join(dir, folder));
+      writeFileSync(join(dir, folder, 'net1.json'), JSON.stringify({ ovsPort: 'fllong0001' }));
+      const attachments = new AttachmentDirectory(dir, async () => [
+        podPort(ns, pod, 'net1', 'fllong0001'),
+      ]);
+      expect((await attachments.lookup(`${ns}/${pod}`))?.interfaces).toEqual({
+        net1: 'fllong0001',
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

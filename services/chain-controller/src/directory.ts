@@ -1,4 +1,4 @@
-import { ATTACHMENT_EXTERNAL_IDS } from '@flowline/ovs';
+import { ATTACHMENT_EXTERNAL_IDS, podFolderName } from '@flowline/ovs';
 import type { Logger } from '@flowline/telemetry';
 import { constants } from 'node:fs';
 import { lstat, open, readdir } from 'node:fs/promises';
@@ -84,7 +84,11 @@ export class AttachmentDirectory implements NfDirectory {
   async lookup(nf: string): Promise<NfRecord | undefined> {
     const [namespace, pod] = nf.includes('/') ? nf.split('/', 2) : ['default', nf];
     if (!namespace || !pod || !NAME.test(namespace) || !NAME.test(pod)) return undefined;
-    const folder = join(this.socketDir, `${namespace}_${pod}`);
+    // The CNI plugin's folder for this pod, hashed when its readable name would not fit.
+    const folder = join(
+      this.socketDir,
+      podFolderName(this.socketDir, { containerId: '', pod: { namespace, name: pod } }),
+    );
     let names: string[];
     try {
       if (!(await lstat(folder)).isDirectory()) return undefined;

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { EmulatedHost, KubeletPeer } from '@flowline/device-plugin';
-import { startOvsDpdk, type OvsDpdk } from '@flowline/ovs';
+import { podFolderName, startOvsDpdk, type OvsDpdk } from '@flowline/ovs';
 import { writeStateFileSync } from '@flowline/state-file';
 import type { LocalPki, TlsFiles } from '@flowline/grpc-auth';
 import type { Logger } from '@flowline/telemetry';
@@ -330,6 +330,12 @@ export class NodeRuntime {
     this.save();
   }
 
+  /** The CNI plugin's folder for the pod's sockets (hashed when its readable name is too long). */
+  private podSocketDir(namespace: string, name: string): string {
+    const folder = podFolderName(this.paths.sockets, { containerId: '', pod: { namespace, name } });
+    return join(this.paths.sockets, folder);
+  }
+
   private get pki(): LocalPki {
     return nodePki(this.paths.stateDir, this.config.security.trustDomain);
   }
@@ -473,7 +479,7 @@ export class NodeRuntime {
       POD_NAME: spec.name,
       POD_NAMESPACE: spec.namespace,
       FLOWLINE_NF_NAME: spec.name,
-      FLOWLINE_POD_DIR: join(this.paths.sockets, `${spec.namespace}_${spec.name}`),
+      FLOWLINE_POD_DIR: this.podSocketDir(spec.namespace, spec.name),
       FLOWLINE_GRPC_ADDRESS: pod.grpcAddress,
       FLOWLINE_METRICS_PORT: 'off',
       FLOWLINE_FILE_PREFIX: pod.filePrefix,
@@ -523,7 +529,7 @@ export class NodeRuntime {
     removeHugepageFiles(this.config.hugepagesDir, pod.filePrefix);
     // A SIGKILLed virtio-user server leaves its socket files, and a new one cannot bind over
     // them; the switch side (dpdkvhostuserclient) reconnects once the new process listens.
-    const podDir = join(this.paths.sockets, `${pod.namespace}_${pod.name}`);
+    const podDir = this.podSocketDir(pod.namespace, pod.name);
     for (const f of existsSync(podDir) ? readdirSync(podDir) : [])
       if (f.endsWith('.sock')) rmSync(join(podDir, f), { force: true });
     rmSync(pod.grpcAddress.replace(/^unix:\/\//, ''), { force: true });
