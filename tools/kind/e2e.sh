@@ -332,9 +332,17 @@ step_traffic() {
       port_forward_pids+=("$!")
     fi
   done
-  run node "$kind_dir/dist/traffic.js" --plan "$kind_dir/e2e-plan.json" \
+  # The NFs are mutual TLS: the driver calls as the operator, with the certificate the flowline
+  # release made (its <release>-operator-grpc-tls Secret), and checks each NF's identity.
+  local tls="$host_dir/operator-tls" key
+  run mkdir -p "$tls"
+  for key in ca.crt tls.crt tls.key; do
+    run_sh "kubectl -n $flowline_ns get secret flowline-operator-grpc-tls -o jsonpath='{.data.${key//./\\.}}' | base64 -d > $tls/$key"
+  done
+  run env FLOWLINE_TLS_CA="$tls/ca.crt" FLOWLINE_TLS_CERT="$tls/tls.crt" FLOWLINE_TLS_KEY="$tls/tls.key" \
+    node "$kind_dir/dist/traffic.js" --plan "$kind_dir/e2e-plan.json" \
     --traffic-gen "127.0.0.1:${grpc_ports[0]}" --firewall "127.0.0.1:${grpc_ports[1]}" \
-    --router "127.0.0.1:${grpc_ports[2]}" --connect-timeout-ms 60000
+    --router "127.0.0.1:${grpc_ports[2]}" --connect-timeout-ms 60000 --nf-namespace "$nf_ns"
   stop_port_forwards
 }
 

@@ -82,6 +82,7 @@ describe('the traffic step', () => {
       firewall: address,
       router: address,
       connectTimeoutMs: 5000,
+      credentials: () => grpc.credentials.createInsecure(),
       source: source(lose),
     });
 
@@ -104,10 +105,14 @@ describe('the traffic step', () => {
   });
 
   it('waits for SERVING and names the server that never gets there', async () => {
-    await expect(waitServing(address, 5000)).resolves.toBeUndefined();
+    await expect(
+      waitServing(address, grpc.credentials.createInsecure(), 5000),
+    ).resolves.toBeUndefined();
     fw.health.setStatus('', 'NOT_SERVING');
     try {
-      const err = await waitServing(address, 1500).catch((e: unknown) => e);
+      const err = await waitServing(address, grpc.credentials.createInsecure(), 1500).catch(
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(NfCallError);
       expect((err as Error).message).toMatch(
         new RegExp(
@@ -153,10 +158,14 @@ describe('the traffic step', () => {
       ),
     );
     try {
-      const outcomes = await trafficGenSource(`127.0.0.1:${port}`, {
-        dstMac: '02:00:00:00:00:aa',
-        drainMs: 10,
-      }).run(plan);
+      const outcomes = await trafficGenSource(
+        `127.0.0.1:${port}`,
+        grpc.credentials.createInsecure(),
+        {
+          dstMac: '02:00:00:00:00:aa',
+          drainMs: 10,
+        },
+      ).run(plan);
       expect(starts).toHaveLength(1);
       expect(starts[0]!.rxPorts).toEqual(['net2']);
       expect(

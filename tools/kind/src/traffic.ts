@@ -8,6 +8,7 @@ import {
 } from '@flowline/proto';
 import { createLogger } from '@flowline/telemetry';
 import * as grpc from '@grpc/grpc-js';
+import { channelCredentials, nfId, transportSecurityFromEnv } from '@flowline/grpc-auth';
 import { parseArgs } from 'node:util';
 import { type FlowOutcome, judge } from './fates';
 import { loadPlan, type TrafficPlan } from './plan';
@@ -20,7 +21,12 @@ const USAGE = `flowline-kind-traffic: the traffic step of tools/kind/e2e.sh
   --traffic-gen HOST:PORT    traffic-gen's gRPC server (kubectl port-forward)
   --firewall HOST:PORT       the firewall's gRPC server
   --router HOST:PORT         the router's gRPC server
-  --connect-timeout-ms N     how long to wait for each server to report SERVING (60000)`;
+  --connect-timeout-ms N     how long to wait for each server to report SERVING (60000)
+  --nf-namespace NS          the NFs' namespace (default), for the identities they must prove
+  --traffic-gen-name, --firewall-name, --router-name   their releases (traffic-gen, firewall, router)
+
+  Calls are mutual TLS as the operator: FLOWLINE_TLS_CA, FLOWLINE_TLS_CERT, FLOWLINE_TLS_KEY
+  (FLOWLINE_INSECURE=1 for NFs deployed with tls.enabled=false; FLOWLINE_TRUST_DOMAIN if set).`;
 
 /** A gRPC call that failed, naming the server and the method. */
 export class NfCallError extends Error {
@@ -48,14 +54,12 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
  */
 export function trafficGenSource(
   address: string,
+  creds: grpc.ChannelCredentials,
   opts: { dstMac?: string; drainMs?: number } = {},
 ): TrafficSource {
   return {
     async run(plan) {
-      const gen = new (trafficGenV1.loadTrafficGenV1().TrafficGenerator)(
-        address,
-        grpc.credentials.createInsecure(),
-      );
+      const gen = new (trafficGenV1.loadTrafficGenV1().TrafficGenerator)(address, creds);
       try {
         await call(address, 'Start', gen.start.bind(gen), {
           flows: plan.flows.map((f) => ({
@@ -101,15 +105,16 @@ export function trafficGenSource(
 }
 
 /** The real generator, sending to the router's net1 MAC (a router takes frames addressed to it). */
-async function generatorFor(trafficGen: string, router: string): Promise<TrafficSource> {
-  const nf = new (loadNetworkFunctionV1().NetworkFunction)(
-    router,
-    grpc.credentials.createInsecure(),
-  );
+async function generatorFor(
+  trafficGen: string,
+  router: string,
+  creds: NfCredentials,
+): Promise<TrafficSource> {
+  const nf = new (loadNetworkFunctionV1().NetworkFunction)(router, creds('router'));
   try {
     const info = await call(router, 'GetInfo', nf.getInfo.bind(nf), {});
     const mac = info.ports.find((p) => p.name === 'net1')?.mac;
-    return trafficGenSource(trafficGen, mac ? { dstMac: mac } : {});
+    return trafficGenSource(trafficGen, creds('trafficGen'), mac ? { dstMac: mac } : {});
   } finally {
     nf.close();
   }
@@ -131,9 +136,13 @@ function call<Req, Res>(
 }
 
 /** Polls grpc.health.v1 Check until the server reports SERVING (pods take time to boot). */
-export async function waitServing(address: string, timeoutMs: number): Promise<void> {
+export async function waitServing(
+  address: string,
+  creds: grpc.ChannelCredentials,
+  timeoutMs: number,
+): Promise<void> {
   const Health = loadHealthV1().Health;
-  const client = new Health(address, grpc.credentials.createInsecure());
+  const client = new Health(address, creds);
   const deadline = Date.now() + timeoutMs;
   let last = 'no answer';
   try {
@@ -167,20 +176,27 @@ export function deniedPackets(plan: TrafficPlan, counters: firewallV1.Counters__
   return n;
 }
 
+export type NfCredentials = (nf: 'trafficGen' | 'firewall' | 'router') => grpc.ChannelCredentials;
+
 export async function runTrafficStep(opts: {
   plan: TrafficPlan;
   trafficGen: string;
   firewall: string;
   router: string;
   connectTimeoutMs: number;
+  /** How to reach each NF: mutual TLS as the operator, expecting that NF's identity. */
+  credentials: NfCredentials;
   source?: TrafficSource;
 }): Promise<boolean> {
-  const { plan } = opts;
-  for (const address of [opts.trafficGen, opts.firewall, opts.router])
-    await waitServing(address, opts.connectTimeoutMs);
-  const creds = grpc.credentials.createInsecure();
-  const fw = new (firewallV1.loadFirewallV1().Firewall)(opts.firewall, creds);
-  const rt = new (routerV1.loadRouterV1().Router)(opts.router, creds);
+  const { plan, credentials: creds } = opts;
+  for (const [nf, address] of [
+    ['trafficGen', opts.trafficGen],
+    ['firewall', opts.firewall],
+    ['router', opts.router],
+  ] as const)
+    await waitServing(address, creds(nf), opts.connectTimeoutMs);
+  const fw = new (firewallV1.loadFirewallV1().Firewall)(opts.firewall, creds('firewall'));
+  const rt = new (routerV1.loadRouterV1().Router)(opts.router, creds('router'));
   try {
     const version = await call(opts.firewall, 'ReplaceRules', fw.replaceRules.bind(fw), {
       ruleSet: { rules: plan.firewall.rules, defaultAction: plan.firewall.defaultAction },
@@ -198,9 +214,9 @@ export async function runTrafficStep(opts: {
       plan,
       await call(opts.firewall, 'GetCounters', fw.getCounters.bind(fw), {}),
     );
-    const outcomes = await (opts.source ?? (await generatorFor(opts.trafficGen, opts.router))).run(
-      plan,
-    );
+    const outcomes = await (
+      opts.source ?? (await generatorFor(opts.trafficGen, opts.router, creds))
+    ).run(plan);
     const after = deniedPackets(
       plan,
       await call(opts.firewall, 'GetCounters', fw.getCounters.bind(fw), {}),
@@ -225,6 +241,10 @@ async function main(argv: string[]): Promise<number> {
       firewall: { type: 'string' },
       router: { type: 'string' },
       'connect-timeout-ms': { type: 'string' },
+      'nf-namespace': { type: 'string' },
+      'traffic-gen-name': { type: 'string' },
+      'firewall-name': { type: 'string' },
+      'router-name': { type: 'string' },
       help: { type: 'boolean' },
     },
   });
@@ -247,12 +267,28 @@ async function main(argv: string[]): Promise<number> {
     );
     return 64;
   }
+  const security = transportSecurityFromEnv();
+  if (!security) {
+    process.stderr.write(
+      "the NFs are mutual TLS: set FLOWLINE_TLS_CA, FLOWLINE_TLS_CERT and FLOWLINE_TLS_KEY to the operator certificate (the flowline release's <release>-operator-grpc-tls Secret), or FLOWLINE_INSECURE=1 for NFs deployed with tls.enabled=false\n",
+    );
+    return 64;
+  }
+  const namespace = values['nf-namespace'] ?? 'default';
+  const names = {
+    trafficGen: values['traffic-gen-name'] ?? 'traffic-gen',
+    firewall: values['firewall-name'] ?? 'firewall',
+    router: values['router-name'] ?? 'router',
+  };
+  const trustDomain = process.env.FLOWLINE_TRUST_DOMAIN || undefined;
   const ok = await runTrafficStep({
     plan: loadPlan(plan),
     trafficGen,
     firewall,
     router,
     connectTimeoutMs: timeout,
+    // Each NF must prove spiffe://<td>/ns/<namespace>/nf/<its release>.
+    credentials: (nf) => channelCredentials(security, nfId(namespace, names[nf], trustDomain)),
   });
   return ok ? 0 : 1;
 }

@@ -51,6 +51,9 @@ function shellScripts(dir: string): string[] {
   });
 }
 
+const TRAFFIC =
+  /^env FLOWLINE_TLS_CA=\S+ FLOWLINE_TLS_CERT=\S+ FLOWLINE_TLS_KEY=\S+ node tools\/kind\/dist\/traffic\.js /;
+
 describe('tools/kind/e2e.sh', () => {
   it('passes shellcheck, as does every other script in tools/kind', () => {
     const scripts = shellScripts(kindDir);
@@ -121,7 +124,7 @@ describe('tools/kind/e2e.sh', () => {
       const nfs = last(/^helm upgrade --install \S+ charts\/network-function /);
       const chain = first(/^kubectl .*apply -f tools\/kind\/manifests\/servicechain\.yaml/);
       const ready = first(/^kubectl .*wait --for=condition=Ready servicechain\/e2e/);
-      const traffic = first(/^node tools\/kind\/dist\/traffic\.js /);
+      const traffic = first(TRAFFIC);
       const teardown = first(/^kind delete cluster /);
       expect(build).toBeLessThan(load);
       for (const [a, b] of [
@@ -157,12 +160,40 @@ describe('tools/kind/e2e.sh', () => {
     });
 
     it('runs the traffic driver on the shipped plan, which is a valid plan', () => {
-      const traffic = lines[first(/^node tools\/kind\/dist\/traffic\.js /)]!;
+      const traffic = lines[first(TRAFFIC)]!;
       const planFile = /--plan (\S+)/.exec(traffic)?.[1];
       expect(planFile).toBe('tools/kind/e2e-plan.json');
       const shipped = loadPlan(join(repoRoot, planFile!));
       expect(shipped.flows.length).toBeGreaterThan(0);
       expect(plan.commands.find((c) => c.line === traffic)!.step).toBe('traffic');
+    });
+
+    it("calls the NFs as the operator, with the flowline release's operator certificate, expecting their identities", () => {
+      const traffic = lines[first(TRAFFIC)]!;
+      const env = Object.fromEntries(
+        [...traffic.matchAll(/(FLOWLINE_TLS_\w+)=(\S+)/g)].map((m) => [m[1], m[2]]),
+      );
+      expect(Object.keys(env).sort()).toEqual([
+        'FLOWLINE_TLS_CA',
+        'FLOWLINE_TLS_CERT',
+        'FLOWLINE_TLS_KEY',
+      ]);
+      // Each file is fetched from the operator Secret before the driver runs.
+      for (const [key, file] of [
+        ['ca\\.crt', env.FLOWLINE_TLS_CA],
+        ['tls\\.crt', env.FLOWLINE_TLS_CERT],
+        ['tls\\.key', env.FLOWLINE_TLS_KEY],
+      ]) {
+        const fetched = lines.findIndex(
+          (l) =>
+            l.includes('get secret flowline-operator-grpc-tls') &&
+            l.includes(`{.data.${key}}`) &&
+            l.endsWith(`> ${file}`),
+        );
+        expect(fetched, `${file} fetched from the operator Secret`).toBeGreaterThan(-1);
+        expect(fetched).toBeLessThan(first(TRAFFIC));
+      }
+      expect(/--nf-namespace (\S+)/.exec(traffic)?.[1]).toBeTruthy();
     });
 
     it('installs the three NFs of the chain and the chain names them', () => {
