@@ -94,3 +94,70 @@ capabilities:
 - name: FLOWLINE_TRUST_DOMAIN
   value: {{ .Values.tls.trustDomain | quote }}
 {{- end -}}
+
+{{/*
+  OVS over SSL with switch identities (ovs.remote.tls, chain controller enabled): each node's
+  switch has its own certificate (ovs-switch.<node>), so OVS runs as one DaemonSet per node, each
+  mounting only its node's Secret.
+*/}}
+{{- define "flowline.ovsPerNode" -}}
+{{- if and .Values.chainController.enabled .Values.ovs.remote.tls.enabled }}true{{ end -}}
+{{- end -}}
+
+{{/*
+  The nodes that get a switch certificate and an OVS DaemonSet, as a JSON list: the cluster's
+  Nodes (lookup; those matching global.nodeSelector) and ovs.nodes, sorted, without repeats.
+  lookup sees nothing under `helm template`, `helm lint` and --dry-run=client: there ovs.nodes
+  alone counts.
+*/}}
+{{- define "flowline.ovsNodes" -}}
+{{- $names := list }}
+{{- $found := lookup "v1" "Node" "" "" }}
+{{- range ($found.items | default list) }}
+{{- $labels := .metadata.labels | default dict }}
+{{- $match := true }}
+{{- range $k, $v := $.Values.global.nodeSelector }}
+{{- if ne (get $labels $k) (toString $v) }}{{ $match = false }}{{ end }}
+{{- end }}
+{{- if $match }}{{ $names = append $names .metadata.name }}{{ end }}
+{{- end }}
+{{- range .Values.ovs.nodes }}{{ $names = append $names . }}{{ end }}
+{{- $names | uniq | sortAlpha | toJson -}}
+{{- end -}}
+
+{{/* The switch's name in its certificate (CN and DNS SAN), as the chain controller expects it. */}}
+{{- define "flowline.ovsSwitchName" -}}
+{{- printf "ovs-switch.%s" . -}}
+{{- end -}}
+
+{{/*
+  <release>-<component>-<node>, or, beyond 63 characters, its first 52 and a hash of the node
+  name (two long node names never share an object).
+*/}}
+{{- define "flowline.nodeObjectName" -}}
+{{- $full := printf "%s-%s-%s" .root.Release.Name .component .node -}}
+{{- if le (len $full) 63 -}}
+{{- $full -}}
+{{- else -}}
+{{- printf "%s-%s" ($full | trunc 52 | trimSuffix "-" | trimSuffix ".") (sha256sum .node | trunc 10) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* A node name as a label value (at most 63 characters: longer ones are cut and hashed). */}}
+{{- define "flowline.nodeLabel" -}}
+{{- if le (len .) 63 -}}
+{{- . -}}
+{{- else -}}
+{{- printf "%s-%s" (. | trunc 52 | trimSuffix "-" | trimSuffix ".") (sha256sum . | trunc 10) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The Secret with a node's switch certificate (tls.key, tls.crt; ca.crt: the controller CA). */}}
+{{- define "flowline.ovsSwitchSecret" -}}
+{{- include "flowline.nodeObjectName" (dict "root" .root "component" "ovs-tls-switch" "node" .node) -}}
+{{- end -}}
+
+{{/* OVS certificates from cert-manager: with gRPC TLS on and tls.certManager.enabled. */}}
+{{- define "flowline.ovsCertManager" -}}
+{{- if and .Values.tls.enabled .Values.tls.certManager.enabled }}true{{ end -}}
+{{- end -}}

@@ -1,5 +1,4 @@
 import { parseConfig } from '@flowline/device-plugin';
-import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -15,6 +14,7 @@ const valueSets: Record<string, { values: Values }> = {
   'PCI allow-list, explicit PMD mask, conflist CNI, one watched namespace': {
     values: {
       ovs: {
+        nodes: ['node-a'],
         pmdCpuMask: '0x6',
         resources: { cpu: 3, memory: '2Gi', hugepages2Mi: '2Gi' },
         dpdk: { allowList: ['0000:3b:00.0', '0000:3b:00.1'], extraArgs: ['--iova-mode=va'] },
@@ -25,7 +25,7 @@ const valueSets: Record<string, { values: Values }> = {
   },
   'uplink from a device-plugin pool, two pools, ServiceMonitor, no dashboard, no CRD': {
     values: {
-      ovs: { dpdk: { uplinkPool: 'ovs_uplink', uplinkCount: 2 } },
+      ovs: { nodes: ['node-a'], dpdk: { uplinkPool: 'ovs_uplink', uplinkCount: 2 } },
       devicePlugin: {
         pools: [
           {
@@ -63,10 +63,12 @@ describe('charts/flowline', () => {
     });
   }
 
-  const ms = render('flowline');
+  // With OVS over SSL (the default) OVS runs as one DaemonSet per node: helm template cannot
+  // look Nodes up, so the tests name them (ovs.nodes).
+  const ms = render('flowline', { ovs: { nodes: ['node-a'] } });
 
   it('runs OVS-DPDK pinned, with hugepages, the shared socket dir and --no-pci by default', () => {
-    const ds = find(ms, 'DaemonSet', 'test-ovs-dpdk');
+    const ds = find(ms, 'DaemonSet', 'test-ovs-dpdk-node-a');
     const pod = podOf(ds);
     const c = pod.spec.containers[0]!;
     expect(pinnedProblems(c)).toEqual([]);
@@ -104,7 +106,7 @@ describe('charts/flowline', () => {
             .values,
         ),
         'DaemonSet',
-        'test-ovs-dpdk',
+        'test-ovs-dpdk-node-a',
       ),
     );
     const env = envOf(allow.spec.containers[0]!);
@@ -115,17 +117,19 @@ describe('charts/flowline', () => {
       valueSets[
         'uplink from a device-plugin pool, two pools, ServiceMonitor, no dashboard, no CRD'
       ]!;
-    const pool = podOf(find(render('flowline', set.values), 'DaemonSet', 'test-ovs-dpdk')).spec
-      .containers[0]!;
+    const pool = podOf(find(render('flowline', set.values), 'DaemonSet', 'test-ovs-dpdk-node-a'))
+      .spec.containers[0]!;
     expect(envOf(pool).FLOWLINE_OVS_PCI_FROM_ENV).toBe('PCIDEVICE_FLOWLINE_IO_OVS_UPLINK');
     expect(pool.resources!.limits!['flowline.io/ovs_uplink']).toBe('2');
     expect(pinnedProblems(pool)).toEqual([]);
     // A test cluster short of cores: a CPU share, unpinned, with the PMD sleeping when idle.
     const shared = podOf(
       find(
-        render('flowline', { ovs: { resources: { cpu: '250m' }, pmdMaxSleepUs: 50 } }),
+        render('flowline', {
+          ovs: { nodes: ['node-a'], resources: { cpu: '250m' }, pmdMaxSleepUs: 50 },
+        }),
         'DaemonSet',
-        'test-ovs-dpdk',
+        'test-ovs-dpdk-node-a',
       ),
     ).spec.containers[0]!;
     expect(shared.resources!.requests!.cpu).toBe('250m');
@@ -289,67 +293,6 @@ describe('charts/flowline', () => {
     expect(envOf(c).FLOWLINE_CNI_CONFLIST).toBe('/etc/flowline/cni/flowline-vhost.conflist');
   });
 
-  it("joins the controller and every node's OVS with SSL, certificates both ways from one generated CA", () => {
-    const ovsC = podOf(find(ms, 'DaemonSet', 'test-ovs-dpdk')).spec.containers[0]!;
-    expect(envOf(ovsC)).toMatchObject({
-      FLOWLINE_OVSDB_REMOTE: 'pssl:6640:$(NODE_IP)',
-      FLOWLINE_OPENFLOW_LISTEN: 'pssl:6653:$(NODE_IP)',
-      FLOWLINE_OVS_TLS_DIR: '/etc/flowline/ovs-tls',
-    });
-    const ccPod = podOf(find(ms, 'Deployment', 'test-chain-controller'));
-    const cc = ccPod.spec.containers[0]!;
-    expect(envOf(cc)).toMatchObject({
-      FLOWLINE_OVSDB_REMOTE: 'ssl:{nodeIP}:6640',
-      FLOWLINE_OPENFLOW_REMOTE: 'ssl:{nodeIP}:6653',
-      FLOWLINE_OVS_TLS_DIR: '/etc/flowline/ovs-tls',
-    });
-    const secretOf = (pod: typeof ccPod, c: typeof cc): Record<string, string> => {
-      const mount = c.volumeMounts!.find((m) => m.mountPath === '/etc/flowline/ovs-tls')!;
-      const volume = pod.spec.volumes!.find((v) => v.name === mount.name) as unknown as {
-        secret: { secretName: string };
-      };
-      const secret = find(ms, 'Secret', volume.secret.secretName) as unknown as {
-        type: string;
-        data: Record<string, string>;
-      };
-      expect(secret.type).toBe('kubernetes.io/tls');
-      return Object.fromEntries(
-        Object.entries(secret.data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]),
-      );
-    };
-    const sw = secretOf(podOf(find(ms, 'DaemonSet', 'test-ovs-dpdk')), ovsC);
-    const ctl = secretOf(ccPod, cc);
-    // Each side's certificate is signed by the CA the other side trusts; the keys match.
-    expect(sw['ca.crt']).toBe(ctl['ca.crt']);
-    const ca = new X509Certificate(sw['ca.crt']!);
-    for (const [side, cn] of [
-      [sw, 'flowline-ovs-switch'],
-      [ctl, 'flowline-chain-controller'],
-    ] as const) {
-      const cert = new X509Certificate(side['tls.crt']!);
-      expect(cert.subject).toContain(`CN=${cn}`);
-      expect(cert.verify(ca.publicKey)).toBe(true);
-      expect(cert.checkPrivateKey(createPrivateKey(side['tls.key']!))).toBe(true);
-    }
-    // The non-root controller reads its key through the pod's fsGroup.
-    expect(ccPod.spec.securityContext).toMatchObject({ fsGroup: 65532 });
-    // The controller's CLI reads the TLS folder under that name.
-    expect(
-      readFileSync(join(repoRoot, 'services', 'chain-controller', 'src', 'main.ts'), 'utf8'),
-    ).toContain('FLOWLINE_OVS_TLS_DIR');
-
-    const plain = render('flowline', { ovs: { remote: { tls: { enabled: false } } } });
-    expect(plain.some((m) => m.kind === 'Secret' && m.metadata.name.includes('ovs-tls'))).toBe(
-      false,
-    );
-    expect(
-      envOf(podOf(find(plain, 'DaemonSet', 'test-ovs-dpdk')).spec.containers[0]!),
-    ).toMatchObject({ FLOWLINE_OVSDB_REMOTE: 'ptcp:6640:$(NODE_IP)' });
-    const plainCc = podOf(find(plain, 'Deployment', 'test-chain-controller')).spec.containers[0]!;
-    expect(envOf(plainCc).FLOWLINE_OVSDB_REMOTE).toBe('tcp:{nodeIP}:6640');
-    expect(envOf(plainCc).FLOWLINE_OVS_TLS_DIR).toBeUndefined();
-  });
-
   it('runs the chain controller as non-root with gRPC probes (health port) and least-privilege RBAC', () => {
     const pod = podOf(find(ms, 'Deployment', 'test-chain-controller'));
     expect(pod.spec.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65532 });
@@ -479,8 +422,6 @@ describe('charts/flowline', () => {
         validate(
           chain({
             ...good,
-            classifier: { ingress: { ovsPort: 'dpdk0' } },
-            egress: { ovsPort: 'dpdk1' },
             bidirectional: true,
             priority: 1000,
             failurePolicy: 'fail-closed',
@@ -543,21 +484,11 @@ describe('charts/flowline', () => {
         { classifier: good.classifier, hops: good.hops },
         /\/spec must have required property 'egress'/,
       ],
-      [
-        'an egress that is both a pod interface and an OVS port',
-        { ...good, egress: { nf: 'traffic-gen-0', interface: 'net2', ovsPort: 'p' } },
-        /egress must match exactly one schema in oneOf/,
-      ],
       ['a priority out of range', { ...good, priority: 0 }, /\/spec\/priority must be >= 1/],
       [
         'a hop without egress',
         { ...good, hops: [{ nf: 'firewall-0', ingress: 'net1' }] },
         /\/spec\/hops\/0 must have required property 'egress'/,
-      ],
-      [
-        'an ingress that is both a pod interface and an OVS port',
-        { ...good, classifier: { ingress: { nf: 'a', interface: 'net1', ovsPort: 'p' } } },
-        /ingress must match exactly one schema in oneOf/,
       ],
       [
         'a port out of range',
@@ -574,8 +505,74 @@ describe('charts/flowline', () => {
         { ...good, hops: [{ nf: 'f', ingress: 'a-very-long-interface', egress: 'net2' }] },
         /hops\/0\/ingress must match pattern/,
       ],
+      [
+        'an egress that names no interface',
+        { ...good, egress: { nf: 'traffic-gen-0' } },
+        /\/spec\/egress must have required property 'interface'/,
+      ],
     ])('refuses %s', (_what, spec, message) => {
       expect(validate(chain(spec)).join('\n')).toMatch(message);
+    });
+
+    describe('names no raw OVS port (tenancy: ovsPort is for the operator only)', () => {
+      // kubectl's default strict field validation: an undeclared field is an error.
+      const strict = crdValidator(crd, 'v1alpha1', { unknownFields: 'strict' });
+      /** Every key of the schema, at any depth (property names and keywords alike). */
+      const keys = (node: unknown): string[] =>
+        Array.isArray(node)
+          ? node.flatMap(keys)
+          : node && typeof node === 'object'
+            ? Object.entries(node).flatMap(([k, v]) => [k, ...keys(v)])
+            : [];
+      const schemaKeys = keys(
+        (crd.spec as { versions: { schema: { openAPIV3Schema: unknown } }[] }).versions[0]!.schema
+          .openAPIV3Schema,
+      );
+
+      it('declares no ovsPort field and no oneOf anywhere in the schema', () => {
+        expect(schemaKeys).toContain('interface');
+        expect(schemaKeys).not.toContain('ovsPort');
+        expect(schemaKeys).not.toContain('oneOf');
+      });
+
+      it.each([
+        [
+          'an ingress OVS port',
+          { ...good, classifier: { ingress: { ovsPort: 'dpdk0' } } },
+          'ingress',
+        ],
+        ['an egress OVS port', { ...good, egress: { ovsPort: 'dpdk1' } }, 'egress'],
+      ])('refuses %s alone: nf and interface are required', (_what, spec, where) => {
+        const errors = validate(chain(spec)).join('\n');
+        expect(errors).toMatch(new RegExp(`/${where} must have required property 'nf'`));
+        expect(errors).toMatch(new RegExp(`/${where} must have required property 'interface'`));
+        expect(strict(chain(spec)).join('\n')).toMatch(/must NOT have additional properties/);
+      });
+
+      it.each([
+        [
+          'an ingress',
+          {
+            ...good,
+            classifier: {
+              ...good.classifier,
+              ingress: { nf: 'a', interface: 'net1', ovsPort: 'p' },
+            },
+          },
+        ],
+        [
+          'an egress',
+          { ...good, egress: { nf: 'traffic-gen-0', interface: 'net2', ovsPort: 'p' } },
+        ],
+      ])(
+        'refuses %s with an ovsPort beside its pod interface (strict field validation)',
+        (_what, spec) => {
+          expect(strict(chain(good))).toEqual([]);
+          expect(strict(chain(spec))).toEqual([
+            expect.stringMatching(/must NOT have additional properties/),
+          ]);
+        },
+      );
     });
   });
 
@@ -613,8 +610,9 @@ describe('charts/flowline', () => {
     );
     expect(text).toContain('fl-chain-controller.flowline.svc:50051');
     expect(text).toContain('dpdk-extra: --no-pci');
-    expect(text).toContain("each node's OVS at ssl:<node IP>:6640 and :6653 with the");
-    expect(text).toContain('Secrets fl-ovs-tls-switch and fl-ovs-tls-controller');
+    expect(text).toContain("each node's OVS at ssl:<node IP>:6640 and :6653.");
+    expect(text).toContain('Secrets fl-ovs-tls-switch-<node>');
+    expect(text).toContain('raw OVS ports\n  (ovsPort) are refused');
     const plain = notes('flowline', { ovs: { remote: { tls: { enabled: false } } } }, 'fl');
     expect(plain).toContain('tcp:<node IP>:6640');
     expect(plain).toContain('plain TCP');

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { certificateProblems } from '../src/cert-manager';
 import { find, lint, type Manifest, notes, render, renderError, type Values } from '../src/helm';
+import { ovsCertManagerValues } from '../src/ovs-tls';
 import { repoRoot } from '../src/paths';
 import { type Container, envOf, podOf } from '../src/security';
 import { leafFacts, mtlsHandshake, secretFiles } from '../src/tls';
@@ -16,6 +17,19 @@ const certManager = (extra: Values = {}): Values => ({
   tls: {
     certManager: { enabled: true, issuerRef: { name: 'flowline-ca', kind: 'ClusterIssuer' } },
     ...extra,
+  },
+});
+
+/** certManager() for charts/flowline: the OVS switch and controller certificates need two CA issuers too. */
+const flowlineCertManager = (): Values => ({
+  ...certManager(),
+  ovs: {
+    nodes: ['node-a'],
+    remote: {
+      tls: {
+        certManager: ovsCertManagerValues(),
+      },
+    },
   },
 });
 
@@ -214,7 +228,7 @@ describe('gRPC mutual TLS: chart-generated certificates (the default)', () => {
 });
 
 describe('gRPC mutual TLS: cert-manager', () => {
-  const ms = render('flowline', certManager(), { release: 'fl', namespace: 'flowline' });
+  const ms = render('flowline', flowlineCertManager(), { release: 'fl', namespace: 'flowline' });
   const nfs = render('network-function', certManager(), { release: 'fw', namespace: 'nfs' });
 
   it('lints and renders valid objects, Certificates included', async () => {
@@ -222,13 +236,18 @@ describe('gRPC mutual TLS: cert-manager', () => {
       ['flowline', ms],
       ['network-function', nfs],
     ] as const) {
-      expect(lint(chart, certManager())).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
+      expect(lint(chart, chart === 'flowline' ? flowlineCertManager() : certManager())).toMatch(
+        /1 chart\(s\) linted, 0 chart\(s\) failed/,
+      );
       await validateAll(out);
     }
   });
 
   it('asks for one Certificate per identity, the SPIFFE ID as a URI SAN, server and client auth, from the configured issuer', () => {
-    const certs = byKind<Certificate>([...ms, ...nfs], 'Certificate');
+    // The gRPC ones (the OVS ones carry no SPIFFE ID: ovs-switch-identities.test.ts).
+    const certs = byKind<Certificate>([...ms, ...nfs], 'Certificate').filter(
+      (c) => !c.metadata.name.startsWith('fl-ovs-'),
+    );
     expect(
       certs.map((c) => [c.metadata.namespace, c.metadata.name, c.spec.secretName, c.spec.uris]),
     ).toEqual([
@@ -257,7 +276,8 @@ describe('gRPC mutual TLS: cert-manager', () => {
     }
     // cert-manager writes the Secrets: the chart renders none of its own for gRPC.
     const secrets = [...ms, ...nfs].filter((m) => m.kind === 'Secret').map((m) => m.metadata.name);
-    expect(secrets.sort()).toEqual(['fl-ovs-tls-controller', 'fl-ovs-tls-switch']);
+    // Nor for OVS (ovs-switch-identities.test.ts checks those Certificates).
+    expect(secrets).toEqual([]);
   });
 
   it("mounts the Certificate's Secret where FLOWLINE_TLS_* point", () => {
@@ -283,10 +303,13 @@ describe('gRPC mutual TLS: cert-manager', () => {
     expect((find(issuer, 'Certificate') as unknown as Certificate).spec.issuerRef.kind).toBe(
       'Issuer',
     );
-    for (const chart of ['flowline', 'network-function'])
-      expect(renderError(chart, { tls: { certManager: { enabled: true } } }).stderr).toMatch(
-        /tls.certManager.enabled: set tls.certManager.issuerRef.name/,
-      );
+    const noIssuer = { certManager: { enabled: true } };
+    expect(renderError('network-function', { tls: noIssuer }).stderr).toMatch(
+      /tls.certManager.enabled: set tls.certManager.issuerRef.name/,
+    );
+    expect(renderError('flowline', { ...flowlineCertManager(), tls: noIssuer }).stderr).toMatch(
+      /tls.certManager.enabled: set tls.certManager.issuerRef.name/,
+    );
   });
 });
 
@@ -323,7 +346,7 @@ describe('tls.enabled=false', () => {
     expect(notes('network-function', { tls: { enabled: false } })).toMatch(
       /WARNING: tls.enabled=false: the API is plaintext and unauthenticated \(FLOWLINE_INSECURE=1\)/,
     );
-    expect(notes('flowline')).not.toMatch(/WARNING/);
+    expect(notes('flowline', { ovs: { nodes: ['node-a'] } })).not.toMatch(/WARNING/);
     expect(notes('network-function')).not.toMatch(/WARNING/);
   });
 });
@@ -355,7 +378,10 @@ describe('probes on the plaintext health port', () => {
 });
 
 describe('NetworkPolicy', () => {
-  const flValues = { networkPolicy: { operatorNamespace: 'ops', monitoringNamespace: 'prom' } };
+  const flValues = {
+    ovs: { nodes: ['node-a'] },
+    networkPolicy: { operatorNamespace: 'ops', monitoringNamespace: 'prom' },
+  };
   const ms = render('flowline', flValues, { release: 'fl', namespace: 'flowline' });
   const nfs = render(
     'network-function',
@@ -386,7 +412,7 @@ describe('NetworkPolicy', () => {
       }
     }
     // OVS-DPDK is on the host network, where NetworkPolicy does not apply.
-    expect(podOf(find(ms, 'DaemonSet', 'fl-ovs-dpdk')).spec.hostNetwork).toBe(true);
+    expect(podOf(find(ms, 'DaemonSet', 'fl-ovs-dpdk-node-a')).spec.hostNetwork).toBe(true);
   });
 
   it("opens the ChainService to the operator's namespace only and metrics to the monitoring namespace only", () => {

@@ -41,10 +41,17 @@ function pods(ms: Manifest[]): PodSpec[] {
 const millicores = (q: string | undefined): number =>
   q === undefined ? 0 : q.endsWith('m') ? Number(q.slice(0, -1)) : Number(q) * 1000;
 
+// The kind cluster's data-plane worker (kind-config.yaml, cluster flowline-e2e), which helm's
+// lookup finds at install (label flowline.io/dataplane=true) and `helm template` cannot: named
+// here, so that its OVS DaemonSet counts in the CPU and hugepage budgets below.
+const WORKER = 'flowline-e2e-worker';
 // Release names as e2e.sh installs them.
 const flowline = render(
   'flowline',
-  kindValues('flowline.yaml', (v) => (v.global!.imageTag = 'e2e')),
+  kindValues('flowline.yaml', (v) => {
+    v.global!.imageTag = 'e2e';
+    v.ovs!.nodes = [WORKER];
+  }),
   { release: 'flowline' },
 );
 const nfs = ['traffic-gen', 'firewall', 'router'].map((nf) => ({
@@ -64,6 +71,15 @@ describe('tools/kind values and manifests', () => {
       expect(lint('network-function', kindValues(`${nf}.yaml`))).toMatch(/0 chart\(s\) failed/);
       await validateAll(manifests);
     }
+  });
+
+  it("run OVS on the data-plane worker with that node's switch certificate", () => {
+    const ovs = flowline.filter((m) => m.kind === 'DaemonSet' && m.metadata.name.includes('ovs'));
+    expect(ovs.map((m) => m.metadata.name)).toEqual([`flowline-ovs-dpdk-${WORKER}`]);
+    expect(podOf(ovs[0]!).spec.volumes).toContainEqual({
+      name: 'ovs-tls',
+      secret: { secretName: `flowline-ovs-tls-switch-${WORKER}`, defaultMode: 0o400 },
+    });
   });
 
   it('use only images e2e.sh loads into the cluster, never pulled', () => {

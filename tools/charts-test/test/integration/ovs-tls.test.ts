@@ -1,11 +1,12 @@
 import * as grpc from '@grpc/grpc-js';
 import { chainV1, unaryCall, type UnaryMethod } from '@flowline/proto';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { find, render, type Manifest } from '../../src/helm';
+import { certNames, secretData, signedBy } from '../../src/ovs-tls';
 import { repoRoot } from '../../src/paths';
 import { envOf, podOf, type Container } from '../../src/security';
 
@@ -14,7 +15,10 @@ import { envOf, podOf, type Container } from '../../src/security';
  * OVS container's start script (docker/ovs-dpdk/start.sh) with the rendered DaemonSet's
  * environment and switch Secret, listening at a "node IP" (a veth into a netns); the
  * controller's real main.js with the rendered Deployment's environment and controller Secret.
- * A chain made through the controller's gRPC API lands on the bridge over SSL. Debian's
+ * A chain made through the controller's gRPC API lands on the bridge over SSL. Switch
+ * identities: the chart's two CAs and per-node certificates; this switch is node-a's (its
+ * DaemonSet and Secret), and the controller, dialling one literal address, is told so with
+ * FLOWLINE_OVS_SWITCH_NODE (what it derives from pods' spec.nodeName in a cluster). Debian's
  * ovs-vswitchd (not the DPDK one) runs the script: SSL and OpenFlow are the point here, and
  * it takes no hugepages. No kube-apiserver here: the controller reaches this one node at its
  * address (the literal form of the chart's ssl:{nodeIP} remote).
@@ -22,6 +26,9 @@ import { envOf, podOf, type Container } from '../../src/security';
 const root = process.getuid?.() === 0;
 const OVS_SCRIPT = join(repoRoot, 'docker', 'ovs-dpdk', 'start.sh');
 const CONTROLLER = join(repoRoot, 'services', 'chain-controller', 'dist', 'main.js');
+/** The node this machine plays, and another node of the release. */
+const NODE = 'node-a';
+const OTHER = 'node-b';
 
 /** A /30 of 10.251.0.0/16 per test process. */
 function link(): { host: string; node: string } {
@@ -68,12 +75,15 @@ describe.skipIf(!root)("the chart's OVS and chain controller over SSL (integrati
   let controller: ChildProcess | undefined;
   let controllerLog = '';
   let client: chainV1.ChainServiceClient | undefined;
+  let ms: Manifest[] = [];
+  /** The controller's environment as started (for a second controller told another node). */
+  let ccEnvBase: Record<string, string> = {};
   const ofctl = (...args: string[]): string =>
     execFileSync('ovs-ofctl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
   beforeAll(async () => {
-    const ms = render('flowline');
-    const ovsPod = podOf(find(ms, 'DaemonSet', 'test-ovs-dpdk'));
+    ms = render('flowline', { ovs: { nodes: [NODE, OTHER] } });
+    const ovsPod = podOf(find(ms, 'DaemonSet', `test-ovs-dpdk-${NODE}`));
     const ovsC = ovsPod.spec.containers[0]!;
     const ccPod = podOf(find(ms, 'Deployment', 'test-chain-controller'));
     const ccC = ccPod.spec.containers[0]!;
@@ -143,6 +153,13 @@ describe.skipIf(!root)("the chart's OVS and chain controller over SSL (integrati
       mkdirSync(join(sockets, `default_${nf}`), { recursive: true });
       for (const iface of ifaces) {
         const port = `${nf}-${iface}`;
+        // The external_ids the CNI plugin writes on the Port and Interface: the controller takes
+        // an interface's port from them (packages/ovs ATTACHMENT_EXTERNAL_IDS), not from the file.
+        const ids = [
+          'external_ids:k8s-pod-namespace=default',
+          `external_ids:k8s-pod-name=${nf}`,
+          `external_ids:cni-ifname=${iface}`,
+        ];
         execFileSync('ovs-vsctl', [
           `--db=unix:${runDir}/db.sock`,
           'add-port',
@@ -153,6 +170,12 @@ describe.skipIf(!root)("the chart's OVS and chain controller over SSL (integrati
           'interface',
           port,
           'type=internal',
+          ...ids,
+          '--',
+          'set',
+          'port',
+          port,
+          ...ids,
         ]);
         writeFileSync(
           join(sockets, `default_${nf}`, `${iface}.json`),
@@ -180,7 +203,10 @@ describe.skipIf(!root)("the chart's OVS and chain controller over SSL (integrati
       FLOWLINE_CHAIN_STATE: join(work, 'chains.json'),
       FLOWLINE_SOCKET_DIR: sockets,
       FLOWLINE_METRICS_PORT: 'off',
+      // One literal switch: the controller must be told whose it is.
+      FLOWLINE_OVS_SWITCH_NODE: NODE,
     });
+    ccEnvBase = { ...ccEnv };
     controller = spawn(process.execPath, [CONTROLLER], {
       env: ccEnv,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -242,7 +268,7 @@ describe.skipIf(!root)("the chart's OVS and chain controller over SSL (integrati
       },
     );
     expect(chain.status).toMatchObject({ phase: 'ACTIVE' });
-    const flows = ofctl('--names', 'dump-flows', `unix:${runDir}/br-flowline.mgmt`);
+    const flows = ofctl('--names', '--no-stats', 'dump-flows', `unix:${runDir}/br-flowline.mgmt`);
     expect(flows).toMatch(/in_port="?gen-net1"? actions=output:"?fw-net1"?/);
     expect(flows).toMatch(/in_port="?fw-net2"? actions=output:"?sink-net1"?/);
   });
@@ -297,5 +323,91 @@ describe.skipIf(!root)("the chart's OVS and chain controller over SSL (integrati
       ).trim(),
     ).toBe('br-flowline');
     expect(existsSync(join(work, 'chains.json'))).toBe(true);
+  });
+  it("mounts this node's own Secret in its OVS: two CAs, the switch certificate names ovs-switch.<node>", () => {
+    const sw = (f: string) => readFileSync(join(work, 'switch-tls', f), 'utf8');
+    const ctl = (f: string) => readFileSync(join(work, 'controller-tls', f), 'utf8');
+    expect(sw('tls.crt')).toBe(secretData(ms, `test-ovs-tls-switch-${NODE}`)['tls.crt']);
+    // Each side trusts the other's CA: the two ca.crt differ.
+    expect(sw('ca.crt')).not.toBe(ctl('ca.crt'));
+    expect(certNames(sw('tls.crt'))).toEqual({
+      cn: `ovs-switch.${NODE}`,
+      dns: [`ovs-switch.${NODE}`],
+    });
+    expect(signedBy(sw('tls.crt'), ctl('ca.crt'))).toBe(true);
+    expect(signedBy(ctl('tls.crt'), sw('ca.crt'))).toBe(true);
+    // No switch certificate of the release is signed by the controller CA (the switches' ca.crt).
+    const switches = ms.filter(
+      (m) => m.kind === 'Secret' && m.metadata.name.startsWith('test-ovs-tls-switch-'),
+    );
+    expect(switches.map((m) => m.metadata.name).sort()).toEqual([
+      `test-ovs-tls-switch-${NODE}`,
+      `test-ovs-tls-switch-${OTHER}`,
+    ]);
+    for (const m of switches) {
+      const files = secretData(ms, m.metadata.name);
+      expect(signedBy(files['tls.crt']!, sw('ca.crt')), m.metadata.name).toBe(false);
+      expect(signedBy(files['tls.crt']!, ctl('ca.crt')), m.metadata.name).toBe(true);
+    }
+  });
+
+  it('refuses a switch certificate presented as the controller, on both listeners', () => {
+    const ctlCa = join(work, 'controller-tls', 'ca.crt');
+    for (const name of [OTHER, NODE]) {
+      // Another node's switch key, or this switch's own, trusting the switch CA as the
+      // controller does: the switch accepts the controller CA's certificates only.
+      const dir = join(work, `as-controller-${name}`);
+      const files = secretData(ms, `test-ovs-tls-switch-${name}`);
+      mkdirSync(dir, { recursive: true });
+      for (const f of ['tls.key', 'tls.crt'])
+        writeFileSync(join(dir, f), files[f]!, { mode: 0o400 });
+      const creds = [
+        `--private-key=${join(dir, 'tls.key')}`,
+        `--certificate=${join(dir, 'tls.crt')}`,
+        `--ca-cert=${ctlCa}`,
+      ];
+      expect(() =>
+        execFileSync('ovs-vsctl', [...creds, `--db=ssl:${node}:6640`, '--timeout=3', 'list-br'], {
+          stdio: 'ignore',
+        }),
+      ).toThrow();
+      expect(() => ofctl(...creds, 'dump-flows', `ssl:${node}:6653`)).toThrow();
+    }
+  });
+
+  it("a controller told it dials another node's switch refuses it: it does not start, the flow table is unchanged", async () => {
+    const dir = join(work, 'other-controller');
+    mkdirSync(dir, { recursive: true });
+    const before = ofctl('--names', '--no-stats', 'dump-flows', `unix:${runDir}/br-flowline.mgmt`);
+    const other = spawn(process.execPath, [CONTROLLER], {
+      env: {
+        ...ccEnvBase,
+        FLOWLINE_OVS_SWITCH_NODE: OTHER,
+        FLOWLINE_GRPC_ADDRESS: `unix://${join(dir, 'cc.sock')}`,
+        FLOWLINE_CHAIN_STATE: join(dir, 'chains.json'),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let log = '';
+    other.stdout!.on('data', (d: Buffer) => (log += d.toString()));
+    other.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+    const code = await new Promise<number | null>((resolve) => {
+      const timer = setTimeout(() => {
+        other.kill('SIGKILL');
+        resolve(null);
+      }, 30_000);
+      other.once('exit', (c) => {
+        clearTimeout(timer);
+        resolve(c);
+      });
+    });
+    // It does not start: the switch at that address proved node-a's name, not node-b's.
+    expect(code, log).not.toBe(0);
+    expect(code, log).not.toBeNull();
+    expect(log).toContain(`names ovs-switch.${NODE}, not ovs-switch.${OTHER}`);
+    expect(log).not.toContain('"serving"');
+    expect(ofctl('--names', '--no-stats', 'dump-flows', `unix:${runDir}/br-flowline.mgmt`)).toBe(
+      before,
+    );
   });
 });
