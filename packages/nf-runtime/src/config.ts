@@ -5,6 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import type { TransportSecurity } from '@flowline/grpc-auth';
 import { z } from 'zod';
 import { ConfigError, type ConfigSource } from './errors';
+import { RX_MODES } from './rx-mode';
 
 /** An explicit port for a plain-process run (tests, the local node): a name and DPDK devargs. */
 export const portSpecSchema = z.object({
@@ -45,6 +46,8 @@ export const runtimeConfigSchema = z.object({
     .optional(),
   podDir: z.string().optional(),
   drainTimeoutMs: z.int().min(0).max(600_000),
+  /** How workers wait for packets: poll, adaptive (default) or interrupt (see rx-mode.ts). */
+  rxMode: z.enum(RX_MODES),
   eal: z.object({
     /** lcores for the EAL: the first is main (control), the rest run pipeline workers. */
     lcores: z.string().regex(/^\d+(-\d+)?(,\d+(-\d+)?)*$/, 'must be a list like "0,1" or "0-2"'),
@@ -90,6 +93,7 @@ const FLAG_OPTIONS = {
   'metrics-port': { type: 'string' },
   'pod-dir': { type: 'string' },
   'drain-timeout-ms': { type: 'string' },
+  'rx-mode': { type: 'string' },
   lcores: { type: 'string' },
   'huge-dir': { type: 'string' },
   'memory-mb': { type: 'string' },
@@ -113,6 +117,7 @@ export const CONFIG_HELP = `Runtime options (flag / environment variable / confi
   --metrics-port <port>    FLOWLINE_METRICS_PORT       metricsPort (default 9464; "off" disables)
   --pod-dir <dir>          FLOWLINE_POD_DIR            podDir: <ifname>.json files from the CNI plugin
   --drain-timeout-ms <ms>  FLOWLINE_DRAIN_TIMEOUT_MS   drainTimeoutMs (default 5000)
+  --rx-mode <mode>         FLOWLINE_RX_MODE            rxMode: poll, adaptive (default), interrupt
   --lcores <list>          FLOWLINE_LCORES             eal.lcores (default "0,1")
   --huge-dir <dir>         FLOWLINE_HUGEPAGES_DIR      eal.hugeDir
   --memory-mb <mb>         FLOWLINE_HUGEPAGES_MB       eal.memoryMb (default 256)
@@ -173,6 +178,7 @@ const SETTINGS: Setting[] = [
     flag: 'drain-timeout-ms',
     kind: 'int',
   },
+  { path: 'rxMode', env: ['FLOWLINE_RX_MODE'], flag: 'rx-mode', kind: 'string' },
   { path: 'eal.lcores', env: ['FLOWLINE_LCORES'], flag: 'lcores', kind: 'string' },
   { path: 'eal.hugeDir', env: ['FLOWLINE_HUGEPAGES_DIR'], flag: 'huge-dir', kind: 'string' },
   { path: 'eal.memoryMb', env: ['FLOWLINE_HUGEPAGES_MB'], flag: 'memory-mb', kind: 'int' },
@@ -283,6 +289,7 @@ export function loadConfig<Nf>(input: LoadConfigInput<Nf>): LoadedConfig<Nf> {
     insecure: false,
     trustDomain: 'flowline',
     drainTimeoutMs: 5000,
+    rxMode: 'adaptive',
     eal: { lcores: '0,1', memoryMb: 256, noHuge: false, inMemory: true, extraArgs: [] },
     ports: [],
   };

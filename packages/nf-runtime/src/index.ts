@@ -41,9 +41,19 @@ export {
   FrameInjector,
   PodDataplane,
   ealOptionsFor,
+  nativeRxInterrupts,
   openPodDataplane,
   parseLcores,
   type LinkEvent,
   type OpenPodPort,
   type PodDataplaneOptions,
 } from './pod-dataplane';
+export {
+  POLL_BACKOFF,
+  RX_MODES,
+  TIMER_BACKOFF,
+  rxPlan,
+  type RxBackoff,
+  type RxMode,
+  type RxPlan,
+} from './rx-mode';

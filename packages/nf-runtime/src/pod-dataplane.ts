@@ -1,4 +1,5 @@
 import { existsSync, lstatSync, rmSync } from 'node:fs';
+import * as dpdk from '@flowline/dpdk';
 import {
   type Eal,
   type EalOptions,
@@ -17,6 +18,15 @@ import type { Logger } from '@flowline/telemetry';
 import type { DataplaneView, PortCounters, PortView, StageCounters } from './dataplane';
 import { PodDeviceError } from './errors';
 import type { EalPlan, PodPort } from './pod-devices';
+import { type RxMode, type RxPlan, rxPlan } from './rx-mode';
+
+/**
+ * Whether this @flowline/dpdk can make a worker wait on rx interrupts (it says so by exporting
+ * RX_INTERRUPTS = true); without it adaptive and interrupt fall back to the timer back-off.
+ */
+export function nativeRxInterrupts(): boolean {
+  return (dpdk as { RX_INTERRUPTS?: unknown }).RX_INTERRUPTS === true;
+}
 
 /** Sizes and behaviour of the pod's dataplane; every field has a working default. */
 export interface PodDataplaneOptions {
@@ -42,6 +52,8 @@ export interface PodDataplaneOptions {
   logLevel?: string[];
   /** Called with the process id; default process.pid (tests pass their own). */
   pid?: number;
+  /** The runtime config's rxMode (default adaptive): see rx-mode.ts and `PodDataplane.rx`. */
+  rxMode?: RxMode;
 }
 
 /** A port the pod was given, opened on DPDK. */
@@ -183,6 +195,8 @@ export class PodDataplane {
   private closed = false;
   /** Hugepage files and runtime dirs the EAL cleanup had to remove (should stay empty). */
   leftovers: string[] = [];
+  /** How the workers wait for packets: give `rx.backoff` to every Pipeline/generator. */
+  rx: RxPlan = rxPlan('adaptive', [], false);
 
   constructor(
     readonly eal: Eal,
@@ -476,7 +490,15 @@ export function openPodDataplane(
       const { port, devargs } = openPort(spec, pool, opts, ctx.logger);
       opened.set(spec.name, { name: spec.name, kind: spec.kind, port, devargs, spec });
     }
-    return new PodDataplane(eal, pool, opened, ctx.logger, opts.linkPollMs ?? 100);
+    const dp = new PodDataplane(eal, pool, opened, ctx.logger, opts.linkPollMs ?? 100);
+    dp.rx = rxPlan(opts.rxMode ?? 'adaptive', [...opened.values()], nativeRxInterrupts());
+    ctx.logger?.info('rx mode', {
+      requested: dp.rx.requested,
+      effective: dp.rx.effective,
+      ...(dp.rx.reason ? { reason: dp.rx.reason } : {}),
+      backoff: dp.rx.backoff,
+    });
+    return dp;
   } catch (err) {
     eal.cleanup();
     throw err;

@@ -22,7 +22,10 @@ async function start(ctx: StartContext<FirewallConfig>): Promise<RunningDataplan
   const initial = initialRuleSet(nf, ctx.config.configFile);
   const topology = nf.topology ?? (ctx.ports.length === 1 ? 'one-armed' : 'two-armed');
   // EAL, pool and every pod port (a server=1 virtio-user port returns once the switch connected)
-  const dp = openPodDataplane(ctx, { mempool: { size: nf.poolSize } });
+  const dp = openPodDataplane(ctx, {
+    mempool: { size: nf.poolSize },
+    rxMode: ctx.config.runtime.rxMode,
+  });
   try {
     const worker = dp.eal.lcores().workers[0];
     if (worker === undefined)
@@ -40,6 +43,7 @@ async function start(ctx: StartContext<FirewallConfig>): Promise<RunningDataplan
         conntrack: nf.conntrack,
         lcore: worker,
         burst: nf.burst,
+        backoff: dp.rx.backoff,
       });
     } catch (err) {
       if (err instanceof TopologyError)

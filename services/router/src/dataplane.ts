@@ -67,7 +67,7 @@ export class RouterPipeline implements FibProgrammer, RouterDataplaneCounters {
       inputs,
       stages: [{ kind: 'lpm', name: 'lpm', noRoute: 'punt', nonIp: 'drop' }],
       burst: o.burst ?? 32,
-      backoff: o.backoff ?? { spinPolls: 256, sleepMinUs: 10, sleepMaxUs: 500 },
+      backoff: o.backoff ?? dp.rx.backoff,
     });
     dp.attachPipeline(this.pipeline);
     this.puntBatch = new PacketBatch(dp.pool, 64);

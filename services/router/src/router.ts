@@ -29,7 +29,10 @@ function configError(err: unknown, origin: string | undefined): unknown {
 export async function startRouter(ctx: StartContext<RouterConfig>): Promise<RunningDataplane> {
   const nf = ctx.config.nf;
   const origin = ctx.config.configFile;
-  const dp = openPodDataplane(ctx, { mempool: { size: nf.mempoolSize } });
+  const dp = openPodDataplane(ctx, {
+    mempool: { size: nf.mempoolSize },
+    rxMode: ctx.config.runtime.rxMode,
+  });
   const timers: NodeJS.Timeout[] = [];
   try {
     const wanted: InterfaceConfig[] = nf.interfaces ?? ctx.ports.map((p) => ({ name: p.name }));
@@ -61,6 +64,7 @@ export async function startRouter(ctx: StartContext<RouterConfig>): Promise<Runn
       dataplane: dp,
       interfaces: interfaces.map((i) => i.name),
       logger: ctx.logger,
+      backoff: dp.rx.backoff,
     });
     const cp = new RouterControlPlane(
       interfaces,

@@ -13,6 +13,7 @@ import {
   type PodPort,
   type PortCounters,
   type PortView,
+  type RxMode,
   type StageCounters,
   openPodDataplane,
 } from '@flowline/nf-runtime';
@@ -26,6 +27,8 @@ export interface TrafficDataplaneOptions {
   lcore?: number;
   poolSize: number;
   burst: number;
+  /** The runtime config's rxMode: how the generator's poller waits when idle. */
+  rxMode?: RxMode;
 }
 
 const toBig = (n: number): bigint => BigInt(Math.max(0, Math.round(n)));
@@ -53,7 +56,10 @@ export class TrafficDataplane implements DataplaneView {
     ctx: { eal: EalPlan; ports: readonly PodPort[]; logger: Logger },
     options: TrafficDataplaneOptions,
   ): TrafficDataplane {
-    const pod = openPodDataplane(ctx, { mempool: { size: options.poolSize } });
+    const pod = openPodDataplane(ctx, {
+      mempool: { size: options.poolSize },
+      ...(options.rxMode ? { rxMode: options.rxMode } : {}),
+    });
     const workers = pod.eal.lcores().workers;
     const lcore = options.lcore ?? workers[0];
     if (lcore === undefined || !workers.includes(lcore)) {
@@ -86,6 +92,7 @@ export class TrafficDataplane implements DataplaneView {
         lcore: this.lcore,
         pool: this.pod.pool,
         burst: this.options.burst,
+        backoff: this.pod.rx.backoff,
         run: runId,
         acceptAnyRun: plan.countAnyRun,
         flows: plan.flows.map((f) => ({
@@ -157,12 +164,16 @@ export class TrafficDataplane implements DataplaneView {
     const end = this.stoppedAt ?? process.hrtime.bigint();
     const elapsedMs = g ? Number((end - this.startedAt) / 1000n) / 1000 : 0;
     const results = g ? (g.running ? g.results() : (this.last ?? g.results())) : undefined;
+    // The histograms are live in native memory until the generator is retired.
+    const histograms =
+      g && results ? results.flows.map((f) => (f.latency ? g.histogram(f.flow) : [])) : undefined;
     return {
       runId: this.runId,
       state: !g ? 'IDLE' : g.running ? 'RUNNING' : 'STOPPED',
       elapsedMs,
       names: this.names,
       ...(results ? { results } : {}),
+      ...(histograms ? { histograms } : {}),
     };
   }
 

@@ -26,6 +26,7 @@ export const trafficGen: NetworkFunctionDefinition<TrafficGenConfig> = {
     const dp = TrafficDataplane.open(
       { eal, ports, logger },
       {
+        rxMode: config.runtime.rxMode,
         ...(nf.lcore !== undefined ? { lcore: nf.lcore } : {}),
         poolSize: nf.poolSize,
         burst: nf.burst,

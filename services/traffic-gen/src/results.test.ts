@@ -1,6 +1,6 @@
-import type { FlowResults, TrafficResults } from '@flowline/dpdk';
+import { type FlowResults, type TrafficResults, bucketOf, bucketRange } from '@flowline/dpdk';
 import { describe, expect, it } from 'vitest';
-import { perSecond, resultsMessage, totalsOf } from './results';
+import { histogramQuantileNs, perSecond, resultsMessage, totalsOf } from './results';
 
 const flow = (over: Partial<FlowResults>): FlowResults => ({
   flow: 0,
@@ -118,5 +118,51 @@ describe('results math', () => {
       flows: [],
       totals: { txPackets: '0', lossRatio: 0 },
     });
+  });
+
+  it('p90 per flow and p50/p90/p99 over all flows come from the histograms', () => {
+    // tscHz 1e9: a cycle is a ns. Flow 0: 80 at ~1000 ns, 20 at ~8000 ns; flow 1: 100 at ~2000 ns.
+    const h0 = new Float64Array(1024);
+    const h1 = new Float64Array(1024);
+    h0[bucketOf(1000)] = 80;
+    h0[bucketOf(8000)] = 20;
+    h1[bucketOf(2000)] = 100;
+    const mid = (v: number): number => {
+      const { low, width } = bucketRange(bucketOf(v));
+      return low + (width - 1) / 2;
+    };
+    const lat = (minNs: number, maxNs: number) => ({
+      samples: 100,
+      minNs,
+      meanNs: 0,
+      p50Ns: 0,
+      p99Ns: 0,
+      maxNs,
+    });
+    const flows = [
+      flow({ rxPackets: 100, latency: lat(990, 8100) }),
+      flow({ flow: 1, rxPackets: 100, latency: lat(1990, 2100) }),
+    ];
+    const results = { flows, tscHz: 1e9 } as TrafficResults; // only these are read
+    const m = resultsMessage({
+      runId: 1,
+      state: 'STOPPED',
+      elapsedMs: 1000,
+      names: ['a', 'b'],
+      results,
+      histograms: [h0, h1],
+    });
+    expect(m.flows![0]!.latency!.p90Ns).toBe(mid(8000));
+    expect(m.flows![1]!.latency!.p90Ns).toBe(mid(2000));
+    // Together: 80 at 1000, 100 at 2000, 20 at 8000 of 200.
+    expect(m.totals!.latency).toMatchObject({
+      samples: '200',
+      minNs: 990,
+      maxNs: 8100,
+      p50Ns: mid(2000),
+      p90Ns: mid(2000),
+      p99Ns: mid(8000),
+    });
+    expect(histogramQuantileNs(new Float64Array(8), 0.5, 1e9, 0, 1)).toBeUndefined();
   });
 });

@@ -3,7 +3,7 @@
  * flows, loss ratio and average rates over the run's elapsed time. 64-bit counters go out as
  * decimal strings (the proto loader's longs: String).
  */
-import type { FlowResults, TrafficResults } from '@flowline/dpdk';
+import { type FlowResults, type TrafficResults, bucketRange } from '@flowline/dpdk';
 import type { trafficGenV1 } from '@flowline/proto';
 
 export type RunStateName = 'IDLE' | 'RUNNING' | 'STOPPED';
@@ -16,6 +16,64 @@ export interface RunView {
   /** Flow names by flow index (flows only received, from another generator, have none). */
   names: readonly string[];
   results?: TrafficResults;
+  /** Each flow's latency histogram (TSC cycles, by flow index), for p90 and the totals. */
+  histograms?: readonly ArrayLike<number>[];
+}
+
+/**
+ * Nearest-rank quantile of a cycle histogram in ns, as the bucket's midpoint clamped to
+ * [minNs, maxNs] (what packages/dpdk's latencyFromHistogram does for p50 and p99).
+ */
+export function histogramQuantileNs(
+  hist: ArrayLike<number>,
+  q: number,
+  tscHz: number,
+  minNs: number,
+  maxNs: number,
+): number | undefined {
+  let total = 0;
+  for (let i = 0; i < hist.length; i++) total += hist[i]!;
+  if (total === 0 || tscHz <= 0) return undefined;
+  const rank = Math.max(1, Math.ceil(q * total));
+  let seen = 0;
+  for (let b = 0; b < hist.length; b++) {
+    seen += hist[b]!;
+    if (seen >= rank) {
+      const { low, width } = bucketRange(b);
+      return Math.min(maxNs, Math.max(minNs, ((low + (width - 1) / 2) * 1e9) / tscHz));
+    }
+  }
+  return maxNs;
+}
+
+/** Latency over all flows together: their histograms summed, min/max/mean over the flows. */
+export function totalLatency(
+  flows: readonly FlowResults[],
+  histograms: readonly ArrayLike<number>[] | undefined,
+  tscHz: number,
+): trafficGenV1.Latency | undefined {
+  const measured = flows.filter((f) => f.latency && histograms?.[f.flow]);
+  if (measured.length === 0) return undefined;
+  const sum = new Float64Array(Math.max(...measured.map((f) => histograms![f.flow]!.length)));
+  for (const f of measured) {
+    const h = histograms![f.flow]!;
+    for (let i = 0; i < h.length; i++) sum[i]! += h[i]!;
+  }
+  const minNs = Math.min(...measured.map((f) => f.latency!.minNs));
+  const maxNs = Math.max(...measured.map((f) => f.latency!.maxNs));
+  const samples = measured.reduce((a, f) => a + f.latency!.samples, 0);
+  const meanNs =
+    measured.reduce((a, f) => a + f.latency!.meanNs * f.latency!.samples, 0) / (samples || 1);
+  const q = (x: number): number => histogramQuantileNs(sum, x, tscHz, minNs, maxNs) ?? 0;
+  return {
+    samples: u64(samples),
+    minNs,
+    meanNs,
+    p50Ns: q(0.5),
+    p90Ns: q(0.9),
+    p99Ns: q(0.99),
+    maxNs,
+  };
 }
 
 export interface Totals {
@@ -69,7 +127,13 @@ export function flowMessage(
   f: FlowResults,
   name: string,
   elapsedMs: number,
+  histogram?: ArrayLike<number>,
+  tscHz = 0,
 ): trafficGenV1.FlowResult {
+  const p90 =
+    f.latency && histogram
+      ? histogramQuantileNs(histogram, 0.9, tscHz, f.latency.minNs, f.latency.maxNs)
+      : undefined;
   return {
     flow: f.flow,
     name,
@@ -91,6 +155,7 @@ export function flowMessage(
             p50Ns: f.latency.p50Ns,
             p99Ns: f.latency.p99Ns,
             maxNs: f.latency.maxNs,
+            ...(p90 !== undefined ? { p90Ns: p90 } : {}),
           },
         }
       : {}),
@@ -103,12 +168,21 @@ export function resultsMessage(view: RunView): trafficGenV1.Results {
   const r = view.results;
   const flows = r?.flows ?? [];
   const t = totalsOf(flows, view.elapsedMs);
+  const latency = r ? totalLatency(flows, view.histograms, r.tscHz) : undefined;
   return {
     runId: view.runId,
     state: view.state,
     txDone: r?.txDone ?? false,
     elapsedMs: u64(view.elapsedMs),
-    flows: flows.map((f) => flowMessage(f, view.names[f.flow] ?? `flow-${f.flow}`, view.elapsedMs)),
+    flows: flows.map((f) =>
+      flowMessage(
+        f,
+        view.names[f.flow] ?? `flow-${f.flow}`,
+        view.elapsedMs,
+        view.histograms?.[f.flow],
+        r?.tscHz,
+      ),
+    ),
     totals: {
       txPackets: u64(t.txPackets),
       txBytes: u64(t.txBytes),
@@ -122,6 +196,7 @@ export function resultsMessage(view: RunView): trafficGenV1.Results {
       rxPps: t.rxPps,
       txBitsPerSecond: t.txBps,
       rxBitsPerSecond: t.rxBps,
+      ...(latency ? { latency } : {}),
     },
     rxUntagged: u64(r?.rxUntagged ?? 0),
     rxForeign: u64(r?.rxForeign ?? 0),

@@ -7,3 +7,4 @@ export {
   type Comparison,
   type Round,
 } from './stats';
+export * from './chain';

@@ -7,6 +7,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { applyManifests, nodeDown, nodeStatus, nodeUp } from '@flowline/node';
 import { type chainV1, firewallV1, trafficGenV1 } from '@flowline/proto';
+import { quickPdr } from './bench-chain';
 import { OperatorCredentials, chainClient, grpcMessage, nfInfo, unary } from './clients';
 import { StatsCollector, renderStats } from './stats';
 import { renderTable } from './table';
@@ -231,6 +232,11 @@ export interface DemoOptions {
   json: boolean;
   /** Total offered load; modest so that 4 pollers (gen, fw, rtr, OVS PMD) fit 2 cores. */
   ratePps?: number;
+  /**
+   * Derive the load from this machine: a short NDR/PDR search on the chain before the demo
+   * (1 s trials), then half the PDR found is offered.
+   */
+  autoRate?: boolean;
   write?: (text: string) => void;
 }
 
@@ -245,10 +251,18 @@ export interface DemoFlowSummary {
 
 export interface DemoSummary {
   seconds: number;
+  /** The load offered, in packets/s over all flows, and where it came from. */
+  offeredPps: number;
+  rateFrom: 'default' | 'flag' | 'search';
+  /** With rateFrom 'search': what the short search found. */
+  measured?: { pdrPps: number; ndrPps: number };
+  /** Packets received at the sink over the seconds the generator sent, in Mpps. */
+  deliveredMpps: number;
   sent: number;
   received: number;
   flows: DemoFlowSummary[];
   dropped: Record<string, number>;
+  /** Per hop: packets during the run and their rate averaged over the run (not one second). */
   hops: { hop: string; packets: number; mpps: number }[];
   ruleChange: { atSecond: number; flow: string; deliveredBefore: number; deliveredAfter: number };
   latencyUs: { p50: number; p99: number; max: number };
@@ -259,11 +273,23 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
   const say = (t: string): void => {
     if (!opts.json) write(`[demo] ${t}\n`);
   };
-  const rate = opts.ratePps ?? 60_000;
+  let rate = opts.ratePps ?? 60_000;
+  let rateFrom: DemoSummary['rateFrom'] = opts.ratePps ? 'flag' : 'default';
+  let measured: DemoSummary['measured'];
   let collector: StatsCollector | undefined;
   let node: DemoNode | undefined;
   try {
     node = await startDemoNode(opts.stateDir, say);
+    if (opts.autoRate) {
+      say('measuring this machine: a short NDR/PDR search on the chain (1 s trials)');
+      measured = await quickPdr(node, say);
+      if (measured.pdrPps <= 0) throw new Error('the chain lost packets even at the lowest load');
+      rate = Math.round(measured.pdrPps / 2);
+      rateFrom = 'search';
+      say(
+        `PDR ≈ ${(measured.pdrPps / 1e6).toFixed(3)} Mpps, NDR ≈ ${(measured.ndrPps / 1e6).toFixed(3)} Mpps (short trials): offering half the PDR`,
+      );
+    }
     // Count-limited flows, so that every packet sent is accounted for once the chain drains.
     await node.startTraffic(rate, Math.floor((rate / DEMO_FLOWS.length) * opts.seconds));
     say(
@@ -277,6 +303,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
     );
     const received = async (flow: string): Promise<number> =>
       num((await node!.results()).flows.find((f) => f.name === flow)?.rxPackets);
+    const hopsAtStart = new Map((await collector.read()).hops.map((h) => [h.hop, h.packets]));
+    const startedAt = Date.now();
     const changeAt = Math.floor(opts.seconds / 2);
     let dnsAtChange = 0;
     let dnsSettled = 0;
@@ -294,7 +322,11 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
       // nothing of dns may.
       if (s === changeAt + 1) dnsSettled = await received('dns');
       const view = await collector.read();
-      hops = view.hops.map((h) => ({ hop: h.hop, packets: h.packets, mpps: h.mpps }));
+      const secs = (Date.now() - startedAt) / 1000;
+      hops = view.hops.map((h) => {
+        const packets = h.packets - (hopsAtStart.get(h.hop) ?? 0);
+        return { hop: h.hop, packets, mpps: packets / secs / 1e6 };
+      });
       if (!opts.json) {
         const r = await node.results();
         const flowTable = renderTable(
@@ -326,6 +358,10 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
       final.flows.map((f) => (f.latency ? num(pick(f.latency)) : 0)).filter((v) => v > 0);
     const summary: DemoSummary = {
       seconds: opts.seconds,
+      offeredPps: rate,
+      rateFrom,
+      ...(measured ? { measured } : {}),
+      deliveredMpps: num(final.totals?.rxPackets) / opts.seconds / 1e6,
       sent: num(final.totals?.txPackets),
       received: num(final.totals?.rxPackets),
       flows: final.flows.map((f) => ({
@@ -369,9 +405,12 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
       write(`${renderTable(['dropped by', 'packets'], Object.entries(summary.dropped))}\n\n`);
       write(
         `${renderTable(
-          ['hop', 'packets', 'Mpps (last second)'],
+          ['hop', 'packets', 'Mpps (run average)'],
           summary.hops.map((h) => [h.hop, h.packets, h.mpps.toFixed(3)]),
         )}\n\n`,
+      );
+      write(
+        `offered ${(rate / 1e6).toFixed(3)} Mpps (${rateFrom === 'search' ? 'half the PDR the short search measured' : rateFrom === 'flag' ? '--rate' : 'default; --rate auto derives it from this machine'}), delivered ${summary.deliveredMpps.toFixed(3)} Mpps\n`,
       );
       write(
         `sent ${summary.sent}, received ${summary.received}; latency p50 ${summary.latencyUs.p50.toFixed(1)} µs, p99 ${summary.latencyUs.p99.toFixed(1)} µs, max ${summary.latencyUs.max.toFixed(1)} µs\n`,

@@ -15,6 +15,7 @@ import {
 } from '@flowline/node';
 import { parseChainFile } from './chain-file';
 import { OperatorCredentials, chainClient, grpcMessage, nfInfo, unary } from './clients';
+import { runBenchChain } from './bench-chain';
 import { runDemo } from './demo';
 import { StatsCollector, renderStats } from './stats';
 import { renderTable } from './table';
@@ -42,7 +43,8 @@ const HELP: Record<string, string> = {
   flowline nf list                                      NF instances and their ports
   flowline stats [--watch] [--interval ms]              Mpps and drops per hop and per port
   flowline logs <pod|agent|chain-controller|device-plugin> [--tail n] [--follow]
-  flowline demo [--seconds n]                           the end-to-end demo
+  flowline demo [--seconds n] [--rate pps|auto]         the end-to-end demo
+  flowline bench chain [--trial-seconds n] [--out dir]  NDR/PDR search, latency, idle cost
 
 Common options: --state-dir DIR (env FLOWLINE_STATE_DIR, default /var/run/flowline-node),
 --json, --help. Run \`flowline <command> --help\` for one command.`,
@@ -63,10 +65,23 @@ Common options: --state-dir DIR (env FLOWLINE_STATE_DIR, default /var/run/flowli
   Port and hop rates from each NF's WatchStats stream and the chain controller. --watch
   refreshes a terminal table each interval (default 1000 ms) until Ctrl-C.`,
   logs: `flowline logs <pod|agent|chain-controller|device-plugin> [--tail n] [--follow]`,
-  demo: `flowline demo [--seconds n] [--json]
+  bench: `flowline bench chain [--trial-seconds 5] [--short-seconds 1] [--min-pps 20000]
+    [--max-pps 4000000] [--resolution 0.05] [--max-trials 40] [--idle-seconds 5] [--flows 4]
+    [--out dir] [--json]
+  On a node of its own (--state-dir, default /var/run/flowline-bench): the demo's chain
+  gen → fw → rtr → gen through OVS-DPDK. Measures the CPU of the idle chain per process, then
+  searches the NDR (no loss) and PDR (loss ≤ 0.5 %) with the traffic generator (RFC 2544,
+  MLRsearch-style: --short-seconds trials narrow, --trial-seconds trials decide; loss counted
+  per flow from count-limited flows), then latency p50/p90/p99 at 10/50/90 % of the PDR, and
+  per-hop counters with drops by reason. Prints a table (or JSON) and writes chain-bench.json
+  and chain-bench.svg (loss and latency against offered load) to --out (default a new folder
+  under the temp dir). Takes the dataplane for a few minutes: run it alone.`,
+  demo: `flowline demo [--seconds n] [--rate pps|auto] [--json]
   Brings up a node with traffic-gen → firewall → router → sink, creates the chain through the
   gRPC API, runs traffic under the live stats table, changes a firewall rule mid-run, prints a
-  summary and tears everything down.`,
+  summary and tears everything down. --rate: total offered load in packets/s (default 60000);
+  --rate auto runs a short NDR/PDR search on the chain first (1 s trials, ≈10 s) and offers
+  half the PDR found.`,
 };
 
 type Values = Record<string, string | boolean | string[] | undefined>;
@@ -444,16 +459,63 @@ export async function main(argv: string[]): Promise<void> {
     case 'logs':
       return logs(rest);
     case 'demo': {
-      const { values } = parse('demo', rest, { seconds: { type: 'string' } });
+      const { values } = parse('demo', rest, {
+        seconds: { type: 'string' },
+        rate: { type: 'string' },
+      });
       const seconds = Number(values.seconds ?? 20);
       if (!Number.isFinite(seconds) || seconds < 4)
         throw new UsageError('--seconds must be a number of at least 4');
+      const rate = values.rate === undefined ? undefined : String(values.rate);
+      if (rate !== undefined && rate !== 'auto' && !(Number(rate) >= 1))
+        throw new UsageError('--rate must be a number of packets per second, or auto');
       const summary = await runDemo({
         stateDir: (values['state-dir'] as string | undefined) ?? '/var/run/flowline-demo',
         seconds,
         json: Boolean(values.json),
+        ...(rate === 'auto' ? { autoRate: true } : rate ? { ratePps: Number(rate) } : {}),
       });
       if (values.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+      return;
+    }
+    case 'bench': {
+      const [what, ...more] = rest;
+      const { values } = parse('bench', more, {
+        'trial-seconds': { type: 'string' },
+        'short-seconds': { type: 'string' },
+        'min-pps': { type: 'string' },
+        'max-pps': { type: 'string' },
+        resolution: { type: 'string' },
+        'max-trials': { type: 'string' },
+        'idle-seconds': { type: 'string' },
+        flows: { type: 'string' },
+        out: { type: 'string' },
+      });
+      if (what !== 'chain') throw new UsageError(HELP.bench!);
+      const number = (name: string, dflt: number, ok: (v: number) => boolean): number => {
+        const v = values[name] === undefined ? dflt : Number(values[name]);
+        if (!Number.isFinite(v) || !ok(v))
+          throw new UsageError(`--${name}: ${String(values[name])} is out of range`);
+        return v;
+      };
+      const trialSeconds = number('trial-seconds', 5, (v) => v > 0);
+      const shortS = values['short-seconds'] === undefined ? '1' : String(values['short-seconds']);
+      const shortSeconds = shortS === '' ? [] : shortS.split(',').map(Number);
+      if (shortSeconds.some((v) => !(v > 0) || v > trialSeconds))
+        throw new UsageError('--short-seconds: comma-separated durations, each ≤ --trial-seconds');
+      await runBenchChain({
+        stateDir: (values['state-dir'] as string | undefined) ?? '/var/run/flowline-bench',
+        trialSeconds,
+        shortSeconds,
+        minPps: number('min-pps', 20_000, (v) => v > 0),
+        maxPps: number('max-pps', 4_000_000, (v) => v > 0),
+        resolution: number('resolution', 0.05, (v) => v > 0 && v < 1),
+        maxTrials: number('max-trials', 40, (v) => v >= 1),
+        idleSeconds: number('idle-seconds', 5, (v) => v >= 0),
+        flows: number('flows', 4, (v) => Number.isInteger(v) && v >= 1 && v <= 64),
+        ...(values.out ? { outDir: String(values.out) } : {}),
+        json: Boolean(values.json),
+      });
       return;
     }
     default:

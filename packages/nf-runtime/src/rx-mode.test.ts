@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from './config';
+import { POLL_BACKOFF, TIMER_BACKOFF, rxPlan } from './rx-mode';
+import { z } from 'zod';
+
+const vhost = [
+  { name: 'net1', kind: 'virtio-user' },
+  { name: 'net2', kind: 'virtio-user' },
+];
+
+describe('rx mode', () => {
+  it('poll busy-polls whatever the ports', () => {
+    expect(rxPlan('poll', [{ name: 'r', kind: 'vdev' }], false)).toEqual({
+      requested: 'poll',
+      effective: 'poll',
+      backoff: POLL_BACKOFF,
+    });
+  });
+
+  it('adaptive is had only with native support and every port able to interrupt', () => {
+    expect(rxPlan('adaptive', vhost, true)).toMatchObject({ effective: 'adaptive' });
+    expect(rxPlan('interrupt', vhost, true)).toMatchObject({
+      effective: 'interrupt',
+      backoff: { spinPolls: 0 },
+    });
+    expect(rxPlan('adaptive', [...vhost, { name: 'ring', kind: 'vdev' }], true)).toEqual({
+      requested: 'adaptive',
+      effective: 'timer-backoff',
+      reason: 'ports without rx interrupts: ring',
+      backoff: TIMER_BACKOFF,
+    });
+    expect(rxPlan('adaptive', vhost, false)).toMatchObject({
+      effective: 'timer-backoff',
+      reason: expect.stringContaining('no rx-interrupt wait') as unknown,
+    });
+  });
+
+  it('is a runtime setting: adaptive by default, FLOWLINE_RX_MODE and --rx-mode set it, others are refused by name', () => {
+    const load = (argv: string[], env: NodeJS.ProcessEnv = {}) =>
+      loadConfig({ kind: 'x', nfSchema: z.object({}), argv, env }).runtime.rxMode;
+    expect(load([])).toBe('adaptive');
+    expect(load([], { FLOWLINE_RX_MODE: 'poll' })).toBe('poll');
+    expect(load(['--rx-mode', 'interrupt'], { FLOWLINE_RX_MODE: 'poll' })).toBe('interrupt');
+    expect(() => load(['--rx-mode', 'sometimes'])).toThrow(/rxMode/);
+  });
+});

@@ -1,0 +1,4 @@
+export * from './bench';
+export * from './idle';
+export * from './report';
+export * from './search';

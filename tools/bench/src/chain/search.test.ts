@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { searchNdrPdr, simulatedLink } from './search';
+
+const base = { minPps: 10_000, maxPps: 5_000_000, durationsS: [1, 5], relativeResolution: 0.02 };
+
+describe('NDR/PDR search against a simulated lossy link', () => {
+  it('finds a known NDR and PDR within the resolution, from final-duration trials only', async () => {
+    const link = simulatedLink({ ndrPps: 500_000, pdrPps: 1_200_000 });
+    const r = await searchNdrPdr(link, base);
+    expect(r.converged).toBe(true);
+    for (const [bound, truth] of [
+      [r.ndr, 500_000],
+      [r.pdr, 1_200_000],
+    ] as const) {
+      expect(bound.lowerPps).toBeLessThanOrEqual(truth);
+      expect(bound.upperPps).toBeGreaterThan(truth);
+      expect(bound.upperPps! - bound.lowerPps).toBeLessThanOrEqual(0.02 * bound.upperPps!);
+      expect(bound.lowerTrial?.durationS).toBe(5);
+    }
+    expect(r.ndr.lowerTrial!.lost).toBe(0);
+    expect(r.pdr.lowerTrial!.lossRatio).toBeLessThanOrEqual(0.005);
+    // Shared trials: far fewer than two separate binary searches of each phase would take.
+    expect(link.trials).toBeLessThan(40);
+  });
+
+  it('with a capacity that jitters ±3 % per trial, still lands within resolution + jitter', async () => {
+    for (const seed of [1, 7, 42]) {
+      const link = simulatedLink({ ndrPps: 300_000, pdrPps: 900_000, noise: 0.03, seed });
+      const r = await searchNdrPdr(link, base);
+      expect(Math.abs(r.ndr.lowerPps - 300_000) / 300_000).toBeLessThan(0.02 + 0.06);
+      expect(Math.abs(r.pdr.lowerPps - 900_000) / 900_000).toBeLessThan(0.02 + 0.06);
+    }
+  });
+
+  it('a link that loses nothing up to the maximum reports the maximum; one losing at the minimum reports 0', async () => {
+    const fast = await searchNdrPdr(simulatedLink({ ndrPps: 9e6, pdrPps: 1e7 }), base);
+    expect(fast.ndr).toMatchObject({ lowerPps: 5_000_000 });
+    expect(fast.ndr.upperPps).toBeUndefined();
+    const dead = await searchNdrPdr(simulatedLink({ ndrPps: 100, pdrPps: 200 }), base);
+    expect(dead.ndr.lowerPps).toBe(0);
+    expect(dead.pdr.lowerPps).toBe(0);
+    expect(dead.ndr.upperPps).toBe(10_000);
+  });
+
+  it('stops at maxTrials and says it did not converge', async () => {
+    const link = simulatedLink({ ndrPps: 500_000, pdrPps: 1_200_000 });
+    const r = await searchNdrPdr(link, { ...base, relativeResolution: 0.0001, maxTrials: 12 });
+    expect(link.trials).toBe(12);
+    expect(r.converged).toBe(false);
+  });
+
+  it('refuses nonsense bounds', async () => {
+    const link = simulatedLink({ ndrPps: 1, pdrPps: 2 });
+    await expect(searchNdrPdr(link, { ...base, minPps: 0 })).rejects.toThrow(/minPps/);
+    await expect(searchNdrPdr(link, { ...base, durationsS: [] })).rejects.toThrow(/durations/);
+  });
+});

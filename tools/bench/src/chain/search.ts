@@ -1,0 +1,221 @@
+/**
+ * An RFC 2544 throughput search for a chain, in the style of MLRsearch (RFC 9932 draft,
+ * FD.io CSIT): one set of trials serves two targets at once, the NDR (no loss at all) and the
+ * PDR (loss ratio at most `pdrLossRatio`, 0.5 % by default). The search narrows both targets'
+ * intervals with short trials first and confirms them with full-length trials (the last phase's
+ * duration, at least 5 s in a real search), so the figures it reports rest only on trials of
+ * the final duration.
+ *
+ * A target's interval is [lower, upper): lower is the highest load seen to pass at this phase's
+ * duration, upper the lowest seen to fail. A trial contradicting a bound (a pass above the
+ * upper bound, a fail below the lower one: noise on a shared machine) replaces it, so the
+ * interval always rests on the latest evidence. A target is done when its interval is narrower
+ * than the phase's resolution, when the lowest load fails (then its result is 0) or the
+ * highest passes (then it is the highest load). The trial function does the measuring; this
+ * module holds no clock or traffic and is tested against a simulated lossy link.
+ */
+
+export interface TrialOutcome {
+  /** Packets the generator sent during the trial, over all flows. */
+  sent: number;
+  /** Packets sent and not received (counted per flow, summed). */
+  lost: number;
+  /** Optional: the load the generator actually achieved (pps); reported, not judged. */
+  achievedPps?: number;
+  /** Anything else the trial function wants in the report (latency, per-flow counts). */
+  extra?: Record<string, unknown>;
+}
+
+export type TrialFn = (offeredPps: number, durationS: number) => Promise<TrialOutcome>;
+
+export interface Trial extends TrialOutcome {
+  offeredPps: number;
+  durationS: number;
+  phase: number;
+  lossRatio: number;
+}
+
+export interface SearchOptions {
+  minPps: number;
+  maxPps: number;
+  /** Trial durations of the phases, shortest first; the last is the final (reported) one. */
+  durationsS: readonly number[];
+  /** Final width of each interval relative to its upper bound (e.g. 0.05 = 5 %). */
+  relativeResolution: number;
+  /** Width goal of earlier phases, as a multiple of the final resolution; default 4. */
+  coarseFactor?: number;
+  /** PDR loss ratio; default 0.005 (0.5 %). */
+  pdrLossRatio?: number;
+  /** Hard bound on the number of trials (a noisy link cannot make the search run forever). */
+  maxTrials?: number;
+  onTrial?: (t: Trial) => void;
+}
+
+export interface Bound {
+  /** Highest load that passed at the final duration (0 if even minPps failed). */
+  lowerPps: number;
+  /** Lowest load that failed at the final duration (undefined if maxPps passed). */
+  upperPps?: number;
+  /** The trial that made the lower bound. */
+  lowerTrial?: Trial;
+}
+
+export interface SearchResult {
+  ndr: Bound;
+  pdr: Bound;
+  pdrLossRatio: number;
+  relativeResolution: number;
+  trials: Trial[];
+  /** False when maxTrials ran out before both intervals were narrow enough. */
+  converged: boolean;
+}
+
+interface Interval {
+  lossRatio: number;
+  lower?: number;
+  upper?: number;
+  lowerTrial?: Trial;
+}
+
+const passes = (t: Trial, target: Interval): boolean =>
+  t.lost <= 0 ? true : target.lossRatio > 0 && t.lossRatio <= target.lossRatio;
+
+function apply(target: Interval, t: Trial): void {
+  if (passes(t, target)) {
+    if (target.lower === undefined || t.offeredPps >= target.lower) {
+      target.lower = t.offeredPps;
+      target.lowerTrial = t;
+    }
+    if (target.upper !== undefined && target.upper <= t.offeredPps) delete target.upper;
+  } else {
+    if (target.upper === undefined || t.offeredPps <= target.upper) target.upper = t.offeredPps;
+    if (target.lower !== undefined && target.lower >= t.offeredPps) {
+      delete target.lower;
+      delete target.lowerTrial;
+    }
+  }
+}
+
+/** The next load this target wants measured, or undefined when it is done. */
+function nextLoad(target: Interval, opts: SearchOptions, width: number): number | undefined {
+  const { minPps, maxPps } = opts;
+  const { lower, upper } = target;
+  if (lower === undefined && upper === undefined) return maxPps;
+  if (lower === undefined) {
+    if (upper! <= minPps) return undefined; // even the lowest load fails
+    // Step down fast: a quarter of the failing load, not below the minimum.
+    return Math.max(minPps, upper! / 4);
+  }
+  if (upper === undefined) {
+    if (lower >= maxPps) return undefined; // the highest load passes
+    return Math.min(maxPps, lower * 2);
+  }
+  if (upper - lower <= width * upper) return undefined;
+  // Bisect in the middle, rounded to whole packets per second.
+  return Math.round((lower + upper) / 2);
+}
+
+export async function searchNdrPdr(trial: TrialFn, opts: SearchOptions): Promise<SearchResult> {
+  if (!(opts.minPps > 0 && opts.maxPps > opts.minPps))
+    throw new RangeError(`need 0 < minPps < maxPps (got ${opts.minPps}, ${opts.maxPps})`);
+  if (opts.durationsS.length === 0) throw new RangeError('no trial durations');
+  if (!(opts.relativeResolution > 0 && opts.relativeResolution < 1))
+    throw new RangeError(`relativeResolution ${opts.relativeResolution} is not in (0, 1)`);
+  const pdrLossRatio = opts.pdrLossRatio ?? 0.005;
+  const maxTrials = opts.maxTrials ?? 60;
+  const coarse = opts.coarseFactor ?? 4;
+  const trials: Trial[] = [];
+  let ndr: Interval = { lossRatio: 0 };
+  let pdr: Interval = { lossRatio: pdrLossRatio };
+  let converged = true;
+
+  const measure = async (load: number, phase: number, durationS: number): Promise<void> => {
+    const out = await trial(load, durationS);
+    const t: Trial = {
+      ...out,
+      offeredPps: load,
+      durationS,
+      phase,
+      lossRatio: out.sent > 0 ? out.lost / out.sent : 0,
+    };
+    trials.push(t);
+    opts.onTrial?.(t);
+    apply(ndr, t);
+    apply(pdr, t);
+  };
+
+  for (let phase = 0; phase < opts.durationsS.length; phase++) {
+    const durationS = opts.durationsS[phase]!;
+    const last = phase === opts.durationsS.length - 1;
+    const width = last ? opts.relativeResolution : opts.relativeResolution * coarse;
+    // A new duration starts afresh, but from the previous phase's bounds: they are measured
+    // again first (longer trials often lose more), so the bisection starts near the answer.
+    const hints = [pdr.lower, ndr.lower, pdr.upper, ndr.upper].filter(
+      (v): v is number => v !== undefined,
+    );
+    ndr = { lossRatio: 0 };
+    pdr = { lossRatio: pdrLossRatio };
+    for (const h of [...new Set(hints)]) {
+      if (trials.length >= maxTrials) break;
+      await measure(h, phase, durationS);
+    }
+    for (;;) {
+      if (trials.length >= maxTrials) {
+        converged = false;
+        break;
+      }
+      // The NDR first (its interval sits lower; its trials narrow the PDR's too).
+      const load = nextLoad(ndr, opts, width) ?? nextLoad(pdr, opts, width);
+      if (load === undefined) break;
+      await measure(load, phase, durationS);
+    }
+    if (!converged) break;
+  }
+  const bound = (i: Interval): Bound => ({
+    lowerPps: i.lower ?? 0,
+    ...(i.upper !== undefined ? { upperPps: i.upper } : {}),
+    ...(i.lowerTrial ? { lowerTrial: i.lowerTrial } : {}),
+  });
+  return {
+    ndr: bound(ndr),
+    pdr: bound(pdr),
+    pdrLossRatio,
+    relativeResolution: opts.relativeResolution,
+    trials,
+    converged,
+  };
+}
+
+/**
+ * A simulated lossy link for tests and dry runs: no loss up to `ndrPps`, then a loss ratio
+ * rising linearly to `pdrLossRatio` at `pdrPps` and on above it; `noise` (0..1) scales a
+ * deterministic jitter of the capacity per trial (a shared machine's swings).
+ */
+export function simulatedLink(opts: {
+  ndrPps: number;
+  pdrPps: number;
+  pdrLossRatio?: number;
+  noise?: number;
+  seed?: number;
+}): TrialFn & { trials: number } {
+  const ratio = opts.pdrLossRatio ?? 0.005;
+  let seed = opts.seed ?? 1;
+  const rand = (): number => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
+  const fn = (async (load: number, durationS: number): Promise<TrialOutcome> => {
+    fn.trials++;
+    const jitter = 1 + (opts.noise ?? 0) * (rand() * 2 - 1);
+    const ndr = opts.ndrPps * jitter;
+    const pdr = opts.pdrPps * jitter;
+    const sent = Math.round(load * durationS);
+    let lossRatio = 0;
+    if (load > ndr) lossRatio = (ratio * (load - ndr)) / (pdr - ndr);
+    // Just above the NDR a trial still loses at least one packet.
+    const lost = load > ndr ? Math.max(1, Math.round(sent * lossRatio)) : 0;
+    return { sent, lost: Math.min(sent, lost), achievedPps: load };
+  }) as TrialFn & { trials: number };
+  fn.trials = 0;
+  return fn;
+}
