@@ -242,6 +242,8 @@ describe('charts/flowline', () => {
       '/var/run/openvswitch',
       '/opt/cni/bin',
       '/var/lib/cni',
+      // NPWG device-info files, read on the host by Multus.
+      '/var/run/k8s.cni.cncf.io/devinfo/cni',
       '/var/run/netns',
     ])
       expect(hostPathOf(mounts[path]!), path).toBe(path);
