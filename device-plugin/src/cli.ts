@@ -4,7 +4,6 @@ import { createLogger, setupTelemetry } from '@flowline/telemetry';
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from './config';
 import { DevicePluginDaemon } from './daemon';
-import { EmulatedHost, parsePfSpec } from './emulate';
 import { DevicePluginError, UsageError } from './errors';
 import { planProviders } from './providers';
 import { PoolAssigner } from './selectors';
@@ -24,14 +23,6 @@ const USAGE = `flowline-device-plugin — kubelet device plugin for SR-IOV VFs a
       --metrics-port N      Prometheus port (FLOWLINE_METRICS_PORT, else 9464; 0: any free)
   flowline-device-plugin inspect --config FILE [--sysfs-root DIR]
       prints the PFs, VFs, pools and hugepages found, as JSON
-  flowline-device-plugin emulate create --root DIR --pf NAME:VFS[:NUMA[:VFDRIVER]]... [--veth]
-                                        [--netns NAME] [--hugepages N|host] [--numa-nodes N]
-  flowline-device-plugin emulate numvfs --root DIR --pf NAME --count N
-  flowline-device-plugin emulate unbind --root DIR --vf ADDRESS
-  flowline-device-plugin emulate bind   --root DIR --vf ADDRESS --driver DRIVER
-  flowline-device-plugin emulate link   --root DIR --ifname NAME --state up|down
-  flowline-device-plugin emulate rm-netdev --root DIR --vf ADDRESS
-  flowline-device-plugin emulate destroy --root DIR
 `;
 
 function intOption(value: string | undefined, name: string, fallback: number): number {
@@ -139,81 +130,6 @@ function inspect(args: string[]): void {
   process.stdout.write(JSON.stringify(out, null, 2) + '\n');
 }
 
-function emulate(args: string[]): void {
-  const [action, ...rest] = args;
-  const { values } = parseArgs({
-    args: rest,
-    options: {
-      root: { type: 'string' },
-      pf: { type: 'string', multiple: true },
-      veth: { type: 'boolean' },
-      netns: { type: 'string' },
-      hugepages: { type: 'string' },
-      'numa-nodes': { type: 'string' },
-      count: { type: 'string' },
-      vf: { type: 'string' },
-      driver: { type: 'string' },
-      ifname: { type: 'string' },
-      state: { type: 'string' },
-    },
-  });
-  const root = need(values.root, 'root');
-  const one = (v: string[] | undefined): string => need(v?.[0], 'pf');
-  const log = createLogger('device-plugin');
-  const open = (): EmulatedHost =>
-    EmulatedHost.open(root, (p) =>
-      log.warn('unreadable emulated host state moved aside; the previous copy is tried', {
-        file: p.file,
-        error: p.error,
-        ...(p.movedTo ? { movedTo: p.movedTo } : {}),
-      }),
-    );
-  switch (action) {
-    case 'create': {
-      const pfs = (values.pf ?? []).map(parsePfSpec);
-      if (pfs.length === 0) throw new UsageError('emulate create needs at least one --pf NAME:VFS');
-      const hp = values.hugepages;
-      EmulatedHost.create({
-        root,
-        pfs,
-        veth: values.veth ?? false,
-        ...(values.netns ? { netns: values.netns } : {}),
-        ...(hp === undefined
-          ? {}
-          : { hugepages: hp === 'host' ? 'host' : intOption(hp, 'hugepages', 0) }),
-        ...(values['numa-nodes']
-          ? { numaNodes: intOption(values['numa-nodes'], 'numa-nodes', 1) }
-          : {}),
-      });
-      break;
-    }
-    case 'numvfs':
-      open().setNumVfs(one(values.pf), intOption(need(values.count, 'count'), 'count', 0));
-      break;
-    case 'unbind':
-      open().unbind(need(values.vf, 'vf'));
-      break;
-    case 'bind':
-      open().bind(need(values.vf, 'vf'), need(values.driver, 'driver'));
-      break;
-    case 'link': {
-      const state = need(values.state, 'state');
-      if (state !== 'up' && state !== 'down')
-        throw new UsageError(`--state ${state}: use up or down`);
-      open().setLink(need(values.ifname, 'ifname'), state);
-      break;
-    }
-    case 'rm-netdev':
-      open().removeNetdev(need(values.vf, 'vf'));
-      break;
-    case 'destroy':
-      open().destroy();
-      break;
-    default:
-      throw new UsageError(`unknown emulate action ${JSON.stringify(action)}\n\n${USAGE}`);
-  }
-}
-
 async function main(argv: string[]): Promise<void> {
   const [first, ...rest] = argv;
   if (first === '--help' || first === '-h' || first === 'help') {
@@ -221,7 +137,11 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (first === 'inspect') return inspect(rest);
-  if (first === 'emulate') return emulate(rest);
+  if (first === 'emulate')
+    throw new UsageError(
+      'emulate is not part of the device plugin: emulated NICs are made by flowline-emulate ' +
+        '(packages/emulation), e.g. flowline-emulate create --root DIR --pf ens1f0:4:0',
+    );
   if (first === 'serve') return serve(rest);
   return serve(argv);
 }

@@ -62,17 +62,5 @@ export class RegistrationError extends DevicePluginError {
   }
 }
 
-/** The emulated-NIC tool cannot do what it was asked. */
-export class EmulationError extends DevicePluginError {
-  constructor(
-    readonly what: string,
-    problem: string,
-    readonly fix: string,
-    options?: ErrorOptions,
-  ) {
-    super(`${what}: ${problem}; ${fix}`, options);
-  }
-}
-
 /** A bad command line. */
 export class UsageError extends DevicePluginError {}

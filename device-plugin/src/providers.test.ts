@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseConfig } from './config';
-import { EmulatedHost, vfAddress } from './emulate';
+import { EmulatedHost, vfAddress } from '@flowline/emulation';
 import { type AllocationSettings, type DeviceProvider, planProviders } from './providers';
 import { PoolAssigner } from './selectors';
 import { Sysfs, discoverHugepages, discoverPfs } from './sysfs';

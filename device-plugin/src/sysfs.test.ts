@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseConfig } from './config';
-import { EmulatedHost, pfAddress, vfAddress } from './emulate';
+import { EmulatedHost, pfAddress, vfAddress } from '@flowline/emulation';
 import { PoolAssigner, deviceTypeOf } from './selectors';
 import { Sysfs, discoverHugepages, discoverPfs, hugepageSizeName } from './sysfs';
 

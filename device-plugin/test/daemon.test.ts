@@ -4,7 +4,7 @@ import { devicePluginV1beta1 as dp } from '@flowline/proto';
 import { existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { vfAddress } from '../src/emulate';
+import { vfAddress } from '@flowline/emulation';
 import { CLI, type Env, makeEnv, waitFor } from './harness';
 
 const VF_POOL = 'flowline.io/sriov_vf';

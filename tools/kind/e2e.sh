@@ -9,8 +9,8 @@
 #   images    docker build of every image from the repository's Dockerfiles (docker/README.md)
 #   load      kind load docker-image of the Flowline images into every node
 #   nodes     on each node (docker exec): reserve 2 MiB hugepages, create emulated NICs (veth pairs
-#             and the sysfs-shaped tree of `flowline-device-plugin emulate create --veth`),
-#             restart kubelet so it reports hugepages-2Mi
+#             and the sysfs-shaped tree of `flowline-emulate create --veth`, packages/emulation,
+#             taken from the builder image), restart kubelet so it reports hugepages-2Mi
 #   multus    Multus (thin plugin) for the k8s.v1.cni.cncf.io/networks annotation
 #   flowline  helm install charts/flowline; wait for flowline.io/sriov_vf on the worker; a probe pod
 #             that gets a VF through the device plugin's Allocate
@@ -247,10 +247,11 @@ step_load() {
 step_nodes() {
   step nodes
   local node src
-  # The emulated-NIC tool is the device plugin's own CLI; the nodes have no Node.js, so the
-  # image's node binary and workspace are copied in next to it.
+  # The emulated-NIC tool is @flowline/emulation's flowline-emulate, a test double the device
+  # plugin's image does not carry: it comes from the builder image (the whole workspace, built and
+  # pruned). The nodes have no Node.js, so the image's node binary and workspace are copied in.
   src="flowline-emu-src-$cluster"
-  run docker create --name "$src" "$(image_ref device-plugin)"
+  run docker create --name "$src" "$(image_ref "${images[0]%%=*}")"
   for node in $(nodes); do
     # The nodes share the host's kernel: raise the count only, then check it took.
     run docker exec "$node" sh -c "test \$(cat /proc/sys/vm/nr_hugepages) -ge $hugepages || echo $hugepages > /proc/sys/vm/nr_hugepages"
@@ -259,8 +260,8 @@ step_nodes() {
     run docker exec "$node" mkdir -p "$emu_dir/bin"
     run_sh "docker cp $src:/usr/local/bin/node - | docker exec -i $node tar -x -C $emu_dir/bin"
     run_sh "docker cp $src:/app - | docker exec -i $node tar -x -C $emu_dir"
-    run docker exec "$node" "$emu_dir/bin/node" "$emu_dir/app/device-plugin/dist/cli.js" \
-      emulate create --root "$emulated_root" --pf "$emulated_pf" --veth --hugepages host
+    run docker exec "$node" "$emu_dir/bin/node" "$emu_dir/app/packages/emulation/dist/cli.js" \
+      create --root "$emulated_root" --pf "$emulated_pf" --veth --hugepages host
     run docker exec "$node" ip -brief link show ens1f0v0
     run docker exec "$node" systemctl restart kubelet
   done

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { vfAddress } from '../../src/emulate';
+import { vfAddress } from '@flowline/emulation';
 import { type Env, makeEnv, waitFor } from '../harness';
 
 const isRoot = process.getuid?.() === 0;

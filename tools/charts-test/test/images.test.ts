@@ -86,6 +86,22 @@ describe('Dockerfiles', () => {
     },
   );
 
+  it('leaves the test doubles (packages/emulation) out of the device plugin image', () => {
+    const ins = instructions('device-plugin/Dockerfile');
+    const froms = ins.map((i, at) => ({ ...i, at })).filter((i) => i.op === 'FROM');
+    const copy = ins.findIndex((i) => i.op === 'COPY' && i.args.startsWith('--from=build /app '));
+    const removed = ins.findIndex(
+      (i, at) =>
+        at > froms[0]!.at &&
+        at < froms[1]!.at &&
+        i.op === 'RUN' &&
+        /rm -rf .*\/app\/packages\/emulation /.test(i.args) &&
+        i.args.includes('/app/node_modules/@flowline/emulation'),
+    );
+    expect(removed, 'a RUN rm -rf of packages/emulation in the build stage').toBeGreaterThan(-1);
+    expect(copy).toBeGreaterThan(froms[1]!.at);
+  });
+
   it('builds everything on node:20-bookworm-slim and lists the librte packages the addon links', () => {
     const ins = instructions('docker/builder.Dockerfile');
     expect(ins.find((i) => i.op === 'FROM')!.args).toBe('node:20-bookworm-slim AS build');

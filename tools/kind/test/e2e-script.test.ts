@@ -119,7 +119,7 @@ describe('tools/kind/e2e.sh', () => {
       const create = first(/^kind create cluster /);
       const build = last(/^docker build /);
       const load = first(/^kind load docker-image /);
-      const emulate = first(/ emulate create /);
+      const emulate = first(/emulation\/dist\/cli\.js create /);
       const flowline = first(/^helm upgrade --install flowline charts\/flowline /);
       const nfs = last(/^helm upgrade --install \S+ charts\/network-function /);
       const chain = first(/^kubectl .*apply -f tools\/kind\/manifests\/servicechain\.yaml/);
@@ -259,7 +259,7 @@ describe('tools/kind/e2e.sh', () => {
         const at = (re: RegExp): number => own.find(({ l }) => re.test(l))?.i ?? -1;
         const hp = at(/nr_hugepages/);
         const emu = at(
-          /device-plugin\/dist\/cli\.js emulate create --root \/var\/lib\/flowline\/emulated-sysfs --pf ens1f0:4:0 --veth/,
+          /packages\/emulation\/dist\/cli\.js create --root \/var\/lib\/flowline\/emulated-sysfs --pf ens1f0:4:0 --veth/,
         );
         const restart = at(/systemctl restart kubelet/);
         expect(hp, node).toBeGreaterThan(-1);

@@ -129,7 +129,7 @@ export class EmulatedHost {
       throw new EmulationError(
         spec.root,
         'already holds an emulated host',
-        'destroy it first (emulate destroy --root ...)',
+        'destroy it first (flowline-emulate destroy --root ...)',
       );
     }
     const host = new EmulatedHost(structuredClone(spec));
@@ -163,7 +163,7 @@ export class EmulatedHost {
           : 'holds no emulated host',
         read.problems.length > 0
           ? 'remove the folder (and the veths of --veth) and create it again'
-          : 'create one first (emulate create --root ...)',
+          : 'create one first (flowline-emulate create --root ...)',
       );
     return new EmulatedHost(read.value);
   }
@@ -379,7 +379,7 @@ export class EmulatedHost {
     throw new EmulationError(
       `VF ${address}`,
       'not in this emulated host',
-      'list the VFs with `flowline-device-plugin inspect`',
+      'list the VFs with `flowline-device-plugin inspect --sysfs-root <root>`',
     );
   }
 

@@ -1,0 +1,16 @@
+import { join } from 'node:path';
+
+export {
+  EmulatedHost,
+  STATE_FILE,
+  parsePfSpec,
+  pfAddress,
+  vfAddress,
+  vfIfname,
+  type EmulatedHostSpec,
+  type EmulatedPfSpec,
+} from './emulate';
+export { EmulationError, UsageError } from './errors';
+
+/** The `flowline-emulate` executable (dist/cli.js), for tests and tools that spawn it. */
+export const EMULATE_CLI = join(__dirname, 'cli.js');
