@@ -8,4 +8,3 @@ export * from './providers';
 export { registerWithKubelet } from './registration';
 export * from './selectors';
 export * from './sysfs';
-export { KubeletPeer, type PluginConnection } from './kubelet-peer';

@@ -4,8 +4,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EmulatedHost, type EmulatedHostSpec } from '@flowline/emulation';
-import { KubeletPeer } from '../src/kubelet-peer';
+import { EmulatedHost, type EmulatedHostSpec, KubeletPeer } from '@flowline/emulation';
 
 export const CLI = join(__dirname, '..', 'dist', 'cli.js');
 

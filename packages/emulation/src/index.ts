@@ -11,6 +11,7 @@ export {
   type EmulatedPfSpec,
 } from './emulate';
 export { EmulationError, UsageError } from './errors';
+export { KubeletPeer, type PluginConnection } from './kubelet-peer';
 
 /** The `flowline-emulate` executable (dist/cli.js), for tests and tools that spawn it. */
 export const EMULATE_CLI = join(__dirname, 'cli.js');
