@@ -48,6 +48,15 @@ export const runtimeConfigSchema = z.object({
   drainTimeoutMs: z.int().min(0).max(600_000),
   /** How workers wait for packets: poll, adaptive (default) or interrupt (see rx-mode.ts). */
   rxMode: z.enum(RX_MODES),
+  /**
+   * Descriptors of each virtio-user ring (queue_size): room for the traffic that arrives while
+   * the worker is off its core. A power of two, 256..4096; default 1024.
+   */
+  virtioQueueSize: z
+    .int()
+    .min(256)
+    .max(4096)
+    .refine((n) => (n & (n - 1)) === 0, 'must be a power of two'),
   eal: z.object({
     /** lcores for the EAL: the first is main (control), the rest run pipeline workers. */
     lcores: z.string().regex(/^\d+(-\d+)?(,\d+(-\d+)?)*$/, 'must be a list like "0,1" or "0-2"'),
@@ -94,6 +103,7 @@ const FLAG_OPTIONS = {
   'pod-dir': { type: 'string' },
   'drain-timeout-ms': { type: 'string' },
   'rx-mode': { type: 'string' },
+  'virtio-queue-size': { type: 'string' },
   lcores: { type: 'string' },
   'huge-dir': { type: 'string' },
   'memory-mb': { type: 'string' },
@@ -118,6 +128,7 @@ export const CONFIG_HELP = `Runtime options (flag / environment variable / confi
   --pod-dir <dir>          FLOWLINE_POD_DIR            podDir: <ifname>.json files from the CNI plugin
   --drain-timeout-ms <ms>  FLOWLINE_DRAIN_TIMEOUT_MS   drainTimeoutMs (default 5000)
   --rx-mode <mode>         FLOWLINE_RX_MODE            rxMode: poll, adaptive (default), interrupt
+  --virtio-queue-size <n>  FLOWLINE_VIRTIO_QUEUE_SIZE  virtioQueueSize: ring descriptors (1024)
   --lcores <list>          FLOWLINE_LCORES             eal.lcores (default "0,1")
   --huge-dir <dir>         FLOWLINE_HUGEPAGES_DIR      eal.hugeDir
   --memory-mb <mb>         FLOWLINE_HUGEPAGES_MB       eal.memoryMb (default 256)
@@ -179,6 +190,12 @@ const SETTINGS: Setting[] = [
     kind: 'int',
   },
   { path: 'rxMode', env: ['FLOWLINE_RX_MODE'], flag: 'rx-mode', kind: 'string' },
+  {
+    path: 'virtioQueueSize',
+    env: ['FLOWLINE_VIRTIO_QUEUE_SIZE'],
+    flag: 'virtio-queue-size',
+    kind: 'int',
+  },
   { path: 'eal.lcores', env: ['FLOWLINE_LCORES'], flag: 'lcores', kind: 'string' },
   { path: 'eal.hugeDir', env: ['FLOWLINE_HUGEPAGES_DIR'], flag: 'huge-dir', kind: 'string' },
   { path: 'eal.memoryMb', env: ['FLOWLINE_HUGEPAGES_MB'], flag: 'memory-mb', kind: 'int' },
@@ -290,6 +307,7 @@ export function loadConfig<Nf>(input: LoadConfigInput<Nf>): LoadedConfig<Nf> {
     trustDomain: 'flowline',
     drainTimeoutMs: 5000,
     rxMode: 'adaptive',
+    virtioQueueSize: 1024,
     eal: { lcores: '0,1', memoryMb: 256, noHuge: false, inMemory: true, extraArgs: [] },
     ports: [],
   };

@@ -81,7 +81,7 @@ function readInterfaceFile(path: string, fs: PodEnvironmentSeam): PodInterfaceFi
  * ports from the config are added as they are. Names must be unique.
  */
 export function discoverPodPorts(
-  config: Pick<RuntimeConfig, 'podDir' | 'ports'>,
+  config: Pick<RuntimeConfig, 'podDir' | 'ports'> & Partial<Pick<RuntimeConfig, 'virtioQueueSize'>>,
   env: NodeJS.ProcessEnv = process.env,
   fs: PodEnvironmentSeam = realFs,
 ): PodPort[] {
@@ -105,9 +105,9 @@ export function discoverPodPorts(
         `path=${info.socketPath}`,
         'server=1',
         'queues=1',
-        // 1024 rather than virtio's 256: a worker that backs off when idle, or shares its core
-        // with the switch's PMD, needs room for a few hundred microseconds of traffic.
-        'queue_size=1024',
+        // 1024 (default) rather than virtio's 256: a worker that backs off when idle, or shares
+        // its core with the switch's PMD, needs room for a few hundred microseconds of traffic.
+        `queue_size=${config.virtioQueueSize ?? 1024}`,
       ];
       if (info.mac) args.push(`mac=${info.mac}`);
       ports.push({

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from './config';
+import { discoverPodPorts } from './pod-devices';
 import { POLL_BACKOFF, TIMER_BACKOFF, rxPlan } from './rx-mode';
 import { z } from 'zod';
 
@@ -42,5 +43,23 @@ describe('rx mode', () => {
     expect(load([], { FLOWLINE_RX_MODE: 'poll' })).toBe('poll');
     expect(load(['--rx-mode', 'interrupt'], { FLOWLINE_RX_MODE: 'poll' })).toBe('interrupt');
     expect(() => load(['--rx-mode', 'sometimes'])).toThrow(/rxMode/);
+  });
+
+  it('virtioQueueSize: 1024 by default, a power of two up to 4096, in the virtio-user devargs', () => {
+    const load = (argv: string[]) =>
+      loadConfig({ kind: 'x', nfSchema: z.object({}), argv, env: {} }).runtime;
+    expect(load([]).virtioQueueSize).toBe(1024);
+    expect(() => load(['--virtio-queue-size', '3000'])).toThrow(/virtioQueueSize/);
+    expect(() => load(['--virtio-queue-size', '8192'])).toThrow(/virtioQueueSize/);
+    const runtime = load(['--virtio-queue-size', '4096', '--pod-dir', '/pod']);
+    const ports = discoverPodPorts(
+      runtime,
+      {},
+      {
+        readDir: () => ['net1.json'],
+        readFile: () => JSON.stringify({ socketPath: '/s/net1.sock' }),
+      },
+    );
+    expect(ports[0]!.devargs[0]).toContain(',queue_size=4096');
   });
 });

@@ -25,8 +25,13 @@ export const routerConfigSchema = z.object({
   staticNeighbors: z
     .array(z.object({ address: z.string(), mac: z.string(), interface: z.string() }))
     .default([]),
-  /** How often punted packets are taken from the pipeline, ms. */
+  /** How often punted packets are taken from the pipeline while punts come in, ms. */
   puntPollMs: z.int().min(1).max(1000).default(2),
+  /**
+   * After an empty poll the interval doubles up to this (ms), so an idle router does not wake
+   * 500 times a second; a punt brings it back to puntPollMs.
+   */
+  puntPollIdleMaxMs: z.int().min(1).max(1000).default(32),
   /** How often neighbours are aged and probed, ms. */
   neighborTickMs: z.int().min(10).max(60_000).default(500),
   /** Neighbour timers (RFC 4861 names); defaults from the control plane. */

@@ -34,6 +34,7 @@ export async function startRouter(ctx: StartContext<RouterConfig>): Promise<Runn
     rxMode: ctx.config.runtime.rxMode,
   });
   const timers: NodeJS.Timeout[] = [];
+  let stopped = false;
   try {
     const wanted: InterfaceConfig[] = nf.interfaces ?? ctx.ports.map((p) => ({ name: p.name }));
     if (wanted.length === 0)
@@ -94,10 +95,23 @@ export async function startRouter(ctx: StartContext<RouterConfig>): Promise<Runn
 
     const handle = cp.handlePunt.bind(cp);
     const fail = (what: string) => (err: unknown) => ctx.logger.error(what, { err });
+    // Punts: every puntPollMs while they come, backing off to puntPollIdleMaxMs when idle.
+    let puntDelay = nf.puntPollMs;
+    let puntTimer: NodeJS.Timeout;
+    const pollPunts = (): void => {
+      if (stopped) return;
+      if (rp.pollPunts(handle) > 0) {
+        cp.flush().catch(fail('FIB update failed'));
+        puntDelay = nf.puntPollMs;
+      } else {
+        puntDelay = Math.min(puntDelay * 2, Math.max(nf.puntPollMs, nf.puntPollIdleMaxMs));
+      }
+      puntTimer = setTimeout(pollPunts, puntDelay);
+      timers[0] = puntTimer;
+    };
+    puntTimer = setTimeout(pollPunts, puntDelay);
     timers.push(
-      setInterval(() => {
-        if (rp.pollPunts(handle) > 0) cp.flush().catch(fail('FIB update failed'));
-      }, nf.puntPollMs),
+      puntTimer,
       setInterval(() => {
         cp.tick().catch(fail('neighbour tick failed'));
       }, nf.neighborTickMs),
@@ -107,11 +121,13 @@ export async function startRouter(ctx: StartContext<RouterConfig>): Promise<Runn
       ...base,
       services: [routerService(cp, rp)],
       stopTraffic: async () => {
+        stopped = true;
         for (const t of timers) clearInterval(t);
         await base.stopTraffic();
       },
     };
   } catch (err) {
+    stopped = true;
     for (const t of timers) clearInterval(t);
     await dp.close();
     throw configError(err, origin);

@@ -217,9 +217,13 @@ export interface BenchChainOptions {
   maxPps: number;
   resolution: number;
   maxTrials: number;
+  /** Final-phase trials' worth of goal duration per load (majority decides); default 1. */
+  trialsPerLoad?: number;
   idleSeconds: number;
   flows: number;
   outDir?: string;
+  /** The node's config (default the demo's examples/demo/node.yaml). */
+  nodeConfig?: string;
   json: boolean;
   write?: (t: string) => void;
 }
@@ -233,7 +237,7 @@ export async function runBenchChain(
   };
   let node: DemoNode | undefined;
   try {
-    node = await startDemoNode(opts.stateDir, say);
+    node = await startDemoNode(opts.stateDir, say, opts.nodeConfig);
     // Let the pods' start-up work (gRPC, first stats) settle before the idle window.
     await sleep(2000);
     const search: SearchOptions = {
@@ -242,6 +246,7 @@ export async function runBenchChain(
       durationsS: [...opts.shortSeconds, opts.trialSeconds],
       relativeResolution: opts.resolution,
       maxTrials: opts.maxTrials,
+      ...(opts.trialsPerLoad ? { trialsPerLoad: opts.trialsPerLoad } : {}),
     };
     const result = await runChainBench(demoChainTarget(node, { flows: opts.flows }), {
       search,

@@ -12,7 +12,9 @@ import { OperatorCredentials, chainClient, grpcMessage, nfInfo, unary } from './
 import { StatsCollector, renderStats } from './stats';
 import { renderTable } from './table';
 
-export const DEMO_DIR = resolve(__dirname, '..', 'examples', 'demo');
+/** The demo's node config and pods; FLOWLINE_DEMO_DIR names another set (same file names). */
+export const DEMO_DIR =
+  process.env.FLOWLINE_DEMO_DIR ?? resolve(__dirname, '..', 'examples', 'demo');
 
 type Fn<Req, Res> = Parameters<typeof unary<Req, Res>>[0];
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -121,9 +123,13 @@ export interface DemoNode {
 }
 
 /** Brings the node up, starts gen, fw and rtr, and creates the chain through the gRPC API. */
-export async function startDemoNode(stateDir: string, say: (t: string) => void): Promise<DemoNode> {
+export async function startDemoNode(
+  stateDir: string,
+  say: (t: string) => void,
+  nodeConfig = join(DEMO_DIR, 'node.yaml'),
+): Promise<DemoNode> {
   say('bringing up the node: OVS-DPDK, device plugin over emulated NICs, chain controller');
-  await nodeUp({ stateDir, configFile: join(DEMO_DIR, 'node.yaml') });
+  await nodeUp({ stateDir, configFile: nodeConfig });
   const creds = OperatorCredentials.resolve(stateDir);
   const rendered = join(stateDir, 'demo');
   const values: Record<string, string> = { DEMO_CONFIG_DIR: rendered };

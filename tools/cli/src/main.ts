@@ -66,13 +66,15 @@ Common options: --state-dir DIR (env FLOWLINE_STATE_DIR, default /var/run/flowli
   refreshes a terminal table each interval (default 1000 ms) until Ctrl-C.`,
   logs: `flowline logs <pod|agent|chain-controller|device-plugin> [--tail n] [--follow]`,
   bench: `flowline bench chain [--trial-seconds 5] [--short-seconds 1] [--min-pps 20000]
-    [--max-pps 4000000] [--resolution 0.05] [--max-trials 40] [--idle-seconds 5] [--flows 4]
-    [--out dir] [--json]
+    [--max-pps 4000000] [--resolution 0.05] [--max-trials 40] [--trials-per-load 1]
+    [--idle-seconds 5] [--flows 4]
+    [--node-config node.yaml] [--out dir] [--json]
   On a node of its own (--state-dir, default /var/run/flowline-bench): the demo's chain
   gen → fw → rtr → gen through OVS-DPDK. Measures the CPU of the idle chain per process, then
   searches the NDR (no loss) and PDR (loss ≤ 0.5 %) with the traffic generator (RFC 2544,
   MLRsearch-style: --short-seconds trials narrow, --trial-seconds trials decide; loss counted
-  per flow from count-limited flows), then latency p50/p90/p99 at 10/50/90 % of the PDR, and
+  per flow from count-limited flows; --trials-per-load 3: the majority of up to 3 final
+  trials decides a load, for a noisy host), then latency p50/p90/p99 at 10/50/90 % of the PDR, and
   per-hop counters with drops by reason. Prints a table (or JSON) and writes chain-bench.json
   and chain-bench.svg (loss and latency against offered load) to --out (default a new folder
   under the temp dir). Takes the dataplane for a few minutes: run it alone.`,
@@ -487,9 +489,11 @@ export async function main(argv: string[]): Promise<void> {
         'max-pps': { type: 'string' },
         resolution: { type: 'string' },
         'max-trials': { type: 'string' },
+        'trials-per-load': { type: 'string' },
         'idle-seconds': { type: 'string' },
         flows: { type: 'string' },
         out: { type: 'string' },
+        'node-config': { type: 'string' },
       });
       if (what !== 'chain') throw new UsageError(HELP.bench!);
       const number = (name: string, dflt: number, ok: (v: number) => boolean): number => {
@@ -511,9 +515,11 @@ export async function main(argv: string[]): Promise<void> {
         maxPps: number('max-pps', 4_000_000, (v) => v > 0),
         resolution: number('resolution', 0.05, (v) => v > 0 && v < 1),
         maxTrials: number('max-trials', 40, (v) => v >= 1),
+        trialsPerLoad: number('trials-per-load', 1, (v) => Number.isInteger(v) && v >= 1),
         idleSeconds: number('idle-seconds', 5, (v) => v >= 0),
         flows: number('flows', 4, (v) => Number.isInteger(v) && v >= 1 && v <= 64),
         ...(values.out ? { outDir: String(values.out) } : {}),
+        ...(values['node-config'] ? { nodeConfig: String(values['node-config']) } : {}),
         json: Boolean(values.json),
       });
       return;

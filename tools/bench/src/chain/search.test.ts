@@ -32,6 +32,49 @@ describe('NDR/PDR search against a simulated lossy link', () => {
     }
   });
 
+  it('a host that stalls some trials: a majority of three per load finds the truth far more often than one trial', async () => {
+    const good = (r: Awaited<ReturnType<typeof searchNdrPdr>>): boolean =>
+      r.ndr.lowerPps <= 500_000 &&
+      r.ndr.upperPps! > 500_000 &&
+      r.pdr.lowerPps <= 1_200_000 &&
+      r.pdr.upperPps! > 1_200_000;
+    let one = 0;
+    let three = 0;
+    for (let seed = 1; seed <= 20; seed++) {
+      const st = { ndrPps: 500_000, pdrPps: 1_200_000, stallProbability: 0.15, seed };
+      if (good(await searchNdrPdr(simulatedLink(st), base))) one++;
+      const r = await searchNdrPdr(simulatedLink(st), {
+        ...base,
+        trialsPerLoad: 3,
+        maxTrials: 200,
+      });
+      if (good(r)) three++;
+    }
+    // Deterministic seeds: 7 of 20 with one trial per load, 15 of 20 with three.
+    expect(one).toBeLessThan(10);
+    expect(three).toBeGreaterThanOrEqual(14);
+  });
+
+  it('with three trials per load, a failed trial between two passes does not fail the load', async () => {
+    const seen = new Map<number, number>();
+    // Capacity 800 kpps; every load's first trial loses 1 % (a stall), its later ones do not.
+    const r = await searchNdrPdr(
+      async (load, s) => {
+        const n = (seen.get(load) ?? 0) + 1;
+        seen.set(load, n);
+        const sent = Math.round(load * s);
+        const lost = n === 1 || load > 800_000 ? Math.round(sent * 0.01) : 0;
+        return { sent, lost };
+      },
+      { ...base, durationsS: [5], trialsPerLoad: 3 },
+    );
+    expect(r.ndr.lowerPps).toBeLessThanOrEqual(800_000);
+    expect(r.ndr.upperPps).toBeGreaterThan(800_000);
+    expect(r.ndr.upperPps! - r.ndr.lowerPps).toBeLessThanOrEqual(0.02 * r.ndr.upperPps!);
+    // Every passing load needed its 2nd and 3rd trial; a failing one 2 fails (≤ 800k never).
+    expect(r.ndr.lowerTrial!.lost).toBe(0);
+  });
+
   it('a link that loses nothing up to the maximum reports the maximum; one losing at the minimum reports 0', async () => {
     const fast = await searchNdrPdr(simulatedLink({ ndrPps: 9e6, pdrPps: 1e7 }), base);
     expect(fast.ndr).toMatchObject({ lowerPps: 5_000_000 });

@@ -13,6 +13,13 @@
  * than the phase's resolution, when the lowest load fails (then its result is 0) or the
  * highest passes (then it is the highest load). The trial function does the measuring; this
  * module holds no clock or traffic and is tested against a simulated lossy link.
+ *
+ * On a noisy host (other processes take the cores for tens of ms now and then) one trial says
+ * little: `trialsPerLoad` > 1 gives each final-phase load that many trials' worth of goal
+ * duration, and MLRsearch's goal exceed ratio (`exceedRatio`, default 0.5) decides it: a load
+ * fails a target once its failing trials add up to more than exceedRatio of the goal, and
+ * passes once its passing trials reach the rest. With 3 trials per load and 0.5, the majority
+ * of up to 3 trials decides; with 1 (the default), one trial does, as in RFC 2544.
  */
 
 export interface TrialOutcome {
@@ -48,6 +55,10 @@ export interface SearchOptions {
   pdrLossRatio?: number;
   /** Hard bound on the number of trials (a noisy link cannot make the search run forever). */
   maxTrials?: number;
+  /** Trials' worth of goal duration per load in the final phase (default 1); see above. */
+  trialsPerLoad?: number;
+  /** Share of the goal duration a load may fail and still pass (default 0.5). */
+  exceedRatio?: number;
   onTrial?: (t: Trial) => void;
 }
 
@@ -75,21 +86,43 @@ interface Interval {
   lower?: number;
   upper?: number;
   lowerTrial?: Trial;
+  /** A load measured but not decided yet for this target (more trials wanted). */
+  pending?: number;
 }
 
 const passes = (t: Trial, target: Interval): boolean =>
   t.lost <= 0 ? true : target.lossRatio > 0 && t.lossRatio <= target.lossRatio;
 
-function apply(target: Interval, t: Trial): void {
-  if (passes(t, target)) {
-    if (target.lower === undefined || t.offeredPps >= target.lower) {
-      target.lower = t.offeredPps;
-      target.lowerTrial = t;
+/** Whether the trials at one load decide a target (MLRsearch's goal exceed ratio). */
+function classify(
+  trials: readonly Trial[],
+  target: Interval,
+  goalS: number,
+  exceedRatio: number,
+): 'pass' | 'fail' | undefined {
+  let passS = 0;
+  let failS = 0;
+  for (const t of trials) {
+    if (passes(t, target)) passS += t.durationS;
+    else failS += t.durationS;
+  }
+  if (failS > exceedRatio * goalS) return 'fail';
+  if (passS >= (1 - exceedRatio) * goalS) return 'pass';
+  return undefined;
+}
+
+function apply(target: Interval, load: number, verdict: 'pass' | 'fail', best?: Trial): void {
+  if (target.pending === load) delete target.pending;
+  if (verdict === 'pass') {
+    if (target.lower === undefined || load >= target.lower) {
+      target.lower = load;
+      if (best) target.lowerTrial = best;
+      else delete target.lowerTrial;
     }
-    if (target.upper !== undefined && target.upper <= t.offeredPps) delete target.upper;
+    if (target.upper !== undefined && target.upper <= load) delete target.upper;
   } else {
-    if (target.upper === undefined || t.offeredPps <= target.upper) target.upper = t.offeredPps;
-    if (target.lower !== undefined && target.lower >= t.offeredPps) {
+    if (target.upper === undefined || load <= target.upper) target.upper = load;
+    if (target.lower !== undefined && target.lower >= load) {
       delete target.lower;
       delete target.lowerTrial;
     }
@@ -98,6 +131,7 @@ function apply(target: Interval, t: Trial): void {
 
 /** The next load this target wants measured, or undefined when it is done. */
 function nextLoad(target: Interval, opts: SearchOptions, width: number): number | undefined {
+  if (target.pending !== undefined) return target.pending;
   const { minPps, maxPps } = opts;
   const { lower, upper } = target;
   if (lower === undefined && upper === undefined) return maxPps;
@@ -129,6 +163,11 @@ export async function searchNdrPdr(trial: TrialFn, opts: SearchOptions): Promise
   let pdr: Interval = { lossRatio: pdrLossRatio };
   let converged = true;
 
+  const exceedRatio = opts.exceedRatio ?? 0.5;
+  /** Trials at each load in the current phase. */
+  let atLoad = new Map<number, Trial[]>();
+  let goalS = 0;
+
   const measure = async (load: number, phase: number, durationS: number): Promise<void> => {
     const out = await trial(load, durationS);
     const t: Trial = {
@@ -140,14 +179,27 @@ export async function searchNdrPdr(trial: TrialFn, opts: SearchOptions): Promise
     };
     trials.push(t);
     opts.onTrial?.(t);
-    apply(ndr, t);
-    apply(pdr, t);
+    const here = [...(atLoad.get(load) ?? []), t];
+    atLoad.set(load, here);
+    for (const target of [ndr, pdr]) {
+      const verdict = classify(here, target, goalS, exceedRatio);
+      if (verdict === undefined) target.pending = load;
+      else {
+        // The lower bound's witness: the passing trial with the least loss at this load.
+        const best = here
+          .filter((x) => passes(x, target))
+          .sort((a, b) => a.lossRatio - b.lossRatio)[0];
+        apply(target, load, verdict, best);
+      }
+    }
   };
 
   for (let phase = 0; phase < opts.durationsS.length; phase++) {
     const durationS = opts.durationsS[phase]!;
     const last = phase === opts.durationsS.length - 1;
     const width = last ? opts.relativeResolution : opts.relativeResolution * coarse;
+    goalS = durationS * (last ? (opts.trialsPerLoad ?? 1) : 1);
+    atLoad = new Map();
     // A new duration starts afresh, but from the previous phase's bounds: they are measured
     // again first (longer trials often lose more), so the bisection starts near the answer.
     const hints = [pdr.lower, ndr.lower, pdr.upper, ndr.upper].filter(
@@ -156,8 +208,11 @@ export async function searchNdrPdr(trial: TrialFn, opts: SearchOptions): Promise
     ndr = { lossRatio: 0 };
     pdr = { lossRatio: pdrLossRatio };
     for (const h of [...new Set(hints)]) {
-      if (trials.length >= maxTrials) break;
-      await measure(h, phase, durationS);
+      // Each hint until both targets have decided it (one trial unless trialsPerLoad > 1).
+      do {
+        if (trials.length >= maxTrials) break;
+        await measure(h, phase, durationS);
+      } while (ndr.pending === h || pdr.pending === h);
     }
     for (;;) {
       if (trials.length >= maxTrials) {
@@ -189,13 +244,17 @@ export async function searchNdrPdr(trial: TrialFn, opts: SearchOptions): Promise
 /**
  * A simulated lossy link for tests and dry runs: no loss up to `ndrPps`, then a loss ratio
  * rising linearly to `pdrLossRatio` at `pdrPps` and on above it; `noise` (0..1) scales a
- * deterministic jitter of the capacity per trial (a shared machine's swings).
+ * deterministic jitter of the capacity per trial (a shared machine's swings), and a trial
+ * that meets a stall (`stallProbability`) loses `stallLoss` (1 %) of its packets at any load.
  */
 export function simulatedLink(opts: {
   ndrPps: number;
   pdrPps: number;
   pdrLossRatio?: number;
   noise?: number;
+  /** Probability that a trial meets a host stall, losing `stallLoss` of it whatever the load. */
+  stallProbability?: number;
+  stallLoss?: number;
   seed?: number;
 }): TrialFn & { trials: number } {
   const ratio = opts.pdrLossRatio ?? 0.005;
@@ -213,7 +272,8 @@ export function simulatedLink(opts: {
     let lossRatio = 0;
     if (load > ndr) lossRatio = (ratio * (load - ndr)) / (pdr - ndr);
     // Just above the NDR a trial still loses at least one packet.
-    const lost = load > ndr ? Math.max(1, Math.round(sent * lossRatio)) : 0;
+    if (rand() < (opts.stallProbability ?? 0)) lossRatio += opts.stallLoss ?? 0.01;
+    const lost = lossRatio > 0 ? Math.max(1, Math.round(sent * lossRatio)) : 0;
     return { sent, lost: Math.min(sent, lost), achievedPps: load };
   }) as TrialFn & { trials: number };
   fn.trials = 0;

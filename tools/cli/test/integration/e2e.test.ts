@@ -14,6 +14,8 @@ import {
   nodeStatus,
   readState,
 } from '@flowline/node';
+import { type ChainTrialExtra, type Trial, searchNdrPdr } from '@flowline/bench';
+import { chainTrial, nodeProcesses } from '../../src/bench-chain';
 import { DENY_DNS, DEMO_FLOWS, type DemoNode, startDemoNode } from '../../src/demo';
 
 /**
@@ -104,6 +106,51 @@ describe.skipIf(!root)('service chaining end to end on the local node', () => {
     // its own (tagged, valid), with latency from the embedded timestamps.
     expect(num(by.web?.latency?.p50Ns)).toBeGreaterThan(0);
     expect(num(by.web?.latency?.p99Ns)).toBeGreaterThanOrEqual(num(by.web?.latency?.p50Ns));
+  }, 120_000);
+
+  it('a bounded NDR/PDR search with real trials: exact per-flow counts, consistent bounds, latency', async () => {
+    // `flowline bench chain` in brief: at most 4 trials of 0.5 s between 5 kpps and 2 Mpps
+    // (the real search runs 5 s trials; this checks the machinery, not the figures).
+    const trials: Trial[] = [];
+    const r = await searchNdrPdr((pps, s) => chainTrial(node, pps, s), {
+      minPps: 5_000,
+      maxPps: 2_000_000,
+      durationsS: [0.5],
+      relativeResolution: 0.5,
+      maxTrials: 4,
+      onTrial: (t) => trials.push(t),
+    });
+    expect(trials.length).toBeGreaterThanOrEqual(1);
+    expect(trials.length).toBeLessThanOrEqual(4);
+    // The first trial is at the maximum; only a pass there ends the search at once.
+    if (trials.length === 1) expect(r.ndr.lowerPps).toBe(2_000_000);
+    for (const t of trials) {
+      const x = t.extra as ChainTrialExtra;
+      const perFlow = Math.round((t.offeredPps * 0.5) / 4);
+      // Count-limited flows: each sent exactly its share, and lost is what did not arrive.
+      expect(x.flows!.map((f) => f.sent)).toEqual([perFlow, perFlow, perFlow, perFlow]);
+      expect(t.sent).toBe(4 * perFlow);
+      expect(t.lost).toBe(x.flows!.reduce((a, f) => a + f.sent - f.received, 0));
+      if (t.sent - t.lost > 100) {
+        const l = x.latencyUs!;
+        expect(l.p50).toBeGreaterThan(0);
+        expect(l.p50).toBeLessThanOrEqual(l.p90);
+        expect(l.p90).toBeLessThanOrEqual(l.p99);
+      }
+    }
+    // 5 kpps is far below what the chain carries (the test above: 10 kpps without loss).
+    expect(r.ndr.lowerPps).toBeGreaterThanOrEqual(5_000);
+    expect(r.pdr.lowerPps).toBeGreaterThanOrEqual(r.ndr.lowerPps);
+    // The idle-cost measurement finds every process of the node.
+    const names = nodeProcesses(stateDir).map((p) => p.name);
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'ovs-vswitchd',
+        'pod default/gen',
+        'pod default/fw',
+        'pod default/rtr',
+      ]),
+    );
   }, 120_000);
 
   it('kill -9 of the router: FAIL_CLOSED drops the chain, traffic resumes when it is back', async () => {
