@@ -168,13 +168,14 @@ export function chainBenchSvg(r: ChainBenchResult): string {
   const lefts = [60, 510];
   const final = Math.max(...r.search.trials.map((t) => t.phase), 0);
   const trials = r.search.trials.filter((t) => t.phase === final);
-  const maxLoad =
-    Math.max(
-      1,
-      ...r.search.trials.map((t) => t.offeredPps),
-      ...r.latency.map((l) => l.offeredPps),
-    ) * 1.05;
-  const x = (left: number, pps: number): number => left + (pps / maxLoad) * pw;
+  // Each panel spans its own loads: the final trials (not the short ones far above), and the
+  // latency points up to the PDR.
+  const spans = [
+    Math.max(1, ...trials.map((t) => t.offeredPps)) * 1.1,
+    Math.max(1, r.search.pdr.lowerPps, ...r.latency.map((l) => l.offeredPps)) * 1.1,
+  ];
+  const span = (left: number): number => spans[left === lefts[0] ? 0 : 1]!;
+  const x = (left: number, pps: number): number => left + (pps / span(left)) * pw;
   const parts: string[] = [];
   parts.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`,
@@ -191,7 +192,7 @@ export function chainBenchSvg(r: ChainBenchResult): string {
   const maxLat = Math.max(10, ...r.latency.map((l) => l.latencyUs?.p99 ?? 0)) * 1.1;
   const yLat = (us: number): number => top + ph - (us / maxLat) * ph;
   for (const [left, title, ylabel] of [
-    [lossLeft, 'loss ratio (final-duration trials)', 'loss (log)'],
+    [lossLeft, 'loss ratio (final-duration trials)', 'loss ratio (log; 0 on the axis)'],
     [latLeft, 'latency at 10/50/90 % of PDR', 'µs'],
   ] as const) {
     parts.push(
@@ -201,19 +202,21 @@ export function chainBenchSvg(r: ChainBenchResult): string {
       `<text x="${left - 40}" y="${top + ph / 2}" transform="rotate(-90 ${left - 40} ${top + ph / 2})" text-anchor="middle">${esc(ylabel)}</text>`,
     );
     for (let i = 0; i <= 4; i++) {
-      const pps = (maxLoad * i) / 4;
+      const pps = (span(left) * i) / 4;
       parts.push(
         `<text x="${x(left, pps)}" y="${top + ph + 14}" text-anchor="middle">${(pps / 1e6).toFixed(2)}</text>`,
       );
     }
-    for (const [pps, label, color] of [
-      [r.search.ndr.lowerPps, 'NDR', '#2a7'],
-      [r.search.pdr.lowerPps, 'PDR', '#c60'],
+    for (const [pps, label, color, dy] of [
+      [r.search.ndr.lowerPps, 'NDR', '#2a7', 12],
+      [r.search.pdr.lowerPps, 'PDR', '#c60', 24],
     ] as const) {
       if (pps <= 0) continue;
       parts.push(
         `<line x1="${x(left, pps)}" y1="${top}" x2="${x(left, pps)}" y2="${top + ph}" stroke="${color}" stroke-dasharray="4 3"/>`,
-        `<text x="${x(left, pps) + 3}" y="${top + 12}" fill="${color}">${label}</text>`,
+        x(left, pps) > left + pw * 0.7
+          ? `<text x="${x(left, pps) - 3}" y="${top + dy}" fill="${color}" text-anchor="end">${label} ${mpps(pps)}</text>`
+          : `<text x="${x(left, pps) + 3}" y="${top + dy}" fill="${color}">${label} ${mpps(pps)}</text>`,
       );
     }
   }
