@@ -148,23 +148,39 @@ export function nodeProcesses(stateDir: string): ProcessRef[] {
   return out;
 }
 
-/** Drop and error counters of the switch's interfaces (OVSDB statistics, refreshed every 5 s). */
+/**
+ * Drop and error counters of the switch's interfaces (OVSDB statistics, refreshed every 5 s),
+ * each named by the pod and interface the CNI plugin recorded in its external_ids.
+ */
 export function switchDrops(dbSocket: string): Record<string, number> {
   const out: Record<string, number> = {};
   let text: string;
   try {
     text = execFileSync(
       'ovs-vsctl',
-      [`--db=unix:${dbSocket}`, '--format=json', '--columns=name,statistics', 'list', 'Interface'],
+      [
+        `--db=unix:${dbSocket}`,
+        '--format=json',
+        '--columns=name,external_ids,statistics',
+        'list',
+        'Interface',
+      ],
       { encoding: 'utf8', timeout: 5000 },
     );
   } catch {
     return out;
   }
-  const doc = JSON.parse(text) as { data: [string, ['map', [string, number][]]][] };
-  for (const [name, [, stats]] of doc.data)
+  type OvsMap = ['map', [string, string | number][]];
+  const doc = JSON.parse(text) as { data: [string, OvsMap, OvsMap][] };
+  for (const [name, [, ids], [, stats]] of doc.data) {
+    const id = Object.fromEntries(ids);
+    const who =
+      id['k8s-pod-name'] !== undefined
+        ? `${String(id['k8s-pod-namespace'])}/${String(id['k8s-pod-name'])}/${String(id['cni-ifname'])}`
+        : name;
     for (const [k, v] of stats)
-      if (/drop|error|fail/.test(k) && v > 0) out[`switch: ${name}: ${k}`] = v;
+      if (/drop|error|fail/.test(k) && Number(v) > 0) out[`switch port ${who}: ${k}`] = Number(v);
+  }
   return out;
 }
 
