@@ -67,6 +67,8 @@ describe('idle cost', () => {
     expect(Math.abs(mine - (u.user + u.system) / 1e6)).toBeLessThan(0.05);
     const idle = await measureIdleCost([{ name: 'self', pid: process.pid }], 0.5);
     expect(idle.totalPercent).toBeLessThan(20);
+    // Threads by name: this process's main thread is named after its command.
+    expect(idle.processes[0]!.threads.every((t) => typeof t.name === 'string')).toBe(true);
     expect(cpuSeconds(2 ** 30)).toBeUndefined();
   });
 });

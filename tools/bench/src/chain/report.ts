@@ -124,10 +124,15 @@ export function renderChainBench(r: ChainBenchResult): string {
     out.push('');
     out.push(
       table(
-        ['idle process', 'pid', '% of a core'],
+        ['idle process', 'pid', '% of a core', 'busiest threads (%)'],
         [
-          ...r.idle.processes.map((p) => [p.name, p.pid, p.cpuPercent.toFixed(1)]),
-          ['total', '', r.idle.totalPercent.toFixed(1)],
+          ...r.idle.processes.map((p) => [
+            p.name,
+            p.pid,
+            p.cpuPercent.toFixed(1),
+            (p.threads ?? []).map((t) => `${t.name} ${t.cpuPercent.toFixed(1)}`).join(', '),
+          ]),
+          ['total', '', r.idle.totalPercent.toFixed(1), ''],
         ],
       ),
     );
