@@ -6,12 +6,15 @@ import { containerIdProblem, ifnameProblem, isPodIdentity } from './env';
 import type { Dns, IpConfig, Route } from './result';
 
 // Everything in a pod's folder may have been written by the pod (contract 2 gives the NF its
-// folder), so nothing read from there is trusted: the paths this plugin touches are derived from
+// folder: docs/architecture.md#cni-to-switch-and-pod), so nothing read from there is trusted: the paths this plugin touches are derived from
 // socketDir, the folder's name and the interface name; the folder must be a real directory whose
 // real path is socketDir's real path plus that name; files are opened without following
 // symlinks (and without blocking on a FIFO), and only sockets are unlinked as sockets.
 
-/** `<ifname>.json` beside the socket (contract 2): what the NF runtime reads to open the port. */
+/**
+ * `<ifname>.json` beside the socket (contract 2, docs/architecture.md#cni-to-switch-and-pod):
+ * what the NF runtime reads to open the port.
+ */
 export interface AttachmentFile {
   cniVersion: string;
   network: string;

@@ -11,7 +11,10 @@ export interface Attachment {
   ifname: string;
 }
 
-/** The network configuration this plugin reads (contract 2), after validation. */
+/**
+ * The network configuration this plugin reads (contract 2,
+ * docs/architecture.md#cni-to-switch-and-pod), after validation.
+ */
 export interface NetConf {
   cniVersion: CniVersion;
   name: string;

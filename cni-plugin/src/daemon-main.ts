@@ -5,7 +5,7 @@ const USAGE = 'usage: flowline-cni daemon [--socket PATH] [--metrics-port PORT|o
 
 /**
  * `flowline-cni daemon`: serves the native executable's invocations until SIGTERM or SIGINT,
- * with Prometheus metrics (contract 6: text on the process's metrics port). Bundled apart from
+ * with Prometheus metrics (contract 6, docs/architecture.md#metrics: text on the process's metrics port). Bundled apart from
  * the exec path (dist/flowline-cni-daemon.js): OpenTelemetry is too big to load per exec.
  */
 export async function runDaemon(argv: readonly string[]): Promise<void> {

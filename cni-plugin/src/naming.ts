@@ -48,7 +48,8 @@ export function folderName(socketDir: string, id: FolderIdentity): string {
 }
 
 /**
- * Where an attachment's socket and description live (contract 2):
+ * Where an attachment's socket and description live (contract 2,
+ * docs/architecture.md#cni-to-switch-and-pod):
  * `<socketDir>/<folder>/<ifname>.sock` and `<ifname>.json` beside it, the folder from
  * `folderName`. Refuses, with code 7 naming socketDir, a socketDir so long that even the hashed
  * folder's socket path is over the unix socket limit.

@@ -1,4 +1,7 @@
-/** Every resource this plugin advertises is `flowline.io/<pool>` (contract 1). */
+/**
+ * Every resource this plugin advertises is `flowline.io/<pool>` (contract 1,
+ * docs/architecture.md#device-plugin-to-pod).
+ */
 export const RESOURCE_PREFIX = 'flowline.io';
 
 const NAME_PART = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;

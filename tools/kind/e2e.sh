@@ -289,7 +289,8 @@ step_flowline() {
     wait_until "$emulated_vfs flowline.io/sriov_vf on $worker" 180 \
       "test \"\$(kubectl get node $worker -o jsonpath='{.status.allocatable.flowline\\.io/sriov_vf}')\" = $emulated_vfs"
   done
-  # One VF through kubelet and the device plugin's Allocate (contract 1).
+  # One VF through kubelet and the device plugin's Allocate (contract 1,
+  # docs/architecture.md#device-plugin-to-pod).
   run kubectl -n "$flowline_ns" apply -f "$kind_dir/manifests/vf-probe.yaml"
   run kubectl -n "$flowline_ns" wait --for=jsonpath='{.status.phase}'=Succeeded pod/vf-probe --timeout=180s
   run_sh "kubectl -n $flowline_ns logs vf-probe | tee /dev/stderr | grep -Eq '^PCIDEVICE_FLOWLINE_IO_SRIOV_VF=0000:[0-9a-f]{2}:[0-9a-f]{2}\\.[0-7]\$'"

@@ -52,7 +52,7 @@ capabilities:
   {{- end }}
 {{- end -}}
 
-{{/* The CNI network config of contract 2 (type "flowline"), as JSON. */}}
+{{/* The CNI network config of contract 2 (docs/architecture.md#cni-to-switch-and-pod; type "flowline"), as JSON. */}}
 {{- define "flowline.cniConfig" -}}
 {{- $cni := .Values.cni -}}
 {{- $conf := dict "cniVersion" "1.1.0" "name" $cni.networkName "type" "flowline" "bridge" .Values.global.bridge "socketDir" .Values.global.socketDir "mtu" (int $cni.mtu) -}}

@@ -98,7 +98,8 @@ const title = missing.length
     expect(address.interface).toBe(0);
     expect(add.json!.dns).toEqual({ nameservers: ['10.77.0.53'] });
 
-    // The port is in OVS, the socket folder follows contract 2, the lease is in host-local.
+    // The port is in OVS, the socket folder follows contract 2
+    // (docs/architecture.md#cni-to-switch-and-pod), the lease is in host-local.
     const description = JSON.parse(readFileSync(`${fx.socketDir}/default_web-0/net1.json`, 'utf8'));
     expect(description.socketPath).toBe(`${fx.socketDir}/default_web-0/net1.sock`);
     expect(description.ips).toEqual([{ address: address.address, gateway: '10.77.0.1' }]);

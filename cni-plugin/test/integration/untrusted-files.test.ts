@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CniFixture, PLUGIN_MODES } from '../support/fixture';
 
-// The pod's folder under socketDir is the pod's to write (contract 2): everything the plugin
+// The pod's folder under socketDir is the pod's to write (contract 2,
+// docs/architecture.md#cni-to-switch-and-pod): everything the plugin
 // reads there may be crafted or garbled. Through the executable, as a runtime runs it, with the
 // daemon and in-process: GC, DEL and CHECK touch only what they derive, leave victims outside
 // (and inside) alone, still clean up what is theirs, and say what they did.

@@ -16,7 +16,7 @@ function podDir(files: Record<string, unknown>): string {
   return dir;
 }
 
-describe('discoverPodPorts (contract 3)', () => {
+describe('discoverPodPorts (contract 3, docs/architecture.md#nf-boot)', () => {
   it('turns each <ifname>.json into a server-mode virtio-user port', () => {
     const dir = podDir({
       'net1.json': {

@@ -75,7 +75,8 @@ function readInterfaceFile(path: string, fs: PodEnvironmentSeam): PodInterfaceFi
 }
 
 /**
- * The ports a pod was given, per contract 3 of the design: each `<ifname>.json` in the pod dir
+ * The ports a pod was given, per contract 3 (docs/architecture.md#nf-boot): each `<ifname>.json`
+ * in the pod dir
  * becomes a net_virtio_user port (server=1) on its socket; each PCI address in PCIDEVICE_* a PCI
  * port; each netdev in FLOWLINE_NETDEV_* an AF_XDP port (AF_PACKET as fallback); and explicit
  * ports from the config are added as they are. Names must be unique.

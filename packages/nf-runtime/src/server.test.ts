@@ -154,7 +154,7 @@ describe('NfServer', () => {
     expect(seen).toEqual(['100', '150', '200']);
   });
 
-  it('exposes contract 6 metrics from the dataplane on /metrics', async () => {
+  it('exposes contract 6 metrics (docs/architecture.md#metrics) from the dataplane on /metrics', async () => {
     dataplane.rx = 1000n;
     const body = await (await fetch(telemetry.metricsUrl!)).text();
     expect(body).toMatch(/flowline_port_rx_packets_total\{nf="fw-0",port="net1"\} 1000/);

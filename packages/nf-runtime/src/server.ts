@@ -95,7 +95,8 @@ export function snapshotOf(
 }
 
 /**
- * Contract 6's metrics, read from the dataplane at each scrape: port rx/tx/dropped (labels nf,
+ * Contract 6's metrics (docs/architecture.md#metrics), read from the dataplane at each scrape:
+ * port rx/tx/dropped (labels nf,
  * port, reason) and per-stage counters. Observable counters: nothing runs between scrapes.
  */
 export function registerDataplaneMetrics(

@@ -59,7 +59,8 @@ async function claimedPort(file: string): Promise<string> {
 }
 
 /**
- * Reads the attachment files the CNI plugin writes (contract 2),
+ * Reads the attachment files the CNI plugin writes (contract 2,
+ * docs/architecture.md#cni-to-switch-and-pod),
  * `<socketDir>/<namespace>_<pod>/<ifname>.json`, without trusting them: the folder is the
  * pod's, so the pod can write there. A file says which interfaces the pod has; the OVS port
  * of each is the one the switch itself records for it, by the external_ids the CNI plugin

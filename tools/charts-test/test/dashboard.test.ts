@@ -24,7 +24,7 @@ const metricsIn = (expr: string) =>
   [...expr.matchAll(/\b(flowline_[a-z0-9_]+)\s*[{[]/g)].map((m) => m[1]);
 
 describe('the Grafana dashboard', () => {
-  it('charts every metric of contract 6 with its labels', () => {
+  it('charts every metric of contract 6 (docs/architecture.md#metrics) with its labels', () => {
     const used = new Set(exprs.flatMap(metricsIn));
     for (const m of [
       'flowline_port_rx_packets_total',

@@ -200,7 +200,7 @@ describe('charts/flowline', () => {
       expect(cli, `${name} is not read by device-plugin/src/cli.ts`).toContain(name);
   });
 
-  it('installs the CNI plugin and declares the network of contract 2 (Multus by default)', () => {
+  it('installs the CNI plugin and declares the network of contract 2 (docs/architecture.md#cni-to-switch-and-pod; Multus by default)', () => {
     const nad = find(ms, 'NetworkAttachmentDefinition', 'flowline-vhost');
     expect(JSON.parse((nad.spec as { config: string }).config)).toEqual({
       cniVersion: '1.1.0',

@@ -109,7 +109,7 @@ describe('charts/network-function', () => {
     expect((sts.spec as { serviceName: string }).serviceName).toBe('firewall');
   });
 
-  it('mounts its own socket folder (contract 2), hugepages and a read-only config', () => {
+  it('mounts its own socket folder (contract 2: docs/architecture.md#cni-to-switch-and-pod), hugepages and a read-only config', () => {
     const mount = (name: string) => c.volumeMounts!.find((m) => m.name === name)!;
     expect(mount('pod-dir')).toEqual({
       name: 'pod-dir',

@@ -15,7 +15,8 @@ import { until } from '../support/until';
  * The controller against a real private ovsdb-server + ovs-vswitchd-dpdk: chains become
  * OpenFlow flows on br-flowline, a dead hop's failure policy shows in the flows, flows lost
  * by an ovs-vswitchd restart come back, and chains survive a controller restart.
- * Attachment files are written in the CNI plugin's layout (contract 2); the local-node e2e
+ * Attachment files are written in the CNI plugin's layout (contract 2,
+ * docs/architecture.md#cni-to-switch-and-pod); the local-node e2e
  * runs the real plugin. gRPC is mutual TLS both ways, with certificates from a test CA: the
  * operator calls the ChainService, the controller watches the firewall's health presenting its
  * own certificate and checking the firewall's (spiffe://flowline/ns/default/nf/fw).

@@ -349,7 +349,7 @@ describe.skipIf(notReady)('flowline-firewall process (root, hugepages, vhost-use
     expect((await listRules()).generation).toBe('4');
   });
 
-  it('exports contract-6 metrics', async () => {
+  it('exports contract-6 metrics (docs/architecture.md#metrics)', async () => {
     const line = stderr.split('\n').find((l) => l.includes('"serving"'));
     const url = (JSON.parse(line!) as { metricsUrl: string }).metricsUrl;
     const body = await (await fetch(url.replace('0.0.0.0', '127.0.0.1'))).text();

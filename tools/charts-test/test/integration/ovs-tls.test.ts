@@ -143,7 +143,8 @@ describe.skipIf(!root)("the chart's OVS and chain controller over SSL (integrati
       ovsLog.includes('bridge br-flowline ready'),
     );
 
-    // Three NFs' ports and the CNI plugin's attachment files for them (contract 2).
+    // Three NFs' ports and the CNI plugin's attachment files for them (contract 2,
+    // docs/architecture.md#cni-to-switch-and-pod).
     const sockets = join(work, 'sockets');
     for (const [nf, ifaces] of [
       ['gen', ['net1']],
