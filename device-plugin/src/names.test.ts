@@ -19,7 +19,7 @@ describe('resource and env names', () => {
     expect(extendedResourceNameProblem(`flowline.io/${'a'.repeat(64)}`)).toMatch(/1-63/);
   });
 
-  it('derives the contract-1 env names and the socket name', () => {
+  it('derives the contract-1 env names (docs/architecture.md#device-plugin-to-pod) and the socket name', () => {
     expect(pciEnvName('flowline.io/sriov_vf')).toBe('PCIDEVICE_FLOWLINE_IO_SRIOV_VF');
     expect(netdevEnvName('flowline.io/vf-numa0.a')).toBe('FLOWLINE_NETDEV_VF_NUMA0_A');
     expect(endpointOf('flowline.io/sriov_vf')).toBe('flowline-sriov_vf.sock');

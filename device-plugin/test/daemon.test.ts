@@ -91,7 +91,7 @@ describe('device plugin daemon with a kubelet-side v1beta1 peer', () => {
     expect(pages.filter((d) => d.topology?.nodes[0]?.ID === '1')).toHaveLength(4);
   });
 
-  it('Allocate returns the contract-1 env, mounts, vfio device specs, device-info files and CDI names', async () => {
+  it('Allocate returns the contract-1 env (docs/architecture.md#device-plugin-to-pod), mounts, vfio device specs, device-info files and CDI names', async () => {
     const e = await startAll();
     const a = vfAddress(0, 1);
     const b = vfAddress(1, 2);
