@@ -267,6 +267,7 @@ async function main(argv: string[]): Promise<number> {
     );
     return 64;
   }
+  const loaded = loadPlan(plan); // a bad plan is named before anything else
   const security = transportSecurityFromEnv();
   if (!security) {
     process.stderr.write(
@@ -282,7 +283,7 @@ async function main(argv: string[]): Promise<number> {
   };
   const trustDomain = process.env.FLOWLINE_TRUST_DOMAIN || undefined;
   const ok = await runTrafficStep({
-    plan: loadPlan(plan),
+    plan: loaded,
     trafficGen,
     firewall,
     router,
