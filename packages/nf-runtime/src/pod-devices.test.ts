@@ -37,10 +37,11 @@ describe('discoverPodPorts (contract 3, docs/architecture.md#nf-boot)', () => {
         name: 'net1',
         kind: 'virtio-user',
         devargs: [
-          'net_virtio_user_net1,path=/var/run/flowline/ns_p/net1.sock,server=1,queues=1,queue_size=1024,mac=02:00:00:00:00:01',
+          `net_virtio_user_net1,path=${join(dir, 'net1.sock')},server=1,queues=1,queue_size=1024,mac=02:00:00:00:00:01`,
         ],
         origin: join(dir, 'net1.json'),
-        socketPath: '/var/run/flowline/ns_p/net1.sock',
+        // Beside the file in the folder this process sees, not the host path the file names.
+        socketPath: join(dir, 'net1.sock'),
         mac: '02:00:00:00:00:01',
         ips: ['10.0.0.2/24'],
       },
@@ -86,8 +87,10 @@ describe('discoverPodPorts (contract 3, docs/architecture.md#nf-boot)', () => {
     expect(() => discoverPodPorts({ podDir: broken, ports: [] }, {})).toThrow(
       /net1\.json: not readable JSON/,
     );
-    const nosock = podDir({ 'net1.json': { mac: '02:00:00:00:00:01' } });
-    expect(() => discoverPodPorts({ podDir: nosock, ports: [] }, {})).toThrow(/no "socketPath"/);
+    const notObject = podDir({ 'net1.json': '["/etc/passwd"]' });
+    expect(() => discoverPodPorts({ podDir: notObject, ports: [] }, {})).toThrow(
+      /net1\.json: is not an object/,
+    );
     expect(() => discoverPodPorts({ podDir: '/nonexistent/pod', ports: [] }, {})).toThrow(
       /cannot list the pod dir/,
     );

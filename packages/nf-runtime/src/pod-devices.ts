@@ -62,13 +62,9 @@ function readInterfaceFile(path: string, fs: PodEnvironmentSeam): PodInterfaceFi
   } catch (err) {
     throw new PodDeviceError(path, `not readable JSON: ${(err as Error).message}`);
   }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+    throw new PodDeviceError(path, 'is not an object; was it written by the flowline CNI plugin?');
   const file = parsed as Partial<PodInterfaceFile>;
-  if (typeof file.socketPath !== 'string' || file.socketPath === '') {
-    throw new PodDeviceError(
-      path,
-      'has no "socketPath"; was it written by the flowline CNI plugin?',
-    );
-  }
   if (file.mac !== undefined && !MAC.test(file.mac))
     throw new PodDeviceError(path, `"mac" ${file.mac} is not a MAC address`);
   return file as PodInterfaceFile;
@@ -101,9 +97,12 @@ export function discoverPodPorts(
       if (!IFNAME.test(ifName))
         throw new PodDeviceError(path, `"${ifName}" is not an interface name`);
       const info = readInterfaceFile(path, fs);
+      // The socket is <podDir>/<ifname>.sock as this process sees the folder (in a cluster the
+      // pod's mount, not the host path the file's socketPath names).
+      const socketPath = join(config.podDir, `${ifName}.sock`);
       const args = [
         `${vdevName('net_virtio_user', ifName)}`,
-        `path=${info.socketPath}`,
+        `path=${socketPath}`,
         'server=1',
         'queues=1',
         // 1024 (default) rather than virtio's 256: a worker that backs off when idle, or shares
@@ -116,7 +115,7 @@ export function discoverPodPorts(
         kind: 'virtio-user',
         devargs: [args.join(',')],
         origin: path,
-        socketPath: info.socketPath,
+        socketPath,
         ...(info.mac ? { mac: info.mac } : {}),
         ...(info.ips
           ? { ips: info.ips.map((ip) => (typeof ip === 'string' ? ip : ip.address)) }

@@ -26,7 +26,8 @@ const notReady = dataplaneNotReady();
 const tsx = join(__dirname, '..', '..', '..', '..', 'node_modules', 'tsx', 'dist', 'cli.mjs');
 const peerScript = join(__dirname, '..', 'fixtures', 'vhost-peer.ts');
 const dir = mkdtempSync('/tmp/flpd-');
-const sock = join(dir, 'net1.sock');
+// Where the NF looks for it: beside net1.json in the pod dir (contract 2, docs/architecture.md).
+const sock = join(dir, 'pod', 'net1.sock');
 const MAC = '02:00:00:00:00:11';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
