@@ -256,3 +256,35 @@ describe('charts/network-function', () => {
     });
   });
 });
+
+describe('pod folder names the pod can mount', () => {
+  // The CNI plugin hashes a pod folder whose sockets would pass 107 bytes (packages/ovs
+  // podFolderName); subPathExpr can mount only the readable <namespace>_<pod>.
+  it('renders when <socketDir>/<namespace>_<pod>/<15-byte ifname>.sock fits', () => {
+    const ms = render(
+      'network-function',
+      { kind: 'firewall' },
+      { release: 'fw', namespace: 'tenant-a' },
+    );
+    expect(find(ms, 'StatefulSet', 'fw')).toBeDefined();
+  });
+
+  it('refuses a release whose pod folders the plugin would hash, saying what to shorten', () => {
+    let message = '';
+    try {
+      render(
+        'network-function',
+        { kind: 'firewall', replicas: 10 },
+        {
+          release: 'firewall-with-a-long-release-name',
+          namespace: 'a-rather-long-tenant-namespace-name',
+        },
+      );
+    } catch (e) {
+      message = (e as { stderr?: string }).stderr ?? String(e);
+    }
+    expect(message).toMatch(
+      /pod folder a-rather-long-tenant-namespace-name_firewall-with-a-long-release-name-9 make vhost-user socket paths of up to 11\d bytes, over the 107/,
+    );
+  });
+});
