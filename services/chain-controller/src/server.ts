@@ -3,6 +3,7 @@ import type { TransportSecurity } from '@flowline/grpc-auth';
 import { OpenFlow, OvsdbClient, VSwitch, switchName, type OvsTls } from '@flowline/ovs';
 import { HealthService } from '@flowline/proto';
 import { type Telemetry, setupTelemetry } from '@flowline/telemetry';
+import { registerChainMetrics } from './metrics';
 import { readFileSync } from 'node:fs';
 import { ChainController, type ChainSwitch } from './controller';
 import { AttachmentDirectory, type NfDirectory } from './directory';
@@ -244,6 +245,7 @@ export async function startChainController(
       (err: unknown) => log.error('ServiceChain reconciler failed', { err }),
     );
   }
+  registerChainMetrics(telemetry.meter, controller);
   log.info('serving', {
     address,
     bridge: config.bridge,

@@ -1,8 +1,9 @@
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { find, render } from '../src/helm';
-import { chartsDir } from '../src/paths';
+import { chartsDir, repoRoot } from '../src/paths';
 
 interface Panel {
   id: number;
@@ -30,7 +31,9 @@ describe('the Grafana dashboard', () => {
       'flowline_port_rx_packets_total',
       'flowline_port_tx_packets_total',
       'flowline_port_dropped_packets_total',
-      'flowline_stage_packets_total',
+      'flowline_stage_packets_in_total',
+      'flowline_stage_dropped_packets_total',
+      'flowline_chain_hop_healthy',
       'flowline_chain_hop_packets_total',
       'flowline_cni_requests_total',
       'flowline_cni_request_duration_seconds_bucket',
@@ -49,6 +52,31 @@ describe('the Grafana dashboard', () => {
         e.startsWith('sum by (chain, hop, nf) (rate(flowline_chain_hop_packets_total'),
       ),
     ).toBe(true);
+  });
+
+  it('queries only metrics the code exports (instrument names in the sources)', () => {
+    // Each instrument's creation and the line after it (prettier may wrap the name there).
+    const sources = execFileSync(
+      'git',
+      [
+        'grep',
+        '--untracked',
+        '-h',
+        '-A1',
+        '-E',
+        'create(Observable)?(Counter|Gauge|Histogram|UpDownCounter)\\(',
+        '--',
+        '*.ts',
+        ':!*.test.ts',
+      ],
+      { cwd: repoRoot, encoding: 'utf8' },
+    );
+    const exported = new Set([...sources.matchAll(/'(flowline_[a-z0-9_]+)'/g)].map((m) => m[1]!));
+    expect(exported.size).toBeGreaterThan(10);
+    // Prometheus names: counters end in _total, histograms in _bucket/_sum/_count.
+    const base = (m: string) => m.replace(/_(total|bucket|sum|count)$/, '');
+    const missing = [...new Set(exprs.flatMap(metricsIn))].filter((m) => !exported.has(base(m)));
+    expect(missing).toEqual([]);
   });
 
   it('has well-formed panels: unique ids, queries with balanced brackets, counters read through rate()', () => {
