@@ -813,6 +813,11 @@ Napi::Value PipelineCycles(const Napi::CallbackInfo &info) {
   return out;
 }
 
+Napi::Value HeapBytes(const Napi::CallbackInfo &info) {
+  RequireEal(info.Env());
+  return Napi::Number::New(info.Env(), (double)fl_heap_bytes());
+}
+
 Napi::Value TscHz(const Napi::CallbackInfo &info) {
   return Napi::Number::New(info.Env(), (double)fl_pipeline_tsc_hz());
 }
@@ -1103,6 +1108,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   EXPORT("pipelineCycles", PipelineCycles);
   EXPORT("pipelineLpmHits", PipelineLpmHits);
   EXPORT("tscHz", TscHz);
+  EXPORT("heapBytes", HeapBytes);
   EXPORT("pipelineAclHits", PipelineAclHits);
   EXPORT("pipelineCheckPort", PipelineCheckPort);
   EXPORT("pipelineAdvanceClock", PipelineAdvanceClock);

@@ -25,6 +25,8 @@ extern "C" {
 int fl_eal_init(int argc, char **argv, char **log, char *err);
 int fl_eal_cleanup(char *err);
 int fl_eal_state(void); /* 0 never initialised, 1 running, 2 cleaned up */
+/* Bytes allocated from DPDK's malloc heaps, summed over sockets. */
+uint64_t fl_heap_bytes(void);
 int fl_lcores(unsigned *out, int max, unsigned *main_lcore);
 const char *fl_strerror(int errnum);
 /* Formats "<what>: <strerror> (<rc>)" into err; returns rc as a negative errno. */
@@ -244,11 +246,14 @@ int fl_pipeline_stop(struct fl_pipeline *p);
 void fl_pipeline_free(struct fl_pipeline *p);
 int fl_pipeline_n_stages(struct fl_pipeline *p);
 int fl_pipeline_add_burn(struct fl_pipeline *p, const struct fl_burn_conf *c, char *err);
-/* Busy TSC cycles summed over workers, counted with rte_rdtsc around each part of every burst
- * that brought packets (empty polls and idle sleeps are not counted): FL_CYC_BUSY (the whole
- * burst, rx to tx), FL_CYC_RX (the rx burst call), FL_CYC_PARSE, FL_CYC_TX (sorting by fate,
- * tx, punt, free), then one per stage. Returns the count (FL_CYC_FIXED + stages). */
-enum { FL_CYC_BUSY = 0, FL_CYC_RX, FL_CYC_PARSE, FL_CYC_TX, FL_CYC_FIXED };
+/* Busy TSC cycles summed over workers, counted with rte_rdtsc in the worker; empty polls and
+ * idle sleeps are not counted. FL_CYC_BUSY: every burst that brought packets, rx call to the
+ * end of tx. The parts are timed in one burst of every FL_CYC_SAMPLE (so that timing costs
+ * little): FL_CYC_RX (the rx burst call), FL_CYC_PARSE, FL_CYC_TX (sorting by fate, tx, punt,
+ * free), then one per stage, with FL_CYC_SAMPLED the packets of those bursts. Returns the count
+ * (FL_CYC_FIXED + stages). */
+#define FL_CYC_SAMPLE 16
+enum { FL_CYC_BUSY = 0, FL_CYC_RX, FL_CYC_PARSE, FL_CYC_TX, FL_CYC_SAMPLED, FL_CYC_FIXED };
 int fl_pipeline_cycles(struct fl_pipeline *p, uint64_t *out);
 uint64_t fl_pipeline_tsc_hz(void);
 /* An LPM stage's per-route hits (its table counts them: count_hits), in route order; returns the

@@ -1,18 +1,19 @@
 /*
  * Connection tracking table (see fl_conntrack.h for the threading rule).
  *
- * Layout: capacity / FL_CT_BUCKET buckets of FL_CT_BUCKET 64-byte entries, and per bucket one
- * cache line of FL_CT_BUCKET 32-bit tags (the flow's hash with the top bit set; 0 is a free
- * slot), so a lookup reads one tag line and, when a tag matches, one entry: two cache lines
- * whatever the load. fl_ct_track_bulk prefetches both for a whole burst. A flow's key is
- * canonical (the lower endpoint first), so both directions hash to the same bucket and one
- * probe of one bucket finds a flow from either side; the entry remembers which endpoint
- * originated it. Expiry is lazy (a lookup or insert that meets an expired entry reclaims it)
- * plus a small sweep each burst, so entries of idle flows are reclaimed too. When a new flow's
- * bucket is full of live flows, the least recently seen one is evicted (or, with eviction off,
- * the new flow is dropped).
+ * Layout: capacity / FL_CT_BUCKET buckets of FL_CT_BUCKET 64-byte entries, and per bucket
+ * FL_CT_BUCKET 16-bit tags (15 bits of the flow's hash and a valid bit; 0 is a free slot), two
+ * buckets' tags to a cache line, so a lookup reads one tag line and, when a tag matches, one
+ * entry: two cache lines whatever the load, and the tags of a 262,144-entry table fit in 512 KiB.
+ * fl_ct_track_bulk prefetches both for a whole burst. A flow's key is canonical (the lower endpoint
+ * first), so both directions hash to the same bucket and one probe of one bucket finds a flow from
+ * either side; the entry remembers which endpoint originated it. Expiry is lazy (a lookup or insert
+ * that meets an expired entry reclaims it) plus a small sweep each burst, so entries of idle flows
+ * are reclaimed too. When a new flow's bucket is full of live flows, the least recently seen one is
+ * evicted (or, with eviction off, the new flow is dropped).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -65,15 +66,18 @@ struct ct_entry {
   uint64_t last;    /* TSC of the last packet: the eviction order */
 };
 
-_Static_assert(sizeof(struct ct_key) == 40, "ct_key layout");
+_Static_assert(sizeof(struct ct_key) == 40, "ct_key layout: five 8-byte words (key_eq)");
+_Static_assert(offsetof(struct ct_key, pa) == 32 && offsetof(struct ct_key, family) == 37,
+               "ct_key layout: make_key builds its last word");
 _Static_assert(sizeof(struct ct_entry) == 64, "one entry per cache line");
 
-#define TAG_BIT 0x80000000u
-_Static_assert(FL_CT_BUCKET * sizeof(uint32_t) == 64, "one tag line per bucket");
+/* A slot's tag: 15 bits of its flow's hash (the bits above the bucket index's) and a valid bit. */
+static inline uint16_t tag_of(uint32_t sig) { return (uint16_t)((sig >> 16) | 0x8000u); }
+_Static_assert(FL_CT_BUCKET * sizeof(uint16_t) == 32, "two buckets' tags per cache line");
 
 struct fl_ct {
   struct ct_entry *e;
-  uint32_t *tag; /* [n_buckets][FL_CT_BUCKET]: sig | TAG_BIT of the slot's flow, 0 when free */
+  uint16_t *tag; /* [n_buckets][FL_CT_BUCKET]: tag_of(sig) of the slot's flow, 0 when free */
   uint32_t n_buckets, mask, cursor;
   uint8_t evict;
   uint64_t timeout[FL_CT_TO_COUNT]; /* TSC cycles */
@@ -117,7 +121,7 @@ struct fl_ct *fl_ct_create(const struct fl_ct_conf *c, char *err) {
     rte_free(t);
     return NULL;
   }
-  t->tag = rte_zmalloc_socket("fl_ct_tags", (size_t)cap * sizeof(uint32_t), RTE_CACHE_LINE_SIZE,
+  t->tag = rte_zmalloc_socket("fl_ct_tags", (size_t)cap * sizeof(uint16_t), RTE_CACHE_LINE_SIZE,
                               c->socket);
   if (!t->tag) {
     fl_fail(err, -ENOMEM, "conntrack tags for %u entries", cap);
@@ -141,25 +145,60 @@ void fl_ct_free(struct fl_ct *t) {
   rte_free(t);
 }
 
-/* The canonical key of a flow seen from (src, sport) to (dst, dport). */
-static void make_key(struct ct_pkt *p, const uint8_t *src, const uint8_t *dst, int alen,
-                     uint16_t sport, uint16_t dport, uint8_t proto) {
-  int c = memcmp(src, dst, (size_t)alen);
-  p->src_is_a = c < 0 || (c == 0 && rte_be_to_cpu_16(sport) <= rte_be_to_cpu_16(dport));
-  struct ct_key *k = &p->k;
-  memset(k, 0, sizeof(*k));
-  memcpy(k->a, p->src_is_a ? src : dst, (size_t)alen);
-  memcpy(k->b, p->src_is_a ? dst : src, (size_t)alen);
-  k->pa = p->src_is_a ? sport : dport;
-  k->pb = p->src_is_a ? dport : sport;
-  k->proto = proto;
-  k->family = alen == 4 ? 4 : 6;
-  p->sig = rte_hash_crc(k, sizeof(*k), 0x9e3779b9);
+/* The canonical key of a flow seen from (src, sport) to (dst, dport). The key is built in
+ * registers, stored and hashed as five whole words: built field by field, its narrow stores
+ * would stall the hash's wide loads (no store-to-load forwarding). */
+static inline void make_key(struct ct_pkt *p, const uint8_t *src, const uint8_t *dst, int alen,
+                            uint16_t sport, uint16_t dport, uint8_t proto) {
+  uint64_t w0, w1, w2, w3;
+  int src_is_a;
+  int ports_up = rte_be_to_cpu_16(sport) <= rte_be_to_cpu_16(dport);
+  if (alen == 4) {
+    uint32_t s, d;
+    memcpy(&s, src, 4);
+    memcpy(&d, dst, 4);
+    uint32_t hs = rte_be_to_cpu_32(s), hd = rte_be_to_cpu_32(d);
+    src_is_a = hs < hd || (hs == hd && ports_up);
+    w0 = src_is_a ? s : d;
+    w2 = src_is_a ? d : s;
+    w1 = w3 = 0;
+  } else {
+    int c = memcmp(src, dst, 16);
+    src_is_a = c < 0 || (c == 0 && ports_up);
+    const uint8_t *a = src_is_a ? src : dst, *b = src_is_a ? dst : src;
+    memcpy(&w0, a, 8);
+    memcpy(&w1, a + 8, 8);
+    memcpy(&w2, b, 8);
+    memcpy(&w3, b + 8, 8);
+  }
+  /* pa, pb, proto, family: the layout of struct ct_key's last word (little-endian) */
+  uint64_t w4 = (uint64_t)(src_is_a ? sport : dport) | (uint64_t)(src_is_a ? dport : sport) << 16 |
+                (uint64_t)proto << 32 | (uint64_t)(alen == 4 ? 4 : 6) << 40;
+  uint8_t *k = (uint8_t *)&p->k;
+  memcpy(k, &w0, 8);
+  memcpy(k + 8, &w1, 8);
+  memcpy(k + 16, &w2, 8);
+  memcpy(k + 24, &w3, 8);
+  memcpy(k + 32, &w4, 8);
+  p->src_is_a = (uint8_t)src_is_a;
+  uint32_t h = rte_hash_crc_8byte(w0, 0x9e3779b9);
+  h = rte_hash_crc_8byte(w1, h);
+  h = rte_hash_crc_8byte(w2, h);
+  h = rte_hash_crc_8byte(w3, h);
+  h = rte_hash_crc_8byte(w4, h);
+  /* CRC is linear: flows that differ in a few bits (ports counting up) would fill some buckets
+   * and leave others empty. A multiply-xorshift finaliser (murmur3's) spreads them. */
+  h ^= h >> 16;
+  h *= 0x85ebca6bu;
+  h ^= h >> 13;
+  h *= 0xc2b2ae35u;
+  h ^= h >> 16;
+  p->sig = h;
 }
 
 /* Fills p from the parsed headers; 0 when the packet is not of a trackable kind. */
-static int ct_classify(const struct fl_parsed *h, const uint8_t *pkt, uint32_t len,
-                       struct ct_pkt *p) {
+static inline int ct_classify(const struct fl_parsed *h, const uint8_t *pkt, uint32_t len,
+                              struct ct_pkt *p) {
   if (h->reason || (h->l3 != FL_L3_IPV4 && h->l3 != FL_L3_IPV6) || !(h->flags & FL_F_L4) ||
       (h->flags & FL_F_FRAG_LATER))
     return 0;
@@ -193,7 +232,7 @@ static inline uint16_t rd16(const uint8_t *b) { return (uint16_t)((b[0] << 8) | 
 
 /* ICMP errors that quote a packet: destination unreachable (incl. fragmentation needed),
  * time exceeded, parameter problem; ICMPv6 also packet too big. */
-static int icmp_error(const struct fl_parsed *h) {
+static inline int icmp_error(const struct fl_parsed *h) {
   if (h->reason || !(h->flags & FL_F_L4) || (h->flags & FL_F_FRAG_LATER)) return 0;
   if (h->l3 == FL_L3_IPV4 && h->proto == 1)
     return h->icmp_type == 3 || h->icmp_type == 11 || h->icmp_type == 12;
@@ -252,17 +291,24 @@ static inline void reclaim(struct fl_ct *t, struct ct_entry *e, uint64_t *why) {
 
 /* Slots of the bucket whose tag is the packet's, as a bit mask. */
 static inline uint32_t tag_matches(const struct fl_ct *t, size_t b, uint32_t sig) {
-  const uint32_t *tg = &t->tag[b], want = sig | TAG_BIT;
+  const uint16_t *tg = &t->tag[b], want = tag_of(sig);
   uint32_t m = 0;
   for (int i = 0; i < FL_CT_BUCKET; i++) m |= (uint32_t)(tg[i] == want) << i;
   return m;
+}
+
+static inline int key_eq(const struct ct_key *x, const struct ct_key *y) {
+  uint64_t a[5], b[5];
+  memcpy(a, x, sizeof(a));
+  memcpy(b, y, sizeof(b));
+  return !((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3]) | (a[4] ^ b[4]));
 }
 
 static inline struct ct_entry *find_in(struct fl_ct *t, const struct ct_pkt *p, size_t b,
                                        uint32_t m) {
   for (; m; m &= m - 1) {
     struct ct_entry *e = &t->e[b + (unsigned)__builtin_ctz(m)];
-    if (e->state != ST_FREE && !memcmp(&e->k, &p->k, sizeof(p->k))) return e;
+    if (e->state != ST_FREE && key_eq(&e->k, &p->k)) return e;
   }
   return NULL;
 }
@@ -338,9 +384,9 @@ static inline int ct_kind(const struct fl_parsed *h, const uint8_t *pkt, uint32_
 }
 
 /* The packet's flow is e (or none): the verdict, and the flow's update. */
-static int track_found(struct fl_ct *t, const struct ct_pkt *pp, int kind, struct ct_entry *e,
-                       uint64_t now) {
-  const struct ct_pkt p = *pp;
+static inline int track_found(struct fl_ct *t, const struct ct_pkt *pp, int kind,
+                              struct ct_entry *e, uint64_t now) {
+  const struct ct_pkt *const p = pp;
   if (kind == K_RELATED) {
     if (!e || now >= e->expires) return 0;
     t->ctr.hits++;
@@ -352,11 +398,11 @@ static int track_found(struct fl_ct *t, const struct ct_pkt *pp, int kind, struc
     reclaim(t, e, &t->ctr.expired);
     return 0;
   }
-  int orig = p.src_is_a == e->orig_a;
+  int orig = p->src_is_a == e->orig_a;
   if (e->state == ST_ICMP) {
-    if (p.echo != (orig ? 1 : 2)) return 0; /* only requests out, replies back */
+    if (p->echo != (orig ? 1 : 2)) return 0; /* only requests out, replies back */
   } else if (e->k.proto == 6) {
-    if (!tcp_step(e, orig, p.tcp_flags)) return 0;
+    if (!tcp_step(e, orig, p->tcp_flags)) return 0;
   } else if (!orig) {
     e->seen |= SEEN_REPLY;
   }
@@ -417,7 +463,7 @@ int fl_ct_commit(struct fl_ct *t, const struct fl_parsed *h, const uint8_t *pkt,
     state = ST_ICMP;
   }
   struct ct_entry *b = bucket(t, p.sig), *slot = NULL, *oldest = NULL;
-  const uint32_t *tg = &t->tag[bucket_of(t, p.sig)];
+  const uint16_t *tg = &t->tag[bucket_of(t, p.sig)];
   for (int i = 0; i < FL_CT_BUCKET; i++) {
     struct ct_entry *e = &b[i];
     if (!tg[i]) { /* free: no need to read the entry */
@@ -430,7 +476,7 @@ int fl_ct_commit(struct fl_ct *t, const struct fl_parsed *h, const uint8_t *pkt,
       continue;
     }
     /* Two packets of a new flow in one burst: the first created it. */
-    if (e->sig == p.sig && !memcmp(&e->k, &p.k, sizeof(p.k))) return 0;
+    if (e->sig == p.sig && key_eq(&e->k, &p.k)) return 0;
     if (!oldest || e->last < oldest->last) oldest = e;
   }
   if (!slot) {
@@ -449,7 +495,7 @@ int fl_ct_commit(struct fl_ct *t, const struct fl_parsed *h, const uint8_t *pkt,
   slot->last = now;
   slot->expires = now + t->timeout[timeout_class(state)];
   slot->state = state;
-  t->tag[slot - t->e] = p.sig | TAG_BIT;
+  t->tag[slot - t->e] = tag_of(p.sig);
   t->ctr.entries++;
   t->ctr.created++;
   return 1;

@@ -13,6 +13,7 @@
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 #include <rte_log.h>
+#include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 
@@ -40,6 +41,16 @@ const char *fl_strerror(int errnum) {
 }
 
 int fl_eal_state(void) { return eal_state; }
+
+uint64_t fl_heap_bytes(void) {
+  uint64_t sum = 0;
+  for (unsigned i = 0; i < rte_socket_count(); i++) {
+    struct rte_malloc_socket_stats st;
+    if (rte_malloc_get_socket_stats(rte_socket_id_by_idx(i), &st) == 0)
+      sum += st.heap_allocsz_bytes;
+  }
+  return sum;
+}
 
 int fl_eal_init(int argc, char **argv, char **log, char *err) {
   if (eal_state == 1) return fail(err, -EALREADY, "EAL is already running in this process");

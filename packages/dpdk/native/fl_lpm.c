@@ -1,14 +1,17 @@
 /*
- * The LPM stage: IPv4 routes in rte_lpm, IPv6 routes in rte_lpm6, next-hop MAC rewrite, TTL /
+ * The LPM stage: IPv4 routes in rte_fib (DIR-24-8 over a RIB tree: a full Internet table of
+ * about a million routes builds in seconds, where each rte_lpm add scans every rule of its
+ * length), IPv6 routes in rte_lpm6, next-hop MAC rewrite, TTL /
  * hop-limit decrement (IPv4 checksum updated incrementally), punts for ARP, neighbour
  * discovery, local addresses, no route and TTL expiry.
  *
  * Per burst: one pass sorts the packets out and gathers the destinations that need a lookup,
- * one bulk lookup per family (rte_lpm_lookup_bulk, rte_lpm6_lookup_bulk_func) resolves them
+ * one bulk lookup per family (rte_fib_lookup_bulk, rte_lpm6_lookup_bulk_func) resolves them
  * together so their table reads overlap, and a last pass rewrites. A table that counts hits
- * stores the route's index as rte_lpm's next hop (and maps it to the next hop), so every route
+ * stores the route's index as the FIB's next hop (and maps it to the next hop), so every route
  * counts the packets it forwarded.
  */
+#define ALLOW_EXPERIMENTAL_API 1 /* rte_fib */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,19 +20,22 @@
 #include <rte_byteorder.h>
 #include <rte_errno.h>
 #include <rte_lcore.h>
-#include <rte_lpm.h>
+#include <rte_fib.h>
 #include <rte_lpm6.h>
 
 #include "fl_stage.h"
 
+/* The FIB's answer for "no route" (4-byte next hops hold up to 2^31 - 1). */
+#define FIB_NO_ROUTE 0x7fffffffu
+
 struct lpm_table {
-  struct rte_lpm *lpm4;
+  struct rte_fib *lpm4;
   struct rte_lpm6 *lpm6;
   struct fl_nexthop *nh;
   uint32_t n_nh, n_local4, n_local6;
   uint32_t *local4; /* network order */
   uint8_t (*local6)[16];
-  /* count_hits: rte_lpm's value is the route index; route_nh maps it to the next hop */
+  /* count_hits: the FIB's value is the route index; route_nh maps it to the next hop */
   uint32_t *route_nh;
   uint64_t *hits; /* [worker][n_routes] */
   uint32_t n_routes, n_workers;
@@ -39,7 +45,7 @@ static unsigned lpm_seq;
 
 void fl_lpm_free(struct lpm_table *t) {
   if (!t) return;
-  rte_lpm_free(t->lpm4);
+  rte_fib_free(t->lpm4);
   rte_lpm6_free(t->lpm6);
   free(t->nh);
   free(t->local4);
@@ -54,7 +60,7 @@ static int cmp_u32(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-/* rte_lpm needs one tbl8 group (1 KiB) per /24 that holds a longer prefix: count them, so that a
+/* DIR-24-8 needs one tbl8 group (1 KiB) per /24 that holds a longer prefix: count them, so that a
  * million routes do not reserve a million groups (a GiB). */
 static uint32_t tbl8_groups(const struct fl_lpm_table_in *in) {
   uint32_t n = 0, distinct = 0;
@@ -114,9 +120,16 @@ struct lpm_table *fl_lpm_build(const struct fl_lpm_table_in *in, unsigned n_work
   int rc;
   if (n4) {
     snprintf(name, sizeof(name), "fl_lpm4_%u", __atomic_fetch_add(&lpm_seq, 1, __ATOMIC_RELAXED));
-    struct rte_lpm_config cfg = {n4 + 1, tbl8_groups(in), 0};
-    if (!(t->lpm4 = rte_lpm_create(name, (int)rte_socket_id(), &cfg))) {
-      fl_fail(err, -rte_errno, "rte_lpm_create(%u routes, %u tbl8 groups)", n4, cfg.number_tbl8s);
+    struct rte_fib_conf cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.type = RTE_FIB_DIR24_8;
+    cfg.default_nh = FIB_NO_ROUTE;
+    cfg.max_routes = (int)(n4 + 2); /* a default route is two /1 halves */
+    cfg.dir24_8.nh_sz = RTE_FIB_DIR24_8_4B;
+    cfg.dir24_8.num_tbl8 = tbl8_groups(in);
+    if (!(t->lpm4 = rte_fib_create(name, (int)rte_socket_id(), &cfg))) {
+      fl_fail(err, -rte_errno, "rte_fib_create(%u routes, %u tbl8 groups)", n4,
+              cfg.dir24_8.num_tbl8);
       goto bad;
     }
   }
@@ -142,11 +155,13 @@ struct lpm_table *fl_lpm_build(const struct fl_lpm_table_in *in, unsigned n_work
     }
     if (r->family == 4) {
       uint32_t a = fl_be32(r->addr);
-      if (r->len == 0) { /* a default route: two /1 halves, since rte_lpm needs depth >= 1 */
-        rc = rte_lpm_add(t->lpm4, 0, 1, v);
-        if (rc >= 0) rc = rte_lpm_add(t->lpm4, 0x80000000u, 1, v);
+      if (v >= FIB_NO_ROUTE) {
+        rc = -E2BIG;
+      } else if (r->len == 0) { /* a default route: two /1 halves */
+        rc = rte_fib_add(t->lpm4, 0, 1, v);
+        if (rc >= 0) rc = rte_fib_add(t->lpm4, 0x80000000u, 1, v);
       } else {
-        rc = rte_lpm_add(t->lpm4, a, r->len, v);
+        rc = rte_fib_add(t->lpm4, a, r->len, v);
       }
     } else {
       if (r->len == 0) {
@@ -189,7 +204,7 @@ static inline uint16_t csum_replace16(uint16_t hc, uint16_t old, uint16_t new) {
   return (uint16_t)~sum;
 }
 
-/* The route's value from rte_lpm(6): its next hop, counting the route's hit when the table
+/* The route's value from the FIB or rte_lpm6: its next hop, counting the route's hit when the table
  * counts. UINT32_MAX when the value is out of range. */
 static inline uint32_t resolve(const struct lpm_table *t, uint32_t v, uint64_t *hits) {
   if (!t->route_nh) return v;
@@ -201,7 +216,8 @@ static inline uint32_t resolve(const struct lpm_table *t, uint32_t v, uint64_t *
 void fl_lpm_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n, unsigned w) {
   const struct lpm_table *t = __atomic_load_n((struct lpm_table **)&s->table, __ATOMIC_ACQUIRE);
   uint64_t *hits = t->hits ? t->hits + (size_t)w * t->n_routes : NULL;
-  uint32_t ip4[FL_MAX_BURST], res4[FL_MAX_BURST];
+  uint32_t ip4[FL_MAX_BURST];
+  uint64_t res4[FL_MAX_BURST];
   uint8_t ip6[FL_MAX_BURST][RTE_LPM6_IPV6_ADDR_SIZE];
   int32_t res6[FL_MAX_BURST];
   uint16_t i4[FL_MAX_BURST], i6[FL_MAX_BURST], n4 = 0, n6 = 0;
@@ -246,9 +262,9 @@ void fl_lpm_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n
   /* 2: the lookups, a burst at a time */
   if (n4) {
     if (t->lpm4)
-      rte_lpm_lookup_bulk(t->lpm4, ip4, res4, n4);
+      rte_fib_lookup_bulk(t->lpm4, ip4, res4, n4);
     else
-      memset(res4, 0, sizeof(uint32_t) * n4);
+      for (uint16_t j = 0; j < n4; j++) res4[j] = FIB_NO_ROUTE;
   }
   if (n6) {
     if (t->lpm6)
@@ -262,11 +278,11 @@ void fl_lpm_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n
     struct pkt *k = &pk[v6 ? i6[j - n4] : i4[j]];
     uint32_t r;
     if (!v6) {
-      if (!(res4[j] & RTE_LPM_LOOKUP_SUCCESS)) {
+      if (res4[j] == FIB_NO_ROUTE) {
         set_fate(c, k, s->c.lpm.no_route_action, FL_R_NO_ROUTE);
         continue;
       }
-      r = res4[j] & 0x00ffffff;
+      r = (uint32_t)res4[j];
     } else {
       if (res6[j - n4] < 0) {
         set_fate(c, k, s->c.lpm.no_route_action, FL_R_NO_ROUTE);

@@ -53,12 +53,15 @@ struct worker {
   struct stage_ctr ctr[MAX_STAGES + 1];
   /* Busy TSC cycles (polls that returned packets only): FL_CYC_* then one per stage. */
   uint64_t cyc[FL_CYC_FIXED + MAX_STAGES];
+  uint64_t bursts;
 };
 
 struct fl_pipeline {
   struct fl_pipeline_conf c;
   struct stage stages[MAX_STAGES];
   int n_stages, needs_parse, running;
+  int plain_l2; /* the only stage is l2fwd: bursts whose output rewrites nothing skip per-packet
+                   work */
   volatile int stop;
   struct worker *w[MAX_WORKERS];
   struct rte_rcu_qsbr *rcu;
@@ -83,22 +86,26 @@ static void run_l2fwd(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint
                       uint16_t in_port) {
   const struct fl_l2fwd_conf *l2 = &s->c.l2;
   uint16_t out = in_port < MAX_L2_PORTS ? l2->out_port[in_port] : FL_NO_PORT;
+  int rewrite = out != FL_NO_PORT && (l2->set_dst[out] || l2->set_src[out]);
+  uint64_t seen = 0, fwd = 0;
   for (uint16_t i = 0; i < n; i++) {
     struct pkt *k = &pk[i];
     if (k->fate != FATE_FWD) continue;
-    c->in++;
+    seen++;
     if (out == FL_NO_PORT) {
       set_fate(c, k, FL_ACT_DROP, FL_R_NO_OUTPUT);
       continue;
     }
-    if (k->m->data_len >= 12) {
+    if (rewrite && k->m->data_len >= 12) {
       uint8_t *eth = rte_pktmbuf_mtod(k->m, uint8_t *);
       if (l2->set_dst[out]) memcpy(eth, l2->dst_mac[out], 6);
       if (l2->set_src[out]) memcpy(eth + 6, l2->src_mac[out], 6);
     }
     k->out = out;
-    c->out++;
+    fwd++;
   }
+  c->in += seen;
+  c->out += fwd;
 }
 
 struct acl4_key {
@@ -246,9 +253,18 @@ static void send_to(struct stage_ctr *pc, uint16_t port, uint16_t q, struct rte_
   }
 }
 
-static void finish(struct worker *w, struct pkt *pk, uint16_t n) {
+static void finish(struct worker *w, struct pkt *pk, uint16_t n, struct rte_mbuf **ms) {
   struct fl_pipeline *p = w->p;
   struct stage_ctr *pc = &w->ctr[0];
+  /* The common case: every packet of the burst goes out of one port, in order. */
+  uint16_t first = pk[0].out;
+  int uniform = first != FL_NO_PORT;
+  for (uint16_t i = 0; i < n && uniform; i++)
+    uniform = pk[i].fate == FATE_FWD && pk[i].out == first;
+  if (uniform) {
+    send_to(pc, first, w->c.tx_queue, ms, n);
+    return;
+  }
   uint16_t ports[8], counts[8], np = 0;
   struct rte_mbuf *tx[8][FL_MAX_BURST];
   struct rte_mbuf *punt[FL_MAX_BURST], *drop[FL_MAX_BURST];
@@ -296,11 +312,28 @@ static void finish(struct worker *w, struct pkt *pk, uint16_t n) {
   if (ndrop) rte_pktmbuf_free_bulk(drop, ndrop);
 }
 
+/* t: the TSC after the rx burst when this burst is one of the sampled ones (FL_CYC_SAMPLE), whose
+ * parts are timed; 0 otherwise. */
 static void process(struct worker *w, uint16_t in_port, struct rte_mbuf **ms, uint16_t n,
                     uint64_t t) {
   struct fl_pipeline *p = w->p;
-  struct pkt pk[FL_MAX_BURST];
   w->ctr[0].in += n;
+  if (p->plain_l2) {
+    /* A plain forward (one l2fwd stage, no parsing, no rewrite on this output): the burst goes
+     * out as it came in, nothing per packet. */
+    const struct fl_l2fwd_conf *l2 = &p->stages[0].c.l2;
+    uint16_t out = in_port < MAX_L2_PORTS ? l2->out_port[in_port] : FL_NO_PORT;
+    if (out != FL_NO_PORT && !l2->set_dst[out] && !l2->set_src[out]) {
+      w->ctr[1].in += n;
+      w->ctr[1].out += n;
+      uint64_t t1 = t ? rte_rdtsc() : 0;
+      if (t) w->cyc[FL_CYC_FIXED] += t1 - t;
+      send_to(&w->ctr[0], out, w->c.tx_queue, ms, n);
+      if (t) w->cyc[FL_CYC_TX] += rte_rdtsc() - t1;
+      return;
+    }
+  }
+  struct pkt pk[FL_MAX_BURST];
   /* The headers were just written by another core (the vhost peer's copy, or the NIC): fetch
    * them a few packets ahead of the parser so that its reads do not stall one by one. */
   if (p->needs_parse)
@@ -318,9 +351,12 @@ static void process(struct worker *w, uint16_t in_port, struct rte_mbuf **ms, ui
     if (p->needs_parse)
       fl_parse(rte_pktmbuf_mtod(ms[i], const uint8_t *), ms[i]->data_len, &pk[i].h);
   }
-  uint64_t t1 = rte_rdtsc();
-  w->cyc[FL_CYC_PARSE] += t1 - t;
-  t = t1;
+  uint64_t t1;
+  if (t) {
+    t1 = rte_rdtsc();
+    w->cyc[FL_CYC_PARSE] += t1 - t;
+    t = t1;
+  }
   for (int s = 0; s < p->n_stages; s++) {
     struct stage *st = &p->stages[s];
     struct stage_ctr *c = &w->ctr[s + 1];
@@ -341,12 +377,14 @@ static void process(struct worker *w, uint16_t in_port, struct rte_mbuf **ms, ui
       run_burn(st, c, pk, n);
       break;
     }
-    t1 = rte_rdtsc();
-    w->cyc[FL_CYC_FIXED + s] += t1 - t;
-    t = t1;
+    if (t) {
+      t1 = rte_rdtsc();
+      w->cyc[FL_CYC_FIXED + s] += t1 - t;
+      t = t1;
+    }
   }
-  finish(w, pk, n);
-  w->cyc[FL_CYC_TX] += rte_rdtsc() - t;
+  finish(w, pk, n, ms);
+  if (t) w->cyc[FL_CYC_TX] += rte_rdtsc() - t;
 }
 
 static void drain_inject(struct worker *w) {
@@ -377,8 +415,14 @@ static int worker_main(void *arg) {
       uint64_t t0 = rte_rdtsc();
       uint16_t n = rte_eth_rx_burst(in->port, in->queue, ms, p->c.burst);
       if (n) {
-        uint64_t t1 = rte_rdtsc();
-        w->cyc[FL_CYC_RX] += t1 - t0;
+        uint64_t t1 = 0;
+        /* every burst's busy cycles are counted; its parts only in sampled bursts, so that the
+         * timing itself (a few rdtsc per burst) costs little */
+        if ((w->bursts++ & (FL_CYC_SAMPLE - 1)) == 0) {
+          t1 = rte_rdtsc();
+          w->cyc[FL_CYC_RX] += t1 - t0;
+          w->cyc[FL_CYC_SAMPLED] += n;
+        }
         total += n;
         process(w, in->port, ms, n, t1);
         w->cyc[FL_CYC_BUSY] += rte_rdtsc() - t0;
@@ -788,6 +832,7 @@ int fl_pipeline_start(struct fl_pipeline *p, char *err) {
         (s + 1 >= p->n_stages || p->stages[s + 1].type != FL_STAGE_ACL))
       return fail(err, -EINVAL, "conntrack stage %d must be followed by an ACL stage", s);
   p->stop = 0;
+  p->plain_l2 = p->n_stages == 1 && p->stages[0].type == FL_STAGE_L2FWD;
   for (unsigned i = 0; i < p->c.n_workers; i++) {
     unsigned lc = p->w[i]->c.lcore;
     if (lc == rte_get_main_lcore() || !rte_lcore_is_enabled(lc))

@@ -210,6 +210,15 @@ export class Eal {
     return native().lcores();
   }
 
+  /**
+   * Bytes allocated from DPDK's heap (rte_malloc: tables, rings, pools' memory), all sockets:
+   * the difference across a table build is that table's hugepage memory.
+   */
+  heapBytes(): number {
+    this.assertRunning();
+    return native().heapBytes();
+  }
+
   /** @internal resources (ports, pools, pipelines) register their teardown here. */
   track(fn: () => void): () => void {
     this.cleanups.add(fn);

@@ -111,10 +111,11 @@ export interface NativeAddon {
   pipelineStop(pipeline: number): void;
   pipelineFree(pipeline: number): void;
   pipelineCounters(pipeline: number): Float64Array;
-  /** Busy TSC cycles: busy, rx, parse, tx, then one per stage. */
+  /** Busy TSC cycles: busy, rx, parse, tx, sampled packets, then one per stage. */
   pipelineCycles(pipeline: number): Float64Array;
   pipelineLpmHits(pipeline: number, stage: number): Float64Array;
   tscHz(): number;
+  heapBytes(): number;
   pipelineAclHits(pipeline: number, stage: number): number[];
   pipelineCtCounters(pipeline: number, stage: number): ConntrackCounters;
   pipelineCtFlush(pipeline: number, stage: number): void;

@@ -95,10 +95,11 @@ export interface ConntrackStage {
   kind: 'conntrack';
   name?: string;
   /**
-   * Flow table entries, rounded up to a power of two (72 bytes of hugepage memory each: a 64-byte
-   * entry and a 4-byte tag in buckets of 16). Default 262,144 (18 MiB): 64k flows fill a quarter
-   * of it, so buckets rarely overflow. Size it at about 2x the flows it must hold; a full
-   * bucket evicts (or drops, whenFull 'drop').
+   * Flow table entries, rounded up to a power of two (66 bytes of hugepage memory each: a
+   * 64-byte entry and a 2-byte tag, in buckets of 16). Default 262,144 (17 MiB), for up to
+   * about 64k flows. Size it at about 4x the flows it must hold: at 2x, a few flows in a
+   * million land in a full bucket (which evicts its least recently seen flow, or drops the
+   * new one with whenFull 'drop'); at 4x practically none do.
    */
   capacity?: number;
   timeouts?: ConntrackTimeouts;
@@ -225,14 +226,18 @@ export interface PipelineCounters {
 }
 
 /**
- * Busy TSC cycles of the pipeline's workers, counted with rte_rdtsc around each part of every
- * burst that brought packets (empty polls and idle sleeps are not counted).
+ * Busy TSC cycles of the pipeline's workers, counted with rte_rdtsc in the worker (empty polls
+ * and idle sleeps are not counted). `busy` covers every burst that brought packets; the parts
+ * (rx, parse, tx, stages) are timed in one burst of every 16, whose packets `sampledPackets`
+ * counts: a part's cycles per packet is part / sampledPackets.
  */
 export interface PipelineCycles {
   /** TSC frequency, Hz. */
   hz: number;
-  /** Whole bursts: rx call to the end of tx. */
+  /** Whole bursts: rx call to the end of tx (divide by the pipeline's rx). */
   busy: number;
+  /** Packets of the bursts whose parts were timed. */
+  sampledPackets: number;
   /** The rx burst calls (for a software source such as net_pcap: the source's own work). */
   rx: number;
   /** Parsing and per-packet set-up. */
@@ -654,7 +659,8 @@ export class Pipeline {
       rx: raw[1]!,
       parse: raw[2]!,
       tx: raw[3]!,
-      stages: this.stages.map((s) => ({ name: s.name, kind: s.kind, cycles: raw[4 + s.index]! })),
+      sampledPackets: raw[4]!,
+      stages: this.stages.map((s) => ({ name: s.name, kind: s.kind, cycles: raw[5 + s.index]! })),
     };
   }
 

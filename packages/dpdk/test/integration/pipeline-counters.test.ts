@@ -59,6 +59,7 @@ describe.skipIf(dataplaneReady())('pipeline counters for benchmarks (root, hugep
       expect(c.hz).toBeGreaterThan(1e8);
       expect(c.stages.map((s) => s.name)).toEqual(['rt']);
       expect(c.stages[0]!.cycles).toBeGreaterThan(0);
+      expect(c.sampledPackets).toBeGreaterThan(0);
       expect(c.busy).toBeGreaterThanOrEqual(c.rx + c.parse + c.tx + c.stages[0]!.cycles);
     } finally {
       p.close();
@@ -106,10 +107,11 @@ describe.skipIf(dataplaneReady())('pipeline counters for benchmarks (root, hugep
       await settle(p, pkts.length);
       expect(drain(b)).toHaveLength(200);
       const c = p.cycles();
-      const burn = c.stages.find((s) => s.name === 'burn')!.cycles;
-      expect(burn).toBeGreaterThanOrEqual(200 * BURN);
-      expect(burn).toBeLessThan(200 * BURN * 1.5 + 2e6); // a descheduled vCPU may add a little
-      expect(c.busy).toBeGreaterThanOrEqual(burn);
+      // parts are timed in one burst of 16: per packet of those bursts
+      const burn = c.stages.find((s) => s.name === 'burn')!.cycles / c.sampledPackets;
+      expect(burn).toBeGreaterThanOrEqual(BURN);
+      expect(burn).toBeLessThan(BURN * 1.5 + 1e5); // a descheduled vCPU may add a little
+      expect(c.busy / 200).toBeGreaterThanOrEqual(BURN);
     } finally {
       p.close();
     }
