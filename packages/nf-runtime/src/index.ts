@@ -53,6 +53,7 @@ export {
   RX_MODES,
   TIMER_BACKOFF,
   rxPlan,
+  type PipelineRx,
   type RxBackoff,
   type RxMode,
   type RxPlan,

@@ -441,6 +441,11 @@ function openPort(spec: PodPort, pool: Mempool, opts: PodDataplaneOptions, logge
   const portOpts = {
     rxDescriptors: opts.port?.rxDescriptors ?? 1024,
     txDescriptors: opts.port?.txDescriptors ?? 1024,
+    // Rx interrupts (eventfd kick/call) for workers that sleep until the switch kicks; a
+    // @flowline/dpdk without RX_INTERRUPTS takes no such option.
+    ...(nativeRxInterrupts() && (opts.rxMode ?? 'adaptive') !== 'poll'
+      ? { rxInterrupts: true }
+      : {}),
   };
   const errors: string[] = [];
   for (const devargs of spec.devargs) {

@@ -15,11 +15,16 @@ describe('rx mode', () => {
       requested: 'poll',
       effective: 'poll',
       backoff: POLL_BACKOFF,
+      pipeline: { backoff: POLL_BACKOFF },
     });
+    expect(rxPlan('poll', vhost, true).pipeline).toEqual({ backoff: POLL_BACKOFF, rxMode: 'poll' });
   });
 
   it('adaptive is had only with native support and every port able to interrupt', () => {
-    expect(rxPlan('adaptive', vhost, true)).toMatchObject({ effective: 'adaptive' });
+    expect(rxPlan('adaptive', vhost, true)).toMatchObject({
+      effective: 'adaptive',
+      pipeline: { rxMode: 'adaptive', backoff: TIMER_BACKOFF },
+    });
     expect(rxPlan('interrupt', vhost, true)).toMatchObject({
       effective: 'interrupt',
       backoff: { spinPolls: 0 },
@@ -29,6 +34,7 @@ describe('rx mode', () => {
       effective: 'timer-backoff',
       reason: 'ports without rx interrupts: ring',
       backoff: TIMER_BACKOFF,
+      pipeline: { backoff: TIMER_BACKOFF },
     });
     expect(rxPlan('adaptive', vhost, false)).toMatchObject({
       effective: 'timer-backoff',

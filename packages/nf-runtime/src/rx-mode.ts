@@ -24,6 +24,15 @@ export interface RxBackoff {
   sleepMaxUs: number;
 }
 
+/**
+ * What a Pipeline.create spec takes from the plan (spread it in): the back-off, and the rxMode
+ * once @flowline/dpdk's workers can wait on rx interrupts.
+ */
+export interface PipelineRx {
+  backoff: RxBackoff;
+  rxMode?: RxMode;
+}
+
 export interface RxPlan {
   /** What the config asked for. */
   requested: RxMode;
@@ -33,6 +42,8 @@ export interface RxPlan {
   reason?: string;
   /** The back-off to give the native worker: the fallback, or busy polling for `poll`. */
   backoff: RxBackoff;
+  /** `{ backoff, rxMode? }` for Pipeline.create (rxMode only where the native side has it). */
+  pipeline: PipelineRx;
 }
 
 /** Port kinds whose queues can raise rx interrupts (eventfd kick/call, or a VF's MSI-X). */
@@ -48,17 +59,26 @@ export function rxPlan(
   ports: readonly { name: string; kind: PodPortKind | string }[],
   nativeRxInterrupts: boolean,
 ): RxPlan {
-  if (requested === 'poll') return { requested, effective: 'poll', backoff: POLL_BACKOFF };
+  const plan = (effective: RxPlan['effective'], backoff: RxBackoff, reason?: string): RxPlan => ({
+    requested,
+    effective,
+    ...(reason ? { reason } : {}),
+    backoff,
+    pipeline: {
+      backoff,
+      ...(nativeRxInterrupts && effective !== 'timer-backoff' ? { rxMode: effective } : {}),
+    },
+  });
+  if (requested === 'poll') return plan('poll', POLL_BACKOFF);
   const without = ports.filter((p) => !INTERRUPT_KINDS.has(p.kind)).map((p) => p.name);
   const reason = !nativeRxInterrupts
     ? 'this build of @flowline/dpdk has no rx-interrupt wait yet'
     : without.length > 0
       ? `ports without rx interrupts: ${without.join(', ')}`
       : undefined;
-  if (reason) return { requested, effective: 'timer-backoff', reason, backoff: TIMER_BACKOFF };
-  return {
+  if (reason) return plan('timer-backoff', TIMER_BACKOFF, reason);
+  return plan(
     requested,
-    effective: requested,
-    backoff: requested === 'interrupt' ? { ...TIMER_BACKOFF, spinPolls: 0 } : TIMER_BACKOFF,
-  };
+    requested === 'interrupt' ? { ...TIMER_BACKOFF, spinPolls: 0 } : TIMER_BACKOFF,
+  );
 }

@@ -9,6 +9,7 @@ import {
   Pipeline,
   type Port,
 } from '@flowline/dpdk';
+import type { PipelineRx } from '@flowline/nf-runtime';
 import type { AclTable } from './rule-store';
 import type { AclRule, AclRuleSet, RuleAction } from './rules';
 import type { FirewallCounterSource } from './service';
@@ -31,6 +32,8 @@ export interface FirewallPipelineOptions {
   burst?: number;
   /** Idle back-off of the worker (default: the pipeline's). */
   backoff?: { spinPolls?: number; sleepMinUs?: number; sleepMaxUs?: number };
+  /** The pod's rx plan for the pipeline (nf-runtime `dp.rx.pipeline`); wins over backoff. */
+  rx?: PipelineRx;
 }
 
 export class TopologyError extends Error {
@@ -120,7 +123,7 @@ export class FirewallPipeline implements AclTable, FirewallCounterSource {
         { kind: 'l2fwd', name: 'forward', forward },
       ],
       burst: o.burst ?? 32,
-      ...(o.backoff ? { backoff: o.backoff } : {}),
+      ...(o.rx ?? (o.backoff ? { backoff: o.backoff } : {})),
     });
   }
 

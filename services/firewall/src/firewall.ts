@@ -43,7 +43,7 @@ async function start(ctx: StartContext<FirewallConfig>): Promise<RunningDataplan
         conntrack: nf.conntrack,
         lcore: worker,
         burst: nf.burst,
-        backoff: dp.rx.backoff,
+        rx: dp.rx.pipeline,
       });
     } catch (err) {
       if (err instanceof TopologyError)

@@ -11,7 +11,7 @@ import {
   devargs as dpdkDevargs,
   reasons,
 } from '@flowline/dpdk';
-import type { PodDataplane } from '@flowline/nf-runtime';
+import type { PipelineRx, PodDataplane } from '@flowline/nf-runtime';
 import { formatAddress } from '@flowline/packet';
 import type { Logger } from '@flowline/telemetry';
 import type { PuntReason } from './control-plane';
@@ -39,6 +39,8 @@ export interface RouterPipelineOptions {
   logger?: Logger;
   burst?: number;
   backoff?: { spinPolls?: number; sleepMinUs?: number; sleepMaxUs?: number };
+  /** The pod's rx plan for the pipeline (nf-runtime `dp.rx.pipeline`); wins over backoff. */
+  rx?: PipelineRx;
 }
 
 /**
@@ -67,7 +69,7 @@ export class RouterPipeline implements FibProgrammer, RouterDataplaneCounters {
       inputs,
       stages: [{ kind: 'lpm', name: 'lpm', noRoute: 'punt', nonIp: 'drop' }],
       burst: o.burst ?? 32,
-      backoff: o.backoff ?? dp.rx.backoff,
+      ...(o.rx ?? (o.backoff ? { backoff: o.backoff } : dp.rx.pipeline)),
     });
     dp.attachPipeline(this.pipeline);
     this.puntBatch = new PacketBatch(dp.pool, 64);

@@ -65,7 +65,7 @@ export async function startRouter(ctx: StartContext<RouterConfig>): Promise<Runn
       dataplane: dp,
       interfaces: interfaces.map((i) => i.name),
       logger: ctx.logger,
-      backoff: dp.rx.backoff,
+      rx: dp.rx.pipeline,
     });
     const cp = new RouterControlPlane(
       interfaces,
