@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+
+import { checkHits, expectedCtAclHits, expectedHits } from './checks';
+import { hitsOver, markSeen } from './trace';
+
+/** The replay packet by packet: what the hit counters must say. */
+function naive(expect: Int32Array, bins: number, from: number, count: number): Float64Array {
+  const out = new Float64Array(bins);
+  for (let k = 0; k < count; k++) {
+    const e = expect[(from + k) % expect.length]!;
+    if (e >= 0) out[e]!++;
+  }
+  return out;
+}
+
+describe('hit-count checks', () => {
+  const expect5 = Int32Array.from([0, 2, 1, 2, -1, 3, 2]);
+
+  it('hitsOver counts whole laps and the part of one, from any offset', () => {
+    for (const [from, count] of [
+      [0, 0],
+      [0, 7],
+      [3, 5],
+      [6, 100],
+      [123, 45],
+    ] as const)
+      expect(Array.from(hitsOver(expect5, 4, from, count))).toEqual(
+        Array.from(naive(expect5, 4, from, count)),
+      );
+  });
+
+  it('expectedHits sums windows of a case', () => {
+    const w = [
+      { from: 2, count: 9 },
+      { from: 40, count: 3 },
+    ];
+    const sum = naive(expect5, 4, 2, 9).map((v, i) => v + naive(expect5, 4, 40, 3)[i]!);
+    expect(Array.from(expectedHits(expect5, 4, w))).toEqual(Array.from(sum));
+  });
+
+  it('behind conntrack, a permit rule counts each flow once and a deny rule every packet', () => {
+    // bins 0 and 2 permit, 1 and 3 deny; flows at positions 0..6
+    const { hits, flows } = expectedCtAclHits(
+      expect5,
+      [true, false, true, false],
+      [
+        { from: 0, count: 3 },
+        { from: 10, count: 30 },
+      ],
+    );
+    // every position was seen: bin 0 has one flow, bin 2 three flows
+    expect(flows).toBe(4);
+    const all = naive(expect5, 4, 0, 3).map((v, i) => v + naive(expect5, 4, 10, 30)[i]!);
+    expect(Array.from(hits)).toEqual([1, all[1], 3, all[3]]);
+    // a window that saw only positions 1 and 2: one flow of bin 2, one of bin 1 (deny)
+    expect(
+      Array.from(
+        expectedCtAclHits(expect5, [true, false, true, false], [{ from: 1, count: 2 }]).hits,
+      ),
+    ).toEqual([0, 1, 1, 0]);
+  });
+
+  it('markSeen wraps around the trace', () => {
+    const s = new Uint8Array(5);
+    markSeen(s, 3, 3);
+    expect(Array.from(s)).toEqual([1, 0, 0, 1, 1]);
+  });
+
+  it('checkHits reports the bins that differ', () => {
+    expect(checkHits([1, 2, 3], [1, 2, 3])).toMatchObject({ ok: true, binsHit: 3, mismatched: 0 });
+    const bad = checkHits([1, 2, 3, 0], [1, 5, 3, 1]);
+    expect(bad).toMatchObject({ ok: false, mismatched: 2 });
+    expect(bad.first).toEqual([
+      { index: 1, expected: 2, actual: 5 },
+      { index: 3, expected: 0, actual: 1 },
+    ]);
+  });
+});

@@ -1,0 +1,65 @@
+/**
+ * What a run must have counted, from the trace and the windows of it each case processed: the
+ * per-rule and per-route hits, and for conntrack + ACL the hits the ACL sees once the flows it
+ * permitted are tracked. The benchmark fails a case whose counters differ.
+ */
+import { compareHits, hitsOver, markSeen, type HitMismatch } from './trace';
+
+/** A stretch of the endless replay a case processed: packets [from, from + count). */
+export interface Window {
+  from: number;
+  count: number;
+}
+
+/** Hits per bin over all windows. */
+export function expectedHits(
+  expect: Int32Array,
+  bins: number,
+  windows: readonly Window[],
+): Float64Array {
+  const out = new Float64Array(bins);
+  for (const w of windows) hitsOver(expect, bins, w.from, w.count, out);
+  return out;
+}
+
+/**
+ * The ACL hits behind a conntrack stage: a packet of a flow the ACL permitted before is tracked
+ * and skips the ACL, so a permit bin counts each flow once (its first packet), a deny bin every
+ * packet. `permits[bin]` says which bins permit.
+ */
+export function expectedCtAclHits(
+  expect: Int32Array,
+  permits: readonly boolean[],
+  windows: readonly Window[],
+): { hits: Float64Array; flows: number } {
+  const bins = permits.length;
+  const all = expectedHits(expect, bins, windows);
+  const seen = new Uint8Array(expect.length);
+  for (const w of windows) markSeen(seen, w.from, w.count);
+  const firsts = new Float64Array(bins);
+  let flows = 0;
+  for (let i = 0; i < expect.length; i++)
+    if (seen[i] && permits[expect[i]!]) {
+      firsts[expect[i]!]!++;
+      flows++;
+    }
+  const hits = new Float64Array(bins);
+  for (let b = 0; b < bins; b++) hits[b] = permits[b] ? firsts[b]! : all[b]!;
+  return { hits, flows };
+}
+
+export interface HitCheck {
+  ok: boolean;
+  bins: number;
+  /** bins that got hits */
+  binsHit: number;
+  mismatched: number;
+  first: HitMismatch[];
+}
+
+export function checkHits(expected: ArrayLike<number>, actual: ArrayLike<number>): HitCheck {
+  const { mismatches, count } = compareHits(expected, actual);
+  let binsHit = 0;
+  for (let i = 0; i < actual.length; i++) if (actual[i]! > 0) binsHit++;
+  return { ok: count === 0, bins: expected.length, binsHit, mismatched: count, first: mismatches };
+}

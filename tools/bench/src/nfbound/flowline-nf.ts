@@ -1,0 +1,242 @@
+/**
+ * The Flowline side of the NF-bound benchmark, as its own process (one EAL per process): for
+ * each trace a net_pcap port replaying it forever (`infinite_rx=1`, loaded into a pool of its
+ * own), one net_null output (`no-rx=1`), and for each case a pipeline (or the JS forwarder)
+ * from a trace port to the null port, created up front and started only while it is measured,
+ * so exactly one poller runs. The worker is on lcore 1, the source is net_pcap's rx inside the
+ * worker's own rx burst: one core does everything.
+ *
+ * Commands on stdin, one JSON object a line ({cmd, id?}); replies on stdout as lines starting
+ * with "@@" (EAL and drivers print there too): start, sample, stop, report, quit.
+ */
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+
+import {
+  Mempool,
+  Pipeline,
+  Port,
+  createJsForwarder,
+  initEal,
+  parseMac,
+  type AclRule,
+  type JsForwarder,
+  type RoutingTable,
+  type StageSpec,
+} from '@flowline/dpdk';
+
+import { benchRules, toAclRules } from './rules';
+
+export interface NfTrace {
+  id: string;
+  file: string;
+  length: number;
+}
+
+export type NfCase = { id: string; trace: string } & (
+  | { kind: 'l2fwd' }
+  | { kind: 'burn'; cycles: number }
+  | { kind: 'acl'; rulesFile: string }
+  | { kind: 'ct'; rulesFile: string; capacity: number }
+  | { kind: 'lpm'; tableFile: string }
+  | { kind: 'js' }
+);
+
+export interface NfPlan {
+  prefix: string;
+  burst: number;
+  traces: NfTrace[];
+  cases: NfCase[];
+  /** extra EAL arguments */
+  eal?: string[];
+}
+
+export interface NfSample {
+  /** microseconds, this process's monotonic clock */
+  t: number;
+  /** packets the trace port has given (all cases on it) */
+  portRx: number;
+  /** the pipeline's own rx and busy cycles (0 for the JS forwarder) */
+  hz: number;
+  rx: number;
+  busy: number;
+  /** packets of the bursts whose parts were timed (one in 16) */
+  sampled: number;
+  stages: number[];
+  parse: number;
+  tx: number;
+  rxCycles: number;
+}
+
+interface Running {
+  start(): void;
+  stop(): Promise<void>;
+  sample(): Omit<NfSample, 't' | 'portRx'>;
+  report(): unknown;
+}
+
+const reply = (o: unknown): void => void process.stdout.write(`@@${JSON.stringify(o)}\n`);
+
+async function main(): Promise<void> {
+  const plan = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as NfPlan;
+  const eal = initEal({
+    filePrefix: plan.prefix,
+    lcores: [0, 1],
+    ...(plan.eal ? { extraArgs: plan.eal } : {}),
+  });
+  const ports = new Map<string, { port: Port; pool: Mempool }>();
+  for (const t of plan.traces) {
+    // the trace's frames stay in the pool (net_pcap copies each into a fresh mbuf per rx)
+    const pool = Mempool.create({ size: t.length + 16_384, dataRoom: 256, cacheSize: 256 });
+    const port = Port.open(`net_pcap_${t.id},rx_pcap=${t.file},infinite_rx=1`, pool);
+    ports.set(t.id, { port, pool });
+  }
+  const outPool = Mempool.create({ size: 8191, dataRoom: 256 });
+  const out = Port.open('net_null_out,no-rx=1', outPool);
+  const l2 = (from: Port): StageSpec => ({ kind: 'l2fwd', forward: [{ from, to: out }] });
+  const cases = new Map<string, Running>();
+  for (const c of plan.cases) {
+    const { port, pool } = ports.get(c.trace)!;
+    if (c.kind === 'js') {
+      const fwd: JsForwarder = createJsForwarder({
+        rx: port,
+        tx: out,
+        pool,
+        burst: plan.burst,
+        dstMac: parseMac('02:00:00:00:00:aa'),
+        srcMac: parseMac('02:00:00:00:00:bb'),
+      });
+      let last = { forwarded: 0, dropped: 0, expired: 0, malformed: 0 };
+      cases.set(c.id, {
+        start: () => fwd.start(20),
+        stop: async () => {
+          last = await fwd.stop();
+        },
+        sample: () => ({
+          hz: 0,
+          rx: 0,
+          busy: 0,
+          sampled: 0,
+          stages: [],
+          parse: 0,
+          tx: 0,
+          rxCycles: 0,
+        }),
+        report: () => last,
+      });
+      continue;
+    }
+    const stages: StageSpec[] =
+      c.kind === 'l2fwd'
+        ? [l2(port)]
+        : c.kind === 'burn'
+          ? [{ kind: 'burn', name: 'burn', cycles: c.cycles }, l2(port)]
+          : c.kind === 'acl'
+            ? [{ kind: 'acl', name: 'acl', defaultAction: 'deny' }, l2(port)]
+            : c.kind === 'ct'
+              ? [
+                  {
+                    kind: 'conntrack',
+                    name: 'ct',
+                    capacity: c.capacity,
+                    // the run lasts minutes: flows must not expire between a case's rounds
+                    timeouts: { udpMs: 3_600_000, tcpSynMs: 3_600_000 },
+                  },
+                  { kind: 'acl', name: 'acl', defaultAction: 'deny' },
+                  l2(port),
+                ]
+              : [{ kind: 'lpm', name: 'lpm', noRoute: 'drop', countHits: true }];
+    const p = Pipeline.create({ inputs: [port], stages, burst: plan.burst });
+    if (c.kind === 'acl' || c.kind === 'ct')
+      await p.updateAcl('acl', JSON.parse(readFileSync(c.rulesFile, 'utf8')) as AclRule[]);
+    if (c.kind === 'lpm') {
+      const t = JSON.parse(readFileSync(c.tableFile, 'utf8')) as RoutingTable;
+      for (const h of t.nextHops) h.port = out.id;
+      p.updateRoutes('lpm', t);
+    }
+    cases.set(c.id, {
+      start: () => p.start(),
+      stop: async () => p.stop(),
+      sample: () => {
+        const cy = p.cycles();
+        return {
+          hz: cy.hz,
+          rx: p.counters().rx,
+          busy: cy.busy,
+          sampled: cy.sampledPackets,
+          stages: cy.stages.map((s) => s.cycles),
+          parse: cy.parse,
+          tx: cy.tx,
+          rxCycles: cy.rx,
+        };
+      },
+      report: () => ({
+        counters: p.counters(),
+        stageNames: p.stages.map((s) => s.name),
+        ...(c.kind === 'acl' || c.kind === 'ct'
+          ? { aclHits: p.aclHits('acl').map((h) => h.hits) }
+          : {}),
+        ...(c.kind === 'ct' ? { conntrack: p.conntrack('ct') } : {}),
+        ...(c.kind === 'lpm' ? { routeHits: Array.from(p.routeHits('lpm')) } : {}),
+      }),
+    });
+  }
+  const traceOf = new Map(plan.cases.map((c) => [c.id, c.trace]));
+  const portRx = (id: string): number => ports.get(traceOf.get(id)!)!.port.stats().rxPackets;
+  const from = new Map<string, number>();
+  const hz = [...cases.values()].map((c) => c.sample()).find((x) => x.hz > 0)?.hz ?? 0;
+  reply({ ready: true, tscHz: hz });
+
+  const rl = createInterface({ input: process.stdin });
+  for await (const line of rl) {
+    const m = JSON.parse(line) as { cmd: string; id?: string };
+    try {
+      const c = m.id !== undefined ? cases.get(m.id) : undefined;
+      if (m.id !== undefined && !c && m.cmd !== 'aclbuild') throw new Error(`no case ${m.id}`);
+      if (m.cmd === 'start') {
+        from.set(m.id!, portRx(m.id!));
+        c!.start();
+        reply({ ok: true });
+      } else if (m.cmd === 'sample') {
+        const t = Number(process.hrtime.bigint()) / 1e3;
+        reply({ ok: true, sample: { t, portRx: portRx(m.id!), ...c!.sample() } });
+      } else if (m.cmd === 'stop') {
+        await c!.stop();
+        const a = from.get(m.id!)!;
+        reply({ ok: true, window: { from: a, count: portRx(m.id!) - a } });
+      } else if (m.cmd === 'report') {
+        const stats = Object.fromEntries([...ports].map(([k, v]) => [k, v.port.stats()]));
+        reply({ ok: true, report: c!.report(), ports: stats, out: out.stats() });
+      } else if (m.cmd === 'aclbuild') {
+        // rte_acl build time and hugepage memory for n rules, on a pipeline that never runs
+        const n = Number(m.id);
+        const rules = toAclRules(benchRules(n));
+        const p = Pipeline.create({
+          inputs: [out],
+          stages: [{ kind: 'acl', name: 'acl' }, l2(out)],
+        });
+        try {
+          const before = eal.heapBytes();
+          const t0 = performance.now();
+          await p.updateAcl('acl', rules);
+          const ms = performance.now() - t0;
+          reply({ ok: true, rules: n, buildMs: ms, heapBytes: eal.heapBytes() - before });
+        } finally {
+          p.close();
+        }
+      } else if (m.cmd === 'quit') {
+        reply({ ok: true });
+        break;
+      } else throw new Error(`unknown command ${m.cmd}`);
+    } catch (e) {
+      reply({ ok: false, error: (e as Error).message });
+    }
+  }
+  eal.cleanup();
+  process.exit(0);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,799 @@
+/**
+ * `npm run bench:dpdk`: the NF-bound benchmark. Every case is one process polling on core 1
+ * with a source that costs less than the NF (net_pcap replaying a generated trace forever,
+ * `infinite_rx=1`, inside the NF's own rx call) and a sink that costs nothing (net_null
+ * `no-rx=1`), so the NF under test is the bottleneck. Peers in the same run, on the same trace
+ * and core: dpdk-testpmd io forward (the floor), OVS-DPDK with the same ACL as OpenFlow
+ * (stateless, and stateful with ct()). Rounds interleave every case of a phase (the host moves
+ * vCPUs: figures swing within a run); medians and medians of per-round ratios are reported.
+ *
+ *   phase A (64k-flow traces): testpmd io, Flowline l2fwd, burn control, ACL 1k / 10k,
+ *     conntrack + ACL, pure-JS forwarder, LPM IPv6; OVS ACL 1k / 10k and ct() + ACL 1k
+ *   phase B (1M-flow traces, OVS stopped): testpmd io, conntrack + ACL, LPM with ~1M IPv4 routes
+ *   then: rte_acl build time and memory (1k / 10k / 100k rules), and the vhost-user topology
+ *   (src/dpdk-bench.ts --nf-port vhost) unless --no-vhost.
+ *
+ * Afterwards each Flowline case's counters are checked against what the trace must produce
+ * (per-rule hits, per-route hits, conntrack flows, nothing lost); OVS's per-rule flow counters
+ * too. Output: a table, one JSON line, and an SVG chart (results/ by default).
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+
+import { median } from '../stats';
+import { expectedCtAclHits, expectedHits, checkHits, type HitCheck, type Window } from './checks';
+import type { NfCase, NfPlan } from './flowline-nf';
+import { FlowlineNf, OvsPeer, TestpmdIo } from './peers';
+import { renderReport, type CaseResult, type Report } from './report';
+import {
+  aclFlows,
+  benchRoutes4,
+  benchRoutes6,
+  benchRules,
+  openflowAcl,
+  toAclRules,
+  type BenchRule,
+} from './rules';
+import { writePcap, type Flows } from './trace';
+
+interface Options {
+  rounds: number;
+  warmupMs: number;
+  windowMs: number;
+  burst: number;
+  flows: number;
+  bigFlows: number;
+  routes: number;
+  burnCycles: number;
+  ovs: boolean;
+  phaseB: boolean;
+  vhost: boolean;
+  aclBuild: number[];
+  out: string;
+  /** extra EAL arguments for the Flowline NF */
+  eal?: string[];
+  /** only these cases (and the testpmd floors) */
+  cases?: Set<string>;
+}
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = {
+    rounds: 5,
+    warmupMs: 300,
+    windowMs: 1000,
+    burst: 32,
+    flows: 65_536,
+    bigFlows: 1_048_576,
+    routes: 1_000_000,
+    burnCycles: 100,
+    ovs: true,
+    phaseB: true,
+    vhost: true,
+    aclBuild: [1000, 10_000, 100_000],
+    out: path.join(__dirname, '..', '..', 'results'),
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const [k, v] = [argv[i]!, argv[i + 1]];
+    const num = (): number => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n <= 0) throw new Error(`${k} needs a positive integer`);
+      i++;
+      return n;
+    };
+    if (k === '--rounds') o.rounds = num();
+    else if (k === '--warmup-ms') o.warmupMs = num();
+    else if (k === '--window-ms') o.windowMs = num();
+    else if (k === '--burst') o.burst = num();
+    else if (k === '--flows') o.flows = num();
+    else if (k === '--big-flows') o.bigFlows = num();
+    else if (k === '--routes') o.routes = num();
+    else if (k === '--burn-cycles') o.burnCycles = num();
+    else if (k === '--no-ovs') o.ovs = false;
+    else if (k === '--no-phase-b') o.phaseB = false;
+    else if (k === '--no-vhost') o.vhost = false;
+    else if (k === '--eal') {
+      o.eal = (v ?? '').split(' ').filter(Boolean);
+      i++;
+    } else if (k === '--cases') {
+      o.cases = new Set((v ?? '').split(',').filter(Boolean));
+      i++;
+    } else if (k === '--acl-build') {
+      o.aclBuild = (v ?? '').split(',').filter(Boolean).map(Number);
+      i++;
+    } else if (k === '--out') {
+      o.out = v ?? o.out;
+      i++;
+    } else
+      throw new Error(
+        `unknown option ${k} (--rounds --warmup-ms --window-ms --burst --flows --big-flows ` +
+          `--routes --burn-cycles --no-ovs --no-phase-b --no-vhost --acl-build 1000,10000 --out DIR)`,
+      );
+  }
+  return o;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const log = (s: string): void => void process.stderr.write(`${s}\n`);
+const NF_ENTRY = existsSync(path.join(__dirname, 'flowline-nf.ts'))
+  ? ['--import', 'tsx', path.join(__dirname, 'flowline-nf.ts')]
+  : [path.join(__dirname, 'flowline-nf.js')];
+
+/** One measured window of a case. */
+interface Sample {
+  mpps: number;
+  /** Flowline only: busy TSC cycles per packet, whole and by part */
+  busy?: number;
+  rx?: number;
+  parse?: number;
+  tx?: number;
+  stages?: number[];
+}
+
+interface CaseDef {
+  id: string;
+  label: string;
+  phase: 'A' | 'B';
+  peer: 'flowline' | 'testpmd' | 'ovs';
+  /** the trace it replays */
+  trace: string;
+  /** the floor it is compared with (a testpmd case), and the OVS case (Flowline vs OVS) */
+  floor?: string;
+  ovs?: string;
+  /** targets: ratio to the floor, ratio to OVS, Mpps */
+  target?: { floor?: number; ovs?: number; mpps?: number };
+  nf?: NfCase;
+  /** OVS: the table-0 actions for the trace port */
+  ovsActions?: string;
+}
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  const t0 = Date.now();
+  const dir = mkdtempSync('/tmp/flowline-nfbound-');
+  const tag = `flnb${process.pid}`;
+  const cleanups: (() => Promise<void>)[] = [];
+  let interrupted = false;
+  const onSignal = (): void => {
+    interrupted = true;
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    // ---- tables and traces ----
+    log(`generating tables and traces in ${dir}`);
+    const acl1k = benchRules(1000);
+    const acl10k = benchRules(10_000);
+    const traces = new Map<string, { file: string; flows: Flows }>();
+    const trace = (id: string, flows: Flows): void => {
+      const file = path.join(dir, `${id}.pcap`);
+      writePcap(file, flows);
+      traces.set(id, { file, flows });
+    };
+    trace('acl1k', aclFlows(acl1k, o.flows));
+    trace('acl10k', aclFlows(acl10k, o.flows, 0xf11));
+    const r6 = benchRoutes6(o.flows, 0);
+    trace('lpm6', r6.flows);
+    const json = (name: string, v: unknown): string => {
+      const f = path.join(dir, name);
+      writeFileSync(f, JSON.stringify(v));
+      return f;
+    };
+    const acl1kFile = json('acl1k.json', toAclRules(acl1k));
+    const acl10kFile = json('acl10k.json', toAclRules(acl10k));
+    const lpm6File = json('lpm6.json', r6.table);
+    let r4: ReturnType<typeof benchRoutes4> | undefined;
+    let lpm4File = '';
+    if (o.phaseB) {
+      trace('ct1m', aclFlows(acl1k, o.bigFlows, 0xf12));
+      r4 = benchRoutes4(o.routes, 0);
+      trace('lpm4', r4.flows);
+      lpm4File = json('lpm4.json', r4.table);
+    }
+    log(`  done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+
+    const fmt = (n: number): string => n.toLocaleString('en-US');
+    const cases: CaseDef[] = [
+      {
+        id: 'testpmd',
+        label: 'testpmd io (64k trace)',
+        phase: 'A',
+        peer: 'testpmd',
+        trace: 'acl1k',
+      },
+      {
+        id: 'l2fwd',
+        label: 'Flowline l2fwd',
+        phase: 'A',
+        peer: 'flowline',
+        trace: 'acl1k',
+        floor: 'testpmd',
+        target: { floor: 0.95 },
+        nf: { id: 'l2fwd', kind: 'l2fwd', trace: 'acl1k' },
+      },
+      {
+        id: 'burn',
+        label: `Flowline l2fwd + burn ${o.burnCycles} cycles (control)`,
+        phase: 'A',
+        peer: 'flowline',
+        trace: 'acl1k',
+        floor: 'testpmd',
+        nf: { id: 'burn', kind: 'burn', trace: 'acl1k', cycles: o.burnCycles },
+      },
+      {
+        id: 'acl1k',
+        label: 'Flowline ACL 1,000 rules',
+        phase: 'A',
+        peer: 'flowline',
+        trace: 'acl1k',
+        floor: 'testpmd',
+        ovs: 'ovs-acl1k',
+        target: { ovs: 5 },
+        nf: { id: 'acl1k', kind: 'acl', trace: 'acl1k', rulesFile: acl1kFile },
+      },
+      {
+        id: 'acl10k',
+        label: 'Flowline ACL 10,000 rules',
+        phase: 'A',
+        peer: 'flowline',
+        trace: 'acl10k',
+        floor: 'testpmd',
+        ovs: 'ovs-acl10k',
+        target: { ovs: 4 },
+        nf: { id: 'acl10k', kind: 'acl', trace: 'acl10k', rulesFile: acl10kFile },
+      },
+      {
+        id: 'ct64k',
+        label: `Flowline conntrack + ACL 1k, ${fmt(o.flows)} flows`,
+        phase: 'A',
+        peer: 'flowline',
+        trace: 'acl1k',
+        floor: 'testpmd',
+        ovs: 'ovs-ct',
+        target: { ovs: 8, mpps: 15 },
+        nf: { id: 'ct64k', kind: 'ct', trace: 'acl1k', rulesFile: acl1kFile, capacity: 262_144 },
+      },
+      {
+        id: 'js',
+        label: 'pure-JS forwarder (parse, MACs, TTL)',
+        phase: 'A',
+        peer: 'flowline',
+        trace: 'acl1k',
+        floor: 'testpmd',
+        target: { floor: 0.25 },
+        nf: { id: 'js', kind: 'js', trace: 'acl1k' },
+      },
+      {
+        id: 'lpm6',
+        label: `Flowline LPM IPv6, ${fmt(r6.table.routes.length)} routes`,
+        phase: 'A',
+        peer: 'flowline',
+        trace: 'lpm6',
+        floor: 'testpmd',
+        nf: { id: 'lpm6', kind: 'lpm', trace: 'lpm6', tableFile: lpm6File },
+      },
+    ];
+    if (o.ovs)
+      cases.push(
+        {
+          id: 'ovs-acl1k',
+          label: 'OVS-DPDK ACL 1,000 rules (OpenFlow)',
+          phase: 'A',
+          peer: 'ovs',
+          trace: 'acl1k',
+          floor: 'testpmd',
+          ovsActions: 'resubmit(,1)',
+        },
+        {
+          id: 'ovs-acl10k',
+          label: 'OVS-DPDK ACL 10,000 rules (OpenFlow)',
+          phase: 'A',
+          peer: 'ovs',
+          trace: 'acl10k',
+          floor: 'testpmd',
+          ovsActions: 'resubmit(,2)',
+        },
+        {
+          id: 'ovs-ct',
+          label: 'OVS-DPDK ct() + ACL 1,000 rules',
+          phase: 'A',
+          peer: 'ovs',
+          trace: 'acl1k',
+          floor: 'testpmd',
+          ovsActions: 'ct(table=3)',
+        },
+      );
+    if (o.phaseB && r4)
+      cases.push(
+        {
+          id: 'testpmd-1m',
+          label: 'testpmd io (1M trace)',
+          phase: 'B',
+          peer: 'testpmd',
+          trace: 'ct1m',
+        },
+        {
+          id: 'ct1m',
+          label: `Flowline conntrack + ACL 1k, ${fmt(o.bigFlows)} flows`,
+          phase: 'B',
+          peer: 'flowline',
+          trace: 'ct1m',
+          floor: 'testpmd-1m',
+          target: { mpps: 8 },
+          nf: { id: 'ct1m', kind: 'ct', trace: 'ct1m', rulesFile: acl1kFile, capacity: 1 << 22 },
+        },
+        {
+          id: 'lpm4',
+          label: `Flowline LPM IPv4, ${fmt(r4.table.routes.length)} routes, 1 flow each`,
+          phase: 'B',
+          peer: 'flowline',
+          trace: 'lpm4',
+          floor: 'testpmd-1m',
+          nf: { id: 'lpm4', kind: 'lpm', trace: 'lpm4', tableFile: lpm4File },
+        },
+      );
+
+    if (o.cases) {
+      const keep = o.cases;
+      const all = cases.splice(0);
+      cases.push(...all.filter((c) => keep.has(c.id) || c.peer === 'testpmd'));
+    }
+    const samples = new Map<string, Sample[]>(cases.map((c) => [c.id, []]));
+    const windows = new Map<string, Window[]>(cases.map((c) => [c.id, []]));
+    const checks: Record<string, Record<string, unknown>> = {};
+    let tscHz = 0;
+    const phaseErrors: string[] = [];
+    const ovsInfo: Record<string, Record<string, unknown>> = {};
+    let aclBuild: { rules: number; buildMs: number; heapBytes: number }[] = [];
+
+    for (const phase of ['A', 'B'] as const) {
+      const pc = cases.filter((c) => c.phase === phase);
+      if (pc.every((c) => c.peer === 'testpmd') || interrupted) continue;
+      try {
+        log(`phase ${phase}: starting ${pc.map((c) => c.id).join(', ')}`);
+        const usedTraces = [...new Set(pc.filter((c) => c.nf).map((c) => c.trace))];
+        const plan: NfPlan = {
+          prefix: `${tag}-nf${phase}`,
+          burst: o.burst,
+          traces: usedTraces.map((id) => ({
+            id,
+            file: traces.get(id)!.file,
+            length: traces.get(id)!.flows.length,
+          })),
+          cases: pc.filter((c) => c.nf).map((c) => c.nf!),
+          ...(o.eal ? { eal: o.eal } : {}),
+        };
+        const planFile = json(`plan-${phase}.json`, plan);
+        const nf = await FlowlineNf.start(NF_ENTRY, planFile, 600_000);
+        cleanups.push(() => nf.stop());
+        tscHz = nf.tscHz || tscHz;
+        const tpCase = pc.find((c) => c.peer === 'testpmd')!;
+        const tp = await TestpmdIo.start({
+          prefix: `${tag}-tp${phase}`,
+          pcap: traces.get(tpCase.trace)!.file,
+          length: traces.get(tpCase.trace)!.flows.length,
+          burst: o.burst,
+        });
+        cleanups.push(() => tp.stop());
+        // one OVS-DPDK per trace (each stopped with SIGSTOP while others are measured)
+        const ovsOf = new Map<string, OvsPeer>();
+        for (const name of [...new Set(pc.filter((c) => c.peer === 'ovs').map((c) => c.trace))]) {
+          log(`  starting OVS-DPDK for the ${name} trace`);
+          const ovs = await OvsPeer.start({
+            runDir: path.join(dir, `ovs-${name}`),
+            prefix: `${tag}-ovs${name}`,
+            trace: { name, file: traces.get(name)!.file },
+            // OVS asks for 262,144 mbufs (MTU 1500) and halves that until it fits: 131,072 of
+            // them hold the trace (the net_pcap replay keeps it in the pool) with room to spare
+            socketMemMb: 512,
+          });
+          cleanups.push(() => ovs.stop());
+          const out = `output:${ovs.ofport.get('out')!}`;
+          const ofs = [
+            'table=0,priority=0 actions=drop',
+            ...(name === 'acl1k'
+              ? [
+                  ...openflowAcl(acl1k, { table: 1, permit: out, deny: 'drop', default: 'drop' }),
+                  // a flow the ACL opened skips it: replies and established flows (+est), and the
+                  // later packets of a committed flow that has seen no reply yet (OVS keeps a
+                  // one-way UDP flow +new, as Linux does), marked at commit
+                  `table=3,priority=65000,ct_state=+trk+est,ip actions=${out}`,
+                  `table=3,priority=64999,ct_state=+trk,ct_mark=0x1,ip actions=${out}`,
+                  ...openflowAcl(acl1k, {
+                    table: 3,
+                    match: 'ct_state=+trk+new,',
+                    permit: `ct(commit,exec(set_field:0x1->ct_mark)),${out}`,
+                    deny: 'drop',
+                    default: 'drop',
+                  }),
+                ]
+              : openflowAcl(acl10k, { table: 2, permit: out, deny: 'drop', default: 'drop' })),
+          ];
+          log(`  installing ${ofs.length} OpenFlow flows`);
+          await ovs.flows(ofs);
+          ovs.pause();
+          ovsOf.set(name, ovs);
+        }
+        if (phase === 'A' && o.aclBuild.length) {
+          for (const n of o.aclBuild) {
+            log(`  rte_acl build: ${fmt(n)} rules`);
+            const r = await nf.command('aclbuild', String(n), 600_000);
+            aclBuild.push({ rules: n, buildMs: Number(r.buildMs), heapBytes: Number(r.heapBytes) });
+          }
+        }
+
+        const measure = async (c: CaseDef): Promise<Sample> => {
+          if (c.peer === 'flowline') {
+            await nf.command('start', c.id);
+            await sleep(o.warmupMs);
+            const a = await nf.sample(c.id);
+            await sleep(o.windowMs);
+            const b = await nf.sample(c.id);
+            const w = (await nf.command('stop', c.id)).window as Window;
+            windows.get(c.id)!.push(w);
+            const pkts = b.rx - a.rx;
+            const sampled = b.sampled - a.sampled;
+            const per = (x: number, y: number): number => (sampled > 0 ? (y - x) / sampled : 0);
+            return {
+              mpps: (b.portRx - a.portRx) / (b.t - a.t),
+              ...(pkts > 0
+                ? {
+                    busy: (b.busy - a.busy) / pkts,
+                    rx: per(a.rxCycles, b.rxCycles),
+                    parse: per(a.parse, b.parse),
+                    tx: per(a.tx, b.tx),
+                    stages: b.stages.map((s, i) => per(a.stages[i]!, s)),
+                  }
+                : {}),
+            };
+          }
+          if (c.peer === 'testpmd') {
+            await tp.startFwd();
+            await sleep(o.warmupMs);
+            const a = await tp.sample();
+            await sleep(o.windowMs);
+            const b = await tp.sample();
+            await tp.stopFwd();
+            return { mpps: (b.rx - a.rx) / (b.t - a.t) };
+          }
+          const ovs = ovsOf.get(c.trace)!;
+          ovs.resume();
+          try {
+            await ovs.select(c.trace, c.ovsActions!);
+            await sleep(o.warmupMs);
+            const a = await ovs.sample(c.trace);
+            await sleep(o.windowMs);
+            const b = await ovs.sample(c.trace);
+            return { mpps: (b.rx - a.rx) / (b.t - a.t) };
+          } finally {
+            ovs.pause();
+          }
+        };
+
+        // OVS installs a megaflow per new flow mask on the slow path (upcalls): run each OVS case
+        // until its rate settles before the rounds, so that rounds measure the steady state
+        for (const c of pc.filter((x) => x.peer === 'ovs')) {
+          const ovs = ovsOf.get(c.trace)!;
+          ovs.resume();
+          await ovs.select(c.trace, c.ovsActions!);
+          let last = await ovs.sample(c.trace);
+          let prev = 0;
+          const end = Date.now() + 60_000;
+          for (;;) {
+            await sleep(1000);
+            const s = await ovs.sample(c.trace);
+            const rate = (s.rx - last.rx) / (s.t - last.t);
+            last = s;
+            if ((prev > 0 && Math.abs(rate - prev) <= 0.05 * prev) || Date.now() > end) {
+              log(`  ${c.id} warmed up: ${rate.toFixed(2)} Mpps`);
+              break;
+            }
+            prev = rate;
+          }
+          const stats = await ovs.appctl('dpif-netdev/pmd-stats-show');
+          const sub = /avg. subtable lookups per megaflow hit: ([\d.]+)/.exec(stats)?.[1];
+          ovsInfo[c.id] = { subtableLookupsPerMegaflowHit: Number(sub ?? NaN) };
+          ovs.pause();
+        }
+
+        for (const ovs of ovsOf.values()) {
+          ovs.resume();
+          await ovs.revalidateEveryMs(3_600_000);
+          await sleep(100);
+          ovs.pause();
+        }
+
+        for (let r = 0; r < o.rounds && !interrupted; r++) {
+          // rotate the order each round so that a drifting machine favours no case
+          const order = pc.map((_, i) => pc[(i + r) % pc.length]!);
+          const line: string[] = [];
+          for (const c of order) {
+            const s = await measure(c);
+            samples.get(c.id)!.push(s);
+            line.push(`${c.id} ${s.mpps.toFixed(2)}`);
+          }
+          log(`  round ${r + 1}/${o.rounds}: ${line.join(' | ')}`);
+        }
+
+        // ---- what the counters must say ----
+        // OVS credits OpenFlow rules from its megaflows on revalidation (every 500 ms)
+        for (const ovs of ovsOf.values()) {
+          ovs.resume();
+          await ovs.revalidateEveryMs(500);
+        }
+        if (ovsOf.size) await sleep(3000);
+        for (const c of pc) {
+          if (c.peer === 'flowline') {
+            const rep = (await nf.command('report', c.id)).report as Record<string, unknown>;
+            checks[c.id] = checkFlowline(c, rep, windows.get(c.id)!, traces.get(c.trace)!.flows, {
+              acl1k,
+              acl10k,
+            });
+          } else if (c.peer === 'ovs') {
+            const ovs = ovsOf.get(c.trace)!;
+            const flows = traces.get(c.trace)!.flows;
+            if (c.id === 'ovs-ct') {
+              const byPrio = await ovs.hitsByPriority(3);
+              const total = [...byPrio.values()].reduce((x, y) => x + y, 0);
+              const tracked = (byPrio.get(65_000) ?? 0) + (byPrio.get(64_999) ?? 0);
+              checks[c.id] = {
+                ...ovsInfo[c.id],
+                established: tracked,
+                throughAcl: total - tracked,
+              };
+            } else {
+              // OVS's windows cannot be cut exactly (it runs on between samples until stopped):
+              // every rule must have been hit, in the shares the trace has
+              const rules = c.id === 'ovs-acl1k' ? acl1k : acl10k;
+              const byPrio = await ovs.hitsByPriority(c.id === 'ovs-acl1k' ? 1 : 2);
+              const actual = rules.map((_, i) => byPrio.get(60_000 - i) ?? 0);
+              actual.push(byPrio.get(0) ?? 0);
+              const lap = expectedHits(flows.expect, rules.length + 1, [
+                { from: 0, count: flows.length },
+              ]);
+              checks[c.id] = { ...ovsInfo[c.id], shares: checkShares(lap, actual) };
+            }
+          }
+        }
+        for (const ovs of ovsOf.values()) ovs.pause();
+        log(`  phase ${phase} done at ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+      } catch (e) {
+        // a phase that fails is reported; the other phase's figures still are
+        log(`phase ${phase} FAILED: ${(e as Error).stack ?? String(e)}`);
+        phaseErrors.push(`phase ${phase}: ${(e as Error).message.split('\n')[0]}`);
+      } finally {
+        for (const f of cleanups.splice(0).reverse())
+          await f().catch((e: unknown) => log(String(e)));
+      }
+    }
+
+    // ---- the vhost-user topology ----
+    let vhost: unknown;
+    if (o.vhost && !interrupted) {
+      log('vhost-user topology (src/dpdk-bench.ts --nf-port vhost)');
+      vhost = await runVhost(Math.max(3, o.rounds - 1));
+    }
+
+    const report = summarize(o, cases, samples, checks, tscHz, aclBuild, vhost, t0);
+    report.failures.push(...phaseErrors);
+    mkdirSync(o.out, { recursive: true });
+    const { table, svg } = renderReport(report);
+    writeFileSync(path.join(o.out, 'nfbound.json'), `${JSON.stringify(report, null, 1)}\n`);
+    writeFileSync(path.join(o.out, 'nfbound.svg'), svg);
+    writeFileSync(path.join(o.out, 'nfbound.txt'), `${table}\n`);
+    process.stdout.write(`\n${table}\n\n${JSON.stringify(report)}\n`);
+    log(`wrote ${path.join(o.out, 'nfbound.{txt,json,svg}')}`);
+    aclBuild = [];
+    if (report.failures.length) process.exitCode = 1;
+  } finally {
+    for (const f of cleanups.splice(0).reverse()) await f().catch((e: unknown) => log(String(e)));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Hits in the shares one lap of the trace has: every rule the trace reaches was hit, and the
+ * total variation distance between the two distributions is under 1%.
+ */
+function checkShares(lap: Float64Array, actual: number[]): Record<string, unknown> {
+  const sa = actual.reduce((x, y) => x + y, 0);
+  const se = lap.reduce((x, y) => x + y, 0);
+  let missed = 0;
+  let tv = 0;
+  lap.forEach((e, i) => {
+    if (e > 0 && !actual[i]) missed++;
+    tv += Math.abs(e / se - (actual[i] ?? 0) / Math.max(1, sa));
+  });
+  return { ok: missed === 0 && tv / 2 < 0.01, packets: sa, rulesMissed: missed, distance: tv / 2 };
+}
+
+function checkFlowline(
+  c: CaseDef,
+  rep: Record<string, unknown>,
+  ws: Window[],
+  flows: Flows,
+  t: { acl1k: BenchRule[]; acl10k: BenchRule[] },
+): Record<string, unknown> {
+  const processed = ws.reduce((x, w) => x + w.count, 0);
+  const out: Record<string, unknown> = { processed };
+  if (c.nf!.kind === 'js') {
+    const j = rep as { forwarded: number; dropped: number };
+    out.lost = processed - j.forwarded;
+    out.ok = j.forwarded === processed && j.dropped === 0;
+    return out;
+  }
+  const counters = rep.counters as {
+    rx: number;
+    tx: number;
+    drops: Record<string, number>;
+    stages: { name: string; drops: Record<string, number>; punts: Record<string, number> }[];
+  };
+  const byRule =
+    (counters.stages.find((s) => s.name === 'acl')?.drops.acl_deny ?? 0) +
+    (counters.stages.find((s) => s.name === 'lpm')?.drops.no_route ?? 0);
+  out.rx = counters.rx;
+  out.tx = counters.tx;
+  out.droppedByRules = byRule;
+  out.lost = counters.rx - counters.tx - byRule;
+  let hits: HitCheck | undefined;
+  if (c.nf!.kind === 'acl' || c.nf!.kind === 'ct') {
+    const rules = c.nf!.rulesFile.endsWith('acl10k.json') ? t.acl10k : t.acl1k;
+    const actual = rep.aclHits as number[];
+    if (c.nf!.kind === 'acl') {
+      hits = checkHits(expectedHits(flows.expect, rules.length + 1, ws), actual);
+    } else {
+      const permits = [...rules.map((x) => x.action === 'permit'), false];
+      const e = expectedCtAclHits(flows.expect, permits, ws);
+      hits = checkHits(e.hits, actual);
+      const ct = rep.conntrack as { created: number; evicted: number; hits: number };
+      out.conntrack = ct;
+      out.flowsExpected = e.flows;
+      out.ctOk = ct.created === e.flows && ct.evicted === 0;
+    }
+  } else if (c.nf!.kind === 'lpm') {
+    const actual = rep.routeHits as number[];
+    hits = checkHits(expectedHits(flows.expect, actual.length, ws), actual);
+  }
+  if (hits) out.hits = hits;
+  out.ok =
+    counters.rx === processed &&
+    (out.lost as number) === 0 &&
+    (hits?.ok ?? true) &&
+    (out.ctOk ?? true) === true;
+  return out;
+}
+
+function summarize(
+  o: Options,
+  cases: CaseDef[],
+  samples: Map<string, Sample[]>,
+  checks: Record<string, Record<string, unknown>>,
+  tscHz: number,
+  aclBuild: { rules: number; buildMs: number; heapBytes: number }[],
+  vhost: unknown,
+  t0: number,
+): Report {
+  const results: CaseResult[] = [];
+  const failures: string[] = [];
+  const ratioTo = (id: string, other: string | undefined): number[] | undefined => {
+    if (!other || !samples.get(other)?.length) return undefined;
+    const a = samples.get(id)!;
+    const b = samples.get(other)!;
+    return a.map((s, i) => s.mpps / (b[i]?.mpps ?? NaN)).filter((x) => Number.isFinite(x));
+  };
+  for (const c of cases) {
+    const s = samples.get(c.id)!;
+    if (!s.length) continue;
+    const mpps = median(s.map((x) => x.mpps));
+    const med = (f: (x: Sample) => number | undefined): number | undefined => {
+      const v = s.map(f).filter((x): x is number => x !== undefined);
+      return v.length ? median(v) : undefined;
+    };
+    const floorR = ratioTo(c.id, c.floor);
+    const ovsR = ratioTo(c.id, c.ovs);
+    const r: CaseResult = {
+      id: c.id,
+      label: c.label,
+      phase: c.phase,
+      peer: c.peer,
+      mpps,
+      mppsMin: Math.min(...s.map((x) => x.mpps)),
+      mppsMax: Math.max(...s.map((x) => x.mpps)),
+      cyclesPerPacket: tscHz ? tscHz / (mpps * 1e6) : 0,
+      ...(med((x) => x.busy) !== undefined
+        ? {
+            busyCycles: {
+              total: med((x) => x.busy)!,
+              source: med((x) => x.rx)!,
+              parse: med((x) => x.parse)!,
+              tx: med((x) => x.tx)!,
+              stages: (s[0]!.stages ?? []).map((_, i) => med((x) => x.stages?.[i])!),
+            },
+          }
+        : {}),
+      ...(floorR?.length ? { floorRatio: median(floorR), floor: c.floor } : {}),
+      ...(ovsR?.length ? { ovsRatio: median(ovsR), ovs: c.ovs } : {}),
+      ...(c.target ? { target: c.target } : {}),
+      ...(checks[c.id] ? { check: checks[c.id] } : {}),
+      samples: s.map((x) => x.mpps),
+    };
+    const met: string[] = [];
+    if (c.target?.floor !== undefined) met.push(r.floorRatio! >= c.target.floor ? 'yes' : 'NO');
+    if (c.target?.ovs !== undefined && r.ovsRatio !== undefined)
+      met.push(r.ovsRatio >= c.target.ovs ? 'yes' : 'NO');
+    if (c.target?.mpps !== undefined) met.push(mpps >= c.target.mpps ? 'yes' : 'NO');
+    r.met = met.length ? met.every((m) => m === 'yes') : undefined;
+    if (checks[c.id] && checks[c.id]!.ok === false)
+      failures.push(`${c.id}: counters do not match the trace`);
+    const shares = checks[c.id]?.shares as { ok: boolean } | undefined;
+    if (shares && !shares.ok)
+      failures.push(`${c.id}: OVS's rule counters are not in the trace's shares`);
+    if (checks[c.id]?.hits && (checks[c.id]!.hits as HitCheck).ok === false)
+      failures.push(`${c.id}: per-rule/route hits do not match the trace`);
+    results.push(r);
+  }
+  // the sensitivity control: base + burn must cost the burn's cycles more per packet
+  const base = samples.get('l2fwd') ?? [];
+  const burn = samples.get('burn') ?? [];
+  let sensitivity: Report['sensitivity'];
+  if (base.length && burn.length && tscHz) {
+    const ratios = burn.map((b, i) => {
+      const expected = tscHz / (tscHz / (base[i]!.mpps * 1e6) + o.burnCycles) / 1e6;
+      return b.mpps / expected;
+    });
+    const m = median(ratios);
+    const burnStage = median(burn.map((b) => b.stages?.[0] ?? 0));
+    const ok = m >= 0.85 && m <= 1.15;
+    sensitivity = {
+      burnCycles: o.burnCycles,
+      measuredOverExpected: m,
+      burnStageCyclesPerPacket: burnStage,
+      discriminates: ok,
+      note: ok
+        ? `a ${o.burnCycles}-cycle stage shows up as the expected drop (median measured/expected ${m.toFixed(2)})`
+        : `CANNOT DISCRIMINATE ${o.burnCycles} cycles per packet: measured/expected ${m.toFixed(2)} (outside 0.85..1.15)`,
+    };
+    if (!ok) failures.push(sensitivity.note);
+  }
+  return {
+    benchmark: 'flowline-nf-bound',
+    date: new Date().toISOString(),
+    seconds: Math.round((Date.now() - t0) / 1000),
+    tscHz,
+    frameBytes: { ipv4: 64, ipv6: 66 },
+    rounds: o.rounds,
+    windowMs: o.windowMs,
+    burst: o.burst,
+    flows: o.flows,
+    bigFlows: o.bigFlows,
+    results,
+    sensitivity,
+    aclBuild,
+    vhost,
+    failures,
+  };
+}
+
+/** Runs the vhost-user topology bench as a child and returns its JSON line. */
+async function runVhost(rounds: number): Promise<unknown> {
+  const entry = existsSync(path.join(__dirname, '..', 'dpdk-bench.ts'))
+    ? ['--import', 'tsx', path.join(__dirname, '..', 'dpdk-bench.ts')]
+    : [path.join(__dirname, '..', 'dpdk-bench.js')];
+  const child = spawn(
+    process.execPath,
+    [...entry, '--nf-port', 'vhost', '--rounds', String(rounds), '--window-ms', '1000'],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let out = '';
+  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  const code = await new Promise<number | null>((r) => child.once('exit', r));
+  const line = out.split('\n').find((l) => l.startsWith('{'));
+  if (code !== 0 || !line)
+    return { error: `dpdk-bench.ts exited ${code}`, output: out.slice(-2000) };
+  return JSON.parse(line) as unknown;
+}
+
+main().catch((e: unknown) => {
+  log(`${(e as Error).stack ?? String(e)}`);
+  process.exit(1);
+});
