@@ -84,8 +84,10 @@ function checkText(r: CaseResult): string {
     parts.push(
       sh.ok
         ? `rule shares as the trace (TV ${(sh.distance * 100).toFixed(2)}%)`
-        : `SHARES DIFFER (${sh.rulesMissed} rules missed, TV ${(sh.distance * 100).toFixed(2)}%)`,
+        : `rule shares off the trace's by TV ${(sh.distance * 100).toFixed(2)}%, ${sh.rulesMissed} rules unhit (OVS's crediting; not checked)`,
     );
+  if (c.upcallsLastSecondOfWarmup !== undefined)
+    parts.push(`${String(c.upcallsLastSecondOfWarmup)} upcalls/s after warm-up`);
   if (c.subtableLookupsPerMegaflowHit !== undefined)
     parts.push(`${Number(c.subtableLookupsPerMegaflowHit).toFixed(1)} subtables/megaflow hit`);
   if (c.established !== undefined)
