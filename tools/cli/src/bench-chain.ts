@@ -296,7 +296,7 @@ export async function quickPdr(
 ): Promise<{ pdrPps: number; ndrPps: number }> {
   const r = await searchNdrPdr((pps, s) => chainTrial(node, pps, s), {
     minPps: 20_000,
-    maxPps: 4_000_000,
+    maxPps: 2_000_000,
     durationsS: [1],
     relativeResolution: 0.1,
     maxTrials: 10,

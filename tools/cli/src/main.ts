@@ -43,7 +43,7 @@ const HELP: Record<string, string> = {
   flowline nf list                                      NF instances and their ports
   flowline stats [--watch] [--interval ms]              Mpps and drops per hop and per port
   flowline logs <pod|agent|chain-controller|device-plugin> [--tail n] [--follow]
-  flowline demo [--seconds n] [--rate pps|auto]         the end-to-end demo
+  flowline demo [--seconds n] [--rate auto|pps]         the end-to-end demo
   flowline bench chain [--trial-seconds n] [--out dir]  NDR/PDR search, latency, idle cost
 
 Common options: --state-dir DIR (env FLOWLINE_STATE_DIR, default /var/run/flowline-node),
@@ -78,12 +78,12 @@ Common options: --state-dir DIR (env FLOWLINE_STATE_DIR, default /var/run/flowli
   per-hop counters with drops by reason. Prints a table (or JSON) and writes chain-bench.json
   and chain-bench.svg (loss and latency against offered load) to --out (default a new folder
   under the temp dir). Takes the dataplane for a few minutes: run it alone.`,
-  demo: `flowline demo [--seconds n] [--rate pps|auto] [--json]
+  demo: `flowline demo [--seconds n] [--rate auto|pps] [--json]
   Brings up a node with traffic-gen → firewall → router → sink, creates the chain through the
   gRPC API, runs traffic under the live stats table, changes a firewall rule mid-run, prints a
-  summary and tears everything down. --rate: total offered load in packets/s (default 60000);
-  --rate auto runs a short NDR/PDR search on the chain first (1 s trials, ≈10 s) and offers
-  half the PDR found.`,
+  summary and tears everything down. The load offered is derived from this machine: a short
+  NDR/PDR search on the chain first (1 s trials, about 15 s) and half the PDR it finds (60000
+  pps if it finds none); --rate <pps> sets it instead.`,
 };
 
 type Values = Record<string, string | boolean | string[] | undefined>;
@@ -468,14 +468,14 @@ export async function main(argv: string[]): Promise<void> {
       const seconds = Number(values.seconds ?? 20);
       if (!Number.isFinite(seconds) || seconds < 4)
         throw new UsageError('--seconds must be a number of at least 4');
-      const rate = values.rate === undefined ? undefined : String(values.rate);
+      const rate = values.rate === undefined ? 'auto' : String(values.rate);
       if (rate !== undefined && rate !== 'auto' && !(Number(rate) >= 1))
         throw new UsageError('--rate must be a number of packets per second, or auto');
       const summary = await runDemo({
         stateDir: (values['state-dir'] as string | undefined) ?? '/var/run/flowline-demo',
         seconds,
         json: Boolean(values.json),
-        ...(rate === 'auto' ? { autoRate: true } : rate ? { ratePps: Number(rate) } : {}),
+        ...(rate === 'auto' ? { autoRate: true } : { ratePps: Number(rate) }),
       });
       if (values.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
       return;
