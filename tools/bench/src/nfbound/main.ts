@@ -212,6 +212,17 @@ async function main(): Promise<void> {
         nf: { id: 'l2fwd', kind: 'l2fwd', trace: 'acl1k' },
       },
       {
+        // the control's base: the same pipeline as 'burn' with a stage that burns nothing (a
+        // plain l2fwd takes a shorter path, so it is no base for the control)
+        id: 'burn0',
+        label: 'Flowline l2fwd + burn 0 cycles (control base)',
+        phase: 'A',
+        peer: 'flowline',
+        trace: 'acl1k',
+        floor: 'testpmd',
+        nf: { id: 'burn0', kind: 'burn', trace: 'acl1k', cycles: 0 },
+      },
+      {
         id: 'burn',
         label: `Flowline l2fwd + burn ${o.burnCycles} cycles (control)`,
         phase: 'A',
@@ -743,7 +754,7 @@ function summarize(
     results.push(r);
   }
   // the sensitivity control: base + burn must cost the burn's cycles more per packet
-  const base = samples.get('l2fwd') ?? [];
+  const base = samples.get('burn0') ?? [];
   const burn = samples.get('burn') ?? [];
   let sensitivity: Report['sensitivity'];
   if (base.length && burn.length && tscHz) {
