@@ -167,11 +167,11 @@ beforeAll(async () => {
   mkdirSync(podDir);
   writeFileSync(
     join(podDir, 'net1.json'),
-    JSON.stringify({ socketPath: join(dir, 'net1.sock'), mac: R1, ips: ['10.0.1.1/24'] }),
+    JSON.stringify({ socketPath: join(podDir, 'net1.sock'), mac: R1, ips: ['10.0.1.1/24'] }),
   );
   writeFileSync(
     join(podDir, 'net2.json'),
-    JSON.stringify({ socketPath: join(dir, 'net2.sock'), mac: R2 }),
+    JSON.stringify({ socketPath: join(podDir, 'net2.sock'), mac: R2 }),
   );
   const config = {
     name: 'router-it',
@@ -216,8 +216,8 @@ beforeAll(async () => {
   // The switch side: net_vhost clients retry until the router's sockets exist.
   eal = initEal({ filePrefix: testPrefix, lcores: [0], memoryMb: 128 });
   pool = Mempool.create({ size: 4095 });
-  h1 = Port.open(devargs.vhost({ id: 'rt1', iface: join(dir, 'net1.sock'), client: true }), pool);
-  h2 = Port.open(devargs.vhost({ id: 'rt2', iface: join(dir, 'net2.sock'), client: true }), pool);
+  h1 = Port.open(devargs.vhost({ id: 'rt1', iface: join(podDir, 'net1.sock'), client: true }), pool);
+  h2 = Port.open(devargs.vhost({ id: 'rt2', iface: join(podDir, 'net2.sock'), client: true }), pool);
 
   const health = new (loadHealthV1().Health)(grpcAddress, asOperator);
   const end = Date.now() + 30_000;
@@ -410,7 +410,7 @@ describe.skipIf(notReady())('router process on virtio-user ports (root, hugepage
     h1.close(); // the switch side of net1 goes away ...
     await waitForLog(/"msg":"link down".*"port":"net1"/);
     // ... and comes back: a new vhost-user client on the same socket.
-    h1 = Port.open(devargs.vhost({ id: 'rt1', iface: join(dir, 'net1.sock'), client: true }), pool);
+    h1 = Port.open(devargs.vhost({ id: 'rt1', iface: join(podDir, 'net1.sock'), client: true }), pool);
     await waitForLog(/"msg":"link up".*"port":"net1"/);
     const f = await exchange(
       h1,
@@ -428,7 +428,7 @@ describe.skipIf(notReady())('router process on virtio-user ports (root, hugepage
     expect(log).toMatch(/"msg":"stopped"/);
     expect(leftoverFiles(routerPrefix)).toEqual([]);
     expect(readdirSync('/dev/hugepages').filter((f) => f.startsWith(routerPrefix))).toEqual([]);
-    expect(existsSync(join(dir, 'net1.sock'))).toBe(false);
-    expect(existsSync(join(dir, 'net2.sock'))).toBe(false);
+    expect(existsSync(join(podDir, 'net1.sock'))).toBe(false);
+    expect(existsSync(join(podDir, 'net2.sock'))).toBe(false);
   });
 });
