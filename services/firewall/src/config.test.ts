@@ -4,11 +4,11 @@ import { firewallConfigSchema, initialRuleSet } from './config';
 import { toDpdkRule } from './dataplane';
 
 describe('firewall config', () => {
-  it('fills defaults: stateless, deny, no rules, a 64k conntrack table that evicts', () => {
+  it('fills defaults: stateless, deny, no rules, a conntrack table for about 64k flows that evicts', () => {
     const c = firewallConfigSchema.parse({});
     expect(c).toMatchObject({ mode: 'stateless', defaultAction: 'deny', rules: [], burst: 32 });
     expect(c.conntrack).toEqual({
-      capacity: 65_536,
+      capacity: 262_144,
       whenFull: 'evict',
       flushOnRuleChange: false,
       timeouts: {},

@@ -24,7 +24,8 @@ export const firewallConfigSchema = z
           .int()
           .min(64)
           .max(1 << 24)
-          .default(65_536),
+          // The pipeline's own default: room for about 64k flows (give ~4x the flows).
+          .default(262_144),
         whenFull: z.enum(['evict', 'drop']).default('evict'),
         /**
          * End the flows opened under the previous rules on every rule change (their packets
