@@ -1,7 +1,14 @@
 import * as grpc from '@grpc/grpc-js';
 import type { firewallV1 } from '@flowline/proto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { call, servedRuleStore } from '../test/support/grpc';
+import { RuleStore } from './rule-store';
+import {
+  RecordingTable,
+  call,
+  noCounters,
+  serveFirewall,
+  servedRuleStore,
+} from '../test/support/grpc';
 
 describe('flowline.firewall.v1 over gRPC', () => {
   const { table, client: served } = servedRuleStore();
@@ -91,7 +98,6 @@ describe('flowline.firewall.v1 over gRPC', () => {
 });
 
 describe('ReplaceRules order', () => {
-  const { table, client: served } = servedRuleStore();
   const rule = (id: string, extra: Partial<firewallV1.Rule> = {}): firewallV1.Rule => ({
     id,
     priority: 10,
@@ -101,21 +107,31 @@ describe('ReplaceRules order', () => {
     ...extra,
   });
 
-  it('ReplaceRules apply in the order they arrive, a large set validated in slices included', async () => {
-    const client = served();
-    const big = Array.from({ length: 12_000 }, (_, i) =>
-      rule(`b${i}`, { srcPrefix: `10.${(i >> 8) & 255}.${i & 255}.0/24` }),
-    );
-    const first = call(client.ReplaceRules.bind(client), {
-      ruleSet: { rules: big, defaultAction: 'DENY' },
-    });
-    // Sent after the big set, on the same connection: it must not overtake it.
-    await new Promise((r) => setTimeout(r, 20));
-    const second = call(client.ReplaceRules.bind(client), {
-      ruleSet: { rules: [rule('small')], defaultAction: 'DENY' },
-    });
-    const [a, b] = await Promise.all([first, second]);
-    expect(BigInt(b.generation)).toBe(BigInt(a.generation) + 1n);
-    expect(table.applied.at(-1)!.rules.map((r) => r.id)).toEqual(['small']);
+  it('ReplaceRules apply in the order they reach the server, a large set validated in slices included', async () => {
+    const table = new RecordingTable();
+    const store = new RuleStore(table);
+    await store.init();
+    let reached!: () => void;
+    const bigReached = new Promise<void>((r) => (reached = r));
+    const served = await serveFirewall(store, noCounters, (m) => m === 'ReplaceRules' && reached());
+    try {
+      const { client } = served;
+      const big = Array.from({ length: 12_000 }, (_, i) =>
+        rule(`b${i}`, { srcPrefix: `10.${(i >> 8) & 255}.${i & 255}.0/24` }),
+      );
+      const first = call(client.ReplaceRules.bind(client), {
+        ruleSet: { rules: big, defaultAction: 'DENY' },
+      });
+      // Sent once the big set's handler runs (it then validates in slices): it must not overtake.
+      await bigReached;
+      const second = call(client.ReplaceRules.bind(client), {
+        ruleSet: { rules: [rule('small')], defaultAction: 'DENY' },
+      });
+      const [a, b] = await Promise.all([first, second]);
+      expect(BigInt(b.generation)).toBe(BigInt(a.generation) + 1n);
+      expect(table.applied.at(-1)!.rules.map((r) => r.id)).toEqual(['small']);
+    } finally {
+      await served.close();
+    }
   });
 });

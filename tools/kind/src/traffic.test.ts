@@ -2,11 +2,21 @@ import { type AclRuleSet, firewallService, RuleStore } from '@flowline/firewall'
 import { HealthService, trafficGenV1 } from '@flowline/proto';
 import * as grpc from '@grpc/grpc-js';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { LocalPki, channelCredentials, nfId, serverCredentials } from '@flowline/grpc-auth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FlowOutcome } from './fates';
 import { loadPlan, type TrafficPlan } from './plan';
 import { NfCallError, runTrafficStep, trafficGenSource, waitServing } from './traffic';
+
+// Mutual TLS as in the cluster: the stand-in NFs hold an NF identity, the driver is the operator.
+const pki = new LocalPki(mkdtempSync(join(tmpdir(), 'flowline-kind-pki-')));
+const nfFiles = pki.nf('e2e', 'nf');
+const nfTls = () => serverCredentials(nfFiles, { warn: () => undefined }, 'stand-in NF');
+const asOperator = channelCredentials(pki.operator(), nfId('e2e', 'nf'));
+afterAll(() => rmSync(pki.dir, { recursive: true, force: true }));
 
 const plan = loadPlan(join(__dirname, '..', 'e2e-plan.json'));
 
@@ -44,7 +54,7 @@ function firewallServer(): {
     denied,
     start: () =>
       new Promise((resolve, reject) =>
-        server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) =>
+        server.bindAsync('127.0.0.1:0', nfTls(), (err, port) =>
           err ? reject(err) : resolve(`127.0.0.1:${port}`),
         ),
       ),
@@ -82,7 +92,7 @@ describe('the traffic step', () => {
       firewall: address,
       router: address,
       connectTimeoutMs: 5000,
-      credentials: () => grpc.credentials.createInsecure(),
+      credentials: () => asOperator,
       source: source(lose),
     });
 
@@ -105,14 +115,10 @@ describe('the traffic step', () => {
   });
 
   it('waits for SERVING and names the server that never gets there', async () => {
-    await expect(
-      waitServing(address, grpc.credentials.createInsecure(), 5000),
-    ).resolves.toBeUndefined();
+    await expect(waitServing(address, asOperator, 5000)).resolves.toBeUndefined();
     fw.health.setStatus('', 'NOT_SERVING');
     try {
-      const err = await waitServing(address, grpc.credentials.createInsecure(), 1500).catch(
-        (e: unknown) => e,
-      );
+      const err = await waitServing(address, asOperator, 1500).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(NfCallError);
       expect((err as Error).message).toMatch(
         new RegExp(
@@ -153,19 +159,13 @@ describe('the traffic step', () => {
       WatchResults: (call: grpc.ServerWritableStream<unknown, unknown>) => call.end(),
     });
     const port = await new Promise<number>((res, rej) =>
-      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) =>
-        e ? rej(e) : res(p),
-      ),
+      server.bindAsync('127.0.0.1:0', nfTls(), (e, p) => (e ? rej(e) : res(p))),
     );
     try {
-      const outcomes = await trafficGenSource(
-        `127.0.0.1:${port}`,
-        grpc.credentials.createInsecure(),
-        {
-          dstMac: '02:00:00:00:00:aa',
-          drainMs: 10,
-        },
-      ).run(plan);
+      const outcomes = await trafficGenSource(`127.0.0.1:${port}`, asOperator, {
+        dstMac: '02:00:00:00:00:aa',
+        drainMs: 10,
+      }).run(plan);
       expect(starts).toHaveLength(1);
       expect(starts[0]!.rxPorts).toEqual(['net2']);
       expect(

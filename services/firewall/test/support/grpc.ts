@@ -1,5 +1,16 @@
-/** The firewall's gRPC service on a unix socket in a temp folder, with a client, for tests. */
+/**
+ * The firewall's gRPC service on a unix socket in a temp folder, with a client, for tests: over
+ * mutual TLS with the NF access policy, as an NF serves it, the client calling as the operator.
+ */
 import * as grpc from '@grpc/grpc-js';
+import {
+  LocalPki,
+  authorizationInterceptor,
+  channelCredentials,
+  nfId,
+  serverCredentials,
+} from '@flowline/grpc-auth';
+import { nfAccessPolicy } from '@flowline/nf-runtime';
 import { firewallV1 } from '@flowline/proto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,18 +28,37 @@ export interface ServedFirewall {
 export async function serveFirewall(
   store: RuleStore,
   counters: FirewallCounterSource,
+  /** Told the method's name when a call reaches its handler (the order the server sees). */
+  onCall?: (method: string) => void,
 ): Promise<ServedFirewall> {
   const dir = mkdtempSync(join(tmpdir(), 'flowline-fw-'));
-  const server = new grpc.Server();
+  const pki = new LocalPki(join(dir, 'pki'));
   const svc = firewallService(store, counters);
-  server.addService(svc.definition, svc.implementation);
+  const server = new grpc.Server({
+    interceptors: [
+      authorizationInterceptor(nfAccessPolicy('flowline', [svc]), { insecure: false }),
+    ],
+  });
+  const implementation = onCall
+    ? Object.fromEntries(
+        Object.entries(svc.implementation).map(([name, handler]) => [
+          name,
+          (...args: unknown[]) => {
+            onCall(name);
+            return (handler as (...a: unknown[]) => unknown)(...args);
+          },
+        ]),
+      )
+    : svc.implementation;
+  server.addService(svc.definition, implementation as grpc.UntypedServiceImplementation);
   const address = `unix://${join(dir, 'fw.sock')}`;
+  const tls = serverCredentials(pki.nf('default', 'fw'), { warn: () => undefined }, 'firewall');
   await new Promise<void>((res, rej) =>
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())),
+    server.bindAsync(address, tls, (e) => (e ? rej(e) : res())),
   );
   const client = new (firewallV1.loadFirewallV1().Firewall)(
     address,
-    grpc.credentials.createInsecure(),
+    channelCredentials(pki.operator(), nfId('default', 'fw')),
   );
   return {
     client,
