@@ -219,9 +219,9 @@ export class NfServer {
    * certificate (kubelet's gRPC probes). It answers SERVING or NOT_SERVING and nothing else.
    */
   async listenHealth(address: string): Promise<string> {
-    this.healthServer = new grpc.Server();
-    this.health.addTo(this.healthServer);
-    return bind(this.healthServer, address, grpc.ServerCredentials.createInsecure());
+    const alone = await this.health.listenAlone(address);
+    this.healthServer = alone.server;
+    return alone.address;
   }
 
   setServing(serving: boolean): void {

@@ -40,6 +40,23 @@ export class HealthService {
     server.addService(loadHealthV1().Health.service, this.handlers());
   }
 
+  /**
+   * A listener of its own serving this health service and nothing else, in plaintext: kubelet's
+   * gRPC probes carry no client certificate, and all it tells is SERVING or NOT_SERVING. Every
+   * other API of the process stays behind mutual TLS. Resolves to the server and the address
+   * bound (host:port with the port picked when given 0).
+   */
+  async listenAlone(address: string): Promise<{ server: grpc.Server; address: string }> {
+    const server = new grpc.Server();
+    this.addTo(server);
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) =>
+        err ? reject(err) : resolve(p),
+      ),
+    );
+    return { server, address: address.replace(/:\d+$/, `:${port}`) };
+  }
+
   handlers(): HealthHandlers {
     return {
       Check: (call, callback) => {

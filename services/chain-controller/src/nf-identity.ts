@@ -55,8 +55,9 @@ export function nfChannelCredentials(
   workload: NfWorkload | undefined,
   log?: SecurityLog,
 ): grpc.ChannelCredentials {
-  // Plaintext was configured explicitly; the listener's start already warned about it.
-  if (security.insecure) return grpc.credentials.createInsecure();
+  // Plaintext was configured explicitly; the listener's start already warned about it (no log
+  // here, so that each call does not warn again).
+  if (security.insecure) return channelCredentials(security, () => true);
   if (!workload)
     throw new Error(
       'the NF has no known workload (namespace and name), so its identity cannot be checked',

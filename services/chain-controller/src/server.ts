@@ -196,15 +196,9 @@ export async function startChainController(
   let healthServer: grpc.Server | undefined;
   let healthAddress: string | undefined;
   if (config.healthAddress) {
-    const hs = new grpc.Server();
-    healthServer = hs;
-    health.addTo(hs);
-    const hp = await new Promise<number>((resolve, reject) =>
-      hs.bindAsync(config.healthAddress!, grpc.ServerCredentials.createInsecure(), (err, p) =>
-        err ? reject(err) : resolve(p),
-      ),
-    );
-    healthAddress = config.healthAddress.replace(/:\d+$/, `:${hp}`);
+    const alone = await health.listenAlone(config.healthAddress);
+    healthServer = alone.server;
+    healthAddress = alone.address;
   }
   const address = config.listen.startsWith('unix:')
     ? config.listen
