@@ -17,6 +17,7 @@ import { parseChainFile } from './chain-file';
 import { OperatorCredentials, chainClient, grpcMessage, nfInfo, unary } from './clients';
 import { runBenchChain } from './bench-chain';
 import { runDemo } from './demo';
+import { renderStopReport } from './down';
 import { StatsCollector, renderStats } from './stats';
 import { renderTable } from './table';
 
@@ -53,7 +54,8 @@ Common options: --state-dir DIR (env FLOWLINE_STATE_DIR, default /var/run/flowli
   emulated NICs, the chain controller; then runs the given pods. Returns when ready.`,
   down: `flowline down [--json]
   Stops pods (CNI DEL, netns), the chain controller, the device plugin and OVS, removes sockets
-  and hugepage files. Works after a crash too; a second run finds nothing left.`,
+  and hugepage files, and lists what it stopped: processes with their pids, switch ports,
+  network namespaces. Works after a crash too; a second run finds nothing left.`,
   status: `flowline status [--json]\n  The node agent, its daemons and every pod with its phase.`,
   apply: `flowline apply -f pod.yaml [-f ...] [--json]\n  Hands pod manifests to the node and waits until they run.`,
   delete: `flowline delete <manifest file name> ...\n  Removes manifests; the node stops their pods.`,
@@ -377,9 +379,7 @@ export async function main(argv: string[]): Promise<void> {
       const { values } = parse('down', rest);
       const stateDir = (values['state-dir'] as string | undefined) ?? DEFAULT_STATE_DIR;
       const result = await nodeDown({ stateDir });
-      print(values.json as boolean, result, () =>
-        result.swept ? 'node down; everything removed' : 'no node was up; nothing left',
-      );
+      print(values.json as boolean, result, () => renderStopReport(result.stopped));
       return;
     }
     case 'status': {

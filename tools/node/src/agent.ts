@@ -10,6 +10,7 @@ import { type PodSpec, parsePods, podKey } from './manifest';
 import { isAlive } from './processes';
 import { NodeRuntime } from './runtime';
 import { readState } from './state';
+import { type StopReport, writeStopReport } from './stop-report';
 
 export interface AgentOptions {
   /** Manifest scan period; default 500 ms. */
@@ -199,9 +200,20 @@ export class NodeAgent {
     }
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops the sync loop and tears everything down; returns what was stopped and leaves it in
+   * the state dir for `flowline down` (which stopped this process and cannot see it otherwise).
+   */
+  async stop(): Promise<StopReport> {
     if (this.timer) clearInterval(this.timer);
     while (this.syncing) await new Promise((r) => setTimeout(r, 50));
-    await this.runtime.teardown();
+    const report = await this.runtime.teardown();
+    try {
+      writeStopReport(this.paths.stateDir, report);
+    } catch (err) {
+      this.log.warn('could not leave the stop report for flowline down', { err });
+    }
+    this.log.info('node stopped', { ...report });
+    return report;
   }
 }

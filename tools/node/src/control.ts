@@ -11,6 +11,7 @@ import { parsePods, podKey } from './manifest';
 import { isAlive, startProcess, stopProcess, waitForExit } from './processes';
 import { NodeRuntime } from './runtime';
 import { type NodeState, readState } from './state';
+import { type StopReport, emptyStopReport, mergeStopReport, takeStopReport } from './stop-report';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -68,18 +69,26 @@ export async function nodeUp(opts: UpOptions): Promise<NodeState> {
 /**
  * Stops the agent (which tears down in order) and then sweeps whatever its state file still
  * names, so a second `down`, or a `down` after the agent was SIGKILLed, leaves nothing behind.
+ * `stopped` is everything that was running or present and no longer is: what the agent stopped
+ * (its own report), the agent itself, and what the sweep found; empty when nothing was up.
  */
 export async function nodeDown(opts: {
   stateDir: string;
   config?: NodeConfig;
   log?: Logger;
-}): Promise<{ swept: boolean }> {
+}): Promise<{ swept: boolean; stopped: StopReport }> {
   const paths = nodePaths(opts.stateDir);
   const logger = opts.log ?? defaultLog();
+  const stopped = emptyStopReport();
+  // A report left by an earlier agent is not about this stop.
+  takeStopReport(paths.stateDir, logger);
   const state = readState(paths.stateFile, logger);
   if (state?.agent && isAlive(state.agent)) {
     await stopProcess(state.agent, 60_000);
     await waitForExit(state.agent, 5000);
+    stopped.processes.push({ name: 'node agent', pid: state.agent.pid });
+    const byAgent = takeStopReport(paths.stateDir, logger);
+    if (byAgent) mergeStopReport(stopped, byAgent);
   }
   const left = readState(paths.stateFile, logger);
   const runtime = new NodeRuntime(
@@ -89,9 +98,9 @@ export async function nodeDown(opts: {
   );
   // Always run the sweep: it is idempotent and catches leftovers of a crashed agent.
   if (left) runtime.state = left;
-  await runtime.teardown();
+  mergeStopReport(stopped, await runtime.teardown());
   rmSync(paths.manifests, { recursive: true, force: true });
-  return { swept: left !== undefined };
+  return { swept: left !== undefined, stopped };
 }
 
 export interface PodStatus {

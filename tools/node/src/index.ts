@@ -30,3 +30,10 @@ export {
 export { NodeRuntime, POD_FILE_PREFIX, POD_NETNS_PREFIX, removeHugepageFiles } from './runtime';
 export { readState, type NodeState, type PodRecord } from './state';
 export { nodePki, operatorTlsFiles, pkiDir } from './pki';
+export {
+  emptyStopReport,
+  isEmptyStopReport,
+  type RemovedPort,
+  type StopReport,
+  type StoppedProcess,
+} from './stop-report';

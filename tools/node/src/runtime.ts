@@ -24,11 +24,19 @@ import {
   type AttachmentRecord,
   type NodeState,
   type PodRecord,
+  type ProcessRecord,
   emptyState,
   readState,
   removeState,
   writeState,
 } from './state';
+import {
+  type StopReport,
+  emptyStopReport,
+  mergeStopReport,
+  netnsExists,
+  stopAndRecord,
+} from './stop-report';
 
 export const CNI_PATH_SYSTEM = '/usr/lib/cni';
 export const OVS_NETNS = 'flowline-node-ovs';
@@ -570,33 +578,43 @@ export class NodeRuntime {
     });
   }
 
-  /** Undoes a pod's steps in reverse; each step tolerates what is already gone. */
-  async tearDownPod(pod: PodRecord): Promise<void> {
-    await stopProcess(pod.process);
+  /**
+   * Undoes a pod's steps in reverse; each step tolerates what is already gone. Returns what it
+   * stopped and removed.
+   */
+  async tearDownPod(pod: PodRecord): Promise<StopReport> {
+    const report = emptyStopReport();
+    await stopAndRecord(report, `pod ${pod.key}`, pod.process);
     for (const a of [...pod.attachments].reverse()) {
       try {
         await this.cni('DEL', pod, a);
+        report.ports.push({ pod: pod.key, interface: a.ifname });
       } catch (err) {
         this.log.warn('CNI DEL failed', { pod: pod.key, ifname: a.ifname, err });
       }
     }
     for (const ifname of pod.movedNetdevs)
       tryIp(['-n', pod.netns, 'link', 'set', 'dev', ifname, 'netns', '1']);
-    tryIp(['netns', 'del', pod.netns]);
-    removeHugepageFiles(this.config.hugepagesDir, pod.filePrefix);
+    deleteNetns(pod.netns, report);
+    report.hugepageFiles += removeHugepageFiles(this.config.hugepagesDir, pod.filePrefix);
     rmSync(join(this.paths.pods, `${pod.namespace}_${pod.name}`), { recursive: true, force: true });
+    return report;
   }
 
-  /** Everything, in reverse order of up; safe to run twice and after a crash. */
-  async teardown(): Promise<void> {
+  /**
+   * Everything, in reverse order of up; safe to run twice and after a crash. Returns what was
+   * still there and is now stopped or removed (empty when nothing was left).
+   */
+  async teardown(): Promise<StopReport> {
+    const report = emptyStopReport();
     for (const pod of Object.values(this.state.pods).reverse()) {
-      await this.tearDownPod(pod);
+      mergeStopReport(report, await this.tearDownPod(pod));
       delete this.state.pods[pod.key];
       this.save();
     }
-    await stopProcess(this.state.controller);
-    await stopProcess(this.state.cniDaemon);
-    await stopProcess(this.state.devicePlugin);
+    await stopAndRecord(report, 'chain-controller', this.state.controller);
+    await stopAndRecord(report, 'cni-daemon', this.state.cniDaemon);
+    await stopAndRecord(report, 'device-plugin', this.state.devicePlugin);
     await this.kubelet?.stop().catch(() => undefined);
     this.kubelet = undefined;
     if (this.state.emulated) {
@@ -606,14 +624,19 @@ export class NodeRuntime {
         rmSync(this.state.emulated.root, { recursive: true, force: true });
       }
     }
-    tryIp(['netns', 'del', EMU_NETNS]);
+    deleteNetns(EMU_NETNS, report);
+    const ovsRunning = this.state.ovs ? ovsDaemons(this.state.ovs.runDir) : [];
+    const ovsNetns = netnsExists(OVS_NETNS);
     if (this.ovs)
       await this.ovs.stop().catch((err: unknown) => this.log.warn('OVS stop failed', { err }));
     else if (this.state.ovs) await stopOvsFromRunDir(this.state.ovs.runDir, this.state.ovs.netns);
-    tryIp(['netns', 'del', OVS_NETNS]);
+    for (const d of ovsRunning)
+      if (!isAlive(d)) report.processes.push({ name: d.marker, pid: d.pid });
+    if (ovsNetns && !netnsExists(OVS_NETNS)) report.namespaces.push(OVS_NETNS);
+    deleteNetns(OVS_NETNS, report);
     this.ovs = undefined;
-    removeHugepageFiles(this.config.hugepagesDir, POD_FILE_PREFIX);
-    removeHugepageFiles(this.config.hugepagesDir, 'flowline-node-ovs');
+    report.hugepageFiles += removeHugepageFiles(this.config.hugepagesDir, POD_FILE_PREFIX);
+    report.hugepageFiles += removeHugepageFiles(this.config.hugepagesDir, 'flowline-node-ovs');
     const p = this.paths;
     for (const d of [
       ...runtimeDirs(p),
@@ -628,11 +651,20 @@ export class NodeRuntime {
     rmSync(p.chainState, { force: true });
     this.state = emptyState();
     await removeState(p.stateFile);
+    return report;
   }
 }
 
-/** Stops OVS daemons from their pid files (the agent that started them is gone). */
-export async function stopOvsFromRunDir(runDir: string, netns: string): Promise<void> {
+/** Deletes a netns and notes it when it was there. */
+function deleteNetns(name: string, report: StopReport): void {
+  if (!netnsExists(name)) return;
+  tryIp(['netns', 'del', name]);
+  if (!netnsExists(name)) report.namespaces.push(name);
+}
+
+/** The OVS daemons the run dir's pid files name that still run. */
+function ovsDaemons(runDir: string): ProcessRecord[] {
+  const running: ProcessRecord[] = [];
   for (const daemon of ['ovs-vswitchd', 'ovsdb-server']) {
     let pid: number;
     try {
@@ -640,7 +672,14 @@ export async function stopOvsFromRunDir(runDir: string, netns: string): Promise<
     } catch {
       continue;
     }
-    if (Number.isInteger(pid) && pid > 0) await stopProcess({ pid, marker: daemon, log: '' }, 5000);
+    const rec = { pid, marker: daemon, log: '' };
+    if (Number.isInteger(pid) && pid > 0 && isAlive(rec)) running.push(rec);
   }
+  return running;
+}
+
+/** Stops OVS daemons from their pid files (the agent that started them is gone). */
+export async function stopOvsFromRunDir(runDir: string, netns: string): Promise<void> {
+  for (const rec of ovsDaemons(runDir)) await stopProcess(rec, 5000);
   tryIp(['netns', 'del', netns]);
 }

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   POD_FILE_PREFIX,
   POD_NETNS_PREFIX,
+  emptyStopReport,
   nodeDown,
   nodePki,
   nodeStatus,
@@ -278,6 +279,6 @@ describe.skipIf(!root)('service chaining end to end on the local node', () => {
     ).toEqual([]);
     for (const d of ['sockets', 'ovs', 'pods', 'device-plugins'])
       expect(existsSync(join(stateDir, d))).toBe(false);
-    expect(await nodeDown({ stateDir })).toEqual({ swept: false });
+    expect(await nodeDown({ stateDir })).toEqual({ swept: false, stopped: emptyStopReport() });
   }, 120_000);
 });

@@ -8,6 +8,7 @@ import {
   POD_NETNS_PREFIX,
   applyManifests,
   deleteManifests,
+  emptyStopReport,
   nodeDown,
   nodeStatus,
   nodeUp,
@@ -178,7 +179,27 @@ spec:
     ];
     process.kill(before.agent!.pid, 'SIGKILL');
     await sleep(200);
-    expect(await nodeDown({ stateDir })).toEqual({ swept: true });
+    const down = await nodeDown({ stateDir });
+    expect(down.swept).toBe(true);
+    // The sweep did the stopping, and says what it stopped.
+    expect(down.stopped.processes).toEqual(
+      expect.arrayContaining([
+        { name: 'pod default/sleeper', pid: before.pods['default/sleeper']!.process!.pid },
+        { name: 'chain-controller', pid: before.controller!.pid },
+        { name: 'cni-daemon', pid: before.cniDaemon!.pid },
+        { name: 'device-plugin', pid: before.devicePlugin!.pid },
+        expect.objectContaining({ name: 'ovs-vswitchd' }),
+        expect.objectContaining({ name: 'ovsdb-server' }),
+      ]),
+    );
+    expect(down.stopped.processes.map((p) => p.name)).not.toContain('node agent');
+    expect(down.stopped.ports).toEqual([
+      { pod: 'default/sleeper', interface: 'net2' },
+      { pod: 'default/sleeper', interface: 'net1' },
+    ]);
+    expect(down.stopped.namespaces).toEqual(
+      expect.arrayContaining([before.pods['default/sleeper']!.netns, 'flowline-node-ovs']),
+    );
     for (const pid of pids)
       expect(
         existsSync(`/proc/${pid}/cmdline`) &&
@@ -196,7 +217,7 @@ spec:
     expect(
       spawnSync('pgrep', ['-f', join(stateDir, 'ovs')], { encoding: 'utf8' }).stdout.trim(),
     ).toBe('');
-    expect(await nodeDown({ stateDir })).toEqual({ swept: false });
+    expect(await nodeDown({ stateDir })).toEqual({ swept: false, stopped: emptyStopReport() });
   }, 120_000);
 
   it('up over a state file garbled after the agent was SIGKILLed: sweeps what the previous copy names, says so, comes up', async () => {
@@ -235,6 +256,21 @@ spec:
         `pid ${pid} named by the previous copy`,
       ).toBe(false);
     expect(up.pods).toEqual({});
-    await nodeDown({ stateDir });
+    // The agent does the stopping on SIGTERM; down still says what was stopped.
+    await applyManifests(stateDir, [pod]);
+    const running = readState(stateFile)!;
+    const down = await nodeDown({ stateDir });
+    expect(down.swept).toBe(false);
+    expect(down.stopped.processes).toEqual(
+      expect.arrayContaining([
+        { name: 'node agent', pid: running.agent!.pid },
+        { name: 'pod default/sleeper', pid: running.pods['default/sleeper']!.process!.pid },
+        { name: 'chain-controller', pid: running.controller!.pid },
+        expect.objectContaining({ name: 'ovs-vswitchd' }),
+      ]),
+    );
+    expect(down.stopped.ports).toHaveLength(2);
+    expect(down.stopped.namespaces).toContain(running.pods['default/sleeper']!.netns);
+    expect(existsSync(join(stateDir, 'stopped.json'))).toBe(false);
   }, 240_000);
 });
