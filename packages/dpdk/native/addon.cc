@@ -1,6 +1,8 @@
 // Node binding over the C core (fl.h). Thin: argument checking and conversion only; the
 // TypeScript layer (src/) owns validation, naming and typed errors.
 #include <napi.h>
+#include <unistd.h>
+#include <uv.h>
 
 #include <condition_variable>
 #include <cstdlib>
@@ -257,6 +259,7 @@ Napi::Value PortConfigure(const Napi::CallbackInfo &info) {
   c.rx_desc = (uint16_t)OptU32(o, "rxDescriptors", 1024);
   c.tx_desc = (uint16_t)OptU32(o, "txDescriptors", 1024);
   c.mtu = OptU32(o, "mtu", 0);
+  c.rx_intr = o.Get("rxInterrupts").ToBoolean() ? 1 : 0;
   c.pool = Pool(o.Get("pool"));
   char err[FL_ERR_LEN] = "";
   int rc = fl_port_configure(port, &c, err);
@@ -418,6 +421,84 @@ Napi::Value RxBurst(const Napi::CallbackInfo &info) {
   return Napi::Number::New(info.Env(), n);
 }
 
+// The JS batch API's idle wait: the queue's rx interrupt eventfd watched by libuv on the main
+// loop. rxIntrArm(port, queue, on) arms or disarms it (after arming the caller polls once: a
+// burst that landed before arming raised no kick); rxIntrWait(port, queue, timeoutMs) resolves
+// true on the kick, false on the timeout, and disarms.
+struct RxIntrWait {
+  uv_poll_t poll;
+  uv_timer_t timer;
+  Napi::Promise::Deferred deferred;
+  Napi::Env env;
+  uint16_t port, queue;
+  int fd;
+  int open = 2; /* handles not closed yet */
+  bool settled = false;
+  RxIntrWait(Napi::Env e) : deferred(Napi::Promise::Deferred::New(e)), env(e) {}
+};
+
+static void RxIntrClosed(uv_handle_t *h) {
+  RxIntrWait *w = static_cast<RxIntrWait *>(h->data);
+  if (--w->open == 0) delete w;
+}
+
+static void RxIntrSettle(RxIntrWait *w, bool kicked) {
+  if (w->settled) return;
+  w->settled = true;
+  if (kicked) {
+    uint64_t v;
+    ssize_t r = read(w->fd, &v, sizeof(v)); /* clears the eventfd */
+    (void)r;
+  }
+  fl_port_rx_intr(w->port, w->queue, 0);
+  Napi::HandleScope scope(w->env);
+  w->deferred.Resolve(Napi::Boolean::New(w->env, kicked));
+  uv_poll_stop(&w->poll);
+  uv_timer_stop(&w->timer);
+  uv_close(reinterpret_cast<uv_handle_t *>(&w->poll), RxIntrClosed);
+  uv_close(reinterpret_cast<uv_handle_t *>(&w->timer), RxIntrClosed);
+}
+
+Napi::Value RxIntrArm(const Napi::CallbackInfo &info) {
+  uint16_t port = Port(info[0]);
+  uint16_t queue = (uint16_t)info[1].As<Napi::Number>().Uint32Value();
+  if (fl_port_rx_intr_fd(port, queue) < 0)
+    throw Napi::Error::New(info.Env(),
+                           "the queue has no rx interrupt (open the port with "
+                           "rxInterrupts: true on a driver that has them)");
+  bool on = info.Length() < 3 || info[2].ToBoolean();
+  return Napi::Number::New(info.Env(), fl_port_rx_intr(port, queue, on ? 1 : 0));
+}
+
+Napi::Value RxIntrWaitFn(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  uint16_t port = Port(info[0]);
+  uint16_t queue = (uint16_t)info[1].As<Napi::Number>().Uint32Value();
+  uint32_t ms = info[2].As<Napi::Number>().Uint32Value();
+  int fd = fl_port_rx_intr_fd(port, queue);
+  if (fd < 0) throw Napi::Error::New(env, "the queue has no rx interrupt");
+  uv_loop_t *loop = nullptr;
+  napi_get_uv_event_loop(env, &loop);
+  RxIntrWait *w = new RxIntrWait(env);
+  w->port = port;
+  w->queue = queue;
+  w->fd = fd;
+  uv_poll_init(loop, &w->poll, fd);
+  uv_timer_init(loop, &w->timer);
+  /* The loop's clock is cached at the start of its iteration: after a long synchronous call
+   * (a port open) it is stale, and the timeout would fire at once. */
+  uv_update_time(loop);
+  w->poll.data = w;
+  w->timer.data = w;
+  uv_poll_start(&w->poll, UV_READABLE, [](uv_poll_t *h, int, int) {
+    RxIntrSettle(static_cast<RxIntrWait *>(h->data), true);
+  });
+  uv_timer_start(
+      &w->timer, [](uv_timer_t *h) { RxIntrSettle(static_cast<RxIntrWait *>(h->data), false); }, ms,
+      0);
+  return w->deferred.Promise();
+}
+
 Napi::Value TxBurst(const Napi::CallbackInfo &info) {
   fl_batch *b = Batch(info[2]);
   uint32_t dropped = 0;
@@ -477,6 +558,16 @@ Napi::Value RxCopy(const Napi::CallbackInfo &info) {
 }
 
 // ---- pipelines ----
+/* "timer" (default), "poll", "adaptive" or "interrupt" (adaptive with spinPolls 0). */
+static uint32_t RxMode(Napi::Env env, Napi::Value v) {
+  if (v.IsUndefined()) return FL_RX_TIMER;
+  std::string m = v.As<Napi::String>().Utf8Value();
+  if (m == "timer") return FL_RX_TIMER;
+  if (m == "poll") return FL_RX_POLL;
+  if (m == "adaptive" || m == "interrupt") return FL_RX_ADAPTIVE;
+  throw Napi::RangeError::New(env, "rxMode must be poll, adaptive, interrupt or timer");
+}
+
 Napi::Value PipelineCreate(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   RequireEal(env);
@@ -488,6 +579,8 @@ Napi::Value PipelineCreate(const Napi::CallbackInfo &info) {
   c.backoff.spin_polls = OptU32(bo, "spinPolls", 4096);
   c.backoff.sleep_min_us = OptU32(bo, "sleepMinUs", 1);
   c.backoff.sleep_max_us = OptU32(bo, "sleepMaxUs", 500);
+  c.backoff.rx_mode = RxMode(env, o.Get("rxMode"));
+  c.backoff.intr_wait_ms = OptU32(bo, "interruptWaitMs", 100);
   c.punt_ring_size = OptU32(o, "puntRingSize", 1024);
   c.inject_ring_size = OptU32(o, "injectRingSize", 1024);
   c.manual_clock = o.Get("manualClock").ToBoolean() ? 1 : 0;
@@ -802,6 +895,16 @@ Napi::Value PipelineCounters(const Napi::CallbackInfo &info) {
   return out;
 }
 
+// Idle waits in epoll, those ended by a queue's kick, workers waiting on rx interrupts.
+Napi::Value PipelineRxWaits(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  uint64_t v[3];
+  fl_pipeline_rx_waits(Pipeline(info[0]), v);
+  Napi::Float64Array out = Napi::Float64Array::New(env, 3);
+  for (size_t i = 0; i < 3; i++) out[i] = (double)v[i];
+  return out;
+}
+
 // Busy cycles: FL_CYC_FIXED totals, then one per stage (see fl.h).
 Napi::Value PipelineCycles(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
@@ -1094,6 +1197,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   EXPORT("batchRelease", BatchRelease);
   EXPORT("batchCount", BatchCount);
   EXPORT("rxBurst", RxBurst);
+  EXPORT("rxIntrArm", RxIntrArm);
+  EXPORT("rxIntrWait", RxIntrWaitFn);
   EXPORT("txBurst", TxBurst);
   EXPORT("txCopy", TxCopy);
   EXPORT("rxCopy", RxCopy);
@@ -1105,6 +1210,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   EXPORT("pipelineStop", PipelineStop);
   EXPORT("pipelineFree", PipelineFree);
   EXPORT("pipelineCounters", PipelineCounters);
+  EXPORT("pipelineRxWaits", PipelineRxWaits);
   EXPORT("pipelineCycles", PipelineCycles);
   EXPORT("pipelineLpmHits", PipelineLpmHits);
   EXPORT("tscHz", TscHz);

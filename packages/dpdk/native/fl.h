@@ -48,7 +48,8 @@ void fl_pool_info(void *pool, struct fl_pool_info *info);
 struct fl_port_conf {
   uint16_t rx_queues, tx_queues, rx_desc, tx_desc;
   void *pool;
-  uint32_t mtu; /* 0: leave */
+  uint32_t mtu;    /* 0: leave */
+  uint8_t rx_intr; /* ask for rx queue interrupts (kept off if the driver refuses them) */
 };
 struct fl_port_info {
   char name[128];
@@ -96,6 +97,10 @@ struct fl_batch *fl_batch_create(uint32_t cap, int32_t *meta);
 void fl_batch_free(struct fl_batch *b); /* frees the packets it still holds */
 void fl_batch_release(struct fl_batch *b);
 int fl_rx_burst(uint16_t port, uint16_t queue, struct fl_batch *b);
+/* The eventfd a queue's rx interrupt signals (port configured with rx_intr, started), or <0. */
+int fl_port_rx_intr_fd(uint16_t port, uint16_t queue);
+/* Arms (on) or disarms a queue's rx interrupt: while armed the peer kicks its eventfd. */
+int fl_port_rx_intr(uint16_t port, uint16_t queue, int on);
 /* Sends the batch's packets with the lengths in meta (a length < 0 drops that packet).
  * Every packet leaves the batch: those the queue did not take are freed. Returns sent. */
 int fl_tx_burst(uint16_t port, uint16_t queue, struct fl_batch *b, uint32_t *dropped);
@@ -121,10 +126,16 @@ enum fl_action { FL_ACT_PASS = 0, FL_ACT_DROP = 1, FL_ACT_PUNT = 2 };
 struct fl_input {
   uint16_t port, queue;
 };
+/* How an idle worker waits (VPP's rx-mode): busy-poll, or after spin_polls empty polls
+ * (adaptive; interrupt: spin_polls 0) arm the inputs' rx interrupts and sleep in epoll until the
+ * peer kicks. Inputs without rx interrupts make the worker fall back to the timer back-off. */
+enum fl_rx_mode { FL_RX_TIMER = 0, FL_RX_POLL = 1, FL_RX_ADAPTIVE = 2 };
 struct fl_backoff {
   uint32_t spin_polls;   /* empty polls (with rte_pause) before sleeping */
   uint32_t sleep_min_us; /* first sleep */
   uint32_t sleep_max_us; /* sleeps double up to this */
+  uint32_t rx_mode;      /* enum fl_rx_mode */
+  uint32_t intr_wait_ms; /* longest epoll wait (a lost kick costs at most this); 0: 100 */
 };
 struct fl_worker_conf {
   unsigned lcore;
@@ -263,6 +274,8 @@ int64_t fl_pipeline_lpm_hits(struct fl_pipeline *p, int s, uint64_t *out, uint32
  * punt[FL_R_COUNT]. out has (2 + 2 * FL_R_COUNT) values per stage. */
 #define FL_STAGE_CTRS (2 + 2 * FL_R_COUNT)
 void fl_pipeline_counters(struct fl_pipeline *p, uint64_t *out);
+/* Idle waits in epoll, those a queue's kick ended, and workers that wait on rx interrupts. */
+void fl_pipeline_rx_waits(struct fl_pipeline *p, uint64_t out[3]);
 /* The current ACL table of a stage (control thread; NULL when not an ACL stage). It stays
  * valid until the next fl_pipeline_swap_acl of that stage, which also runs on this thread. */
 const struct fl_acl_table *fl_pipeline_acl_table(struct fl_pipeline *p, int stage);

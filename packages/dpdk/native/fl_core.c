@@ -279,7 +279,13 @@ int fl_port_configure(uint16_t port, const struct fl_port_conf *c, char *err) {
                 c->tx_queues);
   struct rte_eth_conf conf;
   memset(&conf, 0, sizeof(conf));
+  conf.intr_conf.rxq = c->rx_intr ? 1 : 0;
   rc = rte_eth_dev_configure(port, c->rx_queues, c->tx_queues, &conf);
+  if (rc < 0 && conf.intr_conf.rxq) {
+    /* A driver without rx interrupts: its workers fall back to the timer back-off. */
+    conf.intr_conf.rxq = 0;
+    rc = rte_eth_dev_configure(port, c->rx_queues, c->tx_queues, &conf);
+  }
   if (rc < 0) return fail(err, rc, "rte_eth_dev_configure(port %u)", port);
   if (c->mtu) {
     rc = rte_eth_dev_set_mtu(port, (uint16_t)c->mtu);
@@ -454,6 +460,14 @@ void fl_batch_fill_meta(struct fl_batch *b) {
     mt[2] = m->port;
     mt[3] = (int32_t)m->hash.usr;
   }
+}
+
+int fl_port_rx_intr_fd(uint16_t port, uint16_t queue) {
+  return rte_eth_dev_rx_intr_ctl_q_get_fd(port, queue);
+}
+
+int fl_port_rx_intr(uint16_t port, uint16_t queue, int on) {
+  return on ? rte_eth_dev_rx_intr_enable(port, queue) : rte_eth_dev_rx_intr_disable(port, queue);
 }
 
 int fl_rx_burst(uint16_t port, uint16_t queue, struct fl_batch *b) {

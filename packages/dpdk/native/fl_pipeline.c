@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -18,6 +20,7 @@
 #include <rte_byteorder.h>
 #include <rte_common.h>
 #include <rte_cycles.h>
+#include <rte_epoll.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_launch.h>
@@ -49,6 +52,10 @@ struct fl_acl_table {
 struct worker {
   struct fl_pipeline *p;
   unsigned idx;
+  int wake_fd;                    /* eventfd: stop and inject wake a worker waiting in epoll */
+  int intr_ok;                    /* every input's rx interrupt is in this thread's epoll */
+  struct rte_epoll_event wake_ev; /* stays registered while the worker runs */
+  uint64_t waits, wakeups_rx;     /* epoll waits, and those a queue's kick ended */
   struct fl_worker_conf c;
   struct stage_ctr ctr[MAX_STAGES + 1];
   /* Busy TSC cycles (polls that returned packets only): FL_CYC_* then one per stage. */
@@ -398,6 +405,106 @@ static void drain_inject(struct worker *w) {
   }
 }
 
+/* Events one epoll wait takes: every input (at most 32) and the wake eventfd. */
+#define FL_WAIT_EVENTS 33
+
+/* One poll of every input (and worker 0's inject ring); returns what it found. */
+static inline uint32_t poll_inputs(struct worker *w, struct rte_mbuf **ms) {
+  struct fl_pipeline *p = w->p;
+  uint32_t total = 0;
+  for (uint16_t i = 0; i < w->c.n_inputs; i++) {
+    const struct fl_input *in = &w->c.inputs[i];
+    uint64_t t0 = rte_rdtsc();
+    uint16_t n = rte_eth_rx_burst(in->port, in->queue, ms, p->c.burst);
+    if (n) {
+      uint64_t t1 = 0;
+      /* every burst's busy cycles are counted; its parts only in sampled bursts, so that the
+       * timing itself (a few rdtsc per burst) costs little */
+      if ((w->bursts++ & (FL_CYC_SAMPLE - 1)) == 0) {
+        t1 = rte_rdtsc();
+        w->cyc[FL_CYC_RX] += t1 - t0;
+        w->cyc[FL_CYC_SAMPLED] += n;
+      }
+      total += n;
+      process(w, in->port, ms, n, t1);
+      w->cyc[FL_CYC_BUSY] += rte_rdtsc() - t0;
+    }
+  }
+  if (w->idx == 0 && !rte_ring_empty(p->inject)) {
+    drain_inject(w);
+    total++;
+  }
+  return total;
+}
+
+/* Puts every input's rx interrupt and the wake eventfd in this thread's epoll; on any refusal
+ * (a driver without rx interrupts) undoes it and returns 0: the timer back-off then. */
+static int rx_intr_setup(struct worker *w) {
+  uint16_t i;
+  for (i = 0; i < w->c.n_inputs; i++) {
+    const struct fl_input *in = &w->c.inputs[i];
+    if (rte_eth_dev_rx_intr_ctl_q(in->port, in->queue, RTE_EPOLL_PER_THREAD, RTE_INTR_EVENT_ADD,
+                                  NULL) < 0)
+      break;
+  }
+  if (i == w->c.n_inputs) {
+    memset(&w->wake_ev, 0, sizeof(w->wake_ev));
+    w->wake_ev.epdata.event = EPOLLIN;
+    w->wake_ev.epdata.data = w;
+    if (rte_epoll_ctl(RTE_EPOLL_PER_THREAD, EPOLL_CTL_ADD, w->wake_fd, &w->wake_ev) == 0) return 1;
+  }
+  while (i-- > 0)
+    rte_eth_dev_rx_intr_ctl_q(w->c.inputs[i].port, w->c.inputs[i].queue, RTE_EPOLL_PER_THREAD,
+                              RTE_INTR_EVENT_DEL, NULL);
+  return 0;
+}
+
+static void rx_intr_teardown(struct worker *w) {
+  for (uint16_t i = 0; i < w->c.n_inputs; i++)
+    rte_eth_dev_rx_intr_ctl_q(w->c.inputs[i].port, w->c.inputs[i].queue, RTE_EPOLL_PER_THREAD,
+                              RTE_INTR_EVENT_DEL, NULL);
+  rte_epoll_ctl(RTE_EPOLL_PER_THREAD, EPOLL_CTL_DEL, w->wake_fd, &w->wake_ev);
+}
+
+static void rx_intr_set(struct worker *w, int on) {
+  for (uint16_t i = 0; i < w->c.n_inputs; i++) {
+    const struct fl_input *in = &w->c.inputs[i];
+    if (on)
+      rte_eth_dev_rx_intr_enable(in->port, in->queue);
+    else
+      rte_eth_dev_rx_intr_disable(in->port, in->queue);
+  }
+}
+
+/* Idle: arm the rx interrupts, poll once more (a burst that landed before arming raised no
+ * kick), and if still nothing, sleep in epoll until a queue's kick, a wake (stop, inject) or
+ * the timeout. Returns what the extra poll found. */
+static uint32_t rx_intr_wait(struct worker *w, struct rte_mbuf **ms) {
+  struct fl_pipeline *p = w->p;
+  rx_intr_set(w, 1);
+  uint32_t got = poll_inputs(w, ms);
+  if (!got && !__atomic_load_n(&p->stop, __ATOMIC_RELAXED)) {
+    struct rte_epoll_event ev[FL_WAIT_EVENTS];
+    w->waits++; /* counted when it starts: a test sees a worker that is asleep now */
+    rte_rcu_qsbr_thread_offline(p->rcu, w->idx);
+    int n = rte_epoll_wait(RTE_EPOLL_PER_THREAD, ev, FL_WAIT_EVENTS,
+                           p->c.backoff.intr_wait_ms ? (int)p->c.backoff.intr_wait_ms : 100);
+    rte_rcu_qsbr_thread_online(p->rcu, w->idx);
+    int rx = 0;
+    for (int k = 0; k < n; k++) {
+      if (ev[k].fd == w->wake_fd) {
+        eventfd_t v;
+        (void)eventfd_read(w->wake_fd, &v);
+      } else {
+        rx = 1; /* the queue's eventfd was read by EAL's callback */
+      }
+    }
+    w->wakeups_rx += (uint64_t)rx;
+  }
+  rx_intr_set(w, 0);
+  return got;
+}
+
 static int worker_main(void *arg) {
   struct worker *w = arg;
   struct fl_pipeline *p = w->p;
@@ -407,37 +514,18 @@ static int worker_main(void *arg) {
   /* Linux stretches every sleep by the thread's timer slack (50 us by default): with it, a
    * 1 us back-off sleep would take 50 us and let the rx ring overflow under bursty traffic. */
   prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+  w->intr_ok = bo->rx_mode == FL_RX_ADAPTIVE && rx_intr_setup(w);
   rte_rcu_qsbr_thread_online(p->rcu, w->idx);
   while (!__atomic_load_n(&p->stop, __ATOMIC_RELAXED)) {
-    uint32_t total = 0;
-    for (uint16_t i = 0; i < w->c.n_inputs; i++) {
-      const struct fl_input *in = &w->c.inputs[i];
-      uint64_t t0 = rte_rdtsc();
-      uint16_t n = rte_eth_rx_burst(in->port, in->queue, ms, p->c.burst);
-      if (n) {
-        uint64_t t1 = 0;
-        /* every burst's busy cycles are counted; its parts only in sampled bursts, so that the
-         * timing itself (a few rdtsc per burst) costs little */
-        if ((w->bursts++ & (FL_CYC_SAMPLE - 1)) == 0) {
-          t1 = rte_rdtsc();
-          w->cyc[FL_CYC_RX] += t1 - t0;
-          w->cyc[FL_CYC_SAMPLED] += n;
-        }
-        total += n;
-        process(w, in->port, ms, n, t1);
-        w->cyc[FL_CYC_BUSY] += rte_rdtsc() - t0;
-      }
-    }
-    if (w->idx == 0 && !rte_ring_empty(p->inject)) {
-      drain_inject(w);
-      total++;
-    }
+    uint32_t total = poll_inputs(w, ms);
     rte_rcu_qsbr_quiescent(p->rcu, w->idx);
     if (total) {
       idle = 0;
       sleep_us = bo->sleep_min_us;
-    } else if (++idle <= bo->spin_polls) {
+    } else if (bo->rx_mode == FL_RX_POLL || ++idle <= bo->spin_polls) {
       rte_pause();
+    } else if (w->intr_ok) {
+      if (rx_intr_wait(w, ms)) idle = 0;
     } else {
       /* Offline while asleep: a table swap does not wait for a sleeping worker. */
       rte_rcu_qsbr_thread_offline(p->rcu, w->idx);
@@ -448,6 +536,7 @@ static int worker_main(void *arg) {
     }
   }
   rte_rcu_qsbr_thread_offline(p->rcu, w->idx);
+  if (w->intr_ok) rx_intr_teardown(w);
   return 0;
 }
 
@@ -658,7 +747,12 @@ struct fl_pipeline *fl_pipeline_create(const struct fl_pipeline_conf *c, char *e
     w->p = p;
     w->idx = i;
     w->c = c->workers[i];
+    w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     p->w[i] = w;
+    if (w->wake_fd < 0) {
+      fail(err, -errno, "eventfd for worker %u", i);
+      goto bad;
+    }
     rte_rcu_qsbr_thread_register(p->rcu, i);
   }
   return p;
@@ -852,9 +946,15 @@ int fl_pipeline_start(struct fl_pipeline *p, char *err) {
   return 0;
 }
 
+/* Wakes worker i if it waits in epoll (a no-op for one that polls or sleeps on a timer). */
+static void wake_worker(struct fl_pipeline *p, unsigned i) {
+  if (p->w[i] && p->w[i]->wake_fd >= 0) (void)eventfd_write(p->w[i]->wake_fd, 1);
+}
+
 int fl_pipeline_stop(struct fl_pipeline *p) {
   if (!p->running) return 0;
   __atomic_store_n(&p->stop, 1, __ATOMIC_RELEASE);
+  for (unsigned i = 0; i < p->c.n_workers; i++) wake_worker(p, i);
   for (unsigned i = 0; i < p->c.n_workers; i++) rte_eal_wait_lcore(p->w[i]->c.lcore);
   p->running = 0;
   return 0;
@@ -883,7 +983,10 @@ void fl_pipeline_free(struct fl_pipeline *p) {
     ring_drain_free(p->inject);
     rte_ring_free(p->inject);
   }
-  for (unsigned i = 0; i < MAX_WORKERS; i++) free(p->w[i]);
+  for (unsigned i = 0; i < MAX_WORKERS; i++) {
+    if (p->w[i] && p->w[i]->wake_fd >= 0) close(p->w[i]->wake_fd);
+    free(p->w[i]);
+  }
   rte_free(p->rcu);
   free(p);
 }
@@ -911,6 +1014,15 @@ int64_t fl_pipeline_lpm_hits(struct fl_pipeline *p, int s, uint64_t *out, uint32
   return fl_lpm_table_hits(p->stages[s].table, out, max);
 }
 uint64_t fl_pipeline_swaps(struct fl_pipeline *p) { return p->swaps; }
+
+void fl_pipeline_rx_waits(struct fl_pipeline *p, uint64_t out[3]) {
+  out[0] = out[1] = out[2] = 0;
+  for (unsigned i = 0; i < p->c.n_workers; i++) {
+    out[0] += __atomic_load_n(&p->w[i]->waits, __ATOMIC_RELAXED);
+    out[1] += __atomic_load_n(&p->w[i]->wakeups_rx, __ATOMIC_RELAXED);
+    out[2] += (uint64_t)p->w[i]->intr_ok;
+  }
+}
 
 void fl_pipeline_counters(struct fl_pipeline *p, uint64_t *out) {
   int ns = p->n_stages + 1;
@@ -947,6 +1059,7 @@ int fl_pipeline_inject(struct fl_pipeline *p, struct fl_batch *b, uint16_t port)
   }
   unsigned q = rte_ring_enqueue_burst(p->inject, b->mbufs, k, NULL);
   if (q < k) rte_pktmbuf_free_bulk((struct rte_mbuf **)b->mbufs + q, k - q);
+  if (q && p->running) wake_worker(p, 0); /* worker 0 drains the inject ring */
   b->n = 0;
   return (int)q;
 }

@@ -50,6 +50,9 @@ export {
   type PipelineCounters,
   type StageCounters,
   type RuleHits,
+  RX_INTERRUPTS,
+  type RxMode,
+  type RxWaits,
 } from './pipeline';
 export { compileAcl, MAX_ACL_PRIORITY, type AclRule, type PortMatch } from './acl';
 export { compileRoutes, type RoutingTable, type Route, type NextHop } from './lpm';

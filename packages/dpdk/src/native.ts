@@ -76,6 +76,7 @@ export interface NativeAddon {
       rxDescriptors: number;
       txDescriptors: number;
       mtu?: number;
+      rxInterrupts: boolean;
     },
   ): void;
   portStart(port: number): void;
@@ -111,6 +112,10 @@ export interface NativeAddon {
   pipelineStop(pipeline: number): void;
   pipelineFree(pipeline: number): void;
   pipelineCounters(pipeline: number): Float64Array;
+  rxIntrArm(port: number, queue: number, on: boolean): number;
+  rxIntrWait(port: number, queue: number, timeoutMs: number): Promise<boolean>;
+  /** [waits in epoll, waits a queue's kick ended, workers waiting on rx interrupts] */
+  pipelineRxWaits(pipeline: number): Float64Array;
   /** Busy TSC cycles: busy, rx, parse, tx, sampled packets, then one per stage. */
   pipelineCycles(pipeline: number): Float64Array;
   pipelineLpmHits(pipeline: number, stage: number): Float64Array;

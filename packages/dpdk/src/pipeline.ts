@@ -161,6 +161,15 @@ function conntrackConf(
   return { capacity, timeoutsMs, evict: whenFull === 'evict' };
 }
 
+function rxModeOf(m: RxMode): RxMode {
+  if (!['poll', 'adaptive', 'interrupt', 'timer'].includes(m))
+    throw new PipelineError(
+      `rxMode must be poll, adaptive, interrupt or timer, got ${String(m)}`,
+      'rxMode',
+    );
+  return m;
+}
+
 export type StageSpec = L2FwdStage | AclStage | LpmStage | ConntrackStage | BurnStage;
 
 export interface Backoff {
@@ -173,6 +182,33 @@ export interface Backoff {
   sleepMinUs?: number;
   /** Sleeps double up to this. Default 500. */
   sleepMaxUs?: number;
+  /**
+   * rxMode adaptive/interrupt: the longest wait in epoll, ms (default 100): a kick lost (a peer
+   * that reconnected) costs at most this.
+   */
+  interruptWaitMs?: number;
+}
+
+/**
+ * How an idle worker waits for packets (VPP's rx-mode). `poll`: never sleeps. `adaptive`: after
+ * `backoff.spinPolls` empty polls it arms its inputs' rx interrupts (ports opened with
+ * `rxInterrupts: true`) and sleeps in epoll until the peer kicks, a frame is injected, or the
+ * pipeline stops. `interrupt`: adaptive with no spinning (spinPolls 0). `timer` (default): sleeps
+ * on timers doubling from sleepMinUs to sleepMaxUs. A worker any of whose inputs has no rx
+ * interrupt uses the timer back-off in adaptive and interrupt mode.
+ */
+export type RxMode = 'poll' | 'adaptive' | 'interrupt' | 'timer';
+
+/** This build's workers can wait on rx interrupts (nf-runtime reads it). */
+export const RX_INTERRUPTS = true;
+
+export interface RxWaits {
+  /** Idle waits in epoll since the pipeline was created. */
+  waits: number;
+  /** Of those, the ones a queue's kick ended (not a timeout or a wake). */
+  kicked: number;
+  /** Workers that wait on rx interrupts (the others use the timer back-off). */
+  interruptWorkers: number;
 }
 
 export interface WorkerSpec {
@@ -194,6 +230,8 @@ export interface PipelineSpec {
   stages: StageSpec[];
   burst?: number;
   backoff?: Backoff;
+  /** How idle workers wait: see RxMode. Default `timer`. */
+  rxMode?: RxMode;
   puntRingSize?: number;
   injectRingSize?: number;
   /**
@@ -283,7 +321,11 @@ export class Pipeline {
 
   private constructor(
     readonly handle: number,
-    readonly stages: readonly { name: string; kind: StageSpec['kind']; index: number }[],
+    readonly stages: readonly {
+      name: string;
+      kind: StageSpec['kind'];
+      index: number;
+    }[],
   ) {
     this.untrack = requireEal().track(() => this.close());
   }
@@ -300,7 +342,9 @@ export class Pipeline {
       throw new PipelineError(`burst must be 1..${n.constants.maxBurst}`, 'burst');
     const conf = {
       burst,
-      backoff: spec.backoff ?? {},
+      backoff:
+        spec.rxMode === 'interrupt' ? { ...spec.backoff, spinPolls: 0 } : (spec.backoff ?? {}),
+      ...(spec.rxMode !== undefined ? { rxMode: rxModeOf(spec.rxMode) } : {}),
       puntRingSize: spec.puntRingSize ?? 1024,
       injectRingSize: spec.injectRingSize ?? 1024,
       manualClock: spec.manualClock === true,
@@ -644,8 +688,19 @@ export class Pipeline {
       tx: top.out,
       drops: top.drops,
       punts: top.punts,
-      stages: this.stages.map((s) => ({ name: s.name, kind: s.kind, ...block(s.index + 1) })),
+      stages: this.stages.map((s) => ({
+        name: s.name,
+        kind: s.kind,
+        ...block(s.index + 1),
+      })),
     };
+  }
+
+  /** How often the workers waited in epoll and what ended the waits (rxMode adaptive). */
+  rxWaits(): RxWaits {
+    this.assertLive();
+    const raw = native().pipelineRxWaits(this.handle);
+    return { waits: raw[0]!, kicked: raw[1]!, interruptWorkers: raw[2]! };
   }
 
   /** Busy cycles per part of the burst and per stage, summed over workers (see PipelineCycles). */
@@ -660,7 +715,11 @@ export class Pipeline {
       parse: raw[2]!,
       tx: raw[3]!,
       sampledPackets: raw[4]!,
-      stages: this.stages.map((s) => ({ name: s.name, kind: s.kind, cycles: raw[5 + s.index]! })),
+      stages: this.stages.map((s) => ({
+        name: s.name,
+        kind: s.kind,
+        cycles: raw[5 + s.index]!,
+      })),
     };
   }
 

@@ -17,6 +17,13 @@ export interface PortOptions {
   mac?: string;
   /** Start the port after configuring it (default true). */
   start?: boolean;
+  /**
+   * Ask for rx queue interrupts (default false), so that a pipeline in rxMode adaptive or
+   * interrupt can sleep until the peer kicks: virtio-user and net_vhost queues have them
+   * (eventfd kick/call). A driver that refuses them is configured without; its workers fall
+   * back to the timer back-off.
+   */
+  rxInterrupts?: boolean;
 }
 
 export type LinkState = NativeLink;
@@ -95,6 +102,7 @@ export class Port {
       rxDescriptors: q(o.rxDescriptors, 1024, 'rxDescriptors', 32768),
       txDescriptors: q(o.txDescriptors, 1024, 'txDescriptors', 32768),
       ...(o.mtu !== undefined ? { mtu: q(o.mtu, 1500, 'mtu', 65535) } : {}),
+      rxInterrupts: o.rxInterrupts === true,
     };
     wrap(this.name, 'configure', () => native().portConfigure(this.id, conf));
     if (o.mac !== undefined) this.setMac(o.mac);
@@ -183,6 +191,22 @@ export class Port {
   /** Receives up to batch.capacity packets into the batch (see PacketBatch's ownership rule). */
   rxBurst(queue: number, batch: PacketBatch): number {
     return native().rxBurst(this.id, queue, batch.handle);
+  }
+
+  /**
+   * The JS batch API's adaptive rx (a port opened with `rxInterrupts: true`): `rxArm(queue)`
+   * arms the queue's interrupt; poll once more (a burst that landed before arming raised no
+   * kick); if that was empty, `await rxWait(queue, ms)` sleeps until the peer kicks (true) or
+   * the timeout (false), and disarms; otherwise `rxArm(queue, false)`.
+   */
+  rxArm(queue: number, on = true): void {
+    wrap(this.name, 'rx interrupt', () => native().rxIntrArm(this.id, queue, on));
+  }
+
+  rxWait(queue: number, timeoutMs: number): Promise<boolean> {
+    return wrap(this.name, 'rx interrupt', () =>
+      native().rxIntrWait(this.id, queue, Math.max(0, Math.round(timeoutMs))),
+    );
   }
 
   /** Sends the batch's packets; the batch is empty afterwards. Returns how many were sent. */

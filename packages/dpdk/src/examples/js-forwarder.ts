@@ -29,6 +29,11 @@ export interface JsForwarderOptions {
    */
   idlePolls?: number;
   idleSleepMaxMs?: number;
+  /**
+   * The rx port was opened with `rxInterrupts: true`: when idle, start() sleeps until the peer
+   * kicks (Port.rxArm/rxWait; at most 100 × idleSleepMaxMs) instead of on timers.
+   */
+  rxInterrupts?: boolean;
 }
 
 export interface JsForwarder {
@@ -152,6 +157,15 @@ export function createJsForwarder(o: JsForwarderOptions): JsForwarder {
           if (runFor(sliceMs, idleLimit) > 0) {
             sleepMs = 0.1;
             setImmediate(tick);
+          } else if (o.rxInterrupts) {
+            // Adaptive: arm, poll once more, and sleep until the peer kicks if still idle.
+            o.rx.rxArm(queue);
+            if (runFor(0, 1) > 0) {
+              o.rx.rxArm(queue, false);
+              setImmediate(tick);
+            } else {
+              void o.rx.rxWait(queue, idleMax * 100).then(() => setImmediate(tick));
+            }
           } else {
             setTimeout(tick, sleepMs);
             sleepMs = Math.min(sleepMs * 2, idleMax);
