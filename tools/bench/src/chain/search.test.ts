@@ -55,6 +55,46 @@ describe('NDR/PDR search against a simulated lossy link', () => {
     expect(three).toBeGreaterThanOrEqual(14);
   });
 
+  it('a noisy fail above a pass keeps the pass: the NDR never exceeds the PDR', async () => {
+    // The demo's short search on a loaded host: 242 kpps once lost 10 % between a clean
+    // 219 kpps and a 266 kpps within the PDR's 0.5 %.
+    const r = await searchNdrPdr(
+      async (load, s) => {
+        const sent = Math.round(load * s);
+        const ratio =
+          Math.abs(load - 242_000) < 5_000
+            ? 0.1
+            : load > 300_000
+              ? 0.02
+              : load > 250_000
+                ? 0.003
+                : 0;
+        return { sent, lost: Math.round(sent * ratio) };
+      },
+      {
+        minPps: 10_000,
+        maxPps: 2_000_000,
+        durationsS: [1],
+        relativeResolution: 0.1,
+        maxTrials: 10,
+      },
+    );
+    expect(r.ndr.lowerPps).toBeLessThanOrEqual(r.pdr.lowerPps);
+    // Every load below the lowest fail that passed is still evidence: the PDR is the highest
+    // such load, and the NDR the highest clean one.
+    const fails = r.trials.filter((t) => t.lossRatio > 0.005).map((t) => t.offeredPps);
+    const lowestFail = Math.min(...fails);
+    const passedBelow = r.trials
+      .filter((t) => t.lossRatio <= 0.005 && t.offeredPps < lowestFail)
+      .map((t) => t.offeredPps);
+    expect(r.pdr.lowerPps).toBe(Math.max(...passedBelow));
+    for (let seed = 1; seed <= 20; seed++) {
+      const st = { ndrPps: 500_000, pdrPps: 600_000, stallProbability: 0.2, noise: 0.1, seed };
+      const n = await searchNdrPdr(simulatedLink(st), base);
+      expect(n.ndr.lowerPps).toBeLessThanOrEqual(n.pdr.lowerPps);
+    }
+  });
+
   it('with three trials per load, a failed trial between two passes does not fail the load', async () => {
     const seen = new Map<number, number>();
     // Capacity 800 kpps; every load's first trial loses 1 % (a stall), its later ones do not.

@@ -6,10 +6,11 @@
  * duration, at least 5 s in a real search), so the figures it reports rest only on trials of
  * the final duration.
  *
- * A target's interval is [lower, upper): lower is the highest load seen to pass at this phase's
- * duration, upper the lowest seen to fail. A trial contradicting a bound (a pass above the
- * upper bound, a fail below the lower one: noise on a shared machine) replaces it, so the
- * interval always rests on the latest evidence. A target is done when its interval is narrower
+ * A target's interval is [lower, upper): upper is the lowest load decided to fail at this phase's
+ * duration, lower the highest load decided to pass below it. Both are derived from every load
+ * decided in the phase, so a contradicting trial (a pass above a fail: noise on a shared
+ * machine) never throws away a pass below the failing load, and the targets stay consistent:
+ * every NDR pass is a PDR pass and every PDR fail an NDR fail, so the NDR never exceeds the PDR. A target is done when its interval is narrower
  * than the phase's resolution, when the lowest load fails (then its result is 0) or the
  * highest passes (then it is the highest load). The trial function does the measuring; this
  * module holds no clock or traffic and is tested against a simulated lossy link.
@@ -88,7 +89,11 @@ interface Interval {
   lowerTrial?: Trial;
   /** A load measured but not decided yet for this target (more trials wanted). */
   pending?: number;
+  /** Every load decided in this phase: its verdict and, for a pass, its witness trial. */
+  decided: Map<number, { verdict: 'pass' | 'fail'; best?: Trial }>;
 }
+
+const interval = (lossRatio: number): Interval => ({ lossRatio, decided: new Map() });
 
 const passes = (t: Trial, target: Interval): boolean =>
   t.lost <= 0 ? true : target.lossRatio > 0 && t.lossRatio <= target.lossRatio;
@@ -113,19 +118,22 @@ function classify(
 
 function apply(target: Interval, load: number, verdict: 'pass' | 'fail', best?: Trial): void {
   if (target.pending === load) delete target.pending;
-  if (verdict === 'pass') {
-    if (target.lower === undefined || load >= target.lower) {
-      target.lower = load;
-      if (best) target.lowerTrial = best;
-      else delete target.lowerTrial;
-    }
-    if (target.upper !== undefined && target.upper <= load) delete target.upper;
+  target.decided.set(load, { verdict, ...(best ? { best } : {}) });
+  let upper: number | undefined;
+  for (const [l, d] of target.decided) if (d.verdict === 'fail' && (upper ?? l) >= l) upper = l;
+  let lower: number | undefined;
+  for (const [l, d] of target.decided)
+    if (d.verdict === 'pass' && (upper === undefined || l < upper) && (lower ?? l) <= l) lower = l;
+  if (upper === undefined) delete target.upper;
+  else target.upper = upper;
+  if (lower === undefined) {
+    delete target.lower;
+    delete target.lowerTrial;
   } else {
-    if (target.upper === undefined || load <= target.upper) target.upper = load;
-    if (target.lower !== undefined && target.lower >= load) {
-      delete target.lower;
-      delete target.lowerTrial;
-    }
+    target.lower = lower;
+    const witness = target.decided.get(lower)!.best;
+    if (witness) target.lowerTrial = witness;
+    else delete target.lowerTrial;
   }
 }
 
@@ -159,8 +167,8 @@ export async function searchNdrPdr(trial: TrialFn, opts: SearchOptions): Promise
   const maxTrials = opts.maxTrials ?? 60;
   const coarse = opts.coarseFactor ?? 4;
   const trials: Trial[] = [];
-  let ndr: Interval = { lossRatio: 0 };
-  let pdr: Interval = { lossRatio: pdrLossRatio };
+  let ndr = interval(0);
+  let pdr = interval(pdrLossRatio);
   let converged = true;
 
   const exceedRatio = opts.exceedRatio ?? 0.5;
@@ -205,8 +213,8 @@ export async function searchNdrPdr(trial: TrialFn, opts: SearchOptions): Promise
     const hints = [pdr.lower, ndr.lower, pdr.upper, ndr.upper].filter(
       (v): v is number => v !== undefined,
     );
-    ndr = { lossRatio: 0 };
-    pdr = { lossRatio: pdrLossRatio };
+    ndr = interval(0);
+    pdr = interval(pdrLossRatio);
     for (const h of [...new Set(hints)]) {
       // Each hint until both targets have decided it (one trial unless trialsPerLoad > 1).
       do {
