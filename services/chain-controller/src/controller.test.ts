@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ChainController, type ChainSwitch } from './controller';
+import type { ChainSwitch } from './chain-switch';
+import { ChainController } from './controller';
 import type { NfDirectory, NfRecord } from './directory';
 import {
   ChainExistsError,

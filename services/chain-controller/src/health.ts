@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { DEFAULT_TRUST_DOMAIN, type TransportSecurity } from '@flowline/grpc-auth';
 import { type healthV1, loadHealthV1 } from '@flowline/proto';
-import type { HealthWatch } from './controller';
+import type { HealthWatch } from './hop-health';
 import { nfChannelCredentials } from './nf-identity';
 
 /**

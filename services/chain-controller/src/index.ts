@@ -1,11 +1,7 @@
-export {
-  ChainController,
-  type ChainControllerOptions,
-  type ChainEventType,
-  type ChainPhase,
-  type ChainSwitch,
-  type HealthWatch,
-} from './controller';
+export { ChainController, type ChainControllerOptions } from './controller';
+export type { ChainSwitch } from './chain-switch';
+export type { ChainEventType, ChainPhase } from './chain-state';
+export type { HealthWatch } from './hop-health';
 export {
   AttachmentDirectory,
   type NfDirectory,

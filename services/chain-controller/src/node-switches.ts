@@ -9,7 +9,7 @@ import {
   type OvsTls,
 } from '@flowline/ovs';
 import type { Logger } from '@flowline/telemetry';
-import type { ChainSwitch } from './controller';
+import type { ChainSwitch } from './chain-switch';
 import type { NfDirectory, NfRecord } from './directory';
 
 /** One node's bridge as the fleet drives it. */

@@ -1,5 +1,5 @@
 import type { FlowStats, OpenFlow, VSwitch } from '@flowline/ovs';
-import type { ChainSwitch } from './controller';
+import type { ChainSwitch } from './chain-switch';
 import type { SwitchPortRecord } from './directory';
 
 /** br-flowline through packages/ovs: OVSDB for its ports, ovs-ofctl bundles for its flows. */

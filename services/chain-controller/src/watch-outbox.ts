@@ -1,5 +1,5 @@
 import type { chainV1 } from '@flowline/proto';
-import type { ChainEventType } from './controller';
+import type { ChainEventType } from './chain-state';
 
 export interface ChainEvent {
   type: ChainEventType;

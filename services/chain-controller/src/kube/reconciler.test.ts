@@ -10,7 +10,8 @@ import {
   SERVICECHAINS,
   type RequestRecord,
 } from '../../test/support/fake-apiserver';
-import { ChainController, type ChainSwitch } from '../controller';
+import type { ChainSwitch } from '../chain-switch';
+import { ChainController } from '../controller';
 import { AttachmentDirectory, type SwitchPortRecord } from '../directory';
 import { MemoryChainStore } from '../store';
 import { loadKube, serviceChainApi } from './client';

@@ -1,0 +1,162 @@
+import type { FlowStats } from '@flowline/ovs';
+import { describe, expect, it } from 'vitest';
+import type { ChainState } from './chain-state';
+import { chainMessage, phaseOf, refreshPhase, withCounters } from './chain-status';
+import { chainKey, cookieOf } from './flows';
+import type { HopState } from './hop-health';
+import { validateChainSpec } from './spec';
+
+const raw = {
+  classifier: { ingressPort: 'gen1' },
+  hops: [
+    { nf: 'default/fw', ingressInterface: 'net1', egressInterface: 'net2' },
+    { nf: 'default/rt', ingressInterface: 'net1', egressInterface: 'net2' },
+  ],
+  egressPort: 'sink1',
+};
+const bypass = validateChainSpec({ ...raw, failurePolicy: 'BYPASS' });
+const failClosed = validateChainSpec(raw);
+
+const health =
+  (states: Record<string, HopState>) =>
+  (nf: string): HopState | undefined =>
+    states[nf];
+const fwDown = health({ 'default/fw': { healthy: false, message: 'NOT_SERVING' } });
+
+function state(over: Partial<ChainState> = {}): ChainState {
+  return {
+    name: 'demo',
+    raw,
+    spec: failClosed,
+    generation: 3n,
+    phase: 'PENDING',
+    message: '',
+    updatedAt: 1,
+    ...over,
+  };
+}
+
+describe('phaseOf', () => {
+  it('is ACTIVE while no hop is reported down (an unknown hop counts as healthy)', () => {
+    expect(phaseOf(failClosed, health({}))).toEqual({
+      phase: 'ACTIVE',
+      message: 'programmed; every hop healthy',
+    });
+  });
+
+  it('is DEGRADED naming the down hops and what the failure policy does', () => {
+    expect(phaseOf(bypass, fwDown)).toEqual({
+      phase: 'DEGRADED',
+      message: 'default/fw down: bypassed',
+    });
+    const both = health({
+      'default/fw': { healthy: false, message: '' },
+      'default/rt': { healthy: false, message: '' },
+    });
+    expect(phaseOf(failClosed, both)).toEqual({
+      phase: 'DEGRADED',
+      message: 'default/fw, default/rt down: traffic dropped (fail-closed)',
+    });
+  });
+});
+
+describe('refreshPhase', () => {
+  const resolved = {
+    name: 'demo',
+    spec: failClosed,
+    ingressPort: 'gen1',
+    egressPort: 'sink1',
+    hops: [],
+  };
+
+  it('moves updatedAt only when the phase or message changes', () => {
+    const s = state({ resolved });
+    refreshPhase(s, health({}), () => 5);
+    expect(s).toMatchObject({ phase: 'ACTIVE', updatedAt: 5 });
+    refreshPhase(s, health({}), () => 9);
+    expect(s.updatedAt).toBe(5);
+    refreshPhase(s, fwDown, () => 9);
+    expect(s).toMatchObject({ phase: 'DEGRADED', updatedAt: 9 });
+  });
+
+  it('leaves a chain that is not programmed as it is', () => {
+    const s = state({ phase: 'FAILED', message: 'port gone' });
+    refreshPhase(s, health({}), () => 5);
+    expect(s).toMatchObject({ phase: 'FAILED', message: 'port gone', updatedAt: 1 });
+  });
+});
+
+describe('chainMessage', () => {
+  it('reports the spec as given, the generation, the time in ns and each hop', () => {
+    const s = state({
+      phase: 'DEGRADED',
+      message: 'default/fw down',
+      updatedAt: 1_700_000_000_123,
+      resolved: {
+        name: 'demo',
+        spec: failClosed,
+        ingressPort: 'gen1',
+        egressPort: 'sink1',
+        hops: [{ nf: 'default/fw', ingressPort: 'fw1', egressPort: 'fw2', healthy: false }],
+      },
+    });
+    expect(chainMessage(s, fwDown)).toEqual({
+      name: 'demo',
+      spec: raw,
+      generation: '3',
+      status: {
+        phase: 'DEGRADED',
+        message: 'default/fw down',
+        updatedUnixNanos: '1700000000123000000',
+        hops: [
+          {
+            nf: 'default/fw',
+            healthy: false,
+            message: 'NOT_SERVING',
+            ingressOvsPort: 'fw1',
+            egressOvsPort: 'fw2',
+          },
+          { nf: 'default/rt', healthy: true, message: '', ingressOvsPort: '', egressOvsPort: '' },
+        ],
+      },
+    });
+  });
+});
+
+describe('withCounters', () => {
+  const key = chainKey('demo');
+  const flow = (cookie: string, nPackets: number): FlowStats => ({
+    cookie,
+    table: 0,
+    priority: 0,
+    durationSec: 0,
+    nPackets,
+    nBytes: 0,
+    match: '',
+    actions: '',
+  });
+
+  it('sums the forward flows of the chain per step: step 0 is classified, step i reaches hop i', () => {
+    const chain = chainMessage(state(), health({}));
+    const stats = [
+      flow(cookieOf({ chainKey: key, reverse: false, step: 0 }), 10),
+      flow(cookieOf({ chainKey: key, reverse: false, step: 0 }), 5),
+      flow(cookieOf({ chainKey: key, reverse: false, step: 1 }), 7),
+      flow(cookieOf({ chainKey: key, reverse: true, step: 1 }), 100),
+      flow(cookieOf({ chainKey: chainKey('other'), reverse: false, step: 1 }), 1000),
+      flow('0x0', 50),
+    ];
+    const counted = withCounters(chain, stats);
+    expect(counted.status?.classifiedPackets).toBe('15');
+    expect(counted.status?.hops?.map((h) => h.packets)).toEqual(['15', '7']);
+    expect(counted.status?.phase).toBe(chain.status?.phase);
+  });
+
+  it('reports zeros for a chain with no flows', () => {
+    const counted = withCounters(chainMessage(state(), health({})), []);
+    expect(counted.status).toMatchObject({
+      classifiedPackets: '0',
+      hops: [{ packets: '0' }, { packets: '0' }],
+    });
+  });
+});

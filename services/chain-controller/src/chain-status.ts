@@ -1,0 +1,84 @@
+import type { FlowStats } from '@flowline/ovs';
+import type { chainV1 } from '@flowline/proto';
+import type { ChainPhase, ChainState } from './chain-state';
+import { chainKey, originOf } from './flows';
+import type { HopState } from './hop-health';
+import type { ValidChainSpec } from './spec';
+
+/** The last health recorded for an NF (HopHealth.of), if any. */
+export type HealthOf = (nf: string) => HopState | undefined;
+
+/** The phase and message of a programmed chain, from its hops' health and failure policy. */
+export function phaseOf(
+  spec: ValidChainSpec,
+  health: HealthOf,
+): { phase: ChainPhase; message: string } {
+  const down = spec.hops.filter((h) => health(h.nf)?.healthy === false);
+  const phase: ChainPhase = down.length === 0 ? 'ACTIVE' : 'DEGRADED';
+  const message =
+    down.length === 0
+      ? 'programmed; every hop healthy'
+      : `${down.map((h) => h.nf).join(', ')} down: ${spec.failurePolicy === 'bypass' ? 'bypassed' : 'traffic dropped (fail-closed)'}`;
+  return { phase, message };
+}
+
+/**
+ * Brings a programmed chain's phase and message up to date (updatedAt moves only when they
+ * change); a chain that is not programmed keeps what it has.
+ */
+export function refreshPhase(state: ChainState, health: HealthOf, now: () => number): void {
+  if (!state.resolved) return;
+  const { phase, message } = phaseOf(state.spec, health);
+  if (phase !== state.phase || message !== state.message) {
+    state.phase = phase;
+    state.message = message;
+    state.updatedAt = now();
+  }
+}
+
+/** The chain as the ChainService reports it: spec as given, generation, status per hop. */
+export function chainMessage(state: ChainState, health: HealthOf): chainV1.Chain {
+  return {
+    name: state.name,
+    spec: state.raw,
+    generation: String(state.generation),
+    status: {
+      phase: state.phase,
+      message: state.message,
+      updatedUnixNanos: String(BigInt(state.updatedAt) * 1_000_000n),
+      hops: state.spec.hops.map((h, i) => ({
+        nf: h.nf,
+        healthy: health(h.nf)?.healthy ?? true,
+        message: health(h.nf)?.message ?? '',
+        ingressOvsPort: state.resolved?.hops[i]?.ingressPort ?? '',
+        egressOvsPort: state.resolved?.hops[i]?.egressPort ?? '',
+      })),
+    },
+  };
+}
+
+/**
+ * The chain's status with packet counters from the switch's flow stats, mapped back to chain and
+ * step by cookie (forward direction only): the classifier flow (step 0) counts the classified
+ * packets, and hop i's packets are those of step i, the flow into it.
+ */
+export function withCounters(chain: chainV1.Chain, stats: FlowStats[]): chainV1.Chain {
+  const key = chainKey(chain.name!);
+  const byStep = new Map<number, number>();
+  for (const f of stats) {
+    const o = originOf(f.cookie);
+    if (o?.chainKey === key && !o.reverse)
+      byStep.set(o.step, (byStep.get(o.step) ?? 0) + f.nPackets);
+  }
+  return {
+    ...chain,
+    status: {
+      ...chain.status,
+      classifiedPackets: String(byStep.get(0) ?? 0),
+      hops: (chain.status?.hops ?? []).map((h, i) => ({
+        ...h,
+        packets: String(byStep.get(i) ?? 0),
+      })),
+    },
+  };
+}

@@ -1,0 +1,19 @@
+import type { FlowStats } from '@flowline/ovs';
+
+/**
+ * The switch as the chain controller drives it: one bridge's flow table, its counters and its
+ * ports. Implemented by OvsChainSwitch (src/ovs-switch.ts: one local OVS) and NodeSwitches
+ * (src/node-switches.ts: a switch per node).
+ */
+export interface ChainSwitch {
+  /** Makes the bridge's flow table exactly `flows`, atomically (one bundle). */
+  apply(flows: string[]): Promise<void>;
+  flowStats(): Promise<FlowStats[]>;
+  /** Names of the ports on the bridge. */
+  portNames(): Promise<Set<string>>;
+  /**
+   * With a switch per node: the nodes whose bridge has this port (as of the last portNames()),
+   * so that a chain spanning nodes is refused naming the endpoint.
+   */
+  nodesOf?(port: string): string[];
+}
