@@ -8,8 +8,6 @@ import {
   neighborAdvertisementFrame,
   neighborSolicitationFrame,
   parseFrame,
-  parseInterfaceAddress,
-  prefixContains,
   solicitedNodeAddress,
   timeExceededFrame,
 } from './index';
@@ -154,20 +152,5 @@ describe('frames', () => {
     expect(() => parseFrame(new Uint8Array(10))).toThrow(
       /10 bytes is shorter than an Ethernet header/,
     );
-  });
-});
-
-describe('interface addresses', () => {
-  it('keeps the host part and derives the connected subnet', () => {
-    const a = parseInterfaceAddress('10.0.1.7/24');
-    expect(a).toMatchObject({
-      family: 4,
-      address: '10.0.1.7',
-      subnet: { text: '10.0.1.0/24', length: 24 },
-    });
-    expect(prefixContains(a.subnet, a.bytes)).toBe(true);
-    expect(prefixContains(a.subnet, parseInterfaceAddress('10.0.2.1').bytes)).toBe(false);
-    expect(parseInterfaceAddress('fd00::1/64').subnet.text).toBe('fd00::/64');
-    expect(() => parseInterfaceAddress('10.0.0.1/40')).toThrow(/bad prefix length/);
   });
 });

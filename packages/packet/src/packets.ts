@@ -1,5 +1,5 @@
 import { internetChecksum, pseudoHeaderSum } from './checksum';
-import { parsePrefix } from './ip';
+import { formatAddress, parseAddress } from './ip';
 import { formatMac, parseMac } from './mac';
 
 export const ETH_P_IPV4 = 0x0800;
@@ -14,10 +14,7 @@ export const ICMPV6_NEIGHBOR_ADVERTISEMENT = 136;
 
 /** An address in bytes: 4 for IPv4, 16 for IPv6. */
 export function addressBytes(address: string): Uint8Array {
-  const p = parsePrefix(address);
-  if (p.length !== (p.family === 4 ? 32 : 128))
-    throw new Error(`"${address}" is a prefix, not an address`);
-  return p.bytes;
+  return parseAddress(address).bytes;
 }
 
 function concat(...parts: Uint8Array[]): Buffer {
@@ -310,15 +307,8 @@ export interface ParsedFrame {
   };
 }
 
-function ip4(b: Uint8Array): string {
-  return Array.from(b).join('.');
-}
-
-function ip6(b: Uint8Array): string {
-  return parsePrefix(
-    Array.from({ length: 8 }, (_, i) => ((b[i * 2]! << 8) | b[i * 2 + 1]!).toString(16)).join(':'),
-  ).text.replace(/\/128$/, '');
-}
+const ip4 = (b: Uint8Array): string => formatAddress(b, 4);
+const ip6 = (b: Uint8Array): string => formatAddress(b, 6);
 
 /** Parses what the slow path and the tests need; checks IPv4 header and L4 checksums. */
 export function parseFrame(frame: Uint8Array): ParsedFrame {

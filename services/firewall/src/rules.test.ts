@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { formatAddress, parsePrefix } from '@flowline/packet';
 import {
   InvalidRuleError,
   toProtoRule,
@@ -18,21 +17,6 @@ function fieldOf(fn: () => unknown): string {
   }
   throw new Error('expected InvalidRuleError');
 }
-
-describe('prefixes', () => {
-  it('parses IPv4 and IPv6 and prints them canonically', () => {
-    expect(parsePrefix('10.0.0.0/8')).toMatchObject({ family: 4, length: 8, text: '10.0.0.0/8' });
-    expect(parsePrefix('FD00:0:0:0::/16').text).toBe('fd00::/16');
-    expect(parsePrefix('192.0.2.7').length).toBe(32);
-    expect(formatAddress(parsePrefix('::ffff:1.2.3.4').bytes, 6)).toBe('::ffff:102:304');
-  });
-  it('refuses host bits, suggesting the network', () => {
-    expect(() => parsePrefix('10.1.2.3/8')).toThrow(/did you mean 10\.0\.0\.0\/8/);
-    expect(() => parsePrefix('fd00::1/64')).toThrow(/did you mean fd00::\/64/);
-    expect(() => parsePrefix('10.0.0.0/33')).toThrow(/over 32/);
-    expect(() => parsePrefix('banana')).toThrow(/not an IPv4 or IPv6 prefix/);
-  });
-});
 
 describe('validateRule', () => {
   it('normalises a TCP rule with port ranges', () => {
