@@ -1,4 +1,4 @@
-import type { firewallV1 } from '@flowline/proto';
+import type { firewallV1, matchV1 } from '@flowline/proto';
 import { type Prefix, PrefixError, parsePrefix } from '@flowline/packet';
 import { MAX_NATIVE_RULES, nativeRules, tableFullReason } from './limits';
 
@@ -65,7 +65,7 @@ function parseProtocol(text: string, field: string): number | undefined {
 }
 
 function parsePorts(
-  range: firewallV1.PortRange | null | undefined,
+  range: matchV1.PortRange | null | undefined,
   field: string,
   protocol: number | undefined,
 ): [number, number] {
