@@ -28,12 +28,13 @@ trap 'rc=$?; [ $rc -ne 0 ] && [ "$STEP" != done ] && printf "[setup] step \"%s\"
 # libclang-rt-14-dev: libFuzzer with AddressSanitizer; golang-go and golang-github-appc-cni-dev
 # (Debian's CNI library sources): cnitool, the libcni client the CNI plugin's tests build offline;
 # podman, runc and busybox-static: the CNI plugin's podman test (rootful, CNI backend, runc, an
-# image imported from busybox-static: nothing is pulled).
+# image imported from busybox-static: nothing is pulled); nftables: the Linux kernel peer of the
+# NF-bound benchmark (tools/bench).
 APT_PACKAGES=(
   dpdk dpdk-dev libdpdk-dev pkg-config build-essential python3 libnuma-dev libpcap-dev
   openvswitch-switch-dpdk openvswitch-common containernetworking-plugins iproute2 procps
   clang libclang-rt-14-dev shellcheck unzip golang-go golang-github-appc-cni-dev
-  podman runc busybox-static
+  podman runc busybox-static nftables
 )
 
 STEP="check host"

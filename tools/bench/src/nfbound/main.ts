@@ -24,13 +24,16 @@ import * as path from 'node:path';
 import { median } from '../stats';
 import { expectedCtAclHits, expectedHits, checkHits, type HitCheck, type Window } from './checks';
 import type { NfCase, NfPlan } from './flowline-nf';
-import { FlowlineNf, OvsPeer, TestpmdIo } from './peers';
+import { FlowlineNf, KernelPeer, OvsPeer, TestpmdIo } from './peers';
 import { renderReport, type CaseResult, type Report } from './report';
 import {
+  BROAD_RULES,
   aclFlows,
   benchRoutes4,
   benchRoutes6,
   benchRules,
+  ip4,
+  nftAcl,
   openflowAcl,
   toAclRules,
   type BenchRule,
@@ -47,6 +50,7 @@ interface Options {
   routes: number;
   burnCycles: number;
   ovs: boolean;
+  kernel: boolean;
   phaseB: boolean;
   vhost: boolean;
   aclBuild: number[];
@@ -68,6 +72,7 @@ function parseArgs(argv: string[]): Options {
     routes: 1_000_000,
     burnCycles: 100,
     ovs: true,
+    kernel: true,
     phaseB: true,
     vhost: true,
     aclBuild: [1000, 10_000, 100_000],
@@ -90,6 +95,7 @@ function parseArgs(argv: string[]): Options {
     else if (k === '--routes') o.routes = num();
     else if (k === '--burn-cycles') o.burnCycles = num();
     else if (k === '--no-ovs') o.ovs = false;
+    else if (k === '--no-kernel') o.kernel = false;
     else if (k === '--no-phase-b') o.phaseB = false;
     else if (k === '--no-vhost') o.vhost = false;
     else if (k === '--eal') {
@@ -107,7 +113,7 @@ function parseArgs(argv: string[]): Options {
     } else
       throw new Error(
         `unknown option ${k} (--rounds --warmup-ms --window-ms --burst --flows --big-flows ` +
-          `--routes --burn-cycles --no-ovs --no-phase-b --no-vhost --acl-build 1000,10000 --out DIR)`,
+          `--routes --burn-cycles --no-ovs --no-kernel --no-phase-b --no-vhost --acl-build 1000,10000 --out DIR)`,
       );
   }
   return o;
@@ -134,17 +140,21 @@ interface CaseDef {
   id: string;
   label: string;
   phase: 'A' | 'B';
-  peer: 'flowline' | 'testpmd' | 'ovs';
+  peer: 'flowline' | 'testpmd' | 'ovs' | 'kernel';
   /** the trace it replays */
   trace: string;
   /** the floor it is compared with (a testpmd case), and the OVS case (Flowline vs OVS) */
   floor?: string;
   ovs?: string;
+  /** the Linux kernel case it is compared with */
+  kernel?: string;
   /** targets: ratio to the floor, ratio to OVS, Mpps */
   target?: { floor?: number; ovs?: number; mpps?: number };
   nf?: NfCase;
   /** OVS: the table-0 actions for the trace port */
   ovsActions?: string;
+  /** the Linux kernel: the nftables ruleset (none: plain forwarding) */
+  nft?: string;
 }
 
 async function main(): Promise<void> {
@@ -239,6 +249,7 @@ async function main(): Promise<void> {
         trace: 'acl1k',
         floor: 'testpmd',
         ovs: 'ovs-acl1k',
+        kernel: 'kernel-acl1k',
         target: { ovs: 5 },
         nf: { id: 'acl1k', kind: 'acl', trace: 'acl1k', rulesFile: acl1kFile },
       },
@@ -261,6 +272,7 @@ async function main(): Promise<void> {
         trace: 'acl1k',
         floor: 'testpmd',
         ovs: 'ovs-ct',
+        kernel: 'kernel-ct',
         target: { ovs: 8, mpps: 15 },
         nf: { id: 'ct64k', kind: 'ct', trace: 'acl1k', rulesFile: acl1kFile, capacity: 262_144 },
       },
@@ -312,6 +324,35 @@ async function main(): Promise<void> {
           trace: 'acl1k',
           floor: 'testpmd',
           ovsActions: 'ct(table=3)',
+        },
+      );
+    if (o.kernel)
+      cases.push(
+        {
+          id: 'kernel-fwd',
+          label: 'Linux kernel IPv4 forward, no rules (af_packet source)',
+          phase: 'A',
+          peer: 'kernel',
+          trace: 'acl1k',
+          floor: 'testpmd',
+        },
+        {
+          id: 'kernel-acl1k',
+          label: 'Linux kernel nftables ACL 1,000 rules (verdict map)',
+          phase: 'A',
+          peer: 'kernel',
+          trace: 'acl1k',
+          floor: 'testpmd',
+          nft: nftAcl(acl1k, { stateful: false }),
+        },
+        {
+          id: 'kernel-ct',
+          label: 'Linux kernel conntrack + nftables ACL 1,000 rules',
+          phase: 'A',
+          peer: 'kernel',
+          trace: 'acl1k',
+          floor: 'testpmd',
+          nft: nftAcl(acl1k, { stateful: true }),
         },
       );
     if (o.phaseB && r4)
@@ -425,6 +466,21 @@ async function main(): Promise<void> {
           ovs.pause();
           ovsOf.set(name, ovs);
         }
+        // the Linux kernel: a namespace per case, each fed by its own testpmd
+        const kernelOf = new Map<string, KernelPeer>();
+        for (const c of pc.filter((x) => x.peer === 'kernel')) {
+          log(`  starting the Linux kernel peer ${c.id}`);
+          const k = await KernelPeer.start({
+            name: c.id.replace('kernel-', '').slice(0, 6),
+            prefix: `${tag}-k${c.id}`,
+            pcap: traces.get(c.trace)!.file,
+            length: traces.get(c.trace)!.flows.length,
+            burst: o.burst,
+            ...(c.nft ? { nft: c.nft } : {}),
+          });
+          cleanups.push(() => k.stop());
+          kernelOf.set(c.id, k);
+        }
         if (phase === 'A' && o.aclBuild.length) {
           for (const n of o.aclBuild) {
             log(`  rte_acl build: ${fmt(n)} rules`);
@@ -465,6 +521,16 @@ async function main(): Promise<void> {
             await sleep(o.windowMs);
             const b = await tp.sample();
             await tp.stopFwd();
+            return { mpps: (b.rx - a.rx) / (b.t - a.t) };
+          }
+          if (c.peer === 'kernel') {
+            const k = kernelOf.get(c.id)!;
+            await k.startFwd();
+            await sleep(o.warmupMs);
+            const a = await k.sample();
+            await sleep(o.windowMs);
+            const b = await k.sample();
+            await k.stopFwd();
             return { mpps: (b.rx - a.rx) / (b.t - a.t) };
           }
           const ovs = ovsOf.get(c.trace)!;
@@ -551,6 +617,15 @@ async function main(): Promise<void> {
               acl1k,
               acl10k,
             });
+          } else if (c.peer === 'kernel') {
+            const k = kernelOf.get(c.id)!;
+            const totals = await k.sample();
+            checks[c.id] = {
+              received: totals.rx,
+              forwarded: totals.forwarded,
+              droppedOnReceive: totals.rxDropped,
+              ...(c.nft ? nftChecks(await k.ruleset(), acl1k, traces.get(c.trace)!.flows) : {}),
+            };
           } else if (c.peer === 'ovs') {
             const ovs = ovsOf.get(c.trace)!;
             const flows = traces.get(c.trace)!.flows;
@@ -613,6 +688,54 @@ async function main(): Promise<void> {
     for (const f of cleanups.splice(0).reverse()) await f().catch((e: unknown) => log(String(e)));
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The kernel's rule counters from `nft -j list ruleset`: the verdict map's elements (listed in
+ * key order: each is known by its destination prefix, which only its rule has), the broad rules
+ * in chain order, the default; reported like OVS's (every rule hit, shares against the trace's),
+ * since the kernel's windows cannot be cut exactly either. Stateful: the packets that skipped
+ * the ACL (`ct mark 1`).
+ */
+function nftChecks(
+  ruleset: unknown,
+  rules: readonly BenchRule[],
+  flows: Flows,
+): Record<string, unknown> {
+  type Counter = { counter?: { packets: number } };
+  const items = (ruleset as { nftables: Record<string, unknown>[] }).nftables;
+  const map = items.find((x) => x.map)?.map as
+    { elem?: [{ elem: { val: { concat: unknown[] } } & Counter }, unknown][] } | undefined;
+  const byDst = new Map<string, number>();
+  rules.forEach((x, i) => byDst.set(`${ip4(x.dst)}/${x.dstLen}`, i));
+  const actual: number[] = new Array<number>(rules.length + 1).fill(0);
+  for (const [e] of map?.elem ?? []) {
+    const d = e.elem.val.concat[2] as string | { prefix: { addr: string; len: number } };
+    const key = typeof d === 'string' ? `${d}/32` : `${d.prefix.addr}/${d.prefix.len}`;
+    const i = byDst.get(key);
+    if (i !== undefined) actual[i] = e.elem.counter?.packets ?? 0;
+  }
+  const chain = items
+    .map((x) => x.rule as { chain: string; expr: Record<string, unknown>[] } | undefined)
+    .filter((r) => r?.chain === 'acl_forward');
+  const counted = (r: { expr: Record<string, unknown>[] }): number =>
+    (r.expr.find((e) => e.counter)?.counter as { packets: number } | undefined)?.packets ?? 0;
+  const isCt = (r: { expr: Record<string, unknown>[] }): boolean =>
+    JSON.stringify(r.expr).includes('"mark"');
+  const aclRules = chain.filter((r) => r && !isCt(r) && r.expr.some((e) => e.counter));
+  // the broad rules, then the default's counter drop
+  aclRules.forEach((r, j) => (actual[rules.length - BROAD_RULES + j] = counted(r!)));
+  const established = chain.filter((r) => r && isCt(r)).reduce((a, r) => a + counted(r!), 0);
+  const lap = expectedHits(flows.expect, rules.length + 1, [{ from: 0, count: flows.length }]);
+  // behind conntrack a permitted flow meets the ACL once and a denied one every time, so the
+  // shares differ from the trace's by design: only whether every rule was reached is reported
+  if (chain.some((r) => r && isCt(r)))
+    return {
+      rulesUnhit: actual.slice(0, rules.length).filter((n) => n === 0).length,
+      established,
+      throughAcl: actual.reduce((a, b) => a + b, 0),
+    };
+  return { shares: checkShares(lap, actual) };
 }
 
 /**
@@ -715,6 +838,7 @@ function summarize(
     };
     const floorR = ratioTo(c.id, c.floor);
     const ovsR = ratioTo(c.id, c.ovs);
+    const kernelR = ratioTo(c.id, c.kernel);
     const r: CaseResult = {
       id: c.id,
       label: c.label,
@@ -737,6 +861,7 @@ function summarize(
         : {}),
       ...(floorR?.length ? { floorRatio: median(floorR), floor: c.floor } : {}),
       ...(ovsR?.length ? { ovsRatio: median(ovsR), ovs: c.ovs } : {}),
+      ...(kernelR?.length ? { kernelRatio: median(kernelR), kernel: c.kernel } : {}),
       ...(c.target ? { target: c.target } : {}),
       ...(checks[c.id] ? { check: checks[c.id] } : {}),
       samples: s.map((x) => x.mpps),

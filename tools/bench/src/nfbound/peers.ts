@@ -285,3 +285,159 @@ export class OvsPeer {
     await this.ovs.stop();
   }
 }
+
+const run = (cmd: string, args: string[], input?: string): Promise<string> =>
+  new Promise((resolve, reject) => {
+    const child = execFile(cmd, args, { timeout: 60_000, maxBuffer: 1 << 26 }, (e, out, err) =>
+      e ? reject(new Error(`${cmd} ${args.join(' ')}: ${err || e.message}`)) : resolve(out),
+    );
+    if (input !== undefined) child.stdin!.end(input);
+  });
+
+/**
+ * The Linux kernel as a peer: a network namespace that forwards IPv4 between two veths through
+ * an nftables ruleset (or none), fed the same trace by dpdk-testpmd (net_pcap replay -> net_af_packet
+ * on the outer veth, io forward on core 1). The kernel's work (af_packet transmit, the veth,
+ * the IPv4 forward, nftables, conntrack) runs in softirq on the core that sends, so the kernel
+ * and its source share one core as the other peers do. The forwarded packets go out of a second
+ * veth whose peer, in the same namespace, drops them at once (they are addressed to another
+ * host's MAC). Throughput is what the namespace's inner veth received per second (every one of
+ * those packets went through the forward path and the ruleset); the forwarded and dropped counts
+ * say what happened to them.
+ */
+export class KernelPeer {
+  private constructor(
+    private readonly tp: Testpmd,
+    readonly netns: string,
+    private readonly outer: string,
+  ) {}
+
+  /** dst MAC of the trace's frames (trace.ts), given to the namespace's receiving veth. */
+  static readonly TRACE_DST_MAC = '02:00:00:00:00:02';
+
+  static async start(o: {
+    /** a short name (at most 8 characters: interface names are derived from it) */
+    name: string;
+    prefix: string;
+    pcap: string;
+    length: number;
+    burst: number;
+    /** the ruleset (`nft -f` text); none: plain forwarding */
+    nft?: string;
+  }): Promise<KernelPeer> {
+    const ns = `flnb-${o.name}`;
+    const outer = `fk${o.name}o`;
+    const inner = `fk${o.name}i`;
+    const ip = (...a: string[]): Promise<string> => run('ip', a);
+    const inNs = (...a: string[]): Promise<string> => run('ip', ['netns', 'exec', ns, ...a]);
+    await KernelPeer.remove(ns, outer);
+    try {
+      await ip('netns', 'add', ns);
+      await ip('link', 'add', outer, 'type', 'veth', 'peer', 'name', inner, 'netns', ns);
+      await ip('-n', ns, 'link', 'add', 'out0', 'type', 'veth', 'peer', 'name', 'out1');
+      await run('sysctl', ['-qw', `net.ipv6.conf.${outer}.disable_ipv6=1`]);
+      for (const [k, v] of [
+        ['net.ipv4.ip_forward', '1'],
+        ['net.ipv4.conf.all.rp_filter', '0'],
+        ['net.ipv4.conf.default.rp_filter', '0'],
+        ['net.ipv6.conf.all.disable_ipv6', '1'],
+        ['net.ipv6.conf.default.disable_ipv6', '1'],
+      ] as const)
+        await inNs('sysctl', '-qw', `${k}=${v}`);
+      await ip('-n', ns, 'link', 'set', inner, 'address', KernelPeer.TRACE_DST_MAC);
+      for (const dev of [inner, 'out0', 'out1', 'lo']) await ip('-n', ns, 'link', 'set', dev, 'up');
+      await inNs('sysctl', '-qw', `net.ipv4.conf.${inner}.rp_filter=0`);
+      await ip('-n', ns, 'addr', 'add', '192.168.251.1/30', 'dev', 'out0');
+      await ip('-n', ns, 'addr', 'add', '192.168.250.1/30', 'dev', inner);
+      // every destination leaves by out0 to a neighbour whose MAC is nobody's: out1 drops it
+      await ip(
+        '-n',
+        ns,
+        'neigh',
+        'add',
+        '192.168.251.2',
+        'lladdr',
+        '02:00:00:00:00:99',
+        'dev',
+        'out0',
+        'nud',
+        'permanent',
+      );
+      await ip('-n', ns, 'route', 'add', 'default', 'via', '192.168.251.2', 'dev', 'out0');
+      await ip('link', 'set', outer, 'up');
+      if (o.nft) await run('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], o.nft);
+      const tp = Testpmd.spawn({
+        eal: [
+          ...['-l', '0,1', '--main-lcore', '0', '--in-memory', '--no-pci'],
+          ...['--file-prefix', o.prefix],
+          ...['--vdev', `net_pcap_k${o.name},rx_pcap=${o.pcap},infinite_rx=1`],
+          ...['--vdev', `net_af_packet_k${o.name},iface=${outer},qdisc_bypass=1,framecnt=4096`],
+        ],
+        app: [
+          ...['-i', '--forward-mode=io', '--nb-cores=1', '--port-topology=paired'],
+          `--total-num-mbufs=${o.length + 32_768}`,
+          '--mbuf-size=2176',
+          `--burst=${o.burst}`,
+        ],
+      });
+      try {
+        await tp.waitFor(/testpmd> /, 120_000);
+        await tp.command('set portlist 0,1', /\n/);
+      } catch (e) {
+        await tp.stop(true).catch(() => undefined);
+        throw e;
+      }
+      return new KernelPeer(tp, ns, outer);
+    } catch (e) {
+      await KernelPeer.remove(ns, outer);
+      throw e;
+    }
+  }
+
+  private static async remove(ns: string, outer: string): Promise<void> {
+    await run('ip', ['link', 'del', outer]).catch(() => undefined);
+    await run('ip', ['netns', 'del', ns]).catch(() => undefined);
+  }
+
+  async startFwd(): Promise<void> {
+    await this.tp.command('start', /packet forwarding/);
+  }
+
+  async stopFwd(): Promise<void> {
+    await this.tp.command('stop', /Done\./);
+  }
+
+  /** Live counters of the namespace's veths: received (rx), forwarded, dropped on the way in. */
+  async sample(): Promise<{ t: number; rx: number; forwarded: number; rxDropped: number }> {
+    const t0 = performance.now();
+    const links = JSON.parse(await run('ip', ['-n', this.netns, '-s', '-j', 'link', 'show'])) as {
+      ifname: string;
+      stats64: { rx: { packets: number; dropped: number }; tx: { packets: number } };
+    }[];
+    const t = ((t0 + performance.now()) / 2) * 1000;
+    const dev = (n: string): (typeof links)[number] => {
+      const l = links.find((x) => x.ifname === n);
+      if (!l) throw new Error(`netns ${this.netns}: no ${n}`);
+      return l;
+    };
+    const inner = links.find((x) => x.ifname.startsWith('fk'))!;
+    return {
+      t,
+      rx: inner.stats64.rx.packets,
+      rxDropped: inner.stats64.rx.dropped,
+      forwarded: dev('out0').stats64.tx.packets,
+    };
+  }
+
+  /** The ruleset with its counters (`nft -j list ruleset`). */
+  async ruleset(): Promise<unknown> {
+    return JSON.parse(
+      await run('ip', ['netns', 'exec', this.netns, 'nft', '-j', 'list', 'ruleset']),
+    );
+  }
+
+  async stop(): Promise<void> {
+    await this.tp.stop(true).catch(() => undefined);
+    await KernelPeer.remove(this.netns, this.outer);
+  }
+}

@@ -8,7 +8,7 @@ export interface CaseResult {
   id: string;
   label: string;
   phase: 'A' | 'B';
-  peer: 'flowline' | 'testpmd' | 'ovs';
+  peer: 'flowline' | 'testpmd' | 'ovs' | 'kernel';
   /** median over rounds */
   mpps: number;
   mppsMin: number;
@@ -23,6 +23,9 @@ export interface CaseResult {
   ovs?: string;
   /** median of per-round Mpps / OVS-DPDK's with the same rules */
   ovsRatio?: number;
+  kernel?: string;
+  /** median of per-round Mpps / the Linux kernel's (nftables) with the same rules */
+  kernelRatio?: number;
   target?: { floor?: number; ovs?: number; mpps?: number };
   met?: boolean;
   check?: Record<string, unknown>;
@@ -84,7 +87,12 @@ function checkText(r: CaseResult): string {
     parts.push(
       sh.ok
         ? `rule shares as the trace (TV ${(sh.distance * 100).toFixed(2)}%)`
-        : `rule shares off the trace's by TV ${(sh.distance * 100).toFixed(2)}%, ${sh.rulesMissed} rules unhit (OVS's crediting; not checked)`,
+        : `rule shares off the trace's by TV ${(sh.distance * 100).toFixed(2)}%, ${sh.rulesMissed} rules unhit (${r.peer === 'ovs' ? "OVS's crediting; " : ''}not checked)`,
+    );
+  if (c.rulesUnhit !== undefined) parts.push(`${String(c.rulesUnhit)} rules unhit`);
+  if (c.received !== undefined)
+    parts.push(
+      `received ${String(c.received)}, forwarded ${String(c.forwarded)}, dropped on receive ${String(c.droppedOnReceive)}`,
     );
   if (c.upcallsLastSecondOfWarmup !== undefined)
     parts.push(`${String(c.upcallsLastSecondOfWarmup)} upcalls/s after warm-up`);
@@ -107,6 +115,7 @@ export function renderReport(r: Report): { table: string; svg: string } {
       'busy cyc/pkt (src+parse+stages+tx)',
       'x io',
       'x OVS',
+      'x kernel',
       'target',
       'counters',
     ],
@@ -124,6 +133,7 @@ export function renderReport(r: Report): { table: string; svg: string } {
         : '',
       f2(x.floorRatio),
       f2(x.ovsRatio),
+      f2(x.kernelRatio),
       targetText(x),
       checkText(x),
     ]);
@@ -193,7 +203,12 @@ export function svgChart(r: Report): string {
   const top = 40;
   const max = Math.max(1, ...r.results.map((x) => x.mppsMax));
   const h = top + r.results.length * rowH + 40;
-  const colour = { flowline: '#2b6cb0', testpmd: '#718096', ovs: '#c05621' } as const;
+  const colour = {
+    flowline: '#2b6cb0',
+    testpmd: '#718096',
+    ovs: '#c05621',
+    kernel: '#2f855a',
+  } as const;
   const x = (v: number): number => left + (v / max) * plotW;
   const bars = r.results.map((c, i) => {
     const y = top + i * rowH;

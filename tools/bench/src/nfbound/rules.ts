@@ -321,3 +321,56 @@ export function openflowAcl(
   flows.push(`table=${o.table},priority=0 actions=${o.default}`);
   return flows;
 }
+
+/**
+ * The rules as an nftables ruleset for the Linux kernel peer (table `inet flnb`, forward hook):
+ * the specific rules, whose destination blocks never overlap, as one interval verdict map keyed
+ * on protocol . source . destination . destination port (a set lookup, the way an nftables user
+ * writes a large ACL; first match is kept because no two specific rules overlap), then the broad
+ * rules in order, then the default; a counter on every rule. Stateful: a flow the ACL permitted
+ * is marked at commit (`ct mark 1`) and its later packets skip the ACL, as in the OVS ct() case
+ * (the trace's flows are one-way SYNs, so Linux keeps them `new` and +est never matches).
+ */
+export function nftAcl(rules: readonly BenchRule[], o: { stateful: boolean }): string {
+  const specific = rules.length - BROAD_RULES;
+  for (let i = 0; i < specific; i++)
+    if (rules[i]!.dstLen < 24 || rules[i]!.dst >>> 8 !== (0x0a000000 + i * 256) >>> 8)
+      throw new RangeError(`rule ${i} leaves its destination block: no verdict map for it`);
+  const proto = (x: BenchRule): string => (x.proto === TCP ? 'tcp' : 'udp');
+  const ports = (x: BenchRule): string =>
+    x.dport[0] === x.dport[1] ? `${x.dport[0]}` : `${x.dport[0]}-${x.dport[1]}`;
+  const permit = o.stateful ? 'jump permit_flow' : 'accept';
+  const verdict = (x: BenchRule): string => (x.action === 'permit' ? permit : 'drop');
+  const elements = rules
+    .slice(0, specific)
+    .map(
+      (x) =>
+        `${proto(x)} . ${ip4(x.src)}/${x.srcLen} . ${ip4(x.dst)}/${x.dstLen} . ${ports(x)} : ${verdict(x)}`,
+    );
+  const broad = rules
+    .slice(specific)
+    .map(
+      (x) =>
+        `    ${x.srcLen ? `ip saddr ${ip4(x.src)}/${x.srcLen} ` : ''}ip daddr ${ip4(x.dst)}/${x.dstLen} ` +
+        `${proto(x)} dport ${ports(x)} counter ${verdict(x)}`,
+    );
+  return [
+    'table inet flnb {',
+    '  map acl {',
+    '    type inet_proto . ipv4_addr . ipv4_addr . inet_service : verdict',
+    '    flags interval',
+    '    counter',
+    `    elements = { ${elements.join(',\n      ')} }`,
+    '  }',
+    ...(o.stateful ? ['  chain permit_flow {', '    ct mark set 1 accept', '  }'] : []),
+    '  chain acl_forward {',
+    '    type filter hook forward priority 0; policy drop;',
+    ...(o.stateful ? ['    ct mark 1 counter accept'] : []),
+    '    meta l4proto . ip saddr . ip daddr . th dport vmap @acl',
+    ...broad,
+    '    counter drop',
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+}
