@@ -143,7 +143,14 @@ export function validateMatch(fields: MatchFields, at: string): Match {
 }
 
 /** Back to the API's fields (ListRules, GetChain): canonical text, 0-0 for any port. */
-export function matchFields(match: Match): Required<MatchFields> {
+export function matchFields(match: Match): {
+  ipVersion: number;
+  srcPrefix: string;
+  dstPrefix: string;
+  protocol: string;
+  srcPorts: { first: number; last: number };
+  dstPorts: { first: number; last: number };
+} {
   const range = (r: [number, number] | undefined) => ({ first: r?.[0] ?? 0, last: r?.[1] ?? 0 });
   return {
     ipVersion: match.families.length === 1 ? match.families[0]! : 0,

@@ -1,4 +1,4 @@
-import { type Prefix, PrefixError, parsePrefix } from '@flowline/packet';
+import { type Match, MatchError, validateMatch } from '@flowline/packet';
 import type { chainV1 } from '@flowline/proto';
 import { InvalidChainError } from './errors';
 import { MAX_HOPS } from './limits';
@@ -6,15 +6,12 @@ import { MAX_HOPS } from './limits';
 /** An endpoint on the switch: an NF instance's interface, or a plain OVS port. */
 export type Endpoint = { kind: 'nf'; nf: string; iface: string } | { kind: 'port'; port: string };
 
-export interface ValidClassifier {
+/**
+ * A validated classifier: its match is @flowline/packet's, except that `families` is empty
+ * when no field restricts it to IP (then it takes every frame on the port, ARP included).
+ */
+export interface ValidClassifier extends Match {
   ingress: Endpoint;
-  /** Families the classifier covers: one flow per family. */
-  families: (4 | 6)[];
-  src?: Prefix;
-  dst?: Prefix;
-  protocol?: number;
-  srcPorts?: [number, number];
-  dstPorts?: [number, number];
 }
 
 export interface ValidHop {
@@ -37,8 +34,6 @@ export interface ValidChainSpec {
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const NF_NAME = /^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?(\/[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?)?$/;
 const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
-const PROTOCOLS: Record<string, number> = { tcp: 6, udp: 17, icmp: 1, icmpv6: 58, sctp: 132 };
-const PORTED = new Set([6, 17, 132]);
 
 export function validateChainName(name: string | undefined, field = 'name'): string {
   if (!name || !DNS_LABEL.test(name)) {
@@ -79,85 +74,21 @@ export function endpointText(e: Endpoint): string {
   return e.kind === 'port' ? e.port : `${e.nf}/${e.iface}`;
 }
 
-function prefix(text: string | undefined, field: string): Prefix | undefined {
-  if (!text) return undefined;
-  try {
-    return parsePrefix(text);
-  } catch (err) {
-    if (err instanceof PrefixError) throw new InvalidChainError(field, err.message);
-    throw err;
-  }
-}
-
-function ports(
-  range: chainV1.Classifier['srcPorts'],
-  field: string,
-  protocol: number | undefined,
-): [number, number] | undefined {
-  const first = Number(range?.first ?? 0);
-  const last = Number(range?.last ?? 0);
-  if (first === 0 && last === 0) return undefined;
-  if (protocol === undefined || !PORTED.has(protocol))
-    throw new InvalidChainError(field, 'ports need protocol tcp, udp or sctp');
-  if (first > 65535 || last > 65535 || first > last)
-    throw new InvalidChainError(field, `${first}-${last} is not a port range within 0-65535`);
-  return [first, last];
-}
-
 export function validateClassifier(
   c: chainV1.Classifier | null | undefined,
   at: string,
 ): ValidClassifier {
   if (!c) throw new InvalidChainError(at, 'is required');
   const ingress = parseEndpoint(c.ingressPort, `${at}.ingress_port`);
-  const src = prefix(c.srcPrefix, `${at}.src_prefix`);
-  const dst = prefix(c.dstPrefix, `${at}.dst_prefix`);
-  if (src && dst && src.family !== dst.family)
-    throw new InvalidChainError(
-      `${at}.dst_prefix`,
-      `is IPv${dst.family} but src_prefix is IPv${src.family}`,
-    );
-  const version = Number(c.ipVersion ?? 0);
-  if (![0, 4, 6].includes(version))
-    throw new InvalidChainError(`${at}.ip_version`, `must be 0, 4 or 6 (got ${version})`);
-  const prefixFamily = (src ?? dst)?.family;
-  if (version && prefixFamily && version !== prefixFamily)
-    throw new InvalidChainError(
-      `${at}.ip_version`,
-      `is ${version} but the prefixes are IPv${prefixFamily}`,
-    );
-  const text = (c.protocol ?? '').trim().toLowerCase();
-  let protocol: number | undefined;
-  if (text && text !== 'any') {
-    if (text in PROTOCOLS) protocol = PROTOCOLS[text];
-    else if (/^\d{1,3}$/.test(text) && Number(text) <= 255) protocol = Number(text);
-    else
-      throw new InvalidChainError(
-        `${at}.protocol`,
-        `"${c.protocol}" is not any, tcp, udp, icmp, icmpv6, sctp or 0-255`,
-      );
+  let match: Match;
+  try {
+    match = validateMatch(c, at);
+  } catch (err) {
+    throw err instanceof MatchError ? new InvalidChainError(err.field, err.reason) : err;
   }
-  let families: (4 | 6)[] = prefixFamily ? [prefixFamily] : version ? [version as 4 | 6] : [];
-  if (protocol === 1) families = families.length === 0 || families.includes(4) ? [4] : [];
-  if (protocol === 58) families = families.length === 0 || families.includes(6) ? [6] : [];
-  if ((protocol === 1 || protocol === 58) && families.length === 0) {
-    throw new InvalidChainError(
-      `${at}.protocol`,
-      `${text} does not match the classifier's IP version`,
-    );
-  }
-  if (families.length === 0 && protocol !== undefined) families = [4, 6];
-  const srcPorts = ports(c.srcPorts, `${at}.src_ports`, protocol);
-  const dstPorts = ports(c.dstPorts, `${at}.dst_ports`, protocol);
-  return {
-    ingress,
-    families,
-    ...(src ? { src } : {}),
-    ...(dst ? { dst } : {}),
-    ...(protocol !== undefined ? { protocol } : {}),
-    ...(srcPorts ? { srcPorts } : {}),
-    ...(dstPorts ? { dstPorts } : {}),
-  };
+  // Both families and no protocol: nothing asks for IP, so one flow takes every frame.
+  const everyFrame = match.families.length === 2 && match.protocol === undefined;
+  return { ingress, ...match, families: everyFrame ? [] : match.families };
 }
 
 export function validateChainSpec(

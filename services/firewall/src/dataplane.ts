@@ -48,10 +48,7 @@ export class TopologyError extends Error {
 
 /** A validated firewall rule in the dpdk ACL's form (ports only where they narrow). */
 export function toDpdkRule(rule: AclRule): DpdkAclRule {
-  const range = ([lo, hi]: [number, number]): [number, number] | undefined =>
-    lo === 0 && hi === 65535 ? undefined : [lo, hi];
-  const srcPort = range(rule.srcPorts);
-  const dstPort = range(rule.dstPorts);
+  const { srcPorts: srcPort, dstPorts: dstPort } = rule;
   return {
     id: rule.id,
     action: rule.action,
