@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ChainFileError, parseChainFile } from './chain-file';
+import { ChainFileError, checkChainPods, parseChainFile } from './chain-file';
 import { renderTable } from './table';
 
 describe('chain files', () => {
@@ -35,5 +35,38 @@ describe('tables', () => {
         ],
       ),
     ).toBe(['nf       Mpps', '------  -----', 'fw        1.5', 'router  12.25'].join('\n'));
+  });
+});
+
+describe('chains naming pods', () => {
+  const pods = [
+    { key: 'default/gen', interfaces: ['net1', 'net2'] },
+    { key: 'default/fw', interfaces: ['net1', 'net2'] },
+  ];
+  const chain = (hopNf: string, egress = 'default/gen/net2') =>
+    parseChainFile(
+      `name: c\nspec:\n  classifier: { ingressPort: default/gen/net1 }\n  hops: [{ nf: ${hopNf}, ingressInterface: net1, egressInterface: net2 }]\n  egressPort: ${egress}\n`,
+      'c.yaml',
+    );
+
+  it("passes when every pod and interface runs here; raw ports and instance names are the controller's", () => {
+    expect(() => checkChainPods(chain('default/fw'), pods, 'c.yaml')).not.toThrow();
+    expect(() => checkChainPods(chain('fw-0', 'br-uplink'), pods, 'c.yaml')).not.toThrow();
+  });
+
+  it('an unknown pod is refused naming the field and listing the pods that run', () => {
+    expect(() => checkChainPods(chain('default/rtr'), pods, 'c.yaml')).toThrow(
+      'c.yaml: chain c: spec.hops[0].nf: no pod default/rtr runs on this node (pods: default/gen, default/fw); run it with flowline apply -f <pod.yaml>, or name one of these',
+    );
+    expect(() => checkChainPods(chain('default/fw', 'default/sink/net1'), pods, 'c.yaml')).toThrow(
+      /spec\.egressPort: no pod default\/sink runs on this node \(pods: default\/gen, default\/fw\)/,
+    );
+    expect(() => checkChainPods(chain('default/fw'), [], 'c.yaml')).toThrow(/\(pods: none\)/);
+  });
+
+  it("an unknown interface is refused listing the pod's interfaces", () => {
+    expect(() => checkChainPods(chain('default/fw', 'default/gen/net9'), pods, 'c.yaml')).toThrow(
+      'c.yaml: chain c: spec.egressPort: pod default/gen has no interface net9 (interfaces: net1, net2)',
+    );
   });
 });

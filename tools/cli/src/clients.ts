@@ -94,6 +94,34 @@ export async function nfInfo(
   }
 }
 
+/**
+ * Waits until the NF of pod `what` answers GetInfo with every link up (after `apply` its process
+ * runs, but it serves only once its ports are open), or throws after timeoutMs saying so.
+ */
+export async function waitServing(
+  address: string,
+  what: string,
+  creds: OperatorCredentials,
+  timeoutMs = 60_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no answer yet';
+  for (;;) {
+    try {
+      const info = await nfInfo(address, what, creds, 2000);
+      if (info.ports.length > 0 && info.ports.every((p) => p.linkUp)) return;
+      last = `ports ${info.ports.map((p) => `${p.name}(${p.linkUp ? 'up' : 'down'})`).join(' ') || 'none'}`;
+    } catch (err) {
+      last = grpcMessage(err);
+    }
+    if (Date.now() > deadline)
+      throw new Error(
+        `${what} did not serve with every link up within ${timeoutMs / 1000} s (${last}); flowline logs ${what} shows why`,
+      );
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 /** A gRPC error as one line: the status name and the server's message (which names the field). */
 export function grpcMessage(err: unknown): string {
   const e = err as Partial<grpc.ServiceError>;

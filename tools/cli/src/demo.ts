@@ -8,7 +8,14 @@ import { join, resolve } from 'node:path';
 import { applyManifests, nodeDown, nodeStatus, nodeUp } from '@flowline/node';
 import { type chainV1, firewallV1, trafficGenV1 } from '@flowline/proto';
 import { quickPdr } from './bench-chain';
-import { OperatorCredentials, chainClient, grpcMessage, nfInfo, unary } from './clients';
+import {
+  OperatorCredentials,
+  chainClient,
+  grpcMessage,
+  nfInfo,
+  unary,
+  waitServing,
+} from './clients';
 import { StatsCollector, renderStats } from './stats';
 import { renderTable } from './table';
 
@@ -75,26 +82,6 @@ function renderDemoFiles(dir: string, names: string[], values: Record<string, st
     writeFileSync(out, renderTemplate(readFileSync(join(DEMO_DIR, name), 'utf8'), values, name));
     return out;
   });
-}
-
-async function waitServing(
-  address: string,
-  what: string,
-  creds: OperatorCredentials,
-  timeoutMs = 60_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const info = await nfInfo(address, what, creds, 2000);
-      if (info.ports.length > 0 && info.ports.every((p) => p.linkUp)) return;
-    } catch {
-      // not serving yet
-    }
-    if (Date.now() > deadline)
-      throw new Error(`${what} did not serve with every link up within ${timeoutMs / 1000} s`);
-    await sleep(250);
-  }
 }
 
 export type TrafficGenClient = InstanceType<

@@ -12,14 +12,35 @@ import {
   nodeStatus,
   nodeUp,
   nodePaths,
+  type NodeStatus,
+  type PodStatus,
 } from '@flowline/node';
-import { parseChainFile } from './chain-file';
-import { OperatorCredentials, chainClient, grpcMessage, nfInfo, unary } from './clients';
+import { checkChainPods, parseChainFile } from './chain-file';
+import {
+  OperatorCredentials,
+  chainClient,
+  grpcMessage,
+  nfInfo,
+  unary,
+  waitServing,
+} from './clients';
 import { runBenchChain } from './bench-chain';
 import { runDemo } from './demo';
 import { renderStopReport } from './down';
 import { StatsCollector, renderStats } from './stats';
 import { renderTable } from './table';
+import {
+  type TrafficFlags,
+  buildStartRequest,
+  findGenerator,
+  flowRows,
+  renderResults,
+  sendingTimeMs,
+  startTraffic,
+  stopTraffic,
+  trafficClient,
+  trafficResults,
+} from './traffic';
 
 const DEFAULT_STATE_DIR = process.env.FLOWLINE_STATE_DIR ?? '/var/run/flowline-node';
 
@@ -43,6 +64,8 @@ const HELP: Record<string, string> = {
   flowline chain list | get <name> | delete <name>
   flowline nf list                                      NF instances and their ports
   flowline stats [--watch] [--interval ms]              Mpps and drops per hop and per port
+  flowline traffic start -f flows.yaml [--rate pps] [--count n] [--size 64|imix] [--wait]
+  flowline traffic results | stop                       per flow: sent, received, loss, p50/p99
   flowline logs <pod|agent|chain-controller|device-plugin> [--tail n] [--follow]
   flowline demo [--seconds n] [--rate auto|pps]         the end-to-end demo
   flowline bench chain [--trial-seconds n] [--out dir]  NDR/PDR search, latency, idle cost
@@ -57,7 +80,10 @@ Common options: --state-dir DIR (env FLOWLINE_STATE_DIR, default /var/run/flowli
   and hugepage files, and lists what it stopped: processes with their pids, switch ports,
   network namespaces. Works after a crash too; a second run finds nothing left.`,
   status: `flowline status [--json]\n  The node agent, its daemons and every pod with its phase.`,
-  apply: `flowline apply -f pod.yaml [-f ...] [--json]\n  Hands pod manifests to the node and waits until they run.`,
+  apply: `flowline apply -f pod.yaml [-f ...] [--json]
+  Hands pod manifests (Kubernetes Pod YAML) to the node and waits until each pod's NF serves
+  with its links up. A FLOWLINE_CONFIG path relative to the manifest is taken from the
+  manifest's folder (examples/fw.yaml names fw-config.yaml beside it).`,
   delete: `flowline delete <manifest file name> ...\n  Removes manifests; the node stops their pods.`,
   chain: `flowline chain create -f chain.yaml | update -f chain.yaml | list | get <name> | delete <name> | watch
   chain.yaml: {name, spec: {classifier: {ingressPort, ipVersion, protocol, dstPorts, ...},
@@ -67,6 +93,22 @@ Common options: --state-dir DIR (env FLOWLINE_STATE_DIR, default /var/run/flowli
   Port and hop rates from each NF's WatchStats stream and the chain controller. --watch
   refreshes a terminal table each interval (default 1000 ms) until Ctrl-C.`,
   logs: `flowline logs <pod|agent|chain-controller|device-plugin> [--tail n] [--follow]`,
+  traffic: `flowline traffic start [-f flows.yaml] [flags] [--wait] [--pod ns/name] [--json]
+flowline traffic results [--pod ns/name] [--json]
+flowline traffic stop [--pod ns/name] [--json]
+  Drives a traffic-gen pod (the only one running, or --pod) through flowline.trafficgen.v1 over
+  mutual TLS as the operator. flows.yaml is the generator's StartRequest: flows (name, txPort,
+  protocol, srcIp, dstIp, srcPort, dstPort, srcMac, dstMac, frameSize, imix, ratePps, count, ttl,
+  tcpFlags; the .proto's snake_case names work too), totalRatePps, rxPorts (examples/flows.yaml).
+  Flags, applied to every flow of the file:
+    --rate PPS           total packets per second over all flows, split evenly
+    --count N            packets per flow (0: until stopped)
+    --size N|imix        frame size with FCS (64..1518), or IMIX 64/594/1518 in 7:4:1
+    --tx-port IF         the generator's port to send on; --rx-port IF (repeatable) to count on
+  Without -f, one flow from --src-ip, --dst-ip [--dst-port] [--src-port] [--protocol udp|tcp]
+  [--dst-mac] [--name]. --wait returns when every packet is sent and the chain has drained, and
+  prints the results. Results per flow: sent, received, not received (loss), loss %, latency
+  p50 and p99 in µs.`,
   bench: `flowline bench chain [--trial-seconds 5] [--short-seconds 1] [--min-pps 20000]
     [--max-pps 4000000] [--resolution 0.05] [--max-trials 40] [--trials-per-load 1]
     [--idle-seconds 5] [--flows 4]
@@ -117,9 +159,8 @@ function print(json: boolean | undefined, value: unknown, text: () => string): v
 }
 
 function controllerAddress(stateDir: string): string {
-  const status = nodeStatus(stateDir);
-  if (!status.up || !status.controller)
-    throw new Error('no node runs here (flowline up starts one)');
+  const status = runningNode(stateDir);
+  if (!status.controller) throw new Error(`the node at ${stateDir} has no chain controller`);
   return status.controller.address;
 }
 
@@ -137,6 +178,7 @@ async function chainCommand(args: string[]): Promise<void> {
         const file = values.file as string | undefined;
         if (!file) throw new UsageError(`-f chain.yaml is required\n\n${HELP.chain}`);
         const docs = parseChainFile(readFileSync(file, 'utf8'), file);
+        checkChainPods(docs, nodeStatus(stateDir).pods, file);
         const made: chainV1.Chain__Output[] = [];
         for (const d of docs) {
           made.push(
@@ -289,8 +331,7 @@ async function stats(args: string[]): Promise<void> {
   const interval = Number(values.interval ?? 1000);
   if (!Number.isInteger(interval) || interval < 100)
     throw new UsageError('--interval must be an integer of at least 100 (ms)');
-  const status = nodeStatus(stateDir);
-  if (!status.up) throw new Error('no node runs here (flowline up starts one)');
+  const status = runningNode(stateDir);
   const collector = new StatsCollector(
     status.pods.map((p) => ({ name: p.key, grpcAddress: p.grpcAddress })),
     status.controller?.address,
@@ -318,6 +359,131 @@ async function stats(args: string[]): Promise<void> {
     }
   } finally {
     collector.close();
+  }
+}
+
+/** Hands manifests to the node and waits until each pod's NF serves with its links up. */
+async function applyAndServe(stateDir: string, files: string[]): Promise<PodStatus[]> {
+  const pods = await applyManifests(stateDir, files);
+  const creds = OperatorCredentials.resolve(stateDir);
+  try {
+    await Promise.all(pods.map((p) => waitServing(p.grpcAddress, p.key, creds)));
+  } catch (err) {
+    // A process that keeps exiting is the likely cause: say so with what the node knows.
+    const restarting = nodeStatus(stateDir)
+      .pods.filter((p) => p.restarts > 0 && pods.some((q) => q.key === p.key))
+      .map((p) => `${p.key} restarted ${p.restarts} time(s)${p.message ? `: ${p.message}` : ''}`);
+    throw new Error(
+      `${(err as Error).message}${restarting.length ? `; ${restarting.join('; ')}` : ''}`,
+      { cause: err },
+    );
+  }
+  return pods;
+}
+
+/** The node here, or an error that says how to start one. */
+function runningNode(stateDir: string): NodeStatus {
+  const status = nodeStatus(stateDir);
+  if (!status.up)
+    throw new Error(`no node runs here (state dir ${stateDir}); flowline up starts one`);
+  return status;
+}
+
+async function traffic(args: string[]): Promise<void> {
+  const [action, ...rest] = args;
+  const { values } = parse('traffic', rest, {
+    file: { type: 'string', short: 'f' },
+    pod: { type: 'string' },
+    wait: { type: 'boolean' },
+    rate: { type: 'string' },
+    count: { type: 'string' },
+    size: { type: 'string' },
+    name: { type: 'string' },
+    protocol: { type: 'string' },
+    'src-ip': { type: 'string' },
+    'dst-ip': { type: 'string' },
+    'src-port': { type: 'string' },
+    'dst-port': { type: 'string' },
+    'dst-mac': { type: 'string' },
+    'tx-port': { type: 'string' },
+    'rx-port': { type: 'string', multiple: true },
+  });
+  if (action !== 'start' && action !== 'stop' && action !== 'results')
+    throw new UsageError(HELP.traffic!);
+  const stateDir = (values['state-dir'] as string | undefined) ?? DEFAULT_STATE_DIR;
+  const json = values.json as boolean | undefined;
+  let request: ReturnType<typeof buildStartRequest> | undefined;
+  let waitMs: number | undefined;
+  if (action === 'start') {
+    const file = values.file as string | undefined;
+    const s = (k: string): string | undefined => values[k] as string | undefined;
+    const flags: TrafficFlags = {
+      rate: s('rate'),
+      count: s('count'),
+      size: s('size'),
+      name: s('name'),
+      protocol: s('protocol'),
+      srcIp: s('src-ip'),
+      dstIp: s('dst-ip'),
+      srcPort: s('src-port'),
+      dstPort: s('dst-port'),
+      dstMac: s('dst-mac'),
+      txPort: s('tx-port'),
+      rxPort: values['rx-port'] as string[] | undefined,
+    };
+    try {
+      request = buildStartRequest(
+        file ? { text: readFileSync(file, 'utf8'), source: file } : undefined,
+        flags,
+      );
+    } catch (err) {
+      throw new UsageError(`${(err as Error).message}\n\n${HELP.traffic}`);
+    }
+    waitMs = sendingTimeMs(request);
+    if (values.wait && waitMs === undefined)
+      throw new UsageError("--wait needs count-limited flows: set --count or each flow's count");
+  }
+  const status = runningNode(stateDir);
+  const creds = OperatorCredentials.resolve(stateDir);
+  const pod = await findGenerator(status.pods, creds, values.pod as string | undefined);
+  const client = trafficClient(pod, creds);
+  const show = (r: Awaited<ReturnType<typeof trafficResults>>): void =>
+    print(json, { pod: pod.key, results: r, flows: flowRows(r) }, () => renderResults(pod.key, r));
+  try {
+    if (!request) return show(await (action === 'stop' ? stopTraffic : trafficResults)(client));
+    const started = await startTraffic(client, request);
+    const rate = Number(request.totalRatePps ?? 0);
+    const said = `traffic started on ${pod.key}: run ${started.runId}, ${started.flowCount} flow(s)${rate ? ` at ${rate} pps in all` : ''}`;
+    if (!values.wait || waitMs === undefined) {
+      print(
+        json,
+        { pod: pod.key, ...started },
+        () => `${said}; flowline traffic results shows how it goes`,
+      );
+      return;
+    }
+    if (!json)
+      process.stdout.write(
+        `${said}; waiting about ${Math.ceil(waitMs / 1000)} s until all is sent\n`,
+      );
+    // Sending takes waitMs; a host short of CPU may take longer, but not without bound.
+    const budgetMs = waitMs * 2 + 30_000;
+    const deadline = Date.now() + budgetMs;
+    while (!(await trafficResults(client)).txDone) {
+      if (Date.now() > deadline)
+        throw new Error(
+          `not everything was sent within ${budgetMs / 1000} s; flowline traffic results shows where it stands`,
+        );
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    // What is still crossing the chain arrives within a moment.
+    await new Promise((r) => setTimeout(r, 1000));
+    show(await trafficResults(client));
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw new Error(grpcMessage(err));
+  } finally {
+    client.close();
   }
 }
 
@@ -366,7 +532,7 @@ export async function main(argv: string[]): Promise<void> {
       const stateDir = (values['state-dir'] as string | undefined) ?? DEFAULT_STATE_DIR;
       await nodeUp({ stateDir, ...(values.config ? { configFile: values.config as string } : {}) });
       const files = (values.file as string[] | undefined) ?? [];
-      if (files.length) await applyManifests(stateDir, files);
+      if (files.length) await applyAndServe(stateDir, files);
       const status = nodeStatus(stateDir);
       print(
         values.json as boolean,
@@ -424,10 +590,8 @@ export async function main(argv: string[]): Promise<void> {
       });
       const files = (values.file as string[] | undefined) ?? [];
       if (!files.length) throw new UsageError(`-f pod.yaml is required\n\n${HELP.apply}`);
-      const pods = await applyManifests(
-        (values['state-dir'] as string | undefined) ?? DEFAULT_STATE_DIR,
-        files,
-      );
+      const stateDir = (values['state-dir'] as string | undefined) ?? DEFAULT_STATE_DIR;
+      const pods = await applyAndServe(stateDir, files);
       print(values.json as boolean, pods, () =>
         pods.map((p) => `pod ${p.key} running (pid ${p.pid})`).join('\n'),
       );
@@ -460,6 +624,8 @@ export async function main(argv: string[]): Promise<void> {
       return stats(rest);
     case 'logs':
       return logs(rest);
+    case 'traffic':
+      return traffic(rest);
     case 'demo': {
       const { values } = parse('demo', rest, {
         seconds: { type: 'string' },

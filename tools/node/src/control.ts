@@ -1,13 +1,15 @@
 // What the CLI does to a local node: start the agent in the background and wait until it is
 // ready; stop it and make sure nothing is left (also when the agent crashed); read its status;
 // hand it pod manifests.
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { writeStateFileSync } from '@flowline/state-file';
 import { type Logger, createLogger } from '@flowline/telemetry';
 import { REPO_ROOT } from './commands';
 import { type NodeConfig, type NodePaths, nodePaths, parseNodeConfig } from './config';
 import { NodeStepError } from './errors';
 import { parsePods, podKey } from './manifest';
+import { resolveManifestFiles } from './pod-files';
 import { isAlive, startProcess, stopProcess, waitForExit } from './processes';
 import { NodeRuntime } from './runtime';
 import { type NodeState, readState } from './state';
@@ -171,15 +173,32 @@ export async function applyManifests(
 ): Promise<PodStatus[]> {
   const paths: NodePaths = nodePaths(stateDir);
   const log = defaultLog();
+  // The files first: what is wrong with them is worth knowing before a node runs.
+  const keys: string[] = [];
+  const resolved: string[] = [];
+  for (const f of files) {
+    let text: string;
+    try {
+      text = readFileSync(f, 'utf8');
+    } catch (err) {
+      throw new NodeStepError('apply', `cannot read ${f}: ${(err as Error).message}`);
+    }
+    for (const p of parsePods(text, f)) keys.push(podKey(p));
+    resolved.push(resolveManifestFiles(text, f));
+  }
   const state = readState(paths.stateFile, log);
   if (!state || !isAlive(state.agent))
-    throw new NodeStepError('apply', 'no node runs', 'run flowline up first');
-  const keys: string[] = [];
-  for (const f of files)
-    for (const p of parsePods(readFileSync(f, 'utf8'), f)) keys.push(podKey(p));
+    throw new NodeStepError(
+      'apply',
+      `no node runs (state dir ${stateDir})`,
+      'run flowline up first, e.g. npm run flowline -- up --config examples/node.yaml',
+    );
   mkdirSync(paths.manifests, { recursive: true });
   const handedOver = Date.now();
-  for (const f of files) copyFileSync(f, join(paths.manifests, basename(f)));
+  // Whole or not at all: the agent scans the folder while this writes.
+  files.forEach((f, i) =>
+    writeStateFileSync(join(paths.manifests, basename(f)), resolved[i]!, { keepPrevious: false }),
+  );
   const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
   for (;;) {
     const status = nodeStatus(stateDir, log);

@@ -30,6 +30,7 @@ export {
 export { NodeRuntime, POD_FILE_PREFIX, POD_NETNS_PREFIX, removeHugepageFiles } from './runtime';
 export { readState, type NodeState, type PodRecord } from './state';
 export { nodePki, operatorTlsFiles, pkiDir } from './pki';
+export { FILE_ENV, resolveManifestFiles } from './pod-files';
 export {
   emptyStopReport,
   isEmptyStopReport,

@@ -617,6 +617,7 @@ export class NodeRuntime {
     await stopAndRecord(report, 'device-plugin', this.state.devicePlugin);
     await this.kubelet?.stop().catch(() => undefined);
     this.kubelet = undefined;
+    const emuNetns = netnsExists(EMU_NETNS);
     if (this.state.emulated) {
       try {
         (this.emulated ?? EmulatedHost.open(this.state.emulated.root)).destroy();
@@ -624,6 +625,7 @@ export class NodeRuntime {
         rmSync(this.state.emulated.root, { recursive: true, force: true });
       }
     }
+    if (emuNetns && !netnsExists(EMU_NETNS)) report.namespaces.push(EMU_NETNS);
     deleteNetns(EMU_NETNS, report);
     const ovsRunning = this.state.ovs ? ovsDaemons(this.state.ovs.runDir) : [];
     const ovsNetns = netnsExists(OVS_NETNS);

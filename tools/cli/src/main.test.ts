@@ -1,0 +1,53 @@
+// The errors a new user meets first, as the CLI says them: each names what is wrong and what
+// to do. (No node runs here: these need no root.)
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { main } from './main';
+
+const root = resolve(__dirname, '..', '..', '..');
+const work = mkdtempSync(join(tmpdir(), 'flowline-cli-'));
+const stateDir = join(work, 'state');
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+describe('what a new user is told', () => {
+  it('a pod whose config file is missing: the manifest, the field and the path it looked for', async () => {
+    const manifest = join(work, 'fw.yaml');
+    writeFileSync(
+      manifest,
+      `apiVersion: v1\nkind: Pod\nmetadata: { name: fw }\nspec:\n  containers:\n    - name: fw\n      command: [flowline-firewall]\n      env: [{ name: FLOWLINE_CONFIG, value: fw-config.yaml }]\n`,
+    );
+    await expect(main(['apply', '-f', manifest, '--state-dir', stateDir])).rejects.toThrow(
+      `${manifest}: spec.containers[0].env[0].value (FLOWLINE_CONFIG) names fw-config.yaml, which is not a file (looked for ${join(work, 'fw-config.yaml')}: a relative path is taken from the manifest's folder)`,
+    );
+  });
+
+  it('apply before up: run up', async () => {
+    await expect(
+      main(['apply', '-f', join(root, 'examples', 'gen.yaml'), '--state-dir', stateDir]),
+    ).rejects.toThrow(
+      `apply: no node runs (state dir ${stateDir}) (fix: run flowline up first, e.g. npm run flowline -- up --config examples/node.yaml)`,
+    );
+  });
+
+  it('chain, traffic and stats before up: flowline up starts a node', async () => {
+    for (const argv of [
+      ['chain', 'create', '-f', join(root, 'examples', 'chain.yaml')],
+      ['traffic', 'results'],
+      ['stats'],
+    ])
+      await expect(main([...argv, '--state-dir', stateDir])).rejects.toThrow(
+        `no node runs here (state dir ${stateDir}); flowline up starts one`,
+      );
+  });
+
+  it('a traffic flag that does not fit is a usage error naming it', async () => {
+    await expect(
+      main(['traffic', 'start', '-f', join(root, 'examples', 'flows.yaml'), '--size', 'jumbo']),
+    ).rejects.toThrow(/^--size: "jumbo" is not a frame size \(64\.\.1518\) or imix/);
+    await expect(
+      main(['traffic', 'start', '--src-ip', '10.1.0.1', '--dst-ip', '10.2.0.1', '--wait']),
+    ).rejects.toThrow(/^--wait needs count-limited flows/);
+  });
+});

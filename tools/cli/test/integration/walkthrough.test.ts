@@ -1,0 +1,111 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { POD_NETNS_PREFIX, nodeDown } from '@flowline/node';
+import { parseFlowsFile } from '../../src/traffic';
+import {
+  type CommandRun,
+  resultRows,
+  runCommand,
+  walkthroughCommands,
+} from '../readme-walkthrough';
+
+/**
+ * The README's walk-through, every command as written, from the repository root: a node from
+ * examples/node.yaml, the generator, firewall and router pods, the chain, traffic, stats, a rule
+ * change, traffic again, down. Real OVS-DPDK and NF processes. Each command is bounded, and
+ * whatever happens, the node is taken down after (its state dir is this test's own, through
+ * FLOWLINE_STATE_DIR, so a node of the user's is not touched). The figures are checked against
+ * what the examples lead to: each flow sends the count examples/flows.yaml gives it; before the
+ * rule change web and dns arrive and telnet meets the firewall's default deny; after it, only
+ * web arrives.
+ */
+const root = process.getuid?.() === 0;
+const repo = resolve(__dirname, '..', '..', '..', '..');
+const stateDir = '/var/run/flowline-walkthrough';
+const env = { ...process.env, FLOWLINE_STATE_DIR: stateDir };
+const COMMAND_TIMEOUT_MS = 120_000;
+/** All commands together; the test's own timeout is a minute more, for the check and down. */
+const TOTAL_MS = 480_000;
+
+const netns = (): string[] =>
+  existsSync('/run/netns')
+    ? readdirSync('/run/netns').filter(
+        (n) => n.startsWith(POD_NETNS_PREFIX) || n.startsWith('flowline-node-'),
+      )
+    : [];
+
+describe.skipIf(!root)('the README walk-through, run as written', () => {
+  const commands = walkthroughCommands(readFileSync(join(repo, 'README.md'), 'utf8'));
+  const runs: CommandRun[] = [];
+
+  afterAll(async () => {
+    // Whatever failed: nothing of this node may stay.
+    await nodeDown({ stateDir });
+    for (const r of runs)
+      process.stdout.write(
+        `\n$ ${r.command}    [exit ${r.status}, ${(r.ms / 1000).toFixed(1)} s]\n${r.output}`,
+      );
+  }, 120_000);
+
+  it(
+    'every command succeeds, with the figures the examples lead to, and down leaves nothing',
+    async () => {
+      const deadline = Date.now() + TOTAL_MS;
+      for (const command of commands) {
+        const timeoutMs = Math.max(1000, Math.min(COMMAND_TIMEOUT_MS, deadline - Date.now()));
+        const run = await runCommand(command, { cwd: repo, env, timeoutMs });
+        runs.push(run);
+        expect(run.status, `${command}\n${run.output}`).toBe(0);
+      }
+      const flows = parseFlowsFile(readFileSync(join(repo, 'examples', 'flows.yaml'), 'utf8'), 'f');
+      const count = new Map(flows.flows!.map((f) => [f.name!, Number(f.count)]));
+      const names = [...count.keys()];
+      expect(names).toEqual(['web', 'dns', 'telnet']);
+      const sends = runs.filter((r) => /traffic start .*--wait/.test(r.command));
+      expect(sends).toHaveLength(2);
+      const [before, after] = sends.map((r) => resultRows(r.output, names));
+      const arrives = (rows: Map<string, [number, number]>, flow: string, yes: boolean): void => {
+        const [sent, received] = rows.get(flow)!;
+        expect(sent, flow).toBe(count.get(flow));
+        // Allowed flows: all but a trace on a host whose two cores four pollers share.
+        if (yes) expect(received, flow).toBeGreaterThanOrEqual(sent * 0.99);
+        else expect(received, flow).toBe(0);
+      };
+      arrives(before!, 'web', true);
+      arrives(before!, 'dns', true);
+      arrives(before!, 'telnet', false);
+      arrives(after!, 'web', true);
+      arrives(after!, 'dns', false);
+      arrives(after!, 'telnet', false);
+
+      // `traffic results` shows the run `--wait` printed.
+      const results = runs.find((r) => / traffic results$/.test(r.command))!;
+      expect(resultRows(results.output, names)).toEqual(before);
+
+      // stats: the chain's first hop took every packet sent; the router what passed the firewall.
+      const stats = runs.find((r) => / stats$/.test(r.command))!.output;
+      const hop = (nf: string): number =>
+        Number(new RegExp(`^demo\\s+${nf}\\s+yes\\s+(\\d+)`, 'm').exec(stats)?.[1]);
+      const total = (rows: Map<string, [number, number]>, i: 0 | 1): number =>
+        [...rows.values()].reduce((a, r) => a + r[i], 0);
+      expect(hop('default/fw')).toBe(total(before!, 0));
+      expect(hop('default/rtr')).toBe(total(before!, 1));
+
+      // down: what it stopped, named; and nothing of the node is left.
+      const down = runs.at(-1)!.output;
+      for (const pod of ['gen', 'fw', 'rtr']) {
+        expect(down).toMatch(new RegExp(`pod default/${pod} \\(pid \\d+\\)`));
+        expect(down).toContain(`default/${pod}/net1`);
+        expect(down).toContain(`flpod-default-${pod}`);
+      }
+      for (const daemon of ['node agent', 'chain-controller', 'device-plugin', 'ovs-vswitchd'])
+        expect(down).toContain(`${daemon} (pid `);
+      expect(down).not.toContain('no node was up');
+      expect(netns()).toEqual([]);
+      expect(spawnSync('pgrep', ['-f', stateDir], { encoding: 'utf8' }).stdout.trim()).toBe('');
+    },
+    TOTAL_MS + 60_000,
+  );
+});
