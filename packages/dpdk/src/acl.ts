@@ -1,8 +1,11 @@
-/** ACL rules: the TypeScript form, its validation, and translation to the native rule layout. */
-import { PipelineError } from './errors';
-import { parsePrefix, type Prefix } from './ip';
+/**
+ * ACL rules: the TypeScript form and its translation to the native rule layout. A rule's match
+ * is @flowline/packet's `Match`, parsed and validated there (validateMatch): here only what the
+ * ACL adds (action, priority) is checked.
+ */
+import type { Match } from '@flowline/packet';
 
-export type PortMatch = number | readonly [number, number];
+import { PipelineError } from './errors';
 
 export interface AclRule {
   /** Name shown with the rule's counter; default "rule<index>". */
@@ -10,18 +13,14 @@ export interface AclRule {
   action: 'permit' | 'deny';
   /** Higher wins when several rules match; default: earlier rules win (first match). */
   priority?: number;
-  /** 4 or 6; inferred from src/dst. A rule with neither applies to both families. */
-  family?: 4 | 6;
-  proto?: number | 'tcp' | 'udp' | 'icmp' | 'icmpv6' | 'sctp';
-  /** CIDR prefix, e.g. "10.0.0.0/8" or "2001:db8::/32". */
-  src?: string;
-  dst?: string;
-  srcPort?: PortMatch;
-  dstPort?: PortMatch;
+  /**
+   * What the rule matches, from validateMatch of @flowline/packet: one native rule per family
+   * in `match.families`. No match: every packet of both families.
+   */
+  match?: Match;
 }
 
 export const MAX_ACL_PRIORITY = 0x1fffffff;
-const PROTOS: Record<string, number> = { icmp: 1, tcp: 6, udp: 17, icmpv6: 58, sctp: 132 };
 
 /** The native layout (see fl_acl_rule in native/fl.h). */
 export interface NativeAclRule {
@@ -42,20 +41,7 @@ export interface NativeAclRule {
   owner: number;
 }
 
-function ports(m: PortMatch | undefined, where: string): [number, number] {
-  if (m === undefined) return [0, 65535];
-  const [lo, hi] = typeof m === 'number' ? [m, m] : m;
-  const ok = (x: unknown): boolean =>
-    Number.isInteger(x) && (x as number) >= 0 && (x as number) <= 65535;
-  if (!ok(lo) || !ok(hi) || lo > hi)
-    throw new PipelineError(
-      `port match ${JSON.stringify(m)} must be a port or [lo, hi] within 0..65535`,
-      where,
-    );
-  return [lo, hi];
-}
-
-/** Validates rules and expands them to native rules; throws PipelineError with the rule path. */
+/** Expands rules to native rules; throws PipelineError with the rule path (action, priority). */
 export function compileAcl(rules: readonly AclRule[], where = 'rules'): NativeAclRule[] {
   if (!Array.isArray(rules)) throw new PipelineError('rules must be an array', where);
   const out: NativeAclRule[] = [];
@@ -110,6 +96,19 @@ export function packAcl(rules: readonly NativeAclRule[]): Buffer {
   return b;
 }
 
+const ANY_PORT: readonly [number, number] = [0, 65535];
+
+/** Any address: only read (packAcl copies it), so one buffer serves every rule. */
+const ANY_ADDRESS = Buffer.alloc(16);
+
+/** A prefix's network address in the native rule's 16 bytes (an IPv4 one in the first 4). */
+function prefixBytes(prefix: Match['src']): Buffer {
+  if (!prefix) return ANY_ADDRESS;
+  const out = Buffer.alloc(16);
+  out.set(prefix.bytes.subarray(0, 16));
+  return out;
+}
+
 function compileRule(r: AclRule, i: number, where: string, out: NativeAclRule[]): void {
   const at = `${where}[${i}]`;
   if (r === null || typeof r !== 'object') throw new PipelineError('a rule must be an object', at);
@@ -124,45 +123,18 @@ function compileRule(r: AclRule, i: number, where: string, out: NativeAclRule[])
       `priority must be an integer in 1..${MAX_ACL_PRIORITY}`,
       `${at}.priority`,
     );
-  let proto = 0;
-  let protoMask = 0;
-  if (r.proto !== undefined) {
-    proto = typeof r.proto === 'string' ? (PROTOS[r.proto] ?? -1) : r.proto;
-    if (!Number.isInteger(proto) || proto < 0 || proto > 255)
-      throw new PipelineError(
-        `proto ${JSON.stringify(r.proto)} is not a protocol number or one of ${Object.keys(PROTOS).join(', ')}`,
-        `${at}.proto`,
-      );
-    protoMask = 0xff;
-  }
-  const src = r.src !== undefined ? parsePrefix(r.src, `${at}.src`) : undefined;
-  const dst = r.dst !== undefined ? parsePrefix(r.dst, `${at}.dst`) : undefined;
-  const fams = new Set<4 | 6>(
-    [src?.family, dst?.family, r.family].filter((f): f is 4 | 6 => f !== undefined),
-  );
-  if (r.family !== undefined && r.family !== 4 && r.family !== 6)
-    throw new PipelineError('family must be 4 or 6', `${at}.family`);
-  if (fams.size > 1) throw new PipelineError('src, dst and family disagree on the IP version', at);
-  if (
-    (r.srcPort !== undefined || r.dstPort !== undefined) &&
-    r.proto !== undefined &&
-    ![6, 17, 132].includes(proto)
-  )
-    throw new PipelineError('ports can only be matched for tcp, udp or sctp', at);
-  const [sportLo, sportHi] = ports(r.srcPort, `${at}.srcPort`);
-  const [dportLo, dportHi] = ports(r.dstPort, `${at}.dstPort`);
-  const any: Prefix = { family: 4, addr: Buffer.alloc(16), len: 0 };
-  for (const family of fams.size ? [...fams] : ([4, 6] as const)) {
-    if (family === 4 && proto === 58 && protoMask) continue;
-    if (family === 6 && proto === 1 && protoMask) continue;
+  const m: Match = r.match ?? { families: [4, 6] };
+  const [sportLo, sportHi] = m.srcPorts ?? ANY_PORT;
+  const [dportLo, dportHi] = m.dstPorts ?? ANY_PORT;
+  for (const family of m.families) {
     out.push({
       family,
-      proto,
-      protoMask,
-      src: (src ?? any).addr,
-      srcLen: (src ?? any).len,
-      dst: (dst ?? any).addr,
-      dstLen: (dst ?? any).len,
+      proto: m.protocol ?? 0,
+      protoMask: m.protocol === undefined ? 0 : 0xff,
+      src: prefixBytes(m.src),
+      srcLen: m.src?.length ?? 0,
+      dst: prefixBytes(m.dst),
+      dstLen: m.dst?.length ?? 0,
       sportLo,
       sportHi,
       dportLo,

@@ -54,10 +54,8 @@ export {
   type RxMode,
   type RxWaits,
 } from './pipeline';
-export { compileAcl, MAX_ACL_PRIORITY, type AclRule, type PortMatch } from './acl';
+export { compileAcl, MAX_ACL_PRIORITY, type AclRule } from './acl';
 export { compileRoutes, type RoutingTable, type Route, type NextHop } from './lpm';
-export { parseIp, parsePrefix, type Prefix } from './ip';
-export { parseMac, formatMac } from './mac';
 export { buildPacket, ipv4Checksum, l3Offset, type PacketSpec } from './packet';
 export {
   createJsForwarder,

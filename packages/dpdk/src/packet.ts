@@ -2,8 +2,7 @@
  * Packet builders for tests, examples and the slow path (ARP replies, ICMP errors): Ethernet,
  * IPv4 (with a correct header checksum), IPv6, UDP, TCP, ICMP. Not for the fast path.
  */
-import { parseIp } from './ip';
-import { parseMac } from './mac';
+import { parseAddress, parseMac } from '@flowline/packet';
 
 export interface PacketSpec {
   srcMac?: string;
@@ -30,8 +29,8 @@ export function ipv4Checksum(hdr: Uint8Array): number {
 
 /** Builds an Ethernet frame carrying IPv4 or IPv6 (from the address family) and L4. */
 export function buildPacket(s: PacketSpec): Buffer {
-  const src = parseIp(s.src);
-  const dst = parseIp(s.dst);
+  const src = parseAddress(s.src);
+  const dst = parseAddress(s.dst);
   if (src.family !== dst.family) throw new Error('src and dst must be the same IP version');
   const v6 = src.family === 6;
   const protoNum =
@@ -51,8 +50,8 @@ export function buildPacket(s: PacketSpec): Buffer {
   const min = l2 + l3 + l4len + (s.payload?.length ?? 0);
   const size = Math.max(min, s.size ?? 64);
   const b = Buffer.alloc(size);
-  parseMac(s.dstMac ?? '02:00:00:00:00:02').copy(b, 0);
-  parseMac(s.srcMac ?? '02:00:00:00:00:01').copy(b, 6);
+  b.set(parseMac(s.dstMac ?? '02:00:00:00:00:02'), 0);
+  b.set(parseMac(s.srcMac ?? '02:00:00:00:00:01'), 6);
   let o = 12;
   if (s.vlan !== undefined) {
     b.writeUInt16BE(0x8100, o);
@@ -67,15 +66,15 @@ export function buildPacket(s: PacketSpec): Buffer {
     b.writeUInt16BE(ipLen - 40, o + 4);
     b[o + 6] = protoNum;
     b[o + 7] = s.ttl ?? 64;
-    src.bytes.copy(b, o + 8);
-    dst.bytes.copy(b, o + 24);
+    b.set(src.bytes, o + 8);
+    b.set(dst.bytes, o + 24);
   } else {
     b[o] = 0x45;
     b.writeUInt16BE(ipLen, o + 2);
     b[o + 8] = s.ttl ?? 64;
     b[o + 9] = protoNum;
-    src.bytes.copy(b, o + 12);
-    dst.bytes.copy(b, o + 16);
+    b.set(src.bytes, o + 12);
+    b.set(dst.bytes, o + 16);
     b.writeUInt16BE(ipv4Checksum(b.subarray(o, o + 20)), o + 10);
   }
   const l4 = o + l3;

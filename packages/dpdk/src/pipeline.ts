@@ -4,12 +4,13 @@
  * swaps tables (RCU: build aside, publish, free after every worker's quiescent state), reads
  * counters, and handles punted packets.
  */
+import { parseMac } from '@flowline/packet';
+
 import { compileAcl, compileAclAsync, packAcl, type AclRule, type NativeAclRule } from './acl';
 import type { PacketBatch } from './batch';
 import { PipelineError, nativeError } from './errors';
 import { requireEal } from './eal';
 import { compileRoutes, type RoutingTable } from './lpm';
-import { parseMac } from './mac';
 import { native } from './native';
 import type { Port } from './port';
 
@@ -377,7 +378,7 @@ export class Pipeline {
             const pid = portId(r.port);
             const mac = (m: string, f: string): Buffer => {
               try {
-                return m === 'port' ? n.portMac(pid) : parseMac(m);
+                return m === 'port' ? n.portMac(pid) : Buffer.from(parseMac(m));
               } catch (e) {
                 throw new PipelineError((e as Error).message, `${at}.rewrite[${j}].${f}`);
               }

@@ -1,9 +1,10 @@
+import { formatMac, parseMac } from '@flowline/packet';
+
 import { PortError, nativeError } from './errors';
 import { requireEal } from './eal';
 import type { Mempool } from './mempool';
 import type { PacketBatch } from './batch';
 import { deviceName, validateDevargs } from './devargs';
-import { formatMac, parseMac } from './mac';
 import { native, type NativeLink, type NativePortInfo, type NativeStats } from './native';
 
 export interface PortOptions {
@@ -156,7 +157,7 @@ export class Port {
   }
 
   setMac(mac: string): void {
-    const b = parseMac(mac);
+    const b = Buffer.from(parseMac(mac));
     wrap(this.name, 'set mac', () => native().portMac(this.id, b));
   }
 

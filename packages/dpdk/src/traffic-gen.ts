@@ -4,10 +4,10 @@
  * queues receive per flow. JavaScript only configures it and reads counters; it never touches
  * a packet. Frame sizes count the FCS (RFC 2544), so "64" is 60 bytes in the mbuf.
  */
+import { parseAddress, parseMac } from '@flowline/packet';
+
 import { DpdkError, nativeError } from './errors';
 import { requireEal } from './eal';
-import { parseIp } from './ip';
-import { parseMac } from './mac';
 import { native, type NativeAddon } from './native';
 import type { Mempool } from './mempool';
 import type { Backoff } from './pipeline';
@@ -319,7 +319,7 @@ function compileFlow(f: GenFlowSpec, at: string, pool: Mempool | undefined): Nat
   const mac = (m: string | undefined, path: string, dflt: () => Buffer): Buffer => {
     if (m === undefined) return dflt();
     try {
-      return parseMac(m);
+      return Buffer.from(parseMac(m));
     } catch (e) {
       throw new TrafficGenError((e as Error).message, path);
     }
@@ -347,9 +347,10 @@ function compileFlow(f: GenFlowSpec, at: string, pool: Mempool | undefined): Nat
 
 function parseIpAt(s: string, path: string): { family: 4 | 6; bytes: Buffer } {
   try {
-    return parseIp(s, path);
-  } catch {
-    throw new TrafficGenError(`"${String(s)}" is not an IPv4 or IPv6 address`, path);
+    const { family, bytes } = parseAddress(s);
+    return { family, bytes: Buffer.from(bytes) };
+  } catch (e) {
+    throw new TrafficGenError((e as Error).message, path);
   }
 }
 

@@ -1,3 +1,4 @@
+import { parsePrefix } from '@flowline/packet';
 import { ConfigError } from '@flowline/nf-runtime';
 import { describe, expect, it } from 'vitest';
 import { firewallConfigSchema, initialRuleSet } from './config';
@@ -77,17 +78,18 @@ describe('firewall config', () => {
       id: 'web',
       action: 'permit',
       priority: 8,
-      family: 4,
-      proto: 6,
-      src: '10.0.0.0/8',
-      dstPort: [8000, 8080],
+      match: {
+        families: [4],
+        protocol: 6,
+        src: parsePrefix('10.0.0.0/8'),
+        dstPorts: [8000, 8080],
+      },
     });
     expect(toDpdkRule(icmp!)).toEqual({
       id: 'ping',
       action: 'deny',
       priority: 4,
-      family: 4,
-      proto: 1,
+      match: { families: [4], protocol: 1 },
     });
   });
 });

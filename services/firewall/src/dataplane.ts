@@ -46,19 +46,21 @@ export class TopologyError extends Error {
   }
 }
 
-/** A validated firewall rule in the dpdk ACL's form (ports only where they narrow). */
+/** A validated firewall rule in the dpdk ACL's form: its parsed match as it is. */
 export function toDpdkRule(rule: AclRule): DpdkAclRule {
-  const { srcPorts: srcPort, dstPorts: dstPort } = rule;
+  const { families, src, dst, protocol, srcPorts, dstPorts } = rule;
   return {
     id: rule.id,
     action: rule.action,
     priority: rule.priority + 1, // priority 1 is the default action's (see MAX_PRIORITY)
-    ...(rule.families.length === 1 ? { family: rule.families[0] } : {}),
-    ...(rule.protocol !== undefined ? { proto: rule.protocol } : {}),
-    ...(rule.src ? { src: rule.src.text } : {}),
-    ...(rule.dst ? { dst: rule.dst.text } : {}),
-    ...(srcPort ? { srcPort } : {}),
-    ...(dstPort ? { dstPort } : {}),
+    match: {
+      families,
+      ...(src ? { src } : {}),
+      ...(dst ? { dst } : {}),
+      ...(protocol !== undefined ? { protocol } : {}),
+      ...(srcPorts ? { srcPorts } : {}),
+      ...(dstPorts ? { dstPorts } : {}),
+    },
   };
 }
 

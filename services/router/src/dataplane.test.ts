@@ -1,9 +1,22 @@
+import type { RoutingTable } from '@flowline/dpdk';
+import { formatAddress, formatMac } from '@flowline/packet';
 import { describe, expect, it } from 'vitest';
 import { fibToTable, gleanMac } from './dataplane';
 import { compileFib } from './fib';
 import { makeInterface } from './interfaces';
 import { NeighborTable } from './neighbors';
 import { validateRoute } from './routes';
+
+/** The table with its parsed values written as text, to compare with what the FIB said. */
+const asText = (t: RoutingTable) => ({
+  nextHops: t.nextHops.map((h) => ({
+    port: h.port,
+    mac: formatMac(h.mac),
+    ...(h.srcMac ? { srcMac: formatMac(h.srcMac) } : {}),
+  })),
+  routes: t.routes.map((r) => ({ prefix: r.prefix.text, nextHop: r.nextHop })),
+  localAddresses: (t.localAddresses ?? []).map((a) => formatAddress(a.bytes, a.family)),
+});
 
 describe('fibToTable', () => {
   const ifs = [
@@ -15,11 +28,8 @@ describe('fibToTable', () => {
 
   it('sends unresolved next hops to the glean port, naming the interface in the MAC', () => {
     const statics = [validateRoute({ prefix: '198.51.100.0/24', nextHop: '10.0.2.2' }, ifs, 'r')];
-    const t = fibToTable(
-      compileFib(ifs, statics, neighbors),
-      ['net1', 'net2'],
-      (n) => ports[n]!,
-      9,
+    const t = asText(
+      fibToTable(compileFib(ifs, statics, neighbors), ['net1', 'net2'], (n) => ports[n]!, 9),
     );
     expect(t.nextHops).toEqual([
       { port: 9, mac: gleanMac(0), srcMac: '02:00:00:00:01:01' },
@@ -33,11 +43,8 @@ describe('fibToTable', () => {
   it('points resolved gateways at their port and MAC', () => {
     neighbors.learn('net2', Uint8Array.from([10, 0, 2, 2]), '02:bb:00:00:00:02', true, 0);
     const statics = [validateRoute({ prefix: '198.51.100.0/24', nextHop: '10.0.2.2' }, ifs, 'r')];
-    const t = fibToTable(
-      compileFib(ifs, statics, neighbors),
-      ['net1', 'net2'],
-      (n) => ports[n]!,
-      9,
+    const t = asText(
+      fibToTable(compileFib(ifs, statics, neighbors), ['net1', 'net2'], (n) => ports[n]!, 9),
     );
     const route = t.routes.find((r) => r.prefix === '198.51.100.0/24')!;
     expect(t.nextHops[route.nextHop]).toEqual({

@@ -12,7 +12,7 @@ import {
   reasons,
 } from '@flowline/dpdk';
 import type { PipelineRx, PodDataplane } from '@flowline/nf-runtime';
-import { formatAddress } from '@flowline/packet';
+import { parseMac } from '@flowline/packet';
 import type { Logger } from '@flowline/telemetry';
 import type { PuntReason } from './control-plane';
 import type { Fib, FibProgrammer } from './fib';
@@ -176,13 +176,17 @@ export function fibToTable(
   return {
     nextHops: fib.nextHops.map((h) =>
       h.dstMac
-        ? { port: portId(h.port), mac: h.dstMac, srcMac: h.srcMac }
-        : { port: gleanPort, mac: gleanMac(interfaces.indexOf(h.port)), srcMac: h.srcMac },
+        ? { port: portId(h.port), mac: parseMac(h.dstMac), srcMac: parseMac(h.srcMac) }
+        : {
+            port: gleanPort,
+            mac: parseMac(gleanMac(interfaces.indexOf(h.port))),
+            srcMac: parseMac(h.srcMac),
+          },
     ),
-    routes: fib.routes.map((r) => ({ prefix: r.prefix.text, nextHop: r.nextHop })),
+    routes: fib.routes.map((r) => ({ prefix: r.prefix, nextHop: r.nextHop })),
     localAddresses: [
-      ...fib.local4.map((b) => formatAddress(b, 4)),
-      ...fib.local6.map((b) => formatAddress(b, 6)),
+      ...fib.local4.map((bytes) => ({ family: 4 as const, bytes })),
+      ...fib.local6.map((bytes) => ({ family: 6 as const, bytes })),
     ],
   };
 }

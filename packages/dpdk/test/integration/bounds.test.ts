@@ -11,13 +11,14 @@ import {
   PacketBatch,
   Pipeline,
   PipelineError,
+  type AclRule,
   PortError,
   buildPacket,
   devargs,
   Port,
-  type AclRule,
 } from '../../src/index';
 import { dataplaneReady } from '../support/env';
+import { acl, routingTable } from '../support/tables';
 import { BACKOFF, aclForward, drain, eachFileRig, sendAll, settle } from '../support/rig';
 
 const rigOf = eachFileRig('bounds', 3);
@@ -28,12 +29,12 @@ describe.skipIf(dataplaneReady())('addon bounds (root, hugepages, net_ring ports
     const p = aclForward(a, b, { defaultAction: 'deny' });
     try {
       p.start();
-      // rule i permits UDP to port i, IPv4 and IPv6 (no family: two native rules each)
+      // rule i permits UDP to port i, IPv4 and IPv6 (no family: two native rules each); the
+      // match is made as parsed values, since the API's fields read port range 0-0 as any port
       const rules: AclRule[] = Array.from({ length: 65_536 }, (_, i) => ({
         id: `r${i}`,
         action: 'permit',
-        proto: 'udp',
-        dstPort: i,
+        match: { families: [4, 6], protocol: 17, dstPorts: [i, i] },
       }));
       let ticks = 0;
       const timer = setInterval(() => ticks++, 5);
@@ -82,9 +83,9 @@ describe.skipIf(dataplaneReady())('addon bounds (root, hugepages, net_ring ports
 
   it('refuses a table of more native rules than it holds, naming the rules, and keeps the old one', async () => {
     const [a, b] = rigOf().ports as [Port, Port];
-    const p = aclForward(a, b, { rules: [{ id: 'udp', action: 'permit', proto: 'udp' }] });
+    const p = aclForward(a, b, { rules: acl([{ id: 'udp', action: 'permit', protocol: 'udp' }]) });
     try {
-      const tooMany: AclRule[] = Array.from({ length: 131_073 }, () => ({ action: 'deny' }));
+      const tooMany = acl(Array.from({ length: 131_073 }, () => ({ action: 'deny' as const })));
       await expect(p.updateAcl('fw', tooMany)).rejects.toThrow(PipelineError);
       await expect(p.updateAcl('fw', tooMany)).rejects.toThrow(
         /stages\[fw\]\.rules: 131073 rules compile to 262146 native rules.*at most 262144/,
@@ -165,13 +166,13 @@ describe.skipIf(dataplaneReady())('addon bounds (root, hugepages, net_ring ports
           kind: 'lpm',
           name: 'rt',
           noRoute: 'drop',
-          table: { nextHops: [{ port: b.id, mac: '02:00:00:00:00:0b' }], routes: [] },
+          table: routingTable({ nextHops: [{ port: b.id, mac: '02:00:00:00:00:0b' }], routes: [] }),
         },
       ],
     });
     try {
       p.start();
-      const bad = {
+      const bad = routingTable({
         nextHops: [
           { port: c.id, mac: '02:00:00:00:00:0c' },
           { port: 33, mac: '02:00:00:00:00:21', srcMac: '02:00:00:00:00:22' },
@@ -180,7 +181,7 @@ describe.skipIf(dataplaneReady())('addon bounds (root, hugepages, net_ring ports
           { prefix: '10.0.0.0/8', nextHop: 0 },
           { prefix: '10.9.0.0/16', nextHop: 1 },
         ],
-      };
+      });
       expect(() => p.updateRoutes('rt', bad)).toThrow(PipelineError);
       expect(() => p.updateRoutes('rt', bad)).toThrow(
         /stages\[rt\]\.table\.nextHops\[1\]\.port: port 33 is not an attached port/,
@@ -207,7 +208,10 @@ describe.skipIf(dataplaneReady())('addon bounds (root, hugepages, net_ring ports
         stages: [
           {
             kind: 'lpm',
-            table: { nextHops: [{ port: d.id, mac: '02:00:00:00:00:0d' }], routes: [] },
+            table: routingTable({
+              nextHops: [{ port: d.id, mac: '02:00:00:00:00:0d' }],
+              routes: [],
+            }),
           },
         ],
       });

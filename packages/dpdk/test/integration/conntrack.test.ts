@@ -13,12 +13,12 @@ import {
   buildPacket,
   devargs,
   initEal,
-  type AclRule,
   type ConntrackStage,
   type Eal,
   type PacketSpec,
 } from '../../src/index';
 import { dataplaneReady, scrubPrefix, testPrefix, waitFor } from '../support/env';
+import { acl, type TestRule } from '../support/tables';
 
 const notReady = dataplaneReady();
 const prefix = testPrefix('ct');
@@ -44,7 +44,7 @@ function echo(src: string, dst: string, type: 'request' | 'reply', id: number): 
   return b;
 }
 
-function start(ct: Omit<ConntrackStage, 'kind'>, rules: AclRule[]): Pipeline {
+function start(ct: Omit<ConntrackStage, 'kind'>, rules: TestRule[]): Pipeline {
   pipeline = Pipeline.create({
     layout: [
       {
@@ -58,7 +58,7 @@ function start(ct: Omit<ConntrackStage, 'kind'>, rules: AclRule[]): Pipeline {
     ],
     stages: [
       { kind: 'conntrack', name: 'ct', ...ct },
-      { kind: 'acl', name: 'acl', rules, defaultAction: 'deny' },
+      { kind: 'acl', name: 'acl', rules: acl(rules), defaultAction: 'deny' },
       {
         kind: 'l2fwd',
         forward: [
@@ -149,7 +149,13 @@ describe.skipIf(notReady)('conntrack stage (root, hugepages, net_ring ports)', (
 
   it('UDP over IPv4: replies of permitted flows pass, unsolicited inbound traffic does not', async () => {
     const p = start({}, [
-      { id: 'dns', action: 'permit', proto: 'udp', src: '10.0.0.0/24', dstPort: 53 },
+      {
+        id: 'dns',
+        action: 'permit',
+        protocol: 'udp',
+        srcPrefix: '10.0.0.0/24',
+        dstPorts: { first: 53, last: 53 },
+      },
     ]);
     const out = (sport: number) =>
       buildPacket({ src: '10.0.0.1', dst: '192.0.2.1', sport, dport: 53 });
@@ -179,7 +185,13 @@ describe.skipIf(notReady)('conntrack stage (root, hugepages, net_ring ports)', (
 
   it('TCP over IPv6: the handshake opens the flow; stray ACKs and inbound SYNs do not', async () => {
     const p = start({}, [
-      { id: 'https', action: 'permit', proto: 'tcp', src: '2001:db8:1::/48', dstPort: 443 },
+      {
+        id: 'https',
+        action: 'permit',
+        protocol: 'tcp',
+        srcPrefix: '2001:db8:1::/48',
+        dstPorts: { first: 443, last: 443 },
+      },
     ]);
     const c = { src: '2001:db8:1::10', dst: '2001:db8:ff::1', sport: 40000, dport: 443 };
     const s = { src: c.dst, dst: c.src, sport: 443, dport: 40000 };
@@ -210,8 +222,8 @@ describe.skipIf(notReady)('conntrack stage (root, hugepages, net_ring ports)', (
 
   it('ICMP and ICMPv6 echo: replies with the request identifier pass, other echoes do not', async () => {
     const p = start({}, [
-      { id: 'ping4', action: 'permit', proto: 'icmp', src: '10.0.0.0/24' },
-      { id: 'ping6', action: 'permit', proto: 'icmpv6', src: '2001:db8:1::/48' },
+      { id: 'ping4', action: 'permit', protocol: 'icmp', srcPrefix: '10.0.0.0/24' },
+      { id: 'ping6', action: 'permit', protocol: 'icmpv6', srcPrefix: '2001:db8:1::/48' },
     ]);
     for (const [a, b] of [
       ['10.0.0.5', '198.51.100.7'],
@@ -231,8 +243,8 @@ describe.skipIf(notReady)('conntrack stage (root, hugepages, net_ring ports)', (
 
   it('ICMP errors about a tracked flow pass back to its sender; other ICMP errors do not', async () => {
     const p = start({}, [
-      { id: 'udp', action: 'permit', proto: 'udp', src: '10.0.0.0/24' },
-      { id: 'tcp6', action: 'permit', proto: 'tcp', src: '2001:db8:1::/48' },
+      { id: 'udp', action: 'permit', protocol: 'udp', srcPrefix: '10.0.0.0/24' },
+      { id: 'tcp6', action: 'permit', protocol: 'tcp', srcPrefix: '2001:db8:1::/48' },
     ]);
     /** An ICMP(v6) error from a router quoting the IP header and 8 bytes of `quoted`. */
     const icmpError = (src: string, dst: string, type: number, quoted: Buffer): Buffer =>
@@ -266,7 +278,9 @@ describe.skipIf(notReady)('conntrack stage (root, hugepages, net_ring ports)', (
   });
 
   it('flushConntrack after an ACL swap ends the flows opened under earlier tables', async () => {
-    const rules: AclRule[] = [{ id: 'udp', action: 'permit', proto: 'udp', src: '10.0.0.0/24' }];
+    const rules: TestRule[] = [
+      { id: 'udp', action: 'permit', protocol: 'udp', srcPrefix: '10.0.0.0/24' },
+    ];
     const p = start({}, rules);
     const out = (sport: number) =>
       buildPacket({ src: '10.0.0.1', dst: '192.0.2.1', sport, dport: 9 });
@@ -274,7 +288,7 @@ describe.skipIf(notReady)('conntrack stage (root, hugepages, net_ring ports)', (
       buildPacket({ src: '192.0.2.1', dst: '10.0.0.1', sport: 9, dport });
     expect((await send(inside, [out(1), out(2), out(3)])).length).toBe(3);
     expect(await passes(outside, [back(1)])).toEqual([true]);
-    await p.updateAcl('acl', rules);
+    await p.updateAcl('acl', acl(rules));
     expect(await passes(inside, [out(4)])).toEqual([true]); // opened under the new table
     p.flushConntrack('ct');
     expect(await passes(outside, [back(1), back(2), back(4)])).toEqual([false, false, true]);
@@ -286,7 +300,7 @@ describe.skipIf(notReady)('conntrack stage (root, hugepages, net_ring ports)', (
 
   it('expires flows exactly at their protocol timeout, counted from their last packet', async () => {
     const p = start({ timeouts: { udpMs: 300 } }, [
-      { id: 'udp', action: 'permit', proto: 'udp', src: '10.0.0.0/24' },
+      { id: 'udp', action: 'permit', protocol: 'udp', srcPrefix: '10.0.0.0/24' },
     ]);
     const out = buildPacket({ src: '10.0.0.1', dst: '192.0.2.1', sport: 7, dport: 9 });
     const back = buildPacket({ src: '192.0.2.1', dst: '10.0.0.1', sport: 9, dport: 7 });
@@ -315,7 +329,7 @@ describe.skipIf(notReady)('conntrack stage (root, hugepages, net_ring ports)', (
 
   it('bounds the table: a full bucket evicts its least recently seen flow', async () => {
     const p = start({ capacity: 64 }, [
-      { id: 'udp', action: 'permit', proto: 'udp', src: '10.0.0.0/24' },
+      { id: 'udp', action: 'permit', protocol: 'udp', srcPrefix: '10.0.0.0/24' },
     ]);
     const flows = Array.from({ length: 400 }, (_, i) =>
       buildPacket({ src: '10.0.0.1', dst: '192.0.2.1', sport: 10_000 + i, dport: 53 }),
@@ -334,7 +348,7 @@ describe.skipIf(notReady)('conntrack stage (root, hugepages, net_ring ports)', (
 
   it('a full bucket reuses expired slots before evicting live flows; idle entries are swept', async () => {
     const p = start({ capacity: 64, timeouts: { udpMs: 200 } }, [
-      { id: 'udp', action: 'permit', proto: 'udp', src: '10.0.0.0/24' },
+      { id: 'udp', action: 'permit', protocol: 'udp', srcPrefix: '10.0.0.0/24' },
     ]);
     const flows = (base: number) =>
       Array.from({ length: 64 }, (_, i) =>
@@ -364,7 +378,7 @@ describe.skipIf(notReady)('conntrack stage (root, hugepages, net_ring ports)', (
 
   it('bounds the table: with whenFull "drop", new flows beyond a full bucket are dropped and counted', async () => {
     const p = start({ capacity: 64, whenFull: 'drop' }, [
-      { id: 'udp', action: 'permit', proto: 'udp', src: '10.0.0.0/24' },
+      { id: 'udp', action: 'permit', protocol: 'udp', srcPrefix: '10.0.0.0/24' },
     ]);
     const flows = Array.from({ length: 400 }, (_, i) =>
       buildPacket({ src: '10.0.0.1', dst: '192.0.2.1', sport: 20_000 + i, dport: 53 }),

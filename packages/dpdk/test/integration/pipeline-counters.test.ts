@@ -6,8 +6,9 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import { Pipeline, buildPacket, type Port, type RoutingTable } from '../../src/index';
+import { Pipeline, buildPacket, type Port } from '../../src/index';
 import { dataplaneReady } from '../support/env';
+import { routingTable } from '../support/tables';
 import { BACKOFF, drain, eachFileRig, sendAll, settle } from '../support/rig';
 
 const rigOf = eachFileRig('pctr', 2);
@@ -24,10 +25,10 @@ describe.skipIf(dataplaneReady())('pipeline counters for benchmarks (root, hugep
       '2001:db8::/32',
       '2001:db8:1::/48',
     ];
-    const table: RoutingTable = {
+    const table = routingTable({
       nextHops: [{ port: b.id, mac: '02:00:00:00:00:01' }],
       routes: routes.map((prefix) => ({ prefix, nextHop: 0 })),
-    };
+    });
     const p = Pipeline.create({
       inputs: [a],
       backoff: BACKOFF,
@@ -73,7 +74,7 @@ describe.skipIf(dataplaneReady())('pipeline counters for benchmarks (root, hugep
       stages: [
         {
           kind: 'lpm',
-          table: { nextHops: [{ port: b.id, mac: '02:00:00:00:00:01' }], routes: [] },
+          table: routingTable({ nextHops: [{ port: b.id, mac: '02:00:00:00:00:01' }], routes: [] }),
         },
       ],
     });

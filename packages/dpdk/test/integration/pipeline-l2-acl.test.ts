@@ -12,10 +12,10 @@ import {
   Port,
   buildPacket,
   devargs,
-  type AclRule,
   type PacketSpec,
 } from '../../src/index';
 import { dataplaneReady, waitFor } from '../support/env';
+import { acl, type TestRule } from '../support/tables';
 import {
   BACKOFF,
   arpRequest,
@@ -135,26 +135,50 @@ describe.skipIf(dataplaneReady())('pipeline l2fwd and ACL (root, hugepages)', ()
 
   it('ACL classifies IPv4 and IPv6 by prefixes, port ranges, protocols and priorities, with exact per-rule hits', async () => {
     const [a, , b] = rigOf().ports as [Port, Port, Port];
-    const rules: AclRule[] = [
-      { id: 'ssh-deny', action: 'deny', proto: 'tcp', src: '10.0.0.0/8', dstPort: 22 },
-      { id: 'web', action: 'permit', proto: 'tcp', src: '10.1.0.0/16', dstPort: [20, 2000] },
-      { id: 'dns', action: 'permit', proto: 'udp', dst: '192.168.1.0/24', srcPort: 53 },
-      { id: 'lan-udp-deny', action: 'deny', proto: 'udp', dst: '192.168.0.0/16' },
-      { id: 'icmp4', action: 'permit', proto: 'icmp', family: 4 },
+    const rules: TestRule[] = [
+      {
+        id: 'ssh-deny',
+        action: 'deny',
+        protocol: 'tcp',
+        srcPrefix: '10.0.0.0/8',
+        dstPorts: { first: 22, last: 22 },
+      },
+      {
+        id: 'web',
+        action: 'permit',
+        protocol: 'tcp',
+        srcPrefix: '10.1.0.0/16',
+        dstPorts: { first: 20, last: 2000 },
+      },
+      {
+        id: 'dns',
+        action: 'permit',
+        protocol: 'udp',
+        dstPrefix: '192.168.1.0/24',
+        srcPorts: { first: 53, last: 53 },
+      },
+      { id: 'lan-udp-deny', action: 'deny', protocol: 'udp', dstPrefix: '192.168.0.0/16' },
+      { id: 'icmp4', action: 'permit', protocol: 'icmp', ipVersion: 4 },
       // explicit priorities: listed late, but the higher priority still wins
-      { id: 'hi-deny', action: 'deny', priority: MAX_ACL_PRIORITY, src: '172.16.9.0/24' },
-      { id: 'lo-permit', action: 'permit', priority: 1, src: '172.16.0.0/12' },
-      { id: 'v6-web', action: 'permit', proto: 'tcp', src: '2001:db8:1::/48', dstPort: 443 },
-      { id: 'v6-bad-net', action: 'deny', dst: '2001:db8:bad::/48' },
-      { id: 'icmp6', action: 'permit', proto: 'icmpv6' },
+      { id: 'hi-deny', action: 'deny', priority: MAX_ACL_PRIORITY, srcPrefix: '172.16.9.0/24' },
+      { id: 'lo-permit', action: 'permit', priority: 1, srcPrefix: '172.16.0.0/12' },
+      {
+        id: 'v6-web',
+        action: 'permit',
+        protocol: 'tcp',
+        srcPrefix: '2001:db8:1::/48',
+        dstPorts: { first: 443, last: 443 },
+      },
+      { id: 'v6-bad-net', action: 'deny', dstPrefix: '2001:db8:bad::/48' },
+      { id: 'icmp6', action: 'permit', protocol: 'icmpv6' },
       {
         id: 'v6-host',
         action: 'permit',
-        proto: 'udp',
-        src: '2001:db8:2::5/128',
-        dstPort: [5000, 5010],
+        protocol: 'udp',
+        srcPrefix: '2001:db8:2::5/128',
+        dstPorts: { first: 5000, last: 5010 },
       },
-      { id: 'sctp-any', action: 'permit', proto: 'sctp' }, // both families
+      { id: 'sctp-any', action: 'permit', protocol: 'sctp' }, // both families
     ];
     // [packet, rule it must hit ('default' when none), permitted]
     const cases: [PacketSpec, string, boolean][] = [
@@ -195,7 +219,7 @@ describe.skipIf(dataplaneReady())('pipeline l2fwd and ACL (root, hugepages)', ()
       inputs: [a],
       backoff: BACKOFF,
       stages: [
-        { kind: 'acl', name: 'fw', rules, defaultAction: 'deny' },
+        { kind: 'acl', name: 'fw', rules: acl(rules), defaultAction: 'deny' },
         { kind: 'l2fwd', forward: [{ from: a, to: b }] },
       ],
     });
@@ -263,7 +287,9 @@ describe.skipIf(dataplaneReady())('pipeline l2fwd and ACL (root, hugepages)', ()
         {
           kind: 'acl',
           name: 'fw',
-          rules: [{ id: 'no-telnet', action: 'deny', proto: 'tcp', dstPort: 23 }],
+          rules: acl([
+            { id: 'no-telnet', action: 'deny', protocol: 'tcp', dstPorts: { first: 23, last: 23 } },
+          ]),
           defaultAction: 'permit',
           nonIp: 'punt',
           fragments: 'pass',

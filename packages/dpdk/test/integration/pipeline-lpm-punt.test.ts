@@ -13,9 +13,9 @@ import {
   reasons,
   type PacketSpec,
   type Port,
-  type RoutingTable,
 } from '../../src/index';
 import { dataplaneReady } from '../support/env';
+import { routingTable } from '../support/tables';
 import {
   arpRequest,
   drain,
@@ -48,7 +48,7 @@ function withOptions(spec: PacketSpec, id: number): Buffer {
 describe.skipIf(dataplaneReady())('pipeline LPM and punt/inject (root, hugepages)', () => {
   it('routes IPv4 and IPv6 by longest prefix, rewrites MACs, decrements TTL, punts the rest', async () => {
     const [a, b, c, d] = rigOf().ports as [Port, Port, Port, Port];
-    const table: RoutingTable = {
+    const table = routingTable({
       nextHops: [
         { port: b.id, mac: NH0 },
         { port: c.id, mac: NH1, srcMac: NH1_SRC },
@@ -62,7 +62,7 @@ describe.skipIf(dataplaneReady())('pipeline LPM and punt/inject (root, hugepages
         { prefix: '2001:db8:1:2::/64', nextHop: 1 },
       ],
       localAddresses: ['10.0.0.1', '2001:db8::1'],
-    };
+    });
     const p = Pipeline.create({
       inputs: [a],
       backoff: BACKOFF,
@@ -187,7 +187,11 @@ describe.skipIf(dataplaneReady())('pipeline LPM and punt/inject (root, hugepages
         {
           kind: 'lpm',
           name: 'rt',
-          table: { nextHops: [{ port: b.id, mac: NH0 }], routes: [], localAddresses: ['10.0.0.1'] },
+          table: routingTable({
+            nextHops: [{ port: b.id, mac: NH0 }],
+            routes: [],
+            localAddresses: ['10.0.0.1'],
+          }),
           noRoute: 'drop',
         },
       ],

@@ -16,6 +16,7 @@ import {
   type Port,
 } from '../../src/index';
 import { dataplaneReady } from '../support/env';
+import { acl, routingTable } from '../support/tables';
 import { BACKOFF, drain, eachFileRig, sendAll, settle, takePunted } from '../support/rig';
 
 const rigOf = eachFileRig('pmal', 2);
@@ -87,20 +88,22 @@ describe.skipIf(dataplaneReady())(
           {
             kind: 'acl',
             name: 'fw',
-            rules: [{ id: 'echo-deny', action: 'deny', proto: 'udp', dstPort: 7 }],
+            rules: acl([
+              { id: 'echo-deny', action: 'deny', protocol: 'udp', dstPorts: { first: 7, last: 7 } },
+            ]),
             defaultAction: 'permit',
             fragments: 'drop',
           },
           {
             kind: 'lpm',
             name: 'rt',
-            table: {
+            table: routingTable({
               nextHops: [{ port: b.id, mac: '02:0b:00:00:00:01' }],
               routes: [
                 { prefix: '0.0.0.0/0', nextHop: 0 },
                 { prefix: '::/0', nextHop: 0 },
               ],
-            },
+            }),
           },
         ],
       });

@@ -17,13 +17,12 @@ import {
   buildPacket,
   devargs,
   initEal,
-  type AclRule,
   type Eal,
   type PacketSpec,
-  type RoutingTable,
 } from '../../src/index';
 import { addonFile } from '../../src/native';
 import { dataplaneReady, scrubPrefix, sleep, testPrefix } from '../support/env';
+import { acl, routingTable, type TestRule } from '../support/tables';
 import { settle } from '../support/rig';
 
 const prefix = testPrefix('pswap');
@@ -51,29 +50,35 @@ const FLOWS: [PacketSpec, Fate][] = [
   [{ src: '2001:db8:ffff::1', dst: '2001:db8:bbbb::2', dport: 80 }, 'C'],
 ];
 
-const ACL_A: AclRule[] = [
-  { id: 'deny:7', action: 'deny', proto: 'udp', dstPort: 7 },
-  { id: 'permit:10/8', action: 'permit', src: '10.0.0.0/8' },
-  { id: 'permit:v6', action: 'permit', src: '2001:db8::/32' },
-];
-const ACL_B: AclRule[] = [
-  ...Array.from({ length: 300 }, (_, i): AclRule => ({
+const ACL_A = acl([
+  { id: 'deny:7', action: 'deny', protocol: 'udp', dstPorts: { first: 7, last: 7 } },
+  { id: 'permit:10/8', action: 'permit', srcPrefix: '10.0.0.0/8' },
+  { id: 'permit:v6', action: 'permit', srcPrefix: '2001:db8::/32' },
+]);
+const ACL_B = acl([
+  ...Array.from({ length: 300 }, (_, i): TestRule => ({
     id: `filler:${i}`,
     action: i % 2 ? 'deny' : 'permit',
-    proto: 'tcp',
-    src: `172.${16 + (i >> 8)}.${i & 255}.0/24`,
-    dstPort: [i, i + 100],
+    protocol: 'tcp',
+    srcPrefix: `172.${16 + (i >> 8)}.${i & 255}.0/24`,
+    dstPorts: { first: i, last: i + 100 },
   })),
-  { id: 'permit:10-lo', action: 'permit', src: '10.0.0.0/9' },
-  { id: 'permit:10-hi', action: 'permit', src: '10.128.0.0/9' },
+  { id: 'permit:10-lo', action: 'permit', srcPrefix: '10.0.0.0/9' },
+  { id: 'permit:10-hi', action: 'permit', srcPrefix: '10.128.0.0/9' },
   // listed late, but its priority puts it above the permits
-  { id: 'deny:7b', action: 'deny', proto: 'udp', dstPort: [7, 7], priority: MAX_ACL_PRIORITY },
-  { id: 'permit:v6-lo', action: 'permit', src: '2001:db8::/33' },
-  { id: 'permit:v6-hi', action: 'permit', src: '2001:db8:8000::/33' },
-];
+  {
+    id: 'deny:7b',
+    action: 'deny',
+    protocol: 'udp',
+    dstPorts: { first: 7, last: 7 },
+    priority: MAX_ACL_PRIORITY,
+  },
+  { id: 'permit:v6-lo', action: 'permit', srcPrefix: '2001:db8::/33' },
+  { id: 'permit:v6-hi', action: 'permit', srcPrefix: '2001:db8:8000::/33' },
+]);
 
-function lpmA(b: Port, c: Port): RoutingTable {
-  return {
+function lpmA(b: Port, c: Port) {
+  return routingTable({
     nextHops: [
       { port: b.id, mac: '02:0b:00:00:00:01' },
       { port: c.id, mac: '02:0c:00:00:00:01' },
@@ -84,12 +89,12 @@ function lpmA(b: Port, c: Port): RoutingTable {
       { prefix: '2001:db8:aaaa::/48', nextHop: 0 },
       { prefix: '2001:db8:bbbb::/48', nextHop: 1 },
     ],
-  };
+  });
 }
 
 /** The same decisions as lpmA, from split prefixes, swapped next-hop indices and fillers. */
-function lpmB(b: Port, c: Port): RoutingTable {
-  return {
+function lpmB(b: Port, c: Port) {
+  return routingTable({
     nextHops: [
       { port: c.id, mac: '02:0c:00:00:00:01' },
       { port: b.id, mac: '02:0b:00:00:00:01' },
@@ -109,7 +114,7 @@ function lpmB(b: Port, c: Port): RoutingTable {
       { prefix: '2001:db8:aaaa::/48', nextHop: 1 },
       { prefix: '2001:db8:bbbb::/48', nextHop: 0 },
     ],
-  };
+  });
 }
 
 const category = (id: string): string => id.split(':')[0]!;

@@ -16,7 +16,7 @@ import {
   type StageSpec,
 } from '@flowline/dpdk';
 
-import { benchAcl, benchRoutes } from './tables';
+import { benchAcl, benchRoutes, parseAcl, parseRoutes } from './tables';
 
 export type NfCase = 'forward' | 'acl' | 'lpm' | 'js';
 export type NfPort = 'virtio-user' | 'vhost';
@@ -62,9 +62,16 @@ async function main(): Promise<void> {
         ? [l2]
         : args.case === 'acl'
           ? [{ kind: 'acl', name: 'acl', defaultAction: 'deny' }, l2]
-          : [{ kind: 'lpm', name: 'lpm', table: benchRoutes(port.id), noRoute: 'drop' }];
+          : [
+              {
+                kind: 'lpm',
+                name: 'lpm',
+                table: parseRoutes(benchRoutes(port.id)),
+                noRoute: 'drop',
+              },
+            ];
     const p = Pipeline.create({ inputs: [port], stages, burst: args.burst });
-    if (args.case === 'acl') await p.updateAcl('acl', benchAcl()); // built off the event loop
+    if (args.case === 'acl') await p.updateAcl('acl', parseAcl(benchAcl())); // built off the event loop
     p.start();
     report = () => ({
       counters: p.counters(),

@@ -1,18 +1,12 @@
-import { compileAcl, compileRoutes, parsePrefix } from '@flowline/dpdk';
+import { compileAcl, compileRoutes } from '@flowline/dpdk';
+import { parseAddress, parsePrefix, prefixContains } from '@flowline/packet';
 import { describe, expect, it } from 'vitest';
 
-import { benchAcl, benchRoutes, rng } from './tables';
+import { benchAcl, benchRoutes, parseAcl, parseRoutes, rng } from './tables';
 
 /** Does the IPv4 prefix contain the address (both as dotted strings)? */
-function contains(prefix: string, addr: string): boolean {
-  const p = parsePrefix(prefix);
-  const a = parsePrefix(`${addr}/32`);
-  for (let bit = 0; bit < p.len; bit++) {
-    const m = 0x80 >> (bit & 7);
-    if ((p.addr[bit >> 3]! & m) !== (a.addr[bit >> 3]! & m)) return false;
-  }
-  return true;
-}
+const contains = (prefix: string, addr: string): boolean =>
+  prefixContains(parsePrefix(prefix), parseAddress(addr).bytes);
 
 describe('benchmark tables', () => {
   it('are the same on every run', () => {
@@ -25,13 +19,13 @@ describe('benchmark tables', () => {
   it('ACL: 1,000 valid rules of which only the last matches flowgen traffic', () => {
     const rules = benchAcl();
     expect(rules).toHaveLength(1000);
-    expect(compileAcl(rules)).toHaveLength(1000);
+    expect(compileAcl(parseAcl(rules))).toHaveLength(1000);
     const flowgen = { src: '10.254.0.1', dst: '10.253.3.255' };
     const hits = rules.filter(
-      (x) =>
-        (x.proto === undefined || x.proto === 'udp') &&
-        contains(x.src ?? '0.0.0.0/0', flowgen.src) &&
-        contains(x.dst ?? '0.0.0.0/0', flowgen.dst),
+      ({ match: x }) =>
+        (x.protocol === undefined || x.protocol === 'udp') &&
+        contains(x.srcPrefix ?? '0.0.0.0/0', flowgen.src) &&
+        contains(x.dstPrefix ?? '0.0.0.0/0', flowgen.dst),
     );
     expect(hits.map((x) => x.id)).toEqual(['flowgen']);
     expect(rules.filter((x) => x.action === 'deny').length).toBeGreaterThan(500);
@@ -41,7 +35,7 @@ describe('benchmark tables', () => {
     const t = benchRoutes(3);
     expect(t.routes).toHaveLength(10_000);
     expect(new Set(t.routes.map((r) => r.prefix)).size).toBe(10_000);
-    const compiled = compileRoutes(t, () => Buffer.alloc(6));
+    const compiled = compileRoutes(parseRoutes(t), () => Buffer.alloc(6));
     expect(compiled.routes).toHaveLength(10_000);
     expect(t.nextHops.every((n) => n.port === 3)).toBe(true);
     const covering = t.routes.filter((r) => contains(r.prefix, '10.253.1.1'));

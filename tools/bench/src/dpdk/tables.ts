@@ -5,6 +5,37 @@
  * /16 route cover that traffic, and every other rule or route is realistic noise around it.
  */
 import type { AclRule, RoutingTable } from '@flowline/dpdk';
+import { type MatchFields, parseMac, parsePrefix, validateMatch } from '@flowline/packet';
+
+/** An ACL rule as the bench writes it (also as JSON between processes): the API's match fields. */
+export interface TextAclRule {
+  id: string;
+  action: 'permit' | 'deny';
+  match: MatchFields;
+}
+
+/** A routing table as the bench writes it: prefixes and MACs as text. */
+export interface TextRoutingTable {
+  nextHops: { port: number; mac: string }[];
+  routes: { prefix: string; nextHop: number }[];
+}
+
+/** The bench's rules in @flowline/dpdk's form, parsed and validated by @flowline/packet. */
+export function parseAcl(rules: readonly TextAclRule[]): AclRule[] {
+  return rules.map((r, i) => ({
+    id: r.id,
+    action: r.action,
+    match: validateMatch(r.match, `rules[${i}]`),
+  }));
+}
+
+/** The bench's table in @flowline/dpdk's form, parsed by @flowline/packet. */
+export function parseRoutes(t: TextRoutingTable): RoutingTable {
+  return {
+    nextHops: t.nextHops.map((h) => ({ port: h.port, mac: parseMac(h.mac) })),
+    routes: t.routes.map((r) => ({ prefix: parsePrefix(r.prefix), nextHop: r.nextHop })),
+  };
+}
 
 /** xorshift32: small, deterministic, good enough to scatter prefixes. */
 export function rng(seed: number): () => number {
@@ -32,34 +63,38 @@ function prefix4(r: () => number, minLen: number, maxLen: number, avoid: number)
 }
 
 /** The ACL: 999 rules that do not match flowgen's traffic, then the one that permits it. */
-export function benchAcl(n = 1000): AclRule[] {
+export function benchAcl(n = 1000): TextAclRule[] {
   const r = rng(0xac1);
-  const rules: AclRule[] = [];
+  const rules: TextAclRule[] = [];
   for (let i = 0; i < n - 1; i++) {
     const lo = r() % 60000;
     const proto = (['tcp', 'udp', 'tcp', 'udp', 'icmp'] as const)[r() % 5]!;
     rules.push({
       id: `noise${i}`,
       action: r() % 3 ? 'deny' : 'permit',
-      proto,
-      src: prefix4(r, 8, 32, 10),
-      dst: prefix4(r, 8, 32, 10),
-      ...(proto !== 'icmp' ? { dstPort: [lo, lo + (r() % 2000)] as [number, number] } : {}),
+      match: {
+        protocol: proto,
+        srcPrefix: prefix4(r, 8, 32, 10),
+        dstPrefix: prefix4(r, 8, 32, 10),
+        ...(proto !== 'icmp' ? { dstPorts: { first: lo, last: lo + (r() % 2000) } } : {}),
+      },
     });
   }
   rules.push({
     id: 'flowgen',
     action: 'permit',
-    proto: 'udp',
-    src: '10.254.0.0/16',
-    dst: '10.253.0.0/16',
-    dstPort: 1001,
+    match: {
+      protocol: 'udp',
+      srcPrefix: '10.254.0.0/16',
+      dstPrefix: '10.253.0.0/16',
+      dstPorts: { first: 1001, last: 1001 },
+    },
   });
   return rules;
 }
 
 /** 10,000 routes over 16 next hops on the NF's one port; flowgen's /16 among them. */
-export function benchRoutes(port: number, n = 10_000): RoutingTable {
+export function benchRoutes(port: number, n = 10_000): TextRoutingTable {
   const r = rng(0x1b3);
   const nextHops = Array.from({ length: 16 }, (_, i) => ({
     port,

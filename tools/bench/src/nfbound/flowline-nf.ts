@@ -18,12 +18,12 @@ import {
   Port,
   createJsForwarder,
   initEal,
-  parseMac,
-  type AclRule,
   type JsForwarder,
-  type RoutingTable,
   type StageSpec,
 } from '@flowline/dpdk';
+import { parseMac } from '@flowline/packet';
+
+import { parseAcl, parseRoutes, type TextAclRule, type TextRoutingTable } from '../dpdk/tables';
 
 import { benchRules, toAclRules } from './rules';
 
@@ -148,11 +148,14 @@ async function main(): Promise<void> {
               : [{ kind: 'lpm', name: 'lpm', noRoute: 'drop', countHits: true }];
     const p = Pipeline.create({ inputs: [port], stages, burst: plan.burst });
     if (c.kind === 'acl' || c.kind === 'ct')
-      await p.updateAcl('acl', JSON.parse(readFileSync(c.rulesFile, 'utf8')) as AclRule[]);
+      await p.updateAcl(
+        'acl',
+        parseAcl(JSON.parse(readFileSync(c.rulesFile, 'utf8')) as TextAclRule[]),
+      );
     if (c.kind === 'lpm') {
-      const t = JSON.parse(readFileSync(c.tableFile, 'utf8')) as RoutingTable;
+      const t = JSON.parse(readFileSync(c.tableFile, 'utf8')) as TextRoutingTable;
       for (const h of t.nextHops) h.port = out.id;
-      p.updateRoutes('lpm', t);
+      p.updateRoutes('lpm', parseRoutes(t));
     }
     cases.set(c.id, {
       start: () => p.start(),
@@ -210,7 +213,7 @@ async function main(): Promise<void> {
       } else if (m.cmd === 'aclbuild') {
         // rte_acl build time and hugepage memory for n rules, on a pipeline that never runs
         const n = Number(m.id);
-        const rules = toAclRules(benchRules(n));
+        const rules = parseAcl(toAclRules(benchRules(n)));
         const p = Pipeline.create({
           inputs: [out],
           stages: [{ kind: 'acl', name: 'acl' }, l2(out)],

@@ -1,5 +1,8 @@
-import { compileAcl, compileRoutes, parsePacket, parsePrefix } from '@flowline/dpdk';
+import { compileAcl, compileRoutes, parsePacket } from '@flowline/dpdk';
+import { parseAddress, parsePrefix } from '@flowline/packet';
 import { describe, expect, it } from 'vitest';
+
+import { parseAcl, parseRoutes } from '../dpdk/tables';
 
 import {
   BROAD_RULES,
@@ -21,18 +24,18 @@ function lpm(prefixes: string[], addr: Uint8Array): number {
   let bestLen = -1;
   prefixes.forEach((p, i) => {
     const x = parsePrefix(p);
-    if (x.addr.length !== addr.length || x.len <= bestLen) return;
-    for (let bit = 0; bit < x.len; bit++) {
+    if (x.bytes.length !== addr.length || x.length <= bestLen) return;
+    for (let bit = 0; bit < x.length; bit++) {
       const m = 0x80 >> (bit & 7);
-      if ((x.addr[bit >> 3]! & m) !== (addr[bit >> 3]! & m)) return;
+      if ((x.bytes[bit >> 3]! & m) !== (addr[bit >> 3]! & m)) return;
     }
     best = i;
-    bestLen = x.len;
+    bestLen = x.length;
   });
   return best;
 }
 
-const be = (n: number): Uint8Array => parsePrefix(`${ip4(n)}/32`).addr;
+const be = (n: number): Uint8Array => parseAddress(ip4(n)).bytes;
 
 describe('NF-bound benchmark tables and flows', () => {
   it('every ACL flow hits the rule it says, by a first-match scan of every rule', () => {
@@ -68,7 +71,7 @@ describe('NF-bound benchmark tables and flows', () => {
 
   it('the rules are valid Flowline rules, the same on every run', () => {
     const a = toAclRules(benchRules(1000));
-    expect(compileAcl(a)).toHaveLength(1000);
+    expect(compileAcl(parseAcl(a))).toHaveLength(1000);
     expect(a).toEqual(toAclRules(benchRules(1000)));
     expect(aclFlows(benchRules(100), 100).expect).toEqual(aclFlows(benchRules(100), 100).expect);
   });
@@ -83,7 +86,7 @@ describe('NF-bound benchmark tables and flows', () => {
       expect(lpm(prefixes, be((r.flows.dst as Uint32Array)[i]!))).toBe(r.flows.expect[i]);
     const lens = new Set(r.lens);
     for (const l of [8, 16, 24, 25, 26, 27, 28, 29, 30, 31, 32]) expect(lens.has(l)).toBe(true);
-    expect(compileRoutes(r.table, () => Buffer.alloc(6)).routes).toHaveLength(3000);
+    expect(compileRoutes(parseRoutes(r.table), () => Buffer.alloc(6)).routes).toHaveLength(3000);
     expect(benchRoutes4(1_000_000, 0).table.routes).toHaveLength(1_000_000);
   });
 

@@ -15,7 +15,7 @@
  *
  * Also the same ACL as OpenFlow flows (port ranges as value/mask matches) for OVS.
  */
-import type { AclRule, RoutingTable } from '@flowline/dpdk';
+import type { TextAclRule, TextRoutingTable } from '../dpdk/tables';
 
 import { TCP, UDP, newFlows, rng, shuffle, type Flows } from './trace';
 
@@ -87,16 +87,19 @@ export function benchRules(n: number, seed = 0xac1): BenchRule[] {
   return [...out, ...broad];
 }
 
-export function toAclRules(rules: readonly BenchRule[]): AclRule[] {
+/** The rules as Flowline rules (the API's match fields; parseAcl makes them @flowline/dpdk's). */
+export function toAclRules(rules: readonly BenchRule[]): TextAclRule[] {
   return rules.map((x, i) => ({
     id: `r${i}`,
     action: x.action,
-    proto: x.proto === TCP ? 'tcp' : 'udp',
-    ...(x.srcLen ? { src: `${ip4(x.src)}/${x.srcLen}` } : {}),
-    dst: `${ip4(x.dst)}/${x.dstLen}`,
-    ...(x.dport[0] === 0 && x.dport[1] === 65535
-      ? {}
-      : { dstPort: x.dport[0] === x.dport[1] ? x.dport[0] : ([...x.dport] as [number, number]) }),
+    match: {
+      protocol: x.proto === TCP ? 'tcp' : 'udp',
+      ...(x.srcLen ? { srcPrefix: `${ip4(x.src)}/${x.srcLen}` } : {}),
+      dstPrefix: `${ip4(x.dst)}/${x.dstLen}`,
+      ...(x.dport[0] === 0 && x.dport[1] === 65535
+        ? {}
+        : { dstPorts: { first: x.dport[0], last: x.dport[1] } }),
+    },
   }));
 }
 
@@ -160,7 +163,7 @@ export function aclFlows(rules: readonly BenchRule[], n: number, seed = 0xf10): 
 
 export interface Routes4 {
   /** routes in order: route i's hits are routeHits()[i] */
-  table: RoutingTable;
+  table: TextRoutingTable;
   lens: Uint8Array;
   flows: Flows;
 }
@@ -212,7 +215,7 @@ export function benchRoutes4(n: number, port: number, seed = 0x1b3): Routes4 {
     port,
     mac: `02:00:00:00:01:${i.toString(16).padStart(2, '0')}`,
   }));
-  const table: RoutingTable = {
+  const table: TextRoutingTable = {
     nextHops,
     routes: prefixes.map((p, i) => ({ prefix: `${ip4(p)}/${lens[i]}`, nextHop: r() % 16 })),
   };
@@ -243,7 +246,7 @@ const fmt6 = (b: Uint8Array): string =>
   Array.from({ length: 8 }, (_, i) => ((b[i * 2]! << 8) | b[i * 2 + 1]!).toString(16)).join(':');
 
 export interface Routes6 {
-  table: RoutingTable;
+  table: TextRoutingTable;
   flows: Flows;
 }
 
@@ -262,7 +265,7 @@ export function benchRoutes6(n: number, port: number, seed = 0x6b3): Routes6 {
     routes.push([host, 128, host]);
   }
   const r = rng(seed);
-  const table: RoutingTable = {
+  const table: TextRoutingTable = {
     nextHops: Array.from({ length: 16 }, (_, i) => ({
       port,
       mac: `02:00:00:00:06:${i.toString(16).padStart(2, '0')}`,
