@@ -5,6 +5,8 @@
  */
 import * as path from 'node:path';
 
+import { formatMac, parseMac } from '@flowline/packet';
+
 import { DevargsError } from './errors';
 
 const NAME_RE = /^[A-Za-z0-9_:.-]+$/;
@@ -77,11 +79,14 @@ function socketPath(kind: string, p: string): string {
   return p;
 }
 
+/** A MAC for a devargs string: parsed by @flowline/packet, written aa:bb:cc:dd:ee:ff. */
 function mac(kind: string, m: string | undefined): string | undefined {
   if (m === undefined) return undefined;
-  if (!/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(m))
-    throw new DevargsError(kind, `mac "${m}" is not aa:bb:cc:dd:ee:ff`);
-  return m;
+  try {
+    return formatMac(parseMac(m));
+  } catch (err) {
+    throw new DevargsError(kind, `mac: ${(err as Error).message}`);
+  }
 }
 
 function posInt(kind: string, key: string, v: number | undefined, max = 65535): number | undefined {

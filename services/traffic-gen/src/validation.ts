@@ -2,13 +2,12 @@
  * Validation of flowline.trafficgen.v1 Start requests. Every error names the proto field
  * (flows[2].rate_pps) so a client can fix its request; nothing reaches DPDK before it passes.
  */
-import { isIP } from 'node:net';
 import { MAX_FRAME_SIZE, minFrameSize } from '@flowline/dpdk';
+import { formatMac, parseAddress, parseMac } from '@flowline/packet';
 import type { trafficGenV1 } from '@flowline/proto';
 import { InvalidArgumentError } from './errors';
 
 export const MAX_FLOWS = 1024;
-const MAC = /^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/;
 const NAME = /^[A-Za-z0-9]([A-Za-z0-9_.-]{0,62})$/;
 
 export interface PlannedFlow {
@@ -77,8 +76,19 @@ const str = (v: unknown): string => (typeof v === 'string' ? v : v == null ? '' 
 function mac(raw: unknown, field: string): string | undefined {
   const v = str(raw);
   if (!v) return undefined;
-  if (!MAC.test(v)) bad(field, `"${v}" is not a MAC address (aa:bb:cc:dd:ee:ff)`);
-  return v.toLowerCase();
+  try {
+    return formatMac(parseMac(v));
+  } catch (err) {
+    return bad(field, (err as Error).message);
+  }
+}
+
+function addressFamily(raw: string, field: string): 4 | 6 {
+  try {
+    return parseAddress(raw).family;
+  } catch (err) {
+    return bad(field, (err as Error).message);
+  }
 }
 
 /** Checks a Start request against the NF's ports; returns what the dataplane runs. */
@@ -105,13 +115,11 @@ export function validateStart(req: StartInput, ports: readonly string[]): StartP
     const protocol = protocolOf(f.protocol, `${at}.protocol`);
     const srcIp = str(f.srcIp);
     const dstIp = str(f.dstIp);
-    const srcFamily = isIP(srcIp);
-    if (!srcFamily) bad(`${at}.src_ip`, `"${srcIp}" is not an IPv4 or IPv6 address`);
-    const dstFamily = isIP(dstIp);
-    if (!dstFamily) bad(`${at}.dst_ip`, `"${dstIp}" is not an IPv4 or IPv6 address`);
+    const srcFamily = addressFamily(srcIp, `${at}.src_ip`);
+    const dstFamily = addressFamily(dstIp, `${at}.dst_ip`);
     if (srcFamily !== dstFamily)
       bad(`${at}.dst_ip`, `is IPv${dstFamily} while src_ip is IPv${srcFamily}`);
-    const family = srcFamily as 4 | 6;
+    const family = srcFamily;
     const min = minFrameSize(family, protocol);
     const frameSize = uint(f.frameSize ?? 0, `${at}.frame_size`, 65535);
     let size: number | 'imix';

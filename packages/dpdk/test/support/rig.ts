@@ -4,6 +4,7 @@
  * what JavaScript receives from it. Packets are pushed in, and the rig waits until the pipeline
  * has decided the fate of every one of them (forwarded, dropped with a reason, or punted).
  */
+import { parseAddress, parseMac } from '@flowline/packet';
 import { afterAll, beforeAll } from 'vitest';
 
 import {
@@ -97,16 +98,16 @@ export function ipv4ChecksumOk(frame: Buffer, l3 = 14): boolean {
 export function arpRequest(sender: string, target: string, srcMac = '02:00:00:00:00:01'): Buffer {
   const b = Buffer.alloc(60);
   Buffer.from('ffffffffffff', 'hex').copy(b, 0);
-  Buffer.from(srcMac.replace(/:/g, ''), 'hex').copy(b, 6);
+  b.set(parseMac(srcMac), 6);
   b.writeUInt16BE(0x0806, 12);
   b.writeUInt16BE(1, 14); // Ethernet
   b.writeUInt16BE(0x0800, 16);
   b[18] = 6;
   b[19] = 4;
   b.writeUInt16BE(1, 20); // request
-  Buffer.from(srcMac.replace(/:/g, ''), 'hex').copy(b, 22);
-  Buffer.from(sender.split('.').map(Number)).copy(b, 28);
-  Buffer.from(target.split('.').map(Number)).copy(b, 38);
+  b.set(parseMac(srcMac), 22);
+  b.set(parseAddress(sender).bytes, 28);
+  b.set(parseAddress(target).bytes, 38);
   return b;
 }
 
