@@ -2,7 +2,7 @@
  * Packet builders for tests, examples and the slow path (ARP replies, ICMP errors): Ethernet,
  * IPv4 (with a correct header checksum), IPv6, UDP, TCP, ICMP. Not for the fast path.
  */
-import { parseAddress, parseMac } from '@flowline/packet';
+import { parseAddress, parseMac, PROTOCOLS } from '@flowline/packet';
 
 export interface PacketSpec {
   srcMac?: string;
@@ -33,18 +33,19 @@ export function buildPacket(s: PacketSpec): Buffer {
   const dst = parseAddress(s.dst);
   if (src.family !== dst.family) throw new Error('src and dst must be the same IP version');
   const v6 = src.family === 6;
+  const { tcp, udp, icmp, icmpv6 } = PROTOCOLS;
   const protoNum =
-    s.proto === undefined || s.proto === 'udp'
-      ? 17
-      : s.proto === 'tcp'
-        ? 6
-        : s.proto === 'icmp'
-          ? v6
-            ? 58
-            : 1
+    s.proto === undefined
+      ? udp
+      : s.proto === 'icmp'
+        ? v6
+          ? icmpv6
+          : icmp
+        : typeof s.proto === 'string'
+          ? PROTOCOLS[s.proto]
           : s.proto;
   const l4len =
-    protoNum === 6 ? 20 : protoNum === 17 ? 8 : protoNum === 1 || protoNum === 58 ? 8 : 0;
+    protoNum === tcp ? 20 : protoNum === udp || protoNum === icmp || protoNum === icmpv6 ? 8 : 0;
   const l2 = 14 + (s.vlan !== undefined ? 4 : 0);
   const l3 = v6 ? 40 : 20;
   const min = l2 + l3 + l4len + (s.payload?.length ?? 0);
@@ -78,12 +79,12 @@ export function buildPacket(s: PacketSpec): Buffer {
     b.writeUInt16BE(ipv4Checksum(b.subarray(o, o + 20)), o + 10);
   }
   const l4 = o + l3;
-  if (protoNum === 6 || protoNum === 17) {
+  if (protoNum === tcp || protoNum === udp) {
     b.writeUInt16BE(s.sport ?? 1024, l4);
     b.writeUInt16BE(s.dport ?? 80, l4 + 2);
-    if (protoNum === 17) b.writeUInt16BE(ipLen - l3, l4 + 4);
+    if (protoNum === udp) b.writeUInt16BE(ipLen - l3, l4 + 4);
     else b[l4 + 12] = 0x50;
-  } else if (protoNum === 1 || protoNum === 58) {
+  } else if (protoNum === icmp || protoNum === icmpv6) {
     b[l4] = s.sport ?? (v6 ? 128 : 8); // ICMP type (echo request by default)
   }
   s.payload?.copy(b, l4 + l4len);

@@ -1,14 +1,15 @@
 import { internetChecksum, pseudoHeaderSum } from './checksum';
 import { formatAddress, parseAddress } from './ip';
 import { formatMac, parseMac } from './mac';
+import { PROTOCOLS } from './protocol';
 
 export const ETH_P_IPV4 = 0x0800;
 export const ETH_P_ARP = 0x0806;
 export const ETH_P_IPV6 = 0x86dd;
-export const IPPROTO_ICMP = 1;
-export const IPPROTO_TCP = 6;
-export const IPPROTO_UDP = 17;
-export const IPPROTO_ICMPV6 = 58;
+export const IPPROTO_ICMP = PROTOCOLS.icmp;
+export const IPPROTO_TCP = PROTOCOLS.tcp;
+export const IPPROTO_UDP = PROTOCOLS.udp;
+export const IPPROTO_ICMPV6 = PROTOCOLS.icmpv6;
 export const ICMPV6_NEIGHBOR_SOLICITATION = 135;
 export const ICMPV6_NEIGHBOR_ADVERTISEMENT = 136;
 
