@@ -27,7 +27,9 @@ export {
   podKey,
   type PodSpec,
 } from './manifest';
-export { NodeRuntime, POD_FILE_PREFIX, POD_NETNS_PREFIX, removeHugepageFiles } from './runtime';
+export { NodeRuntime } from './runtime';
+export { POD_FILE_PREFIX, POD_NETNS_PREFIX } from './pod-names';
+export { removeHugepageFiles } from './hugepages';
 export { readState, type NodeState, type PodRecord } from './state';
 export { nodePki, operatorTlsFiles, pkiDir } from './pki';
 export { FILE_ENV, resolveManifestFiles } from './pod-files';

@@ -1,0 +1,48 @@
+import { podFolderName } from '@flowline/ovs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { nodePaths } from './config';
+import {
+  POD_FILE_PREFIX,
+  POD_NETNS_PREFIX,
+  podFilePrefix,
+  podGrpcAddress,
+  podLogFile,
+  podNetns,
+  podSocketDir,
+  podStateDir,
+} from './pod-names';
+
+const paths = nodePaths('/var/run/flnode');
+
+describe("a pod's names and places", () => {
+  it('netns: the prefix, namespace and name, cut to 60 characters', () => {
+    expect(podNetns('default', 'fw')).toBe('flpod-default-fw');
+    const long = podNetns('a-namespace-with-a-long-name', 'and-a-pod-with-an-even-longer-name');
+    expect(long).toHaveLength(60);
+    expect(long.startsWith(POD_NETNS_PREFIX)).toBe(true);
+  });
+
+  it('EAL file prefix: the prefix, namespace and name, anything but [A-Za-z0-9_] as _', () => {
+    expect(podFilePrefix('default', 'fw')).toBe('flpod_default_fw');
+    expect(podFilePrefix('nfs', 'fw-1.a')).toBe('flpod_nfs_fw_1_a');
+    expect(podFilePrefix('nfs', 'fw-1.a').startsWith(POD_FILE_PREFIX)).toBe(true);
+  });
+
+  it("its folder, gRPC address and log under the state dir; its sockets in the CNI plugin's folder", () => {
+    expect(podStateDir(paths, 'default', 'fw')).toBe('/var/run/flnode/pods/default_fw');
+    expect(podGrpcAddress(paths, 'default', 'fw')).toBe(
+      'unix:///var/run/flnode/pods/default_fw/grpc.sock',
+    );
+    expect(podLogFile(paths, 'default', 'fw')).toBe('/var/run/flnode/logs/default_fw.log');
+    expect(podSocketDir(paths, 'default', 'fw')).toBe('/var/run/flnode/sockets/default_fw');
+    // A name too long for a socket path is the plugin's hashed folder, the same one.
+    const name = 'x'.repeat(100);
+    const folder = podFolderName(paths.sockets, {
+      containerId: '',
+      pod: { namespace: 'default', name },
+    });
+    expect(folder).not.toBe(`default_${name}`);
+    expect(podSocketDir(paths, 'default', name)).toBe(join(paths.sockets, folder));
+  });
+});

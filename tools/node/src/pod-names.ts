@@ -1,0 +1,38 @@
+// Where a pod's things are and what they are called: its netns, its EAL file prefix, its folder
+// under <state>/pods (gRPC socket), its folder of sockets and attachment files (the CNI plugin's
+// name for it) and its log.
+import { join } from 'node:path';
+import { podFolderName } from '@flowline/ovs';
+import type { NodePaths } from './config';
+
+export const POD_NETNS_PREFIX = 'flpod-';
+export const POD_FILE_PREFIX = 'flpod_';
+
+/** The pod's `ip netns` name (at most 60 characters). */
+export const podNetns = (namespace: string, name: string): string =>
+  `${POD_NETNS_PREFIX}${namespace}-${name}`.slice(0, 60);
+
+/** The pod's EAL --file-prefix (its hugepage files start with it). */
+export const podFilePrefix = (namespace: string, name: string): string =>
+  `${POD_FILE_PREFIX}${namespace}_${name}`.replace(/[^A-Za-z0-9_]/g, '_');
+
+/** The pod's own folder under <state>/pods: its gRPC socket. */
+export const podStateDir = (paths: NodePaths, namespace: string, name: string): string =>
+  join(paths.pods, `${namespace}_${name}`);
+
+/** The address the pod's NF serves gRPC on (FLOWLINE_GRPC_ADDRESS). */
+export const podGrpcAddress = (paths: NodePaths, namespace: string, name: string): string =>
+  `unix://${join(podStateDir(paths, namespace, name), 'grpc.sock')}`;
+
+/** The CNI plugin's folder for the pod's sockets (hashed when its readable name is too long). */
+export function podSocketDir(paths: NodePaths, namespace: string, name: string): string {
+  const folder = podFolderName(paths.sockets, {
+    containerId: '',
+    pod: { namespace, name },
+  });
+  return join(paths.sockets, folder);
+}
+
+/** The log of the pod's process. */
+export const podLogFile = (paths: NodePaths, namespace: string, name: string): string =>
+  join(paths.logs, `${namespace}_${name}.log`);
