@@ -36,6 +36,12 @@ describe('tables', () => {
       ),
     ).toBe(['nf       Mpps', '------  -----', 'fw        1.5', 'router  12.25'].join('\n'));
   });
+
+  it('shows control characters an NF answered as ?', () => {
+    expect(renderTable(['flow'], [['a\x1b]0;pwned\x07b\n']])).toBe(
+      'flow\n' + '-'.repeat(13) + '\na?]0;pwned?b?',
+    );
+  });
 });
 
 describe('chains naming pods', () => {

@@ -137,7 +137,7 @@ describe('traffic results', () => {
       },
     ]);
     expect(renderResults('default/gen', results).split('\n')).toEqual([
-      'default/gen: run 4 RUNNING (all sent), 2.5 s; sent 2000 at 800 pps, received 998',
+      'default/gen: run 4 RUNNING (all sent), 2.5 s; sent 2000, received 998',
       'flow    sent  received  not received  loss %  p50 µs  p99 µs',
       '------  ----  --------  ------------  ------  ------  ------',
       'web     1000       997             3    0.30    12.5    80.0',

@@ -293,7 +293,7 @@ export function flowRows(r: trafficGenV1.Results__Output): FlowRow[] {
 export function renderResults(pod: string, r: trafficGenV1.Results__Output): string {
   const rows = flowRows(r);
   const t = r.totals;
-  const head = `${pod}: run ${r.runId} ${r.state}${r.txDone ? ' (all sent)' : ''}, ${(num(r.elapsedMs) / 1000).toFixed(1)} s; sent ${num(t?.txPackets)} at ${num(t?.txPps).toFixed(0)} pps, received ${num(t?.rxPackets)}`;
+  const head = `${pod}: run ${r.runId} ${r.state}${r.txDone ? ' (all sent)' : ''}, ${(num(r.elapsedMs) / 1000).toFixed(1)} s; sent ${num(t?.txPackets)}, received ${num(t?.rxPackets)}`;
   const table = renderTable(
     ['flow', 'sent', 'received', 'not received', 'loss %', 'p50 µs', 'p99 µs'],
     rows.map((f) => [

@@ -46,7 +46,7 @@ describe('the README walk-through extraction', () => {
   });
 
   it('reads the figures of results tables', () => {
-    const out = `default/gen: run 1 RUNNING (all sent), 4.2 s; sent 30000 at 7142 pps, received 20000
+    const out = `default/gen: run 1 RUNNING (all sent), 4.2 s; sent 30000, received 20000
 flow     sent  received  not received  loss %  p50 µs   p99 µs
 ------  -----  --------  ------------  ------  ------  -------
 web     10000     10000             0    0.00   567.1  72593.7
