@@ -7,16 +7,22 @@
         "native/fl_conntrack.c",
         "native/fl_core.c",
         "native/fl_gen.c",
-        "native/fl_lpm.c",
         "native/fl_parse.c",
-        "native/fl_pipeline.c"
+        "native/fl_pipeline.c",
+        "native/fl_stage_acl.c",
+        "native/fl_stage_burn.c",
+        "native/fl_stage_conntrack.c",
+        "native/fl_stage_l2fwd.c",
+        "native/fl_stage_lpm.c",
+        "native/fl_worker.c"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
-      "cflags!": ["-fno-exceptions"],
+      "cflags!": ["-fno-exceptions", "-Wno-unused-parameter"],
       "cflags_cc!": ["-fno-exceptions"],
+      "cflags": ["-Wall", "-Wextra", "-Werror"],
       "cflags_cc": ["-std=c++17", "-fexceptions"],
-      "cflags_c": ["<!@(pkg-config --cflags libdpdk)", "-std=gnu11", "-O3", "-Wall", "-Wno-unused-parameter"],
+      "cflags_c": ["<!@(pkg-config --cflags libdpdk)", "-std=gnu11", "-O3"],
       "libraries": ["<!@(pkg-config --libs libdpdk)"]
     }
   ]

@@ -213,9 +213,10 @@ static inline uint32_t resolve(const struct lpm_table *t, uint32_t v, uint64_t *
   return t->route_nh[v];
 }
 
-void fl_lpm_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n, unsigned w) {
+void fl_lpm_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n,
+                const struct burst *b) {
   const struct lpm_table *t = __atomic_load_n((struct lpm_table **)&s->table, __ATOMIC_ACQUIRE);
-  uint64_t *hits = t->hits ? t->hits + (size_t)w * t->n_routes : NULL;
+  uint64_t *hits = t->hits ? t->hits + (size_t)b->worker * t->n_routes : NULL;
   uint32_t ip4[FL_MAX_BURST];
   uint64_t res4[FL_MAX_BURST];
   uint8_t ip6[FL_MAX_BURST][RTE_LPM6_IPV6_ADDR_SIZE];

@@ -1,0 +1,301 @@
+/*
+ * The ACL stage on rte_acl: IPv4/IPv6 5-tuple rules (prefixes, port ranges, protocol, priority)
+ * with per-rule hit counters, and its tables. Per burst one pass gathers the keys of the packets
+ * to judge, one rte_acl_classify per family judges them together, and a last pass applies the
+ * actions. Packets the paired conntrack stage tracks skip it; its permits open their flows
+ * there. A table is built aside on any thread (fl_acl_table_build) and swapped in by
+ * fl_pipeline.c under RCU.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_acl.h>
+#include <rte_errno.h>
+#include <rte_mbuf.h>
+
+#include "fl_stage.h"
+
+struct fl_acl_table {
+  struct rte_acl_ctx *ctx4, *ctx6;
+  uint32_t n, stride, n_workers;
+  uint8_t *actions;
+  uint64_t *hits; /* [worker][stride]; index n counts the default action */
+};
+
+static unsigned acl_seq;
+
+struct acl4_key {
+  uint8_t proto, pad[3];
+  uint32_t src, dst;
+  uint16_t sport, dport;
+};
+struct acl6_key {
+  uint8_t proto, pad[3];
+  uint8_t src[16], dst[16];
+  uint16_t sport, dport;
+};
+
+void fl_acl_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n,
+                const struct burst *b) {
+  const struct fl_acl_table *t =
+      __atomic_load_n((struct fl_acl_table **)&s->table, __ATOMIC_ACQUIRE);
+  uint64_t *hits = t->hits + (size_t)b->worker * t->stride;
+  struct fl_ct *ct = s->pair ? s->pair->table : NULL;
+  /* The table this burst is judged by: its permits open flows of its epoch. */
+  if (ct) fl_ct_acl_table(ct, t);
+  struct acl4_key k4[FL_MAX_BURST];
+  struct acl6_key k6[FL_MAX_BURST];
+  const uint8_t *d4[FL_MAX_BURST], *d6[FL_MAX_BURST];
+  uint16_t i4[FL_MAX_BURST], i6[FL_MAX_BURST];
+  uint32_t r4[FL_MAX_BURST], r6[FL_MAX_BURST];
+  uint16_t n4 = 0, n6 = 0;
+  for (uint16_t i = 0; i < n; i++) {
+    struct pkt *k = &pk[i];
+    if (k->fate != FATE_FWD || k->tracked) continue;
+    c->in++;
+    const struct fl_parsed *h = &k->h;
+    if (h->reason) {
+      set_fate(c, k, FL_ACT_DROP, h->reason);
+      continue;
+    }
+    if (h->l3 != FL_L3_IPV4 && h->l3 != FL_L3_IPV6) {
+      set_fate(c, k, s->c.acl.non_ip_action, h->l3 == FL_L3_ARP ? FL_R_ARP : FL_R_NOT_IP);
+      continue;
+    }
+    if (h->flags & FL_F_FRAG_LATER) {
+      set_fate(c, k, s->c.acl.fragment_action, FL_R_FRAGMENT);
+      if (k->fate != FATE_FWD) continue;
+    }
+    if (h->l3 == FL_L3_IPV4) {
+      struct acl4_key *key = &k4[n4];
+      key->proto = h->proto;
+      memcpy(&key->src, h->src, 4);
+      memcpy(&key->dst, h->dst, 4);
+      key->sport = h->sport;
+      key->dport = h->dport;
+      d4[n4] = (const uint8_t *)key;
+      i4[n4++] = i;
+    } else {
+      struct acl6_key *key = &k6[n6];
+      key->proto = h->proto;
+      memcpy(key->src, h->src, 16);
+      memcpy(key->dst, h->dst, 16);
+      key->sport = h->sport;
+      key->dport = h->dport;
+      d6[n6] = (const uint8_t *)key;
+      i6[n6++] = i;
+    }
+  }
+  if (n4) {
+    if (t->ctx4)
+      rte_acl_classify(t->ctx4, d4, r4, n4, 1);
+    else
+      memset(r4, 0, sizeof(uint32_t) * n4);
+  }
+  if (n6) {
+    if (t->ctx6)
+      rte_acl_classify(t->ctx6, d6, r6, n6, 1);
+    else
+      memset(r6, 0, sizeof(uint32_t) * n6);
+  }
+  for (int fam = 0; fam < 2; fam++) {
+    uint16_t cnt = fam ? n6 : n4;
+    const uint32_t *res = fam ? r6 : r4;
+    const uint16_t *idx = fam ? i6 : i4;
+    for (uint16_t j = 0; j < cnt; j++) {
+      uint32_t r = res[j];
+      int act;
+      if (r) {
+        hits[r - 1]++;
+        act = t->actions[r - 1];
+      } else {
+        hits[t->n]++;
+        act = s->c.acl.default_action;
+      }
+      struct pkt *k = &pk[idx[j]];
+      set_fate(c, k, act, FL_R_ACL_DENY);
+      if (ct && act == FL_ACT_PASS &&
+          fl_ct_commit(ct, &k->h, rte_pktmbuf_mtod(k->m, const uint8_t *), k->m->data_len, b->now) <
+              0)
+        set_fate(c, k, FL_ACT_DROP, FL_R_CT_FULL);
+    }
+  }
+  for (uint16_t i = 0; i < n; i++)
+    if (pk[i].fate == FATE_FWD && !pk[i].tracked) c->out++;
+}
+
+RTE_ACL_RULE_DEF(acl6_rule, 11);
+
+static void acl4_defs(struct rte_acl_config *cfg) {
+  memset(cfg, 0, sizeof(*cfg));
+  cfg->num_categories = 1;
+  cfg->num_fields = 5;
+  struct rte_acl_field_def d[5] = {
+      {RTE_ACL_FIELD_TYPE_BITMASK, 1, 0, 0, offsetof(struct acl4_key, proto)},
+      {RTE_ACL_FIELD_TYPE_MASK, 4, 1, 1, offsetof(struct acl4_key, src)},
+      {RTE_ACL_FIELD_TYPE_MASK, 4, 2, 2, offsetof(struct acl4_key, dst)},
+      {RTE_ACL_FIELD_TYPE_RANGE, 2, 3, 3, offsetof(struct acl4_key, sport)},
+      {RTE_ACL_FIELD_TYPE_RANGE, 2, 4, 3, offsetof(struct acl4_key, dport)},
+  };
+  memcpy(cfg->defs, d, sizeof(d));
+}
+
+static void acl6_defs(struct rte_acl_config *cfg) {
+  memset(cfg, 0, sizeof(*cfg));
+  cfg->num_categories = 1;
+  cfg->num_fields = 11;
+  struct rte_acl_field_def *d = cfg->defs;
+  d[0] = (struct rte_acl_field_def){RTE_ACL_FIELD_TYPE_BITMASK, 1, 0, 0,
+                                    offsetof(struct acl6_key, proto)};
+  for (int i = 0; i < 4; i++) {
+    d[1 + i] =
+        (struct rte_acl_field_def){RTE_ACL_FIELD_TYPE_MASK, 4, (uint8_t)(1 + i), (uint8_t)(1 + i),
+                                   (uint32_t)(offsetof(struct acl6_key, src) + 4 * i)};
+    d[5 + i] =
+        (struct rte_acl_field_def){RTE_ACL_FIELD_TYPE_MASK, 4, (uint8_t)(5 + i), (uint8_t)(5 + i),
+                                   (uint32_t)(offsetof(struct acl6_key, dst) + 4 * i)};
+  }
+  d[9] = (struct rte_acl_field_def){RTE_ACL_FIELD_TYPE_RANGE, 2, 9, 9,
+                                    offsetof(struct acl6_key, sport)};
+  d[10] = (struct rte_acl_field_def){RTE_ACL_FIELD_TYPE_RANGE, 2, 10, 9,
+                                     offsetof(struct acl6_key, dport)};
+}
+
+void fl_acl_table_free(struct fl_acl_table *t) {
+  if (!t) return;
+  rte_acl_free(t->ctx4);
+  rte_acl_free(t->ctx6);
+  free(t->actions);
+  free(t->hits);
+  free(t);
+}
+
+static struct rte_acl_ctx *acl_ctx(int socket, int fam, uint32_t max, char *err) {
+  char name[RTE_ACL_NAMESIZE];
+  snprintf(name, sizeof(name), "fl_acl%d_%u", fam,
+           __atomic_fetch_add(&acl_seq, 1, __ATOMIC_RELAXED));
+  struct rte_acl_param prm = {name, socket, fam == 4 ? RTE_ACL_RULE_SZ(5) : RTE_ACL_RULE_SZ(11),
+                              max};
+  struct rte_acl_ctx *ctx = rte_acl_create(&prm);
+  if (!ctx) fl_fail(err, -rte_errno, "rte_acl_create(%s, %u rules)", name, max);
+  return ctx;
+}
+
+/* One rule in the field layout of acl4_defs/acl6_defs: proto, src words, dst words, ports. */
+static int acl_add(struct rte_acl_ctx *ctx, const struct fl_acl_rule *r, uint32_t i) {
+  struct acl6_rule ar; /* large enough for both layouts */
+  memset(&ar, 0, sizeof(ar));
+  int words = r->family == 4 ? 1 : 4;
+  ar.data.category_mask = 1;
+  ar.data.priority = r->priority;
+  ar.data.userdata = i + 1;
+  ar.field[0].value.u8 = r->proto;
+  ar.field[0].mask_range.u8 = r->proto_mask;
+  for (int j = 0; j < words; j++) {
+    int sl = (int)r->src_len - 32 * j, dl = (int)r->dst_len - 32 * j;
+    sl = sl < 0 ? 0 : sl > 32 ? 32 : sl;
+    dl = dl < 0 ? 0 : dl > 32 ? 32 : dl;
+    ar.field[1 + j].value.u32 = sl ? fl_be32(r->src + 4 * j) : 0;
+    ar.field[1 + j].mask_range.u32 = (uint32_t)sl;
+    ar.field[1 + words + j].value.u32 = dl ? fl_be32(r->dst + 4 * j) : 0;
+    ar.field[1 + words + j].mask_range.u32 = (uint32_t)dl;
+  }
+  ar.field[1 + 2 * words].value.u16 = r->sport_lo;
+  ar.field[1 + 2 * words].mask_range.u16 = r->sport_hi;
+  ar.field[2 + 2 * words].value.u16 = r->dport_lo;
+  ar.field[2 + 2 * words].mask_range.u16 = r->dport_hi;
+  return rte_acl_add_rules(ctx, (struct rte_acl_rule *)&ar, 1);
+}
+
+struct fl_acl_table *fl_acl_table_build(const struct fl_acl_build_conf *b,
+                                        const struct fl_acl_rule *r, uint32_t n, char *err) {
+  if (n > FL_ACL_MAX_RULES) {
+    fl_fail(err, -E2BIG, "an ACL table holds at most %u native rules, got %u", FL_ACL_MAX_RULES, n);
+    return NULL;
+  }
+  if (b->n_workers == 0 || b->n_workers > FL_MAX_WORKERS) {
+    fl_fail(err, -EINVAL, "ACL table for %u workers", b->n_workers);
+    return NULL;
+  }
+  struct fl_acl_table *t = calloc(1, sizeof(*t));
+  if (!t) {
+    fl_fail(err, -ENOMEM, "ACL table of %u rules", n);
+    return NULL;
+  }
+  t->n = n;
+  t->n_workers = b->n_workers;
+  t->stride = (n + 1 + 7) & ~7u;
+  t->actions = calloc(n ? n : 1, 1);
+  size_t hits_size = sizeof(uint64_t) * t->stride * b->n_workers;
+  t->hits = aligned_alloc(64, (hits_size + 63) & ~(size_t)63);
+  if (!t->actions || !t->hits) {
+    fl_fail(err, -ENOMEM, "ACL table of %u rules", n);
+    fl_acl_table_free(t);
+    return NULL;
+  }
+  memset(t->hits, 0, hits_size);
+  uint32_t n4 = 0, n6 = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    if (r[i].family != 4 && r[i].family != 6) {
+      fl_fail(err, -EINVAL, "rule %u: family must be 4 or 6, got %u", i, r[i].family);
+      fl_acl_table_free(t);
+      return NULL;
+    }
+    t->actions[i] = r[i].action;
+    if (r[i].family == 4)
+      n4++;
+    else
+      n6++;
+  }
+  for (int fam = 4; fam <= 6; fam += 2) {
+    uint32_t cnt = fam == 4 ? n4 : n6;
+    if (!cnt) continue;
+    struct rte_acl_ctx *ctx = acl_ctx(b->socket, fam, cnt, err);
+    if (!ctx) goto bad;
+    if (fam == 4)
+      t->ctx4 = ctx;
+    else
+      t->ctx6 = ctx;
+    for (uint32_t i = 0; i < n; i++) {
+      if (r[i].family != fam) continue;
+      int rc = acl_add(ctx, &r[i], i);
+      if (rc < 0) {
+        fl_fail(err, rc, "rte_acl_add_rules(rule %u)", i);
+        goto bad;
+      }
+    }
+    struct rte_acl_config cfg;
+    if (fam == 4)
+      acl4_defs(&cfg);
+    else
+      acl6_defs(&cfg);
+    /* Bounded: past max_size rte_acl_build retries with smaller tries, then fails (-ERANGE). */
+    cfg.max_size = b->max_size ? b->max_size : FL_ACL_DEFAULT_MAX_SIZE;
+    int rc = rte_acl_build(ctx, &cfg);
+    if (rc < 0) {
+      fl_fail(err, rc, "rte_acl_build(IPv%d, %u rules, at most %" PRIu64 " MiB)", fam, cnt,
+              (uint64_t)cfg.max_size >> 20);
+      goto bad;
+    }
+  }
+  return t;
+bad:
+  fl_acl_table_free(t);
+  return NULL;
+}
+
+unsigned fl_acl_table_workers(const struct fl_acl_table *t) { return t->n_workers; }
+
+uint32_t fl_acl_table_rules(const struct fl_acl_table *t) { return t->n; }
+
+void fl_acl_table_hits(const struct fl_acl_table *t, uint64_t *out) {
+  for (uint32_t r = 0; r <= t->n; r++) {
+    uint64_t sum = 0;
+    for (unsigned w = 0; w < t->n_workers; w++)
+      sum += __atomic_load_n(&t->hits[(size_t)w * t->stride + r], __ATOMIC_RELAXED);
+    out[r] = sum;
+  }
+}

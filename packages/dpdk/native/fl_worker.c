@@ -1,0 +1,300 @@
+/*
+ * The worker loop. Each worker lcore polls its inputs in bursts, runs every packet of the burst
+ * through the stages in order (run to completion: fl_stage_run, one call per stage and burst),
+ * then sends, punts or frees each packet according to its fate. Idle, it backs off by its
+ * rx mode: spins, then sleeps in epoll on its inputs' rx interrupts or on a doubling timer,
+ * offline for RCU meanwhile so that a table swap does not wait for it.
+ */
+#include <stdint.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <rte_cycles.h>
+#include <rte_epoll.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_pause.h>
+#include <rte_prefetch.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+
+#include "fl_stage.h"
+#include "fl_worker.h"
+
+#define PREFETCH_AHEAD 4
+
+static void send_to(struct stage_ctr *pc, uint16_t port, uint16_t q, struct rte_mbuf **ms,
+                    uint16_t n) {
+  uint16_t sent = rte_eth_tx_burst(port, q, ms, n);
+  pc->out += sent;
+  if (sent < n) {
+    pc->drop[FL_R_TX_FULL] += n - sent;
+    rte_pktmbuf_free_bulk(ms + sent, n - sent);
+  }
+}
+
+static void finish(struct worker *w, struct pkt *pk, uint16_t n, struct rte_mbuf **ms) {
+  struct fl_pipeline *p = w->p;
+  struct stage_ctr *pc = &w->ctr[0];
+  /* The common case: every packet of the burst goes out of one port, in order. */
+  uint16_t first = pk[0].out;
+  int uniform = first != FL_NO_PORT;
+  for (uint16_t i = 0; i < n && uniform; i++)
+    uniform = pk[i].fate == FATE_FWD && pk[i].out == first;
+  if (uniform) {
+    send_to(pc, first, w->c.tx_queue, ms, n);
+    return;
+  }
+  uint16_t ports[8], counts[8], np = 0;
+  struct rte_mbuf *tx[8][FL_MAX_BURST];
+  struct rte_mbuf *punt[FL_MAX_BURST], *drop[FL_MAX_BURST];
+  uint16_t npunt = 0, ndrop = 0;
+  for (uint16_t i = 0; i < n; i++) {
+    struct pkt *k = &pk[i];
+    if (k->fate == FATE_FWD && k->out == FL_NO_PORT) {
+      k->fate = FATE_DROP;
+      pc->drop[FL_R_NO_OUTPUT]++;
+    }
+    if (k->fate == FATE_DROP) {
+      drop[ndrop++] = k->m;
+    } else if (k->fate == FATE_PUNT) {
+      k->m->hash.usr = k->reason;
+      punt[npunt++] = k->m;
+    } else {
+      uint16_t j = 0;
+      while (j < np && ports[j] != k->out) j++;
+      if (j == np) {
+        if (np == 8) { /* too many distinct outputs in one burst: flush the first */
+          send_to(pc, ports[0], w->c.tx_queue, tx[0], counts[0]);
+          counts[0] = 0;
+          ports[0] = k->out;
+          j = 0;
+        } else {
+          ports[np] = k->out;
+          counts[np++] = 0;
+        }
+      }
+      tx[j][counts[j]++] = k->m;
+    }
+  }
+  for (uint16_t j = 0; j < np; j++)
+    if (counts[j]) send_to(pc, ports[j], w->c.tx_queue, tx[j], counts[j]);
+  if (npunt) {
+    unsigned q = rte_ring_enqueue_burst(p->punt, (void **)punt, npunt, NULL);
+    for (unsigned i = 0; i < npunt; i++) {
+      if (i < q)
+        pc->punt[punt[i]->hash.usr]++;
+      else
+        pc->drop[FL_R_PUNT_FULL]++;
+    }
+    if (q < npunt) rte_pktmbuf_free_bulk(punt + q, npunt - q);
+  }
+  if (ndrop) rte_pktmbuf_free_bulk(drop, ndrop);
+}
+
+/* t: the TSC after the rx burst when this burst is one of the sampled ones (FL_CYC_SAMPLE), whose
+ * parts are timed; 0 otherwise. */
+static void process(struct worker *w, uint16_t in_port, struct rte_mbuf **ms, uint16_t n,
+                    uint64_t t) {
+  struct fl_pipeline *p = w->p;
+  w->ctr[0].in += n;
+  if (p->plain_l2) {
+    /* A plain forward (one l2fwd stage, no parsing, no rewrite on this output): the burst goes
+     * out as it came in, nothing per packet. */
+    const struct fl_l2fwd_conf *l2 = &p->stages[0].c.l2;
+    uint16_t out = fl_l2fwd_out(l2, in_port);
+    if (out != FL_NO_PORT && !fl_l2fwd_rewrites(l2, out)) {
+      w->ctr[1].in += n;
+      w->ctr[1].out += n;
+      uint64_t t1 = t ? rte_rdtsc() : 0;
+      if (t) w->cyc[FL_CYC_FIXED] += t1 - t;
+      send_to(&w->ctr[0], out, w->c.tx_queue, ms, n);
+      if (t) w->cyc[FL_CYC_TX] += rte_rdtsc() - t1;
+      return;
+    }
+  }
+  struct pkt pk[FL_MAX_BURST];
+  /* The headers were just written by another core (the vhost peer's copy, or the NIC): fetch
+   * them a few packets ahead of the parser so that its reads do not stall one by one. */
+  if (p->needs_parse)
+    for (uint16_t i = 0; i < n && i < PREFETCH_AHEAD; i++)
+      rte_prefetch0(rte_pktmbuf_mtod(ms[i], void *));
+  for (uint16_t i = 0; i < n; i++) {
+    if (p->needs_parse && i + PREFETCH_AHEAD < n)
+      rte_prefetch0(rte_pktmbuf_mtod(ms[i + PREFETCH_AHEAD], void *));
+    pk[i].m = ms[i];
+    pk[i].out = FL_NO_PORT;
+    pk[i].fate = FATE_FWD;
+    pk[i].reason = 0;
+    pk[i].tracked = 0;
+    ms[i]->port = in_port;
+    if (p->needs_parse)
+      fl_parse(rte_pktmbuf_mtod(ms[i], const uint8_t *), ms[i]->data_len, &pk[i].h);
+  }
+  uint64_t t1;
+  if (t) {
+    t1 = rte_rdtsc();
+    w->cyc[FL_CYC_PARSE] += t1 - t;
+    t = t1;
+  }
+  const struct burst b = {p->needs_clock ? pipeline_now(p) : 0, w->idx, in_port};
+  for (int s = 0; s < p->n_stages; s++) {
+    fl_stage_run(&p->stages[s], &w->ctr[s + 1], pk, n, &b);
+    if (t) {
+      t1 = rte_rdtsc();
+      w->cyc[FL_CYC_FIXED + s] += t1 - t;
+      t = t1;
+    }
+  }
+  finish(w, pk, n, ms);
+  if (t) w->cyc[FL_CYC_TX] += rte_rdtsc() - t;
+}
+
+static void drain_inject(struct worker *w) {
+  struct rte_mbuf *ms[FL_MAX_BURST];
+  unsigned n = rte_ring_dequeue_burst(w->p->inject, (void **)ms, w->p->c.burst, NULL);
+  for (unsigned i = 0; i < n;) {
+    unsigned j = i + 1;
+    while (j < n && ms[j]->port == ms[i]->port) j++;
+    send_to(&w->ctr[0], ms[i]->port, w->c.tx_queue, ms + i, (uint16_t)(j - i));
+    i = j;
+  }
+}
+
+/* Events one epoll wait takes: every input (at most 32) and the wake eventfd. */
+#define FL_WAIT_EVENTS 33
+
+/* One poll of every input (and worker 0's inject ring); returns what it found. */
+static inline uint32_t poll_inputs(struct worker *w, struct rte_mbuf **ms) {
+  struct fl_pipeline *p = w->p;
+  uint32_t total = 0;
+  for (uint16_t i = 0; i < w->c.n_inputs; i++) {
+    const struct fl_input *in = &w->c.inputs[i];
+    uint64_t t0 = rte_rdtsc();
+    uint16_t n = rte_eth_rx_burst(in->port, in->queue, ms, p->c.burst);
+    if (n) {
+      uint64_t t1 = 0;
+      /* every burst's busy cycles are counted; its parts only in sampled bursts, so that the
+       * timing itself (a few rdtsc per burst) costs little */
+      if ((w->bursts++ & (FL_CYC_SAMPLE - 1)) == 0) {
+        t1 = rte_rdtsc();
+        w->cyc[FL_CYC_RX] += t1 - t0;
+        w->cyc[FL_CYC_SAMPLED] += n;
+      }
+      total += n;
+      process(w, in->port, ms, n, t1);
+      w->cyc[FL_CYC_BUSY] += rte_rdtsc() - t0;
+    }
+  }
+  if (w->idx == 0 && !rte_ring_empty(p->inject)) {
+    drain_inject(w);
+    total++;
+  }
+  return total;
+}
+
+/* Puts every input's rx interrupt and the wake eventfd in this thread's epoll; on any refusal
+ * (a driver without rx interrupts) undoes it and returns 0: the timer back-off then. */
+static int rx_intr_setup(struct worker *w) {
+  uint16_t i;
+  for (i = 0; i < w->c.n_inputs; i++) {
+    const struct fl_input *in = &w->c.inputs[i];
+    if (rte_eth_dev_rx_intr_ctl_q(in->port, in->queue, RTE_EPOLL_PER_THREAD, RTE_INTR_EVENT_ADD,
+                                  NULL) < 0)
+      break;
+  }
+  if (i == w->c.n_inputs) {
+    memset(&w->wake_ev, 0, sizeof(w->wake_ev));
+    w->wake_ev.epdata.event = EPOLLIN;
+    w->wake_ev.epdata.data = w;
+    if (rte_epoll_ctl(RTE_EPOLL_PER_THREAD, EPOLL_CTL_ADD, w->wake_fd, &w->wake_ev) == 0) return 1;
+  }
+  while (i-- > 0)
+    rte_eth_dev_rx_intr_ctl_q(w->c.inputs[i].port, w->c.inputs[i].queue, RTE_EPOLL_PER_THREAD,
+                              RTE_INTR_EVENT_DEL, NULL);
+  return 0;
+}
+
+static void rx_intr_teardown(struct worker *w) {
+  for (uint16_t i = 0; i < w->c.n_inputs; i++)
+    rte_eth_dev_rx_intr_ctl_q(w->c.inputs[i].port, w->c.inputs[i].queue, RTE_EPOLL_PER_THREAD,
+                              RTE_INTR_EVENT_DEL, NULL);
+  rte_epoll_ctl(RTE_EPOLL_PER_THREAD, EPOLL_CTL_DEL, w->wake_fd, &w->wake_ev);
+}
+
+static void rx_intr_set(struct worker *w, int on) {
+  for (uint16_t i = 0; i < w->c.n_inputs; i++) {
+    const struct fl_input *in = &w->c.inputs[i];
+    if (on)
+      rte_eth_dev_rx_intr_enable(in->port, in->queue);
+    else
+      rte_eth_dev_rx_intr_disable(in->port, in->queue);
+  }
+}
+
+/* Idle: arm the rx interrupts, poll once more (a burst that landed before arming raised no
+ * kick), and if still nothing, sleep in epoll until a queue's kick, a wake (stop, inject) or
+ * the timeout. Returns what the extra poll found. */
+static uint32_t rx_intr_wait(struct worker *w, struct rte_mbuf **ms) {
+  struct fl_pipeline *p = w->p;
+  rx_intr_set(w, 1);
+  uint32_t got = poll_inputs(w, ms);
+  if (!got && !__atomic_load_n(&p->stop, __ATOMIC_RELAXED)) {
+    struct rte_epoll_event ev[FL_WAIT_EVENTS];
+    w->waits++; /* counted when it starts: a test sees a worker that is asleep now */
+    rte_rcu_qsbr_thread_offline(p->rcu, w->idx);
+    int n = rte_epoll_wait(RTE_EPOLL_PER_THREAD, ev, FL_WAIT_EVENTS,
+                           p->c.backoff.intr_wait_ms ? (int)p->c.backoff.intr_wait_ms : 100);
+    rte_rcu_qsbr_thread_online(p->rcu, w->idx);
+    int rx = 0;
+    for (int k = 0; k < n; k++) {
+      if (ev[k].fd == w->wake_fd) {
+        eventfd_t v;
+        (void)eventfd_read(w->wake_fd, &v);
+      } else {
+        rx = 1; /* the queue's eventfd was read by EAL's callback */
+      }
+    }
+    w->wakeups_rx += (uint64_t)rx;
+  }
+  rx_intr_set(w, 0);
+  return got;
+}
+
+int fl_worker_main(void *arg) {
+  struct worker *w = arg;
+  struct fl_pipeline *p = w->p;
+  const struct fl_backoff *bo = &p->c.backoff;
+  struct rte_mbuf *ms[FL_MAX_BURST];
+  uint32_t idle = 0, sleep_us = bo->sleep_min_us;
+  /* Linux stretches every sleep by the thread's timer slack (50 us by default): with it, a
+   * 1 us back-off sleep would take 50 us and let the rx ring overflow under bursty traffic. */
+  prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+  w->intr_ok = bo->rx_mode == FL_RX_ADAPTIVE && rx_intr_setup(w);
+  rte_rcu_qsbr_thread_online(p->rcu, w->idx);
+  while (!__atomic_load_n(&p->stop, __ATOMIC_RELAXED)) {
+    uint32_t total = poll_inputs(w, ms);
+    rte_rcu_qsbr_quiescent(p->rcu, w->idx);
+    if (total) {
+      idle = 0;
+      sleep_us = bo->sleep_min_us;
+    } else if (bo->rx_mode == FL_RX_POLL || ++idle <= bo->spin_polls) {
+      rte_pause();
+    } else if (w->intr_ok) {
+      if (rx_intr_wait(w, ms)) idle = 0;
+    } else {
+      /* Offline while asleep: a table swap does not wait for a sleeping worker. */
+      rte_rcu_qsbr_thread_offline(p->rcu, w->idx);
+      usleep(sleep_us);
+      rte_rcu_qsbr_thread_online(p->rcu, w->idx);
+      sleep_us = sleep_us * 2 > bo->sleep_max_us ? bo->sleep_max_us : sleep_us * 2;
+      if (sleep_us == 0) sleep_us = 1;
+    }
+  }
+  rte_rcu_qsbr_thread_offline(p->rcu, w->idx);
+  if (w->intr_ok) rx_intr_teardown(w);
+  return 0;
+}
