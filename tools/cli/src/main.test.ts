@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { main } from './main';
 
 const root = resolve(__dirname, '..', '..', '..');
@@ -49,5 +49,16 @@ describe('what a new user is told', () => {
     await expect(
       main(['traffic', 'start', '--src-ip', '10.1.0.1', '--dst-ip', '10.2.0.1', '--wait']),
     ).rejects.toThrow(/^--wait needs count-limited flows/);
+  });
+
+  it('traffic --help is help, not an error', async () => {
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    try {
+      await main(['traffic', '--help']);
+      expect(String(out.mock.calls[0]?.[0])).toMatch(/^flowline traffic start \[-f flows\.yaml\]/);
+    } finally {
+      out.mockRestore();
+    }
+    await expect(main(['traffic'])).rejects.toThrow(/^flowline traffic start/);
   });
 });

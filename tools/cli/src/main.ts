@@ -56,7 +56,7 @@ const HELP: Record<string, string> = {
   '': `flowline — Flowline's command line
 
   flowline up [--config node.yaml] [-f pod.yaml ...]   start the local node (and pods)
-  flowline down                                         stop it; nothing is left behind
+  flowline down                                         stop it and list what it stopped
   flowline status                                       the node, its daemons and pods
   flowline apply -f pod.yaml ...                        run pods (Kubernetes Pod YAML)
   flowline delete <manifest> ...                        stop pods by manifest file name
@@ -391,6 +391,10 @@ function runningNode(stateDir: string): NodeStatus {
 
 async function traffic(args: string[]): Promise<void> {
   const [action, ...rest] = args;
+  if (action === '--help' || action === '-h') {
+    process.stdout.write(`${HELP.traffic}\n`);
+    return;
+  }
   const { values } = parse('traffic', rest, {
     file: { type: 'string', short: 'f' },
     pod: { type: 'string' },
