@@ -63,7 +63,9 @@ describe.skipIf(!root)('the README walk-through, run as written', () => {
       const count = new Map(flows.flows!.map((f) => [f.name!, Number(f.count)]));
       const names = [...count.keys()];
       expect(names).toEqual(['web', 'dns', 'telnet']);
-      const sends = runs.filter((r) => /traffic start .*--wait/.test(r.command));
+      const sends = runs.filter((r) =>
+        /traffic start -f examples\/flows\.yaml .*--wait/.test(r.command),
+      );
       expect(sends).toHaveLength(2);
       const [before, after] = sends.map((r) => resultRows(r.output, names));
       const arrives = (rows: Map<string, [number, number]>, flow: string, yes: boolean): void => {
@@ -79,6 +81,13 @@ describe.skipIf(!root)('the README walk-through, run as written', () => {
       arrives(after!, 'web', true);
       arrives(after!, 'dns', false);
       arrives(after!, 'telnet', false);
+
+      // One flow from flags alone (web's port, so it passes): the count on its command line.
+      const byFlags = runs.find((r) => /traffic start --src-ip .*--wait/.test(r.command))!;
+      const flagCount = Number(/--count (\d+)/.exec(byFlags.command)?.[1]);
+      const [flagSent, flagReceived] = resultRows(byFlags.output, ['flow-0']).get('flow-0')!;
+      expect(flagSent).toBe(flagCount);
+      expect(flagReceived).toBeGreaterThanOrEqual(flagSent * 0.99);
 
       // `traffic results` shows the run `--wait` printed.
       const results = runs.find((r) => / traffic results$/.test(r.command))!;
