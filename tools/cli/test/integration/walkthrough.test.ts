@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { POD_NETNS_PREFIX, nodeDown } from '@flowline/node';
@@ -19,7 +20,9 @@ import {
  * FLOWLINE_STATE_DIR, so a node of the user's is not touched). The figures are checked against
  * what the examples lead to: each flow sends the count examples/flows.yaml gives it; before the
  * rule change web and dns arrive and telnet meets the firewall's default deny; after it, only
- * web arrives.
+ * web arrives. Once the chain exists, two mistakes a new user makes are tried on the live node
+ * (not README commands): a chain naming a pod that does not run, and a pod whose config file is
+ * missing; each must fail saying what exists or what is missing, and change nothing.
  */
 const root = process.getuid?.() === 0;
 const repo = resolve(__dirname, '..', '..', '..', '..');
@@ -39,15 +42,60 @@ const netns = (): string[] =>
 describe.skipIf(!root)('the README walk-through, run as written', () => {
   const commands = walkthroughCommands(readFileSync(join(repo, 'README.md'), 'utf8'));
   const runs: CommandRun[] = [];
+  const mistakes: CommandRun[] = [];
+  const scratch = mkdtempSync(join(tmpdir(), 'flowline-walkthrough-'));
 
   afterAll(async () => {
     // Whatever failed: nothing of this node may stay.
     await nodeDown({ stateDir });
+    rmSync(scratch, { recursive: true, force: true });
+    for (const r of mistakes)
+      process.stdout.write(`\n(mistake) $ ${r.command}    [exit ${r.status}]\n${r.output}`);
     for (const r of runs)
       process.stdout.write(
         `\n$ ${r.command}    [exit ${r.status}, ${(r.ms / 1000).toFixed(1)} s]\n${r.output}`,
       );
   }, 120_000);
+
+  /** A chain naming a pod that does not run; a pod whose config file is not there. */
+  async function tryMistakes(): Promise<void> {
+    const chain = join(scratch, 'chain.yaml');
+    writeFileSync(
+      chain,
+      readFileSync(join(repo, 'examples', 'chain.yaml'), 'utf8')
+        .replace('name: demo', 'name: typo')
+        .replace('nf: default/rtr', 'nf: default/router'),
+    );
+    const pod = join(scratch, 'nat.yaml');
+    writeFileSync(
+      pod,
+      readFileSync(join(repo, 'examples', 'fw.yaml'), 'utf8')
+        .replace('name: fw', 'name: nat')
+        .replace('value: fw-config.yaml', 'value: nat-config.yaml'),
+    );
+    const run = (c: string) => runCommand(c, { cwd: repo, env, timeoutMs: 60_000 });
+    const badChain = await run(`npm run flowline -- chain create -f ${chain}`);
+    const badPod = await run(`npm run flowline -- apply -f ${pod}`);
+    const chains = await run('npm run flowline -- chain list --json');
+    const status = await run('npm run flowline -- status --json');
+    mistakes.push(badChain, badPod);
+    expect(badChain.status).toBe(1);
+    expect(badChain.output).toMatch(
+      /spec\.hops\[1\]\.nf: no pod default\/router runs on this node \(pods: (default\/(gen|fw|rtr)(, )?){3}\)/,
+    );
+    expect(badPod.status).toBe(1);
+    expect(badPod.output).toContain(
+      `${pod}: spec.containers[0].env[0].value (FLOWLINE_CONFIG) names nat-config.yaml, which is not a file (looked for ${join(scratch, 'nat-config.yaml')}`,
+    );
+    // Nothing changed: one chain, three pods.
+    const json = (r: CommandRun): unknown => JSON.parse(r.output.slice(r.output.search(/^[[{]/m)));
+    expect((json(chains) as { name: string }[]).map((c) => c.name)).toEqual(['demo']);
+    expect((json(status) as { pods: { key: string }[] }).pods.map((p) => p.key).sort()).toEqual([
+      'default/fw',
+      'default/gen',
+      'default/rtr',
+    ]);
+  }
 
   it(
     'every command succeeds, with the figures the examples lead to, and down leaves nothing',
@@ -58,6 +106,7 @@ describe.skipIf(!root)('the README walk-through, run as written', () => {
         const run = await runCommand(command, { cwd: repo, env, timeoutMs });
         runs.push(run);
         expect(run.status, `${command}\n${run.output}`).toBe(0);
+        if (/ chain create /.test(command)) await tryMistakes();
       }
       const flows = parseFlowsFile(readFileSync(join(repo, 'examples', 'flows.yaml'), 'utf8'), 'f');
       const count = new Map(flows.flows!.map((f) => [f.name!, Number(f.count)]));
