@@ -94,6 +94,17 @@ describe('discoverPodPorts (contract 3, docs/architecture.md#nf-boot)', () => {
     expect(() => discoverPodPorts({ podDir: '/nonexistent/pod', ports: [] }, {})).toThrow(
       /cannot list the pod dir/,
     );
+    const badMac = podDir({ 'net1.json': { socketPath: '/s/net1.sock', mac: '02:00:00:00:01' } });
+    expect(() => discoverPodPorts({ podDir: badMac, ports: [] }, {})).toThrow(
+      /net1\.json: "mac": "02:00:00:00:01" is not a MAC address/,
+    );
+  });
+
+  it('writes a MAC in the colon form that DPDK devargs read', () => {
+    const dir = podDir({ 'net1.json': { socketPath: '/s/net1.sock', mac: '02-AA-00-00-00-01' } });
+    const [port] = discoverPodPorts({ podDir: dir, ports: [] }, {});
+    expect(port?.mac).toBe('02:aa:00:00:00:01');
+    expect(port?.devargs[0]).toMatch(/,mac=02:aa:00:00:00:01$/);
   });
 
   it('refuses two ports with one name', () => {

@@ -1,5 +1,6 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { formatMac, parseMac } from '@flowline/packet';
 import type { PortSpec, RuntimeConfig } from './config';
 import { PodDeviceError } from './errors';
 
@@ -48,7 +49,6 @@ const realFs: PodEnvironmentSeam = {
 
 const PCI_ADDRESS = /^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$/;
 const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
-const MAC = /^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/;
 
 /** DPDK vdev names must be unique and start with the driver's name. */
 function vdevName(driver: string, ifName: string): string {
@@ -65,8 +65,14 @@ function readInterfaceFile(path: string, fs: PodEnvironmentSeam): PodInterfaceFi
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
     throw new PodDeviceError(path, 'is not an object; was it written by the flowline CNI plugin?');
   const file = parsed as Partial<PodInterfaceFile>;
-  if (file.mac !== undefined && !MAC.test(file.mac))
-    throw new PodDeviceError(path, `"mac" ${file.mac} is not a MAC address`);
+  if (file.mac !== undefined) {
+    try {
+      // Written back in the one form DPDK's devargs read (aa:bb:cc:dd:ee:ff).
+      file.mac = formatMac(parseMac(file.mac));
+    } catch (err) {
+      throw new PodDeviceError(path, `"mac": ${(err as Error).message}`);
+    }
+  }
   return file as PodInterfaceFile;
 }
 
