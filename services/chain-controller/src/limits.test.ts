@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { PROTOCOLS } from '@flowline/packet';
 import { describe, expect, it } from 'vitest';
 import { MAX_HOPS } from './limits';
 
@@ -42,5 +43,17 @@ describe('limits', () => {
     const hops = [...schema, 'spec', 'properties', 'hops'];
     expect(Number(valueAt(text, [...hops, 'maxItems']))).toBe(MAX_HOPS);
     expect(valueAt(text, [...hops, 'minItems'])).toBe('1');
+  });
+
+  it('the CRD names the protocols of the one table (any, and @flowline/packet PROTOCOLS)', () => {
+    const text = readFileSync(CRD, 'utf8');
+    const schema = ['spec', 'versions', 'schema', 'openAPIV3Schema', 'properties'];
+    const match = [...schema, 'spec', 'properties', 'classifier', 'properties', 'match'];
+    const list = valueAt(text, [...match, 'properties', 'protocol', 'enum']);
+    const names = list
+      .replace(/^\[|\]$/g, '')
+      .split(',')
+      .map((n) => n.trim());
+    expect(names.sort()).toEqual(['any', ...Object.keys(PROTOCOLS)].sort());
   });
 });
