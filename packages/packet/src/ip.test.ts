@@ -150,6 +150,12 @@ describe('prefixes: RFC 4291 section 2.3', () => {
     expect(() => parsePrefix('10.1.2.3/8')).toThrow(/did you mean 10\.0\.0\.0\/8/);
     expect(() => parsePrefix('fd00::1/64')).toThrow(/did you mean fd00::\/64/);
     expect(() => parsePrefix('2001:db8:ffff::/33')).toThrow(/did you mean 2001:db8:8000::\/33/);
+    // the first host bit alone, and the last network bit (allowed)
+    expect(() => parsePrefix('10.128.0.0/8')).toThrow(/did you mean 10\.0\.0\.0\/8/);
+    expect(() => parsePrefix('2001:db8:8000::/32')).toThrow(/did you mean 2001:db8::\/32/);
+    expect(() => parsePrefix('0.0.0.1/31')).toThrow(/did you mean 0\.0\.0\.0\/31/);
+    expect(parsePrefix('10.128.0.0/9').text).toBe('10.128.0.0/9');
+    expect(parsePrefix('0.0.0.1/32').text).toBe('0.0.0.1/32');
   });
   it.each([
     ['10.0.0.0/33', /bad prefix length: 33 is over 32/],

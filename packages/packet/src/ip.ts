@@ -34,15 +34,22 @@ export class PrefixError extends AddressError {
   override name = 'PrefixError';
 }
 
-const DECIMAL_OCTET = /^(0|[1-9]\d{0,2})$/;
+const DOTTED_QUAD = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 const HEXTET = /^[0-9a-fA-F]{1,4}$/;
 
 /** Dotted-quad IPv4; a leading zero is refused (inet_aton would read 010 as octal 8). */
 function ipv4Bytes(text: string): Uint8Array | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4 || !parts.every((p) => DECIMAL_OCTET.test(p) && Number(p) <= 255))
-    return undefined;
-  return Uint8Array.from(parts, Number);
+  const m = DOTTED_QUAD.exec(text);
+  if (!m) return undefined;
+  const out = new Uint8Array(4);
+  for (let i = 0; i < 4; i++) {
+    const octet = m[i + 1]!;
+    if (octet.length > 1 && octet[0] === '0') return undefined;
+    const value = Number(octet);
+    if (value > 255) return undefined;
+    out[i] = value;
+  }
+  return out;
 }
 
 /**
@@ -106,6 +113,14 @@ function maskBytes(bytes: Uint8Array, length: number): Uint8Array {
   });
 }
 
+function hasHostBits(bytes: Uint8Array, length: number): boolean {
+  for (let i = length >> 3; i < bytes.length; i++) {
+    const keep = Math.max(0, length - i * 8);
+    if (bytes[i]! & (0xff >> keep)) return true;
+  }
+  return false;
+}
+
 /** "addr" or "addr/len": the address, and the length when one is given. */
 function splitPrefix(text: string): { addr: Address; length?: number } {
   const parts = typeof text === 'string' ? text.split('/') : [];
@@ -129,9 +144,8 @@ function splitPrefix(text: string): { addr: Address; length?: number } {
 export function parsePrefix(text: string): Prefix {
   const { addr, length = addr.family === 4 ? 32 : 128 } = splitPrefix(text);
   const { family, bytes } = addr;
-  const masked = maskBytes(bytes, length);
-  if (masked.some((b, i) => b !== bytes[i])) {
-    const suggestion = `${formatAddress(masked, family)}/${length}`;
+  if (hasHostBits(bytes, length)) {
+    const suggestion = `${formatAddress(maskBytes(bytes, length), family)}/${length}`;
     throw new PrefixError(text, `"${text}" has host bits set; did you mean ${suggestion}?`);
   }
   return { family, bytes, length, text: `${formatAddress(bytes, family)}/${length}` };
