@@ -142,7 +142,7 @@ export function validateMatch(fields: MatchFields, at: string): Match {
   };
 }
 
-/** Back to the API's fields (ListRules, GetChain): canonical text, 0-0 for any port. */
+/** Back to the API's fields (the firewall's ListRules): canonical text, 0-0 for any port. */
 export function matchFields(match: Match): {
   ipVersion: number;
   srcPrefix: string;
