@@ -47,6 +47,35 @@ export {
   type OvsRemote,
   type OvsTls,
 } from './remote';
+export {
+  CHAIN_OPTION,
+  GENEVE_UDP_PORT,
+  MAX_TUNNEL_HOP,
+  TunnelKeyError,
+  checkTunnelKey,
+  formatTlvMapping,
+  parseTlvMap,
+  tunnelKeyActions,
+  tunnelKeyMatch,
+  type TlvMapping,
+  type TunnelKey,
+} from './tunnel-key';
+export {
+  DEFAULT_UNDERLAY_BRIDGE,
+  TUNNEL_PEER_ID,
+  TunnelSetupError,
+  addTunnelPeer,
+  afPacketDevargs,
+  appctl,
+  listTunnelPeers,
+  removeTunnelPeer,
+  setUpUnderlay,
+  tunnelPortName,
+  type SwitchHandle,
+  type TunnelPeer,
+  type Underlay,
+  type UnderlayOptions,
+} from './underlay';
 export { ATTACHMENT_EXTERNAL_IDS } from './attachment-ids';
 export {
   HASHED_FOLDER,

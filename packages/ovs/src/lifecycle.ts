@@ -9,6 +9,7 @@ import { OpenFlow } from './openflow';
 import { OvsdbClient } from './ovsdb-client';
 import type { OvsTls } from './remote';
 import { run } from './run';
+import { setUpUnderlay, type Underlay, type UnderlayOptions } from './underlay';
 import { VSwitch } from './vswitch';
 
 export const DEFAULT_BRIDGE = 'br-flowline';
@@ -54,6 +55,11 @@ export interface OvsDpdkOptions {
     /** Listen with SSL (pssl:) instead: this OVS's key and certificate, and the peers' CA. */
     tls?: OvsTls;
   };
+  /**
+   * The node's underlay for tunnels to other nodes' switches (src/underlay.ts): set up once
+   * ovs-vswitchd is ready, and again after restartVswitchd (its tap loses the address).
+   */
+  underlay?: UnderlayOptions;
   logger?: Logger;
 }
 
@@ -72,6 +78,8 @@ export interface OvsDpdk {
   readonly ovsdbRemote?: string;
   readonly openflowRemote?: string;
   readonly vswitchdLog: string;
+  /** With the underlay option: the underlay as set up. */
+  readonly underlay?: Underlay;
   /** Restarts ovs-vswitchd only (OpenFlow flows are lost: push them again). */
   restartVswitchd(): Promise<void>;
   /** Stops both daemons, removes the netns it created, hugepage files and (by default) the run dir. */
@@ -205,6 +213,7 @@ export async function startOvsDpdk(options: OvsDpdkOptions): Promise<OvsDpdk> {
   let dbServer: Daemon | undefined;
   let vswitchd: Daemon | undefined;
   let client: OvsdbClient | undefined;
+  let underlay: Underlay | undefined;
 
   const removeHugepageFiles = async (): Promise<void> => {
     const dir = '/dev/hugepages';
@@ -353,6 +362,8 @@ export async function startOvsDpdk(options: OvsDpdkOptions): Promise<OvsDpdk> {
 
     vswitchd = startDaemon('ovs-vswitchd', vswitchdArgv(), vswitchdLog, log);
     await waitReady();
+    if (options.underlay)
+      underlay = await setUpUnderlay({ vswitch: vs(), bridge, runDir, netns }, options.underlay);
   } catch (err) {
     await stopAll().catch(() => undefined);
     throw err;
@@ -375,12 +386,15 @@ export async function startOvsDpdk(options: OvsDpdkOptions): Promise<OvsDpdk> {
         }
       : {}),
     vswitchdLog,
+    ...(underlay ? { underlay } : {}),
     async restartVswitchd() {
       if (vswitchd) await stopDaemon(vswitchd, log);
       await removeHugepageFiles();
       await vs().bumpConfig();
       vswitchd = startDaemon('ovs-vswitchd', vswitchdArgv(), vswitchdLog, log);
       await waitReady();
+      if (options.underlay)
+        await setUpUnderlay({ vswitch: vs(), bridge, runDir, netns }, options.underlay);
     },
     async stop() {
       if (stopped) return;

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatOvsRemote, OvsRemoteError, parseOvsRemote, type OvsTls } from './remote';
 import { run } from './run';
+import { formatTlvMapping, parseTlvMap, type TlvMapping } from './tunnel-key';
 import { withVerifiedRelay } from './tls-relay';
 
 export interface OpenFlowTarget {
@@ -214,6 +215,30 @@ export class OpenFlow {
         ],
         `reading flows of ${this.target.bridge}`,
       ),
+    );
+  }
+
+  /** The bridge's Geneve option → tun_metadata mappings (`ovs-ofctl dump-tlv-map`). */
+  async dumpTlvMap(): Promise<TlvMapping[]> {
+    return parseTlvMap(
+      await this.ofctl(
+        (remote) => ['-O', 'OpenFlow14', 'dump-tlv-map', remote],
+        `reading the TLV map of ${this.target.bridge}`,
+      ),
+    );
+  }
+
+  /**
+   * Adds the mappings the bridge lacks (flows naming tun_metadata need them; they are lost when
+   * ovs-vswitchd restarts). A field mapped to another option is an OvsCommandError from OVS.
+   */
+  async ensureTlvMap(mappings: readonly TlvMapping[]): Promise<void> {
+    const have = new Set((await this.dumpTlvMap()).map(formatTlvMapping));
+    const missing = mappings.map(formatTlvMapping).filter((m) => !have.has(m));
+    if (missing.length === 0) return;
+    await this.ofctl(
+      (remote) => ['-O', 'OpenFlow14', 'add-tlv-map', remote, missing.join(',')],
+      `adding the TLV map ${missing.join(',')} to ${this.target.bridge}`,
     );
   }
 
