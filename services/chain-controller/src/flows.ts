@@ -95,9 +95,10 @@ export function classifierMatches(c: ValidClassifier, reverse: boolean): string[
 /**
  * One direction of a chain as steps: where traffic comes in, and where each step sends it.
  * Step 0 takes the classified traffic from the ingress port; step k takes it from hop k's
- * egress. A dead hop is skipped (bypass) or its incoming step drops (fail-closed).
+ * egress. A dead hop is skipped (bypass) or its incoming step drops (fail-closed). Exported for
+ * path computation across nodes (src/path.ts), which places these same steps on node switches.
  */
-function steps(
+export function steps(
   chain: ResolvedChain,
   reverse: boolean,
 ): { step: number; inPort: string; out: string | 'drop' }[] {
