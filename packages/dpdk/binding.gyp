@@ -4,6 +4,12 @@
       "target_name": "flowline_dpdk",
       "sources": [
         "native/addon.cc",
+        "native/addon_batch.cc",
+        "native/addon_eal.cc",
+        "native/addon_generator.cc",
+        "native/addon_mempool.cc",
+        "native/addon_pipeline.cc",
+        "native/addon_port.cc",
         "native/fl_conntrack.c",
         "native/fl_core.c",
         "native/fl_gen.c",

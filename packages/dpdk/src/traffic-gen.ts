@@ -121,7 +121,7 @@ interface GenConstants {
   minFrame: Record<string, number>;
 }
 
-/** The generator's part of the addon (native/addon.cc, Gen* functions). */
+/** The generator's part of the addon (native/addon_generator.cc, Gen* functions). */
 interface GenAddon {
   genCreate(conf: unknown): number;
   genStart(gen: number): void;
