@@ -25,7 +25,8 @@ trap 'rc=$?; [ $rc -ne 0 ] && [ "$STEP" != done ] && printf "[setup] step \"%s\"
 # System packages the project needs. dpdk: dpdk-testpmd (benchmark reference); libdpdk-dev and
 # pkg-config: the native addon; openvswitch-switch-dpdk: the userspace switch;
 # containernetworking-plugins: reference IPAM (host-local) for the CNI plugin; clang and
-# libclang-rt-14-dev: libFuzzer with AddressSanitizer; golang-go and golang-github-appc-cni-dev
+# libclang-rt-14-dev: libFuzzer with AddressSanitizer; clang-format: the C style check in
+# packages/dpdk's lint; golang-go and golang-github-appc-cni-dev
 # (Debian's CNI library sources): cnitool, the libcni client the CNI plugin's tests build offline;
 # podman, runc and busybox-static: the CNI plugin's podman test (rootful, CNI backend, runc, an
 # image imported from busybox-static: nothing is pulled); nftables: the Linux kernel peer of the
@@ -33,7 +34,7 @@ trap 'rc=$?; [ $rc -ne 0 ] && [ "$STEP" != done ] && printf "[setup] step \"%s\"
 APT_PACKAGES=(
   dpdk dpdk-dev libdpdk-dev pkg-config build-essential python3 libnuma-dev libpcap-dev
   openvswitch-switch-dpdk openvswitch-common containernetworking-plugins iproute2 procps
-  clang libclang-rt-14-dev shellcheck unzip golang-go golang-github-appc-cni-dev
+  clang libclang-rt-14-dev clang-format shellcheck unzip golang-go golang-github-appc-cni-dev
   podman runc busybox-static nftables
 )
 

@@ -38,11 +38,11 @@ static const uint8_t imix_pattern[FL_GEN_IMIX_PERIOD] = {0, 1, 0, 0, 1, 0, 2, 0,
 #define ADD(x, v) ST(x, (x) + (v))
 
 struct tmpl {
-  uint16_t len;       /* bytes in the mbuf (frame size minus FCS) */
-  uint16_t tag_off;   /* where the tag goes */
-  uint16_t csum_off;  /* L4 checksum field */
-  uint8_t udp;        /* a zero UDP checksum is sent as 0xffff */
-  uint32_t partial;   /* pseudo header + L4 header, unfolded */
+  uint16_t len;      /* bytes in the mbuf (frame size minus FCS) */
+  uint16_t tag_off;  /* where the tag goes */
+  uint16_t csum_off; /* L4 checksum field */
+  uint8_t udp;       /* a zero UDP checksum is sent as 0xffff */
+  uint32_t partial;  /* pseudo header + L4 header, unfolded */
   uint8_t data[MAX_FRAME];
 };
 
@@ -193,7 +193,8 @@ struct fl_gen *fl_gen_create(const struct fl_gen_conf *c, char *err) {
       return NULL;
     }
     uint32_t min = fl_gen_min_frame(f->family, f->proto);
-    if (f->size && (f->size < min || f->size > MAX_FRAME || (uint32_t)f->size - FL_GEN_FCS > room)) {
+    if (f->size &&
+        (f->size < min || f->size > MAX_FRAME || (uint32_t)f->size - FL_GEN_FCS > room)) {
       fail(err, -EINVAL, "flow %u: frame size %u outside %u..%u (mbuf room %u)", i, f->size, min,
            MAX_FRAME, room);
       return NULL;
@@ -247,8 +248,8 @@ nomem:
 
 /* Sends what is due for one flow; returns packets sent. */
 static uint32_t tx_flow(struct fl_gen *g, struct tx_flow *f, uint64_t now) {
-  uint64_t due = f->per_cycle > 0 ? (uint64_t)((double)(now - g->start_tsc) * f->per_cycle) + 1
-                                  : UINT64_MAX;
+  uint64_t due =
+      f->per_cycle > 0 ? (uint64_t)((double)(now - g->start_tsc) * f->per_cycle) + 1 : UINT64_MAX;
   if (f->c.count && due > f->c.count) due = f->c.count;
   if (f->sent >= due) return 0;
   uint32_t n = (uint32_t)RTE_MIN(due - f->sent, (uint64_t)g->c.burst);

@@ -2,11 +2,25 @@
 
 #include <string.h>
 
+/* The names JavaScript reads (counters' drop and punt reasons), by reason. */
 static const char *const reason_names[FL_R_COUNT] = {
-    "ok",          "malformed_l2", "malformed_l3", "malformed_l4", "bad_ext_header", "fragment",
-    "not_ip",      "acl_deny",     "no_route",     "ttl_expired",  "arp",            "nd",
-    "local",       "no_output",    "tx_full",      "punt_full",
-    "conntrack_full",
+    [FL_R_OK] = "ok",
+    [FL_R_MALFORMED_L2] = "malformed_l2",
+    [FL_R_MALFORMED_L3] = "malformed_l3",
+    [FL_R_MALFORMED_L4] = "malformed_l4",
+    [FL_R_BAD_EXT] = "bad_ext_header",
+    [FL_R_FRAGMENT] = "fragment",
+    [FL_R_NOT_IP] = "not_ip",
+    [FL_R_ACL_DENY] = "acl_deny",
+    [FL_R_NO_ROUTE] = "no_route",
+    [FL_R_TTL_EXPIRED] = "ttl_expired",
+    [FL_R_ARP] = "arp",
+    [FL_R_ND] = "nd",
+    [FL_R_LOCAL] = "local",
+    [FL_R_NO_OUTPUT] = "no_output",
+    [FL_R_TX_FULL] = "tx_full",
+    [FL_R_PUNT_FULL] = "punt_full",
+    [FL_R_CT_FULL] = "conntrack_full",
 };
 
 const char *fl_reason_name(int reason) {
@@ -22,7 +36,7 @@ static int parse_l4(const uint8_t *p, uint32_t avail, struct fl_parsed *o) {
     if (avail < 20) return FL_R_MALFORMED_L4;
     if ((p[12] >> 4) < 5 || (uint32_t)(p[12] >> 4) * 4 > avail) return FL_R_MALFORMED_L4;
     break;
-  case 17: /* UDP */
+  case 17:  /* UDP */
   case 136: /* UDP-Lite */
     if (avail < 8) return FL_R_MALFORMED_L4;
     if (o->proto == 17) {
@@ -88,7 +102,7 @@ static int parse_ipv6(const uint8_t *p, uint32_t len, struct fl_parsed *o) {
   for (int n = 0;; n++) {
     uint32_t hlen;
     switch (nh) {
-    case 0:  /* hop-by-hop: only directly after the fixed header */
+    case 0: /* hop-by-hop: only directly after the fixed header */
       if (n != 0) return FL_R_BAD_EXT;
       /* fall through */
     case 43: /* routing */
