@@ -203,7 +203,9 @@ export async function removeTunnelPeer(sw: SwitchHandle, peerAddress: string): P
 }
 
 /** The chain bridge's tunnel ports: peer address → port name. */
-export async function listTunnelPeers(sw: SwitchHandle): Promise<Map<string, string>> {
+export async function listTunnelPeers(
+  sw: Pick<SwitchHandle, 'vswitch' | 'bridge'>,
+): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   for (const p of await sw.vswitch.listPorts(sw.bridge)) {
     const peer = p.externalIds[TUNNEL_PEER_ID];

@@ -1,4 +1,5 @@
 import type { FlowStats } from '@flowline/ovs';
+import type { CompileOptions, ResolvedChain } from './flows';
 
 /**
  * The switch as the chain controller drives it: one bridge's flow table, its counters and its
@@ -16,4 +17,10 @@ export interface ChainSwitch {
    * so that a chain spanning nodes is refused naming the endpoint.
    */
   nodesOf?(port: string): string[];
+  /**
+   * Switches that compile the chains themselves (src/tunnel-switches.ts: node switches joined
+   * by tunnels, each node's table from the chains' paths). When present the controller hands
+   * it the chains instead of one compiled table.
+   */
+  applyChains?(chains: readonly ResolvedChain[], options: CompileOptions): Promise<void>;
 }

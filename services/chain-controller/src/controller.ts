@@ -292,12 +292,11 @@ export class ChainController {
 
   /** Programs `chains`; persists them; on a persist failure puts the old table back. */
   private async applyAndPersist(chains: Map<string, ChainState>): Promise<void> {
-    const flows = this.flowsFor(chains);
-    await this.options.switch.apply(flows);
+    await this.program(chains);
     try {
       await this.options.store.save([...chains.values()].map(toStored));
     } catch (err) {
-      await this.options.switch.apply(this.flowsFor(this.chains)).catch(() => undefined);
+      await this.program(this.chains).catch(() => undefined);
       throw new Error(`chain state not saved, the change is undone: ${(err as Error).message}`);
     }
   }
@@ -309,12 +308,22 @@ export class ChainController {
     state.nfUndo = [];
   }
 
-  /** The whole flow table for `chains`, each hop marked with its health. */
-  private flowsFor(chains: Map<string, ChainState>): string[] {
-    const resolved = [...chains.values()].flatMap((c) =>
+  /** The resolved chains, each hop marked with its health. */
+  private resolvedOf(chains: Map<string, ChainState>): ResolvedChain[] {
+    return [...chains.values()].flatMap((c) =>
       c.resolved ? [this.hopHealth.mark(c.resolved)] : [],
     );
-    return compileFlows(resolved, this.options.compile);
+  }
+
+  /**
+   * Programs the switch for `chains`: one compiled table, or the chains themselves to a switch
+   * that compiles per node (ChainSwitch.applyChains: chains across nodes).
+   */
+  private async program(chains: Map<string, ChainState>): Promise<void> {
+    const sw = this.options.switch;
+    const compile = this.options.compile ?? { defaultAction: 'normal' };
+    if (sw.applyChains) await sw.applyChains(this.resolvedOf(chains), compile);
+    else await sw.apply(compileFlows(this.resolvedOf(chains), this.options.compile));
   }
 
   private async resolveAndApply(): Promise<void> {
@@ -327,7 +336,7 @@ export class ChainController {
         state.message = (err as Error).message;
       }
     }
-    await this.options.switch.apply(this.flowsFor(this.chains));
+    await this.program(this.chains);
     for (const state of this.chains.values()) refreshPhase(state, this.healthOf, this.now);
     this.hopHealth.sync();
   }
@@ -340,7 +349,7 @@ export class ChainController {
     return this.serial(async () => {
       if (!this.hopHealth.record(nf, healthy, message)) return;
       this.options.logger?.info(healthy ? 'hop healthy' : 'hop down', { nf, message });
-      await this.options.switch.apply(this.flowsFor(this.chains));
+      await this.program(this.chains);
       for (const state of this.chains.values()) {
         if (!state.spec.hops.some((h) => h.nf === nf)) continue;
         refreshPhase(state, this.healthOf, this.now);

@@ -1,0 +1,125 @@
+import type { FlowStats, TlvMapping } from '@flowline/ovs';
+import { describe, expect, it } from 'vitest';
+import { ChainController } from './controller';
+import { CrossNodeApplyError } from './cross-node-apply';
+import type { NfDirectory, NfRecord } from './directory';
+import { PortResolver } from './port-resolver';
+import { validateChainSpec } from './spec';
+import { MemoryChainStore } from './store';
+import { MissingTunnelError, TunnelSwitches, type TunnelNode } from './tunnel-switches';
+
+/** A node switch in memory: its ports, tunnel ports, table, TLV map; it can be made to refuse. */
+class MemoryNode implements TunnelNode {
+  table: readonly string[] = [];
+  tlv: TlvMapping[] = [];
+  refuse = false;
+  constructor(
+    readonly name: string,
+    readonly ports: string[],
+    readonly tunnels: Record<string, string>,
+  ) {}
+  async apply(flows: readonly string[]) {
+    if (this.refuse) throw new Error(`${this.name}: bundle rejected`);
+    if (flows.some((f) => f.includes('tun_metadata0')) && this.tlv.length === 0)
+      throw new Error(`${this.name}: tun_metadata0 is not mapped`);
+    this.table = flows;
+  }
+  async flowStats(): Promise<FlowStats[]> {
+    return [];
+  }
+  async portNames() {
+    return [...this.ports, ...Object.values(this.tunnels)];
+  }
+  async tunnelPorts() {
+    return new Map(Object.entries(this.tunnels));
+  }
+  async ensureTlvMap(m: readonly TlvMapping[]) {
+    this.tlv = [...m];
+  }
+}
+
+const directory: NfDirectory = {
+  lookup: async (nf): Promise<NfRecord | undefined> =>
+    ({
+      'default/gen': { name: nf, interfaces: { net1: 'gen1' } },
+      'default/fw': { name: nf, interfaces: { net1: 'fw1', net2: 'fw2' } },
+      'default/rtr': { name: nf, interfaces: { net1: 'rtr1', net2: 'rtr2' } },
+      'default/sink': { name: nf, interfaces: { net1: 'sink1' } },
+    })[nf],
+};
+
+const spec = {
+  classifier: { ingressPort: 'default/gen/net1', ipVersion: 4, protocol: 'udp' },
+  hops: [
+    { nf: 'default/fw', ingressInterface: 'net1', egressInterface: 'net2' },
+    { nf: 'default/rtr', ingressInterface: 'net1', egressInterface: 'net2' },
+  ],
+  egressPort: 'default/sink/net1',
+};
+
+function setup(tunnels = true) {
+  const a = new MemoryNode('a', ['gen1', 'fw1', 'fw2', 'sink1'], tunnels ? { b: 'gnv-ab' } : {});
+  const b = new MemoryNode('b', ['rtr1', 'rtr2'], tunnels ? { a: 'gnv-ba' } : {});
+  const sw = new TunnelSwitches(() => [a, b]);
+  const controller = new ChainController({
+    store: new MemoryChainStore(),
+    directory,
+    switch: sw,
+    health: () => () => undefined,
+    compile: { defaultAction: 'drop' },
+  });
+  return { a, b, sw, controller };
+}
+
+describe('TunnelSwitches', () => {
+  it('lets the controller create a chain across nodes: each node gets its steps, the TLV map, tunnels both ways', async () => {
+    const { a, b, controller } = setup();
+    await controller.start();
+    const chain = await controller.create('cross', spec);
+    expect(chain.status?.phase).toBe('ACTIVE');
+    expect(a.tlv).toHaveLength(1);
+    expect(b.tlv).toHaveLength(1);
+    const actions = (t: readonly string[]) => t.map((f) => f.replace(/^.*actions=/, ''));
+    expect(actions(a.table)).toEqual([
+      'output:fw1',
+      expect.stringMatching(/->tun_metadata0,output:gnv-ab$/),
+      'output:sink1',
+      'drop',
+    ]);
+    expect(actions(b.table)).toEqual([
+      'output:rtr1',
+      expect.stringMatching(/->tun_metadata0,output:gnv-ba$/),
+      'drop',
+    ]);
+  });
+
+  it('is what the PortResolver asked before: without nodesOf a chain spanning nodes resolves', async () => {
+    const { sw } = setup();
+    const resolved = await new PortResolver(sw, directory).resolve(
+      'cross',
+      validateChainSpec(spec),
+    );
+    expect(resolved.hops.map((h) => h.ingressPort)).toEqual(['fw1', 'rtr1']);
+    expect(sw.nodesOfPort('rtr1')).toEqual(['b']);
+  });
+
+  it('undoes node a when node b refuses: the create fails and a has its previous table', async () => {
+    const { a, b, controller } = setup();
+    await controller.start();
+    const before = a.table;
+    b.refuse = true;
+    const err = await controller.create('cross', spec).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CrossNodeApplyError);
+    expect((err as CrossNodeApplyError).undone).toEqual(['a']);
+    expect(a.table).toEqual(before);
+    expect(await controller.list()).toEqual([]);
+  });
+
+  it('refuses a crossing with no tunnel port, changing no node', async () => {
+    const { a, b, controller } = setup(false);
+    await controller.start();
+    const [ta, tb] = [a.table, b.table];
+    await expect(controller.create('cross', spec)).rejects.toBeInstanceOf(MissingTunnelError);
+    expect([a.table, b.table]).toEqual([ta, tb]);
+  });
+});
