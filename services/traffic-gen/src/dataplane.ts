@@ -1,6 +1,6 @@
 /**
  * The traffic generator's dataplane: the pod's DPDK side from the runtime (openPodDataplane:
- * EAL, one mempool, every pod port per contract 3) and at most one native generator/sink
+ * EAL, one mempool, every pod port per contract 3 of docs/architecture.md) and at most one native generator/sink
  * (packages/dpdk TrafficGenerator) per run on a worker lcore. Its DataplaneView is the pod's
  * (ports, link, ethdev stats) plus a "generator" and a "sink" stage whose counters add up
  * over runs.

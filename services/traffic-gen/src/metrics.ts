@@ -2,7 +2,7 @@ import type { Telemetry } from '@flowline/telemetry';
 import type { TrafficController } from './service';
 
 /**
- * Per-flow metrics of the current run, beside contract 6's port and stage counters (which the
+ * Per-flow metrics of the current run, beside contract 6's (docs/architecture.md) port and stage counters (which the
  * runtime registers from the DataplaneView). Gauges: a new run starts from zero.
  */
 export function registerTrafficMetrics(

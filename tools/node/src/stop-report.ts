@@ -1,7 +1,7 @@
 // What a teardown stopped and removed, so `flowline down` can say it: the processes that were
 // running, the switch ports of pod interfaces, the network namespaces and the hugepage files.
 // The agent tears down in its own process on SIGTERM and writes its report to the state dir
-// (through @flowline/state-file, contract 7); `nodeDown` reads it and adds what its own sweep
+// (through @flowline/state-file, contract 7 of docs/architecture.md); `nodeDown` reads it and adds what its own sweep
 // found, so the report is whole whether the agent, the sweep or both did the stopping.
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
