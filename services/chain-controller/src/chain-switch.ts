@@ -18,6 +18,11 @@ export interface ChainSwitch {
    */
   nodesOf?(port: string): string[];
   /**
+   * With a switch per node: whether nodes `a` and `b` have tunnels to each other (issue 19), so
+   * a chain may span them (its path: src/path.ts). Absent: a chain stays on one node.
+   */
+  joined?(a: string, b: string): boolean;
+  /**
    * Switches that compile the chains themselves (src/tunnel-switches.ts: node switches joined
    * by tunnels, each node's table from the chains' paths). When present the controller hands
    * it the chains instead of one compiled table.

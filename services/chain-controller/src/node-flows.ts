@@ -19,6 +19,17 @@ import { computePath, type NodesOf, type SegmentStep } from './path';
  * gives exactly compileFlows's flows there.
  */
 
+/** No tunnel port from one node to another: the chain cannot cross there. */
+export class MissingTunnelError extends Error {
+  override readonly name = 'MissingTunnelError';
+  constructor(
+    readonly from: string,
+    readonly to: string,
+  ) {
+    super(`node ${from}'s switch has no tunnel port to node ${to}; set up the tunnel first`);
+  }
+}
+
 /** Set in the step of a cookie (its low half) on flows that receive a crossing. */
 export const TUNNEL_RECEIVE_BIT = 0x4000;
 

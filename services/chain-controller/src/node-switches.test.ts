@@ -1,5 +1,9 @@
-import type { FlowStats } from '@flowline/ovs';
+import { CHAIN_OPTION, TUNNEL_PEER_ID, type FlowStats, type TlvMapping } from '@flowline/ovs';
 import { describe, expect, it } from 'vitest';
+import { ChainController } from './controller';
+import { CrossNodeApplyError } from './cross-node-apply';
+import { UnresolvedPortError } from './errors';
+import { MemoryChainStore } from './store';
 import {
   CrossNodeFlowError,
   NodeSwitches,
@@ -202,5 +206,92 @@ describe('OVS remote templates and flow ports', () => {
     ).toEqual(['fw-net1', 'sink-net1']);
     expect(flowPorts('in_port="a b",actions=drop')).toEqual(['a b']);
     expect(flowPorts('priority=0,actions=NORMAL')).toEqual([]);
+  });
+});
+
+describe('NodeSwitches joined by tunnels (issue 19)', () => {
+  class TunnelNode extends MemoryNode {
+    tlv: TlvMapping[] = [];
+    async ensureTlvMap(m: readonly TlvMapping[]): Promise<void> {
+      this.tlv = [...m];
+    }
+  }
+  const tunnelTo = (peer: string, name: string) => ({
+    name,
+    externalIds: { [TUNNEL_PEER_ID]: peer },
+  });
+  const nodes = (tunnels: boolean) => {
+    const a = new TunnelNode([
+      { name: 'a-gen', externalIds: pod('nfs', 'gen', 'net1') },
+      { name: 'a-fw1', externalIds: pod('nfs', 'fw', 'net1') },
+      { name: 'a-fw2', externalIds: pod('nfs', 'fw', 'net2') },
+      { name: 'a-sink', externalIds: pod('nfs', 'sink', 'net1') },
+      ...(tunnels ? [tunnelTo('10.0.0.2', 'gnv-b')] : []),
+    ]);
+    const b = new TunnelNode([
+      { name: 'b-rtr1', externalIds: pod('nfs', 'rtr', 'net1') },
+      { name: 'b-rtr2', externalIds: pod('nfs', 'rtr', 'net2') },
+      ...(tunnels ? [tunnelTo('10.0.0.1', 'gnv-a')] : []),
+    ]);
+    const fleet = new NodeSwitches(
+      () => ['10.0.0.1', '10.0.0.2'],
+      async (address) => (address === '10.0.0.1' ? a : b),
+    );
+    const controller = new ChainController({
+      store: new MemoryChainStore(),
+      directory: new SwitchAttachmentDirectory(fleet),
+      switch: fleet,
+      health: () => () => undefined,
+    });
+    return { a, b, fleet, controller };
+  };
+  const spec = {
+    classifier: { ingressPort: 'nfs/gen/net1', ipVersion: 4, protocol: 'udp' },
+    hops: [
+      { nf: 'nfs/fw', ingressInterface: 'net1', egressInterface: 'net2' },
+      { nf: 'nfs/rtr', ingressInterface: 'net1', egressInterface: 'net2' },
+    ],
+    egressPort: 'nfs/sink/net1',
+  };
+
+  it('programs a chain across two nodes whose switches have tunnels to each other', async () => {
+    const { a, b, fleet, controller } = nodes(true);
+    await controller.start();
+    const chain = await controller.create('cross', spec);
+    expect(chain.status?.phase).toBe('ACTIVE');
+    expect(fleet.joined('10.0.0.1', '10.0.0.2')).toBe(true);
+    const actions = (t: string[]) => t.map((f) => f.replace(/^.*actions=/, ''));
+    expect(actions(a.table)).toEqual([
+      'output:a-fw1',
+      expect.stringMatching(/->tun_metadata0,output:gnv-b$/),
+      'output:a-sink',
+      'NORMAL',
+    ]);
+    expect(actions(b.table)).toEqual([
+      'output:b-rtr1',
+      expect.stringMatching(/->tun_metadata0,output:gnv-a$/),
+      'NORMAL',
+    ]);
+    expect([a.tlv, b.tlv]).toEqual([[CHAIN_OPTION], [CHAIN_OPTION]]);
+  });
+
+  it('still refuses it, naming the endpoint, when the nodes have no tunnels', async () => {
+    const { a, controller } = nodes(false);
+    await controller.start();
+    const err = await controller.create('cross', spec).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnresolvedPortError);
+    expect((err as UnresolvedPortError).field).toBe('spec.hops[1].ingress_interface');
+    expect(a.table).toEqual(['priority=0,actions=NORMAL']);
+  });
+
+  it('undoes node 10.0.0.1 when node 10.0.0.2 refuses its share', async () => {
+    const { a, b, controller } = nodes(true);
+    await controller.start();
+    const before = a.table;
+    b.apply = async () => {
+      throw new Error('bundle rejected');
+    };
+    await expect(controller.create('cross', spec)).rejects.toBeInstanceOf(CrossNodeApplyError);
+    expect(a.table).toEqual(before);
   });
 });

@@ -1,5 +1,8 @@
 import {
   ATTACHMENT_EXTERNAL_IDS,
+  CHAIN_OPTION,
+  TUNNEL_PEER_ID,
+  type TlvMapping,
   OpenFlow,
   OvsdbClient,
   VSwitch,
@@ -10,7 +13,11 @@ import {
 } from '@flowline/ovs';
 import type { Logger } from '@flowline/telemetry';
 import type { ChainSwitch } from './chain-switch';
+import { applyAcrossNodes } from './cross-node-apply';
 import type { NfDirectory, NfRecord } from './directory';
+import { type CompileOptions, type ResolvedChain, compileFlows } from './flows';
+import { MissingTunnelError, compileNodeFlows } from './node-flows';
+import { placePorts } from './path';
 
 /** One node's bridge as the fleet drives it. */
 export interface NodeSwitch {
@@ -18,6 +25,8 @@ export interface NodeSwitch {
   flowStats(): Promise<FlowStats[]>;
   /** The bridge's ports with their external_ids (the CNI plugin's pod identity). */
   ports(): Promise<{ name: string; externalIds: Record<string, string> }[]>;
+  /** Adds OVS TLV mappings the bridge lacks (needed by flows that carry a chain across nodes). */
+  ensureTlvMap?(mappings: readonly TlvMapping[]): Promise<void>;
   close(): void;
 }
 
@@ -96,6 +105,7 @@ export function tcpNodeConnector(options: {
       apply: (flows) => openflow.applyFlows(flows, 'replace'),
       flowStats: () => openflow.dumpFlows(),
       ports: async () => await vswitch.listPorts(options.bridge),
+      ensureTlvMap: (m) => openflow.ensureTlvMap(m),
       close: () => client.close(),
     };
   };
@@ -125,8 +135,12 @@ export class NodeSwitches implements ChainSwitch {
   private readonly retryAt = new Map<string, number>();
   /** port → nodes that have it, as of the last portNames(). */
   private portNodes = new Map<string, string[]>();
+  /** node → peer node → its tunnel port to that peer, as of the last portNames(). */
+  private tunnels = new Map<string, Map<string, string>>();
   /** Each node's share as last applied there. */
   private readonly applied = new Map<string, string>();
+  /** Each node's table as last applied by applyChains: what an undo gives back. */
+  private readonly appliedTables = new Map<string, readonly string[]>();
 
   constructor(
     private readonly addresses: () => Iterable<string>,
@@ -194,10 +208,25 @@ export class NodeSwitches implements ChainSwitch {
 
   async portNames(): Promise<Set<string>> {
     const portNodes = new Map<string, string[]>();
+    const tunnels = new Map<string, Map<string, string>>();
     for (const [address, ports] of await this.portsByNode())
-      for (const p of ports) portNodes.set(p.name, [...(portNodes.get(p.name) ?? []), address]);
+      for (const p of ports) {
+        portNodes.set(p.name, [...(portNodes.get(p.name) ?? []), address]);
+        // A tunnel port (@flowline/ovs addTunnelPeer) to a peer at its node address.
+        const peer = p.externalIds[TUNNEL_PEER_ID];
+        if (peer) tunnels.set(address, (tunnels.get(address) ?? new Map()).set(peer, p.name));
+      }
     this.portNodes = portNodes;
+    this.tunnels = tunnels;
     return new Set(portNodes.keys());
+  }
+
+  /**
+   * Whether two nodes have tunnel ports to each other (as of the last portNames()). A tunnel's
+   * peer is its remote underlay address, taken to be the node's address (InternalIP).
+   */
+  joined(a: string, b: string): boolean {
+    return !!this.tunnels.get(a)?.has(b) && !!this.tunnels.get(b)?.has(a);
   }
 
   /** The nodes whose bridge has `port` (as of the last portNames()). */
@@ -260,6 +289,65 @@ export class NodeSwitches implements ChainSwitch {
         });
       }
     }
+  }
+
+  /**
+   * Programs the chains on every reachable node as one change (issue 19). A chain on one node
+   * compiles as before (compileFlows, each flow to the nodes with its ports); a chain spanning
+   * tunnel-joined nodes gets each node's steps (src/node-flows.ts), before the default flow. A
+   * node whose table changes and fails undoes the others (src/cross-node-apply.ts); a node
+   * whose table does not change may fail (it is down) without failing the change.
+   */
+  async applyChains(chains: readonly ResolvedChain[], options: CompileOptions): Promise<void> {
+    const nodes = await this.reachable();
+    const names = nodes.map(([n]) => n);
+    await this.portNames();
+    const nodesOf = (p: string): string[] => this.nodesOf(p);
+    const spans = (c: ResolvedChain): boolean => new Set(placePorts(c, nodesOf).values()).size > 1;
+    const spanning = chains.filter(spans);
+    const tables = this.partition(
+      compileFlows(
+        chains.filter((c) => !spanning.includes(c)),
+        options,
+      ),
+      names,
+    );
+    if (spanning.length > 0) {
+      const crossing = compileNodeFlows(spanning, nodesOf, names, {
+        ...options,
+        tunnelPort: (from, to) => {
+          const port = this.tunnels.get(from)?.get(to);
+          if (!port) throw new MissingTunnelError(from, to);
+          return port;
+        },
+      });
+      for (const [node, table] of tables) {
+        const extra = (crossing.get(node) ?? []).slice(0, -1); // without its default flow
+        tables.set(node, [...table.slice(0, -1), ...extra, ...table.slice(-1)]);
+      }
+    }
+    const byName = new Map(nodes);
+    await applyAcrossNodes(
+      [...tables].map(([node, next]) => ({
+        node,
+        next,
+        previous: this.appliedTables.get(node) ?? [
+          `priority=0,actions=${options.defaultAction === 'normal' ? 'NORMAL' : 'drop'}`,
+        ],
+      })),
+      async (node, flows) => {
+        const sw = byName.get(node);
+        if (!sw) throw new Error(`node ${node} is not reachable`);
+        if (flows.some((f) => f.includes('tun_metadata'))) {
+          if (!sw.ensureTlvMap) throw new Error(`node ${node}'s switch cannot set a TLV map`);
+          await sw.ensureTlvMap([CHAIN_OPTION]);
+        }
+        await sw.apply([...flows]);
+        this.appliedTables.set(node, flows);
+        this.applied.set(node, flows.join('\n'));
+      },
+      this.log,
+    );
   }
 
   async flowStats(): Promise<FlowStats[]> {

@@ -12,7 +12,7 @@ import { type Endpoint, type ValidChainSpec, endpointText } from './spec';
  */
 export class PortResolver {
   constructor(
-    private readonly sw: Pick<ChainSwitch, 'portNames' | 'nodesOf'>,
+    private readonly sw: Pick<ChainSwitch, 'portNames' | 'nodesOf' | 'joined'>,
     private readonly directory: NfDirectory,
   ) {}
 
@@ -67,10 +67,24 @@ export class PortResolver {
     return { name, spec, ingressPort, egressPort, hops };
   }
 
-  /** With a switch per node, every endpoint of a chain must be on one node's bridge. */
+  /**
+   * With a switch per node, every endpoint of a chain must be on one node's bridge, unless each
+   * is on exactly one node and those nodes are all joined by tunnels (ChainSwitch.joined).
+   */
   private checkOneNode(endpoints: [field: string, port: string][]): void {
     const nodesOf = this.sw.nodesOf?.bind(this.sw);
     if (!nodesOf) return;
+    const joined = this.sw.joined?.bind(this.sw);
+    if (joined) {
+      const placed = endpoints.map(([, p]) => nodesOf(p));
+      const used = [...new Set(placed.flat())];
+      if (
+        used.length > 1 &&
+        placed.every((n) => n.length === 1) &&
+        used.every((a) => used.every((b) => a === b || joined(a, b)))
+      )
+        return;
+    }
     let common: string[] | undefined;
     let anchor: [string, string] | undefined;
     for (const [field, p] of endpoints) {

@@ -10,7 +10,9 @@ import type { Logger } from '@flowline/telemetry';
 import type { ChainSwitch } from './chain-switch';
 import { applyAcrossNodes } from './cross-node-apply';
 import type { CompileOptions, ResolvedChain } from './flows';
-import { compileNodeFlows } from './node-flows';
+import { MissingTunnelError, compileNodeFlows } from './node-flows';
+
+export { MissingTunnelError };
 import { flowPorts } from './node-switches';
 
 /** One node's chain bridge as TunnelSwitches drives it. */
@@ -52,17 +54,6 @@ export function ovsTunnelNode(
     },
     ensureTlvMap: (m) => openflow.ensureTlvMap(m),
   };
-}
-
-/** No tunnel port from one node to another: the chain cannot cross there. */
-export class MissingTunnelError extends Error {
-  override readonly name = 'MissingTunnelError';
-  constructor(
-    readonly from: string,
-    readonly to: string,
-  ) {
-    super(`node ${from}'s switch has no tunnel port to node ${to}; set up the tunnel first`);
-  }
 }
 
 /**
