@@ -1,11 +1,18 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { addTunnelPeer, afPacketDevargs, startOvsDpdk, type OvsDpdk } from '@flowline/ovs';
+import {
+  ATTACHMENT_EXTERNAL_IDS,
+  addTunnelPeer,
+  afPacketDevargs,
+  startOvsDpdk,
+  type OvsDpdk,
+} from '@flowline/ovs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chainKey } from '../../src/flows';
 import { ChainController } from '../../src/controller';
 import type { NfDirectory, NfRecord } from '../../src/directory';
 import { TUNNEL_RECEIVE_BIT } from '../../src/node-flows';
+import { NodeSwitches, SwitchAttachmentDirectory } from '../../src/node-switches';
 import { MemoryChainStore } from '../../src/store';
 import { TunnelSwitches, ovsTunnelNode } from '../../src/tunnel-switches';
 
@@ -138,6 +145,12 @@ describe.skipIf(!root)('a chain across two OVS-DPDK nodes through Geneve tunnels
         await nodes[node]!.vswitch.addPort(nodes[node]!.bridge, port, {
           type: 'dpdk',
           options: { 'dpdk-devargs': afPacketDevargs(port, port) },
+          // as the CNI plugin records a pod's interface (what the kubernetes mode reads)
+          externalIds: {
+            [ATTACHMENT_EXTERNAL_IDS.podNamespace]: 'default',
+            [ATTACHMENT_EXTERNAL_IDS.podName]: pod,
+            [ATTACHMENT_EXTERNAL_IDS.ifname]: iface,
+          },
         });
         await nodes[node]!.vswitch.waitForInterface(
           port,
@@ -167,8 +180,9 @@ describe.skipIf(!root)('a chain across two OVS-DPDK nodes through Geneve tunnels
     for (const ns of made) await sh('ip', 'netns', 'del', ns).catch(() => undefined);
   }, 90_000);
 
-  it('creates gen → fw (a) → rtr (b) → sink (a); every packet arrives, each hop and crossing counted exactly', async () => {
-    const chain = await controller!.create('cross', {
+  /** Creates the chain, sends N packets from gen, checks every count; the chain stays. */
+  const runChain = async (cc: ChainController, N: number): Promise<void> => {
+    const chain = await cc.create('cross', {
       classifier: {
         ingressPort: 'default/gen/net1',
         ipVersion: 4,
@@ -186,7 +200,6 @@ describe.skipIf(!root)('a chain across two OVS-DPDK nodes through Geneve tunnels
 
     const sentBefore = await counter(podNs('gen'), 'tx_packets');
     const sinkBefore = await counter(podNs('sink'), 'rx_packets');
-    const N = 2000;
     const script = `
       const s = require('node:dgram').createSocket('udp4');
       (async () => {
@@ -203,7 +216,7 @@ describe.skipIf(!root)('a chain across two OVS-DPDK nodes through Geneve tunnels
     expect(await counter(podNs('gen'), 'tx_packets')).toBe(sentBefore + N);
     expect(await counter(podNs('sink'), 'rx_packets')).toBe(sinkBefore + N);
 
-    const [status] = await controller!.statsSnapshot();
+    const [status] = await cc.statsSnapshot();
     expect(status?.status?.classifiedPackets).toBe(String(N));
     expect(status?.status?.hops?.map((h) => h.packets)).toEqual([String(N), String(N)]);
 
@@ -214,6 +227,10 @@ describe.skipIf(!root)('a chain across two OVS-DPDK nodes through Geneve tunnels
     };
     expect(await received(nodes[1]!, 1)).toBe(N);
     expect(await received(nodes[0]!, 2)).toBe(N);
+  };
+
+  it('creates gen → fw (a) → rtr (b) → sink (a); every packet arrives, each hop and crossing counted exactly', async () => {
+    await runChain(controller!, 2000);
   }, 90_000);
 
   it('deletes it from both nodes', async () => {
@@ -223,4 +240,35 @@ describe.skipIf(!root)('a chain across two OVS-DPDK nodes through Geneve tunnels
         '0 drop',
       ]);
   });
+
+  it("does the same through NodeSwitches, the kubernetes mode's switch: pods' ports found by their external_ids, nodes joined by their tunnel ports", async () => {
+    controller?.stop();
+    // Node addresses are the underlay addresses, which the tunnel ports name as their peers.
+    const addresses = nodes.map((n) => n.underlay!.address);
+    const fleet = new NodeSwitches(
+      () => addresses,
+      async (address) => {
+        const n = nodes[addresses.indexOf(address)]!;
+        return {
+          apply: (flows) => n.openflow.applyFlows(flows, 'replace'),
+          flowStats: () => n.openflow.dumpFlows(),
+          ports: () => n.vswitch.listPorts(n.bridge),
+          ensureTlvMap: (m) => n.openflow.ensureTlvMap(m),
+          close: () => undefined,
+        };
+      },
+    );
+    controller = new ChainController({
+      store: new MemoryChainStore(),
+      directory: new SwitchAttachmentDirectory(fleet),
+      switch: fleet,
+      health: () => () => undefined,
+      compile: { defaultAction: 'drop' },
+    });
+    await controller.start();
+    await fleet.portNames();
+    expect(fleet.joined(addresses[0]!, addresses[1]!)).toBe(true);
+    await runChain(controller, 1000);
+    await controller.delete('cross');
+  }, 90_000);
 });
