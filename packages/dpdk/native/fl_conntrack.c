@@ -526,6 +526,16 @@ void fl_ct_sweep(struct fl_ct *t, uint64_t now, uint32_t slots) {
     if (t->tag[t->cursor] && now >= e->expires) reclaim(t, e, &t->ctr.expired);
     t->cursor = t->cursor + 1 == total ? 0 : t->cursor + 1;
   }
+  /* The next sweep reads the next window: fetch its live entries now (their tags were fetched
+   * by this call's predecessor) and the tags of the window after it, so that no sweep waits for
+   * memory (it read one entry line per live slot, most of them misses). */
+  uint32_t c = t->cursor;
+  for (uint32_t i = 0; i < slots; i++) {
+    if (t->tag[c]) rte_prefetch0(&t->e[c]);
+    c = c + 1 == total ? 0 : c + 1;
+  }
+  rte_prefetch0(&t->tag[c]);
+  rte_prefetch0(&t->tag[c + slots - 1 < total ? c + slots - 1 : total - 1]);
 }
 
 void fl_ct_counters(const struct fl_ct *t, struct fl_ct_counters *out) {

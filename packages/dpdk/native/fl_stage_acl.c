@@ -52,10 +52,17 @@ void fl_acl_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n
   uint16_t i4[FL_MAX_BURST], i6[FL_MAX_BURST];
   uint32_t r4[FL_MAX_BURST], r6[FL_MAX_BURST];
   uint16_t n4 = 0, n6 = 0;
+  /* The packets to judge: those headed out that conntrack did not pass. Tracked and untracked
+   * packets mix at random, so they are picked without a branch per packet. */
+  uint16_t todo[FL_MAX_BURST], m = 0;
   for (uint16_t i = 0; i < n; i++) {
+    todo[m] = i;
+    m += (pk[i].fate == FATE_FWD) & !pk[i].tracked;
+  }
+  c->in += m;
+  for (uint16_t j = 0; j < m; j++) {
+    uint16_t i = todo[j];
     struct pkt *k = &pk[i];
-    if (k->fate != FATE_FWD || k->tracked) continue;
-    c->in++;
     const struct fl_parsed *h = &k->h;
     if (h->reason) {
       set_fate(c, k, FL_ACT_DROP, h->reason);
@@ -105,26 +112,29 @@ void fl_acl_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n
     uint16_t cnt = fam ? n6 : n4;
     const uint32_t *res = fam ? r6 : r4;
     const uint16_t *idx = fam ? i6 : i4;
+    uint64_t denied = 0;
     for (uint16_t j = 0; j < cnt; j++) {
       uint32_t r = res[j];
-      int act;
-      if (r) {
-        hits[r - 1]++;
-        act = t->actions[r - 1];
-      } else {
-        hits[t->n]++;
-        act = s->c.acl.default_action;
-      }
+      hits[r ? r - 1 : t->n]++;
+      int act = r ? t->actions[r - 1] : s->c.acl.default_action;
       struct pkt *k = &pk[idx[j]];
-      set_fate(c, k, act, FL_R_ACL_DENY);
-      if (ct && act == FL_ACT_PASS &&
-          fl_ct_commit(ct, &k->h, rte_pktmbuf_mtod(k->m, const uint8_t *), k->m->data_len, b->now) <
-              0)
+      /* Permits and denies mix at random: a deny is applied without a branch. */
+      int deny = act == FL_ACT_DROP;
+      k->fate = deny ? FATE_DROP : k->fate;
+      k->reason = deny ? FL_R_ACL_DENY : k->reason;
+      denied += (uint64_t)deny;
+      if (act == FL_ACT_PUNT)
+        set_fate(c, k, act, FL_R_ACL_DENY);
+      else if (ct && act == FL_ACT_PASS &&
+               fl_ct_commit(ct, &k->h, rte_pktmbuf_mtod(k->m, const uint8_t *), k->m->data_len,
+                            b->now) < 0)
         set_fate(c, k, FL_ACT_DROP, FL_R_CT_FULL);
     }
+    c->drop[FL_R_ACL_DENY] += denied;
   }
-  for (uint16_t i = 0; i < n; i++)
-    if (pk[i].fate == FATE_FWD && !pk[i].tracked) c->out++;
+  uint64_t out = 0;
+  for (uint16_t i = 0; i < n; i++) out += (pk[i].fate == FATE_FWD) & !pk[i].tracked;
+  c->out += out;
 }
 
 RTE_ACL_RULE_DEF(acl6_rule, 11);

@@ -36,8 +36,36 @@ static void send_to(struct stage_ctr *pc, uint16_t port, uint16_t q, struct rte_
   }
 }
 
+/* Hands the punted packets (their reasons in hash.usr) to the punt ring and frees the dropped. */
+static void punt_and_drop(struct worker *w, struct rte_mbuf **punt, uint16_t npunt,
+                          struct rte_mbuf **drop, uint16_t ndrop) {
+  struct stage_ctr *pc = &w->ctr[0];
+  if (npunt) {
+    unsigned q = rte_ring_enqueue_burst(w->p->punt, (void **)punt, npunt, NULL);
+    for (unsigned i = 0; i < npunt; i++) {
+      if (i < q)
+        pc->punt[punt[i]->hash.usr]++;
+      else
+        pc->drop[FL_R_PUNT_FULL]++;
+    }
+    if (q < npunt) rte_pktmbuf_free_bulk(punt + q, npunt - q);
+  }
+  if (ndrop) rte_pktmbuf_free_bulk(drop, ndrop);
+}
+
+/* The output every packet headed out of the burst takes, or FL_NO_PORT when they take several,
+ * none, or there is no such packet. */
+static inline uint16_t one_output(const struct pkt *pk, uint16_t n) {
+  uint16_t i = 0;
+  while (i < n && pk[i].fate != FATE_FWD) i++;
+  if (i == n) return FL_NO_PORT;
+  uint16_t out = pk[i].out;
+  int same = 1;
+  for (; i < n; i++) same &= (pk[i].fate != FATE_FWD) | (pk[i].out == out);
+  return same ? out : FL_NO_PORT;
+}
+
 static void finish(struct worker *w, struct pkt *pk, uint16_t n, struct rte_mbuf **ms) {
-  struct fl_pipeline *p = w->p;
   struct stage_ctr *pc = &w->ctr[0];
   /* The common case: every packet of the burst goes out of one port, in order. */
   uint16_t first = pk[0].out;
@@ -48,10 +76,31 @@ static void finish(struct worker *w, struct pkt *pk, uint16_t n, struct rte_mbuf
     send_to(pc, first, w->c.tx_queue, ms, n);
     return;
   }
-  uint16_t ports[8], counts[8], np = 0;
-  struct rte_mbuf *tx[8][FL_MAX_BURST];
   struct rte_mbuf *punt[FL_MAX_BURST], *drop[FL_MAX_BURST];
   uint16_t npunt = 0, ndrop = 0;
+  uint16_t out = one_output(pk, n);
+  if (out != FL_NO_PORT) {
+    /* One output, the rest dropped or punted (a firewall's burst): fates mix at random, so the
+     * burst is sorted without a branch per packet, each packet written to every list and
+     * kept by the one its fate counts. */
+    struct rte_mbuf *tx[FL_MAX_BURST];
+    uint8_t reason[FL_MAX_BURST];
+    uint16_t ntx = 0;
+    for (uint16_t i = 0; i < n; i++) {
+      const struct pkt *k = &pk[i];
+      tx[ntx] = punt[npunt] = drop[ndrop] = k->m;
+      reason[npunt] = k->reason;
+      ntx += k->fate == FATE_FWD;
+      npunt += k->fate == FATE_PUNT;
+      ndrop += k->fate == FATE_DROP;
+    }
+    for (uint16_t i = 0; i < npunt; i++) punt[i]->hash.usr = reason[i];
+    if (ntx) send_to(pc, out, w->c.tx_queue, tx, ntx);
+    punt_and_drop(w, punt, npunt, drop, ndrop);
+    return;
+  }
+  uint16_t ports[8], counts[8], np = 0;
+  struct rte_mbuf *tx[8][FL_MAX_BURST];
   for (uint16_t i = 0; i < n; i++) {
     struct pkt *k = &pk[i];
     if (k->fate == FATE_FWD && k->out == FL_NO_PORT) {
@@ -82,17 +131,7 @@ static void finish(struct worker *w, struct pkt *pk, uint16_t n, struct rte_mbuf
   }
   for (uint16_t j = 0; j < np; j++)
     if (counts[j]) send_to(pc, ports[j], w->c.tx_queue, tx[j], counts[j]);
-  if (npunt) {
-    unsigned q = rte_ring_enqueue_burst(p->punt, (void **)punt, npunt, NULL);
-    for (unsigned i = 0; i < npunt; i++) {
-      if (i < q)
-        pc->punt[punt[i]->hash.usr]++;
-      else
-        pc->drop[FL_R_PUNT_FULL]++;
-    }
-    if (q < npunt) rte_pktmbuf_free_bulk(punt + q, npunt - q);
-  }
-  if (ndrop) rte_pktmbuf_free_bulk(drop, ndrop);
+  punt_and_drop(w, punt, npunt, drop, ndrop);
 }
 
 /* t: the TSC after the rx burst when this burst is one of the sampled ones (FL_CYC_SAMPLE), whose
