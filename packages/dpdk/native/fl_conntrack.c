@@ -17,6 +17,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include <rte_byteorder.h>
 #include <rte_common.h>
 #include <rte_cycles.h>
@@ -74,6 +78,7 @@ _Static_assert(sizeof(struct ct_entry) == 64, "one entry per cache line");
 /* A slot's tag: 15 bits of its flow's hash (the bits above the bucket index's) and a valid bit. */
 static inline uint16_t tag_of(uint32_t sig) { return (uint16_t)((sig >> 16) | 0x8000u); }
 _Static_assert(FL_CT_BUCKET * sizeof(uint16_t) == 32, "two buckets' tags per cache line");
+_Static_assert(FL_CT_BUCKET == 16, "tag_matches compares a bucket's tags as two vectors of 8");
 
 struct fl_ct {
   struct ct_entry *e;
@@ -292,9 +297,17 @@ static inline void reclaim(struct fl_ct *t, struct ct_entry *e, uint64_t *why) {
 /* Slots of the bucket whose tag is the packet's, as a bit mask. */
 static inline uint32_t tag_matches(const struct fl_ct *t, size_t b, uint32_t sig) {
   const uint16_t *tg = &t->tag[b], want = tag_of(sig);
+#ifdef __SSE2__
+  /* The 16 tags in two vector compares (the scalar loop below is some 60 instructions). */
+  const __m128i w = _mm_set1_epi16((short)want);
+  __m128i lo = _mm_cmpeq_epi16(_mm_loadu_si128((const __m128i *)tg), w);
+  __m128i hi = _mm_cmpeq_epi16(_mm_loadu_si128((const __m128i *)(tg + 8)), w);
+  return (uint32_t)_mm_movemask_epi8(_mm_packs_epi16(lo, hi));
+#else
   uint32_t m = 0;
   for (int i = 0; i < FL_CT_BUCKET; i++) m |= (uint32_t)(tg[i] == want) << i;
   return m;
+#endif
 }
 
 static inline int key_eq(const struct ct_key *x, const struct ct_key *y) {
