@@ -39,6 +39,7 @@ Napi::Value GenCreate(const Napi::CallbackInfo &info) {
   c.backoff.spin_polls = OptU32(bo, "spinPolls", 256);
   c.backoff.sleep_min_us = OptU32(bo, "sleepMinUs", 1);
   c.backoff.sleep_max_us = OptU32(bo, "sleepMaxUs", 500);
+  c.backoff.share_core = bo.Get("shareCore").ToBoolean() ? 1 : 0;
   Napi::Array rx = o.Get("rx").As<Napi::Array>();
   if (rx.Length() > FL_GEN_MAX_RX) throw Napi::RangeError::New(env, "too many rx queues");
   c.n_rx = (uint16_t)rx.Length();

@@ -52,6 +52,7 @@ Napi::Value PipelineCreate(const Napi::CallbackInfo &info) {
   c.backoff.sleep_max_us = OptU32(bo, "sleepMaxUs", 500);
   c.backoff.rx_mode = RxMode(env, o.Get("rxMode"));
   c.backoff.intr_wait_ms = OptU32(bo, "interruptWaitMs", 100);
+  c.backoff.share_core = bo.Get("shareCore").ToBoolean() ? 1 : 0;
   c.punt_ring_size = OptU32(o, "puntRingSize", 1024);
   c.inject_ring_size = OptU32(o, "injectRingSize", 1024);
   c.manual_clock = o.Get("manualClock").ToBoolean() ? 1 : 0;
@@ -364,12 +365,12 @@ Napi::Value PipelineCounters(const Napi::CallbackInfo &info) {
   return Float64s(env, v.data(), v.size());
 }
 
-// Idle waits in epoll, those ended by a queue's kick, workers waiting on rx interrupts.
+// Idle waits in epoll, those ended by a queue's kick, workers waiting on rx interrupts, yields.
 Napi::Value PipelineRxWaits(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  uint64_t v[3];
+  uint64_t v[4];
   fl_pipeline_rx_waits(Pipeline(info[0]), v);
-  return Float64s(env, v, 3);
+  return Float64s(env, v, 4);
 }
 
 // Busy cycles: FL_CYC_FIXED totals, then one per stage (see fl.h).

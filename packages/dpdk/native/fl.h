@@ -136,6 +136,10 @@ struct fl_backoff {
   uint32_t sleep_max_us; /* sleeps double up to this */
   uint32_t rx_mode;      /* enum fl_rx_mode */
   uint32_t intr_wait_ms; /* longest epoll wait (a lost kick costs at most this); 0: 100 */
+  /* The core is shared with other pollers: a poll that comes back short (fewer than a burst, so
+   * the worker has caught up) and every empty spin poll yield the CPU (sched_yield) instead of
+   * holding it until the scheduler's slice ends, so the poller that has packets runs sooner. */
+  uint32_t share_core;
 };
 struct fl_worker_conf {
   unsigned lcore;
@@ -274,8 +278,8 @@ int64_t fl_pipeline_lpm_hits(struct fl_pipeline *p, int s, uint64_t *out, uint32
  * punt[FL_R_COUNT]. out has (2 + 2 * FL_R_COUNT) values per stage. */
 #define FL_STAGE_CTRS (2 + 2 * FL_R_COUNT)
 void fl_pipeline_counters(struct fl_pipeline *p, uint64_t *out);
-/* Idle waits in epoll, those a queue's kick ended, and workers that wait on rx interrupts. */
-void fl_pipeline_rx_waits(struct fl_pipeline *p, uint64_t out[3]);
+/* Idle waits in epoll, those a queue's kick ended, workers that wait on rx interrupts, yields. */
+void fl_pipeline_rx_waits(struct fl_pipeline *p, uint64_t out[4]);
 /* The current ACL table of a stage (control thread; NULL when not an ACL stage). It stays
  * valid until the next fl_pipeline_swap_acl of that stage, which also runs on this thread. */
 const struct fl_acl_table *fl_pipeline_acl_table(struct fl_pipeline *p, int stage);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <rte_byteorder.h>
@@ -415,8 +416,12 @@ static int gen_main(void *arg) {
     if (progress) {
       idle = 0;
       sleep_us = bo->sleep_min_us ? bo->sleep_min_us : 1;
+      if (bo->share_core && progress < g->c.burst) sched_yield(); /* caught up: see fl.h */
     } else if (++idle <= bo->spin_polls) {
-      rte_pause();
+      if (bo->share_core)
+        sched_yield();
+      else
+        rte_pause();
     } else {
       uint64_t us = sleep_us;
       /* Wake for the next paced packet; one already due but not sent (a full queue, a peer

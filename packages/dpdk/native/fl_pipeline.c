@@ -354,12 +354,13 @@ int64_t fl_pipeline_lpm_hits(struct fl_pipeline *p, int s, uint64_t *out, uint32
 }
 uint64_t fl_pipeline_swaps(struct fl_pipeline *p) { return p->swaps; }
 
-void fl_pipeline_rx_waits(struct fl_pipeline *p, uint64_t out[3]) {
-  out[0] = out[1] = out[2] = 0;
+void fl_pipeline_rx_waits(struct fl_pipeline *p, uint64_t out[4]) {
+  out[0] = out[1] = out[2] = out[3] = 0;
   for (unsigned i = 0; i < p->c.n_workers; i++) {
     out[0] += __atomic_load_n(&p->w[i]->waits, __ATOMIC_RELAXED);
     out[1] += __atomic_load_n(&p->w[i]->wakeups_rx, __ATOMIC_RELAXED);
     out[2] += (uint64_t)p->w[i]->intr_ok;
+    out[3] += __atomic_load_n(&p->w[i]->yields, __ATOMIC_RELAXED);
   }
 }
 

@@ -10,6 +10,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <rte_cycles.h>
@@ -320,8 +321,17 @@ int fl_worker_main(void *arg) {
     if (total) {
       idle = 0;
       sleep_us = bo->sleep_min_us;
+      if (bo->share_core && total < p->c.burst) {
+        sched_yield();
+        w->yields++;
+      }
     } else if (bo->rx_mode == FL_RX_POLL || ++idle <= bo->spin_polls) {
-      rte_pause();
+      if (bo->share_core) {
+        sched_yield();
+        w->yields++;
+      } else {
+        rte_pause();
+      }
     } else if (w->intr_ok) {
       if (rx_intr_wait(w, ms)) idle = 0;
     } else {

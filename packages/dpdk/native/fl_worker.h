@@ -24,6 +24,7 @@ struct worker {
   int intr_ok;                    /* every input's rx interrupt is in this thread's epoll */
   struct rte_epoll_event wake_ev; /* stays registered while the worker runs */
   uint64_t waits, wakeups_rx;     /* epoll waits, and those a queue's kick ended */
+  uint64_t yields;                /* sched_yield calls (backoff.share_core) */
   struct fl_worker_conf c;
   struct stage_ctr ctr[MAX_STAGES + 1];
   /* Busy TSC cycles (polls that returned packets only): FL_CYC_* then one per stage. */

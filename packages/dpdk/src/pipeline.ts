@@ -188,6 +188,13 @@ export interface Backoff {
    * that reconnected) costs at most this.
    */
   interruptWaitMs?: number;
+  /**
+   * The worker shares its core with other pollers (default false): a poll that comes back short
+   * (fewer than a burst: it has caught up) and every empty spin poll yield the CPU
+   * (sched_yield) instead of holding it to the end of the scheduler's slice, so that the poller
+   * that has packets runs sooner. Off for a worker with a core of its own (rxMode poll).
+   */
+  shareCore?: boolean;
 }
 
 /**
@@ -210,6 +217,8 @@ export interface RxWaits {
   kicked: number;
   /** Workers that wait on rx interrupts (the others use the timer back-off). */
   interruptWorkers: number;
+  /** Times the workers gave up the CPU (backoff.shareCore). */
+  yields: number;
 }
 
 export interface WorkerSpec {
@@ -701,7 +710,7 @@ export class Pipeline {
   rxWaits(): RxWaits {
     this.assertLive();
     const raw = native().pipelineRxWaits(this.handle);
-    return { waits: raw[0]!, kicked: raw[1]!, interruptWorkers: raw[2]! };
+    return { waits: raw[0]!, kicked: raw[1]!, interruptWorkers: raw[2]!, yields: raw[3]! };
   }
 
   /** Busy cycles per part of the burst and per stage, summed over workers (see PipelineCycles). */

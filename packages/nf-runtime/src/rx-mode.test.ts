@@ -20,6 +20,17 @@ describe('rx mode', () => {
     expect(rxPlan('poll', vhost, true).pipeline).toEqual({ backoff: POLL_BACKOFF, rxMode: 'poll' });
   });
 
+  it('only poll keeps the core: every other mode yields it when caught up (shareCore)', () => {
+    const ring = [{ name: 'r', kind: 'vdev' }];
+    expect(rxPlan('poll', vhost, true).backoff.shareCore).toBe(false);
+    for (const [mode, ports] of [
+      ['adaptive', vhost],
+      ['interrupt', vhost],
+      ['adaptive', ring],
+    ] as const)
+      expect(rxPlan(mode, ports, true).pipeline.backoff.shareCore, `${mode}`).toBe(true);
+  });
+
   it('adaptive is had only with native support and every port able to interrupt', () => {
     expect(rxPlan('adaptive', vhost, true)).toMatchObject({
       effective: 'adaptive',

@@ -22,6 +22,12 @@ export interface RxBackoff {
   spinPolls: number;
   sleepMinUs: number;
   sleepMaxUs: number;
+  /**
+   * The worker shares its core with other pollers (a pod's workers and the switch's PMD on a
+   * node's few cores): a poll that comes back short yields the CPU (sched_yield) instead of
+   * spinning to the end of the scheduler's slice. Off in `poll`, which assumes a core of its own.
+   */
+  shareCore: boolean;
 }
 
 /**
@@ -50,9 +56,19 @@ export interface RxPlan {
 const INTERRUPT_KINDS: ReadonlySet<string> = new Set(['virtio-user', 'vhost', 'pci']);
 
 /** Busy polling: a worker never sleeps (idle polls wrap at 2^32, about an hour). */
-export const POLL_BACKOFF: RxBackoff = { spinPolls: 0xffffffff, sleepMinUs: 1, sleepMaxUs: 1 };
+export const POLL_BACKOFF: RxBackoff = {
+  spinPolls: 0xffffffff,
+  sleepMinUs: 1,
+  sleepMaxUs: 1,
+  shareCore: false,
+};
 /** The timer back-off: short spin, then sleeps doubling from 10 µs to 500 µs. */
-export const TIMER_BACKOFF: RxBackoff = { spinPolls: 256, sleepMinUs: 10, sleepMaxUs: 500 };
+export const TIMER_BACKOFF: RxBackoff = {
+  spinPolls: 256,
+  sleepMinUs: 10,
+  sleepMaxUs: 500,
+  shareCore: true,
+};
 
 export function rxPlan(
   requested: RxMode,

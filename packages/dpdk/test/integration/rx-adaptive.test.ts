@@ -11,9 +11,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { Pipeline, Port, devargs } from '../../src/index';
 import { dataplaneReady, sleep, waitFor } from '../support/env';
-import { drain, eachFileRig, tagOf, tagged } from '../support/rig';
+import { BACKOFF, drain, eachFileRig, sendAll, settle, tagOf, tagged } from '../support/rig';
 
-const rigOf = eachFileRig('rxadapt', 1);
+const rigOf = eachFileRig('rxadapt', 3);
 const sock = `/tmp/fltest-rxa-${process.pid}.sock`;
 afterAll(() => rmSync(sock, { force: true }));
 
@@ -94,6 +94,39 @@ describe.skipIf(dataplaneReady())('adaptive rx on virtio-user (root, hugepages)'
       p.close();
       virtio.close();
       vhost.close();
+    }
+  });
+
+  it('shareCore: a worker that has caught up gives up the CPU; without it, never', async () => {
+    const [, a, b] = rigOf().ports as [Port, Port, Port];
+    const pool = rigOf().pool;
+    for (const shareCore of [true, false]) {
+      const p = Pipeline.create({
+        inputs: [a],
+        backoff: { ...BACKOFF, shareCore },
+        stages: [{ kind: 'l2fwd', forward: [{ from: a, to: b }] }],
+      });
+      try {
+        p.start();
+        // bursts of 5, shorter than a burst (32): each poll that takes one has caught up
+        for (let i = 0; i < 100; i += 5) {
+          await sendAll(
+            a,
+            pool,
+            Array.from({ length: 5 }, (_, k) =>
+              tagged(i + k, { src: '10.0.0.1', dst: '10.0.0.2' }),
+            ),
+          );
+          await sleep(2);
+        }
+        await settle(p, 100);
+        expect(drain(b)).toHaveLength(100);
+        const { yields } = p.rxWaits();
+        if (shareCore) expect(yields).toBeGreaterThanOrEqual(20);
+        else expect(yields).toBe(0);
+      } finally {
+        p.close();
+      }
     }
   });
 
