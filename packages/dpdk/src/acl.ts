@@ -67,7 +67,7 @@ export async function compileAclAsync(
   return out;
 }
 
-/** Bytes per rule in the packed form the addon reads (see AclRules in native/addon.cc). */
+/** Bytes per rule in the packed form the addon reads (see AclRules in native/addon_pipeline.cc). */
 export const ACL_RULE_WIRE_SIZE = 52;
 
 /**

@@ -3,7 +3,7 @@
  * "Limits").
  *
  * MAX_ROUTES is 8,192: where the native IPv6 LPM table stops growing with its routes. The LPM
- * stage (lpm_build, packages/dpdk/native/fl_pipeline.c) sizes rte_lpm6 with 8 tbl8 groups per
+ * stage (fl_lpm_build, packages/dpdk/native/fl_stage_lpm.c) sizes rte_lpm6 with 8 tbl8 groups per
  * IPv6 route, capped at 65,536 groups, which it reaches at 8,192 routes; rte_lpm (IPv4) gets
  * one group per route, as many as any IPv4 table needs. The count is for both families together,
  * so a table that fits does so whatever its mix. Connected subnets and learned neighbours are
