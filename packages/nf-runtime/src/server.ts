@@ -219,7 +219,7 @@ export class NfServer {
    * certificate (kubelet's gRPC probes). It answers SERVING or NOT_SERVING and nothing else.
    */
   async listenHealth(address: string): Promise<string> {
-    const alone = await this.health.listenAlone(address);
+    const alone = await this.health.listenAlone(address, this.options.telemetry.logger);
     this.healthServer = alone.server;
     return alone.address;
   }

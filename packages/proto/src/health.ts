@@ -43,10 +43,14 @@ export class HealthService {
   /**
    * A listener of its own serving this health service and nothing else, in plaintext: kubelet's
    * gRPC probes carry no client certificate, and all it tells is SERVING or NOT_SERVING. Every
-   * other API of the process stays behind mutual TLS. Resolves to the server and the address
-   * bound (host:port with the port picked when given 0).
+   * other API of the process stays behind mutual TLS. It is only opened when configured, and
+   * says so through `log.warn` (a listener without TLS is always announced). Resolves to the
+   * server and the address bound (host:port with the port picked when given 0).
    */
-  async listenAlone(address: string): Promise<{ server: grpc.Server; address: string }> {
+  async listenAlone(
+    address: string,
+    log: { warn(msg: string, fields?: Record<string, unknown>): void },
+  ): Promise<{ server: grpc.Server; address: string }> {
     const server = new grpc.Server();
     this.addTo(server);
     const port = await new Promise<number>((resolve, reject) =>
@@ -54,7 +58,11 @@ export class HealthService {
         err ? reject(err) : resolve(p),
       ),
     );
-    return { server, address: address.replace(/:\d+$/, `:${port}`) };
+    const bound = address.replace(/:\d+$/, `:${port}`);
+    log.warn('gRPC health listener without TLS: it answers grpc.health.v1 only', {
+      address: bound,
+    });
+    return { server, address: bound };
   }
 
   handlers(): HealthHandlers {

@@ -141,3 +141,24 @@ describe('typed client and server over a unix socket', () => {
     expect(statuses).toEqual(['SERVING', 'NOT_SERVING']);
   });
 });
+
+describe('HealthService.listenAlone', () => {
+  it('serves health in plaintext on its own listener and always says so', async () => {
+    const warned: { msg: string; fields?: Record<string, unknown> }[] = [];
+    const { server, address } = await new HealthService().listenAlone('127.0.0.1:0', {
+      warn: (msg, fields) => warned.push({ msg, ...(fields ? { fields } : {}) }),
+    });
+    try {
+      expect(address).toMatch(/^127\.0\.0\.1:[1-9]\d*$/);
+      expect(warned).toEqual([{ msg: expect.stringMatching(/without TLS/), fields: { address } }]);
+      const health = new (loadHealthV1().Health)(address, grpc.credentials.createInsecure());
+      const status = await new Promise<string>((resolve, reject) =>
+        health.Check({ service: '' }, (e, r) => (e ? reject(e) : resolve(r!.status))),
+      );
+      health.close();
+      expect(status).toBe('SERVING');
+    } finally {
+      server.forceShutdown();
+    }
+  });
+});

@@ -197,7 +197,7 @@ export async function startChainController(
   let healthServer: grpc.Server | undefined;
   let healthAddress: string | undefined;
   if (config.healthAddress) {
-    const alone = await health.listenAlone(config.healthAddress);
+    const alone = await health.listenAlone(config.healthAddress, log);
     healthServer = alone.server;
     healthAddress = alone.address;
   }
