@@ -310,6 +310,7 @@ export class KernelPeer {
     private readonly tp: Testpmd,
     readonly netns: string,
     private readonly outer: string,
+    private readonly inner: string,
   ) {}
 
   /** dst MAC of the trace's frames (trace.ts), given to the namespace's receiving veth. */
@@ -387,7 +388,7 @@ export class KernelPeer {
         await tp.stop(true).catch(() => undefined);
         throw e;
       }
-      return new KernelPeer(tp, ns, outer);
+      return new KernelPeer(tp, ns, outer, inner);
     } catch (e) {
       await KernelPeer.remove(ns, outer);
       throw e;
@@ -420,7 +421,7 @@ export class KernelPeer {
       if (!l) throw new Error(`netns ${this.netns}: no ${n}`);
       return l;
     };
-    const inner = links.find((x) => x.ifname.startsWith('fk'))!;
+    const inner = dev(this.inner);
     return {
       t,
       rx: inner.stats64.rx.packets,
