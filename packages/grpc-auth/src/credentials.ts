@@ -102,6 +102,64 @@ export function serverCredentials(
   return grpc.experimental.createCertificateProviderServerCredentials(provider, provider, true);
 }
 
+/**
+ * Resolves once the certificate files behind `sec` are in memory. grpc-js reads them
+ * asynchronously (on libuv's thread pool) after a server binds, and until then it drops every
+ * connection it accepts: a listener that says it is serving before this resolves refuses its
+ * first clients whenever the pool is busy. Await it before binding. Rejects when a file cannot be
+ * read or the read takes longer than `timeoutMs`. Plaintext resolves at once.
+ */
+export async function certificatesLoaded(
+  sec: TransportSecurity,
+  timeoutMs = 10_000,
+): Promise<void> {
+  if (sec.insecure) return;
+  const provider = providerFor(sec);
+  let identity: unknown;
+  let ca: unknown;
+  let settle: (err?: Error) => void = () => undefined;
+  const done = new Promise<void>((resolve, reject) => {
+    settle = (err) => (err ? reject(err) : resolve());
+  });
+  const check = () => {
+    if (identity === null || ca === null)
+      settle(
+        new GrpcAuthError(
+          `certificate files could not be read: ${identity === null ? `${sec.certFile} / ${sec.keyFile}` : sec.caFile}`,
+          { field: identity === null ? 'certFile' : 'caFile' },
+        ),
+      );
+    else if (identity !== undefined && ca !== undefined) settle();
+  };
+  const onIdentity = (update: unknown) => {
+    identity = update;
+    check();
+  };
+  const onCa = (update: unknown) => {
+    ca = update;
+    check();
+  };
+  const timer = setTimeout(
+    () =>
+      settle(
+        new GrpcAuthError(`certificate files not read within ${timeoutMs} ms`, {
+          field: 'certFile',
+          path: sec.certFile,
+        }),
+      ),
+    timeoutMs,
+  );
+  provider.addIdentityCertificateListener(onIdentity);
+  provider.addCaCertificateListener(onCa);
+  try {
+    await done;
+  } finally {
+    clearTimeout(timer);
+    provider.removeIdentityCertificateListener(onIdentity);
+    provider.removeCaCertificateListener(onCa);
+  }
+}
+
 /** Which server a client accepts: one SPIFFE ID, or a test of the ID its certificate proves. */
 export type ExpectedServer = string | ((identity: string) => boolean);
 

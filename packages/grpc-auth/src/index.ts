@@ -11,6 +11,7 @@ export {
 } from './identity';
 export {
   DEFAULT_REFRESH_MS,
+  certificatesLoaded,
   channelCredentials,
   serverCredentials,
   transportSecurityFromEnv,

@@ -3,6 +3,7 @@ import {
   type AccessPolicy,
   anyAuthenticated,
   authorizationInterceptor,
+  certificatesLoaded,
   controllerId,
   onlyIdentities,
   operatorId,
@@ -206,6 +207,8 @@ export class NfServer {
 
   /** Binds the address (host:port, port 0 picks one, or unix:///path); returns what it bound. */
   async listen(address: string): Promise<string> {
+    // Bound only with the certificates in memory: grpc-js drops connections until it has them.
+    await certificatesLoaded(this.options.security);
     const creds = serverCredentials(
       this.options.security,
       this.options.telemetry.logger,

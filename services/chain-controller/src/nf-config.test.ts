@@ -4,6 +4,7 @@ import {
   controllerId,
   onlyIdentities,
   operatorId,
+  certificatesLoaded,
   serverCredentials,
   type TransportSecurity,
 } from '@flowline/grpc-auth';
@@ -99,6 +100,7 @@ class Nf {
         cb(null, { generation: '2', routeCount: this.routes.size });
       },
     });
+    await certificatesLoaded(this.security);
     const port = await new Promise<number>((res, rej) =>
       this.server.bindAsync(
         '127.0.0.1:0',

@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import type { TransportSecurity } from '@flowline/grpc-auth';
+import { certificatesLoaded, type TransportSecurity } from '@flowline/grpc-auth';
 import { OpenFlow, OvsdbClient, VSwitch, switchName, type OvsTls } from '@flowline/ovs';
 import { HealthService } from '@flowline/proto';
 import { type Telemetry, setupTelemetry } from '@flowline/telemetry';
@@ -191,6 +191,8 @@ export async function startChainController(
     service:
       config.maxWatchStreams !== undefined ? { maxWatchStreams: config.maxWatchStreams } : {},
   });
+  // Bound only with the certificates in memory: grpc-js drops connections until it has them.
+  await certificatesLoaded(config.security);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(config.listen, creds, (err, p) => (err ? reject(err) : resolve(p))),
   );

@@ -5,7 +5,13 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalPki, channelCredentials, nfId, serverCredentials } from '@flowline/grpc-auth';
+import {
+  LocalPki,
+  certificatesLoaded,
+  channelCredentials,
+  nfId,
+  serverCredentials,
+} from '@flowline/grpc-auth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FlowOutcome } from './fates';
 import { loadPlan, type TrafficPlan } from './plan';
@@ -52,12 +58,14 @@ function firewallServer(): {
     health,
     applied,
     denied,
-    start: () =>
-      new Promise((resolve, reject) =>
+    start: async () => {
+      await certificatesLoaded(nfFiles);
+      return new Promise((resolve, reject) =>
         server.bindAsync('127.0.0.1:0', nfTls(), (err, port) =>
           err ? reject(err) : resolve(`127.0.0.1:${port}`),
         ),
-      ),
+      );
+    },
   };
 }
 
@@ -158,6 +166,7 @@ describe('the traffic step', () => {
       Stop: (_: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, results(true)),
       WatchResults: (call: grpc.ServerWritableStream<unknown, unknown>) => call.end(),
     });
+    await certificatesLoaded(nfFiles);
     const port = await new Promise<number>((res, rej) =>
       server.bindAsync('127.0.0.1:0', nfTls(), (e, p) => (e ? rej(e) : res(p))),
     );

@@ -1,6 +1,7 @@
 // Real gRPC over TLS on loopback: certificates from a real CA (openssl), a server with a policy,
 // and clients with no certificate, a certificate from another CA, another identity's, and the
 // right one; then the server's certificate replaced on disk while it runs.
+import { pbkdf2 } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +12,7 @@ import {
   anyAuthenticated,
   authorizationInterceptor,
   callerIdentity,
+  certificatesLoaded,
   channelCredentials,
   controllerId,
   issueCertificate,
@@ -210,6 +212,54 @@ describe('mutual TLS with identities', () => {
       now = await serialSeen();
     }
     expect(now).not.toBe(first);
+  });
+
+  it('serves its first client while the thread pool is busy, once certificatesLoaded resolved before binding', async () => {
+    // Files nobody has read yet (a new provider); the client's are in memory already.
+    const fresh = issueCertificate(dir, 'fw-fresh', nfId('tenant-a', 'fw'));
+    await certificatesLoaded(files.controller);
+    // grpc-js reads certificate files on libuv's thread pool: keep every thread busy, as a node
+    // under load does, so the read lands only after the listener would be up.
+    const threads = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+    const busy = Array.from(
+      { length: threads },
+      () => new Promise((done) => pbkdf2('p', 's', 300_000, 32, 'sha256', done)),
+    );
+    await certificatesLoaded(fresh);
+    const first = new grpc.Server();
+    first.addService(service, {
+      Read: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, { method: 'Read' }),
+    });
+    try {
+      const port = await new Promise<number>((resolve, reject) =>
+        first.bindAsync('127.0.0.1:0', serverCredentials(fresh, log, 'fresh'), (err, p) =>
+          err ? reject(err) : resolve(p),
+        ),
+      );
+      const client = new Client(`127.0.0.1:${port}`, asClient(files.controller));
+      const reply = await new Promise<unknown>((resolve) =>
+        (client as unknown as Record<string, UnaryFn>).Read!.call(
+          client,
+          {},
+          new grpc.Metadata(),
+          { deadline: Date.now() + 5000 },
+          (err, value) => {
+            client.close();
+            resolve(err ? err.details : value);
+          },
+        ),
+      );
+      expect(reply).toEqual({ method: 'Read' });
+    } finally {
+      first.forceShutdown();
+      await Promise.all(busy);
+    }
+  });
+
+  it('certificatesLoaded names a file it cannot read', async () => {
+    await expect(
+      certificatesLoaded({ ...files.server, caFile: join(dir, 'missing-ca.pem') }),
+    ).rejects.toThrow(/^caFile .*missing-ca\.pem cannot be read/);
   });
 
   it('warns when a listener is configured without TLS', () => {

@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import {
   anyAuthenticated,
   authorizationInterceptor,
+  certificatesLoaded,
   channelCredentials,
   controllerId,
   ensureLocalCa,
@@ -78,6 +79,7 @@ export async function startNfHealth(
     ],
   });
   health.addTo(server);
+  await certificatesLoaded(security);
   const port = await new Promise<number>((res, rej) =>
     server.bindAsync(address, serverCredentials(security, quiet, 'nf health'), (e, p) =>
       e ? rej(e) : res(p),

@@ -6,6 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import {
   LocalPki,
   authorizationInterceptor,
+  certificatesLoaded,
   channelCredentials,
   nfId,
   serverCredentials,
@@ -52,7 +53,9 @@ export async function serveFirewall(
     : svc.implementation;
   server.addService(svc.definition, implementation as grpc.UntypedServiceImplementation);
   const address = `unix://${join(dir, 'fw.sock')}`;
-  const tls = serverCredentials(pki.nf('default', 'fw'), { warn: () => undefined }, 'firewall');
+  const files = pki.nf('default', 'fw');
+  await certificatesLoaded(files);
+  const tls = serverCredentials(files, { warn: () => undefined }, 'firewall');
   await new Promise<void>((res, rej) =>
     server.bindAsync(address, tls, (e) => (e ? rej(e) : res())),
   );
