@@ -144,7 +144,8 @@ Napi::Value PipelineAddStage(const Napi::CallbackInfo &info) {
     memset(&c, 0, sizeof(c));
     c.capacity = U32(o.Get("capacity"), "capacity");
     Napi::Array to = o.Get("timeoutsMs").As<Napi::Array>();
-    if (to.Length() != FL_CT_TO_COUNT) throw Napi::RangeError::New(env, "timeoutsMs: 5 values");
+    if (to.Length() != FL_CT_TO_COUNT)
+      throw Napi::RangeError::New(env, "timeoutsMs: one value per timeout class");
     for (uint32_t i = 0; i < FL_CT_TO_COUNT; i++) c.timeout_ms[i] = U32(to.Get(i), "timeoutsMs");
     c.evict = o.Get("evict").ToBoolean() ? 1 : 0;
     c.socket = -1;
@@ -440,6 +441,9 @@ Napi::Value PipelineCtCounters(const Napi::CallbackInfo &info) {
   o.Set("tableFull", (double)c.table_full);
   o.Set("related", (double)c.related);
   o.Set("flushed", (double)c.flushed);
+  o.Set("denied", (double)c.denied);
+  o.Set("deniedHits", (double)c.denied_hits);
+  o.Set("deniedEvicted", (double)c.denied_evicted);
   return o;
 }
 

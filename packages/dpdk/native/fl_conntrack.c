@@ -11,6 +11,13 @@
  * that meets an expired entry reclaims it) plus a small sweep each burst, so entries of idle flows
  * are reclaimed too. When a new flow's bucket is full of live flows, the least recently seen one is
  * evicted (or, with eviction off, the new flow is dropped).
+ *
+ * A denial the ACL made is an entry too (ST_DENIED): it answers only packets in the direction
+ * the ACL judged (the reverse is another ACL key) and only while the ACL table that made it is in
+ * force (its epoch), and holds the ACL's result so that the ACL still counts the rule's hits. It
+ * is a cache, not a flow: it takes a free slot or the oldest other denial's, never a live flow's,
+ * and a permitted flow takes its slot whenever it needs one, so a flood of denied flows cannot
+ * push permitted ones out. Only TCP and UDP, whose conntrack key is exactly the ACL's 5-tuple.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -41,6 +48,7 @@ enum {
   ST_TCP_CLOSE,    /* RST seen */
   ST_UDP,
   ST_ICMP,
+  ST_DENIED, /* a cached ACL denial of the originator's direction */
 };
 
 #define SEEN_FIN_ORIG 0x1
@@ -61,7 +69,7 @@ struct ct_key {
 
 struct ct_entry {
   struct ct_key k;
-  uint32_t sig;
+  uint32_t verdict; /* ST_DENIED: the ACL's result (its rule) */
   uint8_t state;
   uint8_t orig_a; /* the originator is endpoint a */
   uint8_t seen;
@@ -88,6 +96,7 @@ struct fl_ct {
   uint64_t timeout[FL_CT_TO_COUNT]; /* TSC cycles */
   uint32_t flush_req, flush_done;   /* requested by the control thread, done by the worker */
   const void *acl;                  /* the ACL table the worker last judged by */
+  uint64_t sweep_period, swept_to;  /* TSC: one pass over the table per period; sweep's clock */
   uint8_t epoch;
   struct fl_ct_counters ctr;
 };
@@ -138,7 +147,12 @@ struct fl_ct *fl_ct_create(const struct fl_ct_conf *c, char *err) {
   t->mask = t->n_buckets - 1;
   t->evict = c->evict;
   uint64_t hz = rte_get_tsc_hz();
-  for (int i = 0; i < FL_CT_TO_COUNT; i++) t->timeout[i] = (uint64_t)c->timeout_ms[i] * hz / 1000;
+  t->sweep_period = hz;
+  for (int i = 0; i < FL_CT_TO_COUNT; i++) {
+    t->timeout[i] = (uint64_t)c->timeout_ms[i] * hz / 1000;
+    if (t->timeout[i] < t->sweep_period) t->sweep_period = t->timeout[i];
+  }
+  if (t->sweep_period == 0) t->sweep_period = 1;
   t->ctr.capacity = cap;
   return t;
 }
@@ -342,6 +356,8 @@ static int timeout_class(uint8_t state) {
     return FL_CT_TO_UDP;
   case ST_ICMP:
     return FL_CT_TO_ICMP;
+  case ST_DENIED:
+    return FL_CT_TO_DENIED;
   default:
     return FL_CT_TO_TCP_CLOSING;
   }
@@ -398,10 +414,10 @@ static inline int ct_kind(const struct fl_parsed *h, const uint8_t *pkt, uint32_
 
 /* The packet's flow is e (or none): the verdict, and the flow's update. */
 static inline int track_found(struct fl_ct *t, const struct ct_pkt *pp, int kind,
-                              struct ct_entry *e, uint64_t now) {
+                              struct ct_entry *e, uint64_t now, uint32_t *verdict) {
   const struct ct_pkt *const p = pp;
   if (kind == K_RELATED) {
-    if (!e || now >= e->expires) return 0;
+    if (!e || now >= e->expires || e->state == ST_DENIED) return 0;
     t->ctr.hits++;
     t->ctr.related++;
     return 1;
@@ -412,6 +428,19 @@ static inline int track_found(struct fl_ct *t, const struct ct_pkt *pp, int kind
     return 0;
   }
   int orig = p->src_is_a == e->orig_a;
+  if (e->state == ST_DENIED) {
+    /* Judged by an earlier ACL table: gone (the current one judges again). */
+    if (e->epoch != t->epoch) {
+      reclaim(t, e, &t->ctr.flushed);
+      return FL_CT_MISS;
+    }
+    if (!orig) return FL_CT_MISS; /* the reverse direction is another ACL key */
+    e->last = now;
+    e->expires = now + t->timeout[FL_CT_TO_DENIED];
+    t->ctr.denied_hits++;
+    *verdict = e->verdict;
+    return FL_CT_DENIED;
+  }
   if (e->state == ST_ICMP) {
     if (p->echo != (orig ? 1 : 2)) return 0; /* only requests out, replies back */
   } else if (e->k.proto == 6) {
@@ -427,10 +456,10 @@ static inline int track_found(struct fl_ct *t, const struct ct_pkt *pp, int kind
 }
 
 int fl_ct_track(struct fl_ct *t, const struct fl_parsed *h, const uint8_t *pkt, uint32_t len,
-                uint64_t now) {
+                uint64_t now, uint32_t *verdict) {
   struct ct_pkt p;
   int kind = ct_kind(h, pkt, len, &p);
-  return kind == K_NONE ? 0 : track_found(t, &p, kind, find(t, &p), now);
+  return kind == K_NONE ? FL_CT_MISS : track_found(t, &p, kind, find(t, &p), now, verdict);
 }
 
 void fl_ct_track_bulk(struct fl_ct *t, struct fl_ct_lookup *q, uint32_t n, uint64_t now) {
@@ -456,8 +485,55 @@ void fl_ct_track_bulk(struct fl_ct *t, struct fl_ct_lookup *q, uint32_t n, uint6
     /* The tags were read before earlier packets of this burst updated the table: an entry
      * they reclaimed fails find_in's state check, and only reclaims happen in between. */
     struct ct_entry *e = cand[i] ? find_in(t, &p[i], bucket_of(t, p[i].sig), cand[i]) : NULL;
-    q[i].tracked = (uint8_t)track_found(t, &p[i], kind[i], e, now);
+    q[i].tracked = (uint8_t)track_found(t, &p[i], kind[i], e, now, &q[i].verdict);
   }
+}
+
+/* What a new entry's bucket holds, its expired entries reclaimed on the way. */
+struct bucket_scan {
+  struct ct_entry *free;   /* the first free slot */
+  struct ct_entry *same;   /* the packet's flow (or its denial) */
+  struct ct_entry *oldest; /* the least recently seen live flow */
+  struct ct_entry *denial; /* the least recently seen cached denial */
+};
+
+static void scan_bucket(struct fl_ct *t, const struct ct_pkt *p, uint64_t now,
+                        struct bucket_scan *s) {
+  struct ct_entry *b = bucket(t, p->sig);
+  const uint16_t *tg = &t->tag[bucket_of(t, p->sig)];
+  const uint16_t want = tag_of(p->sig);
+  *s = (struct bucket_scan){0};
+  for (int i = 0; i < FL_CT_BUCKET; i++) {
+    struct ct_entry *e = &b[i];
+    if (!tg[i]) { /* free: no need to read the entry */
+      if (!s->free) s->free = e;
+      continue;
+    }
+    if (now >= e->expires) reclaim(t, e, &t->ctr.expired);
+    if (e->state == ST_FREE) {
+      if (!s->free) s->free = e;
+    } else if (tg[i] == want && key_eq(&e->k, &p->k)) {
+      s->same = e;
+    } else if (e->state == ST_DENIED) {
+      if (!s->denial || e->last < s->denial->last) s->denial = e;
+    } else if (!s->oldest || e->last < s->oldest->last) {
+      s->oldest = e;
+    }
+  }
+}
+
+static void place(struct fl_ct *t, struct ct_entry *slot, const struct ct_pkt *p, uint8_t state,
+                  uint32_t verdict, uint64_t now) {
+  slot->k = p->k;
+  slot->verdict = verdict;
+  slot->orig_a = p->src_is_a;
+  slot->seen = 0;
+  slot->epoch = t->epoch;
+  slot->last = now;
+  slot->expires = now + t->timeout[timeout_class(state)];
+  slot->state = state;
+  t->tag[slot - t->e] = tag_of(p->sig);
+  t->ctr.entries++;
 }
 
 int fl_ct_commit(struct fl_ct *t, const struct fl_parsed *h, const uint8_t *pkt, uint32_t len,
@@ -475,65 +551,85 @@ int fl_ct_commit(struct fl_ct *t, const struct fl_parsed *h, const uint8_t *pkt,
     if (p.echo != 1) return 0;
     state = ST_ICMP;
   }
-  struct ct_entry *b = bucket(t, p.sig), *slot = NULL, *oldest = NULL;
-  const uint16_t *tg = &t->tag[bucket_of(t, p.sig)];
-  for (int i = 0; i < FL_CT_BUCKET; i++) {
-    struct ct_entry *e = &b[i];
-    if (!tg[i]) { /* free: no need to read the entry */
-      if (!slot) slot = e;
-      continue;
-    }
-    if (now >= e->expires) reclaim(t, e, &t->ctr.expired);
-    if (e->state == ST_FREE) {
-      if (!slot) slot = e;
-      continue;
-    }
+  struct bucket_scan s;
+  scan_bucket(t, &p, now, &s);
+  struct ct_entry *slot = s.free;
+  if (s.same) {
     /* Two packets of a new flow in one burst: the first created it. */
-    if (e->sig == p.sig && key_eq(&e->k, &p.k)) return 0;
-    if (!oldest || e->last < oldest->last) oldest = e;
-  }
-  if (!slot) {
+    if (s.same->state != ST_DENIED) return 0;
+    /* The other direction was denied; this one is permitted: the flow replaces the denial. */
+    slot = s.same;
+    reclaim(t, slot, &t->ctr.denied_evicted);
+  } else if (!slot && s.denial) {
+    /* A cached denial gives way to a flow, eviction on or off. */
+    slot = s.denial;
+    reclaim(t, slot, &t->ctr.denied_evicted);
+  } else if (!slot) {
     if (!t->evict) {
       t->ctr.table_full++;
       return -ENOSPC;
     }
-    slot = oldest;
+    slot = s.oldest;
     reclaim(t, slot, &t->ctr.evicted);
   }
-  slot->k = p.k;
-  slot->sig = p.sig;
-  slot->orig_a = p.src_is_a;
-  slot->seen = 0;
-  slot->epoch = t->epoch;
-  slot->last = now;
-  slot->expires = now + t->timeout[timeout_class(state)];
-  slot->state = state;
-  t->tag[slot - t->e] = tag_of(p.sig);
-  t->ctr.entries++;
+  place(t, slot, &p, state, 0, now);
   t->ctr.created++;
   return 1;
 }
+
+int fl_ct_commit_denied(struct fl_ct *t, const struct fl_parsed *h, const uint8_t *pkt,
+                        uint32_t len, uint64_t now, uint32_t verdict) {
+  struct ct_pkt p;
+  if (!ct_classify(h, pkt, len, &p) || (p.k.proto != 6 && p.k.proto != 17)) return 0;
+  struct bucket_scan s;
+  scan_bucket(t, &p, now, &s);
+  /* The flow has an entry already (a denial of this burst, or the other direction's). */
+  if (s.same) return 0;
+  struct ct_entry *slot = s.free;
+  if (!slot) {
+    if (!s.denial) return 0; /* only live flows here: they stay, the denial is not cached */
+    slot = s.denial;
+    reclaim(t, slot, &t->ctr.denied_evicted);
+  }
+  place(t, slot, &p, ST_DENIED, verdict, now);
+  t->ctr.denied++;
+  return 1;
+}
+
+const void *fl_ct_judged_by(const struct fl_ct *t) { return t->acl; }
 
 void fl_ct_request_flush(struct fl_ct *t) {
   __atomic_fetch_add(&t->flush_req, 1, __ATOMIC_RELEASE);
 }
 
 void fl_ct_acl_table(struct fl_ct *t, const void *acl) {
+  uint32_t total = t->n_buckets * FL_CT_BUCKET;
   if (acl != t->acl) {
     t->acl = acl;
     t->epoch++;
+    /* The epoch is 8 bits: before it comes round again, no denial of an old table may remain
+     * to be taken for one of the new table's (once in 256 swaps, one pass over the table). */
+    if (t->epoch == 0)
+      for (uint32_t i = 0; i < total; i++)
+        if (t->e[i].state == ST_DENIED) reclaim(t, &t->e[i], &t->ctr.flushed);
   }
   uint32_t req = __atomic_load_n(&t->flush_req, __ATOMIC_ACQUIRE);
   if (req == t->flush_done) return;
-  uint32_t total = t->n_buckets * FL_CT_BUCKET;
   for (uint32_t i = 0; i < total; i++)
     if (t->e[i].state != ST_FREE && t->e[i].epoch != t->epoch)
       reclaim(t, &t->e[i], &t->ctr.flushed);
   t->flush_done = req;
 }
 
-void fl_ct_sweep(struct fl_ct *t, uint64_t now, uint32_t slots) {
+void fl_ct_sweep(struct fl_ct *t, uint64_t now, uint32_t max_slots) {
   uint32_t total = t->n_buckets * FL_CT_BUCKET;
+  /* Slots due since the last sweep (a table's worth at most, however long the pause). */
+  if (now <= t->swept_to) return;
+  if (now - t->swept_to > t->sweep_period) t->swept_to = now - t->sweep_period;
+  uint64_t due = (now - t->swept_to) * total / t->sweep_period;
+  if (due == 0) return;
+  uint32_t slots = due < max_slots ? (uint32_t)due : max_slots;
+  t->swept_to += (uint64_t)slots * t->sweep_period / total;
   for (uint32_t i = 0; i < slots; i++) {
     struct ct_entry *e = &t->e[t->cursor];
     if (t->tag[t->cursor] && now >= e->expires) reclaim(t, e, &t->ctr.expired);
@@ -541,7 +637,7 @@ void fl_ct_sweep(struct fl_ct *t, uint64_t now, uint32_t slots) {
   }
   /* The next sweep reads the next window: fetch its live entries now (their tags were fetched
    * by this call's predecessor) and the tags of the window after it, so that no sweep waits for
-   * memory (it read one entry line per live slot, most of them misses). */
+   * memory (it reads one entry line per live slot, most of them misses). */
   uint32_t c = t->cursor;
   for (uint32_t i = 0; i < slots; i++) {
     if (t->tag[c]) rte_prefetch0(&t->e[c]);

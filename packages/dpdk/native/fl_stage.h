@@ -47,7 +47,8 @@ struct pkt {
   struct fl_parsed h;
   uint16_t out;
   uint8_t fate, reason;
-  uint8_t tracked; /* the paired conntrack stage found its flow: the ACL lets it pass */
+  uint8_t tracked;  /* the paired conntrack's answer: FL_CT_MISS, FL_CT_PASS or FL_CT_DENIED */
+  uint32_t verdict; /* FL_CT_DENIED: the ACL result the cached denial holds */
 };
 
 /* What a stage knows of the burst it runs besides its packets. */

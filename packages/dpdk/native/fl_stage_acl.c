@@ -2,9 +2,10 @@
  * The ACL stage on rte_acl: IPv4/IPv6 5-tuple rules (prefixes, port ranges, protocol, priority)
  * with per-rule hit counters, and its tables. Per burst one pass gathers the keys of the packets
  * to judge, one rte_acl_classify per family judges them together, and a last pass applies the
- * actions. Packets the paired conntrack stage tracks skip it; its permits open their flows
- * there. A table is built aside on any thread (fl_acl_table_build) and swapped in by
- * fl_pipeline.c under RCU.
+ * actions. Packets the paired conntrack stage tracks skip it, and those of flows whose denial
+ * it caches are dropped and counted against their rule without a lookup; its permits open flows
+ * there and its denials of TCP and UDP flows are cached there. A table is built aside on any thread
+ * (fl_acl_table_build) and swapped in by fl_pipeline.c under RCU.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -44,6 +45,9 @@ void fl_acl_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n
       __atomic_load_n((struct fl_acl_table **)&s->table, __ATOMIC_ACQUIRE);
   uint64_t *hits = t->hits + (size_t)b->worker * t->stride;
   struct fl_ct *ct = s->pair ? s->pair->table : NULL;
+  /* Cached denials answer only for the table that made them: when a swap landed between the
+   * conntrack stage's lookups and now, their packets are judged again. */
+  const uint8_t cached_ok = ct && fl_ct_judged_by(ct) == t;
   /* The table this burst is judged by: its permits open flows of its epoch. */
   if (ct) fl_ct_acl_table(ct, t);
   struct acl4_key k4[FL_MAX_BURST];
@@ -54,12 +58,23 @@ void fl_acl_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n
   uint16_t n4 = 0, n6 = 0;
   /* The packets to judge: those headed out that conntrack did not pass. Tracked and untracked
    * packets mix at random, so they are picked without a branch per packet. */
-  uint16_t todo[FL_MAX_BURST], m = 0;
+  uint16_t todo[FL_MAX_BURST], cached[FL_MAX_BURST], m = 0, d = 0;
   for (uint16_t i = 0; i < n; i++) {
+    const uint8_t fwd = pk[i].fate == FATE_FWD, denied = pk[i].tracked == FL_CT_DENIED;
     todo[m] = i;
-    m += (pk[i].fate == FATE_FWD) & !pk[i].tracked;
+    cached[d] = i;
+    m += fwd & (pk[i].tracked == FL_CT_MISS || (denied & !cached_ok));
+    d += fwd & denied & cached_ok;
   }
-  c->in += m;
+  c->in += (uint64_t)m + d;
+  /* A cached denial: the rule that denied the flow counts the packet, as if it had judged it. */
+  for (uint16_t j = 0; j < d; j++) {
+    struct pkt *k = &pk[cached[j]];
+    hits[k->verdict ? k->verdict - 1 : t->n]++;
+    k->fate = FATE_DROP;
+    k->reason = FL_R_ACL_DENY;
+  }
+  c->drop[FL_R_ACL_DENY] += d;
   for (uint16_t j = 0; j < m; j++) {
     uint16_t i = todo[j];
     struct pkt *k = &pk[i];
@@ -129,11 +144,14 @@ void fl_acl_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n
                fl_ct_commit(ct, &k->h, rte_pktmbuf_mtod(k->m, const uint8_t *), k->m->data_len,
                             b->now) < 0)
         set_fate(c, k, FL_ACT_DROP, FL_R_CT_FULL);
+      else if (ct && deny)
+        fl_ct_commit_denied(ct, &k->h, rte_pktmbuf_mtod(k->m, const uint8_t *), k->m->data_len,
+                            b->now, r);
     }
     c->drop[FL_R_ACL_DENY] += denied;
   }
   uint64_t out = 0;
-  for (uint16_t i = 0; i < n; i++) out += (pk[i].fate == FATE_FWD) & !pk[i].tracked;
+  for (uint16_t i = 0; i < n; i++) out += (pk[i].fate == FATE_FWD) & (pk[i].tracked != FL_CT_PASS);
   c->out += out;
 }
 

@@ -1,7 +1,9 @@
 /*
  * The conntrack stage: looks every packet up in its flow table (fl_conntrack.c) a burst at a
- * time; a packet of a tracked flow is marked so that the paired ACL stage lets it pass, and that
- * ACL's permits open new flows (fl_stage_acl.c). One worker only: the table has one writer.
+ * time; a packet of a tracked flow is marked so that the paired ACL stage lets it pass, one of a
+ * flow whose denial is cached so that the ACL drops it without a lookup; that ACL's permits open
+ * new flows and its denials of TCP and UDP flows are cached (fl_stage_acl.c). One worker only: the
+ * table has one writer.
  */
 #include <rte_mbuf.h>
 
@@ -20,10 +22,14 @@ void fl_conntrack_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint
     q[m].h = &k->h;
     q[m].pkt = rte_pktmbuf_mtod(k->m, const uint8_t *);
     q[m].len = k->m->data_len;
+    q[m].verdict = 0;
     idx[m++] = i;
   }
   fl_ct_track_bulk(ct, q, m, b->now);
-  for (uint16_t j = 0; j < m; j++) pk[idx[j]].tracked = q[j].tracked;
+  for (uint16_t j = 0; j < m; j++) {
+    pk[idx[j]].tracked = q[j].tracked;
+    pk[idx[j]].verdict = q[j].verdict;
+  }
   c->in += m;
   c->out += m;
   fl_ct_sweep(ct, b->now, 32);

@@ -82,6 +82,11 @@ export interface ConntrackTimeouts {
   udpMs?: number;
   /** ICMP/ICMPv6 echo. Default 30 s. */
   icmpMs?: number;
+  /**
+   * A cached ACL denial of a TCP or UDP flow, since its last packet. Default 10 s. A change of
+   * ACL table ends every denial at once, whatever this says.
+   */
+  deniedMs?: number;
 }
 
 /**
@@ -126,8 +131,14 @@ export interface ConntrackCounters {
   tableFull: number;
   /** ICMP errors about a tracked flow that passed (counted in hits too). */
   related: number;
-  /** Flows removed by flushConntrack. */
+  /** Flows removed by flushConntrack (and cached denials of an ACL table no longer in force). */
   flushed: number;
+  /** Denials cached: TCP and UDP flows the paired ACL denied (their later packets skip it). */
+  denied: number;
+  /** Packets dropped by a cached denial (the ACL rule that denied the flow counts them too). */
+  deniedHits: number;
+  /** Cached denials that gave their slot to a new flow (a denial never takes a live flow's). */
+  deniedEvicted: number;
 }
 
 export const CONNTRACK_DEFAULTS = {
@@ -138,9 +149,19 @@ export const CONNTRACK_DEFAULTS = {
     tcpClosingMs: 30_000,
     udpMs: 60_000,
     icmpMs: 30_000,
+    /** A cached ACL denial, since the flow's last packet (OVS's megaflow idle time). */
+    deniedMs: 10_000,
   },
 } as const;
-const TIMEOUT_KEYS = ['tcpSynMs', 'tcpEstablishedMs', 'tcpClosingMs', 'udpMs', 'icmpMs'] as const;
+// The order of enum fl_ct_timeout.
+const TIMEOUT_KEYS = [
+  'tcpSynMs',
+  'tcpEstablishedMs',
+  'tcpClosingMs',
+  'udpMs',
+  'icmpMs',
+  'deniedMs',
+] as const;
 
 /** The native conntrack configuration, or a PipelineError naming the bad field. */
 function conntrackConf(

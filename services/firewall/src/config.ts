@@ -40,6 +40,7 @@ export const firewallConfigSchema = z
             tcpClosingMs: ms.optional(),
             udpMs: ms.optional(),
             icmpMs: ms.optional(),
+            deniedMs: ms.optional(),
           })
           .strict()
           .default({}),

@@ -190,6 +190,8 @@ export class FirewallPipeline implements AclTable, FirewallCounterSource {
               evicted: BigInt(ct.evicted),
               returnPermitted: BigInt(ct.replyHits),
               tableFullDrops: BigInt(ct.tableFull),
+              denialsCached: BigInt(ct.denied),
+              deniedByCache: BigInt(ct.deniedHits),
             },
           }
         : {}),

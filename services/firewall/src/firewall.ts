@@ -79,7 +79,8 @@ function registerFirewallMetrics(ctx: StartContext<FirewallConfig>, dp: Firewall
     description: 'Connections tracked now',
   });
   const ctEvents = meter.createObservableCounter('flowline_firewall_conntrack_events', {
-    description: 'Conntrack flows created, expired and evicted, and new flows dropped (table full)',
+    description:
+      'Conntrack flows created, expired and evicted, new flows dropped (table full), denials cached',
   });
   meter.addBatchObservableCallback(
     (result) => {
@@ -89,7 +90,13 @@ function registerFirewallMetrics(ctx: StartContext<FirewallConfig>, dp: Firewall
       result.observe(rule, Number(c.defaultDenied), { nf, rule: 'default', action: 'deny' });
       if (c.conntrack) {
         result.observe(ct, Number(c.conntrack.entries), { nf });
-        for (const event of ['created', 'expired', 'evicted', 'tableFullDrops'] as const)
+        for (const event of [
+          'created',
+          'expired',
+          'evicted',
+          'tableFullDrops',
+          'denialsCached',
+        ] as const)
           result.observe(ctEvents, Number(c.conntrack[event]), { nf, event });
       }
     },

@@ -24,7 +24,9 @@ export interface FirewallCounterSource {
       | 'expired'
       | 'evicted'
       | 'returnPermitted'
-      | 'tableFullDrops',
+      | 'tableFullDrops'
+      | 'denialsCached'
+      | 'deniedByCache',
       bigint
     >;
   };

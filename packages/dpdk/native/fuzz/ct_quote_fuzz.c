@@ -48,7 +48,7 @@ int fl_fail(char *err, int rc, const char *fmt, ...) {
 static struct fl_ct *table(void) {
   static struct fl_ct *t;
   if (!t) {
-    struct fl_ct_conf c = {64, {1000, 10000, 1000, 1000, 1000}, 1, -1};
+    struct fl_ct_conf c = {64, {1000, 10000, 1000, 1000, 1000, 1000}, 1, -1};
     char err[FL_ERR_LEN];
     t = fl_ct_create(&c, err);
     CHECK(t);
@@ -96,12 +96,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   struct fl_ct_counters before, after;
   fl_ct_counters(t, &before);
-  int tracked = fl_ct_track(t, &h, frame, len, now);
-  CHECK(tracked == 0 || tracked == 1);
+  uint32_t verdict = 0;
+  int tracked = fl_ct_track(t, &h, frame, len, now, &verdict);
+  CHECK(tracked == FL_CT_MISS || tracked == FL_CT_PASS || tracked == FL_CT_DENIED);
   fl_ct_counters(t, &after);
-  CHECK(after.hits == before.hits + (uint64_t)tracked);
-  CHECK(after.related - before.related <= (uint64_t)tracked);
-  if (!tracked) CHECK(fl_ct_commit(t, &h, frame, len, now) >= 0); /* eviction is on */
+  CHECK(after.hits == before.hits + (uint64_t)(tracked == FL_CT_PASS));
+  CHECK(after.denied_hits == before.denied_hits + (uint64_t)(tracked == FL_CT_DENIED));
+  CHECK(tracked != FL_CT_DENIED || verdict == 7u);
+  CHECK(after.related - before.related <= (uint64_t)(tracked == FL_CT_PASS));
+  /* A miss is permitted or denied (by the input's last byte), as the ACL stage would. */
+  if (tracked == FL_CT_MISS) {
+    if (size && (data[size - 1] & 1))
+      CHECK(fl_ct_commit_denied(t, &h, frame, len, now, 7) >= 0);
+    else
+      CHECK(fl_ct_commit(t, &h, frame, len, now) >= 0); /* eviction is on */
+  }
   fl_ct_sweep(t, now, 8);
   fl_ct_counters(t, &after);
   CHECK(after.entries <= after.capacity);

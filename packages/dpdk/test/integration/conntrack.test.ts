@@ -176,7 +176,10 @@ describe.skipIf(notReady)('conntrack stage (root, hugepages, net_ring ports)', (
     expect(await passes(inside, [out(1000)])).toEqual([true]);
     expect((await send(outside, [back('10.0.0.1', 1000), back('10.0.0.1', 1000)])).length).toBe(2);
     const ct = p.conntrack('ct');
-    expect(ct).toMatchObject({ created: 1, entries: 1, hits: 4, replyHits: 3, expired: 0 });
+    // One flow; the 4 denials cached (the first, of the reply direction, gave its slot to the
+    // flow the other direction then opened).
+    expect(ct).toMatchObject({ created: 1, hits: 4, replyHits: 3, expired: 0 });
+    expect(ct).toMatchObject({ denied: 4, deniedEvicted: 1, deniedHits: 0, entries: 1 + 3 });
     // tracked packets skip the ACL: it saw the 2 permitted-or-denied new packets only
     const acl = p.counters().stages.find((s) => s.name === 'acl')!;
     expect(acl.in).toBe(5);
@@ -217,7 +220,10 @@ describe.skipIf(notReady)('conntrack stage (root, hugepages, net_ring ports)', (
     ]);
     // other connections of the same hosts are still unsolicited
     expect(await passes(outside, [tcp({ ...s, dport: 40001 }, TCP.ACK)])).toEqual([false]);
-    expect(p.conntrack('ct')).toMatchObject({ created: 1, entries: 1, replyHits: 3 });
+    // the flow, and the denials of the inbound SYN and of the ACK to port 40001 (the first
+    // inbound ACK's gave way to the flow; the ACK before the SYN-ACK has the flow's entry)
+    expect(p.conntrack('ct')).toMatchObject({ created: 1, replyHits: 3, denied: 3 });
+    expect(p.conntrack('ct')).toMatchObject({ deniedEvicted: 1, entries: 3 });
   });
 
   it('ICMP and ICMPv6 echo: replies with the request identifier pass, other echoes do not', async () => {
@@ -292,7 +298,8 @@ describe.skipIf(notReady)('conntrack stage (root, hugepages, net_ring ports)', (
     expect(await passes(inside, [out(4)])).toEqual([true]); // opened under the new table
     p.flushConntrack('ct');
     expect(await passes(outside, [back(1), back(2), back(4)])).toEqual([false, false, true]);
-    expect(p.conntrack('ct')).toMatchObject({ flushed: 3, entries: 1 });
+    // the new flow, and the denials of back(1) and back(2)
+    expect(p.conntrack('ct')).toMatchObject({ flushed: 3, entries: 3, denied: 2 });
     expect(await passes(inside, [out(1)])).toEqual([true]);
     expect(await passes(outside, [back(1)])).toEqual([true]);
     expect(() => p.flushConntrack('acl')).toThrow(/acl is acl, not conntrack/);
@@ -315,7 +322,8 @@ describe.skipIf(notReady)('conntrack stage (root, hugepages, net_ring ports)', (
     // 300 ms after its last packet it is gone
     p.advanceClock(300);
     expect(await passes(outside, [back])).toEqual([false]);
-    expect(p.conntrack('ct')).toMatchObject({ created: 1, expired: 1, entries: 0 });
+    // the reply is denied now, and that denial is cached
+    expect(p.conntrack('ct')).toMatchObject({ created: 1, expired: 1, entries: 1, denied: 1 });
     const onTsc = Pipeline.create({
       inputs: [inside],
       stages: [{ kind: 'l2fwd', forward: [{ from: inside, to: outside }] }],
@@ -372,7 +380,8 @@ describe.skipIf(notReady)('conntrack stage (root, hugepages, net_ring ports)', (
     );
     for (let i = 0; i < 4; i++) await send(outside, other);
     const swept = p.conntrack('ct');
-    expect(swept.entries).toBe(0);
+    // what is left is the denial of `other`, which lives 10 s
+    expect(swept).toMatchObject({ entries: 1, denied: 1, deniedHits: 12 });
     expect(swept.created).toBe(swept.expired + swept.evicted);
   });
 
@@ -387,5 +396,79 @@ describe.skipIf(notReady)('conntrack stage (root, hugepages, net_ring ports)', (
     expect(p.conntrack('ct')).toMatchObject({ created: 64, entries: 64, tableFull: 336 });
     const acl = p.counters().stages.find((s) => s.name === 'acl')!;
     expect(acl.drops.conntrack_full).toBe(336);
+  });
+  it("caches a denial: the flow's later packets skip the ACL lookup yet count against the rule that denied them; the reverse is judged", async () => {
+    const p = start({}, [
+      { id: 'no-dns', action: 'deny', protocol: 'udp', dstPorts: { first: 53, last: 53 } },
+      { id: 'udp', action: 'permit', protocol: 'udp', srcPrefix: '10.0.0.0/24' },
+    ]);
+    const bad = buildPacket({ src: '10.0.0.1', dst: '192.0.2.1', sport: 1000, dport: 53 });
+    expect(await passes(inside, [bad, bad, bad])).toEqual([false, false, false]);
+    expect(p.conntrack('ct')).toMatchObject({ denied: 1, deniedHits: 2, created: 0, entries: 1 });
+    const hits = () => Object.fromEntries(p.aclHits('acl').map((h) => [h.id, h.hits]));
+    expect(hits()).toEqual({ 'no-dns': 3, udp: 0, default: 0 });
+    const acl = () => p.counters().stages.find((s) => s.name === 'acl')!;
+    expect(acl()).toMatchObject({ in: 3, drops: { acl_deny: 3 } });
+    // The reverse direction is another ACL key (no rule but the default matches it): judged
+    // every time, not answered by the cached denial, nor cached itself (the flow has an entry).
+    const back = buildPacket({ src: '192.0.2.1', dst: '10.0.0.1', sport: 53, dport: 1000 });
+    expect(await passes(outside, [back, back])).toEqual([false, false]);
+    expect(hits()).toEqual({ 'no-dns': 3, udp: 0, default: 2 });
+    expect(p.conntrack('ct')).toMatchObject({ denied: 1, deniedHits: 2, entries: 1 });
+    // A burst of one denied flow's packets: judged together, cached once, then answered.
+    expect((await send(inside, Array(8).fill(bad))).length).toBe(0);
+    expect(hits()['no-dns']).toBe(11);
+    expect(p.conntrack('ct')).toMatchObject({ denied: 1, deniedHits: 10 });
+  });
+
+  it('a cached denial ends with the ACL table that made it, and deniedMs after its last packet', async () => {
+    const p = start({ timeouts: { deniedMs: 500 } }, [
+      { id: 'no-9', action: 'deny', protocol: 'udp', dstPorts: { first: 9, last: 9 } },
+      { id: 'udp', action: 'permit', protocol: 'udp' },
+    ]);
+    const pkt = buildPacket({ src: '10.0.0.1', dst: '192.0.2.1', sport: 7, dport: 9 });
+    expect(await passes(inside, [pkt, pkt])).toEqual([false, false]);
+    p.advanceClock(499);
+    expect(await passes(inside, [pkt])).toEqual([false]);
+    expect(p.conntrack('ct')).toMatchObject({ denied: 1, deniedHits: 2, expired: 0 });
+    // 500 ms after its last packet the denial is gone: the ACL judges (and caches) again
+    p.advanceClock(500);
+    expect(await passes(inside, [pkt])).toEqual([false]);
+    expect(p.conntrack('ct')).toMatchObject({ denied: 2, deniedHits: 2, expired: 1, entries: 1 });
+    // A table that permits the flow: its very next packet passes, no flush asked for.
+    await p.updateAcl('acl', acl([{ id: 'udp', action: 'permit', protocol: 'udp' }]));
+    expect(await passes(inside, [pkt])).toEqual([true]);
+    expect(p.conntrack('ct')).toMatchObject({ created: 1, flushed: 1, entries: 1, deniedHits: 2 });
+  });
+
+  it('denials never push out permitted flows; a permitted flow takes a denial\'s slot even with whenFull "drop"', async () => {
+    const rules: TestRule[] = [
+      { id: 'udp', action: 'permit', protocol: 'udp', srcPrefix: '10.0.0.0/24' },
+    ];
+    const permitted = Array.from({ length: 400 }, (_, i) =>
+      buildPacket({ src: '10.0.0.1', dst: '192.0.2.1', sport: 20_000 + i, dport: 53 }),
+    );
+    const replies = permitted.map((_, i) =>
+      buildPacket({ src: '192.0.2.1', dst: '10.0.0.1', sport: 53, dport: 20_000 + i }),
+    );
+    const flood = Array.from({ length: 400 }, (_, i) =>
+      buildPacket({ src: '198.51.100.9', dst: '10.0.0.1', sport: 30_000 + i, dport: 22 }),
+    );
+    // A table full of permitted flows: a flood of denied flows caches nothing.
+    let p = start({ capacity: 64, whenFull: 'drop' }, rules);
+    expect((await send(inside, permitted)).length).toBe(64);
+    expect((await send(outside, flood)).length).toBe(0);
+    expect(p.conntrack('ct')).toMatchObject({ created: 64, entries: 64, denied: 0 });
+    // every flow it held is still tracked: the replies of 64 flows pass
+    expect((await send(outside, replies)).length).toBe(64);
+    pipeline!.close();
+    pipeline = undefined;
+    // A table full of denials: permitted flows take their slots.
+    p = start({ capacity: 64, whenFull: 'drop' }, rules);
+    expect((await send(outside, flood)).length).toBe(0);
+    expect(p.conntrack('ct')).toMatchObject({ denied: 400, deniedEvicted: 336, entries: 64 });
+    expect((await send(inside, permitted)).length).toBe(64);
+    expect(p.conntrack('ct')).toMatchObject({ created: 64, tableFull: 336, entries: 64 });
+    expect(p.conntrack('ct').deniedEvicted).toBe(400);
   });
 });

@@ -40,7 +40,7 @@ describe('hit-count checks', () => {
 
   it('behind conntrack, a permit rule counts each flow once and a deny rule every packet', () => {
     // bins 0 and 2 permit, 1 and 3 deny; flows at positions 0..6
-    const { hits, flows } = expectedCtAclHits(
+    const { hits, flows, deniedFlows } = expectedCtAclHits(
       expect5,
       [true, false, true, false],
       [
@@ -50,14 +50,13 @@ describe('hit-count checks', () => {
     );
     // every position was seen: bin 0 has one flow, bin 2 three flows
     expect(flows).toBe(4);
+    expect(deniedFlows).toBe(2); // positions 2 (bin 1) and 5 (bin 3); position 4 has no bin
     const all = naive(expect5, 4, 0, 3).map((v, i) => v + naive(expect5, 4, 10, 30)[i]!);
     expect(Array.from(hits)).toEqual([1, all[1], 3, all[3]]);
     // a window that saw only positions 1 and 2: one flow of bin 2, one of bin 1 (deny)
-    expect(
-      Array.from(
-        expectedCtAclHits(expect5, [true, false, true, false], [{ from: 1, count: 2 }]).hits,
-      ),
-    ).toEqual([0, 1, 1, 0]);
+    const part = expectedCtAclHits(expect5, [true, false, true, false], [{ from: 1, count: 2 }]);
+    expect(Array.from(part.hits)).toEqual([0, 1, 1, 0]);
+    expect([part.flows, part.deniedFlows]).toEqual([1, 1]);
   });
 
   it('markSeen wraps around the trace', () => {

@@ -24,28 +24,36 @@ export function expectedHits(
 
 /**
  * The ACL hits behind a conntrack stage: a packet of a flow the ACL permitted before is tracked
- * and skips the ACL, so a permit bin counts each flow once (its first packet), a deny bin every
- * packet. `permits[bin]` says which bins permit.
+ * and skips the ACL, so a permit bin counts each flow once (its first packet); a deny bin counts
+ * every packet (the first judged by the ACL, the rest by the denial conntrack cached, counted
+ * against the same rule). `permits[bin]` says which bins permit. Also the flows conntrack must
+ * have opened (`flows`) and the denials it must have cached (`deniedFlows`: every trace flow is
+ * TCP or UDP).
  */
 export function expectedCtAclHits(
   expect: Int32Array,
   permits: readonly boolean[],
   windows: readonly Window[],
-): { hits: Float64Array; flows: number } {
+): { hits: Float64Array; flows: number; deniedFlows: number } {
   const bins = permits.length;
   const all = expectedHits(expect, bins, windows);
   const seen = new Uint8Array(expect.length);
   for (const w of windows) markSeen(seen, w.from, w.count);
   const firsts = new Float64Array(bins);
   let flows = 0;
-  for (let i = 0; i < expect.length; i++)
-    if (seen[i] && permits[expect[i]!]) {
+  let deniedFlows = 0;
+  for (let i = 0; i < expect.length; i++) {
+    if (!seen[i] || expect[i]! < 0) continue;
+    if (permits[expect[i]!]) {
       firsts[expect[i]!]!++;
       flows++;
+    } else {
+      deniedFlows++;
     }
+  }
   const hits = new Float64Array(bins);
   for (let b = 0; b < bins; b++) hits[b] = permits[b] ? firsts[b]! : all[b]!;
-  return { hits, flows };
+  return { hits, flows, deniedFlows };
 }
 
 export interface HitCheck {

@@ -792,10 +792,21 @@ function checkFlowline(
       const permits = [...rules.map((x) => x.action === 'permit'), false];
       const e = expectedCtAclHits(flows.expect, permits, ws);
       hits = checkHits(e.hits, actual);
-      const ct = rep.conntrack as { created: number; evicted: number; hits: number };
+      const ct = rep.conntrack as {
+        created: number;
+        evicted: number;
+        hits: number;
+        denied: number;
+        deniedEvicted: number;
+      };
       out.conntrack = ct;
       out.flowsExpected = e.flows;
-      out.ctOk = ct.created === e.flows && ct.evicted === 0;
+      out.deniedFlowsExpected = e.deniedFlows;
+      out.ctOk =
+        ct.created === e.flows &&
+        ct.evicted === 0 &&
+        ct.denied === e.deniedFlows &&
+        ct.deniedEvicted === 0;
     }
   } else if (c.nf!.kind === 'lpm') {
     const actual = rep.routeHits as number[];
