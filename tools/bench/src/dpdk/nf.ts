@@ -3,7 +3,8 @@
  * server mode (as Flowline pods have; or a net_vhost client port with --nf-port vhost),
  * everything it receives sent back out of the same port by
  * (a) the pipeline's l2fwd stage, (b) a 1,000-rule ACL then l2fwd, (c) a 10,000-route LPM stage,
- * or (d) the pure-JavaScript forwarder on the batch API. It prints one JSON line when it is
+ * (d) the pure-JavaScript forwarder on the batch API, or (e) l2fwd after a stage that burns
+ * CONTROL_BURN_CYCLES per packet (the control). It prints one JSON line when it is
  * forwarding and its counters when it is stopped (SIGTERM).
  */
 import {
@@ -16,9 +17,10 @@ import {
   type StageSpec,
 } from '@flowline/dpdk';
 
+import { CONTROL_BURN_CYCLES } from './control';
 import { benchAcl, benchRoutes, parseAcl, parseRoutes } from './tables';
 
-export type NfCase = 'forward' | 'acl' | 'lpm' | 'js';
+export type NfCase = 'forward' | 'acl' | 'lpm' | 'js' | 'burn';
 export type NfPort = 'virtio-user' | 'vhost';
 
 interface NfArgs {
@@ -45,6 +47,7 @@ async function main(): Promise<void> {
   while (!port.link().up && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
 
   let report: () => unknown;
+  let hz = 0;
   let halt: () => Promise<void>;
   if (args.case === 'js') {
     const fwd = createJsForwarder({ rx: port, tx: port, pool, burst: args.burst });
@@ -62,24 +65,29 @@ async function main(): Promise<void> {
         ? [l2]
         : args.case === 'acl'
           ? [{ kind: 'acl', name: 'acl', defaultAction: 'deny' }, l2]
-          : [
-              {
-                kind: 'lpm',
-                name: 'lpm',
-                table: parseRoutes(benchRoutes(port.id)),
-                noRoute: 'drop',
-              },
-            ];
+          : args.case === 'burn'
+            ? [{ kind: 'burn', name: 'burn', cycles: CONTROL_BURN_CYCLES }, l2]
+            : [
+                {
+                  kind: 'lpm',
+                  name: 'lpm',
+                  table: parseRoutes(benchRoutes(port.id)),
+                  noRoute: 'drop',
+                },
+              ];
     const p = Pipeline.create({ inputs: [port], stages, burst: args.burst });
     if (args.case === 'acl') await p.updateAcl('acl', parseAcl(benchAcl())); // built off the event loop
     p.start();
+    hz = p.cycles().hz;
     report = () => ({
       counters: p.counters(),
       ...(args.case === 'acl' ? { flowgenRuleHits: p.aclHits('acl').at(-2)?.hits } : {}),
     });
     halt = async () => p.stop();
   }
-  process.stdout.write(`${JSON.stringify({ ready: true, link: port.link().up })}\n`);
+  // the TSC rate, for the control's expected drop (the JS forwarder has no pipeline to ask)
+  const tscHz = args.case === 'js' ? 0 : hz;
+  process.stdout.write(`${JSON.stringify({ ready: true, link: port.link().up, tscHz })}\n`);
   process.once('SIGTERM', () => {
     void halt().then(() => {
       process.stdout.write(

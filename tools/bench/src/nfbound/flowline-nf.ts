@@ -139,8 +139,9 @@ async function main(): Promise<void> {
                     kind: 'conntrack',
                     name: 'ct',
                     capacity: c.capacity,
-                    // the run lasts minutes: flows must not expire between a case's rounds
-                    timeouts: { udpMs: 3_600_000, tcpSynMs: 3_600_000 },
+                    // the run lasts minutes: flows (and cached denials) must not expire
+                    // while the other cases have their rounds
+                    timeouts: { udpMs: 3_600_000, tcpSynMs: 3_600_000, deniedMs: 3_600_000 },
                   },
                   { kind: 'acl', name: 'acl', defaultAction: 'deny' },
                   l2(port),

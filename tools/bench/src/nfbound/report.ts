@@ -160,8 +160,10 @@ export function renderReport(r: Report): { table: string; svg: string } {
           candidateMedian: number;
           referenceMedian: number;
           ratio: number;
-          target: number;
+          target?: number;
+          met?: boolean;
         }[];
+        control?: { note: string };
         error?: string;
       }
     | undefined;
@@ -176,9 +178,12 @@ export function renderReport(r: Report): { table: string; svg: string } {
           f2(x.candidateMedian),
           f2(x.referenceMedian),
           x.ratio.toFixed(3),
-          `>= ${x.target}: ${x.ratio >= x.target ? 'met' : 'NOT met'}`,
+          x.target === undefined
+            ? 'control'
+            : `>= ${x.target}: ${x.met === undefined ? 'not measured' : x.met ? 'met' : 'NOT met'}`,
         ]),
       ]),
+      v.control?.note ?? 'sensitivity control: not run',
     );
   else if (v?.error) lines.push('', `vhost-user topology: ${v.error}`);
   lines.push(

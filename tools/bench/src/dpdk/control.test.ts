@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import { CONTROL_BURN_CYCLES, sensitivity } from './control';
+
+const HZ = 2.6e9;
+/** Rounds whose candidate runs at `mpps` (the reference does not enter the control). */
+const at = (mpps: number) => [0, 1, 2].map(() => ({ reference: 15, candidate: mpps }));
+/** The rate `mpps` becomes when every packet costs CONTROL_BURN_CYCLES more. */
+const slower = (mpps: number) => HZ / (HZ / (mpps * 1e6) + CONTROL_BURN_CYCLES) / 1e6;
+
+describe('vhost topology sensitivity control', () => {
+  it('discriminates when the burned cycles show as the expected drop', () => {
+    const c = sensitivity(at(15), at(slower(15)), HZ)!;
+    expect(c.measuredOverExpected).toBeCloseTo(1, 6);
+    expect(c.discriminates).toBe(true);
+    expect(c.note).toMatch(/the NF sets the rate/);
+  });
+
+  it('says the generator sets the rate when the drop does not show', () => {
+    const c = sensitivity(at(7.1), at(7.0), HZ)!;
+    expect(c.measuredOverExpected).toBeLessThan(0.1);
+    expect(c.discriminates).toBe(false);
+    expect(c.note).toMatch(/generator sets the rate/);
+  });
+
+  it('has nothing to say without both cases or the TSC rate', () => {
+    expect(sensitivity(undefined, at(7), HZ)).toBeUndefined();
+    expect(sensitivity(at(15), at(7), 0)).toBeUndefined();
+  });
+});

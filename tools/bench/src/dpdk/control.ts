@@ -1,0 +1,38 @@
+/**
+ * The vhost-user topology's sensitivity control: a case that burns a known number of cycles per
+ * packet more than plain l2fwd must run that much slower, or the generator, not the NF, sets
+ * the rate (and the ratios to testpmd say nothing about the NF).
+ */
+import { compare, type Round } from '../stats';
+
+/** What the control case's stage burns per packet. */
+export const CONTROL_BURN_CYCLES = 100;
+
+/**
+ * Whether the NF sets the rate: the median rate of (e) against the one (a)'s median and the
+ * burned cycles predict (1 when every burned cycle shows; near 0 when the generator is the
+ * bottleneck and the NF's extra work is hidden in its idle time).
+ */
+export function sensitivity(
+  base: readonly Round[] | undefined,
+  burn: readonly Round[] | undefined,
+  tscHz: number,
+):
+  | { burnCycles: number; measuredOverExpected: number; discriminates: boolean; note: string }
+  | undefined {
+  if (!base?.length || !burn?.length || !tscHz) return undefined;
+  const a = compare([...base]).candidateMedian;
+  const e = compare([...burn]).candidateMedian;
+  const expected = tscHz / (tscHz / (a * 1e6) + CONTROL_BURN_CYCLES) / 1e6;
+  // the share of the expected drop that showed
+  const m = (a - e) / (a - expected);
+  const discriminates = m >= 0.7 && m <= 1.3;
+  return {
+    burnCycles: CONTROL_BURN_CYCLES,
+    measuredOverExpected: m,
+    discriminates,
+    note: discriminates
+      ? `sensitivity control: ${CONTROL_BURN_CYCLES} cycles per packet show up as ${(m * 100).toFixed(0)}% of the expected drop (${a.toFixed(2)} -> ${e.toFixed(2)} Mpps, expected ${expected.toFixed(2)}): the NF sets the rate`
+      : `sensitivity control: ${CONTROL_BURN_CYCLES} cycles per packet show up as ${(m * 100).toFixed(0)}% of the expected drop (${a.toFixed(2)} -> ${e.toFixed(2)} Mpps, expected ${expected.toFixed(2)}): the generator sets the rate, so these ratios do not measure the NF (targets not measured)`,
+  };
+}
