@@ -22,6 +22,19 @@ describe('vhost topology sensitivity control', () => {
     expect(c.note).toMatch(/generator sets the rate/);
   });
 
+  it('takes both cases at the same machine speed: a reference that halved between them does not pass for the burned cycles', () => {
+    // (a) at 16 Mpps with the reference at 15; (e) later with both down to about 10 (the
+    // generator slowed): 10 is what 100 more cycles would make of 16, but the NF kept pace
+    // with the reference, so the drop is the machine's
+    const base = [0, 1, 2].map(() => ({ reference: 15, candidate: 16 }));
+    const burn = [0, 1, 2].map(() => ({ reference: 10.5, candidate: 10 }));
+    const c = sensitivity(base, burn, HZ)!;
+    expect(c.discriminates).toBe(false);
+    // and the same drop with the reference steady is the NF's
+    const steady = [0, 1, 2].map(() => ({ reference: 15, candidate: slower(16) }));
+    expect(sensitivity(base, steady, HZ)!.measuredOverExpected).toBeCloseTo(1, 6);
+  });
+
   it('has nothing to say without both cases or the TSC rate', () => {
     expect(sensitivity(undefined, at(7), HZ)).toBeUndefined();
     expect(sensitivity(at(15), at(7), 0)).toBeUndefined();
