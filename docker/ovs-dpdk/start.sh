@@ -15,6 +15,15 @@
 #   FLOWLINE_OPENFLOW_LISTEN   e.g. pssl:6653:10.0.0.5 or ptcp:6653:10.0.0.5 (empty: none)
 #   FLOWLINE_OVS_TLS_DIR       for pssl: tls.key, tls.crt (this switch) and ca.crt (the peers' CA)
 #   FLOWLINE_OVS_CPUS          the CPU list to use instead of this process's affinity (tests)
+#   FLOWLINE_OVS_UNDERLAY_PORT     the underlay for tunnels between node switches (issue 19):
+#                                  a kernel interface (e.g. eth1, a port of OVS's own), or
+#                                  dpdk:<devargs> (a NIC's PCI address, or net_af_packet...);
+#                                  empty: no underlay (chains stay within a node)
+#   FLOWLINE_OVS_UNDERLAY_ADDRESS  the node's underlay address/prefix on br-underlay's internal
+#                                  port, or "interface": move the kernel interface's IPv4 address
+#                                  there (OVS's userspace-tunnelling layout)
+#   FLOWLINE_OVS_UNDERLAY_MTU      mtu_request of the underlay port and bridge (default: as is)
+#   FLOWLINE_OVS_UNDERLAY_BRIDGE   its bridge (br-underlay)
 # `start.sh --print-config` prints the other_config it would set, and starts nothing.
 set -euo pipefail
 
@@ -85,6 +94,36 @@ config=(
   "other_config:pmd-maxsleep=${FLOWLINE_OVS_PMD_MAXSLEEP:-0}"
   "other_config:dpdk-extra=\"${extra[*]}\""
 )
+# The underlay (issue 19), checked before anything starts: see the FLOWLINE_OVS_UNDERLAY_* above.
+underlay_port="${FLOWLINE_OVS_UNDERLAY_PORT:-}"
+ubr="${FLOWLINE_OVS_UNDERLAY_BRIDGE:-br-underlay}"
+uaddr="${FLOWLINE_OVS_UNDERLAY_ADDRESS:-}"
+uname=""
+uport=()
+umtu=()
+if [ -n "$underlay_port" ]; then
+  [ -n "$uaddr" ] || die "FLOWLINE_OVS_UNDERLAY_ADDRESS is empty: give address/prefix or \"interface\""
+  if [[ $underlay_port == dpdk:* ]]; then
+    uname="underlay0"
+    uport=(-- set interface "$uname" type=dpdk "options:dpdk-devargs=${underlay_port#dpdk:}")
+    [ "$uaddr" != interface ] || die "FLOWLINE_OVS_UNDERLAY_ADDRESS=interface needs a kernel interface, not $underlay_port"
+  else
+    uname="$underlay_port"
+    [[ $uname =~ ^[A-Za-z0-9_.-]{1,15}$ ]] || die "FLOWLINE_OVS_UNDERLAY_PORT \"$uname\" is not an interface name"
+    ip link show dev "$uname" >/dev/null 2>&1 || die "FLOWLINE_OVS_UNDERLAY_PORT: no interface $uname on this node"
+  fi
+  if [ "$uaddr" = interface ]; then
+    # empty after a restart: start.sh moved it to the bridge, and OVSDB remembers it
+    uaddr="$(ip -o -4 addr show dev "$uname" scope global | awk '{ print $4; exit }')"
+  fi
+  [ -z "$uaddr" ] || [[ $uaddr =~ ^[0-9.]+/[0-9]+$|^[0-9a-fA-F:]+/[0-9]+$ ]] ||
+    die "FLOWLINE_OVS_UNDERLAY_ADDRESS \"$uaddr\" is not address/prefix"
+  if [ -n "${FLOWLINE_OVS_UNDERLAY_MTU:-}" ]; then
+    [[ $FLOWLINE_OVS_UNDERLAY_MTU =~ ^[0-9]+$ ]] || die "FLOWLINE_OVS_UNDERLAY_MTU must be a number"
+    umtu=(-- set interface "$uname" "mtu_request=$FLOWLINE_OVS_UNDERLAY_MTU" -- set interface "$ubr" "mtu_request=$FLOWLINE_OVS_UNDERLAY_MTU")
+  fi
+fi
+
 if [ "${1:-}" = --print-config ]; then
   printf '%s\n' "${config[@]}"
   exit 0
@@ -129,7 +168,7 @@ stop() {
   ovs-appctl -t "$RUN_DIR/ovs-vswitchd.$vswitchd_pid.ctl" exit 2>/dev/null || kill "$vswitchd_pid" 2>/dev/null || true
   kill "$ovsdb_pid" 2>/dev/null || true
   wait || true
-  exit 0
+  exit "${1:-0}"
 }
 trap stop TERM INT
 
@@ -140,6 +179,29 @@ ovs-vsctl --timeout=60 --may-exist add-br "$BRIDGE" \
 if [ -n "${FLOWLINE_OVSDB_REMOTE:-}" ]; then ovs-vsctl set-manager "$FLOWLINE_OVSDB_REMOTE"; fi
 if [ -n "${FLOWLINE_OPENFLOW_LISTEN:-}" ]; then ovs-vsctl set-controller "$BRIDGE" "$FLOWLINE_OPENFLOW_LISTEN"; fi
 log "bridge $BRIDGE ready"
+
+# The underlay (packages/ovs underlay.ts does the same for tests): br-underlay with the node's
+# underlay port, its internal port holding the underlay address, from which OVS routes and
+# ARPs for the Geneve tunnels to the other nodes' switches. The address is recorded in
+# Open_vSwitch external_ids:flowline-underlay-address, where the chain controller reads each
+# node's tunnel endpoint (it need not be the node's InternalIP).
+if [ -n "$underlay_port" ]; then
+  [ -n "$uaddr" ] || uaddr="$(ovs-vsctl --if-exists get Open_vSwitch . external_ids:flowline-underlay-address | tr -d '"')"
+  if [ -z "$uaddr" ]; then
+    log "error: the underlay interface $uname has no IPv4 address to take"
+    stop 1
+  fi
+  ovs-vsctl --timeout=60 --may-exist add-br "$ubr" -- set bridge "$ubr" datapath_type=netdev \
+    -- --may-exist add-port "$ubr" "$uname" "${uport[@]}" "${umtu[@]}" \
+    -- set Open_vSwitch . "external_ids:flowline-underlay-address=$uaddr"
+  if [[ $underlay_port != dpdk:* ]]; then
+    ip addr flush dev "$uname" scope global
+    ip link set "$uname" up
+  fi
+  ip addr replace "$uaddr" dev "$ubr"
+  ip link set "$ubr" up
+  log "underlay $ubr ready: port $uname, address $uaddr"
+fi
 
 # Either daemon exiting ends the container, so kubelet restarts both.
 set +e

@@ -689,6 +689,16 @@ describe('charts/flowline', () => {
         /at '\/ovs': additional properties 'pmdCores' not allowed/,
       ],
       [
+        'an underlay device that is not an interface name',
+        { ovs: { underlay: { device: 'eth1; reboot' } } },
+        /at '\/ovs\/underlay\/device': 'eth1; reboot' does not match pattern/,
+      ],
+      [
+        'an underlay address without its prefix',
+        { ovs: { underlay: { device: 'eth1', address: '10.0.0.5' } } },
+        /at '\/ovs\/underlay\/address': '10.0.0.5' does not match pattern/,
+      ],
+      [
         'an IPAM type that is a path',
         { cni: { ipam: { type: '../../bin/sh' } } },
         /at '\/cni\/ipam\/type': '..\/..\/bin\/sh' does not match pattern/,

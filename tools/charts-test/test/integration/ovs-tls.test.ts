@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { find, render, type Manifest } from '../../src/helm';
 import { certNames, secretData, signedBy } from '../../src/ovs-tls';
+import { startOvsScript } from '../../src/ovs-script';
 import { repoRoot } from '../../src/paths';
 import { envOf, podOf, type Container } from '../../src/security';
 
@@ -24,7 +25,6 @@ import { envOf, podOf, type Container } from '../../src/security';
  * address (the literal form of the chart's ssl:{nodeIP} remote).
  */
 const root = process.getuid?.() === 0;
-const OVS_SCRIPT = join(repoRoot, 'docker', 'ovs-dpdk', 'start.sh');
 const CONTROLLER = join(repoRoot, 'services', 'chain-controller', 'dist', 'main.js');
 /** The node this machine plays, and another node of the release. */
 const NODE = 'node-a';
@@ -124,19 +124,8 @@ describe.skipIf(!root)("the chart's OVS and chain controller over SSL (integrati
       FLOWLINE_OVS_CPUS: '0',
     });
     expect(env.FLOWLINE_OVSDB_REMOTE).toBe(`pssl:6640:${node}`);
-    ovs = spawn(
-      'ip',
-      [
-        'netns',
-        'exec',
-        netns,
-        'env',
-        ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
-        'bash',
-        OVS_SCRIPT,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
-    );
+    const script = startOvsScript(netns, env);
+    ovs = script.process;
     ovs.stdout!.on('data', (d: Buffer) => (ovsLog += d.toString()));
     ovs.stderr!.on('data', (d: Buffer) => (ovsLog += d.toString()));
     await waitFor(`start.sh's bridge (log: ${ovsLog})`, () =>
