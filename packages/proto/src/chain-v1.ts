@@ -18,3 +18,7 @@ export type { Classifier, Classifier__Output } from './generated/flowline/chain/
 export type { Hop, Hop__Output } from './generated/flowline/chain/v1/Hop';
 export type { HopConfig, HopConfig__Output } from './generated/flowline/chain/v1/HopConfig';
 export type { HopStatus } from './generated/flowline/chain/v1/HopStatus';
+export type {
+  TunnelCrossing,
+  TunnelCrossing__Output,
+} from './generated/flowline/chain/v1/TunnelCrossing';

@@ -1,9 +1,11 @@
-import type { FlowStats } from '@flowline/ovs';
 import { describe, expect, it } from 'vitest';
 import type { ChainState } from './chain-state';
 import { chainMessage, phaseOf, refreshPhase, withCounters } from './chain-status';
+import type { SwitchFlowStats } from './chain-switch';
 import { chainKey, cookieOf } from './flows';
 import type { HopState } from './hop-health';
+import { type ChainCrossing, TUNNEL_RECEIVE_BIT } from './node-flows';
+import { stepKey } from './path';
 import { validateChainSpec } from './spec';
 
 const raw = {
@@ -125,7 +127,7 @@ describe('chainMessage', () => {
 
 describe('withCounters', () => {
   const key = chainKey('demo');
-  const flow = (cookie: string, nPackets: number): FlowStats => ({
+  const flow = (cookie: string, nPackets: number, node?: string): SwitchFlowStats => ({
     cookie,
     table: 0,
     priority: 0,
@@ -134,6 +136,7 @@ describe('withCounters', () => {
     nBytes: 0,
     match: '',
     actions: '',
+    ...(node ? { node } : {}),
   });
 
   it('sums the forward flows of the chain per step: step 0 is classified, step i reaches hop i', () => {
@@ -152,11 +155,72 @@ describe('withCounters', () => {
     expect(counted.status?.phase).toBe(chain.status?.phase);
   });
 
-  it('reports zeros for a chain with no flows', () => {
+  it('reports zeros for a chain with no flows, and no crossings for a chain on one node', () => {
     const counted = withCounters(chainMessage(state(), health({})), []);
     expect(counted.status).toMatchObject({
       classifiedPackets: '0',
       hops: [{ packets: '0' }, { packets: '0' }],
+      crossings: [],
+    });
+  });
+
+  describe('a chain across nodes: gen (a) → fw (a) → rt (b) → sink (a)', () => {
+    const crossing = (reverse: boolean, step: number, from: string, to: string): ChainCrossing => ({
+      reverse,
+      step,
+      from,
+      to,
+      key: stepKey('demo', reverse, step),
+      tunnelPort: `gnv-${from}${to}`,
+    });
+    // As the switch programmed it (path.ts): fw's output crosses to b, rt's back to a; the
+    // reverse direction crosses the other way, in chain order after the forward steps.
+    const crossings = [
+      crossing(false, 2, 'b', 'a'),
+      crossing(false, 1, 'a', 'b'),
+      crossing(true, 1, 'a', 'b'),
+      crossing(true, 2, 'b', 'a'),
+    ];
+    const sending = (step: number, reverse = false): string =>
+      cookieOf({ chainKey: key, reverse, step });
+    const receiving = (step: number, reverse = false): string =>
+      cookieOf({ chainKey: key, reverse, step: step | TUNNEL_RECEIVE_BIT });
+    const stats = [
+      flow(sending(0), 40, 'a'),
+      flow(sending(1), 30, 'a'),
+      flow(receiving(1), 29, 'b'), // one packet lost in the tunnel
+      flow(sending(2), 20, 'b'),
+      flow(receiving(2), 19, 'a'),
+      flow(receiving(1, true), 500, 'b'),
+      flow(receiving(2, true), 600, 'a'),
+    ];
+
+    it('fills each forward crossing, in step order, from its receiving flow on the receiving node', () => {
+      const counted = withCounters(chainMessage(state(), health({})), stats, crossings);
+      expect(counted.status?.crossings).toEqual([
+        { step: 1, fromNode: 'a', toNode: 'b', tunnelPort: 'gnv-ab', packets: '29' },
+        { step: 2, fromNode: 'b', toNode: 'a', tunnelPort: 'gnv-ba', packets: '19' },
+      ]);
+    });
+
+    it('counts hops from the sending flows only: a receiving flow is never a hop', () => {
+      const counted = withCounters(chainMessage(state(), health({})), stats, crossings);
+      expect(counted.status?.classifiedPackets).toBe('40');
+      expect(counted.status?.hops?.map((h) => h.packets)).toEqual(['40', '30']);
+    });
+
+    it("counts a receiving flow only on the crossing's receiving node", () => {
+      const stray = [...stats, flow(receiving(1), 1000, 'a'), flow(receiving(2), 1000)];
+      const counted = withCounters(chainMessage(state(), health({})), stray, crossings);
+      expect(counted.status?.crossings?.map((c) => c.packets)).toEqual(['29', '19']);
+    });
+
+    it('reports a crossing with no flow counted yet as 0 packets', () => {
+      const counted = withCounters(chainMessage(state(), health({})), [], crossings);
+      expect(counted.status?.crossings?.map((c) => [c.step, c.packets])).toEqual([
+        [1, '0'],
+        [2, '0'],
+      ]);
     });
   });
 });

@@ -1,8 +1,9 @@
-import type { FlowStats } from '@flowline/ovs';
 import type { chainV1 } from '@flowline/proto';
 import type { ChainPhase, ChainState } from './chain-state';
+import type { SwitchFlowStats } from './chain-switch';
 import { chainKey, originOf } from './flows';
 import type { HopState } from './hop-health';
+import { type ChainCrossing, TUNNEL_RECEIVE_BIT } from './node-flows';
 import type { ValidChainSpec } from './spec';
 
 /** The last health recorded for an NF (HopHealth.of), if any. */
@@ -60,15 +61,28 @@ export function chainMessage(state: ChainState, health: HealthOf): chainV1.Chain
 /**
  * The chain's status with packet counters from the switch's flow stats, mapped back to chain and
  * step by cookie (forward direction only): the classifier flow (step 0) counts the classified
- * packets, and hop i's packets are those of step i, the flow into it.
+ * packets, and hop i's packets are those of step i, the flow into it (on a chain across nodes,
+ * the sending step's). A flow receiving a crossing (TUNNEL_RECEIVE_BIT in its step) is never a
+ * hop's: it counts the crossing of its step, among `crossings` (the chain's path as the switch
+ * programmed it, ChainSwitch.crossings), and only on the crossing's receiving node. The
+ * status lists the forward crossings in step order; none for a chain on one node.
  */
-export function withCounters(chain: chainV1.Chain, stats: FlowStats[]): chainV1.Chain {
-  const key = chainKey(chain.name!);
+export function withCounters(
+  chain: chainV1.Chain,
+  stats: readonly SwitchFlowStats[],
+  crossings: readonly ChainCrossing[] = [],
+): chainV1.Chain {
+  const key = chainKey(chain.name ?? '');
   const byStep = new Map<number, number>();
+  /** `<node> <step>` → packets of that step's receiving flows on that node. */
+  const received = new Map<string, number>();
   for (const f of stats) {
     const o = originOf(f.cookie);
-    if (o?.chainKey === key && !o.reverse)
-      byStep.set(o.step, (byStep.get(o.step) ?? 0) + f.nPackets);
+    if (o?.chainKey !== key || o.reverse) continue;
+    if ((o.step & TUNNEL_RECEIVE_BIT) !== 0) {
+      const at = `${f.node ?? ''} ${o.step & ~TUNNEL_RECEIVE_BIT}`;
+      received.set(at, (received.get(at) ?? 0) + f.nPackets);
+    } else byStep.set(o.step, (byStep.get(o.step) ?? 0) + f.nPackets);
   }
   return {
     ...chain,
@@ -79,6 +93,16 @@ export function withCounters(chain: chainV1.Chain, stats: FlowStats[]): chainV1.
         ...h,
         packets: String(byStep.get(i) ?? 0),
       })),
+      crossings: crossings
+        .filter((c) => !c.reverse)
+        .sort((a, b) => a.step - b.step)
+        .map((c) => ({
+          step: c.step,
+          fromNode: c.from,
+          toNode: c.to,
+          tunnelPort: c.tunnelPort,
+          packets: String(received.get(`${c.to} ${c.step}`) ?? 0),
+        })),
     },
   };
 }

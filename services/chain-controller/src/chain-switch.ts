@@ -1,5 +1,15 @@
 import type { FlowStats } from '@flowline/ovs';
 import type { CompileOptions, ResolvedChain } from './flows';
+import type { ChainCrossing } from './node-flows';
+
+/** One flow's counters as the switch read them, and whose bridge holds the flow. */
+export interface SwitchFlowStats extends FlowStats {
+  /**
+   * The node whose switch the flow is on, named as the switch names its nodes (as in
+   * `nodesOf` and the chains' paths); absent with one switch (OvsChainSwitch).
+   */
+  node?: string;
+}
 
 /**
  * The switch as the chain controller drives it: one bridge's flow table, its counters and its
@@ -9,7 +19,8 @@ import type { CompileOptions, ResolvedChain } from './flows';
 export interface ChainSwitch {
   /** Makes the bridge's flow table exactly `flows`, atomically (one bundle). */
   apply(flows: string[]): Promise<void>;
-  flowStats(): Promise<FlowStats[]>;
+  /** Every flow's counters, each with its node when the switch spans several. */
+  flowStats(): Promise<SwitchFlowStats[]>;
   /** Names of the ports on the bridge. */
   portNames(): Promise<Set<string>>;
   /**
@@ -28,4 +39,10 @@ export interface ChainSwitch {
    * it the chains instead of one compiled table.
    */
   applyChains?(chains: readonly ResolvedChain[], options: CompileOptions): Promise<void>;
+  /**
+   * With applyChains: where the chain crosses between nodes as last programmed (its path's
+   * tunnels, src/path.ts, both directions, in chain order), each with the sending node's
+   * tunnel port. Empty for a chain on one node or not programmed. Absent: no chain crosses.
+   */
+  crossings?(chain: string): readonly ChainCrossing[];
 }

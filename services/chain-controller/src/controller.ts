@@ -219,10 +219,17 @@ export class ChainController {
     return () => this.listeners.delete(listener);
   }
 
-  /** Hop packet counters from the switch, folded into each chain's status. */
+  /**
+   * Packet counters from the switch folded into each chain's status: the classified packets,
+   * each hop's, and each crossing's between nodes (the chain's path as the switch last
+   * programmed it; none on one node).
+   */
   async statsSnapshot(): Promise<chainV1.Chain[]> {
-    const stats = await this.options.switch.flowStats();
-    return this.list().map((chain) => withCounters(chain, stats));
+    const sw = this.options.switch;
+    const stats = await sw.flowStats();
+    return this.list().map((chain) =>
+      withCounters(chain, stats, sw.crossings?.(chain.name ?? '') ?? []),
+    );
   }
 
   stop(): void {

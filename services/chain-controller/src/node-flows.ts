@@ -6,7 +6,7 @@ import {
   classifierMatches,
   cookieOf,
 } from './flows';
-import { computePath, type NodesOf, type SegmentStep } from './path';
+import { computePath, type NodesOf, type SegmentStep, type TunnelHop } from './path';
 
 /**
  * Each node's flow table for a set of chains that may span nodes (issue 19): every chain's path
@@ -36,6 +36,43 @@ export const TUNNEL_RECEIVE_BIT = 0x4000;
 export interface NodeCompileOptions extends CompileOptions {
   /** The tunnel port on `from`'s bridge that leads to `to`. */
   tunnelPort(from: string, to: string): string;
+}
+
+/** The tunnel port on `from`'s bridge that leads to `to`, if there is one. */
+export type TunnelPortOf = (from: string, to: string) => string | undefined;
+
+/** NodeCompileOptions.tunnelPort from a lookup: MissingTunnelError where there is no port. */
+export function requireTunnelPort(lookup: TunnelPortOf): NodeCompileOptions['tunnelPort'] {
+  return (from, to) => {
+    const port = lookup(from, to);
+    if (!port) throw new MissingTunnelError(from, to);
+    return port;
+  };
+}
+
+/** A crossing of a chain's path (TunnelHop) and the sending node's tunnel port ('' if none). */
+export interface ChainCrossing extends TunnelHop {
+  tunnelPort: string;
+}
+
+/**
+ * Each chain's crossings, by chain name: its path's tunnels (src/path.ts computePath, the same
+ * path compileNodeFlows programs), in chain order. A chain on one node has none.
+ */
+export function chainCrossings(
+  chains: readonly ResolvedChain[],
+  nodesOf: NodesOf,
+  tunnelPortOf: TunnelPortOf,
+): Map<string, ChainCrossing[]> {
+  return new Map(
+    chains.map((chain) => [
+      chain.name,
+      computePath(chain, nodesOf).tunnels.map((t) => ({
+        ...t,
+        tunnelPort: tunnelPortOf(t.from, t.to) ?? '',
+      })),
+    ]),
+  );
 }
 
 function actionsOf(node: string, s: SegmentStep, options: NodeCompileOptions): string {

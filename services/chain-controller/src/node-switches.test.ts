@@ -13,28 +13,22 @@ import {
   remoteFor,
   type NodeSwitch,
 } from './node-switches';
+import { countedCrossAndLocal, tableStats } from '../test/support/switch-counters';
 
 /** A node's bridge in memory: its ports (with external_ids) and the last flow table applied. */
 class MemoryNode implements NodeSwitch {
   table: string[] = [];
   applies = 0;
   closed = false;
+  /** What each flow of the table has counted. */
+  packets = 0;
   constructor(readonly portList: { name: string; externalIds: Record<string, string> }[]) {}
   async apply(flows: string[]): Promise<void> {
     this.applies++;
     this.table = [...flows];
   }
   async flowStats(): Promise<FlowStats[]> {
-    return this.table.map((f) => ({
-      cookie: /cookie=(0x[0-9a-f]+)/.exec(f)?.[1] ?? '0x0',
-      table: 0,
-      priority: 1,
-      durationSec: 0,
-      nPackets: 0,
-      nBytes: 0,
-      match: f,
-      actions: '',
-    }));
+    return tableStats(this.table, this.packets);
   }
   async ports() {
     return this.portList;
@@ -273,6 +267,22 @@ describe('NodeSwitches joined by tunnels (issue 19)', () => {
       'NORMAL',
     ]);
     expect([a.tlv, b.tlv]).toEqual([[CHAIN_OPTION], [CHAIN_OPTION]]);
+  });
+
+  it("reports the chain's crossings between the nodes (by address) with the packets each received", async () => {
+    const { a, b, fleet, controller } = nodes(true);
+    const [cross, local] = await countedCrossAndLocal(controller, spec, 'nfs', () => {
+      [a.packets, b.packets] = [7, 4];
+    });
+    expect(new Set((await fleet.flowStats()).map((f) => f.node))).toEqual(
+      new Set(['10.0.0.1', '10.0.0.2']),
+    );
+    expect(cross?.status?.crossings).toEqual([
+      { step: 1, fromNode: '10.0.0.1', toNode: '10.0.0.2', tunnelPort: 'gnv-b', packets: '4' },
+      { step: 2, fromNode: '10.0.0.2', toNode: '10.0.0.1', tunnelPort: 'gnv-a', packets: '7' },
+    ]);
+    expect(cross?.status?.hops?.map((h) => h.packets)).toEqual(['7', '7']);
+    expect(local?.status?.crossings).toEqual([]);
   });
 
   it('still refuses it, naming the endpoint, when the nodes have no tunnels', async () => {

@@ -12,11 +12,16 @@ import {
   type OvsTls,
 } from '@flowline/ovs';
 import type { Logger } from '@flowline/telemetry';
-import type { ChainSwitch } from './chain-switch';
+import type { ChainSwitch, SwitchFlowStats } from './chain-switch';
 import { applyAcrossNodes } from './cross-node-apply';
 import type { NfDirectory, NfRecord } from './directory';
 import { type CompileOptions, type ResolvedChain, compileFlows } from './flows';
-import { MissingTunnelError, compileNodeFlows } from './node-flows';
+import {
+  type ChainCrossing,
+  chainCrossings,
+  compileNodeFlows,
+  requireTunnelPort,
+} from './node-flows';
 import { placePorts } from './path';
 
 /** One node's bridge as the fleet drives it. */
@@ -141,6 +146,8 @@ export class NodeSwitches implements ChainSwitch {
   private readonly applied = new Map<string, string>();
   /** Each node's table as last applied by applyChains: what an undo gives back. */
   private readonly appliedTables = new Map<string, readonly string[]>();
+  /** Each chain's crossings as last applied by applyChains (nodes named by address). */
+  private crossed = new Map<string, ChainCrossing[]>();
 
   constructor(
     private readonly addresses: () => Iterable<string>,
@@ -289,6 +296,11 @@ export class NodeSwitches implements ChainSwitch {
         });
       }
     }
+    this.crossed = new Map();
+  }
+
+  crossings(chain: string): readonly ChainCrossing[] {
+    return this.crossed.get(chain) ?? [];
   }
 
   /**
@@ -312,14 +324,12 @@ export class NodeSwitches implements ChainSwitch {
       ),
       names,
     );
+    const tunnelPortOf = (from: string, to: string): string | undefined =>
+      this.tunnels.get(from)?.get(to);
     if (spanning.length > 0) {
       const crossing = compileNodeFlows(spanning, nodesOf, names, {
         ...options,
-        tunnelPort: (from, to) => {
-          const port = this.tunnels.get(from)?.get(to);
-          if (!port) throw new MissingTunnelError(from, to);
-          return port;
-        },
+        tunnelPort: requireTunnelPort(tunnelPortOf),
       });
       for (const [node, table] of tables) {
         const extra = (crossing.get(node) ?? []).slice(0, -1); // without its default flow
@@ -348,13 +358,15 @@ export class NodeSwitches implements ChainSwitch {
       },
       this.log,
     );
+    this.crossed = chainCrossings(spanning, nodesOf, tunnelPortOf);
   }
 
-  async flowStats(): Promise<FlowStats[]> {
-    const out: FlowStats[] = [];
+  /** Each reachable node's flows, each with its node (the node's address). */
+  async flowStats(): Promise<SwitchFlowStats[]> {
+    const out: SwitchFlowStats[] = [];
     for (const [address, sw] of await this.reachable()) {
       try {
-        out.push(...(await sw.flowStats()));
+        for (const f of await sw.flowStats()) out.push({ ...f, node: address });
       } catch (err) {
         this.log?.warn('reading flows of a node switch failed', {
           node: address,

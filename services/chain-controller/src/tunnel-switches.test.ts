@@ -7,12 +7,17 @@ import { PortResolver } from './port-resolver';
 import { validateChainSpec } from './spec';
 import { MemoryChainStore } from './store';
 import { MissingTunnelError, TunnelSwitches, type TunnelNode } from './tunnel-switches';
+import { countedCrossAndLocal, tableStats } from '../test/support/switch-counters';
 
-/** A node switch in memory: its ports, tunnel ports, table, TLV map; it can be made to refuse. */
+/**
+ * A node switch in memory: its ports, tunnel ports, table, TLV map; it can be made to refuse.
+ * Every flow of its table has counted `packets`.
+ */
 class MemoryNode implements TunnelNode {
   table: readonly string[] = [];
   tlv: TlvMapping[] = [];
   refuse = false;
+  packets = 0;
   constructor(
     readonly name: string,
     readonly ports: string[],
@@ -25,7 +30,7 @@ class MemoryNode implements TunnelNode {
     this.table = flows;
   }
   async flowStats(): Promise<FlowStats[]> {
-    return [];
+    return tableStats(this.table, this.packets);
   }
   async portNames() {
     return [...this.ports, ...Object.values(this.tunnels)];
@@ -91,6 +96,26 @@ describe('TunnelSwitches', () => {
       expect.stringMatching(/->tun_metadata0,output:gnv-ba$/),
       'drop',
     ]);
+  });
+
+  it("reports each crossing in the chain's status: from → to, step, tunnel port, packets received there", async () => {
+    const { a, b, sw, controller } = setup();
+    const [cross, local] = await countedCrossAndLocal(controller, spec, 'default', () => {
+      [a.packets, b.packets] = [5, 3];
+    });
+    expect((await sw.flowStats()).map((f) => f.node)).toEqual([
+      ...a.table.map(() => 'a'),
+      ...b.table.map(() => 'b'),
+    ]);
+    expect(cross?.status?.crossings).toEqual([
+      { step: 1, fromNode: 'a', toNode: 'b', tunnelPort: 'gnv-ab', packets: '3' },
+      { step: 2, fromNode: 'b', toNode: 'a', tunnelPort: 'gnv-ba', packets: '5' },
+    ]);
+    // Hops count their sending steps (both on a), never the receiving flow on b.
+    expect(cross?.status?.hops?.map((h) => h.packets)).toEqual(['5', '5']);
+    expect(local?.status?.crossings).toEqual([]);
+    await controller.delete('cross');
+    expect(sw.crossings('cross')).toEqual([]);
   });
 
   it('is what the PortResolver asked before: without nodesOf a chain spanning nodes resolves', async () => {

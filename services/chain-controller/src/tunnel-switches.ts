@@ -7,10 +7,16 @@ import {
   type TlvMapping,
 } from '@flowline/ovs';
 import type { Logger } from '@flowline/telemetry';
-import type { ChainSwitch } from './chain-switch';
+import type { ChainSwitch, SwitchFlowStats } from './chain-switch';
 import { applyAcrossNodes } from './cross-node-apply';
 import type { CompileOptions, ResolvedChain } from './flows';
-import { MissingTunnelError, compileNodeFlows } from './node-flows';
+import {
+  type ChainCrossing,
+  MissingTunnelError,
+  chainCrossings,
+  compileNodeFlows,
+  requireTunnelPort,
+} from './node-flows';
 
 export { MissingTunnelError };
 import { flowPorts } from './node-switches';
@@ -63,11 +69,15 @@ export function ovsTunnelNode(
  * TLV map, and applies the tables across the nodes as one change (src/cross-node-apply.ts: a
  * failure on a node undoes the nodes already changed). It does not expose `nodesOf`, so the
  * PortResolver no longer refuses a chain spanning nodes: where a port is, is this class's job.
+ * Flow stats carry their node's name; each chain's crossings are those of the paths last
+ * applied (`crossings`), for the chain status.
  */
 export class TunnelSwitches implements ChainSwitch {
   private portNodes = new Map<string, string[]>();
   /** Each node's table as last applied: what an undo gives back. */
   private readonly applied = new Map<string, readonly string[]>();
+  /** Each chain's crossings as last applied. */
+  private crossed = new Map<string, ChainCrossing[]>();
 
   constructor(
     private readonly nodes: () => readonly TunnelNode[],
@@ -97,6 +107,11 @@ export class TunnelSwitches implements ChainSwitch {
       await node.apply(share);
       this.applied.set(node.name, share);
     }
+    this.crossed = new Map();
+  }
+
+  crossings(chain: string): readonly ChainCrossing[] {
+    return this.crossed.get(chain) ?? [];
   }
 
   async applyChains(chains: readonly ResolvedChain[], options: CompileOptions): Promise<void> {
@@ -104,18 +119,14 @@ export class TunnelSwitches implements ChainSwitch {
     await this.portNames();
     const tunnels = new Map<string, Map<string, string>>();
     for (const node of nodes) tunnels.set(node.name, await node.tunnelPorts());
+    const tunnelPortOf = (from: string, to: string): string | undefined =>
+      tunnels.get(from)?.get(to);
+    const nodesOf = (p: string): string[] => this.nodesOfPort(p);
     const tables = compileNodeFlows(
       chains,
-      (p) => this.nodesOfPort(p),
+      nodesOf,
       nodes.map((n) => n.name),
-      {
-        ...options,
-        tunnelPort: (from, to) => {
-          const port = tunnels.get(from)?.get(to);
-          if (!port) throw new MissingTunnelError(from, to);
-          return port;
-        },
-      },
+      { ...options, tunnelPort: requireTunnelPort(tunnelPortOf) },
     );
     const byName = new Map(nodes.map((n) => [n.name, n]));
     const defaultOnly = [
@@ -137,11 +148,13 @@ export class TunnelSwitches implements ChainSwitch {
       },
       this.log,
     );
+    this.crossed = chainCrossings(chains, nodesOf, tunnelPortOf);
   }
 
-  async flowStats(): Promise<FlowStats[]> {
-    const out: FlowStats[] = [];
-    for (const node of this.nodes()) out.push(...(await node.flowStats()));
+  async flowStats(): Promise<SwitchFlowStats[]> {
+    const out: SwitchFlowStats[] = [];
+    for (const node of this.nodes())
+      for (const f of await node.flowStats()) out.push({ ...f, node: node.name });
     return out;
   }
 }

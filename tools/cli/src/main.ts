@@ -27,7 +27,7 @@ import {
 import { runBenchChain } from './bench-chain';
 import { runDemo } from './demo';
 import { renderStopReport } from './down';
-import { StatsCollector, renderStats } from './stats';
+import { StatsCollector, crossingRows, renderCrossings, renderStats } from './stats';
 import { renderTable } from './table';
 import {
   type TrafficFlags,
@@ -63,7 +63,7 @@ const HELP: Record<string, string> = {
   flowline chain create|update -f chain.yaml            chains through the gRPC ChainService
   flowline chain list | get <name> | delete <name>
   flowline nf list                                      NF instances and their ports
-  flowline stats [--watch] [--interval ms]              Mpps and drops per hop and per port
+  flowline stats [--watch] [--interval ms]              Mpps and drops per hop, crossing and port
   flowline traffic start -f flows.yaml [--rate pps] [--count n] [--size 64|imix] [--wait]
   flowline traffic results | stop                       per flow: sent, received, loss, p50/p99
   flowline logs <pod|agent|chain-controller|device-plugin> [--tail n] [--follow]
@@ -90,7 +90,8 @@ Common options: --state-dir DIR (env FLOWLINE_STATE_DIR, default /var/run/flowli
   hops: [{nf, ingressInterface, egressInterface}], egressPort, failurePolicy: FAIL_CLOSED|BYPASS}}`,
   nf: `flowline nf list [--json]\n  Each NF pod's kind, version, ports and link state (NetworkFunction.GetInfo).`,
   stats: `flowline stats [--watch] [--interval ms] [--json]
-  Port and hop rates from each NF's WatchStats stream and the chain controller. --watch
+  Port and hop rates from each NF's WatchStats stream and the chain controller, and for a
+  chain across nodes each crossing (from → to, step, tunnel port, packets received). --watch
   refreshes a terminal table each interval (default 1000 ms) until Ctrl-C.`,
   logs: `flowline logs <pod|agent|chain-controller|device-plugin> [--tail n] [--follow]`,
   traffic: `flowline traffic start [-f flows.yaml] [flags] [--wait] [--pod ns/name] [--json]
@@ -154,6 +155,24 @@ function parse(
   }
 }
 
+/** `chain list`: a row per chain, then, if any chain spans nodes, its crossings. */
+export function renderChainList(chains: readonly chainV1.Chain__Output[]): string {
+  const crossings = crossingRows(chains);
+  return [
+    renderTable(
+      ['name', 'phase', 'hops', 'classified', 'message'],
+      chains.map((c) => [
+        c.name,
+        String(c.status?.phase ?? ''),
+        (c.spec?.hops ?? []).map((h) => h.nf).join(' → '),
+        String(c.status?.classifiedPackets ?? 0),
+        c.status?.message ?? '',
+      ]),
+    ),
+    ...(crossings.length ? [renderCrossings(crossings, false)] : []),
+  ].join('\n\n');
+}
+
 function print(json: boolean | undefined, value: unknown, text: () => string): void {
   process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${text()}\n`);
 }
@@ -211,18 +230,7 @@ async function chainCommand(args: string[]): Promise<void> {
           client.ListChains.bind(client) as Fn<object, { chains: chainV1.Chain__Output[] }>,
           {},
         );
-        print(values.json as boolean, chains, () =>
-          renderTable(
-            ['name', 'phase', 'hops', 'classified', 'message'],
-            chains.map((c) => [
-              c.name,
-              String(c.status?.phase ?? ''),
-              (c.spec?.hops ?? []).map((h) => h.nf).join(' → '),
-              String(c.status?.classifiedPackets ?? 0),
-              c.status?.message ?? '',
-            ]),
-          ),
-        );
+        print(values.json as boolean, chains, () => renderChainList(chains));
         return;
       }
       case 'get': {

@@ -1,5 +1,6 @@
 // Live statistics: each NF's WatchStats stream (port and stage counters) and the chain
-// controller's hop counters, turned into rates between two reads and shown as tables.
+// controller's hop and crossing counters, turned into rates between two reads and shown as
+// tables.
 import type * as grpc from '@grpc/grpc-js';
 import type { chainV1, nfV1 } from '@flowline/proto';
 import { type NfClient, type OperatorCredentials, chainClient, nfClient, unary } from './clients';
@@ -28,11 +29,26 @@ export interface HopRow {
   mpps: number;
 }
 
+/** Where a chain crosses from one node's switch to another's (ChainStatus.crossings). */
+export interface CrossingRow {
+  chain: string;
+  from: string;
+  to: string;
+  /** The chain step that crosses: 0 from the classifier, k >= 1 out of hops[k-1] (0-based). */
+  step: number;
+  /** The sending node's tunnel port ('' when the controller does not know it). */
+  tunnelPort: string;
+  /** Received at `to`. */
+  packets: number;
+  mpps: number;
+}
+
 export interface StatsView {
   at: number;
   ports: PortRow[];
   drops: Record<string, number>;
   hops: HopRow[];
+  crossings: CrossingRow[];
   chains: { name: string; phase: string; classified: number }[];
 }
 
@@ -42,11 +58,53 @@ const mppsBetween = (now: number, before: number | undefined, seconds: number): 
 
 const n = (v: unknown): number => (typeof v === 'string' || typeof v === 'number' ? Number(v) : 0);
 
+/** Counters by key, each turned into Mpps since its previous reading. */
+class Rates {
+  private readonly last = new Map<string, { at: number; packets: number }>();
+
+  /** Mpps of `key`'s counter since its last reading (0 the first time); keeps this one. */
+  mpps(key: string, packets: number, now: number): number {
+    const before = this.last.get(key);
+    this.last.set(key, { at: now, packets });
+    return mppsBetween(packets, before?.packets, before ? (now - before.at) / 1000 : 0);
+  }
+}
+
+/** Each chain's crossings between nodes, in the chains' order and then step order (no rates). */
+export function crossingRows(chains: readonly chainV1.Chain__Output[]): CrossingRow[] {
+  return chains.flatMap((chain) =>
+    (chain.status?.crossings ?? []).map((c) => ({
+      chain: chain.name,
+      from: c.fromNode,
+      to: c.toNode,
+      step: c.step,
+      tunnelPort: c.tunnelPort,
+      packets: n(c.packets),
+      mpps: 0,
+    })),
+  );
+}
+
+/** The crossings table: from → to, the step, the tunnel port, packets (and Mpps with `rates`). */
+export function renderCrossings(rows: readonly CrossingRow[], rates: boolean): string {
+  return renderTable(
+    ['chain', 'crossing', 'step', 'tunnel port', 'packets', ...(rates ? ['Mpps'] : [])],
+    rows.map((c) => [
+      c.chain,
+      `${c.from} → ${c.to}`,
+      c.step,
+      c.tunnelPort || '?',
+      c.packets,
+      ...(rates ? [c.mpps.toFixed(3)] : []),
+    ]),
+  );
+}
+
 export class StatsCollector {
   private readonly samples = new Map<string, Sample[]>();
   private readonly streams: grpc.ClientReadableStream<nfV1.StatsSnapshot__Output>[] = [];
   private readonly clients: NfClient[] = [];
-  private readonly hopHistory = new Map<string, { at: number; packets: number }>();
+  private readonly rates = new Rates();
   private readonly chain: chainV1.ChainServiceClient | undefined;
 
   constructor(
@@ -103,6 +161,7 @@ export class StatsCollector {
       }
     }
     const hops: HopRow[] = [];
+    const crossings: CrossingRow[] = [];
     const chains: StatsView['chains'] = [];
     if (this.chain) {
       try {
@@ -121,25 +180,30 @@ export class StatsCollector {
             classified: n(chain.status?.classifiedPackets),
           });
           for (const hop of chain.status?.hops ?? []) {
-            const key = `${chain.name}/${hop.nf}`;
             const packets = n(hop.packets);
-            const before = this.hopHistory.get(key);
-            const secs = before ? (now - before.at) / 1000 : 0;
             hops.push({
               chain: chain.name,
               hop: hop.nf,
               healthy: hop.healthy,
               packets,
-              mpps: mppsBetween(packets, before?.packets, secs),
+              mpps: this.rates.mpps(`hop ${chain.name}/${hop.nf}`, packets, now),
             });
-            this.hopHistory.set(key, { at: now, packets });
           }
         }
+        for (const c of crossingRows(list))
+          crossings.push({
+            ...c,
+            mpps: this.rates.mpps(
+              `crossing ${c.chain}/${c.step}/${c.from}/${c.to}`,
+              c.packets,
+              now,
+            ),
+          });
       } catch {
         // controller restarting: show NF rows only
       }
     }
-    return { at: now, ports, drops, hops, chains };
+    return { at: now, ports, drops, hops, crossings, chains };
   }
 
   close(): void {
@@ -165,6 +229,7 @@ export function renderStats(view: StatsView): string {
       ),
     );
   }
+  if (view.crossings.length) parts.push(renderCrossings(view.crossings, true));
   parts.push(
     renderTable(
       ['nf', 'port', 'rx pkts', 'tx pkts', 'rx Mpps', 'tx Mpps', 'port drops'],

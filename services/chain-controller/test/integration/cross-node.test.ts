@@ -1,13 +1,20 @@
 import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { certificatesLoaded } from '@flowline/grpc-auth';
 import {
   ATTACHMENT_EXTERNAL_IDS,
   addTunnelPeer,
   afPacketDevargs,
+  listTunnelPeers,
   startOvsDpdk,
   type OvsDpdk,
 } from '@flowline/ovs';
+import { type UnaryMethod, type chainV1, unaryCall } from '@flowline/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createChainServer } from '../../src/chain-server';
 import { chainKey } from '../../src/flows';
 import { ChainController } from '../../src/controller';
 import type { NfDirectory, NfRecord } from '../../src/directory';
@@ -15,6 +22,7 @@ import { TUNNEL_RECEIVE_BIT } from '../../src/node-flows';
 import { NodeSwitches, SwitchAttachmentDirectory } from '../../src/node-switches';
 import { MemoryChainStore } from '../../src/store';
 import { TunnelSwitches, ovsTunnelNode } from '../../src/tunnel-switches';
+import { TestPki } from '../support/pki';
 
 /**
  * A chain across two nodes (issue 19): gen → fw (node a) → rtr (node b) → sink (node a), made
@@ -24,7 +32,9 @@ import { TunnelSwitches, ovsTunnelNode } from '../../src/tunnel-switches';
  * whose interfaces are DPDK af_packet ports on their node's br-flowline; fw and rtr forward
  * between their two interfaces with a Linux bridge (an NF that moves packets, no gRPC, so
  * their health is not watched). Every count is exact: what gen sent, what the sink received,
- * each hop's counter in the chain's status, each crossing's counter.
+ * each hop's counter in the chain's status, each crossing's counter both in the chain's status
+ * as the operator reads it (GetChain over mutual TLS from the controller's own gRPC server,
+ * `status.crossings`) and on the receiving node's OVS.
  */
 const exec = promisify(execFile);
 const sh = async (...argv: string[]): Promise<string> =>
@@ -59,6 +69,36 @@ describe.skipIf(!root)('a chain across two OVS-DPDK nodes through Geneve tunnels
   const nodeNs = [`flccx-${pid}-a`, `flccx-${pid}-b`];
   const podNs = (pod: string): string => `flccx-${pid}-${pod}`;
   let controller: ChainController | undefined;
+  const work = mkdtempSync(join(tmpdir(), 'flowline-ccx-'));
+  const pki = new TestPki(join(work, 'pki'));
+  const controllerTls = pki.controller();
+  const operatorTls = pki.operator();
+
+  /** The chain as the operator's GetChain returns it from `cc`'s gRPC server (as the controller serves it). */
+  const getChain = async (cc: ChainController, name: string): Promise<chainV1.Chain__Output> => {
+    const { server, credentials } = createChainServer({
+      controller: cc,
+      security: controllerTls,
+      trustDomain: 'flowline',
+      log: { warn: () => undefined },
+      listener: 'cross-node test',
+    });
+    const address = `unix://${join(work, 'cc.sock')}`;
+    await certificatesLoaded(controllerTls);
+    await new Promise<void>((ok, ko) =>
+      server.bindAsync(address, credentials, (e) => (e ? ko(e) : ok())),
+    );
+    const client = pki.chainClient(address, operatorTls);
+    try {
+      return await unaryCall(
+        client.GetChain.bind(client) as UnaryMethod<{ name: string }, chainV1.Chain__Output>,
+        { name },
+      );
+    } finally {
+      client.close();
+      await new Promise<void>((ok) => server.tryShutdown(() => ok()));
+    }
+  };
 
   const counter = async (ns: string, what: 'rx_packets' | 'tx_packets'): Promise<number> =>
     Number(
@@ -178,10 +218,18 @@ describe.skipIf(!root)('a chain across two OVS-DPDK nodes through Geneve tunnels
     controller?.stop();
     for (const node of nodes) await node.stop().catch(() => undefined);
     for (const ns of made) await sh('ip', 'netns', 'del', ns).catch(() => undefined);
+    rmSync(work, { recursive: true, force: true });
   }, 90_000);
 
-  /** Creates the chain, sends N packets from gen, checks every count; the chain stays. */
-  const runChain = async (cc: ChainController, N: number): Promise<void> => {
+  /**
+   * Creates the chain, sends N packets from gen, checks every count; the chain stays. `names`:
+   * nodes[0]'s and nodes[1]'s names as `cc`'s switch knows them.
+   */
+  const runChain = async (
+    cc: ChainController,
+    N: number,
+    names: [string, string],
+  ): Promise<void> => {
     const chain = await cc.create('cross', {
       classifier: {
         ingressPort: 'default/gen/net1',
@@ -220,6 +268,30 @@ describe.skipIf(!root)('a chain across two OVS-DPDK nodes through Geneve tunnels
     expect(status?.status?.classifiedPackets).toBe(String(N));
     expect(status?.status?.hops?.map((h) => h.packets)).toEqual([String(N), String(N)]);
 
+    // The chain's status as the operator reads it: each crossing with its count, exactly.
+    const tunnelTo = async (from: 0 | 1): Promise<string | undefined> =>
+      (await listTunnelPeers(nodes[from]!)).get(nodes[1 - from]!.underlay!.address);
+    const read = await getChain(cc, 'cross');
+    expect(read.status?.classifiedPackets).toBe(String(N));
+    expect(read.status?.hops?.map((h) => h.packets)).toEqual([String(N), String(N)]);
+    expect(read.status?.crossings).toEqual([
+      {
+        step: 1,
+        fromNode: names[0],
+        toNode: names[1],
+        tunnelPort: await tunnelTo(0),
+        packets: String(N),
+      },
+      {
+        step: 2,
+        fromNode: names[1],
+        toNode: names[0],
+        tunnelPort: await tunnelTo(1),
+        packets: String(N),
+      },
+    ]);
+    expect(read.status?.crossings?.every((c) => c.tunnelPort !== '')).toBe(true);
+
     // Each crossing's receiving flow: a → b into rtr (step 1), b → a into the sink (step 2).
     const received = async (node: OvsDpdk, step: number): Promise<number | undefined> => {
       const cookie = (BigInt(chainKey('cross')) << 32n) | BigInt(TUNNEL_RECEIVE_BIT | step);
@@ -230,7 +302,7 @@ describe.skipIf(!root)('a chain across two OVS-DPDK nodes through Geneve tunnels
   };
 
   it('creates gen → fw (a) → rtr (b) → sink (a); every packet arrives, each hop and crossing counted exactly', async () => {
-    await runChain(controller!, 2000);
+    await runChain(controller!, 2000, ['a', 'b']);
   }, 90_000);
 
   it('deletes it from both nodes', async () => {
@@ -268,7 +340,7 @@ describe.skipIf(!root)('a chain across two OVS-DPDK nodes through Geneve tunnels
     await controller.start();
     await fleet.portNames();
     expect(fleet.joined(addresses[0]!, addresses[1]!)).toBe(true);
-    await runChain(controller, 1000);
+    await runChain(controller, 1000, [addresses[0]!, addresses[1]!]);
     await controller.delete('cross');
   }, 90_000);
 });

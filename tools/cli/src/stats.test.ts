@@ -1,0 +1,197 @@
+// How chain counters are shown: `flowline stats` (hops, and each crossing between nodes with its
+// rate) and `flowline chain list`; and the collector reading them from a ChainService.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { chainV1 } from '@flowline/proto';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { OperatorCredentials } from './clients';
+import { renderChainList } from './main';
+import { type StatsView, StatsCollector, crossingRows, renderStats } from './stats';
+
+/** A chain as ListChains returns it (every field set, as the loader's defaults do). */
+function chain(
+  name: string,
+  hops: [nf: string, packets: number][],
+  crossings: chainV1.TunnelCrossing__Output[],
+): chainV1.Chain__Output {
+  return {
+    name,
+    generation: '1',
+    spec: {
+      classifier: null,
+      hops: hops.map(([nf]) => ({
+        nf,
+        ingressInterface: 'net1',
+        egressInterface: 'net2',
+        config: null,
+      })),
+      egressPort: '',
+      failurePolicy: 'FAILURE_POLICY_UNSPECIFIED',
+      bidirectional: false,
+      priority: 0,
+    },
+    status: {
+      phase: 'ACTIVE',
+      message: 'programmed; every hop healthy',
+      classifiedPackets: String(hops[0]?.[1] ?? 0),
+      updatedUnixNanos: '0',
+      hops: hops.map(([nf, packets]) => ({
+        nf,
+        healthy: true,
+        message: '',
+        ingressOvsPort: '',
+        egressOvsPort: '',
+        packets: String(packets),
+      })),
+      crossings,
+    },
+  };
+}
+
+/** gen (node-a) → fw (node-a) → rtr (node-b) → sink (node-a). */
+const cross = (fwToRtr: number, rtrToSink: number): chainV1.Chain__Output =>
+  chain(
+    'cross',
+    [
+      ['default/fw', fwToRtr],
+      ['default/rtr', fwToRtr],
+    ],
+    [
+      {
+        step: 1,
+        fromNode: 'node-a',
+        toNode: 'node-b',
+        tunnelPort: 'gnv-node-b',
+        packets: String(fwToRtr),
+      },
+      { step: 2, fromNode: 'node-b', toNode: 'node-a', tunnelPort: '', packets: String(rtrToSink) },
+    ],
+  );
+
+/** A chain on one node: no crossings. */
+const local = chain('local', [['default/fw', 5]], []);
+
+describe('flowline stats', () => {
+  const view = (crossings: StatsView['crossings']): StatsView => ({
+    at: 0,
+    ports: [],
+    drops: {},
+    hops: [
+      { chain: 'cross', hop: 'default/fw', healthy: true, packets: 2000, mpps: 0.002 },
+      { chain: 'cross', hop: 'default/rtr', healthy: true, packets: 2000, mpps: 0.002 },
+    ],
+    crossings,
+    chains: [{ name: 'cross', phase: 'ACTIVE', classified: 2000 }],
+  });
+
+  it('shows each crossing under the hops: from → to, step, tunnel port, packets, Mpps', () => {
+    const rows = crossingRows([cross(2000, 1999), local]).map((c, i) => ({
+      ...c,
+      mpps: [0.002, 0.0015][i]!,
+    }));
+    expect(renderStats(view(rows)).split('\n\n').slice(0, 2)).toEqual([
+      [
+        'chain          hop  healthy  packets   Mpps',
+        '-----  -----------  -------  -------  -----',
+        'cross   default/fw      yes     2000  0.002',
+        'cross  default/rtr      yes     2000  0.002',
+      ].join('\n'),
+      [
+        'chain         crossing  step  tunnel port  packets   Mpps',
+        '-----  ---------------  ----  -----------  -------  -----',
+        'cross  node-a → node-b     1   gnv-node-b     2000  0.002',
+        'cross  node-b → node-a     2            ?     1999  0.002',
+      ].join('\n'),
+    ]);
+  });
+
+  it('has no crossing table when no chain crosses nodes', () => {
+    const text = renderStats(view(crossingRows([local])));
+    expect(text).not.toMatch(/crossing/);
+    expect(text.split('\n\n')).toHaveLength(2); // hops, ports
+  });
+});
+
+describe('flowline chain list', () => {
+  it('lists the chains, then the crossings of those that span nodes', () => {
+    expect(renderChainList([cross(2000, 1999), local])).toBe(
+      [
+        'name    phase                      hops  classified                        message',
+        '-----  ------  ------------------------  ----------  -----------------------------',
+        'cross  ACTIVE  default/fw → default/rtr        2000  programmed; every hop healthy',
+        'local  ACTIVE                default/fw           5  programmed; every hop healthy',
+        '',
+        'chain         crossing  step  tunnel port  packets',
+        '-----  ---------------  ----  -----------  -------',
+        'cross  node-a → node-b     1   gnv-node-b     2000',
+        'cross  node-b → node-a     2            ?     1999',
+      ].join('\n'),
+    );
+  });
+
+  it('is the chains table alone when none crosses nodes', () => {
+    expect(renderChainList([local]).split('\n')).toHaveLength(3);
+  });
+});
+
+describe('StatsCollector', () => {
+  const work = mkdtempSync(join(tmpdir(), 'flowline-cli-stats-'));
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  it("reads each chain's crossings from ListChains, with their rate between two reads", async () => {
+    let listed = cross(1000, 1000);
+    const server = new grpc.Server();
+    server.addService(chainV1.loadChainV1().ChainService.service, {
+      ListChains: (_call: unknown, cb: (e: null, r: { chains: chainV1.Chain__Output[] }) => void) =>
+        cb(null, { chains: [listed, local] }),
+    });
+    const address = `unix://${join(work, 'cc.sock')}`;
+    await new Promise<void>((ok, ko) =>
+      server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (e) => (e ? ko(e) : ok())),
+    );
+    // The insecure transport warns once on stderr; keep the test's output clean.
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    const collector = new StatsCollector(
+      [],
+      address,
+      new OperatorCredentials({ insecure: true }, 'flowline'),
+    );
+    try {
+      const first = await collector.read();
+      expect(first.crossings).toEqual([
+        {
+          chain: 'cross',
+          from: 'node-a',
+          to: 'node-b',
+          step: 1,
+          tunnelPort: 'gnv-node-b',
+          packets: 1000,
+          mpps: 0,
+        },
+        {
+          chain: 'cross',
+          from: 'node-b',
+          to: 'node-a',
+          step: 2,
+          tunnelPort: '',
+          packets: 1000,
+          mpps: 0,
+        },
+      ]);
+      listed = cross(3000, 2000);
+      await new Promise((r) => setTimeout(r, 50));
+      const second = await collector.read();
+      const seconds = (second.at - first.at) / 1000;
+      expect(second.crossings.map((c) => [c.step, c.packets, c.mpps])).toEqual([
+        [1, 3000, 2000 / seconds / 1e6],
+        [2, 2000, 1000 / seconds / 1e6],
+      ]);
+    } finally {
+      collector.close();
+      stderr.mockRestore();
+      await new Promise<void>((ok) => server.tryShutdown(() => ok()));
+    }
+  });
+});
