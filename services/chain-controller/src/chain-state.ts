@@ -1,5 +1,6 @@
 import type { chainV1 } from '@flowline/proto';
 import type { ResolvedChain } from './flows';
+import type { HopConfigUndo } from './hop-configs';
 import type { ValidChainSpec } from './spec';
 import type { StoredChain } from './store';
 
@@ -21,7 +22,7 @@ export interface ChainState {
   message: string;
   updatedAt: number;
   /** Undoes the hop configs applied to the NFs for this chain, last first. */
-  nfUndo?: (() => Promise<void>)[];
+  nfUndo?: HopConfigUndo[];
 }
 
 /** What the store keeps of a chain: the spec as given, the generation, the owner. */

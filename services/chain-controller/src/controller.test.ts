@@ -5,6 +5,7 @@ import type { NfDirectory, NfRecord } from './directory';
 import {
   ChainExistsError,
   ChainNotFoundError,
+  HopConfigError,
   StaleGenerationError,
   UnresolvedPortError,
 } from './errors';
@@ -141,6 +142,58 @@ describe('ChainController', () => {
     expect(controller.get('demo').status?.phase).toBe('ACTIVE');
     expect(sw.table.find((f) => f.includes('in_port=gen1'))).toMatch(/actions=output:fw1$/);
     expect(events).toEqual(['ADDED:ACTIVE', 'MODIFIED:DEGRADED', 'MODIFIED:ACTIVE']);
+  });
+
+  it('a hop that comes back gets its hop config again before traffic is steered into it; one that cannot take it stays out of the path', async () => {
+    const sw = new RecordingSwitch();
+    const healthCallbacks = new Map<string, (healthy: boolean, message: string) => void>();
+    const log: string[] = [];
+    let refuse = false;
+    const controller = new ChainController({
+      store: new MemoryChainStore(),
+      directory,
+      switch: sw,
+      health: (address, onChange) => {
+        healthCallbacks.set(address, onChange);
+        return () => healthCallbacks.delete(address);
+      },
+      nfConfig: {
+        apply: async (address, _config, at) => {
+          if (refuse) throw new HopConfigError(`${at}.firewall_rules[0]`, 'NF not ready');
+          log.push(`apply ${address}`);
+          return async () => void log.push(`undo ${address}`);
+        },
+      },
+    });
+    const configured = {
+      ...spec,
+      hops: [{ ...spec.hops[0]!, config: { firewallRules: [{ id: 'chain-allow' }] } }],
+    };
+    await controller.create('demo', configured);
+    expect(log).toEqual(['apply fw:1']);
+    const fwHealth = await until('fw health watch', () => healthCallbacks.get('fw:1'));
+    const steered = () => sw.table.find((f) => f.includes('in_port=gen1'));
+    fwHealth(false, 'unreachable'); // killed: its rules went with it
+    await controller.reconcile();
+    expect(steered()).toMatch(/actions=output:sink1$/);
+    // Back (a new instance), but it refuses the config: still bypassed, and the status says why.
+    refuse = true;
+    fwHealth(true, 'SERVING');
+    await controller.reconcile();
+    expect(steered()).toMatch(/actions=output:sink1$/);
+    expect(controller.get('demo').status).toMatchObject({
+      phase: 'DEGRADED',
+      hops: [{ healthy: false, message: expect.stringMatching(/hop config.*NF not ready/) }],
+    });
+    // It takes it at the next reconcile: configured first, then steered into.
+    refuse = false;
+    await controller.reconcile();
+    expect(log).toEqual(['apply fw:1', 'apply fw:1']);
+    expect(steered()).toMatch(/actions=output:fw1$/);
+    expect(controller.get('demo').status?.phase).toBe('ACTIVE');
+    // Deleting the chain takes the config back once, from the instance that has it.
+    await controller.delete('demo');
+    expect(log).toEqual(['apply fw:1', 'apply fw:1', 'undo fw:1']);
   });
 
   it('survives a restart: a new controller on the same store programs the same table', async () => {

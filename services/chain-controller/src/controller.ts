@@ -56,6 +56,8 @@ export class ChainController {
   private readonly ports: PortResolver;
   private readonly hopConfigs: HopConfigs;
   private readonly hopHealth: HopHealth;
+  /** Hops back from down whose hop config was refused: out of the path until it is applied. */
+  private readonly unconfigured = new Set<string>();
   private readonly healthOf = (nf: string) => this.hopHealth.of(nf);
 
   constructor(private readonly options: ChainControllerOptions) {
@@ -104,7 +106,10 @@ export class ChainController {
 
   /** Re-resolves chains that could not be programmed and re-applies the table (e.g. after an OVS restart). */
   reconcile(): Promise<void> {
-    return this.serial(() => this.resolveAndApply());
+    return this.serial(async () => {
+      await this.retryUnconfigured();
+      await this.resolveAndApply();
+    });
   }
 
   /** Re-applies the table if the switch lost it (ovs-vswitchd restarted: flows vanish). */
@@ -354,6 +359,19 @@ export class ChainController {
 
   private onHealth(nf: string, healthy: boolean, message: string): Promise<void> {
     return this.serial(async () => {
+      if (healthy && this.hopHealth.of(nf)?.healthy === false) {
+        // Back from down, often a new instance (its NF restarted) that lost what the chains
+        // gave it: it gets its hop configs again before traffic is steered into it, or stays
+        // out of the path (the next reconcile tries again) rather than carry a tenant's traffic
+        // without the chain's rules.
+        const refused = await this.configureReturningHop(nf);
+        if (refused) {
+          healthy = false;
+          message = `serving, but its hop config was not applied: ${refused}`;
+        }
+      } else if (!healthy) {
+        this.unconfigured.delete(nf);
+      }
       if (!this.hopHealth.record(nf, healthy, message)) return;
       this.options.logger?.info(healthy ? 'hop healthy' : 'hop down', { nf, message });
       await this.program(this.chains);
@@ -363,6 +381,49 @@ export class ChainController {
         this.emit('MODIFIED', state);
       }
     });
+  }
+
+  /**
+   * Gives a hop that came back the hop configs of every chain it is in; on a refusal, what this
+   * call applied is taken back, the NF is remembered for the next reconcile, and the refusal is
+   * returned.
+   */
+  private async configureReturningHop(nf: string): Promise<string | undefined> {
+    for (const state of this.chains.values()) {
+      const hops = (state.raw.hops ?? []).filter((h) => h.nf === nf);
+      if (hops.length === 0) continue;
+      try {
+        const fresh = await this.hopConfigs.apply(hops);
+        state.nfUndo = [...(state.nfUndo ?? []).filter((u) => u.nf !== nf), ...fresh];
+      } catch (err) {
+        this.unconfigured.add(nf);
+        this.options.logger?.warn(
+          'hop back, but its config was not applied; kept out of the path',
+          {
+            chain: state.name,
+            nf,
+            err,
+          },
+        );
+        return (err as Error).message;
+      }
+    }
+    this.unconfigured.delete(nf);
+    return undefined;
+  }
+
+  /** Hops that came back but refused their config: tried again at each reconcile. */
+  private async retryUnconfigured(): Promise<void> {
+    for (const nf of [...this.unconfigured]) {
+      if ((await this.configureReturningHop(nf)) !== undefined) continue;
+      this.hopHealth.record(nf, true, 'SERVING (hop config applied again)');
+      this.options.logger?.info('hop healthy', { nf, message: 'hop config applied again' });
+      for (const state of this.chains.values())
+        if (state.spec.hops.some((h) => h.nf === nf)) {
+          refreshPhase(state, this.healthOf, this.now);
+          this.emit('MODIFIED', state);
+        }
+    }
   }
 
   private message(state: ChainState): chainV1.Chain {

@@ -46,6 +46,8 @@ describe('HopConfigs', () => {
       hop('default/rt', { routes: [{ prefix: '10.0.0.0/8' }] }),
     ]);
     expect(log).toEqual(['apply fw:1 spec.hops[0].config', 'apply rt:1 spec.hops[2].config']);
+    // each undo says whose config it takes back
+    expect(undos.map((u) => u.nf)).toEqual(['default/fw', 'default/rt']);
     await configs.takeBack('demo', undos);
     expect(log.slice(2)).toEqual(['undo rt:1', 'undo fw:1']);
   });
@@ -77,10 +79,13 @@ describe('HopConfigs', () => {
     const logger = recordingLogger();
     const ran: string[] = [];
     await new HopConfigs(directory, undefined, logger).takeBack('demo', [
-      async () => void ran.push('first'),
-      async () => {
-        throw new Error('NF gone');
-      },
+      Object.assign(async () => void ran.push('first'), { nf: 'default/a' }),
+      Object.assign(
+        async () => {
+          throw new Error('NF gone');
+        },
+        { nf: 'default/b' },
+      ),
     ]);
     expect(ran).toEqual(['first']);
     expect(logger.lines).toMatchObject([

@@ -4,8 +4,8 @@ import type { NfDirectory } from './directory';
 import { HopConfigError } from './errors';
 import { type NfConfigurator, hasHopConfig } from './nf-config';
 
-/** Takes back one hop's config. */
-export type HopConfigUndo = () => Promise<void>;
+/** Takes back one hop's config; `nf` says whose (a hop that comes back gets its config again). */
+export type HopConfigUndo = (() => Promise<void>) & { readonly nf: string };
 
 /**
  * A chain's hop configs (contract 5, docs/architecture.md#chaining): each hop's HopConfig goes
@@ -38,14 +38,13 @@ export class HopConfigs {
             `spec.hops[${i}].nf`,
             `"${hop.nf}" has no known gRPC address, so its config cannot be applied`,
           );
-        undos.push(
-          await configurator.apply(
-            record.grpcAddress,
-            hop.config!,
-            `spec.hops[${i}].config`,
-            record.workload,
-          ),
+        const undo = await configurator.apply(
+          record.grpcAddress,
+          hop.config!,
+          `spec.hops[${i}].config`,
+          record.workload,
         );
+        undos.push(Object.assign(undo, { nf: hop.nf ?? '' }));
       }
     } catch (err) {
       for (const undo of undos.reverse()) await undo().catch(() => undefined);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { LocalPki, channelCredentials, controllerId, nfId } from '@flowline/grpc-auth';
-import { chainV1, firewallV1 } from '@flowline/proto';
+import { type UnaryMethod, chainV1, firewallV1, unaryCall } from '@flowline/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   POD_FILE_PREFIX,
@@ -179,6 +179,71 @@ describe.skipIf(!root)('service chaining end to end on the local node', () => {
       60_000,
     );
     await node.stopTraffic();
+  }, 180_000);
+
+  it('kill -9 of the firewall under BYPASS: traffic goes around it and back through it, each switch-over under a second as the generator measures it', async () => {
+    const { spec, generation } = await node.chain();
+    const setPolicy = (failurePolicy: 'BYPASS' | 'FAIL_CLOSED', gen?: string) =>
+      unaryCall(
+        node.chains.UpdateChain.bind(node.chains) as UnaryMethod<
+          { name: string; spec: chainV1.ChainSpec; generation?: string },
+          chainV1.Chain__Output
+        >,
+        { name: 'demo', spec: { ...spec, failurePolicy }, ...(gen ? { generation: gen } : {}) },
+      );
+    await setPolicy('BYPASS', generation);
+    try {
+      // 3,000 pps over three flows: one web packet a millisecond, so each web packet lost is a
+      // millisecond with no path (its sequence numbers say which are missing)
+      await node.startTraffic(3_000, 0);
+      expect(await arriving('web', 1500)).toBeGreaterThan(0);
+      const lostBefore = num((await flow('web'))?.lost);
+      const pid = nodeStatus(stateDir).pods.find((p) => p.key === 'default/fw')!.pid!;
+      process.kill(pid, 'SIGKILL');
+      await until('chain degraded', async () =>
+        (await node.chain()).status?.phase === 'DEGRADED' ? true : undefined,
+      );
+      // Bypassed: the web flow arrives again, and so does telnet, which the firewall denies.
+      await until('bypass carries traffic', async () =>
+        (await arriving('web', 300)) > 0 && (await arriving('telnet', 300)) > 0 ? true : undefined,
+      );
+      const atBypass = await flow('web');
+      const lostToBypass = num(atBypass?.lost) - lostBefore;
+      await until('firewall restarted', async () => {
+        const p = nodeStatus(stateDir).pods.find((q) => q.key === 'default/fw');
+        return p && p.restarts >= 1 && p.alive ? true : undefined;
+      });
+      await until(
+        'chain active',
+        async () => ((await node.chain()).status?.phase === 'ACTIVE' ? true : undefined),
+        60_000,
+      );
+      // Through the firewall again: telnet is denied once more.
+      // Through the firewall again, with the chain's rules (the controller gives a hop that
+      // comes back its config before it steers traffic into it): telnet is denied once more,
+      // web, which only the chain's rule permits, passes.
+      await until('firewall back in the path', async () =>
+        (await arriving('telnet', 500)) === 0 && (await arriving('web', 500)) > 0
+          ? true
+          : undefined,
+      );
+      const end = await node.stopTraffic();
+      const web = end.flows.find((f) => f.name === 'web')!;
+      const pps = Number(web.txPps);
+      const lostToRestore = num(web.lost) - num(atBypass?.lost);
+      const ms = (lost: number): number => (lost / pps) * 1000;
+      process.stderr.write(
+        `failover (kill -9 of the firewall, BYPASS; web flow at ${pps.toFixed(0)} pps): ` +
+          `${ms(lostToBypass).toFixed(0)} ms without a path until the bypass, ` +
+          `${ms(lostToRestore).toFixed(0)} ms when it came back\n`,
+      );
+      expect(pps).toBeGreaterThan(500);
+      expect(ms(lostToBypass)).toBeLessThan(1000);
+      expect(ms(lostToRestore)).toBeLessThan(1000);
+    } finally {
+      await node.stopTraffic().catch(() => undefined);
+      await setPolicy('FAIL_CLOSED');
+    }
   }, 180_000);
 
   it('a restart of ovs-vswitchd is survived: vhost-user reconnects, flows come back, traffic resumes', async () => {
