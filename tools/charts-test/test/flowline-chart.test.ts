@@ -620,6 +620,29 @@ describe('charts/flowline', () => {
     expect(plain).toContain('plain TCP');
   });
 
+  it('underlay: NOTES say whether chains may cross nodes and the MTU they need; an underlay MTU that cannot carry a chain interface is refused', () => {
+    expect(notes('flowline', {}, 'fl')).toContain('Chains stay within one node');
+    const crossing = notes(
+      'flowline',
+      { ovs: { underlay: { device: 'eth1', address: 'interface' } }, cni: { mtu: 1500 } },
+      'fl',
+    );
+    expect(crossing).toContain('Chains may cross nodes: br-underlay on eth1, address interface.');
+    expect(crossing).toContain('need an underlay MTU of 1558 or more');
+    const error = renderError('flowline', {
+      ovs: { underlay: { device: 'eth1', mtu: 1500 } },
+      cni: { mtu: 1500 },
+    });
+    expect(error.stderr).toContain(
+      'ovs.underlay.mtu 1500 cannot carry chain interfaces of cni.mtu 1500 across nodes: the tunnel adds 58 bytes; give the underlay at least 1558, or chain interfaces at most 1442',
+    );
+    // enough room renders
+    expect(
+      render('flowline', { ovs: { underlay: { device: 'eth1', mtu: 1558 } }, cni: { mtu: 1500 } })
+        .length,
+    ).toBeGreaterThan(0);
+  });
+
   describe('refuses bad values with the schema message', () => {
     it.each<[string, Values, RegExp]>([
       [
