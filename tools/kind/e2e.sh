@@ -6,6 +6,8 @@
 # Steps, in order (default: all of them):
 #   prereqs   docker (with a reachable engine), kind, kubectl, helm, node; the traffic driver built
 #   cluster   kind create cluster with tools/kind/kind-config.yaml
+#   underlay  a Docker network (MTU 1600) joining the workers as eth1: the underlay of the Geneve
+#             tunnels between their switches (the chain crosses them)
 #   images    docker build of every image from the repository's Dockerfiles (docker/README.md)
 #   load      kind load docker-image of the Flowline images into every node
 #   nodes     on each node (docker exec): reserve 2 MiB hugepages, create emulated NICs (veth pairs
@@ -18,7 +20,8 @@
 #   chain     a ServiceChain traffic-gen/net1 -> firewall -> router -> traffic-gen/net2, until Ready
 #   traffic   the traffic plan (tools/kind/e2e-plan.json) through the NFs' gRPC APIs: allowed flows
 #             delivered, denied flows dropped by the firewall, nothing lost
-#   teardown  kind delete cluster (skipped with --keep; also run on failure, after diagnostics)
+#   teardown  kind delete cluster and the underlay network (skipped with --keep; also run on
+#             failure, after diagnostics)
 #
 # --dry-run prints every command it would run, in order, and runs none of them (no Docker needed).
 #
@@ -36,7 +39,7 @@ tag=e2e
 dry_run=0
 keep=0
 steps=()
-all_steps=(prereqs cluster images load nodes multus flowline nfs chain traffic teardown)
+all_steps=(prereqs cluster underlay images load nodes multus flowline nfs chain traffic teardown)
 
 multus_version=v4.2.2
 # The thin plugin: kubelet's runtime executes it, and so the flowline plugin it delegates to, on
@@ -45,9 +48,12 @@ multus_version=v4.2.2
 multus_manifest="https://raw.githubusercontent.com/k8snetworkplumbingwg/multus-cni/${multus_version}/deployments/multus-daemonset.yml"
 flowline_ns=flowline
 nf_ns=flowline-e2e
-# 2 MiB pages for the whole cluster (the nodes share the host's kernel): OVS 512 MiB and three
-# NFs of 256 MiB each, plus headroom.
-hugepages=768
+# 2 MiB pages for the whole cluster (the nodes share the host's kernel): two OVS of 512 MiB and
+# three NFs of 256 MiB each, plus headroom.
+hugepages=1024
+# The underlay: a Docker network, each worker's leg eth1 with an address of this /24 (.11, .12...).
+underlay_subnet=172.31.250
+underlay_mtu=1600
 # The emulated NIC of every node: PF ens1f0 with 4 kernel VFs (veth pairs), NUMA node 0.
 emulated_root=/var/lib/flowline/emulated-sysfs
 emulated_pf=ens1f0:4:0
@@ -219,9 +225,21 @@ step_cluster() {
   step cluster
   local n
   # kind-config.yaml mounts these host folders into the nodes (the vhost-user socket dirs).
-  for n in control-plane worker; do run mkdir -p "$host_dir/$n/vhost"; done
+  for n in control-plane worker worker2; do run mkdir -p "$host_dir/$n/vhost"; done
   run kind create cluster --name "$cluster" --config "$kind_dir/kind-config.yaml" --wait 180s
   run kubectl cluster-info --context "kind-$cluster"
+}
+
+step_underlay() {
+  step underlay
+  local net="flowline-underlay-$cluster" worker i=10
+  run_sh "docker network inspect $net >/dev/null 2>&1 || docker network create --driver bridge --subnet $underlay_subnet.0/24 --opt com.docker.network.driver.mtu=$underlay_mtu $net"
+  for worker in $(nodes | grep -- '-worker'); do
+    i=$((i + 1))
+    run_sh "docker inspect --format '{{json .NetworkSettings.Networks}}' $worker | grep -q '\"$net\"' || docker network connect --ip $underlay_subnet.$i $net $worker"
+    # The leg is eth1 (the second network the node joined): the chart's ovs.underlay.device.
+    run docker exec "$worker" ip -4 -brief addr show dev eth1
+  done
 }
 
 step_images() {
@@ -365,6 +383,7 @@ step_teardown() {
   fi
   stop_port_forwards
   run kind delete cluster --name "$cluster"
+  run_sh "docker network rm flowline-underlay-$cluster 2>/dev/null || true"
   run rm -rf "$host_dir"
 }
 

@@ -60,10 +60,10 @@ describe('kind-config.yaml', () => {
     // e2e.sh creates those host folders before kind mounts them: its dry-run plan shows it
     // (test/e2e-script.test.ts, "creates the host folders kind mounts").
     for (const dir of hostDirs.filter((h) => h.startsWith('/tmp/flowline-kind/')))
-      expect(dir).toMatch(/^\/tmp\/flowline-kind\/(control-plane|worker)\/vhost$/);
+      expect(dir).toMatch(/^\/tmp\/flowline-kind\/(control-plane|worker\d*)\/vhost$/);
   });
 
-  it('labels the workers as the node selector of the kind values files expects', () => {
+  it('labels the workers as the node selector of the kind values files expects: flowline on both, each NF on one', () => {
     const workers = config.nodes.filter((n) => n.role === 'worker');
     for (const file of ['flowline', 'traffic-gen', 'firewall', 'router']) {
       const values = parse(read(`tools/kind/values/${file}.yaml`)) as {
@@ -71,8 +71,12 @@ describe('kind-config.yaml', () => {
         global?: { nodeSelector?: Record<string, string> };
       };
       const selector = values.nodeSelector ?? values.global?.nodeSelector;
-      expect(selector, file).toEqual({ 'flowline.io/dataplane': 'true' });
-      for (const w of workers) expect(w.labels).toMatchObject(selector!);
+      expect(selector?.['flowline.io/dataplane'], file).toBe('true');
+      const on = workers.filter((w) =>
+        Object.entries(selector!).every(([k, v]) => w.labels?.[k] === v),
+      );
+      // the flowline DaemonSets run on every worker; an NF on exactly one
+      expect(on.length, file).toBe(file === 'flowline' ? workers.length : 1);
     }
   });
 });

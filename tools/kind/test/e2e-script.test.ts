@@ -103,6 +103,7 @@ describe('tools/kind/e2e.sh', () => {
       expect(plan.steps).toEqual([
         'prereqs',
         'cluster',
+        'underlay',
         'images',
         'load',
         'nodes',
@@ -138,7 +139,8 @@ describe('tools/kind/e2e.sh', () => {
         [traffic, teardown],
       ] as const)
         expect(a, `${lines[a]}\n  should come before\n${lines[b]}`).toBeLessThan(b);
-      expect(teardown).toBe(lines.length - 2);
+      // last: kind delete cluster, then the underlay network and the host folders
+      expect(teardown).toBe(lines.length - 3);
     });
 
     it('creates the host folders kind mounts into the nodes before it creates the cluster', () => {
@@ -252,7 +254,11 @@ describe('tools/kind/e2e.sh', () => {
     });
 
     it('reserves hugepages and creates veth-backed emulated NICs on every node before kubelet restarts', () => {
-      for (const node of ['flowline-e2e-control-plane', 'flowline-e2e-worker']) {
+      for (const node of [
+        'flowline-e2e-control-plane',
+        'flowline-e2e-worker',
+        'flowline-e2e-worker2',
+      ]) {
         const own = lines
           .map((l, i) => ({ l, i }))
           .filter(({ l }) => l.includes(`docker exec ${node} `));
@@ -271,6 +277,42 @@ describe('tools/kind/e2e.sh', () => {
       expect(values).toMatch(/sysfsRoot: \/var\/lib\/flowline\/emulated-sysfs/);
     });
 
+    it('joins both workers on an underlay network (eth1, MTU 1600) that the flowline values make OVS take, the router on the other worker, and removes the network at teardown', () => {
+      const net = 'flowline-underlay-flowline-e2e';
+      const created = first(
+        /docker network create .*--opt com\.docker\.network\.driver\.mtu=1600 /,
+      );
+      expect(lines[created]).toMatch(new RegExp(` ${net}$`));
+      expect(plan.commands[created]!.step).toBe('underlay');
+      for (const worker of ['flowline-e2e-worker', 'flowline-e2e-worker2']) {
+        const joined = first(new RegExp(`docker network connect --ip \\S+ ${net} ${worker}$`));
+        expect(joined).toBeGreaterThan(created);
+        expect(joined).toBeLessThan(first(/^helm upgrade --install flowline /));
+      }
+      const values = parse(readFileSync(join(kindDir, 'values/flowline.yaml'), 'utf8')) as {
+        ovs: { underlay: { device: string; mtu: number } };
+      };
+      expect(values.ovs.underlay).toMatchObject({ device: 'eth1', mtu: 1600 });
+      // The chain crosses the workers: kind-config labels them a and b, the NFs select them.
+      const config = parse(readFileSync(join(kindDir, 'kind-config.yaml'), 'utf8')) as {
+        nodes: { role: string; labels?: Record<string, string> }[];
+      };
+      expect(
+        config.nodes
+          .filter((n) => n.role === 'worker')
+          .map((n) => n.labels?.['flowline.io/e2e-node']),
+      ).toEqual(['a', 'b']);
+      const side = (nf: string): string | undefined =>
+        (
+          parse(readFileSync(join(kindDir, `values/${nf}.yaml`), 'utf8')) as {
+            nodeSelector: Record<string, string>;
+          }
+        ).nodeSelector['flowline.io/e2e-node'];
+      expect(['traffic-gen', 'firewall', 'router'].map(side)).toEqual(['a', 'a', 'b']);
+      const removed = first(new RegExp(`docker network rm ${net}`));
+      expect(removed).toBeGreaterThan(first(/^kind delete cluster /));
+    });
+
     it('installs a pinned Multus release, its thin plugin (delegates run on the node)', () => {
       const apply = lines[first(/^kubectl apply -f https:\/\/.*multus/)]!;
       expect(apply).toMatch(/\/multus-cni\/v\d+\.\d+\.\d+\/deployments\/multus-daemonset\.yml$/);
@@ -287,7 +329,7 @@ describe('tools/kind/e2e.sh', () => {
   it('refuses an unknown step or option with the list of steps', () => {
     const r = runScript(['--dry-run', 'deploy']);
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/unknown step deploy; steps: prereqs cluster images/);
+    expect(r.stderr).toMatch(/unknown step deploy; steps: prereqs cluster underlay images/);
     expect(runScript(['--fast']).stderr).toMatch(/unknown option --fast/);
   });
 
