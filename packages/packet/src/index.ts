@@ -1,6 +1,7 @@
 export { foldChecksum, internetChecksum, pseudoHeaderSum, sumWords } from './checksum';
 export {
   AddressError,
+  addressPrefix,
   formatAddress,
   parseAddress,
   parseInterfaceAddress,

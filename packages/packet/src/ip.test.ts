@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   AddressError,
+  addressPrefix,
   formatAddress,
   parseAddress,
   parseInterfaceAddress,
@@ -190,5 +191,19 @@ describe('interface addresses', () => {
     });
     expect(() => parseInterfaceAddress('10.0.0.1/40')).toThrow(/bad prefix length/);
     expect(() => parseInterfaceAddress('10.0.0.256/24')).toThrow(PrefixError);
+  });
+});
+
+describe('the prefix of a length that holds an address', () => {
+  it('clears the host bits and writes the text parsePrefix would, for each family', () => {
+    const v4 = parseAddress('10.1.2.3').bytes;
+    expect(addressPrefix(v4, 16)).toEqual(parsePrefix('10.1.0.0/16'));
+    expect(addressPrefix(v4, 23)).toEqual(parsePrefix('10.1.2.0/23'));
+    expect(addressPrefix(v4, 32)).toEqual(parsePrefix('10.1.2.3/32'));
+    expect(addressPrefix(v4, 0)).toEqual(parsePrefix('0.0.0.0/0'));
+    const v6 = parseAddress('2001:db8:aa:bbff::1').bytes;
+    expect(addressPrefix(v6, 57)).toEqual(parsePrefix('2001:db8:aa:bb80::/57'));
+    expect(addressPrefix(v6, 0).text).toBe('::/0');
+    expect(v4).toEqual(parseAddress('10.1.2.3').bytes); // the address itself is left alone
   });
 });

@@ -193,18 +193,23 @@ export interface InterfaceAddress {
 export function parseInterfaceAddress(text: string): InterfaceAddress {
   const { addr, length = addr.family === 4 ? 32 : 128 } = splitPrefix(text);
   const { family, bytes } = addr;
-  const subnetBytes = maskBytes(bytes, length);
   return {
     family,
     address: formatAddress(bytes, family),
     bytes,
-    subnet: {
-      family,
-      bytes: subnetBytes,
-      length,
-      text: `${formatAddress(subnetBytes, family)}/${length}`,
-    },
+    subnet: addressPrefix(bytes, length),
   };
+}
+
+/**
+ * The prefix of `length` bits that holds an address (4 or 16 bytes): its host bits cleared, its
+ * text canonical, so it is the key parsePrefix gives the same prefix. A longest-prefix match asks
+ * it once per prefix length in use.
+ */
+export function addressPrefix(bytes: Uint8Array, length: number): Prefix {
+  const family: 4 | 6 = bytes.length === 4 ? 4 : 6;
+  const subnet = maskBytes(bytes, length);
+  return { family, bytes: subnet, length, text: `${formatAddress(subnet, family)}/${length}` };
 }
 
 /** Whether an address (4 or 16 bytes) lies inside a prefix of its family. */

@@ -1,13 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import {
+  PacketError,
   arpFrame,
   flowFrame,
+  fragmentIpv4,
   internetChecksum,
   ipv4Header,
   multicastMac,
   neighborAdvertisementFrame,
   neighborSolicitationFrame,
+  packetTooBigFrame,
   parseFrame,
+  pseudoHeaderSum,
   solicitedNodeAddress,
   timeExceededFrame,
 } from './index';
@@ -152,5 +156,195 @@ describe('frames', () => {
     expect(() => parseFrame(new Uint8Array(10))).toThrow(
       /10 bytes is shorter than an Ethernet header/,
     );
+  });
+});
+
+/** The error a call throws (undefined when it throws none). */
+function thrown(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (e) {
+    return e;
+  }
+  return undefined;
+}
+
+describe('packet too big (ICMP fragmentation needed, ICMPv6 packet too big)', () => {
+  const host = '02:00:00:00:00:01';
+  const router = '02:00:00:00:00:fe';
+  const v4 = flowFrame({
+    srcMac: host,
+    dstMac: router,
+    src: '192.0.2.1',
+    dst: '198.51.100.9',
+    protocol: 'udp',
+    srcPort: 4000,
+    dstPort: 5000,
+    payload: Buffer.alloc(1400, 0xab),
+  });
+  const v6 = flowFrame({
+    srcMac: host,
+    dstMac: router,
+    src: '2001:db8:1::2',
+    dst: '2001:db8:99::7',
+    protocol: 'udp',
+    srcPort: 4000,
+    dstPort: 5000,
+    payload: Buffer.alloc(1400, 0xcd),
+  });
+
+  // The expected headers were computed apart from this code (Python's struct, RFC 1071 sums).
+  it('IPv4: type 3 code 4 with the next-hop MTU (RFC 1191), quoting the header and 8 bytes', () => {
+    const out = packetTooBigFrame(v4, router, '192.0.2.254', 1400);
+    expect(out.toString('hex')).toBe(
+      // Ethernet back to the host; IPv4 192.0.2.254 -> 192.0.2.1, ICMP, TTL 64, DF
+      '020000000001' +
+        '0200000000fe' +
+        '0800' +
+        '45000038' +
+        '00004000' +
+        '4001b5c5' +
+        'c00002fe' +
+        'c0000201' +
+        // type 3, code 4, checksum, unused 0, next-hop MTU 1400 (0x0578), then the quote
+        '0304' +
+        '52bd' +
+        '0000' +
+        '0578' +
+        v4.subarray(14, 14 + 20 + 8).toString('hex'),
+    );
+    // the checksums, recomputed: a header or message that carries a right one sums to 0
+    expect(internetChecksum(out.subarray(14, 34))).toBe(0);
+    expect(internetChecksum(out.subarray(34))).toBe(0);
+  });
+
+  it('IPv6: type 2 with the MTU (RFC 4443), quoting as much as fits in 1280 bytes', () => {
+    const out = packetTooBigFrame(v6, router, '2001:db8:1::1', 1280);
+    expect(out).toHaveLength(14 + 1280);
+    expect(out.toString('hex')).toBe(
+      '020000000001' +
+        '0200000000fe' +
+        '86dd' +
+        // payload length 1240, next header 58, hop limit 64, 2001:db8:1::1 -> 2001:db8:1::2
+        '60000000' +
+        '04d8' +
+        '3a' +
+        '40' +
+        '20010db8000100000000000000000001' +
+        '20010db8000100000000000000000002' +
+        // type 2, code 0, checksum, MTU 1280 (0x500), then the first 1232 bytes of the packet
+        '0200' +
+        'fa19' +
+        '00000500' +
+        v6.subarray(14, 14 + 1232).toString('hex'),
+    );
+    const src = out.subarray(22, 38);
+    const dst = out.subarray(38, 54);
+    expect(internetChecksum(out.subarray(54), pseudoHeaderSum(src, dst, 58, 1240))).toBe(0);
+  });
+
+  it('quotes the IP packet, never the Ethernet padding after it', () => {
+    const short = Buffer.concat([
+      flowFrame({
+        srcMac: host,
+        dstMac: router,
+        src: '2001:db8:1::2',
+        dst: '2001:db8:99::7',
+        protocol: 'udp',
+        srcPort: 1,
+        dstPort: 2,
+      }),
+      Buffer.alloc(6, 0xee), // padding: not part of the 48-byte packet
+    ]);
+    const out = packetTooBigFrame(short, router, '2001:db8:1::1', 1280);
+    expect(out.subarray(54 + 8).equals(short.subarray(14, 14 + 48))).toBe(true);
+    expect(parseFrame(out).l4).toMatchObject({ icmpType: 2, checksumOk: true });
+    const te = timeExceededFrame(short, router, '2001:db8:1::1');
+    expect(te.subarray(54 + 8).equals(short.subarray(14, 14 + 48))).toBe(true);
+  });
+
+  it('refuses an MTU the family cannot have, and a frame that is not IP, naming the argument', () => {
+    for (const [frame, mtu] of [
+      [v4, 67],
+      [v4, 65_536],
+      [v4, 1400.5],
+      [v6, 1279],
+    ] as const) {
+      const e = thrown(() => packetTooBigFrame(frame, router, '192.0.2.254', mtu));
+      expect(e).toBeInstanceOf(PacketError);
+      expect(e).toMatchObject({ field: 'mtu' });
+    }
+    const arp = arpFrame({
+      op: 'request',
+      senderMac: host,
+      senderIp: '192.0.2.1',
+      targetMac: '00:00:00:00:00:00',
+      targetIp: '192.0.2.254',
+    });
+    expect(() => packetTooBigFrame(arp, router, '192.0.2.254', 1400)).toThrow(
+      'packet: packet too big needs an IPv4 or IPv6 packet',
+    );
+  });
+});
+
+describe('fragmentIpv4 (RFC 791)', () => {
+  const data = Buffer.from(Array.from({ length: 100 }, (_, i) => i));
+  // 192.0.2.1 -> 198.51.100.9, UDP, TTL 63, id 0x1234, no DF; options: record route (7, not
+  // copied), no-op, router alert (148: copied). Headers computed apart (Python).
+  const packet = Buffer.concat([
+    Buffer.from('48000084123400003f11daeac0000201c6336409070704000000000194040000', 'hex'),
+    data,
+  ]);
+
+  it('splits into 8-byte multiples with MF and offsets; later fragments keep copied options only', () => {
+    const frags = fragmentIpv4(packet, 68);
+    expect(frags.map((f) => f.toString('hex'))).toEqual([
+      '48000040123420003f11bb2ec0000201c6336409070704000000000194040000' +
+        data.subarray(0, 32).toString('hex'),
+      '46000040123420043f11c832c0000201c633640994040000' + data.subarray(32, 72).toString('hex'),
+      '46000034123400093f11e839c0000201c633640994040000' + data.subarray(72).toString('hex'),
+    ]);
+    for (const f of frags) {
+      expect(f.length).toBeLessThanOrEqual(68);
+      expect(internetChecksum(f.subarray(0, (f[0]! & 0xf) * 4))).toBe(0);
+    }
+  });
+
+  it('fragments a fragment: offsets count on from its own, the last keeps its MF', () => {
+    const fragment = Buffer.concat([
+      Buffer.from('450000784321201009116206c0000201c6336409', 'hex'),
+      data,
+    ]);
+    expect(fragmentIpv4(fragment, 68).map((f) => f.toString('hex'))).toEqual([
+      '45000044432120100911623ac0000201c6336409' + data.subarray(0, 48).toString('hex'),
+      '450000444321201609116234c0000201c6336409' + data.subarray(48, 96).toString('hex'),
+      '450000184321201c0911625ac0000201c6336409' + data.subarray(96).toString('hex'),
+    ]);
+  });
+
+  it('returns a packet that fits alone and unchanged, without the Ethernet padding after it', () => {
+    const padded = Buffer.concat([packet, Buffer.alloc(10)]);
+    expect(fragmentIpv4(padded, 132).map((f) => f.toString('hex'))).toEqual([
+      packet.toString('hex'),
+    ]);
+  });
+
+  it('refuses DF, a small MTU, bad lengths and bad options, naming the argument', () => {
+    const df = Buffer.from(packet);
+    df[6] = 0x40;
+    expect(() => fragmentIpv4(df, 68)).toThrow(
+      'packet: has DF set: 132 bytes must not be fragmented to 68',
+    );
+    expect(thrown(() => fragmentIpv4(packet, 67))).toMatchObject({ field: 'mtu' });
+    expect(thrown(() => fragmentIpv4(packet.subarray(0, 100), 68))).toMatchObject({
+      field: 'packet',
+      message: 'packet: header length 32 and total length 132 do not fit its 100 bytes',
+    });
+    const badOption = Buffer.from(packet);
+    badOption[21] = 40; // record route's length past the header
+    expect(() => fragmentIpv4(badOption, 68)).toThrow(
+      'packet: IPv4 option 7 at byte 20 has a bad length 40',
+    );
+    expect(thrown(() => fragmentIpv4(Buffer.alloc(10), 68))).toBeInstanceOf(PacketError);
   });
 });

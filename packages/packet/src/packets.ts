@@ -12,6 +12,23 @@ export const IPPROTO_UDP = PROTOCOLS.udp;
 export const IPPROTO_ICMPV6 = PROTOCOLS.icmpv6;
 export const ICMPV6_NEIGHBOR_SOLICITATION = 135;
 export const ICMPV6_NEIGHBOR_ADVERTISEMENT = 136;
+/** The smallest MTU of an IPv4 link: a 60-byte header and 8 bytes of data (RFC 791). */
+export const IPV4_MIN_MTU = 68;
+/** The smallest MTU of an IPv6 link (RFC 8200 §5). */
+export const IPV6_MIN_MTU = 1280;
+/** The largest IPv4 packet (its total length is 16 bits), so the largest MTU worth naming. */
+export const IPV4_MAX_LENGTH = 65_535;
+
+/** A packet or a value a builder cannot use; `field` names the argument. */
+export class PacketError extends Error {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(`${field}: ${message}`);
+    this.name = 'PacketError';
+  }
+}
 
 /** An address in bytes: 4 for IPv4, 16 for IPv6. */
 export function addressBytes(address: string): Uint8Array {
@@ -109,6 +126,8 @@ export interface FlowFrameOptions {
   payload?: Uint8Array;
   /** TCP flags byte (default SYN). */
   tcpFlags?: number;
+  /** IPv4 don't fragment; default true. */
+  df?: boolean;
 }
 
 /** A whole Ethernet frame carrying UDP or TCP over IPv4 or IPv6 (by the address family). */
@@ -143,7 +162,14 @@ export function flowFrame(o: FlowFrameOptions): Buffer {
         payloadLength: l4.length,
         hopLimit: o.ttl ?? 64,
       })
-    : ipv4Header({ src: o.src, dst: o.dst, protocol, payloadLength: l4.length, ttl: o.ttl ?? 64 });
+    : ipv4Header({
+        src: o.src,
+        dst: o.dst,
+        protocol,
+        payloadLength: l4.length,
+        ttl: o.ttl ?? 64,
+        ...(o.df !== undefined ? { df: o.df } : {}),
+      });
   return concat(ethernetHeader(o.dstMac, o.srcMac, v6 ? ETH_P_IPV6 : ETH_P_IPV4), ip, l4);
 }
 
@@ -244,25 +270,43 @@ export function neighborAdvertisementFrame(o: NeighborAdvertisementOptions): Buf
   return icmpv6Frame(o.srcMac, o.dstMac, o.target, o.dst, m, 255);
 }
 
+/** What an ICMP error says besides its quote: type, code and the 32 bits after the checksum. */
+interface IcmpErrorHeader {
+  type: number;
+  code: number;
+  /** Unused (0), or an MTU: RFC 1191's next-hop MTU in the low 16 bits, RFC 4443's all 32. */
+  word?: number;
+}
+
 /**
- * ICMP Time Exceeded (TTL expired in transit) for an expired packet: IPv4 (RFC 792, the original
- * header plus 8 bytes) or IPv6 (RFC 4443 §3.3, as much as fits in the minimum MTU).
- * `expired` is the whole Ethernet frame that arrived; the answer goes back where it came from.
+ * An ICMP or ICMPv6 error about `offending`, the whole (untagged) Ethernet frame that arrived,
+ * sent back where it came from: to its source MAC and IP, from routerMac and routerIp. The quote
+ * is the offending IP packet as it arrived, never the Ethernet padding after it: for IPv4 its
+ * header and the first 8 bytes of its data (RFC 792), for IPv6 as much as keeps the error within
+ * the minimum MTU (RFC 4443 §2.4 (c)). `header` gives the error's type, code and word per family.
  */
-export function timeExceededFrame(
-  expired: Uint8Array,
+function icmpErrorFrame(
+  offending: Uint8Array,
   routerMac: string,
   routerIp: string,
+  header: (family: 4 | 6) => IcmpErrorHeader,
+  what: string,
 ): Buffer {
-  const frame = Buffer.from(expired.buffer, expired.byteOffset, expired.byteLength);
+  const frame = Buffer.from(offending.buffer, offending.byteOffset, offending.byteLength);
   const parsed = parseFrame(frame);
   const srcMac = formatMac(frame.subarray(6, 12));
-  if (parsed.ipv4) {
-    const ihl = (frame[14]! & 0x0f) * 4;
-    const quoted = frame.subarray(14, Math.min(frame.length, 14 + ihl + 8));
+  const message = (h: IcmpErrorHeader, quoted: Buffer): Buffer => {
     const m = Buffer.alloc(8 + quoted.length);
-    m[0] = 11;
+    m[0] = h.type;
+    m[1] = h.code;
+    m.writeUInt32BE(h.word ?? 0, 4);
     m.set(quoted, 8);
+    return m;
+  };
+  if (parsed.ipv4) {
+    const ihl = (frame.readUInt8(14) & 0x0f) * 4;
+    const end = Math.min(frame.length, 14 + parsed.ipv4.totalLength, 14 + ihl + 8);
+    const m = message(header(4), frame.subarray(14, end));
     m.writeUInt16BE(internetChecksum(m), 2);
     const ip = ipv4Header({
       src: routerIp,
@@ -274,14 +318,136 @@ export function timeExceededFrame(
     return concat(ethernetHeader(srcMac, routerMac, ETH_P_IPV4), ip, m);
   }
   if (parsed.ipv6) {
-    const maxQuoted = 1280 - 40 - 8;
-    const quoted = frame.subarray(14, Math.min(frame.length, 14 + maxQuoted));
-    const m = Buffer.alloc(8 + quoted.length);
-    m[0] = 3;
-    m.set(quoted, 8);
+    const maxQuoted = IPV6_MIN_MTU - 40 - 8;
+    const end = Math.min(frame.length, 14 + 40 + parsed.ipv6.payloadLength, 14 + maxQuoted);
+    const m = message(header(6), frame.subarray(14, end));
     return icmpv6Frame(routerMac, srcMac, routerIp, parsed.ipv6.src, m, 64);
   }
-  throw new Error('time exceeded needs an IPv4 or IPv6 packet');
+  throw new PacketError('packet', `${what} needs an IPv4 or IPv6 packet`);
+}
+
+/**
+ * ICMP Time Exceeded (TTL expired in transit) for an expired packet: IPv4 (type 11, RFC 792) or
+ * IPv6 (type 3, RFC 4443 §3.3), quoting it as icmpErrorFrame says. `expired` is the whole
+ * Ethernet frame that arrived; the answer goes back where it came from.
+ */
+export function timeExceededFrame(
+  expired: Uint8Array,
+  routerMac: string,
+  routerIp: string,
+): Buffer {
+  return icmpErrorFrame(
+    expired,
+    routerMac,
+    routerIp,
+    (family) => ({ type: family === 4 ? 11 : 3, code: 0 }),
+    'time exceeded',
+  );
+}
+
+/**
+ * The answer to a packet longer than the MTU of the link it must leave by, which a router cannot
+ * send on: for IPv4 (DF set) Destination Unreachable, Fragmentation Needed and DF Set (type 3,
+ * code 4) with the next-hop MTU (RFC 1191 §4); for IPv6 Packet Too Big (type 2, RFC 4443 §3.2)
+ * with the MTU. `tooBig` is the whole Ethernet frame that arrived; the answer goes back where it
+ * came from, quoting it as time exceeded does. `mtu`: IPv4 68..65535, IPv6 1280 and more.
+ */
+export function packetTooBigFrame(
+  tooBig: Uint8Array,
+  routerMac: string,
+  routerIp: string,
+  mtu: number,
+): Buffer {
+  return icmpErrorFrame(
+    tooBig,
+    routerMac,
+    routerIp,
+    (family) => {
+      const [min, max] =
+        family === 4 ? [IPV4_MIN_MTU, IPV4_MAX_LENGTH] : [IPV6_MIN_MTU, 0xffffffff];
+      if (!Number.isInteger(mtu) || mtu < min || mtu > max)
+        throw new PacketError('mtu', `${mtu} is not an IPv${family} link MTU (${min}..${max})`);
+      return family === 4 ? { type: 3, code: 4, word: mtu } : { type: 2, code: 0, word: mtu };
+    },
+    'packet too big',
+  );
+}
+
+/**
+ * IPv4 options of a fragment after the first: only those whose copied flag (0x80) is set
+ * (RFC 791 §3.1), padded with end-of-list to a multiple of 4, behind a copy of the fixed header.
+ */
+function laterFragmentHeader(header: Buffer): Buffer {
+  const copied: Buffer[] = [];
+  for (let i = 20; i < header.length;) {
+    const type = header.readUInt8(i);
+    if (type === 0) break; // end of option list
+    if (type === 1) {
+      i += 1; // no operation (one byte, not copied)
+      continue;
+    }
+    const len = header[i + 1] ?? 0;
+    if (len < 2 || i + len > header.length)
+      throw new PacketError('packet', `IPv4 option ${type} at byte ${i} has a bad length ${len}`);
+    if (type & 0x80) copied.push(header.subarray(i, i + len));
+    i += len;
+  }
+  const options = Buffer.concat(copied);
+  const out = Buffer.alloc(20 + Math.ceil(options.length / 4) * 4);
+  header.copy(out, 0, 0, 20);
+  options.copy(out, 20);
+  return out;
+}
+
+/**
+ * Splits an IPv4 packet (from its IP header on, no Ethernet header) into fragments of at most
+ * `mtu` bytes (RFC 791 §2.3 and §3.2): every fragment but the last carries a multiple of 8 data
+ * bytes and MF; offsets count on from the packet's own, and the last fragment keeps its MF, so a
+ * fragment can be fragmented again; the first keeps every option, the others the copied ones;
+ * each header's total length and checksum are written anew, everything else (TTL included) is
+ * the packet's. A packet that fits is returned as it is, alone. DF set: PacketError (answer
+ * with packetTooBigFrame instead).
+ */
+export function fragmentIpv4(packet: Uint8Array, mtu: number): Buffer[] {
+  const p = Buffer.from(packet.buffer, packet.byteOffset, packet.byteLength);
+  if (p.length < 20 || p.readUInt8(0) >> 4 !== 4)
+    throw new PacketError('packet', 'is not an IPv4 packet (no IPv4 header)');
+  const ihl = (p.readUInt8(0) & 0x0f) * 4;
+  const total = p.readUInt16BE(2);
+  if (ihl < 20 || total < ihl || total > p.length)
+    throw new PacketError(
+      'packet',
+      `header length ${ihl} and total length ${total} do not fit its ${p.length} bytes`,
+    );
+  if (!Number.isInteger(mtu) || mtu < IPV4_MIN_MTU || mtu > IPV4_MAX_LENGTH)
+    throw new PacketError(
+      'mtu',
+      `${mtu} is not an IPv4 link MTU (${IPV4_MIN_MTU}..${IPV4_MAX_LENGTH})`,
+    );
+  const ip = p.subarray(0, total);
+  if (total <= mtu) return [Buffer.from(ip)];
+  const flags = p.readUInt16BE(6);
+  if (flags & 0x4000)
+    throw new PacketError('packet', `has DF set: ${total} bytes must not be fragmented to ${mtu}`);
+  const first = ip.subarray(0, ihl);
+  const later = laterFragmentHeader(first);
+  const data = ip.subarray(ihl);
+  const offset = (flags & 0x1fff) * 8;
+  const out: Buffer[] = [];
+  for (let at = 0; at < data.length;) {
+    const h = at === 0 ? first : later;
+    const n = Math.min(Math.floor((mtu - h.length) / 8) * 8, data.length - at);
+    const last = at + n === data.length;
+    const f = Buffer.concat([h, data.subarray(at, at + n)]);
+    f[0] = 0x40 | (h.length / 4);
+    f.writeUInt16BE(f.length, 2);
+    f.writeUInt16BE((flags & 0x8000) | (last ? flags & 0x2000 : 0x2000) | ((offset + at) / 8), 6);
+    f.writeUInt16BE(0, 10);
+    f.writeUInt16BE(internetChecksum(f.subarray(0, h.length)), 10);
+    out.push(f);
+    at += n;
+  }
+  return out;
 }
 
 export interface ParsedFrame {

@@ -1,12 +1,28 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { arpFrame, flowFrame, neighborSolicitationFrame, parseFrame } from '../../src/index';
+import {
+  ETH_P_IPV4,
+  ETH_P_IPV6,
+  IPPROTO_ICMP,
+  IPPROTO_ICMPV6,
+  arpFrame,
+  ethernetHeader,
+  flowFrame,
+  fragmentIpv4,
+  ipv4Header,
+  ipv6Header,
+  neighborSolicitationFrame,
+  packetTooBigFrame,
+  parseFrame,
+} from '../../src/index';
 
 /**
  * The Linux kernel as the reference peer: it answers our ARP requests and Neighbor
- * Solicitations only if they are well formed, and delivers our UDP datagrams only if their
- * checksums are right. Two namespaces joined by a veth pair; we speak raw frames on one end.
+ * Solicitations only if they are well formed, delivers our UDP datagrams only if their
+ * checksums are right (and only if it can reassemble them from our fragments), and takes the
+ * MTU from our ICMP errors only if they are right. Two namespaces joined by a veth pair; we
+ * speak raw frames on one end.
  */
 const root = process.getuid?.() === 0;
 const tag = `flpk${process.pid % 100000}`;
@@ -48,7 +64,7 @@ function sendRecv(frames: Buffer[], seconds = 1.0): Promise<Buffer[]> {
   });
 }
 
-async function udpDelivered(frame: Buffer, addr: string): Promise<string[]> {
+async function udpDelivered(frames: Buffer[], addr: string): Promise<string[]> {
   const listener = spawn('ip', [
     'netns',
     'exec',
@@ -66,7 +82,7 @@ async function udpDelivered(frame: Buffer, addr: string): Promise<string[]> {
     const check = () => (out.includes('ready') ? resolve() : setTimeout(check, 20));
     check();
   });
-  await sendRecv([frame], 0.2);
+  await sendRecv(frames, 0.2);
   await new Promise((r) => listener.on('exit', r));
   return out
     .split('\n')
@@ -146,13 +162,13 @@ describe.skipIf(!root)('packets against the Linux kernel (root: netns + veth)', 
     };
     expect(
       await udpDelivered(
-        flowFrame({ ...base, src: '10.77.0.1', dst: '10.77.0.2', payload: Buffer.from('v4 ok') }),
+        [flowFrame({ ...base, src: '10.77.0.1', dst: '10.77.0.2', payload: Buffer.from('v4 ok') })],
         '10.77.0.2',
       ),
     ).toEqual(['v4 ok']);
     expect(
       await udpDelivered(
-        flowFrame({ ...base, src: 'fd77::1', dst: 'fd77::2', payload: Buffer.from('v6 ok') }),
+        [flowFrame({ ...base, src: 'fd77::1', dst: 'fd77::2', payload: Buffer.from('v6 ok') })],
         'fd77::2',
       ),
     ).toEqual(['v6 ok']);
@@ -163,6 +179,59 @@ describe.skipIf(!root)('packets against the Linux kernel (root: netns + veth)', 
       payload: Buffer.from('bad'),
     });
     bad.writeUInt16BE(bad.readUInt16BE(40) ^ 0x00ff, 40); // UDP checksum at 14 + 20 + 6
-    expect(await udpDelivered(bad, '10.77.0.2')).toEqual([]);
+    expect(await udpDelivered([bad], '10.77.0.2')).toEqual([]);
+  });
+
+  it('the kernel reassembles a datagram from our fragments, and not when one is missing', async () => {
+    const text = Array.from({ length: 300 }, (_, i) => `chunk ${i};`).join('');
+    const frame = flowFrame({
+      srcMac: ourMac,
+      dstMac: hostMac,
+      src: '10.77.0.1',
+      dst: '10.77.0.2',
+      protocol: 'udp',
+      srcPort: 4000,
+      dstPort: 9999,
+      df: false,
+      payload: Buffer.from(text),
+    });
+    const eth = ethernetHeader(hostMac, ourMac, ETH_P_IPV4);
+    const frags = fragmentIpv4(frame.subarray(14), 576).map((f) => Buffer.concat([eth, f]));
+    expect(frags.length).toBeGreaterThan(4);
+    // sent last first: reassembly must not depend on the order
+    expect(await udpDelivered([...frags].reverse(), '10.77.0.2')).toEqual([text]);
+    expect(await udpDelivered(frags.slice(1), '10.77.0.2')).toEqual([]);
+  });
+
+  it('the kernel caches the MTU our fragmentation needed / packet too big carry', async () => {
+    // Traffic of the host to 10.78.0.0/16 and fd78::/64 goes through us (10.77.0.1, fd77::1).
+    inNs(nsHost, 'ip', 'route', 'add', '10.78.0.0/16', 'via', '10.77.0.1');
+    inNs(nsHost, 'ip', '-6', 'route', 'add', 'fd78::/64', 'via', 'fd77::1');
+    // An echo reply of the host's (IPv4: the kernel takes the MTU of errors quoting the echo
+    // replies it sends itself, icmp_err) and an echo request (IPv6: any, icmpv6_err) that we
+    // could not send on: they reach no socket, the route's MTU is cached all the same.
+    const echo = (family: 4 | 6, src: string, dst: string): Buffer => {
+      const icmp = Buffer.from([family === 4 ? 0 : 128, 0, 0, 0, 0, 1, 0, 1]);
+      const ip =
+        family === 4
+          ? ipv4Header({ src, dst, protocol: IPPROTO_ICMP, payloadLength: 1480 })
+          : ipv6Header({ src, dst, nextHeader: IPPROTO_ICMPV6, payloadLength: 1460 });
+      return Buffer.concat([
+        ethernetHeader(ourMac, hostMac, family === 4 ? ETH_P_IPV4 : ETH_P_IPV6),
+        ip,
+        icmp,
+      ]);
+    };
+    await sendRecv(
+      [
+        packetTooBigFrame(echo(4, '10.77.0.2', '10.78.0.5'), ourMac, '10.77.0.1', 1400),
+        packetTooBigFrame(echo(6, 'fd77::2', 'fd78::5'), ourMac, 'fd77::1', 1300),
+      ],
+      0.2,
+    );
+    expect(inNs(nsHost, 'ip', 'route', 'get', '10.78.0.5')).toMatch(/ mtu 1400\b/);
+    expect(inNs(nsHost, 'ip', '-6', 'route', 'get', 'fd78::5')).toMatch(/ mtu 1300\b/);
+    // another destination through us keeps the link's MTU
+    expect(inNs(nsHost, 'ip', 'route', 'get', '10.78.0.6')).not.toMatch(/ mtu /);
   });
 });
