@@ -317,6 +317,9 @@ Napi::Value PipelineSetLpm(const Napi::CallbackInfo &info) {
     nh[i].port = (uint16_t)U32(x.Get("port"), "port");
     CopyBytes(x.Get("dstMac"), nh[i].dst_mac, 6, "dstMac");
     CopyBytes(x.Get("srcMac"), nh[i].src_mac, 6, "srcMac");
+    uint32_t mtu = OptU32(x, "mtu", 0);  // 0: no limit
+    if (mtu > 65535) throw Napi::RangeError::New(env, "next hop mtu must be 0..65535");
+    nh[i].mtu = (uint16_t)mtu;
   }
   std::vector<uint8_t> a4(l4.Length() * 4 + 4), a6(l6.Length() * 16 + 16);
   for (uint32_t i = 0; i < l4.Length(); i++) CopyBytes(l4.Get(i), &a4[i * 4], 4, "local4");

@@ -194,6 +194,9 @@ struct fl_acl_table;
 struct fl_nexthop {
   uint16_t port;
   uint8_t dst_mac[6], src_mac[6];
+  /* The largest L3 packet sent to this next hop (its link's MTU): IPv4 total length, IPv6 40 +
+   * payload length. A longer packet is punted with FL_R_TOO_BIG, untouched. 0: no limit. */
+  uint16_t mtu;
 };
 struct fl_route {
   uint8_t family, len;

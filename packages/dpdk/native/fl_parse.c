@@ -21,6 +21,7 @@ static const char *const reason_names[FL_R_COUNT] = {
     [FL_R_TX_FULL] = "tx_full",
     [FL_R_PUNT_FULL] = "punt_full",
     [FL_R_CT_FULL] = "conntrack_full",
+    [FL_R_TOO_BIG] = "too_big",
 };
 
 const char *fl_reason_name(int reason) {

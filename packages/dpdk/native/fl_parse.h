@@ -32,6 +32,7 @@ enum fl_reason {
   FL_R_TX_FULL,      /* the output queue did not take it */
   FL_R_PUNT_FULL,    /* the punt ring was full */
   FL_R_CT_FULL,      /* a new flow found its conntrack bucket full (eviction off) */
+  FL_R_TOO_BIG,      /* longer than the MTU of its LPM next hop, to the slow path */
   FL_R_COUNT
 };
 

@@ -3,7 +3,8 @@
  * about a million routes builds in seconds, where each rte_lpm add scans every rule of its
  * length), IPv6 routes in rte_lpm6, next-hop MAC rewrite, TTL /
  * hop-limit decrement (IPv4 checksum updated incrementally), punts for ARP, neighbour
- * discovery, local addresses, no route and TTL expiry.
+ * discovery, local addresses, no route, TTL expiry and packets longer than their next hop's MTU
+ * (the slow path answers those with ICMP fragmentation needed / packet too big, or fragments).
  *
  * Per burst: one pass sorts the packets out and gathers the destinations that need a lookup,
  * one bulk lookup per family (rte_fib_lookup_bulk, rte_lpm6_lookup_bulk_func) resolves them
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <rte_branch_prediction.h>
 #include <rte_byteorder.h>
 #include <rte_errno.h>
 #include <rte_lcore.h>
@@ -105,6 +107,10 @@ struct lpm_table *fl_lpm_build(const struct fl_lpm_table_in *in, unsigned n_work
     }
   }
   if (in->n_nexthops) memcpy(t->nh, in->nexthops, sizeof(*t->nh) * in->n_nexthops);
+  /* No limit as the largest value: a frame is parsed from one mbuf segment (data_len is 16 bits),
+   * so the L3 packet in it is always shorter than 65,535 bytes. */
+  for (uint32_t i = 0; i < in->n_nexthops; i++)
+    if (!t->nh[i].mtu) t->nh[i].mtu = UINT16_MAX;
   t->n_local4 = in->n_local4;
   t->n_local6 = in->n_local6;
   for (uint32_t i = 0; i < in->n_local4; i++) memcpy(&t->local4[i], in->local4[i], 4);
@@ -204,14 +210,14 @@ static inline uint16_t csum_replace16(uint16_t hc, uint16_t old, uint16_t new) {
   return (uint16_t)~sum;
 }
 
-/* The route's value from the FIB or rte_lpm6: its next hop, counting the route's hit when the table
- * counts. UINT32_MAX when the value is out of range. */
-static inline uint32_t resolve(const struct lpm_table *t, uint32_t v, uint64_t *hits) {
+/* The next hop of the route's value from the FIB or rte_lpm6 (a table that counts hits stores the
+ * route's index there). UINT32_MAX when the value is out of range. */
+static inline uint32_t next_hop_of(const struct lpm_table *t, uint32_t v) {
   if (!t->route_nh) return v;
-  if (v >= t->n_routes) return UINT32_MAX;
-  hits[v]++;
-  return t->route_nh[v];
+  return v < t->n_routes ? t->route_nh[v] : UINT32_MAX;
 }
+
+static inline uint32_t rd16(const uint8_t *p) { return ((uint32_t)p[0] << 8) | p[1]; }
 
 void fl_lpm_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n,
                 const struct burst *b) {
@@ -295,14 +301,24 @@ void fl_lpm_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n
       set_fate(c, k, FL_ACT_PUNT, FL_R_TTL_EXPIRED);
       continue;
     }
-    uint32_t nh = resolve(t, r, hits);
+    uint32_t nh = next_hop_of(t, r);
     if (nh >= t->n_nh) {
       set_fate(c, k, FL_ACT_DROP, FL_R_NO_ROUTE);
       continue;
     }
+    const struct fl_nexthop *x = &t->nh[nh];
     uint8_t *d = rte_pktmbuf_mtod(k->m, uint8_t *);
+    uint8_t *ip = d + k->h.l3_off;
+    /* The L3 length the parser checked against the frame: IPv4 total length, IPv6 fixed header +
+     * payload length. Longer than the next hop's MTU: to the slow path as it came in (it answers
+     * or fragments; DF is its concern), not counted as a hit of its route. */
+    uint32_t l3_len = v6 ? 40 + rd16(ip + 4) : rd16(ip + 2);
+    if (unlikely(l3_len > x->mtu)) {
+      set_fate(c, k, FL_ACT_PUNT, FL_R_TOO_BIG);
+      continue;
+    }
+    if (hits) hits[r]++;
     if (!v6) {
-      uint8_t *ip = d + k->h.l3_off;
       uint16_t old, new, ck;
       memcpy(&old, ip + 8, 2);
       ip[8]--;
@@ -311,9 +327,8 @@ void fl_lpm_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n
       ck = csum_replace16(ck, old, new);
       memcpy(ip + 10, &ck, 2);
     } else {
-      d[k->h.l3_off + 7]--;
+      ip[7]--;
     }
-    const struct fl_nexthop *x = &t->nh[nh];
     memcpy(d, x->dst_mac, 6);
     memcpy(d + 6, x->src_mac, 6);
     k->out = x->port;

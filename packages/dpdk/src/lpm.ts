@@ -4,7 +4,7 @@
  * parseMac); here the table itself is checked: port ids, next-hop indexes, duplicates, and the
  * byte lengths the native side reads.
  */
-import type { Address, Prefix } from '@flowline/packet';
+import { IPV4_MAX_LENGTH, IPV4_MIN_MTU, type Address, type Prefix } from '@flowline/packet';
 
 import { PipelineError } from './errors';
 
@@ -15,6 +15,13 @@ export interface NextHop {
   mac: Uint8Array;
   /** Source MAC; default the output port's own MAC. */
   srcMac?: Uint8Array;
+  /**
+   * The largest L3 packet sent to this next hop, bytes: its link's MTU (IPv4 total length, IPv6
+   * header + payload). A longer packet is punted untouched with reason `too_big` (IPv4 with or
+   * without DF, and IPv6: the slow path answers or fragments). 68..65535 (RFC 791's minimum);
+   * default: no limit.
+   */
+  mtu?: number;
 }
 
 export interface Route {
@@ -33,7 +40,8 @@ export interface RoutingTable {
 
 export interface NativeLpmTable {
   routes: { family: 4 | 6; addr: Buffer; len: number; nexthop: number }[];
-  nexthops: { port: number; dstMac: Buffer; srcMac: Buffer }[];
+  /** mtu 0: no limit. */
+  nexthops: { port: number; dstMac: Buffer; srcMac: Buffer; mtu: number }[];
   local4: Buffer[];
   local6: Buffer[];
 }
@@ -64,11 +72,21 @@ export function compileRoutes(
     const at = `${where}.nextHops[${i}]`;
     if (!Number.isInteger(n.port) || n.port < 0 || n.port > 0xfffe)
       throw new PipelineError(`port ${String(n.port)} is not a port id`, `${at}.port`);
+    const mtu = n.mtu ?? 0; // 0: no limit
+    if (
+      n.mtu !== undefined &&
+      (!Number.isInteger(mtu) || mtu < IPV4_MIN_MTU || mtu > IPV4_MAX_LENGTH)
+    )
+      throw new PipelineError(
+        `mtu ${String(n.mtu)} is not a whole number of bytes ${IPV4_MIN_MTU}..${IPV4_MAX_LENGTH}`,
+        `${at}.mtu`,
+      );
     return {
       port: n.port,
       dstMac: bytesOf(n.mac, 6, 'a MAC', `${at}.mac`),
       srcMac:
         n.srcMac !== undefined ? bytesOf(n.srcMac, 6, 'a MAC', `${at}.srcMac`) : portMac(n.port),
+      mtu,
     };
   });
   const seen = new Map<string, number>();

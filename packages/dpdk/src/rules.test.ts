@@ -85,7 +85,10 @@ describe('routes', () => {
   it('compiles routes, next hops and local addresses', () => {
     const t = compileRoutes(
       {
-        nextHops: [{ port: 1, mac: parseMac('02:00:00:00:00:01') }],
+        nextHops: [
+          { port: 1, mac: parseMac('02:00:00:00:00:01') },
+          { port: 2, mac: parseMac('02:00:00:00:00:02'), mtu: 1442 },
+        ],
         routes: [route('10.1.0.0/16'), route('2001:db8::/32')],
         localAddresses: [parseAddress('10.0.0.1'), parseAddress('fe80::1')],
       },
@@ -101,6 +104,7 @@ describe('routes', () => {
     expect(t.routes[1]!.addr).toHaveLength(16);
     expect(t.nexthops[0]!.dstMac).toEqual(Buffer.from([2, 0, 0, 0, 0, 1]));
     expect(t.nexthops[0]!.srcMac).toEqual(mac());
+    expect(t.nexthops.map((h) => h.mtu)).toEqual([0, 1442]); // 0: no limit
     expect(t.local4).toEqual([Buffer.from([10, 0, 0, 1])]);
     expect(t.local6).toHaveLength(1);
   });
@@ -124,6 +128,14 @@ describe('routes', () => {
         mac,
       ),
     ).toThrow(/localAddresses\[0\]/);
+    for (const mtu of [67, 65_536, 1500.5, Number.NaN])
+      expect(() =>
+        compileRoutes({ nextHops: [{ ...nh[0]!, mtu }], routes: [] }, mac, 'rt'),
+      ).toThrow(`rt.nextHops[0].mtu: mtu ${mtu} is not a whole number of bytes 68..65535`);
+    for (const mtu of [68, 65_535])
+      expect(
+        compileRoutes({ nextHops: [{ ...nh[0]!, mtu }], routes: [] }, mac).nexthops[0]!.mtu,
+      ).toBe(mtu);
   });
 });
 

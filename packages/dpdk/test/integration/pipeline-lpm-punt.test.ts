@@ -1,15 +1,16 @@
 /**
  * The LPM stage (IPv4 and IPv6) and the punt/inject path on real hugepages with net_ring ports:
  * next-hop MAC rewrite, TTL/hop-limit decrement with a valid IPv4 checksum after, and ARP, ND,
- * local, no-route and TTL-expired packets handed to JavaScript and injected back out.
+ * local, no-route, TTL-expired and too-big (over the next hop's MTU) packets handed to
+ * JavaScript and injected back out.
  */
 import { describe, expect, it } from 'vitest';
 
 import {
   PacketBatch,
-  Pipeline,
   buildPacket,
   ipv4Checksum,
+  l3Offset,
   reasons,
   type PacketSpec,
   type Port,
@@ -25,8 +26,8 @@ import {
   tagOf,
   tagged,
   takePunted,
-  BACKOFF,
   eachFileRig,
+  lpmPipeline,
 } from '../support/rig';
 
 const rigOf = eachFileRig('plpm', 4);
@@ -42,6 +43,32 @@ function withOptions(spec: PacketSpec, id: number): Buffer {
   out[14] = 0x46;
   out.writeUInt16BE(out.readUInt16BE(16) + 4, 16);
   out.writeUInt16BE(ipv4Checksum(out.subarray(14, 38)), 24);
+  return out;
+}
+
+/** A packet of exactly `l3` bytes of IP (IPv4 total length, IPv6 40 + payload). */
+function sized(spec: PacketSpec, l3: number, df = false): Buffer {
+  const f = buildPacket({ ...spec, size: (spec.vlan !== undefined ? 18 : 14) + l3 });
+  const at = l3Offset(f);
+  if (df && f[at]! >> 4 === 4) {
+    f[at + 6] = 0x40;
+    f.writeUInt16BE(ipv4Checksum(f.subarray(at, at + 20)), at + 10);
+  }
+  return f;
+}
+
+/** What the LPM stage makes of a packet it forwards: MACs, TTL - 1, the IPv4 checksum. */
+function routed(f: Buffer, dstMac: string, srcMac: Buffer): Buffer {
+  const out = Buffer.from(f);
+  out.set(Buffer.from(dstMac.replace(/:/g, ''), 'hex'), 0);
+  out.set(srcMac, 6);
+  const at = l3Offset(f);
+  if (out[at]! >> 4 === 6) {
+    out[at + 7]!--;
+  } else {
+    out[at + 8]!--;
+    out.writeUInt16BE(ipv4Checksum(out.subarray(at, at + 20)), at + 10);
+  }
   return out;
 }
 
@@ -63,11 +90,7 @@ describe.skipIf(dataplaneReady())('pipeline LPM and punt/inject (root, hugepages
       ],
       localAddresses: ['10.0.0.1', '2001:db8::1'],
     });
-    const p = Pipeline.create({
-      inputs: [a],
-      backoff: BACKOFF,
-      stages: [{ kind: 'lpm', name: 'rt', table, noRoute: 'punt' }],
-    });
+    const p = lpmPipeline(a, { table, noRoute: 'punt' });
     const batch = new PacketBatch(rigOf().pool, 64);
     try {
       p.start();
@@ -178,23 +201,84 @@ describe.skipIf(dataplaneReady())('pipeline LPM and punt/inject (root, hugepages
     }
   });
 
+  it("punts packets longer than their next hop's MTU (too_big), untouched; forwards the rest", async () => {
+    const [a, b, c, d] = rigOf().ports as [Port, Port, Port, Port];
+    const NH2 = '02:0d:00:00:00:01';
+    const p = lpmPipeline(a, {
+      countHits: true,
+      table: routingTable({
+        nextHops: [
+          { port: b.id, mac: NH0, mtu: 1000 },
+          { port: c.id, mac: NH1, mtu: 1280 },
+          { port: d.id, mac: NH2 }, // no limit
+        ],
+        routes: [
+          { prefix: '10.0.0.0/8', nextHop: 0 },
+          { prefix: '10.1.0.0/16', nextHop: 2 },
+          { prefix: '2001:db8::/32', nextHop: 1 },
+          { prefix: '2001:db8:2::/48', nextHop: 2 },
+        ],
+      }),
+    });
+    const batch = new PacketBatch(rigOf().pool, 64);
+    try {
+      p.start();
+      const v4 = { src: '192.0.2.1', dst: '10.2.3.4' };
+      const v6 = { src: '2001:db8:9::1', dst: '2001:db8::1' };
+      const trailer = Buffer.concat([sized(v4, 1000, true), Buffer.alloc(40, 0xee)]);
+      // [packet, where: 'b' | 'c' | 'd' | a punt reason]
+      const cases: [Buffer, string][] = [
+        [sized(v4, 1000, true), 'b'], // exactly the MTU
+        [sized(v4, 1001, true), 'too_big'], // DF
+        [sized(v4, 1001), 'too_big'], // no DF: the slow path's to fragment
+        [sized({ ...v4, vlan: 7 }, 1000, true), 'b'], // the L3 length, not the frame's
+        [sized({ ...v4, vlan: 7 }, 1001, true), 'too_big'],
+        [trailer, 'b'], // bytes after the IP packet are not counted
+        [sized({ ...v4, ttl: 1 }, 1500, true), 'ttl_expired'], // expiry first
+        [sized({ ...v4, dst: '11.0.0.1' }, 1500, true), 'no_route'],
+        [sized({ ...v4, dst: '10.1.0.5' }, 1500, true), 'd'],
+        [sized(v6, 1280), 'c'],
+        [sized(v6, 1281), 'too_big'],
+        [sized({ ...v6, proto: 'tcp' }, 1999), 'too_big'],
+        [sized({ ...v6, dst: '2001:db8:2::1' }, 2000), 'd'],
+      ];
+      const sent = cases.map(([f]) => f);
+      await sendAll(a, rigOf().pool, sent);
+      await settle(p, sent.length);
+
+      const at = (to: string): Buffer[] => cases.filter(([, w]) => w === to).map(([f]) => f);
+      const hex = (fs: Buffer[]): string[] => fs.map((f) => f.toString('hex'));
+      expect(hex(drain(b))).toEqual(hex(at('b').map((f) => routed(f, NH0, b.macBytes()))));
+      expect(hex(drain(c))).toEqual(hex(at('c').map((f) => routed(f, NH1, c.macBytes()))));
+      expect(hex(drain(d))).toEqual(hex(at('d').map((f) => routed(f, NH2, d.macBytes()))));
+      // punted as they came in, in order, with their reason
+      const names = reasons();
+      const punted = takePunted(p, batch).map((x) => [names[x.reason], x.bytes.toString('hex')]);
+      expect(punted).toEqual(
+        cases.filter(([, w]) => w.length > 1).map(([f, w]) => [w, f.toString('hex')]),
+      );
+      const ctr = p.counters();
+      const punts = { too_big: at('too_big').length, ttl_expired: 1, no_route: 1 };
+      expect([ctr.rx, ctr.tx, ctr.punts, ctr.drops]).toEqual([sent.length, 6, punts, {}]);
+      const st = ctr.stages[0]!;
+      expect([st.in, st.out, st.punts, st.drops]).toEqual([sent.length, 6, punts, {}]);
+      // a route counts the packets it forwarded, not those too big for it
+      expect(Array.from(p.routeHits('rt'))).toEqual([3, 1, 1, 1]);
+    } finally {
+      batch.free();
+      p.close();
+    }
+  });
+
   it('hands punted packets to JavaScript, which rewrites them and injects them back out', async () => {
     const [a, b, , d] = rigOf().ports as [Port, Port, Port, Port];
-    const p = Pipeline.create({
-      inputs: [a],
-      backoff: BACKOFF,
-      stages: [
-        {
-          kind: 'lpm',
-          name: 'rt',
-          table: routingTable({
-            nextHops: [{ port: b.id, mac: NH0 }],
-            routes: [],
-            localAddresses: ['10.0.0.1'],
-          }),
-          noRoute: 'drop',
-        },
-      ],
+    const p = lpmPipeline(a, {
+      table: routingTable({
+        nextHops: [{ port: b.id, mac: NH0 }],
+        routes: [],
+        localAddresses: ['10.0.0.1'],
+      }),
+      noRoute: 'drop',
     });
     const batch = new PacketBatch(rigOf().pool, 16);
     try {

@@ -18,6 +18,7 @@ import {
   Pipeline,
   type AclStage,
   type Eal,
+  type LpmStage,
   type PipelineCounters,
 } from '../../src/index';
 import { dataplaneReady, scrubPrefix, sleep, testPrefix } from './env';
@@ -157,6 +158,15 @@ export function eachFileRig(name: string, n: number): () => RingRig {
 
 /** Idle back-off for test pipelines: a worker that sleeps soon, so tests share 2 cores well. */
 export const BACKOFF = { spinPolls: 64, sleepMinUs: 10, sleepMaxUs: 200 };
+
+/** A pipeline in -> lpm stage "rt", on the test back-off. */
+export function lpmPipeline(input: Port, lpm: Omit<LpmStage, 'kind' | 'name'>): Pipeline {
+  return Pipeline.create({
+    inputs: [input],
+    backoff: BACKOFF,
+    stages: [{ kind: 'lpm', name: 'rt', ...lpm }],
+  });
+}
 
 /** A pipeline in -> acl stage "fw" -> l2fwd out, on the test back-off. */
 export function aclForward(input: Port, output: Port, acl: Omit<AclStage, 'kind'> = {}): Pipeline {

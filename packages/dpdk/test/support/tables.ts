@@ -29,7 +29,7 @@ export function acl(rules: readonly TestRule[]): AclRule[] {
 }
 
 export interface TestTable {
-  nextHops: { port: number; mac: string; srcMac?: string }[];
+  nextHops: { port: number; mac: string; srcMac?: string; mtu?: number }[];
   routes: { prefix: string; nextHop: number }[];
   localAddresses?: string[];
 }
@@ -40,6 +40,7 @@ export function routingTable(t: TestTable): RoutingTable {
       port: h.port,
       mac: parseMac(h.mac),
       ...(h.srcMac !== undefined ? { srcMac: parseMac(h.srcMac) } : {}),
+      ...(h.mtu !== undefined ? { mtu: h.mtu } : {}),
     })),
     routes: t.routes.map((r) => ({ prefix: parsePrefix(r.prefix), nextHop: r.nextHop })),
     ...(t.localAddresses ? { localAddresses: t.localAddresses.map(parseAddress) } : {}),
