@@ -8,6 +8,17 @@ export const interfaceConfigSchema = z.object({
   addresses: z.array(z.string()).optional(),
   /** Default: the port's own MAC (virtio-user takes it from the CNI plugin's file). */
   mac: z.string().optional(),
+  /**
+   * The largest IP packet sent out of it, bytes (default 1500): smaller on links that carry
+   * encapsulation, such as a chain across nodes (Geneve takes 58 bytes). At least 1280 when it
+   * has an IPv6 address. Longer packets get ICMP fragmentation needed / packet too big, or are
+   * fragmented (IPv4 without DF).
+   */
+  mtu: z
+    .int({ error: 'must be a whole number of bytes' })
+    .min(68, { error: 'must be at least 68 bytes (the smallest IPv4 MTU, RFC 791)' })
+    .max(65_535, { error: 'must be at most 65535 bytes (the largest IPv4 packet)' })
+    .optional(),
 });
 
 export const routeConfigSchema = z.object({

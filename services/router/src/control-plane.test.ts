@@ -1,8 +1,12 @@
 import {
   arpFrame,
+  ethernetHeader,
   flowFrame,
+  fragmentIpv4,
+  internetChecksum,
   neighborAdvertisementFrame,
   neighborSolicitationFrame,
+  packetTooBigFrame,
   parseFrame,
 } from '@flowline/packet';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -28,7 +32,7 @@ class Harness {
   cp = new RouterControlPlane(
     [
       makeInterface('net1', R1, ['10.0.1.1/24', 'fd00:1::1/64'], 'interfaces[0]'),
-      makeInterface('net2', R2, ['10.0.2.1/24', 'fd00:2::1/64'], 'interfaces[1]'),
+      makeInterface('net2', R2, ['10.0.2.1/24', 'fd00:2::1/64'], 'interfaces[1]', 1400),
     ],
     {
       apply: async (fib) => {
@@ -66,15 +70,31 @@ beforeEach(async () => {
 
 describe('FIB', () => {
   it("has glean routes for connected subnets and the router's own addresses as local", () => {
-    expect(h.route('10.0.1.0/24')).toEqual({ port: 'net1', srcMac: R1, origin: 'connected' });
-    expect(h.route('fd00:2::/64')).toEqual({ port: 'net2', srcMac: R2, origin: 'connected' });
+    // each next hop with its interface's MTU: net1's the default, net2's configured
+    expect(h.route('10.0.1.0/24')).toEqual({
+      port: 'net1',
+      srcMac: R1,
+      mtu: 1500,
+      origin: 'connected',
+    });
+    expect(h.route('fd00:2::/64')).toEqual({
+      port: 'net2',
+      srcMac: R2,
+      mtu: 1400,
+      origin: 'connected',
+    });
     expect(h.fib.local4.map((b) => b.join('.'))).toEqual(['10.0.1.1', '10.0.2.1']);
     expect(h.fib.local6).toHaveLength(2);
   });
 
   it('a static route via an unresolved gateway gleans, probes it, and forwards once it answers', async () => {
     await h.cp.addRoute({ prefix: '192.168.0.0/16', nextHop: '10.0.2.254' });
-    expect(h.route('192.168.0.0/16')).toEqual({ port: 'net2', srcMac: R2, origin: 'static' });
+    expect(h.route('192.168.0.0/16')).toEqual({
+      port: 'net2',
+      srcMac: R2,
+      mtu: 1400,
+      origin: 'static',
+    });
     const [probe] = h.take();
     expect(probe).toMatchObject({
       port: 'net2',
@@ -97,12 +117,14 @@ describe('FIB', () => {
       port: 'net2',
       srcMac: R2,
       dstMac: GW,
+      mtu: 1400,
       origin: 'static',
     });
     expect(h.route('10.0.2.254/32')).toEqual({
       port: 'net2',
       srcMac: R2,
       dstMac: GW,
+      mtu: 1400,
       origin: 'neighbor',
     });
   });
@@ -118,6 +140,7 @@ describe('FIB', () => {
       port: 'net2',
       srcMac: R2,
       dstMac: '02:00:00:00:0c:01',
+      mtu: 1400,
       origin: 'static',
     });
     expect(h.take()).toEqual([]);
@@ -398,5 +421,102 @@ describe('neighbour aging', () => {
     }
     expect(h.cp.neighbors.lookup('net1', '10.0.1.50')?.state).toBe('FAILED');
     expect(h.route('10.0.1.50/32')).toBeUndefined();
+  });
+});
+
+describe('packets too big for the egress MTU (net2: 1400)', () => {
+  const GW6 = '02:00:00:00:0b:06';
+  /** A UDP packet from host A on net1 of exactly `l3` bytes of IP. */
+  const packet = (dst: string, l3: number, df = true, ttl = 64): Buffer =>
+    flowFrame({
+      srcMac: HOST_A,
+      dstMac: R1,
+      src: dst.includes(':') ? 'fd00:1::50' : '10.0.1.50',
+      dst,
+      protocol: 'udp',
+      srcPort: 4000,
+      dstPort: 5000,
+      ttl,
+      df,
+      payload: Buffer.alloc(l3 - (dst.includes(':') ? 40 : 20) - 8, 0x5a),
+    });
+
+  beforeEach(async () => {
+    h = new Harness();
+    h.cp.addStaticNeighbor({ address: '10.0.2.10', mac: GW, iface: 'net2' }, 'n[0]');
+    h.cp.addStaticNeighbor({ address: 'fd00:2::10', mac: GW6, iface: 'net2' }, 'n[1]');
+    await h.cp.start([
+      { prefix: '198.51.100.0/24', nextHop: '10.0.2.10' },
+      { prefix: '2001:db8:99::/48', nextHop: 'fd00:2::10' },
+    ]);
+  });
+
+  it('IPv4 with DF and IPv6: ICMP with the MTU, from the interface they came in on', () => {
+    const v4 = packet('198.51.100.7', 1401);
+    const v6 = packet('2001:db8:99::7', 1401);
+    h.cp.handlePunt(v4, 'net1', 'too_big');
+    h.cp.handlePunt(v6, 'net1', 'too_big');
+    expect(h.sent.map((s) => [s.port, s.frame.toString('hex')])).toEqual([
+      ['net1', packetTooBigFrame(v4, R1, '10.0.1.1', 1400).toString('hex')],
+      ['net1', packetTooBigFrame(v6, R1, 'fd00:1::1', 1400).toString('hex')],
+    ]);
+    const [icmp, icmp6] = h.take();
+    expect(icmp).toMatchObject({
+      dstMac: HOST_A,
+      ipv4: { src: '10.0.1.1', dst: '10.0.1.50' },
+      l4: { icmpType: 3, icmpCode: 4, checksumOk: true },
+    });
+    expect(icmp6).toMatchObject({
+      ipv6: { src: 'fd00:1::1' },
+      l4: { icmpType: 2, checksumOk: true },
+    });
+    expect(h.cp.counters).toMatchObject({ tooBig: 2n, icmpTooBigSent: 2n, fragmented: 0n });
+  });
+
+  it('IPv4 without DF: fragmented to the MTU, in order, to the next hop, TTL less one', () => {
+    const big = packet('198.51.100.7', 3000, false);
+    h.cp.handlePunt(big, 'net1', 'too_big');
+    const ip = Buffer.from(big.subarray(14));
+    ip[8] = 63;
+    const eth = ethernetHeader(GW, R2, 0x0800);
+    expect(h.sent.map((s) => [s.port, s.frame.toString('hex')])).toEqual(
+      fragmentIpv4(ip, 1400).map((f) => ['net2', Buffer.concat([eth, f]).toString('hex')]),
+    );
+    const frames = h.sent.map((s) => s.frame);
+    expect(frames).toHaveLength(3);
+    for (const f of frames) {
+      expect(f.length).toBeLessThanOrEqual(14 + 1400);
+      expect(f[22]).toBe(63);
+      expect(internetChecksum(f.subarray(14, 34))).toBe(0);
+    }
+    // reassembled: the packet's data, in order
+    expect(Buffer.concat(frames.map((f) => f.subarray(34))).equals(big.subarray(34))).toBe(true);
+    expect(h.cp.counters).toMatchObject({
+      tooBig: 1n,
+      fragmented: 1n,
+      fragmentsSent: 3n,
+      icmpTooBigSent: 0n,
+    });
+  });
+
+  it('resolves an unresolved next hop instead; ignores what the FIB no longer sends there', async () => {
+    h.cp.handlePunt(packet('10.0.2.77', 1500, false), 'net1', 'too_big');
+    expect(h.take()).toMatchObject([{ port: 'net2', arp: { op: 1, targetIp: '10.0.2.77' } }]);
+    expect(h.cp.counters).toMatchObject({ tooBig: 1n, neighborUnresolved: 1n, fragmented: 0n });
+    // fits its MTU after all (the FIB changed since it was punted); then no route at all
+    h.cp.handlePunt(packet('198.51.100.7', 1400), 'net1', 'too_big');
+    await h.cp.deleteRoute('198.51.100.0/24');
+    h.cp.handlePunt(packet('198.51.100.7', 1401), 'net1', 'too_big');
+    // a header whose checksum is wrong is not fragmented under a new, right one
+    const bad = packet('10.0.2.10', 1500, false);
+    bad[24]! ^= 0xff;
+    h.cp.handlePunt(bad, 'net1', 'too_big');
+    expect(h.take()).toEqual([]);
+    expect(h.cp.counters).toMatchObject({
+      tooBig: 4n,
+      ignored: 3n,
+      icmpTooBigSent: 0n,
+      fragmented: 0n,
+    });
   });
 });

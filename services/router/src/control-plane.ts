@@ -5,17 +5,23 @@ import {
   ICMPV6_NEIGHBOR_ADVERTISEMENT,
   ICMPV6_NEIGHBOR_SOLICITATION,
   IPPROTO_ICMPV6,
+  PacketError,
+  type ParsedFrame,
   arpFrame,
+  ethernetHeader,
   formatAddress,
   formatMac,
+  fragmentIpv4,
   neighborAdvertisementFrame,
   neighborSolicitationFrame,
+  packetTooBigFrame,
+  parseAddress,
   parseFrame,
   parseMac,
   parsePrefix,
   timeExceededFrame,
 } from '@flowline/packet';
-import { type Fib, type FibProgrammer, compileFib } from './fib';
+import { type Fib, type FibNextHop, type FibProgrammer, compileFib, fibLookup } from './fib';
 import { type RouterInterface, connectedInterface, localAddress } from './interfaces';
 import {
   type NeighborEntry,
@@ -28,7 +34,7 @@ import { checkRouteCount } from './limits';
 import { type RouteInput, StaticRoutes, validateRoute } from './routes';
 
 /** Why the dataplane handed a packet to the slow path. */
-export type PuntReason = 'arp' | 'nd' | 'local' | 'ttl_expired' | 'no_route' | 'glean';
+export type PuntReason = 'arp' | 'nd' | 'local' | 'ttl_expired' | 'no_route' | 'too_big' | 'glean';
 
 /** Sends a frame out of a port, through the dataplane's inject path. */
 export type Injector = (port: string, frame: Buffer) => void;
@@ -36,6 +42,14 @@ export type Injector = (port: string, frame: Buffer) => void;
 export interface SlowPathCounters {
   ttlExpired: bigint;
   icmpTimeExceededSent: bigint;
+  /** Packets longer than the MTU of the interface their route leaves by. */
+  tooBig: bigint;
+  /** ICMP fragmentation needed (IPv4 with DF) and ICMPv6 packet too big sent for them. */
+  icmpTooBigSent: bigint;
+  /** IPv4 packets without DF among them, fragmented and sent on. */
+  fragmented: bigint;
+  /** The fragments those made. */
+  fragmentsSent: bigint;
   arpRequestsSent: bigint;
   arpRepliesSent: bigint;
   ndSolicitationsSent: bigint;
@@ -50,8 +64,9 @@ const ZERO_MAC = '00:00:00:00:00:00';
 /**
  * The router's control plane and slow path: interfaces, static routes, the neighbour cache and
  * the FIB compiled from them; answers ARP and ND for its own addresses, resolves neighbours and
- * gateways, and answers expired packets with ICMP time exceeded. Forwarding itself is the
- * dataplane's LPM stage; this only programs it.
+ * gateways, answers expired packets with ICMP time exceeded and packets too long for their
+ * egress MTU with ICMP fragmentation needed / packet too big (or fragments them: IPv4 without
+ * DF). Forwarding itself is the dataplane's LPM stage; this only programs it.
  */
 export class RouterControlPlane {
   readonly statics = new StaticRoutes();
@@ -59,6 +74,10 @@ export class RouterControlPlane {
   readonly counters: SlowPathCounters = {
     ttlExpired: 0n,
     icmpTimeExceededSent: 0n,
+    tooBig: 0n,
+    icmpTooBigSent: 0n,
+    fragmented: 0n,
+    fragmentsSent: 0n,
     arpRequestsSent: 0n,
     arpRepliesSent: 0n,
     ndSolicitationsSent: 0n,
@@ -199,6 +218,7 @@ export class RouterControlPlane {
     }
     if (reason === 'ttl_expired')
       return this.onTtlExpired(iface, frame, parsed.etherType === ETH_P_IPV4 ? 4 : 6);
+    if (reason === 'too_big') return this.onTooBig(iface, frame, parsed);
     if (reason === 'glean') {
       const dst = parsed.ipv4?.dst ?? parsed.ipv6?.dst;
       this.counters.neighborUnresolved += 1n;
@@ -299,6 +319,58 @@ export class RouterControlPlane {
     if (!local) return; // no address of that family to answer from
     this.inject(iface.name, timeExceededFrame(frame, iface.mac, local.address));
     this.counters.icmpTimeExceededSent += 1n;
+  }
+
+  /**
+   * A packet longer than the MTU of the interface its route leaves by: the LPM stage punts it
+   * as it came in, its TTL checked (over 1). IPv6, and IPv4 with DF: ICMPv6 packet too big /
+   * ICMP fragmentation needed with that MTU (RFC 4443 §3.2, RFC 1191), from the interface it
+   * came in on, as time exceeded. IPv4 without DF: fragmented to the MTU and sent on with its
+   * TTL less one, in order and MTU-sized, as a router must (RFC 1812 §4.2.2.7).
+   */
+  private onTooBig(iface: RouterInterface, frame: Buffer, parsed: ParsedFrame): void {
+    this.counters.tooBig += 1n;
+    const dst = parsed.ipv4?.dst ?? parsed.ipv6?.dst;
+    const length = parsed.ipv4 ? parsed.ipv4.totalLength : 40 + (parsed.ipv6?.payloadLength ?? 0);
+    const hop = dst && this.fib ? fibLookup(this.fib, parseAddress(dst).bytes) : undefined;
+    if (!dst || !hop || length <= hop.mtu) {
+      this.counters.ignored += 1n; // the FIB changed since the stage punted it
+      return;
+    }
+    // IPv4 flags at 14 + 6: DF is 0x40 of the first byte
+    if (parsed.ipv4 && (frame.readUInt8(20) & 0x40) === 0) return this.fragment(frame, parsed.ipv4, hop);
+    const local = localAddress(iface, parsed.ipv4 ? 4 : 6);
+    if (!local) return; // no address of that family to answer from
+    this.inject(iface.name, packetTooBigFrame(frame, iface.mac, local.address, hop.mtu));
+    this.counters.icmpTooBigSent += 1n;
+  }
+
+  /** Fragments an IPv4 packet without DF to its next hop's MTU and sends the fragments there. */
+  private fragment(frame: Buffer, ipv4: NonNullable<ParsedFrame['ipv4']>, hop: FibNextHop): void {
+    if (!hop.dstMac) {
+      this.counters.neighborUnresolved += 1n; // as a gleaned packet: resolve, this one is lost
+      this.resolveFor(ipv4.dst);
+      return;
+    }
+    // The stage forwards a bad header checksum as it is; a new header must not launder it.
+    if (!ipv4.headerChecksumOk || ipv4.ttl <= 1) {
+      this.counters.ignored += 1n;
+      return;
+    }
+    const packet = Buffer.from(frame.subarray(14, 14 + ipv4.totalLength));
+    packet[8] = ipv4.ttl - 1; // every fragment's header checksum is written anew
+    let fragments: Buffer[];
+    try {
+      fragments = fragmentIpv4(packet, hop.mtu);
+    } catch (err) {
+      if (!(err instanceof PacketError)) throw err;
+      this.counters.ignored += 1n; // e.g. an option whose length runs past the header
+      return;
+    }
+    const eth = ethernetHeader(hop.dstMac, hop.srcMac, ETH_P_IPV4);
+    for (const f of fragments) this.inject(hop.port, Buffer.concat([eth, f]));
+    this.counters.fragmented += 1n;
+    this.counters.fragmentsSent += BigInt(fragments.length);
   }
 
   /** A packet to `dst` found no MAC: resolve the host itself or the route's gateway. */

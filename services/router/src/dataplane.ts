@@ -27,6 +27,7 @@ const PUNT_REASONS: Record<string, PuntReason> = {
   local: 'local',
   ttl_expired: 'ttl_expired',
   no_route: 'no_route',
+  too_big: 'too_big',
 };
 
 /** Glean next hops carry the interface's index in their destination MAC (see below). */
@@ -165,7 +166,8 @@ export function gleanMac(index: number): string {
 
 /**
  * The control plane's FIB in the LPM stage's form: resolved next hops to their port and MAC,
- * glean next hops (no MAC) to the glean port with the interface index in the MAC.
+ * glean next hops (no MAC) to the glean port with the interface index in the MAC; both with
+ * their interface's MTU, so a packet too long for it is punted (too_big) before it is gleaned.
  */
 export function fibToTable(
   fib: Fib,
@@ -176,11 +178,17 @@ export function fibToTable(
   return {
     nextHops: fib.nextHops.map((h) =>
       h.dstMac
-        ? { port: portId(h.port), mac: parseMac(h.dstMac), srcMac: parseMac(h.srcMac) }
+        ? {
+            port: portId(h.port),
+            mac: parseMac(h.dstMac),
+            srcMac: parseMac(h.srcMac),
+            mtu: h.mtu,
+          }
         : {
             port: gleanPort,
             mac: parseMac(gleanMac(interfaces.indexOf(h.port))),
             srcMac: parseMac(h.srcMac),
+            mtu: h.mtu,
           },
     ),
     routes: fib.routes.map((r) => ({ prefix: r.prefix, nextHop: r.nextHop })),

@@ -1,5 +1,5 @@
-import { type Prefix, parsePrefix } from '@flowline/packet';
-import type { RouterInterface } from './interfaces';
+import { type Prefix, addressPrefix, parsePrefix } from '@flowline/packet';
+import { DEFAULT_MTU, type RouterInterface } from './interfaces';
 import type { NeighborTable } from './neighbors';
 import type { StaticRoute } from './routes';
 
@@ -8,6 +8,8 @@ export interface FibNextHop {
   port: string;
   srcMac: string;
   dstMac?: string;
+  /** The interface's MTU: longer packets are punted (too_big). */
+  mtu: number;
 }
 
 export interface FibRoute {
@@ -45,11 +47,13 @@ export function compileFib(
 ): Fib {
   const nextHops: FibNextHop[] = [];
   const index = new Map<string, number>();
+  const mtuOf = new Map(interfaces.map((i) => [i.name, i.mtu]));
   const hop = (port: string, srcMac: string, dstMac?: string): number => {
     const k = `${port}|${dstMac ?? 'glean'}`;
     let i = index.get(k);
     if (i === undefined) {
-      i = nextHops.push({ port, srcMac, ...(dstMac ? { dstMac } : {}) }) - 1;
+      const mtu = mtuOf.get(port) ?? DEFAULT_MTU;
+      i = nextHops.push({ port, srcMac, ...(dstMac ? { dstMac } : {}), mtu }) - 1;
       index.set(k, i);
     }
     return i;
@@ -102,4 +106,36 @@ export function compileFib(
     ),
     unresolved,
   };
+}
+
+/** A FIB's routes by prefix, and the prefix lengths in use per family, longest first. */
+interface FibIndex {
+  byPrefix: Map<string, FibRoute>;
+  lengths: Record<4 | 6, number[]>;
+}
+
+const indexes = new WeakMap<Fib, FibIndex>();
+
+/**
+ * The next hop the FIB gives a destination address (4 or 16 bytes): its longest matching prefix,
+ * as the LPM stage chooses, for the slow path (which interface a punted packet was to leave by).
+ * One map lookup per prefix length in use; the index is built at the FIB's first lookup.
+ */
+export function fibLookup(fib: Fib, dst: Uint8Array): FibNextHop | undefined {
+  let ix = indexes.get(fib);
+  if (!ix) {
+    const lengths = { 4: new Set<number>(), 6: new Set<number>() };
+    for (const r of fib.routes) lengths[r.prefix.family].add(r.prefix.length);
+    const longestFirst = (s: Set<number>) => [...s].sort((a, b) => b - a);
+    ix = {
+      byPrefix: new Map(fib.routes.map((r) => [r.prefix.text, r])),
+      lengths: { 4: longestFirst(lengths[4]), 6: longestFirst(lengths[6]) },
+    };
+    indexes.set(fib, ix);
+  }
+  for (const length of ix.lengths[dst.length === 4 ? 4 : 6]) {
+    const route = ix.byPrefix.get(addressPrefix(dst, length).text);
+    if (route) return fib.nextHops[route.nextHop];
+  }
+  return undefined;
 }

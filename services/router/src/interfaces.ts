@@ -1,4 +1,7 @@
 import {
+  IPV4_MAX_LENGTH,
+  IPV4_MIN_MTU,
+  IPV6_MIN_MTU,
   type InterfaceAddress,
   PrefixError,
   parseInterfaceAddress,
@@ -7,11 +10,19 @@ import {
 } from '@flowline/packet';
 import { InvalidRouteError } from './errors';
 
-/** A router interface: a dataplane port with its MAC and addresses. */
+/** An interface's MTU when its config gives none (Ethernet's). */
+export const DEFAULT_MTU = 1500;
+
+/** A router interface: a dataplane port with its MAC, addresses and MTU. */
 export interface RouterInterface {
   name: string;
   mac: string;
   addresses: InterfaceAddress[];
+  /**
+   * The largest IP packet sent out of it, bytes (IPv4 total length, IPv6 header + payload):
+   * longer ones get ICMP fragmentation needed / packet too big, or are fragmented (IPv4, no DF).
+   */
+  mtu: number;
 }
 
 export function makeInterface(
@@ -19,25 +30,35 @@ export function makeInterface(
   mac: string,
   addresses: string[],
   at: string,
+  mtu: number = DEFAULT_MTU,
 ): RouterInterface {
   try {
     parseMac(mac);
   } catch (err) {
     throw new InvalidRouteError(`${at}.mac`, (err as Error).message);
   }
-  return {
-    name,
-    mac: mac.toLowerCase(),
-    addresses: addresses.map((a, i) => {
-      try {
-        return parseInterfaceAddress(a);
-      } catch (err) {
-        if (err instanceof PrefixError)
-          throw new InvalidRouteError(`${at}.addresses[${i}]`, err.message);
-        throw err;
-      }
-    }),
-  };
+  const parsed = addresses.map((a, i) => {
+    try {
+      return parseInterfaceAddress(a);
+    } catch (err) {
+      if (err instanceof PrefixError)
+        throw new InvalidRouteError(`${at}.addresses[${i}]`, err.message);
+      throw err;
+    }
+  });
+  if (!Number.isInteger(mtu) || mtu < IPV4_MIN_MTU || mtu > IPV4_MAX_LENGTH)
+    throw new InvalidRouteError(
+      `${at}.mtu`,
+      `${mtu} is not an MTU: a whole number of bytes ${IPV4_MIN_MTU}..${IPV4_MAX_LENGTH}`,
+    );
+  const v6 = parsed.find((a) => a.family === 6);
+  if (v6 && mtu < IPV6_MIN_MTU)
+    throw new InvalidRouteError(
+      `${at}.mtu`,
+      `${mtu} is under ${IPV6_MIN_MTU}, the smallest MTU of an IPv6 link (RFC 8200), and the ` +
+        `interface has the IPv6 address ${v6.address}: raise the MTU or drop the address`,
+    );
+  return { name, mac: mac.toLowerCase(), addresses: parsed, mtu };
 }
 
 /** The interface whose connected subnet holds an address, with the matching local address. */

@@ -58,7 +58,7 @@ export async function startRouter(ctx: StartContext<RouterConfig>): Promise<Runn
         }
       }
       const addresses = cfg.addresses ?? spec.ips ?? [];
-      return makeInterface(cfg.name, port.mac(), addresses, at);
+      return makeInterface(cfg.name, port.mac(), addresses, at, cfg.mtu);
     });
 
     const rp = new RouterPipeline({
@@ -84,11 +84,13 @@ export async function startRouter(ctx: StartContext<RouterConfig>): Promise<Runn
       nf.routes.map((r) => ({ prefix: r.prefix, nextHop: r.nextHop, iface: r.interface })),
     );
     rp.start();
+    registerRouterMetrics(ctx, cp);
     ctx.logger.info('router started', {
       interfaces: interfaces.map((i) => ({
         name: i.name,
         mac: i.mac,
         addresses: i.addresses.map((a) => `${a.address}/${a.subnet.length}`),
+        mtu: i.mtu,
       })),
       routes: nf.routes.length,
     });
@@ -132,6 +134,26 @@ export async function startRouter(ctx: StartContext<RouterConfig>): Promise<Runn
     await dp.close();
     throw configError(err, origin);
   }
+}
+
+/**
+ * The slow path's counters as flowline_router_slow_path_packets_total{nf, event} (contract 6):
+ * one event per counter, in snake case (ttl_expired, too_big, icmp_too_big_sent, fragmented,
+ * fragments_sent, arp_requests_sent, ...), as GetCounters has them.
+ */
+function registerRouterMetrics(ctx: StartContext<RouterConfig>, cp: RouterControlPlane): void {
+  const nf = ctx.config.runtime.name;
+  const packets = ctx.telemetry.meter.createObservableCounter('flowline_router_slow_path_packets', {
+    description:
+      'Packets the router slow path took (ARP, ND, expired, too big, ...) or sent, by event',
+  });
+  packets.addCallback((result) => {
+    for (const [counter, value] of Object.entries(cp.counters))
+      result.observe(Number(value), {
+        nf,
+        event: counter.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`),
+      });
+  });
 }
 
 export const routerDefinition: NetworkFunctionDefinition<RouterConfig> = {

@@ -122,6 +122,18 @@ describe('flowline.router.v1 over gRPC', () => {
     });
   });
 
+  it('GetCounters counts packets too big for their MTU and not fragmented among the drops', async () => {
+    cp.counters.tooBig = 5n;
+    cp.counters.fragmented = 2n;
+    try {
+      const c = await call(client.GetCounters.bind(client), {});
+      expect(c.droppedByReason).toEqual({ no_route: '3', too_big: '3' });
+    } finally {
+      cp.counters.tooBig = 0n;
+      cp.counters.fragmented = 0n;
+    }
+  });
+
   it('AddRoute into a full table is INVALID_ARGUMENT naming routes', async () => {
     const kept = cp.statics.list();
     // fill the table to the cap directly (building it route by route is limits.test.ts's job)

@@ -87,6 +87,10 @@ export function routerService(
     GetCounters: (_call, callback) => {
       const d = dataplane.counters();
       const c = cp.counters;
+      // The slow path's drops with the dataplane's: packets too big for their egress MTU that
+      // were not fragmented (answered with ICMP, or lost: no MAC for the next hop yet, ...).
+      const dropped = { ...d.droppedByReason };
+      if (c.tooBig > c.fragmented) dropped.too_big = c.tooBig - c.fragmented;
       callback(null, {
         generation: String(cp.generation),
         forwarded: String(d.forwarded),
@@ -99,7 +103,7 @@ export function routerService(
         ndAdvertisementsSent: String(c.ndAdvertisementsSent),
         neighborUnresolved: String(c.neighborUnresolved),
         droppedByReason: Object.fromEntries(
-          Object.entries(d.droppedByReason).map(([k, v]) => [k, String(v)]),
+          Object.entries(dropped).map(([k, v]) => [k, String(v)]),
         ),
       });
     },

@@ -18,10 +18,13 @@ import {
   type ParsedFrame,
   addressBytes,
   arpFrame,
+  ethernetHeader,
   flowFrame,
+  fragmentIpv4,
   internetChecksum,
   neighborAdvertisementFrame,
   neighborSolicitationFrame,
+  packetTooBigFrame,
   parseFrame,
 } from '@flowline/packet';
 import { loadHealthV1, loadNetworkFunctionV1, routerV1 } from '@flowline/proto';
@@ -108,6 +111,32 @@ async function exchange(
   throw new Error(`no matching frame within ${timeoutMs} ms; router log:\n${log.slice(-3000)}`);
 }
 
+/** Frames arriving on `port` until there are `n` (or timeoutMs passes), then any stragglers. */
+async function collect(port: Port, n: number, timeoutMs = 8000): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  const end = Date.now() + timeoutMs;
+  while (out.length < n && Date.now() < end) {
+    out.push(...take(port).map((f) => f.bytes));
+    await sleep(10);
+  }
+  await sleep(300); // nothing more may come
+  out.push(...take(port).map((f) => f.bytes));
+  return out;
+}
+
+/** The router's flowline_router_slow_path_packets_total by event, from its /metrics. */
+async function slowPath(): Promise<Record<string, number>> {
+  const line = log.split('\n').find((l) => l.includes('"msg":"serving"'));
+  const url = (JSON.parse(line!) as { metricsUrl: string }).metricsUrl;
+  const body = await (await fetch(url.replace('0.0.0.0', '127.0.0.1'))).text();
+  const out: Record<string, number> = {};
+  for (const m of body.matchAll(
+    /^flowline_router_slow_path_packets_total\{[^}]*event="(\w+)"[^}]*\} (\d+)$/gm,
+  ))
+    out[m[1]!] = Number(m[2]);
+  return out;
+}
+
 async function waitForLog(re: RegExp, timeoutMs = 10_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!re.test(log)) {
@@ -181,7 +210,8 @@ beforeAll(async () => {
     nf: {
       interfaces: [
         { name: 'net1', addresses: ['10.0.1.1/24', '2001:db8:1::1/64'] },
-        { name: 'net2', addresses: ['10.0.2.1/24', '2001:db8:2::1/64'] },
+        // the link beyond net2 carries encapsulation: 100 bytes less than net1's default
+        { name: 'net2', addresses: ['10.0.2.1/24', '2001:db8:2::1/64'], mtu: 1400 },
       ],
       routes: [
         { prefix: '198.51.100.0/24', nextHop: '10.0.2.2' },
@@ -199,7 +229,7 @@ beforeAll(async () => {
       '--config',
       join(dir, 'router.json'),
       '--metrics-port',
-      'off',
+      '0',
       ...LocalPki.flags(pki.nf('default', 'router-it')),
     ],
     {
@@ -216,8 +246,14 @@ beforeAll(async () => {
   // The switch side: net_vhost clients retry until the router's sockets exist.
   eal = initEal({ filePrefix: testPrefix, lcores: [0], memoryMb: 128 });
   pool = Mempool.create({ size: 4095 });
-  h1 = Port.open(devargs.vhost({ id: 'rt1', iface: join(podDir, 'net1.sock'), client: true }), pool);
-  h2 = Port.open(devargs.vhost({ id: 'rt2', iface: join(podDir, 'net2.sock'), client: true }), pool);
+  h1 = Port.open(
+    devargs.vhost({ id: 'rt1', iface: join(podDir, 'net1.sock'), client: true }),
+    pool,
+  );
+  h2 = Port.open(
+    devargs.vhost({ id: 'rt2', iface: join(podDir, 'net2.sock'), client: true }),
+    pool,
+  );
 
   const health = new (loadHealthV1().Health)(grpcAddress, asOperator);
   const end = Date.now() + 30_000;
@@ -362,6 +398,95 @@ describe.skipIf(notReady())('router process on virtio-user ports (root, hugepage
     expect(v6.p.etherType).toBe(ETH_P_IPV6);
   });
 
+  it("over net2's MTU (1400): ICMP with the MTU to the sender, or fragments (IPv4 without DF); counters exact", async () => {
+    /** A UDP packet from host A of exactly `l3` bytes of IP. */
+    const sized = (dst: string, l3: number, df = true): Buffer =>
+      flowFrame({
+        srcMac: HA,
+        dstMac: R1,
+        src: dst.includes(':') ? '2001:db8:1::2' : '10.0.1.2',
+        dst,
+        protocol: 'udp',
+        srcPort: 4000,
+        dstPort: 5000,
+        df,
+        payload: Buffer.alloc(l3 - (dst.includes(':') ? 48 : 28), l3 & 0xff),
+      });
+    // the gateways are resolved (tests above): the path forwards
+    await exchange(h1, sized('198.51.100.7', 100), h2, (f) => f.ipv4?.dst === '198.51.100.7');
+    await collect(h2, 0);
+    take(h1);
+    const slowBefore = await slowPath();
+    const before = await call(client.GetCounters.bind(client), {});
+
+    const fit = [
+      sized('198.51.100.7', 1400), // DF, exactly the MTU
+      sized('198.51.100.8', 1400, false),
+      sized('2001:db8:99::7', 1400),
+    ];
+    const v4Big = sized('198.51.100.9', 1401);
+    const v6Big = sized('2001:db8:99::9', 1500);
+    const noDf = sized('198.51.100.10', 1500, false); // fits net1's MTU, not net2's
+    h1.send(0, pool, [...fit, v4Big, v6Big, noDf]);
+
+    const errors = await collect(h1, 2);
+    expect(errors.map((f) => f.toString('hex'))).toEqual([
+      packetTooBigFrame(v4Big, R1, '10.0.1.1', 1400).toString('hex'),
+      packetTooBigFrame(v6Big, R1, '2001:db8:1::1', 1400).toString('hex'),
+    ]);
+    expect(parseFrame(errors[0]!)).toMatchObject({
+      dstMac: HA,
+      ipv4: { src: '10.0.1.1', dst: '10.0.1.2', headerChecksumOk: true },
+      l4: { icmpType: 3, icmpCode: 4, checksumOk: true },
+    });
+    expect(errors[0]!.readUInt16BE(14 + 20 + 6)).toBe(1400); // RFC 1191's next-hop MTU
+    expect(parseFrame(errors[1]!)).toMatchObject({
+      ipv6: { src: '2001:db8:1::1', dst: '2001:db8:1::2' },
+      l4: { icmpType: 2, icmpCode: 0, checksumOk: true },
+    });
+    expect(errors[1]!.readUInt32BE(14 + 40 + 4)).toBe(1400);
+
+    const out = await collect(h2, fit.length + 2);
+    const routed = (f: Buffer): string => {
+      const r = Buffer.from(f);
+      r.set(Buffer.from(GW.replace(/:/g, ''), 'hex'), 0);
+      r.set(Buffer.from(R2.replace(/:/g, ''), 'hex'), 6);
+      if (r.readUInt16BE(12) === ETH_P_IPV6) r[21]!--;
+      else {
+        r[22]!--;
+        r.writeUInt16BE(0, 24);
+        r.writeUInt16BE(internetChecksum(r.subarray(14, 34)), 24);
+      }
+      return r.toString('hex');
+    };
+    const ip = Buffer.from(noDf.subarray(14));
+    ip[8] = 63;
+    const fragments = fragmentIpv4(ip, 1400).map((f) =>
+      Buffer.concat([ethernetHeader(GW, R2, 0x0800), f]).toString('hex'),
+    );
+    expect(fragments).toHaveLength(2);
+    expect(out.map((f) => f.toString('hex'))).toEqual([...fit.map(routed), ...fragments]);
+    // the fragments: MF then not, offsets 0 and 1376 bytes, the data whole again
+    expect([out[3]!.readUInt16BE(20), out[4]!.readUInt16BE(20)]).toEqual([0x2000, 1376 / 8]);
+    expect(Buffer.concat([out[3]!.subarray(34), out[4]!.subarray(34)])).toEqual(noDf.subarray(34));
+
+    const after = await call(client.GetCounters.bind(client), {});
+    const slowAfter = await slowPath();
+    const delta = (k: string) => (slowAfter[k] ?? 0) - (slowBefore[k] ?? 0);
+    expect(
+      Object.fromEntries(
+        ['too_big', 'icmp_too_big_sent', 'fragmented', 'fragments_sent', 'ignored'].map((k) => [
+          k,
+          delta(k),
+        ]),
+      ),
+    ).toEqual({ too_big: 3, icmp_too_big_sent: 2, fragmented: 1, fragments_sent: 2, ignored: 0 });
+    expect(Number(after.forwarded) - Number(before.forwarded)).toBe(fit.length);
+    expect(
+      Number(after.droppedByReason.too_big ?? 0) - Number(before.droppedByReason.too_big ?? 0),
+    ).toBe(2);
+  });
+
   it('AddRoute/ListRoutes work; a bad route is INVALID_ARGUMENT naming the field and changes nothing', async () => {
     const added = await call(client.AddRoute.bind(client), {
       route: { prefix: '203.0.113.0/24', nextHop: '10.0.2.2', interface: '' },
@@ -410,7 +535,10 @@ describe.skipIf(notReady())('router process on virtio-user ports (root, hugepage
     h1.close(); // the switch side of net1 goes away ...
     await waitForLog(/"msg":"link down".*"port":"net1"/);
     // ... and comes back: a new vhost-user client on the same socket.
-    h1 = Port.open(devargs.vhost({ id: 'rt1', iface: join(podDir, 'net1.sock'), client: true }), pool);
+    h1 = Port.open(
+      devargs.vhost({ id: 'rt1', iface: join(podDir, 'net1.sock'), client: true }),
+      pool,
+    );
     await waitForLog(/"msg":"link up".*"port":"net1"/);
     const f = await exchange(
       h1,
