@@ -125,12 +125,22 @@ describe('flowline.router.v1 over gRPC', () => {
   it('GetCounters counts packets too big for their MTU and not fragmented among the drops', async () => {
     cp.counters.tooBig = 5n;
     cp.counters.fragmented = 2n;
+    cp.counters.icmpTooBigSent = 3n;
+    cp.counters.fragmentsSent = 4n;
     try {
       const c = await call(client.GetCounters.bind(client), {});
       expect(c.droppedByReason).toEqual({ no_route: '3', too_big: '3' });
+      expect(c).toMatchObject({
+        tooBig: '5',
+        icmpTooBigSent: '3',
+        fragmented: '2',
+        fragmentsSent: '4',
+      });
     } finally {
       cp.counters.tooBig = 0n;
       cp.counters.fragmented = 0n;
+      cp.counters.icmpTooBigSent = 0n;
+      cp.counters.fragmentsSent = 0n;
     }
   });
 

@@ -102,6 +102,10 @@ export function routerService(
         ndSolicitationsSent: String(c.ndSolicitationsSent),
         ndAdvertisementsSent: String(c.ndAdvertisementsSent),
         neighborUnresolved: String(c.neighborUnresolved),
+        tooBig: String(c.tooBig),
+        icmpTooBigSent: String(c.icmpTooBigSent),
+        fragmented: String(c.fragmented),
+        fragmentsSent: String(c.fragmentsSent),
         droppedByReason: Object.fromEntries(
           Object.entries(dropped).map(([k, v]) => [k, String(v)]),
         ),

@@ -485,6 +485,12 @@ describe.skipIf(notReady())('router process on virtio-user ports (root, hugepage
     expect(
       Number(after.droppedByReason.too_big ?? 0) - Number(before.droppedByReason.too_big ?? 0),
     ).toBe(2);
+    // the same through router.v1 GetCounters
+    const grpcDelta = (k: 'tooBig' | 'icmpTooBigSent' | 'fragmented' | 'fragmentsSent') =>
+      Number(after[k]) - Number(before[k]);
+    expect(
+      (['tooBig', 'icmpTooBigSent', 'fragmented', 'fragmentsSent'] as const).map(grpcDelta),
+    ).toEqual([3, 2, 1, 2]);
   });
 
   it('AddRoute/ListRoutes work; a bad route is INVALID_ARGUMENT naming the field and changes nothing', async () => {
