@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { OvsError } from './errors';
 import { run } from './run';
@@ -21,6 +22,22 @@ import type { VSwitch } from './vswitch';
 export const DEFAULT_UNDERLAY_BRIDGE = 'br-underlay';
 /** external_ids key on a tunnel port (Port and Interface): the peer node's underlay address. */
 export const TUNNEL_PEER_ID = 'flowline-tunnel-peer';
+/**
+ * Open_vSwitch external_ids key holding the node's underlay address with its prefix
+ * (`10.0.0.5/24`): set by setUpUnderlay and by the chart's OVS container (start.sh), read by a
+ * chain controller that makes the tunnels between nodes (readUnderlayAddress).
+ */
+export const UNDERLAY_ADDRESS_ID = 'flowline-underlay-address';
+
+/**
+ * The chain bridge over an OVSDB connection, all a tunnel port needs: a local OVS's, or a
+ * node's reached over TCP or SSL by a chain controller.
+ */
+export interface TunnelBridge {
+  vswitch: Pick<VSwitch, 'addPort' | 'waitForInterface' | 'delPort' | 'listPorts'>;
+  /** The chain bridge: tunnel ports go on it. */
+  bridge: string;
+}
 
 /** The switch the underlay and tunnels are set up on (an OvsDpdk is one). */
 export interface SwitchHandle {
@@ -87,16 +104,21 @@ export function appctl(
 
 const ipArgs = (netns: string, args: string[]): string[] => (netns ? ['-n', netns, ...args] : args);
 
-async function step<T>(sw: SwitchHandle, what: string, f: () => Promise<T>): Promise<T> {
+async function step<T>(
+  sw: TunnelBridge & Partial<Pick<SwitchHandle, 'runDir' | 'netns'>>,
+  what: string,
+  f: () => Promise<T>,
+): Promise<T> {
   try {
     return await f();
   } catch (err) {
+    const where = sw.runDir ? `the switch in ${sw.runDir}` : `bridge ${sw.bridge}`;
     throw new TunnelSetupError(
-      `${what} on the switch in ${sw.runDir}: ${(err as Error).message}`,
+      `${what} on ${where}: ${(err as Error).message}`,
       {
         step: what,
-        runDir: sw.runDir,
-        netns: sw.netns,
+        bridge: sw.bridge,
+        ...(sw.runDir !== undefined ? { runDir: sw.runDir, netns: sw.netns } : {}),
       },
       { cause: err },
     );
@@ -151,6 +173,9 @@ export async function setUpUnderlay(sw: SwitchHandle, options: UnderlayOptions):
     await run('ip', ipArgs(sw.netns, ['link', 'set', 'dev', bridge, 'up']));
     return iface.macInUse ?? '';
   });
+  await step(sw, `recording the underlay address ${options.address}`, () =>
+    sw.vswitch.setExternalIds({ [UNDERLAY_ADDRESS_ID]: options.address }),
+  );
   return { bridge, port: name, address: options.address.split('/')[0] ?? options.address, mac };
 }
 
@@ -170,21 +195,7 @@ export async function addTunnelPeer(
   peer: TunnelPeer,
   options: { underlayBridge?: string; timeoutMs?: number } = {},
 ): Promise<string> {
-  const port = tunnelPortName(peer.address);
-  await step(sw, `adding tunnel port ${port} to ${peer.address}`, async () => {
-    await sw.vswitch.addPort(sw.bridge, port, {
-      type: 'geneve',
-      options: { remote_ip: peer.address, key: 'flow', dst_port: String(GENEVE_UDP_PORT) },
-      externalIds: { [TUNNEL_PEER_ID]: peer.address },
-    });
-    const iface = await sw.vswitch.waitForInterface(
-      port,
-      (i) => (i.ofport ?? 0) > 0 || !!i.error,
-      options.timeoutMs ?? 15_000,
-      'an OpenFlow port number',
-    );
-    if (iface.error) throw new Error(`OVS could not open it: ${iface.error}`);
-  });
+  const { port } = await ensureTunnelPort(sw, peer.address, options);
   const mac = peer.mac;
   if (mac) {
     const bridge = options.underlayBridge ?? DEFAULT_UNDERLAY_BRIDGE;
@@ -195,17 +206,68 @@ export async function addTunnelPeer(
   return port;
 }
 
+/**
+ * The Geneve port to a peer node's underlay address on the chain bridge (key=flow: the flows
+ * set and match the key; external_ids TUNNEL_PEER_ID = the address), added when missing, once
+ * OVS has given it an OpenFlow port number. Idempotent: `created` says whether this call added
+ * it. Needs only OVSDB (no unixctl), so a chain controller can do it on a node's OVS remotely;
+ * addTunnelPeer does it and also sets the peer's MAC.
+ */
+export async function ensureTunnelPort(
+  sw: TunnelBridge & Partial<Pick<SwitchHandle, 'runDir' | 'netns'>>,
+  peerAddress: string,
+  options: { timeoutMs?: number } = {},
+): Promise<{ port: string; created: boolean }> {
+  const port = tunnelPortName(peerAddress);
+  return step(sw, `adding tunnel port ${port} to ${peerAddress}`, async () => {
+    if (!isIP(peerAddress)) throw new Error(`"${peerAddress}" is not an IP address`);
+    const created = await sw.vswitch.addPort(sw.bridge, port, {
+      type: 'geneve',
+      options: { remote_ip: peerAddress, key: 'flow', dst_port: String(GENEVE_UDP_PORT) },
+      externalIds: { [TUNNEL_PEER_ID]: peerAddress },
+    });
+    const iface = await sw.vswitch.waitForInterface(
+      port,
+      (i) => (i.ofport ?? 0) > 0 || !!i.error,
+      options.timeoutMs ?? 15_000,
+      'an OpenFlow port number',
+    );
+    if (iface.error) throw new Error(`OVS could not open it: ${iface.error}`);
+    return { port, created };
+  });
+}
+
+/**
+ * The node's underlay address as recorded in Open_vSwitch external_ids (UNDERLAY_ADDRESS_ID),
+ * without its prefix length; undefined when none is recorded. A recorded value that is not an
+ * address is a TunnelSetupError naming it.
+ */
+export async function readUnderlayAddress(
+  vswitch: Pick<VSwitch, 'getOpenVSwitch'>,
+): Promise<string | undefined> {
+  const recorded = (await vswitch.getOpenVSwitch()).externalIds[UNDERLAY_ADDRESS_ID];
+  if (recorded === undefined || recorded === '') return undefined;
+  const address = recorded.split('/')[0] ?? '';
+  if (!isIP(address))
+    throw new TunnelSetupError(
+      `Open_vSwitch external_ids:${UNDERLAY_ADDRESS_ID} is "${recorded}", not an address (address/prefix)`,
+      { recorded },
+    );
+  return address;
+}
+
 /** Removes the tunnel port to a peer node; false when there was none. */
-export async function removeTunnelPeer(sw: SwitchHandle, peerAddress: string): Promise<boolean> {
+export async function removeTunnelPeer(
+  sw: TunnelBridge & Partial<Pick<SwitchHandle, 'runDir' | 'netns'>>,
+  peerAddress: string,
+): Promise<boolean> {
   return step(sw, `removing the tunnel port to ${peerAddress}`, () =>
     sw.vswitch.delPort(tunnelPortName(peerAddress)),
   );
 }
 
 /** The chain bridge's tunnel ports: peer address → port name. */
-export async function listTunnelPeers(
-  sw: Pick<SwitchHandle, 'vswitch' | 'bridge'>,
-): Promise<Map<string, string>> {
+export async function listTunnelPeers(sw: TunnelBridge): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   for (const p of await sw.vswitch.listPorts(sw.bridge)) {
     const peer = p.externalIds[TUNNEL_PEER_ID];

@@ -97,6 +97,7 @@ export class VSwitch {
   async getOpenVSwitch(): Promise<{
     uuid: string;
     otherConfig: Record<string, string>;
+    externalIds: Record<string, string>;
     dpdkInitialized: boolean;
     nextCfg: number;
     curCfg: number;
@@ -109,6 +110,7 @@ export class VSwitch {
     return {
       uuid: String(decodeSet(row._uuid)[0]),
       otherConfig: decodeMap(row.other_config),
+      externalIds: decodeMap(row.external_ids),
       dpdkInitialized: row.dpdk_initialized === true,
       nextCfg: Number(row.next_cfg),
       curCfg: Number(row.cur_cfg),
@@ -143,18 +145,30 @@ export class VSwitch {
 
   /** Sets keys of Open_vSwitch other_config (dpdk-init, pmd-cpu-mask, ...), keeping others. */
   async setOtherConfig(values: Record<string, string>): Promise<void> {
+    await this.setRootMap('other_config', values);
+  }
+
+  /** Sets keys of Open_vSwitch external_ids (e.g. flowline-underlay-address), keeping others. */
+  async setExternalIds(values: Record<string, string>): Promise<void> {
+    await this.setRootMap('external_ids', values);
+  }
+
+  private async setRootMap(
+    column: 'other_config' | 'external_ids',
+    values: Record<string, string>,
+  ): Promise<void> {
     await this.client.transact(VSWITCH_DB, [
       {
         op: 'mutate',
         table: 'Open_vSwitch',
         where: [],
-        mutations: [['other_config', 'delete', set(Object.keys(values))]],
+        mutations: [[column, 'delete', set(Object.keys(values))]],
       },
       {
         op: 'mutate',
         table: 'Open_vSwitch',
         where: [],
-        mutations: [['other_config', 'insert', map(values)]],
+        mutations: [[column, 'insert', map(values)]],
       },
     ]);
   }

@@ -8,12 +8,13 @@ import {
   CrossNodeFlowError,
   NodeSwitches,
   SwitchAttachmentDirectory,
+  TunnelCreateError,
   checkRemoteTemplate,
   flowPorts,
   remoteFor,
   type NodeSwitch,
 } from './node-switches';
-import { countedCrossAndLocal, tableStats } from '../test/support/switch-counters';
+import { countedCrossAndLocal, crossSpec, tableStats } from '../test/support/switch-counters';
 
 /** A node's bridge in memory: its ports (with external_ids) and the last flow table applied. */
 class MemoryNode implements NodeSwitch {
@@ -239,14 +240,7 @@ describe('NodeSwitches joined by tunnels (issue 19)', () => {
     });
     return { a, b, fleet, controller };
   };
-  const spec = {
-    classifier: { ingressPort: 'nfs/gen/net1', ipVersion: 4, protocol: 'udp' },
-    hops: [
-      { nf: 'nfs/fw', ingressInterface: 'net1', egressInterface: 'net2' },
-      { nf: 'nfs/rtr', ingressInterface: 'net1', egressInterface: 'net2' },
-    ],
-    egressPort: 'nfs/sink/net1',
-  };
+  const spec = crossSpec('nfs');
 
   it('programs a chain across two nodes whose switches have tunnels to each other', async () => {
     const { a, b, fleet, controller } = nodes(true);
@@ -303,5 +297,163 @@ describe('NodeSwitches joined by tunnels (issue 19)', () => {
     };
     await expect(controller.create('cross', spec)).rejects.toBeInstanceOf(CrossNodeApplyError);
     expect(a.table).toEqual(before);
+  });
+});
+
+describe('NodeSwitches makes the tunnel ports a change needs (kubernetes mode)', () => {
+  /** A node's bridge that adds tunnel ports as @flowline/ovs ensureTunnelPort does (by peer). */
+  class TunnelMakingNode extends MemoryNode {
+    tlv: TlvMapping[] = [];
+    made: string[] = [];
+    removed: string[] = [];
+    failTunnel?: Error;
+    constructor(
+      portList: { name: string; externalIds: Record<string, string> }[],
+      readonly underlay: string | undefined | Error,
+    ) {
+      super(portList);
+    }
+    async ensureTlvMap(m: readonly TlvMapping[]): Promise<void> {
+      this.tlv = [...m];
+    }
+    async underlayAddress(): Promise<string | undefined> {
+      if (this.underlay instanceof Error) throw this.underlay;
+      return this.underlay;
+    }
+    async ensureTunnel(peer: string): Promise<{ port: string; created: boolean }> {
+      if (this.failTunnel) throw this.failTunnel;
+      const port = `gnv-${peer}`;
+      if (this.portList.some((p) => p.name === port)) return { port, created: false };
+      this.portList.push({ name: port, externalIds: { [TUNNEL_PEER_ID]: peer } });
+      this.made.push(peer);
+      return { port, created: true };
+    }
+    async removeTunnel(peer: string): Promise<void> {
+      const at = this.portList.findIndex((p) => p.name === `gnv-${peer}`);
+      if (at >= 0) this.portList.splice(at, 1);
+      this.removed.push(peer);
+    }
+    tunnels(): string[] {
+      return this.portList.filter((p) => p.externalIds[TUNNEL_PEER_ID]).map((p) => p.name);
+    }
+  }
+  // Node addresses 10.0.0.x; a and b record an underlay address, c does not (its own is used).
+  const threeNodes = (underlayOfB: string | Error = '198.18.0.2') => {
+    const a = new TunnelMakingNode(
+      [
+        { name: 'a-gen', externalIds: pod('nfs', 'gen', 'net1') },
+        { name: 'a-fw1', externalIds: pod('nfs', 'fw', 'net1') },
+        { name: 'a-fw2', externalIds: pod('nfs', 'fw', 'net2') },
+      ],
+      '198.18.0.1',
+    );
+    const b = new TunnelMakingNode(
+      [
+        { name: 'b-rtr1', externalIds: pod('nfs', 'rtr', 'net1') },
+        { name: 'b-rtr2', externalIds: pod('nfs', 'rtr', 'net2') },
+      ],
+      underlayOfB,
+    );
+    const c = new TunnelMakingNode(
+      [{ name: 'c-sink', externalIds: pod('nfs', 'sink', 'net1') }],
+      undefined,
+    );
+    const byAddress: Record<string, TunnelMakingNode> = {
+      '10.0.0.1': a,
+      '10.0.0.2': b,
+      '10.0.0.3': c,
+    };
+    const fleet = new NodeSwitches(
+      () => Object.keys(byAddress),
+      async (address) => byAddress[address]!,
+    );
+    const controller = new ChainController({
+      store: new MemoryChainStore(),
+      directory: new SwitchAttachmentDirectory(fleet),
+      switch: fleet,
+      health: () => () => undefined,
+    });
+    return { a, b, c, fleet, controller };
+  };
+  const spec = crossSpec('nfs');
+  const actions = (t: string[]) => t.map((f) => f.replace(/^.*actions=/, ''));
+  const inPorts = (t: string[]) => t.map((f) => /in_port=([^,]+)/.exec(f)?.[1] ?? '');
+
+  it('adds a tunnel port each way between the nodes a chain crosses, keyed by underlay address, then programs it', async () => {
+    const { a, b, c, fleet, controller } = threeNodes();
+    await controller.start();
+    const chain = await controller.create('cross', spec);
+    expect(chain.status?.phase).toBe('ACTIVE');
+    // a ↔ b and b ↔ c are crossed; a and c never talk, so they get no tunnel to each other.
+    expect([a.made, b.made, c.made]).toEqual([
+      ['198.18.0.2'],
+      ['198.18.0.1', '10.0.0.3'],
+      ['198.18.0.2'],
+    ]);
+    expect(actions(a.table)).toEqual([
+      'output:a-fw1',
+      expect.stringMatching(/->tun_metadata0,output:gnv-198\.18\.0\.2$/),
+      'NORMAL',
+    ]);
+    expect(inPorts(b.table)).toEqual(['gnv-198.18.0.1', 'b-rtr2', '']);
+    expect(actions(b.table)).toEqual([
+      'output:b-rtr1',
+      expect.stringMatching(/->tun_metadata0,output:gnv-10\.0\.0\.3$/),
+      'NORMAL',
+    ]);
+    expect(inPorts(c.table)).toEqual(['gnv-198.18.0.2', '']);
+    expect(actions(c.table)).toEqual(['output:c-sink', 'NORMAL']);
+    expect([a.tlv, b.tlv, c.tlv]).toEqual([[CHAIN_OPTION], [CHAIN_OPTION], [CHAIN_OPTION]]);
+    expect(fleet.crossings('cross').map((x) => [x.step, x.from, x.to, x.tunnelPort])).toEqual([
+      [1, '10.0.0.1', '10.0.0.2', 'gnv-198.18.0.2'],
+      [2, '10.0.0.2', '10.0.0.3', 'gnv-10.0.0.3'],
+    ]);
+    // Made once: another change finds them (by the peers' underlay addresses) and adds none.
+    await controller.update('cross', { ...spec, priority: 5 });
+    expect([a.made, b.made, c.made].map((m) => m.length)).toEqual([1, 2, 1]);
+    expect([a, b, c].map((n) => n.tunnels().length)).toEqual([1, 2, 1]);
+  });
+
+  it('fails naming both nodes when a tunnel port cannot be made, applying nothing and removing the ports it added', async () => {
+    const { a, b, c, controller } = threeNodes();
+    await controller.start();
+    const before = [a, b, c].map((n) => [...n.table]);
+    c.failTunnel = new Error('ovsdb-server: constraint violation');
+    const err = await controller.create('cross', spec).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TunnelCreateError);
+    expect((err as TunnelCreateError).message).toBe(
+      'creating the tunnel from node 10.0.0.3 to node 10.0.0.2 (underlay address 198.18.0.2) failed: ovsdb-server: constraint violation; nothing of this change was applied',
+    );
+    expect([a, b, c].map((n) => n.table)).toEqual(before);
+    expect([a, b, c].map((n) => n.tunnels())).toEqual([[], [], []]);
+    expect([a.removed, b.removed]).toEqual([['198.18.0.2'], ['10.0.0.3', '198.18.0.1']]);
+    expect(await controller.list()).toEqual([]);
+  });
+
+  it("fails naming both nodes when a node's recorded underlay address is not one", async () => {
+    const { a, controller } = threeNodes(
+      new Error('external_ids:flowline-underlay-address is "x"'),
+    );
+    await controller.start();
+    const err = await controller.create('cross', spec).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TunnelCreateError);
+    expect((err as Error).message).toMatch(
+      /^creating the tunnel from node 10\.0\.0\.1 to node 10\.0\.0\.2 failed: external_ids:flowline-underlay-address is "x"/,
+    );
+    expect([a.table, a.tunnels()]).toEqual([['priority=0,actions=NORMAL'], []]);
+  });
+
+  it('removes the tunnel ports it added when a node then refuses its flows', async () => {
+    const { a, b, c, controller } = threeNodes();
+    await controller.start();
+    c.apply = async () => {
+      throw new Error('bundle rejected');
+    };
+    await expect(controller.create('cross', spec)).rejects.toBeInstanceOf(CrossNodeApplyError);
+    expect([a, b, c].map((n) => n.tunnels())).toEqual([[], [], []]);
+    expect([a.table, b.table]).toEqual([
+      ['priority=0,actions=NORMAL'],
+      ['priority=0,actions=NORMAL'],
+    ]);
   });
 });

@@ -6,7 +6,10 @@ import {
   OpenFlow,
   OvsdbClient,
   VSwitch,
+  ensureTunnelPort,
   parseOvsRemote,
+  readUnderlayAddress,
+  removeTunnelPeer,
   switchName,
   type FlowStats,
   type OvsTls,
@@ -22,7 +25,7 @@ import {
   compileNodeFlows,
   requireTunnelPort,
 } from './node-flows';
-import { placePorts } from './path';
+import { computePath, placePorts, type NodesOf } from './path';
 
 /** One node's bridge as the fleet drives it. */
 export interface NodeSwitch {
@@ -32,7 +35,46 @@ export interface NodeSwitch {
   ports(): Promise<{ name: string; externalIds: Record<string, string> }[]>;
   /** Adds OVS TLV mappings the bridge lacks (needed by flows that carry a chain across nodes). */
   ensureTlvMap?(mappings: readonly TlvMapping[]): Promise<void>;
+  /**
+   * The node's underlay address, as its OVS records it (Open_vSwitch
+   * external_ids:flowline-underlay-address, without the prefix length); undefined when none is
+   * recorded (then the node's own address is its underlay address).
+   */
+  underlayAddress?(): Promise<string | undefined>;
+  /**
+   * Makes sure the bridge has the Geneve tunnel port to a peer's underlay address
+   * (@flowline/ovs ensureTunnelPort): its name, and whether this call added it.
+   */
+  ensureTunnel?(peerUnderlayAddress: string): Promise<{ port: string; created: boolean }>;
+  /** Removes the tunnel port to a peer's underlay address (undoing one a failed change added). */
+  removeTunnel?(peerUnderlayAddress: string): Promise<void>;
   close(): void;
+}
+
+/**
+ * A node's chain bridge as a NodeSwitch: ports, the underlay address and tunnel ports over its
+ * OVSDB connection, flows and the TLV map over OpenFlow (an OvsDpdk is such a switch).
+ */
+export function ovsNodeSwitch(
+  sw: {
+    vswitch: VSwitch;
+    bridge: string;
+    openflow: Pick<OpenFlow, 'applyFlows' | 'dumpFlows' | 'ensureTlvMap'>;
+  },
+  close: () => void = () => undefined,
+): NodeSwitch {
+  return {
+    apply: (flows) => sw.openflow.applyFlows(flows, 'replace'),
+    flowStats: () => sw.openflow.dumpFlows(),
+    ports: () => sw.vswitch.listPorts(sw.bridge),
+    ensureTlvMap: (m) => sw.openflow.ensureTlvMap(m),
+    underlayAddress: () => readUnderlayAddress(sw.vswitch),
+    ensureTunnel: (peer) => ensureTunnelPort(sw, peer),
+    removeTunnel: async (peer) => {
+      await removeTunnelPeer(sw, peer);
+    },
+    close,
+  };
 }
 
 /** Connects to the switch of the node at `address` (its IP, as pods report it in hostIP). */
@@ -49,6 +91,25 @@ export class CrossNodeFlowError extends Error {
       `flow "${flow}" joins ports on different nodes (${Object.entries(ports)
         .map(([p, n]) => `${p} on ${n.join('/') || 'no node'}`)
         .join(', ')}); a chain is steered within one node's switch`,
+    );
+  }
+}
+
+/**
+ * A tunnel port a chain across nodes needs could not be made: node `from`'s bridge has none to
+ * node `to` (underlay address `peer`, '' when unknown) and adding it failed. Nothing of the
+ * change was applied.
+ */
+export class TunnelCreateError extends Error {
+  override readonly name = 'TunnelCreateError';
+  constructor(
+    readonly from: string,
+    readonly to: string,
+    readonly peer: string,
+    override readonly cause: unknown,
+  ) {
+    super(
+      `creating the tunnel from node ${from} to node ${to}${peer ? ` (underlay address ${peer})` : ''} failed: ${(cause as Error)?.message ?? String(cause)}; nothing of this change was applied`,
     );
   }
 }
@@ -100,19 +161,14 @@ export function tcpNodeConnector(options: {
       requestTimeoutMs: 5000,
       ...(options.logger ? { logger: options.logger.child({ node: address }) } : {}),
     });
-    const vswitch = new VSwitch(client);
     const openflow = new OpenFlow({
       bridge: options.bridge,
       remote: remoteFor(options.openflowRemote, address),
       ...tls,
     });
-    return {
-      apply: (flows) => openflow.applyFlows(flows, 'replace'),
-      flowStats: () => openflow.dumpFlows(),
-      ports: async () => await vswitch.listPorts(options.bridge),
-      ensureTlvMap: (m) => openflow.ensureTlvMap(m),
-      close: () => client.close(),
-    };
+    return ovsNodeSwitch({ vswitch: new VSwitch(client), bridge: options.bridge, openflow }, () =>
+      client.close(),
+    );
   };
 }
 
@@ -140,8 +196,10 @@ export class NodeSwitches implements ChainSwitch {
   private readonly retryAt = new Map<string, number>();
   /** port → nodes that have it, as of the last portNames(). */
   private portNodes = new Map<string, string[]>();
-  /** node → peer node → its tunnel port to that peer, as of the last portNames(). */
+  /** node → peer's underlay address → its tunnel port there, as of the last portNames(). */
   private tunnels = new Map<string, Map<string, string>>();
+  /** node → its underlay address (or why it could not be read), as of the last portNames(). */
+  private underlays = new Map<string, string | Error>();
   /** Each node's share as last applied there. */
   private readonly applied = new Map<string, string>();
   /** Each node's table as last applied by applyChains: what an undo gives back. */
@@ -216,24 +274,111 @@ export class NodeSwitches implements ChainSwitch {
   async portNames(): Promise<Set<string>> {
     const portNodes = new Map<string, string[]>();
     const tunnels = new Map<string, Map<string, string>>();
-    for (const [address, ports] of await this.portsByNode())
+    const underlays = new Map<string, string | Error>();
+    for (const [address, ports] of await this.portsByNode()) {
       for (const p of ports) {
         portNodes.set(p.name, [...(portNodes.get(p.name) ?? []), address]);
-        // A tunnel port (@flowline/ovs addTunnelPeer) to a peer at its node address.
+        // A tunnel port (@flowline/ovs ensureTunnelPort) to a peer at its underlay address.
         const peer = p.externalIds[TUNNEL_PEER_ID];
         if (peer) tunnels.set(address, (tunnels.get(address) ?? new Map()).set(peer, p.name));
       }
+      const sw = this.nodes.get(address);
+      underlays.set(
+        address,
+        (await sw?.underlayAddress?.().catch((err: unknown) => err as Error)) ?? address,
+      );
+    }
     this.portNodes = portNodes;
     this.tunnels = tunnels;
+    this.underlays = underlays;
     return new Set(portNodes.keys());
   }
 
+  /** A node's underlay address as of the last portNames(); throws why it is unknown. */
+  private underlayOf(node: string): string {
+    const underlay = this.underlays.get(node);
+    if (underlay instanceof Error) throw underlay;
+    return underlay ?? node;
+  }
+
+  /** Node `from`'s tunnel port to node `to` (to `to`'s underlay address), if it has one. */
+  private tunnelPortOf(from: string, to: string): string | undefined {
+    const underlay = this.underlays.get(to) ?? to;
+    return underlay instanceof Error ? undefined : this.tunnels.get(from)?.get(underlay);
+  }
+
   /**
-   * Whether two nodes have tunnel ports to each other (as of the last portNames()). A tunnel's
-   * peer is its remote underlay address, taken to be the node's address (InternalIP).
+   * Whether a chain may cross between nodes `a` and `b` (as of the last portNames()): each has
+   * a tunnel port to the other's underlay address, or a switch that can add one (applyChains
+   * adds what a change needs).
    */
   joined(a: string, b: string): boolean {
-    return !!this.tunnels.get(a)?.has(b) && !!this.tunnels.get(b)?.has(a);
+    const can = (from: string, to: string): boolean =>
+      !!this.tunnelPortOf(from, to) || !!this.nodes.get(from)?.ensureTunnel;
+    return a !== b && can(a, b) && can(b, a);
+  }
+
+  /**
+   * Makes sure that, for every pair of nodes a spanning chain crosses between, each node's
+   * bridge has a tunnel port to the other's underlay address: missing ones are added (node
+   * pairs in order). A failure removes the ports this call added and is a TunnelCreateError
+   * naming both nodes. Returns the ports added, for an undo.
+   */
+  private async ensureTunnels(
+    spanning: readonly ResolvedChain[],
+    nodesOf: NodesOf,
+  ): Promise<{ node: string; peer: string }[]> {
+    const pairs = new Map<string, [string, string]>();
+    for (const chain of spanning)
+      for (const t of computePath(chain, nodesOf).tunnels)
+        for (const [from, to] of [
+          [t.from, t.to],
+          [t.to, t.from],
+        ] as const)
+          pairs.set(`${from}\n${to}`, [from, to]);
+    const added: { node: string; peer: string }[] = [];
+    for (const [from, to] of [...pairs.values()].sort(
+      ([a, b], [c, d]) => a.localeCompare(c) || b.localeCompare(d),
+    )) {
+      if (this.tunnelPortOf(from, to)) continue;
+      let peer = '';
+      try {
+        peer = this.underlayOf(to);
+        const sw = this.nodes.get(from);
+        if (!sw) throw new Error(`node ${from} is not reachable`);
+        if (!sw.ensureTunnel) throw new Error(`node ${from}'s switch cannot add tunnel ports`);
+        const { port, created } = await sw.ensureTunnel(peer);
+        this.tunnels.set(from, (this.tunnels.get(from) ?? new Map()).set(peer, port));
+        if (created) added.push({ node: from, peer });
+        this.log?.info('tunnel port ready', {
+          node: from,
+          peer: to,
+          underlay: peer,
+          port,
+          created,
+        });
+      } catch (err) {
+        await this.removeTunnels(added);
+        throw new TunnelCreateError(from, to, peer, err);
+      }
+    }
+    return added;
+  }
+
+  /** Removes tunnel ports a failed change added (last first); a failure is only logged. */
+  private async removeTunnels(added: readonly { node: string; peer: string }[]): Promise<void> {
+    for (const { node, peer } of [...added].reverse()) {
+      this.tunnels.get(node)?.delete(peer);
+      try {
+        await this.nodes.get(node)?.removeTunnel?.(peer);
+      } catch (err) {
+        this.log?.warn('removing a tunnel port the failed change added failed', {
+          node,
+          underlay: peer,
+          err: (err as Error).message,
+        });
+      }
+    }
   }
 
   /** The nodes whose bridge has `port` (as of the last portNames()). */
@@ -306,8 +451,10 @@ export class NodeSwitches implements ChainSwitch {
   /**
    * Programs the chains on every reachable node as one change (issue 19). A chain on one node
    * compiles as before (compileFlows, each flow to the nodes with its ports); a chain spanning
-   * tunnel-joined nodes gets each node's steps (src/node-flows.ts), before the default flow. A
-   * node whose table changes and fails undoes the others (src/cross-node-apply.ts); a node
+   * nodes gets each node's steps (src/node-flows.ts), before the default flow, after the tunnel
+   * ports between the nodes it crosses are made (ensureTunnels: a failure there is a
+   * TunnelCreateError and no flow is applied). A node whose table changes and fails undoes the
+   * others (src/cross-node-apply.ts) and the tunnel ports this change added are removed; a node
    * whose table does not change may fail (it is down) without failing the change.
    */
   async applyChains(chains: readonly ResolvedChain[], options: CompileOptions): Promise<void> {
@@ -325,7 +472,27 @@ export class NodeSwitches implements ChainSwitch {
       names,
     );
     const tunnelPortOf = (from: string, to: string): string | undefined =>
-      this.tunnels.get(from)?.get(to);
+      this.tunnelPortOf(from, to);
+    const added = await this.ensureTunnels(spanning, nodesOf);
+    try {
+      await this.applyTables(nodes, tables, spanning, tunnelPortOf, options);
+    } catch (err) {
+      await this.removeTunnels(added);
+      throw err;
+    }
+    this.crossed = chainCrossings(spanning, nodesOf, tunnelPortOf);
+  }
+
+  /** applyChains's flows: the spanning chains' steps added to each node's table, then applied. */
+  private async applyTables(
+    nodes: readonly [string, NodeSwitch][],
+    tables: Map<string, string[]>,
+    spanning: readonly ResolvedChain[],
+    tunnelPortOf: (from: string, to: string) => string | undefined,
+    options: CompileOptions,
+  ): Promise<void> {
+    const names = nodes.map(([n]) => n);
+    const nodesOf = (p: string): string[] => this.nodesOf(p);
     if (spanning.length > 0) {
       const crossing = compileNodeFlows(spanning, nodesOf, names, {
         ...options,
@@ -358,7 +525,6 @@ export class NodeSwitches implements ChainSwitch {
       },
       this.log,
     );
-    this.crossed = chainCrossings(spanning, nodesOf, tunnelPortOf);
   }
 
   /** Each reachable node's flows, each with its node (the node's address). */

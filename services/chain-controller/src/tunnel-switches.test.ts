@@ -1,13 +1,16 @@
 import type { FlowStats, TlvMapping } from '@flowline/ovs';
 import { describe, expect, it } from 'vitest';
-import { ChainController } from './controller';
 import { CrossNodeApplyError } from './cross-node-apply';
 import type { NfDirectory, NfRecord } from './directory';
 import { PortResolver } from './port-resolver';
 import { validateChainSpec } from './spec';
-import { MemoryChainStore } from './store';
 import { MissingTunnelError, TunnelSwitches, type TunnelNode } from './tunnel-switches';
-import { countedCrossAndLocal, tableStats } from '../test/support/switch-counters';
+import {
+  countedCrossAndLocal,
+  crossSpec,
+  dropController,
+  tableStats,
+} from '../test/support/switch-counters';
 
 /**
  * A node switch in memory: its ports, tunnel ports, table, TLV map; it can be made to refuse.
@@ -53,26 +56,13 @@ const directory: NfDirectory = {
     })[nf],
 };
 
-const spec = {
-  classifier: { ingressPort: 'default/gen/net1', ipVersion: 4, protocol: 'udp' },
-  hops: [
-    { nf: 'default/fw', ingressInterface: 'net1', egressInterface: 'net2' },
-    { nf: 'default/rtr', ingressInterface: 'net1', egressInterface: 'net2' },
-  ],
-  egressPort: 'default/sink/net1',
-};
+const spec = crossSpec('default');
 
 function setup(tunnels = true) {
   const a = new MemoryNode('a', ['gen1', 'fw1', 'fw2', 'sink1'], tunnels ? { b: 'gnv-ab' } : {});
   const b = new MemoryNode('b', ['rtr1', 'rtr2'], tunnels ? { a: 'gnv-ba' } : {});
   const sw = new TunnelSwitches(() => [a, b]);
-  const controller = new ChainController({
-    store: new MemoryChainStore(),
-    directory,
-    switch: sw,
-    health: () => () => undefined,
-    compile: { defaultAction: 'drop' },
-  });
+  const controller = dropController(sw, directory);
   return { a, b, sw, controller };
 }
 

@@ -1,6 +1,9 @@
 import type { FlowStats } from '@flowline/ovs';
 import type { chainV1 } from '@flowline/proto';
-import type { ChainController } from '../../src/controller';
+import type { ChainSwitch } from '../../src/chain-switch';
+import { ChainController } from '../../src/controller';
+import type { NfDirectory } from '../../src/directory';
+import { MemoryChainStore } from '../../src/store';
 
 /** An in-memory node's flow stats: one per flow of its table, each having counted `nPackets`. */
 export function tableStats(table: readonly string[], nPackets: number): FlowStats[] {
@@ -36,4 +39,27 @@ export async function countedCrossAndLocal(
   });
   count();
   return controller.statsSnapshot();
+}
+
+/** The chain the cross-node tests carry: UDP over IPv4 from `<ns>/gen` through fw and rtr to `<ns>/sink`. */
+export function crossSpec(ns: string): chainV1.ChainSpec {
+  return {
+    classifier: { ingressPort: `${ns}/gen/net1`, ipVersion: 4, protocol: 'udp' },
+    hops: [
+      { nf: `${ns}/fw`, ingressInterface: 'net1', egressInterface: 'net2' },
+      { nf: `${ns}/rtr`, ingressInterface: 'net1', egressInterface: 'net2' },
+    ],
+    egressPort: `${ns}/sink/net1`,
+  };
+}
+
+/** A ChainController on `sw` with an in-memory store, the default flow drop and no health watches. */
+export function dropController(sw: ChainSwitch, directory: NfDirectory): ChainController {
+  return new ChainController({
+    store: new MemoryChainStore(),
+    directory,
+    switch: sw,
+    health: () => () => undefined,
+    compile: { defaultAction: 'drop' },
+  });
 }

@@ -1,0 +1,90 @@
+import { describe, expect, it } from 'vitest';
+import {
+  TUNNEL_PEER_ID,
+  TunnelSetupError,
+  UNDERLAY_ADDRESS_ID,
+  ensureTunnelPort,
+  readUnderlayAddress,
+  tunnelPortName,
+  type TunnelBridge,
+} from './underlay';
+import type { InterfaceInfo, PortOptions, VSwitch } from './vswitch';
+
+/** A chain bridge in memory: the ports added (by name, with their options) and their ofports. */
+function memoryBridge(error?: string): TunnelBridge & { added: Map<string, PortOptions> } {
+  const added = new Map<string, PortOptions>();
+  return {
+    bridge: 'br-flowline',
+    added,
+    vswitch: {
+      addPort: async (_bridge: string, name: string, options: PortOptions = {}) => {
+        if (added.has(name)) return false;
+        added.set(name, options);
+        return true;
+      },
+      waitForInterface: async (name: string) =>
+        ({ name, ofport: 7, ...(error ? { error } : {}) }) as InterfaceInfo,
+      delPort: async (name: string) => added.delete(name),
+      listPorts: async () => [],
+    },
+  };
+}
+
+describe('ensureTunnelPort', () => {
+  it("adds the Geneve port to the peer's address once, as addTunnelPeer does", async () => {
+    const sw = memoryBridge();
+    const port = tunnelPortName('198.18.0.2');
+    expect(await ensureTunnelPort(sw, '198.18.0.2')).toEqual({ port, created: true });
+    expect(sw.added.get(port)).toEqual({
+      type: 'geneve',
+      options: { remote_ip: '198.18.0.2', key: 'flow', dst_port: '6081' },
+      externalIds: { [TUNNEL_PEER_ID]: '198.18.0.2' },
+    });
+    expect(await ensureTunnelPort(sw, '198.18.0.2')).toEqual({ port, created: false });
+    expect(sw.added.size).toBe(1);
+  });
+
+  it('refuses a peer that is not an address, and an interface OVS cannot open, naming the bridge', async () => {
+    const bad = await ensureTunnelPort(memoryBridge(), '198.18.0.2/24').catch((e: unknown) => e);
+    expect(bad).toBeInstanceOf(TunnelSetupError);
+    expect((bad as Error).message).toMatch(/"198\.18\.0\.2\/24" is not an IP address/);
+    const err = await ensureTunnelPort(memoryBridge('no such device'), '198.18.0.2').catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(TunnelSetupError);
+    expect((err as Error).message).toMatch(
+      /^adding tunnel port gnv[0-9a-f]{10} to 198\.18\.0\.2 on bridge br-flowline: OVS could not open it: no such device$/,
+    );
+  });
+});
+
+describe('readUnderlayAddress', () => {
+  const root = (externalIds: Record<string, string>): Pick<VSwitch, 'getOpenVSwitch'> => ({
+    getOpenVSwitch: async () => ({
+      uuid: 'u',
+      otherConfig: {},
+      externalIds,
+      dpdkInitialized: true,
+      nextCfg: 1,
+      curCfg: 1,
+      bridgeUuids: [],
+    }),
+  });
+
+  it('reads the recorded address without its prefix length', async () => {
+    expect(await readUnderlayAddress(root({ [UNDERLAY_ADDRESS_ID]: '10.0.0.5/24' }))).toBe(
+      '10.0.0.5',
+    );
+    expect(await readUnderlayAddress(root({ [UNDERLAY_ADDRESS_ID]: 'fd00::5/64' }))).toBe(
+      'fd00::5',
+    );
+    expect(await readUnderlayAddress(root({ [UNDERLAY_ADDRESS_ID]: '10.0.0.6' }))).toBe('10.0.0.6');
+  });
+
+  it('is undefined when none is recorded, and refuses one that is not an address', async () => {
+    expect(await readUnderlayAddress(root({}))).toBeUndefined();
+    await expect(readUnderlayAddress(root({ [UNDERLAY_ADDRESS_ID]: 'interface' }))).rejects.toThrow(
+      /flowline-underlay-address is "interface", not an address/,
+    );
+  });
+});
