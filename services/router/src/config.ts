@@ -58,6 +58,14 @@ export const routerConfigSchema = z.object({
     .default({}),
   /** mbufs in the pod's pool. */
   mempoolSize: z.int().min(1023).default(8191),
+  /**
+   * ICMP errors the router sends (time exceeded, fragmentation needed, packet too big), as a
+   * token bucket: at most perSecond, in bursts of at most burst (Linux's defaults, 1000 and 50).
+   */
+  icmpErrors: z
+    .object({ perSecond: z.int().min(1).max(1_000_000), burst: z.int().min(1).max(10_000) })
+    .strict()
+    .default({ perSecond: 1000, burst: 50 }),
 });
 
 export type RouterConfig = z.infer<typeof routerConfigSchema>;

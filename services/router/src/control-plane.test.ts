@@ -23,6 +23,17 @@ const R1 = '02:00:00:00:01:01';
 const R2 = '02:00:00:00:01:02';
 const HOST_A = '02:00:00:00:0a:01';
 const GW = '02:00:00:00:0b:01';
+/** A UDP packet from net1's host whose TTL runs out at the router. */
+const EXPIRING_V4 = flowFrame({
+  srcMac: HOST_A,
+  dstMac: R1,
+  src: '10.0.1.50',
+  dst: '10.0.2.9',
+  protocol: 'udp',
+  srcPort: 1,
+  dstPort: 2,
+  ttl: 1,
+});
 
 class Harness {
   clock = 0;
@@ -324,20 +335,7 @@ describe('slow path', () => {
   });
 
   it('answers TTL expiry with ICMP time exceeded from the ingress interface, v4 and v6', () => {
-    h.cp.handlePunt(
-      flowFrame({
-        srcMac: HOST_A,
-        dstMac: R1,
-        src: '10.0.1.50',
-        dst: '10.0.2.9',
-        protocol: 'udp',
-        srcPort: 1,
-        dstPort: 2,
-        ttl: 1,
-      }),
-      'net1',
-      'ttl_expired',
-    );
+    h.cp.handlePunt(EXPIRING_V4, 'net1', 'ttl_expired');
     h.cp.handlePunt(
       flowFrame({
         srcMac: HOST_A,
@@ -365,6 +363,21 @@ describe('slow path', () => {
       l4: { icmpType: 3, checksumOk: true },
     });
     expect(h.cp.counters.icmpTimeExceededSent).toBe(2n);
+  });
+
+  it('limits the ICMP errors it sends: a flood gets the burst, then the rate, the rest counted', () => {
+    const flood = (n: number) => {
+      for (let i = 0; i < n; i++) h.cp.handlePunt(EXPIRING_V4, 'net1', 'ttl_expired');
+      return h.take().length;
+    };
+    expect(flood(80)).toBe(50); // the default burst (Linux's icmp_msgs_burst)
+    h.clock += 10; // 10 ms at 1,000 a second
+    expect(flood(80)).toBe(10);
+    expect(h.cp.counters).toMatchObject({
+      ttlExpired: 160n,
+      icmpTimeExceededSent: 60n,
+      icmpRateLimited: 100n,
+    });
   });
 });
 

@@ -1,3 +1,4 @@
+import { IcmpErrorLimit } from './icmp-limit';
 import {
   ETH_P_ARP,
   ETH_P_IPV4,
@@ -57,6 +58,8 @@ export interface SlowPathCounters {
   neighborUnresolved: bigint;
   noRoute: bigint;
   ignored: bigint;
+  /** ICMP errors not sent: over the limit (nf.icmpErrors, src/icmp-limit.ts). */
+  icmpRateLimited: bigint;
 }
 
 const ZERO_MAC = '00:00:00:00:00:00';
@@ -85,6 +88,7 @@ export class RouterControlPlane {
     neighborUnresolved: 0n,
     noRoute: 0n,
     ignored: 0n,
+    icmpRateLimited: 0n,
   };
   private gen = 0n;
   private fib: Fib | undefined;
@@ -97,6 +101,7 @@ export class RouterControlPlane {
     private readonly inject: Injector,
     private readonly now: () => number = Date.now,
     timers: NeighborTimers = DEFAULT_TIMERS,
+    private readonly icmpLimit = new IcmpErrorLimit(),
   ) {
     this.neighbors = new NeighborTable(
       {
@@ -317,6 +322,7 @@ export class RouterControlPlane {
     this.counters.ttlExpired += 1n;
     const local = localAddress(iface, family);
     if (!local) return; // no address of that family to answer from
+    if (!this.icmpErrorAllowed()) return;
     this.inject(iface.name, timeExceededFrame(frame, iface.mac, local.address));
     this.counters.icmpTimeExceededSent += 1n;
   }
@@ -338,11 +344,20 @@ export class RouterControlPlane {
       return;
     }
     // IPv4 flags at 14 + 6: DF is 0x40 of the first byte
-    if (parsed.ipv4 && (frame.readUInt8(20) & 0x40) === 0) return this.fragment(frame, parsed.ipv4, hop);
+    if (parsed.ipv4 && (frame.readUInt8(20) & 0x40) === 0)
+      return this.fragment(frame, parsed.ipv4, hop);
     const local = localAddress(iface, parsed.ipv4 ? 4 : 6);
     if (!local) return; // no address of that family to answer from
+    if (!this.icmpErrorAllowed()) return;
     this.inject(iface.name, packetTooBigFrame(frame, iface.mac, local.address, hop.mtu));
     this.counters.icmpTooBigSent += 1n;
+  }
+
+  /** One ICMP error may go out now (the limit), or it is counted as not sent. */
+  private icmpErrorAllowed(): boolean {
+    if (this.icmpLimit.take(this.now())) return true;
+    this.counters.icmpRateLimited += 1n;
+    return false;
   }
 
   /** Fragments an IPv4 packet without DF to its next hop's MTU and sends the fragments there. */

@@ -3,6 +3,7 @@
  * the router interfaces on them, the LPM pipeline programmed from the control plane, and the
  * slow path fed from the punt ring; flowline.router.v1 on the runtime's gRPC server.
  */
+import { IcmpErrorLimit } from './icmp-limit';
 import {
   ConfigError,
   type NetworkFunctionDefinition,
@@ -73,6 +74,7 @@ export async function startRouter(ctx: StartContext<RouterConfig>): Promise<Runn
       (port, frame) => rp.inject(port, frame),
       Date.now,
       { ...DEFAULT_TIMERS, ...nf.neighbors },
+      new IcmpErrorLimit(nf.icmpErrors),
     );
     nf.staticNeighbors.forEach((n, i) =>
       cp.addStaticNeighbor(
