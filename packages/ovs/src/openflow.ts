@@ -1,6 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { OvsError } from './errors';
 import { formatOvsRemote, OvsRemoteError, parseOvsRemote, type OvsTls } from './remote';
 import { run } from './run';
 import { formatTlvMapping, parseTlvMap, type TlvMapping } from './tunnel-key';
@@ -239,6 +240,27 @@ export class OpenFlow {
     await this.ofctl(
       (remote) => ['-O', 'OpenFlow14', 'add-tlv-map', remote, missing.join(',')],
       `adding the TLV map ${missing.join(',')} to ${this.target.bridge}`,
+    );
+  }
+
+  /**
+   * Sends one frame out of `port` as the controller (ovs-ofctl packet-out). Out of a tunnel
+   * port it makes OVS resolve the tunnel's next hop on the underlay (ARP) now, rather than drop
+   * the first packet that needs it.
+   */
+  async packetOut(port: string, frame: Uint8Array): Promise<void> {
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(port))
+      throw new OvsError(`packet-out: "${port}" is not a port name`, { port });
+    const hex = Buffer.from(frame).toString('hex');
+    await this.ofctl(
+      (remote) => [
+        '-O',
+        'OpenFlow14',
+        'packet-out',
+        remote,
+        `in_port=controller packet=${hex} actions=output:${port}`,
+      ],
+      `sending a frame out of ${port} on ${this.target.bridge}`,
     );
   }
 

@@ -306,6 +306,7 @@ describe('NodeSwitches makes the tunnel ports a change needs (kubernetes mode)',
     tlv: TlvMapping[] = [];
     made: string[] = [];
     removed: string[] = [];
+    primed: string[] = [];
     failTunnel?: Error;
     constructor(
       portList: { name: string; externalIds: Record<string, string> }[],
@@ -327,6 +328,9 @@ describe('NodeSwitches makes the tunnel ports a change needs (kubernetes mode)',
       this.portList.push({ name: port, externalIds: { [TUNNEL_PEER_ID]: peer } });
       this.made.push(peer);
       return { port, created: true };
+    }
+    async primeTunnel(port: string): Promise<void> {
+      this.primed.push(port);
     }
     async removeTunnel(peer: string): Promise<void> {
       const at = this.portList.findIndex((p) => p.name === `gnv-${peer}`);
@@ -408,9 +412,16 @@ describe('NodeSwitches makes the tunnel ports a change needs (kubernetes mode)',
       [1, '10.0.0.1', '10.0.0.2', 'gnv-198.18.0.2'],
       [2, '10.0.0.2', '10.0.0.3', 'gnv-10.0.0.3'],
     ]);
+    // Each new port was primed (OVS resolves its peer before the chain's first packet).
+    expect([a.primed, b.primed, c.primed]).toEqual([
+      ['gnv-198.18.0.2'],
+      ['gnv-198.18.0.1', 'gnv-10.0.0.3'],
+      ['gnv-198.18.0.2'],
+    ]);
     // Made once: another change finds them (by the peers' underlay addresses) and adds none.
     await controller.update('cross', { ...spec, priority: 5 });
     expect([a.made, b.made, c.made].map((m) => m.length)).toEqual([1, 2, 1]);
+    expect([a.primed, b.primed, c.primed].map((m) => m.length)).toEqual([1, 2, 1]);
     expect([a, b, c].map((n) => n.tunnels().length)).toEqual([1, 2, 1]);
   });
 

@@ -48,8 +48,26 @@ export interface NodeSwitch {
   ensureTunnel?(peerUnderlayAddress: string): Promise<{ port: string; created: boolean }>;
   /** Removes the tunnel port to a peer's underlay address (undoing one a failed change added). */
   removeTunnel?(peerUnderlayAddress: string): Promise<void>;
+  /**
+   * Sends a frame the peer drops out of a new tunnel port, so that OVS resolves the peer's MAC
+   * on the underlay (ARP) before the chain's first packet would meet an unresolved neighbour
+   * (OVS drops the packet that asks).
+   */
+  primeTunnel?(port: string): Promise<void>;
   close(): void;
 }
+
+/**
+ * What primeTunnel sends: a minimum-size frame of the IEEE local experimental ethertype, which
+ * crosses with tunnel key 0 and meets only the receiving bridge's default (drop) flow.
+ */
+const TUNNEL_PRIMING_FRAME = Uint8Array.from([
+  ...[0x02, 0, 0, 0, 0, 0x01], // dst
+  ...[0x02, 0, 0, 0, 0, 0x02], // src
+  0x88,
+  0xb5,
+  ...new Array<number>(46).fill(0),
+]);
 
 /**
  * A node's chain bridge as a NodeSwitch: ports, the underlay address and tunnel ports over its
@@ -59,7 +77,7 @@ export function ovsNodeSwitch(
   sw: {
     vswitch: VSwitch;
     bridge: string;
-    openflow: Pick<OpenFlow, 'applyFlows' | 'dumpFlows' | 'ensureTlvMap'>;
+    openflow: Pick<OpenFlow, 'applyFlows' | 'dumpFlows' | 'ensureTlvMap' | 'packetOut'>;
   },
   close: () => void = () => undefined,
 ): NodeSwitch {
@@ -73,6 +91,7 @@ export function ovsNodeSwitch(
     removeTunnel: async (peer) => {
       await removeTunnelPeer(sw, peer);
     },
+    primeTunnel: (port) => sw.openflow.packetOut(port, TUNNEL_PRIMING_FRAME),
     close,
   };
 }
@@ -349,7 +368,17 @@ export class NodeSwitches implements ChainSwitch {
         if (!sw.ensureTunnel) throw new Error(`node ${from}'s switch cannot add tunnel ports`);
         const { port, created } = await sw.ensureTunnel(peer);
         this.tunnels.set(from, (this.tunnels.get(from) ?? new Map()).set(peer, port));
-        if (created) added.push({ node: from, peer });
+        if (created) {
+          added.push({ node: from, peer });
+          // Not fatal: without it the chain's first packets meet the unresolved neighbour.
+          await sw.primeTunnel?.(port).catch((err: unknown) =>
+            this.log?.warn('tunnel port not primed; its first packets may be dropped', {
+              node: from,
+              port,
+              err: (err as Error).message,
+            }),
+          );
+        }
         this.log?.info('tunnel port ready', {
           node: from,
           peer: to,
