@@ -1,4 +1,5 @@
 import { IcmpErrorLimit } from './icmp-limit';
+import { mayAnswerWithIcmpError } from './icmp-rules';
 import {
   ETH_P_ARP,
   ETH_P_IPV4,
@@ -60,6 +61,11 @@ export interface SlowPathCounters {
   ignored: bigint;
   /** ICMP errors not sent: over the limit (nf.icmpErrors, src/icmp-limit.ts). */
   icmpRateLimited: bigint;
+  /**
+   * ICMP errors not sent: about a packet a router must not answer (an ICMP error, a later
+   * fragment, to a group or broadcast, from no single host: src/icmp-rules.ts).
+   */
+  icmpSuppressed: bigint;
 }
 
 const ZERO_MAC = '00:00:00:00:00:00';
@@ -89,6 +95,7 @@ export class RouterControlPlane {
     noRoute: 0n,
     ignored: 0n,
     icmpRateLimited: 0n,
+    icmpSuppressed: 0n,
   };
   private gen = 0n;
   private fib: Fib | undefined;
@@ -221,8 +228,7 @@ export class RouterControlPlane {
         return this.onNeighborDiscovery(iface, frame, parsed.l4.offset, parsed.ipv6.src, now);
       }
     }
-    if (reason === 'ttl_expired')
-      return this.onTtlExpired(iface, frame, parsed.etherType === ETH_P_IPV4 ? 4 : 6);
+    if (reason === 'ttl_expired') return this.onTtlExpired(iface, frame, parsed);
     if (reason === 'too_big') return this.onTooBig(iface, frame, parsed);
     if (reason === 'glean') {
       const dst = parsed.ipv4?.dst ?? parsed.ipv6?.dst;
@@ -318,11 +324,11 @@ export class RouterControlPlane {
     }
   }
 
-  private onTtlExpired(iface: RouterInterface, frame: Buffer, family: 4 | 6): void {
+  private onTtlExpired(iface: RouterInterface, frame: Buffer, parsed: ParsedFrame): void {
     this.counters.ttlExpired += 1n;
-    const local = localAddress(iface, family);
+    const local = localAddress(iface, parsed.ipv4 ? 4 : 6);
     if (!local) return; // no address of that family to answer from
-    if (!this.icmpErrorAllowed()) return;
+    if (!this.icmpErrorAllowed(frame, parsed, 'time_exceeded')) return;
     this.inject(iface.name, timeExceededFrame(frame, iface.mac, local.address));
     this.counters.icmpTimeExceededSent += 1n;
   }
@@ -348,13 +354,24 @@ export class RouterControlPlane {
       return this.fragment(frame, parsed.ipv4, hop);
     const local = localAddress(iface, parsed.ipv4 ? 4 : 6);
     if (!local) return; // no address of that family to answer from
-    if (!this.icmpErrorAllowed()) return;
+    if (!this.icmpErrorAllowed(frame, parsed, 'too_big')) return;
     this.inject(iface.name, packetTooBigFrame(frame, iface.mac, local.address, hop.mtu));
     this.counters.icmpTooBigSent += 1n;
   }
 
-  /** One ICMP error may go out now (the limit), or it is counted as not sent. */
-  private icmpErrorAllowed(): boolean {
+  /**
+   * One ICMP error about this packet may go out now: one a router may send (src/icmp-rules.ts)
+   * and within the limit; otherwise it is counted as not sent.
+   */
+  private icmpErrorAllowed(
+    frame: Buffer,
+    parsed: ParsedFrame,
+    error: 'time_exceeded' | 'too_big',
+  ): boolean {
+    if (!mayAnswerWithIcmpError(frame, parsed, error)) {
+      this.counters.icmpSuppressed += 1n;
+      return false;
+    }
     if (this.icmpLimit.take(this.now())) return true;
     this.counters.icmpRateLimited += 1n;
     return false;
