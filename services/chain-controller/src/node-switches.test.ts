@@ -342,7 +342,10 @@ describe('NodeSwitches makes the tunnel ports a change needs (kubernetes mode)',
     }
   }
   // Node addresses 10.0.0.x; a and b record an underlay address, c does not (its own is used).
-  const threeNodes = (underlayOfB: string | Error = '198.18.0.2') => {
+  const threeNodes = (
+    underlayOfB: string | Error = '198.18.0.2',
+    names: Record<string, string> = {},
+  ) => {
     const a = new TunnelMakingNode(
       [
         { name: 'a-gen', externalIds: pod('nfs', 'gen', 'net1') },
@@ -370,6 +373,9 @@ describe('NodeSwitches makes the tunnel ports a change needs (kubernetes mode)',
     const fleet = new NodeSwitches(
       () => Object.keys(byAddress),
       async (address) => byAddress[address]!,
+      undefined,
+      5000,
+      (address) => names[address],
     );
     const controller = new ChainController({
       store: new MemoryChainStore(),
@@ -423,6 +429,28 @@ describe('NodeSwitches makes the tunnel ports a change needs (kubernetes mode)',
     expect([a.made, b.made, c.made].map((m) => m.length)).toEqual([1, 2, 1]);
     expect([a.primed, b.primed, c.primed].map((m) => m.length)).toEqual([1, 2, 1]);
     expect([a, b, c].map((n) => n.tunnels().length)).toEqual([1, 2, 1]);
+  });
+
+  it('names the nodes of each crossing as the cluster does, where it knows them', async () => {
+    const { fleet, controller } = threeNodes('198.18.0.2', {
+      '10.0.0.1': 'node-a',
+      '10.0.0.2': 'node-b',
+    });
+    await controller.start();
+    await controller.create('cross', spec);
+    expect(fleet.crossings('cross').map((x) => [x.from, x.to])).toEqual([
+      ['node-a', 'node-b'],
+      ['node-b', '10.0.0.3'],
+    ]);
+    // and the flow stats the status counts crossings from say the same names
+    expect(new Set((await fleet.flowStats()).map((f) => f.node))).toEqual(
+      new Set(['node-a', 'node-b', '10.0.0.3']),
+    );
+    const chain = (await controller.statsSnapshot()).find((c) => c.name === 'cross')!;
+    expect(chain.status?.crossings?.map((x) => [x.fromNode, x.toNode])).toEqual([
+      ['node-a', 'node-b'],
+      ['node-b', '10.0.0.3'],
+    ]);
   });
 
   it('fails naming both nodes when a tunnel port cannot be made, applying nothing and removing the ports it added', async () => {

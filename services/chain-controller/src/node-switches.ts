@@ -231,6 +231,8 @@ export class NodeSwitches implements ChainSwitch {
     private readonly connect: NodeSwitchConnector,
     private readonly log?: Logger,
     private readonly retryMs = 5000,
+    /** A node's name for the status, from its address (its pods' spec.nodeName); else the address. */
+    private readonly nameOf: (address: string) => string | undefined = () => undefined,
   ) {}
 
   /**
@@ -473,8 +475,13 @@ export class NodeSwitches implements ChainSwitch {
     this.crossed = new Map();
   }
 
+  /** A chain's crossings as last applied, nodes named as the cluster names them where known. */
   crossings(chain: string): readonly ChainCrossing[] {
-    return this.crossed.get(chain) ?? [];
+    return (this.crossed.get(chain) ?? []).map((c) => ({
+      ...c,
+      from: this.nameOf(c.from) ?? c.from,
+      to: this.nameOf(c.to) ?? c.to,
+    }));
   }
 
   /**
@@ -561,7 +568,9 @@ export class NodeSwitches implements ChainSwitch {
     const out: SwitchFlowStats[] = [];
     for (const [address, sw] of await this.reachable()) {
       try {
-        for (const f of await sw.flowStats()) out.push({ ...f, node: address });
+        // named as crossings() names the nodes, so that the two meet in the chain status
+        const node = this.nameOf(address) ?? address;
+        for (const f of await sw.flowStats()) out.push({ ...f, node });
       } catch (err) {
         this.log?.warn('reading flows of a node switch failed', {
           node: address,

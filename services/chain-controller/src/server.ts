@@ -160,6 +160,8 @@ export async function startChainController(
         logger: log.child({ part: 'ovsdb' }),
       }),
       log.child({ part: 'switches' }),
+      5000,
+      (address) => nodeNameOf(address),
     );
     pods = new PodDirectory(new SwitchAttachmentDirectory(fleet));
     const known = pods;
