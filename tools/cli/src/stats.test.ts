@@ -1,11 +1,13 @@
 // How chain counters are shown: `flowline stats` (hops, and each crossing between nodes with its
-// rate) and `flowline chain list`; and the collector reading them from a ChainService.
+// rate) and `flowline chain list`; and the collector reading them from a ChainService over
+// mutual TLS.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { chainV1 } from '@flowline/proto';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { LocalPki, certificatesLoaded, serverCredentials } from '@flowline/grpc-auth';
+import { afterAll, describe, expect, it } from 'vitest';
 import { OperatorCredentials } from './clients';
 import { renderChainList } from './main';
 import { type StatsView, StatsCollector, crossingRows, renderStats } from './stats';
@@ -148,15 +150,21 @@ describe('StatsCollector', () => {
         cb(null, { chains: [listed, local] }),
     });
     const address = `unix://${join(work, 'cc.sock')}`;
+    // Mutual TLS as the controller serves it: its certificate, the operator's for the CLI.
+    const pki = new LocalPki(join(work, 'pki'));
+    const controllerTls = pki.controller();
+    await certificatesLoaded(controllerTls);
     await new Promise<void>((ok, ko) =>
-      server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (e) => (e ? ko(e) : ok())),
+      server.bindAsync(
+        address,
+        serverCredentials(controllerTls, { warn: () => undefined }, 'stand-in ChainService'),
+        (e) => (e ? ko(e) : ok()),
+      ),
     );
-    // The insecure transport warns once on stderr; keep the test's output clean.
-    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
     const collector = new StatsCollector(
       [],
       address,
-      new OperatorCredentials({ insecure: true }, 'flowline'),
+      new OperatorCredentials(pki.operator(), 'flowline'),
     );
     try {
       const first = await collector.read();
@@ -190,7 +198,6 @@ describe('StatsCollector', () => {
       ]);
     } finally {
       collector.close();
-      stderr.mockRestore();
       await new Promise<void>((ok) => server.tryShutdown(() => ok()));
     }
   });
