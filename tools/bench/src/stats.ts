@@ -89,3 +89,8 @@ export function formatTable(rows: readonly (readonly string[])[]): string {
   if (!header) return '';
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
 }
+
+/** The rate `mpps` becomes when every packet costs `cycles` more TSC cycles (at `tscHz`). */
+export function withExtraCycles(mpps: number, cycles: number, tscHz: number): number {
+  return tscHz / (tscHz / (mpps * 1e6) + cycles) / 1e6;
+}

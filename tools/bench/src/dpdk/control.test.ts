@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
+import { withExtraCycles } from '../stats';
 import { CONTROL_BURN_CYCLES, sensitivity } from './control';
 
 const HZ = 2.6e9;
 /** Rounds whose candidate runs at `mpps` (the reference does not enter the control). */
 const at = (mpps: number) => [0, 1, 2].map(() => ({ reference: 15, candidate: mpps }));
 /** The rate `mpps` becomes when every packet costs CONTROL_BURN_CYCLES more. */
-const slower = (mpps: number) => HZ / (HZ / (mpps * 1e6) + CONTROL_BURN_CYCLES) / 1e6;
+const slower = (mpps: number) => withExtraCycles(mpps, CONTROL_BURN_CYCLES, HZ);
 
 describe('vhost topology sensitivity control', () => {
   it('discriminates when the burned cycles show as the expected drop', () => {

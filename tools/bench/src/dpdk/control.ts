@@ -3,7 +3,7 @@
  * packet more than plain l2fwd must run that much slower, or the generator, not the NF, sets
  * the rate (and the ratios to testpmd say nothing about the NF).
  */
-import { compare, type Round } from '../stats';
+import { compare, type Round, withExtraCycles } from '../stats';
 
 /** What the control case's stage burns per packet. */
 export const CONTROL_BURN_CYCLES = 100;
@@ -27,7 +27,7 @@ export function sensitivity(
   const at = compare([...base]);
   const a = at.ratio * at.referenceMedian;
   const e = compare([...burn]).ratio * at.referenceMedian;
-  const expected = tscHz / (tscHz / (a * 1e6) + CONTROL_BURN_CYCLES) / 1e6;
+  const expected = withExtraCycles(a, CONTROL_BURN_CYCLES, tscHz);
   // the share of the expected drop that showed
   const m = (a - e) / (a - expected);
   const discriminates = m >= 0.7 && m <= 1.3;

@@ -21,7 +21,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 
-import { median } from '../stats';
+import { median, withExtraCycles } from '../stats';
 import { expectedCtAclHits, expectedHits, checkHits, type HitCheck, type Window } from './checks';
 import type { NfCase, NfPlan } from './flowline-nf';
 import { FlowlineNf, KernelPeer, OvsPeer, TestpmdIo } from './peers';
@@ -895,7 +895,7 @@ function summarize(
   let sensitivity: Report['sensitivity'];
   if (base.length && burn.length && tscHz) {
     const ratios = burn.map((b, i) => {
-      const expected = tscHz / (tscHz / (base[i]!.mpps * 1e6) + o.burnCycles) / 1e6;
+      const expected = withExtraCycles(base[i]!.mpps, o.burnCycles, tscHz);
       return b.mpps / expected;
     });
     const m = median(ratios);
