@@ -383,11 +383,9 @@ export class PodDataplane {
    *
    * One exception, for DPDK 22.11: once a server=1 virtio-user port has lost its peer, the PMD
    * keeps an EAL interrupt source on the vhost-user socket it re-armed, and closing the port
-   * closes that fd underneath the interrupt thread, which then panics. Such a port is left as
-   * it is (its pipeline is closed, so nothing polls it; stopping it also talks to the vhost
-   * backend through that fd, and a CI run saw the process die by a signal right after such a
-   * stop), and the EAL is not cleaned up: the memory goes with the process (which is exiting),
-   * and the files an EAL could leave are removed here instead.
+   * closes that fd underneath the interrupt thread, which then panics. Such a port is stopped
+   * but not closed, and the EAL is not cleaned up: the memory goes with the process (which is
+   * exiting), and the files an EAL could leave are removed here instead.
    */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -399,7 +397,8 @@ export class PodDataplane {
     const unsafe = [...this.ports.values()].filter((p) => this.peerLost.has(p.name));
     for (const p of this.ports.values()) {
       try {
-        if (!unsafe.includes(p)) p.port.close();
+        if (unsafe.includes(p)) p.port.stop();
+        else p.port.close();
       } catch (err) {
         this.logger?.warn('port close failed', { port: p.name, err });
       }
