@@ -241,7 +241,13 @@ beforeAll(async () => {
   routerPrefix = `router-it-${child.pid}`;
   child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
-  exit = new Promise((r) => child!.once('exit', (code) => r(code)));
+  // The signal when it died by one (a flaky CI failure at SIGTERM: the log then says which).
+  exit = new Promise((r) =>
+    child!.once('exit', (code, signal) => {
+      if (signal) log += `\n[router process killed by ${signal}]\n`;
+      r(code);
+    }),
+  );
 
   // The switch side: net_vhost clients retry until the router's sockets exist.
   eal = initEal({ filePrefix: testPrefix, lcores: [0], memoryMb: 128 });
