@@ -22,8 +22,11 @@ function checkName(field: string, value: string): string {
   return value;
 }
 
+/** Whether a SPIFFE trust domain is a DNS name (lower case), as Flowline's identities need. */
+export const isTrustDomain = (value: string): boolean => TRUST_DOMAIN.test(value);
+
 function checkTrustDomain(trustDomain: string): string {
-  if (!TRUST_DOMAIN.test(trustDomain))
+  if (!isTrustDomain(trustDomain))
     throw new GrpcAuthError(`trust domain "${trustDomain}" is not a DNS name`, {
       field: 'trustDomain',
     });

@@ -3,6 +3,7 @@ export {
   DEFAULT_TRUST_DOMAIN,
   controllerId,
   identityOf,
+  isTrustDomain,
   nfId,
   operatorId,
   parseIdentity,
@@ -30,4 +31,19 @@ export {
   type Allow,
   type Decision,
 } from './authorize';
+export {
+  TRANSPORT_FLAGS,
+  TRANSPORT_SETTINGS,
+  TransportSettingsError,
+  readTransportValues,
+  transportSettings,
+  transportSettingsFrom,
+  type TransportFlagValues,
+  type TransportKey,
+  type TransportOrigins,
+  type TransportProblem,
+  type TransportSetting,
+  type TransportSettings,
+  type TransportValues,
+} from './transport-settings';
 export { LocalPki, ensureLocalCa, issueCertificate, type IssueOptions } from './local-pki';

@@ -2,7 +2,19 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
-import type { TransportSecurity } from '@flowline/grpc-auth';
+import {
+  TRANSPORT_FLAGS,
+  TRANSPORT_SETTINGS,
+  type TlsFiles,
+  type TransportKey,
+  type TransportOrigins,
+  type TransportProblem,
+  type TransportSecurity,
+  TransportSettingsError,
+  type TransportValues,
+  readTransportValues,
+  transportSettings,
+} from '@flowline/grpc-auth';
 import { z } from 'zod';
 import { ConfigError, type ConfigSource } from './errors';
 import { RX_MODES } from './rx-mode';
@@ -26,24 +38,19 @@ export const runtimeConfigSchema = z.object({
   /**
    * Mutual TLS for the gRPC API (@flowline/grpc-auth): the CA and this instance's certificate,
    * whose SPIFFE ID is spiffe://<trustDomain>/ns/<namespace>/nf/<name>. Re-read from disk, so a
-   * replaced Secret rotates without a restart.
+   * replaced Secret rotates without a restart. All three or none, and not with insecure:
+   * @flowline/grpc-auth's transportSettings checks these four fields after this schema.
    */
   tls: z
     .object({ caFile: z.string().min(1), certFile: z.string().min(1), keyFile: z.string().min(1) })
+    .partial()
     .optional(),
   /** Plaintext gRPC, only when set explicitly (and then logged as a warning). */
   insecure: z.boolean(),
-  trustDomain: z
-    .string()
-    .regex(
-      /^[a-z0-9]([-a-z0-9.]{0,253}[a-z0-9])?$/,
-      'must be a DNS name (the SPIFFE trust domain)',
-    ),
+  /** The SPIFFE trust domain (a DNS name). */
+  trustDomain: z.string(),
   /** A plaintext listener serving only grpc.health.v1 (kubelet's gRPC probes carry no certificate). */
-  healthAddress: z
-    .string()
-    .regex(/^([^\s:]+:\d{1,5}|\[[0-9a-fA-F:]+\]:\d{1,5})$/, 'must be host:port or [ipv6]:port')
-    .optional(),
+  healthAddress: z.string().optional(),
   podDir: z.string().optional(),
   drainTimeoutMs: z.int().min(0).max(600_000),
   /** How workers wait for packets: poll, adaptive (default) or interrupt (see rx-mode.ts). */
@@ -73,7 +80,8 @@ export const runtimeConfigSchema = z.object({
   ports: z.array(portSpecSchema),
 });
 
-export type RuntimeConfig = z.infer<typeof runtimeConfigSchema>;
+/** The runtime's settings once checked: the TLS files, when given, are all three. */
+export type RuntimeConfig = Omit<z.infer<typeof runtimeConfigSchema>, 'tls'> & { tls?: TlsFiles };
 export type PortSpec = z.infer<typeof portSpecSchema>;
 
 export interface LoadedConfig<Nf> {
@@ -110,12 +118,7 @@ const FLAG_OPTIONS = {
   'no-huge': { type: 'boolean' },
   'in-memory': { type: 'boolean' },
   'file-prefix': { type: 'string' },
-  'tls-ca': { type: 'string' },
-  'tls-cert': { type: 'string' },
-  'tls-key': { type: 'string' },
-  insecure: { type: 'boolean' },
-  'trust-domain': { type: 'string' },
-  'health-address': { type: 'string' },
+  ...TRANSPORT_FLAGS,
   port: { type: 'string', multiple: true },
   help: { type: 'boolean' },
 } as const;
@@ -170,13 +173,37 @@ function parsePortFlag(raw: string): PortSpec {
 
 type Layer = Record<string, unknown>;
 
-/** A runtime setting reachable from the environment and a flag; `kind` says how to parse it. */
+/**
+ * A runtime setting reachable from the environment and a flag; `kind` says how to parse it. The
+ * transport settings (TLS files, insecure, trust domain, health address) are @flowline/grpc-auth's
+ * table and reader, not these.
+ */
 interface Setting {
   path: string;
   env: string[];
-  flag: Exclude<keyof typeof FLAG_OPTIONS, 'config' | 'port' | 'help'>;
+  flag: Exclude<
+    keyof typeof FLAG_OPTIONS,
+    'config' | 'port' | 'help' | keyof typeof TRANSPORT_FLAGS
+  >;
   kind: 'string' | 'int' | 'bool' | 'port';
 }
+
+/** Where each transport setting lives in the runtime config. */
+const TRANSPORT_PATHS: Record<TransportKey, string> = {
+  caFile: 'tls.caFile',
+  certFile: 'tls.certFile',
+  keyFile: 'tls.keyFile',
+  insecure: 'insecure',
+  trustDomain: 'trustDomain',
+  healthAddress: 'healthAddress',
+};
+
+/** The runtime's wording for three transport rules (after the field and its origin). */
+const TRANSPORT_REASONS: Partial<Record<TransportProblem, string>> = {
+  'trust-domain': 'must be a DNS name (the SPIFFE trust domain)',
+  'health-address': 'must be host:port or [ipv6]:port',
+  conflict: 'tls and insecure exclude each other: give the certificate files or insecure, not both',
+};
 
 const SETTINGS: Setting[] = [
   { path: 'name', env: ['FLOWLINE_NF_NAME', 'POD_NAME'], flag: 'name', kind: 'string' },
@@ -202,17 +229,6 @@ const SETTINGS: Setting[] = [
   { path: 'eal.noHuge', env: ['FLOWLINE_NO_HUGE'], flag: 'no-huge', kind: 'bool' },
   { path: 'eal.inMemory', env: ['FLOWLINE_IN_MEMORY'], flag: 'in-memory', kind: 'bool' },
   { path: 'eal.filePrefix', env: ['FLOWLINE_FILE_PREFIX'], flag: 'file-prefix', kind: 'string' },
-  { path: 'tls.caFile', env: ['FLOWLINE_TLS_CA'], flag: 'tls-ca', kind: 'string' },
-  { path: 'tls.certFile', env: ['FLOWLINE_TLS_CERT'], flag: 'tls-cert', kind: 'string' },
-  { path: 'tls.keyFile', env: ['FLOWLINE_TLS_KEY'], flag: 'tls-key', kind: 'string' },
-  { path: 'insecure', env: ['FLOWLINE_INSECURE'], flag: 'insecure', kind: 'bool' },
-  { path: 'trustDomain', env: ['FLOWLINE_TRUST_DOMAIN'], flag: 'trust-domain', kind: 'string' },
-  {
-    path: 'healthAddress',
-    env: ['FLOWLINE_HEALTH_ADDRESS'],
-    flag: 'health-address',
-    kind: 'string',
-  },
 ];
 
 function convert(setting: Setting, raw: string, source: ConfigSource, origin: string): unknown {
@@ -374,6 +390,29 @@ export function loadConfig<Nf>(input: LoadConfigInput<Nf>): LoadedConfig<Nf> {
     }
   }
   if (flags.port) track(flagLayer, 'ports', flags.port.map(parsePortFlag), '--port');
+  // The transport settings: @flowline/grpc-auth reads them (a flag over its variable), and
+  // checks them with the rest below; its errors become ConfigErrors naming the runtime's field.
+  const transportError = (err: unknown): unknown =>
+    err instanceof TransportSettingsError
+      ? new ConfigError(
+          TRANSPORT_PATHS[err.setting.key],
+          sourceOf(err.origin),
+          TRANSPORT_REASONS[err.problem] ?? err.reason,
+          err.origin,
+        )
+      : err;
+  let transport: ReturnType<typeof readTransportValues>;
+  try {
+    transport = readTransportValues(flags, env);
+  } catch (err) {
+    throw transportError(err);
+  }
+  for (const { key } of TRANSPORT_SETTINGS) {
+    const origin = transport.origins[key];
+    if (origin === undefined) continue;
+    const layer = origin.startsWith('--') ? flagLayer : envLayer;
+    track(layer, TRANSPORT_PATHS[key], transport.values[key], origin);
+  }
 
   const merged = merge(merge(merge(defaults, fileLayer), envLayer), flagLayer);
   // The file prefix follows the instance name unless set: two NFs on one host must not share one.
@@ -390,15 +429,29 @@ export function loadConfig<Nf>(input: LoadConfigInput<Nf>): LoadedConfig<Nf> {
     }
     return undefined;
   };
-  const runtime = runtimeConfigSchema.safeParse(merged);
-  if (!runtime.success) throw toConfigError(runtime.error.issues[0]!, '', originOf);
-  if (runtime.data.tls && runtime.data.insecure)
-    throw new ConfigError(
-      'insecure',
-      sourceOf(originOf('insecure')),
-      'tls and insecure exclude each other: give the certificate files or insecure, not both',
-      originOf('insecure'),
-    );
+  const parsed = runtimeConfigSchema.safeParse(merged);
+  if (!parsed.success) throw toConfigError(parsed.error.issues[0]!, '', originOf);
+  const { tls, ...rest } = parsed.data;
+  const values: TransportValues = {
+    ...tls,
+    insecure: rest.insecure,
+    trustDomain: rest.trustDomain,
+    healthAddress: rest.healthAddress,
+  };
+  const transportOrigins: TransportOrigins = {};
+  for (const { key } of TRANSPORT_SETTINGS) transportOrigins[key] = originOf(TRANSPORT_PATHS[key]);
+  let security: TransportSecurity | undefined;
+  try {
+    ({ security } = transportSettings(values, transportOrigins));
+  } catch (err) {
+    throw transportError(err);
+  }
+  const runtime: RuntimeConfig = {
+    ...rest,
+    ...(security && !security.insecure
+      ? { tls: { caFile: security.caFile, certFile: security.certFile, keyFile: security.keyFile } }
+      : {}),
+  };
   const nf = input.nfSchema.safeParse(nfRaw);
   if (!nf.success) {
     const issue = nf.error.issues[0]!;
@@ -427,8 +480,8 @@ export function loadConfig<Nf>(input: LoadConfigInput<Nf>): LoadedConfig<Nf> {
       sources[path] = sourceOf(origins.get(path));
     }
   };
-  leaves(runtime.data as Layer, '');
-  return { runtime: runtime.data, nf: nf.data, sources, ...(configFile ? { configFile } : {}) };
+  leaves(runtime as Layer, '');
+  return { runtime, nf: nf.data, sources, ...(configFile ? { configFile } : {}) };
 }
 
 /**

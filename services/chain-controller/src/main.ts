@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { TRANSPORT_FLAGS } from '@flowline/grpc-auth';
 import { checkRemoteTemplate } from './node-switches';
 import { securityFromSettings, type SecuritySettings } from './security';
 import { startChainController, type SwitchConfig } from './server';
@@ -59,12 +60,7 @@ function fail(message: string): never {
 const { values: flags } = parseArgs({
   options: {
     listen: { type: 'string' },
-    'tls-ca': { type: 'string' },
-    'tls-cert': { type: 'string' },
-    'tls-key': { type: 'string' },
-    insecure: { type: 'boolean' },
-    'trust-domain': { type: 'string' },
-    'health-address': { type: 'string' },
+    ...TRANSPORT_FLAGS,
     ovsdb: { type: 'string' },
     'ovsdb-remote': { type: 'string' },
     'ovs-run-dir': { type: 'string' },
@@ -96,9 +92,6 @@ try {
 } catch (err) {
   fail((err as Error).message);
 }
-const healthAddress = flags['health-address'] ?? (env.FLOWLINE_HEALTH_ADDRESS || undefined);
-if (healthAddress !== undefined && !/^([^\s:]+|\[[0-9a-fA-F:]+\]):\d{1,5}$/.test(healthAddress))
-  fail(`--health-address (FLOWLINE_HEALTH_ADDRESS): "${healthAddress}" must be host:port`);
 const defaultAction = flags['default-action'] ?? 'normal';
 if (defaultAction !== 'normal' && defaultAction !== 'drop')
   fail(`--default-action: "${defaultAction}" must be normal or drop`);
@@ -196,7 +189,7 @@ startChainController({
   listen: flags.listen ?? env.FLOWLINE_GRPC_ADDRESS ?? '0.0.0.0:50060',
   security: transport.security,
   trustDomain: transport.trustDomain,
-  ...(healthAddress ? { healthAddress } : {}),
+  ...(transport.healthAddress ? { healthAddress: transport.healthAddress } : {}),
   switch: switchConfig,
   bridge,
   stateFile: flags['state-file'] ?? env.FLOWLINE_CHAIN_STATE ?? '/var/lib/flowline/chains.json',
