@@ -190,8 +190,6 @@ export class PodDataplane {
   private poller: NodeJS.Timeout | undefined;
   private injector: FrameInjector | undefined;
   private readonly internal: Port[] = [];
-  /** virtio-user ports whose peer went away at least once (see close()). */
-  private readonly peerLost = new Set<string>();
   private closed = false;
   /** Hugepage files and runtime dirs the EAL cleanup had to remove (should stay empty). */
   leftovers: string[] = [];
@@ -283,7 +281,6 @@ export class PodDataplane {
     if (before.up !== link.up) {
       const now = Date.now();
       this.linkState.set(p.name, { up: link.up, since: now });
-      if (!link.up && p.kind === 'virtio-user') this.peerLost.add(p.name);
       const event = { port: p.name, up: link.up, afterMs: now - before.since };
       this.logger?.[link.up ? 'info' : 'warn'](link.up ? 'link up' : 'link down', event);
       for (const cb of [...this.linkListeners]) cb(event);
@@ -381,11 +378,16 @@ export class PodDataplane {
    * Releases everything: pipelines, ports (their vhost-user sockets), the pool and the EAL,
    * which removes any hugepage file left under this process's prefix.
    *
-   * One exception, for DPDK 22.11: once a server=1 virtio-user port has lost its peer, the PMD
-   * keeps an EAL interrupt source on the vhost-user socket it re-armed, and closing the port
-   * closes that fd underneath the interrupt thread, which then panics. Such a port is stopped
-   * but not closed, and the EAL is not cleaned up: the memory goes with the process (which is
-   * exiting), and the files an EAL could leave are removed here instead.
+   * One exception, for DPDK 22.11's virtio-user PMD: closing such a port frees its device but
+   * can leave its link-state callback registered with the EAL interrupt thread (the PMD only
+   * unregisters it at stop, which fails while the callback runs, and a peer that reconnected
+   * re-registers it on a new socket). The next event on that file descriptor number, or a new
+   * file that reuses it, then calls the callback on the released device and the process dies by
+   * SIGSEGV (a core dump of the router showed exactly that: virtio_interrupt_handler reading a
+   * NULL dev_private of the port closed a moment before). So virtio-user ports are stopped and
+   * left open, the EAL is not cleaned up, and the files it could leave (hugepage files, runtime
+   * dir, sockets) are removed here; the memory and descriptors go with the process, which is
+   * exiting, and the switch sees the sockets close then.
    */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -394,10 +396,10 @@ export class PodDataplane {
     for (const p of this.pipelines) p.close();
     this.injector?.close();
     for (const p of this.internal) p.close();
-    const unsafe = [...this.ports.values()].filter((p) => this.peerLost.has(p.name));
+    const leftOpen = [...this.ports.values()].filter((p) => p.kind === 'virtio-user');
     for (const p of this.ports.values()) {
       try {
-        if (unsafe.includes(p)) p.port.stop();
+        if (p.kind === 'virtio-user') p.port.stop();
         else p.port.close();
       } catch (err) {
         this.logger?.warn('port close failed', { port: p.name, err });
@@ -405,15 +407,16 @@ export class PodDataplane {
       if (p.kind === 'virtio-user') removeStaleSocket(p.spec.socketPath);
     }
     const { filePrefix, hugeDir } = this.eal.options;
-    if (unsafe.length === 0) {
+    if (leftOpen.length === 0) {
       this.leftovers = this.eal.cleanup();
     } else {
-      this.logger?.warn('EAL left to process exit', {
-        reason: 'a virtio-user port reconnected; DPDK 22.11 cannot close it safely',
-        ports: unsafe.map((p) => p.name),
+      const removed = leftoverFiles(filePrefix, hugeDir);
+      for (const f of removed) rmSync(f, { recursive: true, force: true });
+      this.logger?.info('EAL left to process exit', {
+        reason: 'DPDK 22.11 virtio-user ports cannot be closed safely; stopped instead',
+        ports: leftOpen.map((p) => p.name),
+        removed,
       });
-      this.leftovers = leftoverFiles(filePrefix, hugeDir);
-      for (const f of this.leftovers) rmSync(f, { recursive: true, force: true });
     }
     const still = leftoverFiles(filePrefix, hugeDir);
     if (this.leftovers.length || still.length)
