@@ -17,6 +17,7 @@ import { existsSync } from 'node:fs';
 import { mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { startOvsDpdk, type OvsDpdk } from '@flowline/ovs';
+import { positiveInt } from './args';
 import { formatTable, median, percentile } from './stats';
 
 const CNI_BIN = '/usr/lib/cni';
@@ -63,10 +64,7 @@ function exec(
 
 function parseCycles(argv: string[]): number {
   const i = argv.indexOf('--cycles');
-  const n = i >= 0 ? Number(argv[i + 1]) : 200;
-  if (!Number.isInteger(n) || n < 1)
-    throw new Error(`--cycles must be a positive integer, got ${argv[i + 1]}`);
-  return n;
+  return i >= 0 ? positiveInt('--cycles', argv[i + 1]) : 200;
 }
 
 const fmt = (ms: number): string => ms.toFixed(1);

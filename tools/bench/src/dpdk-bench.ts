@@ -23,6 +23,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 
+import { windowFlag } from './args';
 import { compare, formatTable, type Comparison, type Round } from './stats';
 import { CONTROL_BURN_CYCLES, sensitivity } from './dpdk/control';
 import type { NfCase, NfPort } from './dpdk/nf';
@@ -67,18 +68,8 @@ function parseArgs(argv: string[]): Options {
     nfPort: 'virtio-user',
   };
   for (let i = 0; i < argv.length; i++) {
-    const [k, v] = [argv[i], argv[i + 1]];
-    const num = (): number => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n <= 0)
-        throw new Error(`${k} needs a positive integer, got ${v}`);
-      i++;
-      return n;
-    };
-    if (k === '--rounds') o.rounds = num();
-    else if (k === '--warmup-ms') o.warmupMs = num();
-    else if (k === '--window-ms') o.windowMs = num();
-    else if (k === '--burst') o.burst = num();
+    const [k, v] = [argv[i] ?? '', argv[i + 1]];
+    if (windowFlag(o, k, v)) i++;
     else if (k === '--nf-port') {
       if (v !== 'virtio-user' && v !== 'vhost') throw new Error('--nf-port: virtio-user or vhost');
       o.nfPort = v;

@@ -21,6 +21,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 
+import { positiveInt, windowFlag } from '../args';
 import { median, withExtraCycles } from '../stats';
 import { expectedCtAclHits, expectedHits, checkHits, type HitCheck, type Window } from './checks';
 import type { NfCase, NfPlan } from './flowline-nf';
@@ -80,16 +81,8 @@ function parseArgs(argv: string[]): Options {
   };
   for (let i = 0; i < argv.length; i++) {
     const [k, v] = [argv[i]!, argv[i + 1]];
-    const num = (): number => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n <= 0) throw new Error(`${k} needs a positive integer`);
-      i++;
-      return n;
-    };
-    if (k === '--rounds') o.rounds = num();
-    else if (k === '--warmup-ms') o.warmupMs = num();
-    else if (k === '--window-ms') o.windowMs = num();
-    else if (k === '--burst') o.burst = num();
+    const num = (): number => positiveInt(k, argv[++i]);
+    if (windowFlag(o, k, v)) i++;
     else if (k === '--flows') o.flows = num();
     else if (k === '--big-flows') o.bigFlows = num();
     else if (k === '--routes') o.routes = num();
