@@ -139,9 +139,9 @@ export async function startRouter(ctx: StartContext<RouterConfig>): Promise<Runn
 }
 
 /**
- * The slow path's counters as flowline_router_slow_path_packets_total{nf, event} (contract 6):
- * one event per counter, in snake case (ttl_expired, too_big, icmp_too_big_sent, fragmented,
- * fragments_sent, arp_requests_sent, ...), as GetCounters has them.
+ * The slow path's counters as flowline_router_slow_path_packets_total{nf, event} (contract 6,
+ * docs/architecture.md#metrics): one event per counter, in snake case (ttl_expired, too_big,
+ * icmp_too_big_sent, fragmented, fragments_sent, arp_requests_sent, ...), as GetCounters has them.
  */
 function registerRouterMetrics(ctx: StartContext<RouterConfig>, cp: RouterControlPlane): void {
   const nf = ctx.config.runtime.name;

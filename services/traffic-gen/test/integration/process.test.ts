@@ -2,8 +2,8 @@
  * The real traffic-gen process (node dist/main.js, built by `nx build`) on a net_ring vdev port
  * given by --port, driven over its unix-socket gRPC API: Start, GetResults until a count-limited
  * run is complete (exact counts), a bad field refused with INVALID_ARGUMENT naming it while the
- * run stays, Stop, contract-6 metrics on its Prometheus port, and SIGTERM exiting 0 with no
- * hugepage file left.
+ * run stays, Stop, contract 6 metrics (docs/architecture.md#metrics) on its Prometheus port, and
+ * SIGTERM exiting 0 with no hugepage file left.
  */
 import * as grpc from '@grpc/grpc-js';
 import type { trafficGenV1 } from '@flowline/proto';
@@ -152,7 +152,7 @@ describe.skipIf(!root || !existsSync(MAIN))(
       expect((await call(client.Stop.bind(client), {})).runId).toBe(3);
     });
 
-    it('serves contract-6 metrics: port counters, stage counters and per-flow results', async () => {
+    it('serves contract 6 metrics (docs/architecture.md#metrics): port counters, stage counters and per-flow results', async () => {
       const text = await (await fetch(nf.metricsUrl)).text();
       const value = (re: RegExp) => Number(re.exec(text)?.[1]);
       const port = (dir: 'tx' | 'rx') =>
