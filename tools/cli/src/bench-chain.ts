@@ -236,6 +236,8 @@ export interface BenchChainOptions {
   /** Final-phase trials' worth of goal duration per load (majority decides); default 1. */
   trialsPerLoad?: number;
   idleSeconds: number;
+  /** Seconds of the stall probe after the idle window (0: none). */
+  stallSeconds?: number;
   flows: number;
   outDir?: string;
   /** The node's config (default the demo's examples/demo/node.yaml). */
@@ -267,6 +269,7 @@ export async function runBenchChain(
     const result = await runChainBench(demoChainTarget(node, { flows: opts.flows }), {
       search,
       idleSeconds: opts.idleSeconds,
+      stallSeconds: opts.stallSeconds ?? 0,
       log: say,
     });
     const outDir = opts.outDir ?? join(tmpdir(), `flowline-bench-chain-${Date.now()}`);

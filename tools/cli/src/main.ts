@@ -112,10 +112,12 @@ flowline traffic stop [--pod ns/name] [--json]
   p50 and p99 in µs.`,
   bench: `flowline bench chain [--trial-seconds 5] [--short-seconds 1] [--min-pps 20000]
     [--max-pps 4000000] [--resolution 0.05] [--max-trials 40] [--trials-per-load 1]
-    [--idle-seconds 5] [--flows 4]
+    [--idle-seconds 5] [--stall-seconds 3] [--flows 4]
     [--node-config node.yaml] [--out dir] [--json]
   On a node of its own (--state-dir, default /var/run/flowline-bench): the demo's chain
-  gen → fw → rtr → gen through OVS-DPDK. Measures the CPU of the idle chain per process, then
+  gen → fw → rtr → gen through OVS-DPDK. Measures the CPU of the idle chain per process, and
+  how long the machine takes a CPU from a thread spinning on it (a packet in flight there waits
+  as long; 0 skips it), then
   searches the NDR (no loss) and PDR (loss ≤ 0.5 %) with the traffic generator (RFC 2544,
   MLRsearch-style: --short-seconds trials narrow, --trial-seconds trials decide; loss counted
   per flow from count-limited flows; --trials-per-load 3: the majority of up to 3 final
@@ -669,6 +671,7 @@ export async function main(argv: string[]): Promise<void> {
         'max-trials': { type: 'string' },
         'trials-per-load': { type: 'string' },
         'idle-seconds': { type: 'string' },
+        'stall-seconds': { type: 'string' },
         flows: { type: 'string' },
         out: { type: 'string' },
         'node-config': { type: 'string' },
@@ -695,6 +698,7 @@ export async function main(argv: string[]): Promise<void> {
         maxTrials: number('max-trials', 40, (v) => v >= 1),
         trialsPerLoad: number('trials-per-load', 1, (v) => Number.isInteger(v) && v >= 1),
         idleSeconds: number('idle-seconds', 5, (v) => v >= 0),
+        stallSeconds: number('stall-seconds', 3, (v) => v >= 0 && v <= 60),
         flows: number('flows', 4, (v) => Number.isInteger(v) && v >= 1 && v <= 64),
         ...(values.out ? { outDir: String(values.out) } : {}),
         ...(values['node-config'] ? { nodeConfig: String(values['node-config']) } : {}),

@@ -6,6 +6,7 @@
  */
 import { type IdleCost, type ProcessRef, measureIdleCost } from './idle';
 import { type SearchOptions, type SearchResult, type TrialOutcome, searchNdrPdr } from './search';
+import { type CpuStalls, measureCpuStalls } from './stalls';
 
 export interface LatencyUs {
   p50: number;
@@ -49,6 +50,11 @@ export interface ChainBenchOptions {
   latencyDurationS?: number;
   /** Seconds of the idle-cost window; 0 skips it. Default 5. */
   idleSeconds?: number;
+  /**
+   * Seconds of the stall probe (a thread spinning on every CPU, after the idle window: what
+   * the machine itself takes from a packet's path); 0 skips it. Default 0.
+   */
+  stallSeconds?: number;
   log?: (line: string) => void;
 }
 
@@ -68,6 +74,7 @@ export interface ChainBenchResult {
   latency: LatencyPoint[];
   counters: ChainCounters;
   idle?: IdleCost;
+  stalls?: CpuStalls[];
 }
 
 export async function runChainBench(
@@ -82,6 +89,12 @@ export async function runChainBench(
     // First, before any traffic: every NF up, nothing sent.
     log(`idle cost: CPU of ${target.processes().length} processes over ${idleSeconds} s`);
     idle = await measureIdleCost(target.processes(), idleSeconds);
+  }
+  let stalls: CpuStalls[] | undefined;
+  const stallSeconds = opts.stallSeconds ?? 0;
+  if (stallSeconds > 0) {
+    log(`stall probe: a thread spinning on every CPU for ${stallSeconds} s`);
+    stalls = await measureCpuStalls(stallSeconds);
   }
   const search = await searchNdrPdr(target.trial.bind(target), {
     ...opts.search,
@@ -118,5 +131,6 @@ export async function runChainBench(
     latency,
     counters,
     ...(idle ? { idle } : {}),
+    ...(stalls ? { stalls } : {}),
   };
 }

@@ -2,3 +2,4 @@ export * from './bench';
 export * from './idle';
 export * from './report';
 export * from './search';
+export * from './stalls';

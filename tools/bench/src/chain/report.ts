@@ -137,6 +137,22 @@ export function renderChainBench(r: ChainBenchResult): string {
       ),
     );
   }
+  if (r.stalls) {
+    out.push('');
+    out.push(
+      table(
+        ['CPU stalls (spinning thread)', 'max µs', '> 0.1 ms', '> 0.5 ms', '> 1 ms', 'stalled ms'],
+        r.stalls.map((c) => [
+          `CPU ${c.cpu}, ${c.seconds} s`,
+          c.maxUs,
+          c.over100Us,
+          c.over500Us,
+          c.over1Ms,
+          c.stalledMs.toFixed(1),
+        ]),
+      ),
+    );
+  }
   out.push('');
   out.push(
     table(
