@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { nonNegativeIntFlag, requiredFlag } from '@flowline/cli-flags';
 import { devicePluginV1beta1 as dp } from '@flowline/proto';
 import { createLogger, setupTelemetry } from '@flowline/telemetry';
 import { parseArgs } from 'node:util';
@@ -25,19 +26,11 @@ const USAGE = `flowline-device-plugin — kubelet device plugin for SR-IOV VFs a
       prints the PFs, VFs, pools and hugepages found, as JSON
 `;
 
-function intOption(value: string | undefined, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0)
-    throw new UsageError(`--${name} ${value} is not a non-negative integer`);
-  return n;
-}
+const intOption = (value: string | undefined, name: string, fallback: number): number =>
+  nonNegativeIntFlag(value, name, fallback, UsageError);
 
-function need(value: string | undefined, name: string): string {
-  if (value === undefined || value === '')
-    throw new UsageError(`--${name} is required\n\n${USAGE}`);
-  return value;
-}
+const need = (value: string | undefined, name: string): string =>
+  requiredFlag(value, name, USAGE, UsageError);
 
 async function serve(args: string[]): Promise<void> {
   const { values } = parseArgs({

@@ -2,6 +2,7 @@
 // flowline-emulate: the emulated-NIC tool (what `flowline-device-plugin emulate` was). The device
 // plugin reads the tree it makes through --sysfs-root; tools/node, the device plugin's tests and
 // the kind nodes (tools/kind/e2e.sh) run it.
+import { nonNegativeIntFlag, requiredFlag } from '@flowline/cli-flags';
 import { createLogger } from '@flowline/telemetry';
 import { parseArgs } from 'node:util';
 import { EmulatedHost, parsePfSpec } from './emulate';
@@ -19,19 +20,11 @@ const USAGE = `flowline-emulate — emulated SR-IOV NICs: a sysfs-shaped tree fo
   flowline-emulate destroy --root DIR
 `;
 
-function intOption(value: string | undefined, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0)
-    throw new UsageError(`--${name} ${value} is not a non-negative integer`);
-  return n;
-}
+const intOption = (value: string | undefined, name: string, fallback: number): number =>
+  nonNegativeIntFlag(value, name, fallback, UsageError);
 
-function need(value: string | undefined, name: string): string {
-  if (value === undefined || value === '')
-    throw new UsageError(`--${name} is required\n\n${USAGE}`);
-  return value;
-}
+const need = (value: string | undefined, name: string): string =>
+  requiredFlag(value, name, USAGE, UsageError);
 
 const log = createLogger('emulation');
 

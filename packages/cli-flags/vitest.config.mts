@@ -1,0 +1,3 @@
+import { flowlineVitestConfig } from '../../vitest.shared.mjs';
+
+export default flowlineVitestConfig('cli-flags');
