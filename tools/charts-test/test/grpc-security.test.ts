@@ -196,8 +196,14 @@ describe('gRPC mutual TLS: chart-generated certificates (the default)', () => {
   });
 
   it('names the variables the NF runtime reads', () => {
+    // The NF runtime reads its transport settings through grpc-auth's one table of them.
     const config = readFileSync(
       join(repoRoot, 'packages', 'nf-runtime', 'src', 'config.ts'),
+      'utf8',
+    );
+    expect(config).toMatch(/TRANSPORT_SETTINGS[\s\S]*from '@flowline\/grpc-auth'/);
+    const settings = readFileSync(
+      join(repoRoot, 'packages', 'grpc-auth', 'src', 'transport-settings.ts'),
       'utf8',
     );
     const c = podOf(find(nfs, 'StatefulSet')).spec.containers[0]!;
@@ -209,14 +215,14 @@ describe('gRPC mutual TLS: chart-generated certificates (the default)', () => {
       'FLOWLINE_HEALTH_ADDRESS',
     ]) {
       expect(Object.keys(envOf(c))).toContain(name);
-      expect(config, `${name} is not read by packages/nf-runtime/src/config.ts`).toContain(
-        `'${name}'`,
+      expect(settings, `${name} is not in grpc-auth's TRANSPORT_SETTINGS`).toContain(
+        `env: '${name}'`,
       );
     }
     const insecure = podOf(
       find(render('network-function', { tls: { enabled: false } }), 'StatefulSet'),
     ).spec.containers[0]!;
-    expect(config).toContain("'FLOWLINE_INSECURE'");
+    expect(settings).toContain("env: 'FLOWLINE_INSECURE'");
     expect(envOf(insecure).FLOWLINE_INSECURE).toBe('1');
   });
 
