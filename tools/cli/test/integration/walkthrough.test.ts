@@ -43,6 +43,8 @@ describe.skipIf(!root)('the README walk-through, run as written', () => {
   const commands = walkthroughCommands(readFileSync(join(repo, 'README.md'), 'utf8'));
   const runs: CommandRun[] = [];
   const mistakes: CommandRun[] = [];
+  /** What the node said when a send lost everything (the NFs' logs, the switch's ports). */
+  const diagnostics: CommandRun[] = [];
   const scratch = mkdtempSync(join(tmpdir(), 'flowline-walkthrough-'));
 
   afterAll(async () => {
@@ -55,7 +57,21 @@ describe.skipIf(!root)('the README walk-through, run as written', () => {
       process.stdout.write(
         `\n$ ${r.command}    [exit ${r.status}, ${(r.ms / 1000).toFixed(1)} s]\n${r.output}`,
       );
+    for (const r of diagnostics)
+      process.stdout.write(`\n(diagnostics) $ ${r.command}    [exit ${r.status}]\n${r.output}`);
   }, 120_000);
+
+  /** The pods' logs and the switch's interfaces, taken while the node still runs. */
+  async function diagnose(): Promise<void> {
+    const run = (c: string) => runCommand(c, { cwd: repo, env, timeoutMs: 30_000 });
+    for (const pod of ['default/gen', 'default/fw', 'default/rtr'])
+      diagnostics.push(await run(`npm run -s flowline -- logs ${pod} --tail 40`));
+    diagnostics.push(
+      await run(
+        `ovs-vsctl --db=unix:${stateDir}/ovs/db.sock --columns=name,link_state,statistics list Interface`,
+      ),
+    );
+  }
 
   /** A chain naming a pod that does not run; a pod whose config file is not there. */
   async function tryMistakes(): Promise<void> {
@@ -106,6 +122,8 @@ describe.skipIf(!root)('the README walk-through, run as written', () => {
         const run = await runCommand(command, { cwd: repo, env, timeoutMs });
         runs.push(run);
         expect(run.status, `${command}\n${run.output}`).toBe(0);
+        if (/traffic start .*--wait/.test(command) && /received 0\b/.test(run.output))
+          await diagnose();
         if (/ chain create /.test(command)) await tryMistakes();
       }
       const flows = parseFlowsFile(readFileSync(join(repo, 'examples', 'flows.yaml'), 'utf8'), 'f');
