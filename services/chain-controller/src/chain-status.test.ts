@@ -195,11 +195,41 @@ describe('withCounters', () => {
       flow(receiving(2, true), 600, 'a'),
     ];
 
-    it('fills each forward crossing, in step order, from its receiving flow on the receiving node', () => {
+    it('fills each crossing from its receiving flow on the receiving node: forward in step order, then reverse', () => {
       const counted = withCounters(chainMessage(state(), health({})), stats, crossings);
       expect(counted.status?.crossings).toEqual([
-        { step: 1, fromNode: 'a', toNode: 'b', tunnelPort: 'gnv-ab', packets: '29' },
-        { step: 2, fromNode: 'b', toNode: 'a', tunnelPort: 'gnv-ba', packets: '19' },
+        {
+          step: 1,
+          fromNode: 'a',
+          toNode: 'b',
+          tunnelPort: 'gnv-ab',
+          packets: '29',
+          reverse: false,
+        },
+        {
+          step: 2,
+          fromNode: 'b',
+          toNode: 'a',
+          tunnelPort: 'gnv-ba',
+          packets: '19',
+          reverse: false,
+        },
+        {
+          step: 1,
+          fromNode: 'a',
+          toNode: 'b',
+          tunnelPort: 'gnv-ab',
+          packets: '500',
+          reverse: true,
+        },
+        {
+          step: 2,
+          fromNode: 'b',
+          toNode: 'a',
+          tunnelPort: 'gnv-ba',
+          packets: '600',
+          reverse: true,
+        },
       ]);
     });
 
@@ -210,16 +240,23 @@ describe('withCounters', () => {
     });
 
     it("counts a receiving flow only on the crossing's receiving node", () => {
-      const stray = [...stats, flow(receiving(1), 1000, 'a'), flow(receiving(2), 1000)];
+      const stray = [
+        ...stats,
+        flow(receiving(1), 1000, 'a'),
+        flow(receiving(2), 1000),
+        flow(receiving(1, true), 1000, 'a'),
+      ];
       const counted = withCounters(chainMessage(state(), health({})), stray, crossings);
-      expect(counted.status?.crossings?.map((c) => c.packets)).toEqual(['29', '19']);
+      expect(counted.status?.crossings?.map((c) => c.packets)).toEqual(['29', '19', '500', '600']);
     });
 
     it('reports a crossing with no flow counted yet as 0 packets', () => {
       const counted = withCounters(chainMessage(state(), health({})), [], crossings);
-      expect(counted.status?.crossings?.map((c) => [c.step, c.packets])).toEqual([
-        [1, '0'],
-        [2, '0'],
+      expect(counted.status?.crossings?.map((c) => [c.reverse, c.step, c.packets])).toEqual([
+        [false, 1, '0'],
+        [false, 2, '0'],
+        [true, 1, '0'],
+        [true, 2, '0'],
       ]);
     });
   });

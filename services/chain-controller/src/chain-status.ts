@@ -60,12 +60,13 @@ export function chainMessage(state: ChainState, health: HealthOf): chainV1.Chain
 
 /**
  * The chain's status with packet counters from the switch's flow stats, mapped back to chain and
- * step by cookie (forward direction only): the classifier flow (step 0) counts the classified
- * packets, and hop i's packets are those of step i, the flow into it (on a chain across nodes,
- * the sending step's). A flow receiving a crossing (TUNNEL_RECEIVE_BIT in its step) is never a
- * hop's: it counts the crossing of its step, among `crossings` (the chain's path as the switch
- * programmed it, ChainSwitch.crossings), and only on the crossing's receiving node. The
- * status lists the forward crossings in step order; none for a chain on one node.
+ * step by cookie: the classifier flow (step 0) counts the classified packets, and hop i's packets
+ * are those of step i, the flow into it (on a chain across nodes, the sending step's), in the
+ * forward direction. A flow receiving a crossing (TUNNEL_RECEIVE_BIT in its step) is never a
+ * hop's: it counts the crossing of its direction and step, among `crossings` (the chain's path as
+ * the switch programmed it, ChainSwitch.crossings), and only on the crossing's receiving node.
+ * The status lists the forward crossings in step order, then a bidirectional chain's reverse
+ * ones; none for a chain on one node.
  */
 export function withCounters(
   chain: chainV1.Chain,
@@ -74,15 +75,17 @@ export function withCounters(
 ): chainV1.Chain {
   const key = chainKey(chain.name ?? '');
   const byStep = new Map<number, number>();
-  /** `<node> <step>` → packets of that step's receiving flows on that node. */
+  /** `<direction> <node> <step>` → packets of that step's receiving flows on that node. */
   const received = new Map<string, number>();
+  const at = (reverse: boolean, node: string, step: number): string =>
+    `${reverse ? 'r' : 'f'} ${node} ${step}`;
   for (const f of stats) {
     const o = originOf(f.cookie);
-    if (o?.chainKey !== key || o.reverse) continue;
+    if (o?.chainKey !== key) continue;
     if ((o.step & TUNNEL_RECEIVE_BIT) !== 0) {
-      const at = `${f.node ?? ''} ${o.step & ~TUNNEL_RECEIVE_BIT}`;
-      received.set(at, (received.get(at) ?? 0) + f.nPackets);
-    } else byStep.set(o.step, (byStep.get(o.step) ?? 0) + f.nPackets);
+      const where = at(o.reverse, f.node ?? '', o.step & ~TUNNEL_RECEIVE_BIT);
+      received.set(where, (received.get(where) ?? 0) + f.nPackets);
+    } else if (!o.reverse) byStep.set(o.step, (byStep.get(o.step) ?? 0) + f.nPackets);
   }
   return {
     ...chain,
@@ -93,15 +96,15 @@ export function withCounters(
         ...h,
         packets: String(byStep.get(i) ?? 0),
       })),
-      crossings: crossings
-        .filter((c) => !c.reverse)
-        .sort((a, b) => a.step - b.step)
+      crossings: [...crossings]
+        .sort((a, b) => Number(a.reverse) - Number(b.reverse) || a.step - b.step)
         .map((c) => ({
           step: c.step,
           fromNode: c.from,
           toNode: c.to,
           tunnelPort: c.tunnelPort,
-          packets: String(received.get(`${c.to} ${c.step}`) ?? 0),
+          packets: String(received.get(at(c.reverse, c.to, c.step)) ?? 0),
+          reverse: c.reverse,
         })),
     },
   };

@@ -272,8 +272,22 @@ describe('NodeSwitches joined by tunnels (issue 19)', () => {
       new Set(['10.0.0.1', '10.0.0.2']),
     );
     expect(cross?.status?.crossings).toEqual([
-      { step: 1, fromNode: '10.0.0.1', toNode: '10.0.0.2', tunnelPort: 'gnv-b', packets: '4' },
-      { step: 2, fromNode: '10.0.0.2', toNode: '10.0.0.1', tunnelPort: 'gnv-a', packets: '7' },
+      {
+        step: 1,
+        fromNode: '10.0.0.1',
+        toNode: '10.0.0.2',
+        tunnelPort: 'gnv-b',
+        packets: '4',
+        reverse: false,
+      },
+      {
+        step: 2,
+        fromNode: '10.0.0.2',
+        toNode: '10.0.0.1',
+        tunnelPort: 'gnv-a',
+        packets: '7',
+        reverse: false,
+      },
     ]);
     expect(cross?.status?.hops?.map((h) => h.packets)).toEqual(['7', '7']);
     expect(local?.status?.crossings).toEqual([]);

@@ -67,8 +67,16 @@ const cross = (fwToRtr: number, rtrToSink: number): chainV1.Chain__Output =>
         toNode: 'node-b',
         tunnelPort: 'gnv-node-b',
         packets: String(fwToRtr),
+        reverse: false,
       },
-      { step: 2, fromNode: 'node-b', toNode: 'node-a', tunnelPort: '', packets: String(rtrToSink) },
+      {
+        step: 2,
+        fromNode: 'node-b',
+        toNode: 'node-a',
+        tunnelPort: '',
+        packets: String(rtrToSink),
+        reverse: false,
+      },
     ],
   );
 
@@ -106,6 +114,26 @@ describe('flowline stats', () => {
         'cross  node-a → node-b     1   gnv-node-b     2000  0.002',
         'cross  node-b → node-a     2            ?     1999  0.002',
       ].join('\n'),
+    ]);
+  });
+
+  it("marks a bidirectional chain's reverse crossings", () => {
+    const both = chain(
+      'both',
+      [['default/fw', 7]],
+      [
+        { step: 1, fromNode: 'a', toNode: 'b', tunnelPort: 'gnv-b', packets: '7', reverse: false },
+        { step: 1, fromNode: 'b', toNode: 'a', tunnelPort: 'gnv-a', packets: '3', reverse: true },
+      ],
+    );
+    const rows = crossingRows([both]);
+    expect(rows.map((r) => [r.reverse, r.packets])).toEqual([
+      [false, 7],
+      [true, 3],
+    ]);
+    expect(renderStats(view(rows)).split('\n\n')[1]!.split('\n').slice(2)).toEqual([
+      'both             a → b     1        gnv-b        7  0.000',
+      'both   b → a (reverse)     1        gnv-a        3  0.000',
     ]);
   });
 
@@ -177,6 +205,7 @@ describe('StatsCollector', () => {
           tunnelPort: 'gnv-node-b',
           packets: 1000,
           mpps: 0,
+          reverse: false,
         },
         {
           chain: 'cross',
@@ -186,6 +215,7 @@ describe('StatsCollector', () => {
           tunnelPort: '',
           packets: 1000,
           mpps: 0,
+          reverse: false,
         },
       ]);
       listed = cross(3000, 2000);

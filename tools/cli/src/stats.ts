@@ -41,6 +41,8 @@ export interface CrossingRow {
   /** Received at `to`. */
   packets: number;
   mpps: number;
+  /** A bidirectional chain's reverse direction (its steps numbered along that direction). */
+  reverse: boolean;
 }
 
 export interface StatsView {
@@ -70,7 +72,7 @@ class Rates {
   }
 }
 
-/** Each chain's crossings between nodes, in the chains' order and then step order (no rates). */
+/** Each chain's crossings between nodes, in the chains' order and then the status's (no rates). */
 export function crossingRows(chains: readonly chainV1.Chain__Output[]): CrossingRow[] {
   return chains.flatMap((chain) =>
     (chain.status?.crossings ?? []).map((c) => ({
@@ -81,17 +83,21 @@ export function crossingRows(chains: readonly chainV1.Chain__Output[]): Crossing
       tunnelPort: c.tunnelPort,
       packets: n(c.packets),
       mpps: 0,
+      reverse: Boolean(c.reverse),
     })),
   );
 }
 
-/** The crossings table: from → to, the step, the tunnel port, packets (and Mpps with `rates`). */
+/**
+ * The crossings table: from → to (marked for the reverse direction), the step, the tunnel port,
+ * packets (and Mpps with `rates`).
+ */
 export function renderCrossings(rows: readonly CrossingRow[], rates: boolean): string {
   return renderTable(
     ['chain', 'crossing', 'step', 'tunnel port', 'packets', ...(rates ? ['Mpps'] : [])],
     rows.map((c) => [
       c.chain,
-      `${c.from} → ${c.to}`,
+      `${c.from} → ${c.to}${c.reverse ? ' (reverse)' : ''}`,
       c.step,
       c.tunnelPort || '?',
       c.packets,
@@ -194,7 +200,7 @@ export class StatsCollector {
           crossings.push({
             ...c,
             mpps: this.rates.mpps(
-              `crossing ${c.chain}/${c.step}/${c.from}/${c.to}`,
+              `crossing ${c.chain}/${c.reverse ? 'r' : 'f'}${c.step}/${c.from}/${c.to}`,
               c.packets,
               now,
             ),

@@ -100,6 +100,7 @@ describe.skipIf(!root)('a chain across two OVS-DPDK nodes through Geneve tunnels
         toNode: names[1],
         tunnelPort: await tunnelTo(0),
         packets: String(N),
+        reverse: false,
       },
       {
         step: 2,
@@ -107,6 +108,7 @@ describe.skipIf(!root)('a chain across two OVS-DPDK nodes through Geneve tunnels
         toNode: names[0],
         tunnelPort: await tunnelTo(1),
         packets: String(N),
+        reverse: false,
       },
     ]);
     expect(read.status?.crossings?.every((c) => c.tunnelPort !== '')).toBe(true);
@@ -127,6 +129,32 @@ describe.skipIf(!root)('a chain across two OVS-DPDK nodes through Geneve tunnels
         '0 drop',
       ]);
   });
+
+  it("a bidirectional chain's reverse traffic crosses back and is counted per reverse crossing", async () => {
+    const N = 500;
+    const chain = await controller!.create('both', { ...GEN_FW_RTR_SINK, bidirectional: true });
+    expect(chain.status?.phase).toBe('ACTIVE');
+    const genBefore = await bed.counter('gen', 'rx_packets');
+    const sinkBefore = await bed.counter('sink', 'rx_packets');
+    await bed.send(N);
+    await bed.send(N, 20, true); // sink (a) → rtr (b) → fw (a) → gen (a)
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await bed.counter('sink', 'rx_packets')).toBe(sinkBefore + N);
+    expect(await bed.counter('gen', 'rx_packets')).toBe(genBefore + N);
+    const read = await getChainAsOperator(controller!, 'both', pki, work);
+    // Forward: out of fw into rtr (a → b, step 1), out of rtr to the sink (b → a, step 2).
+    // Reverse, steps along it: the classified traffic at the sink into rtr (a → b, step 0), out
+    // of rtr into fw (b → a, step 1); fw's output to gen stays on a.
+    expect(
+      read.status?.crossings?.map((c) => [c.reverse, c.step, c.fromNode, c.toNode, c.packets]),
+    ).toEqual([
+      [false, 1, 'a', 'b', String(N)],
+      [false, 2, 'b', 'a', String(N)],
+      [true, 0, 'a', 'b', String(N)],
+      [true, 1, 'b', 'a', String(N)],
+    ]);
+    await controller!.delete('both');
+  }, 90_000);
 
   it("does the same through NodeSwitches, the kubernetes mode's switch: pods' ports found by their external_ids, nodes joined by their tunnel ports", async () => {
     controller?.stop();

@@ -139,6 +139,7 @@ describe.skipIf(!root)('a chain over three OVS-DPDK nodes, tunnels made by the c
         toNode: addresses[1],
         tunnelPort: tunnelPortName(UNDERLAY[1]!),
         packets: String(N),
+        reverse: false,
       },
       {
         step: 2,
@@ -146,6 +147,7 @@ describe.skipIf(!root)('a chain over three OVS-DPDK nodes, tunnels made by the c
         toNode: addresses[2],
         tunnelPort: tunnelPortName(UNDERLAY[2]!),
         packets: String(N),
+        reverse: false,
       },
     ]);
     // Each crossing's receiving flow: a → b into rtr (step 1), b → c into the sink (step 2).

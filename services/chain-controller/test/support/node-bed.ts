@@ -229,18 +229,27 @@ export class NodeBed {
     );
   }
 
-  /** gen sends `n` UDP datagrams to the sink's port 5000, pausing 1 ms every `burst`. */
-  async send(n: number, burst = 20): Promise<void> {
+  /**
+   * gen sends `n` UDP datagrams to the sink's port 5000, pausing 1 ms every `burst`; `reverse`:
+   * the sink sends them back to gen from its port 5000 (a bidirectional chain's reverse
+   * direction, which its classifier matches with the ports swapped).
+   */
+  async send(n: number, burst = 20, reverse = false): Promise<void> {
+    const [pod, to, bind, port] = reverse
+      ? ['sink', GEN.ip, 5000, 6000]
+      : ['gen', SINK.ip, 0, 5000];
     const script = `
       const s = require('node:dgram').createSocket('udp4');
-      (async () => {
-        for (let i = 0; i < ${n}; i++) {
-          await new Promise((ok, ko) => s.send(Buffer.alloc(64, i & 255), 5000, '${SINK.ip}', (e) => (e ? ko(e) : ok())));
-          if (i % ${burst} === ${burst - 1}) await new Promise((r) => setTimeout(r, 1));
-        }
-        s.close();
-      })().catch((e) => { console.error(e); process.exit(1); });`;
-    await exec('ip', ['netns', 'exec', this.podNs('gen'), process.execPath, '-e', script], {
+      s.bind(${bind}, async () => {
+        try {
+          for (let i = 0; i < ${n}; i++) {
+            await new Promise((ok, ko) => s.send(Buffer.alloc(64, i & 255), ${port}, '${to}', (e) => (e ? ko(e) : ok())));
+            if (i % ${burst} === ${burst - 1}) await new Promise((r) => setTimeout(r, 1));
+          }
+          s.close();
+        } catch (e) { console.error(e); process.exit(1); }
+      });`;
+    await exec('ip', ['netns', 'exec', this.podNs(pod), process.execPath, '-e', script], {
       timeout: 30_000,
     });
   }
