@@ -2,11 +2,10 @@
 // then keeps the pods equal to the manifests folder (kubelet's static pods): new manifests run,
 // removed ones are torn down, dead NF processes restart per restartPolicy with a doubling
 // back-off (kubelet's CrashLoopBackOff). SIGTERM tears everything down in reverse and exits 0.
-import { readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Logger } from '@flowline/telemetry';
 import type { NodeConfig, NodePaths } from './config';
-import { type PodSpec, parsePods, podKey } from './manifest';
+import { FileDerived, ManifestCache } from './file-cache';
+import { type PodSpec, podKey } from './manifest';
 import { isAlive } from './processes';
 import { NodeRuntime } from './runtime';
 import { readState } from './state';
@@ -35,6 +34,10 @@ export class NodeAgent {
   readonly problems = new Map<string, string>();
   private readonly podProblems = new Map<string, string>();
   private readonly problemsAt = new Map<string, number>();
+  /** The manifests, parsed again only when a file changed. */
+  private readonly manifests = new ManifestCache();
+  /** The state file's agent pid, read again only when the file changed. */
+  private readonly owner: FileDerived<number | undefined>;
 
   constructor(
     config: NodeConfig,
@@ -43,6 +46,7 @@ export class NodeAgent {
     private readonly options: AgentOptions = {},
   ) {
     this.runtime = new NodeRuntime(config, paths, log);
+    this.owner = new FileDerived(() => readState(this.paths.stateFile, this.log)?.agent?.pid);
   }
 
   async start(): Promise<void> {
@@ -53,26 +57,19 @@ export class NodeAgent {
 
   private readDesired(): Map<string, Desired> {
     const desired = new Map<string, Desired>();
-    let files: string[] = [];
-    try {
-      files = readdirSync(this.paths.manifests)
-        .filter((f) => /\.ya?ml$/.test(f))
-        .sort();
-    } catch {
-      return desired;
-    }
     const problems = new Map<string, string>();
-    for (const f of files) {
-      const file = join(this.paths.manifests, f);
-      try {
-        const text = readFileSync(file, 'utf8');
-        for (const spec of parsePods(text, f)) {
-          const key = podKey(spec);
-          if (desired.has(key)) throw new Error(`pod ${key} is also in ${desired.get(key)!.file}`);
-          desired.set(key, { spec, file, text: JSON.stringify(spec) });
+    for (const m of this.manifests.read(this.paths.manifests)) {
+      if (m.error !== undefined) {
+        problems.set(m.file, m.error);
+        continue;
+      }
+      for (const p of m.pods ?? []) {
+        const key = podKey(p.spec);
+        if (desired.has(key)) {
+          problems.set(m.file, `pod ${key} is also in ${desired.get(key)!.file}`);
+          break;
         }
-      } catch (err) {
-        problems.set(f, (err as Error).message);
+        desired.set(key, { spec: p.spec, file: m.file, text: p.text });
       }
     }
     for (const [f, m] of problems)
@@ -112,7 +109,7 @@ export class NodeAgent {
     try {
       // Another agent took this state dir over (this one was orphaned, e.g. its `up` was
       // killed): leave without touching anything it now owns.
-      const owner = readState(this.paths.stateFile, this.log)?.agent?.pid;
+      const owner = this.owner.get(this.paths.stateFile);
       if (owner !== undefined && owner !== process.pid) {
         this.log.error('another node agent owns the state dir; exiting', { owner });
         process.exit(3);
