@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { isIP } from 'node:net';
 import { join } from 'node:path';
+import { parseAddress } from '@flowline/packet';
 import { OvsError } from './errors';
 import { run } from './run';
 import { GENEVE_UDP_PORT } from './tunnel-key';
@@ -37,6 +37,19 @@ export interface TunnelBridge {
   vswitch: Pick<VSwitch, 'addPort' | 'waitForInterface' | 'delPort' | 'listPorts'>;
   /** The chain bridge: tunnel ports go on it. */
   bridge: string;
+}
+
+/** A tunnel bridge, with the local switch's run dir and netns when it is one (for the errors). */
+type TunnelSwitch = TunnelBridge & Partial<Pick<SwitchHandle, 'runDir' | 'netns'>>;
+
+/** Whether `text` is an IPv4 or IPv6 address, by @flowline/packet's one address parser. */
+function isAddress(text: string): boolean {
+  try {
+    parseAddress(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The switch the underlay and tunnels are set up on (an OvsDpdk is one). */
@@ -104,11 +117,7 @@ export function appctl(
 
 const ipArgs = (netns: string, args: string[]): string[] => (netns ? ['-n', netns, ...args] : args);
 
-async function step<T>(
-  sw: TunnelBridge & Partial<Pick<SwitchHandle, 'runDir' | 'netns'>>,
-  what: string,
-  f: () => Promise<T>,
-): Promise<T> {
+async function step<T>(sw: TunnelSwitch, what: string, f: () => Promise<T>): Promise<T> {
   try {
     return await f();
   } catch (err) {
@@ -214,13 +223,13 @@ export async function addTunnelPeer(
  * addTunnelPeer does it and also sets the peer's MAC.
  */
 export async function ensureTunnelPort(
-  sw: TunnelBridge & Partial<Pick<SwitchHandle, 'runDir' | 'netns'>>,
+  sw: TunnelSwitch,
   peerAddress: string,
   options: { timeoutMs?: number } = {},
 ): Promise<{ port: string; created: boolean }> {
   const port = tunnelPortName(peerAddress);
   return step(sw, `adding tunnel port ${port} to ${peerAddress}`, async () => {
-    if (!isIP(peerAddress)) throw new Error(`"${peerAddress}" is not an IP address`);
+    if (!isAddress(peerAddress)) throw new Error(`"${peerAddress}" is not an IP address`);
     const created = await sw.vswitch.addPort(sw.bridge, port, {
       type: 'geneve',
       options: { remote_ip: peerAddress, key: 'flow', dst_port: String(GENEVE_UDP_PORT) },
@@ -248,7 +257,7 @@ export async function readUnderlayAddress(
   const recorded = (await vswitch.getOpenVSwitch()).externalIds[UNDERLAY_ADDRESS_ID];
   if (recorded === undefined || recorded === '') return undefined;
   const address = recorded.split('/')[0] ?? '';
-  if (!isIP(address))
+  if (!isAddress(address))
     throw new TunnelSetupError(
       `Open_vSwitch external_ids:${UNDERLAY_ADDRESS_ID} is "${recorded}", not an address (address/prefix)`,
       { recorded },
@@ -257,10 +266,7 @@ export async function readUnderlayAddress(
 }
 
 /** Removes the tunnel port to a peer node; false when there was none. */
-export async function removeTunnelPeer(
-  sw: TunnelBridge & Partial<Pick<SwitchHandle, 'runDir' | 'netns'>>,
-  peerAddress: string,
-): Promise<boolean> {
+export async function removeTunnelPeer(sw: TunnelSwitch, peerAddress: string): Promise<boolean> {
   return step(sw, `removing the tunnel port to ${peerAddress}`, () =>
     sw.vswitch.delPort(tunnelPortName(peerAddress)),
   );
