@@ -1,7 +1,7 @@
 // The switch's supervision and stop without a real OVS: stand-in daemons are processes whose
 // command line names ovs-vswitchd / ovsdb-server (`exec -a`), with pid files in a run dir.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { OvsDpdk } from '@flowline/ovs';
@@ -28,8 +28,16 @@ async function fakeDaemon(daemon: string): Promise<number> {
   });
   children.push(child);
   const pid = child.pid!;
-  const rec = { pid, marker: daemon, log: '' };
-  for (let i = 0; i < 100 && !isAlive(rec); i++) await new Promise((r) => setTimeout(r, 10));
+  // Until bash has exec'd the daemon's name: before that its own command line already holds
+  // the name, and a stop that reads it mid-exec finds no process and leaves the daemon running.
+  const execd = (): boolean => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith(`${daemon}\0`);
+    } catch {
+      return false;
+    }
+  };
+  for (let i = 0; i < 500 && !execd(); i++) await new Promise((r) => setTimeout(r, 10));
   writeFileSync(join(runDir, `${daemon}.pid`), `${pid}\n`);
   return pid;
 }
