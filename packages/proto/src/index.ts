@@ -23,5 +23,6 @@ export * as devicePluginV1beta1 from './deviceplugin-v1beta1';
 export * as firewallV1 from './firewall-v1';
 export * as routerV1 from './router-v1';
 export * as chainV1 from './chain-v1';
+export * as ipsecV1 from './ipsec-v1';
 export type * as matchV1 from './match-v1';
 export * as trafficGenV1 from './trafficgen-v1';

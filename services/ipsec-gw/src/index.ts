@@ -1,0 +1,15 @@
+export * from './errors';
+export { KeyDirectory, parseHexKey } from './keys';
+export { type PolicyAction, type PolicySpec, validatePolicy } from './policy';
+export {
+  ALGORITHMS,
+  type Algorithm,
+  DEFAULT_REPLAY_WINDOW,
+  type Direction,
+  type Lifetime,
+  MAX_REPLAY_WINDOW,
+  type SaSpec,
+  validateSa,
+} from './sa';
+export { ipsecService, saMessage, sasMessage } from './service';
+export { type IpsecDataplane, IpsecStore, type SaDataCounters, type SaRecord } from './store';

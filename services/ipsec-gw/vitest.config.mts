@@ -1,0 +1,3 @@
+import { flowlineVitestConfig } from '../../vitest.shared.mjs';
+
+export default flowlineVitestConfig('ipsec-gw', { testTimeout: 30_000 });
