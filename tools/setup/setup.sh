@@ -30,12 +30,14 @@ trap 'rc=$?; [ $rc -ne 0 ] && [ "$STEP" != done ] && printf "[setup] step \"%s\"
 # (Debian's CNI library sources): cnitool, the libcni client the CNI plugin's tests build offline;
 # podman, runc and busybox-static: the CNI plugin's podman test (rootful, CNI backend, runc, an
 # image imported from busybox-static: nothing is pulled); nftables: the Linux kernel peer of the
-# NF-bound benchmark (tools/bench).
+# NF-bound benchmark (tools/bench); python3-scapy: the independent ESP peer of packages/dpdk's ESP
+# stage tests (scapy.layers.ipsec; this kernel has no ESP to be the peer). libdpdk-dev brings
+# the crypto PMDs the ESP stage uses (crypto_ipsec_mb, crypto_openssl) and rte_ipsec.
 APT_PACKAGES=(
   dpdk dpdk-dev libdpdk-dev pkg-config build-essential python3 libnuma-dev libpcap-dev
   openvswitch-switch-dpdk openvswitch-common containernetworking-plugins iproute2 procps
   clang libclang-rt-14-dev clang-format shellcheck unzip golang-go golang-github-appc-cni-dev
-  podman runc busybox-static nftables
+  podman runc busybox-static nftables python3-scapy
 )
 
 STEP="check host"

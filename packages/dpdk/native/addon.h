@@ -1,6 +1,7 @@
 // What the binding's files share: addon.cc (argument conversion, errors, the module's exports)
 // and one file per kind of native object (addon_eal.cc, addon_mempool.cc, addon_port.cc,
-// addon_batch.cc, addon_pipeline.cc, addon_generator.cc), each exporting its functions.
+// addon_batch.cc, addon_pipeline.cc, addon_generator.cc, addon_esp.cc), each exporting its
+// functions.
 #ifndef FL_ADDON_H
 #define FL_ADDON_H
 
@@ -25,9 +26,10 @@ Napi::Float64Array Float64s(Napi::Env env, const uint64_t *v, size_t n);
 uint32_t NextId();
 
 // ---- objects by the id (or port number) JavaScript gives, checked ----
-uint16_t Port(const Napi::Value &v);    // addon_port.cc
-void *Pool(const Napi::Value &v);       // addon_mempool.cc
-fl_batch *Batch(const Napi::Value &v);  // addon_batch.cc
+uint16_t Port(const Napi::Value &v);              // addon_port.cc
+void *Pool(const Napi::Value &v);                 // addon_mempool.cc
+fl_batch *Batch(const Napi::Value &v);            // addon_batch.cc
+fl_pipeline *PipelineById(const Napi::Value &v);  // addon_pipeline.cc
 
 // ---- what EAL cleanup (addon_eal.cc) releases, in this order ----
 void ReleasePipelines();  // waits for the ACL builds in flight, then frees every pipeline
@@ -43,6 +45,7 @@ void ExportPort(Napi::Object exports);
 void ExportBatch(Napi::Object exports);
 void ExportPipeline(Napi::Object exports);
 void ExportGenerator(Napi::Object exports);
+void ExportEsp(Napi::Object exports);
 
 }  // namespace flowline
 

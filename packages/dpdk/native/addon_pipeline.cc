@@ -477,6 +477,8 @@ void ReleasePipelines() {
   pipelines.clear();
 }
 
+fl_pipeline *PipelineById(const Napi::Value &v) { return Pipeline(v); }
+
 void ExportPipeline(Napi::Object exports) {
   FL_EXPORT(exports, "pipelineCreate", PipelineCreate);
   FL_EXPORT(exports, "pipelineAddStage", PipelineAddStage);

@@ -120,6 +120,7 @@ enum fl_stage_type {
   FL_STAGE_LPM = 3,
   FL_STAGE_CONNTRACK = 4, /* must come right before an ACL stage; one worker only */
   FL_STAGE_BURN = 5,      /* burns cycles per packet: a benchmark's sensitivity control */
+  FL_STAGE_ESP = 6,       /* ESP tunnel mode (fl_ipsec.h); one worker only */
 };
 enum fl_action { FL_ACT_PASS = 0, FL_ACT_DROP = 1, FL_ACT_PUNT = 2 };
 

@@ -22,6 +22,14 @@ static const char *const reason_names[FL_R_COUNT] = {
     [FL_R_PUNT_FULL] = "punt_full",
     [FL_R_CT_FULL] = "conntrack_full",
     [FL_R_TOO_BIG] = "too_big",
+    [FL_R_NOT_ESP] = "not_esp",
+    [FL_R_ESP_MALFORMED] = "esp_malformed",
+    [FL_R_ESP_NO_SA] = "esp_no_sa",
+    [FL_R_ESP_AUTH] = "esp_auth",
+    [FL_R_ESP_REPLAY] = "esp_replay",
+    [FL_R_ESP_TRAILER] = "esp_trailer",
+    [FL_R_ESP_LIFETIME] = "esp_lifetime",
+    [FL_R_ESP_ERROR] = "esp_error",
 };
 
 const char *fl_reason_name(int reason) {

@@ -16,23 +16,31 @@ extern "C" {
 /* Why a packet was dropped or punted. Shared by the parser and every pipeline stage. */
 enum fl_reason {
   FL_R_OK = 0,
-  FL_R_MALFORMED_L2, /* shorter than an Ethernet header or its VLAN tags */
-  FL_R_MALFORMED_L3, /* truncated IP/ARP header, bad version, IHL or length fields */
-  FL_R_MALFORMED_L4, /* truncated TCP/UDP/SCTP/ICMP header or bad L4 length */
-  FL_R_BAD_EXT,      /* IPv6 extension chain truncated, misplaced or too long */
-  FL_R_FRAGMENT,     /* an IP fragment that the stage does not handle */
-  FL_R_NOT_IP,       /* neither IPv4 nor IPv6 (and not ARP for the router) */
-  FL_R_ACL_DENY,     /* matched a deny rule (or the default action was deny) */
-  FL_R_NO_ROUTE,     /* no LPM route for the destination */
-  FL_R_TTL_EXPIRED,  /* TTL or hop limit would reach zero */
-  FL_R_ARP,          /* ARP, handed to the slow path */
-  FL_R_ND,           /* ICMPv6 neighbour discovery / router solicitation, to the slow path */
-  FL_R_LOCAL,        /* addressed to the NF itself */
-  FL_R_NO_OUTPUT,    /* no output port was chosen */
-  FL_R_TX_FULL,      /* the output queue did not take it */
-  FL_R_PUNT_FULL,    /* the punt ring was full */
-  FL_R_CT_FULL,      /* a new flow found its conntrack bucket full (eviction off) */
-  FL_R_TOO_BIG,      /* longer than the MTU of its LPM next hop, to the slow path */
+  FL_R_MALFORMED_L2,  /* shorter than an Ethernet header or its VLAN tags */
+  FL_R_MALFORMED_L3,  /* truncated IP/ARP header, bad version, IHL or length fields */
+  FL_R_MALFORMED_L4,  /* truncated TCP/UDP/SCTP/ICMP header or bad L4 length */
+  FL_R_BAD_EXT,       /* IPv6 extension chain truncated, misplaced or too long */
+  FL_R_FRAGMENT,      /* an IP fragment that the stage does not handle */
+  FL_R_NOT_IP,        /* neither IPv4 nor IPv6 (and not ARP for the router) */
+  FL_R_ACL_DENY,      /* matched a deny rule (or the default action was deny) */
+  FL_R_NO_ROUTE,      /* no LPM route for the destination */
+  FL_R_TTL_EXPIRED,   /* TTL or hop limit would reach zero */
+  FL_R_ARP,           /* ARP, handed to the slow path */
+  FL_R_ND,            /* ICMPv6 neighbour discovery / router solicitation, to the slow path */
+  FL_R_LOCAL,         /* addressed to the NF itself */
+  FL_R_NO_OUTPUT,     /* no output port was chosen */
+  FL_R_TX_FULL,       /* the output queue did not take it */
+  FL_R_PUNT_FULL,     /* the punt ring was full */
+  FL_R_CT_FULL,       /* a new flow found its conntrack bucket full (eviction off) */
+  FL_R_TOO_BIG,       /* longer than the MTU of its LPM next hop, to the slow path */
+  FL_R_NOT_ESP,       /* an inbound ESP stage's packet that is not ESP */
+  FL_R_ESP_MALFORMED, /* ESP too short for its SA, or its ciphertext not a whole block */
+  FL_R_ESP_NO_SA,     /* no SA for the SPI and outer destination (or for the inner family) */
+  FL_R_ESP_AUTH,      /* ICV check failed (wrong key, altered packet) */
+  FL_R_ESP_REPLAY,    /* sequence number seen already or left of the anti-replay window */
+  FL_R_ESP_TRAILER,   /* decrypted, but bad padding bytes or the wrong next header */
+  FL_R_ESP_LIFETIME,  /* the SA's hard packet or byte lifetime is reached */
+  FL_R_ESP_ERROR,     /* no head/tail room, sequence number space used up, crypto failure */
   FL_R_COUNT
 };
 

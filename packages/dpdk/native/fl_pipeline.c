@@ -125,6 +125,9 @@ static void free_table(int type, void *table) {
   case FL_STAGE_CONNTRACK:
     fl_ct_free(table);
     break;
+  case FL_STAGE_ESP:
+    fl_esp_table_free_all(table);
+    break;
   }
 }
 
@@ -165,6 +168,17 @@ int fl_pipeline_add_conntrack(struct fl_pipeline *p, const struct fl_ct_conf *c,
   return t ? add_table_stage(p, FL_STAGE_CONNTRACK, t, err) : -EINVAL;
 }
 
+int fl_pipeline_add_esp(struct fl_pipeline *p, const struct fl_esp_conf *c, char *err) {
+  /* rte_ipsec's sequence numbers and replay windows are kept without atomics: one writer. */
+  if (p->c.n_workers != 1)
+    return fail(err, -EINVAL, "an ESP stage needs a pipeline with exactly one worker, not %u",
+                p->c.n_workers);
+  struct esp_table *t = fl_esp_table_new(c->dir, err);
+  int s = t ? add_table_stage(p, FL_STAGE_ESP, t, err) : -EINVAL;
+  if (s >= 0) p->stages[s].c.esp = *c;
+  return s;
+}
+
 int fl_pipeline_ct_counters(struct fl_pipeline *p, int s, struct fl_ct_counters *out) {
   if (s < 0 || s >= p->n_stages || p->stages[s].type != FL_STAGE_CONNTRACK) return -EINVAL;
   fl_ct_counters(p->stages[s].table, out);
@@ -184,6 +198,8 @@ static void *swap_table(struct fl_pipeline *p, int s, void *t) {
   p->swaps++;
   return old;
 }
+
+void *fl_pipeline_swap_stage(struct fl_pipeline *p, int s, void *t) { return swap_table(p, s, t); }
 
 int fl_pipeline_acl_build_conf(struct fl_pipeline *p, int s, struct fl_acl_build_conf *out,
                                char *err) {

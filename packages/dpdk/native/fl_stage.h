@@ -14,6 +14,7 @@
 #include <rte_mbuf.h>
 
 #include "fl.h"
+#include "fl_ipsec.h"
 
 /* Workers per pipeline (per-worker rows of a table's hit counters). */
 #define FL_MAX_WORKERS 16
@@ -34,8 +35,9 @@ struct stage {
     struct fl_acl_conf acl;
     struct fl_lpm_conf lpm;
     struct fl_burn_conf burn;
+    struct fl_esp_conf esp;
   } c;
-  void *table; /* RCU protected: struct fl_acl_table, struct lpm_table or struct fl_ct */
+  void *table; /* RCU protected: struct fl_acl_table, lpm_table, fl_ct or esp_table */
   /* The conntrack and ACL stages that work as one, set by fl_pipeline_start: a conntrack stage's
    * pair is the ACL whose permits open its flows and whose table swaps start a flow epoch; an ACL
    * stage's pair is that conntrack (its tracked packets skip the ACL). NULL for any other. */
@@ -94,6 +96,8 @@ void fl_conntrack_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint
                       const struct burst *b);
 void fl_burn_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n,
                  const struct burst *b);
+void fl_esp_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n,
+                const struct burst *b);
 
 static inline void fl_stage_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n,
                                 const struct burst *b) {
@@ -113,12 +117,20 @@ static inline void fl_stage_run(struct stage *s, struct stage_ctr *c, struct pkt
   case FL_STAGE_BURN:
     fl_burn_run(s, c, pk, n, b);
     break;
+  case FL_STAGE_ESP:
+    fl_esp_run(s, c, pk, n, b);
+    break;
   }
 }
 
 /* ---- tables (built aside, swapped in under RCU by fl_pipeline.c) ---- */
 /* ACL (fl_stage_acl.c; the rest of its table API is in fl.h). */
 unsigned fl_acl_table_workers(const struct fl_acl_table *t);
+
+/* ESP (fl_ipsec.c): a stage's empty first table, and its last one freed with every SA. */
+struct esp_table;
+struct esp_table *fl_esp_table_new(uint8_t dir, char *err);
+void fl_esp_table_free_all(struct esp_table *t);
 
 /* LPM (fl_stage_lpm.c). */
 struct lpm_table;

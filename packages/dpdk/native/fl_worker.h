@@ -54,6 +54,9 @@ static inline uint64_t pipeline_now(const struct fl_pipeline *p) {
   return p->c.manual_clock ? __atomic_load_n(&p->now, __ATOMIC_ACQUIRE) : rte_rdtsc();
 }
 
+/* Publishes table t in stage s; returns the old one once no worker can still read it. */
+void *fl_pipeline_swap_stage(struct fl_pipeline *p, int s, void *t);
+
 /* A worker lcore's loop (rte_eal_remote_launch's function; arg: its struct worker). */
 int fl_worker_main(void *arg);
 

@@ -55,6 +55,18 @@ export {
   type RxWaits,
 } from './pipeline';
 export { compileAcl, MAX_ACL_PRIORITY, type AclRule } from './acl';
+export {
+  ESP_ALGORITHMS,
+  ESP_VDEVS,
+  ESP_DEFAULT_REPLAY_WINDOW,
+  ESP_MAX_REPLAY_WINDOW,
+  ESP_MAX_SAS,
+  espSaConf,
+  type EspAlgorithm,
+  type EspSa,
+  type EspSaCounters,
+  type EspStage,
+} from './esp';
 export { compileRoutes, type RoutingTable, type Route, type NextHop } from './lpm';
 export { buildPacket, ipv4Checksum, l3Offset, type PacketSpec } from './packet';
 export {

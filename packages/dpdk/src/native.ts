@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
+import type { EspSaCounters } from './esp';
 import type { ConntrackCounters } from './pipeline';
 
 export interface NativeLink {
@@ -127,6 +128,12 @@ export interface NativeAddon {
   pipelinePunt(pipeline: number, batch: number): number;
   pipelineInject(pipeline: number, batch: number, port: number): number;
   parsePacket(packet: Buffer): NativeParsed;
+  /** direction: 1 outbound, 0 inbound; returns the stage index. */
+  pipelineAddEsp(pipeline: number, direction: number): number;
+  espAddSa(pipeline: number, stage: number, sa: Record<string, unknown>): void;
+  espDelSa(pipeline: number, stage: number, spi: number): EspSaCounters;
+  espSaCounters(pipeline: number, stage: number, spi: number): EspSaCounters;
+  espSpis(pipeline: number, stage: number): number[];
   constants: {
     reasons: string[];
     metaInts: number;

@@ -9,6 +9,7 @@ import { parseMac } from '@flowline/packet';
 import { compileAcl, compileAclAsync, packAcl, type AclRule, type NativeAclRule } from './acl';
 import type { PacketBatch } from './batch';
 import { PipelineError, nativeError } from './errors';
+import { espNative, type EspSa, type EspSaCounters, type EspStage } from './esp';
 import { requireEal } from './eal';
 import { compileRoutes, type RoutingTable } from './lpm';
 import { native } from './native';
@@ -192,7 +193,7 @@ function rxModeOf(m: RxMode): RxMode {
   return m;
 }
 
-export type StageSpec = L2FwdStage | AclStage | LpmStage | ConntrackStage | BurnStage;
+export type StageSpec = L2FwdStage | AclStage | LpmStage | ConntrackStage | BurnStage | EspStage;
 
 export interface Backoff {
   /**
@@ -460,6 +461,13 @@ export class Pipeline {
               `${at}.cycles`,
             );
           index = n.pipelineAddStage(handle, 'burn', { cycles: s.cycles });
+        } else if (s.kind === 'esp') {
+          if (layout.length !== 1)
+            throw new PipelineError(
+              `an esp stage needs exactly one worker (rte_ipsec's sequence state has one writer), got ${layout.length}`,
+              'workers',
+            );
+          index = espNative.addStage(handle, s.direction, at);
         } else {
           throw new PipelineError(
             `unknown stage kind ${JSON.stringify((s as { kind: unknown }).kind)}`,
@@ -761,6 +769,33 @@ export class Pipeline {
   routeHits(stage: string | number): Float64Array {
     this.assertLive();
     return native().pipelineLpmHits(this.handle, this.stage(stage, 'lpm').index);
+  }
+
+  /** Adds an SA to an esp stage (usable at once; a refused SA changes nothing). */
+  addSa(stage: string | number, sa: EspSa): void {
+    this.assertLive();
+    const s = this.stage(stage, 'esp');
+    espNative.addSa(this.handle, s.index, s.name, sa);
+  }
+
+  /** Deletes an SA of an esp stage; returns its final counters. */
+  deleteSa(stage: string | number, spi: number): EspSaCounters {
+    this.assertLive();
+    const s = this.stage(stage, 'esp');
+    return espNative.deleteSa(this.handle, s.index, s.name, spi);
+  }
+
+  /** An SA's counters. */
+  saCounters(stage: string | number, spi: number): EspSaCounters {
+    this.assertLive();
+    const s = this.stage(stage, 'esp');
+    return espNative.counters(this.handle, s.index, s.name, spi);
+  }
+
+  /** The SPIs of an esp stage's SAs, in the order they were added. */
+  sas(stage: string | number): number[] {
+    this.assertLive();
+    return espNative.spis(this.handle, this.stage(stage, 'esp').index);
   }
 
   /** Takes punted packets into the batch (reason via batch.reasonCode(i) / reasons()). */

@@ -1,0 +1,335 @@
+/*
+ * The ESP stage, tunnel mode (RFC 4303) on rte_ipsec. Outbound: each IP packet is encrypted in
+ * the SA carrying its family and put in the SA's outer IPv4/IPv6 header behind the packet's own
+ * Ethernet addresses. Inbound: each ESP packet is checked (fl_esp.h), found by SPI and outer
+ * destination, decrypted, authenticated, replay-checked and decapsulated to the inner packet.
+ * Consecutive packets of one SA go to rte_ipsec as one group: synchronous CPU crypto
+ * (rte_cryptodev_sym_cpu_crypto_process inside rte_ipsec_pkt_cpu_prepare), or for a device
+ * without it an enqueue/dequeue on the stage's own queue pair. A packet rte_ipsec refuses is
+ * dropped with the reason its failure shows. Packets that come out are parsed again, so later
+ * stages see their new headers. One worker: rte_ipsec's sequence and replay state has one writer.
+ */
+#define ALLOW_EXPERIMENTAL_API /* rte_security.h's inline helpers (via rte_ipsec.h) */
+
+#include <string.h>
+
+#include <rte_byteorder.h>
+#include <rte_cryptodev.h>
+#include <rte_ip.h>
+#include <rte_ipsec.h>
+#include <rte_mbuf.h>
+
+#include "fl_esp.h"
+#include "fl_ipsec_sa.h"
+#include "fl_stage.h"
+
+/* What the stage keeps of a packet across rte_ipsec's reordering (indexed by hash.usr). */
+struct esp_pkt {
+  uint8_t mac[12];   /* the frame's Ethernet addresses, put back on the result */
+  uint16_t data_off; /* inbound: data_off when handed over (a changed one was decapsulated) */
+  uint32_t seq;      /* inbound: the sequence number's low 32 bits */
+  uint32_t len;      /* the inner IP packet's length (outbound: before encryption) */
+};
+
+static inline uint32_t ip_len(const uint8_t *ip, int v6) {
+  return v6 ? 40u + (((uint32_t)ip[4] << 8) | ip[5]) : ((uint32_t)ip[2] << 8) | ip[3];
+}
+
+static inline void drop(struct stage_ctr *c, struct pkt *k, int reason) {
+  set_fate(c, k, FL_ACT_DROP, reason);
+}
+
+/* Lookaside crypto for the k packets of s that prepare takes: the ops go through the stage's
+ * queue pair and come back before this returns (software PMDs finish them at dequeue); an op
+ * that failed marks its packet for rte_ipsec_pkt_process to refuse. Returns what prepare took. */
+static int lookaside(const struct esp_table *t, struct esp_sa *s, struct rte_mbuf **mb,
+                     uint16_t k) {
+  struct rte_crypto_op *cop[FL_MAX_BURST];
+  if (rte_crypto_op_bulk_alloc(t->ctx->op_pool, RTE_CRYPTO_OP_TYPE_SYMMETRIC, cop, k) == 0)
+    return -1;
+  uint16_t ok = rte_ipsec_pkt_crypto_prepare(&s->ss, mb, cop, k);
+  if (ok < k) rte_mempool_put_bulk(t->ctx->op_pool, (void **)(cop + ok), k - ok);
+  uint8_t dev = s->ss.crypto.dev_id;
+  uint16_t qp = (uint16_t)t->ctx->qp[dev];
+  uint16_t enq = 0, deq = 0;
+  struct rte_crypto_op *done[FL_MAX_BURST];
+  while (deq < ok) {
+    if (enq < ok) enq += rte_cryptodev_enqueue_burst(dev, qp, cop + enq, ok - enq);
+    deq += rte_cryptodev_dequeue_burst(dev, qp, done + deq, enq - deq);
+  }
+  for (uint16_t i = 0; i < ok; i++) {
+    if (done[i]->status != RTE_CRYPTO_OP_STATUS_SUCCESS)
+      done[i]->sym->m_src->ol_flags |= RTE_MBUF_F_RX_SEC_OFFLOAD_FAILED;
+  }
+  rte_mempool_put_bulk(t->ctx->op_pool, (void **)done, ok);
+  return ok;
+}
+
+/* What prepare took of the k packets (after their crypto), or -1 when none could be tried. */
+static inline int crypto(const struct esp_table *t, struct esp_sa *s, struct rte_mbuf **mb,
+                         uint16_t k) {
+  return s->cpu ? rte_ipsec_pkt_cpu_prepare(&s->ss, mb, k) : lookaside(t, s, mb, k);
+}
+
+/* Drops a group that never reached crypto (no crypto op to be had). */
+static void group_error(struct esp_sa *s, struct rte_mbuf **mb, uint16_t k, struct pkt *pk,
+                        struct stage_ctr *c) {
+  for (uint16_t j = 0; j < k; j++) drop(c, &pk[mb[j]->hash.usr], FL_R_ESP_ERROR);
+  s->errors += k;
+}
+
+/* Whether a packet of len bytes would take s past its hard lifetime, counting the packets of
+ * the group being gathered (which are counted only once crypto is done); else holds it. */
+static inline int over_life(struct esp_sa *s, uint32_t len) {
+  if (s->hard || (s->hard_packets && s->packets + s->pending >= s->hard_packets) ||
+      (s->hard_bytes && s->bytes + s->pending_bytes >= s->hard_bytes)) {
+    s->life++;
+    s->hard = 1;
+    return 1;
+  }
+  s->pending++;
+  s->pending_bytes += len;
+  return 0;
+}
+
+/* Counts a packet s passed and marks the soft / hard lifetime it reached. */
+static inline void sa_count(struct esp_sa *s, uint32_t len) {
+  s->packets++;
+  s->bytes += len;
+  if ((s->soft_packets && s->packets >= s->soft_packets) ||
+      (s->soft_bytes && s->bytes >= s->soft_bytes))
+    s->soft = 1;
+  if ((s->hard_packets && s->packets >= s->hard_packets) ||
+      (s->hard_bytes && s->bytes >= s->hard_bytes))
+    s->hard = 1;
+}
+
+/* The k packets of s in mb, outbound: encrypt, encapsulate, put the MACs back. */
+static void out_group(const struct esp_table *t, struct esp_sa *s, struct rte_mbuf **mb, uint16_t k,
+                      struct pkt *pk, struct esp_pkt *ep, struct stage_ctr *c) {
+  int r = crypto(t, s, mb, k);
+  if (r < 0) return group_error(s, mb, k, pk, c);
+  uint16_t ok = (uint16_t)r;
+  s->seq += k; /* rte_ipsec took k sequence numbers before preparing any packet */
+  uint16_t good = rte_ipsec_pkt_process(&s->ss, mb, ok);
+  for (uint16_t j = 0; j < k; j++) {
+    struct rte_mbuf *m = mb[j];
+    uint32_t i = m->hash.usr;
+    if (j >= good) {
+      s->errors++;
+      drop(c, &pk[i], FL_R_ESP_ERROR);
+      continue;
+    }
+    uint8_t *eth = rte_pktmbuf_mtod(m, uint8_t *);
+    memcpy(eth, ep[i].mac, 12);
+    if (s->outer == 4) {
+      struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eth + FL_ESP_ETH_LEN);
+      ip->hdr_checksum = 0;
+      ip->hdr_checksum = rte_ipv4_cksum(ip);
+    }
+    sa_count(s, ep[i].len);
+    fl_parse(eth, m->data_len, &pk[i].h);
+    c->out++;
+  }
+}
+
+static inline uint64_t esn_of(const struct esp_sa *s, uint32_t seq) {
+  /* RFC 4303 appendix A3, as rte_ipsec reconstructs it from the highest accepted number. */
+  if (!s->esn) return seq;
+  uint32_t tl = (uint32_t)s->seq, th = (uint32_t)(s->seq >> 32), w = s->win;
+  uint32_t bl = tl - w + 1;
+  if (tl >= w - 1)
+    th += seq < bl;
+  else if (th != 0)
+    th -= seq >= bl;
+  return (uint64_t)th << 32 | seq;
+}
+
+/* The anti-replay window (RFC 4303 3.4.3, as RFC 6479 keeps it in 64-bit buckets): 0 when sqn
+ * may be accepted, -1 when it was seen or is left of the window. */
+static inline int win_check(const struct esp_sa *s, uint64_t sqn) {
+  if (!s->win || sqn > s->seq) return 0;
+  if (sqn == 0 || sqn + s->win <= s->seq) return -1;
+  return (s->rwin[(sqn >> 6) & s->rwin_mask] >> (sqn & 63)) & 1 ? -1 : 0;
+}
+
+/* Takes sqn into the window once its packet is authenticated; -1 when a packet before it took
+ * it (one burst can hold a packet twice: both pass win_check before either is decrypted). */
+static inline int win_update(struct esp_sa *s, uint64_t sqn) {
+  if (win_check(s, sqn)) return -1;
+  if (sqn > s->seq) {
+    uint64_t from = s->seq >> 6, to = sqn >> 6;
+    for (uint64_t b = from + 1; b <= to && b <= from + s->rwin_mask + 1; b++)
+      s->rwin[b & s->rwin_mask] = 0;
+    s->seq = sqn;
+  }
+  s->rwin[(sqn >> 6) & s->rwin_mask] |= 1ull << (sqn & 63);
+  return 0;
+}
+
+/* The k packets of s in mb, inbound: decrypt, check, decapsulate; each refusal by its reason. */
+static void in_group(const struct esp_table *t, struct esp_sa *s, struct rte_mbuf **mb, uint16_t k,
+                     struct pkt *pk, struct esp_pkt *ep, struct stage_ctr *c) {
+  /* prepare refuses only a sequence number the window has seen (lengths and room were
+   * checked); process refuses a failed ICV (flagged), a bad trailer (packet untouched) and a
+   * number a packet before it in the group took (packet already decapsulated). */
+  int r = crypto(t, s, mb, k);
+  if (r < 0) return group_error(s, mb, k, pk, c);
+  uint16_t ok = (uint16_t)r;
+  uint16_t good = rte_ipsec_pkt_process(&s->ss, mb, ok);
+  for (uint16_t j = 0; j < k; j++) {
+    struct rte_mbuf *m = mb[j];
+    uint32_t i = m->hash.usr;
+    if (j >= good) {
+      if (j >= ok || m->data_off != ep[i].data_off) {
+        s->replay++;
+        drop(c, &pk[i], FL_R_ESP_REPLAY);
+      } else if (m->ol_flags & RTE_MBUF_F_RX_SEC_OFFLOAD_FAILED) {
+        s->auth++;
+        drop(c, &pk[i], FL_R_ESP_AUTH);
+      } else {
+        s->trailer++;
+        drop(c, &pk[i], FL_R_ESP_TRAILER);
+      }
+      continue;
+    }
+    if (win_update(s, esn_of(s, ep[i].seq)) < 0) {
+      s->replay++;
+      drop(c, &pk[i], FL_R_ESP_REPLAY);
+      continue;
+    }
+    uint8_t *eth = (uint8_t *)rte_pktmbuf_prepend(m, FL_ESP_ETH_LEN);
+    uint32_t len = m->pkt_len - FL_ESP_ETH_LEN;
+    if (!eth) { /* cannot happen: the outer headers freed more room than this */
+      s->errors++;
+      drop(c, &pk[i], FL_R_ESP_ERROR);
+      continue;
+    }
+    memcpy(eth, ep[i].mac, 12);
+    eth[12] = s->inner == 4 ? 0x08 : 0x86;
+    eth[13] = s->inner == 4 ? 0x00 : 0xdd;
+    m->l2_len = 0;
+    m->l3_len = 0;
+    sa_count(s, len);
+    fl_parse(eth, m->data_len, &pk[i].h);
+    c->out++;
+  }
+}
+
+typedef void (*group_fn)(const struct esp_table *, struct esp_sa *, struct rte_mbuf **, uint16_t,
+                         struct pkt *, struct esp_pkt *, struct stage_ctr *);
+
+/* An outbound packet: its SA, with the frame trimmed to its IP packet; NULL when dropped. */
+static inline struct esp_sa *out_admit(const struct esp_table *t, struct stage_ctr *c,
+                                       struct pkt *k, struct esp_pkt *e) {
+  const struct fl_parsed *h = &k->h;
+  if (h->l3 != FL_L3_IPV4 && h->l3 != FL_L3_IPV6) {
+    drop(c, k, h->reason == FL_R_MALFORMED_L2 ? FL_R_MALFORMED_L2 : FL_R_NOT_IP);
+    return NULL;
+  }
+  /* The inner packet's L4 is the peer's business; its IP header must hold up. */
+  if (h->reason == FL_R_MALFORMED_L3 || h->reason == FL_R_BAD_EXT) {
+    drop(c, k, h->reason);
+    return NULL;
+  }
+  struct esp_sa *s = t->active[h->l3 == FL_L3_IPV6];
+  if (!s) {
+    drop(c, k, FL_R_ESP_NO_SA);
+    return NULL;
+  }
+  struct rte_mbuf *m = k->m;
+  uint8_t *p = rte_pktmbuf_mtod(m, uint8_t *);
+  e->len = ip_len(p + h->l3_off, h->l3 == FL_L3_IPV6);
+  if (over_life(s, e->len)) {
+    drop(c, k, FL_R_ESP_LIFETIME);
+    return NULL;
+  }
+  if (m->data_len > h->l3_off + e->len) rte_pktmbuf_trim(m, m->data_len - (h->l3_off + e->len));
+  memcpy(e->mac, p, 12);
+  m->l2_len = h->l3_off; /* Ethernet and VLAN tags give way to the SA's header */
+  m->l3_len = 0;
+  return s;
+}
+
+/* An inbound packet: its SA, checked and laid out for rte_ipsec (outer IP header first); NULL
+ * when dropped. */
+static inline struct esp_sa *in_admit(const struct esp_table *t, struct stage_ctr *c, struct pkt *k,
+                                      struct esp_pkt *e) {
+  struct rte_mbuf *m = k->m;
+  const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
+  struct fl_esp_view v;
+  int r = fl_esp_inspect(p, m->data_len, &k->h, &v);
+  if (r != FL_R_OK) {
+    drop(c, k, r);
+    return NULL;
+  }
+  struct esp_sa *s = esp_lookup(t, v.spi);
+  int v6 = k->h.l3 == FL_L3_IPV6;
+  if (!s || s->outer != (v6 ? 6 : 4) || memcmp(k->h.dst, s->outer_dst, v6 ? 16 : 4) != 0) {
+    drop(c, k, FL_R_ESP_NO_SA);
+    return NULL;
+  }
+  if (fl_esp_check_len(&v, &s->shape) != FL_R_OK) {
+    s->errors++;
+    drop(c, k, FL_R_ESP_MALFORMED);
+    return NULL;
+  }
+  if (win_check(s, esn_of(s, v.seq)) < 0) { /* before any crypto is spent on it */
+    s->replay++;
+    drop(c, k, FL_R_ESP_REPLAY);
+    return NULL;
+  }
+  if (over_life(s, v.ip_end - v.esp_off)) {
+    drop(c, k, FL_R_ESP_LIFETIME);
+    return NULL;
+  }
+  if (m->data_len > v.ip_end) rte_pktmbuf_trim(m, m->data_len - v.ip_end);
+  /* rte_ipsec writes the ESN's high half and the AAD after the ICV. */
+  if (rte_pktmbuf_tailroom(m) < 16 || m->nb_segs != 1) {
+    s->errors++;
+    drop(c, k, FL_R_ESP_ERROR);
+    return NULL;
+  }
+  memcpy(e->mac, p, 12);
+  e->seq = v.seq;
+  rte_pktmbuf_adj(m, k->h.l3_off);
+  m->l2_len = 0;
+  m->l3_len = (uint16_t)(v.esp_off - k->h.l3_off) & 0x1ff;
+  m->ol_flags &= ~(RTE_MBUF_F_RX_SEC_OFFLOAD | RTE_MBUF_F_RX_SEC_OFFLOAD_FAILED);
+  m->packet_type = 0;
+  e->data_off = m->data_off;
+  return s;
+}
+
+void fl_esp_run(struct stage *st, struct stage_ctr *c, struct pkt *pk, uint16_t n,
+                const struct burst *b) {
+  (void)b;
+  const struct esp_table *t = __atomic_load_n((struct esp_table **)&st->table, __ATOMIC_ACQUIRE);
+  int out = t->ctx->dir == FL_ESP_OUTBOUND;
+  group_fn run = out ? out_group : in_group;
+  struct esp_pkt ep[FL_MAX_BURST];
+  struct rte_mbuf *mb[FL_MAX_BURST];
+  struct esp_sa *cur = NULL;
+  uint16_t k = 0;
+  for (uint16_t i = 0; i < n; i++) {
+    struct pkt *p = &pk[i];
+    if (p->fate != FATE_FWD) continue;
+    c->in++;
+    struct esp_sa *s = out ? out_admit(t, c, p, &ep[i]) : in_admit(t, c, p, &ep[i]);
+    if (!s) continue;
+    if (s != cur && k) { /* a group is the run of one SA's packets: their order is kept */
+      run(t, cur, mb, k, pk, ep, c);
+      cur->pending = 0;
+      cur->pending_bytes = 0;
+      k = 0;
+    }
+    cur = s;
+    p->m->hash.usr = i;
+    mb[k++] = p->m;
+  }
+  if (k) {
+    run(t, cur, mb, k, pk, ep, c);
+    cur->pending = 0;
+    cur->pending_bytes = 0;
+  }
+}

@@ -1,0 +1,376 @@
+/**
+ * The ESP stage against an independent ESP implementation, scapy's SecurityAssociation
+ * (test/support/esp_peer.py): the Linux kernel of this machine has no ESP (CONFIG_INET_ESP,
+ * CONFIG_CRYPTO_GCM and CONFIG_CRYPTO_AUTHENC unset, see the README), so it cannot be the peer.
+ * One worker runs ring port A -> esp -> l2fwd -> ring port B; packets go in on A and come out of
+ * B. For each algorithm and each IP version (inner and outer, and mixed): what Flowline encrypts
+ * scapy decrypts to the exact inner packet, and what scapy encrypts Flowline decrypts to the
+ * exact inner packet; a wrong key counts auth failures and delivers nothing, a replay counts a
+ * replay, the sequence numbers cross 2^32 with ESN, and malformed ESP is dropped by reason.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import {
+  ESP_VDEVS,
+  Pipeline,
+  PipelineError,
+  initEal,
+  ipv4Checksum,
+  type Eal,
+  type EspAlgorithm,
+  type EspSa,
+  type Port,
+} from '../../src/index';
+import { dataplaneReady, scrubPrefix, testPrefix } from '../support/env';
+import {
+  MAC_DST,
+  MAC_SRC,
+  frame,
+  innerFrames,
+  key,
+  packetOf,
+  peer,
+  peerReady,
+} from '../support/esp';
+import { BACKOFF, drain, ringPorts, sendAll, settle, type RingRig } from '../support/rig';
+
+const notReady = dataplaneReady() ?? peerReady();
+const prefix = testPrefix('esp');
+let eal: Eal | undefined;
+let rig: RingRig | undefined;
+
+beforeAll(() => {
+  if (notReady) return;
+  eal = initEal({ filePrefix: prefix, lcores: [0, 1], vdevs: [...ESP_VDEVS] });
+  rig = ringPorts('esp', 2);
+});
+afterAll(() => {
+  eal?.cleanup();
+  scrubPrefix(prefix);
+});
+
+const ALGS: EspAlgorithm[] = [
+  'aes-gcm-128',
+  'aes-gcm-256',
+  'aes-cbc-128-hmac-sha256',
+  'aes-cbc-256-hmac-sha256',
+];
+const KEYS: Record<EspAlgorithm, [number, number]> = {
+  'aes-gcm-128': [20, 0],
+  'aes-gcm-256': [36, 0],
+  'aes-cbc-128-hmac-sha256': [16, 32],
+  'aes-cbc-256-hmac-sha256': [32, 32],
+};
+const TUNNEL = {
+  4: { src: '192.0.2.1', dst: '192.0.2.2' },
+  6: { src: '2001:db8:ff::1', dst: '2001:db8:ff::2' },
+} as const;
+
+let nextSpi = 0x1000;
+function sa(alg: EspAlgorithm, inner: 4 | 6, outer: 4 | 6, more: Partial<EspSa> = {}): EspSa {
+  const [k, a] = KEYS[alg];
+  return {
+    spi: nextSpi++,
+    algorithm: alg,
+    key: key(k),
+    ...(a ? { authKey: key(a) } : {}),
+    innerFamily: inner,
+    tunnel: TUNNEL[outer],
+    ...more,
+  };
+}
+
+/** A one-worker pipeline A -> esp (one SA) -> l2fwd -> B, started; closed by the caller. */
+function espPipeline(direction: 'outbound' | 'inbound', sas: EspSa[]): Pipeline {
+  const [a, b] = rig!.ports as [Port, Port];
+  const p = Pipeline.create({
+    inputs: [a],
+    backoff: BACKOFF,
+    stages: [
+      { kind: 'esp', name: 'esp', direction },
+      { kind: 'l2fwd', forward: [{ from: a, to: b }] },
+    ],
+  });
+  for (const s of sas) p.addSa('esp', s);
+  p.start();
+  return p;
+}
+
+/** Sends frames through p (in on A) and returns what came out of B once every fate is known. */
+async function through(p: Pipeline, frames: Buffer[], sentBefore = 0): Promise<Buffer[]> {
+  const [a, b] = rig!.ports as [Port, Port];
+  await sendAll(a, rig!.pool, frames);
+  await settle(p, sentBefore + frames.length);
+  return drain(b);
+}
+
+function withPipeline<T>(p: Pipeline, fn: (p: Pipeline) => Promise<T>): Promise<T> {
+  return fn(p).finally(() => p.close());
+}
+
+const espDrops = (p: Pipeline): Record<string, number> =>
+  p.counters().stages.find((s) => s.name === 'esp')!.drops;
+
+/** Checks an outbound frame: the inner frame's MACs, the outer header, SPI and sequence. */
+function checkOuter(f: Buffer, s: EspSa, outer: 4 | 6, seq: number): Buffer {
+  expect(f.subarray(0, 6)).toEqual(MAC_DST);
+  expect(f.subarray(6, 12)).toEqual(MAC_SRC);
+  const ip = f.subarray(14);
+  if (outer === 4) {
+    expect(f.readUInt16BE(12)).toBe(0x0800);
+    expect(ip[0]).toBe(0x45);
+    expect(ip[9]).toBe(50);
+    expect(ip.readUInt16BE(2)).toBe(ip.length);
+    expect(ipv4Checksum(ip.subarray(0, 20))).toBe(ip.readUInt16BE(10));
+    expect(ip.readUInt32BE(20)).toBe(s.spi);
+    expect(ip.readUInt32BE(24)).toBe(seq >>> 0);
+  } else {
+    expect(f.readUInt16BE(12)).toBe(0x86dd);
+    expect(ip[6]).toBe(50);
+    expect(ip.readUInt16BE(4)).toBe(ip.length - 40);
+    expect(ip.readUInt32BE(40)).toBe(s.spi);
+    expect(ip.readUInt32BE(44)).toBe(seq >>> 0);
+  }
+  return ip;
+}
+
+const CASES: [EspAlgorithm, 4 | 6, 4 | 6][] = [
+  ...ALGS.flatMap((a): [EspAlgorithm, 4 | 6, 4 | 6][] => [
+    [a, 4, 4],
+    [a, 6, 6],
+  ]),
+  ['aes-gcm-128', 4, 6],
+  ['aes-cbc-128-hmac-sha256', 6, 4],
+];
+const N = 24;
+
+describe.skipIf(notReady)('ESP stage interop with scapy (root, hugepages, python3-scapy)', () => {
+  it.each(CASES)(
+    '%s, IPv%s in IPv%s: Flowline encrypts, scapy decrypts the exact inner packets',
+    async (alg, inner, outer) => {
+      const s = sa(alg, inner, outer);
+      const frames = innerFrames(inner, N);
+      await withPipeline(espPipeline('outbound', [s]), async (p) => {
+        const out = await through(p, frames);
+        expect(out).toHaveLength(N);
+        const outers = out.map((f, i) => checkOuter(f, s, outer, i + 1));
+        const dec = peer(
+          s,
+          outers.map((packet) => ({ op: 'decrypt', packet })),
+        );
+        dec.forEach((r, i) => expect(packetOf(r)).toEqual(frames[i]!.subarray(14)));
+        const c = p.saCounters('esp', s.spi);
+        expect(c.packets).toBe(N);
+        expect(c.bytes).toBe(frames.reduce((a, f) => a + f.length - 14, 0));
+        expect(c.seq).toBe(BigInt(N + 1));
+        expect(c.cpuCrypto).toBe(true);
+      });
+    },
+  );
+
+  it.each(CASES)(
+    '%s, IPv%s in IPv%s: scapy encrypts, Flowline decrypts exactly; wrong key and replay counted',
+    async (alg, inner, outer) => {
+      const s = sa(alg, inner, outer);
+      const frames = innerFrames(inner, N);
+      const enc = peer(
+        s,
+        frames.map((f, i) => ({ op: 'encrypt', packet: f.subarray(14), seq: i + 1 })),
+      ).map((r) => frame(packetOf(r)));
+      // The same SPI with other keys: every packet fails its ICV.
+      const wrong = { ...s, key: key(s.key.length), ...(s.authKey ? { authKey: key(32) } : {}) };
+      const forged = peer(
+        wrong,
+        frames
+          .slice(0, 5)
+          .map((f, i) => ({ op: 'encrypt', packet: f.subarray(14), seq: N + 1 + i })),
+      ).map((r) => frame(packetOf(r)));
+      const fresh = frame(
+        packetOf(peer(s, [{ op: 'encrypt', packet: frames[0]!.subarray(14), seq: N + 10 }])[0]),
+      );
+      await withPipeline(espPipeline('inbound', [s]), async (p) => {
+        const out = await through(p, enc);
+        expect(out).toHaveLength(N);
+        out.forEach((f, i) => {
+          expect(f.subarray(0, 12)).toEqual(enc[i]!.subarray(0, 12));
+          expect(f.readUInt16BE(12)).toBe(inner === 4 ? 0x0800 : 0x86dd);
+          expect(f.subarray(14)).toEqual(frames[i]!.subarray(14));
+        });
+        expect(await through(p, forged, N)).toHaveLength(0);
+        expect(await through(p, [enc[3]!, enc[N - 1]!], N + 5)).toHaveLength(0);
+        // A new packet twice in one burst: both pass the window check before either is
+        // decrypted; the second loses at the window update.
+        const twice = await through(p, [fresh, fresh], N + 7);
+        expect(twice.map((f) => f.subarray(14))).toEqual([frames[0]!.subarray(14)]);
+        // And again later: the newest packet, its low 6 bits 32..63 (rte_ipsec misses these).
+        expect(await through(p, [fresh], N + 9)).toHaveLength(0);
+        const c = p.saCounters('esp', s.spi);
+        expect(c).toMatchObject({ packets: N + 1, authFailures: 5, replays: 4, trailerErrors: 0 });
+        expect(c.seq).toBe(BigInt(N + 10));
+        expect(espDrops(p)).toEqual({ esp_auth: 5, esp_replay: 4 });
+      });
+    },
+  );
+
+  it('ESN: outbound sequence numbers cross 2^32 and scapy checks them with the high half', async () => {
+    for (const alg of ['aes-gcm-128', 'aes-cbc-256-hmac-sha256'] as const) {
+      const start = 2 ** 32 - 2;
+      const s = sa(alg, 4, 4, { esn: true, seq: start });
+      const frames = innerFrames(4, 4);
+      await withPipeline(espPipeline('outbound', [s]), async (p) => {
+        const out = await through(p, frames);
+        expect(out).toHaveLength(4);
+        const outers = out.map((f, i) => checkOuter(f, s, 4, start + i));
+        const dec = peer(
+          s,
+          outers.map((packet, i) => ({
+            op: 'decrypt',
+            packet,
+            esnHigh: start + i >= 2 ** 32 ? 1 : 0,
+          })),
+        );
+        dec.forEach((r, i) => expect(packetOf(r)).toEqual(frames[i]!.subarray(14)));
+        // The high half is in the ICV: the wrong one fails at the peer.
+        expect(peer(s, [{ op: 'decrypt', packet: outers[3]!, esnHigh: 0 }])[0]).toHaveProperty(
+          'error',
+        );
+        expect(p.saCounters('esp', s.spi).seq).toBe(BigInt(start + 4));
+      });
+    }
+  });
+
+  it('ESN: inbound reconstructs the high half across 2^32; a wrong high half fails the ICV', async () => {
+    for (const alg of ['aes-gcm-256', 'aes-cbc-128-hmac-sha256'] as const) {
+      const s = sa(alg, 6, 6, { esn: true, seq: 2 ** 32 - 3 });
+      const frames = innerFrames(6, 5);
+      const seqs: [number, number][] = [
+        [0xfffffffe, 0],
+        [0xffffffff, 0],
+        [0, 1],
+        [1, 1],
+      ];
+      const enc = peer(s, [
+        ...seqs.map(([seq, esnHigh], i) => ({
+          op: 'encrypt' as const,
+          packet: frames[i]!.subarray(14),
+          seq,
+          esnHigh,
+        })),
+        // Sequence 2 with the high half 0 (2^32 behind): Flowline takes it as 2^32 + 2.
+        { op: 'encrypt', packet: frames[4]!.subarray(14), seq: 2, esnHigh: 0 },
+      ]).map((r) => frame(packetOf(r)));
+      await withPipeline(espPipeline('inbound', [s]), async (p) => {
+        const out = await through(p, enc);
+        expect(out.map((f) => f.subarray(14))).toEqual(
+          frames.slice(0, 4).map((f) => f.subarray(14)),
+        );
+        const c = p.saCounters('esp', s.spi);
+        expect(c).toMatchObject({ packets: 4, authFailures: 1, replays: 0 });
+        expect(c.seq).toBe(2n ** 32n + 1n);
+      });
+    }
+  });
+
+  it('drops malformed ESP by reason: short, not whole blocks, bad padding, unknown SPI, not ESP', async () => {
+    const s = sa('aes-gcm-128', 4, 4);
+    const c = sa('aes-cbc-128-hmac-sha256', 4, 4, {
+      tunnel: { src: '192.0.2.9', dst: '192.0.2.2' },
+    });
+    const [f] = innerFrames(4, 1, [100]);
+    const good = frame(packetOf(peer(s, [{ op: 'encrypt', packet: f!.subarray(14), seq: 1 }])[0]));
+    // 104 bytes of inner packet: GCM pads 2 bytes, CBC 6, which badPad inverts.
+    const [g] = innerFrames(4, 1, [118]);
+    const badPad = frame(
+      packetOf(peer(s, [{ op: 'encrypt', packet: g!.subarray(14), seq: 2, badPad: true }])[0]),
+    );
+    const badPadCbc = frame(
+      packetOf(peer(c, [{ op: 'encrypt', packet: g!.subarray(14), seq: 1, badPad: true }])[0]),
+    );
+    const cut = (fr: Buffer, n: number): Buffer => {
+      const b = Buffer.from(fr.subarray(0, fr.length - n));
+      b.writeUInt16BE(b.length - 14, 16);
+      b.writeUInt16BE(0, 24);
+      b.writeUInt16BE(ipv4Checksum(b.subarray(14, 34)), 24);
+      return b;
+    };
+    const short = cut(good, good.length - 14 - 20 - 12); // 12 bytes of ESP
+    const ragged = cut(good, 1); // ciphertext not a multiple of 4
+    const unknown = Buffer.from(good);
+    unknown.writeUInt32BE(s.spi + 999, 34);
+    const otherDst = Buffer.from(good);
+    otherDst.writeUInt32BE(0xc0000263, 30); // 192.0.2.99
+    otherDst.writeUInt16BE(0, 24);
+    otherDst.writeUInt16BE(ipv4Checksum(otherDst.subarray(14, 34)), 24);
+    await withPipeline(espPipeline('inbound', [s, c]), async (p) => {
+      const out = await through(p, [short, ragged, unknown, otherDst, badPad, badPadCbc, f!, good]);
+      expect(out.map((x) => x.subarray(14))).toEqual([f!.subarray(14)]);
+      expect(espDrops(p)).toEqual({
+        esp_malformed: 2,
+        esp_no_sa: 2,
+        esp_trailer: 2,
+        not_esp: 1,
+      });
+      expect(p.saCounters('esp', s.spi)).toMatchObject({ packets: 1, trailerErrors: 1, errors: 2 });
+      expect(p.saCounters('esp', c.spi)).toMatchObject({ packets: 0, trailerErrors: 1 });
+    });
+  });
+
+  it('lifetimes: soft marks the SA, hard drops its packets', async () => {
+    const s = sa('aes-gcm-128', 4, 4, { lifetime: { softPackets: 3, hardPackets: 5 } });
+    await withPipeline(espPipeline('outbound', [s]), async (p) => {
+      expect(await through(p, innerFrames(4, 2))).toHaveLength(2);
+      expect(p.saCounters('esp', s.spi)).toMatchObject({ softExpired: false, hardExpired: false });
+      expect(await through(p, innerFrames(4, 6), 2)).toHaveLength(3);
+      expect(p.saCounters('esp', s.spi)).toMatchObject({
+        packets: 5,
+        lifetimeDrops: 3,
+        softExpired: true,
+        hardExpired: true,
+      });
+      expect(espDrops(p)).toEqual({ esp_lifetime: 3 });
+    });
+  });
+
+  it('refuses bad SAs by field and changes nothing; deletes and rekeys while running', async () => {
+    const s = sa('aes-gcm-128', 4, 4);
+    await withPipeline(espPipeline('outbound', [s]), async (p) => {
+      const refused = (bad: EspSa, field: string, msg: RegExp): void => {
+        let err: unknown;
+        try {
+          p.addSa('esp', bad);
+        } catch (e) {
+          err = e;
+        }
+        expect(err).toBeInstanceOf(PipelineError);
+        expect((err as PipelineError).path).toBe(`stages[esp].sas[${bad.spi}].${field}`);
+        expect((err as PipelineError).message).toMatch(msg);
+      };
+      refused(
+        { ...sa('aes-gcm-128', 4, 4), algorithm: 'aes-ctr' as EspAlgorithm },
+        'algorithm',
+        /unknown algorithm/,
+      );
+      refused({ ...sa('aes-gcm-256', 4, 4), key: key(32) }, 'key', /36-byte key/);
+      refused({ ...sa('aes-cbc-128-hmac-sha256', 4, 4), authKey: key(20) }, 'authKey', /32-byte/);
+      refused({ ...sa('aes-gcm-128', 4, 4), spi: s.spi }, 'spi', /SPI \d+ already/);
+      refused({ ...sa('aes-gcm-128', 4, 4), replayWindow: 5000 }, 'replayWindow', /0\.\.4096/);
+      expect(p.sas('esp')).toEqual([s.spi]);
+      // Traffic still uses s.
+      const [f] = innerFrames(4, 1);
+      const [o] = await through(p, [f!]);
+      expect(packetOf(peer(s, [{ op: 'decrypt', packet: o!.subarray(14) }])[0])).toEqual(
+        f!.subarray(14),
+      );
+      // Rekey: the newer SA of the family takes the traffic; deleting it gives it back.
+      const s2 = sa('aes-cbc-256-hmac-sha256', 4, 4);
+      p.addSa('esp', s2);
+      const [o2] = await through(p, [f!], 1);
+      expect(o2!.readUInt32BE(34)).toBe(s2.spi);
+      expect(p.deleteSa('esp', s2.spi)).toMatchObject({ packets: 1 });
+      const [o3] = await through(p, [f!], 2);
+      expect(o3!.readUInt32BE(34)).toBe(s.spi);
+      expect(p.sas('esp')).toEqual([s.spi]);
+      expect(() => p.deleteSa('esp', s2.spi)).toThrow(/no SA with SPI/);
+    });
+  });
+});
