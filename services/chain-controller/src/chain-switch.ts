@@ -45,4 +45,14 @@ export interface ChainSwitch {
    * tunnel port. Empty for a chain on one node or not programmed. Absent: no chain crosses.
    */
   crossings?(chain: string): readonly ChainCrossing[];
+  /**
+   * With a switch per node: why the node this port is on is lost (its switch stopped
+   * answering), if it is. The controller counts a hop on a lost node as down (issue 19).
+   */
+  portLost?(port: string): string | undefined;
+  /**
+   * With a switch per node: calls back when a node is found lost and when it answers again;
+   * returns the unsubscribe.
+   */
+  watchNodes?(listener: (node: string, up: boolean) => void): () => void;
 }

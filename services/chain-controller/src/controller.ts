@@ -14,7 +14,7 @@ import {
 import { MAX_CHAINS } from './limits';
 import { type CompileOptions, type ResolvedChain, chainKey, compileFlows, originOf } from './flows';
 import { HopConfigs, type HopConfigUndo } from './hop-configs';
-import { type HealthWatch, HopHealth } from './hop-health';
+import { type HealthWatch, HopHealth, type HopState } from './hop-health';
 import { PortResolver, samePorts } from './port-resolver';
 import { SerialQueue } from './serial-queue';
 import { type ValidChainSpec, validateChainName, validateChainSpec } from './spec';
@@ -58,7 +58,12 @@ export class ChainController {
   private readonly hopHealth: HopHealth;
   /** Hops back from down whose hop config was refused: out of the path until it is applied. */
   private readonly unconfigured = new Set<string>();
-  private readonly healthOf = (nf: string) => this.hopHealth.of(nf);
+  /** A hop's health: down when its node is lost, else as its NF last reported. */
+  private readonly healthOf = (nf: string): HopState | undefined => {
+    const lost = this.nodeLostOf(nf);
+    return lost ? { healthy: false, message: lost } : this.hopHealth.of(nf);
+  };
+  private readonly unwatchNodes: () => void;
 
   constructor(private readonly options: ChainControllerOptions) {
     this.now = options.now ?? Date.now;
@@ -71,6 +76,13 @@ export class ChainController {
       wanted: () => [...this.chains.values()].flatMap((c) => c.spec.hops.map((h) => h.nf)),
       onReport: (nf, healthy, message) => void this.onHealth(nf, healthy, message),
     });
+    this.unwatchNodes =
+      options.switch.watchNodes?.(
+        (node, up) =>
+          void this.onNode(node, up).catch((err: unknown) =>
+            this.options.logger?.warn('programming after a node change failed', { node, err }),
+          ),
+      ) ?? (() => undefined);
   }
 
   /** Loads the stored chains and programs every one whose ports resolve. */
@@ -238,6 +250,7 @@ export class ChainController {
   }
 
   stop(): void {
+    this.unwatchNodes();
     this.hopHealth.stop();
     this.listeners.clear();
   }
@@ -320,11 +333,54 @@ export class ChainController {
     state.nfUndo = [];
   }
 
-  /** The resolved chains, each hop marked with its health. */
+  /** The resolved chains, each hop marked with its health (down, too, on a lost node). */
   private resolvedOf(chains: Map<string, ChainState>): ResolvedChain[] {
-    return [...chains.values()].flatMap((c) =>
-      c.resolved ? [this.hopHealth.mark(c.resolved)] : [],
-    );
+    const lost = this.options.switch.portLost?.bind(this.options.switch);
+    return [...chains.values()].flatMap((c) => {
+      if (!c.resolved) return [];
+      const marked = this.hopHealth.mark(c.resolved);
+      if (!lost) return [marked];
+      return [
+        {
+          ...marked,
+          hops: marked.hops.map((h) =>
+            h.healthy && (lost(h.ingressPort) ?? lost(h.egressPort)) !== undefined
+              ? { ...h, healthy: false }
+              : h,
+          ),
+        },
+      ];
+    });
+  }
+
+  /** Why the node of an NF's ports (in any programmed chain) is lost, if it is. */
+  private nodeLostOf(nf: string): string | undefined {
+    const lost = this.options.switch.portLost?.bind(this.options.switch);
+    if (!lost) return undefined;
+    for (const state of this.chains.values())
+      for (const h of state.resolved?.hops ?? [])
+        if (h.nf === nf) {
+          const why = lost(h.ingressPort) ?? lost(h.egressPort);
+          if (why !== undefined) return why;
+        }
+    return undefined;
+  }
+
+  /**
+   * A node was found lost, or answers again: the chains are programmed again (its hops down
+   * or back, as their failure policy says; a node back gets its whole table), and the chains
+   * with a hop there are reported.
+   */
+  private onNode(node: string, up: boolean): Promise<void> {
+    return this.serial(async () => {
+      this.options.logger?.info(up ? 'node back' : 'node lost', { node });
+      await this.program(this.chains);
+      for (const state of this.chains.values()) {
+        const before = `${state.phase} ${state.message}`;
+        refreshPhase(state, this.healthOf, this.now);
+        if (`${state.phase} ${state.message}` !== before) this.emit('MODIFIED', state);
+      }
+    });
   }
 
   /**

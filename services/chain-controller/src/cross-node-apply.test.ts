@@ -35,6 +35,20 @@ describe('applyAcrossNodes', () => {
     expect(r).toEqual({ applied: ['a', 'b'], unchangedFailed: [] });
   });
 
+  it('applies a node whose table only gains flows before the others (a hop coming back on it)', async () => {
+    const f = fleet({ a: ['a-to-tunnel-b', 'default'], b: ['default'] });
+    await applyAcrossNodes(
+      [
+        // a steers into the tunnel to b again, b gets the flows receiving from it
+        change('a', ['a-around-b', 'default'], ['a-to-tunnel-b', 'default']),
+        change('b', ['default'], ['b-from-tunnel-a', 'default']),
+        change('c', ['c-x', 'default'], ['default']),
+      ],
+      f.apply,
+    );
+    expect(f.calls.map(([n]) => n)).toEqual(['b', 'a', 'c']);
+  });
+
   it('undoes node a when node b fails: a has its previous table back, and the error says so', async () => {
     const f = fleet({ a: ['old-a'], b: ['old-b'] }, { b: 'always' });
     const log = recordingLogger();

@@ -6,7 +6,10 @@ import type { Logger } from '@flowline/telemetry';
  * did on the others, so no node is left steering into a path another node does not complete.
  *
  * Each node's table is replaced whole (one bundle per node, atomic there); across nodes there
- * is no transaction, so the undo is the previous table applied again, last applied first. A
+ * is no transaction, so the undo is the previous table applied again, last applied first. Nodes
+ * whose table only gains flows go first: they start nothing by themselves (their new flows wait
+ * for packets the other nodes do not send yet), so a node that starts sending into a tunnel,
+ * e.g. a hop coming back on another node, finds the receiving flows there already. A
  * node whose table the change does not alter is applied too (a switch that restarted gets its
  * flows back), but its failure does not fail the change: a node that is down must not block
  * changes elsewhere.
@@ -51,8 +54,15 @@ export interface CrossNodeApplyResult {
 const same = (a: readonly string[], b: readonly string[]): boolean =>
   a.length === b.length && a.every((f, i) => f === b[i]);
 
+/** Whether `next` holds every flow of `previous` and more: the node only gains flows. */
+const onlyGains = (c: NodeChange): boolean => {
+  const next = new Set(c.next);
+  return c.next.length > c.previous.length && c.previous.every((f) => next.has(f));
+};
+
 /**
- * Applies every node's new table in node-name order. When a node whose table changes fails,
+ * Applies every node's new table: those that only gain flows first, then the others, each
+ * group in node-name order. When a node whose table changes fails,
  * the nodes changed so far get their previous table back (last first) and CrossNodeApplyError
  * says which node failed and what was undone.
  */
@@ -61,7 +71,9 @@ export async function applyAcrossNodes(
   apply: (node: string, flows: readonly string[]) => Promise<void>,
   log?: Logger,
 ): Promise<CrossNodeApplyResult> {
-  const ordered = [...changes].sort((x, y) => x.node.localeCompare(y.node));
+  const ordered = [...changes].sort(
+    (x, y) => Number(onlyGains(y)) - Number(onlyGains(x)) || x.node.localeCompare(y.node),
+  );
   const changedDone: NodeChange[] = [];
   const result: CrossNodeApplyResult = { applied: [], unchangedFailed: [] };
   for (const change of ordered) {

@@ -510,3 +510,144 @@ describe('NodeSwitches makes the tunnel ports a change needs (kubernetes mode)',
     ]);
   });
 });
+
+describe('NodeSwitches: a node that becomes unreachable (issue 19, failover)', () => {
+  /** A node with tunnels that can go silent: then nothing it is asked ever answers. */
+  class SilentNode extends MemoryNode {
+    silent = false;
+    private readonly never = new Promise<never>(() => undefined);
+    override apply(flows: string[]): Promise<void> {
+      return this.silent ? this.never : super.apply(flows);
+    }
+    override ports() {
+      return this.silent ? this.never : super.ports();
+    }
+    async ensureTlvMap(): Promise<void> {
+      await Promise.resolve();
+    }
+    probe(): Promise<void> {
+      return this.silent ? this.never : Promise.resolve();
+    }
+  }
+  const tunnelTo = (peer: string, name: string) => ({
+    name,
+    externalIds: { [TUNNEL_PEER_ID]: peer },
+  });
+  const LIVENESS = { probeMs: 10, lostAfterMs: 60 };
+  const setUp = () => {
+    const a = new SilentNode([
+      { name: 'a-gen', externalIds: pod('nfs', 'gen', 'net1') },
+      { name: 'a-fw1', externalIds: pod('nfs', 'fw', 'net1') },
+      { name: 'a-fw2', externalIds: pod('nfs', 'fw', 'net2') },
+      { name: 'a-sink', externalIds: pod('nfs', 'sink', 'net1') },
+      tunnelTo('10.0.0.2', 'gnv-b'),
+    ]);
+    const b = new SilentNode([
+      { name: 'b-rtr1', externalIds: pod('nfs', 'rtr', 'net1') },
+      { name: 'b-rtr2', externalIds: pod('nfs', 'rtr', 'net2') },
+      tunnelTo('10.0.0.1', 'gnv-a'),
+    ]);
+    const fleet = new NodeSwitches(
+      () => ['10.0.0.1', '10.0.0.2'],
+      async (address) => (address === '10.0.0.1' ? a : b),
+      undefined,
+      5000,
+      () => undefined,
+      LIVENESS,
+    );
+    const events: [string, boolean][] = [];
+    fleet.watchNodes((node, up) => events.push([node, up]));
+    return { a, b, fleet, events };
+  };
+  const until = async (what: string, ok: () => boolean, ms = 2000): Promise<void> => {
+    const end = Date.now() + ms;
+    while (!ok()) {
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+
+  it('finds a node whose switch went silent lost within a probe and its deadline, and back when it answers', async () => {
+    const { b, fleet, events } = setUp();
+    await fleet.portNames();
+    await new Promise((r) => setTimeout(r, 30));
+    expect(events).toEqual([]);
+    b.silent = true;
+    const t0 = Date.now();
+    await until('node b lost', () => events.length > 0);
+    expect(Date.now() - t0).toBeLessThan(LIVENESS.probeMs + LIVENESS.lostAfterMs + 100);
+    expect(events).toEqual([['10.0.0.2', false]]);
+    expect(fleet.isLost('10.0.0.2')).toBe(true);
+    expect(fleet.portLost('b-rtr1')).toMatch(
+      /^node 10\.0\.0\.2 is unreachable: its switch did not answer a probe within 60 ms$/,
+    );
+    expect(fleet.portLost('a-fw1')).toBeUndefined();
+    // Operations on it fail at once, naming it; its ports are the ones it had.
+    await expect(fleet.flowStats()).resolves.toEqual(
+      expect.not.arrayContaining([expect.objectContaining({ node: '10.0.0.2' })]),
+    );
+    expect([...(await fleet.portNames())]).toContain('b-rtr1');
+    b.silent = false;
+    await until('node b back', () => events.length > 1);
+    expect(events).toEqual([
+      ['10.0.0.2', false],
+      ['10.0.0.2', true],
+    ]);
+    expect(fleet.portLost('b-rtr1')).toBeUndefined();
+    fleet.close();
+  });
+
+  it('a read waiting on a node when it is found lost ends then, with the ports the node had', async () => {
+    const { b, fleet } = setUp();
+    await fleet.portNames();
+    b.silent = true; // nothing it is asked answers, and it is not lost yet
+    const t0 = Date.now();
+    const names = await fleet.portNames();
+    expect(Date.now() - t0).toBeLessThan(LIVENESS.probeMs + LIVENESS.lostAfterMs + 100);
+    expect([...names]).toEqual(expect.arrayContaining(['a-fw1', 'b-rtr1', 'b-rtr2']));
+    fleet.close();
+  });
+
+  it('the chain fails over from a lost node at once: its hop down (bypassed on the others), the node left out, its whole table given again when it is back', async () => {
+    const { a, b, fleet } = setUp();
+    const controller = new ChainController({
+      store: new MemoryChainStore(),
+      directory: new SwitchAttachmentDirectory(fleet),
+      switch: fleet,
+      health: () => () => undefined,
+    });
+    await controller.start();
+    await controller.create('cross', { ...crossSpec('nfs'), failurePolicy: 'BYPASS' });
+    // and one on node b alone: b's table changes whenever it is given again
+    await controller.create('on-b', {
+      classifier: { ingressPort: 'nfs/rtr/net2', ipVersion: 4, protocol: 'tcp' },
+      egressPort: 'nfs/rtr/net1',
+    });
+    const actions = (t: string[]) => t.map((f) => f.replace(/^.*actions=/, ''));
+    const through = actions(a.table);
+    expect(through).toEqual([
+      'output:a-fw1',
+      expect.stringMatching(/output:gnv-b$/),
+      'output:a-sink',
+      'NORMAL',
+    ]);
+    const bTable = b.table;
+    const hop = () => controller.get('cross').status?.hops?.[1];
+
+    b.silent = true;
+    await until('rtr down', () => hop()?.healthy === false);
+    expect(hop()?.message).toMatch(/^node 10\.0\.0\.2 is unreachable: /);
+    await until('the bypass on node a', () => !a.table.some((f) => f.includes('gnv-b')));
+    expect(actions(a.table)).toEqual(['output:a-fw1', 'output:a-sink', 'NORMAL']);
+    expect(controller.get('cross').status?.phase).toBe('DEGRADED');
+    expect(b.table).toEqual(bTable); // never reached
+
+    b.table = ['priority=0,actions=NORMAL']; // as a switch that restarted meanwhile
+    b.silent = false;
+    await until('rtr back', () => controller.get('cross').status?.phase === 'ACTIVE');
+    expect(actions(a.table)).toEqual(through);
+    expect(b.table).toEqual(bTable);
+    controller.stop();
+    fleet.close();
+  });
+});

@@ -54,6 +54,11 @@ export interface NodeSwitch {
    * (OVS drops the packet that asks).
    */
   primeTunnel?(port: string): Promise<void>;
+  /**
+   * One round trip to the node's switch (an OVSDB echo) within `timeoutMs`: how NodeSwitches
+   * tells a node that answers from one that went silent. Absent: the node is never probed.
+   */
+  probe?(timeoutMs: number): Promise<void>;
   close(): void;
 }
 
@@ -92,6 +97,9 @@ export function ovsNodeSwitch(
       await removeTunnelPeer(sw, peer);
     },
     primeTunnel: (port) => sw.openflow.packetOut(port, TUNNEL_PRIMING_FRAME),
+    probe: async (timeoutMs) => {
+      await sw.vswitch.client.request('echo', ['flowline-probe'], timeoutMs);
+    },
     close,
   };
 }
@@ -131,6 +139,38 @@ export class TunnelCreateError extends Error {
       `creating the tunnel from node ${from} to node ${to}${peer ? ` (underlay address ${peer})` : ''} failed: ${(cause as Error)?.message ?? String(cause)}; nothing of this change was applied`,
     );
   }
+}
+
+/**
+ * The node's switch stopped answering (its probes went unanswered, or its connection closed):
+ * what an operation on it gets, at once or as soon as the node is found lost while it waits.
+ */
+export class NodeLostError extends Error {
+  override readonly name = 'NodeLostError';
+  constructor(
+    readonly node: string,
+    readonly reason: string,
+  ) {
+    super(`node ${node} is unreachable: ${reason}`);
+  }
+}
+
+/** How NodeSwitches tells a lost node (issue 19: failover under a second). */
+export interface NodeLivenessOptions {
+  /** The pause between a node's probes (default 100 ms). */
+  probeMs?: number;
+  /** A probe unanswered this long (or failing) makes the node lost (default 500 ms). */
+  lostAfterMs?: number;
+}
+
+/** A node's liveness as NodeSwitches tracks it. */
+interface NodeLife {
+  /** Why it is lost; undefined while it answers. */
+  lost?: string;
+  /** Rejects (NodeLostError) when the node is found lost: what waiting operations race. */
+  gone: Promise<never>;
+  fail: (err: NodeLostError) => void;
+  timer?: NodeJS.Timeout;
 }
 
 /** Fills `{nodeIP}` in an OVS remote template (tcp:{nodeIP}:6640); brackets IPv6. */
@@ -225,6 +265,15 @@ export class NodeSwitches implements ChainSwitch {
   private readonly appliedTables = new Map<string, readonly string[]>();
   /** Each chain's crossings as last applied by applyChains (nodes named by address). */
   private crossed = new Map<string, ChainCrossing[]>();
+  /** Each probed node's liveness (nodes whose switch has `probe`). */
+  private readonly lives = new Map<string, NodeLife>();
+  private readonly nodeListeners = new Set<(node: string, up: boolean) => void>();
+  /** Each node's ports as last read: what a lost node is taken to have, so its chains resolve. */
+  private readonly lastPorts = new Map<
+    string,
+    { name: string; externalIds: Record<string, string> }[]
+  >();
+  private closed = false;
 
   constructor(
     private readonly addresses: () => Iterable<string>,
@@ -233,7 +282,119 @@ export class NodeSwitches implements ChainSwitch {
     private readonly retryMs = 5000,
     /** A node's name for the status, from its address (its pods' spec.nodeName); else the address. */
     private readonly nameOf: (address: string) => string | undefined = () => undefined,
+    private readonly liveness: NodeLivenessOptions = {},
   ) {}
+
+  /**
+   * Calls `listener` when a node is found lost (its switch stopped answering) and when it
+   * answers again; returns the unsubscribe. The controller counts the hops of a lost node as
+   * down (their chains' failure policy) and programs the node again when it is back.
+   */
+  watchNodes(listener: (node: string, up: boolean) => void): () => void {
+    this.nodeListeners.add(listener);
+    return () => this.nodeListeners.delete(listener);
+  }
+
+  /** Why the node `port` is on is lost, if it is (as of the last portNames()). */
+  portLost(port: string): string | undefined {
+    const [first, ...others] = this.nodesOf(port);
+    const reason = first === undefined ? undefined : this.lives.get(first)?.lost;
+    if (first === undefined || reason === undefined || others.some((n) => !this.isLost(n)))
+      return undefined;
+    return `node ${this.nameOf(first) ?? first} is unreachable: ${reason}`;
+  }
+
+  /** Whether the node at `address` is lost now. */
+  isLost(address: string): boolean {
+    return this.lives.get(address)?.lost !== undefined;
+  }
+
+  /**
+   * A freshly connected node's switch, probed from now on (when it can be): every operation on
+   * it fails with NodeLostError at once while it is lost, and one waiting when it is found lost
+   * fails then, so that a node gone silent never holds up a change on the others.
+   */
+  private watchNode(address: string, sw: NodeSwitch): NodeSwitch {
+    const probe = sw.probe?.bind(sw);
+    if (!probe) return sw;
+    const life = this.newLife();
+    this.lives.set(address, life);
+    const probeMs = this.liveness.probeMs ?? 100;
+    const lostAfterMs = this.liveness.lostAfterMs ?? 500;
+    const tick = async (): Promise<void> => {
+      if (this.closed || this.lives.get(address) !== life) return;
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        await Promise.race([
+          probe(lostAfterMs),
+          new Promise<never>((_, ko) => {
+            timer = setTimeout(
+              () => ko(new Error(`its switch did not answer a probe within ${lostAfterMs} ms`)),
+              lostAfterMs,
+            );
+          }),
+        ]);
+        if (life.lost !== undefined) this.nodeBack(address, life);
+      } catch (err) {
+        if (life.lost === undefined) this.nodeLost(address, life, (err as Error).message);
+      } finally {
+        clearTimeout(timer);
+      }
+      if (this.closed) return;
+      life.timer = setTimeout(() => void tick(), probeMs);
+      life.timer.unref();
+    };
+    void tick();
+    const guard = <T>(op: () => Promise<T>): Promise<T> => {
+      if (life.lost !== undefined) return Promise.reject(new NodeLostError(address, life.lost));
+      const running = op();
+      running.catch(() => undefined); // it may lose the race
+      return Promise.race([running, life.gone]);
+    };
+    const { ensureTlvMap, underlayAddress, ensureTunnel, removeTunnel, primeTunnel } = sw;
+    return {
+      apply: (flows) => guard(() => sw.apply(flows)),
+      flowStats: () => guard(() => sw.flowStats()),
+      ports: () => guard(() => sw.ports()),
+      ...(ensureTlvMap ? { ensureTlvMap: (m) => guard(() => ensureTlvMap.call(sw, m)) } : {}),
+      ...(underlayAddress ? { underlayAddress: () => guard(() => underlayAddress.call(sw)) } : {}),
+      ...(ensureTunnel ? { ensureTunnel: (p) => guard(() => ensureTunnel.call(sw, p)) } : {}),
+      ...(removeTunnel ? { removeTunnel: (p) => guard(() => removeTunnel.call(sw, p)) } : {}),
+      ...(primeTunnel ? { primeTunnel: (p) => guard(() => primeTunnel.call(sw, p)) } : {}),
+      probe,
+      close: () => sw.close(),
+    };
+  }
+
+  private newLife(): NodeLife {
+    let fail: (err: NodeLostError) => void = () => undefined;
+    const gone = new Promise<never>((_, ko) => (fail = ko));
+    gone.catch(() => undefined);
+    return { gone, fail };
+  }
+
+  /** The node stopped answering: operations on it fail, its table counts as unknown. */
+  private nodeLost(address: string, life: NodeLife, reason: string): void {
+    life.lost = reason;
+    life.fail(new NodeLostError(address, reason));
+    // Whatever it holds now, it gets its whole table again when it is back.
+    this.appliedTables.delete(address);
+    this.applied.delete(address);
+    this.log?.warn('node switch lost; its hops count as down until it answers', {
+      node: address,
+      reason,
+    });
+    for (const l of this.nodeListeners) l(address, false);
+  }
+
+  private nodeBack(address: string, life: NodeLife): void {
+    const fresh = this.newLife();
+    life.lost = undefined;
+    life.gone = fresh.gone;
+    life.fail = fresh.fail;
+    this.log?.info('node switch answers again', { node: address });
+    for (const l of this.nodeListeners) l(address, true);
+  }
 
   /**
    * Reachable node switches, connecting to nodes seen for the first time (a connected node's
@@ -251,7 +412,8 @@ export class NodeSwitches implements ChainSwitch {
       let pending = this.connecting.get(address);
       if (!pending) {
         pending = this.connect(address).then(
-          (sw) => {
+          (connected) => {
+            const sw = this.watchNode(address, connected);
             this.nodes.set(address, sw);
             this.log?.info('connected to node switch', { node: address });
             return sw;
@@ -274,15 +436,25 @@ export class NodeSwitches implements ChainSwitch {
     return out.sort(([a], [b]) => a.localeCompare(b));
   }
 
-  /** Each reachable node's ports; a node failing now is left out (and warned about). */
+  /**
+   * Each reachable node's ports; a node failing now is left out (and warned about), except a
+   * lost one, which is taken to have the ports it had (its chains still resolve, its hops down).
+   */
   private async portsByNode(): Promise<
     [string, { name: string; externalIds: Record<string, string> }[]][]
   > {
     const out: [string, { name: string; externalIds: Record<string, string> }[]][] = [];
     for (const [address, sw] of await this.reachable()) {
       try {
-        out.push([address, await sw.ports()]);
+        const ports = await sw.ports();
+        this.lastPorts.set(address, ports);
+        out.push([address, ports]);
       } catch (err) {
+        const last = this.lastPorts.get(address);
+        if (err instanceof NodeLostError && last) {
+          out.push([address, last]);
+          continue;
+        }
         this.log?.warn('reading a node switch failed', {
           node: address,
           err: (err as Error).message,
@@ -304,9 +476,13 @@ export class NodeSwitches implements ChainSwitch {
         if (peer) tunnels.set(address, (tunnels.get(address) ?? new Map()).set(peer, p.name));
       }
       const sw = this.nodes.get(address);
+      const underlay =
+        (await sw?.underlayAddress?.().catch((err: unknown) => err as Error)) ?? address;
+      const known = this.underlays.get(address);
+      // A lost node keeps the underlay address it had.
       underlays.set(
         address,
-        (await sw?.underlayAddress?.().catch((err: unknown) => err as Error)) ?? address,
+        underlay instanceof NodeLostError && known !== undefined ? known : underlay,
       );
     }
     this.portNodes = portNodes;
@@ -465,6 +641,7 @@ export class NodeSwitches implements ChainSwitch {
         await sw.apply(share);
         this.applied.set(address, key);
       } catch (err) {
+        if (err instanceof NodeLostError) continue; // programmed again when it is back
         if (this.applied.get(address) !== key) throw err;
         this.log?.warn('node switch failed; this change leaves its flows as they were', {
           node: address,
@@ -551,11 +728,18 @@ export class NodeSwitches implements ChainSwitch {
       async (node, flows) => {
         const sw = byName.get(node);
         if (!sw) throw new Error(`node ${node} is not reachable`);
-        if (flows.some((f) => f.includes('tun_metadata'))) {
-          if (!sw.ensureTlvMap) throw new Error(`node ${node}'s switch cannot set a TLV map`);
-          await sw.ensureTlvMap([CHAIN_OPTION]);
+        try {
+          if (flows.some((f) => f.includes('tun_metadata'))) {
+            if (!sw.ensureTlvMap) throw new Error(`node ${node}'s switch cannot set a TLV map`);
+            await sw.ensureTlvMap([CHAIN_OPTION]);
+          }
+          await sw.apply([...flows]);
+        } catch (err) {
+          // A lost node is left out of the change, not a reason to undo it on the others (they
+          // are failing over from it); it gets its whole table when it answers again.
+          if (err instanceof NodeLostError) return;
+          throw err;
         }
-        await sw.apply([...flows]);
         this.appliedTables.set(node, flows);
         this.applied.set(node, flows.join('\n'));
       },
@@ -572,6 +756,7 @@ export class NodeSwitches implements ChainSwitch {
         const node = this.nameOf(address) ?? address;
         for (const f of await sw.flowStats()) out.push({ ...f, node });
       } catch (err) {
+        if (err instanceof NodeLostError) continue;
         this.log?.warn('reading flows of a node switch failed', {
           node: address,
           err: (err as Error).message,
@@ -582,6 +767,9 @@ export class NodeSwitches implements ChainSwitch {
   }
 
   close(): void {
+    this.closed = true;
+    for (const life of this.lives.values()) clearTimeout(life.timer);
+    this.lives.clear();
     for (const sw of this.nodes.values()) sw.close();
     this.nodes.clear();
   }
