@@ -8,6 +8,7 @@ import { NodeSwitches, SwitchAttachmentDirectory, ovsNodeSwitch } from '../../sr
 import { TunnelSwitches, ovsTunnelNode } from '../../src/tunnel-switches';
 import {
   GEN_FW_RTR_SINK,
+  GEN_FW_SINK_ON_0_RTR_ON_1,
   NodeBed,
   getChainAsOperator,
   receivedFromTunnel,
@@ -30,12 +31,7 @@ describe.skipIf(!root)('a chain across two OVS-DPDK nodes through Geneve tunnels
   const bed = new NodeBed({
     tag: 'flccx',
     nodes: 2,
-    pods: [
-      [0, 'gen', ['net1']],
-      [0, 'fw', ['net1', 'net2']],
-      [0, 'sink', ['net1']],
-      [1, 'rtr', ['net1', 'net2']],
-    ],
+    pods: GEN_FW_SINK_ON_0_RTR_ON_1,
     underlay: (i) => `198.18.0.${i + 1}/24`,
   });
   const nodes = bed.nodes;

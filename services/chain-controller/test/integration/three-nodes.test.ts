@@ -10,11 +10,12 @@ import {
 } from '@flowline/ovs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChainController } from '../../src/controller';
-import { NodeSwitches, SwitchAttachmentDirectory, tcpNodeConnector } from '../../src/node-switches';
+import { type NodeSwitches, SwitchAttachmentDirectory } from '../../src/node-switches';
 import {
   GEN_FW_RTR_SINK,
   NodeBed,
   getChainAsOperator,
+  hostLink,
   receivedFromTunnel,
   startController,
 } from '../support/node-bed';
@@ -40,12 +41,8 @@ const OVSDB_PORT = 16641;
 const OPENFLOW_PORT = 16654;
 const UNDERLAY = ['198.18.0.11', '198.18.0.12', '198.18.0.13'];
 
-/** Node i's /30 of 10.252.0.0/16 (three per test process): host end .1, node end .2. */
-function link(i: number): { hostAddress: string; address: string } {
-  const base = (process.pid % 5000) * 12 + i * 4;
-  const ip = (n: number): string => `10.252.${(base + n) >> 8}.${(base + n) & 255}`;
-  return { hostAddress: ip(1), address: ip(2) };
-}
+/** Node i's link from the host, in 10.252.0.0/16. */
+const link = (i: number): { hostAddress: string; address: string } => hostLink(252, i);
 
 describe.skipIf(!root)('a chain over three OVS-DPDK nodes, tunnels made by the controller', () => {
   const bed = new NodeBed({
@@ -69,14 +66,7 @@ describe.skipIf(!root)('a chain over three OVS-DPDK nodes, tunnels made by the c
 
   beforeAll(async () => {
     await bed.start();
-    fleet = new NodeSwitches(
-      () => addresses,
-      tcpNodeConnector({
-        ovsdbRemote: `tcp:{nodeIP}:${OVSDB_PORT}`,
-        openflowRemote: `tcp:{nodeIP}:${OPENFLOW_PORT}`,
-        bridge: 'br-flowline',
-      }),
-    );
+    fleet = bed.tcpFleet();
     controller = await startController(fleet, new SwitchAttachmentDirectory(fleet));
   }, 200_000);
 

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -14,10 +14,12 @@ import { createChainServer } from '../../src/chain-server';
 import type { ChainSwitch } from '../../src/chain-switch';
 import type { ChainController } from '../../src/controller';
 import type { NfDirectory, NfRecord } from '../../src/directory';
+import { NodeSwitches, tcpNodeConnector } from '../../src/node-switches';
 import { chainKey } from '../../src/flows';
 import { TUNNEL_RECEIVE_BIT } from '../../src/node-flows';
 import type { TestPki } from './pki';
 import { crossSpec, dropController } from './switch-counters';
+import { until } from './until';
 
 /**
  * A test bed of OVS-DPDK "nodes" for chains across nodes (issue 19): each node a real OVS-DPDK
@@ -39,8 +41,76 @@ const ipn = (ns: string, ...args: string[]): Promise<string> => sh('ip', '-n', n
 export const GEN = { ip: '10.78.0.1', mac: '02:00:00:78:00:01' };
 export const SINK = { ip: '10.78.0.2', mac: '02:00:00:78:00:02' };
 
+/** `ethtool -K <ifname> tx off` (ETHTOOL_STXCSUM through SIOCETHTOOL), without ethtool. */
+const TX_CHECKSUM_OFF = `
+import array, fcntl, socket, struct, sys
+value = array.array('B', struct.pack('II', 0x17, 0))
+request = struct.pack('16sP', sys.argv[1].encode(), value.buffer_info()[0])
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+fcntl.ioctl(sock.fileno(), 0x8946, request)
+`;
+
+/** One datagram of a SequencedStream: its sequence number, when it left (ms), whether it arrived. */
+export interface StreamPacket {
+  seq: number;
+  t: number;
+  arrived: boolean;
+}
+
+export interface SequencedStream {
+  /** Stops sending, then receiving; every datagram sent with its fate. */
+  stop(): Promise<StreamPacket[]>;
+  /** Kills both ends (a failed test). */
+  abort(): void;
+}
+
+/** The sink's side of a stream: the sequence numbers that arrived, as JSON on SIGTERM. */
+const STREAM_RECEIVER = `
+  const got = [];
+  const s = require('node:dgram').createSocket('udp4');
+  s.on('message', (m) => got.push(m.readUInt32BE(0)));
+  s.bind(5000, () => process.stdout.write('ready\\n'));
+  process.on('SIGTERM', () => { process.stdout.write(JSON.stringify(got)); process.exit(0); });`;
+
+/**
+ * gen's side: `pps` datagrams a second to `to`:5000, paced by the clock (those due are sent
+ * at each tick), each one's send time kept; the times as JSON on SIGTERM.
+ */
+const streamSender = (to: string, pps: number): string => `
+  const s = require('node:dgram').createSocket('udp4');
+  const times = [];
+  const t0 = performance.now();
+  const tick = () => {
+    const due = Math.floor(((performance.now() - t0) * ${pps}) / 1000);
+    while (times.length < due) {
+      const b = Buffer.alloc(64);
+      b.writeUInt32BE(times.length, 0);
+      times.push(performance.now() - t0);
+      s.send(b, 5000, '${to}');
+    }
+  };
+  const timer = setInterval(tick, 1);
+  process.on('SIGTERM', () => { clearInterval(timer); process.stdout.write(JSON.stringify(times)); process.exit(0); });`;
+
+/**
+ * The `i`th /30 of a test process in 10.`octet`.0.0/16 (three per process): host end .1, node
+ * end .2; a node's link from the host (the `tcp` option) or a pod's through its node.
+ */
+export function hostLink(octet: number, i: number): { hostAddress: string; address: string } {
+  const base = (process.pid % 5000) * 12 + i * 4;
+  const ip = (n: number): string => `10.${octet}.${(base + n) >> 8}.${(base + n) & 255}`;
+  return { hostAddress: ip(1), address: ip(2) };
+}
+
 /** A pod: its node (index), name, and interfaces (each an OVS port `<pod>-<iface>`). */
 export type BedPod = [node: number, pod: string, ifaces: string[]];
+/** gen, fw and the sink on node 0, rtr on node 1: the two-node beds' pods. */
+export const GEN_FW_SINK_ON_0_RTR_ON_1: BedPod[] = [
+  [0, 'gen', ['net1']],
+  [0, 'fw', ['net1', 'net2']],
+  [0, 'sink', ['net1']],
+  [1, 'rtr', ['net1', 'net2']],
+];
 export const portOf = (pod: string, iface: string): string => `${pod}-${iface}`;
 
 export interface NodeBedOptions {
@@ -163,6 +233,10 @@ export class NodeBed {
       await ipn(this.podNs(pod), 'link', 'set', 'net1', 'address', self.mac);
       await ipn(this.podNs(pod), 'addr', 'add', `${self.ip}/24`, 'dev', 'net1');
       await ipn(this.podNs(pod), 'neigh', 'replace', peer.ip, 'lladdr', peer.mac, 'dev', 'net1');
+      // A veth leaves a datagram's checksum to the "hardware", which af_packet hands OVS as is:
+      // the datagram would reach the peer's sockets with a bad checksum (counted by the
+      // interface, dropped by UDP). The kernel fills it in once tx checksumming is off.
+      await sh('ip', 'netns', 'exec', this.podNs(pod), 'python3', '-c', TX_CHECKSUM_OFF, 'net1');
     }
     for (const i of nodeIdx) {
       const tcp = this.options.tcp?.(i);
@@ -199,6 +273,34 @@ export class NodeBed {
       }
   }
 
+  /** The nodes' addresses (the `tcp` option's), their "node IPs". */
+  nodeAddresses(): string[] {
+    return [...Array(this.options.nodes).keys()].map((i) => this.tcpOf(i).address);
+  }
+
+  /**
+   * The nodes as the kubernetes mode's controller reaches them: NodeSwitches over TCP at each
+   * node's address (tcpNodeConnector). The caller closes it.
+   */
+  tcpFleet(): NodeSwitches {
+    const { ovsdbPort, openflowPort } = this.tcpOf(0);
+    const addresses = this.nodeAddresses();
+    return new NodeSwitches(
+      () => addresses,
+      tcpNodeConnector({
+        ovsdbRemote: `tcp:{nodeIP}:${ovsdbPort}`,
+        openflowRemote: `tcp:{nodeIP}:${openflowPort}`,
+        bridge: 'br-flowline',
+      }),
+    );
+  }
+
+  private tcpOf(i: number): NonNullable<ReturnType<NonNullable<NodeBedOptions['tcp']>>> {
+    const tcp = this.options.tcp?.(i);
+    if (!tcp) throw new Error('the bed has no tcp option: its nodes are not reached over TCP');
+    return tcp;
+  }
+
   /** Stops every node, removes the namespaces (and so the veths) and any hugepage file left. */
   async stop(): Promise<void> {
     for (const node of this.nodes) await node.stop().catch(() => undefined);
@@ -211,6 +313,137 @@ export class NodeBed {
         .filter((f) => prefixes.some((p) => f.startsWith(p)))
         .map((f) => rm(join('/dev/hugepages', f), { force: true })),
     );
+  }
+
+  /**
+   * Gives `pod` a management interface routed through its node, as a pod network does: a veth
+   * from the node's netns (`nodeSide`, with forwarding on) into the pod's (`podAddress`, default
+   * route via the node), and a host route to `podAddress` via the node's address (the `tcp`
+   * option's). The NF's gRPC listens there, so losing the node loses it too.
+   */
+  async routeToPod(pod: string, podAddress: string, nodeSide: string): Promise<void> {
+    const spec = this.options.pods.find(([, name]) => name === pod);
+    const tcp = spec && this.options.tcp?.(spec[0]);
+    if (!spec || !tcp) throw new Error(`pod ${pod} is not on a node reached over TCP`);
+    const nodeNs = this.nodeNs(spec[0]);
+    await ipn(
+      nodeNs,
+      'link',
+      'add',
+      `${pod}-m`,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      'eth0',
+      'netns',
+      this.podNs(pod),
+    );
+    await ipn(nodeNs, 'addr', 'add', `${nodeSide}/30`, 'dev', `${pod}-m`);
+    await ipn(nodeNs, 'link', 'set', `${pod}-m`, 'up');
+    await sh('ip', 'netns', 'exec', nodeNs, 'sysctl', '-qw', 'net.ipv4.ip_forward=1');
+    await ipn(this.podNs(pod), 'addr', 'add', `${podAddress}/30`, 'dev', 'eth0');
+    await ipn(this.podNs(pod), 'link', 'set', 'eth0', 'up');
+    await ipn(this.podNs(pod), 'route', 'add', 'default', 'via', nodeSide);
+    // Removed with the host's end of the node link when the node stops.
+    await sh('ip', 'route', 'replace', `${podAddress}/32`, 'via', tcp.address);
+  }
+
+  /**
+   * Node `i`'s links to the world, its "NICs": the underlay veth and, with the `tcp` option,
+   * the link its OVSDB, OpenFlow and pods are reached through.
+   */
+  private async nodeLinks(i: number): Promise<string[]> {
+    const links = [`ul${i}`];
+    const tcp = this.options.tcp?.(i);
+    if (tcp) {
+      const shown = await ipn(
+        this.nodeNs(i),
+        '-o',
+        '-4',
+        'addr',
+        'show',
+        'to',
+        `${tcp.address}/32`,
+      );
+      const dev = /^\d+:\s+(\S+)/.exec(shown)?.[1];
+      if (!dev) throw new Error(`node ${i} has no link with ${tcp.address}`);
+      links.push(dev);
+    }
+    return links;
+  }
+
+  /**
+   * Node `i` drops off the network as a node that loses power or its uplink does: every link
+   * it has to the world goes down at its end, so whatever it was talking to hears nothing
+   * more (no FIN, no RST; the other ends keep sending into the void), while its processes
+   * (OVS, NFs) run on unseen. `restore` brings the links back up.
+   */
+  async cut(i: number): Promise<void> {
+    for (const link of await this.nodeLinks(i))
+      await ipn(this.nodeNs(i), 'link', 'set', link, 'down');
+  }
+
+  async restore(i: number): Promise<void> {
+    for (const link of await this.nodeLinks(i))
+      await ipn(this.nodeNs(i), 'link', 'set', link, 'up');
+  }
+
+  /**
+   * A traffic generator for failover: gen sends UDP datagrams to the sink's port 5000 without a
+   * pause, `pps` a second (each carrying its sequence number, the time it left recorded), and
+   * the sink records which arrived, until stop(). What stop() gives: each datagram's send time
+   * (ms, gen's clock, from its start) and whether it arrived. Both processes are killed by
+   * stop() and by abort().
+   */
+  async stream(pps: number): Promise<SequencedStream> {
+    const run = (
+      pod: string,
+      script: string,
+    ): { p: ChildProcess; out: () => string; done: Promise<void> } => {
+      const p = spawn('ip', ['netns', 'exec', this.podNs(pod), process.execPath, '-e', script], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let out = '';
+      p.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+      const done = new Promise<void>((ok, ko) => {
+        p.once('error', ko);
+        p.once('exit', () => ok());
+      });
+      return { p, out: () => out, done };
+    };
+    const receiver = run('sink', STREAM_RECEIVER);
+    let sender: ReturnType<typeof run> | undefined;
+    const abort = (): void => {
+      for (const { p } of [receiver, ...(sender ? [sender] : [])])
+        if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+    };
+    try {
+      await until('the sink listening', () => {
+        if (receiver.p.exitCode !== null) throw new Error('the stream receiver exited');
+        return receiver.out().startsWith('ready\n');
+      });
+      sender = run('gen', streamSender(SINK.ip, pps));
+      await new Promise((r) => setTimeout(r, 300));
+      if (sender.p.exitCode !== null) throw new Error('the stream sender exited');
+    } catch (err) {
+      abort();
+      throw err;
+    }
+    const from = sender;
+    return {
+      abort,
+      stop: async () => {
+        from.p.kill('SIGTERM');
+        await from.done;
+        const times = JSON.parse(from.out()) as number[];
+        await new Promise((r) => setTimeout(r, 300)); // the last ones in flight
+        receiver.p.kill('SIGTERM');
+        await receiver.done;
+        const got = new Set(JSON.parse(receiver.out().slice('ready\n'.length)) as number[]);
+        return times.map((t, seq) => ({ seq, t, arrived: got.has(seq) }));
+      },
+    };
   }
 
   /** A pod's net1 counter (the kernel's). */

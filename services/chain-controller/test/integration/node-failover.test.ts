@@ -1,0 +1,285 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { appctl } from '@flowline/ovs';
+import type { chainV1 } from '@flowline/proto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ChainController } from '../../src/controller';
+import { chainKey } from '../../src/flows';
+import { grpcHealthWatch } from '../../src/health';
+import { type NodeSwitches, SwitchAttachmentDirectory } from '../../src/node-switches';
+import { MemoryChainStore } from '../../src/store';
+import {
+  GEN_FW_RTR_SINK,
+  GEN_FW_SINK_ON_0_RTR_ON_1,
+  NodeBed,
+  type SequencedStream,
+  type StreamPacket,
+  hostLink,
+  receivedFromTunnel,
+  sh,
+} from '../support/node-bed';
+import { TestPki } from '../support/pki';
+import { until } from '../support/until';
+
+/**
+ * Failover of a node that becomes unreachable, end to end (issue 19): gen → fw (node a) → rtr
+ * (node b) → sink (node a) in the kubernetes mode (NodeSwitches reaching each node's OVSDB and
+ * OpenFlow over TCP at its node address, the tunnel ports made by the controller), with rtr an
+ * NF whose health the controller watches: its main gRPC port (grpc.health.v1 over mutual TLS,
+ * test/support/nf-health-main.ts) is a process in rtr's pod, reached at the pod's address
+ * through node b, as a pod network routes it. A generator sends numbered datagrams without a
+ * pause (1,000 a second) and the sink records which arrive.
+ *
+ * Node b is then lost as a real node is lost (power, kernel, uplink): its links go silent at
+ * its end (test/support/node-bed.ts cut), so no FIN or RST tells anyone; the controller's
+ * connections to its switch and to rtr just stop answering, and the processes on it run on.
+ * Killing its ovs-vswitchd instead would close sockets at once (the kernel lives) and leave
+ * the NF reachable: the easy case. The outage is what the generator saw: from the first to
+ * the last datagram lost, under a second under bypass; under fail-closed the datagrams after
+ * the policy are dropped by the chain's flow on node a and counted there, and the outage is
+ * the time until that flow took over. Then node b comes back and the chain goes through rtr
+ * again, each datagram counted by its hop and crossings.
+ */
+const root = process.getuid?.() === 0;
+const PPS = 1000;
+const OVSDB_PORT = 16642;
+const OPENFLOW_PORT = 16655;
+const UNDERLAY = ['198.18.0.21', '198.18.0.22'];
+const NF_PORT = 50051;
+
+/** The test's /30s in 10.251.0.0/16: node i's link from the host, and rtr's pod link on node b. */
+const net = (i: number): { hostAddress: string; address: string } => hostLink(251, i);
+const RTR_POD = net(2);
+
+/** The lost datagrams and the time from the first lost to the last one (ms, gen's clock). */
+function outage(packets: readonly StreamPacket[]): { lost: StreamPacket[]; ms: number } {
+  const lost = packets.filter((p) => !p.arrived);
+  return { lost, ms: lost.length > 0 ? lost.at(-1)!.t - lost[0]!.t : 0 };
+}
+
+describe.skipIf(!root)('failover of a node that becomes unreachable, end to end', () => {
+  const bed = new NodeBed({
+    tag: 'flcfo',
+    nodes: 2,
+    pods: GEN_FW_SINK_ON_0_RTR_ON_1,
+    underlay: (i) => `${UNDERLAY[i]}/24`,
+    tcp: (i) => ({ ...net(i), ovsdbPort: OVSDB_PORT, openflowPort: OPENFLOW_PORT }),
+  });
+  const nodes = bed.nodes;
+  const work = mkdtempSync(join(tmpdir(), 'flowline-ccfo-'));
+  const pki = new TestPki(join(work, 'pki'));
+  let fleet: NodeSwitches | undefined;
+  let controller: ChainController | undefined;
+  let nf: ChildProcess | undefined;
+  const streams: SequencedStream[] = [];
+
+  beforeAll(async () => {
+    await bed.start();
+    await bed.routeToPod('rtr', RTR_POD.address, RTR_POD.hostAddress);
+    // rtr's NF process in its pod, on its main port with its own certificate.
+    const tls = pki.nf('default', 'rtr');
+    nf = spawn(
+      'ip',
+      [
+        ...['netns', 'exec', bed.podNs('rtr'), process.execPath, '--import', 'tsx'],
+        join(__dirname, '../support/nf-health-main.ts'),
+        ...[`0.0.0.0:${NF_PORT}`, tls.caFile, tls.certFile, tls.keyFile],
+      ],
+      { cwd: join(__dirname, '../..'), stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let said = '';
+    nf.stdout!.setEncoding('utf8').on('data', (d: string) => (said += d));
+    await until('the NF serving', () => {
+      if (nf!.exitCode !== null) throw new Error(`the NF exited with ${nf!.exitCode}`);
+      return said.includes('serving');
+    });
+    fleet = bed.tcpFleet();
+    const ports = new SwitchAttachmentDirectory(fleet);
+    controller = new ChainController({
+      store: new MemoryChainStore(),
+      // The pods' ports from the switches; rtr's gRPC address and workload as a pod's are.
+      directory: {
+        lookup: async (name) => {
+          const record = await ports.lookup(name);
+          return record && name === 'default/rtr'
+            ? {
+                ...record,
+                grpcAddress: `${RTR_POD.address}:${NF_PORT}`,
+                workload: { namespace: 'default', name: 'rtr' },
+              }
+            : record;
+        },
+      },
+      switch: fleet,
+      health: grpcHealthWatch(pki.controller(), 'flowline'),
+      compile: { defaultAction: 'drop' },
+    });
+    await controller.start();
+  }, 200_000);
+
+  afterAll(async () => {
+    for (const s of streams) s.abort();
+    controller?.stop();
+    fleet?.close();
+    if (nf && nf.exitCode === null && nf.signalCode === null) nf.kill('SIGKILL');
+    await bed.stop();
+    rmSync(work, { recursive: true, force: true });
+  }, 90_000);
+
+  const hop = (): chainV1.HopStatus | undefined => controller!.get('cross').status?.hops?.[1];
+  const stream = async (): Promise<SequencedStream> => {
+    const s = await bed.stream(PPS);
+    streams.push(s);
+    return s;
+  };
+  const settle = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+  /**
+   * Runs a stream: a second of it, node b lost, until the controller reports rtr down, and a
+   * second and a half more. Every datagram sent, with its fate.
+   */
+  const loseNodeB = async (): Promise<StreamPacket[]> => {
+    const s = await stream();
+    await settle(1000);
+    await bed.cut(1);
+    await until('rtr reported down', () => hop()?.healthy === false, 10_000, 20);
+    await settle(1500);
+    return s.stop();
+  };
+
+  /** Node b back; how long (ms) until its links are up and the chain is active again. */
+  const nodeBBack = async (): Promise<number> => {
+    const back = Date.now();
+    await bed.restore(1);
+    await until(
+      'the chain active again',
+      () => controller!.get('cross').status?.phase === 'ACTIVE',
+      30_000,
+      20,
+    );
+    return Date.now() - back;
+  };
+
+  /** `n` datagrams gen → sink, all through rtr: each arrives and each hop and crossing counts it. */
+  const throughRtr = async (n: number): Promise<void> => {
+    const counted = async (): Promise<number[]> => {
+      const [chain] = await controller!.statsSnapshot();
+      return [
+        Number(await bed.counter('sink', 'rx_packets')),
+        ...(chain?.status?.hops ?? []).map((h) => Number(h.packets)),
+        ...(chain?.status?.crossings ?? []).map((c) => Number(c.packets)),
+        (await receivedFromTunnel(nodes[1]!, 'cross', 1)) ?? 0,
+      ];
+    };
+    await settle(1000); // OVS folds datapath counts into its flows' every half second or so
+    const before = await counted();
+    await bed.send(n, 10);
+    await settle(1000);
+    const after = await counted();
+    // sink, fw, rtr, the crossings a → b and b → a, rtr's node taking them from the tunnel.
+    expect(after.map((v, i) => v - before[i]!)).toEqual([n, n, n, n, n, n]);
+  };
+
+  it('carries gen → fw (a) → rtr (b) → sink (a) with rtr watched and serving', async () => {
+    const chain = await controller!.create('cross', {
+      ...GEN_FW_RTR_SINK,
+      failurePolicy: 'BYPASS',
+    });
+    expect(chain.status?.phase).toBe('ACTIVE');
+    await until(
+      'rtr reported serving',
+      () => hop()?.healthy === true && hop()?.message === 'SERVING',
+    );
+    await until("node a's tunnel neighbour", async () =>
+      (await appctl(nodes[0]!, ['tnl/neigh/show'], 'tnl/neigh/show')).includes(UNDERLAY[1]!),
+    );
+    await throughRtr(500);
+  }, 60_000);
+
+  it('BYPASS: node b lost, traffic goes around rtr within a second as the generator measures it', async () => {
+    const packets = await loseNodeB();
+    const { lost, ms } = outage(packets);
+    console.log(
+      `failover (node b cut, BYPASS, ${PPS} pps): ${lost.length} of ${packets.length} datagrams lost, ` +
+        `${ms.toFixed(0)} ms from the first lost to the last`,
+    );
+    expect(controller!.get('cross').status?.phase).toBe('DEGRADED');
+    expect(hop()?.healthy).toBe(false);
+    expect(lost.length).toBeGreaterThan(0);
+    expect(ms).toBeLessThan(1000);
+    // After the last lost one, everything arrives: the bypass carries the traffic.
+    expect(packets.filter((p) => p.t > lost.at(-1)!.t).length).toBeGreaterThan(PPS);
+  }, 60_000);
+
+  it('BYPASS: node b back, the chain goes through rtr again, each datagram counted', async () => {
+    const s = await stream();
+    await settle(500);
+    const restoredMs = await nodeBBack();
+    await settle(1000);
+    const { lost, ms } = outage(await s.stop());
+    console.log(
+      `restore (node b back, BYPASS): rtr in the path again ${restoredMs} ms after its links came up; ` +
+        `${lost.length} datagrams lost meanwhile (${ms.toFixed(0)} ms first to last)`,
+    );
+    expect(controller!.get('cross').status?.phase).toBe('ACTIVE');
+    await throughRtr(500);
+  }, 60_000);
+
+  it('FAIL_CLOSED: node b lost, the chain stops within a second, every datagram after that counted by its drop flow', async () => {
+    const chain = await controller!.update('cross', {
+      ...GEN_FW_RTR_SINK,
+      failurePolicy: 'FAIL_CLOSED',
+    });
+    expect(chain.status?.phase).toBe('ACTIVE');
+    await throughRtr(200);
+    // Node a's counters: its flow of the chain's step into rtr (out of fw, whatever it does
+    // with them), and what it sent on the underlay (the tunnel's packets to node b).
+    const intoRtr = (BigInt(chainKey('cross')) << 32n) | 1n;
+    const stepCount = async (): Promise<number> =>
+      (await nodes[0]!.openflow.dumpFlows()).find((f) => BigInt(f.cookie) === intoRtr)?.nPackets ??
+      NaN;
+    const underlayTx = async (): Promise<number> =>
+      Number(
+        await sh(
+          'ip',
+          'netns',
+          'exec',
+          bed.nodeNs(0),
+          'cat',
+          '/sys/class/net/ul0/statistics/tx_packets',
+        ),
+      );
+    const [step0, tx0] = [await stepCount(), await underlayTx()];
+    const packets = await loseNodeB();
+    await settle(1000); // OVS folds datapath counts into its flows' every half second or so
+    const [step1, tx1] = [await stepCount(), await underlayTx()];
+    const { lost } = outage(packets);
+    const arrived = packets.length - lost.length;
+    // In order: those sent into the tunnel (arrived, then into the lost node), then those the
+    // chain's fail-closed flow dropped; the chain's step counted every one.
+    const intoTheVoid = tx1 - tx0 - arrived;
+    const closed = packets.length - (tx1 - tx0);
+    const ms = intoTheVoid > 0 ? lost[intoTheVoid - 1]!.t - lost[0]!.t : 0;
+    console.log(
+      `failover (node b cut, FAIL_CLOSED, ${PPS} pps): ${lost.length} of ${packets.length} datagrams lost, ` +
+        `${intoTheVoid} into the lost node over ${ms.toFixed(0)} ms (first to last), then ${closed} dropped by the chain's flow on node a`,
+    );
+    expect(step1 - step0).toBe(packets.length);
+    expect(packets.filter((p) => p.arrived && p.t > lost[0]!.t)).toEqual([]);
+    expect(closed).toBeGreaterThan(PPS);
+    expect(intoTheVoid).toBeGreaterThan(0);
+    expect(ms).toBeLessThan(1000);
+    expect(controller!.get('cross').status?.phase).toBe('DEGRADED');
+    expect(hop()?.healthy).toBe(false);
+  }, 60_000);
+
+  it('FAIL_CLOSED: node b back, the chain carries traffic through rtr again, each datagram counted', async () => {
+    console.log(
+      `restore (node b back, FAIL_CLOSED): rtr in the path again ${await nodeBBack()} ms after its links came up`,
+    );
+    expect(controller!.get('cross').status?.phase).toBe('ACTIVE');
+    await throughRtr(500);
+  }, 60_000);
+});
