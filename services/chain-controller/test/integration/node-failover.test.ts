@@ -35,8 +35,8 @@ import { until } from '../support/until';
  * Node b is then lost as a real node is lost (power, kernel, uplink): its links go silent at
  * its end (test/support/node-bed.ts cut), so no FIN or RST tells anyone; the controller's
  * connections to its switch and to rtr just stop answering, and the processes on it run on.
- * Killing its ovs-vswitchd instead would close sockets at once (the kernel lives) and leave
- * the NF reachable: the easy case. The outage is what the generator saw: from the first to
+ * Killing its ovs-vswitchd is another case: the node's kernel closes that daemon's sockets at
+ * once, while its ovsdb-server (which the controller probes) and the NF still answer. The outage is what the generator saw: from the first to
  * the last datagram lost, under a second under bypass; under fail-closed the datagrams after
  * the policy are dropped by the chain's flow on node a and counted there, and the outage is
  * the time until that flow took over. Then node b comes back and the chain goes through rtr
