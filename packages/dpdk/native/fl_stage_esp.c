@@ -283,6 +283,13 @@ static inline struct esp_sa *in_admit(const struct esp_table *t, struct stage_ct
     drop(c, k, FL_R_ESP_LIFETIME);
     return NULL;
   }
+  /* rte_ipsec finds the ESP header at l2_len + l3_len, and l3_len has 9 bits: a longer IPv6
+   * extension chain cannot be handed over. */
+  if (v.esp_off - k->h.l3_off > 511) {
+    s->errors++;
+    drop(c, k, FL_R_ESP_MALFORMED);
+    return NULL;
+  }
   if (m->data_len > v.ip_end) rte_pktmbuf_trim(m, m->data_len - v.ip_end);
   /* rte_ipsec writes the ESN's high half and the AAD after the ICV. */
   if (rte_pktmbuf_tailroom(m) < 16 || m->nb_segs != 1) {
@@ -294,7 +301,7 @@ static inline struct esp_sa *in_admit(const struct esp_table *t, struct stage_ct
   e->seq = v.seq;
   rte_pktmbuf_adj(m, k->h.l3_off);
   m->l2_len = 0;
-  m->l3_len = (uint16_t)(v.esp_off - k->h.l3_off) & 0x1ff;
+  m->l3_len = (uint16_t)(v.esp_off - k->h.l3_off);
   m->ol_flags &= ~(RTE_MBUF_F_RX_SEC_OFFLOAD | RTE_MBUF_F_RX_SEC_OFFLOAD_FAILED);
   m->packet_type = 0;
   e->data_off = m->data_off;

@@ -7,12 +7,29 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
+import { afterAll, beforeAll, expect } from 'vitest';
 
-import { buildPacket, type EspSa } from '../../src/index';
+import {
+  Pipeline,
+  buildPacket,
+  initEal,
+  ipv4Checksum,
+  type Eal,
+  type EspAlgorithm,
+  type EspSa,
+  type Port,
+} from '../../src/index';
+import { dataplaneReady, scrubPrefix, testPrefix } from './env';
+import { BACKOFF, drain, ringPorts, sendAll, settle, type RingRig } from './rig';
 
 export const PEER = path.join(__dirname, 'esp_peer.py');
 /** Debian's python3 (python3-scapy), not a python3 that another PATH entry may put first. */
 export const PYTHON = '/usr/bin/python3';
+
+/** Why the ESP stage's integration tests cannot run here (root, hugepages, scapy), if so. */
+export function espNotReady(): string | undefined {
+  return dataplaneReady() ?? peerReady();
+}
 
 export function peerReady(): string | undefined {
   if (!existsSync(PYTHON)) return 'needs /usr/bin/python3';
@@ -97,3 +114,129 @@ export function innerFrames(family: 4 | 6, n: number, sizes?: number[]): Buffer[
 
 /** A random key of n bytes. */
 export const key = (n: number): Buffer => randomBytes(n);
+
+export const ALGS: EspAlgorithm[] = [
+  'aes-gcm-128',
+  'aes-gcm-256',
+  'aes-cbc-128-hmac-sha256',
+  'aes-cbc-256-hmac-sha256',
+];
+const KEYS: Record<EspAlgorithm, [number, number]> = {
+  'aes-gcm-128': [20, 0],
+  'aes-gcm-256': [36, 0],
+  'aes-cbc-128-hmac-sha256': [16, 32],
+  'aes-cbc-256-hmac-sha256': [32, 32],
+};
+const TUNNEL = {
+  4: { src: '192.0.2.1', dst: '192.0.2.2' },
+  6: { src: '2001:db8:ff::1', dst: '2001:db8:ff::2' },
+} as const;
+
+let nextSpi = 0x1000;
+/** An SA with fresh random keys and the next SPI. */
+export function sa(
+  alg: EspAlgorithm,
+  inner: 4 | 6,
+  outer: 4 | 6,
+  more: Partial<EspSa> = {},
+): EspSa {
+  const [k, a] = KEYS[alg];
+  return {
+    spi: nextSpi++,
+    algorithm: alg,
+    key: key(k),
+    ...(a ? { authKey: key(a) } : {}),
+    innerFamily: inner,
+    tunnel: TUNNEL[outer],
+    ...more,
+  };
+}
+
+/** Runs fn on p and closes p, whatever happens. */
+export function withPipeline<T>(p: Pipeline, fn: (p: Pipeline) => Promise<T>): Promise<T> {
+  return fn(p).finally(() => p.close());
+}
+
+export const espDrops = (p: Pipeline): Record<string, number> =>
+  p.counters().stages.find((s) => s.name === 'esp')!.drops;
+
+/** Checks an outbound frame: the inner frame's MACs, the outer header, SPI and sequence. */
+export function checkOuter(f: Buffer, s: EspSa, outer: 4 | 6, seq: number): Buffer {
+  expect(f.subarray(0, 6)).toEqual(MAC_DST);
+  expect(f.subarray(6, 12)).toEqual(MAC_SRC);
+  const ip = f.subarray(14);
+  if (outer === 4) {
+    expect(f.readUInt16BE(12)).toBe(0x0800);
+    expect(ip[0]).toBe(0x45);
+    expect(ip[9]).toBe(50);
+    expect(ip.readUInt16BE(2)).toBe(ip.length);
+    expect(ipv4Checksum(ip.subarray(0, 20))).toBe(ip.readUInt16BE(10));
+    expect(ip.readUInt32BE(20)).toBe(s.spi);
+    expect(ip.readUInt32BE(24)).toBe(seq >>> 0);
+  } else {
+    expect(f.readUInt16BE(12)).toBe(0x86dd);
+    expect(ip[6]).toBe(50);
+    expect(ip.readUInt16BE(4)).toBe(ip.length - 40);
+    expect(ip.readUInt32BE(40)).toBe(s.spi);
+    expect(ip.readUInt32BE(44)).toBe(seq >>> 0);
+  }
+  return ip;
+}
+
+export interface EspRig {
+  /** A one-worker pipeline A -> esp (its SAs) -> l2fwd -> B, started; closed by the caller. */
+  pipeline(direction: 'outbound' | 'inbound', sas: EspSa[]): Pipeline;
+  /** Sends frames through p (in on A); what came out of B once every fate is known. */
+  through(p: Pipeline, frames: Buffer[], sentBefore?: number): Promise<Buffer[]>;
+}
+
+/**
+ * The test file's one EAL (lcores 0 and 1, the crypto vdevs given) with two ring ports, set up
+ * before its tests and torn down after them, leaving no hugepage file behind.
+ */
+export function espFileRig(name: string, vdevs: string[], notReady: string | undefined): EspRig {
+  const prefix = testPrefix(name);
+  let eal: Eal | undefined;
+  let rig: RingRig | undefined;
+  beforeAll(() => {
+    if (notReady) return;
+    eal = initEal({ filePrefix: prefix, lcores: [0, 1], vdevs });
+    rig = ringPorts(name, 2);
+  });
+  afterAll(() => {
+    eal?.cleanup();
+    scrubPrefix(prefix);
+  });
+  const live = (): { pool: RingRig['pool']; a: Port; b: Port } => {
+    if (!rig) throw new Error('the ESP rig was not set up');
+    const [a, b] = rig.ports as [Port, Port];
+    return { pool: rig.pool, a, b };
+  };
+  return {
+    pipeline(direction, sas) {
+      const { a, b } = live();
+      const p = Pipeline.create({
+        inputs: [a],
+        backoff: BACKOFF,
+        stages: [
+          { kind: 'esp', name: 'esp', direction },
+          { kind: 'l2fwd', forward: [{ from: a, to: b }] },
+        ],
+      });
+      try {
+        for (const s of sas) p.addSa('esp', s);
+        p.start();
+      } catch (e) {
+        p.close();
+        throw e;
+      }
+      return p;
+    },
+    async through(p, frames, sentBefore = 0) {
+      const { pool, a, b } = live();
+      await sendAll(a, pool, frames);
+      await settle(p, sentBefore + frames.length);
+      return drain(b);
+    },
+  };
+}
