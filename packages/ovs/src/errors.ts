@@ -16,6 +16,12 @@ export class OvsdbConnectionError extends OvsError {}
 /** No reply within the request's timeout. */
 export class OvsdbTimeoutError extends OvsError {}
 
+/** A kept OpenFlow connection (src/openflow-echo.ts) cannot be made, or it dropped. */
+export class OpenFlowConnectionError extends OvsError {}
+
+/** ovs-vswitchd did not answer an OpenFlow echo in time. */
+export class OpenFlowTimeoutError extends OvsError {}
+
 /** The server answered a request with a JSON-RPC error (RFC 7047 section 4.1). */
 export class OvsdbRpcError extends OvsError {
   constructor(

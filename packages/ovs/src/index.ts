@@ -21,6 +21,7 @@ export {
   type PortInfo,
   type PortOptions,
 } from './vswitch';
+export { OpenFlowEcho } from './openflow-echo';
 export {
   OpenFlow,
   parseDumpFlows,

@@ -370,6 +370,7 @@ export async function startOvsDpdk(options: OvsDpdkOptions): Promise<OvsDpdk> {
   }
 
   let stopped = false;
+  const openflow = new OpenFlow({ bridge, runDir });
   return {
     runDir,
     dbSocket,
@@ -378,7 +379,7 @@ export async function startOvsDpdk(options: OvsDpdkOptions): Promise<OvsDpdk> {
     filePrefix,
     client,
     vswitch: vs(),
-    openflow: new OpenFlow({ bridge, runDir }),
+    openflow,
     ...(tcp
       ? {
           ovsdbRemote: `${tcp.tls ? 'ssl' : 'tcp'}:${tcp.address}:${tcp.ovsdbPort}`,
@@ -399,6 +400,7 @@ export async function startOvsDpdk(options: OvsDpdkOptions): Promise<OvsDpdk> {
     async stop() {
       if (stopped) return;
       stopped = true;
+      openflow.close();
       await stopAll();
     },
   };

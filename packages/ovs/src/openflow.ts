@@ -2,6 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OvsError } from './errors';
+import { OpenFlowEcho } from './openflow-echo';
 import { formatOvsRemote, OvsRemoteError, parseOvsRemote, type OvsTls } from './remote';
 import { run } from './run';
 import { formatTlvMapping, parseTlvMap, type TlvMapping } from './tunnel-key';
@@ -124,6 +125,7 @@ export function parseDumpPorts(text: string): PortStats[] {
 export class OpenFlow {
   /** What ovs-ofctl is pointed at: a remote, the bridge's .mgmt socket, or the bridge name. */
   readonly remote: string;
+  private echoChannel: OpenFlowEcho | undefined;
 
   constructor(readonly target: OpenFlowTarget) {
     this.remote =
@@ -167,6 +169,28 @@ export class OpenFlow {
       ]);
     }
     return exec(build(this.remote));
+  }
+
+  /**
+   * One OpenFlow echo round trip to the bridge's ovs-vswitchd within `timeoutMs`, on a
+   * connection kept for it (src/openflow-echo.ts): whether the switch itself answers (OVSDB's
+   * echo is ovsdb-server's). Only with a remote or a run dir (not the bare bridge name).
+   */
+  echo(timeoutMs: number): Promise<void> {
+    if (!/^(unix|tcp|ssl):/.test(this.remote))
+      return Promise.reject(
+        new OvsRemoteError(`OpenFlow echo needs a remote or a run dir, not "${this.remote}"`, {
+          remote: this.remote,
+        }),
+      );
+    this.echoChannel ??= new OpenFlowEcho(parseOvsRemote(this.remote), this.target.tls);
+    return this.echoChannel.echo(timeoutMs);
+  }
+
+  /** Closes the connection echo() keeps (ovs-ofctl calls keep none). */
+  close(): void {
+    this.echoChannel?.close();
+    this.echoChannel = undefined;
   }
 
   /**

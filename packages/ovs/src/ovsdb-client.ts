@@ -1,7 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { readFileSync } from 'node:fs';
-import { createConnection, type Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+import type { Socket } from 'node:net';
 import { createLogger, type Logger } from '@flowline/telemetry';
 import type { Row } from './atoms';
 import {
@@ -13,35 +11,14 @@ import {
 } from './errors';
 import { JsonStreamSplitter } from './json-stream';
 import {
-  checkPeerName,
   formatOvsRemote,
+  openOvsSocket,
   OvsRemoteError,
   parseOvsRemote,
+  readTls,
   type OvsRemote,
   type OvsTls,
 } from './remote';
-
-/** Reads the PEM files once: a missing one is an error at construction, naming it. */
-function readTls(tls: OvsTls, remote: string): { key: Buffer; cert: Buffer; ca: Buffer } {
-  const read = (file: string, what: string): Buffer => {
-    try {
-      return readFileSync(file);
-    } catch (err) {
-      throw new OvsRemoteError(
-        `cannot read the ${what} ${file} for ${remote}: ${(err as Error).message}`,
-        {
-          remote,
-          file,
-        },
-      );
-    }
-  };
-  return {
-    key: read(tls.privateKey, 'private key'),
-    cert: read(tls.certificate, 'certificate'),
-    ca: read(tls.caCert, 'CA certificate'),
-  };
-}
 
 /** One operation of a transact (RFC 7047 section 5.2). */
 export type Operation = Record<string, unknown> & { op: string };
@@ -176,34 +153,7 @@ export class OvsdbClient extends EventEmitter {
   }
 
   private openSocket(): Promise<Socket> {
-    return new Promise((resolve, reject) => {
-      const t = this.target;
-      const socket =
-        t.kind === 'unix'
-          ? createConnection({ path: t.path })
-          : t.kind === 'tcp'
-            ? createConnection({ host: t.host, port: t.port, noDelay: true })
-            : tlsConnect({
-                host: t.host,
-                port: t.port,
-                ...this.tlsFiles!,
-                // Not the host name (nodes are dialled by IP): the switch's own name when one
-                // is expected (tls.peerName, e.g. ovs-switch.<node>); otherwise, as OVS's own
-                // peers do, the CA alone.
-                checkServerIdentity: this.options.tls?.peerName
-                  ? checkPeerName(this.options.tls.peerName)
-                  : () => undefined,
-              });
-      const onError = (err: Error): void => {
-        socket.destroy();
-        reject(err);
-      };
-      socket.once('error', onError);
-      socket.once(t.kind === 'ssl' ? 'secureConnect' : 'connect', () => {
-        socket.off('error', onError);
-        resolve(socket);
-      });
-    });
+    return openOvsSocket(this.target, this.tlsFiles, this.options.tls?.peerName);
   }
 
   private attach(socket: Socket): void {

@@ -1,5 +1,6 @@
-import { isIP } from 'node:net';
-import type { PeerCertificate } from 'node:tls';
+import { readFileSync } from 'node:fs';
+import { createConnection, isIP, type Socket } from 'node:net';
+import { connect as tlsConnect, type PeerCertificate } from 'node:tls';
 import { OvsError } from './errors';
 
 /**
@@ -103,4 +104,62 @@ export function parseOvsRemote(remote: string): OvsRemote {
 export function formatOvsRemote(r: OvsRemote): string {
   if (r.kind === 'unix') return `unix:${r.path}`;
   return `${r.kind}:${isIP(r.host) === 6 ? `[${r.host}]` : r.host}:${r.port}`;
+}
+
+/** Reads an ssl: remote's PEM files: a missing one is an error naming it. */
+export function readTls(tls: OvsTls, remote: string): { key: Buffer; cert: Buffer; ca: Buffer } {
+  const read = (file: string, what: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new OvsRemoteError(
+        `cannot read the ${what} ${file} for ${remote}: ${(err as Error).message}`,
+        {
+          remote,
+          file,
+        },
+      );
+    }
+  };
+  return {
+    key: read(tls.privateKey, 'private key'),
+    cert: read(tls.certificate, 'certificate'),
+    ca: read(tls.caCert, 'CA certificate'),
+  };
+}
+
+/**
+ * Connects to an OVS remote (OVSDB's or a bridge's OpenFlow listener): resolves with the socket
+ * once it is connected (for ssl:, once the TLS handshake and the name check passed).
+ */
+export function openOvsSocket(
+  t: OvsRemote,
+  tlsFiles?: { key: Buffer; cert: Buffer; ca: Buffer },
+  peerName?: string,
+): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket =
+      t.kind === 'unix'
+        ? createConnection({ path: t.path })
+        : t.kind === 'tcp'
+          ? createConnection({ host: t.host, port: t.port, noDelay: true })
+          : tlsConnect({
+              host: t.host,
+              port: t.port,
+              ...tlsFiles,
+              // Not the host name (nodes are dialled by IP): the switch's own name when one
+              // is expected (tls.peerName, e.g. ovs-switch.<node>); otherwise, as OVS's own
+              // peers do, the CA alone.
+              checkServerIdentity: peerName ? checkPeerName(peerName) : () => undefined,
+            });
+    const onError = (err: Error): void => {
+      socket.destroy();
+      reject(err);
+    };
+    socket.once('error', onError);
+    socket.once(t.kind === 'ssl' ? 'secureConnect' : 'connect', () => {
+      socket.off('error', onError);
+      resolve(socket);
+    });
+  });
 }

@@ -84,6 +84,29 @@ describe('OVS over SSL remotes (integration)', () => {
     expect((await plain.dumpFlows()).map((f) => f.cookie)).toEqual(['0x9', '0x0']);
   });
 
+  it("echoes ovs-vswitchd over ssl: on a kept connection, the switch's name checked", async () => {
+    const flows = new OpenFlow({
+      bridge: 'br-flowline',
+      remote: ovs.openflowRemote!,
+      tls: controllerTls,
+    });
+    const other = new OpenFlow({
+      bridge: 'br-flowline',
+      remote: ovs.openflowRemote!,
+      tls: { ...controllerTls, peerName: switchName('node-b') },
+    });
+    try {
+      await flows.echo(2000);
+      await flows.echo(2000);
+      await expect(other.echo(2000)).rejects.toThrow(
+        /the switch's certificate names ovs-switch\.node-a, not ovs-switch\.node-b/,
+      );
+    } finally {
+      flows.close();
+      other.close();
+    }
+  });
+
   /** The flow table, without what changes by itself (durations). */
   const table = async () =>
     (await ovs.openflow.dumpFlows()).map((f) => [f.cookie, f.priority, f.match, f.actions]);

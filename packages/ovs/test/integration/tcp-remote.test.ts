@@ -74,6 +74,29 @@ describe('OVS over TCP remotes (integration)', () => {
     expect((await tcpFlows.dumpFlows()).map((f) => f.match)).toEqual(local.map((f) => f.match));
   });
 
+  it('echoes ovs-vswitchd at tcp:<node address>:<port>: fails at once when it dies (ovsdb-server still answering), answers again once it is back', async () => {
+    const of = new OpenFlow({ bridge: 'br-flowline', remote: ovs.openflowRemote! });
+    try {
+      await of.echo(2000);
+      const restarting = ovs.restartVswitchd();
+      let failed: unknown;
+      for (const end = Date.now() + 10_000; !failed && Date.now() < end;)
+        failed = await of.echo(300).then(
+          () => new Promise((r) => setTimeout(() => r(undefined), 20)),
+          (e: unknown) => e,
+        );
+      expect(String(failed)).toMatch(/the OpenFlow connection to tcp:\S+ (closed|failed)/);
+      await restarting;
+      await new VSwitch(remote!).getOpenVSwitch(); // ovsdb-server was there throughout
+      let back: unknown = 'not yet';
+      for (const end = Date.now() + 10_000; back !== undefined && Date.now() < end;)
+        back = await of.echo(500).catch((e: unknown) => e);
+      expect(back).toBeUndefined();
+    } finally {
+      of.close();
+    }
+  }, 60_000);
+
   it('a closed port is a clear connection error naming the remote', async () => {
     const { address } = linkAddresses();
     await expect(
