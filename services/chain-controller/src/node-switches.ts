@@ -55,8 +55,9 @@ export interface NodeSwitch {
    */
   primeTunnel?(port: string): Promise<void>;
   /**
-   * One round trip to the node's switch (an OVSDB echo) within `timeoutMs`: how NodeSwitches
-   * tells a node that answers from one that went silent. Absent: the node is never probed.
+   * One round trip to the node's switch within `timeoutMs` (an OVSDB echo, and an OpenFlow
+   * echo that ovs-vswitchd answers itself): how NodeSwitches tells a node that answers from
+   * one that went silent or whose switch died. Absent: the node is never probed.
    */
   probe?(timeoutMs: number): Promise<void>;
   close(): void;
@@ -82,7 +83,8 @@ export function ovsNodeSwitch(
   sw: {
     vswitch: VSwitch;
     bridge: string;
-    openflow: Pick<OpenFlow, 'applyFlows' | 'dumpFlows' | 'ensureTlvMap' | 'packetOut'>;
+    openflow: Pick<OpenFlow, 'applyFlows' | 'dumpFlows' | 'ensureTlvMap' | 'packetOut'> &
+      Partial<Pick<OpenFlow, 'echo'>>;
   },
   close: () => void = () => undefined,
 ): NodeSwitch {
@@ -97,8 +99,12 @@ export function ovsNodeSwitch(
       await removeTunnelPeer(sw, peer);
     },
     primeTunnel: (port) => sw.openflow.packetOut(port, TUNNEL_PRIMING_FRAME),
+    // ovsdb-server and ovs-vswitchd each: the switch that carries the packets can die alone.
     probe: async (timeoutMs) => {
-      await sw.vswitch.client.request('echo', ['flowline-probe'], timeoutMs);
+      await Promise.all([
+        sw.vswitch.client.request('echo', ['flowline-probe'], timeoutMs),
+        sw.openflow.echo?.(timeoutMs),
+      ]);
     },
     close,
   };
@@ -225,9 +231,10 @@ export function tcpNodeConnector(options: {
       remote: remoteFor(options.openflowRemote, address),
       ...tls,
     });
-    return ovsNodeSwitch({ vswitch: new VSwitch(client), bridge: options.bridge, openflow }, () =>
-      client.close(),
-    );
+    return ovsNodeSwitch({ vswitch: new VSwitch(client), bridge: options.bridge, openflow }, () => {
+      openflow.close();
+      client.close();
+    });
   };
 }
 
