@@ -29,8 +29,6 @@
 
 #define fail fl_fail
 
-/* Where the IV goes in a crypto op (lookaside), as DPDK's examples place it. */
-#define ESP_IV_OFFSET (sizeof(struct rte_crypto_op) + sizeof(struct rte_crypto_sym_op))
 #define ESP_QP_DESC 2048
 #define ESP_SESSIONS 4096
 
@@ -206,7 +204,7 @@ static void sa_xforms(const struct fl_esp_sa_conf *c, uint8_t dir, struct rte_cr
     x[0].aead.op = dir == FL_ESP_OUTBOUND ? RTE_CRYPTO_AEAD_OP_ENCRYPT : RTE_CRYPTO_AEAD_OP_DECRYPT;
     x[0].aead.key.data = key;
     x[0].aead.key.length = (uint16_t)klen;
-    x[0].aead.iv.offset = ESP_IV_OFFSET;
+    x[0].aead.iv.offset = FL_ESP_IV_OFFSET;
     x[0].aead.iv.length = 12;
     x[0].aead.aad_length = c->esn ? 12 : 8; /* SPI + sequence number (RFC 4106 5) */
     x[0].aead.digest_length = 16;
@@ -221,7 +219,7 @@ static void sa_xforms(const struct fl_esp_sa_conf *c, uint8_t dir, struct rte_cr
       dir == FL_ESP_OUTBOUND ? RTE_CRYPTO_CIPHER_OP_ENCRYPT : RTE_CRYPTO_CIPHER_OP_DECRYPT;
   ci->cipher.key.data = key;
   ci->cipher.key.length = c->key_len;
-  ci->cipher.iv.offset = ESP_IV_OFFSET;
+  ci->cipher.iv.offset = FL_ESP_IV_OFFSET;
   ci->cipher.iv.length = 16;
   au->type = RTE_CRYPTO_SYM_XFORM_AUTH;
   au->auth.algo = RTE_CRYPTO_AUTH_SHA256_HMAC;
@@ -290,6 +288,15 @@ static struct esp_sa *sa_make(struct esp_ctx *ctx, const struct fl_esp_sa_conf *
          "crypto_openssl0)",
          alg_name(c->alg));
     goto bad;
+  }
+  if (ctx->dir == FL_ESP_OUTBOUND && !is_gcm(c->alg)) {
+    /* rte_ipsec encrypts an outbound AES-CBC packet from the IV field it wrote (the sequence
+     * number) on, chained from an op IV: with CPU crypto that IV is the sequence number too, so
+     * the first block is E(K, 0) and every packet of the SA carries the same IV on the wire
+     * (esp-interop.test.ts saw it). Lookaside with a zero op IV makes the wire IV
+     * E(K, sequence number), unique and unpredictable without K (NIST SP 800-38A appendix C). */
+    cpu = 0;
+    s->zero_iv = 1;
   }
   if (!cpu && d >= FL_ESP_LOOKASIDE_DEVS) {
     fail(err, -ENODEV, "alg: crypto device %d is past the first %d", d, FL_ESP_LOOKASIDE_DEVS);

@@ -16,6 +16,8 @@
 #include "fl_ipsec.h"
 
 #define FL_ESP_ETH_LEN 14
+/* Where the IV goes in a crypto op (lookaside), as DPDK's examples place it. */
+#define FL_ESP_IV_OFFSET (sizeof(struct rte_crypto_op) + sizeof(struct rte_crypto_sym_op))
 /* The stage's own anti-replay window, in 64-bit buckets (a power of two over 4096 / 64 + 1). */
 #define FL_ESP_WIN_BUCKETS 128
 #define FL_ESP_LOOKASIDE_DEVS 8 /* crypto devices a stage can enqueue to (lookaside) */
@@ -27,6 +29,7 @@ struct esp_sa {
   uint32_t spi;
   uint8_t dir, inner, outer; /* enum fl_esp_dir; families 4 / 6 */
   uint8_t cpu;               /* synchronous CPU crypto, else lookaside on ss.crypto.dev_id */
+  uint8_t zero_iv;           /* outbound AES-CBC: the op's IV is zeroed (fl_ipsec.c sa_make) */
   struct fl_esp_shape shape;
   uint8_t outer_dst[16];
   uint64_t soft_packets, hard_packets, soft_bytes, hard_bytes;

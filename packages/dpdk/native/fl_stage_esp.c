@@ -48,6 +48,9 @@ static int lookaside(const struct esp_table *t, struct esp_sa *s, struct rte_mbu
   if (rte_crypto_op_bulk_alloc(t->ctx->op_pool, RTE_CRYPTO_OP_TYPE_SYMMETRIC, cop, k) == 0)
     return -1;
   uint16_t ok = rte_ipsec_pkt_crypto_prepare(&s->ss, mb, cop, k);
+  if (s->zero_iv)
+    for (uint16_t i = 0; i < ok; i++)
+      memset(rte_crypto_op_ctod_offset(cop[i], uint8_t *, FL_ESP_IV_OFFSET), 0, 16);
   if (ok < k) rte_mempool_put_bulk(t->ctx->op_pool, (void **)(cop + ok), k - ok);
   uint8_t dev = s->ss.crypto.dev_id;
   uint16_t qp = (uint16_t)t->ctx->qp[dev];
