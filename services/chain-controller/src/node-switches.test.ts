@@ -1,4 +1,5 @@
 import { CHAIN_OPTION, TUNNEL_PEER_ID, type FlowStats, type TlvMapping } from '@flowline/ovs';
+import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { ChainController } from './controller';
 import { CrossNodeApplyError } from './cross-node-apply';
@@ -595,6 +596,46 @@ describe('NodeSwitches: a node that becomes unreachable (issue 19, failover)', (
     ]);
     expect(fleet.portLost('b-rtr1')).toBeUndefined();
     fleet.close();
+  });
+
+  it('a stall of this process longer than the deadline is not taken for a lost node when the answer is waiting', async () => {
+    // The node's switch is another process (it answers while this one stalls), 20 ms late.
+    const peer = spawn(
+      process.execPath,
+      ['-e', "process.stdin.on('data', (d) => setTimeout(() => process.stdout.write(d), 20))"],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
+    try {
+      await new Promise<void>((resolve) => {
+        peer.stdout.once('data', () => resolve()); // it has started
+        peer.stdin.write('hello');
+      });
+      const { b, fleet, events } = setUp();
+      let stall = false;
+      b.probe = () =>
+        new Promise<void>((resolve) => {
+          peer.stdout.once('data', () => resolve());
+          peer.stdin.write('probe');
+          if (stall) {
+            stall = false;
+            // stalls right after sending (after this turn's I/O, so that the next turn starts
+            // with the expired deadline): the answer comes meanwhile, the deadline passes
+            setImmediate(() => {
+              const until = Date.now() + 5 * LIVENESS.lostAfterMs;
+              while (Date.now() < until);
+            });
+          }
+        });
+      await fleet.portNames();
+      await new Promise((r) => setTimeout(r, 50));
+      stall = true;
+      await new Promise((r) => setTimeout(r, 500));
+      expect(stall).toBe(false); // it stalled
+      expect(events).toEqual([]);
+      fleet.close();
+    } finally {
+      peer.kill();
+    }
   });
 
   it('a read waiting on a node when it is found lost ends then, with the ports the node had', async () => {

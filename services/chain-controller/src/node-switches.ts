@@ -333,10 +333,18 @@ export class NodeSwitches implements ChainSwitch {
       let timer: NodeJS.Timeout | undefined;
       try {
         await Promise.race([
-          probe(lostAfterMs),
+          // Its own timeouts are later than the deadline: the deadline decides.
+          probe(lostAfterMs + 1000),
           new Promise<never>((_, ko) => {
+            // Expired timers run before I/O in an event loop turn: after a stall of this
+            // process (GC, a busy moment) the deadline would fire before a reply that has been
+            // waiting in the socket is read. Deciding after this turn's I/O (setImmediate) lets
+            // that reply win, so a stall here is not taken for a lost node.
             timer = setTimeout(
-              () => ko(new Error(`its switch did not answer a probe within ${lostAfterMs} ms`)),
+              () =>
+                setImmediate(() =>
+                  ko(new Error(`its switch did not answer a probe within ${lostAfterMs} ms`)),
+                ),
               lostAfterMs,
             );
           }),
