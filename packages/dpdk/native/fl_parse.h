@@ -39,8 +39,8 @@ enum fl_reason {
   FL_R_ESP_AUTH,      /* ICV check failed (wrong key, altered packet) */
   FL_R_ESP_REPLAY,    /* sequence number seen already or left of the anti-replay window */
   FL_R_ESP_TRAILER,   /* decrypted, but bad padding bytes or the wrong next header */
-  FL_R_ESP_LIFETIME,  /* the SA's hard packet or byte lifetime is reached */
-  FL_R_ESP_ERROR,     /* no head/tail room, sequence number space used up, crypto failure */
+  FL_R_ESP_LIFETIME,  /* the SA's hard lifetime is reached, or (no ESN) its sequence numbers */
+  FL_R_ESP_ERROR,     /* no head or tail room, no crypto op, crypto failure */
   FL_R_COUNT
 };
 

@@ -110,14 +110,25 @@ static inline void sa_count(struct esp_sa *s, uint32_t len) {
 /* The k packets of s in mb, outbound: encrypt, encapsulate, put the MACs back. */
 static void out_group(const struct esp_table *t, struct esp_sa *s, struct rte_mbuf **mb, uint16_t k,
                       struct pkt *pk, struct esp_pkt *ep, struct stage_ctr *c) {
+  /* Without ESN the sequence number must not cycle (RFC 4303 3.3.3): rte_ipsec prepares only
+   * the packets that still get one and leaves the rest last; the SA is then used up. (It
+   * stops one short, leaving 2^32 - 1 unused: its next number must stay within 32 bits.) */
+  uint64_t left = s->esn ? k : (s->seq >= UINT32_MAX ? 0 : (uint64_t)UINT32_MAX - s->seq);
+  uint16_t numbered = left < k ? (uint16_t)left : k;
   int r = crypto(t, s, mb, k);
   if (r < 0) return group_error(s, mb, k, pk, c);
   uint16_t ok = (uint16_t)r;
-  s->seq += k; /* rte_ipsec took k sequence numbers before preparing any packet */
+  s->seq += numbered;
   uint16_t good = rte_ipsec_pkt_process(&s->ss, mb, ok);
   for (uint16_t j = 0; j < k; j++) {
     struct rte_mbuf *m = mb[j];
     uint32_t i = m->hash.usr;
+    if (j >= numbered) {
+      s->life++;
+      s->hard = 1;
+      drop(c, &pk[i], FL_R_ESP_LIFETIME);
+      continue;
+    }
     if (j >= good) {
       s->errors++;
       drop(c, &pk[i], FL_R_ESP_ERROR);

@@ -13,6 +13,7 @@ import { describe, expect, it } from 'vitest';
 import {
   ESP_VDEVS,
   PipelineError,
+  buildPacket,
   ipv4Checksum,
   type EspAlgorithm,
   type EspSa,
@@ -292,6 +293,48 @@ describe.skipIf(notReady)('ESP stage interop with scapy (root, hugepages, python
         hardExpired: true,
       });
       expect(espDrops(p)).toEqual({ esp_lifetime: 3 });
+    });
+  });
+
+  it('without ESN the sequence number does not cycle: the SA is used up before 2^32', async () => {
+    // rte_ipsec sends up to 2^32 - 2 (its next number must fit in 32 bits).
+    const s = sa('aes-gcm-128', 6, 4, { seq: 2 ** 32 - 3 });
+    const frames = innerFrames(6, 5);
+    await withPipeline(espPipeline('outbound', [s]), async (p) => {
+      const out = await through(p, frames);
+      expect(out).toHaveLength(2);
+      out.forEach((f, i) => checkOuter(f, s, 4, 2 ** 32 - 3 + i));
+      peer(
+        s,
+        out.map((f) => ({ op: 'decrypt', packet: f.subarray(14) })),
+      ).forEach((r, i) => expect(packetOf(r)).toEqual(frames[i]!.subarray(14)));
+      expect(p.saCounters('esp', s.spi)).toMatchObject({
+        packets: 2,
+        lifetimeDrops: 3,
+        hardExpired: true,
+        seq: 2n ** 32n - 1n,
+      });
+      expect(await through(p, frames.slice(0, 1), 5)).toHaveLength(0);
+      expect(espDrops(p)).toEqual({ esp_lifetime: 4 });
+    });
+  });
+
+  it('VLAN tags: an inner frame is encrypted without its tag, an ESP frame decrypted without it', async () => {
+    const s = sa('aes-gcm-256', 4, 6);
+    const inner = buildPacket({ src: '10.1.0.9', dst: '10.2.0.9', size: 120, vlan: 42 });
+    const o = await withPipeline(espPipeline('outbound', [s]), async (p) => {
+      const [out] = await through(p, [inner]);
+      const ip = checkOuter(out!, s, 6, 1);
+      expect(packetOf(peer(s, [{ op: 'decrypt', packet: ip }])[0])).toEqual(inner.subarray(18));
+      return out!;
+    });
+    const tag = Buffer.from([0x81, 0, 0, 7]);
+    const tagged = Buffer.concat([o.subarray(0, 12), tag, o.subarray(12)]);
+    await withPipeline(espPipeline('inbound', [s]), async (q) => {
+      const [d] = await through(q, [tagged]);
+      expect(d!.subarray(0, 12)).toEqual(o.subarray(0, 12));
+      expect(d!.readUInt16BE(12)).toBe(0x0800);
+      expect(d!.subarray(14)).toEqual(inner.subarray(18));
     });
   });
 
