@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 
 import {
   ESP_VDEVS,
+  Pipeline,
   PipelineError,
   buildPacket,
   ipv4Checksum,
@@ -32,6 +33,8 @@ import {
   sa,
   withPipeline,
 } from '../support/esp';
+import { BACKOFF } from '../support/rig';
+import { routingTable } from '../support/tables';
 
 const notReady = espNotReady();
 const rig = espFileRig('esp', [...ESP_VDEVS], notReady);
@@ -280,7 +283,7 @@ describe.skipIf(notReady)('ESP stage interop with scapy (root, hugepages, python
     });
   });
 
-  it('lifetimes: soft marks the SA, hard drops its packets', async () => {
+  it('lifetimes in packets and bytes: soft marks the SA, hard drops its packets', async () => {
     const s = sa('aes-gcm-128', 4, 4, { lifetime: { softPackets: 3, hardPackets: 5 } });
     await withPipeline(espPipeline('outbound', [s]), async (p) => {
       expect(await through(p, innerFrames(4, 2))).toHaveLength(2);
@@ -293,6 +296,18 @@ describe.skipIf(notReady)('ESP stage interop with scapy (root, hugepages, python
         hardExpired: true,
       });
       expect(espDrops(p)).toEqual({ esp_lifetime: 3 });
+    });
+    // In inner IP bytes: 64-byte frames carry 50.
+    const b = sa('aes-cbc-128-hmac-sha256', 4, 4, { lifetime: { softBytes: 100, hardBytes: 150 } });
+    await withPipeline(espPipeline('outbound', [b]), async (p) => {
+      expect(await through(p, innerFrames(4, 5, [64]))).toHaveLength(3);
+      expect(p.saCounters('esp', b.spi)).toMatchObject({
+        packets: 3,
+        bytes: 150,
+        lifetimeDrops: 2,
+        softExpired: true,
+        hardExpired: true,
+      });
     });
   });
 
@@ -335,6 +350,44 @@ describe.skipIf(notReady)('ESP stage interop with scapy (root, hugepages, python
       expect(d!.subarray(0, 12)).toEqual(o.subarray(0, 12));
       expect(d!.readUInt16BE(12)).toBe(0x0800);
       expect(d!.subarray(14)).toEqual(inner.subarray(18));
+    });
+  });
+
+  it('later stages see the decrypted packet: inbound esp -> lpm routes the inner destination', async () => {
+    const s = sa('aes-gcm-128', 4, 4);
+    const frames = innerFrames(4, 8);
+    const enc = peer(
+      s,
+      frames.map((f, i) => ({ op: 'encrypt', packet: f.subarray(14), seq: i + 1 })),
+    ).map((r) => frame(packetOf(r)));
+    const [a, b] = rig.ports();
+    // Only the inner destination (10.2.0.1) has a route: the outer one (192.0.2.2) would punt.
+    const p = Pipeline.create({
+      inputs: [a],
+      backoff: BACKOFF,
+      stages: [
+        { kind: 'esp', name: 'esp', direction: 'inbound' },
+        {
+          kind: 'lpm',
+          name: 'rt',
+          table: routingTable({
+            nextHops: [{ port: b.id, mac: '02:00:00:00:00:99' }],
+            routes: [{ prefix: '10.2.0.0/16', nextHop: 0 }],
+          }),
+        },
+      ],
+    });
+    await withPipeline(p, async (q) => {
+      q.addSa('esp', s);
+      q.start();
+      const out = await through(q, enc);
+      expect(out).toHaveLength(frames.length);
+      out.forEach((f, i) => {
+        expect(f.subarray(0, 6)).toEqual(Buffer.from('020000000099', 'hex'));
+        expect(f[22]).toBe(frames[i]![22]! - 1); // the inner TTL, decremented
+        expect(ipv4Checksum(f.subarray(14, 34))).toBe(f.readUInt16BE(24));
+        expect(f.subarray(34)).toEqual(frames[i]!.subarray(34));
+      });
     });
   });
 

@@ -188,6 +188,8 @@ export interface EspRig {
   pipeline(direction: 'outbound' | 'inbound', sas: EspSa[]): Pipeline;
   /** Sends frames through p (in on A); what came out of B once every fate is known. */
   through(p: Pipeline, frames: Buffer[], sentBefore?: number): Promise<Buffer[]>;
+  /** Ports A (in) and B (out), for a pipeline of other stages. */
+  ports(): [Port, Port];
 }
 
 /**
@@ -231,6 +233,10 @@ export function espFileRig(name: string, vdevs: string[], notReady: string | und
         throw e;
       }
       return p;
+    },
+    ports() {
+      const { a, b } = live();
+      return [a, b];
     },
     async through(p, frames, sentBefore = 0) {
       const { pool, a, b } = live();
