@@ -30,6 +30,9 @@ enum fl_esp_alg {
 
 struct fl_esp_conf {
   uint8_t dir; /* enum fl_esp_dir */
+  /* Set by fl_pipeline_start: a later stage reads parsed headers (all but l2fwd and burn), so
+   * the stage parses what it made; otherwise that parse is skipped. */
+  uint8_t reparse;
 };
 
 struct fl_esp_sa_conf {

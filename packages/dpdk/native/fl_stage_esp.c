@@ -6,8 +6,9 @@
  * Consecutive packets of one SA go to rte_ipsec as one group: synchronous CPU crypto
  * (rte_cryptodev_sym_cpu_crypto_process inside rte_ipsec_pkt_cpu_prepare), or for a device
  * without it an enqueue/dequeue on the stage's own queue pair. A packet rte_ipsec refuses is
- * dropped with the reason its failure shows. Packets that come out are parsed again, so later
- * stages see their new headers. One worker: rte_ipsec's sequence and replay state has one writer.
+ * dropped with the reason its failure shows. Packets that come out are parsed again when a later
+ * stage reads headers (fl_esp_conf.reparse), so it sees the new ones. One worker: rte_ipsec's
+ * sequence and replay state has one writer.
  */
 #define ALLOW_EXPERIMENTAL_API /* rte_security.h's inline helpers (via rte_ipsec.h) */
 
@@ -109,7 +110,7 @@ static inline void sa_count(struct esp_sa *s, uint32_t len) {
 
 /* The k packets of s in mb, outbound: encrypt, encapsulate, put the MACs back. */
 static void out_group(const struct esp_table *t, struct esp_sa *s, struct rte_mbuf **mb, uint16_t k,
-                      struct pkt *pk, struct esp_pkt *ep, struct stage_ctr *c) {
+                      struct pkt *pk, struct esp_pkt *ep, struct stage_ctr *c, int reparse) {
   /* Without ESN the sequence number must not cycle (RFC 4303 3.3.3): rte_ipsec prepares only
    * the packets that still get one and leaves the rest last; the SA is then used up. (It
    * stops one short, leaving 2^32 - 1 unused: its next number must stay within 32 bits.) */
@@ -142,7 +143,7 @@ static void out_group(const struct esp_table *t, struct esp_sa *s, struct rte_mb
       ip->hdr_checksum = rte_ipv4_cksum(ip);
     }
     sa_count(s, ep[i].len);
-    fl_parse(eth, m->data_len, &pk[i].h);
+    if (reparse) fl_parse(eth, m->data_len, &pk[i].h);
     c->out++;
   }
 }
@@ -183,7 +184,7 @@ static inline int win_update(struct esp_sa *s, uint64_t sqn) {
 
 /* The k packets of s in mb, inbound: decrypt, check, decapsulate; each refusal by its reason. */
 static void in_group(const struct esp_table *t, struct esp_sa *s, struct rte_mbuf **mb, uint16_t k,
-                     struct pkt *pk, struct esp_pkt *ep, struct stage_ctr *c) {
+                     struct pkt *pk, struct esp_pkt *ep, struct stage_ctr *c, int reparse) {
   /* prepare refuses only a sequence number the window has seen (lengths and room were
    * checked); process refuses a failed ICV (flagged), a bad trailer (packet untouched) and a
    * number a packet before it in the group took (packet already decapsulated). */
@@ -225,13 +226,13 @@ static void in_group(const struct esp_table *t, struct esp_sa *s, struct rte_mbu
     m->l2_len = 0;
     m->l3_len = 0;
     sa_count(s, len);
-    fl_parse(eth, m->data_len, &pk[i].h);
+    if (reparse) fl_parse(eth, m->data_len, &pk[i].h);
     c->out++;
   }
 }
 
 typedef void (*group_fn)(const struct esp_table *, struct esp_sa *, struct rte_mbuf **, uint16_t,
-                         struct pkt *, struct esp_pkt *, struct stage_ctr *);
+                         struct pkt *, struct esp_pkt *, struct stage_ctr *, int);
 
 /* An outbound packet: its SA, with the frame trimmed to its IP packet; NULL when dropped. */
 static inline struct esp_sa *out_admit(const struct esp_table *t, struct stage_ctr *c,
@@ -328,6 +329,7 @@ void fl_esp_run(struct stage *st, struct stage_ctr *c, struct pkt *pk, uint16_t 
   const struct esp_table *t = __atomic_load_n((struct esp_table **)&st->table, __ATOMIC_ACQUIRE);
   int out = t->ctx->dir == FL_ESP_OUTBOUND;
   group_fn run = out ? out_group : in_group;
+  int reparse = st->c.esp.reparse;
   struct esp_pkt ep[FL_MAX_BURST];
   struct rte_mbuf *mb[FL_MAX_BURST];
   struct esp_sa *cur = NULL;
@@ -339,7 +341,7 @@ void fl_esp_run(struct stage *st, struct stage_ctr *c, struct pkt *pk, uint16_t 
     struct esp_sa *s = out ? out_admit(t, c, p, &ep[i]) : in_admit(t, c, p, &ep[i]);
     if (!s) continue;
     if (s != cur && k) { /* a group is the run of one SA's packets: their order is kept */
-      run(t, cur, mb, k, pk, ep, c);
+      run(t, cur, mb, k, pk, ep, c, reparse);
       cur->pending = 0;
       cur->pending_bytes = 0;
       k = 0;
@@ -349,7 +351,7 @@ void fl_esp_run(struct stage *st, struct stage_ctr *c, struct pkt *pk, uint16_t 
     mb[k++] = p->m;
   }
   if (k) {
-    run(t, cur, mb, k, pk, ep, c);
+    run(t, cur, mb, k, pk, ep, c, reparse);
     cur->pending = 0;
     cur->pending_bytes = 0;
   }
