@@ -35,7 +35,8 @@
 /* ---- crypto devices: one set per process, configured at first use ---- */
 static struct {
   uint8_t ready;
-  uint16_t n_qp, next_qp; /* queue pairs set up, and the next one a stage may take */
+  uint16_t n_qp;    /* queue pairs set up (at most 8) */
+  uint8_t qp_taken; /* a bit per queue pair an ESP stage holds (lookaside) */
 } devs[RTE_CRYPTO_MAX_DEVS];
 static struct rte_mempool *sess_pool;
 static unsigned live_stages; /* ESP stages not yet freed: the last one stops the devices */
@@ -308,11 +309,14 @@ static struct esp_sa *sa_make(struct esp_ctx *ctx, const struct fl_esp_sa_conf *
     /* Lookaside: the stage's own queue pair on the device (one worker enqueues to it) and an
      * op pool for a burst. */
     if (ctx->qp[d] < 0) {
-      if (devs[d].next_qp >= devs[d].n_qp) {
+      uint16_t q = 0;
+      while (q < devs[d].n_qp && (devs[d].qp_taken >> q) & 1) q++;
+      if (q == devs[d].n_qp) {
         fail(err, -ENOSPC, "alg: every queue pair of %s is taken", s->dev_name);
         goto bad;
       }
-      ctx->qp[d] = (int16_t)devs[d].next_qp++;
+      devs[d].qp_taken |= (uint8_t)(1u << q);
+      ctx->qp[d] = (int16_t)q;
     }
     if (!ctx->op_pool) {
       char name[64];
@@ -442,7 +446,11 @@ void fl_esp_table_free(struct esp_table *t) {
 void fl_esp_table_free_all(struct esp_table *t) {
   if (!t) return;
   for (uint32_t i = 0; i < t->n; i++) sa_free(t->sa[i]);
-  if (t->ctx) rte_mempool_free(t->ctx->op_pool);
+  if (t->ctx) {
+    rte_mempool_free(t->ctx->op_pool);
+    for (int d = 0; d < FL_ESP_LOOKASIDE_DEVS; d++) /* its queue pairs go back */
+      if (t->ctx->qp[d] >= 0) devs[d].qp_taken &= (uint8_t) ~(1u << t->ctx->qp[d]);
+  }
   free(t->ctx);
   fl_esp_table_free(t);
   if (--live_stages == 0) devices_release();

@@ -65,4 +65,24 @@ describe.skipIf(notReady)('ESP stage on lookaside crypto (crypto_openssl)', () =
       expect(espDrops(p)).toEqual({ esp_auth: 1 });
     });
   });
+
+  it('a closed stage gives its queue pair back: 12 stages come and go beside one that stays', async () => {
+    // crypto_openssl0 has 8 queue pairs; each lookaside stage holds one while it lives.
+    const stays = rig.pipeline('outbound', [sa('aes-gcm-128', 4, 4)]);
+    try {
+      stays.stop();
+      for (let i = 0; i < 12; i++) {
+        const s = sa('aes-cbc-128-hmac-sha256', 4, 4);
+        await withPipeline(rig.pipeline('outbound', [s]), async (p) => {
+          const [f] = innerFrames(4, 1);
+          const [o] = await rig.through(p, [f!]);
+          expect(packetOf(peer(s, [{ op: 'decrypt', packet: o!.subarray(14) }])[0])).toEqual(
+            f!.subarray(14),
+          );
+        });
+      }
+    } finally {
+      stays.close();
+    }
+  });
 });
