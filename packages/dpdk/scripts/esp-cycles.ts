@@ -66,9 +66,10 @@ function pump(
     const round = Math.min(ROUND, total - sent);
     const before = sent;
     while (sent < before + round) {
-      const chunk = Array.from({ length: Math.min(CHUNK, before + round - sent) }, (_, i) => {
-        return set[(sent + i) % set.length]!;
-      });
+      const chunk = Array.from(
+        { length: Math.min(CHUNK, before + round - sent) },
+        (_, i) => set[(sent + i) % set.length] as Buffer,
+      );
       const n = a.send(0, pool, chunk);
       if (n === 0) break;
       sent += n;
@@ -89,8 +90,9 @@ function pump(
 
 function stageCycles(p: Pipeline): number {
   const c = p.cycles();
-  const esp = c.stages.find((s) => s.name === 'esp')!.cycles;
-  return esp / c.sampledPackets;
+  const esp = c.stages.find((s) => s.name === 'esp');
+  if (!esp) throw new Error('no esp stage');
+  return esp.cycles / c.sampledPackets;
 }
 
 function run(

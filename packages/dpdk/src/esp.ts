@@ -218,10 +218,10 @@ export const espNative = {
     } catch (e) {
       // The native message starts with the field it refuses ("spi: ...", "key: ...").
       const n = nativeError(e);
-      const m = /^(\w+): (.*)$/s.exec(n.message);
+      const m = /^(?<field>\w+): (?<why>.*)$/s.exec(n.message)?.groups;
       throw new PipelineError(
-        m ? m[2]! : n.message,
-        m ? `${at}.${m[1]!}` : at,
+        m?.why ?? n.message,
+        m?.field ? `${at}.${m.field}` : at,
         'esp_add_sa',
         n.errno,
       );
