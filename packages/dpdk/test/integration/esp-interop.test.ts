@@ -8,6 +8,8 @@
  * exact inner packet; a wrong key counts auth failures and delivers nothing, a replay counts a
  * replay, the sequence numbers cross 2^32 with ESN, and malformed ESP is dropped by reason.
  */
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 
 import {
@@ -18,7 +20,10 @@ import {
   ipv4Checksum,
   type EspAlgorithm,
   type EspSa,
+  type StageCounters,
 } from '../../src/index';
+import { addonFile } from '../../src/native';
+import { sleep } from '../support/env';
 import {
   ALGS,
   checkOuter,
@@ -33,7 +38,7 @@ import {
   sa,
   withPipeline,
 } from '../support/esp';
-import { BACKOFF } from '../support/rig';
+import { BACKOFF, drain, settle } from '../support/rig';
 import { routingTable } from '../support/tables';
 
 const notReady = espNotReady();
@@ -390,6 +395,60 @@ describe.skipIf(notReady)('ESP stage interop with scapy (root, hugepages, python
       });
     });
   });
+
+  it('SAs added and deleted 40 times under traffic: every packet accounted for, by an SA', async () => {
+    const base = sa('aes-gcm-128', 4, 4);
+    const [a, b] = rig.ports();
+    const p = espPipeline('outbound', [base]);
+    const stop = new SharedArrayBuffer(4);
+    let sender: Worker | undefined;
+    try {
+      sender = new Worker(path.join(__dirname, '../support/sender-thread.mjs'), {
+        workerData: {
+          addon: addonFile(),
+          port: a.id,
+          pool: rig.pool().handle,
+          burst: 32,
+          stop,
+          frames: innerFrames(4, 16),
+        },
+      });
+      const report = new Promise<{ sent: number }>((resolve, reject) => {
+        sender!.once('message', resolve);
+        sender!.once('error', reject);
+      });
+      const esp = (): StageCounters => p.counters().stages[0]!;
+      const start = Date.now();
+      while (esp().in < 5_000 && Date.now() - start < 10_000) await sleep(2);
+      let byDeleted = 0;
+      let during = 0;
+      for (let i = 0; i < 40; i++) {
+        const s = sa(i % 2 ? 'aes-cbc-256-hmac-sha256' : 'aes-gcm-256', 4, i % 3 ? 4 : 6);
+        p.addSa('esp', s); // the newest SA of the family: it takes the traffic at once
+        const before = esp().in;
+        await sleep(2);
+        drain(b);
+        byDeleted += p.deleteSa('esp', s.spi).packets; // final: no worker can count into it now
+        if (esp().in > before) during++;
+      }
+      Atomics.store(new Int32Array(stop), 0, 1);
+      const { sent } = await report;
+      await settle(p, sent, 20_000);
+      drain(b);
+      const c = esp();
+      expect(sent).toBeGreaterThan(20_000);
+      expect(during).toBeGreaterThanOrEqual(20);
+      expect(byDeleted).toBeGreaterThan(0);
+      expect(c).toMatchObject({ in: sent, out: sent, drops: {} });
+      expect(p.saCounters('esp', base.spi).packets + byDeleted).toBe(sent);
+      expect(p.sas('esp')).toEqual([base.spi]);
+    } finally {
+      Atomics.store(new Int32Array(stop), 0, 1);
+      await sender?.terminate();
+      p.close();
+    }
+    expect(rig.pool().info().inUse).toBe(0);
+  }, 60_000);
 
   it('refuses bad SAs by field and changes nothing; deletes and rekeys while running', async () => {
     const s = sa('aes-gcm-128', 4, 4);

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, expect } from 'vitest';
 import {
   Pipeline,
   buildPacket,
+  type Mempool,
   initEal,
   ipv4Checksum,
   type Eal,
@@ -190,6 +191,8 @@ export interface EspRig {
   through(p: Pipeline, frames: Buffer[], sentBefore?: number): Promise<Buffer[]>;
   /** Ports A (in) and B (out), for a pipeline of other stages. */
   ports(): [Port, Port];
+  /** The ports' mempool. */
+  pool(): Mempool;
 }
 
 /**
@@ -209,7 +212,7 @@ export function espFileRig(name: string, vdevs: string[], notReady: string | und
     eal?.cleanup();
     scrubPrefix(prefix);
   });
-  const live = (): { pool: RingRig['pool']; a: Port; b: Port } => {
+  const live = (): { pool: Mempool; a: Port; b: Port } => {
     if (!rig) throw new Error('the ESP rig was not set up');
     const [a, b] = rig.ports as [Port, Port];
     return { pool: rig.pool, a, b };
@@ -237,6 +240,9 @@ export function espFileRig(name: string, vdevs: string[], notReady: string | und
     ports() {
       const { a, b } = live();
       return [a, b];
+    },
+    pool() {
+      return live().pool;
     },
     async through(p, frames, sentBefore = 0) {
       const { pool, a, b } = live();
