@@ -5,7 +5,7 @@
  * is resolved and must stay inside the directory, and its size is bounded before it is read.
  * Keys are hex text, as `ip xfrm state` and swanctl take them. Nothing here logs key material.
  */
-import { closeSync, fstatSync, openSync, readSync, realpathSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, realpathSync } from 'node:fs';
 import { sep } from 'node:path';
 import { IpsecConfigError } from './errors';
 
@@ -49,7 +49,16 @@ export class KeyDirectory {
     // volume's writer chose, so the target must still be inside the directory.
     if (!real.startsWith(`${this.root}${sep}`))
       throw new IpsecConfigError(field, `key "${name}" resolves outside the key directory`);
-    const fd = openSync(real, 'r');
+    // Resolved already: a symlink in its place now would be a swap after the check.
+    let fd: number;
+    try {
+      fd = openSync(real, constants.O_RDONLY | constants.O_NOFOLLOW);
+    } catch (err) {
+      throw new IpsecConfigError(
+        field,
+        `key "${name}" could not be opened: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+      );
+    }
     try {
       const st = fstatSync(fd);
       if (!st.isFile()) throw new IpsecConfigError(field, `key "${name}" is not a file`);
