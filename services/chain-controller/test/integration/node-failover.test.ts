@@ -174,9 +174,12 @@ describe.skipIf(!root)('failover of a node that becomes unreachable, end to end'
         (await receivedFromTunnel(nodes[1]!, 'cross', 1)) ?? 0,
       ];
     };
-    // Quiet first: OVS folds datapath counts into its flows' every half second or so, and a
-    // datagram of the outage that node b held while its links were down can still come out
-    // when they are back (seen once in CI: sink and the b → a crossing one over).
+    // Flush, then quiet. A frame node b's switch encapsulated towards a while its underlay
+    // link was down waits in the underlay port's af_packet TX ring and leaves with the next
+    // frame sent there (seen twice in CI: sink and the b → a crossing 501 of 500, nothing
+    // else over): a few datagrams through the chain first push it out. OVS folds datapath
+    // counts into its flows' every half second or so: then wait until the counters are still.
+    await bed.send(10, 10);
     let before = await counted();
     for (let quiet = 0, tries = 0; quiet < 2 && tries < 20; tries++) {
       await settle(600);
