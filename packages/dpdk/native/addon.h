@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "fl.h"
 
@@ -30,6 +31,8 @@ uint16_t Port(const Napi::Value &v);              // addon_port.cc
 void *Pool(const Napi::Value &v);                 // addon_mempool.cc
 fl_batch *Batch(const Napi::Value &v);            // addon_batch.cc
 fl_pipeline *PipelineById(const Napi::Value &v);  // addon_pipeline.cc
+// ACL rules packed by packAcl (src/acl.ts), checked (addon_pipeline.cc; the ESP policies too).
+std::vector<fl_acl_rule> AclRules(const Napi::Value &v);
 
 // ---- what EAL cleanup (addon_eal.cc) releases, in this order ----
 void ReleasePipelines();  // waits for the ACL builds in flight, then frees every pipeline

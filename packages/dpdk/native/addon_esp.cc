@@ -1,10 +1,11 @@
 // ESP stages (fl_ipsec.h): the stage added to a pipeline, its SAs added and deleted, their
-// counters. Keys arrive as Buffers and are wiped from the native copies once the crypto session
-// holds them.
+// counters, its policies replaced and counted. Keys arrive as Buffers and are wiped from the
+// native copies once the crypto session holds them.
 #include <napi.h>
 
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "addon.h"
 #include "fl_ipsec.h"
@@ -49,6 +50,19 @@ Napi::Value PipelineAddEsp(const Napi::CallbackInfo &info) {
   fl_esp_conf c;
   memset(&c, 0, sizeof(c));
   c.dir = (uint8_t)U32(info[1], "direction");
+  if (info[2].IsObject()) {
+    Napi::Object o = info[2].As<Napi::Object>();
+    c.spd = o.Get("spd").ToBoolean() ? 1 : 0;
+    Napi::Value ports = o.Get("inPorts");
+    if (ports.IsArray()) {
+      Napi::Array a = ports.As<Napi::Array>();
+      for (uint32_t i = 0; i < a.Length(); i++) {
+        uint32_t port = U32(a.Get(i), "inPorts");
+        if (port >= 64) throw Napi::RangeError::New(env, "inPorts: port ids are 0..63");
+        c.in_ports |= 1ull << port;
+      }
+    }
+  }
   char err[FL_ERR_LEN] = "";
   int rc = fl_pipeline_add_esp(p, &c, err);
   if (rc < 0) Throw(env, rc, "pipeline_add_stage", err);
@@ -136,6 +150,46 @@ Napi::Value EspSpis(const Napi::CallbackInfo &info) {
   return a;
 }
 
+// The policy rules: the selectors packed by packAcl, then per rule 12 bytes (u32 LE policy
+// index, u8 action, 3 bytes of padding, u32 LE SPI); the policies' count. Returns the old set's
+// final counts (its policies, then no policy matched).
+Napi::Value EspSetPolicies(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::vector<fl_acl_rule> sel = AclRules(info[2]);
+  if (!info[3].IsBuffer()) throw Napi::TypeError::New(env, "policy actions must be a Buffer");
+  auto b = info[3].As<Napi::Buffer<uint8_t>>();
+  if (b.Length() != sel.size() * 12)
+    throw Napi::RangeError::New(env, "policy actions: 12 bytes per selector");
+  const uint8_t *d = b.Data();
+  auto u32 = [](const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+  };
+  std::vector<fl_esp_policy_rule> r(sel.size());
+  for (size_t i = 0; i < sel.size(); i++, d += 12) {
+    r[i].m = sel[i];
+    r[i].policy = u32(d);
+    r[i].action = d[4];
+    r[i].spi = u32(d + 8);
+  }
+  uint32_t n_policies = U32(info[4], "policies");
+  std::vector<uint64_t> retired(FL_ESP_MAX_POLICY_RULES + 1);
+  char err[FL_ERR_LEN] = "";
+  int rc = fl_pipeline_esp_set_policies(PipelineById(info[0]), StageIndex(info[1]), r.data(),
+                                        (uint32_t)r.size(), n_policies, retired.data(),
+                                        (uint32_t)retired.size(), err);
+  if (rc < 0) Throw(env, rc, "esp_set_policies", err);
+  return Float64s(env, retired.data(), (size_t)rc);
+}
+
+Napi::Value EspPolicyHits(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::vector<uint64_t> hits(FL_ESP_MAX_POLICY_RULES + 1);
+  int n = fl_pipeline_esp_policy_hits(PipelineById(info[0]), StageIndex(info[1]), hits.data(),
+                                      (uint32_t)hits.size());
+  if (n < 0) Throw(env, n, "esp_policy_hits", "not an ESP stage");
+  return Float64s(env, hits.data(), (size_t)n);
+}
+
 }  // namespace
 
 void ExportEsp(Napi::Object exports) {
@@ -144,6 +198,8 @@ void ExportEsp(Napi::Object exports) {
   FL_EXPORT(exports, "espDelSa", EspDelSa);
   FL_EXPORT(exports, "espSaCounters", EspSaCounters);
   FL_EXPORT(exports, "espSpis", EspSpis);
+  FL_EXPORT(exports, "espSetPolicies", EspSetPolicies);
+  FL_EXPORT(exports, "espPolicyHits", EspPolicyHits);
 }
 
 }  // namespace flowline

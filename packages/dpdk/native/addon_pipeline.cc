@@ -157,6 +157,8 @@ Napi::Value PipelineAddStage(const Napi::CallbackInfo &info) {
   return Napi::Number::New(env, rc);
 }
 
+}  // namespace
+
 // Rules packed by packAcl (src/acl.ts): ACL_RULE_WIRE bytes each, little-endian u16/u32.
 constexpr size_t ACL_RULE_WIRE = 52;
 std::vector<fl_acl_rule> AclRules(const Napi::Value &v) {
@@ -188,6 +190,8 @@ std::vector<fl_acl_rule> AclRules(const Napi::Value &v) {
   }
   return r;
 }
+
+namespace {
 
 // The per-rule hits of a table (n + 1 values, the last the default action's), sized from it.
 Napi::Array AclHitsArray(Napi::Env env, const fl_acl_table *t) {

@@ -392,18 +392,20 @@ bad:
 }
 
 /* ---- tables ---- */
-static struct esp_table *table_build(struct esp_ctx *ctx, struct esp_sa *const *sas, uint32_t n,
-                                     char *err) {
+static struct esp_table *table_build(struct esp_ctx *ctx, struct esp_spd *spd,
+                                     struct esp_sa *const *sas, uint32_t n, char *err) {
   struct esp_table *t = calloc(1, sizeof(*t));
   uint32_t slots = 16;
   while (slots < 2 * n) slots <<= 1; /* at most half full: short probes */
   if (t) t->slots = calloc(slots, sizeof(*t->slots));
-  if (!t || !t->slots) {
-    if (t) free(t);
+  if (t && t->slots && spd) t->pol_sa = calloc(spd->n ? spd->n : 1, sizeof(*t->pol_sa));
+  if (!t || !t->slots || (spd && !t->pol_sa)) {
+    if (t) fl_esp_table_free(t);
     fail(err, -ENOMEM, "SA table of %u SAs", n);
     return NULL;
   }
   t->ctx = ctx;
+  t->spd = spd;
   t->mask = slots - 1;
   t->n = n;
   for (uint32_t i = 0; i < n; i++) {
@@ -414,7 +416,21 @@ static struct esp_table *table_build(struct esp_ctx *ctx, struct esp_sa *const *
     t->slots[h] = s;
     t->active[s->inner == 6] = s; /* the newest SA of a family carries it (rekey) */
   }
+  /* A protect rule's SA in this version; one that is gone (deleted, hard lifetime) is NULL and
+   * the rule's packets are dropped, as is an SA of the other family. */
+  for (uint32_t i = 0; spd && i < spd->n; i++) {
+    const struct esp_spd_rule *r = &spd->rule[i];
+    struct esp_sa *s = r->action == FL_ESP_PROTECT ? esp_lookup(t, r->spi) : NULL;
+    t->pol_sa[i] = s && s->inner == r->family ? s : NULL;
+  }
   return t;
+}
+
+static void spd_free(struct esp_spd *spd) {
+  if (!spd) return;
+  free(spd->rule);
+  free(spd->hits);
+  free(spd);
 }
 
 struct esp_table *fl_esp_table_new(uint8_t dir, char *err) {
@@ -429,7 +445,7 @@ struct esp_table *fl_esp_table_new(uint8_t dir, char *err) {
   }
   ctx->dir = dir;
   for (int i = 0; i < FL_ESP_LOOKASIDE_DEVS; i++) ctx->qp[i] = -1;
-  struct esp_table *t = table_build(ctx, NULL, 0, err);
+  struct esp_table *t = table_build(ctx, NULL, NULL, 0, err);
   if (!t)
     free(ctx);
   else
@@ -440,6 +456,7 @@ struct esp_table *fl_esp_table_new(uint8_t dir, char *err) {
 void fl_esp_table_free(struct esp_table *t) {
   if (!t) return;
   free(t->slots);
+  free(t->pol_sa);
   free(t);
 }
 
@@ -452,6 +469,7 @@ void fl_esp_table_free_all(struct esp_table *t) {
       if (t->ctx->qp[d] >= 0) devs[d].qp_taken &= (uint8_t) ~(1u << t->ctx->qp[d]);
   }
   free(t->ctx);
+  spd_free(t->spd);
   fl_esp_table_free(t);
   if (--live_stages == 0) devices_release();
 }
@@ -476,7 +494,7 @@ int fl_pipeline_esp_add_sa(struct fl_pipeline *p, int stage, const struct fl_esp
   struct esp_sa *sas[FL_ESP_MAX_SAS];
   memcpy(sas, t->sa, t->n * sizeof(sas[0]));
   sas[t->n] = s;
-  struct esp_table *nt = table_build(t->ctx, sas, t->n + 1, err);
+  struct esp_table *nt = table_build(t->ctx, t->spd, sas, t->n + 1, err);
   if (!nt) {
     sa_free(s);
     return -ENOMEM;
@@ -511,7 +529,7 @@ int fl_pipeline_esp_del_sa(struct fl_pipeline *p, int stage, uint32_t spi,
   uint32_t n = 0;
   for (uint32_t i = 0; i < t->n; i++)
     if (t->sa[i] != s) sas[n++] = t->sa[i];
-  struct esp_table *nt = table_build(t->ctx, sas, n, err);
+  struct esp_table *nt = table_build(t->ctx, t->spd, sas, n, err);
   if (!nt) return -ENOMEM;
   /* After the swap no worker can hold s: its counters are final. */
   fl_esp_table_free(fl_pipeline_swap_stage(p, stage, nt));
@@ -536,4 +554,107 @@ int fl_pipeline_esp_spis(struct fl_pipeline *p, int stage, uint32_t *out, uint32
   uint32_t k = 0;
   for (; k < t->n && k < max; k++) out[k] = t->sa[k]->spi;
   return (int)t->n;
+}
+
+/* ---- policies ---- */
+static void prefix_mask(uint8_t *mask, uint8_t len) {
+  memset(mask, 0, 16);
+  for (uint8_t j = 0; j < 16 && len; j++) {
+    uint8_t b = len >= 8 ? 8 : len;
+    mask[j] = (uint8_t)(0xff00u >> b);
+    len = (uint8_t)(len - b);
+  }
+}
+
+static int spd_rule(struct esp_spd_rule *o, const struct fl_esp_policy_rule *in, uint32_t i,
+                    uint32_t n_policies, char *err) {
+  const struct fl_acl_rule *m = &in->m;
+  uint8_t bits = m->family == 4 ? 32 : 128;
+  if (m->family != 4 && m->family != 6)
+    return fail(err, -EINVAL, "policies[%u].family: must be 4 or 6, got %u", i, m->family);
+  if (m->src_len > bits || m->dst_len > bits)
+    return fail(err, -EINVAL, "policies[%u].prefix: longer than %u bits", i, bits);
+  if (m->sport_lo > m->sport_hi || m->dport_lo > m->dport_hi)
+    return fail(err, -EINVAL, "policies[%u].ports: the range ends before it starts", i);
+  if (in->policy >= n_policies)
+    return fail(err, -EINVAL, "policies[%u].policy: %u of %u policies", i, in->policy, n_policies);
+  if (in->action > FL_ESP_PROTECT)
+    return fail(err, -EINVAL, "policies[%u].action: unknown action %u", i, in->action);
+  memset(o, 0, sizeof(*o));
+  o->family = m->family;
+  o->proto_mask = m->proto_mask;
+  o->proto = m->proto & m->proto_mask;
+  o->action = in->action;
+  o->sp_lo = m->sport_lo;
+  o->sp_hi = m->sport_hi;
+  o->dp_lo = m->dport_lo;
+  o->dp_hi = m->dport_hi;
+  o->policy = in->policy;
+  o->spi = in->action == FL_ESP_PROTECT ? in->spi : 0;
+  prefix_mask(o->src_mask, m->src_len);
+  prefix_mask(o->dst_mask, m->dst_len);
+  for (int j = 0; j < 16; j++) {
+    o->src[j] = m->src[j] & o->src_mask[j];
+    o->dst[j] = m->dst[j] & o->dst_mask[j];
+  }
+  return 0;
+}
+
+static uint32_t spd_hits(const struct esp_spd *spd, uint64_t *out, uint32_t max) {
+  uint32_t k = spd ? spd->n_policies + 1 : 0;
+  for (uint32_t i = 0; i < k && i < max; i++)
+    out[i] = __atomic_load_n(&spd->hits[i], __ATOMIC_RELAXED);
+  return k;
+}
+
+int fl_pipeline_esp_set_policies(struct fl_pipeline *p, int stage,
+                                 const struct fl_esp_policy_rule *r, uint32_t n,
+                                 uint32_t n_policies, uint64_t *retired, uint32_t max_retired,
+                                 char *err) {
+  struct esp_table *t = stage_table(p, stage, err);
+  if (!t) return -EINVAL;
+  if (!p->stages[stage].c.esp.spd)
+    return fail(err, -EINVAL, "policies: the stage was made without spd");
+  if (n > FL_ESP_MAX_POLICY_RULES)
+    return fail(err, -E2BIG,
+                "policies: at most %u native rules (a policy of both families is two), "
+                "got %u",
+                FL_ESP_MAX_POLICY_RULES, n);
+  if (n_policies > FL_ESP_MAX_POLICY_RULES)
+    return fail(err, -E2BIG, "policies: at most %u, got %u", FL_ESP_MAX_POLICY_RULES, n_policies);
+  struct esp_spd *spd = calloc(1, sizeof(*spd));
+  if (spd) {
+    spd->rule = calloc(n ? n : 1, sizeof(*spd->rule));
+    spd->hits = calloc(n_policies + 1, sizeof(*spd->hits));
+  }
+  if (!spd || !spd->rule || !spd->hits) {
+    spd_free(spd);
+    return fail(err, -ENOMEM, "policies: %u rules", n);
+  }
+  spd->n = n;
+  spd->n_policies = n_policies;
+  for (uint32_t i = 0; i < n; i++) {
+    int rc = spd_rule(&spd->rule[i], &r[i], i, n_policies, err);
+    if (rc < 0) {
+      spd_free(spd);
+      return rc;
+    }
+  }
+  struct esp_table *nt = table_build(t->ctx, spd, t->sa, t->n, err);
+  if (!nt) {
+    spd_free(spd);
+    return -ENOMEM;
+  }
+  struct esp_spd *old = t->spd;
+  /* After the swap no worker reads the old set: its counts are final. */
+  fl_esp_table_free(fl_pipeline_swap_stage(p, stage, nt));
+  uint32_t k = spd_hits(old, retired, max_retired);
+  spd_free(old);
+  return (int)k;
+}
+
+int fl_pipeline_esp_policy_hits(struct fl_pipeline *p, int stage, uint64_t *out, uint32_t max) {
+  struct esp_table *t = stage_table(p, stage, NULL);
+  if (!t) return -EINVAL;
+  return (int)spd_hits(t->spd, out, max);
 }

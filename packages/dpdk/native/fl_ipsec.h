@@ -33,6 +33,29 @@ struct fl_esp_conf {
   /* Set by fl_pipeline_start: a later stage reads parsed headers (all but l2fwd and burn), so
    * the stage parses what it made; otherwise that parse is skipped. */
   uint8_t reparse;
+  /* Policies decide (fl_pipeline_esp_set_policies): outbound, which packets an SA protects,
+   * which bypass and which are discarded; inbound, which clear packets bypass and that a
+   * decrypted packet is one its SA protects. Without: outbound the newest SA of a family takes
+   * every packet of it, inbound every packet must be ESP. */
+  uint8_t spd;
+  /* The input ports (bit per port id 0..63) whose packets the stage takes; the others pass it
+   * untouched. 0: every port. */
+  uint64_t in_ports;
+};
+
+/* ---- policies (an SPD, RFC 4301 4.4.1) of an ESP stage with spd set ---- */
+enum fl_esp_policy_action { FL_ESP_DISCARD = 0, FL_ESP_BYPASS = 1, FL_ESP_PROTECT = 2 };
+
+/* Native policy rules per stage: matched in order, first match wins (a linear scan). */
+#define FL_ESP_MAX_POLICY_RULES 1024
+
+/* A policy's selector for one family (a policy of both families is two rules), in the ACL's
+ * rule layout (fl_acl_rule: action and priority unused), and what it does. */
+struct fl_esp_policy_rule {
+  struct fl_acl_rule m;
+  uint32_t policy; /* the policy it belongs to: its counter */
+  uint8_t action;  /* enum fl_esp_policy_action */
+  uint32_t spi;    /* protect: the stage's SA (an SA that is gone: its packets are dropped) */
 };
 
 struct fl_esp_sa_conf {
@@ -78,6 +101,17 @@ int fl_pipeline_esp_sa_counters(struct fl_pipeline *p, int stage, uint32_t spi,
                                 struct fl_esp_sa_counters *out, char *err);
 /* The SPIs of a stage's SAs in the order they were added; returns the count. */
 int fl_pipeline_esp_spis(struct fl_pipeline *p, int stage, uint32_t *out, uint32_t max);
+/* Replaces the stage's policies in one step (n rules of n_policies policies, in match order).
+ * The old set's final packet counts go to retired (its n_policies + 1 values, the last: packets
+ * no policy matched), which must hold max_retired; returns that count. Nothing changes on an
+ * error, which names the rule. */
+int fl_pipeline_esp_set_policies(struct fl_pipeline *p, int stage,
+                                 const struct fl_esp_policy_rule *r, uint32_t n,
+                                 uint32_t n_policies, uint64_t *retired, uint32_t max_retired,
+                                 char *err);
+/* Packets per policy of the current set (n_policies + 1 values, the last: no policy matched);
+ * returns the count (-EINVAL: not an ESP stage). */
+int fl_pipeline_esp_policy_hits(struct fl_pipeline *p, int stage, uint64_t *out, uint32_t max);
 
 #ifdef __cplusplus
 }

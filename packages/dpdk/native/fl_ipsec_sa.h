@@ -58,9 +58,27 @@ struct esp_ctx {
   int16_t qp[FL_ESP_LOOKASIDE_DEVS];
 };
 
+/* A policy rule as the stage matches it: masks made from the prefix lengths, ports in host order.
+ */
+struct esp_spd_rule {
+  uint8_t family, proto, proto_mask, action;
+  uint16_t sp_lo, sp_hi, dp_lo, dp_hi;
+  uint32_t policy, spi;
+  uint8_t src[16], src_mask[16], dst[16], dst_mask[16];
+};
+
+/* A stage's policy set: shared by the table versions an SA change makes, replaced whole. */
+struct esp_spd {
+  uint32_t n, n_policies;
+  struct esp_spd_rule *rule;
+  uint64_t *hits; /* per policy, then packets no policy matched; the stage's one worker writes */
+};
+
 /* A version of a stage's SAs: never changed once published (a change builds the next one). */
 struct esp_table {
   struct esp_ctx *ctx;
+  struct esp_spd *spd;      /* NULL: the stage has no policies (fl_esp_conf.spd unset) */
+  struct esp_sa **pol_sa;   /* per policy rule: a protect rule's SA in this version, or NULL */
   struct esp_sa *active[2]; /* outbound: the newest SA per inner family (IPv4, IPv6) */
   uint32_t mask;            /* inbound lookup: slots by SPI, open addressing */
   struct esp_sa **slots;
@@ -78,7 +96,27 @@ static inline struct esp_sa *esp_lookup(const struct esp_table *t, uint32_t spi)
   }
 }
 
-/* Frees a table version (not its SAs, not its ctx). */
+/* The first policy rule of t matching h (an IPv4 or IPv6 packet), or NULL. */
+static inline const struct esp_spd_rule *esp_spd_match(const struct esp_table *t,
+                                                       const struct fl_parsed *h) {
+  const struct esp_spd *spd = t->spd;
+  const uint8_t fam = h->l3 == FL_L3_IPV6 ? 6 : 4, w = fam == 6 ? 16 : 4;
+  const uint16_t sp = (uint16_t)(h->sport >> 8 | h->sport << 8);
+  const uint16_t dp = (uint16_t)(h->dport >> 8 | h->dport << 8);
+  for (uint32_t i = 0; i < spd->n; i++) {
+    const struct esp_spd_rule *r = &spd->rule[i];
+    if (r->family != fam || (h->proto & r->proto_mask) != r->proto) continue;
+    if (sp < r->sp_lo || sp > r->sp_hi || dp < r->dp_lo || dp > r->dp_hi) continue;
+    uint8_t diff = 0;
+    for (uint8_t j = 0; j < w; j++)
+      diff |= (uint8_t)(((h->src[j] & r->src_mask[j]) ^ r->src[j]) |
+                        ((h->dst[j] & r->dst_mask[j]) ^ r->dst[j]));
+    if (!diff) return r;
+  }
+  return NULL;
+}
+
+/* Frees a table version (not its SAs, not its ctx, not its policies). */
 void fl_esp_table_free(struct esp_table *t);
 
 #endif

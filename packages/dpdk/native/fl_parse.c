@@ -30,6 +30,7 @@ static const char *const reason_names[FL_R_COUNT] = {
     [FL_R_ESP_TRAILER] = "esp_trailer",
     [FL_R_ESP_LIFETIME] = "esp_lifetime",
     [FL_R_ESP_ERROR] = "esp_error",
+    [FL_R_ESP_POLICY] = "esp_policy",
 };
 
 const char *fl_reason_name(int reason) {

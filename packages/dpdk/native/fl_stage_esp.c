@@ -9,6 +9,13 @@
  * dropped with the reason its failure shows. Packets that come out are parsed again when a later
  * stage reads headers (fl_esp_conf.reparse), so it sees the new ones. One worker: rte_ipsec's
  * sequence and replay state has one writer.
+ *
+ * A stage may take only the packets of given input ports (fl_esp_conf.in_ports: a gateway's
+ * outbound stage its protected port, its inbound stage its unprotected one), and may follow
+ * policies (fl_esp_conf.spd, RFC 4301 5.1 and 5.2): outbound, the first policy matching a packet
+ * protects it with its SA, lets it bypass or discards it (no policy: discarded); inbound, a clear
+ * packet bypasses only by a bypass policy, and a decrypted one must match a protect policy of
+ * the SA it came in (else it is dropped, esp_policy).
  */
 #define ALLOW_EXPERIMENTAL_API /* rte_security.h's inline helpers (via rte_ipsec.h) */
 
@@ -31,6 +38,9 @@ struct esp_pkt {
   uint32_t seq;      /* inbound: the sequence number's low 32 bits */
   uint32_t len;      /* the inner IP packet's length (outbound: before encryption) */
 };
+
+/* What a group's run is told: parse its output for a later stage; check it against policies. */
+enum { ESP_REPARSE = 1, ESP_SPD = 2 };
 
 static inline uint32_t ip_len(const uint8_t *ip, int v6) {
   return v6 ? 40u + (((uint32_t)ip[4] << 8) | ip[5]) : ((uint32_t)ip[2] << 8) | ip[3];
@@ -108,9 +118,28 @@ static inline void sa_count(struct esp_sa *s, uint32_t len) {
     s->hard = 1;
 }
 
+/* The policy a packet meets (counted); NULL when none matches (counted too). */
+static inline const struct esp_spd_rule *policy_of(const struct esp_table *t,
+                                                   const struct fl_parsed *h) {
+  if (!t->spd) return NULL;
+  const struct esp_spd_rule *r = esp_spd_match(t, h);
+  t->spd->hits[r ? r->policy : t->spd->n_policies]++;
+  return r;
+}
+
+/* Inbound, with policies: a decrypted packet (parsed again in h) must match first a protect
+ * policy naming the SA it came in (RFC 4301 5.2 step 4). */
+static inline int inner_allowed(const struct esp_table *t, const struct esp_sa *s,
+                                const struct fl_parsed *h) {
+  if (h->l3 != FL_L3_IPV4 && h->l3 != FL_L3_IPV6) return 0;
+  const struct esp_spd_rule *r = policy_of(t, h);
+  return r && r->action == FL_ESP_PROTECT && t->pol_sa[r - t->spd->rule] == s;
+}
+
 /* The k packets of s in mb, outbound: encrypt, encapsulate, put the MACs back. */
 static void out_group(const struct esp_table *t, struct esp_sa *s, struct rte_mbuf **mb, uint16_t k,
-                      struct pkt *pk, struct esp_pkt *ep, struct stage_ctr *c, int reparse) {
+                      struct pkt *pk, struct esp_pkt *ep, struct stage_ctr *c, int flags) {
+  const int reparse = flags & ESP_REPARSE;
   /* Without ESN the sequence number must not cycle (RFC 4303 3.3.3): rte_ipsec prepares only
    * the packets that still get one and leaves the rest last; the SA is then used up. (It
    * stops one short, leaving 2^32 - 1 unused: its next number must stay within 32 bits.) */
@@ -184,7 +213,8 @@ static inline int win_update(struct esp_sa *s, uint64_t sqn) {
 
 /* The k packets of s in mb, inbound: decrypt, check, decapsulate; each refusal by its reason. */
 static void in_group(const struct esp_table *t, struct esp_sa *s, struct rte_mbuf **mb, uint16_t k,
-                     struct pkt *pk, struct esp_pkt *ep, struct stage_ctr *c, int reparse) {
+                     struct pkt *pk, struct esp_pkt *ep, struct stage_ctr *c, int flags) {
+  const int reparse = flags & ESP_REPARSE, spd = flags & ESP_SPD;
   /* prepare refuses only a sequence number the window has seen (lengths and room were
    * checked); process refuses a failed ICV (flagged), a bad trailer (packet untouched) and a
    * number a packet before it in the group took (packet already decapsulated). */
@@ -225,8 +255,12 @@ static void in_group(const struct esp_table *t, struct esp_sa *s, struct rte_mbu
     eth[13] = s->inner == 4 ? 0x00 : 0xdd;
     m->l2_len = 0;
     m->l3_len = 0;
+    if (reparse || spd) fl_parse(eth, m->data_len, &pk[i].h);
+    if (spd && !inner_allowed(t, s, &pk[i].h)) {
+      drop(c, &pk[i], FL_R_ESP_POLICY);
+      continue;
+    }
     sa_count(s, len);
-    if (reparse) fl_parse(eth, m->data_len, &pk[i].h);
     c->out++;
   }
 }
@@ -234,9 +268,10 @@ static void in_group(const struct esp_table *t, struct esp_sa *s, struct rte_mbu
 typedef void (*group_fn)(const struct esp_table *, struct esp_sa *, struct rte_mbuf **, uint16_t,
                          struct pkt *, struct esp_pkt *, struct stage_ctr *, int);
 
-/* An outbound packet: its SA, with the frame trimmed to its IP packet; NULL when dropped. */
+/* An outbound packet: its SA, with the frame trimmed to its IP packet; NULL when dropped, or
+ * when a policy lets it bypass (it passes untouched). */
 static inline struct esp_sa *out_admit(const struct esp_table *t, struct stage_ctr *c,
-                                       struct pkt *k, struct esp_pkt *e) {
+                                       struct pkt *k, struct esp_pkt *e, int spd) {
   const struct fl_parsed *h = &k->h;
   if (h->l3 != FL_L3_IPV4 && h->l3 != FL_L3_IPV6) {
     drop(c, k, h->reason == FL_R_MALFORMED_L2 ? FL_R_MALFORMED_L2 : FL_R_NOT_IP);
@@ -248,6 +283,18 @@ static inline struct esp_sa *out_admit(const struct esp_table *t, struct stage_c
     return NULL;
   }
   struct esp_sa *s = t->active[h->l3 == FL_L3_IPV6];
+  if (spd) {
+    const struct esp_spd_rule *r = policy_of(t, h);
+    if (r && r->action == FL_ESP_BYPASS) {
+      c->out++;
+      return NULL;
+    }
+    if (!r || r->action == FL_ESP_DISCARD) {
+      drop(c, k, FL_R_ESP_POLICY);
+      return NULL;
+    }
+    s = t->pol_sa[r - t->spd->rule];
+  }
   if (!s) {
     drop(c, k, FL_R_ESP_NO_SA);
     return NULL;
@@ -267,13 +314,22 @@ static inline struct esp_sa *out_admit(const struct esp_table *t, struct stage_c
 }
 
 /* An inbound packet: its SA, checked and laid out for rte_ipsec (outer IP header first); NULL
- * when dropped. */
+ * when dropped, or when a policy lets a clear packet bypass (it passes untouched). */
 static inline struct esp_sa *in_admit(const struct esp_table *t, struct stage_ctr *c, struct pkt *k,
-                                      struct esp_pkt *e) {
+                                      struct esp_pkt *e, int spd) {
   struct rte_mbuf *m = k->m;
   const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
   struct fl_esp_view v;
   int r = fl_esp_inspect(p, m->data_len, &k->h, &v);
+  if (r == FL_R_NOT_ESP && spd && (k->h.l3 == FL_L3_IPV4 || k->h.l3 == FL_L3_IPV6)) {
+    /* Clear traffic on the unprotected side: only a bypass policy lets it in. */
+    const struct esp_spd_rule *pr = policy_of(t, &k->h);
+    if (pr && pr->action == FL_ESP_BYPASS) {
+      c->out++;
+      return NULL;
+    }
+    r = FL_R_ESP_POLICY;
+  }
   if (r != FL_R_OK) {
     drop(c, k, r);
     return NULL;
@@ -325,11 +381,13 @@ static inline struct esp_sa *in_admit(const struct esp_table *t, struct stage_ct
 
 void fl_esp_run(struct stage *st, struct stage_ctr *c, struct pkt *pk, uint16_t n,
                 const struct burst *b) {
-  (void)b;
+  const uint64_t ports = st->c.esp.in_ports;
+  if (ports && (b->in_port >= 64 || !((ports >> b->in_port) & 1))) return; /* not its side */
   const struct esp_table *t = __atomic_load_n((struct esp_table **)&st->table, __ATOMIC_ACQUIRE);
   int out = t->ctx->dir == FL_ESP_OUTBOUND;
+  const int spd = st->c.esp.spd;
   group_fn run = out ? out_group : in_group;
-  int reparse = st->c.esp.reparse;
+  const int flags = (st->c.esp.reparse ? ESP_REPARSE : 0) | (spd ? ESP_SPD : 0);
   struct esp_pkt ep[FL_MAX_BURST];
   struct rte_mbuf *mb[FL_MAX_BURST];
   struct esp_sa *cur = NULL;
@@ -338,10 +396,10 @@ void fl_esp_run(struct stage *st, struct stage_ctr *c, struct pkt *pk, uint16_t 
     struct pkt *p = &pk[i];
     if (p->fate != FATE_FWD) continue;
     c->in++;
-    struct esp_sa *s = out ? out_admit(t, c, p, &ep[i]) : in_admit(t, c, p, &ep[i]);
+    struct esp_sa *s = out ? out_admit(t, c, p, &ep[i], spd) : in_admit(t, c, p, &ep[i], spd);
     if (!s) continue;
     if (s != cur && k) { /* a group is the run of one SA's packets: their order is kept */
-      run(t, cur, mb, k, pk, ep, c, reparse);
+      run(t, cur, mb, k, pk, ep, c, flags);
       cur->pending = 0;
       cur->pending_bytes = 0;
       k = 0;
@@ -351,7 +409,7 @@ void fl_esp_run(struct stage *st, struct stage_ctr *c, struct pkt *pk, uint16_t 
     mb[k++] = p->m;
   }
   if (k) {
-    run(t, cur, mb, k, pk, ep, c, reparse);
+    run(t, cur, mb, k, pk, ep, c, flags);
     cur->pending = 0;
     cur->pending_bytes = 0;
   }

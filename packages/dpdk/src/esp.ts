@@ -6,11 +6,20 @@
  * (the stage's SA table is rebuilt and swapped under RCU); a refused SA changes nothing and its
  * PipelineError names the field. Keys are Buffers; the addon wipes its copies once the crypto
  * session holds them. The crypto devices come from the EAL's vdevs (ESP_VDEVS).
+ *
+ * A gateway runs one pipeline for both directions: an outbound stage taking only its protected
+ * port's packets (`inputs`) and an inbound stage taking only its unprotected port's, both with
+ * `policies: true` (an SPD, RFC 4301): outbound, the first policy matching a packet protects it
+ * with its SA, lets it bypass or discards it; inbound, clear packets pass only by a bypass
+ * policy and a decrypted packet must match a protect policy of its SA.
  */
+import type { Match } from '@flowline/packet';
 import { parseAddress } from '@flowline/packet';
 
+import { compileAcl, packAcl } from './acl';
 import { PipelineError, nativeError } from './errors';
 import { native } from './native';
+import type { Port } from './port';
 
 export type EspAlgorithm =
   'aes-gcm-128' | 'aes-gcm-256' | 'aes-cbc-128-hmac-sha256' | 'aes-cbc-256-hmac-sha256';
@@ -40,6 +49,37 @@ export interface EspStage {
   kind: 'esp';
   name?: string;
   direction: 'outbound' | 'inbound';
+  /**
+   * The input ports (ids 0..63) whose packets the stage takes; the others pass it untouched.
+   * Default: every port.
+   */
+  inputs?: (Port | number)[];
+  /**
+   * Policies decide (Pipeline.setEspPolicies): until the first set, outbound discards every
+   * packet and inbound every clear one. Default false: outbound, the newest SA of a family
+   * takes every packet of that family; inbound, every packet must be ESP.
+   */
+  policies?: boolean;
+}
+
+/** Native policy rules per stage (a policy of both families counts twice). */
+export const ESP_MAX_POLICY_RULES = 1024;
+
+/** A policy (SPD entry) of an ESP stage with `policies: true`. */
+export interface EspPolicy {
+  /** Names its counter. */
+  id: string;
+  action: 'protect' | 'bypass' | 'discard';
+  /** protect: the SA of the stage (one that is gone, or of the other family: packets dropped). */
+  spi?: number;
+  /** The selector, from validateMatch of @flowline/packet; none: every IP packet. */
+  match?: Match;
+}
+
+/** Packets per policy, and those no policy matched (dropped, esp_policy). */
+export interface EspPolicyHits {
+  policies: { id: string; packets: number }[];
+  unmatched: number;
 }
 
 export interface EspSa {
@@ -200,15 +240,99 @@ export function espSaConf(sa: EspSa, at: string): Record<string, unknown> {
   };
 }
 
+const POLICY_ACTIONS = { discard: 0, bypass: 1, protect: 2 } as const;
+
+/** The native form of policies: selectors (packAcl) and per selector its policy, action, SPI. */
+export function espPolicyConf(
+  policies: readonly EspPolicy[],
+  at: string,
+): { selectors: Buffer; actions: Buffer } {
+  if (!Array.isArray(policies)) throw new PipelineError('must be an array', at);
+  const ids = new Set<string>();
+  policies.forEach((p, i) => {
+    const where = `${at}[${i}]`;
+    if (typeof p?.id !== 'string' || p.id === '' || ids.has(p.id))
+      throw new PipelineError(
+        `must be a unique non-empty string, got ${String(p?.id)}`,
+        `${where}.id`,
+      );
+    ids.add(p.id);
+    if (!Object.hasOwn(POLICY_ACTIONS, p.action))
+      throw new PipelineError(
+        `must be "protect", "bypass" or "discard", got ${String(p.action)}`,
+        `${where}.action`,
+      );
+    if (p.action === 'protect') {
+      if (!Number.isInteger(p.spi) || (p.spi ?? 0) < 256 || (p.spi ?? 0) > U32_MAX)
+        throw new PipelineError(
+          `must be an SPI 256..${U32_MAX}, got ${String(p.spi)}`,
+          `${where}.spi`,
+        );
+    } else if (p.spi !== undefined)
+      throw new PipelineError(`only a protect policy names an SA`, `${where}.spi`);
+  });
+  const compiled = compileAcl(
+    policies.map((p) => ({ action: 'permit' as const, ...(p.match ? { match: p.match } : {}) })),
+    at,
+  );
+  if (compiled.length > ESP_MAX_POLICY_RULES)
+    throw new PipelineError(
+      `${policies.length} policies compile to ${compiled.length} native rules (a policy of both families counts twice); a stage holds at most ${ESP_MAX_POLICY_RULES}`,
+      at,
+    );
+  const actions = Buffer.alloc(compiled.length * 12);
+  compiled.forEach((r, i) => {
+    const p = policies[r.owner] as EspPolicy;
+    actions.writeUInt32LE(r.owner, i * 12);
+    actions[i * 12 + 4] = POLICY_ACTIONS[p.action];
+    actions.writeUInt32LE(p.action === 'protect' ? (p.spi ?? 0) : 0, i * 12 + 8);
+  });
+  return { selectors: packAcl(compiled), actions };
+}
+
+function portIds(inputs: EspStage['inputs'], at: string): number[] {
+  if (inputs === undefined) return [];
+  if (!Array.isArray(inputs) || inputs.length === 0)
+    throw new PipelineError('must be a non-empty array of ports', `${at}.inputs`);
+  return inputs.map((p, i) => {
+    const id = typeof p === 'number' ? p : p.id;
+    if (!Number.isInteger(id) || id < 0 || id > 63)
+      throw new PipelineError(`must be a port id 0..63, got ${String(id)}`, `${at}.inputs[${i}]`);
+    return id;
+  });
+}
+
 /** Native stage index ops, for Pipeline's ESP methods. */
 export const espNative = {
-  addStage(pipeline: number, direction: EspStage['direction'], at: string): number {
+  addStage(pipeline: number, s: EspStage, at: string): number {
+    const direction = s.direction;
     if (direction !== 'outbound' && direction !== 'inbound')
       throw new PipelineError(
         `must be "outbound" or "inbound", got ${String(direction)}`,
         `${at}.direction`,
       );
-    return native().pipelineAddEsp(pipeline, direction === 'outbound' ? 1 : 0);
+    return native().pipelineAddEsp(pipeline, direction === 'outbound' ? 1 : 0, {
+      spd: s.policies === true,
+      inPorts: portIds(s.inputs, at),
+    });
+  },
+  setPolicies(
+    pipeline: number,
+    stage: number,
+    stageName: string,
+    policies: readonly EspPolicy[],
+  ): number[] {
+    const at = `stages[${stageName}].policies`;
+    const { selectors, actions } = espPolicyConf(policies, at);
+    try {
+      return [...native().espSetPolicies(pipeline, stage, selectors, actions, policies.length)];
+    } catch (e) {
+      const n = nativeError(e);
+      throw new PipelineError(n.message, at, 'esp_set_policies', n.errno);
+    }
+  },
+  policyHits(pipeline: number, stage: number): number[] {
+    return [...native().espPolicyHits(pipeline, stage)];
   },
   addSa(pipeline: number, stage: number, stageName: string, sa: EspSa): void {
     const at = `stages[${stageName}].sas[${String(sa?.spi)}]`;

@@ -129,11 +129,24 @@ export interface NativeAddon {
   pipelineInject(pipeline: number, batch: number, port: number): number;
   parsePacket(packet: Buffer): NativeParsed;
   /** direction: 1 outbound, 0 inbound; returns the stage index. */
-  pipelineAddEsp(pipeline: number, direction: number): number;
+  pipelineAddEsp(
+    pipeline: number,
+    direction: number,
+    opts: { spd: boolean; inPorts: number[] },
+  ): number;
   espAddSa(pipeline: number, stage: number, sa: Record<string, unknown>): void;
   espDelSa(pipeline: number, stage: number, spi: number): EspSaCounters;
   espSaCounters(pipeline: number, stage: number, spi: number): EspSaCounters;
   espSpis(pipeline: number, stage: number): number[];
+  /** Returns the old policies' final counts (then: no policy matched). */
+  espSetPolicies(
+    pipeline: number,
+    stage: number,
+    selectors: Buffer,
+    actions: Buffer,
+    policies: number,
+  ): Float64Array;
+  espPolicyHits(pipeline: number, stage: number): Float64Array;
   constants: {
     reasons: string[];
     metaInts: number;

@@ -9,7 +9,14 @@ import { parseMac } from '@flowline/packet';
 import { compileAcl, compileAclAsync, packAcl, type AclRule, type NativeAclRule } from './acl';
 import type { PacketBatch } from './batch';
 import { PipelineError, nativeError } from './errors';
-import { espNative, type EspSa, type EspSaCounters, type EspStage } from './esp';
+import {
+  espNative,
+  type EspPolicy,
+  type EspPolicyHits,
+  type EspSa,
+  type EspSaCounters,
+  type EspStage,
+} from './esp';
 import { requireEal } from './eal';
 import { compileRoutes, type RoutingTable } from './lpm';
 import { native } from './native';
@@ -342,12 +349,21 @@ export function reasons(): readonly string[] {
   return native().constants.reasons;
 }
 
+function policyHits(ids: readonly string[], counts: readonly number[]): EspPolicyHits {
+  return {
+    policies: ids.map((id, i) => ({ id, packets: counts[i] ?? 0 })),
+    unmatched: counts[ids.length] ?? 0,
+  };
+}
+
 export class Pipeline {
   private running = false;
   private freed = false;
   private untrack: () => void;
   private aclIds = new Map<number, string[]>();
   private aclOwners = new Map<number, number[]>();
+  /** The ids of each ESP stage's current policies, in order. */
+  private espPolicyIds = new Map<number, string[]>();
   /** ACL updates run one at a time, in call order (a table swap per update). */
   private aclQueue: Promise<unknown> = Promise.resolve();
 
@@ -467,7 +483,7 @@ export class Pipeline {
               `an esp stage needs exactly one worker (rte_ipsec's sequence state has one writer), got ${layout.length}`,
               'workers',
             );
-          index = espNative.addStage(handle, s.direction, at);
+          index = espNative.addStage(handle, s, at);
         } else {
           throw new PipelineError(
             `unknown stage kind ${JSON.stringify((s as { kind: unknown }).kind)}`,
@@ -790,6 +806,35 @@ export class Pipeline {
     this.assertLive();
     const s = this.stage(stage, 'esp');
     return espNative.counters(this.handle, s.index, s.name, spi);
+  }
+
+  /**
+   * Replaces an esp stage's policies (made with `policies: true`) in one step: traffic meets the
+   * old set or the new one. Returns the old set's final counts. A refused set changes nothing.
+   */
+  setEspPolicies(
+    stage: string | number,
+    policies: readonly EspPolicy[],
+  ): { retired: EspPolicyHits } {
+    this.assertLive();
+    const s = this.stage(stage, 'esp');
+    const old = this.espPolicyIds.get(s.index) ?? [];
+    const counts = espNative.setPolicies(this.handle, s.index, s.name, policies);
+    this.espPolicyIds.set(
+      s.index,
+      policies.map((p) => p.id),
+    );
+    return { retired: policyHits(old, counts) };
+  }
+
+  /** Packets per policy of an esp stage's current set, and those no policy matched. */
+  espPolicyHits(stage: string | number): EspPolicyHits {
+    this.assertLive();
+    const s = this.stage(stage, 'esp');
+    return policyHits(
+      this.espPolicyIds.get(s.index) ?? [],
+      espNative.policyHits(this.handle, s.index),
+    );
   }
 
   /** The SPIs of an esp stage's SAs, in the order they were added. */
