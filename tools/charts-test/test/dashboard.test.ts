@@ -22,7 +22,7 @@ const exprs = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => t.exp
 
 /** The metric names a PromQL expression reads (identifiers followed by { or [). */
 const metricsIn = (expr: string) =>
-  [...expr.matchAll(/\b(flowline_[a-z0-9_]+)\s*[{[]/g)].map((m) => m[1]);
+  [...expr.matchAll(/\b(flowline_[a-z0-9_]+)\s*[{[]/g)].map((m) => m[1] ?? '');
 
 describe('the Grafana dashboard', () => {
   it('charts every metric of contract 6 (docs/architecture.md#metrics) with its labels', () => {
