@@ -13,3 +13,6 @@ export {
 } from './sa';
 export { ipsecService, saMessage, sasMessage } from './service';
 export { type IpsecDataplane, IpsecStore, type SaDataCounters, type SaRecord } from './store';
+export { type GatewayConfig, gatewayConfigSchema, keyDirOf } from './config';
+export { GatewayPipeline, type GatewayPipelineOptions, espSaOf } from './dataplane';
+export { IPSEC_GW_VERSION, ipsecGatewayDefinition } from './gateway';

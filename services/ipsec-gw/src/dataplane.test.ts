@@ -1,0 +1,71 @@
+import { parseAddress } from '@flowline/packet';
+import { describe, expect, it } from 'vitest';
+import { keyDirOf } from './config';
+import { espSaOf } from './dataplane';
+import { IpsecConfigError } from './errors';
+import type { SaSpec } from './sa';
+
+const spec = (over: Partial<SaSpec> = {}): SaSpec => ({
+  spi: 0x2001,
+  direction: 'outbound',
+  algorithm: 'aes-cbc-128-hmac-sha256',
+  key: Buffer.alloc(16, 1),
+  integrityKey: Buffer.alloc(32, 2),
+  keyRefs: {},
+  tunnelSrc: parseAddress('2001:db8::1'),
+  tunnelDst: parseAddress('2001:db8:0:0:0:0:0:2'),
+  innerFamily: 4,
+  esn: true,
+  replayWindow: 0,
+  lifetime: {
+    softPackets: 0n,
+    hardPackets: 1000n,
+    softBytes: 0n,
+    hardBytes: 0n,
+    softSeconds: 10n,
+    hardSeconds: 20n,
+  },
+  ...over,
+});
+
+describe('espSaOf: an SA of the API in the data path form', () => {
+  it('passes the key Buffers themselves (the store wipes them), addresses as text, counts set', () => {
+    const s = spec();
+    const esp = espSaOf(s);
+    expect(esp.key).toBe(s.key);
+    expect(esp.authKey).toBe(s.integrityKey);
+    expect(esp).toMatchObject({
+      spi: 0x2001,
+      algorithm: 'aes-cbc-128-hmac-sha256',
+      innerFamily: 4,
+      tunnel: { src: '2001:db8::1', dst: '2001:db8::2' },
+      esn: true,
+      replayWindow: 0,
+      lifetime: { hardPackets: 1000 },
+    });
+    // seconds are the store's: the data path gets packets and bytes only
+    expect(Object.keys(esp.lifetime ?? {})).toEqual(['hardPackets']);
+  });
+
+  it('refuses a lifetime past 2^53 - 1 naming the field', () => {
+    const s = spec();
+    s.lifetime.softBytes = 1n << 60n;
+    const err = (() => {
+      try {
+        espSaOf(s);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(IpsecConfigError);
+    expect((err as IpsecConfigError).field).toBe('sa.lifetime.soft_bytes');
+  });
+});
+
+describe('keyDirOf', () => {
+  it('takes a relative key directory from the config file folder', () => {
+    expect(keyDirOf({ keyDir: 'keys' } as never, '/etc/gw/nf.yaml')).toBe('/etc/gw/keys');
+    expect(keyDirOf({ keyDir: '/run/keys' } as never, '/etc/gw/nf.yaml')).toBe('/run/keys');
+    expect(keyDirOf({} as never, '/etc/gw/nf.yaml')).toBeUndefined();
+  });
+});
