@@ -41,7 +41,9 @@ import { until } from '../support/until';
  * the last datagram lost, under a second under bypass; under fail-closed the datagrams after
  * the policy are dropped by the chain's flow on node a and counted there, and the outage is
  * the time until that flow took over. Then node b comes back and the chain goes through rtr
- * again, each datagram counted by its hop and crossings.
+ * again, each datagram counted by its hop and crossings. Last, rtr's NF dies on node b while the
+ * node runs on: its process killed (its health connection closes) and its data path stopped,
+ * under each policy, and started again.
  */
 const root = process.getuid?.() === 0;
 const PPS = 1000;
@@ -60,7 +62,7 @@ function outage(packets: readonly StreamPacket[]): { lost: StreamPacket[]; ms: n
   return { lost, ms: lost.length > 0 ? lost.at(-1)!.t - lost[0]!.t : 0 };
 }
 
-describe.skipIf(!root)('failover of a node that becomes unreachable, end to end', () => {
+describe.skipIf(!root)('failover of a lost node or NF, end to end', () => {
   const bed = new NodeBed({
     tag: 'flcfo',
     nodes: 2,
@@ -76,12 +78,10 @@ describe.skipIf(!root)('failover of a node that becomes unreachable, end to end'
   let nf: ChildProcess | undefined;
   const streams: SequencedStream[] = [];
 
-  beforeAll(async () => {
-    await bed.start();
-    await bed.routeToPod('rtr', RTR_POD.address, RTR_POD.hostAddress);
-    // rtr's NF process in its pod, on its main port with its own certificate.
+  /** rtr's NF process in its pod, on its main port with its own certificate; once serving. */
+  const startNf = async (): Promise<ChildProcess> => {
     const tls = pki.nf('default', 'rtr');
-    nf = spawn(
+    const p = spawn(
       'ip',
       [
         ...['netns', 'exec', bed.podNs('rtr'), process.execPath, '--import', 'tsx'],
@@ -91,11 +91,18 @@ describe.skipIf(!root)('failover of a node that becomes unreachable, end to end'
       { cwd: join(__dirname, '../..'), stdio: ['ignore', 'pipe', 'inherit'] },
     );
     let said = '';
-    nf.stdout!.setEncoding('utf8').on('data', (d: string) => (said += d));
+    p.stdout!.setEncoding('utf8').on('data', (d: string) => (said += d));
     await until('the NF serving', () => {
-      if (nf!.exitCode !== null) throw new Error(`the NF exited with ${nf!.exitCode}`);
+      if (p.exitCode !== null) throw new Error(`the NF exited with ${p.exitCode}`);
       return said.includes('serving');
     });
+    return p;
+  };
+
+  beforeAll(async () => {
+    await bed.start();
+    await bed.routeToPod('rtr', RTR_POD.address, RTR_POD.hostAddress);
+    nf = await startNf();
     fleet = bed.tcpFleet();
     const ports = new SwitchAttachmentDirectory(fleet);
     controller = new ChainController({
@@ -136,6 +143,18 @@ describe.skipIf(!root)('failover of a node that becomes unreachable, end to end'
     return s;
   };
   const settle = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+  /** What node a sent on the underlay: the tunnel's packets to node b. */
+  const underlayTx = async (): Promise<number> =>
+    Number(
+      await sh(
+        'ip',
+        'netns',
+        'exec',
+        bed.nodeNs(0),
+        'cat',
+        '/sys/class/net/ul0/statistics/tx_packets',
+      ),
+    );
 
   /**
    * Runs a stream: a second of it, node b lost, until the controller reports rtr down, and a
@@ -150,10 +169,10 @@ describe.skipIf(!root)('failover of a node that becomes unreachable, end to end'
     return s.stop();
   };
 
-  /** Node b back; how long (ms) until its links are up and the chain is active again. */
-  const nodeBBack = async (): Promise<number> => {
+  /** How long (ms) from the start of `bringBack` until the chain is active again. */
+  const activeAgainAfter = async (bringBack: () => Promise<unknown>): Promise<number> => {
     const back = Date.now();
-    await bed.restore(1);
+    await bringBack();
     await until(
       'the chain active again',
       () => controller!.get('cross').status?.phase === 'ACTIVE',
@@ -162,6 +181,9 @@ describe.skipIf(!root)('failover of a node that becomes unreachable, end to end'
     );
     return Date.now() - back;
   };
+
+  /** Node b back; how long (ms) until its links are up and the chain is active again. */
+  const nodeBBack = (): Promise<number> => activeAgainAfter(() => bed.restore(1));
 
   /** `n` datagrams gen → sink, all through rtr: each arrives and each hop and crossing counts it. */
   const throughRtr = async (n: number): Promise<void> => {
@@ -192,6 +214,41 @@ describe.skipIf(!root)('failover of a node that becomes unreachable, end to end'
     const after = await counted();
     // sink, fw, rtr, the crossings a → b and b → a, rtr's node taking them from the tunnel.
     expect(after.map((v, i) => v - before[i]!)).toEqual([n, n, n, n, n, n]);
+  };
+
+  /** The chain's failure policy set, the chain active and carrying traffic through rtr. */
+  const policy = async (failurePolicy: 'BYPASS' | 'FAIL_CLOSED'): Promise<void> => {
+    const chain = await controller!.update('cross', { ...GEN_FW_RTR_SINK, failurePolicy });
+    expect(chain.status?.phase).toBe('ACTIVE');
+    await until('rtr reported serving', () => hop()?.healthy === true);
+    await throughRtr(200);
+  };
+
+  /**
+   * Under FAIL_CLOSED, a stream's fates with `sent` what node a sent into the tunnel meanwhile:
+   * in order, those sent into the tunnel (arrived, then lost beyond it), then those the chain's
+   * fail-closed flow on node a dropped. That flow took over within a second, for good.
+   */
+  const closedAfter = (
+    packets: StreamPacket[],
+    sent: number,
+    what: string,
+    beyond: string,
+  ): void => {
+    const { lost } = outage(packets);
+    const intoTheVoid = sent - (packets.length - lost.length);
+    const closed = packets.length - sent;
+    const ms = intoTheVoid > 0 ? lost[intoTheVoid - 1]!.t - lost[0]!.t : 0;
+    console.log(
+      `failover (${what}, FAIL_CLOSED, ${PPS} pps): ${lost.length} of ${packets.length} datagrams lost, ` +
+        `${intoTheVoid} ${beyond} over ${ms.toFixed(0)} ms (first to last), then ${closed} dropped by the chain's flow on node a`,
+    );
+    expect(packets.filter((p) => p.arrived && p.t > lost[0]!.t)).toEqual([]);
+    expect(closed).toBeGreaterThan(PPS);
+    expect(intoTheVoid).toBeGreaterThan(0);
+    expect(ms).toBeLessThan(1000);
+    expect(controller!.get('cross').status?.phase).toBe('DEGRADED');
+    expect(hop()?.healthy).toBe(false);
   };
 
   it('carries gen → fw (a) → rtr (b) → sink (a) with rtr watched and serving', async () => {
@@ -268,51 +325,19 @@ describe.skipIf(!root)('failover of a node that becomes unreachable, end to end'
   }, 90_000);
 
   it('FAIL_CLOSED: node b lost, the chain stops within a second, every datagram after that counted by its drop flow', async () => {
-    const chain = await controller!.update('cross', {
-      ...GEN_FW_RTR_SINK,
-      failurePolicy: 'FAIL_CLOSED',
-    });
-    expect(chain.status?.phase).toBe('ACTIVE');
-    await throughRtr(200);
+    await policy('FAIL_CLOSED');
     // Node a's counters: its flow of the chain's step into rtr (out of fw, whatever it does
     // with them), and what it sent on the underlay (the tunnel's packets to node b).
     const intoRtr = (BigInt(chainKey('cross')) << 32n) | 1n;
     const stepCount = async (): Promise<number> =>
       (await nodes[0]!.openflow.dumpFlows()).find((f) => BigInt(f.cookie) === intoRtr)?.nPackets ??
       NaN;
-    const underlayTx = async (): Promise<number> =>
-      Number(
-        await sh(
-          'ip',
-          'netns',
-          'exec',
-          bed.nodeNs(0),
-          'cat',
-          '/sys/class/net/ul0/statistics/tx_packets',
-        ),
-      );
     const [step0, tx0] = [await stepCount(), await underlayTx()];
     const packets = await loseNodeB();
     await settle(1000); // OVS folds datapath counts into its flows' every half second or so
     const [step1, tx1] = [await stepCount(), await underlayTx()];
-    const { lost } = outage(packets);
-    const arrived = packets.length - lost.length;
-    // In order: those sent into the tunnel (arrived, then into the lost node), then those the
-    // chain's fail-closed flow dropped; the chain's step counted every one.
-    const intoTheVoid = tx1 - tx0 - arrived;
-    const closed = packets.length - (tx1 - tx0);
-    const ms = intoTheVoid > 0 ? lost[intoTheVoid - 1]!.t - lost[0]!.t : 0;
-    console.log(
-      `failover (node b cut, FAIL_CLOSED, ${PPS} pps): ${lost.length} of ${packets.length} datagrams lost, ` +
-        `${intoTheVoid} into the lost node over ${ms.toFixed(0)} ms (first to last), then ${closed} dropped by the chain's flow on node a`,
-    );
+    closedAfter(packets, tx1 - tx0, 'node b cut', 'into the lost node');
     expect(step1 - step0).toBe(packets.length);
-    expect(packets.filter((p) => p.arrived && p.t > lost[0]!.t)).toEqual([]);
-    expect(closed).toBeGreaterThan(PPS);
-    expect(intoTheVoid).toBeGreaterThan(0);
-    expect(ms).toBeLessThan(1000);
-    expect(controller!.get('cross').status?.phase).toBe('DEGRADED');
-    expect(hop()?.healthy).toBe(false);
   }, 60_000);
 
   it('FAIL_CLOSED: node b back, the chain carries traffic through rtr again, each datagram counted', async () => {
@@ -322,4 +347,66 @@ describe.skipIf(!root)('failover of a node that becomes unreachable, end to end'
     expect(controller!.get('cross').status?.phase).toBe('ACTIVE');
     await throughRtr(500);
   }, 60_000);
+
+  /**
+   * rtr's NF dies on node b as a process dies: its health port closes with it (the kernel ends
+   * its connections) and its data path stops (rtr's interfaces leave the bridge that moves its
+   * packets), while node b and its switch run on. A stream runs from a second before until the
+   * controller reports rtr down and a second and a half more.
+   */
+  const killNf = async (): Promise<StreamPacket[]> => {
+    const s = await stream();
+    await settle(1000);
+    nf!.kill('SIGKILL');
+    for (const iface of ['net1', 'net2'])
+      await sh('ip', '-n', bed.podNs('rtr'), 'link', 'set', iface, 'nomaster');
+    await until('rtr reported down', () => hop()?.healthy === false, 10_000, 20);
+    await settle(1500);
+    return s.stop();
+  };
+
+  /** rtr's NF started again; how long (ms) until the chain is active through it. */
+  const nfBack = (): Promise<number> =>
+    activeAgainAfter(async () => {
+      for (const iface of ['net1', 'net2'])
+        await sh('ip', '-n', bed.podNs('rtr'), 'link', 'set', iface, 'master', 'br0');
+      nf = await startNf();
+    });
+
+  it("BYPASS: rtr's NF killed on node b: around it within a second, through it again once it is back", async () => {
+    await policy('BYPASS');
+    const packets = await killNf();
+    const { lost, ms } = outage(packets);
+    console.log(
+      `failover (rtr's NF killed on node b, BYPASS, ${PPS} pps): ${lost.length} of ${packets.length} datagrams lost, ` +
+        `${ms.toFixed(0)} ms from the first lost to the last`,
+    );
+    expect(controller!.get('cross').status?.phase).toBe('DEGRADED');
+    expect(lost.length).toBeGreaterThan(0);
+    expect(ms).toBeLessThan(1000);
+    expect(packets.filter((p) => p.t > lost.at(-1)!.t).length).toBeGreaterThan(PPS);
+    const s = await stream();
+    await settle(500);
+    const restoredMs = await nfBack();
+    await settle(1000);
+    const back = outage(await s.stop());
+    console.log(
+      `restore (rtr's NF back, BYPASS): rtr in the path again ${restoredMs} ms after it was started; ` +
+        `${back.lost.length} datagrams lost meanwhile`,
+    );
+    expect(back.lost).toEqual([]);
+    await throughRtr(500);
+  }, 90_000);
+
+  it("FAIL_CLOSED: rtr's NF killed on node b: the chain stops within a second, and carries traffic through rtr once it is back", async () => {
+    await policy('FAIL_CLOSED');
+    const tx0 = await underlayTx();
+    const packets = await killNf();
+    const tx1 = await underlayTx();
+    closedAfter(packets, tx1 - tx0, "rtr's NF killed on node b", 'into the dead NF');
+    console.log(
+      `restore (rtr's NF back, FAIL_CLOSED): rtr in the path again ${await nfBack()} ms after it was started`,
+    );
+    await throughRtr(500);
+  }, 90_000);
 });
