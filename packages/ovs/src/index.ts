@@ -23,10 +23,13 @@ export {
 } from './vswitch';
 export { OpenFlowEcho } from './openflow-echo';
 export {
+  COUNTING_METER_RATE,
   OpenFlow,
   parseDumpFlows,
   parseDumpPorts,
+  parseMeterStats,
   type FlowStats,
+  type MeterStats,
   type OpenFlowTarget,
   type PortStats,
 } from './openflow';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseDumpFlows, parseDumpPorts } from './openflow';
+import { OpenFlow, parseDumpFlows, parseDumpPorts, parseMeterStats } from './openflow';
 
 describe('parseDumpFlows', () => {
   it('reads counters, priority, match and actions', () => {
@@ -61,5 +61,29 @@ describe('parseDumpPorts', () => {
         txDropped: 5,
       },
     ]);
+  });
+});
+
+describe('parseMeterStats', () => {
+  it("reads each meter's packets and bytes in (as ovs-vswitchd-dpdk 3.1 prints them)", () => {
+    const text = `OFPST_METER reply (OF1.4) (xid=0x2):
+meter:7 flow_count:1 packet_in_count:50 byte_in_count:75700 duration:1.089s bands:
+0: packet_count:0 byte_count:0
+
+meter:12 flow_count:1 packet_in_count:200 byte_in_count:288400 duration:1.083s bands:
+0: packet_count:0 byte_count:0
+`;
+    expect(parseMeterStats(text)).toEqual([
+      { meterId: 7, packets: 50, bytes: 75700 },
+      { meterId: 12, packets: 200, bytes: 288400 },
+    ]);
+    expect(parseMeterStats('OFPST_METER reply (OF1.4) (xid=0x2):\n')).toEqual([]);
+  });
+
+  it('refuses a meter id OpenFlow does not give a meter before running ovs-ofctl', async () => {
+    const of = new OpenFlow({ bridge: 'br0', ofctl: '/nonexistent/ovs-ofctl' });
+    for (const id of [0, -1, 1.5, 0xffff0001])
+      await expect(of.addCountingMeter(id)).rejects.toThrow(`meter id ${id} is not 1-4294901760`);
+    await expect(of.deleteMeter(0)).rejects.toThrow('meter id 0 is not');
   });
 });

@@ -48,6 +48,28 @@ export interface PortStats {
   txDropped: number;
 }
 
+/** One OpenFlow meter's counters (`ovs-ofctl meter-stats`). */
+export interface MeterStats {
+  meterId: number;
+  /** Packets and bytes that ran the meter (before any band). */
+  packets: number;
+  bytes: number;
+}
+
+/**
+ * The rate of a counting meter's one band, in packets per second: the largest a meter band
+ * takes (32 bits), so the band never drops and the meter only counts.
+ */
+export const COUNTING_METER_RATE = 0xffffffff;
+
+/** Parses `ovs-ofctl meter-stats` output (OpenFlow 1.3 and later). */
+export function parseMeterStats(text: string): MeterStats[] {
+  const out: MeterStats[] = [];
+  for (const m of text.matchAll(/meter:(\d+)\s.*?packet_in_count:(\d+) byte_in_count:(\d+)/g))
+    out.push({ meterId: Number(m[1]), packets: Number(m[2]), bytes: Number(m[3]) });
+  return out;
+}
+
 const STAT_KEYS = new Set([
   'cookie',
   'duration',
@@ -116,6 +138,12 @@ export function parseDumpPorts(text: string): PortStats[] {
     });
   }
   return out;
+}
+
+/** OpenFlow meter ids are 1 to 0xffff0000 (the rest name virtual meters). */
+function checkMeterId(meterId: number): void {
+  if (!Number.isInteger(meterId) || meterId < 1 || meterId > 0xffff0000)
+    throw new OvsError(`meter id ${meterId} is not 1-4294901760`, { meterId });
 }
 
 /**
@@ -285,6 +313,45 @@ export class OpenFlow {
         `in_port=controller packet=${hex} actions=output:${port}`,
       ],
       `sending a frame out of ${port} on ${this.target.bridge}`,
+    );
+  }
+
+  /**
+   * Adds a counting meter (a band at COUNTING_METER_RATE packets per second, which never
+   * drops): a flow's `meter:<id>` instruction then counts exactly the packets that run it, also
+   * in a branch of check_pkt_larger, where OVS credits the flows of both branches with every
+   * packet. `reset`: the meter exists; setting it again (mod-meter) sets its counters to 0.
+   */
+  async addCountingMeter(meterId: number, reset = false): Promise<void> {
+    checkMeterId(meterId);
+    await this.ofctl(
+      (remote) => [
+        '-O',
+        'OpenFlow14',
+        reset ? 'mod-meter' : 'add-meter',
+        remote,
+        `meter=${meterId},pktps,stats,bands=type=drop,rate=${COUNTING_METER_RATE}`,
+      ],
+      `${reset ? 'resetting' : 'adding'} meter ${meterId} on ${this.target.bridge}`,
+    );
+  }
+
+  /** Deletes a meter (OpenFlow deletes the flows that use it too). */
+  async deleteMeter(meterId: number): Promise<void> {
+    checkMeterId(meterId);
+    await this.ofctl(
+      (remote) => ['-O', 'OpenFlow14', 'del-meters', remote, `meter=${meterId}`],
+      `deleting meter ${meterId} on ${this.target.bridge}`,
+    );
+  }
+
+  /** Every meter on the bridge with its counters. */
+  async meterStats(): Promise<MeterStats[]> {
+    return parseMeterStats(
+      await this.ofctl(
+        (remote) => ['-O', 'OpenFlow14', 'meter-stats', remote],
+        `reading meter stats of ${this.target.bridge}`,
+      ),
     );
   }
 

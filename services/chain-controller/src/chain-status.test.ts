@@ -4,7 +4,12 @@ import { chainMessage, phaseOf, refreshPhase, withCounters } from './chain-statu
 import type { SwitchFlowStats } from './chain-switch';
 import { chainKey, cookieOf } from './flows';
 import type { HopState } from './hop-health';
-import { type ChainCrossing, TUNNEL_RECEIVE_BIT } from './node-flows';
+import {
+  type ChainCrossing,
+  TUNNEL_OVERSIZE_BIT,
+  TUNNEL_RECEIVE_BIT,
+  TUNNEL_SEND_BIT,
+} from './node-flows';
 import { stepKey } from './path';
 import { validateChainSpec } from './spec';
 
@@ -205,6 +210,7 @@ describe('withCounters', () => {
           tunnelPort: 'gnv-ab',
           packets: '29',
           reverse: false,
+          oversizeDrops: '0',
         },
         {
           step: 2,
@@ -213,6 +219,7 @@ describe('withCounters', () => {
           tunnelPort: 'gnv-ba',
           packets: '19',
           reverse: false,
+          oversizeDrops: '0',
         },
         {
           step: 1,
@@ -221,6 +228,7 @@ describe('withCounters', () => {
           tunnelPort: 'gnv-ab',
           packets: '500',
           reverse: true,
+          oversizeDrops: '0',
         },
         {
           step: 2,
@@ -229,6 +237,7 @@ describe('withCounters', () => {
           tunnelPort: 'gnv-ba',
           packets: '600',
           reverse: true,
+          oversizeDrops: '0',
         },
       ]);
     });
@@ -247,6 +256,40 @@ describe('withCounters', () => {
         flow(receiving(1, true), 1000, 'a'),
       ];
       const counted = withCounters(chainMessage(state(), health({})), stray, crossings);
+      expect(counted.status?.crossings?.map((c) => c.packets)).toEqual(['29', '19', '500', '600']);
+    });
+
+    it("counts a crossing's oversize drops from its meter on its sending node; the check table's flows count nothing", () => {
+      const marked = (step: number, bit: number, reverse = false): string =>
+        cookieOf({ chainKey: key, reverse, step: step | bit });
+      // OVS credits both branches of check_pkt_larger with every packet: these flows' counts
+      // are not the drops (nor a hop's, nor a crossing's).
+      const checked = [
+        ...stats,
+        flow(marked(1, TUNNEL_OVERSIZE_BIT), 250, 'a'),
+        flow(marked(1, TUNNEL_SEND_BIT), 250, 'a'),
+        flow(marked(0, TUNNEL_SEND_BIT), 1000, 'a'),
+      ];
+      const meters = [
+        { cookie: marked(1, TUNNEL_OVERSIZE_BIT), node: 'a', packets: 3 },
+        { cookie: marked(1, TUNNEL_OVERSIZE_BIT), node: 'b', packets: 1000 }, // not the sender
+        { cookie: marked(2, TUNNEL_OVERSIZE_BIT, true), node: 'b', packets: 7 },
+        { cookie: marked(2, TUNNEL_SEND_BIT), node: 'b', packets: 1000 }, // not a too-long flow
+        {
+          cookie: cookieOf({ chainKey: key + 1, reverse: false, step: 1 | TUNNEL_OVERSIZE_BIT }),
+          node: 'a',
+          packets: 99,
+        },
+      ];
+      const counted = withCounters(chainMessage(state(), health({})), checked, crossings, meters);
+      expect(counted.status?.crossings?.map((c) => [c.reverse, c.step, c.oversizeDrops])).toEqual([
+        [false, 1, '3'],
+        [false, 2, '0'],
+        [true, 1, '0'],
+        [true, 2, '7'],
+      ]);
+      expect(counted.status?.classifiedPackets).toBe('40');
+      expect(counted.status?.hops?.map((h) => h.packets)).toEqual(['40', '30']);
       expect(counted.status?.crossings?.map((c) => c.packets)).toEqual(['29', '19', '500', '600']);
     });
 

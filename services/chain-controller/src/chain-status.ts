@@ -1,9 +1,14 @@
 import type { chainV1 } from '@flowline/proto';
 import type { ChainPhase, ChainState } from './chain-state';
-import type { SwitchFlowStats } from './chain-switch';
+import type { OversizeCount, SwitchFlowStats } from './chain-switch';
 import { chainKey, originOf } from './flows';
 import type { HopState } from './hop-health';
-import { type ChainCrossing, TUNNEL_RECEIVE_BIT } from './node-flows';
+import {
+  type ChainCrossing,
+  TUNNEL_OVERSIZE_BIT,
+  TUNNEL_RECEIVE_BIT,
+  TUNNEL_SEND_BIT,
+} from './node-flows';
 import type { ValidChainSpec } from './spec';
 
 /** The last health recorded for an NF (HopHealth.of), if any. */
@@ -65,23 +70,36 @@ export function chainMessage(state: ChainState, health: HealthOf): chainV1.Chain
  * forward direction. A flow receiving a crossing (TUNNEL_RECEIVE_BIT in its step) is never a
  * hop's: it counts the crossing of its direction and step, among `crossings` (the chain's path as
  * the switch programmed it, ChainSwitch.crossings), and only on the crossing's receiving node.
- * The status lists the forward crossings in step order, then a bidirectional chain's reverse
- * ones; none for a chain on one node.
+ * The flows checking a crossing's length (TUNNEL_OVERSIZE_BIT, TUNNEL_SEND_BIT) count nothing
+ * (OVS credits both with every packet); a crossing's oversize drops are its meter's count on
+ * the sending node (`oversizeCounts`, ChainSwitch.oversizeCounts). The status lists the forward
+ * crossings in step order, then a bidirectional chain's reverse ones; none for a chain on one
+ * node.
  */
 export function withCounters(
   chain: chainV1.Chain,
   stats: readonly SwitchFlowStats[],
   crossings: readonly ChainCrossing[] = [],
+  oversizeCounts: readonly OversizeCount[] = [],
 ): chainV1.Chain {
   const key = chainKey(chain.name ?? '');
   const byStep = new Map<number, number>();
   /** `<direction> <node> <step>` → packets of that step's receiving flows on that node. */
   const received = new Map<string, number>();
+  /** The same key → packets of that step dropped as too long for the tunnel on that node. */
+  const oversize = new Map<string, number>();
   const at = (reverse: boolean, node: string, step: number): string =>
     `${reverse ? 'r' : 'f'} ${node} ${step}`;
+  for (const m of oversizeCounts) {
+    const o = originOf(m.cookie);
+    if (o?.chainKey !== key || (o.step & TUNNEL_OVERSIZE_BIT) === 0) continue;
+    const where = at(o.reverse, m.node ?? '', o.step & ~TUNNEL_OVERSIZE_BIT);
+    oversize.set(where, (oversize.get(where) ?? 0) + m.packets);
+  }
   for (const f of stats) {
     const o = originOf(f.cookie);
     if (o?.chainKey !== key) continue;
+    if ((o.step & (TUNNEL_SEND_BIT | TUNNEL_OVERSIZE_BIT)) !== 0) continue;
     if ((o.step & TUNNEL_RECEIVE_BIT) !== 0) {
       const where = at(o.reverse, f.node ?? '', o.step & ~TUNNEL_RECEIVE_BIT);
       received.set(where, (received.get(where) ?? 0) + f.nPackets);
@@ -105,6 +123,7 @@ export function withCounters(
           tunnelPort: c.tunnelPort,
           packets: String(received.get(at(c.reverse, c.to, c.step)) ?? 0),
           reverse: c.reverse,
+          oversizeDrops: String(oversize.get(at(c.reverse, c.from, c.step)) ?? 0),
         })),
     },
   };

@@ -12,6 +12,18 @@ export interface SwitchFlowStats extends FlowStats {
 }
 
 /**
+ * A crossing's packets too long for its tunnel, as the meter its too-long flow runs counted them
+ * on the sending node (src/node-flows.ts: the flow's own counter is not that count).
+ */
+export interface OversizeCount {
+  /** The cookie of the crossing's too-long flow (TUNNEL_OVERSIZE_BIT in its step). */
+  cookie: string;
+  /** The node, named as SwitchFlowStats names it. */
+  node?: string;
+  packets: number;
+}
+
+/**
  * The switch as the chain controller drives it: one bridge's flow table, its counters and its
  * ports. Implemented by OvsChainSwitch (src/ovs-switch.ts: one local OVS) and NodeSwitches
  * (src/node-switches.ts: a switch per node).
@@ -45,6 +57,11 @@ export interface ChainSwitch {
    * tunnel port. Empty for a chain on one node or not programmed. Absent: no chain crosses.
    */
   crossings?(chain: string): readonly ChainCrossing[];
+  /**
+   * With applyChains and a known underlay MTU: each crossing's packets too long for its tunnel
+   * (the meters of the too-long flows), on the nodes that answer. Absent: nothing is checked.
+   */
+  oversizeCounts?(): Promise<OversizeCount[]>;
   /**
    * With a switch per node: why the node this port is on is lost (its switch stopped
    * answering), if it is. The controller counts a hop on a lost node as down (issue 19).

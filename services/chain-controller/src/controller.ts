@@ -239,13 +239,14 @@ export class ChainController {
   /**
    * Packet counters from the switch folded into each chain's status: the classified packets,
    * each hop's, and each crossing's between nodes (the chain's path as the switch last
-   * programmed it; none on one node).
+   * programmed it; none on one node) with its packets too long for the tunnel.
    */
   async statsSnapshot(): Promise<chainV1.Chain[]> {
     const sw = this.options.switch;
     const stats = await sw.flowStats();
+    const oversize = (await sw.oversizeCounts?.()) ?? [];
     return this.list().map((chain) =>
-      withCounters(chain, stats, sw.crossings?.(chain.name ?? '') ?? []),
+      withCounters(chain, stats, sw.crossings?.(chain.name ?? '') ?? [], oversize),
     );
   }
 

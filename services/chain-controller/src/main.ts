@@ -45,6 +45,11 @@ const HELP = `flowline-chain-controller: the flowline.chain.v1 ChainService
   --nf-addresses <file>    FLOWLINE_NF_ADDRESSES   JSON {"<nf>": "<grpc address>"} for health
   --default-action <a>     normal (default) or drop, for traffic no chain claims
   --reconcile-ms <ms>      default 2000
+  --underlay-mtu <bytes>   FLOWLINE_UNDERLAY_MTU  the node underlay's MTU (576-65535), with a
+                                                   switch per node: a chain's packets too long
+                                                   for a tunnel between nodes are dropped and
+                                                   counted (a meter per crossing) at the sending
+                                                   node (default: unset, nothing checked)
   --metrics-port <port>    FLOWLINE_METRICS_PORT   default 9465; "off" disables
   --kubernetes             FLOWLINE_KUBERNETES=1   reconcile ServiceChain resources; NFs are pods
   --watch-namespace <ns>   FLOWLINE_WATCH_NAMESPACE  default "" (every namespace)
@@ -73,6 +78,7 @@ const { values: flags } = parseArgs({
     'nf-addresses': { type: 'string' },
     'default-action': { type: 'string' },
     'reconcile-ms': { type: 'string' },
+    'underlay-mtu': { type: 'string' },
     'metrics-port': { type: 'string' },
     kubernetes: { type: 'boolean' },
     'watch-namespace': { type: 'string' },
@@ -98,6 +104,13 @@ if (defaultAction !== 'normal' && defaultAction !== 'drop')
 const reconcileMs = Number(flags['reconcile-ms'] ?? 2000);
 if (!Number.isInteger(reconcileMs) || reconcileMs < 100)
   fail(`--reconcile-ms: "${flags['reconcile-ms']}" must be an integer of at least 100`);
+const underlayMtuRaw = flags['underlay-mtu'] ?? (env.FLOWLINE_UNDERLAY_MTU || undefined);
+const underlayMtu = underlayMtuRaw === undefined ? undefined : Number(underlayMtuRaw);
+if (
+  underlayMtu !== undefined &&
+  (!Number.isInteger(underlayMtu) || underlayMtu < 576 || underlayMtu > 65535)
+)
+  fail(`--underlay-mtu: "${underlayMtuRaw}" must be an integer 576-65535`);
 const metricsRaw = flags['metrics-port'] ?? env.FLOWLINE_METRICS_PORT ?? '9465';
 const metricsPort = metricsRaw === 'off' ? false : Number(metricsRaw);
 if (
@@ -196,6 +209,7 @@ startChainController({
   nfAddressesFile: flags['nf-addresses'] ?? env.FLOWLINE_NF_ADDRESSES,
   defaultAction,
   reconcileMs,
+  ...(underlayMtu !== undefined ? { underlayMtu } : {}),
   metricsPort,
   ...(kubernetes
     ? {

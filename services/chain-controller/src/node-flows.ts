@@ -15,8 +15,15 @@ import { computePath, type NodesOf, type SegmentStep, type TunnelHop } from './p
  * is a tunnel matches the tunnel port from the sending node and the key. Cookies: a sending or
  * local step has the step's cookie (so a hop's counter is still that one flow's, in
  * chain-status.ts); a receiving step has the same with TUNNEL_RECEIVE_BIT in the step, so it
- * is never counted as the hop again and reads as the crossing's counter. A chain on one node
- * gives exactly compileFlows's flows there.
+ * is never counted as the hop again and reads as the crossing's counter. With a frame limit, a
+ * step into a tunnel checks each packet's length (check_pkt_larger) and continues in
+ * TUNNEL_CHECK_TABLE, where two flows per step carry TUNNEL_OVERSIZE_BIT (too long: run the
+ * crossing's own meter, then drop) and TUNNEL_SEND_BIT (into the tunnel). Neither flow's
+ * counter means anything: OVS makes one datapath action of check_pkt_larger holding both
+ * branches and credits the flows of both with every packet. The meter runs only in the branch
+ * taken, so its count is the crossing's oversize drops (measured: 200 packets that fit and 50
+ * too long, both flows 250, the meter 50). A chain on one node gives exactly compileFlows's
+ * flows there.
  */
 
 /** No tunnel port from one node to another: the chain cannot cross there. */
@@ -32,10 +39,40 @@ export class MissingTunnelError extends Error {
 
 /** Set in the step of a cookie (its low half) on flows that receive a crossing. */
 export const TUNNEL_RECEIVE_BIT = 0x4000;
+/**
+ * Set in the step of a cookie on the flow dropping a crossing's packets too long for the tunnel
+ * through the crossing's meter (its count; the flow's own counter is not it, see above).
+ */
+export const TUNNEL_OVERSIZE_BIT = 0x2000;
+/** Set in the step of a cookie on the flow sending a length-checked crossing into the tunnel (never counted). */
+export const TUNNEL_SEND_BIT = 0x1000;
+/** The table a length-checked crossing continues in (table 0 holds every chain's steps). */
+export const TUNNEL_CHECK_TABLE = 1;
 
 export interface NodeCompileOptions extends CompileOptions {
   /** The tunnel port on `from`'s bridge that leads to `to`. */
   tunnelPort(from: string, to: string): string;
+  /**
+   * The longest frame (Ethernet header included, as OVS's check_pkt_larger measures it) the
+   * tunnel from `from` to `to` carries within the underlay MTU; undefined: not checked (the
+   * underlay port drops what does not fit, counted per interface only).
+   */
+  tunnelFrameLimit?(from: string, to: string): number | undefined;
+  /**
+   * The id of the meter on `node` counting the too-long packets of the crossing whose check
+   * flow has `cookie` (TUNNEL_OVERSIZE_BIT set): the caller allocates one per crossing and
+   * node, and installs it before the flows. Required with tunnelFrameLimit.
+   */
+  oversizeMeter?(node: string, cookie: string): number;
+}
+
+/**
+ * Geneve's overhead on the underlay's IP packet (the outer Ethernet header is not in the MTU):
+ * outer IP header, UDP 8, Geneve 8, the chain option 8 (packages/ovs CHAIN_OPTION: 4 bytes of
+ * option header, 4 of data).
+ */
+export function geneveOverhead(underlayFamily: 4 | 6): number {
+  return (underlayFamily === 4 ? 20 : 40) + 8 + 8 + 8;
 }
 
 /** The tunnel port on `from`'s bridge that leads to `to`, if there is one. */
@@ -105,7 +142,27 @@ export function compileNodeFlows(
       const flows = out.get(node);
       if (!flows) continue; // a node not being programmed now (unreachable): its ports are unknown
       for (const s of segment) {
-        const actions = actionsOf(node, s, options);
+        let actions = actionsOf(node, s, options);
+        const limit =
+          s.output.kind === 'tunnel' ? options.tunnelFrameLimit?.(node, s.output.to) : undefined;
+        if (limit !== undefined) {
+          // The step's own flow (the hop's counter) checks the length and goes on in the check
+          // table, where its too-long packets run the crossing's meter (its oversize counter)
+          // and are dropped, and the rest enter the tunnel.
+          const step = s.step | (s.input.kind === 'tunnel' ? TUNNEL_RECEIVE_BIT : 0);
+          const here = cookieOf({ chainKey: key, reverse: s.reverse, step });
+          const mark = (bit: number) =>
+            cookieOf({ chainKey: key, reverse: s.reverse, step: s.step | bit });
+          const oversize = mark(TUNNEL_OVERSIZE_BIT);
+          if (!options.oversizeMeter)
+            throw new Error('compileNodeFlows: a tunnel frame limit needs oversizeMeter');
+          const meter = options.oversizeMeter(node, oversize);
+          flows.push(
+            `table=${TUNNEL_CHECK_TABLE},cookie=${oversize},priority=2,metadata=${here},reg0=0x1/0x1,actions=meter:${meter}`,
+            `table=${TUNNEL_CHECK_TABLE},cookie=${mark(TUNNEL_SEND_BIT)},priority=1,metadata=${here},actions=${actions}`,
+          );
+          actions = `check_pkt_larger(${limit})->NXM_NX_REG0[0],write_metadata:${here},goto_table:${TUNNEL_CHECK_TABLE}`;
+        }
         if (s.input.kind === 'tunnel') {
           const cookie = cookieOf({
             chainKey: key,

@@ -46,6 +46,28 @@ const pod = (ns: string, name: string, ifname: string) => ({
   'cni-ifname': ifname,
 });
 
+/** A tunnel port to a peer's underlay address, as @flowline/ovs ensureTunnelPort records it. */
+const tunnelTo = (peer: string, name: string) => ({
+  name,
+  externalIds: { [TUNNEL_PEER_ID]: peer },
+});
+
+/** Node a (10.0.0.1: gen, fw, sink) and node b (10.0.0.2: rtr), each with a tunnel to the other. */
+const crossNodePorts = () => ({
+  a: [
+    { name: 'a-gen', externalIds: pod('nfs', 'gen', 'net1') },
+    { name: 'a-fw1', externalIds: pod('nfs', 'fw', 'net1') },
+    { name: 'a-fw2', externalIds: pod('nfs', 'fw', 'net2') },
+    { name: 'a-sink', externalIds: pod('nfs', 'sink', 'net1') },
+    tunnelTo('10.0.0.2', 'gnv-b'),
+  ],
+  b: [
+    { name: 'b-rtr1', externalIds: pod('nfs', 'rtr', 'net1') },
+    { name: 'b-rtr2', externalIds: pod('nfs', 'rtr', 'net2') },
+    tunnelTo('10.0.0.1', 'gnv-a'),
+  ],
+});
+
 describe('NodeSwitches', () => {
   const nodeA = () =>
     new MemoryNode([
@@ -212,10 +234,6 @@ describe('NodeSwitches joined by tunnels (issue 19)', () => {
       this.tlv = [...m];
     }
   }
-  const tunnelTo = (peer: string, name: string) => ({
-    name,
-    externalIds: { [TUNNEL_PEER_ID]: peer },
-  });
   const nodes = (tunnels: boolean) => {
     const a = new TunnelNode([
       { name: 'a-gen', externalIds: pod('nfs', 'gen', 'net1') },
@@ -280,6 +298,7 @@ describe('NodeSwitches joined by tunnels (issue 19)', () => {
         tunnelPort: 'gnv-b',
         packets: '4',
         reverse: false,
+        oversizeDrops: '0',
       },
       {
         step: 2,
@@ -288,6 +307,7 @@ describe('NodeSwitches joined by tunnels (issue 19)', () => {
         tunnelPort: 'gnv-a',
         packets: '7',
         reverse: false,
+        oversizeDrops: '0',
       },
     ]);
     expect(cross?.status?.hops?.map((h) => h.packets)).toEqual(['7', '7']);
@@ -312,6 +332,209 @@ describe('NodeSwitches joined by tunnels (issue 19)', () => {
     };
     await expect(controller.create('cross', spec)).rejects.toBeInstanceOf(CrossNodeApplyError);
     expect(a.table).toEqual(before);
+  });
+});
+
+describe('NodeSwitches counts packets too long for a tunnel per crossing, with a meter each (issue 19)', () => {
+  /**
+   * A node's bridge with OpenFlow meters as OVS keeps them: adding one that exists fails (unless
+   * set again, which zeroes it), a table naming a missing meter is refused, deleting a meter
+   * deletes the flows using it, and a restart loses meters and flows.
+   */
+  class MeteredNode extends MemoryNode {
+    meters = new Map<number, number>();
+    /** What the switch was asked, in order. */
+    log: string[] = [];
+    refuse?: Error;
+    tlv: TlvMapping[] = [];
+    async ensureTlvMap(m: readonly TlvMapping[]): Promise<void> {
+      this.tlv = [...m];
+    }
+    override async apply(flows: string[]): Promise<void> {
+      if (this.refuse) throw this.refuse;
+      for (const f of flows)
+        for (const m of f.matchAll(/meter:(\d+)/g))
+          if (!this.meters.has(Number(m[1]))) throw new Error(`OFPMMFC_UNKNOWN_METER ${m[1]}`);
+      this.log.push('apply');
+      await super.apply(flows);
+    }
+    override async flowStats(): Promise<FlowStats[]> {
+      return (await super.flowStats()).map((f) => ({
+        ...f,
+        actions: f.match.replace(/^.*actions=/, ''),
+      }));
+    }
+    async meterStats() {
+      return [...this.meters].map(([meterId, packets]) => ({ meterId, packets, bytes: 0 }));
+    }
+    async addCountingMeter(id: number, reset = false): Promise<void> {
+      if (this.meters.has(id) !== reset) throw new Error(`OFPMMFC_METER_EXISTS/UNKNOWN ${id}`);
+      this.log.push(`${reset ? 'reset' : 'add'} ${id}`);
+      this.meters.set(id, 0);
+    }
+    async deleteMeter(id: number): Promise<void> {
+      this.log.push(`delete ${id}`);
+      this.meters.delete(id);
+      this.table = this.table.filter((f) => !f.includes(`meter:${id}`));
+    }
+    restart(): void {
+      this.meters.clear();
+      this.table = [];
+    }
+  }
+  const nodes = () => {
+    const ports = crossNodePorts();
+    return { a: new MeteredNode(ports.a), b: new MeteredNode(ports.b) };
+  };
+  const controllerOn = (
+    a: MeteredNode,
+    b: MeteredNode,
+    underlayMtu: number | null = 1500,
+    store = new MemoryChainStore(),
+  ) => {
+    const fleet = new NodeSwitches(
+      () => ['10.0.0.1', '10.0.0.2'],
+      async (address) => (address === '10.0.0.1' ? a : b),
+      undefined,
+      5000,
+      undefined,
+      {},
+      underlayMtu === null ? {} : { underlayMtu },
+    );
+    const controller = new ChainController({
+      store,
+      directory: new SwitchAttachmentDirectory(fleet),
+      switch: fleet,
+      health: () => () => undefined,
+    });
+    return { fleet, controller };
+  };
+  const spec = crossSpec('nfs');
+  const meterOf = (table: string[]) => table.flatMap((f) => /meter:(\d+)/.exec(f)?.[1] ?? []);
+  const oversize = async (controller: ChainController) =>
+    Object.fromEntries(
+      (await controller.statsSnapshot()).map((c) => [
+        c.name,
+        c.status?.crossings?.map((x) => x.oversizeDrops),
+      ]),
+    );
+
+  it("gives each crossing a meter on its sending node, installed before its flows, and reports the meter's count", async () => {
+    const { a, b } = nodes();
+    const { controller } = controllerOn(a, b);
+    await controller.start();
+    await controller.create('one', spec);
+    await controller.create('two', spec);
+    // Each node numbers its own meters: one per crossing it sends, chains in name order.
+    expect([meterOf(a.table), meterOf(b.table)]).toEqual([
+      ['1', '2'],
+      ['1', '2'],
+    ]);
+    expect(a.table.filter((f) => f.includes('check_pkt_larger(1456)'))).toHaveLength(2);
+    expect(a.log).toEqual(['apply', 'add 1', 'apply', 'add 2', 'apply']);
+    a.packets = 250; // what every flow counted: the check table's too
+    a.meters.set(1, 50);
+    b.meters.set(2, 4);
+    expect(await oversize(controller)).toEqual({ one: ['50', '0'], two: ['0', '4'] });
+  });
+
+  it('frees the meters of a crossing that goes away (after its flows), and a later crossing starts from 0 on a freed id', async () => {
+    const { a, b } = nodes();
+    const { controller } = controllerOn(a, b);
+    await controller.start();
+    await controller.create('one', spec);
+    await controller.create('two', spec);
+    a.meters.set(1, 50);
+    a.meters.set(2, 9);
+    a.log = [];
+    await controller.delete('one');
+    expect(a.log).toEqual(['apply', 'delete 1']);
+    expect([...a.meters.keys()]).toEqual([2]);
+    expect(meterOf(a.table)).toEqual(['2']);
+    await controller.create('three', spec);
+    expect(meterOf(a.table)).toEqual(['1', '2']); // three, two
+    expect(await oversize(controller)).toEqual({ two: ['9', '0'], three: ['0', '0'] });
+    await controller.delete('two');
+    await controller.delete('three');
+    expect([a.meters.size, b.meters.size]).toEqual([0, 0]);
+  });
+
+  it('a meter left on the switch (its deletion failed) counts from 0 again when a new crossing takes its id', async () => {
+    const { a, b } = nodes();
+    const { controller } = controllerOn(a, b);
+    await controller.start();
+    await controller.create('one', spec);
+    a.meters.set(1, 50);
+    const deleteMeter = a.deleteMeter.bind(a);
+    a.deleteMeter = async () => {
+      throw new Error('connection reset');
+    };
+    await controller.delete('one');
+    expect([...a.meters]).toEqual([[1, 50]]);
+    a.deleteMeter = deleteMeter;
+    a.log = [];
+    await controller.create('two', spec);
+    expect(a.log).toEqual(['reset 1', 'apply']);
+    expect(await oversize(controller)).toEqual({ two: ['0', '0'] });
+  });
+
+  it('adds the meters again before the flows when the switch restarted (ovs-vswitchd loses both)', async () => {
+    const { a, b } = nodes();
+    const { controller } = controllerOn(a, b);
+    await controller.start();
+    await controller.create('one', spec);
+    const table = a.table;
+    a.restart();
+    a.log = [];
+    await controller.reconcile(); // as when the node is back (NodeSwitches.watchNodes)
+    expect(a.log).toEqual(['add 1', 'apply']);
+    expect(a.table).toEqual(table);
+  });
+
+  it('removes the meters of a change that fails on another node, keeping the others and their counts', async () => {
+    const { a, b } = nodes();
+    const { controller } = controllerOn(a, b);
+    await controller.start();
+    await controller.create('one', spec);
+    a.meters.set(1, 50);
+    const before = a.table;
+    b.refuse = new Error('bundle rejected');
+    await expect(controller.create('two', spec)).rejects.toBeInstanceOf(CrossNodeApplyError);
+    expect(a.table).toEqual(before);
+    expect([...a.meters]).toEqual([[1, 50]]);
+    expect([...b.meters.keys()]).toEqual([1]);
+    b.refuse = undefined;
+    await controller.create('two', spec);
+    expect(meterOf(a.table)).toEqual(['1', '2']);
+  });
+
+  it('a restarted controller keeps the meters its predecessor gave (and their counts), and prunes those no table uses', async () => {
+    const { a, b } = nodes();
+    const store = new MemoryChainStore();
+    const first = controllerOn(a, b, 1500, store);
+    await first.controller.start();
+    await first.controller.create('one', spec);
+    await first.controller.create('two', spec);
+    first.controller.stop();
+    first.fleet.close();
+    a.meters.set(2, 7);
+    a.meters.set(9, 1); // left over
+    a.log = [];
+    const { controller } = controllerOn(a, b, 1500, store);
+    await controller.start(); // the stored chains, programmed again
+    expect(a.log).toEqual(['apply', 'delete 9']);
+    expect(meterOf(a.table)).toEqual(['1', '2']);
+    expect((await oversize(controller)).two).toEqual(['7', '0']);
+  });
+
+  it('checks nothing without an underlay MTU: no meter, no length check', async () => {
+    const { a, b } = nodes();
+    const { controller } = controllerOn(a, b, null);
+    await controller.start();
+    await controller.create('one', spec);
+    expect(a.table.some((f) => /meter:|check_pkt_larger/.test(f))).toBe(false);
+    expect([a.meters.size, a.log.filter((l) => l !== 'apply')]).toEqual([0, []]);
+    expect(await oversize(controller)).toEqual({ one: ['0', '0'] });
   });
 });
 
@@ -530,24 +753,11 @@ describe('NodeSwitches: a node that becomes unreachable (issue 19, failover)', (
       return this.silent ? this.never : Promise.resolve();
     }
   }
-  const tunnelTo = (peer: string, name: string) => ({
-    name,
-    externalIds: { [TUNNEL_PEER_ID]: peer },
-  });
   const LIVENESS = { probeMs: 10, lostAfterMs: 60 };
   const setUp = () => {
-    const a = new SilentNode([
-      { name: 'a-gen', externalIds: pod('nfs', 'gen', 'net1') },
-      { name: 'a-fw1', externalIds: pod('nfs', 'fw', 'net1') },
-      { name: 'a-fw2', externalIds: pod('nfs', 'fw', 'net2') },
-      { name: 'a-sink', externalIds: pod('nfs', 'sink', 'net1') },
-      tunnelTo('10.0.0.2', 'gnv-b'),
-    ]);
-    const b = new SilentNode([
-      { name: 'b-rtr1', externalIds: pod('nfs', 'rtr', 'net1') },
-      { name: 'b-rtr2', externalIds: pod('nfs', 'rtr', 'net2') },
-      tunnelTo('10.0.0.1', 'gnv-a'),
-    ]);
+    const ports = crossNodePorts();
+    const a = new SilentNode(ports.a);
+    const b = new SilentNode(ports.b);
     const fleet = new NodeSwitches(
       () => ['10.0.0.1', '10.0.0.2'],
       async (address) => (address === '10.0.0.1' ? a : b),

@@ -12,17 +12,21 @@ import {
   removeTunnelPeer,
   switchName,
   type FlowStats,
+  type MeterStats,
   type OvsTls,
 } from '@flowline/ovs';
+import { parseAddress } from '@flowline/packet';
 import type { Logger } from '@flowline/telemetry';
-import type { ChainSwitch, SwitchFlowStats } from './chain-switch';
+import type { ChainSwitch, OversizeCount, SwitchFlowStats } from './chain-switch';
 import { applyAcrossNodes } from './cross-node-apply';
 import type { NfDirectory, NfRecord } from './directory';
-import { type CompileOptions, type ResolvedChain, compileFlows } from './flows';
+import { type CompileOptions, type ResolvedChain, compileFlows, originOf } from './flows';
 import {
   type ChainCrossing,
+  TUNNEL_OVERSIZE_BIT,
   chainCrossings,
   compileNodeFlows,
+  geneveOverhead,
   requireTunnelPort,
 } from './node-flows';
 import { computePath, placePorts, type NodesOf } from './path';
@@ -54,6 +58,12 @@ export interface NodeSwitch {
    * (OVS drops the packet that asks).
    */
   primeTunnel?(port: string): Promise<void>;
+  /** The bridge's meters with their counters (OpenFlow.meterStats). */
+  meterStats?(): Promise<MeterStats[]>;
+  /** Adds a counting meter, or with `reset` sets an existing one again (its counters to 0). */
+  addCountingMeter?(meterId: number, reset?: boolean): Promise<void>;
+  /** Deletes a meter. */
+  deleteMeter?(meterId: number): Promise<void>;
   /**
    * One round trip to the node's switch within `timeoutMs` (an OVSDB echo, and an OpenFlow
    * echo that ovs-vswitchd answers itself): how NodeSwitches tells a node that answers from
@@ -84,7 +94,7 @@ export function ovsNodeSwitch(
     vswitch: VSwitch;
     bridge: string;
     openflow: Pick<OpenFlow, 'applyFlows' | 'dumpFlows' | 'ensureTlvMap' | 'packetOut'> &
-      Partial<Pick<OpenFlow, 'echo'>>;
+      Partial<Pick<OpenFlow, 'echo' | 'meterStats' | 'addCountingMeter' | 'deleteMeter'>>;
   },
   close: () => void = () => undefined,
 ): NodeSwitch {
@@ -99,6 +109,13 @@ export function ovsNodeSwitch(
       await removeTunnelPeer(sw, peer);
     },
     primeTunnel: (port) => sw.openflow.packetOut(port, TUNNEL_PRIMING_FRAME),
+    ...(sw.openflow.meterStats && sw.openflow.addCountingMeter && sw.openflow.deleteMeter
+      ? {
+          meterStats: sw.openflow.meterStats.bind(sw.openflow),
+          addCountingMeter: sw.openflow.addCountingMeter.bind(sw.openflow),
+          deleteMeter: sw.openflow.deleteMeter.bind(sw.openflow),
+        }
+      : {}),
     // ovsdb-server and ovs-vswitchd each: the switch that carries the packets can die alone.
     probe: async (timeoutMs) => {
       await Promise.all([
@@ -246,6 +263,49 @@ export function flowPorts(flow: string): string[] {
   return [...ports];
 }
 
+/** The meter ids a table's flows run (`meter:<id>`). */
+export function meterIdsOf(flows: readonly string[]): Set<number> {
+  const ids = new Set<number>();
+  for (const f of flows) for (const m of f.matchAll(/[=,]meter:(\d+)/g)) ids.add(Number(m[1]));
+  return ids;
+}
+
+/**
+ * The meter of the crossing whose too-long flow has `cookie`, in a change's allocation `next`
+ * for one node: the one it had (`previous`), else the lowest id neither the previous nor the
+ * next allocation uses (the previous table's meters stay until the change is done: an undo
+ * needs them).
+ */
+export function allocateMeter(
+  previous: ReadonlyMap<string, number> | undefined,
+  next: Map<string, number>,
+  cookie: string,
+): number {
+  const had = next.get(cookie) ?? previous?.get(cookie);
+  if (had !== undefined) {
+    next.set(cookie, had);
+    return had;
+  }
+  const taken = new Set([...(previous?.values() ?? []), ...next.values()]);
+  let id = 1;
+  while (taken.has(id)) id++;
+  next.set(cookie, id);
+  return id;
+}
+
+/** Per node, the meter ids `next` has that `previous` did not: allocated by this change. */
+function freshMeters(
+  previous: ReadonlyMap<string, ReadonlyMap<string, number>>,
+  next: ReadonlyMap<string, ReadonlyMap<string, number>>,
+): Map<string, Set<number>> {
+  const out = new Map<string, Set<number>>();
+  for (const [node, meters] of next) {
+    const had = new Set(previous.get(node)?.values() ?? []);
+    out.set(node, new Set([...meters.values()].filter((id) => !had.has(id))));
+  }
+  return out;
+}
+
 /**
  * The bridges of every node that runs NFs, as the one ChainSwitch the controller drives (a
  * Deployment programming each node's OVS over TCP). Which nodes: the addresses of NF pods'
@@ -272,6 +332,15 @@ export class NodeSwitches implements ChainSwitch {
   private readonly appliedTables = new Map<string, readonly string[]>();
   /** Each chain's crossings as last applied by applyChains (nodes named by address). */
   private crossed = new Map<string, ChainCrossing[]>();
+  /**
+   * With an underlay MTU: node → the cookie of each too-long flow there → its meter's id (one
+   * meter per crossing and sending node), as last applied.
+   */
+  private meters = new Map<string, Map<string, number>>();
+  /** node → the meter ids its switch holds, as last read or changed here. */
+  private readonly installedMeters = new Map<string, Set<number>>();
+  /** Nodes whose too-long flows and meters were read (after a controller restart: kept). */
+  private readonly metersRead = new Set<string>();
   /** Each probed node's liveness (nodes whose switch has `probe`). */
   private readonly lives = new Map<string, NodeLife>();
   private readonly nodeListeners = new Set<(node: string, up: boolean) => void>();
@@ -290,6 +359,8 @@ export class NodeSwitches implements ChainSwitch {
     /** A node's name for the status, from its address (its pods' spec.nodeName); else the address. */
     private readonly nameOf: (address: string) => string | undefined = () => undefined,
     private readonly liveness: NodeLivenessOptions = {},
+    /** The underlay's MTU: the frame limit of every tunnel (unset: not checked). */
+    private readonly underlay: { underlayMtu?: number } = {},
   ) {}
 
   /**
@@ -367,6 +438,7 @@ export class NodeSwitches implements ChainSwitch {
       return Promise.race([running, life.gone]);
     };
     const { ensureTlvMap, underlayAddress, ensureTunnel, removeTunnel, primeTunnel } = sw;
+    const { meterStats, addCountingMeter, deleteMeter } = sw;
     return {
       apply: (flows) => guard(() => sw.apply(flows)),
       flowStats: () => guard(() => sw.flowStats()),
@@ -376,6 +448,11 @@ export class NodeSwitches implements ChainSwitch {
       ...(ensureTunnel ? { ensureTunnel: (p) => guard(() => ensureTunnel.call(sw, p)) } : {}),
       ...(removeTunnel ? { removeTunnel: (p) => guard(() => removeTunnel.call(sw, p)) } : {}),
       ...(primeTunnel ? { primeTunnel: (p) => guard(() => primeTunnel.call(sw, p)) } : {}),
+      ...(meterStats ? { meterStats: () => guard(() => meterStats.call(sw)) } : {}),
+      ...(addCountingMeter
+        ? { addCountingMeter: (id, reset) => guard(() => addCountingMeter.call(sw, id, reset)) }
+        : {}),
+      ...(deleteMeter ? { deleteMeter: (id) => guard(() => deleteMeter.call(sw, id)) } : {}),
       probe,
       close: () => sw.close(),
     };
@@ -514,6 +591,22 @@ export class NodeSwitches implements ChainSwitch {
   }
 
   /** Node `from`'s tunnel port to node `to` (to `to`'s underlay address), if it has one. */
+  /** The longest frame a tunnel to node `to` carries within the underlay MTU, if one is set. */
+  private tunnelFrameLimit(to: string): number | undefined {
+    const mtu = this.underlay.underlayMtu;
+    const underlay = this.underlays.get(to) ?? to;
+    if (mtu === undefined || underlay instanceof Error) return undefined;
+    let family: 4 | 6;
+    try {
+      family = parseAddress(underlay).family;
+    } catch {
+      return undefined;
+    }
+    // check_pkt_larger measures the inner frame with its Ethernet header; the MTU counts the
+    // outer IP packet, which carries that frame after the encapsulation's headers.
+    return mtu - geneveOverhead(family);
+  }
+
   private tunnelPortOf(from: string, to: string): string | undefined {
     const underlay = this.underlays.get(to) ?? to;
     return underlay instanceof Error ? undefined : this.tunnels.get(from)?.get(underlay);
@@ -721,10 +814,20 @@ export class NodeSwitches implements ChainSwitch {
   ): Promise<void> {
     const names = nodes.map(([n]) => n);
     const nodesOf = (p: string): string[] => this.nodesOf(p);
+    await this.readMeters(nodes);
+    // This change's meters: nodes not programmed now keep theirs.
+    const allocation = new Map(this.meters);
+    for (const n of names) allocation.set(n, new Map());
     if (spanning.length > 0) {
       const crossing = compileNodeFlows(spanning, nodesOf, names, {
         ...options,
         tunnelPort: requireTunnelPort(tunnelPortOf),
+        tunnelFrameLimit: (_from, to) => this.tunnelFrameLimit(to),
+        oversizeMeter: (node, cookie) => {
+          const next = allocation.get(node) ?? new Map<string, number>();
+          allocation.set(node, next);
+          return allocateMeter(this.meters.get(node), next, cookie);
+        },
       });
       for (const [node, table] of tables) {
         const extra = (crossing.get(node) ?? []).slice(0, -1); // without its default flow
@@ -732,6 +835,23 @@ export class NodeSwitches implements ChainSwitch {
       }
     }
     const byName = new Map(nodes);
+    const fresh = freshMeters(this.meters, allocation);
+    try {
+      await this.applyAcross(tables, byName, fresh, options);
+      // Only once every node has its table: an undo needs the old meters.
+      this.meters = allocation;
+    } finally {
+      // The meters no table in force uses: a gone crossing's, or a failed change's.
+      await this.pruneMeters(byName);
+    }
+  }
+
+  private async applyAcross(
+    tables: Map<string, string[]>,
+    byName: Map<string, NodeSwitch>,
+    fresh: Map<string, Set<number>>,
+    options: CompileOptions,
+  ): Promise<void> {
     await applyAcrossNodes(
       [...tables].map(([node, next]) => ({
         node,
@@ -748,6 +868,7 @@ export class NodeSwitches implements ChainSwitch {
             if (!sw.ensureTlvMap) throw new Error(`node ${node}'s switch cannot set a TLV map`);
             await sw.ensureTlvMap([CHAIN_OPTION]);
           }
+          await this.ensureMeters(node, sw, meterIdsOf(flows), fresh.get(node));
           await sw.apply([...flows]);
         } catch (err) {
           // A lost node is left out of the change, not a reason to undo it on the others (they
@@ -762,17 +883,122 @@ export class NodeSwitches implements ChainSwitch {
     );
   }
 
-  /** Each reachable node's flows, each with its node (the node's address). */
-  async flowStats(): Promise<SwitchFlowStats[]> {
-    const out: SwitchFlowStats[] = [];
-    for (const [address, sw] of await this.reachable()) {
+  /**
+   * After a controller restart, the meters its predecessor allocated (read once per node from
+   * the too-long flows, whose meters keep counting): kept, so a crossing's count goes on; the
+   * others (no longer checked, or no longer crossing) are pruned after the change.
+   */
+  private async readMeters(nodes: readonly [string, NodeSwitch][]): Promise<void> {
+    for (const [node, sw] of nodes) {
+      if (this.metersRead.has(node) || !sw.meterStats) continue;
       try {
-        // named as crossings() names the nodes, so that the two meet in the chain status
-        const node = this.nameOf(address) ?? address;
-        for (const f of await sw.flowStats()) out.push({ ...f, node });
+        const held = new Map<string, number>();
+        for (const f of await sw.flowStats()) {
+          const meter = /(?:^|,)meter:(\d+)/.exec(f.actions)?.[1];
+          const o = originOf(f.cookie);
+          if (meter && o && (o.step & TUNNEL_OVERSIZE_BIT) !== 0) held.set(f.cookie, Number(meter));
+        }
+        this.installedMeters.set(node, new Set((await sw.meterStats()).map((m) => m.meterId)));
+        if (!this.meters.has(node)) this.meters.set(node, held);
+        this.metersRead.add(node);
       } catch (err) {
         if (err instanceof NodeLostError) continue;
-        this.log?.warn('reading flows of a node switch failed', {
+        this.log?.warn("reading a node's meters failed; its crossings' counts may restart", {
+          node,
+          err: (err as Error).message,
+        });
+      }
+    }
+  }
+
+  /**
+   * Before a table using meters `wanted` is applied: adds those the switch lacks (after
+   * ovs-vswitchd restarted it has none) and sets again those this change allocated anew that it
+   * still holds (a meter left over from before: its counters start at 0).
+   */
+  private async ensureMeters(
+    node: string,
+    sw: NodeSwitch,
+    wanted: ReadonlySet<number>,
+    fresh: ReadonlySet<number> | undefined,
+  ): Promise<void> {
+    if (wanted.size === 0) return;
+    if (!sw.meterStats || !sw.addCountingMeter)
+      throw new Error(`node ${node}'s switch cannot add meters`);
+    const held = new Set((await sw.meterStats()).map((m) => m.meterId));
+    this.installedMeters.set(node, held);
+    for (const id of [...wanted].sort((a, b) => a - b)) {
+      if (held.has(id) && !fresh?.has(id)) continue;
+      await sw.addCountingMeter(id, held.has(id));
+      held.add(id);
+    }
+  }
+
+  /**
+   * Deletes each node's meters that its table in force does not use (OpenFlow would delete
+   * the flows using a deleted meter: a node whose table is unknown, e.g. lost, is left alone).
+   * A node that fails keeps them in the list and is pruned again after the next change.
+   */
+  private async pruneMeters(byName: Map<string, NodeSwitch>): Promise<void> {
+    for (const [node, held] of this.installedMeters) {
+      const sw = byName.get(node);
+      const table = this.appliedTables.get(node);
+      if (!sw?.deleteMeter || !table) continue;
+      const used = meterIdsOf(table);
+      for (const id of [...held].filter((m) => !used.has(m))) {
+        try {
+          await sw.deleteMeter(id);
+          held.delete(id);
+        } catch (err) {
+          if (err instanceof NodeLostError) break;
+          this.log?.warn(
+            'deleting a meter no flow uses failed; tried again after the next change',
+            {
+              node,
+              meter: id,
+              err: (err as Error).message,
+            },
+          );
+        }
+      }
+    }
+  }
+
+  /** Each crossing's packets too long for its tunnel: its meter's count on the sending node. */
+  oversizeCounts(): Promise<OversizeCount[]> {
+    return this.readEachNode('meters', async (address, sw, node) => {
+      const meters = this.meters.get(address);
+      if (!meters || meters.size === 0 || !sw.meterStats) return [];
+      const cookieOf = new Map([...meters].map(([cookie, id]) => [id, cookie]));
+      return (await sw.meterStats()).flatMap((m) => {
+        const cookie = cookieOf.get(m.meterId);
+        return cookie ? [{ cookie, node, packets: m.packets }] : [];
+      });
+    });
+  }
+
+  /** Each reachable node's flows, each with its node (the node's address). */
+  flowStats(): Promise<SwitchFlowStats[]> {
+    return this.readEachNode('flows', async (_address, sw, node) =>
+      (await sw.flowStats()).map((f) => ({ ...f, node })),
+    );
+  }
+
+  /**
+   * `read` of each reachable node, `node` named as crossings() names the nodes (so that the two
+   * meet in the chain status); a lost node is left out, a failing one too with a warning.
+   */
+  private async readEachNode<T>(
+    what: string,
+    read: (address: string, sw: NodeSwitch, node: string) => Promise<T[]>,
+  ): Promise<T[]> {
+    const out: T[] = [];
+    for (const [address, sw] of await this.reachable()) {
+      try {
+        out.push(...(await read(address, sw, this.nameOf(address) ?? address)));
+      } catch (err) {
+        if (err instanceof NodeLostError) continue;
+        this.log?.warn(`reading ${what} of a node switch failed`, {
           node: address,
           err: (err as Error).message,
         });

@@ -65,6 +65,11 @@ export interface ChainControllerConfig {
   defaultAction: 'normal' | 'drop';
   /** How often the switch is checked for lost flows and failed chains are retried. */
   reconcileMs: number;
+  /**
+   * The node underlay's MTU: a chain's packets too long for a tunnel between nodes are then
+   * dropped and counted per crossing at the sending node (unset: not checked).
+   */
+  underlayMtu?: number;
   metricsPort: number | false;
   /**
    * In a cluster: reconcile ServiceChain resources, and take NF instances from pods (their
@@ -162,6 +167,8 @@ export async function startChainController(
       log.child({ part: 'switches' }),
       5000,
       (address) => nodeNameOf(address),
+      {},
+      config.underlayMtu !== undefined ? { underlayMtu: config.underlayMtu } : {},
     );
     pods = new PodDirectory(new SwitchAttachmentDirectory(fleet));
     const known = pods;

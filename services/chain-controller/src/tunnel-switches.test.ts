@@ -98,8 +98,24 @@ describe('TunnelSwitches', () => {
       ...b.table.map(() => 'b'),
     ]);
     expect(cross?.status?.crossings).toEqual([
-      { step: 1, fromNode: 'a', toNode: 'b', tunnelPort: 'gnv-ab', packets: '3', reverse: false },
-      { step: 2, fromNode: 'b', toNode: 'a', tunnelPort: 'gnv-ba', packets: '5', reverse: false },
+      {
+        step: 1,
+        fromNode: 'a',
+        toNode: 'b',
+        tunnelPort: 'gnv-ab',
+        packets: '3',
+        reverse: false,
+        oversizeDrops: '0',
+      },
+      {
+        step: 2,
+        fromNode: 'b',
+        toNode: 'a',
+        tunnelPort: 'gnv-ba',
+        packets: '5',
+        reverse: false,
+        oversizeDrops: '0',
+      },
     ]);
     // Hops count their sending steps (both on a), never the receiving flow on b.
     expect(cross?.status?.hops?.map((h) => h.packets)).toEqual(['5', '5']);

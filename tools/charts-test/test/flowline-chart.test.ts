@@ -325,6 +325,7 @@ describe('charts/flowline', () => {
       'FLOWLINE_OVSDB_REMOTE',
       'FLOWLINE_OPENFLOW_REMOTE',
       'FLOWLINE_CHAIN_STATE',
+      'FLOWLINE_UNDERLAY_MTU',
     ])
       expect(main, `${name} is not read by services/chain-controller/src/main.ts`).toContain(name);
     // The controller's own role (the ServiceChain editor and viewer roles are for users).
@@ -636,11 +637,23 @@ describe('charts/flowline', () => {
     expect(error.stderr).toContain(
       'ovs.underlay.mtu 1500 cannot carry chain interfaces of cni.mtu 1500 across nodes: the tunnel adds 58 bytes; give the underlay at least 1558, or chain interfaces at most 1442',
     );
-    // enough room renders
+    // enough room renders, and the chain controller is told the MTU (per-crossing oversize
+    // counting); without a known MTU it is not (it would guess and might drop jumbo frames)
+    const controllerEnv = (values: Values) =>
+      envOf(
+        podOf(find(render('flowline', values), 'Deployment', 'test-chain-controller')).spec
+          .containers[0]!,
+      );
     expect(
-      render('flowline', { ovs: { underlay: { device: 'eth1', mtu: 1558 } }, cni: { mtu: 1500 } })
-        .length,
-    ).toBeGreaterThan(0);
+      controllerEnv({ ovs: { underlay: { device: 'eth1', mtu: 1558 } }, cni: { mtu: 1500 } })
+        .FLOWLINE_UNDERLAY_MTU,
+    ).toBe('1558');
+    expect(controllerEnv({ ovs: { underlay: { device: 'eth1' } } }).FLOWLINE_UNDERLAY_MTU).toBe(
+      undefined,
+    );
+    expect(controllerEnv({ ovs: { underlay: { mtu: 9000 } } }).FLOWLINE_UNDERLAY_MTU).toBe(
+      undefined,
+    );
   });
 
   describe('refuses bad values with the schema message', () => {

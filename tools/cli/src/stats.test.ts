@@ -68,6 +68,7 @@ const cross = (fwToRtr: number, rtrToSink: number): chainV1.Chain__Output =>
         tunnelPort: 'gnv-node-b',
         packets: String(fwToRtr),
         reverse: false,
+        oversizeDrops: '0',
       },
       {
         step: 2,
@@ -76,6 +77,7 @@ const cross = (fwToRtr: number, rtrToSink: number): chainV1.Chain__Output =>
         tunnelPort: '',
         packets: String(rtrToSink),
         reverse: false,
+        oversizeDrops: '4',
       },
     ],
   );
@@ -109,10 +111,10 @@ describe('flowline stats', () => {
         'cross  default/rtr      yes     2000  0.002',
       ].join('\n'),
       [
-        'chain         crossing  step  tunnel port  packets   Mpps',
-        '-----  ---------------  ----  -----------  -------  -----',
-        'cross  node-a → node-b     1   gnv-node-b     2000  0.002',
-        'cross  node-b → node-a     2            ?     1999  0.002',
+        'chain         crossing  step  tunnel port  packets  too long   Mpps',
+        '-----  ---------------  ----  -----------  -------  --------  -----',
+        'cross  node-a → node-b     1   gnv-node-b     2000         0  0.002',
+        'cross  node-b → node-a     2            ?     1999         4  0.002',
       ].join('\n'),
     ]);
   });
@@ -122,8 +124,24 @@ describe('flowline stats', () => {
       'both',
       [['default/fw', 7]],
       [
-        { step: 1, fromNode: 'a', toNode: 'b', tunnelPort: 'gnv-b', packets: '7', reverse: false },
-        { step: 1, fromNode: 'b', toNode: 'a', tunnelPort: 'gnv-a', packets: '3', reverse: true },
+        {
+          step: 1,
+          fromNode: 'a',
+          toNode: 'b',
+          tunnelPort: 'gnv-b',
+          packets: '7',
+          reverse: false,
+          oversizeDrops: '0',
+        },
+        {
+          step: 1,
+          fromNode: 'b',
+          toNode: 'a',
+          tunnelPort: 'gnv-a',
+          packets: '3',
+          reverse: true,
+          oversizeDrops: '0',
+        },
       ],
     );
     const rows = crossingRows([both]);
@@ -132,8 +150,8 @@ describe('flowline stats', () => {
       [true, 3],
     ]);
     expect(renderStats(view(rows)).split('\n\n')[1]!.split('\n').slice(2)).toEqual([
-      'both             a → b     1        gnv-b        7  0.000',
-      'both   b → a (reverse)     1        gnv-a        3  0.000',
+      'both             a → b     1        gnv-b        7         0  0.000',
+      'both   b → a (reverse)     1        gnv-a        3         0  0.000',
     ]);
   });
 
@@ -153,10 +171,10 @@ describe('flowline chain list', () => {
         'cross  ACTIVE  default/fw → default/rtr        2000  programmed; every hop healthy',
         'local  ACTIVE                default/fw           5  programmed; every hop healthy',
         '',
-        'chain         crossing  step  tunnel port  packets',
-        '-----  ---------------  ----  -----------  -------',
-        'cross  node-a → node-b     1   gnv-node-b     2000',
-        'cross  node-b → node-a     2            ?     1999',
+        'chain         crossing  step  tunnel port  packets  too long',
+        '-----  ---------------  ----  -----------  -------  --------',
+        'cross  node-a → node-b     1   gnv-node-b     2000         0',
+        'cross  node-b → node-a     2            ?     1999         4',
       ].join('\n'),
     );
   });
@@ -205,6 +223,7 @@ describe('StatsCollector', () => {
           tunnelPort: 'gnv-node-b',
           packets: 1000,
           mpps: 0,
+          oversizeDrops: 0,
           reverse: false,
         },
         {
@@ -215,6 +234,7 @@ describe('StatsCollector', () => {
           tunnelPort: '',
           packets: 1000,
           mpps: 0,
+          oversizeDrops: 4,
           reverse: false,
         },
       ]);

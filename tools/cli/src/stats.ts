@@ -40,6 +40,8 @@ export interface CrossingRow {
   tunnelPort: string;
   /** Received at `to`. */
   packets: number;
+  /** Dropped at `from` as too long for the tunnel (0 when the controller does not check). */
+  oversizeDrops: number;
   mpps: number;
   /** A bidirectional chain's reverse direction (its steps numbered along that direction). */
   reverse: boolean;
@@ -82,6 +84,7 @@ export function crossingRows(chains: readonly chainV1.Chain__Output[]): Crossing
       step: c.step,
       tunnelPort: c.tunnelPort,
       packets: n(c.packets),
+      oversizeDrops: n(c.oversizeDrops),
       mpps: 0,
       reverse: Boolean(c.reverse),
     })),
@@ -90,17 +93,18 @@ export function crossingRows(chains: readonly chainV1.Chain__Output[]): Crossing
 
 /**
  * The crossings table: from → to (marked for the reverse direction), the step, the tunnel port,
- * packets (and Mpps with `rates`).
+ * packets, those dropped as too long for the tunnel (and Mpps with `rates`).
  */
 export function renderCrossings(rows: readonly CrossingRow[], rates: boolean): string {
   return renderTable(
-    ['chain', 'crossing', 'step', 'tunnel port', 'packets', ...(rates ? ['Mpps'] : [])],
+    ['chain', 'crossing', 'step', 'tunnel port', 'packets', 'too long', ...(rates ? ['Mpps'] : [])],
     rows.map((c) => [
       c.chain,
       `${c.from} → ${c.to}${c.reverse ? ' (reverse)' : ''}`,
       c.step,
       c.tunnelPort || '?',
       c.packets,
+      c.oversizeDrops,
       ...(rates ? [c.mpps.toFixed(3)] : []),
     ]),
   );

@@ -15,6 +15,7 @@ import {
   startController,
 } from '../support/node-bed';
 import { TestPki } from '../support/pki';
+import { until } from '../support/until';
 
 /**
  * A chain across two nodes (issue 19): gen → fw (node a) → rtr (node b) → sink (node a), made
@@ -23,7 +24,9 @@ import { TestPki } from '../support/pki';
  * the test with @flowline/ovs addTunnelPeer, the peers' MACs given). Every count is exact: what
  * gen sent, what the sink received, each hop's counter in the chain's status, each crossing's
  * counter both in the chain's status as the operator reads it (GetChain over mutual TLS from
- * the controller's own gRPC server, `status.crossings`) and on the receiving node's OVS.
+ * the controller's own gRPC server, `status.crossings`) and on the receiving node's OVS. With
+ * the underlay MTU given, the packets too long for a tunnel are counted per crossing by its
+ * meter on the sending node (what OVS credits the check flows is printed: every packet).
  */
 const root = process.getuid?.() === 0;
 
@@ -97,6 +100,7 @@ describe.skipIf(!root)('a chain across two OVS-DPDK nodes through Geneve tunnels
         tunnelPort: await tunnelTo(0),
         packets: String(N),
         reverse: false,
+        oversizeDrops: '0',
       },
       {
         step: 2,
@@ -105,6 +109,7 @@ describe.skipIf(!root)('a chain across two OVS-DPDK nodes through Geneve tunnels
         tunnelPort: await tunnelTo(1),
         packets: String(N),
         reverse: false,
+        oversizeDrops: '0',
       },
     ]);
     expect(read.status?.crossings?.every((c) => c.tunnelPort !== '')).toBe(true);
@@ -166,4 +171,87 @@ describe.skipIf(!root)('a chain across two OVS-DPDK nodes through Geneve tunnels
     await runChain(controller, 1000, [addresses[0]!, addresses[1]!]);
     await controller.delete('cross');
   }, 90_000);
+
+  it('with the underlay MTU given, packets too long for the tunnel are dropped and counted per crossing by its meter at the sending node; the meters follow an ovs-vswitchd restart and the chain', async () => {
+    controller?.stop();
+    const addresses = nodes.map((n) => n.underlay!.address);
+    // The beds' underlay veths have the default MTU of 1500: Geneve with the chain option over
+    // IPv4 takes 44 bytes of it, so a tunnel carries frames of up to 1456 bytes.
+    const fleet = new NodeSwitches(
+      () => addresses,
+      async (address) => ovsNodeSwitch(nodes[addresses.indexOf(address)]!),
+      undefined,
+      5000,
+      undefined,
+      {},
+      { underlayMtu: 1500 },
+    );
+    try {
+      controller = await startController(fleet, new SwitchAttachmentDirectory(fleet));
+      await fleet.portNames();
+      const chain = await controller.create('mtu', GEN_FW_RTR_SINK);
+      expect(chain.status?.phase).toBe('ACTIVE');
+      const [fits, tooLong] = [200, 50];
+      const sinkBefore = await bed.counter('sink', 'rx_packets');
+      await bed.send(fits, 20, false, 1400); // 1442-byte frames: they fit
+      await bed.send(tooLong, 10, false, 1472); // 1514-byte frames: 58 bytes too long
+      await new Promise((r) => setTimeout(r, 500));
+      expect(await bed.counter('sink', 'rx_packets')).toBe(sinkBefore + fits);
+      const read = await getChainAsOperator(controller, 'mtu', pki, work);
+      // What OVS credits the two flows after check_pkt_larger: every packet, both of them.
+      const checkFlows = (await nodes[0]!.openflow.dumpFlows())
+        .filter((f) => f.table === 1)
+        .map((f) => `${f.actions.startsWith('meter:') ? 'too long' : 'send'}: ${f.nPackets}`);
+      const meters = await nodes[0]!.openflow.meterStats();
+      console.log(
+        `underlay MTU 1500, ${fits} frames of 1442 bytes and ${tooLong} of 1514 sent: sink ${
+          (await bed.counter('sink', 'rx_packets')) - sinkBefore
+        }; hops ${read.status?.hops?.map((h) => h.packets).join(', ')}; crossings ${read.status?.crossings
+          ?.map(
+            (c) => `${c.fromNode} -> ${c.toNode} packets ${c.packets} too long ${c.oversizeDrops}`,
+          )
+          .join('; ')}; node a's check flows ${checkFlows.join(', ')}; its meters ${meters
+          .map((m) => `${m.meterId}: ${m.packets}`)
+          .join(', ')}`,
+      );
+      // Steered to the hops: every datagram; through the tunnels: those that fit; the rest
+      // dropped where they would have entered the tunnel (a → b, out of fw), counted there by
+      // the crossing's meter, the one meter on node a.
+      expect(read.status?.hops?.map((h) => h.packets)).toEqual([
+        String(fits + tooLong),
+        String(fits + tooLong),
+      ]);
+      expect(
+        read.status?.crossings?.map((c) => [c.step, c.fromNode, c.packets, c.oversizeDrops]),
+      ).toEqual([
+        [1, addresses[0], String(fits), String(tooLong)],
+        [2, addresses[1], String(fits), '0'],
+      ]);
+      expect(meters.map((m) => m.packets)).toEqual([tooLong]);
+
+      // ovs-vswitchd restarts on node a: flows and meters are gone; the node is found lost and
+      // back, and its table comes back with the meter, which counts from 0.
+      await nodes[0]!.restartVswitchd();
+      await until(
+        "node a's flows and meter back",
+        async () =>
+          (await nodes[0]!.openflow.meterStats()).length === 1 &&
+          (await nodes[0]!.openflow.dumpFlows()).some((f) => f.actions.startsWith('meter:')),
+        20_000,
+        100,
+      );
+      const sinkAfter = await bed.counter('sink', 'rx_packets');
+      await bed.send(30, 10, false, 1472);
+      await new Promise((r) => setTimeout(r, 500));
+      expect(await bed.counter('sink', 'rx_packets')).toBe(sinkAfter);
+      const again = await getChainAsOperator(controller, 'mtu', pki, work);
+      expect(again.status?.crossings?.map((c) => c.oversizeDrops)).toEqual(['30', '0']);
+
+      // Deleted: no meter left on either node.
+      await controller.delete('mtu');
+      for (const node of nodes) expect(await node.openflow.meterStats()).toEqual([]);
+    } finally {
+      fleet.close();
+    }
+  }, 120_000);
 });

@@ -130,6 +130,7 @@ describe.skipIf(!root)('a chain over three OVS-DPDK nodes, tunnels made by the c
         tunnelPort: tunnelPortName(UNDERLAY[1]!),
         packets: String(N),
         reverse: false,
+        oversizeDrops: '0',
       },
       {
         step: 2,
@@ -138,6 +139,7 @@ describe.skipIf(!root)('a chain over three OVS-DPDK nodes, tunnels made by the c
         tunnelPort: tunnelPortName(UNDERLAY[2]!),
         packets: String(N),
         reverse: false,
+        oversizeDrops: '0',
       },
     ]);
     // Each crossing's receiving flow: a → b into rtr (step 1), b → c into the sink (step 2).

@@ -465,9 +465,10 @@ export class NodeBed {
   /**
    * gen sends `n` UDP datagrams to the sink's port 5000, pausing 1 ms every `burst`; `reverse`:
    * the sink sends them back to gen from its port 5000 (a bidirectional chain's reverse
-   * direction, which its classifier matches with the ports swapped).
+   * direction, which its classifier matches with the ports swapped). `payload`: UDP payload
+   * bytes of each (default 64).
    */
-  async send(n: number, burst = 20, reverse = false): Promise<void> {
+  async send(n: number, burst = 20, reverse = false, payload = 64): Promise<void> {
     const [pod, to, bind, port] = reverse
       ? ['sink', GEN.ip, 5000, 6000]
       : ['gen', SINK.ip, 0, 5000];
@@ -476,7 +477,7 @@ export class NodeBed {
       s.bind(${bind}, async () => {
         try {
           for (let i = 0; i < ${n}; i++) {
-            await new Promise((ok, ko) => s.send(Buffer.alloc(64, i & 255), ${port}, '${to}', (e) => (e ? ko(e) : ok())));
+            await new Promise((ok, ko) => s.send(Buffer.alloc(${payload}, i & 255), ${port}, '${to}', (e) => (e ? ko(e) : ok())));
             if (i % ${burst} === ${burst - 1}) await new Promise((r) => setTimeout(r, 1));
           }
           s.close();
