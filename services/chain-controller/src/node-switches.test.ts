@@ -527,6 +527,29 @@ describe('NodeSwitches counts packets too long for a tunnel per crossing, with a
     expect((await oversize(controller)).two).toEqual(['7', '0']);
   });
 
+  it('goes through the node-liveness guard of a probed switch (meters added, read and deleted)', async () => {
+    class ProbedNode extends MeteredNode {
+      probe(): Promise<void> {
+        return Promise.resolve();
+      }
+    }
+    const ports = crossNodePorts();
+    const [a, b] = [new ProbedNode(ports.a), new ProbedNode(ports.b)];
+    const { fleet, controller } = controllerOn(a, b);
+    try {
+      await controller.start();
+      await controller.create('one', spec);
+      expect([[...a.meters.keys()], [...b.meters.keys()]]).toEqual([[1], [1]]);
+      a.meters.set(1, 5);
+      expect(await oversize(controller)).toEqual({ one: ['5', '0'] });
+      await controller.delete('one');
+      expect([a.meters.size, b.meters.size]).toEqual([0, 0]);
+    } finally {
+      controller.stop();
+      fleet.close();
+    }
+  });
+
   it('checks nothing without an underlay MTU: no meter, no length check', async () => {
     const { a, b } = nodes();
     const { controller } = controllerOn(a, b, null);
