@@ -267,6 +267,7 @@ static struct esp_sa *sa_make(struct esp_ctx *ctx, const struct fl_esp_sa_conf *
   s->inner = c->inner_family;
   s->outer = c->outer_family;
   memcpy(s->outer_dst, c->outer_dst, 16);
+  memcpy(s->outer_src, c->outer_src, 16);
   s->soft_packets = c->soft_packets;
   s->hard_packets = c->hard_packets;
   s->soft_bytes = c->soft_bytes;

@@ -32,6 +32,7 @@ struct esp_sa {
   uint8_t zero_iv;           /* outbound AES-CBC: the op's IV is zeroed (fl_ipsec.c sa_make) */
   struct fl_esp_shape shape;
   uint8_t outer_dst[16];
+  uint8_t outer_src[16]; /* inbound: the peer's address as configured (policies compare tunnels) */
   uint64_t soft_packets, hard_packets, soft_bytes, hard_bytes;
   /* Written by the stage's one worker, read by the control thread (relaxed). */
   uint64_t packets, bytes, auth, replay, life, trailer, errors;

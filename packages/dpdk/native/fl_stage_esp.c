@@ -128,12 +128,16 @@ static inline const struct esp_spd_rule *policy_of(const struct esp_table *t,
 }
 
 /* Inbound, with policies: a decrypted packet (parsed again in h) must match first a protect
- * policy naming the SA it came in (RFC 4301 5.2 step 4). */
+ * policy naming the SA it came in, or another SA of the same tunnel (RFC 4301 5.2 step 4): a
+ * rekey's new inbound SA is taken before the policy names it, and the old one until it goes. */
 static inline int inner_allowed(const struct esp_table *t, const struct esp_sa *s,
                                 const struct fl_parsed *h) {
   if (h->l3 != FL_L3_IPV4 && h->l3 != FL_L3_IPV6) return 0;
   const struct esp_spd_rule *r = policy_of(t, h);
-  return r && r->action == FL_ESP_PROTECT && t->pol_sa[r - t->spd->rule] == s;
+  if (!r || r->action != FL_ESP_PROTECT) return 0;
+  const struct esp_sa *p = t->pol_sa[r - t->spd->rule];
+  return p == s || (p && p->outer == s->outer && memcmp(p->outer_dst, s->outer_dst, 16) == 0 &&
+                    memcmp(p->outer_src, s->outer_src, 16) == 0);
 }
 
 /* The k packets of s in mb, outbound: encrypt, encapsulate, put the MACs back. */

@@ -206,6 +206,24 @@ describe.skipIf(notReady)('ESP gateway pipeline: direction by port, policies', (
       });
       expect(drops(p, 'esp-in')).toEqual({ esp_policy: 6 });
       expect(p.saCounters('esp-in', inb.spi)).toMatchObject({ packets: 10, authFailures: 0 });
+      // A rekey's new inbound SA (the same tunnel) is taken while the policy still names the
+      // old one; an SA of another tunnel is not, for the same traffic.
+      const rekeyed = sa('aes-gcm-128', 4, 4, { tunnel: { src: '192.0.2.2', dst: '192.0.2.1' } });
+      const other = sa('aes-gcm-128', 4, 4, { tunnel: { src: '192.0.2.9', dst: '192.0.2.1' } });
+      p.addSa('esp-in', rekeyed);
+      p.addSa('esp-in', other);
+      const seal = (s: typeof inb, pkts: Buffer[]) =>
+        peer(
+          s,
+          pkts.map((f, i) => ({ op: 'encrypt' as const, packet: f.subarray(14), seq: i + 1 })),
+        ).map((r) => frame(packetOf(r)));
+      const more = good.slice(0, 3);
+      const viaNew = await through(p, outer, inner, seal(rekeyed, more));
+      expect(viaNew.map((f) => f.subarray(14))).toEqual(more.map((f) => f.subarray(14)));
+      expect(await through(p, outer, inner, seal(other, good.slice(0, 2)))).toEqual([]);
+      expect(drops(p, 'esp-in')).toEqual({ esp_policy: 8 });
+      expect(p.espPolicyHits('esp-in').policies[0]).toEqual({ id: 'from-remote', packets: 16 });
+      expect(p.saCounters('esp-in', other.spi).packets).toBe(0);
       // Neither stage touched the other side's packets.
       expect(drops(p, 'esp-out')).toEqual({ esp_policy: 6 });
       expect(p.saCounters('esp-out', out.spi).packets).toBe(12);
