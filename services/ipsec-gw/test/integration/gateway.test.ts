@@ -458,6 +458,118 @@ describe.skipIf(skip)('flowline-ipsec-gw process (root, hugepages, python3-scapy
     );
   });
 
+  it('rekeys both ways under traffic through the API without losing a packet (make-before-break)', async () => {
+    const NEW_OUT = 0x1003;
+    const NEW_IN = 0x2003;
+    const newOut = { ...peerSa.out, spi: NEW_OUT, key: randomBytes(20).toString('hex') };
+    const newIn = {
+      ...peerSa.in,
+      spi: NEW_IN,
+      key: randomBytes(32).toString('hex'),
+      authKey: randomBytes(32).toString('hex'),
+    };
+    const TOTAL = 300;
+    const half = TOTAL / 2;
+    const clear = Array.from({ length: TOTAL }, (_, i) => udp('10.1.0.5', '10.2.0.7', 53, i));
+    const back = Array.from({ length: TOTAL }, (_, i) => udp('10.2.0.7', '10.1.0.5', 53, i));
+    // The peer sends under the old inbound SA (its highest accepted number is N), then, once
+    // the gateway has taken the new inbound SA, under the new one.
+    const sealed = [
+      ...peer(
+        peerSa.in,
+        back
+          .slice(0, half)
+          .map((f, i) => ({ op: 'encrypt', packet: f.subarray(14), seq: N + 2 + i })),
+      ),
+      ...peer(
+        newIn,
+        back.slice(half).map((f, i) => ({ op: 'encrypt', packet: f.subarray(14), seq: i + 1 })),
+      ),
+    ].map((p) => frame(bytes(p)));
+    const outGot: Buffer[] = [];
+    const inGot: Buffer[] = [];
+    let sentOut = 0;
+    let sentIn = 0;
+    let peerSwitched = false;
+    const pump = (async () => {
+      const end = Date.now() + 30_000;
+      while ((sentOut < TOTAL || sentIn < TOTAL) && Date.now() < end) {
+        sentOut += inside.send(0, pool, clear.slice(sentOut, Math.min(TOTAL, sentOut + 4)));
+        const inLimit = peerSwitched ? TOTAL : half;
+        sentIn += outside.send(0, pool, sealed.slice(sentIn, Math.min(inLimit, sentIn + 4)));
+        outGot.push(...outside.receive(0, 256));
+        inGot.push(...inside.receive(0, 256));
+        await sleep(2);
+      }
+    })();
+    const step = <Req, Res>(fn: Unary<Req, Res>, req: Req) => call(fn.bind(client), req);
+    expect(await waitFor(() => sentOut >= 60)).toBe(true);
+    // 1. the new inbound SA: from now on both are taken, and the peer may switch
+    await step(client.AddSa, {
+      sa: {
+        ...inSa,
+        spi: NEW_IN,
+        encryptionKey: { key: Buffer.from(newIn.key, 'hex') },
+        integrityKey: { key: Buffer.from(newIn.authKey, 'hex') },
+      },
+    });
+    peerSwitched = true;
+    // 2. the new outbound SA, and the protect policy switched to it in one step
+    await step(client.AddSa, {
+      sa: { ...outSa, spi: NEW_OUT, encryptionKey: { key: Buffer.from(newOut.key, 'hex') } },
+    });
+    await step(client.UpdatePolicy, { policy: { ...policies[0]!, saSpi: NEW_OUT } });
+    // 3. the old outbound SA goes; the old inbound one once the peer has switched
+    await step(client.DeleteSa, { direction: 'OUTBOUND', spi: OUT_SPI });
+    expect(await waitFor(() => inGot.length >= half)).toBe(true);
+    await step(client.UpdatePolicy, { policy: { ...policies[2]!, saSpi: NEW_IN } });
+    await step(client.DeleteSa, { direction: 'INBOUND', spi: IN_SPI });
+    expect(await waitFor(() => sentOut === TOTAL && sentIn === TOTAL, 20_000)).toBe(true);
+    await waitFor(() => {
+      outGot.push(...outside.receive(0, 256));
+      inGot.push(...inside.receive(0, 256));
+      return outGot.length >= TOTAL && inGot.length >= TOTAL;
+    });
+    await pump;
+
+    // Outbound: every packet, the old SA's first and then the new one's, each exact.
+    expect(outGot).toHaveLength(TOTAL);
+    const spis = outGot.map((f) => f.readUInt32BE(14 + 20));
+    const switchAt = spis.indexOf(NEW_OUT);
+    expect(switchAt).toBeGreaterThan(0);
+    expect(spis).toEqual([
+      ...Array<number>(switchAt).fill(OUT_SPI),
+      ...Array<number>(TOTAL - switchAt).fill(NEW_OUT),
+    ]);
+    const dec = [
+      ...peer(
+        peerSa.out,
+        outGot.slice(0, switchAt).map((f) => ({ op: 'decrypt', packet: f.subarray(14) })),
+      ),
+      ...peer(
+        newOut,
+        outGot.slice(switchAt).map((f) => ({ op: 'decrypt', packet: f.subarray(14) })),
+      ),
+    ];
+    dec.forEach((p, i) => expect(bytes(p)).toEqual(clear[i]!.subarray(14)));
+    // Inbound: every packet, under either SA, exact and in order.
+    expect(inGot.map((f) => f.subarray(14))).toEqual(back.map((f) => f.subarray(14)));
+    const list = await listSas();
+    expect(list.sas.map((x) => x.sa?.spi)).toEqual([NEW_IN, NEW_OUT]);
+    await settles(() => counters(NEW_OUT), {
+      ...(await counters(NEW_OUT)),
+      packets: String(TOTAL - switchAt),
+      sequence: String(TOTAL - switchAt + 1),
+    });
+    expect((await counters(NEW_IN)).packets).toBe(String(half));
+    await settles(policyPackets, {
+      'to-remote': String(N + 1 + TOTAL),
+      mgmt: '3',
+      'from-remote': String(N + TOTAL),
+      ike: '2',
+    });
+  });
+
   it('SIGTERM: the gateway stops and exits 0', async () => {
     child!.kill('SIGTERM');
     expect(await exited).toBe(0);
