@@ -92,6 +92,7 @@ async function start(ctx: StartContext<GatewayConfig>): Promise<RunningDataplane
     dp.attachPipeline(gw.pipeline); // its counters reach metrics; stopTraffic stops it
     const store = new IpsecStore(gw, keys);
     gw.start();
+    registerGatewayMetrics(ctx, store);
     timer = setInterval(() => {
       store.checkLifetimes().then(
         (changed) => {
@@ -128,6 +129,57 @@ async function start(ctx: StartContext<GatewayConfig>): Promise<RunningDataplane
     await dp.close();
     throw err;
   }
+}
+
+/**
+ * Per SA and per policy, read at each scrape: packets and inner bytes an SA passed, its drops by
+ * reason, packets per policy (labels: nf, direction, spi or policy). Never a key or key name.
+ */
+function registerGatewayMetrics(ctx: StartContext<GatewayConfig>, store: IpsecStore): void {
+  const { meter } = ctx.telemetry;
+  const nf = ctx.config.runtime.name;
+  const saPackets = meter.createObservableCounter('flowline_ipsec_sa_packets', {
+    description: 'Packets an SA encrypted (outbound) or decrypted and accepted (inbound)',
+  });
+  const saBytes = meter.createObservableCounter('flowline_ipsec_sa_bytes', {
+    description: 'Inner IP bytes of those packets',
+  });
+  const saDrops = meter.createObservableCounter('flowline_ipsec_sa_dropped_packets', {
+    description: "An SA's packets dropped, by reason (auth, replay, lifetime, trailer, error)",
+  });
+  const policyPackets = meter.createObservableCounter('flowline_ipsec_policy_packets', {
+    description: 'Packets that matched a policy',
+  });
+  meter.addBatchObservableCallback(
+    (result) => {
+      for (const sa of store.listSas()) {
+        const c = store.saCounters(sa);
+        if (!c) continue;
+        const labels = { nf, direction: sa.direction, spi: String(sa.spi) };
+        result.observe(saPackets, Number(c.packets), labels);
+        result.observe(saBytes, Number(c.bytes), labels);
+        for (const [reason, v] of [
+          ['auth', c.authFailures],
+          ['replay', c.replays],
+          ['lifetime', c.lifetimeDrops],
+          ['trailer', c.trailerErrors],
+          ['error', c.errors],
+        ] as const)
+          result.observe(saDrops, Number(v), { ...labels, reason });
+      }
+      for (const direction of ['inbound', 'outbound'] as const) {
+        const packets = store.policyPackets(direction);
+        for (const p of store.listPolicies())
+          if (p.direction === direction)
+            result.observe(policyPackets, Number(packets.get(p.id) ?? 0n), {
+              nf,
+              direction,
+              policy: p.id,
+            });
+      }
+    },
+    [saPackets, saBytes, saDrops, policyPackets],
+  );
 }
 
 export const ipsecGatewayDefinition: NetworkFunctionDefinition<GatewayConfig> = {

@@ -570,6 +570,29 @@ describe.skipIf(skip)('flowline-ipsec-gw process (root, hugepages, python3-scapy
     });
   });
 
+  it("exports per-SA and per-policy metrics beside the runtime's (contract 6)", async () => {
+    const line = stderr.split('\n').find((l) => l.includes('"serving"'));
+    const url = (JSON.parse(line!) as { metricsUrl: string }).metricsUrl;
+    const body = await (await fetch(url.replace('0.0.0.0', '127.0.0.1'))).text();
+    const value = (name: string, labels: string[]): number | undefined => {
+      const row = body
+        .split('\n')
+        .find((l) => l.startsWith(`${name}{`) && labels.every((x) => l.includes(x)));
+      return row === undefined ? undefined : Number(row.slice(row.lastIndexOf(' ') + 1));
+    };
+    const sa = (spi: number) => ['nf="gw"', 'direction="inbound"', `spi="${spi}"`];
+    expect(value('flowline_ipsec_sa_packets_total', sa(0x2003))).toBe(150);
+    expect(value('flowline_ipsec_sa_dropped_packets_total', [...sa(0x2003), 'reason="auth"'])).toBe(
+      0,
+    );
+    expect(value('flowline_ipsec_policy_packets_total', ['policy="mgmt"'])).toBe(3);
+    expect(value('flowline_ipsec_policy_packets_total', ['policy="ike"'])).toBe(2);
+    expect(
+      value('flowline_stage_dropped_packets_total', ['stage="esp-out"', 'reason="esp_policy"']),
+    ).toBe(2);
+    expect(body).not.toMatch(/out-gcm/); // key names are not for metrics either
+  });
+
   it('SIGTERM: the gateway stops and exits 0', async () => {
     child!.kill('SIGTERM');
     expect(await exited).toBe(0);
