@@ -137,8 +137,10 @@ const bytes = (x: Buffer | string | undefined): Buffer => {
   return x;
 };
 
-const ETH = Buffer.from('02000000000202000000000108 00'.replace(/ /g, ''), 'hex');
-const frame = (ip: Buffer) => Buffer.concat([ETH, ip]);
+const MACS = Buffer.from('020000000002020000000001', 'hex');
+/** An Ethernet frame around an IP packet, the ethertype by its version. */
+const frame = (ip: Buffer) =>
+  Buffer.concat([MACS, Buffer.from(ip[0]! >> 4 === 6 ? [0x86, 0xdd] : [0x08, 0x00]), ip]);
 const udp = (src: string, dst: string, dport: number, i: number) =>
   buildPacket({ src, dst, sport: 1000 + i, dport, size: 64 + ((i * 97) % 1300) });
 
@@ -568,6 +570,100 @@ describe.skipIf(skip)('flowline-ipsec-gw process (root, hugepages, python3-scapy
       'from-remote': String(N + TOTAL),
       ike: '2',
     });
+  });
+
+  it('IPv6 in IPv6 both ways: AES-GCM-256 with ESN out, AES-GCM-128 in, exact', async () => {
+    const OUT6 = 0x6001;
+    const IN6 = 0x6002;
+    const tunnel = { gw: '2001:db8:ff::1', peer: '2001:db8:ff::2' };
+    const out6 = {
+      spi: OUT6,
+      algorithm: 'aes-gcm-256',
+      key: randomBytes(36).toString('hex'),
+      tunnel: { src: tunnel.gw, dst: tunnel.peer },
+      esn: true,
+    };
+    const in6 = {
+      spi: IN6,
+      algorithm: 'aes-gcm-128',
+      key: randomBytes(20).toString('hex'),
+      tunnel: { src: tunnel.peer, dst: tunnel.gw },
+    };
+    await call(client.AddSa.bind(client), {
+      sa: {
+        spi: OUT6,
+        direction: 'OUTBOUND',
+        algorithm: 'AES_GCM_256',
+        tunnelSrc: tunnel.gw,
+        tunnelDst: tunnel.peer,
+        innerIpVersion: 6,
+        esn: true,
+        encryptionKey: { key: Buffer.from(out6.key, 'hex') },
+      },
+    });
+    await call(client.AddSa.bind(client), {
+      sa: {
+        spi: IN6,
+        direction: 'INBOUND',
+        algorithm: 'AES_GCM_128',
+        tunnelSrc: tunnel.peer,
+        tunnelDst: tunnel.gw,
+        innerIpVersion: 6,
+        encryptionKey: { key: Buffer.from(in6.key, 'hex') },
+      },
+    });
+    const local = '2001:db8:1::/48';
+    const remote = '2001:db8:2::/48';
+    await call(client.AddPolicy.bind(client), {
+      policy: {
+        id: 'to-remote6',
+        priority: 90,
+        direction: 'OUTBOUND',
+        match: { srcPrefix: local, dstPrefix: remote },
+        action: 'PROTECT',
+        saSpi: OUT6,
+      },
+    });
+    await call(client.AddPolicy.bind(client), {
+      policy: {
+        id: 'from-remote6',
+        priority: 90,
+        direction: 'INBOUND',
+        match: { srcPrefix: remote, dstPrefix: local },
+        action: 'PROTECT',
+        saSpi: IN6,
+      },
+    });
+    const M = 10;
+    const v6 = (src: string, dst: string, i: number) =>
+      buildPacket({ src, dst, sport: 2000 + i, dport: 53, size: 80 + i * 111 });
+    const clear = Array.from({ length: M }, (_, i) => v6('2001:db8:1::5', '2001:db8:2::7', i));
+    const out = await exchange(inside, outside, clear, M);
+    expect(out).toHaveLength(M);
+    out.forEach((f, i) => {
+      expect(f.readUInt16BE(12)).toBe(0x86dd);
+      expect(f[14 + 6]).toBe(50);
+      expect(f.readUInt32BE(14 + 40)).toBe(OUT6);
+      expect(f.readUInt32BE(14 + 44)).toBe(i + 1);
+    });
+    peer(
+      out6,
+      out.map((f) => ({ op: 'decrypt', packet: f.subarray(14) })),
+    ).forEach((p, i) => expect(bytes(p)).toEqual(clear[i]!.subarray(14)));
+    const back = Array.from({ length: M }, (_, i) => v6('2001:db8:2::7', '2001:db8:1::5', i));
+    const sealed = peer(
+      in6,
+      back.map((f, i) => ({ op: 'encrypt', packet: f.subarray(14), seq: i + 1 })),
+    ).map((p) => frame(bytes(p)));
+    const got = await exchange(outside, inside, sealed, M);
+    expect(got.map((f) => f.readUInt16BE(12))).toEqual(Array<number>(M).fill(0x86dd));
+    expect(got.map((f) => f.subarray(14))).toEqual(back.map((f) => f.subarray(14)));
+    await settles(
+      async () => [(await counters(OUT6)).packets, (await counters(IN6)).packets],
+      [String(M), String(M)],
+    );
+    const packets = await policyPackets();
+    expect([packets['to-remote6'], packets['from-remote6']]).toEqual([String(M), String(M)]);
   });
 
   it("exports per-SA and per-policy metrics beside the runtime's (contract 6)", async () => {
