@@ -89,6 +89,9 @@ function keyFrom(
     ref !== undefined
       ? keys.read(ref, `${field}.key_ref`)
       : Buffer.from(src.key as Uint8Array | Buffer | string);
+  // An inline key is copied: the request's own bytes are wiped at once, so the decoded request
+  // holds none while it waits for the collector.
+  if (ref === undefined && src.key instanceof Uint8Array) src.key.fill(0);
   if (key.length !== length) {
     const got = key.length;
     key.fill(0);

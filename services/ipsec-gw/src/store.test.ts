@@ -42,7 +42,9 @@ describe('IpsecStore', () => {
   });
 
   it('hands an SA to the data path once, then wipes its keys and keeps no key material', async () => {
-    expect(await store.addSa(sa(0x1000))).toBe(1n);
+    const inline = Buffer.from(gcmKey);
+    expect(await store.addSa(sa(0x1000, { encryptionKey: { key: inline } }))).toBe(1n);
+    expect(inline.equals(Buffer.alloc(20))).toBe(true); // the request's inline bytes too
     expect(dp.sas.get('outbound/4096')!.key).toBe(gcmKey.toString('hex'));
     expect(dp.handed[0]!.key.equals(Buffer.alloc(20))).toBe(true);
     expect(
