@@ -187,7 +187,14 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'keys', 'out-gcm'), `0x${outKey.toString('hex')}\n`);
   writeFileSync(
     join(dir, 'gw.json'),
-    JSON.stringify({ nf: { protectedPort: 'inner', unprotectedPort: 'outer', keyDir: 'keys' } }),
+    JSON.stringify({
+      nf: {
+        protectedPort: 'inner',
+        unprotectedPort: 'outer',
+        keyDir: 'keys',
+        lifetimeCheckMs: 200,
+      },
+    }),
   );
   // The switch side first: the gateway's server=1 ports wait for their client while it starts.
   eal = initEal({
@@ -664,6 +671,62 @@ describe.skipIf(skip)('flowline-ipsec-gw process (root, hugepages, python3-scapy
     );
     const packets = await policyPackets();
     expect([packets['to-remote6'], packets['from-remote6']]).toEqual([String(M), String(M)]);
+  });
+
+  it('lifetimes: seconds (the store) and packets (the data path) expire SAs; their packets drop', async () => {
+    const BY_TIME = 0x7001;
+    const BY_COUNT = 0x7002;
+    const gcm = (spi: number, lifetime: object) => ({
+      spi,
+      direction: 'OUTBOUND' as const,
+      algorithm: 'AES_GCM_128' as const,
+      encryptionKey: { key: randomBytes(20) },
+      tunnelSrc: GW,
+      tunnelDst: PEER_ADDR,
+      innerIpVersion: 4,
+      lifetime,
+    });
+    await call(client.AddSa.bind(client), {
+      sa: gcm(BY_TIME, { softSeconds: '1', hardSeconds: '2' }),
+    });
+    await call(client.AddSa.bind(client), {
+      sa: gcm(BY_COUNT, { softPackets: '2', hardPackets: '4' }),
+    });
+    for (const [id, dst, spi] of [
+      ['timed', '10.4.0.0/16', BY_TIME],
+      ['counted', '10.5.0.0/16', BY_COUNT],
+    ] as const)
+      await call(client.AddPolicy.bind(client), {
+        policy: {
+          id,
+          priority: 80,
+          direction: 'OUTBOUND',
+          match: { dstPrefix: dst },
+          action: 'PROTECT',
+          saSpi: spi,
+        },
+      });
+    const to = (dst: string, n: number) =>
+      Array.from({ length: n }, (_, i) => udp('10.1.0.5', dst, 53, i));
+    // packets: 4 encrypted, then the hard limit drops the rest
+    const counted = await exchange(inside, outside, to('10.5.0.1', 6), 4);
+    expect(counted.map((f) => f.readUInt32BE(14 + 20))).toEqual(Array<number>(4).fill(BY_COUNT));
+    await settles(async () => {
+      const s = (await listSas()).sas.find((x) => x.sa?.spi === BY_COUNT);
+      return [s?.counters?.packets, s?.counters?.lifetimeDrops, s?.softExpired, s?.hardExpired];
+    }, ['4', '2', true, true]);
+    // seconds: 3 packets pass while the SA lives; past its hard lifetime the store takes it out
+    // of the data path and the protect policy naming it drops (esp_no_sa)
+    expect(await exchange(inside, outside, to('10.4.0.1', 3), 3)).toHaveLength(3);
+    const state = async () => {
+      const s = (await listSas()).sas.find((x) => x.sa?.spi === BY_TIME);
+      return [s?.softExpired, s?.hardExpired];
+    };
+    expect(await waitFor(async () => (await state())[0] === true, 5_000)).toBe(true);
+    expect(await waitFor(async () => (await state())[1] === true, 5_000)).toBe(true);
+    expect(await exchange(inside, outside, to('10.4.0.1', 3), 0)).toEqual([]);
+    await settles(async () => (await policyPackets()).timed, '6');
+    expect(stderr).toMatch(/"msg":"sa lifetime".*"spi":28673.*"hardExpired":true/);
   });
 
   it("exports per-SA and per-policy metrics beside the runtime's (contract 6)", async () => {
