@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
 import {
+  ESP_VDEVS,
   Mempool,
   Pipeline,
   Port,
@@ -31,6 +32,17 @@ export interface NfTrace {
   id: string;
   file: string;
   length: number;
+  /** the pool's data room per mbuf (headroom included); default 256, for 60-66-byte frames */
+  dataRoom?: number;
+}
+
+/** An ESP stage's one SA, as the plan file carries it (keys in hex). */
+export interface NfEspSa {
+  spi: number;
+  algorithm: 'aes-gcm-128' | 'aes-cbc-128-hmac-sha256';
+  keyHex: string;
+  authKeyHex?: string;
+  tunnel: { src: string; dst: string };
 }
 
 export type NfCase = { id: string; trace: string } & (
@@ -40,6 +52,7 @@ export type NfCase = { id: string; trace: string } & (
   | { kind: 'ct'; rulesFile: string; capacity: number }
   | { kind: 'lpm'; tableFile: string }
   | { kind: 'js' }
+  | { kind: 'esp'; direction: 'outbound' | 'inbound'; sa: NfEspSa }
 );
 
 export interface NfPlan {
@@ -82,12 +95,17 @@ async function main(): Promise<void> {
   const eal = initEal({
     filePrefix: plan.prefix,
     lcores: [0, 1],
+    ...(plan.cases.some((c) => c.kind === 'esp') ? { vdevs: [...ESP_VDEVS] } : {}),
     ...(plan.eal ? { extraArgs: plan.eal } : {}),
   });
   const ports = new Map<string, { port: Port; pool: Mempool }>();
   for (const t of plan.traces) {
     // the trace's frames stay in the pool (net_pcap copies each into a fresh mbuf per rx)
-    const pool = Mempool.create({ size: t.length + 16_384, dataRoom: 256, cacheSize: 256 });
+    const pool = Mempool.create({
+      size: t.length + 16_384,
+      dataRoom: t.dataRoom ?? 256,
+      cacheSize: 256,
+    });
     const port = Port.open(`net_pcap_${t.id},rx_pcap=${t.file},infinite_rx=1`, pool);
     ports.set(t.id, { port, pool });
   }
@@ -146,13 +164,26 @@ async function main(): Promise<void> {
                   { kind: 'acl', name: 'acl', defaultAction: 'deny' },
                   l2(port),
                 ]
-              : [{ kind: 'lpm', name: 'lpm', noRoute: 'drop', countHits: true }];
+              : c.kind === 'esp'
+                ? [{ kind: 'esp', name: 'esp', direction: c.direction }, l2(port)]
+                : [{ kind: 'lpm', name: 'lpm', noRoute: 'drop', countHits: true }];
     const p = Pipeline.create({ inputs: [port], stages, burst: plan.burst });
     if (c.kind === 'acl' || c.kind === 'ct')
       await p.updateAcl(
         'acl',
         parseAcl(JSON.parse(readFileSync(c.rulesFile, 'utf8')) as TextAclRule[]),
       );
+    if (c.kind === 'esp')
+      p.addSa('esp', {
+        spi: c.sa.spi,
+        algorithm: c.sa.algorithm,
+        key: Buffer.from(c.sa.keyHex, 'hex'),
+        ...(c.sa.authKeyHex ? { authKey: Buffer.from(c.sa.authKeyHex, 'hex') } : {}),
+        innerFamily: 4,
+        tunnel: c.sa.tunnel,
+        // the trace replays the same sequence numbers forever
+        ...(c.direction === 'inbound' ? { replayWindow: 0 } : {}),
+      });
     if (c.kind === 'lpm') {
       const t = JSON.parse(readFileSync(c.tableFile, 'utf8')) as TextRoutingTable;
       for (const h of t.nextHops) h.port = out.id;
@@ -182,6 +213,14 @@ async function main(): Promise<void> {
           : {}),
         ...(c.kind === 'ct' ? { conntrack: p.conntrack('ct') } : {}),
         ...(c.kind === 'lpm' ? { routeHits: Array.from(p.routeHits('lpm')) } : {}),
+        ...(c.kind === 'esp'
+          ? {
+              sa: {
+                ...p.saCounters('esp', c.sa.spi),
+                seq: String(p.saCounters('esp', c.sa.spi).seq),
+              },
+            }
+          : {}),
       }),
     });
   }

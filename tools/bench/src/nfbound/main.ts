@@ -484,12 +484,7 @@ async function main(): Promise<void> {
 
         const measure = async (c: CaseDef): Promise<Sample> => {
           if (c.peer === 'flowline') {
-            await nf.command('start', c.id);
-            await sleep(o.warmupMs);
-            const a = await nf.sample(c.id);
-            await sleep(o.windowMs);
-            const b = await nf.sample(c.id);
-            const w = (await nf.command('stop', c.id)).window as Window;
+            const { a, b, window: w } = await nf.measure(c.id, o.warmupMs, o.windowMs);
             windows.get(c.id)!.push(w);
             const pkts = b.rx - a.rx;
             const sampled = b.sampled - a.sampled;
@@ -507,15 +502,7 @@ async function main(): Promise<void> {
                 : {}),
             };
           }
-          if (c.peer === 'testpmd') {
-            await tp.startFwd();
-            await sleep(o.warmupMs);
-            const a = await tp.sample();
-            await sleep(o.windowMs);
-            const b = await tp.sample();
-            await tp.stopFwd();
-            return { mpps: (b.rx - a.rx) / (b.t - a.t) };
-          }
+          if (c.peer === 'testpmd') return { mpps: await tp.measure(o.warmupMs, o.windowMs) };
           if (c.peer === 'kernel') {
             const k = kernelOf.get(c.id)!;
             await k.startFwd();

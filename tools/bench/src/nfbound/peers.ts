@@ -79,6 +79,24 @@ export class FlowlineNf {
     return (await this.command('sample', id)).sample as NfSample;
   }
 
+  /**
+   * One measured window of case `id`: started, `warmupMs` of warm-up, samples `windowMs` apart,
+   * stopped. `window`: the trace port's packets from start to stop.
+   */
+  async measure(
+    id: string,
+    warmupMs: number,
+    windowMs: number,
+  ): Promise<{ a: NfSample; b: NfSample; window: { from: number; count: number } }> {
+    await this.command('start', id);
+    await sleep(warmupMs);
+    const a = await this.sample(id);
+    await sleep(windowMs);
+    const b = await this.sample(id);
+    const window = (await this.command('stop', id)).window as { from: number; count: number };
+    return { a, b, window };
+  }
+
   async stop(): Promise<void> {
     if (this.child.exitCode !== null) return;
     await this.command('quit', undefined, 30_000).catch(() => undefined);
@@ -105,6 +123,8 @@ export class TestpmdIo {
     pcap: string;
     length: number;
     burst: number;
+    /** mbuf size (headroom included); default 256, for 60-66-byte frames */
+    mbufSize?: number;
   }): Promise<TestpmdIo> {
     const tp = Testpmd.spawn({
       eal: [
@@ -116,7 +136,7 @@ export class TestpmdIo {
       app: [
         ...['-i', '--forward-mode=io', '--nb-cores=1', '--port-topology=paired'],
         `--total-num-mbufs=${o.length + 32_768}`,
-        '--mbuf-size=256',
+        `--mbuf-size=${o.mbufSize ?? 256}`,
         `--burst=${o.burst}`,
       ],
     });
@@ -138,6 +158,17 @@ export class TestpmdIo {
 
   async stopFwd(): Promise<void> {
     await this.tp.command('stop', /Done\./);
+  }
+
+  /** One measured window: forwarding `warmupMs`, then Mpps over `windowMs`, then stopped. */
+  async measure(warmupMs: number, windowMs: number): Promise<number> {
+    await this.startFwd();
+    await sleep(warmupMs);
+    const a = await this.sample();
+    await sleep(windowMs);
+    const b = await this.sample();
+    await this.stopFwd();
+    return (b.rx - a.rx) / (b.t - a.t);
   }
 
   async stop(): Promise<void> {

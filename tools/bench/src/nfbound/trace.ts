@@ -121,23 +121,46 @@ export function writeFrame(f: Flows, i: number, b: Buffer, off: number): number 
   return len;
 }
 
-/** The pcap file (microsecond timestamps, Ethernet) of the flows, one frame each, in order. */
-export function pcapOf(f: Flows): Buffer {
-  const frame = f.family === 4 ? FRAME4 : FRAME6;
-  const b = Buffer.alloc(24 + f.length * (16 + frame));
+/** A pcap file's header (little-endian, microsecond timestamps, Ethernet) at b[0..24]. */
+function writePcapHeader(b: Buffer): void {
   b.writeUInt32LE(0xa1b2c3d4, 0);
   b.writeUInt16LE(2, 4);
   b.writeUInt16LE(4, 6);
   b.writeUInt32LE(65535, 16);
   b.writeUInt32LE(1, 20);
+}
+
+/** Frame i's record header (16 bytes at b[off..]): a microsecond apart, `len` bytes. */
+function writeRecordHeader(b: Buffer, off: number, i: number, len: number): void {
+  b.writeUInt32LE(Math.floor(i / 1e6), off);
+  b.writeUInt32LE(i % 1e6, off + 4);
+  b.writeUInt32LE(len, off + 8);
+  b.writeUInt32LE(len, off + 12);
+}
+
+/** The pcap file of the flows, one frame each, in order. */
+export function pcapOf(f: Flows): Buffer {
+  const frame = f.family === 4 ? FRAME4 : FRAME6;
+  const b = Buffer.alloc(24 + f.length * (16 + frame));
+  writePcapHeader(b);
   let off = 24;
   for (let i = 0; i < f.length; i++) {
-    b.writeUInt32LE(Math.floor(i / 1e6), off);
-    b.writeUInt32LE(i % 1e6, off + 4);
-    b.writeUInt32LE(frame, off + 8);
-    b.writeUInt32LE(frame, off + 12);
+    writeRecordHeader(b, off, i, frame);
     off += 16 + writeFrame(f, i, b, off + 16);
   }
+  return b;
+}
+
+/** The pcap file of `frames`, in order. */
+export function pcapOfFrames(frames: readonly Buffer[]): Buffer {
+  const b = Buffer.alloc(24 + frames.reduce((n, f) => n + 16 + f.length, 0));
+  writePcapHeader(b);
+  let off = 24;
+  frames.forEach((f, i) => {
+    writeRecordHeader(b, off, i, f.length);
+    f.copy(b, off + 16);
+    off += 16 + f.length;
+  });
   return b;
 }
 
