@@ -173,18 +173,22 @@ describe('IpsecStore', () => {
     await store.addSa(sa(0x1000, { direction: 'INBOUND' }));
     await store.addSa(sa(0x1001));
     await store.addPolicy(protect('site-b', 0x1001));
+    await store.addPolicy(protect('site-c', 0x1001, { priority: 10 }));
     await expect(store.deleteSa('outbound', 0x1001)).rejects.toThrow(IpsecInUseError);
     await expect(store.deleteSa('outbound', 0x1001)).rejects.toThrow(/used by policy site-b/);
     dp.calls.length = 0;
     await store.addSa(sa(0x2000, { direction: 'INBOUND' })); // both inbound SPIs accepted now
     await store.addSa(sa(0x2001));
     await store.updatePolicy(protect('site-b', 0x2001)); // the one switch
+    expect(store.listPolicies().map((p) => p.id)).toEqual(['site-b', 'site-c']); // place kept
+    await store.updatePolicy(protect('site-c', 0x2001, { priority: 10 }));
     await store.deleteSa('outbound', 0x1001);
     await store.deleteSa('inbound', 0x1000);
     expect(dp.calls).toEqual([
       'addSa inbound 8192',
       'addSa outbound 8193',
-      'applyPolicies outbound site-b',
+      'applyPolicies outbound site-b,site-c',
+      'applyPolicies outbound site-b,site-c',
       'deleteSa outbound 4097',
       'deleteSa inbound 4096',
     ]);

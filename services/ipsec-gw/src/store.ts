@@ -201,7 +201,8 @@ export class IpsecStore {
     drop: string | undefined,
   ): Promise<bigint> {
     const next = new Map(this.policies);
-    if (drop !== undefined) next.delete(drop);
+    // An update keeps its place in the listing (Map.set on a present key does).
+    if (drop !== undefined && drop !== put?.id) next.delete(drop);
     if (put) next.set(put.id, put);
     const set = [...next.values()]
       .filter((p) => p.direction === direction)

@@ -15,6 +15,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { LocalPki, channelCredentials, nfId } from '@flowline/grpc-auth';
 import { Mempool, Port, buildPacket, devargs, initEal, type Eal } from '@flowline/dpdk';
@@ -176,7 +177,7 @@ async function settles<T>(f: () => Promise<T>, want: T): Promise<void> {
   let last: T | undefined;
   await waitFor(async () => {
     last = await f();
-    return JSON.stringify(last) === JSON.stringify(want);
+    return isDeepStrictEqual(last, want);
   });
   expect(last).toEqual(want);
 }
