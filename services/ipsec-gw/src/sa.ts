@@ -183,6 +183,13 @@ export function validateSa(
       );
   } else if (sa.replayOff) {
     if (window) throw new IpsecConfigError(`${at}.replay_window`, 'must be 0 with replay_off');
+    // The receiver's window is what recovers the ESN's high half (RFC 4303 2.2.1, A3): the data
+    // path keeps one with ESN whatever is asked, so asking for none would not be what runs.
+    if (sa.esn)
+      throw new IpsecConfigError(
+        `${at}.replay_off`,
+        'cannot be set with esn: the anti-replay window recovers the high half of the sequence numbers',
+      );
   } else {
     replayWindow = window || DEFAULT_REPLAY_WINDOW;
     if (!Number.isInteger(replayWindow) || replayWindow > MAX_REPLAY_WINDOW)
@@ -190,11 +197,12 @@ export function validateSa(
         `${at}.replay_window`,
         `must be 0..${MAX_REPLAY_WINDOW}, got ${window}`,
       );
-    // RFC 4303 2.2.1: with ESN the receiver's window decides the high half: not smaller than 32
-    if (sa.esn && replayWindow < 32)
+    // RFC 4303 2.2.1: with ESN the receiver's window decides the high half (32 at the least);
+    // the data path (rte_ipsec) keeps it in 64 or more, and would raise a smaller one silently.
+    if (sa.esn && replayWindow < 64)
       throw new IpsecConfigError(
         `${at}.replay_window`,
-        `must be at least 32 with esn, got ${window}`,
+        `must be at least 64 with esn, got ${window}`,
       );
   }
   const lifetime = lifetimeFrom(sa.lifetime, `${at}.lifetime`);

@@ -96,6 +96,13 @@ describe('IpsecStore', () => {
     expect(
       await fieldOf(store.addSa(sa(0x1001, { direction: 'INBOUND', replayWindow: 5000 }))),
     ).toBe('sa.replay_window: must be 0..4096, got 5000');
+    const inEsn = { direction: 'INBOUND' as const, esn: true };
+    expect(await fieldOf(store.addSa(sa(0x1001, { ...inEsn, replayWindow: 32 })))).toBe(
+      'sa.replay_window: must be at least 64 with esn, got 32',
+    );
+    expect(await fieldOf(store.addSa(sa(0x1001, { ...inEsn, replayOff: true })))).toMatch(
+      /^sa\.replay_off: cannot be set with esn/,
+    );
     expect(
       await fieldOf(store.addSa(sa(0x1001, { lifetime: { softPackets: 10, hardPackets: 10 } }))),
     ).toBe('sa.lifetime.soft_packets: must be below hard_packets (10), got 10');
