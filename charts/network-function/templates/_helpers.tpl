@@ -60,3 +60,8 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "nf.grpcTlsDir" -}}
 /var/run/secrets/flowline.io/grpc
 {{- end -}}
+
+{{/* kind ipsec-gw: where its keys Secret is mounted (the config's keyDir unless set). */}}
+{{- define "nf.ipsecKeysDir" -}}
+/var/run/secrets/flowline.io/ipsec-keys
+{{- end -}}

@@ -22,6 +22,7 @@ const images: Image[] = [
   { dockerfile: 'services/firewall/Dockerfile', kind: 'nf' },
   { dockerfile: 'services/router/Dockerfile', kind: 'nf' },
   { dockerfile: 'services/traffic-gen/Dockerfile', kind: 'nf' },
+  { dockerfile: 'services/ipsec-gw/Dockerfile', kind: 'nf' },
   { dockerfile: 'services/chain-controller/Dockerfile', kind: 'node' },
   { dockerfile: 'device-plugin/Dockerfile', kind: 'node' },
   { dockerfile: 'cni-plugin/Dockerfile', kind: 'node' },
@@ -128,6 +129,8 @@ describe('Dockerfiles', () => {
       'librte-net-af-xdp23',
       'librte-net-af-packet23',
       'librte-mempool-ring23',
+      'librte-crypto-ipsec-mb23',
+      'librte-crypto-openssl23',
     ])
       expect(pkgs).toContain(pmd);
     expect(pkgs.filter((p) => !p.startsWith('librte-') && p !== 'dpdk')).toEqual([]);

@@ -24,6 +24,11 @@ const valueSets: Record<string, Values> = {
     vfs: { count: 2, deviceType: 'netdevice', netdevMode: 'af_packet' },
     pdb: { enabled: false },
   },
+  'ipsec-gw with its keys Secret': {
+    kind: 'ipsec-gw',
+    ipsec: { keysSecret: 'gw-keys' },
+    config: { protectedPort: 'net1', unprotectedPort: 'net2' },
+  },
 };
 
 describe('charts/network-function', () => {
@@ -170,6 +175,41 @@ describe('charts/network-function', () => {
     expect(x.securityContext!.readOnlyRootFilesystem).toBe(true);
   });
 
+  it("mounts an IPsec gateway's keys Secret read-only as its key directory, and nowhere else", () => {
+    const values = valueSets['ipsec-gw with its keys Secret']!;
+    const gw = render('network-function', values, { release: 'gw', namespace: 'nfs' });
+    const gwPod = podOf(find(gw, 'StatefulSet', 'gw'));
+    const gwc = gwPod.spec.containers[0]!;
+    expect(gwc.image).toMatch(/^ghcr\.io\/flowline\/ipsec-gw:/);
+    const dir = '/var/run/secrets/flowline.io/ipsec-keys';
+    expect(gwc.volumeMounts!.filter((m) => m.name === 'ipsec-keys')).toEqual([
+      { name: 'ipsec-keys', mountPath: dir, readOnly: true },
+    ]);
+    expect(gwPod.spec.volumes!.find((v) => v.name === 'ipsec-keys')!.secret).toEqual({
+      secretName: 'gw-keys',
+      defaultMode: 0o400,
+    });
+    // the config names the folder, never a key; nothing of the Secret in the environment
+    expect((find(gw, 'ConfigMap', 'gw').data as Record<string, string>)['nf.yaml']).toBe(
+      `nf:\n  keyDir: ${dir}\n  protectedPort: net1\n  unprotectedPort: net2\n`,
+    );
+    expect(JSON.stringify(gwc.env)).not.toContain('gw-keys');
+    // an explicit keyDir stays as given
+    const own = render('network-function', {
+      ...values,
+      config: { keyDir: '/etc/flowline/keys' },
+    });
+    expect((find(own, 'ConfigMap').data as Record<string, string>)['nf.yaml']).toBe(
+      'nf:\n  keyDir: /etc/flowline/keys\n',
+    );
+    // without a Secret: no mount, no keyDir
+    const none = render('network-function', { kind: 'ipsec-gw' });
+    expect(podOf(find(none, 'StatefulSet')).spec.volumes!.map((v) => v.name)).not.toContain(
+      'ipsec-keys',
+    );
+    expect((find(none, 'ConfigMap').data as Record<string, string>)['nf.yaml']).toBe('nf: {}\n');
+  });
+
   it('has a PodDisruptionBudget over its pods', () => {
     const pdb = find(ms, 'PodDisruptionBudget', 'firewall');
     expect(pdb.spec).toEqual({
@@ -203,7 +243,7 @@ describe('charts/network-function', () => {
       [
         'an unknown kind',
         { kind: 'dns' },
-        /at '\/kind': value must be one of 'firewall', 'router', 'traffic-gen'/,
+        /at '\/kind': value must be one of 'firewall', 'router', 'traffic-gen', 'ipsec-gw'/,
       ],
       [
         'fractional CPUs',
@@ -244,6 +284,16 @@ describe('charts/network-function', () => {
         'both PDB fields',
         { pdb: { minAvailable: 1 } },
         /pdb: set exactly one of maxUnavailable and minAvailable/,
+      ],
+      [
+        'a keys Secret on another kind of NF',
+        { kind: 'router', ipsec: { keysSecret: 'gw-keys' } },
+        /ipsec.keysSecret is for kind ipsec-gw, not router/,
+      ],
+      [
+        'a keys Secret name that is not a Kubernetes name',
+        { kind: 'ipsec-gw', ipsec: { keysSecret: '../keys' } },
+        /at '\/ipsec\/keysSecret': '..\/keys' does not match pattern/,
       ],
       [
         'a traffic-gen with no interface',
