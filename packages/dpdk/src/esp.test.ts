@@ -1,7 +1,9 @@
+import { validateMatch } from '@flowline/packet';
 import { describe, expect, it } from 'vitest';
 
 import { PipelineError } from './errors';
-import { espSaConf, type EspSa } from './esp';
+import { ACL_RULE_WIRE_SIZE } from './acl';
+import { ESP_MAX_POLICY_RULES, espPolicyConf, espSaConf, type EspPolicy, type EspSa } from './esp';
 
 const base = (more: Partial<EspSa> = {}): EspSa => ({
   spi: 4096,
@@ -77,5 +79,64 @@ describe('ESP SA configuration', () => {
       esn: true,
       seq: 2n ** 40n,
     });
+  });
+});
+
+describe('ESP policies: their native form and checks', () => {
+  const match = (fields: Parameters<typeof validateMatch>[0]) => validateMatch(fields, 'match');
+  /** The path of the PipelineError espPolicyConf throws. */
+  function policyRefusedAt(policies: EspPolicy[]): string {
+    try {
+      espPolicyConf(policies, 'policies');
+    } catch (e) {
+      expect(e).toBeInstanceOf(PipelineError);
+      return (e as PipelineError).path;
+    }
+    throw new Error('accepted');
+  }
+
+  it('lays out one selector per family, each with its policy index, action and SPI', () => {
+    const { selectors, actions } = espPolicyConf(
+      [
+        { id: 'p', action: 'protect', spi: 0x1234, match: match({ dstPrefix: '10.2.0.0/16' }) },
+        { id: 'b', action: 'bypass' }, // no match: both families
+        { id: 'd', action: 'discard', match: match({ ipVersion: 6 }) },
+      ],
+      'policies',
+    );
+    expect(selectors.length).toBe(4 * ACL_RULE_WIRE_SIZE);
+    const rows = [0, 1, 2, 3].map((i) => [
+      selectors[i * ACL_RULE_WIRE_SIZE], // family
+      actions.readUInt32LE(i * 12), // policy
+      actions[i * 12 + 4], // action
+      actions.readUInt32LE(i * 12 + 8), // spi
+    ]);
+    expect(rows).toEqual([
+      [4, 0, 2, 0x1234],
+      [4, 1, 1, 0],
+      [6, 1, 1, 0],
+      [6, 2, 0, 0],
+    ]);
+  });
+
+  it('refuses each bad field by its path', () => {
+    expect(policyRefusedAt([{ id: '', action: 'bypass' }])).toBe('policies[0].id');
+    expect(
+      policyRefusedAt([
+        { id: 'a', action: 'bypass' },
+        { id: 'a', action: 'discard' },
+      ]),
+    ).toBe('policies[1].id');
+    expect(policyRefusedAt([{ id: 'a', action: 'allow' as EspPolicy['action'] }])).toBe(
+      'policies[0].action',
+    );
+    expect(policyRefusedAt([{ id: 'a', action: 'protect' }])).toBe('policies[0].spi');
+    expect(policyRefusedAt([{ id: 'a', action: 'protect', spi: 255 }])).toBe('policies[0].spi');
+    expect(policyRefusedAt([{ id: 'a', action: 'bypass', spi: 4096 }])).toBe('policies[0].spi');
+    const many = Array.from({ length: ESP_MAX_POLICY_RULES / 2 + 1 }, (_, i) => ({
+      id: `p${i}`,
+      action: 'bypass' as const,
+    }));
+    expect(policyRefusedAt(many)).toBe('policies');
   });
 });
