@@ -14,16 +14,19 @@ const base = (more: Partial<EspSa> = {}): EspSa => ({
   ...more,
 });
 
-/** The path of the PipelineError espSaConf throws for sa. */
-function refusedAt(sa: EspSa): string {
+/** The path of the PipelineError fn throws. */
+function pathOf(fn: () => unknown): string {
   try {
-    espSaConf(sa, 'sas[0]');
+    fn();
   } catch (e) {
     expect(e).toBeInstanceOf(PipelineError);
     return (e as PipelineError).path;
   }
   throw new Error('accepted');
 }
+
+/** The path of the PipelineError espSaConf throws for sa. */
+const refusedAt = (sa: EspSa): string => pathOf(() => espSaConf(sa, 'sas[0]'));
 
 describe('ESP SA configuration', () => {
   it('makes the native configuration: algorithm code, outer family and addresses, defaults', () => {
@@ -84,16 +87,8 @@ describe('ESP SA configuration', () => {
 
 describe('ESP policies: their native form and checks', () => {
   const match = (fields: Parameters<typeof validateMatch>[0]) => validateMatch(fields, 'match');
-  /** The path of the PipelineError espPolicyConf throws. */
-  function policyRefusedAt(policies: EspPolicy[]): string {
-    try {
-      espPolicyConf(policies, 'policies');
-    } catch (e) {
-      expect(e).toBeInstanceOf(PipelineError);
-      return (e as PipelineError).path;
-    }
-    throw new Error('accepted');
-  }
+  const policyRefusedAt = (policies: EspPolicy[]): string =>
+    pathOf(() => espPolicyConf(policies, 'policies'));
 
   it('lays out one selector per family, each with its policy index, action and SPI', () => {
     const { selectors, actions } = espPolicyConf(
