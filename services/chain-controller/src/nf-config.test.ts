@@ -8,7 +8,7 @@ import {
   serverCredentials,
   type TransportSecurity,
 } from '@flowline/grpc-auth';
-import { firewallV1, routerV1 } from '@flowline/proto';
+import { firewallV1, ipsecV1, routerV1 } from '@flowline/proto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,6 +35,9 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 class Nf {
   readonly rules = new Map<string, firewallV1.Rule__Output>();
   readonly routes = new Map<string, routerV1.Route__Output>();
+  readonly policies = new Map<string, ipsecV1.Policy__Output>();
+  /** The gateway's SAs, installed by its operator (never by a chain). */
+  readonly sas = new Set<number>([0x1001]);
   readonly calls: string[] = [];
   private readonly server: grpc.Server;
   address = '';
@@ -47,6 +50,7 @@ class Nf {
           {
             '/flowline.firewall.v1.Firewall/*': configurers,
             '/flowline.router.v1.Router/*': configurers,
+            '/flowline.ipsec.v1.IpsecGateway/*': configurers,
           },
           { insecure: false },
         ),
@@ -98,6 +102,30 @@ class Nf {
         this.calls.push(`DeleteRoute ${call.request.prefix}`);
         this.routes.delete(call.request.prefix);
         cb(null, { generation: '2', routeCount: this.routes.size });
+      },
+    });
+    this.server.addService(ipsecV1.loadIpsecV1().IpsecGateway.service, {
+      AddPolicy: (
+        call: grpc.ServerUnaryCall<{ policy: ipsecV1.Policy__Output }, unknown>,
+        cb: grpc.sendUnaryData<unknown>,
+      ) => {
+        const p = call.request.policy;
+        this.calls.push(`AddPolicy ${p.id}`);
+        if (p.action === 'PROTECT' && !this.sas.has(p.saSpi))
+          return bad(cb, `policy.sa_spi: no SA with SPI ${p.saSpi} of this direction`);
+        if (this.policies.has(p.id))
+          return cb({ code: grpc.status.ALREADY_EXISTS, details: p.id } as grpc.ServiceError);
+        this.policies.set(p.id, p);
+        cb(null, { generation: String(this.policies.size) });
+      },
+      DeletePolicy: (
+        call: grpc.ServerUnaryCall<{ id: string }, unknown>,
+        cb: grpc.sendUnaryData<unknown>,
+      ) => {
+        this.calls.push(`DeletePolicy ${call.request.id}`);
+        if (!this.policies.delete(call.request.id))
+          return cb({ code: grpc.status.NOT_FOUND } as grpc.ServiceError);
+        cb(null, { generation: '0' });
       },
     });
     await certificatesLoaded(this.security);
@@ -247,6 +275,53 @@ describe('hop configs through the NFs gRPC APIs', () => {
     expect([...fw.rules.keys()]).toEqual(['dns']);
     expect([...rt.routes.keys()]).toEqual(['10.9.0.0/16']);
     expect(controller.get('c').generation).toBe('1');
+  });
+
+  it("an IPsec gateway hop gets the chain's policies, naming the gateway's own SAs, and loses them with the chain", async () => {
+    const { fw, controller } = await setup();
+    const policy = (id: string, saSpi: number): ipsecV1.Policy => ({
+      id,
+      priority: 100,
+      direction: 'OUTBOUND',
+      match: { protocol: 'udp', dstPorts: { first: 53, last: 53 } },
+      action: 'PROTECT',
+      saSpi,
+    });
+    const gwSpec = (policies: ipsecV1.Policy[]) => ({
+      classifier: { ingressPort: 'default/gen/net1' },
+      hops: [
+        {
+          nf: 'default/fw',
+          ingressInterface: 'net1',
+          egressInterface: 'net2',
+          config: { ipsecPolicies: policies },
+        },
+      ],
+      egressPort: 'default/sink/net1',
+    });
+    await controller.create('gw', gwSpec([policy('dns-out', 0x1001)]));
+    expect([...fw.policies.keys()]).toEqual(['dns-out']);
+    expect(fw.policies.get('dns-out')).toMatchObject({ action: 'PROTECT', saSpi: 0x1001 });
+    // a policy naming an SA the gateway does not have: refused, named, nothing changed
+    const err = await controller
+      .update('gw', gwSpec([policy('dns-out-2', 0x1001), policy('web-out', 0x2002)]))
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HopConfigError);
+    expect((err as Error).message).toBe(
+      'spec.hops[0].config.ipsec_policies[1]: policy.sa_spi: no SA with SPI 8194 of this direction',
+    );
+    expect([...fw.policies.keys()]).toEqual(['dns-out']);
+    await controller.delete('gw');
+    expect(fw.policies.size).toBe(0);
+    expect(fw.calls.filter((c) => c.includes('Policy'))).toEqual([
+      'AddPolicy dns-out',
+      'DeletePolicy dns-out',
+      'AddPolicy dns-out-2',
+      'AddPolicy web-out',
+      'DeletePolicy dns-out-2',
+      'AddPolicy dns-out',
+      'DeletePolicy dns-out',
+    ]);
   });
 
   it('an NF without a known gRPC address is named', async () => {

@@ -1,8 +1,16 @@
-// Configures a hop's NF through the NF's own gRPC API (flowline.firewall.v1, flowline.router.v1)
+// Configures a hop's NF through the NF's own gRPC API (flowline.firewall.v1, flowline.router.v1,
+// flowline.ipsec.v1)
 // with what the chain's HopConfig asks for, and knows how to take back exactly what it added.
 import * as grpc from '@grpc/grpc-js';
 import { DEFAULT_TRUST_DOMAIN, type TransportSecurity } from '@flowline/grpc-auth';
-import { type UnaryMethod, type chainV1, firewallV1, routerV1, unaryCall } from '@flowline/proto';
+import {
+  type UnaryMethod,
+  type chainV1,
+  firewallV1,
+  ipsecV1,
+  routerV1,
+  unaryCall,
+} from '@flowline/proto';
 import { HopConfigError } from './errors';
 import { nfChannelCredentials, type NfWorkload } from './nf-identity';
 
@@ -26,16 +34,29 @@ const isConflict = (err: unknown): boolean =>
 
 export function hasHopConfig(config: chainV1.HopConfig | null | undefined): boolean {
   return Boolean(
-    config && ((config.firewallRules?.length ?? 0) > 0 || (config.routes?.length ?? 0) > 0),
+    config &&
+    ((config.firewallRules?.length ?? 0) > 0 ||
+      (config.routes?.length ?? 0) > 0 ||
+      (config.ipsecPolicies?.length ?? 0) > 0),
   );
 }
 
+/** One kind of item a hop config holds: its field's name, and how one is added and taken back. */
+interface ItemKind {
+  field: string;
+  count: number;
+  add(i: number): Promise<void>;
+  remove(i: number): Promise<void>;
+}
+
 /**
- * The gRPC configurator: each firewall rule by AddRule, each route by AddRoute. An item the NF
- * already has (ALREADY_EXISTS, e.g. after a controller restart) counts as applied. A refusal
- * undoes the items this call added and names the item (`<at>.firewall_rules[2]: ...`). With
- * mutual TLS the controller presents its certificate and the NF must prove its workload's
- * identity; one that proves another is not configured (UNAVAILABLE naming both identities).
+ * The gRPC configurator: each firewall rule by AddRule, each route by AddRoute, each IPsec
+ * policy by AddPolicy (the SAs they name are the gateway's own, installed by its operator or an
+ * IKE daemon: keys never travel in a chain). An item the NF already has (ALREADY_EXISTS, e.g.
+ * after a controller restart) counts as applied. A refusal undoes the items this call added and
+ * names the item (`<at>.firewall_rules[2]: ...`). With mutual TLS the controller presents its
+ * certificate and the NF must prove its workload's identity; one that proves another is not
+ * configured (UNAVAILABLE naming both identities).
  */
 export class GrpcNfConfigurator implements NfConfigurator {
   constructor(
@@ -62,59 +83,72 @@ export class GrpcNfConfigurator implements NfConfigurator {
     };
     const rules = config.firewallRules ?? [];
     const routes = config.routes ?? [];
+    const policies = config.ipsecPolicies ?? [];
     const fw = rules.length
       ? new (firewallV1.loadFirewallV1().Firewall)(address, creds)
       : undefined;
     const rt = routes.length ? new (routerV1.loadRouterV1().Router)(address, creds) : undefined;
+    const gw = policies.length
+      ? new (ipsecV1.loadIpsecV1().IpsecGateway)(address, creds)
+      : undefined;
     const close = (): void => {
       fw?.close();
       rt?.close();
+      gw?.close();
     };
+    const t = this.timeoutMs;
+    const kinds: ItemKind[] = [
+      {
+        field: 'firewall_rules',
+        count: rules.length,
+        add: (i) =>
+          call(fw!.AddRule.bind(fw) as UnaryMethod<unknown, unknown>, { rule: rules[i] }, t),
+        remove: (i) =>
+          call(
+            fw!.DeleteRule.bind(fw) as UnaryMethod<unknown, unknown>,
+            { id: rules[i]!.id ?? '' },
+            t,
+          ),
+      },
+      {
+        field: 'routes',
+        count: routes.length,
+        add: (i) =>
+          call(rt!.AddRoute.bind(rt) as UnaryMethod<unknown, unknown>, { route: routes[i] }, t),
+        remove: (i) =>
+          call(
+            rt!.DeleteRoute.bind(rt) as UnaryMethod<unknown, unknown>,
+            { prefix: routes[i]!.prefix ?? '' },
+            t,
+          ),
+      },
+      {
+        field: 'ipsec_policies',
+        count: policies.length,
+        add: (i) =>
+          call(gw!.AddPolicy.bind(gw) as UnaryMethod<unknown, unknown>, { policy: policies[i] }, t),
+        remove: (i) =>
+          call(
+            gw!.DeletePolicy.bind(gw) as UnaryMethod<unknown, unknown>,
+            { id: policies[i]!.id ?? '' },
+            t,
+          ),
+      },
+    ];
     try {
-      for (const [i, rule] of rules.entries()) {
-        try {
-          await call(
-            fw!.AddRule.bind(fw) as UnaryMethod<{ rule: firewallV1.Rule }, unknown>,
-            { rule },
-            this.timeoutMs,
-          );
-        } catch (err) {
-          if (!isConflict(err))
-            throw new HopConfigError(
-              `${at}.firewall_rules[${i}]`,
-              (err as grpc.ServiceError).details ?? String(err),
-            );
+      for (const kind of kinds)
+        for (let i = 0; i < kind.count; i++) {
+          try {
+            await kind.add(i);
+          } catch (err) {
+            if (!isConflict(err))
+              throw new HopConfigError(
+                `${at}.${kind.field}[${i}]`,
+                (err as grpc.ServiceError).details ?? String(err),
+              );
+          }
+          undos.push(() => kind.remove(i));
         }
-        undos.push(() =>
-          call(
-            fw!.DeleteRule.bind(fw) as UnaryMethod<{ id: string }, unknown>,
-            { id: rule.id ?? '' },
-            this.timeoutMs,
-          ),
-        );
-      }
-      for (const [i, route] of routes.entries()) {
-        try {
-          await call(
-            rt!.AddRoute.bind(rt) as UnaryMethod<{ route: routerV1.Route }, unknown>,
-            { route },
-            this.timeoutMs,
-          );
-        } catch (err) {
-          if (!isConflict(err))
-            throw new HopConfigError(
-              `${at}.routes[${i}]`,
-              (err as grpc.ServiceError).details ?? String(err),
-            );
-        }
-        undos.push(() =>
-          call(
-            rt!.DeleteRoute.bind(rt) as UnaryMethod<{ prefix: string }, unknown>,
-            { prefix: route.prefix ?? '' },
-            this.timeoutMs,
-          ),
-        );
-      }
     } catch (err) {
       await undoAll();
       close();
