@@ -592,12 +592,17 @@ static int spd_rule(struct esp_spd_rule *o, const struct fl_esp_policy_rule *in,
   o->dp_hi = m->dport_hi;
   o->policy = in->policy;
   o->spi = in->action == FL_ESP_PROTECT ? in->spi : 0;
-  prefix_mask(o->src_mask, m->src_len);
-  prefix_mask(o->dst_mask, m->dst_len);
+  uint8_t sm[16], dm[16], sv[16], dv[16];
+  prefix_mask(sm, m->src_len);
+  prefix_mask(dm, m->dst_len);
   for (int j = 0; j < 16; j++) {
-    o->src[j] = m->src[j] & o->src_mask[j];
-    o->dst[j] = m->dst[j] & o->dst_mask[j];
+    sv[j] = m->src[j] & sm[j];
+    dv[j] = m->dst[j] & dm[j];
   }
+  memcpy(o->src_mask, sm, 16);
+  memcpy(o->dst_mask, dm, 16);
+  memcpy(o->src, sv, 16);
+  memcpy(o->dst, dv, 16);
   return 0;
 }
 

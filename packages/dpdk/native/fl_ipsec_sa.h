@@ -7,6 +7,7 @@
 #define FL_IPSEC_SA_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include <rte_cryptodev.h>
 #include <rte_ipsec.h>
@@ -62,10 +63,12 @@ struct esp_ctx {
 /* A policy rule as the stage matches it: masks made from the prefix lengths, ports in host order.
  */
 struct esp_spd_rule {
-  uint8_t family, proto, proto_mask, action;
+  /* The prefixes as two 64-bit words each in packet byte order (IPv4: the first 4 bytes), the
+   * network address already masked, so that a rule is four masked compares. */
+  uint64_t src[2], src_mask[2], dst[2], dst_mask[2];
   uint16_t sp_lo, sp_hi, dp_lo, dp_hi;
+  uint8_t family, proto, proto_mask, action;
   uint32_t policy, spi;
-  uint8_t src[16], src_mask[16], dst[16], dst_mask[16];
 };
 
 /* A stage's policy set: shared by the table versions an SA change makes, replaced whole. */
@@ -101,18 +104,20 @@ static inline struct esp_sa *esp_lookup(const struct esp_table *t, uint32_t spi)
 static inline const struct esp_spd_rule *esp_spd_match(const struct esp_table *t,
                                                        const struct fl_parsed *h) {
   const struct esp_spd *spd = t->spd;
-  const uint8_t fam = h->l3 == FL_L3_IPV6 ? 6 : 4, w = fam == 6 ? 16 : 4;
+  const uint8_t fam = h->l3 == FL_L3_IPV6 ? 6 : 4;
   const uint16_t sp = (uint16_t)(h->sport >> 8 | h->sport << 8);
   const uint16_t dp = (uint16_t)(h->dport >> 8 | h->dport << 8);
+  uint64_t src[2], dst[2]; /* an IPv4 rule's masks are 0 past its 4 bytes */
+  memcpy(src, h->src, 16);
+  memcpy(dst, h->dst, 16);
   for (uint32_t i = 0; i < spd->n; i++) {
     const struct esp_spd_rule *r = &spd->rule[i];
-    if (r->family != fam || (h->proto & r->proto_mask) != r->proto) continue;
+    const uint64_t diff =
+        ((src[0] & r->src_mask[0]) ^ r->src[0]) | ((src[1] & r->src_mask[1]) ^ r->src[1]) |
+        ((dst[0] & r->dst_mask[0]) ^ r->dst[0]) | ((dst[1] & r->dst_mask[1]) ^ r->dst[1]);
+    if (diff || r->family != fam || (h->proto & r->proto_mask) != r->proto) continue;
     if (sp < r->sp_lo || sp > r->sp_hi || dp < r->dp_lo || dp > r->dp_hi) continue;
-    uint8_t diff = 0;
-    for (uint8_t j = 0; j < w; j++)
-      diff |= (uint8_t)(((h->src[j] & r->src_mask[j]) ^ r->src[j]) |
-                        ((h->dst[j] & r->dst_mask[j]) ^ r->dst[j]));
-    if (!diff) return r;
+    return r;
   }
   return NULL;
 }

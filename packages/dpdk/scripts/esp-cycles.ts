@@ -4,11 +4,16 @@
  * 1400-byte frames, outbound and inbound. One worker between net_ring ports: JavaScript fills
  * the input ring while the worker is stopped, then the worker drains it in full bursts of 32.
  * Inbound replays what outbound made (replay window off, so a packet may come again).
+ * With --policies N the stages run with N policies, the one that matches last (N - 1 IPv4
+ * policies before it that do not match: the linear scan's worst case for that many).
  *
  *   flock /tmp/flowline-heavy.lock npx tsx scripts/esp-cycles.ts [--packets N] [--only alg:size]
+ *     [--policies N]
  *   (root, hugepages)
  */
 import { randomBytes } from 'node:crypto';
+
+import { validateMatch } from '@flowline/packet';
 
 import {
   ESP_ALGORITHMS,
@@ -20,6 +25,7 @@ import {
   devargs,
   initEal,
   type EspAlgorithm,
+  type EspPolicy,
   type EspSa,
 } from '../src/index';
 import { scrubPrefix } from '../test/support/env';
@@ -28,7 +34,22 @@ const arg = process.argv.indexOf('--packets');
 const PACKETS = arg > 0 ? Number(process.argv[arg + 1]) : 200_000;
 const only = process.argv.indexOf('--only'); // e.g. --only aes-gcm-128:64 (one case, for perf)
 const ONLY = only > 0 ? process.argv[only + 1] : undefined;
+const pol = process.argv.indexOf('--policies');
+const POLICIES = pol > 0 ? Number(process.argv[pol + 1]) : 0;
 const SIZES = [64, 1400];
+
+/**
+ * N policies, the last protecting with spi what the frames carry (to 10.2.0.1; inbound, the
+ * decrypted packets are the same), the others not matching them.
+ */
+function policies(spi: number): EspPolicy[] {
+  const m = (dst: string) => validateMatch({ dstPrefix: dst }, 'match');
+  return Array.from({ length: POLICIES }, (_, i) =>
+    i < POLICIES - 1
+      ? { id: `miss${i}`, action: 'discard' as const, match: m(`10.3.${i % 256}.0/24`) }
+      : { id: 'hit', action: 'protect' as const, spi, match: m('10.2.0.0/16') },
+  );
+}
 const CHUNK = 256;
 const ROUND = 2048; /* packets per fill of the input ring (it has 4096 slots) */
 
@@ -108,12 +129,13 @@ function run(
     inputs: [a],
     rxMode: 'poll',
     stages: [
-      { kind: 'esp', name: 'esp', direction },
+      { kind: 'esp', name: 'esp', direction, policies: POLICIES > 0 },
       { kind: 'l2fwd', forward: [{ from: a, to: b }] },
     ],
   });
   try {
     p.addSa('esp', sa);
+    if (POLICIES > 0) p.setEspPolicies('esp', policies(sa.spi));
     const kept = pump(p, a, b, pool, input, PACKETS, keep);
     return { cycles: stageCycles(p), kept, out: p.saCounters('esp', sa.spi).packets };
   } finally {
@@ -128,7 +150,9 @@ try {
   const [a, b] = [0, 1].map((i) =>
     Port.open(devargs.ring({ id: `espcyc${i}` }), pool, { rxDescriptors: 4096 }),
   ) as [Port, Port];
-  console.log(`packets per case: ${PACKETS}; cycles of the esp stage per packet (worker TSC)`);
+  console.log(
+    `packets per case: ${PACKETS}; policies: ${POLICIES || 'none'}; cycles of the esp stage per packet (worker TSC)`,
+  );
   console.log('algorithm                 | frame B | outbound cyc/pkt | inbound cyc/pkt');
   let spi = 0x4000;
   for (const alg of Object.keys(ESP_ALGORITHMS) as EspAlgorithm[]) {
