@@ -1,7 +1,8 @@
 import { parseAddress } from '@flowline/packet';
 import { describe, expect, it } from 'vitest';
 import { keyDirOf } from './config';
-import { espSaOf } from './dataplane';
+import { PipelineError } from '@flowline/dpdk';
+import { espSaOf, saFieldError } from './dataplane';
 import { IpsecConfigError } from './errors';
 import type { SaSpec } from './sa';
 
@@ -67,5 +68,22 @@ describe('keyDirOf', () => {
     expect(keyDirOf({ keyDir: 'keys' } as never, '/etc/gw/nf.yaml')).toBe('/etc/gw/keys');
     expect(keyDirOf({ keyDir: '/run/keys' } as never, '/etc/gw/nf.yaml')).toBe('/run/keys');
     expect(keyDirOf({} as never, '/etc/gw/nf.yaml')).toBeUndefined();
+  });
+});
+
+describe('saFieldError: a data-path refusal under the API field', () => {
+  it('maps the native SA field to the request field, keeping the reason', () => {
+    const e = saFieldError(
+      new PipelineError(
+        'every queue pair of crypto_openssl0 is taken',
+        'stages[esp-in].sas[4096].algorithm',
+      ),
+    );
+    expect(e).toBeInstanceOf(IpsecConfigError);
+    expect(e?.message).toBe('sa.algorithm: every queue pair of crypto_openssl0 is taken');
+    expect(saFieldError(new PipelineError('x', 'stages[esp-out].sas[4096].authKey'))?.field).toBe(
+      'sa.integrity_key',
+    );
+    expect(saFieldError(new PipelineError('no room', 'stages[esp-out].sas[4096]'))).toBeUndefined();
   });
 });

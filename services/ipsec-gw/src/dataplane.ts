@@ -49,6 +49,15 @@ const SA_FIELDS: Record<string, string> = {
   'lifetime.hardBytes': 'lifetime.hard_bytes',
 };
 
+/** A data-path refusal of an SA as the API's field error (INVALID_ARGUMENT), when it names one. */
+export function saFieldError(err: PipelineError): IpsecConfigError | undefined {
+  const native = /\.sas\[\d+\]\.(?<f>[\w.]+)$/.exec(err.path)?.groups?.f;
+  const field = native !== undefined ? SA_FIELDS[native] : undefined;
+  return field === undefined
+    ? undefined
+    : new IpsecConfigError(`sa.${field}`, err.message.slice(err.path.length + 2));
+}
+
 /** A lifetime count the data path takes (a safe integer; 0: none), or the field's error. */
 function count(v: bigint, field: string): number | undefined {
   if (v === 0n) return undefined;
@@ -166,13 +175,7 @@ export class GatewayPipeline implements IpsecDataplane {
     try {
       this.pipeline.addSa(STAGE[sa.direction], esp);
     } catch (err) {
-      if (err instanceof PipelineError) {
-        const m = /\.sas\[\d+\]\.(?<f>[\w.]+)$/.exec(err.path)?.groups?.f;
-        const field = m !== undefined ? SA_FIELDS[m] : undefined;
-        if (field !== undefined)
-          throw new IpsecConfigError(`sa.${field}`, err.message.slice(err.path.length + 2));
-      }
-      throw err;
+      throw (err instanceof PipelineError && saFieldError(err)) || err;
     }
   }
 
@@ -205,11 +208,6 @@ export class GatewayPipeline implements IpsecDataplane {
     for (const p of this.pipeline.espPolicyHits(STAGE[direction]).policies)
       out.set(p.id, (kept.get(p.id) ?? 0n) + BigInt(p.packets));
     return out;
-  }
-
-  /** Packets no policy matched (dropped, esp_policy), per direction, this set only. */
-  unmatched(direction: Direction): number {
-    return this.pipeline.espPolicyHits(STAGE[direction]).unmatched;
   }
 
   stop(): void {
