@@ -12,9 +12,11 @@ import {
 import { type UnaryMethod, type chainV1, unaryCall } from '@flowline/proto';
 import { createChainServer } from '../../src/chain-server';
 import type { ChainSwitch } from '../../src/chain-switch';
-import type { ChainController } from '../../src/controller';
+import { ChainController } from '../../src/controller';
 import type { NfDirectory, NfRecord } from '../../src/directory';
-import { NodeSwitches, tcpNodeConnector } from '../../src/node-switches';
+import { grpcHealthWatch } from '../../src/health';
+import { NodeSwitches, SwitchAttachmentDirectory, tcpNodeConnector } from '../../src/node-switches';
+import { MemoryChainStore } from '../../src/store';
 import { chainKey } from '../../src/flows';
 import { TUNNEL_RECEIVE_BIT } from '../../src/node-flows';
 import type { TestPki } from './pki';
@@ -503,6 +505,35 @@ export async function startController(
   const controller = dropController(sw, directory);
   await controller.start();
   return controller;
+}
+
+/**
+ * A ChainController in the kubernetes mode's shape on `fleet` (not started): every pod's ports
+ * from the switches (the CNI plugin's external_ids), `default/<pod>`'s gRPC address and workload
+ * as a pod's are, so its health is watched over mutual TLS with `pki`'s controller certificate;
+ * the default flow drop.
+ */
+export function watchingController(
+  fleet: NodeSwitches,
+  pki: TestPki,
+  pod: string,
+  grpcAddress: string,
+): ChainController {
+  const ports = new SwitchAttachmentDirectory(fleet);
+  return new ChainController({
+    store: new MemoryChainStore(),
+    directory: {
+      lookup: async (name) => {
+        const record = await ports.lookup(name);
+        return record && name === `default/${pod}`
+          ? { ...record, grpcAddress, workload: { namespace: 'default', name: pod } }
+          : record;
+      },
+    },
+    switch: fleet,
+    health: grpcHealthWatch(pki.controller(), 'flowline'),
+    compile: { defaultAction: 'drop' },
+  });
 }
 
 /** The packets `node`'s flow receiving step `step` of chain `chain` from a tunnel has counted. */
