@@ -53,11 +53,12 @@ async function waitFor(fn: () => boolean | Promise<boolean>, ms = 10_000): Promi
   }
   return fn();
 }
+/** Hugepage files and runtime dirs of an EAL prefix (the NF adds its pid: `<prefix>-<pid>`). */
 function scrubPrefix(prefix: string): void {
-  if (existsSync('/dev/hugepages'))
-    for (const f of readdirSync('/dev/hugepages'))
-      if (f.startsWith(prefix)) rmSync(`/dev/hugepages/${f}`, { force: true });
-  rmSync(`/var/run/dpdk/${prefix}`, { recursive: true, force: true });
+  for (const dir of ['/dev/hugepages', '/var/run/dpdk'])
+    if (existsSync(dir))
+      for (const f of readdirSync(dir))
+        if (f.startsWith(prefix)) rmSync(`${dir}/${f}`, { recursive: true, force: true });
 }
 
 const dir = mkdtempSync('/tmp/ipsecgw-');
