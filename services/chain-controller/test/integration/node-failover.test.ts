@@ -5,11 +5,9 @@ import { join } from 'node:path';
 import { appctl } from '@flowline/ovs';
 import type { chainV1 } from '@flowline/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ChainController } from '../../src/controller';
+import type { ChainController } from '../../src/controller';
 import { chainKey } from '../../src/flows';
-import { grpcHealthWatch } from '../../src/health';
-import { type NodeSwitches, SwitchAttachmentDirectory } from '../../src/node-switches';
-import { MemoryChainStore } from '../../src/store';
+import type { NodeSwitches } from '../../src/node-switches';
 import {
   GEN_FW_RTR_SINK,
   GEN_FW_SINK_ON_0_RTR_ON_1,
@@ -19,6 +17,7 @@ import {
   hostLink,
   receivedFromTunnel,
   sh,
+  watchingController,
 } from '../support/node-bed';
 import { TestPki } from '../support/pki';
 import { until } from '../support/until';
@@ -104,27 +103,10 @@ describe.skipIf(!root)('failover of a lost node or NF, end to end', () => {
     await bed.routeToPod('rtr', RTR_POD.address, RTR_POD.hostAddress);
     nf = await startNf();
     fleet = bed.tcpFleet();
-    const ports = new SwitchAttachmentDirectory(fleet);
-    controller = new ChainController({
-      store: new MemoryChainStore(),
-      // The pods' ports from the switches; rtr's gRPC address and workload as a pod's are.
-      directory: {
-        lookup: async (name) => {
-          const record = await ports.lookup(name);
-          return record && name === 'default/rtr'
-            ? {
-                ...record,
-                grpcAddress: `${RTR_POD.address}:${NF_PORT}`,
-                workload: { namespace: 'default', name: 'rtr' },
-              }
-            : record;
-        },
-      },
-      switch: fleet,
-      health: grpcHealthWatch(pki.controller(), 'flowline'),
-      compile: { defaultAction: 'drop' },
-    });
-    await controller.start();
+    // rtr's gRPC address and workload as a pod's are; the other pods' ports from the switches
+    const cc = watchingController(fleet, pki, 'rtr', `${RTR_POD.address}:${NF_PORT}`);
+    controller = cc;
+    await cc.start();
   }, 200_000);
 
   afterAll(async () => {
