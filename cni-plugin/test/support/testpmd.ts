@@ -13,13 +13,20 @@ export interface PortCounters {
  * the vhost backend through memfd).
  */
 export class Testpmd {
+  /** stdout: prompts and command output are matched here. */
   private out = '';
+  /** stdout and stderr as they came, for messages: an EAL or driver line written to stderr can
+   * land inside the prompt text of the merged stream ("tes<line>tpmd> "). */
+  private all = '';
   private constructor(
     private readonly child: ChildProcessWithoutNullStreams,
     private readonly sockets: string[],
   ) {
-    child.stdout.on('data', (d: Buffer) => (this.out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (this.out += d.toString()));
+    child.stdout.on('data', (d: Buffer) => {
+      this.out += d.toString();
+      this.all += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => (this.all += d.toString()));
   }
 
   static async start(sockets: string[], prefix: string, timeoutSec = 120): Promise<Testpmd> {
@@ -60,16 +67,16 @@ export class Testpmd {
   }
 
   get output(): string {
-    return this.out;
+    return this.all;
   }
 
   async waitFor(re: RegExp, timeoutMs: number, from = 0): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!re.test(this.out.slice(from))) {
       if (this.child.exitCode !== null)
-        throw new Error(`testpmd exited (${this.child.exitCode}):\n${this.out.slice(-3000)}`);
+        throw new Error(`testpmd exited (${this.child.exitCode}):\n${this.all.slice(-3000)}`);
       if (Date.now() > deadline)
-        throw new Error(`testpmd: no ${re} within ${timeoutMs} ms:\n${this.out.slice(-3000)}`);
+        throw new Error(`testpmd: no ${re} within ${timeoutMs} ms:\n${this.all.slice(-3000)}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }
