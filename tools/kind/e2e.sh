@@ -73,6 +73,7 @@ images=(
   "firewall=services/firewall/Dockerfile"
   "router=services/router/Dockerfile"
   "traffic-gen=services/traffic-gen/Dockerfile"
+  "ipsec-gw=services/ipsec-gw/Dockerfile"
 )
 registry=ghcr.io/flowline
 nfs=(traffic-gen firewall router)

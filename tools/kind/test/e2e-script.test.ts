@@ -247,7 +247,7 @@ describe('tools/kind/e2e.sh', () => {
     it('loads every image it built for the cluster (not the bases) under the tag the charts get', () => {
       const load = lines.find((l) => l.startsWith('kind load docker-image'))!;
       const loaded = load.split(' ').filter((w) => w.startsWith('ghcr.io/'));
-      expect(loaded).toHaveLength(7);
+      expect(loaded).toHaveLength(8);
       for (const ref of loaded) expect(ref).toMatch(/^ghcr\.io\/flowline\/[a-z-]+:e2e$/);
       for (const l of lines.filter((x) => x.startsWith('helm ')))
         expect(l).toMatch(/--set (global\.imageTag|image\.tag)=e2e/);
