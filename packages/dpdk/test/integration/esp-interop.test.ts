@@ -426,7 +426,11 @@ describe.skipIf(notReady)('ESP stage interop with scapy (root, hugepages, python
         const s = sa(i % 2 ? 'aes-cbc-256-hmac-sha256' : 'aes-gcm-256', 4, i % 3 ? 4 : 6);
         p.addSa('esp', s); // the newest SA of the family: it takes the traffic at once
         const before = esp().in;
+        // traffic through it: at least 2 ms, and until the stage has taken more (on a loaded
+        // machine the sender or the worker may stall for longer; bounded at 200 ms)
+        const until = Date.now() + 200;
         await sleep(2);
+        while (esp().in === before && Date.now() < until) await sleep(2);
         drain(b);
         byDeleted += p.deleteSa('esp', s.spi).packets; // final: no worker can count into it now
         if (esp().in > before) during++;
