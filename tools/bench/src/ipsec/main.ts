@@ -81,6 +81,8 @@ const SIZES = [
   { wire: 1400, frame: 1396 },
 ];
 const TUNNEL = { src: '192.0.2.1', dst: '192.0.2.2' };
+/** SPD sizes measured beside the stage without policies */
+const POLICY_COUNTS = [1, 16];
 /** mbufs for 1,400-byte frames grown by ESP (headroom included) */
 const DATA_ROOM = 2176;
 
@@ -93,6 +95,8 @@ interface CaseDef {
   floor?: string;
   /** the crypto-alone figure it is compared with: algorithm and buffer bytes */
   crypto?: { algorithm: BenchAlgorithm; bytes: number };
+  /** the ESP stage's SPD: policies, the one protecting the trace last (0: none) */
+  policies?: number;
   nf?: NfCase;
 }
 
@@ -187,17 +191,27 @@ async function main(): Promise<void> {
           ['outbound', out, `clear${wire}`],
           ['inbound', inb, `esp-${short}-${wire}`],
         ] as const) {
-          const id = `${direction === 'outbound' ? 'out' : 'in'}-${short}-${wire}`;
-          cases.push({
-            id,
-            label: `Flowline ESP ${direction} ${algorithm}, ${wire} B`,
-            peer: 'flowline',
-            trace: tr,
-            wire,
-            floor: `testpmd${wire}`,
-            crypto: { algorithm, bytes },
-            nf: { id, kind: 'esp', trace: tr, direction, sa: sa(s) },
-          });
+          // the gateway runs its stages with an SPD: AES-GCM-128 at 64 B also with 1 and 16
+          // policies (the protecting one last)
+          const spds = algorithm === 'aes-gcm-128' && wire === 64 ? [0, ...POLICY_COUNTS] : [0];
+          for (const policies of spds) {
+            const id =
+              `${direction === 'outbound' ? 'out' : 'in'}-${short}-${wire}` +
+              (policies ? `-spd${policies}` : '');
+            cases.push({
+              id,
+              label:
+                `Flowline ESP ${direction} ${algorithm}, ${wire} B` +
+                (policies ? `, ${policies} ${policies === 1 ? 'policy' : 'policies'}` : ''),
+              peer: 'flowline',
+              trace: tr,
+              wire,
+              floor: `testpmd${wire}`,
+              crypto: { algorithm, bytes },
+              policies,
+              nf: { id, kind: 'esp', trace: tr, direction, sa: sa(s), policies },
+            });
+          }
         }
       }
     }
@@ -284,12 +298,23 @@ async function main(): Promise<void> {
           errors: number;
           trailerErrors: number;
         };
+        policyHits?: { policies: { id: string; packets: number }[]; unmatched: number };
       };
       const { rx, tx } = report.counters;
       const sa = report.sa;
       const bad = sa.authFailures + sa.replays + sa.errors + sa.trailerErrors;
-      const ok = sa.packets === rx && tx === rx && bad === 0;
-      checks.set(c.id, `${sa.packets} of ${rx} through the SA, ${tx} out, ${bad} failed`);
+      // with an SPD: every packet by the protecting policy, none by another, none unmatched
+      const spd = report.policyHits;
+      const byPolicy = spd ? (spd.policies.find((x) => x.id === 'hit')?.packets ?? 0) : rx;
+      const elsewhere = spd
+        ? spd.unmatched + spd.policies.reduce((n, x) => n + (x.id === 'hit' ? 0 : x.packets), 0)
+        : 0;
+      const ok = sa.packets === rx && tx === rx && bad === 0 && byPolicy === rx && elsewhere === 0;
+      checks.set(
+        c.id,
+        `${sa.packets} of ${rx} through the SA, ${tx} out, ${bad} failed` +
+          (spd ? `, ${byPolicy} by its policy, ${elsewhere} by others or none` : ''),
+      );
       if (!ok) failures.push(`${c.id}: ${checks.get(c.id)}`);
     }
 

@@ -19,10 +19,11 @@ import {
   Port,
   createJsForwarder,
   initEal,
+  type EspPolicy,
   type JsForwarder,
   type StageSpec,
 } from '@flowline/dpdk';
-import { parseMac } from '@flowline/packet';
+import { parseMac, validateMatch } from '@flowline/packet';
 
 import { parseAcl, parseRoutes, type TextAclRule, type TextRoutingTable } from '../dpdk/tables';
 
@@ -52,7 +53,14 @@ export type NfCase = { id: string; trace: string } & (
   | { kind: 'ct'; rulesFile: string; capacity: number }
   | { kind: 'lpm'; tableFile: string }
   | { kind: 'js' }
-  | { kind: 'esp'; direction: 'outbound' | 'inbound'; sa: NfEspSa }
+  | {
+      kind: 'esp';
+      direction: 'outbound' | 'inbound';
+      sa: NfEspSa;
+      /** With N: the stage runs an SPD of N policies, N - 1 that miss, then the one that
+       * protects every packet of the trace (inner destination 10.2.0.0/16) with the SA. */
+      policies?: number;
+    }
 );
 
 export interface NfPlan {
@@ -86,6 +94,19 @@ interface Running {
   stop(): Promise<void>;
   sample(): Omit<NfSample, 't' | 'portRx'>;
   report(): unknown;
+}
+
+/**
+ * An ESP stage's SPD for the benchmark: n - 1 policies that miss the trace (other /24s), then the
+ * one that protects it with the SA: the linear scan's worst case for n.
+ */
+function benchPolicies(n: number, spi: number): EspPolicy[] {
+  const m = (dstPrefix: string) => validateMatch({ dstPrefix }, 'match');
+  return Array.from({ length: n }, (_, i) =>
+    i < n - 1
+      ? { id: `miss${i}`, action: 'discard' as const, match: m(`10.3.${i % 256}.0/24`) }
+      : { id: 'hit', action: 'protect' as const, spi, match: m('10.2.0.0/16') },
+  );
 }
 
 const reply = (o: unknown): void => void process.stdout.write(`@@${JSON.stringify(o)}\n`);
@@ -165,7 +186,15 @@ async function main(): Promise<void> {
                   l2(port),
                 ]
               : c.kind === 'esp'
-                ? [{ kind: 'esp', name: 'esp', direction: c.direction }, l2(port)]
+                ? [
+                    {
+                      kind: 'esp',
+                      name: 'esp',
+                      direction: c.direction,
+                      policies: (c.policies ?? 0) > 0,
+                    },
+                    l2(port),
+                  ]
                 : [{ kind: 'lpm', name: 'lpm', noRoute: 'drop', countHits: true }];
     const p = Pipeline.create({ inputs: [port], stages, burst: plan.burst });
     if (c.kind === 'acl' || c.kind === 'ct')
@@ -184,6 +213,8 @@ async function main(): Promise<void> {
         // the trace replays the same sequence numbers forever
         ...(c.direction === 'inbound' ? { replayWindow: 0 } : {}),
       });
+    if (c.kind === 'esp' && c.policies)
+      p.setEspPolicies('esp', benchPolicies(c.policies, c.sa.spi));
     if (c.kind === 'lpm') {
       const t = JSON.parse(readFileSync(c.tableFile, 'utf8')) as TextRoutingTable;
       for (const h of t.nextHops) h.port = out.id;
@@ -219,6 +250,7 @@ async function main(): Promise<void> {
                 ...p.saCounters('esp', c.sa.spi),
                 seq: String(p.saCounters('esp', c.sa.spi).seq),
               },
+              ...(c.policies ? { policyHits: p.espPolicyHits('esp') } : {}),
             }
           : {}),
       }),
