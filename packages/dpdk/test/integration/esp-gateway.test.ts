@@ -24,11 +24,11 @@ import {
   type Eal,
   type EspPolicy,
 } from '../../src/index';
-import { scrubPrefix, sleep, testPrefix } from '../support/env';
-import { espNotReady, frame, packetOf, peer, sa } from '../support/esp';
+import { dataplaneReady, scrubPrefix, sleep, testPrefix } from '../support/env';
+import { frame, packetOf, peer, sa } from '../support/esp';
 import { BACKOFF, decided } from '../support/rig';
 
-const notReady = espNotReady();
+const notReady = dataplaneReady();
 const prefix = testPrefix('espgw');
 let eal: Eal | undefined;
 let pool: Mempool;

@@ -23,13 +23,12 @@ import {
   type StageCounters,
 } from '../../src/index';
 import { addonFile } from '../../src/native';
-import { sleep } from '../support/env';
+import { dataplaneReady, sleep } from '../support/env';
 import {
   ALGS,
   checkOuter,
   espDrops,
   espFileRig,
-  espNotReady,
   frame,
   innerFrames,
   key,
@@ -41,7 +40,7 @@ import {
 import { BACKOFF, drain, settle } from '../support/rig';
 import { routingTable } from '../support/tables';
 
-const notReady = espNotReady();
+const notReady = dataplaneReady();
 const rig = espFileRig('esp', [...ESP_VDEVS], notReady);
 const espPipeline = rig.pipeline;
 const through = rig.through;

@@ -10,7 +10,6 @@ import {
   checkOuter,
   espDrops,
   espFileRig,
-  espNotReady,
   frame,
   innerFrames,
   key,
@@ -19,8 +18,9 @@ import {
   sa,
   withPipeline,
 } from '../support/esp';
+import { dataplaneReady } from '../support/env';
 
-const notReady = espNotReady();
+const notReady = dataplaneReady();
 const rig = espFileRig('esplk', ['crypto_openssl0'], notReady);
 
 describe.skipIf(notReady)('ESP stage on lookaside crypto (crypto_openssl)', () => {

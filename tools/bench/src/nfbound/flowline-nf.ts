@@ -246,10 +246,7 @@ async function main(): Promise<void> {
         ...(c.kind === 'lpm' ? { routeHits: Array.from(p.routeHits('lpm')) } : {}),
         ...(c.kind === 'esp'
           ? {
-              sa: {
-                ...p.saCounters('esp', c.sa.spi),
-                seq: String(p.saCounters('esp', c.sa.spi).seq),
-              },
+              sa: ((sa) => ({ ...sa, seq: String(sa.seq) }))(p.saCounters('esp', c.sa.spi)),
               ...(c.policies ? { policyHits: p.espPolicyHits('esp') } : {}),
             }
           : {}),
