@@ -172,7 +172,7 @@ static void process(struct worker *w, uint16_t in_port, struct rte_mbuf **ms, ui
     pk[i].tracked = 0;
     ms[i]->port = in_port;
     if (p->needs_parse)
-      fl_parse(rte_pktmbuf_mtod(ms[i], const uint8_t *), ms[i]->data_len, &pk[i].h);
+      fl_parse_inline(rte_pktmbuf_mtod(ms[i], const uint8_t *), ms[i]->data_len, &pk[i].h);
   }
   uint64_t t1;
   if (t) {

@@ -2,7 +2,8 @@
  * libFuzzer harness over the fast path's packet parser (fl_parse.c, which has no DPDK
  * dependency). libFuzzer hands each input in a buffer of exactly `size` bytes, so AddressSanitizer
  * catches any read past the frame. Beyond memory safety it checks what the pipeline stages rely
- * on: offsets inside the frame, and L4 fields only when their bytes exist.
+ * on: offsets inside the frame, and L4 fields only when their bytes exist; and that the worker's
+ * inline parser (fl_parse_inline, a shortcut for the common frame) gives fl_parse's result.
  *
  * Build: clang -g -O1 -fsanitize=fuzzer,address,undefined -I.. parse_fuzz.c ../fl_parse.c
  */
@@ -22,6 +23,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   struct fl_parsed o;
   uint32_t len = size > 0xffff ? 0xffff : (uint32_t)size;
   int r = fl_parse(data, len, &o);
+  struct fl_parsed fast;
+  memset(&fast, 0xa5, sizeof(fast)); /* whatever it leaves unwritten shows */
+  CHECK(fl_parse_inline(data, len, &fast) == r);
+  CHECK(memcmp(&fast, &o, sizeof(o)) == 0);
   CHECK(r >= 0 && r < FL_R_COUNT);
   CHECK(r == o.reason);
   CHECK(strcmp(fl_reason_name(r), "unknown") != 0);

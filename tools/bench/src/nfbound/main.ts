@@ -60,6 +60,8 @@ interface Options {
   eal?: string[];
   /** only these cases (and the testpmd floors) */
   cases?: Set<string>;
+  /** another build of the addon: every Flowline case runs with it too, in the same rounds */
+  abAddon?: string;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -103,10 +105,14 @@ function parseArgs(argv: string[]): Options {
     } else if (k === '--out') {
       o.out = v ?? o.out;
       i++;
+    } else if (k === '--ab-addon') {
+      if (!v || !existsSync(v)) throw new Error(`--ab-addon: no addon file ${v ?? ''}`);
+      o.abAddon = path.resolve(v);
+      i++;
     } else
       throw new Error(
         `unknown option ${k} (--rounds --warmup-ms --window-ms --burst --flows --big-flows ` +
-          `--routes --burn-cycles --no-ovs --no-kernel --no-phase-b --no-vhost --acl-build 1000,10000 --out DIR)`,
+          `--routes --burn-cycles --no-ovs --no-kernel --no-phase-b --no-vhost --acl-build 1000,10000 --out DIR --ab-addon FILE)`,
       );
   }
   return o;
@@ -148,6 +154,8 @@ interface CaseDef {
   ovsActions?: string;
   /** the Linux kernel: the nftables ruleset (none: plain forwarding) */
   nft?: string;
+  /** Flowline: runs in the second NF process, the one with --ab-addon's build */
+  addonB?: boolean;
 }
 
 async function main(): Promise<void> {
@@ -383,6 +391,20 @@ async function main(): Promise<void> {
       const all = cases.splice(0);
       cases.push(...all.filter((c) => keep.has(c.id) || c.peer === 'testpmd'));
     }
+    // --ab-addon: each Flowline case again with the other build, a case of its own in the same
+    // rounds (a second NF process: one addon per process), so that two builds are compared on
+    // the same machine phase rather than across runs
+    if (o.abAddon)
+      for (const c of cases.filter((x) => x.peer === 'flowline' && x.nf)) {
+        const id = `${c.id}-b`;
+        cases.push({
+          ...c,
+          id,
+          label: `${c.label} [B: ${path.basename(path.dirname(o.abAddon))}/${path.basename(o.abAddon)}]`,
+          nf: { ...c.nf!, id },
+          addonB: true,
+        });
+      }
     const samples = new Map<string, Sample[]>(cases.map((c) => [c.id, []]));
     const windows = new Map<string, Window[]>(cases.map((c) => [c.id, []]));
     const checks: Record<string, Record<string, unknown>> = {};
@@ -405,12 +427,26 @@ async function main(): Promise<void> {
             file: traces.get(id)!.file,
             length: traces.get(id)!.flows.length,
           })),
-          cases: pc.filter((c) => c.nf).map((c) => c.nf!),
+          cases: pc.filter((c) => c.nf && !c.addonB).map((c) => c.nf!),
           ...(o.eal ? { eal: o.eal } : {}),
         };
         const planFile = json(`plan-${phase}.json`, plan);
         const nf = await FlowlineNf.start(NF_ENTRY, planFile, 600_000);
         cleanups.push(() => nf.stop());
+        let nfB: FlowlineNf | undefined;
+        if (o.abAddon && pc.some((c) => c.addonB)) {
+          const planB: NfPlan = {
+            ...plan,
+            prefix: `${tag}-nf${phase}b`,
+            cases: pc.filter((c) => c.addonB).map((c) => c.nf!),
+          };
+          nfB = await FlowlineNf.start(NF_ENTRY, json(`plan-${phase}b.json`, planB), 600_000, {
+            FLOWLINE_DPDK_ADDON: o.abAddon,
+          });
+          const b = nfB;
+          cleanups.push(() => b.stop());
+        }
+        const nfOf = (c: CaseDef): FlowlineNf => (c.addonB ? nfB! : nf);
         tscHz = nf.tscHz || tscHz;
         const tpCase = pc.find((c) => c.peer === 'testpmd')!;
         const tp = await TestpmdIo.start({
@@ -484,7 +520,7 @@ async function main(): Promise<void> {
 
         const measure = async (c: CaseDef): Promise<Sample> => {
           if (c.peer === 'flowline') {
-            const { a, b, window: w } = await nf.measure(c.id, o.warmupMs, o.windowMs);
+            const { a, b, window: w } = await nfOf(c).measure(c.id, o.warmupMs, o.windowMs);
             windows.get(c.id)!.push(w);
             const pkts = b.rx - a.rx;
             const sampled = b.sampled - a.sampled;
@@ -592,7 +628,7 @@ async function main(): Promise<void> {
         if (ovsOf.size) await sleep(3000);
         for (const c of pc) {
           if (c.peer === 'flowline') {
-            const rep = (await nf.command('report', c.id)).report as Record<string, unknown>;
+            const rep = (await nfOf(c).command('report', c.id)).report as Record<string, unknown>;
             checks[c.id] = checkFlowline(c, rep, windows.get(c.id)!, traces.get(c.trace)!.flows, {
               acl1k,
               acl10k,
@@ -892,6 +928,17 @@ function summarize(
     };
     if (!ok) failures.push(sensitivity.note);
   }
+  // --ab-addon: each case against itself with the other build, the median of per-round ratios
+  const abCompare = cases
+    .filter((c) => c.addonB && samples.get(c.id)?.length)
+    .map((c) => {
+      const aId = c.id.slice(0, -2);
+      const a = samples.get(aId) ?? [];
+      const b = samples.get(c.id)!;
+      const n = Math.min(a.length, b.length);
+      const ratios = Array.from({ length: n }, (_, i) => a[i]!.mpps / b[i]!.mpps);
+      return { case: aId, addonB: o.abAddon!, rounds: n, ratioAOverB: median(ratios) };
+    });
   return {
     benchmark: 'flowline-nf-bound',
     date: new Date().toISOString(),
@@ -908,6 +955,7 @@ function summarize(
     aclBuild,
     vhost,
     failures,
+    ...(abCompare.length ? { abCompare } : {}),
   };
 }
 

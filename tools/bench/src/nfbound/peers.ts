@@ -40,9 +40,16 @@ export class FlowlineNf {
     this.exited = new Promise((r) => child.once('exit', (c) => r(c)));
   }
 
-  static async start(entry: string[], planFile: string, timeoutMs: number): Promise<FlowlineNf> {
+  /** env: added to this process's environment (FLOWLINE_DPDK_ADDON: another build) */
+  static async start(
+    entry: string[],
+    planFile: string,
+    timeoutMs: number,
+    env: Record<string, string> = {},
+  ): Promise<FlowlineNf> {
     const child = spawn(process.execPath, [...entry, planFile], {
       stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
     });
     const nf = new FlowlineNf(child);
     const ready = await nf.next(timeoutMs);

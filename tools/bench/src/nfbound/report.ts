@@ -54,6 +54,8 @@ export interface Report {
   aclBuild: { rules: number; buildMs: number; heapBytes: number }[];
   vhost: unknown;
   failures: string[];
+  /** --ab-addon: this build's Mpps over the other build's, median of per-round ratios */
+  abCompare?: { case: string; addonB: string; rounds: number; ratioAOverB: number }[];
 }
 
 const f2 = (n: number | undefined): string => (n === undefined ? '' : n.toFixed(2));
@@ -140,6 +142,10 @@ export function renderReport(r: Report): { table: string; svg: string } {
   }
   const lines = [formatTable(rows)];
   if (r.sensitivity) lines.push('', `sensitivity control: ${r.sensitivity.note}`);
+  for (const ab of r.abCompare ?? [])
+    lines.push(
+      `${ab.case}: this build / ${ab.addonB} = ${ab.ratioAOverB.toFixed(3)} (median of ${ab.rounds} per-round ratios)`,
+    );
   if (r.aclBuild.length) {
     lines.push(
       '',
