@@ -6,6 +6,13 @@
  * it caches are dropped and counted against their rule without a lookup; its permits open flows
  * there and its denials of TCP and UDP flows are cached there. A table is built aside on any thread
  * (fl_acl_table_build) and swapped in by fl_pipeline.c under RCU.
+ *
+ * In front of rte_acl, each worker has an exact-match cache of IPv4 keys and their results (the
+ * idea of OVS-DPDK's EMC): a packet whose 5-tuple was judged lately takes its result from one
+ * cache line instead of a walk of the trie. It belongs to the table (a swap brings an empty one),
+ * so a cached result is always this table's. It pays only when flows repeat: each worker measures
+ * its hit rate over windows of lookups and, below a quarter, stops using it but for one burst in
+ * ACL_EMC_PROBE, which keeps measuring (64k flows in turn, or conntrack in front, never hit).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -15,24 +22,101 @@
 
 #include <rte_acl.h>
 #include <rte_errno.h>
+#include <rte_hash_crc.h>
 #include <rte_mbuf.h>
+#include <rte_prefetch.h>
 
 #include "fl_stage.h"
-
-struct fl_acl_table {
-  struct rte_acl_ctx *ctx4, *ctx6;
-  uint32_t n, stride, n_workers;
-  uint8_t *actions;
-  uint64_t *hits; /* [worker][stride]; index n counts the default action */
-};
-
-static unsigned acl_seq;
 
 struct acl4_key {
   uint8_t proto, pad[3];
   uint32_t src, dst;
   uint16_t sport, dport;
 };
+_Static_assert(sizeof(struct acl4_key) == 16, "acl4_key: two 8-byte words (acl4_key_set, emc)");
+
+#define ACL_EMC_ENTRIES 8192 /* per worker: 256 KiB */
+#define ACL_EMC_WINDOW 4096  /* lookups over which a worker measures its hit rate */
+#define ACL_EMC_PROBE 16     /* while off, one burst in this many still looks up and fills */
+
+struct acl_emc_entry {
+  uint64_t k[2];   /* the acl4_key */
+  uint32_t result; /* rte_acl's: the rule's userdata, 0 for none */
+  uint32_t valid;
+  uint64_t pad;
+};
+_Static_assert(sizeof(struct acl_emc_entry) == 32, "two cache entries to a line");
+
+struct acl_emc {
+  uint32_t lookups, hits; /* in the current window */
+  uint32_t bursts_off;
+  uint8_t on;
+  struct acl_emc_entry e[ACL_EMC_ENTRIES] __rte_cache_aligned;
+};
+
+struct fl_acl_table {
+  struct rte_acl_ctx *ctx4, *ctx6;
+  uint32_t n, stride, n_workers;
+  uint8_t *actions;
+  uint64_t *hits;      /* [worker][stride]; index n counts the default action */
+  struct acl_emc *emc; /* [worker] */
+};
+
+static unsigned acl_seq;
+
+/* The key as two whole words, pad bytes zero: the exact-match cache compares words. */
+static inline void acl4_key_set(struct acl4_key *key, const struct fl_parsed *h) {
+  uint32_t src, dst;
+  memcpy(&src, h->src, 4);
+  memcpy(&dst, h->dst, 4);
+  uint64_t w[2] = {(uint64_t)h->proto | (uint64_t)src << 32,
+                   (uint64_t)dst | (uint64_t)h->sport << 32 | (uint64_t)h->dport << 48};
+  memcpy(key, w, sizeof(w));
+}
+
+/* rte_acl_classify over n IPv4 keys, through the worker's exact-match cache when it pays. */
+static void acl4_classify(const struct fl_acl_table *t, struct acl_emc *emc, const uint8_t **d,
+                          uint32_t *r, uint16_t n) {
+  if (!emc || (!emc->on && (++emc->bursts_off % ACL_EMC_PROBE) != 0)) {
+    rte_acl_classify(t->ctx4, d, r, n, 1);
+    return;
+  }
+  uint32_t slot[FL_MAX_BURST];
+  uint64_t w[FL_MAX_BURST][2];
+  for (uint16_t j = 0; j < n; j++) {
+    memcpy(w[j], d[j], 16);
+    slot[j] = rte_hash_crc_8byte(w[j][1], rte_hash_crc_8byte(w[j][0], 0)) & (ACL_EMC_ENTRIES - 1);
+    rte_prefetch0(&emc->e[slot[j]]);
+  }
+  const uint8_t *md[FL_MAX_BURST];
+  uint32_t mr[FL_MAX_BURST];
+  uint16_t mi[FL_MAX_BURST], nm = 0;
+  for (uint16_t j = 0; j < n; j++) {
+    const struct acl_emc_entry *e = &emc->e[slot[j]];
+    if (e->valid && !((e->k[0] ^ w[j][0]) | (e->k[1] ^ w[j][1]))) {
+      r[j] = e->result;
+    } else {
+      md[nm] = d[j];
+      mi[nm++] = j;
+    }
+  }
+  if (nm) rte_acl_classify(t->ctx4, md, mr, nm, 1);
+  for (uint16_t q = 0; q < nm; q++) {
+    uint16_t j = mi[q];
+    struct acl_emc_entry *e = &emc->e[slot[j]];
+    r[j] = mr[q];
+    e->k[0] = w[j][0];
+    e->k[1] = w[j][1];
+    e->result = mr[q];
+    e->valid = 1;
+  }
+  emc->lookups += n;
+  emc->hits += (uint32_t)(n - nm);
+  if (emc->lookups >= ACL_EMC_WINDOW) {
+    emc->on = emc->hits * 4 >= emc->lookups;
+    emc->lookups = emc->hits = 0;
+  }
+}
 struct acl6_key {
   uint8_t proto, pad[3];
   uint8_t src[16], dst[16];
@@ -93,11 +177,7 @@ void fl_acl_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n
     }
     if (h->l3 == FL_L3_IPV4) {
       struct acl4_key *key = &k4[n4];
-      key->proto = h->proto;
-      memcpy(&key->src, h->src, 4);
-      memcpy(&key->dst, h->dst, 4);
-      key->sport = h->sport;
-      key->dport = h->dport;
+      acl4_key_set(key, h);
       d4[n4] = (const uint8_t *)key;
       i4[n4++] = i;
     } else {
@@ -113,7 +193,7 @@ void fl_acl_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n
   }
   if (n4) {
     if (t->ctx4)
-      rte_acl_classify(t->ctx4, d4, r4, n4, 1);
+      acl4_classify(t, t->emc ? &t->emc[b->worker] : NULL, d4, r4, n4);
     else
       memset(r4, 0, sizeof(uint32_t) * n4);
   }
@@ -198,6 +278,7 @@ void fl_acl_table_free(struct fl_acl_table *t) {
   rte_acl_free(t->ctx6);
   free(t->actions);
   free(t->hits);
+  free(t->emc);
   free(t);
 }
 
@@ -266,6 +347,18 @@ struct fl_acl_table *fl_acl_table_build(const struct fl_acl_build_conf *b,
   }
   memset(t->hits, 0, hits_size);
   uint32_t n4 = 0, n6 = 0;
+  for (uint32_t i = 0; i < n; i++) n4 += r[i].family == 4;
+  if (n4) {
+    t->emc = aligned_alloc(RTE_CACHE_LINE_SIZE, sizeof(struct acl_emc) * b->n_workers);
+    if (!t->emc) {
+      fl_fail(err, -ENOMEM, "ACL exact-match caches for %u workers", b->n_workers);
+      fl_acl_table_free(t);
+      return NULL;
+    }
+    memset(t->emc, 0, sizeof(struct acl_emc) * b->n_workers);
+    for (unsigned w = 0; w < b->n_workers; w++) t->emc[w].on = 1;
+  }
+  n4 = 0;
   for (uint32_t i = 0; i < n; i++) {
     if (r[i].family != 4 && r[i].family != 6) {
       fl_fail(err, -EINVAL, "rule %u: family must be 4 or 6, got %u", i, r[i].family);

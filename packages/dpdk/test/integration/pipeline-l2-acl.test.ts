@@ -18,6 +18,7 @@ import { dataplaneReady, waitFor } from '../support/env';
 import { acl, type TestRule } from '../support/tables';
 import {
   BACKOFF,
+  aclForward,
   arpRequest,
   drain,
   eachFileRig,
@@ -277,6 +278,63 @@ describe.skipIf(dataplaneReady())('pipeline l2fwd and ACL (root, hugepages)', ()
         { id: 'all', hits: 0 },
         { id: 'default', hits: 0 },
       ]);
+    } finally {
+      p.close();
+    }
+  });
+
+  it("ACL: flows that repeat get their table's verdict and rule hit every time (the worker's exact-match cache), and a swapped table's from its first packet", async () => {
+    const [a, , b] = rigOf().ports as [Port, Port, Port];
+    // 600 UDP flows, sent 20 times over: the cache holds them (8,192 slots, so some share one,
+    // and a lookup that compared less than the whole key would take another flow's verdict)
+    const rules = (permitLow: boolean): ReturnType<typeof acl> =>
+      acl([
+        {
+          id: 'low',
+          action: permitLow ? 'permit' : 'deny',
+          protocol: 'udp',
+          dstPorts: { first: 1000, last: 1299 },
+        },
+        {
+          id: 'high',
+          action: permitLow ? 'deny' : 'permit',
+          protocol: 'udp',
+          dstPorts: { first: 1300, last: 1599 },
+        },
+      ]);
+    const p = aclForward(a, b, { name: 'fw', rules: rules(true), defaultAction: 'deny' });
+    const flows = Array.from({ length: 600 }, (_, i) =>
+      buildPacket({ src: '10.0.0.1', dst: '10.9.0.1', sport: 5000 + i, dport: 1000 + i }),
+    );
+    let total = 0;
+    const passes = async (n: number): Promise<number> => {
+      let out = 0;
+      for (let k = 0; k < n; k++) {
+        await sendAll(a, rigOf().pool, flows);
+        total += flows.length;
+        await settle(p, total);
+        out += drain(b).length;
+      }
+      return out;
+    };
+    try {
+      p.start();
+      expect(await passes(20)).toBe(20 * 300);
+      expect(p.aclHits('fw')).toEqual([
+        { id: 'low', hits: 20 * 300 },
+        { id: 'high', hits: 20 * 300 },
+        { id: 'default', hits: 0 },
+      ]);
+      // the verdicts swap: every packet from now on is judged by the new table
+      await p.updateAcl('fw', rules(false));
+      const out = await passes(5);
+      expect(out).toBe(5 * 300);
+      expect(p.aclHits('fw')).toEqual([
+        { id: 'low', hits: 5 * 300 },
+        { id: 'high', hits: 5 * 300 },
+        { id: 'default', hits: 0 },
+      ]);
+      expect(p.counters().stages[0]!.drops).toEqual({ acl_deny: 25 * 300 });
     } finally {
       p.close();
     }

@@ -81,6 +81,7 @@ async function main(): Promise<void> {
     hz = p.cycles().hz;
     report = () => ({
       counters: p.counters(),
+      cycles: p.cycles(),
       ...(args.case === 'acl' ? { flowgenRuleHits: p.aclHits('acl').at(-2)?.hits } : {}),
     });
     halt = async () => p.stop();
