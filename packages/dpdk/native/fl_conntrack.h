@@ -37,15 +37,15 @@ enum fl_ct_timeout {
 #define FL_CT_MAX_CAPACITY (1u << 24)
 
 struct fl_ct_conf {
-  uint32_t capacity; /* entries; rounded up to a power of two */
+  uint32_t capacity; /* flows per address family (IPv4 and IPv6 tables); a power of two up */
   uint32_t timeout_ms[FL_CT_TO_COUNT];
   uint8_t evict; /* 1: a full bucket evicts its least recently seen flow; 0: drop the new flow */
   int socket;
 };
 
 struct fl_ct_counters {
-  uint64_t entries; /* slots in use (expired ones count until reclaimed) */
-  uint64_t capacity;
+  uint64_t entries;  /* slots in use, both families (expired ones count until reclaimed) */
+  uint64_t capacity; /* per address family */
   uint64_t created;
   uint64_t expired;        /* reclaimed after their timeout */
   uint64_t evicted;        /* live flows pushed out of a full bucket */

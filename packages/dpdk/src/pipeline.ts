@@ -109,11 +109,12 @@ export interface ConntrackStage {
   kind: 'conntrack';
   name?: string;
   /**
-   * Flow table entries, rounded up to a power of two (66 bytes of hugepage memory each: a
-   * 64-byte entry and a 2-byte tag, in buckets of 16). Default 262,144 (17 MiB), for up to
-   * about 64k flows. Size it at about 4x the flows it must hold: at 2x, a few flows in a
-   * million land in a full bucket (which evicts its least recently seen flow, or drops the
-   * new one with whenFull 'drop'); at 4x practically none do.
+   * Flow table entries per address family, rounded up to a power of two: an IPv4 table and an
+   * IPv6 table of that many (hugepage memory: 34 bytes an IPv4 entry, a 32-byte slot and a
+   * 2-byte tag, 66 an IPv6 one, in buckets of 16). Default 262,144 (25 MiB for both), for up to
+   * about 64k flows of each family. Size it at about 4x the flows it must hold: at 2x, a few
+   * flows in a million land in a full bucket (which evicts its least recently seen flow, or
+   * drops the new one with whenFull 'drop'); at 4x practically none do.
    */
   capacity?: number;
   timeouts?: ConntrackTimeouts;
@@ -125,8 +126,9 @@ export interface ConntrackStage {
 }
 
 export interface ConntrackCounters {
-  /** Slots in use (expired flows count until reclaimed). */
+  /** Slots in use, both families (expired flows count until reclaimed). */
   entries: number;
+  /** Entries per address family (the table of each family has this many). */
   capacity: number;
   created: number;
   expired: number;

@@ -24,7 +24,7 @@ export const firewallConfigSchema = z
           .int()
           .min(64)
           .max(1 << 24)
-          // The pipeline's own default: room for about 64k flows (give ~4x the flows).
+          // The pipeline's own default: room for about 64k flows of each address family (give ~4x).
           .default(262_144),
         whenFull: z.enum(['evict', 'drop']).default('evict'),
         /**

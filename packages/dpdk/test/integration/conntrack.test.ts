@@ -335,23 +335,34 @@ describe.skipIf(notReady)('conntrack stage (root, hugepages, net_ring ports)', (
     }
   });
 
-  it('bounds the table: a full bucket evicts its least recently seen flow', async () => {
+  it("bounds each family's table: a full bucket evicts its least recently seen flow", async () => {
     const p = start({ capacity: 64 }, [
       { id: 'udp', action: 'permit', protocol: 'udp', srcPrefix: '10.0.0.0/24' },
+      { id: 'udp6', action: 'permit', protocol: 'udp', srcPrefix: '2001:db8:1::/48' },
     ]);
-    const flows = Array.from({ length: 400 }, (_, i) =>
-      buildPacket({ src: '10.0.0.1', dst: '192.0.2.1', sport: 10_000 + i, dport: 53 }),
-    );
-    expect((await send(inside, flows)).length).toBe(400);
+    const hosts = [
+      ['10.0.0.1', '192.0.2.1'],
+      ['2001:db8:1::1', '2001:db8:ff::1'],
+    ] as const;
+    for (const [inner, outer] of hosts) {
+      const flows = Array.from({ length: 400 }, (_, i) =>
+        buildPacket({ src: inner, dst: outer, sport: 10_000 + i, dport: 53 }),
+      );
+      expect((await send(inside, flows)).length).toBe(400);
+    }
+    // a table of 64 per family: IPv4 flows do not push out IPv6 ones, nor the reverse
     const ct = p.conntrack('ct');
-    expect(ct).toMatchObject({ capacity: 64, created: 400, entries: 64, tableFull: 0 });
-    expect(ct.evicted).toBe(400 - 64);
-    // the newest flow is still tracked (it was seen last), so its reply passes
-    expect(
-      await passes(outside, [
-        buildPacket({ src: '192.0.2.1', dst: '10.0.0.1', sport: 53, dport: 10_399 }),
-      ]),
-    ).toEqual([true]);
+    expect(ct).toMatchObject({ capacity: 64, created: 800, entries: 128, tableFull: 0 });
+    expect(ct.evicted).toBe(800 - 128);
+    // the newest flow of each family is still tracked (it was seen last), so its reply passes;
+    // the oldest was pushed out, so its reply does not
+    for (const [inner, outer] of hosts)
+      expect(
+        await passes(outside, [
+          buildPacket({ src: outer, dst: inner, sport: 53, dport: 10_399 }),
+          buildPacket({ src: outer, dst: inner, sport: 53, dport: 10_000 }),
+        ]),
+      ).toEqual([true, false]);
   });
 
   it('a full bucket reuses expired slots before evicting live flows; idle entries are swept', async () => {
