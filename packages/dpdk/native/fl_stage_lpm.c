@@ -319,10 +319,14 @@ void fl_lpm_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n
     }
     if (hits) hits[r]++;
     if (!v6) {
+      /* TTL and protocol as one 16-bit word, the TTL decremented in a register (the TTL is at
+       * least 2 here, so no borrow reaches the protocol): writing the byte and reading the word
+       * back would wait for the store to complete (no store-to-load forwarding from a narrower
+       * store), about half of this stage's time when measured. */
       uint16_t old, new, ck;
       memcpy(&old, ip + 8, 2);
-      ip[8]--;
-      memcpy(&new, ip + 8, 2);
+      new = rte_cpu_to_be_16((uint16_t)(rte_be_to_cpu_16(old) - 0x100));
+      memcpy(ip + 8, &new, 2);
       memcpy(&ck, ip + 10, 2);
       ck = csum_replace16(ck, old, new);
       memcpy(ip + 10, &ck, 2);
