@@ -26,7 +26,7 @@ import { median, withExtraCycles } from '../stats';
 import { expectedCtAclHits, expectedHits, checkHits, type HitCheck, type Window } from './checks';
 import type { NfCase, NfPlan } from './flowline-nf';
 import { FlowlineNf, KernelPeer, OvsPeer, TestpmdIo } from './peers';
-import { renderReport, type CaseResult, type Report } from './report';
+import { abComparison, renderReport, type CaseResult, type Report } from './report';
 import {
   BROAD_RULES,
   aclFlows,
@@ -933,11 +933,7 @@ function summarize(
     .filter((c) => c.addonB && samples.get(c.id)?.length)
     .map((c) => {
       const aId = c.id.slice(0, -2);
-      const a = samples.get(aId) ?? [];
-      const b = samples.get(c.id)!;
-      const n = Math.min(a.length, b.length);
-      const ratios = Array.from({ length: n }, (_, i) => a[i]!.mpps / b[i]!.mpps);
-      return { case: aId, addonB: o.abAddon!, rounds: n, ratioAOverB: median(ratios) };
+      return abComparison(aId, o.abAddon!, samples.get(aId) ?? [], samples.get(c.id)!);
     });
   return {
     benchmark: 'flowline-nf-bound',

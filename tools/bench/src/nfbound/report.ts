@@ -2,7 +2,7 @@
  * The NF-bound benchmark's report: the JSON it writes, the table it prints and an SVG bar chart
  * of the median Mpps per case (README figures come from these files).
  */
-import { formatTable } from '../stats';
+import { compare, formatTable, type Comparison } from '../stats';
 
 export interface CaseResult {
   id: string;
@@ -54,8 +54,8 @@ export interface Report {
   aclBuild: { rules: number; buildMs: number; heapBytes: number }[];
   vhost: unknown;
   failures: string[];
-  /** --ab-addon: this build's Mpps over the other build's, median of per-round ratios */
-  abCompare?: { case: string; addonB: string; rounds: number; ratioAOverB: number }[];
+  /** --ab-addon: per case, this build (candidate) against the other build (reference) */
+  abCompare?: (Comparison & { case: string; addonB: string })[];
 }
 
 const f2 = (n: number | undefined): string => (n === undefined ? '' : n.toFixed(2));
@@ -106,6 +106,24 @@ function checkText(r: CaseResult): string {
   return parts.join(', ');
 }
 
+/**
+ * --ab-addon: a case's rounds with this build against the same rounds with the other build (the
+ * reference): per-round ratios this / other, over the rounds both have.
+ */
+export function abComparison(
+  id: string,
+  addonB: string,
+  thisBuild: readonly { mpps: number }[],
+  otherBuild: readonly { mpps: number }[],
+): Comparison & { case: string; addonB: string } {
+  const n = Math.min(thisBuild.length, otherBuild.length);
+  const rounds = Array.from({ length: n }, (_, i) => ({
+    reference: otherBuild[i]!.mpps,
+    candidate: thisBuild[i]!.mpps,
+  }));
+  return { case: id, addonB, ...compare(rounds) };
+}
+
 export function renderReport(r: Report): { table: string; svg: string } {
   const rows: string[][] = [
     [
@@ -144,7 +162,7 @@ export function renderReport(r: Report): { table: string; svg: string } {
   if (r.sensitivity) lines.push('', `sensitivity control: ${r.sensitivity.note}`);
   for (const ab of r.abCompare ?? [])
     lines.push(
-      `${ab.case}: this build / ${ab.addonB} = ${ab.ratioAOverB.toFixed(3)} (median of ${ab.rounds} per-round ratios)`,
+      `${ab.case}: this build / ${ab.addonB} = ${ab.ratio.toFixed(3)} (median of ${ab.rounds} per-round ratios, ${ab.ratioMin.toFixed(3)}..${ab.ratioMax.toFixed(3)})`,
     );
   if (r.aclBuild.length) {
     lines.push(

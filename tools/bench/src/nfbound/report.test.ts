@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+
+import { abComparison, renderReport, type Report } from './report';
+
+const base: Report = {
+  benchmark: 'flowline-nf-bound',
+  date: '2026-12-05T00:00:00.000Z',
+  seconds: 1,
+  tscHz: 2.6e9,
+  frameBytes: { ipv4: 64, ipv6: 66 },
+  rounds: 3,
+  windowMs: 1000,
+  burst: 32,
+  flows: 65_536,
+  bigFlows: 1_048_576,
+  results: [],
+  aclBuild: [],
+  vhost: undefined,
+  failures: [],
+};
+
+describe('report: --ab-addon comparison', () => {
+  it("prints this build's Mpps over the other build's per case: the median of per-round ratios and their spread", () => {
+    // rounds: this build 11, 12, 9 Mpps against the other build's 10 each (and a fourth round
+    // that only this build finished, which is left out)
+    const mine = [11, 12, 9, 50].map((mpps) => ({ mpps }));
+    const other = [10, 10, 10].map((mpps) => ({ mpps }));
+    const { table } = renderReport({
+      ...base,
+      abCompare: [abComparison('ct64k', '/tmp/old.node', mine, other)],
+    });
+    expect(table).toContain(
+      'ct64k: this build / /tmp/old.node = 1.100 (median of 3 per-round ratios, 0.900..1.200)',
+    );
+  });
+
+  it('prints no comparison line without --ab-addon', () => {
+    expect(renderReport(base).table).not.toContain('this build /');
+  });
+});
