@@ -83,7 +83,16 @@ struct ct_entry {
   uint8_t epoch; /* of the ACL table that opened it (mod 256) */
 };
 _Static_assert(sizeof(struct ct_entry) == 16, "a slot: 16 bytes of head, then the key words");
-_Static_assert(16 + 2 * 8 == 32 && 16 + 5 * 8 <= 64, "IPv4 slots of 32 bytes, IPv6 of 64");
+
+/* Each family's slot size (a power of two: 1 << shift bytes) and key words. */
+#define CT_V4_SHIFT 5
+#define CT_V4_WORDS 2
+#define CT_V6_SHIFT 6
+#define CT_V6_WORDS CT_KEY_WORDS_MAX
+_Static_assert(sizeof(struct ct_entry) + CT_V4_WORDS * 8 == 1u << CT_V4_SHIFT,
+               "an IPv4 slot is its head and two key words: 32 bytes, two to a line");
+_Static_assert(sizeof(struct ct_entry) + CT_V6_WORDS * 8 <= 1u << CT_V6_SHIFT,
+               "an IPv6 slot holds its head and five key words in one line");
 
 /* A slot's tag: 15 bits of its flow's hash (the bits above the bucket index's) and a valid bit. */
 static inline uint16_t tag_of(uint32_t sig) { return (uint16_t)((sig >> 16) | 0x8000u); }
@@ -150,8 +159,8 @@ struct fl_ct *fl_ct_create(const struct fl_ct_conf *c, char *err) {
   }
   for (int f = CT_V4; f <= CT_V6; f++) {
     struct ct_tab *b = &t->tab[f];
-    b->shift = f == CT_V4 ? 5 : 6;
-    b->words = f == CT_V4 ? 2 : 5;
+    b->shift = f == CT_V4 ? CT_V4_SHIFT : CT_V6_SHIFT;
+    b->words = f == CT_V4 ? CT_V4_WORDS : CT_V6_WORDS;
     b->n_buckets = cap / FL_CT_BUCKET;
     b->mask = b->n_buckets - 1;
     size_t bytes = (size_t)cap << b->shift;
@@ -234,10 +243,10 @@ static inline void make_key(struct ct_pkt *p, const uint8_t *src, const uint8_t 
   h = rte_hash_crc_8byte(w2, h);
   h = rte_hash_crc_8byte(w3, h);
   h = rte_hash_crc_8byte(w4, h);
-  /* The hash is of the five words for both families (an IPv4 key's two zero words included: hashed
-   * without them, the CRC spread the benchmark's flows worse). CRC is linear: flows that differ
-   * in a few bits (ports counting up) would fill some buckets
-   * and leave others empty. A multiply-xorshift finaliser (murmur3's) spreads them. */
+  /* The hash is of the five words for both families (an IPv4 key's two zero words included:
+   * hashed without them, the CRC spread the benchmark's flows worse). CRC is linear: flows that
+   * differ in a few bits (ports counting up) would fill some buckets and leave others empty. A
+   * multiply-xorshift finaliser (murmur3's) spreads them. */
   h ^= h >> 16;
   h *= 0x85ebca6bu;
   h ^= h >> 13;
@@ -355,7 +364,7 @@ static inline uint32_t tag_matches(const struct ct_tab *b, size_t bi, uint32_t s
 /* Whether slot e holds the packet's flow's key (the table's number of words). */
 static inline int key_eq(const struct ct_tab *b, struct ct_entry *e, const struct ct_pkt *p) {
   const uint64_t *k = slot_key(e);
-  if (b->words == 2) return !((k[0] ^ p->k[0]) | (k[1] ^ p->k[1]));
+  if (b->words == CT_V4_WORDS) return !((k[0] ^ p->k[0]) | (k[1] ^ p->k[1]));
   return !((k[0] ^ p->k[0]) | (k[1] ^ p->k[1]) | (k[2] ^ p->k[2]) | (k[3] ^ p->k[3]) |
            (k[4] ^ p->k[4]));
 }

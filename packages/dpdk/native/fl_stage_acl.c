@@ -35,6 +35,12 @@ struct acl4_key {
 };
 _Static_assert(sizeof(struct acl4_key) == 16, "acl4_key: two 8-byte words (acl4_key_set, emc)");
 
+struct acl6_key {
+  uint8_t proto, pad[3];
+  uint8_t src[16], dst[16];
+  uint16_t sport, dport;
+};
+
 #define ACL_EMC_ENTRIES 8192 /* per worker: 256 KiB */
 #define ACL_EMC_WINDOW 4096  /* lookups over which a worker measures its hit rate */
 #define ACL_EMC_PROBE 16     /* while off, one burst in this many still looks up and fills */
@@ -117,11 +123,6 @@ static void acl4_classify(const struct fl_acl_table *t, struct acl_emc *emc, con
     emc->lookups = emc->hits = 0;
   }
 }
-struct acl6_key {
-  uint8_t proto, pad[3];
-  uint8_t src[16], dst[16];
-  uint16_t sport, dport;
-};
 
 void fl_acl_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n,
                 const struct burst *b) {
@@ -347,18 +348,6 @@ struct fl_acl_table *fl_acl_table_build(const struct fl_acl_build_conf *b,
   }
   memset(t->hits, 0, hits_size);
   uint32_t n4 = 0, n6 = 0;
-  for (uint32_t i = 0; i < n; i++) n4 += r[i].family == 4;
-  if (n4) {
-    t->emc = aligned_alloc(RTE_CACHE_LINE_SIZE, sizeof(struct acl_emc) * b->n_workers);
-    if (!t->emc) {
-      fl_fail(err, -ENOMEM, "ACL exact-match caches for %u workers", b->n_workers);
-      fl_acl_table_free(t);
-      return NULL;
-    }
-    memset(t->emc, 0, sizeof(struct acl_emc) * b->n_workers);
-    for (unsigned w = 0; w < b->n_workers; w++) t->emc[w].on = 1;
-  }
-  n4 = 0;
   for (uint32_t i = 0; i < n; i++) {
     if (r[i].family != 4 && r[i].family != 6) {
       fl_fail(err, -EINVAL, "rule %u: family must be 4 or 6, got %u", i, r[i].family);
@@ -370,6 +359,15 @@ struct fl_acl_table *fl_acl_table_build(const struct fl_acl_build_conf *b,
       n4++;
     else
       n6++;
+  }
+  if (n4) {
+    t->emc = aligned_alloc(RTE_CACHE_LINE_SIZE, sizeof(struct acl_emc) * b->n_workers);
+    if (!t->emc) {
+      fl_fail(err, -ENOMEM, "ACL exact-match caches for %u workers", b->n_workers);
+      goto bad;
+    }
+    memset(t->emc, 0, sizeof(struct acl_emc) * b->n_workers);
+    for (unsigned w = 0; w < b->n_workers; w++) t->emc[w].on = 1;
   }
   for (int fam = 4; fam <= 6; fam += 2) {
     uint32_t cnt = fam == 4 ? n4 : n6;
