@@ -29,6 +29,11 @@ export interface PortStats {
   rxBytes: number;
 }
 
+export interface FwdStats {
+  txPackets: number;
+  txDropped: number;
+}
+
 export class Testpmd {
   /** stdout, which commands and prompts are matched against; stderr interleaves into `log`. */
   private out = '';
@@ -118,6 +123,24 @@ export class Testpmd {
       txPackets: num(/TX-packets:\s*(\d+)/),
       rxBytes: num(/RX-bytes:\s*(\d+)/),
     };
+  }
+
+  /**
+   * The forwarding engine's counters since `start`, summed over the ports it forwards on: what
+   * it sent and what its tx burst did not take (a full ring: the peer is slower than it).
+   */
+  async fwdStats(): Promise<FwdStats> {
+    const s = await this.command(
+      'show fwd stats all',
+      /Accumulated forward statistics[^\n]*\n[^\n]*\n[^\n]*TX-total:\s*\d+/,
+    );
+    const acc = s.slice(s.indexOf('Accumulated forward statistics'));
+    const num = (re: RegExp): number => {
+      const m = re.exec(acc);
+      if (!m) throw new TestpmdError(`no ${re} in forward stats`, s);
+      return Number(m[1]);
+    };
+    return { txPackets: num(/TX-packets:\s*(\d+)/), txDropped: num(/TX-dropped:\s*(\d+)/) };
   }
 
   async linkUp(port = 0): Promise<boolean> {

@@ -1,0 +1,39 @@
+/**
+ * Whether the NF, not the generator, set the rate of one measured window of the vhost-user
+ * topology. The generator (testpmd flowgen) counts what its tx burst did not take: when the NF's
+ * ring is full, flowgen drops the rest and goes on. A window counts as NF-bound when, in every
+ * part of it, the generator tried to send at least GENERATOR_HEADROOM times what the ring took:
+ * it had that much to spare, so the NF's own work (and its vhost copies) set the rate. On this
+ * VM the generator's rate flips between phases (about 7 and 15 Mpps delivered); in its slow
+ * phase it tries barely more than it gets through (1.03-1.25x), in its fast phase 1.6-6.7x,
+ * and a phase can change within a window, hence the parts.
+ */
+import type { Round } from '../stats';
+
+/** How many times what the NF took the generator must have tried to send, in every part. */
+export const GENERATOR_HEADROOM = 1.5;
+
+/** One part of a window: the generator's tx counters over it. */
+export interface WindowPart {
+  /** Packets the generator's tx burst handed to the ring. */
+  sent: number;
+  /** Packets it tried to send that the full ring did not take. */
+  dropped: number;
+}
+
+/** The smallest tried/taken over a window's parts (Infinity for a part that took nothing). */
+export function headroom(parts: readonly WindowPart[]): number {
+  if (parts.length === 0) throw new RangeError('headroom needs at least one part');
+  return Math.min(...parts.map((p) => (p.sent === 0 ? Infinity : (p.sent + p.dropped) / p.sent)));
+}
+
+/** A round of the vhost topology: both windows' rates and generator headroom. */
+export interface VhostRound extends Round {
+  referenceHeadroom: number;
+  candidateHeadroom: number;
+}
+
+/** Whether both windows of a round were NF-bound. */
+export function nfBound(r: VhostRound, min = GENERATOR_HEADROOM): boolean {
+  return r.referenceHeadroom >= min && r.candidateHeadroom >= min;
+}
