@@ -267,7 +267,8 @@ int fl_pipeline_n_stages(struct fl_pipeline *p);
 int fl_pipeline_add_burn(struct fl_pipeline *p, const struct fl_burn_conf *c, char *err);
 /* Busy TSC cycles summed over workers, counted with rte_rdtsc in the worker; empty polls and
  * idle sleeps are not counted. FL_CYC_BUSY: every burst that brought packets, rx call to the
- * end of tx. The parts are timed in one burst of every FL_CYC_SAMPLE (so that timing costs
+ * end of tx (back-to-back bursts are timed end to end, the loop's few instructions between them
+ * included). The parts are timed in one burst of every FL_CYC_SAMPLE (so that timing costs
  * little): FL_CYC_RX (the rx burst call), FL_CYC_PARSE, FL_CYC_TX (sorting by fate, tx, punt,
  * free), then one per stage, with FL_CYC_SAMPLED the packets of those bursts. Returns the count
  * (FL_CYC_FIXED + stages). */

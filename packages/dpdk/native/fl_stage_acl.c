@@ -23,6 +23,7 @@
 #include <rte_acl.h>
 #include <rte_errno.h>
 #include <rte_hash_crc.h>
+#include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
 
@@ -41,9 +42,10 @@ struct acl6_key {
   uint16_t sport, dport;
 };
 
-#define ACL_EMC_ENTRIES 8192 /* per worker: 256 KiB */
-#define ACL_EMC_WINDOW 4096  /* lookups over which a worker measures its hit rate */
-#define ACL_EMC_PROBE 16     /* while off, one burst in this many still looks up and fills */
+#define ACL_EMC_ENTRIES \
+  8192 /* per worker: 256 KiB, in hugepages (64 4-KiB pages would miss the TLB) */
+#define ACL_EMC_WINDOW 4096 /* lookups over which a worker measures its hit rate */
+#define ACL_EMC_PROBE 16    /* while off, one burst in this many still looks up and fills */
 
 struct acl_emc_entry {
   uint64_t k[2];   /* the acl4_key */
@@ -70,36 +72,45 @@ struct fl_acl_table {
 
 static unsigned acl_seq;
 
-/* The key as two whole words, pad bytes zero: the exact-match cache compares words. */
-static inline void acl4_key_set(struct acl4_key *key, const struct fl_parsed *h) {
+/* The key as two whole words w, pad bytes zero: the exact-match cache compares words. */
+static inline void acl4_key_set(struct acl4_key *key, uint64_t w[2], const struct fl_parsed *h) {
   uint32_t src, dst;
   memcpy(&src, h->src, 4);
   memcpy(&dst, h->dst, 4);
-  uint64_t w[2] = {(uint64_t)h->proto | (uint64_t)src << 32,
-                   (uint64_t)dst | (uint64_t)h->sport << 32 | (uint64_t)h->dport << 48};
-  memcpy(key, w, sizeof(w));
+  w[0] = (uint64_t)h->proto | (uint64_t)src << 32;
+  w[1] = (uint64_t)dst | (uint64_t)h->sport << 32 | (uint64_t)h->dport << 48;
+  memcpy(key, w, 16);
 }
 
-/* rte_acl_classify over n IPv4 keys, through the worker's exact-match cache when it pays. */
-static void acl4_classify(const struct fl_acl_table *t, struct acl_emc *emc, const uint8_t **d,
+/* A key's slot in the exact-match cache. */
+static inline uint32_t acl4_slot(const uint64_t w[2]) {
+  return rte_hash_crc_8byte(w[1], rte_hash_crc_8byte(w[0], 0)) & (ACL_EMC_ENTRIES - 1);
+}
+
+/* The worker's exact-match cache if this burst uses it: on, or off and this is a probe burst. */
+static inline struct acl_emc *acl_emc_for_burst(const struct fl_acl_table *t, unsigned worker) {
+  if (!t->emc) return NULL;
+  struct acl_emc *emc = &t->emc[worker];
+  return emc->on || (++emc->bursts_off % ACL_EMC_PROBE) == 0 ? emc : NULL;
+}
+
+/* rte_acl_classify over n IPv4 keys, through the worker's exact-match cache when this burst uses
+ * it (emc; slot: each key's slot, its line already prefetched). */
+static void acl4_classify(const struct fl_acl_table *t, struct acl_emc *emc,
+                          const struct acl4_key *k, const uint32_t *slot, const uint8_t **d,
                           uint32_t *r, uint16_t n) {
-  if (!emc || (!emc->on && (++emc->bursts_off % ACL_EMC_PROBE) != 0)) {
+  if (!emc) {
     rte_acl_classify(t->ctx4, d, r, n, 1);
     return;
-  }
-  uint32_t slot[FL_MAX_BURST];
-  uint64_t w[FL_MAX_BURST][2];
-  for (uint16_t j = 0; j < n; j++) {
-    memcpy(w[j], d[j], 16);
-    slot[j] = rte_hash_crc_8byte(w[j][1], rte_hash_crc_8byte(w[j][0], 0)) & (ACL_EMC_ENTRIES - 1);
-    rte_prefetch0(&emc->e[slot[j]]);
   }
   const uint8_t *md[FL_MAX_BURST];
   uint32_t mr[FL_MAX_BURST];
   uint16_t mi[FL_MAX_BURST], nm = 0;
   for (uint16_t j = 0; j < n; j++) {
     const struct acl_emc_entry *e = &emc->e[slot[j]];
-    if (e->valid && !((e->k[0] ^ w[j][0]) | (e->k[1] ^ w[j][1]))) {
+    uint64_t w[2];
+    memcpy(w, &k[j], sizeof(w));
+    if (e->valid && !((e->k[0] ^ w[0]) | (e->k[1] ^ w[1]))) {
       r[j] = e->result;
     } else {
       md[nm] = d[j];
@@ -111,8 +122,7 @@ static void acl4_classify(const struct fl_acl_table *t, struct acl_emc *emc, con
     uint16_t j = mi[q];
     struct acl_emc_entry *e = &emc->e[slot[j]];
     r[j] = mr[q];
-    e->k[0] = w[j][0];
-    e->k[1] = w[j][1];
+    memcpy(e->k, &k[j], sizeof(e->k));
     e->result = mr[q];
     e->valid = 1;
   }
@@ -139,17 +149,25 @@ void fl_acl_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n
   struct acl6_key k6[FL_MAX_BURST];
   const uint8_t *d4[FL_MAX_BURST], *d6[FL_MAX_BURST];
   uint16_t i4[FL_MAX_BURST], i6[FL_MAX_BURST];
-  uint32_t r4[FL_MAX_BURST], r6[FL_MAX_BURST];
+  uint32_t r4[FL_MAX_BURST], r6[FL_MAX_BURST], slot4[FL_MAX_BURST];
   uint16_t n4 = 0, n6 = 0;
+  struct acl_emc *emc = t->ctx4 ? acl_emc_for_burst(t, b->worker) : NULL;
   /* The packets to judge: those headed out that conntrack did not pass. Tracked and untracked
    * packets mix at random, so they are picked without a branch per packet. */
   uint16_t todo[FL_MAX_BURST], cached[FL_MAX_BURST], m = 0, d = 0;
-  for (uint16_t i = 0; i < n; i++) {
-    const uint8_t fwd = pk[i].fate == FATE_FWD, denied = pk[i].tracked == FL_CT_DENIED;
-    todo[m] = i;
-    cached[d] = i;
-    m += fwd & (pk[i].tracked == FL_CT_MISS || (denied & !cached_ok));
-    d += fwd & denied & cached_ok;
+  if (!ct) { /* the same as below with no cached denials, in fewer operations */
+    for (uint16_t i = 0; i < n; i++) {
+      todo[m] = i;
+      m += (pk[i].fate == FATE_FWD) & (pk[i].tracked != FL_CT_PASS);
+    }
+  } else {
+    for (uint16_t i = 0; i < n; i++) {
+      const uint8_t fwd = pk[i].fate == FATE_FWD, denied = pk[i].tracked == FL_CT_DENIED;
+      todo[m] = i;
+      cached[d] = i;
+      m += fwd & (pk[i].tracked == FL_CT_MISS || (denied & !cached_ok));
+      d += fwd & denied & cached_ok;
+    }
   }
   c->in += (uint64_t)m + d;
   /* A cached denial: the rule that denied the flow counts the packet, as if it had judged it. */
@@ -178,7 +196,12 @@ void fl_acl_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n
     }
     if (h->l3 == FL_L3_IPV4) {
       struct acl4_key *key = &k4[n4];
-      acl4_key_set(key, h);
+      uint64_t w[2];
+      acl4_key_set(key, w, h);
+      if (emc) { /* hashed while the words are in registers; the line fetched meanwhile */
+        slot4[n4] = acl4_slot(w);
+        rte_prefetch0(&emc->e[slot4[n4]]);
+      }
       d4[n4] = (const uint8_t *)key;
       i4[n4++] = i;
     } else {
@@ -194,7 +217,7 @@ void fl_acl_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n
   }
   if (n4) {
     if (t->ctx4)
-      acl4_classify(t, t->emc ? &t->emc[b->worker] : NULL, d4, r4, n4);
+      acl4_classify(t, emc, k4, slot4, d4, r4, n4);
     else
       memset(r4, 0, sizeof(uint32_t) * n4);
   }
@@ -209,9 +232,18 @@ void fl_acl_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n
     const uint32_t *res = fam ? r6 : r4;
     const uint16_t *idx = fam ? i6 : i4;
     uint64_t denied = 0;
+    /* A rule's hits are added per run of packets it judged in a row: packets of a flow come in
+     * trains, and an increment per packet of one counter waits on the previous one's store. */
+    uint32_t run_rule = 0, run = 0;
     for (uint16_t j = 0; j < cnt; j++) {
       uint32_t r = res[j];
-      hits[r ? r - 1 : t->n]++;
+      uint32_t rule = r ? r - 1 : t->n;
+      if (rule != run_rule) {
+        hits[run_rule] += run;
+        run_rule = rule;
+        run = 0;
+      }
+      run++;
       int act = r ? t->actions[r - 1] : s->c.acl.default_action;
       struct pkt *k = &pk[idx[j]];
       /* Permits and denies mix at random: a deny is applied without a branch. */
@@ -229,6 +261,7 @@ void fl_acl_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n
         fl_ct_commit_denied(ct, &k->h, rte_pktmbuf_mtod(k->m, const uint8_t *), k->m->data_len,
                             b->now, r);
     }
+    hits[run_rule] += run;
     c->drop[FL_R_ACL_DENY] += denied;
   }
   uint64_t out = 0;
@@ -279,7 +312,7 @@ void fl_acl_table_free(struct fl_acl_table *t) {
   rte_acl_free(t->ctx6);
   free(t->actions);
   free(t->hits);
-  free(t->emc);
+  rte_free(t->emc);
   free(t);
 }
 
@@ -361,12 +394,12 @@ struct fl_acl_table *fl_acl_table_build(const struct fl_acl_build_conf *b,
       n6++;
   }
   if (n4) {
-    t->emc = aligned_alloc(RTE_CACHE_LINE_SIZE, sizeof(struct acl_emc) * b->n_workers);
+    t->emc = rte_zmalloc_socket("fl_acl_emc", sizeof(struct acl_emc) * b->n_workers,
+                                RTE_CACHE_LINE_SIZE, b->socket);
     if (!t->emc) {
       fl_fail(err, -ENOMEM, "ACL exact-match caches for %u workers", b->n_workers);
       goto bad;
     }
-    memset(t->emc, 0, sizeof(struct acl_emc) * b->n_workers);
     for (unsigned w = 0; w < b->n_workers; w++) t->emc[w].on = 1;
   }
   for (int fam = 4; fam <= 6; fam += 2) {

@@ -213,8 +213,9 @@ static inline uint32_t poll_inputs(struct worker *w, struct rte_mbuf **ms) {
   uint32_t total = 0;
   for (uint16_t i = 0; i < w->c.n_inputs; i++) {
     const struct fl_input *in = &w->c.inputs[i];
-    uint64_t t0 = rte_rdtsc();
+    uint64_t t0 = w->busy_end ? w->busy_end : rte_rdtsc();
     uint16_t n = rte_eth_rx_burst(in->port, in->queue, ms, p->c.burst);
+    w->busy_end = 0;
     if (n) {
       uint64_t t1 = 0;
       /* every burst's busy cycles are counted; its parts only in sampled bursts, so that the
@@ -226,7 +227,8 @@ static inline uint32_t poll_inputs(struct worker *w, struct rte_mbuf **ms) {
       }
       total += n;
       process(w, in->port, ms, n, t1);
-      w->cyc[FL_CYC_BUSY] += rte_rdtsc() - t0;
+      w->busy_end = rte_rdtsc();
+      w->cyc[FL_CYC_BUSY] += w->busy_end - t0;
     }
   }
   if (w->idx == 0 && !rte_ring_empty(p->inject)) {
@@ -324,6 +326,7 @@ int fl_worker_main(void *arg) {
       if (bo->share_core && total < p->c.burst) {
         sched_yield();
         w->yields++;
+        w->busy_end = 0; /* the yield is not busy */
       }
     } else if (bo->rx_mode == FL_RX_POLL || ++idle <= bo->spin_polls) {
       if (bo->share_core) {

@@ -30,6 +30,9 @@ struct worker {
   /* Busy TSC cycles (polls that returned packets only): FL_CYC_* then one per stage. */
   uint64_t cyc[FL_CYC_FIXED + MAX_STAGES];
   uint64_t bursts;
+  /* The TSC at the end of the last burst when the loop went straight on to the next poll, else
+   * 0: a busy burst then starts where the last one ended, one rdtsc a burst instead of two. */
+  uint64_t busy_end;
 };
 
 struct fl_pipeline {
