@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { GENERATOR_HEADROOM, headroom, nfBound } from './headroom';
+import { countedRounds, GENERATOR_HEADROOM, headroom, nfBound, REF_PHASE } from './headroom';
 
 describe('vhost topology: the generator headroom check', () => {
   it('is the smallest tried/taken ratio over the parts', () => {
@@ -21,5 +21,31 @@ describe('vhost topology: the generator headroom check', () => {
     expect(nfBound({ ...r, candidateHeadroom: GENERATOR_HEADROOM - 0.01 })).toBe(false);
     expect(nfBound({ ...r, referenceHeadroom: 1.1 })).toBe(false);
     expect(nfBound({ ...r, referenceHeadroom: GENERATOR_HEADROOM })).toBe(true);
+  });
+});
+
+describe('vhost topology: the rounds that count', () => {
+  const round = (reference: number, candidate: number, room = 2) => ({
+    reference,
+    candidate,
+    referenceHeadroom: room,
+    candidateHeadroom: room,
+  });
+
+  it('drops windows of a slow phase, seen in the reference, and windows without headroom', () => {
+    // the run: the reference at about 15 Mpps in its fast phase, 6.5 in the phase where every
+    // NF sits at that rate whatever its work
+    const acl = [round(15, 12.6), round(6.5, 6.4), round(14.8, 12.4), round(15.1, 15, 1.1)];
+    const fwd = [round(15.2, 16), round(14.9, 15.8), round(6.4, 6.5)];
+    const counted = countedRounds([acl, fwd], acl);
+    expect(counted.map((x) => x.candidate)).toEqual([12.6, 12.4]);
+    expect(countedRounds([acl, fwd], fwd).map((x) => x.candidate)).toEqual([16, 15.8]);
+  });
+
+  it('keeps a reference at REF_PHASE of the 90th percentile and nothing from an empty run', () => {
+    const at = (f: number) => round(10 * f, 9);
+    const runs = [at(1), at(1), at(1), at(1), at(REF_PHASE), at(REF_PHASE - 0.01)];
+    expect(countedRounds([runs], runs)).toHaveLength(5);
+    expect(countedRounds([], [])).toEqual([]);
   });
 });

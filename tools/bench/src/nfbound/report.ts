@@ -186,7 +186,7 @@ export function renderReport(r: Report): { table: string; svg: string } {
           ratio: number;
           target?: number;
           met?: boolean;
-          nfBoundRounds?: number;
+          countedRounds?: number;
           triedRounds?: number;
         }[];
         control?: { note: string };
@@ -198,10 +198,10 @@ export function renderReport(r: Report): { table: string; svg: string } {
       '',
       'vhost-user topology (NF is the net_vhost side and does the copies; testpmd flowgen generates):',
       formatTable([
-        ['case', 'NF-bound rounds', 'Mpps', 'testpmd io Mpps', 'ratio', 'target'],
+        ['case', 'rounds counted', 'Mpps', 'testpmd io Mpps', 'ratio', 'target'],
         ...v.results.map((x) => [
           x.label,
-          x.triedRounds !== undefined ? `${x.nfBoundRounds ?? 0}/${x.triedRounds}` : '',
+          x.triedRounds !== undefined ? `${x.countedRounds ?? 0}/${x.triedRounds}` : '',
           f2(x.candidateMedian),
           f2(x.referenceMedian),
           x.ratio.toFixed(3),
