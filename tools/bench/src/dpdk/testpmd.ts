@@ -4,6 +4,8 @@
  * --file-prefix and --in-memory, so nothing is left in /dev/hugepages when it ends.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import * as path from 'node:path';
 
 export class TestpmdError extends Error {
   constructor(
@@ -41,7 +43,11 @@ export class Testpmd {
   private waiters: (() => void)[] = [];
   private exited: Promise<number | null>;
 
-  private constructor(private readonly child: ChildProcess) {
+  private constructor(
+    private readonly child: ChildProcess,
+    /** The EAL's runtime directory (its --file-prefix under /var/run/dpdk), or undefined. */
+    private readonly runtimeDir?: string,
+  ) {
     child.stdout?.on('data', (b: Buffer) => {
       this.out += b.toString('utf8');
       this.all += b.toString('utf8');
@@ -51,6 +57,9 @@ export class Testpmd {
     this.exited = new Promise((resolve) =>
       child.once('exit', (code) => {
         for (const w of this.waiters.splice(0)) w();
+        // testpmd leaves its EAL runtime directory behind (it runs with --in-memory: nothing
+        // else is in it); a prefix is this instance's own, so nobody else is using it
+        if (this.runtimeDir) rmSync(this.runtimeDir, { recursive: true, force: true });
         resolve(code);
       }),
     );
@@ -65,7 +74,7 @@ export class Testpmd {
         stdio: ['pipe', 'pipe', 'pipe'],
       },
     );
-    return new Testpmd(child);
+    return new Testpmd(child, runtimeDirOf(o.eal));
   }
 
   get pid(): number | undefined {
@@ -160,4 +169,16 @@ export class Testpmd {
     this.child.kill('SIGKILL');
     await this.exited;
   }
+}
+
+/**
+ * The runtime directory an EAL with these arguments makes: /var/run/dpdk/<file-prefix> for root
+ * (DPDK's rule), only for a prefix that is one plain name (never a path read from elsewhere).
+ */
+export function runtimeDirOf(eal: readonly string[]): string | undefined {
+  const i = eal.indexOf('--file-prefix');
+  const prefix = i >= 0 ? eal[i + 1] : undefined;
+  if (!prefix || !/^[A-Za-z0-9_.-]+$/.test(prefix) || prefix.startsWith('.')) return undefined;
+  if (process.getuid?.() !== 0) return undefined;
+  return path.join('/var/run/dpdk', prefix);
 }
