@@ -42,8 +42,8 @@ struct acl6_key {
   uint16_t sport, dport;
 };
 
-#define ACL_EMC_ENTRIES \
-  8192 /* per worker: 256 KiB, in hugepages (64 4-KiB pages would miss the TLB) */
+/* Per worker: 256 KiB, in hugepages (in 4-KiB pages it would take 64 TLB entries). */
+#define ACL_EMC_ENTRIES 8192
 #define ACL_EMC_WINDOW 4096 /* lookups over which a worker measures its hit rate */
 #define ACL_EMC_PROBE 16    /* while off, one burst in this many still looks up and fills */
 
