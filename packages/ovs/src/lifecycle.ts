@@ -215,12 +215,17 @@ export async function startOvsDpdk(options: OvsDpdkOptions): Promise<OvsDpdk> {
   let client: OvsdbClient | undefined;
   let underlay: Underlay | undefined;
 
-  const removeHugepageFiles = async (): Promise<void> => {
+  // What ovs-vswitchd's EAL leaves once it has exited: its hugepage files and its runtime
+  // directory (/var/run/dpdk/<prefix>, which DPDK does not remove), the latter for a prefix
+  // that is one plain name (a caller's option is not trusted to be one).
+  const removeEalLeftovers = async (): Promise<void> => {
     const dir = '/dev/hugepages';
     const files = await readdir(dir).catch(() => [] as string[]);
     await Promise.all(
       files.filter((f) => f.startsWith(filePrefix)).map((f) => rm(join(dir, f), { force: true })),
     );
+    if (/^[A-Za-z0-9_-][A-Za-z0-9_.-]*$/.test(filePrefix))
+      await rm(join('/var/run/dpdk', filePrefix), { recursive: true, force: true });
   };
 
   const stopAll = async (): Promise<void> => {
@@ -232,7 +237,7 @@ export async function startOvsDpdk(options: OvsDpdkOptions): Promise<OvsDpdk> {
       await run('ip', ['netns', 'del', netns]).catch((err) =>
         log.warn('netns del failed', { err }),
       );
-    await removeHugepageFiles();
+    await removeEalLeftovers();
     if (!options.keepRunDir) await rm(runDir, { recursive: true, force: true });
     log.info('stopped', { runDir });
   };
@@ -390,7 +395,7 @@ export async function startOvsDpdk(options: OvsDpdkOptions): Promise<OvsDpdk> {
     ...(underlay ? { underlay } : {}),
     async restartVswitchd() {
       if (vswitchd) await stopDaemon(vswitchd, log);
-      await removeHugepageFiles();
+      await removeEalLeftovers();
       await vs().bumpConfig();
       vswitchd = startDaemon('ovs-vswitchd', vswitchdArgv(), vswitchdLog, log);
       await waitReady();

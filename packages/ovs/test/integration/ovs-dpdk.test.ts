@@ -1,3 +1,4 @@
+import { existsSync, readdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   OvsCommandError,
@@ -113,4 +114,12 @@ describe('private OVS-DPDK (integration)', () => {
     await ovs.openflow.applyFlows(['priority=1,actions=drop']);
     expect(await ovs.openflow.dumpFlows()).toHaveLength(1);
   }, 90_000);
+
+  it('stop leaves no EAL runtime directory or hugepage file behind', async () => {
+    const runtime = `/var/run/dpdk/${ovs.filePrefix}`;
+    expect(existsSync(runtime)).toBe(true); // ovs-vswitchd's EAL made it
+    await ovs.stop();
+    expect(existsSync(runtime)).toBe(false);
+    expect(readdirSync('/dev/hugepages').filter((f) => f.startsWith(ovs.filePrefix))).toEqual([]);
+  }, 60_000);
 });

@@ -5,7 +5,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import * as path from 'node:path';
+
+import { leftoverFiles } from '@flowline/dpdk';
 
 export class TestpmdError extends Error {
   constructor(
@@ -45,8 +46,8 @@ export class Testpmd {
 
   private constructor(
     private readonly child: ChildProcess,
-    /** The EAL's runtime directory (its --file-prefix under /var/run/dpdk), or undefined. */
-    private readonly runtimeDir?: string,
+    /** The EAL's --file-prefix arguments: what it leaves is removed once it has exited. */
+    private readonly eal: readonly string[] = [],
   ) {
     child.stdout?.on('data', (b: Buffer) => {
       this.out += b.toString('utf8');
@@ -57,9 +58,9 @@ export class Testpmd {
     this.exited = new Promise((resolve) =>
       child.once('exit', (code) => {
         for (const w of this.waiters.splice(0)) w();
-        // testpmd leaves its EAL runtime directory behind (it runs with --in-memory: nothing
-        // else is in it); a prefix is this instance's own, so nobody else is using it
-        if (this.runtimeDir) rmSync(this.runtimeDir, { recursive: true, force: true });
+        // testpmd leaves its EAL runtime directory behind; the prefix is this instance's own,
+        // so once it has exited nobody else is using it
+        for (const f of ealLeftovers(this.eal)) rmSync(f, { recursive: true, force: true });
         resolve(code);
       }),
     );
@@ -74,7 +75,7 @@ export class Testpmd {
         stdio: ['pipe', 'pipe', 'pipe'],
       },
     );
-    return new Testpmd(child, runtimeDirOf(o.eal));
+    return new Testpmd(child, o.eal);
   }
 
   get pid(): number | undefined {
@@ -172,13 +173,13 @@ export class Testpmd {
 }
 
 /**
- * The runtime directory an EAL with these arguments makes: /var/run/dpdk/<file-prefix> for root
- * (DPDK's rule), only for a prefix that is one plain name (never a path read from elsewhere).
+ * What an EAL with these arguments leaves behind (the package's leftoverFiles: its runtime
+ * directory, hugepage files), for a --file-prefix that is one plain name only: a prefix that is
+ * a path, or none, yields nothing to remove.
  */
-export function runtimeDirOf(eal: readonly string[]): string | undefined {
+export function ealLeftovers(eal: readonly string[]): string[] {
   const i = eal.indexOf('--file-prefix');
   const prefix = i >= 0 ? eal[i + 1] : undefined;
-  if (!prefix || !/^[A-Za-z0-9_.-]+$/.test(prefix) || prefix.startsWith('.')) return undefined;
-  if (process.getuid?.() !== 0) return undefined;
-  return path.join('/var/run/dpdk', prefix);
+  if (!prefix || !/^[A-Za-z0-9_.-]+$/.test(prefix) || prefix.startsWith('.')) return [];
+  return leftoverFiles(prefix);
 }
