@@ -68,7 +68,7 @@ describe('podEnv', () => {
 });
 
 describe('clearDeadProcess', () => {
-  it('removes its hugepage files, its sockets and its gRPC socket, and nothing else', () => {
+  it('removes its hugepage files, its EAL runtime directory, its sockets and its gRPC socket, and nothing else (pod fw2 keeps its own)', () => {
     const paths = nodePaths(dir);
     const huge = join(dir, 'huge');
     const sockets = podSocketDir(paths, 'default', 'fw');
@@ -80,12 +80,17 @@ describe('clearDeadProcess', () => {
       grpcAddress: podGrpcAddress(paths, 'default', 'fw'),
       filePrefix: podFilePrefix('default', 'fw'),
     } as PodRecord;
-    for (const f of ['flpod_default_fw.map_0', 'flpod_default_rt.map_0'])
+    // DPDK's names: <EAL prefix>map_<n>, the NF's EAL prefix the pod's with -<pid>
+    for (const f of ['flpod_default_fw-41map_0', 'flpod_default_fw2-42map_0'])
       writeFileSync(join(huge, f), '');
+    const ealRun = join(dir, 'run-dpdk');
+    for (const d of ['flpod_default_fw-41', 'flpod_default_fw2-42'])
+      mkdirSync(join(ealRun, d), { recursive: true });
     for (const f of ['net1.sock', 'net1.json']) writeFileSync(join(sockets, f), '');
     writeFileSync(join(podDir, 'grpc.sock'), '');
-    expect(clearDeadProcess(huge, paths, pod)).toBe(1);
-    expect(readdirSync(huge)).toEqual(['flpod_default_rt.map_0']);
+    expect(clearDeadProcess(huge, paths, pod, ealRun)).toBe(1);
+    expect(readdirSync(huge)).toEqual(['flpod_default_fw2-42map_0']);
+    expect(readdirSync(ealRun)).toEqual(['flpod_default_fw2-42']);
     expect(readdirSync(sockets)).toEqual(['net1.json']);
     expect(existsSync(join(podDir, 'grpc.sock'))).toBe(false);
   });
@@ -97,6 +102,6 @@ describe('clearDeadProcess', () => {
       grpcAddress: 'unix:///nonexistent/grpc.sock',
       filePrefix: 'flpod_default_fw',
     } as PodRecord;
-    expect(clearDeadProcess(join(dir, 'none'), nodePaths(dir), pod)).toBe(0);
+    expect(clearDeadProcess(join(dir, 'none'), nodePaths(dir), pod, join(dir, 'no-run'))).toBe(0);
   });
 });

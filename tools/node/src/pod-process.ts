@@ -6,7 +6,7 @@ import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveCommand } from './commands';
 import type { NodeConfig, NodePaths } from './config';
-import { removeHugepageFiles } from './hugepages';
+import { removeEalRuntimeDirs, removeHugepageFiles } from './hugepages';
 import type { PodSpec } from './manifest';
 import type { NodeContext } from './node-context';
 import { podLogFile, podSocketDir } from './pod-names';
@@ -67,12 +67,19 @@ export function startPodProcess(
 }
 
 /**
- * What a dead process leaves that would stop the next from starting: its hugepage files, its
- * virtio-user sockets (a new server cannot bind over them; the switch side reconnects once the
- * new process listens) and its gRPC socket. Returns how many hugepage files it removed.
+ * What a dead process leaves that would stop the next from starting: its hugepage files (and its
+ * EAL runtime directory), its virtio-user sockets (a new server cannot bind over them; the switch
+ * side reconnects once the new process listens) and its gRPC socket. Returns how many hugepage
+ * files it removed.
  */
-export function clearDeadProcess(hugepagesDir: string, paths: NodePaths, pod: PodRecord): number {
+export function clearDeadProcess(
+  hugepagesDir: string,
+  paths: NodePaths,
+  pod: PodRecord,
+  ealRunDir = '/var/run/dpdk',
+): number {
   const removed = removeHugepageFiles(hugepagesDir, pod.filePrefix);
+  removeEalRuntimeDirs(pod.filePrefix, 'one', ealRunDir);
   const podDir = podSocketDir(paths, pod.namespace, pod.name);
   for (const f of existsSync(podDir) ? readdirSync(podDir) : [])
     if (f.endsWith('.sock')) rmSync(join(podDir, f), { force: true });

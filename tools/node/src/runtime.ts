@@ -27,7 +27,7 @@ import type { NodeConfig, NodePaths } from './config';
 import { writeNfAddresses } from './derived-files';
 import { NodeDevicePlugin } from './device-plugin';
 import { NodeStepError } from './errors';
-import { removeHugepageFiles } from './hugepages';
+import { removeEalRuntimeDirs, removeHugepageFiles } from './hugepages';
 import { type PodSpec, podKey } from './manifest';
 import type { NodeContext } from './node-context';
 import { OVS_FILE_PREFIX, startSwitch, stopSwitch, superviseSwitch } from './ovs-switch';
@@ -221,6 +221,7 @@ export class NodeRuntime implements NodeContext {
     moveNetdevsBack(pod);
     removePodSandbox(this.paths, pod, report);
     report.hugepageFiles += removeHugepageFiles(this.config.hugepagesDir, pod.filePrefix);
+    removeEalRuntimeDirs(pod.filePrefix);
     return report;
   }
 
@@ -240,8 +241,10 @@ export class NodeRuntime implements NodeContext {
     await this.devicePlugin.stop(report);
     await stopSwitch(this.ovs, this.state.ovs, this.log, report);
     this.ovs = undefined;
-    report.hugepageFiles += removeHugepageFiles(this.config.hugepagesDir, POD_FILE_PREFIX);
-    report.hugepageFiles += removeHugepageFiles(this.config.hugepagesDir, OVS_FILE_PREFIX);
+    for (const prefix of [POD_FILE_PREFIX, OVS_FILE_PREFIX]) {
+      report.hugepageFiles += removeHugepageFiles(this.config.hugepagesDir, prefix, 'family');
+      removeEalRuntimeDirs(prefix, 'family');
+    }
     const p = this.paths;
     for (const d of [
       ...runtimeDirs(p),
