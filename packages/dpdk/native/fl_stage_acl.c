@@ -94,11 +94,10 @@ static inline struct acl_emc *acl_emc_for_burst(const struct fl_acl_table *t, un
   return emc->on || (++emc->bursts_off % ACL_EMC_PROBE) == 0 ? emc : NULL;
 }
 
-/* rte_acl_classify over n IPv4 keys, through the worker's exact-match cache when this burst uses
- * it (emc; slot: each key's slot, its line already prefetched). */
-static void acl4_classify(const struct fl_acl_table *t, struct acl_emc *emc,
-                          const struct acl4_key *k, const uint32_t *slot, const uint8_t **d,
-                          uint32_t *r, uint16_t n) {
+/* rte_acl_classify over n IPv4 keys (d: struct acl4_key each), through the worker's exact-match
+ * cache when this burst uses it (emc; slot: each key's slot, its line already prefetched). */
+static void acl4_classify(const struct fl_acl_table *t, struct acl_emc *emc, const uint32_t *slot,
+                          const uint8_t **d, uint32_t *r, uint16_t n) {
   if (!emc) {
     rte_acl_classify(t->ctx4, d, r, n, 1);
     return;
@@ -109,7 +108,7 @@ static void acl4_classify(const struct fl_acl_table *t, struct acl_emc *emc,
   for (uint16_t j = 0; j < n; j++) {
     const struct acl_emc_entry *e = &emc->e[slot[j]];
     uint64_t w[2];
-    memcpy(w, &k[j], sizeof(w));
+    memcpy(w, d[j], sizeof(w));
     if (e->valid && !((e->k[0] ^ w[0]) | (e->k[1] ^ w[1]))) {
       r[j] = e->result;
     } else {
@@ -122,7 +121,7 @@ static void acl4_classify(const struct fl_acl_table *t, struct acl_emc *emc,
     uint16_t j = mi[q];
     struct acl_emc_entry *e = &emc->e[slot[j]];
     r[j] = mr[q];
-    memcpy(e->k, &k[j], sizeof(e->k));
+    memcpy(e->k, d[j], sizeof(e->k));
     e->result = mr[q];
     e->valid = 1;
   }
@@ -217,7 +216,7 @@ void fl_acl_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n
   }
   if (n4) {
     if (t->ctx4)
-      acl4_classify(t, emc, k4, slot4, d4, r4, n4);
+      acl4_classify(t, emc, slot4, d4, r4, n4);
     else
       memset(r4, 0, sizeof(uint32_t) * n4);
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { buildEalArgs, explainEalLog } from './eal';
+import { buildEalArgs, explainEalLog, leftoverFiles } from './eal';
 import { EalOptionError } from './errors';
 
 describe('buildEalArgs', () => {
@@ -67,6 +67,7 @@ describe('buildEalArgs', () => {
     [{ filePrefix: 'x', lcores: [0, 2] }, 'lcores', /core 2 does not exist.*0\.\.1/],
     [{ filePrefix: 'x', lcores: [1, 1] }, 'lcores', /twice/],
     [{ filePrefix: 'a b' }, 'filePrefix', /characters/],
+    [{ filePrefix: '..' }, 'filePrefix', /not starting with/],
     [{ filePrefix: 'x', memoryMb: -1 }, 'memoryMb', /positive/],
     [{ filePrefix: 'x', hugeDir: 'rel' }, 'hugeDir', /absolute/],
     [{ filePrefix: 'x', noHuge: true, hugeDir: '/dev/hugepages' }, 'hugeDir', /noHuge/],
@@ -97,5 +98,13 @@ describe('explainEalLog', () => {
     expect(explainEalLog('EAL: invalid core list syntax').argument).toBe('-l');
     expect(explainEalLog('EAL: Cannot get hugepage information.').argument).toBe('-m');
     expect(explainEalLog('EAL: Detected NUMA nodes: 1').argument).toBeUndefined();
+  });
+});
+
+describe('leftoverFiles', () => {
+  it('names nothing for a prefix that is not one plain name (callers remove what it names)', () => {
+    // '..' would name /var/run, 'a/b' a path under another prefix's directory
+    for (const p of ['..', '.', '../etc', 'a/b', ''])
+      expect(leftoverFiles(p, '/nonexistent-huge')).toEqual([]);
   });
 });

@@ -40,7 +40,8 @@ export interface EalOptions {
   extraArgs?: string[];
 }
 
-const PREFIX_RE = /^[A-Za-z0-9_.-]{1,64}$/;
+/** A --file-prefix: one plain name (it names /var/run/dpdk/<prefix>, so never "." or ".."). */
+const PREFIX_RE = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$/;
 
 function check(cond: boolean, option: string, value: unknown, reason: string): void {
   if (!cond) throw new EalOptionError(option, value, reason);
@@ -65,7 +66,7 @@ export function buildEalArgs(opts: EalOptions, hostCpus = cpus().length): string
     typeof opts.filePrefix === 'string' && PREFIX_RE.test(opts.filePrefix),
     'filePrefix',
     opts.filePrefix,
-    'use 1-64 characters of [A-Za-z0-9_.-], unique per process (e.g. "fl-<name>-<pid>")',
+    'use 1-64 characters of [A-Za-z0-9_.-], not starting with ".", unique per process (e.g. "fl-<name>-<pid>")',
   );
   args.push('--file-prefix', opts.filePrefix);
 
@@ -159,9 +160,13 @@ export function explainEalLog(log: string): { argument?: string; lines: string[]
   return { lines };
 }
 
-/** Hugepage files (and the runtime directory) that an EAL with this prefix left behind. */
+/**
+ * Hugepage files (and the runtime directory) that an EAL with this prefix left behind; nothing
+ * for a prefix that is not one plain name (callers remove what this returns).
+ */
 export function leftoverFiles(filePrefix: string, hugeDir = '/dev/hugepages'): string[] {
   const out: string[] = [];
+  if (!PREFIX_RE.test(filePrefix)) return out;
   if (existsSync(hugeDir))
     for (const f of readdirSync(hugeDir))
       if (f.startsWith(`${filePrefix}map_`) || f.startsWith(`${filePrefix}seg`))

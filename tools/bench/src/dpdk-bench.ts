@@ -17,8 +17,9 @@
  * 15 Mpps for tens of seconds) falls on every case alike. A case's round counts when the
  * generator had headroom in both its windows (headroom.ts) and the reference ran at the
  * machine's speed (REF_PHASE); rounds go on until every case has --rounds that count or three
- * times that were tried, and the sensitivity control is taken over the rounds that count. The report gives medians and the median of the per-round ratios. Throughput is what
- * the generator receives back per second.
+ * times that were tried, and the sensitivity control is taken over the rounds that count. The
+ * report gives medians and the median of the per-round ratios. Throughput is what the generator
+ * receives back per second.
  *
  * Run (root, hugepages; other dataplane users must be stopped, hence the lock):
  *   npm run bench:dpdk -w tools/bench [-- --rounds 5]   (takes the dataplane lock itself)
@@ -105,7 +106,7 @@ const NF_ENTRY = existsSync(path.join(__dirname, 'dpdk', 'nf.ts'))
 /** Parts of a window over which the generator's headroom is checked (headroom.ts). */
 const WINDOW_PARTS = 4;
 /** Rounds that count a case needs for its ratio to count. */
-const MIN_NF_BOUND = 3;
+const MIN_COUNTED = 3;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -300,11 +301,11 @@ async function main(): Promise<void> {
   // The sensitivity control: (e) must cost CONTROL_BURN_CYCLES per packet more than (a). When
   // the generator, not the NF, sets the rate, the drop does not show and the ratios say
   // nothing about the NF (its targets are then not measured, rather than met). Only the rounds
-  // that count enter it and the ratios; a case with fewer than MIN_NF_BOUND of them is reported
+  // that count enter it and the ratios; a case with fewer than MIN_COUNTED of them is reported
   // from all its rounds, and its target is not measured.
   const enough = (c: NfCase): VhostRound[] | undefined => {
-    const b = rounds.has(c) ? counted(c) : undefined;
-    return b && b.length >= Math.min(MIN_NF_BOUND, o.rounds) ? b : undefined;
+    const b = rounds.has(c) ? counted(c) : [];
+    return b.length >= Math.min(MIN_COUNTED, o.rounds) ? b : undefined;
   };
   const control = sensitivity(enough('forward'), enough('burn'), tscHz);
   const results = o.cases.map((c) => {
@@ -346,7 +347,7 @@ async function main(): Promise<void> {
   ];
   const controlNote =
     control?.note ??
-    `sensitivity control: fewer than ${MIN_NF_BOUND} rounds of (a) and (e) count (generator headroom of ${GENERATOR_HEADROOM}x in both windows, the reference at ${REF_PHASE} of its 90th percentile): targets not measured`;
+    `sensitivity control: fewer than ${MIN_COUNTED} rounds of (a) and (e) count (generator headroom of ${GENERATOR_HEADROOM}x in both windows, the reference at ${REF_PHASE} of its 90th percentile): targets not measured`;
   process.stdout.write(`\n${formatTable(rows)}\n\n${controlNote}\n\n`);
   process.stdout.write(
     `${JSON.stringify({

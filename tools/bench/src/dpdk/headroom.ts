@@ -5,7 +5,7 @@
  * part of it, the generator tried to send at least GENERATOR_HEADROOM times what the ring took:
  * it had that much to spare, so the NF's own work (and its vhost copies) set the rate. On this
  * VM the generator's rate flips between phases (about 7 and 15 Mpps delivered); in its slow
- * phase it tries barely more than it gets through (1.03-1.25x), in its fast phase 1.6-6.7x,
+ * phase it tries barely more than it gets through (1.00-1.27x), in its fast phase 1.6-6.6x,
  * and a phase can change within a window, hence the parts.
  */
 import { percentile, type Round } from '../stats';

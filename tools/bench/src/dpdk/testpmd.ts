@@ -173,13 +173,11 @@ export class Testpmd {
 }
 
 /**
- * What an EAL with these arguments leaves behind (the package's leftoverFiles: its runtime
- * directory, hugepage files), for a --file-prefix that is one plain name only: a prefix that is
- * a path, or none, yields nothing to remove.
+ * What an EAL with these arguments leaves behind: the package's leftoverFiles for its
+ * --file-prefix (nothing for none, or for a prefix that is not one plain name).
  */
 export function ealLeftovers(eal: readonly string[]): string[] {
   const i = eal.indexOf('--file-prefix');
   const prefix = i >= 0 ? eal[i + 1] : undefined;
-  if (!prefix || !/^[A-Za-z0-9_.-]+$/.test(prefix) || prefix.startsWith('.')) return [];
-  return leftoverFiles(prefix);
+  return prefix ? leftoverFiles(prefix) : [];
 }
