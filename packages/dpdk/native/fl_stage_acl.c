@@ -1,11 +1,12 @@
 /*
  * The ACL stage on rte_acl: IPv4/IPv6 5-tuple rules (prefixes, port ranges, protocol, priority)
- * with per-rule hit counters, and its tables. Per burst one pass gathers the keys of the packets
- * to judge, one rte_acl_classify per family judges them together, and a last pass applies the
- * actions. Packets the paired conntrack stage tracks skip it, and those of flows whose denial
- * it caches are dropped and counted against their rule without a lookup; its permits open flows
- * there and its denials of TCP and UDP flows are cached there. A table is built aside on any thread
- * (fl_acl_table_build) and swapped in by fl_pipeline.c under RCU.
+ * with per-rule hit counters, and its tables. Per burst one pass gathers the packets to judge
+ * (rte_acl reads its key from their parsed records), one rte_acl_classify per family judges them
+ * together, and a last pass applies the actions. Packets the paired conntrack stage tracks skip it,
+ * and those of flows whose denial it caches are dropped and counted against their rule without a
+ * lookup; its permits open flows there and its denials of TCP and UDP flows are cached there. A
+ * table is built aside on any thread (fl_acl_table_build) and swapped in by fl_pipeline.c under
+ * RCU.
  *
  * In front of rte_acl, each worker has an exact-match cache of IPv4 keys and their results (the
  * idea of OVS-DPDK's EMC): a packet whose 5-tuple was judged lately takes its result from one
@@ -15,12 +16,14 @@
  * ACL_EMC_PROBE, which keeps measuring (64k flows in turn, or conntrack in front, never hit).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <rte_acl.h>
+#include <rte_branch_prediction.h>
 #include <rte_errno.h>
 #include <rte_hash_crc.h>
 #include <rte_malloc.h>
@@ -29,18 +32,17 @@
 
 #include "fl_stage.h"
 
-struct acl4_key {
-  uint8_t proto, pad[3];
-  uint32_t src, dst;
-  uint16_t sport, dport;
-};
-_Static_assert(sizeof(struct acl4_key) == 16, "acl4_key: two 8-byte words (acl4_key_set, emc)");
-
-struct acl6_key {
-  uint8_t proto, pad[3];
-  uint8_t src[16], dst[16];
-  uint16_t sport, dport;
-};
+/* rte_acl reads its key straight from the packet's parsed record (struct fl_parsed): the protocol
+ * (the one-byte first field), source and destination (one 4-byte input each for IPv4, four for
+ * IPv6) and the two ports (one input). */
+#define ACL_KEY_PROTO offsetof(struct fl_parsed, proto)
+#define ACL_KEY_SRC offsetof(struct fl_parsed, src)
+#define ACL_KEY_DST offsetof(struct fl_parsed, dst)
+#define ACL_KEY_SPORT offsetof(struct fl_parsed, sport)
+#define ACL_KEY_DPORT offsetof(struct fl_parsed, dport)
+_Static_assert(offsetof(struct fl_parsed, dport) == offsetof(struct fl_parsed, sport) + 2 &&
+                   offsetof(struct fl_parsed, src) == offsetof(struct fl_parsed, sport) + 4,
+               "the ports and the IPv4 source are one 8-byte word (acl4_words)");
 
 /* Per worker: 256 KiB, in hugepages (in 4-KiB pages it would take 64 TLB entries). */
 #define ACL_EMC_ENTRIES 8192
@@ -48,7 +50,7 @@ struct acl6_key {
 #define ACL_EMC_PROBE 16    /* while off, one burst in this many still looks up and fills */
 
 struct acl_emc_entry {
-  uint64_t k[2];   /* the acl4_key */
+  uint64_t k[2];   /* acl4_words */
   uint32_t result; /* rte_acl's: the rule's userdata, 0 for none */
   uint32_t valid;
   uint64_t pad;
@@ -72,14 +74,13 @@ struct fl_acl_table {
 
 static unsigned acl_seq;
 
-/* The key as two whole words w, pad bytes zero: the exact-match cache compares words. */
-static inline void acl4_key_set(struct acl4_key *key, uint64_t w[2], const struct fl_parsed *h) {
-  uint32_t src, dst;
-  memcpy(&src, h->src, 4);
+/* An IPv4 record's 5-tuple as two words, the exact-match cache's key: ports and source, then
+ * destination and protocol. */
+static inline void acl4_words(const struct fl_parsed *h, uint64_t w[2]) {
+  uint32_t dst;
+  memcpy(&w[0], &h->sport, 8);
   memcpy(&dst, h->dst, 4);
-  w[0] = (uint64_t)h->proto | (uint64_t)src << 32;
-  w[1] = (uint64_t)dst | (uint64_t)h->sport << 32 | (uint64_t)h->dport << 48;
-  memcpy(key, w, 16);
+  w[1] = (uint64_t)dst | (uint64_t)h->proto << 32;
 }
 
 /* A key's slot in the exact-match cache. */
@@ -94,10 +95,10 @@ static inline struct acl_emc *acl_emc_for_burst(const struct fl_acl_table *t, un
   return emc->on || (++emc->bursts_off % ACL_EMC_PROBE) == 0 ? emc : NULL;
 }
 
-/* rte_acl_classify over n IPv4 keys (d: struct acl4_key each), through the worker's exact-match
- * cache when this burst uses it (emc; slot: each key's slot, its line already prefetched). */
+/* rte_acl_classify over n IPv4 records (d), through the worker's exact-match cache when this
+ * burst uses it (emc; w: each record's acl4_words, slot: their slot, its line already fetched). */
 static void acl4_classify(const struct fl_acl_table *t, struct acl_emc *emc, const uint32_t *slot,
-                          const uint8_t **d, uint32_t *r, uint16_t n) {
+                          const uint64_t (*w)[2], const uint8_t **d, uint32_t *r, uint16_t n) {
   if (!emc) {
     rte_acl_classify(t->ctx4, d, r, n, 1);
     return;
@@ -107,9 +108,7 @@ static void acl4_classify(const struct fl_acl_table *t, struct acl_emc *emc, con
   uint16_t mi[FL_MAX_BURST], nm = 0;
   for (uint16_t j = 0; j < n; j++) {
     const struct acl_emc_entry *e = &emc->e[slot[j]];
-    uint64_t w[2];
-    memcpy(w, d[j], sizeof(w));
-    if (e->valid && !((e->k[0] ^ w[0]) | (e->k[1] ^ w[1]))) {
+    if (e->valid && !((e->k[0] ^ w[j][0]) | (e->k[1] ^ w[j][1]))) {
       r[j] = e->result;
     } else {
       md[nm] = d[j];
@@ -121,7 +120,8 @@ static void acl4_classify(const struct fl_acl_table *t, struct acl_emc *emc, con
     uint16_t j = mi[q];
     struct acl_emc_entry *e = &emc->e[slot[j]];
     r[j] = mr[q];
-    memcpy(e->k, d[j], sizeof(e->k));
+    e->k[0] = w[j][0];
+    e->k[1] = w[j][1];
     e->result = mr[q];
     e->valid = 1;
   }
@@ -133,33 +133,119 @@ static void acl4_classify(const struct fl_acl_table *t, struct acl_emc *emc, con
   }
 }
 
+/* The packets of one burst the stage looks up, by family: their records (rte_acl's keys) and
+ * indexes in the burst, and for IPv4 the exact-match cache's words and slots. */
+struct acl_lookups {
+  const uint8_t *d4[FL_MAX_BURST], *d6[FL_MAX_BURST];
+  uint16_t i4[FL_MAX_BURST], i6[FL_MAX_BURST];
+  uint64_t w4[FL_MAX_BURST][2];
+  uint32_t slot4[FL_MAX_BURST];
+  uint16_t n4, n6;
+  uint16_t passed; /* packets that leave with no lookup and stay headed out (non-IP, passed) */
+};
+
+/* Packet i (headed out, not passed by conntrack) into the lookups, or its fate set when its
+ * record says it takes none (malformed, not IP, a later fragment). */
+static inline void acl_gather(const struct stage *s, struct stage_ctr *c, struct pkt *k, uint16_t i,
+                              struct acl_emc *emc, struct acl_lookups *l) {
+  const struct fl_parsed *h = &k->h;
+  if (unlikely(h->reason || h->l3 != FL_L3_IPV4 || (h->flags & FL_F_FRAG_LATER))) {
+    if (h->reason) {
+      set_fate(c, k, FL_ACT_DROP, h->reason);
+      return;
+    }
+    if (h->l3 != FL_L3_IPV4 && h->l3 != FL_L3_IPV6) {
+      set_fate(c, k, s->c.acl.non_ip_action, h->l3 == FL_L3_ARP ? FL_R_ARP : FL_R_NOT_IP);
+      l->passed += k->fate == FATE_FWD;
+      return;
+    }
+    if (h->flags & FL_F_FRAG_LATER) {
+      set_fate(c, k, s->c.acl.fragment_action, FL_R_FRAGMENT);
+      if (k->fate != FATE_FWD) return;
+    }
+    if (h->l3 == FL_L3_IPV6) {
+      l->d6[l->n6] = (const uint8_t *)h;
+      l->i6[l->n6++] = i;
+      return;
+    }
+  }
+  uint16_t j = l->n4++;
+  acl4_words(h, l->w4[j]);
+  if (emc) { /* hashed while the words are in registers; the line fetched meanwhile */
+    l->slot4[j] = acl4_slot(l->w4[j]);
+    rte_prefetch0(&emc->e[l->slot4[j]]);
+  }
+  l->d4[j] = (const uint8_t *)h;
+  l->i4[j] = i;
+}
+
+/* Applies rte_acl's results (res) to the n packets they judged (idx); with ct, permits open flows
+ * there and denials are cached there. Returns how many stay headed out. */
+static inline __attribute__((always_inline)) uint64_t acl_apply(
+    const struct stage *s, struct stage_ctr *c, const struct fl_acl_table *t, uint64_t *hits,
+    struct fl_ct *ct, uint64_t now, struct pkt *pk, const uint32_t *res, const uint16_t *idx,
+    uint16_t n) {
+  uint64_t denied = 0, out = 0;
+  /* A rule's hits are added per run of packets it judged in a row: packets of a flow come in
+   * trains, and an increment per packet of one counter waits on the previous one's store. */
+  uint32_t run_rule = 0, run = 0;
+  for (uint16_t j = 0; j < n; j++) {
+    uint32_t r = res[j];
+    uint32_t rule = r ? r - 1 : t->n;
+    if (rule != run_rule) {
+      hits[run_rule] += run;
+      run_rule = rule;
+      run = 0;
+    }
+    run++;
+    int act = r ? t->actions[r - 1] : s->c.acl.default_action;
+    struct pkt *k = &pk[idx[j]];
+    /* Permits and denies mix at random: a deny is applied without a branch. */
+    int deny = act == FL_ACT_DROP;
+    k->fate = deny ? FATE_DROP : k->fate;
+    k->reason = deny ? FL_R_ACL_DENY : k->reason;
+    denied += (uint64_t)deny;
+    if (act == FL_ACT_PUNT)
+      set_fate(c, k, act, FL_R_ACL_DENY);
+    else if (ct && act == FL_ACT_PASS &&
+             fl_ct_commit(ct, &k->h, rte_pktmbuf_mtod(k->m, const uint8_t *), k->m->data_len, now) <
+                 0)
+      set_fate(c, k, FL_ACT_DROP, FL_R_CT_FULL);
+    else if (ct && deny)
+      fl_ct_commit_denied(ct, &k->h, rte_pktmbuf_mtod(k->m, const uint8_t *), k->m->data_len, now,
+                          r);
+    out += k->fate == FATE_FWD;
+  }
+  hits[run_rule] += run;
+  c->drop[FL_R_ACL_DENY] += denied;
+  return out;
+}
+
 void fl_acl_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n,
                 const struct burst *b) {
   const struct fl_acl_table *t =
       __atomic_load_n((struct fl_acl_table **)&s->table, __ATOMIC_ACQUIRE);
   uint64_t *hits = t->hits + (size_t)b->worker * t->stride;
   struct fl_ct *ct = s->pair ? s->pair->table : NULL;
-  /* Cached denials answer only for the table that made them: when a swap landed between the
-   * conntrack stage's lookups and now, their packets are judged again. */
-  const uint8_t cached_ok = ct && fl_ct_judged_by(ct) == t;
-  /* The table this burst is judged by: its permits open flows of its epoch. */
-  if (ct) fl_ct_acl_table(ct, t);
-  struct acl4_key k4[FL_MAX_BURST];
-  struct acl6_key k6[FL_MAX_BURST];
-  const uint8_t *d4[FL_MAX_BURST], *d6[FL_MAX_BURST];
-  uint16_t i4[FL_MAX_BURST], i6[FL_MAX_BURST];
-  uint32_t r4[FL_MAX_BURST], r6[FL_MAX_BURST], slot4[FL_MAX_BURST];
-  uint16_t n4 = 0, n6 = 0;
   struct acl_emc *emc = t->ctx4 ? acl_emc_for_burst(t, b->worker) : NULL;
-  /* The packets to judge: those headed out that conntrack did not pass. Tracked and untracked
-   * packets mix at random, so they are picked without a branch per packet. */
-  uint16_t todo[FL_MAX_BURST], cached[FL_MAX_BURST], m = 0, d = 0;
-  if (!ct) { /* the same as below with no cached denials, in fewer operations */
+  struct acl_lookups l;
+  l.n4 = l.n6 = l.passed = 0;
+  uint16_t m = 0; /* packets judged here: headed out, not passed by conntrack */
+  if (!ct) {
     for (uint16_t i = 0; i < n; i++) {
-      todo[m] = i;
-      m += (pk[i].fate == FATE_FWD) & (pk[i].tracked != FL_CT_PASS);
+      if (pk[i].fate != FATE_FWD) continue;
+      m++;
+      acl_gather(s, c, &pk[i], i, emc, &l);
     }
   } else {
+    /* Cached denials answer only for the table that made them: when a swap landed between the
+     * conntrack stage's lookups and now, their packets are judged again. */
+    const uint8_t cached_ok = fl_ct_judged_by(ct) == t;
+    /* The table this burst is judged by: its permits open flows of its epoch. */
+    fl_ct_acl_table(ct, t);
+    /* Tracked and untracked packets mix at random, so they are picked without a branch per
+     * packet. */
+    uint16_t todo[FL_MAX_BURST], cached[FL_MAX_BURST], d = 0;
     for (uint16_t i = 0; i < n; i++) {
       const uint8_t fwd = pk[i].fate == FATE_FWD, denied = pk[i].tracked == FL_CT_DENIED;
       todo[m] = i;
@@ -167,104 +253,40 @@ void fl_acl_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n
       m += fwd & (pk[i].tracked == FL_CT_MISS || (denied & !cached_ok));
       d += fwd & denied & cached_ok;
     }
+    /* A cached denial: the rule that denied the flow counts the packet, as if it had judged
+     * it. */
+    for (uint16_t j = 0; j < d; j++) {
+      struct pkt *k = &pk[cached[j]];
+      hits[k->verdict ? k->verdict - 1 : t->n]++;
+      k->fate = FATE_DROP;
+      k->reason = FL_R_ACL_DENY;
+    }
+    c->in += d;
+    c->drop[FL_R_ACL_DENY] += d;
+    for (uint16_t j = 0; j < m; j++) acl_gather(s, c, &pk[todo[j]], todo[j], emc, &l);
   }
-  c->in += (uint64_t)m + d;
-  /* A cached denial: the rule that denied the flow counts the packet, as if it had judged it. */
-  for (uint16_t j = 0; j < d; j++) {
-    struct pkt *k = &pk[cached[j]];
-    hits[k->verdict ? k->verdict - 1 : t->n]++;
-    k->fate = FATE_DROP;
-    k->reason = FL_R_ACL_DENY;
-  }
-  c->drop[FL_R_ACL_DENY] += d;
-  for (uint16_t j = 0; j < m; j++) {
-    uint16_t i = todo[j];
-    struct pkt *k = &pk[i];
-    const struct fl_parsed *h = &k->h;
-    if (h->reason) {
-      set_fate(c, k, FL_ACT_DROP, h->reason);
-      continue;
-    }
-    if (h->l3 != FL_L3_IPV4 && h->l3 != FL_L3_IPV6) {
-      set_fate(c, k, s->c.acl.non_ip_action, h->l3 == FL_L3_ARP ? FL_R_ARP : FL_R_NOT_IP);
-      continue;
-    }
-    if (h->flags & FL_F_FRAG_LATER) {
-      set_fate(c, k, s->c.acl.fragment_action, FL_R_FRAGMENT);
-      if (k->fate != FATE_FWD) continue;
-    }
-    if (h->l3 == FL_L3_IPV4) {
-      struct acl4_key *key = &k4[n4];
-      uint64_t w[2];
-      acl4_key_set(key, w, h);
-      if (emc) { /* hashed while the words are in registers; the line fetched meanwhile */
-        slot4[n4] = acl4_slot(w);
-        rte_prefetch0(&emc->e[slot4[n4]]);
-      }
-      d4[n4] = (const uint8_t *)key;
-      i4[n4++] = i;
-    } else {
-      struct acl6_key *key = &k6[n6];
-      key->proto = h->proto;
-      memcpy(key->src, h->src, 16);
-      memcpy(key->dst, h->dst, 16);
-      key->sport = h->sport;
-      key->dport = h->dport;
-      d6[n6] = (const uint8_t *)key;
-      i6[n6++] = i;
-    }
-  }
-  if (n4) {
+  c->in += m;
+  uint32_t r4[FL_MAX_BURST], r6[FL_MAX_BURST];
+  if (l.n4) {
     if (t->ctx4)
-      acl4_classify(t, emc, slot4, d4, r4, n4);
+      acl4_classify(t, emc, l.slot4, (const uint64_t(*)[2])l.w4, l.d4, r4, l.n4);
     else
-      memset(r4, 0, sizeof(uint32_t) * n4);
+      memset(r4, 0, sizeof(uint32_t) * l.n4);
   }
-  if (n6) {
+  if (l.n6) {
     if (t->ctx6)
-      rte_acl_classify(t->ctx6, d6, r6, n6, 1);
+      rte_acl_classify(t->ctx6, l.d6, r6, l.n6, 1);
     else
-      memset(r6, 0, sizeof(uint32_t) * n6);
+      memset(r6, 0, sizeof(uint32_t) * l.n6);
   }
-  for (int fam = 0; fam < 2; fam++) {
-    uint16_t cnt = fam ? n6 : n4;
-    const uint32_t *res = fam ? r6 : r4;
-    const uint16_t *idx = fam ? i6 : i4;
-    uint64_t denied = 0;
-    /* A rule's hits are added per run of packets it judged in a row: packets of a flow come in
-     * trains, and an increment per packet of one counter waits on the previous one's store. */
-    uint32_t run_rule = 0, run = 0;
-    for (uint16_t j = 0; j < cnt; j++) {
-      uint32_t r = res[j];
-      uint32_t rule = r ? r - 1 : t->n;
-      if (rule != run_rule) {
-        hits[run_rule] += run;
-        run_rule = rule;
-        run = 0;
-      }
-      run++;
-      int act = r ? t->actions[r - 1] : s->c.acl.default_action;
-      struct pkt *k = &pk[idx[j]];
-      /* Permits and denies mix at random: a deny is applied without a branch. */
-      int deny = act == FL_ACT_DROP;
-      k->fate = deny ? FATE_DROP : k->fate;
-      k->reason = deny ? FL_R_ACL_DENY : k->reason;
-      denied += (uint64_t)deny;
-      if (act == FL_ACT_PUNT)
-        set_fate(c, k, act, FL_R_ACL_DENY);
-      else if (ct && act == FL_ACT_PASS &&
-               fl_ct_commit(ct, &k->h, rte_pktmbuf_mtod(k->m, const uint8_t *), k->m->data_len,
-                            b->now) < 0)
-        set_fate(c, k, FL_ACT_DROP, FL_R_CT_FULL);
-      else if (ct && deny)
-        fl_ct_commit_denied(ct, &k->h, rte_pktmbuf_mtod(k->m, const uint8_t *), k->m->data_len,
-                            b->now, r);
-    }
-    hits[run_rule] += run;
-    c->drop[FL_R_ACL_DENY] += denied;
+  uint64_t out = l.passed;
+  if (ct) {
+    out += acl_apply(s, c, t, hits, ct, b->now, pk, r4, l.i4, l.n4);
+    out += acl_apply(s, c, t, hits, ct, b->now, pk, r6, l.i6, l.n6);
+  } else { /* the same, specialised: no flow to open or denial to cache */
+    out += acl_apply(s, c, t, hits, NULL, 0, pk, r4, l.i4, l.n4);
+    out += acl_apply(s, c, t, hits, NULL, 0, pk, r6, l.i6, l.n6);
   }
-  uint64_t out = 0;
-  for (uint16_t i = 0; i < n; i++) out += (pk[i].fate == FATE_FWD) & (pk[i].tracked != FL_CT_PASS);
   c->out += out;
 }
 
@@ -275,11 +297,11 @@ static void acl4_defs(struct rte_acl_config *cfg) {
   cfg->num_categories = 1;
   cfg->num_fields = 5;
   struct rte_acl_field_def d[5] = {
-      {RTE_ACL_FIELD_TYPE_BITMASK, 1, 0, 0, offsetof(struct acl4_key, proto)},
-      {RTE_ACL_FIELD_TYPE_MASK, 4, 1, 1, offsetof(struct acl4_key, src)},
-      {RTE_ACL_FIELD_TYPE_MASK, 4, 2, 2, offsetof(struct acl4_key, dst)},
-      {RTE_ACL_FIELD_TYPE_RANGE, 2, 3, 3, offsetof(struct acl4_key, sport)},
-      {RTE_ACL_FIELD_TYPE_RANGE, 2, 4, 3, offsetof(struct acl4_key, dport)},
+      {RTE_ACL_FIELD_TYPE_BITMASK, 1, 0, 0, ACL_KEY_PROTO},
+      {RTE_ACL_FIELD_TYPE_MASK, 4, 1, 1, ACL_KEY_SRC},
+      {RTE_ACL_FIELD_TYPE_MASK, 4, 2, 2, ACL_KEY_DST},
+      {RTE_ACL_FIELD_TYPE_RANGE, 2, 3, 3, ACL_KEY_SPORT},
+      {RTE_ACL_FIELD_TYPE_RANGE, 2, 4, 3, ACL_KEY_DPORT},
   };
   memcpy(cfg->defs, d, sizeof(d));
 }
@@ -289,20 +311,15 @@ static void acl6_defs(struct rte_acl_config *cfg) {
   cfg->num_categories = 1;
   cfg->num_fields = 11;
   struct rte_acl_field_def *d = cfg->defs;
-  d[0] = (struct rte_acl_field_def){RTE_ACL_FIELD_TYPE_BITMASK, 1, 0, 0,
-                                    offsetof(struct acl6_key, proto)};
+  d[0] = (struct rte_acl_field_def){RTE_ACL_FIELD_TYPE_BITMASK, 1, 0, 0, ACL_KEY_PROTO};
   for (int i = 0; i < 4; i++) {
-    d[1 + i] =
-        (struct rte_acl_field_def){RTE_ACL_FIELD_TYPE_MASK, 4, (uint8_t)(1 + i), (uint8_t)(1 + i),
-                                   (uint32_t)(offsetof(struct acl6_key, src) + 4 * i)};
-    d[5 + i] =
-        (struct rte_acl_field_def){RTE_ACL_FIELD_TYPE_MASK, 4, (uint8_t)(5 + i), (uint8_t)(5 + i),
-                                   (uint32_t)(offsetof(struct acl6_key, dst) + 4 * i)};
+    d[1 + i] = (struct rte_acl_field_def){RTE_ACL_FIELD_TYPE_MASK, 4, (uint8_t)(1 + i),
+                                          (uint8_t)(1 + i), (uint32_t)(ACL_KEY_SRC + 4 * i)};
+    d[5 + i] = (struct rte_acl_field_def){RTE_ACL_FIELD_TYPE_MASK, 4, (uint8_t)(5 + i),
+                                          (uint8_t)(5 + i), (uint32_t)(ACL_KEY_DST + 4 * i)};
   }
-  d[9] = (struct rte_acl_field_def){RTE_ACL_FIELD_TYPE_RANGE, 2, 9, 9,
-                                    offsetof(struct acl6_key, sport)};
-  d[10] = (struct rte_acl_field_def){RTE_ACL_FIELD_TYPE_RANGE, 2, 10, 9,
-                                     offsetof(struct acl6_key, dport)};
+  d[9] = (struct rte_acl_field_def){RTE_ACL_FIELD_TYPE_RANGE, 2, 9, 9, ACL_KEY_SPORT};
+  d[10] = (struct rte_acl_field_def){RTE_ACL_FIELD_TYPE_RANGE, 2, 10, 9, ACL_KEY_DPORT};
 }
 
 void fl_acl_table_free(struct fl_acl_table *t) {
