@@ -40,9 +40,8 @@
 #define ACL_KEY_DST offsetof(struct fl_parsed, dst)
 #define ACL_KEY_SPORT offsetof(struct fl_parsed, sport)
 #define ACL_KEY_DPORT offsetof(struct fl_parsed, dport)
-_Static_assert(offsetof(struct fl_parsed, dport) == offsetof(struct fl_parsed, sport) + 2 &&
-                   offsetof(struct fl_parsed, src) == offsetof(struct fl_parsed, sport) + 4,
-               "the ports and the IPv4 source are one 8-byte word (acl4_words)");
+_Static_assert(offsetof(struct fl_parsed, dport) == offsetof(struct fl_parsed, sport) + 2,
+               "the ports are one rte_acl input and one 4-byte word (acl4_words)");
 
 /* Per worker: 256 KiB, in hugepages (in 4-KiB pages it would take 64 TLB entries). */
 #define ACL_EMC_ENTRIES 8192
@@ -77,9 +76,13 @@ static unsigned acl_seq;
 /* An IPv4 record's 5-tuple as two words, the exact-match cache's key: ports and source, then
  * destination and protocol. */
 static inline void acl4_words(const struct fl_parsed *h, uint64_t w[2]) {
-  uint32_t dst;
-  memcpy(&w[0], &h->sport, 8);
+  /* read as the parser wrote them (ports in its first 16 bytes, addresses in the next), not as
+   * one load across two of its stores */
+  uint32_t ports, src, dst;
+  memcpy(&ports, &h->sport, 4);
+  memcpy(&src, h->src, 4);
   memcpy(&dst, h->dst, 4);
+  w[0] = (uint64_t)ports | (uint64_t)src << 32;
   w[1] = (uint64_t)dst | (uint64_t)h->proto << 32;
 }
 
