@@ -10,9 +10,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
-#ifdef __SSSE3__
-#include <tmmintrin.h>
-#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -92,75 +89,53 @@ _Static_assert(offsetof(struct fl_parsed, proto) == 7 && offsetof(struct fl_pars
  * fl_parse for a burst's packets, inline: the frame most traffic is (untagged IPv4 without
  * options, not a fragment, TCP or UDP whose header and lengths check out) is recognised with
  * one branch and written whole; any other frame goes to fl_parse. The result is always
- * fl_parse's (the fuzz harness compares them, with and without SSSE3). Why: fl_parse decides
- * TCP against UDP, header lengths and fragments one branch at a time, and in a burst that
- * mixes TCP and UDP at random those branches mispredict; here every check is a few integer
- * operations (the checks, not the record, are most of its cost).
+ * fl_parse's (the fuzz harness compares them). Why: fl_parse decides TCP against UDP, header
+ * lengths and fragments one branch at a time, and in a burst that mixes TCP and UDP at random
+ * those branches mispredict; here every check is a few integer operations on words.
  */
 static inline int fl_parse_inline(const uint8_t *p, uint32_t len, struct fl_parsed *o) {
   /* 54 bytes: Ethernet, IPv4 and a TCP header's worth, so every byte read below exists (a UDP
    * frame is padded to 60 on the wire; a shorter one takes fl_parse). */
   if (len >= 54) {
-    /* The fixed bytes: ethertype 0x0800 (12-13), version 4 with IHL 5 (14), no fragment
-     * offset and no more-fragments flag (20-21). */
-#ifdef __SSSE3__
-    /* Read as the 16-byte words the rx copy wrote (rte_memcpy's stores at 0, 16, 32): a load
-     * across two of them waits until both reach the cache instead of taking their data from
-     * the store buffer. */
-    const __m128i w0 = _mm_loadu_si128((const __m128i *)p);
-    const __m128i w1 = _mm_loadu_si128((const __m128i *)(p + 16));
-    const __m128i b12 = _mm_alignr_epi8(w1, w0, 12);
-    const __m128i mask = _mm_setr_epi8(-1, -1, -1, 0, 0, 0, 0, 0, 0x3f, -1, 0, 0, 0, 0, 0, 0);
-    const __m128i want = _mm_setr_epi8(8, 0, 0x45, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
-    uint32_t fixed_ok = _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(b12, mask), want)) == 0xffff;
-#else
-    uint8_t fixed[16];
-    memcpy(fixed, p + 12, 16);
-    uint32_t fixed_ok = (fixed[0] == 8) & (fixed[1] == 0) & (fixed[2] == 0x45) &
-                        ((fixed[8] & 0x3f) == 0) & (fixed[9] == 0);
-#endif
+    /* Read as aligned 4-byte words: whatever stores an rx copy wrote the frame with (16-byte
+     * ones at 0, 16, 32, 48 for 64 bytes; at 0, 16, 28, 44 for 60), each word lies within one
+     * of them, so its data comes from the store buffer if the copy is still there; a load
+     * across two stores would wait until both reach the cache. Little-endian words. */
+    uint32_t a12, a16, a20, a24, a28, a32, a36, a44;
+    memcpy(&a12, p + 12, 4); /* ethertype, version/IHL, TOS */
+    memcpy(&a16, p + 16, 4); /* total length, id */
+    memcpy(&a20, p + 20, 4); /* flags/fragment offset, TTL, protocol */
+    memcpy(&a24, p + 24, 4); /* checksum, source 0-1 */
+    memcpy(&a28, p + 28, 4); /* source 2-3, destination 0-1 */
+    memcpy(&a32, p + 32, 4); /* destination 2-3, source port */
+    memcpy(&a36, p + 36, 4); /* destination port, UDP length */
+    memcpy(&a44, p + 44, 4); /* TCP data offset in byte 46 */
+    /* ethertype 0x0800, version 4 with IHL 5; no fragment offset, no more-fragments flag */
+    uint32_t fixed_ok = ((a12 & 0xffffff) == 0x450008) & ((a20 & 0xff3f) == 0);
     /* L4 bytes the IP length gives: huge when it is below 20, so the check against the frame's
      * length refuses it too. */
-    uint32_t l4 = (uint32_t)(p[16] << 8 | p[17]) - 20;
-    uint8_t proto = p[23];
+    uint32_t l4 = ((a16 & 0xff) << 8 | (a16 >> 8 & 0xff)) - 20;
+    uint32_t proto = a20 >> 24;
     uint32_t is_tcp = proto == 6;
-    /* TCP: a data offset (byte 46, in words) of 20 bytes or more within the L4 bytes; UDP: a
-     * UDP length (38-39) of 8 or more within them. Both read, the protocol picks (no branch). */
-    uint32_t doff = (uint32_t)(p[46] >> 2) & ~3u;
-    uint32_t ulen = (uint32_t)(p[38] << 8 | p[39]);
+    /* TCP: a data offset of 20 bytes or more within the L4 bytes; UDP: a UDP length of 8 or
+     * more within them. Both read, the protocol picks (no branch). */
+    uint32_t doff = (a44 >> 18) & 0x3c;
+    uint32_t ulen = (a36 >> 8 & 0xff00) | a36 >> 24;
     uint32_t l4_len = is_tcp ? doff : ulen, l4_min = is_tcp ? 20 : 8;
     uint32_t ok = fixed_ok & (l4 <= len - 34) & (is_tcp | (proto == 17)) & (l4_len >= l4_min) &
                   (l4_len <= l4);
     if (ok) {
-#ifdef __SSSE3__
-      /* bytes 22-37: TTL, protocol, checksum, source, destination, ports */
-      const __m128i b22 = _mm_alignr_epi8(_mm_loadu_si128((const __m128i *)(p + 32)), w1, 6);
-      const __m128i fixed_fields =
-          _mm_setr_epi8(14, 0, 34, 0, 0, 8, FL_L3_IPV4, 0, FL_F_L4, 0, 0, 0, 0, 0, 0, 0);
-      __m128i head = _mm_or_si128(
-          fixed_fields, _mm_shuffle_epi8(b22, _mm_setr_epi8(-1, -1, -1, -1, -1, -1, -1, 1, -1, -1,
-                                                            0, -1, 12, 13, 14, 15)));
-      __m128i src = _mm_shuffle_epi8(
-          b22, _mm_setr_epi8(4, 5, 6, 7, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1));
-      __m128i dst = _mm_shuffle_epi8(
-          b22, _mm_setr_epi8(8, 9, 10, 11, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1));
-      _mm_storeu_si128((__m128i *)o, head);
-      _mm_storeu_si128((__m128i *)o->src, src);
-      _mm_storeu_si128((__m128i *)o->dst, dst);
-#else
-      memset(o, 0, sizeof(*o));
-      o->l3_off = 14;
-      o->l4_off = 34;
-      o->ethertype = 0x0800;
-      o->l3 = FL_L3_IPV4;
-      o->proto = proto;
-      o->flags = FL_F_L4;
-      o->ttl = p[22];
-      memcpy(&o->sport, p + 34, 2);
-      memcpy(&o->dport, p + 36, 2);
-      memcpy(o->src, p + 26, 4);
-      memcpy(o->dst, p + 30, 4);
-#endif
+      /* the record as six words: offsets, ethertype, l3, protocol | flags, TTL, ports |
+       * source | destination */
+      uint64_t w[6] = {
+          14 | (uint64_t)34 << 16 | (uint64_t)0x0800 << 32 | (uint64_t)FL_L3_IPV4 << 48 |
+              (uint64_t)proto << 56,
+          FL_F_L4 | (uint64_t)(a20 >> 16 & 0xff) << 16 | (uint64_t)(a32 >> 16 | a36 << 16) << 32,
+          a24 >> 16 | a28 << 16,
+          0,
+          a28 >> 16 | a32 << 16,
+          0};
+      memcpy(o, w, sizeof(w));
       return FL_R_OK;
     }
   }
