@@ -96,11 +96,12 @@ _Static_assert(offsetof(struct fl_parsed, proto) == 7 && offsetof(struct fl_pars
 static inline int fl_parse_inline(const uint8_t *p, uint32_t len, struct fl_parsed *o) {
   /* 54 bytes: Ethernet, IPv4 and a TCP header's worth, so every byte read below exists (a UDP
    * frame is padded to 60 on the wire; a shorter one takes fl_parse). */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ /* the words below are read little-endian */
   if (len >= 54) {
     /* Read as aligned 4-byte words: whatever stores an rx copy wrote the frame with (16-byte
      * ones at 0, 16, 32, 48 for 64 bytes; at 0, 16, 28, 44 for 60), each word lies within one
      * of them, so its data comes from the store buffer if the copy is still there; a load
-     * across two stores would wait until both reach the cache. Little-endian words. */
+     * across two stores would wait until both reach the cache. */
     uint32_t a12, a16, a20, a24, a28, a32, a36, a44;
     memcpy(&a12, p + 12, 4); /* ethertype, version/IHL, TOS */
     memcpy(&a16, p + 16, 4); /* total length, id */
@@ -139,6 +140,7 @@ static inline int fl_parse_inline(const uint8_t *p, uint32_t len, struct fl_pars
       return FL_R_OK;
     }
   }
+#endif
   return fl_parse(p, len, o);
 }
 
