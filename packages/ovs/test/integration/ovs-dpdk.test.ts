@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   OvsCommandError,
@@ -115,11 +115,23 @@ describe('private OVS-DPDK (integration)', () => {
     expect(await ovs.openflow.dumpFlows()).toHaveLength(1);
   }, 90_000);
 
-  it('stop leaves no EAL runtime directory or hugepage file behind', async () => {
+  it("stop leaves no EAL runtime directory or hugepage file behind, and keeps another prefix's", async () => {
     const runtime = `/var/run/dpdk/${ovs.filePrefix}`;
     expect(existsSync(runtime)).toBe(true); // ovs-vswitchd's EAL made it
-    await ovs.stop();
-    expect(existsSync(runtime)).toBe(false);
-    expect(readdirSync('/dev/hugepages').filter((f) => f.startsWith(ovs.filePrefix))).toEqual([]);
+    // an instance whose prefix extends this one's (runDir .../x-1 and .../x-12)
+    const other = `/dev/hugepages/${ovs.filePrefix}2map_0`;
+    writeFileSync(other, '');
+    try {
+      await ovs.stop();
+      expect(existsSync(runtime)).toBe(false);
+      expect(existsSync(other)).toBe(true);
+      expect(
+        readdirSync('/dev/hugepages').filter(
+          (f) => f.startsWith(ovs.filePrefix) && `/dev/hugepages/${f}` !== other,
+        ),
+      ).toEqual([]);
+    } finally {
+      rmSync(other, { force: true });
+    }
   }, 60_000);
 });
