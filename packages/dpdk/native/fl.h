@@ -270,8 +270,9 @@ int fl_pipeline_add_burn(struct fl_pipeline *p, const struct fl_burn_conf *c, ch
  * end of tx (back-to-back bursts are timed end to end, the loop's few instructions between them
  * included). The parts are timed in one burst of every FL_CYC_SAMPLE (so that timing costs
  * little): FL_CYC_RX (the rx burst call), FL_CYC_PARSE, FL_CYC_TX (sorting by fate, tx, punt,
- * free), then one per stage, with FL_CYC_SAMPLED the packets of those bursts. Returns the count
- * (FL_CYC_FIXED + stages). */
+ * free; and the work of a last l2fwd stage on a burst whose output it does not rewrite, which the
+ * worker does itself, so that stage's part counts only the other bursts), then one per stage,
+ * with FL_CYC_SAMPLED the packets of those bursts. Returns the count (FL_CYC_FIXED + stages). */
 #define FL_CYC_SAMPLE 16
 enum { FL_CYC_BUSY = 0, FL_CYC_RX, FL_CYC_PARSE, FL_CYC_TX, FL_CYC_SAMPLED, FL_CYC_FIXED };
 int fl_pipeline_cycles(struct fl_pipeline *p, uint64_t *out);

@@ -10,6 +10,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#ifdef __SSSE3__
+#include <tmmintrin.h>
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -98,34 +101,70 @@ static inline int fl_parse_inline(const uint8_t *p, uint32_t len, struct fl_pars
    * frame is padded to 60 on the wire; a shorter one takes fl_parse). */
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ /* the words below are read little-endian */
   if (len >= 54) {
-    /* Read as aligned 4-byte words: whatever stores an rx copy wrote the frame with (16-byte
-     * ones at 0, 16, 32, 48 for 64 bytes; at 0, 16, 28, 44 for 60), each word lies within one
-     * of them, so its data comes from the store buffer if the copy is still there; a load
-     * across two stores would wait until both reach the cache. */
-    uint32_t a12, a16, a20, a24, a28, a32, a36, a44;
+    /* Read in loads that each lie within one store of whatever rx copy wrote the frame (16-byte
+     * stores at 0, 16, 32, 48 for 64 bytes, at 0, 16, 28, 44 for 60; or 32-byte ones), so that
+     * their data comes from the store buffer if the copy is still there: a load across two
+     * stores waits until both reach the cache. Bytes 0-31 as two 16-byte loads (SSSE3) or
+     * aligned 4-byte words, bytes 32-47 as aligned 4-byte words. */
+    uint32_t a16, a20, a32, a36, a44;
+    memcpy(&a32, p + 32, 4); /* destination 2-3, source port */
+    memcpy(&a36, p + 36, 4); /* destination port, UDP length */
+    memcpy(&a44, p + 44, 4); /* TCP data offset in byte 46 */
+#ifdef __SSSE3__
+    const __m128i v0 = _mm_loadu_si128((const __m128i *)p);
+    const __m128i v1 = _mm_loadu_si128((const __m128i *)(p + 16));
+    a16 = (uint32_t)_mm_cvtsi128_si32(v1);                    /* total length, id */
+    a20 = (uint32_t)_mm_cvtsi128_si32(_mm_srli_si128(v1, 4)); /* fragment, TTL, protocol */
+    /* ethertype 0x0800 (bytes 12-13), version 4 with IHL 5 (14); no fragment offset, no
+     * more-fragments flag (20-21): bytes 12-27 masked and compared at once */
+    const __m128i b12 = _mm_alignr_epi8(v1, v0, 12);
+    const __m128i fixed_mask = _mm_setr_epi8(-1, -1, -1, 0, 0, 0, 0, 0, 0x3f, -1, 0, 0, 0, 0, 0, 0);
+    const __m128i fixed_want = _mm_setr_epi8(8, 0, 0x45, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    uint32_t fixed_ok =
+        _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(b12, fixed_mask), fixed_want)) == 0xffff;
+#else
+    uint32_t a12, a24, a28;
     memcpy(&a12, p + 12, 4); /* ethertype, version/IHL, TOS */
     memcpy(&a16, p + 16, 4); /* total length, id */
     memcpy(&a20, p + 20, 4); /* flags/fragment offset, TTL, protocol */
     memcpy(&a24, p + 24, 4); /* checksum, source 0-1 */
     memcpy(&a28, p + 28, 4); /* source 2-3, destination 0-1 */
-    memcpy(&a32, p + 32, 4); /* destination 2-3, source port */
-    memcpy(&a36, p + 36, 4); /* destination port, UDP length */
-    memcpy(&a44, p + 44, 4); /* TCP data offset in byte 46 */
     /* ethertype 0x0800, version 4 with IHL 5; no fragment offset, no more-fragments flag */
     uint32_t fixed_ok = ((a12 & 0xffffff) == 0x450008) & ((a20 & 0xff3f) == 0);
+#endif
     /* L4 bytes the IP length gives: huge when it is below 20, so the check against the frame's
      * length refuses it too. */
     uint32_t l4 = ((a16 & 0xff) << 8 | (a16 >> 8 & 0xff)) - 20;
     uint32_t proto = a20 >> 24;
     uint32_t is_tcp = proto == 6;
     /* TCP: a data offset of 20 bytes or more within the L4 bytes; UDP: a UDP length of 8 or
-     * more within them. Both read, the protocol picks (no branch). */
+     * more within them. Both read, the protocol picks by mask: compilers turn a conditional
+     * here into a branch, which mispredicts where TCP and UDP mix. */
     uint32_t doff = (a44 >> 18) & 0x3c;
     uint32_t ulen = (a36 >> 8 & 0xff00) | a36 >> 24;
-    uint32_t l4_len = is_tcp ? doff : ulen, l4_min = is_tcp ? 20 : 8;
+    uint32_t tcp_mask = 0u - is_tcp;
+    uint32_t l4_len = ulen ^ ((doff ^ ulen) & tcp_mask), l4_min = 8 + (12 & tcp_mask);
     uint32_t ok = fixed_ok & (l4 <= len - 34) & (is_tcp | (proto == 17)) & (l4_len >= l4_min) &
                   (l4_len <= l4);
     if (ok) {
+#ifdef __SSSE3__
+      /* the record as three 16-byte stores, shuffled from bytes 22-37 (TTL, protocol, checksum,
+       * source, destination, ports) over its fixed fields */
+      const __m128i b22 = _mm_alignr_epi8(
+          _mm_unpacklo_epi32(_mm_cvtsi32_si128((int)a32), _mm_cvtsi32_si128((int)a36)), v1, 6);
+      const __m128i fixed_fields =
+          _mm_setr_epi8(14, 0, 34, 0, 0, 8, FL_L3_IPV4, 0, FL_F_L4, 0, 0, 0, 0, 0, 0, 0);
+      const __m128i head = _mm_or_si128(
+          fixed_fields, _mm_shuffle_epi8(b22, _mm_setr_epi8(-1, -1, -1, -1, -1, -1, -1, 1, -1, -1,
+                                                            0, -1, 12, 13, 14, 15)));
+      const __m128i src = _mm_shuffle_epi8(
+          b22, _mm_setr_epi8(4, 5, 6, 7, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1));
+      const __m128i dst = _mm_shuffle_epi8(
+          b22, _mm_setr_epi8(8, 9, 10, 11, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1));
+      _mm_storeu_si128((__m128i *)o, head);
+      _mm_storeu_si128((__m128i *)o->src, src);
+      _mm_storeu_si128((__m128i *)o->dst, dst);
+#else
       /* the record as six words: offsets, ethertype, l3, protocol | flags, TTL, ports |
        * source | destination */
       uint64_t w[6] = {
@@ -137,6 +176,7 @@ static inline int fl_parse_inline(const uint8_t *p, uint32_t len, struct fl_pars
           a28 >> 16 | a32 << 16,
           0};
       memcpy(o, w, sizeof(w));
+#endif
       return FL_R_OK;
     }
   }

@@ -283,7 +283,7 @@ int fl_pipeline_start(struct fl_pipeline *p, char *err) {
   int rc = pair_stages(p, err);
   if (rc < 0) return rc;
   p->stop = 0;
-  p->plain_l2 = p->n_stages == 1 && p->stages[0].type == FL_STAGE_L2FWD;
+  p->tail_l2 = p->n_stages > 0 && p->stages[p->n_stages - 1].type == FL_STAGE_L2FWD;
   for (int s = p->n_stages - 1, later = 0; s >= 0; s--) { /* later: a later stage parses */
     if (p->stages[s].type == FL_STAGE_ESP) p->stages[s].c.esp.reparse = (uint8_t)later;
     later |= p->stages[s].type != FL_STAGE_L2FWD && p->stages[s].type != FL_STAGE_BURN;

@@ -135,26 +135,48 @@ static void finish(struct worker *w, struct pkt *pk, uint16_t n, struct rte_mbuf
   punt_and_drop(w, punt, npunt, drop, ndrop);
 }
 
+/* The last stage is l2fwd and sends this burst out of port out unchanged: what it would do (every
+ * packet headed out takes out, counted in its counters l2c) is done here, and a burst whose
+ * packets all stay headed out is sent as it is, without a pass for the stage and one for the
+ * fates. */
+static void finish_to(struct worker *w, struct pkt *pk, uint16_t n, struct rte_mbuf **ms,
+                      uint16_t out, struct stage_ctr *l2c) {
+  uint16_t fwd = 0;
+  for (uint16_t i = 0; i < n; i++) fwd += pk[i].fate == FATE_FWD;
+  l2c->in += fwd;
+  l2c->out += fwd;
+  if (fwd == n) {
+    send_to(&w->ctr[0], out, w->c.tx_queue, ms, n);
+    return;
+  }
+  for (uint16_t i = 0; i < n; i++) pk[i].out = out;
+  finish(w, pk, n, ms);
+}
+
 /* t: the TSC after the rx burst when this burst is one of the sampled ones (FL_CYC_SAMPLE), whose
  * parts are timed; 0 otherwise. */
 static void process(struct worker *w, uint16_t in_port, struct rte_mbuf **ms, uint16_t n,
                     uint64_t t) {
   struct fl_pipeline *p = w->p;
   w->ctr[0].in += n;
-  if (p->plain_l2) {
-    /* A plain forward (one l2fwd stage, no parsing, no rewrite on this output): the burst goes
-     * out as it came in, nothing per packet. */
-    const struct fl_l2fwd_conf *l2 = &p->stages[0].c.l2;
+  /* The tail l2fwd's output for this burst when it rewrites nothing there (FL_NO_PORT: the stage
+   * runs). */
+  uint16_t tail_out = FL_NO_PORT;
+  if (p->tail_l2) {
+    const struct fl_l2fwd_conf *l2 = &p->stages[p->n_stages - 1].c.l2;
     uint16_t out = fl_l2fwd_out(l2, in_port);
-    if (out != FL_NO_PORT && !fl_l2fwd_rewrites(l2, out)) {
-      w->ctr[1].in += n;
-      w->ctr[1].out += n;
-      uint64_t t1 = t ? rte_rdtsc() : 0;
-      if (t) w->cyc[FL_CYC_FIXED] += t1 - t;
-      send_to(&w->ctr[0], out, w->c.tx_queue, ms, n);
-      if (t) w->cyc[FL_CYC_TX] += rte_rdtsc() - t1;
-      return;
-    }
+    if (out != FL_NO_PORT && !fl_l2fwd_rewrites(l2, out)) tail_out = out;
+  }
+  if (tail_out != FL_NO_PORT && p->n_stages == 1) {
+    /* A plain forward (l2fwd alone, no rewrite on this output): the burst goes out as it came
+     * in, nothing per packet. */
+    w->ctr[1].in += n;
+    w->ctr[1].out += n;
+    uint64_t t1 = t ? rte_rdtsc() : 0;
+    if (t) w->cyc[FL_CYC_FIXED] += t1 - t;
+    send_to(&w->ctr[0], tail_out, w->c.tx_queue, ms, n);
+    if (t) w->cyc[FL_CYC_TX] += rte_rdtsc() - t1;
+    return;
   }
   struct pkt pk[FL_MAX_BURST];
   /* The headers were just written by another core (the vhost peer's copy, or the NIC): fetch
@@ -181,7 +203,8 @@ static void process(struct worker *w, uint16_t in_port, struct rte_mbuf **ms, ui
     t = t1;
   }
   const struct burst b = {p->needs_clock ? pipeline_now(p) : 0, w->idx, in_port};
-  for (int s = 0; s < p->n_stages; s++) {
+  const int n_run = p->n_stages - (tail_out != FL_NO_PORT);
+  for (int s = 0; s < n_run; s++) {
     fl_stage_run(&p->stages[s], &w->ctr[s + 1], pk, n, &b);
     if (t) {
       t1 = rte_rdtsc();
@@ -189,7 +212,10 @@ static void process(struct worker *w, uint16_t in_port, struct rte_mbuf **ms, ui
       t = t1;
     }
   }
-  finish(w, pk, n, ms);
+  if (tail_out != FL_NO_PORT)
+    finish_to(w, pk, n, ms, tail_out, &w->ctr[p->n_stages]);
+  else
+    finish(w, pk, n, ms);
   if (t) w->cyc[FL_CYC_TX] += rte_rdtsc() - t;
 }
 

@@ -40,8 +40,8 @@ struct fl_pipeline {
   struct stage stages[MAX_STAGES];
   int n_stages, needs_parse, running;
   int needs_clock; /* a conntrack stage reads the clock: once per burst */
-  int plain_l2;    /* the only stage is l2fwd: bursts whose output rewrites nothing skip per-packet
-                      work */
+  int tail_l2;     /* the last stage is l2fwd: a burst whose output rewrites nothing skips it (the
+                      worker sends what is headed out), and with no other stage, per-packet work */
   volatile int stop;
   struct worker *w[FL_MAX_WORKERS];
   struct rte_rcu_qsbr *rcu;

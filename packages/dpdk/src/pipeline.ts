@@ -321,7 +321,11 @@ export interface PipelineCycles {
   rx: number;
   /** Parsing and per-packet set-up. */
   parse: number;
-  /** Sorting by fate, tx burst, punt, free. */
+  /**
+   * Sorting by fate, tx burst, punt, free; and a last l2fwd stage's work on the bursts whose
+   * output it does not rewrite (the worker does it while sending, so that stage's own figure
+   * counts only the other bursts).
+   */
   tx: number;
   /** Per stage, by name. */
   stages: { name: string; kind: string; cycles: number }[];

@@ -248,6 +248,13 @@ describe.skipIf(dataplaneReady())('pipeline l2fwd and ACL (root, hugepages)', ()
         out: permitted.length + 5,
         drops: { acl_deny: denied },
       });
+      // the l2fwd after it (which the worker does while sending) sees only what the ACL let by
+      expect(c.stages[1]).toMatchObject({
+        kind: 'l2fwd',
+        in: permitted.length + 5,
+        out: permitted.length + 5,
+      });
+      expect(c.stages[1]!.drops).toEqual({});
       // replacing the table hands back the old table's final counters; the new one starts at 0
       const { retired } = await p.updateAcl('fw', [{ id: 'all', action: 'permit' }]);
       expect(Object.fromEntries(retired.map((h) => [h.id, h.hits]))).toEqual(expected);
