@@ -265,14 +265,15 @@ int fl_pipeline_stop(struct fl_pipeline *p);
 void fl_pipeline_free(struct fl_pipeline *p);
 int fl_pipeline_n_stages(struct fl_pipeline *p);
 int fl_pipeline_add_burn(struct fl_pipeline *p, const struct fl_burn_conf *c, char *err);
-/* Busy TSC cycles summed over workers, counted with rte_rdtsc in the worker; empty polls and
- * idle sleeps are not counted. FL_CYC_BUSY: every burst that brought packets, rx call to the
- * end of tx (back-to-back bursts are timed end to end, the loop's few instructions between them
- * included). The parts are timed in one burst of every FL_CYC_SAMPLE (so that timing costs
- * little): FL_CYC_RX (the rx burst call), FL_CYC_PARSE, FL_CYC_TX (sorting by fate, tx, punt,
- * free; and the work of a last l2fwd stage on a burst whose output it does not rewrite, which the
- * worker does itself, so that stage's part counts only the other bursts), then one per stage,
- * with FL_CYC_SAMPLED the packets of those bursts. Returns the count (FL_CYC_FIXED + stages). */
+/* Busy TSC cycles summed over workers, counted with rte_rdtsc in the worker in one burst of every
+ * FL_CYC_SAMPLE that brought packets (an rdtsc costs tens of cycles: one a burst would show on a
+ * forwarding path); empty polls and idle sleeps are not counted. FL_CYC_BUSY: those bursts from
+ * before the rx call to the end of tx, scaled to every packet (their cycles a packet times the
+ * packets); their parts: FL_CYC_RX (the rx burst call), FL_CYC_PARSE, FL_CYC_TX (sorting by
+ * fate, tx, punt, free; and the work of a last l2fwd stage on a burst whose output it does not
+ * rewrite, which the worker does itself, so that stage's part counts only the other bursts),
+ * then one per stage, with FL_CYC_SAMPLED the packets of those bursts. Returns the count
+ * (FL_CYC_FIXED + stages). */
 #define FL_CYC_SAMPLE 16
 enum { FL_CYC_BUSY = 0, FL_CYC_RX, FL_CYC_PARSE, FL_CYC_TX, FL_CYC_SAMPLED, FL_CYC_FIXED };
 int fl_pipeline_cycles(struct fl_pipeline *p, uint64_t *out);

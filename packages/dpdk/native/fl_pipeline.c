@@ -361,8 +361,18 @@ int fl_pipeline_add_burn(struct fl_pipeline *p, const struct fl_burn_conf *c, ch
 int fl_pipeline_cycles(struct fl_pipeline *p, uint64_t *out) {
   int n = FL_CYC_FIXED + p->n_stages;
   memset(out, 0, sizeof(uint64_t) * (size_t)n);
-  for (unsigned i = 0; i < p->c.n_workers; i++)
-    for (int k = 0; k < n; k++) out[k] += __atomic_load_n(&p->w[i]->cyc[k], __ATOMIC_RELAXED);
+  for (unsigned i = 0; i < p->c.n_workers; i++) {
+    const struct worker *w = p->w[i];
+    for (int k = 0; k < n; k++)
+      if (k != FL_CYC_BUSY) out[k] += __atomic_load_n(&w->cyc[k], __ATOMIC_RELAXED);
+    /* busy: the timed bursts' cycles a packet, times the worker's packets */
+    uint64_t sampled = __atomic_load_n(&w->cyc[FL_CYC_SAMPLED], __ATOMIC_RELAXED);
+    if (sampled) {
+      unsigned __int128 busy = __atomic_load_n(&w->cyc[FL_CYC_BUSY], __ATOMIC_RELAXED);
+      uint64_t pkts = __atomic_load_n(&w->ctr[0].in, __ATOMIC_RELAXED);
+      out[FL_CYC_BUSY] += (uint64_t)(busy * pkts / sampled);
+    }
+  }
   return n;
 }
 

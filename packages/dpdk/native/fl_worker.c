@@ -135,6 +135,13 @@ static void finish(struct worker *w, struct pkt *pk, uint16_t n, struct rte_mbuf
   punt_and_drop(w, punt, npunt, drop, ndrop);
 }
 
+/* A timed burst's tx part ends (t: when it began); returns the TSC. */
+static inline uint64_t tx_end(struct worker *w, uint64_t t) {
+  uint64_t now = rte_rdtsc();
+  w->cyc[FL_CYC_TX] += now - t;
+  return now;
+}
+
 /* The last stage is l2fwd and sends this burst out of port out unchanged: what it would do (every
  * packet headed out takes out, counted in its counters l2c) is done here, and a burst whose
  * packets all stay headed out is sent as it is, without a pass for the stage and one for the
@@ -153,10 +160,10 @@ static void finish_to(struct worker *w, struct pkt *pk, uint16_t n, struct rte_m
   finish(w, pk, n, ms);
 }
 
-/* t: the TSC after the rx burst when this burst is one of the sampled ones (FL_CYC_SAMPLE), whose
- * parts are timed; 0 otherwise. */
-static void process(struct worker *w, uint16_t in_port, struct rte_mbuf **ms, uint16_t n,
-                    uint64_t t) {
+/* t: the TSC after the rx burst when this burst is timed (one in FL_CYC_SAMPLE), 0 otherwise.
+ * Returns the TSC at the end of its tx when it is timed. */
+static uint64_t process(struct worker *w, uint16_t in_port, struct rte_mbuf **ms, uint16_t n,
+                        uint64_t t) {
   struct fl_pipeline *p = w->p;
   w->ctr[0].in += n;
   /* The tail l2fwd's output for this burst when it rewrites nothing there (FL_NO_PORT: the stage
@@ -175,8 +182,7 @@ static void process(struct worker *w, uint16_t in_port, struct rte_mbuf **ms, ui
     uint64_t t1 = t ? rte_rdtsc() : 0;
     if (t) w->cyc[FL_CYC_FIXED] += t1 - t;
     send_to(&w->ctr[0], tail_out, w->c.tx_queue, ms, n);
-    if (t) w->cyc[FL_CYC_TX] += rte_rdtsc() - t1;
-    return;
+    return t ? tx_end(w, t1) : 0;
   }
   struct pkt pk[FL_MAX_BURST];
   /* The headers were just written by another core (the vhost peer's copy, or the NIC): fetch
@@ -216,7 +222,7 @@ static void process(struct worker *w, uint16_t in_port, struct rte_mbuf **ms, ui
     finish_to(w, pk, n, ms, tail_out, &w->ctr[p->n_stages]);
   else
     finish(w, pk, n, ms);
-  if (t) w->cyc[FL_CYC_TX] += rte_rdtsc() - t;
+  return t ? tx_end(w, t) : 0;
 }
 
 static void drain_inject(struct worker *w) {
@@ -239,22 +245,20 @@ static inline uint32_t poll_inputs(struct worker *w, struct rte_mbuf **ms) {
   uint32_t total = 0;
   for (uint16_t i = 0; i < w->c.n_inputs; i++) {
     const struct fl_input *in = &w->c.inputs[i];
-    uint64_t t0 = w->busy_end ? w->busy_end : rte_rdtsc();
+    /* a timed burst: from before its rx call to the end of its tx, and each part */
+    uint64_t t0 = w->timed ? rte_rdtsc() : 0;
     uint16_t n = rte_eth_rx_burst(in->port, in->queue, ms, p->c.burst);
-    w->busy_end = 0;
     if (n) {
       uint64_t t1 = 0;
-      /* every burst's busy cycles are counted; its parts only in sampled bursts, so that the
-       * timing itself (a few rdtsc per burst) costs little */
-      if ((w->bursts++ & (FL_CYC_SAMPLE - 1)) == 0) {
+      if (t0) {
         t1 = rte_rdtsc();
         w->cyc[FL_CYC_RX] += t1 - t0;
         w->cyc[FL_CYC_SAMPLED] += n;
       }
       total += n;
-      process(w, in->port, ms, n, t1);
-      w->busy_end = rte_rdtsc();
-      w->cyc[FL_CYC_BUSY] += w->busy_end - t0;
+      uint64_t end = process(w, in->port, ms, n, t1);
+      if (t0) w->cyc[FL_CYC_BUSY] += end - t0;
+      w->timed = (++w->bursts & (FL_CYC_SAMPLE - 1)) == 0;
     }
   }
   if (w->idx == 0 && !rte_ring_empty(p->inject)) {
@@ -341,6 +345,7 @@ int fl_worker_main(void *arg) {
   /* Linux stretches every sleep by the thread's timer slack (50 us by default): with it, a
    * 1 us back-off sleep would take 50 us and let the rx ring overflow under bursty traffic. */
   prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+  w->timed = 1; /* the first burst, so that a short run has its parts timed too */
   w->intr_ok = bo->rx_mode == FL_RX_ADAPTIVE && rx_intr_setup(w);
   rte_rcu_qsbr_thread_online(p->rcu, w->idx);
   while (!__atomic_load_n(&p->stop, __ATOMIC_RELAXED)) {
@@ -352,7 +357,6 @@ int fl_worker_main(void *arg) {
       if (bo->share_core && total < p->c.burst) {
         sched_yield();
         w->yields++;
-        w->busy_end = 0; /* the yield is not busy */
       }
     } else if (bo->rx_mode == FL_RX_POLL || ++idle <= bo->spin_polls) {
       if (bo->share_core) {

@@ -27,12 +27,12 @@ struct worker {
   uint64_t yields;                /* sched_yield calls (backoff.share_core) */
   struct fl_worker_conf c;
   struct stage_ctr ctr[MAX_STAGES + 1];
-  /* Busy TSC cycles (polls that returned packets only): FL_CYC_* then one per stage. */
+  /* Busy TSC cycles of the timed bursts (one in FL_CYC_SAMPLE): FL_CYC_* then one per stage. */
   uint64_t cyc[FL_CYC_FIXED + MAX_STAGES];
   uint64_t bursts;
-  /* The TSC at the end of the last burst when the loop went straight on to the next poll, else
-   * 0: a busy burst then starts where the last one ended, one rdtsc a burst instead of two. */
-  uint64_t busy_end;
+  /* The next burst is timed. Only those are: an rdtsc costs tens of cycles (about 50 in a VM),
+   * one a burst would be 1-2 cycles a packet on a forwarding path of about 50. */
+  int timed;
 };
 
 struct fl_pipeline {

@@ -313,7 +313,10 @@ export interface PipelineCounters {
 export interface PipelineCycles {
   /** TSC frequency, Hz. */
   hz: number;
-  /** Whole bursts: rx call to the end of tx (divide by the pipeline's rx). */
+  /**
+   * Whole bursts: rx call to the end of tx, timed in the same bursts as the parts and scaled to
+   * every packet (divide by the pipeline's rx).
+   */
   busy: number;
   /** Packets of the bursts whose parts were timed. */
   sampledPackets: number;
