@@ -110,6 +110,7 @@ describe('CNI ADD → vhost-user data path through OVS-DPDK (integration)', () =
     expect(stats.get(1)!.rxPackets).toBeLessThanOrEqual(aToB.nPackets);
     await testpmd.stop();
     testpmd = undefined;
+    expect(existsSync(`/var/run/dpdk/flcnipmd${fx.id}`)).toBe(false); // its EAL left nothing
 
     // CHECK with the ADD result as prevResult, then DEL (twice), then CHECK says unknown.
     for (const [i, env] of envs.entries()) {

@@ -21,6 +21,7 @@ export class Testpmd {
   private constructor(
     private readonly child: ChildProcessWithoutNullStreams,
     private readonly sockets: string[],
+    private readonly prefix: string,
   ) {
     child.stdout.on('data', (d: Buffer) => {
       this.out += d.toString();
@@ -61,7 +62,7 @@ export class Testpmd {
       '--forward-mode=io',
     ];
     const child = spawn('timeout', argv, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
-    const t = new Testpmd(child, sockets);
+    const t = new Testpmd(child, sockets, prefix);
     await t.waitFor(/testpmd> /, 60_000);
     return t;
   }
@@ -113,5 +114,7 @@ export class Testpmd {
       }
     }
     for (const s of this.sockets) rmSync(s, { force: true });
+    // in-memory: no hugepage files, but DPDK does not remove its runtime directory
+    rmSync(`/var/run/dpdk/${this.prefix}`, { recursive: true, force: true });
   }
 }

@@ -212,8 +212,10 @@ describe.skipIf(!root)(
         await exited;
         clearTimeout(timer);
       }
-      for (const f of readdirSync('/dev/hugepages'))
-        if (f.startsWith(filePrefix)) rmSync(join('/dev/hugepages', f), { force: true });
+      // its hugepage files and EAL runtime directory (the NF runtime's prefix is filePrefix-<pid>)
+      for (const dir of ['/dev/hugepages', '/var/run/dpdk'])
+        for (const f of existsSync(dir) ? readdirSync(dir) : [])
+          if (f.startsWith(filePrefix)) rmSync(join(dir, f), { recursive: true, force: true });
       for (const f of existsSync(podDir) ? readdirSync(podDir) : [])
         if (f.endsWith('.sock')) rmSync(join(podDir, f), { force: true });
       return p.exitCode;
@@ -437,6 +439,9 @@ describe.skipIf(!root)(
     it("CNI DEL removes rtr's ports from node b and the pod folder", async () => {
       await controller!.delete('cross');
       expect(await stopNf()).toBe(0);
+      // the NF's EAL left no hugepage file or runtime directory
+      for (const dir of ['/dev/hugepages', '/var/run/dpdk'])
+        expect(readdirSync(dir).filter((f) => f.startsWith(filePrefix))).toEqual([]);
       for (const ifname of [...IFACES].reverse()) {
         const del = await cni('DEL', ifname);
         expect(del.code, del.stdout + del.stderr).toBe(0);

@@ -21,7 +21,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { ESP_VDEVS } from '@flowline/dpdk';
+import { ESP_VDEVS, leftoverFiles } from '@flowline/dpdk';
 
 import type { NfCase, NfPlan } from '../nfbound/flowline-nf';
 import { FlowlineNf, TestpmdIo } from '../nfbound/peers';
@@ -125,6 +125,8 @@ function cryptoAlone(algorithm: BenchAlgorithm, bytes: number[], prefix: string)
     ],
     { encoding: 'utf8', timeout: 120_000 },
   );
+  // DPDK leaves its runtime directory (and, killed, its hugepage files): it has exited here
+  for (const f of leftoverFiles(prefix)) rmSync(f, { recursive: true, force: true });
   // "lcore id  Buf Size  Burst Size  Enqueued  Dequeued  Failed Enq  Failed Deq  MOps  Gbps  Cycles/Buf"
   const rows = [
     ...r.stdout.matchAll(

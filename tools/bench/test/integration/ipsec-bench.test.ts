@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -58,5 +58,9 @@ describe.skipIf(!root)('the IPsec benchmark (integration)', () => {
         expect(x.cryptoAloneCycles, x.id).toBeGreaterThan(0);
       }
     }
+    // every DPDK process it ran (its file prefixes start flib<its pid>) left nothing behind
+    const mine = (dir: string): string[] =>
+      existsSync(dir) ? readdirSync(dir).filter((f) => f.startsWith(`flib${r.pid}`)) : [];
+    expect([...mine('/var/run/dpdk'), ...mine('/dev/hugepages')]).toEqual([]);
   }, 300_000);
 });
