@@ -92,9 +92,9 @@ _Static_assert(offsetof(struct fl_parsed, proto) == 7 && offsetof(struct fl_pars
  * fl_parse for a burst's packets, inline: the frame most traffic is (untagged IPv4 without
  * options, not a fragment, TCP or UDP whose header and lengths check out) is recognised with
  * one branch and written whole; any other frame goes to fl_parse. The result is always
- * fl_parse's (the fuzz harness compares them). Why: fl_parse decides TCP against UDP, header
- * lengths and fragments one branch at a time, and in a burst that mixes TCP and UDP at random
- * those branches mispredict; here every check is a few integer operations on words.
+ * fl_parse's (the fuzz harness compares them, with and without SSSE3). Why: fl_parse decides TCP
+ * against UDP, header lengths and fragments one branch at a time, and in a burst that mixes TCP and
+ * UDP at random those branches mispredict; here every check is a few integer operations on words.
  */
 static inline int fl_parse_inline(const uint8_t *p, uint32_t len, struct fl_parsed *o) {
   /* 54 bytes: Ethernet, IPv4 and a TCP header's worth, so every byte read below exists (a UDP

@@ -66,6 +66,26 @@ static inline uint16_t one_output(const struct pkt *pk, uint16_t n) {
   return same ? out : FL_NO_PORT;
 }
 
+/* One output (out), the rest dropped or punted (a firewall's burst): fates mix at random, so the
+ * burst is sorted without a branch per packet, each packet written to every list and kept by the
+ * one its fate counts. */
+static void send_one_output(struct worker *w, const struct pkt *pk, uint16_t n, uint16_t out) {
+  struct rte_mbuf *tx[FL_MAX_BURST], *punt[FL_MAX_BURST], *drop[FL_MAX_BURST];
+  uint8_t reason[FL_MAX_BURST];
+  uint16_t ntx = 0, npunt = 0, ndrop = 0;
+  for (uint16_t i = 0; i < n; i++) {
+    const struct pkt *k = &pk[i];
+    tx[ntx] = punt[npunt] = drop[ndrop] = k->m;
+    reason[npunt] = k->reason;
+    ntx += k->fate == FATE_FWD;
+    npunt += k->fate == FATE_PUNT;
+    ndrop += k->fate == FATE_DROP;
+  }
+  for (uint16_t i = 0; i < npunt; i++) punt[i]->hash.usr = reason[i];
+  if (ntx) send_to(&w->ctr[0], out, w->c.tx_queue, tx, ntx);
+  punt_and_drop(w, punt, npunt, drop, ndrop);
+}
+
 static void finish(struct worker *w, struct pkt *pk, uint16_t n, struct rte_mbuf **ms) {
   struct stage_ctr *pc = &w->ctr[0];
   /* The common case: every packet of the burst goes out of one port, in order. */
@@ -77,29 +97,13 @@ static void finish(struct worker *w, struct pkt *pk, uint16_t n, struct rte_mbuf
     send_to(pc, first, w->c.tx_queue, ms, n);
     return;
   }
-  struct rte_mbuf *punt[FL_MAX_BURST], *drop[FL_MAX_BURST];
-  uint16_t npunt = 0, ndrop = 0;
   uint16_t out = one_output(pk, n);
   if (out != FL_NO_PORT) {
-    /* One output, the rest dropped or punted (a firewall's burst): fates mix at random, so the
-     * burst is sorted without a branch per packet, each packet written to every list and
-     * kept by the one its fate counts. */
-    struct rte_mbuf *tx[FL_MAX_BURST];
-    uint8_t reason[FL_MAX_BURST];
-    uint16_t ntx = 0;
-    for (uint16_t i = 0; i < n; i++) {
-      const struct pkt *k = &pk[i];
-      tx[ntx] = punt[npunt] = drop[ndrop] = k->m;
-      reason[npunt] = k->reason;
-      ntx += k->fate == FATE_FWD;
-      npunt += k->fate == FATE_PUNT;
-      ndrop += k->fate == FATE_DROP;
-    }
-    for (uint16_t i = 0; i < npunt; i++) punt[i]->hash.usr = reason[i];
-    if (ntx) send_to(pc, out, w->c.tx_queue, tx, ntx);
-    punt_and_drop(w, punt, npunt, drop, ndrop);
+    send_one_output(w, pk, n, out);
     return;
   }
+  struct rte_mbuf *punt[FL_MAX_BURST], *drop[FL_MAX_BURST];
+  uint16_t npunt = 0, ndrop = 0;
   uint16_t ports[8], counts[8], np = 0;
   struct rte_mbuf *tx[8][FL_MAX_BURST];
   for (uint16_t i = 0; i < n; i++) {
@@ -144,8 +148,8 @@ static inline uint64_t tx_end(struct worker *w, uint64_t t) {
 
 /* The last stage is l2fwd and sends this burst out of port out unchanged: what it would do (every
  * packet headed out takes out, counted in its counters l2c) is done here, and a burst whose
- * packets all stay headed out is sent as it is, without a pass for the stage and one for the
- * fates. */
+ * packets all stay headed out is sent as it is; otherwise the burst is sorted for that one
+ * output. */
 static void finish_to(struct worker *w, struct pkt *pk, uint16_t n, struct rte_mbuf **ms,
                       uint16_t out, struct stage_ctr *l2c) {
   uint16_t fwd = 0;
@@ -156,8 +160,7 @@ static void finish_to(struct worker *w, struct pkt *pk, uint16_t n, struct rte_m
     send_to(&w->ctr[0], out, w->c.tx_queue, ms, n);
     return;
   }
-  for (uint16_t i = 0; i < n; i++) pk[i].out = out;
-  finish(w, pk, n, ms);
+  send_one_output(w, pk, n, out);
 }
 
 /* t: the TSC after the rx burst when this burst is timed (one in FL_CYC_SAMPLE), 0 otherwise.
