@@ -1,5 +1,6 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { rmSync } from 'node:fs';
+import { ealRuntimeDirs } from '@flowline/dpdk';
 
 export interface PortCounters {
   rxPackets: number;
@@ -115,6 +116,6 @@ export class Testpmd {
     }
     for (const s of this.sockets) rmSync(s, { force: true });
     // in-memory: no hugepage files, but DPDK does not remove its runtime directory
-    rmSync(`/var/run/dpdk/${this.prefix}`, { recursive: true, force: true });
+    for (const d of ealRuntimeDirs(this.prefix)) rmSync(d, { recursive: true, force: true });
   }
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { buildEalArgs, explainEalLog, leftoverFiles } from './eal';
+import { buildEalArgs, explainEalLog } from './eal';
 import { EalOptionError } from './errors';
 
 describe('buildEalArgs', () => {
@@ -98,13 +98,5 @@ describe('explainEalLog', () => {
     expect(explainEalLog('EAL: invalid core list syntax').argument).toBe('-l');
     expect(explainEalLog('EAL: Cannot get hugepage information.').argument).toBe('-m');
     expect(explainEalLog('EAL: Detected NUMA nodes: 1').argument).toBeUndefined();
-  });
-});
-
-describe('leftoverFiles', () => {
-  it('names nothing for a prefix that is not one plain name (callers remove what it names)', () => {
-    // '..' would name /var/run, 'a/b' a path under another prefix's directory
-    for (const p of ['..', '.', '../etc', 'a/b', ''])
-      expect(leftoverFiles(p, '/nonexistent-huge')).toEqual([]);
   });
 });

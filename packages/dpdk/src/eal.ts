@@ -3,10 +3,11 @@
  * this module holds the one Eal of the process. Options are typed and checked here first, so
  * that most mistakes are reported naming the option before DPDK sees them.
  */
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { cpus } from 'node:os';
 import * as path from 'node:path';
 
+import { EAL_PREFIX_RE, leftoverFiles } from './eal-files';
 import { EalInitError, EalOptionError, EalStateError, nativeError } from './errors';
 import { native } from './native';
 import { isPciAddress, validateDevargs } from './devargs';
@@ -40,9 +41,6 @@ export interface EalOptions {
   extraArgs?: string[];
 }
 
-/** A --file-prefix: one plain name (it names /var/run/dpdk/<prefix>, so never "." or ".."). */
-const PREFIX_RE = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$/;
-
 function check(cond: boolean, option: string, value: unknown, reason: string): void {
   if (!cond) throw new EalOptionError(option, value, reason);
 }
@@ -63,7 +61,7 @@ export function buildEalArgs(opts: EalOptions, hostCpus = cpus().length): string
   args.push('-l', lcores.join(','), '--main-lcore', String(lcores[0]));
 
   check(
-    typeof opts.filePrefix === 'string' && PREFIX_RE.test(opts.filePrefix),
+    typeof opts.filePrefix === 'string' && EAL_PREFIX_RE.test(opts.filePrefix),
     'filePrefix',
     opts.filePrefix,
     'use 1-64 characters of [A-Za-z0-9_.-], not starting with ".", unique per process (e.g. "fl-<name>-<pid>")',
@@ -160,22 +158,6 @@ export function explainEalLog(log: string): { argument?: string; lines: string[]
   return { lines };
 }
 
-/**
- * Hugepage files (and the runtime directory) that an EAL with this prefix left behind; nothing
- * for a prefix that is not one plain name (callers remove what this returns).
- */
-export function leftoverFiles(filePrefix: string, hugeDir = '/dev/hugepages'): string[] {
-  const out: string[] = [];
-  if (!PREFIX_RE.test(filePrefix)) return out;
-  if (existsSync(hugeDir))
-    for (const f of readdirSync(hugeDir))
-      if (f.startsWith(`${filePrefix}map_`) || f.startsWith(`${filePrefix}seg`))
-        out.push(path.join(hugeDir, f));
-  const run = path.join('/var/run/dpdk', filePrefix);
-  if (existsSync(run)) out.push(run);
-  return out;
-}
-
 /** hugetlbfs mounts from /proc/mounts. */
 export function hugetlbfsMounts(): string[] {
   try {
@@ -255,7 +237,7 @@ export class Eal {
     this.cleaned = true;
     current = undefined;
     native().ealCleanup();
-    const left = leftoverFiles(this.options.filePrefix, this.options.hugeDir);
+    const left = leftoverFiles(this.options.filePrefix, { hugeDir: this.options.hugeDir });
     for (const f of left) rmSync(f, { recursive: true, force: true });
     return left;
   }

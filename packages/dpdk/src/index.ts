@@ -12,12 +12,20 @@ export {
   currentEal,
   buildEalArgs,
   explainEalLog,
-  leftoverFiles,
   hugetlbfsMounts,
   Eal,
   type EalOptions,
   type Lcores,
 } from './eal';
+export {
+  leftoverFiles,
+  ealHugepageFiles,
+  ealRuntimeDirs,
+  DEFAULT_EAL_RUN_DIR,
+  DEFAULT_HUGE_DIR,
+  type EalFilesOptions,
+  type EalPrefixMatch,
+} from './eal-files';
 export {
   devargs,
   validateDevargs,

@@ -410,7 +410,7 @@ export class PodDataplane {
     if (leftOpen.length === 0) {
       this.leftovers = this.eal.cleanup();
     } else {
-      const removed = leftoverFiles(filePrefix, hugeDir);
+      const removed = leftoverFiles(filePrefix, { hugeDir });
       for (const f of removed) rmSync(f, { recursive: true, force: true });
       this.logger?.info('EAL left to process exit', {
         reason: 'DPDK 22.11 virtio-user ports cannot be closed safely; stopped instead',
@@ -418,7 +418,7 @@ export class PodDataplane {
         removed,
       });
     }
-    const still = leftoverFiles(filePrefix, hugeDir);
+    const still = leftoverFiles(filePrefix, { hugeDir });
     if (this.leftovers.length || still.length)
       this.logger?.warn('removed EAL leftovers', { removed: this.leftovers, still });
   }

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, openSync, closeSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { leftoverFiles } from '@flowline/dpdk';
 import { createLogger, type Logger } from '@flowline/telemetry';
 import { OvsLifecycleError } from './errors';
 import { OpenFlow } from './openflow';
@@ -215,19 +216,12 @@ export async function startOvsDpdk(options: OvsDpdkOptions): Promise<OvsDpdk> {
   let client: OvsdbClient | undefined;
   let underlay: Underlay | undefined;
 
-  // What ovs-vswitchd's EAL leaves once it has exited: its hugepage files (DPDK's names,
-  // <prefix>map_<n> or <prefix>seg..., so another instance whose prefix extends this one keeps
-  // its own) and its runtime directory (/var/run/dpdk/<prefix>, which DPDK does not remove),
-  // the latter for a prefix that is one plain name (a caller's option is not trusted to be one).
-  // The same rule as @flowline/dpdk's leftoverFiles, which this package does not load.
+  // What ovs-vswitchd's EAL leaves once it has exited: its hugepage files and its runtime
+  // directory (which DPDK does not remove), by @flowline/dpdk's rule for their names.
   const removeEalLeftovers = async (): Promise<void> => {
-    const dir = '/dev/hugepages';
-    const files = await readdir(dir).catch(() => [] as string[]);
-    const own = (f: string) =>
-      f.startsWith(`${filePrefix}map_`) || f.startsWith(`${filePrefix}seg`);
-    await Promise.all(files.filter(own).map((f) => rm(join(dir, f), { force: true })));
-    if (/^[A-Za-z0-9_-][A-Za-z0-9_.-]*$/.test(filePrefix))
-      await rm(join('/var/run/dpdk', filePrefix), { recursive: true, force: true });
+    await Promise.all(
+      leftoverFiles(filePrefix).map((f) => rm(f, { recursive: true, force: true })),
+    );
   };
 
   const stopAll = async (): Promise<void> => {

@@ -39,7 +39,7 @@ describe('removeEalRuntimeDirs', () => {
   it("removes one process's runtime directory, not those of a prefix that extends it", () => {
     for (const d of ['flpod_default_fw-41', 'flpod_default_fw2-42', 'flpod_default_fwx', 'other'])
       mkdirSync(join(dir, d, 'sub'), { recursive: true });
-    expect(removeEalRuntimeDirs('flpod_default_fw', 'one', dir)).toBe(1);
+    expect(removeEalRuntimeDirs('flpod_default_fw', 'process', dir)).toBe(1);
     expect(readdirSync(dir).sort()).toEqual(['flpod_default_fw2-42', 'flpod_default_fwx', 'other']);
     expect(removeEalRuntimeDirs('flpod_', 'family', dir)).toBe(2);
     expect(readdirSync(dir)).toEqual(['other']);

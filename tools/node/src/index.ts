@@ -29,7 +29,7 @@ export {
 } from './manifest';
 export { NodeRuntime } from './runtime';
 export { POD_FILE_PREFIX, POD_NETNS_PREFIX } from './pod-names';
-export { removeEalRuntimeDirs, removeHugepageFiles, type PrefixMatch } from './hugepages';
+export { removeEalRuntimeDirs, removeHugepageFiles } from './hugepages';
 export { readState, type NodeState, type PodRecord } from './state';
 export { nodePki, operatorTlsFiles, pkiDir } from './pki';
 export { FILE_ENV, resolveManifestFiles } from './pod-files';

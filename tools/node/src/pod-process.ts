@@ -4,6 +4,9 @@
 // and the manifest's own env last.
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+
+import { DEFAULT_EAL_RUN_DIR } from '@flowline/dpdk';
+
 import { resolveCommand } from './commands';
 import type { NodeConfig, NodePaths } from './config';
 import { removeEalRuntimeDirs, removeHugepageFiles } from './hugepages';
@@ -76,10 +79,10 @@ export function clearDeadProcess(
   hugepagesDir: string,
   paths: NodePaths,
   pod: PodRecord,
-  ealRunDir = '/var/run/dpdk',
+  ealRunDir = DEFAULT_EAL_RUN_DIR,
 ): number {
   const removed = removeHugepageFiles(hugepagesDir, pod.filePrefix);
-  removeEalRuntimeDirs(pod.filePrefix, 'one', ealRunDir);
+  removeEalRuntimeDirs(pod.filePrefix, 'process', ealRunDir);
   const podDir = podSocketDir(paths, pod.namespace, pod.name);
   for (const f of existsSync(podDir) ? readdirSync(podDir) : [])
     if (f.endsWith('.sock')) rmSync(join(podDir, f), { force: true });

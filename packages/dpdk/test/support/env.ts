@@ -1,4 +1,6 @@
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
+
+import { leftoverFiles } from '../../src/eal-files';
 
 /** Integration tests need root and 2 MiB hugepages (tools/setup/setup.sh reserves them). */
 export function dataplaneReady(): string | undefined {
@@ -13,12 +15,10 @@ export function testPrefix(name: string): string {
   return `fltest-${name}-${process.pid}`;
 }
 
-/** Removes anything an EAL with this prefix could have left (hugepage files, runtime dir). */
+/** Removes anything an EAL with this prefix (or one that extends it) could have left. */
 export function scrubPrefix(prefix: string): void {
-  if (existsSync('/dev/hugepages'))
-    for (const f of readdirSync('/dev/hugepages'))
-      if (f.startsWith(prefix)) rmSync(`/dev/hugepages/${f}`, { force: true });
-  rmSync(`/var/run/dpdk/${prefix}`, { recursive: true, force: true });
+  for (const f of leftoverFiles(prefix, { match: 'family' }))
+    rmSync(f, { recursive: true, force: true });
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { leftoverFiles } from '@flowline/dpdk';
 import { channelCredentials, nfId } from '@flowline/grpc-auth';
 import { ATTACHMENT_EXTERNAL_IDS, type PortInfo, appctl, podFolderName } from '@flowline/ovs';
 import { type UnaryMethod, type chainV1, firewallV1, unaryCall } from '@flowline/proto';
@@ -213,9 +214,8 @@ describe.skipIf(!root)(
         clearTimeout(timer);
       }
       // its hugepage files and EAL runtime directory (the NF runtime's prefix is filePrefix-<pid>)
-      for (const dir of ['/dev/hugepages', '/var/run/dpdk'])
-        for (const f of existsSync(dir) ? readdirSync(dir) : [])
-          if (f.startsWith(filePrefix)) rmSync(join(dir, f), { recursive: true, force: true });
+      for (const f of leftoverFiles(filePrefix, { match: 'process' }))
+        rmSync(f, { recursive: true, force: true });
       for (const f of existsSync(podDir) ? readdirSync(podDir) : [])
         if (f.endsWith('.sock')) rmSync(join(podDir, f), { force: true });
       return p.exitCode;

@@ -1,7 +1,8 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { readdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { leftoverFiles } from '@flowline/dpdk';
 import { certificatesLoaded } from '@flowline/grpc-auth';
 import {
   ATTACHMENT_EXTERNAL_IDS,
@@ -309,11 +310,10 @@ export class NodeBed {
     for (const ns of [...this.made].reverse())
       await sh('ip', 'netns', 'del', ns).catch(() => undefined);
     const prefixes = [...Array(this.options.nodes).keys()].map((i) => this.filePrefix(i));
-    const files = await readdir('/dev/hugepages').catch(() => [] as string[]);
     await Promise.all(
-      files
-        .filter((f) => prefixes.some((p) => f.startsWith(p)))
-        .map((f) => rm(join('/dev/hugepages', f), { force: true })),
+      prefixes
+        .flatMap((p) => leftoverFiles(p, { match: 'family' }))
+        .map((f) => rm(f, { recursive: true, force: true })),
     );
   }
 

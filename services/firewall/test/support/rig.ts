@@ -4,7 +4,7 @@
  * polls) and reads queue 1 (where the worker's tx queue 1 lands), so the worker never sees its
  * own output.
  */
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import {
   Mempool,
   Pipeline,
@@ -12,6 +12,7 @@ import {
   buildPacket,
   devargs,
   initEal,
+  leftoverFiles,
   type Eal,
   type PacketSpec,
 } from '@flowline/dpdk';
@@ -23,11 +24,10 @@ export function dataplaneReady(): string | undefined {
   return undefined;
 }
 
+/** Removes anything an EAL with this prefix (or one that extends it) could have left. */
 export function scrubPrefix(prefix: string): void {
-  if (existsSync('/dev/hugepages'))
-    for (const f of readdirSync('/dev/hugepages'))
-      if (f.startsWith(prefix)) rmSync(`/dev/hugepages/${f}`, { force: true });
-  rmSync(`/var/run/dpdk/${prefix}`, { recursive: true, force: true });
+  for (const f of leftoverFiles(prefix, { match: 'family' }))
+    rmSync(f, { recursive: true, force: true });
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -13,12 +13,20 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { LocalPki, channelCredentials, nfId } from '@flowline/grpc-auth';
-import { Mempool, Port, buildPacket, devargs, initEal, type Eal } from '@flowline/dpdk';
+import {
+  Mempool,
+  Port,
+  buildPacket,
+  devargs,
+  initEal,
+  leftoverFiles,
+  type Eal,
+} from '@flowline/dpdk';
 import { type ipsecV1, ipsecV1 as ipsec, loadHealthV1 } from '@flowline/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -55,10 +63,8 @@ async function waitFor(fn: () => boolean | Promise<boolean>, ms = 10_000): Promi
 }
 /** Hugepage files and runtime dirs of an EAL prefix (the NF adds its pid: `<prefix>-<pid>`). */
 function scrubPrefix(prefix: string): void {
-  for (const dir of ['/dev/hugepages', '/var/run/dpdk'])
-    if (existsSync(dir))
-      for (const f of readdirSync(dir))
-        if (f.startsWith(prefix)) rmSync(`${dir}/${f}`, { recursive: true, force: true });
+  for (const f of leftoverFiles(prefix, { match: 'process' }))
+    rmSync(f, { recursive: true, force: true });
 }
 
 const dir = mkdtempSync('/tmp/ipsecgw-');

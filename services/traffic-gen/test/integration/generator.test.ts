@@ -5,7 +5,7 @@
  * duplicates and reordering from crafted sequences, latency present and ordered. One EAL per
  * file (this file is one process), one poller.
  */
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   Mempool,
@@ -19,6 +19,7 @@ import {
   type Eal,
   type GenFlowSpec,
   type TrafficResults,
+  leftoverFiles,
 } from '@flowline/dpdk';
 import { internetChecksum, pseudoHeaderSum } from '@flowline/packet';
 
@@ -29,10 +30,8 @@ let eal: Eal | undefined;
 let pool: Mempool;
 
 function scrub(): void {
-  if (existsSync('/dev/hugepages'))
-    for (const f of readdirSync('/dev/hugepages'))
-      if (f.startsWith(prefix)) rmSync(`/dev/hugepages/${f}`, { force: true });
-  rmSync(`/var/run/dpdk/${prefix}`, { recursive: true, force: true });
+  for (const f of leftoverFiles(prefix, { match: 'family' }))
+    rmSync(f, { recursive: true, force: true });
   rmSync(sock, { force: true });
 }
 

@@ -7,7 +7,8 @@ import * as grpc from '@grpc/grpc-js';
 import { LocalPki, channelCredentials, nfId } from '@flowline/grpc-auth';
 import { trafficGenV1 } from '@flowline/proto';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
+import { leftoverFiles } from '@flowline/dpdk';
 import { join } from 'node:path';
 
 export const MAIN = join(__dirname, '..', '..', 'dist', 'main.js');
@@ -27,14 +28,9 @@ export function call<Req, Res>(fn: Unary<Req, Res>, req: Req): Promise<Res> {
   return new Promise((resolve, reject) => fn(req, (e, r) => (e ? reject(e) : resolve(r!))));
 }
 
-/** Hugepage files and runtime dirs under a file prefix. */
+/** Hugepage files and runtime dirs under a file prefix (or one that extends it). */
 export function leftovers(prefix: string): string[] {
-  const out: string[] = [];
-  if (existsSync('/dev/hugepages'))
-    out.push(...readdirSync('/dev/hugepages').filter((f) => f.startsWith(prefix)));
-  if (existsSync('/var/run/dpdk'))
-    out.push(...readdirSync('/var/run/dpdk').filter((f) => f.startsWith(prefix)));
-  return out;
+  return leftoverFiles(prefix, { match: 'family' });
 }
 
 export async function startTrafficGen(o: {
@@ -95,10 +91,7 @@ export async function startTrafficGen(o: {
       child.kill('SIGKILL');
       await exited;
     }
-    for (const f of leftovers(o.filePrefix)) {
-      rmSync(join('/dev/hugepages', f), { force: true });
-      rmSync(join('/var/run/dpdk', f), { recursive: true, force: true });
-    }
+    for (const f of leftovers(o.filePrefix)) rmSync(f, { recursive: true, force: true });
   };
   let serving: Record<string, unknown>;
   try {
