@@ -23,6 +23,7 @@ export {
   ealRuntimeDirs,
   DEFAULT_EAL_RUN_DIR,
   DEFAULT_HUGE_DIR,
+  EAL_PREFIX_RE,
   type EalFilesOptions,
   type EalPrefixMatch,
 } from './eal-files';

@@ -1,9 +1,11 @@
+import { EAL_PREFIX_RE } from '@flowline/dpdk';
 import { podFolderName } from '@flowline/ovs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { nodePaths } from './config';
 import {
   POD_FILE_PREFIX,
+  POD_FILE_PREFIX_MAX,
   POD_NETNS_PREFIX,
   podFilePrefix,
   podGrpcAddress,
@@ -21,12 +23,30 @@ describe("a pod's names and places", () => {
     const long = podNetns('a-namespace-with-a-long-name', 'and-a-pod-with-an-even-longer-name');
     expect(long).toHaveLength(60);
     expect(long.startsWith(POD_NETNS_PREFIX)).toBe(true);
+    // two pods whose names differ only past the cut get two namespaces
+    const other = podNetns('a-namespace-with-a-long-name', 'and-a-pod-with-an-even-longer-name-2');
+    expect(other).toHaveLength(60);
+    expect(other).not.toBe(long);
   });
 
   it('EAL file prefix: the prefix, namespace and name, anything but [A-Za-z0-9_] as _', () => {
     expect(podFilePrefix('default', 'fw')).toBe('flpod_default_fw');
     expect(podFilePrefix('nfs', 'fw-1.a')).toBe('flpod_nfs_fw_1_a');
     expect(podFilePrefix('nfs', 'fw-1.a').startsWith(POD_FILE_PREFIX)).toBe(true);
+  });
+
+  it('EAL file prefix of a long name: at most 56 characters (the NF adds "-<pid>", an EAL takes 64), one per pod', () => {
+    const ns = 'a-namespace-with-a-long-name';
+    const a = podFilePrefix(ns, 'and-a-pod-with-an-even-longer-name');
+    const b = podFilePrefix(ns, 'and-a-pod-with-an-even-longer-name-2');
+    for (const p of [a, b]) {
+      expect(p).toHaveLength(POD_FILE_PREFIX_MAX);
+      expect(p).toMatch(/^flpod_a_namespace_with_a_long_name_and_a_pod_wi_[0-9a-f]{8}$/);
+      // what the NF makes of it: <prefix>-<pid>, an EAL prefix @flowline/dpdk takes
+      expect(EAL_PREFIX_RE.test(`${p}-4194304`)).toBe(true);
+    }
+    expect(a).not.toBe(b);
+    expect(podFilePrefix(ns, 'and-a-pod-with-an-even-longer-name')).toBe(a); // the same every time
   });
 
   it("its folder, gRPC address and log under the state dir; its sockets in the CNI plugin's folder", () => {

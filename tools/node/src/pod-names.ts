@@ -1,6 +1,7 @@
 // Where a pod's things are and what they are called: its netns, its EAL file prefix, its folder
 // under <state>/pods (gRPC socket), its folder of sockets and attachment files (the CNI plugin's
 // name for it) and its log.
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { podFolderName } from '@flowline/ovs';
 import type { NodePaths } from './config';
@@ -8,13 +9,34 @@ import type { NodePaths } from './config';
 export const POD_NETNS_PREFIX = 'flpod-';
 export const POD_FILE_PREFIX = 'flpod_';
 
+/** Longest EAL --file-prefix of a pod: the NF adds "-<pid>" (up to 8 characters) to it, and an
+ * EAL takes 64. */
+export const POD_FILE_PREFIX_MAX = 56;
+
+/**
+ * A name of at most max characters: as it is when it fits, else its start and, after sep, 8 hex
+ * digits of a hash of the pod's namespace and name, so that two pods whose names share a long
+ * start do not share it (cutting alone would).
+ */
+function bounded(full: string, max: number, sep: string, namespace: string, name: string): string {
+  if (full.length <= max) return full;
+  const hash = createHash('sha256').update(`${namespace}/${name}`).digest('hex').slice(0, 8);
+  return `${full.slice(0, max - 1 - hash.length)}${sep}${hash}`;
+}
+
 /** The pod's `ip netns` name (at most 60 characters). */
 export const podNetns = (namespace: string, name: string): string =>
-  `${POD_NETNS_PREFIX}${namespace}-${name}`.slice(0, 60);
+  bounded(`${POD_NETNS_PREFIX}${namespace}-${name}`, 60, '-', namespace, name);
 
-/** The pod's EAL --file-prefix (its hugepage files start with it). */
+/** The pod's EAL --file-prefix (its hugepage files start with it; at most POD_FILE_PREFIX_MAX). */
 export const podFilePrefix = (namespace: string, name: string): string =>
-  `${POD_FILE_PREFIX}${namespace}_${name}`.replace(/[^A-Za-z0-9_]/g, '_');
+  bounded(
+    `${POD_FILE_PREFIX}${namespace}_${name}`.replace(/[^A-Za-z0-9_]/g, '_'),
+    POD_FILE_PREFIX_MAX,
+    '_',
+    namespace,
+    name,
+  );
 
 /** The pod's own folder under <state>/pods: its gRPC socket. */
 export const podStateDir = (paths: NodePaths, namespace: string, name: string): string =>
