@@ -40,6 +40,7 @@ import {
   type WindowPart,
 } from './dpdk/headroom';
 import type { NfCase, NfPort } from './dpdk/nf';
+import { formatNfCycles, nfCyclesPerPacket, type NfCycles } from './dpdk/nf-cycles';
 import { Testpmd, TestpmdError } from './dpdk/testpmd';
 
 interface Options {
@@ -252,6 +253,8 @@ async function main(): Promise<void> {
   // rounds.get(c)[r]: case c in round r (every round measures every case)
   const rounds = new Map<NfCase, VhostRound[]>(o.cases.map((c) => [c, []]));
   let tscHz = 0;
+  // the NF's own cycles a packet per case, from its counters when stopped
+  const nfCycles = new Map<NfCase, NfCycles | undefined>();
   // the rounds of case c that count (headroom.ts: generator headroom, reference at speed)
   const counted = (c: NfCase): VhostRound[] => countedRounds(rounds.values(), rounds.get(c)!);
 
@@ -289,6 +292,7 @@ async function main(): Promise<void> {
     for (const c of o.cases) {
       const report = await nfs.get(c)!.stop();
       nfs.delete(c);
+      nfCycles.set(c, nfCyclesPerPacket(report));
       if (process.env.FLOWLINE_BENCH_VERBOSE) process.stderr.write(`  ${LABELS[c]}: ${report}\n`);
     }
   } finally {
@@ -320,6 +324,7 @@ async function main(): Promise<void> {
       ...r,
       countedRounds: counted(c).length,
       triedRounds: all.length,
+      ...(nfCycles.get(c) ? { nfCycles: nfCycles.get(c) } : {}),
       met: target === undefined || !used || !control?.discriminates ? undefined : r.ratio >= target,
     };
   });
@@ -333,6 +338,7 @@ async function main(): Promise<void> {
       'ratio min..max',
       'target',
       'met',
+      'NF cyc/pkt (rx+parse+stages+tx)',
     ],
     ...results.map((x) => [
       x.label,
@@ -343,12 +349,16 @@ async function main(): Promise<void> {
       `${x.ratioMin.toFixed(2)}..${x.ratioMax.toFixed(2)}`,
       x.target !== undefined ? `>= ${x.target}` : 'control',
       x.met === undefined ? (x.target !== undefined ? 'not measured' : '') : x.met ? 'yes' : 'NO',
+      formatNfCycles(x.nfCycles),
     ]),
   ];
   const controlNote =
     control?.note ??
     `sensitivity control: fewer than ${MIN_COUNTED} rounds of (a) and (e) count (generator headroom of ${GENERATOR_HEADROOM}x in both windows, the reference at ${REF_PHASE} of its 90th percentile): targets not measured`;
-  process.stdout.write(`\n${formatTable(rows)}\n\n${controlNote}\n\n`);
+  process.stdout.write(
+    `\n${formatTable(rows)}\n\n${controlNote}\n` +
+      "NF cyc/pkt: the NF pipeline's TSC cycles a packet in the bursts it timed (one in 16), over every round of the case; rx and tx include vhost's copies\n\n",
+  );
   process.stdout.write(
     `${JSON.stringify({
       benchmark: 'dpdk-pipeline-vs-testpmd',

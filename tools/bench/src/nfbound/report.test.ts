@@ -38,3 +38,39 @@ describe('report: --ab-addon comparison', () => {
     expect(renderReport(base).table).not.toContain('this build /');
   });
 });
+
+describe('report: the vhost-user part', () => {
+  it("prints each case's NF cycles a packet next to its ratio, and nothing for an NF without them", () => {
+    const row = (label: string, nfCycles?: object) => ({
+      label,
+      candidateMedian: 13.91,
+      referenceMedian: 16.03,
+      ratio: 0.868,
+      target: 0.85,
+      met: true,
+      countedRounds: 5,
+      triedRounds: 24,
+      ...(nfCycles ? { nfCycles } : {}),
+    });
+    const { table } = renderReport({
+      ...base,
+      vhost: {
+        results: [
+          row('(b) pipeline ACL, 1,000 rules', {
+            total: 231.7,
+            rx: 79.7,
+            parse: 14.9,
+            stages: [12.3, 0],
+            tx: 124.8,
+          }),
+          row('(d) pure-JS forwarder'),
+        ],
+        control: { note: 'sensitivity control: the NF sets the rate' },
+      },
+    });
+    const lines = table.split('\n');
+    const acl = lines.find((l) => l.startsWith('(b) pipeline ACL'))!;
+    expect(acl).toMatch(/0\.868 +>= 0\.85: met +232 \(80\+15\+12\+0\+125\)$/);
+    expect(lines.find((l) => l.startsWith('(d) pure-JS'))!).toMatch(/>= 0\.85: met\s*$/);
+  });
+});

@@ -3,6 +3,7 @@
  * of the median Mpps per case (README figures come from these files).
  */
 import { compare, formatTable, type Comparison } from '../stats';
+import { formatNfCycles, type NfCycles } from '../dpdk/nf-cycles';
 
 export interface CaseResult {
   id: string;
@@ -188,6 +189,7 @@ export function renderReport(r: Report): { table: string; svg: string } {
           met?: boolean;
           countedRounds?: number;
           triedRounds?: number;
+          nfCycles?: NfCycles;
         }[];
         control?: { note: string };
         error?: string;
@@ -198,7 +200,15 @@ export function renderReport(r: Report): { table: string; svg: string } {
       '',
       'vhost-user topology (NF is the net_vhost side and does the copies; testpmd flowgen generates):',
       formatTable([
-        ['case', 'rounds counted', 'Mpps', 'testpmd io Mpps', 'ratio', 'target'],
+        [
+          'case',
+          'rounds counted',
+          'Mpps',
+          'testpmd io Mpps',
+          'ratio',
+          'target',
+          'NF cyc/pkt (rx+parse+stages+tx)',
+        ],
         ...v.results.map((x) => [
           x.label,
           x.triedRounds !== undefined ? `${x.countedRounds ?? 0}/${x.triedRounds}` : '',
@@ -208,6 +218,7 @@ export function renderReport(r: Report): { table: string; svg: string } {
           x.target === undefined
             ? 'control'
             : `>= ${x.target}: ${x.met === undefined ? 'not measured' : x.met ? 'met' : 'NOT met'}`,
+          formatNfCycles(x.nfCycles),
         ]),
       ]),
       v.control?.note ?? 'sensitivity control: not run',
