@@ -29,9 +29,25 @@ describe("a pod's names and places", () => {
     expect(other).not.toBe(long);
   });
 
+  it("netns and EAL file prefix: a '-' in the namespace or name adds a hash, so that pod c of namespace a-b and pod b-c of namespace a do not share them", () => {
+    const x = podNetns('a-b', 'c');
+    const y = podNetns('a', 'b-c');
+    expect(x).toMatch(/^flpod-a-b-c-[0-9a-f]{8}$/);
+    expect(y).toMatch(/^flpod-a-b-c-[0-9a-f]{8}$/);
+    expect(x).not.toBe(y);
+    const p = podFilePrefix('a-b', 'c');
+    const q = podFilePrefix('a', 'b-c');
+    expect(p).toMatch(/^flpod_a_b_c_[0-9a-f]{8}$/);
+    expect(q).toMatch(/^flpod_a_b_c_[0-9a-f]{8}$/);
+    expect(p).not.toBe(q);
+    // nor does a pod whose plain names have no '-' share one with either
+    expect(podFilePrefix('a', 'b')).toBe('flpod_a_b');
+    expect([p, q]).not.toContain(podFilePrefix('ab', 'c'));
+  });
+
   it('EAL file prefix: the prefix, namespace and name, anything but [A-Za-z0-9_] as _', () => {
     expect(podFilePrefix('default', 'fw')).toBe('flpod_default_fw');
-    expect(podFilePrefix('nfs', 'fw-1.a')).toBe('flpod_nfs_fw_1_a');
+    expect(podFilePrefix('nfs', 'fw-1.a')).toMatch(/^flpod_nfs_fw_1_a_[0-9a-f]{8}$/);
     expect(podFilePrefix('nfs', 'fw-1.a').startsWith(POD_FILE_PREFIX)).toBe(true);
   });
 

@@ -14,23 +14,31 @@ export const POD_FILE_PREFIX = 'flpod_';
 export const POD_FILE_PREFIX_MAX = 56;
 
 /**
- * A name of at most max characters: as it is when it fits, else its start and, after sep, 8 hex
- * digits of a hash of the pod's namespace and name, so that two pods whose names share a long
- * start do not share it (cutting alone would).
+ * A pod's name for a node-wide thing: full (the prefix, namespace and name) as it is when it is
+ * unambiguous and fits in max characters; else its start and, after sep, 8 hex digits of a hash
+ * of the namespace and name. Namespaces and names are DNS labels, so a '-' in either makes the
+ * plain form ambiguous: pod c of namespace a-b and pod b-c of namespace a would share it (and one
+ * pod's sandbox would take the other's netns). Cutting alone would make two long names share it.
  */
-function bounded(full: string, max: number, sep: string, namespace: string, name: string): string {
-  if (full.length <= max) return full;
+function podScopedName(
+  full: string,
+  max: number,
+  sep: string,
+  namespace: string,
+  name: string,
+): string {
+  if (full.length <= max && !namespace.includes('-') && !name.includes('-')) return full;
   const hash = createHash('sha256').update(`${namespace}/${name}`).digest('hex').slice(0, 8);
   return `${full.slice(0, max - 1 - hash.length)}${sep}${hash}`;
 }
 
 /** The pod's `ip netns` name (at most 60 characters). */
 export const podNetns = (namespace: string, name: string): string =>
-  bounded(`${POD_NETNS_PREFIX}${namespace}-${name}`, 60, '-', namespace, name);
+  podScopedName(`${POD_NETNS_PREFIX}${namespace}-${name}`, 60, '-', namespace, name);
 
 /** The pod's EAL --file-prefix (its hugepage files start with it; at most POD_FILE_PREFIX_MAX). */
 export const podFilePrefix = (namespace: string, name: string): string =>
-  bounded(
+  podScopedName(
     `${POD_FILE_PREFIX}${namespace}_${name}`.replace(/[^A-Za-z0-9_]/g, '_'),
     POD_FILE_PREFIX_MAX,
     '_',
