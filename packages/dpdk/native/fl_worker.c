@@ -263,7 +263,7 @@ static inline uint32_t poll_inputs(struct worker *w, struct rte_mbuf **ms) {
   for (uint16_t i = 0; i < w->c.n_inputs; i++) {
     const struct fl_input *in = &w->c.inputs[i];
     /* a timed burst: from before its rx call to the end of its tx, and each part */
-    uint64_t t0 = w->timed ? rte_rdtsc() : 0;
+    uint64_t t0 = (w->bursts & (FL_CYC_SAMPLE - 1)) == 0 ? rte_rdtsc() : 0;
     uint16_t n = rte_eth_rx_burst(in->port, in->queue, ms, p->c.burst);
     if (n) {
       uint64_t t1 = 0;
@@ -275,7 +275,7 @@ static inline uint32_t poll_inputs(struct worker *w, struct rte_mbuf **ms) {
       total += n;
       uint64_t end = process(w, in->port, ms, n, t1);
       if (t0) w->cyc[FL_CYC_BUSY] += end - t0;
-      w->timed = (++w->bursts & (FL_CYC_SAMPLE - 1)) == 0;
+      w->bursts++;
     }
   }
   if (w->idx == 0 && !rte_ring_empty(p->inject)) {
@@ -362,7 +362,6 @@ int fl_worker_main(void *arg) {
   /* Linux stretches every sleep by the thread's timer slack (50 us by default): with it, a
    * 1 us back-off sleep would take 50 us and let the rx ring overflow under bursty traffic. */
   prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
-  w->timed = 1; /* the first burst, so that a short run has its parts timed too */
   w->intr_ok = bo->rx_mode == FL_RX_ADAPTIVE && rx_intr_setup(w);
   rte_rcu_qsbr_thread_online(p->rcu, w->idx);
   while (!__atomic_load_n(&p->stop, __ATOMIC_RELAXED)) {

@@ -29,10 +29,10 @@ struct worker {
   struct stage_ctr ctr[MAX_STAGES + 1];
   /* Busy TSC cycles of the timed bursts (one in FL_CYC_SAMPLE): FL_CYC_* then one per stage. */
   uint64_t cyc[FL_CYC_FIXED + MAX_STAGES];
+  /* Bursts that brought packets. One in FL_CYC_SAMPLE is timed, the first included: an rdtsc
+   * costs tens of cycles (about 50 in a VM), one a burst would be 1-2 cycles a packet on a
+   * forwarding path of about 50. */
   uint64_t bursts;
-  /* The next burst is timed. Only those are: an rdtsc costs tens of cycles (about 50 in a VM),
-   * one a burst would be 1-2 cycles a packet on a forwarding path of about 50. */
-  int timed;
 };
 
 struct fl_pipeline {
