@@ -5,6 +5,20 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, relative } from 'node:path';
 
 const firstLine = (e) => String(e?.message ?? e).split('\n')[0];
+/** How much of a failure's message past its first line is kept: CI shows only the log's tail. */
+export const DETAIL_MAX_LINES = 60;
+export const DETAIL_MAX_CHARS = 6000;
+/** A failure's message after its first line (what a test put there to explain it), bounded. */
+export const detail = (e) => {
+  const rest = String(e?.message ?? e)
+    .split('\n')
+    .slice(1)
+    .filter((l) => l.trim() !== '');
+  if (rest.length === 0) return undefined;
+  const kept = rest.slice(0, DETAIL_MAX_LINES).join('\n').slice(0, DETAIL_MAX_CHARS);
+  const cut = rest.length > DETAIL_MAX_LINES || kept.length < rest.join('\n').length;
+  return cut ? `${kept}\n... (cut; the test's own output has it whole)` : kept;
+};
 
 export default class OutcomeReporter {
   /** @param {{ outputFile: string, root: string }} options */
@@ -32,6 +46,7 @@ export default class OutcomeReporter {
           mode: test.options.mode,
           note: r.state === 'skipped' ? r.note : undefined,
           error: r.state === 'failed' ? firstLine(r.errors[0]) : undefined,
+          detail: r.state === 'failed' ? detail(r.errors[0]) : undefined,
         });
       }
     }

@@ -121,7 +121,8 @@ export function countOutcomes(projects, expectedSkips, facts) {
       if (t.state === 'passed') out.passed += 1;
       else if (t.state === 'failed') {
         out.failed += 1;
-        out.problems.push(`${project}: ${t.file} › ${t.name} failed: ${t.error ?? ''}`);
+        const more = t.detail ? `\n${t.detail.replace(/^/gm, '      ')}` : '';
+        out.problems.push(`${project}: ${t.file} › ${t.name} failed: ${t.error ?? ''}${more}`);
       } else if (t.state === 'skipped' && t.mode === 'run' && blockedBy(t)) {
         const e = blockedBy(t);
         usedErrors.add(e);

@@ -15,6 +15,13 @@ import {
   validateExpectedSkips,
   // @ts-expect-error: a plain .mjs module without types
 } from '../../scripts/test-outcomes.mjs';
+// eslint-disable-next-line @nx/enforce-module-boundaries
+import {
+  DETAIL_MAX_CHARS,
+  DETAIL_MAX_LINES,
+  detail,
+  // @ts-expect-error: a plain .mjs module without types
+} from '../../scripts/outcome-reporter.mjs';
 
 const root = resolve(__dirname, '..', '..', '..');
 const never = { notRoot: () => false, noHugepages: () => false, missingCommand: () => false };
@@ -73,6 +80,18 @@ describe('countOutcomes', () => {
     // The entry covers integration tests only: a unit test skipped is still unexpected.
     const unit = { tests: [{ ...t('u', 'skipped'), file: 'src/u.test.ts' }], errors: [] };
     expect(count(unit, always).failed).toBe(1);
+  });
+
+  it("shows a failure's detail under its line, indented", () => {
+    const o = count({
+      tests: [
+        t('b', 'failed', { error: 'web: expected 0', detail: '$ ovs-ofctl dump-ports\nport 1' }),
+      ],
+      errors: [],
+    });
+    expect(o.problems).toEqual([
+      '@flowline/x: test/integration/a.test.ts › b failed: web: expected 0\n      $ ovs-ofctl dump-ports\n      port 1',
+    ]);
   });
 
   it('counts tests under a failed beforeAll as failed, not skipped', () => {
@@ -151,6 +170,23 @@ describe('selectProjects', () => {
   });
 });
 
+describe("a failure's detail", () => {
+  it('is the message past its first line, blank lines left out', () => {
+    expect(detail(new Error('web: expected 0\n\n$ stats\n  rx 0\n'))).toBe('$ stats\n  rx 0');
+    expect(detail(new Error('expected 1 to be 2'))).toBeUndefined();
+  });
+
+  it('is bounded in lines and characters, and says so when cut', () => {
+    const many = Array.from({ length: DETAIL_MAX_LINES + 5 }, (_, i) => `line ${i}`);
+    const d = detail(new Error(['first', ...many].join('\n'))) as string;
+    expect(d.split('\n')).toHaveLength(DETAIL_MAX_LINES + 1);
+    expect(d).toContain(`line ${DETAIL_MAX_LINES - 1}\n... (cut`);
+    const wide = detail(new Error(`first\n${'x'.repeat(DETAIL_MAX_CHARS * 2)}`)) as string;
+    expect(wide.split('\n')[0]).toHaveLength(DETAIL_MAX_CHARS);
+    expect(wide).toMatch(/\(cut/);
+  });
+});
+
 describe('outcome reporter on a real vitest run', () => {
   let dir: string;
   let report: {
@@ -173,6 +209,7 @@ describe('after', () => {
 });
 it.skip('skipped', () => {});
 it('dynamic', (ctx) => ctx.skip('no widget'));
+it('explained', () => { throw new Error('web: lost\\nport 1 rx 0'); });
 `,
     );
     writeFileSync(join(dir, 'src', 'b.test.ts'), `import './missing';\n`);
@@ -197,10 +234,16 @@ export default flowlineVitestConfig('scratch');\n`,
       'after > ran': 'passed/run',
       skipped: 'skipped/skip',
       dynamic: 'skipped/run',
+      explained: 'failed/run',
     });
+    const explained = report.tests.find((x) => x.name === 'explained') as unknown as {
+      error: string;
+      detail: string;
+    };
+    expect([explained.error, explained.detail]).toEqual(['web: lost', 'port 1 rx 0']);
     expect(report.errors.map((e) => e.where).sort()).toEqual(['after', 'hook', 'module']);
     const o = countOutcomes([{ project: 'scratch', report }], [], never) as Outcome;
-    // blocked + 2 unexpected skips + afterAll + module = 5 failures; 1 pass.
-    expect([o.passed, o.failed, o.skipped]).toEqual([1, 5, 0]);
+    // blocked + 2 unexpected skips + a failure + afterAll + module = 6 failures; 1 pass.
+    expect([o.passed, o.failed, o.skipped]).toEqual([1, 6, 0]);
   });
 });

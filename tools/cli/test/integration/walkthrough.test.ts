@@ -43,8 +43,8 @@ describe.skipIf(!root)('the README walk-through, run as written', () => {
   const commands = walkthroughCommands(readFileSync(join(repo, 'README.md'), 'utf8'));
   const runs: CommandRun[] = [];
   const mistakes: CommandRun[] = [];
-  /** What the node said when a send lost everything (the NFs' logs, the switch's ports). */
-  const diagnostics: CommandRun[] = [];
+  /** What the node said when a send failed or lost everything (NF logs, the switch's ports). */
+  const diagnostics: (CommandRun & { keep: number })[] = [];
   const scratch = mkdtempSync(join(tmpdir(), 'flowline-walkthrough-'));
 
   afterAll(async () => {
@@ -61,17 +61,48 @@ describe.skipIf(!root)('the README walk-through, run as written', () => {
       process.stdout.write(`\n(diagnostics) $ ${r.command}    [exit ${r.status}]\n${r.output}`);
   }, 120_000);
 
-  /** The pods' logs and the switch's interfaces, taken while the node still runs. */
+  /**
+   * The node's state while it still runs: the NFs' port counters, the switch's live port
+   * counters and rule hits, its log on the vhost-user connections, the pods' logs, the
+   * interfaces' link state. `keep` is how many of a command's last lines the failure's message
+   * carries (CI prints only the tail of its log, so the telling ones come first); the test's
+   * own output has them whole.
+   */
   async function diagnose(): Promise<void> {
-    const run = (c: string) => runCommand(c, { cwd: repo, env, timeoutMs: 30_000 });
+    const run = async (command: string, keep: number): Promise<void> => {
+      diagnostics.push({
+        ...(await runCommand(command, { cwd: repo, env, timeoutMs: 30_000 })),
+        keep,
+      });
+    };
+    const mgmt = `unix:${stateDir}/ovs/br-flowline.mgmt`;
+    // The switch's errors, e.g. a vhost-user handshake it failed and dropped.
+    await run('npm run -s flowline -- stats', 14);
+    await run(`ovs-ofctl dump-ports ${mgmt}`, 16);
+    await run(
+      `grep -E '[|](ERR|EMER)[|]|connection has been destroyed' ${stateDir}/ovs/ovs-vswitchd.log | tail -30`,
+      12,
+    );
     for (const pod of ['default/gen', 'default/fw', 'default/rtr'])
-      diagnostics.push(await run(`npm run -s flowline -- logs ${pod} --tail 40`));
-    diagnostics.push(
-      await run(
-        `ovs-vsctl --db=unix:${stateDir}/ovs/db.sock --columns=name,link_state,statistics list Interface`,
-      ),
+      await run(`npm run -s flowline -- logs ${pod} --tail 40`, 3);
+    await run(`ovs-ofctl dump-flows ${mgmt}`, 0);
+    await run(
+      `ovs-vsctl --db=unix:${stateDir}/ovs/db.sock --columns=name,ofport,link_state,statistics list Interface`,
+      0,
     );
   }
+
+  /** What the node showed, short enough for a failure's message: each command's last lines. */
+  const diagnosticText = (): string =>
+    diagnostics
+      .filter((r) => r.keep > 0)
+      .map((r) => {
+        const lines = r.output.trimEnd().split('\n').slice(-r.keep);
+        return [`$ ${r.command} [exit ${r.status}]`, ...lines.map((l) => l.slice(0, 400))].join(
+          '\n',
+        );
+      })
+      .join('\n');
 
   /** A chain naming a pod that does not run; a pod whose config file is not there. */
   async function tryMistakes(): Promise<void> {
@@ -121,9 +152,12 @@ describe.skipIf(!root)('the README walk-through, run as written', () => {
         const timeoutMs = Math.max(1000, Math.min(COMMAND_TIMEOUT_MS, deadline - Date.now()));
         const run = await runCommand(command, { cwd: repo, env, timeoutMs });
         runs.push(run);
-        expect(run.status, `${command}\n${run.output}`).toBe(0);
-        if (/traffic start .*--wait/.test(command) && /received 0\b/.test(run.output))
-          await diagnose();
+        const send = /traffic start .*--wait/.test(command);
+        if (send && (run.status !== 0 || /received 0\b/.test(run.output))) await diagnose();
+        const said = diagnostics.length
+          ? `${command}\n${run.output}\nwhat the node showed then:\n${diagnosticText()}\n`
+          : `${command}\n${run.output}`;
+        expect(run.status, said).toBe(0);
         if (/ chain create /.test(command)) await tryMistakes();
       }
       const flows = parseFlowsFile(readFileSync(join(repo, 'examples', 'flows.yaml'), 'utf8'), 'f');
@@ -137,10 +171,15 @@ describe.skipIf(!root)('the README walk-through, run as written', () => {
       const [before, after] = sends.map((r) => resultRows(r.output, names));
       const arrives = (rows: Map<string, [number, number]>, flow: string, yes: boolean): void => {
         const [sent, received] = rows.get(flow)!;
-        expect(sent, flow).toBe(count.get(flow));
+        // When a send lost everything, the failure carries what the node showed then.
+        const said =
+          diagnostics.length === 0
+            ? flow
+            : `${flow} (a send lost everything; what the node showed then:)\n${diagnosticText()}\n`;
+        expect(sent, said).toBe(count.get(flow));
         // Allowed flows: all but a trace on a host whose two cores four pollers share.
-        if (yes) expect(received, flow).toBeGreaterThanOrEqual(sent * 0.99);
-        else expect(received, flow).toBe(0);
+        if (yes) expect(received, said).toBeGreaterThanOrEqual(sent * 0.99);
+        else expect(received, said).toBe(0);
       };
       arrives(before!, 'web', true);
       arrives(before!, 'dns', true);
