@@ -6,7 +6,7 @@ describe('node config', () => {
   it('has a working default for every field', () => {
     const c = parseNodeConfig({});
     expect(c.stateDir).toBe('/var/run/flowline-node');
-    expect(c.ovs).toEqual({ pmdCpuMask: '0x2', socketMemMb: 256, pmdMaxSleepUs: 500 });
+    expect(c.ovs).toEqual({ pmdCpuMask: '0x2', socketMemMb: 1024, pmdMaxSleepUs: 500 });
     expect(c.emulatedNics).toEqual([{ pf: 'ens1f0', vfs: 4, numa: 0 }]);
     expect(Object.keys(c.networks)).toEqual(['flowline-net']);
   });

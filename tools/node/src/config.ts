@@ -28,7 +28,14 @@ const nodeConfigSchema = z.object({
         .string()
         .regex(/^0x[0-9a-fA-F]+$/)
         .default('0x2'),
-      socketMemMb: z.number().int().min(64).max(4096).default(256),
+      /**
+       * other_config:dpdk-socket-mem, also its limit. OVS 3.1's shared mempool for MTU 1500
+       * asks 262144 mbufs first and halves the count after each failure; each failed try fills
+       * the whole heap for a few ms, and a vhost-user handshake then in flight fails (OVS:
+       * "failed to allocate memory for vq internal data") and is dropped. 1024 holds the first
+       * try; 256 broke a pod port in 2 of 50 node starts (tools/node/README.md).
+       */
+      socketMemMb: z.number().int().min(64).max(4096).default(1024),
       /**
        * other_config:pmd-maxsleep. OVS 3.1's PMD sleeps while no rx queue gives it half a
        * burst, 10 µs longer each empty round up to this. 500 µs: an idle PMD costs ~3 % of a
