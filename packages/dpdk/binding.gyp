@@ -23,6 +23,7 @@
         "native/fl_stage_esp.c",
         "native/fl_stage_l2fwd.c",
         "native/fl_stage_lpm.c",
+        "native/fl_vhost.c",
         "native/fl_worker.c"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -102,6 +102,22 @@ Napi::Value PortLink(const Napi::CallbackInfo &info) {
   return o;
 }
 
+// A server=1 virtio-user socket whose handshake DPDK reported broken (fl_vhost.c); forgets it.
+Napi::Value VhostTakeBroken(const Napi::CallbackInfo &info) {
+  std::string path = info[0].As<Napi::String>();
+  return Napi::Boolean::New(info.Env(), fl_vhost_take_broken(path.c_str()) != 0);
+}
+
+// Shuts down the connected sockets of that path, so that the switch reconnects.
+Napi::Value VhostKick(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>();
+  char err[FL_ERR_LEN] = "";
+  int rc = fl_vhost_kick(path.c_str(), err);
+  if (rc < 0) Throw(env, rc, "vhost-user reconnect", err);
+  return Napi::Number::New(env, rc);
+}
+
 Napi::Value PortMac(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   RequireEal(env);
@@ -330,6 +346,8 @@ void ExportPort(Napi::Object exports) {
   FL_EXPORT(exports, "portClose", PortClose);
   FL_EXPORT(exports, "portStatsReset", PortStatsReset);
   FL_EXPORT(exports, "portLink", PortLink);
+  FL_EXPORT(exports, "vhostTakeBroken", VhostTakeBroken);
+  FL_EXPORT(exports, "vhostKick", VhostKick);
   FL_EXPORT(exports, "portMac", PortMac);
   FL_EXPORT(exports, "portMtu", PortMtu);
   FL_EXPORT(exports, "portPromisc", PortPromisc);

@@ -7,6 +7,7 @@
 #define FL_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "fl_conntrack.h"
@@ -65,6 +66,14 @@ struct fl_link {
 struct fl_stats {
   uint64_t ipackets, opackets, ibytes, obytes, imissed, ierrors, oerrors, rx_nombuf;
 };
+/* DPDK's log stream (stderr, through the vhost-user handshake watch of fl_vhost.c). */
+FILE *fl_log_stream(void);
+void fl_log_scan(const char *text, size_t len);
+/* 1 (and forgets it) when virtio-user reported a failed stop or start of the device on path. */
+int fl_vhost_take_broken(const char *path);
+/* Shuts down this process's connected unix sockets bound to path; returns how many. */
+int fl_vhost_kick(const char *path, char *err);
+
 int fl_port_probe(const char *devargs, uint16_t *port, char *err);
 int fl_port_find(const char *name, uint16_t *port);
 int fl_port_info(uint16_t port, struct fl_port_info *info, char *err);

@@ -79,6 +79,7 @@ int fl_eal_init(int argc, char **argv, char **log, char *err) {
     return fail(err, -(e ? e : EINVAL), "rte_eal_init failed");
   }
   eal_state = 1;
+  rte_openlog_stream(fl_log_stream()); /* stderr, through the vhost-user handshake watch */
   return rc;
 }
 
@@ -202,8 +203,9 @@ static void capture_begin(struct log_capture *c) {
 /* Appends the captured lines (newlines as "; ") to err and echoes them to stderr. */
 static void capture_end(struct log_capture *c, char *err) {
   if (!c->f) return;
-  rte_openlog_stream(NULL);
+  rte_openlog_stream(fl_log_stream());
   fclose(c->f);
+  if (c->buf) fl_log_scan(c->buf, c->len);
   if (c->buf && c->len && err) {
     size_t k = strlen(err);
     if (k + 8 < FL_ERR_LEN) {

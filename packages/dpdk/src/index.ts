@@ -37,6 +37,7 @@ export {
 } from './devargs';
 export { Mempool, type MempoolOptions } from './mempool';
 export { Port, type PortOptions, type LinkState, type PortStats } from './port';
+export { VhostHandshakeWatch, VHOST_REDO_SETTLE_MS, type VhostHandshakeIo } from './vhost-watch';
 export { PacketBatch } from './batch';
 export {
   Pipeline,

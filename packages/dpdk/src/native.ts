@@ -85,6 +85,10 @@ export interface NativeAddon {
   portClose(port: number): void;
   portStatsReset(port: number): void;
   portLink(port: number): NativeLink;
+  /** A server=1 virtio-user socket path whose handshake DPDK reported broken (then forgotten). */
+  vhostTakeBroken(path: string): boolean;
+  /** Shuts down the connected unix sockets bound to path; how many. */
+  vhostKick(path: string): number;
   portMac(port: number, set?: Buffer): Buffer;
   portMtu(port: number, set?: number): number;
   portPromisc(port: number, set?: boolean): boolean;

@@ -6,6 +6,7 @@ import type { Mempool } from './mempool';
 import type { PacketBatch } from './batch';
 import { deviceName, validateDevargs } from './devargs';
 import { native, type NativeLink, type NativePortInfo, type NativeStats } from './native';
+import { VhostHandshakeWatch } from './vhost-watch';
 
 export interface PortOptions {
   rxQueues?: number;
@@ -48,6 +49,7 @@ export class Port {
   private closed = false;
   private untrack: () => void;
   private started = false;
+  private readonly vhost: VhostHandshakeWatch | undefined;
 
   private constructor(
     readonly id: number,
@@ -56,6 +58,7 @@ export class Port {
     private readonly probed: boolean,
   ) {
     this.untrack = requireEal().track(() => this.close());
+    this.vhost = VhostHandshakeWatch.forDevargs(devargs);
   }
 
   /** Probes devargs with rte_dev_probe, configures and starts the port. */
@@ -129,8 +132,21 @@ export class Port {
     return this.started;
   }
 
+  /**
+   * The link now. For a server=1 virtio-user port the reading also redoes a vhost-user
+   * handshake DPDK reported broken (vhost-watch.ts): read it regularly (the NF runtime does,
+   * every 100 ms), as a server=1 port needs anyway to accept a returning switch.
+   */
   link(): LinkState {
-    return wrap(this.name, 'link', () => native().portLink(this.id));
+    const l = wrap(this.name, 'link', () => native().portLink(this.id));
+    const vhost = this.vhost;
+    if (vhost) wrap(this.name, 'vhost-user reconnect', () => vhost.observe(l.up));
+    return l;
+  }
+
+  /** vhost-user handshakes redone after DPDK reported them broken (server=1 virtio-user). */
+  get vhostHandshakesRedone(): number {
+    return this.vhost?.redone ?? 0;
   }
 
   /** Polls the link every intervalMs and calls cb on each change; returns the unsubscribe. */

@@ -276,7 +276,14 @@ export class PodDataplane {
    * accepts a returning one), so each change is recorded and reported whoever read it.
    */
   private readLink(p: OpenPodPort): LinkState {
+    const redone = p.port.vhostHandshakesRedone;
     const link = p.port.link();
+    if (p.port.vhostHandshakesRedone !== redone)
+      this.logger?.warn('vhost-user handshake redone', {
+        port: p.name,
+        socket: p.spec.socketPath,
+        why: 'DPDK reported the device failed to stop or start (the switch dropped the connection mid-handshake), which leaves its queues disabled on the switch; the connection was reset and the switch reconnected',
+      });
     const before = this.linkState.get(p.name)!;
     if (before.up !== link.up) {
       const now = Date.now();
