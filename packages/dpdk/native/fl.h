@@ -71,7 +71,7 @@ FILE *fl_log_stream(void);
 void fl_log_scan(const char *text, size_t len);
 /* 1 (and forgets it) when virtio-user reported a failed stop or start of the device on path. */
 int fl_vhost_take_broken(const char *path);
-/* Shuts down this process's connected unix sockets bound to path; returns how many. */
+/* Shuts down this process's connections accepted on the unix socket path; returns how many. */
 int fl_vhost_kick(const char *path, char *err);
 
 int fl_port_probe(const char *devargs, uint16_t *port, char *err);

@@ -14,6 +14,7 @@
  * DPDK sees the peer leave, the switch reconnects, and that handshake is whole. */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <stddef.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -22,6 +23,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <rte_log.h>
@@ -99,36 +101,26 @@ int fl_vhost_take_broken(const char *path) {
   return found;
 }
 
-/* The inodes of this netns's connected (not listening) unix sockets bound to path, from
- * /proc/net/unix: "Num RefCount Protocol Flags Type St Inode Path", St 03 = connected. */
-static int connected_inodes(const char *path, unsigned long *inodes, int max) {
-  FILE *f = fopen("/proc/net/unix", "r");
-  if (!f) return -errno;
-  char line[PATH_MAX + 128];
-  int n = 0;
-  if (!fgets(line, sizeof(line), f)) {
-    fclose(f);
-    return 0;
-  }
-  while (fgets(line, sizeof(line), f) && n < max) {
-    unsigned long flags, inode;
-    unsigned st;
-    int off = -1;
-    if (sscanf(line, "%*s %*s %*s %lx %*s %x %lu %n", &flags, &st, &inode, &off) < 3 || off < 0)
-      continue;
-    char *p = line + off;
-    p[strcspn(p, "\n")] = 0;
-    if (st == 3 && !(flags & 0x10000) && strcmp(p, path) == 0) inodes[n++] = inode;
-  }
-  fclose(f);
-  return n;
+/* A connected (not listening) unix socket whose own address is path: the server side of a
+ * vhost-user connection accepted on path. Found by the descriptor itself, not by
+ * /proc/net/unix: the kernel creates that socket in the network namespace of the peer that
+ * connected (OVS's, not the pod's), so the pod's /proc/net/unix does not list it. */
+static int is_accepted_on(int fd, const char *path) {
+  struct stat sb;
+  if (fstat(fd, &sb) < 0 || !S_ISSOCK(sb.st_mode)) return 0;
+  struct sockaddr_un addr;
+  socklen_t len = sizeof(addr);
+  memset(&addr, 0, sizeof(addr));
+  if (getsockname(fd, (struct sockaddr *)&addr, &len) < 0 || addr.sun_family != AF_UNIX) return 0;
+  if (len <= offsetof(struct sockaddr_un, sun_path) || addr.sun_path[0] == 0) return 0;
+  if (strncmp(addr.sun_path, path, sizeof(addr.sun_path)) != 0) return 0;
+  int listening = 0;
+  socklen_t optlen = sizeof(listening);
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &optlen) < 0 || listening) return 0;
+  return 1;
 }
 
 int fl_vhost_kick(const char *path, char *err) {
-  unsigned long inodes[16];
-  int n = connected_inodes(path, inodes, 16);
-  if (n < 0) return fl_fail(err, n, "cannot read /proc/net/unix");
-  if (n == 0) return 0;
   DIR *d = opendir("/proc/self/fd");
   if (!d) return fl_fail(err, -errno, "cannot list /proc/self/fd");
   int kicked = 0;
@@ -136,14 +128,9 @@ int fl_vhost_kick(const char *path, char *err) {
   while ((e = readdir(d))) {
     char *end;
     long fd = strtol(e->d_name, &end, 10);
-    if (*end || fd < 0 || fd == dirfd(d)) continue;
-    struct stat sb;
-    if (fstat((int)fd, &sb) < 0 || !S_ISSOCK(sb.st_mode)) continue;
-    for (int i = 0; i < n; i++) {
-      if ((unsigned long)sb.st_ino != inodes[i]) continue;
-      /* shutdown, not close: the descriptor stays DPDK's, which closes it on the disconnect. */
-      if (shutdown((int)fd, SHUT_RDWR) == 0) kicked++;
-    }
+    if (*end || e->d_name[0] == 0 || fd < 0 || fd == dirfd(d)) continue;
+    /* shutdown, not close: the descriptor stays DPDK's, which closes it on the disconnect. */
+    if (is_accepted_on((int)fd, path) && shutdown((int)fd, SHUT_RDWR) == 0) kicked++;
   }
   closedir(d);
   return kicked;

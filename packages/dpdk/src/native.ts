@@ -87,7 +87,7 @@ export interface NativeAddon {
   portLink(port: number): NativeLink;
   /** A server=1 virtio-user socket path whose handshake DPDK reported broken (then forgotten). */
   vhostTakeBroken(path: string): boolean;
-  /** Shuts down the connected unix sockets bound to path; how many. */
+  /** Shuts down this process's connections accepted on the unix socket path; how many. */
   vhostKick(path: string): number;
   portMac(port: number, set?: Buffer): Buffer;
   portMtu(port: number, set?: number): number;

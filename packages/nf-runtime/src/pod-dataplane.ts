@@ -282,7 +282,7 @@ export class PodDataplane {
       this.logger?.warn('vhost-user handshake redone', {
         port: p.name,
         socket: p.spec.socketPath,
-        why: 'DPDK reported the device failed to stop or start (the switch dropped the connection mid-handshake), which leaves its queues disabled on the switch; the connection was reset and the switch reconnected',
+        why: 'DPDK reported the device failed to stop or start (the switch dropped the connection mid-handshake), which leaves its queues disabled on the switch; the connection was reset so that the switch reconnects and redoes it',
       });
     const before = this.linkState.get(p.name)!;
     if (before.up !== link.up) {

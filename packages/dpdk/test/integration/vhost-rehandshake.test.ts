@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,7 +13,8 @@ import { dataplaneReady, scrubPrefix, testPrefix } from '../support/env';
  * that follows, keeps the queues marked enabled, and so never enables them on the next
  * connection: the switch would never poll the port while its link reads up. The backend here is
  * a scripted vhost-user client (fake-vhost-backend.ts) that records each connection; the NF
- * side runs in a child process. Without the watch (its reset taken out), the last connection
+ * side runs in a child process in a netns of its own (a reset that looked for the connection
+ * in the NF's /proc/net/unix found none there, as in a pod). Without the watch (its reset taken out), the last connection
  * got no enable in 10 of 15 runs here (2026-12-06); in 3 DPDK's own disconnect handling
  * happened to recover, 2 hit the panic below.
  */
@@ -57,9 +58,16 @@ async function attempt(n: number): Promise<Attempt> {
     rmSync(dir, { recursive: true, force: true });
     scrubPrefix(prefix);
   });
-  const child = spawn(process.execPath, ['--import', 'tsx', CHILD, sock, prefix, go, '3'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  // The NF in a netns of its own and the backend outside it, as a pod and OVS are: the
+  // connection's server-side socket then lives in the backend's netns, not the NF's.
+  const netns = `fltest-rh-${process.pid}-${n}`;
+  execFileSync('ip', ['netns', 'add', netns]);
+  cleanups.push(() => spawnSync('ip', ['netns', 'del', netns]));
+  const child = spawn(
+    'ip',
+    ['netns', 'exec', netns, process.execPath, '--import', 'tsx', CHILD, sock, prefix, go, '3'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   cleanups.unshift(() => child.kill('SIGKILL'));
   let out = '';
   let err = '';
