@@ -16,7 +16,6 @@
 #include <dirent.h>
 #include <stddef.h>
 #include <errno.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,14 +30,16 @@
 #include "fl.h"
 
 #define MAX_BROKEN 32
+/* A vhost-user socket path fits a unix address. */
+#define PATH_LEN sizeof(((struct sockaddr_un *)0)->sun_path)
 
 static pthread_mutex_t broken_lock = PTHREAD_MUTEX_INITIALIZER;
-static char broken[MAX_BROKEN][PATH_MAX];
+static char broken[MAX_BROKEN][PATH_LEN];
 static int n_broken;
 static FILE *log_stream;
 
 static void mark_broken(const char *path, size_t len) {
-  if (len == 0 || len >= PATH_MAX) return;
+  if (len == 0 || len >= PATH_LEN) return;
   pthread_mutex_lock(&broken_lock);
   int i;
   for (i = 0; i < n_broken; i++)

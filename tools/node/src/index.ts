@@ -28,6 +28,7 @@ export {
   type PodSpec,
 } from './manifest';
 export { NodeRuntime } from './runtime';
+export { ovsDaemons } from './ovs-switch';
 export { POD_FILE_PREFIX, POD_NETNS_PREFIX } from './pod-names';
 export { removeEalRuntimeDirs, removeHugepageFiles } from './hugepages';
 export { readState, type NodeState, type PodRecord } from './state';

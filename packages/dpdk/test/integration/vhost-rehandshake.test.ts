@@ -11,12 +11,15 @@ import { dataplaneReady, scrubPrefix, testPrefix } from '../support/env';
  * its configuration (OVS did, when its shared mempool's first tries filled its heap: the
  * walk-through's CI failure). DPDK 22.11 cannot send the "disable" of the re-initialisation
  * that follows, keeps the queues marked enabled, and so never enables them on the next
- * connection: the switch would never poll the port while its link reads up. The backend here is
- * a scripted vhost-user client (fake-vhost-backend.ts) that records each connection; the NF
- * side runs in a child process in a netns of its own (a reset that looked for the connection
- * in the NF's /proc/net/unix found none there, as in a pod). Without the watch (its reset taken out), the last connection
- * got no enable in 10 of 15 runs here (2026-12-06); in 3 DPDK's own disconnect handling
- * happened to recover, 2 hit the panic below.
+ * connection: the switch would never poll the port while its link reads up.
+ *
+ * Real OVS drops it only when its allocation happens to race a handshake (in 2 of 50 node
+ * starts here), which no test can time. So the NF side is real DPDK, and the backend is a
+ * scripted vhost-user client (fake-vhost-backend.ts, the real protocol) that records each
+ * connection. The NF runs in a child process in a netns of its own, as a pod (a reset that
+ * looked for the connection in the NF's /proc/net/unix found none there). Without the watch
+ * (its reset taken out), the last connection got no enable in 10 of 15 runs here
+ * (2026-12-06); in 3 DPDK's own disconnect handling happened to recover, 2 hit the panic below.
  */
 const skip = dataplaneReady();
 const CHILD = path.join(__dirname, '../support/vhost-rehandshake-child.ts');

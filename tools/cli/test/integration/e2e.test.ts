@@ -13,6 +13,7 @@ import {
   nodeDown,
   nodePki,
   nodeStatus,
+  ovsDaemons,
   readState,
 } from '@flowline/node';
 import { type ChainTrialExtra, type Trial, searchNdrPdr } from '@flowline/bench';
@@ -41,22 +42,20 @@ async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_
   }
 }
 
-/** OVS's per-port drop counters, for failure messages. */
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+/** `ovs-ofctl <verb>` on the node's bridge: its output, or undefined while the switch does not answer. */
+function ofctl(...args: string[]): string | undefined {
+  const runDir = readState(join(stateDir, 'state.json'))?.ovs?.runDir;
+  if (!runDir) return undefined;
+  const r = spawnSync('ovs-ofctl', [...args, `unix:${runDir}/br-flowline.mgmt`], {
+    encoding: 'utf8',
+  });
+  return r.status === 0 ? r.stdout : undefined;
 }
 
+/** OVS's per-port drop counters, for failure messages. */
 function switchDrops(): string {
-  const runDir = readState(join(stateDir, 'state.json'))?.ovs?.runDir;
-  if (!runDir) return 'no switch';
-  const out = spawnSync('ovs-ofctl', ['--names', 'dump-ports', `unix:${runDir}/br-flowline.mgmt`], {
-    encoding: 'utf8',
-  }).stdout;
+  const out = ofctl('--names', 'dump-ports');
+  if (out === undefined) return 'no switch';
   return out
     .split('\n')
     .filter((l) => /port |drop=/.test(l))
@@ -259,23 +258,22 @@ describe.skipIf(!root)('service chaining end to end on the local node', () => {
     await node.startTraffic(3_000, 0);
     expect(await arriving('web', 1500)).toBeGreaterThan(0);
     const runDir = readState(join(stateDir, 'state.json'))!.ovs!.runDir;
-    const pidFile = join(runDir, 'ovs-vswitchd.pid');
-    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    const vswitchd = (): number | undefined =>
+      ovsDaemons(runDir).find((d) => d.marker === 'ovs-vswitchd')?.pid;
     /** The switch's OpenFlow rules, or undefined while it does not answer. */
-    const flows = (): string[] | undefined => {
-      const r = spawnSync('ovs-ofctl', ['dump-flows', `unix:${runDir}/br-flowline.mgmt`], {
-        encoding: 'utf8',
-      });
-      return r.status === 0 ? r.stdout.split('\n').filter((l) => /\bactions=/.test(l)) : undefined;
-    };
+    const flows = (): string[] | undefined =>
+      ofctl('dump-flows')
+        ?.split('\n')
+        .filter((l) => /\bactions=/.test(l));
+    const pid = vswitchd()!;
     const rulesBefore = flows()!.length;
     expect(rulesBefore).toBeGreaterThan(0);
     process.kill(pid, 'SIGKILL');
     // In order, so that no step passes on what was in flight before the kill: a new switch,
     // the chain's rules on it again, then packets that crossed it.
     await until('a new ovs-vswitchd', async () => {
-      const now = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : pid;
-      return now !== pid && isRunning(now) ? true : undefined;
+      const now = vswitchd();
+      return now !== undefined && now !== pid ? true : undefined;
     });
     await until(
       `the chain's ${rulesBefore} rules pushed again`,

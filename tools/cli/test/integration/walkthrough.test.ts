@@ -104,6 +104,10 @@ describe.skipIf(!root)('the README walk-through, run as written', () => {
       })
       .join('\n');
 
+  /** A failure's message, followed by what the node showed if a send failed or lost everything. */
+  const withDiagnostics = (head: string): string =>
+    diagnostics.length ? `${head}\nwhat the node showed then:\n${diagnosticText()}\n` : head;
+
   /** A chain naming a pod that does not run; a pod whose config file is not there. */
   async function tryMistakes(): Promise<void> {
     const chain = join(scratch, 'chain.yaml');
@@ -154,10 +158,7 @@ describe.skipIf(!root)('the README walk-through, run as written', () => {
         runs.push(run);
         const send = /traffic start .*--wait/.test(command);
         if (send && (run.status !== 0 || /received 0\b/.test(run.output))) await diagnose();
-        const said = diagnostics.length
-          ? `${command}\n${run.output}\nwhat the node showed then:\n${diagnosticText()}\n`
-          : `${command}\n${run.output}`;
-        expect(run.status, said).toBe(0);
+        expect(run.status, withDiagnostics(`${command}\n${run.output}`)).toBe(0);
         if (/ chain create /.test(command)) await tryMistakes();
       }
       const flows = parseFlowsFile(readFileSync(join(repo, 'examples', 'flows.yaml'), 'utf8'), 'f');
@@ -171,11 +172,7 @@ describe.skipIf(!root)('the README walk-through, run as written', () => {
       const [before, after] = sends.map((r) => resultRows(r.output, names));
       const arrives = (rows: Map<string, [number, number]>, flow: string, yes: boolean): void => {
         const [sent, received] = rows.get(flow)!;
-        // When a send lost everything, the failure carries what the node showed then.
-        const said =
-          diagnostics.length === 0
-            ? flow
-            : `${flow} (a send lost everything; what the node showed then:)\n${diagnosticText()}\n`;
+        const said = withDiagnostics(flow);
         expect(sent, said).toBe(count.get(flow));
         // Allowed flows: all but a trace on a host whose two cores four pollers share.
         if (yes) expect(received, said).toBeGreaterThanOrEqual(sent * 0.99);
