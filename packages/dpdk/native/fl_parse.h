@@ -91,10 +91,11 @@ _Static_assert(offsetof(struct fl_parsed, proto) == 7 && offsetof(struct fl_pars
 /*
  * fl_parse for a burst's packets, inline: the frame most traffic is (untagged IPv4 without
  * options, not a fragment, TCP or UDP whose header and lengths check out) is recognised with
- * one branch and written whole; any other frame goes to fl_parse. The result is always
- * fl_parse's (the fuzz harness compares them, with and without SSSE3). Why: fl_parse decides TCP
- * against UDP, header lengths and fragments one branch at a time, and in a burst that mixes TCP and
- * UDP at random those branches mispredict; here every check is a few integer operations on words.
+ * a few predictable branches and written whole; any other frame goes to fl_parse. The result is
+ * always fl_parse's (the fuzz harness compares them, with and without SSSE3). Why: fl_parse decides
+ * TCP against UDP, header lengths and fragments one branch at a time, and in a burst that mixes TCP
+ * and UDP at random those branches mispredict; here TCP against UDP is a mask on words, and the
+ * branches left are ones well-formed traffic always takes.
  */
 static inline int fl_parse_inline(const uint8_t *p, uint32_t len, struct fl_parsed *o) {
   /* 54 bytes: Ethernet, IPv4 and a TCP header's worth, so every byte read below exists (a UDP
@@ -105,48 +106,52 @@ static inline int fl_parse_inline(const uint8_t *p, uint32_t len, struct fl_pars
      * stores at 0, 16, 32, 48 for 64 bytes, at 0, 16, 28, 44 for 60; or 32-byte ones), so that
      * their data comes from the store buffer if the copy is still there: a load across two
      * stores waits until both reach the cache. Bytes 0-31 as two 16-byte loads (SSSE3) or
-     * aligned 4-byte words, bytes 32-47 as aligned 4-byte words. */
-    uint32_t a16, a20, a32, a36, a44;
-    memcpy(&a32, p + 32, 4); /* destination 2-3, source port */
-    memcpy(&a36, p + 36, 4); /* destination port, UDP length */
-    memcpy(&a44, p + 44, 4); /* TCP data offset in byte 46 */
+     * aligned 4-byte words, bytes 32-47 as aligned 4-byte words; the 2-byte lengths (16-17,
+     * 38-39) as their own loads, which costs less than taking them out of those. */
+    uint16_t tot, ulen_be;
+    uint32_t a20, a32, a36, a44;
+    memcpy(&tot, p + 16, 2);     /* total length */
+    memcpy(&a20, p + 20, 4);     /* fragment, TTL, protocol */
+    memcpy(&a32, p + 32, 4);     /* destination 2-3, source port */
+    memcpy(&a36, p + 36, 4);     /* destination port, UDP length */
+    memcpy(&ulen_be, p + 38, 2); /* UDP length */
+    memcpy(&a44, p + 44, 4);     /* TCP data offset in byte 46 */
 #ifdef __SSSE3__
     const __m128i v0 = _mm_loadu_si128((const __m128i *)p);
     const __m128i v1 = _mm_loadu_si128((const __m128i *)(p + 16));
-    a16 = (uint32_t)_mm_cvtsi128_si32(v1);                    /* total length, id */
-    a20 = (uint32_t)_mm_cvtsi128_si32(_mm_srli_si128(v1, 4)); /* fragment, TTL, protocol */
     /* ethertype 0x0800 (bytes 12-13), version 4 with IHL 5 (14); no fragment offset, no
      * more-fragments flag (20-21): bytes 12-27 masked and compared at once */
     const __m128i b12 = _mm_alignr_epi8(v1, v0, 12);
     const __m128i fixed_mask = _mm_setr_epi8(-1, -1, -1, 0, 0, 0, 0, 0, 0x3f, -1, 0, 0, 0, 0, 0, 0);
     const __m128i fixed_want = _mm_setr_epi8(8, 0, 0x45, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
-    uint32_t fixed_ok =
+    const int fixed_ok =
         _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(b12, fixed_mask), fixed_want)) == 0xffff;
 #else
     uint32_t a12, a24, a28;
     memcpy(&a12, p + 12, 4); /* ethertype, version/IHL, TOS */
-    memcpy(&a16, p + 16, 4); /* total length, id */
-    memcpy(&a20, p + 20, 4); /* flags/fragment offset, TTL, protocol */
     memcpy(&a24, p + 24, 4); /* checksum, source 0-1 */
     memcpy(&a28, p + 28, 4); /* source 2-3, destination 0-1 */
     /* ethertype 0x0800, version 4 with IHL 5; no fragment offset, no more-fragments flag */
-    uint32_t fixed_ok = ((a12 & 0xffffff) == 0x450008) & ((a20 & 0xff3f) == 0);
+    const int fixed_ok = ((a12 & 0xffffff) == 0x450008) & ((a20 & 0xff3f) == 0);
 #endif
     /* L4 bytes the IP length gives: huge when it is below 20, so the check against the frame's
      * length refuses it too. */
-    uint32_t l4 = ((a16 & 0xff) << 8 | (a16 >> 8 & 0xff)) - 20;
+    uint32_t l4 = (uint32_t)__builtin_bswap16(tot) - 20;
     uint32_t proto = a20 >> 24;
     uint32_t is_tcp = proto == 6;
     /* TCP: a data offset of 20 bytes or more within the L4 bytes; UDP: a UDP length of 8 or
      * more within them. Both read, the protocol picks by mask: compilers turn a conditional
      * here into a branch, which mispredicts where TCP and UDP mix. */
     uint32_t doff = (a44 >> 18) & 0x3c;
-    uint32_t ulen = (a36 >> 8 & 0xff00) | a36 >> 24;
+    uint32_t ulen = __builtin_bswap16(ulen_be);
     uint32_t tcp_mask = 0u - is_tcp;
-    uint32_t l4_len = ulen ^ ((doff ^ ulen) & tcp_mask), l4_min = 8 + (12 & tcp_mask);
-    uint32_t ok = fixed_ok & (l4 <= len - 34) & (is_tcp | (proto == 17)) & (l4_len >= l4_min) &
-                  (l4_len <= l4);
-    if (ok) {
+    uint32_t l4_len = ulen ^ ((doff ^ ulen) & tcp_mask);
+    /* the least L4 length: 20 for TCP, 8 for UDP, and for any other protocol more than a
+     * 16-bit length can be (a value, not a condition, or compilers branch on TCP against UDP) */
+    uint32_t l4_min = 8 + (12 & tcp_mask) + ((uint32_t)(!is_tcp & (proto != 17)) << 16);
+    /* The other checks are branches: well-formed traffic passes them all, so they predict, and
+     * cost less than folding each into a mask. */
+    if (fixed_ok && l4 <= len - 34 && l4_len >= l4_min && l4_len <= l4) {
 #ifdef __SSSE3__
       /* the record as three 16-byte stores, shuffled from bytes 22-37 (TTL, protocol, checksum,
        * source, destination, ports) over its fixed fields */

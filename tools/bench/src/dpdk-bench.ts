@@ -32,6 +32,7 @@ import { windowFlag } from './args';
 import { compare, formatTable } from './stats';
 import { CONTROL_BURN_CYCLES, sensitivity } from './dpdk/control';
 import {
+  abRounds,
   countedRounds,
   GENERATOR_HEADROOM,
   headroom,
@@ -55,6 +56,8 @@ interface Options {
    * which makes the NF, not the generator, the bottleneck).
    */
   nfPort: NfPort;
+  /** another build of the addon: every case runs with it too, in the same rounds */
+  abAddon?: string;
 }
 
 const TARGETS: Record<NfCase, number | undefined> = {
@@ -88,13 +91,19 @@ function parseArgs(argv: string[]): Options {
       if (v !== 'virtio-user' && v !== 'vhost') throw new Error('--nf-port: virtio-user or vhost');
       o.nfPort = v;
       i++;
+    } else if (k === '--ab-addon') {
+      if (!v || !existsSync(v)) throw new Error(`--ab-addon: no addon file ${v ?? ''}`);
+      o.abAddon = path.resolve(v);
+      i++;
     } else if (k === '--cases') {
       o.cases = (v ?? '').split(',') as NfCase[];
       if (o.cases.some((c) => !(c in TARGETS)))
         throw new Error(`--cases: one of ${Object.keys(TARGETS).join(',')}`);
       i++;
     } else
-      throw new Error(`unknown option ${k} (--rounds, --warmup-ms, --window-ms, --burst, --cases)`);
+      throw new Error(
+        `unknown option ${k} (--rounds, --warmup-ms, --window-ms, --burst, --cases, --nf-port, --ab-addon)`,
+      );
   }
   return o;
 }
@@ -118,17 +127,42 @@ interface FlowlineNf {
   stop(): Promise<string>;
 }
 
+/** One NF under test: a case, with this build of the addon or (addon) another. */
+interface Entry {
+  id: string;
+  case: NfCase;
+  label: string;
+  addon?: string;
+}
+
+/** The cases, and with --ab-addon each again with that build (id `<case>@B`). */
+function entriesOf(cases: readonly NfCase[], abAddon?: string): Entry[] {
+  const a = cases.map((c) => ({ id: c, case: c, label: LABELS[c] }));
+  if (!abAddon) return a;
+  const b = cases.map((c) => ({
+    id: `${c}@B`,
+    case: c,
+    label: `${LABELS[c]} [B: ${path.basename(path.dirname(abAddon))}/${path.basename(abAddon)}]`,
+    addon: abAddon,
+  }));
+  return [...a, ...b];
+}
+
 function startFlowline(
-  c: NfCase,
+  e: Entry,
   port: NfPort,
   socket: string,
   prefix: string,
   burst: number,
 ): FlowlineNf {
+  const c = e.id;
   const child: ChildProcess = spawn(
     process.execPath,
-    [...NF_ENTRY, JSON.stringify({ case: c, port, socket, prefix, burst })],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    [...NF_ENTRY, JSON.stringify({ case: e.case, port, socket, prefix, burst })],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(e.addon ? { env: { ...process.env, FLOWLINE_DPDK_ADDON: e.addon } } : {}),
+    },
   );
   let out = '';
   child.stdout?.on('data', (b: Buffer) => (out += b.toString()));
@@ -170,8 +204,9 @@ async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   const dir = mkdtempSync('/tmp/flowline-bench-');
   const refSock = path.join(dir, 'ref.sock');
-  // case k's NF is the generator's port k + 1 (the reference is port 0)
-  const nfSocks = o.cases.map((_, k) => path.join(dir, `nf${k}.sock`));
+  const entries = entriesOf(o.cases, o.abAddon);
+  // entry k's NF is the generator's port k + 1 (the reference is port 0)
+  const nfSocks = entries.map((_, k) => path.join(dir, `nf${k}.sock`));
   const tag = `flb${process.pid}`;
   const nfVhost = o.nfPort === 'vhost';
   // the side that listens is the virtio-user one (server=1); the net_vhost side reconnects
@@ -183,8 +218,11 @@ async function main(): Promise<void> {
   if (nfVhost) genPorts.unshift('--single-file-segments');
   // a virtio-user server port waits in accept() while testpmd starts, and a Flowline NF with a
   // server port listens before the generator connects: either way the NFs start first
-  const nfs = new Map<NfCase, FlowlineNf>(
-    o.cases.map((c, k) => [c, startFlowline(c, o.nfPort, nfSocks[k]!, `${tag}-nf${k}`, o.burst)]),
+  const nfs = new Map<string, FlowlineNf>(
+    entries.map((e, k) => [
+      e.id,
+      startFlowline(e, o.nfPort, nfSocks[k]!, `${tag}-nf${k}`, o.burst),
+    ]),
   );
   const gen = Testpmd.spawn({
     eal: [
@@ -250,38 +288,38 @@ async function main(): Promise<void> {
     return { mpps, headroom: room };
   };
 
-  // rounds.get(c)[r]: case c in round r (every round measures every case)
-  const rounds = new Map<NfCase, VhostRound[]>(o.cases.map((c) => [c, []]));
+  // rounds.get(id)[r]: entry id in round r (every round measures every entry)
+  const rounds = new Map<string, VhostRound[]>(entries.map((e) => [e.id, []]));
   let tscHz = 0;
-  // the NF's own cycles a packet per case, from its counters when stopped
-  const nfCycles = new Map<NfCase, NfCycles | undefined>();
-  // the rounds of case c that count (headroom.ts: generator headroom, reference at speed)
-  const counted = (c: NfCase): VhostRound[] => countedRounds(rounds.values(), rounds.get(c)!);
+  // the NF's own cycles a packet per entry, from its counters when stopped
+  const nfCycles = new Map<string, NfCycles | undefined>();
+  // the rounds of entry id that count (headroom.ts: generator headroom, reference at speed)
+  const counted = (id: string): VhostRound[] => countedRounds(rounds.values(), rounds.get(id)!);
 
   try {
     await gen.waitFor(/testpmd> /, 60_000);
     await ref.waitFor(/testpmd> /, 30_000);
     await waitLink(gen, 0, 'reference');
-    for (const [k, c] of o.cases.entries()) {
-      tscHz = (await nfs.get(c)!.ready(60_000)) || tscHz;
-      await waitLink(gen, k + 1, LABELS[c]);
+    for (const [k, e] of entries.entries()) {
+      tscHz = (await nfs.get(e.id)!.ready(60_000)) || tscHz;
+      await waitLink(gen, k + 1, e.label);
     }
-    // rounds until every case has --rounds that count, or three times that were tried
-    for (let r = 0; r < o.rounds * 3 && o.cases.some((c) => counted(c).length < o.rounds); r++) {
+    // rounds until every entry has --rounds that count, or three times that were tried
+    for (let r = 0; r < o.rounds * 3 && entries.some((e) => counted(e.id).length < o.rounds); r++) {
       process.stderr.write(`round ${r + 1}\n`);
-      for (let i = 0; i < o.cases.length; i++) {
-        const k = (i + r) % o.cases.length; // the order rotates from round to round
-        const c = o.cases[k]!;
+      for (let i = 0; i < entries.length; i++) {
+        const k = (i + r) % entries.length; // the order rotates from round to round
+        const e = entries[k]!;
         // alternate which goes first, so a drifting machine favours neither
         let ref, cand;
         if (r % 2 === 0) {
           ref = await measure(0, 'testpmd io');
-          cand = await measure(k + 1, LABELS[c]);
+          cand = await measure(k + 1, e.label);
         } else {
-          cand = await measure(k + 1, LABELS[c]);
+          cand = await measure(k + 1, e.label);
           ref = await measure(0, 'testpmd io');
         }
-        rounds.get(c)!.push({
+        rounds.get(e.id)!.push({
           reference: ref.mpps,
           candidate: cand.mpps,
           referenceHeadroom: ref.headroom,
@@ -289,11 +327,11 @@ async function main(): Promise<void> {
         });
       }
     }
-    for (const c of o.cases) {
-      const report = await nfs.get(c)!.stop();
-      nfs.delete(c);
-      nfCycles.set(c, nfCyclesPerPacket(report));
-      if (process.env.FLOWLINE_BENCH_VERBOSE) process.stderr.write(`  ${LABELS[c]}: ${report}\n`);
+    for (const e of entries) {
+      const report = await nfs.get(e.id)!.stop();
+      nfs.delete(e.id);
+      nfCycles.set(e.id, nfCyclesPerPacket(report));
+      if (process.env.FLOWLINE_BENCH_VERBOSE) process.stderr.write(`  ${e.label}: ${report}\n`);
     }
   } finally {
     for (const nf of nfs.values()) await nf.stop().catch(() => undefined);
@@ -307,24 +345,24 @@ async function main(): Promise<void> {
   // nothing about the NF (its targets are then not measured, rather than met). Only the rounds
   // that count enter it and the ratios; a case with fewer than MIN_COUNTED of them is reported
   // from all its rounds, and its target is not measured.
-  const enough = (c: NfCase): VhostRound[] | undefined => {
-    const b = rounds.has(c) ? counted(c) : [];
+  const enough = (id: string): VhostRound[] | undefined => {
+    const b = rounds.has(id) ? counted(id) : [];
     return b.length >= Math.min(MIN_COUNTED, o.rounds) ? b : undefined;
   };
   const control = sensitivity(enough('forward'), enough('burn'), tscHz);
-  const results = o.cases.map((c) => {
-    const all = rounds.get(c)!;
-    const used = enough(c);
+  const results = entries.map((e) => {
+    const all = rounds.get(e.id)!;
+    const used = enough(e.id);
     const r = compare(used ?? all);
-    const target = TARGETS[c];
+    const target = TARGETS[e.case];
     return {
-      case: c,
-      label: LABELS[c],
+      case: e.id,
+      label: e.label,
       ...(target !== undefined ? { target } : {}),
       ...r,
-      countedRounds: counted(c).length,
+      countedRounds: counted(e.id).length,
       triedRounds: all.length,
-      ...(nfCycles.get(c) ? { nfCycles: nfCycles.get(c) } : {}),
+      ...(nfCycles.get(e.id) ? { nfCycles: nfCycles.get(e.id) } : {}),
       met: target === undefined || !used || !control?.discriminates ? undefined : r.ratio >= target,
     };
   });
@@ -352,12 +390,33 @@ async function main(): Promise<void> {
       formatNfCycles(x.nfCycles),
     ]),
   ];
+  // --ab-addon: each case's ratio to testpmd with the other build over its ratio with this one,
+  // per round (both measured in it, both counting), and the median of those
+  const abCompare = entries
+    .filter((e) => e.addon && rounds.has(e.case))
+    .flatMap((e) => {
+      const pairs = abRounds(
+        rounds.get(e.case)!,
+        rounds.get(e.id)!,
+        new Set(counted(e.case)),
+        new Set(counted(e.id)),
+      );
+      return pairs.length ? [{ case: e.case, addonB: e.addon!, ...compare(pairs) }] : [];
+    });
+  const abNote = abCompare
+    .map(
+      (x) =>
+        `${LABELS[x.case as NfCase]}: other build / this build = ${x.ratio.toFixed(3)} (median of ${x.rounds} per-round ratios of ratios to testpmd, ${x.ratioMin.toFixed(2)}..${x.ratioMax.toFixed(2)})\n`,
+    )
+    .join('');
   const controlNote =
     control?.note ??
     `sensitivity control: fewer than ${MIN_COUNTED} rounds of (a) and (e) count (generator headroom of ${GENERATOR_HEADROOM}x in both windows, the reference at ${REF_PHASE} of its 90th percentile): targets not measured`;
   process.stdout.write(
     `\n${formatTable(rows)}\n\n${controlNote}\n` +
-      "NF cyc/pkt: the NF pipeline's TSC cycles a packet in the bursts it timed (one in 16), over every round of the case; rx and tx include vhost's copies\n\n",
+      "NF cyc/pkt: the NF pipeline's TSC cycles a packet in the bursts it timed (one in 16), over every round of the case; rx and tx include vhost's copies\n" +
+      (abNote ? `${abNote}` : '') +
+      '\n',
   );
   process.stdout.write(
     `${JSON.stringify({
@@ -373,6 +432,7 @@ async function main(): Promise<void> {
       generatorHeadroom: GENERATOR_HEADROOM,
       control: control ?? { note: controlNote },
       results: results.map((x) => ({ ...x, samples: rounds.get(x.case) })),
+      ...(abCompare.length ? { abCompare } : {}),
     })}\n`,
   );
 }

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { countedRounds, GENERATOR_HEADROOM, headroom, nfBound, REF_PHASE } from './headroom';
+import {
+  abRounds,
+  countedRounds,
+  GENERATOR_HEADROOM,
+  headroom,
+  nfBound,
+  REF_PHASE,
+} from './headroom';
 
 describe('vhost topology: the generator headroom check', () => {
   it('is the smallest tried/taken ratio over the parts', () => {
@@ -47,5 +54,22 @@ describe('vhost topology: the rounds that count', () => {
     const runs = [at(1), at(1), at(1), at(1), at(REF_PHASE), at(REF_PHASE - 0.01)];
     expect(countedRounds([runs], runs)).toHaveLength(5);
     expect(countedRounds([], [])).toEqual([]);
+  });
+});
+
+describe('vhost topology: A/B of two builds', () => {
+  const round = (reference: number, candidate: number) => ({
+    reference,
+    candidate,
+    referenceHeadroom: 2,
+    candidateHeadroom: 2,
+  });
+  it('pairs the rounds where both builds count, as ratios to their own reference', () => {
+    const a = [round(16, 12), round(15, 13.5), round(7, 6)];
+    const b = [round(15, 13.5), round(16, 12), round(16, 14.4)];
+    const r = abRounds(a, b, new Set([a[0]!, a[1]!]), new Set([b[0]!, b[2]!]));
+    // round 2: b's does not count; round 3: a's does not count
+    expect(r).toEqual([{ reference: 0.75, candidate: 0.9 }]);
+    expect(abRounds(a, b.slice(0, 1), new Set(a), new Set(b))).toHaveLength(1);
   });
 });

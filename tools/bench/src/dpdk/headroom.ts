@@ -57,3 +57,22 @@ export function countedRounds(
   const floor = REF_PHASE * percentile(refs, 90);
   return mine.filter((x) => nfBound(x) && x.reference >= floor);
 }
+
+/**
+ * A/B of two builds on the vhost topology: per round where both count, the other build's ratio
+ * to its reference window over this build's (each build's NF is measured against testpmd in its
+ * own windows of the round). `a` and `b` are the two builds' rounds, index for index.
+ */
+export function abRounds(
+  a: readonly VhostRound[],
+  b: readonly VhostRound[],
+  countsA: ReadonlySet<VhostRound>,
+  countsB: ReadonlySet<VhostRound>,
+): Round[] {
+  return a.flatMap((x, i) => {
+    const y = b[i];
+    return y && countsA.has(x) && countsB.has(y)
+      ? [{ reference: x.candidate / x.reference, candidate: y.candidate / y.reference }]
+      : [];
+  });
+}
