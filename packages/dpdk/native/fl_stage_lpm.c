@@ -228,11 +228,14 @@ void fl_lpm_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n
   uint8_t ip6[FL_MAX_BURST][RTE_LPM6_IPV6_ADDR_SIZE];
   int32_t res6[FL_MAX_BURST];
   uint16_t i4[FL_MAX_BURST], i6[FL_MAX_BURST], n4 = 0, n6 = 0;
+  /* The counters are summed in registers and added once: an increment per packet of a counter in
+   * memory waits on the previous packet's store. */
+  uint64_t in = 0, out = 0;
   /* 1: sort out what needs no lookup; gather the destinations of the rest */
   for (uint16_t i = 0; i < n; i++) {
     struct pkt *k = &pk[i];
     if (k->fate != FATE_FWD) continue;
-    c->in++;
+    in++;
     const struct fl_parsed *h = &k->h;
     if (h->reason) {
       set_fate(c, k, FL_ACT_DROP, h->reason);
@@ -279,7 +282,9 @@ void fl_lpm_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n
     else
       memset(res6, 0xff, sizeof(int32_t) * n6);
   }
-  /* 3: TTL, rewrite, output */
+  /* 3: TTL, rewrite, output. A route's hits are added per run of packets it took in a row (a
+   * flow's packets come in trains). */
+  uint32_t run_route = 0, run = 0;
   for (uint16_t j = 0; j < n4 + n6; j++) {
     int v6 = j >= n4;
     struct pkt *k = &pk[v6 ? i6[j - n4] : i4[j]];
@@ -317,7 +322,12 @@ void fl_lpm_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n
       set_fate(c, k, FL_ACT_PUNT, FL_R_TOO_BIG);
       continue;
     }
-    if (hits) hits[r]++;
+    if (r != run_route) {
+      if (hits && run) hits[run_route] += run;
+      run_route = r;
+      run = 0;
+    }
+    run++;
     if (!v6) {
       /* TTL and protocol as one 16-bit word, the TTL decremented in a register (the TTL is at
        * least 2 here, so no borrow reaches the protocol): writing the byte and reading the word
@@ -336,6 +346,9 @@ void fl_lpm_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n
     memcpy(d, x->dst_mac, 6);
     memcpy(d + 6, x->src_mac, 6);
     k->out = x->port;
-    c->out++;
+    out++;
   }
+  if (hits && run) hits[run_route] += run;
+  c->in += in;
+  c->out += out;
 }
