@@ -48,12 +48,16 @@ _Static_assert(offsetof(struct fl_parsed, dport) == offsetof(struct fl_parsed, s
 #define ACL_EMC_WINDOW 4096 /* lookups over which a worker measures its hit rate */
 #define ACL_EMC_PROBE 16    /* while off, one burst in this many still looks up and fills */
 
+/* A key and what judging it gave, so that a hit reads nothing else: rte_acl's result, the rule
+ * that counts it and its action. An empty entry's key has a bit set that no IPv4 key has. */
 struct acl_emc_entry {
   uint64_t k[2];   /* acl4_words */
   uint32_t result; /* rte_acl's: the rule's userdata, 0 for none */
-  uint32_t valid;
-  uint64_t pad;
+  uint32_t rule;   /* the hit counter: the rule's index, n for the default */
+  uint8_t act;     /* FL_ACT_* */
+  uint8_t pad[7];
 };
+#define ACL_EMC_EMPTY (1ull << 63) /* k[1] of an empty entry: a key's bits 40-63 are 0 */
 _Static_assert(sizeof(struct acl_emc_entry) == 32, "two cache entries to a line");
 
 struct acl_emc {
@@ -153,19 +157,29 @@ struct acl_tally {
   uint64_t denied, out;
 };
 
-/* Applies rte_acl's result r to packet k; with ct, a permit opens the flow there and a denial is
- * cached there. */
-static inline __attribute__((always_inline)) void acl_verdict(
-    const struct stage *s, struct stage_ctr *c, const struct fl_acl_table *t, uint64_t *hits,
-    struct fl_ct *ct, uint64_t now, struct pkt *k, uint32_t r, struct acl_tally *y) {
-  uint32_t rule = r ? r - 1 : t->n;
+/* The hit counter of rte_acl's result r: its rule's index, or n for the default. */
+static inline uint32_t acl_rule_of(const struct fl_acl_table *t, uint32_t r) {
+  return r ? r - 1 : t->n;
+}
+
+/* The action of rte_acl's result r. */
+static inline int acl_act_of(const struct stage *s, const struct fl_acl_table *t, uint32_t r) {
+  return r ? t->actions[r - 1] : s->c.acl.default_action;
+}
+
+/* Applies rte_acl's result r (its rule and action given) to packet k; with ct, a permit opens
+ * the flow there and a denial is cached there. */
+static inline __attribute__((always_inline)) void acl_verdict(struct stage_ctr *c, uint64_t *hits,
+                                                              struct fl_ct *ct, uint64_t now,
+                                                              struct pkt *k, uint32_t r,
+                                                              uint32_t rule, int act,
+                                                              struct acl_tally *y) {
   if (rule != y->run_rule) {
     hits[y->run_rule] += y->run;
     y->run_rule = rule;
     y->run = 0;
   }
   y->run++;
-  int act = r ? t->actions[r - 1] : s->c.acl.default_action;
   /* Written as selects, but compilers branch here: free where the verdicts repeat (a permitted
    * flow's packets), a mispredict per change where they mix at random. A version without the
    * branch (the fate and reason stored from the flag) cost 2.3 cycles a packet more on
@@ -196,7 +210,9 @@ static inline __attribute__((always_inline)) void acl_judge_family(
     rte_acl_classify(ctx, d, r, n, 1);
   else
     memset(r, 0, sizeof(uint32_t) * n);
-  for (uint16_t j = 0; j < n; j++) acl_verdict(s, c, t, hits, ct, now, &pk[idx[j]], r[j], y);
+  for (uint16_t j = 0; j < n; j++)
+    acl_verdict(c, hits, ct, now, &pk[idx[j]], r[j], acl_rule_of(t, r[j]), acl_act_of(s, t, r[j]),
+                y);
 }
 
 /* Judges the burst's lookups (l): IPv4 through the worker's exact-match cache when this burst
@@ -213,8 +229,8 @@ static inline __attribute__((always_inline)) void acl_judge(
     uint16_t mi[FL_MAX_BURST], nm = 0;
     for (uint16_t j = 0; j < l->n4; j++) {
       const struct acl_emc_entry *e = &emc->e[l->slot4[j]];
-      if (e->valid && !((e->k[0] ^ l->w4[j][0]) | (e->k[1] ^ l->w4[j][1]))) {
-        acl_verdict(s, c, t, hits, ct, now, &pk[l->i4[j]], e->result, y);
+      if (!((e->k[0] ^ l->w4[j][0]) | (e->k[1] ^ l->w4[j][1]))) {
+        acl_verdict(c, hits, ct, now, &pk[l->i4[j]], e->result, e->rule, e->act, y);
       } else {
         md[nm] = l->d4[j];
         mi[nm++] = j;
@@ -227,8 +243,9 @@ static inline __attribute__((always_inline)) void acl_judge(
       e->k[0] = l->w4[j][0];
       e->k[1] = l->w4[j][1];
       e->result = r[q];
-      e->valid = 1;
-      acl_verdict(s, c, t, hits, ct, now, &pk[l->i4[j]], r[q], y);
+      e->rule = acl_rule_of(t, r[q]);
+      e->act = (uint8_t)acl_act_of(s, t, r[q]);
+      acl_verdict(c, hits, ct, now, &pk[l->i4[j]], e->result, e->rule, e->act, y);
     }
     emc->lookups += l->n4;
     emc->hits += (uint32_t)(l->n4 - nm);
@@ -423,7 +440,10 @@ struct fl_acl_table *fl_acl_table_build(const struct fl_acl_build_conf *b,
       fl_fail(err, -ENOMEM, "ACL exact-match caches for %u workers", b->n_workers);
       goto bad;
     }
-    for (unsigned w = 0; w < b->n_workers; w++) t->emc[w].on = 1;
+    for (unsigned w = 0; w < b->n_workers; w++) {
+      t->emc[w].on = 1;
+      for (unsigned i = 0; i < ACL_EMC_ENTRIES; i++) t->emc[w].e[i].k[1] = ACL_EMC_EMPTY;
+    }
   }
   for (int fam = 4; fam <= 6; fam += 2) {
     uint32_t cnt = fam == 4 ? n4 : n6;

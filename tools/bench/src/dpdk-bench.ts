@@ -28,7 +28,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 
-import { windowFlag } from './args';
+import { positiveInt, windowFlag } from './args';
 import { compare, formatTable } from './stats';
 import { CONTROL_BURN_CYCLES, sensitivity } from './dpdk/control';
 import {
@@ -41,7 +41,7 @@ import {
   type WindowPart,
 } from './dpdk/headroom';
 import type { NfCase, NfPort } from './dpdk/nf';
-import { formatNfCycles, nfCyclesPerPacket, type NfCycles } from './dpdk/nf-cycles';
+import { formatNfCycles, meanNfCycles, nfCyclesPerPacket, type NfCycles } from './dpdk/nf-cycles';
 import { Testpmd, TestpmdError } from './dpdk/testpmd';
 
 interface Options {
@@ -58,6 +58,8 @@ interface Options {
   nfPort: NfPort;
   /** another build of the addon: every case runs with it too, in the same rounds */
   abAddon?: string;
+  /** runs of fresh processes the rounds are split over (runSession) */
+  sessions: number;
 }
 
 const TARGETS: Record<NfCase, number | undefined> = {
@@ -83,6 +85,7 @@ function parseArgs(argv: string[]): Options {
     burst: 32,
     cases: ['forward', 'acl', 'lpm', 'js', 'burn'],
     nfPort: 'virtio-user',
+    sessions: 3,
   };
   for (let i = 0; i < argv.length; i++) {
     const [k, v] = [argv[i] ?? '', argv[i + 1]];
@@ -90,6 +93,9 @@ function parseArgs(argv: string[]): Options {
     else if (k === '--nf-port') {
       if (v !== 'virtio-user' && v !== 'vhost') throw new Error('--nf-port: virtio-user or vhost');
       o.nfPort = v;
+      i++;
+    } else if (k === '--sessions') {
+      o.sessions = positiveInt(k, v);
       i++;
     } else if (k === '--ab-addon') {
       if (!v || !existsSync(v)) throw new Error(`--ab-addon: no addon file ${v ?? ''}`);
@@ -102,7 +108,7 @@ function parseArgs(argv: string[]): Options {
       i++;
     } else
       throw new Error(
-        `unknown option ${k} (--rounds, --warmup-ms, --window-ms, --burst, --cases, --nf-port, --ab-addon)`,
+        `unknown option ${k} (--rounds, --warmup-ms, --window-ms, --burst, --cases, --nf-port, --sessions, --ab-addon)`,
       );
   }
   return o;
@@ -200,14 +206,33 @@ async function waitLink(gen: Testpmd, port: number, what: string): Promise<void>
   }
 }
 
-async function main(): Promise<void> {
-  const o = parseArgs(process.argv.slice(2));
+/** What every session adds to: each entry's rounds and NF cycles, and the TSC rate. */
+interface RunState {
+  /** rounds.get(id)[r]: entry id in round r of the run (every round measures every entry) */
+  rounds: Map<string, VhostRound[]>;
+  /** the NF's own cycles a packet per entry, one figure per session (its counters when stopped) */
+  cycles: Map<string, NfCycles[]>;
+  tscHz: number;
+  /** rounds run so far, over every session (the case order rotates with it) */
+  roundsRun: number;
+}
+
+/**
+ * One session: a fresh generator, reference and NF per entry, and rounds until every entry has
+ * `target` rounds that count in this session, or three times that were tried.
+ */
+async function runSession(
+  o: Options,
+  entries: readonly Entry[],
+  session: number,
+  target: number,
+  st: RunState,
+): Promise<void> {
   const dir = mkdtempSync('/tmp/flowline-bench-');
   const refSock = path.join(dir, 'ref.sock');
-  const entries = entriesOf(o.cases, o.abAddon);
   // entry k's NF is the generator's port k + 1 (the reference is port 0)
   const nfSocks = entries.map((_, k) => path.join(dir, `nf${k}.sock`));
-  const tag = `flb${process.pid}`;
+  const tag = `flb${process.pid}s${session}`;
   const nfVhost = o.nfPort === 'vhost';
   // the side that listens is the virtio-user one (server=1); the net_vhost side reconnects
   const genPorts = [refSock, ...nfSocks].flatMap((sock, port) =>
@@ -288,25 +313,29 @@ async function main(): Promise<void> {
     return { mpps, headroom: room };
   };
 
-  // rounds.get(id)[r]: entry id in round r (every round measures every entry)
-  const rounds = new Map<string, VhostRound[]>(entries.map((e) => [e.id, []]));
-  let tscHz = 0;
-  // the NF's own cycles a packet per entry, from its counters when stopped
-  const nfCycles = new Map<string, NfCycles | undefined>();
-  // the rounds of entry id that count (headroom.ts: generator headroom, reference at speed)
-  const counted = (id: string): VhostRound[] => countedRounds(rounds.values(), rounds.get(id)!);
+  // the rounds of entry id that count and were run in this session
+  const first = new Map(entries.map((e) => [e.id, st.rounds.get(e.id)!.length]));
+  const countedHere = (id: string): number => {
+    const all = st.rounds.get(id)!;
+    const ok = new Set(countedRounds(st.rounds.values(), all));
+    return all.slice(first.get(id)).filter((x) => ok.has(x)).length;
+  };
 
   try {
     await gen.waitFor(/testpmd> /, 60_000);
     await ref.waitFor(/testpmd> /, 30_000);
     await waitLink(gen, 0, 'reference');
     for (const [k, e] of entries.entries()) {
-      tscHz = (await nfs.get(e.id)!.ready(60_000)) || tscHz;
+      st.tscHz = (await nfs.get(e.id)!.ready(60_000)) || st.tscHz;
       await waitLink(gen, k + 1, e.label);
     }
-    // rounds until every entry has --rounds that count, or three times that were tried
-    for (let r = 0; r < o.rounds * 3 && entries.some((e) => counted(e.id).length < o.rounds); r++) {
-      process.stderr.write(`round ${r + 1}\n`);
+    for (
+      let t = 0;
+      t < target * 3 && entries.some((e) => countedHere(e.id) < target);
+      t++, st.roundsRun++
+    ) {
+      const r = st.roundsRun;
+      process.stderr.write(`round ${r + 1} (session ${session + 1})\n`);
       for (let i = 0; i < entries.length; i++) {
         const k = (i + r) % entries.length; // the order rotates from round to round
         const e = entries[k]!;
@@ -319,7 +348,7 @@ async function main(): Promise<void> {
           cand = await measure(k + 1, e.label);
           ref = await measure(0, 'testpmd io');
         }
-        rounds.get(e.id)!.push({
+        st.rounds.get(e.id)!.push({
           reference: ref.mpps,
           candidate: cand.mpps,
           referenceHeadroom: ref.headroom,
@@ -330,7 +359,8 @@ async function main(): Promise<void> {
     for (const e of entries) {
       const report = await nfs.get(e.id)!.stop();
       nfs.delete(e.id);
-      nfCycles.set(e.id, nfCyclesPerPacket(report));
+      const c = nfCyclesPerPacket(report);
+      if (c) st.cycles.get(e.id)!.push(c);
       if (process.env.FLOWLINE_BENCH_VERBOSE) process.stderr.write(`  ${e.label}: ${report}\n`);
     }
   } finally {
@@ -339,6 +369,25 @@ async function main(): Promise<void> {
     await ref.stop(true);
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  const entries = entriesOf(o.cases, o.abAddon);
+  const st: RunState = {
+    rounds: new Map(entries.map((e) => [e.id, []])),
+    cycles: new Map(entries.map((e) => [e.id, []])),
+    tscHz: 0,
+    roundsRun: 0,
+  };
+  // Each session starts every process afresh, so that no one process's speed (its memory
+  // layout, where the host put it) stands for the whole run.
+  const perSession = Math.ceil(o.rounds / o.sessions);
+  for (let s = 0; s < o.sessions; s++) await runSession(o, entries, s, perSession, st);
+  const { rounds, tscHz } = st;
+  const nfCycles = new Map(entries.map((e) => [e.id, meanNfCycles(st.cycles.get(e.id)!)]));
+  // the rounds of entry id that count (headroom.ts: generator headroom, reference at speed)
+  const counted = (id: string): VhostRound[] => countedRounds(rounds.values(), rounds.get(id)!);
 
   // The sensitivity control: (e) must cost CONTROL_BURN_CYCLES per packet more than (a). When
   // the generator, not the NF, sets the rate, the drop does not show and the ratios say
@@ -422,10 +471,12 @@ async function main(): Promise<void> {
     `${JSON.stringify({
       benchmark: 'dpdk-pipeline-vs-testpmd',
       frameBytes: 64,
-      path: nfVhost
-        ? 'testpmd flowgen (net_virtio_user server=1) <-> vhost-user <-> NF (net_vhost client)'
-        : 'testpmd flowgen (net_vhost client) <-> vhost-user <-> NF (net_virtio_user server=1)',
+      path:
+        o.nfPort === 'vhost'
+          ? 'testpmd flowgen (net_virtio_user server=1) <-> vhost-user <-> NF (net_vhost client)'
+          : 'testpmd flowgen (net_vhost client) <-> vhost-user <-> NF (net_virtio_user server=1)',
       rounds: o.rounds,
+      sessions: o.sessions,
       windowMs: o.windowMs,
       burst: o.burst,
       tscHz,

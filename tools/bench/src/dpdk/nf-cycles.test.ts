@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatNfCycles, nfCyclesPerPacket } from './nf-cycles';
+import { formatNfCycles, meanNfCycles, nfCyclesPerPacket } from './nf-cycles';
 
 describe('vhost topology: the NF cycles a packet', () => {
   // the ACL case's done line from the 22:38 run, cut to what is read
@@ -38,5 +38,27 @@ describe('vhost topology: the NF cycles a packet', () => {
     expect(nfCyclesPerPacket('')).toBeUndefined();
     expect(nfCyclesPerPacket('NF acl failed')).toBeUndefined();
     expect(formatNfCycles(undefined)).toBe('');
+  });
+});
+
+describe('vhost topology: the NF cycles over sessions', () => {
+  const c = (rx: number, parse: number, stages: number[], tx: number) => ({
+    total: rx + parse + stages.reduce((a, b) => a + b, 0) + tx,
+    rx,
+    parse,
+    stages,
+    tx,
+  });
+  it('averages each part over the sessions', () => {
+    const m = meanNfCycles([c(80, 14, [12, 0], 124), c(84, 12, [14, 0], 130)])!;
+    expect(m.rx).toBe(82);
+    expect(m.parse).toBe(13);
+    expect(m.stages).toEqual([13, 0]);
+    expect(m.tx).toBe(127);
+    expect(m.total).toBe(235);
+  });
+  it('has none without figures, or when the stages differ', () => {
+    expect(meanNfCycles([])).toBeUndefined();
+    expect(meanNfCycles([c(80, 14, [12], 124), c(80, 14, [12, 0], 124)])).toBeUndefined();
   });
 });

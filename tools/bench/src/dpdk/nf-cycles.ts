@@ -44,6 +44,23 @@ export function nfCyclesPerPacket(doneLine: string): NfCycles | undefined {
   return { total: rx + parse + stages.reduce((a, b) => a + b, 0) + tx, rx, parse, stages, tx };
 }
 
+/**
+ * The mean of one entry's figures from several NF processes (one per session of the run), part by
+ * part; undefined when there are none or their stages differ.
+ */
+export function meanNfCycles(list: readonly NfCycles[]): NfCycles | undefined {
+  const n = list.length;
+  if (n === 0 || list.some((c) => c.stages.length !== list[0]!.stages.length)) return undefined;
+  const mean = (f: (c: NfCycles) => number) => list.reduce((a, c) => a + f(c), 0) / n;
+  return {
+    total: mean((c) => c.total),
+    rx: mean((c) => c.rx),
+    parse: mean((c) => c.parse),
+    stages: list[0]!.stages.map((_, i) => mean((c) => c.stages[i]!)),
+    tx: mean((c) => c.tx),
+  };
+}
+
 /** "262 (90+15+12+0+145)": the total, then rx, parse, each stage and tx. */
 export function formatNfCycles(c: NfCycles | undefined): string {
   if (!c) return '';
