@@ -25,8 +25,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <rte_log.h>
-
 #include "fl.h"
 
 #define MAX_BROKEN 32

@@ -9,20 +9,21 @@
  * NFs: the reference is dpdk-testpmd in io-forward mode; the cases are the Flowline pipeline
  * with (a) plain forward, (b) a 1,000-rule ACL, (c) a 10,000-route LPM table and (d) the
  * pure-JS forwarder. The generator has one port per NF (the reference and every case's NF stay
- * up for the whole run) and forwards on one of them at a time; the reference forwards only while
+ * up for the whole session) and forwards on one of them at a time; the reference forwards only while
  * measured and the Flowline NFs back off when idle, so exactly two pollers run at a time (the
  * generator's forwarding lcore on core 0, the NF's on core 1). A round measures every case, in
  * an order that rotates from round to round, each back to back with the reference, alternating
  * which goes first: a slow phase of the machine (this VM's generator flips between about 7 and
  * 15 Mpps for tens of seconds) falls on every case alike. A case's round counts when the
  * generator had headroom in both its windows (headroom.ts) and the reference ran at the
- * machine's speed (REF_PHASE); rounds go on until every case has --rounds that count or three
- * times that were tried, and the sensitivity control is taken over the rounds that count. The
- * report gives medians and the median of the per-round ratios. Throughput is what the generator
- * receives back per second.
+ * machine's speed (REF_PHASE). The rounds are split over --sessions, each with every process
+ * started afresh (a process's speed is a draw for its life); a session's rounds go on until
+ * every case has its share of --rounds that count there, or three times that were tried. The
+ * sensitivity control is taken over the rounds that count. The report gives medians and the
+ * median of the per-round ratios. Throughput is what the generator receives back per second.
  *
  * Run (root, hugepages; other dataplane users must be stopped, hence the lock):
- *   npm run bench:dpdk -w tools/bench [-- --rounds 5]   (takes the dataplane lock itself)
+ *   npm run bench:dpdk:vhost -w tools/bench [-- --rounds 8 --sessions 3]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
