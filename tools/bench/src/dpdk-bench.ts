@@ -16,9 +16,14 @@
  * which goes first: a slow phase of the machine (this VM's generator flips between about 7 and
  * 15 Mpps for tens of seconds) falls on every case alike. A case's round counts when the
  * generator had headroom in both its windows (headroom.ts) and the reference ran at the
- * machine's speed (REF_PHASE). The rounds are split over --sessions, each with every process
- * started afresh (a process's speed is a draw for its life); a session's rounds go on until
- * every case has its share of --rounds that count there, or three times that were tried. The
+ * machine's speed (REF_PHASE). Before a pair of windows, unless the pair before it showed that
+ * phase, short probes of the reference wait (--gate-wait-ms at most, --gate-budget-ms in all
+ * per session) for a phase in which the pair can count (fastPhase): on this VM the slow phase
+ * takes most of the time, and without the gate three rounds in four were spent in it for
+ * nothing. The gate only decides when a pair starts; which rounds count is decided afterwards,
+ * as before. The rounds are split over --sessions, each with every process started afresh (a
+ * process's speed is a draw for its life); a session's rounds go on until every case has its
+ * share of --rounds that count there, or twice that were tried (three times ungated). The
  * sensitivity control is taken over the rounds that count. The report gives medians and the
  * median of the per-round ratios. Throughput is what the generator receives back per second.
  *
@@ -35,6 +40,7 @@ import { CONTROL_BURN_CYCLES, sensitivity } from './dpdk/control';
 import {
   abRounds,
   countedRounds,
+  fastPhase,
   GENERATOR_HEADROOM,
   headroom,
   REF_PHASE,
@@ -61,6 +67,10 @@ interface Options {
   abAddon?: string;
   /** runs of fresh processes the rounds are split over (runSession) */
   sessions: number;
+  /** longest wait for the fast phase before a pair of windows (0: no gate; fastPhase) */
+  gateWaitMs: number;
+  /** the most a session waits for it in all; past that its pairs run ungated */
+  gateBudgetMs: number;
 }
 
 const TARGETS: Record<NfCase, number | undefined> = {
@@ -87,6 +97,8 @@ function parseArgs(argv: string[]): Options {
     cases: ['forward', 'acl', 'lpm', 'js', 'burn'],
     nfPort: 'virtio-user',
     sessions: 3,
+    gateWaitMs: 20_000,
+    gateBudgetMs: 30_000,
   };
   for (let i = 0; i < argv.length; i++) {
     const [k, v] = [argv[i] ?? '', argv[i + 1]];
@@ -97,6 +109,13 @@ function parseArgs(argv: string[]): Options {
       i++;
     } else if (k === '--sessions') {
       o.sessions = positiveInt(k, v);
+      i++;
+    } else if (k === '--gate-wait-ms' || k === '--gate-budget-ms') {
+      const ms = Number(v);
+      if (!Number.isInteger(ms) || ms < 0)
+        throw new Error(`${k}: a whole number of ms, 0 or more (got ${v ?? ''})`);
+      if (k === '--gate-wait-ms') o.gateWaitMs = ms;
+      else o.gateBudgetMs = ms;
       i++;
     } else if (k === '--ab-addon') {
       if (!v || !existsSync(v)) throw new Error(`--ab-addon: no addon file ${v ?? ''}`);
@@ -109,7 +128,7 @@ function parseArgs(argv: string[]): Options {
       i++;
     } else
       throw new Error(
-        `unknown option ${k} (--rounds, --warmup-ms, --window-ms, --burst, --cases, --nf-port, --sessions, --ab-addon)`,
+        `unknown option ${k} (--rounds, --warmup-ms, --window-ms, --burst, --cases, --nf-port, --sessions, --gate-wait-ms, --gate-budget-ms, --ab-addon)`,
       );
   }
   return o;
@@ -124,6 +143,11 @@ const NF_ENTRY = existsSync(path.join(__dirname, 'dpdk', 'nf.ts'))
 const WINDOW_PARTS = 4;
 /** Rounds that count a case needs for its ratio to count. */
 const MIN_COUNTED = 3;
+/** A phase probe: the reference forwarding this long, then measured over this long. */
+const PROBE_WARMUP_MS = 200;
+const PROBE_WINDOW_MS = 400;
+/** Pause between two probes that found the slow phase (the generator idle meanwhile). */
+const PROBE_PAUSE_MS = 500;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -216,6 +240,11 @@ interface RunState {
   tscHz: number;
   /** rounds run so far, over every session (the case order rotates with it) */
   roundsRun: number;
+  /** every reference rate measured so far, probes too (the phase gate's yardstick) */
+  refs: number[];
+  /** time spent waiting for the fast phase, and the probes taken */
+  gateWaitedMs: number;
+  probes: number;
 }
 
 /**
@@ -285,18 +314,20 @@ async function runSession(
   const measure = async (
     port: number,
     name: string,
+    warmupMs = o.warmupMs,
+    windowMs = o.windowMs,
   ): Promise<{ mpps: number; headroom: number }> => {
     if (port === 0) await ref.command('start', /packet forwarding/);
     await gen.command(`set portlist ${port}`, /\n/);
     await gen.command('start', /packet forwarding/);
-    await sleep(o.warmupMs);
+    await sleep(warmupMs);
     const a = await gen.portStats(port);
     const ta = performance.now();
     // the generator's tx counters per part of the window: did it have rate to spare?
     let f = await gen.fwdStats();
     const parts: WindowPart[] = [];
     for (let k = 0; k < WINDOW_PARTS; k++) {
-      await sleep(o.windowMs / WINDOW_PARTS);
+      await sleep(windowMs / WINDOW_PARTS);
       const g = await gen.fwdStats();
       parts.push({ sent: g.txPackets - f.txPackets, dropped: g.txDropped - f.txDropped });
       f = g;
@@ -308,6 +339,7 @@ async function runSession(
     const mpps = (b.rxPackets - a.rxPackets) / ((tb - ta) * 1000);
     const frame = (b.rxBytes - a.rxBytes) / Math.max(1, b.rxPackets - a.rxPackets);
     const room = headroom(parts);
+    if (port === 0) st.refs.push(mpps);
     process.stderr.write(
       `  ${name}: ${mpps.toFixed(3)} Mpps (${frame.toFixed(0)}-byte frames + FCS), generator headroom ${room.toFixed(2)}x\n`,
     );
@@ -322,6 +354,28 @@ async function runSession(
     return all.slice(first.get(id)).filter((x) => ok.has(x)).length;
   };
 
+  // Before a pair of windows: unless the pair before showed the fast phase, short probes of the
+  // reference until one does (fastPhase), or gateWaitMs went by, or the session's gateBudgetMs
+  // is spent (then the pair runs all the same).
+  let lastFast = false;
+  let waitedHere = 0;
+  const awaitFastPhase = async (): Promise<void> => {
+    if (o.gateWaitMs === 0 || lastFast || waitedHere >= o.gateBudgetMs) return;
+    const t0 = performance.now();
+    const limit = Math.min(o.gateWaitMs, o.gateBudgetMs - waitedHere);
+    for (;;) {
+      const refs = [...st.refs];
+      const probe = await measure(0, 'phase probe', PROBE_WARMUP_MS, PROBE_WINDOW_MS);
+      st.probes++;
+      if (fastPhase(probe, refs) || performance.now() - t0 >= limit) break;
+      await sleep(PROBE_PAUSE_MS);
+    }
+    waitedHere += performance.now() - t0;
+    st.gateWaitedMs += performance.now() - t0;
+  };
+  // gated, nearly every round tried counts: fewer tries bound a session that stays slow
+  const maxTries = target * (o.gateWaitMs ? 2 : 3);
+
   try {
     await gen.waitFor(/testpmd> /, 60_000);
     await ref.waitFor(/testpmd> /, 30_000);
@@ -332,7 +386,7 @@ async function runSession(
     }
     for (
       let t = 0;
-      t < target * 3 && entries.some((e) => countedHere(e.id) < target);
+      t < maxTries && entries.some((e) => countedHere(e.id) < target);
       t++, st.roundsRun++
     ) {
       const r = st.roundsRun;
@@ -342,6 +396,8 @@ async function runSession(
         const e = entries[k]!;
         // alternate which goes first, so a drifting machine favours neither
         let ref, cand;
+        await awaitFastPhase();
+        const refsBefore = [...st.refs];
         if (r % 2 === 0) {
           ref = await measure(0, 'testpmd io');
           cand = await measure(k + 1, e.label);
@@ -349,6 +405,10 @@ async function runSession(
           cand = await measure(k + 1, e.label);
           ref = await measure(0, 'testpmd io');
         }
+        lastFast = fastPhase(
+          { mpps: ref.mpps, headroom: Math.min(ref.headroom, cand.headroom) },
+          refsBefore,
+        );
         st.rounds.get(e.id)!.push({
           reference: ref.mpps,
           candidate: cand.mpps,
@@ -380,6 +440,9 @@ async function main(): Promise<void> {
     cycles: new Map(entries.map((e) => [e.id, []])),
     tscHz: 0,
     roundsRun: 0,
+    refs: [],
+    gateWaitedMs: 0,
+    probes: 0,
   };
   // Each session starts every process afresh, so that no one process's speed (its memory
   // layout, where the host put it) stands for the whole run.
@@ -459,11 +522,15 @@ async function main(): Promise<void> {
         `${LABELS[x.case as NfCase]}: other build / this build = ${x.ratio.toFixed(3)} (median of ${x.rounds} per-round ratios of ratios to testpmd, ${x.ratioMin.toFixed(2)}..${x.ratioMax.toFixed(2)})\n`,
     )
     .join('');
+  const gateNote =
+    o.gateWaitMs === 0
+      ? 'phase gate: off (--gate-wait-ms 0)'
+      : `phase gate: ${st.probes} probes of the reference, ${(st.gateWaitedMs / 1000).toFixed(1)} s spent waiting for the phase in which a round can count`;
   const controlNote =
     control?.note ??
     `sensitivity control: fewer than ${MIN_COUNTED} rounds of (a) and (e) count (generator headroom of ${GENERATOR_HEADROOM}x in both windows, the reference at ${REF_PHASE} of its 90th percentile): targets not measured`;
   process.stdout.write(
-    `\n${formatTable(rows)}\n\n${controlNote}\n` +
+    `\n${formatTable(rows)}\n\n${controlNote}\n${gateNote}\n` +
       "NF cyc/pkt: the NF pipeline's TSC cycles a packet in the bursts it timed (one in 16), over every round of the case; rx and tx include vhost's copies\n" +
       (abNote ? `${abNote}` : '') +
       '\n',
@@ -483,6 +550,12 @@ async function main(): Promise<void> {
       tscHz,
       generatorHeadroom: GENERATOR_HEADROOM,
       control: control ?? { note: controlNote },
+      phaseGate: {
+        waitMaxMs: o.gateWaitMs,
+        sessionBudgetMs: o.gateBudgetMs,
+        probes: st.probes,
+        waitedMs: st.gateWaitedMs,
+      },
       results: results.map((x) => ({ ...x, samples: rounds.get(x.case) })),
       ...(abCompare.length ? { abCompare } : {}),
     })}\n`,

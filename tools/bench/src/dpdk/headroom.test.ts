@@ -2,9 +2,11 @@ import { describe, expect, it } from 'vitest';
 import {
   abRounds,
   countedRounds,
+  fastPhase,
   GENERATOR_HEADROOM,
   headroom,
   nfBound,
+  PHASE_MIN_SAMPLES,
   REF_PHASE,
 } from './headroom';
 
@@ -71,5 +73,31 @@ describe('vhost topology: A/B of two builds', () => {
     // round 2: b's does not count; round 3: a's does not count
     expect(r).toEqual([{ reference: 0.75, candidate: 0.9 }]);
     expect(abRounds(a, b.slice(0, 1), new Set(a), new Set(b))).toHaveLength(1);
+  });
+});
+
+describe('vhost topology: the phase gate', () => {
+  // reference rates from a run on the 2-core VM: the slow phase (about 6.3) and the fast (15-16)
+  const refs = [6.3, 6.4, 15.2, 6.2, 15.9, 6.1, 15.6, 6.5, 16.0, 6.3];
+
+  it('waits while the generator has no headroom, whatever the rate', () => {
+    expect(fastPhase({ mpps: 16, headroom: GENERATOR_HEADROOM - 0.01 }, refs)).toBe(false);
+    expect(fastPhase({ mpps: 16, headroom: Number.NaN }, refs)).toBe(false);
+    expect(fastPhase({ mpps: 16, headroom: GENERATOR_HEADROOM }, refs)).toBe(true);
+  });
+
+  it('waits while the reference runs below REF_PHASE of the 90th percentile seen', () => {
+    // the 90th percentile of refs is 15.9
+    expect(fastPhase({ mpps: 6.4, headroom: 1.8 }, refs)).toBe(false);
+    expect(fastPhase({ mpps: REF_PHASE * 15.9 - 0.01, headroom: 1.8 }, refs)).toBe(false);
+    expect(fastPhase({ mpps: REF_PHASE * 15.9, headroom: 1.8 }, refs)).toBe(true);
+  });
+
+  it('judges by headroom alone until it has seen PHASE_MIN_SAMPLES rates', () => {
+    const few = refs.slice(2, 2 + PHASE_MIN_SAMPLES - 1); // fast ones: a slow probe would fail
+    expect(fastPhase({ mpps: 6.4, headroom: 1.8 }, few)).toBe(true);
+    expect(fastPhase({ mpps: 6.4, headroom: 1.8 }, refs.slice(2, 2 + PHASE_MIN_SAMPLES))).toBe(
+      false,
+    );
   });
 });

@@ -76,3 +76,26 @@ export function abRounds(
       : [];
   });
 }
+
+/** Reference rates a run needs before its phase gate judges by speed (before: headroom only). */
+export const PHASE_MIN_SAMPLES = 4;
+
+/** A short measurement of the reference taken only to learn the machine's phase. */
+export interface PhaseProbe {
+  mpps: number;
+  headroom: number;
+}
+
+/**
+ * Whether a probe shows the phase in which a round can count (countedRounds): the generator had
+ * its headroom and the reference ran at the machine's speed, REF_PHASE of the 90th percentile of
+ * the reference rates seen so far (`refs`: windows and probes). Why: in the slow phase every
+ * window is voided afterwards, and on this VM that phase takes most of the time, so a pair of
+ * windows started in it is time spent for nothing. The gate only decides when a pair starts;
+ * whether it counts is still decided afterwards, over the whole run, by countedRounds.
+ */
+export function fastPhase(probe: PhaseProbe, refs: readonly number[]): boolean {
+  if (!(probe.headroom >= GENERATOR_HEADROOM)) return false;
+  if (refs.length < PHASE_MIN_SAMPLES) return true;
+  return probe.mpps >= REF_PHASE * percentile(refs, 90);
+}

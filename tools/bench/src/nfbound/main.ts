@@ -686,9 +686,10 @@ async function main(): Promise<void> {
     let vhost: unknown;
     if (o.vhost && !interrupted) {
       log('vhost-user topology (src/dpdk-bench.ts --nf-port vhost)');
-      // as many counted rounds as the NF-bound cases have (up to three times that tried, when
-      // the generator sits in its slow phase): fewer left the ACL case's median on 3 rounds
-      vhost = await runVhost(Math.max(3, o.rounds));
+      // at least VHOST_ROUNDS counted rounds (up to twice that tried, when the generator sits in
+      // its slow phase past the phase gate's budget): 4-6 left the ACL case's median 0.01-0.02
+      // either side of its target from run to run
+      vhost = await runVhost(Math.max(VHOST_ROUNDS, o.rounds));
     }
 
     const report = summarize(o, cases, samples, checks, tscHz, aclBuild, vhost, t0);
@@ -956,6 +957,9 @@ function summarize(
     ...(abCompare.length ? { abCompare } : {}),
   };
 }
+
+/** Counted rounds the vhost-user part aims for: three per session of dpdk-bench.ts. */
+const VHOST_ROUNDS = 9;
 
 /** Runs the vhost-user topology bench as a child and returns its JSON line. */
 async function runVhost(rounds: number): Promise<unknown> {

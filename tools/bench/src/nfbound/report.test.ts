@@ -72,5 +72,20 @@ describe('report: the vhost-user part', () => {
     const acl = lines.find((l) => l.startsWith('(b) pipeline ACL'))!;
     expect(acl).toMatch(/0\.868 +>= 0\.85: met +232 \(80\+15\+12\+0\+125\)$/);
     expect(lines.find((l) => l.startsWith('(d) pure-JS'))!).toMatch(/>= 0\.85: met\s*$/);
+    expect(table).not.toMatch(/phase gate/);
+  });
+
+  it("reports the phase gate's probes and waiting when the run had it", () => {
+    const { table } = renderReport({
+      ...base,
+      vhost: {
+        results: [],
+        control: { note: 'sensitivity control: the NF sets the rate' },
+        phaseGate: { probes: 81, waitedMs: 84_640 },
+      },
+    });
+    expect(table).toMatch(
+      /the NF sets the rate\nphase gate: 81 probes of the reference, 84\.6 s spent waiting/,
+    );
   });
 });

@@ -192,6 +192,7 @@ export function renderReport(r: Report): { table: string; svg: string } {
           nfCycles?: NfCycles;
         }[];
         control?: { note: string };
+        phaseGate?: { probes: number; waitedMs: number };
         error?: string;
       }
     | undefined;
@@ -222,6 +223,11 @@ export function renderReport(r: Report): { table: string; svg: string } {
         ]),
       ]),
       v.control?.note ?? 'sensitivity control: not run',
+      ...(v.phaseGate
+        ? [
+            `phase gate: ${v.phaseGate.probes} probes of the reference, ${(v.phaseGate.waitedMs / 1000).toFixed(1)} s spent waiting for the phase in which a round can count`,
+          ]
+        : []),
     );
   else if (v?.error) lines.push('', `vhost-user topology: ${v.error}`);
   lines.push(
