@@ -960,6 +960,8 @@ function summarize(
 
 /** Counted rounds the vhost-user part aims for: three per session of dpdk-bench.ts. */
 const VHOST_ROUNDS = 9;
+/** The most each of its sessions waits for the phase in which a round can count. */
+const VHOST_GATE_BUDGET_MS = 20_000;
 
 /** Runs the vhost-user topology bench as a child and returns its JSON line. */
 async function runVhost(rounds: number): Promise<unknown> {
@@ -968,7 +970,12 @@ async function runVhost(rounds: number): Promise<unknown> {
     : [path.join(__dirname, '..', 'dpdk-bench.js')];
   const child = spawn(
     process.execPath,
-    [...entry, '--nf-port', 'vhost', '--rounds', String(rounds), '--window-ms', '1000'],
+    [
+      ...entry,
+      ...['--nf-port', 'vhost', '--rounds', String(rounds), '--window-ms', '1000'],
+      // with the rounds it may try, the run stays under 10 minutes even in a slow phase
+      ...['--gate-budget-ms', String(VHOST_GATE_BUDGET_MS)],
+    ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   let out = '';
