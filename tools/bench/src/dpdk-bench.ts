@@ -35,7 +35,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 
 import { positiveInt, windowFlag } from './args';
-import { compare, formatTable } from './stats';
+import { compare, formatInterval, formatTable } from './stats';
 import { CONTROL_BURN_CYCLES, sensitivity } from './dpdk/control';
 import {
   abRounds,
@@ -487,6 +487,7 @@ async function main(): Promise<void> {
       'testpmd io Mpps (median)',
       'ratio (median)',
       'ratio min..max',
+      "median's CI",
       'target',
       'met',
       'NF cyc/pkt (rx+parse+stages+tx)',
@@ -498,6 +499,7 @@ async function main(): Promise<void> {
       x.referenceMedian.toFixed(2),
       x.ratio.toFixed(3),
       `${x.ratioMin.toFixed(2)}..${x.ratioMax.toFixed(2)}`,
+      formatInterval(x.ratioInterval),
       x.target !== undefined ? `>= ${x.target}` : 'control',
       x.met === undefined ? (x.target !== undefined ? 'not measured' : '') : x.met ? 'yes' : 'NO',
       formatNfCycles(x.nfCycles),
@@ -531,6 +533,7 @@ async function main(): Promise<void> {
     `sensitivity control: fewer than ${MIN_COUNTED} rounds of (a) and (e) count (generator headroom of ${GENERATOR_HEADROOM}x in both windows, the reference at ${REF_PHASE} of its 90th percentile): targets not measured`;
   process.stdout.write(
     `\n${formatTable(rows)}\n\n${controlNote}\n${gateNote}\n` +
+      "median's CI: the per-round ratios' order statistics that hold their true median with the confidence given (90 %, or less with too few rounds; stats.ts medianInterval)\n" +
       "NF cyc/pkt: the NF pipeline's TSC cycles a packet in the bursts it timed (one in 16), over every round of the case; rx and tx include vhost's copies\n" +
       (abNote ? `${abNote}` : '') +
       '\n',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { alternate, compare, formatTable, median, percentile } from './stats';
+import { alternate, compare, formatTable, median, percentile, medianInterval } from './stats';
 
 describe('bench statistics', () => {
   it('median of odd and even counts', () => {
@@ -45,5 +45,50 @@ describe('bench statistics', () => {
         ['forward', '15.1'],
       ]),
     ).toBe('case     Mpps\n-------  ----\nforward  15.1');
+  });
+});
+
+describe('the confidence interval of a median', () => {
+  it('takes the order statistics whose binomial coverage reaches the confidence', () => {
+    // n = 8: [x(1), x(8)] covers with 1 - 2/256, [x(2), x(7)] with 1 - 18/256 = 0.9297,
+    // [x(3), x(6)] with only 1 - 74/256 = 0.711
+    const v = [0.86, 0.79, 0.9, 0.85, 0.88, 0.83, 0.87, 0.84];
+    const i = medianInterval(v, 0.9);
+    expect(i.lo).toBe(0.83);
+    expect(i.hi).toBe(0.88);
+    expect(i.coverage).toBeCloseTo(1 - 18 / 256, 12);
+    // at 70 % the next pair in is enough
+    expect(medianInterval(v, 0.7)).toMatchObject({ lo: 0.84, hi: 0.87 });
+  });
+
+  it('gives the whole range and its lower coverage when there are too few values', () => {
+    const i = medianInterval([3, 1, 2, 4], 0.9);
+    expect(i).toMatchObject({ lo: 1, hi: 4 });
+    expect(i.coverage).toBeCloseTo(1 - 2 / 16, 12);
+    expect(medianInterval([5], 0.9)).toEqual({ lo: 5, hi: 5, coverage: 0 });
+    expect(() => medianInterval([], 0.9)).toThrow(RangeError);
+    expect(() => medianInterval([1, 2], 1)).toThrow(RangeError);
+  });
+
+  it('matches the binomial tables for 13 rounds', () => {
+    // n = 13: P(B <= 2) = 92/8192, P(B <= 3) = 378/8192, P(B <= 4) = 1093/8192
+    const v = Array.from({ length: 13 }, (_, j) => j + 1);
+    const i = medianInterval(v, 0.9);
+    expect(i).toMatchObject({ lo: 4, hi: 10 });
+    expect(i.coverage).toBeCloseTo(1 - (2 * 378) / 8192, 12);
+  });
+
+  it('is part of every comparison', () => {
+    const c = compare([
+      { reference: 10, candidate: 8 },
+      { reference: 10, candidate: 9 },
+      { reference: 10, candidate: 8.5 },
+      { reference: 10, candidate: 8.8 },
+      { reference: 10, candidate: 8.2 },
+    ]);
+    // n = 5: [x(1), x(5)] covers with 1 - 2/32 = 0.9375
+    expect(c.ratioInterval.lo).toBeCloseTo(0.8, 12);
+    expect(c.ratioInterval.hi).toBeCloseTo(0.9, 12);
+    expect(c.ratioInterval.coverage).toBeCloseTo(0.9375, 12);
   });
 });

@@ -20,6 +20,46 @@ export function percentile(values: readonly number[], p: number): number {
   return sorted[rank - 1]!;
 }
 
+/** An interval of order statistics around a median, and how often such an interval covers it. */
+export interface MedianInterval {
+  lo: number;
+  hi: number;
+  /** P(lo <= true median <= hi) for independent rounds, whatever their distribution */
+  coverage: number;
+}
+
+/**
+ * The distribution-free confidence interval of a median (order statistics; no assumption about
+ * the rounds' distribution, only that they are independent): [x(k), x(n+1-k)] of the sorted
+ * values covers the true median with probability 1 - 2 P(B <= k - 1), B ~ Binomial(n, 1/2).
+ * The narrowest such interval with at least `confidence`; with too few values for that, the
+ * whole range and the coverage it has (n = 4: 87.5 %).
+ */
+export function medianInterval(values: readonly number[], confidence = 0.9): MedianInterval {
+  if (values.length === 0) throw new RangeError('medianInterval of no values');
+  if (!(confidence > 0 && confidence < 1))
+    throw new RangeError(`confidence ${confidence} is outside (0, 1)`);
+  const x = [...values].sort((a, b) => a - b);
+  const n = x.length;
+  // coverageOf[k] = 1 - 2 P(B <= k - 1), B the number of values below the true median
+  let pmf = 0.5 ** n; // P(B = 0)
+  let below = 0; // P(B <= k - 1)
+  const coverageOf: number[] = [];
+  for (let k = 1; k <= Math.floor((n + 1) / 2); k++) {
+    if (k > 1) pmf *= (n - k + 2) / (k - 1); // P(B = k - 1) from P(B = k - 2)
+    below += pmf;
+    coverageOf[k] = 1 - 2 * below;
+  }
+  let k = 1;
+  while (k + 1 < coverageOf.length && coverageOf[k + 1]! >= confidence) k++;
+  return { lo: x[k - 1]!, hi: x[n - k]!, coverage: Math.min(1, coverageOf[k]!) };
+}
+
+/** "lo..hi (coverage %)", ratios to two decimals. */
+export function formatInterval(i: MedianInterval): string {
+  return `${i.lo.toFixed(2)}..${i.hi.toFixed(2)} (${Math.floor(i.coverage * 100)} %)`;
+}
+
 export interface Round {
   /** Measurement of the reference in this round (e.g. testpmd Mpps). */
   reference: number;
@@ -36,6 +76,8 @@ export interface Comparison {
   /** Smallest and largest per-round ratio, to show the spread. */
   ratioMin: number;
   ratioMax: number;
+  /** The 90 % confidence interval of the ratio's median (medianInterval). */
+  ratioInterval: MedianInterval;
 }
 
 export function compare(rounds: readonly Round[]): Comparison {
@@ -48,6 +90,7 @@ export function compare(rounds: readonly Round[]): Comparison {
     ratio: median(ratios),
     ratioMin: Math.min(...ratios),
     ratioMax: Math.max(...ratios),
+    ratioInterval: medianInterval(ratios),
   };
 }
 

@@ -56,7 +56,17 @@ describe('report: the vhost-user part', () => {
       ...base,
       vhost: {
         results: [
-          row('(b) pipeline ACL, 1,000 rules', {
+          {
+            ...row('(b) pipeline ACL, 1,000 rules', {
+              total: 231.7,
+              rx: 79.7,
+              parse: 14.9,
+              stages: [12.3, 0],
+              tx: 124.8,
+            }),
+            ratioInterval: { lo: 0.8512, hi: 0.8899, coverage: 1 - 18 / 256 },
+          },
+          row('(b2) pipeline ACL, no interval', {
             total: 231.7,
             rx: 79.7,
             parse: 14.9,
@@ -70,7 +80,11 @@ describe('report: the vhost-user part', () => {
     });
     const lines = table.split('\n');
     const acl = lines.find((l) => l.startsWith('(b) pipeline ACL'))!;
-    expect(acl).toMatch(/0\.868 +>= 0\.85: met +232 \(80\+15\+12\+0\+125\)$/);
+    expect(acl).toMatch(
+      /0\.868 +0\.85\.\.0\.89 \(92 %\) +>= 0\.85: met +232 \(80\+15\+12\+0\+125\)$/,
+    );
+    const noInterval = lines.find((l) => l.startsWith('(b2) pipeline ACL'))!;
+    expect(noInterval).toMatch(/0\.868 +>= 0\.85: met +232/);
     expect(lines.find((l) => l.startsWith('(d) pure-JS'))!).toMatch(/>= 0\.85: met\s*$/);
     expect(table).not.toMatch(/phase gate/);
   });

@@ -2,7 +2,13 @@
  * The NF-bound benchmark's report: the JSON it writes, the table it prints and an SVG bar chart
  * of the median Mpps per case (README figures come from these files).
  */
-import { compare, formatTable, type Comparison } from '../stats';
+import {
+  compare,
+  formatInterval,
+  formatTable,
+  type Comparison,
+  type MedianInterval,
+} from '../stats';
 import { formatNfCycles, type NfCycles } from '../dpdk/nf-cycles';
 
 export interface CaseResult {
@@ -185,6 +191,7 @@ export function renderReport(r: Report): { table: string; svg: string } {
           candidateMedian: number;
           referenceMedian: number;
           ratio: number;
+          ratioInterval?: MedianInterval;
           target?: number;
           met?: boolean;
           countedRounds?: number;
@@ -207,6 +214,7 @@ export function renderReport(r: Report): { table: string; svg: string } {
           'Mpps',
           'testpmd io Mpps',
           'ratio',
+          "median's CI",
           'target',
           'NF cyc/pkt (rx+parse+stages+tx)',
         ],
@@ -216,6 +224,7 @@ export function renderReport(r: Report): { table: string; svg: string } {
           f2(x.candidateMedian),
           f2(x.referenceMedian),
           x.ratio.toFixed(3),
+          x.ratioInterval ? formatInterval(x.ratioInterval) : '',
           x.target === undefined
             ? 'control'
             : `>= ${x.target}: ${x.met === undefined ? 'not measured' : x.met ? 'met' : 'NOT met'}`,
