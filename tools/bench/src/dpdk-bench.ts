@@ -23,9 +23,11 @@
  * nothing. The gate only decides when a pair starts; which rounds count is decided afterwards,
  * as before. The rounds are split over --sessions, each with every process started afresh (a
  * process's speed is a draw for its life); a session's rounds go on until every case has its
- * share of --rounds that count there, or twice that were tried (three times ungated). The
- * sensitivity control is taken over the rounds that count. The report gives medians and the
- * median of the per-round ratios. Throughput is what the generator receives back per second.
+ * share of --rounds that count there, or twice that were tried (three times ungated), or its
+ * share of --budget-ms is spent (budget.ts; the full run passes what is left of its 10
+ * minutes). The sensitivity control is taken over the rounds that count. The report gives
+ * medians, the median of the per-round ratios and that median's confidence interval.
+ * Throughput is what the generator receives back per second.
  *
  * Run (root, hugepages; other dataplane users must be stopped, hence the lock):
  *   npm run bench:dpdk:vhost -w tools/bench [-- --rounds 8 --sessions 3]
@@ -36,6 +38,7 @@ import * as path from 'node:path';
 
 import { positiveInt, windowFlag } from './args';
 import { compare, formatInterval, formatTable } from './stats';
+import { mayStartRound, sessionDeadline } from './dpdk/budget';
 import { CONTROL_BURN_CYCLES, sensitivity } from './dpdk/control';
 import {
   abRounds,
@@ -71,6 +74,8 @@ interface Options {
   gateWaitMs: number;
   /** the most a session waits for it in all; past that its pairs run ungated */
   gateBudgetMs: number;
+  /** wall time for all sessions (0: none); a session starts no round it cannot finish in its share */
+  budgetMs: number;
 }
 
 const TARGETS: Record<NfCase, number | undefined> = {
@@ -99,6 +104,7 @@ function parseArgs(argv: string[]): Options {
     sessions: 3,
     gateWaitMs: 20_000,
     gateBudgetMs: 30_000,
+    budgetMs: 0,
   };
   for (let i = 0; i < argv.length; i++) {
     const [k, v] = [argv[i] ?? '', argv[i + 1]];
@@ -110,12 +116,13 @@ function parseArgs(argv: string[]): Options {
     } else if (k === '--sessions') {
       o.sessions = positiveInt(k, v);
       i++;
-    } else if (k === '--gate-wait-ms' || k === '--gate-budget-ms') {
+    } else if (k === '--gate-wait-ms' || k === '--gate-budget-ms' || k === '--budget-ms') {
       const ms = Number(v);
       if (!Number.isInteger(ms) || ms < 0)
         throw new Error(`${k}: a whole number of ms, 0 or more (got ${v ?? ''})`);
       if (k === '--gate-wait-ms') o.gateWaitMs = ms;
-      else o.gateBudgetMs = ms;
+      else if (k === '--gate-budget-ms') o.gateBudgetMs = ms;
+      else o.budgetMs = ms;
       i++;
     } else if (k === '--ab-addon') {
       if (!v || !existsSync(v)) throw new Error(`--ab-addon: no addon file ${v ?? ''}`);
@@ -128,7 +135,7 @@ function parseArgs(argv: string[]): Options {
       i++;
     } else
       throw new Error(
-        `unknown option ${k} (--rounds, --warmup-ms, --window-ms, --burst, --cases, --nf-port, --sessions, --gate-wait-ms, --gate-budget-ms, --ab-addon)`,
+        `unknown option ${k} (--rounds, --warmup-ms, --window-ms, --burst, --cases, --nf-port, --sessions, --gate-wait-ms, --gate-budget-ms, --budget-ms, --ab-addon)`,
       );
   }
   return o;
@@ -245,6 +252,8 @@ interface RunState {
   /** time spent waiting for the fast phase, and the probes taken */
   gateWaitedMs: number;
   probes: number;
+  /** sessions that stopped trying rounds at their share of --budget-ms */
+  sessionsCut: number;
 }
 
 /**
@@ -257,6 +266,7 @@ async function runSession(
   session: number,
   target: number,
   st: RunState,
+  deadline: number,
 ): Promise<void> {
   const dir = mkdtempSync('/tmp/flowline-bench-');
   const refSock = path.join(dir, 'ref.sock');
@@ -362,7 +372,7 @@ async function runSession(
   const awaitFastPhase = async (): Promise<void> => {
     if (o.gateWaitMs === 0 || lastFast || waitedHere >= o.gateBudgetMs) return;
     const t0 = performance.now();
-    const limit = Math.min(o.gateWaitMs, o.gateBudgetMs - waitedHere);
+    const limit = Math.min(o.gateWaitMs, o.gateBudgetMs - waitedHere, deadline - t0);
     for (;;) {
       const refs = [...st.refs];
       const probe = await measure(0, 'phase probe', PROBE_WARMUP_MS, PROBE_WINDOW_MS);
@@ -384,11 +394,19 @@ async function runSession(
       st.tscHz = (await nfs.get(e.id)!.ready(60_000)) || st.tscHz;
       await waitLink(gen, k + 1, e.label);
     }
+    // the budget (deadline): the first round always runs, a later one only when it would end in
+    // time if it took as long as the longest before it
+    let longestRound = 0;
     for (
       let t = 0;
       t < maxTries && entries.some((e) => countedHere(e.id) < target);
       t++, st.roundsRun++
     ) {
+      const roundStart = performance.now();
+      if (!mayStartRound(t, roundStart, longestRound, deadline)) {
+        st.sessionsCut++;
+        break;
+      }
       const r = st.roundsRun;
       process.stderr.write(`round ${r + 1} (session ${session + 1})\n`);
       for (let i = 0; i < entries.length; i++) {
@@ -416,6 +434,7 @@ async function runSession(
           candidateHeadroom: cand.headroom,
         });
       }
+      longestRound = Math.max(longestRound, performance.now() - roundStart);
     }
     for (const e of entries) {
       const report = await nfs.get(e.id)!.stop();
@@ -443,11 +462,23 @@ async function main(): Promise<void> {
     refs: [],
     gateWaitedMs: 0,
     probes: 0,
+    sessionsCut: 0,
   };
   // Each session starts every process afresh, so that no one process's speed (its memory
   // layout, where the host put it) stands for the whole run.
   const perSession = Math.ceil(o.rounds / o.sessions);
-  for (let s = 0; s < o.sessions; s++) await runSession(o, entries, s, perSession, st);
+  // --budget-ms: session s ends its rounds by its cumulative share of the budget
+  const start = performance.now();
+  for (let s = 0; s < o.sessions; s++) {
+    await runSession(
+      o,
+      entries,
+      s,
+      perSession,
+      st,
+      sessionDeadline(start, o.budgetMs, o.sessions, s),
+    );
+  }
   const { rounds, tscHz } = st;
   const nfCycles = new Map(entries.map((e) => [e.id, meanNfCycles(st.cycles.get(e.id)!)]));
   // the rounds of entry id that count (headroom.ts: generator headroom, reference at speed)
@@ -527,7 +558,10 @@ async function main(): Promise<void> {
   const gateNote =
     o.gateWaitMs === 0
       ? 'phase gate: off (--gate-wait-ms 0)'
-      : `phase gate: ${st.probes} probes of the reference, ${(st.gateWaitedMs / 1000).toFixed(1)} s spent waiting for the phase in which a round can count`;
+      : `phase gate: ${st.probes} probes of the reference, ${(st.gateWaitedMs / 1000).toFixed(1)} s spent waiting for the phase in which a round can count` +
+        (o.budgetMs
+          ? `; time budget ${(o.budgetMs / 1000).toFixed(0)} s: ${st.sessionsCut} of ${o.sessions} sessions stopped at their share`
+          : '');
   const controlNote =
     control?.note ??
     `sensitivity control: fewer than ${MIN_COUNTED} rounds of (a) and (e) count (generator headroom of ${GENERATOR_HEADROOM}x in both windows, the reference at ${REF_PHASE} of its 90th percentile): targets not measured`;
@@ -556,6 +590,8 @@ async function main(): Promise<void> {
       phaseGate: {
         waitMaxMs: o.gateWaitMs,
         sessionBudgetMs: o.gateBudgetMs,
+        budgetMs: o.budgetMs,
+        sessionsCut: st.sessionsCut,
         probes: st.probes,
         waitedMs: st.gateWaitedMs,
       },

@@ -95,11 +95,22 @@ describe('report: the vhost-user part', () => {
       vhost: {
         results: [],
         control: { note: 'sensitivity control: the NF sets the rate' },
-        phaseGate: { probes: 81, waitedMs: 84_640 },
+        phaseGate: { probes: 81, waitedMs: 84_640, budgetMs: 331_500, sessionsCut: 1 },
       },
     });
     expect(table).toMatch(
-      /the NF sets the rate\nphase gate: 81 probes of the reference, 84\.6 s spent waiting/,
+      /the NF sets the rate\nphase gate: 81 probes of the reference, 84\.6 s spent waiting.*; time budget 332 s: 1 sessions stopped at their share\n/,
+    );
+  });
+});
+
+describe('report: the footer', () => {
+  it("says over how many sessions of fresh processes phase A's rounds ran", () => {
+    expect(renderReport({ ...base, sessions: 3 }).table).toContain(
+      "(1 s, 3 interleaved rounds of 1000 ms windows, phase A's over 3 sessions of fresh processes, TSC 2.60 GHz)",
+    );
+    expect(renderReport(base).table).toContain(
+      '(1 s, 3 interleaved rounds of 1000 ms windows, TSC 2.60 GHz)',
     );
   });
 });

@@ -46,6 +46,8 @@ export interface Report {
   tscHz: number;
   frameBytes: { ipv4: number; ipv6: number };
   rounds: number;
+  /** phase A's rounds were split over this many runs of fresh processes (absent: one) */
+  sessions?: number;
   windowMs: number;
   burst: number;
   flows: number;
@@ -199,7 +201,7 @@ export function renderReport(r: Report): { table: string; svg: string } {
           nfCycles?: NfCycles;
         }[];
         control?: { note: string };
-        phaseGate?: { probes: number; waitedMs: number };
+        phaseGate?: { probes: number; waitedMs: number; budgetMs?: number; sessionsCut?: number };
         error?: string;
       }
     | undefined;
@@ -234,7 +236,10 @@ export function renderReport(r: Report): { table: string; svg: string } {
       v.control?.note ?? 'sensitivity control: not run',
       ...(v.phaseGate
         ? [
-            `phase gate: ${v.phaseGate.probes} probes of the reference, ${(v.phaseGate.waitedMs / 1000).toFixed(1)} s spent waiting for the phase in which a round can count`,
+            `phase gate: ${v.phaseGate.probes} probes of the reference, ${(v.phaseGate.waitedMs / 1000).toFixed(1)} s spent waiting for the phase in which a round can count` +
+              (v.phaseGate.budgetMs
+                ? `; time budget ${(v.phaseGate.budgetMs / 1000).toFixed(0)} s: ${v.phaseGate.sessionsCut ?? 0} sessions stopped at their share`
+                : ''),
           ]
         : []),
     );
@@ -244,7 +249,7 @@ export function renderReport(r: Report): { table: string; svg: string } {
     r.failures.length ? `FAILURES:\n  ${r.failures.join('\n  ')}` : 'all counter checks passed',
   );
   lines.push(
-    `(${r.seconds} s, ${r.rounds} interleaved rounds of ${r.windowMs} ms windows, TSC ${(r.tscHz / 1e9).toFixed(2)} GHz)`,
+    `(${r.seconds} s, ${r.rounds} interleaved rounds of ${r.windowMs} ms windows${r.sessions && r.sessions > 1 ? `, phase A's over ${r.sessions} sessions of fresh processes` : ''}, TSC ${(r.tscHz / 1e9).toFixed(2)} GHz)`,
   );
   return { table: lines.join('\n'), svg: svgChart(r) };
 }
