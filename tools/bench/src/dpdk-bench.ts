@@ -74,7 +74,7 @@ interface Options {
   gateWaitMs: number;
   /** the most a session waits for it in all; past that its pairs run ungated */
   gateBudgetMs: number;
-  /** wall time for all sessions (0: none); a session starts no round it cannot finish in its share */
+  /** wall time for all sessions (0: none): a session starts no round it cannot end in its share */
   budgetMs: number;
 }
 
