@@ -437,7 +437,8 @@ async function main(): Promise<void> {
         };
         // Phase A's rounds run in sessions, each with a fresh Flowline NF (and B build) and testpmd
         // io: a process's speed is a draw for its life (in one full run the Flowline process made
-        // l2fwd at 0.78x io in every round), and with one process that draw stood for every case.
+        // l2fwd at 0.76-0.88x io in every round), and with one process that draw stood for every
+        // case.
         // Phase B builds a 1M-route table and a 1M-flow trace per process: one session.
         const sessions = phase === 'A' ? Math.max(1, Math.min(o.sessions, o.rounds)) : 1;
         const tpCase = pc.find((c) => c.peer === 'testpmd')!;
@@ -496,11 +497,12 @@ async function main(): Promise<void> {
           delete cur.nfB;
           delete cur.tp;
         };
-        // whichever processes are current when the phase ends or fails (stop is idempotent)
+        // whichever processes are current when the phase ends or fails (stop is idempotent);
+        // each is stopped even when another's stop fails
         cleanups.push(async () => {
-          await cur.nf?.stop();
-          await cur.nfB?.stop();
-          await cur.tp?.stop();
+          const r = await Promise.allSettled([cur.nf?.stop(), cur.nfB?.stop(), cur.tp?.stop()]);
+          const failed = r.find((x): x is PromiseRejectedResult => x.status === 'rejected');
+          if (failed) throw failed.reason;
         });
         await openSession(0);
         const running = <T>(x: T | undefined, what: string): T => {
