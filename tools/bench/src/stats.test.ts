@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { alternate, compare, formatTable, median, percentile, medianInterval } from './stats';
+import {
+  alternate,
+  compare,
+  formatInterval,
+  formatTable,
+  median,
+  medianInterval,
+  percentile,
+} from './stats';
 
 describe('bench statistics', () => {
   it('median of odd and even counts', () => {
@@ -90,5 +98,13 @@ describe('the confidence interval of a median', () => {
     expect(c.ratioInterval.lo).toBeCloseTo(0.8, 12);
     expect(c.ratioInterval.hi).toBeCloseTo(0.9, 12);
     expect(c.ratioInterval.coverage).toBeCloseTo(0.9375, 12);
+  });
+});
+
+describe('an interval as text', () => {
+  it('rounds its ends outwards and its coverage down, so the text never claims more', () => {
+    expect(formatInterval({ lo: 0.8499, hi: 0.8801, coverage: 0.9297 })).toBe('0.84..0.89 (92 %)');
+    // values that are exact in two decimals stay as they are
+    expect(formatInterval({ lo: 0.86, hi: 0.87, coverage: 0.9 })).toBe('0.86..0.87 (90 %)');
   });
 });

@@ -55,9 +55,12 @@ export function medianInterval(values: readonly number[], confidence = 0.9): Med
   return { lo: x[k - 1]!, hi: x[n - k]!, coverage: Math.min(1, coverageOf[k]!) };
 }
 
-/** "lo..hi (coverage %)", ratios to two decimals. */
+/** "lo..hi (coverage %)", to two decimals and widened, never narrowed, by the rounding: the
+ * lower end rounded down, the upper end up, the coverage down. */
 export function formatInterval(i: MedianInterval): string {
-  return `${i.lo.toFixed(2)}..${i.hi.toFixed(2)} (${Math.floor(i.coverage * 100)} %)`;
+  const down = (x: number): string => (Math.floor(x * 100 + 1e-9) / 100).toFixed(2);
+  const up = (x: number): string => (Math.ceil(x * 100 - 1e-9) / 100).toFixed(2);
+  return `${down(i.lo)}..${up(i.hi)} (${Math.floor(i.coverage * 100 + 1e-9)} %)`;
 }
 
 export interface Round {
