@@ -46,6 +46,7 @@ import {
   fastPhase,
   GENERATOR_HEADROOM,
   headroom,
+  phaseGateNote,
   REF_PHASE,
   type VhostRound,
   type WindowPart,
@@ -380,8 +381,9 @@ async function runSession(
       if (fastPhase(probe, refs) || performance.now() - t0 >= limit) break;
       await sleep(PROBE_PAUSE_MS);
     }
-    waitedHere += performance.now() - t0;
-    st.gateWaitedMs += performance.now() - t0;
+    const waited = performance.now() - t0;
+    waitedHere += waited;
+    st.gateWaitedMs += waited;
   };
   // gated, nearly every round tried counts: fewer tries bound a session that stays slow
   const maxTries = target * (o.gateWaitMs ? 2 : 3);
@@ -555,13 +557,16 @@ async function main(): Promise<void> {
         `${LABELS[x.case as NfCase]}: other build / this build = ${x.ratio.toFixed(3)} (median of ${x.rounds} per-round ratios of ratios to testpmd, ${x.ratioMin.toFixed(2)}..${x.ratioMax.toFixed(2)})\n`,
     )
     .join('');
+  const phaseGate = {
+    waitMaxMs: o.gateWaitMs,
+    sessionBudgetMs: o.gateBudgetMs,
+    budgetMs: o.budgetMs,
+    sessionsCut: st.sessionsCut,
+    probes: st.probes,
+    waitedMs: st.gateWaitedMs,
+  };
   const gateNote =
-    o.gateWaitMs === 0
-      ? 'phase gate: off (--gate-wait-ms 0)'
-      : `phase gate: ${st.probes} probes of the reference, ${(st.gateWaitedMs / 1000).toFixed(1)} s spent waiting for the phase in which a round can count` +
-        (o.budgetMs
-          ? `; time budget ${(o.budgetMs / 1000).toFixed(0)} s: ${st.sessionsCut} of ${o.sessions} sessions stopped at their share`
-          : '');
+    o.gateWaitMs === 0 ? 'phase gate: off (--gate-wait-ms 0)' : phaseGateNote(phaseGate);
   const controlNote =
     control?.note ??
     `sensitivity control: fewer than ${MIN_COUNTED} rounds of (a) and (e) count (generator headroom of ${GENERATOR_HEADROOM}x in both windows, the reference at ${REF_PHASE} of its 90th percentile): targets not measured`;
@@ -587,14 +592,7 @@ async function main(): Promise<void> {
       tscHz,
       generatorHeadroom: GENERATOR_HEADROOM,
       control: control ?? { note: controlNote },
-      phaseGate: {
-        waitMaxMs: o.gateWaitMs,
-        sessionBudgetMs: o.gateBudgetMs,
-        budgetMs: o.budgetMs,
-        sessionsCut: st.sessionsCut,
-        probes: st.probes,
-        waitedMs: st.gateWaitedMs,
-      },
+      phaseGate,
       results: results.map((x) => ({ ...x, samples: rounds.get(x.case) })),
       ...(abCompare.length ? { abCompare } : {}),
     })}\n`,

@@ -99,3 +99,23 @@ export function fastPhase(probe: PhaseProbe, refs: readonly number[]): boolean {
   if (refs.length < PHASE_MIN_SAMPLES) return true;
   return probe.mpps >= REF_PHASE * percentile(refs, 90);
 }
+
+/** What a run's phase gate did (dpdk-bench.ts's JSON `phaseGate`). */
+export interface PhaseGateSummary {
+  probes: number;
+  waitedMs: number;
+  /** the run's wall-time budget (--budget-ms), 0 or absent for none */
+  budgetMs?: number;
+  /** sessions that stopped at their share of it */
+  sessionsCut?: number;
+}
+
+/** The gate's line under a vhost-user table, in the bench's report and the full run's. */
+export function phaseGateNote(g: PhaseGateSummary): string {
+  return (
+    `phase gate: ${g.probes} probes of the reference, ${(g.waitedMs / 1000).toFixed(1)} s spent waiting for the phase in which a round can count` +
+    (g.budgetMs
+      ? `; time budget ${(g.budgetMs / 1000).toFixed(0)} s: ${g.sessionsCut ?? 0} sessions stopped at their share`
+      : '')
+  );
+}

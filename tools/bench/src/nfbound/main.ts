@@ -120,6 +120,8 @@ function parseArgs(argv: string[]): Options {
           `--routes --burn-cycles --no-ovs --no-kernel --no-phase-b --no-vhost --acl-build 1000,10000 --out DIR --ab-addon FILE --sessions N)`,
       );
   }
+  // more sessions than rounds would leave some without a round
+  o.sessions = Math.min(o.sessions, o.rounds);
   return o;
 }
 
@@ -440,7 +442,7 @@ async function main(): Promise<void> {
         // l2fwd at 0.76-0.88x io in every round), and with one process that draw stood for every
         // case.
         // Phase B builds a 1M-route table and a 1M-flow trace per process: one session.
-        const sessions = phase === 'A' ? Math.max(1, Math.min(o.sessions, o.rounds)) : 1;
+        const sessions = phase === 'A' ? o.sessions : 1;
         const tpCase = pc.find((c) => c.peer === 'testpmd')!;
         // the current session's processes
         const cur: { nf?: FlowlineNf; nfB?: FlowlineNf; tp?: TestpmdIo } = {};
@@ -490,20 +492,19 @@ async function main(): Promise<void> {
             windows.set(c.id, []);
           }
           if (!stop) return;
-          await cur.nf?.stop();
-          await cur.nfB?.stop();
-          await cur.tp?.stop();
+          await stopCurrent();
           delete cur.nf;
           delete cur.nfB;
           delete cur.tp;
         };
-        // whichever processes are current when the phase ends or fails (stop is idempotent);
-        // each is stopped even when another's stop fails
-        cleanups.push(async () => {
+        // the current processes, each stopped even when another's stop fails (stop is
+        // idempotent: the cleanup may stop what closeSession did)
+        const stopCurrent = async (): Promise<void> => {
           const r = await Promise.allSettled([cur.nf?.stop(), cur.nfB?.stop(), cur.tp?.stop()]);
           const failed = r.find((x): x is PromiseRejectedResult => x.status === 'rejected');
           if (failed) throw failed.reason;
-        });
+        };
+        cleanups.push(stopCurrent);
         await openSession(0);
         const running = <T>(x: T | undefined, what: string): T => {
           if (x === undefined) throw new Error(`${what} is not running`);
@@ -1011,7 +1012,7 @@ function summarize(
     tscHz,
     frameBytes: { ipv4: 64, ipv6: 66 },
     rounds: o.rounds,
-    sessions: Math.max(1, Math.min(o.sessions, o.rounds)),
+    sessions: o.sessions,
     windowMs: o.windowMs,
     burst: o.burst,
     flows: o.flows,

@@ -9,6 +9,7 @@ import {
   type Comparison,
   type MedianInterval,
 } from '../stats';
+import { phaseGateNote, type PhaseGateSummary } from '../dpdk/headroom';
 import { formatNfCycles, type NfCycles } from '../dpdk/nf-cycles';
 
 export interface CaseResult {
@@ -201,7 +202,7 @@ export function renderReport(r: Report): { table: string; svg: string } {
           nfCycles?: NfCycles;
         }[];
         control?: { note: string };
-        phaseGate?: { probes: number; waitedMs: number; budgetMs?: number; sessionsCut?: number };
+        phaseGate?: PhaseGateSummary;
         error?: string;
       }
     | undefined;
@@ -234,14 +235,7 @@ export function renderReport(r: Report): { table: string; svg: string } {
         ]),
       ]),
       v.control?.note ?? 'sensitivity control: not run',
-      ...(v.phaseGate
-        ? [
-            `phase gate: ${v.phaseGate.probes} probes of the reference, ${(v.phaseGate.waitedMs / 1000).toFixed(1)} s spent waiting for the phase in which a round can count` +
-              (v.phaseGate.budgetMs
-                ? `; time budget ${(v.phaseGate.budgetMs / 1000).toFixed(0)} s: ${v.phaseGate.sessionsCut ?? 0} sessions stopped at their share`
-                : ''),
-          ]
-        : []),
+      ...(v.phaseGate ? [phaseGateNote(v.phaseGate)] : []),
     );
   else if (v?.error) lines.push('', `vhost-user topology: ${v.error}`);
   lines.push(
