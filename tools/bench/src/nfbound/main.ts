@@ -63,7 +63,8 @@ interface Options {
   cases?: Set<string>;
   /** another build of the addon: every Flowline case runs with it too, in the same rounds */
   abAddon?: string;
-  /** phase A's rounds are split over this many runs of fresh Flowline and testpmd io processes */
+  /** phase A's rounds are split over this many runs of fresh Flowline and testpmd io processes
+   * (default: one a round) */
   sessions: number;
 }
 
@@ -83,7 +84,7 @@ function parseArgs(argv: string[]): Options {
     vhost: true,
     aclBuild: [1000, 10_000, 100_000],
     out: path.join(__dirname, '..', '..', 'results'),
-    sessions: 3,
+    sessions: 0, // one a round unless --sessions says
   };
   for (let i = 0; i < argv.length; i++) {
     const [k, v] = [argv[i]!, argv[i + 1]];
@@ -120,8 +121,9 @@ function parseArgs(argv: string[]): Options {
           `--routes --burn-cycles --no-ovs --no-kernel --no-phase-b --no-vhost --acl-build 1000,10000 --out DIR --ab-addon FILE --sessions N)`,
       );
   }
-  // more sessions than rounds would leave some without a round
-  o.sessions = Math.min(o.sessions, o.rounds);
+  // Each round in fresh processes by default: a process's speed is a draw for its life, and a
+  // restart costs a few seconds. More sessions than rounds would leave some without a round.
+  o.sessions = Math.min(o.sessions || o.rounds, o.rounds);
   return o;
 }
 
