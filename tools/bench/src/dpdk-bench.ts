@@ -565,8 +565,7 @@ async function main(): Promise<void> {
     probes: st.probes,
     waitedMs: st.gateWaitedMs,
   };
-  const gateNote =
-    o.gateWaitMs === 0 ? 'phase gate: off (--gate-wait-ms 0)' : phaseGateNote(phaseGate);
+  const gateNote = phaseGateNote(phaseGate);
   const controlNote =
     control?.note ??
     `sensitivity control: fewer than ${MIN_COUNTED} rounds of (a) and (e) count (generator headroom of ${GENERATOR_HEADROOM}x in both windows, the reference at ${REF_PHASE} of its 90th percentile): targets not measured`;

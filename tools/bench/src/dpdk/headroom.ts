@@ -102,6 +102,8 @@ export function fastPhase(probe: PhaseProbe, refs: readonly number[]): boolean {
 
 /** What a run's phase gate did (dpdk-bench.ts's JSON `phaseGate`). */
 export interface PhaseGateSummary {
+  /** --gate-wait-ms: 0 when the gate was off (absent in runs recorded before this field) */
+  waitMaxMs?: number;
   probes: number;
   waitedMs: number;
   /** the run's wall-time budget (--budget-ms), 0 or absent for none */
@@ -112,6 +114,7 @@ export interface PhaseGateSummary {
 
 /** The gate's line under a vhost-user table, in the bench's report and the full run's. */
 export function phaseGateNote(g: PhaseGateSummary): string {
+  if (g.waitMaxMs === 0) return 'phase gate: off (--gate-wait-ms 0)';
   return (
     `phase gate: ${g.probes} probes of the reference, ${(g.waitedMs / 1000).toFixed(1)} s spent waiting for the phase in which a round can count` +
     (g.budgetMs

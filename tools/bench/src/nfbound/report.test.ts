@@ -102,6 +102,18 @@ describe('report: the vhost-user part', () => {
       /the NF sets the rate\nphase gate: 81 probes of the reference, 84\.6 s spent waiting.*; time budget 332 s: 1 sessions stopped at their share\n/,
     );
   });
+
+  it('says the gate was off when the run had it off', () => {
+    const { table } = renderReport({
+      ...base,
+      vhost: {
+        results: [],
+        control: { note: 'sensitivity control: the NF sets the rate' },
+        phaseGate: { waitMaxMs: 0, probes: 0, waitedMs: 0 },
+      },
+    });
+    expect(table).toMatch(/the NF sets the rate\nphase gate: off \(--gate-wait-ms 0\)\n/);
+  });
 });
 
 describe('report: the footer', () => {
