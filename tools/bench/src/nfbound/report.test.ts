@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { abComparison, renderReport, type Report } from './report';
+import type { PhaseGateSummary } from '../dpdk/headroom';
 
 const base: Report = {
   benchmark: 'flowline-nf-bound',
@@ -89,30 +90,27 @@ describe('report: the vhost-user part', () => {
     expect(table).not.toMatch(/phase gate/);
   });
 
-  it("reports the phase gate's probes and waiting when the run had it", () => {
-    const { table } = renderReport({
+  // a vhost part with no rows: only its control and gate lines
+  const gateTable = (phaseGate: PhaseGateSummary): string =>
+    renderReport({
       ...base,
       vhost: {
         results: [],
         control: { note: 'sensitivity control: the NF sets the rate' },
-        phaseGate: { probes: 81, waitedMs: 84_640, budgetMs: 331_500, sessionsCut: 1 },
+        phaseGate,
       },
-    });
-    expect(table).toMatch(
+    }).table;
+
+  it("reports the phase gate's probes and waiting when the run had it", () => {
+    expect(gateTable({ probes: 81, waitedMs: 84_640, budgetMs: 331_500, sessionsCut: 1 })).toMatch(
       /the NF sets the rate\nphase gate: 81 probes of the reference, 84\.6 s spent waiting.*; time budget 332 s: 1 sessions stopped at their share\n/,
     );
   });
 
   it('says the gate was off when the run had it off', () => {
-    const { table } = renderReport({
-      ...base,
-      vhost: {
-        results: [],
-        control: { note: 'sensitivity control: the NF sets the rate' },
-        phaseGate: { waitMaxMs: 0, probes: 0, waitedMs: 0 },
-      },
-    });
-    expect(table).toMatch(/the NF sets the rate\nphase gate: off \(--gate-wait-ms 0\)\n/);
+    expect(gateTable({ waitMaxMs: 0, probes: 0, waitedMs: 0 })).toMatch(
+      /the NF sets the rate\nphase gate: off \(--gate-wait-ms 0\)\n/,
+    );
   });
 });
 
