@@ -32,7 +32,7 @@ enum fl_ct_timeout {
   FL_CT_TO_COUNT
 };
 
-#define FL_CT_BUCKET 16 /* entries per bucket (set-associative); their tags fill one line */
+#define FL_CT_BUCKET 32 /* entries per bucket (set-associative); their tags fill one line */
 #define FL_CT_MIN_CAPACITY 64
 #define FL_CT_MAX_CAPACITY (1u << 24)
 

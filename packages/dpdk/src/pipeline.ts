@@ -111,10 +111,11 @@ export interface ConntrackStage {
   /**
    * Flow table entries per address family, rounded up to a power of two: an IPv4 table and an
    * IPv6 table of that many (hugepage memory: 34 bytes an IPv4 entry, a 32-byte slot and a
-   * 2-byte tag, 66 an IPv6 one, in buckets of 16). Default 262,144 (25 MiB for both), for up to
-   * about 64k flows of each family. Size it at about 4x the flows it must hold: at 2x, a few
-   * flows in a million land in a full bucket (which evicts its least recently seen flow, or
-   * drops the new one with whenFull 'drop'); at 4x practically none do.
+   * 2-byte tag, 66 an IPv6 one, in buckets of 32). Default 262,144 (25 MiB for both), for up to
+   * about 64k flows of each family. Size it at about 4x the flows it must hold: a new flow whose
+   * bucket is full evicts the bucket's least recently seen flow (or is dropped, whenFull
+   * 'drop'), and at 2x about 15 flows in a million land in a full bucket, at 4x practically none
+   * (5 in 10^12).
    */
   capacity?: number;
   timeouts?: ConntrackTimeouts;
