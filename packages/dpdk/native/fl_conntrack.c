@@ -213,8 +213,8 @@ static inline uint32_t ct_crc(uint64_t w, uint32_t h) {
 }
 
 /* The canonical key of a flow seen from (src, sport) to (dst, dport). The key is built in
- * registers, stored and hashed as five whole words: built field by field, its narrow stores
- * would stall the hash's wide loads (no store-to-load forwarding). */
+ * registers, stored and hashed as whole words: built field by field, its narrow stores would
+ * stall the hash's wide loads (no store-to-load forwarding). */
 static inline void make_key(struct ct_pkt *p, const uint8_t *src, const uint8_t *dst, int alen,
                             uint16_t sport, uint16_t dport, uint8_t proto) {
   uint64_t w0, w1, w2, w3;
