@@ -101,7 +101,8 @@ _Static_assert(sizeof(struct ct_entry) + CT_V4_WORDS * 8 == 1u << CT_V4_SHIFT,
 _Static_assert(sizeof(struct ct_entry) + CT_V6_WORDS * 8 <= 1u << CT_V6_SHIFT,
                "an IPv6 slot holds its head and five key words in one line");
 
-/* A slot's tag: 15 bits of its flow's hash (the bits above the bucket index's) and a valid bit. */
+/* A slot's tag: bits 16-30 of its flow's hash (above the bucket index's in tables of up to 65,536
+ * buckets) and a valid bit. */
 static inline uint16_t tag_of(uint32_t sig) { return (uint16_t)((sig >> 16) | 0x8000u); }
 _Static_assert(FL_CT_BUCKET * sizeof(uint16_t) == 64, "a bucket's tags fill one cache line");
 _Static_assert(FL_CT_BUCKET == 32, "tag_matches compares a bucket's tags as four vectors of 8");
@@ -241,10 +242,14 @@ static inline void make_key(struct ct_pkt *p, const uint8_t *src, const uint8_t 
   /* pa, pb, proto, family: the key's last word (little-endian) */
   uint64_t w4 = (uint64_t)(src_is_a ? sport : dport) | (uint64_t)(src_is_a ? dport : sport) << 16 |
                 (uint64_t)proto << 32 | (uint64_t)(alen == 4 ? 4 : 6) << 40;
+  /* The hash is of the key's words: an IPv4 key's two, an IPv6 key's five. */
+  uint32_t h;
   if (alen == 4) {
-    p->k[0] = w0 | w2 << 32;
+    w0 |= w2 << 32;
+    p->k[0] = w0;
     p->k[1] = w4;
     p->fam = CT_V4;
+    h = ct_crc(w4, ct_crc(w0, 0x9e3779b9));
   } else {
     p->k[0] = w0;
     p->k[1] = w1;
@@ -252,20 +257,10 @@ static inline void make_key(struct ct_pkt *p, const uint8_t *src, const uint8_t 
     p->k[3] = w3;
     p->k[4] = w4;
     p->fam = CT_V6;
+    h = ct_crc(w4, ct_crc(w3, ct_crc(w2, ct_crc(w1, ct_crc(w0, 0x9e3779b9)))));
   }
   p->proto = proto;
   p->src_is_a = (uint8_t)src_is_a;
-  /* An IPv4 key hashes as its two words, an IPv6 key as its five. */
-  uint32_t h;
-  if (alen == 4) {
-    h = ct_crc(p->k[1], ct_crc(p->k[0], 0x9e3779b9));
-  } else {
-    h = ct_crc(w0, 0x9e3779b9);
-    h = ct_crc(w1, h);
-    h = ct_crc(w2, h);
-    h = ct_crc(w3, h);
-    h = ct_crc(w4, h);
-  }
   /* CRC is linear: flows that differ in a few bits (ports counting up) would fill some buckets
    * and leave others empty. A multiply-xorshift finaliser (murmur3's) spreads them. */
   h ^= h >> 16;
