@@ -37,6 +37,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 
 import { positiveInt, windowFlag } from './args';
+import { cpuInfo, formatCpu } from './machine';
 import { compare, formatInterval, formatTable } from './stats';
 import { mayStartRound, sessionDeadline } from './dpdk/budget';
 import { CONTROL_BURN_CYCLES, sensitivity } from './dpdk/control';
@@ -574,7 +575,7 @@ async function main(): Promise<void> {
       "median's CI: the per-round ratios' order statistics that hold their true median with the confidence given (90 %, or less with too few rounds; stats.ts medianInterval)\n" +
       "NF cyc/pkt: the NF pipeline's TSC cycles a packet in the bursts it timed (one in 16), over every round of the case; rx and tx include vhost's copies\n" +
       (abNote ? `${abNote}` : '') +
-      '\n',
+      `processor: ${formatCpu(cpuInfo())}\n`,
   );
   process.stdout.write(
     `${JSON.stringify({
@@ -589,6 +590,7 @@ async function main(): Promise<void> {
       windowMs: o.windowMs,
       burst: o.burst,
       tscHz,
+      cpu: cpuInfo(),
       generatorHeadroom: GENERATOR_HEADROOM,
       control: control ?? { note: controlNote },
       phaseGate,

@@ -26,6 +26,7 @@ import { ESP_VDEVS, leftoverFiles } from '@flowline/dpdk';
 import type { NfCase, NfPlan } from '../nfbound/flowline-nf';
 import { FlowlineNf, TestpmdIo } from '../nfbound/peers';
 import { pcapOfFrames } from '../nfbound/trace';
+import { cpuInfo, formatCpu } from '../machine';
 import { formatTable, median } from '../stats';
 
 import {
@@ -391,6 +392,7 @@ async function main(): Promise<void> {
       `not measured: the Linux kernel's xfrm (this kernel has no ESP: no CONFIG_INET_ESP, no modules)`,
       failures.length ? `FAILED: ${failures.join('; ')}` : 'all SA counter checks passed',
       `(${((Date.now() - t0) / 1000).toFixed(0)} s, ${o.rounds} alternating rounds of ${o.windowMs} ms windows, TSC ${(hz / 1e9).toFixed(2)} GHz)`,
+      `processor: ${formatCpu(cpuInfo())}`,
     ].join('\n');
     mkdirSync(o.out, { recursive: true });
     writeFileSync(path.join(o.out, 'ipsec.txt'), `${table}\n`);
@@ -401,6 +403,7 @@ async function main(): Promise<void> {
           benchmark: 'flowline-ipsec-esp',
           date: new Date().toISOString(),
           tscHz: hz,
+          cpu: cpuInfo(),
           rounds: o.rounds,
           windowMs: o.windowMs,
           flows: o.flows,

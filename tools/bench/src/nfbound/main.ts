@@ -22,6 +22,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import * as path from 'node:path';
 
 import { positiveInt, windowFlag } from '../args';
+import { cpuInfo } from '../machine';
 import { median, withExtraCycles } from '../stats';
 import { expectedCtAclHits, expectedHits, checkHits, type HitCheck, type Window } from './checks';
 import type { NfCase, NfPlan } from './flowline-nf';
@@ -1012,6 +1013,7 @@ function summarize(
     date: new Date().toISOString(),
     seconds: Math.round((Date.now() - t0) / 1000),
     tscHz,
+    cpu: cpuInfo(),
     frameBytes: { ipv4: 64, ipv6: 66 },
     rounds: o.rounds,
     sessions: o.sessions,

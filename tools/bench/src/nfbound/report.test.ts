@@ -124,3 +124,19 @@ describe('report: the footer', () => {
     );
   });
 });
+
+describe('report: the processor', () => {
+  it('names the processor the run was on, last, and nothing when the report has none', () => {
+    const cpu = {
+      model: 'Intel(R) Xeon(R) Processor',
+      id: 'family 6 model 167 stepping 1',
+      cpus: 2,
+      caches: [{ level: 2, type: 'Unified', size: '2048K', sharedWith: '0' }],
+    };
+    const lines = renderReport({ ...base, cpu }).table.split('\n');
+    expect(lines.at(-1)).toBe(
+      'processor: Intel(R) Xeon(R) Processor (family 6 model 167 stepping 1), 2 CPUs, L2 2048K (CPUs 0)',
+    );
+    expect(renderReport(base).table).not.toContain('processor:');
+  });
+});

@@ -11,6 +11,7 @@ import {
 } from '../stats';
 import { phaseGateNote, type PhaseGateSummary } from '../dpdk/headroom';
 import { formatNfCycles, type NfCycles } from '../dpdk/nf-cycles';
+import { formatCpu, type CpuInfo } from '../machine';
 
 export interface CaseResult {
   id: string;
@@ -45,6 +46,8 @@ export interface Report {
   date: string;
   seconds: number;
   tscHz: number;
+  /** the processor the run was on (figures move with it) */
+  cpu?: CpuInfo;
   frameBytes: { ipv4: number; ipv6: number };
   rounds: number;
   /** phase A's rounds were split over this many runs of fresh processes (absent: one) */
@@ -245,6 +248,7 @@ export function renderReport(r: Report): { table: string; svg: string } {
   lines.push(
     `(${r.seconds} s, ${r.rounds} interleaved rounds of ${r.windowMs} ms windows${r.sessions && r.sessions > 1 ? `, phase A's over ${r.sessions} sessions of fresh processes` : ''}, TSC ${(r.tscHz / 1e9).toFixed(2)} GHz)`,
   );
+  if (r.cpu) lines.push(`processor: ${formatCpu(r.cpu)}`);
   return { table: lines.join('\n'), svg: svgChart(r) };
 }
 
