@@ -13,10 +13,10 @@
  * measured and the Flowline NFs back off when idle, so exactly two pollers run at a time (the
  * generator's forwarding lcore on core 0, the NF's on core 1). A round measures every case, in
  * an order that rotates from round to round, each back to back with the reference, alternating
- * which goes first: a slow phase of the machine (this VM's generator flips between about 7 and
- * 15 Mpps for tens of seconds) falls on every case alike. A case's round counts when the
- * generator had headroom in both its windows (headroom.ts) and the reference ran at the
- * machine's speed (REF_PHASE). Before a pair of windows, unless the pair before it showed that
+ * which goes first: a slow phase of the machine (the AMD VM's generator flipped between about 7
+ * and 15 Mpps for tens of seconds) falls on every case alike. A case's round counts when the
+ * generator had headroom in both its windows (headroom.ts) and the reference and the case ran at
+ * the machine's speed (REF_PHASE). Before a pair of windows, unless the pair before it showed that
  * phase, short probes of the reference wait (--gate-wait-ms at most, --gate-budget-ms in all
  * per session) for a phase in which the pair can count (fastPhase): on this VM the slow phase
  * takes most of the time, and without the gate three rounds in four were spent in it for

@@ -51,6 +51,36 @@ describe('vhost topology: the rounds that count', () => {
     expect(countedRounds([acl, fwd], fwd).map((x) => x.candidate)).toEqual([16, 15.8]);
   });
 
+  it("drops a case's window of a slow phase that the reference's window did not show", () => {
+    // the AMD VM's 13:39 run: the ACL case at 12-13 Mpps, once at 5.9 with the generator still
+    // trying 1.2x (the slow phase fell on the case's window only)
+    const acl = [round(14.2, 12.4), round(14.8, 13.5), round(12.5, 5.9), round(14.4, 12.7)];
+    expect(countedRounds([acl], acl).map((x) => x.candidate)).toEqual([12.4, 13.5, 12.7]);
+    // at REF_PHASE of its own 90th percentile (13.5) it counts, just below it does not
+    const edge = [
+      ...acl.slice(0, 2),
+      round(14, REF_PHASE * 13.5),
+      round(14, REF_PHASE * 13.5 - 0.01),
+    ];
+    expect(countedRounds([edge], edge)).toHaveLength(3);
+  });
+
+  it("counts the Intel VM's rounds: the generator trying 1.24-1.39x, no slow phase", () => {
+    // stop 40's first run, the ACL case: every window NF-bound by the 1.2x rule
+    const acl = [
+      { reference: 17.35, candidate: 13.08, referenceHeadroom: 1.29, candidateHeadroom: 1.88 },
+      { reference: 17.53, candidate: 13.65, referenceHeadroom: 1.32, candidateHeadroom: 1.83 },
+      { reference: 17.18, candidate: 13.09, referenceHeadroom: 1.24, candidateHeadroom: 1.7 },
+    ];
+    expect(countedRounds([acl], acl)).toHaveLength(3);
+    expect(
+      countedRounds(
+        [acl],
+        acl.map((x) => ({ ...x, referenceHeadroom: 1.19 })),
+      ),
+    ).toEqual([]);
+  });
+
   it('keeps a reference at REF_PHASE of the 90th percentile and nothing from an empty run', () => {
     const at = (f: number) => round(10 * f, 9);
     const runs = [at(1), at(1), at(1), at(1), at(REF_PHASE), at(REF_PHASE - 0.01)];

@@ -3,15 +3,25 @@
  * topology. The generator (testpmd flowgen) counts what its tx burst did not take: when the NF's
  * ring is full, flowgen drops the rest and goes on. A window counts as NF-bound when, in every
  * part of it, the generator tried to send at least GENERATOR_HEADROOM times what the ring took:
- * it had that much to spare, so the NF's own work (and its vhost copies) set the rate. On this
- * VM the generator's rate flips between phases (about 7 and 15 Mpps delivered); in its slow
- * phase it tries barely more than it gets through (1.00-1.27x), in its fast phase 1.6-6.6x,
- * and a phase can change within a window, hence the parts.
+ * the NF's ring overflowed all along, so the NF's own work (and its vhost copies) set the rate.
+ *
+ * Headroom alone does not tell a slow phase of the machine, in which the NF runs slow as well:
+ * on the AMD EPYC (Zen 4) VM of stops 30-39 the generator's rate flipped between phases (about 7
+ * and 15 Mpps delivered), trying 1.00-1.27x what it got through in the slow one and 1.6-6.6x in
+ * the fast one, and the threshold was 1.5x, above the slow phase. On the Intel Xeon VM of stop
+ * 40 the generator tries 1.24-1.55x throughout, with the reference at 16-18 Mpps in every
+ * window (no slow phase) and the 100-cycle control showing 111 % of its expected drop: the NF
+ * set the rate, yet no window reached 1.5x and every target read "not measured". So the
+ * threshold is 1.2x (the ring overflowed in every part) and a slow phase is told by speed, on
+ * both sides of a round: the reference at REF_PHASE of the run's 90th percentile, and the case's
+ * own window at REF_PHASE of its 90th percentile. Replayed over the AMD run of 2026-12-06 13:39,
+ * this rule counts 7-9 rounds of a case where 1.5x counted 6-8, with medians within 0.015 of
+ * theirs (l2fwd 1.054 against 1.055, ACL 0.912 against 0.913, LPM 0.882 both).
  */
 import { percentile, type Round } from '../stats';
 
 /** How many times what the NF took the generator must have tried to send, in every part. */
-export const GENERATOR_HEADROOM = 1.5;
+export const GENERATOR_HEADROOM = 1.2;
 
 /** One part of a window: the generator's tx counters over it. */
 export interface WindowPart {
@@ -38,24 +48,33 @@ export function nfBound(r: VhostRound, min = GENERATOR_HEADROOM): boolean {
   return r.referenceHeadroom >= min && r.candidateHeadroom >= min;
 }
 
-/** A reference window slower than this share of the run's 90th percentile is another phase. */
+/** A window slower than this share of its 90th percentile (over the run's reference windows, or
+ * over the case's own) is another phase. */
 export const REF_PHASE = 0.8;
 
 /**
- * The rounds of a case that count: the generator had headroom in both windows, and the
- * reference ran at the machine's speed, at least REF_PHASE of the 90th percentile of every
- * reference window of the run (all cases). On this VM every NF also sits at about 6.5 Mpps in
- * some phases, burned cycles or not, while the generator still has headroom: such windows are
- * not the NF's speed, and the reference shows them.
+ * The rounds of a case that count: the generator had headroom in both windows, the reference ran
+ * at the machine's speed, at least REF_PHASE of the 90th percentile of every reference window of
+ * the run (all cases), and the case's own window at least REF_PHASE of the 90th percentile of its
+ * windows. On the AMD VM every NF also sat at about 6.5 Mpps in some phases, burned cycles or
+ * not, while the generator still had headroom: such windows are not the NF's speed, and the
+ * reference shows them when it runs in that phase, the case's own rate when the phase falls on
+ * its window only.
  */
 export function countedRounds(
   all: Iterable<readonly VhostRound[]>,
   mine: readonly VhostRound[],
 ): VhostRound[] {
   const refs = [...all].flatMap((x) => x.map((y) => y.reference));
-  if (refs.length === 0) return [];
+  if (refs.length === 0 || mine.length === 0) return [];
   const floor = REF_PHASE * percentile(refs, 90);
-  return mine.filter((x) => nfBound(x) && x.reference >= floor);
+  const own =
+    REF_PHASE *
+    percentile(
+      mine.map((x) => x.candidate),
+      90,
+    );
+  return mine.filter((x) => nfBound(x) && x.reference >= floor && x.candidate >= own);
 }
 
 /**
