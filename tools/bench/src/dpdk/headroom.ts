@@ -6,17 +6,18 @@
  * the NF's ring overflowed all along, so the NF's own work (and its vhost copies) set the rate.
  *
  * Headroom alone does not tell a slow phase of the machine, in which the NF runs slow as well:
- * on the AMD EPYC (Zen 4) VM of stops 30-39 the generator's rate flipped between phases (about 7
- * and 15 Mpps delivered), trying 1.00-1.27x what it got through in the slow one and 1.6-6.6x in
- * the fast one, and the threshold was 1.5x, above the slow phase. On the Intel Xeon VM of stop
- * 40 the generator tries 1.24-1.55x throughout, with the reference at 16-18 Mpps in every
- * window (no slow phase) and the 100-cycle control showing 111 % of its expected drop: the NF
- * set the rate, yet no window reached 1.5x and every target read "not measured". So the
- * threshold is 1.2x (the ring overflowed in every part) and a slow phase is told by speed, on
- * both sides of a round: the reference at REF_PHASE of the run's 90th percentile, and the case's
- * own window at REF_PHASE of its 90th percentile. Replayed over the AMD run of 2026-12-06 13:39,
- * this rule counts 7-9 rounds of a case where 1.5x counted 6-8, with medians within 0.015 of
- * theirs (l2fwd 1.054 against 1.055, ACL 0.912 against 0.913, LPM 0.882 both).
+ * on the VM of earlier stops (an AMD EPYC, Zen 4, in stop 39) the generator's rate flipped
+ * between phases (about 7 and 15 Mpps delivered), trying 1.00-1.27x what it got through in the
+ * slow one and 1.6-6.6x in the fast one, and the threshold was 1.5x, above the slow phase. On
+ * stop 40's Intel Xeon VM the generator tried 1.24-1.55x in every window of a run, with the
+ * reference at 16-18 Mpps throughout (no slow phase within the run) and the 100-cycle control
+ * showing 111 % of its expected drop (from the run's medians): the NF set the rate, yet no window
+ * reached 1.5x and every target read "not measured". So the threshold is 1.2x (the ring
+ * overflowed in every part) and a slow phase is told by speed, on both sides of a round: the
+ * reference at REF_PHASE of the run's 90th percentile, and the case's own window at REF_PHASE of
+ * its 90th percentile. Replayed over the AMD run of 2026-12-06 13:39, this rule counts 7-9 rounds
+ * of a case where 1.5x counted 6-8, with medians within 0.015 of theirs (l2fwd 1.054 against
+ * 1.055, ACL 0.912 against 0.913, LPM 0.882 both).
  */
 import { percentile, type Round } from '../stats';
 

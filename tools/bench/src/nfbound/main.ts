@@ -996,8 +996,8 @@ function summarize(
       burnStageCyclesPerPacket: burnStage,
       discriminates: ok,
       note: ok
-        ? `a ${o.burnCycles}-cycle stage shows up as the expected drop (median measured/expected ${m.toFixed(2)})`
-        : `CANNOT DISCRIMINATE ${o.burnCycles} cycles per packet: measured/expected ${m.toFixed(2)} (outside 0.85..1.15)`,
+        ? `a ${o.burnCycles}-cycle stage shows up as the expected drop (median measured/expected ${m.toFixed(3)})`
+        : `CANNOT DISCRIMINATE ${o.burnCycles} cycles per packet: measured/expected ${m.toFixed(3)} (outside 0.85..1.15: the case lost ${m < 0.85 ? 'more' : 'less'} than the stage's cycles)`,
     };
     if (!ok) failures.push(sensitivity.note);
   }
