@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import { certificatesLoaded } from '@flowline/grpc-auth';
 import { chainV1, unaryCall } from '@flowline/proto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -77,6 +78,9 @@ describe('ChainService limits', () => {
     });
     server = made.server;
     address = `unix://${join(work, 'cc.sock')}`;
+    // As server.ts does: grpc-js drops the connections it accepts before it has read the
+    // certificate files (on the busy thread pool of a CI run, this test's first call failed so).
+    await certificatesLoaded(controllerTls);
     await new Promise<void>((res, rej) =>
       server.bindAsync(address, made.credentials, (e) => (e ? rej(e) : res())),
     );
