@@ -567,6 +567,7 @@ async function main(): Promise<void> {
     waitedMs: st.gateWaitedMs,
   };
   const gateNote = phaseGateNote(phaseGate);
+  const cpu = cpuInfo();
   const controlNote =
     control?.note ??
     `sensitivity control: fewer than ${MIN_COUNTED} rounds of (a) and (e) count (generator headroom of ${GENERATOR_HEADROOM}x in both windows, the reference at ${REF_PHASE} of its 90th percentile): targets not measured`;
@@ -575,7 +576,7 @@ async function main(): Promise<void> {
       "median's CI: the per-round ratios' order statistics that hold their true median with the confidence given (90 %, or less with too few rounds; stats.ts medianInterval)\n" +
       "NF cyc/pkt: the NF pipeline's TSC cycles a packet in the bursts it timed (one in 16), over every round of the case; rx and tx include vhost's copies\n" +
       (abNote ? `${abNote}` : '') +
-      `processor: ${formatCpu(cpuInfo())}\n`,
+      `processor: ${formatCpu(cpu)}\n`,
   );
   process.stdout.write(
     `${JSON.stringify({
@@ -590,7 +591,7 @@ async function main(): Promise<void> {
       windowMs: o.windowMs,
       burst: o.burst,
       tscHz,
-      cpu: cpuInfo(),
+      cpu,
       generatorHeadroom: GENERATOR_HEADROOM,
       control: control ?? { note: controlNote },
       phaseGate,

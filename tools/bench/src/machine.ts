@@ -38,8 +38,10 @@ export function cpuInfo(root = '/'): CpuInfo {
     new RegExp(`^${name}\\s*:\\s*(.*)$`, 'm').exec(text)?.[1]?.trim();
   const cpus = text.split('\n').filter((l) => /^processor\s*:/.test(l)).length;
   const id = ['cpu family', 'model', 'stepping']
-    .map((k) => (field(k) === undefined ? '' : `${k.replace('cpu ', '')} ${field(k)}`))
-    .filter(Boolean)
+    .flatMap((k) => {
+      const v = field(k);
+      return v === undefined ? [] : [`${k.replace('cpu ', '')} ${v}`];
+    })
     .join(' ');
   const dir = path.join(root, 'sys/devices/system/cpu/cpu0/cache');
   let entries: string[] = [];

@@ -383,6 +383,7 @@ async function main(): Promise<void> {
         f(r.xCrypto),
         f(r.xIo),
       ]);
+    const cpu = cpuInfo();
     const table = [
       formatTable(rows),
       '',
@@ -392,7 +393,7 @@ async function main(): Promise<void> {
       `not measured: the Linux kernel's xfrm (this kernel has no ESP: no CONFIG_INET_ESP, no modules)`,
       failures.length ? `FAILED: ${failures.join('; ')}` : 'all SA counter checks passed',
       `(${((Date.now() - t0) / 1000).toFixed(0)} s, ${o.rounds} alternating rounds of ${o.windowMs} ms windows, TSC ${(hz / 1e9).toFixed(2)} GHz)`,
-      `processor: ${formatCpu(cpuInfo())}`,
+      `processor: ${formatCpu(cpu)}`,
     ].join('\n');
     mkdirSync(o.out, { recursive: true });
     writeFileSync(path.join(o.out, 'ipsec.txt'), `${table}\n`);
@@ -403,7 +404,7 @@ async function main(): Promise<void> {
           benchmark: 'flowline-ipsec-esp',
           date: new Date().toISOString(),
           tscHz: hz,
-          cpu: cpuInfo(),
+          cpu,
           rounds: o.rounds,
           windowMs: o.windowMs,
           flows: o.flows,
