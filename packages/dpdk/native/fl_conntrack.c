@@ -520,10 +520,42 @@ int fl_ct_track(struct fl_ct *t, const struct fl_parsed *h, const uint8_t *pkt, 
   return kind == K_NONE ? FL_CT_MISS : track_found(t, &p, kind, find(t, &p), now, verdict);
 }
 
+/* The groups fl_ct_track_bulk runs a burst's packets in, by what their flow's entry holds. */
+enum { G_UDP = 0, G_TCP, G_DENIED, G_OTHER, G_COUNT };
+static const uint8_t group_of_state[16] = {
+    [ST_FREE] = G_OTHER,          [ST_TCP_SYN_SENT] = G_TCP, [ST_TCP_SYN_RECV] = G_TCP,
+    [ST_TCP_ESTABLISHED] = G_TCP, [ST_TCP_FIN_WAIT] = G_TCP, [ST_TCP_CLOSING] = G_TCP,
+    [ST_TCP_CLOSE] = G_TCP,       [ST_UDP] = G_UDP,          [ST_ICMP] = G_OTHER,
+    [ST_DENIED] = G_DENIED,
+};
+_Static_assert(ST_DENIED < 16, "group_of_state covers every state");
+
+/* One group's packets (indexes idx), in packet order. Inlined at each call: each group's
+ * branches are then their own, and predict. */
+static inline __attribute__((always_inline)) void track_group(
+    struct fl_ct *t, struct fl_ct_lookup *q, const struct ct_pkt *p, const uint8_t *kind,
+    struct ct_entry *const *ent, const uint8_t *idx, uint32_t m, uint64_t now) {
+  for (uint32_t j = 0; j < m; j++) {
+    uint32_t i = idx[j];
+    if (kind[i] == K_NONE) {
+      q[i].tracked = 0;
+      continue;
+    }
+    /* found before the group ran: an earlier packet of its flow may have reclaimed it since
+     * (find_in skips a free slot) */
+    struct ct_entry *e = ent[i];
+    if (e && e->state == ST_FREE) e = NULL;
+    q[i].tracked = (uint8_t)track_found(t, &p[i], kind[i], e, now, &q[i].verdict);
+  }
+}
+
 void fl_ct_track_bulk(struct fl_ct *t, struct fl_ct_lookup *q, uint32_t n, uint64_t now) {
   struct ct_pkt p[256];
   uint8_t kind[256];
   uint32_t cand[256];
+  struct ct_entry *ent[256];
+  uint8_t idx[G_COUNT][256];
+  uint32_t cnt[G_COUNT] = {0};
   if (n > 256) n = 256;
   for (uint32_t i = 0; i < n; i++) {
     kind[i] = (uint8_t)ct_kind(q[i].h, q[i].pkt, q[i].len, &p[i]);
@@ -533,23 +565,38 @@ void fl_ct_track_bulk(struct fl_ct *t, struct fl_ct_lookup *q, uint32_t n, uint6
     }
   }
   for (uint32_t i = 0; i < n; i++) {
+    cand[i] = 0;
     if (kind[i] == K_NONE) continue;
     const struct ct_tab *b = &t->tab[p[i].fam];
     size_t bi = bucket_of(b, p[i].sig);
     cand[i] = tag_matches(b, bi, p[i].sig);
     if (cand[i]) rte_prefetch0(slot_at(b, bi + (unsigned)__builtin_ctz(cand[i])));
   }
+  /* Each packet's entry, and its group: a flow's UDP or TCP state, its cached denial, or anything
+   * else (no entry, ICMP, an ICMP error quoting a flow). Where flows of every kind mix at random,
+   * the branches that tell them apart in track_found mispredict about one packet in two
+   * (measured, 64k flows of TCP and UDP, a third of them denied: the stage took 78-79 cycles a
+   * packet, 64 with UDP alone, and grouped 70). A flow's packets all fall in one group (its entry's
+   * state before any of them ran), and between them only reclaims happen (no insert), so running
+   * the groups one after the other gives the results of packet order. Each packet is written to
+   * every group's list and counted in its own: no branch on the group. */
   for (uint32_t i = 0; i < n; i++) {
-    if (kind[i] == K_NONE) {
-      q[i].tracked = 0;
-      continue;
+    struct ct_entry *e = NULL;
+    if (cand[i]) {
+      const struct ct_tab *b = &t->tab[p[i].fam];
+      e = find_in(b, &p[i], bucket_of(b, p[i].sig), cand[i]);
     }
-    /* The tags were read before earlier packets of this burst updated the table: an entry
-     * they reclaimed fails find_in's state check, and only reclaims happen in between. */
-    const struct ct_tab *b = &t->tab[p[i].fam];
-    struct ct_entry *e = cand[i] ? find_in(b, &p[i], bucket_of(b, p[i].sig), cand[i]) : NULL;
-    q[i].tracked = (uint8_t)track_found(t, &p[i], kind[i], e, now, &q[i].verdict);
+    ent[i] = e;
+    uint32_t g = kind[i] == K_FLOW && e ? group_of_state[e->state & 15] : G_OTHER;
+    for (uint32_t k = 0; k < G_COUNT; k++) {
+      idx[k][cnt[k]] = (uint8_t)i;
+      cnt[k] += g == k;
+    }
   }
+  track_group(t, q, p, kind, ent, idx[G_UDP], cnt[G_UDP], now);
+  track_group(t, q, p, kind, ent, idx[G_TCP], cnt[G_TCP], now);
+  track_group(t, q, p, kind, ent, idx[G_DENIED], cnt[G_DENIED], now);
+  track_group(t, q, p, kind, ent, idx[G_OTHER], cnt[G_OTHER], now);
 }
 
 /* What a new entry's bucket holds, its expired entries reclaimed on the way. */

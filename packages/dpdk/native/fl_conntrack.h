@@ -68,10 +68,12 @@ enum { FL_CT_MISS = 0, FL_CT_PASS = 1, FL_CT_DENIED = 2 };
  * FL_CT_MISS. */
 int fl_ct_track(struct fl_ct *t, const struct fl_parsed *h, const uint8_t *pkt, uint32_t len,
                 uint64_t now, uint32_t *verdict);
-/* Worker: fl_ct_track for a burst, in three passes so that the memory reads of all its packets
- * overlap: classify and hash every packet and prefetch its bucket's tag line; find the slot whose
- * tag matches and prefetch its entry; then check the key and update the flow, in packet order
- * (the results are those of fl_ct_track called packet by packet). n <= 256. */
+/* Worker: fl_ct_track for a burst, in passes so that the memory reads of all its packets overlap:
+ * classify and hash every packet and prefetch its bucket's tag line; find the slot whose tag
+ * matches and prefetch its entry; check the keys and sort the packets into groups by their flow's
+ * state (UDP, TCP, cached denial, anything else); then update the flows a group at a time, each in
+ * packet order. A flow's packets share a group, so the results are those of fl_ct_track called
+ * packet by packet (fuzz/ct_bulk_fuzz.c checks it). n <= 256. */
 struct fl_ct_lookup {
   const struct fl_parsed *h;
   const uint8_t *pkt;

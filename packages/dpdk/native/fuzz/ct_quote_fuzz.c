@@ -5,7 +5,7 @@
  * a buffer of exactly its size, so AddressSanitizer catches any read past it. The harness first
  * commits the flow of the quoted packet (wrapped in an Ethernet header, as if the ACL had
  * permitted it), so the error's lookup can find it and the RELATED path runs too, then tracks
- * the frame and commits it. DPDK is replaced by the few stubs below (no EAL).
+ * the frame and commits it. DPDK is replaced by the few stubs of ct_stubs.h (no EAL).
  *
  * Build: clang -g -O1 -fsanitize=fuzzer,address,undefined $(pkg-config --cflags libdpdk) -I..
  *        ct_quote_fuzz.c ../fl_conntrack.c ../fl_parse.c
@@ -16,34 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <rte_cpuflags.h>
-#include <rte_cycles.h>
-#include <rte_malloc.h>
-
 #include "fl.h"
 #include "fl_conntrack.h"
 #include "fl_parse.h"
-
-#define CHECK(c)       \
-  do {                 \
-    if (!(c)) abort(); \
-  } while (0)
-
-/* ---- stubs for the DPDK functions fl_conntrack.c links against ---- */
-void *rte_zmalloc_socket(const char *type, size_t size, unsigned align, int socket) {
-  (void)type, (void)align, (void)socket;
-  return calloc(1, size);
-}
-void rte_free(void *p) { free(p); }
-uint64_t rte_get_tsc_hz(void) { return 1000000; } /* 1 cycle per microsecond */
-int rte_cpu_get_flag_enabled(enum rte_cpu_flag_t feature) {
-  (void)feature;
-  return 0; /* rte_hash_crc: the portable path */
-}
-int fl_fail(char *err, int rc, const char *fmt, ...) {
-  (void)err, (void)fmt;
-  return rc < 0 ? rc : -rc;
-}
+#include "ct_stubs.h"
 
 static struct fl_ct *table(void) {
   static struct fl_ct *t;
