@@ -7,7 +7,7 @@ import {
   startOvsDpdk,
   tunnelPortName,
 } from '@flowline/ovs';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -214,14 +214,22 @@ describe.skipIf(!root)('one controller, a switch per node over TCP', () => {
 
   it("the controller refuses a switch presenting another node's certificate: nothing applied there", async () => {
     // Node 1's OVS now presents node 0's certificate (it re-reads its files on new connections).
+    // Each file is replaced whole, by a rename, as a mounted Secret is: OVS reloads a file when
+    // its mtime changes, and a copy it reads half-written, finished within the same timestamp
+    // tick, would never be read again (once in a CI run the switch kept node 0's certificate for
+    // the 30 s after it was restored).
+    const replace = (from: string, to: string): void => {
+      copyFileSync(from, `${to}.new`);
+      renameSync(`${to}.new`, to);
+    };
     const own = {
       key: `${switchTls[1]!.privateKey}.own`,
       cert: `${switchTls[1]!.certificate}.own`,
     };
     copyFileSync(switchTls[1]!.privateKey, own.key);
     copyFileSync(switchTls[1]!.certificate, own.cert);
-    copyFileSync(switchTls[0]!.privateKey, switchTls[1]!.privateKey);
-    copyFileSync(switchTls[0]!.certificate, switchTls[1]!.certificate);
+    replace(switchTls[0]!.privateKey, switchTls[1]!.privateKey);
+    replace(switchTls[0]!.certificate, switchTls[1]!.certificate);
     const rules = async () => (await chainFlows(1)).map((f) => `${f.match} ${f.actions}`);
     const before = await rules();
     try {
@@ -242,11 +250,11 @@ describe.skipIf(!root)('one controller, a switch per node over TCP', () => {
       );
       expect(await rules()).toEqual(before);
     } finally {
-      copyFileSync(own.key, switchTls[1]!.privateKey);
-      copyFileSync(own.cert, switchTls[1]!.certificate);
+      replace(own.key, switchTls[1]!.privateKey);
+      replace(own.cert, switchTls[1]!.certificate);
     }
     // Its own certificate again: programmed.
     await until('Ready', () => ready('on-b-udp')?.status === 'True', 30_000);
     expect((await rules()).length).toBeGreaterThan(before.length);
-  });
+  }, 90_000); // its waits: 15 + 20 + 30 s at most
 });
