@@ -7,13 +7,12 @@
  * path the grouping can reorder: replies, cached denials, ICMP errors about a flow, expiry,
  * eviction and flushes.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { buildFuzzer, hasClang, runFuzzer } from '../support/fuzz';
+import { buildConntrackFuzzer, hasClang, runFuzzer } from '../support/fuzz';
 
 const work = mkdtempSync(path.join(tmpdir(), 'fl-ct-bulk-fuzz-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -59,13 +58,7 @@ describe('conntrack burst lookup against packet-by-packet tracking, under libFuz
   it.skipIf(!hasClang)(
     'gives every packet, commit and counter the same answer for 15 s of fuzzed bursts (ASan + UBSan)',
     () => {
-      const dpdk = execFileSync('pkg-config', ['--cflags', 'libdpdk'], { encoding: 'utf8' });
-      const bin = buildFuzzer(
-        work,
-        'ct_bulk_fuzz',
-        ['fl_conntrack.c', 'fl_parse.c'],
-        dpdk.trim().split(/\s+/),
-      );
+      const bin = buildConntrackFuzzer(work, 'ct_bulk_fuzz');
       const log = runFuzzer(work, bin, seeds(), 15);
       const reached = /ct_bulk_fuzz: (.*)/.exec(log);
       expect(reached).not.toBeNull();

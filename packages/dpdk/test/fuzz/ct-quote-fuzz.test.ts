@@ -5,14 +5,13 @@
  * and echo packets over IPv4 and IPv6. It must end by itself with exit code 0, having taken the
  * RELATED path (an error about a committed flow) at least once.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { buildPacket } from '../../src/packet';
-import { buildFuzzer, hasClang, runFuzzer } from '../support/fuzz';
+import { buildConntrackFuzzer, hasClang, runFuzzer } from '../support/fuzz';
 
 const work = mkdtempSync(path.join(tmpdir(), 'fl-ct-fuzz-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -50,13 +49,7 @@ describe('conntrack ICMP-error quote parser under libFuzzer', () => {
   it.skipIf(!hasClang)(
     'survives 15 s of coverage-guided fuzzing (ASan + UBSan) and reaches the RELATED path',
     () => {
-      const dpdk = execFileSync('pkg-config', ['--cflags', 'libdpdk'], { encoding: 'utf8' });
-      const bin = buildFuzzer(
-        work,
-        'ct_quote_fuzz',
-        ['fl_conntrack.c', 'fl_parse.c'],
-        dpdk.trim().split(/\s+/),
-      );
+      const bin = buildConntrackFuzzer(work, 'ct_quote_fuzz');
       const log = runFuzzer(work, bin, seeds(), 15);
       const related = /ct_quote_fuzz: related (\d+)/.exec(log);
       expect(related).not.toBeNull();

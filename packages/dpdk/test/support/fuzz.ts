@@ -3,7 +3,7 @@
  * a bounded time on a seed corpus. A run passes when it ends by itself with exit code 0: no
  * crash, no sanitizer report, no broken invariant (the harnesses abort on one).
  */
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { expect } from 'vitest';
@@ -38,6 +38,13 @@ export function buildFuzzer(
   expect(build.stderr).toBe('');
   expect(build.status).toBe(0);
   return bin;
+}
+
+/** A conntrack harness (native/fuzz/<name>.c with ct_stubs.h): fl_conntrack.c and fl_parse.c,
+ * compiled against DPDK's headers. */
+export function buildConntrackFuzzer(dir: string, name: string): string {
+  const dpdk = execFileSync('pkg-config', ['--cflags', 'libdpdk'], { encoding: 'utf8' });
+  return buildFuzzer(dir, name, ['fl_conntrack.c', 'fl_parse.c'], dpdk.trim().split(/\s+/));
 }
 
 /** Runs bin for seconds on the seeds; returns its log after checking it found nothing. */
