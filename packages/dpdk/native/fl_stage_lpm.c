@@ -30,10 +30,18 @@
 /* The FIB's answer for "no route" (4-byte next hops hold up to 2^31 - 1). */
 #define FIB_NO_ROUTE 0x7fffffffu
 
+/* A next hop as the forwarding pass reads it, in one 16-byte slot: both MACs as the Ethernet
+ * header's first 12 bytes (one 8-byte and one 4-byte copy), the output and the MTU. */
+struct lpm_nh {
+  uint8_t macs[12]; /* destination, then source */
+  uint16_t port;
+  uint16_t mtu; /* the largest L3 length sent (UINT16_MAX: no limit) */
+};
+
 struct lpm_table {
   struct rte_fib *lpm4;
   struct rte_lpm6 *lpm6;
-  struct fl_nexthop *nh;
+  struct lpm_nh *nh;
   uint32_t n_nh, n_local4, n_local6;
   uint32_t *local4; /* network order */
   uint8_t (*local6)[16];
@@ -106,11 +114,15 @@ struct lpm_table *fl_lpm_build(const struct fl_lpm_table_in *in, unsigned n_work
       goto bad;
     }
   }
-  if (in->n_nexthops) memcpy(t->nh, in->nexthops, sizeof(*t->nh) * in->n_nexthops);
-  /* No limit as the largest value: a frame is parsed from one mbuf segment (data_len is 16 bits),
-   * so the L3 packet in it is always shorter than 65,535 bytes. */
-  for (uint32_t i = 0; i < in->n_nexthops; i++)
-    if (!t->nh[i].mtu) t->nh[i].mtu = UINT16_MAX;
+  for (uint32_t i = 0; i < in->n_nexthops; i++) {
+    const struct fl_nexthop *x = &in->nexthops[i];
+    memcpy(t->nh[i].macs, x->dst_mac, 6);
+    memcpy(t->nh[i].macs + 6, x->src_mac, 6);
+    t->nh[i].port = x->port;
+    /* No limit as the largest value: a frame is parsed from one mbuf segment (data_len is 16
+     * bits), so the L3 packet in it is always shorter than 65,535 bytes. */
+    t->nh[i].mtu = x->mtu ? x->mtu : UINT16_MAX;
+  }
   t->n_local4 = in->n_local4;
   t->n_local6 = in->n_local6;
   for (uint32_t i = 0; i < in->n_local4; i++) memcpy(&t->local4[i], in->local4[i], 4);
@@ -202,14 +214,6 @@ uint32_t fl_lpm_table_hits(const struct lpm_table *t, uint64_t *out, uint32_t ma
   return t->n_routes;
 }
 
-static inline uint16_t csum_replace16(uint16_t hc, uint16_t old, uint16_t new) {
-  /* RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'); byte-order independent. */
-  uint32_t sum = (uint16_t)~hc + (uint32_t)(uint16_t)~old + new;
-  sum = (sum & 0xffff) + (sum >> 16);
-  sum = (sum & 0xffff) + (sum >> 16);
-  return (uint16_t)~sum;
-}
-
 /* The next hop of the route's value from the FIB or rte_lpm6 (a table that counts hits stores the
  * route's index there). UINT32_MAX when the value is out of range. */
 static inline uint32_t next_hop_of(const struct lpm_table *t, uint32_t v) {
@@ -217,7 +221,66 @@ static inline uint32_t next_hop_of(const struct lpm_table *t, uint32_t v) {
   return v < t->n_routes ? t->route_nh[v] : UINT32_MAX;
 }
 
-static inline uint32_t rd16(const uint8_t *p) { return ((uint32_t)p[0] << 8) | p[1]; }
+/* A route's packets counted in a register while they come in a row (a flow's packets come in
+ * trains), added to the route's counter when another route's packet comes. */
+struct hit_run {
+  uint32_t route, n;
+};
+
+/* Forwards packet k by its route's value v (the FIB's or rte_lpm6's): punts it when its TTL or
+ * hop limit would expire or it is longer than its next hop's MTU; otherwise decrements the TTL,
+ * rewrites both MACs and sets its output. Returns 1 when it is forwarded. v6 is a constant where
+ * this is inlined, so each family's loop has none of the other's branches. */
+static inline __attribute__((always_inline)) int forward(const struct lpm_table *t,
+                                                         struct stage_ctr *c, struct pkt *k,
+                                                         uint32_t v, const int v6, uint64_t *hits,
+                                                         struct hit_run *run) {
+  if (k->h.ttl <= 1) {
+    set_fate(c, k, FL_ACT_PUNT, FL_R_TTL_EXPIRED);
+    return 0;
+  }
+  uint32_t nh = next_hop_of(t, v);
+  if (unlikely(nh >= t->n_nh)) {
+    set_fate(c, k, FL_ACT_DROP, FL_R_NO_ROUTE);
+    return 0;
+  }
+  const struct lpm_nh *x = &t->nh[nh];
+  uint8_t *d = rte_pktmbuf_mtod(k->m, uint8_t *);
+  uint8_t *ip = d + k->h.l3_off;
+  /* The L3 length the parser checked against the frame: IPv4 total length, IPv6 fixed header +
+   * payload length. Longer than the next hop's MTU: to the slow path as it came in (it answers
+   * or fragments; DF is its concern), not counted as a hit of its route. */
+  uint16_t len_be;
+  memcpy(&len_be, ip + (v6 ? 4 : 2), 2);
+  if (unlikely((uint32_t)rte_be_to_cpu_16(len_be) + (v6 ? 40 : 0) > x->mtu)) {
+    set_fate(c, k, FL_ACT_PUNT, FL_R_TOO_BIG);
+    return 0;
+  }
+  if (v != run->route) {
+    if (hits && run->n) hits[run->route] += run->n;
+    run->route = v;
+    run->n = 0;
+  }
+  run->n++;
+  if (!v6) {
+    /* The TTL byte is written from the parsed TTL (at least 2 here; the record keeps following
+     * the frame) and nothing is read back. The header checksum gains 0x0100 for the TTL's loss,
+     * its end-around carry folded in (one's complement sums are byte-order independent; Linux's
+     * ip_decrease_ttl does the same). A sum of 0xffff folds to 0x0000, which is what a full
+     * recomputation gives: a header's checksum is never 0xffff. */
+    ip[8] = --k->h.ttl;
+    uint16_t ck;
+    memcpy(&ck, ip + 10, 2);
+    uint32_t sum = (uint32_t)ck + rte_cpu_to_be_16(0x0100);
+    ck = (uint16_t)(sum + (sum >= 0xffff));
+    memcpy(ip + 10, &ck, 2);
+  } else {
+    ip[7] = --k->h.ttl;
+  }
+  memcpy(d, x->macs, sizeof(x->macs));
+  k->out = x->port;
+  return 1;
+}
 
 void fl_lpm_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n,
                 const struct burst *b) {
@@ -282,73 +345,23 @@ void fl_lpm_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n
     else
       memset(res6, 0xff, sizeof(int32_t) * n6);
   }
-  /* 3: TTL, rewrite, output. A route's hits are added per run of packets it took in a row (a
-   * flow's packets come in trains). */
-  uint32_t run_route = 0, run = 0;
-  for (uint16_t j = 0; j < n4 + n6; j++) {
-    int v6 = j >= n4;
-    struct pkt *k = &pk[v6 ? i6[j - n4] : i4[j]];
-    uint32_t r;
-    if (!v6) {
-      if (res4[j] == FIB_NO_ROUTE) {
-        set_fate(c, k, s->c.lpm.no_route_action, FL_R_NO_ROUTE);
-        continue;
-      }
-      r = (uint32_t)res4[j];
-    } else {
-      if (res6[j - n4] < 0) {
-        set_fate(c, k, s->c.lpm.no_route_action, FL_R_NO_ROUTE);
-        continue;
-      }
-      r = (uint32_t)res6[j - n4];
-    }
-    if (k->h.ttl <= 1) {
-      set_fate(c, k, FL_ACT_PUNT, FL_R_TTL_EXPIRED);
-      continue;
-    }
-    uint32_t nh = next_hop_of(t, r);
-    if (nh >= t->n_nh) {
-      set_fate(c, k, FL_ACT_DROP, FL_R_NO_ROUTE);
-      continue;
-    }
-    const struct fl_nexthop *x = &t->nh[nh];
-    uint8_t *d = rte_pktmbuf_mtod(k->m, uint8_t *);
-    uint8_t *ip = d + k->h.l3_off;
-    /* The L3 length the parser checked against the frame: IPv4 total length, IPv6 fixed header +
-     * payload length. Longer than the next hop's MTU: to the slow path as it came in (it answers
-     * or fragments; DF is its concern), not counted as a hit of its route. */
-    uint32_t l3_len = v6 ? 40 + rd16(ip + 4) : rd16(ip + 2);
-    if (unlikely(l3_len > x->mtu)) {
-      set_fate(c, k, FL_ACT_PUNT, FL_R_TOO_BIG);
-      continue;
-    }
-    if (r != run_route) {
-      if (hits && run) hits[run_route] += run;
-      run_route = r;
-      run = 0;
-    }
-    run++;
-    if (!v6) {
-      /* TTL and protocol as one 16-bit word, the TTL decremented in a register (the TTL is at
-       * least 2 here, so no borrow reaches the protocol): writing the byte and reading the word
-       * back would wait for the store to complete (no store-to-load forwarding from a narrower
-       * store), about half of this stage's time when measured. */
-      uint16_t old, new, ck;
-      memcpy(&old, ip + 8, 2);
-      new = rte_cpu_to_be_16((uint16_t)(rte_be_to_cpu_16(old) - 0x100));
-      memcpy(ip + 8, &new, 2);
-      memcpy(&ck, ip + 10, 2);
-      ck = csum_replace16(ck, old, new);
-      memcpy(ip + 10, &ck, 2);
-    } else {
-      ip[7]--;
-    }
-    memcpy(d, x->dst_mac, 6);
-    memcpy(d + 6, x->src_mac, 6);
-    k->out = x->port;
-    out++;
+  /* 3: TTL, rewrite, output; IPv4 and IPv6 in loops of their own */
+  struct hit_run run = {0, 0};
+  for (uint16_t j = 0; j < n4; j++) {
+    struct pkt *k = &pk[i4[j]];
+    if (unlikely(res4[j] == FIB_NO_ROUTE))
+      set_fate(c, k, s->c.lpm.no_route_action, FL_R_NO_ROUTE);
+    else
+      out += (uint64_t)forward(t, c, k, (uint32_t)res4[j], 0, hits, &run);
   }
-  if (hits && run) hits[run_route] += run;
+  for (uint16_t j = 0; j < n6; j++) {
+    struct pkt *k = &pk[i6[j]];
+    if (unlikely(res6[j] < 0))
+      set_fate(c, k, s->c.lpm.no_route_action, FL_R_NO_ROUTE);
+    else
+      out += (uint64_t)forward(t, c, k, (uint32_t)res6[j], 1, hits, &run);
+  }
+  if (hits && run.n) hits[run.route] += run.n;
   c->in += in;
   c->out += out;
 }

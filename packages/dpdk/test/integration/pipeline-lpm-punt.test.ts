@@ -201,6 +201,48 @@ describe.skipIf(dataplaneReady())('pipeline LPM and punt/inject (root, hugepages
     }
   });
 
+  it('leaves the IPv4 header checksum a full recomputation gives, through every carry of its update', async () => {
+    const [a, b] = rigOf().ports as [Port, Port, Port, Port];
+    const p = lpmPipeline(a, {
+      table: routingTable({
+        nextHops: [{ port: b.id, mac: NH0 }],
+        routes: [{ prefix: '10.0.0.0/8', nextHop: 0 }],
+      }),
+      noRoute: 'drop',
+    });
+    try {
+      p.start();
+      // The stage adds 0x0100 to the checksum for the TTL's loss: from 0xfe00 up the sum leaves
+      // 16 bits or is 0xfeff + 0x0100 = 0xffff (which a recomputation writes as 0x0000). Every
+      // such checksum before the decrement (0xffff is none: a header's sum is never zero), and
+      // a spread of the others.
+      const before = [
+        ...Array.from({ length: 0xffff - 0xfe00 }, (_, i) => 0xfe00 + i),
+        ...Array.from({ length: 64 }, (_, i) => (i * 0x3fd + 0xff) & 0xfdff),
+      ];
+      const sent = before.map((ck, i) => {
+        const f = tagged(i, { src: '192.0.2.1', dst: '10.2.3.4', ttl: 2 + (i % 250) });
+        // the IP identification (bytes 18-19) that makes the header's checksum ck: the header's
+        // one's complement sum must become ~ck
+        f.writeUInt16BE(0, 18);
+        const without = ~ipv4Checksum(f.subarray(14, 34)) & 0xffff;
+        let id = (~ck & 0xffff) + (~without & 0xffff);
+        id = (id & 0xffff) + (id >>> 16);
+        f.writeUInt16BE(id & 0xffff, 18);
+        f.writeUInt16BE(ipv4Checksum(f.subarray(14, 34)), 24);
+        expect(f.readUInt16BE(24)).toBe(ck);
+        return f;
+      });
+      await sendAll(a, rigOf().pool, sent);
+      await settle(p, sent.length);
+      const got = drain(b).map((f) => f.toString('hex'));
+      expect(got).toEqual(sent.map((f) => routed(f, NH0, b.macBytes()).toString('hex')));
+      expect(p.counters().tx).toBe(sent.length);
+    } finally {
+      p.close();
+    }
+  });
+
   it("punts packets longer than their next hop's MTU (too_big), untouched; forwards the rest", async () => {
     const [a, b, c, d] = rigOf().ports as [Port, Port, Port, Port];
     const NH2 = '02:0d:00:00:00:01';
