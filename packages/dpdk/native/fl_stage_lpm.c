@@ -214,10 +214,10 @@ uint32_t fl_lpm_table_hits(const struct lpm_table *t, uint64_t *out, uint32_t ma
   return t->n_routes;
 }
 
-/* The next hop of the route's value from the FIB or rte_lpm6 (a table that counts hits stores the
- * route's index there). UINT32_MAX when the value is out of range. */
-static inline uint32_t next_hop_of(const struct lpm_table *t, uint32_t v) {
-  if (!t->route_nh) return v;
+/* The next hop of the route's value from the FIB or rte_lpm6 in a table that counts hits (its
+ * values are route indexes; a table that does not stores the next hop itself). UINT32_MAX when
+ * the value is out of range. */
+static inline uint32_t next_hop_of_route(const struct lpm_table *t, uint32_t v) {
   return v < t->n_routes ? t->route_nh[v] : UINT32_MAX;
 }
 
@@ -229,8 +229,8 @@ struct hit_run {
 
 /* Forwards packet k by its route's value v (the FIB's or rte_lpm6's): punts it when its TTL or
  * hop limit would expire or it is longer than its next hop's MTU; otherwise decrements the TTL,
- * rewrites both MACs and sets its output. Returns 1 when it is forwarded. v6 is a constant where
- * this is inlined, so each family's loop has none of the other's branches. */
+ * rewrites both MACs and sets its output. Returns 1 when it is forwarded. hits: the worker's row
+ * of route counters in a table that counts them, NULL otherwise. */
 static inline __attribute__((always_inline)) int forward(const struct lpm_table *t,
                                                          struct stage_ctr *c, struct pkt *k,
                                                          uint32_t v, const int v6, uint64_t *hits,
@@ -239,7 +239,7 @@ static inline __attribute__((always_inline)) int forward(const struct lpm_table 
     set_fate(c, k, FL_ACT_PUNT, FL_R_TTL_EXPIRED);
     return 0;
   }
-  uint32_t nh = next_hop_of(t, v);
+  uint32_t nh = hits ? next_hop_of_route(t, v) : v;
   if (unlikely(nh >= t->n_nh)) {
     set_fate(c, k, FL_ACT_DROP, FL_R_NO_ROUTE);
     return 0;
@@ -282,6 +282,26 @@ static inline __attribute__((always_inline)) int forward(const struct lpm_table 
   return 1;
 }
 
+/* Pass 3 for one family's packets ks[0..n) and their lookup results (res4 or res6 by v6). v6 and
+ * whether hits is NULL are constants where this is inlined: each of the four loops has none of
+ * the other family's branches, and one without hit counting keeps no run. Returns how many it
+ * forwarded. */
+static inline __attribute__((always_inline)) uint64_t forward_all(
+    const struct stage *s, const struct lpm_table *t, struct stage_ctr *c, struct pkt *const *ks,
+    const uint64_t *res4, const int32_t *res6, uint16_t n, const int v6, uint64_t *hits) {
+  uint64_t out = 0;
+  struct hit_run run = {0, 0};
+  for (uint16_t j = 0; j < n; j++) {
+    struct pkt *k = ks[j];
+    if (unlikely(v6 ? res6[j] < 0 : res4[j] == FIB_NO_ROUTE))
+      set_fate(c, k, s->c.lpm.no_route_action, FL_R_NO_ROUTE);
+    else
+      out += (uint64_t)forward(t, c, k, v6 ? (uint32_t)res6[j] : (uint32_t)res4[j], v6, hits, &run);
+  }
+  if (hits && run.n) hits[run.route] += run.n;
+  return out;
+}
+
 void fl_lpm_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n,
                 const struct burst *b) {
   const struct lpm_table *t = __atomic_load_n((struct lpm_table **)&s->table, __ATOMIC_ACQUIRE);
@@ -290,10 +310,11 @@ void fl_lpm_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n
   uint64_t res4[FL_MAX_BURST];
   uint8_t ip6[FL_MAX_BURST][RTE_LPM6_IPV6_ADDR_SIZE];
   int32_t res6[FL_MAX_BURST];
-  uint16_t i4[FL_MAX_BURST], i6[FL_MAX_BURST], n4 = 0, n6 = 0;
+  struct pkt *k4[FL_MAX_BURST], *k6[FL_MAX_BURST];
+  uint16_t n4 = 0, n6 = 0;
   /* The counters are summed in registers and added once: an increment per packet of a counter in
    * memory waits on the previous packet's store. */
-  uint64_t in = 0, out = 0;
+  uint64_t in = 0, out;
   /* 1: sort out what needs no lookup; gather the destinations of the rest */
   for (uint16_t i = 0; i < n; i++) {
     struct pkt *k = &pk[i];
@@ -311,7 +332,7 @@ void fl_lpm_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n
         set_fate(c, k, FL_ACT_PUNT, FL_R_LOCAL);
       } else {
         ip4[n4] = rte_be_to_cpu_32(dst);
-        i4[n4++] = i;
+        k4[n4++] = k;
       }
     } else if (h->l3 == FL_L3_IPV6) {
       if (h->proto == 58 && (h->flags & FL_F_L4) && h->icmp_type >= 133 && h->icmp_type <= 137) {
@@ -324,7 +345,7 @@ void fl_lpm_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n
         set_fate(c, k, FL_ACT_PUNT, FL_R_LOCAL);
       } else {
         memcpy(ip6[n6], h->dst, 16);
-        i6[n6++] = i;
+        k6[n6++] = k;
       }
     } else if (h->l3 == FL_L3_ARP) {
       set_fate(c, k, FL_ACT_PUNT, FL_R_ARP);
@@ -345,23 +366,13 @@ void fl_lpm_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n
     else
       memset(res6, 0xff, sizeof(int32_t) * n6);
   }
-  /* 3: TTL, rewrite, output; IPv4 and IPv6 in loops of their own */
-  struct hit_run run = {0, 0};
-  for (uint16_t j = 0; j < n4; j++) {
-    struct pkt *k = &pk[i4[j]];
-    if (unlikely(res4[j] == FIB_NO_ROUTE))
-      set_fate(c, k, s->c.lpm.no_route_action, FL_R_NO_ROUTE);
-    else
-      out += (uint64_t)forward(t, c, k, (uint32_t)res4[j], 0, hits, &run);
-  }
-  for (uint16_t j = 0; j < n6; j++) {
-    struct pkt *k = &pk[i6[j]];
-    if (unlikely(res6[j] < 0))
-      set_fate(c, k, s->c.lpm.no_route_action, FL_R_NO_ROUTE);
-    else
-      out += (uint64_t)forward(t, c, k, (uint32_t)res6[j], 1, hits, &run);
-  }
-  if (hits && run.n) hits[run.route] += run.n;
+  /* 3: TTL, rewrite, output; each family in a loop of its own */
+  if (hits)
+    out = forward_all(s, t, c, k4, res4, res6, n4, 0, hits) +
+          forward_all(s, t, c, k6, res4, res6, n6, 1, hits);
+  else
+    out = forward_all(s, t, c, k4, res4, res6, n4, 0, NULL) +
+          forward_all(s, t, c, k6, res4, res6, n6, 1, NULL);
   c->in += in;
   c->out += out;
 }
