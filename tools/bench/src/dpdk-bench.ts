@@ -78,6 +78,8 @@ interface Options {
   gateBudgetMs: number;
   /** wall time for all sessions (0: none): a session starts no round it cannot end in its share */
   budgetMs: number;
+  /** stop when stdin closes: how the NF-bound run starts this bench, which it must not outlive */
+  stopWithStdin: boolean;
 }
 
 const TARGETS: Record<NfCase, number | undefined> = {
@@ -107,6 +109,7 @@ function parseArgs(argv: string[]): Options {
     gateWaitMs: 20_000,
     gateBudgetMs: 30_000,
     budgetMs: 0,
+    stopWithStdin: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const [k, v] = [argv[i] ?? '', argv[i + 1]];
@@ -130,6 +133,8 @@ function parseArgs(argv: string[]): Options {
       if (!v || !existsSync(v)) throw new Error(`--ab-addon: no addon file ${v ?? ''}`);
       o.abAddon = path.resolve(v);
       i++;
+    } else if (k === '--stop-with-stdin') {
+      o.stopWithStdin = true;
     } else if (k === '--cases') {
       o.cases = (v ?? '').split(',') as NfCase[];
       if (o.cases.some((c) => !(c in TARGETS)))
@@ -137,7 +142,7 @@ function parseArgs(argv: string[]): Options {
       i++;
     } else
       throw new Error(
-        `unknown option ${k} (--rounds, --warmup-ms, --window-ms, --burst, --cases, --nf-port, --sessions, --gate-wait-ms, --gate-budget-ms, --budget-ms, --ab-addon)`,
+        `unknown option ${k} (--rounds, --warmup-ms, --window-ms, --burst, --cases, --nf-port, --sessions, --gate-wait-ms, --gate-budget-ms, --budget-ms, --ab-addon, --stop-with-stdin)`,
       );
   }
   return o;
@@ -159,6 +164,20 @@ const PROBE_WINDOW_MS = 400;
 const PROBE_PAUSE_MS = 500;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** The running sessions' directories (their vhost-user sockets). */
+const scratchDirs = new Set<string>();
+
+/**
+ * Ends this process at once (a signal, or the parent that holds its stdin gone). What it started
+ * goes with it: the NFs stop when their stdin closes (nf.ts) and the interactive testpmds quit at
+ * theirs; the sockets' directories are removed here.
+ */
+function stopNow(why: string): never {
+  process.stderr.write(`dpdk-bench: stopped (${why})\n`);
+  for (const d of scratchDirs) rmSync(d, { recursive: true, force: true });
+  process.exit(130);
+}
 
 /** A Flowline NF process for one case. */
 interface FlowlineNf {
@@ -200,7 +219,8 @@ function startFlowline(
     process.execPath,
     [...NF_ENTRY, JSON.stringify({ case: e.case, port, socket, prefix, burst })],
     {
-      stdio: ['ignore', 'pipe', 'pipe'],
+      // its stdin is its tie to this process: it stops when that closes (nf.ts)
+      stdio: ['pipe', 'pipe', 'pipe'],
       ...(e.addon ? { env: { ...process.env, FLOWLINE_DPDK_ADDON: e.addon } } : {}),
     },
   );
@@ -271,6 +291,7 @@ async function runSession(
   deadline: number,
 ): Promise<void> {
   const dir = mkdtempSync('/tmp/flowline-bench-');
+  scratchDirs.add(dir);
   const refSock = path.join(dir, 'ref.sock');
   // entry k's NF is the generator's port k + 1 (the reference is port 0)
   const nfSocks = entries.map((_, k) => path.join(dir, `nf${k}.sock`));
@@ -451,11 +472,18 @@ async function runSession(
     await gen.stop(true);
     await ref.stop(true);
     rmSync(dir, { recursive: true, force: true });
+    scratchDirs.delete(dir);
   }
 }
 
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
+  process.once('SIGINT', () => stopNow('SIGINT'));
+  process.once('SIGTERM', () => stopNow('SIGTERM'));
+  if (o.stopWithStdin) {
+    process.stdin.once('end', () => stopNow('stdin closed'));
+    process.stdin.resume();
+  }
   const entries = entriesOf(o.cases, o.abAddon);
   const st: RunState = {
     rounds: new Map(entries.map((e) => [e.id, []])),

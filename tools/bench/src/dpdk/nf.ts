@@ -5,7 +5,8 @@
  * (a) the pipeline's l2fwd stage, (b) a 1,000-rule ACL then l2fwd, (c) a 10,000-route LPM stage,
  * (d) the pure-JavaScript forwarder on the batch API, or (e) l2fwd after a stage that burns
  * CONTROL_BURN_CYCLES per packet (the control). It prints one JSON line when it is
- * forwarding and its counters when it is stopped (SIGTERM).
+ * forwarding and its counters when it is stopped (SIGTERM, or its stdin closing: the bench that
+ * started it is gone).
  */
 import {
   Mempool,
@@ -105,7 +106,10 @@ async function main(): Promise<void> {
   // the TSC rate, for the control's expected drop (the JS forwarder has no pipeline to ask)
   const tscHz = args.case === 'js' ? 0 : hz;
   process.stdout.write(`${JSON.stringify({ ready: true, link: port.link().up, tscHz })}\n`);
-  process.once('SIGTERM', () => {
+  let stopping = false;
+  const finish = (): void => {
+    if (stopping) return;
+    stopping = true;
     void halt().then(() => {
       process.stdout.write(
         `${JSON.stringify({ done: true, report: report(), port: port.stats() })}\n`,
@@ -113,8 +117,12 @@ async function main(): Promise<void> {
       eal.cleanup();
       process.exit(0);
     });
-  });
-  setInterval(() => undefined, 1 << 30); // stay alive until SIGTERM
+  };
+  process.once('SIGTERM', finish);
+  // The bench holds this process's stdin. It closes when the bench is gone however it went
+  // (killed, crashed): then this NF stops too rather than poll on, holding its hugepages.
+  process.stdin.once('end', finish);
+  process.stdin.resume();
 }
 
 main().catch((e: unknown) => {

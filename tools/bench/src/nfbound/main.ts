@@ -17,7 +17,7 @@
  * (per-rule hits, per-route hits, conntrack flows, nothing lost); OVS's per-rule flow counters
  * too. Output: a table, one JSON line, and an SVG chart (results/ by default).
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 
@@ -177,6 +177,7 @@ async function main(): Promise<void> {
   let interrupted = false;
   const onSignal = (): void => {
     interrupted = true;
+    vhostChild?.kill('SIGTERM');
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
@@ -1039,6 +1040,9 @@ const RUN_BUDGET_MS = 570_000;
 /** What the vhost part gets even when the NF-bound part ran long: a round per session. */
 const VHOST_MIN_BUDGET_MS = 120_000;
 
+/** The vhost-user topology's bench while it runs (a signal to this process stops it). */
+let vhostChild: ChildProcess | undefined;
+
 /** Runs the vhost-user topology bench as a child and returns its JSON line. */
 async function runVhost(rounds: number, budgetMs: number): Promise<unknown> {
   const entry = existsSync(path.join(__dirname, '..', 'dpdk-bench.ts'))
@@ -1051,12 +1055,16 @@ async function runVhost(rounds: number, budgetMs: number): Promise<unknown> {
       ...['--nf-port', 'vhost', '--rounds', String(rounds), '--window-ms', '1000'],
       // the gate's waiting and the time left of the run's 10 minutes bound it in a slow phase
       ...['--gate-budget-ms', String(VHOST_GATE_BUDGET_MS), '--budget-ms', String(budgetMs)],
+      // it stops (and its NFs and testpmds with it) when this process is gone or stopped
+      '--stop-with-stdin',
     ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
+    { stdio: ['pipe', 'pipe', 'inherit'] },
   );
+  vhostChild = child;
   let out = '';
   child.stdout.on('data', (b: Buffer) => (out += b.toString()));
   const code = await new Promise<number | null>((r) => child.once('exit', r));
+  vhostChild = undefined;
   const line = out.split('\n').find((l) => l.startsWith('{'));
   if (code !== 0 || !line)
     return { error: `dpdk-bench.ts exited ${code}`, output: out.slice(-2000) };
