@@ -483,6 +483,8 @@ async function main(): Promise<void> {
   if (o.stopWithStdin) {
     process.stdin.once('end', () => stopNow('stdin closed'));
     process.stdin.resume();
+    // watched, not waited on: a parent that waits for this process's exit keeps the pipe open
+    process.stdin.unref();
   }
   const entries = entriesOf(o.cases, o.abAddon);
   const st: RunState = {
