@@ -219,20 +219,23 @@ static inline uint32_t ct_crc(uint64_t w, uint32_t h) {
 static inline void make_key(struct ct_pkt *p, const uint8_t *src, const uint8_t *dst, int alen,
                             uint16_t sport, uint16_t dport, uint8_t proto) {
   uint64_t w0, w1, w2, w3;
-  int src_is_a;
-  int ports_up = rte_be_to_cpu_16(sport) <= rte_be_to_cpu_16(dport);
+  uint32_t src_is_a;
+  /* Which endpoint sorts first is a coin toss (a flow's two directions both pass): it is
+   * computed without a branch, whose mispredictions would cost more than the whole key. */
+  const uint32_t ports_up = rte_be_to_cpu_16(sport) <= rte_be_to_cpu_16(dport);
   if (alen == 4) {
     uint32_t s, d;
     memcpy(&s, src, 4);
     memcpy(&d, dst, 4);
     uint32_t hs = rte_be_to_cpu_32(s), hd = rte_be_to_cpu_32(d);
-    src_is_a = hs < hd || (hs == hd && ports_up);
-    w0 = src_is_a ? s : d;
-    w2 = src_is_a ? d : s;
+    src_is_a = (uint32_t)(hs < hd) | ((uint32_t)(hs == hd) & ports_up);
+    const uint32_t m = 0u - src_is_a;
+    w0 = d ^ ((s ^ d) & m);
+    w2 = s ^ d ^ (uint32_t)w0;
     w1 = w3 = 0;
   } else {
     int c = memcmp(src, dst, 16);
-    src_is_a = c < 0 || (c == 0 && ports_up);
+    src_is_a = (uint32_t)(c < 0) | ((uint32_t)(c == 0) & ports_up);
     const uint8_t *a = src_is_a ? src : dst, *b = src_is_a ? dst : src;
     memcpy(&w0, a, 8);
     memcpy(&w1, a + 8, 8);
@@ -240,8 +243,10 @@ static inline void make_key(struct ct_pkt *p, const uint8_t *src, const uint8_t 
     memcpy(&w3, b + 8, 8);
   }
   /* pa, pb, proto, family: the key's last word (little-endian) */
-  uint64_t w4 = (uint64_t)(src_is_a ? sport : dport) | (uint64_t)(src_is_a ? dport : sport) << 16 |
-                (uint64_t)proto << 32 | (uint64_t)(alen == 4 ? 4 : 6) << 40;
+  const uint32_t pm = (0u - src_is_a) & 0xffffu;
+  const uint32_t pa = dport ^ ((sport ^ dport) & pm), pb = sport ^ dport ^ pa;
+  uint64_t w4 = (uint64_t)pa | (uint64_t)pb << 16 | (uint64_t)proto << 32 |
+                (uint64_t)(alen == 4 ? 4 : 6) << 40;
   /* The hash is of the key's words: an IPv4 key's two, an IPv6 key's five. */
   uint32_t h;
   if (alen == 4) {
@@ -271,6 +276,13 @@ static inline void make_key(struct ct_pkt *p, const uint8_t *src, const uint8_t 
   p->sig = h;
 }
 
+/* What conntrack makes of an IP protocol: TCP and UDP are keyed by their ports, ICMP and ICMPv6 by
+ * the echo identifier, the rest not tracked. A table, not comparisons: a burst mixes TCP and UDP at
+ * random, and the compiler turns `proto == 6 || proto == 17` into a branch on each. */
+enum { CT_L4_NONE = 0, CT_L4_PORTS, CT_L4_ECHO };
+static const uint8_t ct_l4_kind[256] = {
+    [6] = CT_L4_PORTS, [17] = CT_L4_PORTS, [1] = CT_L4_ECHO, [58] = CT_L4_ECHO};
+
 /* Fills p from the parsed headers; 0 when the packet is not of a trackable kind. */
 static inline int ct_classify(const struct fl_parsed *h, const uint8_t *pkt, uint32_t len,
                               struct ct_pkt *p) {
@@ -278,28 +290,25 @@ static inline int ct_classify(const struct fl_parsed *h, const uint8_t *pkt, uin
       (h->flags & FL_F_FRAG_LATER))
     return 0;
   uint16_t sport = h->sport, dport = h->dport;
-  p->tcp_flags = 0;
+  const uint8_t proto = h->proto;
   p->echo = 0;
-  switch (h->proto) {
-  case 6:
-    p->tcp_flags = pkt[h->l4_off + 13]; /* the parser checked 20 bytes of TCP header */
-    break;
-  case 17:
-    break;
-  case 1:
-  case 58: {
-    uint8_t req = h->proto == 1 ? 8 : 128, rep = h->proto == 1 ? 0 : 129;
+  if (ct_l4_kind[proto] == CT_L4_PORTS) {
+    /* TCP and UDP mix at random: the flags are read without a branch (from the first L4 byte
+     * for UDP, which the parser checked is there, and masked off). */
+    const uint32_t tcp = proto == 6;
+    p->tcp_flags = (uint8_t)(pkt[h->l4_off + 13 * tcp] & (0u - tcp));
+  } else if (ct_l4_kind[proto] == CT_L4_ECHO) {
+    p->tcp_flags = 0;
+    uint8_t req = proto == 1 ? 8 : 128, rep = proto == 1 ? 0 : 129;
     if (h->icmp_type != req && h->icmp_type != rep) return 0;
     if ((uint32_t)h->l4_off + 8 > len) return 0;
     p->echo = h->icmp_type == req ? 1 : 2;
     memcpy(&sport, pkt + h->l4_off + 4, 2); /* the echo identifier pairs request and reply */
     dport = sport;
-    break;
-  }
-  default:
+  } else {
     return 0;
   }
-  make_key(p, h->src, h->dst, h->l3 == FL_L3_IPV4 ? 4 : 16, sport, dport, h->proto);
+  make_key(p, h->src, h->dst, h->l3 == FL_L3_IPV4 ? 4 : 16, sport, dport, proto);
   return 1;
 }
 
