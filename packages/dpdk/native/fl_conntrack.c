@@ -293,8 +293,8 @@ static inline int ct_classify(const struct fl_parsed *h, const uint8_t *pkt, uin
   const uint8_t proto = h->proto;
   p->echo = 0;
   if (ct_l4_kind[proto] == CT_L4_PORTS) {
-    /* TCP and UDP mix at random: the flags are read without a branch (from the first L4 byte
-     * for UDP, which the parser checked is there, and masked off). */
+    /* TCP and UDP mix at random: the flags are read without a branch, at byte 13 of a TCP
+     * header (the parser checked its 20 bytes) or, masked off, the first byte of a UDP one. */
     const uint32_t tcp = proto == 6;
     p->tcp_flags = (uint8_t)(pkt[h->l4_off + 13 * tcp] & (0u - tcp));
   } else if (ct_l4_kind[proto] == CT_L4_ECHO) {
