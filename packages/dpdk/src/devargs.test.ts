@@ -17,6 +17,12 @@ describe('devargs builders', () => {
     ).toBe(
       'net_virtio_user0,path=/run/flowline/p/eth1.sock,server=1,queues=2,queue_size=1024,mac=02:00:00:00:00:01',
     );
+    expect(devargs.virtioUser({ id: 1, path: '/tmp/v.sock', packed: true })).toBe(
+      'net_virtio_user1,path=/tmp/v.sock,packed_vq=1',
+    );
+    expect(devargs.virtioUser({ id: 1, path: '/tmp/v.sock', packed: false })).toBe(
+      'net_virtio_user1,path=/tmp/v.sock',
+    );
     expect(devargs.vhost({ id: 'a', iface: '/tmp/v.sock', client: true })).toBe(
       'net_vhosta,iface=/tmp/v.sock,client=1',
     );

@@ -101,7 +101,10 @@ export const devargs = {
   pci(address: string, args: Record<string, string | number> = {}): string {
     return build(normalizePci(address), args);
   },
-  /** virtio-user over a vhost-user socket; server: true makes this side listen (Flowline pods do). */
+  /**
+   * virtio-user over a vhost-user socket; server: true makes this side listen (Flowline pods do).
+   * packed: packed virtqueues (virtio 1.1) instead of split ones, if the vhost side offers them.
+   */
   virtioUser(o: {
     id: string | number;
     path: string;
@@ -109,6 +112,7 @@ export const devargs = {
     queues?: number;
     queueSize?: number;
     mac?: string;
+    packed?: boolean;
   }): string {
     const name = suffix('net_virtio_user', o.id);
     return build(name, {
@@ -117,6 +121,7 @@ export const devargs = {
       queues: posInt(name, 'queues', o.queues, 128),
       queue_size: posInt(name, 'queueSize', o.queueSize, 32768),
       mac: mac(name, o.mac),
+      packed_vq: o.packed ? 1 : undefined,
     });
   },
   /** A vhost-user backend port (the switch side); client: true connects to a listening socket. */

@@ -36,6 +36,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 
+import { devargs } from '@flowline/dpdk';
+
 import { positiveInt, windowFlag } from './args';
 import { cpuInfo, formatCpu } from './machine';
 import { compare, formatInterval, formatTable } from './stats';
@@ -52,7 +54,7 @@ import {
   type VhostRound,
   type WindowPart,
 } from './dpdk/headroom';
-import type { NfCase, NfPort } from './dpdk/nf';
+import type { NfCase, NfPort, VirtioRing } from './dpdk/nf';
 import { formatNfCycles, meanNfCycles, nfCyclesPerPacket, type NfCycles } from './dpdk/nf-cycles';
 import { Testpmd, TestpmdError } from './dpdk/testpmd';
 
@@ -68,6 +70,13 @@ interface Options {
    * which makes the NF, not the generator, the bottleneck).
    */
   nfPort: NfPort;
+  /**
+   * The virtqueues of the vhost-user links: 'split' (the default, as in every earlier run) or
+   * 'packed' (virtio 1.1). Tried for the generator's headroom on the AMD EPYC (Zen 5) VM of stop
+   * 44: six alternating runs of (a) and (e), three each, gave no consistent gain; the headroom
+   * moved with the host's phase under either.
+   */
+  ring: VirtioRing;
   /** another build of the addon: every case runs with it too, in the same rounds */
   abAddon?: string;
   /** runs of fresh processes the rounds are split over (runSession) */
@@ -105,6 +114,7 @@ function parseArgs(argv: string[]): Options {
     burst: 32,
     cases: ['forward', 'acl', 'lpm', 'js', 'burn'],
     nfPort: 'virtio-user',
+    ring: 'split',
     sessions: 3,
     gateWaitMs: 20_000,
     gateBudgetMs: 30_000,
@@ -117,6 +127,10 @@ function parseArgs(argv: string[]): Options {
     else if (k === '--nf-port') {
       if (v !== 'virtio-user' && v !== 'vhost') throw new Error('--nf-port: virtio-user or vhost');
       o.nfPort = v;
+      i++;
+    } else if (k === '--ring') {
+      if (v !== 'packed' && v !== 'split') throw new Error('--ring: packed or split');
+      o.ring = v;
       i++;
     } else if (k === '--sessions') {
       o.sessions = positiveInt(k, v);
@@ -142,7 +156,7 @@ function parseArgs(argv: string[]): Options {
       i++;
     } else
       throw new Error(
-        `unknown option ${k} (--rounds, --warmup-ms, --window-ms, --burst, --cases, --nf-port, --sessions, --gate-wait-ms, --gate-budget-ms, --budget-ms, --ab-addon, --stop-with-stdin)`,
+        `unknown option ${k} (--rounds, --warmup-ms, --window-ms, --burst, --cases, --nf-port, --ring, --sessions, --gate-wait-ms, --gate-budget-ms, --budget-ms, --ab-addon, --stop-with-stdin)`,
       );
   }
   return o;
@@ -210,6 +224,7 @@ function entriesOf(cases: readonly NfCase[], abAddon?: string): Entry[] {
 function startFlowline(
   e: Entry,
   port: NfPort,
+  ring: VirtioRing,
   socket: string,
   prefix: string,
   burst: number,
@@ -217,7 +232,7 @@ function startFlowline(
   const c = e.id;
   const child: ChildProcess = spawn(
     process.execPath,
-    [...NF_ENTRY, JSON.stringify({ case: e.case, port, socket, prefix, burst })],
+    [...NF_ENTRY, JSON.stringify({ case: e.case, port, ring, socket, prefix, burst })],
     {
       // its stdin is its tie to this process: it stops when that closes (nf.ts)
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -297,10 +312,18 @@ async function runSession(
   const nfSocks = entries.map((_, k) => path.join(dir, `nf${k}.sock`));
   const tag = `flb${process.pid}s${session}`;
   const nfVhost = o.nfPort === 'vhost';
+  const virtioUser = (id: number, sock: string): string =>
+    devargs.virtioUser({
+      id,
+      path: sock,
+      server: true,
+      queueSize: 1024,
+      packed: o.ring === 'packed',
+    });
   // the side that listens is the virtio-user one (server=1); the net_vhost side reconnects
   const genPorts = [refSock, ...nfSocks].flatMap((sock, port) =>
     nfVhost
-      ? ['--vdev', `net_virtio_user${port},path=${sock},server=1,queue_size=1024`]
+      ? ['--vdev', virtioUser(port, sock)]
       : ['--vdev', `net_vhost${port},iface=${sock},client=1`],
   );
   if (nfVhost) genPorts.unshift('--single-file-segments');
@@ -309,7 +332,7 @@ async function runSession(
   const nfs = new Map<string, FlowlineNf>(
     entries.map((e, k) => [
       e.id,
-      startFlowline(e, o.nfPort, nfSocks[k]!, `${tag}-nf${k}`, o.burst),
+      startFlowline(e, o.nfPort, o.ring, nfSocks[k]!, `${tag}-nf${k}`, o.burst),
     ]),
   );
   const gen = Testpmd.spawn({
@@ -331,12 +354,7 @@ async function runSession(
     eal: [
       ...['-l', '0,1', '--main-lcore', '0', '--in-memory', '--single-file-segments', '--no-pci'],
       ...['--file-prefix', `${tag}-ref`],
-      ...[
-        '--vdev',
-        nfVhost
-          ? `net_vhost0,iface=${refSock},client=1`
-          : `net_virtio_user0,path=${refSock},server=1,queue_size=1024`,
-      ],
+      ...['--vdev', nfVhost ? `net_vhost0,iface=${refSock},client=1` : virtioUser(0, refSock)],
     ],
     app: [
       ...['-i', '--forward-mode=io', '--port-topology=loop', '--nb-cores=1'],
@@ -614,8 +632,9 @@ async function main(): Promise<void> {
       frameBytes: 64,
       path:
         o.nfPort === 'vhost'
-          ? 'testpmd flowgen (net_virtio_user server=1) <-> vhost-user <-> NF (net_vhost client)'
-          : 'testpmd flowgen (net_vhost client) <-> vhost-user <-> NF (net_virtio_user server=1)',
+          ? `testpmd flowgen (net_virtio_user server=1) <-> vhost-user, ${o.ring} ring <-> NF (net_vhost client)`
+          : `testpmd flowgen (net_vhost client) <-> vhost-user, ${o.ring} ring <-> NF (net_virtio_user server=1)`,
+      ring: o.ring,
       rounds: o.rounds,
       sessions: o.sessions,
       windowMs: o.windowMs,

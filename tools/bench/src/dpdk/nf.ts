@@ -23,10 +23,13 @@ import { benchAcl, benchRoutes, parseAcl, parseRoutes } from './tables';
 
 export type NfCase = 'forward' | 'acl' | 'lpm' | 'js' | 'burn';
 export type NfPort = 'virtio-user' | 'vhost';
+/** The vhost-user link's virtqueues (the virtio-user side asks for packed ones). */
+export type VirtioRing = 'packed' | 'split';
 
 interface NfArgs {
   case: NfCase;
   port: NfPort;
+  ring: VirtioRing;
   socket: string;
   prefix: string;
   burst: number;
@@ -40,7 +43,13 @@ async function main(): Promise<void> {
   const port = Port.open(
     args.port === 'vhost'
       ? devargs.vhost({ id: 0, iface: args.socket, client: true })
-      : devargs.virtioUser({ id: 0, path: args.socket, server: true, queueSize: 1024 }),
+      : devargs.virtioUser({
+          id: 0,
+          path: args.socket,
+          server: true,
+          queueSize: 1024,
+          packed: args.ring === 'packed',
+        }),
     pool,
     { rxDescriptors: 1024, txDescriptors: 1024 },
   );

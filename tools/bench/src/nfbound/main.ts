@@ -56,6 +56,8 @@ interface Options {
   kernel: boolean;
   phaseB: boolean;
   vhost: boolean;
+  /** the vhost-user part's virtqueues (dpdk-bench.ts --ring; its default when unset) */
+  vhostRing?: 'packed' | 'split';
   aclBuild: number[];
   out: string;
   /** extra EAL arguments for the Flowline NF */
@@ -100,7 +102,11 @@ function parseArgs(argv: string[]): Options {
     else if (k === '--no-phase-b') o.phaseB = false;
     else if (k === '--no-vhost') o.vhost = false;
     else if (k === '--sessions') o.sessions = num();
-    else if (k === '--eal') {
+    else if (k === '--vhost-ring') {
+      if (v !== 'packed' && v !== 'split') throw new Error('--vhost-ring: packed or split');
+      o.vhostRing = v;
+      i++;
+    } else if (k === '--eal') {
       o.eal = (v ?? '').split(' ').filter(Boolean);
       i++;
     } else if (k === '--cases') {
@@ -119,7 +125,7 @@ function parseArgs(argv: string[]): Options {
     } else
       throw new Error(
         `unknown option ${k} (--rounds --warmup-ms --window-ms --burst --flows --big-flows ` +
-          `--routes --burn-cycles --no-ovs --no-kernel --no-phase-b --no-vhost --acl-build 1000,10000 --out DIR --ab-addon FILE --sessions N)`,
+          `--routes --burn-cycles --no-ovs --no-kernel --no-phase-b --no-vhost --vhost-ring packed|split --acl-build 1000,10000 --out DIR --ab-addon FILE --sessions N)`,
       );
   }
   // Each round in fresh processes by default: a process's speed is a draw for its life, and a
@@ -760,6 +766,7 @@ async function main(): Promise<void> {
       vhost = await runVhost(
         Math.max(VHOST_ROUNDS, o.rounds),
         Math.max(VHOST_MIN_BUDGET_MS, RUN_BUDGET_MS - (Date.now() - t0)),
+        o.vhostRing,
       );
     }
 
@@ -1044,7 +1051,11 @@ const VHOST_MIN_BUDGET_MS = 120_000;
 let vhostChild: ChildProcess | undefined;
 
 /** Runs the vhost-user topology bench as a child and returns its JSON line. */
-async function runVhost(rounds: number, budgetMs: number): Promise<unknown> {
+async function runVhost(
+  rounds: number,
+  budgetMs: number,
+  ring: 'packed' | 'split' | undefined,
+): Promise<unknown> {
   const entry = existsSync(path.join(__dirname, '..', 'dpdk-bench.ts'))
     ? ['--import', 'tsx', path.join(__dirname, '..', 'dpdk-bench.ts')]
     : [path.join(__dirname, '..', 'dpdk-bench.js')];
@@ -1053,6 +1064,7 @@ async function runVhost(rounds: number, budgetMs: number): Promise<unknown> {
     [
       ...entry,
       ...['--nf-port', 'vhost', '--rounds', String(rounds), '--window-ms', '1000'],
+      ...(ring ? ['--ring', ring] : []),
       // the gate's waiting and the time left of the run's 10 minutes bound it in a slow phase
       ...['--gate-budget-ms', String(VHOST_GATE_BUDGET_MS), '--budget-ms', String(budgetMs)],
       // it stops (and its NFs and testpmds with it) when this process is gone or stopped

@@ -107,6 +107,15 @@ describe('report: the vhost-user part', () => {
     );
   });
 
+  it("names the vhost-user links' virtqueues: the run's, or split for a run that did not say", () => {
+    const heading = (ring?: string): string | undefined =>
+      renderReport({ ...base, vhost: { results: [], ...(ring ? { ring } : {}) } })
+        .table.split('\n')
+        .find((l) => l.startsWith('vhost-user topology'));
+    expect(heading('packed')).toMatch(/; packed virtqueues\):$/);
+    expect(heading()).toMatch(/; split virtqueues\):$/);
+  });
+
   it('says the gate was off when the run had it off', () => {
     expect(gateTable({ waitMaxMs: 0, probes: 0, waitedMs: 0 })).toMatch(
       /the NF sets the rate\nphase gate: off \(--gate-wait-ms 0\)\n/,

@@ -206,13 +206,14 @@ export function renderReport(r: Report): { table: string; svg: string } {
         }[];
         control?: { note: string };
         phaseGate?: PhaseGateSummary;
+        ring?: string;
         error?: string;
       }
     | undefined;
   if (v?.results)
     lines.push(
       '',
-      'vhost-user topology (NF is the net_vhost side and does the copies; testpmd flowgen generates):',
+      `vhost-user topology (NF is the net_vhost side and does the copies; testpmd flowgen generates; ${v.ring ?? 'split'} virtqueues):`,
       formatTable([
         [
           'case',
