@@ -22,6 +22,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import * as path from 'node:path';
 
 import { positiveInt, windowFlag } from '../args';
+import type { VirtioRing } from '../dpdk/nf';
 import { cpuInfo } from '../machine';
 import { median, withExtraCycles } from '../stats';
 import { expectedCtAclHits, expectedHits, checkHits, type HitCheck, type Window } from './checks';
@@ -57,7 +58,7 @@ interface Options {
   phaseB: boolean;
   vhost: boolean;
   /** the vhost-user part's virtqueues (dpdk-bench.ts --ring; its default when unset) */
-  vhostRing?: 'packed' | 'split';
+  vhostRing?: VirtioRing;
   aclBuild: number[];
   out: string;
   /** extra EAL arguments for the Flowline NF */
@@ -1054,7 +1055,7 @@ let vhostChild: ChildProcess | undefined;
 async function runVhost(
   rounds: number,
   budgetMs: number,
-  ring: 'packed' | 'split' | undefined,
+  ring: VirtioRing | undefined,
 ): Promise<unknown> {
   const entry = existsSync(path.join(__dirname, '..', 'dpdk-bench.ts'))
     ? ['--import', 'tsx', path.join(__dirname, '..', 'dpdk-bench.ts')]
