@@ -320,12 +320,13 @@ async function runSession(
       queueSize: 1024,
       packed: o.ring === 'packed',
     });
+  const vhostClient = (id: number, sock: string): string =>
+    devargs.vhost({ id, iface: sock, client: true });
   // the side that listens is the virtio-user one (server=1); the net_vhost side reconnects
-  const genPorts = [refSock, ...nfSocks].flatMap((sock, port) =>
-    nfVhost
-      ? ['--vdev', virtioUser(port, sock)]
-      : ['--vdev', `net_vhost${port},iface=${sock},client=1`],
-  );
+  const genPorts = [refSock, ...nfSocks].flatMap((sock, port) => [
+    '--vdev',
+    nfVhost ? virtioUser(port, sock) : vhostClient(port, sock),
+  ]);
   if (nfVhost) genPorts.unshift('--single-file-segments');
   // a virtio-user server port waits in accept() while testpmd starts, and a Flowline NF with a
   // server port listens before the generator connects: either way the NFs start first
@@ -354,7 +355,7 @@ async function runSession(
     eal: [
       ...['-l', '0,1', '--main-lcore', '0', '--in-memory', '--single-file-segments', '--no-pci'],
       ...['--file-prefix', `${tag}-ref`],
-      ...['--vdev', nfVhost ? `net_vhost0,iface=${refSock},client=1` : virtioUser(0, refSock)],
+      ...['--vdev', nfVhost ? vhostClient(0, refSock) : virtioUser(0, refSock)],
     ],
     app: [
       ...['-i', '--forward-mode=io', '--port-topology=loop', '--nb-cores=1'],

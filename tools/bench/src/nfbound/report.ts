@@ -10,6 +10,7 @@ import {
   type MedianInterval,
 } from '../stats';
 import { phaseGateNote, type PhaseGateSummary } from '../dpdk/headroom';
+import type { VirtioRing } from '../dpdk/nf';
 import { formatNfCycles, type NfCycles } from '../dpdk/nf-cycles';
 import { formatCpu, type CpuInfo } from '../machine';
 
@@ -206,7 +207,7 @@ export function renderReport(r: Report): { table: string; svg: string } {
         }[];
         control?: { note: string };
         phaseGate?: PhaseGateSummary;
-        ring?: string;
+        ring?: VirtioRing;
         error?: string;
       }
     | undefined;
