@@ -1,5 +1,5 @@
 // The EAL: init (argv from JavaScript, the log captured), cleanup of everything the binding
-// holds, state, lcores, hugepage heap use.
+// holds, state, lcores (and a cache line's round trip between two), hugepage heap use.
 #include <napi.h>
 
 #include <cstdlib>
@@ -65,6 +65,16 @@ Napi::Value Lcores(const Napi::CallbackInfo &info) {
   return o;
 }
 
+Napi::Value LcoreRoundTrip(const Napi::CallbackInfo &info) {
+  RequireEal(info.Env());
+  char err[FL_ERR_LEN] = "";
+  double cycles = 0;
+  int rc = fl_lcore_round_trip(info[0].As<Napi::Number>().Uint32Value(),
+                               info[1].As<Napi::Number>().Uint32Value(), &cycles, err);
+  if (rc < 0) Throw(info.Env(), rc, "lcore_round_trip", err);
+  return Napi::Number::New(info.Env(), cycles);
+}
+
 Napi::Value HeapBytes(const Napi::CallbackInfo &info) {
   RequireEal(info.Env());
   return Napi::Number::New(info.Env(), (double)fl_heap_bytes());
@@ -78,6 +88,7 @@ void ExportEal(Napi::Object exports) {
   FL_EXPORT(exports, "ealState", EalState);
   FL_EXPORT(exports, "lcores", Lcores);
   FL_EXPORT(exports, "heapBytes", HeapBytes);
+  FL_EXPORT(exports, "lcoreRoundTrip", LcoreRoundTrip);
 }
 
 }  // namespace flowline

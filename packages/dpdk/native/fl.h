@@ -29,6 +29,12 @@ int fl_eal_state(void); /* 0 never initialised, 1 running, 2 cleaned up */
 /* Bytes allocated from DPDK's malloc heaps, summed over sockets. */
 uint64_t fl_heap_bytes(void);
 int fl_lcores(unsigned *out, int max, unsigned *main_lcore);
+/* The TSC cycles a cache line written by the calling (main) lcore takes to reach idle worker lcore
+ * `lcore` and come back written by it: the median over 5 batches of `rounds` / 5 round trips
+ * each, into *cycles. What a pair of polling cores pays for every line they hand each other (a
+ * virtqueue's descriptors, its index, a packet's data). -EINVAL: not a worker lcore, or rounds
+ * outside 5..10,000,000; -EBUSY: the lcore runs something; -ETIMEDOUT: no answer for 5 s. */
+int fl_lcore_round_trip(unsigned lcore, uint32_t rounds, double *cycles, char *err);
 const char *fl_strerror(int errnum);
 /* Formats "<what>: <strerror> (<rc>)" into err; returns rc as a negative errno. */
 int fl_fail(char *err, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -7,10 +7,12 @@
 #include <string.h>
 
 #include <rte_common.h>
+#include <rte_cycles.h>
 #include <rte_dev.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
+#include <rte_launch.h>
 #include <rte_lcore.h>
 #include <rte_log.h>
 #include <rte_malloc.h>
@@ -100,6 +102,73 @@ int fl_lcores(unsigned *out, int max, unsigned *main_lcore) {
     n++;
   }
   return n;
+}
+
+/* The line the two lcores hand each other, alone in it: odd values are the main lcore's pings,
+ * the even value after one the worker's answer. */
+struct rt_line {
+  uint32_t seq __rte_cache_aligned;
+  uint8_t pad[RTE_CACHE_LINE_SIZE - sizeof(uint32_t)];
+};
+struct rt_job {
+  struct rt_line *line;
+  uint32_t pings;
+  uint64_t deadline; /* TSC */
+};
+
+/* Spins until the line holds `want`; 0, or -ETIMEDOUT past the deadline (the clock is read once
+ * every 1,024 spins, so that reading it adds nothing measurable to a round trip). */
+static inline int rt_wait(const struct rt_line *l, uint32_t want, uint64_t deadline) {
+  for (uint32_t spins = 0; __atomic_load_n(&l->seq, __ATOMIC_ACQUIRE) != want; spins++)
+    if ((spins & 1023) == 1023 && rte_rdtsc() > deadline) return -ETIMEDOUT;
+  return 0;
+}
+
+static int rt_answer(void *arg) {
+  const struct rt_job *j = arg;
+  for (uint32_t i = 1; i <= j->pings; i++) {
+    if (rt_wait(j->line, 2 * i - 1, j->deadline) < 0) return -ETIMEDOUT;
+    __atomic_store_n(&j->line->seq, 2 * i, __ATOMIC_RELEASE);
+  }
+  return 0;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  const double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+int fl_lcore_round_trip(unsigned lcore, uint32_t rounds, double *cycles, char *err) {
+  enum { BATCHES = 5 };
+  if (rounds < BATCHES || rounds > 10000000)
+    return fail(err, -EINVAL, "round trips must be %d..10000000, got %u", BATCHES, rounds);
+  if (lcore >= RTE_MAX_LCORE || lcore == rte_get_main_lcore() || !rte_lcore_is_enabled(lcore))
+    return fail(err, -EINVAL, "lcore %u is not a worker lcore of this EAL", lcore);
+  if (rte_eal_get_lcore_state(lcore) != WAIT)
+    return fail(err, -EBUSY, "lcore %u is running a pipeline or another job", lcore);
+  static struct rt_line line;
+  const uint32_t per = rounds / BATCHES;
+  struct rt_job job = {&line, per * BATCHES, rte_rdtsc() + 5 * rte_get_tsc_hz()};
+  __atomic_store_n(&line.seq, 0, __ATOMIC_RELEASE);
+  int rc = rte_eal_remote_launch(rt_answer, &job, lcore);
+  if (rc < 0) return fail(err, rc, "rte_eal_remote_launch(lcore %u)", lcore);
+  double batch[BATCHES];
+  uint32_t seq = 0;
+  for (int b = 0; b < BATCHES && rc == 0; b++) {
+    const uint64_t t0 = rte_rdtsc();
+    for (uint32_t i = 0; i < per && rc == 0; i++) {
+      __atomic_store_n(&line.seq, ++seq, __ATOMIC_RELEASE);
+      rc = rt_wait(&line, ++seq, job.deadline);
+    }
+    batch[b] = (double)(rte_rdtsc() - t0) / per;
+  }
+  /* A timed-out main lcore leaves the worker to time out too (same deadline). */
+  int wrc = rte_eal_wait_lcore(lcore);
+  if (rc < 0 || wrc < 0)
+    return fail(err, -ETIMEDOUT, "lcore %u did not answer within 5 s (is its core shared?)", lcore);
+  qsort(batch, BATCHES, sizeof(batch[0]), cmp_double);
+  *cycles = batch[BATCHES / 2];
+  return 0;
 }
 
 /* ---- mempools ---- */

@@ -126,6 +126,7 @@ export interface NativeAddon {
   pipelineLpmHits(pipeline: number, stage: number): Float64Array;
   tscHz(): number;
   heapBytes(): number;
+  lcoreRoundTrip(lcore: number, rounds: number): number;
   pipelineAclHits(pipeline: number, stage: number): number[];
   pipelineCtCounters(pipeline: number, stage: number): ConntrackCounters;
   pipelineCtFlush(pipeline: number, stage: number): void;

@@ -54,6 +54,20 @@ describe.skipIf(notReady)('EAL and ports (root, hugepages)', () => {
     expect(eal.args).toContain('--no-pci');
   });
 
+  it("measures a cache line's round trip to a worker lcore; refuses the main lcore and bad counts", () => {
+    const rt = eal?.lcoreRoundTrip(1, 5_000);
+    expect(rt?.lcore).toBe(1);
+    // two cores handing a line back and forth: tens of cycles at the very least, and far under a
+    // millisecond unless the worker's core is shared
+    expect(rt?.cycles).toBeGreaterThan(20);
+    expect(rt?.ns).toBeGreaterThan(5);
+    expect(rt?.ns).toBeLessThan(1e6);
+    expect(() => eal?.lcoreRoundTrip(0)).toThrow(/lcore 0 is not a worker lcore/);
+    expect(() => eal?.lcoreRoundTrip(1, 2)).toThrow(/round trips must be 5\.\.10000000, got 2/);
+    // the worker is free again: a second measurement runs
+    expect(eal?.lcoreRoundTrip(1, 5_000).cycles).toBeGreaterThan(20);
+  });
+
   it('refuses a second init in the same process', () => {
     expect(() => initEal({ filePrefix: `${prefix}x` })).toThrow(EalStateError);
   });
