@@ -40,6 +40,7 @@ import { devargs } from '@flowline/dpdk';
 
 import { positiveInt, windowFlag } from './args';
 import { cpuInfo, formatCpu } from './machine';
+import { must } from './must';
 import { compare, formatInterval, formatTable } from './stats';
 import { mayStartRound, sessionDeadline } from './dpdk/budget';
 import { CONTROL_BURN_CYCLES, sensitivity } from './dpdk/control';
@@ -246,13 +247,13 @@ function startFlowline(
   return {
     async ready(ms) {
       const end = Date.now() + ms;
-      while (!out.includes('"ready":true')) {
+      for (;;) {
+        const line = out.split('\n').find((l) => l.includes('"ready":true'));
+        if (line !== undefined) return Number((JSON.parse(line) as { tscHz?: number }).tscHz ?? 0);
         if (child.exitCode !== null) throw new Error(`NF ${c} exited (${child.exitCode}):\n${out}`);
         if (Date.now() > end) throw new Error(`NF ${c} was not ready within ${ms} ms:\n${out}`);
         await sleep(20);
       }
-      const line = out.split('\n').find((l) => l.includes('"ready":true'))!;
-      return Number((JSON.parse(line) as { tscHz?: number }).tscHz ?? 0);
     },
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM');
@@ -293,6 +294,10 @@ interface RunState {
   sessionsCut: number;
 }
 
+/** Entry id's rounds (every entry has its list from the start: main). */
+const roundsOf = (st: RunState, id: string): VhostRound[] =>
+  must(st.rounds.get(id), `rounds of entry ${id}`);
+
 /**
  * One session: a fresh generator, reference and NF per entry, and rounds until every entry has
  * `target` rounds that count in this session, or three times that were tried.
@@ -309,7 +314,8 @@ async function runSession(
   scratchDirs.add(dir);
   const refSock = path.join(dir, 'ref.sock');
   // entry k's NF is the generator's port k + 1 (the reference is port 0)
-  const nfSocks = entries.map((_, k) => path.join(dir, `nf${k}.sock`));
+  const nfSock = (k: number): string => path.join(dir, `nf${k}.sock`);
+  const nfSocks = entries.map((_, k) => nfSock(k));
   const tag = `flb${process.pid}s${session}`;
   const nfVhost = o.nfPort === 'vhost';
   const virtioUser = (id: number, sock: string): string =>
@@ -333,9 +339,10 @@ async function runSession(
   const nfs = new Map<string, FlowlineNf>(
     entries.map((e, k) => [
       e.id,
-      startFlowline(e, o.nfPort, o.ring, nfSocks[k]!, `${tag}-nf${k}`, o.burst),
+      startFlowline(e, o.nfPort, o.ring, nfSock(k), `${tag}-nf${k}`, o.burst),
     ]),
   );
+  const nfOf = (e: Entry): FlowlineNf => must(nfs.get(e.id), `NF of entry ${e.id}`);
   const gen = Testpmd.spawn({
     eal: [
       ...['-l', '0,1', '--main-lcore', '1', '--in-memory', '--no-pci'],
@@ -399,9 +406,9 @@ async function runSession(
   };
 
   // the rounds of entry id that count and were run in this session
-  const first = new Map(entries.map((e) => [e.id, st.rounds.get(e.id)!.length]));
+  const first = new Map(entries.map((e) => [e.id, roundsOf(st, e.id).length]));
   const countedHere = (id: string): number => {
-    const all = st.rounds.get(id)!;
+    const all = roundsOf(st, id);
     const ok = new Set(countedRounds(st.rounds.values(), all));
     return all.slice(first.get(id)).filter((x) => ok.has(x)).length;
   };
@@ -434,7 +441,7 @@ async function runSession(
     await ref.waitFor(/testpmd> /, 30_000);
     await waitLink(gen, 0, 'reference');
     for (const [k, e] of entries.entries()) {
-      st.tscHz = (await nfs.get(e.id)!.ready(60_000)) || st.tscHz;
+      st.tscHz = (await nfOf(e).ready(60_000)) || st.tscHz;
       await waitLink(gen, k + 1, e.label);
     }
     // the budget (deadline): the first round always runs, a later one only when it would end in
@@ -452,9 +459,10 @@ async function runSession(
       }
       const r = st.roundsRun;
       process.stderr.write(`round ${r + 1} (session ${session + 1})\n`);
-      for (let i = 0; i < entries.length; i++) {
-        const k = (i + r) % entries.length; // the order rotates from round to round
-        const e = entries[k]!;
+      // the order rotates from round to round
+      const shift = r % entries.length;
+      const indexed = [...entries.entries()];
+      for (const [k, e] of [...indexed.slice(shift), ...indexed.slice(0, shift)]) {
         // alternate which goes first, so a drifting machine favours neither
         let ref, cand;
         await awaitFastPhase();
@@ -470,7 +478,7 @@ async function runSession(
           { mpps: ref.mpps, headroom: Math.min(ref.headroom, cand.headroom) },
           refsBefore,
         );
-        st.rounds.get(e.id)!.push({
+        roundsOf(st, e.id).push({
           reference: ref.mpps,
           candidate: cand.mpps,
           referenceHeadroom: ref.headroom,
@@ -480,10 +488,10 @@ async function runSession(
       longestRound = Math.max(longestRound, performance.now() - roundStart);
     }
     for (const e of entries) {
-      const report = await nfs.get(e.id)!.stop();
+      const report = await nfOf(e).stop();
       nfs.delete(e.id);
       const c = nfCyclesPerPacket(report);
-      if (c) st.cycles.get(e.id)!.push(c);
+      if (c) must(st.cycles.get(e.id), `NF cycles of entry ${e.id}`).push(c);
       if (process.env.FLOWLINE_BENCH_VERBOSE) process.stderr.write(`  ${e.label}: ${report}\n`);
     }
   } finally {
@@ -532,9 +540,14 @@ async function main(): Promise<void> {
     );
   }
   const { rounds, tscHz } = st;
-  const nfCycles = new Map(entries.map((e) => [e.id, meanNfCycles(st.cycles.get(e.id)!)]));
+  const nfCycles = new Map(
+    entries.map((e) => [
+      e.id,
+      meanNfCycles(must(st.cycles.get(e.id), `NF cycles of entry ${e.id}`)),
+    ]),
+  );
   // the rounds of entry id that count (headroom.ts: generator headroom, reference at speed)
-  const counted = (id: string): VhostRound[] => countedRounds(rounds.values(), rounds.get(id)!);
+  const counted = (id: string): VhostRound[] => countedRounds(rounds.values(), roundsOf(st, id));
 
   // The sensitivity control: (e) must cost CONTROL_BURN_CYCLES per packet more than (a). When
   // the generator, not the NF, sets the rate, the drop does not show and the ratios say
@@ -547,7 +560,7 @@ async function main(): Promise<void> {
   };
   const control = sensitivity(enough('forward'), enough('burn'), tscHz);
   const results = entries.map((e) => {
-    const all = rounds.get(e.id)!;
+    const all = roundsOf(st, e.id);
     const used = enough(e.id);
     const r = compare(used ?? all);
     const target = TARGETS[e.case];
@@ -590,17 +603,13 @@ async function main(): Promise<void> {
   ];
   // --ab-addon: each case's ratio to testpmd with the other build over its ratio with this one,
   // per round (both measured in it, both counting), and the median of those
-  const abCompare = entries
-    .filter((e) => e.addon && rounds.has(e.case))
-    .flatMap((e) => {
-      const pairs = abRounds(
-        rounds.get(e.case)!,
-        rounds.get(e.id)!,
-        new Set(counted(e.case)),
-        new Set(counted(e.id)),
-      );
-      return pairs.length ? [{ case: e.case, addonB: e.addon!, ...compare(pairs) }] : [];
-    });
+  const abCompare = entries.flatMap((e) => {
+    const addon = e.addon;
+    const a = rounds.get(e.case);
+    if (!addon || !a) return [];
+    const pairs = abRounds(a, roundsOf(st, e.id), new Set(counted(e.case)), new Set(counted(e.id)));
+    return pairs.length ? [{ case: e.case, addonB: addon, ...compare(pairs) }] : [];
+  });
   const abNote = abCompare
     .map(
       (x) =>

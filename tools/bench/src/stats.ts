@@ -3,12 +3,14 @@
  * by 3x. Runs alternate the case under test with its reference within one run (A B A B ...),
  * and reports compare medians and the median of per-round ratios, never absolute times alone.
  */
+import { must } from './must';
 
 export function median(values: readonly number[]): number {
   if (values.length === 0) throw new RangeError('median of no values');
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  const hi = must(sorted[mid], 'middle value of the median');
+  return sorted.length % 2 === 1 ? hi : (must(sorted[mid - 1], 'lower middle value') + hi) / 2;
 }
 
 /** Nearest-rank percentile, p in [0, 100]. */
@@ -17,7 +19,7 @@ export function percentile(values: readonly number[], p: number): number {
   if (!(p >= 0 && p <= 100)) throw new RangeError(`percentile ${p} is outside 0..100`);
   const sorted = [...values].sort((a, b) => a - b);
   const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
-  return sorted[rank - 1]!;
+  return must(sorted[rank - 1], `value of rank ${rank} of ${sorted.length}`);
 }
 
 /** An interval of order statistics around a median, and how often such an interval covers it. */
@@ -51,8 +53,13 @@ export function medianInterval(values: readonly number[], confidence = 0.9): Med
     coverageOf[k] = 1 - 2 * below;
   }
   let k = 1;
-  while (k + 1 < coverageOf.length && coverageOf[k + 1]! >= confidence) k++;
-  return { lo: x[k - 1]!, hi: x[n - k]!, coverage: Math.min(1, coverageOf[k]!) };
+  const coverage = (i: number): number => must(coverageOf[i], `coverage of order statistic ${i}`);
+  while (k + 1 < coverageOf.length && coverage(k + 1) >= confidence) k++;
+  return {
+    lo: must(x[k - 1], `order statistic ${k}`),
+    hi: must(x[n - k], `order statistic ${n + 1 - k}`),
+    coverage: Math.min(1, coverage(k)),
+  };
 }
 
 /** "lo..hi (coverage %)", to two decimals and widened, never narrowed, by the rounding: the

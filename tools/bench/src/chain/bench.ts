@@ -4,6 +4,8 @@
  * What it drives is a ChainTarget: `flowline bench chain` (tools/cli) gives it the local
  * node's chain and traffic-gen; tests give it a simulation.
  */
+import { must } from '../must';
+
 import { type IdleCost, type ProcessRef, measureIdleCost } from './idle';
 import { type SearchOptions, type SearchResult, type TrialOutcome, searchNdrPdr } from './search';
 import { type CpuStalls, measureCpuStalls } from './stalls';
@@ -82,7 +84,6 @@ export async function runChainBench(
   opts: ChainBenchOptions,
 ): Promise<ChainBenchResult> {
   const log = opts.log ?? ((): void => undefined);
-  const final = opts.search.durationsS[opts.search.durationsS.length - 1]!;
   let idle: IdleCost | undefined;
   const idleSeconds = opts.idleSeconds ?? 5;
   if (idleSeconds > 0) {
@@ -105,6 +106,8 @@ export async function runChainBench(
       opts.search.onTrial?.(t);
     },
   });
+  // searchNdrPdr has checked that there is at least one duration
+  const final = must(opts.search.durationsS.at(-1), 'trial duration');
   const latency: LatencyPoint[] = [];
   for (const fraction of opts.latencyFractions ?? [0.1, 0.5, 0.9]) {
     if (search.pdr.lowerPps <= 0) break;

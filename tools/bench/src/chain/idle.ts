@@ -6,6 +6,8 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 
+import { must } from '../must';
+
 export interface ProcessRef {
   name: string;
   pid: number;
@@ -92,10 +94,11 @@ export async function measureIdleCost(
     const a = before[i];
     const b = after[i];
     if (a === undefined || b === undefined) throw new Error(`process ${p.name} (${p.pid}) is gone`);
-    const threads = [...threadsAfter[i]!]
+    const threadsBeforeHere = must(threadsBefore[i], `threads of ${p.name} before`);
+    const threads = [...must(threadsAfter[i], `threads of ${p.name} after`)]
       .map(([tid, t]) => ({
         name: t.name,
-        cpuPercent: ((t.cpu - (threadsBefore[i]!.get(tid)?.cpu ?? 0)) / elapsed) * 100,
+        cpuPercent: ((t.cpu - (threadsBeforeHere.get(tid)?.cpu ?? 0)) / elapsed) * 100,
       }))
       .filter((t) => t.cpuPercent >= 0.1)
       .sort((x, y) => y.cpuPercent - x.cpuPercent)

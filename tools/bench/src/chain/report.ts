@@ -10,7 +10,8 @@ const mpps = (pps: number | undefined): string =>
 function table(headers: string[], rows: (string | number)[][]): string {
   const cells = [headers, ...rows.map((r) => r.map(String))];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
-  const line = (r: string[]): string => r.map((c, i) => c.padEnd(widths[i]!)).join('  ');
+  // a width per header: a cell beyond the headers is not padded
+  const line = (r: string[]): string => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ');
   return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...cells.slice(1).map(line)].join(
     '\n',
   );
@@ -186,16 +187,15 @@ export function chainBenchSvg(r: ChainBenchResult): string {
   const pw = 380;
   const ph = 260;
   const top = 50;
-  const lefts = [60, 510];
+  const lossLeft = 60;
+  const latLeft = 510;
   const final = Math.max(...r.search.trials.map((t) => t.phase), 0);
   const trials = r.search.trials.filter((t) => t.phase === final);
   // Each panel spans its own loads: the final trials (not the short ones far above), and the
   // latency points up to the PDR.
-  const spans = [
-    Math.max(1, ...trials.map((t) => t.offeredPps)) * 1.1,
-    Math.max(1, r.search.pdr.lowerPps, ...r.latency.map((l) => l.offeredPps)) * 1.1,
-  ];
-  const span = (left: number): number => spans[left === lefts[0] ? 0 : 1]!;
+  const lossSpan = Math.max(1, ...trials.map((t) => t.offeredPps)) * 1.1;
+  const latSpan = Math.max(1, r.search.pdr.lowerPps, ...r.latency.map((l) => l.offeredPps)) * 1.1;
+  const span = (left: number): number => (left === lossLeft ? lossSpan : latSpan);
   const x = (left: number, pps: number): number => left + (pps / span(left)) * pw;
   const parts: string[] = [];
   parts.push(
@@ -208,8 +208,6 @@ export function chainBenchSvg(r: ChainBenchResult): string {
     const l = Math.log10(Math.max(ratio, 1e-6));
     return top + ph - ((l + 6) / 6) * ph;
   };
-  const lossLeft = lefts[0]!;
-  const latLeft = lefts[1]!;
   const maxLat = Math.max(10, ...r.latency.map((l) => l.latencyUs?.p99 ?? 0)) * 1.1;
   const yLat = (us: number): number => top + ph - (us / maxLat) * ph;
   for (const [left, title, ylabel] of [
@@ -261,9 +259,9 @@ export function chainBenchSvg(r: ChainBenchResult): string {
     ['p99', '#c33'],
   ] as const;
   series.forEach(([key, color], i) => {
-    const pts = r.latency
-      .filter((l) => l.latencyUs)
-      .map((l) => `${x(latLeft, l.offeredPps)},${yLat(l.latencyUs![key])}`);
+    const pts = r.latency.flatMap((l) =>
+      l.latencyUs ? [`${x(latLeft, l.offeredPps)},${yLat(l.latencyUs[key])}`] : [],
+    );
     if (pts.length > 0)
       parts.push(
         `<polyline points="${pts.join(' ')}" fill="none" stroke="${color}" stroke-width="2"/>`,

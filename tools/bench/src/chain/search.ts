@@ -122,8 +122,12 @@ function apply(target: Interval, load: number, verdict: 'pass' | 'fail', best?: 
   let upper: number | undefined;
   for (const [l, d] of target.decided) if (d.verdict === 'fail' && (upper ?? l) >= l) upper = l;
   let lower: number | undefined;
+  let lowerWitness: Trial | undefined;
   for (const [l, d] of target.decided)
-    if (d.verdict === 'pass' && (upper === undefined || l < upper) && (lower ?? l) <= l) lower = l;
+    if (d.verdict === 'pass' && (upper === undefined || l < upper) && (lower ?? l) <= l) {
+      lower = l;
+      lowerWitness = d.best;
+    }
   if (upper === undefined) delete target.upper;
   else target.upper = upper;
   if (lower === undefined) {
@@ -131,8 +135,7 @@ function apply(target: Interval, load: number, verdict: 'pass' | 'fail', best?: 
     delete target.lowerTrial;
   } else {
     target.lower = lower;
-    const witness = target.decided.get(lower)!.best;
-    if (witness) target.lowerTrial = witness;
+    if (lowerWitness) target.lowerTrial = lowerWitness;
     else delete target.lowerTrial;
   }
 }
@@ -142,11 +145,11 @@ function nextLoad(target: Interval, opts: SearchOptions, width: number): number 
   if (target.pending !== undefined) return target.pending;
   const { minPps, maxPps } = opts;
   const { lower, upper } = target;
-  if (lower === undefined && upper === undefined) return maxPps;
   if (lower === undefined) {
-    if (upper! <= minPps) return undefined; // even the lowest load fails
+    if (upper === undefined) return maxPps;
+    if (upper <= minPps) return undefined; // even the lowest load fails
     // Step down fast: a quarter of the failing load, not below the minimum.
-    return Math.max(minPps, upper! / 4);
+    return Math.max(minPps, upper / 4);
   }
   if (upper === undefined) {
     if (lower >= maxPps) return undefined; // the highest load passes
@@ -202,8 +205,7 @@ export async function searchNdrPdr(trial: TrialFn, opts: SearchOptions): Promise
     }
   };
 
-  for (let phase = 0; phase < opts.durationsS.length; phase++) {
-    const durationS = opts.durationsS[phase]!;
+  for (const [phase, durationS] of opts.durationsS.entries()) {
     const last = phase === opts.durationsS.length - 1;
     const width = last ? opts.relativeResolution : opts.relativeResolution * coarse;
     goalS = durationS * (last ? (opts.trialsPerLoad ?? 1) : 1);

@@ -1,3 +1,5 @@
+import { must } from '../must';
+
 /**
  * The NF's own cycles a packet on the vhost-user path, from the pipeline's counters it prints
  * when stopped (its `done` line: PipelineCycles, summed over the bursts it timed, one in 16).
@@ -50,13 +52,14 @@ export function nfCyclesPerPacket(doneLine: string): NfCycles | undefined {
  */
 export function meanNfCycles(list: readonly NfCycles[]): NfCycles | undefined {
   const n = list.length;
-  if (n === 0 || list.some((c) => c.stages.length !== list[0]!.stages.length)) return undefined;
+  const [first] = list;
+  if (!first || list.some((c) => c.stages.length !== first.stages.length)) return undefined;
   const mean = (f: (c: NfCycles) => number) => list.reduce((a, c) => a + f(c), 0) / n;
   return {
     total: mean((c) => c.total),
     rx: mean((c) => c.rx),
     parse: mean((c) => c.parse),
-    stages: list[0]!.stages.map((_, i) => mean((c) => c.stages[i]!)),
+    stages: first.stages.map((_, i) => mean((c) => must(c.stages[i], `stage ${i}'s cycles`))),
     tx: mean((c) => c.tx),
   };
 }

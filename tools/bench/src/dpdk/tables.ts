@@ -7,6 +7,8 @@
 import type { AclRule, RoutingTable } from '@flowline/dpdk';
 import { type MatchFields, parseMac, parsePrefix, validateMatch } from '@flowline/packet';
 
+import { must } from '../must';
+
 /** An ACL rule as the bench writes it (also as JSON between processes): the API's match fields. */
 export interface TextAclRule {
   id: string;
@@ -68,7 +70,7 @@ export function benchAcl(n = 1000): TextAclRule[] {
   const rules: TextAclRule[] = [];
   for (let i = 0; i < n - 1; i++) {
     const lo = r() % 60000;
-    const proto = (['tcp', 'udp', 'tcp', 'udp', 'icmp'] as const)[r() % 5]!;
+    const proto = must((['tcp', 'udp', 'tcp', 'udp', 'icmp'] as const)[r() % 5], 'protocol');
     rules.push({
       id: `noise${i}`,
       action: r() % 3 ? 'deny' : 'permit',

@@ -10,15 +10,16 @@ import { buildPacket } from '@flowline/dpdk';
 
 export type BenchAlgorithm = 'aes-gcm-128' | 'aes-cbc-128-hmac-sha256';
 
-export interface BenchSa {
+export type BenchSa = {
   spi: number;
-  algorithm: BenchAlgorithm;
   /** AES-GCM: 16-byte key then the 4-byte salt; AES-CBC: the 16-byte key. */
   key: Buffer;
-  /** AES-CBC: the 32-byte HMAC-SHA-256 key. */
-  authKey?: Buffer;
   tunnel: { src: string; dst: string };
-}
+} & (
+  | { algorithm: 'aes-gcm-128'; authKey?: undefined }
+  /** AES-CBC: authKey is the 32-byte HMAC-SHA-256 key. */
+  | { algorithm: 'aes-cbc-128-hmac-sha256'; authKey: Buffer }
+);
 
 /** Keys for an SA of `algorithm` (random: the benchmark does not care which). */
 export function benchSa(
@@ -83,7 +84,7 @@ export function espPayload(sa: BenchSa, inner: Buffer, seq: number): Buffer {
   const c = createCipheriv('aes-128-cbc', sa.key, iv).setAutoPadding(false);
   const body = Buffer.concat([c.update(withTrailer(inner, 16)), c.final()]);
   const signed = Buffer.concat([head, iv, body]);
-  const icv = createHmac('sha256', sa.authKey!).update(signed).digest().subarray(0, 16);
+  const icv = createHmac('sha256', sa.authKey).update(signed).digest().subarray(0, 16);
   return Buffer.concat([signed, icv]);
 }
 

@@ -27,6 +27,7 @@ import type { NfCase, NfPlan } from '../nfbound/flowline-nf';
 import { FlowlineNf, TestpmdIo } from '../nfbound/peers';
 import { pcapOfFrames } from '../nfbound/trace';
 import { cpuInfo, formatCpu } from '../machine';
+import { must } from '../must';
 import { formatTable, median } from '../stats';
 
 import {
@@ -102,7 +103,11 @@ interface CaseDef {
 }
 
 /** dpdk-test-crypto-perf's cycles per buffer for each of `bytes`, encrypting with `algorithm`. */
-function cryptoAlone(algorithm: BenchAlgorithm, bytes: number[], prefix: string): number[] {
+function cryptoAlone(
+  algorithm: BenchAlgorithm,
+  bytes: number[],
+  prefix: string,
+): { bytes: number; cycles: number }[] {
   const gcm = algorithm === 'aes-gcm-128';
   const app = gcm
     ? [
@@ -134,8 +139,11 @@ function cryptoAlone(algorithm: BenchAlgorithm, bytes: number[], prefix: string)
       /^\s*\d+\s+(\d+)\s+32\s+(\d+)\s+(\d+)\s+0\s+0\s+[\d.]+\s+[\d.]+\s+([\d.]+)\s*$/gm,
     ),
   ];
-  const out = bytes.map((b) => Number(rows.find((m) => Number(m[1]) === b)?.[4] ?? NaN));
-  if (r.status !== 0 || out.some((x) => !Number.isFinite(x)))
+  const out = bytes.map((b) => ({
+    bytes: b,
+    cycles: Number(rows.find((m) => Number(m[1]) === b)?.[4] ?? NaN),
+  }));
+  if (r.status !== 0 || out.some((x) => !Number.isFinite(x.cycles)))
     throw new Error(
       `dpdk-test-crypto-perf (${algorithm}) failed (status ${r.status}): ${(r.stdout + r.stderr).slice(-1500)}`,
     );
@@ -175,7 +183,7 @@ async function main(): Promise<void> {
         const out = benchSa(algorithm, spi++, TUNNEL);
         const inb = benchSa(algorithm, spi++, TUNNEL);
         const bytes =
-          espPayload(out, ipOf(clear[0]!), 1).length -
+          espPayload(out, ipOf(must(clear[0], `clear ${wire} B frame`)), 1).length -
           8 -
           (algorithm === 'aes-gcm-128' ? 8 + 16 : 16 + 16);
         cryptoBytes.set(`${algorithm}:${wire}`, bytes);
@@ -222,12 +230,13 @@ async function main(): Promise<void> {
     // ---- the crypto alone: measured in every round, between the cases ----
     const cryptoSamples = new Map<string, number[]>();
     const measureCrypto = (algorithm: BenchAlgorithm): void => {
-      const bytes = SIZES.map(({ wire }) => cryptoBytes.get(`${algorithm}:${wire}`)!);
-      const cycles = cryptoAlone(algorithm, bytes, `${tag}-cp`);
-      bytes.forEach((b, i) => {
+      const bytes = SIZES.map(({ wire }) =>
+        must(cryptoBytes.get(`${algorithm}:${wire}`), `crypto bytes of ${algorithm} at ${wire} B`),
+      );
+      for (const { bytes: b, cycles } of cryptoAlone(algorithm, bytes, `${tag}-cp`)) {
         const k = `${algorithm}:${b}`;
-        cryptoSamples.set(k, [...(cryptoSamples.get(k) ?? []), cycles[i]!]);
-      });
+        cryptoSamples.set(k, [...(cryptoSamples.get(k) ?? []), cycles]);
+      }
     };
 
     // ---- peers ----
@@ -236,14 +245,17 @@ async function main(): Promise<void> {
       prefix: `${tag}-nf`,
       burst: 32,
       traces,
-      cases: cases.filter((c) => c.nf).map((c) => c.nf!),
+      cases: cases.flatMap((c) => (c.nf ? [c.nf] : [])),
     };
     writeFileSync(planFile, JSON.stringify(plan));
     const nf = await FlowlineNf.start(NF_ENTRY, planFile, 300_000);
     cleanups.push(() => nf.stop());
     const testpmd = new Map<string, TestpmdIo>();
     for (const c of cases.filter((x) => x.peer === 'testpmd')) {
-      const t = traces.find((x) => x.id === c.trace)!;
+      const t = must(
+        traces.find((x) => x.id === c.trace),
+        `trace ${c.trace} of case ${c.id}`,
+      );
       const tp = await TestpmdIo.start({
         prefix: `${tag}-${c.id}`,
         pcap: t.file,
@@ -256,31 +268,33 @@ async function main(): Promise<void> {
     }
 
     // ---- rounds ----
-    const samples = new Map<string, { mpps: number; busy?: number; stage?: number }[]>(
-      cases.map((c) => [c.id, []]),
-    );
-    const measure = async (c: CaseDef): Promise<void> => {
+    type Sample = { mpps: number; busy?: number; stage?: number };
+    const samples = new Map<string, Sample[]>(cases.map((c) => [c.id, []]));
+    const samplesOf = (id: string): Sample[] => must(samples.get(id), `samples of case ${id}`);
+    const measure = async (c: CaseDef): Promise<Sample> => {
       if (c.peer === 'testpmd') {
-        const mpps = await testpmd.get(c.id)!.measure(o.warmupMs, o.windowMs);
-        samples.get(c.id)!.push({ mpps });
-        return;
+        const tp = must(testpmd.get(c.id), `testpmd io of case ${c.id}`);
+        return { mpps: await tp.measure(o.warmupMs, o.windowMs) };
       }
       const { a, b } = await nf.measure(c.id, o.warmupMs, o.windowMs);
       const pkts = b.rx - a.rx;
       const sampled = b.sampled - a.sampled;
-      samples.get(c.id)!.push({
+      const stage = (x: typeof a): number => must(x.stages[0], `ESP stage cycles of case ${c.id}`);
+      return {
         mpps: (b.portRx - a.portRx) / (b.t - a.t),
         ...(pkts > 0 ? { busy: (b.busy - a.busy) / pkts } : {}),
-        ...(sampled > 0 ? { stage: (b.stages[0]! - a.stages[0]!) / sampled } : {}),
-      });
+        ...(sampled > 0 ? { stage: (stage(b) - stage(a)) / sampled } : {}),
+      };
     };
     for (let r = 0; r < o.rounds; r++) {
       // each round in another order, so that no case always follows the same one
-      const order = cases.map((c, i) => cases[(i + r * 3) % cases.length]!);
+      const k = (r * 3) % cases.length;
+      const order = [...cases.slice(k), ...cases.slice(0, k)];
       const line: string[] = [];
       for (const c of order) {
-        await measure(c);
-        line.push(`${c.id} ${samples.get(c.id)!.at(-1)!.mpps.toFixed(2)}`);
+        const s = await measure(c);
+        samplesOf(c.id).push(s);
+        line.push(`${c.id} ${s.mpps.toFixed(2)}`);
       }
       for (const algorithm of r % 2 ? [...ALGORITHMS].reverse() : ALGORITHMS)
         measureCrypto(algorithm);
@@ -337,17 +351,20 @@ async function main(): Promise<void> {
       ],
     ];
     const results = cases.map((c) => {
-      const s = samples.get(c.id)!;
+      const s = samplesOf(c.id);
       const mpps = median(s.map((x) => x.mpps));
-      const busy = s.every((x) => x.busy !== undefined) ? median(s.map((x) => x.busy!)) : undefined;
-      const stage = s.every((x) => x.stage !== undefined)
-        ? median(s.map((x) => x.stage!))
-        : undefined;
+      // a median only when every round has the figure
+      const medianOfAll = (xs: (number | undefined)[]): number | undefined => {
+        const known = xs.filter((x): x is number => x !== undefined);
+        return known.length === xs.length ? median(known) : undefined;
+      };
+      const busy = medianOfAll(s.map((x) => x.busy));
+      const stage = medianOfAll(s.map((x) => x.stage));
       const cryptoRounds = c.crypto
         ? cryptoSamples.get(`${c.crypto.algorithm}:${c.crypto.bytes}`)
         : undefined;
       const crypto = cryptoRounds ? median(cryptoRounds) : undefined;
-      const floor = c.floor ? median(samples.get(c.floor)!.map((x) => x.mpps)) : undefined;
+      const floor = c.floor ? median(samplesOf(c.floor).map((x) => x.mpps)) : undefined;
       const cyc = busy ?? (mpps > 0 ? hz / (mpps * 1e6) : undefined);
       return {
         id: c.id,

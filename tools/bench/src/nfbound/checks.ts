@@ -3,6 +3,8 @@
  * per-rule and per-route hits, and for conntrack + ACL the hits the ACL sees once the flows it
  * permitted are tracked. The benchmark fails a case whose counters differ.
  */
+import { must } from '../must';
+
 import { compareHits, hitsOver, markSeen, type HitMismatch } from './trace';
 
 /** A stretch of the endless replay a case processed: packets [from, from + count). */
@@ -42,17 +44,17 @@ export function expectedCtAclHits(
   const firsts = new Float64Array(bins);
   let flows = 0;
   let deniedFlows = 0;
-  for (let i = 0; i < expect.length; i++) {
-    if (!seen[i] || expect[i]! < 0) continue;
-    if (permits[expect[i]!]) {
-      firsts[expect[i]!]!++;
+  expect.forEach((e, i) => {
+    if (!seen[i] || e < 0) return;
+    if (permits[e]) {
+      // permits[e] is set only for e < bins: firsts[e] is a number
+      firsts[e] = (firsts[e] ?? 0) + 1;
       flows++;
     } else {
       deniedFlows++;
     }
-  }
-  const hits = new Float64Array(bins);
-  for (let b = 0; b < bins; b++) hits[b] = permits[b] ? firsts[b]! : all[b]!;
+  });
+  const hits = all.map((a, b) => (permits[b] ? must(firsts[b], `first packets of bin ${b}`) : a));
   return { hits, flows, deniedFlows };
 }
 
@@ -68,6 +70,6 @@ export interface HitCheck {
 export function checkHits(expected: ArrayLike<number>, actual: ArrayLike<number>): HitCheck {
   const { mismatches, count } = compareHits(expected, actual);
   let binsHit = 0;
-  for (let i = 0; i < actual.length; i++) if (actual[i]! > 0) binsHit++;
+  for (let i = 0; i < actual.length; i++) if ((actual[i] ?? 0) > 0) binsHit++;
   return { ok: count === 0, bins: expected.length, binsHit, mismatched: count, first: mismatches };
 }

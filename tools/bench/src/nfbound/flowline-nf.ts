@@ -26,6 +26,7 @@ import {
 import { parseMac, validateMatch } from '@flowline/packet';
 
 import { parseAcl, parseRoutes, type TextAclRule, type TextRoutingTable } from '../dpdk/tables';
+import { must } from '../must';
 
 import { benchRules, toAclRules } from './rules';
 
@@ -112,7 +113,9 @@ function benchPolicies(n: number, spi: number): EspPolicy[] {
 const reply = (o: unknown): void => void process.stdout.write(`@@${JSON.stringify(o)}\n`);
 
 async function main(): Promise<void> {
-  const plan = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as NfPlan;
+  const plan = JSON.parse(
+    readFileSync(must(process.argv[2], 'plan file argument'), 'utf8'),
+  ) as NfPlan;
   const eal = initEal({
     filePrefix: plan.prefix,
     lcores: [0, 1],
@@ -134,8 +137,11 @@ async function main(): Promise<void> {
   const out = Port.open('net_null_out,no-rx=1', outPool);
   const l2 = (from: Port): StageSpec => ({ kind: 'l2fwd', forward: [{ from, to: out }] });
   const cases = new Map<string, Running>();
+  /** each case's trace port */
+  const portOf = new Map<string, Port>();
   for (const c of plan.cases) {
-    const { port, pool } = ports.get(c.trace)!;
+    const { port, pool } = must(ports.get(c.trace), `trace ${c.trace} of case ${c.id}`);
+    portOf.set(c.id, port);
     if (c.kind === 'js') {
       const fwd: JsForwarder = createJsForwarder({
         rx: port,
@@ -253,11 +259,14 @@ async function main(): Promise<void> {
       }),
     });
   }
-  const traceOf = new Map(plan.cases.map((c) => [c.id, c.trace]));
-  const portRx = (id: string): number => ports.get(traceOf.get(id)!)!.port.stats().rxPackets;
+  const portRx = (id: string): number =>
+    must(portOf.get(id), `trace port of case ${id}`).stats().rxPackets;
   const from = new Map<string, number>();
   const hz = [...cases.values()].map((c) => c.sample()).find((x) => x.hz > 0)?.hz ?? 0;
-  reply({ ready: true, tscHz: hz });
+  // before any case runs (lcore 1 idle): what each cache line two polling cores hand each other
+  // costs on this machine
+  const roundTrip = eal.lcoreRoundTrip(1);
+  reply({ ready: true, tscHz: hz, lcoreRoundTripCycles: roundTrip.cycles });
 
   const rl = createInterface({ input: process.stdin });
   for await (const line of rl) {
@@ -265,20 +274,23 @@ async function main(): Promise<void> {
     try {
       const c = m.id !== undefined ? cases.get(m.id) : undefined;
       if (m.id !== undefined && !c && m.cmd !== 'aclbuild') throw new Error(`no case ${m.id}`);
+      // start, sample, stop and report name a case
+      const id = (): string => must(m.id, `case id in ${m.cmd}`);
+      const run = (): Running => must(c, `case id in ${m.cmd}`);
       if (m.cmd === 'start') {
-        from.set(m.id!, portRx(m.id!));
-        c!.start();
+        from.set(id(), portRx(id()));
+        run().start();
         reply({ ok: true });
       } else if (m.cmd === 'sample') {
         const t = Number(process.hrtime.bigint()) / 1e3;
-        reply({ ok: true, sample: { t, portRx: portRx(m.id!), ...c!.sample() } });
+        reply({ ok: true, sample: { t, portRx: portRx(id()), ...run().sample() } });
       } else if (m.cmd === 'stop') {
-        await c!.stop();
-        const a = from.get(m.id!)!;
-        reply({ ok: true, window: { from: a, count: portRx(m.id!) - a } });
+        await run().stop();
+        const a = must(from.get(id()), `start of case ${id()}`);
+        reply({ ok: true, window: { from: a, count: portRx(id()) - a } });
       } else if (m.cmd === 'report') {
         const stats = Object.fromEntries([...ports].map(([k, v]) => [k, v.port.stats()]));
-        reply({ ok: true, report: c!.report(), ports: stats, out: out.stats() });
+        reply({ ok: true, report: run().report(), ports: stats, out: out.stats() });
       } else if (m.cmd === 'aclbuild') {
         // rte_acl build time and hugepage memory for n rules, on a pipeline that never runs
         const n = Number(m.id);

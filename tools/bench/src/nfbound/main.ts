@@ -24,11 +24,12 @@ import * as path from 'node:path';
 import { positiveInt, windowFlag } from '../args';
 import type { VirtioRing } from '../dpdk/nf';
 import { cpuInfo } from '../machine';
+import { must } from '../must';
 import { median, withExtraCycles } from '../stats';
 import { expectedCtAclHits, expectedHits, checkHits, type HitCheck, type Window } from './checks';
 import type { NfCase, NfPlan } from './flowline-nf';
 import { FlowlineNf, KernelPeer, OvsPeer, TestpmdIo } from './peers';
-import { abComparison, renderReport, type CaseResult, type Report } from './report';
+import { abComparison, lcoreRoundTrip, renderReport, type CaseResult, type Report } from './report';
 import {
   BROAD_RULES,
   aclFlows,
@@ -91,7 +92,7 @@ function parseArgs(argv: string[]): Options {
     sessions: 0, // one a round unless --sessions says
   };
   for (let i = 0; i < argv.length; i++) {
-    const [k, v] = [argv[i]!, argv[i + 1]];
+    const [k, v] = [argv[i] ?? '', argv[i + 1]];
     const num = (): number => positiveInt(k, argv[++i]);
     if (windowFlag(o, k, v)) i++;
     else if (k === '--flows') o.flows = num();
@@ -199,6 +200,8 @@ async function main(): Promise<void> {
       writePcap(file, flows);
       traces.set(id, { file, flows });
     };
+    const traceOf = (id: string): { file: string; flows: Flows } =>
+      must(traces.get(id), `trace ${id}`);
     trace('acl1k', aclFlows(acl1k, o.flows));
     trace('acl10k', aclFlows(acl10k, o.flows, 0xf11));
     const r6 = benchRoutes6(o.flows, 0);
@@ -413,13 +416,15 @@ async function main(): Promise<void> {
     // rounds (a second NF process: one addon per process), so that two builds are compared on
     // the same machine phase rather than across runs
     if (o.abAddon)
-      for (const c of cases.filter((x) => x.peer === 'flowline' && x.nf)) {
+      for (const [c, nf] of cases.flatMap((x) =>
+        x.peer === 'flowline' && x.nf ? [[x, x.nf] as const] : [],
+      )) {
         const id = `${c.id}-b`;
         cases.push({
           ...c,
           id,
           label: `${c.label} [B: ${path.basename(path.dirname(o.abAddon))}/${path.basename(o.abAddon)}]`,
-          nf: { ...c.nf!, id },
+          nf: { ...nf, id },
           addonB: true,
         });
       }
@@ -427,6 +432,8 @@ async function main(): Promise<void> {
     const windows = new Map<string, Window[]>(cases.map((c) => [c.id, []]));
     const checks: Record<string, Record<string, unknown>> = {};
     let tscHz = 0;
+    // each Flowline NF process's measure of a cache line's round trip between its two lcores
+    const roundTrips: number[] = [];
     const phaseErrors: string[] = [];
     const ovsInfo: Record<string, Record<string, unknown>> = {};
     let aclBuild: { rules: number; buildMs: number; heapBytes: number }[] = [];
@@ -442,10 +449,10 @@ async function main(): Promise<void> {
           burst: o.burst,
           traces: usedTraces.map((id) => ({
             id,
-            file: traces.get(id)!.file,
-            length: traces.get(id)!.flows.length,
+            file: traceOf(id).file,
+            length: traceOf(id).flows.length,
           })),
-          cases: pc.filter((c) => c.nf && !c.addonB).map((c) => c.nf!),
+          cases: pc.flatMap((c) => (c.nf && !c.addonB ? [c.nf] : [])),
           ...(o.eal ? { eal: o.eal } : {}),
         };
         // Phase A's rounds run in sessions, each with a fresh Flowline NF (and B build) and testpmd
@@ -454,7 +461,10 @@ async function main(): Promise<void> {
         // case.
         // Phase B builds a 1M-route table and a 1M-flow trace per process: one session.
         const sessions = phase === 'A' ? o.sessions : 1;
-        const tpCase = pc.find((c) => c.peer === 'testpmd')!;
+        const tpCase = must(
+          pc.find((c) => c.peer === 'testpmd'),
+          `testpmd io case of phase ${phase}`,
+        );
         // the current session's processes
         const cur: { nf?: FlowlineNf; nfB?: FlowlineNf; tp?: TestpmdIo } = {};
         const openSession = async (k: number): Promise<void> => {
@@ -469,7 +479,7 @@ async function main(): Promise<void> {
             const planB: NfPlan = {
               ...plan,
               prefix: `${tag}-nf${phase}b${suffix}`,
-              cases: pc.filter((c) => c.addonB).map((c) => c.nf!),
+              cases: pc.filter((c) => c.addonB).map((c) => must(c.nf, `NF of case ${c.id}`)),
             };
             cur.nfB = await FlowlineNf.start(
               NF_ENTRY,
@@ -479,13 +489,17 @@ async function main(): Promise<void> {
             );
           }
           tscHz = cur.nf.tscHz || tscHz;
+          if (cur.nf.lcoreRoundTripCycles !== undefined)
+            roundTrips.push(cur.nf.lcoreRoundTripCycles);
           cur.tp = await TestpmdIo.start({
             prefix: `${tag}-tp${phase}${suffix}`,
-            pcap: traces.get(tpCase.trace)!.file,
-            length: traces.get(tpCase.trace)!.flows.length,
+            pcap: traceOf(tpCase.trace).file,
+            length: traceOf(tpCase.trace).flows.length,
             burst: o.burst,
           });
         };
+        const windowsOf = (c: CaseDef): Window[] =>
+          must(windows.get(c.id), `windows of case ${c.id}`);
         // the session's Flowline counters, checked against its own windows, then its processes
         // stopped (cleanups stop whichever are current when a phase fails)
         const sessionChecks = new Map<string, Record<string, unknown>[]>();
@@ -494,10 +508,13 @@ async function main(): Promise<void> {
             const rep = (await nfOf(c).command('report', c.id)).report as Record<string, unknown>;
             const list = sessionChecks.get(c.id) ?? [];
             list.push(
-              checkFlowline(c, rep, windows.get(c.id)!, traces.get(c.trace)!.flows, {
-                acl1k,
-                acl10k,
-              }),
+              checkFlowline(
+                must(c.nf, `NF of case ${c.id}`),
+                rep,
+                windowsOf(c),
+                traceOf(c.trace).flows,
+                { acl1k, acl10k },
+              ),
             );
             sessionChecks.set(c.id, list);
             windows.set(c.id, []);
@@ -530,13 +547,13 @@ async function main(): Promise<void> {
           const ovs = await OvsPeer.start({
             runDir: path.join(dir, `ovs-${name}`),
             prefix: `${tag}-ovs${name}`,
-            trace: { name, file: traces.get(name)!.file },
+            trace: { name, file: traceOf(name).file },
             // OVS asks for 262,144 mbufs (MTU 1500) and halves that until it fits: 131,072 of
             // them hold the trace (the net_pcap replay keeps it in the pool) with room to spare
             socketMemMb: 512,
           });
           cleanups.push(() => ovs.stop());
-          const out = `output:${ovs.ofport.get('out')!}`;
+          const out = `output:${must(ovs.ofport.get('out'), `out port of OVS ${name}`)}`;
           const ofs = [
             'table=0,priority=0 actions=drop',
             ...(name === 'acl1k'
@@ -569,14 +586,19 @@ async function main(): Promise<void> {
           const k = await KernelPeer.start({
             name: c.id.replace('kernel-', '').slice(0, 6),
             prefix: `${tag}-k${c.id}`,
-            pcap: traces.get(c.trace)!.file,
-            length: traces.get(c.trace)!.flows.length,
+            pcap: traceOf(c.trace).file,
+            length: traceOf(c.trace).flows.length,
             burst: o.burst,
             ...(c.nft ? { nft: c.nft } : {}),
           });
           cleanups.push(() => k.stop());
           kernelOf.set(c.id, k);
         }
+        const kernelFor = (c: CaseDef): KernelPeer =>
+          must(kernelOf.get(c.id), `kernel peer of case ${c.id}`);
+        const ovsFor = (c: CaseDef): OvsPeer => must(ovsOf.get(c.trace), `OVS of trace ${c.trace}`);
+        const actionsFor = (c: CaseDef): string =>
+          must(c.ovsActions, `OpenFlow actions of case ${c.id}`);
         if (phase === 'A' && o.aclBuild.length) {
           for (const n of o.aclBuild) {
             log(`  rte_acl build: ${fmt(n)} rules`);
@@ -592,7 +614,7 @@ async function main(): Promise<void> {
         const measure = async (c: CaseDef): Promise<Sample> => {
           if (c.peer === 'flowline') {
             const { a, b, window: w } = await nfOf(c).measure(c.id, o.warmupMs, o.windowMs);
-            windows.get(c.id)!.push(w);
+            windowsOf(c).push(w);
             const pkts = b.rx - a.rx;
             const sampled = b.sampled - a.sampled;
             const per = (x: number, y: number): number => (sampled > 0 ? (y - x) / sampled : 0);
@@ -604,7 +626,9 @@ async function main(): Promise<void> {
                     rx: per(a.rxCycles, b.rxCycles),
                     parse: per(a.parse, b.parse),
                     tx: per(a.tx, b.tx),
-                    stages: b.stages.map((s, i) => per(a.stages[i]!, s)),
+                    stages: b.stages.map((s, i) =>
+                      per(must(a.stages[i], `stage ${i} cycles of case ${c.id}`), s),
+                    ),
                   }
                 : {}),
             };
@@ -612,7 +636,7 @@ async function main(): Promise<void> {
           if (c.peer === 'testpmd')
             return { mpps: await running(cur.tp, 'testpmd io').measure(o.warmupMs, o.windowMs) };
           if (c.peer === 'kernel') {
-            const k = kernelOf.get(c.id)!;
+            const k = kernelFor(c);
             await k.startFwd();
             await sleep(o.warmupMs);
             const a = await k.sample();
@@ -621,10 +645,10 @@ async function main(): Promise<void> {
             await k.stopFwd();
             return { mpps: (b.rx - a.rx) / (b.t - a.t) };
           }
-          const ovs = ovsOf.get(c.trace)!;
+          const ovs = ovsFor(c);
           ovs.resume();
           try {
-            await ovs.select(c.trace, c.ovsActions!);
+            await ovs.select(c.trace, actionsFor(c));
             await sleep(o.warmupMs);
             const a = await ovs.sample(c.trace);
             await sleep(o.windowMs);
@@ -638,9 +662,9 @@ async function main(): Promise<void> {
         // OVS installs a megaflow per new flow mask on the slow path (upcalls): run each OVS case
         // until its rate settles before the rounds, so that rounds measure the steady state
         for (const c of pc.filter((x) => x.peer === 'ovs')) {
-          const ovs = ovsOf.get(c.trace)!;
+          const ovs = ovsFor(c);
           ovs.resume();
-          await ovs.select(c.trace, c.ovsActions!);
+          await ovs.select(c.trace, actionsFor(c));
           // warm until a whole second passes without an upcall (every megaflow is in place and
           // OVS's dynamic flow limit has grown to hold them), at most 90 s
           const end = Date.now() + 90_000;
@@ -687,11 +711,12 @@ async function main(): Promise<void> {
             await openSession(k);
           }
           // rotate the order each round so that a drifting machine favours no case
-          const order = pc.map((_, i) => pc[(i + r) % pc.length]!);
+          const shift = r % pc.length;
+          const order = [...pc.slice(shift), ...pc.slice(0, shift)];
           const line: string[] = [];
           for (const c of order) {
             const s = await measure(c);
-            samples.get(c.id)!.push(s);
+            must(samples.get(c.id), `samples of case ${c.id}`).push(s);
             line.push(`${c.id} ${s.mpps.toFixed(2)}`);
           }
           log(`  round ${r + 1}/${o.rounds}: ${line.join(' | ')}`);
@@ -709,17 +734,17 @@ async function main(): Promise<void> {
           if (c.peer === 'flowline') {
             checks[c.id] = mergeSessionChecks(sessionChecks.get(c.id) ?? []);
           } else if (c.peer === 'kernel') {
-            const k = kernelOf.get(c.id)!;
+            const k = kernelFor(c);
             const totals = await k.sample();
             checks[c.id] = {
               received: totals.rx,
               forwarded: totals.forwarded,
               droppedOnReceive: totals.rxDropped,
-              ...(c.nft ? nftChecks(await k.ruleset(), acl1k, traces.get(c.trace)!.flows) : {}),
+              ...(c.nft ? nftChecks(await k.ruleset(), acl1k, traceOf(c.trace).flows) : {}),
             };
           } else if (c.peer === 'ovs') {
-            const ovs = ovsOf.get(c.trace)!;
-            const flows = traces.get(c.trace)!.flows;
+            const ovs = ovsFor(c);
+            const flows = traceOf(c.trace).flows;
             if (c.id === 'ovs-ct') {
               const byPrio = await ovs.hitsByPriority(3);
               const total = [...byPrio.values()].reduce((x, y) => x + y, 0);
@@ -772,6 +797,7 @@ async function main(): Promise<void> {
     }
 
     const report = summarize(o, cases, samples, checks, tscHz, aclBuild, vhost, t0);
+    report.lcoreRoundTrip = lcoreRoundTrip(roundTrips, tscHz);
     report.failures.push(...phaseErrors);
     mkdirSync(o.out, { recursive: true });
     const { table, svg } = renderReport(report);
@@ -801,6 +827,7 @@ function nftChecks(
   flows: Flows,
 ): Record<string, unknown> {
   type Counter = { counter?: { packets: number } };
+  type Rule = { chain: string; expr: Record<string, unknown>[] };
   const items = (ruleset as { nftables: Record<string, unknown>[] }).nftables;
   const map = items.find((x) => x.map)?.map as
     { elem?: [{ elem: { val: { concat: unknown[] } } & Counter }, unknown][] } | undefined;
@@ -814,20 +841,20 @@ function nftChecks(
     if (i !== undefined) actual[i] = e.elem.counter?.packets ?? 0;
   }
   const chain = items
-    .map((x) => x.rule as { chain: string; expr: Record<string, unknown>[] } | undefined)
-    .filter((r) => r?.chain === 'acl_forward');
+    .map((x) => x.rule as Rule | undefined)
+    .filter((r): r is Rule => r?.chain === 'acl_forward');
   const counted = (r: { expr: Record<string, unknown>[] }): number =>
     (r.expr.find((e) => e.counter)?.counter as { packets: number } | undefined)?.packets ?? 0;
   const isCt = (r: { expr: Record<string, unknown>[] }): boolean =>
     JSON.stringify(r.expr).includes('"mark"');
-  const aclRules = chain.filter((r) => r && !isCt(r) && r.expr.some((e) => e.counter));
+  const aclRules = chain.filter((r) => !isCt(r) && r.expr.some((e) => e.counter));
   // the broad rules, then the default's counter drop
-  aclRules.forEach((r, j) => (actual[rules.length - BROAD_RULES + j] = counted(r!)));
-  const established = chain.filter((r) => r && isCt(r)).reduce((a, r) => a + counted(r!), 0);
+  aclRules.forEach((r, j) => (actual[rules.length - BROAD_RULES + j] = counted(r)));
+  const established = chain.filter((r) => isCt(r)).reduce((a, r) => a + counted(r), 0);
   const lap = expectedHits(flows.expect, rules.length + 1, [{ from: 0, count: flows.length }]);
   // behind conntrack a permitted flow meets the ACL once and a denied one every time, so the
   // shares differ from the trace's by design: only whether every rule was reached is reported
-  if (chain.some((r) => r && isCt(r)))
+  if (chain.some((r) => isCt(r)))
     return {
       rulesUnhit: actual.slice(0, rules.length).filter((n) => n === 0).length,
       established,
@@ -853,7 +880,7 @@ function checkShares(lap: Float64Array, actual: number[]): Record<string, unknow
 }
 
 function checkFlowline(
-  c: CaseDef,
+  nf: NfCase,
   rep: Record<string, unknown>,
   ws: Window[],
   flows: Flows,
@@ -861,7 +888,7 @@ function checkFlowline(
 ): Record<string, unknown> {
   const processed = ws.reduce((x, w) => x + w.count, 0);
   const out: Record<string, unknown> = { processed };
-  if (c.nf!.kind === 'js') {
+  if (nf.kind === 'js') {
     const j = rep as { forwarded: number; dropped: number };
     out.lost = processed - j.forwarded;
     out.ok = j.forwarded === processed && j.dropped === 0;
@@ -881,10 +908,10 @@ function checkFlowline(
   out.droppedByRules = byRule;
   out.lost = counters.rx - counters.tx - byRule;
   let hits: HitCheck | undefined;
-  if (c.nf!.kind === 'acl' || c.nf!.kind === 'ct') {
-    const rules = c.nf!.rulesFile.endsWith('acl10k.json') ? t.acl10k : t.acl1k;
+  if (nf.kind === 'acl' || nf.kind === 'ct') {
+    const rules = nf.rulesFile.endsWith('acl10k.json') ? t.acl10k : t.acl1k;
     const actual = rep.aclHits as number[];
-    if (c.nf!.kind === 'acl') {
+    if (nf.kind === 'acl') {
       hits = checkHits(expectedHits(flows.expect, rules.length + 1, ws), actual);
     } else {
       const permits = [...rules.map((x) => x.action === 'permit'), false];
@@ -906,7 +933,7 @@ function checkFlowline(
         ct.denied === e.deniedFlows &&
         ct.deniedEvicted === 0;
     }
-  } else if (c.nf!.kind === 'lpm') {
+  } else if (nf.kind === 'lpm') {
     const actual = rep.routeHits as number[];
     hits = checkHits(expectedHits(flows.expect, actual.length, ws), actual);
   }
@@ -932,19 +959,24 @@ function summarize(
   const results: CaseResult[] = [];
   const failures: string[] = [];
   const ratioTo = (id: string, other: string | undefined): number[] | undefined => {
-    if (!other || !samples.get(other)?.length) return undefined;
-    const a = samples.get(id)!;
-    const b = samples.get(other)!;
+    const b = other ? samples.get(other) : undefined;
+    if (!b?.length) return undefined;
+    const a = must(samples.get(id), `samples of case ${id}`);
     return a.map((s, i) => s.mpps / (b[i]?.mpps ?? NaN)).filter((x) => Number.isFinite(x));
   };
   for (const c of cases) {
-    const s = samples.get(c.id)!;
-    if (!s.length) continue;
+    const s = must(samples.get(c.id), `samples of case ${c.id}`);
+    const [first] = s;
+    if (!first) continue;
     const mpps = median(s.map((x) => x.mpps));
     const med = (f: (x: Sample) => number | undefined): number | undefined => {
       const v = s.map(f).filter((x): x is number => x !== undefined);
       return v.length ? median(v) : undefined;
     };
+    const busy = med((x) => x.busy);
+    // a sample with busy cycles has every part of them (measure)
+    const part = (f: (x: Sample) => number | undefined, what: string): number =>
+      must(med(f), `${what} cycles of case ${c.id}`);
     const floorR = ratioTo(c.id, c.floor);
     const ovsR = ratioTo(c.id, c.ovs);
     const kernelR = ratioTo(c.id, c.kernel);
@@ -957,14 +989,14 @@ function summarize(
       mppsMin: Math.min(...s.map((x) => x.mpps)),
       mppsMax: Math.max(...s.map((x) => x.mpps)),
       cyclesPerPacket: tscHz ? tscHz / (mpps * 1e6) : 0,
-      ...(med((x) => x.busy) !== undefined
+      ...(busy !== undefined
         ? {
             busyCycles: {
-              total: med((x) => x.busy)!,
-              source: med((x) => x.rx)!,
-              parse: med((x) => x.parse)!,
-              tx: med((x) => x.tx)!,
-              stages: (s[0]!.stages ?? []).map((_, i) => med((x) => x.stages?.[i])!),
+              total: busy,
+              source: part((x) => x.rx, 'rx'),
+              parse: part((x) => x.parse, 'parse'),
+              tx: part((x) => x.tx, 'tx'),
+              stages: (first.stages ?? []).map((_, i) => part((x) => x.stages?.[i], `stage ${i}`)),
             },
           }
         : {}),
@@ -976,14 +1008,15 @@ function summarize(
       samples: s.map((x) => x.mpps),
     };
     const met: string[] = [];
-    if (c.target?.floor !== undefined) met.push(r.floorRatio! >= c.target.floor ? 'yes' : 'NO');
+    if (c.target?.floor !== undefined)
+      met.push(r.floorRatio !== undefined && r.floorRatio >= c.target.floor ? 'yes' : 'NO');
     if (c.target?.ovs !== undefined && r.ovsRatio !== undefined)
       met.push(r.ovsRatio >= c.target.ovs ? 'yes' : 'NO');
     if (c.target?.mpps !== undefined) met.push(mpps >= c.target.mpps ? 'yes' : 'NO');
     r.met = met.length ? met.every((m) => m === 'yes') : undefined;
-    if (checks[c.id] && checks[c.id]!.ok === false)
-      failures.push(`${c.id}: counters do not match the trace`);
-    if (checks[c.id]?.hits && (checks[c.id]!.hits as HitCheck).ok === false)
+    const check = checks[c.id];
+    if (check?.ok === false) failures.push(`${c.id}: counters do not match the trace`);
+    if ((check?.hits as HitCheck | undefined)?.ok === false)
       failures.push(`${c.id}: per-rule/route hits do not match the trace`);
     results.push(r);
   }
@@ -993,7 +1026,7 @@ function summarize(
   let sensitivity: Report['sensitivity'];
   if (base.length && burn.length && tscHz) {
     const ratios = burn.map((b, i) => {
-      const expected = withExtraCycles(base[i]!.mpps, o.burnCycles, tscHz);
+      const expected = withExtraCycles(must(base[i], `burn0 round ${i}`).mpps, o.burnCycles, tscHz);
       return b.mpps / expected;
     });
     const m = median(ratios);
@@ -1011,12 +1044,12 @@ function summarize(
     if (!ok) failures.push(sensitivity.note);
   }
   // --ab-addon: each case against itself with the other build, the median of per-round ratios
-  const abCompare = cases
-    .filter((c) => c.addonB && samples.get(c.id)?.length)
-    .map((c) => {
-      const aId = c.id.slice(0, -2);
-      return abComparison(aId, o.abAddon!, samples.get(aId) ?? [], samples.get(c.id)!);
-    });
+  const abCompare = cases.flatMap((c) => {
+    const b = samples.get(c.id);
+    if (!c.addonB || !b?.length || !o.abAddon) return [];
+    const aId = c.id.slice(0, -2);
+    return [abComparison(aId, o.abAddon, samples.get(aId) ?? [], b)];
+  });
   return {
     benchmark: 'flowline-nf-bound',
     date: new Date().toISOString(),

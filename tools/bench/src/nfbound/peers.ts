@@ -10,17 +10,19 @@
  *   is chosen by which trace port is up (an admin-down DPDK port is not polled) and by the
  *   table-0 flow of that port; live counters from `ovs-ofctl dump-ports`.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcessByStdio } from 'node:child_process';
 import { promisify } from 'node:util';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
 
 import { startOvsDpdk, type OvsDpdk } from '@flowline/ovs';
 import { createLogger } from '@flowline/telemetry';
 
 import type { NfPlan, NfSample } from './flowline-nf';
 import { Testpmd } from '../dpdk/testpmd';
+import { must } from '../must';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -29,9 +31,11 @@ export class FlowlineNf {
   private log = '';
   private exited: Promise<number | null>;
   tscHz = 0;
+  /** a cache line's round trip between the NF's two lcores, measured at start (TSC cycles) */
+  lcoreRoundTripCycles: number | undefined;
 
-  private constructor(private readonly child: ChildProcess) {
-    createInterface({ input: child.stdout! }).on('line', (l) => {
+  private constructor(private readonly child: ChildProcessByStdio<Writable, Readable, Readable>) {
+    createInterface({ input: child.stdout }).on('line', (l) => {
       if (l.startsWith('@@'))
         this.waiting.shift()?.(JSON.parse(l.slice(2)) as Record<string, unknown>);
       else this.log += `${l}\n`;
@@ -54,6 +58,8 @@ export class FlowlineNf {
     const nf = new FlowlineNf(child);
     const ready = await nf.next(timeoutMs);
     nf.tscHz = Number(ready.tscHz);
+    if (typeof ready.lcoreRoundTripCycles === 'number')
+      nf.lcoreRoundTripCycles = ready.lcoreRoundTripCycles;
     return nf;
   }
 
@@ -78,7 +84,7 @@ export class FlowlineNf {
 
   async command(cmd: string, id?: string, timeoutMs = 30_000): Promise<Record<string, unknown>> {
     const p = this.next(timeoutMs);
-    this.child.stdin!.write(`${JSON.stringify({ cmd, id })}\n`);
+    this.child.stdin.write(`${JSON.stringify({ cmd, id })}\n`);
     return p;
   }
 
@@ -250,9 +256,8 @@ export class OvsPeer {
     return this.ovs.vswitchdLog;
   }
 
-  ofctl(...args: string[]): Promise<string> {
-    const [cmd, ...rest] = args;
-    return promisify(execFile)('ovs-ofctl', ['-O', 'OpenFlow14', cmd!, this.mgmt, ...rest], {
+  ofctl(cmd: string, ...rest: string[]): Promise<string> {
+    return promisify(execFile)('ovs-ofctl', ['-O', 'OpenFlow14', cmd, this.mgmt, ...rest], {
       timeout: 120_000,
       maxBuffer: 1 << 28,
     }).then((r) => r.stdout);
@@ -329,7 +334,7 @@ const run = (cmd: string, args: string[], input?: string): Promise<string> =>
     const child = execFile(cmd, args, { timeout: 60_000, maxBuffer: 1 << 26 }, (e, out, err) =>
       e ? reject(new Error(`${cmd} ${args.join(' ')}: ${err || e.message}`)) : resolve(out),
     );
-    if (input !== undefined) child.stdin!.end(input);
+    if (input !== undefined) must(child.stdin, `${cmd}'s stdin`).end(input);
   });
 
 /**

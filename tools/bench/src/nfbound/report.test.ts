@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { abComparison, renderReport, type Report } from './report';
+import { abComparison, lcoreRoundTrip, renderReport, type Report } from './report';
 import type { PhaseGateSummary } from '../dpdk/headroom';
 
 const base: Report = {
@@ -147,5 +147,16 @@ describe('report: the processor', () => {
       'processor: Intel(R) Xeon(R) Processor (family 6 model 167 stepping 1), 2 CPUs, L2 2048K (CPUs 0)',
     );
     expect(renderReport(base).table).not.toContain('processor:');
+  });
+
+  it("gives a cache line's round trip between the NF's lcores, the median over its processes", () => {
+    const rt = lcoreRoundTrip([998, 943, 962], 2.1e9);
+    expect(rt).toEqual({ cycles: 962, min: 943, max: 998, ns: 962 / 2.1, processes: 3 });
+    expect(renderReport({ ...base, lcoreRoundTrip: rt }).table.split('\n')).toContain(
+      "core to core: a cache line's round trip between the NF's two lcores took 962 cycles (458 ns; median of 3 NF processes, 943..998)",
+    );
+    expect(lcoreRoundTrip([], 2.1e9)).toBeUndefined();
+    expect(lcoreRoundTrip([950], 0)).toBeUndefined();
+    expect(renderReport(base).table).not.toContain('core to core');
   });
 });

@@ -6,6 +6,7 @@ import {
   compare,
   formatInterval,
   formatTable,
+  median,
   type Comparison,
   type MedianInterval,
 } from '../stats';
@@ -70,6 +71,33 @@ export interface Report {
   failures: string[];
   /** --ab-addon: per case, this build (candidate) against the other build (reference) */
   abCompare?: (Comparison & { case: string; addonB: string })[];
+  /** a cache line's round trip between the NF's two lcores, over the run's NF processes */
+  lcoreRoundTrip?: LcoreRoundTrip;
+}
+
+export interface LcoreRoundTrip {
+  /** TSC cycles: the median over the processes, and their least and greatest */
+  cycles: number;
+  min: number;
+  max: number;
+  ns: number;
+  processes: number;
+}
+
+/** The run's round-trip figure from each NF process's measure (none: undefined). */
+export function lcoreRoundTrip(
+  cycles: readonly number[],
+  tscHz: number,
+): LcoreRoundTrip | undefined {
+  if (!cycles.length || !(tscHz > 0)) return undefined;
+  const mid = median([...cycles]);
+  return {
+    cycles: mid,
+    min: Math.min(...cycles),
+    max: Math.max(...cycles),
+    ns: (mid * 1e9) / tscHz,
+    processes: cycles.length,
+  };
 }
 
 const f2 = (n: number | undefined): string => (n === undefined ? '' : n.toFixed(2));
@@ -130,11 +158,11 @@ export function abComparison(
   thisBuild: readonly { mpps: number }[],
   otherBuild: readonly { mpps: number }[],
 ): Comparison & { case: string; addonB: string } {
-  const n = Math.min(thisBuild.length, otherBuild.length);
-  const rounds = Array.from({ length: n }, (_, i) => ({
-    reference: otherBuild[i]!.mpps,
-    candidate: thisBuild[i]!.mpps,
-  }));
+  // the rounds both have: the first min(this, other) of them
+  const rounds = otherBuild.flatMap((other, i) => {
+    const mine = thisBuild[i];
+    return mine ? [{ reference: other.mpps, candidate: mine.mpps }] : [];
+  });
   return { case: id, addonB, ...compare(rounds) };
 }
 
@@ -250,6 +278,13 @@ export function renderReport(r: Report): { table: string; svg: string } {
   lines.push(
     `(${r.seconds} s, ${r.rounds} interleaved rounds of ${r.windowMs} ms windows${r.sessions && r.sessions > 1 ? `, phase A's over ${r.sessions} sessions of fresh processes` : ''}, TSC ${(r.tscHz / 1e9).toFixed(2)} GHz)`,
   );
+  const rt = r.lcoreRoundTrip;
+  // what two polling cores pay for each cache line they hand each other (the vhost-user path's
+  // virtqueues): read beside that topology's figures
+  if (rt)
+    lines.push(
+      `core to core: a cache line's round trip between the NF's two lcores took ${f0(rt.cycles)} cycles (${f0(rt.ns)} ns; median of ${rt.processes} NF process${rt.processes > 1 ? 'es' : ''}, ${f0(rt.min)}..${f0(rt.max)})`,
+    );
   if (r.cpu) lines.push(`processor: ${formatCpu(r.cpu)}`);
   return { table: lines.join('\n'), svg: svgChart(r) };
 }

@@ -16,6 +16,7 @@
  * Also the same ACL as OpenFlow flows (port ranges as value/mask matches) for OVS.
  */
 import type { TextAclRule, TextRoutingTable } from '../dpdk/tables';
+import { must } from '../must';
 
 import { TCP, UDP, newFlows, rng, shuffle, type Flows } from './trace';
 
@@ -65,10 +66,10 @@ export function benchRules(n: number, seed = 0xac1): BenchRule[] {
   for (let i = 0; i < n - BROAD_RULES; i++) {
     // the lengths firewall rules use: subnets and hosts (OVS's megaflow cache has one subtable
     // per combination of masks, so these lengths also decide how many it searches)
-    const dstLen = [24, 28, 32][r() % 3]!;
+    const dstLen = must([24, 28, 32][r() % 3], 'destination prefix length');
     const block = (0x0a000000 + i * 256) >>> 0;
     const dst = (block | (r() & 0xff & mask(dstLen))) >>> 0;
-    const srcLen = [8, 16, 24, 24, 32, 32][r() % 6]!;
+    const srcLen = must([8, 16, 24, 24, 32, 32][r() % 6], 'source prefix length');
     let first = 1 + (r() % 223);
     if (first === 10 || first === 127) first = 11;
     const src = ((first << 24) | (r() & 0xffffff)) & mask(srcLen);
@@ -129,9 +130,8 @@ export function firstMatch(
   dport: number,
   from = 0,
 ): number {
-  for (let i = from; i < rules.length; i++)
-    if (ruleMatches(rules[i]!, src, dst, proto, dport)) return i;
-  return rules.length;
+  const at = rules.slice(from).findIndex((x) => ruleMatches(x, src, dst, proto, dport));
+  return at < 0 ? rules.length : from + at;
 }
 
 /**
@@ -146,7 +146,7 @@ export function aclFlows(rules: readonly BenchRule[], n: number, seed = 0xf10): 
   const dst = f.dst as Uint32Array;
   for (let i = 0; i < n; i++) {
     const k = i % specific;
-    const x = rules[k]!;
+    const x = must(rules[k], 'specific rule');
     src[i] = (x.src | (r() & ~mask(x.srcLen))) >>> 0;
     dst[i] = (x.dst | (r() & ~mask(x.dstLen))) >>> 0;
     f.proto[i] = x.proto;
@@ -155,7 +155,17 @@ export function aclFlows(rules: readonly BenchRule[], n: number, seed = 0xf10): 
     const miss = r() % 10 === 0;
     const [lo, hi] = x.dport;
     f.dport[i] = miss ? (hi < 65535 ? hi + 1 : lo - 1) : lo + (r() % (hi - lo + 1));
-    f.expect[i] = miss ? firstMatch(rules, src[i]!, dst[i]!, x.proto, f.dport[i]!, specific) : k;
+    // read back as stored: a typed array converts what it is given
+    f.expect[i] = miss
+      ? firstMatch(
+          rules,
+          must(src[i], 'flow source'),
+          must(dst[i], 'flow destination'),
+          x.proto,
+          must(f.dport[i], 'flow destination port'),
+          specific,
+        )
+      : k;
   }
   shuffle(f, seed ^ 0x5a5a);
   return f;
@@ -222,9 +232,10 @@ export function benchRoutes4(n: number, port: number, seed = 0x1b3): Routes4 {
   const flows = newFlows(4, prefixes.length);
   const src = flows.src as Uint32Array;
   const dst = flows.dst as Uint32Array;
-  for (let i = 0; i < prefixes.length; i++) {
+  // reps has an entry per prefix (add)
+  for (const [i, rep] of reps.entries()) {
     src[i] = (0xc0000000 | (r() & 0xffffff)) >>> 0;
-    dst[i] = reps[i]!;
+    dst[i] = rep;
     flows.proto[i] = UDP;
     flows.sport[i] = 1024 + (r() % 64_000);
     flows.dport[i] = 1 + (r() % 65_000);
@@ -242,8 +253,10 @@ function ip6(words: number[]): Uint8Array {
   });
   return b;
 }
-const fmt6 = (b: Uint8Array): string =>
-  Array.from({ length: 8 }, (_, i) => ((b[i * 2]! << 8) | b[i * 2 + 1]!).toString(16)).join(':');
+const fmt6 = (b: Uint8Array): string => {
+  const words = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  return Array.from({ length: 8 }, (_, i) => words.getUint16(i * 2).toString(16)).join(':');
+};
 
 export interface Routes6 {
   table: TextRoutingTable;
@@ -278,7 +291,7 @@ export function benchRoutes6(n: number, port: number, seed = 0x6b3): Routes6 {
   for (let i = 0; i < n; i++) {
     const k = i % routes.length;
     src.set(ip6([0x2001, 0xdb9, r() & 0xffff, 0, 0, 0, 0, r() & 0xffff]), i * 16);
-    dst.set(routes[k]![2], i * 16);
+    dst.set(must(routes[k], 'route')[2], i * 16);
     flows.proto[i] = UDP;
     flows.sport[i] = 1024 + (r() % 64_000);
     flows.dport[i] = 1 + (r() % 65_000);
@@ -336,9 +349,11 @@ export function openflowAcl(
  */
 export function nftAcl(rules: readonly BenchRule[], o: { stateful: boolean }): string {
   const specific = rules.length - BROAD_RULES;
-  for (let i = 0; i < specific; i++)
-    if (rules[i]!.dstLen < 24 || rules[i]!.dst >>> 8 !== (0x0a000000 + i * 256) >>> 8)
+  for (const [i, x] of rules.entries()) {
+    if (i >= specific) break;
+    if (x.dstLen < 24 || x.dst >>> 8 !== (0x0a000000 + i * 256) >>> 8)
       throw new RangeError(`rule ${i} leaves its destination block: no verdict map for it`);
+  }
   const proto = (x: BenchRule): string => (x.proto === TCP ? 'tcp' : 'udp');
   const ports = (x: BenchRule): string =>
     x.dport[0] === x.dport[1] ? `${x.dport[0]}` : `${x.dport[0]}-${x.dport[1]}`;

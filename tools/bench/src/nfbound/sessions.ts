@@ -23,17 +23,19 @@ const SUMMED = ['processed', 'rx', 'tx', 'droppedByRules', 'lost'] as const;
 export function mergeSessionChecks(
   list: readonly Record<string, unknown>[],
 ): Record<string, unknown> {
-  if (list.length === 0) return { ok: false, error: 'no session was checked' };
-  if (list.length === 1) return list[0]!;
+  const [first, ...rest] = list;
+  if (first === undefined) return { ok: false, error: 'no session was checked' };
+  if (rest.length === 0) return first;
   const failing = list.find((x) => x.ok === false);
-  const out: Record<string, unknown> = { ...(failing ?? list[list.length - 1]!) };
+  const out: Record<string, unknown> = { ...(failing ?? rest.at(-1) ?? first) };
   for (const k of SUMMED)
     if (list.every((x) => typeof x[k] === 'number'))
       out[k] = list.reduce((a, x) => a + (x[k] as number), 0);
   out.ok = list.every((x) => x.ok !== false);
   const hits = list.map((x) => x.hits as HitCheck | undefined).filter((h): h is HitCheck => !!h);
-  if (hits.length && !failing)
-    out.hits = { ...hits[hits.length - 1]!, binsHit: Math.max(...hits.map((h) => h.binsHit)) };
+  const lastHits = hits.at(-1);
+  if (lastHits && !failing)
+    out.hits = { ...lastHits, binsHit: Math.max(...hits.map((h) => h.binsHit)) };
   out.sessions = list;
   return out;
 }

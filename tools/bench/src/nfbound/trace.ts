@@ -8,6 +8,7 @@
 import { writeFileSync } from 'node:fs';
 
 import { rng } from '../dpdk/tables';
+import { must } from '../must';
 
 export { rng };
 
@@ -46,10 +47,16 @@ export function newFlows(family: 4 | 6, n: number): Flows {
 export function shuffle(f: Flows, seed: number): void {
   const r = rng(seed);
   const per = f.family === 4 ? 1 : 16;
-  const swap = (a: { [k: number]: number }, i: number, j: number, w: number): void => {
+  // i, j < f.length: in range (`?? 0` is for the type: an integer array stores undefined as 0)
+  const swap = (
+    a: Uint8Array | Uint16Array | Uint32Array | Int32Array,
+    i: number,
+    j: number,
+    w: number,
+  ): void => {
     for (let k = 0; k < w; k++) {
-      const t = a[i * w + k]!;
-      a[i * w + k] = a[j * w + k]!;
+      const t = a[i * w + k] ?? 0;
+      a[i * w + k] = a[j * w + k] ?? 0;
       a[j * w + k] = t;
     }
   };
@@ -71,7 +78,7 @@ const DST_MAC = [0x02, 0, 0, 0, 0, 0x02];
 
 function ipv4Checksum(b: Buffer, off: number): number {
   let s = 0;
-  for (let i = 0; i < 20; i += 2) s += (b[off + i]! << 8) | b[off + i + 1]!;
+  for (let i = 0; i < 20; i += 2) s += b.readUInt16BE(off + i);
   while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
   return ~s & 0xffff;
 }
@@ -79,11 +86,13 @@ function ipv4Checksum(b: Buffer, off: number): number {
 /** Writes flow i's frame at b[off..]: Ethernet, IPv4/IPv6 (TTL 64), UDP or TCP SYN. */
 export function writeFrame(f: Flows, i: number, b: Buffer, off: number): number {
   const len = f.family === 4 ? FRAME4 : FRAME6;
+  // flow i's fields (i < f.length)
+  const proto = must(f.proto[i], 'flow protocol');
+  const sport = must(f.sport[i], 'flow source port');
+  const dport = must(f.dport[i], 'flow destination port');
   b.fill(0, off, off + len);
-  for (let k = 0; k < 6; k++) {
-    b[off + k] = DST_MAC[k]!;
-    b[off + 6 + k] = SRC_MAC[k]!;
-  }
+  b.set(DST_MAC, off);
+  b.set(SRC_MAC, off + 6);
   let l4: number;
   if (f.family === 4) {
     b.writeUInt16BE(0x0800, off + 12);
@@ -92,9 +101,9 @@ export function writeFrame(f: Flows, i: number, b: Buffer, off: number): number 
     b.writeUInt16BE(len - 14, ip + 2);
     b.writeUInt16BE(i & 0xffff, ip + 4);
     b[ip + 8] = 64;
-    b[ip + 9] = f.proto[i]!;
-    b.writeUInt32BE((f.src as Uint32Array)[i]!, ip + 12);
-    b.writeUInt32BE((f.dst as Uint32Array)[i]!, ip + 16);
+    b[ip + 9] = proto;
+    b.writeUInt32BE(must((f.src as Uint32Array)[i], 'flow source address'), ip + 12);
+    b.writeUInt32BE(must((f.dst as Uint32Array)[i], 'flow destination address'), ip + 16);
     b.writeUInt16BE(ipv4Checksum(b, ip), ip + 10);
     l4 = ip + 20;
   } else {
@@ -102,15 +111,15 @@ export function writeFrame(f: Flows, i: number, b: Buffer, off: number): number 
     const ip = off + 14;
     b[ip] = 0x60;
     b.writeUInt16BE(len - 54, ip + 4);
-    b[ip + 6] = f.proto[i]!;
+    b[ip + 6] = proto;
     b[ip + 7] = 64;
     b.set((f.src as Uint8Array).subarray(i * 16, i * 16 + 16), ip + 8);
     b.set((f.dst as Uint8Array).subarray(i * 16, i * 16 + 16), ip + 24);
     l4 = ip + 40;
   }
-  b.writeUInt16BE(f.sport[i]!, l4);
-  b.writeUInt16BE(f.dport[i]!, l4 + 2);
-  if (f.proto[i] === TCP) {
+  b.writeUInt16BE(sport, l4);
+  b.writeUInt16BE(dport, l4 + 2);
+  if (proto === TCP) {
     b.writeUInt32BE(i >>> 0, l4 + 4);
     b[l4 + 12] = 0x50;
     b[l4 + 13] = 0x02; // SYN: conntrack opens (and keeps) the flow of a permitted SYN
@@ -194,13 +203,14 @@ export function hitsOver(
 ): Float64Array {
   const n = expect.length;
   if (n === 0 || count <= 0) return into;
+  // a bin beyond `into` reads undefined and a typed array drops the write: not counted
+  const add = (e: number | undefined, by: number): void => {
+    if (e !== undefined && e >= 0) into[e] = (into[e] ?? 0) + by;
+  };
   const laps = Math.floor(count / n);
-  if (laps > 0) for (let i = 0; i < n; i++) if (expect[i]! >= 0) into[expect[i]!]! += laps;
+  if (laps > 0) for (const e of expect) add(e, laps);
   const start = from % n;
-  for (let k = 0; k < count % n; k++) {
-    const e = expect[(start + k) % n]!;
-    if (e >= 0) into[e]! += 1;
-  }
+  for (let k = 0; k < count % n; k++) add(expect[(start + k) % n], 1);
   return into;
 }
 
