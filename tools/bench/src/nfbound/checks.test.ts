@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 
-import { checkHits, expectedCtAclHits, expectedHits } from './checks';
+import {
+  checkHits,
+  expectedCtAclHits,
+  expectedHits,
+  judgeOvsRatio,
+  ovsSteadiness,
+  upcallsIn,
+} from './checks';
 import { hitsOver, markSeen } from './trace';
 
 /** The replay packet by packet: what the hit counters must say. */
@@ -73,5 +80,54 @@ describe('hit-count checks', () => {
       { index: 1, expected: 2, actual: 5 },
       { index: 3, expected: 0, actual: 1 },
     ]);
+  });
+});
+
+describe("OVS's steady state", () => {
+  it('adds up the upcalls of every PMD in pmd-stats-show, successful and failed', () => {
+    const stats = [
+      'pmd thread numa_id 0 core_id 1:',
+      '  packets received: 6542848',
+      '  megaflow hits: 6530000',
+      '  miss with success upcall: 12840',
+      '  miss with failed upcall: 8',
+      'pmd thread numa_id 0 core_id 3:',
+      '  miss with success upcall: 2',
+      '  miss with failed upcall: 0',
+    ].join('\n');
+    expect(upcallsIn(stats)).toBe(12_850);
+    expect(upcallsIn('main thread:\n  packets received: 0\n')).toBe(0);
+  });
+
+  it('calls a case unsteady when most windows had upcalls or ran far under its warm-up rate', () => {
+    const mpps = [0.7, 0.68, 0.71, 0.69, 0.7];
+    expect(ovsSteadiness([0, 0, 3, 0, 0], mpps, 0.7)).toEqual({
+      windows: 5,
+      windowsWithUpcalls: 1,
+      warmupMpps: 0.7,
+      ofWarmup: 1,
+      steady: true,
+    });
+    expect(ovsSteadiness([5, 0, 3, 0], mpps.slice(0, 4), 0.7).steady).toBe(true);
+    expect(ovsSteadiness([5, 1, 3, 0, 0], mpps, 0.7).steady).toBe(false);
+    // one run's 10,000-rule case: 0.04-0.08 Mpps in its windows against 0.63 at its warm-up
+    const collapsed = ovsSteadiness([0, 0, 0, 0, 0], [0.04, 0.05, 0.06, 0.04, 0.08], 0.63);
+    expect(collapsed.steady).toBe(false);
+    expect(collapsed.ofWarmup).toBeCloseTo(0.05 / 0.63, 6);
+    // conntrack's windows at a third of its warm-up: slower, still measured
+    expect(ovsSteadiness([0, 0, 0, 0, 0], [0.09, 0.13, 0.07, 0.12, 0.04], 0.29).steady).toBe(true);
+  });
+
+  it('judges a ratio to OVS only when OVS ran its fast path', () => {
+    expect(judgeOvsRatio(28, 5, { steady: true, windows: 5, windowsWithUpcalls: 0 })).toEqual({
+      met: true,
+    });
+    expect(judgeOvsRatio(3, 4, undefined)).toEqual({ met: false });
+    expect(judgeOvsRatio(280, 4, { steady: false, windows: 5, windowsWithUpcalls: 5 })).toEqual({
+      unsteady: 'OVS had upcalls in 5 of 5 windows',
+    });
+    expect(
+      judgeOvsRatio(280, 4, { steady: false, windows: 5, windowsWithUpcalls: 0, ofWarmup: 0.079 }),
+    ).toEqual({ unsteady: 'OVS ran at 0.08 of its warm-up rate' });
   });
 });

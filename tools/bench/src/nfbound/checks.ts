@@ -4,6 +4,7 @@
  * permitted are tracked. The benchmark fails a case whose counters differ.
  */
 import { must } from '../must';
+import { median } from '../stats';
 
 import { compareHits, hitsOver, markSeen, type HitMismatch } from './trace';
 
@@ -72,4 +73,68 @@ export function checkHits(expected: ArrayLike<number>, actual: ArrayLike<number>
   let binsHit = 0;
   for (let i = 0; i < actual.length; i++) if ((actual[i] ?? 0) > 0) binsHit++;
   return { ok: count === 0, bins: expected.length, binsHit, mismatched: count, first: mismatches };
+}
+
+/** Upcalls in `ovs-appctl dpif-netdev/pmd-stats-show` (every PMD's, successful or failed). */
+export function upcallsIn(pmdStats: string): number {
+  return [...pmdStats.matchAll(/miss with (?:success|failed) upcall: (\d+)/g)].reduce(
+    (x, m) => x + Number(m[1]),
+    0,
+  );
+}
+
+/**
+ * Whether an OVS case ran in its steady state. OVS installs a megaflow per new flow mask through
+ * an upcall, so a window with upcalls measured its slow path (as when OVS cut its datapath flow
+ * limit after a stop), not its fast path; and a case whose windows ran at under a quarter of the
+ * rate it reached at its warm-up (the same rules, the same trace, minutes before) was not
+ * measured at its speed, whatever the cause (one run's 10,000-rule case made 0.04-0.08 Mpps in
+ * its windows against 0.63 at its warm-up). Unsteady when more than half its windows had upcalls
+ * or their median is under MIN_OF_WARMUP of the warm-up rate.
+ */
+export const MIN_OF_WARMUP = 0.25;
+
+export function ovsSteadiness(
+  upcallsPerWindow: readonly number[],
+  mppsPerWindow: readonly number[],
+  warmupMpps: number,
+): {
+  windows: number;
+  windowsWithUpcalls: number;
+  warmupMpps: number;
+  /** the windows' median over the warm-up rate */
+  ofWarmup: number;
+  steady: boolean;
+} {
+  const withUpcalls = upcallsPerWindow.filter((n) => n > 0).length;
+  const ofWarmup = warmupMpps > 0 ? median([...mppsPerWindow]) / warmupMpps : NaN;
+  return {
+    windows: upcallsPerWindow.length,
+    windowsWithUpcalls: withUpcalls,
+    warmupMpps,
+    ofWarmup,
+    steady: withUpcalls * 2 <= upcallsPerWindow.length && !(ofWarmup < MIN_OF_WARMUP),
+  };
+}
+
+/**
+ * A Flowline case's ratio to OVS judged against its target, unless OVS was off its fast path
+ * (ovsSteadiness) in that run: a ratio to OVS's slow path says nothing about its fast path.
+ */
+export function judgeOvsRatio(
+  ratio: number,
+  target: number,
+  ovs:
+    | { steady?: unknown; windows?: unknown; windowsWithUpcalls?: unknown; ofWarmup?: unknown }
+    | undefined,
+): { met: boolean } | { unsteady: string } {
+  if (ovs?.steady !== false) return { met: ratio >= target };
+  const upcalls = Number(ovs.windowsWithUpcalls);
+  const windows = Number(ovs.windows);
+  return {
+    unsteady:
+      upcalls * 2 > windows
+        ? `OVS had upcalls in ${upcalls} of ${windows} windows`
+        : `OVS ran at ${Number(ovs.ofWarmup).toFixed(2)} of its warm-up rate`,
+  };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { abComparison, lcoreRoundTrip, renderReport, type Report } from './report';
+import { abComparison, lcoreRoundTrip, renderReport, type CaseResult, type Report } from './report';
 import type { PhaseGateSummary } from '../dpdk/headroom';
 
 const base: Report = {
@@ -130,6 +130,75 @@ describe('report: the footer', () => {
     );
     expect(renderReport(base).table).toContain(
       '(1 s, 3 interleaved rounds of 1000 ms windows, TSC 2.60 GHz)',
+    );
+  });
+});
+
+describe("report: OVS's fast path", () => {
+  it('leaves a ratio to an OVS that was off its fast path unjudged, and says why', () => {
+    const results: CaseResult[] = [
+      {
+        id: 'acl10k',
+        label: 'Flowline ACL 10,000 rules',
+        phase: 'A',
+        peer: 'flowline',
+        mpps: 12.76,
+        mppsMin: 11.8,
+        mppsMax: 13.21,
+        cyclesPerPacket: 165,
+        ovs: 'ovs-acl10k',
+        ovsRatio: 280.8,
+        target: { ovs: 4 },
+        ovsUnsteady: 'OVS had upcalls in 5 of 5 windows',
+        samples: [12.76],
+      },
+      {
+        id: 'ct64k',
+        label: 'Flowline conntrack + ACL 1k, 65,536 flows',
+        phase: 'A',
+        peer: 'flowline',
+        mpps: 20.19,
+        mppsMin: 19.14,
+        mppsMax: 20.37,
+        cyclesPerPacket: 104,
+        ovs: 'ovs-ct',
+        ovsRatio: 406.8,
+        target: { ovs: 8, mpps: 15 },
+        ovsUnsteady: 'OVS had upcalls in 4 of 5 windows',
+        met: true,
+        samples: [20.19],
+      },
+      {
+        id: 'ovs-acl10k',
+        label: 'OVS-DPDK ACL 10,000 rules (OpenFlow)',
+        phase: 'A',
+        peer: 'ovs',
+        mpps: 0.05,
+        mppsMin: 0.04,
+        mppsMax: 0.08,
+        cyclesPerPacket: 45_435,
+        check: {
+          windows: 5,
+          windowsWithUpcalls: 5,
+          warmupMpps: 0.63,
+          ofWarmup: 0.08,
+          steady: false,
+        },
+        samples: [0.05],
+      },
+    ];
+    const lines = renderReport({ ...base, results }).table.split('\n');
+    const line = (label: string): string => lines.find((l) => l.includes(label)) ?? '';
+    expect(line('Flowline ACL 10,000')).toContain(
+      '>= 4x OVS: not measured (OVS had upcalls in 5 of 5 windows)',
+    );
+    expect(line('Flowline ACL 10,000')).not.toMatch(/: (NOT )?met|OVS: \?/);
+    expect(line('conntrack')).not.toContain('>= 8x OVS, ');
+    expect(line('conntrack')).toContain(
+      '>= 15 Mpps: met; >= 8x OVS: not measured (OVS had upcalls in 4 of 5 windows)',
+    );
+    expect(line('OVS-DPDK ACL 10,000')).toContain(
+      'upcalls in 5 of 5 windows, warm-up 0.63 Mpps (windows at 0.08 of it), NOT at its speed: ratios to it not judged',
     );
   });
 });
