@@ -164,9 +164,9 @@ async function main(): Promise<void> {
       cases.set(c.id, {
         // The JS forwarder polls on this (the main) thread, which the EAL pins to lcore 0's core;
         // every other case, and testpmd io beside it, polls on core 1. Moved there while it runs
-        // (the worker lcore idles then), so that it is measured on the same core as its peer: on
-        // core 0 a slow phase of that vCPU alone made some sessions run at about 11 Mpps
-        // against 20.
+        // (the worker lcore idles then), so that it is measured on the same core as its peer:
+        // on core 0 some whole sessions ran at about 11 Mpps against 20, with no such drop in the
+        // peers of the same rounds.
         start: () => {
           pinMainThread(WORKER_CORE);
           fwd.start(20);
