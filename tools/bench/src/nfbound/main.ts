@@ -32,7 +32,6 @@ import {
   expectedHits,
   judgeOvsRatio,
   ovsSteadiness,
-  upcallsIn,
   type HitCheck,
   type Window,
 } from './checks';
@@ -669,12 +668,8 @@ async function main(): Promise<void> {
           try {
             await ovs.select(c.trace, actionsFor(c));
             await sleep(Math.max(o.warmupMs, c.warmupMs ?? 0));
-            await ovs.appctl('dpif-netdev/pmd-stats-clear');
-            const a = await ovs.sample(c.trace);
-            await sleep(o.windowMs);
-            const b = await ovs.sample(c.trace);
-            const upcalls = upcallsIn(await ovs.appctl('dpif-netdev/pmd-stats-show'));
-            return { mpps: (b.rx - a.rx) / (b.t - a.t), upcalls };
+            const { mpps, upcalls } = await ovs.window(c.trace, o.windowMs);
+            return { mpps, upcalls };
           } finally {
             ovs.pause();
           }
@@ -689,30 +684,16 @@ async function main(): Promise<void> {
           // warm until a whole second passes without an upcall (every megaflow is in place and
           // OVS's dynamic flow limit has grown to hold them), at most 90 s
           const end = Date.now() + 90_000;
-          let upcalls = -1;
-          let stats = '';
-          let warmupMpps = 0;
-          for (;;) {
-            await ovs.appctl('dpif-netdev/pmd-stats-clear');
-            const a = await ovs.sample(c.trace);
-            await sleep(1000);
-            const b = await ovs.sample(c.trace);
-            stats = await ovs.appctl('dpif-netdev/pmd-stats-show');
-            upcalls = upcallsIn(stats);
-            warmupMpps = (b.rx - a.rx) / (b.t - a.t);
-            if (upcalls === 0 || Date.now() > end) {
-              log(
-                `  ${c.id} warmed up: ${warmupMpps.toFixed(2)} Mpps, ` +
-                  `${upcalls} upcalls in the last second`,
-              );
-              break;
-            }
-          }
-          const sub = /avg. subtable lookups per megaflow hit: ([\d.]+)/.exec(stats)?.[1];
+          let w = await ovs.window(c.trace, 1000);
+          while (w.upcalls !== 0 && Date.now() <= end) w = await ovs.window(c.trace, 1000);
+          log(
+            `  ${c.id} warmed up: ${w.mpps.toFixed(2)} Mpps, ${w.upcalls} upcalls in the last second`,
+          );
+          const sub = /avg. subtable lookups per megaflow hit: ([\d.]+)/.exec(w.pmdStats)?.[1];
           ovsInfo[c.id] = {
             subtableLookupsPerMegaflowHit: Number(sub ?? NaN),
-            upcallsLastSecondOfWarmup: upcalls,
-            warmupMpps,
+            upcallsLastSecondOfWarmup: w.upcalls,
+            warmupMpps: w.mpps,
           };
           ovs.pause();
         }

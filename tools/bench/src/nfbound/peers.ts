@@ -23,6 +23,7 @@ import { createLogger } from '@flowline/telemetry';
 import type { NfPlan, NfSample } from './flowline-nf';
 import { Testpmd } from '../dpdk/testpmd';
 import { must } from '../must';
+import { upcallsIn } from './checks';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -313,6 +314,22 @@ export class OvsPeer {
     const s = stats.find((x) => x.port === this.ofport.get(port));
     if (!s) throw new Error(`ovs-ofctl dump-ports: no port ${port}`);
     return { t, rx: s.rxPackets };
+  }
+
+  /**
+   * One measured window of `ms` on the port: its rate from the live port counters, and the PMDs'
+   * statistics over it (cleared before), with their upcalls.
+   */
+  async window(
+    port: string,
+    ms: number,
+  ): Promise<{ mpps: number; upcalls: number; pmdStats: string }> {
+    await this.appctl('dpif-netdev/pmd-stats-clear');
+    const a = await this.sample(port);
+    await sleep(ms);
+    const b = await this.sample(port);
+    const pmdStats = await this.appctl('dpif-netdev/pmd-stats-show');
+    return { mpps: (b.rx - a.rx) / (b.t - a.t), upcalls: upcallsIn(pmdStats), pmdStats };
   }
 
   /** Packets per flow priority in a table (a rule's flows share its priority). */
