@@ -104,6 +104,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   flowline::ExportBatch(exports);
   flowline::ExportPipeline(exports);
   flowline::ExportGenerator(exports);
+  flowline::ExportReplay(exports);
   flowline::ExportEsp(exports);
   FL_EXPORT(exports, "parsePacket", ParsePacket);
   exports.Set("constants", Constants(env));

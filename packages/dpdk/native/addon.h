@@ -1,7 +1,7 @@
 // What the binding's files share: addon.cc (argument conversion, errors, the module's exports)
 // and one file per kind of native object (addon_eal.cc, addon_mempool.cc, addon_port.cc,
-// addon_batch.cc, addon_pipeline.cc, addon_generator.cc, addon_esp.cc), each exporting its
-// functions.
+// addon_batch.cc, addon_pipeline.cc, addon_generator.cc, addon_replay.cc, addon_esp.cc), each
+// exporting its functions.
 #ifndef FL_ADDON_H
 #define FL_ADDON_H
 
@@ -48,6 +48,7 @@ void ExportPort(Napi::Object exports);
 void ExportBatch(Napi::Object exports);
 void ExportPipeline(Napi::Object exports);
 void ExportGenerator(Napi::Object exports);
+void ExportReplay(Napi::Object exports);
 void ExportEsp(Napi::Object exports);
 
 }  // namespace flowline

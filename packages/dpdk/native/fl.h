@@ -35,6 +35,11 @@ int fl_lcores(unsigned *out, int max, unsigned *main_lcore);
  * virtqueue's descriptors, its index, a packet's data). -EINVAL: not a worker lcore, or rounds
  * outside 5..10,000,000; -EBUSY: the lcore runs something; -ETIMEDOUT: no answer for 5 s. */
 int fl_lcore_round_trip(unsigned lcore, uint32_t rounds, double *cycles, char *err);
+/* 0 when `lcore` is an idle worker lcore of this EAL; else -EINVAL (not a worker) or -EBUSY
+ * (running something), with err naming it. */
+int fl_worker_lcore_idle(unsigned lcore, char *err);
+/* Runs fn(arg) on idle worker lcore `lcore` (fl_worker_lcore_idle, then the launch). */
+int fl_worker_launch(unsigned lcore, int (*fn)(void *), void *arg, char *err);
 const char *fl_strerror(int errnum);
 /* Formats "<what>: <strerror> (<rc>)" into err; returns rc as a negative errno. */
 int fl_fail(char *err, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -138,20 +138,33 @@ static int cmp_double(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+int fl_worker_lcore_idle(unsigned lcore, char *err) {
+  if (lcore >= RTE_MAX_LCORE || lcore == rte_get_main_lcore() || !rte_lcore_is_enabled(lcore))
+    return fail(err, -EINVAL, "lcore %u is not a worker lcore of this EAL (give it in eal lcores)",
+                lcore);
+  if (rte_eal_get_lcore_state(lcore) != WAIT)
+    return fail(err, -EBUSY, "lcore %u is busy (a pipeline, a generator or another job runs on it)",
+                lcore);
+  return 0;
+}
+
+int fl_worker_launch(unsigned lcore, int (*fn)(void *), void *arg, char *err) {
+  int rc = fl_worker_lcore_idle(lcore, err);
+  if (rc < 0) return rc;
+  rc = rte_eal_remote_launch(fn, arg, lcore);
+  return rc < 0 ? fail(err, rc, "rte_eal_remote_launch(lcore %u)", lcore) : 0;
+}
+
 int fl_lcore_round_trip(unsigned lcore, uint32_t rounds, double *cycles, char *err) {
   enum { BATCHES = 5 };
   if (rounds < BATCHES || rounds > 10000000)
     return fail(err, -EINVAL, "round trips must be %d..10000000, got %u", BATCHES, rounds);
-  if (lcore >= RTE_MAX_LCORE || lcore == rte_get_main_lcore() || !rte_lcore_is_enabled(lcore))
-    return fail(err, -EINVAL, "lcore %u is not a worker lcore of this EAL", lcore);
-  if (rte_eal_get_lcore_state(lcore) != WAIT)
-    return fail(err, -EBUSY, "lcore %u is running a pipeline or another job", lcore);
   static struct rt_line line;
   const uint32_t per = rounds / BATCHES;
   struct rt_job job = {&line, per * BATCHES, rte_rdtsc() + 5 * rte_get_tsc_hz()};
   __atomic_store_n(&line.seq, 0, __ATOMIC_RELEASE);
-  int rc = rte_eal_remote_launch(rt_answer, &job, lcore);
-  if (rc < 0) return fail(err, rc, "rte_eal_remote_launch(lcore %u)", lcore);
+  int rc = fl_worker_launch(lcore, rt_answer, &job, err);
+  if (rc < 0) return rc;
   double batch[BATCHES];
   uint32_t seq = 0;
   for (int b = 0; b < BATCHES && rc == 0; b++) {

@@ -446,14 +446,9 @@ static int gen_main(void *arg) {
 
 int fl_gen_start(struct fl_gen *g, char *err) {
   if (g->running) return fail(err, -EALREADY, "generator already running");
-  unsigned lc = g->c.lcore;
-  if (lc == rte_get_main_lcore() || !rte_lcore_is_enabled(lc))
-    return fail(err, -EINVAL, "lcore %u is not an EAL worker lcore (give it in eal lcores)", lc);
-  if (rte_eal_get_lcore_state(lc) != WAIT)
-    return fail(err, -EBUSY, "lcore %u is busy with a pipeline or another generator", lc);
   g->stop = 0;
-  int rc = rte_eal_remote_launch(gen_main, g, lc);
-  if (rc < 0) return fail(err, rc, "rte_eal_remote_launch(lcore %u)", lc);
+  int rc = fl_worker_launch(g->c.lcore, gen_main, g, err);
+  if (rc < 0) return rc;
   g->running = 1;
   ST(g->g[FL_GEN_G_RUNNING], 1);
   return 0;

@@ -289,11 +289,8 @@ int fl_pipeline_start(struct fl_pipeline *p, char *err) {
     later |= p->stages[s].type != FL_STAGE_L2FWD && p->stages[s].type != FL_STAGE_BURN;
   }
   for (unsigned i = 0; i < p->c.n_workers; i++) {
-    unsigned lc = p->w[i]->c.lcore;
-    if (lc == rte_get_main_lcore() || !rte_lcore_is_enabled(lc))
-      return fail(err, -EINVAL, "lcore %u is not an EAL worker lcore (give it in eal lcores)", lc);
-    if (rte_eal_get_lcore_state(lc) != WAIT)
-      return fail(err, -EBUSY, "lcore %u is busy with another pipeline", lc);
+    rc = fl_worker_lcore_idle(p->w[i]->c.lcore, err);
+    if (rc < 0) return rc;
   }
   for (unsigned i = 0; i < p->c.n_workers; i++) {
     rc = rte_eal_remote_launch(fl_worker_main, p->w[i], p->w[i]->c.lcore);

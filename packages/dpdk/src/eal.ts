@@ -326,3 +326,17 @@ export function requireEal(): Eal {
   if (!current) throw new EalStateError('the EAL is not running: call initEal() first');
   return current;
 }
+
+/**
+ * The worker lcore a poller asks for, or the first worker when it asks for none; `refuse` makes
+ * the error to throw (with what is wrong) when that is no worker lcore of this EAL.
+ */
+export function workerLcore(requested: number | undefined, refuse: (why: string) => Error): number {
+  const workers = requireEal().lcores().workers;
+  const lcore = requested ?? workers[0];
+  if (lcore === undefined || !workers.includes(lcore))
+    throw refuse(
+      `${String(lcore)} is not an EAL worker lcore (workers: ${workers.join(',') || 'none'})`,
+    );
+  return lcore;
+}

@@ -107,3 +107,9 @@ export {
   type FlowResults,
   type LatencyStats,
 } from './traffic-gen';
+export {
+  FrameReplay,
+  FrameReplayError,
+  type FrameReplaySpec,
+  type FrameReplayCounters,
+} from './frame-replay';

@@ -7,7 +7,8 @@
 import { parseAddress, parseMac } from '@flowline/packet';
 
 import { DpdkError, nativeError } from './errors';
-import { requireEal } from './eal';
+import { requireEal, workerLcore } from './eal';
+import { LcorePoller } from './lcore-poller';
 import { native, type NativeAddon } from './native';
 import type { Mempool } from './mempool';
 import type { Backoff } from './pipeline';
@@ -361,18 +362,24 @@ let runSeq = 0;
  * start() launches the poller; results() reads counters while it runs; stop() waits for the
  * lcore and keeps the counters; close() frees it (Eal.cleanup() closes it too).
  */
-export class TrafficGenerator {
-  private closed = false;
-  private started = false;
-  private readonly untrack: () => void;
+export class TrafficGenerator extends LcorePoller {
+  protected readonly what = 'generator';
 
   private constructor(
-    readonly handle: number,
-    readonly lcore: number,
+    handle: number,
+    lcore: number,
     readonly run: number,
     readonly flowCount: number,
   ) {
-    this.untrack = requireEal().track(() => this.close());
+    super(handle, lcore, {
+      start: (h) => gen().genStart(h),
+      stop: (h) => gen().genStop(h),
+      free: (h) => gen().genFree(h),
+    });
+  }
+
+  protected error(message: string, path: string, op?: string, errno?: number): Error {
+    return new TrafficGenError(message, path, op, errno);
   }
 
   static create(spec: TrafficGenSpec): TrafficGenerator {
@@ -386,13 +393,7 @@ export class TrafficGenerator {
     if (rx.length > k.maxRx) throw new TrafficGenError(`at most ${k.maxRx} rx queues`, 'rx');
     if (spec.flows.length === 0 && rx.length === 0)
       throw new TrafficGenError('give flows to send or rx queues to count', 'flows');
-    const workers = eal.lcores().workers;
-    const lcore = spec.lcore ?? workers[0];
-    if (lcore === undefined || !workers.includes(lcore))
-      throw new TrafficGenError(
-        `${String(lcore)} is not an EAL worker lcore (workers: ${workers.join(',') || 'none'})`,
-        'lcore',
-      );
+    const lcore = workerLcore(spec.lcore, (why) => new TrafficGenError(why, 'lcore'));
     const run = spec.run ?? (process.pid + runSeq++) % 256;
     int(run, 'run', 0, 255);
     const flows = spec.flows.map((f, i) => compileFlow(f, `flows[${i}]`, spec.pool));
@@ -416,28 +417,6 @@ export class TrafficGenerator {
       const n = nativeError(e);
       throw new TrafficGenError(n.message, '', n.op ?? 'gen_create', n.errno);
     }
-  }
-
-  start(): void {
-    this.assertLive();
-    try {
-      gen().genStart(this.handle);
-    } catch (e) {
-      const n = nativeError(e);
-      throw new TrafficGenError(n.message, 'lcore', n.op ?? 'gen_start', n.errno);
-    }
-    this.started = true;
-  }
-
-  /** Stops the poller (waits for its lcore); results stay readable. */
-  stop(): void {
-    if (this.closed || !this.started) return;
-    gen().genStop(this.handle);
-    this.started = false;
-  }
-
-  get running(): boolean {
-    return this.started && !this.closed;
   }
 
   /** Every flow is count-limited and has sent all of it. */
@@ -480,16 +459,5 @@ export class TrafficGenerator {
   histogram(flow: number): Float64Array {
     this.assertLive();
     return gen().genHistogram(this.handle, flow);
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.untrack();
-    gen().genFree(this.handle);
-  }
-
-  private assertLive(): void {
-    if (this.closed) throw new TrafficGenError('the generator was closed', '');
   }
 }

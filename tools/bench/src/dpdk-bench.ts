@@ -1,10 +1,11 @@
 /**
  * Benchmark: the Flowline DPDK pipeline against dpdk-testpmd, in one run, over the same
- * vhost-user path with 64-byte frames.
+ * vhost-user path with 64-byte frames (60 in the mbuf).
  *
- *   generator + sink: one dpdk-testpmd (flowgen: sends, and counts and frees what comes back)
- *   with a net_vhost client port  <-- vhost-user socket -->  the NF under test: a
- *   net_virtio_user server port that sends everything back out.
+ *   generator + sink: a FrameReplay process (replay-gen.ts: prebuilt frames sent without writing
+ *   into them, what comes back freed unread) with a net_virtio_user server port  <-- vhost-user
+ *   socket -->  the NF under test: a net_vhost client port (the NF does vhost's copies both
+ *   ways) that sends everything back out; --nf-port virtio-user swaps the two kinds of port.
  *
  * NFs: the reference is dpdk-testpmd in io-forward mode; the cases are the Flowline pipeline
  * with (a) plain forward, (b) a 1,000-rule ACL, (c) a 10,000-route LPM table and (d) the
@@ -57,6 +58,8 @@ import {
 } from './dpdk/headroom';
 import type { NfCase, NfPort, VirtioRing } from './dpdk/nf';
 import { formatNfCycles, meanNfCycles, nfCyclesPerPacket, type NfCycles } from './dpdk/nf-cycles';
+import { GeneratorError, ReplayGenerator } from './dpdk/generator';
+import { GENERATOR_FLOWS } from './dpdk/tables';
 import { Testpmd, TestpmdError } from './dpdk/testpmd';
 
 interface Options {
@@ -268,7 +271,7 @@ function startFlowline(
   };
 }
 
-async function waitLink(gen: Testpmd, port: number, what: string): Promise<void> {
+async function waitLink(gen: ReplayGenerator, port: number, what: string): Promise<void> {
   const end = Date.now() + 30_000;
   while (!(await gen.linkUp(port))) {
     if (Date.now() > end) throw new Error(`${what}: the vhost-user link did not come up`);
@@ -329,11 +332,9 @@ async function runSession(
   const vhostClient = (id: number, sock: string): string =>
     devargs.vhost({ id, iface: sock, client: true });
   // the side that listens is the virtio-user one (server=1); the net_vhost side reconnects
-  const genPorts = [refSock, ...nfSocks].flatMap((sock, port) => [
-    '--vdev',
+  const genPorts = [refSock, ...nfSocks].map((sock, port) =>
     nfVhost ? virtioUser(port, sock) : vhostClient(port, sock),
-  ]);
-  if (nfVhost) genPorts.unshift('--single-file-segments');
+  );
   // a virtio-user server port waits in accept() while testpmd starts, and a Flowline NF with a
   // server port listens before the generator connects: either way the NFs start first
   const nfs = new Map<string, FlowlineNf>(
@@ -343,19 +344,12 @@ async function runSession(
     ]),
   );
   const nfOf = (e: Entry): FlowlineNf => must(nfs.get(e.id), `NF of entry ${e.id}`);
-  const gen = Testpmd.spawn({
-    eal: [
-      ...['-l', '0,1', '--main-lcore', '1', '--in-memory', '--no-pci'],
-      ...['--file-prefix', `${tag}-gen`],
-      ...genPorts,
-    ],
-    app: [
-      ...['-i', '--forward-mode=flowgen', '--port-topology=loop', '--nb-cores=1'],
-      ...['--total-num-mbufs=32768', '--txpkts=64', `--burst=${o.burst}`],
-      // each generated packet goes out 4 times (refcount clones): the generator, which also
-      // does vhost's copies both ways, would otherwise be the bottleneck for every NF
-      '--flowgen-clones=3',
-    ],
+  // polls on core 0; sends on one port at a time, the one being measured
+  const gen = ReplayGenerator.spawn({
+    prefix: `${tag}-gen`,
+    ports: genPorts,
+    burst: o.burst,
+    singleFileSegments: nfVhost,
   });
   // interactive, so that it forwards (and polls) only while it is measured
   const ref = Testpmd.spawn({
@@ -377,26 +371,25 @@ async function runSession(
     windowMs = o.windowMs,
   ): Promise<{ mpps: number; headroom: number }> => {
     if (port === 0) await ref.command('start', /packet forwarding/);
-    await gen.command(`set portlist ${port}`, /\n/);
-    await gen.command('start', /packet forwarding/);
+    await gen.select(port);
     await sleep(warmupMs);
-    const a = await gen.portStats(port);
+    const a = await gen.counters(port);
     const ta = performance.now();
     // the generator's tx counters per part of the window: did it have rate to spare?
-    let f = await gen.fwdStats();
+    let f = a;
     const parts: WindowPart[] = [];
     for (let k = 0; k < WINDOW_PARTS; k++) {
       await sleep(windowMs / WINDOW_PARTS);
-      const g = await gen.fwdStats();
-      parts.push({ sent: g.txPackets - f.txPackets, dropped: g.txDropped - f.txDropped });
+      const g = await gen.counters(port);
+      parts.push({ sent: g.sent - f.sent, dropped: g.tried - g.sent - (f.tried - f.sent) });
       f = g;
     }
-    const b = await gen.portStats(port);
+    const b = f;
     const tb = performance.now();
-    await gen.command('stop', /Done\./);
+    await gen.select(null);
     if (port === 0) await ref.command('stop', /Done\./);
-    const mpps = (b.rxPackets - a.rxPackets) / ((tb - ta) * 1000);
-    const frame = (b.rxBytes - a.rxBytes) / Math.max(1, b.rxPackets - a.rxPackets);
+    const mpps = (b.received - a.received) / ((tb - ta) * 1000);
+    const frame = gen.frameBytes;
     const room = headroom(parts);
     if (port === 0) st.refs.push(mpps);
     process.stderr.write(
@@ -437,7 +430,7 @@ async function runSession(
   const maxTries = target * (o.gateWaitMs ? 2 : 3);
 
   try {
-    await gen.waitFor(/testpmd> /, 60_000);
+    await gen.ready(60_000);
     await ref.waitFor(/testpmd> /, 30_000);
     await waitLink(gen, 0, 'reference');
     for (const [k, e] of entries.entries()) {
@@ -496,7 +489,7 @@ async function runSession(
     }
   } finally {
     for (const nf of nfs.values()) await nf.stop().catch(() => undefined);
-    await gen.stop(true);
+    await gen.stop();
     await ref.stop(true);
     rmSync(dir, { recursive: true, force: true });
     scratchDirs.delete(dir);
@@ -640,10 +633,11 @@ async function main(): Promise<void> {
     `${JSON.stringify({
       benchmark: 'dpdk-pipeline-vs-testpmd',
       frameBytes: 64,
+      generator: `FrameReplay (@flowline/dpdk), ${GENERATOR_FLOWS} flows`,
       path:
         o.nfPort === 'vhost'
-          ? `testpmd flowgen (net_virtio_user server=1) <-> vhost-user, ${o.ring} ring <-> NF (net_vhost client)`
-          : `testpmd flowgen (net_vhost client) <-> vhost-user, ${o.ring} ring <-> NF (net_virtio_user server=1)`,
+          ? `frame replay (net_virtio_user server=1) <-> vhost-user, ${o.ring} ring <-> NF (net_vhost client)`
+          : `frame replay (net_vhost client) <-> vhost-user, ${o.ring} ring <-> NF (net_virtio_user server=1)`,
       ring: o.ring,
       rounds: o.rounds,
       sessions: o.sessions,
@@ -663,6 +657,8 @@ async function main(): Promise<void> {
 main().catch((e: unknown) => {
   if (e instanceof TestpmdError)
     process.stderr.write(`testpmd's output:\n${e.output.slice(-4000)}\n`);
+  if (e instanceof GeneratorError)
+    process.stderr.write(`the generator's output:\n${e.output.slice(-4000)}\n`);
   process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
   process.exit(1);
 });

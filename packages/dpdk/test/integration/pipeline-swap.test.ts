@@ -144,7 +144,7 @@ describe.skipIf(dataplaneReady())('table swaps under continuous traffic (root, h
     try {
       p.start();
       // its worker lcore is taken: no round-trip measurement may start on it
-      expect(() => eal?.lcoreRoundTrip(1)).toThrow(/lcore 1 is running a pipeline/);
+      expect(() => eal?.lcoreRoundTrip(1)).toThrow(/lcore 1 is busy/);
       sender = new Worker(path.join(__dirname, '../support/sender-thread.mjs'), {
         workerData: {
           addon: addonFile(), // the same copy of the addon as this thread's

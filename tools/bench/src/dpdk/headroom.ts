@@ -1,7 +1,8 @@
 /**
  * Whether the NF, not the generator, set the rate of one measured window of the vhost-user
- * topology. The generator (testpmd flowgen) counts what its tx burst did not take: when the NF's
- * ring is full, flowgen drops the rest and goes on. A window counts as NF-bound when, in every
+ * topology. The generator (a FrameReplay since stop 46, testpmd flowgen before) counts what its
+ * tx burst did not take: when the NF's ring is full, the rest goes back to the pool and the
+ * generator goes on. A window counts as NF-bound when, in every
  * part of it, the generator tried to send at least GENERATOR_HEADROOM times what the ring took:
  * the NF's ring overflowed all along, so the NF's own work (and its vhost copies) set the rate.
  *

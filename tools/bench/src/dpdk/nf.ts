@@ -108,7 +108,7 @@ async function main(): Promise<void> {
     report = () => ({
       counters: p.counters(),
       cycles: p.cycles(),
-      ...(args.case === 'acl' ? { flowgenRuleHits: p.aclHits('acl').at(-2)?.hits } : {}),
+      ...(args.case === 'acl' ? { generatorRuleHits: p.aclHits('acl').at(-2)?.hits } : {}),
     });
     halt = async () => p.stop();
   }

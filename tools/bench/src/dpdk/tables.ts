@@ -1,11 +1,18 @@
 /**
- * The benchmark's tables, made deterministically (a seeded generator, so every run classifies
- * against the same rules): a 1,000-rule ACL and a 10,000-route LPM table. testpmd's flowgen
- * sends UDP from 10.254.0.0/16 to 10.253.0.0/16 (ports 1000 -> 1001); exactly one ACL rule and a
- * /16 route cover that traffic, and every other rule or route is realistic noise around it.
+ * The vhost-user topology's traffic and tables, made deterministically (a seeded generator, so
+ * every run classifies against the same rules): the generator's frames, UDP from 10.254.0.0/16
+ * to 10.253.0.0/16 (destination port 1001), a 1,000-rule ACL and a 10,000-route LPM table.
+ * Exactly one ACL rule and a /16 route cover that traffic, and every other rule or route is
+ * realistic noise around it.
  */
 import type { AclRule, RoutingTable } from '@flowline/dpdk';
-import { type MatchFields, parseMac, parsePrefix, validateMatch } from '@flowline/packet';
+import {
+  type MatchFields,
+  flowFrame,
+  parseMac,
+  parsePrefix,
+  validateMatch,
+} from '@flowline/packet';
 
 import { must } from '../must';
 
@@ -59,12 +66,12 @@ function prefix4(r: () => number, minLen: number, maxLen: number, avoid: number)
     const len = minLen + (r() % (maxLen - minLen + 1));
     const addr = (r() & (len === 0 ? 0 : ~0 << (32 - len))) >>> 0;
     const first = addr >>> 24;
-    if (first === 0 || first >= 224 || first === avoid) continue; // keep flowgen's 10/8 clear
+    if (first === 0 || first >= 224 || first === avoid) continue; // keep the generator's 10/8 clear
     return `${ip4(addr)}/${len}`;
   }
 }
 
-/** The ACL: 999 rules that do not match flowgen's traffic, then the one that permits it. */
+/** The ACL: 999 rules that do not match the generator's frames, then the one that permits them. */
 export function benchAcl(n = 1000): TextAclRule[] {
   const r = rng(0xac1);
   const rules: TextAclRule[] = [];
@@ -83,7 +90,7 @@ export function benchAcl(n = 1000): TextAclRule[] {
     });
   }
   rules.push({
-    id: 'flowgen',
+    id: 'generator',
     action: 'permit',
     match: {
       protocol: 'udp',
@@ -95,7 +102,7 @@ export function benchAcl(n = 1000): TextAclRule[] {
   return rules;
 }
 
-/** 10,000 routes over 16 next hops on the NF's one port; flowgen's /16 among them. */
+/** 10,000 routes over 16 next hops on the NF's one port; the generator's /16 among them. */
 export function benchRoutes(port: number, n = 10_000): TextRoutingTable {
   const r = rng(0x1b3);
   const nextHops = Array.from({ length: 16 }, (_, i) => ({
@@ -111,4 +118,27 @@ export function benchRoutes(port: number, n = 10_000): TextRoutingTable {
     routes.push({ prefix: p, nextHop: r() % nextHops.length });
   }
   return { nextHops, routes };
+}
+
+/** Flows the generator sends, one 60-byte frame each (64 on the wire). */
+export const GENERATOR_FLOWS = 1024;
+
+/**
+ * The generator's frames: UDP from 10.254.0.0/16 to 10.253.0.0/16, destination port 1001, source
+ * ports 1024 and up; both addresses vary, so the NFs see GENERATOR_FLOWS flows.
+ */
+export function generatorFrames(n = GENERATOR_FLOWS): Buffer[] {
+  return Array.from({ length: n }, (_, i) =>
+    flowFrame({
+      srcMac: '02:00:00:00:00:01',
+      dstMac: '02:00:00:00:00:02',
+      src: `10.254.${i >> 8}.${i & 255}`,
+      dst: `10.253.${i & 255}.${(i * 37) & 255}`,
+      protocol: 'udp',
+      srcPort: 1024 + i,
+      dstPort: 1001,
+      // 14 + 20 + 8 + 18 = 60 bytes
+      payload: new Uint8Array(18),
+    }),
+  );
 }

@@ -256,7 +256,7 @@ export function renderReport(r: Report): { table: string; svg: string } {
   if (v?.results)
     lines.push(
       '',
-      `vhost-user topology (NF is the net_vhost side and does the copies; testpmd flowgen generates; ${v.ring ?? 'split'} virtqueues):`,
+      `vhost-user topology (NF is the net_vhost side and does the copies; a frame replay generates; ${v.ring ?? 'split'} virtqueues):`,
       formatTable([
         [
           'case',
