@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { MAX_ACL_PRIORITY, Pipeline, Port, buildPacket, type PacketSpec } from '../../src/index';
 import { dataplaneReady, scrubPrefix, testPrefix } from '../support/env';
+import { aclEmcBucket } from '../support/acl-emc';
 import { acl, type TestRule } from '../support/tables';
 import {
   BACKOFF,
@@ -319,6 +320,62 @@ describe.skipIf(dataplaneReady())('pipeline l2fwd and ACL (root, hugepages)', ()
         { id: 'default', hits: 0 },
       ]);
       expect(p.counters().stages[0]!.drops).toEqual({ acl_deny: 25 * 300 });
+    } finally {
+      p.close();
+    }
+  });
+
+  it('ACL: flows that share an exact-match cache bucket each get their own verdict, two to a bucket and three', async () => {
+    const [a, , b] = rigOf().ports as [Port, Port, Port];
+    const rules = acl([
+      { id: 'low', action: 'permit', protocol: 'udp', dstPorts: { first: 1000, last: 1299 } },
+      { id: 'high', action: 'deny', protocol: 'udp', dstPorts: { first: 1300, last: 1599 } },
+    ]);
+    // flows by bucket (test/support/acl-emc.ts computes it as the stage does)
+    const byBucket = new Map<number, { sport: number; dport: number }[]>();
+    for (let i = 0; i < 20_000; i++) {
+      const f = { sport: 5000 + i, dport: 1000 + ((i * 7) % 600) };
+      const k = aclEmcBucket({ src: '10.0.0.1', dst: '10.9.0.1', protocol: 17, ...f });
+      byBucket.set(k, [...(byBucket.get(k) ?? []), f]);
+    }
+    const low = (f: { dport: number }): boolean => f.dport < 1300;
+    // 64 buckets with a permitted and a denied flow (both stay, each must get its own verdict)
+    // and 16 with three flows (one is always out: judged by rte_acl, the others still cached)
+    const pairs = [...byBucket.values()]
+      .map((fs) => [fs.find(low), fs.find((f) => !low(f))])
+      .filter((p): p is [{ sport: number; dport: number }, { sport: number; dport: number }] =>
+        p.every((f) => f !== undefined),
+      )
+      .slice(0, 80);
+    expect(pairs).toHaveLength(80);
+    const triples = pairs.slice(64).map(([x, y]) => {
+      const k = aclEmcBucket({ src: '10.0.0.1', dst: '10.9.0.1', protocol: 17, ...x });
+      const third = (byBucket.get(k) ?? []).find((f) => f !== x && f !== y);
+      return [x, y, third] as const;
+    });
+    const chosen = [...pairs.slice(0, 64).flat(), ...triples.flat()].filter(
+      (f): f is { sport: number; dport: number } => f !== undefined,
+    );
+    expect(chosen.length).toBeGreaterThanOrEqual(64 * 2 + 16 * 3 - 4);
+    const p = aclForward(a, b, { name: 'fw', rules, defaultAction: 'deny' });
+    const frames = chosen.map((f) => buildPacket({ src: '10.0.0.1', dst: '10.9.0.1', ...f }));
+    const permitted = chosen.filter(low).length;
+    let total = 0;
+    let out = 0;
+    try {
+      p.start();
+      for (let k = 0; k < 20; k++) {
+        await sendAll(a, rigOf().pool, frames);
+        total += frames.length;
+        await settle(p, total);
+        out += drain(b).length;
+      }
+      expect(out).toBe(20 * permitted);
+      expect(p.aclHits('fw')).toEqual([
+        { id: 'low', hits: 20 * permitted },
+        { id: 'high', hits: 20 * (chosen.length - permitted) },
+        { id: 'default', hits: 0 },
+      ]);
     } finally {
       p.close();
     }
