@@ -5,14 +5,15 @@
  *   generator + sink: a FrameReplay process (replay-gen.ts: prebuilt frames sent without writing
  *   into them, what comes back freed unread) with a net_virtio_user server port  <-- vhost-user
  *   socket -->  the NF under test: a net_vhost client port (the NF does vhost's copies both
- *   ways) that sends everything back out; --nf-port virtio-user swaps the two kinds of port.
+ *   ways) that sends everything back out. That is --nf-port vhost, which the npm script and the
+ *   full run pass; the default, --nf-port virtio-user, swaps the two kinds of port.
  *
  * NFs: the reference is dpdk-testpmd in io-forward mode; the cases are the Flowline pipeline
  * with (a) plain forward, (b) a 1,000-rule ACL, (c) a 10,000-route LPM table and (d) the
  * pure-JS forwarder. The generator has one port per NF (the reference and every case's NF stay
- * up for the whole session) and forwards on one of them at a time; the reference forwards only while
+ * up for the whole session) and sends on one of them at a time; the reference forwards only while
  * measured and the Flowline NFs back off when idle, so exactly two pollers run at a time (the
- * generator's forwarding lcore on core 0, the NF's on core 1). A round measures every case, in
+ * generator's lcore on core 0, the NF's on core 1). A round measures every case, in
  * an order that rotates from round to round, each back to back with the reference, alternating
  * which goes first: a slow phase of the machine (the AMD VM's generator flipped between about 7
  * and 15 Mpps for tens of seconds) falls on every case alike. A case's round counts when the
