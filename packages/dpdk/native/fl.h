@@ -20,6 +20,11 @@ extern "C" {
 #define FL_ERR_LEN 512
 #define FL_MAX_BURST 256
 #define FL_NO_PORT 0xffff
+/* Counters one lcore writes and the main thread reads (the generator's, the replay's): relaxed
+ * atomics, plain moves on x86. */
+#define FL_LD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define FL_ST(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+#define FL_ADD(x, v) FL_ST(x, (x) + (v))
 
 /* ---- EAL ---- */
 /* Runs rte_eal_init with argv; EAL's log during init is captured into *log (malloc'd). */

@@ -33,11 +33,6 @@ static const uint16_t imix_sizes[N_SIZES] = {64, 594, 1518};
 /* Index into imix_sizes for seq % 12: seven 64s, four 594s, one 1518, interleaved. */
 static const uint8_t imix_pattern[FL_GEN_IMIX_PERIOD] = {0, 1, 0, 0, 1, 0, 2, 0, 1, 0, 0, 1};
 
-/* Relaxed atomics: one writer (the lcore), readers on the main thread; plain moves on x86. */
-#define LD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
-#define ST(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
-#define ADD(x, v) ST(x, (x) + (v))
-
 struct tmpl {
   uint16_t len;      /* bytes in the mbuf (frame size minus FCS) */
   uint16_t tag_off;  /* where the tag goes */
@@ -257,7 +252,7 @@ static uint32_t tx_flow(struct fl_gen *g, struct tx_flow *f, uint64_t now) {
   struct rte_mbuf *ms[FL_MAX_BURST];
   uint16_t sizes[FL_MAX_BURST];
   if (rte_pktmbuf_alloc_bulk(g->c.pool, ms, n) < 0) {
-    ADD(g->g[FL_GEN_G_ALLOC_FAILED], 1);
+    FL_ADD(g->g[FL_GEN_G_ALLOC_FAILED], 1);
     return 0;
   }
   uint16_t flow_id = (uint16_t)(f - g->tx);
@@ -284,7 +279,7 @@ static uint32_t tx_flow(struct fl_gen *g, struct tx_flow *f, uint64_t now) {
   if (sent < n) {
     /* Not lost: the unsent sequence numbers are built again next time. */
     rte_pktmbuf_free_bulk(ms + sent, n - sent);
-    ADD(g->g[FL_GEN_G_TX_BACKPRESSURE], 1);
+    FL_ADD(g->g[FL_GEN_G_TX_BACKPRESSURE], 1);
   }
   uint64_t bytes = 0;
   for (uint16_t i = 0; i < sent; i++) bytes += sizes[i];
@@ -318,12 +313,12 @@ static void rx_one(struct fl_gen *g, struct rte_mbuf *m, uint64_t now) {
   struct fl_parsed h;
   if (!d || fl_parse(d, avail, &h) != FL_R_OK || !(h.flags & FL_F_L4) ||
       (h.proto != 6 && h.proto != 17) || (h.flags & FL_F_FRAG)) {
-    ADD(g->g[FL_GEN_G_RX_UNTAGGED], 1);
+    FL_ADD(g->g[FL_GEN_G_RX_UNTAGGED], 1);
     return;
   }
   uint32_t off = h.l4_off + (h.proto == 17 ? 8 : (uint32_t)(d[h.l4_off + 12] >> 4) * 4);
   if (off + FL_GEN_TAG_LEN > avail || d[off] != FL_GEN_MAGIC) {
-    ADD(g->g[FL_GEN_G_RX_UNTAGGED], 1);
+    FL_ADD(g->g[FL_GEN_G_RX_UNTAGGED], 1);
     return;
   }
   uint16_t flow;
@@ -333,14 +328,14 @@ static void rx_one(struct fl_gen *g, struct rte_mbuf *m, uint64_t now) {
   memcpy(&seq32, d + off + 4, 4);
   memcpy(&tsc, d + off + 8, 8);
   if (flow >= FL_GEN_MAX_FLOWS || (!g->c.accept_any_run && d[off + 1] != g->c.run)) {
-    ADD(g->g[FL_GEN_G_RX_FOREIGN], 1);
+    FL_ADD(g->g[FL_GEN_G_RX_FOREIGN], 1);
     return;
   }
   struct rx_flow *r = &g->rx[flow];
   uint64_t *c = r->c;
-  if (flow + 1u > g->max_flow_seen) ST(g->max_flow_seen, flow + 1u);
-  ADD(c[FL_GEN_RX_PACKETS], 1);
-  ADD(c[FL_GEN_RX_BYTES], len + FL_GEN_FCS);
+  if (flow + 1u > g->max_flow_seen) FL_ST(g->max_flow_seen, flow + 1u);
+  FL_ADD(c[FL_GEN_RX_PACKETS], 1);
+  FL_ADD(c[FL_GEN_RX_BYTES], len + FL_GEN_FCS);
   /* The 32-bit sequence extends to 64 bits relative to the highest one seen. */
   uint64_t next = c[FL_GEN_RX_EXPECTED];
   int64_t s;
@@ -353,22 +348,22 @@ static void rx_one(struct fl_gen *g, struct rte_mbuf *m, uint64_t now) {
   if (!r->seen || (s >= 0 && (uint64_t)s >= next)) {
     win_clear(r, r->seen ? next : 0, (uint64_t)s + 1);
     win_test_set(r, (uint64_t)s);
-    ST(c[FL_GEN_RX_EXPECTED], (uint64_t)s + 1);
+    FL_ST(c[FL_GEN_RX_EXPECTED], (uint64_t)s + 1);
     r->seen = 1;
   } else if (s < 0 || next - (uint64_t)s > WIN) {
-    ADD(c[FL_GEN_RX_LATE], 1);
-    ADD(c[FL_GEN_RX_REORDERED], 1);
+    FL_ADD(c[FL_GEN_RX_LATE], 1);
+    FL_ADD(c[FL_GEN_RX_REORDERED], 1);
   } else if (win_test_set(r, (uint64_t)s)) {
-    ADD(c[FL_GEN_RX_DUPLICATES], 1);
+    FL_ADD(c[FL_GEN_RX_DUPLICATES], 1);
     return; /* a duplicate's latency says nothing new */
   } else {
-    ADD(c[FL_GEN_RX_REORDERED], 1);
+    FL_ADD(c[FL_GEN_RX_REORDERED], 1);
   }
   uint64_t lat = now > tsc ? now - tsc : 0;
-  if (lat < c[FL_GEN_LAT_MIN]) ST(c[FL_GEN_LAT_MIN], lat);
-  if (lat > c[FL_GEN_LAT_MAX]) ST(c[FL_GEN_LAT_MAX], lat);
-  ADD(c[FL_GEN_LAT_SUM], lat);
-  ADD(r->hist[bucket(lat)], 1);
+  if (lat < c[FL_GEN_LAT_MIN]) FL_ST(c[FL_GEN_LAT_MIN], lat);
+  if (lat > c[FL_GEN_LAT_MAX]) FL_ST(c[FL_GEN_LAT_MAX], lat);
+  FL_ADD(c[FL_GEN_LAT_SUM], lat);
+  FL_ADD(r->hist[bucket(lat)], 1);
 }
 
 static int gen_main(void *arg) {
@@ -399,9 +394,9 @@ static int gen_main(void *arg) {
       if (n) {
         progress += n;
         uint64_t *c = g->rx[i].c; /* tx counters live beside the flow's rx counters */
-        ST(c[FL_GEN_TX_PACKETS], f->sent);
-        ST(c[FL_GEN_TX_BYTES], f->bytes);
-        if (f->done) ST(c[FL_GEN_TX_DONE], 1);
+        FL_ST(c[FL_GEN_TX_PACKETS], f->sent);
+        FL_ST(c[FL_GEN_TX_BYTES], f->bytes);
+        if (f->done) FL_ST(c[FL_GEN_TX_DONE], 1);
       }
       if (!f->done) {
         all_done = 0;
@@ -412,7 +407,7 @@ static int gen_main(void *arg) {
         }
       }
     }
-    if (all_done && !g->g[FL_GEN_G_TX_DONE]) ST(g->g[FL_GEN_G_TX_DONE], 1);
+    if (all_done && !g->g[FL_GEN_G_TX_DONE]) FL_ST(g->g[FL_GEN_G_TX_DONE], 1);
     if (progress) {
       idle = 0;
       sleep_us = bo->sleep_min_us ? bo->sleep_min_us : 1;
@@ -433,7 +428,7 @@ static int gen_main(void *arg) {
       }
       if (us) {
         usleep((useconds_t)us);
-        ADD(g->g[FL_GEN_G_SLEEPS], 1);
+        FL_ADD(g->g[FL_GEN_G_SLEEPS], 1);
       } else {
         rte_pause();
       }
@@ -450,7 +445,7 @@ int fl_gen_start(struct fl_gen *g, char *err) {
   int rc = fl_worker_launch(g->c.lcore, gen_main, g, err);
   if (rc < 0) return rc;
   g->running = 1;
-  ST(g->g[FL_GEN_G_RUNNING], 1);
+  FL_ST(g->g[FL_GEN_G_RUNNING], 1);
   return 0;
 }
 
@@ -459,7 +454,7 @@ int fl_gen_stop(struct fl_gen *g) {
   __atomic_store_n(&g->stop, 1, __ATOMIC_RELEASE);
   rte_eal_wait_lcore(g->c.lcore);
   g->running = 0;
-  ST(g->g[FL_GEN_G_RUNNING], 0);
+  FL_ST(g->g[FL_GEN_G_RUNNING], 0);
   return 0;
 }
 
@@ -474,17 +469,17 @@ void fl_gen_free(struct fl_gen *g) {
 uint32_t fl_gen_flow_counters(struct fl_gen *g, uint64_t *out, uint32_t n) {
   if (n > FL_GEN_MAX_FLOWS) n = FL_GEN_MAX_FLOWS;
   for (uint32_t i = 0; i < n; i++)
-    for (int k = 0; k < FL_GEN_FLOW_CTRS; k++) out[i * FL_GEN_FLOW_CTRS + k] = LD(g->rx[i].c[k]);
-  uint32_t seen = LD(g->max_flow_seen);
+    for (int k = 0; k < FL_GEN_FLOW_CTRS; k++) out[i * FL_GEN_FLOW_CTRS + k] = FL_LD(g->rx[i].c[k]);
+  uint32_t seen = FL_LD(g->max_flow_seen);
   return seen > g->c.n_flows ? seen : g->c.n_flows;
 }
 
 int fl_gen_histogram(struct fl_gen *g, uint32_t flow, uint64_t *out) {
   if (flow >= FL_GEN_MAX_FLOWS) return -EINVAL;
-  for (int k = 0; k < FL_GEN_HIST; k++) out[k] = LD(g->rx[flow].hist[k]);
+  for (int k = 0; k < FL_GEN_HIST; k++) out[k] = FL_LD(g->rx[flow].hist[k]);
   return FL_GEN_HIST;
 }
 
 void fl_gen_global(struct fl_gen *g, uint64_t *out) {
-  for (int k = 0; k < FL_GEN_G_CTRS; k++) out[k] = LD(g->g[k]);
+  for (int k = 0; k < FL_GEN_G_CTRS; k++) out[k] = FL_LD(g->g[k]);
 }

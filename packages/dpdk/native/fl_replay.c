@@ -15,9 +15,6 @@
 #include "fl.h"
 
 #define fail fl_fail
-/* Relaxed atomics: one writer (the lcore), readers on the main thread; plain moves on x86. */
-#define LD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
-#define ST(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
 
 struct fl_replay {
   struct fl_replay_conf c;
@@ -101,7 +98,7 @@ static int replay_main(void *arg) {
   const uint16_t burst = r->c.burst, len = r->c.frame_len;
   struct rte_mbuf *ms[FL_MAX_BURST];
   while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
-    int sel = LD(r->selected);
+    int sel = FL_LD(r->selected);
     if (sel < 0) {
       usleep(1000);
       continue;
@@ -111,15 +108,15 @@ static int replay_main(void *arg) {
     uint16_t n = rte_eth_rx_burst(port, 0, ms, burst);
     if (n) {
       rte_pktmbuf_free_bulk(ms, n);
-      ST(ctr[FL_REPLAY_RX], ctr[FL_REPLAY_RX] + n);
+      FL_ADD(ctr[FL_REPLAY_RX], n);
     }
     /* alloc resets data_off and the lengths a PMD may have changed (virtio prepends its header) */
     if (rte_pktmbuf_alloc_bulk(pool, ms, burst) < 0) continue;
     for (uint16_t i = 0; i < burst; i++) ms[i]->data_len = ms[i]->pkt_len = len;
     uint16_t sent = rte_eth_tx_burst(port, 0, ms, burst);
     if (sent < burst) rte_pktmbuf_free_bulk(ms + sent, burst - sent);
-    ST(ctr[FL_REPLAY_TRIED], ctr[FL_REPLAY_TRIED] + burst);
-    ST(ctr[FL_REPLAY_SENT], ctr[FL_REPLAY_SENT] + sent);
+    FL_ADD(ctr[FL_REPLAY_TRIED], burst);
+    FL_ADD(ctr[FL_REPLAY_SENT], sent);
   }
   return 0;
 }
@@ -136,13 +133,13 @@ int fl_replay_start(struct fl_replay *r, char *err) {
 int fl_replay_select(struct fl_replay *r, int index, char *err) {
   if (index < -1 || index >= (int)r->c.n_ports)
     return fail(err, -EINVAL, "port index %d: give -1 or 0..%u", index, r->c.n_ports - 1);
-  ST(r->selected, index);
+  FL_ST(r->selected, index);
   return 0;
 }
 
 void fl_replay_counters(struct fl_replay *r, uint64_t *out) {
   for (uint16_t i = 0; i < r->c.n_ports; i++)
-    for (int k = 0; k < FL_REPLAY_CTRS; k++) out[i * FL_REPLAY_CTRS + k] = LD(r->ctr[i][k]);
+    for (int k = 0; k < FL_REPLAY_CTRS; k++) out[i * FL_REPLAY_CTRS + k] = FL_LD(r->ctr[i][k]);
 }
 
 int fl_replay_stop(struct fl_replay *r) {

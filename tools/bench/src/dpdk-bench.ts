@@ -59,7 +59,7 @@ import {
 } from './dpdk/headroom';
 import type { NfCase, NfPort, VirtioRing } from './dpdk/nf';
 import { formatNfCycles, meanNfCycles, nfCyclesPerPacket, type NfCycles } from './dpdk/nf-cycles';
-import { GeneratorError, ReplayGenerator } from './dpdk/generator';
+import { ReplayGenerator } from './dpdk/generator';
 import { GENERATOR_FLOWS } from './dpdk/tables';
 import { Testpmd, TestpmdError } from './dpdk/testpmd';
 
@@ -658,8 +658,6 @@ async function main(): Promise<void> {
 main().catch((e: unknown) => {
   if (e instanceof TestpmdError)
     process.stderr.write(`testpmd's output:\n${e.output.slice(-4000)}\n`);
-  if (e instanceof GeneratorError)
-    process.stderr.write(`the generator's output:\n${e.output.slice(-4000)}\n`);
   process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
   process.exit(1);
 });

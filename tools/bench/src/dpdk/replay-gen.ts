@@ -5,9 +5,10 @@
  * then one per NF. It took the place of testpmd flowgen, whose refcount clones cost an atomic
  * decrement per packet (32 % of its cycles in a profile on the Zen 5 VM of stop 45).
  *
- * Protocol: one JSON line out when every port is open ({"ready":true,"frameBytes":60}), then one
- * JSON line out for each line in: {"select":k|null} -> {"ok":true}; {"counters":k} ->
- * {"tried","sent","received"}; {"link":k} -> {"up"}. It stops when its stdin closes.
+ * Protocol (line-child.ts): "@@" and a JSON line out when every port is open ({"ready":true,
+ * "frameBytes":60}), then one for each line in: {"select":k|null} -> {"ok":true}; {"counters":k}
+ * -> {"tried","sent","received"}; {"link":k} -> {"up"}; a refusal is {"ok":false,"error"}. It
+ * stops when its stdin closes.
  */
 import { createInterface } from 'node:readline';
 
@@ -49,7 +50,7 @@ function main(): void {
     burst: args.burst,
   });
   replay.start();
-  const reply = (o: object): void => void process.stdout.write(`${JSON.stringify(o)}\n`);
+  const reply = (o: object): void => void process.stdout.write(`@@${JSON.stringify(o)}\n`);
   const portAt = (k: number): Port => {
     const p = ports[k];
     if (!p) throw new RangeError(`port ${k}: the generator has ${ports.length}`);
@@ -70,7 +71,7 @@ function main(): void {
         reply({ up: portAt(q.link).link().up });
       } else throw new Error(`unknown request ${line}`);
     } catch (e) {
-      reply({ error: (e as Error).message });
+      reply({ ok: false, error: (e as Error).message });
     }
   });
   // The bench holds this process's stdin: when it closes (the bench is gone, however it went),

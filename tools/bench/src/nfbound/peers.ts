@@ -10,40 +10,28 @@
  *   is chosen by which trace port is up (an admin-down DPDK port is not polled) and by the
  *   table-0 flow of that port; live counters from `ovs-ofctl dump-ports`.
  */
-import { execFile, spawn, type ChildProcessByStdio } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { createInterface } from 'node:readline';
-import type { Readable, Writable } from 'node:stream';
 
 import { startOvsDpdk, type OvsDpdk } from '@flowline/ovs';
 import { createLogger } from '@flowline/telemetry';
 
 import type { NfPlan, NfSample } from './flowline-nf';
 import { Testpmd } from '../dpdk/testpmd';
+import { LineChild } from '../line-child';
 import { must } from '../must';
 import { upcallsIn } from './checks';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export class FlowlineNf {
-  private waiting: ((v: Record<string, unknown>) => void)[] = [];
-  private log = '';
-  private exited: Promise<number | null>;
   tscHz = 0;
   /** a cache line's round trip between the NF's two lcores, measured at start (TSC cycles) */
   lcoreRoundTripCycles: number | undefined;
 
-  private constructor(private readonly child: ChildProcessByStdio<Writable, Readable, Readable>) {
-    createInterface({ input: child.stdout }).on('line', (l) => {
-      if (l.startsWith('@@'))
-        this.waiting.shift()?.(JSON.parse(l.slice(2)) as Record<string, unknown>);
-      else this.log += `${l}\n`;
-    });
-    child.stderr?.on('data', (b: Buffer) => (this.log += b.toString()));
-    this.exited = new Promise((r) => child.once('exit', (c) => r(c)));
-  }
+  private constructor(private readonly io: LineChild) {}
 
   /** env: added to this process's environment (FLOWLINE_DPDK_ADDON: another build) */
   static async start(
@@ -52,41 +40,16 @@ export class FlowlineNf {
     timeoutMs: number,
     env: Record<string, string> = {},
   ): Promise<FlowlineNf> {
-    const child = spawn(process.execPath, [...entry, planFile], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, ...env },
-    });
-    const nf = new FlowlineNf(child);
-    const ready = await nf.next(timeoutMs);
+    const nf = new FlowlineNf(LineChild.spawn('Flowline NF', [...entry, planFile], env));
+    const ready = await nf.io.next(timeoutMs);
     nf.tscHz = Number(ready.tscHz);
     if (typeof ready.lcoreRoundTripCycles === 'number')
       nf.lcoreRoundTripCycles = ready.lcoreRoundTripCycles;
     return nf;
   }
 
-  private next(timeoutMs: number): Promise<Record<string, unknown>> {
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(
-        () =>
-          reject(new Error(`Flowline NF: no answer in ${timeoutMs} ms\n${this.log.slice(-3000)}`)),
-        timeoutMs,
-      );
-      void this.exited.then((c) => {
-        clearTimeout(t);
-        reject(new Error(`Flowline NF exited (${c})\n${this.log.slice(-3000)}`));
-      });
-      this.waiting.push((v) => {
-        clearTimeout(t);
-        if (v.ok === false) reject(new Error(`Flowline NF: ${String(v.error)}`));
-        else resolve(v);
-      });
-    });
-  }
-
   async command(cmd: string, id?: string, timeoutMs = 30_000): Promise<Record<string, unknown>> {
-    const p = this.next(timeoutMs);
-    this.child.stdin.write(`${JSON.stringify({ cmd, id })}\n`);
-    return p;
+    return this.io.request({ cmd, id }, timeoutMs);
   }
 
   async sample(id: string): Promise<NfSample> {
@@ -112,17 +75,11 @@ export class FlowlineNf {
   }
 
   async stop(): Promise<void> {
-    if (this.child.exitCode !== null) return;
-    await this.command('quit', undefined, 30_000).catch(() => undefined);
-    await Promise.race([this.exited, sleep(15_000)]);
-    if (this.child.exitCode === null) {
-      this.child.kill('SIGKILL');
-      await this.exited;
-    }
+    await this.io.stop({ cmd: 'quit' }, 30_000);
   }
 
   get output(): string {
-    return this.log;
+    return this.io.output;
   }
 }
 
