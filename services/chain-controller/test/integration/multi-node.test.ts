@@ -7,7 +7,7 @@ import {
   startOvsDpdk,
   tunnelPortName,
 } from '@flowline/ovs';
-import { copyFileSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,6 +23,7 @@ import {
   writeKubeconfig,
 } from '../support/fake-apiserver';
 import { TestPki } from '../support/pki';
+import { SecretVolume } from '../support/secret-volume';
 import { SwitchPki } from '../support/switch-pki';
 import { until } from '../support/until';
 
@@ -85,8 +86,23 @@ describe.skipIf(!root)('one controller, a switch per node over TCP', () => {
   const controllerTls = pki.controller();
   const switchTls: OvsTls[] = [];
 
+  // Node 1's key and certificate reach its OVS as a mounted Secret's do (the chart mounts whole
+  // Secrets): the last test swaps them.
+  let node1Files: OvsTls;
+  let node1Secret: SecretVolume;
+
   beforeAll(async () => {
     for (const node of [0, 1] as const) switchTls.push(pki.switch(`node-${node}`));
+    node1Files = switchTls[1]!;
+    node1Secret = new SecretVolume(join(work, 'secret-node-1'), {
+      'tls.key': node1Files.privateKey,
+      'tls.crt': node1Files.certificate,
+    });
+    switchTls[1] = {
+      ...node1Files,
+      privateKey: node1Secret.path('tls.key'),
+      certificate: node1Secret.path('tls.crt'),
+    };
     for (const node of [0, 1] as const)
       nodes.push(
         await startOvsDpdk({
@@ -214,22 +230,14 @@ describe.skipIf(!root)('one controller, a switch per node over TCP', () => {
 
   it("the controller refuses a switch presenting another node's certificate: nothing applied there", async () => {
     // Node 1's OVS now presents node 0's certificate (it re-reads its files on new connections).
-    // Each file is replaced whole, by a rename, as a mounted Secret is: OVS reloads a file when
-    // its mtime changes, and a copy it reads half-written, finished within the same timestamp
-    // tick, would never be read again (once in a CI run the switch kept node 0's certificate for
-    // the 30 s after it was restored).
-    const replace = (from: string, to: string): void => {
-      copyFileSync(from, `${to}.new`);
-      renameSync(`${to}.new`, to);
-    };
-    const own = {
-      key: `${switchTls[1]!.privateKey}.own`,
-      cert: `${switchTls[1]!.certificate}.own`,
-    };
-    copyFileSync(switchTls[1]!.privateKey, own.key);
-    copyFileSync(switchTls[1]!.certificate, own.cert);
-    replace(switchTls[0]!.privateKey, switchTls[1]!.privateKey);
-    replace(switchTls[0]!.certificate, switchTls[1]!.certificate);
+    // The key and the certificate change together, as kubelet swaps a Secret's files: OVS
+    // reloads the pair only when it sees both files changed since it last looked. Replaced one
+    // after the other (two renames), a pass of its main loop between them left it on the old
+    // pair for good (twice in CI runs, and in both runs made with 1.5 s between the renames).
+    node1Secret.update({
+      'tls.key': switchTls[0]!.privateKey,
+      'tls.crt': switchTls[0]!.certificate,
+    });
     const rules = async () => (await chainFlows(1)).map((f) => `${f.match} ${f.actions}`);
     const before = await rules();
     try {
@@ -250,8 +258,7 @@ describe.skipIf(!root)('one controller, a switch per node over TCP', () => {
       );
       expect(await rules()).toEqual(before);
     } finally {
-      replace(own.key, switchTls[1]!.privateKey);
-      replace(own.cert, switchTls[1]!.certificate);
+      node1Secret.update({ 'tls.key': node1Files.privateKey, 'tls.crt': node1Files.certificate });
     }
     // Its own certificate again: programmed.
     await until('Ready', () => ready('on-b-udp')?.status === 'True', 30_000);
