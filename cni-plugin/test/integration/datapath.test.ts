@@ -16,6 +16,8 @@ describe('CNI ADD → vhost-user data path through OVS-DPDK (integration)', () =
   }, 60_000);
 
   it('ADD, link-up, packets through the bridge, CHECK, DEL', async () => {
+    // each port gets a mempool of its own (the fixture's perPortMemory): see fixture.ts
+    expect((await fx.ovs.vswitch.getOpenVSwitch()).otherConfig['per-port-memory']).toBe('true');
     const pods = [
       { ns: 'default', name: 'fw-0', cid: `cidfw0${fx.id}` },
       { ns: 'default', name: 'router-0', cid: `cidrt0${fx.id}` },

@@ -103,6 +103,9 @@ export class CniFixture {
       runDir: `${this.base}/ovs`,
       netns: `flcni-ovs-${this.id}`,
       maxLifetimeSec: 900,
+      // Two vhost-user devices come up together: each port's own pool, made at the first try
+      // (with the shared one's tries, the second device's handshake once found no memory).
+      perPortMemory: true,
     });
     if (this.mode === 'daemon') this.daemon = await startDaemon(this.daemonSocket);
   }

@@ -31,6 +31,16 @@ export interface OvsDpdkOptions {
   pmdCpuMask?: string;
   /** other_config:pmd-maxsleep in µs; default 50 (an idle PMD uses ~25% of a core, not 100%). */
   pmdMaxSleepUs?: number;
+  /**
+   * other_config:per-port-memory; default false (OVS's shared mempools). A shared mempool is
+   * made when its first port needs it (a vhost-user port: when its device comes up), asking for
+   * 262,144 mbufs and halving on failure: within a 256 MiB socket limit the first two tries fail
+   * (about 10 ms each, in netdev_dpdk's debug log), and a few-KiB allocation of another device's
+   * handshake made meanwhile can fail as well ("failed to allocate memory for vq internal data",
+   * once in a CI run). A port's own pool (20,512 mbufs at a 1,500-byte MTU, about 50 MiB) is
+   * made at the first try, for a few ports.
+   */
+  perPortMemory?: boolean;
   /** Extra EAL arguments after `--no-pci --in-memory --file-prefix=...`. */
   dpdkExtra?: string[];
   /** EAL --file-prefix; default derived from the run dir. */
@@ -337,6 +347,7 @@ export async function startOvsDpdk(options: OvsDpdkOptions): Promise<OvsDpdk> {
       'dpdk-socket-limit': String(options.socketMemMb ?? 256),
       'pmd-cpu-mask': options.pmdCpuMask ?? '0x2',
       'pmd-maxsleep': String(options.pmdMaxSleepUs ?? 50),
+      ...(options.perPortMemory ? { 'per-port-memory': 'true' } : {}),
     });
     await vs().addBridge(bridge, { datapathType: 'netdev', failMode: 'secure' });
     if (tcp) {
