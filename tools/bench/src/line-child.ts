@@ -11,9 +11,18 @@ import type { Readable, Writable } from 'node:stream';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** A request waiting for its answer. */
+interface Waiter {
+  answer: (v: Record<string, unknown>) => void;
+  fail: (e: Error) => void;
+}
+
 export class LineChild {
-  private waiting: ((v: Record<string, unknown>) => void)[] = [];
+  /** in the order the answers come (a timed-out request keeps its place and drops its answer) */
+  private waiting: Waiter[] = [];
   private log = '';
+  /** the child's exit code once it has exited */
+  private exitCode: number | null | undefined;
   readonly exited: Promise<number | null>;
 
   private constructor(
@@ -22,11 +31,17 @@ export class LineChild {
   ) {
     createInterface({ input: child.stdout }).on('line', (l) => {
       if (l.startsWith('@@'))
-        this.waiting.shift()?.(JSON.parse(l.slice(2)) as Record<string, unknown>);
+        this.waiting.shift()?.answer(JSON.parse(l.slice(2)) as Record<string, unknown>);
       else this.log += `${l}\n`;
     });
     child.stderr.on('data', (b: Buffer) => (this.log += b.toString()));
-    this.exited = new Promise((r) => child.once('exit', (c) => r(c)));
+    this.exited = new Promise((r) =>
+      child.once('exit', (c) => {
+        this.exitCode = c;
+        for (const w of this.waiting.splice(0)) w.fail(this.exitError());
+        r(c);
+      }),
+    );
   }
 
   /** Node running `args`; env is added to this process's environment. */
@@ -40,19 +55,22 @@ export class LineChild {
 
   /** The next answer (the first one is what the child says when it is ready). */
   next(timeoutMs: number): Promise<Record<string, unknown>> {
+    if (this.exitCode !== undefined) return Promise.reject(this.exitError());
     return new Promise((resolve, reject) => {
       const t = setTimeout(
         () => reject(new Error(`${this.name}: no answer in ${timeoutMs} ms\n${this.tail()}`)),
         timeoutMs,
       );
-      void this.exited.then((c) => {
-        clearTimeout(t);
-        reject(new Error(`${this.name} exited (${c})\n${this.tail()}`));
-      });
-      this.waiting.push((v) => {
-        clearTimeout(t);
-        if (v.ok === false) reject(new Error(`${this.name}: ${String(v.error)}`));
-        else resolve(v);
+      this.waiting.push({
+        answer: (v) => {
+          clearTimeout(t);
+          if (v.ok === false) reject(new Error(`${this.name}: ${String(v.error)}`));
+          else resolve(v);
+        },
+        fail: (e) => {
+          clearTimeout(t);
+          reject(e);
+        },
       });
     });
   }
@@ -81,5 +99,9 @@ export class LineChild {
 
   private tail(): string {
     return this.log.slice(-3000);
+  }
+
+  private exitError(): Error {
+    return new Error(`${this.name} exited (${this.exitCode})\n${this.tail()}`);
   }
 }
