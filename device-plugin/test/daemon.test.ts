@@ -285,6 +285,7 @@ describe('device plugin daemon with a kubelet-side v1beta1 peer', () => {
     const b = vfAddress(0, 1);
     await e.kubelet.allocate(VF_POOL, [a, b]);
     await e.kubelet.allocate(VFIO_POOL, [vfAddress(2, 0)]);
+    const killed = e.kubelet.connection(VF_POOL);
     expect(await e.daemons[0]!.stop('SIGKILL')).toBeNull(); // no cleanup: the files stay
     const infoA = join(e.devInfoDir, `flowline.io-sriov_vf-${a}-device.json`);
     const infoB = join(e.devInfoDir, `flowline.io-sriov_vf-${b}-device.json`);
@@ -294,10 +295,12 @@ describe('device plugin daemon with a kubelet-side v1beta1 peer', () => {
     writeFileSync(cdi, 'garbage \u0000\u0000 not a CDI spec'); // garbled
 
     const d = e.startDaemon();
-    await waitFor(
-      'registration after the restart',
-      () => !e.kubelet.connection(VF_POOL).streamEnded && e.kubelet.devices(VF_POOL),
-    );
+    // A new connection, not the killed plugin's: kubelet may not have seen that stream end yet,
+    // and an Allocate on its channel would dial a socket the new daemon has not made yet.
+    await waitFor('registration after the restart', () => {
+      const conn = e.kubelet.connection(VF_POOL);
+      return conn !== killed && !conn.streamEnded && e.kubelet.devices(VF_POOL);
+    });
     await waitFor('a log line per unreadable file', () =>
       d.logs.filter((l) => /unreadable file of an earlier run/.test(l.msg)).length >= 3
         ? true
