@@ -5,9 +5,18 @@ import { loadHealthV1 } from './loader';
 
 export type ServingStatus = 'SERVING' | 'NOT_SERVING';
 
+/** The longest service name a Check or Watch may ask about: a gRPC full service name. */
+export const HEALTH_MAX_SERVICE_NAME = 256;
+/** Watch streams open at once, across every name: the health port may be open to anyone. */
+export const HEALTH_MAX_WATCHES = 1024;
+
 /**
  * The server side of grpc.health.v1. The empty service name "" stands for the whole process,
- * as the protocol defines. Watch streams the current status at once and then every change.
+ * as the protocol defines. Watch streams the current status at once and then every change; a
+ * Watch of a name not (yet) known stays open with SERVICE_UNKNOWN, as the protocol asks. Any
+ * peer may reach the health port (kubelet's probes carry no certificate), so what a caller can
+ * make it hold is bounded: a name's length, the number of open Watch streams, and a name's entry
+ * goes when its last stream does.
  */
 export class HealthService {
   private readonly statuses = new Map<string, ServingStatus>();
@@ -15,6 +24,7 @@ export class HealthService {
     string,
     Set<grpc.ServerWritableStream<unknown, HealthCheckResponse>>
   >();
+  private watching = 0;
 
   constructor(initial: Record<string, ServingStatus> = { '': 'SERVING' }) {
     for (const [name, status] of Object.entries(initial)) this.statuses.set(name, status);
@@ -28,6 +38,11 @@ export class HealthService {
 
   getStatus(service: string): ServingStatus | undefined {
     return this.statuses.get(service);
+  }
+
+  /** What open Watch streams hold: the names watched and the streams. */
+  watchLoad(): { names: number; streams: number } {
+    return { names: this.watchers.size, streams: this.watching };
   }
 
   /** Marks every service NOT_SERVING, as a process does when it starts draining. */
@@ -68,6 +83,11 @@ export class HealthService {
   handlers(): HealthHandlers {
     return {
       Check: (call, callback) => {
+        const bad = badServiceName(call.request.service);
+        if (bad) {
+          callback(bad);
+          return;
+        }
         const status = this.statuses.get(call.request.service);
         if (!status) {
           callback({
@@ -85,16 +105,44 @@ export class HealthService {
       },
       Watch: (call) => {
         const name = call.request.service;
-        call.write({ status: this.statuses.get(name) ?? 'SERVICE_UNKNOWN' });
+        const bad = badServiceName(name);
+        if (bad) {
+          call.emit('error', bad);
+          return;
+        }
+        if (this.watching >= HEALTH_MAX_WATCHES) {
+          call.emit('error', {
+            code: grpc.status.RESOURCE_EXHAUSTED,
+            details: `${HEALTH_MAX_WATCHES} health Watch streams are open already`,
+          });
+          return;
+        }
+        const stream = call as grpc.ServerWritableStream<unknown, HealthCheckResponse>;
         let set = this.watchers.get(name);
         if (!set) this.watchers.set(name, (set = new Set()));
-        set.add(call as grpc.ServerWritableStream<unknown, HealthCheckResponse>);
+        set.add(stream);
+        this.watching++;
+        let forgotten = false;
         const forget = (): void => {
-          set.delete(call as grpc.ServerWritableStream<unknown, HealthCheckResponse>);
+          if (forgotten) return;
+          forgotten = true;
+          this.watching--;
+          set.delete(stream);
+          if (set.size === 0 && this.watchers.get(name) === set) this.watchers.delete(name);
         };
         call.on('cancelled', forget);
         call.on('close', forget);
+        call.on('error', forget);
+        call.write({ status: this.statuses.get(name) ?? 'SERVICE_UNKNOWN' });
       },
     };
   }
+}
+
+function badServiceName(service: string): Partial<grpc.StatusObject> | undefined {
+  if (Buffer.byteLength(service) <= HEALTH_MAX_SERVICE_NAME) return undefined;
+  return {
+    code: grpc.status.INVALID_ARGUMENT,
+    details: `service: a name of at most ${HEALTH_MAX_SERVICE_NAME} bytes, got ${Buffer.byteLength(service)}`,
+  };
 }

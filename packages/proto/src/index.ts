@@ -6,7 +6,12 @@ export {
   loadNetworkFunctionV1,
   loadProto,
 } from './loader';
-export { HealthService, type ServingStatus } from './health';
+export {
+  HEALTH_MAX_SERVICE_NAME,
+  HEALTH_MAX_WATCHES,
+  HealthService,
+  type ServingStatus,
+} from './health';
 export {
   MAX_WATCH_STREAMS,
   MIN_STATS_INTERVAL_MS,

@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  HEALTH_MAX_SERVICE_NAME,
+  HEALTH_MAX_WATCHES,
   HealthService,
   ProtoNotFoundError,
   loadHealthV1,
@@ -139,6 +141,93 @@ describe('typed client and server over a unix socket', () => {
     await done;
     stream.cancel();
     expect(statuses).toEqual(['SERVING', 'NOT_SERVING']);
+  });
+});
+
+describe('HealthService bounds what any caller can make it hold', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'flowline-health-'));
+  const address = `unix://${join(dir, 'health.sock')}`;
+  const server = new grpc.Server();
+  const health = new HealthService();
+  let client: InstanceType<ReturnType<typeof loadHealthV1>['Health']>;
+
+  beforeAll(async () => {
+    health.addTo(server);
+    await new Promise<void>((resolve, reject) =>
+      server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err) =>
+        err ? reject(err) : resolve(),
+      ),
+    );
+    client = new (loadHealthV1().Health)(address, grpc.credentials.createInsecure());
+  });
+
+  afterAll(async () => {
+    client.close();
+    await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Opens a Watch and resolves with its first message, or its error. */
+  function watch(service: string): {
+    stream: grpc.ClientReadableStream<{ status: string }>;
+    first: Promise<{ status?: string; code?: number; details?: string }>;
+  } {
+    const stream = client.Watch({ service });
+    const first = new Promise<{ status?: string; code?: number; details?: string }>((resolve) => {
+      stream.once('data', (r: { status: string }) => resolve({ status: r.status }));
+      stream.on('error', (e: grpc.ServiceError) => resolve({ code: e.code, details: e.details }));
+    });
+    return { stream, first };
+  }
+
+  async function until(what: string, ok: () => boolean): Promise<void> {
+    for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
+    if (!ok()) throw new Error(`timed out waiting for ${what}`);
+  }
+
+  it('a name watched and then let go is forgotten (kept, any peer could fill memory with names)', async () => {
+    const names = ['a', 'b', 'c'].map((c) => `unknown.${c.repeat(200)}`);
+    const watches = names.map((n) => watch(n));
+    for (const w of watches) expect(await w.first).toEqual({ status: 'SERVICE_UNKNOWN' });
+    expect(health.watchLoad()).toEqual({ names: 3, streams: 3 });
+    for (const w of watches) w.stream.cancel();
+    await until('the cancelled watches to be forgotten', () => health.watchLoad().streams === 0);
+    expect(health.watchLoad()).toEqual({ names: 0, streams: 0 });
+  });
+
+  it('a name too long is refused naming the field, by Check and by Watch', async () => {
+    const long = 'x'.repeat(HEALTH_MAX_SERVICE_NAME + 1);
+    const checked = await new Promise<grpc.ServiceError | null>((resolve) =>
+      client.Check({ service: long }, (err) => resolve(err)),
+    );
+    expect(checked?.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(checked?.details).toMatch(/^service: /);
+    const w = watch(long);
+    expect(await w.first).toMatchObject({
+      code: grpc.status.INVALID_ARGUMENT,
+      details: expect.stringMatching(/^service: /),
+    });
+    expect(health.watchLoad()).toEqual({ names: 0, streams: 0 });
+    // the longest name allowed is still answered
+    const ok = watch('y'.repeat(HEALTH_MAX_SERVICE_NAME));
+    expect(await ok.first).toEqual({ status: 'SERVICE_UNKNOWN' });
+    ok.stream.cancel();
+    await until('that watch to be forgotten', () => health.watchLoad().streams === 0);
+  });
+
+  it(`at most ${HEALTH_MAX_WATCHES} Watch streams are open; one more is RESOURCE_EXHAUSTED, and a freed place is taken again`, async () => {
+    const open = Array.from({ length: HEALTH_MAX_WATCHES }, (_, i) => watch(`svc-${i % 7}`));
+    await Promise.all(open.map((w) => w.first));
+    expect(health.watchLoad()).toEqual({ names: 7, streams: HEALTH_MAX_WATCHES });
+    const refused = watch('');
+    expect(await refused.first).toMatchObject({ code: grpc.status.RESOURCE_EXHAUSTED });
+    open[0]!.stream.cancel();
+    await until('a place to free', () => health.watchLoad().streams === HEALTH_MAX_WATCHES - 1);
+    const again = watch('');
+    expect(await again.first).toEqual({ status: 'SERVING' });
+    for (const w of [...open.slice(1), again]) w.stream.cancel();
+    await until('every watch to be forgotten', () => health.watchLoad().streams === 0);
+    expect(health.watchLoad()).toEqual({ names: 0, streams: 0 });
   });
 });
 
