@@ -4,11 +4,13 @@ import { ChainController } from './controller';
 import type { NfDirectory, NfRecord } from './directory';
 import {
   ChainExistsError,
+  ChainKeyConflictError,
   ChainNotFoundError,
   HopConfigError,
   StaleGenerationError,
   UnresolvedPortError,
 } from './errors';
+import { chainKey } from './flows';
 import { MemoryChainStore } from './store';
 import { until } from '../test/support/until';
 
@@ -94,6 +96,25 @@ describe('ChainController', () => {
     expect((await controller.update('demo', spec, 1n)).generation).toBe('2');
     await controller.delete('demo');
     await expect(controller.delete('demo')).rejects.toThrow(ChainNotFoundError);
+  });
+
+  it("refuses a name whose flow key is another chain's (the key keeps chains' traffic apart), and nothing changes", async () => {
+    const { sw, store, controller } = setup();
+    // Two DNS labels with one 32-bit FNV-1a key (found by a birthday search).
+    expect(chainKey('chain-mvja')).toBe(chainKey('chain-5pfs'));
+    await controller.create('chain-5pfs', spec);
+    const table = [...sw.table];
+    const stored = await store.load();
+    const err = await controller.create('chain-mvja', spec).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ChainKeyConflictError);
+    expect(err).toMatchObject({ field: 'name', holder: 'chain-5pfs', key: 0x68b04e4f });
+    expect((err as Error).message).toMatch(/^name: .*0x68b04e4f.*"chain-5pfs"/);
+    expect(sw.table).toEqual(table);
+    expect(await store.load()).toEqual(stored);
+    expect(controller.list().map((c) => c.name)).toEqual(['chain-5pfs']);
+    // the key is free again once its holder is gone
+    await controller.delete('chain-5pfs');
+    expect((await controller.create('chain-mvja', spec)).status?.phase).toBe('ACTIVE');
   });
 
   it('an unresolvable hop is refused naming the field, and nothing changes', async () => {

@@ -7,6 +7,7 @@ import type { NfDirectory } from './directory';
 import type { NfConfigurator } from './nf-config';
 import {
   ChainExistsError,
+  ChainKeyConflictError,
   ChainNotFoundError,
   LimitExceededError,
   StaleGenerationError,
@@ -145,6 +146,9 @@ export class ChainController {
     const spec = validateChainSpec(raw);
     return this.serial(async () => {
       if (this.chains.has(chainName)) throw new ChainExistsError(chainName);
+      const key = chainKey(chainName);
+      const holder = [...this.chains.keys()].find((c) => chainKey(c) === key);
+      if (holder !== undefined) throw new ChainKeyConflictError(chainName, holder, key);
       if (this.chains.size >= this.maxChains)
         throw new LimitExceededError(
           'chains',

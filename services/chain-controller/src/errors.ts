@@ -27,6 +27,25 @@ export class ChainExistsError extends Error {
   }
 }
 
+/**
+ * A new chain's name whose 32-bit flow key (chainKey) is another chain's: the key tells chains
+ * apart in cookies and, between nodes, in the tunnel's metadata, so two chains sharing one would
+ * steer each other's traffic.
+ */
+export class ChainKeyConflictError extends Error {
+  readonly field = 'name';
+  constructor(
+    readonly chain: string,
+    readonly holder: string,
+    readonly key: number,
+  ) {
+    super(
+      `name: chain "${chain}" would share its flow key 0x${key.toString(16).padStart(8, '0')} with chain "${holder}"; choose another name`,
+    );
+    this.name = 'ChainKeyConflictError';
+  }
+}
+
 export class ChainNotFoundError extends Error {
   constructor(readonly chain: string) {
     super(`chain "${chain}" does not exist`);

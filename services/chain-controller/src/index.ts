@@ -10,6 +10,7 @@ export {
 } from './directory';
 export {
   ChainExistsError,
+  ChainKeyConflictError,
   ChainNotFoundError,
   InvalidChainError,
   LimitExceededError,

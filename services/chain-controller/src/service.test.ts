@@ -11,7 +11,9 @@ import { until } from '../test/support/until';
 import type { ChainSwitch } from './chain-switch';
 import { ChainController } from './controller';
 import type { NfDirectory } from './directory';
+import { ChainKeyConflictError } from './errors';
 import { MAX_HOPS } from './limits';
+import { toStatus } from './service';
 import { createChainServer } from './chain-server';
 import { MemoryChainStore } from './store';
 import type { WatchOutbox } from './watch-outbox';
@@ -297,5 +299,13 @@ describe('ChainService limits', () => {
       }
       expect(await snapshot()).toEqual(before);
     });
+  });
+});
+
+describe('toStatus', () => {
+  it("a name sharing another chain's flow key is ALREADY_EXISTS naming name", () => {
+    const st = toStatus(new ChainKeyConflictError('chain-mvja', 'chain-5pfs', 0x68b04e4f));
+    expect(st.code).toBe(grpc.status.ALREADY_EXISTS);
+    expect(st.details).toMatch(/^name: chain "chain-mvja" would share its flow key 0x68b04e4f/);
   });
 });

@@ -3,6 +3,7 @@ import { chainV1, replyFrom } from '@flowline/proto';
 import type { ChainController } from './controller';
 import {
   ChainExistsError,
+  ChainKeyConflictError,
   ChainNotFoundError,
   HopConfigError,
   InvalidChainError,
@@ -23,7 +24,7 @@ export function toStatus(err: unknown): Partial<grpc.StatusObject> {
     };
   if (err instanceof UnresolvedPortError)
     return { code: grpc.status.FAILED_PRECONDITION, details: err.message };
-  if (err instanceof ChainExistsError)
+  if (err instanceof ChainExistsError || err instanceof ChainKeyConflictError)
     return { code: grpc.status.ALREADY_EXISTS, details: err.message };
   if (err instanceof ChainNotFoundError)
     return { code: grpc.status.NOT_FOUND, details: err.message };

@@ -13,6 +13,7 @@ import {
 import type { ChainSwitch } from '../chain-switch';
 import { ChainController } from '../controller';
 import { AttachmentDirectory, type SwitchPortRecord } from '../directory';
+import { chainKey } from '../flows';
 import { MemoryChainStore } from '../store';
 import { loadKube, serviceChainApi } from './client';
 import { PodDirectory } from './pod-directory';
@@ -444,6 +445,70 @@ describe('ServiceChainReconciler against a fake apiserver', () => {
     expect(controller.owners()).toEqual(
       new Map([[chainNameFor(NS, 'demo'), 'ServiceChain/nfs/demo']]),
     );
+  });
+
+  it.each([
+    ["another ServiceChain's", 'ServiceChain/victim/prod'],
+    ['an API-made', undefined],
+  ])(
+    "never changes or deletes %s chain under the resource's chain name: NameConflict, the owner not named",
+    async (_, owner) => {
+      const theirs = {
+        classifier: { ingressPort: 'nfs/gen/net1', protocol: 'tcp' },
+        hops: [{ nf: 'nfs/router', ingressInterface: 'net1', egressInterface: 'net1' }],
+        egressPort: 'nfs/sink/net1',
+      };
+      directory.replace(fake.list('pods', NS));
+      // Another resource's chain under the name this one maps to (a clash of the cut name and
+      // its hash), as a takeover would need it.
+      const name = chainNameFor(NS, 'demo');
+      await controller.create(name, theirs, owner);
+      const before = controller.get(name);
+      fake.create('servicechains', NS, chain('demo', [FW]));
+      await reconciler.start();
+      const ready = await until('NameConflict', () =>
+        condition('demo', 'Ready')?.reason === 'NameConflict'
+          ? condition('demo', 'Ready')
+          : undefined,
+      );
+      expect(ready).toMatchObject({ status: 'False' });
+      expect(ready.message).toMatch(/rename this ServiceChain/);
+      expect(ready.message).not.toMatch(/victim/);
+      expect(get('demo')?.status?.phase).toBe('Failed');
+      expect(controller.get(name)).toEqual(before);
+      expect(controller.owners().get(name)).toBe(owner);
+      // Its deletion leaves the other chain in place too.
+      fake.delete('servicechains', NS, 'demo');
+      await until('object gone', () => get('demo') === undefined);
+      await reconciler.idle();
+      expect(controller.get(name)).toEqual(before);
+      expect(sw.next('gen1')).toBe('rt1');
+      expect(log.lines.filter((l) => /does not own/.test(l.msg))).toHaveLength(1);
+    },
+  );
+
+  it("a resource whose chain would share another chain's flow key is NameConflict, programmed once the key is free", async () => {
+    // Two names in one namespace whose chain names share a 32-bit flow key (a birthday search).
+    expect(chainKey(chainNameFor(NS, 'sc-vwf'))).toBe(chainKey(chainNameFor(NS, 'sc-ghs')));
+    fake.create('servicechains', NS, chain('sc-ghs', [FW]));
+    await reconciler.start();
+    await until('sc-ghs active', () =>
+      get('sc-ghs')?.status?.phase === 'Active' ? true : undefined,
+    );
+    fake.create('servicechains', NS, chain('sc-vwf', [FW]));
+    const ready = await until('NameConflict', () =>
+      condition('sc-vwf', 'Ready')?.reason === 'NameConflict'
+        ? condition('sc-vwf', 'Ready')
+        : undefined,
+    );
+    expect(ready.message).toMatch(/flow key/);
+    expect(ready.message).not.toContain(chainNameFor(NS, 'sc-ghs'));
+    expect(controller.list().map((c) => c.name)).toEqual([chainNameFor(NS, 'sc-ghs')]);
+    fake.delete('servicechains', NS, 'sc-ghs');
+    await until('sc-vwf active', () =>
+      get('sc-vwf')?.status?.phase === 'Active' ? true : undefined,
+    );
+    expect(controller.list().map((c) => c.name)).toEqual([chainNameFor(NS, 'sc-vwf')]);
   });
 
   it('deletion removes the chain from the switch, then the finalizer', async () => {

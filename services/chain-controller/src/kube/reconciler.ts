@@ -3,6 +3,7 @@ import type { chainV1 } from '@flowline/proto';
 import type { Logger } from '@flowline/telemetry';
 import type { ChainController } from '../controller';
 import {
+  ChainKeyConflictError,
   ChainNotFoundError,
   InvalidChainError,
   LimitExceededError,
@@ -228,8 +229,9 @@ export class ServiceChainReconciler {
     }
   }
 
-  private hasOwner(name: string): boolean {
-    return this.options.controller.owners().has(name);
+  /** Whether the controller's chain of that name was made for this ServiceChain. */
+  private ownedBy(chainName: string, key: string): boolean {
+    return this.options.controller.owners().get(chainName) === ownerOf(key);
   }
 
   private hasChain(name: string): boolean {
@@ -264,18 +266,16 @@ export class ServiceChainReconciler {
     let obj = this.cache.get(key);
     if (!obj) {
       // Gone from the API (its finalizer removed by someone else, or seen only by a re-list).
-      if (
-        this.options.controller.owners().get(chainName) === ownerOf(key) ||
-        !this.hasOwner(chainName)
-      )
-        await this.deleteChain(chainName);
+      // Only its own chain: one made through the API, or for another resource whose name maps
+      // to the same chain name, stays.
+      if (this.ownedBy(chainName, key)) await this.deleteChain(chainName);
       return;
     }
     const { api, controller } = this.options;
     const finalizers = obj.metadata.finalizers ?? [];
     if (obj.metadata.deletionTimestamp) {
       // Off the switch even when our finalizer is already gone (others may hold the object).
-      await this.deleteChain(chainName);
+      if (this.ownedBy(chainName, key)) await this.deleteChain(chainName);
       const at = finalizers.indexOf(FINALIZER);
       if (at < 0) return;
       try {
@@ -320,6 +320,25 @@ export class ServiceChainReconciler {
       });
       return;
     }
+    if (this.hasChain(chainName) && !this.ownedBy(chainName, key)) {
+      // Another resource's chain, or one made through the API, under this resource's chain name
+      // (a long namespace and name cut to fit share it): never changed from here.
+      // The status does not say whose: it is readable in this namespace, the holder may be another's.
+      const message = `chain "${chainName}" belongs to another ServiceChain or was made through the ChainService API; rename this ServiceChain`;
+      if (!hasReason(obj, 'NameConflict'))
+        this.options.logger?.warn('ServiceChain maps to a chain it does not own; not programmed', {
+          chain: chainName,
+          resource: key,
+          owner: controller.owners().get(chainName) ?? 'ChainService API',
+        });
+      await this.writeStatus(key, obj, {
+        phase: 'Failed',
+        ready: { status: 'False', reason: 'NameConflict', message },
+        degraded: { status: 'False', reason: 'NameConflict', message: 'not programmed' },
+      });
+      this.retryLater(key);
+      return;
+    }
     let failure: Outcome | undefined;
     try {
       if (!this.hasChain(chainName)) await controller.create(chainName, spec, ownerOf(key));
@@ -330,7 +349,19 @@ export class ServiceChainReconciler {
       )
         await controller.update(chainName, spec);
     } catch (err) {
-      if (err instanceof InvalidChainError) {
+      if (err instanceof ChainKeyConflictError) {
+        // Retried: the key is free again once the other chain is deleted. The status does not
+        // name the other chain (another namespace's, maybe); the log does.
+        if (!hasReason(obj, 'NameConflict'))
+          this.options.logger?.warn('ServiceChain not programmed', { resource: key, err });
+        const message = `chain "${chainName}" would share its flow key with another chain; rename this ServiceChain`;
+        failure = {
+          phase: 'Failed',
+          ready: { status: 'False', reason: 'NameConflict', message },
+          degraded: { status: 'False', reason: 'NameConflict', message: 'not programmed' },
+        };
+        this.retryLater(key);
+      } else if (err instanceof InvalidChainError) {
         failure = {
           phase: 'Failed',
           ready: { status: 'False', reason: 'InvalidSpec', message: crMessage(err) },
@@ -485,4 +516,9 @@ function crMessageText(message: string): string {
 
 function stripUndefined<T>(v: T): T {
   return JSON.parse(JSON.stringify(v ?? {})) as T;
+}
+
+/** Whether the resource's Ready condition already gives that reason (a repeat is not logged). */
+function hasReason(obj: ServiceChain, reason: string): boolean {
+  return obj.status?.conditions?.some((c) => c.type === 'Ready' && c.reason === reason) ?? false;
 }
