@@ -108,17 +108,16 @@ function inspect(args: string[]): void {
     const config = loadConfigFile(configPath);
     const host = { vfsByPool: new PoolAssigner().assign(pfs, config.pools), hugepages };
     const settings = { devInfoDir: '/nonexistent', cdiDir: '/nonexistent', vfioDir: '/dev/vfio' };
-    out.resources = [
-      ...planProviders(
-        { ...config, pools: config.pools.map((p) => ({ ...p, cdi: false })) },
-        host,
-        new Map(),
-        settings,
-      ).values(),
-    ].map((p) => ({
-      resourceName: p.resourceName,
-      devices: p.devices(),
-    }));
+    const plan = planProviders(
+      { ...config, pools: config.pools.map((p) => ({ ...p, cdi: false })) },
+      host,
+      new Map(),
+      settings,
+    );
+    out.resources = [...plan.providers.values()].map((p) => {
+      const error = plan.failures.get(p.resourceName)?.message;
+      return { resourceName: p.resourceName, devices: p.devices(), ...(error ? { error } : {}) };
+    });
   }
   process.stdout.write(JSON.stringify(out, null, 2) + '\n');
 }

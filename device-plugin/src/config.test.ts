@@ -98,6 +98,31 @@ describe('pool config', () => {
     expect(fieldOf({ pools: [], hugepages: { sizes: ['2M'] } })).toBe('hugepages.sizes[0]');
   });
 
+  it('takes as CDI class only a name the CDI spec allows (letter first, letter or digit last)', () => {
+    for (const name of ['1g', '9_vf']) {
+      expect(() => parseConfig({ pools: [{ name, cdi: true }] }), name).toThrow(
+        /pools\[0\]\.name: .* cannot be a CDI class \(starts with a letter/,
+      );
+      expect(fieldOf({ pools: [{ name, cdi: true }] })).toBe('pools[0].name');
+    }
+    for (const name of ['a', 'vf1', 'vf_1g', 'Vf-a0'])
+      expect(parseConfig({ pools: [{ name, cdi: true }] }).pools[0]!.cdi, name).toBe(true);
+    // without CDI a leading digit is a fine resource name
+    expect(parseConfig({ pools: [{ name: '1g' }] }).pools[0]!.resourceName).toBe('flowline.io/1g');
+  });
+
+  it('names hugepage sizes as sysfs sizes are named, whatever the unit', () => {
+    const sizes = (s: string[]): string[] | undefined =>
+      parseConfig({ pools: [], hugepages: { sizes: s } }).hugepages.sizes;
+    expect(sizes(['2048Ki', '1024Mi', '1Gi', '2Mi', '64Ki'])).toEqual(['2Mi', '1Gi', '64Ki']);
+    for (const bad of ['3Mi', '0Ki', '2Ki', '2MB', '2 Mi', '99999999999Gi', '-2Mi']) {
+      expect(fieldOf({ pools: [], hugepages: { sizes: ['1Gi', bad] } }), bad).toBe(
+        'hugepages.sizes[1]',
+      );
+    }
+    expect(() => sizes(['3Mi'])).toThrow(/"3Mi" is not a hugepage size \(a power of two/);
+  });
+
   it('parses PF names with VF ranges', () => {
     expect(parsePfName('ens1f0#2', 'f')).toEqual({ pf: 'ens1f0', vfs: [[2, 2]] });
     expect(() => parsePfName('ens1f0#3-1', 'f')).toThrow(/ends before it starts/);

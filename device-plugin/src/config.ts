@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError } from './errors';
 import { envSuffix, extendedResourceNameProblem, resourceNameOf } from './names';
+import { hugepageSizeName } from './sysfs';
 
 export type DeviceType = 'netdevice' | 'vfio-pci';
 export type AllocationPolicy = 'spread' | 'pack';
@@ -257,11 +258,13 @@ function parsePool(value: unknown, field: string): PoolConfig {
     );
   }
   const cdi = bool(value.cdi, `${field}.cdi`, false);
-  if (cdi && !/^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(value.name)) {
+  // The CDI spec's class name rule: runtimes refuse a spec whose kind breaks it.
+  if (cdi && !/^[A-Za-z]([A-Za-z0-9_-]*[A-Za-z0-9])?$/.test(value.name)) {
     throw new ConfigError(
       `${field}.name`,
-      `"${value.name}" cannot be a CDI class (letters, digits, "_", "-")`,
-      'rename the pool or turn cdi off',
+      `"${value.name}" cannot be a CDI class (starts with a letter, ends with a letter or digit, ` +
+        'only letters, digits, "_", "-" between)',
+      'rename the pool, e.g. "vf_1g", or turn cdi off',
     );
   }
   return {
@@ -285,21 +288,34 @@ function parsePool(value: unknown, field: string): PoolConfig {
   };
 }
 
+const SIZE_UNITS_KB = { Ki: 1, Mi: 1024, Gi: 1024 * 1024 } as const;
+
+/** A hugepage size as Kubernetes writes it ("2Mi", "1Gi", "2048Ki"), in kB. */
+export function parseHugepageSize(value: string, field: string): number {
+  const m = /^(\d{1,10})(Ki|Mi|Gi)$/.exec(value);
+  const kb = m ? Number(m[1]) * SIZE_UNITS_KB[m[2] as keyof typeof SIZE_UNITS_KB] : 0;
+  // Hugepage sizes are the base page size times a power of two, so a power of two of 4Ki or more.
+  if (!Number.isSafeInteger(kb) || kb < 4 || !Number.isInteger(Math.log2(kb))) {
+    throw new ConfigError(
+      field,
+      `"${value}" is not a hugepage size (a power of two with Ki, Mi or Gi, at least 4Ki)`,
+      'write it as Kubernetes does: "2Mi" or "1Gi"',
+    );
+  }
+  return kb;
+}
+
 function parseHugepages(value: unknown, field: string): HugepagesConfig {
   const v = value ?? {};
   if (!isObject(v)) throw new ConfigError(field, 'must be an object', 'e.g. {"resource": true}');
   onlyKeys(v, field, ['mount', 'hostPath', 'containerPath', 'resource', 'sizes']);
   let sizes: string[] | undefined;
   if (v.sizes !== undefined) {
-    sizes = stringList(v.sizes, `${field}.sizes`, (s, f) => {
-      if (!/^\d+(Ki|Mi|Gi)$/.test(s))
-        throw new ConfigError(
-          f,
-          `"${s}" is not a hugepage size`,
-          'write it as Kubernetes does: "2Mi" or "1Gi"',
-        );
-      return s;
-    });
+    // Canonical names, as sysfs sizes are named: "2048Ki" and "2Mi" are one resource.
+    const names = stringList(v.sizes, `${field}.sizes`, (s, f) =>
+      hugepageSizeName(parseHugepageSize(s, f)),
+    );
+    sizes = [...new Set(names)];
   }
   return {
     mount: bool(v.mount, `${field}.mount`, true),

@@ -79,6 +79,8 @@ export class DevicePluginDaemon {
   private host: HostSnapshot = { vfsByPool: new Map(), hugepages: { system: [], perNode: [] } };
   private providers = new Map<string, DeviceProvider>();
   private readonly pools = new Map<string, PoolState>();
+  /** The last error of each pool's update or publish, by `<step> <resource>`: logged once. */
+  private readonly poolErrors = new Map<string, string>();
   private kubeletInode: number | undefined;
   private timer: NodeJS.Timeout | undefined;
   private probeTimer: NodeJS.Timeout | undefined;
@@ -112,8 +114,8 @@ export class DevicePluginDaemon {
     this.config = loadConfigFile(this.options.configPath);
     mkdirSync(this.options.pluginDir, { recursive: true });
     this.kubeletInode = inodeOf(this.kubeletSocket);
-    this.scan();
-    await this.reconcile('start');
+    this.scan(this.config);
+    await this.reconcile('start', this.config);
     this.registerPending();
     this.logHugepages();
     this.timer = setInterval(() => this.kick(), this.options.rescanMs);
@@ -181,7 +183,7 @@ export class DevicePluginDaemon {
   }
 
   private async pass(): Promise<void> {
-    this.checkConfig();
+    const reload = this.readChangedConfig();
     const kubeletInode = inodeOf(this.kubeletSocket);
     if (kubeletInode !== undefined && kubeletInode !== this.kubeletInode) {
       this.log.info('kubelet.sock is new: kubelet restarted; registering again', {
@@ -194,50 +196,94 @@ export class DevicePluginDaemon {
       if (state.server.socketIntact()) continue;
       await this.restartServer(state, state.lastStartError ? 'start_failed' : 'socket_removed');
     }
-    this.scan();
-    await this.reconcile('config');
+    const config = reload?.config ?? this.config;
+    let failedPools: string[];
+    try {
+      this.scan(config);
+      failedPools = await this.reconcile('config', config);
+    } catch (err) {
+      // Not committed: the next pass reads the file again and retries it.
+      if (reload) {
+        this.metrics.configReloaded('failed');
+        this.log.error('config reload failed; retrying on the next pass', {
+          file: this.options.configPath,
+          error: err,
+        });
+      }
+      throw err;
+    }
+    if (reload) this.commitConfig(reload.config, reload.text, failedPools);
     this.registerPending();
   }
 
-  private checkConfig(): void {
+  /** A config file that changed and parses; not in use until commitConfig. */
+  private readChangedConfig(): { config: PluginConfig; text: string } | undefined {
     const text = readText(this.options.configPath);
-    if (text === undefined || text === this.configText) return;
-    this.configText = text;
+    if (text === undefined || text === this.configText) return undefined;
     try {
-      this.config = loadConfigFile(this.options.configPath);
-      this.metrics.configReloaded(true);
-      this.log.info('config reloaded', {
-        file: this.options.configPath,
-        pools: this.config.pools.map((p) => p.name),
-      });
+      return { config: loadConfigFile(this.options.configPath), text };
     } catch (err) {
-      this.metrics.configReloaded(false);
+      this.configText = text;
+      this.metrics.configReloaded('invalid');
       const fields = err instanceof ConfigError ? { field: err.field } : {};
       this.log.error('config rejected; keeping the last good config', {
         ...fields,
         error: (err as Error).message,
       });
+      return undefined;
     }
   }
 
-  private scan(): void {
+  /** Makes a reloaded config current once a pass has applied it. */
+  private commitConfig(config: PluginConfig, text: string, failedPools: string[]): void {
+    this.config = config;
+    this.configText = text;
+    const fields = { file: this.options.configPath, pools: config.pools.map((p) => p.name) };
+    if (failedPools.length === 0) {
+      this.metrics.configReloaded('ok');
+      this.log.info('config reloaded', fields);
+      return;
+    }
+    this.metrics.configReloaded('partial');
+    this.log.warn('config reloaded, but some pools failed to update; they keep their last state', {
+      ...fields,
+      failedPools,
+    });
+  }
+
+  private scan(config: PluginConfig): void {
     const pfs = discoverPfs(this.sysfs);
     this.host = {
-      vfsByPool: this.assigner.assign(pfs, this.config.pools),
+      vfsByPool: this.assigner.assign(pfs, config.pools),
       hugepages: discoverHugepages(this.sysfs),
     };
   }
 
-  private async reconcile(reason: string): Promise<void> {
-    const next = planProviders(this.config, this.host, this.providers, this.options);
+  /** Serves what `config` asks for; returns the pools whose update or publish failed. */
+  private async reconcile(reason: string, config: PluginConfig): Promise<string[]> {
+    const { providers: next, failures } = planProviders(
+      config,
+      this.host,
+      this.providers,
+      this.options,
+    );
     for (const [name, state] of this.pools) {
       if (next.has(name)) continue;
       this.log.info('resource removed from config; stopping its server', { resource: name });
       await state.server.stop();
-      state.server.provider.cleanup();
+      try {
+        state.server.provider.cleanup();
+      } catch (err) {
+        this.log.error('cannot remove the files of a removed resource', {
+          resource: name,
+          error: err,
+        });
+      }
       this.pools.delete(name);
+      for (const step of ['update', 'publish']) this.poolErrors.delete(`${step} ${name}`);
     }
     this.providers = next;
+    const failed: string[] = [];
     for (const [name, provider] of next) {
       let state = this.pools.get(name);
       if (!state) {
@@ -259,8 +305,42 @@ export class DevicePluginDaemon {
         this.pools.set(name, state);
         await this.startServer(state);
       }
-      state.server.publish();
+      let error = failures.get(name);
+      this.notePoolError('update', provider, error);
+      try {
+        state.server.publish();
+        this.notePoolError('publish', provider, undefined);
+      } catch (err) {
+        error = err as Error;
+        this.notePoolError('publish', provider, error);
+      }
+      if (error) failed.push(provider.pool);
     }
+    return failed;
+  }
+
+  /**
+   * Logs a pool's update or publish failure once per distinct error, and its recovery: a pass
+   * runs every rescanMs, and one pool failing never stops the others.
+   */
+  private notePoolError(step: string, provider: DeviceProvider, err: Error | undefined): void {
+    const key = `${step} ${provider.resourceName}`;
+    const last = this.poolErrors.get(key);
+    const fields = { pool: provider.pool, resource: provider.resourceName, step };
+    if (err === undefined) {
+      if (last === undefined) return;
+      this.poolErrors.delete(key);
+      this.log.info('pool recovered', fields);
+      return;
+    }
+    if (err.message === last) return;
+    this.poolErrors.set(key, err.message);
+    this.log.error(
+      step === 'update'
+        ? 'pool update failed; it keeps its last devices and the other pools still serve'
+        : 'cannot send devices to kubelet; the other pools still serve',
+      { ...fields, error: err },
+    );
   }
 
   private async startServer(state: PoolState): Promise<void> {

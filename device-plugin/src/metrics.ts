@@ -29,7 +29,9 @@ export class PluginMetrics {
         'Registrations with kubelet, by resource and reason (start, kubelet_restart, server_restart, config)',
     });
     this.configReloads = meter.createCounter('flowline_device_plugin_config_reloads', {
-      description: 'Config reloads, by result (ok, invalid)',
+      description:
+        'Config reloads, by result (ok; partial: applied, some pools failed to update; ' +
+        'invalid: rejected; failed: could not be applied, retried)',
     });
     this.serverRestarts = meter.createCounter('flowline_device_plugin_server_restarts', {
       description: 'DevicePlugin gRPC servers restarted, by resource and reason',
@@ -70,8 +72,8 @@ export class PluginMetrics {
     this.registrations.add(1, { resource: resourceName, reason });
   }
 
-  configReloaded(ok: boolean): void {
-    this.configReloads.add(1, { result: ok ? 'ok' : 'invalid' });
+  configReloaded(result: 'ok' | 'partial' | 'invalid' | 'failed'): void {
+    this.configReloads.add(1, { result });
   }
 
   serverRestarted(resourceName: string, reason: string): void {

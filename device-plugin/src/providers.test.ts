@@ -2,6 +2,7 @@
 // files an earlier run left (it crashed or was killed while pods used them).
 import { createLogger } from '@flowline/telemetry';
 import {
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
@@ -13,9 +14,15 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { parseConfig } from './config';
+import { type PluginConfig, parseConfig } from './config';
 import { EmulatedHost, vfAddress } from '@flowline/emulation';
-import { type AllocationSettings, type DeviceProvider, planProviders } from './providers';
+import {
+  type AllocationSettings,
+  type DeviceProvider,
+  MAX_HUGEPAGE_DEVICES,
+  type ProviderPlan,
+  planProviders,
+} from './providers';
 import { PoolAssigner } from './selectors';
 import { Sysfs, discoverHugepages, discoverPfs } from './sysfs';
 
@@ -43,6 +50,7 @@ beforeEach(() => {
   host = EmulatedHost.create({
     root: join(dir, 'sys'),
     veth: false,
+    hugepages: 4,
     pfs: [
       { name: 'ens1f0', numVfs: 3, numaNode: 0 },
       { name: 'ens2f0', numVfs: 2, numaNode: 0, vfDriver: 'vfio-pci' },
@@ -63,14 +71,22 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** What the daemon does at start: scan the host, plan the providers. */
-function startPlugin(): Map<string, DeviceProvider> {
+/** What the daemon does on each pass: scan the host, plan the providers. */
+function plan(
+  config: PluginConfig = CONFIG,
+  existing: ReadonlyMap<string, DeviceProvider> = new Map(),
+): ProviderPlan {
   const sysfs = new Sysfs(host.root);
   const snapshot = {
-    vfsByPool: new PoolAssigner().assign(discoverPfs(sysfs), CONFIG.pools),
+    vfsByPool: new PoolAssigner().assign(discoverPfs(sysfs), config.pools),
     hugepages: discoverHugepages(sysfs),
   };
-  return planProviders(CONFIG, snapshot, new Map(), settings);
+  return planProviders(config, snapshot, existing, settings);
+}
+
+/** What the daemon does at start. */
+function startPlugin(): Map<string, DeviceProvider> {
+  return plan().providers;
 }
 
 const devInfo = (address: string): string =>
@@ -158,5 +174,112 @@ describe('device-info files and CDI specs', () => {
     for (const p of providers.values()) p.cleanup();
     expect(readdirSync(settings.devInfoDir).sort()).toEqual(other.sort());
     expect(logs.filter((l) => l.level === 'warn')).toEqual([]);
+  });
+});
+
+describe('a provider that fails', () => {
+  const WITH_HUGEPAGES = parseConfig({
+    pools: [{ name: 'sriov_vf', selectors: { pfNames: ['ens1f0'] } }],
+    hugepages: { resource: true },
+  });
+  const health = (p: DeviceProvider): string =>
+    p
+      .devices()
+      .map((d) => (d.problem === undefined ? 'H' : 'U'))
+      .join('');
+
+  it('an unbounded hugepage count from sysfs is refused, and the other pools still update', () => {
+    const first = plan(WITH_HUGEPAGES);
+    expect(first.failures.size).toBe(0);
+    const pages = first.providers.get('flowline.io/hugepages-2Mi')!;
+    expect(pages.devices()).toHaveLength(4);
+    for (const f of [
+      'kernel/mm/hugepages/hugepages-2048kB/nr_hugepages',
+      'devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages',
+    ])
+      writeFileSync(join(host.root, f), '4294967296\n');
+    writeFileSync(join(host.root, 'class/net/ens1f0/operstate'), 'down\n');
+
+    const next = plan(WITH_HUGEPAGES, first.providers);
+
+    expect(health(next.providers.get('flowline.io/sriov_vf')!)).toBe('UUU');
+    expect([...next.failures.keys()]).toEqual(['flowline.io/hugepages-2Mi']);
+    expect(next.failures.get('flowline.io/hugepages-2Mi')!.message).toContain(
+      `4294967296 hugepages of 2Mi, over the ${MAX_HUGEPAGE_DEVICES}`,
+    );
+    // kept, with its last list
+    expect(next.providers.get('flowline.io/hugepages-2Mi')).toBe(pages);
+    expect(pages.devices()).toHaveLength(4);
+  });
+
+  it('a CDI folder that cannot be written fails that pool only', () => {
+    writeFileSync(settings.cdiDir, 'not a folder');
+    const { providers, failures } = plan();
+    expect([...failures.keys()]).toEqual(['flowline.io/vfio']);
+    expect(failures.get('flowline.io/vfio')!.message).toMatch(/ENOTDIR|EEXIST/);
+    expect(providers.get('flowline.io/sriov_vf')!.devices()).toHaveLength(3);
+    // the failing pool still lists what the host has
+    expect(providers.get('flowline.io/vfio')!.devices()).toHaveLength(2);
+  });
+
+  it('configured hugepage sizes are matched to the host whatever unit they are written in', () => {
+    const config = parseConfig({ pools: [], hugepages: { resource: true, sizes: ['2048Ki'] } });
+    const { providers } = plan(config);
+    expect([...providers.keys()]).toEqual(['flowline.io/hugepages-2Mi']);
+    expect(providers.get('flowline.io/hugepages-2Mi')!.devices()).toHaveLength(4);
+  });
+});
+
+describe('paths of device-info files that are not files', () => {
+  it('left by an earlier run as directories: moved aside and logged, the plugin starts', () => {
+    // containerd re-creates a removed bind-mount source with MkdirAll on a container restart
+    const asDir = devInfo(vfAddress(0, 0));
+    const gone = devInfo('0000:3b:02.7');
+    mkdirSync(asDir, { recursive: true });
+    mkdirSync(join(gone, 'inside'), { recursive: true });
+    mkdirSync(cdiSpec(), { recursive: true });
+
+    const providers = startPlugin();
+
+    expect(JSON.parse(readFileSync(asDir, 'utf8'))).toEqual(npwg(vfAddress(0, 0)));
+    expect(existsSync(gone)).toBe(false);
+    expect(JSON.parse(readFileSync(cdiSpec(), 'utf8')).kind).toBe('flowline.io/vfio');
+    const warned = logs.filter((l) => l.level === 'warn');
+    expect(warned.map((l) => l.file).sort()).toEqual([asDir, gone, cdiSpec()].sort());
+    for (const l of warned) {
+      expect(l.component).toBe('device-plugin');
+      expect(l.resource).toMatch(/^flowline\.io\//);
+      expect(l.error).toBe('a directory, not a file');
+      expect(statSync(String(l.movedTo)).isDirectory()).toBe(true);
+    }
+    expect(warned.find((l) => l.file === gone)!.msg).toMatch(/VF is gone; not rewritten/);
+    for (const p of providers.values()) p.cleanup();
+  });
+
+  it('made a directory after the plugin removed the file: Allocate moves it aside and writes the file', () => {
+    const vf = startPlugin().get('flowline.io/sriov_vf')!;
+    vf.allocate([vfAddress(0, 1)]);
+    const file = devInfo(vfAddress(0, 1));
+    vf.cleanup(); // a SIGTERM, or the VF leaving the pool
+    mkdirSync(file);
+
+    const res = vf.allocate([vfAddress(0, 1)]);
+
+    expect(res.mounts).toContainEqual({ hostPath: file, containerPath: file, readOnly: true });
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual(npwg(vfAddress(0, 1)));
+    const warned = logs.find((l) => l.msg.startsWith('device-info path was not a file'))!;
+    expect(warned).toMatchObject({ level: 'warn', file, error: 'a directory, not a file' });
+    expect(statSync(String(warned.movedTo)).isDirectory()).toBe(true);
+  });
+
+  it('adopts files of VFs in PCI domains of more than 4 hex digits (VMD), up to 8', () => {
+    mkdirSync(settings.devInfoDir, { recursive: true });
+    const vmd = join(settings.devInfoDir, 'flowline.io-sriov_vf-10000:3b:02.0-device.json');
+    const tooLong = join(settings.devInfoDir, 'flowline.io-sriov_vf-123456789:3b:02.0-device.json');
+    writeFileSync(vmd, 'garbled');
+    writeFileSync(tooLong, 'garbled');
+    startPlugin();
+    expect(logs.filter((l) => l.level === 'warn').map((l) => l.file)).toEqual([vmd]);
+    expect(readFileSync(tooLong, 'utf8')).toBe('garbled');
   });
 });

@@ -1,10 +1,18 @@
 import type { devicePluginV1beta1 as dp } from '@flowline/proto';
 import { type ReadStateResult, readStateFileSync, writeStateFileSync } from '@flowline/state-file';
 import type { Logger } from '@flowline/telemetry';
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import {
+  type Stats,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import type { AllocationPolicy, HugepagesConfig, PluginConfig, PoolConfig } from './config';
-import { DeviceRequestError } from './errors';
+import { DevicePluginError, DeviceRequestError } from './errors';
 import { netdevEnvName, pciEnvName, resourceNameOf } from './names';
 import type { Placement } from './preferred';
 import type { AssignedVf } from './selectors';
@@ -78,7 +86,8 @@ function checkIds(provider: DeviceProvider, ids: string[]): void {
   }
 }
 
-const PCI_ADDRESS = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/;
+// Linux PCI domains are 32-bit, printed as at least 4 hex digits: VMD's start at 10000.
+const PCI_ADDRESS = /^[0-9a-f]{4,8}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/;
 
 /** The NPWG device-info document of one VF (layout 1.1.0, `type: pci`). */
 export function deviceInfo(address: string, pfAddress: string): Record<string, unknown> {
@@ -129,9 +138,37 @@ function devInfoText(address: string, pfAddress: string): string {
   return JSON.stringify(deviceInfo(address, pfAddress), null, 2) + '\n';
 }
 
+function lstatOf(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
 function removeDerivedFile(file: string): void {
+  // Something other than a regular file there is not ours any more (a runtime's MkdirAll of a
+  // bind-mount source): left alone rather than failing every pass.
+  if (lstatOf(file)?.isFile() === false) return;
   // Written without a `.prev` copy (DERIVED_FILE), so the file is all there is to remove.
   rmSync(file, { force: true });
+}
+
+/**
+ * Moves what is at `path` aside to `<path>.corrupt-<time>` (the name state-file gives a garbled
+ * file, so one glob finds them all) and returns the new name.
+ */
+function moveAside(path: string): string {
+  const movedTo = `${path}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  renameSync(path, movedTo);
+  return movedTo;
+}
+
+function kindOf(st: Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isSymbolicLink()) return 'a symlink';
+  return 'not a regular file';
 }
 
 /** SR-IOV VFs selected by one pool of the config. */
@@ -228,24 +265,62 @@ export class SriovVfProvider implements DeviceProvider {
       const address = name.slice(prefix.length, -'-device.json'.length);
       if (!PCI_ADDRESS.test(address)) continue;
       const file = join(this.settings.devInfoDir, name);
-      const read = readStateFileSync(file, (text) => parseDeviceInfo(text, address));
       const vf = byAddress.get(address);
-      if (read.source === 'current') {
-        this.written.add(file);
-        continue;
-      }
-      if (vf) {
-        writeStateFileSync(file, devInfoText(vf.address, vf.pfAddress), DERIVED_FILE);
-        this.written.add(file);
-      }
-      this.reportUnreadable(read, vf ? 'rewritten from the host' : 'its VF is gone; not rewritten');
+      this.adoptFile(
+        file,
+        (text) => parseDeviceInfo(text, address),
+        vf ? 'rewritten from the host' : 'its VF is gone; not rewritten',
+        vf
+          ? () => writeStateFileSync(file, devInfoText(vf.address, vf.pfAddress), DERIVED_FILE)
+          : undefined,
+      );
     }
     if (this.config.cdi) {
-      const read = readStateFileSync(this.cdiSpecPath(), (text) =>
-        parseCdiSpec(text, this.cdiKind()),
+      // Rewritten by writeCdiSpec on this same update.
+      this.adoptFile(
+        this.cdiSpecPath(),
+        (text) => parseCdiSpec(text, this.cdiKind()),
+        'rewritten from the host',
       );
-      if (read.source === 'current') this.written.add(this.cdiSpecPath());
-      else this.reportUnreadable(read, 'rewritten from the host');
+    }
+  }
+
+  /**
+   * Adopts one file of an earlier run. Anything there that is not a regular file (a runtime may
+   * have made a directory of a removed bind-mount source) is moved aside like a garbled file; an
+   * error with one file is logged and the file skipped, so it never stops the daemon.
+   */
+  private adoptFile(
+    file: string,
+    parse: (text: string) => unknown,
+    outcome: string,
+    rewrite?: () => void,
+  ): void {
+    try {
+      const st = lstatOf(file);
+      if (st === undefined) return;
+      let read: ReadStateResult<unknown>;
+      if (st.isFile()) {
+        read = readStateFileSync(file, parse);
+        if (read.source === 'current') {
+          this.written.add(file);
+          return;
+        }
+      } else {
+        read = { value: undefined, source: 'none', problems: [] };
+        read.problems.push({ file, error: `${kindOf(st)}, not a file`, movedTo: moveAside(file) });
+      }
+      if (rewrite) {
+        rewrite();
+        this.written.add(file);
+      }
+      this.reportUnreadable(read, outcome);
+    } catch (err) {
+      this.settings.logger?.warn('cannot adopt a file of an earlier run; skipped', {
+        resource: this.resourceName,
+        file,
+        error: err,
+      });
     }
   }
 
@@ -320,6 +395,7 @@ export class SriovVfProvider implements DeviceProvider {
     mkdirSync(this.settings.devInfoDir, { recursive: true });
     for (const { vf } of chosen) {
       const file = this.devInfoPath(vf.address);
+      this.clearNonFile(file);
       writeStateFileSync(file, devInfoText(vf.address, vf.pfAddress), DERIVED_FILE);
       this.written.add(file);
       mounts.push({ hostPath: file, containerPath: file, readOnly: true });
@@ -333,12 +409,48 @@ export class SriovVfProvider implements DeviceProvider {
     };
   }
 
+  /**
+   * A container restart after the file was removed can leave a directory at its path (the
+   * runtime's MkdirAll of the bind-mount source), and the rename of writeStateFileSync cannot
+   * replace it. sriov-network-device-plugin removes whatever is there (a file or an empty
+   * directory) before writing, so its operators expect Allocate to just work: we do the same but
+   * move it aside, as adoption does, so nothing is lost; only when that fails is Allocate refused.
+   */
+  private clearNonFile(file: string): void {
+    const st = lstatOf(file);
+    if (st === undefined || st.isFile()) return;
+    let movedTo: string;
+    try {
+      movedTo = moveAside(file);
+    } catch (err) {
+      throw new DevicePluginError(
+        `device-info path ${file} is ${kindOf(st)} and cannot be moved aside ` +
+          `(${(err as Error).message}); remove it so Allocate can write the file`,
+        { cause: err },
+      );
+    }
+    this.settings.logger?.warn('device-info path was not a file; moved aside and rewritten', {
+      resource: this.resourceName,
+      file,
+      error: `${kindOf(st)}, not a file`,
+      movedTo,
+    });
+  }
+
   cleanup(): void {
     for (const file of this.written) removeDerivedFile(file);
     this.written.clear();
     this.cdiText = '';
   }
 }
+
+/**
+ * Most hugepages of one size advertised as devices (one per page). ListAndWatch sends every
+ * device in one message, kubelet's client takes at most 4 MiB (gRPC's default) and a device is
+ * ~35 bytes: 65,536 (128 GiB of 2Mi pages, 64 TiB of 1Gi) keeps it well under. A count above it
+ * read from sysfs (nr_hugepages) is refused rather than allocated as an array.
+ */
+export const MAX_HUGEPAGE_DEVICES = 65_536;
 
 /**
  * Hugepages of one size as a resource of their own (flowline.io/hugepages-2Mi): one device per
@@ -369,6 +481,15 @@ export class HugepageProvider implements DeviceProvider {
       perNode.length > 0
         ? perNode
         : host.hugepages.system.filter((h) => h.sizeName === this.sizeName);
+    const total = source.reduce((sum, h) => sum + h.total, 0);
+    if (total > MAX_HUGEPAGE_DEVICES) {
+      // Keeps the last list: a count this large is more likely a bad read than real pages.
+      throw new DevicePluginError(
+        `sysfs reports ${total} hugepages of ${this.sizeName}, over the ${MAX_HUGEPAGE_DEVICES} ` +
+          'devices one resource can advertise (one ListAndWatch message); check nr_hugepages, ' +
+          'use larger pages, or leave this size out of hugepages.sizes',
+      );
+    }
     this.sizeKb = source[0]?.sizeKb ?? this.sizeKb;
     this.list = source.flatMap((h) =>
       Array.from({ length: h.total }, (_, i) => ({
@@ -423,28 +544,43 @@ function hugepageSizes(config: PluginConfig, host: HostSnapshot): string[] {
   return [...new Set(host.hugepages.system.filter((h) => h.total > 0).map((h) => h.sizeName))];
 }
 
+/** What planProviders decided: the providers to serve and which of them failed to update. */
+export interface ProviderPlan {
+  providers: Map<string, DeviceProvider>;
+  /** Errors of providers whose update threw, by resource name; they keep what they had. */
+  failures: Map<string, Error>;
+}
+
 /**
  * The factory: which providers a config asks for. Existing providers are kept (they hold
  * written-file state and their servers keep serving); new ones are created; the caller stops
- * the rest.
+ * the rest. Each provider is updated on its own: one that throws (a bad sysfs count, a CDI
+ * folder that cannot be written) is reported in `failures` and never stops the others.
  */
 export function planProviders(
   config: PluginConfig,
   host: HostSnapshot,
   existing: ReadonlyMap<string, DeviceProvider>,
   settings: AllocationSettings,
-): Map<string, DeviceProvider> {
-  const out = new Map<string, DeviceProvider>();
+): ProviderPlan {
+  const providers = new Map<string, DeviceProvider>();
   for (const pool of config.pools) {
-    out.set(
+    providers.set(
       pool.resourceName,
       existing.get(pool.resourceName) ?? new SriovVfProvider(pool, config, settings),
     );
   }
   for (const size of hugepageSizes(config, host)) {
     const name = resourceNameOf(`hugepages-${size}`);
-    out.set(name, existing.get(name) ?? new HugepageProvider(size, config));
+    providers.set(name, existing.get(name) ?? new HugepageProvider(size, config));
   }
-  for (const provider of out.values()) provider.update(host, config);
-  return out;
+  const failures = new Map<string, Error>();
+  for (const [name, provider] of providers) {
+    try {
+      provider.update(host, config);
+    } catch (err) {
+      failures.set(name, err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+  return { providers, failures };
 }

@@ -1,7 +1,15 @@
 // The real daemon process driven by a kubelet-side v1beta1 peer, on a generated sysfs tree.
 import * as grpc from '@grpc/grpc-js';
 import { devicePluginV1beta1 as dp } from '@flowline/proto';
-import { existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { vfAddress } from '@flowline/emulation';
@@ -365,6 +373,89 @@ describe('device plugin daemon with a kubelet-side v1beta1 peer', () => {
 
     e.writeConfig({ pools: [{ name: 'sriov_vf', selectors: { pfNames: ['ens1f0#0-1'] } }] });
     await waitFor('narrowed pool', () => Object.keys(health(e, VF_POOL)).length === 2);
+  });
+
+  it('one pool that fails to update (a huge nr_hugepages) is reported once; the others keep reporting health', async () => {
+    const e = await startAll();
+    const d = e.daemons[0]!;
+    for (const f of [
+      'kernel/mm/hugepages/hugepages-2048kB/nr_hugepages',
+      'devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages',
+      'devices/system/node/node1/hugepages/hugepages-2048kB/nr_hugepages',
+    ])
+      writeFileSync(join(e.sysRoot, f), '4294967296\n');
+    e.host.setLink('ens1f0', 'down');
+    await waitFor('PF link down seen by kubelet', () =>
+      [0, 1, 2, 3].every((i) => health(e, VF_POOL)[vfAddress(0, i)] === 'Unhealthy'),
+    );
+    const failed = d.logs.filter((l) => l.msg.startsWith('pool update failed'));
+    expect(failed).toHaveLength(1);
+    expect(failed[0]).toMatchObject({
+      level: 'error',
+      component: 'device-plugin',
+      pool: 'hugepages-2Mi',
+      resource: HP_POOL,
+    });
+    expect(JSON.stringify(failed[0]!.error)).toMatch(/\d+ hugepages of 2Mi, over the 65536/);
+    expect(e.kubelet.devices(HP_POOL)).toHaveLength(8); // its last good list
+
+    for (const f of ['kernel/mm/hugepages', 'devices/system/node/node0/hugepages'])
+      writeFileSync(join(e.sysRoot, f, 'hugepages-2048kB/nr_hugepages'), '2\n');
+    writeFileSync(
+      join(e.sysRoot, 'devices/system/node/node1/hugepages/hugepages-2048kB/nr_hugepages'),
+      '2\n',
+    );
+    await waitFor('recovered', () => d.log('pool recovered'));
+    await waitFor('new page count', () => e.kubelet.devices(HP_POOL)?.length === 4);
+  });
+
+  it('a reload that some pools cannot apply says so instead of "config reloaded"', async () => {
+    const e = await startAll();
+    const d = e.daemons[0]!;
+    rmSync(e.cdiDir, { recursive: true, force: true });
+    writeFileSync(e.cdiDir, 'not a folder'); // /var/run/cdi unusable (read-only, full, ...)
+    e.writeConfig({
+      ...CONFIG,
+      pools: [{ ...CONFIG.pools[0], cdi: true }, CONFIG.pools[1]],
+    });
+    const line = await waitFor('reload logged', () =>
+      d.log('config reloaded, but some pools failed to update; they keep their last state'),
+    );
+    expect(line).toMatchObject({ level: 'warn', failedPools: ['sriov_vf', 'vfio'] });
+    expect(d.log('config reloaded')).toBeUndefined();
+    // the pools that could be updated still serve
+    expect(e.kubelet.devices(HP_POOL)).toHaveLength(8);
+  });
+
+  it('starts over a device-info path the runtime re-created as a directory, and Allocate works', async () => {
+    env = await makeEnv(SPEC, CONFIG);
+    const e = env;
+    e.startDaemon();
+    await registered(e, [VF_POOL]);
+    const a = vfAddress(0, 0);
+    const res = await e.kubelet.allocate(VF_POOL, [a]);
+    const file = res.containerResponses[0]!.mounts.find((m) =>
+      m.hostPath.endsWith('-device.json'),
+    )!.hostPath;
+    expect(await e.daemons[0]!.stop('SIGTERM')).toBe(0); // a rollout removes the files
+    mkdirSync(file, { recursive: true }); // containerd restarts the container: MkdirAll(hostPath)
+    const killed = e.kubelet.connection(VF_POOL);
+
+    const d = e.startDaemon();
+    await waitFor('registration after the restart', () => {
+      const conn = e.kubelet.connection(VF_POOL);
+      return conn !== killed && !conn.streamEnded && e.kubelet.devices(VF_POOL);
+    });
+    expect(d.exitCode).toBeUndefined();
+    const said = await waitFor('moved aside', () =>
+      d.logs.find((l) => l.file === file && /earlier run moved aside/.test(l.msg)),
+    );
+    expect(said).toMatchObject({ level: 'warn', error: 'a directory, not a file' });
+    // and once more while this plugin runs
+    rmSync(file);
+    mkdirSync(file);
+    await e.kubelet.allocate(VF_POOL, [a]);
+    expect(JSON.parse(readFileSync(file, 'utf8')).pci['pci-address']).toBe(a);
   });
 
   it('refuses to start on a bad config, naming the field', async () => {
