@@ -37,7 +37,10 @@ export function vfProblem(vf: VfInfo, pf: PfInfo, deviceType: DeviceType): strin
   if (vf.driver === undefined) return 'no driver bound';
   if (deviceTypeOf(vf.driver) !== deviceType)
     return `bound to ${vf.driver}, pool wants ${deviceType}`;
-  if (deviceType === 'netdevice' && vf.netdevs.length === 0) return 'its netdev is gone';
+  // Not the netdev: a VF's net/ lists only netdevs in sysfs's own network namespace, and a CNI
+  // such as sriov-cni moves the VF's netdev into the pod, so its absence here says nothing about
+  // health (sriov-network-device-plugin reports such VFs Healthy). An unbound driver is caught
+  // above.
   if (deviceType === 'vfio-pci' && vf.iommuGroup === undefined) return 'no IOMMU group';
   if (pf.name !== undefined && !linkIsUp(pf.operstate))
     return `PF ${pf.name} link is ${pf.operstate}`;
