@@ -73,13 +73,30 @@ static void config_version(char *out, size_t cap) {
   out[n] = '\0';
 }
 
-/* Prints the spec's error JSON on stdout and exits non-zero. msg and details are plain ASCII
- * without quotes or backslashes (socket paths and strerror texts), so no escaping is needed. */
-static void fail(int code, const char *msg, const char *details) {
+/* Prints s as a JSON string. details carry FLOWLINE_CNI_SOCKET and the install path, which may
+ * hold any byte: '"', '\\' and control characters are escaped so stdout stays JSON. */
+static void print_json_string(const char *s) {
+  putchar('"');
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if (*p == '"' || *p == '\\')
+      printf("\\%c", *p);
+    else if (*p < 0x20 || *p == 0x7f)
+      printf("\\u%04x", *p);
+    else
+      putchar(*p);
+  }
+  putchar('"');
+}
+
+/* Prints the spec's error JSON on stdout and exits non-zero. */
+static _Noreturn void fail(int code, const char *msg, const char *details) {
   char version[32];
   config_version(version, sizeof version);
-  printf("{\"cniVersion\":\"%s\",\"code\":%d,\"msg\":\"%s\",\"details\":\"%s\"}", version, code,
-         msg, details);
+  printf("{\"cniVersion\":\"%s\",\"code\":%d,\"msg\":", version, code);
+  print_json_string(msg);
+  printf(",\"details\":");
+  print_json_string(details);
+  putchar('}');
   fflush(stdout);
   exit(1);
 }
@@ -129,7 +146,8 @@ static void read_stdin(void) {
     }
     ssize_t n = read(STDIN_FILENO, stdin_buf + stdin_len, cap - stdin_len);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) fail(CODE_IO_FAILURE, "cannot read the network configuration from stdin", strerror(errno));
+    if (n < 0)
+      fail(CODE_IO_FAILURE, "cannot read the network configuration from stdin", strerror(errno));
     if (n == 0) break;
     stdin_len += (size_t)n;
   }
@@ -219,8 +237,8 @@ int main(int argc, char **argv) {
   struct sockaddr_un addr = {.sun_family = AF_UNIX};
   if (strlen(socket_path) >= sizeof addr.sun_path) {
     read_stdin();
-    fail(CODE_IO_FAILURE, "FLOWLINE_CNI_SOCKET is longer than a unix socket path may be (107 bytes)",
-         socket_path);
+    fail(CODE_IO_FAILURE,
+         "FLOWLINE_CNI_SOCKET is longer than a unix socket path may be (107 bytes)", socket_path);
   }
   strcpy(addr.sun_path, socket_path);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -240,7 +258,11 @@ int main(int argc, char **argv) {
     ok = write_u32(fd, (uint32_t)len) == 0 && write_all(fd, *e, len) == 0;
   }
   ok = ok && write_u32(fd, (uint32_t)stdin_len) == 0 && write_all(fd, stdin_buf, stdin_len) == 0;
-  if (!ok) fail(CODE_TRY_AGAIN_LATER, "the flowline CNI daemon closed the connection while the request was sent; try again later", strerror(errno));
+  if (!ok)
+    fail(
+        CODE_TRY_AGAIN_LATER,
+        "the flowline CNI daemon closed the connection while the request was sent; try again later",
+        strerror(errno));
   shutdown(fd, SHUT_WR);
 
   char magic[4];
@@ -254,11 +276,15 @@ int main(int argc, char **argv) {
   exit_code = ntohl(exit_code);
   out_len = ntohl(out_len);
   if (memcmp(magic, MAGIC, 4) != 0 || out_len > MAX_STDOUT || exit_code > 255)
-    fail(CODE_IO_FAILURE, "the flowline CNI daemon answered in an unknown format; upgrade the plugin and the daemon together", socket_path);
+    fail(CODE_IO_FAILURE,
+         "the flowline CNI daemon answered in an unknown format; upgrade the plugin and the daemon "
+         "together",
+         socket_path);
   char *out = malloc(out_len ? out_len : 1);
   if (!out) fail(CODE_IO_FAILURE, "cannot read the daemon's answer: out of memory", "");
   if (read_exact(fd, out, out_len) < 0)
-    fail(CODE_TRY_AGAIN_LATER, "the flowline CNI daemon closed the connection mid-answer; try again later", socket_path);
+    fail(CODE_TRY_AGAIN_LATER,
+         "the flowline CNI daemon closed the connection mid-answer; try again later", socket_path);
   close(fd);
   if (write_all(STDOUT_FILENO, out, out_len) < 0) return 1;
   return (int)exit_code;

@@ -129,6 +129,29 @@ describe('attachment files: nothing in a pod folder is trusted', () => {
     }
   });
 
+  it('treats <ifname>.json.prev like a tmp file: a file or symlink goes, a folder stays, nothing fails', async () => {
+    const prev = join(pod, 'net1.json.prev');
+    for (const [make, gone] of [
+      [() => writeFileSync(prev, '{}'), true],
+      [() => symlinkSync(victim, prev), true],
+      [() => mkdirSync(join(prev, 'inside'), { recursive: true }), false],
+    ] as const) {
+      rmSync(pod, { recursive: true, force: true });
+      mkdirSync(pod, { recursive: true });
+      writeFileSync(join(pod, 'net1.json'), JSON.stringify(attachment()));
+      make();
+      const r = await removeAttachmentFiles(socketDir, 'c1', 'net1');
+      expect(r.failed).toEqual([]);
+      expect(existsSync(join(pod, 'net1.json'))).toBe(false);
+      expect(existsSync(prev)).toBe(!gone);
+      if (!gone)
+        expect(r.refused).toEqual([
+          { path: prev, reason: expect.stringMatching(/a directory, not an attachment file/) },
+        ]);
+      victimIntact();
+    }
+  });
+
   it('unlinks a json that is a symlink, never its target', async () => {
     symlinkSync(victim, join(pod, 'net1.json'));
     const r = await removeAttachmentFiles(socketDir, 'c1', 'net1');

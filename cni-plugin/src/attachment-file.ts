@@ -1,7 +1,7 @@
 import { constants, type Stats } from 'node:fs';
 import { lstat, open, readdir, readlink, realpath, rmdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { removeStateFile, writeStateFile } from '@flowline/state-file';
+import { previousPath, writeStateFile } from '@flowline/state-file';
 import { containerIdProblem, ifnameProblem, isPodIdentity } from './env';
 import type { Dns, IpConfig, Route } from './result';
 
@@ -249,18 +249,22 @@ export async function removeAttachmentFiles(
       out.failed.push({ path, error: (err as Error).message });
     }
   };
+  // Unlinked when a regular file or a symlink (unlink never follows one); anything else the pod
+  // put at the name is left alone.
+  const removeFile = async (path: string, refuse: boolean): Promise<void> => {
+    const st = await lstatOrUndefined(path);
+    if (st && (st.isFile() || st.isSymbolicLink())) await attempt(path, () => unlink(path));
+    else if (st && refuse)
+      out.refused.push({ path, reason: `is ${kind(st)}, not an attachment file` });
+  };
   try {
-    const st = await lstatOrUndefined(json);
-    if (st && (st.isFile() || st.isSymbolicLink()))
-      await attempt(json, () => removeStateFile(json));
-    else if (st) out.refused.push({ path: json, reason: `is ${kind(st)}, not an attachment file` });
+    await removeFile(json, true);
+    // Written without keepPrevious: a `.prev` is a leftover or the pod's, like the tmp files
+    // (state-file's removeStateFile would rm it, and fail on a directory).
+    await removeFile(previousPath(json), true);
     const tmpPrefix = `.${ifname}.json.tmp-`;
-    for (const name of await readdir(dir)) {
-      if (!name.startsWith(tmpPrefix)) continue;
-      const tmp = join(dir, name);
-      const t = await lstatOrUndefined(tmp);
-      if (t && (t.isFile() || t.isSymbolicLink())) await attempt(tmp, () => unlink(tmp));
-    }
+    for (const name of await readdir(dir))
+      if (name.startsWith(tmpPrefix)) await removeFile(join(dir, name), false);
     const s = await lstatOrUndefined(socket);
     if (s?.isSocket()) await attempt(socket, () => unlink(socket));
     else if (s) out.refused.push({ path: socket, reason: `is ${kind(s)}, not a socket` });

@@ -185,7 +185,7 @@ export async function cmdAdd(ctx: Context): Promise<Record<string, unknown>> {
         });
     }
     // The IPAM plugin's exec runs while OVS is queried and the port added: both sit on the
-    // pod's start-up path. Its lease is released below if anything else fails.
+    // pod's start-up path. Its lease is released below if anything fails, its own ADD included.
     const ipam = ipamOf(ctx);
     const lease: Lease = ipam
       ? ipam.add().then(
@@ -196,8 +196,10 @@ export async function cmdAdd(ctx: Context): Promise<Record<string, unknown>> {
     try {
       return await withOvs(conf, `adding port ${portName}`, (ovs) => addPort(ovs, lease));
     } catch (err) {
-      const l = await lease;
-      if (l.ok && ipam)
+      // The spec: a delegated plugin whose ADD was started gets DEL before ADD fails, even when
+      // its ADD failed (it may have reserved an address first, or printed a result we refuse).
+      await lease;
+      if (ipam)
         await ipam
           .del()
           .catch((undoErr: unknown) =>
@@ -438,7 +440,9 @@ export async function cmdDel(ctx: Context): Promise<void> {
     log.warn('DEL ignores CNI_ARGS it cannot use; the pod identity comes from the record', {
       reason: env.ignored,
     });
-  if (conf.deviceID) return delVf(ctx);
+  // CNI_ARGS the plugin could not use are not handed on either (host-local would refuse them).
+  const cleaned: Context = env.ignored ? { ...ctx, cniArgs: 'IgnoreUnknown=1' } : ctx;
+  if (conf.deviceID) return delVf(cleaned);
   const who = await identityOf(ctx);
   const paths = pathsLenient(conf, { ...who.id, ifname: env.ifname });
   const portName = ovsPortName(env.containerId, env.ifname);
@@ -481,14 +485,13 @@ export async function cmdDel(ctx: Context): Promise<void> {
           )?.containerId;
       return gone;
     });
+    // A removal that fails does not stop the others (the lease's above all): DEL reports it at
+    // the end and keeps the record, so a retried DEL (or GC) still finds the attachment.
+    const problems: string[] = [];
     let files: Removal | undefined;
     if (paths && otherOwner === undefined) {
       files = await removeAttachmentFiles(conf.socketDir, paths.folderName, env.ifname);
-      if (files.failed.length > 0)
-        throw new CniError(
-          CniCode.IoFailure,
-          `cannot remove the files of ${env.containerId}/${env.ifname}: ${files.failed.map((f) => `${f.path}: ${f.error}`).join('; ')}`,
-        );
+      problems.push(...files.failed.map((f) => `${f.path}: ${f.error}`));
       if (files.refused.length > 0)
         log.warn('DEL left files that are not what the plugin made', removalFields(files));
     } else if (paths)
@@ -498,17 +501,21 @@ export async function cmdDel(ctx: Context): Promise<void> {
       });
     const deviceInfoRemoved: string[] = [];
     for (const f of deviceInfoFiles)
-      deviceInfoRemoved.push(
-        ...(await removeDeviceInfoFile(f).catch((err: Error) => {
-          throw new CniError(
-            CniCode.IoFailure,
-            `cannot remove the device-info file ${f}: ${err.message}`,
-          );
-        })),
+      await removeDeviceInfoFile(f).then(
+        (r) => deviceInfoRemoved.push(...r),
+        (err: Error) => problems.push(`the device-info file ${f}: ${err.message}`),
       );
-    // CNI_ARGS the plugin could not use are not handed on either (host-local would refuse them).
-    const ipam = ipamOf(env.ignored ? { ...ctx, cniArgs: 'IgnoreUnknown=1' } : ctx);
-    if (ipam) await ipam.del();
+    const ipam = ipamOf(cleaned);
+    if (ipam)
+      await ipam.del().catch((err: unknown) => {
+        if (problems.length > 0) log.error('DEL could not remove everything', { problems });
+        throw err;
+      });
+    if (problems.length > 0)
+      throw new CniError(
+        CniCode.IoFailure,
+        `cannot remove all of ${env.containerId}/${env.ifname}: ${problems.join('; ')}`,
+      );
     // Last: until everything above is gone, a retried DEL (or GC) still finds the record.
     await removeRecord(conf.socketDir, env.containerId, env.ifname).catch((err: Error) => {
       throw new CniError(
@@ -561,20 +568,31 @@ export async function cmdCheck(ctx: Context): Promise<void> {
       CniCode.UnknownContainer,
       `container unknown: no attachment ${env.containerId}/${env.ifname} in ${paths.podDir}`,
     );
+  const portName = ovsPortName(env.containerId, env.ifname);
+  // The pod folder's files are the pod's to remove or rewrite: 3 (nothing to clean up) only when
+  // neither the plugin's record nor an OVS port says the attachment exists.
+  const absent = async (what: string): Promise<CniError> => {
+    if (who?.recorded) return failed(`${what}, though the plugin's record of it exists`);
+    const port = await withOvs(conf, `checking port ${portName}`, (ovs) =>
+      ovs.vswitch.getInterface(portName),
+    );
+    return port ? failed(`${what}, though OVS port ${portName} exists`) : unknown();
+  };
   const pod = await podDirOf(conf, paths.folderName);
   if (pod.state === 'refused') throw failed(`the pod folder ${pod.path} ${pod.reason}`);
-  if (pod.state === 'missing') throw unknown();
+  if (pod.state === 'missing') throw await absent(`the pod folder ${paths.podDir} is missing`);
   const read = await readAttachmentFile(pod.dir, env.ifname);
-  if (read.state === 'missing') throw unknown();
+  if (read.state === 'missing')
+    throw await absent(`the attachment file ${paths.jsonPath} is missing`);
   if (read.state === 'unreadable')
     throw failed(`the attachment file ${paths.jsonPath} is unusable: ${read.error}`);
   const file = read.file;
-  if (file.containerID !== env.containerId) throw unknown();
+  if (file.containerID !== env.containerId)
+    throw await absent(`${paths.jsonPath} names container ${file.containerID}`);
   // The file is the pod's to read, and may have been rewritten: compared with what ADD derives.
   const mac = macAddress(env.containerId, env.ifname);
   if (file.mac !== mac) throw failed(`${paths.jsonPath} says MAC ${file.mac}, not ${mac}`);
 
-  const portName = ovsPortName(env.containerId, env.ifname);
   await withOvs(conf, `checking port ${portName}`, async (ovs) => {
     const iface = await ovs.vswitch.getInterface(portName);
     if (!iface) throw failed(`OVS port ${portName} is missing`);

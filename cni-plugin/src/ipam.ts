@@ -94,6 +94,7 @@ export class Ipam {
     return d;
   }
 
+  /** IPAM ADD; a failure (its own, or a result we cannot parse) may follow an allocation: DEL. */
   async add(): Promise<Result> {
     const v = await this.version();
     const out = await execPlugin(this.binary(), this.delegateEnv('ADD'), this.config(v));

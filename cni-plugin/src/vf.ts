@@ -12,6 +12,16 @@ import { formatResult, parseResult, type Interface, type Result } from './result
 // or its kernel netdev), so there is no OVS port and no socket folder; the plugin checks that
 // the device is a VF, delegates IPAM, and reports the interface with its pciID (CNI 1.1).
 
+/**
+ * The lock of a VF attachment: keyed by the container alone, which ADD and DEL both have however
+ * CNI_ARGS differ (a VF attachment has no record to give DEL ADD's pod identity back).
+ */
+function vfLock<T>(ctx: Context, fn: () => Promise<T>): Promise<T> {
+  const { env, conf } = ctx;
+  const key = folderName(conf.socketDir, { containerId: env.containerId });
+  return withLock(lockDir(conf), key, conf.lockTimeoutMs, fn);
+}
+
 /** The VF's sysfs folder; code 7 naming deviceID when it is not a VF of this node. */
 function vfDir(conf: NetConf & { deviceID: string }): string {
   const field = conf.raw.runtimeConfig ? 'runtimeConfig.deviceID' : 'deviceID';
@@ -48,10 +58,11 @@ export async function addVf(
   const { env, conf, log } = ctx;
   const dir = vfDir(conf);
   const prev = conf.prevResult ? parseResult(conf.prevResult) : EMPTY;
-  return withLock(lockDir(conf), folderName(conf.socketDir, env), conf.lockTimeoutMs, async () => {
+  return vfLock(ctx, async () => {
     const ipam = ipamOf(ctx);
-    const ipamResult = ipam ? await ipam.add() : EMPTY;
     try {
+      // Inside the try: a failed IPAM ADD may have reserved an address, and its DEL is idempotent.
+      const ipamResult = ipam ? await ipam.add() : EMPTY;
       const iface: Interface = { name: env.ifname, sandbox: env.netns, pciID: conf.deviceID };
       const mac = await vfMac(dir);
       if (mac) iface.mac = mac;
@@ -81,10 +92,12 @@ export async function addVf(
   });
 }
 
-/** DEL of a VF attachment: only the lease is ours to release; idempotent like IPAM DEL. */
+/**
+ * DEL of a VF attachment: only the lease is ours to release; idempotent like IPAM DEL. `ctx`
+ * carries the CNI_ARGS to pass on (cmdDel's, without ones the plugin could not use).
+ */
 export async function delVf(ctx: Context): Promise<void> {
-  const { env, conf } = ctx;
-  await withLock(lockDir(conf), folderName(conf.socketDir, env), conf.lockTimeoutMs, async () => {
+  await vfLock(ctx, async () => {
     await ipamOf(ctx)?.del();
   });
 }

@@ -41,8 +41,9 @@ describe('native executable and resident daemon (integration)', () => {
   afterAll(() => rmSync(base, { recursive: true, force: true }));
 
   /**
-   * An IPAM plugin that records its environment, then fails with code 11; with `gate`, its ADD
-   * first waits until that file exists (the test opens the gate when it is ready).
+   * An IPAM plugin that records its environment (each call's appended), then fails with code
+   * 11; with `gate`, its ADD first waits until that file exists (the test opens the gate when it
+   * is ready).
    */
   const recordingIpam = (name: string, gate?: string): { dir: string; record: string } => {
     const dir = join(base, `bin-${name}`);
@@ -52,7 +53,7 @@ describe('native executable and resident daemon (integration)', () => {
       join(dir, name),
       [
         '#!/bin/sh',
-        `env > ${record}`,
+        `{ env; echo ---; } >> ${record}`,
         'if [ "$CNI_COMMAND" = VERSION ]; then echo \'{"cniVersion":"1.0.0","supportedVersions":["1.0.0"]}\'; exit 0; fi',
         gate ? `while [ ! -e ${gate} ]; do sleep 0.01; done` : '',
         'echo \'{"cniVersion":"1.0.0","code":11,"msg":"ipam says later"}\'; exit 1',
@@ -112,6 +113,8 @@ describe('native executable and resident daemon (integration)', () => {
     const seen = readFileSync(record, 'utf8');
     expect(seen).toContain('CALLER_MARK=from-runtime');
     expect(seen).toContain('CNI_COMMAND=ADD');
+    // and, its ADD having failed, a DEL for whatever it may have reserved (the spec's rule)
+    expect(seen).toMatch(/CNI_COMMAND=ADD[^]*CNI_COMMAND=DEL/);
     expect(seen).toContain(`CNI_PATH=${dir}`);
     // The daemon was started by this test process, whose environment has e.g. HOME; the
     // caller's (runProcess: PATH and the CNI_* only) has not.
