@@ -73,7 +73,25 @@ describe('chain spec validation', () => {
     ).toBe('spec.hops[0].egress_interface');
     expect(
       field(() => spec({ hops: [{ nf: '', ingressInterface: 'net1', egressInterface: 'net2' }] })),
+    ).toBe('spec.hops[0].nf');
+    // A "/" in the interface is refused there, not read into the NF's name (default/fw-0).
+    expect(
+      field(() =>
+        spec({
+          hops: [{ nf: 'default', ingressInterface: 'fw-0/net1', egressInterface: 'net2' }],
+        }),
+      ),
     ).toBe('spec.hops[0].ingress_interface');
+    expect(
+      field(() =>
+        spec({ hops: [{ nf: 'default/fw-0', ingressInterface: '', egressInterface: 'n' }] }),
+      ),
+    ).toBe('spec.hops[0].ingress_interface');
+    expect(
+      field(() =>
+        spec({ hops: [{ nf: 'a/b/c', ingressInterface: 'net1', egressInterface: 'n' }] }),
+      ),
+    ).toBe('spec.hops[0].nf');
     expect(
       field(() =>
         spec({

@@ -103,15 +103,25 @@ export function validateChainSpec(
     throw new InvalidChainError(`${at}.hops`, `has ${count} hops; at most ${MAX_HOPS}`);
   const hops = (spec.hops ?? []).map((h, i) => {
     const field = `${at}.hops[${i}]`;
-    const nf = parseEndpoint(
-      `${h.nf ?? ''}/${h.ingressInterface ?? ''}`,
-      `${field}.ingress_interface`,
-    );
-    if (nf.kind !== 'nf' || !h.nf)
+    // Each field on its own: joined first, a "/" in the interface would move into the NF's name
+    // ("default" + "fw-0/net1" read as NF default/fw-0).
+    if (!h.nf)
       throw new InvalidChainError(
         `${field}.nf`,
         'is required: the NF instance, e.g. "default/firewall-0"',
       );
+    if (!NF_NAME.test(h.nf))
+      throw new InvalidChainError(
+        `${field}.nf`,
+        `"${h.nf}" is not an NF instance ("<namespace>/<pod>" or a name)`,
+      );
+    const ingress = h.ingressInterface ?? '';
+    if (!IFNAME.test(ingress))
+      throw new InvalidChainError(
+        `${field}.ingress_interface`,
+        `"${ingress}" is not an interface name`,
+      );
+    const nf = { nf: h.nf, iface: ingress };
     const egress = h.egressInterface ?? '';
     if (!IFNAME.test(egress))
       throw new InvalidChainError(
