@@ -4,7 +4,7 @@ import type { ChainSwitch } from './chain-switch';
 import { type ChainEventType, type ChainState, fromStored, toStored } from './chain-state';
 import { chainMessage, refreshPhase, withCounters } from './chain-status';
 import type { NfDirectory } from './directory';
-import type { NfConfigurator } from './nf-config';
+import { type NfConfigurator, hasHopConfig } from './nf-config';
 import {
   ChainExistsError,
   ChainKeyConflictError,
@@ -14,7 +14,7 @@ import {
 } from './errors';
 import { MAX_CHAINS } from './limits';
 import { type CompileOptions, type ResolvedChain, chainKey, compileFlows, originOf } from './flows';
-import { HopConfigs, type HopConfigUndo } from './hop-configs';
+import { HopConfigs, type HopConfigUndo, checkConfigItemsFree } from './hop-configs';
 import { type HealthWatch, HopHealth, type HopState } from './hop-health';
 import { PortResolver, samePorts } from './port-resolver';
 import { SerialQueue } from './serial-queue';
@@ -149,6 +149,7 @@ export class ChainController {
       const key = chainKey(chainName);
       const holder = [...this.chains.keys()].find((c) => chainKey(c) === key);
       if (holder !== undefined) throw new ChainKeyConflictError(chainName, holder, key);
+      checkConfigItemsFree(raw?.hops, this.otherChainsHops(chainName));
       if (this.chains.size >= this.maxChains)
         throw new LimitExceededError(
           'chains',
@@ -183,6 +184,7 @@ export class ChainController {
       if (expected !== undefined && expected !== 0n && expected !== current.generation) {
         throw new StaleGenerationError(chainName, expected, current.generation);
       }
+      checkConfigItemsFree(raw?.hops, this.otherChainsHops(chainName));
       const state: ChainState = {
         name: chainName,
         raw: raw!,
@@ -294,8 +296,15 @@ export class ChainController {
     // on; any failure puts the old configs and the old flow table back.
     await this.undoHopConfigs(previous);
     const restorePrevious = async (): Promise<void> => {
-      if (previous)
-        previous.nfUndo = await this.hopConfigs.apply(previous.raw.hops).catch(() => []);
+      if (!previous) return;
+      try {
+        previous.nfUndo = await this.hopConfigs.apply(previous.raw.hops);
+      } catch (err) {
+        previous.nfUndo = [];
+        this.configsNotRestored(previous, err);
+        await this.program(this.chains).catch(() => undefined);
+        this.emit('MODIFIED', previous);
+      }
     };
     let undos: HopConfigUndo[];
     try {
@@ -309,7 +318,7 @@ export class ChainController {
     try {
       await this.applyAndPersist(next);
     } catch (err) {
-      for (const undo of [...undos].reverse()) await undo().catch(() => undefined);
+      await HopConfigs.rollback(undos);
       await restorePrevious();
       throw err;
     }
@@ -329,6 +338,39 @@ export class ChainController {
       await this.program(this.chains).catch(() => undefined);
       throw new Error(`chain state not saved, the change is undone: ${(err as Error).message}`);
     }
+  }
+
+  /**
+   * A failed change could not give the old chain's NFs their configs back (apply is all or
+   * nothing: none of them has it now). The chain stays on the switch, so its configured hops
+   * count as down, and the failure policy applies, until a reconcile configures them again
+   * (retryUnconfigured), rather than carry traffic without the chain's rules.
+   */
+  private configsNotRestored(state: ChainState, err: unknown): void {
+    const nfs = [
+      ...new Set(
+        (state.raw.hops ?? []).filter((h) => hasHopConfig(h.config)).map((h) => h.nf ?? ''),
+      ),
+    ];
+    const message = `its hop config could not be put back after a failed change: ${(err as Error).message}`;
+    for (const nf of nfs) {
+      this.unconfigured.add(nf);
+      this.hopHealth.record(nf, false, message);
+    }
+    refreshPhase(state, this.healthOf, this.now);
+    this.options.logger?.error(
+      'hop configs not restored after a failed change; those hops are down',
+      {
+        chain: state.name,
+        nfs,
+        err,
+      },
+    );
+  }
+
+  /** Every chain's hops but `name`'s, as chain name → hops. */
+  private *otherChainsHops(name: string): Iterable<[string, chainV1.Hop[] | undefined]> {
+    for (const [other, state] of this.chains) if (other !== name) yield [other, state.raw.hops];
   }
 
   /** Takes back the hop configs applied for `state`, if any. */

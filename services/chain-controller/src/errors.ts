@@ -46,6 +46,21 @@ export class ChainKeyConflictError extends Error {
   }
 }
 
+/**
+ * A hop config item (a firewall rule's id, a route's prefix, an IPsec policy's id) that another
+ * chain already gives the same NF: each chain takes its items back when it goes, so two sharing
+ * one would take it from under the other.
+ */
+export class HopConfigConflictError extends Error {
+  constructor(
+    readonly field: string,
+    readonly reason: string,
+  ) {
+    super(`${field}: ${reason}`);
+    this.name = 'HopConfigConflictError';
+  }
+}
+
 export class ChainNotFoundError extends Error {
   constructor(readonly chain: string) {
     super(`chain "${chain}" does not exist`);

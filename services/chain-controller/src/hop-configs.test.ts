@@ -78,14 +78,12 @@ describe('HopConfigs', () => {
   it('takeBack logs an undo that fails, naming the chain, and runs the others', async () => {
     const logger = recordingLogger();
     const ran: string[] = [];
+    const undo = (nf: string, fn: () => Promise<void>) => Object.assign(fn, { nf, rollback: fn });
     await new HopConfigs(directory, undefined, logger).takeBack('demo', [
-      Object.assign(async () => void ran.push('first'), { nf: 'default/a' }),
-      Object.assign(
-        async () => {
-          throw new Error('NF gone');
-        },
-        { nf: 'default/b' },
-      ),
+      undo('default/a', async () => void ran.push('first')),
+      undo('default/b', async () => {
+        throw new Error('NF gone');
+      }),
     ]);
     expect(ran).toEqual(['first']);
     expect(logger.lines).toMatchObject([

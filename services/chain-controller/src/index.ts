@@ -12,6 +12,7 @@ export {
   ChainExistsError,
   ChainKeyConflictError,
   ChainNotFoundError,
+  HopConfigConflictError,
   InvalidChainError,
   LimitExceededError,
   StaleGenerationError,

@@ -17,8 +17,9 @@ import { TestPki } from '../test/support/pki';
 import type { ChainSwitch } from './chain-switch';
 import { ChainController } from './controller';
 import type { NfDirectory, NfRecord } from './directory';
-import { HopConfigError } from './errors';
+import { HopConfigConflictError, HopConfigError } from './errors';
 import { GrpcNfConfigurator } from './nf-config';
+import { toStatus } from './service';
 import { MemoryChainStore } from './store';
 
 const work = mkdtempSync(join(tmpdir(), 'flowline-nfcfg-'));
@@ -39,6 +40,8 @@ class Nf {
   /** The gateway's SAs, installed by its operator (never by a chain). */
   readonly sas = new Set<number>([0x1001]);
   readonly calls: string[] = [];
+  /** Refuses every AddRule (an NF that cannot take config for now). */
+  refuseRules = false;
   private readonly server: grpc.Server;
   address = '';
 
@@ -69,6 +72,8 @@ class Nf {
         const r = call.request.rule;
         this.calls.push(`AddRule ${r.id}`);
         if (r.priority < 1) return bad(cb, 'rule.priority: must be 1-536870910 (got 0)');
+        if (this.refuseRules)
+          return cb({ code: grpc.status.UNAVAILABLE, details: 'busy' } as grpc.ServiceError);
         if (this.rules.has(r.id))
           return cb({ code: grpc.status.ALREADY_EXISTS, details: r.id } as grpc.ServiceError);
         this.rules.set(r.id, r);
@@ -147,7 +152,9 @@ class Nf {
 
 class Switch implements ChainSwitch {
   tables: string[][] = [];
+  refuse = false;
   async apply(flows: string[]) {
+    if (this.refuse) throw new Error('the switch refused the bundle');
     this.tables.push(flows);
   }
   async flowStats() {
@@ -275,6 +282,62 @@ describe('hop configs through the NFs gRPC APIs', () => {
     expect([...fw.rules.keys()]).toEqual(['dns']);
     expect([...rt.routes.keys()]).toEqual(['10.9.0.0/16']);
     expect(controller.get('c').generation).toBe('1');
+  });
+
+  it('a failed change takes back only what it added: a rule the NF already had stays', async () => {
+    const { fw, sw, controller } = await setup();
+    fw.rules.set('dns', { ...rule('dns'), id: 'dns' } as firewallV1.Rule__Output); // its operator's
+    // refused by the NF: the call's own rule goes, the operator's stays
+    await expect(controller.create('c', spec([rule('dns'), rule('bad', 0)], []))).rejects.toThrow(
+      HopConfigError,
+    );
+    expect([...fw.rules.keys()]).toEqual(['dns']);
+    // refused by the switch after the NF took the config: the same
+    sw.refuse = true;
+    await expect(controller.create('c', spec([rule('dns'), rule('web')], []))).rejects.toThrow(
+      /refused/,
+    );
+    expect([...fw.rules.keys()]).toEqual(['dns']);
+    // only the rule it added: the refused one was never there, the operator's stays
+    expect(fw.calls.filter((c) => c.startsWith('DeleteRule'))).toEqual(['DeleteRule web']);
+    expect(controller.list()).toEqual([]);
+  });
+
+  it("a rule id another chain gives the same NF is refused naming the item (deleting either would take the other's)", async () => {
+    const { fw, controller } = await setup();
+    await controller.create('a', spec([rule('dns')], []));
+    const other = { ...spec([rule('web'), rule('dns')], []), priority: 200 };
+    const err = await controller.create('b', other).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HopConfigConflictError);
+    expect((err as Error).message).toBe(
+      'spec.hops[0].config.firewall_rules[1]: chain "a" gives default/fw its firewall rule dns already; give this one another id',
+    );
+    expect(toStatus(err).code).toBe(grpc.status.ALREADY_EXISTS);
+    // nothing was sent to the NF, and an update of "a" itself may keep its own rule
+    expect(fw.calls).toEqual(['AddRule dns']);
+    await controller.update('a', spec([rule('dns'), rule('web')], []));
+    expect([...fw.rules.keys()].sort()).toEqual(['dns', 'web']);
+    await controller.create('b', { ...spec([rule('ntp')], []), priority: 200 });
+    await controller.delete('b');
+    expect([...fw.rules.keys()].sort()).toEqual(['dns', 'web']);
+  });
+
+  it("a failed update whose old config cannot be put back leaves the old chain's hop down, until a reconcile configures it", async () => {
+    const { fw, controller } = await setup();
+    await controller.create('c', spec([rule('dns')], []));
+    fw.refuseRules = true; // the new config, and then the old one, are refused
+    await expect(controller.update('c', spec([rule('web')], []))).rejects.toThrow(HopConfigError);
+    expect(fw.rules.size).toBe(0);
+    const down = controller.get('c');
+    expect(down.generation).toBe('1');
+    expect(down.status?.phase).not.toBe('ACTIVE');
+    expect(down.status?.hops?.[0]).toMatchObject({ nf: 'default/fw', healthy: false });
+    fw.refuseRules = false;
+    await controller.reconcile();
+    expect([...fw.rules.keys()]).toEqual(['dns']);
+    const back = controller.get('c');
+    expect(back.status?.phase).toBe('ACTIVE');
+    expect(back.status?.hops?.[0]).toMatchObject({ healthy: true });
   });
 
   it("an IPsec gateway hop gets the chain's policies, naming the gateway's own SAs, and loses them with the chain", async () => {

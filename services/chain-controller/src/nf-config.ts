@@ -14,6 +14,13 @@ import {
 import { HopConfigError } from './errors';
 import { nfChannelCredentials, type NfWorkload } from './nf-identity';
 
+/**
+ * Takes a hop's config back off its NF: called, every item (the chain is going); `rollback`, only
+ * the items that call added, for a change that failed, so an item the NF had already (put there
+ * by an earlier run, or by its operator) stays. Without `rollback` the whole undo is the rollback.
+ */
+export type NfConfigUndo = (() => Promise<void>) & { rollback?: () => Promise<void> };
+
 /** Applies a hop's settings; resolves to the undo of what it did. Errors are HopConfigErrors. */
 export interface NfConfigurator {
   /** `workload`: whose identity the NF at `address` must prove (src/nf-identity.ts). */
@@ -22,7 +29,7 @@ export interface NfConfigurator {
     config: chainV1.HopConfig,
     at: string,
     workload?: NfWorkload,
-  ): Promise<() => Promise<void>>;
+  ): Promise<NfConfigUndo>;
 }
 
 function call<Req>(fn: UnaryMethod<Req, unknown>, req: Req, timeoutMs: number): Promise<void> {
@@ -53,8 +60,9 @@ interface ItemKind {
  * The gRPC configurator: each firewall rule by AddRule, each route by AddRoute, each IPsec
  * policy by AddPolicy (the SAs they name are the gateway's own, installed by its operator or an
  * IKE daemon: keys never travel in a chain). An item the NF already has (ALREADY_EXISTS, e.g.
- * after a controller restart) counts as applied. A refusal undoes the items this call added and
- * names the item (`<at>.firewall_rules[2]: ...`). With mutual TLS the controller presents its
+ * after a controller restart) counts as applied: the undo takes it back with the chain, but a
+ * refusal, and the returned rollback, take back only the items this call added. A refusal names
+ * the item (`<at>.firewall_rules[2]: ...`). With mutual TLS the controller presents its
  * certificate and the NF must prove its workload's identity; one that proves another is not
  * configured (UNAVAILABLE naming both identities).
  */
@@ -70,16 +78,17 @@ export class GrpcNfConfigurator implements NfConfigurator {
     config: chainV1.HopConfig,
     at: string,
     workload?: NfWorkload,
-  ): Promise<() => Promise<void>> {
+  ): Promise<NfConfigUndo> {
     let creds: grpc.ChannelCredentials;
     try {
       creds = nfChannelCredentials(this.security, this.trustDomain, workload);
     } catch (err) {
       throw new HopConfigError(at, (err as Error).message);
     }
-    const undos: (() => Promise<void>)[] = [];
-    const undoAll = async (): Promise<void> => {
-      for (const undo of undos.splice(0).reverse()) await undo().catch(() => undefined);
+    const undos: { remove: () => Promise<void>; added: boolean }[] = [];
+    const undoAll = async (onlyAdded: boolean): Promise<void> => {
+      for (const u of undos.splice(0).reverse())
+        if (u.added || !onlyAdded) await u.remove().catch(() => undefined);
     };
     const rules = config.firewallRules ?? [];
     const routes = config.routes ?? [];
@@ -138,6 +147,7 @@ export class GrpcNfConfigurator implements NfConfigurator {
     try {
       for (const kind of kinds)
         for (let i = 0; i < kind.count; i++) {
+          let added = true;
           try {
             await kind.add(i);
           } catch (err) {
@@ -146,21 +156,23 @@ export class GrpcNfConfigurator implements NfConfigurator {
                 `${at}.${kind.field}[${i}]`,
                 (err as grpc.ServiceError).details ?? String(err),
               );
+            added = false;
           }
-          undos.push(() => kind.remove(i));
+          undos.push({ remove: () => kind.remove(i), added });
         }
     } catch (err) {
-      await undoAll();
+      await undoAll(true);
       close();
       throw err;
     }
     // The clients stay open for the undo; it closes them.
-    return async () => {
+    const undo = (onlyAdded: boolean) => async (): Promise<void> => {
       try {
-        await undoAll();
+        await undoAll(onlyAdded);
       } finally {
         close();
       }
     };
+    return Object.assign(undo(false), { rollback: undo(true) });
   }
 }

@@ -5,6 +5,7 @@ import {
   ChainExistsError,
   ChainKeyConflictError,
   ChainNotFoundError,
+  HopConfigConflictError,
   HopConfigError,
   InvalidChainError,
   LimitExceededError,
@@ -24,7 +25,11 @@ export function toStatus(err: unknown): Partial<grpc.StatusObject> {
     };
   if (err instanceof UnresolvedPortError)
     return { code: grpc.status.FAILED_PRECONDITION, details: err.message };
-  if (err instanceof ChainExistsError || err instanceof ChainKeyConflictError)
+  if (
+    err instanceof ChainExistsError ||
+    err instanceof ChainKeyConflictError ||
+    err instanceof HopConfigConflictError
+  )
     return { code: grpc.status.ALREADY_EXISTS, details: err.message };
   if (err instanceof ChainNotFoundError)
     return { code: grpc.status.NOT_FOUND, details: err.message };
