@@ -7,7 +7,11 @@ export type ServingStatus = 'SERVING' | 'NOT_SERVING';
 
 /** The longest service name a Check or Watch may ask about: a gRPC full service name. */
 export const HEALTH_MAX_SERVICE_NAME = 256;
-/** Watch streams open at once, across every name: the health port may be open to anyone. */
+/**
+ * Watch streams open at once on one listener, across every name: the plaintext probe listener
+ * may be open to anyone, and its callers must not take the places of the mutual-TLS listener's
+ * (the chain controller's watch), so each listener (each addTo or listenAlone) counts its own.
+ */
 export const HEALTH_MAX_WATCHES = 1024;
 
 /**
@@ -15,8 +19,8 @@ export const HEALTH_MAX_WATCHES = 1024;
  * as the protocol defines. Watch streams the current status at once and then every change; a
  * Watch of a name not (yet) known stays open with SERVICE_UNKNOWN, as the protocol asks. Any
  * peer may reach the health port (kubelet's probes carry no certificate), so what a caller can
- * make it hold is bounded: a name's length, the number of open Watch streams, and a name's entry
- * goes when its last stream does.
+ * make it hold is bounded: a name's length, the number of open Watch streams on each listener,
+ * and a name's entry goes when its last stream does.
  */
 export class HealthService {
   private readonly statuses = new Map<string, ServingStatus>();
@@ -80,7 +84,9 @@ export class HealthService {
     return { server, address: bound };
   }
 
+  /** The handlers of one listener: its Watch streams are counted apart from other listeners'. */
   handlers(): HealthHandlers {
+    const listener = { watching: 0 };
     return {
       Check: (call, callback) => {
         const bad = badServiceName(call.request.service);
@@ -110,10 +116,10 @@ export class HealthService {
           call.emit('error', bad);
           return;
         }
-        if (this.watching >= HEALTH_MAX_WATCHES) {
+        if (listener.watching >= HEALTH_MAX_WATCHES) {
           call.emit('error', {
             code: grpc.status.RESOURCE_EXHAUSTED,
-            details: `${HEALTH_MAX_WATCHES} health Watch streams are open already`,
+            details: `${HEALTH_MAX_WATCHES} health Watch streams are open on this listener already`,
           });
           return;
         }
@@ -122,11 +128,13 @@ export class HealthService {
         if (!set) this.watchers.set(name, (set = new Set()));
         set.add(stream);
         this.watching++;
+        listener.watching++;
         let forgotten = false;
         const forget = (): void => {
           if (forgotten) return;
           forgotten = true;
           this.watching--;
+          listener.watching--;
           set.delete(stream);
           if (set.size === 0 && this.watchers.get(name) === set) this.watchers.delete(name);
         };

@@ -150,6 +150,10 @@ describe('HealthService bounds what any caller can make it hold', () => {
   const server = new grpc.Server();
   const health = new HealthService();
   let client: InstanceType<ReturnType<typeof loadHealthV1>['Health']>;
+  // The same service on a second listener (as nf-runtime serves it on its mutual-TLS API port
+  // and on the plaintext probe port).
+  let other: { server: grpc.Server; address: string };
+  let otherClient: InstanceType<ReturnType<typeof loadHealthV1>['Health']>;
 
   beforeAll(async () => {
     health.addTo(server);
@@ -159,20 +163,27 @@ describe('HealthService bounds what any caller can make it hold', () => {
       ),
     );
     client = new (loadHealthV1().Health)(address, grpc.credentials.createInsecure());
+    other = await health.listenAlone('127.0.0.1:0', { warn: () => undefined });
+    otherClient = new (loadHealthV1().Health)(other.address, grpc.credentials.createInsecure());
   });
 
   afterAll(async () => {
     client.close();
+    otherClient.close();
+    other.server.forceShutdown();
     await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
     rmSync(dir, { recursive: true, force: true });
   });
 
   /** Opens a Watch and resolves with its first message, or its error. */
-  function watch(service: string): {
+  function watch(
+    service: string,
+    on = client,
+  ): {
     stream: grpc.ClientReadableStream<{ status: string }>;
     first: Promise<{ status?: string; code?: number; details?: string }>;
   } {
-    const stream = client.Watch({ service });
+    const stream = on.Watch({ service });
     const first = new Promise<{ status?: string; code?: number; details?: string }>((resolve) => {
       stream.once('data', (r: { status: string }) => resolve({ status: r.status }));
       stream.on('error', (e: grpc.ServiceError) => resolve({ code: e.code, details: e.details }));
@@ -215,12 +226,20 @@ describe('HealthService bounds what any caller can make it hold', () => {
     await until('that watch to be forgotten', () => health.watchLoad().streams === 0);
   });
 
-  it(`at most ${HEALTH_MAX_WATCHES} Watch streams are open; one more is RESOURCE_EXHAUSTED, and a freed place is taken again`, async () => {
+  it(`at most ${HEALTH_MAX_WATCHES} Watch streams are open on a listener; one more is RESOURCE_EXHAUSTED, another listener's still answer, a freed place is taken again`, async () => {
     const open = Array.from({ length: HEALTH_MAX_WATCHES }, (_, i) => watch(`svc-${i % 7}`));
     await Promise.all(open.map((w) => w.first));
     expect(health.watchLoad()).toEqual({ names: 7, streams: HEALTH_MAX_WATCHES });
     const refused = watch('');
     expect(await refused.first).toMatchObject({ code: grpc.status.RESOURCE_EXHAUSTED });
+    // the other listener's callers keep their places
+    const elsewhere = watch('', otherClient);
+    expect(await elsewhere.first).toEqual({ status: 'SERVING' });
+    elsewhere.stream.cancel();
+    await until(
+      'that watch to be forgotten',
+      () => health.watchLoad().streams === HEALTH_MAX_WATCHES,
+    );
     open[0]!.stream.cancel();
     await until('a place to free', () => health.watchLoad().streams === HEALTH_MAX_WATCHES - 1);
     const again = watch('');
