@@ -3,7 +3,10 @@
 import * as grpc from '@grpc/grpc-js';
 import { identityOf } from './identity';
 
-/** Who may call a method: any authenticated peer, or the identities a test accepts. */
+/**
+ * Who may call a method: any authenticated peer (whatever its trust domain: tests and tools), or
+ * the identities a test accepts.
+ */
 export type Allow =
   | { kind: 'authenticated' }
   | { kind: 'identities'; test: (identity: string) => boolean; describe: string };
@@ -12,6 +15,19 @@ export const anyAuthenticated: Allow = { kind: 'authenticated' };
 
 export function onlyIdentities(...ids: string[]): Allow {
   return { kind: 'identities', test: (id) => ids.includes(id), describe: ids.join(', ') };
+}
+
+/**
+ * Any identity of one trust domain: a CA bundle may also hold other domains' roots (federation,
+ * a shared CA), whose workloads must not read what a domain's own peers may.
+ */
+export function anyOfTrustDomain(trustDomain: string): Allow {
+  const prefix = `spiffe://${trustDomain}/`;
+  return {
+    kind: 'identities',
+    test: (id) => id.startsWith(prefix),
+    describe: `any identity of trust domain ${trustDomain}`,
+  };
 }
 
 /**

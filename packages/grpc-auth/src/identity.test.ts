@@ -1,6 +1,6 @@
 import type { PeerCertificate } from 'node:tls';
 import { describe, expect, it } from 'vitest';
-import { anyAuthenticated, decide, onlyIdentities } from './authorize';
+import { anyAuthenticated, anyOfTrustDomain, decide, onlyIdentities } from './authorize';
 import { transportSecurityFromEnv } from './credentials';
 import { controllerId, identityOf, nfId, operatorId, parseIdentity } from './identity';
 
@@ -58,6 +58,20 @@ describe('decide', () => {
       identity: controllerId(),
     });
     expect(decide(policy, '/s.S/Read', peer(nfId('a', 'b')), false).ok).toBe(true);
+  });
+
+  it("a trust domain's readers are its own identities only (a shared or federated CA bundle)", () => {
+    const readers = { '/s.S/*': anyOfTrustDomain('flowline') };
+    expect(decide(readers, '/s.S/Read', peer(nfId('a', 'b')), false).ok).toBe(true);
+    expect(decide(readers, '/s.S/Read', peer('spiffe://other.example/ns/a/nf/b'), false)).toEqual({
+      ok: false,
+      details:
+        'spiffe://other.example/ns/a/nf/b may not call /s.S/Read (allowed: any identity of trust domain flowline)',
+    });
+    // a domain that merely starts with the name is another domain
+    expect(decide(readers, '/s.S/Read', peer('spiffe://flowline.evil/ns/a/nf/b'), false).ok).toBe(
+      false,
+    );
   });
 
   it('names the identity and the method when it refuses', () => {

@@ -23,6 +23,7 @@ export {
 } from './credentials';
 export {
   anyAuthenticated,
+  anyOfTrustDomain,
   authorizationInterceptor,
   callerIdentity,
   decide,

@@ -4,10 +4,12 @@ import { type Telemetry, setupTelemetry } from '@flowline/telemetry';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { PeerCertificate } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   channelCredentials,
   controllerId,
+  decide,
   issueCertificate,
   nfId,
   type TlsFiles,
@@ -219,9 +221,28 @@ describe('NfServer', () => {
     expect(err?.code).toBe(grpc.status.UNIMPLEMENTED);
   });
 
+  it("opens reading to its own trust domain's identities only", () => {
+    const policy = nfAccessPolicy('flowline', [{ ...widget, readOnlyMethods: ['ListWidgets'] }]);
+    const as = (id: string, path: string) =>
+      decide(policy, path, { sslPeerCertificate: peerWith(id) }, false).ok;
+    for (const path of [
+      '/test.v1.Widget/ListWidgets',
+      '/flowline.nf.v1.NetworkFunction/GetInfo',
+      '/grpc.health.v1.Health/Watch',
+    ]) {
+      expect(as('spiffe://flowline/ns/a/nf/b', path)).toBe(true);
+      expect(as('spiffe://other.example/ns/a/nf/b', path)).toBe(false);
+    }
+  });
+
   it('refuses a read-only method the service does not have', () => {
     expect(() =>
       nfAccessPolicy('flowline', [{ ...widget, readOnlyMethods: ['ListWidget'] }]),
     ).toThrow('readOnlyMethods: test.v1.Widget has no method ListWidget');
   });
 });
+
+/** A peer certificate proving `id` (its URI SAN), as Node reports one. */
+function peerWith(id: string): PeerCertificate {
+  return { subject: { CN: 'peer' }, subjectaltname: `URI:${id}` } as unknown as PeerCertificate;
+}

@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import {
   type AccessPolicy,
-  anyAuthenticated,
+  anyOfTrustDomain,
   authorizationInterceptor,
   certificatesLoaded,
   controllerId,
@@ -41,16 +41,18 @@ const HEALTH_SERVICE = 'grpc.health.v1.Health';
 /**
  * Who may call what on an NF: its own API's configuration methods only the chain controller and
  * the operator; its read-only methods, flowline.nf.v1 (GetInfo, WatchStats) and health any peer
- * with a certificate from the cluster's CA (another NF, a monitoring client).
+ * of its trust domain with a certificate from the cluster's CA (another NF, a monitoring client).
  */
 export function nfAccessPolicy(
   trustDomain: string,
   services: GrpcServiceRegistration[] = [],
 ): AccessPolicy {
   const configurers = onlyIdentities(controllerId(trustDomain), operatorId(trustDomain));
+  // Readers are the trust domain's own: a CA bundle may hold other domains' roots too.
+  const readers = anyOfTrustDomain(trustDomain);
   const policy: AccessPolicy = {
-    [`/${NF_SERVICE}/*`]: anyAuthenticated,
-    [`/${HEALTH_SERVICE}/*`]: anyAuthenticated,
+    [`/${NF_SERVICE}/*`]: readers,
+    [`/${HEALTH_SERVICE}/*`]: readers,
   };
   for (const s of services) {
     policy[`/${s.name}/*`] = configurers;
@@ -59,7 +61,7 @@ export function nfAccessPolicy(
       // A misspelt name would leave the method closed silently: refuse it at start instead.
       if (!paths.has(`/${s.name}/${m}`))
         throw new Error(`readOnlyMethods: ${s.name} has no method ${m}`);
-      policy[`/${s.name}/${m}`] = anyAuthenticated;
+      policy[`/${s.name}/${m}`] = readers;
     }
   }
   return policy;

@@ -3,7 +3,7 @@
 // configured explicitly (and then warned at start).
 import {
   type AccessPolicy,
-  anyAuthenticated,
+  anyOfTrustDomain,
   DEFAULT_TRUST_DOMAIN,
   onlyIdentities,
   operatorId,
@@ -21,12 +21,13 @@ const HEALTH_SERVICE = 'grpc.health.v1.Health';
  * The ChainService's policy: every method (CreateChain, UpdateChain, DeleteChain and the reading
  * GetChain, ListChains, WatchChains) for the operator's identity only: chains name raw OVS ports
  * and NFs of any namespace, so even reading them tells a tenant about the others. Its health
- * service is open to any authenticated peer. Anything else is refused (deny by default).
+ * service is open to any authenticated peer of its trust domain. Anything else is refused (deny
+ * by default).
  */
 export function chainServicePolicy(trustDomain = DEFAULT_TRUST_DOMAIN): AccessPolicy {
   return {
     [`/${CHAIN_SERVICE}/*`]: onlyIdentities(operatorId(trustDomain)),
-    [`/${HEALTH_SERVICE}/*`]: anyAuthenticated,
+    [`/${HEALTH_SERVICE}/*`]: anyOfTrustDomain(trustDomain),
   };
 }
 
