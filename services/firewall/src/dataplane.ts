@@ -8,6 +8,7 @@ import {
   type ConntrackTimeouts,
   Pipeline,
   type Port,
+  type RuleHits,
 } from '@flowline/dpdk';
 import type { PipelineRx } from '@flowline/nf-runtime';
 import type { AclTable } from './rule-store';
@@ -64,13 +65,22 @@ export function toDpdkRule(rule: AclRule): DpdkAclRule {
   };
 }
 
+/**
+ * Hits of the table's rules, without the ACL stage's own catch-all: @flowline/dpdk reports it
+ * last, as "default", an id a rule may have too, so it is told apart by where it is.
+ */
+const ruleHits = (hits: readonly RuleHits[]): readonly RuleHits[] => hits.slice(0, -1);
+
 const sumValues = (r: Record<string, number>): number =>
   Object.values(r).reduce((a, b) => a + b, 0);
 
 export class FirewallPipeline implements AclTable, FirewallCounterSource {
   readonly pipeline: Pipeline;
   private defaultAction: RuleAction = 'deny';
-  /** Hits of retired tables, by rule id, so counters survive rule changes. */
+  /**
+   * Hits of retired tables, by rule id, so counters survive rule changes; only of rules in the
+   * current table (a deleted rule's count goes with it), so fresh ids cannot grow it.
+   */
   private retired = new Map<string, bigint>();
   private retiredDefault = { permit: 0n, deny: 0n };
 
@@ -148,11 +158,13 @@ export class FirewallPipeline implements AclTable, FirewallCounterSource {
     if (this.o.stateful && this.o.conntrack?.flushOnRuleChange)
       this.pipeline.flushConntrack('conntrack');
     const before = this.defaultAction;
-    for (const r of retired) {
+    const live = new Set(ruleSet.rules.map((r) => r.id));
+    const kept = new Map<string, bigint>();
+    for (const r of ruleHits(retired)) {
       if (r.id === '__default') this.retiredDefault[before] += BigInt(r.hits);
-      else if (r.id !== 'default')
-        this.retired.set(r.id, (this.retired.get(r.id) ?? 0n) + BigInt(r.hits));
+      else if (live.has(r.id)) kept.set(r.id, (this.retired.get(r.id) ?? 0n) + BigInt(r.hits));
     }
+    this.retired = kept;
     this.defaultAction = ruleSet.defaultAction;
   }
 
@@ -161,10 +173,9 @@ export class FirewallPipeline implements AclTable, FirewallCounterSource {
     const hits = this.pipeline.aclHits('acl');
     const rules: { id: string; packets: bigint }[] = [];
     const defaults = { ...this.retiredDefault };
-    for (const h of hits) {
+    for (const h of ruleHits(hits)) {
       if (h.id === '__default') defaults[this.defaultAction] += BigInt(h.hits);
-      else if (h.id !== 'default')
-        rules.push({ id: h.id, packets: (this.retired.get(h.id) ?? 0n) + BigInt(h.hits) });
+      else rules.push({ id: h.id, packets: (this.retired.get(h.id) ?? 0n) + BigInt(h.hits) });
     }
     const c = this.pipeline.counters();
     const dropped: Record<string, bigint> = {};

@@ -20,6 +20,12 @@ export const DEFAULT_ACTION_NATIVE_RULES = 2;
 /** Native rules the API's rules may take together. */
 export const MAX_NATIVE_RULES = 131_072;
 
+/**
+ * The longest rule description, in bytes of UTF-8: kept for ListRules for every rule, so
+ * unbounded it would let one ReplaceRules hold up to its 4 MB message per table.
+ */
+export const MAX_DESCRIPTION_BYTES = 256;
+
 /** Native ACL rules a validated rule compiles to: one per family it applies to. */
 export const nativeRules = (rule: Pick<AclRule, 'families'>): number => rule.families.length;
 

@@ -45,6 +45,26 @@ describe('validateRule', () => {
       fieldOf(() => validateRule({ ...base, dstPorts: { first: 80, last: 80 } }, 'rule')),
     ).toBe('rule.dst_ports');
   });
+  it('caps a description at 256 bytes of UTF-8, naming the field', () => {
+    expect(
+      validateRule({ ...base, description: 'x'.repeat(256) }, 'rule').description,
+    ).toHaveLength(256);
+    expect(validateRule({ ...base, description: 'é'.repeat(128) }, 'rule').description).toBe(
+      'é'.repeat(128),
+    );
+    expect(() => validateRule({ ...base, description: 'é'.repeat(129) }, 'rule')).toThrow(
+      'rule.description: must be at most 256 bytes of UTF-8 (got 258)',
+    );
+    expect(
+      fieldOf(() =>
+        validateRuleSet(
+          [base, { ...base, id: 'b', description: 'x'.repeat(257) }],
+          'deny',
+          'rule_set',
+        ),
+      ),
+    ).toBe('rule_set.rules[1].description');
+  });
   it('round-trips through the API shape', () => {
     const api = {
       ...base,

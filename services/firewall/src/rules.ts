@@ -1,6 +1,6 @@
 import { type Match, MatchError, matchFields, validateMatch } from '@flowline/packet';
 import type { firewallV1 } from '@flowline/proto';
-import { MAX_NATIVE_RULES, nativeRules, tableFullReason } from './limits';
+import { MAX_DESCRIPTION_BYTES, MAX_NATIVE_RULES, nativeRules, tableFullReason } from './limits';
 
 export type RuleAction = 'permit' | 'deny';
 
@@ -64,7 +64,14 @@ export function validateRule(rule: firewallV1.Rule, at: string): AclRule {
   } catch (err) {
     throw err instanceof MatchError ? new InvalidRuleError(err.field, err.reason) : err;
   }
-  return { id, priority, action, ...match, description: rule.description ?? '' };
+  const description = rule.description ?? '';
+  const bytes = Buffer.byteLength(description, 'utf8');
+  if (bytes > MAX_DESCRIPTION_BYTES)
+    throw new InvalidRuleError(
+      `${at}.description`,
+      `must be at most ${MAX_DESCRIPTION_BYTES} bytes of UTF-8 (got ${bytes})`,
+    );
+  return { id, priority, action, ...match, description };
 }
 
 /**

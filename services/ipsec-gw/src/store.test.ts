@@ -176,6 +176,35 @@ describe('IpsecStore', () => {
     await expect(store.deletePolicy('none')).rejects.toThrow(IpsecNotFoundError);
   });
 
+  it('refuses a policy past the native rules a direction holds (both families: two), naming it', async () => {
+    const bypass = (id: string, match: ipsecV1.Policy['match'] = {}) => ({
+      id,
+      priority: 10,
+      direction: 'OUTBOUND' as const,
+      match,
+      action: 'BYPASS' as const,
+    });
+    for (let i = 0; i < 511; i++) await store.addPolicy(bypass(`both-${i}`));
+    await store.addPolicy(bypass('v4', { ipVersion: 4 }));
+    await store.addPolicy(bypass('v6', { ipVersion: 6 })); // 1024: exactly full
+    const gen = store.generation;
+    const calls = dp.calls.length;
+    expect(await fieldOf(store.addPolicy(bypass('one-more', { ipVersion: 4 })))).toBe(
+      'policy: the OUTBOUND policies would take 1025 native rules (a policy matching both IP ' +
+        'families takes two), over the 1024 a direction holds',
+    );
+    expect(await fieldOf(store.updatePolicy(bypass('v4')))).toMatch(/^policy: .* 1025 native/);
+    expect(dp.calls.length).toBe(calls);
+    expect(store.generation).toBe(gen);
+    expect(store.listPolicies().find((p) => p.id === 'v4')?.match.families).toEqual([4]);
+    expect(dp.policies.outbound).toHaveLength(513);
+    // the other direction has its own stage
+    await store.addPolicy({ ...bypass('in'), direction: 'INBOUND' });
+    await store.deletePolicy('v6');
+    await store.updatePolicy(bypass('v4'));
+    expect(dp.policies.outbound).toHaveLength(512);
+  });
+
   it('rekeys make-before-break: new SAs first, one policy switch, then the old SAs go', async () => {
     await store.addSa(sa(0x1000, { direction: 'INBOUND' }));
     await store.addSa(sa(0x1001));

@@ -5,6 +5,7 @@
  * lifetimes in seconds are checked here (the data path counts packets and bytes): past the soft
  * limit the SA is marked for rekeying, past the hard one it leaves the data path.
  */
+import { ESP_MAX_POLICY_RULES } from '@flowline/dpdk';
 import { IpsecConfigError, IpsecExistsError, IpsecInUseError, IpsecNotFoundError } from './errors';
 import type { KeyDirectory } from './keys';
 import { type PolicySpec, validatePolicy } from './policy';
@@ -50,6 +51,10 @@ export type SaRecord = Omit<SaSpec, 'key' | 'integrityKey'> & {
 };
 
 const saKey = (d: Direction, spi: number) => `${d}/${spi}`;
+
+/** Native rules a direction's policies take in its ESP stage: one per IP family a policy matches. */
+export const policyNativeRules = (policies: readonly PolicySpec[]): number =>
+  policies.reduce((n, p) => n + p.match.families.length, 0);
 
 export class IpsecStore {
   private readonly sas = new Map<string, SaRecord>();
@@ -130,7 +135,7 @@ export class IpsecStore {
       const spec = this.validPolicy(p, at);
       if (this.policies.has(spec.id))
         throw new IpsecExistsError(`policy ${spec.id} exists: UpdatePolicy replaces it`);
-      return this.commitPolicies(spec.direction, spec, undefined);
+      return this.commitPolicies(spec.direction, spec, undefined, at);
     });
   }
 
@@ -144,7 +149,7 @@ export class IpsecStore {
           `${at}.direction`,
           `policy ${spec.id} is ${old.direction.toUpperCase()}: a policy keeps its direction`,
         );
-      return this.commitPolicies(spec.direction, spec, spec.id);
+      return this.commitPolicies(spec.direction, spec, spec.id, at);
     });
   }
 
@@ -152,7 +157,7 @@ export class IpsecStore {
     return this.serial(async () => {
       const old = this.policies.get(id);
       if (!old) throw new IpsecNotFoundError(`no policy ${id}`);
-      return this.commitPolicies(old.direction, undefined, id);
+      return this.commitPolicies(old.direction, undefined, id, 'id');
     });
   }
 
@@ -194,11 +199,15 @@ export class IpsecStore {
     );
   }
 
-  /** The direction's policies with `put` added (or replacing `drop`), applied, then kept. */
+  /**
+   * The direction's policies with `put` added (or replacing `drop`), applied, then kept. `at`
+   * names the request's policy when the set would not fit the data path.
+   */
   private async commitPolicies(
     direction: Direction,
     put: PolicySpec | undefined,
     drop: string | undefined,
+    at: string,
   ): Promise<bigint> {
     const next = new Map(this.policies);
     // An update keeps its place in the listing (Map.set on a present key does).
@@ -207,6 +216,14 @@ export class IpsecStore {
     const set = [...next.values()]
       .filter((p) => p.direction === direction)
       .sort((a, b) => b.priority - a.priority || a.id.localeCompare(b.id));
+    // Checked here, not left to the stage: its refusal would be INTERNAL naming no field.
+    const rules = policyNativeRules(set);
+    if (rules > ESP_MAX_POLICY_RULES)
+      throw new IpsecConfigError(
+        at,
+        `the ${direction.toUpperCase()} policies would take ${rules} native rules (a policy ` +
+          `matching both IP families takes two), over the ${ESP_MAX_POLICY_RULES} a direction holds`,
+      );
     await this.dataplane.applyPolicies(direction, set);
     this.policies.clear();
     for (const [k, v] of next) this.policies.set(k, v);

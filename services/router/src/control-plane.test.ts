@@ -232,6 +232,32 @@ describe('FIB', () => {
     expect(h.cp.statics.size).toBe(0);
     expect(h.cp.generation).toBe(gen);
   });
+
+  it('a refused FIB keeps a pending neighbour change: the next flush programs the new MAC', async () => {
+    const reply = (mac: string) =>
+      arpFrame({
+        op: 'reply',
+        senderMac: mac,
+        senderIp: '10.0.2.254',
+        targetMac: R2,
+        targetIp: '10.0.2.1',
+      });
+    h.cp.handlePunt(reply(GW), 'net2', 'arp');
+    await h.cp.flush();
+    expect(h.route('10.0.2.254/32')).toMatchObject({ dstMac: GW });
+    const moved = '02:00:00:00:0b:02';
+    h.cp.handlePunt(reply(moved), 'net2', 'arp'); // the gateway's MAC changed
+    h.refuse = true; // once: an LPM refusal during AddRoute
+    await expect(h.cp.addRoute({ prefix: '10.9.0.0/16', nextHop: '10.0.1.9' })).rejects.toThrow(
+      /no space/,
+    );
+    h.refuse = false;
+    await h.cp.flush();
+    const fib = h.cp.currentFib!;
+    const host = fib.routes.find((r) => r.prefix.text === '10.0.2.254/32')!;
+    expect(fib.nextHops[host.nextHop]).toMatchObject({ dstMac: moved });
+    expect(h.fib).toBe(fib);
+  });
 });
 
 describe('slow path', () => {

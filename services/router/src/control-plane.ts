@@ -442,9 +442,18 @@ export class RouterControlPlane {
   }
 
   private async program(statics: Parameters<typeof compileFib>[1]): Promise<void> {
+    // Cleared before compiling, so a neighbour change during apply() sets it again; put back if
+    // this FIB never reaches the dataplane, or its neighbour changes wait for another one.
+    const pending = this.reprogram;
     this.reprogram = false;
-    const fib = compileFib(this.interfaces, statics, this.neighbors);
-    await this.programmer.apply(fib);
+    let fib: Fib;
+    try {
+      fib = compileFib(this.interfaces, statics, this.neighbors);
+      await this.programmer.apply(fib);
+    } catch (err) {
+      if (pending) this.reprogram = true;
+      throw err;
+    }
     this.fib = fib;
     this.gen += 1n;
     for (const u of fib.unresolved) this.neighbors.resolve(u.iface, u.bytes, this.now());
