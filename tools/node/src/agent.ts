@@ -30,6 +30,11 @@ export class NodeAgent {
   private timer: NodeJS.Timeout | undefined;
   private syncing = false;
   private readonly nextRestart = new Map<string, number>();
+  /**
+   * Failed starts in a row by pod key, for the back-off: a failed runPod leaves no pod record
+   * (and so no restart count) behind.
+   */
+  private readonly failedStarts = new Map<string, number>();
   /** Manifest problems by file name and pod problems by "pod:<key>", shown by `flowline status`. */
   readonly problems = new Map<string, string>();
   private readonly podProblems = new Map<string, string>();
@@ -118,6 +123,11 @@ export class NodeAgent {
         .superviseSwitch()
         .catch((err: unknown) => this.log.error('restarting ovs-vswitchd failed', { err }));
       const desired = this.readDesired();
+      for (const key of [...this.failedStarts.keys()])
+        if (!desired.has(key)) {
+          this.failedStarts.delete(key);
+          this.nextRestart.delete(key);
+        }
       const pods = this.runtime.state.pods;
       for (const key of Object.keys(pods)) {
         const want = desired.get(key);
@@ -138,13 +148,23 @@ export class NodeAgent {
           try {
             this.log.info('running pod', { pod: key });
             await this.runtime.runPod(want.spec, want.text);
+            this.failedStarts.delete(key);
+            this.nextRestart.delete(key);
             this.podProblems.delete(`pod:${key}`);
             this.problems.delete(`pod:${key}`);
           } catch (err) {
+            const failed = this.failedStarts.get(key) ?? 0;
+            this.failedStarts.set(key, failed + 1);
+            const delay = this.backoff(failed);
             this.podProblems.set(`pod:${key}`, (err as Error).message);
             this.problems.set(`pod:${key}`, (err as Error).message);
             this.problemsAt.set(`pod:${key}`, Date.now());
-            this.nextRestart.set(key, Date.now() + this.backoff(key));
+            this.nextRestart.set(key, Date.now() + delay);
+            this.log.warn('pod did not start; retrying after a back-off', {
+              pod: key,
+              failedStarts: failed + 1,
+              delayMs: delay,
+            });
           }
           this.writeProblems();
           continue;
@@ -158,10 +178,10 @@ export class NodeAgent {
     }
   }
 
-  private backoff(key: string): number {
-    const restarts = this.runtime.state.pods[key]?.restarts ?? 0;
+  /** The delay before the next try after `tries` earlier ones: doubling, up to the maximum. */
+  private backoff(tries: number): number {
     return Math.min(
-      (this.options.backoffMs ?? 1000) * 2 ** restarts,
+      (this.options.backoffMs ?? 1000) * 2 ** tries,
       this.options.backoffMaxMs ?? 10_000,
     );
   }
@@ -177,7 +197,7 @@ export class NodeAgent {
     }
     const due = this.nextRestart.get(key);
     if (due === undefined) {
-      const delay = this.backoff(key);
+      const delay = this.backoff(pod.restarts);
       this.nextRestart.set(key, Date.now() + delay);
       pod.message = `process exited; restarting in ${delay} ms`;
       this.log.warn('pod process exited', { pod: key, restarts: pod.restarts, delayMs: delay });

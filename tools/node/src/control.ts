@@ -94,7 +94,7 @@ export async function nodeDown(opts: {
   }
   const left = readState(paths.stateFile, logger);
   const runtime = new NodeRuntime(
-    opts.config ?? parseNodeConfig({ stateDir: opts.stateDir }),
+    opts.config ?? sweepConfig(opts.stateDir, left ?? state),
     paths,
     logger,
   );
@@ -103,6 +103,18 @@ export async function nodeDown(opts: {
   mergeStopReport(stopped, await runtime.teardown());
   rmSync(paths.manifests, { recursive: true, force: true });
   return { swept: left !== undefined, stopped };
+}
+
+/**
+ * The config `down` sweeps with when it has none: the defaults, with the hugepages dir the node
+ * was brought up with (recorded in its state), so its pods' files are found where they are.
+ */
+export function sweepConfig(stateDir: string, state: NodeState | undefined): NodeConfig {
+  return parseNodeConfig({
+    stateDir,
+    // not a path (a hand-edited state): the default, as `down` must still run
+    ...(state?.hugepagesDir?.startsWith('/') ? { hugepagesDir: state.hugepagesDir } : {}),
+  });
 }
 
 export interface PodStatus {

@@ -19,8 +19,7 @@ describe('ManifestCache', () => {
     writeFileSync(join(dir, 'a.yaml'), pod('fw'));
     writeFileSync(join(dir, 'b.yml'), pod('rtr'));
     writeFileSync(join(dir, 'notes.txt'), 'not a manifest');
-    const names = () =>
-      cache.read(dir).map((m) => [m.file, m.pods?.map((p) => p.spec.name)]);
+    const names = () => cache.read(dir).map((m) => [m.file, m.pods?.map((p) => p.spec.name)]);
     expect(names()).toEqual([
       ['a.yaml', ['fw']],
       ['b.yml', ['rtr']],

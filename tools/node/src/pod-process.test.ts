@@ -40,7 +40,7 @@ describe('podEnv', () => {
       FLOWLINE_POD_DIR: '/s/sockets/default_fw',
       FLOWLINE_GRPC_ADDRESS: 'unix:///s/pods/default_fw/grpc.sock',
       FLOWLINE_METRICS_PORT: 'off',
-      FLOWLINE_FILE_PREFIX: 'flpod_default_fw',
+      FLOWLINE_FILE_PREFIX: 'flpod_default_fw_',
       FLOWLINE_HUGEPAGES_DIR: '/mnt/huge',
       FLOWLINE_INSECURE: '1',
     });
@@ -81,16 +81,16 @@ describe('clearDeadProcess', () => {
       filePrefix: podFilePrefix('default', 'fw'),
     } as PodRecord;
     // DPDK's names: <EAL prefix>map_<n>, the NF's EAL prefix the pod's with -<pid>
-    for (const f of ['flpod_default_fw-41map_0', 'flpod_default_fw2-42map_0'])
+    for (const f of ['flpod_default_fw_-41map_0', 'flpod_default_fw2_-42map_0'])
       writeFileSync(join(huge, f), '');
     const ealRun = join(dir, 'run-dpdk');
-    for (const d of ['flpod_default_fw-41', 'flpod_default_fw2-42'])
+    for (const d of ['flpod_default_fw_-41', 'flpod_default_fw2_-42'])
       mkdirSync(join(ealRun, d), { recursive: true });
     for (const f of ['net1.sock', 'net1.json']) writeFileSync(join(sockets, f), '');
     writeFileSync(join(podDir, 'grpc.sock'), '');
     expect(clearDeadProcess(huge, paths, pod, ealRun)).toBe(1);
-    expect(readdirSync(huge)).toEqual(['flpod_default_fw2-42map_0']);
-    expect(readdirSync(ealRun)).toEqual(['flpod_default_fw2-42']);
+    expect(readdirSync(huge)).toEqual(['flpod_default_fw2_-42map_0']);
+    expect(readdirSync(ealRun)).toEqual(['flpod_default_fw2_-42']);
     expect(readdirSync(sockets)).toEqual(['net1.json']);
     expect(existsSync(join(podDir, 'grpc.sock'))).toBe(false);
   });
@@ -100,7 +100,7 @@ describe('clearDeadProcess', () => {
       namespace: 'default',
       name: 'fw',
       grpcAddress: 'unix:///nonexistent/grpc.sock',
-      filePrefix: 'flpod_default_fw',
+      filePrefix: 'flpod_default_fw_',
     } as PodRecord;
     expect(clearDeadProcess(join(dir, 'none'), nodePaths(dir), pod, join(dir, 'no-run'))).toBe(0);
   });

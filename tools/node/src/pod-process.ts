@@ -43,6 +43,14 @@ export function podEnv(
   };
 }
 
+/**
+ * The entry of the pod's command line that names its process: the script of a workspace bin
+ * (run by this node, whose path every node process has), else the command's own path (its first
+ * argument may be as common as "-l").
+ */
+export const podMarker = (argv: string[]): string =>
+  argv[0] === process.execPath && argv[1] !== undefined ? argv[1] : argv[0]!;
+
 /** Starts the pod's process in its netns and records it (with the env Allocate gave, for restarts). */
 export function startPodProcess(
   ctx: NodeContext,
@@ -63,7 +71,7 @@ export function startPodProcess(
       ctx.securityEnv((pki) => pki.nf(spec.namespace, spec.name)),
     ),
     log: podLogFile(ctx.paths, spec.namespace, spec.name),
-    marker: argv[1] ?? argv[0]!,
+    marker: podMarker(argv),
   });
   pod.allocatedEnv = allocated;
   ctx.save();

@@ -37,6 +37,7 @@ import { POD_FILE_PREFIX, podFilePrefix, podGrpcAddress, podNetns } from './pod-
 import { attachNetworks, detachNetworks } from './pod-network';
 import { clearDeadProcess, startPodProcess } from './pod-process';
 import { createPodSandbox, removePodSandbox } from './pod-sandbox';
+import { procStartTime } from './processes';
 import {
   type NodeState,
   type PodRecord,
@@ -110,10 +111,12 @@ export class NodeRuntime implements NodeContext {
     const p = this.paths;
     for (const d of [p.stateDir, p.manifests, p.logs, ...runtimeDirs(p)])
       mkdirSync(d, { recursive: true });
-    this.state = emptyState();
+    this.state = { ...emptyState(), hugepagesDir: this.config.hugepagesDir };
+    const startTime = procStartTime(process.pid);
     this.state.agent = {
       pid: process.pid,
       marker: process.argv[1] ?? 'node',
+      ...(startTime ? { startTime } : {}),
       log: join(p.logs, 'agent.log'),
     };
     this.save();

@@ -14,8 +14,12 @@ import { dirname } from 'node:path';
 
 export interface ProcessRecord {
   pid: number;
-  /** A word of its command line, checked before a signal so a reused pid is never hit. */
+  /**
+   * An entry of its command line, and its start time (/proc/<pid>/stat field 22; absent in
+   * older states), checked before a signal so a reused pid is never hit.
+   */
   marker: string;
+  startTime?: number;
   log: string;
 }
 
@@ -59,6 +63,11 @@ export interface NodeState {
   cniDaemon?: ProcessRecord & { socket: string };
   controller?: ProcessRecord & { grpcAddress: string };
   pods: Record<string, PodRecord>;
+  /**
+   * The hugetlbfs the pods' and switch's EALs map from, as configured at `up`: `down` sweeps it
+   * without the config file (a state from before it was recorded: the default).
+   */
+  hugepagesDir?: string;
   /** Manifests or pods the agent could not run, with why. */
   problems?: Record<string, string>;
   /** When each problem was first seen (ms since the epoch). */
