@@ -70,11 +70,29 @@ describe.skipIf(!isRoot)('emulated NICs on veth (skipped: needs root for veth an
     ip('link', 'set', PF0, 'up');
     await waitFor('PF up', () => Object.values(health(env!)).every((h) => h === 'Healthy'));
 
-    // a VF netdev deleted under the plugin: Unhealthy; the tool binds it back: Healthy
-    ip('link', 'del', `${PF1}v1`);
-    await waitFor('netdev gone', () => health(env!)[vfAddress(1, 1)] === 'Unhealthy');
+    // a VF netdev moved into another namespace, as sriov-cni moves it into a pod: the host's
+    // sysfs no longer lists it, and the VF stays Healthy (the pass that saw PF0 go down again
+    // saw the netdev gone too)
+    const podNetns = `fldp-pod-${process.pid}`;
+    ip('netns', 'add', podNetns);
+    try {
+      ip('link', 'set', `${PF1}v1`, 'netns', podNetns);
+      expect(existsSync(join('/sys/class/net', `${PF1}v1`))).toBe(false);
+      ip('link', 'set', PF0, 'down');
+      await waitFor('PF down again', () =>
+        [0, 1, 2].every((i) => health(env!)[vfAddress(0, i)] === 'Unhealthy'),
+      );
+      expect(health(env)[vfAddress(1, 1)]).toBe('Healthy');
+      ip('link', 'set', PF0, 'up');
+      await waitFor('PF up again', () => Object.values(health(env!)).every((h) => h === 'Healthy'));
+    } finally {
+      ip('netns', 'del', podNetns); // and the veth moved there with it
+    }
+    // a VF unbound from its driver is Unhealthy; the tool binds it back: Healthy
+    env.host.unbind(vfAddress(1, 1));
+    await waitFor('unbound', () => health(env!)[vfAddress(1, 1)] === 'Unhealthy');
     env.host.bind(vfAddress(1, 1), 'iavf');
-    await waitFor('netdev back', () => health(env!)[vfAddress(1, 1)] === 'Healthy');
+    await waitFor('bound again', () => health(env!)[vfAddress(1, 1)] === 'Healthy');
 
     // sriov_numvfs through the tool: veths go and come with the VFs
     env.host.setNumVfs(PF0, 0);
