@@ -463,6 +463,9 @@ describe('ServiceChainReconciler against a fake apiserver', () => {
       // its hash), as a takeover would need it.
       const name = chainNameFor(NS, 'demo');
       await controller.create(name, theirs, owner);
+      // Its resource exists (elsewhere: its pods are not here, so its own reconcile changes
+      // nothing), or the reconciler would remove the chain of a resource that is gone.
+      if (owner) fake.create('servicechains', 'victim', chain('prod', [FW]));
       const before = controller.get(name);
       fake.create('servicechains', NS, chain('demo', [FW]));
       await reconciler.start();
@@ -489,26 +492,52 @@ describe('ServiceChainReconciler against a fake apiserver', () => {
 
   it("a resource whose chain would share another chain's flow key is NameConflict, programmed once the key is free", async () => {
     // Two names in one namespace whose chain names share a 32-bit flow key (a birthday search).
-    expect(chainKey(chainNameFor(NS, 'sc-vwf'))).toBe(chainKey(chainNameFor(NS, 'sc-ghs')));
-    fake.create('servicechains', NS, chain('sc-ghs', [FW]));
+    expect(chainKey(chainNameFor(NS, 'sc-18uw'))).toBe(chainKey(chainNameFor(NS, 'sc-18qv')));
+    fake.create('servicechains', NS, chain('sc-18qv', [FW]));
     await reconciler.start();
     await until('sc-ghs active', () =>
-      get('sc-ghs')?.status?.phase === 'Active' ? true : undefined,
+      get('sc-18qv')?.status?.phase === 'Active' ? true : undefined,
     );
-    fake.create('servicechains', NS, chain('sc-vwf', [FW]));
+    fake.create('servicechains', NS, chain('sc-18uw', [FW]));
     const ready = await until('NameConflict', () =>
-      condition('sc-vwf', 'Ready')?.reason === 'NameConflict'
-        ? condition('sc-vwf', 'Ready')
+      condition('sc-18uw', 'Ready')?.reason === 'NameConflict'
+        ? condition('sc-18uw', 'Ready')
         : undefined,
     );
     expect(ready.message).toMatch(/flow key/);
-    expect(ready.message).not.toContain(chainNameFor(NS, 'sc-ghs'));
-    expect(controller.list().map((c) => c.name)).toEqual([chainNameFor(NS, 'sc-ghs')]);
-    fake.delete('servicechains', NS, 'sc-ghs');
+    expect(ready.message).not.toContain(chainNameFor(NS, 'sc-18qv'));
+    expect(controller.list().map((c) => c.name)).toEqual([chainNameFor(NS, 'sc-18qv')]);
+    fake.delete('servicechains', NS, 'sc-18qv');
     await until('sc-vwf active', () =>
-      get('sc-vwf')?.status?.phase === 'Active' ? true : undefined,
+      get('sc-18uw')?.status?.phase === 'Active' ? true : undefined,
     );
-    expect(controller.list().map((c) => c.name)).toEqual([chainNameFor(NS, 'sc-vwf')]);
+    expect(controller.list().map((c) => c.name)).toEqual([chainNameFor(NS, 'sc-18uw')]);
+  });
+
+  it('a chain made before 64-bit chain names keeps its name: updated in place, deleted with its resource', async () => {
+    directory.replace(fake.list('pods', NS));
+    const legacy = 'nfs-demo-1a2b3c4d'; // as chainNameFor made it with 8 hex digits
+    await controller.create(
+      legacy,
+      {
+        classifier: { ingressPort: 'nfs/gen/net1', protocol: 'tcp' },
+        hops: [{ nf: 'nfs/router', ingressInterface: 'net1', egressInterface: 'net1' }],
+        egressPort: 'nfs/sink/net1',
+      },
+      'ServiceChain/nfs/demo',
+    );
+    fake.create('servicechains', NS, chain('demo', [FW]));
+    await reconciler.start();
+    await until('programmed', () =>
+      condition('demo', 'Ready')?.reason === 'Programmed' ? true : undefined,
+    );
+    expect(controller.list().map((c) => c.name)).toEqual([legacy]);
+    expect(controller.get(legacy).spec?.hops?.[0]?.nf).toBe('nfs/fw');
+    expect(sw.next('gen1')).toBe('fw1');
+    fake.delete('servicechains', NS, 'demo');
+    await until('object gone', () => get('demo') === undefined);
+    await reconciler.idle();
+    expect(controller.list()).toEqual([]);
   });
 
   it('deletion removes the chain from the switch, then the finalizer', async () => {

@@ -132,8 +132,9 @@ export class ServiceChainReconciler {
   async start(): Promise<void> {
     this.unwatch = this.options.controller.watch((_type, chain) => {
       // Hop health changed (or a gRPC call touched one of ours): refresh that CR's status.
+      const owned = this.ownedNames();
       for (const key of this.cache.keys())
-        if (chainNameFor(...split(key)) === chain.name) this.enqueue(key);
+        if (this.chainNameOf(key, owned) === chain.name) this.enqueue(key);
     });
     this.pods.start();
     this.chains.start();
@@ -229,6 +230,22 @@ export class ServiceChainReconciler {
     }
   }
 
+  /** Owner → chain name of the chains made for ServiceChains. */
+  private ownedNames(): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const [chain, owner] of this.options.controller.owners()) out.set(owner, chain);
+    return out;
+  }
+
+  /**
+   * The chain name of a ServiceChain: the chain made for it, under whatever name it was made
+   * (one made before chain names had 64-bit hashes keeps its name, and its traffic its path),
+   * else chainNameFor's.
+   */
+  private chainNameOf(key: string, owned = this.ownedNames()): string {
+    return owned.get(ownerOf(key)) ?? chainNameFor(...split(key));
+  }
+
   /** Whether the controller's chain of that name was made for this ServiceChain. */
   private ownedBy(chainName: string, key: string): boolean {
     return this.options.controller.owners().get(chainName) === ownerOf(key);
@@ -262,7 +279,7 @@ export class ServiceChainReconciler {
 
   private async reconcile(key: string): Promise<void> {
     const [namespace, name] = split(key);
-    const chainName = chainNameFor(namespace, name);
+    const chainName = this.chainNameOf(key);
     let obj = this.cache.get(key);
     if (!obj) {
       // Gone from the API (its finalizer removed by someone else, or seen only by a re-list).

@@ -94,15 +94,19 @@ export interface ServiceChain {
 }
 
 /**
- * The controller's chain name for a ServiceChain: a DNS-1123 label (what ChainService accepts)
- * unique per namespace/name. The hash keeps "a-b"/"c" and "a"/"b-c" apart and bounds the length.
+ * The controller's chain name for a new ServiceChain's chain: a DNS-1123 label (what
+ * ChainService accepts) unique per namespace/name. The hash keeps "a-b"/"c" and "a"/"b-c" apart
+ * and bounds the length; it is 64 bits, so that no tenant can find a name of its own that
+ * claims another resource's chain name first (with the 32 of chains made before, a search of
+ * minutes did). A chain already made for a resource keeps its name: the reconciler finds it by
+ * its owner.
  */
 export function chainNameFor(namespace: string, name: string): string {
-  const hash = createHash('sha256').update(`${namespace}/${name}`).digest('hex').slice(0, 8);
+  const hash = createHash('sha256').update(`${namespace}/${name}`).digest('hex').slice(0, 16);
   const base = `${namespace}-${name}`
     .toLowerCase()
     .replace(/[^a-z0-9-]/g, '-')
-    .slice(0, 63 - 9)
+    .slice(0, 63 - 1 - hash.length)
     .replace(/-+$/, '');
   return `${base}-${hash}`;
 }
