@@ -71,7 +71,7 @@ describe('NodeAgent: a pod that does not start', () => {
     });
   });
 
-  it('starts over from the first delay after a start succeeds or its manifest is removed', async () => {
+  it('starts over from the first delay after a start succeeds or its manifest is removed or edited', async () => {
     const { agent, runPod, manifest } = failingAgent();
     expect(await tries(agent, runPod, 3000)).toEqual([0, 1000, 3000]);
     // removed and put back: tried at once, then after 1 s again
@@ -79,6 +79,11 @@ describe('NodeAgent: a pod that does not start', () => {
     rmSync(manifest);
     await agent.sync();
     writeFileSync(manifest, POD);
+    expect(await tries(agent, runPod, 1000)).toEqual([0, 1000]);
+    // edited (perhaps to fix what stopped it) while its next try is 2 s away: tried at once, and
+    // counted anew
+    now += 100;
+    writeFileSync(manifest, POD.replace('flowline-firewall', 'flowline-router'));
     expect(await tries(agent, runPod, 1000)).toEqual([0, 1000]);
     // it starts once (and its process goes away with its record); the next failure waits 1 s
     now += 2000;

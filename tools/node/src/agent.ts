@@ -35,6 +35,8 @@ export class NodeAgent {
    * (and so no restart count) behind.
    */
   private readonly failedStarts = new Map<string, number>();
+  /** The manifest text a pod failed to start with: an edited one is tried at once, counted anew. */
+  private readonly failedText = new Map<string, string>();
   /** Manifest problems by file name and pod problems by "pod:<key>", shown by `flowline status`. */
   readonly problems = new Map<string, string>();
   private readonly podProblems = new Map<string, string>();
@@ -124,8 +126,10 @@ export class NodeAgent {
         .catch((err: unknown) => this.log.error('restarting ovs-vswitchd failed', { err }));
       const desired = this.readDesired();
       for (const key of [...this.failedStarts.keys()])
-        if (!desired.has(key)) {
+        if (desired.get(key)?.text !== this.failedText.get(key)) {
+          // removed, or edited (perhaps to fix what stopped it): the back-off starts over
           this.failedStarts.delete(key);
+          this.failedText.delete(key);
           this.nextRestart.delete(key);
         }
       const pods = this.runtime.state.pods;
@@ -149,12 +153,14 @@ export class NodeAgent {
             this.log.info('running pod', { pod: key });
             await this.runtime.runPod(want.spec, want.text);
             this.failedStarts.delete(key);
+            this.failedText.delete(key);
             this.nextRestart.delete(key);
             this.podProblems.delete(`pod:${key}`);
             this.problems.delete(`pod:${key}`);
           } catch (err) {
             const failed = this.failedStarts.get(key) ?? 0;
             this.failedStarts.set(key, failed + 1);
+            this.failedText.set(key, want.text);
             const delay = this.backoff(failed);
             this.podProblems.set(`pod:${key}`, (err as Error).message);
             this.problems.set(`pod:${key}`, (err as Error).message);
