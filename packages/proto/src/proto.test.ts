@@ -4,6 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  certificatesLoaded,
+  channelCredentials,
+  controllerId,
+  issueCertificate,
+  nfId,
+  serverCredentials,
+} from '@flowline/grpc-auth';
+import {
   HEALTH_MAX_SERVICE_NAME,
   HEALTH_MAX_WATCHES,
   HealthService,
@@ -144,27 +152,37 @@ describe('typed client and server over a unix socket', () => {
   });
 });
 
+const quiet = { warn: () => undefined };
+
 describe('HealthService bounds what any caller can make it hold', () => {
   const dir = mkdtempSync(join(tmpdir(), 'flowline-health-'));
   const address = `unix://${join(dir, 'health.sock')}`;
   const server = new grpc.Server();
   const health = new HealthService();
   let client: InstanceType<ReturnType<typeof loadHealthV1>['Health']>;
-  // The same service on a second listener (as nf-runtime serves it on its mutual-TLS API port
-  // and on the plaintext probe port).
+  // The same service on a second listener, as nf-runtime serves it: on its mutual-TLS API port
+  // (the first) and on the plaintext probe port (listenAlone, which warns).
   let other: { server: grpc.Server; address: string };
   let otherClient: InstanceType<ReturnType<typeof loadHealthV1>['Health']>;
 
   beforeAll(async () => {
+    const pki = join(dir, 'pki');
+    const nf = nfId('default', 'fw');
+    const serverTls = issueCertificate(pki, 'fw', nf);
     health.addTo(server);
+    await certificatesLoaded(serverTls);
     await new Promise<void>((resolve, reject) =>
-      server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err) =>
+      server.bindAsync(address, serverCredentials(serverTls, quiet, 'api'), (err) =>
         err ? reject(err) : resolve(),
       ),
     );
-    client = new (loadHealthV1().Health)(address, grpc.credentials.createInsecure());
-    other = await health.listenAlone('127.0.0.1:0', { warn: () => undefined });
-    otherClient = new (loadHealthV1().Health)(other.address, grpc.credentials.createInsecure());
+    const controllerTls = issueCertificate(pki, 'controller', controllerId());
+    client = new (loadHealthV1().Health)(address, channelCredentials(controllerTls, nf));
+    other = await health.listenAlone('127.0.0.1:0', quiet);
+    otherClient = new (loadHealthV1().Health)(
+      other.address,
+      channelCredentials({ insecure: true }, nf, quiet), // the probe port is plaintext
+    );
   });
 
   afterAll(async () => {
