@@ -73,17 +73,53 @@ static void config_version(char *out, size_t cap) {
   out[n] = '\0';
 }
 
+/* The length of the well-formed UTF-8 sequence at p (RFC 3629: no overlong forms, no
+ * surrogates, nothing above U+10FFFF), or, negative, that of the ill-formed one there (its
+ * maximal subpart, which Unicode replaces by one U+FFFD, as decoders do). p is NUL-terminated: a
+ * sequence cut short meets the NUL, which is no continuation byte. */
+static int utf8_len(const unsigned char *p) {
+  const unsigned char c = p[0];
+  unsigned lo = 0x80, hi = 0xbf;
+  int n;
+  if (c < 0x80) return 1;
+  if (c >= 0xc2 && c <= 0xdf) {
+    n = 2;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    n = 3;
+    if (c == 0xe0) lo = 0xa0;
+    if (c == 0xed) hi = 0x9f;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    n = 4;
+    if (c == 0xf0) lo = 0x90;
+    if (c == 0xf4) hi = 0x8f;
+  } else {
+    return -1;
+  }
+  if (p[1] < lo || p[1] > hi) return -1;
+  for (int i = 2; i < n; i++)
+    if (p[i] < 0x80 || p[i] > 0xbf) return -i;
+  return n;
+}
+
 /* Prints s as a JSON string. details carry FLOWLINE_CNI_SOCKET and the install path, which may
- * hold any byte: '"', '\\' and control characters are escaped so stdout stays JSON. */
+ * hold any byte: '"', '\\' and control characters are escaped, and bytes that are not
+ * well-formed UTF-8 are written as U+FFFD (JSON text is UTF-8, RFC 8259), so stdout stays
+ * JSON that parses. */
 static void print_json_string(const char *s) {
   putchar('"');
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    if (*p == '"' || *p == '\\')
-      printf("\\%c", *p);
-    else if (*p < 0x20 || *p == 0x7f)
-      printf("\\u%04x", *p);
-    else
-      putchar(*p);
+  for (const unsigned char *p = (const unsigned char *)s; *p;) {
+    int n = utf8_len(p);
+    if (n < 0) {
+      fputs("\\ufffd", stdout);
+      p += -n;
+    } else if (*p == '"' || *p == '\\') {
+      printf("\\%c", *p++);
+    } else if (*p < 0x20 || *p == 0x7f) {
+      printf("\\u%04x", *p++);
+    } else {
+      fwrite(p, 1, (size_t)n, stdout);
+      p += n;
+    }
   }
   putchar('"');
 }
