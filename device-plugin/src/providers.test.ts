@@ -222,6 +222,31 @@ describe('a provider that fails', () => {
     expect(providers.get('flowline.io/vfio')!.devices()).toHaveLength(2);
   });
 
+  it('Allocate gives CDI names only for devices the spec on disk names', () => {
+    const first = plan();
+    const vfio = first.providers.get('flowline.io/vfio')!;
+    const ids = vfio.devices().map((d) => d.id);
+    expect(vfio.allocate(ids).cdiDevices).toEqual(
+      ids.map((id) => ({ name: `flowline.io/vfio=${id}` })),
+    );
+    // The spec goes (an operator's cleanup) and cannot be written again: its folder is a file now.
+    rmSync(settings.cdiDir, { recursive: true });
+    writeFileSync(settings.cdiDir, 'not a folder');
+    const next = plan(CONFIG, first.providers);
+    expect([...next.failures.keys()]).toEqual(['flowline.io/vfio']);
+    const response = vfio.allocate(ids);
+    // no name the runtime cannot resolve; the device nodes still go to the container
+    expect(response.cdiDevices).toEqual([]);
+    expect(response.devices!.map((d) => d.containerPath)).toContain('/dev/vfio/vfio');
+    const warned = logs.filter((l) => l.msg.startsWith('CDI spec does not name the devices'));
+    expect(warned).toHaveLength(1);
+    expect(warned[0]).toMatchObject({ level: 'warn', pool: 'vfio', devices: ids });
+    // written again once the folder is back: names again
+    rmSync(settings.cdiDir);
+    plan(CONFIG, first.providers);
+    expect(vfio.allocate(ids).cdiDevices).toHaveLength(ids.length);
+  });
+
   it('configured hugepage sizes are matched to the host whatever unit they are written in', () => {
     const config = parseConfig({ pools: [], hugepages: { resource: true, sizes: ['2048Ki'] } });
     const { providers } = plan(config);

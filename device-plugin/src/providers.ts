@@ -1,5 +1,10 @@
 import type { devicePluginV1beta1 as dp } from '@flowline/proto';
-import { type ReadStateResult, readStateFileSync, writeStateFileSync } from '@flowline/state-file';
+import {
+  corruptPath,
+  type ReadStateResult,
+  readStateFileSync,
+  writeStateFileSync,
+} from '@flowline/state-file';
 import type { Logger } from '@flowline/telemetry';
 import {
   type Stats,
@@ -156,11 +161,11 @@ function removeDerivedFile(file: string): void {
 }
 
 /**
- * Moves what is at `path` aside to `<path>.corrupt-<time>` (the name state-file gives a garbled
- * file, so one glob finds them all) and returns the new name.
+ * Moves what is at `path` aside to state-file's name for a garbled file (`<path>.corrupt-<time>`)
+ * and returns the new name.
  */
 function moveAside(path: string): string {
-  const movedTo = `${path}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  const movedTo = corruptPath(path);
   renameSync(path, movedTo);
   return movedTo;
 }
@@ -179,6 +184,12 @@ export class SriovVfProvider implements DeviceProvider {
   private hugepages: HugepagesConfig;
   private readonly written = new Set<string>();
   private cdiText = '';
+  /**
+   * The devices the CDI spec on disk names. Allocate gives CDI names only for these: a name the
+   * spec lacks (its last write failed) fails the container's creation in the runtime
+   * ("unresolvable CDI devices"), where the response's device nodes and env alone still work.
+   */
+  private cdiListed = new Set<string>();
   /** Files of an earlier run not looked at yet (read back on the first update). */
   private adopted = false;
 
@@ -359,10 +370,13 @@ export class SriovVfProvider implements DeviceProvider {
     };
     const text = JSON.stringify(spec, null, 2) + '\n';
     // Rewrite only on change: update() runs on every rescan.
-    if (text === this.cdiText && existsSync(this.cdiSpecPath())) return;
+    const onDisk = existsSync(this.cdiSpecPath());
+    if (text === this.cdiText && onDisk) return;
+    if (!onDisk) this.cdiListed.clear();
     mkdirSync(this.settings.cdiDir, { recursive: true });
     writeStateFileSync(this.cdiSpecPath(), text, DERIVED_FILE);
     this.cdiText = text;
+    this.cdiListed = new Set(spec.devices.map((d) => d.name));
     this.written.add(this.cdiSpecPath());
   }
 
@@ -400,13 +414,19 @@ export class SriovVfProvider implements DeviceProvider {
       this.written.add(file);
       mounts.push({ hostPath: file, containerPath: file, readOnly: true });
     }
-    return {
-      envs,
-      mounts,
-      devices,
-      annotations: {},
-      cdiDevices: this.config.cdi ? ids.map((id) => ({ name: `${this.cdiKind()}=${id}` })) : [],
-    };
+    return { envs, mounts, devices, annotations: {}, cdiDevices: this.cdiDevices(ids) };
+  }
+
+  /** CDI names for ids when the spec on disk names them all, else none (logged). */
+  private cdiDevices(ids: string[]): dp.CDIDevice[] {
+    if (!this.config.cdi) return [];
+    const missing = ids.filter((id) => !this.cdiListed.has(id));
+    if (missing.length === 0) return ids.map((id) => ({ name: `${this.cdiKind()}=${id}` }));
+    this.settings.logger?.warn(
+      'CDI spec does not name the devices (its last write failed): allocated without CDI names',
+      { pool: this.config.name, devices: missing, spec: this.cdiSpecPath() },
+    );
+    return [];
   }
 
   /**
@@ -441,6 +461,7 @@ export class SriovVfProvider implements DeviceProvider {
     for (const file of this.written) removeDerivedFile(file);
     this.written.clear();
     this.cdiText = '';
+    this.cdiListed.clear();
   }
 }
 

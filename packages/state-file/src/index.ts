@@ -152,7 +152,12 @@ function keepPreviousSync(path: string): void {
   rmSync(tmp, { force: true });
 }
 
-function corruptPath(path: string): string {
+/**
+ * Where a garbled state file is moved aside to: `<path>.corrupt-<time>`, the time in a form
+ * without `:` or `.`. Exported so that whoever moves aside anything else at a state path uses the
+ * same name, and one glob finds them all.
+ */
+export function corruptPath(path: string): string {
   return `${path}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
 }
 
