@@ -21,10 +21,10 @@ import {
   runChainBench,
   searchNdrPdr,
 } from '@flowline/bench';
-import { nodeDown, nodePaths, nodeStatus, readState } from '@flowline/node';
+import { nodePaths, nodeStatus, readState } from '@flowline/node';
 import type { trafficGenV1 } from '@flowline/proto';
 import { grpcMessage, unary } from './clients';
-import { type DemoNode, startDemoNode } from './demo';
+import { type DemoNode, ownsDemoNode, startDemoNode, tearDownDemoNode } from './demo';
 import { StatsCollector } from './stats';
 
 type Fn<Req, Res> = Parameters<typeof unary<Req, Res>>[0];
@@ -254,6 +254,8 @@ export async function runBenchChain(
     if (!opts.json) write(`[bench chain] ${t}\n`);
   };
   let node: DemoNode | undefined;
+  let failure: Error | undefined;
+  let ownsNode = true;
   try {
     node = await startDemoNode(opts.stateDir, say, opts.nodeConfig);
     // Let the pods' start-up work (gRPC, first stats) settle before the idle window.
@@ -281,11 +283,12 @@ export async function runBenchChain(
     else write(`\n${renderChainBench(result)}\n\nwrote ${files.join(' and ')}\n`);
     return { result, files };
   } catch (err) {
-    throw new Error(`bench chain failed: ${grpcMessage(err)}`);
+    ownsNode = ownsDemoNode(err);
+    failure = new Error(`bench chain failed: ${grpcMessage(err)}`);
+    throw failure;
   } finally {
     node?.close();
-    say('tearing down');
-    await nodeDown({ stateDir: opts.stateDir });
+    if (ownsNode) await tearDownDemoNode(opts.stateDir, say, failure);
   }
 }
 

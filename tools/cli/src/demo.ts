@@ -5,7 +5,7 @@
 // mid-run a firewall rule denies one flow; a summary follows, and everything is torn down.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { applyManifests, nodeDown, nodeStatus, nodeUp } from '@flowline/node';
+import { NodeAlreadyUpError, applyManifests, nodeDown, nodeStatus, nodeUp } from '@flowline/node';
 import { type chainV1, firewallV1, trafficGenV1 } from '@flowline/proto';
 import { quickPdr } from './bench-chain';
 import {
@@ -110,6 +110,34 @@ export interface DemoNode {
 }
 
 /** Brings the node up, starts gen, fw and rtr, and creates the chain through the gRPC API. */
+/**
+ * Whether a run that failed with err brought a node up that it must take down: not when `up`
+ * found a node agent already running in the state dir (the operator's, or another run's).
+ */
+export function ownsDemoNode(err: unknown): boolean {
+  return !(err instanceof NodeAlreadyUpError);
+}
+
+/**
+ * Takes the demo node down. When the run already failed (failure), a teardown failure is added
+ * to that error's message, not thrown over it: the first error is the one to read.
+ */
+export async function tearDownDemoNode(
+  stateDir: string,
+  say: (t: string) => void,
+  failure?: Error,
+): Promise<void> {
+  say('tearing down');
+  try {
+    await nodeDown({ stateDir });
+  } catch (err) {
+    if (!failure) throw err;
+    failure.message += `; tearing down failed too: ${err instanceof Error ? err.message : String(err)}`;
+    return;
+  }
+  say('done: no OVS port, netns, process, socket or hugepage file left');
+}
+
 export async function startDemoNode(
   stateDir: string,
   say: (t: string) => void,
@@ -272,6 +300,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
   let measured: DemoSummary['measured'];
   let collector: StatsCollector | undefined;
   let node: DemoNode | undefined;
+  let failure: Error | undefined;
+  let ownsNode = true;
   try {
     node = await startDemoNode(opts.stateDir, say);
     if (opts.autoRate) {
@@ -419,12 +449,12 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
     }
     return summary;
   } catch (err) {
-    throw new Error(`demo failed: ${grpcMessage(err)}`);
+    ownsNode = ownsDemoNode(err);
+    failure = new Error(`demo failed: ${grpcMessage(err)}`);
+    throw failure;
   } finally {
     collector?.close();
     node?.close();
-    say('tearing down');
-    await nodeDown({ stateDir: opts.stateDir });
-    say('done: no OVS port, netns, process, socket or hugepage file left');
+    if (ownsNode) await tearDownDemoNode(opts.stateDir, say, failure);
   }
 }

@@ -1,6 +1,6 @@
 // The errors a new user meets first, as the CLI says them: each names what is wrong and what
 // to do. (No node runs here: these need no root.)
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
@@ -60,5 +60,41 @@ describe('what a new user is told', () => {
       out.mockRestore();
     }
     await expect(main(['traffic'])).rejects.toThrow(/^flowline traffic start/);
+  });
+
+  it('logs --tail takes a count of lines, nothing else', async () => {
+    const logs = join(stateDir, 'logs');
+    mkdirSync(logs, { recursive: true });
+    writeFileSync(join(logs, 'agent.log'), 'one\ntwo\nthree\n');
+    for (const bad of ['abc', '-5', '1.5', ''])
+      await expect(
+        main(['logs', 'agent', `--tail=${bad}`, '--state-dir', stateDir]),
+      ).rejects.toThrow(`--tail: "${bad}" is not a count of lines (0 or more)`);
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    try {
+      await main(['logs', 'agent', '--tail', '2', '--state-dir', stateDir]);
+      expect(String(out.mock.calls[0]?.[0])).toBe('two\nthree\n');
+    } finally {
+      out.mockRestore();
+    }
+  });
+
+  it('delete fails naming each name that matched no manifest, after removing the others', async () => {
+    const manifests = join(stateDir, 'manifests');
+    mkdirSync(manifests, { recursive: true });
+    writeFileSync(join(manifests, 'fw.yaml'), 'kind: Pod\n');
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    try {
+      await expect(
+        main(['delete', 'fw', 'fw-typo', '--json', '--state-dir', stateDir]),
+      ).rejects.toThrow('delete: no manifest named fw-typo');
+      expect(JSON.parse(String(out.mock.calls[0]?.[0]))).toEqual({
+        removed: ['fw.yaml'],
+        unmatched: ['fw-typo'],
+      });
+    } finally {
+      out.mockRestore();
+    }
+    expect(existsSync(join(manifests, 'fw.yaml'))).toBe(false);
   });
 });

@@ -509,12 +509,16 @@ async function logs(args: string[]): Promise<void> {
   const stateDir = (values['state-dir'] as string | undefined) ?? DEFAULT_STATE_DIR;
   const who = positionals[0];
   if (!who) throw new UsageError(HELP.logs!);
+  const tailText = (values.tail as string | undefined) ?? '50';
+  if (!/^\d{1,9}$/.test(tailText))
+    throw new UsageError(`--tail: "${tailText}" is not a count of lines (0 or more)`);
+  const tail = Number(tailText);
   const dir = nodePaths(stateDir).logs;
   const candidates = [`${who}.log`, `${who.replace('/', '_')}.log`, `default_${who}.log`];
   const file = candidates.map((c) => join(dir, c)).find((f) => existsSync(f));
   if (!file) throw new Error(`no log for "${who}" in ${dir}`);
-  const tail = Number(values.tail ?? 50);
   const lines = readFileSync(file, 'utf8').split('\n');
+  // The last line is what follows the file's last newline (usually empty): tail + 1 entries.
   process.stdout.write(`${lines.slice(-tail - 1).join('\n')}`);
   if (values.follow) {
     let size = statSync(file).size;
@@ -618,9 +622,17 @@ export async function main(argv: string[]): Promise<void> {
         (values['state-dir'] as string | undefined) ?? DEFAULT_STATE_DIR,
         positionals,
       );
-      print(values.json as boolean, { removed }, () =>
-        removed.length ? `removed ${removed.join(', ')}` : 'no such manifest',
+      // A name that matched no manifest (a typo) fails the command, after the others are gone.
+      const unmatched = positionals.filter(
+        (n) => !removed.some((f) => f === n || f === `${n}.yaml`),
       );
+      print(values.json as boolean, { removed, unmatched }, () =>
+        [
+          ...(removed.length ? [`removed ${removed.join(', ')}`] : []),
+          ...(unmatched.length ? [`no such manifest: ${unmatched.join(', ')}`] : []),
+        ].join('\n'),
+      );
+      if (unmatched.length) throw new Error(`delete: no manifest named ${unmatched.join(', ')}`);
       return;
     }
     case 'chain':

@@ -7,7 +7,7 @@ import { writeStateFileSync } from '@flowline/state-file';
 import { type Logger, createLogger } from '@flowline/telemetry';
 import { REPO_ROOT } from './commands';
 import { type NodeConfig, type NodePaths, nodePaths, parseNodeConfig } from './config';
-import { NodeStepError } from './errors';
+import { NodeAlreadyUpError, NodeStepError } from './errors';
 import { parsePods, podKey } from './manifest';
 import { resolveManifestFiles } from './pod-files';
 import { isAlive, startProcess, stopProcess, waitForExit } from './processes';
@@ -32,12 +32,7 @@ export async function nodeUp(opts: UpOptions): Promise<NodeState> {
   const paths = nodePaths(opts.stateDir);
   const log = opts.log ?? defaultLog();
   const existing = readState(paths.stateFile, log);
-  if (existing && isAlive(existing.agent))
-    throw new NodeStepError(
-      'up',
-      `a node agent already runs (pid ${existing.agent!.pid})`,
-      'run flowline down first',
-    );
+  if (existing?.agent && isAlive(existing.agent)) throw new NodeAlreadyUpError(existing.agent.pid);
   if (existing) await nodeDown({ stateDir: opts.stateDir, log });
   mkdirSync(paths.logs, { recursive: true });
   const agentLog = join(paths.logs, 'agent.log');

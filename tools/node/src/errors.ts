@@ -34,6 +34,16 @@ export class NodeStepError extends Error {
   }
 }
 
+/**
+ * `up` found a node agent running in the state dir: nothing was started, so a caller that takes
+ * down what it brought up has nothing to take down (the running node is someone else's).
+ */
+export class NodeAlreadyUpError extends NodeStepError {
+  constructor(readonly pid: number) {
+    super('up', `a node agent already runs (pid ${pid})`, 'run flowline down first');
+  }
+}
+
 /** The CNI plugin answered an error (spec error JSON) or broke the exec protocol. */
 export class CniExecError extends Error {
   override readonly name = 'CniExecError';

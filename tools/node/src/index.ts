@@ -18,7 +18,13 @@ export {
   type NodeStatus,
   type PodStatus,
 } from './control';
-export { CniExecError, ManifestError, NodeConfigError, NodeStepError } from './errors';
+export {
+  CniExecError,
+  ManifestError,
+  NodeAlreadyUpError,
+  NodeConfigError,
+  NodeStepError,
+} from './errors';
 export {
   NETWORKS_ANNOTATION,
   parseNetworkSelection,
