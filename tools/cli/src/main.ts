@@ -15,6 +15,7 @@ import {
   type NodeStatus,
   type PodStatus,
 } from '@flowline/node';
+import { ChainApplyError, applyChainDocuments } from './chain-apply';
 import { checkChainPods, parseChainFile } from './chain-file';
 import {
   OperatorCredentials,
@@ -200,26 +201,24 @@ async function chainCommand(args: string[]): Promise<void> {
         if (!file) throw new UsageError(`-f chain.yaml is required\n\n${HELP.chain}`);
         const docs = parseChainFile(readFileSync(file, 'utf8'), file);
         checkChainPods(docs, nodeStatus(stateDir).pods, file);
-        const made: chainV1.Chain__Output[] = [];
-        for (const d of docs) {
-          made.push(
-            action === 'create'
-              ? await unary(
-                  client.CreateChain.bind(client) as Fn<
-                    { name: string; spec: chainV1.ChainSpec },
-                    chainV1.Chain__Output
-                  >,
-                  d,
-                )
-              : await unary(
-                  client.UpdateChain.bind(client) as Fn<
-                    { name: string; spec: chainV1.ChainSpec },
-                    chainV1.Chain__Output
-                  >,
-                  d,
-                ),
-          );
-        }
+        type ChainCall = Fn<{ name: string; spec: chainV1.ChainSpec }, chainV1.Chain__Output>;
+        const made = await applyChainDocuments(
+          {
+            create: (d) => unary(client.CreateChain.bind(client) as ChainCall, d),
+            update: (d) => unary(client.UpdateChain.bind(client) as ChainCall, d),
+            get: (name) =>
+              unary(client.GetChain.bind(client) as Fn<{ name: string }, chainV1.Chain__Output>, {
+                name,
+              }),
+            delete: async (name) => {
+              await unary(client.DeleteChain.bind(client) as Fn<{ name: string }, object>, {
+                name,
+              });
+            },
+          },
+          action,
+          docs,
+        );
         print(values.json as boolean, made, () =>
           made
             .map((c) => `chain ${c.name} ${action}d: ${c.status?.phase} ${c.status?.message ?? ''}`)
@@ -283,7 +282,7 @@ async function chainCommand(args: string[]): Promise<void> {
         throw new UsageError(`unknown chain action "${action}"\n\n${HELP.chain}`);
     }
   } catch (err) {
-    if (err instanceof UsageError) throw err;
+    if (err instanceof UsageError || err instanceof ChainApplyError) throw err;
     throw new Error(grpcMessage(err));
   } finally {
     client.close();
