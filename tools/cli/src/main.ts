@@ -353,6 +353,14 @@ async function stats(args: string[]): Promise<void> {
     if (!values.watch) {
       const view = await collector.read();
       print(values.json as boolean, view, () => renderStats(view));
+      // Nothing answered: an empty table is not a reading.
+      const answered = view.ports.length + view.chains.length > 0;
+      if (!answered && Object.keys(view.errors).length)
+        throw new Error(
+          `stats: nothing answered (${Object.entries(view.errors)
+            .map(([who, why]) => `${who}: ${why}`)
+            .join('; ')})`,
+        );
       return;
     }
     let stop = false;

@@ -5,12 +5,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { chainV1 } from '@flowline/proto';
+import { chainV1, loadNetworkFunctionV1 } from '@flowline/proto';
 import { LocalPki, certificatesLoaded, serverCredentials } from '@flowline/grpc-auth';
 import { afterAll, describe, expect, it } from 'vitest';
 import { OperatorCredentials } from './clients';
 import { renderChainList } from './main';
-import { type StatsView, StatsCollector, crossingRows, renderStats } from './stats';
+import { CONTROLLER, type StatsView, StatsCollector, crossingRows, renderStats } from './stats';
 
 /** A chain as ListChains returns it (every field set, as the loader's defaults do). */
 function chain(
@@ -96,6 +96,7 @@ describe('flowline stats', () => {
     ],
     crossings,
     chains: [{ name: 'cross', phase: 'ACTIVE', classified: 2000 }],
+    errors: {},
   });
 
   it('shows each crossing under the hops: from → to, step, tunnel port, packets, Mpps', () => {
@@ -249,6 +250,70 @@ describe('StatsCollector', () => {
     } finally {
       collector.close();
       await new Promise<void>((ok) => server.tryShutdown(() => ok()));
+    }
+  });
+
+  it("says who does not answer, drops a broken stream's rows and opens it again", async () => {
+    const pki = new LocalPki(join(work, 'pki-nf'));
+    const nfTls = pki.nf('default', 'fw');
+    await certificatesLoaded(nfTls);
+    const address = `unix://${join(work, 'fw.sock')}`;
+    let packets = 0;
+    const start = async (): Promise<grpc.Server> => {
+      const server = new grpc.Server();
+      server.addService(loadNetworkFunctionV1().NetworkFunction.service, {
+        WatchStats: (call: grpc.ServerWritableStream<unknown, unknown>) => {
+          const tick = setInterval(() => {
+            packets += 1000;
+            call.write({ ports: [{ name: 'net1', rxPackets: String(packets), txPackets: '0' }] });
+          }, 100);
+          call.on('cancelled', () => clearInterval(tick));
+          call.on('close', () => clearInterval(tick));
+        },
+      });
+      await new Promise<void>((ok, ko) =>
+        server.bindAsync(
+          address,
+          serverCredentials(nfTls, { warn: () => undefined }, 'stand-in NF'),
+          (e) => (e ? ko(e) : ok()),
+        ),
+      );
+      return server;
+    };
+    // No NF yet, and a controller address nothing listens on.
+    const collector = new StatsCollector(
+      [{ name: 'default/fw', grpcAddress: address }],
+      `unix://${join(work, 'no-controller.sock')}`,
+      new OperatorCredentials(pki.operator(), 'flowline'),
+      100,
+    );
+    const until = async (ok: (v: StatsView) => boolean): Promise<StatsView> => {
+      for (let i = 0; i < 100; i++) {
+        const v = await collector.read();
+        if (ok(v)) return v;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error('timed out');
+    };
+    let server: grpc.Server | undefined;
+    try {
+      const down = await until((v) => v.errors['default/fw'] !== undefined);
+      expect(down.errors['default/fw']).toMatch(/^UNAVAILABLE/);
+      expect(down.errors[CONTROLLER]).toMatch(/^UNAVAILABLE/);
+      expect(down.ports).toEqual([]);
+      expect(renderStats(down)).toContain('not answering');
+      // The NF comes up: its stream is opened again, its rows come, its error goes.
+      server = await start();
+      const up = await until((v) => v.ports.length > 0 && v.ports[0]!.rxMpps > 0);
+      expect(up.errors['default/fw']).toBeUndefined();
+      // It goes away: no rows from its old samples, its error again.
+      server.forceShutdown();
+      server = undefined;
+      const gone = await until((v) => v.errors['default/fw'] !== undefined);
+      expect(gone.ports).toEqual([]);
+    } finally {
+      collector.close();
+      server?.forceShutdown();
     }
   });
 });

@@ -3,7 +3,14 @@
 // tables.
 import type * as grpc from '@grpc/grpc-js';
 import type { chainV1, nfV1 } from '@flowline/proto';
-import { type NfClient, type OperatorCredentials, chainClient, nfClient, unary } from './clients';
+import {
+  type NfClient,
+  type OperatorCredentials,
+  chainClient,
+  grpcMessage,
+  nfClient,
+  unary,
+} from './clients';
 import { renderTable } from './table';
 
 interface Sample {
@@ -54,7 +61,17 @@ export interface StatsView {
   hops: HopRow[];
   crossings: CrossingRow[];
   chains: { name: string; phase: string; classified: number }[];
+  /**
+   * Who did not answer (an NF's pod key, or `chain-controller`) and why: the last error of its
+   * stream or call. An NF whose stream broke has no rows until it answers again (its old samples
+   * would read as rates).
+   */
+  errors: Record<string, string>;
 }
+
+/** An NF's stats stream that broke is opened again after this, doubling up to the max. */
+const REOPEN_MIN_MS = 500;
+const REOPEN_MAX_MS = 8000;
 
 /** Millions per second between two readings of a counter; 0 without an earlier one. */
 const mppsBetween = (now: number, before: number | undefined, seconds: number): number =>
@@ -110,10 +127,19 @@ export function renderCrossings(rows: readonly CrossingRow[], rates: boolean): s
   );
 }
 
+/** The errors key of the chain controller's ListChains. */
+export const CONTROLLER = 'chain-controller';
+
 export class StatsCollector {
   private readonly samples = new Map<string, Sample[]>();
-  private readonly streams: grpc.ClientReadableStream<nfV1.StatsSnapshot__Output>[] = [];
+  private readonly streams = new Map<
+    string,
+    grpc.ClientReadableStream<nfV1.StatsSnapshot__Output>
+  >();
   private readonly clients: NfClient[] = [];
+  private readonly errors = new Map<string, string>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private closed = false;
   private readonly rates = new Rates();
   private readonly chain: chainV1.ChainServiceClient | undefined;
 
@@ -127,17 +153,37 @@ export class StatsCollector {
     for (const nf of nfs) {
       const client = nfClient(nf.grpcAddress, nf.name, creds);
       this.clients.push(client);
-      const stream = client.WatchStats({ intervalMs });
-      stream.on('data', (snapshot: nfV1.StatsSnapshot__Output) => {
-        const list = this.samples.get(nf.name) ?? [];
-        list.push({ at: Date.now(), snapshot });
-        if (list.length > 2) list.shift();
-        this.samples.set(nf.name, list);
-      });
-      stream.on('error', () => undefined); // an NF restarting: its rows go stale until it is back
-      this.streams.push(stream);
+      this.watch(nf.name, client, intervalMs, REOPEN_MIN_MS);
     }
     this.chain = chainAddress ? chainClient(chainAddress, creds) : undefined;
+  }
+
+  /** Opens an NF's stats stream; when it breaks (the NF restarting), again after reopenMs. */
+  private watch(name: string, client: NfClient, intervalMs: number, reopenMs: number): void {
+    const stream = client.WatchStats({ intervalMs });
+    this.streams.set(name, stream);
+    let answered = false;
+    stream.on('data', (snapshot: nfV1.StatsSnapshot__Output) => {
+      answered = true;
+      this.errors.delete(name);
+      const list = this.samples.get(name) ?? [];
+      list.push({ at: Date.now(), snapshot });
+      if (list.length > 2) list.shift();
+      this.samples.set(name, list);
+    });
+    stream.on('error', (err: unknown) => {
+      if (this.closed) return;
+      this.errors.set(name, grpcMessage(err));
+      this.samples.delete(name);
+      // A stream that answered before starts the back-off over.
+      const delay = answered ? REOPEN_MIN_MS : reopenMs;
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        if (!this.closed) this.watch(name, client, intervalMs, Math.min(delay * 2, REOPEN_MAX_MS));
+      }, delay);
+      timer.unref();
+      this.timers.add(timer);
+    });
   }
 
   async read(): Promise<StatsView> {
@@ -209,15 +255,21 @@ export class StatsCollector {
               now,
             ),
           });
-      } catch {
-        // controller restarting: show NF rows only
+        this.errors.delete(CONTROLLER);
+      } catch (err) {
+        // controller restarting: NF rows only, and why
+        this.errors.set(CONTROLLER, grpcMessage(err));
       }
     }
-    return { at: now, ports, drops, hops, crossings, chains };
+    const errors = Object.fromEntries([...this.errors].sort(([a], [b]) => a.localeCompare(b)));
+    return { at: now, ports, drops, hops, crossings, chains, errors };
   }
 
   close(): void {
-    for (const s of this.streams) s.cancel();
+    this.closed = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    for (const s of this.streams.values()) s.cancel();
     for (const c of this.clients) c.close();
     this.chain?.close();
   }
@@ -262,5 +314,7 @@ export function renderStats(view: StatsView): string {
         dropRows.map(([k, v]) => [k, v]),
       ),
     );
+  const errorRows = Object.entries(view.errors);
+  if (errorRows.length) parts.push(renderTable(['not answering', 'why'], errorRows));
   return parts.join('\n\n');
 }
