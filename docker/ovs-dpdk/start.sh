@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts OVS-DPDK in a container (the flowline chart's DaemonSet): ovsdb-server and ovs-vswitchd
 # in the foreground of this script, bridge br-flowline with datapath_type=netdev, and the OVSDB
-# and OpenFlow listeners for the chain controller. Settings (environment):
+# and OpenFlow listeners for the chain controller (exactly those asked for: any other left in
+# conf.db by an earlier run is removed before either daemon could open it). Settings (environment):
 #   FLOWLINE_OVS_BRIDGE        bridge name (br-flowline)
 #   FLOWLINE_OVS_RUN_DIR       OVS run dir, a host folder (db.sock for the CNI plugin)
 #   FLOWLINE_OVS_DB_DIR        where conf.db lives (a host folder: it survives restarts)
@@ -11,8 +12,11 @@
 #   FLOWLINE_OVS_PCI_ALLOW     comma-separated PCI addresses; empty: --no-pci
 #   FLOWLINE_OVS_PCI_FROM_ENV  name of a PCIDEVICE_* variable set by the device plugin
 #   FLOWLINE_OVS_DPDK_EXTRA    further EAL arguments
-#   FLOWLINE_OVSDB_REMOTE      e.g. pssl:6640:10.0.0.5 or ptcp:6640:10.0.0.5 (empty: none)
-#   FLOWLINE_OPENFLOW_LISTEN   e.g. pssl:6653:10.0.0.5 or ptcp:6653:10.0.0.5 (empty: none)
+#   FLOWLINE_OVSDB_REMOTE      e.g. pssl:6640:10.0.0.5 or ptcp:6640:10.0.0.5; an IPv6 address is
+#                              bracketed here (pssl:6640:[fd00::5], as OVS reads it); empty: none,
+#                              and the managers conf.db holds are deleted (del-manager)
+#   FLOWLINE_OPENFLOW_LISTEN   e.g. pssl:6653:10.0.0.5 or ptcp:6653:10.0.0.5, the same way; empty:
+#                              none, and the bridge's controllers are deleted (del-controller)
 #   FLOWLINE_OVS_TLS_DIR       for pssl: tls.key, tls.crt (this switch) and ca.crt (the peers' CA)
 #   FLOWLINE_OVS_CPUS          the CPU list to use instead of this process's affinity (tests)
 #   FLOWLINE_OVS_UNDERLAY_PORT     the underlay for tunnels between node switches (issue 19):
@@ -24,13 +28,16 @@
 #                                  there (OVS's userspace-tunnelling layout)
 #   FLOWLINE_OVS_UNDERLAY_MTU      mtu_request of the underlay port and bridge (default: as is)
 #   FLOWLINE_OVS_UNDERLAY_BRIDGE   its bridge (br-underlay)
+#   FLOWLINE_LOG_LEVEL         debug, info (default), warn or error: the daemons' console log
+#                              level (-vconsole:dbg, info, warn, err)
+#   FLOWLINE_OVS_LOG_DIR       OVS's log dir (/var/log/openvswitch)
 # `start.sh --print-config` prints the other_config it would set, and starts nothing.
 set -euo pipefail
 
 BRIDGE="${FLOWLINE_OVS_BRIDGE:-br-flowline}"
 RUN_DIR="${FLOWLINE_OVS_RUN_DIR:-/var/run/openvswitch}"
 DB_DIR="${FLOWLINE_OVS_DB_DIR:-/var/lib/flowline/ovs}"
-LOG_DIR=/var/log/openvswitch
+LOG_DIR="${FLOWLINE_OVS_LOG_DIR:-/var/log/openvswitch}"
 
 log() { printf '{"component":"ovs-dpdk","msg":"%s"}\n' "$*" >&2; }
 die() { log "error: $1"; exit 1; }
@@ -124,6 +131,28 @@ if [ -n "$underlay_port" ]; then
   fi
 fi
 
+case "${FLOWLINE_LOG_LEVEL:-info}" in
+  debug) vlog=dbg ;;
+  info) vlog=info ;;
+  warn) vlog=warn ;;
+  error) vlog=err ;;
+  *) die "FLOWLINE_LOG_LEVEL \"$FLOWLINE_LOG_LEVEL\" is not debug, info, warn or error" ;;
+esac
+
+# A listener target with an IPv6 address gets the brackets OVS needs (ovsdb(7): "[host]"):
+# pssl:6640:fd00::5 -> pssl:6640:[fd00::5]. Anything else (IPv4, already bracketed, no address,
+# punix:...) is passed on as it is.
+listen_target() {
+  local re='^(p(ssl|tcp)):([0-9]+):([^][]*:[^][]*)$'
+  if [[ $1 =~ $re ]]; then
+    printf '%s:%s:[%s]' "${BASH_REMATCH[1]}" "${BASH_REMATCH[3]}" "${BASH_REMATCH[4]}"
+  else
+    printf '%s' "$1"
+  fi
+}
+ovsdb_remote="$(listen_target "${FLOWLINE_OVSDB_REMOTE:-}")"
+openflow_listen="$(listen_target "${FLOWLINE_OPENFLOW_LISTEN:-}")"
+
 if [ "${1:-}" = --print-config ]; then
   printf '%s\n' "${config[@]}"
   exit 0
@@ -140,12 +169,13 @@ elif [ "$(ovsdb-tool needs-conversion "$db" "$schema")" = yes ]; then
 fi
 rm -f "$RUN_DIR"/ovsdb-server.pid "$RUN_DIR"/ovs-vswitchd.pid
 
-# SSL settings come from the database's SSL table (set-ssl below), as ovs-ctl starts it.
+# SSL settings come from the database's SSL table (set-ssl below), as ovs-ctl starts it. The
+# managers' remotes (manager_options) are added once they are the ones asked for (below): a
+# listener conf.db kept from an earlier run is never opened.
 ovsdb-server "$db" --remote="punix:$RUN_DIR/db.sock" \
-  --remote=db:Open_vSwitch,Open_vSwitch,manager_options \
   --private-key=db:Open_vSwitch,SSL,private_key --certificate=db:Open_vSwitch,SSL,certificate \
   --ca-cert=db:Open_vSwitch,SSL,ca_cert \
-  --pidfile="$RUN_DIR/ovsdb-server.pid" --unixctl="$RUN_DIR/ovsdb-server.ctl" -vconsole:info &
+  --pidfile="$RUN_DIR/ovsdb-server.pid" --unixctl="$RUN_DIR/ovsdb-server.ctl" "-vconsole:$vlog" &
 ovsdb_pid=$!
 for _ in $(seq 50); do [ -S "$RUN_DIR/db.sock" ] && break; sleep 0.1; done
 ovs-vsctl --no-wait init
@@ -160,7 +190,29 @@ fi
 ovs-vsctl --no-wait set Open_vSwitch . "${config[@]}"
 log "dpdk-extra: ${extra[*]}; lcore mask $lcore_mask; PMD mask $pmd_mask"
 
-ovs-vswitchd "unix:$RUN_DIR/db.sock" --mlockall --pidfile="$RUN_DIR/ovs-vswitchd.pid" -vconsole:info &
+# The bridge: every pod interface is a dpdkvhostuserclient port of it. fail_mode=secure: no
+# learning-switch fallback; only the chain controller's OpenFlow rules move packets. Its
+# listeners, and OVSDB's, are set before ovs-vswitchd starts and before ovsdb-server reads
+# manager_options: exactly those asked for, and with none asked for, none. conf.db is on the
+# host and keeps what an earlier run set (say ptcp ones, before the chain controller was
+# turned off): set-manager and set-controller replace them, del-manager and del-controller
+# remove them.
+ovs-vsctl --no-wait --may-exist add-br "$BRIDGE" \
+  -- set bridge "$BRIDGE" datapath_type=netdev fail_mode=secure
+if [ -n "$ovsdb_remote" ]; then
+  ovs-vsctl --no-wait set-manager "$ovsdb_remote"
+else
+  ovs-vsctl --no-wait del-manager
+fi
+if [ -n "$openflow_listen" ]; then
+  ovs-vsctl --no-wait set-controller "$BRIDGE" "$openflow_listen"
+else
+  ovs-vsctl --no-wait del-controller "$BRIDGE"
+fi
+ovs-appctl -t "$RUN_DIR/ovsdb-server.ctl" ovsdb-server/add-remote db:Open_vSwitch,Open_vSwitch,manager_options
+log "listeners: OVSDB ${ovsdb_remote:-none}, OpenFlow ${openflow_listen:-none}"
+
+ovs-vswitchd "unix:$RUN_DIR/db.sock" --mlockall --pidfile="$RUN_DIR/ovs-vswitchd.pid" "-vconsole:$vlog" &
 vswitchd_pid=$!
 
 stop() {
@@ -172,12 +224,9 @@ stop() {
 }
 trap stop TERM INT
 
-# The bridge: every pod interface is a dpdkvhostuserclient port of it. fail_mode=secure: no
-# learning-switch fallback; only the chain controller's OpenFlow rules move packets.
+# Waits for ovs-vswitchd to have made the bridge (set above).
 ovs-vsctl --timeout=60 --may-exist add-br "$BRIDGE" \
   -- set bridge "$BRIDGE" datapath_type=netdev fail_mode=secure
-if [ -n "${FLOWLINE_OVSDB_REMOTE:-}" ]; then ovs-vsctl set-manager "$FLOWLINE_OVSDB_REMOTE"; fi
-if [ -n "${FLOWLINE_OPENFLOW_LISTEN:-}" ]; then ovs-vsctl set-controller "$BRIDGE" "$FLOWLINE_OPENFLOW_LISTEN"; fi
 log "bridge $BRIDGE ready"
 
 # The underlay (packages/ovs underlay.ts does the same for tests): br-underlay with the node's

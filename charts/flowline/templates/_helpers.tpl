@@ -52,10 +52,24 @@ capabilities:
   {{- end }}
 {{- end -}}
 
-{{/* The CNI network config of contract 2 (docs/architecture.md#cni-to-switch-and-pod; type "flowline"), as JSON. */}}
+{{/* OVSDB's unix socket in global.ovsRunDir, where the OVS DaemonSet's ovsdb-server listens. */}}
+{{- define "flowline.ovsdbSocket" -}}
+{{- printf "%s/db.sock" (.Values.global.ovsRunDir | trimSuffix "/") -}}
+{{- end -}}
+
+{{/*
+  The CNI network config of contract 2 (docs/architecture.md#cni-to-switch-and-pod; type "flowline"), as JSON.
+  ovsdbSocket follows global.ovsRunDir (the plugin's own default is /var/run/openvswitch/db.sock).
+*/}}
 {{- define "flowline.cniConfig" -}}
 {{- $cni := .Values.cni -}}
-{{- $conf := dict "cniVersion" "1.1.0" "name" $cni.networkName "type" "flowline" "bridge" .Values.global.bridge "socketDir" .Values.global.socketDir "mtu" (int $cni.mtu) -}}
+{{- $sock := include "flowline.ovsdbSocket" . -}}
+{{- with $cni.extraConfig.ovsdbSocket -}}
+{{- if ne (toString .) $sock -}}
+{{- fail (printf "cni.extraConfig.ovsdbSocket %s is not OVS's socket %s: set global.ovsRunDir instead (OVS, the CNI daemon and the network config all follow it)" (toString .) $sock) -}}
+{{- end -}}
+{{- end -}}
+{{- $conf := dict "cniVersion" "1.1.0" "name" $cni.networkName "type" "flowline" "bridge" .Values.global.bridge "socketDir" .Values.global.socketDir "ovsdbSocket" $sock "mtu" (int $cni.mtu) -}}
 {{- if $cni.ipam }}{{- $_ := set $conf "ipam" $cni.ipam -}}{{- end -}}
 {{- $conf = merge $conf $cni.extraConfig -}}
 {{- toJson $conf -}}
@@ -102,6 +116,15 @@ capabilities:
 */}}
 {{- define "flowline.ovsPerNode" -}}
 {{- if and .Values.chainController.enabled .Values.ovs.remote.tls.enabled }}true{{ end -}}
+{{- end -}}
+
+{{/*
+  The scheme of OVS's OVSDB and OpenFlow listeners on the node IP: "pssl" (ovs.remote.tls, the
+  default), "ptcp" only when ovs.remote.tls.enabled is false (NOTES warn), and "" (no listener)
+  when nothing dials them: without the chain controller.
+*/}}
+{{- define "flowline.ovsListen" -}}
+{{- if .Values.chainController.enabled }}{{ ternary "pssl" "ptcp" .Values.ovs.remote.tls.enabled }}{{ end -}}
 {{- end -}}
 
 {{/*

@@ -208,6 +208,7 @@ describe('charts/flowline', () => {
       type: 'flowline',
       bridge: 'br-flowline',
       socketDir: '/run/flowline/vhost',
+      ovsdbSocket: '/var/run/openvswitch/db.sock',
       mtu: 1500,
       ipam: { type: 'host-local', ranges: [[{ subnet: '10.56.0.0/16' }]] },
     });
@@ -241,12 +242,16 @@ describe('charts/flowline', () => {
       '/run/flowline/vhost',
       '/var/run/openvswitch',
       '/opt/cni/bin',
-      '/var/lib/cni',
+      // host-local's store (cni.ipam), not the rest of /var/lib/cni
+      '/var/lib/cni/networks',
       // NPWG device-info files, read on the host by Multus.
       '/var/run/k8s.cni.cncf.io/devinfo/cni',
       '/var/run/netns',
     ])
       expect(hostPathOf(mounts[path]!), path).toBe(path);
+    expect(Object.keys(mounts).filter((p) => p.startsWith('/var/lib/cni'))).toEqual([
+      '/var/lib/cni/networks',
+    ]);
     // Health is a VERSION round trip through the daemon (no in-process fallback allowed).
     const probe = {
       command: [
@@ -288,7 +293,13 @@ describe('charts/flowline', () => {
       cniVersion: '1.1.0',
       name: 'flowline-vhost',
       plugins: [
-        { type: 'flowline', bridge: 'br-flowline', socketDir: '/run/flowline/vhost', mtu: 1500 },
+        {
+          type: 'flowline',
+          bridge: 'br-flowline',
+          socketDir: '/run/flowline/vhost',
+          ovsdbSocket: '/var/run/openvswitch/db.sock',
+          mtu: 1500,
+        },
       ],
     });
     const c = podOf(find(out, 'DaemonSet', 'test-cni')).spec.containers[0]!;
@@ -619,6 +630,131 @@ describe('charts/flowline', () => {
     const plain = notes('flowline', { ovs: { remote: { tls: { enabled: false } } } }, 'fl');
     expect(plain).toContain('tcp:<node IP>:6640');
     expect(plain).toContain('plain TCP');
+  });
+
+  describe("OVS's OVSDB and OpenFlow listeners on the node IP", () => {
+    const ovsContainer = (values: Values) => {
+      const out = render('flowline', { ...values, ovs: { nodes: ['node-a'], ...values.ovs } });
+      const ds = out.find((m) => m.kind === 'DaemonSet' && m.metadata.name.startsWith('test-ovs'))!;
+      const pod = podOf(ds);
+      return { pod, c: pod.spec.containers[0]!, out };
+    };
+
+    it('are SSL by default, for the chain controller', () => {
+      const { c, pod } = ovsContainer({});
+      expect(envOf(c)).toMatchObject({
+        FLOWLINE_OVSDB_REMOTE: 'pssl:6640:$(NODE_IP)',
+        FLOWLINE_OPENFLOW_LISTEN: 'pssl:6653:$(NODE_IP)',
+        FLOWLINE_OVS_TLS_DIR: '/etc/flowline/ovs-tls',
+      });
+      expect(c.ports!.map((p) => p.containerPort)).toEqual([6640, 6653]);
+      expect(pod.spec.volumes!.some((v) => v.name === 'ovs-tls')).toBe(true);
+    });
+
+    it('are none without the chain controller (not plain TCP): empty, no ports, no certificates, NOTES say so', () => {
+      for (const tls of [true, false]) {
+        const values = {
+          chainController: { enabled: false },
+          ovs: { remote: { tls: { enabled: tls } } },
+        };
+        const { c, pod, out } = ovsContainer(values);
+        const env = envOf(c);
+        // Present and empty: the start script then removes listeners conf.db kept.
+        expect(env.FLOWLINE_OVSDB_REMOTE, `tls ${tls}`).toBe('');
+        expect(env.FLOWLINE_OPENFLOW_LISTEN, `tls ${tls}`).toBe('');
+        expect(env.FLOWLINE_OVS_TLS_DIR).toBeUndefined();
+        for (const v of Object.values(env)) expect(v).not.toMatch(/p(tcp|ssl):/);
+        expect(c.ports).toBeUndefined();
+        expect(pod.spec.volumes!.some((v) => v.name === 'ovs-tls')).toBe(false);
+        expect(out.some((m) => m.kind === 'Secret' && m.metadata.name.includes('ovs-'))).toBe(
+          false,
+        );
+        const text = notes('flowline', values, 'fl');
+        expect(text).toContain('No OVSDB or OpenFlow listener on the network');
+        expect(text).toContain('/var/run/openvswitch/db.sock');
+        expect(text).not.toContain('plain TCP');
+      }
+      expect(notes('flowline', {}, 'fl')).not.toContain('No OVSDB or OpenFlow listener');
+    });
+
+    it('are plain TCP only when ovs.remote.tls.enabled is set false, and NOTES warn', () => {
+      const values = { ovs: { remote: { tls: { enabled: false } } } };
+      const { c } = ovsContainer(values);
+      expect(envOf(c)).toMatchObject({
+        FLOWLINE_OVSDB_REMOTE: 'ptcp:6640:$(NODE_IP)',
+        FLOWLINE_OPENFLOW_LISTEN: 'ptcp:6653:$(NODE_IP)',
+      });
+      expect(notes('flowline', values, 'fl')).toMatch(
+        /WARNING: ovs\.remote\.tls\.enabled=false: OVSDB and OpenFlow[\s\S]*plain TCP without authentication: every node's OVS listens on <node IP>:6640\s+and :6653/,
+      );
+      expect(notes('flowline', {}, 'fl')).not.toContain('WARNING: ovs.remote.tls');
+    });
+  });
+
+  it('honours global.ovsRunDir: the OVS container, its tools and probes (OVS_RUNDIR), the CNI daemon and the network config', () => {
+    const values = { global: { ovsRunDir: '/run/ovs' }, ovs: { nodes: ['node-a'] } };
+    const out = render('flowline', values);
+    const pod = podOf(find(out, 'DaemonSet', 'test-ovs-dpdk-node-a'));
+    const c = pod.spec.containers[0]!;
+    expect(pod.spec.volumes!.find((v) => v.name === 'ovs-run')!.hostPath!.path).toBe('/run/ovs');
+    expect(c.volumeMounts!.find((m) => m.name === 'ovs-run')!.mountPath).toBe('/run/ovs');
+    // The probes' ovs-vsctl and ovs-appctl find db.sock and ovs-vswitchd's pid file by it.
+    expect(envOf(c)).toMatchObject({ OVS_RUNDIR: '/run/ovs', FLOWLINE_OVS_RUN_DIR: '/run/ovs' });
+    for (const probe of [c.startupProbe, c.readinessProbe, c.livenessProbe])
+      expect((probe as { exec: { command: string[] } }).exec.command[0]).toMatch(/^ovs-/);
+    const cniPod = podOf(find(out, 'DaemonSet', 'test-cni'));
+    const daemon = cniPod.spec.containers.find((x) => x.name === 'daemon')!;
+    expect(daemon.volumeMounts!.find((m) => m.name === 'ovs-run')!.mountPath).toBe('/run/ovs');
+    const nad = find(out, 'NetworkAttachmentDefinition', 'flowline-vhost');
+    expect(JSON.parse((nad.spec as { config: string }).config).ovsdbSocket).toBe(
+      '/run/ovs/db.sock',
+    );
+    const conflist = render('flowline', { ...values, cni: { mode: 'conflist' } });
+    const text = (find(conflist, 'ConfigMap', 'test-cni').data as Record<string, string>)[
+      'flowline-vhost.conflist'
+    ]!;
+    expect(JSON.parse(text).plugins[0].ovsdbSocket).toBe('/run/ovs/db.sock');
+    // The CNI plugin reads the field under this name.
+    expect(readFileSync(join(repoRoot, 'cni-plugin', 'src', 'config.ts'), 'utf8')).toContain(
+      'raw.ovsdbSocket',
+    );
+    // Another socket in extraConfig would be silently overridden: refused instead.
+    expect(
+      renderError('flowline', { ...values, cni: { extraConfig: { ovsdbSocket: '/x/db.sock' } } })
+        .stderr,
+    ).toContain(
+      "cni.extraConfig.ovsdbSocket /x/db.sock is not OVS's socket /run/ovs/db.sock: set global.ovsRunDir instead",
+    );
+    expect(() =>
+      render('flowline', { ...values, cni: { extraConfig: { ovsdbSocket: '/run/ovs/db.sock' } } }),
+    ).not.toThrow();
+  });
+
+  it("mounts into the CNI daemon host-local's store of /var/lib/cni only (ipam.dataDir when set)", () => {
+    const ipamMounts = (ipam: Values | null) => {
+      const pod = podOf(find(render('flowline', { cni: { ipam } }), 'DaemonSet', 'test-cni'));
+      const d = pod.spec.containers.find((x) => x.name === 'daemon')!;
+      return d
+        .volumeMounts!.filter(
+          (m) => m.mountPath.startsWith('/var/lib/cni') || m.name === 'ipam-state',
+        )
+        .map((m) => {
+          const v = pod.spec.volumes!.find((x) => x.name === m.name)!;
+          expect(v.hostPath!.path).toBe(m.mountPath);
+          expect(m.readOnly).toBeUndefined();
+          return m.mountPath;
+        });
+    };
+    expect(ipamMounts({ type: 'host-local', ranges: [[{ subnet: '10.56.0.0/16' }]] })).toEqual([
+      '/var/lib/cni/networks',
+    ]);
+    expect(ipamMounts({ type: 'host-local', dataDir: '/srv/ipam' })).toEqual(['/srv/ipam']);
+    expect(ipamMounts(null)).toEqual([]);
+    // An IPAM plugin whose host paths the chart does not know keeps /var/lib/cni.
+    expect(ipamMounts({ type: 'static' })).toEqual(['/var/lib/cni']);
+    expect(
+      renderError('flowline', { cni: { ipam: { type: 'host-local', dataDir: 'leases' } } }).stderr,
+    ).toContain('cni.ipam.dataDir leases must be an absolute host path');
   });
 
   it('underlay: NOTES say whether chains may cross nodes and the MTU they need; an underlay MTU that cannot carry a chain interface is refused', () => {
