@@ -110,6 +110,42 @@ describe('loadConfig', () => {
     expect(configError(() => load(['--config', '/etc/list.yaml'])).message).toMatch(/mapping/);
   });
 
+  it("bounds eal.lcores by DPDK's RTE_MAX_LCORE (128) and refuses backward ranges", () => {
+    // Expanded core by core, a range to 2^32-1 would loop 4.3 billion times.
+    const huge = configError(() => load([], { FLOWLINE_LCORES: '0-4294967295' }));
+    expect(huge.field).toBe('eal.lcores');
+    expect(huge.message).toBe(
+      "eal.lcores (from FLOWLINE_LCORES): core 4294967295 is past DPDK's limit: lcores are 0..127 (RTE_MAX_LCORE 128)",
+    );
+    expect(configError(() => load(['--lcores', '0,128'])).message).toMatch(
+      /^eal\.lcores \(from --lcores\): core 128 is past/,
+    );
+    expect(configError(() => load(['--lcores', '0,3-1'])).message).toMatch(
+      /eal\.lcores .*range "3-1" runs backwards/,
+    );
+    expect(load(['--lcores', '0-127']).runtime.eal.lcores).toBe('0-127');
+  });
+
+  it('bounds the TCP port of grpcAddress and healthAddress to 0..65535', () => {
+    for (const bad of ['0.0.0.0:65536', '[::1]:99999', 'localhost:70000']) {
+      const e = configError(() => load(['--grpc-address', bad]));
+      expect([e.field, e.message]).toEqual([
+        'grpcAddress',
+        'grpcAddress (from --grpc-address): the port must be 0..65535',
+      ]);
+    }
+    const health = configError(() => load([], { FLOWLINE_HEALTH_ADDRESS: '0.0.0.0:99999' }));
+    expect([health.field, health.message]).toEqual([
+      'healthAddress',
+      'healthAddress (from FLOWLINE_HEALTH_ADDRESS): the port must be 0..65535',
+    ]);
+    expect(load(['--grpc-address', '[::1]:65535']).runtime.grpcAddress).toBe('[::1]:65535');
+    expect(load(['--grpc-address', 'unix:///run/fw:99999']).runtime.grpcAddress).toBe(
+      'unix:///run/fw:99999',
+    );
+    expect(load(['--health-address', '0.0.0.0:0']).runtime.healthAddress).toBe('0.0.0.0:0');
+  });
+
   it('turns metrics off with "off"', () => {
     expect(load([], { FLOWLINE_METRICS_PORT: 'off' }).runtime.metricsPort).toBe(false);
   });

@@ -19,6 +19,42 @@ import { z } from 'zod';
 import { ConfigError, type ConfigSource } from './errors';
 import { RX_MODES } from './rx-mode';
 
+/**
+ * DPDK's RTE_MAX_LCORE (rte_build_config.h of the DPDK 22.11 build @flowline/dpdk links):
+ * lcore ids run 0..127, and the EAL refuses any other.
+ */
+export const RTE_MAX_LCORE = 128;
+
+/** The highest TCP port. */
+const TCP_PORT_MAX = 65535;
+
+/**
+ * What is wrong with an lcore list like "0,1" or "0-2,4" beyond its shape: a core at or past
+ * RTE_MAX_LCORE, or a range that runs backwards (so expanding it stays within RTE_MAX_LCORE
+ * cores a part). Undefined when it is fine; parts of the wrong shape are the pattern's to name.
+ */
+export function lcoreListProblem(list: string): string | undefined {
+  for (const part of list.split(',')) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+    if (!m) continue;
+    const from = m[1] ?? '';
+    const to = m[2] ?? from;
+    const beyond = [from, to].find((digits) => Number(digits) >= RTE_MAX_LCORE);
+    if (beyond !== undefined)
+      return `core ${beyond} is past DPDK's limit: lcores are 0..${RTE_MAX_LCORE - 1} (RTE_MAX_LCORE ${RTE_MAX_LCORE})`;
+    if (Number(to) < Number(from)) return `range "${part.trim()}" runs backwards`;
+  }
+  return undefined;
+}
+
+/** Whether the port of a host:port or [ipv6]:port is a TCP port (unix: addresses have none). */
+function tcpPortInRange(address: string): boolean {
+  if (address.startsWith('unix:')) return true;
+  const m = /:(\d+)$/.exec(address);
+  return !m || Number(m[1]) <= TCP_PORT_MAX;
+}
+const PORT_RANGE = `the port must be 0..${TCP_PORT_MAX}`;
+
 /** An explicit port for a plain-process run (tests, the local node): a name and DPDK devargs. */
 export const portSpecSchema = z.object({
   name: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'must be 1-15 characters of [A-Za-z0-9_.-]'),
@@ -33,7 +69,8 @@ export const runtimeConfigSchema = z.object({
     .regex(
       /^(unix:\/\/?\/.+|unix:[^/].*|[^\s:]+:\d{1,5}|\[[0-9a-fA-F:]+\]:\d{1,5})$/,
       'must be host:port, [ipv6]:port or unix:///path',
-    ),
+    )
+    .refine(tcpPortInRange, PORT_RANGE),
   metricsPort: z.union([z.int().min(0).max(65535), z.literal(false)]),
   /**
    * Mutual TLS for the gRPC API (@flowline/grpc-auth): the CA and this instance's certificate,
@@ -50,7 +87,7 @@ export const runtimeConfigSchema = z.object({
   /** The SPIFFE trust domain (a DNS name). */
   trustDomain: z.string(),
   /** A plaintext listener serving only grpc.health.v1 (kubelet's gRPC probes carry no certificate). */
-  healthAddress: z.string().optional(),
+  healthAddress: z.string().refine(tcpPortInRange, PORT_RANGE).optional(),
   podDir: z.string().optional(),
   drainTimeoutMs: z.int().min(0).max(600_000),
   /** How workers wait for packets: poll, adaptive (default) or interrupt (see rx-mode.ts). */
@@ -66,7 +103,13 @@ export const runtimeConfigSchema = z.object({
     .refine((n) => (n & (n - 1)) === 0, 'must be a power of two'),
   eal: z.object({
     /** lcores for the EAL: the first is main (control), the rest run pipeline workers. */
-    lcores: z.string().regex(/^\d+(-\d+)?(,\d+(-\d+)?)*$/, 'must be a list like "0,1" or "0-2"'),
+    lcores: z
+      .string()
+      .regex(/^\d+(-\d+)?(,\d+(-\d+)?)*$/, 'must be a list like "0,1" or "0-2"')
+      .superRefine((list, ctx) => {
+        const problem = lcoreListProblem(list);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      }),
     hugeDir: z.string().optional(),
     memoryMb: z.int().min(16).max(65536),
     noHuge: z.boolean(),

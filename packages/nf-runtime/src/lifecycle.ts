@@ -75,6 +75,9 @@ export async function runNetworkFunction<Nf>(
   });
   const logger = telemetry.logger.child({ nf: runtime.name });
   let running: RunningDataplane | undefined;
+  // Outside the try: a start that fails after listen (the health port taken, say) must not leave
+  // the API listener bound.
+  let server: NfServer | undefined;
   try {
     const ports = discoverPodPorts(runtime, env);
     const eal = planEal(runtime, ports);
@@ -86,7 +89,7 @@ export async function runNetworkFunction<Nf>(
     });
     running = await definition.start({ config, ports, eal, telemetry, logger });
     registerDataplaneMetrics(telemetry, runtime.name, running.dataplane);
-    const server = new NfServer({
+    const api = (server = new NfServer({
       identity: { name: runtime.name, kind: definition.kind, version: definition.version },
       dataplane: running.dataplane,
       telemetry,
@@ -94,12 +97,12 @@ export async function runNetworkFunction<Nf>(
       // Transitional, removed once every launcher passes TLS settings or --insecure.
       security,
       trustDomain: runtime.trustDomain,
-    });
-    const grpcAddress = await server.listen(runtime.grpcAddress);
+    }));
+    const grpcAddress = await api.listen(runtime.grpcAddress);
     const healthAddress = runtime.healthAddress
-      ? await server.listenHealth(runtime.healthAddress)
+      ? await api.listenHealth(runtime.healthAddress)
       : undefined;
-    server.setServing(true);
+    api.setServing(true);
     logger.info('serving', {
       grpcAddress,
       healthAddress,
@@ -109,16 +112,32 @@ export async function runNetworkFunction<Nf>(
 
     let stopping: Promise<void> | undefined;
     const dataplane = running;
+    // Every step runs whatever the ones before it did: a stopTraffic that throws must not keep
+    // the listeners bound or the dataplane's sockets, hugepage files and EAL runtime dir on
+    // disk. Each failure is logged with its step; the first is what stop rejects with.
     const stop = (reason: string): Promise<void> =>
       (stopping ??= (async () => {
         logger.info('stopping', { reason });
-        server.setServing(false);
-        await dataplane.stopTraffic();
-        await dataplane.drain(runtime.drainTimeoutMs);
-        await server.stop(Math.min(runtime.drainTimeoutMs, 2000));
-        await dataplane.close();
-        logger.info('stopped', { reason });
-        await telemetry.shutdown();
+        const failed: { step: string; err: unknown }[] = [];
+        const step = async (name: string, run: () => void | Promise<void>): Promise<void> => {
+          try {
+            await run();
+          } catch (err) {
+            failed.push({ step: name, err });
+            logger.error('stop step failed', { reason, step: name, err });
+          }
+        };
+        await step('health', () => api.setServing(false));
+        await step('stopTraffic', () => dataplane.stopTraffic());
+        await step('drain', () => dataplane.drain(runtime.drainTimeoutMs));
+        await step('server.stop', () => api.stop(Math.min(runtime.drainTimeoutMs, 2000)));
+        await step('close', () => dataplane.close());
+        if (failed.length)
+          logger.warn('stopped with errors', { reason, failed: failed.map((f) => f.step) });
+        else logger.info('stopped', { reason });
+        await step('telemetry.shutdown', () => telemetry.shutdown());
+        const [first] = failed;
+        if (first) throw first.err;
       })());
 
     if (options.handleSignals ?? true) {
@@ -134,9 +153,10 @@ export async function runNetworkFunction<Nf>(
         });
       }
     }
-    return { grpcAddress, metricsUrl: telemetry.metricsUrl, server, stop };
+    return { grpcAddress, metricsUrl: telemetry.metricsUrl, server: api, stop };
   } catch (err) {
     logger.error('start failed', { err });
+    server?.forceStop();
     await running?.close().catch(() => undefined);
     await telemetry.shutdown();
     throw err;

@@ -16,6 +16,7 @@ import {
 } from '@flowline/dpdk';
 import type { Logger } from '@flowline/telemetry';
 import type { DataplaneView, PortCounters, PortView, StageCounters } from './dataplane';
+import { lcoreListProblem } from './config';
 import { PodDeviceError } from './errors';
 import type { EalPlan, PodPort } from './pod-devices';
 import { type RxMode, type RxPlan, rxPlan } from './rx-mode';
@@ -73,15 +74,19 @@ export interface LinkEvent {
   afterMs: number;
 }
 
-/** The EAL cores of a list like "0,1" or "0-2,4". */
+/**
+ * The EAL cores of a list like "0,1" or "0-2,4"; every core below RTE_MAX_LCORE, so a range
+ * never expands to more than that many.
+ */
 export function parseLcores(list: string): number[] {
+  const problem = lcoreListProblem(list);
+  if (problem) throw new PodDeviceError('eal.lcores', problem);
   const out: number[] = [];
   for (const part of list.split(',')) {
     const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
     if (!m) throw new PodDeviceError('eal.lcores', `"${list}" is not a list like "0,1" or "0-2"`);
     const from = Number(m[1]);
     const to = m[2] === undefined ? from : Number(m[2]);
-    if (to < from) throw new PodDeviceError('eal.lcores', `range "${part}" runs backwards`);
     for (let c = from; c <= to; c++) out.push(c);
   }
   return out;
@@ -400,9 +405,19 @@ export class PodDataplane {
     if (this.closed) return;
     this.closed = true;
     if (this.poller) clearInterval(this.poller);
-    for (const p of this.pipelines) p.close();
-    this.injector?.close();
-    for (const p of this.internal) p.close();
+    // Each release on its own: one that throws (Port.close's PortError when rte_dev_remove
+    // fails) must not keep the pod ports, the sockets and the EAL from being released after it.
+    const release = (what: string, fields: Record<string, unknown>, fn: () => void): void => {
+      try {
+        fn();
+      } catch (err) {
+        this.logger?.warn(`${what} close failed`, { ...fields, err });
+      }
+    };
+    this.pipelines.forEach((p, index) => release('pipeline', { pipeline: index }, () => p.close()));
+    const injector = this.injector;
+    if (injector) release('frame injector', {}, () => injector.close());
+    for (const p of this.internal) release('internal port', { port: p.name }, () => p.close());
     const leftOpen = [...this.ports.values()].filter((p) => p.kind === 'virtio-user');
     for (const p of this.ports.values()) {
       try {

@@ -107,6 +107,59 @@ describe('discoverPodPorts (contract 3, docs/architecture.md#nf-boot)', () => {
     expect(port?.devargs[0]).toMatch(/,mac=02:aa:00:00:00:01$/);
   });
 
+  it('gives interfaces that differ only in ".", "_" or "-" their own DPDK device', () => {
+    const dir = podDir(
+      Object.fromEntries(
+        ['net-1', 'net1', 'net_1', 'net.1', 'net__1'].map((n) => [
+          `${n}.json`,
+          { socketPath: `/s/${n}.sock` },
+        ]),
+      ),
+    );
+    const device = (devargs: string) => devargs.split(',')[0];
+    const virtio = discoverPodPorts({ podDir: dir, ports: [] }, {});
+    expect(Object.fromEntries(virtio.map((p) => [p.name, device(p.devargs[0]!)]))).toEqual({
+      'net-1': 'net_virtio_user_net_h1',
+      net1: 'net_virtio_user_net1',
+      net_1: 'net_virtio_user_net__1',
+      'net.1': 'net_virtio_user_net_d1',
+      net__1: 'net_virtio_user_net____1',
+    });
+    const netdevs = discoverPodPorts({ ports: [] }, { FLOWLINE_NETDEV_VF: 'eth_0,eth0,eth-0' });
+    expect(netdevs.map((p) => p.devargs.map(device))).toEqual([
+      ['net_af_xdp_eth__0', 'net_af_packet_eth__0'],
+      ['net_af_xdp_eth0', 'net_af_packet_eth0'],
+      ['net_af_xdp_eth_h0', 'net_af_packet_eth_h0'],
+    ]);
+    // Within DPDK's RTE_DEV_NAME_MAX_LEN (64 with the NUL), however many characters are escaped.
+    const longest = podDir({ '_-_-_-_-_-_-_-_.json': { socketPath: '/s/x.sock' } });
+    const [port] = discoverPodPorts({ podDir: longest, ports: [] }, {});
+    expect(device(port!.devargs[0]!)!.length).toBeLessThan(64);
+  });
+
+  it('refuses two ports on one DPDK device, naming both', () => {
+    const dir = podDir({ 'net1.json': { socketPath: '/s/net1.sock' } });
+    expect(() =>
+      discoverPodPorts(
+        { podDir: dir, ports: [{ name: 'in', devargs: 'net_virtio_user_net1,path=/s/in.sock' }] },
+        {},
+      ),
+    ).toThrow(
+      new PodDeviceError(
+        'config ports',
+        `port "in" would probe DPDK device net_virtio_user_net1, which port "net1" (from ${join(dir, 'net1.json')}) probes`,
+      ),
+    );
+    expect(() =>
+      discoverPodPorts(
+        { ports: [] },
+        { PCIDEVICE_FLOWLINE_IO_A: '0000:3b:02.0', PCIDEVICE_FLOWLINE_IO_B: '0000:3B:02.0' },
+      ),
+    ).toThrow(
+      /PCIDEVICE_FLOWLINE_IO_B: port "b0" would probe DPDK device 0000:3b:02\.0, which port "a0" \(from PCIDEVICE_FLOWLINE_IO_A\)/,
+    );
+  });
+
   it('refuses two ports with one name', () => {
     const dir = podDir({ 'in.json': { socketPath: '/s/in.sock' } });
     expect(() =>

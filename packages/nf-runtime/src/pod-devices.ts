@@ -50,9 +50,35 @@ const realFs: PodEnvironmentSeam = {
 const PCI_ADDRESS = /^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$/;
 const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
 
-/** DPDK vdev names must be unique and start with the driver's name. */
+/** DPDK's RTE_DEV_NAME_MAX_LEN (rte_dev.h): a device name's buffer, its NUL included. */
+const RTE_DEV_NAME_MAX_LEN = 64;
+
+/** How vdevName writes the characters of an interface name that are not letters or digits. */
+const VDEV_ESCAPES: Record<string, string> = { _: '__', '.': '_d', '-': '_h' };
+
+/**
+ * DPDK vdev names must be unique and start with the driver's name; they keep to letters, digits
+ * and "_". The interface name's "_", "." and "-" are escaped ("__", "_d", "_h"), not dropped, so
+ * two interfaces never share a device (net-1 and net1 are net_virtio_user_net_h1 and
+ * net_virtio_user_net1); a name of letters and digits is kept as it is.
+ */
 function vdevName(driver: string, ifName: string): string {
-  return `${driver}_${ifName.replace(/[^A-Za-z0-9]/g, '')}`;
+  // ifName has passed IFNAME: letters, digits and these three only.
+  const name = `${driver}_${ifName.replace(/[_.-]/g, (c) => VDEV_ESCAPES[c] ?? c)}`;
+  // 15 characters escape to at most 30: with net_virtio_user_ that is 46, within the limit.
+  if (name.length >= RTE_DEV_NAME_MAX_LEN)
+    throw new PodDeviceError(
+      ifName,
+      `device name ${name} is longer than DPDK's ${RTE_DEV_NAME_MAX_LEN - 1} characters`,
+    );
+  return name;
+}
+
+/** The device name a devargs string probes (DPDK's, with a PCI address in lower case). */
+function deviceNameOf(devargs: string): string {
+  const comma = devargs.indexOf(',');
+  const name = comma < 0 ? devargs : devargs.slice(0, comma);
+  return PCI_ADDRESS.test(name) ? name.toLowerCase() : name;
 }
 
 function readInterfaceFile(path: string, fs: PodEnvironmentSeam): PodInterfaceFile {
@@ -178,6 +204,21 @@ export function discoverPodPorts(
     if (before)
       throw new PodDeviceError(port.origin, `port name "${port.name}" is also used by ${before}`);
     seen.set(port.name, port.origin);
+  }
+  // Two ports on one DPDK device: the second probe would fail naming neither, or a netdev's
+  // AF_XDP would quietly fall back to AF_PACKET. vdevName keeps the generated ones apart; this
+  // catches an explicit port's devargs (or a VF listed twice) taking another port's device.
+  const devices = new Map<string, PodPort>();
+  for (const port of ports) {
+    for (const device of new Set(port.devargs.map(deviceNameOf))) {
+      const other = devices.get(device);
+      if (other)
+        throw new PodDeviceError(
+          port.origin,
+          `port "${port.name}" would probe DPDK device ${device}, which port "${other.name}" (from ${other.origin}) probes`,
+        );
+      devices.set(device, port);
+    }
   }
   return ports;
 }

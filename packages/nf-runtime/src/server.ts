@@ -234,6 +234,12 @@ export class NfServer {
       this.health.setStatus(name, serving ? 'SERVING' : 'NOT_SERVING');
   }
 
+  /** Closes both listeners and cancels every call at once (a start that failed half-way). */
+  forceStop(): void {
+    this.healthServer?.forceShutdown();
+    this.server.forceShutdown();
+  }
+
   /** Lets calls in flight finish for up to graceMs, then cancels the rest. */
   async stop(graceMs: number): Promise<void> {
     this.healthServer?.forceShutdown();
