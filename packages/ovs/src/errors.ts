@@ -13,6 +13,12 @@ export class OvsError extends Error {
 /** The OVSDB socket cannot be reached, or the connection dropped before a reply came. */
 export class OvsdbConnectionError extends OvsError {}
 
+/**
+ * Connecting to an OVS remote (the TCP or unix connect, and for ssl: the TLS handshake) took
+ * longer than it was given; `context` names the remote, the timeout and the phase it was in.
+ */
+export class OvsConnectTimeoutError extends OvsError {}
+
 /** No reply within the request's timeout. */
 export class OvsdbTimeoutError extends OvsError {}
 

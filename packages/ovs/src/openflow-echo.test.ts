@@ -18,19 +18,22 @@ const msg = (version: number, type: number, xid: number, body: number[] = []): B
 
 /**
  * A bridge's OpenFlow listener in miniature: HELLO at OpenFlow 1.3, echo replies unless `mute`,
- * and every message it got, as [version, type, xid].
+ * and every message it got, as [version, type, xid]. A connection accepted while `silent` gets
+ * nothing at all (not even HELLO); HELLO comes `helloDelayMs` after the connection.
  */
 function fakeSwitch(dir: string) {
   const got: [number, number, number][] = [];
   const sockets = new Set<Socket>();
-  const state = { mute: false, accepted: 0 };
+  const state = { mute: false, silent: false, helloDelayMs: 0, accepted: 0 };
   const path = join(dir, 'br.mgmt');
   const server: Server = createServer((s) => {
     state.accepted++;
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
     s.on('error', () => undefined);
-    s.write(msg(0x04, 0, 1));
+    if (state.silent) return void s.resume();
+    if (state.helloDelayMs) setTimeout(() => s.write(msg(0x04, 0, 1)), state.helloDelayMs);
+    else s.write(msg(0x04, 0, 1));
     s.on('data', (d: Buffer) => {
       for (let at = 0; at + 8 <= d.length; at += d.readUInt16BE(at + 2)) {
         const m = d.subarray(at, at + d.readUInt16BE(at + 2));
@@ -119,6 +122,46 @@ describe('OpenFlowEcho', () => {
     sw.state.mute = false;
     await echo.echo(1000);
     expect(sw.state.accepted).toBe(2);
+  });
+
+  it('gives up a connection whose HELLO never comes at the deadline, and connects anew', async () => {
+    const { sw, echo } = await setUp();
+    sw.state.silent = true;
+    await expect(echo.echo(100)).rejects.toBeInstanceOf(OpenFlowTimeoutError);
+    // The silent connection is closed (not kept pending for the next echo to wait on) ...
+    const start = Date.now();
+    while (sw.sockets.size > 0) {
+      if (Date.now() - start > 1000) throw new Error('the abandoned connection is still open');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    // ... and the next echo makes a new one.
+    sw.state.silent = false;
+    await echo.echo(1000);
+    expect(sw.state.accepted).toBe(2);
+  });
+
+  it('keeps a connection being made while another echo still waits for it', async () => {
+    const { sw, echo } = await setUp();
+    sw.state.helloDelayMs = 150;
+    const short = echo.echo(30);
+    const long = echo.echo(2000);
+    await expect(short).rejects.toBeInstanceOf(OpenFlowTimeoutError);
+    await long;
+    expect(sw.state.accepted).toBe(1);
+  });
+
+  it('close() ends a connection being made', async () => {
+    const { sw, echo } = await setUp();
+    sw.state.silent = true;
+    const pending = echo.echo(5000);
+    while (sw.state.accepted === 0) await new Promise((r) => setTimeout(r, 5));
+    echo.close();
+    await expect(pending).rejects.toBeInstanceOf(OpenFlowConnectionError);
+    const start = Date.now();
+    while (sw.sockets.size > 0) {
+      if (Date.now() - start > 1000) throw new Error('the connection being made is still open');
+      await new Promise((r) => setTimeout(r, 5));
+    }
   });
 
   it('fails when nothing listens, and after close()', async () => {

@@ -20,6 +20,13 @@ const header = (version: number, type: number, xid: number, body = Buffer.alloc(
   return b;
 };
 
+/** A connection being made: its promise, how to abandon it, and how many echoes wait for it. */
+interface Opening {
+  promise: Promise<Socket>;
+  abort: AbortController;
+  waiters: number;
+}
+
 /**
  * A kept OpenFlow connection to a bridge's listener (a passive `ptcp:`/`pssl:` controller, or
  * the bridge's `.mgmt` socket) for one thing: echo round trips, which ovs-vswitchd answers
@@ -31,7 +38,12 @@ const header = (version: number, type: number, xid: number, body = Buffer.alloc(
  */
 export class OpenFlowEcho {
   private socket: Socket | undefined;
-  private opening: Promise<Socket> | undefined;
+  /**
+   * The connection being made, shared by the echoes that wait for it; when the last of them
+   * reaches its deadline it is abandoned (aborted: its socket destroyed), so that a switch that
+   * accepts but never says HELLO (or never completes TLS) cannot leave it pending for good.
+   */
+  private opening: Opening | undefined;
   private version = OFP14;
   private xid = 0;
   private readonly pending = new Map<number, (err?: Error) => void>();
@@ -58,10 +70,12 @@ export class OpenFlowEcho {
       );
     });
     const xid = (this.xid = (this.xid + 1) >>> 0);
+    let waitingFor: Opening | undefined;
     try {
       await Promise.race([
         (async () => {
-          const socket = await this.connection();
+          const socket = await this.connection((opening) => (waitingFor = opening));
+          waitingFor = undefined;
           await new Promise<void>((resolve, reject) => {
             this.pending.set(xid, (err) => (err ? reject(err) : resolve()));
             socket.write(header(this.version, ECHO_REQUEST, xid));
@@ -72,6 +86,16 @@ export class OpenFlowEcho {
     } finally {
       clearTimeout(timer);
       this.pending.delete(xid);
+      // Still waiting for the connection (the deadline passed): no longer.
+      if (waitingFor && --waitingFor.waiters === 0 && this.opening === waitingFor) {
+        this.opening = undefined;
+        waitingFor.abort.abort(
+          new OpenFlowTimeoutError(
+            `no OpenFlow connection to ${formatOvsRemote(this.remote)} within ${timeoutMs} ms`,
+            { remote: formatOvsRemote(this.remote), timeoutMs },
+          ),
+        );
+      }
     }
   }
 
@@ -79,6 +103,9 @@ export class OpenFlowEcho {
   close(): void {
     this.closed = true;
     this.socket?.destroy();
+    const opening = this.opening;
+    this.opening = undefined;
+    opening?.abort.abort(new OpenFlowConnectionError('the OpenFlow echo channel is closed'));
   }
 
   /** A socket error as this channel reports it: naming the remote, the cause kept. */
@@ -91,38 +118,67 @@ export class OpenFlowEcho {
     );
   }
 
-  private connection(): Promise<Socket> {
+  /**
+   * The kept connection, or the one being made (joined: `joined` is told which, for the
+   * caller to leave it at its deadline).
+   */
+  private connection(joined: (opening: Opening) => void): Promise<Socket> {
     if (this.closed)
       return Promise.reject(new OpenFlowConnectionError('the OpenFlow echo channel is closed'));
     if (this.socket && !this.socket.destroyed) return Promise.resolve(this.socket);
-    this.opening ??= this.open().finally(() => (this.opening = undefined));
-    return this.opening;
+    if (!this.opening) {
+      const abort = new AbortController();
+      const opening = {
+        abort,
+        waiters: 0,
+        promise: this.open(abort.signal).finally(() => {
+          if (this.opening === opening) this.opening = undefined;
+        }),
+      };
+      this.opening = opening;
+    }
+    this.opening.waiters++;
+    joined(this.opening);
+    return this.opening.promise;
   }
 
-  /** Connects and exchanges HELLOs; resolves once the switch's HELLO set the version. */
-  private async open(): Promise<Socket> {
+  /**
+   * Connects and exchanges HELLOs; resolves once the switch's HELLO set the version. `signal`
+   * abandons it at any point before that (the socket destroyed).
+   */
+  private async open(signal: AbortSignal): Promise<Socket> {
     const files =
       this.remote.kind === 'ssl' && this.tls
         ? readTls(this.tls, formatOvsRemote(this.remote))
         : undefined;
-    const socket = await openOvsSocket(this.remote, files, this.tls?.peerName).catch(
+    const socket = await openOvsSocket(this.remote, files, this.tls?.peerName, { signal }).catch(
       (err: Error) => {
         throw this.failure(err);
       },
     );
     socket.unref();
-    if (this.closed) {
+    if (this.closed || signal.aborted) {
       socket.destroy();
-      throw new OpenFlowConnectionError('the OpenFlow echo channel is closed');
+      throw this.failure(
+        signal.aborted
+          ? (signal.reason as Error)
+          : new OpenFlowConnectionError('the OpenFlow echo channel is closed'),
+      );
     }
     return new Promise<Socket>((resolve, reject) => {
       let buffered = Buffer.alloc(0);
       let hello = false;
       const fail = (err: Error): void => {
+        signal.removeEventListener('abort', onAbort);
         for (const done of this.pending.values()) done(err);
         this.pending.clear();
         if (!hello) reject(err);
       };
+      // Abandoned while waiting for the switch's HELLO.
+      const onAbort = (): void => {
+        if (!hello) socket.destroy(this.failure(signal.reason as Error));
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
       socket.on('data', (chunk: Buffer) => {
         buffered = Buffer.concat([buffered, chunk]);
         while (buffered.length >= 8) {
@@ -137,6 +193,7 @@ export class OpenFlowEcho {
           const [version, type, xid] = [message[0]!, message[1]!, message.readUInt32BE(4)];
           if (type === HELLO && !hello) {
             hello = true;
+            signal.removeEventListener('abort', onAbort);
             this.version = Math.min(OFP14, version);
             this.socket = socket;
             resolve(socket);

@@ -1,11 +1,13 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { createSecureContext, TLSSocket } from 'node:tls';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { JsonStreamSplitter } from './json-stream';
 import { OvsdbClient } from './ovsdb-client';
 import {
+  OvsConnectTimeoutError,
   OvsdbConnectionError,
   OvsdbProtocolError,
   OvsdbRpcError,
@@ -13,7 +15,29 @@ import {
   OvsdbTransactionError,
 } from './errors';
 import { decodeMap, decodeSet, map, set, uuid } from './atoms';
+import type { OvsTls } from './remote';
+import { TestPki } from '../test/support/pki';
 import { Signal } from '../test/support/signal';
+
+/**
+ * openOvsSocket as it is, with a hook run once a socket has connected and before the client
+ * resumes: the moment a close() can come between the two.
+ */
+const opened = vi.hoisted(() => ({ hook: undefined as (() => void) | undefined }));
+vi.mock('./remote', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('./remote')>();
+  return {
+    ...actual,
+    openOvsSocket: async (...args: Parameters<typeof actual.openOvsSocket>) => {
+      const socket = await actual.openOvsSocket(...args);
+      opened.hook?.();
+      return socket;
+    },
+  };
+});
+afterEach(() => {
+  opened.hook = undefined;
+});
 
 /** A scripted OVSDB server on a unix socket: `handle` answers each request. */
 class FakeServer {
@@ -213,6 +237,26 @@ describe('OvsdbClient', () => {
     expect(s.received.filter((m) => m.method === 'monitor_cancel')).toHaveLength(1);
   });
 
+  it('close() as a reconnect connects: the socket is closed, not kept', async () => {
+    const s = await setup(() => undefined);
+    const closed = new Signal();
+    s.server.on('connection', (sock: Socket) => {
+      sock.on('close', () => closed.notify());
+      closed.notify();
+    });
+    const c = await OvsdbClient.connect({ socketPath: s.path, backoff: { initialMs: 10 } });
+    clients.push(c);
+    opened.hook = () => c.close();
+    s.sockets[0]!.destroy();
+    await closed.until(() => s.sockets.length === 2, 'the reconnect', 2000);
+    await closed.until(
+      () => s.sockets[1]!.destroyed,
+      "the reconnect's connection closed by the closed client",
+      1000,
+    );
+    expect(c.connected).toBe(false);
+  });
+
   it('fails connecting to a missing socket with a message that says what to check', async () => {
     const err = await OvsdbClient.connect({
       socketPath: '/nonexistent/db.sock',
@@ -220,5 +264,122 @@ describe('OvsdbClient', () => {
     }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OvsdbConnectionError);
     expect(String((err as Error).message)).toMatch(/--remote=punix/);
+  });
+});
+
+describe('OvsdbClient over ssl:', () => {
+  let pkiDir = '';
+  let client: OvsTls;
+  let server: OvsTls;
+  beforeAll(() => {
+    pkiDir = mkdtempSync(join(tmpdir(), 'ovsdb-pki-'));
+    const pki = new TestPki(pkiDir);
+    client = pki.issue('flowline-controller');
+    server = pki.issue('ovs-switch.node-a', { san: true });
+  });
+  afterAll(() => rmSync(pkiDir, { recursive: true, force: true }));
+
+  const cleanups: (() => Promise<unknown> | void)[] = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+
+  /** Listens on 127.0.0.1: the raw TCP connections it accepts, and whether each has closed. */
+  async function listen(
+    srv: Server,
+  ): Promise<{ port: number; accepted: Socket[]; closed: Signal }> {
+    const accepted: Socket[] = [];
+    const closed = new Signal();
+    srv.on('connection', (s: Socket) => {
+      accepted.push(s);
+      s.on('error', () => undefined);
+      s.on('close', () => closed.notify());
+      closed.notify();
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    cleanups.push(async () => {
+      for (const s of accepted) s.destroy();
+      await new Promise((r) => srv.close(r));
+    });
+    return { port: (srv.address() as AddressInfo).port, accepted, closed };
+  }
+
+  it('gives up at connectTimeoutMs on a peer that accepts TCP but never completes TLS', async () => {
+    // Reads (and drops) what comes, so that it sees the connection end; never answers.
+    const { port, accepted, closed } = await listen(createServer((s) => s.resume()));
+    const remote = `ssl:127.0.0.1:${port}`;
+    const start = Date.now();
+    const connecting = OvsdbClient.connect({
+      remote,
+      tls: client,
+      connectTimeoutMs: 200,
+      reconnect: false,
+    }).then(
+      (c) => {
+        c.close();
+        return new Error('connected to a peer that never spoke TLS');
+      },
+      (e: unknown) => e,
+    );
+    const err = await Promise.race([
+      connecting,
+      new Promise((r) => setTimeout(() => r('still connecting after 2 s'), 2000)),
+    ]);
+    expect(Date.now() - start).toBeLessThan(1000);
+    expect(err).toBeInstanceOf(OvsdbConnectionError);
+    expect((err as Error).message).toMatch(
+      new RegExp(
+        `^cannot connect to ovsdb-server at ${remote}: the TLS handshake with ${remote} did not complete within \\d+ ms`,
+      ),
+    );
+    const cause = (err as Error).cause;
+    expect(cause).toBeInstanceOf(OvsConnectTimeoutError);
+    expect((cause as OvsConnectTimeoutError).context).toMatchObject({
+      remote,
+      phase: 'tls-handshake',
+    });
+    // The abandoned attempt's connection is closed, not left to the peer.
+    expect(accepted.length).toBeGreaterThan(0);
+    await closed.until(() => accepted.every((s) => s.destroyed), 'the attempts closed', 1000);
+  });
+
+  it('close() during a reconnect that hangs in the TLS handshake ends it at once', async () => {
+    const secureContext = createSecureContext({
+      key: readFileSync(server.privateKey),
+      cert: readFileSync(server.certificate),
+      ca: readFileSync(server.caCert),
+    });
+    // The first connection gets TLS; later ones are accepted and read, never answered.
+    const connected: { client?: OvsdbClient } = {};
+    let connections = 0;
+    const { port, accepted, closed } = await listen(
+      createServer((raw) => {
+        if (++connections === 1) {
+          new TLSSocket(raw, { isServer: true, secureContext }).on('error', () => undefined);
+          return;
+        }
+        raw.resume();
+        // The client is in the handshake now, its attempt bounded by connectTimeoutMs (5 s).
+        connected.client?.close();
+      }),
+    );
+    const c = await OvsdbClient.connect({
+      remote: `ssl:127.0.0.1:${port}`,
+      tls: client,
+      backoff: { initialMs: 10 },
+      connectTimeoutMs: 5000,
+    });
+    connected.client = c;
+    cleanups.push(() => c.close());
+    accepted[0]!.destroy();
+    await closed.until(() => accepted.length === 2, 'the reconnect', 2000);
+    await closed.until(
+      () => accepted[1]!.destroyed,
+      "the reconnect's connection closed by close(), before its attempt's timeout",
+      1000,
+    );
+    expect(c.connected).toBe(false);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(accepted).toHaveLength(2); // and it did not try again
   });
 });

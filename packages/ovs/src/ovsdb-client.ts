@@ -66,7 +66,12 @@ export interface OvsdbClientOptions {
   /** Reconnect after the connection drops, re-establishing monitors; default true. */
   reconnect?: boolean;
   backoff?: Partial<BackoffOptions>;
-  /** Gives up connecting at first after this long; default 5 s. */
+  /**
+   * Gives up connecting at first after this long; default 5 s. It bounds each attempt too (the
+   * connect, and for ssl: the TLS handshake): one to an address that drops packets, or to a
+   * peer that accepts but never completes TLS, fails at the deadline. Reconnecting after a
+   * drop retries forever, each attempt bounded by this.
+   */
   connectTimeoutMs?: number;
   logger?: Logger;
 }
@@ -102,6 +107,8 @@ export class OvsdbClient extends EventEmitter {
   private readonly pending = new Map<number, Pending>();
   private readonly monitors = new Map<string, ActiveMonitor>();
   private closed = false;
+  /** Aborted by close(): cancels a connect attempt or backoff wait in flight. */
+  private readonly closing = new AbortController();
   private reconnecting: Promise<void> | undefined;
   private readonly log: Logger;
   private readonly backoff: BackoffOptions;
@@ -152,8 +159,11 @@ export class OvsdbClient extends EventEmitter {
     return this.socket !== undefined && !this.socket.destroyed && !this.socket.connecting;
   }
 
-  private openSocket(): Promise<Socket> {
-    return openOvsSocket(this.target, this.tlsFiles, this.options.tls?.peerName);
+  private openSocket(timeoutMs: number): Promise<Socket> {
+    return openOvsSocket(this.target, this.tlsFiles, this.options.tls?.peerName, {
+      timeoutMs,
+      signal: this.closing.signal,
+    });
   }
 
   private attach(socket: Socket): void {
@@ -198,18 +208,34 @@ export class OvsdbClient extends EventEmitter {
 
   private async connectWithRetry(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
+    const attemptMs = this.options.connectTimeoutMs ?? 5000;
     let delay = this.backoff.initialMs;
     let lastError: unknown;
+    const closedWhileConnecting = (): OvsdbConnectionError =>
+      new OvsdbConnectionError(`client closed while connecting to ${this.remote}`, {
+        remote: this.remote,
+      });
     for (;;) {
-      if (this.closed) throw new OvsdbConnectionError('client closed while connecting');
+      if (this.closed) throw closedWhileConnecting();
+      let socket: Socket | undefined;
       try {
-        this.attach(await this.openSocket());
-        return;
+        // Each attempt within what is left of the deadline (and within connectTimeoutMs when
+        // reconnecting, which has none), so that one hung connect cannot outlast it.
+        socket = await this.openSocket(Math.max(1, Math.min(attemptMs, deadline - Date.now())));
       } catch (err) {
         lastError = err;
       }
+      // close() may have come while it connected: then the socket is no one's.
+      if (this.closed) {
+        socket?.destroy();
+        throw closedWhileConnecting();
+      }
+      if (socket) {
+        this.attach(socket);
+        return;
+      }
       if (Date.now() + delay > deadline) break;
-      await new Promise((r) => setTimeout(r, delay));
+      await this.sleep(delay);
       delay = Math.min(this.backoff.maxMs, delay * this.backoff.factor);
     }
     throw new OvsdbConnectionError(
@@ -217,9 +243,24 @@ export class OvsdbClient extends EventEmitter {
         (this.target.kind === 'unix'
           ? 'is ovsdb-server running with --remote=punix:<that path>?'
           : `is ovsdb-server listening there (--remote=p${this.target.kind}:<port>:<ip>, or ovs-vsctl set-manager), the port reachable${this.target.kind === 'ssl' ? ', and are both certificates signed by the CA the other side trusts' : ''}?`),
-      { remote: this.remote },
+      { remote: this.remote, timeoutMs },
       { cause: lastError },
     );
+  }
+
+  /** Waits `ms`, or less when close() comes first. */
+  private sleep(ms: number): Promise<void> {
+    const signal = this.closing.signal;
+    if (signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
+    });
   }
 
   private async resubscribe(): Promise<void> {
@@ -358,6 +399,7 @@ export class OvsdbClient extends EventEmitter {
   /** Closes the connection; pending requests fail with OvsdbConnectionError. */
   close(): void {
     this.closed = true;
+    this.closing.abort(new OvsdbConnectionError('OVSDB client closed', { remote: this.remote }));
     this.monitors.clear();
     const s = this.socket;
     this.socket = undefined;

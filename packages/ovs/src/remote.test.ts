@@ -1,8 +1,11 @@
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { OvsConnectTimeoutError } from './errors';
 import {
   certificateNames,
   checkPeerName,
   formatOvsRemote,
+  openOvsSocket,
   OvsRemoteError,
   parseOvsRemote,
   switchName,
@@ -61,5 +64,49 @@ describe('switch names (which node a switch certificate is for)', () => {
       "the switch's certificate names ovs-switch.b, not ovs-switch.a: it is not that node's switch",
     );
     expect(check('10.0.0.1', cert('DNS:*.a', 'x'))).toBeInstanceOf(Error);
+  });
+});
+
+describe('openOvsSocket', () => {
+  it('gives up a TLS handshake the peer never completes at timeoutMs, and when aborted', async () => {
+    const accepted: Socket[] = [];
+    const server = createServer((s) => {
+      accepted.push(s);
+      s.on('error', () => undefined).resume();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const remote = {
+        kind: 'ssl',
+        host: '127.0.0.1',
+        port: (server.address() as AddressInfo).port,
+      } as const;
+      const start = Date.now();
+      const err = await openOvsSocket(remote, undefined, undefined, { timeoutMs: 100 }).catch(
+        (e: unknown) => e,
+      );
+      expect(Date.now() - start).toBeLessThan(1000);
+      expect(err).toBeInstanceOf(OvsConnectTimeoutError);
+      expect((err as Error).message).toBe(
+        `the TLS handshake with ${formatOvsRemote(remote)} did not complete within 100 ms (the peer accepted the connection but did not finish TLS: is it an ssl: listener?)`,
+      );
+      expect((err as OvsConnectTimeoutError).context).toEqual({
+        remote: formatOvsRemote(remote),
+        timeoutMs: 100,
+        phase: 'tls-handshake',
+      });
+
+      const abort = new AbortController();
+      const cancelled = openOvsSocket(remote, undefined, undefined, { signal: abort.signal });
+      while (accepted.length < 2) await new Promise((r) => setTimeout(r, 5));
+      abort.abort(new Error('no longer wanted'));
+      await expect(cancelled).rejects.toThrow('no longer wanted');
+      await expect(
+        openOvsSocket(remote, undefined, undefined, { signal: abort.signal }),
+      ).rejects.toThrow('no longer wanted');
+    } finally {
+      for (const s of accepted) s.destroy();
+      await new Promise((r) => server.close(r));
+    }
   });
 });

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createConnection, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type PeerCertificate } from 'node:tls';
-import { OvsError } from './errors';
+import { OvsConnectTimeoutError, OvsError } from './errors';
 
 /**
  * Where an OVS daemon listens, in OVS's own syntax (ovsdb-server --remote, ovs-vsctl
@@ -128,6 +128,18 @@ export function readTls(tls: OvsTls, remote: string): { key: Buffer; cert: Buffe
   };
 }
 
+export interface OpenOvsSocketOptions {
+  /**
+   * Gives up after this long (destroying the socket) unless connected, and for ssl: the TLS
+   * handshake and name check done, rejecting with OvsConnectTimeoutError. Without it only the
+   * kernel bounds the connect (about two minutes to an address that drops SYNs) and nothing
+   * bounds a TLS handshake the peer never completes.
+   */
+  timeoutMs?: number;
+  /** Gives up at once when aborted (destroying the socket), rejecting with the abort's reason. */
+  signal?: AbortSignal;
+}
+
 /**
  * Connects to an OVS remote (OVSDB's or a bridge's OpenFlow listener): resolves with the socket
  * once it is connected (for ssl:, once the TLS handshake and the name check passed).
@@ -136,8 +148,16 @@ export function openOvsSocket(
   t: OvsRemote,
   tlsFiles?: { key: Buffer; cert: Buffer; ca: Buffer },
   peerName?: string,
+  options: OpenOvsSocketOptions = {},
 ): Promise<Socket> {
+  const { timeoutMs, signal } = options;
+  const remote = formatOvsRemote(t);
+  const cancelled = (): Error =>
+    signal?.reason instanceof Error
+      ? signal.reason
+      : new OvsRemoteError(`connecting to ${remote} was cancelled`, { remote });
   return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(cancelled());
     const socket =
       t.kind === 'unix'
         ? createConnection({ path: t.path })
@@ -152,13 +172,39 @@ export function openOvsSocket(
               // peers do, the CA alone.
               checkServerIdentity: peerName ? checkPeerName(peerName) : () => undefined,
             });
-    const onError = (err: Error): void => {
+    let timer: NodeJS.Timeout | undefined;
+    const settle = (): void => {
+      clearTimeout(timer);
+      socket.off('error', fail);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    function fail(err: Error): void {
+      settle();
+      // Whatever the abandoned socket still reports is no one's concern.
+      socket.on('error', () => undefined);
       socket.destroy();
       reject(err);
-    };
-    socket.once('error', onError);
+    }
+    const onAbort = (): void => fail(cancelled());
+    socket.once('error', fail);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (timeoutMs !== undefined && Number.isFinite(timeoutMs))
+      timer = setTimeout(
+        () => {
+          const handshake = t.kind === 'ssl' && !socket.connecting;
+          fail(
+            new OvsConnectTimeoutError(
+              handshake
+                ? `the TLS handshake with ${remote} did not complete within ${timeoutMs} ms (the peer accepted the connection but did not finish TLS: is it an ssl: listener?)`
+                : `connecting to ${remote} did not succeed within ${timeoutMs} ms (no answer: is the address reachable?)`,
+              { remote, timeoutMs, phase: handshake ? 'tls-handshake' : 'connect' },
+            ),
+          );
+        },
+        Math.max(0, timeoutMs),
+      );
     socket.once(t.kind === 'ssl' ? 'secureConnect' : 'connect', () => {
-      socket.off('error', onError);
+      settle();
       resolve(socket);
     });
   });

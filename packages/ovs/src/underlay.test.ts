@@ -8,6 +8,7 @@ import {
   tunnelPortName,
   type TunnelBridge,
 } from './underlay';
+import { OvsError } from './errors';
 import type { InterfaceInfo, PortOptions, VSwitch } from './vswitch';
 
 /** A chain bridge in memory: the ports added (by name, with their options) and their ofports. */
@@ -54,6 +55,81 @@ describe('ensureTunnelPort', () => {
     expect(err).toBeInstanceOf(TunnelSetupError);
     expect((err as Error).message).toMatch(
       /^adding tunnel port gnv[0-9a-f]{10} to 198\.18\.0\.2 on bridge br-flowline: OVS could not open it: no such device$/,
+    );
+  });
+});
+
+describe('ensureTunnelPort when OVS does not open the port', () => {
+  /** A bridge whose tunnel interface never gets an ofport (`wait` rejects) or reports `error`. */
+  function failingBridge(
+    wait: 'timeout' | 'error',
+    existing = false,
+  ): TunnelBridge & { ports: Set<string>; deleted: string[] } {
+    const ports = new Set<string>(existing ? [tunnelPortName('198.18.0.2')] : []);
+    const deleted: string[] = [];
+    return {
+      bridge: 'br-flowline',
+      ports,
+      deleted,
+      vswitch: {
+        addPort: async (_bridge: string, name: string) => {
+          if (ports.has(name)) return false;
+          ports.add(name);
+          return true;
+        },
+        waitForInterface: async (name: string, _p: unknown, timeoutMs = 10_000) => {
+          if (wait === 'timeout')
+            throw new OvsError(
+              `interface ${name} did not reach an OpenFlow port number within ${timeoutMs} ms`,
+              { name },
+            );
+          return { name, ofport: -1, error: 'could not add network device' } as InterfaceInfo;
+        },
+        delPort: async (name: string) => {
+          deleted.push(name);
+          return ports.delete(name);
+        },
+        listPorts: async () => [],
+      },
+    };
+  }
+  const port = tunnelPortName('198.18.0.2');
+
+  it('removes the port it added when the interface never gets an OpenFlow port number', async () => {
+    const sw = failingBridge('timeout');
+    const err = await ensureTunnelPort(sw, '198.18.0.2', { timeoutMs: 50 }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(TunnelSetupError);
+    expect((err as Error).message).toMatch(/did not reach an OpenFlow port number within 50 ms/);
+    expect(sw.deleted).toEqual([port]);
+    expect(sw.ports.size).toBe(0);
+  });
+
+  it('removes the port it added when OVS reports an error on it (ofport -1)', async () => {
+    const sw = failingBridge('error');
+    const err = await ensureTunnelPort(sw, '198.18.0.2').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TunnelSetupError);
+    expect((err as Error).message).toMatch(/OVS could not open it: could not add network device$/);
+    expect(sw.deleted).toEqual([port]);
+    expect(sw.ports.size).toBe(0);
+  });
+
+  it('checks a port that was there as a new one, and leaves it (it did not add it)', async () => {
+    const sw = failingBridge('error', true);
+    await expect(ensureTunnelPort(sw, '198.18.0.2')).rejects.toThrow(/OVS could not open it/);
+    expect(sw.deleted).toEqual([]);
+  });
+
+  it('says so when removing the port fails too, keeping the first error as the cause', async () => {
+    const sw = failingBridge('error');
+    sw.vswitch.delPort = async () => {
+      throw new Error('connection to ovsdb-server closed');
+    };
+    const err = await ensureTunnelPort(sw, '198.18.0.2').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TunnelSetupError);
+    expect((err as Error).message).toMatch(
+      /OVS could not open it: could not add network device; removing the port again failed too: connection to ovsdb-server closed$/,
     );
   });
 });

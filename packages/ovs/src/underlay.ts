@@ -219,7 +219,9 @@ export async function addTunnelPeer(
  * The Geneve port to a peer node's underlay address on the chain bridge (key=flow: the flows
  * set and match the key; external_ids TUNNEL_PEER_ID = the address), added when missing, once
  * OVS has given it an OpenFlow port number. Idempotent: `created` says whether this call added
- * it. Needs only OVSDB (no unixctl), so a chain controller can do it on a node's OVS remotely;
+ * it. An existing port is checked as a new one is (a TunnelSetupError when OVS reports an error
+ * on it or gives it no port number in time); one this call added that fails the check is removed
+ * again before the error is thrown. Needs only OVSDB (no unixctl), so a chain controller can do it on a node's OVS remotely;
  * addTunnelPeer does it and also sets the peer's MAC.
  */
 export async function ensureTunnelPort(
@@ -235,13 +237,29 @@ export async function ensureTunnelPort(
       options: { remote_ip: peerAddress, key: 'flow', dst_port: String(GENEVE_UDP_PORT) },
       externalIds: { [TUNNEL_PEER_ID]: peerAddress },
     });
-    const iface = await sw.vswitch.waitForInterface(
-      port,
-      (i) => (i.ofport ?? 0) > 0 || !!i.error,
-      options.timeoutMs ?? 15_000,
-      'an OpenFlow port number',
-    );
-    if (iface.error) throw new Error(`OVS could not open it: ${iface.error}`);
+    try {
+      // An existing port is checked as a new one is: OVS opened it (an ofport, no error).
+      const iface = await sw.vswitch.waitForInterface(
+        port,
+        (i) => (i.ofport ?? 0) > 0 || !!i.error,
+        options.timeoutMs ?? 15_000,
+        'an OpenFlow port number',
+      );
+      if (iface.error) throw new Error(`OVS could not open it: ${iface.error}`);
+    } catch (err) {
+      // A port this call added and OVS did not open is removed: left, it would pass for a
+      // working tunnel to whoever lists the bridge's tunnel ports. One that was there is left.
+      if (!created) throw err;
+      const cleanupError = await sw.vswitch.delPort(port).then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
+      if (cleanupError === undefined) throw err;
+      throw new Error(
+        `${(err as Error).message}; removing the port again failed too: ${cleanupError.message}`,
+        { cause: err },
+      );
+    }
     return { port, created };
   });
 }
