@@ -14,6 +14,7 @@ import {
   flowPorts,
   remoteFor,
   type NodeSwitch,
+  type SwitchPort,
 } from './node-switches';
 import { countedCrossAndLocal, crossSpec, tableStats } from '../test/support/switch-counters';
 
@@ -24,7 +25,7 @@ class MemoryNode implements NodeSwitch {
   closed = false;
   /** What each flow of the table has counted. */
   packets = 0;
-  constructor(readonly portList: { name: string; externalIds: Record<string, string> }[]) {}
+  constructor(readonly portList: SwitchPort[]) {}
   async apply(flows: string[]): Promise<void> {
     this.applies++;
     this.table = [...flows];
@@ -570,7 +571,7 @@ describe('NodeSwitches makes the tunnel ports a change needs (kubernetes mode)',
     primed: string[] = [];
     failTunnel?: Error;
     constructor(
-      portList: { name: string; externalIds: Record<string, string> }[],
+      portList: SwitchPort[],
       readonly underlay: string | undefined | Error,
     ) {
       super(portList);
@@ -585,7 +586,11 @@ describe('NodeSwitches makes the tunnel ports a change needs (kubernetes mode)',
     async ensureTunnel(peer: string): Promise<{ port: string; created: boolean }> {
       if (this.failTunnel) throw this.failTunnel;
       const port = `gnv-${peer}`;
-      if (this.portList.some((p) => p.name === port)) return { port, created: false };
+      const existing = this.portList.find((p) => p.name === port);
+      // As ensureTunnelPort checks a port that is there: OVS opened it, or it names why not.
+      const error = existing?.interfaces?.[0]?.error;
+      if (error) throw new Error(`adding tunnel port ${port}: OVS could not open it: ${error}`);
+      if (existing) return { port, created: false };
       this.portList.push({ name: port, externalIds: { [TUNNEL_PEER_ID]: peer } });
       this.made.push(peer);
       return { port, created: true };
@@ -712,6 +717,23 @@ describe('NodeSwitches makes the tunnel ports a change needs (kubernetes mode)',
       ['node-a', 'node-b'],
       ['node-b', '10.0.0.3'],
     ]);
+  });
+
+  it("does not take a tunnel port OVS could not open for a tunnel: the change fails naming OVS's error", async () => {
+    const { a, b, c, controller } = threeNodes();
+    // Left by an earlier run: a's port to b, which OVS never opened.
+    a.portList.push({
+      name: 'gnv-198.18.0.2',
+      externalIds: { [TUNNEL_PEER_ID]: '198.18.0.2' },
+      interfaces: [{ ofport: -1, error: 'could not add network device gnv-198.18.0.2' }],
+    });
+    await controller.start();
+    const before = [a, b, c].map((n) => [...n.table]);
+    await expect(controller.create('cross', spec)).rejects.toThrow(
+      /^creating the tunnel from node 10\.0\.0\.1 to node 10\.0\.0\.2 \(underlay address 198\.18\.0\.2\) failed: adding tunnel port gnv-198\.18\.0\.2: OVS could not open it: could not add network device/,
+    );
+    // nothing steers packets into it
+    expect([a, b, c].map((n) => n.table)).toEqual(before);
   });
 
   it('fails naming both nodes when a tunnel port cannot be made, applying nothing and removing the ports it added', async () => {

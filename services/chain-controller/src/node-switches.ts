@@ -31,12 +31,31 @@ import {
 } from './node-flows';
 import { computePath, placePorts, type NodesOf } from './path';
 
+/** A bridge port as NodeSwitch.ports lists it. */
+export interface SwitchPort {
+  name: string;
+  externalIds: Record<string, string>;
+  interfaces?: { ofport: number | undefined; error: string | undefined }[];
+}
+
+/**
+ * Whether OVS opened a port: its interface has an OpenFlow port number and no error (true when
+ * the switch does not say).
+ */
+function portOpened(p: SwitchPort): boolean {
+  const iface = p.interfaces?.[0];
+  return iface === undefined || ((iface.ofport ?? 0) > 0 && !iface.error);
+}
+
 /** One node's bridge as the fleet drives it. */
 export interface NodeSwitch {
   apply(flows: string[]): Promise<void>;
   flowStats(): Promise<FlowStats[]>;
-  /** The bridge's ports with their external_ids (the CNI plugin's pod identity). */
-  ports(): Promise<{ name: string; externalIds: Record<string, string> }[]>;
+  /**
+   * The bridge's ports with their external_ids (the CNI plugin's pod identity) and, where the
+   * switch reports them, their interfaces' OpenFlow port number and error.
+   */
+  ports(): Promise<SwitchPort[]>;
   /** Adds OVS TLV mappings the bridge lacks (needed by flows that carry a chain across nodes). */
   ensureTlvMap?(mappings: readonly TlvMapping[]): Promise<void>;
   /**
@@ -345,10 +364,7 @@ export class NodeSwitches implements ChainSwitch {
   private readonly lives = new Map<string, NodeLife>();
   private readonly nodeListeners = new Set<(node: string, up: boolean) => void>();
   /** Each node's ports as last read: what a lost node is taken to have, so its chains resolve. */
-  private readonly lastPorts = new Map<
-    string,
-    { name: string; externalIds: Record<string, string> }[]
-  >();
+  private readonly lastPorts = new Map<string, SwitchPort[]>();
   private closed = false;
 
   constructor(
@@ -532,10 +548,8 @@ export class NodeSwitches implements ChainSwitch {
    * Each reachable node's ports; a node failing now is left out (and warned about), except a
    * lost one, which is taken to have the ports it had (its chains still resolve, its hops down).
    */
-  private async portsByNode(): Promise<
-    [string, { name: string; externalIds: Record<string, string> }[]][]
-  > {
-    const out: [string, { name: string; externalIds: Record<string, string> }[]][] = [];
+  private async portsByNode(): Promise<[string, SwitchPort[]][]> {
+    const out: [string, SwitchPort[]][] = [];
     for (const [address, sw] of await this.reachable()) {
       try {
         const ports = await sw.ports();
@@ -563,9 +577,13 @@ export class NodeSwitches implements ChainSwitch {
     for (const [address, ports] of await this.portsByNode()) {
       for (const p of ports) {
         portNodes.set(p.name, [...(portNodes.get(p.name) ?? []), address]);
-        // A tunnel port (@flowline/ovs ensureTunnelPort) to a peer at its underlay address.
+        // A tunnel port (@flowline/ovs ensureTunnelPort) to a peer at its underlay address. One
+        // OVS did not open (ofport -1, an error) is no tunnel: the next change that needs it
+        // asks ensureTunnel again, which fails naming OVS's error rather than steering
+        // packets into a port that drops them.
         const peer = p.externalIds[TUNNEL_PEER_ID];
-        if (peer) tunnels.set(address, (tunnels.get(address) ?? new Map()).set(peer, p.name));
+        if (peer && portOpened(p))
+          tunnels.set(address, (tunnels.get(address) ?? new Map()).set(peer, p.name));
       }
       const sw = this.nodes.get(address);
       const underlay =
