@@ -4,7 +4,7 @@
 #
 # Settings (environment):
 #   FLOWLINE_HUGEPAGES=1536        2 MiB hugepages to reserve (3 GiB); 0 leaves them alone
-#   FLOWLINE_HUGEPAGE_MOUNT=/dev/hugepages
+#   FLOWLINE_HUGEPAGE_MOUNT=/dev/hugepages  a hugetlbfs of 2 MiB pages (mounted when absent)
 #   FLOWLINE_SKIP_APT=1            do not install system packages (they must be present)
 #   FLOWLINE_SKIP_BUILD=1          do not run npm ci / build
 set -euo pipefail
@@ -12,6 +12,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 HUGEPAGES="${FLOWLINE_HUGEPAGES:-1536}"
 HUGEPAGE_MOUNT="${FLOWLINE_HUGEPAGE_MOUNT:-/dev/hugepages}"
+# Where the kernel's files are read (the set-up test points them at a fake tree).
+SYSFS="${FLOWLINE_SETUP_SYSFS:-/sys}"
+PROCFS="${FLOWLINE_SETUP_PROC:-/proc}"
 STEP="start"
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
@@ -68,24 +71,48 @@ fi
 pkg-config --exists libdpdk || fail "pkg-config cannot find libdpdk" "apt-get install libdpdk-dev pkg-config"
 
 STEP="hugepages"
+[[ $HUGEPAGES =~ ^[0-9]+$ ]] || fail "FLOWLINE_HUGEPAGES=\"$HUGEPAGES\" is not a number of 2 MiB pages" \
+  "set it to a count, e.g. 1536 (3 GiB), or 0 to leave hugepages alone"
+# /proc/mounts names a mount point without a trailing slash.
+[ "$HUGEPAGE_MOUNT" = / ] || HUGEPAGE_MOUNT="${HUGEPAGE_MOUNT%/}"
+# 2 MiB pages by their own counters: /proc/sys/vm/nr_hugepages counts pages of the kernel's
+# default size, which is 1 GiB on hosts booted with default_hugepagesz=1G.
+pages2m="$SYSFS/kernel/mm/hugepages/hugepages-2048kB"
 if [ "$HUGEPAGES" -gt 0 ]; then
-  current=$(cat /proc/sys/vm/nr_hugepages)
+  [ -f "$pages2m/nr_hugepages" ] || fail "this kernel offers no 2 MiB hugepages ($pages2m is missing)" \
+    "use a kernel with CONFIG_HUGETLBFS on x86-64 or arm64"
+  current=$(cat "$pages2m/nr_hugepages")
   if [ "$current" -lt "$HUGEPAGES" ]; then
     say "reserving $HUGEPAGES 2 MiB hugepages (had $current)"
-    echo "$HUGEPAGES" > /proc/sys/vm/nr_hugepages \
-      || fail "cannot write /proc/sys/vm/nr_hugepages" "run as root on a host (not an unprivileged container)"
-    got=$(cat /proc/sys/vm/nr_hugepages)
-    [ "$got" -ge "$HUGEPAGES" ] || fail "the kernel gave $got of $HUGEPAGES hugepages (memory fragmented?)" \
-      "free memory, or set FLOWLINE_HUGEPAGES lower, or reserve them at boot (hugepages=$HUGEPAGES)"
+    echo "$HUGEPAGES" > "$pages2m/nr_hugepages" \
+      || fail "cannot write $pages2m/nr_hugepages" "run as root on a host (not an unprivileged container)"
+    got=$(cat "$pages2m/nr_hugepages")
+    if [ "$got" -lt "$HUGEPAGES" ]; then
+      # A part is no use to the tests and pins memory: give it back.
+      echo "$current" > "$pages2m/nr_hugepages" || true
+      fail "the kernel gave $got of $HUGEPAGES 2 MiB hugepages (memory fragmented?); back to $current" \
+        "free memory, or set FLOWLINE_HUGEPAGES lower, or reserve them at boot (hugepagesz=2M hugepages=$HUGEPAGES)"
+    fi
   else
     say "hugepages reserved: $current"
   fi
+  free=$(cat "$pages2m/free_hugepages" 2>/dev/null || echo "$HUGEPAGES")
+  if [ "$free" -lt "$HUGEPAGES" ]; then
+    say "warning: only $free of them are free: running DPDK processes, or files a stopped one left in $HUGEPAGE_MOUNT, hold the rest (npm run flowline -- down removes a node's)"
+  fi
 fi
-if ! grep -qs " $HUGEPAGE_MOUNT hugetlbfs " /proc/mounts; then
+# The mount's pages must be 2 MiB ones (its options say pagesize=2M): a hugetlbfs of 1 GiB pages at
+# the path would leave DPDK without the pages reserved above.
+options=$(awk -v m="$HUGEPAGE_MOUNT" '$2 == m && $3 == "hugetlbfs" { o = $4 } END { print o }' \
+  "$PROCFS/mounts")
+if [ -z "$options" ]; then
   say "mounting hugetlbfs on $HUGEPAGE_MOUNT"
   mkdir -p "$HUGEPAGE_MOUNT"
   mount -t hugetlbfs -o pagesize=2M nodev "$HUGEPAGE_MOUNT" \
     || fail "cannot mount hugetlbfs on $HUGEPAGE_MOUNT" "check that the kernel has CONFIG_HUGETLBFS"
+elif [[ ,$options, != *,pagesize=2M,* ]]; then
+  fail "the hugetlbfs on $HUGEPAGE_MOUNT is not of 2 MiB pages ($options)" \
+    "mount one that is elsewhere (mount -t hugetlbfs -o pagesize=2M nodev /mnt/huge-2M) and set FLOWLINE_HUGEPAGE_MOUNT to it"
 else
   say "hugetlbfs mounted on $HUGEPAGE_MOUNT"
 fi
