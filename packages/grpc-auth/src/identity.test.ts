@@ -43,6 +43,28 @@ describe('identities', () => {
       identityOf(cert('URI:spiffe://flowline/ns/a/nf/b', 'spiffe://flowline/flowline/controller')),
     ).toBe('spiffe://flowline/ns/a/nf/b');
   });
+
+  it('never reads the CN of a certificate with URI SANs, and reads quoted SAN values whole', () => {
+    const controller = 'spiffe://flowline/flowline/controller';
+    // URI SANs, none a SPIFFE ID as spelt: the CN is not a fallback (a CA may constrain URIs only).
+    expect(() => identityOf(cert('URI:https://example.com/x', controller))).toThrow(
+      /URI SANs but no SPIFFE ID/,
+    );
+    expect(() => identityOf(cert('URI:SPIFFE://flowline/ns/t/nf/x', controller))).toThrow(
+      /not spelt spiffe:\/\//,
+    );
+    // Node quotes a value with a comma: read whole, it is one (odd) SAN, not two, and the CN stays
+    // unread; a second SPIFFE ID hidden in quotes still counts.
+    expect(() => identityOf(cert('URI:"https://e.com/a,b"', controller))).toThrow(
+      /URI SANs but no SPIFFE ID/,
+    );
+    expect(() => identityOf(cert('URI:spiffe://a/x, URI:"spiffe://a/y,z"', controller))).toThrow(
+      /2 SPIFFE IDs/,
+    );
+    expect(
+      identityOf(cert('DNS:"a,b", URI:spiffe://flowline/flowline/operator, IP Address:10.0.0.1')),
+    ).toBe('spiffe://flowline/flowline/operator');
+  });
 });
 
 describe('decide', () => {

@@ -59,29 +59,68 @@ export function parseIdentity(id: string): ParsedIdentity | undefined {
   return undefined;
 }
 
-/** The SPIFFE IDs among a certificate's URI SANs (as Node's `subjectaltname` string lists them). */
+/**
+ * A certificate's URI SANs, from Node's `subjectaltname` string: entries `TYPE:value` joined by
+ * ", ", a value holding `,`, `"`, `'` or `\\` written as a JSON string (so it is read whole, not
+ * cut at its commas).
+ */
 export function uriSans(cert: Pick<PeerCertificate, 'subjectaltname'>): string[] {
   const sans = cert.subjectaltname ?? '';
   const out: string[] = [];
-  for (const part of sans.split(/,\s*/)) {
-    if (part.startsWith('URI:')) out.push(part.slice(4));
+  let i = 0;
+  while (i < sans.length) {
+    const colon = sans.indexOf(':', i);
+    if (colon < 0) break;
+    const type = sans.slice(i, colon);
+    let value: string;
+    let end: number;
+    if (sans[colon + 1] === '"') {
+      // A JSON string: up to the first quote no backslash escapes.
+      let j = colon + 2;
+      while (j < sans.length && sans[j] !== '"') j += sans[j] === '\\' ? 2 : 1;
+      end = j + 1;
+      try {
+        value = JSON.parse(sans.slice(colon + 1, end)) as string;
+      } catch {
+        throw new GrpcAuthError('certificate subjectAltName does not parse', {
+          subjectaltname: sans,
+        });
+      }
+    } else {
+      const comma = sans.indexOf(', ', colon + 1);
+      end = comma < 0 ? sans.length : comma;
+      value = sans.slice(colon + 1, end);
+    }
+    if (type === 'URI') out.push(value);
+    i = sans.startsWith(', ', end) ? end + 2 : end;
   }
   return out;
 }
 
 /**
- * The identity a peer certificate proves: its single spiffe:// URI SAN, or, without any URI SAN,
- * a spiffe:// CN. A certificate with several SPIFFE IDs is refused (the SPIFFE X.509-SVID rule),
- * and so is one with none.
+ * The identity a peer certificate proves: its single spiffe:// URI SAN, or, only when it has no
+ * URI SAN at all, a spiffe:// CN. Refused: several SPIFFE IDs (the SPIFFE X.509-SVID rule), a
+ * URI SAN of the spiffe scheme spelt otherwise (SPIFFE://, spiffe:x), URI SANs none of which is a
+ * SPIFFE ID (a CN is then not read: a CA may constrain URI SANs and not the CN), and no ID at all.
  */
 export function identityOf(cert: Pick<PeerCertificate, 'subjectaltname' | 'subject'>): string {
-  const spiffe = uriSans(cert).filter((u) => u.startsWith('spiffe://'));
+  const uris = uriSans(cert);
+  const odd = uris.filter((u) => /^spiffe:/i.test(u) && !u.startsWith('spiffe://'));
+  if (odd.length)
+    throw new GrpcAuthError('certificate carries a spiffe URI SAN not spelt spiffe://', {
+      identities: odd,
+    });
+  const spiffe = uris.filter((u) => u.startsWith('spiffe://'));
   if (spiffe.length > 1)
     throw new GrpcAuthError(`certificate carries ${spiffe.length} SPIFFE IDs; one is allowed`, {
       identities: spiffe,
     });
   const [only] = spiffe;
   if (only !== undefined) return only;
+  if (uris.length)
+    throw new GrpcAuthError('certificate carries URI SANs but no SPIFFE ID among them', {
+      uris,
+    });
   const cn = (cert.subject as Record<string, string | string[]> | undefined)?.CN;
   if (typeof cn === 'string' && cn.startsWith('spiffe://')) return cn;
   throw new GrpcAuthError('certificate carries no SPIFFE ID (URI SAN or CN)', {
