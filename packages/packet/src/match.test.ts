@@ -13,9 +13,12 @@ describe('protocols', () => {
     expect(parseProtocol('')).toBeUndefined();
     expect(parseProtocol('ANY')).toBeUndefined();
   });
-  it.each(['gre', '256', '-1', '1.5', '0x6', 'tcp/udp'])('refuses %j', (text) => {
-    expect(() => parseProtocol(text)).toThrow(ProtocolError);
-  });
+  it.each(['gre', '256', '-1', '1.5', '0x6', 'tcp/udp', 'constructor', '__proto__', 'toString'])(
+    'refuses %j',
+    (text) => {
+      expect(() => parseProtocol(text)).toThrow(ProtocolError);
+    },
+  );
   it('writes a number back as its name where it has one', () => {
     expect([6, 58, 47, undefined].map(formatProtocol)).toEqual(['tcp', 'icmpv6', '47', 'any']);
   });

@@ -322,6 +322,22 @@ describe('fragmentIpv4 (RFC 791)', () => {
     ]);
   });
 
+  it('refuses a fragment whose offset and data run past 65,535 bytes (the offset would spill into the flags)', () => {
+    // Offset field 8100 (64,800 bytes), 1,480 bytes of data, MF clear.
+    const far = Buffer.concat([
+      Buffer.from('450005dc43211fa409110000c0000201c6336409', 'hex'),
+      Buffer.alloc(1480),
+    ]);
+    far.writeUInt16BE(internetChecksum(far.subarray(0, 20)), 10);
+    expect(() => fragmentIpv4(far, 576)).toThrow(/run past the 65535 bytes of an IPv4 datagram/);
+    // one 8-byte unit less of offset fits
+    far.writeUInt16BE(0x1fa4 - 100, 6);
+    far.writeUInt16BE(0, 10);
+    far.writeUInt16BE(internetChecksum(far.subarray(0, 20)), 10);
+    const frags = fragmentIpv4(far, 576);
+    expect(frags.map((f) => f.readUInt16BE(6) & 0x1fff)).toEqual([8000, 8069, 8138]);
+  });
+
   it('returns a packet that fits alone and unchanged, without the Ethernet padding after it', () => {
     const padded = Buffer.concat([packet, Buffer.alloc(10)]);
     expect(fragmentIpv4(padded, 132).map((f) => f.toString('hex'))).toEqual([

@@ -433,6 +433,13 @@ export function fragmentIpv4(packet: Uint8Array, mtu: number): Buffer[] {
   const later = laterFragmentHeader(first);
   const data = ip.subarray(ihl);
   const offset = (flags & 0x1fff) * 8;
+  // The fragments' offsets are 13-bit counts of 8 bytes: data that would reach past 65,535
+  // bytes of the original datagram cannot be described (its offset would run into the flags).
+  if (offset + data.length > IPV4_MAX_LENGTH - ihl)
+    throw new PacketError(
+      'packet',
+      `fragment offset ${offset} and ${data.length} bytes of data run past the ${IPV4_MAX_LENGTH} bytes of an IPv4 datagram`,
+    );
   const out: Buffer[] = [];
   for (let at = 0; at < data.length;) {
     const h = at === 0 ? first : later;

@@ -28,7 +28,8 @@ export class ProtocolError extends Error {
 export function parseProtocol(text: string): number | undefined {
   const t = String(text).trim().toLowerCase();
   if (t === '' || t === 'any') return undefined;
-  const named = BY_NAME[t];
+  // Own names only: "constructor" or "__proto__" are properties of every object, not protocols.
+  const named = Object.hasOwn(BY_NAME, t) ? BY_NAME[t] : undefined;
   if (named !== undefined) return named;
   if (/^\d{1,3}$/.test(t) && Number(t) <= 255) return Number(t);
   throw new ProtocolError(
