@@ -78,7 +78,7 @@ export async function invoke({ env, stdin }: Invocation): Promise<Outcome> {
             `internal error: ${(err as Error)?.message ?? String(err)}`,
             (err as Error)?.stack,
           );
-    log.error('failed', { code: e.code, msg: e.message, details: e.details });
+    log.error('failed', { code: e.code, message: e.message, details: e.details });
     return { exitCode: 1, stdout: JSON.stringify(e.toJSON(cniVersion)), errorCode: e.code };
   }
 }

@@ -29,17 +29,43 @@ export function parseLogLevel(value: string | undefined, fallback: LogLevel = 'i
   throw new Error(`FLOWLINE_LOG_LEVEL="${value}" is not one of debug, info, warn, error`);
 }
 
-/** Errors do not serialize with JSON.stringify; keep their name, message, code and stack. */
-function toJsonSafe(value: unknown): unknown {
-  if (value instanceof Error) {
-    const out: Record<string, unknown> = { name: value.name, message: value.message };
-    for (const [k, v] of Object.entries(value)) out[k] = v;
-    if (value.stack) out.stack = value.stack;
-    return out;
-  }
+/** How deep toJsonSafe follows nested objects before writing "[…]". */
+const MAX_DEPTH = 8;
+
+/**
+ * A field value as JSON can carry it. Errors do not serialize with JSON.stringify: each, however
+ * deep, keeps its name, message, own fields, cause (a non-enumerable property) and stack. A
+ * cycle is written "[Circular]" rather than making JSON.stringify throw in the caller.
+ */
+function toJsonSafe(value: unknown, depth = 0, ancestors = new WeakSet<object>()): unknown {
   if (typeof value === 'bigint') return value.toString();
-  return value;
+  if (value === null || typeof value !== 'object') return value;
+  if (ancestors.has(value)) return '[Circular]';
+  if (depth >= MAX_DEPTH) return '[…]';
+  const withToJson = value as { toJSON?: () => unknown };
+  if (!(value instanceof Error) && typeof withToJson.toJSON === 'function')
+    return toJsonSafe(withToJson.toJSON(), depth, ancestors);
+  ancestors.add(value);
+  try {
+    if (Array.isArray(value)) return value.map((v) => toJsonSafe(v, depth + 1, ancestors));
+    const out: Record<string, unknown> = {};
+    if (value instanceof Error) {
+      out.name = value.name;
+      out.message = value.message;
+    }
+    for (const [k, v] of Object.entries(value)) out[k] = toJsonSafe(v, depth + 1, ancestors);
+    if (value instanceof Error) {
+      if (value.cause !== undefined) out.cause = toJsonSafe(value.cause, depth + 1, ancestors);
+      if (value.stack) out.stack = value.stack;
+    }
+    return out;
+  } finally {
+    ancestors.delete(value);
+  }
 }
+
+/** The keys every record has: a field of the same name is written as field_<name>, not over it. */
+const RESERVED = new Set(['time', 'level', 'component', 'msg', 'trace_id', 'span_id']);
 
 /**
  * A structured logger: one JSON object per line with time, level, component and message,
@@ -65,8 +91,9 @@ export function createLogger(
       record.trace_id = spanContext.traceId;
       record.span_id = spanContext.spanId;
     }
-    for (const [k, v] of Object.entries({ ...bound, ...fields })) record[k] = toJsonSafe(v);
-    write(JSON.stringify(record, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)));
+    for (const [k, v] of Object.entries({ ...bound, ...fields }))
+      record[RESERVED.has(k) ? `field_${k}` : k] = toJsonSafe(v);
+    write(JSON.stringify(record));
   };
   return {
     component,

@@ -220,6 +220,37 @@ describe('logger', () => {
     expect(typeof rec.time).toBe('string');
   });
 
+  it('keeps its own keys whatever the fields are called, and writes errors whole, cause and all', () => {
+    const lines: string[] = [];
+    const log = createLogger('t', { level: 'info', write: (l) => lines.push(l) });
+    const cyclic: Record<string, unknown> = { a: 1 };
+    cyclic.self = cyclic;
+    log.error('failed', {
+      level: 'debug',
+      msg: 'forged',
+      component: 'other',
+      err: new Error('outer', { cause: new Error('inner', { cause: { code: 'EIO' } }) }),
+      wrapped: { e: new Error('nested') },
+      cyclic,
+      big: 2n ** 64n,
+    });
+    const rec = JSON.parse(lines[0]!) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    expect(rec).toMatchObject({ level: 'error', msg: 'failed', component: 't' });
+    expect(rec).toMatchObject({
+      field_level: 'debug',
+      field_msg: 'forged',
+      field_component: 'other',
+    });
+    expect(rec.err.cause).toMatchObject({
+      name: 'Error',
+      message: 'inner',
+      cause: { code: 'EIO' },
+    });
+    expect(rec.wrapped.e).toMatchObject({ name: 'Error', message: 'nested' });
+    expect(rec.cyclic).toEqual({ a: 1, self: '[Circular]' });
+    expect(rec.big).toBe('18446744073709551616');
+  });
+
   it('rejects an unknown level, naming the variable', () => {
     expect(() => parseLogLevel('loud')).toThrow(/FLOWLINE_LOG_LEVEL="loud"/);
     expect(parseLogLevel('WARN')).toBe('warn');
