@@ -1,8 +1,8 @@
 import { parseAddress } from '@flowline/packet';
 import { describe, expect, it } from 'vitest';
 import { keyDirOf } from './config';
-import { PipelineError } from '@flowline/dpdk';
-import { espSaOf, saFieldError } from './dataplane';
+import { type EspSaCounters, type Pipeline, PipelineError } from '@flowline/dpdk';
+import { GatewayPipeline, espSaOf, saFieldError } from './dataplane';
 import { IpsecConfigError } from './errors';
 import type { SaSpec } from './sa';
 
@@ -85,5 +85,46 @@ describe('saFieldError: a data-path refusal under the API field', () => {
       'sa.integrity_key',
     );
     expect(saFieldError(new PipelineError('no room', 'stages[esp-out].sas[4096]'))).toBeUndefined();
+  });
+});
+
+describe('GatewayPipeline.deleteSa', () => {
+  it("returns the SA's final counters from the data path, deleted in its direction's stage", () => {
+    const deleted: string[] = [];
+    const final: EspSaCounters = {
+      packets: 5,
+      bytes: 500,
+      authFailures: 1,
+      replays: 2,
+      lifetimeDrops: 3,
+      trailerErrors: 0,
+      errors: 0,
+      seq: 6n,
+      softExpired: false,
+      hardExpired: false,
+      cpuCrypto: true,
+      device: 'crypto_aesni_gcm0',
+    };
+    // the pipeline alone, without the native one GatewayPipeline's constructor creates
+    const gw = Object.create(GatewayPipeline.prototype) as GatewayPipeline;
+    const pipeline = {
+      deleteSa: (stage: string, spi: number) => (deleted.push(`${stage} ${spi}`), final),
+    } as unknown as Pipeline;
+    Object.defineProperty(gw, 'pipeline', { value: pipeline });
+    expect(gw.deleteSa('inbound', 0x1000)).toEqual({
+      packets: 5n,
+      bytes: 500n,
+      authFailures: 1n,
+      replays: 2n,
+      lifetimeDrops: 3n,
+      trailerErrors: 0n,
+      errors: 0n,
+      sequence: 6n,
+      softExpired: false,
+      hardExpired: false,
+      cryptoDevice: 'crypto_aesni_gcm0',
+      cpuCrypto: true,
+    });
+    expect(deleted).toEqual(['esp-in 4096']);
   });
 });

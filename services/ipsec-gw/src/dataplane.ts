@@ -179,8 +179,9 @@ export class GatewayPipeline implements IpsecDataplane {
     }
   }
 
-  deleteSa(direction: Direction, spi: number): void {
-    this.pipeline.deleteSa(STAGE[direction], spi);
+  /** IpsecDataplane: the SA's final counters, as the data path returns them on deletion. */
+  deleteSa(direction: Direction, spi: number): SaDataCounters {
+    return saCountersOf(this.pipeline.deleteSa(STAGE[direction], spi));
   }
 
   applyPolicies(direction: Direction, policies: readonly PolicySpec[]): void {

@@ -85,13 +85,11 @@ function keyFrom(
   if (!src || (src.keyRef === undefined && src.key === undefined))
     throw new IpsecConfigError(field, `is required: ${what} (key_ref or key)`);
   const ref = src.keyRef ?? undefined;
+  // An inline key is copied; validateSa wipes the request's own bytes (see wipeInlineKeys).
   const key =
     ref !== undefined
       ? keys.read(ref, `${field}.key_ref`)
       : Buffer.from(src.key as Uint8Array | Buffer | string);
-  // An inline key is copied: the request's own bytes are wiped at once, so the decoded request
-  // holds none while it waits for the collector.
-  if (ref === undefined && src.key instanceof Uint8Array) src.key.fill(0);
   if (key.length !== length) {
     const got = key.length;
     key.fill(0);
@@ -148,8 +146,32 @@ function lifetimeFrom(l: ipsecV1.Lifetime | null | undefined, at: string): Lifet
   return out;
 }
 
-/** Validates an SA of the API (`at`: its field path, e.g. "sa"), reading keys by reference. */
+/**
+ * Wipes the request's inline key bytes (both keys, whichever were read), so the decoded request
+ * holds none while it waits for the collector, whether the SA was taken or refused.
+ */
+function wipeInlineKeys(sa: ipsecV1.SecurityAssociation | null | undefined): void {
+  for (const src of [sa?.encryptionKey, sa?.integrityKey])
+    if (src?.key instanceof Uint8Array) src.key.fill(0);
+}
+
+/**
+ * Validates an SA of the API (`at`: its field path, e.g. "sa"), reading keys by reference.
+ * Inline key bytes in `sa` are wiped whatever the outcome (the result holds copies).
+ */
 export function validateSa(
+  sa: ipsecV1.SecurityAssociation | null | undefined,
+  keys: KeyDirectory,
+  at: string,
+): SaSpec {
+  try {
+    return saSpecOf(sa, keys, at);
+  } finally {
+    wipeInlineKeys(sa);
+  }
+}
+
+function saSpecOf(
   sa: ipsecV1.SecurityAssociation | null | undefined,
   keys: KeyDirectory,
   at: string,

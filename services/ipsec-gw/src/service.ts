@@ -54,7 +54,7 @@ export function saMessage(rec: SaRecord): ipsecV1.SecurityAssociation {
   };
 }
 
-export function sasMessage(store: IpsecStore, now = Date.now()): ipsecV1.ListSasResponse {
+export function sasMessage(store: IpsecStore): ipsecV1.ListSasResponse {
   return {
     generation: String(store.generation),
     sas: store.listSas().map((rec): ipsecV1.SaStatus => {
@@ -75,7 +75,7 @@ export function sasMessage(store: IpsecStore, now = Date.now()): ipsecV1.ListSas
           : {},
         softExpired: rec.softExpired || Boolean(c?.softExpired),
         hardExpired: rec.hardExpired || Boolean(c?.hardExpired),
-        ageSeconds: String(Math.max(0, Math.floor((now - rec.addedAt) / 1000))),
+        ageSeconds: String(store.ageSeconds(rec)),
         cryptoDevice: c?.cryptoDevice ?? '',
         cpuCrypto: c?.cpuCrypto ?? false,
       };

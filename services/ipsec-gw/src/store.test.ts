@@ -1,7 +1,8 @@
 import type { ipsecV1 } from '@flowline/proto';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { IpsecConfigError, IpsecExistsError, IpsecInUseError, IpsecNotFoundError } from './errors';
 import { KeyDirectory } from './keys';
+import { sasMessage } from './service';
 import { IpsecStore } from './store';
 import { RecordingDataplane } from '../test/support/fake-dataplane';
 
@@ -253,5 +254,110 @@ describe('IpsecStore', () => {
     await store.deleteSa('outbound', 0x1000);
     expect(dp.calls).toEqual([]);
     expect(store.listSas()).toEqual([]);
+  });
+
+  it('a hard-expired SA keeps reporting the counters it had in the data path', async () => {
+    await store.addSa(sa(0x1000, { lifetime: { hardSeconds: 90 } }));
+    dp.packets.set('outbound/4096', 5n);
+    clock += 90_000;
+    expect((await store.checkLifetimes()).map((s) => s.hardExpired)).toEqual([true]);
+    expect(dp.sas.has('outbound/4096')).toBe(false);
+    expect(store.saCounters(store.listSas()[0]!)).toMatchObject({ packets: 5n, bytes: 500n });
+    expect(sasMessage(store).sas?.[0]).toMatchObject({
+      counters: { packets: '5', bytes: '500', sequence: '7' },
+      hardExpired: true,
+      cryptoDevice: 'crypto_aesni_gcm0',
+    });
+  });
+
+  it('wipes the inline keys of a refused SA, both of them, whatever it was refused for', async () => {
+    const zero = (b: Uint8Array) => b.every((x) => x === 0);
+    // refused before any key is read
+    const early = Buffer.from(gcmKey);
+    expect(await fieldOf(store.addSa(sa(255, { encryptionKey: { key: early } })))).toMatch(
+      /^sa\.spi: /,
+    );
+    expect(zero(early)).toBe(true);
+    const both = { enc: new Uint8Array(16).fill(9), integ: new Uint8Array(32).fill(9) };
+    expect(
+      await fieldOf(
+        store.addSa(
+          sa(0x1001, {
+            algorithm: 'AES_CBC_128_HMAC_SHA256_128',
+            encryptionKey: { key: both.enc },
+            integrityKey: { key: both.integ },
+            tunnelSrc: 'nope',
+          }),
+        ),
+      ),
+    ).toMatch(/^sa\.tunnel_src: /);
+    expect([zero(both.enc), zero(both.integ)]).toEqual([true, true]);
+    // an AES-GCM SA given an integrity key
+    const gcm = { enc: Buffer.from(gcmKey), integ: Buffer.alloc(32, 7) };
+    expect(
+      await fieldOf(
+        store.addSa(
+          sa(0x1001, { encryptionKey: { key: gcm.enc }, integrityKey: { key: gcm.integ } }),
+        ),
+      ),
+    ).toMatch(/^sa\.integrity_key: aes-gcm-128 authenticates with its own key/);
+    expect([zero(gcm.enc), zero(gcm.integ)]).toEqual([true, true]);
+    // a wrong-length encryption key: the integrity key was never read
+    const short = { enc: Buffer.alloc(15, 7), integ: Buffer.alloc(32, 7) };
+    expect(
+      await fieldOf(
+        store.addSa(
+          sa(0x1001, {
+            algorithm: 'AES_CBC_128_HMAC_SHA256_128',
+            encryptionKey: { key: short.enc },
+            integrityKey: { key: short.integ },
+          }),
+        ),
+      ),
+    ).toMatch(/^sa\.encryption_key\.key: .* must be 16 bytes, got 15$/);
+    expect([zero(short.enc), zero(short.integ)]).toEqual([true, true]);
+    expect(store.listSas()).toEqual([]);
+    expect(dp.calls).toEqual([]);
+  });
+});
+
+describe('IpsecStore seconds lifetimes: a monotonic clock by default', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it('a wall-clock step neither expires an SA early nor keeps it past hard_seconds', async () => {
+    // the wall clock, mocked before the store exists (a store reading it would see the steps)
+    const start = Date.now();
+    let wall = start;
+    vi.spyOn(Date, 'now').mockImplementation(() => wall);
+    const dp = new RecordingDataplane();
+    const store = new IpsecStore(dp, new KeyDirectory(undefined));
+    await store.addSa(sa(0x1000, { lifetime: { hardSeconds: 3600 } }));
+    const mono = performance.now();
+    // NTP steps the wall clock 2 h forward: nothing expires, the age stays as it was
+    wall = start + 2 * 3600_000;
+    expect(await store.checkLifetimes()).toEqual([]);
+    expect(dp.sas.has('outbound/4096')).toBe(true);
+    expect(Number(sasMessage(store).sas?.[0]?.ageSeconds)).toBeLessThan(60);
+    // then 2 h back while 3601 s pass: the SA expires all the same
+    wall = start - 2 * 3600_000;
+    vi.spyOn(performance, 'now').mockReturnValue(mono + 3601_000);
+    expect((await store.checkLifetimes()).map((s) => [s.spi, s.hardExpired])).toEqual([
+      [0x1000, true],
+    ]);
+    expect(dp.sas.has('outbound/4096')).toBe(false);
+  });
+
+  it('an injected monotonic clock past hard_seconds expires the SA', async () => {
+    const dp = new RecordingDataplane();
+    let t = 5_000;
+    const store = new IpsecStore(dp, new KeyDirectory(undefined), () => t);
+    await store.addSa(sa(0x1000, { lifetime: { hardSeconds: 3600 } }));
+    t += 3599_999;
+    expect(await store.checkLifetimes()).toEqual([]);
+    t += 1_001;
+    expect((await store.checkLifetimes()).map((s) => s.hardExpired)).toEqual([true]);
+    expect(sasMessage(store).sas?.[0]?.ageSeconds).toBe('3601');
   });
 });

@@ -3,7 +3,9 @@
  * change at a time; a change the data path refuses leaves everything as it was. Key material is
  * handed to the data path once and wiped here (it is never stored, listed or logged). SA
  * lifetimes in seconds are checked here (the data path counts packets and bytes): past the soft
- * limit the SA is marked for rekeying, past the hard one it leaves the data path.
+ * limit the SA is marked for rekeying, past the hard one it leaves the data path, keeping the
+ * counters it had there. Ages are measured on a monotonic clock: a step of the wall clock (NTP,
+ * an operator's `date`) neither expires an SA early nor keeps one past its hard lifetime.
  */
 import { ESP_MAX_POLICY_RULES } from '@flowline/dpdk';
 import { IpsecConfigError, IpsecExistsError, IpsecInUseError, IpsecNotFoundError } from './errors';
@@ -32,7 +34,11 @@ export interface SaDataCounters {
 export interface IpsecDataplane {
   /** Installs the SA; throws, having changed nothing, when it is refused. */
   addSa(sa: SaSpec): Promise<void> | void;
-  deleteSa(direction: Direction, spi: number): Promise<void> | void;
+  /** Takes the SA out; returns its final counters (undefined: the data path has none). */
+  deleteSa(
+    direction: Direction,
+    spi: number,
+  ): Promise<SaDataCounters | undefined> | SaDataCounters | undefined;
   /**
    * Replaces the direction's policies in one step (traffic sees the old or the new set). A
    * protect policy may name an SA that left the data path (hard lifetime): its packets drop.
@@ -45,10 +51,16 @@ export interface IpsecDataplane {
 
 /** An SA as the store keeps it: its spec without key material. */
 export type SaRecord = Omit<SaSpec, 'key' | 'integrityKey'> & {
+  /** When it was added, in ms of the store's monotonic clock (not a wall-clock time). */
   addedAt: number;
   softExpired: boolean;
   hardExpired: boolean;
+  /** Its counters as it left the data path (hard lifetime), reported from then on. */
+  finalCounters?: SaDataCounters;
 };
+
+/** The default clock of the store: monotonic milliseconds (wall-clock steps do not move it). */
+export const monotonicMs = (): number => performance.now();
 
 const saKey = (d: Direction, spi: number) => `${d}/${spi}`;
 
@@ -65,7 +77,8 @@ export class IpsecStore {
   constructor(
     private readonly dataplane: IpsecDataplane,
     private readonly keys: KeyDirectory,
-    private readonly now: () => number = Date.now,
+    /** Milliseconds on a monotonic clock (injectable for tests); ages and lifetimes use it. */
+    private readonly now: () => number = monotonicMs,
   ) {}
 
   get generation(): bigint {
@@ -80,8 +93,14 @@ export class IpsecStore {
     return [...this.policies.values()];
   }
 
+  /** An SA's counters: the data path's, or those it had when it hard-expired. */
   saCounters(sa: SaRecord): SaDataCounters | undefined {
-    return sa.hardExpired ? undefined : this.dataplane.saCounters(sa.direction, sa.spi);
+    return sa.hardExpired ? sa.finalCounters : this.dataplane.saCounters(sa.direction, sa.spi);
+  }
+
+  /** Whole seconds since the SA was added (on the store's monotonic clock). */
+  ageSeconds(sa: SaRecord): number {
+    return Math.max(0, Math.floor((this.now() - sa.addedAt) / 1000));
   }
 
   policyPackets(direction: Direction): ReadonlyMap<string, bigint> {
@@ -177,7 +196,8 @@ export class IpsecStore {
           changed.push(rec);
         }
         if (!rec.hardExpired && hardSeconds && age >= hardSeconds) {
-          await this.dataplane.deleteSa(rec.direction, rec.spi);
+          const final = await this.dataplane.deleteSa(rec.direction, rec.spi);
+          if (final) rec.finalCounters = final;
           rec.hardExpired = true;
           rec.softExpired = true;
           if (!changed.includes(rec)) changed.push(rec);

@@ -10,6 +10,8 @@ export class RecordingDataplane implements IpsecDataplane {
   refuse = false;
   /** The SaSpec objects handed over (their keys must be wiped after the call). */
   readonly handed: SaSpec[] = [];
+  /** Packets an SA counted, by "direction/spi" (default: its SPI). */
+  readonly packets = new Map<string, bigint>();
 
   addSa(sa: SaSpec): void {
     this.handed.push(sa);
@@ -22,10 +24,13 @@ export class RecordingDataplane implements IpsecDataplane {
     });
   }
 
-  deleteSa(direction: Direction, spi: number): void {
+  /** Returns the SA's final counters, as the data path does. */
+  deleteSa(direction: Direction, spi: number): SaDataCounters | undefined {
     if (this.refuse) throw new Error('refused');
     this.calls.push(`deleteSa ${direction} ${spi}`);
+    const final = this.saCounters(direction, spi);
     this.sas.delete(`${direction}/${spi}`);
+    return final;
   }
 
   applyPolicies(direction: Direction, policies: readonly PolicySpec[]): void {
@@ -35,10 +40,12 @@ export class RecordingDataplane implements IpsecDataplane {
   }
 
   saCounters(direction: Direction, spi: number): SaDataCounters | undefined {
-    if (!this.sas.has(`${direction}/${spi}`)) return undefined;
+    const key = `${direction}/${spi}`;
+    if (!this.sas.has(key)) return undefined;
+    const packets = this.packets.get(key) ?? BigInt(spi);
     return {
-      packets: BigInt(spi),
-      bytes: BigInt(spi) * 100n,
+      packets,
+      bytes: packets * 100n,
       authFailures: 1n,
       replays: 2n,
       lifetimeDrops: 0n,
