@@ -87,7 +87,30 @@ describe('writeStateFile', () => {
       expect(problems).toEqual([]);
       expect(source).toBe('current');
       expect(typeof value!.n).toBe('number');
+      // What the killed writer left half-way (a tmp file, a whole copy of the state) is gone.
+      expect(readdirSync(dir).filter((n) => n.includes('.tmp-'))).toEqual([]);
     }
+  });
+
+  it("a read removes tmp files of writers that are gone, and keeps a live writer's", async () => {
+    const file = join(dir, 'state.json');
+    writeStateFileSync(file, '{"n":1}');
+    const gone = spawn(process.execPath, ['-e', '0']);
+    await new Promise((r) => gone.once('exit', r));
+    const leftovers = [
+      `.state.json.tmp-${gone.pid}-a1b2c3`,
+      `.state.json.prev.tmp-${gone.pid}-a1b2c3`,
+      `.state.json.tmp-${process.pid}-d4e5f6`, // this process: a write in progress
+      '.state.json.tmp-1-0a0b0c', // pid 1 runs
+      '.other.json.tmp-999999-0a0b0c', // another file's
+    ];
+    for (const name of leftovers) writeFileSync(join(dir, name), '{"n":0}');
+    expect(readStateFileSync(file, parseJson).value).toEqual({ n: 1 });
+    expect(
+      readdirSync(dir)
+        .filter((n) => n.includes('.tmp-'))
+        .sort(),
+    ).toEqual(leftovers.slice(2).sort());
   });
 });
 
@@ -109,6 +132,12 @@ describe('readStateFile', () => {
     expect(r.problems[0]!.file).toBe(file);
     expect(r.problems[0]!.error).toMatch(/JSON/);
     expect(readFileSync(r.problems[0]!.movedTo!, 'utf8')).toBe('{"n":');
+    // The previous copy is the file again: the next read (a restart) finds it there.
+    expect(readStateFileSync(file, parseJson)).toEqual({
+      value: { n: 1 },
+      source: 'current',
+      problems: [],
+    });
   });
 
   it('starts empty when both copies are unusable, naming both', () => {

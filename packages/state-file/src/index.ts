@@ -9,6 +9,7 @@ import {
   fsyncSync,
   linkSync,
   openSync,
+  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -49,6 +50,40 @@ function tmpPath(path: string): string {
     dirname(path),
     `.${basename(path)}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`,
   );
+}
+
+/**
+ * Removes the temporary files of `path` (its own and its `.prev`'s) that writers which are gone
+ * left: one killed between creating its tmp file and the rename leaves a whole copy of the state
+ * behind, which nothing else removes. A tmp file of a live process (a write in progress) stays.
+ */
+function sweepDeadWritersTmp(path: string): void {
+  const dir = dirname(path);
+  const prefixes = [`.${basename(path)}.tmp-`, `.${basename(previousPath(path))}.tmp-`];
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const prefix = prefixes.find((p) => name.startsWith(p));
+    if (!prefix) continue;
+    const pid = Number(/^(\d+)-[0-9a-f]+$/.exec(name.slice(prefix.length))?.[1]);
+    if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid || processAlive(pid))
+      continue;
+    rmSync(join(dir, name), { force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists, someone else's.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 function isMissing(err: unknown): boolean {
@@ -135,7 +170,12 @@ async function keepPrevious(path: string): Promise<void> {
     if (isMissing(err)) return;
     throw err;
   }
-  await rename(tmp, previousPath(path));
+  try {
+    await rename(tmp, previousPath(path));
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
   // rename() between two links of one file does nothing and leaves the tmp name: drop it.
   await rm(tmp, { force: true });
 }
@@ -148,7 +188,12 @@ function keepPreviousSync(path: string): void {
     if (isMissing(err)) return;
     throw err;
   }
-  renameSync(tmp, previousPath(path));
+  try {
+    renameSync(tmp, previousPath(path));
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
   rmSync(tmp, { force: true });
 }
 
@@ -167,7 +212,8 @@ function describe(err: unknown): string {
 
 /**
  * Reads and parses a state file. A file that exists but does not parse (parse throws) is moved
- * aside to `<file>.corrupt-<time>` and the previous copy is tried; when neither is usable the
+ * aside to `<file>.corrupt-<time>` and the previous copy is tried (and, when it parses, put back
+ * as the file, so later reads find it too); when neither is usable the
  * value is undefined and the caller starts empty. Only errors other than "missing" or "does not
  * parse" (permissions, I/O) are thrown.
  */
@@ -181,6 +227,7 @@ export async function readStateFile<T>(
 
 /** The synchronous twin of readStateFile. */
 export function readStateFileSync<T>(path: string, parse: (text: string) => T): ReadStateResult<T> {
+  sweepDeadWritersTmp(path);
   const problems: StateFileProblem[] = [];
   let text: string | undefined;
   try {
@@ -205,13 +252,32 @@ export function readStateFileSync<T>(path: string, parse: (text: string) => T): 
   }
   // Without a problem with the current file, a lone `.prev` is history, not state.
   if (prev !== undefined && problems.length > 0) {
+    let value: T;
     try {
-      return { value: parse(prev), source: 'previous', problems };
+      value = parse(prev);
     } catch (err) {
       problems.push({ file: previousPath(path), error: describe(err) });
+      return { value: undefined, source: 'none', problems };
     }
+    restorePrevious(path);
+    return { value, source: 'previous', problems };
   }
   return { value: undefined, source: 'none', problems };
+}
+
+/**
+ * The previous copy a read fell back to becomes the current file again (a link: it is whole),
+ * so the next read finds it too (a lone `.prev` is not read as state). A writer that put a newer
+ * file there meanwhile keeps it.
+ */
+function restorePrevious(path: string): void {
+  try {
+    linkSync(previousPath(path), path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return;
+    throw err;
+  }
+  fsyncDirSync(dirname(path));
 }
 
 /** Removes a state file and its previous copy. */

@@ -9,7 +9,7 @@ import {
   writeStateFileSync,
 } from '@flowline/state-file';
 import type { Logger } from '@flowline/telemetry';
-import { linkSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 export interface ProcessRecord {
@@ -102,14 +102,7 @@ export function readState(file: string, log?: Logger): NodeState | undefined {
       ...(p.movedTo ? { movedTo: p.movedTo } : {}),
       using: read.source === 'previous' ? previousPath(file) : 'nothing (no usable copy)',
     });
-  if (read.source === 'previous') {
-    try {
-      // A link, not a write: it fails when the agent wrote a newer state meanwhile.
-      linkSync(previousPath(file), file);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-  }
+  // A previous copy read is the current file again (state-file puts it back).
   return read.value;
 }
 
