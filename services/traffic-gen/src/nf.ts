@@ -7,13 +7,16 @@ import { trafficGenService } from './service';
 export const VERSION = '0.1.0';
 
 /** The NF's own settings (`nf:` in the config file). */
-export const trafficGenSchema = z.object({
-  /** Worker lcore of the generator/sink poller; default the first EAL worker. */
-  lcore: z.int().min(1).max(1023).optional(),
-  /** Mbufs for generated and received frames. */
-  poolSize: z.int().min(1023).max(1_048_575).default(16383),
-  burst: z.int().min(1).max(256).default(32),
-});
+export const trafficGenSchema = z
+  .object({
+    /** Worker lcore of the generator/sink poller; default the first EAL worker. */
+    lcore: z.int().min(1).max(1023).optional(),
+    /** Mbufs for generated and received frames. */
+    poolSize: z.int().min(1023).max(1_048_575).default(16383),
+    burst: z.int().min(1).max(256).default(32),
+  })
+  // A misspelt key is an error naming it, not a default taken in silence.
+  .strict();
 export type TrafficGenConfig = z.infer<typeof trafficGenSchema>;
 
 /** Boots through the NF runtime: EAL and ports from the pod, the gRPC API, metrics. */
