@@ -152,7 +152,15 @@ describe('transportSettings', () => {
           transportSettings({ healthAddress: bad }, { healthAddress: 'FLOWLINE_HEALTH_ADDRESS' }),
         ).message,
       ).toBe(`FLOWLINE_HEALTH_ADDRESS: "${bad}" must be host:port`);
-    for (const good of ['0.0.0.0:8081', 'localhost:1', '[fd00::1]:8081'])
+    expect(
+      errorOf(() =>
+        transportSettings(
+          { healthAddress: 'host:65536' },
+          { healthAddress: 'FLOWLINE_HEALTH_ADDRESS' },
+        ),
+      ).message,
+    ).toBe('FLOWLINE_HEALTH_ADDRESS: "host:65536": the port must be 0..65535');
+    for (const good of ['0.0.0.0:8081', 'localhost:1', '[fd00::1]:8081', 'h:65535'])
       expect(transportSettings({ healthAddress: good }).healthAddress).toBe(good);
   });
 });

@@ -153,6 +153,11 @@ export function transportSettings(
   const { healthAddress } = values;
   if (healthAddress !== undefined && !HOST_PORT.test(healthAddress))
     throw error('health-address', 'healthAddress', `"${healthAddress}" must be host:port`);
+  if (
+    healthAddress !== undefined &&
+    Number(healthAddress.slice(healthAddress.lastIndexOf(':') + 1)) > 65535
+  )
+    throw error('health-address', 'healthAddress', `"${healthAddress}": the port must be 0..65535`);
   const out = { trustDomain, ...(healthAddress !== undefined ? { healthAddress } : {}) };
   const { caFile, certFile, keyFile } = values;
   const given = FILE_KEYS.filter((k) => values[k]);
