@@ -61,6 +61,40 @@ describe('frames', () => {
     }
   });
 
+  it('reads no transport header where the IP header says there is none, and never throws', () => {
+    const udp4 = () =>
+      flowFrame({
+        ...macs,
+        src: '10.0.0.1',
+        dst: '10.0.1.1',
+        protocol: 'udp',
+        srcPort: 1,
+        dstPort: 2,
+      });
+    const ihl4 = udp4();
+    ihl4[14] = 0x44; // a 16-byte header: the "ports" would be read from inside it
+    expect(parseFrame(ihl4).l4).toBeUndefined();
+    expect(parseFrame(ihl4).ipv4?.headerChecksumOk).toBe(false);
+    const short4 = udp4();
+    short4.writeUInt16BE(20 + 3, 16); // a 3-byte UDP "header"
+    expect(parseFrame(short4).l4).toBeUndefined();
+    const under4 = udp4();
+    under4.writeUInt16BE(12, 16); // total length under the header's
+    expect(parseFrame(under4).l4).toBeUndefined();
+    const udp6 = flowFrame({
+      ...macs,
+      src: 'fd00::1',
+      dst: 'fd00:1::1',
+      protocol: 'udp',
+      srcPort: 1,
+      dstPort: 2,
+    });
+    for (const payloadLength of [0, 3]) {
+      udp6.writeUInt16BE(payloadLength, 18);
+      expect(parseFrame(udp6).l4).toBeUndefined();
+    }
+  });
+
   it('builds ARP requests to broadcast and replies to the asker', () => {
     const req = parseFrame(
       arpFrame({

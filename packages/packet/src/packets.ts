@@ -518,11 +518,14 @@ export function parseFrame(frame: Uint8Array): ParsedFrame {
       dst: ip4(dst),
       ttl: f[22]!,
       protocol,
-      headerChecksumOk: internetChecksum(f.subarray(14, 14 + ihl)) === 0,
+      headerChecksumOk: ihl >= 20 && internetChecksum(f.subarray(14, 14 + ihl)) === 0,
       totalLength,
     };
-    l4Offset = 14 + ihl;
-    l4Length = totalLength - ihl;
+    // A header under 20 bytes, or longer than the datagram, has no transport header after it.
+    if (ihl >= 20 && totalLength >= ihl) {
+      l4Offset = 14 + ihl;
+      l4Length = totalLength - ihl;
+    }
   } else if (out.etherType === ETH_P_IPV6 && f.length >= 54) {
     src = f.subarray(22, 38);
     dst = f.subarray(38, 54);
@@ -538,7 +541,8 @@ export function parseFrame(frame: Uint8Array): ParsedFrame {
     l4Offset = 54;
     l4Length = payloadLength;
   }
-  if (l4Offset > 0 && src && dst && f.length >= l4Offset + Math.min(l4Length, 8)) {
+  // 8 bytes: UDP's and ICMP's headers, the ports and offsets of TCP's; less is no L4 header.
+  if (l4Offset > 0 && src && dst && l4Length >= 8 && f.length >= l4Offset + 8) {
     const l4 = f.subarray(l4Offset, l4Offset + l4Length);
     const pseudo = protocol === IPPROTO_ICMP ? 0 : pseudoHeaderSum(src, dst, protocol, l4.length);
     const checksumOk = internetChecksum(l4, pseudo) === 0;
