@@ -4,12 +4,13 @@ import {
   TunnelSetupError,
   UNDERLAY_ADDRESS_ID,
   ensureTunnelPort,
+  listTunnelPeers,
   readUnderlayAddress,
   tunnelPortName,
   type TunnelBridge,
 } from './underlay';
 import { OvsError } from './errors';
-import type { InterfaceInfo, PortOptions, VSwitch } from './vswitch';
+import type { InterfaceInfo, PortInfo, PortOptions, VSwitch } from './vswitch';
 
 /** A chain bridge in memory: the ports added (by name, with their options) and their ofports. */
 function memoryBridge(error?: string): TunnelBridge & { added: Map<string, PortOptions> } {
@@ -162,5 +163,31 @@ describe('readUnderlayAddress', () => {
     await expect(readUnderlayAddress(root({ [UNDERLAY_ADDRESS_ID]: 'interface' }))).rejects.toThrow(
       /flowline-underlay-address is "interface", not an address/,
     );
+  });
+});
+
+describe('listTunnelPeers', () => {
+  it('lists the tunnel ports by peer, leaving out one OVS failed to open', async () => {
+    const port = (name: string, peer: string | undefined, iface: Partial<InterfaceInfo>) =>
+      ({
+        name,
+        externalIds: peer ? { [TUNNEL_PEER_ID]: peer } : {},
+        interfaces: [{ name, ...iface } as InterfaceInfo],
+      }) as PortInfo;
+    const sw = {
+      bridge: 'br-flowline',
+      vswitch: {
+        listPorts: async () => [
+          port('gnv-ok', '198.18.0.2', { ofport: 5 }),
+          port('gnv-failed', '198.18.0.3', { ofport: -1, error: 'could not add network device' }),
+          port('gnv-opening', '198.18.0.4', { ofport: undefined }),
+          port('pod-net1', undefined, { ofport: 6 }),
+        ],
+      },
+    } as unknown as TunnelBridge;
+    expect([...(await listTunnelPeers(sw))]).toEqual([
+      ['198.18.0.2', 'gnv-ok'],
+      ['198.18.0.4', 'gnv-opening'],
+    ]);
   });
 });

@@ -295,7 +295,11 @@ export async function listTunnelPeers(sw: TunnelBridge): Promise<Map<string, str
   const out = new Map<string, string>();
   for (const p of await sw.vswitch.listPorts(sw.bridge)) {
     const peer = p.externalIds[TUNNEL_PEER_ID];
-    if (peer) out.set(peer, p.name);
+    // A port OVS failed to open (an error, ofport -1) is no tunnel: listed, it would be used as
+    // one and drop what is sent into it. One still being opened (no ofport yet) is listed.
+    const iface = p.interfaces[0];
+    const failed = iface !== undefined && (!!iface.error || iface.ofport === -1);
+    if (peer && !failed) out.set(peer, p.name);
   }
   return out;
 }
