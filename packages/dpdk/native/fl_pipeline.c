@@ -31,6 +31,44 @@ static unsigned pipeline_seq;
 #define fail fl_fail
 
 /* ---- pipeline ---- */
+/* The punt and inject rings' largest size (a power of two, as rte_ring takes it). */
+#define FL_RING_MAX (1u << 24)
+
+/* Every worker polls rx queues its ports have, and no two workers share an rx queue or a tx
+ * queue: rte_eth_rx_burst does not check the queue (a queue never set up is a NULL pointer in the
+ * driver), and a queue polled or sent on from two lcores at once is a race. */
+static int check_worker_queues(const struct fl_pipeline_conf *c, char *err) {
+  for (unsigned i = 0; i < c->n_workers; i++) {
+    const struct fl_worker_conf *w = &c->workers[i];
+    if (w->n_inputs > RTE_DIM(w->inputs))
+      return fail(err, -EINVAL, "worker %u has %u inputs; at most %zu", i, w->n_inputs,
+                  RTE_DIM(w->inputs));
+    for (unsigned k = 0; k < i; k++)
+      if (c->workers[k].tx_queue == w->tx_queue)
+        return fail(err, -EINVAL, "workers %u and %u both send on tx queue %u", k, i, w->tx_queue);
+    for (unsigned j = 0; j < w->n_inputs; j++) {
+      const struct fl_input *in = &w->inputs[j];
+      if (!rte_eth_dev_is_valid_port(in->port))
+        return fail(err, -ENODEV, "worker %u input %u: port %u is not an attached port", i, j,
+                    in->port);
+      struct rte_eth_dev_info di;
+      int rc = rte_eth_dev_info_get(in->port, &di);
+      if (rc < 0) return fail(err, rc, "rte_eth_dev_info_get(port %u)", in->port);
+      if (in->queue >= di.nb_rx_queues)
+        return fail(err, -EINVAL, "worker %u input %u: port %u has %u rx queues, not queue %u", i,
+                    j, in->port, di.nb_rx_queues, in->queue);
+      for (unsigned k = 0; k <= i; k++) {
+        const struct fl_worker_conf *o = &c->workers[k];
+        for (unsigned m = 0; m < (k == i ? j : o->n_inputs); m++)
+          if (o->inputs[m].port == in->port && o->inputs[m].queue == in->queue)
+            return fail(err, -EINVAL, "rx queue %u of port %u is polled twice (worker %u and %u)",
+                        in->queue, in->port, k, i);
+      }
+    }
+  }
+  return 0;
+}
+
 struct fl_pipeline *fl_pipeline_create(const struct fl_pipeline_conf *c, char *err) {
   if (c->n_workers == 0 || c->n_workers > FL_MAX_WORKERS) {
     fail(err, -EINVAL, "a pipeline needs 1 to %d workers, got %u", FL_MAX_WORKERS, c->n_workers);
@@ -40,6 +78,15 @@ struct fl_pipeline *fl_pipeline_create(const struct fl_pipeline_conf *c, char *e
     fail(err, -EINVAL, "burst must be 1..%d, got %u", FL_MAX_BURST, c->burst);
     return NULL;
   }
+  /* 0: the default. rte_align32pow2 of anything past 2^31 is 0 (a ring with no slots that the
+   * workers would write past), and a ring of 1 holds nothing. */
+  if ((c->punt_ring_size && (c->punt_ring_size < 2 || c->punt_ring_size > FL_RING_MAX)) ||
+      (c->inject_ring_size && (c->inject_ring_size < 2 || c->inject_ring_size > FL_RING_MAX))) {
+    fail(err, -EINVAL, "punt and inject ring sizes must be 2..%u, got %u and %u", FL_RING_MAX,
+         c->punt_ring_size, c->inject_ring_size);
+    return NULL;
+  }
+  if (check_worker_queues(c, err) < 0) return NULL;
   struct fl_pipeline *p = calloc(1, sizeof(*p));
   if (!p) return NULL;
   p->c = *c;

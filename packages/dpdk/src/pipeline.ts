@@ -398,13 +398,30 @@ export class Pipeline {
     const burst = spec.burst ?? 32;
     if (!Number.isInteger(burst) || burst < 1 || burst > n.constants.maxBurst)
       throw new PipelineError(`burst must be 1..${n.constants.maxBurst}`, 'burst');
+    // Checked here to name the field; the native side checks them again (and each input's rx
+    // queue against its port's, and that no two workers share a queue).
+    const ringSize = (v: number | undefined, field: string): number => {
+      const x = v ?? 1024;
+      if (!Number.isInteger(x) || x < 2 || x > 1 << 24)
+        throw new PipelineError(`${String(x)} is not a ring size in 2..${1 << 24}`, field);
+      return x;
+    };
+    const queue = (v: number, field: string): number => {
+      if (!Number.isInteger(v) || v < 0 || v > 0xffff)
+        throw new PipelineError(`${String(v)} is not a queue number (0..65535)`, field);
+      return v;
+    };
+    layout.forEach((w, i) => {
+      queue(w.txQueue, `layout[${i}].txQueue`);
+      w.inputs.forEach((input, j) => queue(input.queue, `layout[${i}].inputs[${j}].queue`));
+    });
     const conf = {
       burst,
       backoff:
         spec.rxMode === 'interrupt' ? { ...spec.backoff, spinPolls: 0 } : (spec.backoff ?? {}),
       ...(spec.rxMode !== undefined ? { rxMode: rxModeOf(spec.rxMode) } : {}),
-      puntRingSize: spec.puntRingSize ?? 1024,
-      injectRingSize: spec.injectRingSize ?? 1024,
+      puntRingSize: ringSize(spec.puntRingSize, 'puntRingSize'),
+      injectRingSize: ringSize(spec.injectRingSize, 'injectRingSize'),
       manualClock: spec.manualClock === true,
       workers: layout.map((w) => ({
         lcore: w.lcore,

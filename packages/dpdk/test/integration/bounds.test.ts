@@ -152,6 +152,43 @@ describe.skipIf(dataplaneReady())('addon bounds (root, hugepages, net_ring ports
     expect(() =>
       Pipeline.create({ inputs: [a], stages: [{ kind: 'l2fwd', forward: [{ from: a, to: 64 }] }] }),
     ).toThrow(/stages\[0\]\.forward\[0\]\.to: port 64 is not a port id 0\.\.63/);
+    // an rx queue the port does not have (rte_eth_rx_burst would hand the driver a NULL queue),
+    // an rx queue or a tx queue two workers share, and ring sizes rte_ring cannot take
+    const burn = [{ kind: 'burn' as const, cycles: 0 }];
+    expect(() =>
+      Pipeline.create({
+        layout: [{ lcore: 1, txQueue: 0, inputs: [{ port: a, queue: 1 }] }],
+        stages: burn,
+      }),
+    ).toThrow(/layout: worker 0 input 0: port \d+ has 1 rx queues, not queue 1/);
+    expect(() =>
+      Pipeline.create({
+        layout: [
+          { lcore: 1, txQueue: 0, inputs: [{ port: a, queue: 0 }] },
+          { lcore: 2, txQueue: 1, inputs: [{ port: a, queue: 0 }] },
+        ],
+        stages: burn,
+      }),
+    ).toThrow(/rx queue 0 of port \d+ is polled twice \(worker 0 and 1\)/);
+    expect(() =>
+      Pipeline.create({
+        layout: [
+          { lcore: 1, txQueue: 0, inputs: [{ port: a, queue: 0 }] },
+          { lcore: 2, txQueue: 0, inputs: [{ port: b, queue: 0 }] },
+        ],
+        stages: burn,
+      }),
+    ).toThrow(/workers 0 and 1 both send on tx queue 0/);
+    expect(() =>
+      Pipeline.create({
+        layout: [{ lcore: 1, txQueue: 65_536, inputs: [{ port: a, queue: 0 }] }],
+        stages: burn,
+      }),
+    ).toThrow(/layout\[0\]\.txQueue: 65536 is not a queue number/);
+    for (const puntRingSize of [1, 3e9])
+      expect(() => Pipeline.create({ inputs: [a], puntRingSize, stages: burn })).toThrow(
+        `puntRingSize: ${puntRingSize} is not a ring size in 2..16777216`,
+      );
     // a port without the worker's tx queue (worker 0 sends on tx queue 1, the ports have one)
     const layout = [{ lcore: 1, txQueue: 1, inputs: [{ port: a, queue: 0 }] }];
     expect(() =>
