@@ -256,6 +256,7 @@ export class EmulatedHost {
   }
 
   private linkDriver(address: string, driver: string): void {
+    checkDriverName(driver, `driver of ${address}`);
     mkdirSync(this.p('bus/pci/drivers', driver), { recursive: true });
     symlinkSync(`../../../bus/pci/drivers/${driver}`, join(this.deviceDir(address), 'driver'));
     symlinkSync(
@@ -395,6 +396,7 @@ export class EmulatedHost {
   /** Binds the VF to a driver; a kernel netdev driver brings its netdev back. */
   bind(address: string, driver: string): void {
     const { i, vf } = this.vfLocation(address);
+    checkDriverName(driver, `driver of ${address}`); // before unbinding: a refused bind changes nothing
     this.unbind(address);
     this.linkDriver(address, driver);
     if (driver !== 'vfio-pci') this.addNetdev(address, vfIfname(this.pfAt(i).name, vf));
@@ -402,6 +404,18 @@ export class EmulatedHost {
 
   /** Takes a netdev (PF or VF) link up or down. */
   setLink(ifname: string, state: 'up' | 'down'): void {
+    // Only this host's netdevs: with veths the name goes to `ip link` (as root: eth0 would be the
+    // machine's own NIC), without them it is a path under the tree (`..` would leave it).
+    const ours = this.spec.pfs.flatMap((pf) => [
+      pf.name,
+      ...Array.from({ length: pf.numVfs }, (_, vf) => vfIfname(pf.name, vf)),
+    ]);
+    if (!ours.includes(ifname))
+      throw new EmulationError(
+        `netdev ${ifname}`,
+        'not in this emulated host',
+        `use a PF or VF interface name (${ours.join(', ')})`,
+      );
     if (this.spec.veth) {
       ip(['link', 'set', ifname, state]);
       return;
@@ -439,6 +453,16 @@ export class EmulatedHost {
   }
 }
 
+/** A driver's name becomes a folder under bus/pci/drivers: a name, never a path. */
+function checkDriverName(driver: string, what: string): void {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(driver))
+    throw new EmulationError(
+      what,
+      `"${driver}" is not a driver name (1-64 letters, digits, _ or -)`,
+      'e.g. iavf, mlx5_core or vfio-pci',
+    );
+}
+
 /** `ens1f0:4[:numa[:driver]]` → a PF spec. */
 export function parsePfSpec(text: string): EmulatedPfSpec {
   const [name = '', vfs = '', numa, driver] = text.split(':');
@@ -453,6 +477,8 @@ export function parsePfSpec(text: string): EmulatedPfSpec {
     name,
     numVfs: Number(vfs),
     ...(numa === undefined ? {} : { numaNode: Number(numa) }),
-    ...(driver === undefined ? {} : { vfDriver: driver }),
+    ...(driver === undefined
+      ? {}
+      : (checkDriverName(driver, `--pf ${text}`), { vfDriver: driver })),
   };
 }
