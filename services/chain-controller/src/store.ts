@@ -100,9 +100,8 @@ export class FileChainStore implements ChainStore {
           : 'no usable chain state; starting with no chains',
         { file: this.path, source, chains: value?.length ?? 0 },
       );
-    // The restored copy becomes the current file again: a restart before the next change
-    // must find it there (a lone previous copy is not read as state).
-    if (source === 'previous' && value) await this.save(value);
+    // A previous copy read is the current file again (state-file puts it back), so a restart
+    // before the next change finds it there.
     return value ?? [];
   }
 
