@@ -81,6 +81,41 @@ describe('HopHealth', () => {
     expect(running.size).toBe(0);
   });
 
+  it('a lookup that fails is not an unhandled rejection, and the next sync looks again', async () => {
+    let fail = true;
+    let lookups = 0;
+    const running: string[] = [];
+    const health = new HopHealth({
+      directory: {
+        lookup: async (nf) => {
+          lookups++;
+          if (fail) throw new Error('OVSDB client is closed');
+          return { name: nf, interfaces: {}, grpcAddress: 'fw:1' };
+        },
+      },
+      watch: (address) => {
+        running.push(address);
+        return () => undefined;
+      },
+      wanted: () => ['default/fw'],
+      onReport: () => undefined,
+    });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      health.sync();
+      await new Promise((r) => setTimeout(r, 20));
+      expect(unhandled).toEqual([]);
+      fail = false;
+      health.sync();
+      await until('watch', () => running.length > 0);
+      expect([lookups, running]).toEqual([2, ['fw:1']]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it('restart looks the address up again and keeps the last health until the new watch reports', async () => {
     const { addresses, running, health } = setup(['default/fw']);
     health.sync();

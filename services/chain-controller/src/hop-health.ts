@@ -76,24 +76,31 @@ export class HopHealth {
       if (this.watches.has(nf)) continue;
       const reserved = (): void => undefined; // holds the place while the address is looked up
       this.watches.set(nf, reserved);
-      void this.options.directory.lookup(nf).then((record) => {
-        if (this.watches.get(nf) !== reserved) return; // stopped or restarted meanwhile
-        if (!record?.grpcAddress) {
-          this.states.set(nf, {
-            healthy: true,
-            message: 'no gRPC address known: health not watched',
-          });
-          return;
-        }
-        this.watches.set(
-          nf,
-          watch(
-            record.grpcAddress,
-            (healthy, message) => this.options.onReport(nf, healthy, message),
-            record.workload,
-          ),
-        );
-      });
+      void this.options.directory.lookup(nf).then(
+        (record) => {
+          if (this.watches.get(nf) !== reserved) return; // stopped or restarted meanwhile
+          if (!record?.grpcAddress) {
+            this.states.set(nf, {
+              healthy: true,
+              message: 'no gRPC address known: health not watched',
+            });
+            return;
+          }
+          this.watches.set(
+            nf,
+            watch(
+              record.grpcAddress,
+              (healthy, message) => this.options.onReport(nf, healthy, message),
+              record.workload,
+            ),
+          );
+        },
+        () => {
+          // The directory could not answer (a switch unreachable, or closing): the place is freed
+          // so that the next sync looks again; an unhandled rejection would end the process.
+          if (this.watches.get(nf) === reserved) this.watches.delete(nf);
+        },
+      );
     }
   }
 
