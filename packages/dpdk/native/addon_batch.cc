@@ -27,7 +27,7 @@ Napi::Value BatchCreate(const Napi::CallbackInfo &info) {
   Napi::Int32Array meta = info[1].As<Napi::Int32Array>();
   if (meta.ElementLength() < (size_t)cap * FL_META_INTS)
     throw Napi::RangeError::New(env, "batch meta array is too short");
-  fl_batch *b = fl_batch_create(cap, meta.Data());
+  fl_batch *b = fl_batch_create(cap, meta.Data(), Pool(info[2]));
   if (!b) throw Napi::Error::New(env, "out of memory for a batch");
   uint32_t id = NextId();
   batches[id].batch = b;

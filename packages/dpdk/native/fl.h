@@ -117,8 +117,11 @@ struct fl_batch {
   uint32_t cap, n;
   void **mbufs;
   int32_t *meta;
+  const void *pool; /* the mempool whose view the offsets index */
 };
-struct fl_batch *fl_batch_create(uint32_t cap, int32_t *meta);
+struct fl_batch *fl_batch_create(uint32_t cap, int32_t *meta, const void *pool);
+/* The batch's packets left it (sent, queued or freed): their offsets become -1, n 0. */
+void fl_batch_forget(struct fl_batch *b);
 void fl_batch_free(struct fl_batch *b); /* frees the packets it still holds */
 void fl_batch_release(struct fl_batch *b);
 int fl_rx_burst(uint16_t port, uint16_t queue, struct fl_batch *b);

@@ -1,4 +1,5 @@
 /* EAL lifecycle, mempools, ports and JavaScript-owned packet batches. */
+#define ALLOW_EXPERIMENTAL_API /* rte_devargs_reset is experimental in 22.11 */
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -6,9 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <rte_bus.h>
 #include <rte_common.h>
 #include <rte_cycles.h>
 #include <rte_dev.h>
+#include <rte_devargs.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
@@ -331,9 +334,18 @@ int fl_port_probe(const char *devargs, uint16_t *port, char *err) {
   }
   capture_end(&cap, NULL);
   rc = rte_eth_dev_get_port_by_name(name, port);
-  if (rc < 0)
-    return fail(err, rc, "device \"%s\" was probed but no ethdev port is named \"%s\"", devargs,
-                name);
+  if (rc < 0) {
+    /* The bus took the device but gave no ethdev this name (a short PCI address, a crypto or
+     * other non-ethdev driver): remove it, so the failed open leaves nothing attached. */
+    struct rte_devargs da;
+    int rm = rte_devargs_parse(&da, devargs);
+    if (rm == 0) {
+      rm = rte_eal_hotplug_remove(rte_bus_name(da.bus), da.name);
+      rte_devargs_reset(&da);
+    }
+    return fail(err, rc, "device \"%s\" was probed but no ethdev port is named \"%s\"%s", devargs,
+                name, rm < 0 ? "; removing the device failed too" : " (device removed again)");
+  }
   return 0;
 }
 
@@ -509,7 +521,7 @@ int fl_port_xstats(uint16_t port, char (*names)[64], uint64_t *values, int max, 
 }
 
 /* ---- batches ---- */
-struct fl_batch *fl_batch_create(uint32_t cap, int32_t *meta) {
+struct fl_batch *fl_batch_create(uint32_t cap, int32_t *meta, const void *pool) {
   struct fl_batch *b = calloc(1, sizeof(*b));
   if (!b) return NULL;
   b->mbufs = calloc(cap, sizeof(void *));
@@ -519,12 +531,19 @@ struct fl_batch *fl_batch_create(uint32_t cap, int32_t *meta) {
   }
   b->cap = cap;
   b->meta = meta;
+  b->pool = pool;
+  for (uint32_t i = 0; i < cap; i++) meta[i * FL_META_INTS] = -1; /* no packet to view yet */
   return b;
+}
+
+void fl_batch_forget(struct fl_batch *b) {
+  for (uint32_t i = 0; i < b->n; i++) b->meta[i * FL_META_INTS] = -1;
+  b->n = 0;
 }
 
 void fl_batch_release(struct fl_batch *b) {
   if (b->n) rte_pktmbuf_free_bulk((struct rte_mbuf **)b->mbufs, b->n);
-  b->n = 0;
+  fl_batch_forget(b);
 }
 
 void fl_batch_free(struct fl_batch *b) {
@@ -538,7 +557,8 @@ void fl_batch_fill_meta(struct fl_batch *b) {
   for (uint32_t i = 0; i < b->n; i++) {
     struct rte_mbuf *m = b->mbufs[i];
     int32_t *mt = b->meta + i * FL_META_INTS;
-    char *base = pool_base(m->pool);
+    /* Offsets are into the batch's own pool's view: a packet of another pool has none. */
+    char *base = m->pool == b->pool ? pool_base(m->pool) : NULL;
     mt[0] = base && m->nb_segs == 1 ? (int32_t)(rte_pktmbuf_mtod(m, char *) - base) : -1;
     mt[1] = m->data_len;
     mt[2] = m->port;
@@ -589,7 +609,7 @@ int fl_tx_burst(uint16_t port, uint16_t queue, struct fl_batch *b, uint32_t *dro
     rte_pktmbuf_free_bulk((struct rte_mbuf **)b->mbufs + sent, k - sent);
     *dropped += k - sent;
   }
-  b->n = 0;
+  fl_batch_forget(b);
   return sent;
 }
 

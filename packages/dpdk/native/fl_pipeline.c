@@ -474,6 +474,6 @@ int fl_pipeline_inject(struct fl_pipeline *p, struct fl_batch *b, uint16_t port)
   unsigned q = rte_ring_enqueue_burst(p->inject, b->mbufs, k, NULL);
   if (q < k) rte_pktmbuf_free_bulk((struct rte_mbuf **)b->mbufs + q, k - q);
   if (q && p->running) wake_worker(p, 0); /* worker 0 drains the inject ring */
-  b->n = 0;
+  fl_batch_forget(b);
   return (int)q;
 }

@@ -25,17 +25,22 @@ export class PacketBatch {
   private freed = false;
   private untrack: () => void;
 
+  /**
+   * A batch views `pool`'s memory: receive into it from ports whose rx queues use that pool
+   * (Port.rxBurst refuses another); a punted packet of another pool is held but not viewable.
+   */
   constructor(
-    pool: Mempool,
+    readonly pool: Mempool,
     readonly capacity = 32,
   ) {
     const eal = requireEal();
     if (!Number.isInteger(capacity) || capacity < 1 || capacity > 4096)
       throw new DpdkError(`batch capacity ${capacity} must be 1..4096`, 'batch');
-    this.meta = new Int32Array(capacity * META);
-    this.handle = native().batchCreate(capacity, this.meta);
     const view = pool.view();
+    this.meta = new Int32Array(capacity * META);
+    this.handle = native().batchCreate(capacity, this.meta, pool.handle);
     this.data = view ? new Uint8Array(view) : null;
+    pool.use(this, 'a packet batch');
     this.untrack = eal.track(() => this.free());
   }
 
@@ -64,10 +69,12 @@ export class PacketBatch {
 
   /** Zero-copy view of packet i (see the ownership rule above). */
   packet(i: number): Uint8Array {
-    const off = this.offset(i);
+    // offsets are -1 past the packets the batch holds now (the native side marks them when
+    // packets leave), so a view is never taken of an mbuf the batch no longer owns
+    const off = Number.isInteger(i) && i >= 0 && i < this.capacity ? this.offset(i) : -1;
     if (!this.data || off < 0)
       throw new DpdkError(
-        `packet ${i} is not viewable (multi-segment or pool in several chunks)`,
+        `packet ${i} is not viewable (not in the batch now, multi-segment, from another pool, or the pool is in several chunks)`,
         'batch',
       );
     return this.data.subarray(off, off + this.length(i));
@@ -93,5 +100,6 @@ export class PacketBatch {
     this.freed = true;
     this.untrack();
     native().batchFree(this.handle);
+    this.pool.unuse(this);
   }
 }

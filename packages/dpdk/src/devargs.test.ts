@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { deviceName, devargs, normalizePci, validateDevargs } from './devargs';
+import { canonicalDevargs, deviceName, devargs, normalizePci, validateDevargs } from './devargs';
 import { DevargsError } from './errors';
 
 describe('devargs builders', () => {
@@ -63,5 +63,13 @@ describe('devargs builders', () => {
     expect(() => validateDevargs('net_ring0,=1')).toThrow(/key=value/);
     expect(deviceName('03:00.1,x=1')).toBe('0000:03:00.1');
     expect(normalizePci('0000:AF:00.7')).toBe('0000:af:00.7');
+  });
+
+  it('probes a device under the name its port is looked up by', () => {
+    // the PCI bus names the device 0000:03:00.1; probing "03:00.1" left a port no name found
+    expect(canonicalDevargs('03:00.1,x=1')).toBe('0000:03:00.1,x=1');
+    expect(canonicalDevargs('0000:AF:00.7')).toBe('0000:af:00.7');
+    expect(canonicalDevargs('net_ring0,a=03:00.1')).toBe('net_ring0,a=03:00.1');
+    expect(() => canonicalDevargs('bad name')).toThrow(/whitespace/);
   });
 });

@@ -50,6 +50,15 @@ export function deviceName(devargs: string): string {
   return isPciAddress(name) ? normalizePci(name) : name;
 }
 
+/**
+ * devargs with the device name deviceName gives: the port is looked up by that name after the
+ * probe, and the PCI bus names its device 0000:03:00.1 however the address was written.
+ */
+export function canonicalDevargs(devargs: string): string {
+  const { name } = validateDevargs(devargs);
+  return deviceName(devargs) + devargs.slice(name.length);
+}
+
 function build(name: string, kv: Record<string, string | number | boolean | undefined>): string {
   if (!NAME_RE.test(name)) throw new DevargsError(name, `bad device name "${name}"`);
   const parts = [name];

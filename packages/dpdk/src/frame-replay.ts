@@ -75,12 +75,18 @@ export class FrameReplay extends LcorePoller {
     handle: number,
     lcore: number,
     private readonly ports: readonly Port[],
+    pool: Mempool,
   ) {
-    super(handle, lcore, {
-      start: (h) => addon().replayStart(h),
-      stop: (h) => addon().replayStop(h),
-      free: (h) => addon().replayFree(h),
-    });
+    super(
+      handle,
+      lcore,
+      {
+        start: (h) => addon().replayStart(h),
+        stop: (h) => addon().replayStop(h),
+        free: (h) => addon().replayFree(h),
+      },
+      pool,
+    );
   }
 
   protected error(message: string, path: string, op?: string, errno?: number): Error {
@@ -125,7 +131,7 @@ export class FrameReplay extends LcorePoller {
         frames,
         frameLength: length,
       });
-      return new FrameReplay(handle, lcore, spec.ports);
+      return new FrameReplay(handle, lcore, spec.ports, spec.pool);
     } catch (e) {
       const n = nativeError(e);
       throw new FrameReplayError(n.message, '', n.op ?? 'replay_create', n.errno);

@@ -5,6 +5,7 @@
  */
 import { nativeError } from './errors';
 import { requireEal } from './eal';
+import type { Mempool } from './mempool';
 
 export interface LcorePollerNative {
   start(handle: number): void;
@@ -21,8 +22,11 @@ export abstract class LcorePoller {
     readonly handle: number,
     readonly lcore: number,
     private readonly native: LcorePollerNative,
+    /** The pool it allocates from, which must outlive it. */
+    private readonly pool?: Mempool,
   ) {
     this.untrack = requireEal().track(() => this.close());
+    pool?.use(this, `${this.constructor.name} on lcore ${lcore}`);
   }
 
   /** The typed error of this poller (`path` names the field, as its create() errors do). */
@@ -58,6 +62,7 @@ export abstract class LcorePoller {
     this.closed = true;
     this.untrack();
     this.native.free(this.handle);
+    this.pool?.unuse(this);
   }
 
   protected assertLive(): void {

@@ -15,16 +15,22 @@ export interface MempoolOptions {
 
 let seq = 0;
 
-/** An rte_pktmbuf pool. Ports receive into it; JS batches view its memory zero-copy. */
+/**
+ * An rte_pktmbuf pool. Ports receive into it; JS batches view its memory zero-copy. It outlives
+ * what uses it: free() is refused while a port, batch or poller still does, or while any of its
+ * mbufs is out (Eal.cleanup() frees it after those, in reverse order of creation).
+ */
 export class Mempool {
   private freed = false;
   private untrack: () => void;
+  /** What holds or allocates this pool's mbufs, by description ("port net_ring0"). */
+  private readonly users = new Map<object, string>();
 
   private constructor(
     readonly handle: number,
     readonly name: string,
   ) {
-    this.untrack = requireEal().track(() => this.free());
+    this.untrack = requireEal().track(() => this.release());
   }
 
   static create(opts: MempoolOptions, name = `fl_pool_${process.pid}_${seq++}`): Mempool {
@@ -69,7 +75,43 @@ export class Mempool {
     return native().poolView(this.handle);
   }
 
+  /**
+   * Frees the pool. Refused while a port, batch or poller uses it or any of its mbufs is out (in
+   * a port's rings, a batch, a pipeline's rings): those would later go back into freed memory.
+   */
   free(): void {
+    if (this.freed) return;
+    if (this.users.size > 0)
+      throw new DpdkError(
+        `mempool ${this.name} is still used by ${[...this.users.values()].join(', ')}: close or free them first`,
+        'mempool',
+      );
+    const { inUse } = native().poolInfo(this.handle);
+    if (inUse > 0)
+      throw new DpdkError(
+        `mempool ${this.name} still has ${inUse} mbufs out (a port's queue, a ring or a batch holds them): it cannot be freed`,
+        'mempool',
+      );
+    this.release();
+  }
+
+  /** @internal a port, batch or poller that holds this pool's mbufs or allocates from it. */
+  use(user: object, what: string): void {
+    this.assertLive();
+    this.users.set(user, what);
+  }
+
+  /** @internal */
+  unuse(user: object): void {
+    this.users.delete(user);
+  }
+
+  get isFreed(): boolean {
+    return this.freed;
+  }
+
+  /** Frees without the checks: Eal.cleanup() has already closed what used the pool. */
+  private release(): void {
     if (this.freed) return;
     this.freed = true;
     this.untrack();

@@ -94,7 +94,7 @@ export interface NativeAddon {
   portPromisc(port: number, set?: boolean): boolean;
   portStats(port: number): NativeStats;
   portXstats(port: number): Record<string, number>;
-  batchCreate(capacity: number, meta: Int32Array): number;
+  batchCreate(capacity: number, meta: Int32Array, pool: number): number;
   batchFree(batch: number): void;
   batchRelease(batch: number): void;
   batchCount(batch: number): number;

@@ -4,7 +4,7 @@ import { PortError, nativeError } from './errors';
 import { requireEal } from './eal';
 import type { Mempool } from './mempool';
 import type { PacketBatch } from './batch';
-import { deviceName, validateDevargs } from './devargs';
+import { canonicalDevargs, deviceName, validateDevargs } from './devargs';
 import { native, type NativeLink, type NativePortInfo, type NativeStats } from './native';
 import { VhostHandshakeWatch } from './vhost-watch';
 
@@ -50,6 +50,10 @@ export class Port {
   private untrack: () => void;
   private started = false;
   private readonly vhost: VhostHandshakeWatch | undefined;
+  /** The pool its rx queues receive into, and the queue counts set up (none until configured). */
+  private pool: Mempool | undefined;
+  private rxQueues = 0;
+  private txQueues = 0;
 
   private constructor(
     readonly id: number,
@@ -66,7 +70,7 @@ export class Port {
     requireEal().assertRunning();
     validateDevargs(devargs);
     const name = deviceName(devargs);
-    const id = wrap(name, 'rte_dev_probe', () => native().portProbe(devargs));
+    const id = wrap(name, 'rte_dev_probe', () => native().portProbe(canonicalDevargs(devargs)));
     const port = new Port(id, name, devargs, true);
     try {
       port.setup(pool, opts);
@@ -108,22 +112,30 @@ export class Port {
       ...(o.mtu !== undefined ? { mtu: q(o.mtu, 1500, 'mtu', 65535) } : {}),
       rxInterrupts: o.rxInterrupts === true,
     };
+    // the queues hold the pool's mbufs from here on, so the pool must outlive this port
+    pool.use(this, `port ${this.name}`);
+    this.pool = pool;
     wrap(this.name, 'configure', () => native().portConfigure(this.id, conf));
+    this.rxQueues = conf.rxQueues;
+    this.txQueues = conf.txQueues;
     if (o.mac !== undefined) this.setMac(o.mac);
     if (o.start ?? true) this.start();
     if (o.promiscuous !== undefined) this.setPromiscuous(o.promiscuous);
   }
 
   info(): NativePortInfo {
+    this.assertOpen();
     return wrap(this.name, 'info', () => native().portInfo(this.id));
   }
 
   start(): void {
+    this.assertOpen();
     wrap(this.name, 'rte_eth_dev_start', () => native().portStart(this.id));
     this.started = true;
   }
 
   stop(): void {
+    this.assertOpen();
     wrap(this.name, 'rte_eth_dev_stop', () => native().portStop(this.id));
     this.started = false;
   }
@@ -138,6 +150,7 @@ export class Port {
    * every 100 ms), as a server=1 port needs anyway to accept a returning switch.
    */
   link(): LinkState {
+    this.assertOpen();
     const l = wrap(this.name, 'link', () => native().portLink(this.id));
     const vhost = this.vhost;
     if (vhost) wrap(this.name, 'vhost-user reconnect', () => vhost.observe(l.up));
@@ -151,6 +164,7 @@ export class Port {
 
   /** Polls the link every intervalMs and calls cb on each change; returns the unsubscribe. */
   onLinkChange(cb: (link: LinkState) => void, intervalMs = 100): () => void {
+    this.assertOpen();
     let last = this.link().up;
     const t = setInterval(() => {
       if (this.closed) return clearInterval(t);
@@ -165,48 +179,66 @@ export class Port {
   }
 
   mac(): string {
+    this.assertOpen();
     return formatMac(wrap(this.name, 'mac', () => native().portMac(this.id)));
   }
 
   macBytes(): Buffer {
+    this.assertOpen();
     return wrap(this.name, 'mac', () => native().portMac(this.id));
   }
 
   setMac(mac: string): void {
+    this.assertOpen();
     const b = Buffer.from(parseMac(mac));
     wrap(this.name, 'set mac', () => native().portMac(this.id, b));
   }
 
   mtu(): number {
+    this.assertOpen();
     return wrap(this.name, 'mtu', () => native().portMtu(this.id));
   }
 
   setMtu(mtu: number): void {
+    this.assertOpen();
     wrap(this.name, 'set mtu', () => native().portMtu(this.id, mtu));
   }
 
   promiscuous(): boolean {
+    this.assertOpen();
     return wrap(this.name, 'promiscuous', () => native().portPromisc(this.id));
   }
 
   setPromiscuous(on: boolean): void {
+    this.assertOpen();
     wrap(this.name, 'promiscuous', () => native().portPromisc(this.id, on));
   }
 
   stats(): PortStats {
+    this.assertOpen();
     return wrap(this.name, 'stats', () => native().portStats(this.id));
   }
 
   xstats(): Record<string, number> {
+    this.assertOpen();
     return wrap(this.name, 'xstats', () => native().portXstats(this.id));
   }
 
   resetStats(): void {
+    this.assertOpen();
     wrap(this.name, 'stats reset', () => native().portStatsReset(this.id));
   }
 
   /** Receives up to batch.capacity packets into the batch (see PacketBatch's ownership rule). */
   rxBurst(queue: number, batch: PacketBatch): number {
+    this.checkQueue(queue, this.rxQueues, 'rx');
+    // the batch's offsets index its own pool's view: mbufs of another pool would not be viewable
+    if (batch.pool !== this.pool)
+      throw new PortError(
+        this.name,
+        `the batch views mempool ${batch.pool.name} but the rx queues receive into ${this.pool?.name ?? 'none'}`,
+        'rx',
+      );
     return native().rxBurst(this.id, queue, batch.handle);
   }
 
@@ -217,10 +249,12 @@ export class Port {
    * the timeout (false), and disarms; otherwise `rxArm(queue, false)`.
    */
   rxArm(queue: number, on = true): void {
+    this.checkQueue(queue, this.rxQueues, 'rx');
     wrap(this.name, 'rx interrupt', () => native().rxIntrArm(this.id, queue, on));
   }
 
   rxWait(queue: number, timeoutMs: number): Promise<boolean> {
+    this.checkQueue(queue, this.rxQueues, 'rx');
     return wrap(this.name, 'rx interrupt', () =>
       native().rxIntrWait(this.id, queue, Math.max(0, Math.round(timeoutMs))),
     );
@@ -228,16 +262,20 @@ export class Port {
 
   /** Sends the batch's packets; the batch is empty afterwards. Returns how many were sent. */
   txBurst(queue: number, batch: PacketBatch): number {
+    this.checkQueue(queue, this.txQueues, 'tx');
     return native().txBurst(this.id, queue, batch.handle);
   }
 
   /** Copies packets into mbufs of pool and sends them (tests, slow paths). Returns sent. */
   send(queue: number, pool: Mempool, packets: Buffer[]): number {
+    this.checkQueue(queue, this.txQueues, 'tx');
+    if (pool.isFreed) throw new PortError(this.name, `mempool ${pool.name} was freed`, 'tx');
     return wrap(this.name, 'tx', () => native().txCopy(this.id, queue, pool.handle, packets));
   }
 
   /** Receives up to max packets as copies (tests, slow paths). */
   receive(queue: number, max = 256): Buffer[] {
+    this.checkQueue(queue, this.rxQueues, 'rx');
     return wrap(this.name, 'rx', () => native().rxCopy(this.id, queue, max));
   }
 
@@ -247,6 +285,24 @@ export class Port {
     this.closed = true;
     this.untrack();
     wrap(this.name, 'close', () => native().portClose(this.id));
+    // only once the device released its queues: a failed close keeps the pool from being freed
+    this.pool?.unuse(this);
+  }
+
+  /** DPDK gives a closed port's id to the next port it attaches: never act on it again. */
+  private assertOpen(): void {
+    if (this.closed) throw new PortError(this.name, 'the port was closed', 'port');
+  }
+
+  /** rte_eth_rx_burst and tx_burst do not check the queue: a queue not set up is a NULL deref. */
+  private checkQueue(queue: number, count: number, dir: 'rx' | 'tx'): void {
+    this.assertOpen();
+    if (!Number.isInteger(queue) || queue < 0 || queue >= count)
+      throw new PortError(
+        this.name,
+        `${dir} queue ${queue} does not exist: the port has ${count} ${dir} queue${count === 1 ? '' : 's'}`,
+        dir,
+      );
   }
 
   get isClosed(): boolean {

@@ -370,12 +370,18 @@ export class TrafficGenerator extends LcorePoller {
     lcore: number,
     readonly run: number,
     readonly flowCount: number,
+    pool: Mempool | undefined,
   ) {
-    super(handle, lcore, {
-      start: (h) => gen().genStart(h),
-      stop: (h) => gen().genStop(h),
-      free: (h) => gen().genFree(h),
-    });
+    super(
+      handle,
+      lcore,
+      {
+        start: (h) => gen().genStart(h),
+        stop: (h) => gen().genStop(h),
+        free: (h) => gen().genFree(h),
+      },
+      pool,
+    );
   }
 
   protected error(message: string, path: string, op?: string, errno?: number): Error {
@@ -412,7 +418,7 @@ export class TrafficGenerator extends LcorePoller {
       flows,
     };
     try {
-      return new TrafficGenerator(gen().genCreate(conf), lcore, run, flows.length);
+      return new TrafficGenerator(gen().genCreate(conf), lcore, run, flows.length, spec.pool);
     } catch (e) {
       const n = nativeError(e);
       throw new TrafficGenError(n.message, '', n.op ?? 'gen_create', n.errno);

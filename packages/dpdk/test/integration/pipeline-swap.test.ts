@@ -7,7 +7,7 @@
  */
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import {
   MAX_ACL_PRIORITY,
@@ -15,27 +15,16 @@ import {
   Pipeline,
   Port,
   buildPacket,
+  currentEal,
   devargs,
-  initEal,
-  type Eal,
   type PacketSpec,
 } from '../../src/index';
 import { addonFile } from '../../src/native';
-import { dataplaneReady, scrubPrefix, sleep, testPrefix } from '../support/env';
+import { dataplaneReady, sleep } from '../support/env';
 import { acl, routingTable, type TestRule } from '../support/tables';
-import { settle } from '../support/rig';
+import { eachFileEal, settle } from '../support/rig';
 
-const prefix = testPrefix('pswap');
-let eal: Eal | undefined;
-
-beforeAll(() => {
-  if (dataplaneReady()) return;
-  eal = initEal({ filePrefix: prefix, lcores: [0, 1] });
-});
-afterAll(() => {
-  eal?.cleanup();
-  scrubPrefix(prefix);
-});
+eachFileEal('pswap');
 
 type Fate = 'B' | 'C' | 'deny' | 'default' | 'no_route';
 const FLOWS: [PacketSpec, Fate][] = [
@@ -144,7 +133,7 @@ describe.skipIf(dataplaneReady())('table swaps under continuous traffic (root, h
     try {
       p.start();
       // its worker lcore is taken: no round-trip measurement may start on it
-      expect(() => eal?.lcoreRoundTrip(1)).toThrow(/lcore 1 is busy/);
+      expect(() => currentEal()?.lcoreRoundTrip(1)).toThrow(/lcore 1 is busy/);
       sender = new Worker(path.join(__dirname, '../support/sender-thread.mjs'), {
         workerData: {
           addon: addonFile(), // the same copy of the addon as this thread's

@@ -43,21 +43,29 @@ export function ringPorts(tag: string, n: number, poolSize = 8191): RingRig {
 }
 
 /**
- * The test file's one EAL (lcores 0 and 1: the worker runs on 1) with n ring ports, set up
- * before its tests and torn down after them, leaving no hugepage file behind.
+ * The test file's one EAL (lcores 0 and 1: the worker runs on 1), set up before its tests and
+ * cleaned up after them, leaving no hugepage file behind.
  */
-export function eachFileRig(name: string, n: number): () => RingRig {
+export function eachFileEal(name: string): void {
   const prefix = testPrefix(name);
   let eal: Eal | undefined;
-  let rig: RingRig | undefined;
   beforeAll(() => {
     if (dataplaneReady()) return;
     eal = initEal({ filePrefix: prefix, lcores: [0, 1] });
-    rig = ringPorts(name, n);
   });
   afterAll(() => {
     eal?.cleanup();
     scrubPrefix(prefix);
+  });
+}
+
+/** eachFileEal with n ring ports, opened before the file's tests. */
+export function eachFileRig(name: string, n: number): () => RingRig {
+  let rig: RingRig | undefined;
+  eachFileEal(name);
+  beforeAll(() => {
+    if (dataplaneReady()) return;
+    rig = ringPorts(name, n);
   });
   return () => {
     if (!rig) throw new Error('the rig was not set up');
