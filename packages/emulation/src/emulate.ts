@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import {
   existsSync,
+  lstatSync,
   mkdirSync,
   readFileSync,
   readdirSync,
@@ -10,7 +11,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { type StateFileProblem, readStateFileSync, writeStateFileSync } from '@flowline/state-file';
-import { EmulationError } from './errors';
+import { EmulationError, VfCreationError } from './errors';
 
 /** One emulated PF: an X710-like NIC with SR-IOV. */
 export interface EmulatedPfSpec {
@@ -86,6 +87,11 @@ export function vfAddress(pfIndex: number, vf: number): string {
 export function vfIfname(pf: string, vf: number): string {
   return `${pf}v${vf}`;
 }
+
+const vfIommuGroup = (pfIndex: number, vf: number): number => 100 + pfIndex * 100 + 1 + vf;
+
+/** lstat, not exists: a dangling link is there too. */
+const present = (path: string): boolean => lstatSync(path, { throwIfNoEntry: false }) !== undefined;
 
 /**
  * A sysfs-shaped tree of SR-IOV PFs and VFs, laid out as the kernel lays out /sys
@@ -270,9 +276,19 @@ export class EmulatedHost {
     mkdirSync(netDir, { recursive: true });
     if (this.spec.veth) {
       ip(['link', 'add', ifname, 'type', 'veth', 'peer', 'name', ifname, 'netns', this.netns]);
-      ip(['-n', this.netns, 'link', 'set', ifname, 'up']);
-      ip(['link', 'set', ifname, 'up']);
-      symlinkSync(`/sys/class/net/${ifname}`, join(netDir, ifname));
+      try {
+        ip(['-n', this.netns, 'link', 'set', ifname, 'up']);
+        ip(['link', 'set', ifname, 'up']);
+        symlinkSync(`/sys/class/net/${ifname}`, join(netDir, ifname));
+      } catch (err) {
+        // Not yet listed under net/, so no removal would find it: delete the veth made here.
+        try {
+          ip(['link', 'del', ifname]);
+        } catch {
+          // gone already; err is what went wrong
+        }
+        throw err;
+      }
     } else {
       mkdirSync(join(netDir, ifname));
       writeFileSync(join(netDir, ifname, 'operstate'), 'up\n');
@@ -310,24 +326,85 @@ export class EmulatedHost {
     this.createVfs(i, 0, pf.numVfs);
   }
 
+  /** Creates VFs from..to-1 and writes sriov_numvfs; all or none (VfCreationError). */
   private createVfs(i: number, from: number, to: number): void {
     const pf = this.pfAt(i);
     const pfAddr = pfAddress(i);
+    // A failed call takes back only what it made: whatever stood in the VFs' places stays.
+    const existed = new Set<string>();
+    for (let vf = from; vf < to; vf++)
+      for (const e of this.vfEntries(i, vf)) if (present(e)) existed.add(e);
     for (let vf = from; vf < to; vf++) {
-      const address = vfAddress(i, vf);
-      const driver = pf.vfDriver ?? KERNEL_VF_DRIVER;
-      const dir = this.createPciDevice(
-        address,
-        VF_DEVICE,
-        pf.numaNode ?? 0,
-        100 + i * 100 + 1 + vf,
-        driver,
-      );
-      symlinkSync(`../${pfAddr}`, join(dir, 'physfn'));
-      if (driver !== 'vfio-pci') this.addNetdev(address, vfIfname(pf.name, vf));
-      symlinkSync(`../${address}`, join(this.deviceDir(pfAddr), `virtfn${vf}`));
+      try {
+        this.createVf(i, vf);
+      } catch (err) {
+        const made = `${vf - from} VFs made before it`;
+        let undone: string | undefined;
+        try {
+          this.unmakeVfs(i, from, vf, existed);
+        } catch (undoErr) {
+          undone = (undoErr as Error).message; // reported with err, which stays the cause
+        }
+        throw new VfCreationError(
+          pf.name,
+          vf,
+          vfAddress(i, vf),
+          `could not be created (${(err as Error).message}); ` +
+            (undone === undefined
+              ? `the ${made} were removed and sriov_numvfs stays ${from}`
+              : `removing the ${made} failed too (${undone})`),
+          undone === undefined
+            ? 'clear what is in its way (in the tree, or a host netdev of that name with --veth) ' +
+                'and write sriov_numvfs again'
+            : 'destroy the emulated host and create it again',
+          { cause: err },
+        );
+      }
     }
     writeFileSync(join(this.deviceDir(pfAddr), 'sriov_numvfs'), `${to}\n`);
+  }
+
+  private createVf(i: number, vf: number): void {
+    const pf = this.pfAt(i);
+    const pfAddr = pfAddress(i);
+    const address = vfAddress(i, vf);
+    const driver = pf.vfDriver ?? KERNEL_VF_DRIVER;
+    const dir = this.createPciDevice(
+      address,
+      VF_DEVICE,
+      pf.numaNode ?? 0,
+      vfIommuGroup(i, vf),
+      driver,
+    );
+    symlinkSync(`../${pfAddr}`, join(dir, 'physfn'));
+    if (driver !== 'vfio-pci') this.addNetdev(address, vfIfname(pf.name, vf));
+    symlinkSync(`../${address}`, join(this.deviceDir(pfAddr), `virtfn${vf}`));
+  }
+
+  /** What creating the VF adds to the tree (its folder, links, iommu group), in that order. */
+  private vfEntries(i: number, vf: number): string[] {
+    const pf = this.pfAt(i);
+    const address = vfAddress(i, vf);
+    const driver = pf.vfDriver ?? KERNEL_VF_DRIVER;
+    return [
+      this.deviceDir(address),
+      this.p('kernel/iommu_groups', String(vfIommuGroup(i, vf))),
+      this.p('bus/pci/devices', address),
+      this.p('bus/pci/drivers', driver),
+      this.p('bus/pci/drivers', driver, address),
+      this.p('class/net', vfIfname(pf.name, vf)),
+      join(this.deviceDir(pfAddress(i)), `virtfn${vf}`),
+    ];
+  }
+
+  /** Undoes createVf of from..failed (the failed one part-made), newest first. */
+  private unmakeVfs(i: number, from: number, failed: number, existed: Set<string>): void {
+    for (let vf = failed; vf >= from; vf--) {
+      // The failed VF's netdev undid itself (addNetdev); the others' veths need `ip link del`.
+      if (vf < failed) this.removeNetdevs(vfAddress(i, vf));
+      for (const e of this.vfEntries(i, vf).reverse())
+        if (!existed.has(e)) rmSync(e, { recursive: true, force: true });
+    }
   }
 
   private removeVf(i: number, vf: number): void {
@@ -337,7 +414,7 @@ export class EmulatedHost {
     for (const d of readdirSync(this.p('bus/pci/drivers')))
       rmSync(this.p('bus/pci/drivers', d, address), { force: true });
     rmSync(this.p('bus/pci/devices', address), { force: true });
-    rmSync(this.p('kernel/iommu_groups', String(100 + i * 100 + 1 + vf)), {
+    rmSync(this.p('kernel/iommu_groups', String(vfIommuGroup(i, vf))), {
       recursive: true,
       force: true,
     });

@@ -11,6 +11,20 @@ export class EmulationError extends Error {
   }
 }
 
+/** A VF that could not be created; the VFs the same call made before it were removed again. */
+export class VfCreationError extends EmulationError {
+  constructor(
+    readonly pf: string,
+    readonly vf: number,
+    readonly address: string,
+    problem: string,
+    fix: string,
+    options?: ErrorOptions,
+  ) {
+    super(`VF ${vf} of ${pf} (${address})`, problem, fix, options);
+  }
+}
+
 /** A bad command line of `flowline-emulate`. */
 export class UsageError extends Error {
   constructor(message: string) {

@@ -10,7 +10,7 @@ export {
   type EmulatedHostSpec,
   type EmulatedPfSpec,
 } from './emulate';
-export { EmulationError, UsageError } from './errors';
+export { EmulationError, UsageError, VfCreationError } from './errors';
 export { KubeletPeer, type PluginConnection } from './kubelet-peer';
 
 /** The `flowline-emulate` executable (dist/cli.js), for tests and tools that spawn it. */
