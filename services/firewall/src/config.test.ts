@@ -58,6 +58,19 @@ describe('firewall config', () => {
     );
   });
 
+  it('refuses a config rule with id "default" (the default action\'s metric label), naming nf.rules[i].id', () => {
+    const config = firewallConfigSchema.parse({
+      rules: [
+        { id: 'web', priority: 10, action: 'permit' },
+        { id: 'default', priority: 1, action: 'deny' },
+      ],
+    });
+    expect(() => initialRuleSet(config, '/etc/fw.yaml')).toThrow(ConfigError);
+    expect(() => initialRuleSet(config, '/etc/fw.yaml')).toThrow(
+      /^nf\.rules\[1\]\.id \(from \/etc\/fw\.yaml\): "default" is reserved/,
+    );
+  });
+
   it('translates rules for the dpdk ACL: priority lifted above the default, ports only where they narrow', () => {
     const [web, icmp] = initialRuleSet(
       firewallConfigSchema.parse({

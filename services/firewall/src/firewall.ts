@@ -13,6 +13,7 @@ import {
 import { type FirewallConfig, firewallConfigSchema, initialRuleSet } from './config';
 import { FirewallPipeline, TopologyError } from './dataplane';
 import { RuleStore } from './rule-store';
+import { DEFAULT_ACTION_LABEL } from './rules';
 import { firewallService } from './service';
 
 export const FIREWALL_VERSION = '0.1.0';
@@ -73,7 +74,7 @@ function registerFirewallMetrics(ctx: StartContext<FirewallConfig>, dp: Firewall
   const { meter } = ctx.telemetry;
   const nf = ctx.config.runtime.name;
   const rule = meter.createObservableCounter('flowline_firewall_rule_packets', {
-    description: 'Packets matched per firewall rule (default: rule="default")',
+    description: `Packets matched per firewall rule (default action: rule="${DEFAULT_ACTION_LABEL}")`,
   });
   const ct = meter.createObservableGauge('flowline_firewall_conntrack_entries', {
     description: 'Connections tracked now',
@@ -86,8 +87,10 @@ function registerFirewallMetrics(ctx: StartContext<FirewallConfig>, dp: Firewall
     (result) => {
       const c = dp.counters();
       for (const r of c.rules) result.observe(rule, Number(r.packets), { nf, rule: r.id });
-      result.observe(rule, Number(c.defaultPermitted), { nf, rule: 'default', action: 'permit' });
-      result.observe(rule, Number(c.defaultDenied), { nf, rule: 'default', action: 'deny' });
+      // No rule has this id (validateRule refuses it), so the label names the default alone.
+      const label = DEFAULT_ACTION_LABEL;
+      result.observe(rule, Number(c.defaultPermitted), { nf, rule: label, action: 'permit' });
+      result.observe(rule, Number(c.defaultDenied), { nf, rule: label, action: 'deny' });
       if (c.conntrack) {
         result.observe(ct, Number(c.conntrack.entries), { nf });
         for (const event of [

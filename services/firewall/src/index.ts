@@ -1,5 +1,6 @@
 export { RuleExistsError, RuleNotFoundError, RuleStore, type AclTable } from './rule-store';
 export {
+  DEFAULT_ACTION_LABEL,
   InvalidRuleError,
   MAX_PRIORITY,
   toProtoRule,

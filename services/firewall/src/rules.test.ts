@@ -81,6 +81,23 @@ describe('validateRule', () => {
       srcPorts: { first: 0, last: 0 },
     });
   });
+  it('refuses the id "default", the label of the default action\'s packets in the metrics', () => {
+    expect(fieldOf(() => validateRule({ ...base, id: 'default' }, 'rule'))).toBe('rule.id');
+    expect(() => validateRule({ ...base, id: 'default' }, 'rule')).toThrow(
+      /^rule\.id: "default" is reserved: the default action's packets are counted as rule="default"/,
+    );
+    expect(
+      fieldOf(() =>
+        validateRuleSet(
+          [base, { ...base, id: 'b' }, { ...base, id: 'default' }],
+          'deny',
+          'rule_set',
+        ),
+      ),
+    ).toBe('rule_set.rules[2].id');
+    // only the exact label: ids that merely contain it stay valid
+    expect(validateRule({ ...base, id: 'default-web' }, 'rule').id).toBe('default-web');
+  });
 });
 
 describe('validateRuleSet', () => {

@@ -36,6 +36,12 @@ export class InvalidRuleError extends Error {
 export const MAX_PRIORITY = 536_870_910;
 const ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
+/**
+ * The `rule` label of the default action's packets in the rule metrics (firewall.ts). Not a
+ * rule id: a rule named so would be counted under the default action's label.
+ */
+export const DEFAULT_ACTION_LABEL = 'default';
+
 export function actionFromProto(action: string | number | undefined, field: string): RuleAction {
   if (action === 'PERMIT' || action === 1) return 'permit';
   if (action === 'DENY' || action === 2) return 'deny';
@@ -52,6 +58,11 @@ export function validateRule(rule: firewallV1.Rule, at: string): AclRule {
     throw new InvalidRuleError(
       `${at}.id`,
       `"${id}" must be 1-63 characters of [a-z0-9-], starting with a letter or digit`,
+    );
+  if (id === DEFAULT_ACTION_LABEL)
+    throw new InvalidRuleError(
+      `${at}.id`,
+      `"${id}" is reserved: the default action's packets are counted as rule="${id}"; pick another id`,
     );
   const priority = Number(rule.priority ?? 0);
   if (!Number.isInteger(priority) || priority < 1 || priority > MAX_PRIORITY) {

@@ -51,6 +51,24 @@ describe('flowline.firewall.v1 over gRPC', () => {
     expect(list.ruleSet!.rules.map((r) => r.id)).toEqual(['web', 'dns']);
   });
 
+  it('a rule with id "default" (the default action\'s metric label) is INVALID_ARGUMENT naming the id, in ReplaceRules and AddRule', async () => {
+    const before = table.applied.length;
+    const replace = (await call(client.ReplaceRules.bind(client), {
+      ruleSet: { rules: [rule('a'), rule('default')] },
+    }).catch((e: grpc.ServiceError) => e)) as grpc.ServiceError;
+    expect(replace.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(replace.details).toMatch(/^rule_set\.rules\[1\]\.id: "default" is reserved/);
+    const add = (await call(client.AddRule.bind(client), { rule: rule('default') }).catch(
+      (e: grpc.ServiceError) => e,
+    )) as grpc.ServiceError;
+    expect(add.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(add.details).toMatch(/^rule\.id: "default" is reserved/);
+    expect(table.applied.length).toBe(before);
+    const list = await call(client.ListRules.bind(client), {});
+    expect(list.generation).toBe('2');
+    expect(list.ruleSet!.rules.map((r) => r.id)).toEqual(['web', 'dns']);
+  });
+
   it('a table that fails to build leaves the running set and generation in force', async () => {
     table.refuse = true;
     try {
