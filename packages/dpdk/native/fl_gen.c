@@ -336,6 +336,7 @@ static void rx_one(struct fl_gen *g, struct rte_mbuf *m, uint64_t now) {
   if (flow + 1u > g->max_flow_seen) FL_ST(g->max_flow_seen, flow + 1u);
   FL_ADD(c[FL_GEN_RX_PACKETS], 1);
   FL_ADD(c[FL_GEN_RX_BYTES], len + FL_GEN_FCS);
+  FL_ST(c[FL_GEN_RX_LAST_TSC], now);
   /* The 32-bit sequence extends to 64 bits relative to the highest one seen. */
   uint64_t next = c[FL_GEN_RX_EXPECTED];
   int64_t s;
@@ -373,6 +374,8 @@ static int gen_main(void *arg) {
   uint32_t idle = 0, sleep_us = bo->sleep_min_us ? bo->sleep_min_us : 1;
   double hz = (double)rte_get_tsc_hz();
   g->start_tsc = rte_rdtsc();
+  FL_ST(g->g[FL_GEN_G_STOP_TSC], 0);
+  FL_ST(g->g[FL_GEN_G_START_TSC], g->start_tsc);
   while (!__atomic_load_n(&g->stop, __ATOMIC_RELAXED)) {
     uint32_t progress = 0;
     uint64_t now = rte_rdtsc();
@@ -396,7 +399,10 @@ static int gen_main(void *arg) {
         uint64_t *c = g->rx[i].c; /* tx counters live beside the flow's rx counters */
         FL_ST(c[FL_GEN_TX_PACKETS], f->sent);
         FL_ST(c[FL_GEN_TX_BYTES], f->bytes);
-        if (f->done) FL_ST(c[FL_GEN_TX_DONE], 1);
+        if (f->done) {
+          FL_ST(c[FL_GEN_TX_END_TSC], rte_rdtsc());
+          FL_ST(c[FL_GEN_TX_DONE], 1);
+        }
       }
       if (!f->done) {
         all_done = 0;
@@ -436,6 +442,7 @@ static int gen_main(void *arg) {
       if (sleep_us == 0) sleep_us = 1;
     }
   }
+  FL_ST(g->g[FL_GEN_G_STOP_TSC], rte_rdtsc());
   return 0;
 }
 
@@ -482,4 +489,5 @@ int fl_gen_histogram(struct fl_gen *g, uint32_t flow, uint64_t *out) {
 
 void fl_gen_global(struct fl_gen *g, uint64_t *out) {
   for (int k = 0; k < FL_GEN_G_CTRS; k++) out[k] = FL_LD(g->g[k]);
+  out[FL_GEN_G_NOW_TSC] = rte_rdtsc();
 }

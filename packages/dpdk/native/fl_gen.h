@@ -67,7 +67,9 @@ enum {
   FL_GEN_LAT_MIN,      /* cycles; UINT64_MAX while nothing arrived */
   FL_GEN_LAT_MAX,
   FL_GEN_LAT_SUM,
-  FL_GEN_TX_DONE, /* 1 when a count-limited flow has sent all its packets */
+  FL_GEN_TX_DONE,     /* 1 when a count-limited flow has sent all its packets */
+  FL_GEN_TX_END_TSC,  /* TSC when it had (0 before): its rate is over the time it was sending */
+  FL_GEN_RX_LAST_TSC, /* TSC of the flow's last tagged arrival (0 before) */
   FL_GEN_FLOW_CTRS
 };
 
@@ -81,6 +83,9 @@ enum {
   FL_GEN_G_RUNNING,
   FL_GEN_G_TX_DONE, /* every flow has a count and has sent it */
   FL_GEN_G_TSC_HZ,
+  FL_GEN_G_START_TSC, /* TSC when the poller started (0 before) */
+  FL_GEN_G_STOP_TSC,  /* TSC when it stopped (0 while it runs) */
+  FL_GEN_G_NOW_TSC,   /* TSC when these counters were read */
   FL_GEN_G_CTRS
 };
 

@@ -94,6 +94,8 @@ export {
   TrafficGenError,
   latencyFromHistogram,
   flowResults,
+  runSpan,
+  type RunSpan,
   bucketRange,
   bucketOf,
   minFrameSize,

@@ -4,6 +4,7 @@ import {
   bucketOf,
   bucketRange,
   flowResults,
+  runSpan,
   frameSizeOf,
   latencyFromHistogram,
   minFrameSize,
@@ -73,8 +74,15 @@ describe('traffic generator: latency histogram', () => {
 
 describe('traffic generator: per-flow results', () => {
   it('lost is expected minus distinct arrivals (duplicates do not hide a loss)', () => {
-    // tx, txBytes, rx, rxBytes, expected, dups, reordered, late, latMin, latMax, latSum, txDone
-    const r = flowResults(3, [10, 640, 9, 576, 10, 1, 2, 0, 5, 9, 48, 1], undefined, 1e9);
+    // tx, txBytes, rx, rxBytes, expected, dups, reordered, late, latMin, latMax, latSum, txDone,
+    // txEndTsc, rxLastTsc
+    const span = { startTsc: 1e9, endTsc: 5e9, tscHz: 1e9 };
+    const r = flowResults(
+      3,
+      [10, 640, 9, 576, 10, 1, 2, 0, 5, 9, 48, 1, 2e9, 2.5e9],
+      undefined,
+      span,
+    );
     expect(r).toEqual({
       flow: 3,
       txPackets: 10,
@@ -87,6 +95,40 @@ describe('traffic generator: per-flow results', () => {
       duplicates: 1,
       reordered: 2,
       late: 0,
+      txSeconds: 1,
+      rxSeconds: 1.5,
     });
+  });
+
+  it('rates are over the time a flow sent, not the time since its results were last read', () => {
+    // a count-limited flow done at 2 s of a run read at 60 s: its rate is over 2 s, not 60
+    const done = [1000, 64_000, 990, 63_360, 1000, 0, 0, 0, 1, 1, 990, 1, 3e9, 3.1e9];
+    const late = flowResults(0, done, undefined, { startTsc: 1e9, endTsc: 61e9, tscHz: 1e9 });
+    expect(late.txSeconds).toBe(2);
+    expect(late.rxSeconds).toBeCloseTo(2.1, 12);
+    // a flow still sending (or a sink of another generator's flows): to now, or to the stop
+    const open = [...done];
+    open[11] = 0; // not done
+    open[12] = 0;
+    const running = flowResults(0, open, undefined, { startTsc: 1e9, endTsc: 4e9, tscHz: 1e9 });
+    expect([running.txSeconds, running.rxSeconds]).toEqual([3, 3]);
+    // done, but its end time not yet visible to this read: to now, never 0 or negative
+    const racing = [...done];
+    racing[12] = 0;
+    const r = flowResults(0, racing, undefined, { startTsc: 1e9, endTsc: 4e9, tscHz: 1e9 });
+    expect(r.txSeconds).toBe(3);
+    // never started: no time, so no rate
+    const idle = flowResults(0, open, undefined, { startTsc: 0, endTsc: 4e9, tscHz: 1e9 });
+    expect([idle.txSeconds, idle.rxSeconds]).toEqual([0, 0]);
+  });
+
+  it('the span comes from the global counters: now while running, the stop once stopped', () => {
+    // untagged, foreign, backpressure, allocFailed, sleeps, running, txDone, hz, start, stop, now
+    expect(runSpan([0, 0, 0, 0, 0, 1, 0, 2e9, 10, 0, 50])).toEqual({
+      startTsc: 10,
+      endTsc: 50,
+      tscHz: 2e9,
+    });
+    expect(runSpan([0, 0, 0, 0, 0, 0, 0, 2e9, 10, 30, 50]).endTsc).toBe(30);
   });
 });

@@ -96,6 +96,14 @@ export interface FlowResults {
   /** Reordered by more than the duplicate window (not checked for duplicates). */
   late: number;
   latency?: LatencyStats;
+  /**
+   * Seconds the flow was sending: from start to its last packet once a count-limited flow is
+   * done, else to now (to the stop once stopped). Rates are counts over it, so a finished run's
+   * rates do not fall while its results are read later.
+   */
+  txSeconds: number;
+  /** Seconds to count its arrivals over: txSeconds, or to its last arrival if that was later. */
+  rxSeconds: number;
 }
 
 export interface TrafficResults {
@@ -108,6 +116,15 @@ export interface TrafficResults {
   txBackpressure: number;
   allocFailed: number;
   sleeps: number;
+  tscHz: number;
+  /** Seconds from start to now (to the stop once stopped); 0 before the first start. */
+  elapsedSeconds: number;
+}
+
+/** The run's span in TSC cycles: its start (0: never started) and now or its stop. */
+export interface RunSpan {
+  startTsc: number;
+  endTsc: number;
   tscHz: number;
 }
 
@@ -233,15 +250,49 @@ const C = {
   LAT_MAX: 9,
   LAT_SUM: 10,
   TX_DONE: 11,
+  TX_END_TSC: 12,
+  RX_LAST_TSC: 13,
 } as const;
+
+/** Whole-generator counters (layout of FL_GEN_G_CTRS). */
+const G = {
+  RX_UNTAGGED: 0,
+  RX_FOREIGN: 1,
+  TX_BACKPRESSURE: 2,
+  ALLOC_FAILED: 3,
+  SLEEPS: 4,
+  RUNNING: 5,
+  TX_DONE: 6,
+  TSC_HZ: 7,
+  START_TSC: 8,
+  STOP_TSC: 9,
+  NOW_TSC: 10,
+} as const;
+
+/** The span of a run from the generator's global counters. */
+export function runSpan(glob: ArrayLike<number>): RunSpan {
+  const stop = at(glob, G.STOP_TSC);
+  return {
+    startTsc: at(glob, G.START_TSC),
+    endTsc: stop > 0 ? stop : at(glob, G.NOW_TSC),
+    tscHz: at(glob, G.TSC_HZ),
+  };
+}
+
+const seconds = (from: number, to: number, hz: number): number =>
+  from > 0 && hz > 0 && to > from ? (to - from) / hz : 0;
 
 /** One flow's results from its raw counters (layout of FL_GEN_FLOW_CTRS) and histogram. */
 export function flowResults(
   flow: number,
   c: ArrayLike<number>,
   hist: ArrayLike<number> | undefined,
-  tscHz: number,
+  span: RunSpan,
 ): FlowResults {
+  const tscHz = span.tscHz;
+  const txDone = at(c, C.TX_DONE) === 1;
+  const txEnd = txDone && at(c, C.TX_END_TSC) > 0 ? at(c, C.TX_END_TSC) : span.endTsc;
+  const rxEnd = Math.max(txEnd, at(c, C.RX_LAST_TSC));
   const rx = at(c, C.RX_PACKETS);
   const dups = at(c, C.DUPLICATES);
   const expected = at(c, C.RX_EXPECTED);
@@ -253,7 +304,7 @@ export function flowResults(
     flow,
     txPackets: at(c, C.TX_PACKETS),
     txBytes: at(c, C.TX_BYTES),
-    txDone: at(c, C.TX_DONE) === 1,
+    txDone,
     rxPackets: rx,
     rxBytes: at(c, C.RX_BYTES),
     expected,
@@ -262,6 +313,8 @@ export function flowResults(
     reordered: at(c, C.REORDERED),
     late: at(c, C.LATE),
     ...(latency ? { latency } : {}),
+    txSeconds: seconds(span.startTsc, txEnd, tscHz),
+    rxSeconds: seconds(span.startTsc, rxEnd, tscHz),
   };
 }
 
@@ -428,7 +481,7 @@ export class TrafficGenerator extends LcorePoller {
   /** Every flow is count-limited and has sent all of it. */
   txDone(): boolean {
     this.assertLive();
-    return gen().genGlobal(this.handle)[6] === 1;
+    return gen().genGlobal(this.handle)[G.TX_DONE] === 1;
   }
 
   /** Counters now, per flow, with latency statistics (no packet is touched). */
@@ -437,8 +490,8 @@ export class TrafficGenerator extends LcorePoller {
     const g = gen();
     const k = g.genConstants();
     const raw = g.genCounters(this.handle);
-    const glob = g.genGlobal(this.handle);
-    const tscHz = at(glob, 7);
+    const glob = g.genGlobal(this.handle); // after the counters: its now is not before them
+    const span = runSpan(glob);
     const flows: FlowResults[] = [];
     for (let i = 0; i * k.flowCounters < raw.length; i++) {
       const c = raw.subarray(i * k.flowCounters, (i + 1) * k.flowCounters);
@@ -446,18 +499,19 @@ export class TrafficGenerator extends LcorePoller {
         (opts.latency ?? true) && at(c, C.RX_PACKETS) > 0
           ? g.genHistogram(this.handle, i)
           : undefined;
-      flows.push(flowResults(i, c, hist, tscHz));
+      flows.push(flowResults(i, c, hist, span));
     }
     return {
-      running: glob[5] === 1,
-      txDone: glob[6] === 1,
+      running: glob[G.RUNNING] === 1,
+      txDone: glob[G.TX_DONE] === 1,
       flows,
-      rxUntagged: at(glob, 0),
-      rxForeign: at(glob, 1),
-      txBackpressure: at(glob, 2),
-      allocFailed: at(glob, 3),
-      sleeps: at(glob, 4),
-      tscHz,
+      rxUntagged: at(glob, G.RX_UNTAGGED),
+      rxForeign: at(glob, G.RX_FOREIGN),
+      txBackpressure: at(glob, G.TX_BACKPRESSURE),
+      allocFailed: at(glob, G.ALLOC_FAILED),
+      sleeps: at(glob, G.SLEEPS),
+      tscHz: span.tscHz,
+      elapsedSeconds: seconds(span.startTsc, span.endTsc, span.tscHz),
     };
   }
 

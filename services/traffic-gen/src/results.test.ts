@@ -14,39 +14,71 @@ const flow = (over: Partial<FlowResults>): FlowResults => ({
   duplicates: 0,
   reordered: 0,
   late: 0,
+  txSeconds: 1,
+  rxSeconds: 1,
   ...over,
 });
 
 describe('results math', () => {
-  it('rates are per second over the elapsed time, 0 before any time passed', () => {
-    expect(perSecond(1000, 500)).toBe(2000);
+  it('rates are per second over the time given, 0 before any time passed', () => {
+    expect(perSecond(1000, 0.5)).toBe(2000);
     expect(perSecond(1000, 0)).toBe(0);
   });
 
+  it("a finished count-limited run's rates are over its sending time, however late they are read", () => {
+    // 1,000,000 packets sent in 2 s, read 60 s after the start: 500,000 pps, not 16,667
+    const done = flow({
+      txPackets: 1e6,
+      rxPackets: 1e6,
+      txDone: true,
+      txSeconds: 2,
+      rxSeconds: 2.5,
+    });
+    const m = resultsMessage({
+      runId: 1,
+      state: 'RUNNING',
+      elapsedMs: 60_000,
+      names: ['a'],
+      results: {
+        running: true,
+        txDone: true,
+        flows: [done],
+        rxUntagged: 0,
+        rxForeign: 0,
+        txBackpressure: 0,
+        allocFailed: 0,
+        sleeps: 0,
+        tscHz: 1e9,
+        elapsedSeconds: 60,
+      },
+    });
+    expect(m.flows![0]).toMatchObject({ txPps: 500_000, rxPps: 400_000 });
+    expect(m.totals).toMatchObject({ txPps: 500_000, rxPps: 400_000 });
+  });
+
   it('totals add the flows; the loss ratio is lost over expected; bits count frame bytes', () => {
-    const t = totalsOf(
-      [
-        flow({
-          txPackets: 100,
-          txBytes: 6400,
-          rxPackets: 90,
-          rxBytes: 5760,
-          expected: 100,
-          lost: 10,
-        }),
-        flow({
-          flow: 1,
-          txPackets: 300,
-          txBytes: 30000,
-          rxPackets: 302,
-          rxBytes: 30200,
-          expected: 300,
-          duplicates: 2,
-          reordered: 5,
-        }),
-      ],
-      2000,
-    );
+    const t = totalsOf([
+      flow({
+        txPackets: 100,
+        txBytes: 6400,
+        rxPackets: 90,
+        rxBytes: 5760,
+        expected: 100,
+        lost: 10,
+      }),
+      flow({
+        flow: 1,
+        txPackets: 300,
+        txBytes: 30000,
+        rxPackets: 302,
+        rxBytes: 30200,
+        expected: 300,
+        duplicates: 2,
+        reordered: 5,
+        txSeconds: 2,
+        rxSeconds: 2,
+      }),
+    ]);
     expect(t).toEqual({
       txPackets: 400,
       txBytes: 36400,
@@ -62,7 +94,7 @@ describe('results math', () => {
       txBps: (36400 * 8) / 2,
       rxBps: (35960 * 8) / 2,
     });
-    expect(totalsOf([], 1000).lossRatio).toBe(0);
+    expect(totalsOf([]).lossRatio).toBe(0);
   });
 
   it('builds the proto message: uint64 as decimal strings, names by flow, latency only when measured', () => {
@@ -85,6 +117,7 @@ describe('results math', () => {
       allocFailed: 0,
       sleeps: 7,
       tscHz: 2e9,
+      elapsedSeconds: 1,
     };
     const m = resultsMessage({
       runId: 3,

@@ -1,7 +1,8 @@
 /**
  * From the generator's raw per-flow results to flowline.trafficgen.v1.Results: totals over the
- * flows, loss ratio and average rates over the run's elapsed time. 64-bit counters go out as
- * decimal strings (the proto loader's longs: String).
+ * flows, loss ratio and average rates over the time each flow was sending (a count-limited flow's
+ * ends with its last packet, so its rate stays put while the run's results are read later).
+ * 64-bit counters go out as decimal strings (the proto loader's longs: String).
  */
 import { type FlowResults, type TrafficResults, bucketRange } from '@flowline/dpdk';
 import type { trafficGenV1 } from '@flowline/proto';
@@ -94,12 +95,12 @@ export interface Totals {
   rxBps: number;
 }
 
-/** Per second over elapsedMs; 0 before any time passed. */
-export function perSecond(count: number, elapsedMs: number): number {
-  return elapsedMs > 0 ? (count * 1000) / elapsedMs : 0;
+/** Per second over `seconds`; 0 before any time passed. */
+export function perSecond(count: number, seconds: number): number {
+  return seconds > 0 ? count / seconds : 0;
 }
 
-export function totalsOf(flows: readonly FlowResults[], elapsedMs: number): Totals {
+export function totalsOf(flows: readonly FlowResults[]): Totals {
   const sum = (k: keyof FlowResults) => flows.reduce((a, f) => a + (f[k] as number), 0);
   const t = {
     txPackets: sum('txPackets'),
@@ -111,13 +112,16 @@ export function totalsOf(flows: readonly FlowResults[], elapsedMs: number): Tota
     reordered: sum('reordered'),
     expected: sum('expected'),
   };
+  // The flows send side by side: the run's rates are over the longest of their spans.
+  const txSeconds = flows.reduce((a, f) => Math.max(a, f.txSeconds), 0);
+  const rxSeconds = flows.reduce((a, f) => Math.max(a, f.rxSeconds), 0);
   return {
     ...t,
     lossRatio: t.expected > 0 ? t.lost / t.expected : 0,
-    txPps: perSecond(t.txPackets, elapsedMs),
-    rxPps: perSecond(t.rxPackets, elapsedMs),
-    txBps: perSecond(t.txBytes * 8, elapsedMs),
-    rxBps: perSecond(t.rxBytes * 8, elapsedMs),
+    txPps: perSecond(t.txPackets, txSeconds),
+    rxPps: perSecond(t.rxPackets, rxSeconds),
+    txBps: perSecond(t.txBytes * 8, txSeconds),
+    rxBps: perSecond(t.rxBytes * 8, rxSeconds),
   };
 }
 
@@ -126,7 +130,6 @@ const u64 = (n: number): string => BigInt(Math.max(0, Math.round(n))).toString()
 export function flowMessage(
   f: FlowResults,
   name: string,
-  elapsedMs: number,
   histogram?: ArrayLike<number>,
   tscHz = 0,
 ): trafficGenV1.FlowResult {
@@ -159,15 +162,15 @@ export function flowMessage(
           },
         }
       : {}),
-    txPps: perSecond(f.txPackets, elapsedMs),
-    rxPps: perSecond(f.rxPackets, elapsedMs),
+    txPps: perSecond(f.txPackets, f.txSeconds),
+    rxPps: perSecond(f.rxPackets, f.rxSeconds),
   };
 }
 
 export function resultsMessage(view: RunView): trafficGenV1.Results {
   const r = view.results;
   const flows = r?.flows ?? [];
-  const t = totalsOf(flows, view.elapsedMs);
+  const t = totalsOf(flows);
   const latency = r ? totalLatency(flows, view.histograms, r.tscHz) : undefined;
   return {
     runId: view.runId,
@@ -175,13 +178,7 @@ export function resultsMessage(view: RunView): trafficGenV1.Results {
     txDone: r?.txDone ?? false,
     elapsedMs: u64(view.elapsedMs),
     flows: flows.map((f) =>
-      flowMessage(
-        f,
-        view.names[f.flow] ?? `flow-${f.flow}`,
-        view.elapsedMs,
-        view.histograms?.[f.flow],
-        r?.tscHz,
-      ),
+      flowMessage(f, view.names[f.flow] ?? `flow-${f.flow}`, view.histograms?.[f.flow], r?.tscHz),
     ),
     totals: {
       txPackets: u64(t.txPackets),

@@ -47,6 +47,8 @@ class RecordingController implements TrafficController {
           duplicates: 0,
           reordered: 0,
           late: 0,
+          txSeconds: 0.5,
+          rxSeconds: 0.5,
         })),
         rxUntagged: 0,
         rxForeign: 0,
@@ -54,6 +56,7 @@ class RecordingController implements TrafficController {
         allocFailed: 0,
         sleeps: 0,
         tscHz: 1e9,
+        elapsedSeconds: 0.5,
       },
     };
   }

@@ -135,6 +135,58 @@ describe.skipIf(!root)('traffic generator and sink on DPDK vdev ports (root, hug
     }
   });
 
+  it("a count-limited flow's sending time ends with its last packet, however late it is read", async () => {
+    const ring = Port.open(devargs.ring({ id: 'tgspan' }), pool);
+    const N = 1000;
+    const g = TrafficGenerator.create({
+      pool,
+      flows: [
+        {
+          port: ring,
+          srcIp: '10.0.0.1',
+          dstIp: '10.0.1.1',
+          srcPort: 1000,
+          dstPort: 2000,
+          protocol: 'udp',
+          size: 64,
+          ratePps: 20_000, // 999 gaps of 50 us: about 50 ms of sending
+          count: N,
+        },
+      ],
+      rx: [{ port: ring }],
+    });
+    try {
+      g.start();
+      const done = (): boolean => {
+        const f = g.results({ latency: false }).flows[0];
+        return f !== undefined && f.txDone && f.rxPackets >= N;
+      };
+      expect(await until(done, 20_000)).toBe(true);
+      const first = g.results({ latency: false });
+      await new Promise((r) => setTimeout(r, 300)); // still running, nothing more to send
+      const later = g.results({ latency: false });
+      const [a, b] = [first.flows[0]!, later.flows[0]!];
+      expect(later.running).toBe(true);
+      expect(later.elapsedSeconds - first.elapsedSeconds).toBeGreaterThan(0.25);
+      // the span stopped at the last packet: the same in both reads, and about 50 ms
+      expect(b.txSeconds).toBe(a.txSeconds);
+      expect(b.rxSeconds).toBe(a.rxSeconds);
+      expect(a.txSeconds).toBeGreaterThan(0.045);
+      expect(a.txSeconds).toBeLessThan(first.elapsedSeconds);
+      expect(a.rxSeconds).toBeGreaterThanOrEqual(a.txSeconds);
+      // so the rate is the paced one (a slow host only lowers it), not N over the time since start
+      expect(N / b.txSeconds).toBeLessThan(20_000 * 1.05);
+      expect(N / b.txSeconds).toBeGreaterThan(N / later.elapsedSeconds);
+      g.stop();
+      const stopped = g.results({ latency: false });
+      await new Promise((r) => setTimeout(r, 50));
+      expect(g.results({ latency: false }).elapsedSeconds).toBe(stopped.elapsedSeconds);
+    } finally {
+      g.close();
+      ring.close();
+    }
+  });
+
   it('a count-limited unpaced run sends exactly N and the sink receives exactly N', async () => {
     const ring = Port.open(devargs.ring({ id: 'tg1' }), pool);
     try {
