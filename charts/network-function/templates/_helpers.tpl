@@ -65,3 +65,37 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "nf.ipsecKeysDir" -}}
 /var/run/secrets/flowline.io/ipsec-keys
 {{- end -}}
+
+{{/*
+  Whether a chart-generated gRPC certificate found by lookup (`old`: its Secret, or nothing) is
+  kept: only while it is of the current CA (ca.crt = caCrt), for this identity (annotation
+  flowline.io/spiffe-id = id: a new trust domain or name gets a new certificate) and more than
+  renewBeforeDays from its end (annotation flowline.io/not-after, written when it was made; one
+  without is renewed). Helm cannot read a certificate's dates, hence the annotation. Prints
+  "keep" or nothing.
+*/}}
+{{- define "nf.generatedCertKeep" -}}
+{{- $old := .old -}}
+{{- if and $old $old.data (eq (index $old.data "ca.crt" | default "") .caCrt) -}}
+{{- $ann := $old.metadata.annotations | default dict -}}
+{{- if eq (get $ann "flowline.io/spiffe-id" | default "") .id -}}
+{{- $end := toDate "2006-01-02T15:04:05Z07:00" (get $ann "flowline.io/not-after" | default "") | unixEpoch | int64 -}}
+{{- $renewAt := sub $end (mul 86400 (int .renewBeforeDays)) -}}
+{{- if lt (now | unixEpoch | int64) $renewAt -}}keep{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The end of a certificate made now for `.` days, as annotation flowline.io/not-after holds it. */}}
+{{- define "nf.generatedCertNotAfter" -}}
+{{- dateInZone "2006-01-02T15:04:05Z07:00" (now | dateModify (printf "+%dh" (mul 24 (int .)))) "UTC" -}}
+{{- end -}}
+
+{{/* tls.generated's validityDays and renewBeforeDays, checked. */}}
+{{- define "nf.generatedCertDays" -}}
+{{- $v := int .validityDays -}}
+{{- $r := int .renewBeforeDays -}}
+{{- if or (lt $v 2) (lt $r 1) (ge $r $v) -}}
+{{- fail (printf "tls.generated: renewBeforeDays (%d) must be at least 1 and less than validityDays (%d)" $r $v) -}}
+{{- end -}}
+{{- end -}}

@@ -29,6 +29,7 @@ export interface PodSpec {
     hostPath?: { path: string; type?: string };
     emptyDir?: { medium?: string };
     configMap?: { name: string };
+    secret?: { secretName: string; defaultMode?: number };
   }[];
   hostNetwork?: boolean;
   securityContext?: {

@@ -634,7 +634,10 @@ describe('charts/flowline', () => {
 
   describe("OVS's OVSDB and OpenFlow listeners on the node IP", () => {
     const ovsContainer = (values: Values) => {
-      const out = render('flowline', { ...values, ovs: { nodes: ['node-a'], ...values.ovs } });
+      const out = render('flowline', {
+        ...values,
+        ovs: { nodes: ['node-a'], ...(values.ovs as Values | undefined) },
+      });
       const ds = out.find((m) => m.kind === 'DaemonSet' && m.metadata.name.startsWith('test-ovs'))!;
       const pod = podOf(ds);
       return { pod, c: pod.spec.containers[0]!, out };

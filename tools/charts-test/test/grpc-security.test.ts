@@ -618,9 +618,15 @@ describe('values for TLS, health and NetworkPolicy are checked by the schema', (
     ],
     [
       'network-function',
-      'a validity of zero days',
-      { tls: { generated: { validityDays: 0 } } },
-      /at '\/tls\/generated\/validityDays': minimum: got 0, want 1/,
+      'a validity of one day (nothing to renew before)',
+      { tls: { generated: { validityDays: 1 } } },
+      /at '\/tls\/generated\/validityDays': minimum: got 1, want 2/,
+    ],
+    [
+      'network-function',
+      'renewal no sooner than the certificate is made',
+      { tls: { generated: { validityDays: 30, renewBeforeDays: 30 } } },
+      /renewBeforeDays \(30\) must be at least 1 and less than validityDays \(30\)/,
     ],
   ])('%s refuses %s', (chart, _what, values, message) => {
     expect(renderError(chart, values).stderr).toMatch(message);
