@@ -54,12 +54,24 @@ describe('pool config', () => {
       },
     });
     expect(c.hugepages).toEqual({
-      mount: true,
+      mount: false,
       hostPath: '/dev/hugepages',
       containerPath: '/dev/hugepages',
       resource: false,
       sizes: undefined,
     });
+  });
+
+  it('mounts hugetlbfs into containers only when asked, or when hugepages are resources of their own', () => {
+    const mount = (hugepages: unknown): boolean =>
+      parseConfig({ pools: [], hugepages }).hugepages.mount;
+    // A pod's own HugePages emptyDir is where its pages come from; a mount would collide with it.
+    expect(mount(undefined)).toBe(false);
+    expect(mount({})).toBe(false);
+    expect(mount({ mount: true })).toBe(true);
+    // flowline.io/hugepages-<size> pods have no such emptyDir: the mount is how they get pages.
+    expect(mount({ resource: true })).toBe(true);
+    expect(mount({ resource: true, mount: false })).toBe(false);
   });
 
   it('names the bad field', () => {

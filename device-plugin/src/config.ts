@@ -34,7 +34,10 @@ export interface PoolConfig {
 }
 
 export interface HugepagesConfig {
-  /** Mount hugetlbfs into every container that gets a device. */
+  /**
+   * Mount a hugetlbfs folder of this allocation's own (`<hostPath>/<pool>-<first device ID>`)
+   * into every container that gets a device. Off unless `resource` is on.
+   */
   mount: boolean;
   hostPath: string;
   containerPath: string;
@@ -317,11 +320,15 @@ function parseHugepages(value: unknown, field: string): HugepagesConfig {
     );
     sizes = [...new Set(names)];
   }
+  const resource = bool(v.resource, `${field}.resource`, false);
   return {
-    mount: bool(v.mount, `${field}.mount`, true),
+    // Off by default: kubelet's per-pod HugePages emptyDir is how a pod gets hugetlbfs, and a
+    // mount at the same path collides with it. Pages advertised as flowline.io resources have no
+    // such emptyDir (the cluster does not account them), so there the mount stays the default.
+    mount: bool(v.mount, `${field}.mount`, resource),
     hostPath: absPath(v.hostPath, `${field}.hostPath`, '/dev/hugepages'),
     containerPath: absPath(v.containerPath, `${field}.containerPath`, '/dev/hugepages'),
-    resource: bool(v.resource, `${field}.resource`, false),
+    resource,
     sizes,
   };
 }

@@ -2,17 +2,23 @@
 // files an earlier run left (it crashed or was killed while pods used them).
 import { createLogger } from '@flowline/telemetry';
 import {
+  chmodSync,
   existsSync,
+  lstatSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
   readdirSync,
+  readlinkSync,
+  renameSync,
   rmSync,
   statSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import type { devicePluginV1beta1 as dp } from '@flowline/proto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type PluginConfig, parseConfig } from './config';
 import { EmulatedHost, vfAddress } from '@flowline/emulation';
@@ -306,5 +312,176 @@ describe('paths of device-info files that are not files', () => {
     startPlugin();
     expect(logs.filter((l) => l.level === 'warn').map((l) => l.file)).toEqual([vmd]);
     expect(readFileSync(tooLong, 'utf8')).toBe('garbled');
+  });
+});
+
+describe('what one tenant can reach of another', () => {
+  const HUGE_CONFIG = (hugepages: Record<string, unknown>): PluginConfig =>
+    parseConfig({
+      pools: [{ name: 'sriov_vf', selectors: { pfNames: ['ens1f0'] }, hugepagesMb: 64 }],
+      hugepages: { hostPath: join(dir, 'hugetlbfs'), sizes: ['2Mi'], ...hugepages },
+    });
+  const hugeMounts = (r: dp.ContainerAllocateResponse): dp.Mount[] =>
+    (r.mounts ?? []).filter((m) => m.containerPath === '/dev/hugepages');
+  const folderMount = (name: string): dp.Mount => ({
+    hostPath: join(dir, 'hugetlbfs', name),
+    containerPath: '/dev/hugepages',
+    readOnly: false,
+  });
+
+  it('hugetlbfs is not mounted by default; the pool still sizes the EAL', () => {
+    const vf = plan(HUGE_CONFIG({})).providers.get('flowline.io/sriov_vf')!;
+    const res = vf.allocate([vfAddress(0, 0)]);
+    expect(hugeMounts(res)).toEqual([]);
+    expect(res.envs).not.toHaveProperty('FLOWLINE_HUGEPAGES_DIR');
+    expect(res.envs!.FLOWLINE_HUGEPAGES_MB).toBe('64');
+    expect(existsSync(join(dir, 'hugetlbfs'))).toBe(false);
+  });
+
+  it('mounted when asked: each allocation gets a folder of its own, mode 0700, never the shared root', () => {
+    const huge = join(dir, 'hugetlbfs');
+    mkdirSync(huge);
+    const { providers } = plan(HUGE_CONFIG({ mount: true, resource: true }));
+    const vf = providers.get('flowline.io/sriov_vf')!;
+    const first = vf.allocate([vfAddress(0, 1), vfAddress(0, 0)]);
+    const second = vf.allocate([vfAddress(0, 2)]);
+    const pages = providers
+      .get('flowline.io/hugepages-2Mi')!
+      .allocate(['2Mi-node0-3', '2Mi-node0-0']);
+
+    expect(hugeMounts(first)).toEqual([folderMount(`sriov_vf-${vfAddress(0, 1)}`)]);
+    expect(hugeMounts(second)).toEqual([folderMount(`sriov_vf-${vfAddress(0, 2)}`)]);
+    expect(hugeMounts(pages)).toEqual([folderMount('hugepages-2Mi-2Mi-node0-3')]);
+    expect(first.envs).toMatchObject({
+      FLOWLINE_HUGEPAGES_DIR: '/dev/hugepages',
+      FLOWLINE_HUGEPAGES_MB: '64',
+    });
+    expect(pages.envs).toEqual({
+      FLOWLINE_HUGEPAGES_DIR: '/dev/hugepages',
+      FLOWLINE_HUGEPAGES_MB: '4',
+    });
+    expect(readdirSync(huge).sort()).toEqual(
+      [
+        `sriov_vf-${vfAddress(0, 1)}`,
+        `sriov_vf-${vfAddress(0, 2)}`,
+        'hugepages-2Mi-2Mi-node0-3',
+      ].sort(),
+    );
+    for (const f of readdirSync(huge)) expect(statSync(join(huge, f)).mode & 0o7777, f).toBe(0o700);
+  });
+
+  it("an earlier pod's hugepage files are gone before the next pod gets the folder; a planted link is not followed", () => {
+    const huge = join(dir, 'hugetlbfs');
+    mkdirSync(huge);
+    const vf = plan(HUGE_CONFIG({ mount: true })).providers.get('flowline.io/sriov_vf')!;
+    const folder = join(huge, `sriov_vf-${vfAddress(0, 0)}`);
+    vf.allocate([vfAddress(0, 0)]);
+    // The pod's DPDK leaves its pages behind (no --huge-unlink), and the pod ends.
+    writeFileSync(join(folder, 'rtemap_0'), 'tenant A memory');
+    mkdirSync(join(folder, 'sub'));
+    chmodSync(folder, 0o755);
+
+    vf.allocate([vfAddress(0, 0)]); // the next pod that gets this VF first
+
+    expect(readdirSync(folder)).toEqual([]);
+    expect(statSync(folder).mode & 0o7777).toBe(0o700);
+
+    // A pod that had the shared root (an older plugin) left a link by a later folder's name.
+    const elsewhere = join(dir, 'elsewhere');
+    mkdirSync(elsewhere);
+    writeFileSync(join(elsewhere, 'keep'), "not the plugin's");
+    const planted = join(huge, `sriov_vf-${vfAddress(0, 2)}`);
+    symlinkSync(elsewhere, planted);
+    vf.allocate([vfAddress(0, 2)]);
+    expect(lstatSync(planted).isDirectory()).toBe(true);
+    expect(readdirSync(planted)).toEqual([]);
+    expect(readFileSync(join(elsewhere, 'keep'), 'utf8')).toBe("not the plugin's");
+  });
+
+  it('with hostPath not visible to the plugin, the mount is still per allocation, and it says so', () => {
+    const vf = plan(HUGE_CONFIG({ mount: true })).providers.get('flowline.io/sriov_vf')!;
+    const res = vf.allocate([vfAddress(0, 1)]);
+    expect(hugeMounts(res)).toEqual([folderMount(`sriov_vf-${vfAddress(0, 1)}`)]);
+    expect(existsSync(join(dir, 'hugetlbfs'))).toBe(false);
+    expect(logs.filter((l) => l.level === 'warn')).toMatchObject([
+      {
+        msg: expect.stringMatching(/^hugepages.hostPath is not visible to the plugin/),
+        pool: 'sriov_vf',
+        hostPath: join(dir, 'hugetlbfs'),
+      },
+    ]);
+  });
+
+  it('a vfio-pci VF whose IOMMU group holds another device is Unhealthy, naming it, until it is alone again', () => {
+    // The emulated kernel gives each VF a group of its own, as ACS does; without ACS the
+    // kernel groups them together.
+    const [a, b] = [vfAddress(1, 0), vfAddress(1, 1)];
+    const groupLink = (vf: string): string =>
+      join(host.root, 'devices/pci0000:00', vf, 'iommu_group');
+    const groupA = basename(readlinkSync(groupLink(a)));
+    const groupB = basename(readlinkSync(groupLink(b)));
+    const member = join(host.root, 'kernel/iommu_groups', groupA, 'devices', b);
+    symlinkSync(`../../../../devices/pci0000:00/${b}`, member);
+    rmSync(groupLink(b));
+    symlinkSync(`../../../kernel/iommu_groups/${groupA}`, groupLink(b));
+
+    const first = plan();
+    const vfio = first.providers.get('flowline.io/vfio')!;
+    expect(vfio.devices().map((d) => [d.id, d.problem])).toEqual([
+      [a, `IOMMU group ${groupA} also holds ${b}`],
+      [b, `IOMMU group ${groupA} also holds ${a}`],
+    ]);
+    expect(() => vfio.allocate([a])).toThrow(
+      `device ${a} of flowline.io/vfio is Unhealthy (IOMMU group ${groupA} also holds ${b})`,
+    );
+    // netdevice VFs are not handed out through /dev/vfio: their groups do not matter here
+    expect(
+      first.providers
+        .get('flowline.io/sriov_vf')!
+        .devices()
+        .every((d) => !d.problem),
+    ).toBe(true);
+
+    rmSync(member);
+    rmSync(groupLink(b));
+    symlinkSync(`../../../kernel/iommu_groups/${groupB}`, groupLink(b));
+    plan(CONFIG, first.providers);
+    expect(vfio.devices().map((d) => d.problem)).toEqual([undefined, undefined]);
+    expect(vfio.allocate([a]).devices).toContainEqual({
+      hostPath: join(settings.vfioDir, groupA),
+      containerPath: `/dev/vfio/${groupA}`,
+      permissions: 'rw',
+    });
+  });
+
+  it('a VF netdev renamed to a name with a separator gives an empty FLOWLINE_NETDEV_* entry, logged; the others keep their places', () => {
+    const ids = [0, 1, 2].map((i) => vfAddress(0, i));
+    const net = join(host.root, 'devices/pci0000:00', ids[1]!, 'net');
+    let current = 'ens1f0v1';
+    const renameTo = (name: string): void => {
+      renameSync(join(net, current), join(net, name));
+      current = name;
+    };
+    // Linux takes every byte but '/', ':' and whitespace (a pod with NET_ADMIN can rename its VF).
+    for (const name of ['a,b', 'a=b', 'a;b', 'x'.repeat(16), 'a\nb']) {
+      renameTo(name);
+      logs = [];
+      const vf = startPlugin().get('flowline.io/sriov_vf')!;
+      const value = vf.allocate(ids).envs!.FLOWLINE_NETDEV_SRIOV_VF;
+      expect(value, JSON.stringify(name)).toBe('ens1f0v0,,ens1f0v2');
+      expect(logs.filter((l) => l.level === 'warn')).toMatchObject([
+        {
+          msg: 'VF netdev name is not a plain interface name; its entry is empty',
+          device: ids[1],
+          netdev: name,
+          env: 'FLOWLINE_NETDEV_SRIOV_VF',
+        },
+      ]);
+    }
+    renameTo('vf_1.a-B');
+    logs = [];
+    const vf = startPlugin().get('flowline.io/sriov_vf')!;
+    expect(vf.allocate(ids).envs!.FLOWLINE_NETDEV_SRIOV_VF).toBe('ens1f0v0,vf_1.a-B,ens1f0v2');
+    expect(logs.filter((l) => l.level === 'warn')).toEqual([]);
   });
 });

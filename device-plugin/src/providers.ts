@@ -8,6 +8,7 @@ import {
 import type { Logger } from '@flowline/telemetry';
 import {
   type Stats,
+  chmodSync,
   existsSync,
   lstatSync,
   mkdirSync,
@@ -91,6 +92,9 @@ function checkIds(provider: DeviceProvider, ids: string[]): void {
   }
 }
 
+/** A netdev name with no list or env separator in it (IFNAMSIZ: at most 15 bytes). */
+const SAFE_NETDEV_NAME = /^[A-Za-z0-9_.-]{1,15}$/;
+
 // Linux PCI domains are 32-bit, printed as at least 4 hex digits: VMD's start at 10000.
 const PCI_ADDRESS = /^[0-9a-f]{4,8}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/;
 
@@ -135,8 +139,55 @@ export function parseCdiSpec(text: string, kind: string): Record<string, unknown
 // (Multus, the SR-IOV CNI, the container runtime's CDI registry) run as other users.
 const DERIVED_FILE = { mode: 0o644, keepPrevious: false };
 
-function hugepageMount(h: HugepagesConfig): dp.Mount {
-  return { hostPath: h.hostPath, containerPath: h.containerPath, readOnly: false };
+/**
+ * The hugetlbfs mount and env of one allocation, or nothing when `hugepages.mount` is off.
+ * Each allocation gets a folder of its own, `<hostPath>/<pool>-<first device ID>`, not the shared
+ * root: hugepage files a DPDK process leaves there (rtemap_*) are memory another tenant could
+ * open. Device IDs are held by one container at a time, so no two live allocations share a
+ * folder; what an earlier holder of that device left in it is removed, and it is made mode 0700.
+ */
+function hugepageAllocation(
+  h: HugepagesConfig,
+  pool: string,
+  ids: string[],
+  logger: Logger | undefined,
+): { mount: dp.Mount; env: Record<string, string> } | undefined {
+  if (!h.mount || ids[0] === undefined) return undefined;
+  const folder = join(h.hostPath, `${pool}-${ids[0]}`);
+  if (lstatOf(h.hostPath) === undefined) {
+    // The plugin runs where hostPath is not mounted (a container without it): the runtime makes
+    // the folder when it mounts it (containerd and CRI-O do), but with its own mode and without
+    // clearing it. Still one folder per allocation, so still no sharing between live pods.
+    logger?.warn(
+      'hugepages.hostPath is not visible to the plugin: the per-allocation folder is left to ' +
+        'the container runtime to create, and leftovers of an earlier pod in it are not removed; ' +
+        'mount hostPath into the plugin at the same path',
+      { pool, hostPath: h.hostPath, folder },
+    );
+  } else {
+    prepareHugepageFolder(folder);
+  }
+  return {
+    mount: { hostPath: folder, containerPath: h.containerPath, readOnly: false },
+    env: { [HUGEPAGES_DIR_ENV]: h.containerPath },
+  };
+}
+
+/** Makes `folder` an empty directory of mode 0700, whatever an earlier allocation left there. */
+function prepareHugepageFolder(folder: string): void {
+  const st = lstatOf(folder);
+  if (st?.isDirectory() && st.uid === process.getuid?.()) {
+    // Emptied, not removed: removing a directory some mount namespace still binds detaches it there.
+    for (const name of readdirSync(folder))
+      rmSync(join(folder, name), { recursive: true, force: true });
+  } else {
+    // Anything else by that name (a symlink, a file, another user's folder: pods that had the
+    // shared root could make them) is removed, never followed or reused.
+    if (st !== undefined) rmSync(folder, { recursive: true, force: true });
+    mkdirSync(folder, { mode: 0o700 });
+  }
+  // mkdir's mode is cut by the umask, and an existing folder may have another.
+  chmodSync(folder, 0o700);
 }
 
 function devInfoText(address: string, pfAddress: string): string {
@@ -398,14 +449,16 @@ export class SriovVfProvider implements DeviceProvider {
         });
       }
     } else {
-      envs[netdevEnvName(this.resourceName)] = chosen.map((a) => a.vf.netdevs[0] ?? '').join(',');
+      envs[netdevEnvName(this.resourceName)] = chosen.map((a) => this.netdevEntry(a)).join(',');
     }
-    if (this.hugepages.mount) {
-      mounts.push(hugepageMount(this.hugepages));
-      envs[HUGEPAGES_DIR_ENV] = this.hugepages.containerPath;
-      if (this.config.hugepagesMb !== undefined)
-        envs[HUGEPAGES_MB_ENV] = String(this.config.hugepagesMb);
+    const huge = hugepageAllocation(this.hugepages, this.pool, ids, this.settings.logger);
+    if (huge) {
+      mounts.push(huge.mount);
+      Object.assign(envs, huge.env);
     }
+    // Without the mount too: a pod's own HugePages emptyDir still needs the EAL sized.
+    if (this.config.hugepagesMb !== undefined)
+      envs[HUGEPAGES_MB_ENV] = String(this.config.hugepagesMb);
     mkdirSync(this.settings.devInfoDir, { recursive: true });
     for (const { vf } of chosen) {
       const file = this.devInfoPath(vf.address);
@@ -415,6 +468,23 @@ export class SriovVfProvider implements DeviceProvider {
       mounts.push({ hostPath: file, containerPath: file, readOnly: true });
     }
     return { envs, mounts, devices, annotations: {}, cdiDevices: this.cdiDevices(ids) };
+  }
+
+  /**
+   * The VF's netdev name as its FLOWLINE_NETDEV_* entry, or '' when it has none or one that is
+   * not a plain name (logged). Linux takes any byte but '/', ':' and whitespace, and a pod that
+   * held the VF may have renamed it: a ',' would shift the names of the other VFs in the list.
+   */
+  private netdevEntry({ vf }: AssignedVf): string {
+    const name = vf.netdevs[0];
+    if (name === undefined || SAFE_NETDEV_NAME.test(name)) return name ?? '';
+    this.settings.logger?.warn('VF netdev name is not a plain interface name; its entry is empty', {
+      resource: this.resourceName,
+      device: vf.address,
+      netdev: name,
+      env: netdevEnvName(this.resourceName),
+    });
+    return '';
   }
 
   /** CDI names for ids when the spec on disk names them all, else none (logged). */
@@ -487,6 +557,7 @@ export class HugepageProvider implements DeviceProvider {
   constructor(
     readonly sizeName: string,
     config: PluginConfig,
+    private readonly logger?: Logger,
   ) {
     this.pool = `hugepages-${sizeName}`;
     this.resourceName = resourceNameOf(this.pool);
@@ -541,12 +612,13 @@ export class HugepageProvider implements DeviceProvider {
 
   allocate(ids: string[]): dp.ContainerAllocateResponse {
     checkIds(this, ids);
+    const huge = hugepageAllocation(this.hugepages, this.pool, ids, this.logger);
     return {
       envs: {
-        [HUGEPAGES_DIR_ENV]: this.hugepages.containerPath,
+        ...huge?.env,
         [HUGEPAGES_MB_ENV]: String(Math.floor((ids.length * this.sizeKb) / 1024)),
       },
-      mounts: [hugepageMount(this.hugepages)],
+      mounts: huge ? [huge.mount] : [],
       devices: [],
       annotations: {},
       cdiDevices: [],
@@ -593,7 +665,7 @@ export function planProviders(
   }
   for (const size of hugepageSizes(config, host)) {
     const name = resourceNameOf(`hugepages-${size}`);
-    providers.set(name, existing.get(name) ?? new HugepageProvider(size, config));
+    providers.set(name, existing.get(name) ?? new HugepageProvider(size, config, settings.logger));
   }
   const failures = new Map<string, Error>();
   for (const [name, provider] of providers) {

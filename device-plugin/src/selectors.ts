@@ -41,7 +41,14 @@ export function vfProblem(vf: VfInfo, pf: PfInfo, deviceType: DeviceType): strin
   // such as sriov-cni moves the VF's netdev into the pod, so its absence here says nothing about
   // health (sriov-network-device-plugin reports such VFs Healthy). An unbound driver is caught
   // above.
-  if (deviceType === 'vfio-pci' && vf.iommuGroup === undefined) return 'no IOMMU group';
+  if (deviceType === 'vfio-pci') {
+    if (vf.iommuGroup === undefined) return 'no IOMMU group';
+    // The IOMMU group is VFIO's unit of isolation: a pod given /dev/vfio/<group> can open every
+    // device in it. With ACS each VF has a group of its own, which sriov-network-device-plugin
+    // takes for granted; a VF sharing its group is Unhealthy here rather than handed out.
+    const others = vf.iommuGroupDevices.filter((d) => d !== vf.address);
+    if (others.length > 0) return `IOMMU group ${vf.iommuGroup} also holds ${others.join(', ')}`;
+  }
   if (pf.name !== undefined && !linkIsUp(pf.operstate))
     return `PF ${pf.name} link is ${pf.operstate}`;
   return undefined;

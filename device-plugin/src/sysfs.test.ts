@@ -46,6 +46,7 @@ describe('sysfs discovery on a generated tree', () => {
       device: '154c',
       driver: 'iavf',
       iommuGroup: '102',
+      iommuGroupDevices: [vfAddress(0, 1)],
       numaNode: 0,
       netdevs: ['ens1f0v1'],
       operstate: 'up',

@@ -67,6 +67,8 @@ export interface VfInfo {
   device: string | undefined;
   driver: string | undefined;
   iommuGroup: string | undefined;
+  /** PCI addresses of every device in iommuGroup (kernel/iommu_groups/<n>/devices), itself too. */
+  iommuGroupDevices: string[];
   /** undefined when the kernel does not know (numa_node -1) */
   numaNode: number | undefined;
   /** Netdevs that exist now (a dangling link counts as gone). */
@@ -117,6 +119,7 @@ function readVf(sysfs: Sysfs, pf: { address: string; name: string | undefined },
   const dir = join('bus/pci/devices', address);
   if (!sysfs.exists(dir)) return undefined;
   const netdevs = netdevsOf(sysfs, dir);
+  const iommuGroup = sysfs.linkName(dir, 'iommu_group');
   const vf: VfInfo = {
     address,
     index: Number(link.slice('virtfn'.length)),
@@ -125,7 +128,11 @@ function readVf(sysfs: Sysfs, pf: { address: string; name: string | undefined },
     vendor: hexId(sysfs.read(dir, 'vendor')),
     device: hexId(sysfs.read(dir, 'device')),
     driver: sysfs.linkName(dir, 'driver'),
-    iommuGroup: sysfs.linkName(dir, 'iommu_group'),
+    iommuGroup,
+    iommuGroupDevices:
+      iommuGroup === undefined
+        ? []
+        : sysfs.list('kernel/iommu_groups', iommuGroup, 'devices').sort(),
     numaNode: numaOf(sysfs, dir),
     netdevs,
     operstate:

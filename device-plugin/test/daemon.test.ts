@@ -4,20 +4,26 @@ import { devicePluginV1beta1 as dp } from '@flowline/proto';
 import {
   existsSync,
   mkdirSync,
+  mkdtempSync,
   readFileSync,
   readdirSync,
   rmSync,
   statSync,
   writeFileSync,
 } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { vfAddress } from '@flowline/emulation';
 import { CLI, type Env, makeEnv, waitFor } from './harness';
 
 const VF_POOL = 'flowline.io/sriov_vf';
 const VFIO_POOL = 'flowline.io/vfio';
 const HP_POOL = 'flowline.io/hugepages-2Mi';
+
+// hugepages.resource turns the hugetlbfs mount on: its per-allocation folders go here, not into
+// the machine's /dev/hugepages.
+const HUGE_DIR = mkdtempSync(join(tmpdir(), 'fl-dp-hugetlbfs-'));
 
 const CONFIG = {
   pools: [
@@ -29,7 +35,7 @@ const CONFIG = {
       cdi: true,
     },
   ],
-  hugepages: { resource: true },
+  hugepages: { resource: true, hostPath: HUGE_DIR },
 };
 
 const SPEC = {
@@ -62,6 +68,8 @@ afterEach(async () => {
   await env?.cleanup();
   env = undefined;
 });
+
+afterAll(() => rmSync(HUGE_DIR, { recursive: true, force: true }));
 
 async function startAll(): Promise<Env> {
   env = await makeEnv(SPEC, CONFIG);
@@ -112,11 +120,13 @@ describe('device plugin daemon with a kubelet-side v1beta1 peer', () => {
       FLOWLINE_HUGEPAGES_MB: '256',
     });
     expect(c.devices).toEqual([]);
+    // a hugetlbfs folder of this allocation's own, not the node's shared one
     expect(c.mounts).toContainEqual({
-      hostPath: '/dev/hugepages',
+      hostPath: join(HUGE_DIR, `sriov_vf-${a}`),
       containerPath: '/dev/hugepages',
       readOnly: false,
     });
+    expect(statSync(join(HUGE_DIR, `sriov_vf-${a}`)).mode & 0o7777).toBe(0o700);
     const infoFile = join(e.devInfoDir, `flowline.io-sriov_vf-${a}-device.json`);
     expect(JSON.parse(readFileSync(infoFile, 'utf8'))).toEqual({
       type: 'pci',
@@ -151,6 +161,13 @@ describe('device plugin daemon with a kubelet-side v1beta1 peer', () => {
       FLOWLINE_HUGEPAGES_DIR: '/dev/hugepages',
       FLOWLINE_HUGEPAGES_MB: '6',
     });
+    expect(hp.mounts).toEqual([
+      {
+        hostPath: join(HUGE_DIR, 'hugepages-2Mi-2Mi-node0-0'),
+        containerPath: '/dev/hugepages',
+        readOnly: false,
+      },
+    ]);
 
     await expect(e.kubelet.preStart(VF_POOL, [a])).resolves.toEqual({});
     await expect(e.kubelet.allocate(VF_POOL, ['0000:99:00.0'])).rejects.toMatchObject({

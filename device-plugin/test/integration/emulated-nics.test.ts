@@ -2,7 +2,7 @@
 // changed with plain `ip` commands as an operator or a failing NIC would, and the real /sys for
 // hugepages. The daemon is the built process; kubelet's side is the v1beta1 test peer.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { vfAddress } from '@flowline/emulation';
@@ -132,6 +132,16 @@ describe.skipIf(!isRoot)('emulated NICs on veth (skipped: needs root for veth an
       FLOWLINE_HUGEPAGES_DIR: '/dev/hugepages',
       FLOWLINE_HUGEPAGES_MB: '8',
     });
-    expect(res.mounts[0]!.hostPath).toBe('/dev/hugepages');
+    // a folder of this allocation's own in the real hugetlbfs (it takes mkdir), not its root
+    const folder = join('/dev/hugepages', `hugepages-2Mi-${devices[0]!.ID}`);
+    try {
+      expect(res.mounts).toEqual([
+        { hostPath: folder, containerPath: '/dev/hugepages', readOnly: false },
+      ]);
+      expect(statSync(folder).mode & 0o7777).toBe(0o700);
+      expect(readdirSync(folder)).toEqual([]);
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 });

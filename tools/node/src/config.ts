@@ -58,7 +58,10 @@ const nodeConfigSchema = z.object({
       },
     ],
     hugepages: {
-      mount: true,
+      // Pods here are processes without a mount namespace: a mount would not be applied (the
+      // node sets FLOWLINE_HUGEPAGES_DIR itself, pod-process.ts), and the plugin would make an
+      // empty per-allocation folder in the host's hugetlbfs for each Allocate.
+      mount: false,
       resource: true,
       hostPath: '/dev/hugepages',
       containerPath: '/dev/hugepages',
