@@ -156,6 +156,21 @@ async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
   }
 }
 
+/**
+ * Why `<dir>/<ifname>.sock` cannot be the attachment's socket, when something other than a socket
+ * is there: OVS's dpdkvhostuserclient connects to whatever the path resolves to, so a symlink
+ * the pod put there could point it at another pod's socket. Nothing there is fine (the pod's
+ * application creates the socket).
+ */
+export async function socketPathProblem(dir: string, ifname: string): Promise<string | undefined> {
+  const path = join(dir, `${ifname}.sock`);
+  const st = await lstatOrUndefined(path);
+  if (!st || st.isSocket()) return undefined;
+  if (st.isSymbolicLink())
+    return `is a symbolic link (to ${await readlink(path).catch(() => '?')}), not a socket`;
+  return `is ${kind(st)}, not a socket`;
+}
+
 /** Whether `folder` can name a pod folder: one path component, not a dot name. */
 export function folderProblem(folder: string): string | undefined {
   if (folder === '' || folder.startsWith('.') || folder.includes('/') || folder.includes('\0'))

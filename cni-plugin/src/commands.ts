@@ -7,6 +7,7 @@ import {
   readAttachmentFile,
   removeAttachmentFiles,
   removeDirIfEmpty,
+  socketPathProblem,
   verifiedPodDir,
   writeAttachmentFile,
   type AttachmentFile,
@@ -34,8 +35,15 @@ import {
   vhostUserDeviceInfo,
   writeDeviceInfoFile,
 } from './device-info';
-import { listRecords, readRecord, recordPath, removeRecord, writeRecord } from './records';
-import { addVf, checkVf, delVf } from './vf';
+import {
+  listRecords,
+  readRecord,
+  recordPath,
+  refuseRecorded,
+  removeRecord,
+  writeRecord,
+} from './records';
+import { addVf, checkVf, delVf, refuseTopLevelDeviceID, releaseVfClaim } from './vf';
 import { EMPTY_RESULT, ipamOf, lockDir, type Context } from './context';
 
 export type { Context };
@@ -155,6 +163,7 @@ export async function cmdAdd(ctx: Context): Promise<Record<string, unknown>> {
       CniCode.AttachmentExists,
       `interface ${env.ifname} already exists in ${env.netns} (prevResult); use another CNI_IFNAME`,
     );
+  refuseTopLevelDeviceID(conf);
   if (conf.deviceID) return addVf({ ...ctx, conf: { ...conf, deviceID: conf.deviceID } });
   if (conf.deviceInfoFileProblem)
     throw new CniError(
@@ -183,28 +192,51 @@ export async function cmdAdd(ctx: Context): Promise<Record<string, unknown>> {
           file: paths.jsonPath,
           error: existing.error,
         });
+      const socket = await socketPathProblem(pod.dir, env.ifname).catch((err: Error) => {
+        throw new CniError(CniCode.IoFailure, `cannot inspect ${paths.socketPath}: ${err.message}`);
+      });
+      if (socket)
+        throw new CniError(
+          CniCode.IoFailure,
+          `the socket path ${paths.socketPath} ${socket}; OVS would connect to what it names: remove it`,
+          undefined,
+          { path: paths.socketPath },
+        );
     }
-    // The IPAM plugin's exec runs while OVS is queried and the port added: both sit on the
-    // pod's start-up path. Its lease is released below if anything fails, its own ADD included.
+    // An existing attachment is refused before the IPAM ADD: the rollback of a lease started
+    // for the same container and interface (IPAM DEL) would release the existing one's.
+    await refuseRecorded(conf.socketDir, env.containerId, env.ifname);
     const ipam = ipamOf(ctx);
-    const lease: Lease = ipam
-      ? ipam.add().then(
-          (result) => ({ ok: true, result }),
-          (err: unknown) => ({ ok: false, err }),
-        )
-      : Promise.resolve({ ok: true, result: EMPTY });
+    const started: { lease?: Lease } = {};
     try {
-      return await withOvs(conf, `adding port ${portName}`, (ovs) => addPort(ovs, lease));
+      return await withOvs(conf, `adding port ${portName}`, async (ovs) => {
+        if (await ovs.vswitch.getInterface(portName))
+          throw new CniError(
+            CniCode.AttachmentExists,
+            `attachment ${env.containerId}/${env.ifname} already exists (OVS port ${portName}); DEL it before adding it again`,
+          );
+        // The IPAM plugin's exec runs while the port is added: both sit on the pod's start-up
+        // path. Its lease is released below if anything fails, its own ADD included.
+        started.lease = ipam
+          ? ipam.add().then(
+              (result) => ({ ok: true, result }),
+              (err: unknown) => ({ ok: false, err }),
+            )
+          : Promise.resolve({ ok: true, result: EMPTY });
+        return addPort(ovs, started.lease);
+      });
     } catch (err) {
       // The spec: a delegated plugin whose ADD was started gets DEL before ADD fails, even when
       // its ADD failed (it may have reserved an address first, or printed a result we refuse).
-      await lease;
-      if (ipam)
-        await ipam
-          .del()
-          .catch((undoErr: unknown) =>
-            log.error('rollback step failed', { step: `IPAM ${ipam.type} lease`, err: undoErr }),
-          );
+      if (started.lease) {
+        await started.lease;
+        if (ipam)
+          await ipam
+            .del()
+            .catch((undoErr: unknown) =>
+              log.error('rollback step failed', { step: `IPAM ${ipam.type} lease`, err: undoErr }),
+            );
+      }
       throw err;
     }
   });
@@ -216,11 +248,6 @@ export async function cmdAdd(ctx: Context): Promise<Record<string, unknown>> {
         `invalid network configuration: bridge ${conf.bridge} does not exist in OVS at ${conf.ovsdbSocket}; create it (ovs-vsctl add-br ${conf.bridge} -- set bridge ${conf.bridge} datapath_type=netdev) or fix bridge`,
         undefined,
         { field: 'bridge' },
-      );
-    if (await ovs.vswitch.getInterface(portName))
-      throw new CniError(
-        CniCode.AttachmentExists,
-        `attachment ${env.containerId}/${env.ifname} already exists (OVS port ${portName}); DEL it before adding it again`,
       );
     const undo: { what: string; run: () => Promise<unknown> }[] = [];
     try {
@@ -394,9 +421,13 @@ function attachmentOfPort(
  * CNI_ARGS may differ at DEL, or be unusable), else the identity in CNI_ARGS, else the container.
  * Also the device-info file the record names, when it is one the plugin may touch.
  */
-async function identityOf(
-  ctx: Context,
-): Promise<{ id: FolderIdentity; recorded: boolean; deviceInfoFile?: string }> {
+async function identityOf(ctx: Context): Promise<{
+  id: FolderIdentity;
+  recorded: boolean;
+  /** A record is there but cannot be used (it still says the attachment exists). */
+  recordUnreadable?: boolean;
+  deviceInfoFile?: string;
+}> {
   const { env, conf, log } = ctx;
   const read = await readRecord(conf.socketDir, env.containerId, env.ifname).catch(
     (err: Error) => ({ state: 'unreadable' as const, error: err.message }),
@@ -424,6 +455,7 @@ async function identityOf(
   return {
     id: { containerId: env.containerId, ...(env.pod ? { pod: env.pod } : {}) },
     recorded: false,
+    ...(read.state === 'unreadable' ? { recordUnreadable: true } : {}),
   };
 }
 
@@ -442,7 +474,8 @@ export async function cmdDel(ctx: Context): Promise<void> {
     });
   // CNI_ARGS the plugin could not use are not handed on either (host-local would refuse them).
   const cleaned: Context = env.ignored ? { ...ctx, cniArgs: 'IgnoreUnknown=1' } : ctx;
-  if (conf.deviceID) return delVf(cleaned);
+  // A top-level deviceID too: DEL releases only what this attachment holds.
+  if (conf.deviceID || conf.topLevelDeviceID) return delVf(cleaned);
   const who = await identityOf(ctx);
   const paths = pathsLenient(conf, { ...who.id, ifname: env.ifname });
   const portName = ovsPortName(env.containerId, env.ifname);
@@ -550,34 +583,37 @@ export async function cmdCheck(ctx: Context): Promise<void> {
       },
     );
   const prev = parseResult(conf.prevResult);
-  const who = conf.deviceID ? undefined : await identityOf(ctx);
-  const paths = attachmentPaths(conf, { ...(who?.id ?? env), ifname: env.ifname });
-  if (!existsSync(env.netns))
-    throw new CniError(
-      CniCode.UnknownContainer,
-      `container unknown: CNI_NETNS ${env.netns} does not exist`,
-    );
+  refuseTopLevelDeviceID(conf);
   if (conf.deviceID) return checkVf({ ...ctx, conf: { ...conf, deviceID: conf.deviceID } }, prev);
+  const who = await identityOf(ctx);
+  const paths = attachmentPaths(conf, { ...who.id, ifname: env.ifname });
   const failed = (what: string): CniError =>
     new CniError(
       CniCode.CheckFailed,
       `CHECK failed for ${env.containerId}/${env.ifname}: ${what}; DEL and ADD the attachment again`,
     );
-  const unknown = (): CniError =>
-    new CniError(
-      CniCode.UnknownContainer,
-      `container unknown: no attachment ${env.containerId}/${env.ifname} in ${paths.podDir}`,
-    );
   const portName = ovsPortName(env.containerId, env.ifname);
-  // The pod folder's files are the pod's to remove or rewrite: 3 (nothing to clean up) only when
-  // neither the plugin's record nor an OVS port says the attachment exists.
-  const absent = async (what: string): Promise<CniError> => {
-    if (who?.recorded) return failed(`${what}, though the plugin's record of it exists`);
+  // The pod folder's files are the pod's to remove or rewrite, and its netns may be gone before
+  // DEL: 3 (nothing to clean up) only when neither the plugin's record nor an OVS port says the
+  // attachment exists.
+  const absent = async (
+    what: string,
+    unknown = `container unknown: no attachment ${env.containerId}/${env.ifname} in ${paths.podDir}`,
+  ): Promise<CniError> => {
+    if (who.recorded || who.recordUnreadable)
+      return failed(`${what}, though the plugin's record of it exists`);
     const port = await withOvs(conf, `checking port ${portName}`, (ovs) =>
       ovs.vswitch.getInterface(portName),
     );
-    return port ? failed(`${what}, though OVS port ${portName} exists`) : unknown();
+    return port
+      ? failed(`${what}, though OVS port ${portName} exists`)
+      : new CniError(CniCode.UnknownContainer, unknown);
   };
+  if (!existsSync(env.netns))
+    throw await absent(
+      `CNI_NETNS ${env.netns} does not exist`,
+      `container unknown: CNI_NETNS ${env.netns} does not exist`,
+    );
   const pod = await podDirOf(conf, paths.folderName);
   if (pod.state === 'refused') throw failed(`the pod folder ${pod.path} ${pod.reason}`);
   if (pod.state === 'missing') throw await absent(`the pod folder ${paths.podDir} is missing`);
@@ -592,6 +628,10 @@ export async function cmdCheck(ctx: Context): Promise<void> {
   // The file is the pod's to read, and may have been rewritten: compared with what ADD derives.
   const mac = macAddress(env.containerId, env.ifname);
   if (file.mac !== mac) throw failed(`${paths.jsonPath} says MAC ${file.mac}, not ${mac}`);
+  const socket = await socketPathProblem(pod.dir, env.ifname).catch(
+    (err: Error) => `cannot be inspected: ${err.message}`,
+  );
+  if (socket) throw failed(`the socket path ${paths.socketPath} ${socket}`);
 
   await withOvs(conf, `checking port ${portName}`, async (ovs) => {
     const iface = await ovs.vswitch.getInterface(portName);
@@ -620,7 +660,7 @@ export async function cmdCheck(ctx: Context): Promise<void> {
     if (!prev.ips.some((p) => p.address === ip.address))
       throw failed(`address ${ip.address} is not in prevResult`);
   const infoFile =
-    who?.deviceInfoFile ??
+    who.deviceInfoFile ??
     conf.deviceInfoFile ??
     defaultDeviceInfoFile(conf.deviceInfoDir, conf.name, env.containerId, env.ifname);
   const info = await readDeviceInfoFile(infoFile);
@@ -711,8 +751,7 @@ export async function cmdStatus(ctx: Context): Promise<void> {
 }
 
 interface Stale {
-  /** Unknown for an unreadable file no OVS port claims: its files go, no IPAM lease is known. */
-  containerId?: string;
+  containerId: string;
   ifname: string;
   ovsPort?: string;
   /** Pod folders (names in socketDir) holding its files. */
@@ -722,6 +761,8 @@ interface Stale {
   deviceInfoFiles: Set<string>;
   /** Whether the plugin's record of it exists (removed last). */
   record?: boolean;
+  /** The VF a VF attachment's record names: its claim is released. */
+  deviceID?: string;
 }
 
 /** host-local's store: one file per leased IP holding "containerID\r\nifname". */
@@ -767,6 +808,7 @@ export async function cmdGc(ctx: Context): Promise<void> {
       lease?: boolean;
       deviceInfoFile?: string;
       record?: boolean;
+      deviceID?: string;
     },
   ): void => {
     const k = key(containerId, ifname);
@@ -785,6 +827,7 @@ export async function cmdGc(ctx: Context): Promise<void> {
     if (add.ovsPort) s.ovsPort = add.ovsPort;
     if (add.deviceInfoFile) s.deviceInfoFiles.add(add.deviceInfoFile);
     if (add.record) s.record = true;
+    if (add.deviceID) s.deviceID = add.deviceID;
     if (add.lease) s.lease = true;
     if (add.folder) s.folders.add(add.folder);
     stale.set(k, s);
@@ -809,7 +852,9 @@ export async function cmdGc(ctx: Context): Promise<void> {
   }
   const listed = await listAttachmentFiles(conf.socketDir);
   for (const r of listed.refused) log.warn('GC skipped a pod folder it does not trust', r);
-  let orphans = 0;
+  // Unreadable files and records that nothing says are this network's: left alone (logged), as
+  // they may be another network's (socketDir, its pod folders and records are shared).
+  let unclaimed = 0;
   for (const { folder, ifname, read } of listed.found) {
     const file = join(conf.socketDir, folder, `${ifname}.json`);
     if (read.state === 'ok') {
@@ -827,19 +872,17 @@ export async function cmdGc(ctx: Context): Promise<void> {
         file,
         names: expected,
       });
-    } else if (read.state === 'unreadable')
-      log.warn('attachment file unreadable', { file, error: read.error });
-    const owner = byFolder.get(`${folder}/${ifname}`);
-    if (owner) note(owner.containerId, owner.ifname, { folder });
-    else if (ovs && read.state === 'unreadable' && !keptFiles.has(`${folder}/${ifname}`)) {
-      // No OVS port claims it and nothing in it can be believed: a leftover, removed by name.
-      stale.set(`\u0001${folder}/${ifname}`, {
-        ifname,
-        folders: new Set([folder]),
-        deviceInfoFiles: new Set(),
-      });
-      orphans++;
     }
+    const owner = byFolder.get(`${folder}/${ifname}`);
+    if (read.state === 'unreadable') {
+      log.warn('attachment file unreadable', {
+        file,
+        error: read.error,
+        ...(owner ? {} : { left: 'no OVS port of this network claims it' }),
+      });
+      if (!owner) unclaimed++;
+    }
+    if (owner) note(owner.containerId, owner.ifname, { folder });
   }
   for (const lease of await hostLocalLeases(conf))
     note(lease.containerID, lease.ifname, { lease: true });
@@ -850,32 +893,39 @@ export async function cmdGc(ctx: Context): Promise<void> {
     if (r.network !== conf.name) continue;
     const infoOk = r.deviceInfoFile && !deviceInfoFileProblem(r.deviceInfoFile, conf.deviceInfoDir);
     note(r.containerID, r.ifname, {
-      folder: folderName(conf.socketDir, {
-        containerId: r.containerID,
-        ...(r.pod ? { pod: r.pod } : {}),
-      }),
+      // A VF attachment has no pod folder files.
+      ...(r.deviceID
+        ? {}
+        : {
+            folder: folderName(conf.socketDir, {
+              containerId: r.containerID,
+              ...(r.pod ? { pod: r.pod } : {}),
+            }),
+          }),
       record: true,
+      ...(r.deviceID ? { deviceID: r.deviceID } : {}),
       ...(infoOk ? { deviceInfoFile: r.deviceInfoFile } : {}),
     });
   }
   for (const u of records.unreadable) {
-    log.warn('attachment record unreadable', u);
-    // The plugin's own file: its name says which attachment it was.
-    const key = u.file.slice(u.file.lastIndexOf('/') + 1, -'.json'.length);
-    const colon = key.lastIndexOf(':');
-    if (colon > 0 && !keep.has(key.slice(0, colon) + '\u0000' + key.slice(colon + 1)))
-      await removeRecord(conf.socketDir, key.slice(0, colon), key.slice(colon + 1)).catch(
-        (err: Error) => errors.push(`${u.file}: ${err.message}`),
-      );
+    // Its name says which attachment it was, not which network: it goes only with a stale
+    // attachment of this network (its OVS port, lease or pod file), removed after the rest.
+    const name = u.file.slice(u.file.lastIndexOf('/') + 1, -'.json'.length);
+    const colon = name.lastIndexOf(':');
+    const s = colon > 0 ? stale.get(key(name.slice(0, colon), name.slice(colon + 1))) : undefined;
+    if (s) s.record = true;
+    else unclaimed++;
+    log.warn('attachment record unreadable', {
+      ...u,
+      ...(s ? {} : { left: 'no stale attachment of this network names it' }),
+    });
   }
 
   const ipam = ipamOf(ctx);
   let removed = 0;
   try {
     for (const s of stale.values()) {
-      const what = s.containerId
-        ? `${s.containerId}/${s.ifname}`
-        : `${[...s.folders][0]}/${s.ifname}`;
+      const what = `${s.containerId}/${s.ifname}`;
       const failures: string[] = [];
       if (s.ovsPort && ovs)
         await ovs.vswitch
@@ -895,11 +945,15 @@ export async function cmdGc(ctx: Context): Promise<void> {
         await removeDeviceInfoFile(f).catch((err: Error) =>
           failures.push(`device-info ${f}: ${err.message}`),
         );
-      if (ipam && s.containerId)
+      if (ipam)
         await ipam
           .del(s.containerId, s.ifname, 'IgnoreUnknown=1')
           .catch((err: Error) => failures.push(`IPAM lease: ${err.message}`));
-      if (s.record && s.containerId && failures.length === 0)
+      if (s.deviceID)
+        await releaseVfClaim(conf, s.deviceID, s.containerId, s.ifname).catch((err: Error) =>
+          failures.push(`VF ${s.deviceID} claim: ${err.message}`),
+        );
+      if (s.record && failures.length === 0)
         await removeRecord(conf.socketDir, s.containerId, s.ifname).catch((err: Error) =>
           failures.push(`record: ${err.message}`),
         );
@@ -915,7 +969,7 @@ export async function cmdGc(ctx: Context): Promise<void> {
     network: conf.name,
     valid: valid.length,
     stale: stale.size,
-    orphans,
+    unclaimed,
     removed,
     errors: errors.length,
   });

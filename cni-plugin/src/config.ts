@@ -30,11 +30,18 @@ export interface NetConf {
   dns?: Record<string, unknown>;
   prevResult?: Record<string, unknown>;
   /**
-   * The SR-IOV VF this attachment is, when the runtime passes one (Multus injects `deviceID`,
-   * or `runtimeConfig.deviceID`, from the device plugin's allocation): then the pod uses the VF
-   * directly, no vhost-user port is made, and the result's interface carries its pciID.
+   * The SR-IOV VF this attachment is: `runtimeConfig.deviceID`, which Multus passes from the
+   * device plugin's allocation to a plugin declaring the `deviceID` capability. Then the pod
+   * uses the VF directly, no vhost-user port is made, and the result's interface carries its
+   * pciID.
    */
   deviceID?: string;
+  /**
+   * A `deviceID` at the top level (without runtimeConfig.deviceID): the NetworkAttachmentDefinition's
+   * author, a tenant, can write it, so it never picks a VF (ADD and CHECK refuse it with 7); DEL
+   * uses it to release what an attachment recorded.
+   */
+  topLevelDeviceID?: string;
   /** Where device-info files go (Device Information Spec 4.2); default /var/run/k8s.cni.cncf.io/devinfo/cni. */
   deviceInfoDir: string;
   /**
@@ -52,8 +59,11 @@ export interface NetConf {
   raw: Record<string, unknown>;
 }
 
-/** A PCI address in sysfs form, domain:bus:device.function. */
-const PCI_ADDRESS = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-1][0-9a-f]\.[0-7]$/;
+/**
+ * A PCI address in sysfs form (lower case), domain:bus:device.function; the domain has 4 to 8
+ * hex digits, as the device plugin accepts (VMD domains such as 10000:01:00.1).
+ */
+export const PCI_ADDRESS = /^[0-9a-f]{4,8}:[0-9a-f]{2}:[0-1][0-9a-f]\.[0-7]$/;
 const NETWORK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const PLUGIN_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 /** Well-known keys (SPEC section 1) that mean nothing for a vhost-user port. */
@@ -192,16 +202,19 @@ export function parseNetConf(raw: Record<string, unknown>): NetConf {
     if (problem) conf.deviceInfoFileProblem = problem;
     else conf.deviceInfoFile = infoFile as string;
   }
-  const deviceID = runtimeConfig?.deviceID ?? raw.deviceID;
-  if (deviceID !== undefined && deviceID !== '') {
-    const field = runtimeConfig?.deviceID !== undefined ? 'runtimeConfig.deviceID' : 'deviceID';
-    if (typeof deviceID !== 'string' || !PCI_ADDRESS.test(deviceID.toLowerCase()))
+  const pciAddress = (field: string, v: unknown): string | undefined => {
+    if (v === undefined || v === '') return undefined;
+    if (typeof v !== 'string' || !PCI_ADDRESS.test(v.toLowerCase()))
       throw bad(
         field,
-        `${JSON.stringify(deviceID)} must be a PCI address like 0000:03:02.0 (the VF the device plugin allocated)`,
+        `${JSON.stringify(v)} must be a PCI address like 0000:03:02.0 (the VF the device plugin allocated)`,
       );
-    conf.deviceID = deviceID.toLowerCase();
-  }
+    return v.toLowerCase();
+  };
+  const deviceID = pciAddress('runtimeConfig.deviceID', runtimeConfig?.deviceID);
+  const topLevel = pciAddress('deviceID', raw.deviceID);
+  if (deviceID) conf.deviceID = deviceID;
+  else if (topLevel) conf.topLevelDeviceID = topLevel;
   if (raw.ipam !== undefined) {
     const ipam = raw.ipam as Record<string, unknown> | null;
     if (typeof ipam !== 'object' || ipam === null || Array.isArray(ipam))

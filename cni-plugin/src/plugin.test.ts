@@ -78,11 +78,19 @@ describe('network configuration', () => {
     ]);
     expect(c.validAttachments?.map((a) => a.containerID)).toEqual(['a', 'b']);
   });
-  it('takes the VF from deviceID or runtimeConfig.deviceID (as Multus passes it) and checks its form', () => {
-    expect(parseNetConf({ ...conf, deviceID: '0000:03:02.0' }).deviceID).toBe('0000:03:02.0');
+  it('takes the VF from runtimeConfig.deviceID (as Multus passes it) and checks its form', () => {
     expect(parseNetConf({ ...conf, runtimeConfig: { deviceID: '0000:3B:02.7' } }).deviceID).toBe(
       '0000:3b:02.7',
     );
+    // A top-level deviceID is the NAD author's: kept apart, never the VF.
+    const top = parseNetConf({ ...conf, deviceID: '0000:03:02.0' });
+    expect([top.deviceID, top.topLevelDeviceID]).toEqual([undefined, '0000:03:02.0']);
+    const both = parseNetConf({
+      ...conf,
+      deviceID: '0000:03:02.0',
+      runtimeConfig: { deviceID: '0000:03:02.1' },
+    });
+    expect([both.deviceID, both.topLevelDeviceID]).toEqual(['0000:03:02.1', undefined]);
     expect(parseNetConf(conf).deviceID).toBeUndefined();
     expect(parseNetConf(conf).sysfsRoot).toBe('/sys');
     for (const bad of ['03:02.0', '0000:03:02.8', '../../etc', 7])
@@ -91,6 +99,20 @@ describe('network configuration', () => {
         String(bad),
       ).toBe(7);
     expect(code(() => parseNetConf({ ...conf, sysfsRoot: 'sys' }))).toBe(7);
+  });
+  it('takes a PCI domain of 4 to 8 hex digits (VMD: 10000:01:00.1), in any case', () => {
+    // Kept in lower case, as sysfs names the device.
+    for (const [given, kept] of [
+      ['10000:01:00.1', '10000:01:00.1'],
+      ['1000A:E1:1F.7', '1000a:e1:1f.7'],
+      ['ffffffff:00:00.0', 'ffffffff:00:00.0'],
+    ])
+      expect(parseNetConf({ ...conf, runtimeConfig: { deviceID: given } }).deviceID).toBe(kept);
+    for (const bad of ['000:03:02.0', '100000000:03:02.0', '0000:03:20.0', 'g000:03:02.0'])
+      expect(
+        code(() => parseNetConf({ ...conf, runtimeConfig: { deviceID: bad } })),
+        bad,
+      ).toBe(7);
   });
   it('names the field it refuses', () => {
     expect(code(() => parseNetConf({ ...conf, socketDir: 'rel' }))).toBe(7);

@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { removeStateFile, writeStateFile } from '@flowline/state-file';
 import { readUntrusted, type UntrustedRead } from './attachment-file';
 import { containerIdProblem, ifnameProblem, isPodIdentity } from './env';
+import { PCI_ADDRESS } from './config';
+import { CniCode, CniError } from './errors';
 
 // The plugin's own record of each attachment: `<socketDir>/.index/<containerID>:<ifname>.json`,
 // written by ADD before anything else exists and removed by DEL and GC after everything else.
@@ -17,10 +19,15 @@ export interface AttachmentRecord {
   containerID: string;
   ifname: string;
   pod?: { namespace: string; name: string };
-  /** For people reading the folder list; derived again (folderName), never read back. */
-  folder: string;
+  /**
+   * For people reading the folder list; derived again (folderName), never read back. None for a
+   * VF attachment.
+   */
+  folder?: string;
   /** The device-info file ADD wrote (checked to be in the device-info folder on use). */
   deviceInfoFile?: string;
+  /** An SR-IOV VF attachment's PCI address (its ADD had a deviceID); no folder or port then. */
+  deviceID?: string;
 }
 
 export const recordDir = (socketDir: string): string => join(socketDir, '.index');
@@ -42,12 +49,8 @@ function parseRecord(text: string, containerId?: string, ifname?: string): Attac
     throw new Error('containerID or ifname is not valid');
   if (containerId !== undefined && (containerID !== containerId || v.ifname !== ifname))
     throw new Error(`names ${containerID}/${v.ifname}, not the file's ${containerId}/${ifname}`);
-  const out: AttachmentRecord = {
-    network,
-    containerID,
-    ifname: v.ifname,
-    folder: typeof v.folder === 'string' ? v.folder : '',
-  };
+  const out: AttachmentRecord = { network, containerID, ifname: v.ifname };
+  if (typeof v.folder === 'string') out.folder = v.folder;
   if (pod !== undefined) {
     const p = pod as Record<string, unknown> | null;
     if (
@@ -60,6 +63,12 @@ function parseRecord(text: string, containerId?: string, ifname?: string): Attac
     out.pod = { namespace: p.namespace, name: p.name };
   }
   if (typeof deviceInfoFile === 'string') out.deviceInfoFile = deviceInfoFile;
+  if (v.deviceID !== undefined) {
+    // It names the VF's claim file.
+    if (typeof v.deviceID !== 'string' || !PCI_ADDRESS.test(v.deviceID))
+      throw new Error('deviceID is not a PCI address');
+    out.deviceID = v.deviceID;
+  }
   return out;
 }
 
@@ -77,6 +86,26 @@ export function readRecord(
   ifname: string,
 ): Promise<RecordRead> {
   return readRecordFile(recordPath(socketDir, containerId, ifname), containerId, ifname);
+}
+
+/**
+ * ADD's refusal (101) of an attachment the plugin already has a record of, readable or not:
+ * checked before the IPAM ADD, whose rollback (a DEL of the same container and interface) would
+ * release the existing attachment's lease.
+ */
+export async function refuseRecorded(
+  socketDir: string,
+  containerId: string,
+  ifname: string,
+): Promise<void> {
+  const read = await readRecord(socketDir, containerId, ifname);
+  if (read.state === 'missing') return;
+  const what =
+    read.state === 'ok' ? `of network ${read.record.network}` : `(unreadable: ${read.error})`;
+  throw new CniError(
+    CniCode.AttachmentExists,
+    `attachment ${containerId}/${ifname} already exists: the plugin's record ${recordPath(socketDir, containerId, ifname)} ${what} is there; DEL it before adding it again`,
+  );
 }
 
 export async function writeRecord(socketDir: string, record: AttachmentRecord): Promise<void> {

@@ -30,6 +30,7 @@ describe('native executable and resident daemon (integration)', () => {
   beforeAll(() => {
     rmSync(base, { recursive: true, force: true });
     mkdirSync(base, { recursive: true });
+    mkdirSync(`${base}/sys/bus/pci/devices/0000:03:02.0/physfn`, { recursive: true });
   });
   afterEach(async () => {
     if (daemon) await stopDaemon(daemon);
@@ -62,6 +63,8 @@ describe('native executable and resident daemon (integration)', () => {
     chmodSync(join(dir, name), 0o755);
     return { dir, record };
   };
+  // A VF attachment (a sysfs stand-in): its ADD runs the IPAM plugin without OVS, which a
+  // vhost-user ADD asks first whether the attachment exists.
   const addConf = (ipamType: string) => ({
     cniVersion: '1.0.0',
     name: 'daemon-test',
@@ -69,6 +72,8 @@ describe('native executable and resident daemon (integration)', () => {
     bridge: 'br-none',
     socketDir: `${base}/sockets`,
     ovsdbSocket: `${base}/no-ovs.sock`,
+    sysfsRoot: `${base}/sys`,
+    runtimeConfig: { deviceID: '0000:03:02.0' },
     ipam: { type: ipamType },
   });
   const addEnv = (path: string) => ({
@@ -174,10 +179,10 @@ describe('native executable and resident daemon (integration)', () => {
     const r = await running;
     expect(await exited).toBe(0);
     daemon = undefined;
-    // The plugin's own answer after the IPAM's (no OVS here: that is its error), not the
-    // executable's "closed before answering".
+    // The plugin's own answer after the IPAM's (its code 11), not the executable's "closed
+    // before answering".
     expect(r.json).toMatchObject({ cniVersion: '1.0.0', code: 11 });
-    expect(String(r.json?.msg)).toContain('OVS is not reachable');
+    expect(String(r.json?.msg)).toContain('ipam says later');
     expect(existsSync(socket)).toBe(false);
   });
 

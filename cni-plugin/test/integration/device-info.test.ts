@@ -116,15 +116,19 @@ describe('device-info files and attachment records with hashed pod folders (inte
     ).ovsPort;
     await fx.ovs.vswitch.delPort(lostPort);
     writeFileSync(join(socketDir(), hashed(lost), 'net1.json'), '{"garbled');
-    // A garbled record of an attachment not kept: the plugin's own file, removed by its name.
-    writeFileSync(join(socketDir(), '.index', `dead${fx.id}:net1.json`), '{"garbled');
+    // Garbled records: stale's goes with it (its OVS port says it is this network's); one
+    // nothing of this network names stays (records are shared by the networks of a socketDir).
+    writeFileSync(join(socketDir(), '.index', `${stale}:net1.json`), '{"garbled');
+    const dead = `dead${fx.id}:net1.json`;
+    writeFileSync(join(socketDir(), '.index', dead), '{"garbled');
     const gc = await fx.run(
       { CNI_COMMAND: 'GC' },
       conf({ 'cni.dev/valid-attachments': [{ containerID: keep, ifname: 'net1' }] }),
     );
     expect(gc.code, gc.stdout).toBe(0);
     expect(tree()).toEqual([hashed(keep), '.index'].sort());
-    expect(fx.records(socketDir())).toEqual([`${keep}:net1.json`]);
+    expect(fx.records(socketDir())).toEqual([`${keep}:net1.json`, dead].sort());
+    rmSync(join(socketDir(), '.index', dead));
     expect(fx.deviceInfoFiles()).toEqual([`${fx.network}-${keep}_net1`]);
     expect(fx.leases()).toHaveLength(1);
     expect(await fx.portNames()).toHaveLength(2);

@@ -615,7 +615,7 @@ describe.each(PLUGIN_MODES)(
       rmSync(`${fx.socketDir}/${ids[1]}`, { recursive: true });
     });
 
-    it('an SR-IOV VF attachment (deviceID) reports its pciID, makes no OVS port, and checks the device', async () => {
+    it('an SR-IOV VF attachment (runtimeConfig.deviceID) reports its pciID, makes no OVS port, and checks the device', async () => {
       // A sysfs tree as the kernel lays it out: one PF with two VFs, one of them with a netdev.
       const sys = join(fx.base, 'sys');
       const devices = join(sys, 'bus', 'pci', 'devices');
@@ -650,7 +650,11 @@ describe.each(PLUGIN_MODES)(
       expect((await fx.run(env, { ...conf, prevResult: r.json })).code).toBe(0);
       const otherVf = await fx.run(
         env,
-        fx.conf({ sysfsRoot: sys, deviceID: '0000:03:02.1', prevResult: r.json }),
+        fx.conf({
+          sysfsRoot: sys,
+          runtimeConfig: { deviceID: '0000:03:02.1' },
+          prevResult: r.json,
+        }),
       );
       expect(otherVf.json).toMatchObject({ code: 110 });
       expect(String(otherVf.json!.msg)).toContain(
@@ -658,7 +662,11 @@ describe.each(PLUGIN_MODES)(
       );
       // Below 1.1.0 the result has no pciID field.
       const olderId = cid();
-      const olderConf = fx.conf({ cniVersion: '1.0.0', sysfsRoot: sys, deviceID: '0000:03:02.1' });
+      const olderConf = fx.conf({
+        cniVersion: '1.0.0',
+        sysfsRoot: sys,
+        runtimeConfig: { deviceID: '0000:03:02.1' },
+      });
       const older = await add(olderId, olderConf);
       expect(older.json!.interfaces).toEqual([
         { name: 'net1', mac: '02:aa:bb:cc:dd:01', sandbox: netns },
@@ -667,7 +675,7 @@ describe.each(PLUGIN_MODES)(
       for (let i = 0; i < 2; i++) expect((await del(id, conf)).code).toBe(0);
       expect(fx.leases()).toEqual([]);
 
-      const notVf = await add(cid(), fx.conf({ sysfsRoot: sys, deviceID: pf }));
+      const notVf = await add(cid(), fx.conf({ sysfsRoot: sys, runtimeConfig: { deviceID: pf } }));
       expect(notVf.json).toMatchObject({ code: 7 });
       expect(String(notVf.json!.msg)).toMatch(/deviceID 0000:03:00\.0 is not an SR-IOV VF/);
       const absent = await add(
