@@ -284,27 +284,22 @@ Napi::Value TxCopy(const Napi::CallbackInfo &info) {
   uint16_t queue = (uint16_t)U32(info[1], "queue");
   void *pool = Pool(info[2]);
   Napi::Array arr = info[3].As<Napi::Array>();
-  uint32_t total = arr.Length(), sent = 0;
-  std::vector<Napi::Buffer<uint8_t>> keep;
-  for (uint32_t off = 0; off < total; off += FL_MAX_BURST) {
-    uint32_t n = std::min<uint32_t>(FL_MAX_BURST, total - off);
-    std::vector<const uint8_t *> data(n);
-    std::vector<uint32_t> lens(n);
-    for (uint32_t i = 0; i < n; i++) {
-      Napi::Value v = arr.Get(off + i);
-      if (!v.IsBuffer()) throw Napi::TypeError::New(env, "packets must be Buffers");
-      auto b = v.As<Napi::Buffer<uint8_t>>();
-      keep.push_back(b);
-      data[i] = b.Data();
-      lens[i] = (uint32_t)b.Length();
-    }
-    char err[FL_ERR_LEN] = "";
-    int rc = fl_tx_copy(port, queue, pool, data.data(), lens.data(), n, err);
-    if (rc < 0) Throw(env, rc, "tx", err);
-    sent += rc;
-    if ((uint32_t)rc < n) break;
+  uint32_t total = arr.Length();
+  // Every packet at once: fl_tx_copy checks them all before it sends any, by their index here.
+  std::vector<Napi::Buffer<uint8_t>> keep(total);
+  std::vector<const uint8_t *> data(total);
+  std::vector<uint32_t> lens(total);
+  for (uint32_t i = 0; i < total; i++) {
+    Napi::Value v = arr.Get(i);
+    if (!v.IsBuffer()) throw Napi::TypeError::New(env, "packets must be Buffers");
+    keep[i] = v.As<Napi::Buffer<uint8_t>>();
+    data[i] = keep[i].Data();
+    lens[i] = (uint32_t)keep[i].Length();
   }
-  return Napi::Number::New(env, sent);
+  char err[FL_ERR_LEN] = "";
+  int rc = fl_tx_copy(port, queue, pool, data.data(), lens.data(), total, err);
+  if (rc < 0) Throw(env, rc, "tx", err);
+  return Napi::Number::New(env, rc);
 }
 
 struct CopyCtx {

@@ -132,7 +132,10 @@ int fl_port_rx_intr(uint16_t port, uint16_t queue, int on);
 /* Sends the batch's packets with the lengths in meta (a length < 0 drops that packet).
  * Every packet leaves the batch: those the queue did not take are freed. Returns sent. */
 int fl_tx_burst(uint16_t port, uint16_t queue, struct fl_batch *b, uint32_t *dropped);
-/* Copies data into freshly allocated mbufs and sends them; returns the number sent. */
+/* Copies data into freshly allocated mbufs and sends them, a burst at a time (any n), until a
+ * burst goes out only partly or the pool has no mbufs for the next; returns the number sent.
+ * Every length is checked first: one an mbuf cannot hold fails the call (err gives its index in
+ * data) with nothing sent. */
 int fl_tx_copy(uint16_t port, uint16_t queue, void *pool, const uint8_t *const *data,
                const uint32_t *lens, uint32_t n, char *err);
 /* Receives up to max packets, copies them out with cb and frees them. */
@@ -159,6 +162,10 @@ struct fl_input {
  * (adaptive; interrupt: spin_polls 0) arm the inputs' rx interrupts and sleep in epoll until the
  * peer kicks. Inputs without rx interrupts make the worker fall back to the timer back-off. */
 enum fl_rx_mode { FL_RX_TIMER = 0, FL_RX_POLL = 1, FL_RX_ADAPTIVE = 2 };
+/* Bounds of a back-off (pipeline.ts checks the same): a stop waits for a worker's sleep, and
+ * epoll_wait takes an int of ms (past INT_MAX, negative: forever). fl_pipeline_create clamps. */
+#define FL_BACKOFF_MAX_SLEEP_US 1000000u
+#define FL_BACKOFF_MAX_INTR_WAIT_MS 60000u
 struct fl_backoff {
   uint32_t spin_polls;   /* empty polls (with rte_pause) before sleeping */
   uint32_t sleep_min_us; /* first sleep */

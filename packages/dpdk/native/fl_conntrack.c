@@ -80,16 +80,25 @@ enum {
  */
 #define CT_KEY_WORDS_MAX 5
 
-/* The head of a slot, followed by its flow's key words (slot_key). */
+/* The head of a slot, followed by its flow's key words (slot_key). The fields a packet reads and
+ * writes are whole bytes (a bit-field costs a read-modify-write on each update); the epoch (16
+ * bits: an 8-bit one came round after 256 ACL tables, and a flush then kept flows of a table 256
+ * back) and a cached denial's verdict (24 bits, split) fill the rest. */
 struct ct_entry {
   uint64_t expires; /* TSC; the last packet was expires - its state's timeout (last_seen) */
-  uint32_t verdict; /* ST_DENIED: the ACL's result (its rule) */
   uint8_t state;
-  uint8_t orig_a; /* the originator is endpoint a */
-  uint8_t seen;
-  uint8_t epoch; /* of the ACL table that opened it (mod 256) */
+  uint8_t orig_a;      /* the originator is endpoint a */
+  uint8_t seen;        /* SEEN_* */
+  uint8_t verdict_hi;  /* ST_DENIED: the ACL's result (its rule + 1), bits 16-23 */
+  uint16_t epoch;      /* of the ACL table that opened it (fl_ct.epoch); 0: before a wrap */
+  uint16_t verdict_lo; /* bits 0-15 */
 };
 _Static_assert(sizeof(struct ct_entry) == 16, "a slot: 16 bytes of head, then the key words");
+#define CT_VERDICT_MAX ((1u << 24) - 1)
+_Static_assert(FL_ACL_MAX_RULES <= CT_VERDICT_MAX, "an ACL result fits ct_entry's verdict");
+static inline uint32_t entry_verdict(const struct ct_entry *e) {
+  return (uint32_t)e->verdict_hi << 16 | e->verdict_lo;
+}
 
 /* Each family's slot size (a power of two: 1 << shift bytes) and key words. */
 #define CT_V4_SHIFT 5
@@ -123,9 +132,9 @@ struct fl_ct {
   uint8_t evict;
   uint64_t timeout[FL_CT_TO_COUNT]; /* TSC cycles */
   uint32_t flush_req, flush_done;   /* requested by the control thread, done by the worker */
-  const void *acl;                  /* the ACL table the worker last judged by */
+  uint64_t acl_gen;                 /* the generation of the ACL table the worker last judged by */
   uint64_t sweep_period;            /* TSC: one pass over each table per period */
-  uint8_t epoch;
+  uint16_t epoch;                   /* counts ACL tables; never 0 once one was given */
   struct fl_ct_counters ctr;
 };
 
@@ -506,7 +515,7 @@ static inline int track_found(struct fl_ct *t, const struct ct_pkt *pp, int kind
     if (!orig) return FL_CT_MISS; /* the reverse direction is another ACL key */
     e->expires = now + t->timeout[FL_CT_TO_DENIED];
     t->ctr.denied_hits++;
-    *verdict = e->verdict;
+    *verdict = entry_verdict(e);
     return FL_CT_DENIED;
   }
   if (e->state == ST_ICMP) {
@@ -652,7 +661,8 @@ static void place(struct fl_ct *t, struct ct_entry *slot, const struct ct_pkt *p
                   uint32_t verdict, uint64_t now) {
   struct ct_tab *b = &t->tab[p->fam];
   memcpy(slot_key(slot), p->k, (size_t)b->words * 8);
-  slot->verdict = verdict;
+  slot->verdict_hi = (uint8_t)(verdict >> 16);
+  slot->verdict_lo = (uint16_t)verdict;
   slot->orig_a = p->src_is_a;
   slot->seen = 0;
   slot->epoch = t->epoch;
@@ -707,6 +717,7 @@ int fl_ct_commit_denied(struct fl_ct *t, const struct fl_parsed *h, const uint8_
                         uint32_t len, uint64_t now, uint32_t verdict) {
   struct ct_pkt p;
   if (!ct_classify(h, pkt, len, &p) || (p.proto != 6 && p.proto != 17)) return 0;
+  if (verdict > CT_VERDICT_MAX) return 0; /* no ACL gives one; not cached rather than cut */
   struct bucket_scan s;
   scan_bucket(t, &p, now, &s);
   /* The flow has an entry already (a denial of this burst, or the other direction's). */
@@ -722,24 +733,31 @@ int fl_ct_commit_denied(struct fl_ct *t, const struct fl_parsed *h, const uint8_
   return 1;
 }
 
-const void *fl_ct_judged_by(const struct fl_ct *t) { return t->acl; }
+uint64_t fl_ct_judged_by(const struct fl_ct *t) { return t->acl_gen; }
 
 void fl_ct_request_flush(struct fl_ct *t) {
   __atomic_fetch_add(&t->flush_req, 1, __ATOMIC_RELEASE);
 }
 
-void fl_ct_acl_table(struct fl_ct *t, const void *acl) {
-  if (acl != t->acl) {
-    t->acl = acl;
-    t->epoch++;
-    /* The epoch is 8 bits: before it comes round again, no denial of an old table may remain
-     * to be taken for one of the new table's (once in 256 swaps, one pass over the table). */
-    if (t->epoch == 0)
+void fl_ct_acl_table(struct fl_ct *t, uint64_t acl_gen) {
+  if (acl_gen != t->acl_gen) {
+    t->acl_gen = acl_gen;
+    /* When the epoch comes round (every 65,536 tables), no entry may keep a value a new table gets:
+     * denials end (they answer for their own table only) and flows are marked as of an earlier
+     * table (0, which the epoch skips). */
+    if (++t->epoch == 0) {
+      t->epoch = 1;
       for (int f = CT_V4; f <= CT_V6; f++) {
         struct ct_tab *b = &t->tab[f];
-        for (size_t i = 0; i < (size_t)b->n_buckets * FL_CT_BUCKET; i++)
-          if (slot_at(b, i)->state == ST_DENIED) reclaim(t, b, slot_at(b, i), &t->ctr.flushed);
+        for (size_t i = 0; i < (size_t)b->n_buckets * FL_CT_BUCKET; i++) {
+          struct ct_entry *e = slot_at(b, i);
+          if (e->state == ST_DENIED)
+            reclaim(t, b, e, &t->ctr.flushed);
+          else
+            e->epoch = 0;
+        }
       }
+    }
   }
   uint32_t req = __atomic_load_n(&t->flush_req, __ATOMIC_ACQUIRE);
   if (req == t->flush_done) return;

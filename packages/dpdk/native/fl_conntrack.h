@@ -91,14 +91,17 @@ int fl_ct_commit(struct fl_ct *t, const struct fl_parsed *h, const uint8_t *pkt,
  * the flow has an entry, or the bucket holds only permitted flows). */
 int fl_ct_commit_denied(struct fl_ct *t, const struct fl_parsed *h, const uint8_t *pkt,
                         uint32_t len, uint64_t now, uint32_t verdict);
-/* Worker: the ACL table the flows were last judged by (what fl_ct_acl_table was last given). */
-const void *fl_ct_judged_by(const struct fl_ct *t);
+/* Worker: the generation of the ACL table the flows were last judged by (what fl_ct_acl_table
+ * was last given; 0 before any). */
+uint64_t fl_ct_judged_by(const struct fl_ct *t);
 /* Control thread, after an ACL table swap has returned: asks the worker to drop every flow
  * opened under an earlier ACL table (flows opened under the current one stay). */
 void fl_ct_request_flush(struct fl_ct *t);
-/* Worker, before the lookups and again before the commits of each burst: the ACL table in
- * force. A new table starts a new epoch; a requested flush drops the flows of earlier epochs. */
-void fl_ct_acl_table(struct fl_ct *t, const void *acl);
+/* Worker, before the lookups and again before the commits of each burst: the generation of the
+ * ACL table in force (fl_acl_table_gen: unique per table built, never an address, which a later
+ * table can be given). A new generation starts a new epoch; a requested flush drops the flows of
+ * earlier epochs. */
+void fl_ct_acl_table(struct fl_ct *t, uint64_t acl_gen);
 /* Worker, once per burst: reclaims expired flows among the next slots, at most `max_slots`. The
  * sweep is paced by the clock, not the packet rate: the whole table once per sweep period (the
  * shortest timeout, at most 1 s), so that at millions of packets a second it does not read

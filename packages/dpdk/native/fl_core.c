@@ -616,9 +616,9 @@ int fl_tx_burst(uint16_t port, uint16_t queue, struct fl_batch *b, uint32_t *dro
 int fl_tx_copy(uint16_t port, uint16_t queue, void *pool, const uint8_t *const *data,
                const uint32_t *lens, uint32_t n, char *err) {
   struct rte_mbuf *ms[FL_MAX_BURST];
-  if (n > FL_MAX_BURST) n = FL_MAX_BURST;
-  /* One segment per packet: refuse what a fresh mbuf of this pool cannot hold, before any
-   * allocation (rte_pktmbuf_append takes a 16-bit length, so check the full 32-bit one). */
+  /* One segment per packet: refuse what a fresh mbuf of this pool cannot hold, every packet
+   * before any is sent (a refusal after some bursts went out would leave the caller unable to
+   * tell which did; rte_pktmbuf_append takes a 16-bit length, so check the full 32-bit one). */
   uint32_t data_room = rte_pktmbuf_data_room_size(pool);
   uint32_t room = data_room > RTE_PKTMBUF_HEADROOM ? data_room - RTE_PKTMBUF_HEADROOM : 0;
   for (uint32_t i = 0; i < n; i++)
@@ -627,20 +627,32 @@ int fl_tx_copy(uint16_t port, uint16_t queue, void *pool, const uint8_t *const *
                   "packet %u is %u bytes but an mbuf of this pool holds at most %u (data room %u "
                   "less %u of headroom): frames are not chained, give the pool a larger dataRoom",
                   i, lens[i], room, data_room, (unsigned)RTE_PKTMBUF_HEADROOM);
-  if (rte_pktmbuf_alloc_bulk(pool, ms, n) < 0)
-    return fail(err, -ENOBUFS, "no free mbufs for %u packets in the pool", n);
-  for (uint32_t i = 0; i < n; i++) {
-    char *d = rte_pktmbuf_append(ms[i], (uint16_t)lens[i]);
-    if (!d || ms[i]->data_len != lens[i]) {
-      rte_pktmbuf_free_bulk(ms, n);
-      return fail(err, -EMSGSIZE, "packet %u (%u bytes) does not fit an mbuf", i, lens[i]);
+  uint32_t sent = 0;
+  while (sent < n) {
+    uint32_t k = n - sent < FL_MAX_BURST ? n - sent : FL_MAX_BURST;
+    if (rte_pktmbuf_alloc_bulk(pool, ms, k) < 0) {
+      if (sent) break; /* what went out is the answer; the caller sends the rest again */
+      return fail(err, -ENOBUFS, "no free mbufs for %u packets in the pool", k);
     }
-    if (lens[i]) memcpy(d, data[i], lens[i]); /* an empty Buffer's data may be NULL */
-    ms[i]->port = port;
+    for (uint32_t i = 0; i < k; i++) {
+      char *d = rte_pktmbuf_append(ms[i], (uint16_t)lens[sent + i]);
+      if (!d || ms[i]->data_len != lens[sent + i]) {
+        rte_pktmbuf_free_bulk(ms, k);
+        return fail(err, -EMSGSIZE, "packet %u (%u bytes) does not fit an mbuf", sent + i,
+                    lens[sent + i]);
+      }
+      /* an empty Buffer's data may be NULL */
+      if (lens[sent + i]) memcpy(d, data[sent + i], lens[sent + i]);
+      ms[i]->port = port;
+    }
+    uint16_t q = rte_eth_tx_burst(port, queue, ms, (uint16_t)k);
+    sent += q;
+    if (q < k) {
+      rte_pktmbuf_free_bulk(ms + q, k - q);
+      break;
+    }
   }
-  uint16_t sent = rte_eth_tx_burst(port, queue, ms, (uint16_t)n);
-  if (sent < n) rte_pktmbuf_free_bulk(ms + sent, n - sent);
-  return sent;
+  return (int)sent;
 }
 
 int fl_rx_copy(uint16_t port, uint16_t queue, uint32_t max, fl_copy_cb cb, void *ctx) {

@@ -204,12 +204,36 @@ struct fl_gen *fl_gen_create(const struct fl_gen_conf *c, char *err) {
       fail(err, -EINVAL, "flow %u: negative rate", i);
       return NULL;
     }
+    struct rte_eth_dev_info di;
+    int rc = rte_eth_dev_info_get(f->port, &di);
+    if (rc < 0) {
+      fail(err, rc, "flow %u: rte_eth_dev_info_get(port %u)", i, f->port);
+      return NULL;
+    }
+    /* rte_eth_tx_burst does not check the queue: one never set up is NULL to the lcore */
+    if (c->tx_queue >= di.nb_tx_queues) {
+      fail(err, -EINVAL, "txQueue: port %u of flow %u has %u tx queue%s, not queue %u", f->port, i,
+           di.nb_tx_queues, di.nb_tx_queues == 1 ? "" : "s", c->tx_queue);
+      return NULL;
+    }
   }
-  for (uint16_t i = 0; i < c->n_rx; i++)
+  for (uint16_t i = 0; i < c->n_rx; i++) {
     if (!rte_eth_dev_is_valid_port(c->rx[i].port)) {
       fail(err, -ENODEV, "rx %u: port %u is not attached", i, c->rx[i].port);
       return NULL;
     }
+    struct rte_eth_dev_info di;
+    int rc = rte_eth_dev_info_get(c->rx[i].port, &di);
+    if (rc < 0) {
+      fail(err, rc, "rx %u: rte_eth_dev_info_get(port %u)", i, c->rx[i].port);
+      return NULL;
+    }
+    if (c->rx[i].queue >= di.nb_rx_queues) {
+      fail(err, -EINVAL, "rx[%u].queue: port %u has %u rx queue%s, not queue %u", i, c->rx[i].port,
+           di.nb_rx_queues, di.nb_rx_queues == 1 ? "" : "s", c->rx[i].queue);
+      return NULL;
+    }
+  }
   struct fl_gen *g = calloc(1, sizeof(*g));
   if (!g) {
     fail(err, -ENOMEM, "generator");

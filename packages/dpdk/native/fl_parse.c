@@ -39,6 +39,10 @@ const char *fl_reason_name(int reason) {
 
 static inline uint16_t rd16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
 
+/* A VLAN tag's TPID: 802.1Q, 802.1ad, and 0x9100, the QinQ outer tag before 802.1ad (else an IP
+ * packet behind one would be non-IP too). */
+static inline int vlan_tpid(uint16_t et) { return et == 0x8100 || et == 0x88a8 || et == 0x9100; }
+
 /* L4 header at p with `avail` bytes of L4 payload (bounded by the IP length fields). */
 static int parse_l4(const uint8_t *p, uint32_t avail, struct fl_parsed *o) {
   switch (o->proto) {
@@ -158,7 +162,13 @@ int fl_parse(const uint8_t *p, uint32_t len, struct fl_parsed *o) {
   }
   uint32_t off = 12;
   uint16_t et = rd16(p + off);
-  for (int tags = 0; (et == 0x8100 || et == 0x88a8) && tags < 2; tags++) {
+  /* Two tags at most. A third is malformed: taken for a non-IP ethertype, an IP packet behind it
+   * would meet the ACL's non-IP action (pass by default) instead of its rules. */
+  for (int tags = 0; vlan_tpid(et); tags++) {
+    if (tags == 2) {
+      r = FL_R_MALFORMED_L2;
+      goto out;
+    }
     off += 4;
     if (len < off + 2) {
       r = FL_R_MALFORMED_L2;

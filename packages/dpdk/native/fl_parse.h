@@ -1,8 +1,8 @@
 /*
- * Flowline packet parser: Ethernet (up to two VLAN tags), ARP, IPv4, IPv6 with extension
- * headers, TCP/UDP/SCTP ports and ICMP types. It reads at most `len` bytes and never trusts a
- * length field it has not checked against them. It has no DPDK dependency so that the libFuzzer
- * harness in ../fuzz can build it alone.
+ * Flowline packet parser: Ethernet (up to two VLAN tags, TPID 0x8100, 0x88a8 or 0x9100; more is
+ * FL_R_MALFORMED_L2), ARP, IPv4, IPv6 with extension headers, TCP/UDP/SCTP ports and ICMP types. It
+ * reads at most `len` bytes and never trusts a length field it has not checked against them. It has
+ * no DPDK dependency so that the libFuzzer harness in ../fuzz can build it alone.
  */
 #ifndef FL_PARSE_H
 #define FL_PARSE_H
@@ -21,7 +21,7 @@ extern "C" {
 /* Why a packet was dropped or punted. Shared by the parser and every pipeline stage. */
 enum fl_reason {
   FL_R_OK = 0,
-  FL_R_MALFORMED_L2,  /* shorter than an Ethernet header or its VLAN tags */
+  FL_R_MALFORMED_L2,  /* shorter than an Ethernet header or its VLAN tags, or over two tags */
   FL_R_MALFORMED_L3,  /* truncated IP/ARP header, bad version, IHL or length fields */
   FL_R_MALFORMED_L4,  /* truncated TCP/UDP/SCTP/ICMP header or bad L4 length */
   FL_R_BAD_EXT,       /* IPv6 extension chain truncated, misplaced or too long */

@@ -90,6 +90,12 @@ struct fl_pipeline *fl_pipeline_create(const struct fl_pipeline_conf *c, char *e
   struct fl_pipeline *p = calloc(1, sizeof(*p));
   if (!p) return NULL;
   p->c = *c;
+  /* Clamped whatever the binding passed (see FL_BACKOFF_MAX_SLEEP_US). */
+  struct fl_backoff *bo = &p->c.backoff;
+  bo->sleep_max_us = RTE_MIN(bo->sleep_max_us, FL_BACKOFF_MAX_SLEEP_US);
+  bo->sleep_min_us = RTE_MIN(bo->sleep_min_us, bo->sleep_max_us);
+  if (bo->intr_wait_ms == 0) bo->intr_wait_ms = 100;
+  bo->intr_wait_ms = RTE_MIN(bo->intr_wait_ms, FL_BACKOFF_MAX_INTR_WAIT_MS);
   p->id = __atomic_fetch_add(&pipeline_seq, 1, __ATOMIC_RELAXED);
   p->socket = (int)rte_socket_id();
   p->now = rte_rdtsc(); /* a manual clock starts at the TSC and only moves when advanced */

@@ -126,6 +126,9 @@ static inline void fl_stage_run(struct stage *s, struct stage_ctr *c, struct pkt
 /* ---- tables (built aside, swapped in under RCU by fl_pipeline.c) ---- */
 /* ACL (fl_stage_acl.c; the rest of its table API is in fl.h). */
 unsigned fl_acl_table_workers(const struct fl_acl_table *t);
+/* The table's generation: unique among the tables this process built (from 1), what conntrack
+ * knows the table in force by (fl_ct_acl_table). */
+uint64_t fl_acl_table_gen(const struct fl_acl_table *t);
 
 /* ESP (fl_ipsec.c): a stage's empty first table, and its last one freed with every SA. */
 struct esp_table;

@@ -77,9 +77,13 @@ struct fl_acl_table {
   uint8_t *actions;
   uint64_t *hits;      /* [worker][stride]; index n counts the default action */
   struct acl_emc *emc; /* [worker] */
+  uint64_t gen;        /* fl_acl_table_gen */
 };
 
 static unsigned acl_seq;
+/* Tables built so far: each table's generation, its identity to conntrack. Not its address: a
+ * table built after a swap can land where a freed one was, and be taken for it. */
+static uint64_t acl_gen_seq;
 
 /* An IPv4 record's 5-tuple as two words, the exact-match cache's key: ports and source, then
  * destination and protocol. */
@@ -295,18 +299,21 @@ void fl_acl_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint16_t n
   } else {
     /* Cached denials answer only for the table that made them: when a swap landed between the
      * conntrack stage's lookups and now, their packets are judged again. */
-    const uint8_t cached_ok = fl_ct_judged_by(ct) == t;
+    const uint8_t cached_ok = fl_ct_judged_by(ct) == t->gen;
     /* The table this burst is judged by: its permits open flows of its epoch. */
-    fl_ct_acl_table(ct, t);
+    fl_ct_acl_table(ct, t->gen);
     /* Tracked and untracked packets mix at random, so they are picked without a branch per
-     * packet. */
+     * packet. A denial whose rule this table does not have (none should remain) is judged
+     * again rather than counted past the table's counters. */
     uint16_t todo[FL_MAX_BURST], cached[FL_MAX_BURST], d = 0;
     for (uint16_t i = 0; i < n; i++) {
-      const uint8_t fwd = pk[i].fate == FATE_FWD, denied = pk[i].tracked == FL_CT_DENIED;
+      const uint8_t fwd = pk[i].fate == FATE_FWD;
+      const uint8_t denied = pk[i].tracked == FL_CT_DENIED;
+      const uint8_t answered = denied & cached_ok & (pk[i].verdict <= t->n);
       todo[m] = i;
       cached[d] = i;
-      m += fwd & (pk[i].tracked == FL_CT_MISS || (denied & !cached_ok));
-      d += fwd & denied & cached_ok;
+      m += fwd & (pk[i].tracked == FL_CT_MISS || (denied & !answered));
+      d += fwd & answered;
     }
     /* A cached denial: the rule that denied the flow counts the packet, as if it had judged
      * it. */
@@ -426,6 +433,7 @@ struct fl_acl_table *fl_acl_table_build(const struct fl_acl_build_conf *b,
     return NULL;
   }
   t->n = n;
+  t->gen = __atomic_add_fetch(&acl_gen_seq, 1, __ATOMIC_RELAXED); /* from 1: 0 is none */
   t->n_workers = b->n_workers;
   t->stride = (n + 1 + 7) & ~7u;
   t->actions = calloc(n ? n : 1, 1);
@@ -502,6 +510,8 @@ bad:
 unsigned fl_acl_table_workers(const struct fl_acl_table *t) { return t->n_workers; }
 
 uint32_t fl_acl_table_rules(const struct fl_acl_table *t) { return t->n; }
+
+uint64_t fl_acl_table_gen(const struct fl_acl_table *t) { return t->gen; }
 
 void fl_acl_table_hits(const struct fl_acl_table *t, uint64_t *out) {
   for (uint32_t r = 0; r <= t->n; r++) {

@@ -13,7 +13,8 @@ void fl_conntrack_run(struct stage *s, struct stage_ctr *c, struct pkt *pk, uint
                       const struct burst *b) {
   struct fl_ct *ct = s->table;
   /* A flush requested after an ACL swap happens before any lookup of this burst. */
-  fl_ct_acl_table(ct, __atomic_load_n(&s->pair->table, __ATOMIC_ACQUIRE));
+  fl_ct_acl_table(ct, fl_acl_table_gen(__atomic_load_n((struct fl_acl_table **)&s->pair->table,
+                                                       __ATOMIC_ACQUIRE)));
   struct fl_ct_lookup q[FL_MAX_BURST];
   uint16_t idx[FL_MAX_BURST], m = 0;
   for (uint16_t i = 0; i < n; i++) {

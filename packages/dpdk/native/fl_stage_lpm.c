@@ -160,12 +160,19 @@ struct lpm_table *fl_lpm_build(const struct fl_lpm_table_in *in, unsigned n_work
       goto bad;
     }
   }
-  for (uint32_t i = 0; i < in->n_routes; i++) {
-    const struct fl_route *r = &in->routes[i];
-    if (r->nexthop >= in->n_nexthops) {
-      fl_fail(err, -EINVAL, "route %u uses next hop %u of %u", i, r->nexthop, in->n_nexthops);
+  for (uint32_t i = 0; i < in->n_routes; i++)
+    if (in->routes[i].nexthop >= in->n_nexthops) {
+      fl_fail(err, -EINVAL, "route %u uses next hop %u of %u", i, in->routes[i].nexthop,
+              in->n_nexthops);
       goto bad;
     }
+  /* Default routes first: each is added as two /1 halves, and adding a prefix the table holds
+   * replaces its next hop, so a default route given after an explicit /1 would take that /1's
+   * half. Routes of one prefix are added in the order given (the last wins). */
+  for (uint64_t k = 0; k < 2 * (uint64_t)in->n_routes; k++) {
+    const uint32_t i = (uint32_t)(k % in->n_routes);
+    const struct fl_route *r = &in->routes[i];
+    if ((r->len == 0) != (k < in->n_routes)) continue;
     uint32_t v = r->nexthop;
     if (count_hits) {
       t->route_nh[i] = r->nexthop;

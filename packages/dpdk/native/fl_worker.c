@@ -335,8 +335,9 @@ static uint32_t rx_intr_wait(struct worker *w, struct rte_mbuf **ms) {
     struct rte_epoll_event ev[FL_WAIT_EVENTS];
     w->waits++; /* counted when it starts: a test sees a worker that is asleep now */
     rte_rcu_qsbr_thread_offline(p->rcu, w->idx);
-    int n = rte_epoll_wait(RTE_EPOLL_PER_THREAD, ev, FL_WAIT_EVENTS,
-                           p->c.backoff.intr_wait_ms ? (int)p->c.backoff.intr_wait_ms : 100);
+    /* at most FL_BACKOFF_MAX_INTR_WAIT_MS (fl_pipeline_create): a positive int */
+    int n =
+        rte_epoll_wait(RTE_EPOLL_PER_THREAD, ev, FL_WAIT_EVENTS, (int)p->c.backoff.intr_wait_ms);
     rte_rcu_qsbr_thread_online(p->rcu, w->idx);
     int rx = 0;
     for (int k = 0; k < n; k++) {

@@ -7,4 +7,4 @@ if ! command -v clang-format >/dev/null 2>&1; then
   echo "clang-format is not installed: apt-get install -y clang-format (tools/setup/setup.sh does)" >&2
   exit 1
 fi
-clang-format --dry-run --Werror native/*.c native/*.h native/*.cc native/fuzz/*.c
+clang-format --dry-run --Werror native/*.c native/*.h native/*.cc native/fuzz/*.c native/test/*.c

@@ -86,6 +86,7 @@ export class FrameReplay extends LcorePoller {
         free: (h) => addon().replayFree(h),
       },
       pool,
+      ports,
     );
   }
 
@@ -99,6 +100,9 @@ export class FrameReplay extends LcorePoller {
     const lcore = workerLcore(spec.lcore, (why) => new FrameReplayError(why, 'lcore'));
     if (!Array.isArray(spec.ports) || spec.ports.length === 0 || spec.ports.length > MAX_PORTS)
       throw new FrameReplayError(`give 1..${MAX_PORTS} ports`, 'ports');
+    spec.ports.forEach((p, i) =>
+      FrameReplay.livePort(p, `ports[${i}]`, (m, at) => new FrameReplayError(m, at)),
+    );
     const ids = spec.ports.map((p) => p.id);
     const twice = ids.findIndex((id, i) => ids.indexOf(id) !== i);
     if (twice >= 0)

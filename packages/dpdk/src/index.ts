@@ -54,6 +54,8 @@ export {
   type ConntrackCounters,
   CONNTRACK_DEFAULTS,
   MAX_CREATE_ACL_RULES,
+  MAX_BACKOFF_SLEEP_US,
+  MAX_INTERRUPT_WAIT_MS,
   type WorkerSpec,
   type Backoff,
   type FateAction,

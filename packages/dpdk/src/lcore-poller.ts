@@ -6,6 +6,7 @@
 import { nativeError } from './errors';
 import { requireEal } from './eal';
 import type { Mempool } from './mempool';
+import { openPort, type Port } from './port';
 
 export interface LcorePollerNative {
   start(handle: number): void;
@@ -17,6 +18,8 @@ export abstract class LcorePoller {
   private closed = false;
   private started = false;
   private readonly untrack: () => void;
+  /** The ports it polls and sends on, which must not close under it. */
+  private readonly usedPorts = new Set<Port>();
 
   protected constructor(
     readonly handle: number,
@@ -24,9 +27,18 @@ export abstract class LcorePoller {
     private readonly native: LcorePollerNative,
     /** The pool it allocates from, which must outlive it. */
     private readonly pool?: Mempool,
+    /** Its ports (create() refused closed ones). */
+    ports: readonly (Port | number)[] = [],
   ) {
     this.untrack = requireEal().track(() => this.close());
-    pool?.use(this, `${this.constructor.name} on lcore ${lcore}`);
+    const what = `${this.constructor.name} on lcore ${lcore}`;
+    pool?.use(this, what);
+    for (const id of ports) {
+      const p = openPort(id);
+      if (!p || this.usedPorts.has(p)) continue;
+      p.use(this, what);
+      this.usedPorts.add(p);
+    }
   }
 
   /** The typed error of this poller (`path` names the field, as its create() errors do). */
@@ -63,6 +75,18 @@ export abstract class LcorePoller {
     this.untrack();
     this.native.free(this.handle);
     this.pool?.unuse(this);
+    for (const p of this.usedPorts) p.unuse(this);
+  }
+
+  /** A port a create() is given: open (a closed one's id may be another port's by now). */
+  protected static livePort<P extends Port | number>(
+    p: P,
+    at: string,
+    error: (message: string, path: string) => Error,
+  ): P {
+    if (typeof p === 'object' && p !== null && p.isClosed)
+      throw error(`port ${p.name} was closed`, at);
+    return p;
   }
 
   protected assertLive(): void {

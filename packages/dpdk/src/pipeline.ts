@@ -20,7 +20,7 @@ import {
 import { requireEal } from './eal';
 import { compileRoutes, type RoutingTable } from './lpm';
 import { native } from './native';
-import type { Port } from './port';
+import { openPort, type Port } from './port';
 
 export type FateAction = 'pass' | 'drop' | 'punt';
 
@@ -194,6 +194,41 @@ function conntrackConf(
   return { capacity, timeoutsMs, evict: whenFull === 'evict' };
 }
 
+/** The longest back-off sleep, µs: a stop waits for a sleeping worker (the native side's too). */
+export const MAX_BACKOFF_SLEEP_US = 1_000_000;
+/** The longest wait in epoll, ms (an int to epoll_wait; the native side's bound too). */
+export const MAX_INTERRUPT_WAIT_MS = 60_000;
+
+/** The back-off the addon takes, or a PipelineError naming the field. */
+function backoffOf(b: Backoff | undefined): Backoff {
+  if (b === undefined) return {};
+  if (typeof b !== 'object' || b === null)
+    throw new PipelineError(`must be an object, got ${String(b)}`, 'backoff');
+  const int = (k: keyof Backoff, min: number, max: number, unit: string): void => {
+    const v = b[k];
+    if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max))
+      throw new PipelineError(
+        `must be an integer ${min}..${max}${unit}, got ${String(v)}`,
+        `backoff.${k}`,
+      );
+  };
+  int('spinPolls', 0, 0xffffffff, '');
+  int('sleepMinUs', 0, MAX_BACKOFF_SLEEP_US, ' µs');
+  int('sleepMaxUs', 0, MAX_BACKOFF_SLEEP_US, ' µs');
+  int('interruptWaitMs', 1, MAX_INTERRUPT_WAIT_MS, ' ms');
+  // the addon's defaults: 1 and 500
+  const min = b.sleepMinUs ?? 1;
+  const max = b.sleepMaxUs ?? 500;
+  if (min > max)
+    throw new PipelineError(
+      `${min} µs is more than sleepMaxUs (${max} µs${b.sleepMaxUs === undefined ? ', the default' : ''})`,
+      'backoff.sleepMinUs',
+    );
+  if (b.shareCore !== undefined && typeof b.shareCore !== 'boolean')
+    throw new PipelineError(`must be a boolean, got ${String(b.shareCore)}`, 'backoff.shareCore');
+  return b;
+}
+
 function rxModeOf(m: RxMode): RxMode {
   if (!['poll', 'adaptive', 'interrupt', 'timer'].includes(m))
     throw new PipelineError(
@@ -211,13 +246,16 @@ export interface Backoff {
    * 100-200 us of emptiness): fewer let a busy port's momentary gaps put the worker to sleep.
    */
   spinPolls?: number;
-  /** First sleep, microseconds. Default 1. */
+  /** First sleep, microseconds: 0..sleepMaxUs. Default 1. */
   sleepMinUs?: number;
-  /** Sleeps double up to this. Default 500. */
+  /**
+   * Sleeps double up to this, microseconds: at most MAX_BACKOFF_SLEEP_US (1 s; a stop waits
+   * for a sleeping worker). Default 500.
+   */
   sleepMaxUs?: number;
   /**
-   * rxMode adaptive/interrupt: the longest wait in epoll, ms (default 100): a kick lost (a peer
-   * that reconnected) costs at most this.
+   * rxMode adaptive/interrupt: the longest wait in epoll, ms, 1..MAX_INTERRUPT_WAIT_MS (60 s;
+   * default 100): a kick lost (a peer that reconnected) costs at most this.
    */
   interruptWaitMs?: number;
   /**
@@ -376,6 +414,14 @@ export class Pipeline {
   private espPolicyIds = new Map<number, string[]>();
   /** ACL updates run one at a time, in call order (a table swap per update). */
   private aclQueue: Promise<unknown> = Promise.resolve();
+  /**
+   * The ports its workers poll or send on, which must not close under them: inputs, l2fwd
+   * outputs and ports injected to (until close: the inject ring may still hold their
+   * packets), and each LPM stage's next-hop ports (its current table's).
+   */
+  private readonly fixedPorts = new Set<Port>();
+  private readonly routePorts = new Map<number, Set<Port>>();
+  private readonly usedPorts = new Set<Port>();
 
   private constructor(
     readonly handle: number,
@@ -384,6 +430,8 @@ export class Pipeline {
       kind: StageSpec['kind'];
       index: number;
     }[],
+    /** How ports name it to a close they refuse. */
+    private readonly what: string,
   ) {
     this.untrack = requireEal().track(() => this.close());
   }
@@ -415,10 +463,10 @@ export class Pipeline {
       queue(w.txQueue, `layout[${i}].txQueue`);
       w.inputs.forEach((input, j) => queue(input.queue, `layout[${i}].inputs[${j}].queue`));
     });
+    const backoff = backoffOf(spec.backoff);
     const conf = {
       burst,
-      backoff:
-        spec.rxMode === 'interrupt' ? { ...spec.backoff, spinPolls: 0 } : (spec.backoff ?? {}),
+      backoff: spec.rxMode === 'interrupt' ? { ...backoff, spinPolls: 0 } : backoff,
       ...(spec.rxMode !== undefined ? { rxMode: rxModeOf(spec.rxMode) } : {}),
       puntRingSize: ringSize(spec.puntRingSize, 'puntRingSize'),
       injectRingSize: ringSize(spec.injectRingSize, 'injectRingSize'),
@@ -441,8 +489,18 @@ export class Pipeline {
       );
     }
     const stages: { name: string; kind: StageSpec['kind']; index: number }[] = [];
-    const p = new Pipeline(handle, stages);
+    const lcores = layout.map((w) => w.lcore);
+    const p = new Pipeline(
+      handle,
+      stages,
+      `a pipeline on lcore${lcores.length === 1 ? '' : 's'} ${lcores.join(', ')}`,
+    );
     try {
+      layout.forEach((w, i) =>
+        w.inputs.forEach((input, j) =>
+          p.usePort(input.port, spec.layout ? `layout[${i}].inputs[${j}].port` : `inputs[${j}]`),
+        ),
+      );
       spec.stages.forEach((s, i) => {
         const at = `stages[${i}]`;
         const name = s.name ?? `${s.kind}${i}`;
@@ -579,8 +637,36 @@ export class Pipeline {
     const id = portId(p);
     if (!Number.isInteger(id) || id < 0 || id > MAX_L2_PORT)
       throw new PipelineError(`port ${String(id)} is not a port id 0..${MAX_L2_PORT}`, at);
-    if (output) this.checkOutput(id, at);
+    if (output) {
+      this.checkOutput(id, at);
+      this.usePort(p, at);
+    }
     return id;
+  }
+
+  /** Registers with port (an input, an output, an inject target) until close. */
+  private usePort(port: Port | number, at: string): void {
+    const p = openPort(port);
+    if (!p) return; // no Port of this process has the id: the native side checks it is attached
+    if (p.isClosed) throw new PipelineError(`port ${p.name} was closed`, at);
+    this.fixedPorts.add(p);
+    this.syncPorts();
+  }
+
+  /** Registers with the ports it uses now, unregisters from those it no longer does. */
+  private syncPorts(): void {
+    const now = new Set(this.fixedPorts);
+    for (const ports of this.routePorts.values()) for (const p of ports) now.add(p);
+    for (const p of now)
+      if (!this.usedPorts.has(p)) {
+        p.use(this, this.what);
+        this.usedPorts.add(p);
+      }
+    for (const p of this.usedPorts)
+      if (!now.has(p)) {
+        p.unuse(this);
+        this.usedPorts.delete(p);
+      }
   }
 
   /** Refuses a port the workers cannot transmit on, naming the field. */
@@ -713,7 +799,7 @@ export class Pipeline {
   /**
    * Call after updateAcl of the ACL stage that follows: the worker drops every flow opened
    * under an earlier ACL table before it judges its next burst, so flows the new rules would
-   * not open end, while flows the new table opened stay. (Epochs count table swaps modulo 256.)
+   * not open end, while flows the new table opened stay, however many tables came between.
    */
   flushConntrack(stage: string | number): void {
     this.assertLive();
@@ -739,6 +825,14 @@ export class Pipeline {
         nativeError(e).errno,
       );
     }
+    // the old table is retired (no worker reads it): its next hops' ports are free to close
+    const hops = new Set<Port>();
+    for (const h of t.nexthops) {
+      const port = openPort(h.port);
+      if (port) hops.add(port);
+    }
+    this.routePorts.set(s.index, hops);
+    this.syncPorts();
   }
 
   counters(): PipelineCounters {
@@ -880,6 +974,7 @@ export class Pipeline {
   inject(batch: PacketBatch, port: Port | number): number {
     this.assertLive();
     this.checkOutput(portId(port), 'port');
+    this.usePort(port, 'port');
     return native().pipelineInject(this.handle, batch.handle, portId(port));
   }
 
@@ -889,6 +984,8 @@ export class Pipeline {
     this.freed = true;
     this.untrack();
     native().pipelineFree(this.handle);
+    for (const p of this.usedPorts) p.unuse(this);
+    this.usedPorts.clear();
   }
 
   private assertLive(): void {

@@ -31,6 +31,19 @@ export interface PortOptions {
 export type LinkState = NativeLink;
 export type PortStats = NativeStats;
 
+/** What runs on a port from a worker lcore (a pipeline, a generator, a replay). */
+export interface PortUser {
+  close(): void;
+}
+
+/** The ports open now, by id (an id of a closed port is DPDK's to give to the next one). */
+const openPorts = new Map<number, Port>();
+
+/** @internal The open Port of an id given as `Port | number`, if there is one. */
+export function openPort(p: Port | number): Port | undefined {
+  return typeof p === 'number' ? openPorts.get(p) : p;
+}
+
 function wrap<T>(port: string, op: string, fn: () => T): T {
   try {
     return fn();
@@ -54,6 +67,11 @@ export class Port {
   private pool: Mempool | undefined;
   private rxQueues = 0;
   private txQueues = 0;
+  /**
+   * What polls or sends on it from an lcore, by description: closed under them, DPDK would give
+   * its id to the next port attached while they still poll or send on it (a NULL queue).
+   */
+  private readonly users = new Map<PortUser, string>();
 
   private constructor(
     readonly id: number,
@@ -61,8 +79,14 @@ export class Port {
     readonly devargs: string,
     private readonly probed: boolean,
   ) {
-    this.untrack = requireEal().track(() => this.close());
+    // Eal.cleanup: a pipeline given this port after it was opened (a next hop, an inject) is
+    // closed after it, so its users go first
+    this.untrack = requireEal().track(() => {
+      for (const u of [...this.users.keys()]) u.close();
+      this.close();
+    });
     this.vhost = VhostHandshakeWatch.forDevargs(devargs);
+    openPorts.set(id, this);
   }
 
   /** Probes devargs with rte_dev_probe, configures and starts the port. */
@@ -279,14 +303,35 @@ export class Port {
     return wrap(this.name, 'rx', () => native().rxCopy(this.id, queue, max));
   }
 
-  /** Stops the port and detaches its device (rte_dev_remove), so the name can be probed again. */
+  /**
+   * Stops the port and detaches its device (rte_dev_remove), so the name can be probed again.
+   * Refused while a pipeline, generator or replay uses it: close them first.
+   */
   close(): void {
     if (this.closed) return;
+    if (this.users.size > 0)
+      throw new PortError(
+        this.name,
+        `still used by ${[...this.users.values()].join(', ')}: close them first`,
+        'close',
+      );
     this.closed = true;
     this.untrack();
+    if (openPorts.get(this.id) === this) openPorts.delete(this.id);
     wrap(this.name, 'close', () => native().portClose(this.id));
     // only once the device released its queues: a failed close keeps the pool from being freed
     this.pool?.unuse(this);
+  }
+
+  /** @internal a pipeline, generator or replay that polls or sends on this port. */
+  use(user: PortUser, what: string): void {
+    this.assertOpen();
+    this.users.set(user, what);
+  }
+
+  /** @internal */
+  unuse(user: PortUser): void {
+    this.users.delete(user);
   }
 
   /** DPDK gives a closed port's id to the next port it attaches: never act on it again. */

@@ -424,6 +424,7 @@ export class TrafficGenerator extends LcorePoller {
     readonly run: number,
     readonly flowCount: number,
     pool: Mempool | undefined,
+    ports: (Port | number)[],
   ) {
     super(
       handle,
@@ -434,6 +435,7 @@ export class TrafficGenerator extends LcorePoller {
         free: (h) => gen().genFree(h),
       },
       pool,
+      ports,
     );
   }
 
@@ -455,6 +457,9 @@ export class TrafficGenerator extends LcorePoller {
     const lcore = workerLcore(spec.lcore, (why) => new TrafficGenError(why, 'lcore'));
     const run = spec.run ?? (process.pid + runSeq++) % 256;
     int(run, 'run', 0, 255);
+    const closed = (m: string, at: string): Error => new TrafficGenError(m, at);
+    spec.flows.forEach((f, i) => TrafficGenerator.livePort(f?.port, `flows[${i}].port`, closed));
+    rx.forEach((r, i) => TrafficGenerator.livePort(r?.port, `rx[${i}].port`, closed));
     const flows = spec.flows.map((f, i) => compileFlow(f, `flows[${i}]`, spec.pool));
     const conf = {
       lcore,
@@ -471,10 +476,25 @@ export class TrafficGenerator extends LcorePoller {
       flows,
     };
     try {
-      return new TrafficGenerator(gen().genCreate(conf), lcore, run, flows.length, spec.pool);
+      const ports = [...spec.flows.map((f) => f.port), ...rx.map((r) => r.port)];
+      return new TrafficGenerator(
+        gen().genCreate(conf),
+        lcore,
+        run,
+        flows.length,
+        spec.pool,
+        ports,
+      );
     } catch (e) {
       const n = nativeError(e);
-      throw new TrafficGenError(n.message, '', n.op ?? 'gen_create', n.errno);
+      // the native checks of a field's value against the ports (their queues) name it first
+      const field = /^(txQueue|rx\[\d+\]\.queue): /.exec(n.message);
+      throw new TrafficGenError(
+        field ? n.message.slice(field[0].length) : n.message,
+        field?.[1] ?? '',
+        n.op ?? 'gen_create',
+        n.errno,
+      );
     }
   }
 

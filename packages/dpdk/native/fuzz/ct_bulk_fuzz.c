@@ -157,8 +157,7 @@ static uint32_t icmp_error_about(uint8_t *f, const struct flow *fl, const uint8_
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   struct fl_ct *seq = table(), *bulk = table();
-  static const char acl_tables[256];
-  unsigned acl = 0;
+  uint64_t acl_gen = 1; /* the ACL table in force (its generation) */
   uint64_t now = 1000;
   size_t at = 0;
   while (at < size) {
@@ -194,12 +193,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     uint8_t tick = ended && at < size ? data[at++] : 0;
     now += (uint64_t)tick * 100;
     if (tick >= 0xf0) {
-      acl = (acl + 1) % sizeof(acl_tables);
+      acl_gen++;
       fl_ct_request_flush(seq);
       fl_ct_request_flush(bulk);
     }
-    fl_ct_acl_table(seq, &acl_tables[acl]);
-    fl_ct_acl_table(bulk, &acl_tables[acl]);
+    fl_ct_acl_table(seq, acl_gen);
+    fl_ct_acl_table(bulk, acl_gen);
 
     int tracked[BURST];
     uint32_t verdict[BURST];

@@ -33,6 +33,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (r != FL_R_OK) return 0;
   CHECK(len >= 14);
   CHECK(o.l3_off >= 14 && o.l3_off <= len);
+  /* no tag is taken for the ethertype (what is behind it would be non-IP to the stages) */
+  CHECK(o.ethertype != 0x8100 && o.ethertype != 0x88a8 && o.ethertype != 0x9100);
+  CHECK(o.l3_off <= 14 + 2 * 4);
   switch (o.l3) {
   case FL_L3_IPV4:
     CHECK(o.l3_off + 20u <= len);

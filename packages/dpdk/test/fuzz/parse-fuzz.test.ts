@@ -37,6 +37,16 @@ function seeds(): Buffer[] {
   const arp = Buffer.alloc(42);
   arp.writeUInt16BE(0x0806, 12);
   out.push(arp);
+  // tag stacks: two tags (0x9100 outside), and three (malformed)
+  const v4 = buildPacket({ src: '10.0.0.1', dst: '10.0.0.2', proto: 'tcp' });
+  for (const tpids of [
+    [0x9100, 0x8100],
+    [0x88a8, 0x8100, 0x8100],
+  ]) {
+    const tags = Buffer.alloc(4 * tpids.length);
+    tpids.forEach((t, i) => tags.writeUInt16BE(t, 4 * i));
+    out.push(Buffer.concat([v4.subarray(0, 12), tags, v4.subarray(12)]));
+  }
   return out;
 }
 

@@ -17,7 +17,8 @@ import {
   devargs,
   Port,
 } from '../../src/index';
-import { dataplaneReady } from '../support/env';
+import { native } from '../../src/native';
+import { dataplaneReady, sleep } from '../support/env';
 import { acl, routingTable } from '../support/tables';
 import { BACKOFF, aclForward, drain, eachFileRig, sendAll, settle } from '../support/rig';
 
@@ -129,6 +130,83 @@ describe.skipIf(dataplaneReady())('addon bounds (root, hugepages, net_ring ports
     const got = a.receive(0);
     expect(got.map((f) => f.length)).toEqual([room]);
     expect(got[0]!.every((x) => x === 0xcd)).toBe(true);
+  });
+
+  it('Port.send checks every frame before it sends any: a frame too long after 256 good ones is refused by its index, and none goes out', () => {
+    const { pool, ports } = rigOf();
+    const [a] = ports as [Port];
+    const room = pool.info().dataRoom - 128;
+    const before = pool.info().available;
+    const small = Array.from({ length: 300 }, (_, i) =>
+      buildPacket({ src: '10.0.0.1', dst: '10.0.0.2', sport: i }),
+    );
+    for (const at of [256, 299]) {
+      const frames = [...small.slice(0, at), Buffer.alloc(70_000, 0xab)];
+      expect(() => a.send(0, pool, frames)).toThrow(PortError);
+      expect(() => a.send(0, pool, frames)).toThrow(
+        new RegExp(`packet ${at} is 70000 bytes but an mbuf of this pool holds at most ${room}`),
+      );
+    }
+    expect(drain(a)).toEqual([]); // not the 256 before it
+    expect(pool.info().available).toBe(before);
+    // more than a burst of good frames goes out whole, in order
+    expect(a.send(0, pool, small)).toBe(300);
+    expect(drain(a).map((f) => f.readUInt16BE(34))).toEqual(small.map((_, i) => i));
+  });
+
+  it('refuses back-off settings out of range, naming the field; takes the extremes', () => {
+    const [a, b] = rigOf().ports as [Port, Port];
+    const create = (backoff: Record<string, unknown>, rxMode?: 'adaptive') =>
+      Pipeline.create({
+        inputs: [a],
+        backoff,
+        ...(rxMode ? { rxMode } : {}),
+        stages: [{ kind: 'l2fwd', forward: [{ from: a, to: b }] }],
+      });
+    for (const [backoff, field] of [
+      [{ spinPolls: -1 }, 'spinPolls'],
+      [{ spinPolls: 1.5 }, 'spinPolls'],
+      [{ spinPolls: 2 ** 32 }, 'spinPolls'],
+      [{ sleepMaxUs: 1_000_001 }, 'sleepMaxUs'],
+      [{ sleepMaxUs: 2 ** 32 - 1 }, 'sleepMaxUs'], // a worker asleep 71 minutes: stop waits
+      [{ sleepMinUs: 600 }, 'sleepMinUs'], // above the default sleepMaxUs (500)
+      [{ sleepMinUs: 20, sleepMaxUs: 10 }, 'sleepMinUs'],
+      [{ interruptWaitMs: 0 }, 'interruptWaitMs'],
+      [{ interruptWaitMs: 3_000_000_000 }, 'interruptWaitMs'], // a negative int to epoll_wait
+      [{ shareCore: 'yes' }, 'shareCore'],
+    ] as const) {
+      expect(() => create(backoff)).toThrow(PipelineError);
+      expect(() => create(backoff, 'adaptive')).toThrow(new RegExp(`^backoff\\.${field}: `));
+    }
+    // the extremes go
+    for (const backoff of [
+      { spinPolls: 2 ** 32 - 1, sleepMinUs: 0, sleepMaxUs: 1_000_000, interruptWaitMs: 60_000 },
+      { spinPolls: 0, sleepMinUs: 1_000_000, sleepMaxUs: 1_000_000, interruptWaitMs: 1 },
+    ])
+      create(backoff, 'adaptive').close();
+  });
+
+  it('the native side bounds the back-off it is given however JavaScript checked it: a stop waits for a sleep of at most 1 s', async () => {
+    const [a, b] = rigOf().ports as [Port, Port];
+    const n = native();
+    // a 10 s sleep, the first thing the idle worker does (what the addon takes, past the checks)
+    const handle = n.pipelineCreate({
+      burst: 32,
+      backoff: { spinPolls: 0, sleepMinUs: 10_000_000, sleepMaxUs: 10_000_000 },
+      puntRingSize: 1024,
+      injectRingSize: 1024,
+      workers: [{ lcore: 1, txQueue: 0, inputs: [{ port: a.id, queue: 0 }] }],
+    });
+    try {
+      n.pipelineAddStage(handle, 'l2fwd', { map: [{ in: a.id, out: b.id }], rewrite: [] });
+      n.pipelineStart(handle);
+      await sleep(50);
+      const t0 = Date.now();
+      n.pipelineStop(handle);
+      expect(Date.now() - t0).toBeLessThan(2500);
+    } finally {
+      n.pipelineFree(handle);
+    }
   });
 
   it('refuses l2fwd outputs, LPM next hops and inject ports the worker cannot send on, naming the field; nothing is left half-made', async () => {

@@ -474,6 +474,65 @@ describe.skipIf(notReady)('conntrack stage (root, hugepages, net_ring ports)', (
     expect(p.conntrack('ct')).toMatchObject({ created: 1, flushed: 1, entries: 1, deniedHits: 2 });
   });
 
+  it('a cached denial ends with its ACL table across three quick swaps: flushed, judged again, counted in the new table', async () => {
+    // Tables built and freed in a row can come back at a freed table's address (the allocator
+    // decides; test/native/ct-acl-swap.test.ts makes it happen): a denial must still not be
+    // answered for, nor counted at its rule index in, a table it was not made by.
+    const deny: TestRule[] = [
+      ...Array.from({ length: 40 }, (_, i): TestRule => {
+        const port = 2000 + i;
+        return {
+          id: `f${i}`,
+          action: 'deny',
+          protocol: 'tcp',
+          dstPorts: { first: port, last: port },
+        };
+      }),
+      { id: 'no-9', action: 'deny', protocol: 'udp', dstPorts: { first: 9, last: 9 } },
+    ];
+    const permit = acl([{ id: 'udp', action: 'permit', protocol: 'udp' }]);
+    const p = start({}, []);
+    const hits = () => Object.fromEntries(p.aclHits('acl').map((h) => [h.id, h.hits]));
+    for (let round = 0; round < 24; round++) {
+      const pkt = buildPacket({ src: '10.0.0.1', dst: '192.0.2.1', sport: 100 + round, dport: 9 });
+      await p.updateAcl('acl', acl(deny));
+      expect(await passes(inside, [pkt, pkt])).toEqual([false, false]);
+      expect(hits()['no-9']).toBe(2);
+      // three swaps in a row, then the flush that follows an update
+      await Promise.all([
+        p.updateAcl('acl', permit),
+        p.updateAcl('acl', permit),
+        p.updateAcl('acl', permit),
+      ]);
+      p.flushConntrack('ct');
+      expect(`round ${round}: ${String(await passes(inside, [pkt]))}`).toBe(`round ${round}: true`);
+      expect(hits()).toEqual({ udp: 1, default: 0 });
+    }
+    // each round's denial was dropped by the new table (never answered again), and each round's
+    // flow by the next round's flush
+    const ct = p.conntrack('ct');
+    expect(ct).toMatchObject({ denied: 24, deniedHits: 24, created: 24 });
+  });
+
+  it('epochs do not come round: a flow opened 256 ACL tables ago is flushed', async () => {
+    const rules = acl([{ id: 'udp', action: 'permit', protocol: 'udp', srcPrefix: '10.0.0.0/24' }]);
+    const p = start({}, []);
+    await p.updateAcl('acl', rules);
+    const out = (sport: number) =>
+      buildPacket({ src: '10.0.0.1', dst: '192.0.2.1', sport, dport: 9 });
+    const back = buildPacket({ src: '192.0.2.1', dst: '10.0.0.1', sport: 9, dport: 1 });
+    expect(await passes(inside, [out(1)])).toEqual([true]);
+    // 256 more tables, each seen by the worker (a packet after each swap)
+    for (let i = 0; i < 256; i++) {
+      await p.updateAcl('acl', rules);
+      expect((await send(inside, [out(2)])).length).toBe(1);
+    }
+    p.flushConntrack('ct');
+    // the first flow is of a table 256 swaps back: gone, so its reply meets the ACL
+    expect(await passes(outside, [back])).toEqual([false]);
+    expect(p.conntrack('ct').flushed).toBeGreaterThanOrEqual(1);
+  });
+
   it('denials never push out permitted flows; a permitted flow takes a denial\'s slot even with whenFull "drop"', async () => {
     const rules: TestRule[] = [
       { id: 'udp', action: 'permit', protocol: 'udp', srcPrefix: '10.0.0.0/24' },

@@ -1,7 +1,8 @@
 /**
  * Lifetimes the JavaScript API enforces where DPDK would not: a queue that was never set up
  * (rte_eth_rx_burst and tx_burst do not check it), a port used after close (DPDK hands its id to
- * the next port attached), a mempool freed while a port, batch or poller still holds its mbufs,
+ * the next port attached), a port closed while a pipeline, generator or replay polls or sends on
+ * it, a mempool freed while a port, batch or poller still holds its mbufs,
  * a batch view of an mbuf the batch no longer owns or of another pool, and a probe that attached
  * a device without an ethdev port of its name.
  */
@@ -9,15 +10,19 @@ import { describe, expect, it } from 'vitest';
 
 import {
   DpdkError,
+  FrameReplay,
   Mempool,
   PacketBatch,
+  PipelineError,
   Port,
   PortError,
+  TrafficGenError,
+  TrafficGenerator,
   buildPacket,
   devargs,
 } from '../../src/index';
 import { dataplaneReady } from '../support/env';
-import { eachFileEal, lpmPipeline, sendAll, settle } from '../support/rig';
+import { aclForward, drain, eachFileEal, lpmPipeline, sendAll, settle } from '../support/rig';
 import { routingTable } from '../support/tables';
 
 eachFileEal('lifetime');
@@ -80,6 +85,105 @@ describe.skipIf(dataplaneReady())('JS API lifetimes (root, hugepages, net_ring p
       expect(second.stats().txPackets).toBe(0);
     } finally {
       second.close();
+    }
+  });
+
+  it('a port is not closed while a pipeline, generator or replay polls or sends on it', async () => {
+    const pool = Mempool.create({ size: 4095 });
+    const open = (id: string): Port => Port.open(devargs.ring({ id }), pool);
+    const [input, output, hop, hop2, injected] = ['ui', 'uo', 'uh', 'uh2', 'uj'].map(open) as [
+      Port,
+      Port,
+      Port,
+      Port,
+      Port,
+    ];
+    const fw = aclForward(input, output, { defaultAction: 'permit' });
+    const rt = lpmPipeline(hop2, {
+      table: routingTable({
+        nextHops: [{ port: hop.id, mac: '02:00:00:00:00:0b' }],
+        routes: [{ prefix: '0.0.0.0/0', nextHop: 0 }],
+      }),
+    });
+    const refused = (port: Port, by: RegExp): void => {
+      expect(() => port.close()).toThrow(PortError);
+      expect(() => port.close()).toThrow(by);
+      expect(port.isClosed).toBe(false);
+    };
+    try {
+      // an input and an output of a pipeline (created, not started: it could start any time)
+      refused(input, /^port net_ringui: still used by a pipeline on lcore 1: close them first$/);
+      refused(output, /net_ringuo: still used by a pipeline on lcore 1/);
+      // an LPM next hop, until a new table no longer sends there (given as a port id)
+      refused(hop, /net_ringuh: still used by a pipeline on lcore 1/);
+      fw.start();
+      await sendAll(input, pool, [buildPacket({ src: '10.0.0.1', dst: '10.0.0.2' })]);
+      await settle(fw, 1);
+      expect(drain(output)).toHaveLength(1); // still open, still forwarding
+      refused(input, /still used by a pipeline/);
+      fw.close();
+      input.close();
+      output.close();
+      // a closed port is refused as a pipeline's, by its field, not taken for its id's next owner
+      const next = open('un');
+      expect(next.id).toBe(input.id);
+      expect(() => lpmPipeline(input, {})).toThrow(PipelineError);
+      expect(() => lpmPipeline(input, {})).toThrow(/^inputs\[0\]: port net_ringui was closed$/);
+      next.close(); // no pipeline was left registered with it
+      rt.updateRoutes(
+        'rt',
+        routingTable({
+          nextHops: [{ port: hop2.id, mac: '02:00:00:00:00:0c' }],
+          routes: [{ prefix: '0.0.0.0/0', nextHop: 0 }],
+        }),
+      );
+      hop.close();
+      // a port a pipeline injected to (its inject ring may hold packets for it)
+      const batch = new PacketBatch(pool, 4);
+      try {
+        expect(rt.inject(batch, injected)).toBe(0);
+      } finally {
+        batch.free();
+      }
+      refused(injected, /net_ringuj: still used by a pipeline/);
+      rt.close();
+      injected.close();
+      // a generator's flow port and rx port; a replay's port
+      const gen = TrafficGenerator.create({
+        pool,
+        flows: [
+          {
+            port: hop2,
+            protocol: 'udp',
+            srcIp: '10.0.0.1',
+            dstIp: '10.0.0.2',
+            srcPort: 1,
+            dstPort: 2,
+          },
+        ],
+      });
+      refused(hop2, /net_ringuh2: still used by TrafficGenerator on lcore 1: close them first/);
+      gen.close();
+      const rx = open('ur');
+      const sink = TrafficGenerator.create({ flows: [], rx: [{ port: rx.id }] });
+      refused(rx, /net_ringur: still used by TrafficGenerator on lcore 1/);
+      sink.close();
+      rx.close();
+      expect(() => TrafficGenerator.create({ flows: [], rx: [{ port: rx }] })).toThrow(
+        TrafficGenError,
+      );
+      const replayPool = Mempool.create({ size: 1023 });
+      const replay = FrameReplay.create({
+        ports: [hop2],
+        pool: replayPool,
+        frames: [buildPacket({ src: '10.0.0.1', dst: '10.0.0.2' })],
+      });
+      refused(hop2, /net_ringuh2: still used by FrameReplay on lcore 1/);
+      replay.close();
+      hop2.close();
+      replayPool.free();
+    } finally {
+      for (const x of [fw, rt]) x.close();
     }
   });
 

@@ -8,7 +8,14 @@ import { rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { MAX_ACL_PRIORITY, Pipeline, Port, buildPacket, type PacketSpec } from '../../src/index';
+import {
+  MAX_ACL_PRIORITY,
+  Pipeline,
+  Port,
+  buildPacket,
+  parsePacket,
+  type PacketSpec,
+} from '../../src/index';
 import { dataplaneReady, scrubPrefix, testPrefix } from '../support/env';
 import { aclEmcBucket } from '../support/acl-emc';
 import { acl, type TestRule } from '../support/tables';
@@ -423,6 +430,53 @@ describe.skipIf(dataplaneReady())('pipeline l2fwd and ACL (root, hugepages)', ()
         punts: { arp: 2 },
       });
       expect(c.punts).toEqual({ arp: 2 });
+    } finally {
+      p.close();
+    }
+  });
+
+  it('ACL: a frame with more than two VLAN tags is malformed, not non-IP, so nonIp "pass" lets no IP packet behind them through', async () => {
+    const [a, , b] = rigOf().ports as [Port, Port, Port];
+    const p = aclForward(a, b, {
+      name: 'fw',
+      rules: acl([
+        { id: 'no-ssh', action: 'deny', protocol: 'tcp', dstPorts: { first: 22, last: 22 } },
+      ]),
+      defaultAction: 'permit',
+      nonIp: 'pass',
+    });
+    /** An IPv4/TCP frame to dport behind tags of these TPIDs (outermost first). */
+    const behind = (tpids: number[], dport: number): Buffer => {
+      const f = buildPacket({ src: '10.0.0.1', dst: '10.0.0.2', proto: 'tcp', dport });
+      const tags = Buffer.alloc(4 * tpids.length);
+      tpids.forEach((t, i) => tags.writeUInt32BE(((t << 16) | (i + 7)) >>> 0, 4 * i));
+      return Buffer.concat([f.subarray(0, 12), tags, f.subarray(12)]);
+    };
+    const tooMany = [
+      behind([0x8100, 0x8100, 0x8100], 22),
+      behind([0x88a8, 0x8100, 0x8100], 22),
+      behind([0x9100, 0x8100, 0x8100], 22), // 0x9100: the pre-802.1ad QinQ outer tag
+    ];
+    const denied = [behind([0x9100], 22), behind([0x9100, 0x8100], 22), behind([0x88a8], 22)];
+    const permitted = [behind([0x88a8, 0x8100], 80), arpRequest('10.0.0.1', '10.0.0.9')];
+    for (const f of tooMany) expect(parsePacket(f).reason).toBe('malformed_l2');
+    // a 0x9100 tag is a tag: the IPv4 packet behind it is found, then judged
+    expect(parsePacket(denied[1]!)).toMatchObject({ reason: 'ok', l3Offset: 22, dport: 22 });
+    try {
+      p.start();
+      await sendAll(a, rigOf().pool, [...tooMany, ...denied, ...permitted]);
+      await settle(p, 8);
+      const out = drain(b);
+      expect(out).toEqual(permitted);
+      expect(p.counters().stages[0]).toMatchObject({
+        in: 8,
+        out: 2,
+        drops: { malformed_l2: 3, acl_deny: 3 },
+      });
+      expect(p.aclHits('fw')).toEqual([
+        { id: 'no-ssh', hits: 3 },
+        { id: 'default', hits: 1 },
+      ]);
     } finally {
       p.close();
     }

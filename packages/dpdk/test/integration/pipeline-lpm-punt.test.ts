@@ -201,6 +201,56 @@ describe.skipIf(dataplaneReady())('pipeline LPM and punt/inject (root, hugepages
     }
   });
 
+  it('a default route never takes the half of an explicit /1, whichever is given first (IPv4, IPv6, with and without routeHits)', async () => {
+    const [a, b, c] = rigOf().ports as [Port, Port, Port];
+    const explicit = [
+      { prefix: '0.0.0.0/1', nextHop: 0 },
+      { prefix: '::/1', nextHop: 0 },
+    ];
+    const defaults = [
+      { prefix: '0.0.0.0/0', nextHop: 1 },
+      { prefix: '::/0', nextHop: 1 },
+    ];
+    // in the explicit /1s (to b), and in the other halves, which only the defaults cover (to c)
+    const toB = ['10.1.2.3', '2001:db8::1'];
+    const toC = ['200.1.2.3', 'fd00::7'];
+    for (const order of ['/1 first', '/0 first'] as const)
+      for (const countHits of [false, true]) {
+        const routes =
+          order === '/1 first' ? [...explicit, ...defaults] : [...defaults, ...explicit];
+        const table = routingTable({
+          nextHops: [
+            { port: b.id, mac: NH0 },
+            { port: c.id, mac: NH1 },
+          ],
+          routes,
+        });
+        const p = lpmPipeline(a, { table, noRoute: 'drop', countHits });
+        try {
+          p.start();
+          const pkts = [...toB, ...toC].map((dst, i) =>
+            tagged(i, { src: dst.includes(':') ? '2001:db8:9::1' : '192.0.2.1', dst }),
+          );
+          await sendAll(a, rigOf().pool, pkts);
+          await settle(p, pkts.length);
+          const tags = (fs: Buffer[]): number[] => fs.map((f) => tagOf(f, 8));
+          const what = `${order}, countHits ${countHits}`;
+          expect({ what, b: tags(drain(b)), c: tags(drain(c)) }).toEqual({
+            what,
+            b: [0, 1],
+            c: [2, 3],
+          });
+          if (countHits) {
+            // each /1 and each default route forwarded its own destination
+            const hits = [...p.routeHits('rt')];
+            expect({ what, hits }).toEqual({ what, hits: [1, 1, 1, 1] });
+          }
+        } finally {
+          p.close();
+        }
+      }
+  });
+
   it('leaves the IPv4 header checksum a full recomputation gives, through every carry of its update', async () => {
     const [a, b] = rigOf().ports as [Port, Port, Port, Port];
     const p = lpmPipeline(a, {

@@ -78,8 +78,8 @@ function main(): void {
   // this generator stops rather than poll on, holding its hugepages.
   rl.once('close', () => {
     replay.stop();
+    replay.close(); // before its ports: a port refuses to close while the replay sends on it
     for (const p of ports) p.close();
-    replay.close();
     eal.cleanup();
     process.exit(0);
   });
