@@ -329,11 +329,13 @@ static inline int win_test_set(struct rx_flow *r, uint64_t s) {
 }
 
 static void rx_one(struct fl_gen *g, struct rte_mbuf *m, uint64_t now) {
-  uint8_t tmp[128];
+  /* A chained frame is read whole: parsed from its first 128 bytes, the IP length fields would
+   * say it was cut short, and every such arrival counted as untagged (a loss that was none). */
+  static __thread uint8_t whole[65536];
   uint32_t len = m->pkt_len;
   const uint8_t *d = m->nb_segs == 1 ? rte_pktmbuf_mtod(m, const uint8_t *)
-                                     : rte_pktmbuf_read(m, 0, RTE_MIN(len, 128u), tmp);
-  uint32_t avail = m->nb_segs == 1 ? m->data_len : RTE_MIN(len, 128u);
+                                     : rte_pktmbuf_read(m, 0, RTE_MIN(len, sizeof(whole)), whole);
+  uint32_t avail = m->nb_segs == 1 ? m->data_len : RTE_MIN(len, (uint32_t)sizeof(whole));
   struct fl_parsed h;
   if (!d || fl_parse(d, avail, &h) != FL_R_OK || !(h.flags & FL_F_L4) ||
       (h.proto != 6 && h.proto != 17) || (h.flags & FL_F_FRAG)) {

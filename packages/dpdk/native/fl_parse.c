@@ -31,6 +31,7 @@ static const char *const reason_names[FL_R_COUNT] = {
     [FL_R_ESP_LIFETIME] = "esp_lifetime",
     [FL_R_ESP_ERROR] = "esp_error",
     [FL_R_ESP_POLICY] = "esp_policy",
+    [FL_R_SEGMENTED] = "segmented",
 };
 
 const char *fl_reason_name(int reason) {

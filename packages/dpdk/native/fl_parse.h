@@ -47,6 +47,7 @@ enum fl_reason {
   FL_R_ESP_LIFETIME,  /* the SA's hard lifetime is reached, or (no ESN) its sequence numbers */
   FL_R_ESP_ERROR,     /* no head or tail room, no crypto op, crypto failure */
   FL_R_ESP_POLICY,    /* discarded by an ESP stage's policy, or matched by none */
+  FL_R_SEGMENTED,     /* in several mbufs (longer than its pool's data room): not parsed */
   FL_R_COUNT
 };
 

@@ -186,6 +186,15 @@ static __attribute__((noinline)) void parse_burst(struct pkt *pk, struct rte_mbu
     if (i + PREFETCH_AHEAD < n) rte_prefetch0(rte_pktmbuf_mtod(ms[i + PREFETCH_AHEAD], void *));
     pkt_init(&pk[i], ms[i], in_port);
     fl_parse_inline(rte_pktmbuf_mtod(ms[i], const uint8_t *), ms[i]->data_len, &pk[i].h);
+    /* The stages read headers in place, from the first mbuf: a frame chained over several
+     * (longer than its pool's data room: a vhost peer's jumbo frame, a NIC's scattered rx) is
+     * not theirs to judge. It is not malformed either: it has a reason of its own, and l2fwd
+     * still forwards it whole. */
+    if (unlikely(ms[i]->nb_segs > 1)) {
+      pk[i].h.reason = FL_R_SEGMENTED;
+      pk[i].h.l3 = FL_L3_NONE;
+      pk[i].h.flags = 0;
+    }
   }
 }
 

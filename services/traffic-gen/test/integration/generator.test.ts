@@ -397,6 +397,43 @@ describe.skipIf(!root)('traffic generator and sink on DPDK vdev ports (root, hug
     }
   });
 
+  it('counts chained arrivals whole (a vhost port on a pool of 128-byte mbufs), not as untagged', async () => {
+    rmSync(sock, { force: true });
+    // vhost-user's dequeue chains a 600-byte frame over five mbufs of this pool
+    const small = Mempool.create({ size: 4095, dataRoom: 256 });
+    const vhost = Port.open(devargs.vhost({ id: 'tgseg', iface: sock }), small);
+    const virtio = Port.open(devargs.virtioUser({ id: 'tgseg', path: sock }), pool);
+    try {
+      expect(await until(() => virtio.link().up && vhost.link().up, 10_000)).toBe(true);
+      const N = 2000;
+      const g = TrafficGenerator.create({
+        pool,
+        flows: [
+          {
+            port: virtio,
+            srcIp: '10.3.0.1',
+            dstIp: '10.3.0.2',
+            srcPort: 300,
+            dstPort: 400,
+            protocol: 'udp',
+            size: 600,
+            ratePps: 50_000,
+            count: N,
+          },
+        ],
+        rx: [{ port: vhost }],
+      });
+      const r = await runToCompletion(g, [N]);
+      g.close();
+      expect(r.rxUntagged).toBe(0);
+      expect(r.flows[0]).toMatchObject({ txPackets: N, rxPackets: N, lost: 0 });
+      expect(r.flows[0]!.rxBytes).toBe(r.flows[0]!.txBytes);
+    } finally {
+      virtio.close();
+      vhost.close();
+    }
+  });
+
   it('backs off when its port takes nothing (a vhost port without a peer)', async () => {
     const lonely = `${sock}.lonely`;
     rmSync(lonely, { force: true });
