@@ -53,7 +53,7 @@ describe.skipIf(!root)('local node runtime (root, OVS-DPDK, device plugin, CNI)'
   beforeAll(async () => {
     writeFileSync(
       config,
-      `stateDir: ${stateDir}\nemulatedNics: [{ pf: ens9f0, vfs: 2 }]\ndevicePlugin:\n  pools: [{ name: sriov_vf, deviceType: netdevice, selectors: { pfNames: [ens9f0] }, hugepagesMb: 64 }]\n  hugepages: { mount: true, resource: true, hostPath: /dev/hugepages, containerPath: /dev/hugepages }\n`,
+      `stateDir: ${stateDir}\nemulatedNics: [{ pf: ens9f0, vfs: 2 }]\ndevicePlugin:\n  pools: [{ name: sriov_vf, deviceType: netdevice, selectors: { pfNames: [ens9f0] }, hugepagesMb: 64 }]\n  hugepages: { mount: false, resource: true, hostPath: /dev/hugepages, containerPath: /dev/hugepages }\n`,
     );
     writeFileSync(
       pod,
